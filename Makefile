@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NODE_STAMP := contracts/node_modules/.installed
+
+.PHONY: demo test install sysdeps node contracts bench clean
+
+# Python environment: torch (CPU wheel) first, then eotrust with its test extras.
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# System tools the tests drive for real: the age CLI (interop) and Chromium (web page).
+sysdeps:
+	@if ! command -v age >/dev/null || ! command -v chromium >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q age chromium; \
+	fi
+
+# Pinned solc (compiler) and anvil (JSON-RPC node) from npm.
+$(NODE_STAMP): contracts/package.json contracts/package-lock.json
+	cd contracts && npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+node: $(NODE_STAMP)
+
+# Recompile the Solidity contracts into the committed artifacts.
+contracts: $(NODE_STAMP) $(STAMP)
+	$(PY) -m eotrust.ledger.build
+
+demo: install
+	$(VENV)/bin/eotrust demo
+
+test: install sysdeps node
+	$(VENV)/bin/pytest
+
+bench: install node
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) contracts/node_modules .pytest_cache

@@ -1,0 +1,1 @@
+"""The `eotrust` command line: thin typer shells over library functions."""

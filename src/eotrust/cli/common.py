@@ -1,0 +1,43 @@
+"""What every CLI module shares: the Settings from the root context, JSON output, the console."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+
+from eotrust.settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOption = typer.Option(False, "--json", help="print machine-readable JSON")
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """The Settings object built once by the root callback."""
+    root = ctx.find_root()
+    settings = root.obj
+    assert isinstance(settings, Settings), "root callback did not build Settings"
+    return settings
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if hasattr(value, "__dataclass_fields__"):
+        import dataclasses
+
+        return to_jsonable(dataclasses.asdict(value))
+    return value
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(to_jsonable(value), indent=2, default=str))

@@ -1,0 +1,80 @@
+"""Root of the `eotrust` command: builds Settings once, registers every command group,
+and turns any EotrustError into one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from eotrust.cli.common import err_console
+from eotrust.errors import EotrustError
+from eotrust.settings import load_settings
+
+app = typer.Typer(
+    name="eotrust",
+    help="Trusted, decentralised deep learning on Earth-observation data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Each module exposes ``register(app)``; keep their top-level imports light
+# (heavy libraries such as torch are imported inside the commands).
+COMMAND_MODULES = (
+    "party",
+    "store",
+    "task",
+    "catalog",
+    "node",
+    "workflow",
+    "eo",
+    "ml",
+    "model",
+    "serve",
+    "verify",
+    "demo",
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(None, "--home", help="eotrust home (default ~/.eotrust or EOTRUST_HOME)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="an eotrust.toml to read"),
+) -> None:
+    ctx.obj = load_settings(config, home=home)
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"eotrust.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"eotrust.cli.{name}":
+                continue  # command group not built yet
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    try:
+        app()
+    except EotrustError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The one error hierarchy.
+
+Every error a user can cause derives from :class:`EotrustError`. Its message is
+one line saying what was wrong; ``hint`` says what to do about it. The CLI and
+the API print ``message`` (and the hint) and never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class EotrustError(Exception):
+    """Root of every eotrust error."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} ({self.hint})"
+        return self.message
+
+
+class ConfigError(EotrustError):
+    """Settings, configuration files or the eotrust home are wrong."""
+
+
+class NotFoundError(EotrustError):
+    """A named thing (object, party, task, record, file) does not exist."""
+
+
+class InvalidInputError(EotrustError):
+    """The caller supplied malformed input (a file, a value, a document)."""
+
+
+class IntegrityError(EotrustError):
+    """Bytes do not match the name or signature they claim (tampering, corruption)."""
+
+
+class StoreError(EotrustError):
+    """The content-addressed store failed."""
+
+
+class BackendUnavailableError(EotrustError):
+    """A remote backend (IPFS node, chain node, database, scheduler) cannot be reached."""
+
+
+class CryptoError(EotrustError):
+    """Encryption or decryption failed."""
+
+
+class PartyError(EotrustError):
+    """Party identities, keystores and cards."""
+
+
+class PermissionDeniedError(EotrustError):
+    """The caller is not the party allowed to do this."""
+
+
+class StateError(EotrustError):
+    """The operation is not allowed in the current state."""
+
+
+class LedgerError(EotrustError):
+    """Chain, contracts and transactions."""
+
+
+class CatalogError(EotrustError):
+    """Catalogue records."""
+
+
+class RasterError(EotrustError):
+    """Rasters, grids, tiles and labels."""
+
+
+class ModelError(EotrustError):
+    """Models, model packages, training and scoring."""
+
+
+class WorkflowError(EotrustError):
+    """Workflow specs, validation and execution."""
+
+
+class AuthError(EotrustError):
+    """API keys and authentication."""

@@ -1,0 +1,114 @@
+"""Settings: built once (defaults < ``eotrust.toml`` < ``EOTRUST_*`` variables) and passed down.
+
+There is no global settings object: the CLI builds one in its root callback, the
+server builds one at start-up, tests build their own with a temporary home.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from eotrust.errors import ConfigError
+
+DEFAULT_HOME = Path("~/.eotrust")
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Choosing a backend is configuration, never a code change."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EOTRUST_",
+        extra="forbid",
+        frozen=True,
+    )
+
+    home: Path = Field(default=DEFAULT_HOME, description="directory for embedded state")
+    store: Literal["local", "ipfs"] = Field(default="local", description="content store backend")
+    ipfs_api: str = Field(default="http://127.0.0.1:5001", description="kubo RPC API endpoint")
+    chain_url: str | None = Field(default=None, description="Ethereum JSON-RPC URL; unset = embedded EVM")
+    catalog_url: str | None = Field(default=None, description="SQLAlchemy URL; unset = SQLite in home")
+    dask_scheduler: str | None = Field(default=None, description="Dask scheduler address; unset = local processes")
+    passphrase: SecretStr | None = Field(default=None, description="keystore passphrase (else prompted)")
+    party: str | None = Field(default=None, description="the party this process acts as")
+    hash_workers: int = Field(default=2, ge=1, le=64, description="threads hashing CID leaves")
+    step_retries: int = Field(default=2, ge=0, description="retries of a failed workflow step")
+    step_timeout_s: float = Field(default=3600.0, gt=0, description="per-step timeout")
+    max_upload_mb: int = Field(default=512, ge=1, description="largest accepted upload over HTTP")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = os.environ.get("EOTRUST_CONFIG", "eotrust.toml")
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+    # -- derived locations -------------------------------------------------
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    def path(self, *parts: str, create: bool = True) -> Path:
+        """A directory under the home, created on first use."""
+        p = self.home_dir.joinpath(*parts)
+        if create:
+            p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    @property
+    def store_dir(self) -> Path:
+        return self.path("store")
+
+    @property
+    def parties_dir(self) -> Path:
+        return self.path("parties")
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.path("chain")
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.path("runs")
+
+    @property
+    def catalog_database_url(self) -> str:
+        if self.catalog_url:
+            return self.catalog_url
+        return f"sqlite:///{self.path('catalog') / 'catalog.sqlite'}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Build the one Settings object; a bad value becomes a clear ConfigError."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file {config_file} does not exist", hint="pass an existing eotrust.toml")
+        os.environ["EOTRUST_CONFIG"] = str(config_file)
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err.get("loc", ())) or "settings"
+        raise ConfigError(
+            f"invalid setting {where}: {err.get('msg')}",
+            hint="fix eotrust.toml or the EOTRUST_* variable",
+        ) from None

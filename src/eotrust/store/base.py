@@ -1,0 +1,62 @@
+"""What a content-addressed store is. Implementations: ``local.LocalStore`` (embedded default,
+blocks on disk) and ``ipfs.IpfsStore`` (kubo RPC API). Both name objects by the CID kubo's
+``ipfs add`` would give them (CIDv0 ``Qm…`` by default), so an object can move between them
+unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object in a store."""
+
+    cid: str
+    size: int
+    pinned: bool
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The protocol every store backend implements."""
+
+    def put_stream(self, stream: BinaryIO, *, pin: bool = True) -> str:
+        """Store everything readable from ``stream``; return its CID."""
+        ...
+
+    def put_file(self, path: Path, *, pin: bool = True) -> str:
+        """Store a file; return its CID."""
+        ...
+
+    def put_bytes(self, data: bytes, *, pin: bool = True) -> str:
+        """Store bytes; return their CID."""
+        ...
+
+    def open(self, cid: str) -> BinaryIO:
+        """A stream of the object's bytes, verified against ``cid`` as it is read
+        (raises IntegrityError on the first mismatch, NotFoundError if absent)."""
+        ...
+
+    def get_bytes(self, cid: str) -> bytes:
+        """The whole object, verified."""
+        ...
+
+    def get_file(self, cid: str, dest: Path) -> Path:
+        """Write the verified object to ``dest`` atomically (nothing at ``dest`` on failure)."""
+        ...
+
+    def has(self, cid: str) -> bool: ...
+
+    def pin(self, cid: str) -> None: ...
+
+    def unpin(self, cid: str) -> None: ...
+
+    def list(self) -> Iterator[StoredObject]: ...
+
+    def verify(self, cid: str) -> None:
+        """Re-hash every block of the object; raise IntegrityError naming what does not match."""
+        ...

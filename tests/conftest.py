@@ -1,0 +1,31 @@
+"""Fixtures shared by every test: a fresh eotrust home and Settings for each test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eotrust.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's ~/.eotrust or eotrust.toml."""
+    for var in ("EOTRUST_HOME", "EOTRUST_CHAIN_URL", "EOTRUST_STORE", "EOTRUST_CATALOG_URL", "EOTRUST_DASK_SCHEDULER"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("EOTRUST_CONFIG", str(tmp_path / "no-such-eotrust.toml"))
+    monkeypatch.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(home=tmp_path / "home")
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
