@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "ml",
     "model",
     "serve",
+    "apikey",
     "verify",
     "demo",
 )
