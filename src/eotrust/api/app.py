@@ -1,0 +1,104 @@
+"""The eotrust HTTP server: one FastAPI application built from Settings.
+
+Everything the routes need lives in ``app.state`` (settings, store, catalogue, chain…),
+built once here; there are no module globals. Routers, one module per concern:
+
+- ``landing``: OGC API landing page and conformance
+- ``processes`` / ``jobs``: OGC API - Processes - Part 1: Core over published workflows and ledger tasks
+- ``stac``: STAC API (core + item search) over datasets, model packages and results
+- ``tasks``, ``catalog_routes``, ``store_routes``: the party REST API (API keys, see ``auth``)
+- ``predict`` (model engineer): model scoring
+- ``web``: the static web page
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from eotrust import __version__
+from eotrust.api.errors import install_error_handlers
+from eotrust.api.state import ServerState
+from eotrust.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# (module, attribute) of every router, in the order they are mounted. A router whose module
+# is not there yet (built in parallel by another engineer) is skipped with a log line.
+ROUTERS: tuple[str, ...] = (
+    "landing",
+    "processes",
+    "jobs",
+    "stac",
+    "catalog_routes",
+    "tasks",
+    "store_routes",
+    "models_routes",
+    "predict",
+    "web",
+)
+
+TAGS: list[dict[str, Any]] = [
+    {"name": "Landing", "description": "OGC API landing page and conformance"},
+    {"name": "Processes", "description": "OGC API - Processes - Part 1: Core (published workflows)"},
+    {"name": "Jobs", "description": "OGC API - Processes jobs (ledger tasks)"},
+    {"name": "STAC", "description": "STAC API core and item search"},
+    {"name": "Catalogue", "description": "catalogue of datasets, applications and platforms"},
+    {"name": "Tasks", "description": "ledger tasks, acting as a party (API key)"},
+    {"name": "Store", "description": "content-addressed store, by CID"},
+    {"name": "Models", "description": "model packages and prediction"},
+]
+
+
+def create_app(settings: Settings, *, dev_autoack: bool = False, run_nodes: bool = False) -> FastAPI:
+    """Build the server for ``settings``.
+
+    ``dev_autoack``: parties whose keystores this server holds (under the home) answer requests
+    addressed to them automatically — a development/demo mode, never for production.
+    ``run_nodes``: run the platform runner/collector inside the server process.
+    """
+    app = FastAPI(
+        title="eotrust",
+        version=__version__,
+        description=(
+            "Trusted, decentralised deep learning on Earth-observation data: OGC API - Processes, "
+            "STAC API, the party REST API (API keys) and a web page."
+        ),
+        openapi_tags=TAGS,
+        docs_url="/api.html",
+        redoc_url=None,
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings
+    app.state.eotrust = ServerState(settings, dev_autoack=dev_autoack, run_nodes=run_nodes)
+    install_error_handlers(app)
+    for name in ROUTERS:
+        try:
+            module = importlib.import_module(f"eotrust.api.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"eotrust.api.{name}":
+                log.info("router eotrust.api.%s not present; skipped", name)
+                continue
+            raise
+        mount = getattr(module, "mount", None)
+        if mount is not None:
+            mount(app)
+        else:
+            app.include_router(module.router)
+
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: ServerState = app.state.eotrust
+    state.start()
+    try:
+        yield
+    finally:
+        state.stop()

@@ -1,0 +1,36 @@
+"""`eotrust serve`: run the HTTP server (OGC API - Processes, STAC API, party REST API, web page)."""
+
+from __future__ import annotations
+
+import typer
+
+from eotrust.cli.common import console, settings_of
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="port to listen on"),
+    dev_autoack: bool = typer.Option(
+        False,
+        "--dev-autoack",
+        help="development only: parties whose keystores are in this home answer task requests automatically",
+    ),
+    run_nodes: bool = typer.Option(
+        False, "--run-nodes", help="run the platform runner and collector inside the server process"
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level"),
+) -> None:
+    """Serve the API and the web page (open http://HOST:PORT/web/ in a browser)."""
+    import uvicorn
+
+    from eotrust.api.app import create_app
+
+    settings = settings_of(ctx)
+    app = create_app(settings, dev_autoack=dev_autoack, run_nodes=run_nodes)
+    console.print(f"eotrust serving on [bold]http://{host}:{port}/[/] — web page at http://{host}:{port}/web/")
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
