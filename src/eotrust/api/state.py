@@ -3,6 +3,7 @@ lazily on first use (so the server starts even where a backend is configured but
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from functools import cached_property
@@ -28,6 +29,22 @@ class ServerState:
         from eotrust.store import open_store
 
         return open_store(self.settings)
+
+    @cached_property
+    def catalog(self) -> Any:
+        from eotrust.catalog.service import Catalog
+
+        return Catalog(self.settings)
+
+    def models(self) -> list[Any]:
+        """The model packages of the registry."""
+        try:
+            registry = importlib.import_module("eotrust.ml.registry")
+        except ModuleNotFoundError as exc:  # the model registry lands in parallel
+            if exc.name == "eotrust.ml.registry":
+                return []
+            raise
+        return list(registry.list_models(self.settings))
 
     def start(self) -> None:
         """Start background helpers (runner/collector, dev auto-ack) when asked to."""

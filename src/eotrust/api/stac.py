@@ -1,0 +1,328 @@
+"""STAC API (core, collections, ogcapi-features and item search) at ``/stac``.
+
+Datasets, model packages and task results are served as STAC Items in three Collections
+(see ``stac_items``). ``GET``/``POST /stac/search`` filters by bbox, intersects, datetime,
+collections and ids, paged with a ``next`` link (``token``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from eotrust.api.errors import problem
+from eotrust.api.links import base_url
+from eotrust.api.sources import stac_entries
+from eotrust.api.stac_items import COLLECTIONS, STAC_VERSION, StacEntry, collection_doc, parse_time
+from eotrust.errors import InvalidInputError
+
+router = APIRouter(prefix="/stac", tags=["STAC"])
+
+GEOJSON = "application/geo+json"
+STAC_CONFORMANCE = [
+    "https://api.stacspec.org/v1.0.0/core",
+    "https://api.stacspec.org/v1.0.0/collections",
+    "https://api.stacspec.org/v1.0.0/ogcapi-features",
+    "https://api.stacspec.org/v1.0.0/item-search",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+]
+MAX_LIMIT = 10000
+CollectionId = Literal["datasets", "models", "results"]
+
+
+class SearchBody(BaseModel):
+    """The body of ``POST /stac/search`` (STAC API item search)."""
+
+    model_config = ConfigDict(extra="ignore")
+    bbox: list[float] | None = Field(default=None, description="west,south,east,north (or 6 numbers with heights)")
+    intersects: dict[str, Any] | None = Field(default=None, description="a GeoJSON geometry")
+    datetime: str | None = Field(default=None, description="RFC 3339 instant or interval a/b, open ends as ..")
+    collections: list[str] | None = None
+    ids: list[str] | None = None
+    limit: int = Field(default=10, ge=1, le=MAX_LIMIT)
+    token: str | None = Field(default=None, description="paging token from a next link")
+
+    @field_validator("bbox")
+    @classmethod
+    def _bbox_len(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and len(v) not in (4, 6):
+            raise ValueError("bbox needs 4 or 6 numbers")
+        return v
+
+
+# -- filters -------------------------------------------------------------------
+
+
+def _parse_bbox(values: list[float] | None) -> tuple[float, float, float, float] | None:
+    if values is None:
+        return None
+    if len(values) == 6:
+        values = [values[0], values[1], values[3], values[4]]
+    if len(values) != 4:
+        raise InvalidInputError("bbox needs 4 or 6 numbers: west,south,east,north")
+    w, s, e, n = (float(v) for v in values)
+    if any(v != v or v in (float("inf"), float("-inf")) for v in (w, s, e, n)):
+        raise InvalidInputError("bbox values must be finite numbers")
+    if s > n:
+        raise InvalidInputError("bbox south is above north")
+    return (w, s, e, n)
+
+
+def _parse_interval(text: str | None) -> tuple[datetime | None, datetime | None] | None:
+    if text is None or text.strip() == "":
+        return None
+    try:
+        if "/" in text:
+            a, b = text.split("/", 1)
+            start, end = parse_time(a), parse_time(b)
+            if a.strip() in ("", "..") and b.strip() in ("", ".."):
+                raise InvalidInputError("datetime interval open at both ends")
+            if start and end and start > end:
+                raise InvalidInputError("datetime interval ends before it starts")
+            return (start, end)
+        at = parse_time(text)
+        if at is None:
+            raise InvalidInputError(f"datetime {text!r} is not an RFC 3339 time")
+        return (at, at)
+    except ValueError:
+        raise InvalidInputError(f"datetime {text!r} is not an RFC 3339 time or interval") from None
+
+
+def _bbox_hit(entry: StacEntry, box: tuple[float, float, float, float]) -> bool:
+    if entry.bbox is None:
+        return False
+    w, s, e, n = entry.bbox
+    bw, bs, be, bn = box
+    if bw > be:  # crosses the antimeridian
+        lon_ok = e >= bw or w <= be
+    else:
+        lon_ok = e >= bw and w <= be
+    return lon_ok and n >= bs and s <= bn
+
+
+def _geometry_hit(entry: StacEntry, geometry: dict[str, Any]) -> bool:
+    if entry.bbox is None:
+        return False
+    try:
+        from shapely.geometry import box, shape
+
+        return bool(shape(geometry).intersects(box(*entry.bbox)))
+    except Exception:
+        raise InvalidInputError("intersects is not a valid GeoJSON geometry") from None
+
+
+def _time_hit(entry: StacEntry, interval: tuple[datetime | None, datetime | None]) -> bool:
+    lo, hi = interval
+    if entry.start is None and entry.end is None:
+        return False
+    start = entry.start or entry.end
+    end = entry.end or entry.start
+    assert start is not None and end is not None
+    return (hi is None or start <= hi) and (lo is None or end >= lo)
+
+
+def _search(request: Request, q: SearchBody) -> list[StacEntry]:
+    box = _parse_bbox(q.bbox)
+    if box is not None and q.intersects is not None:
+        raise InvalidInputError("give bbox or intersects, not both")
+    interval = _parse_interval(q.datetime)
+    entries = stac_entries(request.app.state.eotrust, base_url(request), collections=q.collections)
+    out = []
+    for entry in entries:
+        if q.ids and entry.id not in q.ids:
+            continue
+        if box is not None and not _bbox_hit(entry, box):
+            continue
+        if q.intersects is not None and not _geometry_hit(entry, q.intersects):
+            continue
+        if interval is not None and not _time_hit(entry, interval):
+            continue
+        out.append(entry)
+    return out
+
+
+def _offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        value = int(token.removeprefix("offset:"))
+    except ValueError:
+        raise InvalidInputError(f"paging token {token!r} is not one this server gave") from None
+    if value < 0:
+        raise InvalidInputError("paging token out of range")
+    return value
+
+
+def _page(entries: list[StacEntry], limit: int, token: str | None) -> tuple[list[dict[str, Any]], int | None]:
+    start = _offset(token)
+    page = entries[start : start + limit]
+    nxt = start + limit if start + limit < len(entries) else None
+    return [e.item for e in page], nxt
+
+
+def _feature_collection(items: list[dict[str, Any]], matched: int, links: list[dict[str, Any]]) -> JSONResponse:
+    body = {
+        "type": "FeatureCollection",
+        "features": items,
+        "links": links,
+        "numberMatched": matched,
+        "numberReturned": len(items),
+    }
+    return JSONResponse(body, media_type=GEOJSON)
+
+
+# -- routes --------------------------------------------------------------------
+
+
+@router.get("", summary="STAC API landing page")
+def stac_landing(request: Request) -> dict[str, Any]:
+    stac = f"{base_url(request)}/stac"
+    links: list[dict[str, Any]] = [
+        {"rel": "self", "href": stac, "type": "application/json"},
+        {"rel": "root", "href": stac, "type": "application/json"},
+        {"rel": "conformance", "href": f"{stac}/conformance", "type": "application/json"},
+        {"rel": "data", "href": f"{stac}/collections", "type": "application/json"},
+        {"rel": "search", "href": f"{stac}/search", "type": GEOJSON, "method": "GET"},
+        {"rel": "search", "href": f"{stac}/search", "type": GEOJSON, "method": "POST"},
+        {"rel": "service-desc", "href": f"{base_url(request)}/openapi.json",
+         "type": "application/vnd.oai.openapi+json;version=3.0"},
+    ]
+    links += [
+        {"rel": "child", "href": f"{stac}/collections/{cid}", "type": "application/json", "title": meta["title"]}
+        for cid, meta in COLLECTIONS.items()
+    ]
+    return {
+        "type": "Catalog",
+        "stac_version": STAC_VERSION,
+        "id": "eotrust",
+        "title": "eotrust STAC API",
+        "description": "Datasets, model packages and task results of this eotrust server",
+        "conformsTo": STAC_CONFORMANCE,
+        "links": links,
+    }
+
+
+@router.get("/conformance", summary="STAC API conformance classes")
+def stac_conformance() -> dict[str, Any]:
+    return {"conformsTo": STAC_CONFORMANCE}
+
+
+@router.get("/collections", summary="STAC collections")
+def collections(request: Request) -> dict[str, Any]:
+    base = base_url(request)
+    entries = stac_entries(request.app.state.eotrust, base)
+    docs = [collection_doc(cid, [e for e in entries if e.collection == cid], base) for cid in COLLECTIONS]
+    return {
+        "collections": docs,
+        "links": [
+            {"rel": "self", "href": f"{base}/stac/collections", "type": "application/json"},
+            {"rel": "root", "href": f"{base}/stac", "type": "application/json"},
+        ],
+    }
+
+
+@router.get("/collections/{collection_id}", summary="One STAC collection")
+def collection(request: Request, collection_id: CollectionId) -> dict[str, Any]:
+    base = base_url(request)
+    entries = stac_entries(request.app.state.eotrust, base, collections=[collection_id])
+    return collection_doc(collection_id, entries, base)
+
+
+@router.get("/collections/{collection_id}/items", summary="Items of a collection (GeoJSON FeatureCollection)",
+            response_class=JSONResponse)
+def collection_items(
+    request: Request,
+    collection_id: CollectionId,
+    bbox: str | None = Query(None, description="west,south,east,north"),
+    datetime: str | None = Query(None, description="RFC 3339 instant or interval"),
+    limit: int = Query(10, ge=1, le=MAX_LIMIT),
+    token: str | None = Query(None),
+) -> JSONResponse:
+    q = SearchBody(bbox=_split_floats(bbox), datetime=datetime, collections=[collection_id], limit=limit, token=token)
+    found = _search(request, q)
+    items, nxt = _page(found, limit, token)
+    url = f"{base_url(request)}/stac/collections/{collection_id}/items"
+    links = [{"rel": "self", "href": str(request.url), "type": GEOJSON},
+             {"rel": "root", "href": f"{base_url(request)}/stac", "type": "application/json"}]
+    if nxt is not None:
+        params = {k: v for k, v in {"bbox": bbox, "datetime": datetime, "limit": limit, "token": f"offset:{nxt}"}.items() if v is not None}
+        links.append({"rel": "next", "href": f"{url}?{urlencode(params)}", "type": GEOJSON})
+    return _feature_collection(items, len(found), links)
+
+
+@router.get("/collections/{collection_id}/items/{item_id}", summary="One STAC item", response_class=JSONResponse)
+def item(request: Request, collection_id: CollectionId, item_id: str = Path(..., max_length=200)) -> JSONResponse:
+    for entry in stac_entries(request.app.state.eotrust, base_url(request), collections=[collection_id]):
+        if entry.id == item_id:
+            return JSONResponse(entry.item, media_type=GEOJSON)
+    return problem(404, "NotFound", f"no item {item_id!r} in collection {collection_id!r}")
+
+
+def _split_floats(text: str | None) -> list[float] | None:
+    if text is None or text == "":
+        return None
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise InvalidInputError(f"bbox {text!r} is not comma-separated numbers") from None
+    if len(values) not in (4, 6):
+        raise InvalidInputError("bbox needs 4 or 6 numbers: west,south,east,north")
+    return values
+
+
+def _split_list(text: str | None) -> list[str] | None:
+    if text is None or text == "":
+        return None
+    return [x for x in text.split(",") if x]
+
+
+@router.get("/search", summary="Item search (GET)", response_class=JSONResponse)
+def search_get(
+    request: Request,
+    bbox: str | None = Query(None, description="west,south,east,north"),
+    intersects: str | None = Query(None, description="a GeoJSON geometry (JSON text)"),
+    datetime: str | None = Query(None, description="RFC 3339 instant or interval a/b (open end ..)"),
+    collections: str | None = Query(None, description="comma-separated collection ids"),
+    ids: str | None = Query(None, description="comma-separated item ids"),
+    limit: int = Query(10, ge=1, le=MAX_LIMIT),
+    token: str | None = Query(None, description="paging token from a next link"),
+) -> JSONResponse:
+    geometry = None
+    if intersects:
+        try:
+            geometry = json.loads(intersects)
+        except ValueError:
+            raise InvalidInputError("intersects is not JSON") from None
+        if not isinstance(geometry, dict):
+            raise InvalidInputError("intersects is not a GeoJSON geometry object")
+    q = SearchBody(bbox=_split_floats(bbox), intersects=geometry, datetime=datetime,
+                   collections=_split_list(collections), ids=_split_list(ids), limit=limit, token=token)
+    found = _search(request, q)
+    items, nxt = _page(found, limit, token)
+    links: list[dict[str, Any]] = [{"rel": "root", "href": f"{base_url(request)}/stac", "type": "application/json"}]
+    if nxt is not None:
+        params = {k: v for k, v in {"bbox": bbox, "intersects": intersects, "datetime": datetime, "collections": collections,
+                                    "ids": ids, "limit": limit, "token": f"offset:{nxt}"}.items() if v is not None}
+        links.append({"rel": "next", "href": f"{base_url(request)}/stac/search?{urlencode(params)}", "type": GEOJSON,
+                      "method": "GET"})
+    return _feature_collection(items, len(found), links)
+
+
+@router.post("/search", summary="Item search (POST)", response_class=JSONResponse)
+def search_post(request: Request, body: SearchBody) -> JSONResponse:
+    found = _search(request, body)
+    items, nxt = _page(found, body.limit, body.token)
+    links: list[dict[str, Any]] = [{"rel": "root", "href": f"{base_url(request)}/stac", "type": "application/json"}]
+    if nxt is not None:
+        next_body = body.model_dump(exclude_none=True)
+        next_body["token"] = f"offset:{nxt}"
+        links.append({"rel": "next", "href": f"{base_url(request)}/stac/search", "type": GEOJSON, "method": "POST",
+                      "body": next_body, "merge": False})
+    return _feature_collection(items, len(found), links)
