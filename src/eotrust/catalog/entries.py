@@ -1,0 +1,221 @@
+"""What the catalogue holds: typed descriptions of datasets, applications, platforms, tasks and
+results, and the signed envelope every one of them travels in.
+
+A catalogue record is ``{kind, owner, created, body}`` written as canonical JSON (sorted keys,
+no spaces, UTF-8). Its id is the CID of those bytes (so a record is content-addressed like any
+other object) and its signature is the owner's EIP-191 signature over the same bytes. Anyone
+can check a record with nothing but the record: the id must re-hash and the signature must
+recover the owner's address.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator
+
+from eotrust.errors import IntegrityError, InvalidInputError
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte form of a JSON value that is hashed and signed."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def utc_iso(value: datetime) -> str:
+    """A datetime as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC (naive values are taken as UTC).
+
+    One fixed form, so that strings compare in time order and re-serialise identically."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _normalise_time(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"not an ISO-8601 date or time: {value!r}") from None
+        return utc_iso(parsed)
+    raise ValueError(f"not a date or time: {value!r}")
+
+
+class Kind(str, Enum):
+    """The kinds of catalogue records."""
+
+    DATASET = "dataset"
+    APPLICATION = "application"
+    PLATFORM = "platform"
+    TASK = "task"
+    RESULT = "result"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def canonical(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class DatasetInfo(_Body):
+    """An EO dataset as its owner describes it. ``cid`` names the plaintext file; the bytes
+    themselves stay with the owner until a task asks for them (then encrypted for one platform)."""
+
+    title: str = Field(min_length=1)
+    cid: str
+    size: int = Field(ge=0)
+    description: str = ""
+    bbox: tuple[float, float, float, float] | None = Field(
+        default=None, description="west, south, east, north in WGS84 degrees"
+    )
+    start: str | None = Field(default=None, description="first acquisition, UTC ISO-8601")
+    end: str | None = Field(default=None, description="last acquisition, UTC ISO-8601")
+    crs: str | None = None
+    bands: list[str] = Field(default_factory=list)
+    licence: str = "proprietary"
+    media_type: str = "image/tiff; application=geotiff"
+    keywords: list[str] = Field(default_factory=list)
+
+    _times = field_validator("start", "end", mode="before")(_normalise_time)
+
+    @field_validator("bbox")
+    @classmethod
+    def _bbox_ordered(cls, v: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
+        if v is None:
+            return None
+        west, south, east, north = v
+        if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90):
+            raise ValueError(f"bbox {v} is not west,south,east,north in WGS84 degrees")
+        return v
+
+
+class ApplicationInfo(_Body):
+    """An application: a workflow (by CID) with the schema of its parameters."""
+
+    name: str = Field(min_length=1)
+    version: str = "0.1.0"
+    workflow_cid: str
+    description: str = ""
+    inputs: list[str] = Field(default_factory=list, description="the workflow's input names")
+    outputs: list[str] = Field(default_factory=list, description="the workflow's result names")
+    parameters_schema: dict[str, Any] = Field(default_factory=dict)
+    keywords: list[str] = Field(default_factory=list)
+
+
+class PlatformInfo(_Body):
+    """A compute platform: its key for inputs and what it can run."""
+
+    name: str = Field(min_length=1)
+    age_recipient: str = Field(pattern=r"^age1[0-9a-z]+$")
+    cpus: int = Field(default=1, ge=1)
+    memory_mb: int = Field(default=1024, ge=1)
+    gpus: int = Field(default=0, ge=0)
+    description: str = ""
+    keywords: list[str] = Field(default_factory=list)
+
+
+class TaskInfo(_Body):
+    """What a submitter asked for: which application, which dataset feeds which workflow input,
+    which platform, with which parameters, and the key the results are encrypted for."""
+
+    address: str
+    application_id: str
+    platform_id: str
+    inputs: dict[str, str] = Field(description="workflow input name -> dataset record id")
+    params: dict[str, Any] = Field(default_factory=dict)
+    results_recipient: str
+
+
+class ResultInfo(_Body):
+    """One result of a task as the platform recorded it: the stored ciphertext and what it holds."""
+
+    task: str
+    name: str
+    cid: str = Field(description="the stored ciphertext, as recorded on the contract")
+    plaintext_cid: str
+    size: int = Field(ge=0)
+    run_cid: str
+    recipient: str
+
+
+BODY_TYPES: dict[Kind, type[_Body]] = {
+    Kind.DATASET: DatasetInfo,
+    Kind.APPLICATION: ApplicationInfo,
+    Kind.PLATFORM: PlatformInfo,
+    Kind.TASK: TaskInfo,
+    Kind.RESULT: ResultInfo,
+}
+
+class Record(BaseModel):
+    """A signed catalogue record."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: Kind
+    owner: str
+    created: str
+    body: SerializeAsAny[_Body]
+    signature: str
+
+    @staticmethod
+    def envelope(kind: Kind, owner: str, created: str, body: _Body) -> dict[str, Any]:
+        return {"kind": kind.value, "owner": owner, "created": created, "body": body.canonical()}
+
+    def signed_bytes(self) -> bytes:
+        return canonical_json(self.envelope(self.kind, self.owner, self.created, self.body))
+
+    @classmethod
+    def sign(cls, kind: Kind, body: _Body, account: LocalAccount, *, created: datetime | None = None) -> Record:
+        from eotrust.cid import cid_of_bytes
+
+        if not isinstance(body, BODY_TYPES[kind]):
+            raise InvalidInputError(f"a {kind.value} record needs a {BODY_TYPES[kind].__name__}")
+        stamp = utc_iso(created or datetime.now(timezone.utc))
+        data = canonical_json(cls.envelope(kind, account.address, stamp, body))
+        signature = account.sign_message(encode_defunct(primitive=data)).signature.hex()
+        return cls(id=cid_of_bytes(data), kind=kind, owner=account.address, created=stamp, body=body, signature=signature)
+
+    def check(self) -> None:
+        """Raise IntegrityError unless the id re-hashes and the owner signed these bytes."""
+        from eotrust.cid import cid_of_bytes
+
+        data = self.signed_bytes()
+        actual = cid_of_bytes(data)
+        if actual != self.id:
+            raise IntegrityError(
+                f"catalogue {self.kind.value} record {self.id}: its content no longer matches its id "
+                f"(it hashes to {actual})",
+                hint="the record was altered after it was signed; ask its owner to register it again",
+            )
+        try:
+            signer = Account.recover_message(encode_defunct(primitive=data), signature=bytes.fromhex(self.signature.removeprefix("0x")))
+        except Exception:  # noqa: BLE001 - any malformed signature is the same failure for the reader
+            signer = None
+        if signer is None or signer.lower() != self.owner.lower():
+            raise IntegrityError(
+                f"catalogue {self.kind.value} record {self.id}: field 'signature' was not made by its owner {self.owner}",
+                hint="the record or its signature was altered",
+            )
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Record:
+        raw = json.loads(text)
+        kind = Kind(raw["kind"])
+        raw["body"] = BODY_TYPES[kind].model_validate(raw["body"])
+        return cls.model_validate(raw)

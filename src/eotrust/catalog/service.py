@@ -1,0 +1,244 @@
+"""The catalogue as a library: register signed records, search them, read them back checked.
+
+>>> catalog = Catalog(settings)
+>>> record = catalog.register(party.account, DatasetInfo(title="NDVI", cid=..., size=...))
+>>> catalog.search(bbox=(14.0, 45.0, 15.0, 47.0), start="2016-01-01", text="ndvi")
+
+Every record read from the database is checked (fields, id, signature) before it is returned;
+a tampered row raises IntegrityError naming the record and the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import Select, Text, and_, cast, or_, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from eotrust.catalog.db import open_session_factory
+from eotrust.catalog.entries import (
+    ApplicationInfo,
+    DatasetInfo,
+    Kind,
+    PlatformInfo,
+    Record,
+    ResultInfo,
+    TaskInfo,
+    _Body,
+    _normalise_time,
+)
+from eotrust.catalog.records import (
+    ROW_TYPES,
+    ApplicationRow,
+    DatasetRow,
+    PlatformRow,
+    RecordRow,
+    ResultRow,
+    TaskRow,
+)
+from eotrust.errors import BackendUnavailableError, InvalidInputError, NotFoundError
+from eotrust.settings import Settings
+
+_KIND_OF: dict[type[_Body], Kind] = {
+    DatasetInfo: Kind.DATASET,
+    ApplicationInfo: Kind.APPLICATION,
+    PlatformInfo: Kind.PLATFORM,
+    TaskInfo: Kind.TASK,
+    ResultInfo: Kind.RESULT,
+}
+
+SEARCHABLE = (Kind.DATASET, Kind.APPLICATION, Kind.PLATFORM)
+
+
+def _signer(owner: Any) -> LocalAccount:
+    """Accept a LocalAccount or anything with one in ``.account`` (an eotrust Party)."""
+    account = getattr(owner, "account", owner)
+    if not hasattr(account, "sign_message") or not hasattr(account, "address"):
+        raise InvalidInputError("a catalogue record must be signed by a party or an eth_account LocalAccount")
+    return account
+
+
+class Catalog:
+    """Signed records of datasets, applications, platforms, tasks and results."""
+
+    def __init__(self, settings: Settings, *, sessions: sessionmaker[Session] | None = None) -> None:
+        self.settings = settings
+        try:
+            self._sessions = sessions or open_session_factory(settings)
+        except OperationalError as exc:
+            raise BackendUnavailableError(
+                f"cannot open the catalogue database {settings.catalog_database_url}: {exc.orig}",
+                hint="check EOTRUST_CATALOG_URL",
+            ) from None
+
+    # -- writing -------------------------------------------------------------
+    def register(self, owner: Any, body: _Body, *, created: datetime | None = None) -> Record:
+        """Sign ``body`` with the owner's key and store it; registering the same record twice
+        returns the stored one (records are content-addressed)."""
+        kind = _KIND_OF.get(type(body))
+        if kind is None:
+            raise InvalidInputError(f"cannot catalogue a {type(body).__name__}")
+        record = Record.sign(kind, body, _signer(owner), created=created)
+        return self.add(record)
+
+    def add(self, record: Record) -> Record:
+        """Store an already signed record (checked first); idempotent."""
+        record.check()
+        row_type = ROW_TYPES[record.kind]
+        with self._sessions.begin() as session:
+            if session.get(row_type, record.id) is None:
+                session.add(row_type.from_record(record))
+        return record
+
+    def register_dataset(self, owner: Any, info: DatasetInfo) -> Record:
+        return self.register(owner, info)
+
+    def register_application(self, owner: Any, info: ApplicationInfo) -> Record:
+        return self.register(owner, info)
+
+    def register_platform(self, owner: Any, info: PlatformInfo) -> Record:
+        return self.register(owner, info)
+
+    # -- reading -------------------------------------------------------------
+    def get(self, record_id: str, kind: Kind | None = None) -> Record:
+        """The checked record with this id (any kind unless ``kind`` is given)."""
+        kinds = [kind] if kind else list(ROW_TYPES)
+        with self._sessions() as session:
+            for k in kinds:
+                row = session.get(ROW_TYPES[k], record_id)
+                if row is not None:
+                    return row.to_record()
+        what = f"{kind.value} record" if kind else "record"
+        raise NotFoundError(f"no catalogue {what} {record_id}", hint="run `eotrust catalog search` to list records")
+
+    def find(self, ref: str, kind: Kind) -> Record:
+        """A record by id or, for applications and platforms, by name (the newest of that name)."""
+        try:
+            return self.get(ref, kind)
+        except NotFoundError:
+            pass
+        row_type = ROW_TYPES[kind]
+        name_col = getattr(row_type, "name", None) or getattr(row_type, "title", None)
+        if name_col is not None:
+            with self._sessions() as session:
+                row = session.scalars(
+                    select(row_type).where(name_col == ref).order_by(row_type.created.desc(), row_type.id)
+                ).first()
+                if row is not None:
+                    return row.to_record()
+        raise NotFoundError(f"no catalogue {kind.value} with id or name {ref!r}", hint="run `eotrust catalog search`")
+
+    def list(self, kind: Kind, *, owner: str | None = None) -> list[Record]:
+        row_type = ROW_TYPES[kind]
+        query = select(row_type).order_by(row_type.created, row_type.id)
+        if owner:
+            query = query.where(row_type.owner == owner)
+        return self._run(query)
+
+    def search(
+        self,
+        *,
+        bbox: Sequence[float] | None = None,
+        start: str | datetime | None = None,
+        end: str | datetime | None = None,
+        text: str | None = None,
+        kind: Kind | str | None = None,
+        owner: str | None = None,
+    ) -> list[Record]:
+        """Datasets, applications and platforms matching every criterion given.
+
+        ``bbox`` (west, south, east, north; WGS84) and ``start``/``end`` select datasets whose
+        footprint and time range overlap; ``text`` matches names, titles, descriptions and
+        keywords, case-insensitively."""
+        kinds: Iterable[Kind]
+        if kind is None:
+            kinds = SEARCHABLE if bbox is None and start is None and end is None else (Kind.DATASET,)
+        else:
+            kinds = (Kind(kind),)
+        if bbox is not None:
+            if len(bbox) != 4:
+                raise InvalidInputError("a bbox is four numbers: west,south,east,north")
+            west, south, east, north = (float(v) for v in bbox)
+            if west > east or south > north:
+                raise InvalidInputError(f"bbox {list(bbox)} is not west,south,east,north")
+        try:
+            q_start = _normalise_time(start)
+            q_end = _normalise_time(end)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+        found: list[Record] = []
+        for k in kinds:
+            row_type = ROW_TYPES[k]
+            query: Select[Any] = select(row_type).order_by(row_type.created, row_type.id)
+            if owner:
+                query = query.where(row_type.owner == owner)
+            if text:
+                pattern = f"%{text}%"
+                cols = [c for c in ("title", "name", "description", "cid", "workflow_cid") if hasattr(row_type, c)]
+                clauses = [getattr(row_type, c).ilike(pattern) for c in cols]
+                if hasattr(row_type, "keywords"):
+                    clauses.append(cast(row_type.keywords, Text).ilike(pattern))
+                query = query.where(or_(*clauses))
+            if k is Kind.DATASET:
+                if bbox is not None:
+                    query = query.where(
+                        and_(
+                            DatasetRow.bbox_west <= east,
+                            DatasetRow.bbox_east >= west,
+                            DatasetRow.bbox_south <= north,
+                            DatasetRow.bbox_north >= south,
+                        )
+                    )
+                if q_start is not None:
+                    query = query.where(or_(DatasetRow.end.is_(None), DatasetRow.end >= q_start))
+                if q_end is not None:
+                    query = query.where(or_(DatasetRow.start.is_(None), DatasetRow.start <= q_end))
+            found.extend(self._run(query))
+        return found
+
+    def tasks(self, *, address: str | None = None) -> list[Record]:
+        query = select(TaskRow).order_by(TaskRow.created, TaskRow.id)
+        if address:
+            query = query.where(TaskRow.address == address)
+        return self._run(query)
+
+    def task(self, address: str) -> Record:
+        """The submitter's record of the task at this contract address."""
+        found = self.tasks(address=address)
+        if not found:
+            raise NotFoundError(f"no catalogue task record for contract {address}")
+        return found[-1]
+
+    def results(self, *, task: str | None = None, cid: str | None = None) -> list[Record]:
+        query = select(ResultRow).order_by(ResultRow.created, ResultRow.id)
+        if task:
+            query = query.where(ResultRow.task == task)
+        if cid:
+            query = query.where(ResultRow.cid == cid)
+        return self._run(query)
+
+    def rows(self, kind: Kind) -> type[RecordRow]:
+        return ROW_TYPES[kind]
+
+    def _run(self, query: Select[Any]) -> list[Record]:
+        with self._sessions() as session:
+            return [row.to_record() for row in session.scalars(query)]
+
+
+__all__ = [
+    "ApplicationInfo",
+    "ApplicationRow",
+    "Catalog",
+    "DatasetInfo",
+    "DatasetRow",
+    "Kind",
+    "PlatformInfo",
+    "PlatformRow",
+    "Record",
+    "ResultInfo",
+    "TaskInfo",
+]

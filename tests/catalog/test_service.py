@@ -1,0 +1,147 @@
+"""The catalogue: signed records, searches by area/time/text, tampered rows named by field."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from eotrust.catalog.describe import describe_raster
+from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, TaskInfo
+from eotrust.catalog.service import Catalog
+from eotrust.cid import cid_of_bytes
+from eotrust.errors import IntegrityError, InvalidInputError, NotFoundError
+
+NDVI = Path(__file__).resolve().parents[1] / "data" / "slovenia-s2-ndvi" / "ndvi.tif"
+
+
+@pytest.fixture
+def catalog(settings) -> Catalog:  # type: ignore[no-untyped-def]
+    return Catalog(settings)
+
+
+@pytest.fixture
+def owner():  # type: ignore[no-untyped-def]
+    return Account.create()
+
+
+def _dataset(title: str, bbox, start: str, end: str, **kw) -> DatasetInfo:  # type: ignore[no-untyped-def]
+    return DatasetInfo(title=title, cid=cid_of_bytes(title.encode()), size=10, bbox=bbox, start=start, end=end, **kw)
+
+
+def _sqlite(settings) -> sqlite3.Connection:  # type: ignore[no-untyped-def]
+    return sqlite3.connect(settings.catalog_database_url.removeprefix("sqlite:///"))
+
+
+def test_register_and_get_round_trip(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
+    info = _dataset("NDVI", (14.5, 45.8, 14.6, 45.9), "2016-01-01", "2016-12-31", bands=["a", "b"])
+    record = catalog.register(owner, info)
+    assert record.id == cid_of_bytes(record.signed_bytes())
+    assert record.owner == owner.address
+    got = catalog.get(record.id)
+    assert got == record
+    assert got.body.start == "2016-01-01T00:00:00Z"
+    # registering the same signed record again is idempotent
+    assert catalog.add(record) == record
+    assert len(catalog.list(Kind.DATASET)) == 1
+
+
+def test_record_json_round_trip_and_check(owner) -> None:  # type: ignore[no-untyped-def]
+    record = Record.sign(Kind.PLATFORM, PlatformInfo(name="p", age_recipient="age1abc"), owner)
+    again = Record.from_json(record.to_json())
+    assert again == record
+    again.check()
+    forged = again.model_copy(update={"owner": Account.create().address})
+    with pytest.raises(IntegrityError, match="no longer matches its id"):
+        forged.check()
+
+
+def test_search_by_bbox_time_and_text(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
+    slovenia = catalog.register(owner, _dataset("Slovenia NDVI", (14.5, 45.8, 14.6, 45.9), "2015-07-11", "2017-12-22", keywords=["sentinel-2"]))
+    france = catalog.register(owner, _dataset("Paris labels", (2.2, 48.8, 2.4, 48.9), "2020-01-01", "2020-02-01"))
+    app = catalog.register(owner, ApplicationInfo(name="landcover", workflow_cid=cid_of_bytes(b"wf"), description="land cover mapping"))
+    ids = lambda rs: {r.id for r in rs}  # noqa: E731
+    assert ids(catalog.search(bbox=(14.0, 45.0, 15.0, 46.0))) == {slovenia.id}
+    assert ids(catalog.search(bbox=(0.0, 0.0, 1.0, 1.0))) == set()
+    assert ids(catalog.search(start="2019-06-01")) == {france.id}
+    assert ids(catalog.search(end="2016-01-01")) == {slovenia.id}
+    assert ids(catalog.search(start="2016-01-01", end="2016-02-01", bbox=(14.0, 45.0, 15.0, 46.0))) == {slovenia.id}
+    assert ids(catalog.search(text="SENTINEL")) == {slovenia.id}
+    assert ids(catalog.search(text="land cover")) == {app.id}
+    assert ids(catalog.search(text="labels", kind="dataset")) == {france.id}
+    assert ids(catalog.search()) == {slovenia.id, france.id, app.id}
+    with pytest.raises(InvalidInputError):
+        catalog.search(bbox=(1.0, 2.0, 3.0))
+    with pytest.raises(InvalidInputError):
+        catalog.search(start="yesterday")
+
+
+def test_find_by_name_and_missing(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
+    rec = catalog.register(owner, PlatformInfo(name="hpc-1", age_recipient="age1xyz", cpus=8, memory_mb=32000, gpus=1))
+    assert catalog.find("hpc-1", Kind.PLATFORM) == rec
+    assert catalog.find(rec.id, Kind.PLATFORM) == rec
+    with pytest.raises(NotFoundError):
+        catalog.find("nope", Kind.PLATFORM)
+    with pytest.raises(NotFoundError):
+        catalog.get(cid_of_bytes(b"nothing"))
+
+
+def test_tasks_and_results_are_signed_too(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
+    task = catalog.register(
+        owner,
+        TaskInfo(address="0x" + "11" * 20, application_id="a", platform_id="p", inputs={"x": "d"}, results_recipient="age1q"),
+    )
+    assert catalog.task("0x" + "11" * 20) == task
+    with pytest.raises(NotFoundError):
+        catalog.task("0x" + "22" * 20)
+
+
+@pytest.mark.parametrize(
+    ("sql", "field"),
+    [
+        ("UPDATE catalog_datasets SET title = 'Slovenia NDVJ'", "title"),
+        ("UPDATE catalog_datasets SET bbox_west = 14.4", "bbox"),
+        ("UPDATE catalog_datasets SET cid = 'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG'", "cid"),
+        ("UPDATE catalog_datasets SET body = replace(body, 'proprietary', 'CC-BY-4.0')", "licence"),
+        ("UPDATE catalog_datasets SET owner = '0x0000000000000000000000000000000000000001'", "content"),
+        ("UPDATE catalog_datasets SET signature = '00' || substr(signature, 3)", "signature"),
+    ],
+)
+def test_tampered_row_is_named(catalog: Catalog, owner, settings, sql: str, field: str) -> None:  # type: ignore[no-untyped-def]
+    record = catalog.register(owner, _dataset("Slovenia NDVI", (14.5, 45.8, 14.6, 45.9), "2016-01-01", "2016-02-01"))
+    db = _sqlite(settings)
+    db.execute(sql)
+    db.commit()
+    with pytest.raises(IntegrityError) as err:
+        catalog.get(record.id)
+    message = str(err.value)
+    assert record.id in message
+    if field == "content":
+        assert "no longer matches its id" in message
+    else:
+        assert f"field '{field}'" in message
+    # a search that meets the tampered row fails loudly too, never returns it quietly
+    with pytest.raises(IntegrityError):
+        catalog.search(text="Slovenia")
+
+
+@pytest.mark.skipif(not NDVI.is_file(), reason="tests/data/slovenia-s2-ndvi/ndvi.tif is not in the repo yet")
+def test_describe_raster_reads_footprint_dates_and_cid() -> None:
+    from eotrust.cid import cid_of_file
+
+    info = describe_raster(NDVI, title="NDVI", keywords=["ndvi"])
+    assert info.cid == cid_of_file(NDVI)
+    assert info.crs == "EPSG:32633"
+    west, south, east, north = info.bbox  # type: ignore[misc]
+    assert 14.5 < west < east < 14.6 and 45.8 < south < north < 45.9
+    assert info.start == "2015-07-11T10:00:08Z" and info.end == "2017-12-22T10:04:15Z"
+    assert len(info.bands) == 68
+
+
+def test_describe_rejects_non_raster(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"not a tiff")
+    with pytest.raises(InvalidInputError):
+        describe_raster(bad)
