@@ -1,0 +1,164 @@
+"""Import a CWL v1.2 ``CommandLineTool`` as a service.
+
+The document is parsed with cwl-utils (the CWL project's own parser); its command line
+(``baseCommand``, ``arguments``, input bindings, ``stdout``) becomes a service that our engine
+runs. File inputs become input ports, scalar inputs become typed parameters, File outputs
+(``glob`` or ``stdout``) become output ports, ``ResourceRequirement`` becomes resources.
+Expressions (``$(...)``/``${...}``), secondary files and containers are not supported: an
+import that needs them fails with a clear error instead of running something different."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from eotrust.workflow.errors import Problem, WorkflowValidationError
+from eotrust.workflow.params import ParamSpec
+from eotrust.workflow.service import Binding, PortSpec, Resources, ServiceSpec
+
+_SCALARS = {"string": "str", "int": "int", "long": "int", "float": "float", "double": "float", "boolean": "bool"}
+
+
+def _short(ident: str) -> str:
+    return ident.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+
+
+def _unwrap(type_: Any) -> tuple[Any, bool]:
+    """(type without 'null', optional?)."""
+    if isinstance(type_, list):
+        rest = [t for t in type_ if t != "null"]
+        if len(rest) == 1:
+            return rest[0], len(rest) != len(type_)
+        return type_, len(rest) != len(type_)
+    return type_, False
+
+
+def _array_items(type_: Any) -> Any | None:
+    items = getattr(type_, "items", None)
+    if items is not None and getattr(type_, "type_", None) == "array":
+        return items
+    return None
+
+
+def _is_expr(value: Any) -> bool:
+    return isinstance(value, str) and ("$(" in value or "${" in value)
+
+
+def import_cwl(path: Path) -> ServiceSpec:
+    """A ServiceSpec from a CWL CommandLineTool file; WorkflowValidationError if it cannot be run."""
+    from cwl_utils.parser import load_document_by_uri
+
+    from eotrust.cid import cid_of_bytes
+
+    source = str(path)
+    if not path.is_file():
+        raise WorkflowValidationError([Problem(f"CWL file {path} does not exist", None, source)])
+    try:
+        tool = load_document_by_uri(path.resolve().as_uri())
+    except Exception as exc:  # cwl-utils raises ValidationException and friends
+        first = str(exc).strip().splitlines()
+        raise WorkflowValidationError([Problem(f"invalid CWL: {first[-1] if first else exc}", None, source)]) from None
+    problems: list[Problem] = []
+
+    def bad(msg: str) -> None:
+        problems.append(Problem(msg, None, source))
+
+    if type(tool).__name__ != "CommandLineTool":
+        raise WorkflowValidationError([Problem(f"expected a CWL CommandLineTool, got {type(tool).__name__}", None, source)])
+    for req in list(tool.requirements or []) + list(tool.hints or []):
+        kind = type(req).__name__
+        if kind in ("DockerRequirement", "InitialWorkDirRequirement", "ShellCommandRequirement", "SchemaDefRequirement"):
+            if req in (tool.requirements or []):
+                bad(f"unsupported CWL requirement {kind} (eotrust runs the command line without a container)")
+    resources = Resources()
+    for req in list(tool.requirements or []):
+        if type(req).__name__ == "ResourceRequirement":
+            cores = req.coresMin or req.coresMax or 1
+            ram = req.ramMin or req.ramMax or 0
+            if _is_expr(cores) or _is_expr(ram):
+                bad("ResourceRequirement with expressions is not supported")
+            else:
+                resources = Resources(cpus=float(cores), memory_mb=int(ram))
+    base = tool.baseCommand or []
+    command = [base] if isinstance(base, str) else list(base)
+    bindings: list[Binding] = []
+    order = 0
+    for arg in tool.arguments or []:
+        order += 1
+        if isinstance(arg, str):
+            if _is_expr(arg):
+                bad(f"argument {arg!r} uses a CWL expression, which eotrust does not evaluate")
+            bindings.append(Binding(position=0, order=order, value=arg))
+        else:
+            if _is_expr(arg.valueFrom):
+                bad(f"argument {arg.valueFrom!r} uses a CWL expression, which eotrust does not evaluate")
+            bindings.append(Binding(position=float(arg.position or 0), order=order, value=str(arg.valueFrom),
+                                    prefix=arg.prefix, separate=arg.separate is not False))
+    inputs: dict[str, PortSpec] = {}
+    params: dict[str, ParamSpec] = {}
+    for inp in tool.inputs:
+        name = _short(inp.id)
+        type_, optional = _unwrap(inp.type_)
+        items = _array_items(type_)
+        if type_ == "File" or items == "File":
+            inputs[name] = PortSpec(type="file" if type_ == "File" else "file[]", optional=optional,
+                                    description=str(inp.doc or ""))
+            source = f"inputs.{name}"
+        elif isinstance(type_, str) and type_ in _SCALARS or (isinstance(items, str) and items in _SCALARS):
+            kind = _SCALARS[type_] if isinstance(type_, str) else _SCALARS[items] + "[]"
+            if kind == "bool[]":
+                bad(f"input {name!r}: arrays of booleans are not supported")
+                continue
+            spec = ParamSpec(type=kind, description=str(inp.doc or ""))  # type: ignore[arg-type]
+            if inp.default is not None:
+                spec = spec.model_copy(update={"default": inp.default, "has_default": True})
+            elif optional:
+                spec = spec.model_copy(update={"default": None, "has_default": True})
+            params[name] = spec
+            source = f"params.{name}"
+        else:
+            bad(f"input {name!r} has type {type_!r}, which eotrust cannot map (File, File[], string, int, float, boolean)")
+            continue
+        ib = inp.inputBinding
+        if ib is not None:
+            if _is_expr(getattr(ib, "valueFrom", None)):
+                bad(f"input {name!r} uses a CWL expression in valueFrom")
+            order += 1
+            bindings.append(Binding(position=float(ib.position or 0), order=order, source=source, prefix=ib.prefix,
+                                    separate=ib.separate is not False, item_separator=ib.itemSeparator))
+    outputs: dict[str, PortSpec] = {}
+    stdout_name: str | None = None
+    for out in tool.outputs:
+        name = _short(out.id)
+        type_, _ = _unwrap(out.type_)
+        if type_ == "stdout":
+            if stdout_name is not None:
+                bad("more than one stdout output")
+            stdout_name = name
+            target = tool.stdout or f"{name}.stdout"
+            if _is_expr(target):
+                bad("stdout file name uses a CWL expression")
+            outputs[name] = PortSpec(type="file", filename=str(target))
+        elif type_ == "File":
+            glob = out.outputBinding.glob if out.outputBinding is not None else None
+            if not isinstance(glob, str) or _is_expr(glob):
+                bad(f"output {name!r} needs a literal outputBinding.glob")
+                continue
+            outputs[name] = PortSpec(type="file", glob=glob, description=str(out.doc or ""))
+        else:
+            bad(f"output {name!r} has type {type_!r}; only File and stdout outputs are supported")
+    if problems:
+        raise WorkflowValidationError(problems)
+    text = path.read_bytes()
+    return ServiceSpec(
+        name=_short(str(tool.id)) if tool.id and "#" in str(tool.id) else path.stem,
+        description=str(tool.doc or tool.label or ""),
+        command=command,
+        bindings=sorted(bindings, key=lambda b: (b.position, b.order)),
+        stdout=stdout_name,
+        inputs=inputs,
+        outputs=outputs,
+        params=params,
+        resources=resources,
+        origin=f"cwl:{cid_of_bytes(text)}",
+    )

@@ -1,0 +1,141 @@
+"""Published workflows: a workflow stored by CID under a name, with some parameters left open
+(area of interest, dates, model CID) for a customer to fill in.
+
+The registry is the store plus a small index under ``<home>/workflow/published`` (one JSON
+file per name, written atomically). Applications in the catalogue point to the CID."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from eotrust.errors import NotFoundError, WorkflowError
+from eotrust.settings import Settings
+from eotrust.store.base import Store
+from eotrust.workflow.engine import RunResult, run_workflow
+from eotrust.workflow.spec import WorkflowSpec, load_workflow_cid, store_workflow
+
+_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
+
+
+class ParamInfo(BaseModel):
+    name: str
+    type: str
+    required: bool
+    default: Any = None
+    description: str = ""
+    choices: list[Any] | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+class InputInfo(BaseModel):
+    name: str
+    type: str
+    description: str = ""
+
+
+class PublishedWorkflow(BaseModel):
+    """What ``workflow describe`` shows: the name, CID, open and fixed parameters, inputs, outputs, steps."""
+
+    name: str
+    cid: str
+    workflow: str
+    description: str = ""
+    published: float
+    params: list[ParamInfo]
+    inputs: list[InputInfo]
+    outputs: list[str]
+    steps: list[str]
+
+    @property
+    def open_params(self) -> list[ParamInfo]:
+        return [p for p in self.params if p.required]
+
+
+def _index(settings: Settings) -> Path:
+    return settings.path("workflow", "published")
+
+
+def _store(settings: Settings, store: Store | None) -> Store:
+    if store is not None:
+        return store
+    from eotrust.store import open_store
+
+    return open_store(settings)
+
+
+def publish_workflow(settings: Settings, spec: WorkflowSpec, *, name: str | None = None, store: Store | None = None) -> str:
+    """Store the workflow and its services and list it under ``name`` (default: its own name); return its CID."""
+    name = name or spec.name
+    if not _NAME.match(name):
+        raise WorkflowError(f"bad published name {name!r}", hint="use letters, digits, '.', '_' and '-'")
+    st = _store(settings, store)
+    cid = store_workflow(st, spec)
+    entry = {"name": name, "cid": cid, "workflow": spec.name, "description": spec.description, "published": time.time()}
+    d = _index(settings)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+    with os.fdopen(fd, "w") as f:
+        json.dump(entry, f)
+    os.replace(tmp, d / f"{name}.json")
+    return cid
+
+
+def _entry(settings: Settings, name: str) -> dict[str, Any]:
+    path = _index(settings) / f"{name}.json"
+    if not _NAME.match(name) or not path.is_file():
+        known = ", ".join(e["name"] for e in _entries(settings)) or "none"
+        raise NotFoundError(f"no published workflow named {name!r}", hint=f"published: {known}")
+    return json.loads(path.read_text())
+
+
+def _entries(settings: Settings) -> list[dict[str, Any]]:
+    out = []
+    for p in sorted(_index(settings).glob("*.json")):
+        try:
+            out.append(json.loads(p.read_text()))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _describe(entry: dict[str, Any], spec: WorkflowSpec) -> PublishedWorkflow:
+    return PublishedWorkflow(
+        name=entry["name"], cid=entry["cid"], workflow=spec.name, description=spec.description,
+        published=entry["published"],
+        params=[ParamInfo(name=k, type=v.type, required=v.required, default=v.default if v.has_default else None,
+                          description=v.description, choices=v.choices, min=v.min, max=v.max)
+                for k, v in spec.params.items()],
+        inputs=[InputInfo(name=k, type=v.type, description=v.description) for k, v in spec.inputs.items()],
+        outputs=list(spec.outputs), steps=list(spec.order),
+    )
+
+
+def list_published(settings: Settings, *, store: Store | None = None) -> list[PublishedWorkflow]:
+    st = _store(settings, store)
+    return [_describe(e, load_workflow_cid(e["cid"], st)) for e in _entries(settings)]
+
+
+def describe_published(settings: Settings, name: str, *, store: Store | None = None) -> PublishedWorkflow:
+    entry = _entry(settings, name)
+    return _describe(entry, load_workflow_cid(entry["cid"], _store(settings, store)))
+
+
+def published_spec(settings: Settings, name: str, *, store: Store | None = None) -> tuple[str, WorkflowSpec]:
+    entry = _entry(settings, name)
+    return entry["cid"], load_workflow_cid(entry["cid"], _store(settings, store))
+
+
+def run_published(settings: Settings, name: str, inputs: dict[str, Any] | None = None,
+                  params: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
+    """Run a published workflow with its open parameters filled in (see run_workflow for kwargs)."""
+    store = _store(settings, kwargs.pop("store", None))
+    _, spec = published_spec(settings, name, store=store)
+    return run_workflow(settings, spec, inputs, params, store=store, **kwargs)

@@ -1,0 +1,196 @@
+"""Running one step instance: materialise its inputs from the store into a fresh working
+directory, run the service (warm Python worker or a command line), check and store every
+declared output and both logs, and remove the working directory. Executors call this, locally
+or on a Dask worker; outputs travel through the store, never through the executor."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eotrust.errors import EotrustError
+from eotrust.store.base import Store
+from eotrust.workflow.command import render_command
+from eotrust.workflow.pool import WorkerPool, describe_status
+from eotrust.workflow.service import ServiceSpec
+
+
+@dataclass(frozen=True)
+class StepJob:
+    """One instance of one step, ready to run."""
+
+    step: str
+    index: int | None  # position in a scatter, None when the step is not scattered
+    service: ServiceSpec
+    service_cid: str
+    inputs: dict[str, str | list[str]]  # port -> CID or list of CIDs
+    params: dict[str, Any]
+    key: str  # the cache key
+    timeout_s: float
+    attempt: int = 1
+
+    @property
+    def label(self) -> str:
+        return self.step if self.index is None else f"{self.step}[{self.index}]"
+
+
+@dataclass
+class StepOutcome:
+    """What running a StepJob gave."""
+
+    ok: bool
+    outputs: dict[str, str] = field(default_factory=dict)
+    exit_status: int | None = None
+    error: str | None = None
+    stdout_cid: str | None = None
+    stderr_cid: str | None = None
+    log_cid: str | None = None  # stdout + stderr + error, for a failed attempt
+    started: float = 0.0
+    ended: float = 0.0
+    host: str = ""
+
+
+def _materialise(store: Store, job: StepJob, indir: Path) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for port, cids in job.inputs.items():
+        spec = job.service.inputs.get(port)
+        fname = spec.filename if spec is not None and spec.filename else port
+        if isinstance(cids, list):
+            d = indir / port
+            d.mkdir(parents=True, exist_ok=True)
+            paths[port] = [str(store.get_file(c, d / f"{i:05d}_{fname}")) for i, c in enumerate(cids)]
+        else:
+            dest = indir / fname
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            paths[port] = str(store.get_file(cids, dest))
+    return paths
+
+
+def _output_paths(service: ServiceSpec, workdir: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, spec in service.outputs.items():
+        if spec.glob:
+            continue
+        rel = spec.filename or f"out/{name}"
+        p = workdir / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        out[name] = str(p)
+    return out
+
+
+def _thread_env(service: ServiceSpec) -> dict[str, str]:
+    n = str(max(1, int(service.resources.cpus or 1)))
+    env = {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
+    env.update(service.env)
+    return env
+
+
+def _run_command(job: StepJob, workdir: Path, inputs: dict[str, Any], outputs: dict[str, str],
+                 stdout: Path, stderr: Path) -> tuple[int | None, str | None]:
+    argv = render_command(job.service, inputs, outputs, job.params)
+    out_path = Path(outputs[job.service.stdout]) if job.service.stdout else stdout
+    env = dict(os.environ)
+    env.update(_thread_env(job.service))
+    with open(out_path, "wb") as out_f, open(stderr, "wb") as err_f:
+        try:
+            proc = subprocess.Popen(argv, cwd=workdir, stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL,
+                                    env=env, start_new_session=True)
+        except OSError as exc:
+            return 127, f"cannot start {argv[0]!r}: {exc.strerror or exc}"
+        try:
+            code = proc.wait(timeout=job.timeout_s)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            return None, f"timed out after {job.timeout_s:g} s"
+    if code != 0:
+        return code, f"the command {describe_status(code)}"
+    return 0, None
+
+
+def execute_step(job: StepJob, store: Store, tmp_root: Path, pool: WorkerPool | None) -> StepOutcome:
+    """Run one attempt of a step. Never raises for a failure of the step itself."""
+    started = time.time()
+    host = socket.gethostname()
+    workdir = Path(tempfile.mkdtemp(prefix=f"{job.step}-", dir=tmp_root))
+    meta = workdir / ".eotrust"
+    meta.mkdir()
+    stdout, stderr = meta / "stdout", meta / "stderr"
+    stdout.touch()
+    stderr.touch()
+    outcome = StepOutcome(ok=False, started=started, host=host)
+    try:
+        try:
+            inputs = _materialise(store, job, workdir / "in")
+        except EotrustError as exc:
+            outcome.error = f"cannot fetch an input: {exc.message}"
+            return outcome
+        outputs = _output_paths(job.service, workdir)
+        if job.service.python:
+            if pool is None:
+                raise RuntimeError("a Python service needs a worker pool")
+            req = {
+                "entry": job.service.python,
+                "cwd": str(workdir),
+                "inputs": inputs,
+                "outputs": outputs,
+                "params": job.params,
+                "stdout": str(stdout),
+                "stderr": str(stderr),
+                "env": _thread_env(job.service),
+            }
+            res = pool.call(req, job.timeout_s)
+            code, error = res.exit_status, res.error
+        else:
+            code, error = _run_command(job, workdir, inputs, outputs, stdout, stderr)
+        outcome.exit_status = code
+        if error is None:
+            produced: dict[str, str] = {}
+            for name, spec in job.service.outputs.items():
+                if spec.glob:
+                    found = sorted(p for p in workdir.glob(spec.glob) if p.is_file() and meta not in p.parents
+                                   and (workdir / "in") not in p.parents)
+                    if len(found) != 1:
+                        error = (f"output {name!r}: pattern {spec.glob!r} matched {len(found)} files"
+                                 f"{' (expected exactly one)' if found else ''}")
+                        break
+                    path = found[0]
+                else:
+                    path = Path(outputs[name])
+                if not path.is_file():
+                    error = f"the service wrote no declared output {name!r} (expected at {path.relative_to(workdir)})"
+                    break
+                produced[name] = store.put_file(path)
+            else:
+                outcome.outputs = produced
+        outcome.error = error
+        outcome.ok = error is None
+        return outcome
+    except EotrustError as exc:
+        outcome.error = exc.message
+        outcome.ok = False
+        return outcome
+    finally:
+        try:
+            outcome.stdout_cid = store.put_file(stdout)
+            outcome.stderr_cid = store.put_file(stderr)
+            if not outcome.ok:
+                head = (f"step {job.label} attempt {job.attempt} on {host}: {outcome.error}\n"
+                        f"{describe_status(outcome.exit_status)}\n")
+                body = (head.encode() + b"\n== stdout ==\n" + stdout.read_bytes()[-65536:]
+                        + b"\n== stderr ==\n" + stderr.read_bytes()[-65536:])
+                outcome.log_cid = store.put_bytes(body)
+        finally:
+            outcome.ended = time.time()
+            shutil.rmtree(workdir, ignore_errors=True)
