@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from eotrust import errors as E
+
+log = logging.getLogger("eotrust.api")
 
 OGC_EXC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0"
 
@@ -26,6 +30,9 @@ STATUS_OF: tuple[tuple[type[E.EotrustError], int], ...] = (
 
 
 def status_of(exc: E.EotrustError) -> int:
+    explicit = getattr(exc, "http_status", None)
+    if isinstance(explicit, int):
+        return explicit
     for cls, code in STATUS_OF:
         if isinstance(exc, cls):
             return code
@@ -47,7 +54,12 @@ def install_error_handlers(app: FastAPI) -> None:
         code = status_of(exc)
         kind = type(exc).__name__
         detail = exc.message + (f" ({exc.hint})" if exc.hint else "")
-        return problem(code, kind, detail)
+        return problem(code, kind, detail, getattr(exc, "ogc_type", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error serving %s", _request.url.path)
+        return problem(500, "InternalServerError", f"{type(exc).__name__}: the server failed; see its log")
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

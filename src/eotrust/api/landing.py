@@ -17,7 +17,6 @@ PROCESSES_CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/json",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/job-list",
-    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/dismiss",
 ]
 COMMON_CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",

@@ -9,6 +9,7 @@ import threading
 from functools import cached_property
 from typing import Any
 
+from eotrust.errors import EotrustError
 from eotrust.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ class ServerState:
         self.run_nodes = run_nodes
         self.lock = threading.RLock()
         self._background: list[Any] = []
+        self._parties: dict[str, Any] = {}
 
     @cached_property
     def store(self) -> Any:
@@ -36,6 +38,36 @@ class ServerState:
 
         return Catalog(self.settings)
 
+    @cached_property
+    def chain(self) -> Any:
+        from eotrust.flow.ledger_view import chain_of
+
+        return chain_of(self.settings)
+
+    sync_timeout_s: float = 60.0
+
+    def party_card(self, name: str) -> tuple[str | None, str | None]:
+        """(address, role) from the public card of a party whose files are under this home."""
+        from eotrust.party import export_card
+
+        try:
+            card = export_card(self.settings, name)
+        except EotrustError:
+            return None, None
+        role = getattr(card.role, "value", card.role)
+        return card.address, str(role)
+
+    def load_party(self, name: str) -> Any:
+        """A party whose keystore is under this home, unlocked with the server's passphrase
+        (``EOTRUST_PASSPHRASE``): the server acts for the parties it holds keys of."""
+        from eotrust.party import load_party
+
+        with self.lock:
+            cached = self._parties.get(name)
+            if cached is None:
+                cached = self._parties[name] = load_party(self.settings, name)
+            return cached
+
     def models(self) -> list[Any]:
         """The model packages of the registry."""
         try:
@@ -47,7 +79,15 @@ class ServerState:
         return list(registry.list_models(self.settings))
 
     def start(self) -> None:
-        """Start background helpers (runner/collector, dev auto-ack) when asked to."""
+        """Start background helpers (runner/collector, dev auto-answer) when asked to."""
+        from eotrust.api.background import AutoAnswer, NodeSupervisor
+
+        if self.dev_autoack:
+            self._background.append(AutoAnswer(self))
+        if self.run_nodes:
+            self._background.append(NodeSupervisor(self))
+        for helper in self._background:
+            helper.start()
 
     def stop(self) -> None:
         for helper in reversed(self._background):

@@ -1,0 +1,81 @@
+"""Who is calling: FastAPI dependencies over the API keys of ``eotrust.api.keys``.
+
+A key is sent as ``X-API-Key: SECRET`` or ``Authorization: Bearer SECRET``. A key bound to a
+party lets the caller act as that party, and only as that party: every route that acts for a
+party takes :func:`require_party` and compares the party it acts for with the caller's.
+A missing or unknown key is 401; a key for another party (or no party) is 403."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from eotrust.errors import AuthError, PermissionDeniedError
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an eotrust API key (`eotrust apikey create`)")
+bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The party an authenticated request acts as."""
+
+    party: str
+    key_id: str
+    scopes: tuple[str, ...] = field(default_factory=tuple)
+    address: str | None = None
+    role: str | None = None
+
+
+def _secret(key: str | None, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    if key:
+        return key.strip()
+    if credentials is not None and credentials.scheme.lower() == "bearer" and credentials.credentials:
+        return credentials.credentials.strip()
+    return None
+
+
+def _card(request: Request, party: str) -> tuple[str | None, str | None]:
+    """(address, role) of a party from its public card under the server's home."""
+    return request.app.state.eotrust.party_card(party)
+
+
+def require_party(
+    request: Request,
+    key: str | None = Depends(api_key_header),
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+) -> Caller:
+    """The calling party; 401 without a valid key, 403 for a key bound to no party."""
+    secret = _secret(key, credentials)
+    if not secret:
+        raise AuthError("this request needs an API key", hint="send it as X-API-Key or Authorization: Bearer")
+    from eotrust.api.keys import verify_api_key
+
+    info = verify_api_key(request.app.state.settings, secret)  # raises AuthError for unknown/revoked keys
+    party = getattr(info, "party", None)
+    if not party:
+        raise PermissionDeniedError(
+            "this API key is not bound to a party", hint="create one with `eotrust apikey create --party NAME`"
+        )
+    address, role = _card(request, party)
+    return Caller(
+        party=party,
+        key_id=str(getattr(info, "id", getattr(info, "key_id", ""))),
+        scopes=tuple(getattr(info, "scopes", ()) or ()),
+        address=address,
+        role=role,
+    )
+
+
+def same_address(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and a.lower() == b.lower()  # type: ignore[union-attr]
+
+
+def ensure_is(caller: Caller, address: str | None, what: str) -> None:
+    """Refuse unless the caller is the party with ``address`` (403 naming both)."""
+    if not same_address(caller.address, address):
+        raise PermissionDeniedError(
+            f"only {what} ({address}) may do this; this API key acts as {caller.party} ({caller.address})"
+        )

@@ -1,0 +1,137 @@
+"""Helpers a server can run beside its routes, for a single-host deployment or a demo:
+
+- :class:`NodeSupervisor` (``eotrust serve --run-nodes``): the runner/collector node
+  (``eotrust.nodes.PlatformNode``) of every catalogue platform whose owner's keystore is in this
+  server's home, each in a thread, started as platforms appear.
+- :class:`AutoAnswer` (``eotrust serve --dev-autoack``, development only): every open request
+  of a locked task that is addressed to a party whose keystore is in this home is acknowledged
+  at once, as that party (the algorithm owner, the platform owner, each data owner: the data
+  owner's file is encrypted for the platform and stored as in ``eotrust.flow.answer``). It
+  stands in for people answering from their own machines; a production server leaves it off.
+
+Both act only as parties whose keys the server holds, through the same library calls the CLI
+makes, and both stop when the server stops."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from eotrust.errors import EotrustError
+
+log = logging.getLogger("eotrust.api.background")
+
+TERMINAL = ("Finished", "Failed", "Nacked")
+
+
+def local_parties(state: Any) -> dict[str, Any]:
+    """address (lower case) -> party card, for every party whose files are in this home."""
+    from eotrust.party import list_cards
+
+    try:
+        return {c.address.lower(): c for c in list_cards(state.settings)}
+    except EotrustError:
+        return {}
+
+
+class _Loop:
+    interval_s = 0.5
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - a helper must not die; log and try again
+                log.exception("%s tick failed", type(self).__name__)
+            self.stop_event.wait(self.interval_s)
+
+    def tick(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class AutoAnswer(_Loop):
+    """Acknowledge requests addressed to parties whose keystores this server holds."""
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self.done: set[str] = set()
+
+    def tick(self) -> None:
+        from eotrust.flow import ledger_view as lv
+        from eotrust.flow.answer import answer_task, open_requests
+
+        state = self.state
+        parties = local_parties(state)
+        for rec in state.catalog.tasks():
+            address = rec.body.address
+            if address in self.done:
+                continue
+            snap = lv.task_client(state.chain, address).status()
+            name = lv.state_name(snap)
+            if name in TERMINAL or name == "Running":
+                self.done.add(address)
+                continue
+            if name != "RequestsLocked":
+                continue
+            for addr, card in parties.items():
+                if not open_requests(snap, addr):
+                    continue
+                party = state.load_party(card.name)
+                try:
+                    with state.lock:
+                        answer_task(state.settings, party, address, catalog=state.catalog, chain=state.chain,
+                                    store=state.store)
+                    log.info("dev auto-answer: %s acknowledged its requests on task %s", card.name, address)
+                except EotrustError as exc:
+                    log.warning("dev auto-answer: %s could not answer task %s: %s", card.name, address, exc)
+                snap = lv.task_client(state.chain, address).status()
+
+
+class NodeSupervisor(_Loop):
+    """Run the platform node of each local platform owner in a thread of its own."""
+
+    interval_s = 1.0
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self.nodes: dict[str, tuple[Any, threading.Thread, threading.Event]] = {}
+
+    def tick(self) -> None:
+        from eotrust.catalog.entries import Kind
+        from eotrust.nodes.node import PlatformNode
+
+        state = self.state
+        parties = local_parties(state)
+        for platform in state.catalog.list(Kind.PLATFORM):
+            card = parties.get(platform.owner.lower())
+            if card is None or platform.id in self.nodes:
+                continue
+            party = state.load_party(card.name)
+            node = PlatformNode(state.settings, party, platform.id,
+                                log=lambda line, n=platform.body.name: log.info("node %s: %s", n, line))
+            stop = threading.Event()
+            thread = threading.Thread(target=node.run, args=(stop,), kwargs={"poll_s": 0.5},
+                                      name=f"node-{platform.body.name}", daemon=True)
+            thread.start()
+            self.nodes[platform.id] = (node, thread, stop)
+            log.info("started the node of platform %s as %s", platform.body.name, card.name)
+
+    def stop(self) -> None:
+        super().stop()
+        for _, thread, stop in self.nodes.values():
+            stop.set()
+        for _, thread, _ in self.nodes.values():
+            thread.join(timeout=30)

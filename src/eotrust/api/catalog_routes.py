@@ -1,0 +1,109 @@
+"""The catalogue over HTTP: read and search signed records (public), and register datasets,
+applications and platforms as the calling party (signed with that party's key)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict
+
+from eotrust.api.auth import Caller, require_party
+from eotrust.api.ogc import ERROR_RESPONSES
+from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo
+from eotrust.errors import InvalidInputError
+
+router = APIRouter(prefix="/catalog", tags=["Catalogue"])
+
+KindName = Literal["dataset", "application", "platform", "task", "result"]
+
+
+class RecordOut(BaseModel):
+    """A signed catalogue record: ``id`` is the CID of its canonical bytes, ``signature`` its
+    owner's EIP-191 signature over them."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    kind: KindName
+    owner: str
+    created: str
+    body: dict[str, Any]
+    signature: str
+
+
+def record_json(record: Any) -> dict[str, Any]:
+    return record.model_dump(mode="json")
+
+
+def _parse_bbox(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InvalidInputError(f"bbox {text!r} is not four comma-separated numbers") from None
+    if len(values) != 4 or any(v != v or abs(v) == float("inf") for v in values):
+        raise InvalidInputError("bbox needs four finite numbers: west,south,east,north")
+    return values
+
+
+@router.get("/search", response_model=list[RecordOut], summary="Search datasets, applications and platforms",
+            responses={400: ERROR_RESPONSES[400]})
+def search(
+    request: Request,
+    bbox: str | None = Query(None, description="west,south,east,north in WGS84 degrees"),
+    start: str | None = Query(None, description="ISO-8601 time; datasets ending before are left out"),
+    end: str | None = Query(None, description="ISO-8601 time; datasets starting after are left out"),
+    text: str | None = Query(None, max_length=200, description="case-insensitive text in names, titles, keywords"),
+    kind: Literal["dataset", "application", "platform"] | None = Query(None),
+) -> list[dict[str, Any]]:
+    found = request.app.state.eotrust.catalog.search(bbox=_parse_bbox(bbox), start=start, end=end, text=text, kind=kind)
+    return [record_json(r) for r in found]
+
+
+@router.get("/datasets", response_model=list[RecordOut], summary="All datasets")
+def list_datasets(request: Request) -> list[dict[str, Any]]:
+    return [record_json(r) for r in request.app.state.eotrust.catalog.list(Kind.DATASET)]
+
+
+@router.get("/applications", response_model=list[RecordOut], summary="All applications")
+def list_applications(request: Request) -> list[dict[str, Any]]:
+    return [record_json(r) for r in request.app.state.eotrust.catalog.list(Kind.APPLICATION)]
+
+
+@router.get("/platforms", response_model=list[RecordOut], summary="All platforms")
+def list_platforms(request: Request) -> list[dict[str, Any]]:
+    return [record_json(r) for r in request.app.state.eotrust.catalog.list(Kind.PLATFORM)]
+
+
+@router.get("/records/{record_id}", response_model=RecordOut, summary="One record, checked",
+            responses={404: ERROR_RESPONSES[404]})
+def get_record(request: Request, record_id: str = Path(..., min_length=1, max_length=100)) -> dict[str, Any]:
+    return record_json(request.app.state.eotrust.catalog.get(record_id))
+
+
+def _register(request: Request, caller: Caller, body: Any) -> dict[str, Any]:
+    state = request.app.state.eotrust
+    party = state.load_party(caller.party)
+    return record_json(state.catalog.register(party, body))
+
+
+_REG = {**ERROR_RESPONSES}
+
+
+@router.post("/datasets", response_model=RecordOut, status_code=201, responses=_REG,
+             summary="Register a dataset as the calling data owner (its bytes must already be in the store)")
+def register_dataset(request: Request, info: DatasetInfo, caller: Caller = Depends(require_party)) -> dict[str, Any]:
+    return _register(request, caller, info)
+
+
+@router.post("/applications", response_model=RecordOut, status_code=201, responses=_REG,
+             summary="Register an application (a workflow CID) as the calling algorithm owner")
+def register_application(request: Request, info: ApplicationInfo, caller: Caller = Depends(require_party)) -> dict[str, Any]:
+    return _register(request, caller, info)
+
+
+@router.post("/platforms", response_model=RecordOut, status_code=201, responses=_REG,
+             summary="Register a platform as the calling platform owner")
+def register_platform(request: Request, info: PlatformInfo, caller: Caller = Depends(require_party)) -> dict[str, Any]:
+    return _register(request, caller, info)

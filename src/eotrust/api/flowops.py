@@ -1,0 +1,524 @@
+"""What the OGC routes and the party REST API do, over the lower layers: the catalogue
+(applications, datasets, platforms, tasks, results), published workflows, the ledger (task
+state and history) and the task flow's party actions. Routes stay thin; this is the one place
+that knows how an OGC process, execution and job map onto eotrust."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from eotrust.api.auth import Caller, same_address
+from eotrust.api.ogc import EXC, REL_RESULTS, Execute
+from eotrust.errors import EotrustError, InvalidInputError, NotFoundError, PermissionDeniedError
+
+# contract state -> OGC job status
+STATUS_OF_STATE: dict[str, str] = {
+    "Initialized": "accepted",
+    "RequestsLocked": "accepted",
+    "Running": "running",
+    "Finished": "successful",
+    "Failed": "failed",
+    "Nacked": "dismissed",
+}
+PROGRESS_OF_STATE = {"Initialized": 0, "RequestsLocked": 10, "Running": 50, "Finished": 100, "Failed": 100, "Nacked": 100}
+PLATFORM_INPUT = "platform"
+SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+
+
+class NoSuchProcess(NotFoundError):
+    ogc_type = f"{EXC}/no-such-process"
+
+
+class NoSuchJob(NotFoundError):
+    ogc_type = f"{EXC}/no-such-job"
+
+
+@dataclass
+class ProcessInfo:
+    """A process: an application of the catalogue and the published workflow it runs."""
+
+    id: str
+    version: str
+    title: str
+    description: str
+    keywords: list[str]
+    application_id: str
+    owner: str
+    workflow_cid: str
+    data_inputs: dict[str, str] = field(default_factory=dict)  # name -> port type (file, file[])
+    params: dict[str, Any] = field(default_factory=dict)  # name -> ParamView
+    outputs: list[str] = field(default_factory=list)
+
+
+# -- processes -------------------------------------------------------------------------------
+
+
+def _workflow_spec(state: Any, workflow_cid: str) -> Any | None:
+    """The published workflow (None when it cannot be read from this server's store)."""
+    try:
+        from eotrust.workflow.spec import load_workflow
+
+        return load_workflow(workflow_cid, store=state.store)
+    except EotrustError:
+        return None
+
+
+@dataclass
+class ParamView:
+    """One parameter of a process: its JSON schema, whether it must be given, and the workflow's
+    own declaration when the workflow could be read (used to check and convert values)."""
+
+    schema: dict[str, Any]
+    required: bool
+    description: str = ""
+    spec: Any = None
+
+
+def _process_of(state: Any, record: Any) -> ProcessInfo:
+    body = record.body
+    spec = _workflow_spec(state, body.workflow_cid)
+    params: dict[str, ParamView] = {}
+    if spec is not None:
+        data_inputs = {name: port.type for name, port in spec.inputs.items()}
+        for name, pspec in spec.params.items():
+            params[name] = ParamView(param_schema(pspec), pspec.required, pspec.description, pspec)
+        outputs = list(spec.outputs)
+    else:  # the workflow is not in this server's store: describe it from the application record
+        data_inputs = {name: "file" for name in body.inputs}
+        schema = body.parameters_schema or {}
+        required = set(schema.get("required", []))
+        for name, sub in (schema.get("properties") or {}).items():
+            sub = sub if isinstance(sub, dict) else {}
+            params[name] = ParamView(sub, name in required and "default" not in sub, str(sub.get("description", "")))
+        outputs = list(body.outputs)
+    return ProcessInfo(
+        id=body.name,
+        version=body.version,
+        title=body.name,
+        description=body.description or (spec.description if spec is not None else "") or body.name,
+        keywords=list(body.keywords),
+        application_id=record.id,
+        owner=record.owner,
+        workflow_cid=body.workflow_cid,
+        data_inputs=data_inputs,
+        params=params,
+        outputs=outputs,
+    )
+
+
+def _applications(state: Any) -> dict[str, Any]:
+    """The newest application record of each name."""
+    from eotrust.catalog.entries import Kind
+
+    newest: dict[str, Any] = {}
+    for rec in state.catalog.list(Kind.APPLICATION):
+        newest[rec.body.name] = rec  # list() is ordered by creation time
+    return newest
+
+
+def list_processes(state: Any) -> list[ProcessInfo]:
+    return [_process_of(state, rec) for _, rec in sorted(_applications(state).items())]
+
+
+def get_process(state: Any, process_id: str) -> ProcessInfo:
+    rec = _applications(state).get(process_id)
+    if rec is None:
+        raise NoSuchProcess(f"no process {process_id!r}", hint="GET /processes lists them")
+    return _process_of(state, rec)
+
+
+_JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
+
+
+def param_schema(spec: Any) -> dict[str, Any]:
+    """A workflow parameter's declaration as a JSON schema."""
+    kind = spec.type
+    if kind == "json":
+        schema: dict[str, Any] = {}
+    elif kind.endswith("[]"):
+        schema = {"type": "array", "items": {"type": _JSON_TYPES[kind[:-2]]}}
+    else:
+        schema = {"type": _JSON_TYPES[kind]}
+    target = schema["items"] if kind.endswith("[]") else schema
+    if spec.min is not None:
+        target["minimum"] = spec.min
+    if spec.max is not None:
+        target["maximum"] = spec.max
+    if spec.pattern is not None:
+        target["pattern"] = spec.pattern
+    if spec.choices is not None:
+        schema["enum"] = list(spec.choices)
+    if spec.has_default:
+        schema["default"] = spec.default
+    return schema
+
+
+def input_descriptions(proc: ProcessInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, kind in proc.data_inputs.items():
+        many = kind.endswith("[]")
+        out[name] = {
+            "title": name,
+            "description": f"input data '{name}': a catalogue dataset, by record id or by the CID of its bytes",
+            "keywords": ["dataset"],
+            "minOccurs": 1,
+            "maxOccurs": "unbounded" if many else 1,
+            "schema": {"type": "string", "minLength": 1},
+        }
+    for name, view in proc.params.items():
+        out[name] = {
+            "title": name,
+            "description": view.description or f"workflow parameter '{name}'",
+            "keywords": ["parameter"],
+            "minOccurs": 1 if view.required else 0,
+            "maxOccurs": 1,
+            "schema": view.schema,
+        }
+    out[PLATFORM_INPUT] = {
+        "title": "platform",
+        "description": "the platform that runs the task: a catalogue platform by record id or name (default: the first registered)",
+        "keywords": ["platform"],
+        "minOccurs": 0,
+        "maxOccurs": 1,
+        "schema": {"type": "string", "minLength": 1},
+    }
+    return out
+
+
+def output_descriptions(proc: ProcessInfo) -> dict[str, Any]:
+    return {
+        name: {
+            "title": name,
+            "description": f"result '{name}', encrypted for the submitter and stored by CID",
+            "schema": {"type": "string", "contentMediaType": "application/octet-stream", "contentEncoding": "binary"},
+        }
+        for name in proc.outputs
+    }
+
+
+# -- execution -------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """An execute-request input value: a literal, or a qualified value {"value": ...}."""
+    if isinstance(value, dict) and "value" in value:
+        return value["value"]
+    if isinstance(value, dict) and "href" in value:
+        raise InvalidInputError("inputs by reference (href) are not accepted: give catalogue ids or CIDs")
+    return value
+
+
+def parse_execution(state: Any, proc: ProcessInfo, body: Execute) -> tuple[dict[str, str], dict[str, Any], Any]:
+    """(workflow input -> dataset record id, parameters, platform record) of an execute request,
+    each checked; InvalidInputError names the first problem."""
+    from eotrust.catalog.entries import Kind
+    from eotrust.workflow.params import check_value
+
+    given = dict(body.inputs or {})
+    unknown = sorted(set(given) - set(proc.data_inputs) - set(proc.params) - {PLATFORM_INPUT})
+    if unknown:
+        raise InvalidInputError(f"process {proc.id!r} has no input {unknown[0]!r}",
+                                hint=f"its inputs are {sorted([*proc.data_inputs, *proc.params, PLATFORM_INPUT])}")
+    datasets: dict[str, str] = {}
+    for name in proc.data_inputs:
+        if name not in given:
+            raise InvalidInputError(f"input {name!r} is missing", hint="give a catalogue dataset id or CID")
+        ref = _plain(given[name])
+        if not isinstance(ref, str) or not SAFE_ID.match(ref):
+            raise InvalidInputError(f"input {name!r} must be a catalogue dataset id or CID")
+        datasets[name] = _dataset_record(state, ref).id
+    params: dict[str, Any] = {}
+    for name, view in proc.params.items():
+        if name in given:
+            value = _plain(given[name])
+            if view.spec is not None:
+                try:
+                    value = check_value(view.spec, value)
+                except ValueError as exc:
+                    raise InvalidInputError(f"input {name!r}: {exc}") from None
+            params[name] = value
+        elif view.required:
+            raise InvalidInputError(f"input {name!r} is missing (a required workflow parameter)")
+    platforms = state.catalog.list(Kind.PLATFORM)
+    if PLATFORM_INPUT in given:
+        ref = _plain(given[PLATFORM_INPUT])
+        if not isinstance(ref, str) or not SAFE_ID.match(ref):
+            raise InvalidInputError("input 'platform' must be a platform record id or name")
+        try:
+            platform = state.catalog.find(ref, Kind.PLATFORM)
+        except NotFoundError:
+            raise InvalidInputError(f"no platform {ref!r} in the catalogue") from None
+    elif platforms:
+        platform = platforms[0]
+    else:
+        raise InvalidInputError("no platform is registered in the catalogue to run this process")
+    return datasets, params, platform
+
+
+def _dataset_record(state: Any, ref: str) -> Any:
+    from eotrust.catalog.entries import Kind
+
+    try:
+        return state.catalog.get(ref, Kind.DATASET)
+    except NotFoundError:
+        pass
+    for rec in state.catalog.list(Kind.DATASET):
+        if rec.body.cid == ref:
+            return rec
+    raise InvalidInputError(f"no catalogue dataset with id or CID {ref!r}")
+
+
+# -- the ledger --------------------------------------------------------------------------------
+
+
+def _lv() -> Any:
+    from eotrust.flow import ledger_view
+
+    return ledger_view
+
+
+def snapshot(state: Any, address: str) -> Any:
+    """The contract's state of task ``address`` (NoSuchJob when there is no such task)."""
+    if not SAFE_ID.match(address):
+        raise NoSuchJob(f"no job {address!r}")
+    try:
+        record = state.catalog.task(address)
+    except NotFoundError:
+        raise NoSuchJob(f"no job {address!r}", hint="GET /jobs lists yours") from None
+    return record, _lv().task_client(state.chain, address).status()
+
+
+def state_of(snap: Any) -> str:
+    return _lv().state_name(snap)
+
+
+def parties_of(snap: Any) -> list[str]:
+    """Addresses of every party named by a task: submitter, application and platform owners,
+    data owners."""
+    found = [snap.submitter, getattr(snap, "application_owner", None), getattr(snap, "platform_owner", None)]
+    found += [getattr(r, "owner", None) for r in getattr(snap, "requests", [])]
+    return [a for a in found if a]
+
+
+def ensure_job_party(state: Any, caller: Caller, address: str) -> None:
+    _, snap = snapshot(state, address)
+    if not any(same_address(caller.address, a) for a in parties_of(snap)):
+        raise PermissionDeniedError(f"{caller.party} is not a party of task {address}")
+
+
+def ensure_job_submitter(state: Any, caller: Caller, address: str) -> None:
+    _, snap = snapshot(state, address)
+    if not same_address(caller.address, snap.submitter):
+        raise PermissionDeniedError(
+            f"only the submitter of task {address} ({snap.submitter}) may read its results; "
+            f"this API key acts as {caller.party} ({caller.address})"
+        )
+
+
+def jobs_of(state: Any, caller: Caller) -> list[str]:
+    """Addresses of the tasks the caller submitted, oldest first."""
+    return [r.body.address for r in state.catalog.tasks() if same_address(r.owner, caller.address)]
+
+
+def tasks_involving(state: Any, caller: Caller) -> list[tuple[Any, Any]]:
+    """(task record, snapshot) of every task that names the caller, oldest first."""
+    out = []
+    for rec in state.catalog.tasks():
+        try:
+            snap = _lv().task_client(state.chain, rec.body.address).status()
+        except EotrustError:
+            continue
+        if any(same_address(caller.address, a) for a in parties_of(snap)):
+            out.append((rec, snap))
+    return out
+
+
+def _process_name(state: Any, record: Any) -> str | None:
+    from eotrust.catalog.entries import Kind
+
+    try:
+        return state.catalog.get(record.body.application_id, Kind.APPLICATION).body.name
+    except NotFoundError:
+        return None
+
+
+def job_status(state: Any, address: str, base: str) -> dict[str, Any]:
+    """The OGC statusInfo of the task at ``address``."""
+    record, snap = snapshot(state, address)
+    name = state_of(snap)
+    status = STATUS_OF_STATE.get(name, "accepted")
+    links: list[dict[str, Any]] = [
+        {"href": f"{base}/jobs/{address}", "rel": "self", "type": "application/json", "title": "job status"},
+        {"href": f"{base}/tasks/{address}", "rel": "alternate", "type": "application/json", "title": "the ledger task"},
+    ]
+    if status == "successful":
+        links.append({"href": f"{base}/jobs/{address}/results", "rel": REL_RESULTS, "type": "application/json",
+                      "title": "results"})
+    doc: dict[str, Any] = {
+        "processID": _process_name(state, record),
+        "type": "process",
+        "jobID": address,
+        "status": status,
+        "message": f"contract state {name}",
+        "created": record.created,
+        "updated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "progress": PROGRESS_OF_STATE.get(name, 0),
+        "links": links,
+    }
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def job_results(state: Any, address: str, base: str) -> dict[str, Any]:
+    """Output name -> link to the result's ciphertext in the store (OGC results document)."""
+    _, snap = snapshot(state, address)
+    names = {r.body.cid: r.body.name for r in state.catalog.results(task=address)}
+    out: dict[str, Any] = {}
+    for i, res in enumerate(getattr(snap, "results", [])):
+        cid = res.cid
+        name = names.get(cid) or f"result-{i}"
+        out[name] = {
+            "href": f"{base}/store/{cid}",
+            "rel": "enclosure",
+            "type": "application/octet-stream",
+            "title": f"{name}: {cid} (age-encrypted for the submitter)",
+        }
+    return out
+
+
+def failure_exception(state: Any, address: str, status: dict[str, Any]) -> dict[str, Any]:
+    _, snap = snapshot(state, address)
+    reason = getattr(snap, "failure_cid", None) or getattr(snap, "reason_cid", None)
+    detail = f"task {address} ended {state_of(snap)}"
+    if reason:
+        detail += f"; the failure log is stored as {reason}"
+    return {"type": f"{EXC}/job-failed" if status["status"] == "failed" else f"{EXC}/job-dismissed",
+            "title": status["status"], "status": 500 if status["status"] == "failed" else 409, "detail": detail}
+
+
+def execute(state: Any, caller: Caller, proc: ProcessInfo, body: Execute) -> str:
+    """Open a ledger task for ``proc`` as the calling submitter; return its contract address."""
+    from eotrust.flow.request import TaskRequest, open_task
+
+    if caller.role and caller.role != "submitter":
+        raise PermissionDeniedError(f"{caller.party} is a {caller.role}; only a submitter opens tasks")
+    datasets, params, platform = parse_execution(state, proc, body)
+    party = state.load_party(caller.party)
+    request = TaskRequest(application=proc.application_id, platform=platform.id, inputs=datasets, params=params)
+    with state.lock:
+        opened = open_task(state.settings, party, request, catalog=state.catalog, chain=state.chain)
+    return opened.address
+
+
+def answer(state: Any, caller: Caller, address: str, accept: bool) -> list[Any]:
+    """The caller answers every open request addressed to it on the task (as itself only)."""
+    from eotrust.flow.answer import answer_task
+
+    snapshot(state, address)  # 404 for an unknown task
+    party = state.load_party(caller.party)
+    with state.lock:
+        return answer_task(state.settings, party, address, refuse=not accept, catalog=state.catalog,
+                           chain=state.chain, store=state.store)
+
+
+def jsonable(value: Any) -> Any:
+    """A ledger snapshot or event as plain JSON (bytes as 0x-hex, enums by name)."""
+    from enum import Enum
+
+    if hasattr(value, "model_dump"):
+        return jsonable(value.model_dump())
+    if hasattr(value, "__dataclass_fields__"):
+        import dataclasses
+
+        return jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, Enum):
+        return value.name
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def history(state: Any, address: str) -> list[dict[str, Any]]:
+    """The task's ledger events, oldest first: event name, block, acting party, details."""
+    snapshot(state, address)
+    events = _lv().task_client(state.chain, address).history()
+    out = []
+    for ev in events:
+        raw = jsonable(ev)
+        if not isinstance(raw, dict):
+            raw = {"event": str(raw)}
+        name = raw.pop("event", None) or raw.pop("name", None) or type(ev).__name__
+        block = raw.pop("block", None) or raw.pop("block_number", None)
+        party = raw.pop("party", None) or raw.pop("sender", None) or raw.pop("by", None)
+        raw.pop("task", None)
+        details = ", ".join(f"{k}={v}" for k, v in raw.items() if v not in (None, "", [], {}))
+        out.append({"event": str(name), "block": block if isinstance(block, int) else None,
+                    "party": party if isinstance(party, str) else None, "details": details})
+    return out
+
+
+def provenance(state: Any, address: str) -> dict[str, Any]:
+    """Inputs → run → results of a task as a graph: each dataset (plaintext CID) and the
+    ciphertext its owner stored for the platform, the run record, each result."""
+    from eotrust.catalog.entries import Kind
+
+    record, snap = snapshot(state, address)
+    nodes: list[dict[str, Any]] = []
+    edges: list[tuple[str, str]] = []
+    run_id = "run"
+    results = state.catalog.results(task=address)
+    run_cid = results[0].body.run_cid if results else None
+    app_name = _process_name(state, record) or "application"
+    nodes.append({"id": run_id, "kind": "run", "label": f"run of {app_name} ({state_of(snap)})", "cid": run_cid})
+    stored = {}
+    for req in getattr(snap, "requests", []):
+        try:
+            rid = _lv().record_id_of(req.id)
+        except Exception:  # noqa: BLE001
+            continue
+        stored[rid] = _cid_of_request(req)
+    for name, dataset_id in record.body.inputs.items():
+        try:
+            ds = state.catalog.get(dataset_id, Kind.DATASET)
+            label, cid = f"{name}: {ds.body.title}", ds.body.cid
+        except NotFoundError:
+            label, cid = f"{name}: {dataset_id}", None
+        nid = f"in:{name}"
+        nodes.append({"id": nid, "kind": "input", "label": label, "cid": cid})
+        enc = stored.get(dataset_id)
+        if enc:
+            eid = f"enc:{name}"
+            nodes.append({"id": eid, "kind": "input", "label": f"{name} encrypted for the platform", "cid": enc})
+            edges.append((nid, eid))
+            edges.append((eid, run_id))
+        else:
+            edges.append((nid, run_id))
+    names = {r.body.cid: r.body.name for r in results}
+    for i, res in enumerate(getattr(snap, "results", [])):
+        rid = f"out:{i}"
+        nodes.append({"id": rid, "kind": "result", "label": names.get(res.cid, f"result {i}"), "cid": res.cid})
+        edges.append((run_id, rid))
+    return {"nodes": nodes, "edges": edges}
+
+
+def _cid_of_request(req: Any) -> str | None:
+    for attr in ("input_cid", "cid", "stored_cid"):
+        value = getattr(req, attr, None)
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, (bytes, bytearray)) and any(value):
+            try:
+                from eotrust.cid import cid_from_digest
+
+                return cid_from_digest(bytes(value))
+            except Exception:  # noqa: BLE001
+                return None
+    return None

@@ -1,0 +1,126 @@
+"""The content-addressed store over HTTP: ``POST /store`` (streamed upload → CID) and
+``GET /store/{cid}`` (streamed, verified download). Both need an API key. A task result may
+be downloaded only by the task's submitter, and a registered dataset's plaintext only by its
+owner; other objects (workflows, model packages, ciphertexts of inputs) by any party."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from eotrust.api.auth import Caller, ensure_is, require_party
+from eotrust.api.ogc import ERROR_RESPONSES
+from eotrust.errors import InvalidInputError, NotFoundError
+
+router = APIRouter(prefix="/store", tags=["Store"])
+
+CHUNK = 1 << 20
+CidPath = Path(..., min_length=46, max_length=100, pattern=r"^[A-Za-z0-9]+$", description="a CID (Qm… or bafy…)")
+
+
+class Stored(BaseModel):
+    """What an upload stored."""
+
+    cid: str
+    size: int
+
+
+def _validate(cid: str) -> str:
+    from eotrust.cid import validate_cid
+
+    return validate_cid(cid)
+
+
+@router.post(
+    "",
+    response_model=Stored,
+    status_code=201,
+    summary="Upload bytes (the raw request body, streamed); returns their CID",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+    responses={**ERROR_RESPONSES, 413: {"description": "larger than max_upload_mb"}},
+)
+async def upload(request: Request, caller: Caller = Depends(require_party)) -> Any:
+    state = request.app.state.eotrust
+    limit = state.settings.max_upload_mb * 1024 * 1024
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise _too_large(state.settings.max_upload_mb)
+        except ValueError:
+            raise InvalidInputError("Content-Length is not a number") from None
+    fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=state.settings.path("tmp"))
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(state.settings.max_upload_mb)
+                out.write(chunk)
+        from starlette.concurrency import run_in_threadpool
+        from pathlib import Path as P
+
+        cid = await run_in_threadpool(state.store.put_file, P(tmp))
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    return {"cid": cid, "size": size}
+
+
+class UploadTooLarge(InvalidInputError):
+    http_status = 413
+
+
+def _too_large(mb: int) -> UploadTooLarge:
+    return UploadTooLarge(f"upload larger than {mb} MiB", hint="raise max_upload_mb or use the store directly")
+
+
+def check_download(state: Any, caller: Caller, cid: str) -> None:
+    """Refuse a download the caller's party may not make (see the module doc)."""
+    from eotrust.catalog.entries import Kind
+
+    catalog = state.catalog
+    for rec in catalog.results(cid=cid):
+        task = catalog.task(rec.body.task)
+        ensure_is(caller, task.owner, f"the submitter of task {rec.body.task}")
+    for rec in catalog.list(Kind.DATASET):
+        if rec.body.cid == cid:
+            ensure_is(caller, rec.owner, f"the owner of dataset {rec.id}")
+
+
+@router.get(
+    "/{cid}",
+    summary="Download an object by CID (streamed, verified as it is read)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+               **ERROR_RESPONSES},
+)
+def download(request: Request, cid: str = CidPath, caller: Caller = Depends(require_party)) -> StreamingResponse:
+    state = request.app.state.eotrust
+    cid = _validate(cid)
+    if not state.store.has(cid):
+        raise NotFoundError(f"no object {cid} in this server's store")
+    check_download(state, caller, cid)
+    stream = state.store.open(cid)
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            while True:
+                block = stream.read(CHUNK)
+                if not block:
+                    break
+                yield block
+        finally:
+            stream.close()
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream",
+                             headers={"ETag": f'"{cid}"', "Cache-Control": "public, max-age=31536000, immutable"})
