@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "store",
     "task",
     "catalog",
+    "flow",
     "node",
     "workflow",
     "eo",

@@ -1,0 +1,185 @@
+"""`eotrust catalog`: register datasets, applications and platforms (signed by their owner),
+search them by area, time and text, show one record checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from eotrust.cli.common import JsonOption, console, print_json, settings_of
+
+catalog_app = typer.Typer(help="The catalogue of datasets, applications and platforms.", no_args_is_help=True)
+
+AsOption = typer.Option(None, "--as", help="the party acting (default: the `party` setting, EOTRUST_PARTY)")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(catalog_app, name="catalog")
+
+
+def acting_party(ctx: typer.Context, name: Optional[str]):  # type: ignore[no-untyped-def]
+    """The Party this command acts as (``--as`` or the ``party`` setting)."""
+    from eotrust.errors import InvalidInputError
+    from eotrust.party import load_party
+
+    settings = settings_of(ctx)
+    name = name or settings.party
+    if not name:
+        raise InvalidInputError("which party acts here?", hint="pass --as NAME or set EOTRUST_PARTY")
+    return load_party(settings, name)
+
+
+def _print_record(record, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        print_json(record)
+        return
+    console.print(f"[bold]{record.kind.value}[/] {record.id}")
+    console.print(f"  owner    {record.owner}   created {record.created}   signature [green]checked[/]")
+    for key, value in record.body.canonical().items():
+        if key == "bands" and isinstance(value, list) and len(value) > 6:
+            value = f"{len(value)} bands: {', '.join(value[:3])} … {value[-1]}"
+        console.print(f"  {key:<17} {value}", highlight=False)
+
+
+@catalog_app.command("register-dataset")
+def register_dataset(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="the raster to describe (it stays with you)"),
+    title: Optional[str] = typer.Option(None, "--title", help="title (default: the file name)"),
+    description: str = typer.Option("", "--description"),
+    licence: str = typer.Option("proprietary", "--licence"),
+    keyword: list[str] = typer.Option([], "--keyword", "-k", help="a search keyword (repeatable)"),
+    as_party: Optional[str] = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Describe a raster (footprint, dates, CRS, bands, CID) and register it, signed by you.
+
+    The file is not uploaded: you keep it, and encrypt it for one platform when a task asks."""
+    from eotrust.flow.holdings import register_dataset_file
+
+    settings = settings_of(ctx)
+    party = acting_party(ctx, as_party)
+    record = register_dataset_file(
+        settings, party, file, title=title, description=description, licence=licence, keywords=keyword
+    )
+    _print_record(record, as_json)
+
+
+@catalog_app.command("register-application")
+def register_application(
+    ctx: typer.Context,
+    workflow: str = typer.Argument(..., help="the workflow: a YAML file or the CID of a published one"),
+    name: Optional[str] = typer.Option(None, "--name", help="application name (default: the workflow's)"),
+    version: str = typer.Option("0.1.0", "--version"),
+    description: str = typer.Option("", "--description"),
+    keyword: list[str] = typer.Option([], "--keyword", "-k"),
+    as_party: Optional[str] = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Publish a workflow to the store and register it as an application, signed by you."""
+    from eotrust.flow.applications import register_workflow_application
+
+    settings = settings_of(ctx)
+    party = acting_party(ctx, as_party)
+    record = register_workflow_application(
+        settings, party, workflow, name=name, version=version, description=description, keywords=keyword
+    )
+    _print_record(record, as_json)
+
+
+@catalog_app.command("register-platform")
+def register_platform(
+    ctx: typer.Context,
+    name: str = typer.Option(..., "--name", help="platform name (runner nodes are started with it)"),
+    cpus: int = typer.Option(2, "--cpus", min=1),
+    memory_mb: int = typer.Option(4096, "--memory-mb", min=1),
+    gpus: int = typer.Option(0, "--gpus", min=0),
+    description: str = typer.Option("", "--description"),
+    as_party: Optional[str] = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Register a compute platform with your age key for inputs, signed by you."""
+    from eotrust.catalog.entries import PlatformInfo
+    from eotrust.catalog.service import Catalog
+
+    settings = settings_of(ctx)
+    party = acting_party(ctx, as_party)
+    info = PlatformInfo(
+        name=name,
+        age_recipient=party.card.age_recipient,
+        cpus=cpus,
+        memory_mb=memory_mb,
+        gpus=gpus,
+        description=description,
+    )
+    _print_record(Catalog(settings).register(party, info), as_json)
+
+
+@catalog_app.command("search")
+def search(
+    ctx: typer.Context,
+    bbox: Optional[str] = typer.Option(None, "--bbox", help="west,south,east,north in WGS84 degrees"),
+    start: Optional[str] = typer.Option(None, "--start", help="from this date (ISO-8601)"),
+    end: Optional[str] = typer.Option(None, "--end", help="until this date (ISO-8601)"),
+    text: Optional[str] = typer.Option(None, "--text", "-t", help="words in names, titles, descriptions, keywords"),
+    kind: Optional[str] = typer.Option(None, "--kind", help="dataset, application or platform"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Search datasets (by area, time, text), applications and platforms (by text)."""
+    from rich.table import Table
+
+    from eotrust.catalog.service import Catalog
+    from eotrust.errors import InvalidInputError
+
+    box = None
+    if bbox:
+        try:
+            box = tuple(float(v) for v in bbox.split(","))
+        except ValueError:
+            raise InvalidInputError(f"--bbox {bbox!r} is not four numbers west,south,east,north") from None
+    records = Catalog(settings_of(ctx)).search(bbox=box, start=start, end=end, text=text, kind=kind)
+    if as_json:
+        print_json(records)
+        return
+    table = Table(title=f"{len(records)} catalogue record(s)")
+    for col in ("kind", "id", "name / title", "owner", "details"):
+        table.add_column(col)
+    for r in records:
+        body = r.body.canonical()
+        label = body.get("title") or body.get("name")
+        if r.kind.value == "dataset":
+            details = f"{(body['start'] or '')[:10]}…{(body['end'] or '')[:10]}  {body['crs'] or ''}  {len(body['bands'])} band(s)"
+        elif r.kind.value == "application":
+            details = f"v{body['version']}  workflow {body['workflow_cid']}"
+        else:
+            details = f"{body['cpus']} CPU, {body['memory_mb']} MB, {body['gpus']} GPU"
+        table.add_row(r.kind.value, r.id, label, r.owner, details)
+    console.print(table)
+
+
+@catalog_app.command("show")
+def show(
+    ctx: typer.Context,
+    record_id: str = typer.Argument(..., help="a record id (or an application/platform name)"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Show one record, after checking its id and its owner's signature."""
+    from eotrust.catalog.entries import Kind
+    from eotrust.catalog.service import Catalog
+    from eotrust.errors import NotFoundError
+
+    catalog = Catalog(settings_of(ctx))
+    try:
+        record = catalog.get(record_id)
+    except NotFoundError:
+        for kind in (Kind.APPLICATION, Kind.PLATFORM, Kind.DATASET):
+            try:
+                record = catalog.find(record_id, kind)
+                break
+            except NotFoundError:
+                continue
+        else:
+            raise
+    _print_record(record, as_json)

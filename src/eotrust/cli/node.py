@@ -1,0 +1,48 @@
+"""`eotrust node run --platform NAME`: the platform's runner and collector, following the ledger."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from eotrust.cli.catalog import AsOption, acting_party
+from eotrust.cli.common import console, settings_of
+
+node_app = typer.Typer(help="Platform nodes: the runner and the collector.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(node_app, name="node")
+
+
+@node_app.command("run")
+def run(
+    ctx: typer.Context,
+    platform: str = typer.Option(..., "--platform", help="the platform's catalogue name or record id"),
+    poll: float = typer.Option(1.0, "--poll", min=0.05, help="seconds between looks at the ledger"),
+    once: bool = typer.Option(False, "--once", help="advance the platform's unfinished tasks once, then exit"),
+    as_party: Optional[str] = AsOption,
+) -> None:
+    """Start acknowledged tasks, run them, record their results and finish them (until Ctrl-C).
+
+    On start the node scans the ledger for this platform's unfinished tasks, so a node killed
+    in the middle of a task and started again finishes it exactly once."""
+    from datetime import datetime
+
+    from eotrust.nodes.node import PlatformNode
+
+    settings = settings_of(ctx)
+
+    def log(line: str) -> None:
+        console.print(f"[dim]{datetime.now():%H:%M:%S}[/] {line}", highlight=False)
+
+    node = PlatformNode(settings, acting_party(ctx, as_party), platform, log=log)
+    if once:
+        for address, state in node.recover().items():
+            log(f"task {address}: {state}")
+        return
+    try:
+        node.run(poll_s=poll)
+    except KeyboardInterrupt:
+        log("node stopped")

@@ -1,0 +1,58 @@
+"""`eotrust verify RESULT_CID|TASK_ADDRESS`: check a result end to end and print each check."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from eotrust.cli.common import JsonOption, console, print_json, settings_of
+
+
+def register(app: typer.Typer) -> None:
+    app.command("verify")(verify)
+
+
+def print_verdict(verdict) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    table = Table(title=f"verify {verdict.target}" + (f" (task {verdict.task})" if verdict.task and verdict.task != verdict.target else ""))
+    table.add_column("", width=2)
+    table.add_column("check")
+    table.add_column("detail", overflow="fold")
+    marks = {True: "[green]✓[/]", False: "[bold red]✗[/]", None: "[yellow]–[/]"}
+    for check in verdict.checks:
+        table.add_row(marks[check.ok], check.name, check.detail)
+    console.print(table)
+    skipped = sum(1 for c in verdict.checks if c.ok is None)
+    if verdict.ok:
+        console.print(f"[bold green]VERIFIED[/]: {len(verdict.checks) - skipped} checks hold" + (f", {skipped} skipped" if skipped else ""))
+    else:
+        console.print(f"[bold red]NOT VERIFIED[/]: {len(verdict.failures)} check(s) fail:")
+        for check in verdict.failures:
+            console.print(f"  ✗ {check.name}: {check.detail}", highlight=False)
+
+
+def verify(
+    ctx: typer.Context,
+    target: str = typer.Argument(..., help="a result CID or a task contract address"),
+    as_party: Optional[str] = typer.Option(None, "--as", help="also decrypt the results as this party (the submitter)"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Walk from a result back to the contract, acknowledgments, inputs, application and run
+    record; re-hash what is here, check every signature, print a verdict."""
+    from eotrust.verify import verify as run_verify
+
+    settings = settings_of(ctx)
+    identity = None
+    if as_party:
+        from eotrust.party import load_party
+
+        identity = load_party(settings, as_party).age_identity
+    verdict = run_verify(settings, target, identity=identity)
+    if as_json:
+        print_json({"target": verdict.target, "task": verdict.task, "ok": verdict.ok, "checks": verdict.checks})
+    else:
+        print_verdict(verdict)
+    if not verdict.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,82 @@
+"""The algorithm owner's part of the catalogue: a workflow published to the store and
+registered as an application (its CID, its inputs and outputs, a JSON Schema of its parameters)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from eotrust.catalog.entries import ApplicationInfo, Record
+from eotrust.catalog.service import Catalog
+from eotrust.settings import Settings
+from eotrust.store.base import Store
+
+_JSON_TYPES = {
+    "str": {"type": "string"},
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "bool": {"type": "boolean"},
+    "json": {},
+    "str[]": {"type": "array", "items": {"type": "string"}},
+    "int[]": {"type": "array", "items": {"type": "integer"}},
+    "float[]": {"type": "array", "items": {"type": "number"}},
+}
+
+
+def parameters_schema(spec: Any) -> dict[str, Any]:
+    """A JSON Schema (draft 2020-12) of a workflow's parameters."""
+    properties: dict[str, Any] = {}
+    for name, p in spec.params.items():
+        prop = dict(_JSON_TYPES.get(p.type, {}))
+        if p.description:
+            prop["description"] = p.description
+        if p.has_default:
+            prop["default"] = p.default
+        if p.min is not None:
+            prop["minimum"] = p.min
+        if p.max is not None:
+            prop["maximum"] = p.max
+        if p.choices:
+            prop["enum"] = list(p.choices)
+        if p.pattern:
+            prop["pattern"] = p.pattern
+        properties[name] = prop
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": properties,
+        "required": sorted(spec.open_params()),
+        "additionalProperties": False,
+    }
+
+
+def register_workflow_application(
+    settings: Settings,
+    party: Any,
+    workflow: str | Path,
+    *,
+    name: str | None = None,
+    version: str = "0.1.0",
+    description: str = "",
+    keywords: list[str] | None = None,
+    catalog: Catalog | None = None,
+    store: Store | None = None,
+) -> Record:
+    """Publish ``workflow`` (a YAML file, YAML text or a stored CID) and register it, signed."""
+    from eotrust.store import open_store
+    from eotrust.workflow import load_workflow, publish_workflow
+
+    store = store or open_store(settings)
+    spec = load_workflow(workflow, store=store)
+    cid = publish_workflow(settings, spec, store=store)
+    info = ApplicationInfo(
+        name=name or spec.name,
+        version=version,
+        workflow_cid=cid,
+        description=description or spec.description,
+        inputs=sorted(spec.inputs),
+        outputs=sorted(spec.outputs),
+        parameters_schema=parameters_schema(spec),
+        keywords=keywords or [],
+    )
+    return (catalog or Catalog(settings)).register(party, info)

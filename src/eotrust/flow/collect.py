@@ -1,0 +1,123 @@
+"""Step 7 of the flow: the submitter downloads, checks and decrypts the results.
+
+Every result CID recorded on the contract is fetched from the store (re-hashed on the way),
+matched with the platform's signed catalogue record of it, decrypted with the submitter's age
+identity, and the plaintext's CID is checked against the envelope and the record. The run
+record (published in clear, for anyone to verify) is copied out as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eotrust.catalog.entries import ResultInfo
+from eotrust.catalog.service import Catalog
+from eotrust.errors import IntegrityError, StateError
+from eotrust.settings import Settings
+from eotrust.store.base import Store
+
+_MAGIC = ((b"II*\x00", ".tif"), (b"MM\x00*", ".tif"), (b"\x89PNG", ".png"), (b"{", ".json"), (b"PK\x03\x04", ".zip"))
+
+
+@dataclass(frozen=True)
+class CollectedResult:
+    name: str
+    cid: str  # as recorded on the contract
+    plaintext_cid: str
+    path: Path
+    encrypted: bool
+
+
+def _suffix(path: Path) -> str:
+    head = path.read_bytes()[:4]
+    for magic, suffix in _MAGIC:
+        if head.startswith(magic):
+            return suffix
+    return ""
+
+
+def result_records(catalog: Catalog, address: str, snap: Any) -> dict[str, ResultInfo]:
+    """The platform owner's signed records of this task's results, by ciphertext CID."""
+    out: dict[str, ResultInfo] = {}
+    for record in catalog.results(task=address):
+        if record.owner.lower() == snap.platform_owner.lower():
+            out[record.body.cid] = record.body  # type: ignore[attr-defined,assignment]
+    return out
+
+
+def collect_results(
+    settings: Settings,
+    submitter: Any,
+    address: str,
+    dest: Path,
+    *,
+    catalog: Catalog | None = None,
+    chain: Any = None,
+    store: Store | None = None,
+) -> list[CollectedResult]:
+    """Decrypt every result of a Finished task into ``dest``; return where each one is."""
+    from eotrust.crypto import open_from_store
+    from eotrust.flow import ledger_view as lv
+    from eotrust.store import open_store
+
+    catalog = catalog or Catalog(settings)
+    chain = chain if chain is not None else lv.chain_of(settings)
+    store = store or open_store(settings)
+    snap = lv.task_client(chain, address).status()
+    state = lv.state_name(snap)
+    if state != "Finished":
+        hint = "read why with `eotrust flow collect --failure-log`" if state == "Failed" else "wait until it is Finished"
+        raise StateError(f"task {address} is {state}, not Finished", hint=hint)
+    if snap.submitter.lower() != submitter.account.address.lower():
+        raise StateError(f"task {address} was submitted by {snap.submitter}, not by {submitter.name}")
+    records = result_records(catalog, address, snap)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    collected: list[CollectedResult] = []
+    for cid in lv.recorded_result_cids(snap):
+        info = records.get(cid)
+        if info is None:
+            raise IntegrityError(f"result {cid} of task {address} has no record signed by the platform owner")
+        target = dest / info.name
+        if not info.recipient:
+            store.get_file(cid, target)
+            encrypted = False
+            plaintext = cid
+        else:
+            plaintext = open_from_store(store, cid, submitter.age_identity, target)
+            encrypted = True
+        if plaintext != info.plaintext_cid:
+            target.unlink(missing_ok=True)
+            raise IntegrityError(f"result {info.name!r} decrypted to {plaintext}; the platform recorded {info.plaintext_cid}")
+        suffix = _suffix(target)
+        if suffix and target.suffix != suffix:
+            target = target.rename(target.with_name(target.name + suffix))
+        collected.append(CollectedResult(info.name, cid, plaintext, target, encrypted))
+    return collected
+
+
+def failure_log(
+    settings: Settings,
+    submitter: Any,
+    address: str,
+    *,
+    chain: Any = None,
+    store: Store | None = None,
+) -> str:
+    """The decrypted error log of a Failed task."""
+    import tempfile
+
+    from eotrust.crypto import open_from_store
+    from eotrust.flow import ledger_view as lv
+    from eotrust.store import open_store
+
+    chain = chain if chain is not None else lv.chain_of(settings)
+    snap = lv.task_client(chain, address).status()
+    if lv.state_name(snap) != "Failed":
+        raise StateError(f"task {address} is {lv.state_name(snap)}, not Failed")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "failure.log"
+        open_from_store(store or open_store(settings), lv.failure_cid(snap), submitter.age_identity, out)
+        return out.read_text()

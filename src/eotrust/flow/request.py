@@ -1,0 +1,101 @@
+"""Steps 1–2 of the flow, the submitter's part: choose an application, input datasets and a
+platform in the catalogue, open the task contract with a key for the outputs, lock it.
+
+The contract holds only ids, owners and keys; which dataset feeds which workflow input and
+the run's parameters travel in the submitter's signed catalogue record of the task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eotrust.catalog.entries import ApplicationInfo, Kind, PlatformInfo, Record, TaskInfo
+from eotrust.catalog.service import Catalog
+from eotrust.errors import InvalidInputError
+from eotrust.settings import Settings
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """What a submitter asks for. Names or record ids both work for each reference."""
+
+    application: str
+    platform: str
+    inputs: dict[str, str]  # workflow input name -> dataset record id or title
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OpenedTask:
+    address: str
+    record: Record
+    application: Record
+    platform: Record
+    datasets: dict[str, Record]
+
+
+def resolve(catalog: Catalog, request: TaskRequest) -> tuple[Record, Record, dict[str, Record]]:
+    """The checked catalogue records a request names; a clear error for anything wrong."""
+    application = catalog.find(request.application, Kind.APPLICATION)
+    platform = catalog.find(request.platform, Kind.PLATFORM)
+    app: ApplicationInfo = application.body  # type: ignore[assignment]
+    if not request.inputs:
+        raise InvalidInputError("a task needs at least one input dataset", hint="pass --input NAME=DATASET")
+    if app.inputs and set(request.inputs) != set(app.inputs):
+        raise InvalidInputError(
+            f"application {app.name} takes inputs {sorted(app.inputs)}; the request gives {sorted(request.inputs)}",
+            hint="give one dataset for each input of the application",
+        )
+    datasets = {name: catalog.find(ref, Kind.DATASET) for name, ref in request.inputs.items()}
+    if app.parameters_schema:
+        import jsonschema
+
+        try:
+            jsonschema.validate(request.params, app.parameters_schema)
+        except jsonschema.ValidationError as exc:
+            where = ".".join(str(p) for p in exc.absolute_path) or "parameters"
+            raise InvalidInputError(f"{where}: {exc.message}", hint=f"see `eotrust catalog show {application.id}`") from None
+    return application, platform, datasets
+
+
+def open_task(
+    settings: Settings,
+    submitter: Any,
+    request: TaskRequest,
+    *,
+    catalog: Catalog | None = None,
+    chain: Any = None,
+) -> OpenedTask:
+    """Create the task contract, name every request, give the results key, lock it."""
+    from eotrust.flow import ledger_view as lv
+
+    catalog = catalog or Catalog(settings)
+    application, platform, datasets = resolve(catalog, request)
+    chain = chain if chain is not None else lv.chain_of(settings)
+    recipient = submitter.card.age_recipient
+    task = lv.create_task(
+        chain,
+        submitter.account,
+        results_recipient=recipient,
+        application=(application.id, application.owner),
+        platform=(platform.id, platform.owner),
+    )
+    for name in sorted(datasets):
+        lv.add_request(task, submitter.account, datasets[name].id, datasets[name].owner)
+    info = TaskInfo(
+        address=task.address,
+        application_id=application.id,
+        platform_id=platform.id,
+        inputs={name: rec.id for name, rec in datasets.items()},
+        params=dict(request.params),
+        results_recipient=recipient,
+    )
+    record = catalog.register(submitter, info)
+    task.lock(submitter.account)
+    return OpenedTask(address=task.address, record=record, application=application, platform=platform, datasets=datasets)
+
+
+def platform_info(record: Record) -> PlatformInfo:
+    assert isinstance(record.body, PlatformInfo)
+    return record.body

@@ -1,0 +1,57 @@
+"""The collector: records on the contract what the runner made, and closes the task.
+
+For a Running task whose journal holds results, it adds each result's CID that the contract
+does not hold yet (in the journal's order), records each result in the catalogue (signed by
+the platform owner), then calls ``finish``. For a journal holding a failure log it calls
+``fail`` with the log's CID instead. Both read the contract first, so running it again after
+a crash at any point records nothing twice and loses nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eotrust.catalog.entries import ResultInfo
+from eotrust.nodes.journal import TaskJournal
+from eotrust.nodes.runner import PlatformContext
+
+
+class Collector:
+    def __init__(self, ctx: PlatformContext) -> None:
+        self.ctx = ctx
+
+    def collect(self, task: Any, snap: Any, entry: TaskJournal) -> None:
+        from eotrust.flow.ledger_view import recorded_result_cids
+
+        ctx = self.ctx
+        if entry.failure_log_cid:
+            ctx.log(f"task {task.address}: recording the failure (log {entry.failure_log_cid})")
+            task.fail(ctx.party.account, entry.failure_log_cid)
+            return
+        if not entry.results:
+            return
+        recorded = recorded_result_cids(snap)
+        for result in entry.results:
+            if result.cid not in recorded:
+                task.add_result(ctx.party.account, snap.submitter, result.cid)
+                ctx.log(f"task {task.address}: result {result.name!r} recorded on the contract: {result.cid}")
+            self._catalogue(task.address, entry, result)
+        task.finish(ctx.party.account)
+        ctx.log(f"task {task.address}: finished with {len(entry.results)} result(s)")
+
+    def _catalogue(self, address: str, entry: TaskJournal, result: Any) -> None:
+        catalog = self.ctx.catalog
+        if any(r.owner == self.ctx.address for r in catalog.results(task=address, cid=result.cid)):
+            return
+        catalog.register(
+            self.ctx.party,
+            ResultInfo(
+                task=address,
+                name=result.name,
+                cid=result.cid,
+                plaintext_cid=result.plaintext_cid,
+                size=result.size,
+                run_cid=entry.run_cid or "",
+                recipient=result.recipient,
+            ),
+        )

@@ -1,0 +1,221 @@
+"""The runner: starts fully acknowledged tasks and executes them on the platform.
+
+For one task of this platform, :meth:`Runner.advance` does whatever the ledger says is next:
+
+- RequestsLocked and every request acknowledged → ``start(execution id)``;
+- Running and nothing made yet → fetch each encrypted input by the CID its owner acknowledged,
+  decrypt it with the platform's age identity (only here), check the plaintext is the dataset
+  the catalogue names, run the application's workflow through the :class:`Executor`, then
+  encrypt each output for the submitter's key (the results policy), store it in the shared
+  store, publish the run record, and write all of it to the journal in one atomic write.
+  Any failure on the way writes the error log (encrypted for the submitter) to the journal.
+
+The collector (``collector.py``) then records what the journal holds on the contract. Every
+step is idempotent: it reads the contract state first and does only what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eotrust.catalog.entries import Kind, Record, TaskInfo
+from eotrust.catalog.service import Catalog
+from eotrust.errors import BackendUnavailableError, EotrustError, IntegrityError
+from eotrust.nodes.executor import Executor
+from eotrust.nodes.journal import Journal, SealedResult, TaskJournal
+from eotrust.nodes.platform_store import PlatformStore
+from eotrust.settings import Settings
+from eotrust.store.base import Store
+
+RUN_RECORD = "run-record"
+
+Log = Callable[[str], None]
+
+
+class InputRejected(EotrustError):
+    """An input cannot be used: missing, altered, not encrypted for this platform, not the
+    dataset the catalogue names."""
+
+
+@dataclass
+class PlatformContext:
+    """Everything a platform's nodes share."""
+
+    settings: Settings
+    party: Any  # eotrust.party.Party: .name, .account, .age_identity, .card
+    platform: Record  # the platform's catalogue record
+    chain: Any  # eotrust.ledger Chain
+    catalog: Catalog
+    shared: Store
+    private: Store
+    executor: Executor
+    journal: Journal
+    log: Log
+
+    @property
+    def address(self) -> str:
+        return self.party.account.address
+
+    @property
+    def work_dir(self) -> Path:
+        return self.settings.path("nodes", self.platform.body.name, "work")  # type: ignore[attr-defined]
+
+
+def execution_id(address: str, platform_id: str) -> bytes:
+    """A deterministic execution id: the same task on the same platform always gets the same."""
+    return hashlib.sha256(f"eotrust-execution:{address.lower()}:{platform_id}".encode()).digest()
+
+
+class Runner:
+    def __init__(self, ctx: PlatformContext) -> None:
+        self.ctx = ctx
+
+    # -- RequestsLocked -> Running ------------------------------------------
+    def maybe_start(self, task: Any, snap: Any) -> bool:
+        from eotrust.flow.ledger_view import all_acknowledged
+
+        if not all_acknowledged(snap):
+            return False
+        self.ctx.log(f"task {task.address}: every request acknowledged — starting the execution")
+        task.start(self.ctx.party.account, execution_id(task.address, self.ctx.platform.id))
+        return True
+
+    # -- Running: execute and seal ------------------------------------------
+    def execute(self, task: Any, snap: Any) -> TaskJournal:
+        """Make the results (or the failure log) of a Running task, once; journal them."""
+        ctx = self.ctx
+        entry = ctx.journal.load(task.address)
+        if entry.results or entry.failure_log_cid:
+            return entry  # made before a restart: the collector records exactly these
+        work = Path(tempfile.mkdtemp(prefix="task-", dir=ctx.work_dir))
+        try:
+            try:
+                record = self._task_record(task.address, snap)
+                info: TaskInfo = record.body  # type: ignore[assignment]
+                application = ctx.catalog.get(info.application_id, Kind.APPLICATION)
+                inputs = self._fetch_inputs(task.address, snap, info, work)
+                ctx.log(f"task {task.address}: running application {application.body.name} "  # type: ignore[attr-defined]
+                        f"(workflow {application.body.workflow_cid})")  # type: ignore[attr-defined]
+                store = PlatformStore(ctx.private, ctx.shared)
+                execution = ctx.executor.execute(
+                    application.body.workflow_cid,  # type: ignore[attr-defined]
+                    inputs,
+                    dict(info.params),
+                    store=store,
+                    progress=lambda line: ctx.log(f"task {task.address}: {line}"),
+                )
+                entry = self._seal_outputs(task.address, snap, execution.outputs, execution.run_cid, work)
+            except BackendUnavailableError:
+                raise  # the chain or the store is away: try again later, nothing is lost
+            except EotrustError as exc:
+                entry = self._seal_failure(task.address, snap, exc, work)
+            ctx.journal.save(entry)
+            return entry
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _task_record(self, address: str, snap: Any) -> Record:
+        """The submitter's signed record of this task, checked against the contract."""
+        from eotrust.flow.ledger_view import record_id_of
+
+        record = self.ctx.catalog.task(address)
+        info: TaskInfo = record.body  # type: ignore[assignment]
+        if record.owner.lower() != snap.submitter.lower():
+            raise IntegrityError(f"the catalogue record of task {address} was not signed by its submitter {snap.submitter}")
+        if record_id_of(snap.application_id) != info.application_id:
+            raise IntegrityError(f"task {address}: the contract's application is not the one its record names")
+        wanted = sorted(info.inputs.values())
+        on_chain = sorted(record_id_of(r.id) for r in snap.requests)
+        if wanted != on_chain:
+            raise IntegrityError(f"task {address}: the contract's resource requests are not the datasets its record names")
+        return record
+
+    def _fetch_inputs(self, address: str, snap: Any, info: TaskInfo, work: Path) -> dict[str, str]:
+        """Decrypt each acknowledged input here, check it, keep it in the private store."""
+        from eotrust.crypto import open_from_store
+        from eotrust.flow.ledger_view import cid_of_digest, record_id_of
+
+        ctx = self.ctx
+        name_of = {dataset_id: name for name, dataset_id in info.inputs.items()}
+        inputs: dict[str, str] = {}
+        for index, request in enumerate(snap.requests):
+            dataset_id = record_id_of(request.id)
+            name = name_of[dataset_id]
+            dataset = ctx.catalog.get(dataset_id, Kind.DATASET)
+            expected = dataset.body.cid  # type: ignore[attr-defined]
+            ciphertext = cid_of_digest(request.input)
+            what = f"input {name!r} (request {index}, dataset {dataset.body.title!r} of {request.owner})"  # type: ignore[attr-defined]
+            ctx.log(f"task {address}: fetching {what} — ciphertext {ciphertext}")
+            if not ctx.shared.has(ciphertext):
+                raise InputRejected(f"{what}: the acknowledged ciphertext {ciphertext} is not in the store")
+            dest = work / "inputs" / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                plaintext = open_from_store(ctx.shared, ciphertext, ctx.party.age_identity, dest)
+            except EotrustError as exc:
+                raise InputRejected(f"{what}: {exc.message}", hint=exc.hint) from None
+            if plaintext != expected:
+                raise InputRejected(
+                    f"{what}: decrypted to {plaintext}, but the catalogue's dataset is {expected}",
+                    hint="the data owner encrypted another file than the one registered",
+                )
+            inputs[name] = ctx.private.put_file(dest)
+            dest.unlink()
+            ctx.log(f"task {address}: {what} decrypted on the platform and checked: {plaintext}")
+        return inputs
+
+    def _seal_outputs(self, address: str, snap: Any, outputs: dict[str, str], run_cid: str, work: Path) -> TaskJournal:
+        from eotrust.crypto import seal_to_store
+
+        ctx = self.ctx
+        recipient = snap.results_recipient
+        results: list[SealedResult] = []
+        for name in sorted(outputs):
+            plain = work / "outputs" / name
+            plain.parent.mkdir(parents=True, exist_ok=True)
+            ctx.private.get_file(outputs[name], plain)
+            sealed = seal_to_store(ctx.shared, plain, [recipient])
+            plain.unlink()
+            results.append(
+                SealedResult(name=name, cid=sealed.cid, plaintext_cid=sealed.plaintext_cid, size=sealed.size, recipient=recipient)
+            )
+            ctx.log(f"task {address}: output {name!r} encrypted for the submitter and stored: {sealed.cid}")
+        # The run record is provenance for anyone who verifies: published as it is.
+        record_bytes = ctx.private.get_bytes(run_cid) if ctx.private.has(run_cid) else ctx.shared.get_bytes(run_cid)
+        published = ctx.shared.put_bytes(record_bytes)
+        results.append(SealedResult(name=RUN_RECORD, cid=published, plaintext_cid=published, size=len(record_bytes), recipient=""))
+        ctx.log(f"task {address}: run record published: {published}")
+        return TaskJournal(address=address, run_cid=run_cid, results=results)
+
+    def _seal_failure(self, address: str, snap: Any, exc: EotrustError, work: Path) -> TaskJournal:
+        from eotrust.crypto import seal_to_store
+
+        ctx = self.ctx
+        lines = [
+            f"eotrust task {address} failed on platform {ctx.platform.body.name}",  # type: ignore[attr-defined]
+            f"error: {exc.message}",
+        ]
+        if exc.hint:
+            lines.append(f"hint: {exc.hint}")
+        step_log = getattr(exc, "log_cid", None)
+        if step_log:
+            lines.append(f"step {getattr(exc, 'step', '?')} exit status {getattr(exc, 'exit_status', None)}; its log ({step_log}):")
+            try:
+                lines.append(PlatformStore(ctx.private, ctx.shared).get_bytes(step_log).decode("utf-8", "replace"))
+            except EotrustError as read_error:
+                lines.append(f"(the step log could not be read: {read_error.message})")
+        if not isinstance(exc, (InputRejected, IntegrityError)) and getattr(exc, "step", None) is None:
+            lines.append("".join(traceback.format_exception_only(type(exc), exc)))
+        text = "\n".join(lines) + "\n"
+        log_file = work / "failure.log"
+        log_file.write_text(text)
+        sealed = seal_to_store(ctx.shared, log_file, [snap.results_recipient])
+        ctx.log(f"task {address}: FAILED — {exc.message}; error log encrypted for the submitter: {sealed.cid}")
+        return TaskJournal(address=address, failure=exc.message, failure_log_cid=sealed.cid)

@@ -1,0 +1,278 @@
+"""``eotrust verify``: anyone can check a result afterwards.
+
+From a result CID or a task address, walk back through everything that made it: the contract
+(its state, its parties, their acknowledgments), the signed catalogue records (task,
+application, platform, datasets, results), the stored objects (encrypted inputs, workflow,
+results, run record — each re-hashed block by block), and the run record (which workflow ran
+on which inputs and made which outputs). Each check is a :class:`Check`; the verdict holds only
+if none fails. Checks that need what is not available here (an object not in this store, a
+key not held) are reported as skipped, never as passed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from eotrust.catalog.entries import Kind, Record
+from eotrust.catalog.service import Catalog
+from eotrust.errors import EotrustError, NotFoundError
+from eotrust.settings import Settings
+from eotrust.store.base import Store
+
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+RUN_RECORD = "run-record"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing checked: ``ok`` is True (holds), False (does not hold) or None (skipped)."""
+
+    name: str
+    ok: bool | None
+    detail: str = ""
+
+
+@dataclass
+class Verdict:
+    target: str
+    task: str | None = None
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.ok is False]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and any(c.ok for c in self.checks)
+
+    def add(self, name: str, ok: bool | None, detail: str = "") -> bool | None:
+        self.checks.append(Check(name, ok, detail))
+        return ok
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return (a or "").lower() == (b or "").lower()
+
+
+class _Walk:
+    def __init__(self, verdict: Verdict, catalog: Catalog, store: Store, chain: Any) -> None:
+        self.v = verdict
+        self.catalog = catalog
+        self.store = store
+        self.chain = chain
+
+    def record(self, name: str, fetch: Any) -> Record | None:
+        """A catalogue record, read (and so checked: fields, id, signature) or the failure."""
+        try:
+            rec = fetch()
+        except EotrustError as exc:
+            self.v.add(name, False, exc.message)
+            return None
+        self.v.add(name, True, f"{rec.id} signed by {rec.owner}")
+        return rec
+
+    def stored(self, name: str, cid: str) -> bool | None:
+        """Re-hash a stored object block by block; skipped when this store does not have it."""
+        try:
+            if not self.store.has(cid):
+                return self.v.add(name, None, f"{cid} is not in this store")
+            self.store.verify(cid)
+        except EotrustError as exc:
+            return self.v.add(name, False, exc.message)
+        return self.v.add(name, True, f"{cid} re-hashes to its CID")
+
+
+def find_task(settings: Settings, target: str, catalog: Catalog, chain: Any) -> str:
+    """The task address for a task address or a result CID."""
+    from eotrust.cid import validate_cid
+    from eotrust.flow import ledger_view as lv
+
+    if ADDRESS.match(target):
+        return target
+    cid = validate_cid(target)
+    try:
+        records = catalog.results(cid=cid)
+    except EotrustError:
+        records = []
+    if records:
+        return records[0].body.task  # type: ignore[attr-defined]
+    for address in lv.all_task_addresses(chain):
+        if cid in lv.recorded_result_cids(lv.task_client(chain, address).status()):
+            return address
+    raise NotFoundError(f"no task on this chain recorded the result {cid}", hint="check the CID and EOTRUST_CHAIN_URL")
+
+
+def verify(
+    settings: Settings,
+    target: str,
+    *,
+    identity: str | None = None,
+    catalog: Catalog | None = None,
+    store: Store | None = None,
+    chain: Any = None,
+) -> Verdict:
+    """Check a result (by CID) or a whole task (by contract address). See the module doc."""
+    from eotrust.flow import ledger_view as lv
+    from eotrust.store import open_store
+
+    catalog = catalog or Catalog(settings)
+    store = store or open_store(settings)
+    chain = chain if chain is not None else lv.chain_of(settings)
+    verdict = Verdict(target=target)
+    walk = _Walk(verdict, catalog, store, chain)
+
+    address = find_task(settings, target, catalog, chain)
+    verdict.task = address
+    snap = lv.task_client(chain, address).status()
+    state = lv.state_name(snap)
+    recorded = lv.recorded_result_cids(snap)
+    verdict.add("contract", True, f"task {address} is {state}; submitter {snap.submitter}")
+    verdict.add("task finished", state == "Finished", f"state {state}")
+    if not ADDRESS.match(target):
+        verdict.add("result recorded on the contract", target in recorded, target)
+
+    # -- the submitter's record of the task ---------------------------------------------
+    task_rec = walk.record("task record", lambda: catalog.task(address))
+    if task_rec is None:
+        return verdict
+    info = task_rec.body
+    verdict.add("task record signed by the submitter", _same(task_rec.owner, snap.submitter), task_rec.owner)
+    verdict.add(
+        "results key on the contract is the task record's",
+        lv.results_recipient(snap) == info.results_recipient,  # type: ignore[attr-defined]
+        info.results_recipient,  # type: ignore[attr-defined]
+    )
+
+    # -- the application --------------------------------------------------------------------
+    app = walk.record("application record", lambda: catalog.get(info.application_id, Kind.APPLICATION))  # type: ignore[attr-defined]
+    verdict.add(
+        "contract names the task record's application",
+        lv.record_id_of(snap.application_id) == info.application_id,  # type: ignore[attr-defined]
+        info.application_id,  # type: ignore[attr-defined]
+    )
+    if app is not None:
+        verdict.add("application owner is the contract's", _same(app.owner, snap.application_owner), app.owner)
+        walk.stored("workflow stored", app.body.workflow_cid)  # type: ignore[attr-defined]
+    verdict.add("application acknowledged by its owner", lv.is_acknowledged(snap.application_status), snap.application_owner)
+
+    # -- the platform ---------------------------------------------------------------------------
+    plat = walk.record("platform record", lambda: catalog.get(info.platform_id, Kind.PLATFORM))  # type: ignore[attr-defined]
+    verdict.add(
+        "contract names the task record's platform",
+        lv.record_id_of(snap.platform_id) == info.platform_id,  # type: ignore[attr-defined]
+        info.platform_id,  # type: ignore[attr-defined]
+    )
+    verdict.add("platform acknowledged by its owner", lv.is_acknowledged(snap.platform_status), snap.platform_owner)
+    if plat is not None:
+        verdict.add("platform owner is the contract's", _same(plat.owner, snap.platform_owner), plat.owner)
+        verdict.add(
+            "platform's key on the contract is its registered key",
+            lv.platform_recipient(snap) == plat.body.age_recipient,  # type: ignore[attr-defined]
+            plat.body.age_recipient,  # type: ignore[attr-defined]
+        )
+
+    # -- the inputs -----------------------------------------------------------------------------
+    inputs: dict[str, str] = {}
+    by_id = {dataset_id: name for name, dataset_id in info.inputs.items()}  # type: ignore[attr-defined]
+    for index, request in enumerate(snap.requests):
+        dataset_id = lv.record_id_of(request.id)
+        name = by_id.get(dataset_id, f"#{index}")
+        verdict.add(f"input {name!r}: requested dataset is the task record's", dataset_id in by_id, dataset_id)
+        ds = walk.record(f"input {name!r}: dataset record", lambda d=dataset_id: catalog.get(d, Kind.DATASET))
+        if ds is not None:
+            verdict.add(f"input {name!r}: dataset owner is the request's", _same(ds.owner, request.owner), ds.owner)
+            inputs[name] = ds.body.cid  # type: ignore[attr-defined]
+        acked = lv.is_acknowledged(request.status)
+        verdict.add(f"input {name!r}: acknowledged by its owner", acked, request.owner)
+        if acked:
+            walk.stored(f"input {name!r}: encrypted input stored", lv.cid_of_digest(request.input))
+
+    # -- the results and the run record -----------------------------------------------------------
+    result_recs: dict[str, Record] = {}
+    try:
+        for rec in catalog.results(task=address):
+            if _same(rec.owner, snap.platform_owner):
+                result_recs[rec.body.cid] = rec  # type: ignore[attr-defined]
+        verdict.add("result records", True, f"{len(result_recs)} signed by the platform owner")
+    except EotrustError as exc:
+        verdict.add("result records", False, exc.message)
+    run_cid: str | None = None
+    for cid in recorded:
+        rec = result_recs.get(cid)
+        name = rec.body.name if rec else cid  # type: ignore[attr-defined]
+        verdict.add(f"result {name!r}: recorded by the platform in the catalogue", rec is not None, cid)
+        walk.stored(f"result {name!r}: stored", cid)
+        if rec is not None and rec.body.name == RUN_RECORD:  # type: ignore[attr-defined]
+            run_cid = cid
+    if state == "Finished":
+        verdict.add("run record recorded on the contract", run_cid is not None, run_cid or "missing")
+    if run_cid is not None and app is not None:
+        _check_run(verdict, store, run_cid, app, inputs, result_recs)
+
+    if identity:
+        _check_plaintexts(verdict, store, identity, recorded, result_recs)
+    return verdict
+
+
+def _check_run(
+    verdict: Verdict, store: Store, run_cid: str, app: Record, inputs: dict[str, str], results: dict[str, Record]
+) -> None:
+    from eotrust.workflow.record import RunRecord
+
+    try:
+        run = RunRecord.model_validate_json(store.get_bytes(run_cid))
+    except EotrustError as exc:
+        verdict.add("run record readable", False, exc.message)
+        return
+    except ValueError as exc:
+        verdict.add("run record readable", False, f"{run_cid} is not a run record: {str(exc).splitlines()[0]}")
+        return
+    verdict.add("run record readable", True, f"{run.workflow} ran on {run.host} with the {run.executor} executor")
+    verdict.add("run succeeded", run.status == "succeeded", run.status)
+    verdict.add(
+        "run used the application's workflow",
+        run.workflow_cid == app.body.workflow_cid,  # type: ignore[attr-defined]
+        f"run {run.workflow_cid}, application {app.body.workflow_cid}",  # type: ignore[attr-defined]
+    )
+    for name, cid in sorted(inputs.items()):
+        used = run.inputs.get(name)
+        verdict.add(f"run consumed input {name!r} as registered", used == cid, f"run {used}, dataset {cid}")
+    for rec in results.values():
+        body = rec.body
+        if body.name == RUN_RECORD:  # type: ignore[attr-defined]
+            continue
+        made = run.outputs.get(body.name)  # type: ignore[attr-defined]
+        verdict.add(
+            f"result {body.name!r}: is the run's output",  # type: ignore[attr-defined]
+            made == body.plaintext_cid,  # type: ignore[attr-defined]
+            f"run {made}, result {body.plaintext_cid}",  # type: ignore[attr-defined]
+        )
+
+
+def _check_plaintexts(
+    verdict: Verdict, store: Store, identity: str, recorded: list[str], results: dict[str, Record]
+) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from eotrust.crypto import open_from_store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for cid in recorded:
+            rec = results.get(cid)
+            if rec is None or not rec.body.recipient:  # type: ignore[attr-defined]
+                continue
+            name = rec.body.name  # type: ignore[attr-defined]
+            try:
+                plain = open_from_store(store, cid, identity, Path(tmp) / "out")
+            except EotrustError as exc:
+                verdict.add(f"result {name!r}: decrypts", False, exc.message)
+                continue
+            verdict.add(
+                f"result {name!r}: decrypts to the recorded plaintext",
+                plain == rec.body.plaintext_cid,  # type: ignore[attr-defined]
+                plain,
+            )
