@@ -168,6 +168,7 @@ def parse_workflow(text: str, *, source: str = "workflow", base_dir: Path | None
     problems: list[Problem] = []
     spec = _build(doc, base_dir, store, problems)
     if problems or spec is None:
+        problems.sort(key=lambda p: p.line or 0)
         raise WorkflowValidationError(problems or [Problem("invalid workflow", None, source)])
     return spec
 

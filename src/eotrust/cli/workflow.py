@@ -1,0 +1,396 @@
+"""`eotrust workflow ...` (validate, run, publish, list, describe, import-cwl) and
+`eotrust run ...` (list, show, logs, prov): thin shells over :mod:`eotrust.workflow`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from eotrust.cli.common import JsonOption, console, err_console, print_json, settings_of
+from eotrust.errors import InvalidInputError
+
+workflow_app = typer.Typer(help="Workflows: validate, run (cached, parallel, on Dask), publish, sweep.", no_args_is_help=True)
+run_app = typer.Typer(help="Run records: list, show, step logs, W3C PROV export.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(workflow_app, name="workflow")
+    app.add_typer(run_app, name="run")
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"bad {what} {item!r}", hint=f"write {what}s as NAME=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def _resolve(settings: Any, ref: str, store: Any) -> Any:
+    """A WorkflowSpec from a file, a stored CID or a published name."""
+    from eotrust.workflow.registry import published_spec
+    from eotrust.workflow.spec import CID_LIKE, load_workflow
+
+    if Path(ref).exists() or ref.endswith((".yaml", ".yml", ".json")):
+        return load_workflow(Path(ref), store=store)
+    if CID_LIKE.match(ref):
+        return load_workflow(ref, store=store)
+    return published_spec(settings, ref, store=store)[1]
+
+
+def _inputs(raw: dict[str, str], store: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        items = [v for v in value.split(",") if v]
+        cids = [store.put_file(Path(v)) if Path(v).is_file() else v for v in items]
+        out[name] = cids[0] if len(cids) == 1 and "," not in value else cids
+    return out
+
+
+class _Progress:
+    """Rich progress bars, one per step, fed by the engine's StepEvents."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=err_console,
+                                 transient=False)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _Progress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def __call__(self, ev: Any) -> None:
+        if ev.step not in self.tasks:
+            self.tasks[ev.step] = self.progress.add_task(ev.step, total=ev.total, note="")
+        tid = self.tasks[ev.step]
+        if ev.kind == "planned":
+            self.progress.update(tid, total=ev.total, note="")
+        elif ev.kind == "submitted":
+            self.progress.update(tid, note="running" if ev.attempt == 1 else f"attempt {ev.attempt}")
+        elif ev.kind in ("done", "cached"):
+            self.progress.update(tid, advance=1, note="cached" if ev.kind == "cached" else "done")
+        elif ev.kind == "retry":
+            self.progress.update(tid, note=f"[yellow]retry: {ev.message}[/]")
+        elif ev.kind == "failed":
+            self.progress.update(tid, note=f"[red]failed: {ev.message}[/]")
+
+
+def _steps_table(steps: list[Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="steps")
+    for col in ("step", "service", "status", "duration", "attempts", "host", "outputs"):
+        table.add_column(col)
+    for s in steps:
+        status = "[cyan]cached[/]" if s.cache_hit else ("[green]ok[/]" if s.error is None else f"[red]{s.error}[/]")
+        table.add_row(s.label, s.service, status, f"{s.duration_s:.3f} s", str(s.attempts), s.host,
+                      "\n".join(f"{k}={v}" for k, v in s.outputs.items()))
+    return table
+
+
+@workflow_app.command("validate")
+def validate_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="workflow YAML file"), json_: bool = JsonOption) -> None:
+    """Check a workflow; list every problem with its line."""
+    from eotrust.workflow.errors import WorkflowValidationError
+    from eotrust.workflow.spec import load_workflow
+
+    settings_of(ctx)
+    try:
+        spec = load_workflow(file)
+    except WorkflowValidationError as exc:
+        if json_:
+            print_json({"valid": False, "problems": [{"line": p.line, "message": p.message, "source": p.source} for p in exc.problems]})
+        else:
+            for p in exc.problems:
+                err_console.print(f"[red]{p}[/]", highlight=False)
+        raise typer.Exit(1) from None
+    if json_:
+        print_json({"valid": True, "name": spec.name, "steps": spec.order, "open_params": list(spec.open_params())})
+        return
+    console.print(f"[green]valid[/]: {spec.name}: {len(spec.steps)} steps ({' -> '.join(spec.order)}), "
+                  f"{len(spec.services)} services; open parameters: {', '.join(spec.open_params()) or 'none'}")
+
+
+@workflow_app.command("import-cwl")
+def import_cwl_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="a CWL v1.2 CommandLineTool"), json_: bool = JsonOption) -> None:
+    """Import a CWL CommandLineTool as a service; store it and print its CID."""
+    from eotrust.store import open_store
+    from eotrust.workflow.cwl import import_cwl
+
+    settings = settings_of(ctx)
+    svc = import_cwl(file)
+    cid = open_store(settings).put_bytes(svc.canonical())
+    if json_:
+        print_json({"cid": cid, "service": svc})
+        return
+    console.print(f"service [bold]{svc.name}[/] stored as {cid}")
+    console.print(f"  command: {' '.join(svc.command or [])} + {len(svc.bindings)} bindings")
+    console.print(f"  inputs: {', '.join(svc.inputs) or 'none'}; params: {', '.join(svc.params) or 'none'}; outputs: {', '.join(svc.outputs)}")
+    console.print(f"  use it in a workflow as:  services: {{ {svc.name}: {{cid: {cid}}} }}")
+
+
+@workflow_app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    workflow: str = typer.Argument(..., help="workflow file, stored workflow CID, or published name"),
+    input_: Optional[list[str]] = typer.Option(None, "--input", "-i", help="NAME=CID (or a file to store; comma-separate a list)"),
+    param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="NAME=VALUE; comma-separated values sweep"),
+    force: Optional[list[str]] = typer.Option(None, "--force", help="re-run STEP even if cached (repeatable)"),
+    dask: Optional[str] = typer.Option(None, "--dask", help="Dask scheduler address (default: settings.dask_scheduler)"),
+    local_dask: int = typer.Option(0, "--local-dask", help="start a local Dask cluster with N workers and run on it"),
+    retries: Optional[int] = typer.Option(None, "--retries", help="retries of a failed step (default: settings)"),
+    json_: bool = JsonOption,
+) -> None:
+    """Run a workflow with live progress; print the steps (duration, cache) and outputs."""
+    from eotrust.store import open_store
+    from eotrust.workflow.engine import default_executor, run_workflow
+    from eotrust.workflow.sweep import expand_sweep, run_sweep
+
+    settings = settings_of(ctx)
+    store = open_store(settings)
+    spec = _resolve(settings, workflow, store)
+    inputs = _inputs(_pairs(input_, "input"), store)
+    params: dict[str, Any] = _pairs(param, "parameter")
+    cluster = None
+    executor = None
+    try:
+        if local_dask:
+            from distributed import LocalCluster
+
+            from eotrust.workflow.executors.dask_cluster import DaskExecutor
+
+            cluster = LocalCluster(n_workers=local_dask, threads_per_worker=1, processes=True,
+                                   resources={"CPU": 1}, dashboard_address=None)
+            err_console.print(f"local Dask cluster at {cluster.scheduler_address} ({local_dask} workers)")
+            executor = DaskExecutor(settings, cluster.scheduler_address)
+        elif dask:
+            from eotrust.workflow.executors.dask_cluster import DaskExecutor
+
+            executor = DaskExecutor(settings, dask)
+        else:
+            executor = default_executor(settings, store)
+        swept, combos = expand_sweep(spec, params)
+        t0 = time.perf_counter()
+        if len(combos) > 1:
+            with _Progress() if not json_ else _nullcontext() as prog:
+                result = run_sweep(settings, spec, inputs, params, store=store, executor=executor,
+                                   force=set(force or []), retries=retries, progress=None if json_ else _sweep_progress(prog))
+            _print_sweep(result, json_)
+            if not result.ok:
+                raise typer.Exit(1)
+            return
+        with (_Progress() if not json_ else _nullcontext()) as prog:
+            res = run_workflow(settings, spec, inputs, combos[0], store=store, executor=executor,
+                               force=set(force or []), progress=prog, retries=retries)
+        took = time.perf_counter() - t0
+    finally:
+        if executor is not None:
+            executor.close()
+        if cluster is not None:
+            cluster.close()
+    if json_:
+        print_json({"run_cid": res.run_cid, "status": res.status, "outputs": res.outputs,
+                    "workflow_cid": res.workflow_cid, "steps": res.steps})
+        return
+    console.print(_steps_table(res.steps))
+    hits = sum(1 for s in res.steps if s.cache_hit)
+    console.print(f"[green]succeeded[/] in {took:.2f} s ({hits}/{len(res.steps)} steps from cache); run {res.run_cid}")
+    for name, value in res.outputs.items():
+        console.print(f"  output {name}: {value}")
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _sweep_progress(prog: Any) -> Any:
+    if prog is None:
+        return None
+    import threading
+
+    lock = threading.Lock()
+
+    def cb(ev: Any) -> None:
+        with lock:
+            prog(ev)
+
+    return cb
+
+
+def _print_sweep(result: Any, json_: bool) -> None:
+    if json_:
+        print_json({"swept": result.swept, "runs": result.rows})
+        return
+    from rich.table import Table
+
+    metric_cols = sorted({k for r in result.rows for k in r.metrics})
+    table = Table(title=f"sweep over {', '.join(result.swept)}")
+    for col in [*result.swept, "status", *metric_cols, "run"]:
+        table.add_column(col)
+    for r in result.rows:
+        status = "[green]ok[/]" if r.status == "succeeded" else f"[red]{r.error}[/]"
+        table.add_row(*[str(r.params[k]) for k in result.swept], status,
+                      *[str(r.metrics.get(k, "")) for k in metric_cols], r.run_cid or "")
+    console.print(table)
+
+
+@workflow_app.command("publish")
+def publish_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="workflow YAML file"),
+                name: Optional[str] = typer.Option(None, "--name", help="published name (default: the workflow's)"),
+                json_: bool = JsonOption) -> None:
+    """Store a workflow and its services by CID and list it under a name."""
+    from eotrust.workflow.registry import publish_workflow
+    from eotrust.workflow.spec import load_workflow
+
+    settings = settings_of(ctx)
+    spec = load_workflow(file)
+    cid = publish_workflow(settings, spec, name=name)
+    if json_:
+        print_json({"name": name or spec.name, "cid": cid})
+        return
+    console.print(f"published [bold]{name or spec.name}[/] as {cid}; open parameters: {', '.join(spec.open_params()) or 'none'}")
+
+
+@workflow_app.command("list")
+def list_cmd(ctx: typer.Context, json_: bool = JsonOption) -> None:
+    """Published workflows."""
+    from rich.table import Table
+
+    from eotrust.workflow.registry import list_published
+
+    items = list_published(settings_of(ctx))
+    if json_:
+        print_json(items)
+        return
+    table = Table(title="published workflows")
+    for col in ("name", "cid", "steps", "open parameters", "inputs", "description"):
+        table.add_column(col)
+    for w in items:
+        table.add_row(w.name, w.cid, str(len(w.steps)), ", ".join(p.name for p in w.open_params) or "-",
+                      ", ".join(i.name for i in w.inputs) or "-", w.description)
+    console.print(table)
+
+
+@workflow_app.command("describe")
+def describe_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="published name"), json_: bool = JsonOption) -> None:
+    """A published workflow: its parameters (open ones first) with types and defaults, inputs, outputs."""
+    from rich.table import Table
+
+    from eotrust.workflow.registry import describe_published
+
+    w = describe_published(settings_of(ctx), name)
+    if json_:
+        print_json(w.model_dump(mode="json") | {"open_params": [p.name for p in w.open_params]})
+        return
+    console.print(f"[bold]{w.name}[/] ({w.cid}) {w.description}")
+    table = Table(title="parameters")
+    for col in ("name", "type", "open", "default", "constraints", "description"):
+        table.add_column(col)
+    for p in sorted(w.params, key=lambda p: not p.required):
+        cons = ", ".join(x for x in (f"min {p.min:g}" if p.min is not None else "", f"max {p.max:g}" if p.max is not None else "",
+                                     f"one of {p.choices}" if p.choices else "") if x)
+        table.add_row(p.name, p.type, "[yellow]open[/]" if p.required else "", "" if p.required else repr(p.default), cons, p.description)
+    console.print(table)
+    console.print(f"inputs: {', '.join(f'{i.name} ({i.type})' for i in w.inputs) or 'none'}")
+    console.print(f"outputs: {', '.join(w.outputs) or 'none'}; steps: {' -> '.join(w.steps)}")
+
+
+@run_app.command("list")
+def run_list_cmd(ctx: typer.Context, json_: bool = JsonOption) -> None:
+    """Runs made from this home, newest first."""
+    from rich.table import Table
+
+    from eotrust.workflow.record import iso
+    from eotrust.workflow.runs import list_runs
+
+    runs = list_runs(settings_of(ctx))
+    if json_:
+        print_json(runs)
+        return
+    table = Table(title="runs")
+    for col in ("run", "workflow", "status", "started", "duration"):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(r["run_cid"], r["workflow"], r["status"], iso(r["started"]), f"{r['ended'] - r['started']:.2f} s")
+    console.print(table)
+
+
+@run_app.command("show")
+def run_show_cmd(ctx: typer.Context, run: str = typer.Argument("last", help="run CID, unique prefix, or 'last'"), json_: bool = JsonOption) -> None:
+    """A run record: workflow, parameters, inputs, outputs, and every step."""
+    from eotrust.workflow.record import iso
+    from eotrust.workflow.runs import load_run
+
+    cid, rec = load_run(settings_of(ctx), run)
+    if json_:
+        print_json({"run_cid": cid, **rec.model_dump(mode="json")})
+        return
+    colour = "green" if rec.status == "succeeded" else "red"
+    console.print(f"run {cid}: [{colour}]{rec.status}[/] workflow [bold]{rec.workflow}[/] ({rec.workflow_cid})")
+    console.print(f"  {iso(rec.started)} -> {iso(rec.ended)} on {rec.host} ({rec.executor} executor)")
+    if rec.error:
+        console.print(f"  [red]{rec.error}[/]")
+    console.print(f"  params: {rec.params}")
+    for k, v in rec.inputs.items():
+        console.print(f"  input {k}: {v}")
+    for k, v in rec.outputs.items():
+        console.print(f"  output {k}: {v}")
+    console.print(_steps_table(rec.steps))
+
+
+@run_app.command("logs")
+def run_logs_cmd(ctx: typer.Context, run: str = typer.Argument(..., help="run CID, prefix or 'last'"),
+                 step: str = typer.Argument(..., help="step name, or name[i] for a scattered instance")) -> None:
+    """Print a step's standard output and error (or, for a failed step, its log)."""
+    from eotrust.errors import NotFoundError
+    from eotrust.store import open_store
+    from eotrust.workflow.runs import load_run
+
+    settings = settings_of(ctx)
+    store = open_store(settings)
+    _, rec = load_run(settings, run, store=store)
+    found = [s for s in rec.steps if s.label == step]
+    if not found:
+        raise NotFoundError(f"run has no step {step!r}", hint=f"steps: {', '.join(s.label for s in rec.steps)}")
+    s = found[0]
+    if s.log_cid:
+        typer.echo(store.get_bytes(s.log_cid).decode("utf-8", "replace"))
+        return
+    for what, cid in (("stdout", s.stdout_cid), ("stderr", s.stderr_cid)):
+        typer.echo(f"== {what} ==")
+        if cid:
+            typer.echo(store.get_bytes(cid).decode("utf-8", "replace"))
+
+
+@run_app.command("prov")
+def run_prov_cmd(ctx: typer.Context, run: str = typer.Argument("last", help="run CID, prefix or 'last'"),
+                 output: Optional[Path] = typer.Option(None, "--output", "-o", help="write PROV-JSON here")) -> None:
+    """Export a run as W3C PROV-JSON (checked before it is written)."""
+    from eotrust.workflow.prov import prov_json, validate_prov_json
+    from eotrust.workflow.runs import load_run
+
+    cid, rec = load_run(settings_of(ctx), run)
+    text = prov_json(rec, cid)
+    validate_prov_json(text)
+    if output is None:
+        typer.echo(text)
+        return
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(output)
+    err_console.print(f"PROV-JSON of run {cid} written to {output}")

@@ -1,0 +1,128 @@
+"""Steps that crash, hang, write nothing, die by a signal or fail a few times; a crashed run
+that is started again resumes from the cache."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from eotrust.workflow import RunFailed, run_workflow
+from eotrust.workflow.record import RunRecord
+from eotrust.workflow.spec import load_workflow
+
+HERE = Path(__file__).resolve().parent
+
+
+def one_step(entry: str, extra: str = "") -> str:
+    return f"""\
+name: fault
+services:
+  s: {{python: "wf_services:{entry}", outputs: {{out: file}}{extra}}}
+steps:
+  s: {{service: s}}
+outputs: {{out: s.out}}
+"""
+
+
+def fail(settings, text: str, **kw) -> RunFailed:  # type: ignore[no-untyped-def]
+    with pytest.raises(RunFailed) as info:
+        run_workflow(settings, load_workflow(text), {}, {}, retries=kw.pop("retries", 0), backoff_s=0.01, **kw)
+    return info.value
+
+
+def test_crashing_service_fails_the_run_with_its_log(settings, store) -> None:  # type: ignore[no-untyped-def]
+    exc = fail(settings, one_step("crash"))
+    assert exc.step == "s" and exc.exit_status == 1 and "RuntimeError: boom" in exc.reason
+    log = store.get_bytes(exc.log_cid).decode()
+    assert "about to fail" in log and "Traceback" in log and "RuntimeError: boom" in log
+    rec = RunRecord.model_validate_json(store.get_bytes(exc.run_cid))
+    assert rec.status == "failed" and rec.failed_step == "s" and rec.steps[0].log_cid == exc.log_cid
+    assert list(settings.path("workflow", "tmp").iterdir()) == []
+
+
+def test_hanging_service_is_killed_after_its_timeout(settings) -> None:  # type: ignore[no-untyped-def]
+    t = time.monotonic()
+    exc = fail(settings, one_step("hang", ", timeout_s: 1"))
+    assert time.monotonic() - t < 10
+    assert "timed out after 1 s" in exc.reason and exc.exit_status is None
+
+
+def test_service_writing_no_declared_output(settings, store) -> None:  # type: ignore[no-untyped-def]
+    exc = fail(settings, one_step("no_output"))
+    assert "wrote no declared output 'out'" in exc.reason and exc.exit_status == 0
+    assert "forgot to write" in store.get_bytes(exc.log_cid).decode()
+
+
+def test_service_killed_by_a_signal(settings) -> None:  # type: ignore[no-untyped-def]
+    exc = fail(settings, one_step("suicide"))
+    assert exc.exit_status == -signal.SIGKILL and "killed by signal SIGKILL" in exc.reason
+
+
+def test_failing_command_and_missing_program(settings) -> None:  # type: ignore[no-untyped-def]
+    wf = """\
+name: cmd
+services:
+  s: {command: ["sh", "-c", "echo oops >&2; exit 3"], outputs: {out: file}}
+steps: {s: {service: s}}
+"""
+    exc = fail(settings, wf)
+    assert exc.exit_status == 3 and "exit status 3" in exc.reason
+    exc = fail(settings, wf.replace('["sh", "-c", "echo oops >&2; exit 3"]', '["no-such-program-xyz"]'))
+    assert exc.exit_status == 127 and "cannot start 'no-such-program-xyz'" in exc.reason
+
+
+def test_retries_with_exponential_backoff(settings, store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    counter = tmp_path / "count"
+    wf = f"""\
+name: flaky
+services:
+  f: {{python: wf_services:flaky, outputs: {{out: file}}, params: {{counter: str, fail_times: int}}}}
+steps:
+  f: {{service: f, params: {{counter: "{counter}", fail_times: 2}}}}
+outputs: {{out: f.out}}
+"""
+    events = []
+    t = time.monotonic()
+    res = run_workflow(settings, load_workflow(wf), {}, {}, retries=2, backoff_s=0.2, progress=events.append)
+    took = time.monotonic() - t
+    assert store.get_bytes(res.outputs["out"]) == b"ok" and res.steps[0].attempts == 3
+    assert [e.kind for e in events if e.kind == "retry"] == ["retry", "retry"]
+    assert took >= 0.2 + 0.4  # waited 0.2 s, then 0.4 s
+    counter.unlink()
+    exc = fail(settings, wf, retries=1, force={"f"})  # cached otherwise
+    assert exc.attempts == 2 and "flaky failure 2" in exc.reason
+
+
+def test_rerun_after_engine_crash_resumes_from_cache(settings, store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    wf = tmp_path / "wf.yaml"
+    wf.write_text("""\
+name: resume
+services:
+  sleepy: {python: wf_services:sleepy, inputs: {src: {type: file, optional: true}}, outputs: {out: file}, params: {seconds: float}}
+steps:
+  a: {service: sleepy, params: {seconds: 0.0}}
+  b: {service: sleepy, in: {src: a.out}, params: {seconds: 2.0}}
+outputs: {out: b.out}
+""")
+    script = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from eotrust.settings import load_settings\n"
+        "from eotrust.workflow import run_workflow\n"
+        "run_workflow(load_settings(home=%r), %r, {}, {})\n"
+    ) % (str(HERE), str(settings.home), str(wf))
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=HERE)
+    cache = settings.path("workflow", "cache")
+    deadline = time.monotonic() + 60
+    while not list(cache.rglob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)  # the engine dies while step b runs
+    proc.wait()
+    assert len(list(cache.rglob("*.json"))) == 1
+    res = run_workflow(settings, wf, {}, {})
+    assert {s.step: s.cache_hit for s in res.steps} == {"a": True, "b": False}
