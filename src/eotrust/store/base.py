@@ -5,10 +5,14 @@ unchanged."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
+
+from eotrust.errors import InvalidInputError, NotFoundError
+from eotrust.store.atomic import atomic_output, copy_stream
 
 
 @dataclass(frozen=True)
@@ -60,3 +64,47 @@ class Store(Protocol):
     def verify(self, cid: str) -> None:
         """Re-hash every block of the object; raise IntegrityError naming what does not match."""
         ...
+
+
+class StoreBase:
+    """The Store methods that follow from ``put_stream`` and ``open``, shared by backends."""
+
+    def put_stream(self, stream: BinaryIO, *, pin: bool = True) -> str:
+        raise NotImplementedError
+
+    def open(self, cid: str) -> BinaryIO:
+        raise NotImplementedError
+
+    def put_file(self, path: Path, *, pin: bool = True) -> str:
+        """Store a file; return its CID."""
+        path = Path(path)
+        if path.is_dir():
+            raise InvalidInputError(f"{path} is a directory; only files can be stored")
+        try:
+            f = open(path, "rb", buffering=0)
+        except FileNotFoundError:
+            raise NotFoundError(f"file {path} does not exist") from None
+        with f:
+            return self.put_stream(f, pin=pin)
+
+    def put_bytes(self, data: bytes, *, pin: bool = True) -> str:
+        """Store bytes; return their CID."""
+        return self.put_stream(io.BytesIO(data), pin=pin)
+
+    def get_bytes(self, cid: str) -> bytes:
+        """The whole object, verified."""
+        with self.open(cid) as f:
+            return f.read()
+
+    def get_file(self, cid: str, dest: Path, *, progress: Callable[[int], None] | None = None) -> Path:
+        """Write the verified object to ``dest`` atomically; ``progress`` gets each piece's size."""
+        dest = Path(dest)
+        with self.open(cid) as src, atomic_output(dest) as out:
+            copy_stream(src, out, progress)
+        return dest
+
+    def verify(self, cid: str) -> None:
+        """Read the whole object through its verifying stream."""
+        with self.open(cid) as f:
+            while f.read(1 << 20):
+                pass
