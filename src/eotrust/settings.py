@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     home: Path = Field(default=DEFAULT_HOME, description="directory for embedded state")
     store: Literal["local", "ipfs"] = Field(default="local", description="content store backend")
     ipfs_api: str = Field(default="http://127.0.0.1:5001", description="kubo RPC API endpoint")
+    store_root: Path | None = Field(
+        default=None, description="directory of the local store; unset = <home>/store (several homes may share one)"
+    )
     chain_url: str | None = Field(default=None, description="Ethereum JSON-RPC URL; unset = embedded EVM")
     catalog_url: str | None = Field(default=None, description="SQLAlchemy URL; unset = SQLite in home")
     dask_scheduler: str | None = Field(default=None, description="Dask scheduler address; unset = local processes")
@@ -75,6 +78,10 @@ class Settings(BaseSettings):
 
     @property
     def store_dir(self) -> Path:
+        if self.store_root is not None:
+            root = self.store_root.expanduser().resolve()
+            root.mkdir(parents=True, exist_ok=True)
+            return root
         return self.path("store")
 
     @property
