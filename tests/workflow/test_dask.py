@@ -1,0 +1,169 @@
+"""The Dask executor on a real cluster: a `dask scheduler` and two `dask worker` processes
+started here (loopback, free ports), stopped by PID. Outputs travel through the store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from eotrust.workflow import run_workflow
+from eotrust.workflow.executors.dask_cluster import DaskExecutor
+from eotrust.workflow.spec import load_workflow
+
+pytestmark = pytest.mark.server
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Cluster:
+    def __init__(self, tmp: Path) -> None:
+        self.port = _free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+        self.log = open(tmp / "dask.log", "wb")  # noqa: SIM115
+        self.scheduler = subprocess.Popen(
+            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+        self.workers = [
+            subprocess.Popen(
+                [str(BIN / "dask"), "worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                 "--host", "127.0.0.1", "--resources", "CPU=1", "--name", f"w{i}"],
+                stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+            for i in range(2)
+        ]
+
+    def wait_workers(self, client, n: int = 2, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+        client.wait_for_workers(n, timeout=timeout)
+
+    def stop(self) -> None:
+        for p in [*self.workers, self.scheduler]:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in [*self.workers, self.scheduler]:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(tmp_path)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def _executor(settings, cluster: Cluster) -> DaskExecutor:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            ex = DaskExecutor(settings, cluster.address, timeout_s=5)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+    cluster.wait_workers(ex.client)
+    return ex
+
+
+WF = """\
+name: fan
+inputs: {text: file}
+params: {seconds: {type: float, default: 0.1}, seconds_b: {type: float, default: 0.11}}
+services:
+  sleepy: {python: wf_services:sleepy, inputs: {src: file}, outputs: {out: file}, params: {seconds: float}, resources: {cpus: 1}}
+  concat: {python: wf_services:concat, inputs: {parts: "file[]"}, outputs: {out: file}}
+  copy: {command: "cp {inputs.src} {outputs.out}", inputs: {src: file}, outputs: {out: file}}
+steps:
+  a: {service: sleepy, in: {src: inputs.text}, params: {seconds: "${seconds}"}}
+  b: {service: sleepy, in: {src: inputs.text}, params: {seconds: "${seconds_b}"}}
+  c: {service: copy, in: {src: a.out}}
+  d: {service: concat, in: {parts: [c.out, b.out]}}
+outputs: {result: d.out}
+"""
+
+
+def test_workflow_runs_on_a_real_dask_cluster(settings, store, cluster) -> None:  # type: ignore[no-untyped-def]
+    ex = _executor(settings, cluster)
+    try:
+        text = store.put_bytes(b"t")
+        res = run_workflow(settings, load_workflow(WF), {"text": text}, {}, executor=ex)
+        out = store.get_bytes(res.outputs["result"]).decode()
+        pids = {int(part.split("+")[1]) for part in out.split("|")}
+        assert os.getpid() not in pids and len(res.steps) == 4
+        assert {s.step for s in res.steps} == {"a", "b", "c", "d"} and not any(s.cache_hit for s in res.steps)
+        from eotrust.workflow.runs import load_run
+
+        assert load_run(settings, res.run_cid)[1].executor == "dask"
+        # cached on the second run, whichever executor
+        again = run_workflow(settings, load_workflow(WF), {"text": text}, {}, executor=ex)
+        assert all(s.cache_hit for s in again.steps)
+    finally:
+        ex.close()
+
+
+def test_step_needing_resources_no_worker_has(settings, store, cluster) -> None:  # type: ignore[no-untyped-def]
+    from eotrust.errors import WorkflowError
+
+    ex = _executor(settings, cluster)
+    try:
+        wf = WF.replace("resources: {cpus: 1}", "resources: {cpus: 4}")
+        with pytest.raises(WorkflowError, match="needs CPU=4, which no Dask worker has"):
+            run_workflow(settings, load_workflow(wf), {"text": store.put_bytes(b"t")}, {}, executor=ex)
+    finally:
+        ex.close()
+
+
+def test_worker_lost_mid_run_the_step_reruns_elsewhere(settings, store, cluster) -> None:  # type: ignore[no-untyped-def]
+    ex = _executor(settings, cluster)
+    events = []
+    try:
+        import threading
+
+        killed = threading.Event()
+
+        def kill_when_both_run(ev) -> None:  # type: ignore[no-untyped-def]
+            events.append(ev)
+
+        def killer() -> None:
+            # wait until a and b both run (one on each worker: each has CPU=1), then kill worker 0
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                processing = ex.client.processing()
+                if sum(len(v) for v in processing.values()) >= 2:
+                    break
+                time.sleep(0.05)
+            time.sleep(0.5)
+            os.kill(cluster.workers[0].pid, signal.SIGKILL)
+            killed.set()
+
+        t = threading.Thread(target=killer)
+        t.start()
+        res = run_workflow(settings, load_workflow(WF), {"text": store.put_bytes(b"t")}, {"seconds": 2.0, "seconds_b": 2.01},
+                           executor=ex, progress=kill_when_both_run)
+        t.join()
+        assert killed.is_set() and cluster.workers[0].wait(timeout=10) == -signal.SIGKILL
+        assert res.status == "succeeded" and store.has(res.outputs["result"])
+        assert len(ex.client.scheduler_info()["workers"]) == 1
+    finally:
+        ex.close()

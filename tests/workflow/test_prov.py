@@ -1,0 +1,55 @@
+"""Run records exported as W3C PROV-JSON with the prov package."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from prov.model import ProvDocument
+
+from eotrust.workflow import run_workflow
+from eotrust.workflow.prov import prov_json, validate_prov_json
+from eotrust.workflow.runs import load_run
+from eotrust.workflow.spec import load_workflow
+
+WF = """\
+name: p
+inputs: {text: file}
+services:
+  upper: {python: wf_services:upper, inputs: {src: file}, outputs: {out: file}, params: {suffix: str}}
+steps:
+  a: {service: upper, in: {src: inputs.text}, params: {suffix: ""}}
+  b: {service: upper, in: {src: a.out}, params: {suffix: "!"}}
+outputs: {result: b.out}
+"""
+
+
+def test_prov_json_of_a_run_validates_and_links_cids(settings, store) -> None:  # type: ignore[no-untyped-def]
+    text = store.put_bytes(b"abc")
+    res = run_workflow(settings, load_workflow(WF), {"text": text}, {})
+    run_cid, record = load_run(settings, "last")
+    assert run_cid == res.run_cid
+    out = prov_json(record, run_cid)
+    validate_prov_json(out)
+    data = json.loads(out)
+    a, b = record.steps
+    # b used a's output, which a generated; b's output derives from it
+    gen = [r for r in data["wasGeneratedBy"].values() if r["prov:entity"] == f"ipfs:{a.outputs['out']}"]
+    assert [r["prov:activity"][-6:] for r in gen] == ["step-0"]
+    used = [r for r in data["used"].values() if r["prov:entity"] == f"ipfs:{a.outputs['out']}"]
+    assert [r["prov:activity"][-6:] for r in used] == ["step-1"]
+    assert f"ipfs:{text}" in data["entity"] and f"ipfs:{b.service_cid}" in data["entity"]
+    doc = ProvDocument.deserialize(io.StringIO(out), format="json")
+    assert len(doc.get_records()) > 10
+
+
+def test_validation_rejects_broken_documents() -> None:
+    with pytest.raises(ValueError, match="not JSON"):
+        validate_prov_json("{")
+    with pytest.raises(ValueError, match="unknown PROV-JSON section"):
+        validate_prov_json(json.dumps({"prefix": {}, "entities": {}}))
+    bad = {"prefix": {"ex": "http://example.org/"}, "entity": {"ex:e": {}},
+           "wasGeneratedBy": {"_:g": {"prov:entity": "ex:e", "prov:activity": "ex:missing"}}}
+    with pytest.raises(ValueError, match="undeclared ex:missing"):
+        validate_prov_json(json.dumps(bad))
