@@ -1,1 +1,27 @@
-"""eotrust.crypto"""
+"""eotrust.crypto: age encryption (X25519, streaming, through pyrage) and the sealed envelope.
+
+- keys: :func:`generate_identity`, recipients and identities as age writes them;
+- age: :func:`encrypt_stream`/:func:`decrypt_stream` and the file versions, interoperable
+  with the ``age`` command-line tool;
+- envelope: :func:`seal_to_store`/:func:`open_from_store`, the ciphertext in a store with the
+  plaintext's CID sealed inside it.
+"""
+
+from eotrust.crypto.age import decrypt_file, decrypt_stream, encrypt_file, encrypt_stream
+from eotrust.crypto.envelope import Sealed, open_from_store, open_stream, seal_to_store
+from eotrust.crypto.keys import generate_identity, parse_identity, parse_recipient, recipient_of
+
+__all__ = [
+    "Sealed",
+    "decrypt_file",
+    "decrypt_stream",
+    "encrypt_file",
+    "encrypt_stream",
+    "generate_identity",
+    "open_from_store",
+    "open_stream",
+    "parse_identity",
+    "parse_recipient",
+    "recipient_of",
+    "seal_to_store",
+]
