@@ -1,76 +1,17 @@
-"""A real `eotrust serve` on a free loopback port, with its own eotrust home, stopped by PID."""
+"""Fixtures of the server tests: a real `eotrust serve` per test (see api_server.py)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-EOTRUST = [sys.executable, "-m", "eotrust.cli.main"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class LiveServer:
-    url: str
-    home: Path
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
-def start_server(home: Path, *flags: str, env: dict[str, str] | None = None, timeout_s: float = 60.0) -> LiveServer:
-    port = free_port()
-    log = home.parent / f"server-{port}.log"
-    full_env = {**os.environ, "EOTRUST_HOME": str(home), **(env or {})}
-    out = log.open("wb")
-    proc = subprocess.Popen(
-        [*EOTRUST, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info", *flags],
-        stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=home.parent,
-    )
-    server = LiveServer(f"http://127.0.0.1:{port}", home, proc, log)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"eotrust serve exited with {proc.returncode}:\n{server.log_text()}")
-        try:
-            if httpx.get(f"{server.url}/conformance", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"eotrust serve did not answer within {timeout_s} s:\n{server.log_text()}")
+from api_server import LiveServer, start_server
 
 
 @pytest.fixture
-def live_server_factory(tmp_path: Path) -> Iterator[object]:
+def live_server_factory(tmp_path: Path) -> Iterator[Any]:
     started: list[LiveServer] = []
 
     def make(home: Path | None = None, *flags: str, env: dict[str, str] | None = None) -> LiveServer:

@@ -1,0 +1,76 @@
+"""A complete little world in one eotrust home for the server tests: four parties (their
+keystores in the home, so a server started with --dev-autoack --run-nodes answers and runs for
+them), a dataset held by its data owner, a platform, a published workflow registered as an
+application, and an API key for each party."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+WORKFLOW = """\
+name: shout
+description: Upper-cases a text dataset and appends a tag
+inputs: {scene: file}
+params:
+  tag: {type: str, description: "a word appended to the result"}
+  times: {type: int, default: 1, min: 1, max: 5}
+services:
+  shout:
+    command: ["sh", "-c", "tr a-z A-Z < {inputs.src} > {outputs.out} && echo {params.tag} >> {outputs.out}"]
+    inputs: {src: file}
+    outputs: {out: file}
+    params: {tag: str}
+steps:
+  s: {service: shout, in: {src: inputs.scene}, params: {tag: "${tag}"}}
+outputs:
+  shouted: s.out
+"""
+
+BBOX = (14.3, 45.9, 14.6, 46.1)
+
+
+@dataclass
+class FlowWorld:
+    home: Path
+    keys: dict[str, str] = field(default_factory=dict)  # party name -> API key secret
+    addresses: dict[str, str] = field(default_factory=dict)
+    dataset_id: str = ""
+    dataset_cid: str = ""
+    platform_id: str = ""
+    process: str = "shout"
+
+
+def build_world(home: Path, *, submitters: tuple[str, ...] = ("sam",)) -> FlowWorld:
+    from eotrust.api.keys import create_api_key
+    from eotrust.catalog.entries import DatasetInfo, PlatformInfo
+    from eotrust.catalog.service import Catalog
+    from eotrust.cid import cid_of_file
+    from eotrust.flow.applications import register_workflow_application
+    from eotrust.flow.holdings import remember
+    from eotrust.party import Role, create_party
+    from eotrust.settings import load_settings
+
+    settings = load_settings(home=home)
+    catalog = Catalog(settings)
+    world = FlowWorld(home=home)
+    parties = {name: create_party(settings, name, Role.SUBMITTER) for name in submitters}
+    parties["olga"] = create_party(settings, "olga", Role.DATA_OWNER)
+    parties["alan"] = create_party(settings, "alan", Role.ALGORITHM_OWNER)
+    parties["pia"] = create_party(settings, "pia", Role.PLATFORM_OWNER)
+    for name, party in parties.items():
+        world.keys[name], _ = create_api_key(settings, party=name, scopes=["*"])
+        world.addresses[name] = party.account.address
+
+    scene = home.parent / "scene.txt"
+    scene.write_text("ndvi over the karst\n")
+    world.dataset_cid = cid_of_file(scene)
+    remember(settings, "olga", world.dataset_cid, scene)
+    world.dataset_id = catalog.register_dataset(parties["olga"], DatasetInfo(
+        title="Karst NDVI", cid=world.dataset_cid, size=scene.stat().st_size, bbox=BBOX,
+        start="2017-01-01T00:00:00Z", end="2017-12-31T00:00:00Z", crs="EPSG:32633", bands=["NDVI"],
+        media_type="text/plain")).id
+    world.platform_id = catalog.register_platform(parties["pia"], PlatformInfo(
+        name="karst-cloud", age_recipient=parties["pia"].card.age_recipient, cpus=2, memory_mb=2048)).id
+    register_workflow_application(settings, parties["alan"], WORKFLOW, name="shout", catalog=catalog)
+    return world

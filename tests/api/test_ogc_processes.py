@@ -1,0 +1,102 @@
+"""OGC API - Processes against a real `eotrust serve`, driven by an unmodified OWSLib client:
+list, describe, execute asynchronously (a ledger task), poll the job to successful, fetch the
+results (links to CIDs in the store), and the standard's error answers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from owslib.ogcapi.processes import Processes
+
+from api_world import build_world
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+
+@pytest.fixture
+def world_server(tmp_path: Path, live_server_factory: Any) -> tuple[Any, Any]:
+    world = build_world(tmp_path / "home", submitters=("sam", "sue"))
+    server = live_server_factory(world.home, "--dev-autoack", "--run-nodes")
+    return world, server
+
+
+def test_owslib_lists_describes_executes_polls_and_fetches(world_server: tuple[Any, Any]) -> None:
+    world, server = world_server
+    client = Processes(server.url, headers={"X-API-Key": world.keys["sam"]})
+
+    processes = client.processes()
+    assert [p["id"] for p in processes] == ["shout"]
+    assert "async-execute" in processes[0]["jobControlOptions"]
+
+    desc = client.process("shout")
+    assert set(desc["inputs"]) == {"scene", "tag", "times", "platform"}
+    assert desc["inputs"]["tag"]["minOccurs"] == 1 and desc["inputs"]["tag"]["schema"] == {"type": "string"}
+    assert desc["inputs"]["times"]["schema"]["default"] == 1 and desc["inputs"]["times"]["minOccurs"] == 0
+    assert set(desc["outputs"]) == {"shouted"}
+
+    status = client.execute("shout", inputs={"scene": world.dataset_id, "tag": "karst"}, async_=True)
+    assert status["status"] == "accepted" and status["type"] == "process"
+    job = status["jobID"]
+    assert client.response_headers["Location"].endswith(f"/jobs/{job}")
+
+    deadline = time.monotonic() + 120
+    seen = []
+    while time.monotonic() < deadline:
+        status = client._request(path=f"jobs/{job}")  # OWSLib's generic OGC API request
+        seen.append(status["status"])
+        if status["status"] not in ("accepted", "running"):
+            break
+        time.sleep(0.5)
+    assert status["status"] == "successful", (status, server.log_text()[-3000:])
+    assert status["progress"] == 100
+
+    results = client._request(path=f"jobs/{job}/results")
+    assert set(results) == {"shouted"}
+    href = results["shouted"]["href"]
+    assert href.startswith(f"{server.url}/store/Qm")
+
+    # The result is stored encrypted for the submitter; its submitter may download it...
+    blob = httpx.get(href, headers={"X-API-Key": world.keys["sam"]})
+    assert blob.status_code == 200 and blob.content.startswith(b"age-encryption.org/v1")
+    from eotrust.cid import cid_of_bytes
+
+    assert cid_of_bytes(blob.content) == href.rsplit("/", 1)[1]
+    # ...another submitter may not, nor read the job's results.
+    assert httpx.get(href, headers={"X-API-Key": world.keys["sue"]}).status_code == 403
+    assert httpx.get(f"{server.url}/jobs/{job}/results", headers={"X-API-Key": world.keys["sue"]}).status_code == 403
+
+    jobs = client._request(path="jobs")["jobs"]
+    assert [j["jobID"] for j in jobs] == [job]
+
+
+def test_ogc_error_answers(world_server: tuple[Any, Any]) -> None:
+    world, server = world_server
+    key = {"X-API-Key": world.keys["sam"]}
+    r = httpx.get(f"{server.url}/processes/nope")
+    assert r.status_code == 404 and r.json()["type"].endswith("/no-such-process")
+    r = httpx.get(f"{server.url}/jobs/0x0000000000000000000000000000000000000001", headers=key)
+    assert r.status_code == 404 and r.json()["type"].endswith("/no-such-job")
+    r = httpx.post(f"{server.url}/processes/shout/execution", json={"inputs": {"scene": world.dataset_id}}, headers=key)
+    assert r.status_code == 400 and "tag" in r.json()["detail"]
+    r = httpx.post(f"{server.url}/processes/shout/execution",
+                   json={"inputs": {"scene": world.dataset_id, "tag": "x", "times": 9}}, headers=key)
+    assert r.status_code == 400 and "times" in r.json()["detail"]
+    r = httpx.post(f"{server.url}/processes/shout/execution", json={"inputs": {"scene": world.dataset_id, "tag": "x"}})
+    assert r.status_code == 401
+    # a data owner is not a submitter
+    r = httpx.post(f"{server.url}/processes/shout/execution", json={"inputs": {"scene": world.dataset_id, "tag": "x"}},
+                   headers={"X-API-Key": world.keys["olga"]})
+    assert r.status_code == 403
+
+
+def test_sync_execution_returns_the_results_document(world_server: tuple[Any, Any]) -> None:
+    world, server = world_server
+    r = httpx.post(f"{server.url}/processes/shout/execution",
+                   json={"inputs": {"scene": world.dataset_id, "tag": "sync"}, "response": "document"},
+                   headers={"X-API-Key": world.keys["sue"], "Prefer": "respond-sync"}, timeout=120)
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"shouted"}

@@ -1,0 +1,61 @@
+"""The web page in Debian's Chromium (headless, through Playwright): it shows the catalogue,
+runs the published workflow from its form, follows the task live to Finished, draws its
+provenance, and leaves a screenshot in test-artifacts/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_world import build_world
+
+pytestmark = [pytest.mark.server, pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make sysdeps)")
+def test_page_runs_a_workflow_to_finished(tmp_path: Path, live_server_factory: Any) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    world = build_world(tmp_path / "home", submitters=("sam",))
+    server = live_server_factory(world.home, "--dev-autoack", "--run-nodes")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{server.url}/web/")
+            # the catalogue with its footprint map
+            expect(page.locator("#datasets tbody tr")).to_have_count(1)
+            expect(page.locator("#footprints rect")).to_have_count(1)
+            page.screenshot(path=str(ARTIFACTS / "web-catalogue.png"), full_page=True)
+
+            page.fill("#api-key", world.keys["sam"])
+            page.click("#key-save")
+            expect(page.locator("#whoami")).to_contain_text("sam")
+
+            page.click("button[data-tab=workflows]")
+            page.click("#process-list li[data-process=shout]")
+            expect(page.locator("#run-fields select[name=scene]")).to_be_visible()
+            expect(page.locator("#run-fields input[name=times]")).to_have_value("1")
+            page.fill("#run-fields input[name=tag]", "browser")
+            page.click("#run-submit")
+
+            # the page switches to the task and follows its contract state live
+            expect(page.locator("#task-detail")).to_be_visible(timeout=20_000)
+            expect(page.locator("#task-state")).to_have_text("Finished", timeout=120_000)
+            expect(page.locator("#provenance g.prov-result")).to_have_count(1, timeout=10_000)
+            expect(page.locator("#history tbody tr").first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "web-task-finished.png"), full_page=True)
+            assert not errors, errors
+        finally:
+            browser.close()
