@@ -376,8 +376,7 @@ def job_results(state: Any, address: str, base: str) -> dict[str, Any]:
     _, snap = snapshot(state, address)
     names = {r.body.cid: r.body.name for r in state.catalog.results(task=address)}
     out: dict[str, Any] = {}
-    for i, res in enumerate(getattr(snap, "results", [])):
-        cid = res.cid
+    for i, cid in enumerate(_lv().recorded_result_cids(snap)):
         name = names.get(cid) or f"result-{i}"
         out[name] = {
             "href": f"{base}/store/{cid}",
@@ -390,7 +389,12 @@ def job_results(state: Any, address: str, base: str) -> dict[str, Any]:
 
 def failure_exception(state: Any, address: str, status: dict[str, Any]) -> dict[str, Any]:
     _, snap = snapshot(state, address)
-    reason = getattr(snap, "failure_cid", None) or getattr(snap, "reason_cid", None)
+    reason = None
+    if state_of(snap) == "Failed":
+        try:
+            reason = _lv().failure_cid(snap)
+        except Exception:  # noqa: BLE001 - no reason recorded
+            reason = None
     detail = f"task {address} ended {state_of(snap)}"
     if reason:
         detail += f"; the failure log is stored as {reason}"
@@ -502,9 +506,9 @@ def provenance(state: Any, address: str) -> dict[str, Any]:
         else:
             edges.append((nid, run_id))
     names = {r.body.cid: r.body.name for r in results}
-    for i, res in enumerate(getattr(snap, "results", [])):
+    for i, cid in enumerate(_lv().recorded_result_cids(snap)):
         rid = f"out:{i}"
-        nodes.append({"id": rid, "kind": "result", "label": names.get(res.cid, f"result {i}"), "cid": res.cid})
+        nodes.append({"id": rid, "kind": "result", "label": names.get(cid, f"result {i}"), "cid": cid})
         edges.append((run_id, rid))
     return {"nodes": nodes, "edges": edges}
 
