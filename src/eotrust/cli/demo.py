@@ -1,0 +1,30 @@
+"""`eotrust demo` (what `make demo` runs): the seven steps of the task flow, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+
+
+def demo(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(None, "--demo-home", help="home for the demo (default: a new .demo/run-… here)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="training epochs of the land-cover model"),
+) -> None:
+    """Five parties, real Sentinel-2 data from two data owners, a land-cover application, a
+    platform: the task is requested, answered, run, recorded, decrypted and verified.
+
+    Uses EOTRUST_CHAIN_URL when it is set (any Ethereum JSON-RPC node, e.g. anvil)."""
+    from eotrust.demo.scenario import run_demo
+
+    root = ctx.find_root().params.get("home")
+    params = {"epochs": epochs} if epochs is not None else None
+    result = run_demo(home=home or root, params=params)
+    if result.state != "Finished" or not result.verified:
+        raise typer.Exit(1)

@@ -1,0 +1,261 @@
+"""`eotrust demo`: the seven steps of the task flow between five parties, end to end, live.
+
+1. the submitter finds an application, input datasets and a platform in the catalogue;
+2. opens a task contract with its key for the outputs, and locks it;
+3. the algorithm owner acknowledges, the platform owner gives its key and acknowledges, and
+   each data owner encrypts its dataset for the platform's key, stores it and acknowledges
+   with the ciphertext's CID;
+4. the platform's runner node sees the task fully acknowledged and starts it;
+5. the land-cover workflow runs on the platform: inputs fetched by CID, checked, decrypted
+   only there; outputs encrypted for the submitter and stored;
+6. the collector records each result CID on the contract and finishes it;
+7. the submitter downloads, checks and decrypts the results — and anyone can verify them.
+
+Everything runs on the embedded defaults (in-process EVM, local store, SQLite catalogue)
+under a fresh home in ``.demo/`` — or against a JSON-RPC chain when ``EOTRUST_CHAIN_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from eotrust.errors import EotrustError, StateError
+from eotrust.settings import Settings, load_settings
+
+PASSPHRASE = "eotrust-demo"
+PLATFORM = "slovenia-compute"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    home: Path
+    task: str
+    state: str
+    results: list[Any]
+    verified: bool
+    seconds: float
+
+
+def data_dir() -> Path:
+    """The packaged sample: real Sentinel-2 NDVI, cloud masks and land-cover labels (Slovenia)."""
+    return Path(__file__).resolve().parents[1] / "data" / "slovenia-s2-ndvi"
+
+
+def landcover_workflow() -> Path:
+    """The land-cover application's workflow document."""
+    return Path(__file__).resolve().parent / "landcover.yaml"
+
+
+def demo_settings(home: Path | None) -> Settings:
+    if home is None:
+        home = Path.cwd() / ".demo" / datetime.now().strftime("run-%Y%m%d-%H%M%S")
+    return load_settings(home=home, passphrase=PASSPHRASE)
+
+
+class Narrator:
+    """Readable, timed output: one rule per step, one line per event, status tables."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.t0 = time.monotonic()
+        self._lock = threading.Lock()
+
+    def step(self, number: int | str, title: str) -> None:
+        with self._lock:
+            self.console.rule(f"[bold cyan]{number}. {title}")
+
+    def say(self, text: str, who: str | None = None) -> None:
+        stamp = f"[dim]{time.monotonic() - self.t0:6.1f}s[/]"
+        label = f"[bold magenta]{who:>16}[/] " if who else ""
+        with self._lock:
+            self.console.print(f"{stamp} {label}{text}", highlight=False)
+
+    def table(self, table: Any) -> None:
+        with self._lock:
+            self.console.print(table)
+
+
+def _print_status(narrator: Narrator, chain: Any, address: str, when: str) -> None:
+    from eotrust.flow import ledger_view as lv
+
+    narrator.say(f"[bold]eotrust task status {address}[/]  ({when})")
+    with narrator._lock:
+        lv.print_task_status(narrator.console, lv.task_client(chain, address))
+
+
+def run_demo(
+    *,
+    home: Path | None = None,
+    console: Console | None = None,
+    params: dict[str, Any] | None = None,
+    timeout_s: float = 600.0,
+) -> DemoResult:
+    """Run the whole flow; return where the results are and whether they verified."""
+    from eotrust.catalog.entries import Kind
+    from eotrust.catalog.service import Catalog
+    from eotrust.flow import ledger_view as lv
+    from eotrust.flow.answer import answer_task
+    from eotrust.flow.applications import register_workflow_application
+    from eotrust.flow.collect import collect_results, failure_log
+    from eotrust.flow.holdings import register_dataset_file
+    from eotrust.flow.request import TaskRequest, open_task
+    from eotrust.nodes.node import PlatformNode
+    from eotrust.party import Role, create_party, load_party
+    from eotrust.verify import verify
+
+    console = console or Console()
+    n = Narrator(console)
+    settings = demo_settings(home)
+    started = time.monotonic()
+    chain_label = settings.chain_url or "embedded EVM (py-evm, persisted under the home)"
+    n.say(f"home [bold]{settings.home_dir}[/]; chain {chain_label}; store {settings.store}; "
+          f"catalogue {settings.catalog_database_url}")
+
+    # -- 0. the parties ---------------------------------------------------------------
+    n.step(0, "Five parties, each an Ethereum account and an age key")
+    roles = {
+        "submitter": Role.SUBMITTER,
+        "owner-a": Role.DATA_OWNER,
+        "owner-b": Role.DATA_OWNER,
+        "algorithm-owner": Role.ALGORITHM_OWNER,
+        "platform-owner": Role.PLATFORM_OWNER,
+    }
+    parties: dict[str, Any] = {}
+    for name, role in roles.items():
+        try:
+            parties[name] = create_party(settings, name, role, passphrase=PASSPHRASE)
+        except EotrustError:
+            parties[name] = load_party(settings, name, passphrase=PASSPHRASE)
+    chain = lv.chain_of(settings)
+    lv.fund_parties(chain, [p.account.address for p in parties.values()])
+    cards = Table("party", "role", "address", "age recipient (public key)")
+    for name, party in parties.items():
+        cards.add_row(name, party.card.role.value if hasattr(party.card.role, "value") else str(party.card.role),
+                      party.account.address, party.card.age_recipient)
+    n.table(cards)
+
+    # -- registrations ---------------------------------------------------------------------
+    n.step("0b", "The owners register their resources in the catalogue (signed records)")
+    catalog = Catalog(settings)
+    data = data_dir()
+    ndvi = register_dataset_file(settings, parties["owner-a"], data / "ndvi.tif", title="Slovenia Sentinel-2 NDVI 2015-2017",
+                                 licence="CC-BY-4.0", keywords=["sentinel-2", "ndvi", "time series"], catalog=catalog)
+    n.say(f"dataset {ndvi.body.title!r} → record {ndvi.id} (file CID {ndvi.body.cid}, stays with its owner)", "owner-a")
+    clouds = register_dataset_file(settings, parties["owner-a"], data / "cloud_mask.tif", title="Slovenia Sentinel-2 cloud masks",
+                                   licence="CC-BY-4.0", keywords=["sentinel-2", "clouds"], catalog=catalog)
+    n.say(f"dataset {clouds.body.title!r} → record {clouds.id}", "owner-a")
+    labels = register_dataset_file(settings, parties["owner-b"], data / "lulc.tif", title="Slovenia land-cover reference labels",
+                                   licence="CC-BY-4.0", keywords=["land cover", "labels", "lulc"], catalog=catalog)
+    n.say(f"dataset {labels.body.title!r} → record {labels.id}", "owner-b")
+    app = register_workflow_application(settings, parties["algorithm-owner"], landcover_workflow(),
+                                        name="landcover-mapping", version="1.0.0",
+                                        keywords=["land cover", "change", "deep learning"], catalog=catalog)
+    n.say(f"application {app.body.name} v{app.body.version} → record {app.id} (workflow {app.body.workflow_cid})",
+          "algorithm-owner")
+    from eotrust.catalog.entries import PlatformInfo
+
+    platform = catalog.register(parties["platform-owner"], PlatformInfo(
+        name=PLATFORM, age_recipient=parties["platform-owner"].card.age_recipient, cpus=2, memory_mb=4096, gpus=0,
+        description="a 2-core platform for the demo"))
+    n.say(f"platform {PLATFORM} → record {platform.id} (key for inputs {platform.body.age_recipient})", "platform-owner")
+
+    # the platform's node follows the ledger from now on (its own chain connection)
+    node_log = lambda line: n.say(line, "node")  # noqa: E731
+    node = PlatformNode(settings, parties["platform-owner"], PLATFORM, chain=lv.chain_of(settings), log=node_log)
+    stop = threading.Event()
+    node_error: list[BaseException] = []
+
+    def follow() -> None:
+        try:
+            node.run(stop, poll_s=0.3)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            node_error.append(exc)
+
+    thread = threading.Thread(target=follow, name="platform-node", daemon=True)
+    thread.start()
+    try:
+        # -- 1. find --------------------------------------------------------------------
+        n.step(1, "The submitter selects an application, input datasets and a platform")
+        found = catalog.search(bbox=(14.4, 45.8, 14.7, 45.95), start="2016-01-01", end="2017-12-31")
+        n.say(f"search bbox 14.4,45.8,14.7,45.95, 2016–2017 → {len(found)} dataset(s): "
+              + ", ".join(repr(r.body.title) for r in found), "submitter")
+        chosen_app = catalog.search(text="land cover", kind=Kind.APPLICATION)[0]
+        chosen_platform = catalog.search(text=PLATFORM, kind=Kind.PLATFORM)[0]
+        n.say(f"application {chosen_app.body.name} (inputs {', '.join(chosen_app.body.inputs)}); "
+              f"platform {chosen_platform.body.name} ({chosen_platform.body.cpus} CPU)", "submitter")
+
+        # -- 2. open the task ----------------------------------------------------------------
+        n.step(2, "The submitter creates the task contract with its key for the outputs")
+        request = TaskRequest(
+            application=chosen_app.id,
+            platform=chosen_platform.id,
+            inputs={"ndvi": ndvi.id, "cloud_mask": clouds.id, "lulc": labels.id},
+            params=dict(params or {}),
+        )
+        opened = open_task(settings, parties["submitter"], request, catalog=catalog, chain=chain)
+        address = opened.address
+        n.say(f"task contract [bold]{address}[/] created, requests named, locked; results key "
+              f"{parties['submitter'].card.age_recipient}", "submitter")
+        _print_status(n, chain, address, "Requests Locked")
+
+        # -- 3. answers --------------------------------------------------------------------
+        n.step(3, "Each owner answers its own request")
+        for name in ("algorithm-owner", "platform-owner", "owner-a", "owner-b"):
+            for a in answer_task(settings, parties[name], address, catalog=catalog, chain=chain):
+                extra = f" — ciphertext stored as {a.cid}" if a.cid else ""
+                n.say(f"{a.kind} request {a.index} acknowledged: {a.detail}{extra}", name)
+
+        # -- 4–6. the nodes -------------------------------------------------------------------
+        n.step("4–6", "The platform's runner starts the task, runs the workflow; the collector records the results")
+        state = _wait_state(chain, address, {"Running", "Finished", "Failed"}, timeout_s, node_error)
+        if state == "Running":
+            _print_status(n, chain, address, "Running")
+        state = _wait_state(chain, address, {"Finished", "Failed"}, timeout_s, node_error)
+        _print_status(n, chain, address, state)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+    if state != "Finished":
+        log = failure_log(settings, parties["submitter"], address, chain=chain)
+        n.say(f"[bold red]the task {state}[/]; its error log, decrypted by the submitter:\n{log}", "submitter")
+        return DemoResult(settings.home_dir, address, state, [], False, time.monotonic() - started)
+
+    # -- 7. collect and verify ---------------------------------------------------------------------
+    n.step(7, "The submitter downloads, checks and decrypts the results")
+    out = settings.home_dir / "results"
+    results = collect_results(settings, parties["submitter"], address, out, catalog=catalog, chain=chain)
+    table = Table("result", "how", "CID on the contract", "plaintext CID", "where")
+    for r in results:
+        table.add_row(r.name, "decrypted" if r.encrypted else "public", r.cid, r.plaintext_cid, str(r.path))
+    n.table(table)
+    verdict = verify(settings, address, identity=parties["submitter"].age_identity, catalog=catalog, chain=chain)
+    n.say(f"eotrust verify {address}: {'[bold green]VERIFIED[/]' if verdict.ok else '[bold red]NOT VERIFIED[/]'} "
+          f"({sum(1 for c in verdict.checks if c.ok)} checks hold"
+          + "".join(f"; ✗ {c.name}: {c.detail}" for c in verdict.failures) + ")")
+    seconds = time.monotonic() - started
+    n.say(f"done in {seconds:.0f} s — results in [bold]{out}[/]; try `eotrust --home {settings.home_dir} verify {address}`")
+    return DemoResult(settings.home_dir, address, state, results, verdict.ok, seconds)
+
+
+def _wait_state(chain: Any, address: str, wanted: set[str], timeout_s: float, node_error: list[BaseException]) -> str:
+    from eotrust.flow import ledger_view as lv
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if node_error:
+            raise node_error[0]
+        state = lv.state_name(lv.task_client(chain, address).status())
+        if state in wanted:
+            return state
+        if time.monotonic() > deadline:
+            raise StateError(f"task {address} is still {state} after {timeout_s:.0f} s", hint="see the node's log above")
+        time.sleep(0.3)

@@ -1,0 +1,170 @@
+"""The task flow end to end on the embedded backends, and each fault of the issue."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from flow_world import SAMPLE, World, flip_byte
+
+from eotrust.errors import EotrustError, PermissionDeniedError, StateError
+from eotrust.flow import ledger_view as lv
+from eotrust.flow.answer import answer_task
+from eotrust.flow.collect import collect_results, failure_log
+
+
+def test_happy_path_seven_steps(world: World, tmp_path: Path) -> None:
+    opened = world.request()
+    address = opened.address
+    assert world.state(address) == "RequestsLocked"
+    world.answer_all(address)
+    snap = world.task(address).status()
+    assert lv.all_acknowledged(snap)
+    # every input on the contract is a ciphertext in the store, not the plaintext
+    for request in snap.requests:
+        cid = lv.cid_of_digest(request.input)
+        assert world.store.has(cid)
+        assert cid not in {d.body.cid for d in world.datasets.values()}
+
+    states = world.node().recover()
+    assert states == {address: "Finished"}
+    snap = world.task(address).status()
+    assert len(snap.results) == 3  # digest, stacked, run record
+
+    results = {r.name: r for r in collect_results(world.settings, world.parties["submitter"], address, tmp_path / "out",
+                                                    catalog=world.catalog, chain=world.chain)}
+    assert set(results) == {"digest", "stacked", "run-record"}
+    joined = (SAMPLE / "lulc.tif").read_bytes() + (SAMPLE / "cloud_mask.tif").read_bytes()
+    assert results["stacked"].path.read_bytes() == joined
+    assert results["digest"].path.read_text().strip() == hashlib.sha256(joined).hexdigest()
+    assert results["stacked"].encrypted and not results["run-record"].encrypted
+    # the platform never wrote a plaintext into the shared store
+    assert not world.store.has(results["stacked"].plaintext_cid)
+    # a second pass of the node changes nothing
+    assert world.node().recover() == {}
+
+
+def test_a_data_owner_refuses(world: World) -> None:
+    address = world.request().address
+    answer_task(world.settings, world.parties["algorithm-owner"], address, catalog=world.catalog, chain=world.chain)
+    answers = answer_task(world.settings, world.parties["owner-b"], address, refuse=True, catalog=world.catalog, chain=world.chain)
+    assert [a.acknowledged for a in answers] == [False]
+    assert world.state(address) == "Nacked"
+    assert world.node().recover() == {}
+    with pytest.raises(StateError, match="Nacked"):
+        answer_task(world.settings, world.parties["owner-a"], address, catalog=world.catalog, chain=world.chain)
+
+
+def test_a_wrong_party_cannot_acknowledge(world: World) -> None:
+    from eotrust.party import Role, create_party
+
+    address = world.request().address
+    mallory = create_party(world.settings, "mallory", Role.DATA_OWNER)
+    lv.fund_parties(world.chain, [mallory.account.address])
+    with pytest.raises(PermissionDeniedError, match="no open request"):
+        answer_task(world.settings, mallory, address, catalog=world.catalog, chain=world.chain)
+    # and the contract itself refuses, whatever the client does
+    task = world.task(address)
+    with pytest.raises(EotrustError, match="application owner"):
+        task.ack_application(mallory.account)
+    with pytest.raises(EotrustError, match="platform owner"):
+        lv.ack_platform(task, mallory.account, mallory.card.age_recipient)
+    with pytest.raises(EotrustError):
+        lv.ack_request(task, world.parties["owner-a"].account, 1, world.datasets["labels"].body.cid)  # owner-b's
+    assert world.state(address) == "RequestsLocked"
+
+
+def _answer_all_but_clouds(world: World, address: str) -> int:
+    for name in ("algorithm-owner", "platform-owner", "owner-b"):
+        answer_task(world.settings, world.parties[name], address, catalog=world.catalog, chain=world.chain)
+    snap = world.task(address).status()
+    return next(i for i, r in enumerate(snap.requests) if lv.is_requested(r.status))
+
+
+def test_dataset_encrypted_for_the_wrong_key_fails_the_task(world: World) -> None:
+    from eotrust.crypto import generate_identity, seal_to_store
+
+    address = world.request().address
+    index = _answer_all_but_clouds(world, address)
+    _, stranger = generate_identity()
+    sealed = seal_to_store(world.store, SAMPLE / "cloud_mask.tif", [stranger])
+    lv.ack_request(world.task(address), world.parties["owner-a"].account, index, sealed.cid)
+
+    assert world.node().recover() == {address: "Failed"}
+    assert world.task(address).status().results == []
+    log = failure_log(world.settings, world.parties["submitter"], address, chain=world.chain)
+    assert "input 'clouds'" in log
+
+
+def test_input_altered_after_acknowledgment_fails_the_task(world: World) -> None:
+    address = world.request().address
+    world.answer_all(address)
+    snap = world.task(address).status()
+    clouds = next(r for r in snap.requests if lv.record_id_of(r.id) == world.datasets["clouds"].id)
+    flip_byte(world.store, lv.cid_of_digest(clouds.input))
+
+    assert world.node().recover() == {address: "Failed"}
+    assert world.task(address).status().results == []
+    log = failure_log(world.settings, world.parties["submitter"], address, chain=world.chain)
+    assert "input 'clouds'" in log and lv.cid_of_digest(clouds.input) in log
+
+
+def test_failing_workflow_step_ends_failed_with_its_log(world: World) -> None:
+    address = world.request(fail=1).address
+    world.answer_all(address)
+    assert world.node().recover() == {address: "Failed"}
+    snap = world.task(address).status()
+    assert snap.results == []  # nothing half-recorded
+    assert world.catalog.results(task=address) == []
+    log = failure_log(world.settings, world.parties["submitter"], address, chain=world.chain)
+    assert "step 'digest' failed" in log and "exit status 3" in log and "digest: told to fail" in log
+    with pytest.raises(StateError, match="Failed"):
+        collect_results(world.settings, world.parties["submitter"], address, Path("unused"), catalog=world.catalog, chain=world.chain)
+
+
+class Crash(BaseException):
+    """A kill -9 stand-in: not an Exception, so nothing on the way catches it."""
+
+
+@pytest.mark.parametrize("where", ["after-start", "after-seal", "after-first-result", "before-finish"])
+def test_restart_mid_task_finishes_exactly_once(world: World, where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eotrust.nodes.collector import Collector
+    from eotrust.nodes.runner import Runner
+
+    address = world.request().address
+    world.answer_all(address)
+    node = world.node()
+    task_type = type(world.task(address))
+
+    if where == "after-start":
+        monkeypatch.setattr(Runner, "execute", lambda self, task, snap: (_ for _ in ()).throw(Crash()))
+    elif where == "after-seal":
+        monkeypatch.setattr(Collector, "collect", lambda self, task, snap, entry: (_ for _ in ()).throw(Crash()))
+    elif where == "after-first-result":
+        real = task_type.add_result
+        calls = {"n": 0}
+
+        def add_once(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if calls["n"] >= 1:
+                raise Crash()
+            calls["n"] += 1
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(task_type, "add_result", add_once)
+    else:
+        monkeypatch.setattr(task_type, "finish", lambda self, *a, **k: (_ for _ in ()).throw(Crash()))
+
+    with pytest.raises(Crash):
+        node.recover()
+    assert world.state(address) == "Running"
+    monkeypatch.undo()
+
+    restarted = world.node()  # a new process would build a new node: nothing carried in memory
+    assert restarted.recover() == {address: "Finished"}
+    cids = lv.recorded_result_cids(world.task(address).status())
+    assert len(cids) == 3 and len(set(cids)) == 3
+    entry = restarted.ctx.journal.load(address)
+    assert cids == [r.cid for r in entry.results]
+    records = world.catalog.results(task=address)
+    assert sorted(r.body.cid for r in records) == sorted(cids)

@@ -1,0 +1,304 @@
+"""The whole flow between parties that are separate OS processes: each party is `eotrust` CLI
+calls with its own home and keystore; they share only an anvil node, a store directory and the
+catalogue database. Also: a node killed with SIGKILL mid-task finishes it exactly once when
+started again, and a node cut off from the chain retries and loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flow_world import SAMPLE, TINY
+
+REPO = Path(__file__).resolve().parents[2]
+ANVIL = REPO / "contracts" / "node_modules" / ".bin" / "anvil"
+EOTRUST = Path(sys.executable).parent / "eotrust"
+PARTIES = {
+    "submitter": "submitter",
+    "owner-a": "data-owner",
+    "owner-b": "data-owner",
+    "algorithm-owner": "algorithm-owner",
+    "platform-owner": "platform-owner",
+}
+
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.skipif(not ANVIL.exists(), reason="anvil is not installed (run `make node`)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def anvil() -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([str(ANVIL), "--port", str(port), "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+class Proxy:
+    """A TCP relay in front of the chain that the test can cut and restore (a real network fault)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = target_port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = int(self.sock.getsockname()[1])
+        self.up = threading.Event()
+        self.up.set()
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            if not self.up.is_set():
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()
+                continue
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        self.up.clear()
+        for s in self.conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.conns.clear()
+
+    def restore(self) -> None:
+        self.up.set()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Parties:
+    """Runs `eotrust` as each party, in its own home, sharing the chain, store and catalogue."""
+
+    def __init__(self, root: Path, chain_url: str) -> None:
+        self.root = root
+        self.chain_url = chain_url
+        self.shared = root / "shared"
+        self.shared.mkdir(parents=True, exist_ok=True)
+        self.factory: str | None = None
+
+    def env(self, party: str, chain_url: str | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_")}
+        env.update(
+            EOTRUST_HOME=str(self.root / party),
+            EOTRUST_PARTY=party,
+            EOTRUST_PASSPHRASE=f"pass-{party}",
+            EOTRUST_CHAIN_URL=chain_url or self.chain_url,
+            EOTRUST_STORE_ROOT=str(self.shared / "store"),
+            EOTRUST_CATALOG_URL=f"sqlite:///{self.shared / 'catalog.sqlite'}",
+            EOTRUST_CONFIG=str(self.root / "no-eotrust.toml"),
+            EOTRUST_STEP_RETRIES="0",
+            COLUMNS="200",
+        )
+        if self.factory:
+            env["EOTRUST_FACTORY_ADDRESS"] = self.factory
+        return env
+
+    def run(self, party: str, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([str(EOTRUST), *args], env=self.env(party), capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"eotrust {' '.join(args)} as {party} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def json(self, party: str, *args: str) -> object:
+        return json.loads(self.run(party, *args, "--json").stdout)
+
+    def node(self, chain_url: str | None = None) -> subprocess.Popen[str]:
+        log = open(self.root / "node.log", "a")  # noqa: SIM115 - closed with the process
+        return subprocess.Popen(
+            [str(EOTRUST), "node", "run", "--platform", "mp-platform", "--poll", "0.3"],
+            env=self.env("platform-owner", chain_url), stdout=log, stderr=subprocess.STDOUT, text=True,
+        )
+
+    def node_log(self) -> str:
+        path = self.root / "node.log"
+        return path.read_text() if path.exists() else ""
+
+    def state(self, address: str) -> str:
+        status = self.json("submitter", "task", "status", address)
+        return str(status["state"])  # type: ignore[index]
+
+    def wait_state(self, address: str, wanted: set[str], timeout: float = 120) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.state(address)
+            if state in wanted:
+                return state
+            time.sleep(0.5)
+        raise AssertionError(f"task {address} still {self.state(address)}; node log:\n{self.node_log()}")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def setup_world(tmp_path: Path, chain_url: str) -> Parties:
+    from eotrust.flow import ledger_view as lv
+
+    p = Parties(tmp_path, chain_url)
+    addresses = {}
+    for name, role in PARTIES.items():
+        card = p.json(name, "party", "create", name, "--role", role)
+        addresses[name] = card["address"]  # type: ignore[index]
+    p.factory = lv.deploy_factory_for_test(chain_url)
+    lv.fund_on_rpc(chain_url, list(addresses.values()))
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in ("lulc.tif", "cloud_mask.tif"):
+        shutil.copy(SAMPLE / f, data / f)
+    p.run("owner-a", "catalog", "register-dataset", str(data / "cloud_mask.tif"), "--title", "clouds")
+    p.run("owner-b", "catalog", "register-dataset", str(data / "lulc.tif"), "--title", "labels")
+    p.run("algorithm-owner", "catalog", "register-application", str(TINY))
+    p.run("platform-owner", "catalog", "register-platform", "--name", "mp-platform")
+    return p
+
+
+def request_and_answer(p: Parties, *params: str) -> str:
+    found = p.json("submitter", "catalog", "search", "--text", "labels")
+    assert [r["body"]["title"] for r in found] == ["labels"]  # type: ignore[index]
+    opened = p.json(
+        "submitter", "flow", "request", "--application", "tiny-stack", "--platform", "mp-platform",
+        "-i", "labels=labels", "-i", "clouds=clouds", *params,
+    )
+    address = str(opened["address"])  # type: ignore[index]
+    assert p.state(address) == "RequestsLocked"
+    for name in ("algorithm-owner", "platform-owner", "owner-a", "owner-b"):
+        p.run(name, "flow", "answer", address)
+    return address
+
+
+def collect_and_verify(p: Parties, address: str) -> None:
+    out = p.root / "results"
+    p.run("submitter", "flow", "collect", address, "-o", str(out))
+    joined = (SAMPLE / "lulc.tif").read_bytes() + (SAMPLE / "cloud_mask.tif").read_bytes()
+    assert (out / "stacked").read_bytes() == joined or (out / "stacked.tif").read_bytes() == joined
+    status = p.json("submitter", "task", "status", address)
+    assert len(status["results"]) == 3  # type: ignore[index]
+    verdict = p.run("owner-a", "verify", address)  # anyone can verify, from any home
+    assert "VERIFIED" in verdict.stdout
+
+
+def test_parties_as_separate_processes_on_anvil(tmp_path: Path, anvil: str) -> None:
+    p = setup_world(tmp_path, anvil)
+    node = p.node()
+    try:
+        address = request_and_answer(p)
+        assert p.wait_state(address, {"Finished", "Failed"}) == "Finished", p.node_log()
+    finally:
+        stop(node)
+    collect_and_verify(p, address)
+
+
+def test_node_killed_mid_task_finishes_exactly_once(tmp_path: Path, anvil: str) -> None:
+    p = setup_world(tmp_path, anvil)
+    node = p.node()
+    try:
+        address = request_and_answer(p, "--param", "pause=4")
+        deadline = time.monotonic() + 60
+        while "running application" not in p.node_log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert p.state(address) == "Running"
+        node.send_signal(signal.SIGKILL)
+        node.wait()
+    finally:
+        stop(node)
+    assert p.state(address) == "Running"
+    node = p.node()
+    try:
+        assert p.wait_state(address, {"Finished", "Failed"}) == "Finished", p.node_log()
+    finally:
+        stop(node)
+    collect_and_verify(p, address)
+
+
+def test_chain_unreachable_clear_error_and_no_lost_task(tmp_path: Path, anvil: str) -> None:
+    p = setup_world(tmp_path, anvil)
+    # a command against a chain that is not there: one clear line, non-zero exit
+    dead = f"http://127.0.0.1:{free_port()}"
+    proc = subprocess.run([str(EOTRUST), "flow", "answer", "0x" + "12" * 20], env=p.env("owner-a", dead),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and dead.split("//")[1] in proc.stderr
+    # a node behind a link that goes down: it retries, and finishes the task once it is back
+    proxy = Proxy(int(anvil.rsplit(":", 1)[1]))
+    node = p.node(f"http://127.0.0.1:{proxy.port}")
+    try:
+        time.sleep(2)
+        proxy.cut()
+        address = request_and_answer(p)
+        deadline = time.monotonic() + 60
+        while "unreachable" not in p.node_log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "unreachable" in p.node_log()
+        assert p.state(address) == "RequestsLocked"
+        proxy.restore()
+        assert p.wait_state(address, {"Finished", "Failed"}) == "Finished", p.node_log()
+    finally:
+        stop(node)
+        proxy.close()
+    collect_and_verify(p, address)

@@ -1,0 +1,104 @@
+"""Shared by the flow, nodes and verify tests — a small world: five parties, three real (small) rasters from two data owners,
+a fast two-step application, a platform — all on the embedded chain, store and catalogue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eotrust.catalog.entries import PlatformInfo, Record
+from eotrust.catalog.service import Catalog
+from eotrust.settings import Settings
+
+HERE = Path(__file__).resolve().parent
+SAMPLE = HERE / "data" / "slovenia-s2-ndvi"
+TINY = HERE / "flow" / "tiny.yaml"
+PLATFORM = "test-platform"
+
+
+@dataclass
+class World:
+    settings: Settings
+    catalog: Catalog
+    chain: Any
+    store: Any
+    parties: dict[str, Any]
+    datasets: dict[str, Record]
+    application: Record
+    platform: Record
+    logs: list[str] = field(default_factory=list)
+
+    def request(self, **params: Any):  # type: ignore[no-untyped-def]
+        from eotrust.flow.request import TaskRequest, open_task
+
+        req = TaskRequest(
+            application=self.application.id,
+            platform=self.platform.id,
+            inputs={"labels": self.datasets["labels"].id, "clouds": self.datasets["clouds"].id},
+            params=params,
+        )
+        return open_task(self.settings, self.parties["submitter"], req, catalog=self.catalog, chain=self.chain)
+
+    def answer_all(self, address: str) -> None:
+        from eotrust.flow.answer import answer_task
+
+        for name in ("algorithm-owner", "platform-owner", "owner-a", "owner-b"):
+            answer_task(self.settings, self.parties[name], address, catalog=self.catalog, chain=self.chain)
+
+    def node(self, **kwargs: Any):  # type: ignore[no-untyped-def]
+        from eotrust.nodes.node import PlatformNode
+
+        return PlatformNode(
+            self.settings, self.parties["platform-owner"], PLATFORM, chain=self.chain, catalog=self.catalog,
+            log=self.logs.append, **kwargs,
+        )
+
+    def task(self, address: str):  # type: ignore[no-untyped-def]
+        from eotrust.flow import ledger_view as lv
+
+        return lv.task_client(self.chain, address)
+
+    def state(self, address: str) -> str:
+        from eotrust.flow import ledger_view as lv
+
+        return lv.state_name(self.task(address).status())
+
+
+def make_world(settings: Settings) -> World:
+    from eotrust.flow import ledger_view as lv
+    from eotrust.flow.applications import register_workflow_application
+    from eotrust.flow.holdings import register_dataset_file
+    from eotrust.party import Role, create_party
+    from eotrust.store import open_store
+
+    roles = {
+        "submitter": Role.SUBMITTER,
+        "owner-a": Role.DATA_OWNER,
+        "owner-b": Role.DATA_OWNER,
+        "algorithm-owner": Role.ALGORITHM_OWNER,
+        "platform-owner": Role.PLATFORM_OWNER,
+    }
+    parties = {name: create_party(settings, name, role) for name, role in roles.items()}
+    catalog = Catalog(settings)
+    chain = lv.chain_of(settings)
+    lv.fund_parties(chain, [p.account.address for p in parties.values()])
+    datasets = {
+        "clouds": register_dataset_file(settings, parties["owner-a"], SAMPLE / "cloud_mask.tif", title="clouds", catalog=catalog),
+        "labels": register_dataset_file(settings, parties["owner-b"], SAMPLE / "lulc.tif", title="labels", catalog=catalog),
+    }
+    application = register_workflow_application(settings, parties["algorithm-owner"], TINY, catalog=catalog)
+    platform = catalog.register(
+        parties["platform-owner"], PlatformInfo(name=PLATFORM, age_recipient=parties["platform-owner"].card.age_recipient)
+    )
+    return World(settings, catalog, chain, open_store(settings), parties, datasets, application, platform)
+
+
+def flip_byte(store: Any, cid: str) -> None:
+    """Flip one bit in the middle of the (single) block of a small stored object."""
+    from eotrust.cid import cid_multihash
+
+    path = store.block_path(cid_multihash(cid))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))

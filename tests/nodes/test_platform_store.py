@@ -1,0 +1,38 @@
+"""The platform's store view: private writes over the shared store; and the node's journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eotrust.nodes.journal import Journal, SealedResult, TaskJournal
+from eotrust.nodes.platform_store import PlatformStore
+from eotrust.store import LocalStore
+
+
+def test_writes_stay_private_reads_fall_through(tmp_path: Path) -> None:
+    shared = LocalStore(tmp_path / "shared")
+    private = LocalStore(tmp_path / "private")
+    view = PlatformStore(private, shared)
+    public = shared.put_bytes(b"workflow document")
+    secret = view.put_bytes(b"decrypted input")
+    assert private.has(secret) and not shared.has(secret)
+    assert view.has(public) and view.get_bytes(public) == b"workflow document"
+    assert view.get_bytes(secret) == b"decrypted input"
+    out = view.get_file(public, tmp_path / "out" / "doc")
+    assert out.read_bytes() == b"workflow document"
+    view.verify(public)
+    assert [o.cid for o in view.list()] == [secret]
+
+
+def test_journal_round_trip_is_atomic_per_task(settings) -> None:  # type: ignore[no-untyped-def]
+    journal = Journal(settings, "p1")
+    address = "0x" + "ab" * 20
+    assert journal.load(address) == TaskJournal(address=address)
+    entry = TaskJournal(
+        address=address,
+        run_cid="QmRun",
+        results=[SealedResult(name="a", cid="QmA", plaintext_cid="QmP", size=3, recipient="age1x")],
+    )
+    journal.save(entry)
+    assert Journal(settings, "p1").load(address) == entry
+    assert not list(journal.dir.glob(".*"))  # no temporary left behind

@@ -1,0 +1,137 @@
+"""`eotrust verify`: passes on a clean result, and names exactly what a flipped bit broke."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from eotrust.flow import ledger_view as lv
+from eotrust.settings import load_settings
+from eotrust.verify import verify
+
+from flow_world import World, flip_byte, make_world
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, str]:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
+    mp.setenv("EOTRUST_CONFIG", str(tmp_path_factory.mktemp("cfg") / "none.toml"))
+    for var in ("EOTRUST_HOME", "EOTRUST_CHAIN_URL", "EOTRUST_STORE", "EOTRUST_CATALOG_URL"):
+        mp.delenv(var, raising=False)
+    world = make_world(load_settings(home=tmp_path_factory.mktemp("verify") / "home", step_retries=0))
+    address = world.request().address
+    world.answer_all(address)
+    assert world.node().recover() == {address: "Finished"}
+    yield world, address
+    mp.undo()
+
+
+def _verdict(world: World, target: str):  # type: ignore[no-untyped-def]
+    return verify(world.settings, target, catalog=world.catalog, chain=world.chain)
+
+
+def _failed(verdict) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {c.name: c.detail for c in verdict.failures}
+
+
+def _snapshot_files(paths: list[Path]) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in paths}
+
+
+def test_clean_task_and_result_verify(finished: tuple[World, str]) -> None:
+    world, address = finished
+    verdict = verify(world.settings, address, identity=world.parties["submitter"].age_identity,
+                     catalog=world.catalog, chain=world.chain)
+    assert verdict.ok, _failed(verdict)
+    names = {c.name for c in verdict.checks if c.ok}
+    assert "run used the application's workflow" in names
+    assert "run consumed input 'clouds' as registered" in names
+    assert "result 'digest': decrypts to the recorded plaintext" in names
+    result_cid = lv.recorded_result_cids(world.task(address).status())[0]
+    by_result = _verdict(world, result_cid)
+    assert by_result.ok and by_result.task == address
+
+
+def _restore(store_file: Path, data: bytes) -> None:
+    store_file.write_bytes(data)
+
+
+def test_flipped_bit_in_a_stored_input_is_named(finished: tuple[World, str]) -> None:
+    from eotrust.cid import cid_multihash
+
+    world, address = finished
+    snap = world.task(address).status()
+    clouds = next(r for r in snap.requests if lv.record_id_of(r.id) == world.datasets["clouds"].id)
+    cid = lv.cid_of_digest(clouds.input)
+    block = world.store.block_path(cid_multihash(cid))
+    saved = block.read_bytes()
+    flip_byte(world.store, cid)
+    try:
+        failed = _failed(_verdict(world, address))
+        assert list(failed) == ["input 'clouds': encrypted input stored"]
+        assert cid in failed["input 'clouds': encrypted input stored"]
+    finally:
+        _restore(block, saved)
+    assert _verdict(world, address).ok
+
+
+def test_flipped_bit_in_the_run_record_is_named(finished: tuple[World, str]) -> None:
+    from eotrust.cid import cid_multihash
+
+    world, address = finished
+    run = next(r for r in world.catalog.results(task=address) if r.body.name == "run-record")
+    block = world.store.block_path(cid_multihash(run.body.cid))
+    saved = block.read_bytes()
+    flip_byte(world.store, run.body.cid)
+    try:
+        failed = _failed(_verdict(world, address))
+        assert "result 'run-record': stored" in failed
+        assert "run record readable" in failed
+        assert all(name.startswith(("result 'run-record'", "run record")) for name in failed)
+    finally:
+        _restore(block, saved)
+
+
+def test_flipped_bit_in_a_result_is_named(finished: tuple[World, str]) -> None:
+    from eotrust.cid import cid_multihash
+
+    world, address = finished
+    digest = next(r for r in world.catalog.results(task=address) if r.body.name == "digest")
+    block = world.store.block_path(cid_multihash(digest.body.cid))
+    saved = block.read_bytes()
+    flip_byte(world.store, digest.body.cid)
+    try:
+        failed = _failed(_verdict(world, digest.body.cid))
+        assert list(failed) == ["result 'digest': stored"]
+    finally:
+        _restore(block, saved)
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value", "check", "field"),
+    [
+        ("catalog_datasets", "title", "'clouds!'", "input 'clouds': dataset record", "title"),
+        ("catalog_applications", "workflow_cid", "'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG'", "application record", "workflow_cid"),
+        ("catalog_platforms", "cpus", "64", "platform record", "cpus"),
+        ("catalog_tasks", "params", "'{\"fail\": 0}'", "task record", "params"),
+    ],
+)
+def test_tampered_catalogue_row_is_named(finished: tuple[World, str], table: str, column: str, value: str, check: str, field: str) -> None:
+    world, address = finished
+    db = sqlite3.connect(world.settings.catalog_database_url.removeprefix("sqlite:///"))
+    where = "title = 'clouds'" if table == "catalog_datasets" else "1 = 1"
+    saved = db.execute(f"SELECT rowid, {column} FROM {table} WHERE {where}").fetchall()
+    db.execute(f"UPDATE {table} SET {column} = {value} WHERE {where}")
+    db.commit()
+    try:
+        failed = _failed(_verdict(world, address))
+        assert check in failed, failed
+        assert f"field '{field}'" in failed[check]
+    finally:
+        for rowid, old in saved:
+            db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", (old, rowid))
+        db.commit()
+    assert _verdict(world, address).ok
