@@ -56,7 +56,7 @@ class Cluster:
                 p.send_signal(signal.SIGTERM)
         for p in [*self.workers, self.scheduler]:
             try:
-                p.wait(timeout=10)
+                p.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()

@@ -1,0 +1,87 @@
+"""The `eotrust workflow` and `eotrust run` commands, run as a user would (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+EOTRUST = Path(sys.executable).parent / "eotrust"
+
+WF = """\
+name: cli-demo
+inputs: {text: file}
+params:
+  suffix: str
+services:
+  upper: {python: wf_services:upper, inputs: {src: file}, outputs: {out: file}, params: {suffix: str}}
+steps:
+  a: {service: upper, in: {src: inputs.text}, params: {suffix: "${suffix}"}}
+outputs: {result: a.out}
+"""
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(HERE), COLUMNS="200")
+    return subprocess.run([str(EOTRUST), "--home", str(home), *args], capture_output=True, text=True, env=env, cwd=HERE, timeout=120)
+
+
+def test_validate_run_show_prov_publish(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(WF)
+    text = tmp_path / "in.txt"
+    text.write_text("hello")
+
+    r = cli(home, "workflow", "validate", str(wf))
+    assert r.returncode == 0 and "open parameters: suffix" in r.stdout
+
+    r = cli(home, "workflow", "run", str(wf), "-i", f"text={text}", "-p", "suffix=!", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["status"] == "succeeded"
+
+    r = cli(home, "workflow", "run", str(wf), "-i", f"text={text}", "-p", "suffix=!")
+    assert r.returncode == 0 and "1/1 steps from cache" in r.stdout and "cached" in r.stdout
+
+    r = cli(home, "run", "show", out["run_cid"][:12])
+    assert r.returncode == 0 and "succeeded" in r.stdout and "cli-demo" in r.stdout
+    r = cli(home, "run", "logs", "last", "a")
+    assert r.returncode == 0 and "upper: 5 chars" in r.stdout
+    r = cli(home, "run", "prov", "last", "-o", str(tmp_path / "prov.json"))
+    assert r.returncode == 0 and "wasGeneratedBy" in (tmp_path / "prov.json").read_text()
+
+    r = cli(home, "workflow", "publish", str(wf), "--name", "shout")
+    assert r.returncode == 0 and "open parameters: suffix" in r.stdout
+    r = cli(home, "workflow", "describe", "shout", "--json")
+    assert json.loads(r.stdout)["open_params"] == ["suffix"]
+    r = cli(home, "workflow", "list")
+    assert "shout" in r.stdout
+    r = cli(home, "workflow", "run", "shout", "-i", f"text={text}", "-p", "suffix=?,#", "--json")
+    assert r.returncode == 0, r.stderr
+    runs = json.loads(r.stdout)["runs"]
+    assert sorted(x["params"]["suffix"] for x in runs) == ["#", "?"]
+
+
+def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(WF.replace("service: upper", "service: uper"))
+    r = cli(home, "workflow", "validate", str(wf))
+    assert r.returncode == 1 and "wf.yaml:8: step 'a': unknown service 'uper'" in r.stderr.replace("\n", " ")
+    assert "Traceback" not in r.stderr
+    wf.write_text(WF)
+    r = cli(home, "workflow", "run", str(wf), "-i", "text=QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaY")
+    assert r.returncode == 1 and "missing parameter 'suffix'" in r.stderr and "Traceback" not in r.stderr
+    r = cli(home, "workflow", "run", "no-such-name")
+    assert r.returncode == 1 and "no published workflow named 'no-such-name'" in r.stderr
+    r = cli(home, "run", "show", "last")
+    assert r.returncode == 1 and "no runs recorded" in r.stderr
+    crash = tmp_path / "crash.yaml"
+    crash.write_text("name: c\nservices:\n  s: {python: wf_services:crash, outputs: {out: file}}\nsteps: {s: {service: s}}\n")
+    r = cli(home, "workflow", "run", str(crash), "--retries", "0")
+    assert r.returncode == 1 and "step 's' failed after 1 attempt (exit status 1)" in r.stderr.replace("\n", " ")
+    assert "Traceback" not in r.stderr
