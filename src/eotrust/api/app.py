@@ -38,8 +38,8 @@ ROUTERS: tuple[str, ...] = (
     "catalog_routes",
     "tasks",
     "store_routes",
-    "models_routes",
     "predict",
+    "render",
     "web",
 )
 

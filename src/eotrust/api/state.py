@@ -25,6 +25,7 @@ class ServerState:
         self.lock = threading.RLock()
         self._background: list[Any] = []
         self._parties: dict[str, Any] = {}
+        self._scorers: dict[str, Any] = {}
 
     @cached_property
     def store(self) -> Any:
@@ -66,6 +67,22 @@ class ServerState:
             cached = self._parties.get(name)
             if cached is None:
                 cached = self._parties[name] = load_party(self.settings, name)
+            return cached
+
+    def scorer(self, cid: str) -> Any:
+        """An onnxruntime scorer of the model package ``cid`` from the store (verified once,
+        then kept for the server's life)."""
+        from eotrust.ml.scoring.batch import Scorer
+
+        with self.lock:
+            cached = self._scorers.get(cid)
+            if cached is None:
+                path = self.settings.path("tmp") / f"model-{cid}.zip"
+                self.store.get_file(cid, path)
+                try:
+                    cached = self._scorers[cid] = Scorer.from_file(path, cid=cid)
+                finally:
+                    path.unlink(missing_ok=True)
             return cached
 
     def models(self) -> list[Any]:
