@@ -19,6 +19,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("EOTRUST_CONFIG", str(tmp_path / "no-such-eotrust.toml"))
     monkeypatch.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
+    monkeypatch.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")  # fast keystores; production default is 2**16
 
 
 @pytest.fixture

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     dask_scheduler: str | None = Field(default=None, description="Dask scheduler address; unset = local processes")
     passphrase: SecretStr | None = Field(default=None, description="keystore passphrase (else prompted)")
     party: str | None = Field(default=None, description="the party this process acts as")
+    keystore_scrypt_n: int = Field(
+        default=2**16, ge=2**10, le=2**20, description="scrypt cost (N) of new keystores; a power of two"
+    )
     hash_workers: int = Field(default=2, ge=1, le=64, description="threads hashing CID leaves")
     step_retries: int = Field(default=2, ge=0, description="retries of a failed workflow step")
     step_timeout_s: float = Field(default=3600.0, gt=0, description="per-step timeout")

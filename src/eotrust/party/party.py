@@ -1,0 +1,163 @@
+"""Parties on this machine: create, unlock and list them.
+
+A party lives in ``settings.parties_dir/<name>/``::
+
+    keystore.json       the Ethereum account, encrypted with the passphrase
+    age-identity.json   the age identity, encrypted with the passphrase
+    card.json           the public card (name, role, address, age recipient, signature)
+
+The directory is built under a temporary name and renamed into place, so a party exists
+completely or not at all, and creating one that exists is an error, never an overwrite.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from eotrust.crypto import generate_identity, recipient_of
+from eotrust.errors import IntegrityError, NotFoundError, PartyError
+from eotrust.party.card import PartyCard, load_card
+from eotrust.party.keystore import (
+    decrypt_account,
+    decrypt_age_identity,
+    encrypt_account,
+    encrypt_age_identity,
+    read_json,
+    write_secret_json,
+)
+from eotrust.party.role import Role
+from eotrust.settings import Settings
+from eotrust.store.atomic import temp_name, write_atomic
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+KEYSTORE, AGE_IDENTITY, CARD = "keystore.json", "age-identity.json", "card.json"
+
+
+@dataclass(frozen=True)
+class Party:
+    """An unlocked party: its card and both of its secrets."""
+
+    name: str
+    role: Role
+    card: PartyCard
+    account: LocalAccount
+    age_identity: str
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    @property
+    def age_recipient(self) -> str:
+        return self.card.age_recipient
+
+    def __repr__(self) -> str:  # never print the secrets
+        return f"Party(name={self.name!r}, role={self.role.value!r}, address={self.address})"
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name or ""):
+        raise PartyError(
+            f"invalid party name {name!r}",
+            hint="use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+    return name
+
+
+def party_dir(settings: Settings, name: str) -> Path:
+    return settings.parties_dir / check_name(name)
+
+
+def resolve_passphrase(settings: Settings, passphrase: str | None) -> str:
+    """The passphrase given, else ``settings.passphrase``, else ``EOTRUST_PASSPHRASE``."""
+    if passphrase is None and settings.passphrase is not None:
+        passphrase = settings.passphrase.get_secret_value()
+    if passphrase is None:
+        passphrase = os.environ.get("EOTRUST_PASSPHRASE")
+    if not passphrase:
+        raise PartyError("no passphrase for the party keystore", hint="set EOTRUST_PASSPHRASE or enter one when asked")
+    return passphrase
+
+
+def create_party(
+    settings: Settings,
+    name: str,
+    role: Role | str,
+    passphrase: str | None = None,
+    *,
+    scrypt_n: int | None = None,
+) -> Party:
+    """Create a party: a new Ethereum account and age identity, encrypted with the passphrase,
+    and its signed card. ``scrypt_n`` defaults to ``settings.keystore_scrypt_n``."""
+    role = Role.parse(role)
+    final = party_dir(settings, name)
+    if final.exists():
+        raise PartyError(f"party {name!r} already exists in {final.parent}", hint="choose another name")
+    secret = resolve_passphrase(settings, passphrase)
+    n = scrypt_n or settings.keystore_scrypt_n
+    account = Account.create()
+    age_identity, age_recipient = generate_identity()
+    card = PartyCard.sign(account, name, role, age_recipient)
+
+    building = temp_name(final)
+    building.mkdir(mode=0o700)
+    try:
+        write_secret_json(building / KEYSTORE, encrypt_account(account, secret, n))
+        write_secret_json(building / AGE_IDENTITY, encrypt_age_identity(age_identity, secret, n))
+        (building / CARD).write_text(card.to_json())
+        try:
+            os.rename(building, final)  # fails if another process created it meanwhile
+        except OSError:
+            raise PartyError(f"party {name!r} already exists in {final.parent}", hint="choose another name") from None
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return Party(name=name, role=role, card=card, account=account, age_identity=age_identity)
+
+
+def _existing(settings: Settings, name: str) -> Path:
+    path = party_dir(settings, name)
+    if not (path / CARD).is_file():
+        raise NotFoundError(f"no party {name!r} in {settings.parties_dir}", hint="create it with `eotrust party create`")
+    return path
+
+
+def export_card(settings: Settings, name: str) -> PartyCard:
+    """The verified public card of a local party."""
+    return load_card(_existing(settings, name) / CARD).verify()
+
+
+def load_party(settings: Settings, name: str, passphrase: str | None = None) -> Party:
+    """Unlock a local party with its passphrase (see :func:`resolve_passphrase`)."""
+    path = _existing(settings, name)
+    card = export_card(settings, name)
+    secret = resolve_passphrase(settings, passphrase)
+    what = f"party {name!r}"
+    account = decrypt_account(read_json(path / KEYSTORE, what), secret, what)
+    age_identity = decrypt_age_identity(read_json(path / AGE_IDENTITY, what), secret, what)
+    if account.address != card.address or recipient_of(age_identity) != card.age_recipient:
+        raise IntegrityError(f"the keys of {what} do not match its card", hint=f"the directory {path} was tampered with")
+    return Party(name=name, role=card.role, card=card, account=account, age_identity=age_identity)
+
+
+def list_cards(settings: Settings) -> list[PartyCard]:
+    """The cards of every local party, by name (each verified)."""
+    cards = []
+    for path in sorted(settings.parties_dir.iterdir()):
+        if path.name.startswith(".") or not (path / CARD).is_file():
+            continue
+        cards.append(load_card(path / CARD).verify())
+    return cards
+
+
+def save_card(card: PartyCard, dest: Path) -> Path:
+    """Write a card file (e.g. to hand it to other parties)."""
+    write_atomic(Path(dest), card.to_json().encode())
+    return Path(dest)
