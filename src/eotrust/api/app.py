@@ -91,7 +91,48 @@ def create_app(settings: Settings, *, dev_autoack: bool = False, run_nodes: bool
         else:
             app.include_router(module.router)
 
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+GEOJSON_OPERATIONS = {("/stac/search", "get"), ("/stac/search", "post"),
+                      ("/stac/collections/{collection_id}/items", "get"),
+                      ("/stac/collections/{collection_id}/items/{item_id}", "get")}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's OpenAPI document, made to say what the server really answers: invalid
+    requests are 400 with an OGC exception body (not FastAPI's 422), a path with parameters can
+    be 404, STAC items and searches are ``application/geo+json``."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    from eotrust.api.ogc import OgcException
+
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
+                      tags=app.openapi_tags)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("OgcException", OgcException.model_json_schema(ref_template="#/components/schemas/{model}"))
+    problem = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/OgcException"}}}}
+    for path, ops in doc.get("paths", {}).items():
+        for method, op in ops.items():
+            responses = op.setdefault("responses", {})
+            responses.pop("422", None)
+            responses.setdefault("400", {"description": "invalid request", **problem})
+            if "{" in path:
+                responses.setdefault("404", {"description": "no such resource", **problem})
+            if op.get("security"):
+                responses.setdefault("401", {"description": "missing or unknown API key", **problem})
+                responses.setdefault("403", {"description": "the API key's party may not do this", **problem})
+            if (path, method) in GEOJSON_OPERATIONS:
+                ok = responses.get("200", {})
+                body = ok.get("content", {}).pop("application/json", {"schema": {"type": "object"}})
+                ok.setdefault("content", {})["application/geo+json"] = body
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    app.openapi_schema = doc
+    return doc
 
 
 @asynccontextmanager
