@@ -145,7 +145,7 @@ def search(
         return
     table = Table(title=f"{len(records)} catalogue record(s)")
     for col in ("kind", "id", "name / title", "owner", "details"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in records:
         body = r.body.canonical()
         label = body.get("title") or body.get("name")

@@ -28,6 +28,7 @@ from typing import Any
 from eotrust.catalog.entries import Kind, Record, TaskInfo
 from eotrust.catalog.service import Catalog
 from eotrust.errors import BackendUnavailableError, EotrustError, IntegrityError
+from eotrust.flow import ledger_view as lv
 from eotrust.nodes.executor import Executor
 from eotrust.nodes.journal import Journal, SealedResult, TaskJournal
 from eotrust.nodes.platform_store import PlatformStore
@@ -68,6 +69,18 @@ class PlatformContext:
         return self.settings.path("nodes", self.platform.body.name, "work")  # type: ignore[attr-defined]
 
 
+def _flatten(outputs: dict[str, str | list[str]]) -> list[tuple[str, str]]:
+    """Workflow outputs as (name, CID) pairs in name order; a list output gives NAME-0, NAME-1…"""
+    pairs: list[tuple[str, str]] = []
+    for name in sorted(outputs):
+        value = outputs[name]
+        if isinstance(value, str):
+            pairs.append((name, value))
+        else:
+            pairs.extend((f"{name}-{i}", cid) for i, cid in enumerate(value))
+    return pairs
+
+
 def execution_id(address: str, platform_id: str) -> bytes:
     """A deterministic execution id: the same task on the same platform always gets the same."""
     return hashlib.sha256(f"eotrust-execution:{address.lower()}:{platform_id}".encode()).digest()
@@ -79,9 +92,7 @@ class Runner:
 
     # -- RequestsLocked -> Running ------------------------------------------
     def maybe_start(self, task: Any, snap: Any) -> bool:
-        from eotrust.flow.ledger_view import all_acknowledged
-
-        if not all_acknowledged(snap):
+        if not lv.all_acknowledged(snap):
             return False
         self.ctx.log(f"task {task.address}: every request acknowledged — starting the execution")
         task.start(self.ctx.party.account, execution_id(task.address, self.ctx.platform.id))
@@ -123,16 +134,14 @@ class Runner:
 
     def _task_record(self, address: str, snap: Any) -> Record:
         """The submitter's signed record of this task, checked against the contract."""
-        from eotrust.flow.ledger_view import record_id_of
-
         record = self.ctx.catalog.task(address)
         info: TaskInfo = record.body  # type: ignore[assignment]
         if record.owner.lower() != snap.submitter.lower():
             raise IntegrityError(f"the catalogue record of task {address} was not signed by its submitter {snap.submitter}")
-        if record_id_of(snap.application_id) != info.application_id:
+        if lv.record_id_of(snap.application_id) != info.application_id:
             raise IntegrityError(f"task {address}: the contract's application is not the one its record names")
         wanted = sorted(info.inputs.values())
-        on_chain = sorted(record_id_of(r.id) for r in snap.requests)
+        on_chain = sorted(lv.record_id_of(r.id) for r in snap.requests)
         if wanted != on_chain:
             raise IntegrityError(f"task {address}: the contract's resource requests are not the datasets its record names")
         return record
@@ -140,17 +149,16 @@ class Runner:
     def _fetch_inputs(self, address: str, snap: Any, info: TaskInfo, work: Path) -> dict[str, str]:
         """Decrypt each acknowledged input here, check it, keep it in the private store."""
         from eotrust.crypto import open_from_store
-        from eotrust.flow.ledger_view import cid_of_digest, record_id_of
 
         ctx = self.ctx
         name_of = {dataset_id: name for name, dataset_id in info.inputs.items()}
         inputs: dict[str, str] = {}
         for index, request in enumerate(snap.requests):
-            dataset_id = record_id_of(request.id)
+            dataset_id = lv.record_id_of(request.id)
             name = name_of[dataset_id]
             dataset = ctx.catalog.get(dataset_id, Kind.DATASET)
             expected = dataset.body.cid  # type: ignore[attr-defined]
-            ciphertext = cid_of_digest(request.input)
+            ciphertext = lv.cid_of_digest(request.input)
             what = f"input {name!r} (request {index}, dataset {dataset.body.title!r} of {request.owner})"  # type: ignore[attr-defined]
             ctx.log(f"task {address}: fetching {what} — ciphertext {ciphertext}")
             if not ctx.shared.has(ciphertext):
@@ -171,16 +179,17 @@ class Runner:
             ctx.log(f"task {address}: {what} decrypted on the platform and checked: {plaintext}")
         return inputs
 
-    def _seal_outputs(self, address: str, snap: Any, outputs: dict[str, str], run_cid: str, work: Path) -> TaskJournal:
+    def _seal_outputs(
+        self, address: str, snap: Any, outputs: dict[str, str | list[str]], run_cid: str, work: Path
+    ) -> TaskJournal:
         from eotrust.crypto import seal_to_store
 
         ctx = self.ctx
-        recipient = snap.results_recipient
+        view = PlatformStore(ctx.private, ctx.shared)
+        recipient = lv.results_recipient(snap)
         results: list[SealedResult] = []
-        for name in sorted(outputs):
-            plain = work / "outputs" / name
-            plain.parent.mkdir(parents=True, exist_ok=True)
-            ctx.private.get_file(outputs[name], plain)
+        for name, cid in _flatten(outputs):
+            plain = view.get_file(cid, work / "outputs" / name)
             sealed = seal_to_store(ctx.shared, plain, [recipient])
             plain.unlink()
             results.append(
@@ -188,7 +197,7 @@ class Runner:
             )
             ctx.log(f"task {address}: output {name!r} encrypted for the submitter and stored: {sealed.cid}")
         # The run record is provenance for anyone who verifies: published as it is.
-        record_bytes = ctx.private.get_bytes(run_cid) if ctx.private.has(run_cid) else ctx.shared.get_bytes(run_cid)
+        record_bytes = view.get_bytes(run_cid)
         published = ctx.shared.put_bytes(record_bytes)
         results.append(SealedResult(name=RUN_RECORD, cid=published, plaintext_cid=published, size=len(record_bytes), recipient=""))
         ctx.log(f"task {address}: run record published: {published}")
@@ -216,6 +225,6 @@ class Runner:
         text = "\n".join(lines) + "\n"
         log_file = work / "failure.log"
         log_file.write_text(text)
-        sealed = seal_to_store(ctx.shared, log_file, [snap.results_recipient])
+        sealed = seal_to_store(ctx.shared, log_file, [lv.results_recipient(snap)])
         ctx.log(f"task {address}: FAILED — {exc.message}; error log encrypted for the submitter: {sealed.cid}")
         return TaskJournal(address=address, failure=exc.message, failure_log_cid=sealed.cid)
