@@ -49,11 +49,16 @@ class Store(Protocol):
         """The whole object, verified."""
         ...
 
-    def get_file(self, cid: str, dest: Path) -> Path:
-        """Write the verified object to ``dest`` atomically (nothing at ``dest`` on failure)."""
+    def get_file(self, cid: str, dest: Path, *, progress: Callable[[int], None] | None = None) -> Path:
+        """Write the verified object to ``dest`` atomically (nothing at ``dest`` on failure);
+        ``progress``, if given, is called with the size of each piece written."""
         ...
 
     def has(self, cid: str) -> bool: ...
+
+    def size(self, cid: str) -> int:
+        """The object's size in bytes."""
+        ...
 
     def pin(self, cid: str) -> None: ...
 
