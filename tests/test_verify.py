@@ -65,7 +65,7 @@ def test_flipped_bit_in_a_stored_input_is_named(finished: tuple[World, str]) -> 
     world, address = finished
     snap = world.task(address).status()
     clouds = next(r for r in snap.requests if lv.record_id_of(r.id) == world.datasets["clouds"].id)
-    cid = lv.cid_of_digest(clouds.input)
+    cid = lv.input_cid(clouds)
     block = world.store.block_path(cid_multihash(cid))
     saved = block.read_bytes()
     flip_byte(world.store, cid)

@@ -23,7 +23,7 @@ def test_happy_path_seven_steps(world: World, tmp_path: Path) -> None:
     assert lv.all_acknowledged(snap)
     # every input on the contract is a ciphertext in the store, not the plaintext
     for request in snap.requests:
-        cid = lv.cid_of_digest(request.input)
+        cid = lv.input_cid(request)
         assert world.store.has(cid)
         assert cid not in {d.body.cid for d in world.datasets.values()}
 
@@ -102,12 +102,12 @@ def test_input_altered_after_acknowledgment_fails_the_task(world: World) -> None
     world.answer_all(address)
     snap = world.task(address).status()
     clouds = next(r for r in snap.requests if lv.record_id_of(r.id) == world.datasets["clouds"].id)
-    flip_byte(world.store, lv.cid_of_digest(clouds.input))
+    flip_byte(world.store, lv.input_cid(clouds))
 
     assert world.node().recover() == {address: "Failed"}
     assert world.task(address).status().results == []
     log = failure_log(world.settings, world.parties["submitter"], address, chain=world.chain)
-    assert "input 'clouds'" in log and lv.cid_of_digest(clouds.input) in log
+    assert "input 'clouds'" in log and lv.input_cid(clouds) in log
 
 
 def test_failing_workflow_step_ends_failed_with_its_log(world: World) -> None:

@@ -22,22 +22,17 @@ def task_client(chain: Any, address: str) -> Any:
 
 
 # -- ids ------------------------------------------------------------------------------------
-def digest_of(cid: str) -> bytes:
-    """A catalogue record id or any CID as the 32 bytes the contract holds."""
-    from eotrust.cid import cid_digest
-
-    return cid_digest(cid)
-
-
 def cid_of_digest(value: Any) -> str:
-    """A bytes32 from the contract (or a CID the client already decoded) as a CIDv0."""
+    """A catalogue id or CID as the snapshot gives it (``0x`` + 64 hex digits, or already a
+    CID) as a CIDv0 — catalogue record ids are CIDs, so their digest is the whole id."""
     from eotrust.cid import cid_from_digest
 
-    if isinstance(value, str) and not value.startswith("0x"):
-        return value
-    if isinstance(value, str):
-        value = bytes.fromhex(value[2:])
-    return cid_from_digest(bytes(value))
+    if isinstance(value, (bytes, bytearray)):
+        return cid_from_digest(bytes(value))
+    text = str(value)
+    if text.startswith("0x"):
+        return cid_from_digest(bytes.fromhex(text[2:]))
+    return text
 
 
 record_id_of = cid_of_digest
@@ -62,15 +57,16 @@ def is_acknowledged(status: Any) -> bool:
 
 
 def all_acknowledged(snap: Any) -> bool:
-    return (
-        is_acknowledged(snap.application_status)
-        and is_acknowledged(snap.platform_status)
-        and all(is_acknowledged(r.status) for r in snap.requests)
-    )
+    return bool(snap.all_acknowledged)
 
 
 def recorded_result_cids(snap: Any) -> list[str]:
-    return [cid_of_digest(r.cid) for r in snap.results]
+    return [r.cid for r in snap.results]
+
+
+def input_cid(request: Any) -> str:
+    """The stored, encrypted input a data owner acknowledged a request with."""
+    return str(request.input_cid)
 
 
 def platform_recipient(snap: Any) -> str | None:
@@ -79,30 +75,30 @@ def platform_recipient(snap: Any) -> str | None:
 
 
 def results_recipient(snap: Any) -> str:
-    return snap.results_recipient
+    return str(snap.results_recipient)
 
 
 def failure_cid(snap: Any) -> str:
-    return cid_of_digest(snap.failure)
+    return str(snap.failure)
 
 
 # -- moves --------------------------------------------------------------------------------------
 def create_task(chain: Any, account: Any, *, results_recipient: str, application: tuple[str, str], platform: tuple[str, str]) -> Any:
     from eotrust.ledger import TaskFactoryClient
 
-    factory = TaskFactoryClient(chain)
-    return factory.create_task(
+    return TaskFactoryClient(chain).create_task(
         account,
         results_recipient=results_recipient,
-        application_id=digest_of(application[0]),
+        application_id=application[0],
         application_owner=application[1],
-        platform_id=digest_of(platform[0]),
+        platform_id=platform[0],
         platform_owner=platform[1],
     )
 
 
-def add_request(task: Any, account: Any, dataset_id: str, owner: str) -> int:
-    return task.add_request(account, digest_of(dataset_id), owner)
+def add_requests(task: Any, account: Any, requests: list[tuple[str, str]]) -> list[int]:
+    """Resource requests ``(dataset record id, owner)``, in one transaction."""
+    return list(task.add_requests(account, requests))
 
 
 def ack_platform(task: Any, account: Any, recipient: str) -> None:
@@ -122,6 +118,16 @@ def refuse(task: Any, account: Any, kind: str, index: int) -> None:
         task.nack_request(account, index)
 
 
+def fund_parties(chain: Any, addresses: list[str], *, wei: int = 10**18) -> None:
+    """On a JSON-RPC dev chain (anvil), give each party ether from the dev account; the
+    embedded chain tops parties up by itself. On a real network parties bring their own."""
+    if chain.is_embedded:
+        return
+    for address in addresses:
+        if chain.balance(address) < wei // 10:
+            chain.fund(address, wei)
+
+
 # -- following the chain ----------------------------------------------------------------------------
 def all_task_addresses(chain: Any) -> list[str]:
     from eotrust.ledger import TaskFactoryClient
@@ -137,7 +143,5 @@ def touched_tasks(chain: Any, first: int, last: int) -> list[str]:
     """Addresses of the tasks that events in blocks ``first..last`` touched, in order."""
     seen: dict[str, None] = {}
     for event in chain.events_since(first, to_block=last):
-        address = getattr(event, "task", None) or getattr(event, "address", None)
-        if address:
-            seen.setdefault(address, None)
+        seen.setdefault(event.task, None)
     return list(seen)

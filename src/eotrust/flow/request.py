@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from eotrust.catalog.entries import ApplicationInfo, Kind, PlatformInfo, Record, TaskInfo
+from eotrust.catalog.entries import ApplicationInfo, Kind, Record, TaskInfo
 from eotrust.catalog.service import Catalog
 from eotrust.errors import InvalidInputError
 from eotrust.settings import Settings
@@ -81,8 +81,7 @@ def open_task(
         application=(application.id, application.owner),
         platform=(platform.id, platform.owner),
     )
-    for name in sorted(datasets):
-        lv.add_request(task, submitter.account, datasets[name].id, datasets[name].owner)
+    lv.add_requests(task, submitter.account, [(datasets[name].id, datasets[name].owner) for name in sorted(datasets)])
     info = TaskInfo(
         address=task.address,
         application_id=application.id,
@@ -94,8 +93,3 @@ def open_task(
     record = catalog.register(submitter, info)
     task.lock(submitter.account)
     return OpenedTask(address=task.address, record=record, application=application, platform=platform, datasets=datasets)
-
-
-def platform_info(record: Record) -> PlatformInfo:
-    assert isinstance(record.body, PlatformInfo)
-    return record.body

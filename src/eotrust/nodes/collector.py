@@ -33,7 +33,7 @@ class Collector:
         recorded = recorded_result_cids(snap)
         for result in entry.results:
             if result.cid not in recorded:
-                task.add_result(ctx.party.account, snap.submitter, result.cid)
+                task.add_result(ctx.party.account, result.cid, owner=snap.submitter)
                 ctx.log(f"task {task.address}: result {result.name!r} recorded on the contract: {result.cid}")
             self._catalogue(task.address, entry, result)
         task.finish(ctx.party.account)

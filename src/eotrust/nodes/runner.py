@@ -16,10 +16,10 @@ step is idempotent: it reads the contract state first and does only what is miss
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,9 +81,9 @@ def _flatten(outputs: dict[str, str | list[str]]) -> list[tuple[str, str]]:
     return pairs
 
 
-def execution_id(address: str, platform_id: str) -> bytes:
+def execution_id(address: str, platform_id: str) -> uuid.UUID:
     """A deterministic execution id: the same task on the same platform always gets the same."""
-    return hashlib.sha256(f"eotrust-execution:{address.lower()}:{platform_id}".encode()).digest()
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"eotrust:execution:{address.lower()}:{platform_id}")
 
 
 class Runner:
@@ -158,7 +158,7 @@ class Runner:
             name = name_of[dataset_id]
             dataset = ctx.catalog.get(dataset_id, Kind.DATASET)
             expected = dataset.body.cid  # type: ignore[attr-defined]
-            ciphertext = lv.cid_of_digest(request.input)
+            ciphertext = lv.input_cid(request)
             what = f"input {name!r} (request {index}, dataset {dataset.body.title!r} of {request.owner})"  # type: ignore[attr-defined]
             ctx.log(f"task {address}: fetching {what} — ciphertext {ciphertext}")
             if not ctx.shared.has(ciphertext):

@@ -188,7 +188,7 @@ def verify(
         acked = lv.is_acknowledged(request.status)
         verdict.add(f"input {name!r}: acknowledged by its owner", acked, request.owner)
         if acked:
-            walk.stored(f"input {name!r}: encrypted input stored", lv.cid_of_digest(request.input))
+            walk.stored(f"input {name!r}: encrypted input stored", lv.input_cid(request))
 
     # -- the results and the run record -----------------------------------------------------------
     result_recs: dict[str, Record] = {}
