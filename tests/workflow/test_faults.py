@@ -117,12 +117,15 @@ outputs: {out: b.out}
         "run_workflow(load_settings(home=%r), %r, {}, {})\n"
     ) % (str(HERE), str(settings.home), str(wf))
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=HERE)
-    cache = settings.path("workflow", "cache")
+    from eotrust.workflow.cache import StepCache
+
+    cache = StepCache(settings.path("workflow", "cache"))
     deadline = time.monotonic() + 60
-    while not list(cache.rglob("*.json")) and time.monotonic() < deadline:
+    while len(cache) == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)  # the engine dies while step b runs
     proc.wait()
-    assert len(list(cache.rglob("*.json"))) == 1
+    assert len(cache) == 1
+    cache.close()
     res = run_workflow(settings, wf, {}, {})
     assert {s.step: s.cache_hit for s in res.steps} == {"a": True, "b": False}

@@ -1,36 +1,40 @@
 """The step cache: step key -> output CIDs.
 
 A step's key is the CID of (service CID, input CIDs, parameters, engine version); the same key
-means the same result. Entries are small JSON files under ``<home>/workflow/cache``, written
-atomically (temporary file + rename) so several processes may share the cache and a crash
-never leaves a half-written entry. An entry whose outputs are no longer in the store is a miss.
+means the same result. The index is a SQLite database under ``<home>/workflow/cache`` (WAL
+journal: several processes may read and write it at once, and a crashed process never leaves
+a half-written entry). Rows are looked up by the SHA-256 of the key's canonical bytes, so a
+cache hit costs no CID encoding; the CID itself is kept in the row for run records.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import tempfile
+import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from eotrust.store.base import Store
 from eotrust.workflow.service import canonical_json
 
 ENGINE_VERSION = 1
+
+
+def key_material(service_cid: str, inputs: dict[str, str | list[str]], params: dict[str, Any]) -> bytes:
+    """The canonical bytes a step key names."""
+    return canonical_json({"engine": ENGINE_VERSION, "service": service_cid, "inputs": inputs, "params": params})
 
 
 def step_key(service_cid: str, inputs: dict[str, str | list[str]], params: dict[str, Any]) -> str:
     """The CID naming this exact computation."""
     from eotrust.cid import cid_of_bytes
 
-    return cid_of_bytes(canonical_json({
-        "engine": ENGINE_VERSION,
-        "service": service_cid,
-        "inputs": inputs,
-        "params": params,
-    }))
+    return cid_of_bytes(key_material(service_cid, inputs, params))
+
+
+def lookup_id(material: bytes) -> str:
+    return hashlib.sha256(material).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -47,33 +51,34 @@ class CacheEntry:
 
 
 class StepCache:
-    """Step key -> CacheEntry, one file per key."""
+    """Step key -> CacheEntry, in one SQLite file shared by every process of this home."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self.path = root / "steps.sqlite"
+        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS steps (lookup TEXT PRIMARY KEY, key TEXT NOT NULL, entry TEXT NOT NULL)")
 
-    def _path(self, key: str) -> Path:
-        return self.root / key[-2:] / f"{key}.json"
-
-    def get(self, key: str, store: Store) -> CacheEntry | None:
-        try:
-            data = json.loads(self._path(key).read_text())
-            entry = CacheEntry(**data)
-        except (OSError, ValueError, TypeError):
+    def get(self, material: bytes) -> CacheEntry | None:
+        row = self._db.execute("SELECT entry FROM steps WHERE lookup = ?", (lookup_id(material),)).fetchone()
+        if row is None:
             return None
-        if not all(store.has(cid) for cid in entry.outputs.values()):
-            return None
-        return entry
-
-    def put(self, entry: CacheEntry) -> None:
-        path = self._path(entry.key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(asdict(entry), f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            return CacheEntry(**json.loads(row[0]))
+        except (ValueError, TypeError):
+            return None
+
+    def put(self, material: bytes, entry: CacheEntry) -> None:
+        self._db.execute("INSERT OR REPLACE INTO steps (lookup, key, entry) VALUES (?, ?, ?)",
+                         (lookup_id(material), entry.key, json.dumps(asdict(entry))))
+
+    def drop(self, material: bytes) -> None:
+        self._db.execute("DELETE FROM steps WHERE lookup = ?", (lookup_id(material),))
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM steps").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()

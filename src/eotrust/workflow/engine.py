@@ -17,7 +17,7 @@ from typing import Any, Literal
 from eotrust.errors import EotrustError, NotFoundError, WorkflowError
 from eotrust.settings import Settings
 from eotrust.store.base import Store
-from eotrust.workflow.cache import CacheEntry, StepCache, step_key
+from eotrust.workflow.cache import CacheEntry, StepCache, key_material, step_key
 from eotrust.workflow.errors import RunFailed
 from eotrust.workflow.executors.base import Executor
 from eotrust.workflow.params import ParamSpec, check_value, parse_text
@@ -109,6 +109,13 @@ def _step_params(spec: WorkflowSpec, step: str, wf_params: dict[str, Any]) -> di
     return out
 
 
+class _StaleCache(Exception):
+    """Outputs that the cache names are missing from the store: drop those entries and restart."""
+
+    def __init__(self, materials: list[bytes]) -> None:
+        self.materials = materials
+
+
 class _Run:
     """The state of one run."""
 
@@ -120,6 +127,9 @@ class _Run:
         self.progress, self.retries, self.backoff_s = progress, retries, backoff_s
         self.timeout_s = timeout_s
         self.cache = StepCache(settings.path("workflow", "cache"))
+        self.materials: dict[tuple[str, int | None], bytes] = {}
+        # outputs named by cache hits, not yet checked to be in the store -> the entry's material
+        self.unverified: dict[str, bytes] = {}
         self.values: dict[tuple[str, str], Value] = {}
         self.done_steps: set[str] = set()
         self.remaining: dict[str, int] = {}  # step -> instances not finished yet
@@ -170,16 +180,21 @@ class _Run:
         self.emit(StepEvent("planned", step, total=len(instances)))
         timeout = st.timeout_s or svc.timeout_s or self.timeout_s or self.settings.step_timeout_s
         for index, ins in instances:
-            key = step_key(self.service_cids[st.service], ins, params)
+            material = key_material(self.service_cids[st.service], ins, params)
+            self.materials[(step, index)] = material
+            entry = None if step in self.force else self.cache.get(material)
+            key = entry.key if entry is not None else step_key(self.service_cids[st.service], ins, params)
             job = StepJob(step=step, index=index, service=svc, service_cid=self.service_cids[st.service],
                           inputs=ins, params=params, key=key, timeout_s=float(timeout))
-            entry = None if step in self.force else self.cache.get(key, self.store)
             if entry is not None:
+                for cid in entry.outputs.values():
+                    self.unverified.setdefault(cid, material)
                 rec = self._record(job, entry.outputs, entry.started, entry.ended, entry.host, entry.exit_status,
                                    cache_hit=True, attempts=0, stdout=entry.stdout_cid, stderr=entry.stderr_cid)
                 self.emit(StepEvent("cached", step, index, len(instances), record=rec))
                 self.finish_instance(job, entry.outputs)
             else:
+                self.verify([c for v in ins.values() for c in ([v] if isinstance(v, str) else v)])
                 self.submit(job)
         if not instances:
             self.finish_step(step)
@@ -194,6 +209,20 @@ class _Run:
                          log_cid=log, error=error)
         self.records.append(rec)
         return rec
+
+    def verify(self, cids: list[str]) -> None:
+        """Check that outputs taken from the cache are still in the store (checked only when a
+        step is about to read them, or when they are the run's results)."""
+        stale = []
+        for cid in cids:
+            material = self.unverified.get(cid)
+            if material is not None:
+                if not self.store.has(cid):
+                    stale.append(material)
+                else:
+                    del self.unverified[cid]
+        if stale:
+            raise _StaleCache(stale)
 
     def submit(self, job: StepJob) -> None:
         fut = self.executor.submit(job)
@@ -226,7 +255,7 @@ class _Run:
         except Exception as exc:  # noqa: BLE001 - executor failure (e.g. a Dask task lost too often)
             outcome = StepOutcome(ok=False, error=f"{type(exc).__name__}: {exc}", started=time.time(), ended=time.time())
         if outcome.ok:
-            self.cache.put(CacheEntry(key=job.key, service_cid=job.service_cid, outputs=outcome.outputs,
+            self.cache.put(self.materials[(job.step, job.index)], CacheEntry(key=job.key, service_cid=job.service_cid, outputs=outcome.outputs,
                                       stdout_cid=outcome.stdout_cid, stderr_cid=outcome.stderr_cid,
                                       exit_status=outcome.exit_status, started=outcome.started,
                                       ended=outcome.ended, host=outcome.host))
@@ -327,18 +356,31 @@ def run_workflow(
     try:
         for name, st in spec.steps.items():
             executor.check(name, spec.services[st.service].resources)
-        run = _Run(settings, spec, store, executor, wf_inputs, wf_params, set(force), progress,
-                   settings.step_retries if retries is None else retries, backoff_s, timeout_s)
-        try:
-            failure = run.loop()
-        except BaseException:
-            # an engine error (or Ctrl-C): wait for running steps so nothing is left half-done
-            for fut in list(run.running):
-                fut.cancel()
-            raise
+        for _attempt in range(len(spec.steps) + 2):
+            run = _Run(settings, spec, store, executor, wf_inputs, wf_params, set(force), progress,
+                       settings.step_retries if retries is None else retries, backoff_s, timeout_s)
+            try:
+                failure = run.loop()
+                if failure is None:
+                    run.verify([c for ref in spec.outputs.values() for c in _flat(run.source_value(ref))])
+                break
+            except _StaleCache as stale:
+                # the store lost outputs the cache names: forget those entries and run again
+                wait(list(run.running))
+                for material in stale.materials:
+                    run.cache.drop(material)
+            except BaseException:
+                # an engine error (or Ctrl-C): cancel what has not started
+                for fut in list(run.running):
+                    fut.cancel()
+                raise
+            finally:
+                run.cache.close()
     finally:
         if own_executor:
             executor.close()
+        elif hasattr(executor, "drain"):
+            executor.drain()  # temporary files of this run are gone when it returns
     outputs: dict[str, Value] = {}
     if failure is None:
         for name, ref in spec.outputs.items():
@@ -356,6 +398,10 @@ def run_workflow(
         failure.run_cid = run_cid
         raise failure
     return RunResult(run_cid=run_cid, outputs=outputs, steps=steps, status="succeeded", workflow_cid=wf_cid, record=record)
+
+
+def _flat(value: Value) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
 
 
 def default_executor(settings: Settings, store: Store) -> Executor:

@@ -14,7 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from eotrust.errors import EotrustError
 from eotrust.store.base import Store
@@ -119,16 +119,33 @@ def _run_command(job: StepJob, workdir: Path, inputs: dict[str, Any], outputs: d
     return 0, None
 
 
-def execute_step(job: StepJob, store: Store, tmp_root: Path, pool: WorkerPool | None) -> StepOutcome:
-    """Run one attempt of a step. Never raises for a failure of the step itself."""
+_EMPTY: dict[int, str] = {}
+
+
+def _tail(path: Path, n: int = 65536) -> bytes:
+    return path.read_bytes()[-n:] if path.exists() else b""
+
+
+def _put_log(store: Store, path: Path) -> str:
+    """Store a log file; an empty one (the usual case) costs no hashing after the first."""
+    if not path.exists() or path.stat().st_size == 0:
+        cid = _EMPTY.get(id(store))
+        if cid is None:
+            cid = _EMPTY[id(store)] = store.put_bytes(b"")
+        return cid
+    return store.put_file(path)
+
+
+def execute_step(job: StepJob, store: Store, tmp_root: Path, pool: WorkerPool | None,
+                 cleanup: Callable[[Path], None] | None = None) -> StepOutcome:
+    """Run one attempt of a step. Never raises for a failure of the step itself.
+
+    The working directory is removed by ``cleanup`` (default: at once; the local executor
+    hands it to a background thread, since deleting is slow on some file systems)."""
     started = time.time()
     host = socket.gethostname()
     workdir = Path(tempfile.mkdtemp(prefix=f"{job.step}-", dir=tmp_root))
-    meta = workdir / ".eotrust"
-    meta.mkdir()
-    stdout, stderr = meta / "stdout", meta / "stderr"
-    stdout.touch()
-    stderr.touch()
+    stdout, stderr = workdir / ".stdout", workdir / ".stderr"  # created by the service's process
     outcome = StepOutcome(ok=False, started=started, host=host)
     try:
         try:
@@ -159,7 +176,7 @@ def execute_step(job: StepJob, store: Store, tmp_root: Path, pool: WorkerPool | 
             produced: dict[str, str] = {}
             for name, spec in job.service.outputs.items():
                 if spec.glob:
-                    found = sorted(p for p in workdir.glob(spec.glob) if p.is_file() and meta not in p.parents
+                    found = sorted(p for p in workdir.glob(spec.glob) if p.is_file() and p not in (stdout, stderr)
                                    and (workdir / "in") not in p.parents)
                     if len(found) != 1:
                         error = (f"output {name!r}: pattern {spec.glob!r} matched {len(found)} files"
@@ -183,14 +200,16 @@ def execute_step(job: StepJob, store: Store, tmp_root: Path, pool: WorkerPool | 
         return outcome
     finally:
         try:
-            outcome.stdout_cid = store.put_file(stdout)
-            outcome.stderr_cid = store.put_file(stderr)
+            outcome.stdout_cid = _put_log(store, stdout)
+            outcome.stderr_cid = _put_log(store, stderr)
             if not outcome.ok:
                 head = (f"step {job.label} attempt {job.attempt} on {host}: {outcome.error}\n"
                         f"{describe_status(outcome.exit_status)}\n")
-                body = (head.encode() + b"\n== stdout ==\n" + stdout.read_bytes()[-65536:]
-                        + b"\n== stderr ==\n" + stderr.read_bytes()[-65536:])
+                body = (head.encode() + b"\n== stdout ==\n" + _tail(stdout) + b"\n== stderr ==\n" + _tail(stderr))
                 outcome.log_cid = store.put_bytes(body)
         finally:
             outcome.ended = time.time()
-            shutil.rmtree(workdir, ignore_errors=True)
+            if cleanup is None:
+                shutil.rmtree(workdir, ignore_errors=True)
+            else:
+                cleanup(workdir)

@@ -4,6 +4,8 @@ declared CPUs, memory and GPUs allow. Python services run in a pool of warm work
 from __future__ import annotations
 
 import os
+import queue
+import shutil
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -39,6 +41,24 @@ class LocalExecutor:
         self._free = {"cpus": self.capacity.cpus, "memory_mb": float(self.capacity.memory_mb), "gpus": float(gpus)}
         self._queue: list[tuple[StepJob, Future[StepOutcome]]] = []
         self._closed = False
+        self._trash: queue.Queue[Path | None] = queue.Queue()
+        self._cleaner = threading.Thread(target=self._clean, name="eotrust-cleaner", daemon=True)
+        self._cleaner.start()
+
+    def _clean(self) -> None:
+        """Remove finished working directories off the critical path (close() waits for it)."""
+        while True:
+            path = self._trash.get()
+            try:
+                if path is None:
+                    return
+                shutil.rmtree(path, ignore_errors=True)
+            finally:
+                self._trash.task_done()
+
+    def drain(self) -> None:
+        """Wait until every finished step's working directory is removed."""
+        self._trash.join()
 
     def _need(self, r: Resources) -> dict[str, float]:
         # a step asking for more CPUs than exist still runs alone (it is only slower)
@@ -81,7 +101,7 @@ class LocalExecutor:
         try:
             if fut.set_running_or_notify_cancel():
                 try:
-                    fut.set_result(execute_step(job, self.store, self.tmp_root, self.pool))
+                    fut.set_result(execute_step(job, self.store, self.tmp_root, self.pool, cleanup=self._trash.put))
                 except BaseException as exc:  # noqa: BLE001 - surfaces in the engine
                     fut.set_exception(exc)
         finally:
@@ -98,3 +118,5 @@ class LocalExecutor:
             fut.cancel()
         self._threads.shutdown(wait=True)
         self.pool.close()
+        self._trash.put(None)
+        self._cleaner.join()

@@ -1,0 +1,155 @@
+"""Workflow engine overhead.
+
+1. 200-step workflows of no-op Python services (a chain, and a wide fan-out) on the local
+   executor: per-step engine overhead in ms (wall time / steps: the services do nothing),
+   next to the cost of starting a fresh `python -c pass` per step (the naive way, measured
+   here); then the same workflows re-run fully cached, as a fraction of the first run.
+2. The same 50-step chain of trivial command-line steps (`cp`) run by eotrust and by cwltool
+   (the CWL reference runner) with an equivalent CWL workflow: both times and the ratio.
+
+Targets: per-step overhead <= 20 ms; cached re-run <= 5 % of the first; eotrust >= 5x faster
+than cwltool on the chain. Exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def noop(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, Any]) -> None:
+    for path in outputs.values():
+        path.write_text(str(params.get("i", "")))
+
+
+def chain_yaml(n: int) -> str:
+    steps = ["  s0: {service: noop, params: {i: 0}}"]
+    steps += [f"  s{i}: {{service: noop, in: {{src: s{i - 1}.out}}, params: {{i: {i}}}}}" for i in range(1, n)]
+    return ("name: chain\nservices:\n  noop: {python: 'workflow_overhead:noop', inputs: {src: {type: file, optional: true}},"
+            " outputs: {out: file}, params: {i: int}}\nsteps:\n" + "\n".join(steps) + f"\noutputs: {{last: s{n - 1}.out}}\n")
+
+
+def fanout_yaml(n: int) -> str:
+    steps = ["  root: {service: noop, params: {i: -1}}"]
+    steps += [f"  f{i}: {{service: noop, in: {{src: root.out}}, params: {{i: {-1 - i}}}}}" for i in range(1, n)]
+    return ("name: fanout\nservices:\n  noop: {python: 'workflow_overhead:noop', inputs: {src: {type: file, optional: true}},"
+            " outputs: {out: file}, params: {i: int}}\nsteps:\n" + "\n".join(steps) + "\n")
+
+
+def cmd_chain_yaml(n: int) -> str:
+    # every step copies the same bytes; the parameter i (not on the command line) makes each
+    # step a distinct computation, so none is served from the cache
+    steps = ["  c0: {service: cp, in: {src: inputs.seed}, params: {i: 0}}"]
+    steps += [f"  c{i}: {{service: cp, in: {{src: c{i - 1}.out}}, params: {{i: {i}}}}}" for i in range(1, n)]
+    return ("name: cmdchain\ninputs: {seed: file}\nservices:\n  cp: {command: 'cp {inputs.src} {outputs.out}',"
+            " inputs: {src: file}, outputs: {out: file}, params: {i: int}}\nsteps:\n" + "\n".join(steps)
+            + f"\noutputs: {{last: c{n - 1}.out}}\n")
+
+
+def cwl_files(d: Path, n: int, seed: Path) -> Path:
+    (d / "cp.cwl").write_text("""\
+cwlVersion: v1.2
+class: CommandLineTool
+baseCommand: cp
+inputs:
+  src: {type: File, inputBinding: {position: 1}}
+arguments: [{position: 2, valueFrom: out.txt}]
+outputs:
+  out: {type: File, outputBinding: {glob: out.txt}}
+""")
+    lines = ["cwlVersion: v1.2", "class: Workflow", "inputs:", "  seed: File", "outputs:",
+             f"  last: {{type: File, outputSource: c{n - 1}/out}}", "steps:"]
+    for i in range(n):
+        src = "seed" if i == 0 else f"c{i - 1}/out"
+        lines += [f"  c{i}:", "    run: cp.cwl", f"    in: {{src: {src}}}", "    out: [out]"]
+    (d / "chain.cwl").write_text("\n".join(lines) + "\n")
+    (d / "job.yml").write_text(f"seed: {{class: File, path: {seed}}}\n")
+    return d / "chain.cwl"
+
+
+def main() -> int:
+    sys.path.insert(0, str(HERE))
+    from eotrust.settings import load_settings
+    from eotrust.store import open_store
+    from eotrust.workflow import run_workflow
+    from eotrust.workflow.executors.local import LocalExecutor
+    from eotrust.workflow.spec import load_workflow
+
+    ok = True
+    tmp = Path(tempfile.mkdtemp(prefix="eotrust-bench-wf-"))
+    try:
+        settings = load_settings(home=tmp / "home")
+        store = open_store(settings)
+
+        # the naive reference: a fresh interpreter per step
+        t = time.perf_counter()
+        for _ in range(10):
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+        spawn_ms = (time.perf_counter() - t) / 10 * 1000
+        print(f"reference: fresh `python -c pass` per step: {spawn_ms:.1f} ms")
+
+        n = 200
+        for label, text in (("chain", chain_yaml(n)), ("fan-out", fanout_yaml(n))):
+            spec = load_workflow(text)
+            ex = LocalExecutor(store, settings.path("workflow", "tmp"))
+            try:
+                t = time.perf_counter()
+                res = run_workflow(settings, spec, {}, {}, store=store, executor=ex)
+                first = time.perf_counter() - t
+                assert not any(s.cache_hit for s in res.steps)
+                t = time.perf_counter()
+                res = run_workflow(settings, spec, {}, {}, store=store, executor=ex)
+                cached = time.perf_counter() - t
+                assert all(s.cache_hit for s in res.steps)
+            finally:
+                ex.close()
+            per_step = first / n * 1000
+            frac = cached / first
+            ok &= per_step <= 20 and frac <= 0.05
+            print(f"{n}-step no-op Python {label:8s}: first run {first:.2f} s = {per_step:.1f} ms/step "
+                  f"({per_step / spawn_ms:.2f}x a fresh python per step; target <= 20 ms) | "
+                  f"cached re-run {cached * 1000:.0f} ms = {frac * 100:.1f} % of the first (target <= 5 %)")
+
+        # 50-step command-line chain: eotrust vs cwltool
+        m = 50
+        seed = tmp / "seed.txt"
+        seed.write_text("seed\n")
+        seed_cid = store.put_file(seed)
+        spec = load_workflow(cmd_chain_yaml(m))
+        t = time.perf_counter()
+        res = run_workflow(settings, spec, {"seed": seed_cid}, {}, store=store)
+        ours = time.perf_counter() - t
+        assert not any(s.cache_hit for s in res.steps)
+        assert store.get_bytes(res.outputs["last"]) == b"seed\n"
+        cwltool = shutil.which("cwltool", path=str(Path(sys.executable).parent)) or shutil.which("cwltool")
+        if cwltool is None:
+            print("cwltool not installed: skipping the comparison")
+            return 1
+        cwl = cwl_files(tmp, m, seed)
+        outdir = tmp / "cwl-out"
+        t = time.perf_counter()
+        subprocess.run([cwltool, "--quiet", "--no-container", "--outdir", str(outdir),
+                        "--tmpdir-prefix", str(tmp / "cwltmp") + "/", "--tmp-outdir-prefix", str(tmp / "cwlout") + "/",
+                        str(cwl), str(tmp / "job.yml")], check=True, stdout=subprocess.DEVNULL)
+        theirs = time.perf_counter() - t
+        assert (outdir / "out.txt").read_text() == "seed\n"
+        ratio = theirs / ours
+        ok &= ratio >= 5
+        print(f"{m}-step command-line chain: eotrust {ours:.2f} s ({ours / m * 1000:.1f} ms/step), "
+              f"cwltool {theirs:.2f} s ({theirs / m * 1000:.1f} ms/step): eotrust {ratio:.1f}x faster (target >= 5x)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("targets held" if ok else "TARGET MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
