@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         default=None, description="directory of the local store; unset = <home>/store (several homes may share one)"
     )
     chain_url: str | None = Field(default=None, description="Ethereum JSON-RPC URL; unset = embedded EVM")
+    factory_address: str | None = Field(
+        default=None,
+        description="TaskFactory address on the chain; unset = the one recorded under the home (deployed on first use)",
+    )
     catalog_url: str | None = Field(default=None, description="SQLAlchemy URL; unset = SQLite in home")
     dask_scheduler: str | None = Field(default=None, description="Dask scheduler address; unset = local processes")
     passphrase: SecretStr | None = Field(default=None, description="keystore passphrase (else prompted)")

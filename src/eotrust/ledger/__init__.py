@@ -1,1 +1,39 @@
-"""eotrust.ledger"""
+"""eotrust.ledger: the task contracts on a chain.
+
+- :class:`Chain` — one connection, embedded EVM or JSON-RPC (``Chain.from_settings``).
+- :class:`TaskFactoryClient` — creates tasks (``create_task``) and lists them
+  (``all_tasks``, ``tasks_of``, ``task_count``).
+- :class:`TaskClient` — every move of one task, ``status()`` (a :class:`TaskSnapshot`) and
+  ``history()`` (:class:`TaskEvent` list).
+- ``Chain.block_number()`` and ``Chain.events_since(block)`` let a node follow the chain and
+  resume after a restart with the ledger as the source of truth.
+"""
+
+from eotrust.ledger.chain import Chain, TxResult
+from eotrust.ledger.factory import TaskFactoryClient
+from eotrust.ledger.models import (
+    RequestKind,
+    RequestStatus,
+    ResourceRequest,
+    TaskEvent,
+    TaskResult,
+    TaskSnapshot,
+    TaskState,
+)
+from eotrust.ledger.reverts import ContractRevertError
+from eotrust.ledger.task import TaskClient
+
+__all__ = [
+    "Chain",
+    "ContractRevertError",
+    "RequestKind",
+    "RequestStatus",
+    "ResourceRequest",
+    "TaskClient",
+    "TaskEvent",
+    "TaskFactoryClient",
+    "TaskResult",
+    "TaskSnapshot",
+    "TaskState",
+    "TxResult",
+]

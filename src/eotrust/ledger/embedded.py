@@ -1,0 +1,418 @@
+"""The embedded chain: an in-process EVM (py-evm through eth-tester) kept on disk.
+
+py-evm keeps every block, receipt and state-trie node in a key-value store. Here that store
+lives in memory and every write is also appended to a journal under ``settings.chain_dir``
+(``embedded.journal``), one record per committed transaction. Opening the chain replays the
+journal's key-value pairs (no EVM execution: loading 10,000 blocks takes well under a second);
+a process that has it open picks up what other processes appended before each request.
+
+Safe across processes used one after another or at once (a CLI command while ``eotrust node
+run`` follows the chain):
+
+- every write (a transaction: nonce, estimate, send, mining) runs under an exclusive
+  ``fcntl`` lock on ``embedded.lock``, after catching up with the journal;
+- a record is ``magic | length | crc32 | payload``, appended and fsynced under that lock; a
+  reader applies only complete records whose checksum holds, so a record is seen whole or
+  not at all, and a writer that died mid-append leaves a torn tail the next writer cuts off.
+
+The first process creates the genesis (eth-tester's: ten dev accounts with 1,000,000 ether
+each) and journals it; every later process loads that same genesis.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from eth.db.atomic import AtomicDB
+from eth.db.backends.memory import MemoryDB
+from eth_bloom import BloomFilter
+from eth_keys import keys
+from eth_tester import EthereumTester, PyEVMBackend
+from eth_utils import to_canonical_address, to_checksum_address
+from web3 import EthereumTesterProvider
+from web3.types import RPCEndpoint, RPCResponse
+
+from eotrust.errors import LedgerError
+
+#: The dev account that funds parties on the embedded chain: eth-tester's first genesis
+#: account (private key 1), holding 1,000,000 ether. Public knowledge: never use it elsewhere.
+DEV_PRIVATE_KEY = "0x" + (1).to_bytes(32, "big").hex()
+
+_FILE_HEADER = b"EOTRUST-CHAIN-JOURNAL-1\n"
+_MAGIC = b"EOTJ"
+_RECORD_HEAD = struct.Struct(">4sII")  # magic, payload length, crc32
+_ENTRY = struct.Struct(">II")  # key length, value length (0xFFFFFFFF: deleted)
+_DELETED = 0xFFFFFFFF
+_WRITE_METHODS = frozenset({"eth_sendRawTransaction", "eth_sendTransaction", "evm_mine"})
+
+
+class JournalDB(MemoryDB):
+    """py-evm's key-value store, in memory, noting every write for the journal."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.changes: dict[bytes, bytes | None] = {}
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.kv_store[key] = value
+        self.changes[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        del self.kv_store[key]
+        self.changes[key] = None
+
+    def take_changes(self) -> dict[bytes, bytes | None]:
+        changes, self.changes = self.changes, {}
+        return changes
+
+    def apply(self, changes: dict[bytes, bytes | None]) -> None:
+        """Apply changes read from the journal (not noted again)."""
+        store = self.kv_store
+        for key, value in changes.items():
+            if value is None:
+                store.pop(key, None)
+            else:
+                store[key] = value
+
+
+def encode_record(changes: dict[bytes, bytes | None]) -> bytes:
+    parts: list[bytes] = []
+    for key, value in changes.items():
+        if value is None:
+            parts += [_ENTRY.pack(len(key), _DELETED), key]
+        else:
+            parts += [_ENTRY.pack(len(key), len(value)), key, value]
+    payload = b"".join(parts)
+    return _RECORD_HEAD.pack(_MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
+def decode_payload(payload: memoryview) -> dict[bytes, bytes | None]:
+    changes: dict[bytes, bytes | None] = {}
+    pos, end = 0, len(payload)
+    unpack = _ENTRY.unpack_from
+    size = _ENTRY.size
+    while pos < end:
+        klen, vlen = unpack(payload, pos)
+        pos += size
+        key = bytes(payload[pos : pos + klen])
+        pos += klen
+        if vlen == _DELETED:
+            changes[key] = None
+        else:
+            changes[key] = bytes(payload[pos : pos + vlen])
+            pos += vlen
+    return changes
+
+
+class ChainJournal:
+    """The append-only journal file of the embedded chain and its lock."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "embedded.journal"
+        self.lock_path = directory / "embedded.lock"
+        self.offset = 0  # bytes of the journal already applied
+        self._lock_depth = 0
+        self._lock_fd: int | None = None
+        self._thread_lock = threading.RLock()
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive across processes and threads; re-entrant within one thread."""
+        with self._thread_lock:
+            if self._lock_depth == 0:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._lock_fd = fd
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+                if self._lock_depth == 0 and self._lock_fd is not None:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                    os.close(self._lock_fd)
+                    self._lock_fd = None
+
+    @property
+    def locked(self) -> bool:
+        return self._lock_depth > 0
+
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def has_news(self) -> bool:
+        return self.size() > self.offset
+
+    def read_new(self) -> list[dict[bytes, bytes | None]]:
+        """Complete, intact records after ``offset``; moves ``offset`` past them."""
+        if not self.has_news():
+            return []
+        with open(self.path, "rb") as fh:
+            if self.offset == 0:
+                head = fh.read(len(_FILE_HEADER))
+                if head != _FILE_HEADER:
+                    if len(head) < len(_FILE_HEADER) and _FILE_HEADER.startswith(head):
+                        return []  # the first writer is still writing the header
+                    raise LedgerError(
+                        f"{self.path} is not an eotrust chain journal",
+                        hint="move it away to start a fresh embedded chain",
+                    )
+                self.offset = len(_FILE_HEADER)
+            fh.seek(self.offset)
+            data = memoryview(fh.read())
+        records = []
+        pos = 0
+        while pos + _RECORD_HEAD.size <= len(data):
+            magic, length, crc = _RECORD_HEAD.unpack_from(data, pos)
+            start, end = pos + _RECORD_HEAD.size, pos + _RECORD_HEAD.size + length
+            if magic != _MAGIC or end > len(data) or zlib.crc32(data[start:end]) != crc:
+                break  # a record still being written, or torn by a writer that died
+            records.append(decode_payload(data[start:end]))
+            pos = end
+        self.offset += pos
+        return records
+
+    def append(self, changes: dict[bytes, bytes | None]) -> None:
+        """Append one record; the caller holds the lock and has read everything before."""
+        assert self.locked, "append needs the journal lock"
+        with open(self.path, "ab") as fh:
+            if fh.tell() != self.offset:
+                # a torn tail left by a writer that died (we hold the lock and read all)
+                fh.truncate(self.offset)
+                fh.seek(self.offset)
+            if self.offset == 0:
+                fh.write(_FILE_HEADER)
+                self.offset = len(_FILE_HEADER)
+            record = encode_record(changes)
+            fh.write(record)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.offset += len(record)
+
+
+def one_run_gas_estimate(state: Any, transaction: Any) -> int:
+    """Gas used (before refunds) by one run with the block's gas limit.
+
+    py-evm's default estimator searches by bisection (about 13 runs); the caller adds a
+    margin instead (:data:`eotrust.ledger.chain.GAS_MARGIN`)."""
+    from eth.vm.spoof import SpoofTransaction
+
+    trial = SpoofTransaction(transaction, gas=state.gas_limit, gas_price=0)
+    snapshot = state.snapshot()
+    try:
+        computation = state.apply_transaction(trial)
+        if computation.is_error:
+            raise computation.error
+        return int(state.gas_limit - computation.get_gas_remaining())
+    finally:
+        state.revert(snapshot)
+
+
+class EmbeddedProvider(EthereumTesterProvider):
+    """An eth-tester provider whose chain is the journal under ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        backend = PyEVMBackend()  # default genesis in memory: the template for a new journal
+        self._chain_class = type(backend.chain)
+        self._chain_class.gas_estimator = staticmethod(one_run_gas_estimate)  # type: ignore[attr-defined]
+        self._backend = backend
+        self._db = JournalDB()
+        self._journal = ChainJournal(directory)
+        self._lock = threading.RLock()
+        self._log_cache: dict[int, tuple[bytes, list[dict[str, Any]]]] = {}
+        with self._journal.lock():
+            for changes in self._journal.read_new():
+                self._db.apply(changes)
+            if self._journal.offset == 0:
+                genesis = dict(backend.chain.chaindb.db.wrapped_db.kv_store)  # type: ignore[attr-defined]
+                self._db.apply(genesis)
+                self._journal.append(genesis)
+        self._rebuild()
+        super().__init__(EthereumTester(backend=backend, auto_mine_transactions=True))
+
+    @property
+    def journal(self) -> ChainJournal:
+        return self._journal
+
+    @property
+    def dev_account_address(self) -> str:
+        return keys.PrivateKey(bytes.fromhex(DEV_PRIVATE_KEY[2:])).public_key.to_checksum_address()
+
+    def _rebuild(self) -> None:
+        """A fresh chain object (and pending block) on the current canonical head."""
+        self._backend.chain = self._chain_class(AtomicDB(self._db))
+
+    def sync(self) -> None:
+        """Catch up with what other processes appended."""
+        with self._lock:
+            if not self._journal.has_news():
+                return
+            records = self._journal.read_new()
+            for changes in records:
+                self._db.apply(changes)
+            if records:
+                self._rebuild()
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Hold the chain for a whole transaction (nonce, estimate, send), caught up first."""
+        with self._lock, self._journal.lock():
+            self.sync()
+            yield
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        with self._lock:
+            if method in _WRITE_METHODS:
+                with self._journal.lock():
+                    self.sync()
+                    failed = True
+                    try:
+                        response = super().make_request(method, params)
+                        failed = "error" in response
+                        return response
+                    finally:
+                        changes = self._db.take_changes()
+                        if changes:
+                            self._journal.append(changes)
+                        if failed:
+                            self._rebuild()
+            self.sync()
+            if method == "eth_getLogs":
+                return self._get_logs(params)
+            if method in ("eth_call", "eth_estimateGas"):
+                return self._call(method, params)
+            return super().make_request(method, params)
+
+    # -- reads eth-tester does slowly or oddly ----------------------------------------------
+    def _call(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        """eth_call / eth_estimateGas with reverts reported as nodes do: code 3 + revert data."""
+        from eth_tester.exceptions import TransactionFailed
+
+        try:
+            return super().make_request(method, params)
+        except TransactionFailed as exc:
+            data = _revert_data(exc)
+            error: dict[str, Any] = {"code": 3, "message": "execution reverted"}
+            if data is not None:
+                error["data"] = "0x" + data.hex()
+            return {"jsonrpc": "2.0", "id": 0, "error": error}  # type: ignore[typeddict-item]
+
+    def _get_logs(self, params: Any) -> RPCResponse:
+        """eth_getLogs over py-evm's receipts, skipping blocks by their bloom filter.
+
+        (eth-tester looks every transaction up by scanning the chain backwards, which is
+        quadratic in the chain's length.)"""
+        query = params[0] if params else {}
+        chain = self._backend.chain
+        head = chain.get_canonical_head().block_number
+        # web3's eth-tester middleware renames fromBlock/toBlock before they reach us
+        first = _block_arg(query.get("from_block", query.get("fromBlock", "latest")), head)
+        last = min(_block_arg(query.get("to_block", query.get("toBlock", "latest")), head), head)
+        addresses = query.get("address")
+        if isinstance(addresses, str):
+            addresses = [addresses]
+        wanted = [to_canonical_address(a) for a in addresses] if addresses else None
+        topics: list[Any] = list(query.get("topics") or [])
+        topic_sets: list[set[bytes] | None] = []
+        for t in topics:
+            if t is None:
+                topic_sets.append(None)
+            elif isinstance(t, str):
+                topic_sets.append({bytes.fromhex(t[2:])})
+            else:
+                topic_sets.append({bytes.fromhex(x[2:]) for x in t})
+        result: list[dict[str, Any]] = []
+        for number in range(max(first, 0), last + 1):
+            header = chain.get_canonical_block_header_by_number(number)
+            if header.bloom == 0:
+                continue
+            bloom = BloomFilter(header.bloom)
+            if wanted is not None and not any(a in bloom for a in wanted):
+                continue
+            if any(s is not None and not any(x in bloom for x in s) for s in topic_sets):
+                continue
+            for log in self._block_logs(number, header.hash):
+                if wanted is not None and log["_address"] not in wanted:
+                    continue
+                if not _topics_match(log["_topics"], topic_sets):
+                    continue
+                result.append({k: v for k, v in log.items() if not k.startswith("_")})
+        return {"jsonrpc": "2.0", "id": 0, "result": result}  # type: ignore[typeddict-item]
+
+    def _block_logs(self, number: int, block_hash: bytes) -> list[dict[str, Any]]:
+        cached = self._log_cache.get(number)
+        if cached is not None and cached[0] == block_hash:
+            return cached[1]
+        chain = self._backend.chain
+        block = chain.get_canonical_block_by_number(number)
+        receipts = block.get_receipts(chain.chaindb)
+        logs: list[dict[str, Any]] = []
+        log_index = 0
+        for tx_index, (tx, receipt) in enumerate(zip(block.transactions, receipts)):
+            for entry in receipt.logs:
+                topics = [t.to_bytes(32, "big") for t in entry.topics]
+                logs.append(
+                    {
+                        "_address": bytes(entry.address),
+                        "_topics": topics,
+                        "address": to_checksum_address(entry.address),
+                        "topics": ["0x" + t.hex() for t in topics],
+                        "data": "0x" + bytes(entry.data).hex(),
+                        "blockNumber": hex(number),
+                        "blockHash": "0x" + block_hash.hex(),
+                        "transactionHash": "0x" + tx.hash.hex(),
+                        "transactionIndex": hex(tx_index),
+                        "logIndex": hex(log_index),
+                        "removed": False,
+                    }
+                )
+                log_index += 1
+        self._log_cache[number] = (block_hash, logs)
+        return logs
+
+
+def _block_arg(value: Any, head: int) -> int:
+    if isinstance(value, int):
+        return value
+    if value in (None, "latest", "safe", "finalized", "pending"):
+        return head
+    if value == "earliest":
+        return 0
+    return int(str(value), 16)
+
+
+def _topics_match(topics: list[bytes], wanted: list[set[bytes] | None]) -> bool:
+    if len(wanted) > len(topics):
+        return False
+    return all(w is None or topics[i] in w for i, w in enumerate(wanted))
+
+
+def _revert_data(exc: Exception) -> bytes | None:
+    """The revert bytes inside eth-tester's TransactionFailed (it keeps only their repr)."""
+    import ast
+
+    message = exc.args[0] if exc.args else None
+    if isinstance(message, (bytes, bytearray)):
+        return bytes(message)
+    if not isinstance(message, str):
+        return None
+    text = message.removeprefix("execution reverted: ")
+    if text.startswith(("b'", 'b"')):
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return None
+        return bytes(value) if isinstance(value, bytes) else None
+    return None

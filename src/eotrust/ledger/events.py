@@ -1,0 +1,137 @@
+"""Reading task events off the chain: one task's history, or every task's events since a block."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from eth_utils import to_checksum_address
+
+from eotrust.ledger.abi import task_abi
+from eotrust.ledger.codec import cid_or_none, execution_id_or_none, hex32, key_or_none
+from eotrust.ledger.models import REQUEST_KINDS, REQUEST_STATUSES, TASK_STATES, TaskEvent
+
+if TYPE_CHECKING:
+    from eotrust.ledger.chain import RawLog
+    from eotrust.ledger.factory import TaskFactoryClient
+
+TASK_EVENTS = ("StateChanged", "RequestChanged", "Started", "ResultAdded")
+
+
+def _zero_none(value: bytes) -> str | None:
+    return None if bytes(value) == bytes(32) else hex32(value)
+
+
+def to_event(log: RawLog) -> TaskEvent | None:
+    """The TaskEvent of one raw log, or None if it is no task event."""
+    decoded = task_abi().decode_log(log.topics, log.data)
+    if decoded is None:
+        return None
+    a: dict[str, Any] = decoded.args
+    base: dict[str, Any] = {
+        "name": decoded.name,
+        "block_number": log.block_number,
+        "log_index": log.log_index,
+        "tx_hash": log.tx_hash,
+    }
+    if decoded.name == "TaskCreated":
+        return TaskEvent(
+            **base,
+            task=to_checksum_address(a["task"]),
+            party=to_checksum_address(a["submitter"]),
+            index=int(a["index"]),
+            application_id=hex32(a["applicationId"]),
+            application_owner=to_checksum_address(a["applicationOwner"]),
+            platform_id=hex32(a["platformId"]),
+            platform_owner=to_checksum_address(a["platformOwner"]),
+        )
+    task = to_checksum_address(a["task"])
+    if task != log.address:
+        return None  # a task event must come from the task itself
+    party = to_checksum_address(a["party"])
+    if decoded.name == "StateChanged":
+        return TaskEvent(
+            **base,
+            task=task,
+            party=party,
+            old=TASK_STATES[a["from"]].value,
+            new=TASK_STATES[a["to"]].value,
+            cid=cid_or_none(a["cid"]),
+        )
+    if decoded.name == "RequestChanged":
+        kind = REQUEST_KINDS[a["kind"]]
+        return TaskEvent(
+            **base,
+            task=task,
+            party=party,
+            kind=kind,
+            index=int(a["index"]),
+            old=REQUEST_STATUSES[a["from"]].value,
+            new=REQUEST_STATUSES[a["to"]].value,
+            id=_zero_none(a["id"]),
+            key=key_or_none(a["key"]),
+            cid=cid_or_none(a["cid"]),
+        )
+    if decoded.name == "Started":
+        return TaskEvent(**base, task=task, party=party, execution_id=execution_id_or_none(a["executionId"]))
+    if decoded.name == "ResultAdded":
+        return TaskEvent(
+            **base,
+            task=task,
+            party=party,
+            owner=to_checksum_address(a["owner"]),
+            index=int(a["index"]),
+            cid=cid_or_none(a["cid"]),
+        )
+    return None
+
+
+def read_events(factory: TaskFactoryClient, *, from_block: int = 0, to_block: int | None = None) -> list[TaskEvent]:
+    """Every event of the factory's tasks in ``from_block..to_block``, in chain order.
+
+    Task events are taken only from tasks the factory created (so no other contract can
+    forge one); the factory's own TaskCreated events come first within their block."""
+    address = factory.address
+    if address is None:
+        return []
+    chain = factory.chain
+    from_block = max(from_block, factory.deployed_block)
+    abi = task_abi()
+    created = chain.logs(
+        address=address, topics=[abi.event_topics["TaskCreated"]], from_block=from_block, to_block=to_block
+    )
+    task_logs = chain.logs(
+        topics=[[abi.event_topics[name] for name in TASK_EVENTS]], from_block=from_block, to_block=to_block
+    )
+    events = [e for e in (to_event(log) for log in created) if e is not None]
+    known = factory.known_tasks({e.task for e in events})
+    for log in task_logs:
+        if log.address not in known:
+            continue
+        event = to_event(log)
+        if event is not None:
+            events.append(event)
+    events.sort(key=lambda e: (e.block_number, e.log_index))
+    return events
+
+
+def task_history(factory: TaskFactoryClient, task: str, *, with_time: bool = True) -> list[TaskEvent]:
+    """Every event of one task, oldest first, with block times."""
+    chain = factory.chain
+    abi = task_abi()
+    padded = bytes(12) + bytes.fromhex(task[2:])
+    from_block = factory.deployed_block
+    logs: list[RawLog] = []
+    if factory.address is not None:
+        logs += chain.logs(
+            address=factory.address, topics=[abi.event_topics["TaskCreated"], padded], from_block=from_block
+        )
+    logs += chain.logs(address=task, from_block=from_block)
+    events = [e for e in (to_event(log) for log in logs) if e is not None]
+    events.sort(key=lambda e: (e.block_number, e.log_index))
+    if with_time:
+        times: dict[int, int] = {}
+        for i, event in enumerate(events):
+            if event.block_number not in times:
+                times[event.block_number] = chain.block_timestamp(event.block_number)
+            events[i] = event.model_copy(update={"timestamp": times[event.block_number]})
+    return events

@@ -1,0 +1,229 @@
+"""The TaskFactory: where it is on a chain, creating tasks, and its registry.
+
+Where the factory is: ``settings.factory_address`` (``EOTRUST_FACTORY_ADDRESS``) if set; else
+the one recorded under the home for this chain (``chain/deployments.json``, keyed by chain id
+and genesis hash, so a restarted dev node with a new genesis gets a new one); else none yet,
+and the first :meth:`TaskFactoryClient.create_task` deploys it (on the embedded chain from the
+dev account, on a JSON-RPC chain from the creating party's account) and records it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+
+from eotrust.errors import LedgerError, NotFoundError
+from eotrust.ledger.abi import load_artifact, task_abi
+from eotrust.ledger.codec import catalog_id, checksum_address, recipient_to_key
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from eotrust.ledger.chain import Chain
+    from eotrust.ledger.task import TaskClient
+
+PAGE = 500
+
+
+class Deployments:
+    """``<home>/chain/deployments.json``: the factory of each chain this home has used."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "deployments.json"
+        self._lock_path = directory / "deployments.lock"
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def read(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        except json.JSONDecodeError:
+            raise LedgerError(f"{self.path} is not valid JSON", hint="move it away; the factory is redeployed") from None
+        return data if isinstance(data, dict) else {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.read().get(key)
+
+    def put(self, key: str, record: dict[str, Any]) -> None:
+        data = self.read()
+        data[key] = record
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".deployments.", suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+
+def _artifact_tag() -> str:
+    return "0x" + keccak(load_artifact("TaskFactory").bytecode).hex()[:16]
+
+
+class TaskFactoryClient:
+    """The factory on one chain. ``address`` None means: resolve as described above."""
+
+    def __init__(self, chain: Chain, address: str | None = None) -> None:
+        self.chain = chain
+        self._address = checksum_address(address, what="factory address") if address else None
+        self._deployed_block = 0
+        self._resolved = self._address is not None
+        self._known: set[str] = set()
+        self._abi = task_abi()
+
+    # -- where ------------------------------------------------------------------------------
+    @property
+    def _key(self) -> str:
+        return f"{self.chain.chain_id}-{self.chain.genesis_hash}"
+
+    def _deployments(self) -> Deployments:
+        return Deployments(self.chain.settings.chain_dir)
+
+    def _resolve(self) -> None:
+        if self._resolved:
+            return
+        configured = self.chain.settings.factory_address
+        if configured:
+            address = checksum_address(configured, what="factory_address")
+            if not self.chain.code(address):
+                raise LedgerError(
+                    f"no contract at the configured factory address {address} on {self.chain.description}",
+                    hint="fix EOTRUST_FACTORY_ADDRESS, or unset it to deploy one",
+                )
+            self._address, self._resolved = address, True
+            return
+        record = self._deployments().get(self._key)
+        if record and record.get("artifact") == _artifact_tag() and self.chain.code(record["factory"]):
+            self._address = to_checksum_address(record["factory"])
+            self._deployed_block = int(record.get("block", 0))
+            self._resolved = True
+
+    @property
+    def address(self) -> str | None:
+        """The factory's address, or None while none is deployed on this chain."""
+        self._resolve()
+        return self._address
+
+    @property
+    def deployed_block(self) -> int:
+        self._resolve()
+        return self._deployed_block
+
+    def ensure_deployed(self, account: LocalAccount) -> str:
+        """The factory's address, deploying and recording it first if there is none."""
+        if self.address is not None:
+            return self._address  # type: ignore[return-value]
+        deployments = self._deployments()
+        with deployments.locked():
+            self._resolved = False
+            if self.address is not None:  # another process deployed it meanwhile
+                return self._address  # type: ignore[return-value]
+            deployer = self.chain.dev_account() if self.chain.is_embedded else account
+            result = self.chain.deploy(deployer, load_artifact("TaskFactory").bytecode, action="deploy the task factory")
+            assert result.contract_address is not None
+            deployments.put(
+                self._key,
+                {
+                    "factory": result.contract_address,
+                    "block": result.block_number,
+                    "tx": result.tx_hash,
+                    "artifact": _artifact_tag(),
+                    "chain": self.chain.description,
+                    "deployed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                },
+            )
+            self._address, self._deployed_block, self._resolved = result.contract_address, result.block_number, True
+            return result.contract_address
+
+    # -- calls ----------------------------------------------------------------------------------
+    def _call(self, name: str, *args: Any) -> tuple[Any, ...]:
+        address = self.address
+        if address is None:
+            raise NotFoundError(f"no task factory on {self.chain.description} yet", hint="create a task first")
+        data = self.chain.call(address, self._abi.encode_call(name, *args), action=f"read the factory ({name})")
+        return self._abi.decode_output(name, data)
+
+    def create_task(
+        self,
+        account: LocalAccount,
+        *,
+        results_recipient: str,
+        application_id: str | bytes,
+        application_owner: str,
+        platform_id: str | bytes,
+        platform_owner: str,
+    ) -> TaskClient:
+        """Create a task owned by ``account`` for this application and platform; results
+        will be sealed for ``results_recipient`` (an ``age1…`` recipient)."""
+        from eotrust.ledger.task import TaskClient
+
+        address = self.ensure_deployed(account)
+        data = self._abi.encode_call(
+            "createTask",
+            recipient_to_key(results_recipient),
+            catalog_id(application_id),
+            checksum_address(application_owner, what="application owner"),
+            catalog_id(platform_id),
+            checksum_address(platform_owner, what="platform owner"),
+        )
+        result = self.chain.transact(account, to=address, data=data, action="create a task")
+        for log in result.logs:
+            decoded = self._abi.decode_log(log.topics, log.data)
+            if decoded is not None and decoded.name == "TaskCreated" and log.address == address:
+                task = TaskClient(self.chain, to_checksum_address(decoded.args["task"]), factory=self)
+                task.last_transaction = result
+                self._known.add(task.address)
+                return task
+        raise LedgerError("the factory created no task (no TaskCreated event)")
+
+    # -- registry -------------------------------------------------------------------------------
+    def task_count(self) -> int:
+        if self.address is None:
+            return 0
+        return int(self._call("taskCount")[0])
+
+    def all_tasks(self) -> list[str]:
+        """Every task of this factory, oldest first."""
+        if self.address is None:
+            return []
+        count = self.task_count()
+        tasks: list[str] = []
+        for start in range(0, count, PAGE):
+            tasks += [to_checksum_address(a) for a in self._call("tasks", start, PAGE)[0]]
+        self._known.update(tasks)
+        return tasks
+
+    def tasks_of(self, owner: str) -> list[str]:
+        """The tasks ``owner`` submitted, oldest first."""
+        if self.address is None:
+            return []
+        return [to_checksum_address(a) for a in self._call("tasksOf", checksum_address(owner, what="owner"))[0]]
+
+    def known_tasks(self, also: set[str] | None = None) -> set[str]:
+        """Addresses of this factory's tasks (refreshed from the chain when asked about new ones)."""
+        if also:
+            self._known.update(also)
+        self.all_tasks()
+        return set(self._known)
+
+    def is_task(self, address: str) -> bool:
+        address = to_checksum_address(address)
+        return address in self._known or address in self.known_tasks()

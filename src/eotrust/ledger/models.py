@@ -1,0 +1,158 @@
+"""Typed views of a task: its snapshot (``TaskClient.status()``) and its events
+(``TaskClient.history()``, ``Chain.events_since()``). Serialisable both ways (pydantic)."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class TaskState(str, Enum):
+    """The contract's ``State``, in its order."""
+
+    Initialized = "Initialized"
+    RequestsLocked = "RequestsLocked"
+    Running = "Running"
+    Finished = "Finished"
+    Nacked = "Nacked"
+    Failed = "Failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (TaskState.Finished, TaskState.Nacked, TaskState.Failed)
+
+
+class RequestStatus(str, Enum):
+    """The contract's ``Status`` (its ``None`` is ``NotRequested`` here)."""
+
+    NotRequested = "NotRequested"
+    Requested = "Requested"
+    Acknowledged = "Acknowledged"
+    Refused = "Refused"
+
+
+class RequestKind(str, Enum):
+    application = "application"
+    platform = "platform"
+    resource = "resource"
+
+
+TASK_STATES = list(TaskState)
+REQUEST_STATUSES = list(RequestStatus)
+REQUEST_KINDS = list(RequestKind)
+
+
+class ResourceRequest(BaseModel):
+    """One resource (dataset) request of a task."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    id: str  # catalogue id of the dataset, 0x + 64 hex digits
+    owner: str
+    status: RequestStatus
+    input_cid: str | None = None  # the stored, encrypted input (set by the owner's ack)
+
+
+class TaskResult(BaseModel):
+    """One result recorded by the collector."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    owner: str
+    cid: str
+
+
+class TaskSnapshot(BaseModel):
+    """Everything a task contract holds, read in one call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    address: str
+    submitter: str
+    state: TaskState
+    results_recipient: str  # the results policy: the submitter's age recipient for outputs
+    application_id: str
+    application_owner: str
+    application_status: RequestStatus
+    platform_id: str
+    platform_owner: str
+    platform_status: RequestStatus
+    platform_key: str | None = None  # the platform's age recipient: inputs are sealed for it
+    platform_policy: str | None = None  # CID of the platform's execution policy (None: default)
+    execution_id: str | None = None  # UUID given by the runner at start
+    failure: str | None = None  # CID of the failure reason (Failed)
+    requests: list[ResourceRequest] = []
+    results: list[TaskResult] = []
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state.is_terminal
+
+    @property
+    def all_acknowledged(self) -> bool:
+        return (
+            self.application_status is RequestStatus.Acknowledged
+            and self.platform_status is RequestStatus.Acknowledged
+            and all(r.status is RequestStatus.Acknowledged for r in self.requests)
+        )
+
+
+class TaskEvent(BaseModel):
+    """One event of a task, as an indexer needs it.
+
+    ``name`` is the contract event: ``TaskCreated`` (factory), ``StateChanged``,
+    ``RequestChanged``, ``Started``, ``ResultAdded``. ``party`` is who acted, or for
+    ``RequestChanged`` the request's owner. ``old``/``new`` are state names (StateChanged) or
+    request statuses (RequestChanged)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    task: str
+    block_number: int
+    log_index: int
+    tx_hash: str
+    party: str | None = None
+    kind: RequestKind | None = None
+    index: int | None = None
+    old: str | None = None
+    new: str | None = None
+    id: str | None = None  # catalogue id of the request made
+    cid: str | None = None  # input (resource ack), policy (platform ack), result, failure reason
+    key: str | None = None  # the platform's age recipient (platform ack)
+    owner: str | None = None  # result owner
+    execution_id: str | None = None
+    application_id: str | None = None  # TaskCreated
+    application_owner: str | None = None
+    platform_id: str | None = None
+    platform_owner: str | None = None
+    timestamp: int | None = None  # block time (history() fills it)
+
+    def describe(self) -> str:
+        """One line for people."""
+        if self.name == "TaskCreated":
+            return (
+                f"created by {self.party} for application {self.application_id} ({self.application_owner}) "
+                f"on platform {self.platform_id} ({self.platform_owner})"
+            )
+        if self.name == "StateChanged":
+            extra = f", reason {self.cid}" if self.cid else ""
+            return f"{self.old} -> {self.new} by {self.party}{extra}"
+        if self.name == "RequestChanged":
+            what = f"resource request #{self.index}" if self.kind is RequestKind.resource else f"{self.kind.value if self.kind else '?'} request"
+            if self.new == RequestStatus.Requested.value:
+                return f"{what} made to {self.party} (id {self.id})"
+            extra = ""
+            if self.key:
+                extra += f", key {self.key}"
+            if self.cid:
+                extra += f", {'input' if self.kind is RequestKind.resource else 'policy'} {self.cid}"
+            return f"{what} {str(self.new).lower()} by {self.party}{extra}"
+        if self.name == "Started":
+            return f"started by {self.party}, execution {self.execution_id}"
+        if self.name == "ResultAdded":
+            return f"result #{self.index} {self.cid} for {self.owner}, recorded by {self.party}"
+        return self.name

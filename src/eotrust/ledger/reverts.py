@@ -1,0 +1,120 @@
+"""A contract's custom error, turned into one clear EotrustError that names it.
+
+``NotPlatformOwner(0xabc…)`` from ``ackPlatform`` becomes "only the platform owner can
+acknowledge the platform request; you are 0xabc…" with the contract error as the hint. The
+error classes mix the ledger's root with the general kind (permission, state, input, not
+found), so a caller can catch either.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_utils import is_address, to_checksum_address
+
+from eotrust.errors import InvalidInputError, LedgerError, NotFoundError, PermissionDeniedError, StateError
+from eotrust.ledger.abi import DecodedError
+
+STATE_NAMES = ("Initialized", "RequestsLocked", "Running", "Finished", "Nacked", "Failed")
+TERMINAL_STATES = frozenset({"Finished", "Nacked", "Failed"})
+KIND_NAMES = ("application", "platform", "resource")
+
+
+class ContractRevertError(LedgerError):
+    """A transaction or call reverted with one of the contracts' custom errors."""
+
+    def __init__(self, message: str, *, error: DecodedError, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or f"the contract reverted with {error}")
+        self.error = error
+
+    @property
+    def error_name(self) -> str:
+        return self.error.name
+
+
+class NotAllowedError(ContractRevertError, PermissionDeniedError):
+    """The caller is not the party the contract allows to make this move."""
+
+
+class WrongStateError(ContractRevertError, StateError):
+    """The task is not in a state where this move is allowed."""
+
+
+class RejectedInputError(ContractRevertError, InvalidInputError):
+    """The contract refused a value (a zero id, key, CID or address; too many entries)."""
+
+
+class MissingEntryError(ContractRevertError, NotFoundError):
+    """No such resource request or task."""
+
+
+def _request_name(kind: int, index: int) -> str:
+    name = KIND_NAMES[kind] if 0 <= kind < len(KIND_NAMES) else "unknown"
+    return f"resource request #{index}" if name == "resource" else f"{name} request"
+
+
+def _state(value: Any) -> str:
+    try:
+        return STATE_NAMES[int(value)]
+    except (IndexError, TypeError, ValueError):
+        return str(value)
+
+
+def revert_error(error: DecodedError, *, action: str, caller: str | None = None) -> ContractRevertError:
+    """The EotrustError for ``error``, raised while trying to ``action`` (a verb phrase)."""
+    a = error.args
+    name = error.name
+    you = a.get("caller", caller)
+    if isinstance(you, str) and is_address(you):
+        you = to_checksum_address(you)
+    if name == "NotSubmitter":
+        return NotAllowedError(f"only the task's submitter can {action}; you are {you}", error=error)
+    if name == "NotApplicationOwner":
+        return NotAllowedError(f"only the application owner can {action}; you are {you}", error=error)
+    if name == "NotPlatformOwner":
+        return NotAllowedError(f"only the platform owner can {action}; you are {you}", error=error)
+    if name == "NotRequestOwner":
+        return NotAllowedError(
+            f"only the owner of resource request #{a.get('index')} can {action}; you are {you}", error=error
+        )
+    if name == "WrongState":
+        current, required = _state(a.get("current")), _state(a.get("required"))
+        if current in TERMINAL_STATES:
+            return WrongStateError(
+                f"cannot {action}: the task is {current}, which is final", error=error, hint=f"the contract reverted with {error}; nothing changes after {current}"
+            )
+        return WrongStateError(f"cannot {action}: the task is {current}, and this needs {required}", error=error)
+    if name == "AlreadyAnswered":
+        return WrongStateError(
+            f"cannot {action}: the {_request_name(a.get('kind', -1), a.get('index', 0))} was already answered",
+            error=error,
+        )
+    if name == "NotAcknowledged":
+        return WrongStateError(
+            f"cannot {action}: the {_request_name(a.get('kind', -1), a.get('index', 0))} is not acknowledged yet",
+            error=error,
+            hint=f"every request must be acknowledged first (the contract reverted with {error})",
+        )
+    if name == "NoResults":
+        return WrongStateError(
+            f"cannot {action}: no result has been recorded", error=error, hint="add a result first (add-result)"
+        )
+    if name == "NoSuchRequest":
+        return MissingEntryError(f"cannot {action}: the task has no resource request #{a.get('index')}", error=error)
+    if name == "NoSuchTask":
+        return MissingEntryError(f"the factory has no task #{a.get('index')}", error=error)
+    if name == "NotAClone":
+        return MissingEntryError(
+            "that address is the Task implementation, not a task", error=error, hint="use a task's address"
+        )
+    simple = {
+        "ZeroAddress": "an owner address is missing (zero)",
+        "MissingId": "an id is missing (zero)",
+        "MissingKey": "the key is missing (zero)",
+        "MissingCid": "the CID is missing (zero)",
+        "LengthMismatch": "as many dataset ids as owners are needed",
+        "TooManyEntries": "a task holds at most 255 resource requests and 255 results",
+    }
+    if name in simple:
+        return RejectedInputError(f"cannot {action}: {simple[name]}", error=error)
+    return ContractRevertError(f"cannot {action}: the contract reverted with {error}", error=error)

@@ -1,0 +1,232 @@
+"""TaskClient: every move of one task contract as a typed method, its snapshot and history.
+
+Each move takes the acting party's ``LocalAccount`` (``party.account``) and signs with it;
+the contract decides whether that party may make the move now, and a refusal arrives as an
+EotrustError saying who may and why (:mod:`eotrust.ledger.reverts`). Each move's transaction
+(hash, block, gas) is kept in :attr:`TaskClient.last_transaction`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+
+from eotrust.errors import LedgerError, NotFoundError
+from eotrust.ledger.abi import task_abi
+from eotrust.ledger.codec import (
+    catalog_id,
+    checksum_address,
+    cid_or_none,
+    cid_to_bytes32,
+    execution_id_bytes,
+    execution_id_or_none,
+    hex32,
+    key_or_none,
+    key_to_recipient,
+    recipient_to_key,
+)
+from eotrust.ledger.models import (
+    REQUEST_STATUSES,
+    TASK_STATES,
+    ResourceRequest,
+    TaskEvent,
+    TaskResult,
+    TaskSnapshot,
+    TaskState,
+)
+
+if TYPE_CHECKING:
+    from eotrust.ledger.chain import Chain, TxResult
+    from eotrust.ledger.factory import TaskFactoryClient
+
+ZERO32 = bytes(32)
+
+
+class TaskClient:
+    """One task contract on ``chain`` at ``address``."""
+
+    def __init__(self, chain: Chain, address: str, *, factory: TaskFactoryClient | None = None) -> None:
+        self.chain = chain
+        self.address = checksum_address(address, what="task address")
+        self._factory = factory
+        self._abi = task_abi()
+        self.last_transaction: TxResult | None = None
+
+    def __repr__(self) -> str:
+        return f"TaskClient({self.address})"
+
+    @property
+    def factory(self) -> TaskFactoryClient:
+        if self._factory is None:
+            from eotrust.ledger.factory import TaskFactoryClient
+
+            self._factory = TaskFactoryClient(self.chain)
+        return self._factory
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _tx(self, account: LocalAccount, function: str, *args: Any, action: str) -> TxResult:
+        data = self._abi.encode_call(function, *args)
+        result = self.chain.transact(account, to=self.address, data=data, action=action)
+        self.last_transaction = result
+        return result
+
+    def _call(self, function: str, *args: Any) -> tuple[Any, ...]:
+        data = self.chain.call(self.address, self._abi.encode_call(function, *args), action=f"read task {self.address}")
+        if not data:
+            self._no_task()
+        return self._abi.decode_output(function, data)
+
+    def _no_task(self) -> None:
+        if not self.chain.code(self.address):
+            raise NotFoundError(f"there is no contract at {self.address} on {self.chain.description}")
+        raise LedgerError(f"{self.address} is not an eotrust task")
+
+    def _logged(self, result: TxResult, event: str, field: str) -> list[int]:
+        values = []
+        for log in result.logs:
+            decoded = self._abi.decode_log(log.topics, log.data)
+            if decoded is not None and decoded.name == event and log.address == self.address:
+                values.append(int(decoded.args[field]))
+        return values
+
+    # -- reading ----------------------------------------------------------------------------------
+    def state(self) -> TaskState:
+        return TASK_STATES[int(self._call("state")[0])]
+
+    def status(self) -> TaskSnapshot:
+        """Everything the contract holds, in one call."""
+        (s,) = self._call("snapshot")
+        (
+            submitter,
+            state,
+            results_key,
+            application_id,
+            application_owner,
+            application_status,
+            platform_id,
+            platform_owner,
+            platform_status,
+            platform_key,
+            platform_policy,
+            execution_id,
+            failure,
+            requests,
+            results,
+        ) = s
+        return TaskSnapshot(
+            address=self.address,
+            submitter=to_checksum_address(submitter),
+            state=TASK_STATES[state],
+            results_recipient=key_to_recipient(results_key),
+            application_id=hex32(application_id),
+            application_owner=to_checksum_address(application_owner),
+            application_status=REQUEST_STATUSES[application_status],
+            platform_id=hex32(platform_id),
+            platform_owner=to_checksum_address(platform_owner),
+            platform_status=REQUEST_STATUSES[platform_status],
+            platform_key=key_or_none(platform_key),
+            platform_policy=cid_or_none(platform_policy),
+            execution_id=execution_id_or_none(execution_id),
+            failure=cid_or_none(failure),
+            requests=[
+                ResourceRequest(
+                    index=i,
+                    owner=to_checksum_address(owner),
+                    status=REQUEST_STATUSES[status],
+                    id=hex32(dataset_id),
+                    input_cid=cid_or_none(input_digest),
+                )
+                for i, (owner, status, dataset_id, input_digest) in enumerate(requests)
+            ],
+            results=[
+                TaskResult(index=i, owner=to_checksum_address(owner), cid=cid_or_none(cid) or "")
+                for i, (owner, cid) in enumerate(results)
+            ],
+        )
+
+    def history(self) -> list[TaskEvent]:
+        """Every event of this task, oldest first, with block times."""
+        from eotrust.ledger.events import task_history
+
+        return task_history(self.factory, self.address)
+
+    # -- submitter, while Initialized ---------------------------------------------------------------
+    def add_request(self, account: LocalAccount, dataset_id: str | bytes, owner: str) -> int:
+        """Ask ``owner`` for the dataset ``dataset_id``; returns the request's index."""
+        result = self._tx(
+            account,
+            "addRequest",
+            catalog_id(dataset_id),
+            checksum_address(owner, what="dataset owner"),
+            action="add a resource request",
+        )
+        return self._logged(result, "RequestChanged", "index")[0]
+
+    def add_requests(self, account: LocalAccount, requests: Sequence[tuple[str | bytes, str]]) -> list[int]:
+        """Several resource requests ``(dataset_id, owner)`` in one transaction; their indices."""
+        if not requests:
+            return []
+        result = self._tx(
+            account,
+            "addRequests",
+            [catalog_id(d) for d, _ in requests],
+            [checksum_address(o, what="dataset owner") for _, o in requests],
+            action="add resource requests",
+        )
+        return self._logged(result, "RequestChanged", "index")
+
+    def lock(self, account: LocalAccount) -> None:
+        """Close the configuration; every owner is now asked to answer."""
+        self._tx(account, "lock", action="lock the requests")
+
+    # -- owners, while RequestsLocked ------------------------------------------------------------------
+    def ack_application(self, account: LocalAccount) -> None:
+        self._tx(account, "ackApplication", action="acknowledge the application request")
+
+    def nack_application(self, account: LocalAccount) -> None:
+        self._tx(account, "nackApplication", action="refuse the application request")
+
+    def ack_platform(self, account: LocalAccount, recipient: str, policy_cid: str | None = None) -> None:
+        """Acknowledge with the platform's age ``recipient`` (inputs are sealed for it) and,
+        optionally, the CID of its execution policy."""
+        policy = cid_to_bytes32(policy_cid) if policy_cid else ZERO32
+        self._tx(
+            account, "ackPlatform", recipient_to_key(recipient), policy, action="acknowledge the platform request"
+        )
+
+    def nack_platform(self, account: LocalAccount) -> None:
+        self._tx(account, "nackPlatform", action="refuse the platform request")
+
+    def ack_request(self, account: LocalAccount, index: int, input_cid: str) -> None:
+        """Acknowledge resource request ``index`` with the CID of the stored, encrypted input."""
+        self._tx(
+            account, "ackRequest", int(index), cid_to_bytes32(input_cid), action=f"acknowledge resource request #{index}"
+        )
+
+    def nack_request(self, account: LocalAccount, index: int) -> None:
+        self._tx(account, "nackRequest", int(index), action=f"refuse resource request #{index}")
+
+    # -- platform: runner and collector ----------------------------------------------------------------
+    def start(self, account: LocalAccount, execution_id: str | uuid.UUID | None = None) -> str:
+        """Start the execution (every request acknowledged); returns its id (a UUID, new if None)."""
+        raw = execution_id_bytes(execution_id)
+        self._tx(account, "start", raw, action="start the task")
+        return str(uuid.UUID(bytes=raw))
+
+    def add_result(self, account: LocalAccount, cid: str, owner: str | None = None) -> int:
+        """Record a result (the CID of the stored, encrypted output) owned by ``owner``
+        (default: the submitter); returns its index."""
+        owner = checksum_address(owner, what="result owner") if owner else to_checksum_address(self._call("submitter")[0])
+        result = self._tx(account, "addResult", owner, cid_to_bytes32(cid), action="add a result")
+        return self._logged(result, "ResultAdded", "index")[0]
+
+    def finish(self, account: LocalAccount) -> None:
+        self._tx(account, "finish", action="finish the task")
+
+    def fail(self, account: LocalAccount, reason_cid: str) -> None:
+        """Close a running task as failed; ``reason_cid`` names a document saying why."""
+        self._tx(account, "fail", cid_to_bytes32(reason_cid), action="fail the task")
