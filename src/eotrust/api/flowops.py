@@ -372,12 +372,22 @@ def job_status(state: Any, address: str, base: str) -> dict[str, Any]:
 
 
 def job_results(state: Any, address: str, base: str) -> dict[str, Any]:
-    """Output name -> link to the result's ciphertext in the store (OGC results document)."""
-    _, snap = snapshot(state, address)
+    """Output name -> link to the result's ciphertext in the store (the OGC results document:
+    the process's declared outputs; the run record the platform also records is not an output,
+    see ``/tasks/{address}/provenance``)."""
+    from eotrust.catalog.entries import Kind
+
+    record, snap = snapshot(state, address)
+    try:
+        outputs = set(_process_of(state, state.catalog.get(record.body.application_id, Kind.APPLICATION)).outputs)
+    except NotFoundError:
+        outputs = set()
     names = {r.body.cid: r.body.name for r in state.catalog.results(task=address)}
     out: dict[str, Any] = {}
     for i, cid in enumerate(_lv().recorded_result_cids(snap)):
         name = names.get(cid) or f"result-{i}"
+        if outputs and name not in outputs:
+            continue
         out[name] = {
             "href": f"{base}/store/{cid}",
             "rel": "enclosure",
