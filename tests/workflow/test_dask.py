@@ -14,7 +14,8 @@ from typing import Iterator
 
 import pytest
 
-from eotrust.workflow import run_workflow
+from eotrust.errors import WorkflowError
+from eotrust.workflow import RunFailed, run_workflow
 from eotrust.workflow.executors.dask_cluster import DaskExecutor
 from eotrust.workflow.spec import load_workflow
 
@@ -51,9 +52,11 @@ class Cluster:
         client.wait_for_workers(n, timeout=timeout)
 
     def stop(self) -> None:
-        for p in [*self.workers, self.scheduler]:
+        for p in self.workers:
             if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
+                p.kill()
+        if self.scheduler.poll() is None:
+            self.scheduler.send_signal(signal.SIGTERM)
         for p in [*self.workers, self.scheduler]:
             try:
                 p.wait(timeout=3)
@@ -118,18 +121,17 @@ def test_workflow_runs_on_a_real_dask_cluster(settings, store, cluster) -> None:
         # cached on the second run, whichever executor
         again = run_workflow(settings, load_workflow(WF), {"text": text}, {}, executor=ex)
         assert all(s.cache_hit for s in again.steps)
-    finally:
-        ex.close()
 
+        # a step that crashes on a worker fails the run with its log, as locally
+        crash = "name: c\nservices:\n  s: {python: wf_services:crash, outputs: {out: file}}\nsteps: {s: {service: s}}\n"
+        with pytest.raises(RunFailed) as info:
+            run_workflow(settings, load_workflow(crash), {}, {}, executor=ex, retries=1, backoff_s=0.01)
+        assert info.value.attempts == 2 and "boom" in store.get_bytes(info.value.log_cid).decode()
 
-def test_step_needing_resources_no_worker_has(settings, store, cluster) -> None:  # type: ignore[no-untyped-def]
-    from eotrust.errors import WorkflowError
-
-    ex = _executor(settings, cluster)
-    try:
+        # resources no worker has are refused before anything runs
         wf = WF.replace("resources: {cpus: 1}", "resources: {cpus: 4}")
         with pytest.raises(WorkflowError, match="needs CPU=4, which no Dask worker has"):
-            run_workflow(settings, load_workflow(wf), {"text": store.put_bytes(b"t")}, {}, executor=ex)
+            run_workflow(settings, load_workflow(wf), {"text": text}, {}, executor=ex)
     finally:
         ex.close()
 
@@ -141,6 +143,7 @@ def test_worker_lost_mid_run_the_step_reruns_elsewhere(settings, store, cluster)
         import threading
 
         killed = threading.Event()
+        lost: list[str] = []
 
         def kill_when_both_run(ev) -> None:  # type: ignore[no-untyped-def]
             events.append(ev)
@@ -154,6 +157,9 @@ def test_worker_lost_mid_run_the_step_reruns_elsewhere(settings, store, cluster)
                     break
                 time.sleep(0.05)
             time.sleep(0.5)
+            workers = ex.client.scheduler_info()["workers"]
+            w0 = next(addr for addr, w in workers.items() if w.get("name") == "w0")
+            lost.extend(ex.client.processing()[w0])
             os.kill(cluster.workers[0].pid, signal.SIGKILL)
             killed.set()
 
@@ -163,6 +169,7 @@ def test_worker_lost_mid_run_the_step_reruns_elsewhere(settings, store, cluster)
                            executor=ex, progress=kill_when_both_run)
         t.join()
         assert killed.is_set() and cluster.workers[0].wait(timeout=10) == -signal.SIGKILL
+        assert lost, "the killed worker was running a step"
         assert res.status == "succeeded" and store.has(res.outputs["result"])
         assert len(ex.client.scheduler_info()["workers"]) == 1
     finally:
