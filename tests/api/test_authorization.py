@@ -19,18 +19,24 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, LiveServer, str]]:
     """A server with one Finished task submitted by sam."""
-    home = tmp_path_factory.mktemp("auth") / "home"
-    world = build_world(home, submitters=("sam", "sue"))
-    server = start_server(home, "--dev-autoack", "--run-nodes")
+    base = tmp_path_factory.mktemp("auth")
+    with pytest.MonkeyPatch.context() as env:  # the per-test isolation of tests/conftest.py, for the module
+        for var in ("EOTRUST_HOME", "EOTRUST_CHAIN_URL", "EOTRUST_STORE", "EOTRUST_CATALOG_URL", "EOTRUST_DASK_SCHEDULER"):
+            env.delenv(var, raising=False)
+        env.setenv("EOTRUST_CONFIG", str(base / "no-such-eotrust.toml"))
+        env.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
+        env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
+        world = build_world(base / "home", submitters=("sam", "sue"))
+        server = start_server(base / "home", "--dev-autoack", "--run-nodes")
     try:
         r = httpx.post(f"{server.url}/processes/shout/execution",
                        json={"inputs": {"scene": world.dataset_id, "tag": "auth"}},
-                       headers={"X-API-Key": world.keys["sam"], "Prefer": "respond-async"})
+                       headers={"X-API-Key": world.keys["sam"], "Prefer": "respond-async"}, timeout=60)
         assert r.status_code == 201, r.text
         job = r.json()["jobID"]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            status = httpx.get(f"{server.url}/jobs/{job}", headers={"X-API-Key": world.keys["sam"]}).json()["status"]
+            status = httpx.get(f"{server.url}/jobs/{job}", headers={"X-API-Key": world.keys["sam"]}, timeout=30).json()["status"]
             if status not in ("accepted", "running"):
                 break
             time.sleep(0.5)
@@ -111,17 +117,17 @@ def test_a_data_owner_cannot_answer_another_owners_request(tmp_path: Path) -> No
     server = start_server(world.home)
     try:
         r = httpx.post(f"{server.url}/tasks", headers={"X-API-Key": world.keys["sam"]},
-                       json={"process": "shout", "inputs": {"scene": world.dataset_id, "tag": "x"}})
+                       json={"process": "shout", "inputs": {"scene": world.dataset_id, "tag": "x"}}, timeout=60)
         assert r.status_code == 201, r.text
         address = r.json()["address"]
         assert r.json()["state"] == "RequestsLocked"
-        r = httpx.post(f"{server.url}/tasks/{address}/answer", headers={"X-API-Key": otto_key}, json={"accept": True})
+        r = httpx.post(f"{server.url}/tasks/{address}/answer", headers={"X-API-Key": otto_key}, json={"accept": True}, timeout=60)
         assert r.status_code == 403, r.text
-        r = httpx.post(f"{server.url}/tasks/{address}/answer", headers={"X-API-Key": world.keys["olga"]}, json={"accept": True})
+        r = httpx.post(f"{server.url}/tasks/{address}/answer", headers={"X-API-Key": world.keys["olga"]}, json={"accept": True}, timeout=60)
         assert r.status_code == 200, r.text
         snap = r.json()["snapshot"]
         assert any(str(req.get("status")) in ("Acknowledged", "2") for req in snap["requests"]), snap
-        r = httpx.post(f"{server.url}/tasks/{address}/answer", headers={"X-API-Key": world.keys["alan"]}, json={"accept": False})
+        r = httpx.post(f"{server.url}/tasks/{address}/answer", headers={"X-API-Key": world.keys["alan"]}, json={"accept": False}, timeout=60)
         assert r.status_code == 200 and r.json()["state"] == "Nacked"
         status = httpx.get(f"{server.url}/jobs/{address}", headers={"X-API-Key": world.keys["sam"]}).json()
         assert status["status"] == "dismissed"

@@ -107,9 +107,9 @@ def check_download(state: Any, caller: Caller, cid: str) -> None:
 def download(request: Request, cid: str = CidPath, caller: Caller = Depends(require_party)) -> StreamingResponse:
     state = request.app.state.eotrust
     cid = _validate(cid)
+    check_download(state, caller, cid)  # first: no one learns what another party may not read
     if not state.store.has(cid):
         raise NotFoundError(f"no object {cid} in this server's store")
-    check_download(state, caller, cid)
     stream = state.store.open(cid)
 
     def chunks() -> Iterator[bytes]:
