@@ -85,3 +85,28 @@ def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path) -> None:
     r = cli(home, "workflow", "run", str(crash), "--retries", "0")
     assert r.returncode == 1 and "step 's' failed after 1 attempt (exit status 1)" in r.stderr.replace("\n", " ")
     assert "Traceback" not in r.stderr
+
+
+def test_ctrl_c_stops_the_run_and_its_workers(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import psutil
+
+    wf = tmp_path / "hang.yaml"
+    wf.write_text("name: h\nservices:\n  s: {python: wf_services:hang, outputs: {out: file}}\nsteps: {s: {service: s}}\n")
+    env = dict(os.environ, PYTHONPATH=str(HERE))
+    proc = subprocess.Popen([str(EOTRUST), "--home", str(tmp_path / "home"), "workflow", "run", str(wf)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=HERE)
+    deadline = time.monotonic() + 60
+    children: list[psutil.Process] = []
+    while time.monotonic() < deadline and not children:
+        children = [c for c in psutil.Process(proc.pid).children(recursive=True) if "eotrust.workflow.worker" in " ".join(c.cmdline())]
+        time.sleep(0.1)
+    assert children, "the step's worker process started"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and "Traceback" not in err
+    gone, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive

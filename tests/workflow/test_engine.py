@@ -155,3 +155,37 @@ steps:
     with pytest.raises(WorkflowError, match="needs 1 GPU"):
         run_workflow(settings, spec, {}, {})
     assert time.time() - t < 5
+
+
+def test_memory_declarations_limit_parallelism(settings, store) -> None:  # type: ignore[no-untyped-def]
+    wf = """\
+name: mem
+services:
+  sleepy: {python: wf_services:sleepy, outputs: {out: file}, params: {seconds: float}, resources: {cpus: 0.5, memory_mb: 600}}
+steps:
+  s1: {service: sleepy, params: {seconds: 0.4}}
+  s2: {service: sleepy, params: {seconds: 0.401}}
+"""
+    ex = LocalExecutor(store, settings.path("workflow", "tmp"), cpus=2, memory_mb=1000)
+    try:
+        res = run_workflow(settings, load_workflow(wf), {}, {}, executor=ex)
+    finally:
+        ex.close()
+    s1, s2 = sorted(res.steps, key=lambda s: s.started)
+    assert s2.started >= s1.ended - 0.05  # 2 x 600 MB do not fit in 1000 MB: one after the other
+
+
+def test_scatter_over_an_empty_list(settings, store) -> None:  # type: ignore[no-untyped-def]
+    spec = load_workflow("""\
+name: empty
+inputs: {parts: "file[]"}
+services:
+  upper: {python: wf_services:upper, inputs: {src: file}, outputs: {out: file}}
+  concat: {python: wf_services:concat, inputs: {parts: "file[]"}, outputs: {out: file}}
+steps:
+  u: {service: upper, in: {src: inputs.parts}, scatter: src}
+  c: {service: concat, in: {parts: u.out}}
+outputs: {all: c.out, each: u.out}
+""")
+    res = run_workflow(settings, spec, {"parts": []}, {})
+    assert res.outputs["each"] == [] and store.get_bytes(res.outputs["all"]) == b""

@@ -370,9 +370,12 @@ def run_workflow(
                 for material in stale.materials:
                     run.cache.drop(material)
             except BaseException:
-                # an engine error (or Ctrl-C): cancel what has not started
+                # an engine error (or Ctrl-C): cancel what has not started, stop what runs
                 for fut in list(run.running):
                     fut.cancel()
+                abort = getattr(executor, "abort", None)
+                if abort is not None:
+                    abort()
                 raise
             finally:
                 run.cache.close()

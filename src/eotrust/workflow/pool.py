@@ -180,6 +180,13 @@ class WorkerPool:
             worker.close()
         return result
 
+    def kill_all(self) -> None:
+        """Kill every worker now, busy or idle (an interrupted run)."""
+        with self._lock:
+            workers = list(self._all)
+        for w in workers:
+            w.kill()
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

@@ -110,6 +110,14 @@ class LocalExecutor:
                     self._free[k] += need[k]
             self._dispatch()
 
+    def abort(self) -> None:
+        """Stop now: drop queued steps and kill running Python steps (Ctrl-C)."""
+        with self._lock:
+            queued, self._queue = self._queue, []
+        for _, fut in queued:
+            fut.cancel()
+        self.pool.kill_all()
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
