@@ -129,3 +129,11 @@ outputs: {out: b.out}
     cache.close()
     res = run_workflow(settings, wf, {}, {})
     assert {s.step: s.cache_hit for s in res.steps} == {"a": True, "b": False}
+
+
+def test_entry_point_that_cannot_be_imported(settings, store) -> None:  # type: ignore[no-untyped-def]
+    exc = fail(settings, one_step("crash").replace("wf_services:crash", "no_such_module_xyz:run"))
+    assert "cannot load entry point 'no_such_module_xyz:run'" in exc.reason and exc.exit_status == 1
+    assert "ModuleNotFoundError" in store.get_bytes(exc.log_cid).decode()
+    exc = fail(settings, one_step("nope"))
+    assert "has no function 'nope'" in exc.reason

@@ -130,7 +130,8 @@ class PythonWorker:
 def worker_env(extra_path: list[str] | None = None) -> dict[str, str]:
     """The workers' environment: ours, with our import path so our entry points import there."""
     env = dict(os.environ)
-    paths = [p or os.getcwd() for p in sys.path] + list(extra_path or [])
+    # what we can import, and the current directory (as `python -m` would have it)
+    paths = [p or os.getcwd() for p in sys.path] + [os.getcwd()] + list(extra_path or [])
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
 
