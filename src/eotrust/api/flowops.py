@@ -13,6 +13,7 @@ from typing import Any
 from eotrust.api.auth import Caller, same_address
 from eotrust.api.ogc import EXC, REL_RESULTS, Execute
 from eotrust.errors import EotrustError, InvalidInputError, NotFoundError, PermissionDeniedError
+from eotrust.nodes.runner import RUN_RECORD  # the result name under which a platform records its run record
 
 # contract state -> OGC job status
 STATUS_OF_STATE: dict[str, str] = {
@@ -473,9 +474,17 @@ def history(state: Any, address: str) -> list[dict[str, Any]]:
         block = raw.pop("block", None) or raw.pop("block_number", None)
         party = raw.pop("party", None) or raw.pop("sender", None) or raw.pop("by", None)
         raw.pop("task", None)
-        details = ", ".join(f"{k}={v}" for k, v in raw.items() if v not in (None, "", [], {}))
+        raw.pop("log_index", None)
+        tx = raw.pop("tx_hash", None)
+        stamp = raw.pop("timestamp", None)
+        when = (datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                if isinstance(stamp, (int, float)) else None)
+        old, new = raw.pop("old", None), raw.pop("new", None)
+        parts = [f"{old} → {new}"] if old is not None or new is not None else []
+        parts += [f"{k}={v}" for k, v in raw.items() if v not in (None, "", [], {})]
         out.append({"event": str(name), "block": block if isinstance(block, int) else None,
-                    "party": party if isinstance(party, str) else None, "details": details})
+                    "party": party if isinstance(party, str) else None, "details": ", ".join(parts),
+                    "time": when, "tx": tx if isinstance(tx, str) else None})
     return out
 
 
@@ -510,13 +519,15 @@ def provenance(state: Any, address: str) -> dict[str, Any]:
         enc = stored.get(dataset_id)
         if enc:
             eid = f"enc:{name}"
-            nodes.append({"id": eid, "kind": "input", "label": f"{name} encrypted for the platform", "cid": enc})
+            nodes.append({"id": eid, "kind": "stored", "label": f"{name} encrypted for the platform", "cid": enc})
             edges.append((nid, eid))
             edges.append((eid, run_id))
         else:
             edges.append((nid, run_id))
     names = {r.body.cid: r.body.name for r in results}
     for i, cid in enumerate(_lv().recorded_result_cids(snap)):
+        if names.get(cid) == RUN_RECORD:
+            continue  # the run record describes the run node itself (its CID is on that node)
         rid = f"out:{i}"
         nodes.append({"id": rid, "kind": "result", "label": names.get(cid, f"result {i}"), "cid": cid})
         edges.append((run_id, rid))

@@ -59,11 +59,14 @@ class HistoryEvent(BaseModel):
     block: int | None = None
     party: str | None = None
     details: str | None = None
+    time: str | None = None
+    tx: str | None = None
 
 
 class ProvNode(BaseModel):
     id: str
-    kind: Literal["input", "run", "result"]
+    kind: Literal["input", "stored", "run", "result"] = Field(
+        ..., description="a dataset, its ciphertext stored for the platform, the run, a result")
     label: str
     cid: str | None = None
 

@@ -208,20 +208,21 @@ async function loadTaskDetail() {
   st.textContent = status.state;
   st.className = `state ${status.state}`;
   $("#history tbody").replaceChildren(...history.map((h) => el("tr", {},
-    el("td", {}, String(h.block ?? "")), el("td", {}, h.event), el("td", { class: "cid" }, short(h.party || "", 12)),
-    el("td", { class: "cid" }, h.details || ""))));
+    el("td", {}, String(h.block ?? "")), el("td", {}, (h.time || "").replace("T", " ").replace("Z", "")),
+    el("td", {}, h.event), el("td", { class: "cid", title: h.party || "" }, short(h.party || "", 12)),
+    el("td", { class: "cid", title: h.tx || "" }, h.details || ""))));
   drawProvenance(prov);
 }
 
 function drawProvenance(graph) {
   const svg = $("#provenance");
   svg.replaceChildren();
-  const cols = { input: 0, run: 1, result: 2 };
-  const byCol = [[], [], []];
-  for (const n of graph.nodes) byCol[cols[n.kind] ?? 1].push(n);
-  const colW = 300, rowH = 54, boxW = 250, boxH = 40;
+  const cols = { input: 0, stored: 1, run: 2, result: 3 };
+  const byCol = [[], [], [], []];
+  for (const n of graph.nodes) byCol[cols[n.kind] ?? 2].push(n);
+  const colW = 260, rowH = 54, boxW = 220, boxH = 40;
   const H = Math.max(...byCol.map((c) => c.length), 1) * rowH + 30;
-  svg.setAttribute("viewBox", `0 0 ${colW * 3} ${H}`);
+  svg.setAttribute("viewBox", `0 0 ${colW * 4} ${H}`);
   svg.style.height = H + "px";
   const pos = {};
   byCol.forEach((col, ci) => col.forEach((n, ri) => {
@@ -239,13 +240,13 @@ function drawProvenance(graph) {
     svg.append(svgEl("path", { d: `M${x1},${y1} C${x1 + 30},${y1} ${x2 - 30},${y2} ${x2},${y2}`, fill: "none",
       stroke: "#8895a7", "marker-end": "url(#arrow)" }));
   }
-  const fill = { input: "#eef5ff", run: "#fff6dd", result: "#e8f8ec" };
+  const fill = { input: "#eef5ff", stored: "#f1ecff", run: "#fff6dd", result: "#e8f8ec" };
   for (const n of graph.nodes) {
     const p = pos[n.id];
     const g = svgEl("g", { transform: `translate(${p.x},${p.y})`, class: `prov-${n.kind}` });
     g.append(svgEl("rect", { width: boxW, height: boxH, rx: 6, fill: fill[n.kind] || "#f4f4f4", stroke: "#b8c2cf" }),
-      svgEl("text", { x: 8, y: 16, "font-size": 12, "font-weight": 600 }, short(n.label, 34)),
-      svgEl("text", { x: 8, y: 32, "font-size": 10, "font-family": "monospace", fill: "#556" }, short(n.cid || "", 36)));
+      svgEl("text", { x: 8, y: 16, "font-size": 12, "font-weight": 600 }, short(n.label, 30)),
+      svgEl("text", { x: 8, y: 32, "font-size": 10, "font-family": "monospace", fill: "#556" }, short(n.cid || "", 30)));
     g.append(svgEl("title", {}, `${n.label}\n${n.cid || ""}`));
     svg.append(g);
   }
