@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from concurrent.futures import Future
 from typing import Any
@@ -67,13 +68,21 @@ class DaskExecutor:
                     hint="start one with `dask scheduler` or fix EOTRUST_DASK_SCHEDULER",
                 ) from None
         self.client = client
+        self._declared_at: tuple[float, set[str]] | None = None
 
     def _worker_resources(self) -> list[dict[str, float]]:
         info = self.client.scheduler_info(n_workers=-1) if _takes_n_workers(self.client) else self.client.scheduler_info()
         return [dict(w.get("resources") or {}) for w in info.get("workers", {}).values()]
 
+    def _declared(self) -> set[str]:
+        """Resource names the workers declare (asked again at most every 5 s)."""
+        now = time.monotonic()
+        if self._declared_at is None or now - self._declared_at[0] > 5:
+            self._declared_at = (now, {k for w in self._worker_resources() for k in w})
+        return self._declared_at[1]
+
     def _restrictions(self, r: Resources) -> dict[str, float]:
-        declared = {k for w in self._worker_resources() for k in w}
+        declared = self._declared()
         want = {"CPU": r.cpus, "MEMORY": float(r.memory_mb), "GPU": float(r.gpus)}
         return {k: v for k, v in want.items() if v > 0 and (k in declared or k == "GPU")}
 
