@@ -245,8 +245,12 @@ def _print_sweep(result: Any, json_: bool) -> None:
     for r in result.rows:
         status = "[green]ok[/]" if r.status == "succeeded" else f"[red]{r.error}[/]"
         table.add_row(*[str(r.params[k]) for k in result.swept], status,
-                      *[str(r.metrics.get(k, "")) for k in metric_cols], r.run_cid or "")
+                      *[_cell(r.metrics.get(k, "")) for k in metric_cols], r.run_cid or "")
     console.print(table)
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 @workflow_app.command("publish")
