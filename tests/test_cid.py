@@ -25,7 +25,7 @@ from eotrust.cid import (
     to_v1,
     validate_cid,
 )
-from eotrust.cid.unixfs import PBNode, UnixfsData, decode_node
+from eotrust.cid.unixfs import PBNode, UnixfsData, decode_node, encode_leaf, leaf_frame
 from eotrust.errors import IntegrityError, InvalidInputError
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "kubo_cid_vectors.json").read_text())
@@ -62,7 +62,7 @@ def test_tree_shape_over_174_leaves() -> None:
     """181 chunks: 181 leaves, a full branch of 174, one of 7, and a root over both."""
     blocks: list[bytes] = []
     data = vector_content(180 * CHUNK_SIZE + 1)
-    with DagImporter(lambda mh, block: blocks.append(block), workers=1) as imp:
+    with DagImporter(lambda mh, parts: blocks.append(b"".join(parts)), workers=1) as imp:
         imp.write(data)
         result = imp.finish()
     assert result.size == len(data)
@@ -160,3 +160,10 @@ def test_wrong_digest_length() -> None:
 def test_a_non_node_block_is_an_integrity_error() -> None:
     with pytest.raises(IntegrityError):
         decode_node(b"\xff\xff\xff not protobuf")
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 127, 128, 16383, 16384, CHUNK_SIZE - 1, CHUNK_SIZE])
+def test_leaf_framing_is_protobufs(size: int) -> None:
+    chunk = vector_content(size)
+    prefix, suffix = leaf_frame(size)
+    assert prefix + chunk + suffix == encode_leaf(chunk)

@@ -86,10 +86,10 @@ def test_errors_are_typed(home: list[str], tmp_path: Path, settings: Settings) -
 def test_corruption_is_one_clear_line(settings: Settings, sample: Path, tmp_path: Path) -> None:
     home = ["--home", str(settings.home)]
     cid = runner.invoke(app, [*home, "store", "put", str(sample)]).stdout.strip()
-    block = max((settings.home / "store" / "blocks").rglob("*.data"), key=lambda p: p.stat().st_size)
-    raw = bytearray(block.read_bytes())
+    (pack,) = (settings.home / "store" / "objects").rglob("*.pack")
+    raw = bytearray(pack.read_bytes())
     raw[12345] ^= 0xFF
-    block.write_bytes(bytes(raw))
+    pack.write_bytes(bytes(raw))
     assert isinstance(runner.invoke(app, [*home, "store", "verify", cid]).exception, IntegrityError)
     out = tmp_path / "out.bin"
     proc = subprocess.run(

@@ -76,10 +76,10 @@ def test_corrupt_ciphertext_block(store: LocalStore, tmp_path: Path) -> None:
     src.write_bytes(b"x" * (CHUNK_SIZE * 2))
     identity, recipient = generate_identity()
     sealed = seal_to_store(store, src, [recipient])
-    leaf = max((store.root / "blocks").rglob("*.data"), key=lambda p: p.stat().st_size)
-    raw = bytearray(leaf.read_bytes())
+    pack = store.object_path(sealed.cid)
+    raw = bytearray(pack.read_bytes())
     raw[1000] ^= 1
-    leaf.write_bytes(bytes(raw))
+    pack.write_bytes(bytes(raw))
     with pytest.raises(IntegrityError):
         open_from_store(store, sealed.cid, identity, tmp_path / "out")
     assert not (tmp_path / "out").exists()

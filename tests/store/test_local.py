@@ -26,8 +26,10 @@ def store(tmp_path: Path) -> LocalStore:
     return LocalStore(tmp_path / "store")
 
 
-def block_files(store: LocalStore) -> list[Path]:
-    return sorted(p for p in (store.root / "blocks").rglob("*.data"))
+def pack_of(store: LocalStore, cid: str) -> Path:
+    path = store.object_path(cid)
+    assert path.is_file()
+    return path
 
 
 def test_is_a_store(store: LocalStore) -> None:
@@ -101,51 +103,84 @@ def _flip(path: Path, offset: int) -> None:
     path.write_bytes(bytes(raw))
 
 
-@hsettings(max_examples=40, deadline=None)
-@given(which=st.integers(0, 10_000), offset=st.integers(0, 10**9), seed=st.integers(0, 3))
-def test_any_one_byte_corruption_is_caught(tmp_path_factory: pytest.TempPathFactory, which: int, offset: int, seed: int) -> None:
-    store = LocalStore(tmp_path_factory.mktemp("s"))
-    data = content(2 * CHUNK_SIZE + 1000, seed)
-    cid = store.put_bytes(data)
-    blocks = block_files(store)
-    assert len(blocks) == 4  # three leaves and the root
-    _flip(blocks[which % len(blocks)], offset)
+def _caught_everywhere(store: LocalStore, cid: str, dest: Path) -> None:
     with pytest.raises(IntegrityError):
         store.verify(cid)
     with pytest.raises(IntegrityError):
         store.get_bytes(cid)
-    dest = tmp_path_factory.mktemp("out") / "object"
     with pytest.raises(IntegrityError):
         store.get_file(cid, dest)
-    assert not dest.exists() and not list(dest.parent.iterdir())
+    assert not dest.exists() and not list(dest.parent.glob(f".{dest.name}*"))
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(offset=st.integers(0, 10**9), seed=st.integers(0, 3))
+def test_any_one_byte_corruption_is_caught(tmp_path_factory: pytest.TempPathFactory, offset: int, seed: int) -> None:
+    store = LocalStore(tmp_path_factory.mktemp("s"))
+    cid = store.put_bytes(content(2 * CHUNK_SIZE + 1000, seed))
+    _flip(pack_of(store, cid), offset)
+    _caught_everywhere(store, cid, tmp_path_factory.mktemp("out") / "object")
+
+
+def test_every_byte_outside_the_data_is_guarded(store: LocalStore, tmp_path: Path) -> None:
+    """Headers, links, index and footer of a 3-leaf object: each byte, one at a time."""
+    data = content(2 * CHUNK_SIZE + 1000)
+    cid = store.put_bytes(data)
+    pack = pack_of(store, cid)
+    good = pack.read_bytes()
+    chunks = [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)]
+    ranges = [(good.find(c), good.find(c) + len(c)) for c in chunks]
+    assert all(start >= 0 for start, _ in ranges)
+    structural = [i for i in range(len(good)) if not any(a <= i < b for a, b in ranges)]
+    assert 300 < len(structural) < 2000
+    for i in structural:
+        _flip(pack, i)
+        with pytest.raises(IntegrityError):
+            store.verify(cid)
+        pack.write_bytes(good)
+    store.verify(cid)
 
 
 def test_every_byte_of_a_small_object_is_guarded(store: LocalStore) -> None:
     cid = store.put_bytes(b"hello world")
-    (block,) = block_files(store)
-    good = block.read_bytes()
+    pack = pack_of(store, cid)
+    good = pack.read_bytes()
     for i in range(len(good)):
-        _flip(block, i)
+        _flip(pack, i)
         with pytest.raises(IntegrityError):
             store.get_bytes(cid)
-        block.write_bytes(good)
+        pack.write_bytes(good)
     assert store.get_bytes(cid) == b"hello world"
 
 
 def test_corruption_error_names_the_block(store: LocalStore) -> None:
-    cid = store.put_bytes(content(CHUNK_SIZE + 1))
-    leaf = next(p for p in block_files(store) if p.stat().st_size > 1000)
-    _flip(leaf, 500)
+    data = content(CHUNK_SIZE + 1)
+    cid = store.put_bytes(data)
+    pack = pack_of(store, cid)
+    _flip(pack, pack.read_bytes().find(data[:CHUNK_SIZE]) + 500)
     with pytest.raises(IntegrityError, match=f"block .* of object {cid} is corrupt"):
         store.verify(cid)
 
 
-def test_missing_block_is_reported(store: LocalStore) -> None:
+def test_truncated_pack_is_reported(store: LocalStore) -> None:
     cid = store.put_bytes(content(CHUNK_SIZE + 1))
-    leaf = next(p for p in block_files(store) if p.stat().st_size > 1000)
-    leaf.unlink()
-    with pytest.raises(IntegrityError, match="missing"):
+    pack = pack_of(store, cid)
+    pack.write_bytes(pack.read_bytes()[:-1])
+    with pytest.raises(IntegrityError, match="corrupt"):
         store.get_bytes(cid)
+    assert [o.size for o in store.list()] == [-1]
+
+
+def test_repeated_blocks_are_stored_once(store: LocalStore) -> None:
+    cid = store.put_bytes(bytes(20 * CHUNK_SIZE))
+    assert pack_of(store, cid).stat().st_size < 2 * CHUNK_SIZE
+    assert store.get_bytes(cid) == bytes(20 * CHUNK_SIZE)
+
+
+def test_remove(store: LocalStore) -> None:
+    cid = store.put_bytes(b"bye")
+    store.remove(cid)
+    assert not store.has(cid) and list(store.list()) == []
 
 
 def test_failed_put_leaves_no_object(store: LocalStore) -> None:
@@ -162,11 +197,13 @@ def test_failed_put_leaves_no_object(store: LocalStore) -> None:
     with pytest.raises(OSError):
         store.put_stream(Broken())  # type: ignore[arg-type]
     assert list(store.list()) == []
-    assert not [p for p in store.root.rglob("*") if p.name.endswith(".tmp")]
+    assert not list((store.root / "tmp").iterdir())
 
 
 def test_no_temporary_files_left(store: LocalStore) -> None:
     store.put_bytes(content(3 * CHUNK_SIZE))
+    store.put_bytes(content(3 * CHUNK_SIZE))  # again: the existing pack is kept
+    assert not list((store.root / "tmp").iterdir())
     assert not [p for p in store.root.rglob("*") if p.name.startswith(".")]
 
 

@@ -16,9 +16,14 @@ SHA256_LEN = 32
 _SHA256 = multihash.get("sha2-256")
 
 
+_SHA256_PREFIX = _SHA256.wrap(bytes(SHA256_LEN))[:-SHA256_LEN]  # code and length varints
+
+
 def multihash_of(digest: bytes) -> bytes:
     """The sha2-256 multihash bytes (``0x12 0x20`` + digest) of a raw digest."""
-    return _SHA256.wrap(digest)
+    if len(digest) != SHA256_LEN:
+        raise InvalidInputError(f"a sha2-256 digest has {SHA256_LEN} bytes, not {len(digest)}")
+    return _SHA256_PREFIX + digest
 
 
 def _parse(text: str) -> CID:

@@ -19,22 +19,23 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from eotrust.cid.codec import cid_from_multihash, multihash_of
-from eotrust.cid.unixfs import Link, encode_branch, encode_leaf
+from eotrust.cid.unixfs import Link, encode_branch, leaf_frame
 
 CHUNK_SIZE = 256 * 1024
 MAX_LINKS = 174
 _SMALL = 4 * CHUNK_SIZE  # below this a thread pool costs more than it saves
 
-BlockSink = Callable[[bytes, bytes], None]
-"""Called with (multihash, block bytes) for every block, leaves first; may run on worker
-threads, so it must be thread-safe."""
+BlockSink = Callable[[bytes, Sequence[bytes]], None]
+"""Called with (multihash, parts) for every block, where the block is the concatenation of
+the parts (a leaf comes as its protobuf framing around the unchanged chunk, so it is never
+copied). Called from worker threads, in no particular order: it must be thread-safe."""
 
 
 @dataclass(frozen=True)
@@ -132,18 +133,21 @@ class DagImporter:
             self._add(0, self._pending.popleft().result())
 
     def _leaf(self, chunk: bytes) -> Link:
-        block = encode_leaf(chunk)
-        return Link(self._store(block), len(block), len(chunk))
-
-    def _store(self, block: bytes) -> bytes:
-        mh = multihash_of(hashlib.sha256(block).digest())
+        prefix, suffix = leaf_frame(len(chunk))
+        h = hashlib.sha256(prefix)
+        h.update(chunk)  # releases the GIL: leaves hash in parallel
+        h.update(suffix)
+        mh = multihash_of(h.digest())
         if self._sink is not None:
-            self._sink(mh, block)
-        return mh
+            self._sink(mh, (prefix, chunk, suffix))
+        return Link(mh, len(prefix) + len(chunk) + len(suffix), len(chunk))
 
     def _branch(self, links: list[Link]) -> Link:
         block = encode_branch(links)
-        return Link(self._store(block), len(block) + sum(x.tsize for x in links), sum(x.filesize for x in links))
+        mh = multihash_of(hashlib.sha256(block).digest())
+        if self._sink is not None:
+            self._sink(mh, (block,))
+        return Link(mh, len(block) + sum(x.tsize for x in links), sum(x.filesize for x in links))
 
     def _add(self, level: int, link: Link) -> None:
         while True:

@@ -35,9 +35,10 @@ def checked_block(get_block: GetBlock, mh: bytes, root: str) -> bytes:
 class DagReader(io.RawIOBase):
     """A read-only stream of a file DAG's bytes, verified block by block."""
 
-    def __init__(self, get_block: GetBlock, cid: str) -> None:
+    def __init__(self, get_block: GetBlock, cid: str, *, on_close: Callable[[], None] | None = None) -> None:
         super().__init__()
         self._get = get_block
+        self._on_close = on_close
         self.cid = cid
         root_mh = cid_multihash(cid)
         root = decode_node(checked_block(get_block, root_mh, cid), name=f"root block of {cid}")
@@ -49,6 +50,11 @@ class DagReader(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def close(self) -> None:
+        if not self.closed and self._on_close is not None:
+            self._on_close()
+        super().close()
 
     def _next_leaf(self) -> bool:
         while self._stack:
