@@ -108,6 +108,7 @@ outputs: {result: d.out}
 
 def test_workflow_runs_on_a_real_dask_cluster(settings, store, cluster) -> None:  # type: ignore[no-untyped-def]
     ex = _executor(settings, cluster)
+    assert settings.passphrase is not None and ex.settings.passphrase is None  # no secret goes to the cluster
     try:
         text = store.put_bytes(b"t")
         res = run_workflow(settings, load_workflow(WF), {"text": text}, {}, executor=ex)

@@ -56,7 +56,8 @@ class DaskExecutor:
     def __init__(self, settings: Settings, address: str, *, client: Any = None, timeout_s: float = 10.0) -> None:
         from distributed import Client
 
-        self.settings = settings
+        # workers need the store's configuration, never secrets: the passphrase stays here
+        self.settings = settings.model_copy(update={"passphrase": None})
         self.address = address
         self._own_client = client is None
         if client is None:
