@@ -189,3 +189,15 @@ outputs: {all: c.out, each: u.out}
 """)
     res = run_workflow(settings, spec, {"parts": []}, {})
     assert res.outputs["each"] == [] and store.get_bytes(res.outputs["all"]) == b""
+
+
+def test_step_needing_more_disk_than_free_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
+    spec = load_workflow("""\
+name: disk
+services:
+  big: {python: wf_services:noop, outputs: {out: file}, resources: {disk_mb: 999999999}}
+steps:
+  b: {service: big}
+""")
+    with pytest.raises(WorkflowError, match="needs 999999999 MB of disk"):
+        run_workflow(settings, spec, {}, {})

@@ -68,6 +68,10 @@ class LocalExecutor:
         if resources.gpus > self.capacity.gpus:
             raise WorkflowError(f"step {step!r} needs {resources.gpus} GPU(s); this local executor has {self.capacity.gpus}",
                                 hint="run it on a Dask cluster with GPU workers")
+        free_mb = shutil.disk_usage(self.tmp_root).free // (1024 * 1024)
+        if resources.disk_mb > free_mb:
+            raise WorkflowError(f"step {step!r} needs {resources.disk_mb} MB of disk; {self.tmp_root} has {free_mb} MB free",
+                                hint="free some space or lower its disk_mb")
         if resources.memory_mb > self.capacity.memory_mb:
             raise WorkflowError(f"step {step!r} needs {resources.memory_mb} MB of memory; this machine has {self.capacity.memory_mb} MB",
                                 hint="lower its memory_mb or run it on a Dask cluster")
