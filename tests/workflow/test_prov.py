@@ -53,3 +53,17 @@ def test_validation_rejects_broken_documents() -> None:
            "wasGeneratedBy": {"_:g": {"prov:entity": "ex:e", "prov:activity": "ex:missing"}}}
     with pytest.raises(ValueError, match="undeclared ex:missing"):
         validate_prov_json(json.dumps(bad))
+
+
+def test_prov_of_a_failed_run_names_the_log(settings, store) -> None:  # type: ignore[no-untyped-def]
+    from eotrust.workflow import RunFailed
+
+    wf = "name: c\nservices:\n  s: {python: wf_services:crash, outputs: {out: file}}\nsteps: {s: {service: s}}\n"
+    with pytest.raises(RunFailed) as info:
+        run_workflow(settings, load_workflow(wf), {}, {}, retries=0)
+    run_cid, record = load_run(settings, info.value.run_cid[:10])
+    out = prov_json(record, run_cid)
+    validate_prov_json(out)
+    data = json.loads(out)
+    assert data["activity"][f"eotrust:run-{run_cid}"]["eotrust:status"] == "failed"
+    assert f"ipfs:{info.value.log_cid}" in data["entity"]
