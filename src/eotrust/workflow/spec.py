@@ -136,7 +136,8 @@ def load_workflow(source: str | Path, *, store: Store | None = None) -> Workflow
     """A validated WorkflowSpec from a file path, YAML text, or (with ``store``) a workflow CID.
 
     Raises WorkflowValidationError listing every problem with its line."""
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and Path(source).suffix in (".yaml", ".yml", ".json")):
+    one_line = isinstance(source, str) and "\n" not in source and len(source) < 4096
+    if isinstance(source, Path) or (one_line and (Path(source).suffix in (".yaml", ".yml", ".json") or Path(source).is_file())):
         path = Path(source)
         if not path.is_file():
             raise WorkflowValidationError([Problem(f"workflow file {path} does not exist", None, str(path))],
