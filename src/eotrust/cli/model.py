@@ -1,0 +1,346 @@
+"""`eotrust model`: package, sign, verify, register and score models.
+
+Every command is a thin shell over ``eotrust.ml`` (package, onnx_export, registry, scoring)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from eotrust.cli.common import JsonOption, console, print_json, settings_of
+
+model_app = typer.Typer(help="Model packages: package, verify, register, score (onnxruntime).", no_args_is_help=True)
+
+AsOption = typer.Option(None, "--as", help="the party that signs (default: the `party` setting, EOTRUST_PARTY)")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(model_app, name="model")
+
+
+def _account(ctx: typer.Context, name: Optional[str]):  # type: ignore[no-untyped-def]
+    from eotrust.errors import InvalidInputError
+    from eotrust.party import load_party
+
+    settings = settings_of(ctx)
+    name = name or settings.party
+    if not name:
+        raise InvalidInputError("which party signs the package?", hint="pass --as NAME or set EOTRUST_PARTY")
+    return load_party(settings, name).account
+
+
+def _progress(label: str):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                    transient=False)
+
+
+def _is_package(path: Path) -> bool:
+    import zipfile
+
+    return zipfile.is_zipfile(path)
+
+
+@model_app.command("package")
+def package_cmd(
+    ctx: typer.Context,
+    checkpoint: Path = typer.Argument(..., exists=True, dir_okay=False, help="a trained checkpoint (.pt)"),
+    output: Path = typer.Option(..., "--output", "-o", help="the package file to write"),
+    name: Optional[str] = typer.Option(None, "--name", help="model name (default: the checkpoint's)"),
+    description: str = typer.Option("", "--description"),
+    created: Optional[str] = typer.Option(None, "--created", help="UTC time YYYY-MM-DDTHH:MM:SSZ (default: the checkpoint's, else now)"),
+    run: Optional[str] = typer.Option(None, "--run", help="CID of the workflow run record that trained it"),
+    as_party: Optional[str] = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Export a checkpoint to ONNX (checked against PyTorch), describe it, sign it: a package file."""
+    from eotrust.ml.onnx_export import package_checkpoint
+    from eotrust.ml.package import verify_package
+
+    account = _account(ctx, as_party)
+    with console.status("exporting to ONNX and checking against PyTorch…"):
+        path = package_checkpoint(checkpoint, account, output, name=name, description=description,
+                                  created=created, run=run)
+    report = verify_package(path)
+    if as_json:
+        print_json({"path": str(path), "cid": report.cid, "name": report.name, "owner": report.owner})
+        return
+    console.print(f"[green]packaged[/] {report.name} → {path}  CID [bold]{report.cid}[/]", highlight=False)
+
+
+@model_app.command("register")
+def register_cmd(
+    ctx: typer.Context,
+    source: Path = typer.Argument(..., exists=True, dir_okay=False, help="a package file, or a checkpoint to package first"),
+    name: Optional[str] = typer.Option(None, "--name", help="model name (checkpoints only)"),
+    description: str = typer.Option("", "--description", help="(checkpoints only)"),
+    created: Optional[str] = typer.Option(None, "--created", help="(checkpoints only) UTC time YYYY-MM-DDTHH:MM:SSZ"),
+    run: Optional[str] = typer.Option(None, "--run", help="(checkpoints only) CID of the training run record"),
+    cid: Optional[str] = typer.Option(None, "--cid", help="the CID the package must have"),
+    as_party: Optional[str] = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Register a model: a package is verified and stored; a checkpoint is packaged and signed
+    (``--as``) first. The store keeps the bytes, the catalogue the index (a new version per name)."""
+    import tempfile
+
+    from eotrust.ml.registry import Registry
+
+    settings = settings_of(ctx)
+    registry = Registry(settings)
+    if _is_package(source):
+        entry = registry.register(source, cid=cid)
+    else:
+        from eotrust.ml.onnx_export import package_checkpoint
+
+        account = _account(ctx, as_party)
+        with tempfile.TemporaryDirectory(dir=settings.path("tmp")) as tmp:
+            with console.status("exporting to ONNX and checking against PyTorch…"):
+                path = package_checkpoint(source, account, Path(tmp) / "package.zip", name=name,
+                                          description=description, created=created, run=run)
+            entry = registry.register(path, cid=cid)
+    if as_json:
+        print_json(_entry_json(entry))
+        return
+    console.print(f"[green]registered[/] {entry.name} version {entry.version}  CID [bold]{entry.cid}[/]  "
+                  f"owner {entry.owner}", highlight=False)
+
+
+@model_app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a package file (from `eotrust model export`)"),
+    cid: Optional[str] = typer.Option(None, "--cid", help="the CID the package must have"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Verify a package file and register it here (its bytes into the store, a row in the catalogue)."""
+    from eotrust.ml.registry import Registry
+
+    entry = Registry(settings_of(ctx)).register(file, cid=cid)
+    if as_json:
+        print_json(_entry_json(entry))
+        return
+    console.print(f"[green]imported[/] {entry.name} version {entry.version}  CID [bold]{entry.cid}[/]", highlight=False)
+
+
+def _entry_json(entry) -> dict:  # type: ignore[no-untyped-def]
+    return {k: v for k, v in entry.__dict__.items() if k != "manifest"}
+
+
+@model_app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    name: Optional[str] = typer.Option(None, "--name", help="only this model's versions"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Registered model packages, with their scalar metrics side by side."""
+    from rich.table import Table
+
+    from eotrust.ml.registry import Registry, metrics_table
+
+    entries = Registry(settings_of(ctx)).list(name)
+    if as_json:
+        print_json([_entry_json(e) for e in entries])
+        return
+    metric_names, rows = metrics_table(entries)
+    table = Table("name", "ver", "CID", "algorithm", "created", "owner", *metric_names)
+    for e, values in zip(entries, rows):
+        table.add_row(e.name, str(e.version), e.cid, e.algorithm, e.created, e.owner[:10] + "…",
+                      *[_fmt(v) for v in values])
+    console.print(table)
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+@model_app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="CID, NAME (latest version) or NAME:VERSION"),
+    as_json: bool = JsonOption,
+) -> None:
+    """One model: its manifest, lineage (data and run, present in the store or not), and every
+    version of its name with metrics side by side."""
+    from rich.table import Table
+
+    from eotrust.ml.registry import Registry, metrics_table
+
+    registry = Registry(settings_of(ctx))
+    entry = registry.get(ref)
+    lineage = registry.lineage(entry.cid)
+    versions = registry.versions(entry.name)
+    if as_json:
+        print_json({**_entry_json(entry), "manifest": entry.manifest.model_dump(mode="json") if entry.manifest else None,
+                    "lineage_in_store": lineage, "versions": [_entry_json(v) for v in versions]})
+        return
+    m = entry.manifest
+    assert m is not None
+    console.print(f"[bold]{entry.name}[/] version {entry.version}  CID {entry.cid}", highlight=False)
+    console.print(f"  {m.description}" if m.description else "", highlight=False)
+    console.print(f"  algorithm {m.algorithm}   created {m.created}   owner {m.owner}   size {entry.size} bytes",
+                  highlight=False)
+    spec = m.input
+    shape = spec.layout + (f" (T={spec.timesteps})" if spec.timesteps else "")
+    console.print(f"  input     {spec.kind} {shape}, {spec.raster_bands} raster bands: {', '.join(spec.bands[:13])}"
+                  + (" …" if len(spec.bands) > 13 else ""), highlight=False)
+    if spec.normalisation:
+        console.print(f"  normalise mean {spec.normalisation.mean[:6]} std {spec.normalisation.std[:6]}", highlight=False)
+    console.print(f"  output    {m.output.kind} {m.output.layout}, tile {spec.tile_size}, multiple {spec.spatial_multiple}",
+                  highlight=False)
+    console.print("  classes   " + ", ".join(f"{c.index}:{c.name}" for c in m.classes), highlight=False)
+    if m.training_params:
+        console.print(f"  training  {m.training_params}", highlight=False)
+    console.print("  lineage", highlight=False)
+    for key, items in lineage.items():
+        if key == "model":
+            continue
+        for item in items:
+            mark = "[green]in store[/]" if item["in_store"] else "[yellow]not in this store[/]"
+            console.print(f"    {key:<16} {item['cid']}  {mark}", highlight=False)
+    metric_names, rows = metrics_table(versions)
+    table = Table("version", "CID", "created", *metric_names, title=f"versions of {entry.name}")
+    for v, values in zip(versions, rows):
+        table.add_row(str(v.version), v.cid, v.created, *[_fmt(x) for x in values])
+    console.print(table)
+
+
+@model_app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="CID, NAME or NAME:VERSION"),
+    output: Path = typer.Option(..., "--output", "-o", help="file (or folder) to write the package to"),
+) -> None:
+    """Write a registered package to a file (checked against its CID on the way out)."""
+    from eotrust.ml.registry import Registry
+
+    path = Registry(settings_of(ctx)).export(ref, output)
+    console.print(f"[green]exported[/] {ref} → {path}", highlight=False)
+
+
+@model_app.command("verify")
+def verify_cmd(
+    ctx: typer.Context,
+    target: str = typer.Argument(..., help="a package file, or a registered model's CID / NAME[:VERSION]"),
+    cid: Optional[str] = typer.Option(None, "--cid", help="the CID the file must have"),
+    owner: Optional[str] = typer.Option(None, "--owner", help="the address that must have signed it"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Check a package: its CID, archive, digests, the owner's signature, and that the ONNX graph loads."""
+    from eotrust.ml.package import verify_package
+
+    path = Path(target)
+    if path.is_file():
+        report = verify_package(path, cid=cid, owner=owner)
+    else:
+        from eotrust.ml.registry import Registry
+
+        registry = Registry(settings_of(ctx))
+        entry, local = registry.local_path(target)
+        report = verify_package(local, cid=cid or entry.cid, owner=owner)
+    if as_json:
+        print_json(report)
+        return
+    for check in report.checks:
+        console.print(f"  [green]✓[/] {check}", highlight=False)
+    console.print(f"[green]verified[/] {report.name} {report.cid}", highlight=False)
+
+
+def _scorer(ctx: typer.Context, ref: str, threads: Optional[int]):  # type: ignore[no-untyped-def]
+    """A package file's scorer, or a registered model's."""
+    path = Path(ref)
+    if path.is_file():
+        from eotrust.ml.scoring.batch import Scorer
+
+        return Scorer.from_file(path, threads=threads)
+    from eotrust.ml.registry import Registry
+
+    return Registry(settings_of(ctx)).scorer(ref, threads=threads)
+
+
+@model_app.command("score")
+def score_cmd(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="a package file, or a registered model's CID / NAME[:VERSION]"),
+    scene: Path = typer.Argument(..., exists=True, dir_okay=False, help="the GeoTIFF to score"),
+    output: Path = typer.Option(..., "--output", "-o", help="the class map GeoTIFF to write"),
+    probabilities: Optional[Path] = typer.Option(None, "--probabilities", help="also write class probabilities here"),
+    tile: Optional[int] = typer.Option(None, "--tile", min=8, help="tile size (default: the model's)"),
+    overlap: Optional[int] = typer.Option(None, "--overlap", min=0, help="overlap of tiles (default: tile/8 for images)"),
+    batch: int = typer.Option(4, "--batch", min=1, help="tiles per onnxruntime call"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="onnxruntime threads (default: all cores)"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Score a whole scene tile by tile (overlap + blending, bounded memory) into a GeoTIFF."""
+    from eotrust.ml.scoring.scene import score_scene
+
+    scorer = _scorer(ctx, ref, threads)
+    with _progress(f"scoring {scene.name}") as bar:
+        task = bar.add_task("tiles", total=None)
+        result = score_scene(scorer, scene, output, probabilities=probabilities, tile=tile, overlap=overlap,
+                             batch_size=batch, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    summary = {"classes": str(result.classes), "probabilities": str(result.probabilities) if result.probabilities else None,
+               "width": result.width, "height": result.height, "tiles": result.tiles,
+               "seconds": round(result.seconds, 3), "megapixels_per_second": round(result.megapixels_per_second, 3)}
+    if as_json:
+        print_json(summary)
+        return
+    console.print(f"[green]wrote[/] {output} ({result.width}×{result.height}, {result.tiles} tiles, "
+                  f"{result.megapixels_per_second:.2f} MP/s)", highlight=False)
+
+
+@model_app.command("stream")
+def stream_cmd(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="a package file, or a registered model's CID / NAME[:VERSION]"),
+    files: list[Path] = typer.Argument(None, help="frames to score (GeoTIFF, PNG, .npy), unless --watch"),
+    watch: Optional[Path] = typer.Option(None, "--watch", file_okay=False, help="a folder to watch for new frames"),
+    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="write each class map here"),
+    window: int = typer.Option(8, "--window", min=1, help="frames kept in the sliding window (older are dropped)"),
+    batch: int = typer.Option(1, "--batch", min=1, help="frames scored per call"),
+    idle_timeout: Optional[float] = typer.Option(None, "--idle-timeout", help="stop watching after this many idle seconds"),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1),
+    duration: Optional[float] = typer.Option(None, "--duration", help="stop after this many seconds"),
+    size: Optional[str] = typer.Option(None, "--size", help="resize frames to HxW first"),
+    bands: Optional[str] = typer.Option(None, "--bands", help="0-based band indexes to keep, e.g. 3,2,1"),
+    npy: bool = typer.Option(False, "--npy", help="write class maps as .npy instead of GeoTIFF"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1),
+    as_json: bool = JsonOption,
+) -> None:
+    """Score a stream of frames (files or a watched folder) in a sliding window; report FPS and latency."""
+    from eotrust.errors import InvalidInputError
+    from eotrust.ml.scoring.stream import FolderSink, FolderSource, ListSource, ModelReader, Preprocess, StreamPipeline
+
+    if (watch is None) == (not files):
+        raise InvalidInputError("give either frame files or --watch FOLDER")
+    source = FolderSource(watch, idle_timeout=idle_timeout) if watch else ListSource(files)
+    pre = None
+    if size or bands:
+        try:
+            hw = tuple(int(v) for v in size.lower().split("x")) if size else None
+            sel = tuple(int(v) for v in bands.split(",")) if bands else None
+        except ValueError:
+            raise InvalidInputError("--size is HxW and --bands a comma-separated list of integers") from None
+        pre = Preprocess(bands=sel, size=hw)  # type: ignore[arg-type]
+    sink = FolderSink(out, as_npy=npy) if out else None
+    pipeline = StreamPipeline(source, ModelReader(_scorer(ctx, ref, threads)), preprocess=pre, window=window,
+                              batch=batch, sink=sink)
+    if not as_json:
+        console.print(f"streaming {'from ' + str(watch) if watch else f'{len(files)} frames'} (Ctrl-C stops)…")
+    try:
+        stats = pipeline.run(max_frames=max_frames, duration=duration)
+    except KeyboardInterrupt:
+        pipeline.stop()
+        stats = pipeline.stats
+    summary = stats.summary()
+    if as_json:
+        print_json(summary)
+        return
+    console.print(f"scored {summary['scored']} frames ({summary['dropped']} dropped, {summary['errors']} errors) "
+                  f"at {summary['fps']} FPS; latency p50 {summary['latency_p50_ms']} ms, "
+                  f"p95 {summary['latency_p95_ms']} ms", highlight=False)

@@ -1,0 +1,437 @@
+"""Model packages: an ONNX graph plus its manifest, packed deterministically and signed.
+
+A package is a ZIP archive of exactly three entries, in this order:
+
+- ``manifest.json``: the :class:`Manifest` as canonical JSON (sorted keys, no spaces);
+- ``model.onnx``: the graph;
+- ``signature.json``: the owner's EIP-191 signature over :func:`signing_message`, a short
+  text naming the SHA-256 of the two entries above.
+
+Entries are stored (not compressed) with fixed times, modes and attributes, so the same
+manifest and graph signed by the same key (ECDSA signatures here are deterministic,
+RFC 6979) always give the same bytes and so the same CID; any changed bit changes the CID.
+The CID names the signed package; :func:`verify_package` checks the CID, the archive's
+layout, the digests, the signature (and that the signer is the manifest's owner), and that
+onnxruntime loads the graph with the inputs and outputs the manifest declares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from eotrust.errors import IntegrityError, InvalidInputError, ModelError
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+FORMAT = "eotrust-model-package/1"
+MANIFEST = "manifest.json"
+GRAPH = "model.onnx"
+SIGNATURE = "signature.json"
+ENTRIES = (MANIFEST, GRAPH, SIGNATURE)
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_ZIP_MODE = 0o100644 << 16
+
+#: Default colours for classes that do not name one (tab20, then grey).
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+    "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+)
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte form of a JSON value: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClassInfo(_Strict):
+    """One output class: its index in the model's output, a name and a display colour."""
+
+    index: int = Field(ge=0)
+    name: str
+    colour: str = Field(pattern=r"^#[0-9a-f]{6}$")
+
+    @field_validator("colour", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
+
+
+class Normalisation(_Strict):
+    """``(x - mean) / std`` per input channel (one value applies to every channel)."""
+
+    mean: list[float]
+    std: list[float]
+
+    @model_validator(mode="after")
+    def _check(self) -> Normalisation:
+        if len(self.mean) != len(self.std) or not self.mean:
+            raise ValueError("normalisation needs as many means as standard deviations, at least one")
+        if any(s <= 0 for s in self.std):
+            raise ValueError("normalisation standard deviations must be positive")
+        return self
+
+
+class InputSpec(_Strict):
+    """What the graph takes, and how raster bands map onto it.
+
+    - ``kind="image"``: a ``(N, C, H, W)`` float32 tensor; raster band ``c`` is channel ``c``.
+      H and W must be multiples of ``spatial_multiple``; ``tile_size`` is the size the model
+      was trained at (scene scoring uses it).
+    - ``kind="pixel-series"``: one pixel's time series per row, ``(N, T)`` (``layout="NT"``)
+      or ``(N, C, T)`` (``layout="NCT"``); raster band ``c * T + t`` is channel ``c`` at
+      time ``t`` (channel-major), so a raster has ``C * T`` bands.
+    """
+
+    kind: Literal["image", "pixel-series"]
+    name: str = "input"
+    layout: Literal["NCHW", "NT", "NCT"]
+    bands: list[str] = Field(description="raster band names, in the order the model reads them")
+    channels: int = Field(ge=1)
+    timesteps: int | None = Field(default=None, ge=1)
+    dtype: Literal["float32"] = "float32"
+    tile_size: int | None = Field(default=None, ge=1)
+    spatial_multiple: int = Field(default=1, ge=1)
+    normalisation: Normalisation | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> InputSpec:
+        if self.kind == "image":
+            if self.layout != "NCHW":
+                raise ValueError("an image input has layout NCHW")
+            expected = self.channels
+        else:
+            if self.layout == "NCHW" or self.timesteps is None:
+                raise ValueError("a pixel-series input has layout NT or NCT and a number of timesteps")
+            if self.layout == "NT" and self.channels != 1:
+                raise ValueError("layout NT has one channel")
+            expected = self.channels * self.timesteps
+        if len(self.bands) != expected:
+            raise ValueError(f"{len(self.bands)} band names for {expected} raster bands")
+        if self.normalisation and len(self.normalisation.mean) not in (1, self.channels):
+            raise ValueError(f"normalisation has {len(self.normalisation.mean)} values for {self.channels} channels")
+        return self
+
+    @property
+    def raster_bands(self) -> int:
+        return self.channels * (self.timesteps or 1) if self.kind == "pixel-series" else self.channels
+
+
+class OutputSpec(_Strict):
+    """What the graph returns: per-class scores, ``(N, K, H, W)`` for images, ``(N, K)`` per pixel."""
+
+    name: str = "logits"
+    layout: Literal["NKHW", "NK"]
+    kind: Literal["logits", "probabilities"] = "logits"
+    classes: int = Field(ge=1)
+
+
+class Lineage(_Strict):
+    """Where the model came from: the data it learnt from and the run that trained it."""
+
+    training_data: list[str] = Field(default_factory=list, description="CIDs of the training data")
+    validation_data: list[str] = Field(default_factory=list, description="CIDs of the validation data")
+    run: str | None = Field(default=None, description="CID of the workflow run record")
+    checkpoint: str | None = Field(default=None, description="CID of the PyTorch checkpoint exported")
+
+
+class GraphInfo(_Strict):
+    file: Literal["model.onnx"] = GRAPH
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    opset: int | None = None
+    producer: str = ""
+
+
+class Manifest(_Strict):
+    """Everything a scorer, a registry and an auditor need to know about a model package."""
+
+    format: Literal["eotrust-model-package/1"] = FORMAT
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str = ""
+    algorithm: str
+    created: str = Field(description="UTC time, RFC 3339 (YYYY-MM-DDTHH:MM:SSZ)")
+    owner: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    training_params: dict[str, Any] = Field(default_factory=dict)
+    lineage: Lineage = Field(default_factory=Lineage)
+    input: InputSpec
+    output: OutputSpec
+    classes: list[ClassInfo]
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    graph: GraphInfo
+
+    @field_validator("created")
+    @classmethod
+    def _rfc3339(cls, v: str) -> str:
+        try:
+            datetime.strptime(v, "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            raise ValueError("created must be UTC time as YYYY-MM-DDTHH:MM:SSZ") from None
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> Manifest:
+        if len(self.classes) != self.output.classes:
+            raise ValueError(f"{len(self.classes)} classes listed for an output of {self.output.classes}")
+        if sorted(c.index for c in self.classes) != list(range(self.output.classes)):
+            raise ValueError("class indices must be 0 .. K-1, each once")
+        expected = "NKHW" if self.input.kind == "image" else "NK"
+        if self.output.layout != expected:
+            raise ValueError(f"a {self.input.kind} model's output layout is {expected}")
+        return self
+
+    def canonical(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json"))
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in sorted(self.classes, key=lambda c: c.index)]
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make_classes(names: list[str], colours: list[str] | None = None) -> list[ClassInfo]:
+    """Class entries for ``names``; colours default to :data:`PALETTE`."""
+    colours = list(colours or [])
+    return [
+        ClassInfo(index=i, name=n, colour=colours[i] if i < len(colours) else PALETTE[i % len(PALETTE)])
+        for i, n in enumerate(names)
+    ]
+
+
+def signing_message(manifest_bytes: bytes, graph_bytes: bytes) -> str:
+    """The text the owner signs (EIP-191 ``personal_sign``): the digests of both entries."""
+    return (
+        f"{FORMAT}\n"
+        f"{MANIFEST} sha256:{hashlib.sha256(manifest_bytes).hexdigest()}\n"
+        f"{GRAPH} sha256:{hashlib.sha256(graph_bytes).hexdigest()}\n"
+    )
+
+
+def graph_info(graph_bytes: bytes) -> GraphInfo:
+    """Digest, size, opset and producer of an ONNX graph (checks that it parses)."""
+    import onnx
+
+    try:
+        proto = onnx.load_from_string(graph_bytes)
+    except Exception as exc:
+        raise ModelError(f"the ONNX graph does not parse: {exc}", hint="export the model again") from None
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    producer = f"{proto.producer_name} {proto.producer_version}".strip()
+    return GraphInfo(sha256=hashlib.sha256(graph_bytes).hexdigest(), size=len(graph_bytes), opset=opset,
+                     producer=producer)
+
+
+def _zip_entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+    info.compress_type = zipfile.ZIP_STORED
+    info.create_system = 3
+    info.external_attr = _ZIP_MODE
+    return info
+
+
+def pack(manifest: Manifest, graph_bytes: bytes, account: LocalAccount, dest: Path) -> Path:
+    """Sign and write a package to ``dest`` (atomically); return ``dest``.
+
+    The manifest's ``owner`` must be the signing account and its ``graph`` entry must describe
+    ``graph_bytes``."""
+    from eth_account.messages import encode_defunct
+
+    if manifest.owner.lower() != account.address.lower():
+        raise ModelError(f"the manifest's owner is {manifest.owner}, but {account.address} signs",
+                         hint="build the manifest with owner=account.address")
+    if manifest.graph.sha256 != hashlib.sha256(graph_bytes).hexdigest() or manifest.graph.size != len(graph_bytes):
+        raise ModelError("the manifest's graph digest does not describe this ONNX graph")
+    manifest_bytes = manifest.canonical()
+    message = signing_message(manifest_bytes, graph_bytes)
+    signed = account.sign_message(encode_defunct(text=message))
+    signature = {
+        "scheme": "eip191",
+        "signer": account.address,
+        "message": message,
+        "signature": "0x" + signed.signature.hex().removeprefix("0x"),
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in zip(ENTRIES, (manifest_bytes, graph_bytes, canonical_json(signature))):
+            zf.writestr(_zip_entry(name), data)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.part")
+    try:
+        tmp.write_bytes(buf.getvalue())
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    """A package's entries as read (not yet verified: see :func:`verify_package`)."""
+
+    manifest: Manifest
+    manifest_bytes: bytes
+    graph_bytes: bytes
+    signature: dict[str, Any]
+
+    @property
+    def signer(self) -> str:
+        return str(self.signature.get("signer", ""))
+
+
+def read_package(source: Path | bytes) -> ModelPackage:
+    """Read a package's three entries; IntegrityError when it is not a well-formed package."""
+    what = f"model package {source}" if isinstance(source, Path) else "model package"
+    try:
+        with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as zf:
+            names = tuple(zf.namelist())
+            if names != ENTRIES:
+                raise IntegrityError(f"{what} holds {list(names)}, not {list(ENTRIES)}",
+                                     hint="it was not made by eotrust or was altered")
+            bad = zf.testzip()
+            if bad is not None:
+                raise IntegrityError(f"{what}: entry {bad} fails its CRC check", hint="the file was altered")
+            manifest_bytes, graph_bytes, signature_bytes = (zf.read(n) for n in ENTRIES)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise InvalidInputError(f"{what} does not exist") from None
+        raise IntegrityError(f"{what} is not a readable ZIP archive: {exc}", hint="the file was altered or truncated") from None
+    try:
+        manifest = Manifest.model_validate_json(manifest_bytes)
+        signature = json.loads(signature_bytes)
+    except (ValidationError, ValueError) as exc:
+        first = exc.errors()[0] if isinstance(exc, ValidationError) else None
+        where = ".".join(str(x) for x in first["loc"]) + ": " + first["msg"] if first else str(exc)
+        raise IntegrityError(f"{what}: invalid manifest or signature ({where})", hint="the file was altered") from None
+    if manifest.canonical() != manifest_bytes:
+        raise IntegrityError(f"{what}: manifest.json is not in canonical form", hint="the file was altered")
+    if not isinstance(signature, dict):
+        raise IntegrityError(f"{what}: signature.json is not an object")
+    return ModelPackage(manifest, manifest_bytes, graph_bytes, signature)
+
+
+@dataclass
+class Verification:
+    """What :func:`verify_package` checked, in order."""
+
+    cid: str
+    name: str
+    owner: str
+    checks: list[str] = field(default_factory=list)
+
+
+def verify_package(
+    path: Path,
+    *,
+    cid: str | None = None,
+    owner: str | None = None,
+    check_graph: bool = True,
+) -> Verification:
+    """Check a package file completely; raise IntegrityError (or ModelError for a graph that
+    will not load) naming the first thing that fails.
+
+    ``cid``: the CID the package is supposed to have. ``owner``: the address that must have
+    signed it (default: whoever the manifest names)."""
+    from eotrust.cid import cid_of_file, to_v1
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"model package {path} does not exist")
+    actual = cid_of_file(path)
+    checks: list[str] = []
+    if cid is not None:
+        try:
+            same = to_v1(actual) == to_v1(cid)
+        except Exception:
+            raise InvalidInputError(f"{cid!r} is not a CID") from None
+        if not same:
+            raise IntegrityError(f"model package {path} has CID {actual}, not the expected {cid}",
+                                 hint="the file was altered or is another package")
+        checks.append(f"CID {actual} matches")
+    else:
+        checks.append(f"CID {actual} computed")
+    pkg = read_package(path)
+    checks.append("archive layout and CRCs")
+    m = pkg.manifest
+    if hashlib.sha256(pkg.graph_bytes).hexdigest() != m.graph.sha256 or len(pkg.graph_bytes) != m.graph.size:
+        raise IntegrityError(f"model package {path}: model.onnx does not match the manifest's digest",
+                             hint="the graph was altered")
+    checks.append("graph digest matches the manifest")
+    signer = verify_signature(pkg, what=f"model package {path}")
+    if signer.lower() != m.owner.lower():
+        raise IntegrityError(f"model package {path} is signed by {signer}, but its manifest names owner {m.owner}")
+    if owner is not None and signer.lower() != owner.lower():
+        raise IntegrityError(f"model package {path} is signed by {signer}, not by {owner}")
+    checks.append(f"signature by owner {m.owner}")
+    if check_graph:
+        check_graph_loads(pkg)
+        checks.append("ONNX graph loads in onnxruntime with the declared input and output")
+    return Verification(cid=actual, name=m.name, owner=m.owner, checks=checks)
+
+
+def verify_signature(pkg: ModelPackage, *, what: str = "model package") -> str:
+    """The address that signed ``pkg`` (IntegrityError if the signature does not hold)."""
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    sig = pkg.signature
+    message = signing_message(pkg.manifest_bytes, pkg.graph_bytes)
+    if sig.get("scheme") != "eip191" or sig.get("message") != message:
+        raise IntegrityError(f"{what}: the signature is not over this manifest and graph",
+                             hint="the package was altered after signing")
+    try:
+        recovered = Account.recover_message(encode_defunct(text=message), signature=str(sig.get("signature")))
+    except Exception:
+        raise IntegrityError(f"{what}: the signature is malformed") from None
+    if recovered.lower() != str(sig.get("signer", "")).lower():
+        raise IntegrityError(f"{what}: the signature was not made by {sig.get('signer')} (forged or altered)")
+    return recovered
+
+
+def check_graph_loads(pkg: ModelPackage) -> None:
+    """onnxruntime builds a session from the graph, with the manifest's input and output."""
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(pkg.graph_bytes, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"the ONNX graph of model {pkg.manifest.name} does not load: {first}",
+                         hint="export the model again") from None
+    check_session(session, pkg.manifest)
+
+
+def check_session(session: Any, manifest: Manifest) -> None:
+    """The session's input and output match what the manifest declares."""
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name for o in session.get_outputs()}
+    spec = manifest.input
+    if spec.name not in inputs:
+        raise ModelError(f"the graph has no input {spec.name!r} (it has {sorted(inputs)})")
+    if manifest.output.name not in outputs:
+        raise ModelError(f"the graph has no output {manifest.output.name!r} (it has {sorted(outputs)})")
+    shape = inputs[spec.name].shape
+    rank = {"NCHW": 4, "NT": 2, "NCT": 3}[spec.layout]
+    if len(shape) != rank:
+        raise ModelError(f"the graph's input has rank {len(shape)}, the manifest's layout {spec.layout} needs {rank}")
+    fixed = {"NCHW": {1: spec.channels}, "NT": {1: spec.timesteps}, "NCT": {1: spec.channels, 2: spec.timesteps}}
+    for axis, size in fixed[spec.layout].items():
+        if isinstance(shape[axis], int) and shape[axis] != size:
+            raise ModelError(f"the graph's input axis {axis} is {shape[axis]}, the manifest says {size}")

@@ -1,0 +1,245 @@
+"""The model registry: verified packages in the store, indexed in the catalogue.
+
+Registering a package verifies it completely (CID, archive, digests, owner's signature, graph),
+puts its bytes in the store (so the CID names them anywhere, IPFS included) and adds a row to
+the catalogue with the next version number for its name. A model is referred to by CID
+(``Qm…``/``bafy…``), by name (its latest version) or by ``name:version``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from eotrust.catalog.db import open_session_factory
+from eotrust.catalog.model_records import ModelRow
+from eotrust.errors import IntegrityError, InvalidInputError, NotFoundError
+from eotrust.ml.package import Manifest, read_package, utc_now, verify_package
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from eotrust.ml.scoring.batch import Scorer
+    from eotrust.settings import Settings
+    from eotrust.store.base import Store
+
+_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:[:@]v?(?P<version>\d+))?$")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered model package, as the catalogue indexes it."""
+
+    cid: str
+    name: str
+    version: int
+    description: str
+    owner: str
+    algorithm: str
+    created: str
+    registered: str
+    size: int
+    signature: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    lineage: dict[str, Any] = field(default_factory=dict)
+    manifest: Manifest | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @classmethod
+    def from_row(cls, row: ModelRow) -> ModelEntry:
+        return cls(
+            cid=row.cid, name=row.name, version=row.version, description=row.description, owner=row.owner,
+            algorithm=row.algorithm, created=row.created, registered=row.registered, size=row.size,
+            signature=row.signature, metrics=dict(row.metrics or {}), lineage=dict(row.lineage or {}),
+            manifest=Manifest.model_validate_json(row.manifest),
+        )
+
+
+class Registry:
+    """Model packages of one eotrust home (its store and catalogue)."""
+
+    def __init__(self, settings: Settings, *, store: Store | None = None,
+                 sessions: sessionmaker[Session] | None = None) -> None:
+        from eotrust.store import open_store
+
+        self.settings = settings
+        self.store = store if store is not None else open_store(settings)
+        self._sessions = sessions if sessions is not None else open_session_factory(settings)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    # -- writing ----------------------------------------------------------------
+    def register(self, path: Path, *, cid: str | None = None) -> ModelEntry:
+        """Verify the package at ``path`` and register it (again: the existing entry)."""
+        report = verify_package(Path(path), cid=cid)
+        existing = self._row(report.cid)
+        if existing is not None:
+            return existing
+        stored = self.store.put_file(Path(path), pin=True)
+        if stored != report.cid:  # the store names bytes exactly as cid_of_file does
+            raise IntegrityError(f"the store named the package {stored}, not {report.cid}")
+        pkg = read_package(Path(path))
+        m = pkg.manifest
+        with self._session() as session:
+            latest = session.scalar(select(func.max(ModelRow.version)).where(ModelRow.name == m.name))
+            row = ModelRow(
+                cid=report.cid, name=m.name, version=(latest or 0) + 1, description=m.description, owner=m.owner,
+                algorithm=m.algorithm, created=m.created, registered=utc_now(), size=Path(path).stat().st_size,
+                metrics=m.metrics, lineage=m.lineage.model_dump(mode="json"),
+                signature=str(pkg.signature.get("signature", "")), manifest=pkg.manifest_bytes.decode(),
+            )
+            session.add(row)
+        return ModelEntry.from_row(row)
+
+    # -- reading ----------------------------------------------------------------
+    def _row(self, cid: str) -> ModelEntry | None:
+        from eotrust.cid import to_v0
+
+        with self._session() as session:
+            row = session.get(ModelRow, to_v0(cid))
+            return ModelEntry.from_row(row) if row is not None else None
+
+    def list(self, name: str | None = None) -> list[ModelEntry]:
+        """Every registered package (of ``name``), by name then version."""
+        with self._session() as session:
+            query = select(ModelRow).order_by(ModelRow.name, ModelRow.version)
+            if name:
+                query = query.where(ModelRow.name == name)
+            return [ModelEntry.from_row(r) for r in session.scalars(query)]
+
+    def get(self, ref: str) -> ModelEntry:
+        """The entry for a CID, a name (latest version) or ``name:version``."""
+        from eotrust.cid import validate_cid
+
+        ref = ref.strip()
+        try:
+            validate_cid(ref)
+        except Exception:
+            pass
+        else:
+            entry = self._row(ref)
+            if entry is None:
+                raise NotFoundError(f"no registered model package has CID {ref}",
+                                    hint="`eotrust model list` shows them; `eotrust model import` adds one")
+            return entry
+        match = _REF.match(ref)
+        if match is None:
+            raise InvalidInputError(f"{ref!r} is neither a CID nor NAME[:VERSION]")
+        name, version = match["name"], match["version"]
+        with self._session() as session:
+            query = select(ModelRow).where(ModelRow.name == name)
+            query = query.where(ModelRow.version == int(version)) if version else query.order_by(ModelRow.version.desc())
+            row = session.scalars(query.limit(1)).first()
+            if row is None:
+                raise NotFoundError(f"no registered model {ref}", hint="`eotrust model list` shows them")
+            return ModelEntry.from_row(row)
+
+    def versions(self, name: str) -> list[ModelEntry]:
+        entries = self.list(name)
+        if not entries:
+            raise NotFoundError(f"no registered model named {name}")
+        return entries
+
+    def lineage(self, ref: str) -> dict[str, Any]:
+        """Where a model came from: its data and run CIDs, each marked present in the store or not."""
+        entry = self.get(ref)
+        out: dict[str, Any] = {"model": entry.cid}
+        for key, value in entry.lineage.items():
+            cids = value if isinstance(value, list) else [value] if value else []
+            out[key] = [{"cid": c, "in_store": self.store.has(c)} for c in cids]
+        return out
+
+    # -- bytes ------------------------------------------------------------------
+    def export(self, ref: str, dest: Path) -> Path:
+        """Write the package to ``dest`` (verified on the way out)."""
+        entry = self.get(ref)
+        dest = Path(dest)
+        if dest.is_dir():
+            dest = dest / f"{entry.name}-{entry.version}.eotrust-model.zip"
+        self.store.get_file(entry.cid, dest)
+        try:
+            verify_package(dest, cid=entry.cid)
+        except Exception:
+            dest.unlink(missing_ok=True)
+            raise
+        return dest
+
+    def local_path(self, ref: str) -> tuple[ModelEntry, Path]:
+        """A verified copy of the package on local disk (cached under the home by CID; a cached
+        copy that no longer matches its CID is fetched again from the store)."""
+        entry = self.get(ref)
+        cache = self.settings.path("models") / f"{entry.cid}.zip"
+        for attempt in (1, 2):
+            if not cache.is_file():
+                with tempfile.TemporaryDirectory(dir=cache.parent) as tmp:
+                    part = Path(tmp) / cache.name
+                    self.store.get_file(entry.cid, part)
+                    part.replace(cache)
+            try:
+                verify_package(cache, cid=entry.cid, check_graph=False)
+                return entry, cache
+            except IntegrityError:
+                cache.unlink(missing_ok=True)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def scorer(self, ref: str, *, threads: int | None = None) -> Scorer:
+        """A scorer for a registered model (its package checked against its CID first)."""
+        from eotrust.ml.scoring.batch import Scorer
+
+        entry, path = self.local_path(ref)
+        return Scorer(read_package(path), threads=threads, cid=entry.cid)
+
+
+# -- functions over Settings (what the CLI and the server call) -------------------------------
+def register_package(settings: Settings, path: Path, *, cid: str | None = None) -> ModelEntry:
+    return Registry(settings).register(path, cid=cid)
+
+
+import_package = register_package
+
+
+def list_models(settings: Settings, name: str | None = None) -> list[ModelEntry]:
+    return Registry(settings).list(name)
+
+
+def get_model(settings: Settings, ref: str) -> ModelEntry:
+    return Registry(settings).get(ref)
+
+
+def export_model(settings: Settings, ref: str, dest: Path) -> Path:
+    return Registry(settings).export(ref, dest)
+
+
+def load_scorer(settings: Settings, ref: str, *, threads: int | None = None) -> Scorer:
+    return Registry(settings).scorer(ref, threads=threads)
+
+
+def metrics_table(entries: list[ModelEntry]) -> tuple[list[str], list[list[Any]]]:
+    """Scalar metrics side by side: (metric names, one row per entry)."""
+    names: list[str] = []
+    for e in entries:
+        for k, v in e.metrics.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in names:
+                names.append(k)
+    rows = [[e.metrics.get(k) for k in names] for e in entries]
+    return names, rows
+
+
+def manifest_json(entry: ModelEntry) -> str:
+    return json.dumps(entry.manifest.model_dump(mode="json") if entry.manifest else {}, indent=2, sort_keys=True)

@@ -1,0 +1,202 @@
+"""Batch scoring: arrays in, arrays out, with onnxruntime only (no PyTorch).
+
+A :class:`Scorer` holds one verified package's manifest and an onnxruntime session. It
+checks what it is given (number of bands, a real number type), applies the manifest's
+normalisation, pads image tiles to the model's spatial multiple and crops the result back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from eotrust.errors import InvalidInputError, ModelError
+from eotrust.ml.package import Manifest, ModelPackage, check_session, read_package, verify_package
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+#: Rows of pixel series scored per onnxruntime call.
+SERIES_BATCH = 65536
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return opts
+
+
+def check_real(x: np.ndarray, what: str = "input") -> None:
+    """Refuse arrays that are not real numbers (bool, complex, strings, objects, dates)."""
+    if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise InvalidInputError(f"{what} has dtype {x.dtype}; a model takes real numbers (integers or floats)",
+                                hint="send uint8/uint16/int16/float32 pixel values")
+
+
+def softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+class Scorer:
+    """Scores arrays with one model package.
+
+    Build it with :meth:`from_file` (verifies the package) or from a :class:`ModelPackage`
+    already verified. ``threads``: onnxruntime's intra-op threads (default: all cores)."""
+
+    def __init__(self, package: ModelPackage, *, threads: int | None = None, cid: str | None = None) -> None:
+        import onnxruntime as ort
+
+        self.package = package
+        self.manifest: Manifest = package.manifest
+        self.cid = cid
+        try:
+            self.session = ort.InferenceSession(package.graph_bytes, session_options(threads),
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise ModelError(f"the ONNX graph of model {self.manifest.name} does not load: {first}") from None
+        check_session(self.session, self.manifest)
+        spec = self.manifest.input
+        self.spec = spec
+        self.num_classes = self.manifest.output.classes
+        self._mean, self._std = self._normalisation()
+
+    @classmethod
+    def from_file(cls, path: Path, *, cid: str | None = None, verify: bool = True, threads: int | None = None) -> Scorer:
+        """A scorer for the package at ``path``; with ``verify`` (default) the package is checked
+        completely first (CID when given, signature, graph)."""
+        if verify:
+            report = verify_package(Path(path), cid=cid, check_graph=False)
+            cid = report.cid
+        return cls(read_package(Path(path)), threads=threads, cid=cid)
+
+    # -- shapes ---------------------------------------------------------------
+    @property
+    def is_image(self) -> bool:
+        return self.spec.kind == "image"
+
+    @property
+    def raster_bands(self) -> int:
+        return self.spec.raster_bands
+
+    @property
+    def spatial_multiple(self) -> int:
+        return self.spec.spatial_multiple
+
+    def _normalisation(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        norm = self.spec.normalisation
+        if norm is None:
+            return None, None
+        mean = np.asarray(norm.mean, dtype=np.float32)
+        std = np.asarray(norm.std, dtype=np.float32)
+        # broadcast along the channel axis: (1, C, 1, 1) images, (1, C, 1) NCT, scalar NT
+        shape = {"NCHW": (1, -1, 1, 1), "NCT": (1, -1, 1), "NT": (1, -1)}[self.spec.layout]
+        if self.spec.layout == "NT":
+            return mean.reshape(1, 1), std.reshape(1, 1)
+        return mean.reshape(shape), std.reshape(shape)
+
+    def prepare(self, x: np.ndarray) -> np.ndarray:
+        """Check and normalise a batch in the graph's layout; float32, NaN -> 0 after normalising."""
+        check_real(x)
+        spec = self.spec
+        rank = {"NCHW": 4, "NT": 2, "NCT": 3}[spec.layout]
+        if x.ndim != rank:
+            raise InvalidInputError(f"input has shape {x.shape}; model {self.manifest.name} takes {spec.layout} "
+                                    f"({rank} axes)")
+        if spec.layout in ("NCHW", "NCT") and x.shape[1] != spec.channels:
+            raise InvalidInputError(
+                f"input has {x.shape[1]} bands; model {self.manifest.name} takes {spec.channels} "
+                f"({', '.join(spec.bands[: spec.channels]) if spec.kind == 'image' else 'channels'})",
+                hint="select the model's bands in its order",
+            )
+        if spec.layout in ("NT", "NCT") and x.shape[-1] != spec.timesteps:
+            raise InvalidInputError(f"input has {x.shape[-1]} time steps; model {self.manifest.name} takes {spec.timesteps}")
+        out = x.astype(np.float32, copy=True)
+        if self._mean is not None:
+            out -= self._mean
+            out /= self._std
+        np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        return out
+
+    # -- scoring --------------------------------------------------------------
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Raw graph output for an already prepared batch."""
+        try:
+            return self.session.run([self.manifest.output.name], {self.spec.name: x})[0]
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise ModelError(f"scoring with model {self.manifest.name} failed on input {x.shape}: {first}") from None
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities: ``(N, K, H, W)`` for an image batch ``(N, C, H, W)`` (any H, W:
+        padded to the model's multiple and cropped back), ``(N, K)`` for series."""
+        single = self.is_image and x.ndim == 3
+        if single:
+            x = x[None]
+        batch = self.prepare(x)
+        if self.is_image:
+            h, w = batch.shape[-2:]
+            batch = pad_to_multiple(batch, self.spatial_multiple)
+            out = self.run(batch)[..., :h, :w]
+            axis = 1
+        else:
+            out = np.concatenate([self.run(batch[i:i + SERIES_BATCH]) for i in range(0, len(batch), SERIES_BATCH)]) \
+                if len(batch) else np.zeros((0, self.num_classes), np.float32)
+            axis = 1
+        if self.manifest.output.kind == "logits":
+            out = softmax(out, axis)
+        return out[0] if single else out
+
+    def classify(self, x: np.ndarray) -> np.ndarray:
+        """Class indices (uint8 when K <= 256): ``(N, H, W)`` / ``(H, W)`` for images, ``(N,)`` for series."""
+        return class_map(self.probabilities(x), axis=-3 if self.is_image else -1)
+
+    def score_block(self, block: np.ndarray) -> np.ndarray:
+        """Probabilities ``(K, h, w)`` of a raster block ``(bands, h, w)`` in the manifest's band order.
+
+        Image models see the block as one image; pixel-series models score each pixel's series
+        (band ``c * T + t`` is channel ``c`` at time ``t``)."""
+        if block.ndim != 3:
+            raise InvalidInputError(f"a raster block has shape (bands, height, width), not {block.shape}")
+        bands, h, w = block.shape
+        if bands != self.raster_bands:
+            raise InvalidInputError(f"the raster has {bands} bands; model {self.manifest.name} takes "
+                                    f"{self.raster_bands} ({_names(self.spec.bands)})",
+                                    hint="select the model's bands in its order")
+        if self.is_image:
+            return self.probabilities(block[None])[0]
+        series = block.reshape(bands, h * w).T  # (h*w, C*T), channel-major
+        if self.spec.layout == "NCT":
+            series = series.reshape(h * w, self.spec.channels, self.spec.timesteps)
+        probs = self.probabilities(np.ascontiguousarray(series))  # (h*w, K)
+        return probs.T.reshape(self.num_classes, h, w)
+
+
+def class_map(probs: np.ndarray, axis: int) -> np.ndarray:
+    dtype = np.uint8 if probs.shape[axis] <= 256 else np.uint16
+    return np.argmax(probs, axis=axis).astype(dtype)
+
+
+def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
+    """Pad the last two axes up to multiples of ``multiple`` (reflecting the edge)."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    if not ph and not pw:
+        return x
+    mode = "reflect" if ph < h and pw < w else "edge"
+    return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)], mode=mode)
+
+
+def _names(bands: list[str]) -> str:
+    return ", ".join(bands) if len(bands) <= 8 else f"{', '.join(bands[:3])} … {bands[-1]}"
+

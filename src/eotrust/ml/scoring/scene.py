@@ -1,0 +1,238 @@
+"""Scene scoring: a GeoTIFF of any size, tile by tile, with overlap and blending, in bounded memory.
+
+Tiles of ``tile`` x ``tile`` pixels step by ``tile - overlap``; the last row and column of
+tiles are moved back to end at the raster's edge. Each tile's class probabilities are
+weighted by a ramp that falls towards the tile's edges (over ``overlap`` pixels) and summed,
+so neighbouring tiles blend smoothly instead of showing seams. Only one strip of tiles is
+held at a time: memory grows with ``bands x tile x width``, never with the raster's height.
+The next strip is read while the current one is scored.
+
+The result is a GeoTIFF class map (uint8, nodata 255, with the classes' colours as its colour
+table) in the input's CRS and transform, and optionally a float32 GeoTIFF of probabilities
+(one band per class). A pixel that is nodata in every input band is nodata in the output.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eotrust.errors import InvalidInputError, RasterError
+from eotrust.ml.scoring.batch import Scorer, class_map
+
+Progress = Callable[[int, int], None]
+
+DEFAULT_IMAGE_TILE = 512
+DEFAULT_SERIES_TILE = 256
+
+
+@dataclass(frozen=True)
+class SceneResult:
+    """What :func:`score_scene` wrote and how fast."""
+
+    classes: Path
+    probabilities: Path | None
+    width: int
+    height: int
+    tiles: int
+    seconds: float
+
+    @property
+    def megapixels_per_second(self) -> float:
+        return self.width * self.height / 1e6 / self.seconds if self.seconds > 0 else float("inf")
+
+
+def select_bands(descriptions: tuple[str | None, ...], count: int, wanted: list[str], what: str) -> list[int]:
+    """1-based band indexes of ``wanted`` in a raster: by band description when every wanted
+    name is there, else by position when the count matches."""
+    names = [d or "" for d in descriptions]
+    if all(names.count(b) == 1 for b in wanted):
+        return [names.index(b) + 1 for b in wanted]
+    if count == len(wanted):
+        return list(range(1, count + 1))
+    shown = ", ".join(wanted) if len(wanted) <= 8 else f"{', '.join(wanted[:3])} … {wanted[-1]}"
+    raise InvalidInputError(f"{what} has {count} bands; the model takes {len(wanted)} ({shown})",
+                            hint="give a raster with the model's bands, named by band description or in order")
+
+
+def tile_starts(size: int, tile: int, stride: int) -> list[int]:
+    """Start offsets of tiles covering ``size`` pixels; the last one ends exactly at ``size``."""
+    if size <= tile:
+        return [0]
+    starts = list(range(0, size - tile, stride))
+    starts.append(size - tile)
+    return starts
+
+
+def blend_ramp(n: int, overlap: int) -> np.ndarray:
+    """1-D weights: 1 in the middle, falling linearly over ``overlap`` pixels at each end (never 0)."""
+    if overlap <= 0:
+        return np.ones(n, np.float32)
+    i = np.arange(n)
+    return (np.minimum(np.minimum(i + 1, n - i), overlap + 1) / (overlap + 1)).astype(np.float32)
+
+
+def score_scene(
+    scorer: Scorer,
+    source: Path,
+    dest: Path,
+    *,
+    probabilities: Path | None = None,
+    tile: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    progress: Progress | None = None,
+) -> SceneResult:
+    """Score the GeoTIFF ``source`` into the class map ``dest`` (and ``probabilities``).
+
+    Nothing is left at ``dest`` (or ``probabilities``) if scoring fails."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    source, dest = Path(source), Path(dest)
+    started = time.perf_counter()
+    try:
+        src_ctx = rasterio.open(source)
+    except RasterioIOError as exc:
+        raise RasterError(f"cannot read raster {source}: {exc}", hint="give a GeoTIFF") from None
+    with src_ctx as src, ExitStack() as cleanup:
+        if src.crs is None:
+            raise RasterError(f"raster {source} has no CRS", hint="assign one (e.g. gdal_edit.py -a_srs EPSG:32633)")
+        indexes = select_bands(src.descriptions, src.count, scorer.spec.bands, f"raster {source}")
+        height, width = src.height, src.width
+        m = scorer.spatial_multiple
+        default_tile = DEFAULT_IMAGE_TILE if scorer.is_image else DEFAULT_SERIES_TILE
+        size = int(tile or scorer.spec.tile_size or default_tile)
+        size = max(m, -(-size // m) * m)
+        ov = (size // 8 if scorer.is_image else 0) if overlap is None else int(overlap)
+        if not 0 <= ov <= size // 2:
+            raise InvalidInputError(f"overlap {ov} must be between 0 and half the tile ({size})")
+        th, tw = min(size, height), min(size, width)
+        ys = tile_starts(height, size, size - ov)
+        xs = tile_starts(width, size, size - ov)
+        total = len(ys) * len(xs)
+        weight = np.outer(blend_ramp(th, ov), blend_ramp(tw, ov))
+        k = scorer.num_classes
+        nodata_in = src.nodata
+        class_nodata = 255 if k < 255 else 65535
+
+        outputs = [(dest, _class_profile(src, k, class_nodata))]
+        if probabilities is not None:
+            outputs.append((Path(probabilities), _prob_profile(src, k)))
+        writers = []
+        for path, profile in outputs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part = path.with_name(f".{path.name}.part")
+            cleanup.callback(part.unlink, missing_ok=True)
+            writers.append((part, path, cleanup.enter_context(rasterio.open(part, "w", **profile))))
+        cls_dst = writers[0][2]
+        cls_dst.write_colormap(1, {c.index: _rgb(c.colour) for c in scorer.manifest.classes})
+        cls_dst.set_band_description(1, "class")
+        tags = {"model": scorer.manifest.name, "classes": json.dumps(scorer.manifest.class_names)}
+        if scorer.cid:
+            tags["model_cid"] = scorer.cid
+        cls_dst.update_tags(**tags)
+        prob_dst = writers[1][2] if len(writers) > 1 else None
+        if prob_dst is not None:
+            for i, name in enumerate(scorer.manifest.class_names, start=1):
+                prob_dst.set_band_description(i, name)
+
+        acc = np.zeros((k, th, width), np.float32)
+        wsum = np.zeros((th, width), np.float32)
+        valid = np.ones((th, width), bool)
+        top = 0  # raster row of the buffers' first row
+
+        def flush(rows: int) -> None:
+            nonlocal top
+            if rows <= 0:
+                return
+            probs = acc[:, :rows] / wsum[:rows]
+            classes = class_map(probs, axis=0)
+            classes[~valid[:rows]] = class_nodata
+            window = rasterio.windows.Window(0, top, width, rows)
+            cls_dst.write(classes, 1, window=window)
+            if prob_dst is not None:
+                probs[:, ~valid[:rows]] = np.nan
+                prob_dst.write(probs, window=window)
+            acc[:, :-rows or None] = acc[:, rows:]
+            acc[:, th - rows:] = 0
+            wsum[: th - rows] = wsum[rows:]
+            wsum[th - rows:] = 0
+            valid[: th - rows] = valid[rows:]
+            top += rows
+
+        def read(y: int) -> np.ndarray:
+            return src.read(indexes, window=rasterio.windows.Window(0, y, width, th))
+
+        done = 0
+        with ThreadPoolExecutor(1, thread_name_prefix="eotrust-read") as reader:
+            pending = reader.submit(read, ys[0])
+            for n, y in enumerate(ys):
+                strip = pending.result()
+                if n + 1 < len(ys):
+                    pending = reader.submit(read, ys[n + 1])
+                flush(y - top)
+                valid[:th] = _valid_mask(strip, nodata_in)
+                for batch in _batches(xs, batch_size):
+                    tiles = np.stack([strip[:, :, x:x + tw] for x in batch])
+                    probs = _probabilities(scorer, tiles)
+                    for x, p in zip(batch, probs):
+                        acc[:, :, x:x + tw] += p * weight
+                        wsum[:, x:x + tw] += weight
+                    done += len(batch)
+                    if progress:
+                        progress(done, total)
+            flush(height - top)
+        for part, path, dst in writers:
+            dst.close()
+            part.replace(path)
+    return SceneResult(dest, Path(probabilities) if probabilities else None, width, height, total,
+                       time.perf_counter() - started)
+
+
+def _probabilities(scorer: Scorer, tiles: np.ndarray) -> np.ndarray:
+    """(n, K, h, w) for a stack of raster tiles (n, bands, h, w)."""
+    if scorer.is_image:
+        return scorer.probabilities(tiles)
+    return np.stack([scorer.score_block(t) for t in tiles])
+
+
+def _valid_mask(strip: np.ndarray, nodata: float | None) -> np.ndarray:
+    invalid = np.zeros(strip.shape[1:], bool)
+    if nodata is not None:
+        invalid |= np.all(strip == nodata, axis=0) if not np.isnan(nodata) else np.all(np.isnan(strip), axis=0)
+    if np.issubdtype(strip.dtype, np.floating):
+        invalid |= np.all(np.isnan(strip), axis=0)
+    return ~invalid
+
+
+def _batches(items: list[int], size: int) -> Iterator[list[int]]:
+    size = max(1, size)
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _rgb(colour: str) -> tuple[int, int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16), 255
+
+
+def _common_profile(src) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "driver": "GTiff", "width": src.width, "height": src.height, "crs": src.crs, "transform": src.transform,
+        "compress": "deflate", "tiled": True, "blockxsize": 256, "blockysize": 256, "BIGTIFF": "IF_SAFER",
+    }
+
+
+def _class_profile(src, k: int, nodata: int) -> dict:  # type: ignore[no-untyped-def]
+    return {**_common_profile(src), "count": 1, "dtype": "uint8" if k < 255 else "uint16", "nodata": nodata}
+
+
+def _prob_profile(src, k: int) -> dict:  # type: ignore[no-untyped-def]
+    return {**_common_profile(src), "count": k, "dtype": "float32", "nodata": float("nan"), "predictor": 3}

@@ -1,0 +1,84 @@
+"""Batch scoring with onnxruntime: arrays in, arrays out, bad arrays refused."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import CLASSES, tiny_enet_package, tiny_series_package
+
+from eotrust.errors import InvalidInputError
+from eotrust.ml.models.enet import ENet
+from eotrust.ml.scoring.batch import Scorer, pad_to_multiple
+
+
+@pytest.fixture(scope="module")
+def enet_pkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_enet_package(tmp_path_factory.mktemp("batch") / "tiny.zip")
+
+
+@pytest.fixture(scope="module")
+def scorer(enet_pkg: Path) -> Scorer:
+    return Scorer.from_file(enet_pkg)
+
+
+def test_matches_pytorch_after_normalisation(scorer: Scorer) -> None:
+    torch.manual_seed(0)
+    model = ENet(3, len(CLASSES), widths=(16, 32, 64), stage1_repeats=1, encoder_stages=1).eval()
+    raw = np.random.default_rng(0).integers(0, 255, (2, 3, 32, 48)).astype(np.uint8)
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy((raw.astype(np.float32) - 100) / 50)), 1).numpy()
+    probs = scorer.probabilities(raw)
+    assert probs.shape == (2, 4, 32, 48)
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert scorer.classify(raw).dtype == np.uint8
+    assert scorer.classify(raw[0]).shape == (32, 48)
+
+
+def test_any_size_is_padded_and_cropped(scorer: Scorer) -> None:
+    x = np.random.default_rng(1).normal(100, 50, (1, 3, 37, 21)).astype(np.float32)
+    assert scorer.classify(x).shape == (1, 37, 21)
+    assert pad_to_multiple(x, 8).shape == (1, 3, 40, 24)
+
+
+def test_wrong_bands_and_dtypes_are_refused(scorer: Scorer) -> None:
+    with pytest.raises(InvalidInputError, match="4 bands; model tiny takes 3"):
+        scorer.classify(np.zeros((1, 4, 16, 16), np.float32))
+    for bad in (np.zeros((1, 3, 16, 16), np.complex64), np.zeros((1, 3, 16, 16), bool),
+                np.array([[["a"] * 16] * 16] * 3)[None]):
+        with pytest.raises(InvalidInputError, match="dtype"):
+            scorer.classify(bad)
+    with pytest.raises(InvalidInputError, match="axes"):
+        scorer.classify(np.zeros((16, 16), np.float32))
+
+
+def test_pixel_series_model(tmp_path: Path) -> None:
+    pkg = tiny_series_package(tmp_path / "series.zip", channels=2, timesteps=6)
+    s = Scorer.from_file(pkg)
+    assert s.spec.layout == "NCT" and s.raster_bands == 12
+    series = np.random.default_rng(0).random((10, 2, 6)).astype(np.float32)
+    assert s.classify(series).shape == (10,)
+    block = np.random.default_rng(1).random((12, 5, 7)).astype(np.float32)
+    probs = s.score_block(block)
+    assert probs.shape == (3, 5, 7)
+    # pixel (2, 3) of the block is the series of its 12 bands, channel-major
+    one = s.probabilities(block[:, 2, 3].reshape(1, 2, 6))[0]
+    np.testing.assert_allclose(probs[:, 2, 3], one, atol=1e-6)
+    with pytest.raises(InvalidInputError, match="time steps"):
+        s.classify(np.zeros((3, 2, 5), np.float32))
+
+
+def test_scoring_does_not_import_torch(enet_pkg: Path) -> None:
+    code = (
+        "import sys, numpy as np\n"
+        "from eotrust.ml.scoring.batch import Scorer\n"
+        f"s = Scorer.from_file(__import__('pathlib').Path({str(enet_pkg)!r}))\n"
+        "s.classify(np.zeros((1, 3, 16, 16), np.float32))\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
