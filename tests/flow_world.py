@@ -35,7 +35,7 @@ class World:
         req = TaskRequest(
             application=self.application.id,
             platform=self.platform.id,
-            inputs={"labels": self.datasets["labels"].id, "clouds": self.datasets["clouds"].id},
+            inputs={"lulc": self.datasets["labels"].id, "cloud_mask": self.datasets["clouds"].id},
             params=params,
         )
         return open_task(self.settings, self.parties["submitter"], req, catalog=self.catalog, chain=self.chain)

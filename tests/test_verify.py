@@ -48,7 +48,7 @@ def test_clean_task_and_result_verify(finished: tuple[World, str]) -> None:
     assert verdict.ok, _failed(verdict)
     names = {c.name for c in verdict.checks if c.ok}
     assert "run used the application's workflow" in names
-    assert "run consumed input 'clouds' as registered" in names
+    assert "run consumed input 'cloud_mask' as registered" in names
     assert "result 'digest': decrypts to the recorded plaintext" in names
     result_cid = lv.recorded_result_cids(world.task(address).status())[0]
     by_result = _verdict(world, result_cid)
@@ -71,8 +71,8 @@ def test_flipped_bit_in_a_stored_input_is_named(finished: tuple[World, str]) -> 
     flip_byte(world.store, cid)
     try:
         failed = _failed(_verdict(world, address))
-        assert list(failed) == ["input 'clouds': encrypted input stored"]
-        assert cid in failed["input 'clouds': encrypted input stored"]
+        assert list(failed) == ["input 'cloud_mask': encrypted input stored"]
+        assert cid in failed["input 'cloud_mask': encrypted input stored"]
     finally:
         _restore(block, saved)
     assert _verdict(world, address).ok
@@ -113,7 +113,7 @@ def test_flipped_bit_in_a_result_is_named(finished: tuple[World, str]) -> None:
 @pytest.mark.parametrize(
     ("table", "column", "value", "check", "field"),
     [
-        ("catalog_datasets", "title", "'clouds!'", "input 'clouds': dataset record", "title"),
+        ("catalog_datasets", "title", "'clouds!'", "input 'cloud_mask': dataset record", "title"),
         ("catalog_applications", "workflow_cid", "'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG'", "application record", "workflow_cid"),
         ("catalog_platforms", "cpus", "64", "platform record", "cpus"),
         ("catalog_tasks", "params", "'{\"fail\": 0}'", "task record", "params"),

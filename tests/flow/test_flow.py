@@ -94,7 +94,7 @@ def test_dataset_encrypted_for_the_wrong_key_fails_the_task(world: World) -> Non
     assert world.node().recover() == {address: "Failed"}
     assert world.task(address).status().results == []
     log = failure_log(world.settings, world.parties["submitter"], address, chain=world.chain)
-    assert "input 'clouds'" in log
+    assert "input 'cloud_mask'" in log
 
 
 def test_input_altered_after_acknowledgment_fails_the_task(world: World) -> None:
@@ -107,7 +107,7 @@ def test_input_altered_after_acknowledgment_fails_the_task(world: World) -> None
     assert world.node().recover() == {address: "Failed"}
     assert world.task(address).status().results == []
     log = failure_log(world.settings, world.parties["submitter"], address, chain=world.chain)
-    assert "input 'clouds'" in log and lv.input_cid(clouds) in log
+    assert "input 'cloud_mask'" in log and lv.input_cid(clouds) in log
 
 
 def test_failing_workflow_step_ends_failed_with_its_log(world: World) -> None:

@@ -21,6 +21,7 @@ def run(
     ctx: typer.Context,
     platform: str = typer.Option(..., "--platform", help="the platform's catalogue name or record id"),
     poll: float = typer.Option(1.0, "--poll", min=0.05, help="seconds between looks at the ledger"),
+    max_backoff: float = typer.Option(30.0, "--max-backoff", min=0.1, help="longest wait between retries when the chain is away"),
     once: bool = typer.Option(False, "--once", help="advance the platform's unfinished tasks once, then exit"),
     as_party: Optional[str] = AsOption,
 ) -> None:
@@ -43,6 +44,6 @@ def run(
             log(f"task {address}: {state}")
         return
     try:
-        node.run(poll_s=poll)
+        node.run(poll_s=poll, max_backoff_s=max_backoff)
     except KeyboardInterrupt:
         log("node stopped")

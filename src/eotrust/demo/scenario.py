@@ -84,11 +84,37 @@ class Narrator:
 
 
 def _print_status(narrator: Narrator, chain: Any, address: str, when: str) -> None:
+    """What `eotrust task status ADDRESS` prints, at this moment of the flow."""
     from eotrust.flow import ledger_view as lv
 
-    narrator.say(f"[bold]eotrust task status {address}[/]  ({when})")
+    narrator.say(f"[bold]$ eotrust task status {address}[/]   ← {when}")
+    snap = lv.task_client(chain, address).status()
     with narrator._lock:
-        lv.print_task_status(narrator.console, lv.task_client(chain, address))
+        render = _status_renderer()
+        render(narrator.console, snap)
+
+
+def _status_renderer() -> Any:
+    try:
+        from eotrust.cli.task import print_status  # the ledger's `task status` printout
+
+        return print_status
+    except ImportError:
+        return _plain_status
+
+
+def _plain_status(console: Console, snap: Any) -> None:
+    console.print(f"task owner: {snap.submitter}\ntask state: {snap.state.value}\n"
+                  f"results security policy: {snap.results_recipient}", highlight=False)
+    console.print(f"platform {snap.platform_id} owner {snap.platform_owner} status {snap.platform_status.value} "
+                  f"execution id {snap.execution_id}", highlight=False)
+    console.print(f"application {snap.application_id} owner {snap.application_owner} status {snap.application_status.value}",
+                  highlight=False)
+    for r in snap.requests:
+        console.print(f"resource request {r.index}: {r.id} owner {r.owner} status {r.status.value} input {r.input_cid}",
+                      highlight=False)
+    for r in snap.results:
+        console.print(f"task result {r.index}: owner {r.owner} IPFS address {r.cid}", highlight=False)
 
 
 def run_demo(
@@ -96,6 +122,7 @@ def run_demo(
     home: Path | None = None,
     console: Console | None = None,
     params: dict[str, Any] | None = None,
+    workflow: Path | None = None,
     timeout_s: float = 600.0,
 ) -> DemoResult:
     """Run the whole flow; return where the results are and whether they verified."""
@@ -155,7 +182,7 @@ def run_demo(
     labels = register_dataset_file(settings, parties["owner-b"], data / "lulc.tif", title="Slovenia land-cover reference labels",
                                    licence="CC-BY-4.0", keywords=["land cover", "labels", "lulc"], catalog=catalog)
     n.say(f"dataset {labels.body.title!r} → record {labels.id}", "owner-b")
-    app = register_workflow_application(settings, parties["algorithm-owner"], landcover_workflow(),
+    app = register_workflow_application(settings, parties["algorithm-owner"], workflow or landcover_workflow(),
                                         name="landcover-mapping", version="1.0.0",
                                         keywords=["land cover", "change", "deep learning"], catalog=catalog)
     n.say(f"application {app.body.name} v{app.body.version} → record {app.id} (workflow {app.body.workflow_cid})",
@@ -197,7 +224,8 @@ def run_demo(
         request = TaskRequest(
             application=chosen_app.id,
             platform=chosen_platform.id,
-            inputs={"ndvi": ndvi.id, "cloud_mask": clouds.id, "lulc": labels.id},
+            inputs={k: v for k, v in {"ndvi": ndvi.id, "cloud_mask": clouds.id, "lulc": labels.id}.items()
+                    if k in chosen_app.body.inputs},
             params=dict(params or {}),
         )
         opened = open_task(settings, parties["submitter"], request, catalog=catalog, chain=chain)
