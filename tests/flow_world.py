@@ -94,11 +94,12 @@ def make_world(settings: Settings) -> World:
     return World(settings, catalog, chain, open_store(settings), parties, datasets, application, platform)
 
 
-def flip_byte(store: Any, cid: str) -> None:
-    """Flip one bit in the middle of the (single) block of a small stored object."""
-    from eotrust.cid import cid_multihash
-
-    path = store.block_path(cid_multihash(cid))
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
+def flip_byte(store: Any, cid: str) -> tuple[Path, bytes]:
+    """Flip one bit inside a stored object's bytes on disk (a LocalStore pack); return the
+    file and its original bytes so a test can put it back."""
+    path = store.object_path(cid)
+    original = path.read_bytes()
+    data = bytearray(original)
+    data[len(data) // 3] ^= 0x01
     path.write_bytes(bytes(data))
+    return path, original

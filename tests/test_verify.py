@@ -37,10 +37,6 @@ def _failed(verdict) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {c.name: c.detail for c in verdict.failures}
 
 
-def _snapshot_files(paths: list[Path]) -> dict[Path, bytes]:
-    return {p: p.read_bytes() for p in paths}
-
-
 def test_clean_task_and_result_verify(finished: tuple[World, str]) -> None:
     world, address = finished
     verdict = verify(world.settings, address, identity=world.parties["submitter"].age_identity,
@@ -60,15 +56,11 @@ def _restore(store_file: Path, data: bytes) -> None:
 
 
 def test_flipped_bit_in_a_stored_input_is_named(finished: tuple[World, str]) -> None:
-    from eotrust.cid import cid_multihash
-
     world, address = finished
     snap = world.task(address).status()
     clouds = next(r for r in snap.requests if lv.record_id_of(r.id) == world.datasets["clouds"].id)
     cid = lv.input_cid(clouds)
-    block = world.store.block_path(cid_multihash(cid))
-    saved = block.read_bytes()
-    flip_byte(world.store, cid)
+    block, saved = flip_byte(world.store, cid)
     try:
         failed = _failed(_verdict(world, address))
         assert list(failed) == ["input 'cloud_mask': encrypted input stored"]
@@ -79,13 +71,9 @@ def test_flipped_bit_in_a_stored_input_is_named(finished: tuple[World, str]) -> 
 
 
 def test_flipped_bit_in_the_run_record_is_named(finished: tuple[World, str]) -> None:
-    from eotrust.cid import cid_multihash
-
     world, address = finished
     run = next(r for r in world.catalog.results(task=address) if r.body.name == "run-record")
-    block = world.store.block_path(cid_multihash(run.body.cid))
-    saved = block.read_bytes()
-    flip_byte(world.store, run.body.cid)
+    block, saved = flip_byte(world.store, run.body.cid)
     try:
         failed = _failed(_verdict(world, address))
         assert "result 'run-record': stored" in failed
@@ -96,13 +84,9 @@ def test_flipped_bit_in_the_run_record_is_named(finished: tuple[World, str]) -> 
 
 
 def test_flipped_bit_in_a_result_is_named(finished: tuple[World, str]) -> None:
-    from eotrust.cid import cid_multihash
-
     world, address = finished
     digest = next(r for r in world.catalog.results(task=address) if r.body.name == "digest")
-    block = world.store.block_path(cid_multihash(digest.body.cid))
-    saved = block.read_bytes()
-    flip_byte(world.store, digest.body.cid)
+    block, saved = flip_byte(world.store, digest.body.cid)
     try:
         failed = _failed(_verdict(world, digest.body.cid))
         assert list(failed) == ["result 'digest': stored"]
