@@ -83,38 +83,22 @@ class Narrator:
             self.console.print(table)
 
 
-def _print_status(narrator: Narrator, chain: Any, address: str, when: str) -> None:
+def _print_status(narrator: Narrator, chain: Any, address: str, when: str, names: dict[str, str]) -> None:
     """What `eotrust task status ADDRESS` prints, at this moment of the flow."""
+    from eotrust.cli.task import print_status
     from eotrust.flow import ledger_view as lv
 
     narrator.say(f"[bold]$ eotrust task status {address}[/]   ← {when}")
     snap = lv.task_client(chain, address).status()
     with narrator._lock:
-        render = _status_renderer()
-        render(narrator.console, snap)
+        print_status(snap, names, chain.description)
 
 
-def _status_renderer() -> Any:
-    try:
-        from eotrust.cli.task import print_status  # the ledger's `task status` printout
+def _catalogue_names(*records: Any) -> dict[str, str]:
+    """``task status`` names catalogue ids (the contract's bytes32) by their records' names."""
+    from eotrust.cid import cid_digest
 
-        return print_status
-    except ImportError:
-        return _plain_status
-
-
-def _plain_status(console: Console, snap: Any) -> None:
-    console.print(f"task owner: {snap.submitter}\ntask state: {snap.state.value}\n"
-                  f"results security policy: {snap.results_recipient}", highlight=False)
-    console.print(f"platform {snap.platform_id} owner {snap.platform_owner} status {snap.platform_status.value} "
-                  f"execution id {snap.execution_id}", highlight=False)
-    console.print(f"application {snap.application_id} owner {snap.application_owner} status {snap.application_status.value}",
-                  highlight=False)
-    for r in snap.requests:
-        console.print(f"resource request {r.index}: {r.id} owner {r.owner} status {r.status.value} input {r.input_cid}",
-                      highlight=False)
-    for r in snap.results:
-        console.print(f"task result {r.index}: owner {r.owner} IPFS address {r.cid}", highlight=False)
+    return {"0x" + cid_digest(r.id).hex(): getattr(r.body, "name", None) or r.body.title for r in records}
 
 
 def run_demo(
@@ -138,7 +122,8 @@ def run_demo(
     from eotrust.party import Role, create_party, load_party
     from eotrust.verify import verify
 
-    console = console or Console()
+    if console is None:
+        from eotrust.cli.common import console
     n = Narrator(console)
     settings = demo_settings(home)
     started = time.monotonic()
@@ -232,7 +217,8 @@ def run_demo(
         address = opened.address
         n.say(f"task contract [bold]{address}[/] created, requests named, locked; results key "
               f"{parties['submitter'].card.age_recipient}", "submitter")
-        _print_status(n, chain, address, "Requests Locked")
+        names = _catalogue_names(chosen_app, chosen_platform, *[catalog.get(d) for d in request.inputs.values()])
+        _print_status(n, chain, address, "Requests Locked", names)
 
         # -- 3. answers --------------------------------------------------------------------
         n.step(3, "Each owner answers its own request")
@@ -245,9 +231,9 @@ def run_demo(
         n.step("4–6", "The platform's runner starts the task, runs the workflow; the collector records the results")
         state = _wait_state(chain, address, {"Running", "Finished", "Failed"}, timeout_s, node_error)
         if state == "Running":
-            _print_status(n, chain, address, "Running")
+            _print_status(n, chain, address, "Running", names)
         state = _wait_state(chain, address, {"Finished", "Failed"}, timeout_s, node_error)
-        _print_status(n, chain, address, state)
+        _print_status(n, chain, address, state, names)
     finally:
         stop.set()
         thread.join(timeout=30)
