@@ -137,3 +137,10 @@ def test_entry_point_that_cannot_be_imported(settings, store) -> None:  # type: 
     assert "ModuleNotFoundError" in store.get_bytes(exc.log_cid).decode()
     exc = fail(settings, one_step("nope"))
     assert "has no function 'nope'" in exc.reason
+
+
+def test_hanging_command_is_killed_after_its_timeout(settings) -> None:  # type: ignore[no-untyped-def]
+    wf = "name: h\nservices:\n  s: {command: [sleep, '600'], outputs: {out: file}, timeout_s: 0.5}\nsteps: {s: {service: s}}\n"
+    t = time.monotonic()
+    exc = fail(settings, wf)
+    assert time.monotonic() - t < 10 and "timed out after 0.5 s" in exc.reason

@@ -61,7 +61,7 @@ class PythonWorker:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
-            start_new_session=True,
+            process_group=0,  # its own process group: a timeout kills the service and its children
         )
         self._ready = False
 

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,17 +103,28 @@ def _run_command(job: StepJob, workdir: Path, inputs: dict[str, Any], outputs: d
     with open(out_path, "wb") as out_f, open(stderr, "wb") as err_f:
         try:
             proc = subprocess.Popen(argv, cwd=workdir, stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL,
-                                    env=env, start_new_session=True)
+                                    env=env, process_group=0)  # own group (killed as one); unlike a new session, still vfork-able
         except OSError as exc:
             return 127, f"cannot start {argv[0]!r}: {exc.strerror or exc}"
-        try:
-            code = proc.wait(timeout=job.timeout_s)
-        except subprocess.TimeoutExpired:
+        # a blocking wait plus a timer that kills on timeout: Popen.wait(timeout=…) polls with
+        # sleeps, which would add milliseconds to every short step
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            proc.wait()
+
+        timer = threading.Timer(job.timeout_s, kill)
+        timer.daemon = True
+        timer.start()
+        try:
+            code = proc.wait()
+        finally:
+            timer.cancel()
+        if timed_out.is_set():
             return None, f"timed out after {job.timeout_s:g} s"
     if code != 0:
         return code, f"the command {describe_status(code)}"
