@@ -1,0 +1,112 @@
+"""Ledger fixtures: one embedded chain per test module (tasks are cheap, chains are not),
+named parties with local keys, and a helper that creates a task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyrage
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from eotrust.ledger import Chain, TaskClient, TaskFactoryClient
+from eotrust.settings import Settings, load_settings
+
+CID_A = "QmWATWQ7fVPP2EFGu71UkfnqhYXDYH566qy47CnJDgvs8u"  # sha2-256 dag-pb, as eotrust names objects
+CID_B = "QmY7Yh4UquoXHLPFo2XbhXkhBvFoPwmQUSa92pxnxjQuPU"
+
+
+def recipient() -> str:
+    return str(pyrage.x25519.Identity.generate().to_public())
+
+
+@dataclass
+class Parties:
+    submitter: LocalAccount
+    app: LocalAccount
+    platform: LocalAccount
+    data: list[LocalAccount]
+    stranger: LocalAccount
+
+    @property
+    def all(self) -> list[LocalAccount]:
+        return [self.submitter, self.app, self.platform, *self.data, self.stranger]
+
+
+@pytest.fixture(autouse=True)
+def _no_factory_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EOTRUST_FACTORY_ADDRESS", raising=False)
+
+
+@pytest.fixture(scope="module")
+def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return load_settings(home=tmp_path_factory.mktemp("ledger-home"))
+
+
+@pytest.fixture(scope="module")
+def chain(module_settings: Settings) -> Chain:
+    return Chain.from_settings(module_settings)
+
+
+@pytest.fixture(scope="module")
+def factory(chain: Chain) -> TaskFactoryClient:
+    return TaskFactoryClient(chain)
+
+
+@pytest.fixture(scope="module")
+def parties() -> Parties:
+    keys = [Account.from_key(bytes([0x40 + i]) * 32) for i in range(7)]
+    return Parties(submitter=keys[0], app=keys[1], platform=keys[2], data=keys[3:6], stranger=keys[6])
+
+
+NewTask = Callable[..., TaskClient]
+
+
+@pytest.fixture(scope="module")
+def new_task(factory: TaskFactoryClient, parties: Parties) -> NewTask:
+    """A task in the state asked for: Initialized (with n requests), RequestsLocked, Running
+    (all acknowledged), Finished, Nacked or Failed."""
+
+    def make(state: str = "Initialized", requests: int = 2) -> TaskClient:
+        p = parties
+        task = factory.create_task(
+            p.submitter,
+            results_recipient=recipient(),
+            application_id=CID_A,
+            application_owner=p.app.address,
+            platform_id="platform-record",
+            platform_owner=p.platform.address,
+        )
+        if requests:
+            task.add_requests(p.submitter, [(f"dataset-{i}", p.data[i].address) for i in range(requests)])
+        if state == "Initialized":
+            return task
+        task.lock(p.submitter)
+        if state == "RequestsLocked":
+            return task
+        if state == "Nacked":
+            task.nack_application(p.app)
+            return task
+        task.ack_application(p.app)
+        task.ack_platform(p.platform, recipient())
+        for i in range(requests):
+            task.ack_request(p.data[i], i, CID_B)
+        task.start(p.platform)
+        if state == "Running":
+            return task
+        if state == "Failed":
+            task.fail(p.platform, CID_A)
+            return task
+        task.add_result(p.platform, CID_A)
+        task.finish(p.platform)
+        assert state == "Finished", state
+        return task
+
+    return make
+
+
+def journal_dir(settings: Settings) -> Path:
+    return settings.chain_dir
