@@ -56,3 +56,32 @@ def test_not_a_cwl_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
         import_cwl(bad)
     with pytest.raises(WorkflowValidationError, match="does not exist"):
         import_cwl(tmp_path / "none.cwl")
+
+
+def test_same_result_as_cwltool(settings, store, tmp_path, data_dir) -> None:  # type: ignore[no-untyped-def]
+    """The reference runner and our engine give the same bytes for the same tool and job."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cwltool = shutil.which("cwltool", path=str(Path(sys.executable).parent))
+    assert cwltool, "cwltool (a test dependency) is installed in the venv"
+    cwl = data_dir / "workflow" / "sort.cwl"
+    lines = tmp_path / "lines.txt"
+    lines.write_text("pear 2\napple 3\nfig 1\n")
+    job = tmp_path / "job.yml"
+    job.write_text(f"infile: {{class: File, path: {lines}}}\nreverse: true\nkey: 2\n")
+    out = tmp_path / "out"
+    subprocess.run([cwltool, "--quiet", "--no-container", "--outdir", str(out), str(cwl), str(job)],
+                   check=True, stdout=subprocess.DEVNULL, cwd=tmp_path)
+    theirs = (out / "sorted.txt").read_bytes()
+    svc = import_cwl(cwl)
+    from eotrust.workflow.spec import WorkflowSpec, StepSpec
+
+    spec = WorkflowSpec(name="one", inputs={"lines": {"type": "file"}}, services={"sort": svc},
+                        steps={"s": StepSpec(name="s", service="sort", inputs={"infile": "inputs.lines"},
+                                             params={"reverse": True, "key": 2})},
+                        outputs={"sorted": "s.sorted"}, order=["s"])
+    res = run_workflow(settings, spec, {"lines": store.put_file(lines)}, {})
+    assert store.get_bytes(res.outputs["sorted"]) == theirs == b"apple 3\npear 2\nfig 1\n"
