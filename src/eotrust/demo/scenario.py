@@ -85,13 +85,17 @@ class Narrator:
 
 def _print_status(narrator: Narrator, chain: Any, address: str, when: str, names: dict[str, str]) -> None:
     """What `eotrust task status ADDRESS` prints, at this moment of the flow."""
+    from rich.text import Text
+
+    from eotrust.cli.common import console as cli_console
     from eotrust.cli.task import print_status
     from eotrust.flow import ledger_view as lv
 
     narrator.say(f"[bold]$ eotrust task status {address}[/]   ← {when}")
     snap = lv.task_client(chain, address).status()
-    with narrator._lock:
+    with narrator._lock, cli_console.capture() as printed:
         print_status(snap, names, chain.description)
+    narrator.table(Text.from_ansi(printed.get().rstrip("\n")))
 
 
 def _catalogue_names(*records: Any) -> dict[str, str]:
@@ -107,6 +111,7 @@ def run_demo(
     console: Console | None = None,
     params: dict[str, Any] | None = None,
     workflow: Path | None = None,
+    data: Path | None = None,
     timeout_s: float = 600.0,
 ) -> DemoResult:
     """Run the whole flow; return where the results are and whether they verified."""
@@ -157,7 +162,7 @@ def run_demo(
     # -- registrations ---------------------------------------------------------------------
     n.step("0b", "The owners register their resources in the catalogue (signed records)")
     catalog = Catalog(settings)
-    data = data_dir()
+    data = data or data_dir()
     ndvi = register_dataset_file(settings, parties["owner-a"], data / "ndvi.tif", title="Slovenia Sentinel-2 NDVI 2015-2017",
                                  licence="CC-BY-4.0", keywords=["sentinel-2", "ndvi", "time series"], catalog=catalog)
     n.say(f"dataset {ndvi.body.title!r} → record {ndvi.id} (file CID {ndvi.body.cid}, stays with its owner)", "owner-a")
