@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -119,3 +120,25 @@ def test_tampered_catalogue_row_is_named(finished: tuple[World, str], table: str
             db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", (old, rowid))
         db.commit()
     assert _verdict(world, address).ok
+
+
+def test_verify_command_exit_status_and_verdict(finished: tuple[World, str]) -> None:
+    from typer.testing import CliRunner
+
+    from eotrust.cli.main import app
+
+    world, address = finished
+    home = str(world.settings.home_dir)
+    ok = CliRunner().invoke(app, ["--home", home, "verify", address, "--as", "submitter"])
+    assert ok.exit_code == 0, ok.output
+    assert "VERIFIED" in ok.output and "NOT VERIFIED" not in ok.output
+    digest = next(r for r in world.catalog.results(task=address) if r.body.name == "digest")
+    path, saved = flip_byte(world.store, digest.body.cid)
+    try:
+        bad = CliRunner().invoke(app, ["--home", home, "verify", digest.body.cid, "--json"])
+        assert bad.exit_code == 1
+        report = json.loads(bad.output)
+        assert report["ok"] is False and report["task"] == address
+        assert [c["name"] for c in report["checks"] if c["ok"] is False] == ["result 'digest': stored"]
+    finally:
+        _restore(path, saved)
