@@ -115,6 +115,9 @@ class PlatformNode:
         except EotrustError as exc:
             self.ctx.log(f"task {address}: {exc.message} — will try again")
             return "error"
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop the node's other tasks
+            self.ctx.log(f"task {address}: unexpected {type(exc).__name__}: {exc} — will try again")
+            return "error"
 
     def run(self, stop: threading.Event | None = None, *, poll_s: float = 1.0, max_backoff_s: float = 30.0) -> None:
         """Follow the ledger until ``stop`` is set (or forever)."""
