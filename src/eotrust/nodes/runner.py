@@ -111,6 +111,11 @@ class Runner:
                 record = self._task_record(task.address, snap)
                 info: TaskInfo = record.body  # type: ignore[assignment]
                 application = ctx.catalog.get(info.application_id, Kind.APPLICATION)
+                if application.owner.lower() != snap.application_owner.lower():
+                    raise IntegrityError(
+                        f"application {application.id} is signed by {application.owner}, "
+                        f"not by the task's application owner {snap.application_owner}"
+                    )
                 inputs = self._fetch_inputs(task.address, snap, info, work)
                 ctx.log(f"task {task.address}: running application {application.body.name} "  # type: ignore[attr-defined]
                         f"(workflow {application.body.workflow_cid})")  # type: ignore[attr-defined]
