@@ -1,0 +1,282 @@
+"""``POST /models/{cid}/predict``: score an array or a GeoTIFF with a registered model package.
+
+Authentication is an API key (``X-API-Key: SECRET`` or ``Authorization: Bearer SECRET``)
+whose scopes include the model (its CID, its name, or ``*``): no key, an unknown or revoked
+key is 401, a key for other models is 403.
+
+The body is one of:
+
+- ``application/x-npy``: a NumPy ``.npy`` array (no pickles) — an image model takes
+  ``(C, H, W)`` or ``(N, C, H, W)``, a per-pixel model its graph's ``(N, T)``/``(N, C, T)``;
+- ``image/tiff``: a GeoTIFF of any size (scored tile by tile; needs a CRS);
+- ``application/json``: ``{"data": [[...]]}`` with an array as above.
+
+The answer is the class map in the same form (``?format=npy|tiff|json`` overrides): a
+GeoTIFF with the input's CRS and transform, a uint8 ``.npy`` array, or JSON. With
+``?probabilities=true``, ``.npy`` and JSON answers carry class probabilities instead of / as
+well as classes.
+
+Limits: a body over ``max_upload_mb`` is refused with 413 before it is read (by its
+Content-Length) or as soon as it passes the limit (chunked uploads); a TIFF whose pixels would
+decode to more than four times that is refused too. Everything else malformed is a 4xx with a
+message, and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from eotrust.api.errors import problem, status_of
+from eotrust.errors import AuthError, EotrustError, InvalidInputError, PermissionDeniedError
+
+if TYPE_CHECKING:
+    from eotrust.api.keys import ApiKeyInfo, ApiKeys
+    from eotrust.ml.registry import Registry
+    from eotrust.ml.scoring.batch import Scorer
+
+router = APIRouter(tags=["Models"])
+
+NPY = "application/x-npy"
+TIFF = "image/tiff"
+JSON = "application/json"
+_MEDIA = {"npy": NPY, "tiff": TIFF, "json": JSON}
+_TIFF_TYPES = {"image/tiff", "image/geotiff", "image/tiff; application=geotiff", "application/geotiff"}
+
+
+class PayloadTooLarge(InvalidInputError):
+    http_status = 413
+
+
+class UnsupportedMediaType(InvalidInputError):
+    http_status = 415
+
+
+class _ModelService:
+    """What the predict route keeps in ``app.state``: the registry and the API keys (each with
+    its catalogue session factory, opened once). Loaded scorers are cached per CID by the
+    server state (``app.state.eotrust.scorer``)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        from eotrust.api.keys import ApiKeys
+        from eotrust.ml.registry import Registry
+
+        self.settings = app.state.settings
+        self.registry: Registry = Registry(self.settings)
+        self.keys: ApiKeys = ApiKeys(self.settings)
+
+
+_INIT_LOCK = threading.Lock()
+
+
+def model_service(app: FastAPI) -> _ModelService:
+    with _INIT_LOCK:
+        service = getattr(app.state, "model_service", None)
+        if service is None:
+            service = _ModelService(app)
+            app.state.model_service = service
+        return service
+
+
+def _secret(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key.strip()
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def authenticate(service: _ModelService, request: Request) -> ApiKeyInfo:
+    secret = _secret(request)
+    if not secret:
+        raise AuthError("this request needs an API key", hint="send it as X-API-Key or Authorization: Bearer")
+    return service.keys.verify(secret)
+
+
+def _limit_bytes(service: _ModelService) -> int:
+    return int(service.settings.max_upload_mb) * 1024 * 1024
+
+
+def _check_length(request: Request, limit: int) -> None:
+    length = request.headers.get("content-length")
+    if length is None:
+        return
+    try:
+        size = int(length)
+    except ValueError:
+        raise InvalidInputError(f"Content-Length {length!r} is not a number") from None
+    if size > limit:
+        raise PayloadTooLarge(f"the body is {size} bytes; the limit is {limit} bytes",
+                              hint="score a large scene with `eotrust model score`, or raise max_upload_mb")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, read chunk by chunk; refused (413) as soon as it passes ``limit`` bytes."""
+    _check_length(request, limit)
+    buf = io.BytesIO()
+    async for chunk in request.stream():
+        buf.write(chunk)
+        if buf.tell() > limit:
+            raise PayloadTooLarge(f"the body passed the limit of {limit} bytes")
+    if not buf.tell():
+        raise InvalidInputError("the request has no body", hint="send a .npy array, a GeoTIFF or JSON")
+    return buf.getvalue()
+
+
+def _media(request: Request) -> str:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype in (NPY, "application/octet-stream", "application/npy"):
+        return "npy"
+    if ctype in _TIFF_TYPES:
+        return "tiff"
+    if ctype == JSON:
+        return "json"
+    raise UnsupportedMediaType(f"content type {ctype or '(none)'!r} is not accepted",
+                               hint=f"send {NPY}, {TIFF} or {JSON}")
+
+
+def _parse_npy(body: bytes) -> np.ndarray:
+    try:
+        return np.load(io.BytesIO(body), allow_pickle=False)
+    except Exception as exc:
+        raise InvalidInputError(f"the body is not a valid .npy array ({type(exc).__name__}: {str(exc)[:200]})",
+                                hint="write it with numpy.save(..., allow_pickle=False)") from None
+
+
+def _parse_json(body: bytes) -> np.ndarray:
+    try:
+        doc = json.loads(body)
+        data = doc["data"] if isinstance(doc, dict) else None
+        if data is None:
+            raise ValueError("no 'data' member")
+        arr = np.asarray(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInputError(f"the JSON body is not {{'data': array}}: {str(exc)[:200]}") from None
+    return arr
+
+
+def _score_array(scorer: Scorer, arr: np.ndarray, with_probs: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    from eotrust.ml.scoring.batch import class_map, check_real
+
+    check_real(arr)
+    if scorer.is_image and arr.ndim not in (3, 4):
+        raise InvalidInputError(f"an image model takes (C, H, W) or (N, C, H, W), not shape {arr.shape}")
+    probs = scorer.probabilities(arr)
+    classes = class_map(probs, axis=-3 if scorer.is_image else -1)
+    return classes, probs if with_probs else None
+
+
+def _score_tiff(scorer: Scorer, body: bytes, limit: int) -> bytes:
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    from eotrust.ml.scoring.scene import score_scene
+
+    with tempfile.TemporaryDirectory(prefix="eotrust-predict-") as tmp:
+        src = Path(tmp) / "input.tif"
+        src.write_bytes(body)
+        try:
+            with rasterio.open(src) as ds:
+                decoded = ds.width * ds.height * ds.count * np.dtype(ds.dtypes[0]).itemsize
+        except RasterioIOError:
+            raise InvalidInputError("the body is not a readable GeoTIFF") from None
+        if decoded > 4 * limit:
+            raise PayloadTooLarge(f"the GeoTIFF decodes to {decoded} bytes; the limit is {4 * limit}")
+        out = Path(tmp) / "classes.tif"
+        score_scene(scorer, src, out)
+        return out.read_bytes()
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _array_tiff(classes: np.ndarray) -> bytes:
+    from rasterio.io import MemoryFile
+
+    if classes.ndim != 2:
+        raise InvalidInputError("a TIFF answer needs one image (H, W); ask for format=npy for a batch")
+    h, w = classes.shape
+    with MemoryFile() as mem:
+        with mem.open(driver="GTiff", width=w, height=h, count=1, dtype=classes.dtype.name) as dst:
+            dst.write(classes, 1)
+        return mem.read()
+
+
+@router.post(
+    "/models/{cid}/predict",
+    summary="Score an array or a GeoTIFF with a model package",
+    responses={
+        200: {"content": {TIFF: {}, NPY: {}, JSON: {}}, "description": "the class map"},
+        400: {"description": "malformed input (bands, dtype, shape, no CRS)"},
+        401: {"description": "no API key, or an unknown or revoked one"},
+        403: {"description": "the API key is not scoped to this model"},
+        404: {"description": "no such model"},
+        413: {"description": "the body or its decoded pixels are too large"},
+        415: {"description": "unsupported content type"},
+    },
+)
+async def predict(
+    cid: str,
+    request: Request,
+    format: str | None = Query(None, pattern="^(npy|tiff|json)$", description="answer format"),
+    probabilities: bool = Query(False, description="return class probabilities (npy, json)"),
+) -> Response:
+    request.state.body_read = False
+    try:
+        return await _predict(cid, request, format, probabilities)
+    except EotrustError as exc:
+        if request.state.body_read:
+            raise  # the usual error answer
+        # Refused before the body was read: answer, and close the connection, so that a client
+        # still sending (a 2 GB upload) is stopped instead of the server draining its body.
+        response = problem(status_of(exc), type(exc).__name__, exc.message + (f" ({exc.hint})" if exc.hint else ""))
+        response.headers["Connection"] = "close"
+        return response
+
+
+async def _predict(cid: str, request: Request, format: str | None, probabilities: bool) -> Response:
+    service = model_service(request.app)
+    info = await run_in_threadpool(authenticate, service, request)
+    limit = _limit_bytes(service)
+    _check_length(request, limit)
+    entry = await run_in_threadpool(service.registry.get, cid)
+    if not info.allows_model(entry.cid, entry.name):
+        raise PermissionDeniedError(f"API key {info.id} is not scoped to model {entry.name} ({entry.cid})")
+    media = _media(request)
+    body = await read_body(request, limit)
+    request.state.body_read = True
+    scorer = await run_in_threadpool(request.app.state.eotrust.scorer, entry.cid)
+    answer = format or media
+    headers = {"X-Model-CID": entry.cid}
+    if media == "tiff":
+        if answer != "tiff":
+            raise InvalidInputError("a GeoTIFF is answered with a GeoTIFF; leave out format or use format=tiff")
+        data = await run_in_threadpool(_score_tiff, scorer, body, limit)
+        return Response(data, media_type=TIFF, headers=headers)
+    arr = _parse_npy(body) if media == "npy" else _parse_json(body)
+    classes, probs = await run_in_threadpool(_score_array, scorer, arr, probabilities or answer == "json")
+    if answer == "json":
+        doc: dict[str, Any] = {"model": entry.cid, "classes": classes.tolist(), "shape": list(classes.shape),
+                               "class_names": entry.manifest.class_names if entry.manifest else []}
+        if probabilities and probs is not None:
+            doc["probabilities"] = np.round(probs, 6).tolist()
+        return JSONResponse(doc, headers=headers)
+    if answer == "npy":
+        return Response(_npy_bytes(probs if probabilities and probs is not None else classes), media_type=NPY,
+                        headers=headers)
+    return Response(await run_in_threadpool(_array_tiff, classes), media_type=TIFF, headers=headers)

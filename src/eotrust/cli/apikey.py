@@ -1,0 +1,61 @@
+"""`eotrust apikey`: API keys for the HTTP API (stored hashed; the secret is printed once)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from eotrust.cli.common import JsonOption, console, print_json, settings_of
+
+apikey_app = typer.Typer(help="API keys for the HTTP API (model prediction, party REST API).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(apikey_app, name="apikey")
+
+
+@apikey_app.command("create")
+def create(
+    ctx: typer.Context,
+    party: Optional[str] = typer.Option(None, "--party", help="the party this key acts as (party REST API)"),
+    scope: list[str] = typer.Option([], "--scope", "-s", help="a model CID or name it may score, or '*' (repeatable; default '*')"),
+    label: str = typer.Option("", "--label", help="a note to recognise the key by"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a key. The secret is printed once and only its SHA-256 is kept."""
+    from eotrust.api.keys import create_api_key
+
+    secret, info = create_api_key(settings_of(ctx), party=party, scopes=scope or ["*"], label=label)
+    if as_json:
+        print_json({"secret": secret, **info.__dict__})
+        return
+    console.print(f"API key [bold]{info.id}[/] (party {info.party or '–'}, scopes {', '.join(info.scopes)})", highlight=False)
+    console.print("secret (shown only now):", highlight=False)
+    typer.echo(secret)
+
+
+@apikey_app.command("revoke")
+def revoke(ctx: typer.Context, key_id: str = typer.Argument(..., help="the key's id (k…)")) -> None:
+    """Revoke a key: every later request with it is refused (401)."""
+    from eotrust.api.keys import revoke_api_key
+
+    info = revoke_api_key(settings_of(ctx), key_id)
+    console.print(f"[green]revoked[/] {info.id} at {info.revoked}", highlight=False)
+
+
+@apikey_app.command("list")
+def list_keys(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Every key: id, party, scopes, created, revoked (never a secret)."""
+    from rich.table import Table
+
+    from eotrust.api.keys import list_api_keys
+
+    keys = list_api_keys(settings_of(ctx))
+    if as_json:
+        print_json([k.__dict__ for k in keys])
+        return
+    table = Table("id", "party", "scopes", "label", "created", "revoked")
+    for k in keys:
+        table.add_row(k.id, k.party or "–", ", ".join(k.scopes), k.label, k.created, k.revoked or "–")
+    console.print(table)

@@ -1,0 +1,198 @@
+"""`POST /models/{cid}/predict` on a real `eotrust serve`: arrays and GeoTIFFs in, class maps
+out, behind API keys; bad requests get a clear 4xx and the server keeps serving."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from affine import Affine
+from api_server import start_server
+from rasterio.io import MemoryFile
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
+from tiny_models import tiny_enet_package  # noqa: E402
+
+from eotrust.api.keys import create_api_key, revoke_api_key  # noqa: E402
+from eotrust.ml.registry import Registry  # noqa: E402
+from eotrust.ml.scoring.batch import Scorer  # noqa: E402
+from eotrust.settings import load_settings  # noqa: E402
+
+pytestmark = pytest.mark.server
+NPY = {"Content-Type": "application/x-npy"}
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_enet_package(tmp_path_factory.mktemp("predict") / "tiny.zip")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, package: Path) -> Iterator[dict[str, Any]]:
+    """One server for the module (requests do not change its state)."""
+    home = tmp_path_factory.mktemp("predict-server") / "home"
+    settings = load_settings(home=home)
+    entry = Registry(settings).register(package)
+    good, _ = create_api_key(settings, party=None, scopes=[entry.cid])
+    by_name, _ = create_api_key(settings, party=None, scopes=["tiny"])
+    other, _ = create_api_key(settings, party=None, scopes=["some-other-model"])
+    revoked, info = create_api_key(settings, party=None, scopes=["*"])
+    revoke_api_key(settings, info.id)
+    server = start_server(home, env={"EOTRUST_MAX_UPLOAD_MB": "1"})
+    try:
+        yield {"url": f"{server.url}/models/{entry.cid}/predict", "base": server.url, "cid": entry.cid,
+               "good": good, "by_name": by_name, "other": other, "revoked": revoked, "server": server,
+               "scorer": Scorer.from_file(package)}
+    finally:
+        server.stop()
+
+
+def npy(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=True)
+    return buf.getvalue()
+
+
+def geotiff(data: np.ndarray, crs: str | None = "EPSG:32633") -> bytes:
+    profile: dict[str, Any] = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1],
+                               "count": data.shape[0], "dtype": data.dtype.name,
+                               "transform": Affine(10, 0, 400000, 0, -10, 5000000)}
+    if crs:
+        profile["crs"] = crs
+    with MemoryFile() as mem:
+        with mem.open(**profile) as dst:
+            dst.write(data)
+        return mem.read()
+
+
+def alive(world: dict[str, Any]) -> None:
+    assert world["server"].process.poll() is None
+    assert httpx.get(f"{world['base']}/conformance", timeout=10).status_code == 200
+
+
+def test_array_geotiff_and_json(world: dict[str, Any]) -> None:
+    x = np.random.default_rng(0).integers(0, 255, (3, 40, 56)).astype(np.uint8)
+    r = httpx.post(world["url"], content=npy(x), headers={**NPY, "X-API-Key": world["good"]}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/x-npy" and r.headers["x-model-cid"] == world["cid"]
+    classes = np.load(io.BytesIO(r.content))
+    np.testing.assert_array_equal(classes, world["scorer"].classify(x))
+
+    batch = np.stack([x, x[:, ::-1].copy()])
+    r = httpx.post(world["url"] + "?probabilities=true", content=npy(batch),
+                   headers={**NPY, "Authorization": f"Bearer {world['by_name']}"}, timeout=60)
+    assert r.status_code == 200 and np.load(io.BytesIO(r.content)).shape == (2, 4, 40, 56)
+
+    r = httpx.post(world["url"], content=geotiff(x), headers={"Content-Type": "image/tiff", "X-API-Key": world["good"]},
+                   timeout=60)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/tiff"
+    with MemoryFile(r.content) as mem, mem.open() as ds:
+        assert ds.crs.to_string() == "EPSG:32633" and ds.transform == Affine(10, 0, 400000, 0, -10, 5000000)
+        assert ds.read(1).shape == (40, 56)
+
+    r = httpx.post(world["url"] + "?probabilities=true", json={"data": x[:, :8, :8].tolist()},
+                   headers={"X-API-Key": world["good"]}, timeout=60)
+    doc = r.json()
+    assert r.status_code == 200 and doc["shape"] == [8, 8] and doc["class_names"][0] == "water"
+    assert np.allclose(np.sum(doc["probabilities"], axis=0), 1, atol=1e-4)
+
+
+def test_keys(world: dict[str, Any]) -> None:
+    body = npy(np.zeros((3, 16, 16), np.uint8))
+    for headers in ({}, {"X-API-Key": "eot_wrong"}, {"X-API-Key": world["revoked"]}, {"Authorization": "Basic abc"}):
+        r = httpx.post(world["url"], content=body, headers={**NPY, **headers}, timeout=30)
+        assert r.status_code == 401, (headers, r.text)
+        assert "WWW-Authenticate" in r.headers
+    r = httpx.post(world["url"], content=body, headers={**NPY, "X-API-Key": world["other"]}, timeout=30)
+    assert r.status_code == 403 and "not scoped" in r.json()["detail"]
+    r = httpx.post(f"{world['base']}/models/QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB/predict", content=body,
+                   headers={**NPY, "X-API-Key": world["good"]}, timeout=30)
+    assert r.status_code == 404
+    alive(world)
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "status", "message"),
+    [
+        (npy(np.zeros((4, 16, 16), np.uint8)), "application/x-npy", 400, "4 bands"),
+        (npy(np.zeros((3, 16, 16), np.complex64)), "application/x-npy", 400, "dtype complex64"),
+        (npy(np.array([{"a": 1}], dtype=object)), "application/x-npy", 400, "not a valid .npy"),
+        (b"\x93NUMPY garbage", "application/x-npy", 400, "not a valid .npy"),
+        (npy(np.zeros((16, 16), np.uint8)), "application/x-npy", 400, "(C, H, W)"),
+        (geotiff(np.zeros((3, 16, 16), np.uint8), crs=None), "image/tiff", 400, "no CRS"),
+        (b"II*\x00 not really a tiff", "image/tiff", 400, "not a readable GeoTIFF"),
+        (b'{"data": [[1, 2], [3]]}', "application/json", 400, "JSON body"),
+        (b'{"data": "abc"}', "application/json", 400, "dtype"),
+        (b"hello", "text/plain", 415, "not accepted"),
+        (b"", "application/x-npy", 400, "no body"),
+    ],
+)
+def test_malformed_inputs(world: dict[str, Any], body: bytes, ctype: str, status: int, message: str) -> None:
+    r = httpx.post(world["url"], content=body, headers={"Content-Type": ctype, "X-API-Key": world["good"]}, timeout=30)
+    assert r.status_code == status, r.text
+    assert message in r.json()["detail"]
+    alive(world)
+
+
+def test_two_gigabytes_are_refused_before_reading(world: dict[str, Any]) -> None:
+    """A declared 2 GB body is refused from its Content-Length: no byte of it is sent."""
+    host, port = world["base"].removeprefix("http://").split(":")
+    path = world["url"].removeprefix(world["base"])
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {world['good']}\r\n"
+            f"Content-Type: application/x-npy\r\nContent-Length: {2 * 1024 ** 3}\r\n\r\n")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head.encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    status_line, _, rest = reply.partition(b"\r\n")
+    assert b" 413 " in status_line, reply[:300]
+    assert b"limit" in rest
+    alive(world)
+
+
+def test_chunked_upload_is_cut_off_at_the_limit(world: dict[str, Any]) -> None:
+    """No Content-Length (chunked): the server stops reading once the body passes the limit."""
+    sent = 0
+
+    def body():  # type: ignore[no-untyped-def]
+        nonlocal sent
+        chunk = b"\0" * (256 * 1024)
+        for _ in range(8 * 1024):  # would be 2 GiB
+            sent += len(chunk)
+            yield chunk
+
+    try:
+        r = httpx.post(world["url"], content=body(), headers={**NPY, "X-API-Key": world["good"]}, timeout=30)
+        assert r.status_code == 413
+    except httpx.TransportError:
+        pass  # the server answered 413 and closed while the client was still sending
+    assert sent < 64 * 1024 * 1024
+    alive(world)
+
+
+def test_concurrent_clients(world: dict[str, Any]) -> None:
+    x = np.random.default_rng(1).integers(0, 255, (3, 64, 64)).astype(np.uint8)
+    expected = world["scorer"].classify(x)
+
+    def call(_: int) -> np.ndarray:
+        r = httpx.post(world["url"], content=npy(x), headers={**NPY, "X-API-Key": world["good"]}, timeout=60)
+        assert r.status_code == 200, r.text
+        return np.load(io.BytesIO(r.content))
+
+    with ThreadPoolExecutor(8) as pool:
+        for classes in pool.map(call, range(16)):
+            np.testing.assert_array_equal(classes, expected)
+    assert json.loads(httpx.get(f"{world['base']}/conformance", timeout=10).text)
