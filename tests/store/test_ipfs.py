@@ -37,6 +37,7 @@ class FakeKubo:
         self.calls: list[httpx.Request] = []
         self.lie_about_cid = False
         self.corrupt_cat = False
+        self.search_times_out = False
 
     def error(self, message: str) -> httpx.Response:
         return httpx.Response(500, json={"Message": message, "Code": 0, "Type": "error"})
@@ -54,6 +55,8 @@ class FakeKubo:
                 self.pins.add(cid)
             return httpx.Response(200, text=json.dumps({"Name": cid, "Hash": cid, "Size": str(len(data))}) + "\n")
         if command == "cat":
+            if self.search_times_out:
+                return self.error("context deadline exceeded")
             if arg not in self.objects:
                 return self.error(f"block was not found locally (offline): ipld: could not find {arg}")
             data = self.objects[arg]
@@ -105,7 +108,7 @@ def test_add_and_cat(store: IpfsStore, kubo: FakeKubo, tmp_path: Path, size: int
         assert add.url.params[key] == value
     assert add.url.params["pin"] == "true"
     assert store.get_bytes(cid) == data
-    assert kubo.calls[-1].url.params["arg"] == cid
+    assert kubo.calls[-1].url.params["arg"] == cid and kubo.calls[-1].url.params["timeout"] == "60s"
     assert store.get_file(to_v1(cid), tmp_path / "out").read_bytes() == data
     store.verify(cid)
 
@@ -145,8 +148,11 @@ def test_has_pin_unpin_list(store: IpfsStore, kubo: FakeKubo) -> None:
     assert list(store.list()) == []
 
 
-def test_absent_object(store: IpfsStore) -> None:
+def test_absent_object(store: IpfsStore, kubo: FakeKubo) -> None:
     with pytest.raises(NotFoundError):
+        store.get_bytes(cid_of_bytes(b"absent"))
+    kubo.search_times_out = True  # kubo's answer when its network search runs out of time
+    with pytest.raises(NotFoundError, match="nor found on its network within 60 s"):
         store.get_bytes(cid_of_bytes(b"absent"))
     with pytest.raises(InvalidInputError):
         store.get_bytes("nonsense")

@@ -59,7 +59,8 @@ class _HeaderThenFile:
 
     def read(self, n: int = -1) -> bytes:
         if self._header:
-            out, self._header = self._header, b""
+            cut = len(self._header) if n is None or n < 0 else max(1, n)
+            out, self._header = self._header[:cut], self._header[cut:]
             return out
         data = self._f.read(n)
         self._read += len(data)

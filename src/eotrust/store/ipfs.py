@@ -44,10 +44,12 @@ class IpfsStore(StoreBase):
         *,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 120.0,
+        fetch_timeout: float = 60.0,
         hash_workers: int = 2,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.hash_workers = hash_workers
+        self.fetch_timeout = fetch_timeout
         self._client = httpx.Client(
             base_url=f"{self.api_url}/api/v0",
             transport=transport,
@@ -120,11 +122,16 @@ class IpfsStore(StoreBase):
         """Stream the object with ``/cat``; the CID is recomputed as it streams and an
         IntegrityError is raised at the end if it does not match."""
         cid = validate_cid(cid)
+        # kubo looks for blocks it lacks on the network; its own timeout bounds the search
+        params = {"arg": cid, "timeout": f"{self.fetch_timeout:g}s"}
         try:
-            response = self._send("cat", {"arg": cid}, stream=True)
+            response = self._send("cat", params, stream=True)
         except StoreError as exc:
-            if "not found" in exc.message or "no link named" in exc.message:
-                raise NotFoundError(f"object {cid} is not in IPFS at {self.api_url}") from None
+            if any(s in exc.message for s in ("not found", "could not find", "deadline exceeded")):
+                raise NotFoundError(
+                    f"object {cid} is not on the IPFS node at {self.api_url}, nor found on its network "
+                    f"within {self.fetch_timeout:g} s"
+                ) from None
             raise
         return io.BufferedReader(_CatReader(response, cid, self), buffer_size=CHUNK_SIZE)
 
