@@ -104,6 +104,7 @@ class Chain:
         self._embedded = embedded
         self._chain_id: int | None = None
         self._genesis_hash: str | None = None
+        self._dev: LocalAccount | None = None
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -272,13 +273,13 @@ class Chain:
         return self.transact(dev, to=address, value=wei, action=f"fund {address}")
 
     def _dev_account(self) -> LocalAccount:
-        if self._embedded is not None:
-            from eotrust.ledger.embedded import DEV_PRIVATE_KEY
-
-            return Account.from_key(DEV_PRIVATE_KEY)
-        from eotrust.ledger.rpc import ANVIL_DEV_PRIVATE_KEY
-
-        return Account.from_key(ANVIL_DEV_PRIVATE_KEY)
+        if self._dev is None:
+            if self._embedded is not None:
+                from eotrust.ledger.embedded import DEV_PRIVATE_KEY as key
+            else:
+                from eotrust.ledger.rpc import ANVIL_DEV_PRIVATE_KEY as key
+            self._dev = Account.from_key(key)
+        return self._dev
 
     def dev_account(self) -> LocalAccount:
         """The account :meth:`fund` pays from (a well-known key: local dev chains only)."""

@@ -277,6 +277,7 @@ class EmbeddedProvider(EthereumTesterProvider):
             if method in _WRITE_METHODS:
                 with self._journal.lock():
                     self.sync()
+                    self._rebuild()  # a fresh pending block: its timestamp is now, not when last built
                     failed = True
                     try:
                         response = super().make_request(method, params)
