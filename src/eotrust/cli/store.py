@@ -92,7 +92,8 @@ def get(
                 sys.stdout.buffer.write(piece)
         sys.stdout.buffer.flush()
         return
-    with progress_bar(f"get {cid[:12]}…", store.size(cid)) as advance:
+    size = getattr(store, "size", None)  # LocalStore and IpfsStore know it; a bar needs it
+    with progress_bar(f"get {cid[:12]}…", size(cid) if size else None) as advance:
         store.get_file(cid, output, progress=advance)
     err_console.print(f"wrote {output}", highlight=False)
 
