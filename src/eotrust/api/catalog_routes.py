@@ -85,7 +85,10 @@ def get_record(request: Request, record_id: str = Path(..., min_length=1, max_le
 def _register(request: Request, caller: Caller, body: Any) -> dict[str, Any]:
     state = request.app.state.eotrust
     party = state.load_party(caller.party)
-    return record_json(state.catalog.register(party, body))
+    try:
+        return record_json(state.catalog.register(party, body))
+    except OverflowError:  # a number the catalogue database cannot hold (SQLite: 64-bit integers)
+        raise InvalidInputError("a number in the record is too large to catalogue") from None
 
 
 _REG = {**ERROR_RESPONSES}

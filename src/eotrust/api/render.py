@@ -97,7 +97,8 @@ def class_picture(path: Path, shape: tuple[int, int], colours: dict[int, str]) -
     "/prediction",
     response_model=PredictionPictures,
     summary="Score a GeoTIFF (the raw request body) with a model package and draw scene and class map",
-    openapi_extra={"requestBody": {"required": True, "content": {"image/tiff": {"schema": {"type": "string", "format": "binary"}}}}},
+    openapi_extra={"requestBody": {"required": True, "description": "the scene as a GeoTIFF (any Content-Type)",
+                                    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
     responses={**ERROR_RESPONSES, 413: {"description": "larger than max_upload_mb"}},
 )
 async def prediction(
