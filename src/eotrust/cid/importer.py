@@ -76,13 +76,22 @@ class DagImporter:
         if not n:
             return
         self._size += n
-        if not self._buf and n == CHUNK_SIZE:
-            self._chunk(bytes(data))
+        if not self._buf and n == CHUNK_SIZE and isinstance(data, bytes):
+            self._chunk(data)  # the common case (chunk-sized reads): no copy at all
             return
-        self._buf += data
-        while len(self._buf) >= CHUNK_SIZE:
-            self._chunk(bytes(self._buf[:CHUNK_SIZE]))
-            del self._buf[:CHUNK_SIZE]
+        view = memoryview(data).cast("B")
+        if self._buf:
+            take = CHUNK_SIZE - len(self._buf)
+            self._buf += view[:take]
+            view = view[take:]
+            if len(self._buf) < CHUNK_SIZE:
+                return
+            self._chunk(bytes(self._buf))
+            self._buf.clear()
+        while len(view) >= CHUNK_SIZE:
+            self._chunk(bytes(view[:CHUNK_SIZE]))  # a copy: the caller may reuse its buffer
+            view = view[CHUNK_SIZE:]
+        self._buf += view
 
     def write_from(self, stream: BinaryIO, progress: Callable[[int], None] | None = None) -> None:
         """Read ``stream`` to its end in chunk-sized reads."""
