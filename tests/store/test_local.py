@@ -177,6 +177,16 @@ def test_repeated_blocks_are_stored_once(store: LocalStore) -> None:
     assert store.get_bytes(cid) == bytes(20 * CHUNK_SIZE)
 
 
+def test_stale_temporary_packs_are_cleaned(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "s")
+    stale, fresh = store.root / "tmp" / "1-dead.pack", store.root / "tmp" / "2-writing.pack"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    os.utime(stale, (0, 0))
+    LocalStore(tmp_path / "s")
+    assert not stale.exists() and fresh.exists()
+
+
 def test_remove(store: LocalStore) -> None:
     cid = store.put_bytes(b"bye")
     store.remove(cid)

@@ -5,7 +5,7 @@ Layout under the root::
     objects/<XY>/<CID>.pack   the object's blocks and their index (see :mod:`.pack`); XY is
                               two characters of the CID, to keep directories small
     pins/<CID>                empty marker: the object is pinned
-    tmp/                      packs being written
+    tmp/                      packs being written (those left by a crash are removed after a day)
 
 Every file is written under a temporary name and renamed into place, so a crash never
 leaves half an object under a valid name, and there is no shared index to corrupt: several
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,9 @@ from eotrust.errors import IntegrityError, NotFoundError, StoreError
 from eotrust.store.atomic import write_atomic
 from eotrust.store.base import StoreBase, StoredObject
 from eotrust.store.pack import PackReader, PackWriter
+
+
+STALE_TMP_S = 24 * 3600  # a put still writing after a day has died
 
 
 class LocalStore(StoreBase):
@@ -50,6 +54,17 @@ class LocalStore(StoreBase):
                 d.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot use {self.root} as a store: {exc.strerror}") from None
+        self._clean_tmp()
+
+    def _clean_tmp(self, max_age_s: float = STALE_TMP_S) -> None:
+        """Remove packs left half-written by processes that died (older than a day)."""
+        cutoff = time.time() - max_age_s
+        for path in self._tmp.iterdir():
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except FileNotFoundError:
+                pass
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"
