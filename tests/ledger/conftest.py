@@ -3,37 +3,12 @@ named parties with local keys, and a helper that creates a task."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-
-import pyrage
 import pytest
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
+from ledger_helpers import CID_A, CID_B, NewTask, Parties, recipient
 
 from eotrust.ledger import Chain, TaskClient, TaskFactoryClient
 from eotrust.settings import Settings, load_settings
-
-CID_A = "QmWATWQ7fVPP2EFGu71UkfnqhYXDYH566qy47CnJDgvs8u"  # sha2-256 dag-pb, as eotrust names objects
-CID_B = "QmY7Yh4UquoXHLPFo2XbhXkhBvFoPwmQUSa92pxnxjQuPU"
-
-
-def recipient() -> str:
-    return str(pyrage.x25519.Identity.generate().to_public())
-
-
-@dataclass
-class Parties:
-    submitter: LocalAccount
-    app: LocalAccount
-    platform: LocalAccount
-    data: list[LocalAccount]
-    stranger: LocalAccount
-
-    @property
-    def all(self) -> list[LocalAccount]:
-        return [self.submitter, self.app, self.platform, *self.data, self.stranger]
 
 
 @pytest.fixture(autouse=True)
@@ -60,9 +35,6 @@ def factory(chain: Chain) -> TaskFactoryClient:
 def parties() -> Parties:
     keys = [Account.from_key(bytes([0x40 + i]) * 32) for i in range(7)]
     return Parties(submitter=keys[0], app=keys[1], platform=keys[2], data=keys[3:6], stranger=keys[6])
-
-
-NewTask = Callable[..., TaskClient]
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +78,3 @@ def new_task(factory: TaskFactoryClient, parties: Parties) -> NewTask:
         return task
 
     return make
-
-
-def journal_dir(settings: Settings) -> Path:
-    return settings.chain_dir

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from anvil_node import ANVIL, MISSING, anvil, free_port
-from conftest import CID_A, CID_B, recipient
+from ledger_helpers import CID_A, CID_B, recipient
 from eth_account import Account
 
 from eotrust.errors import BackendUnavailableError

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CID_A, CID_B
+from ledger_helpers import CID_A, CID_B
 from typer.testing import CliRunner
 
 from eotrust.cli.main import app

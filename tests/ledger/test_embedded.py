@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import recipient
+from ledger_helpers import recipient
 from eth_account import Account
 
 from eotrust.ledger import Chain, TaskClient, TaskFactoryClient, TaskState

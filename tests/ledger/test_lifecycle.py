@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from conftest import CID_A, CID_B, NewTask, Parties, recipient
+from ledger_helpers import CID_A, CID_B, NewTask, Parties, recipient
 from eth_account.signers.local import LocalAccount
 
 from eotrust.errors import InvalidInputError, NotFoundError, PermissionDeniedError, StateError
