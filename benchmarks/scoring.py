@@ -130,16 +130,22 @@ def write_scene(path: Path, size: int) -> None:
 
 
 SCENE_CHILD = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 import numpy as np
 from eotrust.ml.scoring.batch import Scorer
 from eotrust.ml.scoring.scene import score_scene
+
+def peak_mib():  # VmHWM: this process image's peak RSS (ru_maxrss would include the parent's)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
 scorer = Scorer.from_file(Path(sys.argv[1]), threads=int(sys.argv[4]))
 scorer.probabilities(np.zeros((1, 13, 512, 512), np.float32))  # the session at its working size
-loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+loaded = peak_mib()
 r = score_scene(scorer, Path(sys.argv[2]), Path(sys.argv[3]), tile=512, overlap=64, batch_size=1)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = peak_mib()
 print(json.dumps({"seconds": r.seconds, "mp_per_s": r.megapixels_per_second, "tiles": r.tiles,
                   "loaded_mib": loaded, "peak_mib": peak}))
 """

@@ -42,9 +42,11 @@ def check_real(x: np.ndarray, what: str = "input") -> None:
 
 
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    e /= e.sum(axis=axis, keepdims=True)
-    return e
+    """Softmax along ``axis``, computed in place in ``x`` (a float array the caller owns)."""
+    x -= x.max(axis=axis, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(axis=axis, keepdims=True)
+    return x
 
 
 class Scorer:

@@ -4,8 +4,8 @@ Tiles of ``tile`` x ``tile`` pixels step by ``tile - overlap``; the last row and
 tiles are moved back to end at the raster's edge. Each tile's class probabilities are
 weighted by a ramp that falls towards the tile's edges (over ``overlap`` pixels) and summed,
 so neighbouring tiles blend smoothly instead of showing seams. Only one strip of tiles is
-held at a time: memory grows with ``bands x tile x width``, never with the raster's height.
-The next strip is read while the current one is scored.
+blended at a time: memory grows with ``classes x tile x width``, never with the raster's
+height. The next tiles are read while the current ones are scored.
 
 The result is a GeoTIFF class map (uint8, nodata 255, with the classes' colours as its colour
 table) in the input's CRS and transform, and optionally a float32 GeoTIFF of probabilities
@@ -103,6 +103,10 @@ def score_scene(
     except RasterioIOError as exc:
         raise RasterError(f"cannot read raster {source}: {exc}", hint="give a GeoTIFF") from None
     with src_ctx as src, ExitStack() as cleanup:
+        # GDAL's block cache (default: 5 % of RAM) need hold no more than a strip of input blocks
+        strip_bytes = src.count * (min(src.height, tile or DEFAULT_IMAGE_TILE) + 512) * src.width \
+            * np.dtype(src.dtypes[0]).itemsize
+        cleanup.enter_context(rasterio.Env(GDAL_CACHEMAX=int(min(max(strip_bytes, 64 << 20), 1 << 30))))
         if src.crs is None:
             raise RasterError(f"raster {source} has no CRS", hint="assign one (e.g. gdal_edit.py -a_srs EPSG:32633)")
         indexes = select_bands(src.descriptions, src.count, scorer.spec.bands, f"raster {source}")
@@ -150,10 +154,11 @@ def score_scene(
         top = 0  # raster row of the buffers' first row
 
         def flush(rows: int) -> None:
+            """Write the buffers' first ``rows`` rows (no later tile touches them) and shift."""
             nonlocal top
             if rows <= 0:
                 return
-            probs = acc[:, :rows] / wsum[:rows]
+            probs = np.divide(acc[:, :rows], wsum[:rows], out=acc[:, :rows])  # in place
             classes = class_map(probs, axis=0)
             classes[~valid[:rows]] = class_nodata
             window = rasterio.windows.Window(0, top, width, rows)
@@ -168,27 +173,27 @@ def score_scene(
             valid[: th - rows] = valid[rows:]
             top += rows
 
-        def read(y: int) -> np.ndarray:
-            return src.read(indexes, window=rasterio.windows.Window(0, y, width, th))
+        def read(y: int, batch: list[int]) -> np.ndarray:
+            return np.stack([src.read(indexes, window=rasterio.windows.Window(x, y, tw, th)) for x in batch])
 
+        jobs = [(y, batch) for y in ys for batch in _batches(xs, batch_size)]
         done = 0
         with ThreadPoolExecutor(1, thread_name_prefix="eotrust-read") as reader:
-            pending = reader.submit(read, ys[0])
-            for n, y in enumerate(ys):
-                strip = pending.result()
-                if n + 1 < len(ys):
-                    pending = reader.submit(read, ys[n + 1])
+            pending = reader.submit(read, *jobs[0])
+            for n, (y, batch) in enumerate(jobs):
+                tiles = pending.result()
+                if n + 1 < len(jobs):  # read the next tiles while these are scored
+                    pending = reader.submit(read, *jobs[n + 1])
                 flush(y - top)
-                valid[:th] = _valid_mask(strip, nodata_in)
-                for batch in _batches(xs, batch_size):
-                    tiles = np.stack([strip[:, :, x:x + tw] for x in batch])
-                    probs = _probabilities(scorer, tiles)
-                    for x, p in zip(batch, probs):
-                        acc[:, :, x:x + tw] += p * weight
-                        wsum[:, x:x + tw] += weight
-                    done += len(batch)
-                    if progress:
-                        progress(done, total)
+                probs = _probabilities(scorer, tiles)
+                for x, tile_data, p in zip(batch, tiles, probs):
+                    valid[:, x:x + tw] = _valid_mask(tile_data, nodata_in)
+                    p *= weight
+                    acc[:, :, x:x + tw] += p
+                    wsum[:, x:x + tw] += weight
+                done += len(batch)
+                if progress:
+                    progress(done, total)
             flush(height - top)
         for part, path, dst in writers:
             dst.close()
