@@ -134,3 +134,4 @@ def test_cli_errors(settings: Settings, packages: tuple[Path, Path], tmp_path: P
     assert isinstance(res.exception, IntegrityError)
     res = runner.invoke(app, [*home, "model", "show", "nothing"])
     assert isinstance(res.exception, NotFoundError)
+

@@ -66,8 +66,8 @@ def test_pixel_series_model(tmp_path: Path) -> None:
     block = np.random.default_rng(1).random((12, 5, 7)).astype(np.float32)
     probs = s.score_block(block)
     assert probs.shape == (3, 5, 7)
-    # pixel (2, 3) of the block is the series of its 12 bands, channel-major
-    one = s.probabilities(block[:, 2, 3].reshape(1, 2, 6))[0]
+    # pixel (2, 3) of the block is the series of its 12 bands, date-major (t * C + c)
+    one = s.probabilities(block[:, 2, 3].reshape(1, 6, 2).transpose(0, 2, 1).copy())[0]
     np.testing.assert_allclose(probs[:, 2, 3], one, atol=1e-6)
     with pytest.raises(InvalidInputError, match="time steps"):
         s.classify(np.zeros((3, 2, 5), np.float32))

@@ -47,7 +47,7 @@ def tiny_series_package(dest: Path, *, channels: int = 1, timesteps: int = 68, a
     if layout == "NT":
         inner = model
         model = nn.Sequential(_Unsqueeze(), inner)
-    bands = [f"c{c}_t{t:02d}" for c in range(channels) for t in range(timesteps)]
+    bands = [f"c{c}@t{t:02d}" for t in range(timesteps) for c in range(channels)]  # date-major
     return package_model(
         model, account, dest, name="series", algorithm="conv1d", classes=["forest", "grass", "other"], bands=bands,
         layout=layout, timesteps=timesteps, normalisation={"mean": [0.5], "std": [0.25]}, tile_size=32,

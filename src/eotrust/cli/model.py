@@ -14,6 +14,7 @@ from eotrust.cli.common import JsonOption, console, print_json, settings_of
 model_app = typer.Typer(help="Model packages: package, verify, register, score (onnxruntime).", no_args_is_help=True)
 
 AsOption = typer.Option(None, "--as", help="the party that signs (default: the `party` setting, EOTRUST_PARTY)")
+ExporterOption = typer.Option("auto", "--exporter", help="ONNX exporter: auto (dynamo, else torchscript), dynamo, torchscript")
 
 
 def register(app: typer.Typer) -> None:
@@ -38,10 +39,26 @@ def _progress(label: str):  # type: ignore[no-untyped-def]
                     transient=False)
 
 
+def _exporter(name: str):  # type: ignore[no-untyped-def]
+    from eotrust.errors import InvalidInputError
+
+    if name not in ("auto", "dynamo", "torchscript"):
+        raise InvalidInputError(f"unknown exporter {name!r}", hint="use auto, dynamo or torchscript")
+    return name
+
+
 def _is_package(path: Path) -> bool:
+    """A model package (a ZIP that starts with manifest.json), not a checkpoint (torch.save
+    writes ZIPs too)."""
     import zipfile
 
-    return zipfile.is_zipfile(path)
+    from eotrust.ml.package import MANIFEST
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+    return bool(names) and names[0] == MANIFEST
 
 
 @model_app.command("package")
@@ -53,6 +70,7 @@ def package_cmd(
     description: str = typer.Option("", "--description"),
     created: Optional[str] = typer.Option(None, "--created", help="UTC time YYYY-MM-DDTHH:MM:SSZ (default: the checkpoint's, else now)"),
     run: Optional[str] = typer.Option(None, "--run", help="CID of the workflow run record that trained it"),
+    exporter: str = ExporterOption,
     as_party: Optional[str] = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -63,7 +81,7 @@ def package_cmd(
     account = _account(ctx, as_party)
     with console.status("exporting to ONNX and checking against PyTorch…"):
         path = package_checkpoint(checkpoint, account, output, name=name, description=description,
-                                  created=created, run=run)
+                                  created=created, run=run, method=_exporter(exporter))
     report = verify_package(path)
     if as_json:
         print_json({"path": str(path), "cid": report.cid, "name": report.name, "owner": report.owner})
@@ -80,6 +98,7 @@ def register_cmd(
     created: Optional[str] = typer.Option(None, "--created", help="(checkpoints only) UTC time YYYY-MM-DDTHH:MM:SSZ"),
     run: Optional[str] = typer.Option(None, "--run", help="(checkpoints only) CID of the training run record"),
     cid: Optional[str] = typer.Option(None, "--cid", help="the CID the package must have"),
+    exporter: str = ExporterOption,
     as_party: Optional[str] = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -100,7 +119,8 @@ def register_cmd(
         with tempfile.TemporaryDirectory(dir=settings.path("tmp")) as tmp:
             with console.status("exporting to ONNX and checking against PyTorch…"):
                 path = package_checkpoint(source, account, Path(tmp) / "package.zip", name=name,
-                                          description=description, created=created, run=run)
+                                          description=description, created=created, run=run,
+                                          method=_exporter(exporter))
             entry = registry.register(path, cid=cid)
     if as_json:
         print_json(_entry_json(entry))

@@ -164,6 +164,7 @@ def package_model(
     layout: Layout = "NCHW",
     timesteps: int | None = None,
     colours: list[str] | None = None,
+    class_codes: list[int] | None = None,
     normalisation: dict[str, list[float]] | None = None,
     tile_size: int | None = None,
     spatial_multiple: int = 1,
@@ -178,7 +179,7 @@ def package_model(
     and write the package to ``dest``.
 
     ``layout``: ``NCHW`` for image models (``bands`` are the C channels), ``NT``/``NCT`` for
-    per-pixel series models (``bands`` are the raster's C*T bands, channel-major)."""
+    per-pixel series models (``bands`` are the raster's T*C bands, date-major)."""
     import torch
 
     from eotrust.ml.package import (
@@ -208,7 +209,7 @@ def package_model(
         name=name, description=description, algorithm=algorithm, created=created or utc_now(),
         owner=account.address, training_params=training_params or {}, lineage=Lineage(**(lineage or {})),
         input=spec, output=OutputSpec(layout="NKHW" if kind == "image" else "NK", classes=len(classes)),
-        classes=make_classes(list(classes), colours), metrics=_jsonable(metrics or {}),
+        classes=make_classes(list(classes), colours, class_codes), metrics=_jsonable(metrics or {}),
         graph=graph_info(graph),
     )
     return pack(manifest, graph, account, dest)
@@ -227,13 +228,6 @@ def _jsonable(value: object) -> object:
     return value
 
 
-def load_checkpoint(path: Path) -> tuple[torch.nn.Module, dict]:
-    """``(model, meta)`` of a training checkpoint, through the training code's own loader."""
-    from eotrust.ml.train import load_checkpoint as load
-
-    return load(Path(path))
-
-
 def package_checkpoint(
     checkpoint: Path,
     account: LocalAccount,
@@ -245,17 +239,27 @@ def package_checkpoint(
     run: str | None = None,
     method: Method = "auto",
 ) -> Path:
-    """Package a training checkpoint: its model, classes, bands, normalisation, metrics,
-    training parameters and data CIDs go into the manifest; the checkpoint's own CID and the
-    run record's (``run``) into its lineage."""
+    """Package a training checkpoint (:func:`eotrust.ml.train.load_checkpoint`): its model,
+    classes (names, colours, label codes), bands, normalisation, metrics, training parameters
+    and data CIDs go into the manifest; the checkpoint's own CID and the run record's
+    (``run``) into its lineage.
+
+    A pixel model's raster bands are ``BAND@DATE``, date-major, as cubes are written; a tile
+    model's are its channels as the checkpoint names them."""
     from eotrust.cid import cid_of_file
     from eotrust.ml.models.enet import SPATIAL_MULTIPLE, ENet
+    from eotrust.ml.train import load_checkpoint
 
-    model, meta = load_checkpoint(checkpoint)
+    model, meta = load_checkpoint(Path(checkpoint))
     model_def = dict(meta.get("model_def") or {})
     params = dict(meta.get("train_params") or {})
-    is_image = isinstance(model, ENet) or meta.get("input_layout", "NCHW") == "NCHW"
-    layout = "NCHW" if is_image else meta.get("input_layout", "NCT")
+    if meta.get("input_kind") == "pixel":
+        layout = meta.get("input_layout", "NCT")
+        dates = [str(d) for d in meta["dates"]]
+        bands = [f"{b}@{d}" for d in dates for b in meta.get("cube_bands", meta["bands"])]
+        timesteps: int | None = len(dates)
+    else:
+        layout, bands, timesteps = "NCHW", list(meta["bands"]), None
     data = meta.get("dataset_cid")
     lineage = {
         "training_data": list(data) if isinstance(data, (list, tuple)) else [data] if data else [],
@@ -263,23 +267,24 @@ def package_checkpoint(
         "run": run or meta.get("run"),
         "checkpoint": cid_of_file(Path(checkpoint)),
     }
-    algorithm = str(model_def.get("type") or model_def.get("arch") or type(model).__name__.lower())
+    codes = meta.get("class_codes")
     return package_model(
         model, account, dest,
-        name=name or meta.get("name") or Path(checkpoint).stem,
-        algorithm=algorithm,
+        name=name or meta.get("name") or model_def.get("name") or Path(checkpoint).stem,
+        algorithm=str(model_def.get("architecture") or type(model).__name__.lower()),
         classes=list(meta["classes"]),
         colours=meta.get("colours"),
-        bands=list(meta["bands"]),
+        class_codes=[int(c) for c in codes] if codes else None,
+        bands=bands,
         layout=layout,
-        timesteps=meta.get("timesteps"),
+        timesteps=timesteps,
         normalisation=meta.get("normalisation"),
-        tile_size=meta.get("tile_size") or params.get("tile_size") or params.get("tile"),
+        tile_size=meta.get("tile_size"),
         spatial_multiple=SPATIAL_MULTIPLE if isinstance(model, ENet) else 1,
         metrics=meta.get("metrics"),
         training_params={**params, "model_def": model_def},
         lineage=lineage,
-        description=description or meta.get("description", ""),
+        description=description or meta.get("description") or model_def.get("description", ""),
         created=created or meta.get("created"),
         method=method,
     )

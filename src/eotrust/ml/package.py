@@ -59,11 +59,13 @@ class _Strict(BaseModel):
 
 
 class ClassInfo(_Strict):
-    """One output class: its index in the model's output, a name and a display colour."""
+    """One output class: its index in the model's output, a name, a display colour and the
+    label code it stands for in the training labels (when known)."""
 
     index: int = Field(ge=0)
     name: str
     colour: str = Field(pattern=r"^#[0-9a-f]{6}$")
+    code: int | None = None
 
     @field_validator("colour", mode="before")
     @classmethod
@@ -93,8 +95,9 @@ class InputSpec(_Strict):
       H and W must be multiples of ``spatial_multiple``; ``tile_size`` is the size the model
       was trained at (scene scoring uses it).
     - ``kind="pixel-series"``: one pixel's time series per row, ``(N, T)`` (``layout="NT"``)
-      or ``(N, C, T)`` (``layout="NCT"``); raster band ``c * T + t`` is channel ``c`` at
-      time ``t`` (channel-major), so a raster has ``C * T`` bands.
+      or ``(N, C, T)`` (``layout="NCT"``); raster band ``t * C + c`` is channel ``c`` at
+      time ``t`` (date-major, as cubes are written: ``BAND@DATE``), so a raster has ``C * T``
+      bands.
     """
 
     kind: Literal["image", "pixel-series"]
@@ -206,11 +209,13 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def make_classes(names: list[str], colours: list[str] | None = None) -> list[ClassInfo]:
+def make_classes(names: list[str], colours: list[str] | None = None,
+                 codes: list[int] | None = None) -> list[ClassInfo]:
     """Class entries for ``names``; colours default to :data:`PALETTE`."""
     colours = list(colours or [])
     return [
-        ClassInfo(index=i, name=n, colour=colours[i] if i < len(colours) else PALETTE[i % len(PALETTE)])
+        ClassInfo(index=i, name=n, colour=colours[i] if i < len(colours) else PALETTE[i % len(PALETTE)],
+                  code=codes[i] if codes and i < len(codes) else None)
         for i, n in enumerate(names)
     ]
 

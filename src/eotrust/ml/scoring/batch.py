@@ -167,7 +167,7 @@ class Scorer:
         """Probabilities ``(K, h, w)`` of a raster block ``(bands, h, w)`` in the manifest's band order.
 
         Image models see the block as one image; pixel-series models score each pixel's series
-        (band ``c * T + t`` is channel ``c`` at time ``t``)."""
+        (band ``t * C + c`` is channel ``c`` at time ``t``: date-major, as cubes are written)."""
         if block.ndim != 3:
             raise InvalidInputError(f"a raster block has shape (bands, height, width), not {block.shape}")
         bands, h, w = block.shape
@@ -177,9 +177,10 @@ class Scorer:
                                     hint="select the model's bands in its order")
         if self.is_image:
             return self.probabilities(block[None])[0]
-        series = block.reshape(bands, h * w).T  # (h*w, C*T), channel-major
-        if self.spec.layout == "NCT":
-            series = series.reshape(h * w, self.spec.channels, self.spec.timesteps)
+        t, c = self.spec.timesteps or 1, self.spec.channels
+        series = block.reshape(t, c, h * w).transpose(2, 1, 0)  # (h*w, C, T)
+        if self.spec.layout == "NT":
+            series = series[:, 0, :]
         probs = self.probabilities(np.ascontiguousarray(series))  # (h*w, K)
         return probs.T.reshape(self.num_classes, h, w)
 
