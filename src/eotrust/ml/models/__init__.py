@@ -1,1 +1,53 @@
-"""PyTorch model definitions."""
+"""PyTorch model definitions and the architecture lookup the generic trainer uses.
+
+Each architecture names its module, class, hyper-parameter model (validated when a
+model-definition file is read) and input kind: ``pixel`` models classify one pixel's time
+series ``(N, C, T)``; ``tile`` models segment image tiles ``(N, C, H, W)``. Modules are
+imported only when a model is built.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from eotrust.errors import ModelError
+
+
+@dataclass(frozen=True)
+class Architecture:
+    module: str
+    cls: str
+    config: str | None  # name of a pydantic model in the module validating the parameters
+    input_kind: Literal["pixel", "tile"]
+
+    def load(self) -> Any:
+        return getattr(importlib.import_module(self.module), self.cls)
+
+    def config_model(self) -> type[BaseModel] | None:
+        return getattr(importlib.import_module(self.module), self.config) if self.config else None
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "temporal_cnn": Architecture("eotrust.ml.models.temporal", "TemporalCNN", "TemporalCNNConfig", "pixel"),
+    "enet": Architecture("eotrust.ml.models.enet", "ENet", None, "tile"),
+}
+
+
+def architecture(name: str) -> Architecture:
+    if name not in ARCHITECTURES:
+        raise ModelError(f"unknown architecture {name!r}", hint=f"use one of {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
+
+
+def build_model(name: str, in_channels: int, num_classes: int, params: dict[str, Any]) -> Any:
+    """An untrained network of architecture ``name``."""
+    cls = architecture(name).load()
+    try:
+        return cls(in_channels, num_classes, **params)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"cannot build {name} with parameters {params}: {exc}",
+                         hint="fix the params section of the model definition") from None

@@ -1,0 +1,322 @@
+"""Training datasets: chunked, compressed shards (zarr) and a manifest, packed into one
+deterministic zip archive that is stored by CID like any other object — so a training set
+is versioned and shareable.
+
+Archive layout::
+
+    manifest.json           grid, bands, dates, classes, tiles and their split, counts,
+                            normalisation, split parameters, source CIDs
+    data/zarr.json          a zarr v3 group
+    data/x/...              float32 (N, T, B, S, S): one chunk (shard) per tile
+    data/y/...              uint8   (N, S, S): class index per pixel, 255 = no label
+
+Tiles are the blocks of a spatial block split (or an exact subdivision of them), so a tile
+and all of its pixels belong to one split. The same inputs and parameters give the same
+bytes, hence the same CID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from rasterio.windows import Window
+
+from eotrust.errors import InvalidInputError, NotFoundError
+from eotrust.eo.cube import open_cube
+from eotrust.eo.labels import NODATA_CODE, ClassList, LandClass, check_classes, check_grid, classes_of, code_counts
+from eotrust.eo.raster import Grid, open_raster
+from eotrust.eo.split import SPLITS, block_split
+from eotrust.eo.tiles import read_padded, tile_grid
+
+FORMAT = "eotrust-training-dataset/1"
+IGNORE = 255
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+class DatasetClass(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    index: int
+    code: int
+    name: str
+
+
+class DatasetTile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    index: int
+    row: int
+    col: int
+    x: int
+    y: int
+    split: str
+    labelled: int
+    transform: list[float]
+
+
+class Normalisation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mean: list[float]
+    std: list[float]
+
+
+class DatasetManifest(BaseModel):
+    """Everything a trainer needs to know about a training set, and where it came from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str = FORMAT
+    grid: dict[str, Any]
+    bands: list[str]
+    dates: list[str]
+    classes: list[DatasetClass]
+    tile_size: int
+    tiles: list[DatasetTile]
+    split: dict[str, Any]
+    counts: dict[str, dict[str, int]]
+    normalisation: Normalisation
+    sources: dict[str, str] = Field(default_factory=dict)
+    skipped_tiles: int = 0
+
+    @property
+    def class_list(self) -> ClassList:
+        return ClassList.of(LandClass(c.code, c.name) for c in self.classes)
+
+    def tiles_of(self, split: str) -> list[DatasetTile]:
+        if split not in SPLITS:
+            raise InvalidInputError(f"unknown split {split!r}", hint=f"use one of {', '.join(SPLITS)}")
+        return [t for t in self.tiles if t.split == split]
+
+
+def _present_classes(labels: Path, classes: ClassList | None) -> tuple[ClassList, dict[int, int]]:
+    declared = classes if classes is not None else classes_of(labels)
+    if declared is None:
+        counts = code_counts(labels)
+        declared = ClassList.of((c, f"class {c}") for c in counts if c != NODATA_CODE)
+    counts = check_classes(labels, declared)
+    present = declared.only(c for c, n in counts.items() if c != NODATA_CODE and n > 0)
+    if not present.classes:
+        raise InvalidInputError(f"{labels} holds no labelled pixel (only nodata {NODATA_CODE})",
+                                hint="give labels with at least one class, or synthesise them (eotrust eo labels --synthetic)")
+    if len(present.classes) >= IGNORE:
+        raise InvalidInputError(f"{len(present.classes)} classes: at most {IGNORE - 1} are supported")
+    return present, counts
+
+
+def build_dataset(
+    cube_path: Path,
+    labels: Path,
+    dest: Path,
+    *,
+    tile_size: int = 16,
+    block_size: int | None = None,
+    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
+    seed: int = 0,
+    classes: ClassList | None = None,
+    sources: dict[str, str] | None = None,
+    trials: int = 200,
+) -> DatasetManifest:
+    """Cut a (cleaned) cube and its label raster into tiles, assign each to a split by
+    spatial blocks, and write the archive at ``dest``. Tiles without any label are left out
+    (counted in ``skipped_tiles``). Memory: one tile at a time."""
+    cube = open_cube(cube_path)
+    check_grid(labels, cube.grid)
+    present, _ = _present_classes(labels, classes)
+    block = block_size or tile_size
+    if block % tile_size:
+        raise InvalidInputError(f"block size {block} must be a multiple of the tile size {tile_size}",
+                                hint="so that every tile lies in one block and one split")
+    split = block_split(cube.grid, block, fractions=fractions, seed=seed, labels=labels, trials=trials)
+    lut = present.lut()
+    t, b = len(cube.dates), len(cube.bands)
+    s = tile_size
+
+    import zarr
+    from zarr.codecs import ZstdCodec
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".dataset-", dir=dest.parent))
+    try:
+        group = zarr.open_group(work / "data", mode="w")
+        xs = group.create_array("x", shape=(0, t, b, s, s), chunks=(1, t, b, s, s), dtype="float32",
+                                compressors=ZstdCodec(level=3), fill_value=np.nan)
+        ys = group.create_array("y", shape=(0, s, s), chunks=(1, s, s), dtype="uint8",
+                                compressors=ZstdCodec(level=3), fill_value=IGNORE)
+        entries: list[DatasetTile] = []
+        counts = {sp: {c.name: 0 for c in present.classes} for sp in SPLITS}
+        total = np.zeros(b)
+        total_sq = np.zeros(b)
+        n_obs = np.zeros(b)
+        skipped = 0
+        with cube.reader() as reader, open_raster(labels) as lds:
+            for tile in tile_grid(cube.grid, s):
+                y_codes = read_padded(lds, tile.window, fill=NODATA_CODE, indexes=[1])[0]
+                idx = np.where(y_codes < len(lut), lut[np.minimum(y_codes, len(lut) - 1)], -1)
+                y = np.where(idx >= 0, idx, IGNORE).astype(np.uint8)
+                labelled = int((y != IGNORE).sum())
+                if labelled == 0:
+                    skipped += 1
+                    continue
+                x = reader.read(tile.window)
+                which = SPLITS[int(split.window_split(Window(tile.x, tile.y, 1, 1))[0, 0])]
+                i = len(entries)
+                xs.resize((i + 1, t, b, s, s))
+                ys.resize((i + 1, s, s))
+                xs[i] = x
+                ys[i] = y
+                entries.append(DatasetTile(index=i, row=tile.row, col=tile.col, x=tile.x, y=tile.y, split=which,
+                                           labelled=labelled, transform=list(tile.transform)))
+                vals, n = np.unique(y[y != IGNORE], return_counts=True)
+                for v, k in zip(vals.tolist(), n.tolist()):
+                    counts[which][present.classes[v].name] += int(k)
+                if which == "train":
+                    px = x[:, :, y != IGNORE]  # (T, B, n)
+                    for band in range(b):
+                        v = px[:, band].astype(np.float64)
+                        v = v[~np.isnan(v)]
+                        total[band] += v.sum()
+                        total_sq[band] += (v * v).sum()
+                        n_obs[band] += v.size
+        if not any(e.split == "train" for e in entries):
+            raise InvalidInputError("no labelled tile fell in the training split", hint="use a smaller tile/block size")
+        mean = total / np.maximum(n_obs, 1)
+        std = np.sqrt(np.maximum(total_sq / np.maximum(n_obs, 1) - mean**2, 0))
+        std = np.where(std > 1e-12, std, 1.0)
+        manifest = DatasetManifest(
+            grid=cube.grid.to_dict(), bands=list(cube.bands), dates=list(cube.dates),
+            classes=[DatasetClass(index=i, code=c.code, name=c.name) for i, c in enumerate(present.classes)],
+            tile_size=s, tiles=entries, split={**split.to_dict(), "tile_size": s}, counts=counts,
+            normalisation=Normalisation(mean=[float(v) for v in mean], std=[float(v) for v in std]),
+            sources=dict(sorted((sources or {}).items())), skipped_tiles=skipped,
+        )
+        (work / "manifest.json").write_text(manifest.model_dump_json(indent=2))
+        _deterministic_zip(work, dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return manifest
+
+
+def _deterministic_zip(folder: Path, dest: Path) -> None:
+    """Zip ``folder`` with sorted names, fixed times and modes: same files, same bytes."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            for p in files:
+                info = zipfile.ZipInfo(p.relative_to(folder).as_posix(), date_time=ZIP_DATE)
+                info.external_attr = 0o644 << 16
+                info.create_system = 3
+                zf.writestr(info, p.read_bytes())
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class TrainingDataset:
+    """A training-dataset archive opened for reading (a context manager)."""
+
+    def __init__(self, path: Path) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise NotFoundError(f"training dataset {path} does not exist")
+        try:
+            with zipfile.ZipFile(path) as zf:
+                self.manifest = DatasetManifest.model_validate_json(zf.read("manifest.json"))
+        except (zipfile.BadZipFile, KeyError) as exc:
+            raise InvalidInputError(f"{path} is not a training-dataset archive ({exc})",
+                                    hint="build one with eotrust eo dataset") from None
+        except ValueError as exc:
+            raise InvalidInputError(f"{path} has an invalid manifest: {str(exc).splitlines()[0]}") from None
+        if self.manifest.format != FORMAT:
+            raise InvalidInputError(f"{path} is a {self.manifest.format!r} archive, not {FORMAT!r}")
+        import zarr
+
+        self.path = path
+        self._store = zarr.storage.ZipStore(path, mode="r")
+        group = zarr.open_group(self._store, mode="r", path="data")
+        self.x = group["x"]
+        self.y = group["y"]
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> TrainingDataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def grid(self) -> Grid:
+        return Grid.from_dict(self.manifest.grid)
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.manifest.classes]
+
+    def tile(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(x (T, B, S, S), y (S, S))`` of one tile."""
+        return np.asarray(self.x[index]), np.asarray(self.y[index])
+
+    def iter_tiles(self, split: str) -> Iterator[tuple[DatasetTile, np.ndarray, np.ndarray]]:
+        for entry in self.manifest.tiles_of(split):
+            x, y = self.tile(entry.index)
+            yield entry, x, y
+
+    def pixels(self, split: str, *, max_samples: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The labelled pixels of a split as ``(X (N, B, T) float32, y (N,) int64)`` — raw
+        values (NaN where never observed). With ``max_samples``, a seeded random subset."""
+        t, b = len(self.manifest.dates), len(self.manifest.bands)
+        total = sum(e.labelled for e in self.manifest.tiles_of(split))
+        keep_p = 1.0 if not max_samples or total <= max_samples else max_samples / total
+        rng = np.random.default_rng(seed)
+        xs, ys = [], []
+        for _, x, y in self.iter_tiles(split):
+            m = y != IGNORE
+            if keep_p < 1.0:
+                m &= rng.random(y.shape) < keep_p
+            if m.any():
+                xs.append(np.transpose(x[:, :, m], (2, 1, 0)))  # (n, B, T)
+                ys.append(y[m].astype(np.int64))
+        if not xs:
+            return np.zeros((0, b, t), np.float32), np.zeros(0, np.int64)
+        return np.concatenate(xs).astype(np.float32, copy=False), np.concatenate(ys)
+
+    def tiles(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """The tiles of a split as ``(X (N, T*B, S, S) float32, y (N, S, S) int64 with -1 = no label)``."""
+        xs, ys = [], []
+        for _, x, y in self.iter_tiles(split):
+            xs.append(x.reshape(-1, *x.shape[2:]))
+            ys.append(np.where(y == IGNORE, -1, y.astype(np.int64)))
+        t, b, s = len(self.manifest.dates), len(self.manifest.bands), self.manifest.tile_size
+        if not xs:
+            return np.zeros((0, t * b, s, s), np.float32), np.zeros((0, s, s), np.int64)
+        return np.stack(xs).astype(np.float32, copy=False), np.stack(ys)
+
+
+def open_dataset(path: Path) -> TrainingDataset:
+    return TrainingDataset(path)
+
+
+def put_dataset(store: Any, path: Path) -> str:
+    """Store a dataset archive; its CID names this exact training set."""
+    TrainingDataset(path).close()  # refuse to store something that is not one
+    return store.put_file(Path(path))
+
+
+def fetch_dataset(store: Any, cid: str, dest_dir: Path) -> Path:
+    """The archive of ``cid`` from the store (verified), as a local file."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / f"{cid}.zip"
+    if not dest.exists():
+        store.get_file(cid, dest)
+    return dest
+

@@ -1,0 +1,384 @@
+"""Labels on a cube's grid: reference polygons rasterised (GeoPackage/GeoJSON, any CRS),
+label rasters checked against the grid and the class list, and synthetic labels from
+spectral-index rules where no reference exists (as BLENDED generated its ground truth).
+
+Label rasters are ``uint16`` class codes with nodata 0; their ``classes`` tag lists
+``CODE NAME`` pairs, comma-separated (how the shared Slovenian ``lulc.tif`` carries them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import rasterio
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from rasterio.features import rasterize
+from rasterio.windows import Window
+
+from eotrust.errors import InvalidInputError, NotFoundError, RasterError
+from eotrust.eo.cube import Cube, iter_windows
+from eotrust.eo.raster import Grid, block_size_for, geotiff_profile, open_raster, read, windows
+
+NODATA_CODE = 0
+
+
+@dataclass(frozen=True)
+class LandClass:
+    code: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ClassList:
+    """The classes a label raster may hold (code 0 is always "no data" and never a class)."""
+
+    classes: tuple[LandClass, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> ClassList:
+        """``"1 cultivated land,2 forest"`` (the ``classes`` tag) → a ClassList."""
+        items = []
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            code, _, name = part.partition(" ")
+            try:
+                items.append(LandClass(int(code), name.strip() or f"class {code}"))
+            except ValueError:
+                raise InvalidInputError(f"class entry {part!r} is not 'CODE NAME'", hint="write classes as '1 forest,2 water'") from None
+        return cls.of(items)
+
+    @classmethod
+    def of(cls, items: Iterable[LandClass | tuple[int, str]]) -> ClassList:
+        seen: dict[int, LandClass] = {}
+        for it in items:
+            c = it if isinstance(it, LandClass) else LandClass(int(it[0]), str(it[1]))
+            if c.code == NODATA_CODE:
+                continue
+            if c.code < 0 or c.code > 65534:
+                raise InvalidInputError(f"class code {c.code} is outside 1..65534")
+            if c.code in seen:
+                raise InvalidInputError(f"class code {c.code} is listed twice")
+            seen[c.code] = c
+        return cls(tuple(sorted(seen.values(), key=lambda c: c.code)))
+
+    @property
+    def codes(self) -> list[int]:
+        return [c.code for c in self.classes]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.classes]
+
+    def name_of(self, code: int) -> str:
+        for c in self.classes:
+            if c.code == code:
+                return c.name
+        return f"class {code}"
+
+    def code_of(self, name: str) -> int:
+        for c in self.classes:
+            if c.name.lower() == name.lower():
+                return c.code
+        raise InvalidInputError(f"class {name!r} is not in the class list ({', '.join(self.names)})")
+
+    def only(self, codes: Iterable[int]) -> ClassList:
+        keep = set(codes)
+        return ClassList(tuple(c for c in self.classes if c.code in keep))
+
+    def to_tag(self) -> str:
+        return ",".join([f"{NODATA_CODE} no data"] + [f"{c.code} {c.name}" for c in self.classes])
+
+    def lut(self) -> np.ndarray:
+        """code → class index (0..K-1); -1 for nodata and unknown codes."""
+        size = max(self.codes + [NODATA_CODE]) + 1
+        table = np.full(max(size, 1), -1, dtype=np.int64)
+        for i, c in enumerate(self.classes):
+            table[c.code] = i
+        return table
+
+
+def classes_of(path: Path) -> ClassList | None:
+    """The class list a label raster declares in its ``classes`` tag, if any."""
+    with open_raster(path) as ds:
+        tag = ds.tags().get("classes")
+    return ClassList.parse(tag) if tag else None
+
+
+def check_grid(path: Path, grid: Grid, *, what: str = "label raster") -> None:
+    """Refuse a raster that is not on ``grid`` pixel for pixel."""
+    with open_raster(path) as ds:
+        other = Grid.from_dataset(ds)
+    if not other.matches(grid):
+        raise RasterError(
+            f"the {what} {path} is on another grid ({other.describe()}) than the cube ({grid.describe()})",
+            hint="rasterise or resample the labels onto the cube's grid first (eotrust eo labels --like CUBE)",
+        )
+
+
+def code_counts(path: Path, *, block: int | None = None) -> dict[int, int]:
+    """How many pixels carry each code (window by window)."""
+    counts: dict[int, int] = {}
+    with open_raster(path) as ds:
+        grid = Grid.from_dataset(ds)
+        for win in windows(grid, block or block_size_for(grid, 8)):
+            vals, n = np.unique(read(ds, 1, window=win), return_counts=True)
+            for v, k in zip(vals.tolist(), n.tolist()):
+                counts[int(v)] = counts.get(int(v), 0) + int(k)
+    return counts
+
+
+def check_classes(path: Path, classes: ClassList) -> dict[int, int]:
+    """Counts of the label raster's codes; codes neither nodata nor in ``classes`` are refused."""
+    counts = code_counts(path)
+    unknown = sorted(c for c in counts if c != NODATA_CODE and c not in classes.codes)
+    if unknown:
+        raise InvalidInputError(
+            f"{path} holds class code(s) {unknown} that are not in the class list ({', '.join(f'{c.code} {c.name}' for c in classes.classes)})",
+            hint="add them to the class list, or map them to 0 (no data)",
+        )
+    return counts
+
+
+# -- vector reference polygons -------------------------------------------------------
+
+
+def read_vector(path: Path, field: str, *, layer: str | int | None = None) -> tuple[list[Any], list[Any], str]:
+    """``(geometries, values, crs)`` of a GeoPackage/GeoJSON/Shapefile layer."""
+    import pyogrio
+    import shapely
+
+    path = Path(path)
+    if not path.exists():
+        raise NotFoundError(f"vector file {path} does not exist")
+    try:
+        meta, _, geometry, field_data = pyogrio.raw.read(path, layer=layer, columns=[field])
+    except Exception as exc:  # noqa: BLE001 - pyogrio raises several unrelated types
+        raise InvalidInputError(f"cannot read polygons from {path}: {str(exc).splitlines()[0]}",
+                                hint="give a GeoPackage, GeoJSON or Shapefile with a class field") from None
+    fields = list(meta.get("fields", []))
+    if field not in fields:
+        raise InvalidInputError(f"{path} has no field {field!r} (fields: {', '.join(fields) or 'none'})",
+                                hint="name the field that holds each polygon's class")
+    crs = meta.get("crs")
+    if not crs:
+        raise RasterError(f"{path} has no CRS, so its polygons cannot be placed on the grid",
+                          hint="save it with a CRS (GeoJSON defaults to WGS 84 only when it says so)")
+    geoms = list(shapely.from_wkb(geometry)) if geometry is not None else []
+    values = list(field_data[fields.index(field)] if len(field_data) > 1 else field_data[0])
+    return geoms, values, str(crs)
+
+
+def rasterize_labels(
+    vector: Path,
+    grid: Grid,
+    dest: Path,
+    *,
+    field: str,
+    classes: ClassList,
+    layer: str | int | None = None,
+    all_touched: bool = False,
+    block: int = 1024,
+) -> dict[int, int]:
+    """Burn the polygons of ``vector`` (any CRS: reprojected to the grid's) into a ``uint16``
+    label raster on ``grid``, window by window. The class field holds codes or class names;
+    any value not in ``classes`` is refused, naming it. Later polygons win where they overlap.
+    Returns the pixel count of each code."""
+    import shapely
+    from rasterio.warp import transform_geom
+
+    geoms, values, crs = read_vector(vector, field, layer=layer)
+    codes: list[int] = []
+    unknown: set[str] = set()
+    for v in values:
+        if v is None:
+            codes.append(NODATA_CODE)
+            continue
+        try:
+            code = int(v)
+        except (TypeError, ValueError):
+            try:
+                code = classes.code_of(str(v))
+            except InvalidInputError:
+                unknown.add(str(v))
+                continue
+        else:
+            if code != NODATA_CODE and code not in classes.codes:
+                unknown.add(str(v))
+                continue
+        codes.append(code)
+    if unknown:
+        raise InvalidInputError(
+            f"{vector} has class value(s) {sorted(unknown)} in field {field!r} that are not in the class list "
+            f"({', '.join(f'{c.code} {c.name}' for c in classes.classes)})",
+            hint="add them to the class list or fix the polygons",
+        )
+    if crs != grid.crs:
+        geoms = [shapely.geometry.shape(g) for g in transform_geom(crs, grid.rio_crs, [shapely.geometry.mapping(g) for g in geoms])]
+    tree = shapely.STRtree(geoms)
+    counts: dict[int, int] = {}
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    profile = geotiff_profile(grid, count=1, dtype="uint16", nodata=NODATA_CODE)
+    try:
+        with rasterio.open(tmp, "w", **profile) as out:
+            out.update_tags(classes=classes.to_tag(), source=str(Path(vector).name), field=field)
+            for win in windows(grid, block):
+                box = shapely.box(*rasterio.windows.bounds(win, grid.affine))
+                hits = sorted(tree.query(box, predicate="intersects").tolist())
+                arr = np.zeros((int(win.height), int(win.width)), dtype=np.uint16)
+                if hits:
+                    arr = rasterize(((geoms[i], codes[i]) for i in hits), out_shape=arr.shape,
+                                    transform=grid.window_transform(win), fill=NODATA_CODE,
+                                    all_touched=all_touched, dtype="uint16")
+                vals, n = np.unique(arr, return_counts=True)
+                for v, k in zip(vals.tolist(), n.tolist()):
+                    counts[v] = counts.get(v, 0) + k
+                out.write(arr, 1, window=win)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return counts
+
+
+# -- synthetic labels from spectral indices -------------------------------------------
+
+INDEX_BANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # index: ((band a aliases), (band b aliases)) for (a - b) / (a + b)
+    "ndvi": (("nir", "B08", "B8"), ("red", "B04", "B4")),
+    "ndwi": (("green", "B03", "B3"), ("nir", "B08", "B8")),
+    "ndbi": (("swir1", "B11"), ("nir", "B08", "B8")),
+}
+
+
+def spectral_index(name: str, x: np.ndarray, bands: Sequence[str]) -> np.ndarray:
+    """An index over ``x`` (T, B, h, w) → (T, h, w): the band of that name when the cube
+    has one (e.g. ``ndvi``), else the normalised difference of its two bands."""
+    lower = [b.lower() for b in bands]
+    if name.lower() in lower:
+        return x[:, lower.index(name.lower())]
+    if name.lower() not in INDEX_BANDS:
+        raise InvalidInputError(f"unknown spectral index {name!r}", hint=f"use one of {', '.join(INDEX_BANDS)} or a band name")
+
+    def find(aliases: tuple[str, ...]) -> int:
+        for a in aliases:
+            if a.lower() in lower:
+                return lower.index(a.lower())
+        raise InvalidInputError(f"index {name} needs a band named one of {', '.join(aliases)}; the cube has {', '.join(bands)}")
+
+    a_i, b_i = (find(al) for al in INDEX_BANDS[name.lower()])
+    a, b = x[:, a_i], x[:, b_i]
+    with np.errstate(all="ignore"):
+        return (a - b) / (a + b)
+
+
+class IndexRule(BaseModel):
+    """Pixels whose statistic over time of a spectral index lies in ``[min, max)`` get ``code``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: int = Field(ge=1, le=65534)
+    name: str
+    index: str = "ndvi"
+    stat: Literal["median", "mean", "min", "max", "std", "amplitude"] = "median"
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> IndexRule:
+        if self.min is None and self.max is None:
+            raise ValueError(f"rule for {self.name!r} needs min or max")
+        return self
+
+
+#: Crude, documented defaults for an NDVI time series (first matching rule wins).
+DEFAULT_RULES: tuple[IndexRule, ...] = (
+    IndexRule(code=5, name="water", stat="median", max=0.0),
+    IndexRule(code=8, name="artificial surface", stat="median", min=0.0, max=0.3),
+    IndexRule(code=2, name="forest", stat="median", min=0.65),
+    IndexRule(code=3, name="grassland", stat="median", min=0.3, max=0.65),
+)
+
+
+def _stat(values: np.ndarray, stat: str) -> np.ndarray:
+    import warnings
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if stat == "amplitude":
+            return np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
+        return {"median": np.nanmedian, "mean": np.nanmean, "min": np.nanmin, "max": np.nanmax, "std": np.nanstd}[stat](values, axis=0)
+
+
+def synthetic_labels(cube: Cube, dest: Path, rules: Sequence[IndexRule] = DEFAULT_RULES, *, block: int | None = None) -> dict[int, int]:
+    """Label every pixel by the first rule it meets (0 where none does, or no observation):
+    ground truth generated from the data itself when no reference exists. Window by window."""
+    if not rules:
+        raise InvalidInputError("no labelling rules given")
+    classes = ClassList.of((r.code, r.name) for r in rules)
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    counts: dict[int, int] = {}
+    profile = geotiff_profile(cube.grid, count=1, dtype="uint16", nodata=NODATA_CODE)
+    try:
+        with rasterio.open(tmp, "w", **profile) as out:
+            out.update_tags(classes=classes.to_tag(), source="synthetic: spectral-index rules",
+                            rules=";".join(r.model_dump_json() for r in rules))
+            for win, x in iter_windows(cube, block):
+                label = np.zeros(x.shape[2:], dtype=np.uint16)
+                done = np.zeros(x.shape[2:], dtype=bool)
+                cache: dict[tuple[str, str], np.ndarray] = {}
+                for r in rules:
+                    key = (r.index, r.stat)
+                    if key not in cache:
+                        cache[key] = _stat(spectral_index(r.index, x, cube.bands), r.stat)
+                    v = cache[key]
+                    hit = ~done & ~np.isnan(v)
+                    if r.min is not None:
+                        hit &= v >= r.min
+                    if r.max is not None:
+                        hit &= v < r.max
+                    label[hit] = r.code
+                    done |= hit
+                vals, n = np.unique(label, return_counts=True)
+                for a, k in zip(vals.tolist(), n.tolist()):
+                    counts[a] = counts.get(a, 0) + k
+                out.write(label, 1, window=Window(win.col_off, win.row_off, win.width, win.height))
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return counts
+
+
+def align_labels(src: Path, grid: Grid, dest: Path, *, block: int | None = None) -> dict[int, int]:
+    """A label raster on ``grid``: copied when it is already there, else reprojected with
+    nearest-neighbour resampling (classes stay classes), window by window. Its ``classes``
+    tag travels with it; areas it does not cover become 0 (no data)."""
+    from eotrust.eo.cube import Source, stack
+
+    cube = stack([Source(Path(src), band="labels", resampling="nearest")], grid=grid)
+    with open_raster(src) as ds:
+        tags = {k: v for k, v in ds.tags().items() if k in ("classes", "source")}
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    counts: dict[int, int] = {}
+    try:
+        with rasterio.open(tmp, "w", **geotiff_profile(grid, count=1, dtype="uint16", nodata=NODATA_CODE)) as out:
+            out.update_tags(**tags)
+            for win, x in iter_windows(cube, block):
+                arr = np.nan_to_num(x[0, 0], nan=NODATA_CODE).astype(np.uint16)
+                vals, n = np.unique(arr, return_counts=True)
+                for v, k in zip(vals.tolist(), n.tolist()):
+                    counts[v] = counts.get(v, 0) + k
+                out.write(arr, 1, window=win)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return counts

@@ -1,0 +1,148 @@
+"""Spatial block splits: the grid is cut into square blocks and each whole block goes to
+train, validation or test, so neighbouring (strongly correlated) pixels never sit on both
+sides of a split.
+
+With a label raster the split is *stratified*: among ``trials`` seeded random assignments
+of blocks, the one whose validation and test class distributions are closest to the whole
+raster's wins — each class's share compared relatively, so rare classes weigh as much as
+common ones — (so the held-out blocks are a fair sample, not a lucky or unlucky corner).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rasterio.windows import Window
+
+from eotrust.errors import InvalidInputError
+from eotrust.eo.labels import NODATA_CODE
+from eotrust.eo.raster import Grid, open_raster, read
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class BlockSplit:
+    """Which split each block belongs to: ``assignment[block_row][block_col]`` in 0..2."""
+
+    block_size: int
+    height: int
+    width: int
+    fractions: tuple[float, float, float]
+    seed: int
+    stratified: bool
+    assignment: tuple[tuple[int, ...], ...]
+
+    def split_of(self, row: int, col: int) -> str:
+        """The split of pixel (row, col)."""
+        return SPLITS[self.assignment[row // self.block_size][col // self.block_size]]
+
+    def window_split(self, window: Window) -> np.ndarray:
+        """Split index (0 train, 1 val, 2 test, 255 outside the grid) of every pixel of a window."""
+        col, row, w, h = int(window.col_off), int(window.row_off), int(window.width), int(window.height)
+        a = np.asarray(self.assignment, dtype=np.uint8)
+        rr = np.arange(row, row + h)
+        cc = np.arange(col, col + w)
+        inside = (rr[:, None] >= 0) & (rr[:, None] < self.height) & (cc[None, :] >= 0) & (cc[None, :] < self.width)
+        br = np.clip(rr // self.block_size, 0, a.shape[0] - 1)
+        bc = np.clip(cc // self.block_size, 0, a.shape[1] - 1)
+        out = a[br[:, None], bc[None, :]]
+        return np.where(inside, out, 255).astype(np.uint8)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"block_size": self.block_size, "height": self.height, "width": self.width,
+                "fractions": list(self.fractions), "seed": self.seed, "stratified": self.stratified,
+                "assignment": [list(r) for r in self.assignment]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BlockSplit:
+        return cls(int(d["block_size"]), int(d["height"]), int(d["width"]), tuple(d["fractions"]),  # type: ignore[arg-type]
+                   int(d["seed"]), bool(d["stratified"]), tuple(tuple(int(v) for v in r) for r in d["assignment"]))
+
+
+def _block_histograms(labels: Path, grid: Grid, block: int, nby: int, nbx: int) -> tuple[np.ndarray, list[int]]:
+    codes: dict[int, int] = {}
+    rows: list[dict[int, int]] = []
+    with open_raster(labels) as ds:
+        for by in range(nby):
+            # one strip of blocks at a time: memory bounded by block x width
+            strip = read(ds, 1, window=Window(0, by * block, grid.width, min(block, grid.height - by * block)))
+            for bx in range(nbx):
+                vals, n = np.unique(strip[:, bx * block:(bx + 1) * block], return_counts=True)
+                h = {}
+                for v, k in zip(vals.tolist(), n.tolist()):
+                    if v != NODATA_CODE:
+                        h[int(v)] = int(k)
+                        codes.setdefault(int(v), len(codes))
+                rows.append(h)
+    order = sorted(codes)
+    hist = np.zeros((nby * nbx, len(order)))
+    for i, h in enumerate(rows):
+        for v, k in h.items():
+            hist[i, order.index(v)] = k
+    return hist, order
+
+
+def block_split(
+    grid: Grid,
+    block_size: int,
+    *,
+    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2),
+    seed: int = 0,
+    labels: Path | None = None,
+    trials: int = 200,
+) -> BlockSplit:
+    """Assign blocks of ``block_size`` pixels to train/val/test in ``fractions`` (of blocks
+    holding labels, when ``labels`` is given), seeded; stratified by class when ``labels``."""
+    if block_size < 1:
+        raise InvalidInputError(f"block size must be positive, not {block_size}")
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
+        raise InvalidInputError(f"split fractions {fractions} must be three non-negative numbers summing to 1")
+    nby, nbx = math.ceil(grid.height / block_size), math.ceil(grid.width / block_size)
+    n = nby * nbx
+    rng = np.random.default_rng(seed)
+    hist = None
+    if labels is not None:
+        hist, _ = _block_histograms(labels, grid, block_size, nby, nbx)
+        used = np.flatnonzero(hist.sum(axis=1) > 0)
+    else:
+        used = np.arange(n)
+    if len(used) < 3 and fractions[1] > 0 and fractions[2] > 0:
+        raise InvalidInputError(f"only {len(used)} block(s) of {block_size} px hold labels: too few to split three ways",
+                                hint="use a smaller block size")
+    n_test = max(1, round(fractions[2] * len(used))) if fractions[2] > 0 else 0
+    n_val = max(1, round(fractions[1] * len(used))) if fractions[1] > 0 else 0
+    n_val = min(n_val, max(len(used) - n_test - 1, 0))
+
+    def assign(perm: np.ndarray) -> np.ndarray:
+        a = np.zeros(n, dtype=np.uint8)
+        a[used[perm[:n_test]]] = 2
+        a[used[perm[n_test:n_test + n_val]]] = 1
+        return a
+
+    best, best_cost = None, math.inf
+    share = hist.sum(axis=0) / max(hist.sum(), 1) if hist is not None else None
+    for _ in range(max(1, trials if hist is not None else 1)):
+        perm = rng.permutation(len(used))
+        a = assign(perm)
+        if hist is None or share is None:
+            best = a
+            break
+        cost = 0.0
+        for s in (1, 2):
+            h = hist[a == s].sum(axis=0)
+            if h.sum() > 0:
+                # relative error of each class's share: rare classes count as much as common ones
+                cost += (np.abs(h / h.sum() - share) / share).sum()
+            elif (n_val if s == 1 else n_test) > 0:
+                cost += 2.0 * len(share)
+        if cost < best_cost:
+            best, best_cost = a, cost
+    assert best is not None
+    assignment = tuple(tuple(int(v) for v in best[r * nbx:(r + 1) * nbx]) for r in range(nby))
+    return BlockSplit(block_size, grid.height, grid.width, tuple(float(f) for f in fractions), seed,  # type: ignore[arg-type]
+                      hist is not None, assignment)

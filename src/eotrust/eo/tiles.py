@@ -1,0 +1,224 @@
+"""Tiling and windowing: square tiles with overlap, each carrying its own georeferenced
+transform; temporal windows over a cube's dates; and tile-by-tile reading of any raster so
+memory stays bounded for any scene size.
+
+Tiles lie on a regular lattice (stride ``size - overlap``) from the top-left corner; the last
+row and column may reach past the raster's edge, and those pixels read as nodata (padding),
+so every tile has the same shape and a transform that is exact for all of its pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from eotrust.errors import RasterError
+from eotrust.eo.raster import Grid, geotiff_profile, open_raster, parse_date, read
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: its place in the lattice, its pixel window, and its own transform."""
+
+    row: int
+    col: int
+    x: int  # column offset of the window's top-left pixel
+    y: int  # row offset
+    size: int
+    transform: tuple[float, float, float, float, float, float]
+
+    @property
+    def window(self) -> Window:
+        return Window(self.x, self.y, self.size, self.size)
+
+    @property
+    def id(self) -> str:
+        return f"r{self.row:04d}_c{self.col:04d}"
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        a, _, c, _, e, f = self.transform
+        right, bottom = c + a * self.size, f + e * self.size
+        return (min(c, right), min(f, bottom), max(c, right), max(f, bottom))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def tile_grid(grid: Grid, size: int, overlap: int = 0) -> list[Tile]:
+    """The lattice of ``size`` x ``size`` tiles overlapping by ``overlap`` pixels that covers
+    ``grid``."""
+    if size < 1:
+        raise RasterError(f"tile size must be positive, not {size}")
+    if not 0 <= overlap < size:
+        raise RasterError(f"overlap {overlap} must be at least 0 and less than the tile size {size}")
+    stride = size - overlap
+    rows = max(1, math.ceil((grid.height - overlap) / stride))
+    cols = max(1, math.ceil((grid.width - overlap) / stride))
+    tiles = []
+    for r in range(rows):
+        for c in range(cols):
+            win = Window(c * stride, r * stride, size, size)
+            tiles.append(Tile(r, c, c * stride, r * stride, size, tuple(grid.window_transform(win))[:6]))  # type: ignore[arg-type]
+    return tiles
+
+
+def read_padded(ds: Any, window: Window, *, fill: float, indexes: Sequence[int] | None = None) -> np.ndarray:
+    """Read ``window`` of an open raster; pixels beyond the raster are ``fill``."""
+    idx = list(indexes) if indexes is not None else list(range(1, ds.count + 1))
+    col, row, w, h = int(window.col_off), int(window.row_off), int(window.width), int(window.height)
+    dtype = np.dtype(ds.dtypes[0])
+    if np.isnan(fill) and dtype.kind != "f":
+        dtype = np.dtype("float32")
+    out = np.full((len(idx), h, w), fill, dtype=dtype)
+    c0, r0, c1, r1 = max(col, 0), max(row, 0), min(col + w, ds.width), min(row + h, ds.height)
+    if c1 > c0 and r1 > r0:
+        out[:, r0 - row:r1 - row, c0 - col:c1 - col] = read(ds, idx, window=Window(c0, r0, c1 - c0, r1 - r0))
+    return out
+
+
+def is_empty(data: np.ndarray, nodata: float | None) -> bool:
+    """True when every pixel of ``data`` is nodata (or NaN)."""
+    if data.size == 0:
+        return True
+    if np.issubdtype(data.dtype, np.floating):
+        empty = np.isnan(data)
+        if nodata is not None and not np.isnan(nodata):
+            empty |= data == nodata
+        return bool(empty.all())
+    return nodata is not None and bool((data == nodata).all())
+
+
+@dataclass(frozen=True)
+class TileRecord:
+    """A tile written by :func:`tile_raster`."""
+
+    tile: Tile
+    path: str
+
+
+@dataclass(frozen=True)
+class TilingReport:
+    tiles: list[TileRecord]
+    skipped_empty: int
+    size: int
+    overlap: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "overlap": self.overlap, "skipped_empty": self.skipped_empty,
+                "tiles": [{**r.tile.to_dict(), "path": r.path} for r in self.tiles]}
+
+
+def iter_tiles(path: Path, size: int, overlap: int = 0, *, skip_empty: bool = True,
+               indexes: Sequence[int] | None = None) -> Iterator[tuple[Tile, np.ndarray]]:
+    """Each tile of a raster with its pixels (``(bands, size, size)``, padded with nodata),
+    one at a time; tiles that are only nodata are skipped when ``skip_empty``."""
+    with open_raster(path) as ds:
+        grid = Grid.from_dataset(ds)
+        fill = ds.nodata if ds.nodata is not None else (np.nan if np.dtype(ds.dtypes[0]).kind == "f" else 0)
+        for tile in tile_grid(grid, size, overlap):
+            data = read_padded(ds, tile.window, fill=fill, indexes=indexes)
+            if skip_empty and is_empty(data, ds.nodata):
+                continue
+            yield tile, data
+
+
+def tile_raster(path: Path, out_dir: Path, size: int, overlap: int = 0, *, skip_empty: bool = True) -> TilingReport:
+    """Cut a raster into GeoTIFF tiles (``r0000_c0000.tif``…), each with its own transform
+    and the source's CRS, nodata, band descriptions and tags; write ``tiles.json`` beside them."""
+    path, out_dir = Path(path), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records: list[TileRecord] = []
+    with open_raster(path) as ds:
+        grid = Grid.from_dataset(ds)
+        nodata, desc, tags, dtype = ds.nodata, ds.descriptions, ds.tags(), ds.dtypes[0]
+        fill = nodata if nodata is not None else (np.nan if np.dtype(dtype).kind == "f" else 0)
+        skipped = 0
+        for tile in tile_grid(grid, size, overlap):
+            data = read_padded(ds, tile.window, fill=fill)
+            if skip_empty and is_empty(data, nodata):
+                skipped += 1
+                continue
+            tgrid = Grid(grid.crs, tile.transform, size, size)
+            dest = out_dir / f"{tile.id}.tif"
+            tmp = dest.with_name(f".{dest.name}.tmp")
+            profile = geotiff_profile(tgrid, count=data.shape[0], dtype=str(data.dtype), nodata=nodata,
+                                      block=min(256, max(16, size - size % 16)))
+            with rasterio.open(tmp, "w", **profile) as out:
+                out.write(data)
+                for i, d in enumerate(desc):
+                    if d:
+                        out.set_band_description(i + 1, d)
+                out.update_tags(**tags, tile=tile.id)
+            os.replace(tmp, dest)
+            records.append(TileRecord(tile, str(dest)))
+    report = TilingReport(records, skipped, size, overlap)
+    (out_dir / "tiles.json").write_text(json.dumps({"source": str(path), "grid": grid.to_dict(), **report.to_dict()}, indent=2))
+    return report
+
+
+@dataclass(frozen=True)
+class TemporalWindow:
+    """A run of consecutive dates: ``indices`` into the cube's dates, ``label`` its start."""
+
+    start: str
+    end: str
+    indices: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        return self.start
+
+
+def temporal_windows(dates: Sequence[str], *, days: float | None = None, step_days: float | None = None,
+                     count: int | None = None, step: int | None = None) -> list[TemporalWindow]:
+    """Windows over ``dates`` (in time order): either ``days`` long every ``step_days``
+    (default: no overlap) from the first date, or ``count`` dates every ``step`` dates. Windows
+    with no date are left out."""
+    if not dates:
+        raise RasterError("no dates to window")
+    times = [parse_date(d) for d in dates]
+    if any(b < a for a, b in zip(times, times[1:])):
+        raise RasterError("dates must be in time order to window them")
+    out: list[TemporalWindow] = []
+    if days is not None:
+        if days <= 0:
+            raise RasterError(f"a temporal window must last more than 0 days, not {days}")
+        stride = timedelta(days=step_days or days)
+        length = timedelta(days=days)
+        start = times[0]
+        while start <= times[-1]:
+            idx = tuple(i for i, t in enumerate(times) if start <= t < start + length)
+            if idx:
+                out.append(TemporalWindow(start.date().isoformat(), (start + length).date().isoformat(), idx))
+            start += stride
+        return out
+    if count is None or count < 1:
+        raise RasterError("give a window length in days or a positive number of dates")
+    stride_n = step or count
+    for i in range(0, len(dates), stride_n):
+        idx = tuple(range(i, min(i + count, len(dates))))
+        out.append(TemporalWindow(dates[idx[0]], dates[idx[-1]], idx))
+        if idx[-1] == len(dates) - 1:
+            break
+    return out
+
+
+def dates_between(dates: Sequence[str], start: str | None, end: str | None) -> list[int]:
+    """Indices of the dates in ``[start, end)`` (either open)."""
+    lo = parse_date(start) if start else None
+    hi = parse_date(end) if end else None
+    idx = [i for i, d in enumerate(dates) if (lo is None or parse_date(d) >= lo) and (hi is None or parse_date(d) < hi)]
+    if not idx:
+        raise RasterError(f"no date between {start or 'the start'} and {end or 'the end'}",
+                          hint=f"the data runs from {dates[0]} to {dates[-1]}")
+    return idx

@@ -1,0 +1,148 @@
+"""Change maps between two epochs: from two class maps (and their probabilities, when
+known) or from one model applied to two time windows of a cube.
+
+The change GeoTIFF keeps the inputs' CRS and transform and has four ``float32`` bands
+(NaN = no data): ``changed`` (1/0), ``from`` and ``to`` (class codes), and ``intensity``
+(0..1: half the L1 distance between the two epochs' class probabilities, or the 0/1 change
+when only class maps are given). A PNG shows both maps and the intensity as a heatmap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from eotrust.errors import RasterError
+from eotrust.eo.labels import NODATA_CODE, classes_of, check_grid
+from eotrust.eo.raster import Grid, block_size_for, geotiff_profile, open_raster, read, windows
+
+BANDS = ("changed", "from", "to", "intensity")
+
+
+@dataclass
+class ChangeResult:
+    path: Path
+    figure: Path | None
+    changed_pixels: int
+    valid_pixels: int
+    transitions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        return self.changed_pixels / self.valid_pixels if self.valid_pixels else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": str(self.path), "figure": str(self.figure) if self.figure else None,
+                "changed_pixels": self.changed_pixels, "valid_pixels": self.valid_pixels,
+                "changed_fraction": round(self.fraction, 6), "transitions": self.transitions}
+
+
+def change_map(
+    before: Path,
+    after: Path,
+    dest: Path,
+    *,
+    figure: Path | None = None,
+    before_probabilities: Path | None = None,
+    after_probabilities: Path | None = None,
+    labels: tuple[str, str] = ("before", "after"),
+    block: int | None = None,
+) -> ChangeResult:
+    """Compare two class maps on the same grid, window by window."""
+    with open_raster(before) as ds:
+        grid = Grid.from_dataset(ds)
+    check_grid(after, grid, what="second class map")
+    use_probs = before_probabilities is not None and after_probabilities is not None
+    if use_probs:
+        check_grid(before_probabilities, grid, what="first probability raster")  # type: ignore[arg-type]
+        check_grid(after_probabilities, grid, what="second probability raster")  # type: ignore[arg-type]
+    names = classes_of(before) or classes_of(after)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    counts: dict[tuple[int, int], int] = {}
+    changed = valid_n = 0
+    block = block or block_size_for(grid, 64)
+    from contextlib import ExitStack
+
+    try:
+        with ExitStack() as stack:
+            a_ds = stack.enter_context(open_raster(before))
+            b_ds = stack.enter_context(open_raster(after))
+            pa = stack.enter_context(open_raster(before_probabilities)) if use_probs else None  # type: ignore[arg-type]
+            pb = stack.enter_context(open_raster(after_probabilities)) if use_probs else None  # type: ignore[arg-type]
+            if pa is not None and pb is not None and pa.count != pb.count:
+                raise RasterError(f"the probability rasters have {pa.count} and {pb.count} classes")
+            out = stack.enter_context(rasterio.open(tmp, "w", **geotiff_profile(grid, count=4, dtype="float32", nodata=float("nan"))))
+            for i, name in enumerate(BANDS):
+                out.set_band_description(i + 1, name)
+            for win in windows(grid, block):
+                a = read(a_ds, 1, window=win).astype(np.int64)
+                b = read(b_ds, 1, window=win).astype(np.int64)
+                ok = (a != NODATA_CODE) & (b != NODATA_CODE)
+                diff = ok & (a != b)
+                if pa is not None and pb is not None:
+                    p = np.nan_to_num(read(pa, window=win)) - np.nan_to_num(read(pb, window=win))
+                    intensity = np.clip(0.5 * np.abs(p).sum(axis=0), 0, 1)
+                else:
+                    intensity = diff.astype(np.float32)
+                stackd = np.stack([diff.astype(np.float32), a.astype(np.float32), b.astype(np.float32), intensity.astype(np.float32)])
+                stackd[:, ~ok] = np.nan
+                out.write(stackd, window=win)
+                changed += int(diff.sum())
+                valid_n += int(ok.sum())
+                if diff.any():
+                    pairs, n = np.unique(np.stack([a[diff], b[diff]]), axis=1, return_counts=True)
+                    for (f, t), k in zip(pairs.T.tolist(), n.tolist()):
+                        counts[(f, t)] = counts.get((f, t), 0) + k
+            transitions = {
+                f"{names.name_of(f) if names else f} -> {names.name_of(t) if names else t}": n
+                for (f, t), n in sorted(counts.items(), key=lambda kv: -kv[1])
+            }
+            out.update_tags(before=str(Path(before).name), after=str(Path(after).name),
+                            transitions=json.dumps(transitions), classes=names.to_tag() if names else "")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    result = ChangeResult(dest, figure, changed, valid_n, transitions)
+    if figure is not None:
+        from eotrust.ml.figures import change_figure, read_preview
+
+        title = f"{changed} of {valid_n} pixels changed ({100 * result.fraction:.1f} %)"
+        change_figure(before, after, read_preview(dest, band=4), figure, title=title, labels=labels,
+                      intensity_label="change intensity (probability shift)" if use_probs else "changed pixels")
+    return result
+
+
+def change_between_epochs(
+    checkpoint: Path,
+    raster: Path,
+    dest: Path,
+    *,
+    epoch_a: tuple[str | None, str | None],
+    epoch_b: tuple[str | None, str | None],
+    work_dir: Path,
+    figure: Path | None = None,
+    cloud_mask: Path | None = None,
+    band: str | None = None,
+    device: str | None = None,
+) -> ChangeResult:
+    """Classify the dates of ``epoch_a`` and of ``epoch_b`` (``[start, end)`` each) with one
+    model and map what changed between them."""
+    from eotrust.ml.predict import Predictor, predict_raster
+
+    pred = Predictor.load(checkpoint, device=device)
+    maps = []
+    for tag, (start, end) in (("a", epoch_a), ("b", epoch_b)):
+        cls_path, prob_path = work_dir / f"epoch_{tag}_classes.tif", work_dir / f"epoch_{tag}_probabilities.tif"
+        predict_raster(checkpoint, raster, cls_path, probabilities=prob_path, cloud_mask=cloud_mask, band=band,
+                       start=start, end=end, predictor=pred)
+        maps.append((cls_path, prob_path))
+    label = [f"{s or 'start'} … {e or 'end'}" for s, e in (epoch_a, epoch_b)]
+    return change_map(maps[0][0], maps[1][0], dest, figure=figure, before_probabilities=maps[0][1],
+                      after_probabilities=maps[1][1], labels=(label[0], label[1]))

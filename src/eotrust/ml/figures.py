@@ -1,0 +1,176 @@
+"""Pictures for people: class maps, change heatmaps and evaluation figures as PNGs.
+
+Large rasters are read decimated (at most ``max_side`` pixels a side), so a figure of a
+whole Sentinel-2 scene costs little memory. Colours follow the land-cover codes of the
+shared reference labels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from eotrust.eo.labels import NODATA_CODE, classes_of
+from eotrust.eo.raster import open_raster, read
+
+if TYPE_CHECKING:
+    from eotrust.ml.evaluate import Metrics
+
+#: Land-cover colours by code (the LULC classes of the shared Slovenian labels).
+LULC_COLOURS = {
+    1: "#e6c84f",  # cultivated land
+    2: "#1b6e2e",  # forest
+    3: "#9acd5a",  # grassland
+    4: "#8c7d3c",  # shrubland
+    5: "#2f6fd6",  # water
+    6: "#3fb7b0",  # wetland
+    7: "#c9c1a9",  # tundra
+    8: "#d7301f",  # artificial surface
+    9: "#b89a74",  # bareland
+    10: "#f0f4ff",  # snow and ice
+}
+_FALLBACK = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
+
+
+def colour_of(code: int, index: int = 0) -> str:
+    return LULC_COLOURS.get(int(code), _FALLBACK[index % len(_FALLBACK)])
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def read_preview(path: Path, *, band: int = 1, max_side: int = 800) -> np.ndarray:
+    """One band, decimated so that neither side exceeds ``max_side`` (nearest: classes stay classes)."""
+    from rasterio.enums import Resampling
+
+    with open_raster(path) as ds:
+        scale = max(ds.width, ds.height) / max_side
+        if scale <= 1:
+            return read(ds, band)
+        shape = (max(1, int(ds.height / scale)), max(1, int(ds.width / scale)))
+        return read(ds, band, out_shape=shape, resampling=Resampling.nearest)
+
+
+def _save(fig: Any, png: Path) -> Path:
+    png = Path(png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    _plt().close(fig)
+    return png
+
+
+def _class_image(arr: np.ndarray, codes: list[int], names: list[str]) -> tuple[np.ndarray, list[Any]]:
+    from matplotlib.colors import to_rgb
+    from matplotlib.patches import Patch
+
+    rgb = np.ones((*arr.shape, 3))
+    handles = []
+    for i, (c, n) in enumerate(zip(codes, names)):
+        mask = arr == c
+        if mask.any():
+            rgb[mask] = to_rgb(colour_of(c, i))
+            handles.append(Patch(color=colour_of(c, i), label=f"{c} {n}"))
+    rgb[arr == NODATA_CODE] = (0.85, 0.85, 0.85)
+    return rgb, handles
+
+
+def _codes_names(path: Path, arr: np.ndarray) -> tuple[list[int], list[str]]:
+    declared = classes_of(path)
+    present = sorted(int(v) for v in np.unique(arr) if v != NODATA_CODE)
+    if declared:
+        codes = sorted(set(declared.codes) | set(present))
+        return codes, [declared.name_of(c) for c in codes]
+    return present, [f"class {c}" for c in present]
+
+
+def class_map_figure(path: Path, png: Path, *, title: str = "", reference: Path | None = None) -> Path:
+    """A class map (and, if given, the reference labels beside it) with a legend."""
+    plt = _plt()
+    maps = [(path, title or Path(path).name)] + ([(reference, "reference")] if reference else [])
+    arrays = [read_preview(p) for p, _ in maps]
+    codes, names = _codes_names(path, np.concatenate([a.ravel() for a in arrays]))
+    h, w = arrays[0].shape
+    fig, axes = plt.subplots(1, len(maps), figsize=(min(4.5 * len(maps) * max(w / h, 0.5), 16), 5.5), squeeze=False)
+    legend: dict[str, Any] = {}
+    for ax, arr, (_, label) in zip(axes[0], arrays, maps):
+        rgb, handles = _class_image(arr, codes, names)
+        ax.imshow(rgb, interpolation="nearest")
+        ax.set_title(label, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for hd in handles:
+            legend[hd.get_label()] = hd
+    fig.legend(handles=list(legend.values()), loc="lower center", ncol=min(len(legend), 4), fontsize=8, frameon=False)
+    fig.subplots_adjust(bottom=0.15)
+    return _save(fig, png)
+
+
+def change_figure(before: Path, after: Path, intensity: np.ndarray, png: Path, *, title: str = "",
+                  labels: tuple[str, str] = ("before", "after"), intensity_label: str = "change") -> Path:
+    """Before and after class maps and a heatmap of change intensity (0..1)."""
+    plt = _plt()
+    a, b = read_preview(before), read_preview(after)
+    codes, names = _codes_names(before, np.concatenate([a.ravel(), b.ravel()]))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 5.5))
+    legend: dict[str, Any] = {}
+    for ax, arr, label in zip(axes[:2], (a, b), labels):
+        rgb, handles = _class_image(arr, codes, names)
+        ax.imshow(rgb, interpolation="nearest")
+        ax.set_title(label, fontsize=10)
+        for hd in handles:
+            legend[hd.get_label()] = hd
+    im = axes[2].imshow(np.ma.masked_invalid(intensity), cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+    axes[2].set_title(intensity_label, fontsize=10)
+    fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.legend(handles=list(legend.values()), loc="lower center", ncol=min(len(legend), 5), fontsize=8, frameon=False)
+    fig.subplots_adjust(bottom=0.14)
+    return _save(fig, png)
+
+
+def metrics_figure(metrics: Metrics, png: Path, *, title: str = "") -> Path:
+    """The row-normalised confusion matrix and per-class IoU/F1 bars, with the headline numbers."""
+    plt = _plt()
+    cm = np.asarray(metrics.confusion, dtype=float)
+    names = metrics.class_names
+    rows = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1.1, 1]})
+    ax1.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if cm[i, j]:
+                ax1.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=8,
+                         color="white" if norm[i, j] > 0.6 else "black")
+    ax1.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
+    ax1.set_yticks(range(len(names)), names, fontsize=8)
+    ax1.set_xlabel("predicted")
+    ax1.set_ylabel("reference")
+    ax1.set_title("confusion matrix (counts; colour: row share)", fontsize=10)
+    present = [c for c in metrics.per_class if c.support]
+    x = np.arange(len(present))
+    ax2.bar(x - 0.2, [c.iou or 0 for c in present], 0.4, label="IoU", color="#4e79a7")
+    ax2.bar(x + 0.2, [c.f1 or 0 for c in present], 0.4, label="F1", color="#f28e2b")
+    ax2.set_xticks(x, [c.name for c in present], rotation=35, ha="right", fontsize=8)
+    ax2.set_ylim(0, 1)
+    ax2.legend(fontsize=8)
+    head = f"accuracy {metrics.pixel_accuracy:.3f}   mean IoU {metrics.mean_iou:.3f}"
+    if metrics.majority_baseline_accuracy is not None:
+        head += f"   (majority baseline {metrics.majority_baseline_accuracy:.3f})"
+    ax2.set_title(head, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return _save(fig, png)
