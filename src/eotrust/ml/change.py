@@ -51,9 +51,12 @@ def change_map(
     before_probabilities: Path | None = None,
     after_probabilities: Path | None = None,
     labels: tuple[str, str] = ("before", "after"),
+    min_intensity: float = 0.0,
     block: int | None = None,
 ) -> ChangeResult:
-    """Compare two class maps on the same grid, window by window."""
+    """Compare two class maps on the same grid, window by window. With probabilities, a
+    pixel counts as changed only when its class differs *and* the probability shift reaches
+    ``min_intensity`` (confident change, not a coin flip between two close classes)."""
     with open_raster(before) as ds:
         grid = Grid.from_dataset(ds)
     check_grid(after, grid, what="second class map")
@@ -89,6 +92,7 @@ def change_map(
                 if pa is not None and pb is not None:
                     p = np.nan_to_num(read(pa, window=win)) - np.nan_to_num(read(pb, window=win))
                     intensity = np.clip(0.5 * np.abs(p).sum(axis=0), 0, 1)
+                    diff &= intensity >= min_intensity
                 else:
                     intensity = diff.astype(np.float32)
                 stackd = np.stack([diff.astype(np.float32), a.astype(np.float32), b.astype(np.float32), intensity.astype(np.float32)])
@@ -131,9 +135,10 @@ def change_between_epochs(
     cloud_mask: Path | None = None,
     band: str | None = None,
     device: str | None = None,
+    min_intensity: float = 0.5,
 ) -> ChangeResult:
     """Classify the dates of ``epoch_a`` and of ``epoch_b`` (``[start, end)`` each) with one
-    model and map what changed between them."""
+    model and map what changed between them (confidently: see ``min_intensity``)."""
     from eotrust.ml.predict import Predictor, predict_raster
 
     pred = Predictor.load(checkpoint, device=device)
@@ -145,4 +150,4 @@ def change_between_epochs(
         maps.append((cls_path, prob_path))
     label = [f"{s or 'start'} … {e or 'end'}" for s, e in (epoch_a, epoch_b)]
     return change_map(maps[0][0], maps[1][0], dest, figure=figure, before_probabilities=maps[0][1],
-                      after_probabilities=maps[1][1], labels=(label[0], label[1]))
+                      after_probabilities=maps[1][1], labels=(label[0], label[1]), min_intensity=min_intensity)

@@ -192,7 +192,8 @@ def change(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, 
         try:
             result = change_between_epochs(Path(inputs["model"]), Path(inputs["cube"]), Path(outputs["change"]),
                                            epoch_a=epoch_a, epoch_b=epoch_b, work_dir=work, figure=figure,
-                                           device=params.get("device"))
+                                           device=params.get("device"),
+                                           min_intensity=float(params.get("min_intensity", 0.5)))
         finally:
             shutil.rmtree(work, ignore_errors=True)
     if "summary" in outputs:
