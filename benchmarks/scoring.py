@@ -3,7 +3,8 @@
 
 1. **FPS.** An ENet-class network (13 bands in, 13 classes, ~0.36 M parameters) at 512 x 512,
    batch 1, on ``--threads`` CPU threads (default 2): onnxruntime on the signed package's graph,
-   and PyTorch eager on the same weights in the same run (the ratio is onnxruntime's speed-up).
+   and PyTorch eager on the same weights in the same run (the ratio is onnxruntime's speed-up),
+   interleaved in rounds, the best round of each kept.
    The seed reports 21 FPS on a Jetson AGX Xavier and 10 FPS on a Jetson TX2; the target here
    is >= 10 FPS on 2 CPU cores. Also the stream pipeline's FPS and latency on the same frames.
 2. **Scene.** A 4096 x 4096 x 13 uint16 raster (tiled, deflate) scored tile by tile (512, overlap
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import os
 import shutil
@@ -57,6 +59,18 @@ def rate(fn, seconds: float, warmup: int = 3) -> tuple[float, list[float]]:  # t
     return len(times) / (time.perf_counter() - start), times
 
 
+def best_rates(fns: dict, seconds: float, rounds: int) -> dict:  # type: ignore[type-arg]
+    """Each function's best rate over ``rounds`` interleaved rounds (other load on the machine
+    only ever slows a round down, so the best round is the closest to the machine's speed)."""
+    best: dict = {name: (0.0, []) for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            r, times = rate(fn, seconds / rounds, warmup=2)
+            if r > best[name][0]:
+                best[name] = (r, times)
+    return best
+
+
 def build_package(work: Path, method: str) -> tuple[Path, object]:
     import torch
     from eth_account import Account
@@ -76,7 +90,7 @@ def build_package(work: Path, method: str) -> tuple[Path, object]:
     return path, model
 
 
-def bench_fps(package: Path, model, threads: int, seconds: float) -> dict:  # type: ignore[no-untyped-def]
+def bench_fps(package: Path, model, threads: int, seconds: float, rounds: int) -> dict:  # type: ignore[no-untyped-def]
     import torch
 
     from eotrust.ml.scoring.batch import Scorer
@@ -85,27 +99,32 @@ def bench_fps(package: Path, model, threads: int, seconds: float) -> dict:  # ty
     scorer = Scorer.from_file(package, threads=threads)
     x = np.random.default_rng(0).normal(1000, 500, (1, 13, 512, 512)).astype(np.float32)
     prepared = scorer.prepare(x)
-    ort_fps, ort_times = rate(lambda: scorer.run(prepared), seconds)
     torch.set_num_threads(threads)
     tx = torch.from_numpy(prepared)
-    with torch.inference_mode():
-        torch_fps, _ = rate(lambda: model(tx), seconds, warmup=2)
-    end_to_end, _ = rate(lambda: scorer.classify(x), seconds / 2)
-    frames = (np.random.default_rng(i).integers(0, 4000, (13, 512, 512)).astype(np.uint16) for i in range(10**9))
-    stream = StreamPipeline(GeneratorSource(frames), ModelReader(scorer), window=4).run(duration=seconds)
+
+    def eager() -> None:
+        with torch.inference_mode():
+            model(tx)
+
+    best = best_rates({"ort": lambda: scorer.run(prepared), "torch": eager, "classify": lambda: scorer.classify(x)},
+                      seconds * 2.5, rounds)
+    (ort_fps, ort_times), (torch_fps, _), (end_to_end, _) = best["ort"], best["torch"], best["classify"]
+    pool = [np.random.default_rng(i).integers(0, 4000, (13, 512, 512)).astype(np.uint16) for i in range(4)]
+    frames = itertools.islice(itertools.cycle(pool), 10**9)
+    stream = StreamPipeline(GeneratorSource(frames, rate=25), ModelReader(scorer), window=4).run(duration=seconds)
     out = {
         "threads": threads, "onnxruntime_fps": ort_fps, "pytorch_eager_fps": torch_fps,
         "speedup": ort_fps / torch_fps, "onnxruntime_ms_p50": float(np.median(ort_times) * 1e3),
         "classify_fps_with_normalise_softmax_argmax": end_to_end,
         "stream": stream.summary(),
     }
-    print(f"\n== FPS at 512x512, batch 1, {threads} threads")
+    print(f"\n== FPS at 512x512, batch 1, {threads} threads (best of {rounds} interleaved rounds)")
     print(f"onnxruntime    {ort_fps:7.2f} FPS  ({out['onnxruntime_ms_p50']:.1f} ms/frame)")
     print(f"PyTorch eager  {torch_fps:7.2f} FPS  -> onnxruntime is {out['speedup']:.2f}x PyTorch eager")
     print(f"classify (normalise + graph + softmax + argmax) {end_to_end:.2f} FPS")
     s = out["stream"]
-    print(f"stream pipeline {s['fps']} FPS scored, {s['dropped']} of {s['frames_in']} frames dropped "
-          f"(sliding window 4), latency p50 {s['latency_p50_ms']} ms p95 {s['latency_p95_ms']} ms")
+    print(f"stream pipeline fed at 25 frames/s: {s['fps']} FPS scored, {s['dropped']} of {s['frames_in']} frames "
+          f"dropped (sliding window 4), latency p50 {s['latency_p50_ms']} ms p95 {s['latency_p95_ms']} ms")
     print(f"seed: {SEED_XAVIER} FPS Jetson AGX Xavier, {SEED_TX2} FPS Jetson TX2; target >= {FPS_TARGET} FPS: "
           + ("MET" if ort_fps >= FPS_TARGET else "NOT MET") + (", above Xavier" if ort_fps > SEED_XAVIER else ""))
     return out
@@ -276,6 +295,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for onnxruntime and PyTorch")
     parser.add_argument("--seconds", type=float, default=10.0, help="time per FPS measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the FPS measurements")
     parser.add_argument("--scene", type=int, default=4096, help="scene width and height")
     parser.add_argument("--requests", type=int, default=400, help="REST requests in all")
     parser.add_argument("--clients", type=int, default=8)
@@ -286,7 +306,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="scoring-", dir=HERE / "out"))
     try:
         package, model = build_package(work, args.export)
-        fps = bench_fps(package, model, args.threads, args.seconds)
+        fps = bench_fps(package, model, args.threads, args.seconds, args.rounds)
         scene = bench_scene(package, work, args.scene, args.threads, fps["onnxruntime_fps"])
         rest = bench_rest(package, work, args.requests, args.clients)
         report = {"fps": fps, "scene": scene, "rest": rest, "cpu_count": os.cpu_count()}

@@ -198,7 +198,9 @@ class Manifest(_Strict):
         return self
 
     def canonical(self) -> bytes:
-        return canonical_json(self.model_dump(mode="json"))
+        """The manifest's one byte form. Unset optional fields are left out, so adding an
+        optional field later does not change the bytes (or the CID) of existing packages."""
+        return canonical_json(self.model_dump(mode="json", exclude_none=True))
 
     @property
     def class_names(self) -> list[str]:

@@ -103,10 +103,11 @@ def score_scene(
     except RasterioIOError as exc:
         raise RasterError(f"cannot read raster {source}: {exc}", hint="give a GeoTIFF") from None
     with src_ctx as src, ExitStack() as cleanup:
-        # GDAL's block cache (default: 5 % of RAM) need hold no more than a strip of input blocks
-        strip_bytes = src.count * (min(src.height, tile or DEFAULT_IMAGE_TILE) + 512) * src.width \
-            * np.dtype(src.dtypes[0]).itemsize
-        cleanup.enter_context(rasterio.Env(GDAL_CACHEMAX=int(min(max(strip_bytes, 64 << 20), 1 << 30))))
+        # GDAL's block cache (default: 5 % of RAM) need hold two rows of input blocks: tiles
+        # are read left to right, and the next strip of tiles shares a row of blocks with this one
+        block_rows = src.block_shapes[0][0] if src.block_shapes else 256
+        cache = 2 * src.count * max(block_rows, 256) * src.width * np.dtype(src.dtypes[0]).itemsize
+        cleanup.enter_context(rasterio.Env(GDAL_CACHEMAX=int(min(max(cache, 32 << 20), 1 << 30))))
         if src.crs is None:
             raise RasterError(f"raster {source} has no CRS", hint="assign one (e.g. gdal_edit.py -a_srs EPSG:32633)")
         indexes = select_bands(src.descriptions, src.count, scorer.spec.bands, f"raster {source}")
