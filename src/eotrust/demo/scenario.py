@@ -252,10 +252,13 @@ def run_demo(
     n.step(7, "The submitter downloads, checks and decrypts the results")
     out = settings.home_dir / "results"
     results = collect_results(settings, parties["submitter"], address, out, catalog=catalog, chain=chain)
-    table = Table("result", "how", "CID on the contract", "plaintext CID", "where")
+    table = Table("result", "how", "CID on the contract → plaintext CID", "file")
     for r in results:
-        table.add_row(r.name, "decrypted" if r.encrypted else "public", r.cid, r.plaintext_cid, str(r.path))
+        table.add_row(r.name, "decrypted" if r.encrypted else "public (provenance)",
+                      f"{r.cid}\n→ {r.plaintext_cid}", r.path.name)
     n.table(table)
+    n.say(f"results are in [bold]{out}[/]")
+    _print_metrics(n, results)
     verdict = verify(settings, address, identity=parties["submitter"].age_identity, catalog=catalog, chain=chain)
     n.say(f"eotrust verify {address}: {'[bold green]VERIFIED[/]' if verdict.ok else '[bold red]NOT VERIFIED[/]'} "
           f"({sum(1 for c in verdict.checks if c.ok)} checks hold"
@@ -263,6 +266,22 @@ def run_demo(
     seconds = time.monotonic() - started
     n.say(f"done in {seconds:.0f} s — results in [bold]{out}[/]; try `eotrust --home {settings.home_dir} verify {address}`")
     return DemoResult(settings.home_dir, address, state, results, verdict.ok, seconds)
+
+
+def _print_metrics(n: Narrator, results: list[Any]) -> None:
+    """The land-cover model's scores on held-out blocks, next to the majority-class baseline."""
+    import json
+
+    for r in results:
+        if r.name != "metrics":
+            continue
+        try:
+            m = json.loads(r.path.read_text())
+            n.say(f"model on held-out blocks: pixel accuracy {m['pixel_accuracy']:.1%} (majority-class baseline "
+                  f"{m['majority_baseline_accuracy']:.1%}), mean IoU {m['mean_iou']:.2f} over "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in m["iou"].items()), "submitter")
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
 
 
 def _wait_state(chain: Any, address: str, wanted: set[str], timeout_s: float, node_error: list[BaseException]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from eotrust.catalog.entries import ResultInfo
 from eotrust.nodes.journal import TaskJournal
-from eotrust.nodes.runner import PlatformContext
+from eotrust.nodes.runner import PlatformContext, short
 
 
 class Collector:
@@ -25,7 +25,7 @@ class Collector:
 
         ctx = self.ctx
         if entry.failure_log_cid:
-            ctx.log(f"task {task.address}: recording the failure (log {entry.failure_log_cid})")
+            ctx.log(f"task {short(task.address)}: recording the failure (log {entry.failure_log_cid})")
             task.fail(ctx.party.account, entry.failure_log_cid)
             return
         if not entry.results:
@@ -34,10 +34,10 @@ class Collector:
         for result in entry.results:
             if result.cid not in recorded:
                 task.add_result(ctx.party.account, result.cid, owner=snap.submitter)
-                ctx.log(f"task {task.address}: result {result.name!r} recorded on the contract: {result.cid}")
+                ctx.log(f"task {short(task.address)}: result {result.name!r} recorded on the contract: {result.cid}")
             self._catalogue(task.address, entry, result)
         task.finish(ctx.party.account)
-        ctx.log(f"task {task.address}: finished with {len(entry.results)} result(s)")
+        ctx.log(f"task {short(task.address)}: finished with {len(entry.results)} result(s)")
 
     def _catalogue(self, address: str, entry: TaskJournal, result: Any) -> None:
         catalog = self.ctx.catalog

@@ -21,7 +21,7 @@ from eotrust.errors import BackendUnavailableError, EotrustError, PermissionDeni
 from eotrust.nodes.collector import Collector
 from eotrust.nodes.executor import Executor, WorkflowExecutor
 from eotrust.nodes.journal import Journal
-from eotrust.nodes.runner import PlatformContext, Runner
+from eotrust.nodes.runner import PlatformContext, Runner, short
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 
@@ -113,10 +113,10 @@ class PlatformNode:
         except BackendUnavailableError:
             raise
         except EotrustError as exc:
-            self.ctx.log(f"task {address}: {exc.message} — will try again")
+            self.ctx.log(f"task {short(address)}: {exc.message} — will try again")
             return "error"
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the node's other tasks
-            self.ctx.log(f"task {address}: unexpected {type(exc).__name__}: {exc} — will try again")
+            self.ctx.log(f"task {short(address)}: unexpected {type(exc).__name__}: {exc} — will try again")
             return "error"
 
     def run(self, stop: threading.Event | None = None, *, poll_s: float = 1.0, max_backoff_s: float = 30.0) -> None:

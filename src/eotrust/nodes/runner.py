@@ -81,6 +81,11 @@ def _flatten(outputs: dict[str, str | list[str]]) -> list[tuple[str, str]]:
     return pairs
 
 
+def short(address: str) -> str:
+    """A task address as log lines show it."""
+    return f"{address[:6]}…{address[-4:]}"
+
+
 def execution_id(address: str, platform_id: str) -> uuid.UUID:
     """A deterministic execution id: the same task on the same platform always gets the same."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"eotrust:execution:{address.lower()}:{platform_id}")
@@ -94,7 +99,7 @@ class Runner:
     def maybe_start(self, task: Any, snap: Any) -> bool:
         if not lv.all_acknowledged(snap):
             return False
-        self.ctx.log(f"task {task.address}: every request acknowledged — starting the execution")
+        self.ctx.log(f"task {short(task.address)}: every request acknowledged — starting the execution")
         task.start(self.ctx.party.account, execution_id(task.address, self.ctx.platform.id))
         return True
 
@@ -117,7 +122,7 @@ class Runner:
                         f"not by the task's application owner {snap.application_owner}"
                     )
                 inputs = self._fetch_inputs(task.address, snap, info, work)
-                ctx.log(f"task {task.address}: running application {application.body.name} "  # type: ignore[attr-defined]
+                ctx.log(f"task {short(task.address)}: running application {application.body.name} "  # type: ignore[attr-defined]
                         f"(workflow {application.body.workflow_cid})")  # type: ignore[attr-defined]
                 store = PlatformStore(ctx.private, ctx.shared)
                 execution = ctx.executor.execute(
@@ -125,7 +130,7 @@ class Runner:
                     inputs,
                     dict(info.params),
                     store=store,
-                    progress=lambda line: ctx.log(f"task {task.address}: {line}"),
+                    progress=lambda line: ctx.log(f"task {short(task.address)}: {line}"),
                 )
                 entry = self._seal_outputs(task.address, snap, execution.outputs, execution.run_cid, work)
             except BackendUnavailableError:
@@ -144,11 +149,11 @@ class Runner:
         if record.owner.lower() != snap.submitter.lower():
             raise IntegrityError(f"the catalogue record of task {address} was not signed by its submitter {snap.submitter}")
         if lv.record_id_of(snap.application_id) != info.application_id:
-            raise IntegrityError(f"task {address}: the contract's application is not the one its record names")
+            raise IntegrityError(f"task {short(address)}: the contract's application is not the one its record names")
         wanted = sorted(info.inputs.values())
         on_chain = sorted(lv.record_id_of(r.id) for r in snap.requests)
         if wanted != on_chain:
-            raise IntegrityError(f"task {address}: the contract's resource requests are not the datasets its record names")
+            raise IntegrityError(f"task {short(address)}: the contract's resource requests are not the datasets its record names")
         return record
 
     def _fetch_inputs(self, address: str, snap: Any, info: TaskInfo, work: Path) -> dict[str, str]:
@@ -165,7 +170,7 @@ class Runner:
             expected = dataset.body.cid  # type: ignore[attr-defined]
             ciphertext = lv.input_cid(request)
             what = f"input {name!r} (request {index}, dataset {dataset.body.title!r} of {request.owner})"  # type: ignore[attr-defined]
-            ctx.log(f"task {address}: fetching {what} — ciphertext {ciphertext}")
+            ctx.log(f"task {short(address)}: fetching {what} — ciphertext {ciphertext}")
             if not ctx.shared.has(ciphertext):
                 raise InputRejected(f"{what}: the acknowledged ciphertext {ciphertext} is not in the store")
             dest = work / "inputs" / name
@@ -181,7 +186,7 @@ class Runner:
                 )
             inputs[name] = ctx.private.put_file(dest)
             dest.unlink()
-            ctx.log(f"task {address}: {what} decrypted on the platform and checked: {plaintext}")
+            ctx.log(f"task {short(address)}: {what} decrypted on the platform and checked: {plaintext}")
         return inputs
 
     def _seal_outputs(
@@ -200,12 +205,12 @@ class Runner:
             results.append(
                 SealedResult(name=name, cid=sealed.cid, plaintext_cid=sealed.plaintext_cid, size=sealed.size, recipient=recipient)
             )
-            ctx.log(f"task {address}: output {name!r} encrypted for the submitter and stored: {sealed.cid}")
+            ctx.log(f"task {short(address)}: output {name!r} encrypted for the submitter and stored: {sealed.cid}")
         # The run record is provenance for anyone who verifies: published as it is.
         record_bytes = view.get_bytes(run_cid)
         published = ctx.shared.put_bytes(record_bytes)
         results.append(SealedResult(name=RUN_RECORD, cid=published, plaintext_cid=published, size=len(record_bytes), recipient=""))
-        ctx.log(f"task {address}: run record published: {published}")
+        ctx.log(f"task {short(address)}: run record published: {published}")
         return TaskJournal(address=address, run_cid=run_cid, results=results)
 
     def _seal_failure(self, address: str, snap: Any, exc: EotrustError, work: Path) -> TaskJournal:
@@ -231,5 +236,5 @@ class Runner:
         log_file = work / "failure.log"
         log_file.write_text(text)
         sealed = seal_to_store(ctx.shared, log_file, [lv.results_recipient(snap)])
-        ctx.log(f"task {address}: FAILED — {exc.message}; error log encrypted for the submitter: {sealed.cid}")
+        ctx.log(f"task {short(address)}: FAILED — {exc.message}; error log encrypted for the submitter: {sealed.cid}")
         return TaskJournal(address=address, failure=exc.message, failure_log_cid=sealed.cid)
