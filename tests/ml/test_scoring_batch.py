@@ -82,3 +82,12 @@ def test_scoring_does_not_import_torch(enet_pkg: Path) -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize(("shape", "axis"), [((13, 50, 60), 0), ((2, 13, 5, 6), 1), ((7, 4), -1), ((3, 1, 1), 0)])
+def test_class_map_is_argmax_with_first_on_ties(shape: tuple[int, ...], axis: int) -> None:
+    from eotrust.ml.scoring.batch import class_map
+
+    p = np.random.default_rng(0).random(shape).astype(np.float32)
+    p[(slice(None),) * (axis % p.ndim) + (1,)] = p[(slice(None),) * (axis % p.ndim) + (0,)]  # ties
+    np.testing.assert_array_equal(class_map(p, axis), np.argmax(p, axis=axis))

@@ -127,7 +127,8 @@ class Scorer:
         if self._mean is not None:
             out -= self._mean
             out /= self._std
-        np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        if np.issubdtype(x.dtype, np.floating):  # integers cannot be NaN or infinite
+            out[~np.isfinite(out)] = 0.0
         return out
 
     # -- scoring --------------------------------------------------------------
@@ -186,8 +187,22 @@ class Scorer:
 
 
 def class_map(probs: np.ndarray, axis: int) -> np.ndarray:
+    """Index of the largest score along ``axis`` (the first on ties), uint8 when K <= 256."""
     dtype = np.uint8 if probs.shape[axis] <= 256 else np.uint16
-    return np.argmax(probs, axis=axis).astype(dtype)
+    k = probs.shape[axis]
+    if axis < 0:
+        axis += probs.ndim
+    if axis == probs.ndim - 1 or k > 64:
+        return np.argmax(probs, axis=axis).astype(dtype)
+    # a running maximum over K contiguous planes beats argmax's strided walk along a leading axis
+    planes = np.moveaxis(probs, axis, 0)
+    best = planes[0].copy()
+    out = np.zeros(best.shape, dtype)
+    for i in range(1, k):
+        better = planes[i] > best
+        np.copyto(best, planes[i], where=better)
+        out[better] = i
+    return out
 
 
 def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
