@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from eotrust.errors import ModelError
+from eotrust.ml.package import first_line
 
 if TYPE_CHECKING:
     import torch
@@ -30,14 +31,9 @@ log = logging.getLogger(__name__)
 Method = Literal["auto", "dynamo", "torchscript"]
 Layout = Literal["NCHW", "NT", "NCT"]
 
-#: Dynamic axes of the input per layout (axis -> name); the output shares the batch axis,
-#: and an image output its height and width.
+#: Dynamic axes of the input per layout (axis -> name); the output's are the same axes (its
+#: batch, and an image output's height and width).
 DYNAMIC_AXES: dict[str, dict[int, str]] = {
-    "NCHW": {0: "batch", 2: "height", 3: "width"},
-    "NT": {0: "batch"},
-    "NCT": {0: "batch"},
-}
-OUTPUT_AXES: dict[str, dict[int, str]] = {
     "NCHW": {0: "batch", 2: "height", 3: "width"},
     "NT": {0: "batch"},
     "NCT": {0: "batch"},
@@ -70,7 +66,7 @@ def export_onnx(
                     _export_torchscript(model, example, path, layout, input_name, output_name, opset)
                 return path.read_bytes()
         except Exception as exc:  # exporters raise many kinds of errors
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            first = first_line(exc)
             errors.append(f"{how}: {first}")
             log.info("ONNX export with %s failed: %s", how, first)
     raise ModelError("the model could not be exported to ONNX (" + "; ".join(errors) + ")",
@@ -99,7 +95,7 @@ def _export_torchscript(model, example, path, layout, input_name, output_name, o
     torch.onnx.export(
         model, (example,), str(path), dynamo=False, input_names=[input_name], output_names=[output_name],
         opset_version=opset, do_constant_folding=True,
-        dynamic_axes={input_name: DYNAMIC_AXES[layout], output_name: OUTPUT_AXES[layout]},
+        dynamic_axes={input_name: DYNAMIC_AXES[layout], output_name: DYNAMIC_AXES[layout]},
     )
 
 

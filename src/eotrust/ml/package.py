@@ -388,7 +388,7 @@ def verify_package(
         raise IntegrityError(f"model package {path} is signed by {signer}, not by {owner}")
     checks.append(f"signature by owner {m.owner}")
     if check_graph:
-        check_graph_loads(pkg)
+        load_session(pkg)
         checks.append("ONNX graph loads in onnxruntime with the declared input and output")
     return Verification(cid=actual, name=m.name, owner=m.owner, checks=checks)
 
@@ -412,17 +412,23 @@ def verify_signature(pkg: ModelPackage, *, what: str = "model package") -> str:
     return recovered
 
 
-def check_graph_loads(pkg: ModelPackage) -> None:
-    """onnxruntime builds a session from the graph, with the manifest's input and output."""
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (onnxruntime and torch write pages)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def load_session(pkg: ModelPackage, options: Any = None) -> Any:
+    """An onnxruntime session of the package's graph, checked against the manifest's input and
+    output; ModelError when onnxruntime refuses the graph."""
     import onnxruntime as ort
 
     try:
-        session = ort.InferenceSession(pkg.graph_bytes, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(pkg.graph_bytes, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"the ONNX graph of model {pkg.manifest.name} does not load: {first}",
+        raise ModelError(f"the ONNX graph of model {pkg.manifest.name} does not load: {first_line(exc)}",
                          hint="export the model again") from None
     check_session(session, pkg.manifest)
+    return session
 
 
 def check_session(session: Any, manifest: Manifest) -> None:

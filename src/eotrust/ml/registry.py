@@ -8,7 +8,6 @@ the catalogue with the next version number for its name. A model is referred to 
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from collections.abc import Iterator
@@ -211,8 +210,6 @@ def register_package(settings: Settings, path: Path, *, cid: str | None = None) 
     return Registry(settings).register(path, cid=cid)
 
 
-import_package = register_package
-
 
 def list_models(settings: Settings, name: str | None = None) -> list[ModelEntry]:
     return Registry(settings).list(name)
@@ -240,6 +237,3 @@ def metrics_table(entries: list[ModelEntry]) -> tuple[list[str], list[list[Any]]
     rows = [[e.metrics.get(k) for k in names] for e in entries]
     return names, rows
 
-
-def manifest_json(entry: ModelEntry) -> str:
-    return json.dumps(entry.manifest.model_dump(mode="json") if entry.manifest else {}, indent=2, sort_keys=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from eotrust.errors import InvalidInputError, ModelError
-from eotrust.ml.package import Manifest, ModelPackage, check_session, read_package, verify_package
+from eotrust.ml.package import Manifest, ModelPackage, first_line, load_session, read_package, verify_package
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -56,18 +56,10 @@ class Scorer:
     already verified. ``threads``: onnxruntime's intra-op threads (default: all cores)."""
 
     def __init__(self, package: ModelPackage, *, threads: int | None = None, cid: str | None = None) -> None:
-        import onnxruntime as ort
-
         self.package = package
         self.manifest: Manifest = package.manifest
         self.cid = cid
-        try:
-            self.session = ort.InferenceSession(package.graph_bytes, session_options(threads),
-                                                providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            raise ModelError(f"the ONNX graph of model {self.manifest.name} does not load: {first}") from None
-        check_session(self.session, self.manifest)
+        self.session = load_session(package, session_options(threads))
         spec = self.manifest.input
         self.spec = spec
         self.num_classes = self.manifest.output.classes
@@ -137,8 +129,8 @@ class Scorer:
         try:
             return self.session.run([self.manifest.output.name], {self.spec.name: x})[0]
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            raise ModelError(f"scoring with model {self.manifest.name} failed on input {x.shape}: {first}") from None
+            raise ModelError(f"scoring with model {self.manifest.name} failed on input {x.shape}: "
+                             f"{first_line(exc)}") from None
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities: ``(N, K, H, W)`` for an image batch ``(N, C, H, W)`` (any H, W:
