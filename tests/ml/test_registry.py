@@ -135,3 +135,73 @@ def test_cli_errors(settings: Settings, packages: tuple[Path, Path], tmp_path: P
     res = runner.invoke(app, [*home, "model", "show", "nothing"])
     assert isinstance(res.exception, NotFoundError)
 
+
+def _checkpoint(path: Path, architecture: str) -> Path:
+    """A checkpoint as the trainer writes it (eotrust.ml.train), for a tile or a pixel model."""
+    from eotrust.ml.models import build_model
+    from eotrust.ml.train import CHECKPOINT_FORMAT, save_checkpoint
+
+    import torch
+
+    torch.manual_seed(0)
+    pixel = architecture == "temporal_cnn"
+    params = {"hidden": 8, "layers": 1, "kernel_size": 3} if pixel else \
+        {"widths": [16, 32, 64], "stage1_repeats": 1, "encoder_stages": 1}
+    dates = ["2017-01-01", "2017-02-01", "2017-03-01", "2017-04-01"]
+    cube_bands = ["ndvi", "vv"]
+    channels = 2 if pixel else 8
+    model = build_model(architecture, channels, 3, params)
+    meta = {
+        "format": CHECKPOINT_FORMAT, "name": f"lc-{architecture}", "description": "test",
+        "model_def": {"format": "eotrust-model-def/1", "name": f"lc-{architecture}", "architecture": architecture,
+                      "params": params},
+        "in_channels": channels, "num_classes": 3, "input_kind": "pixel" if pixel else "tile",
+        "input_layout": "NCT" if pixel else "NCHW", "classes": ["forest", "grass", "town"], "class_codes": [2, 3, 8],
+        "colours": ["#228b22", "#9acd32", "#ff0000"],
+        "bands": cube_bands if pixel else [f"{b}@{d}" for d in dates for b in cube_bands],
+        "cube_bands": cube_bands, "dates": dates, "timesteps": 4, "tile_size": 32,
+        "normalisation": {"mean": [0.5] * channels, "std": [0.2] * channels},
+        "metrics": {"validation": {"pixel_accuracy": 0.8, "miou": 0.6}}, "train_params": {"epochs": 2},
+        "dataset_cid": "QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB",
+    }
+    return save_checkpoint(path, model, meta)
+
+
+@pytest.mark.parametrize("architecture", ["temporal_cnn", "enet"])
+def test_register_a_training_checkpoint(settings: Settings, tmp_path: Path, architecture: str) -> None:
+    from eotrust.party import create_party
+
+    home = ["--home", str(settings.home)]
+    algo = create_party(settings, "algo", "algorithm-owner", passphrase="test-passphrase", scrypt_n=1024)
+    ckpt = _checkpoint(tmp_path / "model.pt", architecture)
+    res = runner.invoke(app, [*home, "model", "register", str(ckpt), "--as", "algo", "--exporter", "torchscript",
+                              "--run", "QmXLQfjNjP75aKmD9mx3Ay4emaLXSCE2jD4pEbjEFu3ray", "--json"])
+    assert res.exit_code == 0, res.output
+    entry = json.loads(res.stdout[res.stdout.index("{"):])
+    assert entry["owner"] == algo.address and entry["name"] == f"lc-{architecture}"
+    assert entry["lineage"]["checkpoint"] == cid_of_file(ckpt)
+    assert entry["lineage"]["run"] == "QmXLQfjNjP75aKmD9mx3Ay4emaLXSCE2jD4pEbjEFu3ray"
+    reg = Registry(settings)
+    m = reg.get(entry["cid"]).manifest
+    assert m is not None and [c.code for c in m.classes] == [2, 3, 8] and m.classes[0].colour == "#228b22"
+    assert m.input.bands[:3] == ["ndvi@2017-01-01", "vv@2017-01-01", "ndvi@2017-02-01"]  # date-major
+    assert m.metrics["validation"]["miou"] == 0.6
+    scorer = reg.scorer(entry["cid"])
+    cube = np.random.default_rng(0).random((8, 40, 24)).astype(np.float32)  # 4 dates x 2 bands
+    assert scorer.score_block(cube).shape == (3, 40, 24)
+    if architecture == "temporal_cnn":
+        assert m.input.layout == "NCT" and m.input.timesteps == 4 and m.input.channels == 2
+    else:
+        assert m.input.layout == "NCHW" and m.input.spatial_multiple == 8 and m.input.tile_size == 32
+
+
+def test_metrics_side_by_side() -> None:
+    from eotrust.ml.registry import ModelEntry, metrics_table
+
+    def entry(version: int, metrics: dict) -> ModelEntry:  # type: ignore[type-arg]
+        return ModelEntry("Qm", "m", version, "", "0x", "enet", "", "", 0, "", metrics=metrics)
+
+    names, rows = metrics_table([entry(1, {"validation": {"miou": 0.5, "per_class_iou": [0.1]}, "epochs": 3}),
+                                 entry(2, {"validation": {"miou": 0.7, "pixel_accuracy": 0.9}, "ok": True})])
+    assert names == ["validation.miou", "epochs", "validation.pixel_accuracy"]
+    assert rows == [[0.5, 3, None], [0.7, None, 0.9]]

@@ -227,13 +227,19 @@ def load_scorer(settings: Settings, ref: str, *, threads: int | None = None) -> 
     return Registry(settings).scorer(ref, threads=threads)
 
 
+def scalar_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """The numbers among (nested) metrics, by dotted name: ``validation.miou``."""
+    out: dict[str, float] = {}
+    for k, v in metrics.items():
+        if isinstance(v, dict):
+            out.update(scalar_metrics(v, f"{prefix}{k}."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def metrics_table(entries: list[ModelEntry]) -> tuple[list[str], list[list[Any]]]:
     """Scalar metrics side by side: (metric names, one row per entry)."""
-    names: list[str] = []
-    for e in entries:
-        for k, v in e.metrics.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in names:
-                names.append(k)
-    rows = [[e.metrics.get(k) for k in names] for e in entries]
-    return names, rows
-
+    flat = [scalar_metrics(e.metrics) for e in entries]
+    names = list(dict.fromkeys(k for f in flat for k in f))
+    return names, [[f.get(k) for k in names] for f in flat]
