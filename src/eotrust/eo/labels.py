@@ -298,12 +298,14 @@ class IndexRule(BaseModel):
         return self
 
 
-#: Crude, documented defaults for an NDVI time series (first matching rule wins).
+#: Crude defaults for a cloud-free NDVI time series (first matching rule wins): open water
+#: stays below 0; built-up land stays low; grassland swings widely over the seasons (mowing,
+#: winter), forest keeps a high, steadier NDVI. Thresholds read off the Slovenian sample.
 DEFAULT_RULES: tuple[IndexRule, ...] = (
     IndexRule(code=5, name="water", stat="median", max=0.0),
-    IndexRule(code=8, name="artificial surface", stat="median", min=0.0, max=0.3),
-    IndexRule(code=2, name="forest", stat="median", min=0.65),
-    IndexRule(code=3, name="grassland", stat="median", min=0.3, max=0.65),
+    IndexRule(code=8, name="artificial surface", stat="median", min=0.0, max=0.5),
+    IndexRule(code=3, name="grassland", stat="amplitude", min=0.68),
+    IndexRule(code=2, name="forest", stat="amplitude", max=0.68),
 )
 
 

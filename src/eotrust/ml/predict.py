@@ -69,7 +69,8 @@ class Predictor:
         if cube_file:
             sources: list[Source] = [Source(Path(raster))]
         else:
-            name = band or (self.bands[0] if len(self.bands) == 1 else None)
+            # a time series of one variable takes the model's band name unless told otherwise
+            name = band or (self.bands[0] if len(self.bands) == 1 and info.dates else None)
             sources = [Source(Path(raster), band=name)]
         if cloud_mask is not None:
             sources.append(Source(Path(cloud_mask), band=MASK_BAND, resampling="nearest"))

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from eo_world import write_raster
+
+from eotrust.errors import InvalidInputError, RasterError
+from eotrust.eo.clouds import clean_cube
+from eotrust.eo.cube import Source, stack
+from eotrust.eo.dataset import IGNORE, TrainingDataset, build_dataset, fetch_dataset, put_dataset
+from eotrust.eo.labels import ClassList
+
+
+@pytest.fixture
+def cube(tmp_path: Path, slovenia: Path) -> Path:
+    c = stack([Source(slovenia / "ndvi.tif", band="ndvi"), Source(slovenia / "cloud_mask.tif", band="cloud_mask")])
+    clean_cube(c, tmp_path / "cube.tif")
+    return tmp_path / "cube.tif"
+
+
+def test_dataset_archive_is_deterministic_and_complete(tmp_path: Path, cube: Path, slovenia: Path) -> None:
+    a = build_dataset(cube, slovenia / "lulc.tif", tmp_path / "a.zip", tile_size=10, sources={"lulc": "Qmx"})
+    build_dataset(cube, slovenia / "lulc.tif", tmp_path / "b.zip", tile_size=10, sources={"lulc": "Qmx"})
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+    assert [c.name for c in a.classes] == ["forest", "grassland", "shrubland", "artificial surface"]
+    assert [c.code for c in a.classes] == [2, 3, 4, 8]
+    assert sum(sum(c.values()) for c in a.counts.values()) == 6060 - 126
+    assert {t.split for t in a.tiles} == {"train", "val", "test"}
+    assert a.sources == {"lulc": "Qmx"} and len(a.dates) == 68 and a.bands == ["ndvi"]
+    with zipfile.ZipFile(tmp_path / "a.zip") as z:
+        names = z.namelist()
+        assert "manifest.json" in names and "data/zarr.json" in names and names == sorted(names)
+    with TrainingDataset(tmp_path / "a.zip") as ds:
+        x, y = ds.tile(0)
+        assert x.shape == (68, 1, 10, 10) and y.shape == (10, 10)
+        xt, yt = ds.pixels("train")
+        assert xt.shape == (len(yt), 1, 68) and len(yt) == sum(a.counts["train"].values())
+        sub, _ = ds.pixels("train", max_samples=500, seed=1)
+        assert 300 < len(sub) < 700
+        tx, ty = ds.tiles("test")
+        assert tx.shape[1:] == (68, 10, 10) and (ty >= -1).all()
+    # the tiles of the test split are exactly the test blocks
+    assert all(t.split == "test" for t in a.tiles_of("test"))
+
+
+def test_store_round_trip(tmp_path: Path, cube: Path, slovenia: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    from eotrust.store import open_store
+
+    build_dataset(cube, slovenia / "lulc.tif", tmp_path / "a.zip", tile_size=10)
+    store = open_store(settings)
+    cid = put_dataset(store, tmp_path / "a.zip")
+    back = fetch_dataset(store, cid, tmp_path / "cache")
+    assert back.read_bytes() == (tmp_path / "a.zip").read_bytes()
+    not_a_dataset = tmp_path / "x.zip"
+    not_a_dataset.write_bytes(b"PK nothing")
+    with pytest.raises(InvalidInputError, match="not a training-dataset archive"):
+        put_dataset(store, not_a_dataset)
+
+
+def test_tiles_without_labels_are_left_out(tmp_path: Path, cube: Path, slovenia: Path) -> None:
+    import rasterio
+
+    with rasterio.open(slovenia / "lulc.tif") as ds:
+        y, profile = ds.read(1), ds.profile
+        tags = ds.tags()
+    y[:50] = 0  # the northern half has no reference
+    with rasterio.open(tmp_path / "half.tif", "w", **profile) as ds:
+        ds.write(y, 1)
+        ds.update_tags(**tags)
+    m = build_dataset(cube, tmp_path / "half.tif", tmp_path / "h.zip", tile_size=10)
+    assert m.skipped_tiles == 30 and all(t.y >= 50 or t.y + 10 > 50 for t in m.tiles)
+    with TrainingDataset(tmp_path / "h.zip") as ds:
+        for entry in m.tiles:
+            assert (ds.tile(entry.index)[1] != IGNORE).any()
+
+
+def test_bad_labels_are_refused(tmp_path: Path, cube: Path, slovenia: Path) -> None:
+    other_grid = write_raster(tmp_path / "g.tif", np.full((40, 40), 2, np.uint16), nodata=0)
+    with pytest.raises(RasterError, match="another grid"):
+        build_dataset(cube, other_grid, tmp_path / "x.zip")
+    with pytest.raises(InvalidInputError, match=r"class code\(s\) \[3, 4, 8\]"):
+        build_dataset(cube, slovenia / "lulc.tif", tmp_path / "x.zip", classes=ClassList.parse("2 forest"))
+    assert not (tmp_path / "x.zip").exists()
+    with pytest.raises(InvalidInputError, match="multiple of the tile size"):
+        build_dataset(cube, slovenia / "lulc.tif", tmp_path / "x.zip", tile_size=8, block_size=12)
