@@ -113,8 +113,9 @@ def score_scene(
         indexes = select_bands(src.descriptions, src.count, scorer.spec.bands, f"raster {source}")
         height, width = src.height, src.width
         m = scorer.spatial_multiple
-        default_tile = DEFAULT_IMAGE_TILE if scorer.is_image else DEFAULT_SERIES_TILE
-        size = int(tile or scorer.spec.tile_size or default_tile)
+        # an image model sees a tile as context (its training tile size); a pixel model sees none
+        default_tile = (scorer.spec.tile_size or DEFAULT_IMAGE_TILE) if scorer.is_image else DEFAULT_SERIES_TILE
+        size = int(tile or default_tile)
         size = max(m, -(-size // m) * m)
         ov = (size // 8 if scorer.is_image else 0) if overlap is None else int(overlap)
         if not 0 <= ov <= size // 2:
