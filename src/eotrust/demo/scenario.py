@@ -194,7 +194,15 @@ def run_demo(
 
     # the platform's node follows the ledger from now on (its own chain connection)
     node_log = lambda line: n.say(line, "node")  # noqa: E731
-    node = PlatformNode(settings, parties["platform-owner"], PLATFORM, chain=lv.chain_of(settings), log=node_log)
+    node_chain = lv.chain_of(settings)
+    shown: dict[str, Any] = {}
+
+    def moved(address: str, state: str) -> None:
+        # the node just started the task: show the contract before the workflow runs
+        if state == "Running" and "names" in shown:
+            _print_status(n, node_chain, address, "Running", shown["names"])
+
+    node = PlatformNode(settings, parties["platform-owner"], PLATFORM, chain=node_chain, log=node_log, moved=moved)
     stop = threading.Event()
     node_error: list[BaseException] = []
 
@@ -231,6 +239,7 @@ def run_demo(
         n.say(f"task contract [bold]{address}[/] created, requests named, locked; results key "
               f"{parties['submitter'].card.age_recipient}", "submitter")
         names = _catalogue_names(chosen_app, chosen_platform, *[catalog.get(d) for d in request.inputs.values()])
+        shown["names"] = names
         _print_status(n, chain, address, "Requests Locked", names)
 
         # -- 3. answers --------------------------------------------------------------------
@@ -242,18 +251,18 @@ def run_demo(
 
         # -- 4–6. the nodes -------------------------------------------------------------------
         n.step("4–6", "The platform's runner starts the task, runs the workflow; the collector records the results")
-        state = _wait_state(chain, address, {"Running", "Finished", "Failed"}, timeout_s, node_error)
-        if state == "Running":
-            _print_status(n, chain, address, "Running", names)
-        state = _wait_state(chain, address, {"Finished", "Failed"}, timeout_s, node_error)
+        state = _wait_state(chain, address, {"Finished", "Failed", "Nacked"}, timeout_s, node_error)
         _print_status(n, chain, address, state, names)
     finally:
         stop.set()
         thread.join(timeout=30)
 
     if state != "Finished":
-        log = failure_log(settings, parties["submitter"], address, chain=chain)
-        n.say(f"[bold red]the task {state}[/]; its error log, decrypted by the submitter:\n{log}", "submitter")
+        if state == "Failed":
+            log = failure_log(settings, parties["submitter"], address, chain=chain)
+            n.say(f"[bold red]the task failed[/]; its error log, decrypted by the submitter:\n{log}", "submitter")
+        else:
+            n.say(f"[bold red]the task ended {state}[/]", "submitter")
         return DemoResult(settings.home_dir, address, state, [], False, time.monotonic() - started)
 
     # -- 7. collect and verify ---------------------------------------------------------------------
@@ -272,7 +281,9 @@ def run_demo(
           f"({sum(1 for c in verdict.checks if c.ok)} checks hold"
           + "".join(f"; ✗ {c.name}: {c.detail}" for c in verdict.failures) + ")")
     seconds = time.monotonic() - started
-    n.say(f"done in {seconds:.0f} s — results in [bold]{out}[/]; try `eotrust --home {settings.home_dir} verify {address}`")
+    env = f"EOTRUST_CHAIN_URL={settings.chain_url} " if settings.chain_url else ""
+    n.say(f"done in {seconds:.0f} s — results in [bold]{out}[/]; check them again any time with "
+          f"`{env}eotrust --home {settings.home_dir} verify {address}`")
     return DemoResult(settings.home_dir, address, state, results, verdict.ok, seconds)
 
 

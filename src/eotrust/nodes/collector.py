@@ -27,6 +27,7 @@ class Collector:
         if entry.failure_log_cid:
             ctx.log(f"task {short(task.address)}: recording the failure (log {entry.failure_log_cid})")
             task.fail(ctx.party.account, entry.failure_log_cid)
+            ctx.report(task.address, "Failed")
             return
         if not entry.results:
             return
@@ -37,6 +38,7 @@ class Collector:
                 ctx.log(f"task {short(task.address)}: result {result.name!r} recorded on the contract: {result.cid}")
             self._catalogue(task.address, entry, result)
         task.finish(ctx.party.account)
+        ctx.report(task.address, "Finished")
         ctx.log(f"task {short(task.address)}: finished with {len(entry.results)} result(s)")
 
     def _catalogue(self, address: str, entry: TaskJournal, result: Any) -> None:

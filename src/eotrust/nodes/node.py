@@ -43,6 +43,7 @@ class PlatformNode:
         private: Store | None = None,
         executor: Executor | None = None,
         log: Callable[[str], None] | None = None,
+        moved: Callable[[str, str], None] | None = None,
     ) -> None:
         from eotrust.ledger import Chain
         from eotrust.store import LocalStore, open_store
@@ -66,6 +67,7 @@ class PlatformNode:
             executor=executor if executor is not None else WorkflowExecutor(settings),
             journal=Journal(settings, name),
             log=log or (lambda line: None),
+            moved=moved,
         )
         self.runner = Runner(self.ctx)
         self.collector = Collector(self.ctx)

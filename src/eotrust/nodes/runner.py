@@ -38,6 +38,8 @@ from eotrust.store.base import Store
 RUN_RECORD = "run-record"
 
 Log = Callable[[str], None]
+#: Called as ``moved(task_address, new_state)`` after each state change the node makes.
+Moved = Callable[[str, str], None]
 
 
 class InputRejected(EotrustError):
@@ -59,6 +61,11 @@ class PlatformContext:
     executor: Executor
     journal: Journal
     log: Log
+    moved: Moved | None = None
+
+    def report(self, address: str, state: str) -> None:
+        if self.moved is not None:
+            self.moved(address, state)
 
     @property
     def address(self) -> str:
@@ -101,6 +108,7 @@ class Runner:
             return False
         self.ctx.log(f"task {short(task.address)}: every request acknowledged — starting the execution")
         task.start(self.ctx.party.account, execution_id(task.address, self.ctx.platform.id))
+        self.ctx.report(task.address, "Running")
         return True
 
     # -- Running: execute and seal ------------------------------------------
