@@ -36,7 +36,6 @@ from eotrust.catalog.records import (
     ApplicationRow,
     DatasetRow,
     PlatformRow,
-    RecordRow,
     ResultRow,
     TaskRow,
 )
@@ -220,9 +219,6 @@ class Catalog:
         if cid:
             query = query.where(ResultRow.cid == cid)
         return self._run(query)
-
-    def rows(self, kind: Kind) -> type[RecordRow]:
-        return ROW_TYPES[kind]
 
     def _run(self, query: Select[Any]) -> list[Record]:
         with self._sessions() as session:

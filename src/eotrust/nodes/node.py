@@ -11,7 +11,6 @@ while the node was cut off.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -146,13 +145,3 @@ class PlatformNode:
                 cursor = None  # rescan from the ledger once it is back: nothing is lost
                 stop.wait(backoff)
                 backoff = min(backoff * 2, max_backoff_s)
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, *, interval_s: float = 0.2) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout_s`` passes."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return predicate()
