@@ -9,8 +9,6 @@ it registered, and encrypt it for the platform named by the task.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from eotrust.catalog.describe import describe_raster
@@ -18,6 +16,7 @@ from eotrust.catalog.entries import Record
 from eotrust.catalog.service import Catalog
 from eotrust.errors import IntegrityError, NotFoundError
 from eotrust.settings import Settings
+from eotrust.store.atomic import write_atomic
 
 
 def _index_path(settings: Settings, party_name: str) -> Path:
@@ -35,10 +34,7 @@ def remember(settings: Settings, party_name: str, cid: str, file: Path) -> None:
     path = _index_path(settings, party_name)
     index = _read(path)
     index[cid] = str(Path(file).resolve())
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index-")
-    with os.fdopen(fd, "w") as out:
-        json.dump(index, out, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(index, indent=2, sort_keys=True).encode())
 
 
 def locate(settings: Settings, party_name: str, cid: str) -> Path:
