@@ -30,11 +30,15 @@ def _read(path: Path) -> dict[str, str]:
 
 
 def remember(settings: Settings, party_name: str, cid: str, file: Path) -> None:
-    """Record (atomically) that ``file`` holds the bytes named ``cid``."""
+    """Record (atomically, one writer at a time) that ``file`` holds the bytes named ``cid``."""
+    import fcntl
+
     path = _index_path(settings, party_name)
-    index = _read(path)
-    index[cid] = str(Path(file).resolve())
-    write_atomic(path, json.dumps(index, indent=2, sort_keys=True).encode())
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        index = _read(path)
+        index[cid] = str(Path(file).resolve())
+        write_atomic(path, json.dumps(index, indent=2, sort_keys=True).encode())
 
 
 def locate(settings: Settings, party_name: str, cid: str) -> Path:
