@@ -148,6 +148,7 @@ class Parties:
             EOTRUST_CATALOG_URL=f"sqlite:///{self.shared / 'catalog.sqlite'}",
             EOTRUST_CONFIG=str(self.root / "no-eotrust.toml"),
             EOTRUST_STEP_RETRIES="0",
+            EOTRUST_KEYSTORE_SCRYPT_N="4096",  # fast keystores in tests; production default 2**16
             COLUMNS="200",
         )
         if self.factory:
