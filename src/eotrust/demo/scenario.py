@@ -32,6 +32,7 @@ from eotrust.settings import Settings, load_settings
 
 PASSPHRASE = "eotrust-demo"
 PLATFORM = "slovenia-compute"
+LICENCE = "MIT (eo-learn TestEOPatch, Sinergise)"
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,9 @@ def run_demo(
     from eotrust.party import Role, create_party, load_party
     from eotrust.verify import verify
 
-    if console is None:
-        from eotrust.cli.common import console
-    n = Narrator(console)
+    from eotrust.cli.common import console as cli_console
+
+    n = Narrator(console or cli_console)
     settings = demo_settings(home)
     started = time.monotonic()
     chain_label = settings.chain_url or "embedded EVM (py-evm, persisted under the home)"
@@ -163,8 +164,7 @@ def run_demo(
     lv.fund_parties(chain, [p.account.address for p in parties.values()])
     cards = Table("party", "role", "address", "age recipient (public key)")
     for name, party in parties.items():
-        cards.add_row(name, party.card.role.value if hasattr(party.card.role, "value") else str(party.card.role),
-                      party.account.address, party.card.age_recipient)
+        cards.add_row(name, str(party.card.role), party.account.address, party.card.age_recipient)
     n.table(cards)
 
     # -- registrations ---------------------------------------------------------------------
@@ -172,13 +172,13 @@ def run_demo(
     catalog = Catalog(settings)
     data = data or data_dir()
     ndvi = register_dataset_file(settings, parties["owner-a"], data / "ndvi.tif", title="Slovenia Sentinel-2 NDVI 2015-2017",
-                                 licence="CC-BY-4.0", keywords=["sentinel-2", "ndvi", "time series"], catalog=catalog)
+                                 licence=LICENCE, keywords=["sentinel-2", "ndvi", "time series"], catalog=catalog)
     n.say(f"dataset {ndvi.body.title!r} → record {ndvi.id} (file CID {ndvi.body.cid}, stays with its owner)", "owner-a")
     clouds = register_dataset_file(settings, parties["owner-a"], data / "cloud_mask.tif", title="Slovenia Sentinel-2 cloud masks",
-                                   licence="CC-BY-4.0", keywords=["sentinel-2", "clouds"], catalog=catalog)
+                                   licence=LICENCE, keywords=["sentinel-2", "clouds"], catalog=catalog)
     n.say(f"dataset {clouds.body.title!r} → record {clouds.id}", "owner-a")
     labels = register_dataset_file(settings, parties["owner-b"], data / "lulc.tif", title="Slovenia land-cover reference labels",
-                                   licence="CC-BY-4.0", keywords=["land cover", "labels", "lulc"], catalog=catalog)
+                                   licence=LICENCE, keywords=["land cover", "labels", "lulc"], catalog=catalog)
     n.say(f"dataset {labels.body.title!r} → record {labels.id}", "owner-b")
     app = register_workflow_application(settings, parties["algorithm-owner"], workflow or landcover_workflow(),
                                         name="landcover-mapping", version="1.0.0",
