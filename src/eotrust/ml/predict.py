@@ -156,8 +156,8 @@ def predict_raster(
     cube = pred.input_cube(raster, cloud_mask=cloud_mask, band=band)
     if start or end:
         cube = cube.select(dates=dates_between(cube.dates, start, end))
-    return predict_cube(pred, cube, dest, probabilities=probabilities, figure=figure, block=block,
-                        title=f"{Path(raster).name}" + (f" {start or ''}…{end or ''}" if start or end else ""))
+    title = f"{pred.meta.get('name') or 'classes'}: {Path(raster).name}, {cube.dates[0][:10]} … {cube.dates[-1][:10]}"
+    return predict_cube(pred, cube, dest, probabilities=probabilities, figure=figure, block=block, title=title)
 
 
 def predict_cube(pred: Predictor, cube: Cube, dest: Path, *, probabilities: Path | None = None,
