@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from flow_world import ANVIL, NO_ANVIL, running_anvil
 from rich.console import Console
 
 from eotrust.demo.scenario import data_dir, landcover_workflow, run_demo
@@ -20,7 +18,6 @@ from eotrust.demo.scenario import data_dir, landcover_workflow, run_demo
 HERE = Path(__file__).resolve().parent
 TINY = HERE / "flow" / "tiny.yaml"
 SAMPLE = HERE / "data" / "slovenia-s2-ndvi"
-ANVIL = HERE.parent / "contracts" / "node_modules" / ".bin" / "anvil"
 
 
 def _run(tmp_path: Path) -> tuple[object, str]:
@@ -50,27 +47,13 @@ def test_demo_seven_steps_with_a_fast_application(tmp_path: Path) -> None:
 
 
 @pytest.mark.server
-@pytest.mark.skipif(not ANVIL.exists(), reason="anvil is not installed (run `make node`)")
+@pytest.mark.skipif(not ANVIL.exists(), reason=NO_ANVIL)
 def test_demo_on_a_json_rpc_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    anvil = subprocess.Popen([str(ANVIL), "--port", str(port), "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        monkeypatch.setenv("EOTRUST_CHAIN_URL", f"http://127.0.0.1:{port}")
+    with running_anvil() as url:
+        monkeypatch.setenv("EOTRUST_CHAIN_URL", url)
         result, text = _run(tmp_path)
-        assert f"chain http://127.0.0.1:{port}" in text
-        _check(result, text)
-    finally:
-        anvil.send_signal(signal.SIGTERM)
-        anvil.wait(timeout=10)
+    assert f"chain {url}" in text
+    _check(result, text)
 
 
 @pytest.mark.slow

@@ -18,10 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flow_world import SAMPLE, TINY
+from flow_world import ANVIL, NO_ANVIL, SAMPLE, TINY, free_port, running_anvil
 
-REPO = Path(__file__).resolve().parents[2]
-ANVIL = REPO / "contracts" / "node_modules" / ".bin" / "anvil"
 EOTRUST = Path(sys.executable).parent / "eotrust"
 PARTIES = {
     "submitter": "submitter",
@@ -33,34 +31,14 @@ PARTIES = {
 
 pytestmark = [
     pytest.mark.server,
-    pytest.mark.skipif(not ANVIL.exists(), reason="anvil is not installed (run `make node`)"),
+    pytest.mark.skipif(not ANVIL.exists(), reason=NO_ANVIL),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def anvil() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([str(ANVIL), "--port", str(port), "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield url
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_anvil() as url:
+        yield url
 
 
 class Proxy:
