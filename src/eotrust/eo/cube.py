@@ -25,6 +25,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from eotrust.errors import RasterError
+from eotrust.store.atomic import temp_name
 from eotrust.eo.raster import (
     Grid,
     block_size_for,
@@ -297,7 +298,7 @@ class CubeWriter:
         self.dest = Path(dest)
         self.dates, self.bands = tuple(dates), tuple(bands)
         self.dest.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.dest.with_name(f".{self.dest.name}.{os.getpid()}.tmp")
+        self.tmp = temp_name(self.dest)
         profile = geotiff_profile(grid, count=len(self.dates) * len(self.bands), dtype="float32", nodata=float("nan"), block=block)
         self.ds = rasterio.open(self.tmp, "w", **profile)
         for t, d in enumerate(self.dates):

@@ -18,7 +18,6 @@ bytes, hence the same CID.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import zipfile
@@ -33,7 +32,7 @@ from rasterio.windows import Window
 from eotrust.errors import InvalidInputError, NotFoundError
 from eotrust.eo.cube import open_cube
 from eotrust.eo.labels import NODATA_CODE, ClassList, LandClass, check_classes, check_grid, classes_of, code_counts
-from eotrust.eo.raster import Grid, open_raster
+from eotrust.eo.raster import Grid, atomic_path, open_raster
 from eotrust.eo.split import SPLITS, block_split
 from eotrust.eo.tiles import read_padded, tile_grid
 
@@ -206,18 +205,13 @@ def build_dataset(
 
 def _deterministic_zip(folder: Path, dest: Path) -> None:
     """Zip ``folder`` with sorted names, fixed times and modes: same files, same bytes."""
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     files = sorted(p for p in folder.rglob("*") if p.is_file())
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            for p in files:
-                info = zipfile.ZipInfo(p.relative_to(folder).as_posix(), date_time=ZIP_DATE)
-                info.external_attr = 0o644 << 16
-                info.create_system = 3
-                zf.writestr(info, p.read_bytes())
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(dest) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        for p in files:
+            info = zipfile.ZipInfo(p.relative_to(folder).as_posix(), date_time=ZIP_DATE)
+            info.external_attr = 0o644 << 16
+            info.create_system = 3
+            zf.writestr(info, p.read_bytes())
 
 
 class TrainingDataset:

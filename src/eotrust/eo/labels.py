@@ -8,7 +8,6 @@ Label rasters are ``uint16`` class codes with nodata 0; their ``classes`` tag li
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from rasterio.windows import Window
 
 from eotrust.errors import InvalidInputError, NotFoundError, RasterError
 from eotrust.eo.cube import Cube, iter_windows
-from eotrust.eo.raster import Grid, block_size_for, geotiff_profile, open_raster, read, windows
+from eotrust.eo.raster import Grid, add_counts, atomic_path, block_size_for, geotiff_profile, open_raster, read, windows
 
 NODATA_CODE = 0
 
@@ -128,9 +127,7 @@ def code_counts(path: Path, *, block: int | None = None) -> dict[int, int]:
     with open_raster(path) as ds:
         grid = Grid.from_dataset(ds)
         for win in windows(grid, block or block_size_for(grid, 8)):
-            vals, n = np.unique(read(ds, 1, window=win), return_counts=True)
-            for v, k in zip(vals.tolist(), n.tolist()):
-                counts[int(v)] = counts.get(int(v), 0) + int(k)
+            add_counts(counts, read(ds, 1, window=win))
     return counts
 
 
@@ -223,28 +220,19 @@ def rasterize_labels(
         geoms = [shapely.geometry.shape(g) for g in transform_geom(crs, grid.rio_crs, [shapely.geometry.mapping(g) for g in geoms])]
     tree = shapely.STRtree(geoms)
     counts: dict[int, int] = {}
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     profile = geotiff_profile(grid, count=1, dtype="uint16", nodata=NODATA_CODE)
-    try:
-        with rasterio.open(tmp, "w", **profile) as out:
-            out.update_tags(classes=classes.to_tag(), source=str(Path(vector).name), field=field)
-            for win in windows(grid, block):
-                box = shapely.box(*rasterio.windows.bounds(win, grid.affine))
-                hits = sorted(tree.query(box, predicate="intersects").tolist())
-                arr = np.zeros((int(win.height), int(win.width)), dtype=np.uint16)
-                if hits:
-                    arr = rasterize(((geoms[i], codes[i]) for i in hits), out_shape=arr.shape,
-                                    transform=grid.window_transform(win), fill=NODATA_CODE,
-                                    all_touched=all_touched, dtype="uint16")
-                vals, n = np.unique(arr, return_counts=True)
-                for v, k in zip(vals.tolist(), n.tolist()):
-                    counts[v] = counts.get(v, 0) + k
-                out.write(arr, 1, window=win)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(dest) as tmp, rasterio.open(tmp, "w", **profile) as out:
+        out.update_tags(classes=classes.to_tag(), source=str(Path(vector).name), field=field)
+        for win in windows(grid, block):
+            box = shapely.box(*rasterio.windows.bounds(win, grid.affine))
+            hits = sorted(tree.query(box, predicate="intersects").tolist())
+            arr = np.zeros((int(win.height), int(win.width)), dtype=np.uint16)
+            if hits:
+                arr = rasterize(((geoms[i], codes[i]) for i in hits), out_shape=arr.shape,
+                                transform=grid.window_transform(win), fill=NODATA_CODE,
+                                all_touched=all_touched, dtype="uint16")
+            add_counts(counts, arr)
+            out.write(arr, 1, window=win)
     return counts
 
 
@@ -325,37 +313,29 @@ def synthetic_labels(cube: Cube, dest: Path, rules: Sequence[IndexRule] = DEFAUL
     if not rules:
         raise InvalidInputError("no labelling rules given")
     classes = ClassList.of((r.code, r.name) for r in rules)
-    dest = Path(dest)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     counts: dict[int, int] = {}
     profile = geotiff_profile(cube.grid, count=1, dtype="uint16", nodata=NODATA_CODE)
-    try:
-        with rasterio.open(tmp, "w", **profile) as out:
-            out.update_tags(classes=classes.to_tag(), source="synthetic: spectral-index rules",
-                            rules=";".join(r.model_dump_json() for r in rules))
-            for win, x in iter_windows(cube, block):
-                label = np.zeros(x.shape[2:], dtype=np.uint16)
-                done = np.zeros(x.shape[2:], dtype=bool)
-                cache: dict[tuple[str, str], np.ndarray] = {}
-                for r in rules:
-                    key = (r.index, r.stat)
-                    if key not in cache:
-                        cache[key] = _stat(spectral_index(r.index, x, cube.bands), r.stat)
-                    v = cache[key]
-                    hit = ~done & ~np.isnan(v)
-                    if r.min is not None:
-                        hit &= v >= r.min
-                    if r.max is not None:
-                        hit &= v < r.max
-                    label[hit] = r.code
-                    done |= hit
-                vals, n = np.unique(label, return_counts=True)
-                for a, k in zip(vals.tolist(), n.tolist()):
-                    counts[a] = counts.get(a, 0) + k
-                out.write(label, 1, window=Window(win.col_off, win.row_off, win.width, win.height))
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(dest) as tmp, rasterio.open(tmp, "w", **profile) as out:
+        out.update_tags(classes=classes.to_tag(), source="synthetic: spectral-index rules",
+                        rules=";".join(r.model_dump_json() for r in rules))
+        for win, x in iter_windows(cube, block):
+            label = np.zeros(x.shape[2:], dtype=np.uint16)
+            done = np.zeros(x.shape[2:], dtype=bool)
+            cache: dict[tuple[str, str], np.ndarray] = {}
+            for r in rules:
+                key = (r.index, r.stat)
+                if key not in cache:
+                    cache[key] = _stat(spectral_index(r.index, x, cube.bands), r.stat)
+                v = cache[key]
+                hit = ~done & ~np.isnan(v)
+                if r.min is not None:
+                    hit &= v >= r.min
+                if r.max is not None:
+                    hit &= v < r.max
+                label[hit] = r.code
+                done |= hit
+            add_counts(counts, label)
+            out.write(label, 1, window=Window(win.col_off, win.row_off, win.width, win.height))
     return counts
 
 
@@ -368,19 +348,11 @@ def align_labels(src: Path, grid: Grid, dest: Path, *, block: int | None = None)
     cube = stack([Source(Path(src), band="labels", resampling="nearest")], grid=grid)
     with open_raster(src) as ds:
         tags = {k: v for k, v in ds.tags().items() if k in ("classes", "source")}
-    dest = Path(dest)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     counts: dict[int, int] = {}
-    try:
-        with rasterio.open(tmp, "w", **geotiff_profile(grid, count=1, dtype="uint16", nodata=NODATA_CODE)) as out:
-            out.update_tags(**tags)
-            for win, x in iter_windows(cube, block):
-                arr = np.nan_to_num(x[0, 0], nan=NODATA_CODE).astype(np.uint16)
-                vals, n = np.unique(arr, return_counts=True)
-                for v, k in zip(vals.tolist(), n.tolist()):
-                    counts[v] = counts.get(v, 0) + k
-                out.write(arr, 1, window=win)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(dest) as tmp, rasterio.open(tmp, "w", **geotiff_profile(grid, count=1, dtype="uint16", nodata=NODATA_CODE)) as out:
+        out.update_tags(**tags)
+        for win, x in iter_windows(cube, block):
+            arr = np.nan_to_num(x[0, 0], nan=NODATA_CODE).astype(np.uint16)
+            add_counts(counts, arr)
+            out.write(arr, 1, window=win)
     return counts

@@ -10,6 +10,7 @@ each band as ``BAND@DATE``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -287,3 +288,36 @@ def geotiff_profile(grid: Grid, *, count: int, dtype: str, nodata: float | None,
     if count > 1:
         profile["interleave"] = "pixel"  # one block holds every band of its pixels: windows read once
     return profile
+
+
+@contextmanager
+def atomic_path(dest: Path | str) -> Iterator[Path]:
+    """A temporary path beside ``dest`` to write (with rasterio, zipfile, torch…); renamed
+    over ``dest`` when the block completes, removed if it fails: never a half-written file."""
+    from eotrust.store.atomic import temp_name
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_name(dest)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def add_counts(counts: dict[int, int], values: np.ndarray) -> dict[int, int]:
+    """Add how many times each value occurs in ``values`` to ``counts``."""
+    vals, n = np.unique(values, return_counts=True)
+    for v, k in zip(vals.tolist(), n.tolist()):
+        counts[int(v)] = counts.get(int(v), 0) + int(k)
+    return counts
+
+
+def add_pair_counts(counts: dict[tuple[int, int], int], a: np.ndarray, b: np.ndarray) -> dict[tuple[int, int], int]:
+    """Add how many times each pair ``(a[i], b[i])`` occurs to ``counts`` (confusions, transitions)."""
+    if a.size:
+        pairs, n = np.unique(np.stack([a.ravel(), b.ravel()]).astype(np.int64), axis=1, return_counts=True)
+        for (x, y), k in zip(pairs.T.tolist(), n.tolist()):
+            counts[(x, y)] = counts.get((x, y), 0) + k
+    return counts

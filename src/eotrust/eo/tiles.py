@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -23,7 +22,7 @@ import rasterio
 from rasterio.windows import Window
 
 from eotrust.errors import RasterError
-from eotrust.eo.raster import Grid, geotiff_profile, open_raster, parse_date, read
+from eotrust.eo.raster import Grid, atomic_path, geotiff_profile, open_raster, parse_date, read
 
 
 @dataclass(frozen=True)
@@ -150,16 +149,14 @@ def tile_raster(path: Path, out_dir: Path, size: int, overlap: int = 0, *, skip_
                 continue
             tgrid = Grid(grid.crs, tile.transform, size, size)
             dest = out_dir / f"{tile.id}.tif"
-            tmp = dest.with_name(f".{dest.name}.tmp")
             profile = geotiff_profile(tgrid, count=data.shape[0], dtype=str(data.dtype), nodata=nodata,
                                       block=min(256, max(16, size - size % 16)))
-            with rasterio.open(tmp, "w", **profile) as out:
+            with atomic_path(dest) as tmp, rasterio.open(tmp, "w", **profile) as out:
                 out.write(data)
                 for i, d in enumerate(desc):
                     if d:
                         out.set_band_description(i + 1, d)
                 out.update_tags(**tags, tile=tile.id)
-            os.replace(tmp, dest)
             records.append(TileRecord(tile, str(dest)))
     report = TilingReport(records, skipped, size, overlap)
     (out_dir / "tiles.json").write_text(json.dumps({"source": str(path), "grid": grid.to_dict(), **report.to_dict()}, indent=2))

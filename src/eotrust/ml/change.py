@@ -10,7 +10,7 @@ when only class maps are given). A PNG shows both maps and the intensity as a he
 from __future__ import annotations
 
 import json
-import os
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import rasterio
 
 from eotrust.errors import RasterError
 from eotrust.eo.labels import NODATA_CODE, classes_of, check_grid
-from eotrust.eo.raster import Grid, block_size_for, geotiff_profile, open_raster, read, windows
+from eotrust.eo.raster import Grid, add_pair_counts, atomic_path, block_size_for, geotiff_profile, open_raster, read, windows
 
 BANDS = ("changed", "from", "to", "intensity")
 
@@ -66,53 +66,43 @@ def change_map(
         check_grid(after_probabilities, grid, what="second probability raster")  # type: ignore[arg-type]
     names = classes_of(before) or classes_of(after)
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     counts: dict[tuple[int, int], int] = {}
     changed = valid_n = 0
     block = block or block_size_for(grid, 64)
-    from contextlib import ExitStack
-
-    try:
-        with ExitStack() as stack:
-            a_ds = stack.enter_context(open_raster(before))
-            b_ds = stack.enter_context(open_raster(after))
-            pa = stack.enter_context(open_raster(before_probabilities)) if use_probs else None  # type: ignore[arg-type]
-            pb = stack.enter_context(open_raster(after_probabilities)) if use_probs else None  # type: ignore[arg-type]
-            if pa is not None and pb is not None and pa.count != pb.count:
-                raise RasterError(f"the probability rasters have {pa.count} and {pb.count} classes")
-            out = stack.enter_context(rasterio.open(tmp, "w", **geotiff_profile(grid, count=4, dtype="float32", nodata=float("nan"))))
-            for i, name in enumerate(BANDS):
-                out.set_band_description(i + 1, name)
-            for win in windows(grid, block):
-                a = read(a_ds, 1, window=win).astype(np.int64)
-                b = read(b_ds, 1, window=win).astype(np.int64)
-                ok = (a != NODATA_CODE) & (b != NODATA_CODE)
-                diff = ok & (a != b)
-                if pa is not None and pb is not None:
-                    p = np.nan_to_num(read(pa, window=win)) - np.nan_to_num(read(pb, window=win))
-                    intensity = np.clip(0.5 * np.abs(p).sum(axis=0), 0, 1)
-                    diff &= intensity >= min_intensity
-                else:
-                    intensity = diff.astype(np.float32)
-                stackd = np.stack([diff.astype(np.float32), a.astype(np.float32), b.astype(np.float32), intensity.astype(np.float32)])
-                stackd[:, ~ok] = np.nan
-                out.write(stackd, window=win)
-                changed += int(diff.sum())
-                valid_n += int(ok.sum())
-                if diff.any():
-                    pairs, n = np.unique(np.stack([a[diff], b[diff]]), axis=1, return_counts=True)
-                    for (f, t), k in zip(pairs.T.tolist(), n.tolist()):
-                        counts[(f, t)] = counts.get((f, t), 0) + k
-            transitions = {
-                f"{names.name_of(f) if names else f} -> {names.name_of(t) if names else t}": n
-                for (f, t), n in sorted(counts.items(), key=lambda kv: -kv[1])
-            }
-            out.update_tags(before=str(Path(before).name), after=str(Path(after).name),
-                            transitions=json.dumps(transitions), classes=names.to_tag() if names else "")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with ExitStack() as stack:  # closed in reverse: the change file is complete before it is renamed into place
+        tmp = stack.enter_context(atomic_path(dest))
+        a_ds = stack.enter_context(open_raster(before))
+        b_ds = stack.enter_context(open_raster(after))
+        pa = stack.enter_context(open_raster(before_probabilities)) if use_probs else None  # type: ignore[arg-type]
+        pb = stack.enter_context(open_raster(after_probabilities)) if use_probs else None  # type: ignore[arg-type]
+        if pa is not None and pb is not None and pa.count != pb.count:
+            raise RasterError(f"the probability rasters have {pa.count} and {pb.count} classes")
+        out = stack.enter_context(rasterio.open(tmp, "w", **geotiff_profile(grid, count=4, dtype="float32", nodata=float("nan"))))
+        for i, name in enumerate(BANDS):
+            out.set_band_description(i + 1, name)
+        for win in windows(grid, block):
+            a = read(a_ds, 1, window=win).astype(np.int64)
+            b = read(b_ds, 1, window=win).astype(np.int64)
+            ok = (a != NODATA_CODE) & (b != NODATA_CODE)
+            diff = ok & (a != b)
+            if pa is not None and pb is not None:
+                p = np.nan_to_num(read(pa, window=win)) - np.nan_to_num(read(pb, window=win))
+                intensity = np.clip(0.5 * np.abs(p).sum(axis=0), 0, 1)
+                diff &= intensity >= min_intensity
+            else:
+                intensity = diff.astype(np.float32)
+            bands = np.stack([diff, a, b, intensity]).astype(np.float32)
+            bands[:, ~ok] = np.nan
+            out.write(bands, window=win)
+            changed += int(diff.sum())
+            valid_n += int(ok.sum())
+            add_pair_counts(counts, a[diff], b[diff])
+        transitions = {
+            f"{names.name_of(f) if names else f} -> {names.name_of(t) if names else t}": n
+            for (f, t), n in sorted(counts.items(), key=lambda kv: -kv[1])
+        }
+        out.update_tags(before=str(Path(before).name), after=str(Path(after).name),
+                        transitions=json.dumps(transitions), classes=names.to_tag() if names else "")
     result = ChangeResult(dest, figure, changed, valid_n, transitions)
     if figure is not None:
         from eotrust.ml.figures import change_figure, read_preview

@@ -173,7 +173,7 @@ def evaluate_raster(checkpoint: Path, raster: Path, labels: Path, *, cloud_mask:
     """Score a checkpoint on a raster against a label raster on the same grid, window by
     window (bounded memory). Labels 0 are no data; every other code counts."""
     from eotrust.eo.labels import NODATA_CODE, classes_of, check_grid
-    from eotrust.eo.raster import open_raster, read
+    from eotrust.eo.raster import add_pair_counts, open_raster, read
     from eotrust.ml.predict import Predictor
 
     predictor = Predictor.load(checkpoint, device=device)
@@ -182,20 +182,16 @@ def evaluate_raster(checkpoint: Path, raster: Path, labels: Path, *, cloud_mask:
     model_codes = list(predictor.meta["class_codes"])
     names = list(predictor.meta["classes"])
     declared = classes_of(labels)
-    extra: list[int] = []
     counts: dict[tuple[int, int], int] = {}
     with open_raster(labels) as lds:
         for win, proba, valid in predictor.iter_predictions(cube, block=block):
             truth = read(lds, 1, window=win)
             pred = np.asarray(model_codes)[proba.argmax(0)]
             keep = (truth != NODATA_CODE) & valid
-            pairs, n = np.unique(np.stack([truth[keep].astype(np.int64), pred[keep].astype(np.int64)]), axis=1, return_counts=True)
-            for (t, p), k in zip(pairs.T.tolist(), n.tolist()):
-                counts[(t, p)] = counts.get((t, p), 0) + k
-                if t not in model_codes and t not in extra:
-                    extra.append(t)
-    codes = model_codes + sorted(extra)
-    all_names = names + [declared.name_of(c) if declared else f"class {c}" for c in sorted(extra)]
+            add_pair_counts(counts, truth[keep], pred[keep])
+    extra = sorted({t for t, _ in counts if t not in model_codes})
+    codes = model_codes + extra
+    all_names = names + [declared.name_of(c) if declared else f"class {c}" for c in extra]
     cm = np.zeros((len(codes), len(codes)), dtype=np.int64)
     pos = {c: i for i, c in enumerate(codes)}
     for (t, p), k in counts.items():

@@ -10,8 +10,8 @@ filled by temporal interpolation per window, as the land-cover application's pre
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from eotrust.errors import RasterError
 from eotrust.eo.clouds import apply_mask, interpolate_time, mask_from
 from eotrust.eo.cube import Cube, Source, stack
 from eotrust.eo.labels import NODATA_CODE, ClassList
-from eotrust.eo.raster import block_size_for, days_of, geotiff_profile, raster_info, windows
+from eotrust.eo.raster import atomic_path, block_size_for, days_of, geotiff_profile, raster_info, windows
 from eotrust.eo.tiles import dates_between
 from eotrust.ml.train import load_checkpoint, normalise_series, normalise_tiles, pick_device
 
@@ -165,42 +165,29 @@ def predict_cube(pred: Predictor, cube: Cube, dest: Path, *, probabilities: Path
     classes = pred.class_list
     codes = np.asarray(pred.meta["class_codes"], dtype=np.uint16)
     k = len(codes)
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp_c = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    tmp_p = probabilities.with_name(f".{probabilities.name}.{os.getpid()}.tmp") if probabilities else None
     counts = np.zeros(k, dtype=np.int64)
     nodata = 0
     tags = {"classes": classes.to_tag(), "model": str(pred.meta.get("name", "")),
             "dates": f"{cube.dates[0]}/{cube.dates[-1]}"}
-    try:
-        with rasterio.open(tmp_c, "w", **geotiff_profile(cube.grid, count=1, dtype="uint16", nodata=NODATA_CODE)) as out_c:
-            out_c.update_tags(**tags)
-            out_p = None
-            if tmp_p is not None:
-                out_p = rasterio.open(tmp_p, "w", **geotiff_profile(cube.grid, count=k, dtype="float32", nodata=float("nan")))
-                for i, name in enumerate(pred.meta["classes"]):
-                    out_p.set_band_description(i + 1, name)
-                out_p.update_tags(**tags)
-            try:
-                for win, proba, valid in pred.iter_predictions(cube, block=block):
-                    idx = proba.argmax(0)
-                    cls = np.where(valid, codes[idx], NODATA_CODE).astype(np.uint16)
-                    counts += np.bincount(idx[valid], minlength=k)
-                    nodata += int((~valid).sum())
-                    out_c.write(cls, 1, window=win)
-                    if out_p is not None:
-                        out_p.write(np.where(valid[None], proba, np.nan).astype(np.float32), window=win)
-            finally:
-                if out_p is not None:
-                    out_p.close()
-        os.replace(tmp_c, dest)
-        if tmp_p is not None and probabilities is not None:
-            os.replace(tmp_p, probabilities)
-    finally:
-        tmp_c.unlink(missing_ok=True)
-        if tmp_p is not None:
-            tmp_p.unlink(missing_ok=True)
+    with ExitStack() as stack:  # closed in reverse: each file complete before it is renamed into place
+        tmp_c = stack.enter_context(atomic_path(dest))
+        out_c = stack.enter_context(rasterio.open(tmp_c, "w", **geotiff_profile(cube.grid, count=1, dtype="uint16", nodata=NODATA_CODE)))
+        out_c.update_tags(**tags)
+        out_p = None
+        if probabilities is not None:
+            tmp_p = stack.enter_context(atomic_path(probabilities))
+            out_p = stack.enter_context(rasterio.open(tmp_p, "w", **geotiff_profile(cube.grid, count=k, dtype="float32", nodata=float("nan"))))
+            for i, name in enumerate(pred.meta["classes"]):
+                out_p.set_band_description(i + 1, name)
+            out_p.update_tags(**tags)
+        for win, proba, valid in pred.iter_predictions(cube, block=block):
+            idx = proba.argmax(0)
+            cls = np.where(valid, codes[idx], NODATA_CODE).astype(np.uint16)
+            counts += np.bincount(idx[valid], minlength=k)
+            nodata += int((~valid).sum())
+            out_c.write(cls, 1, window=win)
+            if out_p is not None:
+                out_p.write(np.where(valid[None], proba, np.nan).astype(np.float32), window=win)
     if figure is not None:
         from eotrust.ml.figures import class_map_figure
 

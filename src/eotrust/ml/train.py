@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import random
 import time
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from torch import nn
 
 from eotrust.errors import ModelError
 from eotrust.eo.dataset import TrainingDataset
+from eotrust.eo.raster import atomic_path
 from eotrust.ml.evaluate import confusion_matrix, metrics_from_confusion
 from eotrust.ml.figures import colour_of
 from eotrust.ml.modeldef import ModelDef, parse_model_def
@@ -351,16 +351,10 @@ class _Progress:
 
 def save_checkpoint(path: Path, model: nn.Module, meta: dict[str, Any]) -> Path:
     """Write ``meta`` plus the model's weights, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    try:
+    with atomic_path(path) as tmp:
         torch.save({**meta, "state_dict": state}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def load_checkpoint(path: Path, *, device: str | None = "cpu") -> tuple[nn.Module, dict[str, Any]]:
