@@ -8,27 +8,15 @@ from typing import Optional
 
 import typer
 
-from eotrust.cli.common import JsonOption, console, print_json, settings_of
+from eotrust.cli.common import AsOption, JsonOption, acting_party, console, print_json, settings_of
 
 catalog_app = typer.Typer(help="The catalogue of datasets, applications and platforms.", no_args_is_help=True)
 
-AsOption = typer.Option(None, "--as", help="the party acting (default: the `party` setting, EOTRUST_PARTY)")
+__all__ = ["AsOption", "acting_party", "register"]  # AsOption/acting_party: re-exported for older imports
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(catalog_app, name="catalog")
-
-
-def acting_party(ctx: typer.Context, name: Optional[str]):  # type: ignore[no-untyped-def]
-    """The Party this command acts as (``--as`` or the ``party`` setting)."""
-    from eotrust.errors import InvalidInputError
-    from eotrust.party import load_party
-
-    settings = settings_of(ctx)
-    name = name or settings.party
-    if not name:
-        raise InvalidInputError("which party acts here?", hint="pass --as NAME or set EOTRUST_PARTY")
-    return load_party(settings, name)
 
 
 def _print_record(record, as_json: bool) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 JsonOption = typer.Option(False, "--json", help="print machine-readable JSON")
+AsOption = typer.Option(None, "--as", help="the party acting (default: the `party` setting, EOTRUST_PARTY)")
 
 
 def settings_of(ctx: typer.Context) -> Settings:
@@ -23,6 +24,18 @@ def settings_of(ctx: typer.Context) -> Settings:
     settings = root.obj
     assert isinstance(settings, Settings), "root callback did not build Settings"
     return settings
+
+
+def acting_party(ctx: typer.Context, name: str | None) -> Any:
+    """The eotrust Party a command acts as: ``--as NAME``, else the ``party`` setting."""
+    from eotrust.errors import InvalidInputError
+    from eotrust.party import load_party
+
+    settings = settings_of(ctx)
+    name = name or settings.party
+    if not name:
+        raise InvalidInputError("which party acts here?", hint="pass --as NAME or set EOTRUST_PARTY")
+    return load_party(settings, name)
 
 
 def to_jsonable(value: Any) -> Any:

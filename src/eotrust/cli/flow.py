@@ -14,8 +14,7 @@ from typing import Optional
 
 import typer
 
-from eotrust.cli.catalog import AsOption, acting_party
-from eotrust.cli.common import JsonOption, console, print_json, settings_of
+from eotrust.cli.common import AsOption, JsonOption, acting_party, console, print_json, settings_of
 
 flow_app = typer.Typer(help="The task flow: request, answer, collect.", no_args_is_help=True)
 

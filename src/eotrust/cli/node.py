@@ -6,8 +6,7 @@ from typing import Optional
 
 import typer
 
-from eotrust.cli.catalog import AsOption, acting_party
-from eotrust.cli.common import console, settings_of
+from eotrust.cli.common import AsOption, acting_party, console, settings_of
 
 node_app = typer.Typer(help="Platform nodes: the runner and the collector.", no_args_is_help=True)
 
