@@ -98,7 +98,7 @@ def test_cli(settings: Settings, packages: tuple[Path, Path], tmp_path: Path) ->
     table = runner.invoke(app, [*home, "model", "list"], terminal_width=250).stdout
     assert "0.7500" in table and "0.5000" in table
     shown = " ".join(runner.invoke(app, [*home, "model", "show", "tiny:1"]).stdout.split())
-    assert "versions of tiny" in shown and "not in this store" in shown and "red, green, blue" in shown
+    assert "versions of tiny" in shown and "not here" in shown and "red, green, blue" in shown
     assert json.loads(runner.invoke(app, [*home, "model", "show", "tiny", "--json"]).stdout)["version"] == 2
     assert runner.invoke(app, [*home, "model", "verify", "tiny:1"]).exit_code == 0
     out = tmp_path / "out.zip"
@@ -205,3 +205,12 @@ def test_metrics_side_by_side() -> None:
                                  entry(2, {"validation": {"miou": 0.7, "pixel_accuracy": 0.9}, "ok": True})])
     assert names == ["validation.miou", "epochs", "validation.pixel_accuracy"]
     assert rows == [[0.5, 3, None], [0.7, None, 0.9]]
+
+
+def test_same_checkpoint_same_package(tmp_path: Path) -> None:
+    from eotrust.ml.onnx_export import package_checkpoint
+
+    ckpt = _checkpoint(tmp_path / "model.pt", "temporal_cnn")
+    a = package_checkpoint(ckpt, OWNER, tmp_path / "a.zip", method="torchscript")
+    b = package_checkpoint(ckpt, OWNER, tmp_path / "b.zip", method="torchscript")
+    assert cid_of_file(a) == cid_of_file(b)  # the time is the checkpoint's, never "now"

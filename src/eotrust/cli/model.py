@@ -166,11 +166,23 @@ def list_cmd(
         print_json([_entry_json(e) for e in entries])
         return
     metric_names, rows = metrics_table(entries)
-    table = Table("name", "ver", "CID", "algorithm", "created", "owner", *metric_names)
+    keep = _key_metrics(metric_names)
+    table = Table("name", "ver", "CID", "algorithm", "created", *[metric_names[i] for i in keep])
     for e, values in zip(entries, rows):
-        table.add_row(e.name, str(e.version), e.cid, e.algorithm, e.created, e.owner[:10] + "…",
-                      *[_fmt(v) for v in values])
+        table.add_row(e.name, str(e.version), e.cid, e.algorithm, e.created[:10], *[_fmt(values[i]) for i in keep])
     console.print(table)
+    if len(keep) < len(metric_names):
+        console.print("[dim]every metric: eotrust model show NAME[/]")
+
+
+_PREFERRED = ("mean_iou", "miou", "pixel_accuracy", "accuracy", "f1", "macro_f1")
+
+
+def _key_metrics(names: list[str], most: int = 2) -> list[int]:
+    """Indexes of the few metrics `model list` shows: IoU and accuracy first."""
+    ranked = sorted(range(len(names)), key=lambda i: next(
+        (p for p, want in enumerate(_PREFERRED) if names[i].rsplit(".", 1)[-1] == want), len(_PREFERRED)))
+    return sorted(ranked[:most])
 
 
 def _fmt(v: object) -> str:
@@ -189,6 +201,7 @@ def show_cmd(
     version of its name with metrics side by side."""
     from rich.table import Table
 
+    from eotrust.ml.package import short_list
     from eotrust.ml.registry import Registry, metrics_table
 
     registry = Registry(settings_of(ctx))
@@ -207,21 +220,26 @@ def show_cmd(
                   highlight=False)
     spec = m.input
     shape = spec.layout + (f" (T={spec.timesteps})" if spec.timesteps else "")
-    console.print(f"  input     {spec.kind} {shape}, {spec.raster_bands} raster bands: {', '.join(spec.bands[:13])}"
-                  + (" …" if len(spec.bands) > 13 else ""), highlight=False)
+    console.print(f"  input     {spec.kind} {shape}, {spec.raster_bands} raster bands: {short_list(spec.bands)}",
+                  highlight=False)
     if spec.normalisation:
         console.print(f"  normalise mean {spec.normalisation.mean[:6]} std {spec.normalisation.std[:6]}", highlight=False)
     console.print(f"  output    {m.output.kind} {m.output.layout}, tile {spec.tile_size}, multiple {spec.spatial_multiple}",
                   highlight=False)
     console.print("  classes   " + ", ".join(f"{c.index}:{c.name}" for c in m.classes), highlight=False)
     if m.training_params:
-        console.print(f"  training  {m.training_params}", highlight=False)
+        params = {k: v for k, v in m.training_params.items() if not isinstance(v, (dict, list))}
+        console.print("  training  " + ", ".join(f"{k}={v}" for k, v in params.items()), highlight=False)
+        model_def = m.training_params.get("model_def")
+        if isinstance(model_def, dict) and model_def.get("params"):
+            console.print(f"  model     {model_def.get('architecture', m.algorithm)} {model_def['params']}",
+                          highlight=False)
     console.print("  lineage", highlight=False)
     for key, items in lineage.items():
         if key == "model":
             continue
         for item in items:
-            mark = "[green]in store[/]" if item["in_store"] else "[yellow]not in this store[/]"
+            mark = "[green]in store[/]" if item["in_store"] else "[yellow]not here[/]"
             console.print(f"    {key:<16} {item['cid']}  {mark}", highlight=False)
     metric_names, rows = metrics_table(versions)
     table = Table("version", "CID", "created", *metric_names, title=f"versions of {entry.name}")

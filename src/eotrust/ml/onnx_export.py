@@ -281,6 +281,18 @@ def package_checkpoint(
         training_params={**params, "model_def": model_def},
         lineage=lineage,
         description=description or meta.get("description") or model_def.get("description", ""),
-        created=created or meta.get("created"),
+        created=created or meta.get("created") or _file_time(Path(checkpoint)),
         method=method,
     )
+
+
+def _file_time(path: Path) -> str:
+    """A checkpoint's time when it does not record one: ``SOURCE_DATE_EPOCH`` when set (as for
+    reproducible builds), else the file's modification time — never "now", so packaging the
+    same checkpoint twice gives the same package and CID."""
+    import os
+    from datetime import datetime, timezone
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    seconds = int(epoch) if epoch and epoch.isdigit() else int(path.stat().st_mtime)
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

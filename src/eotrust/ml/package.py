@@ -207,6 +207,11 @@ class Manifest(_Strict):
         return [c.name for c in sorted(self.classes, key=lambda c: c.index)]
 
 
+def short_list(names: list[str], most: int = 8) -> str:
+    """Names for a message: all of them when few, else the first three … the last."""
+    return ", ".join(names) if len(names) <= most else f"{', '.join(names[:3])} … {names[-1]} ({len(names)})"
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

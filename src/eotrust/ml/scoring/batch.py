@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from eotrust.errors import InvalidInputError, ModelError
-from eotrust.ml.package import Manifest, ModelPackage, first_line, load_session, read_package, verify_package
+from eotrust.ml.package import (
+    Manifest, ModelPackage, first_line, load_session, read_package, short_list, verify_package,
+)
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -171,7 +173,7 @@ class Scorer:
         bands, h, w = block.shape
         if bands != self.raster_bands:
             raise InvalidInputError(f"the raster has {bands} bands; model {self.manifest.name} takes "
-                                    f"{self.raster_bands} ({_names(self.spec.bands)})",
+                                    f"{self.raster_bands} ({short_list(self.spec.bands)})",
                                     hint="select the model's bands in its order")
         if self.is_image:
             return self.probabilities(block[None])[0]
@@ -210,8 +212,4 @@ def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
         return x
     mode = "reflect" if ph < h and pw < w else "edge"
     return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)], mode=mode)
-
-
-def _names(bands: list[str]) -> str:
-    return ", ".join(bands) if len(bands) <= 8 else f"{', '.join(bands[:3])} … {bands[-1]}"
 

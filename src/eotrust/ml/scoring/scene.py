@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from eotrust.errors import InvalidInputError, RasterError
+from eotrust.ml.package import short_list
 from eotrust.ml.scoring.batch import Scorer, class_map
 
 Progress = Callable[[int, int], None]
@@ -57,8 +58,7 @@ def select_bands(descriptions: tuple[str | None, ...], count: int, wanted: list[
         return [names.index(b) + 1 for b in wanted]
     if count == len(wanted):
         return list(range(1, count + 1))
-    shown = ", ".join(wanted) if len(wanted) <= 8 else f"{', '.join(wanted[:3])} … {wanted[-1]}"
-    raise InvalidInputError(f"{what} has {count} bands; the model takes {len(wanted)} ({shown})",
+    raise InvalidInputError(f"{what} has {count} bands; the model takes {len(wanted)} ({short_list(wanted)})",
                             hint="give a raster with the model's bands, named by band description or in order")
 
 
