@@ -129,3 +129,22 @@ def test_synthetic_labels_from_ndvi_rules(tmp_path: Path, slovenia: Path) -> Non
     assert classes_of(tmp_path / "two.tif") == ClassList.parse("1 green,9 other")
     with pytest.raises(ValueError):
         IndexRule(code=1, name="nothing")
+
+
+def test_rasterise_a_geopackage_in_web_mercator(tmp_path: Path, slovenia: Path) -> None:
+    import pyogrio
+    import shapely
+    from rasterio.warp import transform_geom
+
+    grid = raster_info(slovenia / "ndvi.tif").grid
+    left, bottom, right, top = grid.bounds
+    north = shapely.box(left - 100, (bottom + top) / 2, right + 100, top + 100)
+    south = shapely.box(left - 100, bottom - 100, right + 100, (bottom + top) / 2)
+    geoms = [shapely.geometry.shape(transform_geom(grid.crs, "EPSG:3857", shapely.geometry.mapping(g))) for g in (north, south)]
+    gpkg = tmp_path / "ref.gpkg"
+    pyogrio.raw.write(gpkg, shapely.to_wkb(np.array(geoms)), [np.array([3, 2], dtype=np.int32)], ["code"],
+                      driver="GPKG", geometry_type="Polygon", crs="EPSG:3857")
+    counts = rasterize_labels(gpkg, grid, tmp_path / "l.tif", field="code", classes=CLASSES)
+    with rasterio.open(tmp_path / "l.tif") as ds:
+        arr = ds.read(1)
+    assert counts[2] + counts[3] == 6060 and (arr[:45] == 3).all() and (arr[56:] == 2).all()

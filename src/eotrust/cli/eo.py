@@ -195,11 +195,11 @@ def dataset_cmd(
     if as_json:
         print_json(summary)
         return
-    console.print(f"training dataset {cid}{' (stored)' if store_it else ''}: {len(manifest.tiles)} tiles of {tile_size} px, "
-                  f"classes {', '.join(summary['classes'])}")
     for split, counts in manifest.counts.items():
         console.print(f"  {split:<5} " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    typer.echo(cid)
+    console.print(f"training dataset{' stored' if store_it else ''}: {len(manifest.tiles)} tiles of {tile_size} px, "
+                  f"classes {', '.join(summary['classes'])}; its CID:")
+    typer.echo(cid)  # last, alone on its line: CID=$(eotrust eo dataset … | tail -1)
 
 
 def _store(ctx: typer.Context) -> object:
