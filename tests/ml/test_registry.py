@@ -210,7 +210,13 @@ def test_metrics_side_by_side() -> None:
 def test_same_checkpoint_same_package(tmp_path: Path) -> None:
     from eotrust.ml.onnx_export import package_checkpoint
 
+    import os
+
+    from eotrust.ml.package import read_package
+
     ckpt = _checkpoint(tmp_path / "model.pt", "temporal_cnn")
+    os.utime(ckpt, (1_500_000_000, 1_500_000_000))
     a = package_checkpoint(ckpt, OWNER, tmp_path / "a.zip", method="torchscript")
     b = package_checkpoint(ckpt, OWNER, tmp_path / "b.zip", method="torchscript")
     assert cid_of_file(a) == cid_of_file(b)  # the time is the checkpoint's, never "now"
+    assert read_package(a).manifest.created == "2017-07-14T02:40:00Z"
