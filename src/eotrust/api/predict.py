@@ -32,10 +32,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 
+from eotrust.api.auth import api_key_header, bearer
+from eotrust.api.auth import _secret as api_key_secret
 from eotrust.api.errors import problem, status_of
 from eotrust.errors import AuthError, EotrustError, InvalidInputError, PermissionDeniedError
 
@@ -87,19 +90,7 @@ def model_service(app: FastAPI) -> _ModelService:
         return service
 
 
-def _secret(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
-    if key:
-        return key.strip()
-    auth = request.headers.get("authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return None
-
-
-def authenticate(service: _ModelService, request: Request) -> ApiKeyInfo:
-    secret = _secret(request)
+def authenticate(service: _ModelService, secret: str | None) -> ApiKeyInfo:
     if not secret:
         raise AuthError("this request needs an API key", hint="send it as X-API-Key or Authorization: Bearer")
     return service.keys.verify(secret)
@@ -123,8 +114,8 @@ def _check_length(request: Request, limit: int) -> None:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, read chunk by chunk; refused (413) as soon as it passes ``limit`` bytes."""
-    _check_length(request, limit)
+    """The body, read chunk by chunk; refused (413) as soon as it passes ``limit`` bytes (a
+    declared Content-Length is checked before, by :func:`_check_length`)."""
     buf = io.BytesIO()
     async for chunk in request.stream():
         buf.write(chunk)
@@ -235,10 +226,12 @@ async def predict(
     request: Request,
     format: str | None = Query(None, pattern="^(npy|tiff|json)$", description="answer format"),
     probabilities: bool = Query(False, description="return class probabilities (npy, json)"),
+    key: str | None = Depends(api_key_header),
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
 ) -> Response:
     request.state.body_read = False
     try:
-        return await _predict(cid, request, format, probabilities)
+        return await _predict(cid, request, format, probabilities, api_key_secret(key, credentials))
     except EotrustError as exc:
         if request.state.body_read:
             raise  # the usual error answer
@@ -249,9 +242,10 @@ async def predict(
         return response
 
 
-async def _predict(cid: str, request: Request, format: str | None, probabilities: bool) -> Response:
+async def _predict(cid: str, request: Request, format: str | None, probabilities: bool,
+                   secret: str | None) -> Response:
     service = model_service(request.app)
-    info = await run_in_threadpool(authenticate, service, request)
+    info = await run_in_threadpool(authenticate, service, secret)
     limit = _limit_bytes(service)
     _check_length(request, limit)
     entry = await run_in_threadpool(service.registry.get, cid)
