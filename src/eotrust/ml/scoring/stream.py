@@ -64,16 +64,20 @@ class Scored:
     model: str
 
 
+LATENCY_WINDOW = 10_000
+
+
 @dataclass
 class StreamStats:
-    """Counts, throughput and latency of a stream run."""
+    """Counts, throughput and latency of a stream run (latency quantiles over the last
+    :data:`LATENCY_WINDOW` frames, so a stream that runs for days stays bounded too)."""
 
     frames_in: int = 0
     scored: int = 0
     dropped: int = 0
     errors: int = 0
     seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list, repr=False)
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW), repr=False)
 
     @property
     def fps(self) -> float:
@@ -410,7 +414,8 @@ class StreamPipeline:
                     results = self.score_window.score(frames)
                 except (InvalidInputError, ModelError) as exc:
                     log.warning("frames %s: %s", [f.name for f in frames], exc)
-                    self.stats.errors += len(frames)
+                    with self._cond:
+                        self.stats.errors += len(frames)
                     continue
                 for r in results:
                     self.stats.scored += 1
