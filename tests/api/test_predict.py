@@ -196,3 +196,12 @@ def test_concurrent_clients(world: dict[str, Any]) -> None:
         for classes in pool.map(call, range(16)):
             np.testing.assert_array_equal(classes, expected)
     assert json.loads(httpx.get(f"{world['base']}/conformance", timeout=10).text)
+
+
+def test_truncated_geotiff(world: dict[str, Any]) -> None:
+    """A TIFF whose header opens but whose pixel data is cut off."""
+    whole = geotiff(np.random.default_rng(2).integers(0, 255, (3, 64, 64)).astype(np.uint8))
+    r = httpx.post(world["url"], content=whole[: len(whole) // 2],
+                   headers={"Content-Type": "image/tiff", "X-API-Key": world["good"]}, timeout=30)
+    assert r.status_code == 400, r.text
+    alive(world)

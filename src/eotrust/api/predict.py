@@ -171,7 +171,7 @@ def _score_array(scorer: Scorer, arr: np.ndarray, with_probs: bool) -> tuple[np.
 
 def _score_tiff(scorer: Scorer, body: bytes, limit: int) -> bytes:
     import rasterio
-    from rasterio.errors import RasterioIOError
+    from rasterio.errors import RasterioError
 
     from eotrust.ml.scoring.scene import score_scene
 
@@ -181,12 +181,15 @@ def _score_tiff(scorer: Scorer, body: bytes, limit: int) -> bytes:
         try:
             with rasterio.open(src) as ds:
                 decoded = ds.width * ds.height * ds.count * np.dtype(ds.dtypes[0]).itemsize
-        except RasterioIOError:
+        except (RasterioError, TypeError, ValueError):
             raise InvalidInputError("the body is not a readable GeoTIFF") from None
         if decoded > 4 * limit:
             raise PayloadTooLarge(f"the GeoTIFF decodes to {decoded} bytes; the limit is {4 * limit}")
         out = Path(tmp) / "classes.tif"
-        score_scene(scorer, src, out)
+        try:
+            score_scene(scorer, src, out)
+        except RasterioError as exc:  # a file that opens but whose pixels cannot be read
+            raise InvalidInputError(f"the GeoTIFF cannot be read: {str(exc)[:200]}") from None
         return out.read_bytes()
 
 
@@ -220,6 +223,12 @@ def _array_tiff(classes: np.ndarray) -> bytes:
         413: {"description": "the body or its decoded pixels are too large"},
         415: {"description": "unsupported content type"},
     },
+    openapi_extra={"requestBody": {"required": True, "content": {
+        NPY: {"schema": {"type": "string", "format": "binary"}},
+        TIFF: {"schema": {"type": "string", "format": "binary"}},
+        JSON: {"schema": {"type": "object", "required": ["data"],
+                          "properties": {"data": {"type": "array", "items": {}}}}},
+    }}},
 )
 async def predict(
     cid: str,
