@@ -220,3 +220,13 @@ def test_same_checkpoint_same_package(tmp_path: Path) -> None:
     b = package_checkpoint(ckpt, OWNER, tmp_path / "b.zip", method="torchscript")
     assert cid_of_file(a) == cid_of_file(b)  # the time is the checkpoint's, never "now"
     assert read_package(a).manifest.created == "2017-07-14T02:40:00Z"
+
+
+def test_concurrent_registrations_get_distinct_versions(settings: Settings, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pkgs = [tiny_enet_package(tmp_path / f"p{i}.zip", created=f"2024-05-0{i + 1}T12:00:00Z") for i in range(4)]
+    Registry(settings)  # tables created once
+    with ThreadPoolExecutor(4) as pool:
+        entries = list(pool.map(lambda p: Registry(settings).register(p), pkgs))
+    assert sorted(e.version for e in entries) == [1, 2, 3, 4]

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy.exc import OperationalError
 
 from eotrust.catalog.db import open_session_factory
 from eotrust.catalog.model_records import ModelRow
-from eotrust.errors import IntegrityError, InvalidInputError, NotFoundError
+from eotrust.errors import CatalogError, IntegrityError, InvalidInputError, NotFoundError
 from eotrust.ml.package import Manifest, read_package, utc_now, verify_package
 
 if TYPE_CHECKING:
@@ -93,16 +95,26 @@ class Registry:
             raise IntegrityError(f"the store named the package {stored}, not {report.cid}")
         pkg = read_package(Path(path))
         m = pkg.manifest
-        with self._session() as session:
-            latest = session.scalar(select(func.max(ModelRow.version)).where(ModelRow.name == m.name))
-            row = ModelRow(
-                cid=report.cid, name=m.name, version=(latest or 0) + 1, description=m.description, owner=m.owner,
-                algorithm=m.algorithm, created=m.created, registered=utc_now(), size=Path(path).stat().st_size,
-                metrics=m.metrics, lineage=m.lineage.model_dump(mode="json"),
-                signature=str(pkg.signature.get("signature", "")), manifest=pkg.manifest_bytes.decode(),
-            )
-            session.add(row)
-        return ModelEntry.from_row(row)
+        for attempt in range(5):  # two registrations of one name at once: the loser takes the next version
+            try:
+                with self._session() as session:
+                    latest = session.scalar(select(func.max(ModelRow.version)).where(ModelRow.name == m.name))
+                    row = ModelRow(
+                        cid=report.cid, name=m.name, version=(latest or 0) + 1, description=m.description,
+                        owner=m.owner, algorithm=m.algorithm, created=m.created, registered=utc_now(),
+                        size=Path(path).stat().st_size, metrics=m.metrics, lineage=m.lineage.model_dump(mode="json"),
+                        signature=str(pkg.signature.get("signature", "")), manifest=pkg.manifest_bytes.decode(),
+                    )
+                    session.add(row)
+                return ModelEntry.from_row(row)
+            except (DBIntegrityError, OperationalError):  # a version taken, or SQLite's snapshot moved on
+                existing = self._row(report.cid)
+                if existing is not None:
+                    return existing
+                if attempt == 4:
+                    raise CatalogError(f"could not register model {m.name}: its versions keep changing",
+                                       hint="try again") from None
+        raise AssertionError("unreachable")
 
     # -- reading ----------------------------------------------------------------
     def _row(self, cid: str) -> ModelEntry | None:
