@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 from eotrust.catalog.db import open_session_factory
 from eotrust.catalog.model_records import ModelRow
 from eotrust.errors import CatalogError, IntegrityError, InvalidInputError, NotFoundError
-from eotrust.ml.package import Manifest, read_package, utc_now, verify_package
+from eotrust.ml.package import Manifest, first_line, read_package, utc_now, verify_package
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -107,12 +107,12 @@ class Registry:
                     )
                     session.add(row)
                 return ModelEntry.from_row(row)
-            except (DBIntegrityError, OperationalError):  # a version taken, or SQLite's snapshot moved on
+            except (DBIntegrityError, OperationalError) as exc:  # a version taken, or SQLite's snapshot moved on
                 existing = self._row(report.cid)
                 if existing is not None:
                     return existing
                 if attempt == 4:
-                    raise CatalogError(f"could not register model {m.name}: its versions keep changing",
+                    raise CatalogError(f"could not register model {m.name} in the catalogue: {first_line(exc)}",
                                        hint="try again") from None
         raise AssertionError("unreachable")
 
