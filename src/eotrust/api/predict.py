@@ -39,6 +39,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from eotrust.api.auth import api_key_header, bearer
 from eotrust.api.auth import _secret as api_key_secret
+from eotrust.api.bodies import BodyTooLarge, check_declared_length, read_body
 from eotrust.api.errors import problem, status_of
 from eotrust.errors import AuthError, EotrustError, InvalidInputError, PermissionDeniedError
 
@@ -56,8 +57,8 @@ _MEDIA = {"npy": NPY, "tiff": TIFF, "json": JSON}
 _TIFF_TYPES = {"image/tiff", "image/geotiff", "image/tiff; application=geotiff", "application/geotiff"}
 
 
-class PayloadTooLarge(InvalidInputError):
-    http_status = 413
+class PayloadTooLarge(BodyTooLarge):
+    """A body (or its decoded pixels) over ``max_upload_mb``: 413."""
 
 
 class UnsupportedMediaType(InvalidInputError):
@@ -101,29 +102,18 @@ def _limit_bytes(service: _ModelService) -> int:
 
 
 def _check_length(request: Request, limit: int) -> None:
-    length = request.headers.get("content-length")
-    if length is None:
-        return
-    try:
-        size = int(length)
-    except ValueError:
-        raise InvalidInputError(f"Content-Length {length!r} is not a number") from None
-    if size > limit:
-        raise PayloadTooLarge(f"the body is {size} bytes; the limit is {limit} bytes",
-                              hint="score a large scene with `eotrust model score`, or raise max_upload_mb")
+    check_declared_length(request, limit, lambda size: PayloadTooLarge(
+        f"the body is {size} bytes; the limit is {limit} bytes",
+        hint="score a large scene with `eotrust model score`, or raise max_upload_mb"))
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int) -> bytes:
     """The body, read chunk by chunk; refused (413) as soon as it passes ``limit`` bytes (a
     declared Content-Length is checked before, by :func:`_check_length`)."""
-    buf = io.BytesIO()
-    async for chunk in request.stream():
-        buf.write(chunk)
-        if buf.tell() > limit:
-            raise PayloadTooLarge(f"the body passed the limit of {limit} bytes")
-    if not buf.tell():
+    body = await read_body(request, limit, lambda: PayloadTooLarge(f"the body passed the limit of {limit} bytes"))
+    if not body:
         raise InvalidInputError("the request has no body", hint="send a .npy array, a GeoTIFF or JSON")
-    return buf.getvalue()
+    return body
 
 
 def _media(request: Request) -> str:
@@ -261,7 +251,7 @@ async def _predict(cid: str, request: Request, format: str | None, probabilities
     if not info.allows_model(entry.cid, entry.name):
         raise PermissionDeniedError(f"API key {info.id} is not scoped to model {entry.name} ({entry.cid})")
     media = _media(request)
-    body = await read_body(request, limit)
+    body = await _read_body(request, limit)
     request.state.body_read = True
     scorer = await run_in_threadpool(request.app.state.eotrust.scorer, entry.cid)
     answer = format or media

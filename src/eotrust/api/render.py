@@ -16,7 +16,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from eotrust.api.auth import Caller, require_party
+from eotrust.api.bodies import stream_body
 from eotrust.api.ogc import ERROR_RESPONSES
+from eotrust.api.store_routes import upload_too_large
 from eotrust.errors import InvalidInputError
 
 router = APIRouter(prefix="/render", tags=["Models"])
@@ -112,16 +114,9 @@ async def prediction(
     limit = state.settings.max_upload_mb * 1024 * 1024
     work = Path(tempfile.mkdtemp(prefix="render-", dir=state.settings.path("tmp")))
     scene = work / "scene.tif"
-    size = 0
     try:
         with scene.open("wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    from eotrust.api.store_routes import _too_large
-
-                    raise _too_large(state.settings.max_upload_mb)
-                out.write(chunk)
+            size = await stream_body(request, limit, out.write, lambda: upload_too_large(state.settings.max_upload_mb))
         if size == 0:
             raise InvalidInputError("send the scene's GeoTIFF bytes as the request body")
         return await run_in_threadpool(_score_and_draw, state, model, scene, work)

@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from eotrust.api.auth import Caller, ensure_is, require_party
+from eotrust.api.bodies import BodyTooLarge, check_declared_length, stream_body
 from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.errors import InvalidInputError, NotFoundError
 
@@ -47,23 +48,13 @@ def _validate(cid: str) -> str:
 )
 async def upload(request: Request, caller: Caller = Depends(require_party)) -> Any:
     state = request.app.state.eotrust
-    limit = state.settings.max_upload_mb * 1024 * 1024
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise _too_large(state.settings.max_upload_mb)
-        except ValueError:
-            raise InvalidInputError("Content-Length is not a number") from None
+    mb = state.settings.max_upload_mb
+    limit = mb * 1024 * 1024
+    check_declared_length(request, limit, lambda _size: upload_too_large(mb))
     fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=state.settings.path("tmp"))
-    size = 0
     try:
         with os.fdopen(fd, "wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise _too_large(state.settings.max_upload_mb)
-                out.write(chunk)
+            size = await stream_body(request, limit, out.write, lambda: upload_too_large(mb))
         from starlette.concurrency import run_in_threadpool
         from pathlib import Path as P
 
@@ -76,11 +67,12 @@ async def upload(request: Request, caller: Caller = Depends(require_party)) -> A
     return {"cid": cid, "size": size}
 
 
-class UploadTooLarge(InvalidInputError):
-    http_status = 413
+class UploadTooLarge(BodyTooLarge):
+    """An upload (or a scene to render) over ``max_upload_mb``: 413."""
 
 
-def _too_large(mb: int) -> UploadTooLarge:
+def upload_too_large(mb: int) -> UploadTooLarge:
+    """The 413 error for a body over ``max_upload_mb`` (``POST /store``, ``POST /render/prediction``)."""
     return UploadTooLarge(f"upload larger than {mb} MiB", hint="raise max_upload_mb or use the store directly")
 
 
