@@ -29,7 +29,12 @@ class Caller:
     role: str | None = None
 
 
-def _secret(key: str | None, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+def presented_secret(key: str | None, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The API key secret a request presents, from the values of the :data:`api_key_header`
+    (``X-API-Key``) and :data:`bearer` (``Authorization: Bearer``) dependencies — the header
+    first — stripped of surrounding blanks; None when it presents neither (any other
+    ``Authorization`` scheme counts as none). Routes that authenticate differently from
+    :func:`require_party` (e.g. model-scoped keys) use it to read the key the same way."""
     if key:
         return key.strip()
     if credentials is not None and credentials.scheme.lower() == "bearer" and credentials.credentials:
@@ -48,7 +53,7 @@ def require_party(
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
 ) -> Caller:
     """The calling party; 401 without a valid key, 403 for a key bound to no party."""
-    secret = _secret(key, credentials)
+    secret = presented_secret(key, credentials)
     if not secret:
         raise AuthError("this request needs an API key", hint="send it as X-API-Key or Authorization: Bearer")
     from eotrust.api.keys import verify_api_key

@@ -37,8 +37,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
-from eotrust.api.auth import api_key_header, bearer
-from eotrust.api.auth import _secret as api_key_secret
+from eotrust.api.auth import api_key_header, bearer, presented_secret
 from eotrust.api.bodies import BodyTooLarge, check_declared_length, read_body
 from eotrust.api.errors import problem, status_of
 from eotrust.errors import AuthError, EotrustError, InvalidInputError, PermissionDeniedError
@@ -230,7 +229,7 @@ async def predict(
 ) -> Response:
     request.state.body_read = False
     try:
-        return await _predict(cid, request, format, probabilities, api_key_secret(key, credentials))
+        return await _predict(cid, request, format, probabilities, presented_secret(key, credentials))
     except EotrustError as exc:
         if request.state.body_read:
             raise  # the usual error answer
