@@ -1,5 +1,6 @@
 """`eotrust demo`: the seven steps end to end, with live output, on the embedded backends and
-on a JSON-RPC chain (anvil)."""
+on a JSON-RPC chain (anvil); with the land-cover application, step 8 ships its model as a
+signed package that verifies and scores the scene to the workflow's own class map."""
 
 from __future__ import annotations
 
@@ -10,10 +11,17 @@ import sys
 from pathlib import Path
 
 import pytest
+import rasterio
 from flow_world import ANVIL, NO_ANVIL, running_anvil
+from model_codes import codes_of
 from rich.console import Console
 
-from eotrust.demo.scenario import data_dir, landcover_workflow, run_demo
+from eotrust.cid import cid_of_file
+from eotrust.demo.scenario import PASSPHRASE, data_dir, demo_settings, landcover_workflow, run_demo
+from eotrust.demo.ship_model import PACKAGE_FILE, SCENE_MAP
+from eotrust.ml.package import verify_package
+from eotrust.ml.registry import Registry
+from eotrust.party import load_party
 
 HERE = Path(__file__).resolve().parent
 TINY = HERE / "flow" / "tiny.yaml"
@@ -44,6 +52,9 @@ def _check(result, text: str) -> None:  # type: ignore[no-untyped-def]
 def test_demo_seven_steps_with_a_fast_application(tmp_path: Path) -> None:
     result, text = _run(tmp_path)
     _check(result, text)
+    # the fast application trains no model: step 8 says so and ships nothing
+    assert "8. The model ships as a signed package" in text and "nothing to package" in text
+    assert result.package_cid is None and not (result.home / "results" / PACKAGE_FILE).exists()
 
 
 @pytest.mark.server
@@ -66,4 +77,28 @@ def test_make_demo_command_runs_the_land_cover_application(tmp_path: Path) -> No
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "VERIFIED" in proc.stdout
-    assert list((tmp_path / "demo" / "results").iterdir())
+    home, results = tmp_path / "demo", tmp_path / "demo" / "results"
+    assert list(results.iterdir())
+
+    # 8. the model ships: one package in the home's registry, the one the demo printed, signed
+    # by the submitter (who owns the results), verifying completely
+    settings = demo_settings(home)
+    [entry] = Registry(settings).list()
+    assert "8. The model ships as a signed package" in proc.stdout and entry.cid in proc.stdout
+    submitter = load_party(settings, "submitter", passphrase=PASSPHRASE)
+    report = verify_package(results / PACKAGE_FILE, cid=entry.cid, owner=submitter.address)
+    assert report.owner == submitter.address and any("onnxruntime" in c for c in report.checks)
+    # its lineage is the task's: the run record on the contract, and the dataset and checkpoint that run made
+    run_record = results / "run-record.json"
+    assert entry.lineage["run"] == cid_of_file(run_record)
+    assert entry.lineage["checkpoint"] == cid_of_file(results / "model.zip")
+    [dataset] = entry.lineage["training_data"]
+    assert dataset in run_record.read_text() and entry.lineage["checkpoint"] in run_record.read_text()
+
+    # the scene scored by onnxruntime: the cube's grid, and the workflow's own (PyTorch) class map
+    with rasterio.open(results / SCENE_MAP) as ours, rasterio.open(results / "cube.tif") as cube, \
+            rasterio.open(results / "classmap.tif") as workflow_map:
+        assert ours.crs == cube.crs and ours.transform == cube.transform
+        assert (ours.width, ours.height) == (cube.width, cube.height)
+        agree = codes_of(ours.read(1), entry) == workflow_map.read(1)
+    assert agree.mean() >= 0.99, agree.mean()

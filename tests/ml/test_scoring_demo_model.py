@@ -26,6 +26,7 @@ from eotrust.settings import Settings, load_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from api_server import start_server  # noqa: E402
+from model_codes import codes_of  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -53,14 +54,6 @@ def registered(trained: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
                                  run="QmXLQfjNjP75aKmD9mx3Ay4emaLXSCE2jD4pEbjEFu3ray")
     entry = Registry(settings).register(package)
     return {"settings": settings, "package": package, "entry": entry, "owner": owner}
-
-
-def codes_of(classes: np.ndarray, entry: Any) -> np.ndarray:
-    """Our class indices (255 = no data) as the application's label codes (0 = no data)."""
-    lut = np.zeros(256, np.uint16)
-    for c in entry.manifest.classes:
-        lut[c.index] = c.code
-    return lut[classes]
 
 
 def test_signed_package_verifies(registered: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""`eotrust demo`: the seven steps of the task flow between five parties, end to end, live.
+"""`eotrust demo`: the seven steps of the task flow between five parties, end to end, live, then
+the trained model shipped as a signed package (step 8).
 
 1. the submitter finds an application, input datasets and a platform in the catalogue;
 2. opens a task contract with its key for the outputs, and locks it;
@@ -9,7 +10,10 @@
 5. the land-cover workflow runs on the platform: inputs fetched by CID, checked, decrypted
    only there; outputs encrypted for the submitter and stored;
 6. the collector records each result CID on the contract and finishes it;
-7. the submitter downloads, checks and decrypts the results — and anyone can verify them.
+7. the submitter downloads, checks and decrypts the results — and anyone can verify them;
+8. the model ships as a signed package: the submitter, who owns the results, packages the
+   checkpoint with its own key, registers and verifies it, and scores the whole scene with
+   onnxruntime into a GeoTIFF (:mod:`eotrust.demo.ship_model`).
 
 Everything runs on the embedded defaults (in-process EVM, local store, SQLite catalogue)
 under a fresh home in ``.demo/`` — or against a JSON-RPC chain when ``EOTRUST_CHAIN_URL`` is set.
@@ -43,6 +47,8 @@ class DemoResult:
     results: list[Any]
     verified: bool
     seconds: float
+    #: CID of the signed model package (step 8); None when the application made no model
+    package_cid: str | None = None
 
 
 def data_dir() -> Path:
@@ -280,11 +286,41 @@ def run_demo(
     n.say(f"eotrust verify {address}: {'[bold green]VERIFIED[/]' if verdict.ok else '[bold red]NOT VERIFIED[/]'} "
           f"({sum(1 for c in verdict.checks if c.ok)} checks hold"
           + "".join(f"; ✗ {c.name}: {c.detail}" for c in verdict.failures) + ")")
+    shipped = _ship(n, settings, parties["submitter"], results, out)
     seconds = time.monotonic() - started
     env = f"EOTRUST_CHAIN_URL={settings.chain_url} " if settings.chain_url else ""
     n.say(f"done in {seconds:.0f} s — results in [bold]{out}[/]; check them again any time with "
           f"`{env}eotrust --home {settings.home_dir} verify {address}`")
-    return DemoResult(settings.home_dir, address, state, results, verdict.ok, seconds)
+    return DemoResult(settings.home_dir, address, state, results, verdict.ok, seconds,
+                      package_cid=shipped.cid if shipped else None)
+
+
+def _ship(n: Narrator, settings: Settings, submitter: Any, results: list[Any], out: Path) -> Any:
+    """Step 8: the submitter's model package, verified, scoring the whole scene."""
+    from eotrust.demo.ship_model import MODEL, SCENE, ship_model
+
+    n.step(8, "The model ships as a signed package")
+    names = {r.name for r in results}
+    if MODEL not in names or SCENE not in names:
+        n.say(f"this application made no {MODEL!r} and {SCENE!r} results: nothing to package", "submitter")
+        return None
+    n.say("packaging the decrypted checkpoint as ONNX, signed with the submitter's key (it owns the results) …",
+          "submitter")
+    shipped = ship_model(settings, submitter, results, out)
+    if shipped is None:
+        return None
+    n.say(f"model package [bold]{shipped.cid}[/] ({shipped.size / 1024:.0f} KiB) → {shipped.package}", "submitter")
+    lineage = shipped.lineage
+    n.say(f"lineage: training data {', '.join(lineage.get('training_data') or ['?'])}, run record "
+          f"{lineage.get('run') or '?'}, checkpoint {lineage.get('checkpoint') or '?'}", "submitter")
+    n.say(f"registered and verified: [bold green]VERIFIED[/] — {'; '.join(shipped.checks)}", "submitter")
+    n.say(f"scored the whole scene ({shipped.width}×{shipped.height} px, the task's cube) with onnxruntime: "
+          f"{shipped.tiles} tile(s) in {shipped.seconds:.2f} s, {shipped.pixels_per_second:,.0f} px/s "
+          f"→ class map [bold]{shipped.scene_map}[/]", "submitter")
+    home = settings.home_dir
+    n.say(f"serve it: `eotrust --home {home} apikey create --scope {shipped.cid}` then `eotrust --home {home} serve`; "
+          f"POST a GeoTIFF to /models/{shipped.cid}/predict with header X-API-Key", "submitter")
+    return shipped
 
 
 def _print_metrics(n: Narrator, results: list[Any]) -> None:
