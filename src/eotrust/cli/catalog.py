@@ -12,8 +12,6 @@ from eotrust.cli.common import AsOption, JsonOption, acting_party, console, prin
 
 catalog_app = typer.Typer(help="The catalogue of datasets, applications and platforms.", no_args_is_help=True)
 
-__all__ = ["AsOption", "acting_party", "register"]  # AsOption/acting_party: re-exported for older imports
-
 
 def register(app: typer.Typer) -> None:
     app.add_typer(catalog_app, name="catalog")
@@ -89,12 +87,13 @@ def register_platform(
     as_json: bool = JsonOption,
 ) -> None:
     """Register a compute platform with your age key for inputs, signed by you."""
-    from eotrust.catalog.entries import PlatformInfo
+    from eotrust.catalog.entries import PlatformInfo, make_body
     from eotrust.catalog.service import Catalog
 
     settings = settings_of(ctx)
     party = acting_party(ctx, as_party)
-    info = PlatformInfo(
+    info = make_body(
+        PlatformInfo,
         name=name,
         age_recipient=party.card.age_recipient,
         cpus=cpus,

@@ -9,27 +9,15 @@ from typing import Optional
 
 import typer
 
-from eotrust.cli.common import JsonOption, console, print_json, settings_of
+from eotrust.cli.common import AsOption, JsonOption, acting_party, console, print_json, settings_of
 
 model_app = typer.Typer(help="Model packages: package, verify, register, score (onnxruntime).", no_args_is_help=True)
 
-AsOption = typer.Option(None, "--as", help="the party that signs (default: the `party` setting, EOTRUST_PARTY)")
 ExporterOption = typer.Option("auto", "--exporter", help="ONNX exporter: auto (dynamo, else torchscript), dynamo, torchscript")
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(model_app, name="model")
-
-
-def _account(ctx: typer.Context, name: Optional[str]):  # type: ignore[no-untyped-def]
-    from eotrust.errors import InvalidInputError
-    from eotrust.party import load_party
-
-    settings = settings_of(ctx)
-    name = name or settings.party
-    if not name:
-        raise InvalidInputError("which party signs the package?", hint="pass --as NAME or set EOTRUST_PARTY")
-    return load_party(settings, name).account
 
 
 def _progress(label: str):  # type: ignore[no-untyped-def]
@@ -78,7 +66,7 @@ def package_cmd(
     from eotrust.ml.onnx_export import package_checkpoint
     from eotrust.ml.package import verify_package
 
-    account = _account(ctx, as_party)
+    account = acting_party(ctx, as_party).account
     with console.status("exporting to ONNX and checking against PyTorch…"):
         path = package_checkpoint(checkpoint, account, output, name=name, description=description,
                                   created=created, run=run, method=_exporter(exporter))
@@ -115,7 +103,7 @@ def register_cmd(
     else:
         from eotrust.ml.onnx_export import package_checkpoint
 
-        account = _account(ctx, as_party)
+        account = acting_party(ctx, as_party).account
         with tempfile.TemporaryDirectory(dir=settings.path("tmp")) as tmp:
             with console.status("exporting to ONNX and checking against PyTorch…"):
                 path = package_checkpoint(source, account, Path(tmp) / "package.zip", name=name,

@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from eotrust.cli.catalog import AsOption, acting_party
-from eotrust.cli.common import JsonOption, console, print_json, settings_of
+from eotrust.cli.common import AsOption, JsonOption, acting_party, console, print_json, settings_of
 
 if TYPE_CHECKING:
     from eotrust.ledger import Chain, TaskClient, TaskSnapshot, TxResult
