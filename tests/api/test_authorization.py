@@ -103,6 +103,22 @@ def test_each_party_acts_only_as_itself(finished: tuple[Any, LiveServer, str]) -
     assert r.status_code == 409  # Finished: nothing left to answer, and terminal states never change
 
 
+def test_a_catalogue_number_out_of_bounds_is_a_400_naming_the_field(finished: tuple[Any, LiveServer, str]) -> None:
+    """The record's own bounds (eotrust.catalog.entries) answer: a clear 400, nothing registered."""
+    world, server, _ = finished
+    headers = {"X-API-Key": world.keys["pia"]}
+    before = httpx.get(f"{server.url}/catalog/platforms").json()
+    for field, value in (("memory_mb", 10**30), ("cpus", 2**63), ("gpus", -1)):
+        body = {"name": "huge", "age_recipient": "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq", field: value}
+        r = httpx.post(f"{server.url}/catalog/platforms", headers=headers, json=body, timeout=30)
+        assert r.status_code == 400, (field, r.text)
+        assert field in r.json()["detail"] and "Input should be" in r.json()["detail"], r.text
+    r = httpx.post(f"{server.url}/catalog/datasets", headers={"X-API-Key": world.keys["olga"]}, timeout=30,
+                   json={"title": "huge", "cid": world.dataset_cid, "size": 2**64})
+    assert r.status_code == 400 and "size" in r.json()["detail"], r.text
+    assert httpx.get(f"{server.url}/catalog/platforms").json() == before
+
+
 def test_a_data_owner_cannot_answer_another_owners_request(tmp_path: Path) -> None:
     """Without auto-answer: the task waits in RequestsLocked; a second data owner's key is
     refused, the right owner's answer is accepted."""

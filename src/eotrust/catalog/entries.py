@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
 from eotrust.errors import IntegrityError, InvalidInputError
 
@@ -52,6 +52,16 @@ def _normalise_time(value: Any) -> Any:
     raise ValueError(f"not a date or time: {value!r}")
 
 
+#: Bounds of the catalogue's numbers. Every integer a record carries must survive JSON readers
+#: that use doubles (exact up to 2**53) and the database columns it is indexed in (SQLite and
+#: PostgreSQL BIGINT: 64-bit; INTEGER: 32-bit on PostgreSQL), so a huge number is a clear
+#: validation error naming the field rather than an overflow deep in the database driver.
+MAX_BYTES = 2**53 - 1  # a file size: 8 PiB
+MAX_CPUS = 2**20  # cores a platform offers (the largest machines have ~10**7; one platform record, ~10**6)
+MAX_GPUS = 2**20
+MAX_MEMORY_MB = 2**31 - 1  # 2 PiB of memory in MiB; fits a 32-bit INTEGER column
+
+
 class Kind(str, Enum):
     """The kinds of catalogue records."""
 
@@ -69,13 +79,16 @@ class _Body(BaseModel):
         return self.model_dump(mode="json")
 
 
+BodyT = TypeVar("BodyT", bound=_Body)
+
+
 class DatasetInfo(_Body):
     """An EO dataset as its owner describes it. ``cid`` names the plaintext file; the bytes
     themselves stay with the owner until a task asks for them (then encrypted for one platform)."""
 
     title: str = Field(min_length=1)
     cid: str
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=MAX_BYTES, description="bytes of the plaintext file")
     description: str = ""
     bbox: tuple[float, float, float, float] | None = Field(
         default=None, description="west, south, east, north in WGS84 degrees"
@@ -119,9 +132,9 @@ class PlatformInfo(_Body):
 
     name: str = Field(min_length=1)
     age_recipient: str = Field(pattern=r"^age1[0-9a-z]+$")
-    cpus: int = Field(default=1, ge=1)
-    memory_mb: int = Field(default=1024, ge=1)
-    gpus: int = Field(default=0, ge=0)
+    cpus: int = Field(default=1, ge=1, le=MAX_CPUS)
+    memory_mb: int = Field(default=1024, ge=1, le=MAX_MEMORY_MB)
+    gpus: int = Field(default=0, ge=0, le=MAX_GPUS)
     description: str = ""
     keywords: list[str] = Field(default_factory=list)
 
@@ -145,9 +158,22 @@ class ResultInfo(_Body):
     name: str
     cid: str = Field(description="the stored ciphertext, as recorded on the contract")
     plaintext_cid: str
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=MAX_BYTES)
     run_cid: str
     recipient: str
+
+
+def make_body(body_type: type[BodyT], **fields: Any) -> BodyT:
+    """A record body from keyword fields; InvalidInputError naming the first bad field (for
+    callers outside the API, where pydantic's own error would be a traceback)."""
+    try:
+        return body_type(**fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        what = body_type.__name__.removesuffix("Info").lower()
+        where = ".".join(str(x) for x in err.get("loc", ())) or "?"
+        raise InvalidInputError(f"invalid {what} field {where}: {err.get('msg')}",
+                                hint="give a value within the stated bounds") from None
 
 
 BODY_TYPES: dict[Kind, type[_Body]] = {
