@@ -115,7 +115,7 @@ def main() -> int:
         embedded = run_on(Chain.from_settings(load_settings(home=Path(tmp) / "embedded")))
         anvil: dict[str, object] | None = None
         if ANVIL.exists():
-            sys.path.insert(0, str(REPO / "tests" / "ledger"))
+            sys.path.insert(0, str(REPO / "tests"))
             from anvil_node import anvil as start_anvil
 
             with start_anvil() as url:

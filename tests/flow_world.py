@@ -3,14 +3,13 @@ a fast two-step application, a platform — all on the embedded chain, store and
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from anvil_node import ANVIL  # noqa: F401  (re-exported for tests/test_demo.py)
+from anvil_node import MISSING as NO_ANVIL  # noqa: F401
+from anvil_node import anvil as running_anvil  # noqa: F401
 
 from eotrust.catalog.entries import PlatformInfo, Record
 from eotrust.catalog.service import Catalog
@@ -20,44 +19,6 @@ HERE = Path(__file__).resolve().parent
 SAMPLE = HERE / "data" / "slovenia-s2-ndvi"
 TINY = HERE / "flow" / "tiny.yaml"
 PLATFORM = "test-platform"
-ANVIL = HERE.parent / "contracts" / "node_modules" / ".bin" / "anvil"
-NO_ANVIL = f"anvil is not installed at {ANVIL} (run `make node`)"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def running_anvil() -> Iterator[str]:
-    """A real anvil JSON-RPC node on a free loopback port (stopped by its PID); yields its URL."""
-    import httpx
-
-    port = free_port()
-    proc = subprocess.Popen([str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("anvil did not start")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @dataclass

@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flow_world import ANVIL, NO_ANVIL, SAMPLE, TINY, free_port, running_anvil
+from anvil_node import ANVIL, MISSING, free_port
+from anvil_node import anvil as running_anvil
+from flow_world import SAMPLE, TINY
 
 EOTRUST = Path(sys.executable).parent / "eotrust"
 PARTIES = {
@@ -31,7 +33,7 @@ PARTIES = {
 
 pytestmark = [
     pytest.mark.server,
-    pytest.mark.skipif(not ANVIL.exists(), reason=NO_ANVIL),
+    pytest.mark.skipif(not ANVIL.exists(), reason=MISSING),
 ]
 
 

@@ -1,5 +1,6 @@
 """Start anvil (npm @foundry-rs/anvil, a dev dependency in contracts/) on a free loopback port;
-stop it by its PID."""
+stop it by its PID. Shared by the ledger, flow and demo tests and benchmarks/ledger_gas.py
+(``tests/`` is on sys.path: ``pythonpath`` in pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 ANVIL = REPO / "contracts" / "node_modules" / ".bin" / "anvil"
 MISSING = f"anvil is not installed at {ANVIL} (contracts/node_modules: run `make node`)"
 
 
 def free_port() -> int:
+    """A loopback TCP port nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -25,7 +27,7 @@ def free_port() -> int:
 
 @contextmanager
 def anvil() -> Iterator[str]:
-    """A running anvil; yields its URL."""
+    """A running anvil JSON-RPC node on a free loopback port (stopped by its PID); yields its URL."""
     port = free_port()
     proc = subprocess.Popen(
         [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent"],
