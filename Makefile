@@ -8,11 +8,11 @@ NODE_STAMP := contracts/node_modules/.installed
 .PHONY: demo test install sysdeps node contracts bench clean
 
 # Python environment: torch (CPU wheel) first, then eotrust with its test extras.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
