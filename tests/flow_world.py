@@ -7,10 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anvil_node import ANVIL  # noqa: F401  (re-exported for tests/test_demo.py)
-from anvil_node import MISSING as NO_ANVIL  # noqa: F401
-from anvil_node import anvil as running_anvil  # noqa: F401
-
 from eotrust.catalog.entries import PlatformInfo, Record
 from eotrust.catalog.service import Catalog
 from eotrust.settings import Settings

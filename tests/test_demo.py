@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import rasterio
-from flow_world import ANVIL, NO_ANVIL, running_anvil
+from anvil_node import ANVIL
+from anvil_node import MISSING as NO_ANVIL
+from anvil_node import anvil as running_anvil
 from model_codes import codes_of
 from rich.console import Console
 
