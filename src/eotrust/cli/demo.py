@@ -17,8 +17,9 @@ def demo(
     home: Optional[Path] = typer.Option(None, "--demo-home", help="home for the demo (default: a new .demo/run-… here)"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="training epochs of the land-cover model"),
 ) -> None:
-    """Five parties, real Sentinel-2 data from two data owners, a land-cover application, a
-    platform: the task is requested, answered, run, recorded, decrypted and verified.
+    """Run the whole task flow between five parties on real Sentinel-2 data, end to end.
+
+    Two data owners, a land-cover application, a platform: the task is requested, answered, run, recorded, decrypted and verified, and the trained model ships as a signed package.
 
     Uses EOTRUST_CHAIN_URL when it is set (any Ethereum JSON-RPC node, e.g. anvil)."""
     from eotrust.demo.scenario import run_demo

@@ -82,8 +82,9 @@ def evaluate_cmd(
     device: Optional[str] = typer.Option(None, "--device"),
     as_json: bool = JsonOption,
 ) -> None:
-    """Pixel accuracy, per-class precision/recall/F1/IoU, mean IoU and the confusion matrix
-    of a model on a raster and its labels (or on a dataset's held-out split)."""
+    """Score a model: pixel accuracy, per-class precision/recall/F1/IoU, mean IoU, confusion matrix.
+
+    On a raster and its labels, or on a dataset's held-out split."""
     from eotrust.ml.evaluate import evaluate_dataset, evaluate_raster, write_metrics
 
     if dataset is not None:
@@ -141,8 +142,9 @@ def change_cmd(
     min_intensity: float = typer.Option(0.5, "--min-intensity", help="with --model: least probability shift that counts as change"),
     as_json: bool = JsonOption,
 ) -> None:
-    """A change map between two epochs: two class maps, two rasters classified by --model,
-    or two epochs of one raster classified by --model."""
+    """A change map between two epochs, as GeoTIFF and PNG.
+
+    From two class maps, two rasters classified by --model, or two epochs of one raster."""
     import tempfile
 
     from eotrust.ml.change import change_between_epochs, change_map

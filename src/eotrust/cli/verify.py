@@ -39,8 +39,9 @@ def verify(
     as_party: Optional[str] = typer.Option(None, "--as", help="also decrypt the results as this party (the submitter)"),
     as_json: bool = JsonOption,
 ) -> None:
-    """Walk from a result back to the contract, acknowledgments, inputs, application and run
-    record; re-hash what is here, check every signature, print a verdict."""
+    """Check a result or task end to end and print a verdict with each check.
+
+    Walks back to the contract, acknowledgments, inputs, application and run record, re-hashes what is here and checks every signature."""
     from eotrust.verify import verify as run_verify
 
     settings = settings_of(ctx)
