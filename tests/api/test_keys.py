@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
+from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
 from eotrust.api.keys import ApiKeys, create_api_key, hash_secret, list_api_keys, revoke_api_key, verify_api_key
+from eotrust.catalog.db import Base
 from eotrust.cli.main import app
 from eotrust.errors import AuthError, InvalidInputError, NotFoundError, StateError
 from eotrust.settings import Settings
@@ -39,9 +40,12 @@ def test_create_verify_revoke(settings: Settings) -> None:
 
 def test_only_the_hash_is_stored(settings: Settings) -> None:
     secret, info = create_api_key(settings, party=None, scopes=["*"])
-    db = settings.catalog_database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(db) as conn:
-        dump = "\n".join(conn.iterdump())
+    engine = create_engine(settings.catalog_database_url)  # every catalogue table, SQLite or PostgreSQL
+    try:
+        with engine.connect() as conn:
+            dump = "\n".join(repr(tuple(row)) for t in Base.metadata.sorted_tables for row in conn.execute(select(t)))
+    finally:
+        engine.dispose()
     assert secret not in dump and hash_secret(secret) in dump
     assert info.allows_model(CID, "anything")
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 from eth_account import Account
+from sqlalchemy import create_engine, text
 
 from eotrust.catalog.describe import describe_raster
 from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, TaskInfo
@@ -31,8 +31,14 @@ def _dataset(title: str, bbox, start: str, end: str, **kw) -> DatasetInfo:  # ty
     return DatasetInfo(title=title, cid=cid_of_bytes(title.encode()), size=10, bbox=bbox, start=start, end=end, **kw)
 
 
-def _sqlite(settings) -> sqlite3.Connection:  # type: ignore[no-untyped-def]
-    return sqlite3.connect(settings.catalog_database_url.removeprefix("sqlite:///"))
+def _alter(settings, sql: str) -> None:  # type: ignore[no-untyped-def]
+    """Change the catalogue database behind the service's back (SQLite or PostgreSQL)."""
+    engine = create_engine(settings.catalog_database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
 
 
 def test_register_and_get_round_trip(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
@@ -111,9 +117,7 @@ def test_tasks_and_results_are_signed_too(catalog: Catalog, owner) -> None:  # t
 )
 def test_tampered_row_is_named(catalog: Catalog, owner, settings, sql: str, field: str) -> None:  # type: ignore[no-untyped-def]
     record = catalog.register(owner, _dataset("Slovenia NDVI", (14.5, 45.8, 14.6, 45.9), "2016-01-01", "2016-02-01"))
-    db = _sqlite(settings)
-    db.execute(sql)
-    db.commit()
+    _alter(settings, sql)
     with pytest.raises(IntegrityError) as err:
         catalog.get(record.id)
     message = str(err.value)
@@ -145,3 +149,22 @@ def test_describe_rejects_non_raster(tmp_path: Path) -> None:
     bad.write_bytes(b"not a tiff")
     with pytest.raises(InvalidInputError):
         describe_raster(bad)
+
+
+def test_long_free_text_is_kept(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
+    # the column lengths document typical sizes; no backend cuts or refuses a longer title
+    title = "Sentinel-2 NDVI time series " * 20
+    record = catalog.register(owner, _dataset(title, (14.5, 45.8, 14.6, 45.9), "2016-01-01", "2016-02-01"))
+    platform = catalog.register(owner, PlatformInfo(name="p" * 250, age_recipient="age1" + "q" * 150))
+    assert catalog.get(record.id).body.title == title
+    assert catalog.find("p" * 250, Kind.PLATFORM) == platform
+
+
+def test_catalog_opened_by_many_at_once(settings) -> None:  # type: ignore[no-untyped-def]
+    # several processes starting on an empty database create the tables once, without errors
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(6) as pool:
+        catalogs = list(pool.map(lambda _: Catalog(settings), range(6)))
+    record = catalogs[0].register(Account.create(), PlatformInfo(name="hpc", age_recipient="age1abc"))
+    assert all(c.get(record.id) == record for c in catalogs)

@@ -1,16 +1,45 @@
 """The catalogue database: one SQLAlchemy declarative base shared by every catalogue table,
-and the engine built from Settings (SQLite under the home by default, PostgreSQL at scale)."""
+and the engine built from Settings (SQLite under the home by default, PostgreSQL at scale).
+
+The tables behave alike on both: string lengths in the models document the expected sizes but
+bind neither (SQLite ignores them; on PostgreSQL they compile to unbounded VARCHAR), and a
+value the server cannot store (PostgreSQL refuses NUL characters, over-long index keys) is an
+InvalidInputError, not a driver traceback.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+from typing import Any
+
+from sqlalchemy import Engine, String, create_engine, event
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from eotrust.errors import InvalidInputError
 from eotrust.settings import Settings
 
 
 class Base(DeclarativeBase):
     """Every catalogue table derives from this base (see ``records.py`` and friends)."""
+
+
+@compiles(String, "postgresql")
+def _unbounded_varchar(type_: String, compiler: Any, **kw: Any) -> str:
+    """VARCHAR without a length on PostgreSQL, so it stores what SQLite stores."""
+    return "VARCHAR"
+
+
+def _refused_value(context: Any) -> None:
+    """Turn 'the server cannot store this value' into a one-line InvalidInputError."""
+    exc = context.sqlalchemy_exception
+    sqlstate = getattr(context.original_exception, "sqlstate", None) or ""
+    if isinstance(exc, DataError) or (isinstance(exc, OperationalError) and sqlstate.startswith("54")):
+        reason = str(context.original_exception).strip().splitlines()[0]
+        raise InvalidInputError(
+            f"the catalogue database refused a value: {reason}",
+            hint="remove NUL characters and shorten very long names or titles",
+        ) from None
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -26,11 +55,24 @@ def make_engine(settings: Settings) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
+    else:
+        event.listen(engine, "handle_error", _refused_value)
     return engine
 
 
 def open_session_factory(settings: Settings) -> sessionmaker[Session]:
     """Create the tables that are missing and return a session factory."""
     engine = make_engine(settings)
-    Base.metadata.create_all(engine)
+    # each collision means one more table or index exists, so this many attempts always suffice
+    attempts = sum(1 + len(table.indexes) for table in Base.metadata.tables.values()) + 1
+    for attempt in range(attempts):
+        try:
+            Base.metadata.create_all(engine)
+            break
+        except (IntegrityError, OperationalError, ProgrammingError):
+            # another process created the same table between create_all's check and its CREATE
+            # ("table … already exists" on SQLite, a duplicate pg_type key on PostgreSQL): the
+            # table exists now, so check again (SQLite commits each CREATE on its own)
+            if attempt == attempts - 1:
+                raise
     return sessionmaker(engine, expire_on_commit=False)

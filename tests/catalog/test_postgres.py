@@ -1,0 +1,92 @@
+"""The catalogue on a real PostgreSQL server: the SQLite tests of the catalogue service, the model
+registry and the API keys, run again with ``EOTRUST_CATALOG_URL=postgresql+psycopg://…``.
+
+The tests are the same functions (imported, not copied); only the ``settings`` fixture differs:
+here it points the catalogue at a fresh database on the throwaway server of ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from eotrust.settings import Settings, load_settings
+
+TESTS = Path(__file__).resolve().parents[1]
+for _layer in ("ml", "api"):  # the modules below import their neighbours (tiny_models …) by bare name
+    if str(TESTS / _layer) not in sys.path:
+        sys.path.insert(0, str(TESTS / _layer))
+
+from test_keys import (  # noqa: E402
+    test_bad_keys_and_scopes,
+    test_cli,
+    test_create_verify_revoke,
+    test_only_the_hash_is_stored,
+)
+from test_registry import (  # noqa: E402
+    packages,
+    test_cached_copy_is_refetched_when_altered,
+    test_concurrent_registrations_get_distinct_versions,
+    test_tampered_package_is_not_registered,
+    test_versions_lineage_and_lookup,
+)
+from test_service import (  # noqa: E402
+    _dataset,
+    catalog,
+    owner,
+    test_catalog_opened_by_many_at_once,
+    test_find_by_name_and_missing,
+    test_long_free_text_is_kept,
+    test_register_and_get_round_trip,
+    test_search_by_bbox_time_and_text,
+    test_tampered_row_is_named,
+    test_tasks_and_results_are_signed_too,
+)
+
+from eotrust.catalog.entries import Kind  # noqa: E402
+from eotrust.catalog.service import Catalog  # noqa: E402
+from eotrust.errors import InvalidInputError  # noqa: E402
+
+pytestmark = pytest.mark.server
+
+__all__ = [  # the imported tests and fixtures, collected here a second time against PostgreSQL
+    "catalog", "owner", "packages", "test_catalog_opened_by_many_at_once", "test_long_free_text_is_kept",
+    "test_bad_keys_and_scopes", "test_cached_copy_is_refetched_when_altered", "test_cli",
+    "test_concurrent_registrations_get_distinct_versions", "test_create_verify_revoke",
+    "test_find_by_name_and_missing", "test_only_the_hash_is_stored", "test_register_and_get_round_trip",
+    "test_search_by_bbox_time_and_text", "test_tampered_package_is_not_registered",
+    "test_tampered_row_is_named", "test_tasks_and_results_are_signed_too", "test_versions_lineage_and_lookup",
+]
+
+
+@pytest.fixture
+def settings(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings whose catalogue is a fresh PostgreSQL database (the CLI in a test sees it too)."""
+    monkeypatch.setenv("EOTRUST_CATALOG_URL", postgres_url)
+    return load_settings(home=tmp_path / "home")
+
+
+def test_the_catalogue_really_is_on_postgresql(settings: Settings) -> None:
+    assert settings.catalog_database_url.startswith("postgresql+psycopg://")
+    Catalog(settings)
+    engine = create_engine(settings.catalog_database_url)
+    try:
+        assert engine.dialect.name == "postgresql"
+        assert {"catalog_datasets", "model_packages", "api_keys"} <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert not (settings.home_dir / "catalog" / "catalog.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["NDVI\x00 2016", "".join(f"{i:x}" for i in range(2000))],  # a NUL; an index key over btree's 2.7 kB
+    ids=["nul", "huge-index-key"],
+)
+def test_values_postgresql_cannot_store_are_clear_errors(catalog: Catalog, owner, title: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInputError, match="the catalogue database refused a value"):
+        catalog.register(owner, _dataset(title, None, "2016-01-01", "2016-02-01"))
+    assert catalog.list(Kind.DATASET) == []  # nothing half-written
