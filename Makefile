@@ -17,11 +17,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# System tools the tests drive for real: the age CLI (interop) and Chromium (web page).
+# System tools the tests drive for real: the age CLI (interop), Chromium (web page) and the
+# PostgreSQL server (the catalogue tests start a throwaway one; no cluster service is used).
 sysdeps:
-	@if ! command -v age >/dev/null || ! command -v chromium >/dev/null; then \
+	@if ! command -v age >/dev/null || ! command -v chromium >/dev/null \
+	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q age chromium; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q age chromium postgresql; \
 	fi
 
 # Pinned solc (compiler) and anvil (JSON-RPC node) from npm.
