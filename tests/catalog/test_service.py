@@ -168,3 +168,14 @@ def test_catalog_opened_by_many_at_once(settings) -> None:  # type: ignore[no-un
         catalogs = list(pool.map(lambda _: Catalog(settings), range(6)))
     record = catalogs[0].register(Account.create(), PlatformInfo(name="hpc", age_recipient="age1abc"))
     assert all(c.get(record.id) == record for c in catalogs)
+
+
+def test_same_record_added_at_once_is_stored_once(settings, owner) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    Catalog(settings)  # tables created once
+    record = Record.sign(Kind.PLATFORM, PlatformInfo(name="hpc", age_recipient="age1abc"), owner)
+    catalogs = [Catalog(settings) for _ in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(lambda c: c.add(record), catalogs)) == [record] * 6
+    assert catalogs[0].list(Kind.PLATFORM) == [record]

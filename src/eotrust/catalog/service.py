@@ -16,6 +16,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Select, Text, and_, cast, or_, select
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,9 +89,14 @@ class Catalog:
         """Store an already signed record (checked first); idempotent."""
         record.check()
         row_type = ROW_TYPES[record.kind]
-        with self._sessions.begin() as session:
-            if session.get(row_type, record.id) is None:
-                session.add(row_type.from_record(record))
+        try:
+            with self._sessions.begin() as session:
+                if session.get(row_type, record.id) is None:
+                    session.add(row_type.from_record(record))
+        except DBIntegrityError:  # the same record added by someone else at the same moment
+            with self._sessions() as session:
+                if session.get(row_type, record.id) is None:
+                    raise
         return record
 
     def register_dataset(self, owner: Any, info: DatasetInfo) -> Record:
