@@ -71,9 +71,9 @@ def settings(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     return load_settings(home=tmp_path / "home")
 
 
-def test_the_catalogue_really_is_on_postgresql(settings: Settings) -> None:
+def test_the_catalogue_really_is_on_postgresql(settings: Settings, catalog: Catalog) -> None:
     assert settings.catalog_database_url.startswith("postgresql+psycopg://")
-    Catalog(settings)
+    assert catalog._sessions.kw["bind"].dialect.name == "postgresql"  # the imported tests' fixture too
     engine = create_engine(settings.catalog_database_url)
     try:
         assert engine.dialect.name == "postgresql"
