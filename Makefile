@@ -44,7 +44,7 @@ test: install sysdeps node
 	$(VENV)/bin/pytest
 
 bench: install node
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) contracts/node_modules .pytest_cache

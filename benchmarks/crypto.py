@@ -12,23 +12,16 @@ from __future__ import annotations
 
 import argparse
 import filecmp
-import os
 import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))
 
+from _bench import random_file, scratch_dir, timed  # noqa: E402
 from eotrust.crypto import decrypt_file, encrypt_file, generate_identity  # noqa: E402
-
-
-def timed(fn) -> float:  # type: ignore[no-untyped-def]
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 def main() -> int:
@@ -37,13 +30,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    (HERE / "out").mkdir(exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="crypto-", dir=HERE / "out"))
+    work = scratch_dir("crypto-")
     try:
-        src = work / "random.bin"
-        with open(src, "wb") as f:
-            for _ in range(args.mib):
-                f.write(os.urandom(1 << 20))
+        src = random_file(work / "random.bin", args.mib)
         identity, recipient = generate_identity()
         copy, ct, back = work / "copy.bin", work / "random.bin.age", work / "back.bin"
 

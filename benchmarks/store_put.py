@@ -21,13 +21,13 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))
 
+from _bench import random_file, scratch_dir, timed  # noqa: E402
 from eotrust.cid import cid_of_file  # noqa: E402
 from eotrust.store import LocalStore  # noqa: E402
 
@@ -42,12 +42,6 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def timed(fn) -> float:  # type: ignore[no-untyped-def]
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=256)
@@ -55,14 +49,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="threads hashing leaves")
     args = parser.parse_args()
 
-    # on the repository's disk, not /tmp (which may be a different, slower file system)
-    (HERE / "out").mkdir(exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="store_put-", dir=HERE / "out"))
+    work = scratch_dir("store_put-")
     try:
-        src = work / "random.bin"
-        with open(src, "wb") as f:
-            for _ in range(args.mib):
-                f.write(os.urandom(1 << 20))
+        src = random_file(work / "random.bin", args.mib)
         sha256_file(src)  # warm the page cache: every contender reads it from memory
 
         best = {"sha256": float("inf"), "cid": float("inf"), "put": float("inf")}
