@@ -43,6 +43,10 @@ class Settings(BaseSettings):
         default=None,
         description="TaskFactory address on the chain; unset = the one recorded under the home (deployed on first use)",
     )
+    federated_factory_address: str | None = Field(
+        default=None,
+        description="FederatedTaskFactory address on the chain; unset = the one recorded under the home (deployed on first use)",
+    )
     catalog_url: str | None = Field(default=None, description="SQLAlchemy URL; unset = SQLite in home")
     dask_scheduler: str | None = Field(default=None, description="Dask scheduler address; unset = local processes")
     passphrase: SecretStr | None = Field(default=None, description="keystore passphrase (else prompted)")

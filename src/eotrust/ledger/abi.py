@@ -159,3 +159,17 @@ class ContractAbi:
 def task_abi() -> ContractAbi:
     """Task and TaskFactory together: errors of either can surface from a factory call."""
     return ContractAbi(load_artifact("Task"), load_artifact("TaskFactory"))
+
+
+@cache
+def federated_abi() -> ContractAbi:
+    """FederatedTask and FederatedTaskFactory together."""
+    return ContractAbi(load_artifact("FederatedTask"), load_artifact("FederatedTaskFactory"))
+
+
+@cache
+def contracts_abi() -> ContractAbi:
+    """Every eotrust contract: what a revert from any of them is decoded with."""
+    return ContractAbi(
+        load_artifact("Task"), load_artifact("TaskFactory"), load_artifact("FederatedTask"), load_artifact("FederatedTaskFactory")
+    )

@@ -20,7 +20,7 @@ from eotrust.errors import ConfigError, LedgerError
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CONTRACTS_DIR = REPO_ROOT / "contracts"
-CONTRACTS = ("Task", "TaskFactory")
+CONTRACTS = ("Task", "TaskFactory", "FederatedTask", "FederatedTaskFactory")
 
 #: Compiler settings: the optimizer on, an EVM version every backend runs (py-evm, anvil, mainnets).
 SETTINGS: dict[str, object] = {

@@ -35,7 +35,7 @@ from web3.exceptions import (
 )
 
 from eotrust.errors import BackendUnavailableError, EotrustError, LedgerError
-from eotrust.ledger.abi import task_abi
+from eotrust.ledger.abi import contracts_abi
 from eotrust.ledger.reverts import revert_error
 from eotrust.settings import Settings
 
@@ -351,7 +351,7 @@ class Chain:
         except ContractLogicError as exc:
             raw = exc.data
             data = bytes.fromhex(raw[2:]) if isinstance(raw, str) and raw.startswith("0x") else None
-            decoded = task_abi().decode_error(data) if data else None
+            decoded = contracts_abi().decode_error(data) if data else None
             what = action or "do this"
             if decoded is not None:
                 raise revert_error(decoded, action=what, caller=caller) from None

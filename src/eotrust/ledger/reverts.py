@@ -107,6 +107,9 @@ def revert_error(error: DecodedError, *, action: str, caller: str | None = None)
         return MissingEntryError(
             "that address is the Task implementation, not a task", error=error, hint="use a task's address"
         )
+    federated = _federated_error(name, a, action, you, error)
+    if federated is not None:
+        return federated
     simple = {
         "ZeroAddress": "an owner address is missing (zero)",
         "MissingId": "an id is missing (zero)",
@@ -114,7 +117,44 @@ def revert_error(error: DecodedError, *, action: str, caller: str | None = None)
         "MissingCid": "the CID is missing (zero)",
         "LengthMismatch": "as many dataset ids as owners are needed",
         "TooManyEntries": "a task holds at most 255 resource requests and 255 results",
+        "NoSamples": "an update must be trained on at least one sample",
+        "BadParticipants": "participants must be 1 to 32 distinct addresses other than the aggregator, and the quorum 1 to their number",
+        "BadRounds": "rounds and the round deadline must be positive",
+        "AlreadyInitialised": "the federated task is already set up",
     }
     if name in simple:
         return RejectedInputError(f"cannot {action}: {simple[name]}", error=error)
     return ContractRevertError(f"cannot {action}: the contract reverted with {error}", error=error)
+
+
+FEDERATED_STATES = ("Uninitialised", "Running", "Finished", "Failed")
+
+
+def _federated_error(name: str, a: dict[str, Any], action: str, you: Any, error: DecodedError) -> ContractRevertError | None:
+    """The sentence for an error only the FederatedTask raises (None for any other)."""
+    if name == "NotAggregator":
+        return NotAllowedError(f"only the federated task's aggregator can {action}; you are {you}", error=error)
+    if name == "NotParticipant":
+        return NotAllowedError(f"only a participant of the federated task can {action}; you are {you}", error=error)
+    if name == "NotRunning":
+        state = a.get("state")
+        shown = FEDERATED_STATES[state] if isinstance(state, int) and 0 <= state < len(FEDERATED_STATES) else state
+        return WrongStateError(f"cannot {action}: the federated task is {shown}, not Running", error=error)
+    if name == "WrongRound":
+        return WrongStateError(f"cannot {action}: the task is in round {a.get('current')}, not {a.get('given')}", error=error)
+    if name == "DeadlinePassed":
+        return WrongStateError(f"cannot {action}: the round's deadline ({a.get('deadline')}) has passed", error=error,
+                               hint="the participant is recorded as dropped for this round; join the next one")
+    if name == "AlreadySubmitted":
+        return WrongStateError(f"cannot {action}: participant #{a.get('index')} already submitted this round", error=error)
+    if name == "RoundStillOpen":
+        return WrongStateError(
+            f"cannot {action}: the round is open until {a.get('deadline')} and not every participant has submitted",
+            error=error, hint="wait for the remaining updates or the deadline")
+    if name == "QuorumNotReached":
+        return WrongStateError(
+            f"cannot {action}: only {a.get('accepted')} accepted update(s), the quorum is {a.get('needed')}", error=error,
+            hint="fail the task, or wait for more participants")
+    if name == "RefusedNotSubmitted":
+        return RejectedInputError(f"cannot {action}: an update marked refused was never submitted", error=error)
+    return None
