@@ -30,7 +30,7 @@ def make(factory: FederatedFactoryClient, *, rounds: int = 2, quorum: int = 2, s
          participants: list[LocalAccount] | None = None) -> FederatedTaskClient:
     return factory.create(
         SUBMITTER, aggregator=AGGREGATOR.address, aggregator_recipient=recipient(), auditor_recipient=recipient(),
-        plan_cid=CID_A, model_cid=CID_B, participants=[p.address for p in (participants or PARTICIPANTS)],
+        plan_cid=CID_A, model_cid=CID_B, participants=[p.address for p in (PARTICIPANTS if participants is None else participants)],
         rounds=rounds, quorum=quorum, round_seconds=seconds,
     )
 
