@@ -1,0 +1,70 @@
+"""The training plan of a federated task: what is trained and how. Stored as canonical JSON;
+its CID is on the ledger, so every party trains and verifies against the same plan."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from eotrust.errors import InvalidInputError
+from eotrust.federated.weights import Weights, from_module
+
+PLAN_FORMAT = "eotrust-federated-plan/1"
+
+
+class PrivacyConfig(BaseModel):
+    """Differential privacy of each participant's update: clip its L2 norm to ``clip``, then
+    add Gaussian noise of standard deviation ``noise_multiplier × clip`` (before sealing)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    clip: float = Field(gt=0, description="L2 bound of one update")
+    noise_multiplier: float = Field(gt=0, description="noise standard deviation / clip")
+    delta: float = Field(1e-5, gt=0, lt=1, description="the δ of the (ε, δ) guarantee")
+
+
+class FederatedPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["eotrust-federated-plan/1"] = PLAN_FORMAT
+    application: str = Field("landcover-temporal-cnn", description="the federated training application's name")
+    architecture: str = "temporal_cnn"
+    params: dict[str, int | float | str] = Field(
+        default_factory=lambda: {"hidden": 16, "layers": 2, "kernel_size": 5, "dropout": 0.0, "pooling": "avgmax"}
+    )
+    in_channels: int = Field(1, ge=1)
+    classes: list[str] = Field(min_length=2)
+    class_codes: list[int] = Field(min_length=2)
+    timesteps: int = Field(ge=1)
+    strategy: Literal["fedavg", "fedprox"] = "fedavg"
+    mu: float = Field(0.01, ge=0, description="FedProx proximal weight")
+    local_epochs: int = Field(2, ge=1, le=100)
+    batch_size: int = Field(128, ge=1)
+    learning_rate: float = Field(0.005, gt=0)
+    seed: int = 0
+    privacy: PrivacyConfig | None = None
+
+    def canonical(self) -> bytes:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def parse(cls, data: bytes) -> FederatedPlan:
+        try:
+            return cls.model_validate_json(data)
+        except ValueError as exc:
+            raise InvalidInputError(f"the federated plan is not valid: {str(exc).splitlines()[0]}") from None
+
+    def build_model(self):  # type: ignore[no-untyped-def]
+        """The plan's (untrained) network."""
+        from eotrust.ml.models import build_model
+
+        return build_model(self.architecture, self.in_channels, len(self.classes), dict(self.params))
+
+    def initial_weights(self) -> Weights:
+        """Round 0's global model: the network initialised from the plan's seed."""
+        import torch
+
+        torch.manual_seed(self.seed)
+        return from_module(self.build_model())

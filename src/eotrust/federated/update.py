@@ -1,0 +1,107 @@
+"""A participant's update: what it holds, how it is checked, sealed and opened.
+
+The update is the participant's delta (local − global weights, ``eotrust-weights/1``) with a
+small JSON header (task, round, participant index, samples). It is sealed with age for the
+aggregator and for the task's submitter (the auditor, who may run ``verify``) — nobody else
+can read it — and its ciphertext's CID is what the participant submits on the ledger, in a
+transaction signed with its key.
+
+Secure aggregation (the aggregator seeing only the sum) is not implemented: the aggregator
+sees each update it opens. Differential privacy (:mod:`privacy`) bounds what it can learn.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eotrust.crypto.envelope import open_from_store, seal_to_store
+from eotrust.errors import EotrustError, InvalidInputError
+from eotrust.federated.weights import Weights, decode, encode, floating
+from eotrust.store.base import Store
+
+UPDATE_MAGIC = b"eotrust-update/1\n"
+_MAX_HEADER = 4096
+
+
+class GarbageUpdateError(InvalidInputError):
+    """An update that cannot be aggregated: malformed, wrong shape or dtype, NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class Update:
+    task: str
+    round: int
+    index: int
+    samples: int
+    delta: Weights
+
+    def to_bytes(self) -> bytes:
+        head = json.dumps(
+            {"task": self.task.lower(), "round": self.round, "index": self.index, "samples": self.samples},
+            sort_keys=True, separators=(",", ":"),
+        ).encode()
+        return UPDATE_MAGIC + struct.pack("<I", len(head)) + head + encode(self.delta)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Update:
+        if not data.startswith(UPDATE_MAGIC) or len(data) < len(UPDATE_MAGIC) + 4:
+            raise GarbageUpdateError("the update is not an eotrust update (bad magic)")
+        (n,) = struct.unpack_from("<I", data, len(UPDATE_MAGIC))
+        start = len(UPDATE_MAGIC) + 4
+        if n > _MAX_HEADER or start + n > len(data):
+            raise GarbageUpdateError("the update's header is out of bounds")
+        try:
+            head = json.loads(data[start : start + n])
+            fields = (str(head["task"]), int(head["round"]), int(head["index"]), int(head["samples"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise GarbageUpdateError(f"the update's header is malformed: {exc}") from None
+        try:
+            delta = decode(data[start + n :], what="the update's tensors")
+        except InvalidInputError as exc:
+            raise GarbageUpdateError(exc.message) from None
+        return cls(*fields, delta=delta)
+
+
+def check_update(update: Update, global_weights: Weights, *, task: str, round_: int, index: int, samples: int) -> None:
+    """Raise GarbageUpdateError unless ``update`` is for this task, round and participant, says
+    the sample count recorded on the ledger, and has exactly the global model's floating
+    tensors (names, shapes, dtypes), every value finite."""
+    if (update.task, update.round, update.index, update.samples) != (task.lower(), round_, index, samples):
+        raise GarbageUpdateError(
+            f"the update says task {update.task} round {update.round} participant #{update.index} ({update.samples} samples); "
+            f"the ledger says {task.lower()} round {round_} participant #{index} ({samples} samples)"
+        )
+    expected = floating(global_weights)
+    if list(update.delta) != expected:
+        raise GarbageUpdateError(f"the update's tensors {list(update.delta)[:4]}… are not the model's {expected[:4]}…")
+    for name in expected:
+        d, g = update.delta[name], global_weights[name]
+        if d.shape != g.shape or d.dtype != g.dtype:
+            raise GarbageUpdateError(f"tensor {name} is {d.dtype}{list(d.shape)}, the model's is {g.dtype}{list(g.shape)}")
+        if not np.all(np.isfinite(d)):
+            raise GarbageUpdateError(f"tensor {name} holds NaN or infinite values")
+
+
+def seal_update(store: Store, update: Update, recipients: list[str]) -> str:
+    """Seal ``update`` for ``recipients`` (age) into ``store``; the ciphertext's CID."""
+    with tempfile.TemporaryDirectory(prefix="eotrust-update-") as tmp:
+        path = Path(tmp) / "update.bin"
+        path.write_bytes(update.to_bytes())
+        return seal_to_store(store, path, recipients).cid
+
+
+def open_update(store: Store, cid: str, identity: str) -> Update:
+    """Decrypt and parse the sealed update ``cid``; GarbageUpdateError if it cannot be read."""
+    with tempfile.TemporaryDirectory(prefix="eotrust-update-") as tmp:
+        path = Path(tmp) / "update.bin"
+        try:
+            open_from_store(store, cid, identity, path)
+        except EotrustError as exc:
+            raise GarbageUpdateError(f"cannot open update {cid}: {exc.message}") from None
+        return Update.from_bytes(path.read_bytes())

@@ -1,0 +1,83 @@
+"""A model's tensors as deterministic bytes: ``eotrust-weights/1``.
+
+``MAGIC | u32 header length | header JSON | raw little-endian tensors``; the header lists each
+tensor's name, dtype and shape in the model's order. The same tensors always give the same
+bytes, so a global model's CID is its identity and ``verify`` compares aggregates by CID.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections import OrderedDict
+
+import numpy as np
+
+from eotrust.errors import InvalidInputError
+
+MAGIC = b"eotrust-weights/1\n"
+_DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8"), "int64": np.dtype("<i8")}
+_MAX_HEADER = 1 << 20
+
+Weights = OrderedDict[str, np.ndarray]
+
+
+def encode(weights: Weights) -> bytes:
+    header = []
+    blobs = []
+    for name, array in weights.items():
+        a = np.asarray(array)
+        dtype = a.dtype.name
+        if dtype not in _DTYPES:
+            raise InvalidInputError(f"tensor {name} has dtype {dtype}; weights are float32, float64 or int64")
+        header.append({"name": name, "dtype": dtype, "shape": list(a.shape)})
+        blobs.append(np.ascontiguousarray(a, dtype=_DTYPES[dtype]).tobytes())
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return MAGIC + struct.pack("<I", len(head)) + head + b"".join(blobs)
+
+
+def decode(data: bytes, *, what: str = "weights") -> Weights:
+    """The tensors of ``data``; InvalidInputError naming ``what`` if it is not well formed."""
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
+        raise InvalidInputError(f"{what} are not eotrust weights (bad magic)")
+    (n,) = struct.unpack_from("<I", data, len(MAGIC))
+    start = len(MAGIC) + 4
+    if n > _MAX_HEADER or start + n > len(data):
+        raise InvalidInputError(f"{what}: the header length {n} is out of bounds")
+    try:
+        header = json.loads(data[start : start + n])
+        out: Weights = OrderedDict()
+        offset = start + n
+        for entry in header:
+            dtype = _DTYPES[entry["dtype"]]
+            shape = tuple(int(d) for d in entry["shape"])
+            if any(d < 0 for d in shape):
+                raise ValueError("negative dimension")
+            size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if offset + size > len(data):
+                raise ValueError("truncated")
+            out[str(entry["name"])] = np.frombuffer(data, dtype=dtype, count=size // dtype.itemsize, offset=offset).reshape(shape).copy()
+            offset += size
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInputError(f"{what} are malformed: {exc}") from None
+    if offset != len(data):
+        raise InvalidInputError(f"{what} have {len(data) - offset} trailing bytes")
+    return out
+
+
+def from_module(module: object) -> Weights:
+    """A torch module's state dict as numpy arrays, in its order."""
+    state = module.state_dict()  # type: ignore[attr-defined]
+    return OrderedDict((k, v.detach().cpu().numpy().copy()) for k, v in state.items())
+
+
+def load_into(module: object, weights: Weights) -> None:
+    import torch
+
+    module.load_state_dict(OrderedDict((k, torch.from_numpy(np.array(v))) for k, v in weights.items()))  # type: ignore[attr-defined]
+
+
+def floating(weights: Weights) -> list[str]:
+    """Names of the tensors that training moves and aggregation averages (the floating ones;
+    counters such as BatchNorm's ``num_batches_tracked`` stay as in the global model)."""
+    return [k for k, v in weights.items() if v.dtype.kind == "f"]
