@@ -105,6 +105,15 @@ def find_task(settings: Settings, target: str, catalog: Catalog, chain: Any) -> 
     raise NotFoundError(f"no task on this chain recorded the result {cid}", hint="check the CID and EOTRUST_CHAIN_URL")
 
 
+def _is_federated(chain: Any, target: str) -> bool:
+    """Whether ``target`` is a task of this chain's federated factory."""
+    if not ADDRESS.match(target):
+        return False
+    from eotrust.ledger.federated import FederatedFactoryClient
+
+    return FederatedFactoryClient(chain).is_task(target)
+
+
 def verify(
     settings: Settings,
     target: str,
@@ -122,6 +131,12 @@ def verify(
     store = store or open_store(settings)
     chain = chain if chain is not None else lv.chain_of(settings)
     verdict = Verdict(target=target)
+    if _is_federated(chain, target):
+        from eotrust.federated.verify import verify_federated
+
+        verdict.task = target
+        verify_federated(chain, store, target, verdict.add, identity=identity)
+        return verdict
     walk = _Walk(verdict, catalog, store, chain)
 
     address = find_task(settings, target, catalog, chain)

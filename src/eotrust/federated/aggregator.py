@@ -1,0 +1,62 @@
+"""The aggregator's step on one federated task: once every participant submitted (or the
+deadline passed), open each sealed update, refuse garbage (wrong shape, NaN, unreadable),
+aggregate the rest deterministically with the plan's strategy, store the new global model
+and publish its CID with the refused participants; fail the task if the quorum is missed."""
+
+from __future__ import annotations
+
+from eotrust.federated.aggregate import WeightedDelta
+from eotrust.federated.journal import RoundEntry
+from eotrust.federated.roles import DEADLINE_SLACK_S, RoleContext, read_model, read_plan, short
+from eotrust.federated.strategy import strategy_of
+from eotrust.federated.update import GarbageUpdateError, check_update, open_update
+from eotrust.federated.weights import encode
+from eotrust.ledger.federated import FederatedState, FederatedTaskClient
+
+ROLE = "aggregator"
+
+
+def aggregator_step(ctx: RoleContext, address: str) -> str:
+    task = FederatedTaskClient(ctx.chain, address)
+    snap = task.status()
+    if snap.state != FederatedState.RUNNING:
+        return snap.state.value.lower()
+    if snap.aggregator.lower() != ctx.address.lower():
+        return "not the aggregator"
+    r = snap.round
+    everyone = len(snap.submitted) == len(snap.participants)
+    past = ctx.clock() > snap.deadline + DEADLINE_SLACK_S
+    if not everyone and not past:
+        return f"round {r}: waiting ({len(snap.submitted)}/{len(snap.participants)} updates)"
+    entry = ctx.journal.load(address, r, ROLE)
+    if entry is None:
+        plan = read_plan(ctx.store, snap.plan_cid)
+        global_weights = read_model(ctx.store, snap.model_cid)
+        accepted: list[WeightedDelta] = []
+        refused: list[int] = []
+        for u in task.updates_of(r):
+            try:
+                update = open_update(ctx.store, u.update_cid, ctx.identity)
+                check_update(update, global_weights, task=address, round_=r, index=u.index, samples=u.samples)
+            except GarbageUpdateError as exc:
+                ctx.log(f"task {short(address)} round {r}: refused participant #{u.index}'s update: {exc.message}")
+                refused.append(u.index)
+                continue
+            accepted.append(WeightedDelta(u.index, u.samples, update.delta))
+        if len(accepted) < snap.quorum:
+            if not past:
+                return f"round {r}: {len(accepted)} accepted, below the quorum {snap.quorum}; waiting for the deadline"
+            reason = ctx.store.put_bytes(
+                f"federated task {address} round {r}: {len(accepted)} accepted update(s), quorum {snap.quorum}\n".encode()
+            )
+            task.fail(ctx.account, reason)
+            ctx.log(f"task {short(address)} round {r}: quorum missed; failed")
+            return "failed"
+        new = strategy_of(plan).aggregate(global_weights, accepted)
+        cid = ctx.store.put_bytes(encode(new))
+        entry = RoundEntry(task=address, round=r, role=ROLE, cid=cid, refused=refused)
+        ctx.journal.save(entry)  # before the transaction: a restart publishes this same aggregate
+    task.publish_aggregate(ctx.account, r, entry.cid, refused=entry.refused)
+    dropped = [i for i in range(len(snap.participants)) if i not in snap.submitted]
+    ctx.log(f"task {short(address)} round {r}: published {entry.cid} (refused {entry.refused}, dropped {dropped})")
+    return f"round {r}: aggregated"

@@ -1,0 +1,43 @@
+"""Open a federated task: store the plan and the initial global model, create the contract."""
+
+from __future__ import annotations
+
+from eth_account.signers.local import LocalAccount
+
+from eotrust.federated.plan import FederatedPlan
+from eotrust.federated.weights import encode
+from eotrust.ledger.chain import Chain
+from eotrust.ledger.federated import FederatedFactoryClient, FederatedTaskClient
+from eotrust.store.base import Store
+
+
+def create_federated_task(
+    chain: Chain,
+    store: Store,
+    submitter: LocalAccount,
+    *,
+    auditor_recipient: str,
+    plan: FederatedPlan,
+    aggregator: str,
+    aggregator_recipient: str,
+    participants: list[str],
+    rounds: int,
+    quorum: int | None = None,
+    round_seconds: int = 600,
+) -> FederatedTaskClient:
+    """The new task; round 0 starts from the plan's seeded initial model. ``quorum`` defaults
+    to every participant."""
+    plan_cid = store.put_bytes(plan.canonical())
+    model_cid = store.put_bytes(encode(plan.initial_weights()))
+    return FederatedFactoryClient(chain).create(
+        submitter,
+        aggregator=aggregator,
+        aggregator_recipient=aggregator_recipient,
+        auditor_recipient=auditor_recipient,
+        plan_cid=plan_cid,
+        model_cid=model_cid,
+        participants=participants,
+        rounds=rounds,
+        quorum=len(participants) if quorum is None else quorum,
+        round_seconds=round_seconds,
+    )

@@ -1,0 +1,49 @@
+"""A participant's step on one federated task: if the current round still waits for its
+update, fetch the global model by CID, train on its own data (which never leaves), seal the
+update for the aggregator and the auditor, and submit its CID on the ledger."""
+
+from __future__ import annotations
+
+from eotrust.errors import StateError
+from eotrust.federated.data import PixelSet
+from eotrust.federated.journal import RoundEntry
+from eotrust.federated.local import train_local
+from eotrust.federated.roles import DEADLINE_SLACK_S, RoleContext, read_model, read_plan, short
+from eotrust.federated.update import Update, seal_update
+from eotrust.ledger.federated import FederatedState, FederatedTaskClient
+
+ROLE = "participant"
+
+
+def participant_step(ctx: RoleContext, address: str, data: PixelSet) -> str:
+    """Advance ``address`` as this participant; a word on what happened."""
+    task = FederatedTaskClient(ctx.chain, address)
+    snap = task.status()
+    if snap.state != FederatedState.RUNNING:
+        return snap.state.value.lower()
+    index = snap.index_of(ctx.address)
+    if index is None:
+        return "not a participant"
+    r = snap.round
+    if index in snap.submitted:
+        return f"round {r}: submitted"
+    if ctx.clock() > snap.deadline:
+        return f"round {r}: missed the deadline (dropped)"
+    entry = ctx.journal.load(address, r, ROLE)
+    if entry is None:
+        plan = read_plan(ctx.store, snap.plan_cid)
+        global_weights = read_model(ctx.store, snap.model_cid)
+        ctx.log(f"task {short(address)} round {r}: training on {len(data)} own samples")
+        delta = train_local(plan, global_weights, data, round_=r, index=index)
+        update = Update(task=address, round=r, index=index, samples=len(data), delta=delta)
+        cid = seal_update(ctx.store, update, [snap.aggregator_recipient, snap.auditor_recipient])
+        entry = RoundEntry(task=address, round=r, role=ROLE, cid=cid, samples=len(data))
+        ctx.journal.save(entry)  # before the transaction: a restart submits this same update
+    try:
+        task.submit_update(ctx.account, r, entry.cid, entry.samples)
+    except StateError as exc:
+        if ctx.clock() > snap.deadline - DEADLINE_SLACK_S:
+            return f"round {r}: missed the deadline (dropped): {exc.message}"
+        raise
+    ctx.log(f"task {short(address)} round {r}: submitted update {entry.cid}")
+    return f"round {r}: submitted"
