@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "catalog",
     "flow",
     "node",
+    "federated",
     "workflow",
     "eo",
     "ml",

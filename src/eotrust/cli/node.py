@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -18,7 +19,11 @@ def register(app: typer.Typer) -> None:
 @node_app.command("run")
 def run(
     ctx: typer.Context,
-    platform: str = typer.Option(..., "--platform", help="the platform's catalogue name or record id"),
+    platform: Optional[str] = typer.Option(None, "--platform", help="the platform's catalogue name or record id"),
+    federated: Optional[str] = typer.Option(
+        None, "--federated", help="run a federated role instead: participant (a data owner) or aggregator"
+    ),
+    data: Optional[Path] = typer.Option(None, "--data", help="participant: the owner's own training pixels (.npz); never uploaded"),
     poll: float = typer.Option(1.0, "--poll", min=0.05, help="seconds between looks at the ledger"),
     max_backoff: float = typer.Option(30.0, "--max-backoff", min=0.1, help="longest wait between retries when the chain is away"),
     once: bool = typer.Option(False, "--once", help="advance the platform's unfinished tasks once, then exit"),
@@ -37,10 +42,37 @@ def run(
     def log(line: str) -> None:
         console.print(f"[dim]{datetime.now():%H:%M:%S}[/] {line}", highlight=False)
 
+    if federated is not None:
+        _run_federated(settings, acting_party(ctx, as_party), federated, data, log, poll=poll, max_backoff=max_backoff, once=once)
+        return
+    if platform is None:
+        from eotrust.errors import InvalidInputError
+
+        raise InvalidInputError("which platform does this node run?", hint="pass --platform NAME (or --federated ROLE)")
+
     node = PlatformNode(settings, acting_party(ctx, as_party), platform, log=log)
     if once:
         for address, state in node.recover().items():
             log(f"task {address}: {state}")
+        return
+    try:
+        node.run(poll_s=poll, max_backoff_s=max_backoff)
+    except KeyboardInterrupt:
+        log("node stopped")
+
+
+def _run_federated(settings: Any, party: Any, role: str, data: Optional[Path], log: Callable[[str], None], *,
+                   poll: float, max_backoff: float, once: bool) -> None:
+    from eotrust.errors import InvalidInputError
+    from eotrust.federated.data import PixelSet
+    from eotrust.nodes.federated import FederatedNode
+
+    if role not in ("participant", "aggregator"):
+        raise InvalidInputError(f"unknown federated role {role!r}", hint="use participant or aggregator")
+    pixels = PixelSet.load(data) if data is not None else None
+    node = FederatedNode(settings, party, role, data=pixels, log=log)  # type: ignore[arg-type]
+    if once:
+        node.step_all()
         return
     try:
         node.run(poll_s=poll, max_backoff_s=max_backoff)

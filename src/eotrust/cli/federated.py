@@ -1,0 +1,113 @@
+"""`eotrust federated …`: open a federated task, see its rounds, split the sample patch among owners.
+
+The roles themselves run as nodes: `eotrust node run --federated participant --data OWN.npz`
+on each data owner's machine, `eotrust node run --federated aggregator` on the platform's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from eotrust.cli.common import AsOption, JsonOption, acting_party, console, print_json, settings_of
+
+federated_app = typer.Typer(help="Federated training: data stays home, every round on the ledger.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(federated_app, name="federated")
+
+
+@federated_app.command("split")
+def split(
+    out: Path = typer.Option(..., "--out", "-o", help="directory for owner-0.npz … and heldout.npz"),
+    owners: int = typer.Option(3, "--owners", min=1, max=32, help="data owners (bands of rows)"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Split the bundled Slovenian NDVI patch spatially: one band of rows per owner, the last held out."""
+    from eotrust.federated.data import load_patch, regions
+
+    patch = load_patch()
+    bands, held = regions(patch.height, owners)
+    written = {}
+    for i, rows in enumerate(bands):
+        written[f"owner-{i}"] = (patch.pixels(rows).save(out / f"owner-{i}.npz"), rows)
+    written["heldout"] = (patch.pixels(held).save(out / "heldout.npz"), held)
+    if as_json:
+        print_json({k: {"path": str(p), "rows": list(r)} for k, (p, r) in written.items()})
+        return
+    for name, (path, rows) in written.items():
+        console.print(f"{name}: rows {rows[0]}–{rows[1] - 1} → {path}", highlight=False)
+
+
+@federated_app.command("create")
+def create(
+    ctx: typer.Context,
+    participant: list[str] = typer.Option(..., "--participant", "-p", help="a data owner's address (repeat, in order)"),
+    aggregator: str = typer.Option(..., "--aggregator", help="the aggregator's address"),
+    aggregator_recipient: str = typer.Option(..., "--aggregator-recipient", help="the aggregator's age1… recipient (its card)"),
+    rounds: int = typer.Option(3, "--rounds", min=1, max=255),
+    strategy: str = typer.Option("fedavg", "--strategy", help="fedavg or fedprox"),
+    mu: float = typer.Option(0.01, "--mu", min=0.0, help="FedProx proximal weight"),
+    local_epochs: int = typer.Option(2, "--local-epochs", min=1, max=100),
+    quorum: Optional[int] = typer.Option(None, "--quorum", min=1, help="fewest accepted updates to close a round at its deadline (default: all)"),
+    round_seconds: int = typer.Option(600, "--round-seconds", min=1, help="deadline of each round, from its start"),
+    dp_clip: Optional[float] = typer.Option(None, "--dp-clip", help="differential privacy: L2 bound of an update"),
+    dp_noise: Optional[float] = typer.Option(None, "--dp-noise", help="differential privacy: noise multiplier"),
+    as_party: Optional[str] = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Open a federated task (as its submitter): plan and initial model are stored, the contract created."""
+    from eotrust.errors import InvalidInputError
+    from eotrust.federated.create import create_federated_task
+    from eotrust.federated.data import CLASS_CODES, CLASS_NAMES
+    from eotrust.federated.plan import FederatedPlan, PrivacyConfig
+    from eotrust.federated.privacy import epsilon
+    from eotrust.ledger import Chain
+    from eotrust.store import open_store
+
+    if strategy not in ("fedavg", "fedprox"):
+        raise InvalidInputError(f"unknown strategy {strategy!r}", hint="use fedavg or fedprox")
+    if (dp_clip is None) != (dp_noise is None):
+        raise InvalidInputError("differential privacy needs both --dp-clip and --dp-noise")
+    settings = settings_of(ctx)
+    party = acting_party(ctx, as_party)
+    privacy = PrivacyConfig(clip=dp_clip, noise_multiplier=dp_noise) if dp_clip and dp_noise else None
+    plan = FederatedPlan(classes=CLASS_NAMES, class_codes=CLASS_CODES, timesteps=68, strategy=strategy,  # type: ignore[arg-type]
+                         mu=mu, local_epochs=local_epochs, privacy=privacy)
+    task = create_federated_task(
+        Chain.from_settings(settings), open_store(settings), party.account, auditor_recipient=party.age_recipient,
+        plan=plan, aggregator=aggregator, aggregator_recipient=aggregator_recipient, participants=participant,
+        rounds=rounds, quorum=quorum, round_seconds=round_seconds,
+    )
+    eps = epsilon(privacy, rounds) if privacy else None
+    if as_json:
+        print_json({"address": task.address, "epsilon": eps, "delta": privacy.delta if privacy else None})
+        return
+    console.print(f"federated task [bold]{task.address}[/] opened: {len(participant)} participants, {rounds} rounds, {strategy}")
+    if eps is not None:
+        console.print(f"differential privacy: each participant's data is ({eps:.2f}, {privacy.delta:g})-DP over {rounds} rounds")  # type: ignore[union-attr]
+
+
+@federated_app.command("status")
+def status(ctx: typer.Context, address: str = typer.Argument(..., help="the federated task's address"), as_json: bool = JsonOption) -> None:
+    """The task's state and every round: updates, refused and dropped participants, aggregate."""
+    from rich.table import Table
+
+    from eotrust.ledger import Chain
+    from eotrust.ledger.federated import FederatedTaskClient
+
+    task = FederatedTaskClient(Chain.from_settings(settings_of(ctx)), address)
+    snap, rounds = task.status(), task.rounds()
+    if as_json:
+        print_json({"task": snap, "rounds": rounds})
+        return
+    console.print(f"[bold]{snap.address}[/]: {snap.state.value}, round {snap.round}/{snap.rounds}, aggregator {snap.aggregator}")
+    table = Table(title="rounds")
+    for col in ("round", "model", "updates (#: samples)", "refused", "dropped", "aggregate"):
+        table.add_column(col, overflow="fold")
+    for r in rounds:
+        table.add_row(str(r.round), r.model_cid, ", ".join(f"#{u.index}: {u.samples}" for u in r.updates),
+                      str(r.refused or ""), str(r.dropped or ""), r.aggregate_cid or "(open)")
+    console.print(table)

@@ -1,0 +1,101 @@
+"""A federated node: a data owner's participant, or a platform's aggregator, following the ledger.
+
+``eotrust node run --federated participant --data OWN.npz`` (or ``--federated aggregator``)
+runs :meth:`FederatedNode.run`: every poll it asks the federated factory for its running tasks
+and takes one step on each (:func:`eotrust.federated.participant.participant_step`,
+:func:`eotrust.federated.aggregator.aggregator_step`). The ledger says what is left to do; the
+round journal under the home says what was made but maybe not yet published, so a node killed
+anywhere and started again finishes each round exactly once. An unreachable chain is retried
+with backoff; an error on one task is logged and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Literal
+
+from eotrust.errors import BackendUnavailableError, EotrustError, InvalidInputError
+from eotrust.federated.aggregator import aggregator_step
+from eotrust.federated.data import PixelSet
+from eotrust.federated.journal import RoundJournal
+from eotrust.federated.participant import participant_step
+from eotrust.federated.roles import RoleContext, short
+from eotrust.ledger.chain import Chain
+from eotrust.ledger.federated import FederatedFactoryClient, FederatedState, FederatedTaskClient
+from eotrust.party.party import Party
+from eotrust.settings import Settings
+from eotrust.store.base import Store
+
+Role = Literal["participant", "aggregator"]
+
+
+class FederatedNode:
+    def __init__(
+        self,
+        settings: Settings,
+        party: Party,
+        role: Role,
+        *,
+        data: PixelSet | None = None,
+        chain: Chain | None = None,
+        store: Store | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        from eotrust.store import open_store
+
+        if role == "participant" and data is None:
+            raise InvalidInputError("a participant trains on its own data", hint="pass --data OWN.npz")
+        self.role = role
+        self.data = data
+        self.ctx = RoleContext(
+            name=party.name,
+            account=party.account,
+            identity=party.age_identity,
+            chain=chain if chain is not None else Chain.from_settings(settings),
+            store=store if store is not None else open_store(settings),
+            journal=RoundJournal(settings.path("nodes", "federated", party.name)),
+            log=log or (lambda line: None),
+        )
+        self._done: set[str] = set()
+        self._last: dict[str, str] = {}
+
+    def step(self, address: str) -> str:
+        if self.role == "participant":
+            assert self.data is not None
+            return participant_step(self.ctx, address, self.data)
+        return aggregator_step(self.ctx, address)
+
+    def step_all(self) -> dict[str, str]:
+        """One step on every running task of the federated factory; what happened to each."""
+        seen: dict[str, str] = {}
+        for address in FederatedFactoryClient(self.ctx.chain).all_tasks():
+            if address in self._done:
+                continue
+            try:
+                if FederatedTaskClient(self.ctx.chain, address).status().state != FederatedState.RUNNING:
+                    self._done.add(address)
+                    continue
+                seen[address] = self.step(address)
+            except BackendUnavailableError:
+                raise
+            except EotrustError as exc:
+                seen[address] = f"error: {exc}"
+            if self._last.get(address) != seen[address]:
+                self.ctx.log(f"task {short(address)}: {seen[address]}")
+                self._last[address] = seen[address]
+        return seen
+
+    def run(self, stop: threading.Event | None = None, *, poll_s: float = 1.0, max_backoff_s: float = 30.0) -> None:
+        stop = stop or threading.Event()
+        backoff = poll_s
+        self.ctx.log(f"federated {self.role} node started as {self.ctx.address}")
+        while not stop.is_set():
+            try:
+                self.step_all()
+                backoff = poll_s
+                stop.wait(poll_s)
+            except BackendUnavailableError as exc:
+                self.ctx.log(f"chain unreachable: {exc.message} — retrying in {backoff:.0f} s")
+                stop.wait(backoff)
+                backoff = min(backoff * 2, max_backoff_s)
