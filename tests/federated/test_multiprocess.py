@@ -95,6 +95,16 @@ class Federation:
                 proc.kill()
                 proc.wait()
 
+    def wait_started(self, *parties: str, timeout: float = 120) -> None:
+        """Until each party's node says it started (process start-up is slow on a busy machine)."""
+        deadline = time.monotonic() + timeout
+        for party in parties:
+            log = self.root / f"{party}.log"
+            while "node started" not in (log.read_text() if log.exists() else ""):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{party}'s node did not start\n{self.logs()}")
+                time.sleep(0.2)
+
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()}" for p in sorted(self.root.glob("*.log")))
 
@@ -159,12 +169,14 @@ def test_three_owners_on_anvil_with_a_dropout_and_nodes_killed_mid_round(anvil: 
         # a round with owner-2 away: recorded as dropped once the deadline passes
         for p in ("aggregator", "owner-0", "owner-1"):
             f.start(p, "aggregator" if p == "aggregator" else "participant")
-        dropout = f.create(rounds=1, quorum=2, round_seconds=12)
-        f.wait(dropout, lambda s: s.state != FederatedState.RUNNING)
+        f.wait_started("aggregator", "owner-0", "owner-1")
+        dropout = f.create(rounds=1, quorum=2, round_seconds=30)
+        assert f.wait(dropout, lambda s: s.state != FederatedState.RUNNING).state == FederatedState.FINISHED, f.logs()
         (r0,) = FederatedTaskClient(f.chain(), dropout).rounds()
         assert r0.dropped == [2] and sorted(u.index for u in r0.updates) == [0, 1], f.logs()
         # two rounds with everyone; the aggregator and one owner are killed in round 0
         f.start("owner-2", "participant")
+        f.wait_started("owner-2")
         address = f.create(rounds=2, quorum=3, round_seconds=600)
         f.wait(address, lambda s: len(s.submitted) >= 1)
         f.kill("owner-1")

@@ -16,15 +16,24 @@ def demo(
     ctx: typer.Context,
     home: Optional[Path] = typer.Option(None, "--demo-home", help="home for the demo (default: a new .demo/run-… here)"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="training epochs of the land-cover model"),
+    federated: bool = typer.Option(False, "--federated", help="the federated variant: three data owners train at home"),
+    rounds: int = typer.Option(3, "--rounds", min=1, max=50, help="federated rounds (with --federated)"),
 ) -> None:
     """Run the whole task flow between five parties on real Sentinel-2 data, end to end.
 
     Two data owners, a land-cover application, a platform: the task is requested, answered, run, recorded, decrypted and verified, and the trained model ships as a signed package.
 
     Uses EOTRUST_CHAIN_URL when it is set (any Ethereum JSON-RPC node, e.g. anvil)."""
+    root = ctx.find_root().params.get("home")
+    if federated:
+        from eotrust.demo.federated import run_federated_demo
+
+        fed = run_federated_demo(home=home or root, rounds=rounds)
+        if fed.state != "Finished" or not fed.verified:
+            raise typer.Exit(1)
+        return
     from eotrust.demo.scenario import run_demo
 
-    root = ctx.find_root().params.get("home")
     params = {"epochs": epochs} if epochs is not None else None
     result = run_demo(home=home or root, params=params)
     if result.state != "Finished" or not result.verified:

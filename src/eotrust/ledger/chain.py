@@ -166,6 +166,10 @@ class Chain:
     def balance(self, address: str) -> int:
         return self._guard(lambda: int(self.w3.eth.get_balance(to_checksum_address(address))))
 
+    def gas_used(self, tx_hash: str) -> int:
+        """The gas a mined transaction used (from its receipt)."""
+        return self._guard(lambda: int(self.w3.eth.get_transaction_receipt(tx_hash)["gasUsed"]))  # type: ignore[arg-type]
+
     def code(self, address: str) -> bytes:
         return self._guard(lambda: bytes(self.w3.eth.get_code(to_checksum_address(address))))
 

@@ -94,6 +94,7 @@ class RoundRecord(BaseModel):
     refused: list[int] = Field(default_factory=list)
     dropped: list[int] = Field(default_factory=list)
     closed_block: int | None = None
+    closed_tx: str | None = None
 
 
 class FederatedFactoryClient:
@@ -304,10 +305,16 @@ class FederatedTaskClient:
                 rec.refused = mask_indices(int(a["refused"]))
                 rec.dropped = mask_indices(int(a["dropped"]))
                 rec.closed_block = log.block_number
+                rec.closed_tx = log.tx_hash
                 model = rec.aggregate_cid
         if opened is None:
             raise LedgerError(f"{self.address} has no FederatedTaskOpened event; is it a federated task?")
         return [records[r] for r in sorted(records)]
+
+    def round_gas(self, record: RoundRecord) -> int:
+        """Gas the round's transactions used: every update submitted and the aggregate."""
+        hashes = [u.tx_hash for u in record.updates] + ([record.closed_tx] if record.closed_tx else [])
+        return sum(self.chain.gas_used(h) for h in hashes)
 
     def updates_of(self, round_: int) -> list[UpdateRecord]:
         for rec in self.rounds():
