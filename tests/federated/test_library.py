@@ -1,0 +1,119 @@
+"""The federated library without a chain: weights bytes, deterministic aggregation, update
+checks (the attacks: NaN, infinity, wrong shape, dtype, names, header, bytes), DP and ε."""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eotrust.errors import InvalidInputError
+from eotrust.federated.aggregate import WeightedDelta, apply_average
+from eotrust.federated.plan import PrivacyConfig
+from eotrust.federated.privacy import epsilon, l2_norm, privatise
+from eotrust.federated.update import GarbageUpdateError, Update, check_update
+from eotrust.federated.weights import decode, encode
+
+TASK = "0x" + "ab" * 20
+
+
+def model(seed: int = 0) -> OrderedDict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return OrderedDict(w=rng.normal(size=(4, 3)).astype(np.float32), b=rng.normal(size=3).astype(np.float32),
+                       n=np.array(7, dtype=np.int64))
+
+
+def delta(seed: int) -> OrderedDict[str, np.ndarray]:
+    m = model(seed)
+    return OrderedDict((k, v) for k, v in m.items() if v.dtype.kind == "f")
+
+
+def test_weights_round_trip_and_are_deterministic() -> None:
+    m = model()
+    assert encode(decode(encode(m))) == encode(m)
+    assert all(np.array_equal(a, b) for a, b in zip(decode(encode(m)).values(), m.values()))
+
+
+def test_malformed_weights_are_refused() -> None:
+    data = encode(model())
+    for bad in (b"", data[:-1], data + b"\0", b"x" + data[1:], data[:30]):
+        with pytest.raises(InvalidInputError):
+            decode(bad)
+
+
+@settings(max_examples=15, deadline=None)
+@given(samples=st.lists(st.integers(1, 10_000), min_size=1, max_size=5), seed=st.integers(0, 1000))
+def test_aggregation_is_a_function_of_its_inputs_not_their_order(samples: list[int], seed: int) -> None:
+    g = model(seed)
+    updates = [WeightedDelta(i, s, delta(seed + i + 1)) for i, s in enumerate(samples)]
+    shuffled = updates[:]
+    random.Random(seed).shuffle(shuffled)
+    a, b = apply_average(g, updates), apply_average(g, shuffled)
+    assert encode(a) == encode(b)
+    total = sum(samples)
+    expected = g["w"].astype(np.float64) + sum(s / total * u.delta["w"].astype(np.float64) for s, u in zip(samples, updates))
+    assert np.array_equal(a["w"], expected.astype(np.float32))
+    assert a["n"] == g["n"]  # counters stay as in the global model
+
+
+def test_aggregation_refuses_nothing_and_duplicates() -> None:
+    with pytest.raises(InvalidInputError):
+        apply_average(model(), [])
+    with pytest.raises(InvalidInputError):
+        apply_average(model(), [WeightedDelta(0, 1, delta(1)), WeightedDelta(0, 2, delta(2))])
+
+
+def _check(d: OrderedDict[str, np.ndarray], **header: object) -> None:
+    fields = {"task": TASK, "round": 0, "index": 1, "samples": 10} | header
+    u = Update.from_bytes(Update(fields["task"], fields["round"], fields["index"], fields["samples"], d).to_bytes())  # type: ignore[arg-type]
+    check_update(u, model(), task=TASK, round_=0, index=1, samples=10)
+
+
+def test_a_sound_update_passes() -> None:
+    _check(delta(3))
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda d: d.__setitem__("w", np.full((4, 3), np.nan, np.float32)), "NaN"),
+        (lambda d: d.__setitem__("b", np.array([0, np.inf, 0], np.float32)), "NaN or infinite"),
+        (lambda d: d.__setitem__("w", np.zeros((3, 4), np.float32)), "model's is float32"),
+        (lambda d: d.__setitem__("w", np.zeros((4, 3), np.float64)), "model's is float32"),
+        (lambda d: d.pop("b"), "tensors"),
+        (lambda d: d.__setitem__("extra", np.zeros(1, np.float32)), "tensors"),
+    ],
+)
+def test_garbage_updates_are_refused(change, match: str) -> None:  # type: ignore[no-untyped-def]
+    d = delta(3)
+    change(d)
+    with pytest.raises(GarbageUpdateError, match=match):
+        _check(d)
+
+
+@pytest.mark.parametrize("header", [{"round": 1}, {"index": 2}, {"samples": 11}, {"task": "0x" + "cd" * 20}])
+def test_an_update_replayed_from_another_round_task_or_participant_is_refused(header: dict) -> None:  # type: ignore[type-arg]
+    with pytest.raises(GarbageUpdateError, match="the ledger says"):
+        _check(delta(3), **header)
+
+
+def test_bytes_that_are_not_an_update_are_refused() -> None:
+    good = Update(TASK, 0, 1, 10, delta(3)).to_bytes()
+    for bad in (b"", b"garbage", good[:40], good[:-3]):
+        with pytest.raises(GarbageUpdateError):
+            Update.from_bytes(bad)
+
+
+def test_privacy_clips_then_adds_noise_and_reports_epsilon() -> None:
+    big = OrderedDict((k, v * 100) for k, v in delta(5).items())
+    cfg = PrivacyConfig(clip=1.0, noise_multiplier=1e-6)
+    assert l2_norm(privatise(big, cfg, np.random.default_rng(0))) == pytest.approx(1.0, rel=1e-3)
+    noisy = privatise(big, PrivacyConfig(clip=1.0, noise_multiplier=2.0), np.random.default_rng(0))
+    assert l2_norm(noisy) > 2.0  # the noise dominates a clipped update
+    e1 = epsilon(PrivacyConfig(clip=1.0, noise_multiplier=1.0), 3)
+    assert epsilon(PrivacyConfig(clip=1.0, noise_multiplier=2.0), 3) < e1 < epsilon(PrivacyConfig(clip=1.0, noise_multiplier=1.0), 10)
+    assert 0 < e1 < 50
