@@ -170,7 +170,7 @@ def test_three_owners_on_anvil_with_a_dropout_and_nodes_killed_mid_round(anvil: 
         for p in ("aggregator", "owner-0", "owner-1"):
             f.start(p, "aggregator" if p == "aggregator" else "participant")
         f.wait_started("aggregator", "owner-0", "owner-1")
-        dropout = f.create(rounds=1, quorum=2, round_seconds=30)
+        dropout = f.create(rounds=1, quorum=2, round_seconds=45)
         assert f.wait(dropout, lambda s: s.state != FederatedState.RUNNING).state == FederatedState.FINISHED, f.logs()
         (r0,) = FederatedTaskClient(f.chain(), dropout).rounds()
         assert r0.dropped == [2] and sorted(u.index for u in r0.updates) == [0, 1], f.logs()

@@ -26,8 +26,21 @@ def _seed(plan: FederatedPlan, *parts: object) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
-def train_local(plan: FederatedPlan, global_weights: Weights, data: PixelSet, *, round_: int, index: int) -> Weights:
-    """The update of participant ``index`` in ``round_``: its local model minus the global one."""
+def train_local(plan: FederatedPlan, global_weights: Weights, data: PixelSet, *, round_: int, index: int,
+                threads: int = 1) -> Weights:
+    """The update of participant ``index`` in ``round_``: its local model minus the global one.
+
+    ``threads``: torch CPU threads while training (1 by default: these small convolutions gain
+    nothing from intra-op threads and lose much when cores are shared); restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _train_local(plan, global_weights, data, round_=round_, index=index)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_local(plan: FederatedPlan, global_weights: Weights, data: PixelSet, *, round_: int, index: int) -> Weights:
     seed = _seed(plan, "local", round_, index)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)

@@ -1,0 +1,61 @@
+"""`eotrust federated split|create|status` and `node run --federated`, in process; bad input is
+one clear error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from eotrust.cli.main import app
+from eotrust.errors import InvalidInputError, NotFoundError
+from eotrust.federated.data import PixelSet
+from eotrust.settings import Settings
+
+runner = CliRunner()
+
+
+def test_split_writes_each_owner_its_band_and_a_held_out_one(tmp_path: Path) -> None:
+    out = tmp_path / "owners"
+    result = runner.invoke(app, ["federated", "split", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    parts = json.loads(result.stdout)
+    assert list(parts) == ["owner-0", "owner-1", "owner-2", "heldout"]
+    rows = [tuple(p["rows"]) for p in parts.values()]
+    assert rows == [(0, 25), (25, 50), (50, 75), (75, 101)]
+    sizes = [len(PixelSet.load(Path(p["path"]))) for p in parts.values()]
+    assert all(s > 1000 for s in sizes)
+    a, b = PixelSet.load(out / "owner-0.npz"), PixelSet.load(out / "owner-1.npz")
+    assert not np.array_equal(a.x[:10], b.x[:10])
+
+
+def test_create_and_status(settings: Settings) -> None:
+    home = ["--home", str(settings.home)]
+    cards = {}
+    for name, role in (("alice", "submitter"), ("hpc", "platform-owner"), ("a", "data-owner"), ("b", "data-owner")):
+        r = runner.invoke(app, [*home, "party", "create", name, "--role", role])
+        assert r.exit_code == 0, r.output
+        cards[name] = json.loads(runner.invoke(app, [*home, "party", "show", name, "--json"]).stdout)
+    args = [*home, "federated", "create", "--as", "alice", "-p", cards["a"]["address"], "-p", cards["b"]["address"],
+            "--aggregator", cards["hpc"]["address"], "--aggregator-recipient", cards["hpc"]["age_recipient"],
+            "--rounds", "2", "--dp-clip", "1", "--dp-noise", "1.1", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    assert 0 < created["epsilon"] < 20 and created["delta"] == 1e-5
+    status = json.loads(runner.invoke(app, [*home, "federated", "status", created["address"], "--json"]).stdout)
+    assert status["task"]["state"] == "Running" and status["task"]["participants"] == [cards["a"]["address"], cards["b"]["address"]]
+    assert status["rounds"] == []
+    # bad input: one clear error each
+    bad = runner.invoke(app, [*home, "federated", "create", *args[4:16], "--strategy", "fedsgd"])
+    assert isinstance(bad.exception, InvalidInputError) and "fedsgd" in str(bad.exception)
+    bad = runner.invoke(app, [*home, "federated", "create", *args[4:16], "--dp-clip", "1"])
+    assert isinstance(bad.exception, InvalidInputError)
+    bad = runner.invoke(app, [*home, "node", "run", "--federated", "participant", "--as", "a", "--once"])
+    assert isinstance(bad.exception, InvalidInputError) and "own data" in str(bad.exception)
+    bad = runner.invoke(app, [*home, "node", "run", "--federated", "participant", "--as", "a", "--data", str(settings.home / "x.npz")])
+    assert isinstance(bad.exception, NotFoundError)
+    bad = runner.invoke(app, [*home, "node", "run", "--federated", "boss", "--as", "a"])
+    assert isinstance(bad.exception, InvalidInputError)
