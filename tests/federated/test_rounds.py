@@ -159,3 +159,31 @@ def test_a_node_restarted_mid_round_finishes_it_exactly_once(world: World) -> No
     assert aggregator_step(w.aggregator, task.address) == "finished"
     (r0,) = task.rounds()
     assert r0.aggregate_cid == entry.cid and len(r0.updates) == 3
+
+
+def test_a_participant_that_misses_the_deadline_is_recorded_as_dropped(world: World) -> None:
+    import time
+
+    w = world
+    task = create_federated_task(
+        w.chain, w.store, w.submitter.account, auditor_recipient=_recipient(w.submitter.identity), plan=tiny_plan(),
+        aggregator=w.aggregator.address, aggregator_recipient=_recipient(w.aggregator.identity),
+        participants=[p.address for p in w.participants], rounds=2, quorum=2, round_seconds=8,
+    )
+    snap = task.status()
+    g = read_model(w.store, snap.model_cid)
+    zero = {k: np.zeros_like(v) for k, v in g.items() if v.dtype.kind == "f"}
+    for i in (0, 1):  # sound updates, made fast (no training) so they surely beat the short deadline
+        cid = seal_update(w.store, Update(task.address, 0, i, 40, zero), [snap.aggregator_recipient, snap.auditor_recipient])  # type: ignore[arg-type]
+        task.submit_update(w.participants[i].account, 0, cid, 40)
+    assert "waiting (2/3 updates)" in aggregator_step(w.aggregator, task.address)
+    deadline = task.status().deadline
+    while time.time() <= deadline + 2.5:  # the deadline is the chain's clock: let it pass
+        time.sleep(0.25)
+    assert "missed the deadline" in participant_step(w.participants[2], task.address, w.data[2])
+    assert aggregator_step(w.aggregator, task.address) == "round 0: aggregated"
+    (r0,) = task.rounds()
+    assert r0.dropped == [2] and [u.index for u in r0.updates] == [0, 1]
+    # the next round is open to everyone, the dropped owner included, with a new deadline
+    s = task.status()
+    assert (s.round, s.submitted) == (1, []) and s.deadline > deadline
