@@ -1,0 +1,28 @@
+"""Shared by the tests/security/test_core_* tests: run a CLI command in process and tell a
+clean one-line refusal from a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import Result
+from typer.testing import CliRunner
+
+from eotrust.cli.main import app
+from eotrust.errors import EotrustError
+
+runner = CliRunner()
+
+
+def cli(home: Path, *args: str, input: str | None = None) -> Result:
+    return runner.invoke(app, ["--home", str(home), *args], input=input, terminal_width=200)
+
+
+def refused(result: Result) -> EotrustError:
+    """The command failed the way `eotrust` reports a bad input: an EotrustError (printed by
+    ``main`` as one line and a hint), a non-zero exit — never another exception (a traceback)."""
+    assert result.exit_code != 0, result.output
+    exc = result.exception
+    assert isinstance(exc, EotrustError), f"a traceback, not one error line: {exc!r}\n{result.output}"
+    assert "\n" not in exc.message, exc.message
+    return exc
