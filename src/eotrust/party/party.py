@@ -13,7 +13,6 @@ completely or not at all, and creating one that exists is an error, never an ove
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +31,11 @@ from eotrust.party.keystore import (
     read_json,
     write_secret_json,
 )
+from eotrust.names import check_name as _check_name
 from eotrust.party.role import Role
 from eotrust.settings import Settings
 from eotrust.store.atomic import temp_name, write_atomic
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 KEYSTORE, AGE_IDENTITY, CARD = "keystore.json", "age-identity.json", "card.json"
 
 
@@ -63,12 +62,7 @@ class Party:
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name or ""):
-        raise PartyError(
-            f"invalid party name {name!r}",
-            hint="use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-        )
-    return name
+    return _check_name(name, "party name", PartyError)
 
 
 def party_dir(settings: Settings, name: str) -> Path:
