@@ -125,7 +125,25 @@ def _existing(settings: Settings, name: str) -> Path:
 
 def export_card(settings: Settings, name: str) -> PartyCard:
     """The verified public card of a local party."""
-    return load_card(_existing(settings, name) / CARD).verify()
+    return _checked_card(_existing(settings, name), name)
+
+
+def _checked_card(path: Path, name: str) -> PartyCard:
+    """The card in a party's directory, checked without the passphrase: its signature holds,
+    it carries the directory's name, and its address is the one of the keystore beside it (so a
+    self-consistent card of another key is refused)."""
+    card = load_card(path / CARD).verify()
+    what = f"party {name!r}"
+    if card.name != name:
+        raise IntegrityError(f"the card of {what} names the party {card.name!r}", hint=f"the directory {path} was tampered with")
+    keystore = read_json(path / KEYSTORE, what)
+    stored = str(keystore.get("address", "")).lower().removeprefix("0x")
+    if stored != card.address.lower().removeprefix("0x"):
+        raise IntegrityError(
+            f"the card of {what} names address {card.address}, but its keystore holds the key of 0x{stored}",
+            hint=f"the card was replaced by another key's card; the directory {path} was tampered with",
+        )
+    return card
 
 
 def load_party(settings: Settings, name: str, passphrase: str | None = None) -> Party:
@@ -147,7 +165,7 @@ def list_cards(settings: Settings) -> list[PartyCard]:
     for path in sorted(settings.parties_dir.iterdir()):
         if path.name.startswith(".") or not (path / CARD).is_file():
             continue
-        cards.append(load_card(path / CARD).verify())
+        cards.append(_checked_card(path, path.name))
     return cards
 
 
