@@ -20,9 +20,13 @@ def cli(home: Path, *args: str, input: str | None = None) -> Result:
 
 def refused(result: Result) -> EotrustError:
     """The command failed the way `eotrust` reports a bad input: an EotrustError (printed by
-    ``main`` as one line and a hint), a non-zero exit — never another exception (a traceback)."""
+    ``main`` as one line and a hint) or the command's own message and exit status, never
+    another exception (a traceback)."""
     assert result.exit_code != 0, result.output
     exc = result.exception
+    if isinstance(exc, SystemExit):  # the command printed its own error and exited (typer.Exit)
+        assert "Traceback" not in result.output, result.output
+        return EotrustError(" ".join(result.output.split()))
     assert isinstance(exc, EotrustError), f"a traceback, not one error line: {exc!r}\n{result.output}"
     assert "\n" not in exc.message, exc.message
     return exc
