@@ -29,7 +29,14 @@ def check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             f"the chain is the JSON-RPC node {settings.chain_url}, not the embedded journal",
             hint="`eotrust chain check` checks the embedded chain (unset EOTRUST_CHAIN_URL)",
         )
-    report = check_journal(ChainJournal(settings.chain_dir).path)
+    path = ChainJournal(settings.chain_dir).path
+    if not path.exists():
+        if as_json:
+            print_json({"path": str(path), "size": 0, "records": 0, "torn_tail": 0})
+        else:
+            console.print(f"no chain journal yet at {path} (the embedded chain starts on first use)", highlight=False)
+        return
+    report = check_journal(path)
     if as_json:
         print_json({"path": str(report.path), "size": report.size, "records": report.records, "torn_tail": report.torn_tail})
         return
