@@ -13,21 +13,16 @@ import pytest
 from eotrust.ml.registry import Registry
 from eotrust.settings import Settings
 
-from security.core_cli import cli, refused
-
-import sys
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
-from tiny_models import tiny_enet_package  # noqa: E402
+from security.core_cli import cli, refused, repacked, tiny_package
 
 FAKE_RUN = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 
 
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("reg-attack")
-    return (tiny_enet_package(d / "v1.zip", metrics={"miou": 0.25}),
-            tiny_enet_package(d / "v2.zip", metrics={"miou": 0.5}, created="2024-06-01T12:00:00Z"))
+    v1 = tiny_package()
+    return v1, repacked(v1, tmp_path_factory.mktemp("reg-attack") / "v2.zip", metrics={"miou": 0.5},
+                        created="2024-06-01T12:00:00Z")
 
 
 def _db(settings: Settings) -> sqlite3.Connection:

@@ -123,6 +123,7 @@ def score_scene(
             if not 0 <= ov <= size // 2:
                 raise InvalidInputError(f"overlap {ov} must be between 0 and half the tile ({size})")
             th, tw = min(size, height), min(size, width)
+            _check_memory(source, scorer.num_classes, th, width, height)  # before anything is allocated or made
             ys = tile_starts(height, size, size - ov)
             xs = tile_starts(width, size, size - ov)
             total = len(ys) * len(xs)
@@ -152,7 +153,6 @@ def score_scene(
                 for i, name in enumerate(scorer.manifest.class_names, start=1):
                     prob_dst.set_band_description(i, name)
 
-            _check_memory(source, k, th, width, height)
             acc = np.zeros((k, th, width), np.float32)
             wsum = np.zeros((th, width), np.float32)
             valid = np.ones((th, width), bool)
