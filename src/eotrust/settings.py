@@ -81,7 +81,12 @@ class Settings(BaseSettings):
         return self.home.expanduser().resolve()
 
     def path(self, *parts: str, create: bool = True) -> Path:
-        """A directory under the home, created on first use."""
+        """A directory under the home, created on first use. Every part must be a plain name
+        (:func:`eotrust.names.check_name`): nothing is ever created outside the home."""
+        from eotrust.names import check_name
+
+        for part in parts:
+            check_name(part, "name in a home path")
         p = self.home_dir.joinpath(*parts)
         if create:
             p.mkdir(parents=True, exist_ok=True)

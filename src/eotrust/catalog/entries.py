@@ -21,6 +21,7 @@ from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
 from eotrust.errors import IntegrityError, InvalidInputError
+from eotrust.names import NAME_PATTERN
 
 
 def canonical_json(value: Any) -> bytes:
@@ -128,9 +129,10 @@ class ApplicationInfo(_Body):
 
 
 class PlatformInfo(_Body):
-    """A compute platform: its key for inputs and what it can run."""
+    """A compute platform: its key for inputs and what it can run. Its name names the node's
+    directories under the home, so it is a plain name (:mod:`eotrust.names`)."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(pattern=NAME_PATTERN, description="1-64 letters, digits, '.', '_' or '-'")
     age_recipient: str = Field(pattern=r"^age1[0-9a-z]+$")
     cpus: int = Field(default=1, ge=1, le=MAX_CPUS)
     memory_mb: int = Field(default=1024, ge=1, le=MAX_MEMORY_MB)

@@ -157,52 +157,43 @@ class Catalog:
         """Datasets, applications and platforms matching every criterion given.
 
         ``bbox`` (west, south, east, north; WGS84) and ``start``/``end`` select datasets whose
-        footprint and time range overlap; ``text`` matches names, titles, descriptions and
-        keywords, case-insensitively."""
+        footprint and time range overlap; ``text`` matches names, titles, descriptions, CIDs and
+        keywords, case-insensitively, as a plain substring.
+
+        The criteria are applied to the signed records, never to the editable columns: every
+        row of the kinds searched is read and checked first, so a row edited to fall out of
+        (or into) the results is reported — an IntegrityError naming it — not silently hidden."""
         kinds: Iterable[Kind]
         if kind is None:
             kinds = SEARCHABLE if bbox is None and start is None and end is None else (Kind.DATASET,)
         else:
-            kinds = (Kind(kind),)
+            kinds = (_kind(kind),)
+        box: tuple[float, float, float, float] | None = None
         if bbox is not None:
             if len(bbox) != 4:
                 raise InvalidInputError("a bbox is four numbers: west,south,east,north")
             west, south, east, north = (float(v) for v in bbox)
             if west > east or south > north:
                 raise InvalidInputError(f"bbox {list(bbox)} is not west,south,east,north")
+            box = (west, south, east, north)
         try:
             q_start = _normalise_time(start)
             q_end = _normalise_time(end)
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from None
+        needle = text.lower() if text else None
         found: list[Record] = []
         for k in kinds:
             row_type = ROW_TYPES[k]
             query: Select[Any] = select(row_type).order_by(row_type.created, row_type.id)
-            if owner:
-                query = query.where(row_type.owner == owner)
-            if text:
-                pattern = f"%{text}%"
-                cols = [c for c in ("title", "name", "description", "cid", "workflow_cid") if hasattr(row_type, c)]
-                clauses = [getattr(row_type, c).ilike(pattern) for c in cols]
-                if hasattr(row_type, "keywords"):
-                    clauses.append(cast(row_type.keywords, Text).ilike(pattern))
-                query = query.where(or_(*clauses))
-            if k is Kind.DATASET:
-                if bbox is not None:
-                    query = query.where(
-                        and_(
-                            DatasetRow.bbox_west <= east,
-                            DatasetRow.bbox_east >= west,
-                            DatasetRow.bbox_south <= north,
-                            DatasetRow.bbox_north >= south,
-                        )
-                    )
-                if q_start is not None:
-                    query = query.where(or_(DatasetRow.end.is_(None), DatasetRow.end >= q_start))
-                if q_end is not None:
-                    query = query.where(or_(DatasetRow.start.is_(None), DatasetRow.start <= q_end))
-            found.extend(self._run(query))
+            for record in self._run(query):
+                if owner and record.owner.lower() != owner.lower():
+                    continue
+                if needle is not None and not _has_text(record, needle):
+                    continue
+                if k is Kind.DATASET and not _in_area_and_time(record, box, q_start, q_end):
+                    continue
+                found.append(record)
         return found
 
     def tasks(self, *, address: str | None = None) -> list[Record]:
@@ -229,6 +220,39 @@ class Catalog:
     def _run(self, query: Select[Any]) -> list[Record]:
         with self._sessions() as session:
             return [row.to_record() for row in session.scalars(query)]
+
+
+def _kind(value: Kind | str) -> Kind:
+    try:
+        return Kind(value)
+    except ValueError:
+        raise InvalidInputError(
+            f"unknown kind {value!r}", hint="use " + ", ".join(k.value for k in SEARCHABLE)
+        ) from None
+
+
+def _has_text(record: Record, needle: str) -> bool:
+    body = record.body.canonical()
+    for key in ("title", "name", "description", "cid", "workflow_cid"):
+        if needle in str(body.get(key) or "").lower():
+            return True
+    return any(needle in str(k).lower() for k in body.get("keywords") or [])
+
+
+def _in_area_and_time(record: Record, box: tuple[float, float, float, float] | None, q_start: Any, q_end: Any) -> bool:
+    body = record.body.canonical()
+    if box is not None:
+        bb = body.get("bbox")
+        if not bb:
+            return False
+        west, south, east, north = box
+        if not (bb[0] <= east and bb[2] >= west and bb[1] <= north and bb[3] >= south):
+            return False
+    if q_start is not None and body.get("end") is not None and body["end"] < q_start:
+        return False
+    if q_end is not None and body.get("start") is not None and body["start"] > q_end:
+        return False
+    return True
 
 
 __all__ = [

@@ -76,13 +76,19 @@ def answer(
     ctx: typer.Context,
     task: str = typer.Argument(..., help="the task contract's address"),
     refuse: bool = typer.Option(False, "--refuse", help="refuse instead of acknowledging (the task is Nacked)"),
+    accept_platform_key: Optional[str] = typer.Option(
+        None, "--accept-platform-key", help="seal for this age key although the platform did not register it (explicit override)"
+    ),
     as_party: Optional[str] = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Answer every open request you own on a task (datasets are encrypted for the platform)."""
+    """Answer every open request you own on a task (datasets are encrypted for the platform's
+    registered key; any other key is refused unless named with --accept-platform-key)."""
     from eotrust.flow.answer import answer_task
 
-    answers = answer_task(settings_of(ctx), acting_party(ctx, as_party), task, refuse=refuse)
+    answers = answer_task(
+        settings_of(ctx), acting_party(ctx, as_party), task, refuse=refuse, accept_platform_key=accept_platform_key
+    )
     if as_json:
         print_json(answers)
         return

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "party",
     "store",
     "task",
+    "chain",
     "catalog",
     "flow",
     "node",

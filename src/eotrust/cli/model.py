@@ -43,7 +43,10 @@ def _is_package(path: Path) -> bool:
     from eotrust.ml.package import MANIFEST
 
     if not zipfile.is_zipfile(path):
-        return False
+        # a damaged (e.g. truncated) package: its first local header still names the manifest
+        with open(path, "rb") as fh:
+            head = fh.read(30 + len(MANIFEST))
+        return head[:4] == b"PK\x03\x04" and head[30:] == MANIFEST.encode()
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
     return bool(names) and names[0] == MANIFEST

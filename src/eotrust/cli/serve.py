@@ -30,7 +30,13 @@ def serve(
 
     from eotrust.api.app import create_app
 
+    from eotrust.party import list_cards
+
     settings = settings_of(ctx)
     app = create_app(settings, dev_autoack=dev_autoack, run_nodes=run_nodes)
+    # The server acts for the parties whose keystores are in its home: unlock each now, so a
+    # wrong passphrase (or a damaged keystore) stops it here with one line, not later in a loop.
+    for card in list_cards(settings):
+        app.state.eotrust.load_party(card.name)
     console.print(f"eotrust serving on [bold]http://{host}:{port}/[/] — web page at http://{host}:{port}/web/")
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -51,9 +51,18 @@ class _Counting:
 
 
 def _source(path: Path) -> BinaryIO:
+    from eotrust.errors import InvalidInputError
+
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a directory", hint="store one file at a time: `eotrust store put FILE`")
+    if path.exists() and not path.is_file():
+        raise InvalidInputError(f"{path} is not a regular file (a pipe, socket or device)", hint="give a file")
     if not path.is_file():
         raise NotFoundError(f"file {path} does not exist")
-    return open(path, "rb", buffering=0)
+    try:
+        return open(path, "rb", buffering=0)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
 
 
 @store_app.command("put")
@@ -92,6 +101,8 @@ def get(
                 sys.stdout.buffer.write(piece)
         sys.stdout.buffer.flush()
         return
+    if output.is_dir():  # into a folder: the CID names the file
+        output = output / cid
     size = getattr(store, "size", None)  # LocalStore and IpfsStore know it; a bar needs it
     with progress_bar(f"get {cid[:12]}…", size(cid) if size else None) as advance:
         store.get_file(cid, output, progress=advance)

@@ -9,6 +9,10 @@ import typer
 from eotrust.cli.common import JsonOption, console, print_json, settings_of
 
 
+#: Exit status when nothing failed but some checks could not run (objects or keys not here).
+INCOMPLETE_EXIT = 2
+
+
 def register(app: typer.Typer) -> None:
     app.command("verify")(verify)
 
@@ -24,9 +28,15 @@ def print_verdict(verdict) -> None:  # type: ignore[no-untyped-def]
     for check in verdict.checks:
         table.add_row(marks[check.ok], check.name, check.detail)
     console.print(table)
-    skipped = sum(1 for c in verdict.checks if c.ok is None)
+    skipped = len(verdict.skipped)
     if verdict.ok:
-        console.print(f"[bold green]VERIFIED[/]: {len(verdict.checks) - skipped} checks hold" + (f", {skipped} skipped" if skipped else ""))
+        console.print(f"[bold green]VERIFIED[/]: all {len(verdict.checks)} checks ran and hold")
+    elif verdict.name == "INCOMPLETE":
+        console.print(
+            f"[bold yellow]INCOMPLETE[/]: {len(verdict.checks) - skipped} checks hold, {skipped} could not run here:"
+        )
+        for check in verdict.skipped:
+            console.print(f"  – {check.name}: {check.detail}", highlight=False)
     else:
         console.print(f"[bold red]NOT VERIFIED[/]: {len(verdict.failures)} check(s) fail:")
         for check in verdict.failures:
@@ -41,6 +51,10 @@ def verify(
 ) -> None:
     """Check a result or task end to end and print a verdict with each check.
 
+    Exit 0: VERIFIED (every check ran and holds); 1: NOT VERIFIED (a check fails, or the
+    contract is not a task of the configured factory); 2: INCOMPLETE (nothing fails, but some
+    checks could not run here: objects not in this store, keys not held).
+
     Walks back to the contract, acknowledgments, inputs, application and run record, re-hashes what is here and checks every signature."""
     from eotrust.verify import verify as run_verify
 
@@ -52,8 +66,10 @@ def verify(
         identity = load_party(settings, as_party).age_identity
     verdict = run_verify(settings, target, identity=identity)
     if as_json:
-        print_json({"target": verdict.target, "task": verdict.task, "ok": verdict.ok, "checks": verdict.checks})
+        print_json({"target": verdict.target, "task": verdict.task, "verdict": verdict.name, "ok": verdict.ok, "checks": verdict.checks})
     else:
         print_verdict(verdict)
+    if verdict.name == "INCOMPLETE":
+        raise typer.Exit(INCOMPLETE_EXIT)
     if not verdict.ok:
         raise typer.Exit(1)

@@ -326,12 +326,18 @@ def run_list_cmd(ctx: typer.Context, json_: bool = JsonOption) -> None:
     if json_:
         print_json(runs)
         return
-    table = Table(title="runs")
+    table = Table(title="runs (each re-read from its stored record)")
     for col in ("run", "workflow", "status", "started", "duration"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in runs:
-        table.add_row(r["run_cid"], r["workflow"], r["status"], iso(r["started"]), f"{r['ended'] - r['started']:.2f} s")
+        if r["started"] is None:
+            table.add_row(r["run_cid"], "[red]?[/]", "[red]unknown[/]", "", "")
+        else:
+            table.add_row(r["run_cid"], r["workflow"], r["status"], iso(r["started"]), f"{r['ended'] - r['started']:.2f} s")
     console.print(table)
+    for r in runs:
+        if r["problem"]:
+            console.print(f"[bold red]![/] {r['problem']}", highlight=False, soft_wrap=True)
 
 
 @run_app.command("show")

@@ -283,7 +283,7 @@ def run_demo(
     n.say(f"results are in [bold]{out}[/]")
     _print_metrics(n, results)
     verdict = verify(settings, address, identity=parties["submitter"].age_identity, catalog=catalog, chain=chain)
-    n.say(f"eotrust verify {address}: {'[bold green]VERIFIED[/]' if verdict.ok else '[bold red]NOT VERIFIED[/]'} "
+    n.say(f"eotrust verify {address}: {'[bold green]VERIFIED[/]' if verdict.ok else f'[bold red]{verdict.name}[/]'} "
           f"({sum(1 for c in verdict.checks if c.ok)} checks hold"
           + "".join(f"; ✗ {c.name}: {c.detail}" for c in verdict.failures) + ")")
     shipped = _ship(n, settings, parties["submitter"], results, out)

@@ -4,7 +4,9 @@
 - the platform owner gives its age key for inputs and acknowledges;
 - each data owner finds the file behind its dataset, checks it still has the registered CID,
   encrypts it for the platform's key, stores the ciphertext and acknowledges with its CID —
-  or refuses, and the task is Nacked.
+  or refuses, and the task is Nacked. The key is the one the platform registered and signed
+  in its catalogue record; a platform that acknowledged with any other key gets nothing
+  sealed for it unless the data owner names that key explicitly (``accept_platform_key``).
 
 :func:`answer_task` answers every open request the party owns on the task, so one call per
 party is enough; a party with nothing to answer gets a clear PermissionDeniedError.
@@ -58,8 +60,12 @@ def answer_task(
     catalog: Catalog | None = None,
     chain: Any = None,
     store: Store | None = None,
+    accept_platform_key: str | None = None,
 ) -> list[Answer]:
-    """Answer every open request ``party`` owns on the task at ``address``."""
+    """Answer every open request ``party`` owns on the task at ``address``.
+
+    ``accept_platform_key``: seal datasets for this key even though it is not the platform's
+    registered one (it must be the key the platform acknowledged with)."""
     from eotrust.flow import ledger_view as lv
 
     catalog = catalog or Catalog(settings)
@@ -98,12 +104,13 @@ def answer_task(
             lv.ack_platform(task, party.account, party.card.age_recipient)
             answers.append(Answer(kind, index, True, detail=f"key for inputs {party.card.age_recipient}"))
         else:
-            answers.append(_answer_dataset(settings, party, task, snap, index, catalog, store))
+            answers.append(_answer_dataset(settings, party, task, snap, index, catalog, store, accept_platform_key))
     return answers
 
 
 def _answer_dataset(
-    settings: Settings, party: Any, task: Any, snap: Any, index: int, catalog: Catalog, store: Store | None
+    settings: Settings, party: Any, task: Any, snap: Any, index: int, catalog: Catalog, store: Store | None,
+    accept_platform_key: str | None = None,
 ) -> Answer:
     """Encrypt the dataset for the platform's key, store it, acknowledge with its CID."""
     from eotrust.crypto import seal_to_store
@@ -115,7 +122,7 @@ def _answer_dataset(
     dataset = catalog.get(lv.record_id_of(request.id), Kind.DATASET)
     if dataset.owner.lower() != party.account.address.lower():
         raise PermissionDeniedError(f"dataset {dataset.id} belongs to {dataset.owner}, not to {party.name}")
-    recipient = platform_key(snap, catalog)
+    recipient = platform_key(snap, catalog, accept=accept_platform_key)
     file = locate(settings, party.name, dataset.body.cid)  # type: ignore[attr-defined]
     sealed = seal_to_store(store or open_store(settings), file, [recipient])
     lv.ack_request(task, party.account, index, sealed.cid)
@@ -128,15 +135,23 @@ def _answer_dataset(
     )
 
 
-def platform_key(snap: Any, catalog: Catalog) -> str:
-    """The key inputs are encrypted for: the platform's acknowledged key on the contract, or —
-    before the platform has answered — the key in its owner's signed catalogue record."""
+def platform_key(snap: Any, catalog: Catalog, *, accept: str | None = None) -> str:
+    """The key inputs are encrypted for: the one in the platform owner's signed catalogue
+    record. If the platform acknowledged with another key, that key is refused unless the
+    caller names it in ``accept`` (an explicit, informed override)."""
     from eotrust.flow import ledger_view as lv
 
-    on_chain = lv.platform_recipient(snap)
-    if on_chain:
-        return on_chain
     record = catalog.get(lv.record_id_of(snap.platform_id), Kind.PLATFORM)
     if record.owner.lower() != snap.platform_owner.lower():
         raise IntegrityError(f"the catalogue's platform {record.id} is not owned by the task's platform owner {snap.platform_owner}")
-    return record.body.age_recipient  # type: ignore[attr-defined]
+    registered: str = record.body.age_recipient  # type: ignore[attr-defined]
+    on_chain = lv.platform_recipient(snap)
+    if on_chain and on_chain != registered:
+        if accept is not None and accept == on_chain:
+            return on_chain
+        raise IntegrityError(
+            f"the platform acknowledged with key {on_chain}, but its signed catalogue record names {registered}; "
+            "refusing to seal data for a key the platform did not register",
+            hint=f"refuse the task (--refuse), or if you trust that key pass --accept-platform-key {on_chain}",
+        )
+    return registered

@@ -12,8 +12,15 @@ run`` follows the chain):
 - every write (a transaction: nonce, estimate, send, mining) runs under an exclusive
   ``fcntl`` lock on ``embedded.lock``, after catching up with the journal;
 - a record is ``magic | length | crc32 | payload``, appended and fsynced under that lock; a
-  reader applies only complete records whose checksum holds, so a record is seen whole or
-  not at all, and a writer that died mid-append leaves a torn tail the next writer cuts off.
+  reader applies only complete records, so a record is seen whole or not at all.
+
+Only the FINAL record may be incomplete: a writer that died mid-append (or a reader that
+looks while a writer appends) leaves a torn tail, which readers ignore and the next writer
+moves aside (``embedded.journal.torn-<offset>``) before appending. Any other bad record — a
+wrong magic, a checksum that fails, with bytes behind it — is corruption: every read refuses
+with a :class:`~eotrust.errors.LedgerError` naming the offset, and nothing is ever truncated,
+so history is never silently rolled back. :func:`check_journal` (``eotrust chain check``)
+walks the whole file.
 
 The first process creates the genesis (eth-tester's: ten dev accounts with 1,000,000 ether
 each) and journals it; every later process loads that same genesis.
@@ -28,6 +35,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +164,9 @@ class ChainJournal:
         return self.size() > self.offset
 
     def read_new(self) -> list[dict[bytes, bytes | None]]:
-        """Complete, intact records after ``offset``; moves ``offset`` past them."""
+        """Complete, intact records after ``offset``; moves ``offset`` past them.
+
+        A torn final record is left unread; a bad record before the end raises."""
         if not self.has_news():
             return []
         with open(self.path, "rb") as fh:
@@ -172,16 +182,10 @@ class ChainJournal:
                 self.offset = len(_FILE_HEADER)
             fh.seek(self.offset)
             data = memoryview(fh.read())
-        records = []
-        pos = 0
-        while pos + _RECORD_HEAD.size <= len(data):
-            magic, length, crc = _RECORD_HEAD.unpack_from(data, pos)
-            start, end = pos + _RECORD_HEAD.size, pos + _RECORD_HEAD.size + length
-            if magic != _MAGIC or end > len(data) or zlib.crc32(data[start:end]) != crc:
-                break  # a record still being written, or torn by a writer that died
-            records.append(decode_payload(data[start:end]))
-            pos = end
-        self.offset += pos
+        spans, _ = scan_records(data, base=self.offset, path=self.path)
+        records = [decode_payload(data[start - self.offset + _RECORD_HEAD.size : end - self.offset]) for start, end in spans]
+        if spans:
+            self.offset = spans[-1][1]
         return records
 
     def append(self, changes: dict[bytes, bytes | None]) -> None:
@@ -189,7 +193,7 @@ class ChainJournal:
         assert self.locked, "append needs the journal lock"
         with open(self.path, "ab") as fh:
             if fh.tell() != self.offset:
-                # a torn tail left by a writer that died (we hold the lock and read all)
+                self._set_aside_torn_tail(fh.tell())
                 fh.truncate(self.offset)
                 fh.seek(self.offset)
             if self.offset == 0:
@@ -200,6 +204,85 @@ class ChainJournal:
             fh.flush()
             os.fsync(fh.fileno())
         self.offset += len(record)
+
+    def _set_aside_torn_tail(self, size: int) -> None:
+        """Before the next record goes where a torn one lies: check that it is only that (one
+        incomplete final record, never intact history) and keep a copy beside the journal."""
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            tail = fh.read(size - self.offset)
+        spans, torn = scan_records(memoryview(tail), base=self.offset, path=self.path)
+        if spans or torn != len(tail):
+            raise LedgerError(
+                f"{self.path} has {len(tail)} unread bytes at offset {self.offset}; refusing to append over them",
+                hint="run `eotrust chain check`",
+            )
+        aside = self.path.with_name(f"{self.path.name}.torn-{self.offset}")
+        aside.write_bytes(tail)
+
+
+@dataclass(frozen=True)
+class JournalReport:
+    """What :func:`check_journal` found: every intact record and a torn tail, if any."""
+
+    path: Path
+    size: int
+    offsets: list[int]
+    torn_tail: int  # bytes of an incomplete final record (0: none)
+
+    @property
+    def records(self) -> int:
+        return len(self.offsets)
+
+
+def scan_records(data: memoryview, *, base: int, path: Path) -> tuple[list[tuple[int, int]], int]:
+    """The intact records in ``data`` (which starts at file offset ``base``) as ``(start,
+    end)`` file offsets, and the bytes of a torn final record after them.
+
+    A record is torn only when it is the last thing in the file and incomplete (its head or
+    payload runs past the end), or when everything after the last intact record is zeros (a
+    crash after the file grew, before its data was written). Anything else raises."""
+    spans: list[tuple[int, int]] = []
+    pos, size = 0, len(data)
+    while pos < size:
+        rest = size - pos
+        if rest < _RECORD_HEAD.size:
+            if _MAGIC.startswith(bytes(data[pos : pos + min(rest, len(_MAGIC))])) or not any(data[pos:]):
+                return spans, rest
+            _corrupt(path, base + pos, "a record that does not start with the record magic")
+        magic, length, crc = _RECORD_HEAD.unpack_from(data, pos)
+        start, end = pos + _RECORD_HEAD.size, pos + _RECORD_HEAD.size + length
+        if magic != _MAGIC:
+            if not any(data[pos:]):
+                return spans, rest
+            _corrupt(path, base + pos, "a record that does not start with the record magic")
+        if end > size:
+            return spans, rest  # incomplete and last: torn (or still being written)
+        if zlib.crc32(data[start:end]) != crc:
+            _corrupt(path, base + pos, f"a record of {length} bytes whose checksum fails")
+        spans.append((base + pos, base + end))
+        pos = end
+    return spans, 0
+
+
+def _corrupt(path: Path, offset: int, what: str) -> None:
+    raise LedgerError(
+        f"the chain journal {path} is corrupt at offset {offset}: {what}; the chain's history after it cannot be trusted",
+        hint="nothing was changed; restore the journal from a backup (`eotrust chain check` reports it)",
+    )
+
+
+def check_journal(path: Path) -> JournalReport:
+    """Walk the whole journal: every record's magic, length and checksum. Raises a
+    LedgerError naming the offset of the first bad record; a torn final record is reported."""
+    try:
+        data = memoryview(path.read_bytes())
+    except FileNotFoundError:
+        raise LedgerError(f"there is no chain journal at {path}", hint="the embedded chain starts on first use") from None
+    if bytes(data[: len(_FILE_HEADER)]) != _FILE_HEADER:
+        raise LedgerError(f"{path} is not an eotrust chain journal", hint="move it away to start a fresh embedded chain")
+    spans, torn = scan_records(data[len(_FILE_HEADER) :], base=len(_FILE_HEADER), path=path)
+    return JournalReport(path=path, size=len(data), offsets=[start for start, _ in spans], torn_tail=torn)
 
 
 def one_run_gas_estimate(state: Any, transaction: Any) -> int:

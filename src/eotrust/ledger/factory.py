@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,26 @@ if TYPE_CHECKING:
     from eotrust.ledger.task import TaskClient
 
 PAGE = 500
+#: EIP-1167's minimal proxy around the implementation's address; a task's runtime code is this
+#: followed by its 156 bytes of creation arguments (see TaskFactory.sol).
+CLONE_PREFIX = bytes.fromhex("363d3d373d3d3d363d73")
+CLONE_SUFFIX = bytes.fromhex("5af43d82803e903d91602b57fd5bf3")
+CLONE_ARGS = 156
+
+
+@dataclass(frozen=True)
+class TaskOrigin:
+    """Whether a contract is one of this factory's tasks: in its registry (which only the
+    factory's own CREATEs can fill), and running the factory's clone of its implementation."""
+
+    factory: str | None
+    in_registry: bool
+    is_clone: bool
+    detail: str
+
+    @property
+    def genuine(self) -> bool:
+        return self.in_registry and self.is_clone
 
 
 class Deployments:
@@ -227,3 +248,25 @@ class TaskFactoryClient:
     def is_task(self, address: str) -> bool:
         address = to_checksum_address(address)
         return address in self._known or address in self.known_tasks()
+
+    def implementation(self) -> str:
+        """The Task contract every clone of this factory delegates to."""
+        return to_checksum_address(self._call("implementation")[0])
+
+    def origin(self, address: str) -> TaskOrigin:
+        """Did this factory create the contract at ``address``? (See :class:`TaskOrigin`.)"""
+        address = checksum_address(address, what="task address")
+        factory = self.address
+        if factory is None:
+            return TaskOrigin(None, False, False, f"no task factory on {self.chain.description}")
+        in_registry = address in self.known_tasks()
+        implementation = self.implementation()
+        code = self.chain.code(address)
+        expected = CLONE_PREFIX + bytes.fromhex(implementation[2:]) + CLONE_SUFFIX
+        is_clone = code[: len(expected)] == expected and len(code) == len(expected) + CLONE_ARGS
+        detail = (
+            f"factory {factory}: {'in' if in_registry else 'NOT in'} its registry; code "
+            + ("is" if is_clone else f"is NOT ({len(code)} bytes)")
+            + f" the EIP-1167 proxy to {implementation}"
+        )
+        return TaskOrigin(factory, in_registry, is_clone, detail)

@@ -229,11 +229,25 @@ def make_classes(names: list[str], colours: list[str] | None = None,
 
 def signing_message(manifest_bytes: bytes, graph_bytes: bytes) -> str:
     """The text the owner signs (EIP-191 ``personal_sign``): the digests of both entries."""
-    return (
-        f"{FORMAT}\n"
-        f"{MANIFEST} sha256:{hashlib.sha256(manifest_bytes).hexdigest()}\n"
-        f"{GRAPH} sha256:{hashlib.sha256(graph_bytes).hexdigest()}\n"
-    )
+    return signing_message_of_digests(hashlib.sha256(manifest_bytes).hexdigest(), hashlib.sha256(graph_bytes).hexdigest())
+
+
+def signing_message_of_digests(manifest_sha256: str, graph_sha256: str) -> str:
+    return f"{FORMAT}\n{MANIFEST} sha256:{manifest_sha256}\n{GRAPH} sha256:{graph_sha256}\n"
+
+
+def manifest_signer(manifest_bytes: bytes, signature: str) -> str:
+    """Who signed a package, from its manifest alone (the manifest holds the graph's digest, so
+    the signed message can be rebuilt without the graph); IntegrityError if it cannot be read."""
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    try:
+        manifest = Manifest.model_validate_json(manifest_bytes)
+        message = signing_message_of_digests(hashlib.sha256(manifest_bytes).hexdigest(), manifest.graph.sha256)
+        return str(Account.recover_message(encode_defunct(text=message), signature=signature))
+    except Exception:
+        raise IntegrityError("the manifest or its signature is malformed") from None
 
 
 def graph_info(graph_bytes: bytes) -> GraphInfo:

@@ -52,6 +52,7 @@ class ModelEntry:
     metrics: dict[str, Any] = field(default_factory=dict)
     lineage: dict[str, Any] = field(default_factory=dict)
     manifest: Manifest | None = field(default=None, repr=False, compare=False)
+    manifest_json: str = field(default="", repr=False, compare=False)
 
     @property
     def ref(self) -> str:
@@ -59,11 +60,33 @@ class ModelEntry:
 
     @classmethod
     def from_row(cls, row: ModelRow) -> ModelEntry:
+        """The entry as its signed manifest says: every shown column is re-derived from the
+        manifest, the manifest must be signed by its owner, and a column that differs from it
+        (an edited catalogue row) is refused, naming the row."""
+        from eotrust.ml.package import manifest_signer
+
+        what = f"model registry row {row.cid}"
+        hint = "the catalogue was edited; re-register the package (`eotrust model register FILE`)"
+        try:
+            manifest = Manifest.model_validate_json(row.manifest)
+            signer = manifest_signer(row.manifest.encode(), row.signature)
+        except (ValueError, IntegrityError):
+            raise IntegrityError(f"{what}: its manifest column is not a valid manifest", hint=hint) from None
+        if signer.lower() != manifest.owner.lower():
+            raise IntegrityError(f"{what}: its manifest is not signed by its owner {manifest.owner}", hint=hint)
+        derived = {
+            "name": manifest.name, "description": manifest.description, "owner": manifest.owner,
+            "algorithm": manifest.algorithm, "created": manifest.created, "metrics": manifest.metrics,
+            "lineage": manifest.lineage.model_dump(mode="json"),
+        }
+        for column, value in derived.items():
+            if getattr(row, column) != value:
+                raise IntegrityError(f"{what}: column {column!r} differs from the package's signed manifest", hint=hint)
         return cls(
-            cid=row.cid, name=row.name, version=row.version, description=row.description, owner=row.owner,
-            algorithm=row.algorithm, created=row.created, registered=row.registered, size=row.size,
-            signature=row.signature, metrics=dict(row.metrics or {}), lineage=dict(row.lineage or {}),
-            manifest=Manifest.model_validate_json(row.manifest),
+            cid=row.cid, name=manifest.name, version=row.version, description=manifest.description,
+            owner=manifest.owner, algorithm=manifest.algorithm, created=manifest.created, registered=row.registered,
+            size=row.size, signature=row.signature, metrics=dict(manifest.metrics),
+            lineage=dict(derived["lineage"]), manifest=manifest, manifest_json=row.manifest,
         )
 
 
@@ -202,6 +225,7 @@ class Registry:
                     part.replace(cache)
             try:
                 verify_package(cache, cid=entry.cid, check_graph=False)
+                _same_manifest(entry, cache)
                 return entry, cache
             except IntegrityError:
                 cache.unlink(missing_ok=True)
@@ -215,6 +239,15 @@ class Registry:
 
         entry, path = self.local_path(ref)
         return Scorer(read_package(path), threads=threads, cid=entry.cid)
+
+
+def _same_manifest(entry: ModelEntry, package: Path) -> None:
+    """The registry row's manifest is the one inside the package its CID names."""
+    if read_package(package).manifest_bytes.decode() != entry.manifest_json:
+        raise IntegrityError(
+            f"model registry row {entry.cid}: its manifest is not the one inside the package with that CID",
+            hint="the catalogue was edited; re-register the package (`eotrust model register FILE`)",
+        )
 
 
 # -- functions over Settings (what the CLI and the server call) -------------------------------

@@ -13,7 +13,6 @@ completely or not at all, and creating one that exists is an error, never an ove
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +31,11 @@ from eotrust.party.keystore import (
     read_json,
     write_secret_json,
 )
+from eotrust.names import check_name as _check_name
 from eotrust.party.role import Role
 from eotrust.settings import Settings
 from eotrust.store.atomic import temp_name, write_atomic
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 KEYSTORE, AGE_IDENTITY, CARD = "keystore.json", "age-identity.json", "card.json"
 
 
@@ -63,12 +62,7 @@ class Party:
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name or ""):
-        raise PartyError(
-            f"invalid party name {name!r}",
-            hint="use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-        )
-    return name
+    return _check_name(name, "party name", PartyError)
 
 
 def party_dir(settings: Settings, name: str) -> Path:
@@ -131,7 +125,25 @@ def _existing(settings: Settings, name: str) -> Path:
 
 def export_card(settings: Settings, name: str) -> PartyCard:
     """The verified public card of a local party."""
-    return load_card(_existing(settings, name) / CARD).verify()
+    return _checked_card(_existing(settings, name), name)
+
+
+def _checked_card(path: Path, name: str) -> PartyCard:
+    """The card in a party's directory, checked without the passphrase: its signature holds,
+    it carries the directory's name, and its address is the one of the keystore beside it (so a
+    self-consistent card of another key is refused)."""
+    card = load_card(path / CARD).verify()
+    what = f"party {name!r}"
+    if card.name != name:
+        raise IntegrityError(f"the card of {what} names the party {card.name!r}", hint=f"the directory {path} was tampered with")
+    keystore = read_json(path / KEYSTORE, what)
+    stored = str(keystore.get("address", "")).lower().removeprefix("0x")
+    if stored != card.address.lower().removeprefix("0x"):
+        raise IntegrityError(
+            f"the card of {what} names address {card.address}, but its keystore holds the key of 0x{stored}",
+            hint=f"the card was replaced by another key's card; the directory {path} was tampered with",
+        )
+    return card
 
 
 def load_party(settings: Settings, name: str, passphrase: str | None = None) -> Party:
@@ -153,7 +165,7 @@ def list_cards(settings: Settings) -> list[PartyCard]:
     for path in sorted(settings.parties_dir.iterdir()):
         if path.name.startswith(".") or not (path / CARD).is_file():
             continue
-        cards.append(load_card(path / CARD).verify())
+        cards.append(_checked_card(path, path.name))
     return cards
 
 

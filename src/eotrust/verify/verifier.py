@@ -4,9 +4,15 @@ From a result CID or a task address, walk back through everything that made it: 
 (its state, its parties, their acknowledgments), the signed catalogue records (task,
 application, platform, datasets, results), the stored objects (encrypted inputs, workflow,
 results, run record — each re-hashed block by block), and the run record (which workflow ran
-on which inputs and made which outputs). Each check is a :class:`Check`; the verdict holds only
-if none fails. Checks that need what is not available here (an object not in this store, a
-key not held) are reported as skipped, never as passed.
+on which inputs and made which outputs). Each check is a :class:`Check`.
+
+First of all the contract must be a task of the configured factory (in its registry, and its
+code the factory's EIP-1167 clone of the Task implementation): a look-alike contract that
+answers with another task's snapshot is refused before anything it says is believed.
+
+The verdict (:attr:`Verdict.name`) is VERIFIED only when every check ran and held; NOT
+VERIFIED when any fails; INCOMPLETE when none fails but some could not run here (an object
+not in this store, a key not held) — skipped checks are never counted as passed.
 """
 
 from __future__ import annotations
@@ -45,8 +51,19 @@ class Verdict:
         return [c for c in self.checks if c.ok is False]
 
     @property
+    def skipped(self) -> list[Check]:
+        return [c for c in self.checks if c.ok is None]
+
+    @property
     def ok(self) -> bool:
-        return not self.failures and any(c.ok for c in self.checks)
+        """VERIFIED: every check ran and held."""
+        return not self.failures and not self.skipped and any(c.ok for c in self.checks)
+
+    @property
+    def name(self) -> str:
+        if self.failures or not any(c.ok for c in self.checks):
+            return "NOT VERIFIED"
+        return "INCOMPLETE" if self.skipped else "VERIFIED"
 
     def add(self, name: str, ok: bool | None, detail: str = "") -> bool | None:
         self.checks.append(Check(name, ok, detail))
@@ -141,6 +158,13 @@ def verify(
 
     address = find_task(settings, target, catalog, chain)
     verdict.task = address
+    from eotrust.ledger import TaskFactoryClient
+
+    origin = TaskFactoryClient(chain).origin(address)
+    verdict.add("task created by the configured factory", origin.in_registry, origin.detail)
+    verdict.add("task code is the factory's clone of its implementation", origin.is_clone, origin.detail)
+    if not origin.genuine:
+        return verdict  # nothing this contract says can be believed
     snap = lv.task_client(chain, address).status()
     state = lv.state_name(snap)
     recorded = lv.recorded_result_cids(snap)
@@ -237,6 +261,9 @@ def _check_run(
 ) -> None:
     from eotrust.workflow.record import RunRecord
 
+    if not store.has(run_cid):
+        verdict.add("run record readable", None, f"{run_cid} is not in this store")
+        return
     try:
         run = RunRecord.model_validate_json(store.get_bytes(run_cid))
     except EotrustError as exc:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -17,13 +16,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from eotrust.errors import NotFoundError, WorkflowError
+from eotrust.names import check_name, is_name
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 from eotrust.workflow.engine import RunResult, run_workflow
 from eotrust.workflow.spec import WorkflowSpec, load_workflow_cid, store_workflow
-
-_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
-
 
 class ParamInfo(BaseModel):
     name: str
@@ -35,12 +32,10 @@ class ParamInfo(BaseModel):
     min: float | None = None
     max: float | None = None
 
-
 class InputInfo(BaseModel):
     name: str
     type: str
     description: str = ""
-
 
 class PublishedWorkflow(BaseModel):
     """What ``workflow describe`` shows: the name, CID, open and fixed parameters, inputs, outputs, steps."""
@@ -59,10 +54,8 @@ class PublishedWorkflow(BaseModel):
     def open_params(self) -> list[ParamInfo]:
         return [p for p in self.params if p.required]
 
-
 def _index(settings: Settings) -> Path:
     return settings.path("workflow", "published")
-
 
 def _store(settings: Settings, store: Store | None) -> Store:
     if store is not None:
@@ -71,12 +64,10 @@ def _store(settings: Settings, store: Store | None) -> Store:
 
     return open_store(settings)
 
-
 def publish_workflow(settings: Settings, spec: WorkflowSpec, *, name: str | None = None, store: Store | None = None) -> str:
     """Store the workflow and its services and list it under ``name`` (default: its own name); return its CID."""
     name = name or spec.name
-    if not _NAME.match(name):
-        raise WorkflowError(f"bad published name {name!r}", hint="use letters, digits, '.', '_' and '-'")
+    check_name(name, "published workflow name", WorkflowError)
     st = _store(settings, store)
     cid = store_workflow(st, spec)
     entry = {"name": name, "cid": cid, "workflow": spec.name, "description": spec.description, "published": time.time()}
@@ -87,14 +78,11 @@ def publish_workflow(settings: Settings, spec: WorkflowSpec, *, name: str | None
     os.replace(tmp, d / f"{name}.json")
     return cid
 
-
 def _entry(settings: Settings, name: str) -> dict[str, Any]:
-    path = _index(settings) / f"{name}.json"
-    if not _NAME.match(name) or not path.is_file():
+    if not is_name(name) or not (path := _index(settings) / f"{name}.json").is_file():
         known = ", ".join(e["name"] for e in _entries(settings)) or "none"
         raise NotFoundError(f"no published workflow named {name!r}", hint=f"published: {known}")
     return json.loads(path.read_text())
-
 
 def _entries(settings: Settings) -> list[dict[str, Any]]:
     out = []
@@ -104,7 +92,6 @@ def _entries(settings: Settings) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue
     return out
-
 
 def _describe(entry: dict[str, Any], spec: WorkflowSpec) -> PublishedWorkflow:
     return PublishedWorkflow(
@@ -117,21 +104,17 @@ def _describe(entry: dict[str, Any], spec: WorkflowSpec) -> PublishedWorkflow:
         outputs=list(spec.outputs), steps=list(spec.order),
     )
 
-
 def list_published(settings: Settings, *, store: Store | None = None) -> list[PublishedWorkflow]:
     st = _store(settings, store)
     return [_describe(e, load_workflow_cid(e["cid"], st)) for e in _entries(settings)]
-
 
 def describe_published(settings: Settings, name: str, *, store: Store | None = None) -> PublishedWorkflow:
     entry = _entry(settings, name)
     return _describe(entry, load_workflow_cid(entry["cid"], _store(settings, store)))
 
-
 def published_spec(settings: Settings, name: str, *, store: Store | None = None) -> tuple[str, WorkflowSpec]:
     entry = _entry(settings, name)
     return entry["cid"], load_workflow_cid(entry["cid"], _store(settings, store))
-
 
 def run_published(settings: Settings, name: str, inputs: dict[str, Any] | None = None,
                   params: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:

@@ -142,7 +142,14 @@ def load_workflow(source: str | Path, *, store: Store | None = None) -> Workflow
         if not path.is_file():
             raise WorkflowValidationError([Problem(f"workflow file {path} does not exist", None, str(path))],
                                           hint="give the path of a workflow YAML file, or a stored workflow CID")
-        return parse_workflow(path.read_text(encoding="utf-8"), source=str(path), base_dir=path.parent, store=store)
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WorkflowValidationError(
+                [Problem(f"workflow file {path} is not UTF-8 text (byte {exc.start})", None, str(path))],
+                hint="save the workflow as UTF-8",
+            ) from None
+        return parse_workflow(text, source=str(path), base_dir=path.parent, store=store)
     text = str(source)
     if CID_LIKE.match(text.strip()):
         if store is None:

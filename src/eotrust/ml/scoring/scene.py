@@ -15,6 +15,7 @@ table) in the input's CRS and transform, and optionally a float32 GeoTIFF of pro
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -102,106 +103,132 @@ def score_scene(
         src_ctx = rasterio.open(source)
     except RasterioIOError as exc:
         raise RasterError(f"cannot read raster {source}: {exc}", hint="give a GeoTIFF") from None
-    with src_ctx as src, ExitStack() as cleanup:
-        # GDAL's block cache (default: 5 % of RAM) need hold two rows of input blocks: tiles
-        # are read left to right, and the next strip of tiles shares a row of blocks with this one
-        block_rows = src.block_shapes[0][0] if src.block_shapes else 256
-        cache = 2 * src.count * max(block_rows, 256) * src.width * np.dtype(src.dtypes[0]).itemsize
-        cleanup.enter_context(rasterio.Env(GDAL_CACHEMAX=int(min(max(cache, 32 << 20), 1 << 30))))
-        if src.crs is None:
-            raise RasterError(f"raster {source} has no CRS", hint="assign one (e.g. gdal_edit.py -a_srs EPSG:32633)")
-        indexes = select_bands(src.descriptions, src.count, scorer.spec.bands, f"raster {source}")
-        height, width = src.height, src.width
-        m = scorer.spatial_multiple
-        # an image model sees a tile as context (its training tile size); a pixel model sees none
-        default_tile = (scorer.spec.tile_size or DEFAULT_IMAGE_TILE) if scorer.is_image else DEFAULT_SERIES_TILE
-        size = int(tile or default_tile)
-        size = max(m, -(-size // m) * m)
-        ov = (size // 8 if scorer.is_image else 0) if overlap is None else int(overlap)
-        if not 0 <= ov <= size // 2:
-            raise InvalidInputError(f"overlap {ov} must be between 0 and half the tile ({size})")
-        th, tw = min(size, height), min(size, width)
-        ys = tile_starts(height, size, size - ov)
-        xs = tile_starts(width, size, size - ov)
-        total = len(ys) * len(xs)
-        weight = np.outer(blend_ramp(th, ov), blend_ramp(tw, ov))
-        k = scorer.num_classes
-        nodata_in = src.nodata
-        class_nodata = 255 if k < 255 else 65535
+    try:
+        with src_ctx as src, ExitStack() as cleanup:
+            # GDAL's block cache (default: 5 % of RAM) need hold two rows of input blocks: tiles
+            # are read left to right, and the next strip of tiles shares a row of blocks with this one
+            block_rows = src.block_shapes[0][0] if src.block_shapes else 256
+            cache = 2 * src.count * max(block_rows, 256) * src.width * np.dtype(src.dtypes[0]).itemsize
+            cleanup.enter_context(rasterio.Env(GDAL_CACHEMAX=int(min(max(cache, 32 << 20), 1 << 30))))
+            if src.crs is None:
+                raise RasterError(f"raster {source} has no CRS", hint="assign one (e.g. gdal_edit.py -a_srs EPSG:32633)")
+            indexes = select_bands(src.descriptions, src.count, scorer.spec.bands, f"raster {source}")
+            height, width = src.height, src.width
+            m = scorer.spatial_multiple
+            # an image model sees a tile as context (its training tile size); a pixel model sees none
+            default_tile = (scorer.spec.tile_size or DEFAULT_IMAGE_TILE) if scorer.is_image else DEFAULT_SERIES_TILE
+            size = int(tile or default_tile)
+            size = max(m, -(-size // m) * m)
+            ov = (size // 8 if scorer.is_image else 0) if overlap is None else int(overlap)
+            if not 0 <= ov <= size // 2:
+                raise InvalidInputError(f"overlap {ov} must be between 0 and half the tile ({size})")
+            th, tw = min(size, height), min(size, width)
+            _check_memory(source, scorer.num_classes, th, width, height)  # before anything is allocated or made
+            ys = tile_starts(height, size, size - ov)
+            xs = tile_starts(width, size, size - ov)
+            total = len(ys) * len(xs)
+            weight = np.outer(blend_ramp(th, ov), blend_ramp(tw, ov))
+            k = scorer.num_classes
+            nodata_in = src.nodata
+            class_nodata = 255 if k < 255 else 65535
 
-        outputs = [(dest, _class_profile(src, k, class_nodata))]
-        if probabilities is not None:
-            outputs.append((Path(probabilities), _prob_profile(src, k)))
-        writers = []
-        for path, profile in outputs:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            part = path.with_name(f".{path.name}.part")
-            cleanup.callback(part.unlink, missing_ok=True)
-            writers.append((part, path, cleanup.enter_context(rasterio.open(part, "w", **profile))))
-        cls_dst = writers[0][2]
-        cls_dst.write_colormap(1, {c.index: _rgb(c.colour) for c in scorer.manifest.classes})
-        cls_dst.set_band_description(1, "class")
-        tags = {"model": scorer.manifest.name, "classes": json.dumps(scorer.manifest.class_names)}
-        if scorer.cid:
-            tags["model_cid"] = scorer.cid
-        cls_dst.update_tags(**tags)
-        prob_dst = writers[1][2] if len(writers) > 1 else None
-        if prob_dst is not None:
-            for i, name in enumerate(scorer.manifest.class_names, start=1):
-                prob_dst.set_band_description(i, name)
-
-        acc = np.zeros((k, th, width), np.float32)
-        wsum = np.zeros((th, width), np.float32)
-        valid = np.ones((th, width), bool)
-        top = 0  # raster row of the buffers' first row
-
-        def flush(rows: int) -> None:
-            """Write the buffers' first ``rows`` rows (no later tile touches them) and shift."""
-            nonlocal top
-            if rows <= 0:
-                return
-            probs = np.divide(acc[:, :rows], wsum[:rows], out=acc[:, :rows])  # in place
-            classes = class_map(probs, axis=0)
-            classes[~valid[:rows]] = class_nodata
-            window = rasterio.windows.Window(0, top, width, rows)
-            cls_dst.write(classes, 1, window=window)
+            outputs = [(dest, _class_profile(src, k, class_nodata))]
+            if probabilities is not None:
+                outputs.append((Path(probabilities), _prob_profile(src, k)))
+            writers = []
+            for path, profile in outputs:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                part = path.with_name(f".{path.name}.part")
+                cleanup.callback(part.unlink, missing_ok=True)
+                writers.append((part, path, cleanup.enter_context(rasterio.open(part, "w", **profile))))
+            cls_dst = writers[0][2]
+            cls_dst.write_colormap(1, {c.index: _rgb(c.colour) for c in scorer.manifest.classes})
+            cls_dst.set_band_description(1, "class")
+            tags = {"model": scorer.manifest.name, "classes": json.dumps(scorer.manifest.class_names)}
+            if scorer.cid:
+                tags["model_cid"] = scorer.cid
+            cls_dst.update_tags(**tags)
+            prob_dst = writers[1][2] if len(writers) > 1 else None
             if prob_dst is not None:
-                probs[:, ~valid[:rows]] = np.nan
-                prob_dst.write(probs, window=window)
-            acc[:, :-rows or None] = acc[:, rows:]
-            acc[:, th - rows:] = 0
-            wsum[: th - rows] = wsum[rows:]
-            wsum[th - rows:] = 0
-            valid[: th - rows] = valid[rows:]
-            top += rows
+                for i, name in enumerate(scorer.manifest.class_names, start=1):
+                    prob_dst.set_band_description(i, name)
 
-        def read(y: int, batch: list[int]) -> np.ndarray:
-            return np.stack([src.read(indexes, window=rasterio.windows.Window(x, y, tw, th)) for x in batch])
+            acc = np.zeros((k, th, width), np.float32)
+            wsum = np.zeros((th, width), np.float32)
+            valid = np.ones((th, width), bool)
+            top = 0  # raster row of the buffers' first row
 
-        jobs = [(y, batch) for y in ys for batch in _batches(xs, batch_size)]
-        done = 0
-        with ThreadPoolExecutor(1, thread_name_prefix="eotrust-read") as reader:
-            pending = reader.submit(read, *jobs[0])
-            for n, (y, batch) in enumerate(jobs):
-                tiles = pending.result()
-                if n + 1 < len(jobs):  # read the next tiles while these are scored
-                    pending = reader.submit(read, *jobs[n + 1])
-                flush(y - top)
-                probs = _probabilities(scorer, tiles)
-                for x, tile_data, p in zip(batch, tiles, probs):
-                    valid[:, x:x + tw] = _valid_mask(tile_data, nodata_in)
-                    p *= weight
-                    acc[:, :, x:x + tw] += p
-                    wsum[:, x:x + tw] += weight
-                done += len(batch)
-                if progress:
-                    progress(done, total)
-            flush(height - top)
-        for part, path, dst in writers:
-            dst.close()
-            part.replace(path)
+            def flush(rows: int) -> None:
+                """Write the buffers' first ``rows`` rows (no later tile touches them) and shift."""
+                nonlocal top
+                if rows <= 0:
+                    return
+                probs = np.divide(acc[:, :rows], wsum[:rows], out=acc[:, :rows])  # in place
+                classes = class_map(probs, axis=0)
+                classes[~valid[:rows]] = class_nodata
+                window = rasterio.windows.Window(0, top, width, rows)
+                cls_dst.write(classes, 1, window=window)
+                if prob_dst is not None:
+                    probs[:, ~valid[:rows]] = np.nan
+                    prob_dst.write(probs, window=window)
+                acc[:, :-rows or None] = acc[:, rows:]
+                acc[:, th - rows:] = 0
+                wsum[: th - rows] = wsum[rows:]
+                wsum[th - rows:] = 0
+                valid[: th - rows] = valid[rows:]
+                top += rows
+
+            def read(y: int, batch: list[int]) -> np.ndarray:
+                return np.stack([src.read(indexes, window=rasterio.windows.Window(x, y, tw, th)) for x in batch])
+
+            jobs = [(y, batch) for y in ys for batch in _batches(xs, batch_size)]
+            done = 0
+            with ThreadPoolExecutor(1, thread_name_prefix="eotrust-read") as reader:
+                pending = reader.submit(read, *jobs[0])
+                for n, (y, batch) in enumerate(jobs):
+                    tiles = pending.result()
+                    if n + 1 < len(jobs):  # read the next tiles while these are scored
+                        pending = reader.submit(read, *jobs[n + 1])
+                    flush(y - top)
+                    probs = _probabilities(scorer, tiles)
+                    for x, tile_data, p in zip(batch, tiles, probs):
+                        valid[:, x:x + tw] = _valid_mask(tile_data, nodata_in)
+                        p *= weight
+                        acc[:, :, x:x + tw] += p
+                        wsum[:, x:x + tw] += weight
+                    done += len(batch)
+                    if progress:
+                        progress(done, total)
+                flush(height - top)
+            for part, path, dst in writers:
+                dst.close()
+                part.replace(path)
+    except RasterioIOError as exc:
+        raise RasterError(
+            f"cannot read raster {source}: {str(exc).splitlines()[0] if str(exc) else 'read failed'} (corrupt or truncated tiles)",
+            hint="check the file with gdalinfo -checksum; get an intact copy",
+        ) from None
+    except MemoryError:
+        raise RasterError(f"raster {source} is too large to score with the memory this machine has",
+                          hint="cut it into pieces (`eotrust eo tiles`) or score a smaller area") from None
     return SceneResult(dest, Path(probabilities) if probabilities else None, width, height, total,
                        time.perf_counter() - started)
+
+
+def _check_memory(source: Path, k: int, rows: int, width: int, height: int) -> None:
+    """Refuse, before allocating, a scene whose strip buffers (K class sums, weights, a valid
+    mask: ``rows`` rows of the whole width) would take more than half this machine's memory."""
+    need = (4 * (k + 1) + 1) * rows * width
+    try:
+        budget = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        budget = 8 << 30
+    if need > budget:
+        raise RasterError(
+            f"raster {source} ({width}×{height} px) is too large to score in memory: its strip buffers need "
+            f"{need / 2**30:.1f} GiB, more than half this machine's memory ({budget / 2**30:.1f} GiB)",
+            hint="cut it into pieces (`eotrust eo tiles`) or score a smaller area",
+        )
 
 
 def _probabilities(scorer: Scorer, tiles: np.ndarray) -> np.ndarray:

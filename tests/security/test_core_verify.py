@@ -1,0 +1,99 @@
+"""Attacks on `eotrust verify`:
+
+- a platform owner deploys its own contract that answers every call with a genuine task's
+  snapshot (it forwards them), and signs catalogue records naming it (the submitter's task
+  record is copied and re-signed, the platform's result records too): before the fix
+  `verify <forged address>` said VERIFIED, including acknowledgments by owners who never
+  touched it;
+- objects missing from this store: before the fix `verify` said VERIFIED (exit 0) with the
+  checks skipped.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from eotrust.catalog.entries import ResultInfo, TaskInfo
+from eotrust.flow import ledger_view as lv
+from eotrust.settings import load_settings
+from eotrust.verify import verify
+
+from flow_world import World, make_world
+from security.core_cli import cli
+
+# EIP-1167's proxy with STATICCALL (0xfa) for DELEGATECALL (0xf4): it forwards every call to
+# the genuine task and returns the answer — a contract that "is" the task to any reader.
+FORWARDER = "363d3d373d3d3d363d73{}5afa3d82803e903d91602b57fd5bf3"
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, str]:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
+    mp.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
+    mp.setenv("EOTRUST_CONFIG", str(tmp_path_factory.mktemp("cfg") / "none.toml"))
+    for var in ("EOTRUST_HOME", "EOTRUST_CHAIN_URL", "EOTRUST_STORE", "EOTRUST_CATALOG_URL"):
+        mp.delenv(var, raising=False)
+    world = make_world(load_settings(home=tmp_path_factory.mktemp("verify-attacks") / "home", step_retries=0))
+    address = world.request().address
+    world.answer_all(address)
+    assert world.node().recover() == {address: "Finished"}
+    yield world, address
+    mp.undo()
+
+
+def _forge(world: World, genuine: str) -> str:
+    runtime = bytes.fromhex(FORWARDER.format(genuine[2:].lower()))
+    creation = bytes.fromhex("61") + len(runtime).to_bytes(2, "big") + bytes.fromhex("3d81600a3d39f3") + runtime
+    platform = world.parties["platform-owner"]
+    forged = world.chain.deploy(platform.account, creation, action="deploy a forged task").contract_address
+    assert forged is not None
+    # the forged contract answers with the genuine snapshot
+    assert lv.task_client(world.chain, forged).status().state == world.task(genuine).status().state
+    task = world.catalog.task(genuine)
+    world.catalog.register(world.parties["submitter"], TaskInfo(**{**task.body.model_dump(), "address": forged}))
+    for rec in world.catalog.results(task=genuine):
+        world.catalog.register(platform, ResultInfo(**{**rec.body.model_dump(), "task": forged}))
+    return forged
+
+
+def test_forged_task_is_not_verified(finished: tuple[World, str]) -> None:
+    world, genuine = finished
+    forged = _forge(world, genuine)
+    verdict = verify(world.settings, forged, catalog=world.catalog, chain=world.chain)
+    assert not verdict.ok
+    failed = {c.name for c in verdict.failures}
+    assert "task created by the configured factory" in failed, failed
+    # nothing read from the forged contract is reported as holding
+    assert not any("acknowledged" in c.name for c in verdict.checks if c.ok)
+    result = cli(world.settings.home, "verify", forged)
+    assert result.exit_code == 1, result.output
+    assert "NOT VERIFIED" in result.output and "VERIFIED:" not in result.output.replace("NOT VERIFIED", "")
+
+
+def test_genuine_task_names_its_factory_checks(finished: tuple[World, str]) -> None:
+    world, genuine = finished
+    verdict = verify(world.settings, genuine, catalog=world.catalog, chain=world.chain)
+    assert verdict.ok, verdict.failures
+    held = {c.name for c in verdict.checks if c.ok}
+    assert {"task created by the configured factory", "task code is the factory's clone of its implementation"} <= held
+
+
+def test_missing_objects_give_incomplete_and_nonzero_exit(finished: tuple[World, str]) -> None:
+    world, genuine = finished
+    encrypted_input = lv.input_cid(world.task(genuine).status().requests[0])
+    path: Path = world.store.object_path(encrypted_input)
+    aside = path.with_name(path.name + ".aside")
+    shutil.move(path, aside)
+    try:
+        verdict = verify(world.settings, genuine, catalog=world.catalog, chain=world.chain)
+        assert not verdict.failures
+        assert not verdict.ok and verdict.name == "INCOMPLETE"
+        result = cli(world.settings.home, "verify", genuine)
+        assert result.exit_code == 2, result.output
+        assert "INCOMPLETE" in result.output and "VERIFIED:" not in result.output
+    finally:
+        shutil.move(aside, path)
