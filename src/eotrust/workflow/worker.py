@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import struct
 import sys
 import traceback
@@ -122,7 +123,10 @@ def main(argv: list[str]) -> int:
         req = read_frame(proto_in)
         if req is None:
             return 0
-        proto_out.write(frame(serve_one(req)))
+        resp = serve_one(req)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        resp["cpu_s"] = usage.ru_utime + usage.ru_stime  # the pool retires a worker near its CPU limit
+        proto_out.write(frame(resp))
 
 
 if __name__ == "__main__":
