@@ -47,6 +47,10 @@ class PlatformNode:
         from eotrust.ledger import Chain
         from eotrust.store import LocalStore, open_store
 
+        if settings.sandbox and executor is None:
+            from eotrust.workflow.sandbox import require_bwrap
+
+            require_bwrap()  # other parties' code never runs unsandboxed by accident
         catalog = catalog or Catalog(settings)
         record = catalog.find(platform, Kind.PLATFORM)
         if record.owner.lower() != party.account.address.lower():
@@ -128,6 +132,8 @@ class PlatformNode:
         backoff = poll_s
         cursor: int | None = None
         self.ctx.log(f"node for platform {self.ctx.platform.body.name} started as {self.ctx.address}")  # type: ignore[attr-defined]
+        if not self.ctx.settings.sandbox:
+            self.ctx.log("WARNING: the sandbox is OFF (--no-sandbox): other parties' code runs with this node's rights")
         while not stop.is_set():
             try:
                 if cursor is None:

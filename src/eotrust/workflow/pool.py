@@ -26,6 +26,7 @@ from typing import Any
 
 from eotrust.workflow.sandbox.bwrap import Sandbox, python_paths
 from eotrust.workflow.sandbox.cgroup import PidsCgroup, open_pids_cgroup
+from eotrust.workflow.sandbox.limits import unwrap_status
 from eotrust.workflow.sandbox.policy import SandboxSpec, clean_env
 from eotrust.workflow.worker import frame
 
@@ -152,6 +153,8 @@ class PythonWorker:
             return CallResult(None, f"timed out after {timeout_s:g} s", timed_out=True, worker_died=True)
         except (_WorkerDied, BrokenPipeError, OSError):
             code = self.proc.wait()
+            if self.spec is not None:
+                code = unwrap_status(code)
             return CallResult(code, f"the service's process died ({describe_status(code)})", worker_died=True)
         return CallResult(resp.get("exit_status"), resp.get("error"))
 

@@ -21,9 +21,9 @@ from eotrust.errors import EotrustError
 from eotrust.store.base import Store
 from eotrust.workflow.command import render_command
 from eotrust.workflow.pool import PythonWorker, WorkerPool, describe_status
-from eotrust.workflow.sandbox.bwrap import Sandbox, python_paths
+from eotrust.workflow.sandbox.bwrap import Sandbox, inside, python_paths
 from eotrust.workflow.sandbox.cgroup import open_pids_cgroup
-from eotrust.workflow.sandbox.limits import violation
+from eotrust.workflow.sandbox.limits import unwrap_status, violation
 from eotrust.workflow.sandbox.policy import SandboxSpec, clean_env
 from eotrust.workflow.sandbox.safefs import UnsafePath, is_regular, open_regular, read_tail
 from eotrust.workflow.service import ServiceSpec
@@ -102,9 +102,20 @@ def _thread_env(service: ServiceSpec) -> dict[str, str]:
     return env
 
 
+def _seen(workdir: Path, value: Any) -> Any:
+    """Host paths (a path, or a list of them) as a sandboxed step sees them."""
+    if isinstance(value, list):
+        return [inside(workdir, v) for v in value]
+    return inside(workdir, value)
+
+
 def _run_command(job: StepJob, workdir: Path, inputs: dict[str, Any], outputs: dict[str, str],
                  stdout: Path, stderr: Path) -> tuple[int | None, str | None]:
-    argv = render_command(job.service, inputs, outputs, job.params)
+    if job.sandbox is not None:
+        argv = render_command(job.service, {k: _seen(workdir, v) for k, v in inputs.items()},
+                              {k: inside(workdir, v) for k, v in outputs.items()}, job.params)
+    else:
+        argv = render_command(job.service, inputs, outputs, job.params)
     out_path = Path(outputs[job.service.stdout]) if job.service.stdout else stdout
     cgroup = None
     if job.sandbox is not None:
@@ -147,6 +158,7 @@ def _run_command(job: StepJob, workdir: Path, inputs: dict[str, Any], outputs: d
             finally:
                 timer.cancel()
         if job.sandbox is not None:
+            code = unwrap_status(code)
             broke = violation(None if timed_out.is_set() else code, read_tail(workdir, stderr, 4096), job.sandbox.limits,
                               pids_hit=cgroup is not None and cgroup.hit_limit(), timed_out=timed_out.is_set())
             if broke and (timed_out.is_set() or code != 0):
@@ -221,14 +233,15 @@ def _execute_in(job: StepJob, store: Store, workdir: Path, pool: WorkerPool | No
             return outcome
         outputs = _output_paths(job.service, workdir)
         if job.service.python:
+            see = (lambda v: _seen(workdir, v)) if worker is not None else (lambda v: v)
             req = {
                 "entry": job.service.python,
-                "cwd": str(workdir),
-                "inputs": inputs,
-                "outputs": outputs,
+                "cwd": see(str(workdir)),
+                "inputs": {k: see(v) for k, v in inputs.items()},
+                "outputs": {k: see(v) for k, v in outputs.items()},
                 "params": job.params,
-                "stdout": str(stdout),
-                "stderr": str(stderr),
+                "stdout": see(str(stdout)),
+                "stderr": see(str(stderr)),
                 "env": _thread_env(job.service),
             }
             if worker is not None:

@@ -11,8 +11,8 @@ environment, and dies with its parent. Limits are applied around ``bwrap`` by ``
 (``ulimit``) and a pids cgroup (:mod:`eotrust.workflow.sandbox.cgroup`), so they hold for
 every process inside.
 
-Paths inside are the same as outside, so a caller never translates them (a CWL runner can
-wrap its command line unchanged)."""
+The working directory appears inside as ``/step`` (:func:`inside`), so not even the name of
+the eotrust home shows; other bound paths keep their host path."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ ETC_RO = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alte
           "/etc/nsswitch.conf", "/etc/ssl", "/etc/ca-certificates", "/etc/mime.types", "/etc/hosts",
           "/etc/protocols", "/etc/services")
 SANDBOX_UID = 65534  # nobody
-SANDBOX_WORKDIR = "/work"  # documented name; steps see their real working directory path
+SANDBOX_WORKDIR = "/step"  # where the working directory appears inside (its host path, under the home, stays hidden)
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -51,6 +51,16 @@ def require_bwrap() -> str:
         raise SandboxUnavailableError("bubblewrap (bwrap) is not installed: eotrust will not run other parties' code unsandboxed",
                                       hint=INSTALL_HINT)
     return path
+
+
+def inside(workdir: Path, path: str | Path) -> str:
+    """Where the host ``path`` appears inside a sandbox whose working directory is ``workdir``."""
+    p, w = os.path.abspath(path), os.path.abspath(workdir)
+    if p == w:
+        return SANDBOX_WORKDIR
+    if p.startswith(w + os.sep):
+        return SANDBOX_WORKDIR + p[len(w):]
+    return p
 
 
 def _overlaps(path: Path, hidden: Sequence[Path]) -> bool:
@@ -112,7 +122,8 @@ class Sandbox:
         for p in ETC_RO:
             if os.path.exists(p):
                 args += ["--ro-bind", p, p]
-        args += ["--proc", "/proc", "--dev", "/dev", "--size", str(self.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+        args += ["--proc", "/proc", "--dev", "/dev", "--size", str(self.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
+                 "--size", str(64 * 1024 * 1024), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
         hidden = [Path(os.path.realpath(h)) for h in self.hidden]
         seen: set[Path] = set()
         for p in self.code_ro:
@@ -122,18 +133,18 @@ class Sandbox:
             seen.add(real)
             args += ["--ro-bind", str(real), str(real)]
         work = self._check(self.workdir, "the working directory")
-        args += ["--bind", str(work), str(work)]
+        args += ["--bind", str(work), SANDBOX_WORKDIR]
         for p in self.outputs_rw:
             real = self._check(p, "output")
-            args += ["--bind", str(real), str(real)]
+            args += ["--bind", str(real), inside(work, real)]
         for p in self.inputs_ro:
             real = self._check(p, "input")
-            args += ["--ro-bind", str(real), str(real)]
+            args += ["--ro-bind", str(real), inside(work, real)]
         env = {"PATH": DEFAULT_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
         env.update(clean_env(dict(self.env)))
         for k, v in sorted(env.items()):
             args += ["--setenv", k, v]
-        args += ["--chdir", str(work)]
+        args += ["--remount-ro", "/", "--chdir", SANDBOX_WORKDIR]  # the sandbox's own root holds nothing writable
         return args
 
     def argv(self, command: Sequence[str], bwrap: str | None = None) -> list[str]:
@@ -158,7 +169,8 @@ class Sandbox:
 def sandboxed_argv(argv: Sequence[str], *, workdir: Path, inputs_ro: Sequence[Path] = (), outputs_rw: Sequence[Path] = (),
                    limits: Limits | None = None, network: bool = False, env: Mapping[str, str] | None = None,
                    code_ro: Sequence[Path] = (), hidden: Sequence[Path] = (), cgroup_procs: Path | None = None) -> list[str]:
-    """``argv`` wrapped so that it runs sealed off (see :class:`Sandbox`). Needs bwrap."""
+    """``argv`` wrapped so that it runs sealed off (see :class:`Sandbox`). Needs bwrap. Paths in
+    ``argv`` under ``workdir`` must be given as they appear inside (:func:`inside`)."""
     return Sandbox(workdir=workdir, inputs_ro=tuple(inputs_ro), outputs_rw=tuple(outputs_rw), code_ro=tuple(code_ro),
                    hidden=tuple(hidden), limits=limits or Limits(), network=network, env=dict(env or {}),
                    cgroup_procs=cgroup_procs).argv(argv)

@@ -25,3 +25,10 @@ def violation(exit_status: int | None, stderr_tail: bytes, limits: Limits, *, pi
     if any(m in stderr_tail for m in _MEMORY):
         return f"sandbox limit broken: memory ({limits.memory_mb} MiB); the allocation was refused"
     return None
+
+
+def unwrap_status(code: int | None) -> int | None:
+    """bwrap reports a child killed by signal N as exit status 128+N; give it back as -N."""
+    if code is not None and 128 < code <= 128 + 64:
+        return -(code - 128)
+    return code
