@@ -27,6 +27,7 @@ class Scene:
     targets: Targets
     listener: socket.socket
     keystore_bytes: bytes
+    secrets: tuple[str, ...] = ()
 
     def close(self) -> None:
         self.listener.close()
@@ -44,12 +45,19 @@ class Scene:
         raise AssertionError("a sandboxed step reached a TCP listener on 127.0.0.1")
 
 
-def make_scene(settings: Settings, tmp: Path, keystore: Path | None = None, party: str = "platform") -> Scene:
+def make_scene(settings: Settings, tmp: Path, keystore: Path | None = None, party: str = "platform",
+               other: Path | None = None) -> Scene:
+    secrets: tuple[str, ...] = ()
     if keystore is None:
         keystore = settings.path("parties", party) / "keystore.json"
         keystore.write_text('{"crypto": "SECRET-KEYSTORE"}\n')
-    other = settings.path("nodes", "p", "work", "task-other", "inputs") / "lulc"
-    other.write_text("OTHER-TASK-PLAINTEXT\n")
+    else:
+        import json
+
+        secrets = (json.loads(keystore.read_text())["crypto"]["ciphertext"],)
+    if other is None:
+        other = settings.path("nodes", "p", "work", "task-other", "inputs") / "lulc"
+        other.write_text("OTHER-TASK-PLAINTEXT\n")
     canary = tmp / "canary"
     canary.write_text("canary\n")
     listener = socket.socket()
@@ -57,7 +65,7 @@ def make_scene(settings: Settings, tmp: Path, keystore: Path | None = None, part
     listener.listen(8)
     targets = Targets(keystore=str(keystore), other_input=str(other), canary=str(canary), home=str(settings.home_dir),
                       party=party, port=str(listener.getsockname()[1]))
-    return Scene(settings, targets, listener, keystore.read_bytes())
+    return Scene(settings, targets, listener, keystore.read_bytes(), secrets)
 
 
 def log_text(store: Store, failure: RunFailed) -> str:
@@ -67,7 +75,7 @@ def log_text(store: Store, failure: RunFailed) -> str:
 
 def check_contained(attack: Attack, log: str, scene: Scene) -> None:
     assert any(e in log for e in attack.expect), f"{attack.name}: expected one of {attack.expect} in:\n{log[-3000:]}"
-    for secret in SECRETS:
+    for secret in SECRETS + scene.secrets:
         assert secret not in log, f"{attack.name}: {secret!r} leaked into the log"
     scene.untouched()
 

@@ -73,19 +73,22 @@ ATTACKS: list[Attack] = [
 ]
 
 
-def workflow_yaml(attack: Attack, targets: Targets) -> str:
+def workflow_yaml(attack: Attack, targets: Targets, task_inputs: tuple[str, ...] = ()) -> str:
+    """A one-step workflow of ``attack``; ``task_inputs`` are declared as the workflow's inputs
+    (a node passes a task's inputs), the first one wired to the step's input if it has one."""
     svc = dict(attack.service)
     svc["outputs"] = {"out": "file"}
     if attack.input:
         svc["inputs"] = {"src": "file"}
     if attack.params:
         svc["params"] = {p: "str" for p in attack.params}
+    wf_inputs = list(task_inputs) or (["src"] if attack.input else [])
     doc: dict[str, Any] = {
         "name": f"hostile-{attack.name}",
-        "inputs": {"src": "file"} if attack.input else {},
+        "inputs": {name: "file" for name in wf_inputs},
         "services": {"attack": svc},
         "steps": {"attack": {"service": "attack",
-                             **({"in": {"src": "inputs.src"}} if attack.input else {}),
+                             **({"in": {"src": f"inputs.{wf_inputs[0]}"}} if attack.input else {}),
                              **({"params": {p: getattr(targets, p) for p in attack.params}} if attack.params else {})}},
         "outputs": {"loot": "attack.out"},
     }

@@ -73,6 +73,7 @@ class PythonWorker:
         self.slot: Path | None = None
         self.cgroup: PidsCgroup | None = None
         self.cpu_s = 0.0
+        self.retire = False  # set by the step: close this worker instead of keeping it warm
         if spec is not None:
             assert slot_root is not None
             slot_root.mkdir(parents=True, exist_ok=True)
@@ -242,7 +243,7 @@ class WorkerPool:
         keep = False
         try:
             yield worker
-            keep = worker.proc.poll() is None and not worker.worn_out()
+            keep = worker.proc.poll() is None and not worker.worn_out() and not worker.retire
         finally:
             try:
                 worker.clear_slot()

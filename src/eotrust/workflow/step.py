@@ -207,13 +207,18 @@ def execute_step(job: StepJob, store: Store, tmp_root: Path, pool: WorkerPool | 
 
     The working directory is removed by ``cleanup`` (default: at once; the local executor
     hands it to a background thread, since deleting is slow on some file systems). A
-    sandboxed Python step runs in a leased warm worker's slot, emptied when it is done."""
-    if job.service.python and job.sandbox is not None:
+    sandboxed step (Python or command line) runs in a leased warm worker's sandbox, in its
+    slot, which is emptied when the step is done: starting a sandbox per step would cost more
+    than the step."""
+    if job.sandbox is not None and (job.service.python or pool is not None):
         if pool is None:
             raise RuntimeError("a Python service needs a worker pool")
         with pool.lease(job.sandbox) as worker:
             assert worker.slot is not None
-            return _execute_in(job, store, worker.slot, pool, worker, lambda _path: None)
+            outcome = _execute_in(job, store, worker.slot, pool, worker, lambda _path: None)
+            if not outcome.ok:
+                worker.retire = True  # a failed step (a broken limit, a crash) never leaves its sandbox to the next
+            return outcome
     workdir = Path(tempfile.mkdtemp(prefix=f"{job.step}-", dir=tmp_root))
     return _execute_in(job, store, workdir, pool, None, cleanup or (lambda p: shutil.rmtree(p, ignore_errors=True)))
 
@@ -257,6 +262,21 @@ def _execute_in(job: StepJob, store: Store, workdir: Path, pool: WorkerPool | No
                                   pids_hit=worker is not None and worker.pids_hit(), timed_out=res.timed_out)
                 if broke:
                     error = f"{broke} ({error})" if error else broke
+        elif worker is not None:
+            assert job.sandbox is not None
+            argv = render_command(job.service, {k: _seen(workdir, v) for k, v in inputs.items()},
+                                  {k: inside(workdir, v) for k, v in outputs.items()}, job.params)
+            out_path = outputs[job.service.stdout] if job.service.stdout else str(stdout)
+            req = {"argv": argv, "cwd": inside(workdir, workdir), "stdout": inside(workdir, out_path),
+                   "stderr": inside(workdir, stderr), "env": _thread_env(job.service)}
+            res = worker.call(req, job.timeout_s)
+            code, error = res.exit_status, res.error
+            if error is not None or res.timed_out:
+                tail = read_tail(workdir, stderr, 4096)
+                broke = violation(None if res.timed_out else code, tail, job.sandbox.limits,
+                                  pids_hit=worker.pids_hit(), timed_out=res.timed_out)
+                if broke:
+                    error = broke
         else:
             code, error = _run_command(job, workdir, inputs, outputs, stdout, stderr)
         outcome.exit_status = code

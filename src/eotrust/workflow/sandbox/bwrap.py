@@ -161,7 +161,7 @@ class Sandbox:
         if lim.file_mb:
             script.append(f"ulimit -f {lim.file_mb * 2048}")  # dash counts 512-byte blocks
         if self.cgroup_procs is None and lim.procs:
-            script.append(f"ulimit -u {lim.procs}")  # per user: weaker than the cgroup, see README
+            script.append(f"ulimit -p {lim.procs}")  # RLIMIT_NPROC, per user: weaker than the cgroup, see README
         script.append('shift; exec "$@"')
         return ["/bin/sh", "-c", " && ".join(script), "sh", str(self.cgroup_procs or ""), *inner]
 
