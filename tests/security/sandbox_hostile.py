@@ -65,7 +65,7 @@ ATTACKS: list[Attack] = [
     Attack("allocate-10GiB", {"python": "sandbox_hostile:allocate", "resources": {"memory_mb": 256}},
            ("sandbox limit broken: memory (256 MiB)",)),
     Attack("sleep-forever", {"command": "sleep 100000", "timeout_s": 1.5},
-           ("sandbox limit broken: wall time (1.5 s)",)),
+           ("timed out after 1.5 s (sandbox limit broken: wall time",)),
     Attack("write-10GiB", {"command": "sh -c 'head -c 10G /dev/zero > \"$1\"' sh {outputs.out}", "resources": {"disk_mb": 32}},
            ("sandbox limit broken: bytes written (32 MiB per file)",)),
     Attack("unlock-party", {"python": "sandbox_hostile:unlock"},

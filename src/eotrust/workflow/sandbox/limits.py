@@ -15,7 +15,7 @@ def violation(exit_status: int | None, stderr_tail: bytes, limits: Limits, *, pi
               timed_out: bool = False) -> str | None:
     """A sentence naming the limit the step broke, or None if it broke none we can tell."""
     if timed_out:
-        return f"sandbox limit broken: wall time ({limits.wall_s:g} s); the step was killed"
+        return f"timed out after {limits.wall_s:g} s (sandbox limit broken: wall time; the step was killed)"
     if exit_status == -signal.SIGXCPU or exit_status == 128 + signal.SIGXCPU:
         return f"sandbox limit broken: CPU time ({limits.cpu_s} s); the step was killed"
     if exit_status == -signal.SIGXFSZ or exit_status == 128 + signal.SIGXFSZ or any(m in stderr_tail for m in _FILE):
