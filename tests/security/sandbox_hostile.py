@@ -63,7 +63,7 @@ ATTACKS: list[Attack] = [
     Attack("fork-bomb", {"command": "python3 -c 'import os\nwhile True:\n    os.fork()'", "timeout_s": 20},
            ("sandbox limit broken: processes",)),
     Attack("allocate-10GiB", {"python": "sandbox_hostile:allocate", "resources": {"memory_mb": 256}},
-           ("sandbox limit broken: memory (256 MiB)",)),
+           ("sandbox limit broken: memory (2304 MiB of address space)",)),
     Attack("sleep-forever", {"command": "sleep 100000", "timeout_s": 1.5},
            ("timed out after 1.5 s (sandbox limit broken: wall time",)),
     Attack("write-10GiB", {"command": "sh -c 'head -c 10G /dev/zero > \"$1\"' sh {outputs.out}", "resources": {"disk_mb": 32}},

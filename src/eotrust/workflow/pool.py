@@ -74,6 +74,7 @@ class PythonWorker:
         self.cgroup: PidsCgroup | None = None
         self.cpu_s = 0.0
         self.retire = False  # set by the step: close this worker instead of keeping it warm
+        self.errlog: Path | None = None  # a sandboxed worker's own stderr (bwrap, start-up), outside its sandbox
         if spec is not None:
             assert slot_root is not None
             slot_root.mkdir(parents=True, exist_ok=True)
@@ -87,14 +88,20 @@ class PythonWorker:
                           cgroup_procs=self.cgroup.procs if self.cgroup else None)
             argv = box.argv(argv)
             env = {"PATH": env.get("PATH", "/usr/bin:/bin")}
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            process_group=0,  # its own process group: a timeout kills the service and its children
-        )
+            self.errlog = self.slot.with_suffix(".err")
+        err = open(self.errlog, "wb") if self.errlog is not None else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env=env,
+                process_group=0,  # its own process group: a timeout kills the service and its children
+            )
+        finally:
+            if not isinstance(err, int):
+                err.close()
         self._ready = False
 
     def clear_slot(self) -> None:
@@ -156,7 +163,11 @@ class PythonWorker:
             code = self.proc.wait()
             if self.spec is not None:
                 code = unwrap_status(code)
-            return CallResult(code, f"the service's process died ({describe_status(code)})", worker_died=True)
+            said = ""
+            if self.errlog is not None and self.errlog.exists():
+                tail = self.errlog.read_bytes()[-2000:].decode("utf-8", "replace").strip()
+                said = f"; it said: {tail}" if tail else ""
+            return CallResult(code, f"the service's process died ({describe_status(code)}){said}", worker_died=True)
         return CallResult(resp.get("exit_status"), resp.get("error"))
 
     def kill(self) -> None:
@@ -190,6 +201,8 @@ class PythonWorker:
             self.cgroup.remove()
         if self.slot is not None:
             shutil.rmtree(self.slot, ignore_errors=True)
+        if self.errlog is not None:
+            self.errlog.unlink(missing_ok=True)
 
 
 def worker_env(extra_path: list[str] | None = None) -> dict[str, str]:

@@ -23,7 +23,7 @@ def violation(exit_status: int | None, stderr_tail: bytes, limits: Limits, *, pi
     if pids_hit or (limits.procs and any(m in stderr_tail for m in _PROCS)):
         return f"sandbox limit broken: processes ({limits.procs}); the step could not fork more"
     if any(m in stderr_tail for m in _MEMORY):
-        return f"sandbox limit broken: memory ({limits.memory_mb} MiB); the allocation was refused"
+        return f"sandbox limit broken: memory ({limits.memory_mb} MiB of address space); the allocation was refused"
     return None
 
 

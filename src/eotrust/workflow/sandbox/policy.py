@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 from eotrust.settings import Settings
 from eotrust.workflow.service import ServiceSpec
 
+#: address space a process maps beyond the memory it uses (shared libraries such as torch's,
+#: thread stacks, allocator arenas): the RLIMIT_AS of a step is its memory plus this
+ADDRESS_SPACE_HEADROOM_MB = 2048
+
 #: variables a step never sees, whatever its service declares
 FORBIDDEN_ENV_PREFIXES = ("EOTRUST_",)
 FORBIDDEN_ENV = {"LD_PRELOAD", "LD_LIBRARY_PATH", "PYTHONSTARTUP", "PYTHONHOME"}
@@ -18,7 +22,7 @@ FORBIDDEN_ENV = {"LD_PRELOAD", "LD_LIBRARY_PATH", "PYTHONSTARTUP", "PYTHONHOME"}
 class Limits:
     """Hard limits of one sandbox. ``None`` = not limited."""
 
-    memory_mb: int | None = None  # address space (RLIMIT_AS)
+    memory_mb: int | None = None  # address space (RLIMIT_AS): declared memory + ADDRESS_SPACE_HEADROOM_MB
     cpu_s: int | None = None  # CPU seconds (RLIMIT_CPU), per process
     procs: int | None = 64  # processes and threads (a pids cgroup)
     file_mb: int | None = None  # largest file written (RLIMIT_FSIZE)
@@ -67,7 +71,7 @@ class SandboxPolicy:
 
     def limits_for(self, service: ServiceSpec, timeout_s: float) -> Limits:
         r = service.resources
-        memory = min(r.memory_mb, self.max_memory_mb) if r.memory_mb else self.max_memory_mb
+        memory = (min(r.memory_mb, self.max_memory_mb) if r.memory_mb else self.max_memory_mb) + ADDRESS_SPACE_HEADROOM_MB
         files = min(r.disk_mb, self.max_file_mb) if r.disk_mb else self.max_file_mb
         cpu = min(self.max_cpu_s, max(1, math.ceil(timeout_s * max(1.0, r.cpus))))
         return Limits(memory_mb=memory, cpu_s=cpu, procs=self.max_procs, file_mb=files, wall_s=timeout_s)
