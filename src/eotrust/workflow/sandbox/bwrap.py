@@ -102,10 +102,17 @@ class Sandbox:
     tmp_mb: int = 256  # size of the private /tmp (memory-backed)
 
     def _check(self, path: Path, what: str) -> Path:
+        """The real path of a bind. Symlinks are resolved first; anything but the working
+        directory's own contents must lie neither above nor inside a hidden path."""
         real = Path(os.path.realpath(path))
         hidden = [Path(os.path.realpath(h)) for h in self.hidden]
-        if _overlaps(real, hidden):
-            raise SandboxUnavailableError(f"refusing to show {what} {path} to a sandboxed step: it would expose {hidden}")
+        work = Path(os.path.realpath(self.workdir))
+        shown = _overlaps(real, hidden)
+        if not shown and real != work and work not in real.parents:
+            shown = any(h in real.parents for h in hidden)
+        if shown:
+            raise SandboxUnavailableError(f"refusing to show {what} {path} to a sandboxed step: it would expose "
+                                          f"{', '.join(map(str, hidden))}", hint="keep step files outside the eotrust home")
         return real
 
     def bwrap_args(self, bwrap: str) -> list[str]:
@@ -128,10 +135,13 @@ class Sandbox:
         seen: set[Path] = set()
         for p in self.code_ro:
             real = Path(os.path.realpath(p))
-            if real in seen or not real.exists() or _overlaps(real, hidden) or str(real) in ("/", "/usr"):
-                continue
-            seen.add(real)
-            args += ["--ro-bind", str(real), str(real)]
+            given = Path(os.path.abspath(p))  # a venv is found through the unresolved path: show both
+            for where in dict.fromkeys((real, given)):
+                if where in seen or not real.exists() or _overlaps(where, hidden) or _overlaps(real, hidden) \
+                        or str(where) in ("/", "/usr"):
+                    continue
+                seen.add(where)
+                args += ["--ro-bind", str(real), str(where)]
         work = self._check(self.workdir, "the working directory")
         args += ["--bind", str(work), SANDBOX_WORKDIR]
         for p in self.outputs_rw:
