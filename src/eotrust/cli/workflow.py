@@ -90,11 +90,12 @@ def _steps_table(steps: list[Any]) -> Any:
     from rich.table import Table
 
     table = Table(title="steps")
-    for col in ("step", "service", "status", "duration", "attempts", "host", "outputs"):
+    for col in ("step", "service", "status", "duration", "attempts", "host", "sandbox", "outputs"):
         table.add_column(col)
     for s in steps:
         status = "[cyan]cached[/]" if s.cache_hit else ("[green]ok[/]" if s.error is None else f"[red]{s.error}[/]")
-        table.add_row(s.label, s.service, status, f"{s.duration_s:.3f} s", str(s.attempts), s.host,
+        boxed = {None: "?", True: "yes" + (" +net" if s.network else ""), False: "[bold red]NO[/]"}[s.sandboxed]
+        table.add_row(s.label, s.service, status, f"{s.duration_s:.3f} s", str(s.attempts), s.host, boxed,
                       "\n".join(f"{k}={v}" for k, v in s.outputs.items()))
     return table
 

@@ -74,6 +74,8 @@ class PlatformNode:
         )
         self.runner = Runner(self.ctx)
         self.collector = Collector(self.ctx)
+        if not settings.sandbox:
+            self.ctx.log("WARNING: the sandbox is OFF (--no-sandbox): other parties' code runs with this node's rights")
 
     # -- one task ----------------------------------------------------------------
     def is_ours(self, snap: Any) -> bool:
@@ -132,8 +134,6 @@ class PlatformNode:
         backoff = poll_s
         cursor: int | None = None
         self.ctx.log(f"node for platform {self.ctx.platform.body.name} started as {self.ctx.address}")  # type: ignore[attr-defined]
-        if not self.ctx.settings.sandbox:
-            self.ctx.log("WARNING: the sandbox is OFF (--no-sandbox): other parties' code runs with this node's rights")
         while not stop.is_set():
             try:
                 if cursor is None:
