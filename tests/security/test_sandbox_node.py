@@ -45,7 +45,6 @@ def _cli(world: World, *args: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def node_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeRun]:
-    from eotrust.catalog.entries import Kind
     from eotrust.flow import ledger_view as lv
     from eotrust.flow.applications import register_workflow_application
     from eotrust.flow.request import TaskRequest, open_task
@@ -78,7 +77,6 @@ def node_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeRun]:
     code, output = _cli(world, "node", "run", "--platform", PLATFORM, "--once", "--as", "platform-owner")
     assert code == 0, output
     states = {addr: lv.state_name(world.task(addr).status()) for addr in [*tasks.values(), benign]}
-    assert Kind.APPLICATION  # imported for the registry's side effects only
     yield NodeRun(world, scene, tasks, benign, output, states)
     scene.close()
     mp.undo()

@@ -6,7 +6,7 @@ hard limits. ``policy`` says what a step may have, ``bwrap`` builds the command 
 Reuse: ``sandboxed_argv(argv, inputs_ro=…, outputs_rw=…, workdir=…, limits=…, network=…,
 env=…)`` wraps any command line (a CWL tool's, a model server's)."""
 
-from eotrust.workflow.sandbox.bwrap import SANDBOX_WORKDIR, Sandbox, bwrap_path, require_bwrap, sandboxed_argv
+from eotrust.workflow.sandbox.bwrap import SANDBOX_WORKDIR, Sandbox, bwrap_path, inside, require_bwrap, sandboxed_argv
 from eotrust.workflow.sandbox.policy import Limits, SandboxPolicy, SandboxSpec, clean_env
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "SandboxSpec",
     "bwrap_path",
     "clean_env",
+    "inside",
     "require_bwrap",
     "sandboxed_argv",
 ]
