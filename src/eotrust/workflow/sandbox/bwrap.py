@@ -132,16 +132,20 @@ class Sandbox:
         args += ["--proc", "/proc", "--dev", "/dev", "--size", str(self.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
                  "--size", str(64 * 1024 * 1024), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
         hidden = [Path(os.path.realpath(h)) for h in self.hidden]
-        seen: set[Path] = set()
+        pairs: dict[Path, Path] = {}  # where inside -> what
         for p in self.code_ro:
             real = Path(os.path.realpath(p))
             given = Path(os.path.abspath(p))  # a venv is found through the unresolved path: show both
-            for where in dict.fromkeys((real, given)):
-                if where in seen or not real.exists() or _overlaps(where, hidden) or _overlaps(real, hidden) \
-                        or str(where) in ("/", "/usr"):
-                    continue
-                seen.add(where)
-                args += ["--ro-bind", str(real), str(where)]
+            for where in (real, given):
+                if real.exists() and not _overlaps(where, hidden) and not _overlaps(real, hidden) \
+                        and str(where) not in ("/", "/usr") and not str(where).startswith("/usr/"):
+                    pairs.setdefault(where, real)
+        bound: list[Path] = []
+        for where in sorted(pairs, key=lambda w: len(w.parts)):
+            if any(b == where or b in where.parents for b in bound):
+                continue  # already visible through a bind above it (a symlink there leads to its own bind)
+            bound.append(where)
+            args += ["--ro-bind", str(pairs[where]), str(where)]
         work = self._check(self.workdir, "the working directory")
         args += ["--bind", str(work), SANDBOX_WORKDIR]
         for p in self.outputs_rw:
