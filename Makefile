@@ -18,12 +18,13 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 # System tools the tests drive for real: the age CLI (interop), Chromium (web page) and the
-# PostgreSQL server (the catalogue tests start a throwaway one; no cluster service is used).
+# PostgreSQL server (the catalogue tests start a throwaway one; no cluster service is used),
+# and bubblewrap (bwrap), the sandbox every workflow step runs in.
 sysdeps:
-	@if ! command -v age >/dev/null || ! command -v chromium >/dev/null \
+	@if ! command -v age >/dev/null || ! command -v chromium >/dev/null || ! command -v bwrap >/dev/null \
 	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q age chromium postgresql; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q age chromium postgresql bubblewrap; \
 	fi
 
 # Pinned solc (compiler) and anvil (JSON-RPC node) from npm.

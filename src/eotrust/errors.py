@@ -86,3 +86,7 @@ class WorkflowError(EotrustError):
 
 class AuthError(EotrustError):
     """API keys and authentication."""
+
+
+class SandboxUnavailableError(EotrustError):
+    """Other parties' code cannot be sealed off here (bubblewrap missing or not working)."""

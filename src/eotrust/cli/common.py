@@ -54,3 +54,20 @@ def to_jsonable(value: Any) -> Any:
 
 def print_json(value: Any) -> None:
     typer.echo(json.dumps(to_jsonable(value), indent=2, default=str))
+
+
+NoSandboxOption = typer.Option(
+    False, "--no-sandbox", help="DEVELOPMENT ONLY: run steps without the sandbox (they see keys, network, everything)"
+)
+
+
+def maybe_unsandboxed(settings: Settings, no_sandbox: bool) -> Settings:
+    """``settings`` with the sandbox off when ``--no-sandbox`` is given, after a loud warning."""
+    if not no_sandbox:
+        return settings
+    err_console.print(
+        "[bold red]WARNING: --no-sandbox: workflow steps run as ordinary processes of this node. "
+        "Other parties' code can read its keys, its store and the network. Development only; "
+        "run records and `eotrust verify` will show these steps as UNSANDBOXED.[/]"
+    )
+    return settings.model_copy(update={"sandbox": False})

@@ -7,7 +7,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from eotrust.cli.common import AsOption, acting_party, console, settings_of
+from eotrust.cli.common import AsOption, NoSandboxOption, acting_party, console, maybe_unsandboxed, settings_of
 
 node_app = typer.Typer(help="Platform nodes: the runner and the collector.", no_args_is_help=True)
 
@@ -28,6 +28,7 @@ def run(
     max_backoff: float = typer.Option(30.0, "--max-backoff", min=0.1, help="longest wait between retries when the chain is away"),
     once: bool = typer.Option(False, "--once", help="advance the platform's unfinished tasks once, then exit"),
     as_party: Optional[str] = AsOption,
+    no_sandbox: bool = NoSandboxOption,
 ) -> None:
     """Start acknowledged tasks, run them, record their results and finish them (until Ctrl-C).
 
@@ -37,7 +38,7 @@ def run(
 
     from eotrust.nodes.node import PlatformNode
 
-    settings = settings_of(ctx)
+    settings = maybe_unsandboxed(settings_of(ctx), no_sandbox)
 
     def log(line: str) -> None:
         console.print(f"[dim]{datetime.now():%H:%M:%S}[/] {line}", highlight=False)

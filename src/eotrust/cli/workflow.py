@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from eotrust.cli.common import JsonOption, console, err_console, print_json, settings_of
+from eotrust.cli.common import JsonOption, NoSandboxOption, console, err_console, maybe_unsandboxed, print_json, settings_of
 from eotrust.errors import InvalidInputError
 
 workflow_app = typer.Typer(help="Workflows: validate, run (cached, parallel, on Dask), publish, sweep.", no_args_is_help=True)
@@ -90,11 +90,12 @@ def _steps_table(steps: list[Any]) -> Any:
     from rich.table import Table
 
     table = Table(title="steps")
-    for col in ("step", "service", "status", "duration", "attempts", "host", "outputs"):
+    for col in ("step", "service", "status", "duration", "attempts", "host", "sandbox", "outputs"):
         table.add_column(col)
     for s in steps:
         status = "[cyan]cached[/]" if s.cache_hit else ("[green]ok[/]" if s.error is None else f"[red]{s.error}[/]")
-        table.add_row(s.label, s.service, status, f"{s.duration_s:.3f} s", str(s.attempts), s.host,
+        boxed = {None: "?", True: "yes" + (" +net" if s.network else ""), False: "[bold red]NO[/]"}[s.sandboxed]
+        table.add_row(s.label, s.service, status, f"{s.duration_s:.3f} s", str(s.attempts), s.host, boxed,
                       "\n".join(f"{k}={v}" for k, v in s.outputs.items()))
     return table
 
@@ -151,13 +152,14 @@ def run_cmd(
     local_dask: int = typer.Option(0, "--local-dask", help="start a local Dask cluster with N workers and run on it"),
     retries: Optional[int] = typer.Option(None, "--retries", help="retries of a failed step (default: settings)"),
     json_: bool = JsonOption,
+    no_sandbox: bool = NoSandboxOption,
 ) -> None:
     """Run a workflow with live progress; print the steps (duration, cache) and outputs."""
     from eotrust.store import open_store
     from eotrust.workflow.engine import default_executor, run_workflow
     from eotrust.workflow.sweep import expand_sweep, run_sweep
 
-    settings = settings_of(ctx)
+    settings = maybe_unsandboxed(settings_of(ctx), no_sandbox)
     store = open_store(settings)
     spec = _resolve(settings, workflow, store)
     inputs = _inputs(_pairs(input_, "input"), store)

@@ -47,6 +47,10 @@ class PlatformNode:
         from eotrust.ledger import Chain
         from eotrust.store import LocalStore, open_store
 
+        if settings.sandbox and executor is None:
+            from eotrust.workflow.sandbox import require_bwrap
+
+            require_bwrap()  # other parties' code never runs unsandboxed by accident
         catalog = catalog or Catalog(settings)
         record = catalog.find(platform, Kind.PLATFORM)
         if record.owner.lower() != party.account.address.lower():
@@ -70,6 +74,8 @@ class PlatformNode:
         )
         self.runner = Runner(self.ctx)
         self.collector = Collector(self.ctx)
+        if not settings.sandbox:
+            self.ctx.log("WARNING: the sandbox is OFF (--no-sandbox): other parties' code runs with this node's rights")
 
     # -- one task ----------------------------------------------------------------
     def is_ours(self, snap: Any) -> bool:

@@ -119,6 +119,7 @@ class Runner:
         if entry.results or entry.failure_log_cid:
             return entry  # made before a restart: the collector records exactly these
         work = Path(tempfile.mkdtemp(prefix="task-", dir=ctx.work_dir))
+        inputs: dict[str, str] = {}
         try:
             try:
                 record = self._task_record(task.address, snap)
@@ -129,7 +130,7 @@ class Runner:
                         f"application {application.id} is signed by {application.owner}, "
                         f"not by the task's application owner {snap.application_owner}"
                     )
-                inputs = self._fetch_inputs(task.address, snap, info, work)
+                inputs = self._fetch_inputs(task.address, snap, info, work, inputs)
                 ctx.log(f"task {short(task.address)}: running application {application.body.name} "  # type: ignore[attr-defined]
                         f"(workflow {application.body.workflow_cid})")  # type: ignore[attr-defined]
                 store = PlatformStore(ctx.private, ctx.shared)
@@ -149,6 +150,17 @@ class Runner:
             return entry
         finally:
             shutil.rmtree(work, ignore_errors=True)
+            self._forget_inputs(task.address, inputs)
+
+    def _forget_inputs(self, address: str, inputs: dict[str, str]) -> None:
+        """Delete this task's decrypted inputs from the private store: they live only while it runs."""
+        from eotrust.store.local import LocalStore
+
+        private = self.ctx.private
+        for name, cid in sorted(inputs.items()):
+            if isinstance(private, LocalStore) and private.has(cid):
+                private.remove(cid)
+                self.ctx.log(f"task {short(address)}: decrypted input {name!r} deleted from the platform")
 
     def _task_record(self, address: str, snap: Any) -> Record:
         """The submitter's signed record of this task, checked against the contract."""
@@ -164,13 +176,13 @@ class Runner:
             raise IntegrityError(f"task {short(address)}: the contract's resource requests are not the datasets its record names")
         return record
 
-    def _fetch_inputs(self, address: str, snap: Any, info: TaskInfo, work: Path) -> dict[str, str]:
-        """Decrypt each acknowledged input here, check it, keep it in the private store."""
+    def _fetch_inputs(self, address: str, snap: Any, info: TaskInfo, work: Path, inputs: dict[str, str]) -> dict[str, str]:
+        """Decrypt each acknowledged input here, check it, keep it in the private store (until
+        the task ends; ``inputs`` is filled as they arrive, so even a half-fetched set is deleted)."""
         from eotrust.crypto import open_from_store
 
         ctx = self.ctx
         name_of = {dataset_id: name for name, dataset_id in info.inputs.items()}
-        inputs: dict[str, str] = {}
         for index, request in enumerate(snap.requests):
             dataset_id = lv.record_id_of(request.id)
             name = name_of[dataset_id]

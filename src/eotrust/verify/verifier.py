@@ -279,6 +279,14 @@ def _check_run(
         run.workflow_cid == app.body.workflow_cid,  # type: ignore[attr-defined]
         f"run {run.workflow_cid}, application {app.body.workflow_cid}",  # type: ignore[attr-defined]
     )
+    for step in run.steps:
+        if step.sandboxed is None:
+            detail = "not recorded (a record made before the sandbox, or an old cache entry)"
+        elif step.sandboxed:
+            detail = "bubblewrap sandbox, " + ("network allowed by the platform's policy" if step.network else "no network")
+        else:
+            detail = "UNSANDBOXED (the platform ran it with --no-sandbox)"
+        verdict.add(f"step {step.label}: ran sandboxed", step.sandboxed, detail)
     for name, cid in sorted(inputs.items()):
         used = run.inputs.get(name)
         verdict.add(f"run consumed input {name!r} as registered", used == cid, f"run {used}, dataset {cid}")

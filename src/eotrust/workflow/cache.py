@@ -48,6 +48,8 @@ class CacheEntry:
     started: float
     ended: float
     host: str
+    sandboxed: bool | None = None  # None: made before the sandbox existed
+    network: bool | None = None
 
 
 class StepCache:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import socket
 import time
+import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from eotrust.workflow.executors.base import Executor
 from eotrust.workflow.params import ParamSpec, check_value, parse_text
 from eotrust.workflow.progress import StepCallback, StepEvent
 from eotrust.workflow.record import RunRecord, StepRecord, save_record
+from eotrust.workflow.sandbox.bwrap import require_bwrap
+from eotrust.workflow.sandbox.policy import SandboxPolicy
 from eotrust.workflow.spec import PARAM_REF, WorkflowSpec, load_workflow, store_workflow
 from eotrust.workflow.step import StepJob, StepOutcome
 
@@ -140,6 +143,9 @@ class _Run:
         self.delayed: list[tuple[float, int, StepJob]] = []
         self.seq = 0
         self.service_cids = {name: svc.cid() for name, svc in spec.services.items()}
+        self.policy = SandboxPolicy.from_settings(settings)
+        self.scope = uuid.uuid4().hex  # warm sandboxed workers are never shared with another run
+        self.hidden = tuple(dict.fromkeys(str(p) for p in (settings.home_dir, settings.store_dir, Path.home())))
 
     def emit(self, event: StepEvent) -> None:
         if self.progress is not None:
@@ -184,13 +190,16 @@ class _Run:
             self.materials[(step, index)] = material
             entry = None if step in self.force else self.cache.get(material)
             key = entry.key if entry is not None else step_key(self.service_cids[st.service], ins, params)
+            sandbox = (self.policy.spec_for(svc, float(timeout), self.scope, self.hidden)
+                       if self.policy.enabled else None)
             job = StepJob(step=step, index=index, service=svc, service_cid=self.service_cids[st.service],
-                          inputs=ins, params=params, key=key, timeout_s=float(timeout))
+                          inputs=ins, params=params, key=key, timeout_s=float(timeout), sandbox=sandbox)
             if entry is not None:
                 for cid in entry.outputs.values():
                     self.unverified.setdefault(cid, material)
                 rec = self._record(job, entry.outputs, entry.started, entry.ended, entry.host, entry.exit_status,
-                                   cache_hit=True, attempts=0, stdout=entry.stdout_cid, stderr=entry.stderr_cid)
+                                   cache_hit=True, attempts=0, stdout=entry.stdout_cid, stderr=entry.stderr_cid,
+                                   sandboxed=entry.sandboxed, network=entry.network)
                 self.emit(StepEvent("cached", step, index, len(instances), record=rec))
                 self.finish_instance(job, entry.outputs)
             else:
@@ -201,12 +210,13 @@ class _Run:
 
     def _record(self, job: StepJob, outputs: dict[str, str], started: float, ended: float, host: str,
                 exit_status: int | None, *, cache_hit: bool, attempts: int, stdout: str | None, stderr: str | None,
-                log: str | None = None, error: str | None = None) -> StepRecord:
+                log: str | None = None, error: str | None = None, sandboxed: bool | None = None,
+                network: bool | None = None) -> StepRecord:
         rec = StepRecord(step=job.step, index=job.index, service=self.spec.steps[job.step].service,
                          service_cid=job.service_cid, key=job.key, inputs=job.inputs, outputs=outputs,
                          params=job.params, started=started, ended=ended, host=host, exit_status=exit_status,
                          cache_hit=cache_hit, attempts=attempts, stdout_cid=stdout, stderr_cid=stderr,
-                         log_cid=log, error=error)
+                         log_cid=log, error=error, sandboxed=sandboxed, network=network)
         self.records.append(rec)
         return rec
 
@@ -258,9 +268,11 @@ class _Run:
             self.cache.put(self.materials[(job.step, job.index)], CacheEntry(key=job.key, service_cid=job.service_cid, outputs=outcome.outputs,
                                       stdout_cid=outcome.stdout_cid, stderr_cid=outcome.stderr_cid,
                                       exit_status=outcome.exit_status, started=outcome.started,
-                                      ended=outcome.ended, host=outcome.host))
+                                      ended=outcome.ended, host=outcome.host, sandboxed=outcome.sandboxed,
+                                      network=outcome.network))
             rec = self._record(job, outcome.outputs, outcome.started, outcome.ended, outcome.host, outcome.exit_status,
-                               cache_hit=False, attempts=job.attempt, stdout=outcome.stdout_cid, stderr=outcome.stderr_cid)
+                               cache_hit=False, attempts=job.attempt, stdout=outcome.stdout_cid, stderr=outcome.stderr_cid,
+                               sandboxed=outcome.sandboxed, network=outcome.network)
             self.emit(StepEvent("done", job.step, job.index, self.total.get(job.step, 1), job.attempt, record=rec))
             self.finish_instance(job, outcome.outputs)
             return None
@@ -277,7 +289,8 @@ class _Run:
             return None
         rec = self._record(job, {}, outcome.started, outcome.ended, outcome.host, outcome.exit_status,
                            cache_hit=False, attempts=job.attempt, stdout=outcome.stdout_cid, stderr=outcome.stderr_cid,
-                           log=outcome.log_cid, error=outcome.error)
+                           log=outcome.log_cid, error=outcome.error, sandboxed=outcome.sandboxed,
+                           network=outcome.network)
         self.emit(StepEvent("failed", job.step, job.index, self.total.get(job.step, 1), job.attempt, message=outcome.error, record=rec))
         return RunFailed(job.label, outcome.exit_status, outcome.log_cid, outcome.error or "failed", attempts=job.attempt)
 
@@ -346,6 +359,8 @@ def run_workflow(
     unknown = sorted(set(force) - set(spec.steps))
     if unknown:
         raise WorkflowError(f"--force names unknown step {unknown[0]!r}", hint=f"steps: {', '.join(spec.steps)}")
+    if settings.sandbox:
+        require_bwrap()  # never run other parties' code unsandboxed by accident
     wf_params = resolve_params(spec, dict(params or {}))
     wf_inputs = resolve_inputs(spec, dict(inputs or {}), store)
     wf_cid = store_workflow(store, spec)

@@ -44,6 +44,8 @@ class StepRecord(BaseModel):
     stderr_cid: str | None = None
     log_cid: str | None = None
     error: str | None = None
+    sandboxed: bool | None = None  # ran sealed off (bubblewrap); None in records made before the sandbox
+    network: bool | None = None  # had the network (only a policy-allowed service, or unsandboxed)
 
     @property
     def label(self) -> str:

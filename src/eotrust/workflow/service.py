@@ -81,6 +81,7 @@ class ServiceSpec(BaseModel):
     params: dict[str, ParamSpec] = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
     env: dict[str, str] = Field(default_factory=dict)
+    network: bool = False  # asks for the network; given only where the platform's policy allows it
     timeout_s: float | None = None
     retries: int | None = None
     origin: str | None = None  # e.g. "cwl:<CID of the CWL document>"
@@ -91,7 +92,10 @@ class ServiceSpec(BaseModel):
 
     def canonical(self) -> bytes:
         """Deterministic bytes of this service (its CID is the CID of these bytes)."""
-        return canonical_json(self.model_dump(mode="json"))
+        data = self.model_dump(mode="json")
+        if not data.get("network"):
+            data.pop("network", None)  # services that never asked keep the CIDs they always had
+        return canonical_json(data)
 
     def cid(self) -> str:
         from eotrust.cid import cid_of_bytes
@@ -105,7 +109,7 @@ def canonical_json(value: Any) -> bytes:
 
 _SERVICE_KEYS = {
     "name", "description", "python", "command", "stdout", "inputs", "outputs", "params",
-    "resources", "env", "timeout_s", "retries", "origin",
+    "resources", "env", "timeout_s", "retries", "origin", "network",
 }
 
 
@@ -214,6 +218,9 @@ def parse_service(raw: Any, name: str, doc: YamlDoc, path: tuple[Any, ...], prob
     if not isinstance(env, dict):
         problems.append(doc.problem(f"service {name!r}: env must be a mapping", *path, "env"))
         env = {}
+    network = raw.get("network", False)
+    if not isinstance(network, bool):
+        problems.append(doc.problem(f"service {name!r}: network must be true or false", *path, "network"))
     if len(problems) > start:
         return None
     return ServiceSpec(
@@ -227,6 +234,7 @@ def parse_service(raw: Any, name: str, doc: YamlDoc, path: tuple[Any, ...], prob
         params=params,
         resources=resources,
         env={str(k): str(v) for k, v in env.items()},
+        network=bool(network),
         timeout_s=raw.get("timeout_s"),
         retries=raw.get("retries"),
         origin=raw.get("origin"),

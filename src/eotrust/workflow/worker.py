@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import struct
 import sys
 import traceback
@@ -56,7 +57,39 @@ def _resolve(entry: str) -> Any:
     return fn
 
 
+def run_command(req: dict[str, Any]) -> dict[str, Any]:
+    """Run a command line (a sandboxed command step: the sandbox is this worker's)."""
+    import signal
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR", "LANG")}
+    env.update(req.get("env") or {})
+    with open(req["stdout"], "wb") as out_f, open(req["stderr"], "wb") as err_f:
+        try:
+            proc = subprocess.Popen(req["argv"], cwd=req["cwd"], stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
+                                    env=env, start_new_session=True)
+        except OSError as exc:
+            return {"exit_status": 127, "error": f"cannot start {req['argv'][0]!r}: {exc.strerror or exc}"}
+        code = proc.wait()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # what it left running in its session goes with it
+        except (ProcessLookupError, PermissionError):
+            pass
+    if code == 0:
+        return {"exit_status": 0, "error": None}
+    if code < 0:
+        try:
+            how = f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"killed by signal {-code}"
+    else:
+        how = f"exit status {code}"
+    return {"exit_status": code, "error": f"the command {how}"}
+
+
 def serve_one(req: dict[str, Any]) -> dict[str, Any]:
+    if "argv" in req:
+        return run_command(req)
     home = os.getcwd()
     out_fd = os.open(req["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     err_fd = os.open(req["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -122,7 +155,10 @@ def main(argv: list[str]) -> int:
         req = read_frame(proto_in)
         if req is None:
             return 0
-        proto_out.write(frame(serve_one(req)))
+        resp = serve_one(req)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        resp["cpu_s"] = usage.ru_utime + usage.ru_stime  # the pool retires a worker near its CPU limit
+        proto_out.write(frame(resp))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ def _process_state(settings: Settings) -> dict[str, Any]:
     with _PER_PROCESS_LOCK:
         state = _PER_PROCESS.get(pid)
         if state is None:
-            state = {"store": open_store(settings), "pool": WorkerPool(), "tmp": settings.path("workflow", "tmp")}
+            tmp = settings.path("workflow", "tmp")
+            state = {"store": open_store(settings), "pool": WorkerPool(slot_root=tmp.parent / "slots"), "tmp": tmp}
             _PER_PROCESS[pid] = state
     return state
 

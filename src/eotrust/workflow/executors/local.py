@@ -35,7 +35,7 @@ class LocalExecutor:
         tmp_root.mkdir(parents=True, exist_ok=True)
         self.capacity = Resources(cpus=float(cpus if cpus is not None else (os.cpu_count() or 1)),
                                   memory_mb=memory_mb if memory_mb is not None else _total_memory_mb(), gpus=gpus)
-        self.pool = WorkerPool(preload=preload)
+        self.pool = WorkerPool(preload=preload, slot_root=tmp_root.parent / "slots")
         self._threads = ThreadPoolExecutor(max_workers=max(4, int(self.capacity.cpus) * 4), thread_name_prefix="eotrust-step")
         self._lock = threading.Lock()
         self._free = {"cpus": self.capacity.cpus, "memory_mb": float(self.capacity.memory_mb), "gpus": float(gpus)}

@@ -1,0 +1,84 @@
+"""Issue 11 on a real Dask cluster (a `dask scheduler` and one `dask worker` started here,
+loopback, free ports, stopped by PID): every hostile service is contained on the worker,
+whose own environment holds a passphrase the steps must never see."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from sandbox_harness import Scene, make_scene, run_attack
+from sandbox_hostile import ATTACKS, Attack
+
+from eotrust.settings import load_settings
+from eotrust.store import open_store
+from eotrust.workflow.executors.dask_cluster import DaskExecutor
+
+pytestmark = [pytest.mark.server,
+              pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (make sysdeps)")]
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def dask_scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Scene, DaskExecutor]]:
+    tmp = tmp_path_factory.mktemp("sandbox-dask")
+    scene = make_scene(load_settings(home=tmp / "home", step_retries=0), tmp)
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+               EOTRUST_PASSPHRASE="test-passphrase")
+    log = open(tmp / "dask.log", "wb")  # noqa: SIM115
+    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp)]
+    procs.append(subprocess.Popen([str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                                   "--host", "127.0.0.1", "--resources", "CPU=1 MEMORY=4000", "--name", "w0"],
+                                  stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp))
+    ex = None
+    try:
+        deadline = time.monotonic() + 60
+        while ex is None:
+            try:
+                ex = DaskExecutor(scene.settings, address, timeout_s=5)
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        ex.client.wait_for_workers(1, timeout=60)
+        yield scene, ex
+    finally:
+        if ex is not None:
+            ex.close()
+        for p in procs[::-1]:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        log.close()
+        scene.close()
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
+def test_hostile_service_is_contained_on_dask(attack: Attack, dask_scene: tuple[Scene, DaskExecutor], tmp_path: Path) -> None:
+    scene, ex = dask_scene
+    log = run_attack(attack, scene, open_store(scene.settings), tmp_path, executor=ex)
+    assert " on " in log.splitlines()[0]  # the step's log names the worker host it ran on
