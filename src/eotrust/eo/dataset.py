@@ -33,7 +33,7 @@ from eotrust.errors import InvalidInputError, NotFoundError
 from eotrust.eo.cube import open_cube
 from eotrust.eo.labels import NODATA_CODE, ClassList, LandClass, check_classes, check_grid, classes_of, code_counts
 from eotrust.eo.raster import Grid, atomic_path, open_raster
-from eotrust.eo.split import SPLITS, block_split
+from eotrust.eo.split import EXCLUDED, SPLITS, BlockSplit, block_split
 from eotrust.eo.tiles import read_padded, tile_grid
 
 FORMAT = "eotrust-training-dataset/1"
@@ -121,10 +121,13 @@ def build_dataset(
     classes: ClassList | None = None,
     sources: dict[str, str] | None = None,
     trials: int = 200,
+    split: BlockSplit | None = None,
 ) -> DatasetManifest:
     """Cut a (cleaned) cube and its label raster into tiles, assign each to a split by
     spatial blocks, and write the archive at ``dest``. Tiles without any label are left out
-    (counted in ``skipped_tiles``). Memory: one tile at a time."""
+    (counted in ``skipped_tiles``), as are tiles in the buffer blocks of ``split`` (a
+    ready-made split, e.g. :func:`eotrust.eo.split.region_split`, instead of a random block
+    split). Memory: one tile at a time."""
     cube = open_cube(cube_path)
     check_grid(labels, cube.grid)
     present, _ = _present_classes(labels, classes)
@@ -132,7 +135,11 @@ def build_dataset(
     if block % tile_size:
         raise InvalidInputError(f"block size {block} must be a multiple of the tile size {tile_size}",
                                 hint="so that every tile lies in one block and one split")
-    split = block_split(cube.grid, block, fractions=fractions, seed=seed, labels=labels, trials=trials)
+    if split is None:
+        split = block_split(cube.grid, block, fractions=fractions, seed=seed, labels=labels, trials=trials)
+    elif split.block_size % tile_size or (split.height, split.width) != (cube.grid.height, cube.grid.width):
+        raise InvalidInputError(f"the split's {split.block_size} px blocks on {split.height} x {split.width} do not fit "
+                                f"{tile_size} px tiles of the cube ({cube.grid.height} x {cube.grid.width})")
     lut = present.lut()
     t, b = len(cube.dates), len(cube.bands)
     s = tile_size
@@ -164,8 +171,12 @@ def build_dataset(
                 if labelled == 0:
                     skipped += 1
                     continue
+                where = int(split.window_split(Window(tile.x, tile.y, 1, 1))[0, 0])
+                if where == EXCLUDED:
+                    skipped += 1
+                    continue
                 x = reader.read(tile.window)
-                which = SPLITS[int(split.window_split(Window(tile.x, tile.y, 1, 1))[0, 0])]
+                which = SPLITS[where]
                 i = len(entries)
                 xs.resize((i + 1, t, b, s, s))
                 ys.resize((i + 1, s, s))

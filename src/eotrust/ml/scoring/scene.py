@@ -7,8 +7,8 @@ so neighbouring tiles blend smoothly instead of showing seams. Only one strip of
 blended at a time: memory grows with ``classes x tile x width``, never with the raster's
 height. The next tiles are read while the current ones are scored.
 
-The result is a GeoTIFF class map (uint8, nodata 255, with the classes' colours as its colour
-table) in the input's CRS and transform, and optionally a float32 GeoTIFF of probabilities
+The result is a GeoTIFF class map in the one class-map encoding (:mod:`eotrust.eo.classmap`:
+uint8 class codes, nodata 0, the classes' colours as its colour table) in the input's CRS and transform, and optionally a float32 GeoTIFF of probabilities
 (one band per class). A pixel that is nodata in every input band is nodata in the output.
 """
 
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eotrust.eo import classmap
 from eotrust.errors import InvalidInputError, RasterError
 from eotrust.ml.package import short_list
 from eotrust.ml.scoring.batch import Scorer, class_map
@@ -127,9 +128,9 @@ def score_scene(
         weight = np.outer(blend_ramp(th, ov), blend_ramp(tw, ov))
         k = scorer.num_classes
         nodata_in = src.nodata
-        class_nodata = 255 if k < 255 else 65535
+        codes = classmap.codes_for([c.code for c in sorted(scorer.manifest.classes, key=lambda c: c.index)], k)
 
-        outputs = [(dest, _class_profile(src, k, class_nodata))]
+        outputs = [(dest, _class_profile(src))]
         if probabilities is not None:
             outputs.append((Path(probabilities), _prob_profile(src, k)))
         writers = []
@@ -139,9 +140,9 @@ def score_scene(
             cleanup.callback(part.unlink, missing_ok=True)
             writers.append((part, path, cleanup.enter_context(rasterio.open(part, "w", **profile))))
         cls_dst = writers[0][2]
-        cls_dst.write_colormap(1, {c.index: _rgb(c.colour) for c in scorer.manifest.classes})
-        cls_dst.set_band_description(1, "class")
-        tags = {"model": scorer.manifest.name, "classes": json.dumps(scorer.manifest.class_names)}
+        ordered = sorted(scorer.manifest.classes, key=lambda c: c.index)
+        classmap.decorate(cls_dst, codes, [c.name for c in ordered], [c.colour for c in ordered])
+        tags = {"model": scorer.manifest.name, "class_names": json.dumps(scorer.manifest.class_names)}
         if scorer.cid:
             tags["model_cid"] = scorer.cid
         cls_dst.update_tags(**tags)
@@ -161,8 +162,7 @@ def score_scene(
             if rows <= 0:
                 return
             probs = np.divide(acc[:, :rows], wsum[:rows], out=acc[:, :rows])  # in place
-            classes = class_map(probs, axis=0)
-            classes[~valid[:rows]] = class_nodata
+            classes = classmap.encode(class_map(probs, axis=0), codes, valid[:rows])
             window = rasterio.windows.Window(0, top, width, rows)
             cls_dst.write(classes, 1, window=window)
             if prob_dst is not None:
@@ -226,10 +226,6 @@ def _batches(items: list[int], size: int) -> Iterator[list[int]]:
         yield items[i:i + size]
 
 
-def _rgb(colour: str) -> tuple[int, int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16), 255
-
-
 def _common_profile(src) -> dict:  # type: ignore[no-untyped-def]
     return {
         "driver": "GTiff", "width": src.width, "height": src.height, "crs": src.crs, "transform": src.transform,
@@ -237,8 +233,8 @@ def _common_profile(src) -> dict:  # type: ignore[no-untyped-def]
     }
 
 
-def _class_profile(src, k: int, nodata: int) -> dict:  # type: ignore[no-untyped-def]
-    return {**_common_profile(src), "count": 1, "dtype": "uint8" if k < 255 else "uint16", "nodata": nodata}
+def _class_profile(src) -> dict:  # type: ignore[no-untyped-def]
+    return {**_common_profile(src), "count": 1, "dtype": classmap.DTYPE, "nodata": classmap.NODATA}
 
 
 def _prob_profile(src, k: int) -> dict:  # type: ignore[no-untyped-def]
