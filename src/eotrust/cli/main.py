@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "workflow",
     "eo",
     "ml",
+    "label",
     "model",
     "serve",
     "apikey",

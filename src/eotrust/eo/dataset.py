@@ -94,14 +94,15 @@ class DatasetManifest(BaseModel):
         return [t for t in self.tiles if t.split == split]
 
 
-def _present_classes(labels: Path, classes: ClassList | None) -> tuple[ClassList, dict[int, int]]:
+def _present_classes(labels: Path, classes: ClassList | None, *, keep_absent: bool = False) -> tuple[ClassList, dict[int, int]]:
     declared = classes if classes is not None else classes_of(labels)
     if declared is None:
         counts = code_counts(labels)
         declared = ClassList.of((c, f"class {c}") for c in counts if c != NODATA_CODE)
     counts = check_classes(labels, declared)
     present = declared.only(c for c, n in counts.items() if c != NODATA_CODE and n > 0)
-    if not present.classes:
+    if keep_absent and present.classes:
+        present = declared
         raise InvalidInputError(f"{labels} holds no labelled pixel (only nodata {NODATA_CODE})",
                                 hint="give labels with at least one class, or synthesise them (eotrust eo labels --synthetic)")
     if len(present.classes) >= IGNORE:
@@ -122,15 +123,17 @@ def build_dataset(
     sources: dict[str, str] | None = None,
     trials: int = 200,
     split: BlockSplit | None = None,
+    keep_absent: bool = False,
 ) -> DatasetManifest:
     """Cut a (cleaned) cube and its label raster into tiles, assign each to a split by
     spatial blocks, and write the archive at ``dest``. Tiles without any label are left out
     (counted in ``skipped_tiles``), as are tiles in the buffer blocks of ``split`` (a
     ready-made split, e.g. :func:`eotrust.eo.split.region_split`, instead of a random block
-    split). Memory: one tile at a time."""
+    split). ``keep_absent`` keeps every class of ``classes`` even when no pixel holds it (so
+    the rounds of active learning share one class list). Memory: one tile at a time."""
     cube = open_cube(cube_path)
     check_grid(labels, cube.grid)
-    present, _ = _present_classes(labels, classes)
+    present, _ = _present_classes(labels, classes, keep_absent=keep_absent)
     block = block_size or tile_size
     if block % tile_size:
         raise InvalidInputError(f"block size {block} must be a multiple of the tile size {tile_size}",
