@@ -101,13 +101,12 @@ def _present_classes(labels: Path, classes: ClassList | None, *, keep_absent: bo
         declared = ClassList.of((c, f"class {c}") for c in counts if c != NODATA_CODE)
     counts = check_classes(labels, declared)
     present = declared.only(c for c, n in counts.items() if c != NODATA_CODE and n > 0)
-    if keep_absent and present.classes:
-        present = declared
+    if not present.classes:
         raise InvalidInputError(f"{labels} holds no labelled pixel (only nodata {NODATA_CODE})",
                                 hint="give labels with at least one class, or synthesise them (eotrust eo labels --synthetic)")
     if len(present.classes) >= IGNORE:
         raise InvalidInputError(f"{len(present.classes)} classes: at most {IGNORE - 1} are supported")
-    return present, counts
+    return (declared if keep_absent else present), counts
 
 
 def build_dataset(

@@ -117,10 +117,11 @@ class SuggestReport(BaseModel):
 
 def suggest(checkpoint: Path, cube_path: Path, n: int, *, strategy: Strategy = "margin", min_distance: float = 3.0,
             labelled: Path | None = None, cloud_mask: Path | None = None, seed: int = 0,
-            device: str | None = None) -> tuple[list[Suggestion], Grid]:
+            device: str | None = None, candidates: np.ndarray | None = None) -> tuple[list[Suggestion], Grid]:
     """The ``n`` most informative unlabelled pixels of ``cube_path`` for the model, spread
     apart (see :func:`pick`). ``labelled``: a label raster of what is labelled already (those
-    pixels are neither suggested again nor approached closer than ``min_distance``)."""
+    pixels are neither suggested again nor approached closer than ``min_distance``);
+    ``candidates``: a boolean ``(rows, cols)`` mask of where suggestions may fall."""
     from eotrust.ml.predict import Predictor
 
     if strategy not in STRATEGIES:
@@ -144,7 +145,12 @@ def suggest(checkpoint: Path, cube_path: Path, n: int, *, strategy: Strategy = "
         with open_raster(labelled) as ds:
             taken = ds.read(1) != NODATA_CODE
     score = informativeness(np.nan_to_num(probs, nan=1.0 / k), strategy, seed=seed)
-    picks = pick(score, n, min_distance=min_distance, candidates=valid & ~taken, taken=taken)
+    allowed = valid & ~taken
+    if candidates is not None:
+        if candidates.shape != allowed.shape:
+            raise InvalidInputError(f"candidate mask {candidates.shape} does not match the raster's {allowed.shape}")
+        allowed &= candidates.astype(bool)
+    picks = pick(score, n, min_distance=min_distance, candidates=allowed, taken=taken)
     names = list(pred.meta["classes"])
     out = [Suggestion(i + 1, r, c, float(score[r, c]), names[int(np.nanargmax(probs[:, r, c]))],
                       float(np.nanmax(probs[:, r, c]))) for i, (r, c) in enumerate(picks)]
@@ -163,12 +169,13 @@ def write_suggestions(suggestions: list[Suggestion], grid: Grid, dest: Path, *, 
     half = patch // 2
     features = []
     for s in suggestions:
-        x, y = aff * (s.col + 0.5, s.row + 0.5)
+        x, y = aff @ (s.col + 0.5, s.row + 0.5)
         if patch == 1:
             geom: dict[str, Any] = {"type": "Point", "coordinates": [x, y]}
         else:
-            corners = [aff * (s.col - half + dx, s.row - half + dy) for dx, dy in
-                       ((0, 0), (patch, 0), (patch, patch), (0, patch), (0, 0))]
+            c0, c1 = max(s.col - half, 0), min(s.col + half + 1, grid.width)  # clipped to the grid
+            r0, r1 = max(s.row - half, 0), min(s.row + half + 1, grid.height)
+            corners = [aff @ (c, r) for c, r in ((c0, r0), (c1, r0), (c1, r1), (c0, r1), (c0, r0))]
             geom = {"type": "Polygon", "coordinates": [[list(c) for c in corners]]}
         wgs = transform_geom(grid.rio_crs, "EPSG:4326", geom, precision=8)
         features.append({"type": "Feature", "geometry": dict(wgs),
@@ -218,6 +225,8 @@ def import_labels(geojson: Path, like: Path, dest: Path, *, classes: ClassList, 
     shapes: list[tuple[dict[str, Any], int]] = []
     skipped = 0
     left, bottom, right, top = grid.bounds
+    eps = 0.01 * max(grid.res)
+    left, bottom, right, top = left - eps, bottom - eps, right + eps, top + eps
     for i, f in enumerate(doc["features"]):
         props = f.get("properties") if isinstance(f, dict) else None
         geom = f.get("geometry") if isinstance(f, dict) else None
@@ -237,9 +246,9 @@ def import_labels(geojson: Path, like: Path, dest: Path, *, classes: ClassList, 
             raise InvalidInputError(f"feature {i} of {geojson} lies (partly) outside the raster's grid",
                                     hint="label only the suggested places, on the raster they were suggested for")
         if native["type"] == "Point":
-            col, row = ~grid.affine * tuple(native["coordinates"][:2])
+            col, row = ~grid.affine @ tuple(native["coordinates"][:2])
             r0, c0 = int(np.floor(row)), int(np.floor(col))
-            native = {"type": "Polygon", "coordinates": [[list(grid.affine * (c0 + dx, r0 + dy)) for dx, dy in
+            native = {"type": "Polygon", "coordinates": [[list(grid.affine @ (c0 + dx, r0 + dy)) for dx, dy in
                                                            ((0, 0), (1, 0), (1, 1), (0, 1), (0, 0))]]}
         shapes.append((native, code))
     if base is not None:
