@@ -350,7 +350,7 @@ def _al_curve(work: Path, cube: Path, labels: Path, pool: "object", test_xy: tup
     from eotrust.ml.modeldef import load_model_def
     from eotrust.ml.train import load_checkpoint, normalise_series, predict_logits, train
 
-    d = work / f"al-{strategy}"
+    d = work / f"al-{strategy}-{seed}"
     d.mkdir(exist_ok=True)
     with rasterio.open(labels) as ds:
         ref = ds.read(1)
@@ -404,7 +404,7 @@ def _al_curve(work: Path, cube: Path, labels: Path, pool: "object", test_xy: tup
 
 
 def bench_active(work: Path, seed: int, threads: int, figures: Path | None, *, start: int, batch: int, rounds: int,
-                 min_distance: float, held_out: str = "east") -> dict:
+                 min_distance: float, seeds: int = 3, held_out: str = "east") -> dict:
     import numpy as np
 
     from eotrust.eo.dataset import TrainingDataset, build_dataset
@@ -424,10 +424,15 @@ def bench_active(work: Path, seed: int, threads: int, figures: Path | None, *, s
     test_xy = (xs, codes[ys])
     print(f"  pool: {int(pool.sum())} pixels of the training side; test: the {held_out} half ({len(ys)} labelled pixels); "
           f"start {start} random labels, +{batch} per round, {rounds} rounds, suggestions >= {min_distance:g} px apart")
-    curves = {}
-    for strategy in ("random", "margin"):
-        curves[strategy] = _al_curve(work, cube, labels, pool, test_xy, strategy, start=start, batch=batch, rounds=rounds,
-                                     seed=seed, threads=threads, min_distance=min_distance)
+    runs: dict[str, list[list[tuple[int, float]]]] = {"random": [], "margin": []}
+    for k in range(seeds):
+        for strategy in ("random", "margin"):
+            runs[strategy].append(_al_curve(work, cube, labels, pool, test_xy, strategy, start=start, batch=batch,
+                                            rounds=rounds, seed=seed + 100 * k, threads=threads, min_distance=min_distance))
+    # mean over seeds, round by round (every round adds the same number of labels)
+    curves = {s: [(int(np.mean([r[i][0] for r in rs])), float(np.mean([r[i][1] for r in rs]))) for i in range(rounds + 1)]
+              for s, rs in runs.items()}
+    print(f"  mean over {seeds} seed(s):")
     final = curves["random"][-1]
     reach = next(((n, a) for n, a in curves["margin"] if a >= final[1]), None)
     share = reach[0] / final[0] if reach else float("inf")
@@ -444,9 +449,9 @@ def bench_active(work: Path, seed: int, threads: int, figures: Path | None, *, s
 
         learning_curve_figure({"uncertainty sampling (margin, min distance)": curves["margin"], "random sampling": curves["random"]},
                               figures / "learning-curve.png",
-                              title=f"active learning: trained on the west half, tested on the {held_out} half")
+                              title=f"active learning, mean of {seeds} seeds: pool = west half, test = {held_out} half")
         print(f"  figure: {figures / 'learning-curve.png'}")
-    return {"curves": curves, "random_final": final, "margin_reach": reach, "label_share": share}
+    return {"curves": curves, "runs": runs, "random_final": final, "margin_reach": reach, "label_share": share}
 
 
 # -- 2. tiling a full-size scene ---------------------------------------------------------------
@@ -550,7 +555,8 @@ def main() -> int:
     parser.add_argument("--al-start", type=int, default=20)
     parser.add_argument("--al-batch", type=int, default=20)
     parser.add_argument("--al-rounds", type=int, default=8)
-    parser.add_argument("--al-min-distance", type=float, default=3.0)
+    parser.add_argument("--al-min-distance", type=float, default=1.5)
+    parser.add_argument("--al-seeds", type=int, default=3, help="learning curves averaged over this many seeds")
     parser.add_argument("--figures", type=Path, default=None, help="write the PNG figures into this folder (docs/images)")
     args = parser.parse_args()
     if args.probe:
@@ -596,7 +602,7 @@ def main() -> int:
         if "active" in parts:
             print("== active learning: uncertainty vs random sampling (learning curve on the transfer split)")
             al = bench_active(work, args.seed, args.threads, figures, start=args.al_start, batch=args.al_batch,
-                              rounds=args.al_rounds, min_distance=args.al_min_distance)
+                              rounds=args.al_rounds, min_distance=args.al_min_distance, seeds=args.al_seeds)
             checks[f"active learning reaches random's final accuracy with {100 * al['label_share']:.0f} % of its labels "
                    f"(<= {100 * AL_LABEL_SHARE_TARGET:.0f} %)"] = al["label_share"] <= AL_LABEL_SHARE_TARGET
             report["active"] = al

@@ -83,6 +83,7 @@ class DatasetManifest(BaseModel):
     normalisation: Normalisation
     sources: dict[str, str] = Field(default_factory=dict)
     skipped_tiles: int = 0
+    preprocessing: dict[str, str] | None = Field(default=None, description="the cube's cleaning tags (cleaning, mask_band)")
 
     @property
     def class_list(self) -> ClassList:
@@ -208,12 +209,23 @@ def build_dataset(
             tile_size=s, tiles=entries, split={**split.to_dict(), "tile_size": s}, counts=counts,
             normalisation=Normalisation(mean=[float(v) for v in mean], std=[float(v) for v in std]),
             sources=dict(sorted((sources or {}).items())), skipped_tiles=skipped,
+            preprocessing=_cleaning_tags(cube_path),
         )
-        (work / "manifest.json").write_text(manifest.model_dump_json(indent=2))
+        (work / "manifest.json").write_text(manifest.model_dump_json(indent=2, exclude_none=True))
         _deterministic_zip(work, dest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return manifest
+
+
+def _cleaning_tags(cube_path: Path) -> dict[str, str] | None:
+    """How the cube was cleaned (the tags :func:`eotrust.eo.clouds.clean_cube` writes), if it was."""
+    from eotrust.eo.raster import raster_info
+
+    tags = raster_info(cube_path).tags
+    if "cleaning" not in tags:
+        return None
+    return {"cleaning": tags["cleaning"], "mask_band": tags.get("mask_band", "")}
 
 
 def _deterministic_zip(folder: Path, dest: Path) -> None:

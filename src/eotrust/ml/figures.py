@@ -189,8 +189,8 @@ def reliability_figure(cal: Calibration, png: Path, *, title: str = "") -> Path:
     used = [b.count > 0 for b in cal.bins]
     ax1.bar([c for c, u in zip(centres, used) if u], [a for a, u in zip(acc, used) if u], width * 0.95,
             color="#4e79a7", edgecolor="#2b4a6f", label="accuracy in bin")
-    ax1.bar([c for c, u in zip(centres, used) if u], [cf - a for cf, a, u in zip(conf, acc, used) if u], width * 0.95,
-            bottom=[a for a, u in zip(acc, used) if u], color="#e15759", alpha=0.35, label="gap to confidence")
+    ax1.plot([c for c, u in zip(centres, used) if u], [cf for cf, u in zip(conf, used) if u], "o", color="#e15759",
+             ms=5, label="mean confidence in bin")
     ax1.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfect calibration")
     ax1.set_xlim(0, 1)
     ax1.set_ylim(0, 1)
@@ -216,7 +216,9 @@ def confidence_figure(classes: Path, confidence: Path, png: Path, *, title: str 
     codes, names = _codes_names(classes, np.concatenate([a.ravel() for a in panels]))
     h, w = arr.shape
     n = len(panels) + 1
-    fig, axes = plt.subplots(1, n, figsize=(min(3.6 * n * max(w / h, 0.5) + 1.5, 16), 5.8))
+    side = 3.0
+    fig, axes = plt.subplots(1, n, figsize=(min(side * n + 1.2, 16), min(side * h / max(w, 1), 9) + 1.6),
+                             constrained_layout=True)
     legend: dict[str, Any] = {}
     for ax, a, label in zip(axes, panels, ["predicted classes", "reference labels"]):
         rgb, handles = _class_image(a, codes, names)
@@ -232,8 +234,7 @@ def confidence_figure(classes: Path, confidence: Path, png: Path, *, title: str 
         ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.legend(handles=list(legend.values()), loc="lower center", ncol=min(len(legend), 4), fontsize=8, frameon=False)
-    fig.subplots_adjust(bottom=0.13)
+    fig.legend(handles=list(legend.values()), loc="outside lower center", ncol=min(len(legend), 4), fontsize=8, frameon=False)
     return _save(fig, png)
 
 

@@ -312,6 +312,7 @@ def train(
             "dataset_cid": dataset_cid,
             "dataset_sources": dict(m.sources),
             "continued_from": str(init_from) if init_from is not None else None,
+            "preprocessing": dict(m.preprocessing or {}),
         }
         save_checkpoint(checkpoint, model, meta)
         return result

@@ -45,6 +45,7 @@ class SceneResult:
     height: int
     tiles: int
     seconds: float
+    warnings: tuple[str, ...] = ()
 
     @property
     def megapixels_per_second(self) -> float:
@@ -90,10 +91,16 @@ def score_scene(
     overlap: int | None = None,
     batch_size: int = 4,
     progress: Progress | None = None,
+    cloud_mask: Path | None = None,
 ) -> SceneResult:
     """Score the GeoTIFF ``source`` into the class map ``dest`` (and ``probabilities``).
 
-    Nothing is left at ``dest`` (or ``probabilities``) if scoring fails."""
+    A model whose package declares :class:`~eotrust.ml.package.Preprocessing` gets its input
+    prepared as in training: a raw series is cloud-masked with ``cloud_mask`` and its gaps
+    filled by interpolation in time (tile by tile, exactly as the workflow's prepare step); a
+    raw series without its mask is refused, as are dates unlike the model's; a scene whose
+    prepared values lie far from the training data's is flagged in ``warnings`` (and the
+    class map's tags). Nothing is left at ``dest`` (or ``probabilities``) if scoring fails."""
     import rasterio
     from rasterio.errors import RasterioIOError
 
@@ -111,6 +118,7 @@ def score_scene(
         cleanup.enter_context(rasterio.Env(GDAL_CACHEMAX=int(min(max(cache, 32 << 20), 1 << 30))))
         if src.crs is None:
             raise RasterError(f"raster {source} has no CRS", hint="assign one (e.g. gdal_edit.py -a_srs EPSG:32633)")
+        prep = _Prepare.for_scene(scorer, src, source, cloud_mask, cleanup)
         indexes = select_bands(src.descriptions, src.count, scorer.spec.bands, f"raster {source}")
         height, width = src.height, src.width
         m = scorer.spatial_multiple
@@ -176,7 +184,10 @@ def score_scene(
             top += rows
 
         def read(y: int, batch: list[int]) -> np.ndarray:
-            return np.stack([src.read(indexes, window=rasterio.windows.Window(x, y, tw, th)) for x in batch])
+            tiles = [src.read(indexes, window=rasterio.windows.Window(x, y, tw, th)) for x in batch]
+            if prep is not None:
+                tiles = [prep(t, rasterio.windows.Window(x, y, tw, th)) for x, t in zip(batch, tiles)]
+            return np.stack(tiles)
 
         jobs = [(y, batch) for y in ys for batch in _batches(xs, batch_size)]
         done = 0
@@ -197,11 +208,96 @@ def score_scene(
                 if progress:
                     progress(done, total)
             flush(height - top)
+        warnings = prep.warnings() if prep is not None else ()
+        if warnings:
+            cls_dst.update_tags(warnings=" | ".join(warnings))
         for part, path, dst in writers:
             dst.close()
             part.replace(path)
     return SceneResult(dest, Path(probabilities) if probabilities else None, width, height, total,
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, warnings)
+
+
+class _Prepare:
+    """A pixel-series model's preprocessing (from its package), applied tile by tile, and the
+    running statistics of what the model was given."""
+
+    def __init__(self, prep: object, mask_ds: object | None, mask_indexes: list[int] | None, days: np.ndarray,
+                 channels: int) -> None:
+        from eotrust.ml.package import Preprocessing
+
+        assert isinstance(prep, Preprocessing)
+        self.prep, self.mask_ds, self.mask_indexes, self.days, self.channels = prep, mask_ds, mask_indexes, days, channels
+        self.total = np.zeros(channels)
+        self.n = np.zeros(channels)
+
+    @classmethod
+    def for_scene(cls, scorer: Scorer, src: object, source: Path, cloud_mask: Path | None,
+                  cleanup: ExitStack) -> _Prepare | None:
+        import rasterio
+
+        from eotrust.eo.raster import dates_of, days_of
+
+        prep = scorer.manifest.preprocessing
+        if prep is None or scorer.is_image:
+            if cloud_mask is not None:
+                raise InvalidInputError(f"model {scorer.manifest.name} declares no cloud masking; it takes no cloud mask",
+                                        hint="leave out the cloud mask")
+            return None
+        tags = src.tags()  # type: ignore[attr-defined]
+        cleaned = "cleaning" in tags
+        t = scorer.spec.timesteps or 1
+        mask_ds, mask_indexes = None, None
+        if prep.cloud_mask and not cleaned:
+            if cloud_mask is None:
+                raise InvalidInputError(
+                    f"model {scorer.manifest.name} was trained on cloud-masked, gap-filled series; {source.name} is a raw "
+                    f"series (no 'cleaning' tag), which it would misread",
+                    hint="give the raster's cloud mask (--cloud-mask), or a cube cleaned by `eotrust eo stack --mask`")
+            raw_dates = dates_of(src)
+            if raw_dates is not None and prep.dates and list(raw_dates) != list(prep.dates):
+                raise InvalidInputError(f"{source.name} has {len(raw_dates)} dates ({raw_dates[0]} … {raw_dates[-1]}); model "
+                                        f"{scorer.manifest.name} takes {len(prep.dates)} ({prep.dates[0]} … {prep.dates[-1]})",
+                                        hint="give a series on the model's dates")
+            mask_ds = cleanup.enter_context(rasterio.open(cloud_mask))
+            if (mask_ds.width, mask_ds.height, mask_ds.transform) != (src.width, src.height, src.transform):  # type: ignore[attr-defined]
+                raise InvalidInputError(f"cloud mask {Path(cloud_mask).name} is not on {source.name}'s grid")
+            if mask_ds.count != t:
+                raise InvalidInputError(f"cloud mask {Path(cloud_mask).name} has {mask_ds.count} bands; {t} dates expected")
+            mask_indexes = list(range(1, t + 1))
+        elif cloud_mask is not None:
+            raise InvalidInputError(f"{source.name} is already cleaned (tag 'cleaning'); it takes no cloud mask")
+        days = days_of(prep.dates) if prep.dates and len(prep.dates) == t else np.arange(t, dtype=float)
+        return cls(prep, mask_ds, mask_indexes, days, scorer.spec.channels)
+
+    def __call__(self, tile: np.ndarray, window: object) -> np.ndarray:
+        from eotrust.eo.clouds import interpolate_time
+
+        t, c = len(self.days), self.channels
+        data = tile.astype(np.float32).reshape(t, c, *tile.shape[1:])
+        if self.mask_ds is not None:
+            mask = self.mask_ds.read(self.mask_indexes, window=window).astype(np.float32)  # type: ignore[attr-defined]
+            cloudy = np.isin(mask, np.asarray(self.prep.cloud_values, np.float32))
+            data[np.broadcast_to(cloudy[:, None], data.shape)] = np.nan
+            if self.prep.gap_fill == "interpolate":
+                data = interpolate_time(data, self.days)
+        with np.errstate(all="ignore"):
+            self.total += np.nansum(data, axis=(0, 2, 3))
+            self.n += (~np.isnan(data)).sum(axis=(0, 2, 3))
+        return data.reshape(tile.shape)
+
+    def warnings(self) -> tuple[str, ...]:
+        prep = self.prep
+        if not prep.mean or not prep.std or not self.n.any():
+            return ()
+        mean = self.total / np.maximum(self.n, 1)
+        shift = np.abs(mean - np.asarray(prep.mean)) / np.maximum(np.asarray(prep.std), 1e-12)
+        if (shift > prep.max_shift).any():
+            worst = int(np.argmax(shift))
+            return (f"input unlike the training data: channel {worst} averages {mean[worst]:.4g}, {shift[worst]:.1f} "
+                    f"training standard deviations from the training mean {prep.mean[worst]:.4g} "
+                    f"(flagged above {prep.max_shift:g}); the class map may be meaningless",)
+        return ()
 
 
 def _probabilities(scorer: Scorer, tiles: np.ndarray) -> np.ndarray:
