@@ -237,7 +237,8 @@ def _print_table(title: str, folds: dict[str, dict]) -> dict[str, dict]:
     return summary
 
 
-def bench_transfer(work: Path, seed: int, threads: int, models: list[str], kfold: int, enet_epochs: int) -> dict:
+def bench_transfer(work: Path, seed: int, threads: int, models: list[str], kfold: int, enet_epochs: int,
+                   regions: bool = True) -> dict:
     """Train on one half of the patch, test on the other (both ways, both axes), with a
     one-block buffer along the border; and a spatial k-fold with a buffer around each test
     block. Early stopping uses validation blocks of the training side only."""
@@ -248,7 +249,7 @@ def bench_transfer(work: Path, seed: int, threads: int, models: list[str], kfold
     cube, labels = prepare_patch(work)
     grid = raster_info(cube).grid
     results: dict[str, dict] = {}
-    splits = {f"test {r}": region_split(grid, 10, r, buffer=1, labels=labels, seed=seed) for r in REGIONS}
+    splits = {f"test {r}": region_split(grid, 10, r, buffer=1, labels=labels, seed=seed) for r in REGIONS} if regions else {}
     kf = {f"fold {i + 1}/{kfold}": kfold_split(grid, 10, kfold, i, buffer=1, labels=labels, seed=seed)
           for i in range(kfold)} if kfold else {}
     for group, items in (("region", splits), ("kfold", kf)):
@@ -262,7 +263,7 @@ def bench_transfer(work: Path, seed: int, threads: int, models: list[str], kfold
                   f"{time.perf_counter() - t0:.0f} s]", flush=True)
         if folds:
             title = ("transfer: train on one half, test on the other (1 block = 10 px buffer)" if group == "region"
-                     else f"spatial {kfold}-fold, 10 px blocks, 1 block buffer around each test block")
+                     else f"spatial {kfold}-fold: contiguous stripes of 10 px blocks, 1 block buffer on each side")
             results[group] = {"folds": folds, "summary": _print_table(title, folds)}
     return results
 
@@ -550,7 +551,8 @@ def main() -> int:
                         help="comma-separated parts: accuracy, transfer, uncertainty, active, tiling")
     parser.add_argument("--models", default="rf,lgbm,temporal_cnn,temporal_cnn_quick,enet",
                         help="transfer comparison: rf, lgbm and eotrust model definitions")
-    parser.add_argument("--kfold", type=int, default=5, help="spatial k-fold folds (0: halves only)")
+    parser.add_argument("--kfold", type=int, default=4, help="spatial k-fold folds (0: halves only)")
+    parser.add_argument("--kfold-only", action="store_true", help="transfer: skip the halves, run the k-fold only")
     parser.add_argument("--enet-epochs", type=int, default=15, help="ENet epochs in the transfer comparison (CPU time)")
     parser.add_argument("--al-start", type=int, default=20)
     parser.add_argument("--al-batch", type=int, default=20)
@@ -593,8 +595,9 @@ def main() -> int:
         if "transfer" in parts:
             print("== transfer to ground never seen: the patch's halves and a spatial k-fold")
             transfer = bench_transfer(work, args.seed, args.threads, [m.strip() for m in args.models.split(",") if m.strip()],
-                                      args.kfold, args.enet_epochs)
-            checks.update(transfer_checks(transfer))
+                                      args.kfold, args.enet_epochs, regions=not args.kfold_only)
+            if "region" in transfer:
+                checks.update(transfer_checks(transfer))
             report["transfer"] = transfer
         if "uncertainty" in parts:
             print("== uncertainty: calibration and confidence on the unseen half")

@@ -80,6 +80,7 @@ def test_kfold_covers_every_block_once_as_test(slovenia: Path) -> None:
     grid = raster_info(slovenia / "ndvi.tif").grid
     tests = [np.asarray(kfold_split(grid, 10, 4, f, buffer=1, seed=0).assignment) == 2 for f in range(4)]
     assert (np.sum(tests, axis=0) == 1).all()  # every block is a test block in exactly one fold
+    assert all(((np.asarray(kfold_split(grid, 10, 4, f).assignment) == 0).sum() >= 4 * 6) for f in range(4))
     for f in range(4):
         a = np.asarray(kfold_split(grid, 10, 4, f, buffer=1, seed=0).assignment)
         assert not (_neighbours(a, 2) & (a < 2)).any()

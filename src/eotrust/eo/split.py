@@ -216,11 +216,21 @@ def region_split(grid: Grid, block_size: int, held_out: str, *, buffer: int = 1,
 
 def kfold_split(grid: Grid, block_size: int, k: int, fold: int, *, buffer: int = 1, val_fraction: float = 0.15,
                 seed: int = 0, labels: Path | None = None) -> BlockSplit:
-    """Fold ``fold`` of a spatial k-fold: blocks are dealt to ``k`` folds (seeded); this
-    fold's blocks are the test set, ``buffer`` blocks around them belong to no split."""
+    """Fold ``fold`` of a spatial k-fold: the grid is cut into ``k`` contiguous stripes of
+    blocks across its longer side; this fold's stripe is the test set, ``buffer`` blocks on
+    either side of it belong to no split. (Contiguous stripes, not scattered blocks: a buffer
+    around scattered blocks would leave almost nothing to train on.)"""
     if k < 2 or not 0 <= fold < k:
         raise InvalidInputError(f"fold {fold} of {k}: need k >= 2 and 0 <= fold < k")
     nby, nbx = math.ceil(grid.height / block_size), math.ceil(grid.width / block_size)
-    deal = np.random.default_rng(seed).permutation(nby * nbx) % k
-    test = (deal == fold).reshape(nby, nbx)
+    along_rows = nby >= nbx
+    n = nby if along_rows else nbx
+    if n < k:
+        raise InvalidInputError(f"{n} stripes of {block_size} px blocks cannot make {k} folds", hint="use smaller blocks")
+    stripe = np.arange(n) * k // n  # fold of each row (or column) of blocks
+    test = np.zeros((nby, nbx), bool)
+    if along_rows:
+        test[stripe == fold, :] = True
+    else:
+        test[:, stripe == fold] = True
     return _assemble(grid, block_size, test, buffer, val_fraction, seed + 1 + fold, labels, f"fold {fold} of {k}")
