@@ -36,7 +36,7 @@ def test_change_between_two_class_maps(tmp_path: Path) -> None:
     assert r.changed_pixels == expected and r.transitions == {"forest -> artificial surface": expected}
     assert r.valid_pixels == int((y > 0).sum())
     with rasterio.open(tmp_path / "change.tif") as ds:
-        assert ds.crs.to_string() == "EPSG:32633" and ds.descriptions == ("changed", "from", "to", "intensity")
+        assert ds.crs.to_string() == "EPSG:32633" and ds.descriptions == ("changed", "from", "to", "intensity", "uncertain")
         changed = ds.read(1)
     assert np.nansum(changed) == expected and np.isnan(changed[y == 0]).all()
     same = change_map(before, before, tmp_path / "none.tif")
