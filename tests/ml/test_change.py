@@ -36,7 +36,7 @@ def test_change_between_two_class_maps(tmp_path: Path) -> None:
     assert r.changed_pixels == expected and r.transitions == {"forest -> artificial surface": expected}
     assert r.valid_pixels == int((y > 0).sum())
     with rasterio.open(tmp_path / "change.tif") as ds:
-        assert ds.crs.to_string() == "EPSG:32633" and ds.descriptions == ("changed", "from", "to", "intensity")
+        assert ds.crs.to_string() == "EPSG:32633" and ds.descriptions == ("changed", "from", "to", "intensity", "uncertain")
         changed = ds.read(1)
     assert np.nansum(changed) == expected and np.isnan(changed[y == 0]).all()
     same = change_map(before, before, tmp_path / "none.tif")
@@ -61,6 +61,12 @@ def test_change_between_two_epochs_of_the_cube(tmp_path: Path) -> None:
         band = ds.read()
     assert np.nanmax(band[3]) <= 1 and np.nanmin(band[3]) >= 0
     assert (band[0][band[3] < 0.5] == 0).all()  # low-confidence flips are not counted as change
+    # changed and uncertain are apart: no pixel is both, and the uncertain ones are counted
+    assert band.shape[0] == 5 and not ((band[0] == 1) & (band[4] == 1)).any()
+    assert r.uncertain_pixels == int(np.nansum(band[4])) and r.to_dict()["uncertain_fraction"] >= 0
+    stricter = change_between_epochs(w.model, w.cube, tmp_path / "c2.tif", epoch_a=(None, "2016-07-01"),
+                                     epoch_b=("2017-01-01", None), work_dir=tmp_path, min_confidence=0.99)
+    assert stricter.changed_pixels <= r.changed_pixels and stricter.uncertain_pixels >= r.uncertain_pixels
     assert (tmp_path / "change.png").stat().st_size > 1000
 
 

@@ -56,3 +56,16 @@ def test_cli_predict(tmp_path: Path, settings) -> None:  # type: ignore[no-untyp
                             str(world().cube), "-o", str(out), "--probabilities", str(tmp_path / "p.tif")])
     assert r.exit_code == 0, r.output
     assert out.exists() and out.with_suffix(".png").exists() and (tmp_path / "p.tif").exists()
+
+
+def test_one_class_map_encoding(tmp_path: Path) -> None:
+    """predict writes what scene scoring writes: uint8 codes, nodata 0, the classes' colour table."""
+    from eotrust.eo import classmap
+
+    w = world()
+    predict_raster(w.model, w.cube, tmp_path / "c.tif")
+    with rasterio.open(tmp_path / "c.tif") as c:
+        assert c.dtypes[0] == "uint8" and c.nodata == classmap.NODATA
+        assert c.colormap(1)[2][:3] == (0x1b, 0x6e, 0x2e)  # forest, code 2, in its colour
+    with pytest.raises(Exception, match="uint8"):
+        classmap.codes_for([300], 1)

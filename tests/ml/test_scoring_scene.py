@@ -62,23 +62,25 @@ def test_scene_keeps_georeference_and_matches_whole_image(scorer: Scorer, tmp_pa
         assert out.crs.to_string() == CRS and out.transform == TRANSFORM
         assert (out.width, out.height, out.count, out.dtypes[0]) == (230, 150, 1, "uint8")
         classes = out.read(1)
-        assert out.colormap(1)[1][:3] == (255, 127, 14)
+        # the one class-map encoding: codes (index + 1 for a model without codes), nodata 0, colour table
+        assert out.nodata == 0 and out.colormap(1)[2][:3] == (255, 127, 14)
+        assert out.tags()["classes"].startswith("0 no data,1 water")
         assert "tiny" in out.tags()["model"]
     with rasterio.open(result.probabilities) as probs_ds:
         probs = probs_ds.read()
         assert probs.shape == (4, 150, 230) and probs_ds.descriptions[0] == "water"
     np.testing.assert_allclose(probs.sum(axis=0), 1.0, atol=1e-5)
-    np.testing.assert_array_equal(classes, probs.argmax(axis=0))
+    np.testing.assert_array_equal(classes, probs.argmax(axis=0) + 1)
     # tiles blended back together agree with scoring the whole image at once almost everywhere
     whole = scorer.classify(data[None].astype(np.float32))[0]
-    assert (whole == classes).mean() > 0.95
+    assert (whole + 1 == classes).mean() > 0.95
 
 
 def test_one_tile_scene_is_exactly_the_whole_image(scorer: Scorer, tmp_path: Path) -> None:
     data = scene((3, 40, 56), seed=3)
     result = score_scene(scorer, write_raster(tmp_path / "s.tif", data), tmp_path / "c.tif", tile=64)
     with rasterio.open(result.classes) as out:
-        np.testing.assert_array_equal(out.read(1), scorer.classify(data[None])[0])
+        np.testing.assert_array_equal(out.read(1), scorer.classify(data[None])[0] + 1)
 
 
 def test_pixel_series_scene_is_exact(tmp_path: Path) -> None:
@@ -90,10 +92,10 @@ def test_pixel_series_scene_is_exact(tmp_path: Path) -> None:
     with rasterio.open(result.classes) as out:
         classes = out.read(1)
     per_pixel = s.classify(np.nan_to_num(data).reshape(12, -1).T).reshape(70, 45)
-    assert classes[5, 7] == 255
+    assert classes[5, 7] == 0
     mask = np.ones_like(classes, bool)
     mask[5, 7] = False
-    np.testing.assert_array_equal(classes[mask], per_pixel[mask])
+    np.testing.assert_array_equal(classes[mask], per_pixel[mask] + 1)
 
 
 def test_nodata_and_band_selection_by_name(scorer: Scorer, tmp_path: Path) -> None:
@@ -104,9 +106,9 @@ def test_nodata_and_band_selection_by_name(scorer: Scorer, tmp_path: Path) -> No
     result = score_scene(scorer, src, tmp_path / "c.tif")
     with rasterio.open(result.classes) as out:
         classes = out.read(1)
-    assert (classes[:8, :8] == 255).all() and (classes[8:, 8:] < 4).all()
+    assert (classes[:8, :8] == 0).all() and (classes[8:, 8:] >= 1).all() and (classes[8:, 8:] <= 4).all()
     rgb = data[[4, 3, 1]]
-    np.testing.assert_array_equal(classes[8:, 8:], scorer.classify(rgb[None])[0][8:, 8:])
+    np.testing.assert_array_equal(classes[8:, 8:], scorer.classify(rgb[None])[0][8:, 8:] + 1)
 
 
 def test_bad_rasters(scorer: Scorer, tmp_path: Path) -> None:

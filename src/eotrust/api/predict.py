@@ -158,7 +158,7 @@ def _score_array(scorer: Scorer, arr: np.ndarray, with_probs: bool) -> tuple[np.
     return classes, probs if with_probs else None
 
 
-def _score_tiff(scorer: Scorer, body: bytes, limit: int) -> bytes:
+def _score_tiff(scorer: Scorer, body: bytes, limit: int) -> tuple[bytes, tuple[str, ...]]:
     import rasterio
     from rasterio.errors import RasterioError
 
@@ -176,10 +176,10 @@ def _score_tiff(scorer: Scorer, body: bytes, limit: int) -> bytes:
             raise PayloadTooLarge(f"the GeoTIFF decodes to {decoded} bytes; the limit is {4 * limit}")
         out = Path(tmp) / "classes.tif"
         try:
-            score_scene(scorer, src, out)
+            result = score_scene(scorer, src, out)
         except RasterioError as exc:  # a file that opens but whose pixels cannot be read
             raise InvalidInputError(f"the GeoTIFF cannot be read: {str(exc)[:200]}") from None
-        return out.read_bytes()
+        return out.read_bytes(), result.warnings
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:
@@ -258,7 +258,9 @@ async def _predict(cid: str, request: Request, format: str | None, probabilities
     if media == "tiff":
         if answer != "tiff":
             raise InvalidInputError("a GeoTIFF is answered with a GeoTIFF; leave out format or use format=tiff")
-        data = await run_in_threadpool(_score_tiff, scorer, body, limit)
+        data, warnings = await run_in_threadpool(_score_tiff, scorer, body, limit)
+        if warnings:  # an input unlike the training data: said loudly, in a header and the map's tags
+            headers["X-Eotrust-Warning"] = " | ".join(warnings)[:1000]
         return Response(data, media_type=TIFF, headers=headers)
     arr = _parse_npy(body) if media == "npy" else _parse_json(body)
     classes, probs = await run_in_threadpool(_score_array, scorer, arr, probabilities or answer == "json")

@@ -171,6 +171,7 @@ def dataset_cmd(
     val: float = typer.Option(0.1, "--val", help="share of blocks for validation"),
     test: float = typer.Option(0.2, "--test", help="share of blocks for test"),
     classes: Optional[str] = typer.Option(None, "--classes", help="class list (default: the labels' classes tag)"),
+    all_classes: bool = typer.Option(False, "--all-classes", help="keep every listed class, even one no pixel holds yet (active-learning rounds)"),
     store_it: bool = typer.Option(True, "--store/--no-store", help="put the archive into the store and print its CID"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -188,7 +189,8 @@ def dataset_cmd(
         sources = {"cube": cid_of_file(cube), "labels": cid_of_file(labels)}
         manifest = build_dataset(cube, labels, dest, tile_size=tile_size, block_size=block_size, seed=seed,
                                  fractions=(1.0 - val - test, val, test),
-                                 classes=ClassList.parse(classes) if classes else None, sources=sources)
+                                 classes=ClassList.parse(classes) if classes else None, sources=sources,
+                                 keep_absent=all_classes)
         cid = put_dataset(_store(ctx), dest) if store_it else cid_of_file(dest)
     summary = {"cid": cid, "file": str(out) if out else None, "tiles": len(manifest.tiles),
                "classes": [c.name for c in manifest.classes], "counts": manifest.counts, "stored": store_it}

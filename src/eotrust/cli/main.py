@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "workflow",
     "eo",
     "ml",
+    "label",
     "model",
     "serve",
     "apikey",

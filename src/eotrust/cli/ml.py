@@ -41,6 +41,7 @@ def train_cmd(
     epochs: Optional[int] = typer.Option(None, "--epochs", help="override the definition's epochs"),
     seed: Optional[int] = typer.Option(None, "--seed", help="override the definition's seed"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: CUDA when present)"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="continue from this checkpoint (e.g. the last round of labelling)"),
     as_json: bool = JsonOption,
 ) -> None:
     """Train a model definition on a training dataset; write a checkpoint."""
@@ -51,7 +52,7 @@ def train_cmd(
     md = load_model_def(model_def).with_training(epochs=epochs, seed=seed)
     path, cid = _dataset_file(ctx, dataset)
     with TrainingDataset(path) as ds:
-        result = train(ds, md, out, dataset_cid=cid, device=device, progress=not as_json and console.is_terminal,
+        result = train(ds, md, out, dataset_cid=cid, device=device, progress=not as_json and console.is_terminal, init_from=init_from,
                        log=None if as_json or console.is_terminal else console.print)
     summary = {"checkpoint": str(out), "dataset": cid, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
                "stopped_early": result.stopped_early, "seconds": round(result.seconds, 2),
@@ -85,7 +86,7 @@ def evaluate_cmd(
     """Score a model: pixel accuracy, per-class precision/recall/F1/IoU, mean IoU, confusion matrix.
 
     On a raster and its labels, or on a dataset's held-out split."""
-    from eotrust.ml.evaluate import evaluate_dataset, evaluate_raster, write_metrics
+    from eotrust.ml.evaluate import evaluate_dataset, evaluate_raster, reliability_path, write_metrics
 
     if dataset is not None:
         path, _ = _dataset_file(ctx, dataset)
@@ -100,7 +101,7 @@ def evaluate_cmd(
         typer.echo(metrics.to_json())
         return
     console.print(metrics.summary(), highlight=False)
-    console.print(f"metrics {out}, figure {png}")
+    console.print(f"metrics {out}, figure {png}" + (f", reliability diagram {reliability_path(png)}" if metrics.calibration else ""))
 
 
 def predict_cmd(
@@ -109,6 +110,8 @@ def predict_cmd(
     out: Path = typer.Option(..., "-o", "--output", help="class map GeoTIFF to write"),
     probabilities: Optional[Path] = typer.Option(None, "--probabilities", help="also write class probabilities"),
     figure: Optional[Path] = typer.Option(None, "--figure", help="PNG of the class map (default: beside it)"),
+    confidence: Optional[Path] = typer.Option(None, "--confidence", help="also write per-pixel confidence, margin, entropy"),
+    mc_samples: int = typer.Option(1, "--mc-samples", min=1, max=100, help="MC-dropout passes averaged (1: none)"),
     cloud_mask: Optional[Path] = typer.Option(None, "--cloud-mask", help="cloud masks of --raster (1 = cloud)"),
     band: Optional[str] = typer.Option(None, "--band"),
     start: Optional[str] = typer.Option(None, "--start", help="only dates from this one"),
@@ -121,12 +124,15 @@ def predict_cmd(
 
     png = figure or out.with_suffix(".png")
     result = predict_raster(model, raster, out, probabilities=probabilities, figure=png, cloud_mask=cloud_mask,
-                            band=band, start=start, end=end, device=device)
+                            band=band, start=start, end=end, device=device, confidence=confidence, mc_samples=mc_samples)
     if as_json:
         print_json({"classes": str(out), "probabilities": str(probabilities) if probabilities else None,
+                    "confidence": str(confidence) if confidence else None, "mean_confidence": result.mean_confidence,
                     "figure": str(png), "counts": result.counts, "nodata_pixels": result.nodata_pixels})
         return
     console.print(f"class map {out} ({', '.join(f'{k} {v}' for k, v in result.counts.items())}); figure {png}")
+    if confidence is not None:
+        console.print(f"confidence {confidence} (bands confidence, margin, entropy; mean confidence {result.mean_confidence:.3f})")
 
 
 def change_cmd(
@@ -140,6 +146,7 @@ def change_cmd(
     epoch_b: Optional[str] = typer.Option(None, "--epoch-b", help="START/END of the second epoch"),
     cloud_mask: Optional[Path] = typer.Option(None, "--cloud-mask"),
     min_intensity: float = typer.Option(0.5, "--min-intensity", help="with --model: least probability shift that counts as change"),
+    min_confidence: float = typer.Option(0.6, "--min-confidence", help="with --model: pixels less sure than this in either epoch are 'uncertain', not changed"),
     as_json: bool = JsonOption,
 ) -> None:
     """A change map between two epochs, as GeoTIFF and PNG.
@@ -160,7 +167,8 @@ def change_cmd(
             a, b = default_epochs(dates)
             result = change_between_epochs(model, raster, out, epoch_a=_epoch(epoch_a) if epoch_a else a,
                                            epoch_b=_epoch(epoch_b) if epoch_b else b, work_dir=work, figure=png,
-                                           cloud_mask=cloud_mask, min_intensity=min_intensity)
+                                           cloud_mask=cloud_mask, min_intensity=min_intensity,
+                                           min_confidence=min_confidence)
         elif before is not None and after is not None and model is not None:
             from eotrust.ml.predict import predict_raster
 
@@ -170,7 +178,8 @@ def change_cmd(
                 predict_raster(model, src, c, probabilities=p)
                 maps.append((c, p))
             result = change_map(maps[0][0], maps[1][0], out, figure=png, before_probabilities=maps[0][1],
-                                after_probabilities=maps[1][1], labels=(before.name, after.name), min_intensity=min_intensity)
+                                after_probabilities=maps[1][1], labels=(before.name, after.name), min_intensity=min_intensity,
+                                min_confidence=min_confidence)
         elif before is not None and after is not None:
             result = change_map(before, after, out, figure=png, labels=(before.name, after.name))
         else:
@@ -179,6 +188,6 @@ def change_cmd(
         print_json(result.to_dict())
         return
     console.print(f"change map {out}: {result.changed_pixels} of {result.valid_pixels} pixels changed "
-                  f"({100 * result.fraction:.1f} %); heatmap {png}")
+                  f"({100 * result.fraction:.1f} %), {result.uncertain_pixels} uncertain; heatmap {png}")
     for k, v in list(result.transitions.items())[:5]:
         console.print(f"  {k}: {v}")

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from eotrust.cli.common import AsOption, JsonOption, acting_party, console, print_json, settings_of
+from eotrust.cli.common import AsOption, JsonOption, acting_party, console, err_console, print_json, settings_of
 
 model_app = typer.Typer(help="Model packages: package, verify, register, score (onnxruntime).", no_args_is_help=True)
 
@@ -303,19 +303,28 @@ def score_cmd(
     overlap: Optional[int] = typer.Option(None, "--overlap", min=0, help="overlap of tiles (default: tile/8 for images)"),
     batch: int = typer.Option(4, "--batch", min=1, help="tiles per onnxruntime call"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="onnxruntime threads (default: all cores)"),
+    cloud_mask: Optional[Path] = typer.Option(None, "--cloud-mask", exists=True, dir_okay=False,
+                                              help="the raw series' cloud mask (1 = cloud), for models trained on masked data"),
     as_json: bool = JsonOption,
 ) -> None:
-    """Score a whole scene tile by tile (overlap + blending, bounded memory) into a GeoTIFF."""
+    """Score a whole scene tile by tile (overlap + blending, bounded memory) into a GeoTIFF.
+
+    The model's own preprocessing (cloud masking, gap filling) is applied to a raw series given
+    with its --cloud-mask; inputs unlike the training data are flagged."""
     from eotrust.ml.scoring.scene import score_scene
 
     scorer = _scorer(ctx, ref, threads)
     with _progress(f"scoring {scene.name}") as bar:
         task = bar.add_task("tiles", total=None)
         result = score_scene(scorer, scene, output, probabilities=probabilities, tile=tile, overlap=overlap,
-                             batch_size=batch, progress=lambda done, total: bar.update(task, completed=done, total=total))
+                             batch_size=batch, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                             cloud_mask=cloud_mask)
     summary = {"classes": str(result.classes), "probabilities": str(result.probabilities) if result.probabilities else None,
                "width": result.width, "height": result.height, "tiles": result.tiles,
-               "seconds": round(result.seconds, 3), "megapixels_per_second": round(result.megapixels_per_second, 3)}
+               "seconds": round(result.seconds, 3), "megapixels_per_second": round(result.megapixels_per_second, 3),
+               "warnings": list(result.warnings)}
+    for w in result.warnings:
+        err_console.print(f"[bold red]WARNING[/] {w}", highlight=False)
     if as_json:
         print_json(summary)
         return

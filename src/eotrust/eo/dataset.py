@@ -33,7 +33,7 @@ from eotrust.errors import InvalidInputError, NotFoundError
 from eotrust.eo.cube import open_cube
 from eotrust.eo.labels import NODATA_CODE, ClassList, LandClass, check_classes, check_grid, classes_of, code_counts
 from eotrust.eo.raster import Grid, atomic_path, open_raster
-from eotrust.eo.split import SPLITS, block_split
+from eotrust.eo.split import EXCLUDED, SPLITS, BlockSplit, block_split
 from eotrust.eo.tiles import read_padded, tile_grid
 
 FORMAT = "eotrust-training-dataset/1"
@@ -83,6 +83,7 @@ class DatasetManifest(BaseModel):
     normalisation: Normalisation
     sources: dict[str, str] = Field(default_factory=dict)
     skipped_tiles: int = 0
+    preprocessing: dict[str, str] | None = Field(default=None, description="the cube's cleaning tags (cleaning, mask_band)")
 
     @property
     def class_list(self) -> ClassList:
@@ -94,7 +95,7 @@ class DatasetManifest(BaseModel):
         return [t for t in self.tiles if t.split == split]
 
 
-def _present_classes(labels: Path, classes: ClassList | None) -> tuple[ClassList, dict[int, int]]:
+def _present_classes(labels: Path, classes: ClassList | None, *, keep_absent: bool = False) -> tuple[ClassList, dict[int, int]]:
     declared = classes if classes is not None else classes_of(labels)
     if declared is None:
         counts = code_counts(labels)
@@ -106,7 +107,7 @@ def _present_classes(labels: Path, classes: ClassList | None) -> tuple[ClassList
                                 hint="give labels with at least one class, or synthesise them (eotrust eo labels --synthetic)")
     if len(present.classes) >= IGNORE:
         raise InvalidInputError(f"{len(present.classes)} classes: at most {IGNORE - 1} are supported")
-    return present, counts
+    return (declared if keep_absent else present), counts
 
 
 def build_dataset(
@@ -121,18 +122,27 @@ def build_dataset(
     classes: ClassList | None = None,
     sources: dict[str, str] | None = None,
     trials: int = 200,
+    split: BlockSplit | None = None,
+    keep_absent: bool = False,
 ) -> DatasetManifest:
     """Cut a (cleaned) cube and its label raster into tiles, assign each to a split by
     spatial blocks, and write the archive at ``dest``. Tiles without any label are left out
-    (counted in ``skipped_tiles``). Memory: one tile at a time."""
+    (counted in ``skipped_tiles``), as are tiles in the buffer blocks of ``split`` (a
+    ready-made split, e.g. :func:`eotrust.eo.split.region_split`, instead of a random block
+    split). ``keep_absent`` keeps every class of ``classes`` even when no pixel holds it (so
+    the rounds of active learning share one class list). Memory: one tile at a time."""
     cube = open_cube(cube_path)
     check_grid(labels, cube.grid)
-    present, _ = _present_classes(labels, classes)
+    present, _ = _present_classes(labels, classes, keep_absent=keep_absent)
     block = block_size or tile_size
     if block % tile_size:
         raise InvalidInputError(f"block size {block} must be a multiple of the tile size {tile_size}",
                                 hint="so that every tile lies in one block and one split")
-    split = block_split(cube.grid, block, fractions=fractions, seed=seed, labels=labels, trials=trials)
+    if split is None:
+        split = block_split(cube.grid, block, fractions=fractions, seed=seed, labels=labels, trials=trials)
+    elif split.block_size % tile_size or (split.height, split.width) != (cube.grid.height, cube.grid.width):
+        raise InvalidInputError(f"the split's {split.block_size} px blocks on {split.height} x {split.width} do not fit "
+                                f"{tile_size} px tiles of the cube ({cube.grid.height} x {cube.grid.width})")
     lut = present.lut()
     t, b = len(cube.dates), len(cube.bands)
     s = tile_size
@@ -164,8 +174,12 @@ def build_dataset(
                 if labelled == 0:
                     skipped += 1
                     continue
+                where = int(split.window_split(Window(tile.x, tile.y, 1, 1))[0, 0])
+                if where == EXCLUDED:
+                    skipped += 1
+                    continue
                 x = reader.read(tile.window)
-                which = SPLITS[int(split.window_split(Window(tile.x, tile.y, 1, 1))[0, 0])]
+                which = SPLITS[where]
                 i = len(entries)
                 xs.resize((i + 1, t, b, s, s))
                 ys.resize((i + 1, s, s))
@@ -195,12 +209,23 @@ def build_dataset(
             tile_size=s, tiles=entries, split={**split.to_dict(), "tile_size": s}, counts=counts,
             normalisation=Normalisation(mean=[float(v) for v in mean], std=[float(v) for v in std]),
             sources=dict(sorted((sources or {}).items())), skipped_tiles=skipped,
+            preprocessing=_cleaning_tags(cube_path),
         )
-        (work / "manifest.json").write_text(manifest.model_dump_json(indent=2))
+        (work / "manifest.json").write_text(manifest.model_dump_json(indent=2, exclude_none=True))
         _deterministic_zip(work, dest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return manifest
+
+
+def _cleaning_tags(cube_path: Path) -> dict[str, str] | None:
+    """How the cube was cleaned (the tags :func:`eotrust.eo.clouds.clean_cube` writes), if it was."""
+    from eotrust.eo.raster import raster_info
+
+    tags = raster_info(cube_path).tags
+    if "cleaning" not in tags:
+        return None
+    return {"cleaning": tags["cleaning"], "mask_band": tags.get("mask_band", "")}
 
 
 def _deterministic_zip(folder: Path, dest: Path) -> None:

@@ -23,11 +23,15 @@ from eotrust.eo.labels import NODATA_CODE
 from eotrust.eo.raster import Grid, open_raster, read
 
 SPLITS = ("train", "val", "test")
+#: Assignment of a block left out of every split: the buffer between training and test ground.
+EXCLUDED = 3
+REGIONS = ("west", "east", "north", "south")
 
 
 @dataclass(frozen=True)
 class BlockSplit:
-    """Which split each block belongs to: ``assignment[block_row][block_col]`` in 0..2."""
+    """Which split each block belongs to: ``assignment[block_row][block_col]`` in 0..2, or
+    :data:`EXCLUDED` (3) for a buffer block that belongs to none."""
 
     block_size: int
     height: int
@@ -37,12 +41,13 @@ class BlockSplit:
     stratified: bool
     assignment: tuple[tuple[int, ...], ...]
 
-    def split_of(self, row: int, col: int) -> str:
-        """The split of pixel (row, col)."""
-        return SPLITS[self.assignment[row // self.block_size][col // self.block_size]]
+    def split_of(self, row: int, col: int) -> str | None:
+        """The split of pixel (row, col); None in a buffer block."""
+        a = self.assignment[row // self.block_size][col // self.block_size]
+        return SPLITS[a] if a < len(SPLITS) else None
 
     def window_split(self, window: Window) -> np.ndarray:
-        """Split index (0 train, 1 val, 2 test, 255 outside the grid) of every pixel of a window."""
+        """Split index (0 train, 1 val, 2 test, 3 buffer, 255 outside the grid) of every pixel of a window."""
         col, row, w, h = int(window.col_off), int(window.row_off), int(window.width), int(window.height)
         a = np.asarray(self.assignment, dtype=np.uint8)
         rr = np.arange(row, row + h)
@@ -146,3 +151,86 @@ def block_split(
     assignment = tuple(tuple(int(v) for v in best[r * nbx:(r + 1) * nbx]) for r in range(nby))
     return BlockSplit(block_size, grid.height, grid.width, tuple(float(f) for f in fractions), seed,  # type: ignore[arg-type]
                       hist is not None, assignment)
+
+
+def _pick_val(train_blocks: np.ndarray, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    n_val = max(1, round(val_fraction * len(train_blocks))) if val_fraction > 0 and len(train_blocks) > 1 else 0
+    return rng.permutation(train_blocks)[:n_val]
+
+
+def _with_buffer(test: np.ndarray, buffer: int) -> np.ndarray:
+    """Blocks within ``buffer`` blocks (Chebyshev distance) of a test block, the test blocks excluded."""
+    near = test.copy()
+    for dy in range(-buffer, buffer + 1):
+        for dx in range(-buffer, buffer + 1):
+            shifted = np.zeros_like(test)
+            ys = slice(max(dy, 0), test.shape[0] + min(dy, 0))
+            yd = slice(max(-dy, 0), test.shape[0] + min(-dy, 0))
+            xs = slice(max(dx, 0), test.shape[1] + min(dx, 0))
+            xd = slice(max(-dx, 0), test.shape[1] + min(-dx, 0))
+            shifted[ys, xs] = test[yd, xd]
+            near |= shifted
+    return near & ~test
+
+
+def _assemble(grid: Grid, block_size: int, test: np.ndarray, buffer: int, val_fraction: float, seed: int,
+              labels: Path | None, what: str) -> BlockSplit:
+    nby, nbx = test.shape
+    if labels is not None:
+        hist, _ = _block_histograms(labels, grid, block_size, nby, nbx)
+        labelled = (hist.sum(axis=1) > 0).reshape(nby, nbx)
+    else:
+        labelled = np.ones_like(test)
+    buf = _with_buffer(test, buffer) if buffer > 0 else np.zeros_like(test)
+    train = ~test & ~buf
+    if not (test & labelled).any() or not (train & labelled).any():
+        raise InvalidInputError(f"{what} leaves no labelled block on one side",
+                                hint="use a smaller block size or buffer")
+    a = np.zeros((nby, nbx), dtype=np.uint8)
+    a[test] = 2
+    a[buf] = EXCLUDED
+    rng = np.random.default_rng(seed)
+    candidates = np.flatnonzero((train & labelled).reshape(-1))
+    val = _pick_val(candidates, val_fraction, rng)
+    a.reshape(-1)[val] = 1
+    return BlockSplit(block_size, grid.height, grid.width, (1.0 - val_fraction, val_fraction, 0.0), seed,
+                      False, tuple(tuple(int(v) for v in row) for row in a))
+
+
+def region_split(grid: Grid, block_size: int, held_out: str, *, buffer: int = 1, val_fraction: float = 0.15,
+                 seed: int = 0, labels: Path | None = None) -> BlockSplit:
+    """A transfer split: the ``held_out`` half of the grid (west, east, north or south) is the
+    test region; the other half trains, less ``buffer`` blocks along the border between them;
+    ``val_fraction`` of the training blocks (seeded) are kept aside for early stopping — so
+    every choice made while training sees the training side only."""
+    if held_out not in REGIONS:
+        raise InvalidInputError(f"unknown region {held_out!r}", hint=f"use one of {', '.join(REGIONS)}")
+    if block_size < 1:
+        raise InvalidInputError(f"block size must be positive, not {block_size}")
+    nby, nbx = math.ceil(grid.height / block_size), math.ceil(grid.width / block_size)
+    by = np.arange(nby)[:, None] * np.ones((1, nbx), int)
+    bx = np.ones((nby, 1), int) * np.arange(nbx)[None, :]
+    test = {"west": bx < nbx // 2, "east": bx >= nbx // 2, "north": by < nby // 2, "south": by >= nby // 2}[held_out]
+    return _assemble(grid, block_size, test, buffer, val_fraction, seed, labels, f"holding out the {held_out} half")
+
+
+def kfold_split(grid: Grid, block_size: int, k: int, fold: int, *, buffer: int = 1, val_fraction: float = 0.15,
+                seed: int = 0, labels: Path | None = None) -> BlockSplit:
+    """Fold ``fold`` of a spatial k-fold: the grid is cut into ``k`` contiguous stripes of
+    blocks across its longer side; this fold's stripe is the test set, ``buffer`` blocks on
+    either side of it belong to no split. (Contiguous stripes, not scattered blocks: a buffer
+    around scattered blocks would leave almost nothing to train on.)"""
+    if k < 2 or not 0 <= fold < k:
+        raise InvalidInputError(f"fold {fold} of {k}: need k >= 2 and 0 <= fold < k")
+    nby, nbx = math.ceil(grid.height / block_size), math.ceil(grid.width / block_size)
+    along_rows = nby >= nbx
+    n = nby if along_rows else nbx
+    if n < k:
+        raise InvalidInputError(f"{n} stripes of {block_size} px blocks cannot make {k} folds", hint="use smaller blocks")
+    stripe = np.arange(n) * k // n  # fold of each row (or column) of blocks
+    test = np.zeros((nby, nbx), bool)
+    if along_rows:
+        test[stripe == fold, :] = True
+    else:
+        test[:, stripe == fold] = True
+    return _assemble(grid, block_size, test, buffer, val_fraction, seed + 1 + fold, labels, f"fold {fold} of {k}")

@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from eotrust.errors import InvalidInputError
+from eotrust.ml.uncertainty import Calibration, calibration
 
 
 class ClassMetrics(BaseModel):
@@ -47,6 +48,7 @@ class Metrics(BaseModel):
     majority_baseline_accuracy: float | None = None
     split: str | None = None
     source: dict[str, Any] = {}
+    calibration: Calibration | None = None
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
@@ -59,6 +61,9 @@ class Metrics(BaseModel):
         for c in self.per_class:
             if c.support or c.predicted:
                 lines.append(f"  {c.name:<22} P {_f(c.precision)}  R {_f(c.recall)}  F1 {_f(c.f1)}  IoU {_f(c.iou)}  n={c.support}")
+        if self.calibration is not None:
+            lines.append(f"calibration: ECE {self.calibration.ece:.3f} (mean confidence {self.calibration.mean_confidence:.3f} "
+                         f"vs accuracy {self.calibration.accuracy:.3f}; largest bin gap {self.calibration.max_gap:.3f})")
         return "\n".join(lines)
 
 
@@ -117,14 +122,23 @@ def _r(v: float | None) -> float | None:
     return None if v is None else float(round(float(v), 6))
 
 
+def reliability_path(png_path: Path) -> Path:
+    """Where the reliability diagram goes beside a metrics figure: ``NAME-reliability.png``."""
+    return png_path.with_name(f"{png_path.stem}-reliability.png")
+
+
 def write_metrics(metrics: Metrics, json_path: Path | None, png_path: Path | None, *, title: str = "") -> None:
+    """The metrics as JSON, the confusion/IoU figure and, when calibration was measured, a
+    reliability diagram beside it (:func:`reliability_path`)."""
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(metrics.to_json() + "\n")
     if png_path is not None:
-        from eotrust.ml.figures import metrics_figure
+        from eotrust.ml.figures import metrics_figure, reliability_figure
 
         metrics_figure(metrics, png_path, title=title)
+        if metrics.calibration is not None:
+            reliability_figure(metrics.calibration, reliability_path(png_path), title=title)
 
 
 def evaluate_dataset(checkpoint: Path, dataset_path: Path, *, split: str = "test", device: str | None = None) -> Metrics:
@@ -145,7 +159,8 @@ def evaluate_dataset(checkpoint: Path, dataset_path: Path, *, split: str = "test
             x, y = ds.pixels(split)
             if len(y) == 0:
                 raise InvalidInputError(f"the {split} split of {dataset_path} holds no labelled pixel")
-            pred = predict_logits(model, torch.from_numpy(normalise_series(x, mean, std)), dev).argmax(1).numpy()
+            proba = torch.softmax(predict_logits(model, torch.from_numpy(normalise_series(x, mean, std)), dev), 1).numpy()
+            pred, conf = proba.argmax(1), proba.max(1)
             truth = y
         else:
             from eotrust.ml.models.enet import SPATIAL_MULTIPLE
@@ -154,9 +169,9 @@ def evaluate_dataset(checkpoint: Path, dataset_path: Path, *, split: str = "test
             if len(y) == 0:
                 raise InvalidInputError(f"the {split} split of {dataset_path} holds no tile")
             xp, yp = _pad_to(normalise_tiles(x, mean, std), y, SPATIAL_MULTIPLE)
-            pred = predict_logits(model, torch.from_numpy(xp), dev, batch=16).argmax(1).numpy()
+            proba = torch.softmax(predict_logits(model, torch.from_numpy(xp), dev, batch=16), 1).numpy()
             keep = yp >= 0
-            truth, pred = yp[keep], pred[keep]
+            truth, pred, conf = yp[keep], proba.argmax(1)[keep], proba.max(1)[keep]
         k = len(meta["classes"])
         cm = confusion_matrix(truth, pred, k)
         train_counts = np.array([m.counts["train"].get(c, 0) for c in meta["classes"]])
@@ -165,6 +180,7 @@ def evaluate_dataset(checkpoint: Path, dataset_path: Path, *, split: str = "test
         metrics = metrics_from_confusion(cm, meta["classes"], codes=meta.get("class_codes"), majority=majority)
         metrics.split = split
         metrics.source = {"dataset": str(dataset_path), "checkpoint": str(checkpoint)}
+        metrics.calibration = calibration(conf, pred == truth)
         return metrics
 
 
@@ -183,12 +199,15 @@ def evaluate_raster(checkpoint: Path, raster: Path, labels: Path, *, cloud_mask:
     names = list(predictor.meta["classes"])
     declared = classes_of(labels)
     counts: dict[tuple[int, int], int] = {}
+    confs, oks = [], []
     with open_raster(labels) as lds:
         for win, proba, valid in predictor.iter_predictions(cube, block=block):
             truth = read(lds, 1, window=win)
             pred = np.asarray(model_codes)[proba.argmax(0)]
             keep = (truth != NODATA_CODE) & valid
             add_pair_counts(counts, truth[keep], pred[keep])
+            confs.append(proba.max(0)[keep])
+            oks.append(pred[keep] == truth[keep])
     extra = sorted({t for t, _ in counts if t not in model_codes})
     codes = model_codes + extra
     all_names = names + [declared.name_of(c) if declared else f"class {c}" for c in extra]
@@ -197,6 +216,8 @@ def evaluate_raster(checkpoint: Path, raster: Path, labels: Path, *, cloud_mask:
     for (t, p), k in counts.items():
         cm[pos[t], pos[p]] += k
     metrics = metrics_from_confusion(cm, all_names, codes=codes)
+    if confs:
+        metrics.calibration = calibration(np.concatenate(confs), np.concatenate(oks))
     metrics.source = {"raster": str(raster), "labels": str(labels), "checkpoint": str(checkpoint),
                       **({"cloud_mask": str(cloud_mask)} if cloud_mask else {})}
     return metrics

@@ -16,6 +16,7 @@ from eotrust.eo.labels import NODATA_CODE, classes_of
 from eotrust.eo.raster import open_raster, read
 
 if TYPE_CHECKING:
+    from eotrust.ml.uncertainty import Calibration
     from eotrust.ml.evaluate import Metrics
 
 #: Land-cover colours by code (the LULC classes of the shared Slovenian labels).
@@ -172,5 +173,89 @@ def metrics_figure(metrics: Metrics, png: Path, *, title: str = "") -> Path:
     ax2.set_title(head, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return _save(fig, png)
+
+
+def reliability_figure(cal: Calibration, png: Path, *, title: str = "") -> Path:
+    """A reliability diagram: accuracy against confidence per bin (the diagonal is perfect
+    calibration), with the share of pixels in each bin below."""
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(5.2, 6.2), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+    width = cal.bins[0].upper - cal.bins[0].lower if cal.bins else 0.1
+    centres = [(b.lower + b.upper) / 2 for b in cal.bins]
+    acc = [b.accuracy if b.accuracy is not None else 0.0 for b in cal.bins]
+    conf = [b.confidence if b.confidence is not None else (b.lower + b.upper) / 2 for b in cal.bins]
+    used = [b.count > 0 for b in cal.bins]
+    ax1.bar([c for c, u in zip(centres, used) if u], [a for a, u in zip(acc, used) if u], width * 0.95,
+            color="#4e79a7", edgecolor="#2b4a6f", label="accuracy in bin")
+    ax1.plot([c for c, u in zip(centres, used) if u], [cf for cf, u in zip(conf, used) if u], "o", color="#e15759",
+             ms=5, label="mean confidence in bin")
+    ax1.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfect calibration")
+    ax1.set_xlim(0, 1)
+    ax1.set_ylim(0, 1)
+    ax1.set_ylabel("accuracy")
+    ax1.legend(fontsize=8, loc="upper left")
+    ax1.set_title(f"{title + ': ' if title else ''}ECE {cal.ece:.3f}, accuracy {cal.accuracy:.3f}, "
+                  f"mean confidence {cal.mean_confidence:.3f}", fontsize=9)
+    total = max(sum(b.count for b in cal.bins), 1)
+    ax2.bar(centres, [b.count / total for b in cal.bins], width * 0.95, color="#76b7b2")
+    ax2.set_ylabel("share of pixels")
+    ax2.set_xlabel("confidence (top-class probability)")
+    fig.tight_layout()
+    return _save(fig, png)
+
+
+def confidence_figure(classes: Path, confidence: Path, png: Path, *, title: str = "", reference: Path | None = None) -> Path:
+    """A class map beside its per-pixel confidence (top-class probability), and the
+    reference labels when given: where the map can be trusted, and where it guesses."""
+    plt = _plt()
+    arr = read_preview(classes)
+    conf = read_preview(confidence, band=1).astype(float)
+    panels = [arr] + ([read_preview(reference)] if reference else [])
+    codes, names = _codes_names(classes, np.concatenate([a.ravel() for a in panels]))
+    h, w = arr.shape
+    n = len(panels) + 1
+    side = 3.0
+    fig, axes = plt.subplots(1, n, figsize=(min(side * n + 1.2, 16), min(side * h / max(w, 1), 9) + 1.6),
+                             constrained_layout=True)
+    legend: dict[str, Any] = {}
+    for ax, a, label in zip(axes, panels, ["predicted classes", "reference labels"]):
+        rgb, handles = _class_image(a, codes, names)
+        ax.imshow(rgb, interpolation="nearest")
+        ax.set_title(label, fontsize=10)
+        for hd in handles:
+            legend[hd.get_label()] = hd
+    im = axes[-1].imshow(np.ma.masked_invalid(conf), cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+    axes[-1].set_title(f"confidence (mean {np.nanmean(conf):.2f})", fontsize=10)
+    fig.colorbar(im, ax=axes[-1], fraction=0.07, pad=0.04)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.legend(handles=list(legend.values()), loc="outside lower center", ncol=min(len(legend), 4), fontsize=8, frameon=False)
+    return _save(fig, png)
+
+
+def learning_curve_figure(curves: dict[str, list[tuple[int, float]]], png: Path, *, title: str = "",
+                          ylabel: str = "pixel accuracy on the held-out region",
+                          references: dict[str, float] | None = None) -> Path:
+    """Accuracy against labels used, one line per sampling strategy; horizontal lines for
+    references (e.g. the majority class, the model trained on every label)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours = ["#e15759", "#4e79a7", "#59a14f", "#f28e2b"]
+    for i, (name, pts) in enumerate(curves.items()):
+        xs, ys = zip(*pts) if pts else ((), ())
+        ax.plot(xs, ys, "o-", color=colours[i % len(colours)], label=name, ms=4)
+    for j, (name, value) in enumerate((references or {}).items()):
+        ax.axhline(value, ls="--", lw=1, color=["grey", "black", "#b07aa1"][j % 3], label=name)
+    ax.set_xlabel("labelled pixels")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, png)

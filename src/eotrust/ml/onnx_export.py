@@ -170,6 +170,7 @@ def package_model(
     description: str = "",
     created: str | None = None,
     method: Method = "auto",
+    preprocessing: dict | None = None,
 ) -> Path:
     """Export ``model`` to ONNX (checked against PyTorch), describe it, sign it with ``account``
     and write the package to ``dest``.
@@ -179,7 +180,7 @@ def package_model(
     import torch
 
     from eotrust.ml.package import (
-        InputSpec, Lineage, Manifest, Normalisation, OutputSpec, graph_info, make_classes, pack, utc_now,
+        InputSpec, Lineage, Manifest, Normalisation, OutputSpec, Preprocessing, graph_info, make_classes, pack, utc_now,
     )
 
     kind = "image" if layout == "NCHW" else "pixel-series"
@@ -206,7 +207,7 @@ def package_model(
         owner=account.address, training_params=training_params or {}, lineage=Lineage(**(lineage or {})),
         input=spec, output=OutputSpec(layout="NKHW" if kind == "image" else "NK", classes=len(classes)),
         classes=make_classes(list(classes), colours, class_codes), metrics=_jsonable(metrics or {}),
-        graph=graph_info(graph),
+        graph=graph_info(graph), preprocessing=Preprocessing(**preprocessing) if preprocessing else None,
     )
     return pack(manifest, graph, account, dest)
 
@@ -283,7 +284,18 @@ def package_checkpoint(
         description=description or meta.get("description") or model_def.get("description", ""),
         created=created or meta.get("created") or _file_time(Path(checkpoint)),
         method=method,
+        preprocessing=_preprocessing(meta),
     )
+
+
+def _preprocessing(meta: dict) -> dict | None:
+    """The preprocessing a pixel model's training data went through (from its checkpoint)."""
+    prep = meta.get("preprocessing") or {}
+    if meta.get("input_kind") != "pixel" or not prep:
+        return None
+    stats = meta.get("band_normalisation") or {}
+    return {"cloud_mask": bool(prep.get("mask_band")), "gap_fill": prep.get("cleaning") or "none",
+            "dates": [str(d) for d in meta["dates"]], "mean": list(stats.get("mean", [])), "std": list(stats.get("std", []))}
 
 
 def _file_time(path: Path) -> str:

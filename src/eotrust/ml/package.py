@@ -160,6 +160,27 @@ class GraphInfo(_Strict):
     producer: str = ""
 
 
+class Preprocessing(_Strict):
+    """What was done to the rasters before the model saw them in training, so that a scorer
+    can do the same to a raw raster — or refuse one it cannot prepare.
+
+    - ``cloud_mask``: training series were cloud-masked (``cloud_values`` of a per-date mask
+      band) and the gaps filled (``gap_fill``) over ``dates``: a raw series must come with its
+      cloud mask, or as a cube cleaned by eotrust (tag ``cleaning``).
+    - ``mean``/``std``: per input channel, of the prepared training pixels; a scene whose mean
+      lies more than ``max_shift`` training standard deviations away is flagged as unlike what
+      the model saw.
+    """
+
+    cloud_mask: bool = False
+    cloud_values: list[float] = Field(default_factory=lambda: [1.0])
+    gap_fill: Literal["none", "interpolate", "composite"] = "none"
+    dates: list[str] = Field(default_factory=list)
+    mean: list[float] = Field(default_factory=list)
+    std: list[float] = Field(default_factory=list)
+    max_shift: float = Field(default=3.0, gt=0)
+
+
 class Manifest(_Strict):
     """Everything a scorer, a registry and an auditor need to know about a model package."""
 
@@ -176,6 +197,7 @@ class Manifest(_Strict):
     classes: list[ClassInfo]
     metrics: dict[str, Any] = Field(default_factory=dict)
     graph: GraphInfo
+    preprocessing: Preprocessing | None = None
 
     @field_validator("created")
     @classmethod

@@ -1,7 +1,9 @@
 """Prediction over a whole raster, window by window, written as GeoTIFFs with the input's CRS
-and transform: a class map (``uint16`` class codes, 0 = no data, a ``classes`` tag like the
-reference labels) and, if asked, class probabilities (``float32``, one band per class) —
-plus a PNG a person can look at.
+and transform: a class map (the one class-map encoding of :mod:`eotrust.eo.classmap`: uint8
+class codes, 0 = no data, the classes' colour table and a ``classes`` tag like the reference
+labels) and, if asked, class probabilities (``float32``, one band per class) and per-pixel
+confidence (``float32`` bands confidence, margin, entropy: :mod:`eotrust.ml.uncertainty`) —
+plus a PNG a person can look at. ``mc_samples`` > 1 averages that many MC-dropout passes.
 
 The input may be a cleaned cube GeoTIFF or raw rasters laid out like the shared data (a time
 series of one band per date and, optionally, its cloud mask): clouds are then masked and
@@ -21,10 +23,11 @@ import rasterio
 import torch
 from rasterio.windows import Window
 
+from eotrust.eo import classmap
 from eotrust.errors import RasterError
 from eotrust.eo.clouds import apply_mask, interpolate_time, mask_from
 from eotrust.eo.cube import Cube, Source, stack
-from eotrust.eo.labels import NODATA_CODE, ClassList
+from eotrust.eo.labels import ClassList
 from eotrust.eo.raster import atomic_path, block_size_for, days_of, geotiff_profile, raster_info, windows
 from eotrust.eo.tiles import dates_between
 from eotrust.ml.train import load_checkpoint, normalise_series, normalise_tiles, pick_device
@@ -39,23 +42,26 @@ class PredictionResult:
     figure: Path | None
     counts: dict[str, int] = field(default_factory=dict)
     nodata_pixels: int = 0
+    confidence: Path | None = None
+    mean_confidence: float | None = None
 
 
 class Predictor:
     """A loaded checkpoint that turns cube windows into class probabilities."""
 
-    def __init__(self, model: torch.nn.Module, meta: dict[str, Any], device: torch.device) -> None:
+    def __init__(self, model: torch.nn.Module, meta: dict[str, Any], device: torch.device, *, mc_samples: int = 1) -> None:
         self.model, self.meta, self.device = model, meta, device
+        self.mc_samples = max(1, int(mc_samples))
         self.kind = meta["input_kind"]
         self.mean = np.asarray(meta["normalisation"]["mean"])
         self.std = np.asarray(meta["normalisation"]["std"])
         self.bands = list(meta.get("cube_bands") or meta["bands"])
 
     @classmethod
-    def load(cls, checkpoint: Path, *, device: str | None = None) -> Predictor:
+    def load(cls, checkpoint: Path, *, device: str | None = None, mc_samples: int = 1) -> Predictor:
         dev = pick_device(device)
         model, meta = load_checkpoint(checkpoint, device=str(dev))
-        return cls(model, meta, dev)
+        return cls(model, meta, dev, mc_samples=mc_samples)
 
     @property
     def class_list(self) -> ClassList:
@@ -100,7 +106,15 @@ class Predictor:
         return data, valid
 
     def probabilities(self, data: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(K, h, w)`` of prepared data ``(T, B, h, w)``."""
+        """Class probabilities ``(K, h, w)`` of prepared data ``(T, B, h, w)`` (the mean of
+        ``mc_samples`` MC-dropout passes when more than one)."""
+        if self.mc_samples > 1:
+            from eotrust.ml.uncertainty import mc_dropout
+
+            return mc_dropout(lambda: self._probabilities(data), self.model, self.mc_samples)
+        return self._probabilities(data)
+
+    def _probabilities(self, data: np.ndarray) -> np.ndarray:
         t, b, h, w = data.shape
         with torch.no_grad():
             if self.kind == "pixel":
@@ -149,30 +163,48 @@ def predict_raster(
     device: str | None = None,
     block: int | None = None,
     predictor: Predictor | None = None,
+    confidence: Path | None = None,
+    mc_samples: int = 1,
 ) -> PredictionResult:
     """Classify every pixel of ``raster`` (optionally only its dates in ``[start, end)``) and
     write the class map at ``dest`` (and probabilities, and a PNG)."""
-    pred = predictor or Predictor.load(checkpoint, device=device)
+    pred = predictor or Predictor.load(checkpoint, device=device, mc_samples=mc_samples)
     cube = pred.input_cube(raster, cloud_mask=cloud_mask, band=band)
     if start or end:
         cube = cube.select(dates=dates_between(cube.dates, start, end))
     title = f"{pred.meta.get('name') or 'classes'}: {Path(raster).name}, {cube.dates[0][:10]} … {cube.dates[-1][:10]}"
-    return predict_cube(pred, cube, dest, probabilities=probabilities, figure=figure, block=block, title=title)
+    return predict_cube(pred, cube, dest, probabilities=probabilities, figure=figure, block=block, title=title,
+                        confidence=confidence)
 
 
 def predict_cube(pred: Predictor, cube: Cube, dest: Path, *, probabilities: Path | None = None,
-                 figure: Path | None = None, block: int | None = None, title: str = "") -> PredictionResult:
+                 figure: Path | None = None, block: int | None = None, title: str = "",
+                 confidence: Path | None = None) -> PredictionResult:
+    from eotrust.ml.uncertainty import BANDS, confidence_bands
+
     classes = pred.class_list
-    codes = np.asarray(pred.meta["class_codes"], dtype=np.uint16)
+    codes = classmap.codes_for(list(pred.meta["class_codes"]), len(pred.meta["class_codes"]))
     k = len(codes)
+    conf_sum = 0.0
     counts = np.zeros(k, dtype=np.int64)
     nodata = 0
     tags = {"classes": classes.to_tag(), "model": str(pred.meta.get("name", "")),
             "dates": f"{cube.dates[0]}/{cube.dates[-1]}"}
     with ExitStack() as stack:  # closed in reverse: each file complete before it is renamed into place
         tmp_c = stack.enter_context(atomic_path(dest))
-        out_c = stack.enter_context(rasterio.open(tmp_c, "w", **geotiff_profile(cube.grid, count=1, dtype="uint16", nodata=NODATA_CODE)))
+        out_c = stack.enter_context(rasterio.open(tmp_c, "w", **geotiff_profile(cube.grid, count=1, dtype=classmap.DTYPE,
+                                                                                 nodata=classmap.NODATA)))
         out_c.update_tags(**tags)
+        classmap.decorate(out_c, codes, list(pred.meta["classes"]),
+                          list(pred.meta.get("colours") or ["#808080"] * k))
+        out_u = None
+        if confidence is not None:
+            tmp_u = stack.enter_context(atomic_path(confidence))
+            out_u = stack.enter_context(rasterio.open(tmp_u, "w", **geotiff_profile(cube.grid, count=len(BANDS), dtype="float32",
+                                                                                     nodata=float("nan"))))
+            for i, name in enumerate(BANDS):
+                out_u.set_band_description(i + 1, name)
+            out_u.update_tags(**tags, mc_samples=str(pred.mc_samples))
         out_p = None
         if probabilities is not None:
             tmp_p = stack.enter_context(atomic_path(probabilities))
@@ -182,8 +214,12 @@ def predict_cube(pred: Predictor, cube: Cube, dest: Path, *, probabilities: Path
             out_p.update_tags(**tags)
         for win, proba, valid in pred.iter_predictions(cube, block=block):
             idx = proba.argmax(0)
-            cls = np.where(valid, codes[idx], NODATA_CODE).astype(np.uint16)
+            cls = classmap.encode(idx, codes, valid)
             counts += np.bincount(idx[valid], minlength=k)
+            if out_u is not None:
+                bands = confidence_bands(proba)
+                conf_sum += float(bands[0][valid].sum())
+                out_u.write(np.where(valid[None], bands, np.nan).astype(np.float32), window=win)
             nodata += int((~valid).sum())
             out_c.write(cls, 1, window=win)
             if out_p is not None:
@@ -192,5 +228,7 @@ def predict_cube(pred: Predictor, cube: Cube, dest: Path, *, probabilities: Path
         from eotrust.ml.figures import class_map_figure
 
         class_map_figure(dest, figure, title=title or "prediction")
+    n_valid = int(counts.sum())
     return PredictionResult(dest, probabilities, figure,
-                            {name: int(n) for name, n in zip(pred.meta["classes"], counts)}, nodata)
+                            {name: int(n) for name, n in zip(pred.meta["classes"], counts)}, nodata, confidence,
+                            conf_sum / n_valid if confidence is not None and n_valid else None)

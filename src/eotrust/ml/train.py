@@ -188,12 +188,16 @@ def train(
     progress: bool = False,
     log: Callable[[str], None] | None = None,
     threads: int | None = None,
+    init_from: Path | None = None,
 ) -> TrainResult:
     """Train ``model_def`` on ``dataset``'s train split, stop early on its val split, and
     write the best epoch's checkpoint to ``checkpoint`` (atomically).
 
     ``threads``: CPU threads for torch; by default 1 for pixel models, whose small
-    convolutions gain nothing from intra-op threads and lose much when cores are shared."""
+    convolutions gain nothing from intra-op threads and lose much when cores are shared.
+
+    ``init_from``: a checkpoint to continue from (warm start, e.g. the previous round of active
+    learning); it must have this definition's architecture, parameters, inputs and classes."""
     cfg = model_def.training
     dev = pick_device(device)
     kind = model_def.input_kind
@@ -211,6 +215,8 @@ def train(
         if len(data.y_train) == 0:
             raise ModelError("the training split holds no labelled sample", hint="rebuild the dataset with other split fractions")
         model = build_model(model_def.architecture, data.in_channels, k, model_def.params).to(dev)
+        if init_from is not None:
+            _warm_start(model, Path(init_from), model_def, classes, data.in_channels)
         weights = class_weights(data.y_train.numpy().reshape(-1), k, cfg.class_weighting).to(dev)
         loss_fn = nn.CrossEntropyLoss(weight=weights, ignore_index=-1, label_smoothing=cfg.label_smoothing)
         n = len(data.y_train)
@@ -305,12 +311,26 @@ def train(
                              "stopped_early": stopped, "train_samples": n, "val_samples": len(data.y_val)},
             "dataset_cid": dataset_cid,
             "dataset_sources": dict(m.sources),
+            "continued_from": str(init_from) if init_from is not None else None,
+            "preprocessing": dict(m.preprocessing or {}),
         }
         save_checkpoint(checkpoint, model, meta)
         return result
     finally:
         torch.use_deterministic_algorithms(previous)
         torch.set_num_threads(previous_threads)
+
+
+def _warm_start(model: nn.Module, path: Path, model_def: ModelDef, classes: list[str], in_channels: int) -> None:
+    _, meta = load_checkpoint(path)
+    theirs = (meta["architecture"], meta["model_def"]["params"], list(meta["classes"]), int(meta["in_channels"]))
+    ours = (model_def.architecture, model_def.params, classes, in_channels)
+    if theirs != ours:
+        what = ["architecture", "parameters", "classes", "input channels"][next(i for i in range(4) if theirs[i] != ours[i])]
+        raise ModelError(f"cannot continue from {path}: its {what} differ ({theirs} vs {ours})",
+                         hint="continue from a model of the same definition and classes, or train from scratch")
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(data["state_dict"])
 
 
 def _augment(xb: torch.Tensor, kind: str, crop: float | None, gen: torch.Generator) -> torch.Tensor:

@@ -7,8 +7,8 @@ so neighbouring tiles blend smoothly instead of showing seams. Only one strip of
 blended at a time: memory grows with ``classes x tile x width``, never with the raster's
 height. The next tiles are read while the current ones are scored.
 
-The result is a GeoTIFF class map (uint8, nodata 255, with the classes' colours as its colour
-table) in the input's CRS and transform, and optionally a float32 GeoTIFF of probabilities
+The result is a GeoTIFF class map in the one class-map encoding (:mod:`eotrust.eo.classmap`:
+uint8 class codes, nodata 0, the classes' colours as its colour table) in the input's CRS and transform, and optionally a float32 GeoTIFF of probabilities
 (one band per class). A pixel that is nodata in every input band is nodata in the output.
 """
 
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eotrust.eo import classmap
 from eotrust.errors import InvalidInputError, RasterError
 from eotrust.ml.package import short_list
 from eotrust.ml.scoring.batch import Scorer, class_map
@@ -45,6 +46,7 @@ class SceneResult:
     height: int
     tiles: int
     seconds: float
+    warnings: tuple[str, ...] = ()
 
     @property
     def megapixels_per_second(self) -> float:
@@ -90,10 +92,16 @@ def score_scene(
     overlap: int | None = None,
     batch_size: int = 4,
     progress: Progress | None = None,
+    cloud_mask: Path | None = None,
 ) -> SceneResult:
     """Score the GeoTIFF ``source`` into the class map ``dest`` (and ``probabilities``).
 
-    Nothing is left at ``dest`` (or ``probabilities``) if scoring fails."""
+    A model whose package declares :class:`~eotrust.ml.package.Preprocessing` gets its input
+    prepared as in training: a raw series is cloud-masked with ``cloud_mask`` and its gaps
+    filled by interpolation in time (tile by tile, exactly as the workflow's prepare step); a
+    raw series without its mask is refused, as are dates unlike the model's; a scene whose
+    prepared values lie far from the training data's is flagged in ``warnings`` (and the
+    class map's tags). Nothing is left at ``dest`` (or ``probabilities``) if scoring fails."""
     import rasterio
     from rasterio.errors import RasterioIOError
 
@@ -112,6 +120,7 @@ def score_scene(
             cleanup.enter_context(rasterio.Env(GDAL_CACHEMAX=int(min(max(cache, 32 << 20), 1 << 30))))
             if src.crs is None:
                 raise RasterError(f"raster {source} has no CRS", hint="assign one (e.g. gdal_edit.py -a_srs EPSG:32633)")
+            prep = _Prepare.for_scene(scorer, src, source, cloud_mask, cleanup)
             indexes = select_bands(src.descriptions, src.count, scorer.spec.bands, f"raster {source}")
             height, width = src.height, src.width
             m = scorer.spatial_multiple
@@ -130,9 +139,9 @@ def score_scene(
             weight = np.outer(blend_ramp(th, ov), blend_ramp(tw, ov))
             k = scorer.num_classes
             nodata_in = src.nodata
-            class_nodata = 255 if k < 255 else 65535
+            codes = classmap.codes_for([c.code for c in sorted(scorer.manifest.classes, key=lambda c: c.index)], k)
 
-            outputs = [(dest, _class_profile(src, k, class_nodata))]
+            outputs = [(dest, _class_profile(src))]
             if probabilities is not None:
                 outputs.append((Path(probabilities), _prob_profile(src, k)))
             writers = []
@@ -142,9 +151,9 @@ def score_scene(
                 cleanup.callback(part.unlink, missing_ok=True)
                 writers.append((part, path, cleanup.enter_context(rasterio.open(part, "w", **profile))))
             cls_dst = writers[0][2]
-            cls_dst.write_colormap(1, {c.index: _rgb(c.colour) for c in scorer.manifest.classes})
-            cls_dst.set_band_description(1, "class")
-            tags = {"model": scorer.manifest.name, "classes": json.dumps(scorer.manifest.class_names)}
+            ordered = sorted(scorer.manifest.classes, key=lambda c: c.index)
+            classmap.decorate(cls_dst, codes, [c.name for c in ordered], [c.colour for c in ordered])
+            tags = {"model": scorer.manifest.name, "class_names": json.dumps(scorer.manifest.class_names)}
             if scorer.cid:
                 tags["model_cid"] = scorer.cid
             cls_dst.update_tags(**tags)
@@ -164,8 +173,7 @@ def score_scene(
                 if rows <= 0:
                     return
                 probs = np.divide(acc[:, :rows], wsum[:rows], out=acc[:, :rows])  # in place
-                classes = class_map(probs, axis=0)
-                classes[~valid[:rows]] = class_nodata
+                classes = classmap.encode(class_map(probs, axis=0), codes, valid[:rows])
                 window = rasterio.windows.Window(0, top, width, rows)
                 cls_dst.write(classes, 1, window=window)
                 if prob_dst is not None:
@@ -179,7 +187,10 @@ def score_scene(
                 top += rows
 
             def read(y: int, batch: list[int]) -> np.ndarray:
-                return np.stack([src.read(indexes, window=rasterio.windows.Window(x, y, tw, th)) for x in batch])
+                tiles = [src.read(indexes, window=rasterio.windows.Window(x, y, tw, th)) for x in batch]
+                if prep is not None:
+                    tiles = [prep(t, rasterio.windows.Window(x, y, tw, th)) for x, t in zip(batch, tiles)]
+                return np.stack(tiles)
 
             jobs = [(y, batch) for y in ys for batch in _batches(xs, batch_size)]
             done = 0
@@ -200,6 +211,9 @@ def score_scene(
                     if progress:
                         progress(done, total)
                 flush(height - top)
+            warnings = prep.warnings() if prep is not None else ()
+            if warnings:
+                cls_dst.update_tags(warnings=" | ".join(warnings))
             for part, path, dst in writers:
                 dst.close()
                 part.replace(path)
@@ -212,7 +226,89 @@ def score_scene(
         raise RasterError(f"raster {source} is too large to score with the memory this machine has",
                           hint="cut it into pieces (`eotrust eo tiles`) or score a smaller area") from None
     return SceneResult(dest, Path(probabilities) if probabilities else None, width, height, total,
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, warnings)
+
+
+class _Prepare:
+    """A pixel-series model's preprocessing (from its package), applied tile by tile, and the
+    running statistics of what the model was given."""
+
+    def __init__(self, prep: object, mask_ds: object | None, mask_indexes: list[int] | None, days: np.ndarray,
+                 channels: int) -> None:
+        from eotrust.ml.package import Preprocessing
+
+        assert isinstance(prep, Preprocessing)
+        self.prep, self.mask_ds, self.mask_indexes, self.days, self.channels = prep, mask_ds, mask_indexes, days, channels
+        self.total = np.zeros(channels)
+        self.n = np.zeros(channels)
+
+    @classmethod
+    def for_scene(cls, scorer: Scorer, src: object, source: Path, cloud_mask: Path | None,
+                  cleanup: ExitStack) -> _Prepare | None:
+        import rasterio
+
+        from eotrust.eo.raster import dates_of, days_of
+
+        prep = scorer.manifest.preprocessing
+        if prep is None or scorer.is_image:
+            if cloud_mask is not None:
+                raise InvalidInputError(f"model {scorer.manifest.name} declares no cloud masking; it takes no cloud mask",
+                                        hint="leave out the cloud mask")
+            return None
+        tags = src.tags()  # type: ignore[attr-defined]
+        cleaned = "cleaning" in tags
+        t = scorer.spec.timesteps or 1
+        mask_ds, mask_indexes = None, None
+        if prep.cloud_mask and not cleaned:
+            if cloud_mask is None:
+                raise InvalidInputError(
+                    f"model {scorer.manifest.name} was trained on cloud-masked, gap-filled series; {source.name} is a raw "
+                    f"series (no 'cleaning' tag), which it would misread",
+                    hint="give the raster's cloud mask (--cloud-mask), or a cube cleaned by `eotrust eo stack --mask`")
+            raw_dates = dates_of(src)
+            if raw_dates is not None and prep.dates and list(raw_dates) != list(prep.dates):
+                raise InvalidInputError(f"{source.name} has {len(raw_dates)} dates ({raw_dates[0]} … {raw_dates[-1]}); model "
+                                        f"{scorer.manifest.name} takes {len(prep.dates)} ({prep.dates[0]} … {prep.dates[-1]})",
+                                        hint="give a series on the model's dates")
+            mask_ds = cleanup.enter_context(rasterio.open(cloud_mask))
+            if (mask_ds.width, mask_ds.height, mask_ds.transform) != (src.width, src.height, src.transform):  # type: ignore[attr-defined]
+                raise InvalidInputError(f"cloud mask {Path(cloud_mask).name} is not on {source.name}'s grid")
+            if mask_ds.count != t:
+                raise InvalidInputError(f"cloud mask {Path(cloud_mask).name} has {mask_ds.count} bands; {t} dates expected")
+            mask_indexes = list(range(1, t + 1))
+        elif cloud_mask is not None:
+            raise InvalidInputError(f"{source.name} is already cleaned (tag 'cleaning'); it takes no cloud mask")
+        days = days_of(prep.dates) if prep.dates and len(prep.dates) == t else np.arange(t, dtype=float)
+        return cls(prep, mask_ds, mask_indexes, days, scorer.spec.channels)
+
+    def __call__(self, tile: np.ndarray, window: object) -> np.ndarray:
+        from eotrust.eo.clouds import interpolate_time
+
+        t, c = len(self.days), self.channels
+        data = tile.astype(np.float32).reshape(t, c, *tile.shape[1:])
+        if self.mask_ds is not None:
+            mask = self.mask_ds.read(self.mask_indexes, window=window).astype(np.float32)  # type: ignore[attr-defined]
+            cloudy = np.isin(mask, np.asarray(self.prep.cloud_values, np.float32))
+            data[np.broadcast_to(cloudy[:, None], data.shape)] = np.nan
+            if self.prep.gap_fill == "interpolate":
+                data = interpolate_time(data, self.days)
+        with np.errstate(all="ignore"):
+            self.total += np.nansum(data, axis=(0, 2, 3))
+            self.n += (~np.isnan(data)).sum(axis=(0, 2, 3))
+        return data.reshape(tile.shape)
+
+    def warnings(self) -> tuple[str, ...]:
+        prep = self.prep
+        if not prep.mean or not prep.std or not self.n.any():
+            return ()
+        mean = self.total / np.maximum(self.n, 1)
+        shift = np.abs(mean - np.asarray(prep.mean)) / np.maximum(np.asarray(prep.std), 1e-12)
+        if (shift > prep.max_shift).any():
+            worst = int(np.argmax(shift))
+            return (f"input unlike the training data: channel {worst} averages {mean[worst]:.4g}, {shift[worst]:.1f} "
+                    f"training standard deviations from the training mean {prep.mean[worst]:.4g} "
+                    f"(flagged above {prep.max_shift:g}); the class map may be meaningless",)
+        return ()
 
 
 def _check_memory(source: Path, k: int, rows: int, width: int, height: int) -> None:
@@ -253,10 +349,6 @@ def _batches(items: list[int], size: int) -> Iterator[list[int]]:
         yield items[i:i + size]
 
 
-def _rgb(colour: str) -> tuple[int, int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16), 255
-
-
 def _common_profile(src) -> dict:  # type: ignore[no-untyped-def]
     return {
         "driver": "GTiff", "width": src.width, "height": src.height, "crs": src.crs, "transform": src.transform,
@@ -264,8 +356,8 @@ def _common_profile(src) -> dict:  # type: ignore[no-untyped-def]
     }
 
 
-def _class_profile(src, k: int, nodata: int) -> dict:  # type: ignore[no-untyped-def]
-    return {**_common_profile(src), "count": 1, "dtype": "uint8" if k < 255 else "uint16", "nodata": nodata}
+def _class_profile(src) -> dict:  # type: ignore[no-untyped-def]
+    return {**_common_profile(src), "count": 1, "dtype": classmap.DTYPE, "nodata": classmap.NODATA}
 
 
 def _prob_profile(src, k: int) -> dict:  # type: ignore[no-untyped-def]
