@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "flow",
     "node",
     "workflow",
+    "cwl_runner",
     "eo",
     "ml",
     "model",
