@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 ROUTERS: tuple[str, ...] = (
     "landing",
     "processes",
+    "deploy",
+    "jobs_management",
     "jobs",
     "stac",
     "catalog_routes",
