@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     step_retries: int = Field(default=2, ge=0, description="retries of a failed workflow step")
     step_timeout_s: float = Field(default=3600.0, gt=0, description="per-step timeout")
     max_upload_mb: int = Field(default=512, ge=1, description="largest accepted upload over HTTP")
+    sparql_peers: list[str] = Field(
+        default_factory=list, description="SPARQL endpoints a query here may reach with SERVICE (federation)"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -38,6 +38,8 @@ ROUTERS: tuple[str, ...] = (
     "jobs",
     "stac",
     "catalog_routes",
+    "linked_data",
+    "sparql",
     "tasks",
     "store_routes",
     "predict",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 
 from eotrust.api import flowops
 from eotrust.api.auth import Caller
@@ -155,17 +155,11 @@ def job_logs(state: Any, address: str) -> list[str]:
 
 
 def job_statistics(state: Any, address: str) -> dict[str, Any]:
-    """Weaver's statistics shape: the run as a whole, its steps, and the size of each output."""
+    """Weaver's statistics shape: the run as a whole, its steps, and each recorded output's size."""
     run_cid, record = run_record(state, address)
-    sizes: dict[str, Any] = {}
-    for name, value in record.outputs.items():
-        for cid in (value if isinstance(value, list) else [value]):
-            try:
-                size = len(state.store.get_bytes(cid))
-            except EotrustError:
-                size = None
-            sizes[name] = {"cid": cid, "size": size} if not isinstance(value, list) else sizes.get(name, []) + [
-                {"cid": cid, "size": size}]
+    # sizes as the platform recorded them (the plaintext stays in the platform's private store)
+    sizes = {r.body.name: {"cid": r.body.cid, "plaintextCid": r.body.plaintext_cid, "size": r.body.size}
+             for r in state.catalog.results(task=address) if r.body.name in record.outputs}
     return {
         "application": {"run": run_cid, "status": record.status, "executor": record.executor, "host": record.host,
                         "duration": round(record.ended - record.started, 3)},
@@ -176,4 +170,3 @@ def job_statistics(state: Any, address: str) -> dict[str, Any]:
     }
 
 
-LogFormat = Literal["json", "text"]

@@ -213,7 +213,8 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
                     logger: logging.Logger = logging.getLogger("cwltool")) -> tuple[Any, str]:
             if runtime_context.validate_only:
                 return super().execute(process, job_order_object, runtime_context, logger)
-            state.name = str(process.tool.get("id", "")).rsplit("/", 1)[-1].replace(".cwl#main", "").replace("#", ":")
+            ident = str(process.tool.get("id", "")).rsplit("/", 1)[-1].replace(".cwl#main", "").replace("#", ":")
+            state.name = str(process.tool.get("label") or ident)
             tools: list[Any] = []
             process.visit(lambda t: tools.append(t))
             material: bytes | None = None
