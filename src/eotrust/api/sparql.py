@@ -22,14 +22,14 @@ _ANSWERS = {200: {"content": {m: {} for m in ("application/sparql-results+json",
 
 def _answer(request: Request, query: str | None) -> Response:
     from eotrust.linked.catalog_rdf import PREFIXES
-    from eotrust.linked.sparql import run_query, serialise
+    from eotrust.linked.sparql import answer
 
     if not query or not query.strip():
         raise InvalidInputError("no SPARQL query given", hint="send ?query=SELECT ... or POST it")
     state = request.app.state.eotrust
-    result = run_query(public_store(request), query, peers=list(state.settings.sparql_peers), prefixes=PREFIXES)
-    answer = serialise(result, request.headers.get("accept", ""))
-    return Response(answer.body, media_type=answer.media_type)
+    out = answer(lambda: public_store(request), query, peers=list(state.settings.sparql_peers),
+                 accept=request.headers.get("accept", ""), prefixes=PREFIXES)
+    return Response(out.body, media_type=out.media_type)
 
 
 @router.get("/sparql", summary="SPARQL query (GeoSPARQL functions; SERVICE to federation peers)", responses=_ANSWERS)
@@ -43,14 +43,16 @@ def sparql_get(request: Request, query: str | None = Query(None, max_length=2000
                  "application/x-www-form-urlencoded": {"schema": {"type": "object",
                                                                   "properties": {"query": {"type": "string"}}}}}}})
 async def sparql_post(request: Request) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
     body = await request.body()
     if len(body) > 40000:
         raise InvalidInputError("the query is too long")
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     text = body.decode("utf-8", "replace")
     if ctype == "application/sparql-query":
-        return _answer(request, text)
+        return await run_in_threadpool(_answer, request, text)
     if ctype == "application/x-www-form-urlencoded":
-        return _answer(request, (parse_qs(text).get("query") or [None])[0])
+        return await run_in_threadpool(_answer, request, (parse_qs(text).get("query") or [None])[0])
     raise InvalidInputError(f"cannot read a {ctype or 'untyped'} SPARQL request",
                             hint="POST application/sparql-query or a form with query=")

@@ -179,6 +179,22 @@ def serialise(result: Any, accept: str) -> SparqlAnswer:
     return SparqlAnswer(result.serialize(format=_RESULT_TYPES[media]) or b"", media)
 
 
+def answer(build: Callable[[], ox.Store], query: str, *, peers: list[str], accept: str,
+           prefixes: dict[str, str] | None = None) -> SparqlAnswer:
+    """Build the store, evaluate, serialise, and drop every pyoxigraph object before returning:
+    they may not cross threads, so none may outlive this call (not even in a traceback)."""
+    check_services(query, peers)
+    store = build()
+    try:
+        result = run_query(store, query, peers=peers, prefixes=prefixes)
+        try:
+            return serialise(result, accept)
+        finally:
+            del result
+    finally:
+        del store
+
+
 def dump_graph(store: ox.Store, media: str, prefixes: dict[str, str]) -> SparqlAnswer:
     """The whole graph as Turtle or JSON-LD (or N-Triples, RDF/XML)."""
     media = media if media in _GRAPH_TYPES else "text/turtle"
