@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "node",
     "workflow",
     "cwl_runner",
+    "linked",
     "eo",
     "ml",
     "model",

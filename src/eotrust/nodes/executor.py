@@ -87,11 +87,11 @@ class WorkflowExecutor:
         with tempfile.TemporaryDirectory(prefix="eotrust-cwl-out-") as tmp:
             result = run_cwl_package(self.settings, package_cid, dict(inputs), params, store=store, outdir=Path(tmp))
             if result.exit_code != 0 or result.output is None or result.run_cid is None:
-                from eotrust.workflow.cwl_runner import _last_error
+                from eotrust.workflow.cwl_runner import last_error
 
                 step = result.name or "cwl"
                 log_cid = store.put_bytes(result.log.encode())
-                raise RunFailed(step, result.exit_code, log_cid, _last_error(result.log), run_cid=result.run_cid)
+                raise RunFailed(step, result.exit_code, log_cid, last_error(result.log), run_cid=result.run_cid)
             outputs = output_cids(result, store)
         if progress:
             progress("CWL package: " + ("reused from the cache" if result.cache_hit else "done"))

@@ -397,7 +397,7 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
                           inputs=in_files, outputs={k: v for k, v in out_files.items() if isinstance(v, str)},
                           params=params, started=started, ended=ended, host=socket.gethostname(),
                           exit_status=code, cache_hit=state.cache_hit, attempts=0 if state.cache_hit else 1,
-                          log_cid=log_cid, error=None if ok else _last_error(log_text))
+                          log_cid=log_cid, error=None if ok else last_error(log_text))
         record = RunRecord(workflow=name, workflow_cid=state.tool_cid, status="succeeded" if ok else "failed",
                            error=step.error, failed_step=None if ok else name, inputs=in_files, params=params,
                            outputs=out_files, started=started, ended=ended, host=socket.gethostname(),
@@ -408,7 +408,7 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
                         name=state.name or Path(process_ref).stem, inputs=state.inputs_view)
 
 
-def _last_error(log_text: str) -> str:
+def last_error(log_text: str) -> str:
     lines = [ln.strip() for ln in log_text.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("ERROR")]
     return (errors[-1] if errors else (lines[-1] if lines else "the CWL run failed"))[:500]
