@@ -347,7 +347,8 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
 
         store = open_store(settings)
     process_ref = str(process)
-    if "://" not in process_ref and not Path(process_ref).exists():
+    process_file = process_ref.split("#", 1)[0]  # a document may name one process in it: tool.cwl#main
+    if "://" not in process_ref and not Path(process_file).exists():
         raise WorkflowError(f"CWL document {process_ref} does not exist", hint="give the path of a .cwl file")
     if job is not None and not job.exists():
         raise WorkflowError(f"CWL job file {job} does not exist", hint="give a .yml or .json input object")
@@ -359,7 +360,7 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
     loading = LoadingContext(vars(args))
     loading.construct_tool_object = _make_tool_factory(options.command_prefix)
     runtime = RuntimeContext(vars(args))
-    base = Path(process_ref).resolve().parent.as_uri() + "/" if "://" not in process_ref else ""
+    base = Path(process_file).resolve().parent.as_uri() + "/" if "://" not in process_ref else ""
     state = _RunState()
     log = io.StringIO()
     handler = logging.StreamHandler(log)
@@ -392,7 +393,7 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
             out_files[OUTPUT_KEY] = state.output_cid
         ok = code == 0
         log_cid = store.put_bytes(log_text.encode())
-        name = state.name or Path(process_ref).stem
+        name = state.name or Path(process_file).stem
         step = StepRecord(step=name, service=f"cwl:{name}", service_cid=state.tool_cid, key=state.key or "",
                           inputs=in_files, outputs={k: v for k, v in out_files.items() if isinstance(v, str)},
                           params=params, started=started, ended=ended, host=socket.gethostname(),
@@ -405,7 +406,7 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
         run_cid = save_record(store, settings.path("workflow", "runs"), record)
     return CwlRunResult(output=output, exit_code=code, run_cid=run_cid, cache_hit=state.cache_hit, key=state.key,
                         log=log_text, started=started, ended=ended, tool_cid=state.tool_cid,
-                        name=state.name or Path(process_ref).stem, inputs=state.inputs_view)
+                        name=state.name or Path(process_file).stem, inputs=state.inputs_view)
 
 
 def last_error(log_text: str) -> str:
