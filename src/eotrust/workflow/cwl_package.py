@@ -188,7 +188,7 @@ def run_cwl_package(settings: Settings, package_cid: str, inputs: dict[str, str 
                 files.append({"class": "File", "location": dest.as_uri()})
             job[name] = files if isinstance(value, list) else files[0]
         (work / "job.json").write_text(json.dumps(job))
-        return run_cwl(settings, work / "package.cwl", work / "job.json", CwlOptions(outdir=outdir, cache=cache),
+        return run_cwl(settings, work / "package.cwl", work / "job.json", CwlOptions(outdir=outdir, cache=cache, package_cid=package_cid),
                        store=store)
 
 

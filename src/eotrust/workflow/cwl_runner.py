@@ -55,6 +55,7 @@ class CwlOptions:
     cache: bool = True
     command_prefix: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()
+    package_cid: str | None = None  # a stored CWL package being run: the run record names it as its workflow
 
 
 @dataclass
@@ -399,7 +400,7 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
                           params=params, started=started, ended=ended, host=socket.gethostname(),
                           exit_status=code, cache_hit=state.cache_hit, attempts=0 if state.cache_hit else 1,
                           log_cid=log_cid, error=None if ok else last_error(log_text))
-        record = RunRecord(workflow=name, workflow_cid=state.tool_cid, status="succeeded" if ok else "failed",
+        record = RunRecord(workflow=name, workflow_cid=options.package_cid or state.tool_cid, status="succeeded" if ok else "failed",
                            error=step.error, failed_step=None if ok else name, inputs=in_files, params=params,
                            outputs=out_files, started=started, ended=ended, host=socket.gethostname(),
                            executor=_cwltool_version(), steps=[step])
