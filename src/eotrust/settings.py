@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     sandbox_max_cpu_s: int = Field(default=3600, ge=1, description="most CPU seconds a step's process may use")
     sandbox_max_procs: int = Field(default=64, ge=4, le=4096, description="most processes and threads in one step's sandbox")
     sandbox_max_file_mb: int = Field(default=4096, ge=1, description="largest file a step may write")
+    sparql_peers: list[str] = Field(
+        default_factory=list, description="SPARQL endpoints a query here may reach with SERVICE (federation)"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -33,9 +33,13 @@ log = logging.getLogger(__name__)
 ROUTERS: tuple[str, ...] = (
     "landing",
     "processes",
+    "deploy",
+    "jobs_management",
     "jobs",
     "stac",
     "catalog_routes",
+    "linked_data",
+    "sparql",
     "tasks",
     "store_routes",
     "predict",

@@ -110,25 +110,53 @@ def _process_of(state: Any, record: Any) -> ProcessInfo:
     )
 
 
-def _applications(state: Any) -> dict[str, Any]:
-    """The newest application record of each name."""
+def _deployed_applications(state: Any, viewer: str | None) -> list[Any]:
+    """Application records a viewer (party name, or None for anyone) may see as processes, in
+    creation order: those deployed over OGC API - Processes - Part 2 by the newest statement of
+    their version (not undeployed, not replaced, visible to the viewer) and those registered
+    from the CLI, which have no deployment statement and are public."""
     from eotrust.catalog.entries import Kind
 
-    newest: dict[str, Any] = {}
+    current = state.deployments.current()
+    out = []
     for rec in state.catalog.list(Kind.APPLICATION):
+        dep = current.get((rec.body.name, rec.body.version))
+        if dep is not None and (dep.application != rec.id or dep.status != "deployed" or not dep.visible_to(viewer)):
+            continue
+        if dep is None and any(p == rec.body.name for p, _ in current):
+            continue  # a version of a deployed process that was never deployed itself
+        out.append(rec)
+    return out
+
+
+def _applications(state: Any, viewer: str | None = None) -> dict[str, Any]:
+    """The newest visible application record of each name."""
+    newest: dict[str, Any] = {}
+    for rec in _deployed_applications(state, viewer):
         newest[rec.body.name] = rec  # list() is ordered by creation time
     return newest
 
 
-def list_processes(state: Any) -> list[ProcessInfo]:
-    return [_process_of(state, rec) for _, rec in sorted(_applications(state).items())]
+def list_processes(state: Any, viewer: str | None = None) -> list[ProcessInfo]:
+    return [_process_of(state, rec) for _, rec in sorted(_applications(state, viewer).items())]
 
 
-def get_process(state: Any, process_id: str) -> ProcessInfo:
-    rec = _applications(state).get(process_id)
+def get_process(state: Any, process_id: str, viewer: str | None = None) -> ProcessInfo:
+    """A process by id (its newest visible version) or by ``id:version``."""
+    name, _, version = process_id.partition(":")
+    if version:
+        found = [r for r in _deployed_applications(state, viewer) if r.body.name == name and r.body.version == version]
+        rec = found[-1] if found else None
+    else:
+        rec = _applications(state, viewer).get(process_id)
     if rec is None:
         raise NoSuchProcess(f"no process {process_id!r}", hint="GET /processes lists them")
     return _process_of(state, rec)
+
+
+def process_versions(state: Any, name: str, viewer: str | None = None) -> list[str]:
+    """The visible deployed versions of a process, oldest first."""
+    return [r.body.version for r in _deployed_applications(state, viewer) if r.body.name == name]
 
 
 _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}

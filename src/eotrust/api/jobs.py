@@ -16,20 +16,14 @@ from eotrust.api import flowops
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.errors import problem
 from eotrust.api.links import base_url
-from eotrust.api.ogc import ERROR_RESPONSES, EXC, JobList, OgcException, StatusInfo
+from eotrust.api.ogc import ERROR_RESPONSES, EXC, OgcException, StatusInfo
 
 router = APIRouter(tags=["Jobs"])
 
 JobId = Path(..., min_length=1, max_length=100, description="the job id: the task's contract address")
 
 
-@router.get("/jobs", response_model=JobList, response_model_exclude_none=True, summary="The caller's jobs",
-            responses={401: ERROR_RESPONSES[401], 403: ERROR_RESPONSES[403]})
-def list_jobs(request: Request, caller: Caller = Depends(require_party)) -> dict[str, Any]:
-    base = base_url(request)
-    state = request.app.state.eotrust
-    jobs = [flowops.job_status(state, address, base) for address in flowops.jobs_of(state, caller)]
-    return {"jobs": jobs, "links": [{"href": f"{base}/jobs", "rel": "self", "type": "application/json"}]}
+# GET /jobs (filtered, paged) lives in jobs_management.py with the other job-management routes.
 
 
 @router.get("/jobs/{jobId}", response_model=StatusInfo, response_model_exclude_none=True, summary="A job's status",

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from eotrust.api import flowops
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.links import base_url
+from eotrust.api.viewer import viewing_party
 from eotrust.api.ogc import (
     ERROR_RESPONSES,
     REL_EXECUTE,
@@ -63,9 +64,9 @@ def _summary(proc: flowops.ProcessInfo, base: str) -> dict[str, Any]:
 
 
 @router.get("/processes", response_model=ProcessList, response_model_exclude_none=True, summary="List the processes")
-def list_processes(request: Request) -> dict[str, Any]:
+def list_processes(request: Request, viewer: str | None = Depends(viewing_party)) -> dict[str, Any]:
     base = base_url(request)
-    procs = flowops.list_processes(request.app.state.eotrust)
+    procs = flowops.list_processes(request.app.state.eotrust, viewer)
     return {
         "processes": [_summary(p, base) for p in procs],
         "links": [{"href": f"{base}/processes", "rel": "self", "type": "application/json"}],
@@ -80,9 +81,11 @@ def list_processes(request: Request) -> dict[str, Any]:
     summary="Describe a process",
     responses={404: ERROR_RESPONSES[404]},
 )
-def describe_process(request: Request, processId: str = ProcessId) -> Any:
-    proc = flowops.get_process(request.app.state.eotrust, processId)
+def describe_process(request: Request, processId: str = ProcessId, viewer: str | None = Depends(viewing_party)) -> Any:
+    state = request.app.state.eotrust
+    proc = flowops.get_process(state, processId, viewer)
     doc = _summary(proc, base_url(request))
+    doc["versions"] = flowops.process_versions(state, proc.id, viewer)
     doc["inputs"] = flowops.input_descriptions(proc)
     doc["outputs"] = flowops.output_descriptions(proc)
     return doc
@@ -112,7 +115,7 @@ def execute(
 ) -> JSONResponse:
     state = request.app.state.eotrust
     base = base_url(request)
-    proc = flowops.get_process(state, processId)
+    proc = flowops.get_process(state, processId, caller.party)
     job = flowops.execute(state, caller, proc, body)
     wants_async = bool(prefer) and "respond-async" in prefer.lower()
     if not wants_async:

@@ -45,6 +45,12 @@ class ServerState:
 
         return chain_of(self.settings)
 
+    @cached_property
+    def deployments(self) -> Any:
+        from eotrust.catalog.deployments import Deployments
+
+        return Deployments(self.settings)
+
     sync_timeout_s: float = 60.0
 
     def party_card(self, name: str) -> tuple[str | None, str | None]:

@@ -105,7 +105,7 @@ def list_tasks(request: Request, caller: Caller = Depends(require_party)) -> lis
              responses=_ERR)
 def open_task(request: Request, body: OpenTask, caller: Caller = Depends(require_party)) -> dict[str, Any]:
     state = request.app.state.eotrust
-    proc = flowops.get_process(state, body.process)
+    proc = flowops.get_process(state, body.process, caller.party)
     address = flowops.execute(state, caller, proc, Execute(inputs=body.inputs))
     rec, snap = flowops.snapshot(state, address)
     name = flowops.state_of(snap)

@@ -34,6 +34,8 @@ COMMAND_MODULES = (
     "node",
     "federated",
     "workflow",
+    "cwl_runner",
+    "linked",
     "eo",
     "ml",
     "label",

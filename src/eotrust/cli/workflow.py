@@ -10,7 +10,7 @@ from typing import Any, Optional
 import typer
 
 from eotrust.cli.common import JsonOption, NoSandboxOption, console, err_console, maybe_unsandboxed, print_json, settings_of
-from eotrust.errors import InvalidInputError
+from eotrust.errors import InvalidInputError, WorkflowError
 
 workflow_app = typer.Typer(help="Workflows: validate, run (cached, parallel, on Dask), publish, sweep.", no_args_is_help=True)
 run_app = typer.Typer(help="Run records: list, show, step logs, W3C PROV export.", no_args_is_help=True)
@@ -141,6 +141,40 @@ def import_cwl_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="a 
     console.print(f"  use it in a workflow as:  services: {{ {svc.name}: {{cid: {cid}}} }}")
 
 
+def _run_cwl(settings: Any, path: Path, inputs: dict[str, str], params: dict[str, str], json_: bool) -> None:
+    """`workflow run tool.cwl -i name=FILE -p name=VALUE`: a CWL document run by cwltool (see
+    `eotrust cwl-runner` for a job file); VALUEs are read as YAML (numbers, lists, true/false)."""
+    import json as _json
+    import tempfile
+
+    import yaml
+
+    from eotrust.workflow.cwl_runner import CwlOptions, run_cwl
+
+    job: dict[str, Any] = {k: yaml.safe_load(v) for k, v in params.items()}
+    for name, value in inputs.items():
+        files = [{"class": "File", "path": str(Path(v).resolve())} for v in value.split(",")]
+        job[name] = files if len(files) > 1 else files[0]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        _json.dump(job, f)
+    try:
+        result = run_cwl(settings, path, Path(f.name), CwlOptions(outdir=Path.cwd()))
+    finally:
+        Path(f.name).unlink(missing_ok=True)
+    if json_:
+        print_json({"run_cid": result.run_cid, "cache_hit": result.cache_hit, "output": result.output})
+    elif result.exit_code == 0:
+        console.print(f"run {result.run_cid}: [green]succeeded[/]" + (" (from the cache)" if result.cache_hit else ""))
+        for name, value in (result.output or {}).items():
+            shown = value.get("path", value) if isinstance(value, dict) else value
+            console.print(f"  {name}: {shown}")
+    if result.exit_code != 0:
+        from eotrust.workflow.cwl_runner import last_error
+
+        raise WorkflowError(f"CWL run of {path.name} failed: {last_error(result.log)}",
+                            hint=f"run record {result.run_cid}; `eotrust run logs {result.run_cid}`")
+
+
 @workflow_app.command("run")
 def run_cmd(
     ctx: typer.Context,
@@ -161,6 +195,9 @@ def run_cmd(
 
     settings = maybe_unsandboxed(settings_of(ctx), no_sandbox)
     store = open_store(settings)
+    if workflow.endswith(".cwl"):
+        _run_cwl(settings, Path(workflow), _pairs(input_, "input"), _pairs(param, "parameter"), json_)
+        return
     spec = _resolve(settings, workflow, store)
     inputs = _inputs(_pairs(input_, "input"), store)
     params: dict[str, Any] = _pairs(param, "parameter")

@@ -62,11 +62,23 @@ def register_workflow_application(
     catalog: Catalog | None = None,
     store: Store | None = None,
 ) -> Record:
-    """Publish ``workflow`` (a YAML file, YAML text or a stored CID) and register it, signed."""
+    """Publish ``workflow`` (a YAML file, YAML text or a stored CID, or a CWL document: a
+    ``.cwl`` file, packed and stored, which platforms run with cwltool) and register it, signed."""
     from eotrust.store import open_store
     from eotrust.workflow import load_workflow, publish_workflow
 
     store = store or open_store(settings)
+    if isinstance(workflow, (str, Path)) and str(workflow).endswith(".cwl") and Path(workflow).is_file():
+        from eotrust.workflow.cwl_package import cwl_interface, pack_cwl
+
+        packed = pack_cwl(Path(workflow))
+        iface = cwl_interface(packed)
+        cwl_info = ApplicationInfo(
+            name=name or iface.name, version=version, workflow_cid=store.put_bytes(packed),
+            description=description or iface.description, inputs=sorted(iface.data_inputs),
+            outputs=sorted(iface.outputs), parameters_schema=iface.parameters_schema,
+            keywords=sorted(set(keywords or []) | {"cwl"}))
+        return (catalog or Catalog(settings)).register(party, cwl_info)
     spec = load_workflow(workflow, store=store)
     cid = publish_workflow(settings, spec, store=store)
     info = ApplicationInfo(

@@ -59,7 +59,10 @@ class WorkflowExecutor:
         progress: ProgressHook | None = None,
     ) -> Execution:
         from eotrust.workflow import run_workflow
+        from eotrust.workflow.cwl_package import looks_like_cwl
 
+        if looks_like_cwl(store.get_bytes(workflow_cid)[:20000]):
+            return self._execute_cwl(workflow_cid, inputs, params, store=store, progress=progress)
         result = run_workflow(
             self.settings,
             workflow_cid,
@@ -69,6 +72,30 @@ class WorkflowExecutor:
             progress=_step_printer(progress) if progress else None,
         )
         return Execution(run_cid=result.run_cid, outputs=dict(result.outputs), steps=list(result.steps))
+
+    def _execute_cwl(self, package_cid: str, inputs: dict[str, str], params: dict[str, Any], *, store: Store,
+                     progress: ProgressHook | None) -> Execution:
+        """A CWL application package (a deployed OGC application): run by cwltool as a library."""
+        import tempfile
+        from pathlib import Path
+
+        from eotrust.workflow.cwl_package import output_cids, run_cwl_package
+        from eotrust.workflow.errors import RunFailed
+
+        if progress:
+            progress(f"CWL package {package_cid}: running")
+        with tempfile.TemporaryDirectory(prefix="eotrust-cwl-out-") as tmp:
+            result = run_cwl_package(self.settings, package_cid, dict(inputs), params, store=store, outdir=Path(tmp))
+            if result.exit_code != 0 or result.output is None or result.run_cid is None:
+                from eotrust.workflow.cwl_runner import last_error
+
+                step = result.name or "cwl"
+                log_cid = store.put_bytes(result.log.encode())
+                raise RunFailed(step, result.exit_code, log_cid, last_error(result.log), run_cid=result.run_cid)
+            outputs = output_cids(result, store)
+        if progress:
+            progress("CWL package: " + ("reused from the cache" if result.cache_hit else "done"))
+        return Execution(run_cid=result.run_cid, outputs=outputs)
 
 
 def _step_printer(progress: ProgressHook) -> Callable[..., None]:

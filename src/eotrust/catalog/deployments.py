@@ -1,0 +1,112 @@
+"""Deployments: which application record is deployed as which process version, who may see
+it, and whether it was undeployed (OGC API - Processes - Part 2).
+
+A deployment is a small statement signed by the application's owner, like a catalogue
+record: ``{application, process, version, visibility, status, created}`` as canonical JSON,
+EIP-191 signed. The newest statement for a ``(process, version)`` wins; an ``undeployed`` one
+hides that version from the processes list, but its application record and its package stay
+in the catalogue and the store for provenance. Its own table (``catalog_deployments``), so
+the catalogue's signed application records keep their exact form."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from eotrust.catalog.db import Base, open_session_factory
+from eotrust.catalog.entries import canonical_json, utc_iso
+from eotrust.errors import IntegrityError
+from eotrust.settings import Settings
+
+PUBLIC = "public"
+
+
+class Deployment(BaseModel):
+    """One signed deployment statement."""
+
+    model_config = ConfigDict(frozen=True)
+
+    application: str = Field(description="the application record's id")
+    process: str
+    version: str
+    visibility: list[str] = Field(default_factory=lambda: [PUBLIC], description="'public' or party names")
+    status: Literal["deployed", "undeployed"] = "deployed"
+    owner: str
+    created: str
+    signature: str = ""
+
+    def statement(self) -> bytes:
+        return canonical_json({"application": self.application, "process": self.process, "version": self.version,
+                               "visibility": list(self.visibility), "status": self.status, "owner": self.owner,
+                               "created": self.created})
+
+    def check(self) -> None:
+        try:
+            signer = Account.recover_message(encode_defunct(primitive=self.statement()),
+                                             signature=bytes.fromhex(self.signature.removeprefix("0x")))
+        except Exception:  # noqa: BLE001 - a malformed signature is the same failure
+            signer = None
+        if signer is None or signer.lower() != self.owner.lower():
+            raise IntegrityError(f"deployment of {self.process}:{self.version} was not signed by its owner {self.owner}",
+                                 hint="the deployments table was altered")
+
+    def visible_to(self, party: str | None) -> bool:
+        return PUBLIC in self.visibility or (party is not None and party in self.visibility)
+
+
+class DeploymentRow(Base):
+    __tablename__ = "catalog_deployments"
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    process: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[str] = mapped_column(String(50))
+    statement: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(140))
+
+
+class Deployments:
+    """Signed deployment statements in the catalogue database."""
+
+    def __init__(self, settings: Settings, *, sessions: sessionmaker[Session] | None = None) -> None:
+        self._sessions = sessions or open_session_factory(settings)
+
+    def record(self, owner: Any, application: str, process: str, version: str, *,
+               visibility: list[str] | None = None, status: Literal["deployed", "undeployed"] = "deployed") -> Deployment:
+        account = getattr(owner, "account", owner)
+        dep = Deployment(application=application, process=process, version=version,
+                         visibility=list(visibility or [PUBLIC]), status=status, owner=account.address,
+                         created=utc_iso(datetime.now(timezone.utc)))
+        signature = account.sign_message(encode_defunct(primitive=dep.statement())).signature.hex()
+        dep = dep.model_copy(update={"signature": signature})
+        with self._sessions.begin() as session:
+            session.add(DeploymentRow(process=process, version=version, statement=dep.statement().decode(),
+                                      signature=signature))
+        return dep
+
+    def history(self, process: str | None = None) -> list[Deployment]:
+        """Every statement (checked), oldest first."""
+        query = select(DeploymentRow).order_by(DeploymentRow.seq)
+        if process is not None:
+            query = query.where(DeploymentRow.process == process)
+        with self._sessions() as session:
+            rows = list(session.scalars(query))
+        out = []
+        for row in rows:
+            dep = Deployment(**json.loads(row.statement), signature=row.signature)
+            dep.check()
+            out.append(dep)
+        return out
+
+    def current(self) -> dict[tuple[str, str], Deployment]:
+        """The newest statement of each (process, version)."""
+        latest: dict[tuple[str, str], Deployment] = {}
+        for dep in self.history():
+            latest[(dep.process, dep.version)] = dep
+        return latest

@@ -1,0 +1,62 @@
+"""`eotrust sparql QUERY` and `eotrust linked-data`: the local catalogue as RDF (DCAT,
+GeoSPARQL, PROV-O) and SPARQL with GeoSPARQL functions over it, without a server (the same
+library the server's ``/sparql`` and ``/linked-data`` use)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from eotrust.cli.common import settings_of
+
+_RESULTS = {"json": "application/sparql-results+json", "csv": "text/csv", "tsv": "text/tab-separated-values",
+            "xml": "application/sparql-results+xml", "ttl": "text/turtle", "jsonld": "application/ld+json"}
+BaseOption = typer.Option("http://localhost:8000", "--base", help="base IRI of the graph (the server's URL)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sparql", help="Run a SPARQL query (GeoSPARQL functions) over the local catalogue.")(sparql_cmd)
+    app.command("linked-data", help="Print the local catalogue as RDF (Turtle or JSON-LD).")(linked_data_cmd)
+
+
+def _store(settings: object, base: str) -> object:
+    from eotrust.catalog.service import Catalog
+    from eotrust.linked.graph import catalogue_store
+
+    return catalogue_store(Catalog(settings), base)  # type: ignore[arg-type]
+
+
+def sparql_cmd(
+    ctx: typer.Context,
+    query: str = typer.Argument(..., help="the query; common prefixes (dcat, dct, geo, geof, prov, eot) are predeclared"),
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv, tsv, json, xml (CONSTRUCT: ttl, jsonld)"),
+    base: str = BaseOption,
+) -> None:
+    from eotrust.errors import InvalidInputError
+    from eotrust.linked.catalog_rdf import PREFIXES
+    from eotrust.linked.sparql import answer
+
+    if fmt not in _RESULTS:
+        raise InvalidInputError(f"unknown format {fmt!r}", hint=", ".join(_RESULTS))
+    settings = settings_of(ctx)
+    out = answer(lambda: _store(settings, base), query, peers=list(settings.sparql_peers),  # type: ignore[arg-type,return-value]
+                 accept=_RESULTS[fmt], prefixes=PREFIXES)
+    sys.stdout.write(out.body.decode("utf-8"))
+    if not out.body.endswith(b"\n"):
+        sys.stdout.write("\n")
+
+
+def linked_data_cmd(
+    ctx: typer.Context,
+    fmt: str = typer.Option("ttl", "--format", "-f", help="ttl or jsonld"),
+    base: str = BaseOption,
+) -> None:
+    from eotrust.errors import InvalidInputError
+    from eotrust.linked.catalog_rdf import PREFIXES
+    from eotrust.linked.sparql import dump_graph
+
+    if fmt not in ("ttl", "jsonld"):
+        raise InvalidInputError(f"unknown format {fmt!r}", hint="ttl or jsonld")
+    out = dump_graph(_store(settings_of(ctx), base), _RESULTS[fmt], PREFIXES)  # type: ignore[arg-type]
+    sys.stdout.write(out.body.decode("utf-8"))

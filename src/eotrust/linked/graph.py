@@ -1,0 +1,44 @@
+"""The catalogue graph of one server, in a pyoxigraph store built from the catalogue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pyoxigraph as ox
+
+from eotrust.catalog.entries import Kind
+from eotrust.catalog.service import Catalog
+from eotrust.linked.catalog_rdf import (
+    Iris,
+    application_triples,
+    dataset_triples,
+    model_triples,
+    platform_triples,
+    run_triples,
+)
+
+
+def catalogue_store(catalog: Catalog, base: str, *, applications: Iterable[Any] | None = None,
+                    models: Iterable[Any] = ()) -> ox.Store:
+    """A fresh in-memory store with the catalogue's datasets, ``applications`` (default: every
+    application record; the API passes only those the public may see), platforms, the runs
+    recorded for tasks, and ``models``."""
+    iris = Iris(base.rstrip("/"))
+    triples: list[ox.Triple] = []
+    for rec in catalog.list(Kind.DATASET):
+        triples += dataset_triples(iris, rec)
+    for rec in (catalog.list(Kind.APPLICATION) if applications is None else applications):
+        triples += application_triples(iris, rec)
+    for rec in catalog.list(Kind.PLATFORM):
+        triples += platform_triples(iris, rec)
+    by_task: dict[str, list[Any]] = {}
+    for res in catalog.results():
+        by_task.setdefault(res.body.task.lower(), []).append(res)
+    for task in catalog.tasks():
+        triples += run_triples(iris, task, by_task.get(task.body.address.lower(), []))
+    for model in models:
+        triples += model_triples(iris, model)
+    store = ox.Store()
+    store.bulk_extend(ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples)
+    return store

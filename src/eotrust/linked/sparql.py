@@ -1,0 +1,209 @@
+"""SPARQL over the catalogue graph, with GeoSPARQL.
+
+pyoxigraph evaluates SPARQL 1.1 and the GeoSPARQL simple-features relations natively
+(``geof:sfIntersects``, ``sfWithin``, ``sfContains``, ``sfTouches``, ``sfOverlaps``,
+``sfDisjoint``, ``sfEquals``, ``sfCrosses``, the Egenhofer and RCC8 families, ``geof:envelope``);
+the measuring functions it lacks — ``geof:distance``, ``geof:area``, ``geof:buffer`` — are
+registered here over shapely (pyproj's WGS84 ellipsoid for metres and square metres).
+
+Federation: ``SERVICE <endpoint>`` is evaluated by pyoxigraph's HTTP client, but only towards
+the endpoints listed in ``Settings.sparql_peers``: a public endpoint that fetched any URL a
+query names would let anyone make this server call into its own network. A query that names
+another endpoint, or a SERVICE by variable, is refused before it runs; queries are read-only
+(pyoxigraph's ``query`` evaluates no updates)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyoxigraph as ox
+
+from eotrust.errors import InvalidInputError, PermissionDeniedError
+
+GEOF = "http://www.opengis.net/def/function/geosparql/"
+UOM = "http://www.opengis.net/def/uom/OGC/1.0/"
+WKT = "http://www.opengis.net/ont/geosparql#wktLiteral"
+XSD_DOUBLE = "http://www.w3.org/2001/XMLSchema#double"
+MAX_QUERY_CHARS = 20000
+
+_SERVICE = re.compile(r"\bSERVICE\b\s*(SILENT\b\s*)?(\S+)", re.IGNORECASE)
+
+
+class SparqlError(InvalidInputError):
+    """The query is not valid SPARQL, or cannot be evaluated."""
+
+
+@dataclass(frozen=True)
+class SparqlAnswer:
+    """A serialised answer: its bytes and media type."""
+
+    body: bytes
+    media_type: str
+
+
+def _geometry(term: Any) -> Any:
+    from shapely import wkt
+
+    if not isinstance(term, ox.Literal):
+        raise ValueError("not a literal")
+    text = term.value.strip()
+    if text.startswith("<"):
+        text = text[text.index(">") + 1:].strip()
+    return wkt.loads(text)
+
+
+def _double(value: float) -> ox.Literal:
+    return ox.Literal(repr(float(value)), datatype=ox.NamedNode(XSD_DOUBLE))
+
+
+def _geodesic_distance(a: Any, b: Any) -> float:
+    from pyproj import Geod
+    from shapely.ops import nearest_points
+
+    p, q = nearest_points(a, b)
+    return float(Geod(ellps="WGS84").inv(p.x, p.y, q.x, q.y)[2])
+
+
+def _distance(a: Any, b: Any, unit: Any = None) -> ox.Literal | None:
+    try:
+        ga, gb = _geometry(a), _geometry(b)
+    except Exception:  # noqa: BLE001 - a non-geometry argument leaves the result unbound, as SPARQL errors do
+        return None
+    uom = unit.value if isinstance(unit, ox.NamedNode) else UOM + "degree"
+    if uom in (UOM + "metre", UOM + "meter"):
+        return _double(_geodesic_distance(ga, gb))
+    if uom == UOM + "degree":
+        return _double(ga.distance(gb))
+    return None
+
+
+def _area(a: Any, unit: Any = None) -> ox.Literal | None:
+    try:
+        geom = _geometry(a)
+    except Exception:  # noqa: BLE001
+        return None
+    uom = unit.value if isinstance(unit, ox.NamedNode) else UOM + "degree"
+    if uom in (UOM + "metre", UOM + "meter", UOM + "squareMetre"):
+        from pyproj import Geod
+
+        return _double(abs(Geod(ellps="WGS84").geometry_area_perimeter(geom)[0]))
+    return _double(geom.area)
+
+
+def _buffer(a: Any, radius: Any, unit: Any = None) -> ox.Literal | None:
+    try:
+        geom = _geometry(a)
+        r = float(radius.value)
+    except Exception:  # noqa: BLE001
+        return None
+    uom = unit.value if isinstance(unit, ox.NamedNode) else UOM + "degree"
+    if uom != UOM + "degree":
+        return None  # metric buffers need a projection; unbound rather than wrong
+    return ox.Literal(f"<http://www.opengis.net/def/crs/OGC/1.3/CRS84> {geom.buffer(r).wkt}",
+                      datatype=ox.NamedNode(WKT))
+
+
+CUSTOM_FUNCTIONS: dict[ox.NamedNode, Callable[..., ox.Literal | None]] = {
+    ox.NamedNode(GEOF + "distance"): _distance,
+    ox.NamedNode(GEOF + "area"): _area,
+    ox.NamedNode(GEOF + "buffer"): _buffer,
+}
+
+
+def check_services(query: str, peers: list[str]) -> list[str]:
+    """The endpoints a query reaches with SERVICE; PermissionDeniedError for any not in ``peers``."""
+    allowed = {p.rstrip("/") for p in peers}
+    reached = []
+    for match in _SERVICE.finditer(query):
+        target = match.group(2)
+        if not (target.startswith("<") and ">" in target):
+            raise PermissionDeniedError("SERVICE must name its endpoint as a full <IRI>",
+                                        hint="variables and prefixed names are not federated from here")
+        iri = target[1:target.index(">")].rstrip("/")
+        if iri not in allowed:
+            raise PermissionDeniedError(f"SERVICE {iri} is not a federation peer of this server",
+                                        hint="its operator lists peers in sparql_peers (EOTRUST_SPARQL_PEERS)")
+        reached.append(iri)
+    return reached
+
+
+def run_query(store: ox.Store, query: str, *, peers: list[str], prefixes: dict[str, str] | None = None) -> Any:
+    """Evaluate a read-only SPARQL query on ``store``."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise SparqlError(f"the query is {len(query)} characters; at most {MAX_QUERY_CHARS} are accepted")
+    check_services(query, peers)
+    try:
+        return store.query(query, prefixes=prefixes, custom_functions=CUSTOM_FUNCTIONS,
+                           use_default_graph_as_union=True)
+    except SyntaxError as exc:
+        raise SparqlError(f"invalid SPARQL: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        raise SparqlError(f"the query failed: {str(exc).splitlines()[0]}",
+                          hint="a SERVICE endpoint may be down") from None
+
+
+_RESULT_TYPES = {
+    "application/sparql-results+json": ox.QueryResultsFormat.JSON,
+    "application/json": ox.QueryResultsFormat.JSON,
+    "application/sparql-results+xml": ox.QueryResultsFormat.XML,
+    "text/csv": ox.QueryResultsFormat.CSV,
+    "text/tab-separated-values": ox.QueryResultsFormat.TSV,
+}
+_GRAPH_TYPES = {
+    "text/turtle": ox.RdfFormat.TURTLE,
+    "application/ld+json": ox.RdfFormat.JSON_LD,
+    "application/n-triples": ox.RdfFormat.N_TRIPLES,
+    "application/rdf+xml": ox.RdfFormat.RDF_XML,
+}
+
+
+def _pick(accept: str, table: dict[str, Any], default: str) -> str:
+    wanted = [part.split(";")[0].strip().lower() for part in (accept or "").split(",")]
+    for media in wanted:
+        if media in table:
+            return media
+    return default
+
+
+def serialise(result: Any, accept: str) -> SparqlAnswer:
+    """The answer in the best format the Accept header names (SPARQL 1.1 Protocol)."""
+    if isinstance(result, ox.QueryTriples):
+        media = _pick(accept, _GRAPH_TYPES, "text/turtle")
+        return SparqlAnswer(result.serialize(format=_GRAPH_TYPES[media]) or b"", media)
+    media = _pick(accept, _RESULT_TYPES, "application/sparql-results+json")
+    if media == "application/json":
+        media = "application/sparql-results+json"
+    return SparqlAnswer(result.serialize(format=_RESULT_TYPES[media]) or b"", media)
+
+
+def answer(build: Callable[[], ox.Store], query: str, *, peers: list[str], accept: str,
+           prefixes: dict[str, str] | None = None) -> SparqlAnswer:
+    """Build the store, evaluate, serialise, and drop every pyoxigraph object before returning:
+    they may not cross threads, so none may outlive this call (not even in a traceback)."""
+    check_services(query, peers)
+    store = build()
+    try:
+        result = run_query(store, query, peers=peers, prefixes=prefixes)
+        try:
+            return serialise(result, accept)
+        finally:
+            del result
+    finally:
+        del store
+
+
+def dump_graph(store: ox.Store, media: str, prefixes: dict[str, str]) -> SparqlAnswer:
+    """The whole graph as Turtle or JSON-LD (or N-Triples, RDF/XML)."""
+    media = media if media in _GRAPH_TYPES else "text/turtle"
+    fmt = _GRAPH_TYPES[media]
+    kwargs: dict[str, Any] = {"format": fmt, "from_graph": ox.DefaultGraph()}
+    if fmt in (ox.RdfFormat.TURTLE, ox.RdfFormat.RDF_XML):
+        kwargs["prefixes"] = prefixes
+    return SparqlAnswer(store.dump(**kwargs) or b"", media)
+
+
+GRAPH_TYPES = tuple(_GRAPH_TYPES)
+RESULT_TYPES = tuple(_RESULT_TYPES)

@@ -1,0 +1,416 @@
+"""Run any CWL v1.2 document (CommandLineTool, ExpressionTool, Workflow) with cwltool as a
+library, and keep eotrust's own value around it.
+
+CWL semantics (expressions in node, secondaryFiles, scatter, conditionals, loadContents,
+InitialWorkDir ...) are cwltool's: we call ``cwltool.main.main`` with our own executor and our
+own tool factory, the two extension points cwltool offers its embedders (Weaver does the same).
+Around it eotrust adds:
+
+* a content-addressed cache: the key is the CID of (cwltool version, every process document of
+  the run with its file references replaced by content CIDs, the job object with every File and
+  Directory replaced by content CIDs). A hit restores the outputs from the store into the
+  output directory without running anything; ``WorkReuse: {enableReuse: false}`` turns it off.
+* the store: every output file is put in the store; the output object with CIDs is stored too.
+* a run record (``eotrust-run/1``) with the log, so ``eotrust run show/prov`` and the API's
+  ``/jobs/{id}/prov`` see CWL runs like any other.
+* the sandbox hook: ``command_prefix`` is put before every command line cwltool runs
+  (:class:`_PrefixedJob`); the bubblewrap sandbox plugs its ``bwrap ...`` argument list there.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, MutableMapping, MutableSequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from eotrust.errors import WorkflowError
+from eotrust.settings import Settings
+from eotrust.store.base import Store
+
+CACHE_FORMAT = "eotrust-cwl-cache/1"
+OUTPUT_KEY = "cwl.output.json"
+
+Json = dict[str, Any]
+
+
+class CwlUnsupported(WorkflowError):
+    """The document needs a CWL feature this runner does not offer (cwl-runner exit code 33)."""
+
+    exit_code = 33
+
+
+@dataclass(frozen=True)
+class CwlOptions:
+    """How to run: where outputs go, whether to use the cache, what wraps each command."""
+
+    outdir: Path
+    cache: bool = True
+    command_prefix: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = ()
+    package_cid: str | None = None  # a stored CWL package being run: the run record names it as its workflow
+
+
+@dataclass
+class CwlRunResult:
+    """One run: the CWL output object, cwltool's exit code (0 ok, 1 failed, 33 unsupported),
+    the run record's CID, whether it came from the cache, and the captured log."""
+
+    output: Json | None
+    exit_code: int
+    run_cid: str | None
+    cache_hit: bool
+    key: str | None
+    log: str
+    started: float = 0.0
+    ended: float = 0.0
+    tool_cid: str | None = None
+    name: str = ""
+    inputs: Json = field(default_factory=dict)
+
+
+def _file_uri_path(location: str) -> Path | None:
+    if not location.startswith("file://"):
+        return None
+    return Path(unquote(urlparse(location).path))
+
+
+def _walk_files(obj: Any, fn: Callable[[MutableMapping[str, Any]], None]) -> None:
+    if isinstance(obj, MutableMapping):
+        if obj.get("class") in ("File", "Directory"):
+            fn(obj)
+        for value in list(obj.values()):
+            _walk_files(value, fn)
+    elif isinstance(obj, MutableSequence):
+        for value in obj:
+            _walk_files(value, fn)
+
+
+class _NotCacheable(Exception):
+    pass
+
+
+def _tree(path: Path) -> Iterator[tuple[str, Path]]:
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = Path(root) / name
+            yield full.relative_to(path).as_posix(), full
+
+
+def _content_view(obj: Any, cid_of: Callable[[Path], str]) -> Any:
+    """A JSON copy of ``obj`` in which every local File/Directory is named by content."""
+    if isinstance(obj, MutableMapping):
+        out = {str(k): _content_view(v, cid_of) for k, v in obj.items()
+               if k not in ("location", "path", "dirname", "nameroot", "nameext", "listing")}
+        kind = obj.get("class")
+        if kind in ("File", "Directory") and ("location" in obj or "path" in obj):
+            location = str(obj.get("location") or obj.get("path"))
+            path = _file_uri_path(location) if "://" in location else Path(location)
+            if path is None or not path.exists():
+                if "contents" in obj or "listing" in obj or location.startswith("_:"):
+                    return out | ({"listing": _content_view(obj["listing"], cid_of)} if "listing" in obj else {})
+                raise _NotCacheable(location)
+            if path.is_file():
+                out["eotrust:cid"] = cid_of(path)
+            else:
+                out["eotrust:tree"] = [[rel, cid_of(p)] for rel, p in _tree(path)]
+        elif kind == "Directory" and "listing" in obj:
+            out["listing"] = _content_view(obj["listing"], cid_of)
+        return out
+    if isinstance(obj, MutableSequence):
+        return [_content_view(v, cid_of) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+def _relative_uris(text: str, base: str) -> str:
+    return text.replace(base, "") if base else text
+
+
+def _make_tool_factory(prefix: tuple[str, ...]) -> Callable[..., Any]:
+    """cwltool's tool factory, with every CommandLineTool's job class prefixed by ``prefix``."""
+    from cwltool.command_line_tool import CommandLineTool
+    from cwltool.job import CommandLineJob
+    from cwltool.workflow import default_make_tool
+
+    class _PrefixedJob(CommandLineJob):
+        # The sandbox hook: cwltool builds ``runtime + command_line``; we add our prefix to
+        # ``runtime``, so `bwrap --ro-bind ... --` (or any wrapper) runs the real command.
+        def _execute(self, runtime: list[str], env: MutableMapping[str, str], runtimeContext: Any,
+                     monitor_function: Any = None) -> None:
+            super()._execute(list(prefix) + list(runtime), env, runtimeContext, monitor_function)
+
+    class _PrefixedTool(CommandLineTool):
+        def make_job_runner(self, runtimeContext: Any) -> Any:
+            runner = super().make_job_runner(runtimeContext)
+            return _PrefixedJob if runner is CommandLineJob else runner
+
+    def make_tool(toolpath_object: Any, loading_context: Any) -> Any:
+        if prefix and isinstance(toolpath_object, MutableMapping) and toolpath_object.get("class") == "CommandLineTool":
+            return _PrefixedTool(toolpath_object, loading_context)
+        return default_make_tool(toolpath_object, loading_context)
+
+    return make_tool
+
+
+def _cwltool_version() -> str:
+    from importlib.metadata import version
+
+    return f"cwltool/{version('cwltool')}"
+
+
+def _reuse_disabled(process: Any) -> bool:
+    flags: list[bool] = []
+
+    def visit(tool: MutableMapping[str, Any]) -> None:
+        for req in list(tool.get("requirements") or []) + list(tool.get("hints") or []):
+            if isinstance(req, MutableMapping) and str(req.get("class", "")).endswith("WorkReuse"):
+                if req.get("enableReuse") is False:
+                    flags.append(True)
+
+    process.visit(visit)
+    return bool(flags)
+
+
+@dataclass
+class _RunState:
+    """What the executor learnt, for the run record."""
+
+    key: str | None = None
+    tool_cid: str | None = None
+    cache_hit: bool = False
+    inputs_view: Json = field(default_factory=dict)
+    output_view: Json | None = None
+    output_cid: str | None = None
+    name: str = ""
+
+
+def _executor(store: Store, settings: Settings, options: CwlOptions, state: _RunState, base_uri: str) -> Any:
+    from cwltool.executors import SingleJobExecutor
+
+    from eotrust.cid import cid_of_bytes
+    from eotrust.workflow.cache import CacheEntry, StepCache
+    from eotrust.workflow.service import canonical_json
+
+    cids: dict[Path, str] = {}
+
+    def cid_of(path: Path) -> str:
+        path = path.resolve()
+        if path not in cids:
+            cids[path] = store.put_file(path)
+        return cids[path]
+
+    class CachingExecutor(SingleJobExecutor):
+        def execute(self, process: Any, job_order_object: Any, runtime_context: Any,
+                    logger: logging.Logger = logging.getLogger("cwltool")) -> tuple[Any, str]:
+            if runtime_context.validate_only:
+                return super().execute(process, job_order_object, runtime_context, logger)
+            ident = str(process.tool.get("id", "")).rsplit("/", 1)[-1].replace(".cwl#main", "").replace("#", ":")
+            state.name = str(process.tool.get("label") or ident)
+            tools: list[Any] = []
+            process.visit(lambda t: tools.append(t))
+            material: bytes | None = None
+            try:
+                tool_view = json.loads(_relative_uris(json.dumps(_content_view(tools, cid_of), sort_keys=True), base_uri))
+                state.tool_cid = cid_of_bytes(canonical_json({"cwl": tool_view}))
+                job_view = json.loads(_relative_uris(json.dumps(_content_view(dict(job_order_object), cid_of), sort_keys=True), base_uri))
+                state.inputs_view = job_view
+                material = canonical_json({"format": CACHE_FORMAT, "runner": _cwltool_version(),
+                                           "tool": state.tool_cid, "inputs": job_view})
+                state.key = cid_of_bytes(material)
+            except _NotCacheable:
+                material = None
+            use_cache = options.cache and material is not None and not _reuse_disabled(process)
+            cache = StepCache(settings.path("workflow", "cache")) if use_cache else None
+            try:
+                outdir = Path(runtime_context.outdir or options.outdir).resolve()
+                if cache is not None and material is not None:
+                    entry = cache.get(material)
+                    if entry is not None and OUTPUT_KEY in entry.outputs:
+                        try:
+                            view = json.loads(store.get_bytes(entry.outputs[OUTPUT_KEY]))
+                            out = _materialise(view, outdir, store)
+                            state.cache_hit, state.output_view = True, view
+                            state.output_cid = entry.outputs[OUTPUT_KEY]
+                            logger.info("eotrust: cache hit %s", state.key)
+                            return out, "success"
+                        except Exception as exc:  # a damaged entry is dropped, then the tool runs
+                            logger.warning("eotrust: dropping damaged cache entry %s: %s", state.key, exc)
+                            cache.drop(material)
+                started = time.time()
+                out, status = super().execute(process, job_order_object, runtime_context, logger)
+                if status == "success" and out is not None:
+                    try:
+                        view = _output_view(out, outdir, cid_of)
+                    except _NotCacheable:
+                        view = None
+                    if view is not None:
+                        state.output_view = view
+                        state.output_cid = store.put_bytes(canonical_json(view))
+                        if cache is not None and material is not None and state.key is not None:
+                            cache.put(material, CacheEntry(
+                                key=state.key, service_cid=state.tool_cid or "", outputs={OUTPUT_KEY: state.output_cid},
+                                stdout_cid=None, stderr_cid=None, exit_status=0, started=started,
+                                ended=time.time(), host=socket.gethostname()))
+                return out, status
+            finally:
+                if cache is not None:
+                    cache.close()
+
+    return CachingExecutor()
+
+
+def _output_view(out: Any, outdir: Path, cid_of: Callable[[Path], str]) -> Any:
+    """The output object with each file named by its path under ``outdir`` and its CID."""
+    if isinstance(out, MutableMapping):
+        kind = out.get("class")
+        view = {str(k): _output_view(v, outdir, cid_of) for k, v in out.items()
+                if k not in ("location", "path", "dirname", "nameroot", "nameext", "listing")}
+        if kind in ("File", "Directory") and "location" in out:
+            path = _file_uri_path(str(out["location"]))
+            if path is None or not path.resolve().is_relative_to(outdir):
+                raise _NotCacheable(str(out["location"]))
+            view["eotrust:path"] = path.resolve().relative_to(outdir).as_posix()
+            if kind == "File":
+                view["eotrust:cid"] = cid_of(path)
+            else:
+                view["eotrust:tree"] = [[rel, cid_of(p)] for rel, p in _tree(path)]
+                if "listing" in out:
+                    view["listing"] = _output_view(out["listing"], outdir, cid_of)
+        return view
+    if isinstance(out, MutableSequence):
+        return [_output_view(v, outdir, cid_of) for v in out]
+    return out
+
+
+def _materialise(view: Any, outdir: Path, store: Store) -> Any:
+    """Write the files a cached output view names into ``outdir``; the CWL output object."""
+    if isinstance(view, dict):
+        out = {k: _materialise(v, outdir, store) for k, v in view.items() if not k.startswith("eotrust:")}
+        rel = view.get("eotrust:path")
+        if isinstance(rel, str):
+            target = (outdir / rel).resolve()
+            if not target.is_relative_to(outdir):
+                raise WorkflowError(f"cached output path {rel!r} leaves the output directory")
+            if view.get("class") == "File":
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not target.exists():
+                    store.get_file(str(view["eotrust:cid"]), target)
+            else:
+                target.mkdir(parents=True, exist_ok=True)
+                for sub, cid in view.get("eotrust:tree", []):
+                    dest = (target / sub).resolve()
+                    if not dest.is_relative_to(target):
+                        raise WorkflowError(f"cached output path {sub!r} leaves its directory")
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    if not dest.exists():
+                        store.get_file(str(cid), dest)
+            out["location"] = target.as_uri()
+        return out
+    if isinstance(view, list):
+        return [_materialise(v, outdir, store) for v in view]
+    return view
+
+
+def _flatten_cids(view: Any, prefix: str, files: dict[str, str | list[str]], scalars: Json) -> None:
+    if isinstance(view, dict) and view.get("class") in ("File", "Directory"):
+        cid = view.get("eotrust:cid")
+        if cid:
+            files[prefix] = str(cid)
+        return
+    if isinstance(view, list) and view and all(isinstance(v, dict) and v.get("eotrust:cid") for v in view):
+        files[prefix] = [str(v["eotrust:cid"]) for v in view]
+        return
+    scalars[prefix] = view
+
+
+def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: CwlOptions, *,
+            store: Store | None = None, job_object: Json | None = None) -> CwlRunResult:
+    """Run a CWL document (path or URL) on a job file (or ``job_object``); never raises for a
+    failing tool: the result's ``exit_code`` says how it went, as cwl-runner's would."""
+    from cwltool.argparser import arg_parser
+    from cwltool.context import LoadingContext, RuntimeContext
+    from cwltool.main import main as cwltool_main
+
+    from eotrust.workflow.record import RunRecord, StepRecord, save_record
+
+    if store is None:
+        from eotrust.store import open_store
+
+        store = open_store(settings)
+    process_ref = str(process)
+    process_file = process_ref.split("#", 1)[0]  # a document may name one process in it: tool.cwl#main
+    if "://" not in process_ref and not Path(process_file).exists():
+        raise WorkflowError(f"CWL document {process_ref} does not exist", hint="give the path of a .cwl file")
+    if job is not None and not job.exists():
+        raise WorkflowError(f"CWL job file {job} does not exist", hint="give a .yml or .json input object")
+    options.outdir.mkdir(parents=True, exist_ok=True)
+    argsl = ["--outdir", str(options.outdir), "--no-container", "--disable-color", *options.extra_args, process_ref]
+    if job is not None:
+        argsl.append(str(job))
+    args = arg_parser().parse_args(argsl)
+    loading = LoadingContext(vars(args))
+    loading.construct_tool_object = _make_tool_factory(options.command_prefix)
+    runtime = RuntimeContext(vars(args))
+    base = Path(process_file).resolve().parent.as_uri() + "/" if "://" not in process_ref else ""
+    state = _RunState()
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    stdout = io.StringIO()
+    started = time.time()
+    code = cwltool_main(args=args, stdout=stdout, stderr=log, logger_handler=handler,
+                        executor=_executor(store, settings, options, state, base),
+                        loadingContext=loading, runtimeContext=runtime, job_order_object=job_object)
+    ended = time.time()
+    text = stdout.getvalue().strip()
+    output: Json | None = None
+    if text:
+        try:
+            output = json.loads(text)
+        except ValueError:
+            output = None
+    log_text = log.getvalue()
+    run_cid: str | None = None
+    if state.tool_cid is not None:
+        in_files: dict[str, str | list[str]] = {}
+        params: Json = {}
+        for name, value in state.inputs_view.items():
+            _flatten_cids(value, name, in_files, params)
+        out_files: dict[str, str | list[str]] = {}
+        out_scalars: Json = {}
+        for name, value in (state.output_view or {}).items():
+            _flatten_cids(value, name, out_files, out_scalars)
+        if state.output_cid:
+            out_files[OUTPUT_KEY] = state.output_cid
+        ok = code == 0
+        log_cid = store.put_bytes(log_text.encode())
+        name = state.name or Path(process_file).stem
+        step = StepRecord(step=name, service=f"cwl:{name}", service_cid=state.tool_cid, key=state.key or "",
+                          inputs=in_files, outputs={k: v for k, v in out_files.items() if isinstance(v, str)},
+                          params=params, started=started, ended=ended, host=socket.gethostname(),
+                          exit_status=code, cache_hit=state.cache_hit, attempts=0 if state.cache_hit else 1,
+                          log_cid=log_cid, error=None if ok else last_error(log_text))
+        record = RunRecord(workflow=name, workflow_cid=options.package_cid or state.tool_cid, status="succeeded" if ok else "failed",
+                           error=step.error, failed_step=None if ok else name, inputs=in_files, params=params,
+                           outputs=out_files, started=started, ended=ended, host=socket.gethostname(),
+                           executor=_cwltool_version(), steps=[step])
+        run_cid = save_record(store, settings.path("workflow", "runs"), record)
+    return CwlRunResult(output=output, exit_code=code, run_cid=run_cid, cache_hit=state.cache_hit, key=state.key,
+                        log=log_text, started=started, ended=ended, tool_cid=state.tool_cid,
+                        name=state.name or Path(process_file).stem, inputs=state.inputs_view)
+
+
+def last_error(log_text: str) -> str:
+    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("ERROR")]
+    return (errors[-1] if errors else (lines[-1] if lines else "the CWL run failed"))[:500]

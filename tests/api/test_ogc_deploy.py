@@ -1,0 +1,158 @@
+"""OGC API - Processes - Part 2 (deploy, replace, undeploy), in process through httpx
+(FastAPI's TestClient) following the specification's request examples: OWSLib has no deploy
+call. The attacks come first: no key, the wrong party's key, someone else's process, a hidden
+process, garbage packages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from api_world import FlowWorld, build_world
+
+CWL = Path(__file__).resolve().parents[1] / "data" / "cwl"
+CWL_YAML = "application/cwl+yaml"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> FlowWorld:
+    world = build_world(tmp_path / "home", submitters=("sam",))
+    from eotrust.party import Role, create_party
+    from eotrust.settings import load_settings
+    from eotrust.api.keys import create_api_key
+
+    settings = load_settings(home=world.home)
+    create_party(settings, "ava", Role.ALGORITHM_OWNER)
+    world.keys["ava"], _ = create_api_key(settings, party="ava", scopes=["*"])
+    return world
+
+
+@pytest.fixture
+def client(world: FlowWorld) -> Iterator[TestClient]:
+    from eotrust.api.app import create_app
+    from eotrust.settings import load_settings
+
+    with TestClient(create_app(load_settings(home=world.home))) as c:
+        yield c
+
+
+def _key(world: FlowWorld, who: str) -> dict[str, str]:
+    return {"X-API-Key": world.keys[who]}
+
+
+def _package() -> bytes:
+    return (CWL / "shout.cwl").read_bytes()
+
+
+def _deploy(client: TestClient, world: FlowWorld, who: str = "alan", body: bytes | None = None,
+            ctype: str = CWL_YAML, **params: str) -> Any:
+    return client.post("/processes", content=_package() if body is None else body,
+                       headers={**_key(world, who), "Content-Type": ctype}, params=params)
+
+
+def test_deploy_needs_an_algorithm_owners_key(client: TestClient, world: FlowWorld) -> None:
+    assert client.post("/processes", content=_package(), headers={"Content-Type": CWL_YAML}).status_code == 401
+    bad = client.post("/processes", content=_package(), headers={"X-API-Key": "nope", "Content-Type": CWL_YAML})
+    assert bad.status_code == 401
+    sam = _deploy(client, world, "sam", id="sams")
+    assert sam.status_code == 403 and "algorithm owner" in sam.json()["detail"]
+    assert "sams" not in [p["id"] for p in client.get("/processes").json()["processes"]]
+
+
+def test_garbage_packages_are_one_clear_400(client: TestClient, world: FlowWorld) -> None:
+    for body, ctype in [(b"", CWL_YAML), (b"cwlVersion: v1.2\nclass: CommandLineTool\ninputs: {x: Nope}\noutputs: []\n", CWL_YAML),
+                        (b"{not json", "application/json"), (b'{"processDescription": {}}', "application/json"),
+                        (b'{"executionUnit": [{"href": "http://example.org/x.cwl"}]}', "application/json"),
+                        (b"\x00\x01binary", "application/octet-stream")]:
+        res = _deploy(client, world, body=body, ctype=ctype)
+        assert res.status_code == 400, (body, res.text)
+        assert res.json()["detail"] and "Traceback" not in res.text
+    assert _deploy(client, world, id="../etc").status_code == 400
+    assert _deploy(client, world, id="ok", visibility="bad name!").status_code == 400
+
+
+def test_deploy_describe_execute_shape_versions_replace_and_undeploy(client: TestClient, world: FlowWorld) -> None:
+    res = _deploy(client, world, id="shout-cwl", version="1.0.0")
+    assert res.status_code == 201, res.text
+    assert res.headers["Location"].endswith("/processes/shout-cwl")
+    app_id = res.json()["application"]
+    listed = {p["id"]: p for p in client.get("/processes").json()["processes"]}
+    assert listed["shout-cwl"]["version"] == "1.0.0"
+    desc = client.get("/processes/shout-cwl").json()
+    assert set(desc["inputs"]) == {"scene", "tag", "platform"} and set(desc["outputs"]) == {"shouted"}
+    assert desc["inputs"]["tag"]["schema"]["type"] == "string"
+
+    # the record is a catalogue application signed by the owner
+    from eotrust.catalog.service import Catalog
+    from eotrust.settings import load_settings
+
+    record = Catalog(load_settings(home=world.home)).get(app_id)
+    record.check()
+    assert record.owner == world.addresses["alan"] and "cwl" in record.body.keywords
+
+    assert _deploy(client, world, id="shout-cwl", version="1.0.0").status_code == 409  # duplicate
+    assert _deploy(client, world, "ava", id="shout-cwl", version="9.0.0").status_code == 403  # not hers
+
+    # a second version, as an OGC application package (JSON)
+    pkg = {"processDescription": {"id": "shout-cwl", "version": "2.0.0", "title": "Shout v2"},
+           "executionUnit": [{"unit": yaml.safe_load(_package())}]}
+    assert client.post("/processes", json=pkg, headers=_key(world, "alan")).status_code == 201
+    assert client.get("/processes/shout-cwl").json()["version"] == "2.0.0"
+    assert client.get("/processes/shout-cwl:1.0.0").json()["version"] == "1.0.0"
+    assert client.get("/processes/shout-cwl").json()["versions"] == ["1.0.0", "2.0.0"]
+
+    # replace 2.0.0 (PUT): only the owner
+    changed = _package().replace(b"a word appended", b"the word appended")
+    assert client.put("/processes/shout-cwl", content=changed, params={"version": "2.0.0"},
+                      headers={**_key(world, "ava"), "Content-Type": CWL_YAML}).status_code == 403
+    put = client.put("/processes/shout-cwl", content=changed, params={"version": "2.0.0"},
+                     headers={**_key(world, "alan"), "Content-Type": CWL_YAML})
+    assert put.status_code == 204, put.text
+    assert client.get("/processes/shout-cwl").json()["inputs"]["tag"]["description"] == "the word appended to the result"
+
+    # undeploy one version, then all; only the owner
+    assert client.delete("/processes/shout-cwl", headers=_key(world, "ava")).status_code == 403
+    assert client.delete("/processes/shout-cwl:2.0.0", headers=_key(world, "alan")).status_code == 204
+    assert client.get("/processes/shout-cwl").json()["version"] == "1.0.0"
+    assert client.delete("/processes/shout-cwl", headers=_key(world, "alan")).status_code == 204
+    assert client.get("/processes/shout-cwl").status_code == 404
+    assert client.delete("/processes/shout-cwl", headers=_key(world, "alan")).status_code == 404
+    # undeployed, not erased: the record and the package stay for provenance
+    assert client.get(f"/catalog/records/{app_id}").status_code == 200
+    assert client.get(f"/store/{record.body.workflow_cid}").status_code in (200, 401)
+
+
+def test_visibility_hides_a_process_from_everyone_not_named(client: TestClient, world: FlowWorld) -> None:
+    assert _deploy(client, world, id="private", visibility="sam").status_code == 201
+    assert "private" not in [p["id"] for p in client.get("/processes").json()["processes"]]
+    assert client.get("/processes/private").status_code == 404
+    assert client.get("/processes/private", headers=_key(world, "ava")).status_code == 404
+    assert client.get("/processes/private", headers=_key(world, "sam")).status_code == 200
+    assert "private" in [p["id"] for p in client.get("/processes", headers=_key(world, "sam")).json()["processes"]]
+    # a hidden process cannot be executed either
+    hidden = client.post("/processes/private/execution", json={"inputs": {"scene": world.dataset_id, "tag": "x"}},
+                         headers=_key(world, "olga"))
+    assert hidden.status_code == 404
+    # a wrong key is refused rather than silently treated as anonymous
+    assert client.get("/processes", headers={"X-API-Key": "wrong"}).status_code == 401
+
+
+def test_eotrust_workflow_packages_deploy_too_and_conformance_is_declared(client: TestClient, world: FlowWorld) -> None:
+    from api_world import WORKFLOW
+
+    res = _deploy(client, world, body=WORKFLOW.replace("name: shout", "name: shout-yaml").encode(),
+                  ctype="application/x-yaml", version="0.2.0")
+    assert res.status_code == 201, res.text
+    assert client.get("/processes/shout-yaml").json()["version"] == "0.2.0"
+    conf = client.get("/conformance").json()["conformsTo"]
+    for cls in ("deploy-replace-undeploy", "ogcapppkg", "cwl"):
+        assert f"http://www.opengis.net/spec/ogcapi-processes-2/1.0/conf/{cls}" in conf
+    doc = client.get("/openapi.json").json()
+    assert {"post", "get"} <= set(doc["paths"]["/processes"]) and "delete" in doc["paths"]["/processes/{processId}"]
+    json.dumps(doc)
