@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from eotrust import __version__
+from eotrust.api.bodies import JsonBodyGuard
 from eotrust.api.errors import install_error_handlers
 from eotrust.api.state import ServerState
 from eotrust.settings import Settings
@@ -91,6 +92,8 @@ def create_app(settings: Settings, *, dev_autoack: bool = False, run_nodes: bool
         else:
             app.include_router(module.router)
 
+    # every JSON body is measured before it is parsed (issue 12)
+    app.add_middleware(JsonBodyGuard, large_bytes=settings.max_upload_mb * 1024 * 1024)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

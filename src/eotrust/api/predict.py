@@ -136,13 +136,16 @@ def _parse_npy(body: bytes) -> np.ndarray:
 
 
 def _parse_json(body: bytes) -> np.ndarray:
+    from eotrust.limits import JsonLimits, load_json
+
+    # an array of at most 4 dimensions sits at most 2 levels below {"data": ...}
+    doc = load_json(body, JsonLimits(max_bytes=len(body), max_depth=6), "the JSON body")
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if data is None:
+        raise InvalidInputError("the JSON body is not {'data': array}: no 'data' member")
     try:
-        doc = json.loads(body)
-        data = doc["data"] if isinstance(doc, dict) else None
-        if data is None:
-            raise ValueError("no 'data' member")
         arr = np.asarray(data)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, TypeError) as exc:
         raise InvalidInputError(f"the JSON body is not {{'data': array}}: {str(exc)[:200]}") from None
     return arr
 
