@@ -56,9 +56,9 @@ def party_key(settings: Any, party: Any, scopes: list[str] | None = None) -> str
     """An API key for ``party`` (unlocked: the proof that it is ours)."""
     from eotrust.api import keys as K
 
-    if hasattr(K, "create_party_key"):
-        secret, _ = K.create_party_key(settings, party, scopes=scopes or ["*"])
-    else:  # the code before the fix took a bare name
+    try:
+        secret, _ = K.create_api_key(settings, party=party, scopes=scopes or ["*"])
+    except Exception:  # the code before the fix took a bare name
         secret, _ = K.create_api_key(settings, party=party.name, scopes=scopes or ["*"])
     return secret
 

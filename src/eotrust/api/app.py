@@ -39,6 +39,7 @@ ROUTERS: tuple[str, ...] = (
     "catalog_routes",
     "tasks",
     "store_routes",
+    "key_proof",
     "predict",
     "render",
     "web",
@@ -52,6 +53,7 @@ TAGS: list[dict[str, Any]] = [
     {"name": "Catalogue", "description": "catalogue of datasets, applications and platforms"},
     {"name": "Tasks", "description": "ledger tasks, acting as a party (API key)"},
     {"name": "Store", "description": "content-addressed store, by CID"},
+    {"name": "Keys", "description": "API keys minted by a party's signature over a server challenge"},
     {"name": "Models", "description": "model packages and prediction"},
 ]
 
