@@ -62,27 +62,16 @@ class ApiKeyInfo:
         return self.id
 
     def allows_model(self, cid: str, name: str | None = None) -> bool:
-        """Whether this key may use the model package ``cid`` (named ``name``)."""
-        if ALL_MODELS in self.scopes:
-            return True
-        wanted = {cid, *_cid_forms(cid)}
-        if name:
-            wanted.add(name)
-        return bool(wanted & set(self.scopes))
+        """Whether this key may use the model package ``cid`` (named ``name``); CIDs are
+        compared in their normal form."""
+        from eotrust.api.authorization import scopes_allow
+
+        return scopes_allow(self.scopes, cid, name)
 
     @classmethod
     def from_row(cls, row: ApiKeyRow) -> ApiKeyInfo:
         return cls(row.id, row.party, tuple(row.scopes or ()), row.label or "", row.created, row.revoked,
                    row.grant, row.signature)
-
-
-def _cid_forms(cid: str) -> set[str]:
-    from eotrust.cid import to_v0, to_v1
-
-    try:
-        return {to_v0(cid), to_v1(cid)}
-    except Exception:
-        return set()
 
 
 def grant_fields(*, key_id: str, key_hash: str, party: str, address: str, scopes: list[str] | tuple[str, ...],

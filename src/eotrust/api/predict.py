@@ -40,7 +40,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from eotrust.api.auth import api_key_header, bearer, presented_secret
 from eotrust.api.bodies import BodyTooLarge, check_declared_length, read_body
 from eotrust.api.errors import problem, status_of
-from eotrust.errors import AuthError, EotrustError, InvalidInputError, PermissionDeniedError
+from eotrust.errors import AuthError, EotrustError, InvalidInputError
 
 if TYPE_CHECKING:
     from eotrust.api.keys import ApiKeyInfo, ApiKeys
@@ -249,9 +249,9 @@ async def _predict(cid: str, request: Request, format: str | None, probabilities
     info = await run_in_threadpool(authenticate, service, secret)
     limit = _limit_bytes(service)
     _check_length(request, limit)
-    entry = await run_in_threadpool(service.registry.get, cid)
-    if not info.allows_model(entry.cid, entry.name):
-        raise PermissionDeniedError(f"API key {info.id} is not scoped to model {entry.name} ({entry.cid})")
+    from eotrust.api.authorization import authorize_model_use
+
+    entry = await run_in_threadpool(authorize_model_use, request.app.state.eotrust, info.id, info.scopes, cid)
     media = _media(request)
     body = await _read_body(request, limit)
     request.state.body_read = True

@@ -110,7 +110,11 @@ async def prediction(
 ) -> Any:
     from starlette.concurrency import run_in_threadpool
 
+    from eotrust.api.authorization import authorize_model_use
+
     state = request.app.state.eotrust
+    entry = await run_in_threadpool(authorize_model_use, state, caller.key_id, caller.scopes, model)
+    model = entry.cid
     limit = state.settings.max_upload_mb * 1024 * 1024
     work = Path(tempfile.mkdtemp(prefix="render-", dir=state.settings.path("tmp")))
     scene = work / "scene.tif"
