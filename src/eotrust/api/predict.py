@@ -154,6 +154,9 @@ def _score_array(scorer: Scorer, arr: np.ndarray, with_probs: bool) -> tuple[np.
     from eotrust.ml.scoring.batch import class_map, check_real
 
     check_real(arr)
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).any():
+        raise InvalidInputError("the array has no finite value (all NaN or infinite): there is nothing to score",
+                                hint="send pixel values; mark nodata in a GeoTIFF instead")
     if scorer.is_image and arr.ndim not in (3, 4):
         raise InvalidInputError(f"an image model takes (C, H, W) or (N, C, H, W), not shape {arr.shape}")
     probs = scorer.probabilities(arr)
