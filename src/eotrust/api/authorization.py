@@ -99,3 +99,26 @@ def authorize_model_use(state: Any, key_id: str, scopes: Iterable[str], ref: str
     if not scopes_allow(scopes, entry.cid, entry.name):
         raise PermissionDeniedError(f"API key {key_id} is not scoped to model {entry.name} ({entry.cid})")
     return entry
+
+
+REGISTRAR = {"DatasetInfo": "data-owner", "ApplicationInfo": "algorithm-owner", "PlatformInfo": "platform-owner"}
+
+
+def authorize_registration(state: Any, caller: Caller, body: Any) -> None:
+    """Refuse (403) a catalogue registration outside the caller's role (a dataset by a data
+    owner, an application by an algorithm owner, a platform by a platform owner), and (409) a
+    dataset whose CID another party registered already (which would make its owner's data
+    unreadable to its owner, or claim it)."""
+    from eotrust.catalog.entries import Kind
+    from eotrust.errors import StateError
+
+    kind = type(body).__name__
+    wanted = REGISTRAR.get(kind)
+    if wanted is None or caller.role != wanted:
+        raise PermissionDeniedError(f"{caller.party} is a {caller.role}; only a {wanted} registers a "
+                                    f"{kind.removesuffix('Info').lower()}")
+    if kind == "DatasetInfo":
+        cid = object_cid(body.cid)
+        for rec in state.catalog.list(Kind.DATASET):
+            if normal_cid(rec.body.cid) == cid and not same_address(rec.owner, caller.address):
+                raise StateError(f"dataset {body.cid} is registered already by another party ({rec.owner})")

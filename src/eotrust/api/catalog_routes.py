@@ -83,7 +83,10 @@ def get_record(request: Request, record_id: str = Path(..., min_length=1, max_le
 
 
 def _register(request: Request, caller: Caller, body: Any) -> dict[str, Any]:
+    from eotrust.api.authorization import authorize_registration
+
     state = request.app.state.eotrust
+    authorize_registration(state, caller, body)  # the caller's role, decided in one place
     party = state.load_party(caller.party)
     # the body's numbers were bounded when it was validated (eotrust.catalog.entries): an
     # oversized one is already a 400 naming the field, never a database overflow
