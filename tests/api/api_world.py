@@ -59,7 +59,7 @@ def build_world(home: Path, *, submitters: tuple[str, ...] = ("sam",)) -> FlowWo
     parties["alan"] = create_party(settings, "alan", Role.ALGORITHM_OWNER)
     parties["pia"] = create_party(settings, "pia", Role.PLATFORM_OWNER)
     for name, party in parties.items():
-        world.keys[name], _ = create_api_key(settings, party=name, scopes=["*"])
+        world.keys[name], _ = create_api_key(settings, party=party, scopes=["*"])
         world.addresses[name] = party.account.address
 
     scene = home.parent / "scene.txt"

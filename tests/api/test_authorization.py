@@ -128,8 +128,7 @@ def test_a_data_owner_cannot_answer_another_owners_request(tmp_path: Path) -> No
     from eotrust.settings import load_settings
 
     settings = load_settings(home=world.home)
-    create_party(settings, "otto", Role.DATA_OWNER)
-    otto_key, _ = create_api_key(settings, party="otto", scopes=["*"])
+    otto_key, _ = create_api_key(settings, party=create_party(settings, "otto", Role.DATA_OWNER), scopes=["*"])
     server = start_server(world.home)
     try:
         r = httpx.post(f"{server.url}/tasks", headers={"X-API-Key": world.keys["sam"]},

@@ -29,8 +29,7 @@ def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
 def small_server(tmp_path: Path, live_server_factory: Any) -> tuple[Any, str, Path]:
     home = tmp_path / "home"
     settings = load_settings(home=home)
-    create_party(settings, "sam", Role.SUBMITTER)
-    key, _ = create_api_key(settings, party="sam", scopes=["*"])
+    key, _ = create_api_key(settings, party=create_party(settings, "sam", Role.SUBMITTER), scopes=["*"])
     return live_server_factory(home, env={"EOTRUST_MAX_UPLOAD_MB": "1"}), key, settings.path("tmp")
 
 

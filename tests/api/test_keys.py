@@ -19,7 +19,10 @@ runner = CliRunner()
 
 
 def test_create_verify_revoke(settings: Settings) -> None:
-    secret, info = create_api_key(settings, party="alice", scopes=[CID, "landcover"])
+    from eotrust.party import Role, create_party
+
+    alice = create_party(settings, "alice", Role.SUBMITTER)  # a party's key needs the party unlocked
+    secret, info = create_api_key(settings, party=alice, scopes=[CID, "landcover"])
     assert secret.startswith("eot_") and len(secret) > 40
     assert info.party == "alice" and info.scopes == (CID, "landcover")
     assert verify_api_key(settings, secret) == info
@@ -61,6 +64,9 @@ def test_bad_keys_and_scopes(settings: Settings) -> None:
 
 
 def test_cli(settings: Settings) -> None:
+    from eotrust.party import Role, create_party
+
+    create_party(settings, "bob", Role.SUBMITTER)  # `apikey create --party bob` needs bob's passphrase
     home = ["--home", str(settings.home)]
     res = runner.invoke(app, [*home, "apikey", "create", "--party", "bob", "--scope", CID, "--json"])
     assert res.exit_code == 0, res.output

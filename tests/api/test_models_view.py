@@ -42,8 +42,7 @@ def test_models_in_stac_and_prediction_pictures(tmp_path: Path, live_server_fact
     home = tmp_path / "home"
     settings = load_settings(home=home)
     entry = Registry(settings).register(tiny_enet_package(tmp_path / "tiny.zip"))
-    create_party(settings, "sam", Role.SUBMITTER)
-    key, _ = create_api_key(settings, party="sam", scopes=["*"])
+    key, _ = create_api_key(settings, party=create_party(settings, "sam", Role.SUBMITTER), scopes=["*"])
     server = live_server_factory(home)
 
     items = httpx.get(f"{server.url}/stac/collections/models/items").json()["features"]

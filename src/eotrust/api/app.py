@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from eotrust import __version__
+from eotrust.api.bodies import JsonBodyGuard
 from eotrust.api.errors import install_error_handlers
 from eotrust.api.state import ServerState
 from eotrust.settings import Settings
@@ -42,6 +43,7 @@ ROUTERS: tuple[str, ...] = (
     "sparql",
     "tasks",
     "store_routes",
+    "key_proof",
     "predict",
     "render",
     "web",
@@ -55,6 +57,7 @@ TAGS: list[dict[str, Any]] = [
     {"name": "Catalogue", "description": "catalogue of datasets, applications and platforms"},
     {"name": "Tasks", "description": "ledger tasks, acting as a party (API key)"},
     {"name": "Store", "description": "content-addressed store, by CID"},
+    {"name": "Keys", "description": "API keys minted by a party's signature over a server challenge"},
     {"name": "Models", "description": "model packages and prediction"},
 ]
 
@@ -95,6 +98,8 @@ def create_app(settings: Settings, *, dev_autoack: bool = False, run_nodes: bool
         else:
             app.include_router(module.router)
 
+    # every JSON body is measured before it is parsed (issue 12)
+    app.add_middleware(JsonBodyGuard, large_bytes=settings.max_upload_mb * 1024 * 1024)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

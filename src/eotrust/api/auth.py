@@ -2,7 +2,8 @@
 
 A key is sent as ``X-API-Key: SECRET`` or ``Authorization: Bearer SECRET``. A key bound to a
 party lets the caller act as that party, and only as that party: every route that acts for a
-party takes :func:`require_party` and compares the party it acts for with the caller's.
+party takes :func:`require_party` and compares the party it acts for with the caller's. A key
+acts for its party only while the party's signed grant (see ``eotrust.api.keys``) holds.
 A missing or unknown key is 401; a key for another party (or no party) is 403."""
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ def require_party(
             "this API key is not bound to a party", hint="create one with `eotrust apikey create --party NAME`"
         )
     address, role = _card(request, party)
+    from eotrust.api.keys import check_grant
+
+    check_grant(info, address)  # the party's own signature, re-checked on every use
     return Caller(
         party=party,
         key_id=str(getattr(info, "id", getattr(info, "key_id", ""))),

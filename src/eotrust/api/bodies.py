@@ -3,16 +3,23 @@ before anything is read, and a streamed (chunked) body as soon as it passes the 
 server never buffers or writes more than ``limit`` bytes plus one chunk.
 
 Each route keeps its own 413 error (class and message) by passing a factory for it; the error
-should derive from :class:`BodyTooLarge` so that it is answered with 413."""
+should derive from :class:`BodyTooLarge` so that it is answered with 413.
+
+JSON bodies are bounded for every route at once: the :class:`JsonBodyGuard` middleware checks
+the size and nesting depth of every JSON body (by :mod:`eotrust.limits`) before any parser sees
+it."""
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 
 from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eotrust.errors import EotrustError, InvalidInputError
+from eotrust.limits import DocumentTooLarge, JsonLimits, check_json
 
 
 class BodyTooLarge(InvalidInputError):
@@ -58,3 +65,66 @@ async def read_body(request: Request, limit: int, too_large: Callable[[], Eotrus
     buf = io.BytesIO()
     await stream_body(request, limit, buf.write, too_large)
     return buf.getvalue()
+
+
+# -- JSON bodies: bounded before anything parses them -----------------------------------------
+
+JSON_BODY_LIMITS = JsonLimits(max_bytes=1024 * 1024, max_depth=32)
+# Routes that take large JSON bodies (an array to score): up to ``max_upload_mb``, same depth.
+LARGE_JSON_PATHS = (re.compile(r"^/models/[^/]+/predict$"),)
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether FastAPI parses a body of this content type as JSON (``application/json`` or
+    ``application/*+json``; with strict content types, never a body without one)."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media.startswith("application/") and (media == "application/json" or media.endswith("+json"))
+
+
+class JsonBodyGuard:
+    """ASGI middleware: a JSON request body is read up to its limit (413 beyond, by
+    Content-Length before anything is read), its nesting depth is measured (400 beyond), and
+    only then is it handed on — so no parser, FastAPI's or a route's own, ever sees a body over
+    the limits. Other bodies (uploads, arrays, GeoTIFFs) pass untouched and are bounded by
+    their routes."""
+
+    def __init__(self, app: ASGIApp, limits: JsonLimits = JSON_BODY_LIMITS, large_bytes: int | None = None) -> None:
+        self.app = app
+        self.limits = limits
+        self.large = JsonLimits(max_bytes=large_bytes or limits.max_bytes, max_depth=limits.max_depth)
+
+    def limits_for(self, path: str) -> JsonLimits:
+        return self.large if any(p.match(path) for p in LARGE_JSON_PATHS) else self.limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        if not is_json(request.headers.get("content-type")):
+            await self.app(scope, receive, send)
+            return
+        limits = self.limits_for(scope.get("path", ""))
+        try:
+            check_declared_length(request, limits.max_bytes, lambda size: DocumentTooLarge(
+                f"the JSON body is {size} bytes; the limit is {limits.max_bytes}"))
+            body = await read_body(request, limits.max_bytes, lambda: DocumentTooLarge(
+                f"the JSON body passed the limit of {limits.max_bytes} bytes"))
+            check_json(body, limits, "the JSON body")
+        except EotrustError as exc:
+            from eotrust.api.errors import problem, status_of
+
+            response = problem(status_of(exc), type(exc).__name__, exc.message + (f" ({exc.hint})" if exc.hint else ""))
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
+            return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # a disconnect, if the client goes away
+
+        await self.app(scope, replay, send)

@@ -83,7 +83,10 @@ def get_record(request: Request, record_id: str = Path(..., min_length=1, max_le
 
 
 def _register(request: Request, caller: Caller, body: Any) -> dict[str, Any]:
+    from eotrust.api.authorization import authorize_registration
+
     state = request.app.state.eotrust
+    authorize_registration(state, caller, body)  # the caller's role, decided in one place
     party = state.load_party(caller.party)
     # the body's numbers were bounded when it was validated (eotrust.catalog.entries): an
     # oversized one is already a 400 naming the field, never a database overflow
@@ -102,7 +105,26 @@ def register_dataset(request: Request, info: DatasetInfo, caller: Caller = Depen
 @router.post("/applications", response_model=RecordOut, status_code=201, responses=_REG,
              summary="Register an application (a workflow CID) as the calling algorithm owner")
 def register_application(request: Request, info: ApplicationInfo, caller: Caller = Depends(require_party)) -> dict[str, Any]:
+    check_application(request.app.state.eotrust, info)
     return _register(request, caller, info)
+
+
+def check_application(state: Any, info: ApplicationInfo) -> None:
+    """An application is registered only if its workflow is in this server's store and parses
+    within the limits (an alias bomb is refused here, not parsed by every later GET /processes)."""
+    from eotrust.cid import validate_cid
+    from eotrust.errors import InvalidInputError
+    from eotrust.workflow.errors import WorkflowValidationError
+    from eotrust.workflow.spec import load_workflow_cid
+
+    cid = validate_cid(info.workflow_cid)
+    if not state.store.has(cid):
+        raise InvalidInputError(f"workflow {info.workflow_cid} is not in this server's store",
+                                hint="publish it first (POST /store or `eotrust workflow publish`)")
+    try:
+        load_workflow_cid(cid, state.store)
+    except WorkflowValidationError as exc:
+        raise InvalidInputError(f"workflow {info.workflow_cid} is not a valid workflow: {exc.message}") from None
 
 
 @router.post("/platforms", response_model=RecordOut, status_code=201, responses=_REG,

@@ -4,11 +4,21 @@ revocable.
 A secret is ``eot_`` + 43 URL-safe characters (256 random bits, ``secrets.token_urlsafe``).
 A key may be bound to a party (it then acts as that party on the party REST API) and is scoped
 to model packages: a list of CIDs or model names, or ``*`` for every model.
+
+A key acts for a party only with the party's proof of control, kept beside it: the party's
+account signs (EIP-191) a *grant* naming the key (its id and SHA-256), the party, its address
+and the scopes. The grant is either ``"eotrust api-key grant v1\n" + JSON``, signed where the
+party's keystore is unlocked (:func:`create_api_key` with a :class:`~eotrust.party.Party`), or
+``"eotrust api-key challenge v1\n" + JSON``, a server-issued challenge the party signed
+remotely (:mod:`eotrust.api.key_proof`). :func:`check_grant` re-checks it, against the party's
+card, every time the key is used: a row written into the shared catalogue by anyone else, or a
+row whose scopes were widened, acts for nobody.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,16 +29,19 @@ from sqlalchemy import select
 
 from eotrust.catalog.api_key_records import ApiKeyRow
 from eotrust.catalog.db import open_session_factory
-from eotrust.errors import AuthError, InvalidInputError, NotFoundError, StateError
+from eotrust.errors import AuthError, InvalidInputError, NotFoundError, PermissionDeniedError, StateError
 from eotrust.ml.package import utc_now
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from eotrust.party import Party
     from eotrust.settings import Settings
 
 SECRET_PREFIX = "eot_"
 ALL_MODELS = "*"
+GRANT_PREFIX = "eotrust api-key grant v1\n"
+CHALLENGE_PREFIX = "eotrust api-key challenge v1\n"
 
 
 @dataclass(frozen=True)
@@ -41,32 +54,74 @@ class ApiKeyInfo:
     label: str
     created: str
     revoked: str | None = None
+    grant: str | None = None
+    signature: str | None = None
 
     @property
     def key_id(self) -> str:
         return self.id
 
     def allows_model(self, cid: str, name: str | None = None) -> bool:
-        """Whether this key may use the model package ``cid`` (named ``name``)."""
-        if ALL_MODELS in self.scopes:
-            return True
-        wanted = {cid, *_cid_forms(cid)}
-        if name:
-            wanted.add(name)
-        return bool(wanted & set(self.scopes))
+        """Whether this key may use the model package ``cid`` (named ``name``); CIDs are
+        compared in their normal form."""
+        from eotrust.api.authorization import scopes_allow
+
+        return scopes_allow(self.scopes, cid, name)
 
     @classmethod
     def from_row(cls, row: ApiKeyRow) -> ApiKeyInfo:
-        return cls(row.id, row.party, tuple(row.scopes or ()), row.label or "", row.created, row.revoked)
+        return cls(row.id, row.party, tuple(row.scopes or ()), row.label or "", row.created, row.revoked,
+                   row.grant, row.signature)
 
 
-def _cid_forms(cid: str) -> set[str]:
-    from eotrust.cid import to_v0, to_v1
+def grant_fields(*, key_id: str, key_hash: str, party: str, address: str, scopes: list[str] | tuple[str, ...],
+                 label: str) -> dict[str, object]:
+    """What a party's signature binds a key to."""
+    return {"key_id": key_id, "key_hash": key_hash, "party": party, "address": address,
+            "scopes": sorted(scopes), "label": label}
+
+
+def grant_text(prefix: str, fields: dict[str, object]) -> str:
+    """The exact EIP-191 text: a domain prefix and the fields as sorted, compact JSON."""
+    return prefix + json.dumps(fields, sort_keys=True, separators=(",", ":"))
+
+
+def signer_of(text: str, signature: str) -> str | None:
+    """The address whose EIP-191 signature of ``text`` this is; None for a malformed one."""
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
 
     try:
-        return {to_v0(cid), to_v1(cid)}
-    except Exception:
-        return set()
+        return str(Account.recover_message(encode_defunct(text=text), signature=signature))
+    except Exception:  # eth-account raises several types for a malformed signature
+        return None
+
+
+def check_grant(info: ApiKeyInfo, address: str | None) -> None:
+    """Refuse (403) unless ``info`` carries a grant signed by ``address`` (the party's card)
+    that names this very key, its party and exactly its scopes."""
+    refused = PermissionDeniedError(
+        f"API key {info.id} carries no valid proof of control of party {info.party!r}",
+        hint=f"create one with `eotrust apikey create --party {info.party}` (the party's passphrase) "
+             "or by signing a challenge (POST /apikeys/challenge)")
+    text, signature = info.grant or "", info.signature or ""
+    prefix = next((p for p in (GRANT_PREFIX, CHALLENGE_PREFIX) if text.startswith(p)), None)
+    if prefix is None or not address or not signature:
+        raise refused
+    try:
+        fields = json.loads(text[len(prefix):])
+    except ValueError:
+        raise refused from None
+    if not isinstance(fields, dict):
+        raise refused
+    row_hash = fields.get("key_hash")
+    if (fields.get("key_id") != info.id or fields.get("party") != info.party
+            or str(fields.get("address", "")).lower() != address.lower()
+            or fields.get("scopes") != sorted(info.scopes) or not isinstance(row_hash, str)):
+        raise refused
+    signer = signer_of(text, signature)
+    if signer is None or signer.lower() != address.lower():
+        raise refused
 
 
 def hash_secret(secret: str) -> str:
@@ -100,15 +155,36 @@ class ApiKeys:
         with self._sessions() as session, session.begin():
             yield session
 
-    def create(self, *, party: str | None = None, scopes: list[str] | None = None, label: str = "") -> tuple[str, ApiKeyInfo]:
-        """A new key: ``(secret, info)``. The secret is returned only here."""
+    def create(self, *, party: Party | None = None, scopes: list[str] | None = None,
+               label: str = "") -> tuple[str, ApiKeyInfo]:
+        """A new key: ``(secret, info)``; the secret is returned only here. A key for a party
+        takes the unlocked :class:`~eotrust.party.Party` (its keystore opened with its
+        passphrase): the party's account signs the grant."""
+        if party is not None and not hasattr(party, "account"):
+            raise PermissionDeniedError(
+                f"an API key for party {party!r} needs proof of control of it",
+                hint="unlock the party (load_party with its passphrase) or sign a challenge (POST /apikeys/challenge)")
         cleaned = sorted({_check_scope(s) for s in (scopes or [ALL_MODELS])})
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-        row = ApiKeyRow(id="k" + secrets.token_hex(6), hash=hash_secret(secret), party=party or None,
-                        scopes=cleaned, label=label, created=utc_now(), revoked=None)
+        key_id = "k" + secrets.token_hex(6)
+        grant = signature = None
+        if party is not None:
+            from eth_account.messages import encode_defunct
+
+            grant = grant_text(GRANT_PREFIX, grant_fields(key_id=key_id, key_hash=hash_secret(secret), party=party.name,
+                                                          address=party.address, scopes=cleaned, label=label))
+            signature = "0x" + party.account.sign_message(encode_defunct(text=grant)).signature.hex().removeprefix("0x")
+        return secret, self.insert(key_id, secret, party=party.name if party is not None else None, scopes=cleaned,
+                                   label=label, grant=grant, signature=signature)
+
+    def insert(self, key_id: str, secret: str, *, party: str | None, scopes: list[str], label: str,
+               grant: str | None, signature: str | None) -> ApiKeyInfo:
+        """Store a key whose grant was made (and checked) by the caller."""
+        row = ApiKeyRow(id=key_id, hash=hash_secret(secret), party=party, scopes=sorted(scopes), label=label,
+                        created=utc_now(), revoked=None, grant=grant, signature=signature)
         with self._session() as session:
             session.add(row)
-        return secret, ApiKeyInfo.from_row(row)
+        return ApiKeyInfo.from_row(row)
 
     def revoke(self, key_id: str) -> ApiKeyInfo:
         with self._session() as session:
@@ -137,7 +213,8 @@ class ApiKeys:
             return [ApiKeyInfo.from_row(r) for r in session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created))]
 
 
-def create_api_key(settings: Settings, *, party: str | None, scopes: list[str], label: str = "") -> tuple[str, ApiKeyInfo]:
+def create_api_key(settings: Settings, *, party: Party | None, scopes: list[str], label: str = "") -> tuple[str, ApiKeyInfo]:
+    """A new key, for the unlocked ``party`` (signed by it) or for no party (model scoring)."""
     return ApiKeys(settings).create(party=party, scopes=scopes, label=label)
 
 

@@ -40,7 +40,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from eotrust.api.auth import api_key_header, bearer, presented_secret
 from eotrust.api.bodies import BodyTooLarge, check_declared_length, read_body
 from eotrust.api.errors import problem, status_of
-from eotrust.errors import AuthError, EotrustError, InvalidInputError, PermissionDeniedError
+from eotrust.errors import AuthError, EotrustError, InvalidInputError
 
 if TYPE_CHECKING:
     from eotrust.api.keys import ApiKeyInfo, ApiKeys
@@ -136,13 +136,16 @@ def _parse_npy(body: bytes) -> np.ndarray:
 
 
 def _parse_json(body: bytes) -> np.ndarray:
+    from eotrust.limits import JsonLimits, load_json
+
+    # an array of at most 4 dimensions sits at most 2 levels below {"data": ...}
+    doc = load_json(body, JsonLimits(max_bytes=len(body), max_depth=6), "the JSON body")
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if data is None:
+        raise InvalidInputError("the JSON body is not {'data': array}: no 'data' member")
     try:
-        doc = json.loads(body)
-        data = doc["data"] if isinstance(doc, dict) else None
-        if data is None:
-            raise ValueError("no 'data' member")
         arr = np.asarray(data)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, TypeError) as exc:
         raise InvalidInputError(f"the JSON body is not {{'data': array}}: {str(exc)[:200]}") from None
     return arr
 
@@ -151,6 +154,9 @@ def _score_array(scorer: Scorer, arr: np.ndarray, with_probs: bool) -> tuple[np.
     from eotrust.ml.scoring.batch import class_map, check_real
 
     check_real(arr)
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).any():
+        raise InvalidInputError("the array has no finite value (all NaN or infinite): there is nothing to score",
+                                hint="send pixel values; mark nodata in a GeoTIFF instead")
     if scorer.is_image and arr.ndim not in (3, 4):
         raise InvalidInputError(f"an image model takes (C, H, W) or (N, C, H, W), not shape {arr.shape}")
     probs = scorer.probabilities(arr)
@@ -246,9 +252,9 @@ async def _predict(cid: str, request: Request, format: str | None, probabilities
     info = await run_in_threadpool(authenticate, service, secret)
     limit = _limit_bytes(service)
     _check_length(request, limit)
-    entry = await run_in_threadpool(service.registry.get, cid)
-    if not info.allows_model(entry.cid, entry.name):
-        raise PermissionDeniedError(f"API key {info.id} is not scoped to model {entry.name} ({entry.cid})")
+    from eotrust.api.authorization import authorize_model_use
+
+    entry = await run_in_threadpool(authorize_model_use, request.app.state.eotrust, info.id, info.scopes, cid)
     media = _media(request)
     body = await _read_body(request, limit)
     request.state.body_read = True

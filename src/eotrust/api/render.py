@@ -110,6 +110,8 @@ async def prediction(
 ) -> Any:
     from starlette.concurrency import run_in_threadpool
 
+    from eotrust.api.authorization import authorize_model_use
+
     state = request.app.state.eotrust
     limit = state.settings.max_upload_mb * 1024 * 1024
     work = Path(tempfile.mkdtemp(prefix="render-", dir=state.settings.path("tmp")))
@@ -119,7 +121,9 @@ async def prediction(
             size = await stream_body(request, limit, out.write, lambda: upload_too_large(state.settings.max_upload_mb))
         if size == 0:
             raise InvalidInputError("send the scene's GeoTIFF bytes as the request body")
-        return await run_in_threadpool(_score_and_draw, state, model, scene, work)
+        # a body no larger than any party may upload to POST /store; no model is loaded before this
+        entry = await run_in_threadpool(authorize_model_use, state, caller.key_id, caller.scopes, model)
+        return await run_in_threadpool(_score_and_draw, state, entry.cid, scene, work)
     finally:
         for p in sorted(work.glob("*"), reverse=True):
             p.unlink(missing_ok=True)

@@ -296,10 +296,9 @@ def search_get(
 ) -> JSONResponse:
     geometry = None
     if intersects:
-        try:
-            geometry = json.loads(intersects)
-        except ValueError:
-            raise InvalidInputError("intersects is not JSON") from None
+        from eotrust.limits import JsonLimits, load_json
+
+        geometry = load_json(intersects, JsonLimits(max_bytes=256 * 1024, max_depth=8), "intersects")
         if not isinstance(geometry, dict):
             raise InvalidInputError("intersects is not a GeoJSON geometry object")
     q = SearchBody(bbox=_split_floats(bbox), intersects=geometry, datetime=datetime,

@@ -1,7 +1,8 @@
 """The content-addressed store over HTTP: ``POST /store`` (streamed upload → CID) and
-``GET /store/{cid}`` (streamed, verified download). Both need an API key. A task result may
-be downloaded only by the task's submitter, and a registered dataset's plaintext only by its
-owner; other objects (workflows, model packages, ciphertexts of inputs) by any party."""
+``GET /store/{cid}`` (streamed, verified download). Both need an API key. Who may download
+what is decided by :mod:`eotrust.api.authorization`: a task result only its submitter, a
+dataset's plaintext only its owner, a model package only its owner (with a key scoped to it);
+other objects (workflows, ciphertexts of inputs) any party."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from eotrust.api.auth import Caller, ensure_is, require_party
+from eotrust.api.auth import Caller, require_party
 from eotrust.api.bodies import BodyTooLarge, check_declared_length, stream_body
 from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.errors import InvalidInputError, NotFoundError
@@ -76,17 +77,12 @@ def upload_too_large(mb: int) -> UploadTooLarge:
     return UploadTooLarge(f"upload larger than {mb} MiB", hint="raise max_upload_mb or use the store directly")
 
 
-def check_download(state: Any, caller: Caller, cid: str) -> None:
-    """Refuse a download the caller's party may not make (see the module doc)."""
-    from eotrust.catalog.entries import Kind
+def check_download(state: Any, caller: Caller, cid: str) -> str:
+    """Refuse a download the caller's party may not make (:mod:`eotrust.api.authorization`);
+    the CID's normal form."""
+    from eotrust.api.authorization import authorize_read
 
-    catalog = state.catalog
-    for rec in catalog.results(cid=cid):
-        task = catalog.task(rec.body.task)
-        ensure_is(caller, task.owner, f"the submitter of task {rec.body.task}")
-    for rec in catalog.list(Kind.DATASET):
-        if rec.body.cid == cid:
-            ensure_is(caller, rec.owner, f"the owner of dataset {rec.id}")
+    return authorize_read(state, caller, cid)
 
 
 @router.get(
@@ -98,8 +94,7 @@ def check_download(state: Any, caller: Caller, cid: str) -> None:
 )
 def download(request: Request, cid: str = CidPath, caller: Caller = Depends(require_party)) -> StreamingResponse:
     state = request.app.state.eotrust
-    cid = _validate(cid)
-    check_download(state, caller, cid)  # first: no one learns what another party may not read
+    cid = check_download(state, caller, cid)  # first: no one learns what another party may not read
     if not state.store.has(cid):
         raise NotFoundError(f"no object {cid} in this server's store")
     stream = state.store.open(cid)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from eotrust.api import flowops
 from eotrust.api.auth import Caller, require_party
@@ -81,7 +81,8 @@ class Answer(BaseModel):
     its platform, its datasets: each dataset is encrypted for the platform and stored)."""
 
     model_config = ConfigDict(extra="forbid")
-    accept: bool = Field(True, description="true to acknowledge, false to refuse (the task is then Nacked)")
+    # irreversible: a JSON true or false and nothing else ("yes", 1, null or no answer are 400)
+    accept: StrictBool = Field(description="true to acknowledge, false to refuse (the task is then Nacked)")
 
 
 @router.get("/me", response_model=Me, summary="The party this API key acts as", responses=_ERR)

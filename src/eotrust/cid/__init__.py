@@ -12,6 +12,8 @@ from eotrust.cid.codec import (
     cid_from_digest,
     cid_from_multihash,
     cid_multihash,
+    normal_cid,
+    same_cid,
     to_v0,
     to_v1,
     validate_cid,
@@ -31,6 +33,8 @@ from eotrust.cid.importer import (
 __all__ = [
     "CHUNK_SIZE",
     "MAX_LINKS",
+    "normal_cid",
+    "same_cid",
     "BlockSink",
     "DagImporter",
     "ImportResult",

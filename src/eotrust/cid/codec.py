@@ -65,6 +65,22 @@ def to_v0(cid: str) -> str:
     return validate_cid(cid)
 
 
+def normal_cid(text: str) -> str | None:
+    """The one normal form in which CIDs are compared: the CIDv0 (``Qm…``) of ``text``, whatever
+    form it was written in (CIDv0, CIDv1 in any base, ``/ipfs/``-prefixed); None when ``text``
+    is not an eotrust CID. Two names of the same DAG have the same normal form."""
+    try:
+        return validate_cid(text)
+    except Exception:  # not a CID: equal to nothing
+        return None
+
+
+def same_cid(a: str | None, b: str | None) -> bool:
+    """Whether ``a`` and ``b`` name the same object (compared in :func:`normal_cid` form)."""
+    na = normal_cid(a) if a else None
+    return na is not None and na == (normal_cid(b) if b else None)
+
+
 def cid_digest(cid: str) -> bytes:
     """The 32-byte sha2-256 digest named by a CID (what the ledger stores as ``bytes32``)."""
     return bytes(_parse(cid).raw_digest)

@@ -23,10 +23,14 @@ def create(
     label: str = typer.Option("", "--label", help="a note to recognise the key by"),
     as_json: bool = JsonOption,
 ) -> None:
-    """Create a key. The secret is printed once and only its SHA-256 is kept."""
+    """Create a key. The secret is printed once and only its SHA-256 is kept. A key for a party
+    needs that party's passphrase: the party signs the key's grant."""
     from eotrust.api.keys import create_api_key
+    from eotrust.party import load_party
 
-    secret, info = create_api_key(settings_of(ctx), party=party, scopes=scope or ["*"], label=label)
+    settings = settings_of(ctx)
+    unlocked = load_party(settings, party) if party else None  # refuses an unknown party or a wrong passphrase
+    secret, info = create_api_key(settings, party=unlocked, scopes=scope or ["*"], label=label)
     if as_json:
         print_json({"secret": secret, **info.__dict__})
         return

@@ -146,10 +146,11 @@ def labels_cmd(
     else:
         rule_list = DEFAULT_RULES
         if rules is not None:
-            import yaml
+            from eotrust.limits import load_yaml
 
             try:
-                rule_list = tuple(IndexRule.model_validate(r) for r in (yaml.safe_load(rules.read_text()) or []))
+                loaded = load_yaml(rules.read_text(), what=f"rules file {rules}")  # bounded (issue 12)
+                rule_list = tuple(IndexRule.model_validate(r) for r in (loaded or []))
             except Exception as exc:  # noqa: BLE001 - yaml and pydantic errors alike
                 raise InvalidInputError(f"rules file {rules} is invalid: {str(exc).splitlines()[0]}") from None
         counts = synthetic_labels(open_cube(like), out, rule_list)

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -36,10 +35,15 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 def _param_value(text: str) -> object:
+    from eotrust.errors import InvalidInputError
+    from eotrust.limits import load_json
+
     try:
-        return json.loads(text)
-    except ValueError:
-        return text
+        return load_json(text, what="the parameter value")  # bounded: size and depth (issue 12)
+    except InvalidInputError as exc:
+        if "not valid JSON" in exc.message:
+            return text
+        raise
 
 
 @flow_app.command("request")

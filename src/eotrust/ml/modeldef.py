@@ -109,7 +109,11 @@ def load_model_def(path: Path | str) -> ModelDef:
     if not p.is_file():
         raise NotFoundError(f"model definition {path} does not exist",
                             hint=f"give a YAML/JSON file or a built-in: {', '.join(builtin_names())}")
+    from eotrust.limits import check_json, check_yaml
+
     text = p.read_text()
+    # measured before it is parsed: size, depth, aliases (issue 12)
+    check_json(text, what=f"model definition {p}") if p.suffix == ".json" else check_yaml(text, what=f"model definition {p}")
     try:
         data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:

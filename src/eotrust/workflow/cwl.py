@@ -9,6 +9,7 @@ import that needs them fails with a clear error instead of running something dif
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,61 @@ def _is_expr(value: Any) -> bool:
     return isinstance(value, str) and ("$(" in value or "${" in value)
 
 
+MAX_CWL_IMPORTS = 16
+MAX_CWL_IMPORT_DEPTH = 4
+_REFERENCES = ("$import", "$include", "$mixin", "run")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def check_cwl(path: Path, *, _depth: int = 0, _seen: list[Path] | None = None) -> None:
+    """Measure a CWL document before cwl-utils reads it: the YAML limits of
+    :mod:`eotrust.limits` for it and every document it imports; at most ``MAX_CWL_IMPORTS``
+    ``$import``/``$include``/``$mixin``/``run`` references in all, ``MAX_CWL_IMPORT_DEPTH``
+    deep, each a relative path inside the CWL file's directory (no URL: nothing is fetched,
+    nothing outside is read)."""
+    from eotrust.errors import InvalidInputError
+    from eotrust.limits import YAML_LIMITS, load_yaml
+
+    seen = _seen if _seen is not None else []
+    source = str(path)
+    root = (seen[0] if seen else path).resolve().parent
+    try:
+        if path.stat().st_size > YAML_LIMITS.max_bytes:
+            raise WorkflowValidationError([Problem(f"the CWL document is larger than {YAML_LIMITS.max_bytes} bytes", None, source)])
+        data = load_yaml(path.read_text(encoding="utf-8"), what="the CWL document")
+    except InvalidInputError as exc:
+        raise WorkflowValidationError([Problem(exc.message, None, source)], hint=exc.hint) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkflowValidationError([Problem(f"cannot read the CWL document: {exc}", None, source)]) from None
+    seen.append(path)
+    refs: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _REFERENCES and isinstance(value, str):
+                    refs.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(data)
+    for ref in refs:
+        if len(seen) > MAX_CWL_IMPORTS or _depth >= MAX_CWL_IMPORT_DEPTH:
+            raise WorkflowValidationError([Problem(
+                f"the CWL document imports more than {MAX_CWL_IMPORTS} documents or nests imports more than "
+                f"{MAX_CWL_IMPORT_DEPTH} deep", None, source)])
+        target = (path.parent / ref.split("#", 1)[0]).resolve()
+        if _SCHEME.match(ref) or ref.startswith("/") or not target.is_relative_to(root):
+            raise WorkflowValidationError([Problem(
+                f"CWL import {ref!r} is not a relative path inside {root} (eotrust fetches nothing, reads nothing outside)",
+                None, source)])
+        if target.is_file():
+            check_cwl(target, _depth=_depth + 1, _seen=seen)
+
+
 def import_cwl(path: Path) -> ServiceSpec:
     """A ServiceSpec from a CWL CommandLineTool file; WorkflowValidationError if it cannot be run."""
     from cwl_utils.parser import load_document_by_uri
@@ -53,6 +109,7 @@ def import_cwl(path: Path) -> ServiceSpec:
     source = str(path)
     if not path.is_file():
         raise WorkflowValidationError([Problem(f"CWL file {path} does not exist", None, source)])
+    check_cwl(path)  # size, depth, aliases and imports, before cwl-utils reads it (issue 12)
     try:
         tool = load_document_by_uri(path.resolve().as_uri())
     except Exception as exc:  # cwl-utils raises ValidationException and friends

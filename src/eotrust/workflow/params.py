@@ -99,7 +99,13 @@ def parse_text(spec: ParamSpec, text: str) -> Any:
                 raise ValueError
             value = low in ("true", "1", "yes")
         elif kind == "json" or kind.endswith("[]"):
-            value = json.loads(text)
+            from eotrust.errors import InvalidInputError
+            from eotrust.limits import load_json
+
+            try:
+                value = load_json(text, what="the value")  # bounded: size and depth (issue 12)
+            except InvalidInputError:
+                raise ValueError from None
         else:  # pragma: no cover - guarded by ParamType
             raise ValueError
     except ValueError:

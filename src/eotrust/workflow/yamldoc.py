@@ -1,6 +1,7 @@
 """Reading YAML documents while keeping the line of every key, so validation can say where a
 mistake is. ruamel.yaml's round-trip loader records positions; we convert to plain data and keep
-a small locator beside it."""
+a small locator beside it. A document is measured first (:func:`eotrust.limits.check_yaml`):
+an alias bomb or a document nested too deep is refused before it is built."""
 
 from __future__ import annotations
 
@@ -73,6 +74,12 @@ def _plain(node: Any, path: Path_, lines: dict[Path_, int]) -> Any:
 
 def parse_yaml(text: str, source: str = "workflow") -> YamlDoc:
     """Parse YAML text; a syntax error becomes a WorkflowValidationError naming its line."""
+    from eotrust.limits import ParseLimitError, check_yaml
+
+    try:  # size, depth, aliases and expanded size, before anything is built (issue 12)
+        check_yaml(text, what=f"the YAML document {source}")
+    except ParseLimitError as exc:
+        raise WorkflowValidationError([Problem(exc.message, None, source)], hint=exc.hint) from None
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:

@@ -1,0 +1,124 @@
+"""Who may read or use which object: decided here, once, for every route that returns or acts
+on an object by CID (``GET /store/{cid}``, ``POST /models/{cid}/predict``,
+``POST /render/prediction?model=``).
+
+Every CID is compared in one normal form (:func:`eotrust.cid.normal_cid`), so a CIDv1 and the
+CIDv0 of the same DAG are one object. The rules, in the order they are checked:
+
+- a task result: only the task's submitter;
+- a registered dataset: its plaintext only to its owner;
+- a registered model package: its bytes only to its owner, and only with a key whose scopes
+  include it (a key's scopes are honoured on every route, not only on ``/predict``);
+- anything else (workflows, services, encrypted inputs): any authenticated party.
+
+Using a model (scoring, rendering) needs a key whose scopes include it, and the model must be
+registered: an arbitrary object of the store is never loaded as a model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from eotrust.api.auth import Caller, ensure_is, same_address
+from eotrust.cid import normal_cid
+from eotrust.errors import InvalidInputError, PermissionDeniedError
+
+if TYPE_CHECKING:
+    from eotrust.ml.registry import ModelEntry
+
+ALL_MODELS = "*"
+
+
+def object_cid(cid: str) -> str:
+    """The normal form of a CID from a request; 400 for anything that is not an eotrust CID."""
+    normal = normal_cid(cid)
+    if normal is None:
+        from eotrust.cid import validate_cid
+
+        validate_cid(cid)  # raises the precise InvalidInputError
+        raise InvalidInputError(f"{cid!r} is not a CID")
+    return normal
+
+
+def scopes_allow(scopes: Iterable[str], cid: str, name: str | None = None) -> bool:
+    """Whether key scopes (model CIDs in any form, model names, or ``*``) include the model
+    package ``cid`` named ``name``."""
+    wanted = normal_cid(cid)
+    for scope in scopes:
+        if scope == ALL_MODELS or (name and scope == name) or (wanted and normal_cid(scope) == wanted):
+            return True
+    return False
+
+
+def _model_entry(state: Any, cid: str) -> ModelEntry | None:
+    """The registered model package with this (normal) CID, if any."""
+    for entry in state.models():
+        if normal_cid(entry.cid) == cid:
+            return entry
+    return None
+
+
+def authorize_read(state: Any, caller: Caller, cid: str) -> str:
+    """Refuse (403) a download ``caller`` may not make; return the CID's normal form. Called
+    before the store is asked whether it holds the object: no one learns what exists that they
+    may not read."""
+    from eotrust.catalog.entries import Kind
+
+    cid = object_cid(cid)
+    catalog = state.catalog
+    for rec in catalog.results():
+        if normal_cid(rec.body.cid) == cid:
+            task = catalog.task(rec.body.task)
+            ensure_is(caller, task.owner, f"the submitter of task {rec.body.task}")
+    for rec in catalog.list(Kind.DATASET):
+        if normal_cid(rec.body.cid) == cid:
+            ensure_is(caller, rec.owner, f"the owner of dataset {rec.id}")
+    entry = _model_entry(state, cid)
+    if entry is not None:
+        if not scopes_allow(caller.scopes, entry.cid, entry.name):
+            raise PermissionDeniedError(f"API key {caller.key_id} is not scoped to model {entry.name} ({entry.cid})")
+        if not same_address(caller.address, entry.owner):
+            raise PermissionDeniedError(
+                f"only the owner of model package {entry.name} ({entry.owner}) downloads it; "
+                f"this API key acts as {caller.party} ({caller.address})",
+                hint=f"score it with POST /models/{entry.cid}/predict instead")
+    return cid
+
+
+def authorize_model_use(state: Any, key_id: str, scopes: Iterable[str], ref: str) -> ModelEntry:
+    """The registered model package ``ref`` (404 if none), if a key with ``scopes`` may use
+    it (403 otherwise)."""
+    from eotrust.ml.registry import Registry
+
+    normal = normal_cid(ref)
+    entry = _model_entry(state, normal) if normal else Registry(state.settings).get(ref)
+    if entry is None:
+        from eotrust.errors import NotFoundError
+
+        raise NotFoundError(f"no registered model package has CID {ref}", hint="GET /stac/collections/models/items")
+    if not scopes_allow(scopes, entry.cid, entry.name):
+        raise PermissionDeniedError(f"API key {key_id} is not scoped to model {entry.name} ({entry.cid})")
+    return entry
+
+
+REGISTRAR = {"DatasetInfo": "data-owner", "ApplicationInfo": "algorithm-owner", "PlatformInfo": "platform-owner"}
+
+
+def authorize_registration(state: Any, caller: Caller, body: Any) -> None:
+    """Refuse (403) a catalogue registration outside the caller's role (a dataset by a data
+    owner, an application by an algorithm owner, a platform by a platform owner), and (409) a
+    dataset whose CID another party registered already (which would make its owner's data
+    unreadable to its owner, or claim it)."""
+    from eotrust.catalog.entries import Kind
+    from eotrust.errors import StateError
+
+    kind = type(body).__name__
+    wanted = REGISTRAR.get(kind)
+    if wanted is None or caller.role != wanted:
+        raise PermissionDeniedError(f"{caller.party} is a {caller.role}; only a {wanted} registers a "
+                                    f"{kind.removesuffix('Info').lower()}")
+    if kind == "DatasetInfo":
+        cid = object_cid(body.cid)
+        for rec in state.catalog.list(Kind.DATASET):
+            if normal_cid(rec.body.cid) == cid and not same_address(rec.owner, caller.address):
+                raise StateError(f"dataset {body.cid} is registered already by another party ({rec.owner})")

@@ -1,0 +1,184 @@
+"""Bounded parsing: every JSON or YAML document that comes from outside (an HTTP body, a file
+named on the command line, a stored workflow) is measured before it is parsed.
+
+A hostile document does its damage while it is parsed or expanded: JSON nested 100,000 levels
+deep exhausts the C stack of a recursive parser, and 600 bytes of nested YAML aliases expand to
+billions of nodes. So the size is checked first, then the nesting depth (JSON: one linear pass
+over the brackets outside strings; YAML: ruamel.yaml's own event stream, which never expands an
+alias), then the number of nodes an alias expansion would produce; only a document within all
+of them reaches the parser. Each limit has a default here; callers pass their own when a
+document may be larger (a prediction body of up to ``max_upload_mb``)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from eotrust.errors import InvalidInputError
+
+
+class ParseLimitError(InvalidInputError):
+    """A document over one of the parsing limits (too deep, too many aliases): 400."""
+
+    http_status = 400
+
+
+class DocumentTooLarge(ParseLimitError):
+    """A document over its size limit: 413."""
+
+    http_status = 413
+
+
+@dataclass(frozen=True)
+class JsonLimits:
+    """How large and how deep a JSON document may be."""
+
+    max_bytes: int = 4 * 1024 * 1024
+    max_depth: int = 64
+
+
+@dataclass(frozen=True)
+class YamlLimits:
+    """How large a YAML document may be, how deep, how many aliases it may use and how many
+    nodes it may have once every alias is expanded."""
+
+    max_bytes: int = 1024 * 1024
+    max_depth: int = 64
+    max_aliases: int = 200
+    max_nodes: int = 200_000
+
+
+JSON_LIMITS = JsonLimits()
+YAML_LIMITS = YamlLimits()
+
+# A JSON string, possessively (no backtracking: linear even on hostile input).
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_BRACKETS = re.compile(rb"[\[\]{}]")
+_CHUNK = 1 << 20
+
+
+def _as_bytes(data: bytes | str) -> bytes:
+    return data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+
+
+def json_depth(data: bytes | str, stop_at: int | None = None) -> int:
+    """The deepest nesting of arrays and objects in ``data`` (brackets inside strings do not
+    count); stops counting once ``stop_at`` is passed. Linear in the size, no recursion."""
+    import numpy as np
+
+    text = _STRING.sub(b'""', _as_bytes(data))
+    deepest = level = 0
+    for start in range(0, len(text), _CHUNK):
+        chunk = np.frombuffer(text[start:start + _CHUNK], dtype=np.uint8)
+        step = ((chunk == 0x5B) | (chunk == 0x7B)).astype(np.int32) - ((chunk == 0x5D) | (chunk == 0x7D))
+        if not step.any():
+            continue
+        running = np.cumsum(step, dtype=np.int64) + level
+        deepest = max(deepest, int(running.max()))
+        level = int(running[-1])
+        if stop_at is not None and deepest > stop_at:
+            break
+    return deepest
+
+
+def check_json(data: bytes | str, limits: JsonLimits = JSON_LIMITS, what: str = "the JSON document") -> None:
+    """Refuse ``data`` over ``limits`` (size: 413, depth: 400) without parsing it."""
+    size = len(data)
+    if size > limits.max_bytes:
+        raise DocumentTooLarge(f"{what} is {size} bytes; the limit is {limits.max_bytes}",
+                               hint="send a smaller document")
+    depth = json_depth(data, stop_at=limits.max_depth)
+    if depth > limits.max_depth:
+        raise ParseLimitError(f"{what} is nested too deep (more than {limits.max_depth} levels)",
+                              hint=f"nest arrays and objects at most {limits.max_depth} levels deep")
+
+
+def load_json(data: bytes | str, limits: JsonLimits = JSON_LIMITS, what: str = "the JSON document") -> Any:
+    """``json.loads(data)`` once ``data`` is within ``limits``; malformed JSON is an
+    :class:`InvalidInputError` naming what was being read."""
+    check_json(data, limits, what)
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInputError(f"{what} is not valid JSON: {str(exc)[:200]}") from None
+
+
+def yaml_nodes(text: str, limits: YamlLimits = YAML_LIMITS, what: str = "the YAML document") -> int:
+    """How many nodes ``text`` has with every alias expanded, measured on ruamel.yaml's event
+    stream (nothing is composed or expanded); :class:`ParseLimitError` as soon as the depth,
+    the number of aliases or the expanded size passes ``limits``."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.events import (
+        AliasEvent,
+        CollectionEndEvent,
+        CollectionStartEvent,
+        NodeEvent,
+    )
+
+    sizes: dict[str, int] = {}
+    stack: list[tuple[str | None, int]] = []  # (anchor, nodes so far) of each open collection
+    total = aliases = 0
+
+    def grow(count: int) -> None:
+        nonlocal total
+        total += count
+        if total > limits.max_nodes:
+            raise ParseLimitError(f"{what} expands to more than {limits.max_nodes} nodes",
+                                  hint="YAML aliases (*name) must not multiply the document")
+        if stack:
+            anchor, nodes = stack[-1]
+            stack[-1] = (anchor, nodes + count)
+
+    try:
+        for event in YAML(typ="safe", pure=True).parse(io.StringIO(text)):
+            if isinstance(event, AliasEvent):
+                aliases += 1
+                if aliases > limits.max_aliases:
+                    raise ParseLimitError(f"{what} uses more than {limits.max_aliases} aliases",
+                                          hint="write the values out instead of referring to anchors")
+                grow(sizes.get(str(event.anchor), 1))
+            elif isinstance(event, CollectionStartEvent):
+                grow(1)
+                stack.append((event.anchor, 1))
+                if len(stack) > limits.max_depth:
+                    raise ParseLimitError(f"{what} is nested too deep (more than {limits.max_depth} levels)")
+            elif isinstance(event, CollectionEndEvent):
+                anchor, nodes = stack.pop()
+                if anchor is not None:
+                    sizes[str(anchor)] = nodes
+                if stack:  # the parent holds every node of its child
+                    parent, parent_nodes = stack[-1]
+                    stack[-1] = (parent, parent_nodes + nodes - 1)
+            elif isinstance(event, NodeEvent):  # a scalar
+                if event.anchor is not None:
+                    sizes[str(event.anchor)] = 1
+                grow(1)
+    except YAMLError:
+        return total  # the parser proper reports syntax errors with their line
+    return total
+
+
+def check_yaml(text: str, limits: YamlLimits = YAML_LIMITS, what: str = "the YAML document") -> None:
+    """Refuse ``text`` over ``limits`` (size: 413; depth, aliases, expanded nodes: 400) before
+    anything builds it."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limits.max_bytes:
+        raise DocumentTooLarge(f"{what} is {size} bytes; the limit is {limits.max_bytes}",
+                               hint="split the document")
+    yaml_nodes(text, limits, what)
+
+
+def load_yaml(text: str, limits: YamlLimits = YAML_LIMITS, what: str = "the YAML document") -> Any:
+    """Plain data of a YAML document (the safe loader) once it is within ``limits``."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    check_yaml(text, limits, what)
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError as exc:
+        raise InvalidInputError(f"{what} is not valid YAML: {str(exc).strip().splitlines()[-1][:200]}") from None
