@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 from tiny_models import tiny_enet_package
+from waiting import wait_for
 
 from eotrust.errors import InvalidInputError
 from eotrust.ml.scoring.batch import Scorer
@@ -102,13 +103,13 @@ def test_watched_folder_and_model_swap(scorer: Scorer, tmp_path: Path) -> None:
     sink = FolderSink(out)
     pipeline = StreamPipeline(FolderSource(watch, poll=0.05, idle_timeout=1.5), reader, sink=sink)
 
-    def producer() -> None:
-        time.sleep(0.3)
+    def producer() -> None:  # each file arrives once the stream has written the one before
+        wait_for(lambda: len(sink.written) >= 1, timeout_s=30, what="a.npy to be scored")
         with rasterio.open(watch / ".b.tif.part", "w", **profile) as dst:  # written, then renamed in
             dst.write(frames(1)[0])
         (watch / ".b.tif.part").rename(watch / "b.tif")
         (watch / "notes.txt").write_text("ignored")
-        time.sleep(0.3)
+        wait_for(lambda: len(sink.written) >= 2, timeout_s=30, what="b.tif to be scored")
         reader.load(Scorer(scorer.package))  # a new model while the stream runs
         np.save(watch / "c.npy", frames(1)[0])
 
