@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,10 @@ from affine import Affine
 from api_client import base_url
 from rasterio.io import MemoryFile
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
-from tiny_models import tiny_enet_package  # noqa: E402
-
-from eotrust.api.keys import create_api_key  # noqa: E402
-from eotrust.ml.registry import Registry  # noqa: E402
-from eotrust.party import Role, create_party  # noqa: E402
-from eotrust.settings import load_settings  # noqa: E402
+from eotrust.api.keys import create_api_key
+from eotrust.ml.registry import Registry
+from eotrust.party import Role, create_party
+from eotrust.settings import load_settings
 
 
 def _geotiff(data: np.ndarray) -> bytes:
@@ -33,12 +29,12 @@ def _geotiff(data: np.ndarray) -> bytes:
         return mem.read()
 
 
-def test_models_in_stac_and_prediction_pictures(tmp_path: Path, api_client_factory: Any) -> None:
+def test_models_in_stac_and_prediction_pictures(tmp_path: Path, tiny_enet_zip: Path, api_client_factory: Any) -> None:
     from PIL import Image
 
     home = tmp_path / "home"
     settings = load_settings(home=home)
-    entry = Registry(settings).register(tiny_enet_package(tmp_path / "tiny.zip"))
+    entry = Registry(settings).register(tiny_enet_zip)
     create_party(settings, "sam", Role.SUBMITTER)
     key, _ = create_api_key(settings, party="sam", scopes=["*"])
     client = api_client_factory(home)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,20 +18,17 @@ from api_client import base_url, in_process, post_streamed
 from fastapi.testclient import TestClient
 from rasterio.io import MemoryFile
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
-from tiny_models import tiny_enet_package  # noqa: E402
-
-from eotrust.api.keys import create_api_key, revoke_api_key  # noqa: E402
-from eotrust.ml.registry import Registry  # noqa: E402
-from eotrust.ml.scoring.batch import Scorer  # noqa: E402
-from eotrust.settings import load_settings  # noqa: E402
+from eotrust.api.keys import create_api_key, revoke_api_key
+from eotrust.ml.registry import Registry
+from eotrust.ml.scoring.batch import Scorer
+from eotrust.settings import load_settings
 
 NPY = {"Content-Type": "application/x-npy"}
 
 
 @pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_enet_package(tmp_path_factory.mktemp("predict") / "tiny.zip")
+def package(tiny_enet_zip: Path) -> Path:
+    return tiny_enet_zip
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from tiny_models import tiny_enet_package
 from waiting import wait_for
 
 from eotrust.errors import InvalidInputError
@@ -27,8 +26,8 @@ from eotrust.ml.scoring.stream import (
 
 
 @pytest.fixture(scope="module")
-def scorer(tmp_path_factory: pytest.TempPathFactory) -> Scorer:
-    return Scorer.from_file(tiny_enet_package(tmp_path_factory.mktemp("stream") / "tiny.zip"))
+def scorer(tiny_enet_zip: Path) -> Scorer:
+    return Scorer.from_file(tiny_enet_zip)
 
 
 def frames(n: int, shape: tuple[int, int, int] = (3, 32, 32)) -> list[np.ndarray]:
