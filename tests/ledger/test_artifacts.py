@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 
-
 from eotrust.ledger import build
 from eotrust.ledger.abi import load_artifact, task_abi
 
