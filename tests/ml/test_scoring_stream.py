@@ -50,7 +50,7 @@ def test_list_source_scores_every_frame_in_order(scorer: Scorer) -> None:
 def test_slow_scorer_drops_old_frames_and_keeps_a_window(scorer: Scorer) -> None:
     class Slow(Scorer):
         def probabilities(self, x):  # type: ignore[no-untyped-def]
-            time.sleep(0.05)
+            time.sleep(0.05)  # workload: a slow model, not synchronisation
             return super().probabilities(x)
 
     slow = Slow(scorer.package)

@@ -182,7 +182,7 @@ def test_unreachable_node_says_what_to_do() -> None:
 
 def _real_api() -> str:
     api = os.environ.get("EOTRUST_IPFS_API")
-    if not api:  # the one skip of the suite: a kubo daemon is not part of `make test`
+    if not api:  # environment-conditional: a kubo daemon is not part of `make test`
         pytest.skip("no kubo daemon: set EOTRUST_IPFS_API=http://127.0.0.1:5001 to test against one")
     try:
         httpx.post(f"{api.rstrip('/')}/api/v0/version", timeout=3).raise_for_status()
