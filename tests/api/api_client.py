@@ -59,10 +59,10 @@ def post_streamed(client: TestClient, path: str, chunks: Iterable[bytes], *, hea
     return asyncio.run(post()), pulled
 
 
-class TestClientAdapter(requests.adapters.BaseAdapter):
+class InProcessAdapter(requests.adapters.BaseAdapter):
     """A transport adapter for ``requests`` that hands every request to a ``TestClient``, so a
     client library built on a ``requests.Session`` (pystac-client) talks to the app in
-    process: ``session.mount(base_url(client), TestClientAdapter(client))``."""
+    process: ``session.mount(base_url(client), InProcessAdapter(client))``."""
 
     def __init__(self, client: TestClient) -> None:
         super().__init__()

@@ -1,5 +1,5 @@
 """The STAC API (the app in process), read by an unmodified pystac-client whose requests
-session hands its requests to the app (api_client.TestClientAdapter)."""
+session hands its requests to the app (api_client.InProcessAdapter)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pystac
 import pytest
-from api_client import TestClientAdapter, base_url
+from api_client import InProcessAdapter, base_url
 from eth_account import Account
 from pystac.validation import JsonSchemaSTACValidator, RegisteredValidator
 from fastapi.testclient import TestClient
@@ -62,7 +62,7 @@ def test_pystac_client_searches_by_bbox_and_datetime(stac_server: TestClient) ->
     try:
         url = base_url(stac_server)
         stac_io = StacApiIO()
-        stac_io.session.mount(url, TestClientAdapter(stac_server))
+        stac_io.session.mount(url, InProcessAdapter(stac_server))
         client = Client.open(f"{url}/stac", stac_io=stac_io)
         assert {c.id for c in client.get_collections()} == {"datasets", "models", "results"}
 
