@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 ANVIL = REPO / "contracts" / "node_modules" / ".bin" / "anvil"
@@ -27,7 +27,9 @@ def free_port() -> int:
 
 @contextmanager
 def anvil() -> Iterator[str]:
-    """A running anvil JSON-RPC node on a free loopback port (stopped by its PID); yields its URL."""
+    """A running anvil JSON-RPC node on a free loopback port (stopped by its PID); yields its URL.
+    A missing anvil is a failure (`make test` installs it), never a skip."""
+    assert ANVIL.exists(), MISSING
     port = free_port()
     proc = subprocess.Popen(
         [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent"],
@@ -35,20 +37,17 @@ def anvil() -> Iterator[str]:
         stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
+    def answering() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"anvil exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+            return httpx.post(url, json=body, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                r = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1)
-                if r.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError(f"anvil exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("anvil did not answer within 30 s")
-            time.sleep(0.1)
+        wait_for(answering, timeout_s=30, what="anvil to answer")
         yield url
     finally:
         proc.terminate()

@@ -30,3 +30,19 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_enet_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default tiny ENet model package of tests/ml/tiny_models.py, built once per session
+    (its build is deterministic: tests/ml/test_package.py checks that against a fresh build).
+    Read-only: copy it before changing it."""
+    import stat
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "ml"))
+    from tiny_models import tiny_enet_package
+
+    path = tiny_enet_package(tmp_path_factory.mktemp("tiny-enet") / "tiny.zip")
+    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    return path

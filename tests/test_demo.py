@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 import rasterio
-from anvil_node import ANVIL
-from anvil_node import MISSING as NO_ANVIL
 from anvil_node import anvil as running_anvil
 from rich.console import Console
 
@@ -59,7 +57,6 @@ def test_demo_seven_steps_with_a_fast_application(tmp_path: Path) -> None:
 
 
 @pytest.mark.server
-@pytest.mark.skipif(not ANVIL.exists(), reason=NO_ANVIL)
 def test_demo_on_a_json_rpc_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with running_anvil() as url:
         monkeypatch.setenv("EOTRUST_CHAIN_URL", url)
@@ -69,8 +66,8 @@ def test_demo_on_a_json_rpc_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not landcover_workflow().is_file() or not data_dir().is_dir(), reason="the land-cover application is not packaged yet")
 def test_make_demo_command_runs_the_land_cover_application(tmp_path: Path) -> None:
+    assert landcover_workflow().is_file() and data_dir().is_dir(), "the land-cover application is not packaged"
     env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_")}
     env["EOTRUST_CONFIG"] = str(tmp_path / "none.toml")
     exe = Path(sys.executable).parent / "eotrust"

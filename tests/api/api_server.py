@@ -7,11 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 EOTRUST = [sys.executable, "-m", "eotrust.cli.main"]
@@ -53,15 +53,18 @@ def start_server(home: Path, *flags: str, env: dict[str, str] | None = None, tim
         stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=home.parent,
     )
     server = LiveServer(f"http://127.0.0.1:{port}", home, proc, log)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def answering() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"eotrust serve exited with {proc.returncode}:\n{server.log_text()}")
         try:
-            if httpx.get(f"{server.url}/conformance", timeout=2).status_code == 200:
-                return server
+            return httpx.get(f"{server.url}/conformance", timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"eotrust serve did not answer within {timeout_s} s:\n{server.log_text()}")
+            return False
+
+    try:
+        wait_for(answering, timeout_s=timeout_s, what=lambda: f"eotrust serve to answer:\n{server.log_text()}")
+    except BaseException:
+        server.stop()
+        raise
+    return server

@@ -3,22 +3,32 @@ for (403): generic over the OpenAPI document for missing keys, and case by case 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from api_world import build_world
-from api_server import LiveServer, start_server
+from api_client import in_process
+from api_world import FlowWorld, build_world
+from fastapi.testclient import TestClient
+from waiting import wait_for
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+from eotrust.settings import load_settings
+
+pytestmark = [pytest.mark.slow]
+
+
+def run_to_end(client: TestClient, key: str, job: str, *, timeout_s: float = 120) -> str:
+    """Poll ``/jobs/{job}`` until the job leaves accepted/running; its final status."""
+    def final() -> str | None:
+        status = client.get(f"/jobs/{job}", headers={"X-API-Key": key}).json()["status"]
+        return None if status in ("accepted", "running") else status
+    return wait_for(final, timeout_s=timeout_s, what=f"job {job} to end", interval_s=0.2)
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, LiveServer, str]]:
-    """A server with one Finished task submitted by sam."""
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlowWorld, TestClient, str]]:
+    """The app (in process) with one Finished task submitted by sam."""
     base = tmp_path_factory.mktemp("auth")
     with pytest.MonkeyPatch.context() as env:  # the per-test isolation of tests/conftest.py, for the module
         for var in ("EOTRUST_HOME", "EOTRUST_CHAIN_URL", "EOTRUST_STORE", "EOTRUST_CATALOG_URL", "EOTRUST_DASK_SCHEDULER"):
@@ -27,23 +37,14 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Li
         env.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
         env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
         world = build_world(base / "home", submitters=("sam", "sue"))
-        server = start_server(base / "home", "--dev-autoack", "--run-nodes")
-    try:
-        r = httpx.post(f"{server.url}/processes/shout/execution",
-                       json={"inputs": {"scene": world.dataset_id, "tag": "auth"}},
-                       headers={"X-API-Key": world.keys["sam"], "Prefer": "respond-async"}, timeout=60)
-        assert r.status_code == 201, r.text
-        job = r.json()["jobID"]
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            status = httpx.get(f"{server.url}/jobs/{job}", headers={"X-API-Key": world.keys["sam"]}, timeout=30).json()["status"]
-            if status not in ("accepted", "running"):
-                break
-            time.sleep(0.5)
-        assert status == "successful", server.log_text()[-3000:]
-        yield world, server, job
-    finally:
-        server.stop()
+        with in_process(load_settings(home=world.home), dev_autoack=True, run_nodes=True) as client:
+            r = client.post("/processes/shout/execution",
+                            json={"inputs": {"scene": world.dataset_id, "tag": "auth"}},
+                            headers={"X-API-Key": world.keys["sam"], "Prefer": "respond-async"})
+            assert r.status_code == 201, r.text
+            job = r.json()["jobID"]
+            assert run_to_end(client, world.keys["sam"], job) == "successful"
+            yield world, client, job
 
 
 def _fill(path: str) -> str:
@@ -52,29 +53,29 @@ def _fill(path: str) -> str:
         "{record_id}", "x").replace("{collection_id}", "datasets").replace("{item_id}", "x")
 
 
-def test_every_secured_operation_refuses_missing_and_unknown_keys(finished: tuple[Any, LiveServer, str]) -> None:
-    _, server, _ = finished
-    spec = httpx.get(f"{server.url}/openapi.json").json()
+def test_every_secured_operation_refuses_missing_and_unknown_keys(finished: tuple[FlowWorld, TestClient, str]) -> None:
+    _, client, _ = finished
+    spec = client.get("/openapi.json").json()
     secured = [(method, path) for path, ops in spec["paths"].items() for method, op in ops.items() if op.get("security")]
     assert len(secured) >= 12, secured
     for method, path in secured:
-        url = server.url + _fill(path)
+        url = _fill(path)
         body = {} if method in ("post", "put") else None
-        assert httpx.request(method, url, json=body).status_code == 401, (method, path)
-        r = httpx.request(method, url, json=body, headers={"X-API-Key": "not-a-key"})
+        assert client.request(method, url, json=body).status_code == 401, (method, path)
+        r = client.request(method, url, json=body, headers={"X-API-Key": "not-a-key"})
         assert r.status_code == 401, (method, path, r.text)
-        r = httpx.request(method, url, json=body, headers={"Authorization": "Bearer not-a-key"})
+        r = client.request(method, url, json=body, headers={"Authorization": "Bearer not-a-key"})
         assert r.status_code == 401, (method, path, r.text)
 
 
-def test_each_party_acts_only_as_itself(finished: tuple[Any, LiveServer, str]) -> None:
-    world, server, job = finished
+def test_each_party_acts_only_as_itself(finished: tuple[FlowWorld, TestClient, str]) -> None:
+    world, client, job = finished
     key = lambda name: {"X-API-Key": world.keys[name]}  # noqa: E731
-    get = lambda path, name: httpx.get(server.url + path, headers=key(name))  # noqa: E731
+    get = lambda path, name: client.get(path, headers=key(name))  # noqa: E731
 
     # the submitter sees everything of its task; a bearer token works like X-API-Key
     assert get(f"/jobs/{job}/results", "sam").status_code == 200
-    assert httpx.get(f"{server.url}/tasks/{job}", headers={"Authorization": f"Bearer {world.keys['sam']}"}).status_code == 200
+    assert client.get(f"/tasks/{job}", headers={"Authorization": f"Bearer {world.keys['sam']}"}).status_code == 200
     results = get(f"/jobs/{job}/results", "sam").json()
     result_cid = results["shouted"]["href"].rsplit("/", 1)[1]
 
@@ -94,57 +95,53 @@ def test_each_party_acts_only_as_itself(finished: tuple[Any, LiveServer, str]) -
     assert get(f"/store/{world.dataset_cid}", "olga").status_code in (200, 404)
 
     # only a submitter opens tasks; only the addressed owner answers, and only while locked
-    r = httpx.post(f"{server.url}/processes/shout/execution", headers=key("olga"),
-                   json={"inputs": {"scene": world.dataset_id, "tag": "x"}})
+    r = client.post("/processes/shout/execution", headers=key("olga"),
+                    json={"inputs": {"scene": world.dataset_id, "tag": "x"}})
     assert r.status_code == 403
-    r = httpx.post(f"{server.url}/tasks/{job}/answer", headers=key("sue"), json={"accept": True})
+    r = client.post(f"/tasks/{job}/answer", headers=key("sue"), json={"accept": True})
     assert r.status_code in (403, 409)
-    r = httpx.post(f"{server.url}/tasks/{job}/answer", headers=key("olga"), json={"accept": False})
+    r = client.post(f"/tasks/{job}/answer", headers=key("olga"), json={"accept": False})
     assert r.status_code == 409  # Finished: nothing left to answer, and terminal states never change
 
 
-def test_a_catalogue_number_out_of_bounds_is_a_400_naming_the_field(finished: tuple[Any, LiveServer, str]) -> None:
+def test_a_catalogue_number_out_of_bounds_is_a_400_naming_the_field(finished: tuple[FlowWorld, TestClient, str]) -> None:
     """The record's own bounds (eotrust.catalog.entries) answer: a clear 400, nothing registered."""
-    world, server, _ = finished
+    world, client, _ = finished
     headers = {"X-API-Key": world.keys["pia"]}
-    before = httpx.get(f"{server.url}/catalog/platforms").json()
+    before = client.get("/catalog/platforms").json()
     for field, value in (("memory_mb", 10**30), ("cpus", 2**63), ("gpus", -1)):
         body = {"name": "huge", "age_recipient": "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq", field: value}
-        r = httpx.post(f"{server.url}/catalog/platforms", headers=headers, json=body, timeout=30)
+        r = client.post("/catalog/platforms", headers=headers, json=body)
         assert r.status_code == 400, (field, r.text)
         assert field in r.json()["detail"] and "Input should be" in r.json()["detail"], r.text
-    r = httpx.post(f"{server.url}/catalog/datasets", headers={"X-API-Key": world.keys["olga"]}, timeout=30,
-                   json={"title": "huge", "cid": world.dataset_cid, "size": 2**64})
+    r = client.post("/catalog/datasets", headers={"X-API-Key": world.keys["olga"]},
+                    json={"title": "huge", "cid": world.dataset_cid, "size": 2**64})
     assert r.status_code == 400 and "size" in r.json()["detail"], r.text
-    assert httpx.get(f"{server.url}/catalog/platforms").json() == before
+    assert client.get("/catalog/platforms").json() == before
 
 
-def test_a_data_owner_cannot_answer_another_owners_request(tmp_path: Path) -> None:
+def test_a_data_owner_cannot_answer_another_owners_request(tmp_path: Path, api_client_factory: Any) -> None:
     """Without auto-answer: the task waits in RequestsLocked; a second data owner's key is
     refused, the right owner's answer is accepted."""
     world = build_world(tmp_path / "home", submitters=("sam",))
     from eotrust.api.keys import create_api_key
     from eotrust.party import Role, create_party
-    from eotrust.settings import load_settings
 
     settings = load_settings(home=world.home)
     otto_key, _ = create_api_key(settings, party=create_party(settings, "otto", Role.DATA_OWNER), scopes=["*"])
-    server = start_server(world.home)
-    try:
-        r = httpx.post(f"{server.url}/tasks", headers={"X-API-Key": world.keys["sam"]},
-                       json={"process": "shout", "inputs": {"scene": world.dataset_id, "tag": "x"}}, timeout=60)
-        assert r.status_code == 201, r.text
-        address = r.json()["address"]
-        assert r.json()["state"] == "RequestsLocked"
-        r = httpx.post(f"{server.url}/tasks/{address}/answer", headers={"X-API-Key": otto_key}, json={"accept": True}, timeout=60)
-        assert r.status_code == 403, r.text
-        r = httpx.post(f"{server.url}/tasks/{address}/answer", headers={"X-API-Key": world.keys["olga"]}, json={"accept": True}, timeout=60)
-        assert r.status_code == 200, r.text
-        snap = r.json()["snapshot"]
-        assert any(str(req.get("status")) in ("Acknowledged", "2") for req in snap["requests"]), snap
-        r = httpx.post(f"{server.url}/tasks/{address}/answer", headers={"X-API-Key": world.keys["alan"]}, json={"accept": False}, timeout=60)
-        assert r.status_code == 200 and r.json()["state"] == "Nacked"
-        status = httpx.get(f"{server.url}/jobs/{address}", headers={"X-API-Key": world.keys["sam"]}).json()
-        assert status["status"] == "dismissed"
-    finally:
-        server.stop()
+    client = api_client_factory(world.home)
+    r = client.post("/tasks", headers={"X-API-Key": world.keys["sam"]},
+                    json={"process": "shout", "inputs": {"scene": world.dataset_id, "tag": "x"}})
+    assert r.status_code == 201, r.text
+    address = r.json()["address"]
+    assert r.json()["state"] == "RequestsLocked"
+    r = client.post(f"/tasks/{address}/answer", headers={"X-API-Key": otto_key}, json={"accept": True})
+    assert r.status_code == 403, r.text
+    r = client.post(f"/tasks/{address}/answer", headers={"X-API-Key": world.keys["olga"]}, json={"accept": True})
+    assert r.status_code == 200, r.text
+    snap = r.json()["snapshot"]
+    assert any(str(req.get("status")) in ("Acknowledged", "2") for req in snap["requests"]), snap
+    r = client.post(f"/tasks/{address}/answer", headers={"X-API-Key": world.keys["alan"]}, json={"accept": False})
+    assert r.status_code == 200 and r.json()["state"] == "Nacked"
+    status = client.get(f"/jobs/{address}", headers={"X-API-Key": world.keys["sam"]}).json()
+    assert status["status"] == "dismissed"

@@ -5,25 +5,18 @@ from __future__ import annotations
 
 import base64
 import io
-import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
-import pytest
 from affine import Affine
+from api_client import base_url
 from rasterio.io import MemoryFile
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
-from tiny_models import tiny_enet_package  # noqa: E402
-
-from eotrust.api.keys import create_api_key  # noqa: E402
-from eotrust.ml.registry import Registry  # noqa: E402
-from eotrust.party import Role, create_party  # noqa: E402
-from eotrust.settings import load_settings  # noqa: E402
-
-pytestmark = pytest.mark.server
+from eotrust.api.keys import create_api_key
+from eotrust.ml.registry import Registry
+from eotrust.party import Role, create_party
+from eotrust.settings import load_settings
 
 
 def _geotiff(data: np.ndarray) -> bytes:
@@ -36,31 +29,31 @@ def _geotiff(data: np.ndarray) -> bytes:
         return mem.read()
 
 
-def test_models_in_stac_and_prediction_pictures(tmp_path: Path, live_server_factory: Any) -> None:
+def test_models_in_stac_and_prediction_pictures(tmp_path: Path, tiny_enet_zip: Path, api_client_factory: Any) -> None:
     from PIL import Image
 
     home = tmp_path / "home"
     settings = load_settings(home=home)
-    entry = Registry(settings).register(tiny_enet_package(tmp_path / "tiny.zip"))
+    entry = Registry(settings).register(tiny_enet_zip)
     key, _ = create_api_key(settings, party=create_party(settings, "sam", Role.SUBMITTER), scopes=["*"])
-    server = live_server_factory(home)
+    client = api_client_factory(home)
 
-    items = httpx.get(f"{server.url}/stac/collections/models/items").json()["features"]
+    items = client.get("/stac/collections/models/items").json()["features"]
     assert [i["id"] for i in items] == [entry.cid]
     assert items[0]["properties"]["eotrust:cid"] == entry.cid
-    assert items[0]["assets"]["package"]["href"] == f"{server.url}/store/{entry.cid}"
+    assert items[0]["assets"]["package"]["href"] == f"{base_url(client)}/store/{entry.cid}"
 
     scene = np.random.default_rng(0).integers(0, 3000, (3, 40, 56), dtype=np.uint16)
-    r = httpx.post(f"{server.url}/render/prediction", params={"model": entry.cid}, content=_geotiff(scene),
-                   headers={"X-API-Key": key, "Content-Type": "image/tiff"}, timeout=60)
+    r = client.post("/render/prediction", params={"model": entry.cid}, content=_geotiff(scene),
+                    headers={"X-API-Key": key, "Content-Type": "image/tiff"})
     assert r.status_code == 200, r.text
     doc = r.json()
     assert (doc["width"], doc["height"]) == (56, 40)
     pictures = [Image.open(io.BytesIO(base64.b64decode(doc[k].split(",", 1)[1]))) for k in ("scene_png", "prediction_png")]
     assert [p.size for p in pictures] == [(56, 40), (56, 40)]
     assert pictures[1].mode == "RGBA" and len(doc["legend"]) >= 2
-    r = httpx.post(f"{server.url}/render/prediction", params={"model": entry.cid}, content=b"not a tiff",
-                   headers={"X-API-Key": key}, timeout=60)
+    r = client.post("/render/prediction", params={"model": entry.cid}, content=b"not a tiff",
+                    headers={"X-API-Key": key})
     assert 400 <= r.status_code < 500
-    r = httpx.post(f"{server.url}/render/prediction", params={"model": entry.cid}, content=_geotiff(scene))
+    r = client.post("/render/prediction", params={"model": entry.cid}, content=_geotiff(scene))
     assert r.status_code == 401

@@ -28,8 +28,7 @@ def world(tmp_path: Path) -> FlowWorld:
     from eotrust.api.keys import create_api_key
 
     settings = load_settings(home=world.home)
-    create_party(settings, "ava", Role.ALGORITHM_OWNER)
-    world.keys["ava"], _ = create_api_key(settings, party="ava", scopes=["*"])
+    world.keys["ava"], _ = create_api_key(settings, party=create_party(settings, "ava", Role.ALGORITHM_OWNER), scopes=["*"])
     return world
 
 

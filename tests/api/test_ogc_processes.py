@@ -1,29 +1,30 @@
-"""OGC API - Processes against a real `eotrust serve`, driven by an unmodified OWSLib client:
-list, describe, execute asynchronously (a ledger task), poll the job to successful, fetch the
-results (links to CIDs in the store), and the standard's error answers."""
+"""OGC API - Processes driven by an unmodified OWSLib client against a real `eotrust serve`
+(OWSLib calls ``requests.get`` itself, so it cannot be handed a transport): list, describe,
+execute asynchronously (a ledger task), poll the job to successful, fetch the results (links to
+CIDs in the store). The standard's error answers and synchronous execution: the app in process."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from owslib.ogcapi.processes import Processes
 
-from api_world import build_world
+from api_world import FlowWorld
+from fastapi.testclient import TestClient
+from waiting import wait_for
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture
-def world_server(tmp_path: Path, live_server_factory: Any) -> tuple[Any, Any]:
-    world = build_world(tmp_path / "home", submitters=("sam", "sue"))
+def world_server(world: FlowWorld, live_server_factory: Any) -> tuple[FlowWorld, Any]:
     server = live_server_factory(world.home, "--dev-autoack", "--run-nodes")
     return world, server
 
 
+@pytest.mark.server
 def test_owslib_lists_describes_executes_polls_and_fetches(world_server: tuple[Any, Any]) -> None:
     world, server = world_server
     client = Processes(server.url, headers={"X-API-Key": world.keys["sam"]})
@@ -43,14 +44,11 @@ def test_owslib_lists_describes_executes_polls_and_fetches(world_server: tuple[A
     job = status["jobID"]
     assert client.response_headers["Location"].endswith(f"/jobs/{job}")
 
-    deadline = time.monotonic() + 120
-    seen = []
-    while time.monotonic() < deadline:
+    def ended() -> dict[str, Any] | None:
         status = client._request(path=f"jobs/{job}")  # OWSLib's generic OGC API request
-        seen.append(status["status"])
-        if status["status"] not in ("accepted", "running"):
-            break
-        time.sleep(0.5)
+        return None if status["status"] in ("accepted", "running") else status
+
+    status = wait_for(ended, timeout_s=120, interval_s=0.2, what=lambda: server.log_text()[-3000:])
     assert status["status"] == "successful", (status, server.log_text()[-3000:])
     assert status["progress"] == 100
 
@@ -73,30 +71,29 @@ def test_owslib_lists_describes_executes_polls_and_fetches(world_server: tuple[A
     assert [j["jobID"] for j in jobs] == [job]
 
 
-def test_ogc_error_answers(world_server: tuple[Any, Any]) -> None:
-    world, server = world_server
+def test_ogc_error_answers(world: FlowWorld, world_client: TestClient) -> None:
+    client = world_client
     key = {"X-API-Key": world.keys["sam"]}
-    r = httpx.get(f"{server.url}/processes/nope")
+    r = client.get("/processes/nope")
     assert r.status_code == 404 and r.json()["type"].endswith("/no-such-process")
-    r = httpx.get(f"{server.url}/jobs/0x0000000000000000000000000000000000000001", headers=key)
+    r = client.get("/jobs/0x0000000000000000000000000000000000000001", headers=key)
     assert r.status_code == 404 and r.json()["type"].endswith("/no-such-job")
-    r = httpx.post(f"{server.url}/processes/shout/execution", json={"inputs": {"scene": world.dataset_id}}, headers=key)
+    r = client.post("/processes/shout/execution", json={"inputs": {"scene": world.dataset_id}}, headers=key)
     assert r.status_code == 400 and "tag" in r.json()["detail"]
-    r = httpx.post(f"{server.url}/processes/shout/execution",
-                   json={"inputs": {"scene": world.dataset_id, "tag": "x", "times": 9}}, headers=key)
+    r = client.post("/processes/shout/execution",
+                    json={"inputs": {"scene": world.dataset_id, "tag": "x", "times": 9}}, headers=key)
     assert r.status_code == 400 and "times" in r.json()["detail"]
-    r = httpx.post(f"{server.url}/processes/shout/execution", json={"inputs": {"scene": world.dataset_id, "tag": "x"}})
+    r = client.post("/processes/shout/execution", json={"inputs": {"scene": world.dataset_id, "tag": "x"}})
     assert r.status_code == 401
     # a data owner is not a submitter
-    r = httpx.post(f"{server.url}/processes/shout/execution", json={"inputs": {"scene": world.dataset_id, "tag": "x"}},
-                   headers={"X-API-Key": world.keys["olga"]})
+    r = client.post("/processes/shout/execution", json={"inputs": {"scene": world.dataset_id, "tag": "x"}},
+                    headers={"X-API-Key": world.keys["olga"]})
     assert r.status_code == 403
 
 
-def test_sync_execution_returns_the_results_document(world_server: tuple[Any, Any]) -> None:
-    world, server = world_server
-    r = httpx.post(f"{server.url}/processes/shout/execution",
-                   json={"inputs": {"scene": world.dataset_id, "tag": "sync"}, "response": "document"},
-                   headers={"X-API-Key": world.keys["sue"], "Prefer": "respond-sync"}, timeout=120)
+def test_sync_execution_returns_the_results_document(world: FlowWorld, world_client: TestClient) -> None:
+    r = world_client.post("/processes/shout/execution",
+                          json={"inputs": {"scene": world.dataset_id, "tag": "sync"}, "response": "document"},
+                          headers={"X-API-Key": world.keys["sue"], "Prefer": "respond-sync"})
     assert r.status_code == 200, r.text
     assert set(r.json()) == {"shouted"}

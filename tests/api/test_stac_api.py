@@ -1,4 +1,5 @@
-"""The STAC API against a real `eotrust serve`, read by an unmodified pystac-client."""
+"""The STAC API (the app in process), read by an unmodified pystac-client whose requests
+session hands its requests to the app (api_client.InProcessAdapter)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,17 @@ from typing import Any
 
 import pystac
 import pytest
+from api_client import InProcessAdapter, base_url
 from eth_account import Account
 from pystac.validation import JsonSchemaSTACValidator, RegisteredValidator
+from fastapi.testclient import TestClient
 from pystac_client import Client
+from pystac_client.stac_api_io import StacApiIO
 
 from eotrust.catalog.entries import DatasetInfo
 from eotrust.catalog.service import Catalog
 from eotrust.cid import cid_of_bytes
 from eotrust.settings import load_settings
-
-pytestmark = pytest.mark.server
 
 SLOVENIA = (14.3, 45.9, 14.6, 46.1)
 ALPS = (10.0, 46.5, 11.0, 47.0)
@@ -40,7 +42,7 @@ class OfflineValidator(JsonSchemaSTACValidator):
 
 
 @pytest.fixture
-def stac_server(tmp_path: Path, live_server_factory: Any) -> Any:
+def stac_server(tmp_path: Path, api_client_factory: Any) -> TestClient:
     home = tmp_path / "home"
     settings = load_settings(home=home)
     catalog = Catalog(settings)
@@ -51,14 +53,17 @@ def stac_server(tmp_path: Path, live_server_factory: Any) -> Any:
     catalog.register_dataset(owner, DatasetInfo(
         title="Alps RGB 2019", cid=cid_of_bytes(b"rgb"), size=3, bbox=ALPS,
         start="2019-06-01T00:00:00Z", end="2019-06-01T00:00:00Z", crs="EPSG:32632", bands=["B04", "B03", "B02"]))
-    return live_server_factory(home)
+    return api_client_factory(home)
 
 
-def test_pystac_client_searches_by_bbox_and_datetime(stac_server: Any) -> None:
+def test_pystac_client_searches_by_bbox_and_datetime(stac_server: TestClient) -> None:
     validator = OfflineValidator()
     RegisteredValidator.set_validator(validator)
     try:
-        client = Client.open(f"{stac_server.url}/stac")
+        url = base_url(stac_server)
+        stac_io = StacApiIO()
+        stac_io.session.mount(url, InProcessAdapter(stac_server))
+        client = Client.open(f"{url}/stac", stac_io=stac_io)
         assert {c.id for c in client.get_collections()} == {"datasets", "models", "results"}
 
         found = list(client.search(bbox=[14.0, 45.5, 15.0, 46.5], datetime="2017-03-01/2017-04-01").items())
@@ -74,7 +79,7 @@ def test_pystac_client_searches_by_bbox_and_datetime(stac_server: Any) -> None:
         for item in everything:
             item.validate()
             assert item.properties["eotrust:cid"] == item.assets["data"].extra_fields["eotrust:cid"]
-            assert item.assets["data"].href.startswith(f"{stac_server.url}/store/Qm")
+            assert item.assets["data"].href.startswith(f"{url}/store/Qm")
             proj = pystac.extensions.projection.ProjectionExtension.ext(item)
             assert proj.code in ("EPSG:32633", "EPSG:32632")
             assert pystac.extensions.file.FileExtension.ext(item.assets["data"]).size in (3, 4)
@@ -86,17 +91,15 @@ def test_pystac_client_searches_by_bbox_and_datetime(stac_server: Any) -> None:
         RegisteredValidator.set_validator(JsonSchemaSTACValidator())
 
 
-def test_get_search_and_bad_queries(stac_server: Any) -> None:
-    import httpx
-
-    url = f"{stac_server.url}/stac/search"
-    r = httpx.get(url, params={"bbox": "10,46,11.5,47.5", "ids": ""})
+def test_get_search_and_bad_queries(stac_server: TestClient) -> None:
+    url = "/stac/search"
+    r = stac_server.get(url, params={"bbox": "10,46,11.5,47.5", "ids": ""})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
     assert [f["properties"]["title"] for f in r.json()["features"]] == ["Alps RGB 2019"]
     for bad in ({"bbox": "1,2,3"}, {"datetime": "yesterday"}, {"bbox": "a,b,c,d"}, {"datetime": "../.."}):
-        r = httpx.get(url, params=bad)
+        r = stac_server.get(url, params=bad)
         assert r.status_code == 400, bad
         assert r.json()["detail"]
-    r = httpx.post(url, json={"intersects": {"type": "Point", "coordinates": [14.4, 46.0]}})
+    r = stac_server.post(url, json={"intersects": {"type": "Point", "coordinates": [14.4, 46.0]}})
     assert [f["properties"]["title"] for f in r.json()["features"]] == ["Slovenia NDVI 2017"]
-    assert httpx.get(f"{stac_server.url}/stac/collections/nothing").status_code in (400, 404)
+    assert stac_server.get("/stac/collections/nothing").status_code in (400, 404)

@@ -20,9 +20,10 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make sysdeps)")
 def test_page_runs_a_workflow_to_finished(tmp_path: Path, live_server_factory: Any) -> None:
     from playwright.sync_api import expect, sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is not installed: run `make sysdeps`"
 
     world = build_world(tmp_path / "home", submitters=("sam",))
     server = live_server_factory(world.home, "--dev-autoack", "--run-nodes")

@@ -18,12 +18,12 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 
 def _bindir() -> Path | None:
@@ -48,10 +48,11 @@ def _as_server_user() -> tuple[list[str], int | None, int | None]:
     try:
         user = pwd.getpwnam("postgres")
     except KeyError:
-        pytest.skip("running as root and there is no 'postgres' system user to run the PostgreSQL server as")
+        pytest.fail("running as root and there is no 'postgres' system user to run the PostgreSQL server as "
+                    "(Debian's postgresql package creates it: run `make sysdeps`)")
     setpriv = shutil.which("setpriv")
     if setpriv is None:
-        pytest.skip("running as root and setpriv (util-linux) is missing: cannot drop to the 'postgres' user")
+        pytest.fail("running as root and setpriv (util-linux) is missing: cannot drop to the 'postgres' user")
     # setpriv execs (unlike runuser, which forks), so the PID we hold is the server's own.
     prefix = [setpriv, f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", "--"]
     return prefix, user.pw_uid, user.pw_gid
@@ -66,10 +67,10 @@ def _connect(port: int, dbname: str = "postgres"):  # type: ignore[no-untyped-de
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A running PostgreSQL server; yields the SQLAlchemy URL of its ``postgres`` database."""
-    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[postgres]'")
+    import psycopg  # noqa: F401 - a test dependency (pyproject's test extra): missing is a failure
     bindir = _bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries not found (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql")
+        pytest.fail("PostgreSQL server binaries not found (no /usr/lib/postgresql/*/bin/initdb): run `make sysdeps`")
     prefix, uid, gid = _as_server_user()
     root = Path(tempfile.mkdtemp(prefix="eotrust-pg-"))  # /tmp, reachable by the postgres user
     proc: subprocess.Popen[bytes] | None = None
@@ -93,17 +94,17 @@ def postgres_server() -> Iterator[str]:
                  "-c", "full_page_writes=off", "-c", "max_connections=300"],
                 stdout=out, stderr=subprocess.STDOUT, cwd=root,
             )
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
+
+        def accepting() -> bool:
+            if proc is not None and proc.poll() is not None:
                 pytest.fail(f"postgres exited with {proc.returncode}: {log.read_text(errors='replace')[-2000:]}")
             try:
                 _connect(port).close()
-                break
+                return True
             except Exception:  # not accepting connections yet
-                if time.monotonic() > deadline:
-                    pytest.fail(f"postgres did not accept connections in 30 s: {log.read_text(errors='replace')[-2000:]}")
-                time.sleep(0.1)
+                return False
+
+        wait_for(accepting, timeout_s=30, what=lambda: f"postgres to accept connections: {log.read_text(errors='replace')[-2000:]}")
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
         if proc is not None and proc.poll() is None:

@@ -131,7 +131,6 @@ def test_tampered_row_is_named(catalog: Catalog, owner, settings, sql: str, fiel
         catalog.search(text="Slovenia")
 
 
-@pytest.mark.skipif(not NDVI.is_file(), reason="tests/data/slovenia-s2-ndvi/ndvi.tif is not in the repo yet")
 def test_describe_raster_reads_footprint_dates_and_cid() -> None:
     from eotrust.cid import cid_of_file
 

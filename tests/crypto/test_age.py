@@ -14,7 +14,12 @@ from eotrust.crypto import decrypt_file, decrypt_stream, encrypt_file, encrypt_s
 from eotrust.errors import CryptoError, NotFoundError
 
 AGE = shutil.which("age")
-needs_age = pytest.mark.skipif(AGE is None, reason="the age CLI is not installed (apt-get install age; `make test` does)")
+
+@pytest.fixture
+def age_cli() -> str:
+    """The age CLI (interop tests); missing is a failure: `make sysdeps` installs it."""
+    assert AGE is not None, "the age CLI is not installed: run `make sysdeps` (apt-get install age)"
+    return AGE
 
 
 def content(size: int) -> bytes:
@@ -95,36 +100,33 @@ def test_bad_keys_are_clear_errors(plain: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "ct").exists() and not (tmp_path / "out").exists()
 
 
-@needs_age
-def test_age_cli_decrypts_what_we_encrypt(plain: Path, tmp_path: Path) -> None:
+def test_age_cli_decrypts_what_we_encrypt(age_cli: str, plain: Path, tmp_path: Path) -> None:
     identity, recipient = generate_identity()
     keyfile = tmp_path / "key.txt"
     keyfile.write_text(identity + "\n")
     ct = encrypt_file(plain, tmp_path / "ct.age", [recipient])
     out = tmp_path / "by-age"
-    subprocess.run([AGE, "-d", "-i", str(keyfile), "-o", str(out), str(ct)], check=True)
+    subprocess.run([age_cli, "-d", "-i", str(keyfile), "-o", str(out), str(ct)], check=True)
     assert out.read_bytes() == plain.read_bytes()
 
 
-@needs_age
-def test_we_decrypt_what_the_age_cli_encrypts(plain: Path, tmp_path: Path) -> None:
+def test_we_decrypt_what_the_age_cli_encrypts(age_cli: str, plain: Path, tmp_path: Path) -> None:
     keyfile = tmp_path / "key.txt"
     subprocess.run(["age-keygen", "-o", str(keyfile)], check=True, capture_output=True)
     recipient = recipient_of(keyfile.read_text())
     ct = tmp_path / "ct.age"
-    subprocess.run([AGE, "-r", recipient, "-o", str(ct), str(plain)], check=True)
+    subprocess.run([age_cli, "-r", recipient, "-o", str(ct), str(plain)], check=True)
     out = decrypt_file(ct, tmp_path / "by-us", keyfile.read_text())
     assert out.read_bytes() == plain.read_bytes()
 
 
-@needs_age
-def test_age_cli_rejects_what_we_reject(plain: Path, tmp_path: Path) -> None:
+def test_age_cli_rejects_what_we_reject(age_cli: str, plain: Path, tmp_path: Path) -> None:
     """The same damaged file fails in both implementations."""
     identity, recipient = generate_identity()
     keyfile = tmp_path / "key.txt"
     keyfile.write_text(identity + "\n")
     ct = encrypt_file(plain, tmp_path / "ct.age", [recipient])
     ct.write_bytes(ct.read_bytes()[:-1])
-    assert subprocess.run([AGE, "-d", "-i", str(keyfile), str(ct)], capture_output=True).returncode != 0
+    assert subprocess.run([age_cli, "-d", "-i", str(keyfile), str(ct)], capture_output=True).returncode != 0
     with pytest.raises(CryptoError):
         decrypt_file(ct, tmp_path / "out", identity)

@@ -4,7 +4,7 @@ stopped by its PID."""
 from __future__ import annotations
 
 import pytest
-from anvil_node import ANVIL, MISSING, anvil, free_port
+from anvil_node import anvil, free_port
 from ledger_helpers import CID_A, CID_B, recipient
 from eth_account import Account
 
@@ -12,7 +12,7 @@ from eotrust.errors import BackendUnavailableError
 from eotrust.ledger import Chain, ContractRevertError, TaskClient, TaskFactoryClient, TaskState
 from eotrust.settings import load_settings
 
-pytestmark = [pytest.mark.server, pytest.mark.skipif(not ANVIL.exists(), reason=MISSING)]
+pytestmark = [pytest.mark.server]
 
 
 def test_lifecycle_on_anvil(tmp_path) -> None:  # type: ignore[no-untyped-def]

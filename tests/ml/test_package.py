@@ -28,8 +28,8 @@ MALLORY = Account.from_key("0x" + "b2" * 32)
 
 
 @pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_enet_package(tmp_path_factory.mktemp("pkg") / "tiny.zip")
+def package(tiny_enet_zip: Path) -> Path:
+    return tiny_enet_zip
 
 
 def rewrite(src: Path, dest: Path, **replace: bytes) -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from tiny_models import OWNER, tiny_enet_package
+from tiny_models import OWNER, repackaged, tiny_enet_package
 from typer.testing import CliRunner
 
 from eotrust.cid import cid_of_file, to_v1
@@ -23,9 +23,9 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def packages(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def packages(tmp_path_factory: pytest.TempPathFactory, tiny_enet_zip: Path) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("reg")
-    v1 = tiny_enet_package(d / "v1.zip")
+    v1 = Path(shutil.copyfile(tiny_enet_zip, d / "v1.zip"))
     v2 = tiny_enet_package(d / "v2.zip", metrics={"pixel_accuracy": 0.75, "miou": 0.5},
                            created="2024-06-01T12:00:00Z", lineage={"run": "QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB"})
     return v1, v2
@@ -222,10 +222,11 @@ def test_same_checkpoint_same_package(tmp_path: Path) -> None:
     assert read_package(a).manifest.created == "2017-07-14T02:40:00Z"
 
 
-def test_concurrent_registrations_get_distinct_versions(settings: Settings, tmp_path: Path) -> None:
+def test_concurrent_registrations_get_distinct_versions(settings: Settings, tmp_path: Path, tiny_enet_zip: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    pkgs = [tiny_enet_package(tmp_path / f"p{i}.zip", created=f"2024-05-0{i + 1}T12:00:00Z") for i in range(4)]
+    pkgs = [repackaged(tiny_enet_zip, tmp_path / f"p{i}.zip", created=f"2024-05-0{i + 1}T12:00:00Z") for i in range(4)]
+    assert len({cid_of_file(p) for p in pkgs}) == 4
     Registry(settings)  # tables created once
     with ThreadPoolExecutor(4) as pool:
         entries = list(pool.map(lambda p: Registry(settings).register(p), pkgs))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_models import CLASSES, tiny_enet_package, tiny_series_package
+from tiny_models import CLASSES, tiny_series_package
 
 from eotrust.errors import InvalidInputError
 from eotrust.ml.models.enet import ENet
@@ -17,8 +17,8 @@ from eotrust.ml.scoring.batch import Scorer, pad_to_multiple
 
 
 @pytest.fixture(scope="module")
-def enet_pkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_enet_package(tmp_path_factory.mktemp("batch") / "tiny.zip")
+def enet_pkg(tiny_enet_zip: Path) -> Path:
+    return tiny_enet_zip
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from tiny_models import tiny_enet_package, tiny_series_package
+from tiny_models import tiny_series_package
 
 from eotrust.errors import InvalidInputError, RasterError
 from eotrust.ml.scoring.batch import Scorer
@@ -32,8 +32,8 @@ def write_raster(path: Path, data: np.ndarray, *, crs: str | None = CRS, nodata:
 
 
 @pytest.fixture(scope="module")
-def scorer(tmp_path_factory: pytest.TempPathFactory) -> Scorer:
-    return Scorer.from_file(tiny_enet_package(tmp_path_factory.mktemp("scene") / "tiny.zip"))
+def scorer(tiny_enet_zip: Path) -> Scorer:
+    return Scorer.from_file(tiny_enet_zip)
 
 
 def scene(shape: tuple[int, int, int] = (3, 150, 230), seed: int = 0) -> np.ndarray:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from tiny_models import tiny_enet_package
+from waiting import wait_for
 
 from eotrust.errors import InvalidInputError
 from eotrust.ml.scoring.batch import Scorer
@@ -26,8 +26,8 @@ from eotrust.ml.scoring.stream import (
 
 
 @pytest.fixture(scope="module")
-def scorer(tmp_path_factory: pytest.TempPathFactory) -> Scorer:
-    return Scorer.from_file(tiny_enet_package(tmp_path_factory.mktemp("stream") / "tiny.zip"))
+def scorer(tiny_enet_zip: Path) -> Scorer:
+    return Scorer.from_file(tiny_enet_zip)
 
 
 def frames(n: int, shape: tuple[int, int, int] = (3, 32, 32)) -> list[np.ndarray]:
@@ -50,7 +50,7 @@ def test_list_source_scores_every_frame_in_order(scorer: Scorer) -> None:
 def test_slow_scorer_drops_old_frames_and_keeps_a_window(scorer: Scorer) -> None:
     class Slow(Scorer):
         def probabilities(self, x):  # type: ignore[no-untyped-def]
-            time.sleep(0.05)
+            time.sleep(0.05)  # workload: a slow model, not synchronisation
             return super().probabilities(x)
 
     slow = Slow(scorer.package)
@@ -102,13 +102,13 @@ def test_watched_folder_and_model_swap(scorer: Scorer, tmp_path: Path) -> None:
     sink = FolderSink(out)
     pipeline = StreamPipeline(FolderSource(watch, poll=0.05, idle_timeout=1.5), reader, sink=sink)
 
-    def producer() -> None:
-        time.sleep(0.3)
+    def producer() -> None:  # each file arrives once the stream has written the one before
+        wait_for(lambda: len(sink.written) >= 1, timeout_s=30, what="a.npy to be scored")
         with rasterio.open(watch / ".b.tif.part", "w", **profile) as dst:  # written, then renamed in
             dst.write(frames(1)[0])
         (watch / ".b.tif.part").rename(watch / "b.tif")
         (watch / "notes.txt").write_text("ignored")
-        time.sleep(0.3)
+        wait_for(lambda: len(sink.written) >= 2, timeout_s=30, what="b.tif to be scored")
         reader.load(Scorer(scorer.package))  # a new model while the stream runs
         np.save(watch / "c.npy", frames(1)[0])
 

@@ -28,6 +28,16 @@ def tiny_enet_package(dest: Path, account=OWNER, bands: int = 3, **overrides) ->
     return package_model(model, account, dest, **args)
 
 
+def repackaged(package: Path, dest: Path, account=OWNER, **manifest_changes) -> Path:  # type: ignore[no-untyped-def]
+    """Another signed package of the same ONNX graph with some manifest fields changed (e.g.
+    ``created``): a distinct package (another CID) without exporting the model again."""
+    from eotrust.ml.package import Manifest, pack, read_package
+
+    old = read_package(package)
+    manifest = Manifest.model_validate({**old.manifest.model_dump(), **manifest_changes})
+    return pack(manifest, old.graph_bytes, account, dest)
+
+
 class PixelSeries(nn.Module):
     """A per-pixel temporal classifier: (N, C, T) -> (N, K) logits."""
 

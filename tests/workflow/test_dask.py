@@ -8,11 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from waiting import wait_for
 
 from eotrust.errors import WorkflowError
 from eotrust.workflow import RunFailed, run_workflow
@@ -76,15 +76,13 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 
 def _executor(settings, cluster: Cluster) -> DaskExecutor:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + 60
-    while True:
+    def connected() -> DaskExecutor | None:
         try:
-            ex = DaskExecutor(settings, cluster.address, timeout_s=5)
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
+            return DaskExecutor(settings, cluster.address, timeout_s=5)
+        except Exception:  # the scheduler is not listening yet
+            return None
+
+    ex = wait_for(connected, timeout_s=60, interval_s=0.3, what=f"the Dask scheduler at {cluster.address}")
     cluster.wait_workers(ex.client)
     return ex
 
@@ -149,15 +147,16 @@ def test_worker_lost_mid_run_the_step_reruns_elsewhere(settings, store, cluster)
         def kill_when_both_run(ev) -> None:  # type: ignore[no-untyped-def]
             events.append(ev)
 
+        def executing() -> bool:
+            """Both a and b execute, one on each worker (each has CPU=1), as the workers say."""
+            def count(dask_worker) -> int:  # type: ignore[no-untyped-def]
+                return sum(ts.state == "executing" for ts in dask_worker.state.tasks.values())
+
+            return sum(ex.client.run(count).values()) >= 2
+
         def killer() -> None:
-            # wait until a and b both run (one on each worker: each has CPU=1), then kill worker 0
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                processing = ex.client.processing()
-                if sum(len(v) for v in processing.values()) >= 2:
-                    break
-                time.sleep(0.05)
-            time.sleep(0.5)
+            # wait until a and b both run, then kill worker 0
+            wait_for(executing, timeout_s=60, what="steps a and b to execute")
             workers = ex.client.scheduler_info()["workers"]
             w0 = next(addr for addr, w in workers.items() if w.get("name") == "w0")
             lost.extend(ex.client.processing()[w0])

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 from eotrust.workflow import RunFailed, run_workflow
 from eotrust.workflow.record import RunRecord
@@ -121,9 +122,7 @@ outputs: {out: b.out}
     from eotrust.workflow.cache import StepCache
 
     cache = StepCache(settings.path("workflow", "cache"))
-    deadline = time.monotonic() + 60
-    while len(cache) == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: len(cache) > 0, timeout_s=60, what="step a to be cached")
     os.kill(proc.pid, signal.SIGKILL)  # the engine dies while step b runs
     proc.wait()
     assert len(cache) == 1

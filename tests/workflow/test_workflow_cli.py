@@ -89,22 +89,27 @@ def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_the_run_and_its_workers(tmp_path: Path) -> None:
     import signal
-    import time
 
     import psutil
+    from waiting import wait_for
 
     wf = tmp_path / "hang.yaml"
     wf.write_text("name: h\nservices:\n  s: {python: wf_services:hang, outputs: {out: file}}\nsteps: {s: {service: s}}\n")
     env = dict(os.environ, PYTHONPATH=str(HERE))
     proc = subprocess.Popen([str(EOTRUST), "--home", str(tmp_path / "home"), "workflow", "run", str(wf)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=HERE)
-    deadline = time.monotonic() + 60
-    children: list[psutil.Process] = []
-    while time.monotonic() < deadline and not children:
-        children = [c for c in psutil.Process(proc.pid).children(recursive=True) if "eotrust.workflow.worker" in " ".join(c.cmdline())]
-        time.sleep(0.1)
-    assert children, "the step's worker process started"
-    time.sleep(0.5)
+
+    def in_the_step() -> list[psutil.Process] | None:
+        """The worker processes, once one of them serves the step (it moved into the step's
+        working directory)."""
+        try:
+            workers = [c for c in psutil.Process(proc.pid).children(recursive=True)
+                       if "eotrust.workflow.worker" in " ".join(c.cmdline())]
+            return workers if any(c.cwd() != str(HERE) for c in workers) else None
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return None
+
+    children = wait_for(in_the_step, timeout_s=60, what="the step's worker process to run the step")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130 and "Traceback" not in err

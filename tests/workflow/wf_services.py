@@ -40,7 +40,7 @@ def crash(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, A
 
 
 def hang(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, Any]) -> None:
-    time.sleep(600)
+    time.sleep(600)  # workload: a step that hangs
 
 
 def no_output(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, Any]) -> None:
@@ -63,7 +63,7 @@ def flaky(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, A
 
 
 def sleepy(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, Any]) -> None:
-    time.sleep(float(params["seconds"]))
+    time.sleep(float(params["seconds"]))  # workload: a step that takes time
     outputs["out"].write_text(f"{inputs['src'].read_text()}+{os.getpid()}" if "src" in inputs else str(os.getpid()))
 
 

@@ -14,7 +14,6 @@ built once here; there are no module globals. Routers, one module per concern:
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,10 +26,10 @@ from eotrust.api.errors import install_error_handlers
 from eotrust.api.state import ServerState
 from eotrust.settings import Settings
 
-log = logging.getLogger(__name__)
 
-# (module, attribute) of every router, in the order they are mounted. A router whose module
-# is not there yet (built in parallel by another engineer) is skipped with a log line.
+# The router modules, in the order they are mounted; each has ``router`` or ``mount(app)``.
+# Every module listed must import: a broken one fails create_app (and
+# tests/api/test_routers_registered.py), never goes silently missing.
 ROUTERS: tuple[str, ...] = (
     "landing",
     "processes",
@@ -85,13 +84,7 @@ def create_app(settings: Settings, *, dev_autoack: bool = False, run_nodes: bool
     app.state.eotrust = ServerState(settings, dev_autoack=dev_autoack, run_nodes=run_nodes)
     install_error_handlers(app)
     for name in ROUTERS:
-        try:
-            module = importlib.import_module(f"eotrust.api.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"eotrust.api.{name}":
-                log.info("router eotrust.api.%s not present; skipped", name)
-                continue
-            raise
+        module = importlib.import_module(f"eotrust.api.{name}")
         mount = getattr(module, "mount", None)
         if mount is not None:
             mount(app)

@@ -3,7 +3,6 @@ lazily on first use (so the server starts even where a backend is configured but
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from functools import cached_property
@@ -93,13 +92,9 @@ class ServerState:
 
     def models(self) -> list[Any]:
         """The model packages of the registry."""
-        try:
-            registry = importlib.import_module("eotrust.ml.registry")
-        except ModuleNotFoundError as exc:  # the model registry lands in parallel
-            if exc.name == "eotrust.ml.registry":
-                return []
-            raise
-        return list(registry.list_models(self.settings))
+        from eotrust.ml.registry import list_models
+
+        return list(list_models(self.settings))
 
     def start(self) -> None:
         """Start background helpers (runner/collector, dev auto-answer) when asked to."""

@@ -23,7 +23,8 @@ app = typer.Typer(
 )
 
 # Each module exposes ``register(app)``; keep their top-level imports light
-# (heavy libraries such as torch are imported inside the commands).
+# (heavy libraries such as torch are imported inside the commands). Every module listed must
+# import: a broken one fails the CLI (and tests/cli/test_commands_registered.py), never goes missing.
 COMMAND_MODULES = (
     "party",
     "store",
@@ -58,13 +59,7 @@ def root(
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"eotrust.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"eotrust.cli.{name}":
-                continue  # command group not built yet
-            raise
-        module.register(app)
+        importlib.import_module(f"eotrust.cli.{name}").register(app)
 
 
 _register_all()

@@ -71,11 +71,9 @@ def _catalog_ref(settings: Settings, kind: str, ref: str) -> tuple[str, str | No
     catalogue does not know it (the id is then used as given)."""
     from eotrust.errors import NotFoundError
 
-    try:
-        from eotrust.catalog.entries import Kind
-        from eotrust.catalog.service import Catalog
-    except ImportError:  # pragma: no cover - the catalogue is optional here
-        return ref, None
+    from eotrust.catalog.entries import Kind
+    from eotrust.catalog.service import Catalog
+
     try:
         record = Catalog(settings).find(ref, Kind(kind))
     except NotFoundError:
@@ -336,10 +334,8 @@ def _names(settings: Settings, snap: TaskSnapshot) -> dict[str, str]:
     from eotrust.errors import EotrustError
     from eotrust.ledger.codec import cid_or_none
 
-    try:
-        from eotrust.catalog.service import Catalog
-    except ImportError:  # pragma: no cover
-        return {}
+    from eotrust.catalog.service import Catalog
+
     names: dict[str, str] = {}
     try:
         catalog = Catalog(settings)
