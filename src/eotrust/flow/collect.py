@@ -2,7 +2,8 @@
 
 Every result CID recorded on the contract is fetched from the store (re-hashed on the way),
 matched with the platform's signed catalogue record of it, decrypted with the submitter's age
-identity, and the plaintext's CID is checked against the envelope and the record. The run
+identity, and the plaintext's CID is checked against the record (the ciphertext is a plain
+age file: the plaintext CID travels only in the platform's signed record). The run
 record (published in clear, for anyone to verify) is copied out as it is.
 """
 
@@ -68,7 +69,7 @@ def collect_results(
     snap = lv.task_client(chain, address).status()
     state = lv.state_name(snap)
     if state != "Finished":
-        hint = "read why with `eotrust flow collect --failure-log`" if state == "Failed" else "wait until it is Finished"
+        hint = "read why with `eotrust flow failure-log`" if state == "Failed" else "wait until it is Finished"
         raise StateError(f"task {address} is {state}, not Finished", hint=hint)
     if snap.submitter.lower() != submitter.account.address.lower():
         raise StateError(f"task {address} was submitted by {snap.submitter}, not by {submitter.name}")
@@ -86,7 +87,7 @@ def collect_results(
             encrypted = False
             plaintext = cid
         else:
-            plaintext = open_from_store(store, cid, submitter.age_identity, target)
+            plaintext = open_from_store(store, cid, submitter.age_identity, target, expected_cid=info.plaintext_cid)
             encrypted = True
         if plaintext != info.plaintext_cid:
             target.unlink(missing_ok=True)
@@ -103,6 +104,7 @@ def failure_log(
     submitter: Any,
     address: str,
     *,
+    catalog: Catalog | None = None,
     chain: Any = None,
     store: Store | None = None,
 ) -> str:
@@ -117,7 +119,12 @@ def failure_log(
     snap = lv.task_client(chain, address).status()
     if lv.state_name(snap) != "Failed":
         raise StateError(f"task {address} is {lv.state_name(snap)}, not Failed")
+    cid = lv.failure_cid(snap)
+    records = result_records(catalog or Catalog(settings), address, snap)
+    info = records.get(cid)
+    if info is None:
+        raise IntegrityError(f"the failure log {cid} of task {address} has no record signed by the platform owner")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "failure.log"
-        open_from_store(store or open_store(settings), lv.failure_cid(snap), submitter.age_identity, out)
+        open_from_store(store or open_store(settings), cid, submitter.age_identity, out, expected_cid=info.plaintext_cid)
         return out.read_text()
