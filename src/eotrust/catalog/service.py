@@ -10,6 +10,8 @@ a tampered row raises IntegrityError naming the record and the field.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -60,6 +62,15 @@ def _signer(owner: Any) -> LocalAccount:
     if not hasattr(account, "sign_message") or not hasattr(account, "address"):
         raise InvalidInputError("a catalogue record must be signed by a party or an eth_account LocalAccount")
     return account
+
+
+def text_patterns(text: str) -> list[str]:
+    """LIKE patterns for a search text: words may be joined by a space, a hyphen, an
+    underscore or nothing ("land cover" finds "Land-cover", "land_cover" and "landcover")."""
+    words = [w.replace("%", r"\%") for w in re.split(r"[\s\-_]+", text.strip()) if w]
+    if len(words) <= 1:
+        return [f"%{text.strip()}%"]
+    return [f"%{'_'.join(words)}%", f"%{''.join(words)}%"]
 
 
 class Catalog:
@@ -182,11 +193,12 @@ class Catalog:
             if owner:
                 query = query.where(row_type.owner == owner)
             if text:
-                pattern = f"%{text}%"
                 cols = [c for c in ("title", "name", "description", "cid", "workflow_cid") if hasattr(row_type, c)]
-                clauses = [getattr(row_type, c).ilike(pattern) for c in cols]
-                if hasattr(row_type, "keywords"):
-                    clauses.append(cast(row_type.keywords, Text).ilike(pattern))
+                clauses = []
+                for pattern in text_patterns(text):
+                    clauses += [getattr(row_type, c).ilike(pattern) for c in cols]
+                    if hasattr(row_type, "keywords"):
+                        clauses.append(cast(row_type.keywords, Text).ilike(pattern))
                 query = query.where(or_(*clauses))
             if k is Kind.DATASET:
                 if bbox is not None:
