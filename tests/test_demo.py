@@ -73,7 +73,7 @@ def test_demo_on_a_json_rpc_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 @pytest.mark.skipif(not landcover_workflow().is_file() or not data_dir().is_dir(), reason="the land-cover application is not packaged yet")
 def test_make_demo_command_runs_the_land_cover_application(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_")}
-    env["EOTRUST_CONFIG"] = str(tmp_path / "none.toml")
+    env["EOTRUST_CONFIG"] = ""  # no config file
     exe = Path(sys.executable).parent / "eotrust"
     proc = subprocess.run([str(exe), "demo", "--demo-home", str(tmp_path / "demo")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=600)
