@@ -39,6 +39,19 @@ def _suffix(path: Path) -> str:
     return ""
 
 
+def _named_for_its_kind(target: Path) -> Path:
+    """Give a decrypted result the extension its bytes call for: ``classmap`` (a GeoTIFF)
+    becomes ``classmap.tif``, ``classmap_png`` becomes ``classmap.png`` (not
+    ``classmap_png.png``)."""
+    suffix = _suffix(target)
+    if not suffix or target.suffix == suffix:
+        return target
+    stem = target.name.removesuffix("_" + suffix[1:])
+    if stem != target.name and target.with_name(stem + suffix).exists():
+        stem = target.name  # another result already has that name: keep ours whole
+    return target.rename(target.with_name(stem + suffix))
+
+
 def result_records(catalog: Catalog, address: str, snap: Any) -> dict[str, ResultInfo]:
     """The platform owner's signed records of this task's results, by ciphertext CID."""
     out: dict[str, ResultInfo] = {}
@@ -92,9 +105,7 @@ def collect_results(
         if plaintext != info.plaintext_cid:
             target.unlink(missing_ok=True)
             raise IntegrityError(f"result {info.name!r} decrypted to {plaintext}; the platform recorded {info.plaintext_cid}")
-        suffix = _suffix(target)
-        if suffix and target.suffix != suffix:
-            target = target.rename(target.with_name(target.name + suffix))
+        target = _named_for_its_kind(target)
         collected.append(CollectedResult(info.name, cid, plaintext, target, encrypted))
     return collected
 
