@@ -69,7 +69,8 @@ def blocks_of(path: Path) -> list[Block]:
         if lang is None and m:
             lang, start, body = m.group(1), number, []
         elif lang is not None and line.strip() == "```":
-            out.append(Block(str(path.relative_to(REPO)), start, lang, "\n".join(body) + "\n"))
+            name = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+            out.append(Block(name, start, lang, "\n".join(body) + "\n"))
             lang = None
         elif lang is not None:
             body.append(line)
@@ -79,6 +80,12 @@ def blocks_of(path: Path) -> list[Block]:
 
 def all_blocks() -> list[Block]:
     return [b for path in doc_files() for b in blocks_of(path)]
+
+
+def test_the_readme_workflow_is_the_shipped_one() -> None:
+    """The ndvi-report YAML the README shows is the file it runs."""
+    shipped = (REPO / "src/eotrust/examples/ndvi_report/ndvi-report.yaml").read_text()
+    assert any(b.lang == "yaml" and b.text == shipped for b in blocks_of(REPO / "README.md"))
 
 
 def test_every_command_block_is_bash_and_marked() -> None:
