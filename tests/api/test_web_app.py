@@ -152,6 +152,8 @@ def test_every_view_offline(tmp_path: Path, live_server_factory: Any) -> None:
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
+            console: list[str] = []
+            page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
 
             # 1. the catalogue: a Leaflet map over the Natural Earth basemap, one label per footprint, apart
             page.goto(f"{server.url}/web/")
@@ -183,7 +185,14 @@ def test_every_view_offline(tmp_path: Path, live_server_factory: Any) -> None:
 
             # 3. the task: Finished, its results previewed and downloadable, its history in words
             expect(page.locator("#task-state")).to_have_text("Finished", timeout=120_000)
-            expect(page.locator("#results-box")).to_be_visible(timeout=20_000)
+            address = page.locator("#task-address").inner_text()
+            listed = httpx.get(f"{server.url}/tasks/{address}/results", headers={"X-API-Key": world.keys["sam"]}, timeout=60)
+            assert listed.status_code == 200, listed.text
+            assert "chart.png" in [f["file"] for f in listed.json()], listed.json()
+            try:
+                expect(page.locator("#results-box")).to_be_visible(timeout=30_000)
+            except AssertionError:
+                raise AssertionError(f"no results shown; the page said {console[-10:]}") from None
             expect(page.locator("#result-previews img")).to_have_count(1)
             assert page.locator("#result-previews img").evaluate("img => img.naturalWidth") > 100
             links = page.locator("#result-list a")
@@ -198,20 +207,19 @@ def test_every_view_offline(tmp_path: Path, live_server_factory: Any) -> None:
             assert not any(HEX_ADDRESS.search(w) for w in words), words
             shot(page, "task-results")
             # only the submitter reads them: the data owner's key is refused
-            address = page.locator("#task-address").inner_text()
             refused = httpx.get(f"{server.url}/tasks/{address}/results", headers={"X-API-Key": world.keys["olga"]})
             assert refused.status_code == 403, refused.text
 
             # 4. the models: metrics filled in, nested ones by their path
             page.click("button[data-tab=models]")
-            expect(page.locator("#model-table tbody td:nth-child(4)")).to_contain_text("test pixel_accuracy 0.912")
+            expect(page.locator("#model-table tbody td:nth-child(4)")).to_contain_text("test pixel_accuracy 0.912", timeout=30_000)
             shot(page, "models")
 
             # 5. the prediction: sized to the page, zoom on click
             page.click("button[data-tab=prediction]")
             page.set_input_files("#predict-file", str(scene))
             page.click("#predict-form button[type=submit]")
-            expect(page.locator("#predict-status")).to_have_text("done", timeout=60_000)
+            expect(page.locator("#predict-status")).to_have_text("done", timeout=90_000)
             width = page.locator("#scene-img").bounding_box()["width"]
             assert width >= 800, width  # not 200 px on a 1400 px page
             shot(page, "prediction")

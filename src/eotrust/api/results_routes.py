@@ -8,6 +8,7 @@ the platform's signed record), into a private cache under the home, once per tas
 from __future__ import annotations
 
 import mimetypes
+import shutil
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -44,13 +45,15 @@ def _collected(request: Request, caller: Caller, address: str) -> list[Any]:
     flowops.ensure_job_submitter(state, caller, address)
     cache = state.settings.path("web-results") / address.lower()
     if not cache.is_dir():
-        building = cache.with_name(temp_name(cache.name))
+        building = temp_name(cache)
         party = state.load_party(caller.party)
-        collect_results(state.settings, party, address, building, catalog=state.catalog, chain=state.chain)
         try:
+            collect_results(state.settings, party, address, building, catalog=state.catalog, chain=state.chain)
             building.rename(cache)
-        except OSError:  # another request finished first
+        except OSError:  # another request finished first: use its copy
             pass
+        finally:
+            shutil.rmtree(building, ignore_errors=True)  # nothing half-written stays
     return sorted(p for p in cache.iterdir() if p.is_file())
 
 

@@ -149,8 +149,9 @@ async function openProcess(id) {
         el("option", { value: "" }, `— choose a dataset for ${name} —`),
         ...offered.map((r) => el("option", { value: r.id }, `${r.body.title} (${short(r.body.cid, 10)})`)));
     } else if (kw.includes("platform")) {
-      input = el("select", { name, "data-kind": "platform", required: "" },
-        el("option", { value: "" }, "— choose a platform —"),
+      const needed = d.minOccurs > 0;
+      input = el("select", Object.assign({ name, "data-kind": "platform" }, needed ? { required: "" } : {}),
+        el("option", { value: "" }, needed ? "— choose a platform —" : "— the default platform —"),
         ...platforms.map((r) => el("option", { value: r.id }, r.body.name)));
     } else {
       const sch = d.schema || {};
@@ -226,7 +227,7 @@ async function loadTasks() {
     el("td", { class: "cid" }, t.address), el("td", {}, t.process || ""),
     el("td", {}, el("span", { class: `state ${t.state}` }, t.state)),
     el("td", {}, el("span", { class: `state ${t.status}` }, t.status)), el("td", {}, t.created || ""))));
-  if (state.selectedTask) await loadTaskDetail();
+  if (state.selectedTask) await loadTaskDetail().catch((e) => console.error("task detail", e));
 }
 
 async function loadTaskDetail() {
@@ -256,7 +257,7 @@ async function loadResults(addr, status) {
   if (shownResults.has(addr) && !box.hidden) return;
   shownResults.add(addr);
   let files;
-  try { files = await api(`/tasks/${addr}/results`); } catch (e) { shownResults.delete(addr); return; }
+  try { files = await api(`/tasks/${addr}/results`); } catch (e) { console.error("results", e); shownResults.delete(addr); return; }
   $("#result-list").replaceChildren(...files.map((f) => el("li", {},
     el("a", { href: "#", "data-href": f.href, "data-file": f.file, onclick: (ev) => { ev.preventDefault(); download(f); } }, f.file),
     el("span", { class: "muted" }, ` ${f.media_type}, ${f.size.toLocaleString()} bytes${f.encrypted ? ", decrypted for you" : ", public"}`))));
