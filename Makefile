@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := contracts/node_modules/.installed
 
-.PHONY: demo test install sysdeps node contracts bench clean
+.PHONY: demo test install sysdeps node contracts bench clean web-assets
 
 # Python environment: torch (CPU wheel) first, then eotrust with its test extras.
 $(STAMP): pyproject.toml constraints.txt
@@ -21,10 +21,10 @@ install: $(STAMP)
 # PostgreSQL server (the catalogue tests start a throwaway one; no cluster service is used),
 # and bubblewrap (bwrap), the sandbox every workflow step runs in.
 sysdeps:
-	@if ! command -v age >/dev/null || ! command -v chromium >/dev/null || ! command -v bwrap >/dev/null \
+	@if ! command -v age >/dev/null || ! command -v chromium >/dev/null || ! command -v bwrap >/dev/null || ! command -v jq >/dev/null \
 	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q age chromium postgresql bubblewrap; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q age chromium postgresql bubblewrap jq; \
 	fi
 
 # Pinned solc (compiler) and anvil (JSON-RPC node) from npm.
@@ -49,3 +49,15 @@ bench: install node
 
 clean:
 	rm -rf $(VENV) contracts/node_modules .pytest_cache
+
+# The web page's map library (Leaflet) and offline basemap (Natural Earth land, 1:110m, from
+# world-atlas, converted to GeoJSON with topojson-client), from npm at the pinned versions,
+# copied into the static files. The results are committed: serving needs no Node.
+WEB_VENDOR := src/eotrust/api/web/static/vendor
+web-assets:
+	cd web && npm ci --no-audit --no-fund
+	mkdir -p $(WEB_VENDOR)/images
+	cp web/node_modules/leaflet/dist/leaflet.js web/node_modules/leaflet/dist/leaflet.css $(WEB_VENDOR)/
+	cp web/node_modules/leaflet/dist/images/*.png $(WEB_VENDOR)/images/
+	cp web/node_modules/leaflet/LICENSE $(WEB_VENDOR)/LEAFLET-LICENSE
+	web/node_modules/.bin/topo2geo land=- < web/node_modules/world-atlas/land-110m.json > $(WEB_VENDOR)/land-110m.geojson

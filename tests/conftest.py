@@ -17,7 +17,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's ~/.eotrust or eotrust.toml."""
     for var in ("EOTRUST_HOME", "EOTRUST_CHAIN_URL", "EOTRUST_STORE", "EOTRUST_CATALOG_URL", "EOTRUST_DASK_SCHEDULER"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("EOTRUST_CONFIG", str(tmp_path / "no-such-eotrust.toml"))
+    monkeypatch.setenv("EOTRUST_CONFIG", "")  # empty: no config file at all
     monkeypatch.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
     monkeypatch.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")  # fast keystores; production default is 2**16
 

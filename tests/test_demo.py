@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ SAMPLE = HERE / "data" / "slovenia-s2-ndvi"
 def _run(tmp_path: Path) -> tuple[object, str]:
     out = io.StringIO()
     console = Console(file=out, width=200, force_terminal=False)
-    result = run_demo(home=tmp_path / "demo", console=console, workflow=TINY, data=SAMPLE)
+    result = run_demo(home=tmp_path / "demo", console=console, workflow=TINY, data=SAMPLE, passphrase=PASSPHRASE)
     return result, out.getvalue()
 
 
@@ -69,10 +70,11 @@ def test_demo_on_a_json_rpc_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_make_demo_command_runs_the_land_cover_application(tmp_path: Path) -> None:
     assert landcover_workflow().is_file() and data_dir().is_dir(), "the land-cover application is not packaged"
     env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_")}
-    env["EOTRUST_CONFIG"] = str(tmp_path / "none.toml")
+    env["EOTRUST_CONFIG"] = ""  # no config file
+    env["EOTRUST_HOME"] = str(tmp_path / "demo")  # honoured; no EOTRUST_PASSPHRASE: the demo chooses one
+    env["COLUMNS"] = "400"  # the printed commands stay on one line
     exe = Path(sys.executable).parent / "eotrust"
-    proc = subprocess.run([str(exe), "demo", "--demo-home", str(tmp_path / "demo")], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([str(exe), "demo"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "VERIFIED" in proc.stdout
     home, results = tmp_path / "demo", tmp_path / "demo" / "results"
@@ -83,7 +85,10 @@ def test_make_demo_command_runs_the_land_cover_application(tmp_path: Path) -> No
     settings = demo_settings(home)
     [entry] = Registry(settings).list()
     assert "8. The model ships as a signed package" in proc.stdout and entry.cid in proc.stdout
-    submitter = load_party(settings, "submitter", passphrase=PASSPHRASE)
+    chosen = re.search(r"export EOTRUST_PASSPHRASE=(\S+)`", proc.stdout)
+    assert chosen, proc.stdout[:2000]
+    assert f"EOTRUST_PASSPHRASE={chosen.group(1)} eotrust --home {home} serve" in proc.stdout
+    submitter = load_party(settings, "submitter", passphrase=chosen.group(1))
     report = verify_package(results / PACKAGE_FILE, cid=entry.cid, owner=submitter.address)
     assert report.owner == submitter.address and any("onnxruntime" in c for c in report.checks)
     # its lineage is the task's: the run record on the contract, and the dataset and checkpoint that run made

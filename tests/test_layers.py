@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "eotrust"
 LAYER = {
     "errors": 0, "settings": 0, "cid": 0, "names": 0, "limits": 0,
     "crypto": 1, "store": 1, "party": 1, "ledger": 1, "catalog": 1,
-    "eo": 2, "ml": 2, "data": 2,
+    "eo": 2, "ml": 2, "data": 2, "examples": 2,
     "workflow": 3,
     "flow": 4, "nodes": 4, "verify": 4, "federated": 4, "linked": 4,
     "demo": 5, "api": 5, "cli": 5,

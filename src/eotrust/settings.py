@@ -7,6 +7,7 @@ server builds one at start-up, tests build their own with a temporary home.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -82,6 +83,8 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = os.environ.get("EOTRUST_CONFIG", "eotrust.toml")
+        if not toml_file:  # EOTRUST_CONFIG set empty: no config file at all
+            return (init_settings, env_settings)
         return (
             init_settings,
             env_settings,
@@ -138,13 +141,28 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
         if not config_file.is_file():
             raise ConfigError(f"config file {config_file} does not exist", hint="pass an existing eotrust.toml")
         os.environ["EOTRUST_CONFIG"] = str(config_file)
+    named = os.environ.get("EOTRUST_CONFIG")
+    if named and not Path(named).is_file():
+        raise ConfigError(
+            f"EOTRUST_CONFIG names {named}, which does not exist",
+            hint="point EOTRUST_CONFIG at an existing eotrust.toml, or unset it",
+        )
+    source = named or "eotrust.toml"
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)  # type: ignore[arg-type]
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source} is not valid TOML: {exc}", hint="fix the file") from None
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err.get("loc", ())) or "settings"
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(x) for x in err.get("loc", ())) or "settings"
+            if err.get("type") == "extra_forbidden":
+                problems.append(f"unknown setting {where!r} in {source}")
+            else:
+                problems.append(f"invalid setting {where}: {err.get('msg')}")
+        known = ", ".join(Settings.model_fields)
         raise ConfigError(
-            f"invalid setting {where}: {err.get('msg')}",
-            hint="fix eotrust.toml or the EOTRUST_* variable",
+            "; ".join(problems),
+            hint=f"the settings are: {known} (in eotrust.toml, or as EOTRUST_* variables)",
         ) from None

@@ -33,7 +33,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlowWor
     with pytest.MonkeyPatch.context() as env:  # the per-test isolation of tests/conftest.py, for the module
         for var in ("EOTRUST_HOME", "EOTRUST_CHAIN_URL", "EOTRUST_STORE", "EOTRUST_CATALOG_URL", "EOTRUST_DASK_SCHEDULER"):
             env.delenv(var, raising=False)
-        env.setenv("EOTRUST_CONFIG", str(base / "no-such-eotrust.toml"))
+        env.setenv("EOTRUST_CONFIG", "")  # no config file (a missing one is an error)
         env.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
         env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
         world = build_world(base / "home", submitters=("sam", "sue"))

@@ -37,7 +37,7 @@ def test_page_runs_a_workflow_to_finished(tmp_path: Path, live_server_factory: A
             page.goto(f"{server.url}/web/")
             # the catalogue with its footprint map
             expect(page.locator("#datasets tbody tr")).to_have_count(1)
-            expect(page.locator("#footprints rect")).to_have_count(1)
+            expect(page.locator("#footprints path.footprint")).to_have_count(1)  # Leaflet draws paths
             page.screenshot(path=str(ARTIFACTS / "web-catalogue.png"), full_page=True)
 
             page.fill("#api-key", world.keys["sam"])
@@ -47,6 +47,8 @@ def test_page_runs_a_workflow_to_finished(tmp_path: Path, live_server_factory: A
             page.click("button[data-tab=workflows]")
             page.click("#process-list li[data-process=shout]")
             expect(page.locator("#run-fields select[name=scene]")).to_be_visible()
+            # the dataset picker starts empty (issue 19): the user chooses
+            page.select_option("#run-fields select[name=scene]", world.dataset_id)
             expect(page.locator("#run-fields input[name=times]")).to_have_value("1")
             page.fill("#run-fields input[name=tag]", "browser")
             page.click("#run-submit")

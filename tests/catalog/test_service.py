@@ -179,3 +179,13 @@ def test_same_record_added_at_once_is_stored_once(settings, owner) -> None:  # t
     with ThreadPoolExecutor(6) as pool:
         assert list(pool.map(lambda c: c.add(record), catalogs)) == [record] * 6
     assert catalogs[0].list(Kind.PLATFORM) == [record]
+
+
+def test_text_search_joins_words_by_hyphen_space_underscore_or_nothing(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
+    hyphen = catalog.register(owner, ApplicationInfo(name="a", workflow_cid=cid_of_bytes(b"1"), description="Land-cover mapping"))
+    joined = catalog.register(owner, ApplicationInfo(name="landcover-mapping", workflow_cid=cid_of_bytes(b"2")))
+    catalog.register(owner, ApplicationInfo(name="c", workflow_cid=cid_of_bytes(b"3"), description="land use; cover crops"))
+    found = {r.id for r in catalog.search(text="land cover")}
+    assert found == {hyphen.id, joined.id}
+    assert {r.id for r in catalog.search(text="LAND_COVER")} == found
+    assert {r.id for r in catalog.search(text="100%")} == set()

@@ -56,9 +56,11 @@ def test_put_json_and_pins(home: list[str], sample: Path) -> None:
     result = runner.invoke(app, [*home, "store", "put", "--no-pin", "--json", str(sample)])
     info = json.loads(result.stdout)
     assert info["pinned"] is False and info["cid_v1"] == to_v1(info["cid"]) and info["size"] == 700_000
-    runner.invoke(app, [*home, "store", "pin", info["cid"]])
+    pinned = runner.invoke(app, [*home, "store", "pin", info["cid"]])
+    assert pinned.exit_code == 0 and pinned.stdout.strip() == f"pinned {info['cid']}"
     assert json.loads(runner.invoke(app, [*home, "store", "ls", "--json"]).stdout)[0]["pinned"] is True
-    runner.invoke(app, [*home, "store", "unpin", info["cid"]])
+    unpinned = runner.invoke(app, [*home, "store", "unpin", info["cid"]])
+    assert unpinned.exit_code == 0 and unpinned.stdout.strip() == f"unpinned {info['cid']}"
     assert json.loads(runner.invoke(app, [*home, "store", "ls", "--json"]).stdout)[0]["pinned"] is False
 
 

@@ -116,7 +116,8 @@ def test_failing_workflow_step_ends_failed_with_its_log(world: World) -> None:
     assert world.node().recover() == {address: "Failed"}
     snap = world.task(address).status()
     assert snap.results == []  # nothing half-recorded
-    assert world.catalog.results(task=address) == []
+    # no result recorded, only the sealed failure log (its plaintext CID, signed, for the reader's check)
+    assert [r.body.name for r in world.catalog.results(task=address)] == ["failure-log"]
     log = failure_log(world.settings, world.parties["submitter"], address, chain=world.chain)
     assert "step 'digest' failed" in log and "exit status 3" in log and "digest: told to fail" in log
     with pytest.raises(StateError, match="Failed"):

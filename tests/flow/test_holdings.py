@@ -28,3 +28,19 @@ def test_locate_checks_the_file_still_is_what_was_registered(settings, tmp_path:
     file.unlink()
     with pytest.raises(NotFoundError, match="is gone"):
         locate(settings, "owner", cid)
+
+
+def test_collected_results_are_named_for_their_kind(tmp_path: Path) -> None:
+    """`classmap_png` is written as classmap.png beside classmap.tif, never classmap_png.png."""
+    from eotrust.flow.collect import _named_for_its_kind
+
+    png, tif, blob = tmp_path / "classmap_png", tmp_path / "classmap", tmp_path / "notes"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n....")
+    tif.write_bytes(b"II*\x00....")
+    blob.write_bytes(b"plain words")
+    assert _named_for_its_kind(png).name == "classmap.png"
+    assert _named_for_its_kind(tif).name == "classmap.tif"
+    assert _named_for_its_kind(blob).name == "notes"
+    again = tmp_path / "classmap_png"
+    again.write_bytes(b"\x89PNG\r\n\x1a\n....")
+    assert _named_for_its_kind(again).name == "classmap_png.png"  # classmap.png is taken

@@ -123,7 +123,7 @@ class Parties:
             EOTRUST_CHAIN_URL=chain_url or self.chain_url,
             EOTRUST_STORE_ROOT=str(self.shared / "store"),
             EOTRUST_CATALOG_URL=f"sqlite:///{self.shared / 'catalog.sqlite'}",
-            EOTRUST_CONFIG=str(self.root / "no-eotrust.toml"),
+            EOTRUST_CONFIG="",  # no config file
             EOTRUST_STEP_RETRIES="0",
             EOTRUST_KEYSTORE_SCRYPT_N="4096",  # fast keystores in tests; production default 2**16
             COLUMNS="200",

@@ -62,3 +62,14 @@ def test_enet_parameters_are_checked_when_built() -> None:
     md = parse_model_def({"name": "e", "architecture": "enet", "params": {"no_such": 1}})
     with pytest.raises(ModelError, match="cannot build enet"):
         build_model(md.architecture, 4, 3, md.params)
+
+
+def test_every_mistake_is_reported_not_only_the_first() -> None:
+    """A bad training value AND a bad architecture parameter: both named in one error."""
+    with pytest.raises(InvalidInputError) as err:
+        parse_model_def({"name": "m", "architecture": "temporal_cnn", "params": {"hidden": -3},
+                         "training": {"epochs": 0}})
+    assert "training.epochs" in err.value.message and "params: hidden" in err.value.message
+    with pytest.raises(InvalidInputError) as err:
+        parse_model_def({"name": "m", "architecture": "no_such_net", "training": {"batch_size": 0}})
+    assert "training.batch_size" in err.value.message and "unknown architecture 'no_such_net'" in err.value.message

@@ -46,6 +46,8 @@ ROUTERS: tuple[str, ...] = (
     "predict",
     "render",
     "web",
+    "docs_page",
+    "results_routes",
 )
 
 TAGS: list[dict[str, Any]] = [
@@ -76,7 +78,7 @@ def create_app(settings: Settings, *, dev_autoack: bool = False, run_nodes: bool
             "STAC API, the party REST API (API keys) and a web page."
         ),
         openapi_tags=TAGS,
-        docs_url="/api.html",
+        docs_url=None,  # /api.html: eotrust.api.docs_page, Swagger UI from local files
         redoc_url=None,
         lifespan=_lifespan,
     )

@@ -493,8 +493,10 @@ def history(state: Any, address: str) -> list[dict[str, Any]]:
     """The task's ledger events, oldest first: event name, block, acting party, details."""
     snapshot(state, address)
     events = _lv().task_client(state.chain, address).history()
+    names = _names_of(state, events)
     out = []
     for ev in events:
+        summary = _in_words(ev.describe(), names) if hasattr(ev, "describe") else None
         raw = jsonable(ev)
         if not isinstance(raw, dict):
             raw = {"event": str(raw)}
@@ -512,8 +514,42 @@ def history(state: Any, address: str) -> list[dict[str, Any]]:
         parts += [f"{k}={v}" for k, v in raw.items() if v not in (None, "", [], {})]
         out.append({"event": str(name), "block": block if isinstance(block, int) else None,
                     "party": party if isinstance(party, str) else None, "details": ", ".join(parts),
-                    "time": when, "tx": tx if isinstance(tx, str) else None})
+                    "time": when, "tx": tx if isinstance(tx, str) else None,
+                    "summary": summary, "party_name": names.get(party.lower()) if isinstance(party, str) else None})
     return out
+
+
+_HEX = re.compile(r"0x[0-9a-fA-F]{64}|0x[0-9a-fA-F]{40}")
+
+
+def _names_of(state: Any, events: list[Any]) -> dict[str, str]:
+    """Names for the hex a history holds: party addresses (the parties whose cards this home
+    has) and catalogue ids (application, platform, dataset records), lower-cased keys."""
+    from eotrust.party import list_cards
+
+    names: dict[str, str] = {}
+    try:
+        for card in list_cards(state.settings):
+            names[card.address.lower()] = card.name
+    except EotrustError:
+        pass
+    lv = _lv()
+    for ev in events:
+        for value in (getattr(ev, "id", None), getattr(ev, "application_id", None), getattr(ev, "platform_id", None)):
+            if not isinstance(value, str) or not value.startswith("0x") or value.lower() in names:
+                continue
+            try:
+                record = state.catalog.get(lv.record_id_of(value))
+            except (EotrustError, ValueError, TypeError):
+                continue
+            body = record.body
+            names[value.lower()] = str(getattr(body, "title", None) or getattr(body, "name", None) or record.id)
+    return names
+
+
+def _in_words(text: str, names: dict[str, str]) -> str:
+    """The sentence with every known address or id replaced by its name."""
+    return _HEX.sub(lambda m: names.get(m.group(0).lower(), m.group(0)[:10] + "…"), text)
 
 
 def provenance(state: Any, address: str) -> dict[str, Any]:

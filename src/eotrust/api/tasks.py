@@ -61,6 +61,8 @@ class HistoryEvent(BaseModel):
     details: str | None = None
     time: str | None = None
     tx: str | None = None
+    summary: str | None = Field(default=None, description="the event in words, parties and records by name")
+    party_name: str | None = None
 
 
 class ProvNode(BaseModel):

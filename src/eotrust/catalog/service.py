@@ -10,6 +10,8 @@ a tampered row raises IntegrityError naming the record and the field.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -232,11 +234,17 @@ def _kind(value: Kind | str) -> Kind:
 
 
 def _has_text(record: Record, needle: str) -> bool:
+    """Case-insensitive substring over the signed body's names, titles, descriptions, CIDs and
+    keywords; words of a several-word text may be joined by a space, a hyphen, an underscore or
+    nothing ("land cover" finds "Land-cover", "land_cover" and "landcover")."""
     body = record.body.canonical()
-    for key in ("title", "name", "description", "cid", "workflow_cid"):
-        if needle in str(body.get(key) or "").lower():
-            return True
-    return any(needle in str(k).lower() for k in body.get("keywords") or [])
+    values = [str(body.get(key) or "") for key in ("title", "name", "description", "cid", "workflow_cid")]
+    values += [str(k) for k in body.get("keywords") or []]
+    words = [w for w in re.split(r"[\s\-_]+", needle.strip().lower()) if w]
+    if len(words) > 1:
+        joined = "".join(words)
+        return any(joined in re.sub(r"[\s\-_]+", "", v.lower()) for v in values)
+    return any(needle.strip().lower() in v.lower() for v in values)
 
 
 def _in_area_and_time(record: Record, box: tuple[float, float, float, float] | None, q_start: Any, q_end: Any) -> bool:

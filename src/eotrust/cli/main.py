@@ -9,10 +9,31 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import typer.core
 
 from eotrust.cli.common import err_console
 from eotrust.errors import EotrustError
 from eotrust.settings import load_settings
+
+def _flags_show_no_type() -> None:
+    """typer 0.29 prints ``<bool>`` beside every on/off flag in --help (``--json <bool>``,
+    ``--help <bool>``), as if the flag took a value; a flag takes none, so its type column is
+    left empty. Options with values keep theirs (``--epochs <int>``)."""
+    option = typer.core.TyperOption
+    if getattr(option.display_type_rich, "_eotrust_flags", False):
+        return
+    shown = option.display_type_rich
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: typer.Context) -> str | None:  # type: ignore[name-defined]
+        if self.is_flag and not self.count:
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._eotrust_flags = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
 
 app = typer.Typer(
     name="eotrust",

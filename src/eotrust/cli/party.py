@@ -100,6 +100,26 @@ def export(
         err_console.print(f"wrote {output}", highlight=False)
 
 
+@party_app.command("export-identity")
+def export_identity(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="the party's name"),
+    output: Path = typer.Option(..., "-o", "--output", help="the identity file to write (must not exist)"),
+) -> None:
+    """Write a party's age secret key, UNENCRYPTED, to a file the `age` CLI reads
+    (`age -d -i FILE`). Anyone who reads that file can decrypt everything sealed for the
+    party: keep it private and delete it when done."""
+    from eotrust.party import export_age_identity
+
+    path = export_age_identity(settings_of(ctx), name, output)
+    err_console.print(
+        f"[bold red]warning:[/] {path} holds the age secret key of {name} in clear (mode 0600): anyone who reads it "
+        f"can decrypt every input and result sealed for {name}. Keep it private; delete it when done.",
+        highlight=False,
+    )
+    typer.echo(f"wrote {path}")
+
+
 @party_app.command("verify")
 def verify(card_file: Path = typer.Argument(..., help="a card file (from `party export`)")) -> None:
     """Check that a card's signature binds its name, role, address and age recipient."""

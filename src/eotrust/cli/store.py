@@ -142,6 +142,7 @@ def pin(ctx: typer.Context, cid: str = typer.Argument(..., help="the object's CI
     from eotrust.store import open_store
 
     open_store(settings_of(ctx)).pin(cid)
+    console.print(f"pinned {cid}", highlight=False)
 
 
 @store_app.command("unpin")
@@ -150,6 +151,7 @@ def unpin(ctx: typer.Context, cid: str = typer.Argument(..., help="the object's 
     from eotrust.store import open_store
 
     open_store(settings_of(ctx)).unpin(cid)
+    console.print(f"unpinned {cid}", highlight=False)
 
 
 @store_app.command("cid")

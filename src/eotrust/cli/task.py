@@ -89,7 +89,10 @@ def _owner_of(settings: Settings, kind: str, ref: str, owner: str | None) -> tup
         return record_id, _address(settings, owner, f"{kind} owner")
     if record_owner is None:
         raise InvalidInputError(
-            f"the catalogue has no {kind} {ref!r}, so its owner is unknown", hint=f"pass --{kind}-owner ADDRESS|PARTY"
+            f"the catalogue has no {kind} {ref!r}, so its owner is unknown", hint=(
+                "name its owner: -r DATASET=OWNER (an address or a party)" if kind == "dataset"
+                else f"register it first, or pass --{kind}-owner ADDRESS|PARTY"
+            ),
         )
     return record_id, _address(settings, record_owner, f"{kind} owner")
 

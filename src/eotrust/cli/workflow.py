@@ -55,13 +55,17 @@ def _inputs(raw: dict[str, str], store: Any) -> dict[str, Any]:
 class _Progress:
     """Rich progress bars, one per step, fed by the engine's StepEvents."""
 
-    def __init__(self) -> None:
+    def __init__(self, runs: int = 1) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=err_console,
                                  transient=False)
         self.tasks: dict[str, Any] = {}
+        # a sweep runs every step once per combination: a step's bar counts the instances
+        # planned by all of its runs (not "6/2 done")
+        self.runs = runs
+        self.planned: dict[str, int] = {}
 
     def __enter__(self) -> _Progress:
         self.progress.start()
@@ -75,7 +79,11 @@ class _Progress:
             self.tasks[ev.step] = self.progress.add_task(ev.step, total=ev.total, note="")
         tid = self.tasks[ev.step]
         if ev.kind == "planned":
-            self.progress.update(tid, total=ev.total, note="")
+            if self.runs > 1:
+                self.planned[ev.step] = self.planned.get(ev.step, 0) + (ev.total or 0)
+                self.progress.update(tid, total=self.planned[ev.step], note="")
+            else:
+                self.progress.update(tid, total=ev.total, note="")
         elif ev.kind == "submitted":
             self.progress.update(tid, note="running" if ev.attempt == 1 else f"attempt {ev.attempt}")
         elif ev.kind in ("done", "cached"):
@@ -222,7 +230,7 @@ def run_cmd(
         swept, combos = expand_sweep(spec, params)
         t0 = time.perf_counter()
         if len(combos) > 1:
-            with _Progress() if not json_ else _nullcontext() as prog:
+            with _Progress(runs=len(combos)) if not json_ else _nullcontext() as prog:
                 result = run_sweep(settings, spec, inputs, params, store=store, executor=executor,
                                    force=set(force or []), retries=retries, progress=None if json_ else _sweep_progress(prog))
             _print_sweep(result, json_)

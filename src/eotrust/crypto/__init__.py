@@ -3,8 +3,8 @@
 - keys: :func:`generate_identity`, recipients and identities as age writes them;
 - age: :func:`encrypt_stream`/:func:`decrypt_stream` and the file versions, interoperable
   with the ``age`` command-line tool;
-- envelope: :func:`seal_to_store`/:func:`open_from_store`, the ciphertext in a store with the
-  plaintext's CID sealed inside it.
+- envelope: :func:`seal_to_store`/:func:`open_from_store`, a plain age file in a store, opened
+  against the plaintext CID that a signed record names.
 """
 
 from eotrust.crypto.age import decrypt_file, decrypt_stream, encrypt_file, encrypt_stream

@@ -1,21 +1,17 @@
-"""The sealed envelope: a plaintext encrypted with age together with its own CID.
+"""Sealed objects: a plaintext encrypted with age, exactly, and named by the ciphertext's CID.
 
-What is encrypted is a short header and then the plaintext::
-
-    eotrust-envelope/1\\n
-    {"plaintext_cid": "Qm…", "size": 123}\\n
-    <the plaintext bytes>
-
-The store names the ciphertext (that CID is what travels on the ledger); the plaintext's CID
-rides inside the encryption, unreadable to anyone else and bound to the bytes by age's
-authentication. On opening, the plaintext's CID is recomputed while it is decrypted and
-compared with the header: a reader knows exactly what it decrypted, and nothing is left at
-the destination if anything does not match.
+What is stored is a plain age file of the plaintext — nothing is added inside — so
+``age -d -i KEY`` on the stored object yields exactly the original bytes, and a file the
+``age`` tool encrypted is read here as well. The store names the ciphertext (that CID is what
+travels on the ledger); the plaintext's CID travels *outside* the ciphertext, in a signed
+record: the catalogue's dataset record for an input a data owner seals, the platform's signed
+result record for each result and the failure log. On opening, the reader names the plaintext
+CID it expects; the CID is recomputed while the bytes are decrypted and compared: a reader
+knows exactly what it decrypted, and nothing is left at the destination if it does not match.
 """
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 from collections.abc import Sequence
@@ -23,14 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from eotrust.cid import DagImporter, cid_of_file, validate_cid
+from eotrust.cid import DagImporter, validate_cid
 from eotrust.crypto.age import decrypt_stream, encrypt_stream
-from eotrust.errors import CryptoError, EotrustError, IntegrityError, NotFoundError
+from eotrust.errors import CryptoError, IntegrityError, NotFoundError
 from eotrust.store.atomic import atomic_output
 from eotrust.store.base import Store
-
-MAGIC = b"eotrust-envelope/1\n"
-_MAX_HEADER = 4096
 
 
 @dataclass(frozen=True)
@@ -43,29 +36,19 @@ class Sealed:
     size: int
 
 
-def envelope_header(plaintext_cid: str, size: int) -> bytes:
-    body = json.dumps({"plaintext_cid": plaintext_cid, "size": size}, sort_keys=True)
-    return MAGIC + body.encode() + b"\n"
+class _HashingReader:
+    """Reads the file for the encryption and computes the CID of exactly the bytes read."""
 
-
-class _HeaderThenFile:
-    """Reads the header, then the file; checks the file is the size the header says."""
-
-    def __init__(self, header: bytes, f: BinaryIO, size: int) -> None:
-        self._header = header
+    def __init__(self, f: BinaryIO) -> None:
         self._f = f
-        self._size = size
-        self._read = 0
+        self.importer = DagImporter(workers=2)
+        self.size = 0
 
     def read(self, n: int = -1) -> bytes:
-        if self._header:
-            cut = len(self._header) if n is None or n < 0 else max(1, n)
-            out, self._header = self._header[:cut], self._header[cut:]
-            return out
         data = self._f.read(n)
-        self._read += len(data)
-        if not data and self._read != self._size:
-            raise IntegrityError(f"the file changed while it was sealed ({self._read} bytes, expected {self._size})")
+        if data:
+            self.importer.write(data)
+            self.size += len(data)
         return data
 
 
@@ -126,108 +109,86 @@ class _Pipe:
 
 
 def seal_to_store(store: Store, src: Path, recipients: Sequence[str], *, pin: bool = True) -> Sealed:
-    """Encrypt the file ``src`` for ``recipients`` in an envelope carrying its plaintext CID,
-    and put the ciphertext into ``store``; return the two CIDs and the size."""
+    """Encrypt the file ``src`` for ``recipients`` with age, as it is, and put the ciphertext
+    into ``store``; return the ciphertext's CID, the CID of exactly the plaintext bytes that
+    were encrypted, and their size. The caller records the plaintext CID where the reader
+    will find it (a signed record)."""
     src = Path(src)
     if not src.is_file():
         raise NotFoundError(f"file {src} does not exist")
-    size = src.stat().st_size
-    plaintext_cid = cid_of_file(src)
-    header = envelope_header(plaintext_cid, size)
     pipe = _Pipe()
+    with open(src, "rb") as f:
+        reader = _HashingReader(f)
 
-    def produce() -> None:
+        def produce() -> None:
+            try:
+                encrypt_stream(reader, pipe, recipients)  # type: ignore[arg-type]
+            except BaseException as exc:  # handed to the reader, which raises it
+                pipe.finish(exc)
+            else:
+                pipe.finish()
+
+        producer = threading.Thread(target=produce, name="seal-encrypt", daemon=True)
+        producer.start()
         try:
-            with open(src, "rb") as f:
-                encrypt_stream(_HeaderThenFile(header, f, size), pipe, recipients)
-        except BaseException as exc:  # handed to the reader, which raises it
-            pipe.finish(exc)
-        else:
-            pipe.finish()
-
-    producer = threading.Thread(target=produce, name="seal-encrypt", daemon=True)
-    producer.start()
-    try:
-        cid = store.put_stream(pipe, pin=pin)  # type: ignore[arg-type]
-    finally:
-        pipe.close()
-        producer.join()
-    return Sealed(cid=cid, plaintext_cid=plaintext_cid, size=size)
+            cid = store.put_stream(pipe, pin=pin)  # type: ignore[arg-type]
+            plaintext_cid = reader.importer.finish().cid
+        finally:
+            pipe.close()
+            producer.join()
+            reader.importer.close()
+    return Sealed(cid=cid, plaintext_cid=plaintext_cid, size=reader.size)
 
 
-class _EnvelopeSink:
-    """Receives the decrypted envelope: parses the header, then writes the plaintext to
-    ``out`` while computing its CID."""
+class _CheckingSink:
+    """Receives the decrypted plaintext: writes it to ``out`` while computing its CID."""
 
-    def __init__(self, out: BinaryIO, name: str) -> None:
+    def __init__(self, out: BinaryIO) -> None:
         self._out = out
-        self._name = name
-        self._head = bytearray()
-        self.header: dict[str, object] | None = None
         self._importer = DagImporter(workers=2)
         self.size = 0
 
     def write(self, data: bytes) -> int:
-        n = len(data)
-        if self.header is None:
-            self._head += data
-            if not MAGIC.startswith(bytes(self._head[: len(MAGIC)])):
-                raise IntegrityError(f"{self._name} is not an eotrust envelope")
-            line_end = self._head.find(b"\n", len(MAGIC))
-            if line_end < 0:
-                if len(self._head) > _MAX_HEADER:
-                    raise IntegrityError(f"{self._name} is not an eotrust envelope")
-                return n
-            try:
-                header = json.loads(bytes(self._head[len(MAGIC) : line_end]))
-                validate_cid(header["plaintext_cid"])
-                int(header["size"])
-            except (ValueError, KeyError, TypeError, EotrustError):
-                raise IntegrityError(f"{self._name} has a malformed envelope header") from None
-            self.header = header
-            data = bytes(self._head[line_end + 1 :])
-            self._head = bytearray()
-        if data:
-            self._out.write(data)
-            self._importer.write(data)
-            self.size += len(data)
-        return n
+        self._out.write(data)
+        self._importer.write(data)
+        self.size += len(data)
+        return len(data)
 
     def flush(self) -> None:
         pass
 
     def finish(self) -> str:
-        if self.header is None:
-            raise IntegrityError(f"{self._name} ended before its envelope header")
-        got = self._importer.finish().cid
-        want = str(self.header["plaintext_cid"])
-        if got != validate_cid(want) or self.size != int(self.header["size"]):  # type: ignore[call-overload]
-            raise IntegrityError(
-                f"{self._name} decrypted to {self.size} bytes named {got}, "
-                f"but its envelope says {self.header['size']} bytes named {want}"
-            )
-        return got
+        return self._importer.finish().cid
 
     def close(self) -> None:
         self._importer.close()
 
 
-def open_stream(src: BinaryIO, identity: str, dst: BinaryIO, *, name: str = "the envelope") -> str:
-    """Decrypt an envelope from ``src`` into ``dst``; return the checked plaintext CID."""
-    sink = _EnvelopeSink(dst, name)
+def open_stream(src: BinaryIO, identity: str, dst: BinaryIO, *, expected_cid: str, name: str = "the ciphertext") -> str:
+    """Decrypt the age stream ``src`` into ``dst`` and check that the plaintext is named
+    ``expected_cid`` (IntegrityError if not); return it."""
+    want = validate_cid(expected_cid)
+    sink = _CheckingSink(dst)
     try:
         decrypt_stream(src, sink, identity)  # type: ignore[arg-type]
-        return sink.finish()
+        got = sink.finish()
     finally:
         sink.close()
+    if got != want:
+        raise IntegrityError(
+            f"{name} decrypted to {sink.size} bytes named {got}, but its signed record names {want}",
+            hint="the sealed object is not the one its owner recorded: do not use it",
+        )
+    return got
 
 
-def open_from_store(store: Store, cid: str, identity: str, dest: Path) -> str:
-    """Fetch the sealed object ``cid``, decrypt it with ``identity`` into ``dest`` and return
-    the plaintext CID, checked against the envelope. Nothing is at ``dest`` on failure."""
+def open_from_store(store: Store, cid: str, identity: str, dest: Path, *, expected_cid: str) -> str:
+    """Fetch the sealed object ``cid``, decrypt it with ``identity`` into ``dest`` and check
+    the plaintext is ``expected_cid`` (from the signed record that names it); return it.
+    Nothing is at ``dest`` on failure."""
     cid = validate_cid(cid)
     with store.open(cid) as ciphertext, atomic_output(Path(dest)) as out:
         try:
-            return open_stream(ciphertext, identity, out, name=f"object {cid}")
+            return open_stream(ciphertext, identity, out, expected_cid=expected_cid, name=f"object {cid}")
         except CryptoError as exc:
             raise CryptoError(f"cannot open {cid}: {exc.message}", hint=exc.hint) from None

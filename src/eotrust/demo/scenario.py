@@ -69,10 +69,17 @@ def landcover_workflow() -> Path:
 DEMO_PARAMS: dict[str, Any] = {"quick": True}
 
 
-def demo_settings(home: Path | None) -> Settings:
+def demo_settings(home: Path | None, passphrase: str = PASSPHRASE) -> Settings:
     if home is None:
         home = Path.cwd() / ".demo" / datetime.now().strftime("run-%Y%m%d-%H%M%S")
-    return load_settings(home=home, passphrase=PASSPHRASE)
+    return load_settings(home=home, passphrase=passphrase)
+
+
+def choose_passphrase() -> str:
+    """A fresh passphrase for a demo whose user gave none (printed, so they can use the home)."""
+    import secrets
+
+    return "demo-" + secrets.token_urlsafe(12)
 
 
 class Narrator:
@@ -128,8 +135,10 @@ def run_demo(
     workflow: Path | None = None,
     data: Path | None = None,
     timeout_s: float = 600.0,
+    passphrase: str | None = None,
 ) -> DemoResult:
-    """Run the whole flow; return where the results are and whether they verified."""
+    """Run the whole flow; return where the results are and whether they verified. The
+    parties' keystores are locked with ``passphrase``, or with one chosen here and printed."""
     from eotrust.catalog.entries import Kind
     from eotrust.catalog.service import Catalog
     from eotrust.flow import ledger_view as lv
@@ -145,11 +154,16 @@ def run_demo(
     from eotrust.cli.common import console as cli_console
 
     n = Narrator(console or cli_console)
-    settings = demo_settings(home)
+    chosen = passphrase is None
+    secret = choose_passphrase() if passphrase is None else passphrase
+    settings = demo_settings(home, secret)
     started = time.monotonic()
     chain_label = settings.chain_url or "embedded EVM (py-evm, persisted under the home)"
     n.say(f"home [bold]{settings.home_dir}[/]; chain {chain_label}; store {settings.store}; "
           f"catalogue {settings.catalog_database_url}")
+    if chosen:
+        n.say(f"no EOTRUST_PASSPHRASE was set: the parties' keystores are locked with [bold]{secret}[/] — "
+              f"`export EOTRUST_PASSPHRASE={secret}` to use this home afterwards")
 
     # -- 0. the parties ---------------------------------------------------------------
     n.step(0, "Five parties, each an Ethereum account and an age key")
@@ -163,9 +177,9 @@ def run_demo(
     parties: dict[str, Any] = {}
     for name, role in roles.items():
         try:
-            parties[name] = create_party(settings, name, role, passphrase=PASSPHRASE)
+            parties[name] = create_party(settings, name, role, passphrase=secret)
         except EotrustError:
-            parties[name] = load_party(settings, name, passphrase=PASSPHRASE)
+            parties[name] = load_party(settings, name, passphrase=secret)
     chain = lv.chain_of(settings)
     lv.fund_parties(chain, [p.account.address for p in parties.values()])
     cards = Table("party", "role", "address", "age recipient (public key)")
@@ -286,7 +300,7 @@ def run_demo(
     n.say(f"eotrust verify {address}: {'[bold green]VERIFIED[/]' if verdict.ok else f'[bold red]{verdict.name}[/]'} "
           f"({sum(1 for c in verdict.checks if c.ok)} checks hold"
           + "".join(f"; ✗ {c.name}: {c.detail}" for c in verdict.failures) + ")")
-    shipped = _ship(n, settings, parties["submitter"], results, out)
+    shipped = _ship(n, settings, parties["submitter"], results, out, passphrase=secret if chosen else None)
     seconds = time.monotonic() - started
     env = f"EOTRUST_CHAIN_URL={settings.chain_url} " if settings.chain_url else ""
     n.say(f"done in {seconds:.0f} s — results in [bold]{out}[/]; check them again any time with "
@@ -295,7 +309,8 @@ def run_demo(
                       package_cid=shipped.cid if shipped else None)
 
 
-def _ship(n: Narrator, settings: Settings, submitter: Any, results: list[Any], out: Path) -> Any:
+def _ship(n: Narrator, settings: Settings, submitter: Any, results: list[Any], out: Path, *,
+          passphrase: str | None = None) -> Any:
     """Step 8: the submitter's model package, verified, scoring the whole scene."""
     from eotrust.demo.ship_model import MODEL, SCENE, ship_model
 
@@ -317,10 +332,21 @@ def _ship(n: Narrator, settings: Settings, submitter: Any, results: list[Any], o
     n.say(f"scored the whole scene ({shipped.width}×{shipped.height} px, the task's cube) with onnxruntime: "
           f"{shipped.tiles} tile(s) in {shipped.seconds:.2f} s, {shipped.pixels_per_second:,.0f} px/s "
           f"→ class map [bold]{shipped.scene_map}[/]", "submitter")
-    home = settings.home_dir
-    n.say(f"serve it: `eotrust --home {home} apikey create --scope {shipped.cid}` then `eotrust --home {home} serve`; "
+    n.say(f"serve it: {serve_hint(settings, shipped.cid, passphrase)}; "
           f"POST a GeoTIFF to /models/{shipped.cid}/predict with header X-API-Key", "submitter")
     return shipped
+
+
+def serve_hint(settings: Settings, cid: str, passphrase: str | None) -> str:
+    """The commands that serve the demo's model, ready to paste: the same home and chain, and
+    the passphrase the server unlocks the parties with (spelled out only if the demo chose it)."""
+    import shlex
+
+    home = shlex.quote(str(settings.home_dir))
+    env = f"EOTRUST_CHAIN_URL={shlex.quote(settings.chain_url)} " if settings.chain_url else ""
+    secret = f"EOTRUST_PASSPHRASE={shlex.quote(passphrase)} " if passphrase else ""
+    return (f"`{env}eotrust --home {home} apikey create --scope {cid}` then "
+            f"`{env}{secret}eotrust --home {home} serve`")
 
 
 def _print_metrics(n: Narrator, results: list[Any]) -> None:

@@ -2,7 +2,8 @@
 
 Every result CID recorded on the contract is fetched from the store (re-hashed on the way),
 matched with the platform's signed catalogue record of it, decrypted with the submitter's age
-identity, and the plaintext's CID is checked against the envelope and the record. The run
+identity, and the plaintext's CID is checked against the record (the ciphertext is a plain
+age file: the plaintext CID travels only in the platform's signed record). The run
 record (published in clear, for anyone to verify) is copied out as it is.
 """
 
@@ -38,6 +39,19 @@ def _suffix(path: Path) -> str:
     return ""
 
 
+def _named_for_its_kind(target: Path) -> Path:
+    """Give a decrypted result the extension its bytes call for: ``classmap`` (a GeoTIFF)
+    becomes ``classmap.tif``, ``classmap_png`` becomes ``classmap.png`` (not
+    ``classmap_png.png``)."""
+    suffix = _suffix(target)
+    if not suffix or target.suffix == suffix:
+        return target
+    stem = target.name.removesuffix("_" + suffix[1:])
+    if stem != target.name and target.with_name(stem + suffix).exists():
+        stem = target.name  # another result already has that name: keep ours whole
+    return target.rename(target.with_name(stem + suffix))
+
+
 def result_records(catalog: Catalog, address: str, snap: Any) -> dict[str, ResultInfo]:
     """The platform owner's signed records of this task's results, by ciphertext CID."""
     out: dict[str, ResultInfo] = {}
@@ -68,7 +82,7 @@ def collect_results(
     snap = lv.task_client(chain, address).status()
     state = lv.state_name(snap)
     if state != "Finished":
-        hint = "read why with `eotrust flow collect --failure-log`" if state == "Failed" else "wait until it is Finished"
+        hint = "read why with `eotrust flow failure-log`" if state == "Failed" else "wait until it is Finished"
         raise StateError(f"task {address} is {state}, not Finished", hint=hint)
     if snap.submitter.lower() != submitter.account.address.lower():
         raise StateError(f"task {address} was submitted by {snap.submitter}, not by {submitter.name}")
@@ -86,14 +100,12 @@ def collect_results(
             encrypted = False
             plaintext = cid
         else:
-            plaintext = open_from_store(store, cid, submitter.age_identity, target)
+            plaintext = open_from_store(store, cid, submitter.age_identity, target, expected_cid=info.plaintext_cid)
             encrypted = True
         if plaintext != info.plaintext_cid:
             target.unlink(missing_ok=True)
             raise IntegrityError(f"result {info.name!r} decrypted to {plaintext}; the platform recorded {info.plaintext_cid}")
-        suffix = _suffix(target)
-        if suffix and target.suffix != suffix:
-            target = target.rename(target.with_name(target.name + suffix))
+        target = _named_for_its_kind(target)
         collected.append(CollectedResult(info.name, cid, plaintext, target, encrypted))
     return collected
 
@@ -103,6 +115,7 @@ def failure_log(
     submitter: Any,
     address: str,
     *,
+    catalog: Catalog | None = None,
     chain: Any = None,
     store: Store | None = None,
 ) -> str:
@@ -117,7 +130,12 @@ def failure_log(
     snap = lv.task_client(chain, address).status()
     if lv.state_name(snap) != "Failed":
         raise StateError(f"task {address} is {lv.state_name(snap)}, not Failed")
+    cid = lv.failure_cid(snap)
+    records = result_records(catalog or Catalog(settings), address, snap)
+    info = records.get(cid)
+    if info is None:
+        raise IntegrityError(f"the failure log {cid} of task {address} has no record signed by the platform owner")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "failure.log"
-        open_from_store(store or open_store(settings), lv.failure_cid(snap), submitter.age_identity, out)
+        open_from_store(store or open_store(settings), cid, submitter.age_identity, out, expected_cid=info.plaintext_cid)
         return out.read_text()

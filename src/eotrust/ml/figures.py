@@ -7,6 +7,7 @@ shared reference labels.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,61 @@ def _save(fig: Any, png: Path) -> Path:
     return png
 
 
+@dataclass(frozen=True)
+class _Geo:
+    """Where a raster lies, for a figure's axes: its extent in CRS units and the CRS."""
+
+    extent: tuple[float, float, float, float]  # left, right, bottom, top
+    crs: str
+    projected: bool
+
+
+def _geo_of(path: Path) -> _Geo | None:
+    with open_raster(path) as ds:
+        if ds.crs is None:
+            return None
+        b = ds.bounds
+        return _Geo((b.left, b.right, b.bottom, b.top), ds.crs.to_string(), bool(ds.crs.is_projected))
+
+
+def _nice_length(span: float) -> float:
+    """A round length (1, 2 or 5 × 10^k) near a fifth of ``span``."""
+    import math
+
+    target = span / 5
+    if target <= 0:
+        return 0.0
+    power = 10 ** math.floor(math.log10(target))
+    return max(m * power for m in (1, 2, 5) if m * power <= target) if target >= power else power
+
+
+def _georeference(ax: Any, geo: _Geo | None, *, scale_bar: bool = True) -> None:
+    """Coordinates on the axes (in the raster's CRS) and a scale bar (projected CRSs)."""
+    if geo is None:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    unit = "m" if geo.projected else "°"
+    ax.set_xlabel(f"x ({unit}, {geo.crs})", fontsize=7)
+    ax.set_ylabel(f"y ({unit})", fontsize=7)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.tick_params(labelsize=6)
+    ax.ticklabel_format(useOffset=False, style="plain")
+    ax.xaxis.set_major_locator(MaxNLocator(3))
+    ax.yaxis.set_major_locator(MaxNLocator(4))
+    ax.tick_params(axis="y", labelrotation=90)
+    if scale_bar and geo.projected:
+        from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+        length = _nice_length(geo.extent[1] - geo.extent[0])
+        if length > 0:
+            label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+            ax.add_artist(AnchoredSizeBar(ax.transData, length, label, "lower left", pad=0.3, sep=3,
+                                          frameon=True, size_vertical=(geo.extent[3] - geo.extent[2]) / 150,
+                                          fontproperties={"size": 7}))
+
+
 def _class_image(arr: np.ndarray, codes: list[int], names: list[str]) -> tuple[np.ndarray, list[Any]]:
     from matplotlib.colors import to_rgb
     from matplotlib.patches import Patch
@@ -101,16 +157,16 @@ def class_map_figure(path: Path, png: Path, *, title: str = "", reference: Path 
     h, w = arrays[0].shape
     fig, axes = plt.subplots(1, len(maps), figsize=(min(4.5 * len(maps) * max(w / h, 0.5), 16), 5.5), squeeze=False)
     legend: dict[str, Any] = {}
-    for ax, arr, (_, label) in zip(axes[0], arrays, maps):
+    for ax, arr, (p, label) in zip(axes[0], arrays, maps):
         rgb, handles = _class_image(arr, codes, names)
-        ax.imshow(rgb, interpolation="nearest")
+        geo = _geo_of(p)
+        ax.imshow(rgb, interpolation="nearest", extent=geo.extent if geo else None)
         ax.set_title(label, fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _georeference(ax, geo)
         for hd in handles:
             legend[hd.get_label()] = hd
     fig.legend(handles=list(legend.values()), loc="lower center", ncol=min(len(legend), 4), fontsize=8, frameon=False)
-    fig.subplots_adjust(bottom=0.15)
+    fig.subplots_adjust(bottom=0.17, wspace=0.35)
     return _save(fig, png)
 
 
@@ -122,22 +178,24 @@ def change_figure(before: Path, after: Path, intensity: np.ndarray, png: Path, *
     codes, names = _codes_names(before, np.concatenate([a.ravel(), b.ravel()]))
     fig, axes = plt.subplots(1, 3, figsize=(13, 5.5))
     legend: dict[str, Any] = {}
+    geo = _geo_of(before)
+    extent = geo.extent if geo else None
     for ax, arr, label in zip(axes[:2], (a, b), labels):
         rgb, handles = _class_image(arr, codes, names)
-        ax.imshow(rgb, interpolation="nearest")
+        ax.imshow(rgb, interpolation="nearest", extent=extent)
         ax.set_title(label, fontsize=10)
         for hd in handles:
             legend[hd.get_label()] = hd
-    im = axes[2].imshow(np.ma.masked_invalid(intensity), cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+    im = axes[2].imshow(np.ma.masked_invalid(intensity), cmap="magma", vmin=0, vmax=1, interpolation="nearest",
+                        extent=extent)
     axes[2].set_title(intensity_label, fontsize=10)
     fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04)
     for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _georeference(ax, geo)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.legend(handles=list(legend.values()), loc="lower center", ncol=min(len(legend), 5), fontsize=8, frameon=False)
-    fig.subplots_adjust(bottom=0.14)
+    fig.subplots_adjust(bottom=0.17, wspace=0.35)
     return _save(fig, png)
 
 

@@ -96,8 +96,30 @@ def parse_model_def(data: Any, *, source: str = "model definition") -> ModelDef:
     try:
         return ModelDef.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInputError(f"{source} is invalid: {_problems(exc)}",
+        problems = [_problems(exc)]
+        if all(err.get("loc") for err in exc.errors()):
+            # a field failed, so the whole-definition check (architecture, params) never ran:
+            # run it too, so every mistake is reported at once, not the first one only
+            problems += _architecture_problems(data)
+        raise InvalidInputError(f"{source} is invalid: {'; '.join(p for p in problems if p)}",
                                 hint="see the model-definition format in eotrust.ml.modeldef") from None
+
+
+def _architecture_problems(data: dict[str, Any]) -> list[str]:
+    name = data.get("architecture")
+    if not isinstance(name, str):
+        return []  # already reported as a field error
+    if name not in ARCHITECTURES:
+        return [f"unknown architecture {name!r}; use one of {', '.join(ARCHITECTURES)}"]
+    config = architecture(name).config_model()
+    params = data.get("params") or {}
+    if config is None or not isinstance(params, dict):
+        return []
+    try:
+        config(**params)
+    except ValidationError as exc:
+        return ["params: " + _problems(exc)]
+    return []
 
 
 def load_model_def(path: Path | str) -> ModelDef:

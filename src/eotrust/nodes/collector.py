@@ -26,6 +26,8 @@ class Collector:
         ctx = self.ctx
         if entry.failure_log_cid:
             ctx.log(f"task {short(task.address)}: recording the failure (log {entry.failure_log_cid})")
+            if entry.failure_log is not None:  # its plaintext CID, signed, for the submitter to check
+                self._catalogue(task.address, entry, entry.failure_log)
             task.fail(ctx.party.account, entry.failure_log_cid)
             ctx.report(task.address, "Failed")
             return

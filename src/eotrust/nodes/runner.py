@@ -36,6 +36,7 @@ from eotrust.settings import Settings
 from eotrust.store.base import Store
 
 RUN_RECORD = "run-record"
+FAILURE_LOG = "failure-log"
 
 Log = Callable[[str], None]
 #: Called as ``moved(task_address, new_state)`` after each state change the node makes.
@@ -196,14 +197,14 @@ class Runner:
             dest = work / "inputs" / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:
-                plaintext = open_from_store(ctx.shared, ciphertext, ctx.party.age_identity, dest)
+                plaintext = open_from_store(ctx.shared, ciphertext, ctx.party.age_identity, dest, expected_cid=expected)
+            except IntegrityError as exc:
+                raise InputRejected(
+                    f"{what}: {exc.message} (the catalogue's dataset is {expected})",
+                    hint="the data owner encrypted another file than the one registered",
+                ) from None
             except EotrustError as exc:
                 raise InputRejected(f"{what}: {exc.message}", hint=exc.hint) from None
-            if plaintext != expected:
-                raise InputRejected(
-                    f"{what}: decrypted to {plaintext}, but the catalogue's dataset is {expected}",
-                    hint="the data owner encrypted another file than the one registered",
-                )
             inputs[name] = ctx.private.put_file(dest)
             dest.unlink()
             ctx.log(f"task {short(address)}: {what} decrypted on the platform and checked: {plaintext}")
@@ -257,4 +258,12 @@ class Runner:
         log_file.write_text(text)
         sealed = seal_to_store(ctx.shared, log_file, [lv.results_recipient(snap)])
         ctx.log(f"task {short(address)}: FAILED — {exc.message}; error log encrypted for the submitter: {sealed.cid}")
-        return TaskJournal(address=address, failure=exc.message, failure_log_cid=sealed.cid)
+        return TaskJournal(
+            address=address,
+            failure=exc.message,
+            failure_log_cid=sealed.cid,
+            failure_log=SealedResult(
+                name=FAILURE_LOG, cid=sealed.cid, plaintext_cid=sealed.plaintext_cid, size=sealed.size,
+                recipient=lv.results_recipient(snap),
+            ),
+        )

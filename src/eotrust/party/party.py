@@ -173,3 +173,24 @@ def save_card(card: PartyCard, dest: Path) -> Path:
     """Write a card file (e.g. to hand it to other parties)."""
     write_atomic(Path(dest), card.to_json().encode())
     return Path(dest)
+
+
+def age_identity_text(party: Party) -> str:
+    """The party's age identity in the format ``age-keygen`` writes (``age -d -i FILE``
+    reads it): a comment with the public key, then the secret key — in clear."""
+    return f"# eotrust party {party.name} ({party.role.value})\n# public key: {party.age_recipient}\n{party.age_identity}\n"
+
+
+def export_age_identity(settings: Settings, name: str, dest: Path, passphrase: str | None = None) -> Path:
+    """Write the party's age secret key, unencrypted, to ``dest`` for the ``age`` CLI:
+    readable by its owner only, never over an existing file."""
+    party = load_party(settings, name, passphrase)
+    dest = Path(dest)
+    if dest.exists():
+        raise PartyError(f"{dest} exists; an identity is never written over a file", hint="name a new file with -o")
+    if not dest.parent.is_dir():
+        raise NotFoundError(f"the directory {dest.parent} does not exist")
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(age_identity_text(party))
+    return dest

@@ -23,7 +23,7 @@ from typing import Any
 
 from eotrust.catalog.entries import Kind, Record
 from eotrust.catalog.service import Catalog
-from eotrust.errors import EotrustError, NotFoundError
+from eotrust.errors import EotrustError, IntegrityError, NotFoundError
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 
@@ -316,13 +316,13 @@ def _check_plaintexts(
             if rec is None or not rec.body.recipient:  # type: ignore[attr-defined]
                 continue
             name = rec.body.name  # type: ignore[attr-defined]
+            want = rec.body.plaintext_cid  # type: ignore[attr-defined]
             try:
-                plain = open_from_store(store, cid, identity, Path(tmp) / "out")
+                plain = open_from_store(store, cid, identity, Path(tmp) / "out", expected_cid=want)
+            except IntegrityError as exc:  # it decrypted, to other bytes than recorded
+                verdict.add(f"result {name!r}: decrypts to the recorded plaintext", False, exc.message)
+                continue
             except EotrustError as exc:
                 verdict.add(f"result {name!r}: decrypts", False, exc.message)
                 continue
-            verdict.add(
-                f"result {name!r}: decrypts to the recorded plaintext",
-                plain == rec.body.plaintext_cid,  # type: ignore[attr-defined]
-                plain,
-            )
+            verdict.add(f"result {name!r}: decrypts to the recorded plaintext", True, plain)

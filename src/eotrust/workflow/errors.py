@@ -53,5 +53,5 @@ class RunFailed(WorkflowError):
         status = "no exit status" if exit_status is None else f"exit status {exit_status}"
         super().__init__(
             f"step {step!r} failed after {attempts} attempt{'s' if attempts != 1 else ''} ({status}): {reason}",
-            hint=f"read its log with `eotrust store cat {log_cid}`" if log_cid else "see the run record",
+            hint=f"read its log with `eotrust store get {log_cid}`" if log_cid else "see the run record",
         )

@@ -98,7 +98,7 @@ class DaskExecutor:
             have = "; ".join(", ".join(f"{k}={v:g}" for k, v in w.items()) or "no resources" for w in workers)
             raise WorkflowError(
                 f"step {step!r} needs {', '.join(f'{k}={v:g}' for k, v in need.items())}, which no Dask worker has ({have})",
-                hint="start a worker with enough --resources or lower the service's resources",
+                hint="start a `dask worker` with enough --resources, or lower the service's resources",
             )
 
     def submit(self, job: StepJob) -> Future[StepOutcome]:

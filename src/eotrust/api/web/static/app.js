@@ -76,39 +76,49 @@ async function loadCatalogue() {
       el("td", { class: "cid" }, short(r.owner)), el("td", {}, `${r.body.cpus} CPU, ${r.body.memory_mb} MB, ${r.body.gpus} GPU`))));
 }
 
-function drawFootprints(datasets) {
-  const svg = $("#footprints");
-  svg.replaceChildren();
-  const boxes = datasets.filter((d) => d.body.bbox).map((d) => ({ b: d.body.bbox, t: d.body.title }));
-  if (!boxes.length) { svg.append(svgEl("text", { x: 20, y: 130, class: "muted" }, "no dataset with a footprint")); return; }
-  let [w, s, e, n] = [180, 90, -180, -90];
-  for (const { b } of boxes) { w = Math.min(w, b[0]); s = Math.min(s, b[1]); e = Math.max(e, b[2]); n = Math.max(n, b[3]); }
-  const padX = Math.max((e - w) * 0.15, 0.01), padY = Math.max((n - s) * 0.15, 0.01);
-  w -= padX; e += padX; s -= padY; n += padY;
-  const W = 400, H = 260, scale = Math.min(W / (e - w), H / (n - s));
-  const x = (lon) => (lon - w) * scale + (W - (e - w) * scale) / 2;
-  const y = (lat) => (n - lat) * scale + (H - (n - s) * scale) / 2;
-  // graticule
-  const step = niceStep(Math.max(e - w, n - s) / 4);
-  for (let lon = Math.ceil(w / step) * step; lon <= e; lon += step)
-    svg.append(svgEl("line", { x1: x(lon), x2: x(lon), y1: 0, y2: H, stroke: "#eef1f4" }),
-      svgEl("text", { x: x(lon) + 2, y: H - 4, "font-size": 9, fill: "#99a" }, lon.toFixed(2) + "°"));
-  for (let lat = Math.ceil(s / step) * step; lat <= n; lat += step)
-    svg.append(svgEl("line", { x1: 0, x2: W, y1: y(lat), y2: y(lat), stroke: "#eef1f4" }),
-      svgEl("text", { x: 2, y: y(lat) - 2, "font-size": 9, fill: "#99a" }, lat.toFixed(2) + "°"));
+// The footprint map: Leaflet (bundled from npm by `make web-assets`, no CDN) over an offline
+// basemap of Natural Earth land polygons (1:110m). Datasets sharing one footprint get one
+// label listing them all, so labels never stack on top of each other.
+let footprintMap = null, footprintLayer = null;
+async function drawFootprints(datasets) {
+  const box = $("#footprints");
+  const boxes = datasets.filter((d) => d.body.bbox);
+  if (!window.L) { box.textContent = "the map library did not load"; return; }
+  if (!footprintMap) {
+    footprintMap = L.map(box, { worldCopyJump: true, attributionControl: true }).setView([20, 0], 1);
+    L.control.scale({ imperial: false }).addTo(footprintMap);
+    footprintMap.attributionControl.setPrefix("Leaflet").addAttribution("land: Natural Earth (public domain)");
+    try {
+      const land = await (await fetch("vendor/land-110m.geojson")).json();
+      L.geoJSON(land, { style: { color: "#9aa7b5", weight: 0.6, fillColor: "#e9ede4", fillOpacity: 1 }, interactive: false })
+        .addTo(footprintMap);
+      box.dataset.basemap = "natural-earth-110m";
+    } catch (e) { console.error("basemap", e); }
+  }
+  if (footprintLayer) footprintLayer.remove();
+  footprintLayer = L.featureGroup().addTo(footprintMap);
+  if (!boxes.length) { box.dataset.footprints = "0"; return; }
+  const groups = new Map();
+  for (const d of boxes) {
+    const key = d.body.bbox.map((v) => v.toFixed(5)).join(",");
+    if (!groups.has(key)) groups.set(key, { bbox: d.body.bbox, titles: [] });
+    groups.get(key).titles.push(d.body.title);
+  }
   const colours = ["#1f6feb", "#d9480f", "#2b8a3e", "#9c36b5", "#e67700", "#0b7285"];
-  boxes.forEach(({ b, t }, i) => {
-    const c = colours[i % colours.length];
-    const r = svgEl("rect", { x: x(b[0]), y: y(b[3]), width: Math.max((b[2] - b[0]) * scale, 2),
-      height: Math.max((b[3] - b[1]) * scale, 2), fill: c, "fill-opacity": 0.15, stroke: c, "stroke-width": 1.5 });
-    r.append(svgEl("title", {}, t));
-    svg.append(r, svgEl("text", { x: x(b[0]) + 3, y: y(b[3]) + 12 + (i % 3) * 11, "font-size": 10, fill: c }, t));
-  });
+  let i = 0;
+  for (const { bbox: b, titles } of groups.values()) {
+    const c = colours[i++ % colours.length];
+    const rect = L.rectangle([[b[1], b[0]], [b[3], b[2]]], { color: c, weight: 2, fillOpacity: 0.2, className: "footprint" });
+    rect.bindTooltip(titles.map((t) => `<div>${escapeHtml(t)}</div>`).join(""),
+      { permanent: true, direction: i % 2 ? "right" : "left", className: "footprint-label", opacity: 0.95 });
+    footprintLayer.addLayer(rect);
+  }
+  box.dataset.footprints = String(groups.size);
+  footprintMap.fitBounds(footprintLayer.getBounds(), { maxZoom: 13, padding: [40, 40] });
+  setTimeout(() => footprintMap.invalidateSize(), 0);
 }
-function niceStep(raw) {
-  const p = Math.pow(10, Math.floor(Math.log10(raw || 1)));
-  for (const m of [1, 2, 5, 10]) if (raw <= m * p) return m * p;
-  return 10 * p;
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[ch]));
 }
 
 // -- workflows ------------------------------------------------------------------------
@@ -134,10 +144,14 @@ async function openProcess(id) {
     const kw = d.keywords || [];
     let input;
     if (kw.includes("dataset")) {
-      input = el("select", { name, "data-kind": "dataset" },
-        ...datasets.map((r) => el("option", { value: r.id }, `${r.body.title} (${short(r.body.cid, 10)})`)));
+      const offered = matchingDatasets(name, d, datasets);
+      input = el("select", { name, "data-kind": "dataset", required: "" },
+        el("option", { value: "" }, `— choose a dataset for ${name} —`),
+        ...offered.map((r) => el("option", { value: r.id }, `${r.body.title} (${short(r.body.cid, 10)})`)));
     } else if (kw.includes("platform")) {
-      input = el("select", { name, "data-kind": "platform" },
+      const needed = d.minOccurs > 0;
+      input = el("select", Object.assign({ name, "data-kind": "platform" }, needed ? { required: "" } : {}),
+        el("option", { value: "" }, needed ? "— choose a platform —" : "— the default platform —"),
         ...platforms.map((r) => el("option", { value: r.id }, r.body.name)));
     } else {
       const sch = d.schema || {};
@@ -158,6 +172,24 @@ async function openProcess(id) {
   }
   $("#run-form").hidden = false;
   $("#run-status").textContent = "";
+}
+
+// The datasets an input can take: those whose title, keywords or band names share a word with
+// the input's name or title (ndvi -> "Slovenia NDVI", cloud_mask -> "cloud masks"); if none
+// does, every dataset (the input is not named after what it reads).
+function words(text) {
+  return String(text || "").toLowerCase().split(/[^a-z0-9]+/).filter((w) => w.length > 2)
+    .map((w) => w.replace(/s$/, ""));
+}
+function matchingDatasets(name, description, datasets) {
+  const wanted = new Set([...words(name), ...words(description.title)]);
+  const alias = { lulc: ["land", "cover", "label"], dem: ["elevation", "dem"], ndvi: ["ndvi"] };
+  for (const w of [...wanted]) for (const a of alias[w] || []) wanted.add(a);
+  const matches = datasets.filter((r) => {
+    const have = new Set([...words(r.body.title), ...(r.body.keywords || []).flatMap(words), ...(r.body.bands || []).flatMap(words)]);
+    return [...wanted].some((w) => have.has(w));
+  });
+  return matches.length ? matches : datasets;
 }
 
 $("#run-form").addEventListener("submit", async (ev) => {
@@ -195,7 +227,7 @@ async function loadTasks() {
     el("td", { class: "cid" }, t.address), el("td", {}, t.process || ""),
     el("td", {}, el("span", { class: `state ${t.state}` }, t.state)),
     el("td", {}, el("span", { class: `state ${t.status}` }, t.status)), el("td", {}, t.created || ""))));
-  if (state.selectedTask) await loadTaskDetail();
+  if (state.selectedTask) await loadTaskDetail().catch((e) => console.error("task detail", e));
 }
 
 async function loadTaskDetail() {
@@ -209,9 +241,44 @@ async function loadTaskDetail() {
   st.className = `state ${status.state}`;
   $("#history tbody").replaceChildren(...history.map((h) => el("tr", {},
     el("td", {}, String(h.block ?? "")), el("td", {}, (h.time || "").replace("T", " ").replace("Z", "")),
-    el("td", {}, h.event), el("td", { class: "cid", title: h.party || "" }, short(h.party || "", 12)),
-    el("td", { class: "cid", title: h.tx || "" }, h.details || ""))));
+    el("td", {}, h.event), el("td", { title: h.party || "" }, h.party_name || short(h.party || "", 12)),
+    el("td", { title: h.details || "" }, h.summary || h.details || ""))));
   drawProvenance(prov);
+  await loadResults(addr, status);
+}
+
+// The results, for the party allowed to read them (the submitter): download links for every
+// file, PNG results shown inline. Fetched once per task, when it is Finished.
+const shownResults = new Set();
+async function loadResults(addr, status) {
+  const box = $("#results-box");
+  const mine = state.me && status.submitter && state.me.address && state.me.address.toLowerCase() === status.submitter.toLowerCase();
+  if (status.state !== "Finished" || !mine) { box.hidden = true; shownResults.delete(addr); return; }
+  if (shownResults.has(addr) && !box.hidden) return;
+  shownResults.add(addr);
+  let files;
+  try { files = await api(`/tasks/${addr}/results`); } catch (e) { console.error("results", e); shownResults.delete(addr); return; }
+  $("#result-list").replaceChildren(...files.map((f) => el("li", {},
+    el("a", { href: "#", "data-href": f.href, "data-file": f.file, onclick: (ev) => { ev.preventDefault(); download(f); } }, f.file),
+    el("span", { class: "muted" }, ` ${f.media_type}, ${f.size.toLocaleString()} bytes${f.encrypted ? ", decrypted for you" : ", public"}`))));
+  const previews = [];
+  for (const f of files.filter((x) => x.media_type === "image/png")) {
+    const blob = await fetchBlob(f.href);
+    previews.push(el("figure", {}, el("img", { src: URL.createObjectURL(blob), alt: f.name }), el("figcaption", {}, f.name)));
+  }
+  $("#result-previews").replaceChildren(...previews);
+  box.hidden = false;
+}
+async function fetchBlob(href) {
+  const res = await fetch(href, { headers: state.key ? { "X-API-Key": state.key } : {} });
+  if (!res.ok) throw new Error(`${href}: ${res.status}`);
+  return res.blob();
+}
+async function download(f) {
+  const url = URL.createObjectURL(await fetchBlob(f.href));
+  const a = el("a", { href: url, download: f.file });
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 function drawProvenance(graph) {
@@ -256,9 +323,8 @@ function drawProvenance(graph) {
 async function loadModels() {
   const fc = await api("/stac/collections/models/items?limit=100");
   const rows = fc.features.map((f) => {
-    const p = f.properties, m = p["eotrust:metrics"] || {};
-    const metrics = Object.entries(m).filter(([, v]) => typeof v === "number")
-      .map(([k, v]) => `${k} ${v.toFixed(3)}`).join(", ");
+    const p = f.properties;
+    const metrics = flatMetrics(p["eotrust:metrics"] || {}).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(", ");
     return el("tr", {}, el("td", {}, p.title || f.id), el("td", {}, p["eotrust:algorithm"] || ""),
       el("td", {}, (p.created || "").slice(0, 19)), el("td", {}, metrics), el("td", { class: "cid", title: f.id }, short(f.id, 14)));
   });
@@ -267,7 +333,19 @@ async function loadModels() {
   select.replaceChildren(...fc.features.map((f) => el("option", { value: f.id }, f.properties.title || f.id)));
 }
 
+// Metrics may be nested ({"test": {"pixel_accuracy": 0.9, "per_class": {...}}}): the headline
+// numbers, named by their path, skipping per-class tables and matrices.
+function flatMetrics(m, prefix = "", out = []) {
+  for (const [k, v] of Object.entries(m)) {
+    if (typeof v === "number") out.push([prefix + k, v]);
+    else if (v && typeof v === "object" && !Array.isArray(v) && !/class|confusion|matrix/.test(k))
+      flatMetrics(v, prefix + k + " ", out);
+  }
+  return out.slice(0, 8);
+}
+
 // -- prediction map -------------------------------------------------------------------
+$("#predict-view").addEventListener("click", () => $("#predict-view").classList.toggle("zoomed"));
 $("#predict-opacity").addEventListener("input", (ev) => { $("#pred-img").style.opacity = ev.target.value / 100; });
 $("#predict-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();

@@ -1,0 +1,97 @@
+"""A Finished task's results for the party allowed to read them (its submitter): the list,
+each decrypted file for download, and PNG results inline as previews.
+
+The server is the gateway of the parties whose keystores it holds: it decrypts with the
+submitter's age identity exactly as `eotrust flow collect` does (each result checked against
+the platform's signed record), into a private cache under the home, once per task."""
+
+from __future__ import annotations
+
+import mimetypes
+import shutil
+from pathlib import Path as FsPath
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+
+from eotrust.api import flowops
+from eotrust.api.auth import Caller, require_party
+from eotrust.api.ogc import ERROR_RESPONSES
+from eotrust.errors import NotFoundError
+
+router = APIRouter(tags=["Tasks"])
+_ERR = {k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404)}
+Address = Path(..., min_length=1, max_length=100, description="the task's contract address")
+
+
+class ResultFile(BaseModel):
+    name: str
+    file: str
+    cid: str
+    plaintext_cid: str
+    size: int
+    media_type: str
+    encrypted: bool
+    href: str
+
+
+def _collected(request: Request, caller: Caller, address: str) -> list[Any]:
+    from eotrust.flow.collect import collect_results
+    from eotrust.store.atomic import temp_name
+
+    state = request.app.state.eotrust
+    flowops.ensure_job_submitter(state, caller, address)
+    cache = state.settings.path("web-results") / address.lower()
+    if not cache.is_dir():
+        building = temp_name(cache)
+        party = state.load_party(caller.party)
+        try:
+            collect_results(state.settings, party, address, building, catalog=state.catalog, chain=state.chain)
+            building.rename(cache)
+        except OSError:  # another request finished first: use its copy
+            pass
+        finally:
+            shutil.rmtree(building, ignore_errors=True)  # nothing half-written stays
+    return sorted(p for p in cache.iterdir() if p.is_file())
+
+
+@router.get("/tasks/{address}/results", response_model=list[ResultFile],
+            summary="The task's results, decrypted for its submitter", responses=_ERR)
+def task_results(request: Request, address: str = Address, caller: Caller = Depends(require_party)) -> list[dict[str, Any]]:
+    from eotrust.cid import cid_of_file
+
+    files = _collected(request, caller, address)
+    state = request.app.state.eotrust
+    from eotrust.flow.collect import result_records
+
+    snap = flowops.snapshot(state, address)[1]
+    by_plain = {r.plaintext_cid: r for r in result_records(state.catalog, address, snap).values()}
+    out = []
+    for path in files:
+        plain = cid_of_file(path)
+        rec = by_plain.get(plain)
+        out.append({
+            "name": rec.name if rec else path.name, "file": path.name, "cid": rec.cid if rec else plain,
+            "plaintext_cid": plain, "size": path.stat().st_size,
+            "media_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            "encrypted": bool(rec.recipient) if rec else False,
+            "href": f"/tasks/{address}/results/{path.name}",
+        })
+    return out
+
+
+@router.get("/tasks/{address}/results/{file}", summary="One decrypted result (PNG results preview inline)",
+            responses={**_ERR, 200: {"content": {"application/octet-stream": {}}}}, response_class=FileResponse)
+def task_result_file(request: Request, address: str = Address,
+                     file: str = Path(..., min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+                     caller: Caller = Depends(require_party)) -> FileResponse:
+    files = {p.name: p for p in _collected(request, caller, address)}
+    path: FsPath | None = files.get(file)
+    if path is None:
+        raise NotFoundError(f"task {address} has no result file {file!r}", hint=f"GET /tasks/{address}/results lists them")
+    media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    inline = media.startswith("image/png")
+    return FileResponse(path, media_type=media, filename=None if inline else path.name,
+                        content_disposition_type="inline" if inline else "attachment")
