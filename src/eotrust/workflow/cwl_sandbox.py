@@ -22,13 +22,14 @@ import logging
 import math
 import os
 import subprocess
+import sys
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from eotrust.settings import Settings
-from eotrust.workflow.sandbox.bwrap import Sandbox, python_paths, require_bwrap
+from eotrust.workflow.sandbox.bwrap import DEFAULT_PATH, Sandbox, python_paths, require_bwrap
 from eotrust.workflow.sandbox.cgroup import PidsCgroup, open_pids_cgroup
 from eotrust.workflow.sandbox.limits import unwrap_status, violation
 from eotrust.workflow.sandbox.policy import ADDRESS_SPACE_HEADROOM_MB, Limits, SandboxPolicy, clean_env
@@ -89,10 +90,16 @@ class CwlSandbox:
                     continue
                 path = Path(os.path.abspath(ent.resolved))
                 (writable if job.inplace_update and ent.type.startswith("Writable") else readable).append(path)
+        inner_env = clean_env(dict(env))
+        # the host PATH's user-level dirs (pyenv shims, ~/.local/bin) are not visible inside: a
+        # tool's bare `python` is found in the Python eotrust runs with, bound read-only as code
+        extra = [d for d in dict.fromkeys((os.path.dirname(sys.executable), os.path.join(sys.base_prefix, "bin")))
+                 if os.path.isdir(d)]
+        inner_env["PATH"] = ":".join([inner_env.get("PATH") or DEFAULT_PATH, *extra])
         return Sandbox(workdir=outdir, workdir_at=str(outdir), outputs_rw=tuple(_outermost(writable, outdir)),
                        inputs_ro=tuple(p for p in _outermost(readable, outdir) if p not in writable),
                        code_ro=tuple(python_paths()), hidden=self.hidden, limits=limits,
-                       network=self.network_for(job), env=clean_env(dict(env)),
+                       network=self.network_for(job), env=inner_env,
                        cgroup_procs=cgroup.procs if cgroup is not None else None)
 
 
