@@ -170,3 +170,29 @@ def test_node_cwl_application_is_sandboxed(scene: Scene, tmp_path: Path) -> None
     assert "EOTRUST" not in loot and KEYSTORE_SECRET not in loot
     assert [s.sandboxed for s in record_of(scene, result).steps] == [True]
     assert os.environ["EOTRUST_PASSPHRASE"] == PASSPHRASE  # the node's own process keeps its secret
+
+
+def test_without_bwrap_nothing_runs(scene: Scene, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eotrust.errors import SandboxUnavailableError
+
+    tool = hostile_tool(tmp_path / "t.cwl", "echo ran > /tmp/never")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on PATH
+    with pytest.raises(SandboxUnavailableError, match="bubblewrap"):
+        run_cwl(scene.settings, tool, None, CwlOptions(outdir=tmp_path / "out", cache=False))
+    assert not (tmp_path / "out" / "loot.txt").exists()
+
+
+def test_cli_no_sandbox_warns_and_records_it(scene: Scene, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    tool = hostile_tool(tmp_path / "t.cwl", "echo ran")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+           "EOTRUST_HOME": str(scene.settings.home_dir)}
+    done = subprocess.run([sys.executable, "-m", "eotrust.cli.main", "cwl-runner", "--no-sandbox", "--no-cache",
+                           "--outdir", str(tmp_path / "out"), str(tool)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "WARNING: --no-sandbox" in done.stderr and json.loads(done.stdout)["loot"]["basename"] == "loot.txt"
+    cid = done.stderr.strip().rsplit(" ", 1)[-1]
+    record = RunRecord.model_validate_json(open_store(scene.settings).get_bytes(cid))
+    assert [(s.sandboxed, s.network) for s in record.steps] == [(False, True)]
