@@ -135,6 +135,20 @@ def test_writes_outside_outdir_fail(scene: Scene, tmp_path: Path) -> None:
     assert scene.keystore.read_text() == json.dumps({"crypto": KEYSTORE_SECRET}) + "\n"
 
 
+def test_output_symlink_to_the_keystore_is_refused(scene: Scene, tmp_path: Path) -> None:
+    # the tool cannot read the keystore but can name it: a symlink output would make cwltool
+    # (on the host) copy it out; the link is removed before outputs are collected
+    tool = {
+        "cwlVersion": "v1.2", "class": "CommandLineTool", "baseCommand": ["ln", "-s", str(scene.keystore), "loot.txt"],
+        "inputs": {}, "outputs": {"loot": {"type": "File", "outputBinding": {"glob": "loot.txt"}}},
+    }
+    (tmp_path / "link.cwl").write_text(json.dumps(tool))
+    result = run_cwl(scene.settings, tmp_path / "link.cwl", None, CwlOptions(outdir=tmp_path / "out", cache=False))
+    assert result.exit_code != 0 and "refused: a symlink leading out of the sandbox" in result.log
+    found = [p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert not any(KEYSTORE_SECRET in text for text in found)
+
+
 def test_no_network(scene: Scene, tmp_path: Path) -> None:
     _, loot = run(scene, tmp_path, f"echo hi > /dev/tcp/127.0.0.1/{scene.port} 2>&1 && echo CONNECTED; echo END")
     assert "END" in loot and "CONNECTED" not in loot

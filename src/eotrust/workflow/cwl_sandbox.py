@@ -103,6 +103,25 @@ class CwlSandbox:
                        cgroup_procs=cgroup.procs if cgroup is not None else None)
 
 
+def refuse_links_out(box: Sandbox) -> list[str]:
+    """Delete every symlink the job left in its output directory that leads anywhere but its
+    own outdir, tmpdir or inputs; the refused paths. cwltool collects outputs on the host,
+    following symlinks: without this a tool could ``ln -s`` the node's keystore (a path it
+    cannot read, but can name) into its outputs and have cwltool copy it out for it."""
+    allowed = [Path(os.path.realpath(p)) for p in (box.workdir, *box.outputs_rw, *box.inputs_ro)]
+    refused: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(box.workdir):  # never descends through a symlink
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                continue
+            real = Path(os.path.realpath(path))
+            if not any(real == a or a in real.parents for a in allowed):
+                os.unlink(path)
+                refused.append(os.path.relpath(path, box.workdir))
+    return refused
+
+
 def _outermost(paths: list[Path], outdir: Path) -> list[Path]:
     """``paths`` without duplicates, without those inside another one or inside ``outdir``."""
     out: list[Path] = []
@@ -130,14 +149,20 @@ def sandboxed_job_class(base: type, sandbox: CwlSandbox | None, prefix: tuple[st
                 self.timelimit = max(1, int(sandbox.wall_s))
             cgroup = open_pids_cgroup(limits.procs) if limits.procs else None
             codes: list[int] = []
+            boxes: list[Sandbox] = []
 
             def monitor(proc: subprocess.Popen[str]) -> None:
+                # runs when the command has started; once it has ended, before cwltool
+                # collects the outputs, links leading out of the sandbox are removed
                 if monitor_function is not None:
                     monitor_function(proc)
                 codes.append(proc.wait())
+                for rel in refuse_links_out(boxes[0]):
+                    _logger.error("[job %s] output %s refused: a symlink leading out of the sandbox", self.name, rel)
 
             try:
                 box = sandbox.box_for(self, env, limits, cgroup)
+                boxes.append(box)
                 if box.network and networked is not None:
                     networked.append(str(self.name))
                 argv = box.argv(inner)  # ends in "--" and ``inner``; cwltool appends the command line
