@@ -155,6 +155,23 @@ def test_no_network(scene: Scene, tmp_path: Path) -> None:
     assert not scene.reached()
 
 
+@pytest.mark.parametrize("allowed", [False, True])
+def test_network_only_when_asked_and_allowed(scene: Scene, tmp_path: Path, allowed: bool) -> None:
+    tool = {
+        "cwlVersion": "v1.2", "class": "CommandLineTool", "baseCommand": ["bash", "-c"],
+        "arguments": [f"echo hi > /dev/tcp/127.0.0.1/{scene.port} 2>&1 && echo CONNECTED; echo END"],
+        "requirements": [{"class": "NetworkAccess", "networkAccess": True}],
+        "inputs": {}, "outputs": {"loot": {"type": "stdout"}}, "stdout": "loot.txt",
+    }
+    (tmp_path / "net.cwl").write_text(json.dumps(tool))
+    settings = scene.settings.model_copy(update={"sandbox_network_allow": ["net.cwl"] if allowed else []})
+    result = run_cwl(settings, tmp_path / "net.cwl", None, CwlOptions(outdir=tmp_path / "out", cache=False))
+    assert result.exit_code == 0, result.log[-2000:]
+    assert ("CONNECTED" in (tmp_path / "out" / "loot.txt").read_text()) is allowed
+    assert scene.reached() is allowed
+    assert [(s.sandboxed, s.network) for s in record_of(scene, result).steps] == [(True, allowed)]
+
+
 @pytest.mark.parametrize(("ram_mb", "expect"), [(64, "REFUSED"), (6000, "ALLOCATED")])
 def test_declared_memory_is_the_limit(scene: Scene, tmp_path: Path, ram_mb: int, expect: str) -> None:
     # ResourceRequirement ramMin: the address space is that plus a fixed headroom (2 GiB), so

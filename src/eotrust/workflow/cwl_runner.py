@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlparse
 from eotrust.errors import WorkflowError
 from eotrust.settings import Settings
 from eotrust.store.base import Store
-from eotrust.workflow.cwl_sandbox import CwlSandbox, sandboxed_job_class
+from eotrust.workflow.cwl_sandbox import CwlSandbox, sandboxed_job_class, tool_names
 
 CACHE_FORMAT = "eotrust-cwl-cache/1"
 OUTPUT_KEY = "cwl.output.json"
@@ -151,7 +151,9 @@ def _make_tool_factory(prefix: tuple[str, ...], sandbox: CwlSandbox | None = Non
     class _PrefixedTool(CommandLineTool):
         def make_job_runner(self, runtimeContext: Any) -> Any:
             runner = super().make_job_runner(runtimeContext)
-            return job_class if runner is CommandLineJob else runner
+            if runner is not CommandLineJob:
+                return runner
+            return type("ToolJob", (job_class,), {"tool_names": tool_names(self.tool)})  # the policy names tools
 
     def make_tool(toolpath_object: Any, loading_context: Any) -> Any:
         if (prefix or sandbox is not None) and isinstance(toolpath_object, MutableMapping) \

@@ -59,8 +59,10 @@ class CwlSandbox:
         return cls(policy=SandboxPolicy.from_settings(settings), hidden=hidden, wall_s=settings.step_timeout_s)
 
     def network_for(self, job: Any) -> bool:
-        """A job has the network only when its tool asks (``NetworkAccess``) and the policy names it."""
-        return bool(getattr(job, "networkaccess", False)) and str(job.name) in self.policy.network_allow
+        """A job has the network only when its tool asks (``NetworkAccess``) and the policy names
+        the tool (its label, its file name or its id's fragment: :func:`tool_names`)."""
+        names: tuple[str, ...] = getattr(job, "tool_names", ())
+        return bool(getattr(job, "networkaccess", False)) and any(n in self.policy.network_allow for n in names)
 
     def limits_for(self, job: Any) -> Limits:
         """Limits from the tool's ResourceRequirement (cwltool's evaluated ``builder.resources``),
@@ -103,6 +105,15 @@ class CwlSandbox:
                        cgroup_procs=cgroup.procs if cgroup is not None else None)
 
 
+def tool_names(tool: MutableMapping[str, Any]) -> tuple[str, ...]:
+    """The names a policy may give a CWL tool: its label, its file name, its id's fragment
+    (``file:///x/fetch.cwl#main`` -> ``fetch.cwl``, ``main``)."""
+    ident = str(tool.get("id", ""))
+    path, _, fragment = ident.partition("#")
+    names = [str(tool.get("label") or ""), path.rsplit("/", 1)[-1], fragment.rsplit("/", 1)[-1]]
+    return tuple(n for n in dict.fromkeys(names) if n)
+
+
 def refuse_links_out(box: Sandbox) -> list[str]:
     """Delete every symlink the job left in its output directory that leads anywhere but its
     own outdir, tmpdir or inputs; the refused paths. cwltool collects outputs on the host,
@@ -138,6 +149,8 @@ def sandboxed_job_class(base: type, sandbox: CwlSandbox | None, prefix: tuple[st
     the names of jobs given the network are appended to ``networked``."""
 
     class SandboxedJob(base):  # type: ignore[misc,valid-type]
+        tool_names: tuple[str, ...] = ()  # set per tool: what the network allow-list may name
+
         def _execute(self, runtime: list[str], env: MutableMapping[str, str], runtimeContext: Any,
                      monitor_function: Callable[[subprocess.Popen[str]], None] | None = None) -> None:
             inner = list(prefix) + list(runtime)
