@@ -1,4 +1,4 @@
-"""`eotrust cwl-runner [--outdir DIR] [--quiet] [--no-cache] PROCESS [JOB]`: a cwl-runner.
+"""`eotrust cwl-runner [--outdir DIR] [--quiet] [--no-cache] [--no-sandbox] PROCESS [JOB]`: a cwl-runner.
 
 Prints the CWL output object on stdout (as every cwl-runner does, so cwltest can drive it)
 and exits 0 on success, 33 when the document needs an unsupported feature, 1 otherwise."""
@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from eotrust.cli.common import err_console, settings_of
+from eotrust.cli.common import NoSandboxOption, err_console, maybe_unsandboxed, settings_of
 
 
 def register(app: typer.Typer) -> None:
@@ -26,10 +26,11 @@ def cwl_runner_cmd(
     outdir: Path = typer.Option(Path("."), "--outdir", help="where the output files go"),
     quiet: bool = typer.Option(False, "--quiet", help="print only the output object"),
     no_cache: bool = typer.Option(False, "--no-cache", help="run even if this exact computation is cached"),
+    no_sandbox: bool = NoSandboxOption,
 ) -> None:
     from eotrust.workflow.cwl_runner import CwlOptions, run_cwl
 
-    settings = settings_of(ctx)
+    settings = maybe_unsandboxed(settings_of(ctx), no_sandbox)
     result = run_cwl(settings, process, job, CwlOptions(outdir=outdir.resolve(), cache=not no_cache))
     if result.output is not None:
         typer.echo(json.dumps(result.output, indent=2, sort_keys=True))

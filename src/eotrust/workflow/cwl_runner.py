@@ -13,8 +13,9 @@ Around it eotrust adds:
 * the store: every output file is put in the store; the output object with CIDs is stored too.
 * a run record (``eotrust-run/1``) with the log, so ``eotrust run show/prov`` and the API's
   ``/jobs/{id}/prov`` see CWL runs like any other.
-* the sandbox hook: ``command_prefix`` is put before every command line cwltool runs
-  (:class:`_PrefixedJob`); the bubblewrap sandbox plugs its ``bwrap ...`` argument list there.
+* the sandbox: with ``settings.sandbox`` on (the default) every command line cwltool runs goes
+  through bubblewrap (:mod:`eotrust.workflow.cwl_sandbox`); ``command_prefix`` is put before
+  each command, inside the sandbox. The run record says whether the job ran sandboxed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from urllib.parse import unquote, urlparse
 from eotrust.errors import WorkflowError
 from eotrust.settings import Settings
 from eotrust.store.base import Store
+from eotrust.workflow.cwl_sandbox import CwlSandbox, sandboxed_job_class, tool_names
 
 CACHE_FORMAT = "eotrust-cwl-cache/1"
 OUTPUT_KEY = "cwl.output.json"
@@ -136,26 +138,26 @@ def _relative_uris(text: str, base: str) -> str:
     return text.replace(base, "") if base else text
 
 
-def _make_tool_factory(prefix: tuple[str, ...]) -> Callable[..., Any]:
-    """cwltool's tool factory, with every CommandLineTool's job class prefixed by ``prefix``."""
+def _make_tool_factory(prefix: tuple[str, ...], sandbox: CwlSandbox | None = None,
+                       networked: list[str] | None = None) -> Callable[..., Any]:
+    """cwltool's tool factory: every CommandLineTool's commands run in ``sandbox`` (when given),
+    each prefixed by ``prefix`` (:func:`~eotrust.workflow.cwl_sandbox.sandboxed_job_class`)."""
     from cwltool.command_line_tool import CommandLineTool
     from cwltool.job import CommandLineJob
     from cwltool.workflow import default_make_tool
 
-    class _PrefixedJob(CommandLineJob):
-        # The sandbox hook: cwltool builds ``runtime + command_line``; we add our prefix to
-        # ``runtime``, so `bwrap --ro-bind ... --` (or any wrapper) runs the real command.
-        def _execute(self, runtime: list[str], env: MutableMapping[str, str], runtimeContext: Any,
-                     monitor_function: Any = None) -> None:
-            super()._execute(list(prefix) + list(runtime), env, runtimeContext, monitor_function)
+    job_class = sandboxed_job_class(CommandLineJob, sandbox, prefix, networked)
 
     class _PrefixedTool(CommandLineTool):
         def make_job_runner(self, runtimeContext: Any) -> Any:
             runner = super().make_job_runner(runtimeContext)
-            return _PrefixedJob if runner is CommandLineJob else runner
+            if runner is not CommandLineJob:
+                return runner
+            return type("ToolJob", (job_class,), {"tool_names": tool_names(self.tool)})  # the policy names tools
 
     def make_tool(toolpath_object: Any, loading_context: Any) -> Any:
-        if prefix and isinstance(toolpath_object, MutableMapping) and toolpath_object.get("class") == "CommandLineTool":
+        if (prefix or sandbox is not None) and isinstance(toolpath_object, MutableMapping) \
+                and toolpath_object.get("class") == "CommandLineTool":
             return _PrefixedTool(toolpath_object, loading_context)
         return default_make_tool(toolpath_object, loading_context)
 
@@ -192,6 +194,9 @@ class _RunState:
     output_view: Json | None = None
     output_cid: str | None = None
     name: str = ""
+    sandboxed: bool | None = None  # how the outputs were made (from the cache entry on a hit)
+    network: bool | None = None
+    networked: list[str] = field(default_factory=list)  # jobs the sandbox gave the network
 
 
 def _executor(store: Store, settings: Settings, options: CwlOptions, state: _RunState, base_uri: str) -> Any:
@@ -240,6 +245,7 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
                             view = json.loads(store.get_bytes(entry.outputs[OUTPUT_KEY]))
                             out = _materialise(view, outdir, store)
                             state.cache_hit, state.output_view = True, view
+                            state.sandboxed, state.network = entry.sandboxed, entry.network
                             state.output_cid = entry.outputs[OUTPUT_KEY]
                             logger.info("eotrust: cache hit %s", state.key)
                             return out, "success"
@@ -260,7 +266,8 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
                             cache.put(material, CacheEntry(
                                 key=state.key, service_cid=state.tool_cid or "", outputs={OUTPUT_KEY: state.output_cid},
                                 stdout_cid=None, stderr_cid=None, exit_status=0, started=started,
-                                ended=time.time(), host=socket.gethostname()))
+                                ended=time.time(), host=socket.gethostname(),
+                                sandboxed=state.sandboxed, network=state.network or bool(state.networked)))
                 return out, status
             finally:
                 if cache is not None:
@@ -359,10 +366,11 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
         argsl.append(str(job))
     args = arg_parser().parse_args(argsl)
     loading = LoadingContext(vars(args))
-    loading.construct_tool_object = _make_tool_factory(options.command_prefix)
+    sandbox = CwlSandbox.from_settings(settings)
+    state = _RunState(sandboxed=sandbox is not None, network=sandbox is None)
+    loading.construct_tool_object = _make_tool_factory(options.command_prefix, sandbox, state.networked)
     runtime = RuntimeContext(vars(args))
     base = Path(process_file).resolve().parent.as_uri() + "/" if "://" not in process_ref else ""
-    state = _RunState()
     log = io.StringIO()
     handler = logging.StreamHandler(log)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
@@ -372,6 +380,8 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
                         executor=_executor(store, settings, options, state, base),
                         loadingContext=loading, runtimeContext=runtime, job_order_object=job_object)
     ended = time.time()
+    if not state.cache_hit and state.networked:
+        state.network = True
     text = stdout.getvalue().strip()
     output: Json | None = None
     if text:
@@ -399,7 +409,8 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
                           inputs=in_files, outputs={k: v for k, v in out_files.items() if isinstance(v, str)},
                           params=params, started=started, ended=ended, host=socket.gethostname(),
                           exit_status=code, cache_hit=state.cache_hit, attempts=0 if state.cache_hit else 1,
-                          log_cid=log_cid, error=None if ok else last_error(log_text))
+                          log_cid=log_cid, error=None if ok else last_error(log_text),
+                          sandboxed=state.sandboxed, network=state.network)
         record = RunRecord(workflow=name, workflow_cid=options.package_cid or state.tool_cid, status="succeeded" if ok else "failed",
                            error=step.error, failed_step=None if ok else name, inputs=in_files, params=params,
                            outputs=out_files, started=started, ended=ended, host=socket.gethostname(),

@@ -100,6 +100,11 @@ class Sandbox:
     env: Mapping[str, str] = field(default_factory=dict)
     cgroup_procs: Path | None = None  # a cgroup.procs file the sandbox joins before it starts
     tmp_mb: int = 256  # size of the private /tmp (memory-backed)
+    workdir_at: str = SANDBOX_WORKDIR  # where workdir appears inside; a CWL job keeps its host path (cwltool names it)
+
+    def _at(self, work: Path, real: Path, given: Path) -> str:
+        """Where a bound host path appears inside: under /step, or (workdir_at set) where it was named."""
+        return inside(work, real) if self.workdir_at == SANDBOX_WORKDIR else os.path.abspath(given)
 
     def _check(self, path: Path, what: str) -> Path:
         """The real path of a bind. Symlinks are resolved first; anything but the working
@@ -147,18 +152,18 @@ class Sandbox:
             bound.append(where)
             args += ["--ro-bind", str(pairs[where]), str(where)]
         work = self._check(self.workdir, "the working directory")
-        args += ["--bind", str(work), SANDBOX_WORKDIR]
+        args += ["--bind", str(work), self.workdir_at]
         for p in self.outputs_rw:
             real = self._check(p, "output")
-            args += ["--bind", str(real), inside(work, real)]
+            args += ["--bind", str(real), self._at(work, real, p)]
         for p in self.inputs_ro:
             real = self._check(p, "input")
-            args += ["--ro-bind", str(real), inside(work, real)]
+            args += ["--ro-bind", str(real), self._at(work, real, p)]
         env = {"PATH": DEFAULT_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
         env.update(clean_env(dict(self.env)))
         for k, v in sorted(env.items()):
             args += ["--setenv", k, v]
-        args += ["--remount-ro", "/", "--chdir", SANDBOX_WORKDIR]  # the sandbox's own root holds nothing writable
+        args += ["--remount-ro", "/", "--chdir", self.workdir_at]  # the sandbox's own root holds nothing writable
         return args
 
     def argv(self, command: Sequence[str], bwrap: str | None = None) -> list[str]:
