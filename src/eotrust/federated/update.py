@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eotrust.crypto.envelope import open_from_store, seal_to_store
+from eotrust.crypto.age import decrypt_stream
+from eotrust.crypto.envelope import seal_to_store
 from eotrust.errors import EotrustError, InvalidInputError
 from eotrust.federated.weights import Weights, decode, encode, floating
 from eotrust.store.base import Store
@@ -101,7 +102,10 @@ def open_update(store: Store, cid: str, identity: str) -> Update:
     with tempfile.TemporaryDirectory(prefix="eotrust-update-") as tmp:
         path = Path(tmp) / "update.bin"
         try:
-            open_from_store(store, cid, identity, path)
+            # the ciphertext's CID is what the participant signed on chain, and age authenticates
+            # every chunk, so the plaintext is bound to it; Update.from_bytes checks its shape
+            with store.open(cid) as ciphertext, path.open("wb") as out:
+                decrypt_stream(ciphertext, out, identity)
         except EotrustError as exc:
             raise GarbageUpdateError(f"cannot open update {cid}: {exc.message}") from None
         return Update.from_bytes(path.read_bytes())
