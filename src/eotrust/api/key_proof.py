@@ -140,8 +140,8 @@ def key_proofs(app: FastAPI) -> KeyProofs:
 
 
 def mount(app: FastAPI) -> None:
+    """Serve the routes; the challenge book is made on first use, from the app's state."""
     app.include_router(router)
-    key_proofs(app)
 
 
 @router.post("/challenge", response_model=Challenge, status_code=201, responses=ERROR_RESPONSES,

@@ -224,7 +224,7 @@ def score_scene(
         ) from None
     except MemoryError:
         raise RasterError(f"raster {source} is too large to score with the memory this machine has",
-                          hint="cut it into pieces (`eotrust eo tiles`) or score a smaller area") from None
+                          hint="cut it into pieces (`eotrust eo tile`) or score a smaller area") from None
     return SceneResult(dest, Path(probabilities) if probabilities else None, width, height, total,
                        time.perf_counter() - started, warnings)
 
@@ -323,7 +323,7 @@ def _check_memory(source: Path, k: int, rows: int, width: int, height: int) -> N
         raise RasterError(
             f"raster {source} ({width}×{height} px) is too large to score in memory: its strip buffers need "
             f"{need / 2**30:.1f} GiB, more than half this machine's memory ({budget / 2**30:.1f} GiB)",
-            hint="cut it into pieces (`eotrust eo tiles`) or score a smaller area",
+            hint="cut it into pieces (`eotrust eo tile`) or score a smaller area",
         )
 
 
