@@ -52,7 +52,7 @@ class Federation:
     def env(self, party: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_")}
         env.update(EOTRUST_HOME=str(self.home(party)), EOTRUST_PARTY=party, EOTRUST_PASSPHRASE=f"pass-{party}",
-                   EOTRUST_STORE_ROOT=str(self.shared / "store"), EOTRUST_CONFIG=str(self.root / "none.toml"),
+                   EOTRUST_STORE_ROOT=str(self.shared / "store"), EOTRUST_CONFIG="",
                    EOTRUST_KEYSTORE_SCRYPT_N="4096", COLUMNS="200")
         if self.chain_url:
             env["EOTRUST_CHAIN_URL"] = self.chain_url

@@ -27,7 +27,7 @@ def model_world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
     with pytest.MonkeyPatch.context() as env:
         for var in ("EOTRUST_HOME", "EOTRUST_CHAIN_URL", "EOTRUST_STORE", "EOTRUST_CATALOG_URL"):
             env.delenv(var, raising=False)
-        env.setenv("EOTRUST_CONFIG", str(base / "none.toml"))
+        env.setenv("EOTRUST_CONFIG", "")  # no config file
         env.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
         env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
         from eotrust.ml.registry import Registry

@@ -74,7 +74,9 @@ def _overlaps(path: Path, hidden: Sequence[Path]) -> bool:
 def python_paths() -> list[Path]:
     """What the running Python needs to start: its installation and virtual environment."""
     out = []
-    for p in {sys.base_prefix, sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}:
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    for p in {sys.base_prefix, sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+              package_root}:
         out.append(Path(p))
     return out
 
@@ -159,7 +161,10 @@ class Sandbox:
         for p in self.inputs_ro:
             real = self._check(p, "input")
             args += ["--ro-bind", str(real), self._at(work, real, p)]
-        env = {"PATH": DEFAULT_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+        # a command's bare `python3` is the Python eotrust runs with (bound read-only as code, with
+        # eotrust's own package), so a command service can run `python3 -m eotrust.…` inside
+        env = {"PATH": f"{os.path.dirname(sys.executable)}:{DEFAULT_PATH}", "HOME": "/tmp", "TMPDIR": "/tmp",
+               "LANG": "C.UTF-8"}
         env.update(clean_env(dict(self.env)))
         for k, v in sorted(env.items()):
             args += ["--setenv", k, v]
