@@ -24,7 +24,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     with pytest.MonkeyPatch.context() as env:
         for var in ("EOTRUST_HOME", "EOTRUST_CHAIN_URL", "EOTRUST_STORE", "EOTRUST_CATALOG_URL"):
             env.delenv(var, raising=False)
-        env.setenv("EOTRUST_CONFIG", str(base / "none.toml"))
+        env.setenv("EOTRUST_CONFIG", "")  # no config file
         env.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
         env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
         yield build_world(base / "home", dataset=False)

@@ -34,7 +34,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, str]:
     mp = pytest.MonkeyPatch()
     mp.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
     mp.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
-    mp.setenv("EOTRUST_CONFIG", str(tmp_path_factory.mktemp("cfg") / "none.toml"))
+    mp.setenv("EOTRUST_CONFIG", "")  # no config file
     for var in ("EOTRUST_HOME", "EOTRUST_CHAIN_URL", "EOTRUST_STORE", "EOTRUST_CATALOG_URL"):
         mp.delenv(var, raising=False)
     world = make_world(load_settings(home=tmp_path_factory.mktemp("verify-attacks") / "home", step_retries=0))

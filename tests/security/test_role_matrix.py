@@ -94,7 +94,7 @@ def own_passphrases(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     home = tmp_path_factory.mktemp("cli") / "home"
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("EOTRUST_CONFIG", str(home.parent / "none.toml"))
+        env.setenv("EOTRUST_CONFIG", "")  # no config file
         env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
         settings = load_settings(home=home)
         for name in PARTIES:
