@@ -21,9 +21,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SUITE = Path(os.environ.get("EOTRUST_CWL_CONFORMANCE", REPO.parent.parent / "shared" / "conformance" / "cwl-v1.2"))
-if not SUITE.is_dir():
-    SUITE = Path("/work/shared/conformance/cwl-v1.2")
+SUITE = Path(os.environ.get("EOTRUST_CWL_CONFORMANCE", REPO.parent / "shared" / "conformance" / "cwl-v1.2"))
 BIN = Path(sys.executable).parent
 
 

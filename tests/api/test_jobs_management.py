@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api_world import FlowWorld, build_world
+from waiting import wait_for
 
 CWL = Path(__file__).resolve().parents[1] / "data" / "cwl"
 
@@ -40,13 +41,11 @@ def _key(world: FlowWorld, who: str) -> dict[str, str]:
 
 
 def _wait(client: TestClient, world: FlowWorld, job: str, who: str = "sam") -> dict[str, Any]:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        status = client.get(f"/jobs/{job}", headers=_key(world, who)).json()
-        if status["status"] not in ("accepted", "running"):
-            return status
-        time.sleep(0.3)
-    raise AssertionError(f"job {job} still {status}")
+    def settled() -> dict[str, Any] | None:
+        status: dict[str, Any] = client.get(f"/jobs/{job}", headers=_key(world, who)).json()
+        return status if status["status"] not in ("accepted", "running") else None
+
+    return wait_for(settled, timeout_s=180, what=f"job {job} to leave accepted/running", interval_s=0.3)
 
 
 def test_deployed_cwl_job_lists_filters_and_details(client: TestClient, world: FlowWorld) -> None:

@@ -125,8 +125,8 @@ def _boxes_apart(boxes: list[dict[str, float]]) -> bool:
     return True
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make sysdeps)")
 def test_every_view_offline(tmp_path: Path, live_server_factory: Any) -> None:
+    assert Path(CHROMIUM).exists(), "Debian's chromium is not installed (make sysdeps)"
     from playwright.sync_api import expect, sync_playwright
 
     world = _world(tmp_path)

@@ -20,7 +20,6 @@ from eotrust.store import LocalStore
 
 runner = CliRunner()
 AGE = shutil.which("age")
-needs_age = pytest.mark.skipif(AGE is None, reason="the age CLI is not installed (apt-get install age; `make test` does)")
 
 
 @pytest.fixture
@@ -50,7 +49,6 @@ def test_export_identity_never_overwrites(home: list[str], tmp_path: Path) -> No
     assert isinstance(result.exception, NotFoundError) and not (tmp_path / "k").exists()
 
 
-@needs_age
 def test_age_cli_reads_what_eotrust_seals_and_the_other_way(home: list[str], settings: Settings, tmp_path: Path) -> None:
     key = tmp_path / "dana.key"
     assert runner.invoke(app, [*home, "party", "export-identity", "dana", "-o", str(key)]).exit_code == 0

@@ -104,10 +104,8 @@ def test_bad_recipient_stores_nothing(store: LocalStore, tmp_path: Path) -> None
 
 
 AGE = shutil.which("age")
-needs_age = pytest.mark.skipif(AGE is None, reason="the age CLI is not installed (apt-get install age; `make test` does)")
 
 
-@needs_age
 @pytest.mark.parametrize("size", [0, 3 * CHUNK_SIZE + 11])
 def test_age_cli_decrypts_a_sealed_object_to_exactly_the_plaintext(store: LocalStore, tmp_path: Path, size: int) -> None:
     data = np.random.default_rng(size + 1).integers(0, 256, size, dtype=np.uint8).tobytes()
@@ -123,7 +121,6 @@ def test_age_cli_decrypts_a_sealed_object_to_exactly_the_plaintext(store: LocalS
     assert out.stdout == data  # byte for byte: no header of ours before the file
 
 
-@needs_age
 def test_a_file_the_age_cli_encrypted_opens_against_its_cid(store: LocalStore, tmp_path: Path) -> None:
     data = b"made by the age tool\n" * 5000
     identity, recipient = generate_identity()

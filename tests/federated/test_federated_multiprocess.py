@@ -25,6 +25,7 @@ from eotrust.ledger import Chain
 from eotrust.ledger.federated import FederatedFactoryClient, FederatedState, FederatedTaskClient
 from eotrust.party import create_party
 from eotrust.settings import load_settings
+from waiting import wait_for
 
 EOTRUST = Path(sys.executable).parent / "eotrust"
 OWNERS = ["owner-0", "owner-1", "owner-2"]
@@ -97,26 +98,22 @@ class Federation:
 
     def wait_started(self, *parties: str, timeout: float = 120) -> None:
         """Until each party's node says it started (process start-up is slow on a busy machine)."""
-        deadline = time.monotonic() + timeout
         for party in parties:
             log = self.root / f"{party}.log"
-            while "node started" not in (log.read_text() if log.exists() else ""):
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{party}'s node did not start\n{self.logs()}")
-                time.sleep(0.2)
+            wait_for(lambda: "node started" in (log.read_text() if log.exists() else ""), timeout_s=timeout,
+                     what=lambda: f"{party}'s node to start\n{self.logs()}", interval_s=0.2)
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()}" for p in sorted(self.root.glob("*.log")))
 
     def wait(self, address: str, done, timeout: float = 240):  # type: ignore[no-untyped-def]
         task = FederatedTaskClient(self.chain(), address)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def finished() -> Any:
             snap = task.status()
-            if done(snap):
-                return snap
-            time.sleep(0.3)
-        raise AssertionError(f"task {address} stuck at {task.status()}\n{self.logs()}")
+            return snap if done(snap) else None
+
+        return wait_for(finished, timeout_s=timeout, what=lambda: f"task {address} (stuck at {task.status()})\n{self.logs()}",
+                        interval_s=0.3)
 
     def create(self, *, rounds: int, quorum: int, round_seconds: int) -> str:
         agg_address, agg_recipient = self.cards["aggregator"]
@@ -157,8 +154,7 @@ def check_finished_and_verified(f: Federation, address: str, rounds: int) -> Non
 
 @pytest.fixture
 def anvil() -> Iterator[str]:
-    if not ANVIL.exists():
-        pytest.skip(MISSING)
+    assert ANVIL.exists(), MISSING
     with running_anvil() as url:
         yield url
 

@@ -19,6 +19,7 @@ from eotrust.federated.weights import encode
 from eotrust.ledger.federated import FederatedState, FederatedTaskClient
 from eotrust.verify import Verdict
 from eotrust.federated.verify import verify_federated
+from waiting import wait_for
 
 
 def open_task(w: World, rounds: int = 2, quorum: int | None = None, **plan_changes: object) -> FederatedTaskClient:
@@ -178,8 +179,8 @@ def test_a_participant_that_misses_the_deadline_is_recorded_as_dropped(world: Wo
         task.submit_update(w.participants[i].account, 0, cid, 40)
     assert "waiting (2/3 updates)" in aggregator_step(w.aggregator, task.address)
     deadline = task.status().deadline
-    while time.time() <= deadline + 2.5:  # the deadline is the chain's clock: let it pass
-        time.sleep(0.25)
+    wait_for(lambda: time.time() > deadline + 2.5, timeout_s=120, what="the round's deadline (the chain's clock) to pass",
+             interval_s=0.25)
     assert "missed the deadline" in participant_step(w.participants[2], task.address, w.data[2])
     assert aggregator_step(w.aggregator, task.address) == "round 0: aggregated"
     (r0,) = task.rounds()

@@ -14,6 +14,7 @@ from ledger_helpers import CID_A, CID_B, recipient
 from eotrust.errors import InvalidInputError, PermissionDeniedError, StateError
 from eotrust.ledger import Chain
 from eotrust.ledger.federated import FederatedFactoryClient, FederatedState, FederatedTaskClient
+from waiting import wait_for
 
 CID_C = "QmbWqxBEKC3P8tqsKc98xmWNzrzDtRLMiMPL8wBuTGsMnR"
 
@@ -108,8 +109,8 @@ def test_after_the_deadline_late_updates_are_refused_and_the_missing_are_recorde
     task.submit_update(P0, 0, CID_A, 10)
     task.submit_update(P1, 0, CID_A, 10)
     deadline = task.status().deadline
-    while time.time() <= deadline + 1:  # the deadline is the chain's clock: let it pass
-        time.sleep(0.25)
+    wait_for(lambda: time.time() > deadline + 1, timeout_s=120, what="the round's deadline (the chain's clock) to pass",
+             interval_s=0.25)
     with pytest.raises(StateError, match="deadline"):
         task.submit_update(P2, 0, CID_A, 10)
     # refusing one of the two leaves one accepted update, below the quorum

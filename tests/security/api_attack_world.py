@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from waiting import wait_for
 
 PASSPHRASE = "test-passphrase"
 BBOX = (14.3, 45.9, 14.6, 46.1)
@@ -142,15 +143,17 @@ def serve(home: Path, timeout_s: float = 60.0) -> Served:
                              "--port", str(port)], stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             env=env, cwd=home.parent)
     server = Served(f"http://127.0.0.1:{port}", proc, log)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"eotrust serve exited with {proc.returncode}:\n{server.log_text()}")
         try:
-            if httpx.get(f"{server.url}/conformance", timeout=2).status_code == 200:
-                return server
+            return httpx.get(f"{server.url}/conformance", timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"eotrust serve did not answer within {timeout_s} s:\n{server.log_text()}")
+            return False
+
+    try:
+        wait_for(answers, timeout_s=timeout_s, what=lambda: f"eotrust serve to answer\n{server.log_text()}", interval_s=0.1)
+    except BaseException:
+        server.stop()
+        raise
+    return server

@@ -178,5 +178,5 @@ def test_geotiff_headers(geotiff: bytes, flips: list[tuple[int, int]]) -> None:
         refused_or_parsed("GeoTIFF headers", parse)
 
 
-if sys.platform != "linux":  # tracemalloc ceilings are only meaningful where we measured them
-    pytestmark = pytest.mark.skip("linux only")
+if sys.platform != "linux":  # tracemalloc ceilings are only meaningful where we measured them  # environment-conditional
+    pytestmark = pytest.mark.skip("linux only")  # environment-conditional

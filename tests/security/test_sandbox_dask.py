@@ -21,9 +21,10 @@ from sandbox_hostile import ATTACKS, Attack
 from eotrust.settings import load_settings
 from eotrust.store import open_store
 from eotrust.workflow.executors.dask_cluster import DaskExecutor
+from waiting import wait_for
 
 pytestmark = [pytest.mark.server,
-              pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (make sysdeps)")]
+              ]
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -51,14 +52,13 @@ def dask_scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Scene
                                   stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp))
     ex = None
     try:
-        deadline = time.monotonic() + 60
-        while ex is None:
+        def connected() -> DaskExecutor | None:
             try:
-                ex = DaskExecutor(scene.settings, address, timeout_s=5)
+                return DaskExecutor(scene.settings, address, timeout_s=5)
             except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+                return None
+
+        ex = wait_for(connected, timeout_s=60, what="the Dask scheduler to accept a client", interval_s=0.3)
         ex.client.wait_for_workers(1, timeout=60)
         yield scene, ex
     finally:

@@ -14,7 +14,7 @@ from eotrust.settings import load_settings
 from eotrust.store import open_store
 from eotrust.workflow.record import RunRecord
 
-pytestmark = pytest.mark.skipif(__import__("shutil").which("bwrap") is None, reason="needs bubblewrap (make sysdeps)")
+assert __import__("shutil").which("bwrap"), "needs bubblewrap (make sysdeps installs it)"
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from eotrust.cli.main import app
 from eotrust.errors import EotrustError
 from eotrust.settings import load_settings
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (make sysdeps)")
+assert __import__("shutil").which("bwrap"), "needs bubblewrap (make sysdeps installs it)"
 
 runner = CliRunner()
 
