@@ -55,7 +55,7 @@ def node_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeRun]:
     mp = pytest.MonkeyPatch()
     mp.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
     mp.setenv("EOTRUST_STEP_RETRIES", "0")
-    mp.setenv("EOTRUST_CONFIG", str(tmp / "no-such-eotrust.toml"))
+    mp.setenv("EOTRUST_CONFIG", "")  # no config file
     settings = load_settings(home=tmp / "home", step_retries=0, keystore_scrypt_n=4096)
     world = make_world(settings)
     private = LocalStore(settings.path("nodes", PLATFORM, "private-store"))
