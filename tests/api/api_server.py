@@ -30,6 +30,9 @@ class LiveServer:
     process: subprocess.Popen[bytes]
     log: Path
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

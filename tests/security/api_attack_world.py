@@ -4,18 +4,10 @@ process itself — a real ``eotrust serve`` started and stopped by PID."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-from waiting import wait_for
 
 PASSPHRASE = "test-passphrase"
 BBOX = (14.3, 45.9, 14.6, 46.1)
@@ -102,58 +94,3 @@ def client(settings: Any) -> Any:
 
     return TestClient(create_app(settings), raise_server_exceptions=False)
 
-
-# -- a real server process -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Served:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
-def serve(home: Path, timeout_s: float = 60.0) -> Served:
-    """``eotrust serve`` on a free loopback port over ``home``; answers /conformance when returned."""
-    port = free_port()
-    log = home.parent / f"serve-{port}.log"
-    env = {**os.environ, "EOTRUST_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "eotrust.cli.main", "serve", "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            env=env, cwd=home.parent)
-    server = Served(f"http://127.0.0.1:{port}", proc, log)
-    def answers() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"eotrust serve exited with {proc.returncode}:\n{server.log_text()}")
-        try:
-            return httpx.get(f"{server.url}/conformance", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(answers, timeout_s=timeout_s, what=lambda: f"eotrust serve to answer\n{server.log_text()}", interval_s=0.1)
-    except BaseException:
-        server.stop()
-        raise
-    return server

@@ -5,11 +5,14 @@ so it runs a real `eotrust serve`."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from api_attack_world import serve
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
+from api_server import start_server  # noqa: E402
 
 pytestmark = [pytest.mark.server]
 
@@ -19,7 +22,7 @@ DEEP = 100_000
 def test_a_100000_deep_json_body_is_refused_and_the_server_lives(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    server = serve(home)
+    server = start_server(home)
     try:
         attacks = [
             ("/stac/search", b"[" * DEEP + b"]" * DEEP),
