@@ -11,16 +11,24 @@ import pytest
 
 from eotrust.errors import EotrustError
 from eotrust.party import Role, create_party
-from eotrust.settings import Settings
+from eotrust.settings import Settings, load_settings
 
 from security.core_cli import cli, refused
 
 TINY = Path(__file__).resolve().parents[1] / "flow" / "tiny.yaml"
 
 
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A home four levels below this test's own directory, so that whatever a `../../x`
+    makes lands inside tmp_path, never beside other tests' directories (which other
+    processes of the suite may be writing while this test runs)."""
+    return load_settings(home=tmp_path / "a" / "b" / "c" / "home")
+
+
 def _outside(settings: Settings) -> list[Path]:
-    """Everything under the home's grandparent that is not the home (what a ../../x makes)."""
-    root = settings.home_dir.parent.parent
+    """Everything in this test's directory that is not the home (what a ../../x makes)."""
+    root = settings.home_dir.parents[3]
     return sorted(p for p in root.rglob("*") if settings.home_dir not in (p, *p.parents))
 
 
