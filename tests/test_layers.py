@@ -9,7 +9,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "eotrust"
 
 # Higher number = higher layer (docs/architecture.md).
 LAYER = {
-    "errors": 0, "settings": 0, "cid": 0, "names": 0, "limits": 0,
+    "errors": 0, "settings": 0, "cid": 0, "names": 0, "limits": 0, "clock": 0,
     "crypto": 1, "store": 1, "party": 1, "ledger": 1, "catalog": 1,
     "eo": 2, "ml": 2, "data": 2, "examples": 2,
     "workflow": 3,

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from eotrust.api.auth import Caller, same_address
 from eotrust.api.ogc import EXC, REL_RESULTS, Execute
+from eotrust.clock import utc_iso, utc_now
 from eotrust.errors import EotrustError, InvalidInputError, NotFoundError, PermissionDeniedError
 from eotrust.nodes.runner import RUN_RECORD  # the result name under which a platform records its run record
 
@@ -393,7 +393,7 @@ def job_status(state: Any, address: str, base: str) -> dict[str, Any]:
         "status": status,
         "message": f"contract state {name}",
         "created": record.created,
-        "updated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "updated": utc_now(),
         "progress": PROGRESS_OF_STATE.get(name, 0),
         "links": links,
     }
@@ -507,8 +507,7 @@ def history(state: Any, address: str) -> list[dict[str, Any]]:
         raw.pop("log_index", None)
         tx = raw.pop("tx_hash", None)
         stamp = raw.pop("timestamp", None)
-        when = (datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-                if isinstance(stamp, (int, float)) else None)
+        when = utc_iso(stamp) if isinstance(stamp, (int, float)) else None
         old, new = raw.pop("old", None), raw.pop("new", None)
         parts = [f"{old} → {new}"] if old is not None or new is not None else []
         parts += [f"{k}={v}" for k, v in raw.items() if v not in (None, "", [], {})]

@@ -11,6 +11,7 @@ from typing import Any
 
 from eotrust.api import flowops
 from eotrust.api.auth import Caller
+from eotrust.clock import utc_iso
 from eotrust.errors import EotrustError, InvalidInputError, NotFoundError
 
 SORT_KEYS = ("created", "-created", "status", "process")
@@ -141,7 +142,7 @@ def job_logs(state: Any, address: str) -> list[str]:
     except NotFoundError:
         return lines
     for step in record.steps:
-        stamp = datetime.fromtimestamp(step.started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = utc_iso(step.started)
         how = "cache hit" if step.cache_hit else f"exit {step.exit_status}"
         lines.append(f"[{stamp}] step {step.label}: {how} in {step.duration_s:.2f} s")
         for cid in (step.log_cid, step.stdout_cid, step.stderr_cid):

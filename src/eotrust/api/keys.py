@@ -30,7 +30,9 @@ from sqlalchemy import select
 from eotrust.catalog.api_key_records import ApiKeyRow
 from eotrust.catalog.db import open_session_factory
 from eotrust.errors import AuthError, InvalidInputError, NotFoundError, PermissionDeniedError, StateError
-from eotrust.ml.package import utc_now
+from eotrust.cid import canonical_text
+from eotrust.clock import utc_now
+from eotrust.crypto.signing import Domain, record_header, sign_text, text_signer
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -40,8 +42,9 @@ if TYPE_CHECKING:
 
 SECRET_PREFIX = "eot_"
 ALL_MODELS = "*"
-GRANT_PREFIX = "eotrust api-key grant v1\n"
-CHALLENGE_PREFIX = "eotrust api-key challenge v1\n"
+#: The signed formats of grants (`eotrust apikey create`) and challenges (POST /apikeys/challenge).
+GRANT_PREFIX = record_header(Domain.API_KEY_GRANT, 1)
+CHALLENGE_PREFIX = record_header(Domain.API_KEY_CHALLENGE, 1)
 
 
 @dataclass(frozen=True)
@@ -82,19 +85,13 @@ def grant_fields(*, key_id: str, key_hash: str, party: str, address: str, scopes
 
 
 def grant_text(prefix: str, fields: dict[str, object]) -> str:
-    """The exact EIP-191 text: a domain prefix and the fields as sorted, compact JSON."""
-    return prefix + json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    """The exact EIP-191 text: a domain tag and the fields as canonical JSON."""
+    return prefix + canonical_text(fields)
 
 
 def signer_of(text: str, signature: str) -> str | None:
     """The address whose EIP-191 signature of ``text`` this is; None for a malformed one."""
-    from eth_account import Account
-    from eth_account.messages import encode_defunct
-
-    try:
-        return str(Account.recover_message(encode_defunct(text=text), signature=signature))
-    except Exception:  # eth-account raises several types for a malformed signature
-        return None
+    return text_signer(text, signature)
 
 
 def check_grant(info: ApiKeyInfo, address: str | None) -> None:
@@ -169,11 +166,9 @@ class ApiKeys:
         key_id = "k" + secrets.token_hex(6)
         grant = signature = None
         if party is not None:
-            from eth_account.messages import encode_defunct
-
             grant = grant_text(GRANT_PREFIX, grant_fields(key_id=key_id, key_hash=hash_secret(secret), party=party.name,
                                                           address=party.address, scopes=cleaned, label=label))
-            signature = "0x" + party.account.sign_message(encode_defunct(text=grant)).signature.hex().removeprefix("0x")
+            signature = sign_text(party.account, grant)
         return secret, self.insert(key_id, secret, party=party.name if party is not None else None, scopes=cleaned,
                                    label=label, grant=grant, signature=signature)
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from eotrust.clock import utc_iso
+
 STAC_VERSION = "1.1.0"
 PROJ_EXT = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 EO_EXT = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
@@ -54,7 +56,7 @@ def parse_time(text: str | None) -> datetime | None:
 
 
 def rfc3339(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_iso(value)
 
 
 def bbox_polygon(bbox: tuple[float, float, float, float]) -> dict[str, Any]:

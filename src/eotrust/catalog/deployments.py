@@ -3,7 +3,7 @@ it, and whether it was undeployed (OGC API - Processes - Part 2).
 
 A deployment is a small statement signed by the application's owner, like a catalogue
 record: ``{application, process, version, visibility, status, created}`` as canonical JSON,
-EIP-191 signed. The newest statement for a ``(process, version)`` wins; an ``undeployed`` one
+EIP-191 signed under the domain tag "deployment" v1 (:mod:`eotrust.crypto.signing`). The newest statement for a ``(process, version)`` wins; an ``undeployed`` one
 hides that version from the processes list, but its application record and its package stay
 in the catalogue and the store for provenance. Its own table (``catalog_deployments``), so
 the catalogue's signed application records keep their exact form."""
@@ -14,18 +14,20 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from eotrust.catalog.db import Base, open_session_factory
-from eotrust.catalog.entries import canonical_json, utc_iso
+from eotrust.cid import canonical_json
+from eotrust.clock import utc_iso
+from eotrust.crypto.signing import Domain, record_signer, sign_record
 from eotrust.errors import IntegrityError
 from eotrust.settings import Settings
 
 PUBLIC = "public"
+#: The signed format of a deployment statement.
+DEPLOYMENT_VERSION = 1
 
 
 class Deployment(BaseModel):
@@ -42,17 +44,16 @@ class Deployment(BaseModel):
     created: str
     signature: str = ""
 
+    def fields(self) -> dict[str, Any]:
+        return {"application": self.application, "process": self.process, "version": self.version,
+                "visibility": list(self.visibility), "status": self.status, "owner": self.owner,
+                "created": self.created}
+
     def statement(self) -> bytes:
-        return canonical_json({"application": self.application, "process": self.process, "version": self.version,
-                               "visibility": list(self.visibility), "status": self.status, "owner": self.owner,
-                               "created": self.created})
+        return canonical_json(self.fields())
 
     def check(self) -> None:
-        try:
-            signer = Account.recover_message(encode_defunct(primitive=self.statement()),
-                                             signature=bytes.fromhex(self.signature.removeprefix("0x")))
-        except Exception:  # noqa: BLE001 - a malformed signature is the same failure
-            signer = None
+        signer = record_signer(Domain.DEPLOYMENT, DEPLOYMENT_VERSION, self.fields(), self.signature)
         if signer is None or signer.lower() != self.owner.lower():
             raise IntegrityError(f"deployment of {self.process}:{self.version} was not signed by its owner {self.owner}",
                                  hint="the deployments table was altered")
@@ -83,7 +84,7 @@ class Deployments:
         dep = Deployment(application=application, process=process, version=version,
                          visibility=list(visibility or [PUBLIC]), status=status, owner=account.address,
                          created=utc_iso(datetime.now(timezone.utc)))
-        signature = account.sign_message(encode_defunct(primitive=dep.statement())).signature.hex()
+        signature = sign_record(account, Domain.DEPLOYMENT, DEPLOYMENT_VERSION, dep.fields())
         dep = dep.model_copy(update={"signature": signature})
         with self._sessions.begin() as session:
             session.add(DeploymentRow(process=process, version=version, statement=dep.statement().decode(),

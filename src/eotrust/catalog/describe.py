@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from eotrust.catalog.entries import DatasetInfo, utc_iso
+from eotrust.catalog.entries import DatasetInfo
+from eotrust.clock import utc_iso
 from eotrust.errors import InvalidInputError, NotFoundError
 
 

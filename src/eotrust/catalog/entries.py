@@ -3,7 +3,8 @@ results, and the signed envelope every one of them travels in.
 
 A catalogue record is ``{kind, owner, created, body}`` written as canonical JSON (sorted keys,
 no spaces, UTF-8). Its id is the CID of those bytes (so a record is content-addressed like any
-other object) and its signature is the owner's EIP-191 signature over the same bytes. Anyone
+other object) and its signature is the owner's EIP-191 signature of the same JSON under the
+domain tag "catalog record" v2 (:mod:`eotrust.crypto.signing`; v1 signed the bare bytes). Anyone
 can check a record with nothing but the record: the id must re-hash and the signature must
 recover the owner's address.
 """
@@ -15,27 +16,14 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, TypeVar
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
+from eotrust.cid import canonical_json
+from eotrust.clock import utc_iso
+from eotrust.crypto.signing import Domain, record_signer, sign_record
 from eotrust.errors import IntegrityError, InvalidInputError
 from eotrust.names import NAME_PATTERN
-
-
-def canonical_json(value: Any) -> bytes:
-    """The one byte form of a JSON value that is hashed and signed."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def utc_iso(value: datetime) -> str:
-    """A datetime as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC (naive values are taken as UTC).
-
-    One fixed form, so that strings compare in time order and re-serialise identically."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _normalise_time(value: Any) -> Any:
@@ -71,6 +59,10 @@ class Kind(str, Enum):
     PLATFORM = "platform"
     TASK = "task"
     RESULT = "result"
+
+
+#: The signed format of a record (v1 signed the envelope's bytes with no domain tag).
+RECORD_VERSION = 2
 
 
 class _Body(BaseModel):
@@ -212,8 +204,9 @@ class Record(BaseModel):
         if not isinstance(body, BODY_TYPES[kind]):
             raise InvalidInputError(f"a {kind.value} record needs a {BODY_TYPES[kind].__name__}")
         stamp = utc_iso(created or datetime.now(timezone.utc))
-        data = canonical_json(cls.envelope(kind, account.address, stamp, body))
-        signature = account.sign_message(encode_defunct(primitive=data)).signature.hex()
+        envelope = cls.envelope(kind, account.address, stamp, body)
+        data = canonical_json(envelope)
+        signature = sign_record(account, Domain.CATALOG_RECORD, RECORD_VERSION, envelope)
         return cls(id=cid_of_bytes(data), kind=kind, owner=account.address, created=stamp, body=body, signature=signature)
 
     def check(self) -> None:
@@ -228,10 +221,8 @@ class Record(BaseModel):
                 f"(it hashes to {actual})",
                 hint="the record was altered after it was signed; ask its owner to register it again",
             )
-        try:
-            signer = Account.recover_message(encode_defunct(primitive=data), signature=bytes.fromhex(self.signature.removeprefix("0x")))
-        except Exception:  # noqa: BLE001 - any malformed signature is the same failure for the reader
-            signer = None
+        signer = record_signer(Domain.CATALOG_RECORD, RECORD_VERSION,
+                               self.envelope(self.kind, self.owner, self.created, self.body), self.signature)
         if signer is None or signer.lower() != self.owner.lower():
             raise IntegrityError(
                 f"catalogue {self.kind.value} record {self.id}: field 'signature' was not made by its owner {self.owner}",

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from eotrust.catalog.db import Base
 from eotrust.catalog.entries import BODY_TYPES, Kind, Record
+from eotrust.cid import canonical_text
 from eotrust.errors import IntegrityError
 
 _BBOX = ("bbox_west", "bbox_south", "bbox_east", "bbox_north")
@@ -51,7 +52,7 @@ class RecordRow(Base):
             owner=record.owner,
             created=record.created,
             signature=record.signature,
-            body=json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+            body=canonical_text(fields),
             **columns,
         )
 

@@ -4,9 +4,11 @@
 chunks, balanced DAG of at most 174 links per node, dag-pb, sha2-256, CIDv0 ``Qm…``);
 :func:`to_v1` gives the same name as CIDv1 (``bafy…``). Encoding of CIDs, multihashes and
 multibases is the ``multiformats`` library's, of nodes protobuf's; this package writes only
-the DAG layout (:mod:`eotrust.cid.importer`).
+the DAG layout (:mod:`eotrust.cid.importer`). :func:`canonical_json` is the one byte form of
+the JSON documents that eotrust content-addresses and signs.
 """
 
+from eotrust.cid.canonical import canonical_json, canonical_text
 from eotrust.cid.codec import (
     cid_digest,
     cid_from_digest,
@@ -31,6 +33,8 @@ from eotrust.cid.importer import (
 )
 
 __all__ = [
+    "canonical_json",
+    "canonical_text",
     "CHUNK_SIZE",
     "MAX_LINKS",
     "normal_cid",

@@ -3,11 +3,11 @@ its CID is on the ledger, so every party trains and verifies against the same pl
 
 from __future__ import annotations
 
-import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from eotrust.cid import canonical_json
 from eotrust.errors import InvalidInputError
 from eotrust.federated.weights import Weights, from_module
 
@@ -47,7 +47,7 @@ class FederatedPlan(BaseModel):
     privacy: PrivacyConfig | None = None
 
     def canonical(self) -> bytes:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
+        return canonical_json(self.model_dump(mode="json"))
 
     @classmethod
     def parse(cls, data: bytes) -> FederatedPlan:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +32,7 @@ import numpy as np
 import rasterio
 from pydantic import BaseModel, ConfigDict, Field
 
+from eotrust.clock import utc_now
 from eotrust.errors import InvalidInputError
 from eotrust.eo.labels import NODATA_CODE, ClassList, classes_of
 from eotrust.eo.raster import Grid, atomic_path, geotiff_profile, open_raster, raster_info
@@ -333,7 +333,7 @@ def record_round(store: Store, *, labelled: Path, labels: Path, labelled_pixels:
                  dataset: Path | None = None, model: Path | None = None) -> tuple[str, LabelRound]:
     """Put every file of the round into ``store`` and a :class:`LabelRound` record naming
     them by CID; return the record's CID. The round number follows the parent's."""
-    from eotrust.ml.package import canonical_json
+    from eotrust.cid import canonical_json
 
     number = 0
     if parent is not None:
@@ -345,7 +345,7 @@ def record_round(store: Store, *, labelled: Path, labels: Path, labelled_pixels:
     def put(p: Path | None) -> str | None:
         return store.put_file(Path(p)) if p is not None else None
 
-    record = LabelRound(round=number, parent=parent, created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    record = LabelRound(round=number, parent=parent, created=utc_now(),
                         strategy=strategy, suggested_by=put(suggested_by), suggestions=put(suggestions),
                         labelled=store.put_file(Path(labelled)), labels=store.put_file(Path(labels)),
                         labelled_pixels=labelled_pixels, dataset=put(dataset), model=put(model))

@@ -180,8 +180,9 @@ def package_model(
     import torch
 
     from eotrust.ml.package import (
-        InputSpec, Lineage, Manifest, Normalisation, OutputSpec, Preprocessing, graph_info, make_classes, pack, utc_now,
+        InputSpec, Lineage, Manifest, Normalisation, OutputSpec, Preprocessing, graph_info, make_classes, pack,
     )
+    from eotrust.clock import utc_now
 
     kind = "image" if layout == "NCHW" else "pixel-series"
     channels = len(bands) if layout == "NCHW" else (1 if layout == "NT" else len(bands) // (timesteps or 1))
@@ -303,8 +304,8 @@ def _file_time(path: Path) -> str:
     reproducible builds), else the file's modification time — never "now", so packaging the
     same checkpoint twice gives the same package and CID."""
     import os
-    from datetime import datetime, timezone
+    from eotrust.clock import utc_iso
 
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     seconds = int(epoch) if epoch and epoch.isdigit() else int(path.stat().st_mtime)
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_iso(seconds)

@@ -22,18 +22,22 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from eotrust.cid import canonical_json
+from eotrust.crypto.signing import Domain, record_text, sign_text, text_signer
 from eotrust.errors import IntegrityError, InvalidInputError, ModelError
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
 FORMAT = "eotrust-model-package/1"
+#: The version of the package signature's signed format (domain "model package").
+SIGNATURE_VERSION = 2
 MANIFEST = "manifest.json"
 GRAPH = "model.onnx"
 SIGNATURE = "signature.json"
@@ -47,11 +51,6 @@ PALETTE = (
     "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
     "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
 )
-
-
-def canonical_json(value: Any) -> bytes:
-    """The one byte form of a JSON value: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 class _Strict(BaseModel):
@@ -234,10 +233,6 @@ def short_list(names: list[str], most: int = 8) -> str:
     return ", ".join(names) if len(names) <= most else f"{', '.join(names[:3])} … {names[-1]} ({len(names)})"
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def make_classes(names: list[str], colours: list[str] | None = None,
                  codes: list[int] | None = None) -> list[ClassInfo]:
     """Class entries for ``names``; colours default to :data:`PALETTE`."""
@@ -250,26 +245,28 @@ def make_classes(names: list[str], colours: list[str] | None = None,
 
 
 def signing_message(manifest_bytes: bytes, graph_bytes: bytes) -> str:
-    """The text the owner signs (EIP-191 ``personal_sign``): the digests of both entries."""
+    """The text the owner signs (EIP-191 ``personal_sign``, domain "model package" v2 of
+    :mod:`eotrust.crypto.signing`; v1 was bare lines): the digests of both entries."""
     return signing_message_of_digests(hashlib.sha256(manifest_bytes).hexdigest(), hashlib.sha256(graph_bytes).hexdigest())
 
 
 def signing_message_of_digests(manifest_sha256: str, graph_sha256: str) -> str:
-    return f"{FORMAT}\n{MANIFEST} sha256:{manifest_sha256}\n{GRAPH} sha256:{graph_sha256}\n"
+    return record_text(Domain.MODEL_PACKAGE, SIGNATURE_VERSION,
+                       {MANIFEST: f"sha256:{manifest_sha256}", GRAPH: f"sha256:{graph_sha256}"})
 
 
 def manifest_signer(manifest_bytes: bytes, signature: str) -> str:
     """Who signed a package, from its manifest alone (the manifest holds the graph's digest, so
     the signed message can be rebuilt without the graph); IntegrityError if it cannot be read."""
-    from eth_account import Account
-    from eth_account.messages import encode_defunct
-
     try:
         manifest = Manifest.model_validate_json(manifest_bytes)
-        message = signing_message_of_digests(hashlib.sha256(manifest_bytes).hexdigest(), manifest.graph.sha256)
-        return str(Account.recover_message(encode_defunct(text=message), signature=signature))
-    except Exception:
+    except ValidationError:
         raise IntegrityError("the manifest or its signature is malformed") from None
+    signer = text_signer(signing_message_of_digests(hashlib.sha256(manifest_bytes).hexdigest(), manifest.graph.sha256),
+                         signature)
+    if signer is None:
+        raise IntegrityError("the manifest or its signature is malformed")
+    return signer
 
 
 def graph_info(graph_bytes: bytes) -> GraphInfo:
@@ -299,8 +296,6 @@ def pack(manifest: Manifest, graph_bytes: bytes, account: LocalAccount, dest: Pa
 
     The manifest's ``owner`` must be the signing account and its ``graph`` entry must describe
     ``graph_bytes``."""
-    from eth_account.messages import encode_defunct
-
     if manifest.owner.lower() != account.address.lower():
         raise ModelError(f"the manifest's owner is {manifest.owner}, but {account.address} signs",
                          hint="build the manifest with owner=account.address")
@@ -308,12 +303,11 @@ def pack(manifest: Manifest, graph_bytes: bytes, account: LocalAccount, dest: Pa
         raise ModelError("the manifest's graph digest does not describe this ONNX graph")
     manifest_bytes = manifest.canonical()
     message = signing_message(manifest_bytes, graph_bytes)
-    signed = account.sign_message(encode_defunct(text=message))
     signature = {
         "scheme": "eip191",
         "signer": account.address,
         "message": message,
-        "signature": "0x" + signed.signature.hex().removeprefix("0x"),
+        "signature": sign_text(account, message),
     }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -436,18 +430,14 @@ def verify_package(
 
 def verify_signature(pkg: ModelPackage, *, what: str = "model package") -> str:
     """The address that signed ``pkg`` (IntegrityError if the signature does not hold)."""
-    from eth_account import Account
-    from eth_account.messages import encode_defunct
-
     sig = pkg.signature
     message = signing_message(pkg.manifest_bytes, pkg.graph_bytes)
     if sig.get("scheme") != "eip191" or sig.get("message") != message:
         raise IntegrityError(f"{what}: the signature is not over this manifest and graph",
                              hint="the package was altered after signing")
-    try:
-        recovered = Account.recover_message(encode_defunct(text=message), signature=str(sig.get("signature")))
-    except Exception:
-        raise IntegrityError(f"{what}: the signature is malformed") from None
+    recovered = text_signer(message, str(sig.get("signature")))
+    if recovered is None:
+        raise IntegrityError(f"{what}: the signature is malformed")
     if recovered.lower() != str(sig.get("signer", "")).lower():
         raise IntegrityError(f"{what}: the signature was not made by {sig.get('signer')} (forged or altered)")
     return recovered

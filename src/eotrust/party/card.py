@@ -1,22 +1,23 @@
 """The public card of a party: name, role, Ethereum address and age recipient, signed by the
-account's key (EIP-191 ``personal_sign``), so anyone holding the card can check that this
+account's key (EIP-191 ``personal_sign``, domain "party card" v1 of
+:mod:`eotrust.crypto.signing`), so anyone holding the card can check that this
 address vouches for this encryption key under this name and role."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from eotrust.crypto import parse_recipient
+from eotrust.crypto.signing import Domain, record_text, sign_text, text_signer
 from eotrust.errors import CryptoError, IntegrityError, InvalidInputError, NotFoundError
 from eotrust.party.role import Role
 
-CARD_PREFIX = "eotrust party card v1\n"
+#: The card's signed format. v1 is byte-identical to the cards signed before signing had one
+#: home (every field is ASCII), so existing cards still verify.
+CARD_VERSION = 1
 
 
 class PartyCard(BaseModel):
@@ -38,27 +39,24 @@ class PartyCard(BaseModel):
     # -- signing -------------------------------------------------------------
     @staticmethod
     def message(name: str, role: Role | str, address: str, age_recipient: str) -> str:
-        """The exact text that is signed: a prefix and the fields as sorted, compact JSON."""
+        """The exact text that is signed: the domain tag and the fields as canonical JSON."""
         fields = {"name": name, "role": str(Role.parse(role)), "address": address, "age_recipient": age_recipient}
-        return CARD_PREFIX + json.dumps(fields, sort_keys=True, separators=(",", ":"))
+        return record_text(Domain.PARTY_CARD, CARD_VERSION, fields)
 
     @classmethod
     def sign(cls, account: LocalAccount, name: str, role: Role | str, age_recipient: str) -> PartyCard:
         """A card for ``account``, signed by it."""
         role = Role.parse(role)
         text = cls.message(name, role, account.address, age_recipient)
-        signature = account.sign_message(encode_defunct(text=text)).signature.hex()
-        if not signature.startswith("0x"):
-            signature = "0x" + signature
+        signature = sign_text(account, text)
         return cls(name=name, role=role, address=account.address, age_recipient=age_recipient, signature=signature)
 
     def signer(self) -> str:
         """The address that signed this card (whatever the card claims)."""
-        message = encode_defunct(text=self.message(self.name, self.role, self.address, self.age_recipient))
-        try:
-            return str(Account.recover_message(message, signature=self.signature))
-        except Exception:
-            raise IntegrityError(f"the card of {self.name!r} has a malformed signature") from None
+        signer = text_signer(self.message(self.name, self.role, self.address, self.age_recipient), self.signature)
+        if signer is None:
+            raise IntegrityError(f"the card of {self.name!r} has a malformed signature")
+        return signer
 
     def verify(self) -> PartyCard:
         """Check the signature binds name, role, address and age recipient; return the card."""

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from eotrust.workflow.service import canonical_json
+from eotrust.cid import canonical_json
 
 ENGINE_VERSION = 1
 

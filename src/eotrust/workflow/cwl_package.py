@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eotrust.cid import canonical_json
 from eotrust.errors import WorkflowError
 from eotrust.settings import Settings
 from eotrust.store.base import Store
@@ -49,7 +50,7 @@ def pack_cwl(path: Path) -> bytes:
         raise WorkflowValidationError([Problem(f"invalid CWL: {lines[-1].strip() if lines else 'cwltool cannot pack it'}",
                                                None, str(path))])
     doc = json.loads(out.getvalue())
-    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    return canonical_json(doc)
 
 
 def pack_cwl_text(text: bytes, name: str = "package.cwl") -> bytes:

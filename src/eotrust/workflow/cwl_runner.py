@@ -204,7 +204,7 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
 
     from eotrust.cid import cid_of_bytes
     from eotrust.workflow.cache import CacheEntry, StepCache
-    from eotrust.workflow.service import canonical_json
+    from eotrust.cid import canonical_json
 
     cids: dict[Path, str] = {}
 

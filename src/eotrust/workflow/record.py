@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eotrust.errors import NotFoundError
 from eotrust.store.base import Store
-from eotrust.workflow.service import canonical_json
+from eotrust.cid import canonical_json
 
 RECORD_FORMAT = "eotrust-run/1"
 

@@ -8,13 +8,13 @@ or any command line with ``{inputs.x}``, ``{outputs.y}`` and ``{params.z}`` plac
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from eotrust.cid import canonical_json
 from eotrust.workflow.errors import Problem
 from eotrust.workflow.params import ParamSpec, parse_param_decl
 from eotrust.workflow.yamldoc import YamlDoc
@@ -101,10 +101,6 @@ class ServiceSpec(BaseModel):
         from eotrust.cid import cid_of_bytes
 
         return cid_of_bytes(self.canonical())
-
-
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 _SERVICE_KEYS = {

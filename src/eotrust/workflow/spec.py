@@ -30,11 +30,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from eotrust.cid import canonical_json
 from eotrust.errors import EotrustError
 from eotrust.store.base import Store
 from eotrust.workflow.errors import Problem, WorkflowValidationError
 from eotrust.workflow.params import ParamSpec, check_value, parse_param_decl
-from eotrust.workflow.service import NAME, PortSpec, ServiceSpec, canonical_json, parse_service
+from eotrust.workflow.service import NAME, PortSpec, ServiceSpec, parse_service
 from eotrust.workflow.yamldoc import YamlDoc, parse_yaml
 
 REF = re.compile(r"^([A-Za-z_][\w-]*)\.([A-Za-z_][\w-]*)$")

@@ -1,0 +1,24 @@
+"""Time as eotrust writes it: UTC, ``YYYY-MM-DDTHH:MM:SSZ``.
+
+One fixed form everywhere a time is stored, signed or shown, so that strings compare in time
+order and re-serialise identically."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def utc_iso(value: datetime | float) -> str:
+    """``value`` (a datetime, naive taken as UTC, or POSIX seconds) as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    if isinstance(value, datetime):
+        when = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    else:
+        when = datetime.fromtimestamp(value, timezone.utc)
+    return when.astimezone(timezone.utc).strftime(ISO_FORMAT)
+
+
+def utc_now() -> str:
+    """Now, as :func:`utc_iso` writes it."""
+    return utc_iso(datetime.now(timezone.utc))
