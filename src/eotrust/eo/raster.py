@@ -10,7 +10,6 @@ each band as ``BAND@DATE``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
+from eotrust.store.atomic import atomic_path  # noqa: F401 - re-exported: eo writers use it
 from eotrust.errors import NotFoundError, RasterError
 
 #: GDAL options for every GeoTIFF eotrust writes: tiled, DEFLATE, BigTIFF when needed.
@@ -288,22 +288,6 @@ def geotiff_profile(grid: Grid, *, count: int, dtype: str, nodata: float | None,
     if count > 1:
         profile["interleave"] = "pixel"  # one block holds every band of its pixels: windows read once
     return profile
-
-
-@contextmanager
-def atomic_path(dest: Path | str) -> Iterator[Path]:
-    """A temporary path beside ``dest`` to write (with rasterio, zipfile, torch…); renamed
-    over ``dest`` when the block completes, removed if it fails: never a half-written file."""
-    from eotrust.store.atomic import temp_name
-
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_name(dest)
-    try:
-        yield tmp
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def add_counts(counts: dict[int, int], values: np.ndarray) -> dict[int, int]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eotrust.cid import canonical_json
 from eotrust.crypto.age import decrypt_stream
 from eotrust.crypto.envelope import seal_to_store
 from eotrust.errors import EotrustError, InvalidInputError
@@ -43,10 +44,7 @@ class Update:
     delta: Weights
 
     def to_bytes(self) -> bytes:
-        head = json.dumps(
-            {"task": self.task.lower(), "round": self.round, "index": self.index, "samples": self.samples},
-            sort_keys=True, separators=(",", ":"),
-        ).encode()
+        head = canonical_json({"task": self.task.lower(), "round": self.round, "index": self.index, "samples": self.samples})
         return UPDATE_MAGIC + struct.pack("<I", len(head)) + head + encode(self.delta)
 
     @classmethod

@@ -31,11 +31,10 @@ def _read(path: Path) -> dict[str, str]:
 
 def remember(settings: Settings, party_name: str, cid: str, file: Path) -> None:
     """Record (atomically, one writer at a time) that ``file`` holds the bytes named ``cid``."""
-    import fcntl
+    from eotrust.store.lock import file_lock
 
     path = _index_path(settings, party_name)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(path.with_suffix(".lock")):
         index = _read(path)
         index[cid] = str(Path(file).resolve())
         write_atomic(path, json.dumps(index, indent=2, sort_keys=True).encode())

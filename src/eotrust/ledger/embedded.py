@@ -10,7 +10,7 @@ Safe across processes used one after another or at once (a CLI command while ``e
 run`` follows the chain):
 
 - every write (a transaction: nonce, estimate, send, mining) runs under an exclusive
-  ``fcntl`` lock on ``embedded.lock``, after catching up with the journal;
+  file lock (:mod:`eotrust.store.lock`) on ``embedded.lock``, after catching up with the journal;
 - a record is ``magic | length | crc32 | payload``, appended and fsynced under that lock; a
   reader applies only complete records, so a record is seen whole or not at all.
 
@@ -28,7 +28,6 @@ each) and journals it; every later process loads that same genesis.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import struct
 import threading
@@ -48,6 +47,7 @@ from eth_utils import to_canonical_address, to_checksum_address
 from web3 import EthereumTesterProvider
 from web3.types import RPCEndpoint, RPCResponse
 
+from eotrust.store.lock import file_lock
 from eotrust.errors import LedgerError
 
 #: The dev account that funds parties on the embedded chain: eth-tester's first genesis
@@ -129,26 +129,19 @@ class ChainJournal:
         self.lock_path = directory / "embedded.lock"
         self.offset = 0  # bytes of the journal already applied
         self._lock_depth = 0
-        self._lock_fd: int | None = None
+        self._file_lock = file_lock(self.lock_path)
         self._thread_lock = threading.RLock()
 
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Exclusive across processes and threads; re-entrant within one thread."""
         with self._thread_lock:
-            if self._lock_depth == 0:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                self._lock_fd = fd
-            self._lock_depth += 1
-            try:
-                yield
-            finally:
-                self._lock_depth -= 1
-                if self._lock_depth == 0 and self._lock_fd is not None:
-                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-                    os.close(self._lock_fd)
-                    self._lock_fd = None
+            with self._file_lock:
+                self._lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth -= 1
 
     @property
     def locked(self) -> bool:

@@ -9,10 +9,7 @@ dev account, on a JSON-RPC chain from the creating party's account) and records 
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
+from eotrust.store.atomic import write_atomic
+from eotrust.store.lock import file_lock
 from eotrust.errors import LedgerError, NotFoundError
 from eotrust.ledger.abi import load_artifact, task_abi
 from eotrust.ledger.codec import catalog_id, checksum_address, recipient_to_key
@@ -64,13 +63,8 @@ class Deployments:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with file_lock(self._lock_path):
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
     def read(self) -> dict[str, dict[str, Any]]:
         try:
@@ -87,12 +81,7 @@ class Deployments:
     def put(self, key: str, record: dict[str, Any]) -> None:
         data = self.read()
         data[key] = record
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".deployments.", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(data, indent=2, sort_keys=True).encode(), durable=True)
 
 
 def _artifact_tag() -> str:

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from eotrust.cid import canonical_json
 from eotrust.crypto.signing import Domain, record_text, sign_text, text_signer
+from eotrust.store.atomic import write_atomic
 from eotrust.errors import IntegrityError, InvalidInputError, ModelError
 
 if TYPE_CHECKING:
@@ -314,13 +315,7 @@ def pack(manifest: Manifest, graph_bytes: bytes, account: LocalAccount, dest: Pa
         for name, data in zip(ENTRIES, (manifest_bytes, graph_bytes, canonical_json(signature))):
             zf.writestr(_zip_entry(name), data)
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part")
-    try:
-        tmp.write_bytes(buf.getvalue())
-        tmp.replace(dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(dest, buf.getvalue())
     return dest
 
 

@@ -1,6 +1,9 @@
 """Writing files so that a reader never sees half of one: the bytes go to a temporary file
 beside the destination, which is renamed over it only once complete. On any failure the
-temporary file is removed and nothing appears under the destination name."""
+temporary file is removed and nothing appears under the destination name.
+
+The one home of atomic writes: :func:`write_atomic` (bytes), :func:`atomic_output` (a file
+object) and :func:`atomic_path` (a path for libraries that open files themselves)."""
 
 from __future__ import annotations
 
@@ -36,6 +39,20 @@ def atomic_output(dest: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_path(dest: Path | str) -> Iterator[Path]:
+    """A temporary path beside ``dest`` to write (with rasterio, zipfile, torch…); renamed
+    over ``dest`` when the block completes, removed if it fails: never a half-written file."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_name(dest)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_atomic(dest: Path, data: bytes, *, durable: bool = False) -> None:

@@ -203,5 +203,5 @@ def output_cids(result: CwlRunResult, store: Store) -> dict[str, str]:
             path = _file_uri_path(str(value.get("location", ""))) or Path(str(value.get("path", "")))
             out[name] = store.put_file(path)
         elif value is not None and not (isinstance(value, dict) and value.get("class") == "Directory"):
-            out[name] = store.put_bytes(json.dumps(value, sort_keys=True).encode())
+            out[name] = store.put_bytes(canonical_json(value))
     return out

@@ -6,14 +6,13 @@ first) so ``eotrust run list`` and ``run show last`` work without a database."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from eotrust.store.atomic import write_atomic
 from eotrust.errors import NotFoundError
 from eotrust.store.base import Store
 from eotrust.cid import canonical_json
@@ -89,10 +88,7 @@ def save_record(store: Store, index_dir: Path, record: RunRecord) -> str:
     entry = {"run_cid": cid, "workflow": record.workflow, "workflow_cid": record.workflow_cid,
              "status": record.status, "started": record.started, "ended": record.ended}
     index_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=index_dir, prefix=".tmp-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(entry, f)
-    os.replace(tmp, index_dir / f"{int(record.started * 1000):015d}-{cid}.json")
+    write_atomic(index_dir / f"{int(record.started * 1000):015d}-{cid}.json", json.dumps(entry).encode())
     return cid
 
 

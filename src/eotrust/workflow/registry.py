@@ -7,14 +7,13 @@ file per name, written atomically). Applications in the catalogue point to the C
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
+from eotrust.store.atomic import write_atomic
 from eotrust.errors import NotFoundError, WorkflowError
 from eotrust.names import check_name, is_name
 from eotrust.settings import Settings
@@ -72,10 +71,7 @@ def publish_workflow(settings: Settings, spec: WorkflowSpec, *, name: str | None
     cid = store_workflow(st, spec)
     entry = {"name": name, "cid": cid, "workflow": spec.name, "description": spec.description, "published": time.time()}
     d = _index(settings)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(entry, f)
-    os.replace(tmp, d / f"{name}.json")
+    write_atomic(d / f"{name}.json", json.dumps(entry).encode())
     return cid
 
 def _entry(settings: Settings, name: str) -> dict[str, Any]:

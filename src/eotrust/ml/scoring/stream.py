@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from eotrust.store.atomic import atomic_output, atomic_path
 from eotrust.errors import InvalidInputError, ModelError
 from eotrust.ml.scoring.batch import Scorer, class_map
 
@@ -450,14 +451,12 @@ class FolderSink:
         stem = Path(result.frame.name).stem
         if self.as_npy:
             path = self.folder / f"{stem}.classes.npy"
-            tmp = self.folder / f".{stem}.classes.npy.part"
-            with open(tmp, "wb") as fh:
+            with atomic_output(path) as fh:
                 np.save(fh, result.classes)
         else:
             import rasterio
 
             path = self.folder / f"{stem}.classes.tif"
-            tmp = self.folder / f".{stem}.classes.tif.part"
             h, w = result.classes.shape
             profile: dict[str, Any] = {"driver": "GTiff", "width": w, "height": h, "count": 1,
                                        "dtype": result.classes.dtype.name, "compress": "deflate"}
@@ -465,7 +464,6 @@ class FolderSink:
                 profile.update(result.frame.georef)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-                with rasterio.open(tmp, "w", **profile) as dst:
+                with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
                     dst.write(result.classes, 1)
-        tmp.replace(path)
         self.written.append(path)
