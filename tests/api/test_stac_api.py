@@ -103,3 +103,82 @@ def test_get_search_and_bad_queries(stac_server: TestClient) -> None:
     r = stac_server.post(url, json={"intersects": {"type": "Point", "coordinates": [14.4, 46.0]}})
     assert [f["properties"]["title"] for f in r.json()["features"]] == ["Slovenia NDVI 2017"]
     assert stac_server.get("/stac/collections/nothing").status_code in (400, 404)
+
+
+def test_model_items_carry_the_mlm_extension(tmp_path: Path, tiny_enet_zip: Path, api_client_factory: Any) -> None:
+    from pystac.extensions.mlm import MLMExtension
+
+    from eotrust.ml.registry import Registry
+
+    home = tmp_path / "home"
+    entry = Registry(load_settings(home=home)).register(tiny_enet_zip)
+    client = api_client_factory(home)
+    doc = client.get(f"/stac/collections/models/items/{entry.cid}").json()
+    item = pystac.Item.from_dict(doc)
+    assert MLMExtension.get_schema_uri() in item.stac_extensions
+    mlm = MLMExtension.ext(item)
+    assert (mlm.mlm_name, mlm.architecture, mlm.framework) == ("tiny", "enet", "ONNX")
+    assert [str(t) for t in mlm.tasks] == ["semantic-segmentation"]
+    (model_input,) = mlm.input
+    assert model_input.bands == ["red", "green", "blue"]
+    assert model_input.input.shape == [-1, 3, 64, 64]
+    (output,) = mlm.output
+    assert [c.name for c in output.classes] == ["water", "forest", "field", "town"]
+    assert "mlm:model" in item.assets["package"].roles
+    # a spatial search never lists a model (it has no footprint)
+    r = client.get("/stac/search", params={"bbox": "-180,-90,180,90", "collections": "models"})
+    assert r.json()["features"] == []
+
+
+def _tamper(settings: Any, record_id: str) -> None:
+    import sqlite3
+
+    with sqlite3.connect(settings.catalog_database_url.removeprefix("sqlite:///")) as db:
+        db.execute("UPDATE catalog_datasets SET title = 'edited' WHERE id = ?", (record_id,))
+
+
+def test_search_reads_only_the_rows_it_returns(tmp_path: Path, api_client_factory: Any) -> None:
+    # The filters run in the database: a damaged row outside the searched area and time is not
+    # read at all (a search that loaded every record would fail on it), while any search that
+    # reaches it names it (never returns it quietly).
+    home = tmp_path / "home"
+    settings = load_settings(home=home)
+    catalog = Catalog(settings)
+    owner = Account.create()
+    alps = catalog.register_dataset(owner, DatasetInfo(title="Alps", cid=cid_of_bytes(b"a"), size=1, bbox=ALPS,
+                                                       start="2019-06-01T00:00:00Z", end="2019-06-02T00:00:00Z"))
+    slovenia = catalog.register_dataset(owner, DatasetInfo(title="Slovenia", cid=cid_of_bytes(b"s"), size=1,
+                                                           bbox=SLOVENIA, start="2017-01-01T00:00:00Z",
+                                                           end="2017-12-31T00:00:00Z"))
+    _tamper(settings, alps.id)
+    client = api_client_factory(home)
+    for params in ({"bbox": "14,45.5,15,46.5"}, {"datetime": "2017-03-01T00:00:00Z/2017-04-01T00:00:00Z"},
+                   {"ids": slovenia.id}):
+        r = client.get("/stac/search", params={**params, "collections": "datasets"})
+        assert r.status_code == 200, (params, r.text)
+        assert [f["id"] for f in r.json()["features"]] == [slovenia.id]
+    assert client.get(f"/stac/collections/datasets/items/{slovenia.id}").status_code == 200
+    for params in ({"bbox": "10,46,11.5,47.5"}, {"datetime": "2019-06-01T12:00:00Z"}, {}):
+        r = client.get("/stac/search", params={**params, "collections": "datasets"})
+        assert r.status_code >= 400 and alps.id in r.text, params
+
+
+def test_search_across_the_antimeridian_and_open_intervals(tmp_path: Path, api_client_factory: Any) -> None:
+    home = tmp_path / "home"
+    catalog = Catalog(load_settings(home=home))
+    owner = Account.create()
+    fiji = catalog.register_dataset(owner, DatasetInfo(title="Fiji", cid=cid_of_bytes(b"f"), size=1,
+                                                       bbox=(177.0, -19.0, 179.9, -16.0), start="2020-01-01T00:00:00Z"))
+    catalog.register_dataset(owner, DatasetInfo(title="Alps", cid=cid_of_bytes(b"a"), size=1, bbox=ALPS,
+                                                start="2019-06-01T00:00:00Z"))
+    client = api_client_factory(home)
+
+    def ids(**params: str) -> list[str]:
+        r = client.get("/stac/search", params=params)
+        assert r.status_code == 200, r.text
+        return [f["id"] for f in r.json()["features"]]
+
+    assert ids(bbox="170,-20,-170,-10") == [fiji.id]  # west > east: crosses 180°
+    assert ids(datetime="2019-12-31T00:00:00Z/..", collections="datasets") == [fiji.id]
+    assert ids(datetime="../2019-12-31T00:00:00Z", collections="datasets") == [
+        i for i in ids(collections="datasets") if i != fiji.id]

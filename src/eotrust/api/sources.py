@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from eotrust.api.stac_items import StacEntry, dataset_entry, model_entry, result_entry, union_bbox
+from eotrust.api.stac_items import BBox, StacEntry, dataset_entry, model_entry, result_entry, union_bbox
+from eotrust.catalog.query import Filter
 
 
 def dataset_records(state: Any) -> list[Any]:
@@ -24,13 +25,20 @@ def model_packages(state: Any) -> list[Any]:
     return state.models()
 
 
-def task_footprint(state: Any, task_address: str, datasets: dict[str, Any]) -> tuple[float, float, float, float] | None:
-    """Union of the footprints of the datasets a task took as inputs (None if unknown)."""
+def task_footprint(state: Any, task_address: str, datasets: dict[str, Any]) -> BBox | None:
+    """Union of the footprints of the datasets a task took as inputs (None if unknown);
+    ``datasets`` caches the dataset records read so far (id -> record or None)."""
+    from eotrust.catalog.entries import Kind
+
     try:
         task = state.catalog.task(task_address)
     except Exception:  # noqa: BLE001 - a result without its task record simply has no footprint
         return None
-    boxes = []
+    missing = [i for i in task.body.inputs.values() if i not in datasets]
+    if missing:
+        found = {r.id: r for r in state.catalog.select(Kind.DATASET, Filter(ids=missing))}
+        datasets.update({i: found.get(i) for i in missing})
+    boxes: list[BBox] = []
     for dataset_id in task.body.inputs.values():
         rec = datasets.get(dataset_id)
         if rec is not None and rec.body.bbox:
@@ -38,17 +46,49 @@ def task_footprint(state: Any, task_address: str, datasets: dict[str, Any]) -> t
     return union_bbox(boxes)
 
 
-def stac_entries(state: Any, base: str, *, collections: list[str] | None = None) -> list[StacEntry]:
-    """Every STAC entry of the server, optionally only those of some collections."""
+def stac_entries(state: Any, base: str, *, collections: list[str] | None = None,
+                 where: Filter | None = None) -> list[StacEntry]:
+    """The STAC entries of the server in ``collections`` (all when None) that match ``where``.
+
+    Datasets and results are filtered by the catalogue's database (ids, footprint, time; see
+    :mod:`eotrust.catalog.query`): only the rows returned are read and checked. A result's
+    footprint is the union of its task's input datasets', so the footprint test of results is
+    made here on the few results the time and id filters left. Model packages have no footprint:
+    a spatial search reads none of them."""
+    from eotrust.catalog.entries import Kind
+
+    where = where or Filter()
     wanted = set(collections) if collections else {"datasets", "models", "results"}
     out: list[StacEntry] = []
-    datasets: dict[str, Any] = {}
-    if wanted & {"datasets", "results"}:
-        datasets = {r.id: r for r in dataset_records(state)}
     if "datasets" in wanted:
-        out += [dataset_entry(r, base) for r in datasets.values()]
-    if "models" in wanted:
-        out += [model_entry(m, base) for m in model_packages(state)]
+        out += [dataset_entry(r, base) for r in state.catalog.select(Kind.DATASET, where)]
+    if "models" in wanted and where.bbox is None:
+        for model in model_packages(state):
+            entry = model_entry(model, base)
+            if (where.ids is None or entry.id in where.ids) and _in_time(entry, where):
+                out.append(entry)
     if "results" in wanted:
-        out += [result_entry(r, base, task_footprint(state, r.body.task, datasets)) for r in result_records(state)]
+        timed = Filter(ids=where.ids, start=where.start, end=where.end)
+        datasets: dict[str, Any] = {}
+        for record in state.catalog.select(Kind.RESULT, timed):
+            entry = result_entry(record, base, task_footprint(state, record.body.task, datasets))
+            if where.bbox is None or (entry.bbox is not None and bbox_overlaps(entry.bbox, where.bbox)):
+                out.append(entry)
     return out
+
+
+def bbox_overlaps(box: BBox, query: BBox) -> bool:
+    """Whether ``box`` meets ``query`` (west > east in ``query`` crosses the antimeridian)."""
+    w, s, e, n = box
+    qw, qs, qe, qn = query
+    lon_ok = (e >= qw or w <= qe) if qw > qe else (e >= qw and w <= qe)
+    return lon_ok and n >= qs and s <= qn
+
+
+def _in_time(entry: StacEntry, where: Filter) -> bool:
+    if not where.timed:
+        return True
+    start, end = entry.start or entry.end, entry.end or entry.start
+    if start is None or end is None:
+        return False
+    return (where.end is None or start <= where.end) and (where.start is None or end >= where.start)

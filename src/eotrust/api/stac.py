@@ -6,7 +6,6 @@ collections and ids, paged with a ``next`` link (``token``)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -19,6 +18,7 @@ from eotrust.api.errors import problem
 from eotrust.api.links import base_url
 from eotrust.api.sources import stac_entries
 from eotrust.api.stac_items import COLLECTIONS, STAC_VERSION, StacEntry, collection_doc, parse_time
+from eotrust.catalog.query import Filter
 from eotrust.errors import InvalidInputError
 
 router = APIRouter(prefix="/stac", tags=["STAC"])
@@ -95,57 +95,38 @@ def _parse_interval(text: str | None) -> tuple[datetime | None, datetime | None]
         raise InvalidInputError(f"datetime {text!r} is not an RFC 3339 time or interval") from None
 
 
-def _bbox_hit(entry: StacEntry, box: tuple[float, float, float, float]) -> bool:
+def _geometry_hit(entry: StacEntry, geometry: Any) -> bool:
     if entry.bbox is None:
         return False
-    w, s, e, n = entry.bbox
-    bw, bs, be, bn = box
-    if bw > be:  # crosses the antimeridian
-        lon_ok = e >= bw or w <= be
-    else:
-        lon_ok = e >= bw and w <= be
-    return lon_ok and n >= bs and s <= bn
+    from shapely.geometry import box
 
-
-def _geometry_hit(entry: StacEntry, geometry: dict[str, Any]) -> bool:
-    if entry.bbox is None:
-        return False
-    try:
-        from shapely.geometry import box, shape
-
-        return bool(shape(geometry).intersects(box(*entry.bbox)))
-    except Exception:
-        raise InvalidInputError("intersects is not a valid GeoJSON geometry") from None
-
-
-def _time_hit(entry: StacEntry, interval: tuple[datetime | None, datetime | None]) -> bool:
-    lo, hi = interval
-    if entry.start is None and entry.end is None:
-        return False
-    start = entry.start or entry.end
-    end = entry.end or entry.start
-    assert start is not None and end is not None
-    return (hi is None or start <= hi) and (lo is None or end >= lo)
+    return bool(geometry.intersects(box(*entry.bbox)))
 
 
 def _search(request: Request, q: SearchBody) -> list[StacEntry]:
+    """The matching entries: ids, footprint and time go to the catalogue's query; an
+    ``intersects`` geometry is searched by its bounds there, then tested exactly here."""
     box = _parse_bbox(q.bbox)
     if box is not None and q.intersects is not None:
         raise InvalidInputError("give bbox or intersects, not both")
     interval = _parse_interval(q.datetime)
-    entries = stac_entries(request.app.state.eotrust, base_url(request), collections=q.collections)
-    out = []
-    for entry in entries:
-        if q.ids and entry.id not in q.ids:
-            continue
-        if box is not None and not _bbox_hit(entry, box):
-            continue
-        if q.intersects is not None and not _geometry_hit(entry, q.intersects):
-            continue
-        if interval is not None and not _time_hit(entry, interval):
-            continue
-        out.append(entry)
-    return out
+    geometry = None
+    if q.intersects is not None:
+        try:
+            from shapely.geometry import shape
+
+            geometry = shape(q.intersects)
+            box = tuple(float(v) for v in geometry.bounds)  # type: ignore[assignment]
+        except Exception:
+            raise InvalidInputError("intersects is not a valid GeoJSON geometry") from None
+        if geometry.is_empty:
+            raise InvalidInputError("intersects is an empty geometry")
+    start, end = interval if interval is not None else (None, None)
+    where = Filter(ids=q.ids or None, bbox=box, start=start, end=end)
+    entries = stac_entries(request.app.state.eotrust, base_url(request), collections=q.collections, where=where)
+    if geometry is not None:
+        entries = [e for e in entries if _geometry_hit(e, geometry)]
+    return entries
 
 
 def _offset(token: str | None) -> int:
@@ -259,7 +240,8 @@ def collection_items(
 
 @router.get("/collections/{collection_id}/items/{item_id}", summary="One STAC item", response_class=JSONResponse)
 def item(request: Request, collection_id: CollectionId, item_id: str = Path(..., max_length=200)) -> JSONResponse:
-    for entry in stac_entries(request.app.state.eotrust, base_url(request), collections=[collection_id]):
+    for entry in stac_entries(request.app.state.eotrust, base_url(request), collections=[collection_id],
+                              where=Filter(ids=[item_id])):
         if entry.id == item_id:
             return JSONResponse(entry.item, media_type=GEOJSON)
     return problem(404, "NotFound", f"no item {item_id!r} in collection {collection_id!r}")

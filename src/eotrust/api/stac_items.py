@@ -1,5 +1,6 @@
 """eotrust objects as STAC: datasets, model packages and task results as STAC Items, in three
-Collections. Every item names its object's CID (``eotrust:cid``) and its asset ``href``s
+Collections, built with pystac and its extensions (projection, eo, file, and MLM for model
+packages). Every item names its object's CID (``eotrust:cid``) and its asset ``href``s
 resolve through this server's store (``/store/{cid}``)."""
 
 from __future__ import annotations
@@ -8,12 +9,29 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import pystac
+from pystac.extensions.eo import Band, EOExtension
+from pystac.extensions.file import FileExtension
+from pystac.extensions.mlm import (
+    Classification,
+    InputStructure,
+    MLMExtension,
+    ModelInput,
+    ModelOutput,
+    ResultStructure,
+    TaskType,
+)
+from pystac.extensions.projection import ProjectionExtension
+
 from eotrust.clock import utc_iso
 
-STAC_VERSION = "1.1.0"
-PROJ_EXT = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
-EO_EXT = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
-FILE_EXT = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
+STAC_VERSION = pystac.get_stac_version()
+PROJ_EXT = ProjectionExtension.get_schema_uri()
+EO_EXT = EOExtension.get_schema_uri()
+FILE_EXT = FileExtension.get_schema_uri()
+MLM_EXT = MLMExtension.get_schema_uri()
+GEOJSON = "application/geo+json"
+JSON = "application/json"
 
 # Common band names of the eo extension, from the usual Sentinel-2 / Landsat band names.
 COMMON_NAMES: dict[str, str] = {
@@ -29,14 +47,16 @@ COLLECTIONS: dict[str, dict[str, str]] = {
     "results": {"title": "Task results", "description": "Encrypted results of finished tasks, named by CID"},
 }
 
+BBox = tuple[float, float, float, float]
+
 
 @dataclass
 class StacEntry:
-    """One item before it is written as JSON, with what search filters on."""
+    """One item as JSON, with what search filters on."""
 
     collection: str
     id: str
-    bbox: tuple[float, float, float, float] | None
+    bbox: BBox | None
     start: datetime | None
     end: datetime | None
     item: dict[str, Any] = field(repr=False)
@@ -59,68 +79,60 @@ def rfc3339(value: datetime) -> str:
     return utc_iso(value)
 
 
-def bbox_polygon(bbox: tuple[float, float, float, float]) -> dict[str, Any]:
+def bbox_polygon(bbox: BBox) -> dict[str, Any]:
     w, s, e, n = bbox
     return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
 
 
-def union_bbox(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float] | None:
+def union_bbox(boxes: list[BBox]) -> BBox | None:
     if not boxes:
         return None
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
-def _item(
-    collection: str,
-    item_id: str,
-    base: str,
-    *,
-    bbox: tuple[float, float, float, float] | None,
-    start: datetime | None,
-    end: datetime | None,
-    properties: dict[str, Any],
-    assets: dict[str, dict[str, Any]],
-    extensions: list[str],
-    links: list[dict[str, Any]] | None = None,
-) -> StacEntry:
-    props = dict(properties)
-    if start is not None and end is not None and start != end:
-        props["datetime"] = None
-        props["start_datetime"] = rfc3339(start)
-        props["end_datetime"] = rfc3339(end)
+def _item(collection: str, item_id: str, base: str, *, bbox: BBox | None, start: datetime | None,
+          end: datetime | None, created: datetime | None, properties: dict[str, Any]) -> pystac.Item:
+    """A pystac Item with eotrust's links; an instant when start == end, else an interval;
+    the record's creation time when it names no time (STAC requires one)."""
+    if start is None or end is None or start == end:
+        when = start or end or created
+        item = pystac.Item(item_id, bbox_polygon(bbox) if bbox else None, list(bbox) if bbox else None,
+                           when, dict(properties), collection=collection)
     else:
-        when = start or end
-        if when is None and props.get("created"):  # STAC requires a time: use the record's creation
-            when = parse_time(props["created"])
-        start = end = when
-        props["datetime"] = rfc3339(when) if when else None
-    stac_base = f"{base}/stac"
-    item: dict[str, Any] = {
-        "type": "Feature",
-        "stac_version": STAC_VERSION,
-        "stac_extensions": sorted(set(extensions)),
-        "id": item_id,
-        "geometry": bbox_polygon(bbox) if bbox else None,
-        "properties": props,
-        "links": [
-            {"rel": "self", "href": f"{stac_base}/collections/{collection}/items/{item_id}", "type": "application/geo+json"},
-            {"rel": "parent", "href": f"{stac_base}/collections/{collection}", "type": "application/json"},
-            {"rel": "collection", "href": f"{stac_base}/collections/{collection}", "type": "application/json"},
-            {"rel": "root", "href": f"{stac_base}", "type": "application/json"},
-            *(links or []),
-        ],
-        "assets": assets,
-        "collection": collection,
-    }
-    if bbox:
-        item["bbox"] = list(bbox)
-    return StacEntry(collection, item_id, bbox, start or end, end or start, item)
+        item = pystac.Item(item_id, bbox_polygon(bbox) if bbox else None, list(bbox) if bbox else None, None,
+                           dict(properties), start_datetime=start, end_datetime=end, collection=collection)
+    stac = f"{base}/stac"
+    item.links = [
+        pystac.Link("self", f"{stac}/collections/{collection}/items/{item_id}", GEOJSON),
+        pystac.Link("parent", f"{stac}/collections/{collection}", JSON),
+        pystac.Link("collection", f"{stac}/collections/{collection}", JSON),
+        pystac.Link("root", stac, JSON),
+    ]
+    return item
+
+
+def _entry(item: pystac.Item) -> StacEntry:
+    start = item.common_metadata.start_datetime or item.datetime
+    end = item.common_metadata.end_datetime or item.datetime
+    box = tuple(item.bbox) if item.bbox else None
+    doc = item.to_dict(include_self_link=False, transform_hrefs=False)
+    doc["links"] = [link.to_dict() for link in item.links]  # with self, as given (pystac drops it unowned)
+    doc["stac_extensions"] = sorted(set(doc.get("stac_extensions", [])))
+    return StacEntry(str(item.collection_id), item.id, box, start, end, doc)  # type: ignore[arg-type]
+
+
+def _asset(item: pystac.Item, key: str, href: str, media_type: str, title: str, roles: list[str], cid: str,
+           size: int | None) -> pystac.Asset:
+    asset = pystac.Asset(href, title=title, media_type=media_type, roles=roles, extra_fields={"eotrust:cid": cid})
+    item.add_asset(key, asset)
+    if size is not None:
+        FileExtension.ext(asset, add_if_missing=True).size = size
+    return asset
 
 
 def dataset_entry(record: Any, base: str) -> StacEntry:
     """A catalogue dataset record (``eotrust.catalog`` Record of kind dataset) as a STAC Item."""
     body = record.body
-    start, end = parse_time(body.start), parse_time(body.end)
     props: dict[str, Any] = {
         "title": body.title,
         "description": body.description or body.title,
@@ -131,32 +143,51 @@ def dataset_entry(record: Any, base: str) -> StacEntry:
         "eotrust:owner": record.owner,
         "eotrust:record": record.id,
     }
-    extensions = [FILE_EXT]
+    item = _item("datasets", record.id, base, bbox=tuple(body.bbox) if body.bbox else None,
+                 start=parse_time(body.start), end=parse_time(body.end), created=parse_time(record.created),
+                 properties=props)
     if body.crs:
-        props["proj:code"] = body.crs
-        extensions.append(PROJ_EXT)
-    asset: dict[str, Any] = {
-        "href": f"{base}/store/{body.cid}",
-        "type": body.media_type,
-        "title": body.title,
-        "roles": ["data"],
-        "file:size": body.size,
-        "eotrust:cid": body.cid,
-    }
+        ProjectionExtension.ext(item, add_if_missing=True).code = body.crs
+    asset = _asset(item, "data", f"{base}/store/{body.cid}", body.media_type, body.title, ["data"], body.cid, body.size)
     if body.bands:
-        asset["eo:bands"] = [
-            {"name": b, **({"common_name": COMMON_NAMES[b.lower()]} if b.lower() in COMMON_NAMES else {})}
-            for b in body.bands
+        EOExtension.ext(asset, add_if_missing=True).bands = [
+            Band.create(name=b, common_name=COMMON_NAMES.get(b.lower())) for b in body.bands
         ]
-        extensions.append(EO_EXT)
-    return _item(
-        "datasets", record.id, base, bbox=tuple(body.bbox) if body.bbox else None, start=start, end=end,
-        properties=props, assets={"data": asset}, extensions=extensions,
+    return _entry(item)
+
+
+def _mlm(item: pystac.Item, manifest: Any) -> None:
+    """The MLM extension of a model item, from its manifest (input tensor, classes)."""
+    spec, out = manifest.input, manifest.output
+    if spec.kind == "image":
+        side = spec.tile_size or -1
+        shape, dims = [-1, spec.channels, side, side], ["batch", "channel", "height", "width"]
+        task = TaskType.SEMANTIC_SEGMENTATION
+        result = ResultStructure.create(shape=[-1, out.classes, side, side],
+                                        dim_order=["batch", "channel", "height", "width"], data_type="float32")
+    else:
+        if spec.layout == "NT":
+            shape, dims = [-1, spec.timesteps], ["batch", "time"]
+        else:
+            shape, dims = [-1, spec.channels, spec.timesteps], ["batch", "channel", "time"]
+        task = TaskType.CLASSIFICATION
+        result = ResultStructure.create(shape=[-1, out.classes], dim_order=["batch", "class"], data_type="float32")
+    classes = [Classification.create(value=c.index, name=c.name, color_hint=c.colour.removeprefix("#").upper())
+               for c in manifest.classes]
+    MLMExtension.ext(item, add_if_missing=True).apply(
+        name=manifest.name,
+        architecture=manifest.algorithm,
+        tasks=[task],
+        input=[ModelInput.create(name=spec.name, bands=list(spec.bands),
+                                 input=InputStructure.create(shape=shape, dim_order=dims, data_type="float32"))],
+        output=[ModelOutput.create(name=out.name, tasks=[task], result=result, classes=classes)],
+        framework="ONNX",
     )
 
 
 def model_entry(model: Any, base: str) -> StacEntry:
-    """A model package (``eotrust.ml.registry`` entry) as a STAC Item without a footprint."""
+    """A model package (``eotrust.ml.registry`` entry) as a STAC Item without a footprint; with
+    the MLM extension when its manifest is known."""
     def get(name: str, default: Any = None) -> Any:
         if isinstance(model, dict):
             return model.get(name, default)
@@ -175,23 +206,19 @@ def model_entry(model: Any, base: str) -> StacEntry:
         "eotrust:metrics": get("metrics") or {},
     }
     props = {k: v for k, v in props.items() if v is not None}
+    item = _item("models", cid, base, bbox=None, start=created_dt, end=created_dt, created=created_dt, properties=props)
+    manifest = get("manifest")
+    roles = ["mlm:model", "model"] if manifest is not None else ["model"]
     size = get("size")
-    asset: dict[str, Any] = {
-        "href": f"{base}/store/{cid}",
-        "type": "application/zip",
-        "title": "model package (ONNX graph + manifest)",
-        "roles": ["model"],
-        "eotrust:cid": cid,
-    }
-    extensions: list[str] = []
-    if isinstance(size, int):
-        asset["file:size"] = size
-        extensions.append(FILE_EXT)
-    return _item("models", cid, base, bbox=None, start=created_dt, end=created_dt, properties=props,
-                 assets={"package": asset}, extensions=extensions)
+    asset = _asset(item, "package", f"{base}/store/{cid}", "application/zip", "model package (ONNX graph + manifest)",
+                   roles, cid, size if isinstance(size, int) else None)
+    if manifest is not None:
+        _mlm(item, manifest)
+        asset.extra_fields["mlm:artifact_type"] = "onnx"
+    return _entry(item)
 
 
-def result_entry(record: Any, base: str, footprint: tuple[float, float, float, float] | None = None) -> StacEntry:
+def result_entry(record: Any, base: str, footprint: BBox | None = None) -> StacEntry:
     """A result record (the ciphertext of one task output) as a STAC Item; its footprint is the
     union of the task's input datasets' footprints when known."""
     body = record.body
@@ -207,40 +234,29 @@ def result_entry(record: Any, base: str, footprint: tuple[float, float, float, f
         "eotrust:owner": record.owner,
         "eotrust:record": record.id,
     }
-    asset = {
-        "href": f"{base}/store/{body.cid}",
-        "type": "application/octet-stream",
-        "title": f"{body.name} (age-encrypted)",
-        "roles": ["data"],
-        "file:size": body.size,
-        "eotrust:cid": body.cid,
-    }
-    return _item("results", record.id, base, bbox=footprint, start=created, end=created, properties=props,
-                 assets={"result": asset}, extensions=[FILE_EXT])
+    item = _item("results", record.id, base, bbox=footprint, start=created, end=created, created=created,
+                 properties=props)
+    _asset(item, "result", f"{base}/store/{body.cid}", "application/octet-stream", f"{body.name} (age-encrypted)",
+           ["data"], body.cid, body.size)
+    return _entry(item)
 
 
 def collection_doc(collection_id: str, entries: list[StacEntry], base: str) -> dict[str, Any]:
     """A STAC Collection with the spatial and temporal extent of its entries."""
     meta = COLLECTIONS[collection_id]
-    boxes = [e.bbox for e in entries if e.bbox]
-    box = union_bbox(boxes) or (-180.0, -90.0, 180.0, 90.0)
+    box = union_bbox([e.bbox for e in entries if e.bbox]) or (-180.0, -90.0, 180.0, 90.0)
     starts = [e.start for e in entries if e.start]
     ends = [e.end for e in entries if e.end]
-    interval = [rfc3339(min(starts)) if starts else None, rfc3339(max(ends)) if ends else None]
-    stac_base = f"{base}/stac"
-    return {
-        "type": "Collection",
-        "stac_version": STAC_VERSION,
-        "stac_extensions": [],
-        "id": collection_id,
-        "title": meta["title"],
-        "description": meta["description"],
-        "license": "other",
-        "extent": {"spatial": {"bbox": [list(box)]}, "temporal": {"interval": [interval]}},
-        "links": [
-            {"rel": "self", "href": f"{stac_base}/collections/{collection_id}", "type": "application/json"},
-            {"rel": "root", "href": stac_base, "type": "application/json"},
-            {"rel": "parent", "href": stac_base, "type": "application/json"},
-            {"rel": "items", "href": f"{stac_base}/collections/{collection_id}/items", "type": "application/geo+json"},
-        ],
-    }
+    extent = pystac.Extent(pystac.SpatialExtent([list(box)]),
+                           pystac.TemporalExtent([[min(starts) if starts else None, max(ends) if ends else None]]))
+    collection = pystac.Collection(collection_id, meta["description"], extent, title=meta["title"], license="other")
+    stac = f"{base}/stac"
+    collection.links = [
+        pystac.Link("self", f"{stac}/collections/{collection_id}", JSON),
+        pystac.Link("root", stac, JSON),
+        pystac.Link("parent", stac, JSON),
+        pystac.Link("items", f"{stac}/collections/{collection_id}/items", GEOJSON),
+    ]
+    doc = collection.to_dict(include_self_link=False, transform_hrefs=False)
+    doc["links"] = [link.to_dict() for link in collection.links]
+    return doc

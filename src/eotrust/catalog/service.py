@@ -34,6 +34,7 @@ from eotrust.catalog.entries import (
     _Body,
     _normalise_time,
 )
+from eotrust.catalog.query import Filter, conditions
 from eotrust.catalog.records import (
     ROW_TYPES,
     ApplicationRow,
@@ -197,6 +198,13 @@ class Catalog:
                     continue
                 found.append(record)
         return found
+
+    def select(self, kind: Kind, where: Filter) -> list[Record]:
+        """Records of ``kind`` matching ``where``, filtered by the database (see
+        :mod:`eotrust.catalog.query`); each is checked as it is read."""
+        row_type = ROW_TYPES[kind]
+        query = select(row_type).where(*conditions(row_type, where)).order_by(row_type.created, row_type.id)
+        return self._run(query)
 
     def tasks(self, *, address: str | None = None) -> list[Record]:
         query = select(TaskRow).order_by(TaskRow.created, TaskRow.id)
