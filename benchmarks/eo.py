@@ -391,7 +391,7 @@ def _al_curve(work: Path, cube: Path, labels: Path, pool: "object", test_xy: tup
             train(ds, md, ckpt, threads=threads, init_from=previous)
         previous = ckpt
         model, meta = load_checkpoint(ckpt)
-        lut = {i: c for i, c in enumerate(meta["class_codes"])}
+        lut = dict(enumerate(meta["class_codes"]))
         x = torch.from_numpy(normalise_series(xs, np.asarray(meta["normalisation"]["mean"]), np.asarray(meta["normalisation"]["std"])))
         pred = predict_logits(model, x, torch.device("cpu")).argmax(1).numpy()
         acc = float((np.vectorize(lut.get)(pred) == ys_codes).mean())

@@ -142,7 +142,7 @@ def test_every_view_offline(tmp_path: Path, live_server_factory: Any) -> None:
 
             def only_our_server(route: Any) -> None:
                 url = route.request.url
-                if url.startswith(server.url) or url.startswith(("data:", "blob:")):
+                if url.startswith((server.url, "data:", "blob:")):
                     route.continue_()
                 else:
                     blocked.append(url)

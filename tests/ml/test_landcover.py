@@ -16,9 +16,9 @@ from eotrust.ml import landcover
 def test_prepare_takes_the_two_owners_inputs_separately(tmp_path: Path) -> None:
     out = {"cube": tmp_path / "cube.tif", "labels": tmp_path / "labels.tif"}
     landcover.prepare(raw_inputs(), out, {})
-    with rasterio.open(out["cube"]) as c, rasterio.open(out["labels"]) as l:
-        assert c.count == 68 and c.descriptions[0] == "ndvi@2015-07-11T10:00:08" and l.tags()["classes"]
-        assert c.transform == l.transform
+    with rasterio.open(out["cube"]) as c, rasterio.open(out["labels"]) as lab:
+        assert c.count == 68 and c.descriptions[0] == "ndvi@2015-07-11T10:00:08" and lab.tags()["classes"]
+        assert c.transform == lab.transform
     with pytest.raises(InvalidInputError, match="lulc"):
         landcover.prepare({k: v for k, v in raw_inputs().items() if k != "lulc"}, out, {})
 

@@ -18,12 +18,12 @@ CLASSES = ["water", "forest", "field", "town"]
 def tiny_enet_package(dest: Path, account=OWNER, bands: int = 3, **overrides) -> Path:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     model = ENet(bands, len(CLASSES), widths=(16, 32, 64), stage1_repeats=1, encoder_stages=1)
-    args = dict(
-        name="tiny", algorithm="enet", classes=CLASSES, bands=["red", "green", "blue", "nir", "swir"][:bands],
-        spatial_multiple=8, tile_size=64, normalisation={"mean": [100.0], "std": [50.0]},
-        created="2024-05-01T12:00:00Z", metrics={"pixel_accuracy": 0.5, "miou": 0.25}, method="torchscript",
-        lineage={"training_data": ["QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB"]},
-    )
+    args = {
+        "name": "tiny", "algorithm": "enet", "classes": CLASSES, "bands": ["red", "green", "blue", "nir", "swir"][:bands],
+        "spatial_multiple": 8, "tile_size": 64, "normalisation": {"mean": [100.0], "std": [50.0]},
+        "created": "2024-05-01T12:00:00Z", "metrics": {"pixel_accuracy": 0.5, "miou": 0.25}, "method": "torchscript",
+        "lineage": {"training_data": ["QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB"]},
+    }
     args.update(overrides)
     return package_model(model, account, dest, **args)
 

@@ -113,11 +113,11 @@ steps:
 outputs: {out: b.out}
 """)
     script = (
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
         "from eotrust.settings import load_settings\n"
         "from eotrust.workflow import run_workflow\n"
-        "run_workflow(load_settings(home=%r), %r, {}, {})\n"
-    ) % (str(HERE), str(settings.home), str(wf))
+        f"run_workflow(load_settings(home={str(settings.home)!r}), {str(wf)!r}, {{}}, {{}})\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=HERE)
     from eotrust.workflow.cache import StepCache
 

@@ -131,7 +131,7 @@ class NodeSupervisor(_Loop):
 
     def stop(self) -> None:
         super().stop()
-        for _, thread, stop in self.nodes.values():
+        for _, _thread, stop in self.nodes.values():
             stop.set()
         for _, thread, _ in self.nodes.values():
             thread.join(timeout=30)

@@ -98,7 +98,7 @@ def job_inputs(state: Any, address: str, base: str) -> dict[str, Any]:
     body = record.body
     inputs: dict[str, Any] = {name: {"href": f"{base}/catalog/records/{rid}", "value": rid}
                               for name, rid in sorted(body.inputs.items())}
-    inputs.update({name: value for name, value in sorted((body.params or {}).items())})
+    inputs.update(dict(sorted((body.params or {}).items())))
     if getattr(body, "platform_id", None):
         inputs[flowops.PLATFORM_INPUT] = body.platform_id
     return {"inputs": inputs, "application": body.application_id,

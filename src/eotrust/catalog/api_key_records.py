@@ -16,7 +16,7 @@ class ApiKeyRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True, doc="sha256 hex of the secret")
     party: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
-    scopes: Mapped[list] = mapped_column(JSON, default=list, doc='model CIDs or names, or "*"')
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list, doc='model CIDs or names, or "*"')
     label: Mapped[str] = mapped_column(String(200), default="")
     created: Mapped[str] = mapped_column(String(20))
     revoked: Mapped[str | None] = mapped_column(String(20), nullable=True)

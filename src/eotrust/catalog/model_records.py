@@ -3,6 +3,8 @@ the store, named by ``cid``). Versions count up per model name."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, BigInteger, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,7 +26,7 @@ class ModelRow(Base):
     created: Mapped[str] = mapped_column(String(20), index=True)
     registered: Mapped[str] = mapped_column(String(20))
     size: Mapped[int] = mapped_column(BigInteger)
-    metrics: Mapped[dict] = mapped_column(JSON, default=dict)
-    lineage: Mapped[dict] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     signature: Mapped[str] = mapped_column(String(140))
     manifest: Mapped[str] = mapped_column(Text, doc="the package's manifest.json, canonical")

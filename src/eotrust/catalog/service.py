@@ -10,14 +10,15 @@ a tampered row raises IntegrityError naming the record and the field.
 
 from __future__ import annotations
 
+import builtins
 import re
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Select, Text, and_, cast, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -62,7 +63,7 @@ def _signer(owner: Any) -> LocalAccount:
     account = getattr(owner, "account", owner)
     if not hasattr(account, "sign_message") or not hasattr(account, "address"):
         raise InvalidInputError("a catalogue record must be signed by a party or an eth_account LocalAccount")
-    return account
+    return cast(LocalAccount, account)
 
 
 class Catalog:
@@ -140,7 +141,7 @@ class Catalog:
                     return row.to_record()
         raise NotFoundError(f"no catalogue {kind.value} with id or name {ref!r}", hint="run `eotrust catalog search`")
 
-    def list(self, kind: Kind, *, owner: str | None = None) -> list[Record]:
+    def list(self, kind: Kind, *, owner: str | None = None) -> builtins.list[Record]:
         row_type = ROW_TYPES[kind]
         query = select(row_type).order_by(row_type.created, row_type.id)
         if owner:
@@ -156,7 +157,7 @@ class Catalog:
         text: str | None = None,
         kind: Kind | str | None = None,
         owner: str | None = None,
-    ) -> list[Record]:
+    ) -> builtins.list[Record]:
         """Datasets, applications and platforms matching every criterion given.
 
         ``bbox`` (west, south, east, north; WGS84) and ``start``/``end`` select datasets whose
@@ -185,7 +186,7 @@ class Catalog:
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from None
         needle = text.lower() if text else None
-        found: list[Record] = []
+        found: builtins.list[Record] = []
         for k in kinds:
             row_type = ROW_TYPES[k]
             query: Select[Any] = select(row_type).order_by(row_type.created, row_type.id)
@@ -199,14 +200,14 @@ class Catalog:
                 found.append(record)
         return found
 
-    def select(self, kind: Kind, where: Filter) -> list[Record]:
+    def select(self, kind: Kind, where: Filter) -> builtins.list[Record]:
         """Records of ``kind`` matching ``where``, filtered by the database (see
         :mod:`eotrust.catalog.query`); each is checked as it is read."""
         row_type = ROW_TYPES[kind]
         query = select(row_type).where(*conditions(row_type, where)).order_by(row_type.created, row_type.id)
         return self._run(query)
 
-    def tasks(self, *, address: str | None = None) -> list[Record]:
+    def tasks(self, *, address: str | None = None) -> builtins.list[Record]:
         query = select(TaskRow).order_by(TaskRow.created, TaskRow.id)
         if address:
             query = query.where(TaskRow.address == address)
@@ -219,7 +220,7 @@ class Catalog:
             raise NotFoundError(f"no catalogue task record for contract {address}")
         return found[-1]
 
-    def results(self, *, task: str | None = None, cid: str | None = None) -> list[Record]:
+    def results(self, *, task: str | None = None, cid: str | None = None) -> builtins.list[Record]:
         query = select(ResultRow).order_by(ResultRow.created, ResultRow.id)
         if task:
             query = query.where(ResultRow.task == task)
@@ -227,7 +228,7 @@ class Catalog:
             query = query.where(ResultRow.cid == cid)
         return self._run(query)
 
-    def _run(self, query: Select[Any]) -> list[Record]:
+    def _run(self, query: Select[Any]) -> builtins.list[Record]:
         with self._sessions() as session:
             return [row.to_record() for row in session.scalars(query)]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
@@ -21,7 +22,7 @@ from eotrust.errors import IntegrityError
 _PKG = "eotrust.unixfs"
 
 
-def _build_messages() -> tuple[type, type]:
+def _build_messages() -> tuple[Any, Any]:  # message classes made at run time: untyped
     f = descriptor_pb2.FieldDescriptorProto
     opt, rep, req = f.LABEL_OPTIONAL, f.LABEL_REPEATED, f.LABEL_REQUIRED
     fd = descriptor_pb2.FileDescriptorProto(name="eotrust_unixfs.proto", package=_PKG, syntax="proto2")
@@ -76,7 +77,7 @@ def encode_leaf(chunk: bytes) -> bytes:
         inner = UnixfsData(Type=FILE, Data=chunk, filesize=len(chunk))
     else:  # the empty file: kubo writes no Data field at all
         inner = UnixfsData(Type=FILE, filesize=0)
-    return PBNode(Data=inner.SerializeToString()).SerializeToString()
+    return bytes(PBNode(Data=inner.SerializeToString()).SerializeToString())
 
 
 @lru_cache(maxsize=16)
@@ -105,7 +106,7 @@ def encode_branch(links: Sequence[Link]) -> bytes:
         node.Links.add(Hash=x.multihash, Name="", Tsize=x.tsize)
     # dag-pb's canonical form puts Links (field 2) before Data (field 1), which protobuf,
     # writing fields by number, will not; two serialised messages concatenate into one.
-    return node.SerializeToString() + PBNode(Data=inner.SerializeToString()).SerializeToString()
+    return bytes(node.SerializeToString() + PBNode(Data=inner.SerializeToString()).SerializeToString())
 
 
 def decode_node(block: bytes, *, name: str = "block") -> FileNode:

@@ -77,7 +77,7 @@ def parse_record_text(text: str, allowed: dict[Domain, int]) -> tuple[Domain, An
 
 def sign_text(account: Signer, text: str) -> str:
     """The EIP-191 signature of ``text`` as ``0x``-prefixed hex."""
-    signature = account.sign_message(encode_defunct(text=text)).signature.hex()
+    signature = str(account.sign_message(encode_defunct(text=text)).signature.hex())
     return signature if signature.startswith("0x") else "0x" + signature
 
 

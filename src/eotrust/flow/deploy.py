@@ -150,7 +150,7 @@ def deploy(settings: Settings, party: Any, req: PackageRequest, *, catalog: Cata
     if replace is not None:
         if info.name != replace:
             info = info.model_copy(update={"name": replace})
-        mine = [d for d in deployments.history(replace)]
+        mine = list(deployments.history(replace))
         if not mine:
             raise NotFoundError(f"no deployed process {replace!r} to replace", hint="POST /processes deploys a new one")
         if any(d.owner.lower() != party.address.lower() for d in mine):

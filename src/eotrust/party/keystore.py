@@ -17,7 +17,7 @@ from typing import Any
 import bech32
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_keyfile import create_keyfile_json, decode_keyfile_json
+from eth_keyfile.keyfile import create_keyfile_json, decode_keyfile_json
 
 from eotrust.crypto import parse_identity
 from eotrust.errors import ConfigError, PartyError
@@ -37,7 +37,8 @@ def encrypt_account(account: LocalAccount, passphrase: str, scrypt_n: int) -> di
 
 def decrypt_account(keystore: dict[str, Any], passphrase: str, what: str) -> LocalAccount:
     try:
-        return Account.from_key(Account.decrypt(keystore, passphrase))
+        account: LocalAccount = Account.from_key(Account.decrypt(keystore, passphrase))
+        return account
     except ValueError as exc:
         if "MAC mismatch" in str(exc):
             raise PartyError(f"wrong passphrase for {what}", hint="set EOTRUST_PASSPHRASE to the passphrase it was created with") from None
@@ -68,7 +69,10 @@ def decrypt_age_identity(keyfile: dict[str, Any], passphrase: str, what: str) ->
         if "MAC mismatch" in str(exc):
             raise PartyError(f"wrong passphrase for {what}", hint="set EOTRUST_PASSPHRASE to the passphrase it was created with") from None
         raise PartyError(f"the age identity of {what} is damaged: {exc}") from None
-    identity = bech32.bech32_encode(AGE_HRP, bech32.convertbits(secret, 8, 5)).upper()
+    words = bech32.convertbits(secret, 8, 5)
+    if words is None:
+        raise PartyError(f"the age identity of {what} is damaged")
+    identity = bech32.bech32_encode(AGE_HRP, words).upper()
     parse_identity(identity)
     return identity
 

@@ -54,7 +54,7 @@ _EXPORTS = {
     "DaskExecutor": "eotrust.workflow.executors.dask_cluster",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)  # noqa: PLE0605 - the lazily imported names above
 
 
 def __getattr__(name: str) -> Any:

@@ -295,7 +295,7 @@ class _Run:
         return RunFailed(job.label, outcome.exit_status, outcome.log_cid, outcome.error or "failed", attempts=job.attempt)
 
     def loop(self) -> RunFailed | None:
-        pending = [s for s in self.spec.order]
+        pending = list(self.spec.order)
         failure: RunFailed | None = None
         while True:
             if failure is None:
