@@ -21,6 +21,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 
 from _bench import random_file, scratch_dir, timed  # noqa: E402
+
 from eotrust.crypto import decrypt_file, encrypt_file, generate_identity  # noqa: E402
 
 

@@ -286,7 +286,6 @@ def transfer_checks(results: dict) -> dict[str, bool]:
 def bench_uncertainty(work: Path, seed: int, threads: int, figures: Path | None, held_out: str = "east") -> dict:
     """The default model trained on one half: ECE on the held-out half, a confidence map of
     the whole patch, and whether low confidence marks the errors."""
-    import numpy as np
     import rasterio
 
     from eotrust.eo.dataset import TrainingDataset, build_dataset
@@ -322,7 +321,7 @@ def bench_uncertainty(work: Path, seed: int, threads: int, figures: Path | None,
         from eotrust.ml.figures import confidence_figure, reliability_figure
 
         confidence_figure(work / "unc-classes.tif", work / "unc-conf.tif", figures / "confidence-map.png", reference=labels,
-                          title=f"temporal_cnn trained on the west half only (east half never seen)")
+                          title="temporal_cnn trained on the west half only (east half never seen)")
         reliability_figure(cal, figures / "reliability.png", title=f"{held_out} half (never seen)")
         print(f"  figures: {figures / 'confidence-map.png'}, {figures / 'reliability.png'}")
     return {"accuracy": metrics.pixel_accuracy, "ece": cal.ece, "mean_confidence": cal.mean_confidence,
@@ -335,7 +334,7 @@ def bench_uncertainty(work: Path, seed: int, threads: int, figures: Path | None,
 AL_LABEL_SHARE_TARGET = 0.60
 
 
-def _al_curve(work: Path, cube: Path, labels: Path, pool: "object", test_xy: tuple, strategy: str, *, start: int,
+def _al_curve(work: Path, cube: Path, labels: Path, pool: object, test_xy: tuple, strategy: str, *, start: int,
               batch: int, rounds: int, seed: int, threads: int, min_distance: float) -> list[tuple[int, float]]:
     """One learning curve through the real path: suggest → GeoJSON → labels from the reference
     (the oracle) → import → dataset → train (warm start) → accuracy on the held-out region."""

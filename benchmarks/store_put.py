@@ -28,6 +28,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 
 from _bench import random_file, scratch_dir, timed  # noqa: E402
+
 from eotrust.cid import cid_of_file  # noqa: E402
 from eotrust.store import LocalStore  # noqa: E402
 

@@ -17,7 +17,6 @@ Exits 1 if a target is missed.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys

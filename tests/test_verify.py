@@ -7,12 +7,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from flow_world import World, flip_byte, make_world
 
 from eotrust.flow import ledger_view as lv
 from eotrust.settings import load_settings
 from eotrust.verify import verify
-
-from flow_world import World, flip_byte, make_world
 
 
 @pytest.fixture(scope="module")

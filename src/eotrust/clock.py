@@ -5,7 +5,7 @@ order and re-serialise identically."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -13,12 +13,12 @@ ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 def utc_iso(value: datetime | float) -> str:
     """``value`` (a datetime, naive taken as UTC, or POSIX seconds) as ``YYYY-MM-DDTHH:MM:SSZ``."""
     if isinstance(value, datetime):
-        when = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        when = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     else:
-        when = datetime.fromtimestamp(value, timezone.utc)
-    return when.astimezone(timezone.utc).strftime(ISO_FORMAT)
+        when = datetime.fromtimestamp(value, UTC)
+    return when.astimezone(UTC).strftime(ISO_FORMAT)
 
 
 def utc_now() -> str:
     """Now, as :func:`utc_iso` writes it."""
-    return utc_iso(datetime.now(timezone.utc))
+    return utc_iso(datetime.now(UTC))

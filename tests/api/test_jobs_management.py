@@ -5,15 +5,13 @@ parties and refused to everyone else."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-
 from api_world import FlowWorld, build_world
+from fastapi.testclient import TestClient
 from waiting import wait_for
 
 CWL = Path(__file__).resolve().parents[1] / "data" / "cwl"

@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
-from fastapi.testclient import TestClient
-
 from api_world import FlowWorld, build_world
+from fastapi.testclient import TestClient
 
 CWL = Path(__file__).resolve().parents[1] / "data" / "cwl"
 CWL_YAML = "application/cwl+yaml"
@@ -23,9 +22,9 @@ CWL_YAML = "application/cwl+yaml"
 @pytest.fixture
 def world(tmp_path: Path) -> FlowWorld:
     world = build_world(tmp_path / "home", submitters=("sam",))
+    from eotrust.api.keys import create_api_key
     from eotrust.party import Role, create_party
     from eotrust.settings import load_settings
-    from eotrust.api.keys import create_api_key
 
     settings = load_settings(home=world.home)
     world.keys["ava"], _ = create_api_key(settings, party=create_party(settings, "ava", Role.ALGORITHM_OWNER), scopes=["*"])

@@ -9,10 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from owslib.ogcapi.processes import Processes
-
 from api_world import FlowWorld
 from fastapi.testclient import TestClient
+from owslib.ogcapi.processes import Processes
 from waiting import wait_for
 
 pytestmark = [pytest.mark.slow]

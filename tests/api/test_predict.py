@@ -108,7 +108,7 @@ def test_keys(world: dict[str, Any]) -> None:
         assert "WWW-Authenticate" in r.headers
     r = http(world).post(world["url"], content=body, headers={**NPY, "X-API-Key": world["other"]})
     assert r.status_code == 403 and "not scoped" in r.json()["detail"]
-    r = http(world).post(f"/models/QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB/predict", content=body,
+    r = http(world).post("/models/QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB/predict", content=body,
                    headers={**NPY, "X-API-Key": world["good"]})
     assert r.status_code == 404
     alive(world)

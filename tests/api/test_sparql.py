@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 import rdflib
 import rdflib.compare
+from api_world import BBOX, FlowWorld, build_world
 from fastapi.testclient import TestClient
 from rdflib.query import Result
-
-from api_world import BBOX, FlowWorld, build_world
 
 PRE = """PREFIX dcat: <http://www.w3.org/ns/dcat#>
 PREFIX dct: <http://purl.org/dc/terms/>

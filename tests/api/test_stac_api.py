@@ -10,8 +10,8 @@ import pystac
 import pytest
 from api_client import InProcessAdapter, base_url
 from eth_account import Account
-from pystac.validation import JsonSchemaSTACValidator, RegisteredValidator
 from fastapi.testclient import TestClient
+from pystac.validation import JsonSchemaSTACValidator, RegisteredValidator
 from pystac_client import Client
 from pystac_client.stac_api_io import StacApiIO
 

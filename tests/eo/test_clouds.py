@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from eo_world import write_raster
 
-from eotrust.errors import RasterError
 from eotrust.eo.clouds import apply_mask, clean_cube, composite, interpolate_time
 from eotrust.eo.cube import Source, open_cube, stack
 from eotrust.eo.tiles import temporal_windows
+from eotrust.errors import RasterError
 
 
 def test_interpolation_is_linear_in_time_and_holds_the_ends() -> None:

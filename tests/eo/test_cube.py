@@ -7,9 +7,9 @@ import pytest
 from affine import Affine
 from eo_world import write_raster
 
-from eotrust.errors import RasterError
 from eotrust.eo.cube import Source, open_cube, stack, write_cube
 from eotrust.eo.raster import raster_info
+from eotrust.errors import RasterError
 
 
 def test_stack_the_real_series_and_masks(slovenia: Path) -> None:

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from eo_world import write_raster
 
-from eotrust.errors import InvalidInputError, RasterError
 from eotrust.eo.clouds import clean_cube
 from eotrust.eo.cube import Source, stack
 from eotrust.eo.dataset import IGNORE, TrainingDataset, build_dataset, fetch_dataset, put_dataset
 from eotrust.eo.labels import ClassList
+from eotrust.errors import InvalidInputError, RasterError
 
 
 @pytest.fixture

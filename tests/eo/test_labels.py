@@ -8,7 +8,6 @@ import pytest
 import rasterio
 from eo_world import write_raster
 
-from eotrust.errors import InvalidInputError, RasterError
 from eotrust.eo.cube import open_cube
 from eotrust.eo.labels import (
     ClassList,
@@ -22,6 +21,7 @@ from eotrust.eo.labels import (
     synthetic_labels,
 )
 from eotrust.eo.raster import raster_info
+from eotrust.errors import InvalidInputError, RasterError
 
 CLASSES = ClassList.parse("2 forest,3 grassland")
 

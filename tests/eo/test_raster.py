@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from eo_world import truncated_copy, write_raster
 
-from eotrust.errors import NotFoundError, RasterError
 from eotrust.eo.raster import Grid, block_size_for, open_raster, raster_info, read, windows
+from eotrust.errors import NotFoundError, RasterError
 
 
 def test_info_of_the_real_series_keeps_crs_transform_and_dates(slovenia: Path) -> None:

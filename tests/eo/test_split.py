@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eotrust.errors import InvalidInputError
 from eotrust.eo.raster import raster_info
 from eotrust.eo.split import BlockSplit, block_split
+from eotrust.errors import InvalidInputError
 
 
 def test_block_split_keeps_blocks_whole_and_is_seeded(slovenia: Path) -> None:

@@ -8,9 +8,9 @@ import pytest
 import rasterio
 from eo_world import write_raster
 
-from eotrust.errors import RasterError
 from eotrust.eo.raster import Grid
 from eotrust.eo.tiles import dates_between, is_empty, iter_tiles, temporal_windows, tile_grid, tile_raster
+from eotrust.errors import RasterError
 
 
 def test_tiles_overlap_and_carry_their_own_transform(landsat: Path) -> None:

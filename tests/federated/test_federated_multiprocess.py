@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,12 @@ import pytest
 from anvil_node import ANVIL, MISSING
 from anvil_node import anvil as running_anvil
 from fed_world import owner_sets
+from waiting import wait_for
 
 from eotrust.ledger import Chain
 from eotrust.ledger.federated import FederatedFactoryClient, FederatedState, FederatedTaskClient
 from eotrust.party import create_party
 from eotrust.settings import load_settings
-from waiting import wait_for
 
 EOTRUST = Path(sys.executable).parent / "eotrust"
 OWNERS = ["owner-0", "owner-1", "owner-2"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fed_world import World, tiny_plan
+from waiting import wait_for
 
 from eotrust.federated.aggregate import WeightedDelta
 from eotrust.federated.aggregator import aggregator_step
@@ -15,11 +16,10 @@ from eotrust.federated.create import create_federated_task
 from eotrust.federated.participant import participant_step
 from eotrust.federated.roles import read_model
 from eotrust.federated.update import Update, seal_update
+from eotrust.federated.verify import verify_federated
 from eotrust.federated.weights import encode
 from eotrust.ledger.federated import FederatedState, FederatedTaskClient
 from eotrust.verify import Verdict
-from eotrust.federated.verify import verify_federated
-from waiting import wait_for
 
 
 def open_task(w: World, rounds: int = 2, quorum: int | None = None, **plan_changes: object) -> FederatedTaskClient:

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from anvil_node import free_port
 from anvil_node import anvil as running_anvil
+from anvil_node import free_port
 from flow_world import SAMPLE, TINY
 from waiting import wait_for
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from anvil_node import anvil, free_port
-from ledger_helpers import CID_A, CID_B, recipient
 from eth_account import Account
+from ledger_helpers import CID_A, CID_B, recipient
 
 from eotrust.errors import BackendUnavailableError
 from eotrust.ledger import Chain, ContractRevertError, TaskClient, TaskFactoryClient, TaskState

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from ledger_helpers import recipient
 from eth_account import Account
+from ledger_helpers import recipient
 
 from eotrust.ledger import Chain, TaskClient, TaskFactoryClient, TaskState
 from eotrust.ledger.embedded import ChainJournal

@@ -10,11 +10,11 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from ledger_helpers import CID_A, CID_B, recipient
+from waiting import wait_for
 
 from eotrust.errors import InvalidInputError, PermissionDeniedError, StateError
 from eotrust.ledger import Chain
 from eotrust.ledger.federated import FederatedFactoryClient, FederatedState, FederatedTaskClient
-from waiting import wait_for
 
 CID_C = "QmbWqxBEKC3P8tqsKc98xmWNzrzDtRLMiMPL8wBuTGsMnR"
 

@@ -8,8 +8,8 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from ledger_helpers import CID_A, CID_B, NewTask, Parties, recipient
 from eth_account.signers.local import LocalAccount
+from ledger_helpers import CID_A, CID_B, NewTask, Parties, recipient
 
 from eotrust.errors import InvalidInputError, NotFoundError, PermissionDeniedError, StateError
 from eotrust.ledger import ContractRevertError, RequestStatus, TaskClient, TaskFactoryClient, TaskState

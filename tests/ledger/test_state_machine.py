@@ -4,9 +4,9 @@ on the outcome (the same contract error, or success) and on the whole state."""
 
 from __future__ import annotations
 
-from ledger_helpers import CID_A, CID_B, Parties, recipient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from ledger_helpers import CID_A, CID_B, Parties, recipient
 from ledger_model import TaskModel
 
 from eotrust.ledger import ContractRevertError, TaskFactoryClient

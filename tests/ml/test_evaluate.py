@@ -12,7 +12,13 @@ from typer.testing import CliRunner
 
 from eotrust.cli.main import app
 from eotrust.errors import RasterError
-from eotrust.ml.evaluate import confusion_matrix, evaluate_dataset, evaluate_raster, metrics_from_confusion, write_metrics
+from eotrust.ml.evaluate import (
+    confusion_matrix,
+    evaluate_dataset,
+    evaluate_raster,
+    metrics_from_confusion,
+    write_metrics,
+)
 
 runner = CliRunner()
 

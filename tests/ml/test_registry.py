@@ -138,10 +138,10 @@ def test_cli_errors(settings: Settings, packages: tuple[Path, Path], tmp_path: P
 
 def _checkpoint(path: Path, architecture: str) -> Path:
     """A checkpoint as the trainer writes it (eotrust.ml.train), for a tile or a pixel model."""
+    import torch
+
     from eotrust.ml.models import build_model
     from eotrust.ml.train import CHECKPOINT_FORMAT, save_checkpoint
-
-    import torch
 
     torch.manual_seed(0)
     pixel = architecture == "temporal_cnn"
@@ -208,10 +208,9 @@ def test_metrics_side_by_side() -> None:
 
 
 def test_same_checkpoint_same_package(tmp_path: Path) -> None:
-    from eotrust.ml.onnx_export import package_checkpoint
-
     import os
 
+    from eotrust.ml.onnx_export import package_checkpoint
     from eotrust.ml.package import read_package
 
     ckpt = _checkpoint(tmp_path / "model.pt", "temporal_cnn")

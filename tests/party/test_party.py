@@ -77,7 +77,7 @@ def test_existing_party_is_not_overwritten(settings: Settings) -> None:
     assert load_party(settings, "frank").address == first.address
 
 
-def _create(home: str, results: "multiprocessing.Queue[str]") -> None:
+def _create(home: str, results: multiprocessing.Queue[str]) -> None:
     settings = load_settings(home=Path(home), passphrase="pw", keystore_scrypt_n=1024)
     try:
         create_party(settings, "racer", "submitter")

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 PASSPHRASE = "test-passphrase"
 BBOX = (14.3, 45.9, 14.6, 46.1)
 WORKFLOW = """\

@@ -81,11 +81,11 @@ def workflow_yaml(attack: Attack, targets: Targets, task_inputs: tuple[str, ...]
     if attack.input:
         svc["inputs"] = {"src": "file"}
     if attack.params:
-        svc["params"] = {p: "str" for p in attack.params}
+        svc["params"] = dict.fromkeys(attack.params, "str")
     wf_inputs = list(task_inputs) or (["src"] if attack.input else [])
     doc: dict[str, Any] = {
         "name": f"hostile-{attack.name}",
-        "inputs": {name: "file" for name in wf_inputs},
+        "inputs": dict.fromkeys(wf_inputs, "file"),
         "services": {"attack": svc},
         "steps": {"attack": {"service": "attack",
                              **({"in": {"src": f"inputs.{wf_inputs[0]}"}} if attack.input else {}),

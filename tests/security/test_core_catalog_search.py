@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import sqlite3
 
+from security.core_cli import cli, refused
+
 from eotrust.catalog.entries import PlatformInfo
 from eotrust.catalog.service import Catalog
 from eotrust.party import Role, create_party
 from eotrust.settings import Settings
-
-from security.core_cli import cli, refused
 
 
 def _platform(settings: Settings) -> str:

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from security.core_cli import cli, refused
 
 from eotrust.errors import LedgerError
 from eotrust.ledger import Chain, TaskClient, TaskFactoryClient, TaskState
 from eotrust.ledger.embedded import ChainJournal
 from eotrust.settings import Settings
-
-from security.core_cli import cli, refused
 
 SUBMITTER = Account.from_key(b"\x61" * 32)
 OWNER = Account.from_key(b"\x62" * 32)

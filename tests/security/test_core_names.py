@@ -8,12 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from security.core_cli import cli, refused
 
 from eotrust.errors import EotrustError
 from eotrust.party import Role, create_party
 from eotrust.settings import Settings, load_settings
-
-from security.core_cli import cli, refused
 
 TINY = Path(__file__).resolve().parents[1] / "flow" / "tiny.yaml"
 

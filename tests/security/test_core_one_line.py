@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from security.core_cli import cli, refused, tiny_package
 
 from eotrust.settings import Settings
-
-from security.core_cli import cli, refused, tiny_package
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from security.core_cli import cli, refused
 
 from eotrust.errors import IntegrityError
 from eotrust.party import Role, create_party, export_card
 from eotrust.settings import Settings
-
-from security.core_cli import cli, refused
 
 
 def _swap(settings: Settings) -> None:

@@ -9,11 +9,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from security.core_cli import cli, refused, repacked, tiny_package
 
 from eotrust.ml.registry import Registry
 from eotrust.settings import Settings
-
-from security.core_cli import cli, refused, repacked, tiny_package
 
 FAKE_RUN = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 
+from security.core_cli import cli
+
 from eotrust.settings import Settings
 from eotrust.store import open_store
 from eotrust.workflow.record import RunRecord, save_record
-
-from security.core_cli import cli
 
 FAKE = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 

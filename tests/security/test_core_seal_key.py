@@ -5,14 +5,13 @@ answer` sealed the raw dataset for that key, and the submitter could decrypt it.
 from __future__ import annotations
 
 import pytest
+from flow_world import World, make_world
+from security.core_cli import cli, refused
 
 from eotrust.errors import IntegrityError
 from eotrust.flow import ledger_view as lv
 from eotrust.flow.answer import answer_task
 from eotrust.settings import load_settings
-
-from flow_world import World, make_world
-from security.core_cli import cli, refused
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from flow_world import World, make_world
+from security.core_cli import cli
 
 from eotrust.catalog.entries import ResultInfo, TaskInfo
 from eotrust.flow import ledger_view as lv
 from eotrust.settings import load_settings
 from eotrust.verify import verify
-
-from flow_world import World, make_world
-from security.core_cli import cli
 
 # EIP-1167's proxy with STATICCALL (0xfa) for DELEGATECALL (0xf4): it forwards every call to
 # the genuine task and returns the answer — a contract that "is" the task to any reader.

@@ -5,23 +5,21 @@ whose own environment holds a passphrase the steps must never see."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sandbox_harness import Scene, make_scene, run_attack
 from sandbox_hostile import ATTACKS, Attack
+from waiting import wait_for
 
 from eotrust.settings import load_settings
 from eotrust.store import open_store
 from eotrust.workflow.executors.dask_cluster import DaskExecutor
-from waiting import wait_for
 
 pytestmark = [pytest.mark.server,
               ]

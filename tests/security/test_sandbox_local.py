@@ -3,8 +3,8 @@ says each step ran sandboxed."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sandbox_harness import Scene, make_scene, run_attack

@@ -6,10 +6,9 @@ are deleted when each task ends, and `eotrust verify` shows every step ran sandb
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from flow_world import PLATFORM, World, make_world

@@ -4,7 +4,6 @@ symlinked inputs do not lead out, and the environment is clean."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 from pathlib import Path

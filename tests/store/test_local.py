@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from eotrust.cid import CHUNK_SIZE, cid_of_bytes, to_v1
 from eotrust.errors import IntegrityError, InvalidInputError, NotFoundError
@@ -217,7 +219,7 @@ def test_no_temporary_files_left(store: LocalStore) -> None:
     assert not [p for p in store.root.rglob("*") if p.name.startswith(".")]
 
 
-def _put_many(root: str, seed: int, results: "multiprocessing.Queue[tuple[int, str]]") -> None:
+def _put_many(root: str, seed: int, results: multiprocessing.Queue[tuple[int, str]]) -> None:
     store = LocalStore(Path(root))
     for i in range(4):
         data = content(CHUNK_SIZE + 17 * i, seed % 2)  # processes share half their content

@@ -77,7 +77,7 @@ def test_same_result_as_cwltool(settings, store, tmp_path, data_dir) -> None:  #
                    check=True, stdout=subprocess.DEVNULL, cwd=tmp_path)
     theirs = (out / "sorted.txt").read_bytes()
     svc = import_cwl(cwl)
-    from eotrust.workflow.spec import WorkflowSpec, StepSpec
+    from eotrust.workflow.spec import StepSpec, WorkflowSpec
 
     spec = WorkflowSpec(name="one", inputs={"lines": {"type": "file"}}, services={"sort": svc},
                         steps={"s": StepSpec(name="s", service="sort", inputs={"infile": "inputs.lines"},

@@ -26,7 +26,6 @@ from eotrust.api.errors import install_error_handlers
 from eotrust.api.state import ServerState
 from eotrust.settings import Settings
 
-
 # The router modules, in the order they are mounted; each has ``router`` or ``mount(app)``.
 # Every module listed must import: a broken one fails create_app (and
 # tests/api/test_routers_registered.py), never goes silently missing.

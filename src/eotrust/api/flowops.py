@@ -88,7 +88,7 @@ def _process_of(state: Any, record: Any) -> ProcessInfo:
             params[name] = ParamView(param_schema(pspec), pspec.required, pspec.description, pspec)
         outputs = list(spec.outputs)
     else:  # the workflow is not in this server's store: describe it from the application record
-        data_inputs = {name: "file" for name in body.inputs}
+        data_inputs = dict.fromkeys(body.inputs, "file")
         schema = body.parameters_schema or {}
         required = set(schema.get("required", []))
         for name, sub in (schema.get("properties") or {}).items():

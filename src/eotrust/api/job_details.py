@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from eotrust.api import flowops
@@ -38,7 +38,7 @@ def _instant(text: str) -> datetime | None:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInputError(f"datetime {text!r} is not ISO-8601", hint="e.g. 2026-01-01T00:00:00Z/..") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def parse_query(process: str | None, status: str | None, datetime_: str | None, page: int, limit: int,

@@ -29,10 +29,10 @@ from sqlalchemy import select
 
 from eotrust.catalog.api_key_records import ApiKeyRow
 from eotrust.catalog.db import open_session_factory
-from eotrust.errors import AuthError, InvalidInputError, NotFoundError, PermissionDeniedError, StateError
 from eotrust.cid import canonical_text
 from eotrust.clock import utc_now
 from eotrust.crypto.signing import Domain, record_header, sign_text, text_signer
+from eotrust.errors import AuthError, InvalidInputError, NotFoundError, PermissionDeniedError, StateError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker

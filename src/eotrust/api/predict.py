@@ -25,7 +25,6 @@ message, and the server keeps serving.
 from __future__ import annotations
 
 import io
-import json
 import tempfile
 import threading
 from pathlib import Path
@@ -151,7 +150,7 @@ def _parse_json(body: bytes) -> np.ndarray:
 
 
 def _score_array(scorer: Scorer, arr: np.ndarray, with_probs: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    from eotrust.ml.scoring.batch import class_map, check_real
+    from eotrust.ml.scoring.batch import check_real, class_map
 
     check_real(arr)
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).any():

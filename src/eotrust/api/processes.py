@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse
 from eotrust.api import flowops
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.links import base_url
-from eotrust.api.viewer import viewing_party
 from eotrust.api.ogc import (
     ERROR_RESPONSES,
     REL_EXECUTE,
@@ -30,6 +29,7 @@ from eotrust.api.ogc import (
     ProcessSummary,
     StatusInfo,
 )
+from eotrust.api.viewer import viewing_party
 
 router = APIRouter(tags=["Processes"])
 

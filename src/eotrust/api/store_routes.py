@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.bodies import BodyTooLarge, check_declared_length, stream_body
 from eotrust.api.ogc import ERROR_RESPONSES
-from eotrust.errors import InvalidInputError, NotFoundError
+from eotrust.errors import NotFoundError
 
 router = APIRouter(prefix="/store", tags=["Store"])
 
@@ -56,8 +56,9 @@ async def upload(request: Request, caller: Caller = Depends(require_party)) -> A
     try:
         with os.fdopen(fd, "wb") as out:
             size = await stream_body(request, limit, out.write, lambda: upload_too_large(mb))
-        from starlette.concurrency import run_in_threadpool
         from pathlib import Path as P
+
+        from starlette.concurrency import run_in_threadpool
 
         cid = await run_in_threadpool(state.store.put_file, P(tmp))
     finally:

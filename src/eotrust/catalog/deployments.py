@@ -11,7 +11,7 @@ the catalogue's signed application records keep their exact form."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -83,7 +83,7 @@ class Deployments:
         account = getattr(owner, "account", owner)
         dep = Deployment(application=application, process=process, version=version,
                          visibility=list(visibility or [PUBLIC]), status=status, owner=account.address,
-                         created=utc_iso(datetime.now(timezone.utc)))
+                         created=utc_iso(datetime.now(UTC)))
         signature = sign_record(account, Domain.DEPLOYMENT, DEPLOYMENT_VERSION, dep.fields())
         dep = dep.model_copy(update={"signature": signature})
         with self._sessions.begin() as session:

@@ -12,7 +12,7 @@ recover the owner's address.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -203,7 +203,7 @@ class Record(BaseModel):
 
         if not isinstance(body, BODY_TYPES[kind]):
             raise InvalidInputError(f"a {kind.value} record needs a {BODY_TYPES[kind].__name__}")
-        stamp = utc_iso(created or datetime.now(timezone.utc))
+        stamp = utc_iso(created or datetime.now(UTC))
         envelope = cls.envelope(kind, account.address, stamp, body)
         data = canonical_json(envelope)
         signature = sign_record(account, Domain.CATALOG_RECORD, RECORD_VERSION, envelope)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import builtins
 import re
-
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from eotrust.cli.common import JsonOption, console, print_json, settings_of
@@ -18,7 +16,7 @@ def register(app: typer.Typer) -> None:
 @apikey_app.command("create")
 def create(
     ctx: typer.Context,
-    party: Optional[str] = typer.Option(None, "--party", help="the party this key acts as (party REST API)"),
+    party: str | None = typer.Option(None, "--party", help="the party this key acts as (party REST API)"),
     scope: list[str] = typer.Option([], "--scope", "-s", help="a model CID or name it may score, or '*' (repeatable; default '*')"),
     label: str = typer.Option("", "--label", help="a note to recognise the key by"),
     as_json: bool = JsonOption,

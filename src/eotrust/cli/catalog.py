@@ -4,7 +4,6 @@ search them by area, time and text, show one record checked."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -33,11 +32,11 @@ def _print_record(record, as_json: bool) -> None:  # type: ignore[no-untyped-def
 def register_dataset(
     ctx: typer.Context,
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="the raster to describe (it stays with you)"),
-    title: Optional[str] = typer.Option(None, "--title", help="title (default: the file name)"),
+    title: str | None = typer.Option(None, "--title", help="title (default: the file name)"),
     description: str = typer.Option("", "--description"),
     licence: str = typer.Option("proprietary", "--licence"),
     keyword: list[str] = typer.Option([], "--keyword", "-k", help="a search keyword (repeatable)"),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Describe a raster (footprint, dates, CRS, bands, CID) and register it, signed by you.
@@ -57,11 +56,11 @@ def register_dataset(
 def register_application(
     ctx: typer.Context,
     workflow: str = typer.Argument(..., help="the workflow: a YAML file or the CID of a published one"),
-    name: Optional[str] = typer.Option(None, "--name", help="application name (default: the workflow's)"),
+    name: str | None = typer.Option(None, "--name", help="application name (default: the workflow's)"),
     version: str = typer.Option("0.1.0", "--version"),
     description: str = typer.Option("", "--description"),
     keyword: list[str] = typer.Option([], "--keyword", "-k"),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Publish a workflow to the store and register it as an application, signed by you."""
@@ -83,7 +82,7 @@ def register_platform(
     memory_mb: int = typer.Option(4096, "--memory-mb", min=1),
     gpus: int = typer.Option(0, "--gpus", min=0),
     description: str = typer.Option("", "--description"),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Register a compute platform with your age key for inputs, signed by you."""
@@ -107,11 +106,11 @@ def register_platform(
 @catalog_app.command("search")
 def search(
     ctx: typer.Context,
-    bbox: Optional[str] = typer.Option(None, "--bbox", help="west,south,east,north in WGS84 degrees"),
-    start: Optional[str] = typer.Option(None, "--start", help="from this date (ISO-8601)"),
-    end: Optional[str] = typer.Option(None, "--end", help="until this date (ISO-8601)"),
-    text: Optional[str] = typer.Option(None, "--text", "-t", help="words in names, titles, descriptions, keywords"),
-    kind: Optional[str] = typer.Option(None, "--kind", help="dataset, application or platform"),
+    bbox: str | None = typer.Option(None, "--bbox", help="west,south,east,north in WGS84 degrees"),
+    start: str | None = typer.Option(None, "--start", help="from this date (ISO-8601)"),
+    end: str | None = typer.Option(None, "--end", help="until this date (ISO-8601)"),
+    text: str | None = typer.Option(None, "--text", "-t", help="words in names, titles, descriptions, keywords"),
+    kind: str | None = typer.Option(None, "--kind", help="dataset, application or platform"),
     as_json: bool = JsonOption,
 ) -> None:
     """Search datasets (by area, time, text), applications and platforms (by text)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -22,7 +21,7 @@ def register(app: typer.Typer) -> None:
 def cwl_runner_cmd(
     ctx: typer.Context,
     process: str = typer.Argument(..., help="a CWL document (CommandLineTool, ExpressionTool or Workflow)"),
-    job: Optional[Path] = typer.Argument(None, help="the input object (YAML or JSON)"),
+    job: Path | None = typer.Argument(None, help="the input object (YAML or JSON)"),
     outdir: Path = typer.Option(Path("."), "--outdir", help="where the output files go"),
     quiet: bool = typer.Option(False, "--quiet", help="print only the output object"),
     no_cache: bool = typer.Option(False, "--no-cache", help="run even if this exact computation is cached"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,10 +13,10 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     ctx: typer.Context,
-    home: Optional[Path] = typer.Option(
+    home: Path | None = typer.Option(
         None, "--demo-home", help="home for the demo (default: EOTRUST_HOME or --home if given, else a new .demo/run-… here)"
     ),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="training epochs of the land-cover model"),
+    epochs: int | None = typer.Option(None, "--epochs", help="training epochs of the land-cover model"),
     federated: bool = typer.Option(False, "--federated", help="the federated variant: three data owners train at home"),
     rounds: int = typer.Option(3, "--rounds", min=1, max=50, help="federated rounds (with --federated)"),
 ) -> None:

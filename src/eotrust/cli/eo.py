@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -54,10 +53,10 @@ def _source(spec: str, resampling: str = "bilinear") -> object:
 def stack_cmd(
     rasters: list[str] = typer.Argument(..., help="rasters to stack, each PATH or BAND=PATH"),
     out: Path = typer.Option(..., "-o", "--output", help="the cube GeoTIFF to write"),
-    mask: Optional[Path] = typer.Option(None, "--mask", help="cloud mask raster (1 = cloud), one band per date"),
-    like: Optional[Path] = typer.Option(None, "--like", help="put the cube on this raster's grid (default: the first raster's)"),
+    mask: Path | None = typer.Option(None, "--mask", help="cloud mask raster (1 = cloud), one band per date"),
+    like: Path | None = typer.Option(None, "--like", help="put the cube on this raster's grid (default: the first raster's)"),
     allow_missing: bool = typer.Option(False, "--allow-missing", help="fill dates a band lacks by interpolation instead of refusing"),
-    composite_days: Optional[float] = typer.Option(None, "--composite-days", help="median composites over windows of this many days instead of interpolating"),
+    composite_days: float | None = typer.Option(None, "--composite-days", help="median composites over windows of this many days instead of interpolating"),
     as_json: bool = JsonOption,
 ) -> None:
     """Stack rasters (dates, sensors, bands) into one time-series cube on a common grid; with
@@ -116,14 +115,14 @@ def tile_cmd(
 def labels_cmd(
     like: Path = typer.Option(..., "--like", help="the cube (or any raster) whose grid the labels take"),
     out: Path = typer.Option(..., "-o", "--output", help="label GeoTIFF to write"),
-    vector: Optional[Path] = typer.Option(None, "--vector", help="reference polygons (GeoPackage, GeoJSON…; any CRS)"),
+    vector: Path | None = typer.Option(None, "--vector", help="reference polygons (GeoPackage, GeoJSON…; any CRS)"),
     field: str = typer.Option("class", "--field", help="the polygons' class field (codes or names)"),
-    classes: Optional[str] = typer.Option(None, "--classes", help="class list, e.g. '2 forest,3 grassland'"),
-    layer: Optional[str] = typer.Option(None, "--layer"),
+    classes: str | None = typer.Option(None, "--classes", help="class list, e.g. '2 forest,3 grassland'"),
+    layer: str | None = typer.Option(None, "--layer"),
     all_touched: bool = typer.Option(False, "--all-touched", help="burn every pixel a polygon touches"),
-    raster: Optional[Path] = typer.Option(None, "--raster", help="a label raster to put on the grid (nearest)"),
+    raster: Path | None = typer.Option(None, "--raster", help="a label raster to put on the grid (nearest)"),
     synthetic: bool = typer.Option(False, "--synthetic", help="label from spectral-index rules (no reference)"),
-    rules: Optional[Path] = typer.Option(None, "--rules", help="YAML/JSON list of rules for --synthetic"),
+    rules: Path | None = typer.Option(None, "--rules", help="YAML/JSON list of rules for --synthetic"),
     as_json: bool = JsonOption,
 ) -> None:
     """Labels on a cube's grid: rasterised polygons, an aligned label raster, or synthetic
@@ -165,13 +164,13 @@ def dataset_cmd(
     ctx: typer.Context,
     cube: Path = typer.Argument(..., help="a (cleaned) cube GeoTIFF"),
     labels: Path = typer.Argument(..., help="label raster on the cube's grid"),
-    out: Optional[Path] = typer.Option(None, "-o", "--output", help="also keep the archive here"),
+    out: Path | None = typer.Option(None, "-o", "--output", help="also keep the archive here"),
     tile_size: int = typer.Option(16, "--tile-size", help="tile side in pixels"),
-    block_size: Optional[int] = typer.Option(None, "--block-size", help="split block side (a multiple of the tile size)"),
+    block_size: int | None = typer.Option(None, "--block-size", help="split block side (a multiple of the tile size)"),
     seed: int = typer.Option(0, "--seed"),
     val: float = typer.Option(0.1, "--val", help="share of blocks for validation"),
     test: float = typer.Option(0.2, "--test", help="share of blocks for test"),
-    classes: Optional[str] = typer.Option(None, "--classes", help="class list (default: the labels' classes tag)"),
+    classes: str | None = typer.Option(None, "--classes", help="class list (default: the labels' classes tag)"),
     all_classes: bool = typer.Option(False, "--all-classes", help="keep every listed class, even one no pixel holds yet (active-learning rounds)"),
     store_it: bool = typer.Option(True, "--store/--no-store", help="put the archive into the store and print its CID"),
     as_json: bool = JsonOption,

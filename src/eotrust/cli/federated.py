@@ -6,7 +6,6 @@ on each data owner's machine, `eotrust node run --federated aggregator` on the p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -51,11 +50,11 @@ def create(
     strategy: str = typer.Option("fedavg", "--strategy", help="fedavg or fedprox"),
     mu: float = typer.Option(0.01, "--mu", min=0.0, help="FedProx proximal weight"),
     local_epochs: int = typer.Option(2, "--local-epochs", min=1, max=100),
-    quorum: Optional[int] = typer.Option(None, "--quorum", min=1, help="fewest accepted updates to close a round at its deadline (default: all)"),
+    quorum: int | None = typer.Option(None, "--quorum", min=1, help="fewest accepted updates to close a round at its deadline (default: all)"),
     round_seconds: int = typer.Option(600, "--round-seconds", min=1, help="deadline of each round, from its start"),
-    dp_clip: Optional[float] = typer.Option(None, "--dp-clip", help="differential privacy: L2 bound of an update"),
-    dp_noise: Optional[float] = typer.Option(None, "--dp-noise", help="differential privacy: noise multiplier"),
-    as_party: Optional[str] = AsOption,
+    dp_clip: float | None = typer.Option(None, "--dp-clip", help="differential privacy: L2 bound of an update"),
+    dp_noise: float | None = typer.Option(None, "--dp-noise", help="differential privacy: noise multiplier"),
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Open a federated task (as its submitter): plan and initial model are stored, the contract created."""

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -53,7 +52,7 @@ def request(
     platform: str = typer.Option(..., "--platform", "-p", help="platform record id or name"),
     inputs: list[str] = typer.Option(..., "--input", "-i", help="INPUT=DATASET (record id or title); repeatable"),
     params: list[str] = typer.Option([], "--param", help="NAME=VALUE (JSON values accepted); repeatable"),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Open a task: create its contract, name every request, give your key for the outputs, lock it."""
@@ -80,10 +79,10 @@ def answer(
     ctx: typer.Context,
     task: str = typer.Argument(..., help="the task contract's address"),
     refuse: bool = typer.Option(False, "--refuse", help="refuse instead of acknowledging (the task is Nacked)"),
-    accept_platform_key: Optional[str] = typer.Option(
+    accept_platform_key: str | None = typer.Option(
         None, "--accept-platform-key", help="seal for this age key although the platform did not register it (explicit override)"
     ),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Answer every open request you own on a task (datasets are encrypted for the platform's
@@ -106,7 +105,7 @@ def collect(
     ctx: typer.Context,
     task: str = typer.Argument(..., help="the task contract's address"),
     output: Path = typer.Option(Path("results"), "--output", "-o", help="directory for the decrypted results"),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Download, check and decrypt the results of a Finished task."""
@@ -125,7 +124,7 @@ def collect(
 def failure_log(
     ctx: typer.Context,
     task: str = typer.Argument(..., help="the task contract's address"),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
 ) -> None:
     """Decrypt and print the error log of a Failed task."""
     from eotrust.flow.collect import failure_log as read_log

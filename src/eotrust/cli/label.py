@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -26,8 +25,8 @@ def suggest_cmd(
     strategy: str = typer.Option("margin", "--strategy", help="margin, entropy or random"),
     min_distance: float = typer.Option(3.0, "--min-distance", min=0, help="least distance between suggestions, in pixels"),
     patch: int = typer.Option(1, "--patch", min=1, max=31, help="odd side of a square patch per suggestion (1: points)"),
-    labelled: Optional[Path] = typer.Option(None, "--labelled", help="label raster of what is labelled already"),
-    cloud_mask: Optional[Path] = typer.Option(None, "--cloud-mask"),
+    labelled: Path | None = typer.Option(None, "--labelled", help="label raster of what is labelled already"),
+    cloud_mask: Path | None = typer.Option(None, "--cloud-mask"),
     seed: int = typer.Option(0, "--seed", help="for --strategy random"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -59,11 +58,11 @@ def import_cmd(
     geojson: Path = typer.Argument(..., help="the labelled GeoJSON (each feature's 'label': class name or code)"),
     like: Path = typer.Option(..., "--like", help="the raster the suggestions were made on (its grid)"),
     out: Path = typer.Option(..., "-o", "--output", help="label raster to write (labels so far + these)"),
-    base: Optional[Path] = typer.Option(None, "--base", help="the label raster of the previous rounds"),
-    classes: Optional[str] = typer.Option(None, "--classes", help="class list, e.g. '2 forest,3 grassland' (default: --base's)"),
-    parent: Optional[str] = typer.Option(None, "--parent", help="CID of the previous round"),
-    suggestions: Optional[Path] = typer.Option(None, "--suggestions", help="the suggestions file the labels answer"),
-    model: Optional[Path] = typer.Option(None, "--model", help="the model that made the suggestions"),
+    base: Path | None = typer.Option(None, "--base", help="the label raster of the previous rounds"),
+    classes: str | None = typer.Option(None, "--classes", help="class list, e.g. '2 forest,3 grassland' (default: --base's)"),
+    parent: str | None = typer.Option(None, "--parent", help="CID of the previous round"),
+    suggestions: Path | None = typer.Option(None, "--suggestions", help="the suggestions file the labels answer"),
+    model: Path | None = typer.Option(None, "--model", help="the model that made the suggestions"),
     store_it: bool = typer.Option(True, "--store/--no-store", help="store the round by CID with its provenance"),
     as_json: bool = JsonOption,
 ) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 import typer.core
@@ -14,6 +13,7 @@ import typer.core
 from eotrust.cli.common import err_console
 from eotrust.errors import EotrustError
 from eotrust.settings import load_settings
+
 
 def _flags_show_no_type() -> None:
     """typer 0.29 prints ``<bool>`` beside every on/off flag in --help (``--json <bool>``,
@@ -72,8 +72,8 @@ COMMAND_MODULES = (
 @app.callback()
 def root(
     ctx: typer.Context,
-    home: Optional[Path] = typer.Option(None, "--home", help="eotrust home (default ~/.eotrust or EOTRUST_HOME)"),
-    config: Optional[Path] = typer.Option(None, "--config", help="an eotrust.toml to read"),
+    home: Path | None = typer.Option(None, "--home", help="eotrust home (default ~/.eotrust or EOTRUST_HOME)"),
+    config: Path | None = typer.Option(None, "--config", help="an eotrust.toml to read"),
 ) -> None:
     ctx.obj = load_settings(config, home=home)
 

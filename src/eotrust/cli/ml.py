@@ -4,7 +4,6 @@ evaluate, predict, change)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -38,10 +37,10 @@ def train_cmd(
     dataset: str = typer.Option(..., "--dataset", help="training dataset: CID in the store, or an archive file"),
     model_def: str = typer.Option(..., "--model-def", help="model-definition file (YAML/JSON) or a built-in name"),
     out: Path = typer.Option(Path("model.pt"), "-o", "--output", help="checkpoint to write"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="override the definition's epochs"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="override the definition's seed"),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: CUDA when present)"),
-    init_from: Optional[Path] = typer.Option(None, "--init-from", help="continue from this checkpoint (e.g. the last round of labelling)"),
+    epochs: int | None = typer.Option(None, "--epochs", help="override the definition's epochs"),
+    seed: int | None = typer.Option(None, "--seed", help="override the definition's seed"),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: CUDA when present)"),
+    init_from: Path | None = typer.Option(None, "--init-from", help="continue from this checkpoint (e.g. the last round of labelling)"),
     as_json: bool = JsonOption,
 ) -> None:
     """Train a model definition on a training dataset; write a checkpoint."""
@@ -72,15 +71,15 @@ def train_cmd(
 def evaluate_cmd(
     ctx: typer.Context,
     model: Path = typer.Option(..., "--model", help="a checkpoint written by eotrust train"),
-    raster: Optional[Path] = typer.Option(None, "--raster", help="time-series raster or cube GeoTIFF to score"),
-    labels: Optional[Path] = typer.Option(None, "--labels", help="reference label raster on the raster's grid (0 = no data)"),
-    cloud_mask: Optional[Path] = typer.Option(None, "--cloud-mask", help="cloud masks of --raster (1 = cloud)"),
-    band: Optional[str] = typer.Option(None, "--band", help="the band the raster holds (default: the model's only band)"),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="instead: a training dataset (CID or file) ..."),
+    raster: Path | None = typer.Option(None, "--raster", help="time-series raster or cube GeoTIFF to score"),
+    labels: Path | None = typer.Option(None, "--labels", help="reference label raster on the raster's grid (0 = no data)"),
+    cloud_mask: Path | None = typer.Option(None, "--cloud-mask", help="cloud masks of --raster (1 = cloud)"),
+    band: str | None = typer.Option(None, "--band", help="the band the raster holds (default: the model's only band)"),
+    dataset: str | None = typer.Option(None, "--dataset", help="instead: a training dataset (CID or file) ..."),
     split: str = typer.Option("test", "--split", help="... and its split to score"),
     out: Path = typer.Option(Path("metrics.json"), "-o", "--output", help="metrics JSON to write"),
-    figure: Optional[Path] = typer.Option(None, "--figure", help="PNG figure (default: beside the JSON)"),
-    device: Optional[str] = typer.Option(None, "--device"),
+    figure: Path | None = typer.Option(None, "--figure", help="PNG figure (default: beside the JSON)"),
+    device: str | None = typer.Option(None, "--device"),
     as_json: bool = JsonOption,
 ) -> None:
     """Score a model: pixel accuracy, per-class precision/recall/F1/IoU, mean IoU, confusion matrix.
@@ -108,15 +107,15 @@ def predict_cmd(
     model: Path = typer.Option(..., "--model", help="a checkpoint written by eotrust train"),
     raster: Path = typer.Option(..., "--raster", help="time-series raster or cube GeoTIFF"),
     out: Path = typer.Option(..., "-o", "--output", help="class map GeoTIFF to write"),
-    probabilities: Optional[Path] = typer.Option(None, "--probabilities", help="also write class probabilities"),
-    figure: Optional[Path] = typer.Option(None, "--figure", help="PNG of the class map (default: beside it)"),
-    confidence: Optional[Path] = typer.Option(None, "--confidence", help="also write per-pixel confidence, margin, entropy"),
+    probabilities: Path | None = typer.Option(None, "--probabilities", help="also write class probabilities"),
+    figure: Path | None = typer.Option(None, "--figure", help="PNG of the class map (default: beside it)"),
+    confidence: Path | None = typer.Option(None, "--confidence", help="also write per-pixel confidence, margin, entropy"),
     mc_samples: int = typer.Option(1, "--mc-samples", min=1, max=100, help="MC-dropout passes averaged (1: none)"),
-    cloud_mask: Optional[Path] = typer.Option(None, "--cloud-mask", help="cloud masks of --raster (1 = cloud)"),
-    band: Optional[str] = typer.Option(None, "--band"),
-    start: Optional[str] = typer.Option(None, "--start", help="only dates from this one"),
-    end: Optional[str] = typer.Option(None, "--end", help="only dates before this one"),
-    device: Optional[str] = typer.Option(None, "--device"),
+    cloud_mask: Path | None = typer.Option(None, "--cloud-mask", help="cloud masks of --raster (1 = cloud)"),
+    band: str | None = typer.Option(None, "--band"),
+    start: str | None = typer.Option(None, "--start", help="only dates from this one"),
+    end: str | None = typer.Option(None, "--end", help="only dates before this one"),
+    device: str | None = typer.Option(None, "--device"),
     as_json: bool = JsonOption,
 ) -> None:
     """Classify every pixel of a raster, window by window; GeoTIFF with the input's CRS and transform."""
@@ -136,15 +135,15 @@ def predict_cmd(
 
 
 def change_cmd(
-    before: Optional[Path] = typer.Argument(None, help="first class map (or raster, with --model)"),
-    after: Optional[Path] = typer.Argument(None, help="second class map (or raster, with --model)"),
+    before: Path | None = typer.Argument(None, help="first class map (or raster, with --model)"),
+    after: Path | None = typer.Argument(None, help="second class map (or raster, with --model)"),
     out: Path = typer.Option(..., "-o", "--output", help="change GeoTIFF to write"),
-    figure: Optional[Path] = typer.Option(None, "--figure", help="PNG heatmap (default: beside it)"),
-    model: Optional[Path] = typer.Option(None, "--model", help="classify the inputs (or two epochs of --raster) first"),
-    raster: Optional[Path] = typer.Option(None, "--raster", help="with --model: one time series, two epochs of it"),
-    epoch_a: Optional[str] = typer.Option(None, "--epoch-a", help="START/END of the first epoch (e.g. 2015-07-01/2016-07-01)"),
-    epoch_b: Optional[str] = typer.Option(None, "--epoch-b", help="START/END of the second epoch"),
-    cloud_mask: Optional[Path] = typer.Option(None, "--cloud-mask"),
+    figure: Path | None = typer.Option(None, "--figure", help="PNG heatmap (default: beside it)"),
+    model: Path | None = typer.Option(None, "--model", help="classify the inputs (or two epochs of --raster) first"),
+    raster: Path | None = typer.Option(None, "--raster", help="with --model: one time series, two epochs of it"),
+    epoch_a: str | None = typer.Option(None, "--epoch-a", help="START/END of the first epoch (e.g. 2015-07-01/2016-07-01)"),
+    epoch_b: str | None = typer.Option(None, "--epoch-b", help="START/END of the second epoch"),
+    cloud_mask: Path | None = typer.Option(None, "--cloud-mask"),
     min_intensity: float = typer.Option(0.5, "--min-intensity", help="with --model: least probability shift that counts as change"),
     min_confidence: float = typer.Option(0.6, "--min-confidence", help="with --model: pixels less sure than this in either epoch are 'uncertain', not changed"),
     as_json: bool = JsonOption,

@@ -5,7 +5,6 @@ Every command is a thin shell over ``eotrust.ml`` (package, onnx_export, registr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -57,12 +56,12 @@ def package_cmd(
     ctx: typer.Context,
     checkpoint: Path = typer.Argument(..., exists=True, dir_okay=False, help="a trained checkpoint (.pt)"),
     output: Path = typer.Option(..., "--output", "-o", help="the package file to write"),
-    name: Optional[str] = typer.Option(None, "--name", help="model name (default: the checkpoint's)"),
+    name: str | None = typer.Option(None, "--name", help="model name (default: the checkpoint's)"),
     description: str = typer.Option("", "--description"),
-    created: Optional[str] = typer.Option(None, "--created", help="UTC time YYYY-MM-DDTHH:MM:SSZ (default: the checkpoint's, else now)"),
-    run: Optional[str] = typer.Option(None, "--run", help="CID of the workflow run record that trained it"),
+    created: str | None = typer.Option(None, "--created", help="UTC time YYYY-MM-DDTHH:MM:SSZ (default: the checkpoint's, else now)"),
+    run: str | None = typer.Option(None, "--run", help="CID of the workflow run record that trained it"),
     exporter: str = ExporterOption,
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Export a checkpoint to ONNX (checked against PyTorch), describe it, sign it: a package file."""
@@ -84,13 +83,13 @@ def package_cmd(
 def register_cmd(
     ctx: typer.Context,
     source: Path = typer.Argument(..., exists=True, dir_okay=False, help="a package file, or a checkpoint to package first"),
-    name: Optional[str] = typer.Option(None, "--name", help="model name (checkpoints only)"),
+    name: str | None = typer.Option(None, "--name", help="model name (checkpoints only)"),
     description: str = typer.Option("", "--description", help="(checkpoints only)"),
-    created: Optional[str] = typer.Option(None, "--created", help="(checkpoints only) UTC time YYYY-MM-DDTHH:MM:SSZ"),
-    run: Optional[str] = typer.Option(None, "--run", help="(checkpoints only) CID of the training run record"),
-    cid: Optional[str] = typer.Option(None, "--cid", help="the CID the package must have"),
+    created: str | None = typer.Option(None, "--created", help="(checkpoints only) UTC time YYYY-MM-DDTHH:MM:SSZ"),
+    run: str | None = typer.Option(None, "--run", help="(checkpoints only) CID of the training run record"),
+    cid: str | None = typer.Option(None, "--cid", help="the CID the package must have"),
     exporter: str = ExporterOption,
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Register a model: a package is verified and stored; a checkpoint is packaged and signed
@@ -124,7 +123,7 @@ def register_cmd(
 def import_cmd(
     ctx: typer.Context,
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="a package file (from `eotrust model export`)"),
-    cid: Optional[str] = typer.Option(None, "--cid", help="the CID the package must have"),
+    cid: str | None = typer.Option(None, "--cid", help="the CID the package must have"),
     as_json: bool = JsonOption,
 ) -> None:
     """Verify a package file and register it here (its bytes into the store, a row in the catalogue)."""
@@ -144,7 +143,7 @@ def _entry_json(entry) -> dict:  # type: ignore[no-untyped-def]
 @model_app.command("list")
 def list_cmd(
     ctx: typer.Context,
-    name: Optional[str] = typer.Option(None, "--name", help="only this model's versions"),
+    name: str | None = typer.Option(None, "--name", help="only this model's versions"),
     as_json: bool = JsonOption,
 ) -> None:
     """Registered model packages, with their scalar metrics side by side."""
@@ -256,8 +255,8 @@ def export_cmd(
 def verify_cmd(
     ctx: typer.Context,
     target: str = typer.Argument(..., help="a package file, or a registered model's CID / NAME[:VERSION]"),
-    cid: Optional[str] = typer.Option(None, "--cid", help="the CID the file must have"),
-    owner: Optional[str] = typer.Option(None, "--owner", help="the address that must have signed it"),
+    cid: str | None = typer.Option(None, "--cid", help="the CID the file must have"),
+    owner: str | None = typer.Option(None, "--owner", help="the address that must have signed it"),
     as_json: bool = JsonOption,
 ) -> None:
     """Check a package: its CID, archive, digests, the owner's signature, and that the ONNX graph loads."""
@@ -280,7 +279,7 @@ def verify_cmd(
     console.print(f"[green]verified[/] {report.name} {report.cid}", highlight=False)
 
 
-def _scorer(ctx: typer.Context, ref: str, threads: Optional[int]):  # type: ignore[no-untyped-def]
+def _scorer(ctx: typer.Context, ref: str, threads: int | None):  # type: ignore[no-untyped-def]
     """A package file's scorer, or a registered model's."""
     path = Path(ref)
     if path.is_file():
@@ -298,12 +297,12 @@ def score_cmd(
     ref: str = typer.Argument(..., help="a package file, or a registered model's CID / NAME[:VERSION]"),
     scene: Path = typer.Argument(..., exists=True, dir_okay=False, help="the GeoTIFF to score"),
     output: Path = typer.Option(..., "--output", "-o", help="the class map GeoTIFF to write"),
-    probabilities: Optional[Path] = typer.Option(None, "--probabilities", help="also write class probabilities here"),
-    tile: Optional[int] = typer.Option(None, "--tile", min=8, help="tile size (default: the model's)"),
-    overlap: Optional[int] = typer.Option(None, "--overlap", min=0, help="overlap of tiles (default: tile/8 for images)"),
+    probabilities: Path | None = typer.Option(None, "--probabilities", help="also write class probabilities here"),
+    tile: int | None = typer.Option(None, "--tile", min=8, help="tile size (default: the model's)"),
+    overlap: int | None = typer.Option(None, "--overlap", min=0, help="overlap of tiles (default: tile/8 for images)"),
     batch: int = typer.Option(4, "--batch", min=1, help="tiles per onnxruntime call"),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="onnxruntime threads (default: all cores)"),
-    cloud_mask: Optional[Path] = typer.Option(None, "--cloud-mask", exists=True, dir_okay=False,
+    threads: int | None = typer.Option(None, "--threads", min=1, help="onnxruntime threads (default: all cores)"),
+    cloud_mask: Path | None = typer.Option(None, "--cloud-mask", exists=True, dir_okay=False,
                                               help="the raw series' cloud mask (1 = cloud), for models trained on masked data"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -337,17 +336,17 @@ def stream_cmd(
     ctx: typer.Context,
     ref: str = typer.Argument(..., help="a package file, or a registered model's CID / NAME[:VERSION]"),
     files: list[Path] = typer.Argument(None, help="frames to score (GeoTIFF, PNG, .npy), unless --watch"),
-    watch: Optional[Path] = typer.Option(None, "--watch", file_okay=False, help="a folder to watch for new frames"),
-    out: Optional[Path] = typer.Option(None, "--out", file_okay=False, help="write each class map here"),
+    watch: Path | None = typer.Option(None, "--watch", file_okay=False, help="a folder to watch for new frames"),
+    out: Path | None = typer.Option(None, "--out", file_okay=False, help="write each class map here"),
     window: int = typer.Option(8, "--window", min=1, help="frames kept in the sliding window (older are dropped)"),
     batch: int = typer.Option(1, "--batch", min=1, help="frames scored per call"),
-    idle_timeout: Optional[float] = typer.Option(None, "--idle-timeout", help="stop watching after this many idle seconds"),
-    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1),
-    duration: Optional[float] = typer.Option(None, "--duration", help="stop after this many seconds"),
-    size: Optional[str] = typer.Option(None, "--size", help="resize frames to HxW first"),
-    bands: Optional[str] = typer.Option(None, "--bands", help="0-based band indexes to keep, e.g. 3,2,1"),
+    idle_timeout: float | None = typer.Option(None, "--idle-timeout", help="stop watching after this many idle seconds"),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1),
+    duration: float | None = typer.Option(None, "--duration", help="stop after this many seconds"),
+    size: str | None = typer.Option(None, "--size", help="resize frames to HxW first"),
+    bands: str | None = typer.Option(None, "--bands", help="0-based band indexes to keep, e.g. 3,2,1"),
     npy: bool = typer.Option(False, "--npy", help="write class maps as .npy instead of GeoTIFF"),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1),
+    threads: int | None = typer.Option(None, "--threads", min=1),
     as_json: bool = JsonOption,
 ) -> None:
     """Score a stream of frames (files or a watched folder) in a sliding window; report FPS and latency."""

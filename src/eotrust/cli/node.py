@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import typer
 
@@ -19,15 +20,15 @@ def register(app: typer.Typer) -> None:
 @node_app.command("run")
 def run(
     ctx: typer.Context,
-    platform: Optional[str] = typer.Option(None, "--platform", help="the platform's catalogue name or record id"),
-    federated: Optional[str] = typer.Option(
+    platform: str | None = typer.Option(None, "--platform", help="the platform's catalogue name or record id"),
+    federated: str | None = typer.Option(
         None, "--federated", help="run a federated role instead: participant (a data owner) or aggregator"
     ),
-    data: Optional[Path] = typer.Option(None, "--data", help="participant: the owner's own training pixels (.npz); never uploaded"),
+    data: Path | None = typer.Option(None, "--data", help="participant: the owner's own training pixels (.npz); never uploaded"),
     poll: float = typer.Option(1.0, "--poll", min=0.05, help="seconds between looks at the ledger"),
     max_backoff: float = typer.Option(30.0, "--max-backoff", min=0.1, help="longest wait between retries when the chain is away"),
     once: bool = typer.Option(False, "--once", help="advance the platform's unfinished tasks once, then exit"),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     no_sandbox: bool = NoSandboxOption,
 ) -> None:
     """Start acknowledged tasks, run them, record their results and finish them (until Ctrl-C).
@@ -62,7 +63,7 @@ def run(
         log("node stopped")
 
 
-def _run_federated(settings: Any, party: Any, role: str, data: Optional[Path], log: Callable[[str], None], *,
+def _run_federated(settings: Any, party: Any, role: str, data: Path | None, log: Callable[[str], None], *,
                    poll: float, max_backoff: float, once: bool) -> None:
     from eotrust.errors import InvalidInputError
     from eotrust.federated.data import PixelSet

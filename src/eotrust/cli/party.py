@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -87,7 +86,7 @@ def show(
 def export(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="the party's name"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the card here (default: stdout)"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="write the card here (default: stdout)"),
 ) -> None:
     """Write a party's signed public card, to hand to other parties."""
     from eotrust.party import export_card, save_card

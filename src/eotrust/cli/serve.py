@@ -29,7 +29,6 @@ def serve(
     import uvicorn
 
     from eotrust.api.app import create_app
-
     from eotrust.party import list_cards
 
     settings = settings_of(ctx)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Optional
+from typing import BinaryIO
 
 import typer
 
@@ -89,7 +89,7 @@ def put(
 def get(
     ctx: typer.Context,
     cid: str = typer.Argument(..., help="the object's CID (Qm… or bafy…)"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write to this file (default: stdout)"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="write to this file (default: stdout)"),
 ) -> None:
     """Fetch an object, verifying every block; write it to FILE or stdout."""
     from eotrust.store import open_store

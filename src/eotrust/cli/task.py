@@ -20,8 +20,8 @@ record ids or names (the owner then comes from the catalogue), or any other id w
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Optional
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -69,10 +69,9 @@ def _address(settings: Settings, value: str, what: str) -> str:
 def _catalog_ref(settings: Settings, kind: str, ref: str) -> tuple[str, str | None]:
     """A catalogue record's id and owner by id or name; ``(ref, None)`` if the local
     catalogue does not know it (the id is then used as given)."""
-    from eotrust.errors import NotFoundError
-
     from eotrust.catalog.entries import Kind
     from eotrust.catalog.service import Catalog
+    from eotrust.errors import NotFoundError
 
     try:
         record = Catalog(settings).find(ref, Kind(kind))
@@ -120,11 +119,11 @@ def create(
     ctx: typer.Context,
     application: str = typer.Option(..., "--application", "-a", help="application: catalogue id or name, or an id"),
     platform: str = typer.Option(..., "--platform", "-p", help="platform: catalogue id or name, or an id"),
-    application_owner: Optional[str] = typer.Option(None, "--application-owner", help="address or party (default: from the catalogue)"),
-    platform_owner: Optional[str] = typer.Option(None, "--platform-owner", help="address or party (default: from the catalogue)"),
-    results_key: Optional[str] = typer.Option(None, "--results-key", help="age recipient for the outputs (default: yours)"),
+    application_owner: str | None = typer.Option(None, "--application-owner", help="address or party (default: from the catalogue)"),
+    platform_owner: str | None = typer.Option(None, "--platform-owner", help="address or party (default: from the catalogue)"),
+    results_key: str | None = typer.Option(None, "--results-key", help="age recipient for the outputs (default: yours)"),
     requests: list[str] = typer.Option([], "--request", "-r", help="DATASET or DATASET=OWNER; repeatable"),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Create a task (through the factory) for an application on a platform; you own it."""
@@ -171,7 +170,7 @@ def add_request(
     task_address: str = TaskArgument,
     datasets: list[str] = typer.Option(..., "--dataset", "-d", help="dataset: catalogue id or title, or an id; repeatable"),
     owners: list[str] = typer.Option([], "--owner", help="the dataset's owner (address or party), one per --dataset"),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Ask data owners for datasets (while the task is Initialized), in one transaction."""
@@ -188,7 +187,7 @@ def add_request(
 
 
 @task_app.command("lock")
-def lock(ctx: typer.Context, task_address: str = TaskArgument, as_party: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+def lock(ctx: typer.Context, task_address: str = TaskArgument, as_party: str | None = AsOption, as_json: bool = JsonOption) -> None:
     """Close the configuration: every owner is now asked to answer."""
     task = _task(ctx, task_address)
     task.lock(acting_party(ctx, as_party).account)
@@ -196,7 +195,7 @@ def lock(ctx: typer.Context, task_address: str = TaskArgument, as_party: Optiona
 
 
 # -- the owners -------------------------------------------------------------------------------
-def _targets(snap: TaskSnapshot, me: str, application: bool, platform: bool, request: Optional[int]) -> list[tuple[str, int]]:
+def _targets(snap: TaskSnapshot, me: str, application: bool, platform: bool, request: int | None) -> list[tuple[str, int]]:
     """Which requests to answer: those named, else every open one ``me`` owns."""
     from eotrust.errors import InvalidInputError
     from eotrust.ledger import RequestStatus
@@ -223,11 +222,11 @@ def ack(
     task_address: str = TaskArgument,
     application: bool = typer.Option(False, "--application", help="acknowledge the application request"),
     platform: bool = typer.Option(False, "--platform", help="acknowledge the platform request"),
-    request: Optional[int] = typer.Option(None, "--request", help="acknowledge resource request N"),
-    input_cid: Optional[str] = typer.Option(None, "--input-cid", help="CID of the stored, encrypted input (resource)"),
-    key: Optional[str] = typer.Option(None, "--key", help="platform: age recipient for the inputs (default: yours)"),
-    policy: Optional[str] = typer.Option(None, "--policy", help="platform: CID of its execution policy"),
-    as_party: Optional[str] = AsOption,
+    request: int | None = typer.Option(None, "--request", help="acknowledge resource request N"),
+    input_cid: str | None = typer.Option(None, "--input-cid", help="CID of the stored, encrypted input (resource)"),
+    key: str | None = typer.Option(None, "--key", help="platform: age recipient for the inputs (default: yours)"),
+    policy: str | None = typer.Option(None, "--policy", help="platform: CID of its execution policy"),
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Acknowledge your requests (by default every open one you own)."""
@@ -259,8 +258,8 @@ def nack(
     task_address: str = TaskArgument,
     application: bool = typer.Option(False, "--application", help="refuse the application request"),
     platform: bool = typer.Option(False, "--platform", help="refuse the platform request"),
-    request: Optional[int] = typer.Option(None, "--request", help="refuse resource request N"),
-    as_party: Optional[str] = AsOption,
+    request: int | None = typer.Option(None, "--request", help="refuse resource request N"),
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Refuse a request (by default your first open one): the task ends Nacked."""
@@ -282,8 +281,8 @@ def nack(
 def start(
     ctx: typer.Context,
     task_address: str = TaskArgument,
-    execution_id: Optional[str] = typer.Option(None, "--execution-id", help="a UUID (default: a new one)"),
-    as_party: Optional[str] = AsOption,
+    execution_id: str | None = typer.Option(None, "--execution-id", help="a UUID (default: a new one)"),
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Start the execution (runner): every request must be acknowledged."""
@@ -297,8 +296,8 @@ def add_result(
     ctx: typer.Context,
     task_address: str = TaskArgument,
     cid: str = typer.Option(..., "--cid", help="CID of the stored, encrypted result"),
-    owner: Optional[str] = typer.Option(None, "--owner", help="the result's owner (default: the submitter)"),
-    as_party: Optional[str] = AsOption,
+    owner: str | None = typer.Option(None, "--owner", help="the result's owner (default: the submitter)"),
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Record a result (collector)."""
@@ -309,7 +308,7 @@ def add_result(
 
 
 @task_app.command("finish")
-def finish(ctx: typer.Context, task_address: str = TaskArgument, as_party: Optional[str] = AsOption, as_json: bool = JsonOption) -> None:
+def finish(ctx: typer.Context, task_address: str = TaskArgument, as_party: str | None = AsOption, as_json: bool = JsonOption) -> None:
     """Close a running task with its results (collector): Finished, for good."""
     task = _task(ctx, task_address)
     task.finish(acting_party(ctx, as_party).account)
@@ -321,7 +320,7 @@ def fail(
     ctx: typer.Context,
     task_address: str = TaskArgument,
     reason_cid: str = typer.Option(..., "--reason-cid", help="CID of a document saying why"),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Close a running task as Failed, with the CID of the reason."""
@@ -334,10 +333,9 @@ def fail(
 def _names(settings: Settings, snap: TaskSnapshot) -> dict[str, str]:
     """Names of the application, platform and datasets from the local catalogue, where it
     knows them (catalogue ids are CIDs of records). Best effort: the chain is the truth."""
+    from eotrust.catalog.service import Catalog
     from eotrust.errors import EotrustError
     from eotrust.ledger.codec import cid_or_none
-
-    from eotrust.catalog.service import Catalog
 
     names: dict[str, str] = {}
     try:
@@ -426,14 +424,14 @@ def history(ctx: typer.Context, task_address: str = TaskArgument, as_json: bool 
         print_json(events)
         return
     for e in events:
-        when = datetime.fromtimestamp(e.timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if e.timestamp else "?"
+        when = datetime.fromtimestamp(e.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S") if e.timestamp else "?"
         console.print(f"[dim]{when}  block {e.block_number:>6}[/]  {e.describe()}", highlight=False, soft_wrap=True)
 
 
 @task_app.command("list")
 def list_(
     ctx: typer.Context,
-    owner: Optional[str] = typer.Option(None, "--owner", help="only tasks this address or party submitted"),
+    owner: str | None = typer.Option(None, "--owner", help="only tasks this address or party submitted"),
     as_json: bool = JsonOption,
 ) -> None:
     """Tasks of this chain's factory (all, or one submitter's), with their states."""

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from eotrust.cli.common import JsonOption, console, print_json, settings_of
-
 
 #: Exit status when nothing failed but some checks could not run (objects or keys not here).
 INCOMPLETE_EXIT = 2
@@ -46,7 +43,7 @@ def print_verdict(verdict) -> None:  # type: ignore[no-untyped-def]
 def verify(
     ctx: typer.Context,
     target: str = typer.Argument(..., help="a result CID or a task contract address"),
-    as_party: Optional[str] = typer.Option(None, "--as", help="also decrypt the results as this party (the submitter)"),
+    as_party: str | None = typer.Option(None, "--as", help="also decrypt the results as this party (the submitter)"),
     as_json: bool = JsonOption,
 ) -> None:
     """Check a result or task end to end and print a verdict with each check.

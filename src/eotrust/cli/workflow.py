@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
-from eotrust.cli.common import JsonOption, NoSandboxOption, console, err_console, maybe_unsandboxed, print_json, settings_of
+from eotrust.cli.common import (
+    JsonOption,
+    NoSandboxOption,
+    console,
+    err_console,
+    maybe_unsandboxed,
+    print_json,
+    settings_of,
+)
 from eotrust.errors import InvalidInputError, WorkflowError
 
 workflow_app = typer.Typer(help="Workflows: validate, run (cached, parallel, on Dask), publish, sweep.", no_args_is_help=True)
@@ -187,12 +195,12 @@ def _run_cwl(settings: Any, path: Path, inputs: dict[str, str], params: dict[str
 def run_cmd(
     ctx: typer.Context,
     workflow: str = typer.Argument(..., help="workflow file, stored workflow CID, or published name"),
-    input_: Optional[list[str]] = typer.Option(None, "--input", "-i", help="NAME=CID (or a file to store; comma-separate a list)"),
-    param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="NAME=VALUE; comma-separated values sweep"),
-    force: Optional[list[str]] = typer.Option(None, "--force", help="re-run STEP even if cached (repeatable)"),
-    dask: Optional[str] = typer.Option(None, "--dask", help="Dask scheduler address (default: settings.dask_scheduler)"),
+    input_: list[str] | None = typer.Option(None, "--input", "-i", help="NAME=CID (or a file to store; comma-separate a list)"),
+    param: list[str] | None = typer.Option(None, "--param", "-p", help="NAME=VALUE; comma-separated values sweep"),
+    force: list[str] | None = typer.Option(None, "--force", help="re-run STEP even if cached (repeatable)"),
+    dask: str | None = typer.Option(None, "--dask", help="Dask scheduler address (default: settings.dask_scheduler)"),
     local_dask: int = typer.Option(0, "--local-dask", help="start a local Dask cluster with N workers and run on it"),
-    retries: Optional[int] = typer.Option(None, "--retries", help="retries of a failed step (default: settings)"),
+    retries: int | None = typer.Option(None, "--retries", help="retries of a failed step (default: settings)"),
     json_: bool = JsonOption,
     no_sandbox: bool = NoSandboxOption,
 ) -> None:
@@ -302,7 +310,7 @@ def _cell(value: Any) -> str:
 
 @workflow_app.command("publish")
 def publish_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="workflow YAML file"),
-                name: Optional[str] = typer.Option(None, "--name", help="published name (default: the workflow's)"),
+                name: str | None = typer.Option(None, "--name", help="published name (default: the workflow's)"),
                 json_: bool = JsonOption) -> None:
     """Store a workflow and its services by CID and list it under a name."""
     from eotrust.workflow.registry import publish_workflow
@@ -436,7 +444,7 @@ def run_logs_cmd(ctx: typer.Context, run: str = typer.Argument(..., help="run CI
 
 @run_app.command("prov")
 def run_prov_cmd(ctx: typer.Context, run: str = typer.Argument("last", help="run CID, prefix or 'last'"),
-                 output: Optional[Path] = typer.Option(None, "--output", "-o", help="write PROV-JSON here")) -> None:
+                 output: Path | None = typer.Option(None, "--output", "-o", help="write PROV-JSON here")) -> None:
     """Export a run as W3C PROV-JSON (checked before it is written)."""
     from eotrust.workflow.prov import prov_json, validate_prov_json
     from eotrust.workflow.runs import load_run

@@ -78,7 +78,7 @@ def decrypt_stream(
                 hint="decrypt with the identity of one of its recipients",
             ) from None
         raise CryptoError(f"not a valid age ciphertext: {exc}") from None
-    except Exception as exc:
+    except Exception:
         if reader.error is not None:
             raise reader.error from None
         raise CryptoError(

@@ -141,6 +141,7 @@ def run_demo(
     parties' keystores are locked with ``passphrase``, or with one chosen here and printed."""
     from eotrust.catalog.entries import Kind
     from eotrust.catalog.service import Catalog
+    from eotrust.cli.common import console as cli_console
     from eotrust.flow import ledger_view as lv
     from eotrust.flow.answer import answer_task
     from eotrust.flow.applications import register_workflow_application
@@ -150,8 +151,6 @@ def run_demo(
     from eotrust.nodes.node import PlatformNode
     from eotrust.party import Role, create_party, load_party
     from eotrust.verify import verify
-
-    from eotrust.cli.common import console as cli_console
 
     n = Narrator(console or cli_console)
     chosen = passphrase is None

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from eotrust.errors import InvalidInputError
 from eotrust.eo.labels import NODATA_CODE, ClassList
+from eotrust.errors import InvalidInputError
 
 NODATA = NODATA_CODE
 DTYPE = "uint8"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eotrust.errors import RasterError
 from eotrust.eo.cube import Cube, iter_windows, write_cube
 from eotrust.eo.raster import days_of
 from eotrust.eo.tiles import TemporalWindow
+from eotrust.errors import RasterError
 
 
 def apply_mask(x: np.ndarray, invalid: np.ndarray) -> np.ndarray:

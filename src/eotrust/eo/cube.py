@@ -24,8 +24,6 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from eotrust.errors import RasterError
-from eotrust.store.atomic import temp_name
 from eotrust.eo.raster import (
     Grid,
     block_size_for,
@@ -37,6 +35,8 @@ from eotrust.eo.raster import (
     read,
     windows,
 )
+from eotrust.errors import RasterError
+from eotrust.store.atomic import temp_name
 
 CUBE_FORMAT = "eotrust-cube/1"
 UNDATED = "undated"

@@ -17,7 +17,6 @@ bytes, hence the same CID.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import zipfile
@@ -29,12 +28,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from rasterio.windows import Window
 
-from eotrust.errors import InvalidInputError, NotFoundError
 from eotrust.eo.cube import open_cube
 from eotrust.eo.labels import NODATA_CODE, ClassList, LandClass, check_classes, check_grid, classes_of, code_counts
 from eotrust.eo.raster import Grid, atomic_path, open_raster
 from eotrust.eo.split import EXCLUDED, SPLITS, BlockSplit, block_split
 from eotrust.eo.tiles import read_padded, tile_grid
+from eotrust.errors import InvalidInputError, NotFoundError
 
 FORMAT = "eotrust-training-dataset/1"
 IGNORE = 255

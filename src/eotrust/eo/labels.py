@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rasterio.features import rasterize
 from rasterio.windows import Window
 
-from eotrust.errors import InvalidInputError, NotFoundError, RasterError
 from eotrust.eo.cube import Cube, iter_windows
 from eotrust.eo.raster import Grid, add_counts, atomic_path, block_size_for, geotiff_profile, open_raster, read, windows
+from eotrust.errors import InvalidInputError, NotFoundError, RasterError
 
 NODATA_CODE = 0
 

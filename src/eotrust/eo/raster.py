@@ -24,8 +24,8 @@ from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from eotrust.store.atomic import atomic_path  # noqa: F401 - re-exported: eo writers use it
 from eotrust.errors import NotFoundError, RasterError
+from eotrust.store.atomic import atomic_path  # noqa: F401 - re-exported: eo writers use it
 
 #: GDAL options for every GeoTIFF eotrust writes: tiled, DEFLATE, BigTIFF when needed.
 GTIFF_OPTIONS: dict[str, Any] = {"driver": "GTiff", "compress": "deflate", "zlevel": 6, "bigtiff": "if_safer"}

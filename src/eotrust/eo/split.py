@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
-from eotrust.errors import InvalidInputError
 from eotrust.eo.labels import NODATA_CODE
 from eotrust.eo.raster import Grid, open_raster, read
+from eotrust.errors import InvalidInputError
 
 SPLITS = ("train", "val", "test")
 #: Assignment of a block left out of every split: the buffer between training and test ground.

@@ -21,8 +21,8 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from eotrust.errors import RasterError
 from eotrust.eo.raster import Grid, atomic_path, geotiff_profile, open_raster, parse_date, read
+from eotrust.errors import RasterError
 
 
 @dataclass(frozen=True)

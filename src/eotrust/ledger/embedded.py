@@ -47,8 +47,8 @@ from eth_utils import to_canonical_address, to_checksum_address
 from web3 import EthereumTesterProvider
 from web3.types import RPCEndpoint, RPCResponse
 
-from eotrust.store.lock import file_lock
 from eotrust.errors import LedgerError
+from eotrust.store.lock import file_lock
 
 #: The dev account that funds parties on the embedded chain: eth-tester's first genesis
 #: account (private key 1), holding 1,000,000 ether. Public knowledge: never use it elsewhere.

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
-from eotrust.store.atomic import write_atomic
-from eotrust.store.lock import file_lock
 from eotrust.errors import LedgerError, NotFoundError
 from eotrust.ledger.abi import load_artifact, task_abi
 from eotrust.ledger.codec import catalog_id, checksum_address, recipient_to_key
+from eotrust.store.atomic import write_atomic
+from eotrust.store.lock import file_lock
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

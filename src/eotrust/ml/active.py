@@ -33,9 +33,9 @@ import rasterio
 from pydantic import BaseModel, ConfigDict, Field
 
 from eotrust.clock import utc_now
-from eotrust.errors import InvalidInputError
 from eotrust.eo.labels import NODATA_CODE, ClassList, classes_of
 from eotrust.eo.raster import Grid, atomic_path, geotiff_profile, open_raster, raster_info
+from eotrust.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from eotrust.store.base import Store

@@ -20,9 +20,18 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
+from eotrust.eo.labels import NODATA_CODE, check_grid, classes_of
+from eotrust.eo.raster import (
+    Grid,
+    add_pair_counts,
+    atomic_path,
+    block_size_for,
+    geotiff_profile,
+    open_raster,
+    read,
+    windows,
+)
 from eotrust.errors import RasterError
-from eotrust.eo.labels import NODATA_CODE, classes_of, check_grid
-from eotrust.eo.raster import Grid, add_pair_counts, atomic_path, block_size_for, geotiff_profile, open_raster, read, windows
 
 BANDS = ("changed", "from", "to", "intensity", "uncertain")
 

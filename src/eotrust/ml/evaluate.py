@@ -146,7 +146,14 @@ def evaluate_dataset(checkpoint: Path, dataset_path: Path, *, split: str = "test
     import torch
 
     from eotrust.eo.dataset import TrainingDataset
-    from eotrust.ml.train import _pad_to, load_checkpoint, normalise_series, normalise_tiles, pick_device, predict_logits
+    from eotrust.ml.train import (
+        _pad_to,
+        load_checkpoint,
+        normalise_series,
+        normalise_tiles,
+        pick_device,
+        predict_logits,
+    )
 
     dev = pick_device(device)
     model, meta = load_checkpoint(checkpoint, device=str(dev))
@@ -188,7 +195,7 @@ def evaluate_raster(checkpoint: Path, raster: Path, labels: Path, *, cloud_mask:
                     band: str | None = None, device: str | None = None, block: int | None = None) -> Metrics:
     """Score a checkpoint on a raster against a label raster on the same grid, window by
     window (bounded memory). Labels 0 are no data; every other code counts."""
-    from eotrust.eo.labels import NODATA_CODE, classes_of, check_grid
+    from eotrust.eo.labels import NODATA_CODE, check_grid, classes_of
     from eotrust.eo.raster import add_pair_counts, open_raster, read
     from eotrust.ml.predict import Predictor
 

@@ -17,8 +17,8 @@ from eotrust.eo.labels import NODATA_CODE, classes_of
 from eotrust.eo.raster import open_raster, read
 
 if TYPE_CHECKING:
-    from eotrust.ml.uncertainty import Calibration
     from eotrust.ml.evaluate import Metrics
+    from eotrust.ml.uncertainty import Calibration
 
 #: Land-cover colours by code (the LULC classes of the shared Slovenian labels).
 LULC_COLOURS = {

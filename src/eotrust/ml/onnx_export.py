@@ -179,10 +179,18 @@ def package_model(
     per-pixel series models (``bands`` are the raster's T*C bands, date-major)."""
     import torch
 
-    from eotrust.ml.package import (
-        InputSpec, Lineage, Manifest, Normalisation, OutputSpec, Preprocessing, graph_info, make_classes, pack,
-    )
     from eotrust.clock import utc_now
+    from eotrust.ml.package import (
+        InputSpec,
+        Lineage,
+        Manifest,
+        Normalisation,
+        OutputSpec,
+        Preprocessing,
+        graph_info,
+        make_classes,
+        pack,
+    )
 
     kind = "image" if layout == "NCHW" else "pixel-series"
     channels = len(bands) if layout == "NCHW" else (1 if layout == "NT" else len(bands) // (timesteps or 1))
@@ -304,6 +312,7 @@ def _file_time(path: Path) -> str:
     reproducible builds), else the file's modification time — never "now", so packaging the
     same checkpoint twice gives the same package and CID."""
     import os
+
     from eotrust.clock import utc_iso
 
     epoch = os.environ.get("SOURCE_DATE_EPOCH")

@@ -30,8 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from eotrust.cid import canonical_json
 from eotrust.crypto.signing import Domain, record_text, sign_text, text_signer
-from eotrust.store.atomic import write_atomic
 from eotrust.errors import IntegrityError, InvalidInputError, ModelError
+from eotrust.store.atomic import write_atomic
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount

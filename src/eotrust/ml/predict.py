@@ -24,12 +24,12 @@ import torch
 from rasterio.windows import Window
 
 from eotrust.eo import classmap
-from eotrust.errors import RasterError
 from eotrust.eo.clouds import apply_mask, interpolate_time, mask_from
 from eotrust.eo.cube import Cube, Source, stack
 from eotrust.eo.labels import ClassList
 from eotrust.eo.raster import atomic_path, block_size_for, days_of, geotiff_profile, raster_info, windows
 from eotrust.eo.tiles import dates_between
+from eotrust.errors import RasterError
 from eotrust.ml.train import load_checkpoint, normalise_series, normalise_tiles, pick_device
 
 MASK_BAND = "cloud_mask"

@@ -22,8 +22,8 @@ from sqlalchemy.exc import OperationalError
 
 from eotrust.catalog.db import open_session_factory
 from eotrust.catalog.model_records import ModelRow
-from eotrust.errors import CatalogError, IntegrityError, InvalidInputError, NotFoundError
 from eotrust.clock import utc_now
+from eotrust.errors import CatalogError, IntegrityError, InvalidInputError, NotFoundError
 from eotrust.ml.package import Manifest, first_line, read_package, verify_package
 
 if TYPE_CHECKING:

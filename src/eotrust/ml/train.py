@@ -39,9 +39,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from eotrust.errors import ModelError
 from eotrust.eo.dataset import TrainingDataset
 from eotrust.eo.raster import atomic_path
+from eotrust.errors import ModelError
 from eotrust.ml.evaluate import confusion_matrix, metrics_from_confusion
 from eotrust.ml.figures import colour_of
 from eotrust.ml.modeldef import ModelDef, parse_model_def

@@ -22,6 +22,7 @@ from eth_account.signers.local import LocalAccount
 
 from eotrust.crypto import generate_identity, recipient_of
 from eotrust.errors import IntegrityError, NotFoundError, PartyError
+from eotrust.names import check_name as _check_name
 from eotrust.party.card import PartyCard, load_card
 from eotrust.party.keystore import (
     decrypt_account,
@@ -31,7 +32,6 @@ from eotrust.party.keystore import (
     read_json,
     write_secret_json,
 )
-from eotrust.names import check_name as _check_name
 from eotrust.party.role import Role
 from eotrust.settings import Settings
 from eotrust.store.atomic import temp_name, write_atomic

@@ -32,7 +32,6 @@ from eotrust.store.atomic import write_atomic
 from eotrust.store.base import StoreBase, StoredObject
 from eotrust.store.pack import PackReader, PackWriter
 
-
 STALE_TMP_S = 24 * 3600  # a put still writing after a day has died
 
 

@@ -202,9 +202,8 @@ class _RunState:
 def _executor(store: Store, settings: Settings, options: CwlOptions, state: _RunState, base_uri: str) -> Any:
     from cwltool.executors import SingleJobExecutor
 
-    from eotrust.cid import cid_of_bytes
+    from eotrust.cid import canonical_json, cid_of_bytes
     from eotrust.workflow.cache import CacheEntry, StepCache
-    from eotrust.cid import canonical_json
 
     cids: dict[Path, str] = {}
 

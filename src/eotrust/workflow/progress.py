@@ -5,8 +5,9 @@ logs them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 from eotrust.workflow.record import StepRecord
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from eotrust.workflow.record import RunRecord
@@ -21,7 +21,7 @@ EOTRUST_NS = "https://eotrust.example/ns#"
 
 
 def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 def _cids(value: Any) -> list[str]:

@@ -6,16 +6,16 @@ first) so ``eotrust run list`` and ``run show last`` work without a database."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from eotrust.store.atomic import write_atomic
-from eotrust.errors import NotFoundError
-from eotrust.store.base import Store
 from eotrust.cid import canonical_json
+from eotrust.errors import NotFoundError
+from eotrust.store.atomic import write_atomic
+from eotrust.store.base import Store
 
 RECORD_FORMAT = "eotrust-run/1"
 
@@ -80,7 +80,7 @@ class RunRecord(BaseModel):
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
 
 
 def save_record(store: Store, index_dir: Path, record: RunRecord) -> str:

@@ -13,13 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from eotrust.store.atomic import write_atomic
 from eotrust.errors import NotFoundError, WorkflowError
 from eotrust.names import check_name, is_name
 from eotrust.settings import Settings
+from eotrust.store.atomic import write_atomic
 from eotrust.store.base import Store
 from eotrust.workflow.engine import RunResult, run_workflow
 from eotrust.workflow.spec import WorkflowSpec, load_workflow_cid, store_workflow
+
 
 class ParamInfo(BaseModel):
     name: str

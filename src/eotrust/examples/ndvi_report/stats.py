@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+
 def run(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, Any]) -> None:
     import rasterio
 

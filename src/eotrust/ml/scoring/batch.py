@@ -14,7 +14,13 @@ import numpy as np
 
 from eotrust.errors import InvalidInputError, ModelError
 from eotrust.ml.package import (
-    Manifest, ModelPackage, first_line, load_session, read_package, short_list, verify_package,
+    Manifest,
+    ModelPackage,
+    first_line,
+    load_session,
+    read_package,
+    short_list,
+    verify_package,
 )
 
 if TYPE_CHECKING:

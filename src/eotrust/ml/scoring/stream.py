@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from eotrust.store.atomic import atomic_output, atomic_path
 from eotrust.errors import InvalidInputError, ModelError
 from eotrust.ml.scoring.batch import Scorer, class_map
+from eotrust.store.atomic import atomic_output, atomic_path
 
 log = logging.getLogger(__name__)
 
