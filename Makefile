@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := contracts/node_modules/.installed
 
-.PHONY: demo test install sysdeps node contracts bench clean web-assets
+.PHONY: demo test check install sysdeps node contracts bench clean web-assets
 
 # Python environment: torch (CPU wheel) first, then eotrust with its test extras.
 $(STAMP): pyproject.toml constraints.txt
@@ -41,14 +41,22 @@ contracts: $(NODE_STAMP) $(STAMP)
 demo: install
 	$(VENV)/bin/eotrust demo
 
-test: install sysdeps node
+# Static checks (configured in pyproject.toml): ruff lint and format, the import contracts
+# (layers, no cycles) and mypy in strict mode. `make test` runs them first.
+check: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+test: install sysdeps node check
 	$(VENV)/bin/pytest
 
 bench: install node
 	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) contracts/node_modules .pytest_cache
+	rm -rf $(VENV) contracts/node_modules .pytest_cache .mypy_cache .ruff_cache
 
 # The web page's map library (Leaflet) and offline basemap (Natural Earth land, 1:110m, from
 # world-atlas, converted to GeoJSON with topojson-client), from npm at the pinned versions,

@@ -13,16 +13,16 @@ from eotrust.catalog.query import Filter
 def dataset_records(state: Any) -> list[Any]:
     from eotrust.catalog.entries import Kind
 
-    return state.catalog.list(Kind.DATASET)
+    return list(state.catalog.list(Kind.DATASET))
 
 
 def result_records(state: Any) -> list[Any]:
-    return state.catalog.results()
+    return list(state.catalog.results())
 
 
 def model_packages(state: Any) -> list[Any]:
     """Model packages of the registry (``eotrust.ml.registry``), newest last."""
-    return state.models()
+    return list(state.models())
 
 
 def task_footprint(state: Any, task_address: str, datasets: dict[str, Any]) -> BBox | None:

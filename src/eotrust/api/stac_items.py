@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pystac
+from pystac.extensions.classification import Classification
 from pystac.extensions.eo import Band, EOExtension
 from pystac.extensions.file import FileExtension
 from pystac.extensions.mlm import (
-    Classification,
     InputStructure,
     MLMExtension,
     ModelInput,
@@ -22,6 +22,7 @@ from pystac.extensions.mlm import (
     TaskType,
 )
 from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.raster import DataType
 
 from eotrust.clock import utc_iso
 
@@ -164,14 +165,14 @@ def _mlm(item: pystac.Item, manifest: Any) -> None:
         shape, dims = [-1, spec.channels, side, side], ["batch", "channel", "height", "width"]
         task = TaskType.SEMANTIC_SEGMENTATION
         result = ResultStructure.create(shape=[-1, out.classes, side, side],
-                                        dim_order=["batch", "channel", "height", "width"], data_type="float32")
+                                        dim_order=["batch", "channel", "height", "width"], data_type=DataType.FLOAT32)
     else:
         if spec.layout == "NT":
             shape, dims = [-1, spec.timesteps], ["batch", "time"]
         else:
             shape, dims = [-1, spec.channels, spec.timesteps], ["batch", "channel", "time"]
         task = TaskType.CLASSIFICATION
-        result = ResultStructure.create(shape=[-1, out.classes], dim_order=["batch", "class"], data_type="float32")
+        result = ResultStructure.create(shape=[-1, out.classes], dim_order=["batch", "class"], data_type=DataType.FLOAT32)
     classes = [Classification.create(value=c.index, name=c.name, color_hint=c.colour.removeprefix("#").upper())
                for c in manifest.classes]
     MLMExtension.ext(item, add_if_missing=True).apply(
@@ -179,7 +180,7 @@ def _mlm(item: pystac.Item, manifest: Any) -> None:
         architecture=manifest.algorithm,
         tasks=[task],
         input=[ModelInput.create(name=spec.name, bands=list(spec.bands),
-                                 input=InputStructure.create(shape=shape, dim_order=dims, data_type="float32"))],
+                                 input=InputStructure.create(shape=shape, dim_order=dims, data_type=DataType.FLOAT32))],
         output=[ModelOutput.create(name=out.name, tasks=[task], result=result, classes=classes)],
         framework="ONNX",
     )

@@ -80,7 +80,7 @@ def run_federated_demo(*, home: Path | None = None, console: Console | None = No
 
     out.rule("3. the submitter opens a federated task")
     plan = FederatedPlan(classes=CLASS_NAMES, class_codes=CLASS_CODES, timesteps=len(patch.dates), local_epochs=1,
-                         strategy=strategy)  # type: ignore[arg-type]
+                         strategy=strategy)
     task = create_federated_task(
         chain, store, parties["submitter"].account, auditor_recipient=parties["submitter"].age_recipient, plan=plan,
         aggregator=parties["aggregator"].address, aggregator_recipient=parties["aggregator"].age_recipient,

@@ -32,7 +32,7 @@ def codes_for(codes: Sequence[int | None], count: int) -> list[int]:
 def encode(indices: np.ndarray, codes: Sequence[int], valid: np.ndarray | None = None) -> np.ndarray:
     """Class indices (0..K-1) → uint8 codes, :data:`NODATA` where not ``valid``."""
     lut = np.asarray(codes, dtype=np.uint8)
-    out = lut[np.asarray(indices)]
+    out: np.ndarray = lut[np.asarray(indices)]
     if valid is not None:
         out = np.where(valid, out, np.uint8(NODATA)).astype(np.uint8)
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,8 @@ def mask_from(values: np.ndarray, *, cloud_values: Sequence[float] = (1,)) -> np
     """A boolean invalid-mask from a mask band: true where the value is one of
     ``cloud_values`` (default 1 = cloud), or NaN (no mask observation)."""
     invalid = np.isin(values, np.asarray(cloud_values, dtype=values.dtype))
-    return invalid | np.isnan(values)
+    mask: np.ndarray = invalid | np.isnan(values)
+    return mask
 
 
 def interpolate_time(x: np.ndarray, days: np.ndarray) -> np.ndarray:
@@ -63,7 +65,7 @@ def interpolate_time(x: np.ndarray, days: np.ndarray) -> np.ndarray:
 def composite(x: np.ndarray, groups: Sequence[Sequence[int]], *, method: str = "median") -> np.ndarray:
     """One layer per group of date indices: the NaN-ignoring median (or mean, max, min) of
     its clear observations. A group with no clear observation at a pixel gives NaN there."""
-    funcs = {"median": np.nanmedian, "mean": np.nanmean, "max": np.nanmax, "min": np.nanmin}
+    funcs: dict[str, Any] = {"median": np.nanmedian, "mean": np.nanmean, "max": np.nanmax, "min": np.nanmin}
     if method not in funcs:
         raise RasterError(f"unknown composite method {method!r}", hint=f"use one of {', '.join(funcs)}")
     out = np.full((len(groups), *x.shape[1:]), np.nan, dtype=np.float32)
@@ -84,7 +86,7 @@ class _quiet_nan_warnings:
         self._cm.__enter__()
         warnings.simplefilter("ignore", category=RuntimeWarning)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._cm.__exit__(*exc)
 
 

@@ -282,7 +282,7 @@ class TrainingDataset:
 
     def tile(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """``(x (T, B, S, S), y (S, S))`` of one tile."""
-        return np.asarray(self.x[index]), np.asarray(self.y[index])
+        return np.asarray(self.x[index]), np.asarray(self.y[index])  # type: ignore[index]
 
     def iter_tiles(self, split: str) -> Iterator[tuple[DatasetTile, np.ndarray, np.ndarray]]:
         for entry in self.manifest.tiles_of(split):
@@ -327,7 +327,7 @@ def open_dataset(path: Path) -> TrainingDataset:
 def put_dataset(store: Any, path: Path) -> str:
     """Store a dataset archive; its CID names this exact training set."""
     TrainingDataset(path).close()  # refuse to store something that is not one
-    return store.put_file(Path(path))
+    return str(store.put_file(Path(path)))
 
 
 def fetch_dataset(store: Any, cid: str, dest_dir: Path) -> Path:

@@ -264,7 +264,8 @@ def spectral_index(name: str, x: np.ndarray, bands: Sequence[str]) -> np.ndarray
     a_i, b_i = (find(al) for al in INDEX_BANDS[name.lower()])
     a, b = x[:, a_i], x[:, b_i]
     with np.errstate(all="ignore"):
-        return (a - b) / (a + b)
+        ratio: np.ndarray = (a - b) / (a + b)
+        return ratio
 
 
 class IndexRule(BaseModel):
@@ -303,8 +304,12 @@ def _stat(values: np.ndarray, stat: str) -> np.ndarray:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         if stat == "amplitude":
-            return np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
-        return {"median": np.nanmedian, "mean": np.nanmean, "min": np.nanmin, "max": np.nanmax, "std": np.nanstd}[stat](values, axis=0)
+            spread: np.ndarray = np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
+            return spread
+        funcs: dict[str, Any] = {"median": np.nanmedian, "mean": np.nanmean, "min": np.nanmin, "max": np.nanmax,
+                                 "std": np.nanstd}
+        reduced: np.ndarray = funcs[stat](values, axis=0)
+        return reduced
 
 
 def synthetic_labels(cube: Cube, dest: Path, rules: Sequence[IndexRule] = DEFAULT_RULES, *, block: int | None = None) -> dict[int, int]:

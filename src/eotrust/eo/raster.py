@@ -25,7 +25,7 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from eotrust.errors import NotFoundError, RasterError
-from eotrust.store.atomic import atomic_path  # noqa: F401 - re-exported: eo writers use it
+from eotrust.store.atomic import atomic_path as atomic_path  # re-exported: eo and ml writers use it
 
 #: GDAL options for every GeoTIFF eotrust writes: tiled, DEFLATE, BigTIFF when needed.
 GTIFF_OPTIONS: dict[str, Any] = {"driver": "GTiff", "compress": "deflate", "zlevel": 6, "bigtiff": "if_safer"}
@@ -74,7 +74,8 @@ class Grid:
         return _bounds(self)
 
     def window_transform(self, window: Window) -> Affine:
-        return rasterio.windows.transform(window, self.affine)
+        transform: Affine = rasterio.windows.transform(window, self.affine)
+        return transform
 
     def full_window(self) -> Window:
         return Window(0, 0, self.width, self.height)
@@ -235,7 +236,8 @@ def block_cache_bytes(ds: Any) -> int:
 def read(ds: Any, indexes: list[int] | int | None = None, window: Window | None = None, **kwargs: Any) -> np.ndarray:
     """``ds.read`` with a corrupt block reported as a RasterError naming the file."""
     try:
-        return ds.read(indexes, window=window, **kwargs)
+        data: np.ndarray = ds.read(indexes, window=window, **kwargs)
+        return data
     except RasterioError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RasterError(f"cannot read {ds.name} ({first})",
@@ -253,7 +255,7 @@ def raster_info(path: Path | str) -> RasterInfo:
         return RasterInfo(
             path=str(path), grid=grid, count=ds.count, dtype=ds.dtypes[0], nodata=ds.nodata,
             descriptions=tuple(ds.descriptions), dates=dates_of(ds), band_names=band_names_of(ds, path),
-            tags=dict(ds.tags()), block_shape=tuple(ds.block_shapes[0]) if ds.block_shapes else (0, 0),  # type: ignore[arg-type]
+            tags=dict(ds.tags()), block_shape=tuple(ds.block_shapes[0]) if ds.block_shapes else (0, 0),
             compress=(ds.profile.get("compress") or None),
         )
 

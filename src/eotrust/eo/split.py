@@ -65,7 +65,7 @@ class BlockSplit:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BlockSplit:
-        return cls(int(d["block_size"]), int(d["height"]), int(d["width"]), tuple(d["fractions"]),  # type: ignore[arg-type]
+        return cls(int(d["block_size"]), int(d["height"]), int(d["width"]), tuple(d["fractions"]),
                    int(d["seed"]), bool(d["stratified"]), tuple(tuple(int(v) for v in r) for r in d["assignment"]))
 
 
@@ -170,7 +170,8 @@ def _with_buffer(test: np.ndarray, buffer: int) -> np.ndarray:
             xd = slice(max(-dx, 0), test.shape[1] + min(-dx, 0))
             shifted[ys, xs] = test[yd, xd]
             near |= shifted
-    return near & ~test
+    ring: np.ndarray = near & ~test
+    return ring
 
 
 def _assemble(grid: Grid, block_size: int, test: np.ndarray, buffer: int, val_fraction: float, seed: int,

@@ -67,7 +67,7 @@ def tile_grid(grid: Grid, size: int, overlap: int = 0) -> list[Tile]:
     for r in range(rows):
         for c in range(cols):
             win = Window(c * stride, r * stride, size, size)
-            tiles.append(Tile(r, c, c * stride, r * stride, size, tuple(grid.window_transform(win))[:6]))  # type: ignore[arg-type]
+            tiles.append(Tile(r, c, c * stride, r * stride, size, tuple(grid.window_transform(win))[:6]))
     return tiles
 
 

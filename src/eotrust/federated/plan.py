@@ -3,7 +3,7 @@ its CID is on the ledger, so every party trains and verifies against the same pl
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,7 +11,7 @@ from eotrust.cid import canonical_json
 from eotrust.errors import InvalidInputError
 from eotrust.federated.weights import Weights, from_module
 
-PLAN_FORMAT = "eotrust-federated-plan/1"
+PLAN_FORMAT: Literal["eotrust-federated-plan/1"] = "eotrust-federated-plan/1"
 
 
 class PrivacyConfig(BaseModel):
@@ -25,15 +25,17 @@ class PrivacyConfig(BaseModel):
     delta: float = Field(1e-5, gt=0, lt=1, description="the δ of the (ε, δ) guarantee")
 
 
+DEFAULT_PARAMS: dict[str, int | float | str] = {
+    "hidden": 16, "layers": 2, "kernel_size": 5, "dropout": 0.0, "pooling": "avgmax"}
+
+
 class FederatedPlan(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     format: Literal["eotrust-federated-plan/1"] = PLAN_FORMAT
     application: str = Field("landcover-temporal-cnn", description="the federated training application's name")
     architecture: str = "temporal_cnn"
-    params: dict[str, int | float | str] = Field(
-        default_factory=lambda: {"hidden": 16, "layers": 2, "kernel_size": 5, "dropout": 0.0, "pooling": "avgmax"}
-    )
+    params: dict[str, int | float | str] = Field(default_factory=lambda: dict(DEFAULT_PARAMS))
     in_channels: int = Field(1, ge=1)
     classes: list[str] = Field(min_length=2)
     class_codes: list[int] = Field(min_length=2)
@@ -56,7 +58,7 @@ class FederatedPlan(BaseModel):
         except ValueError as exc:
             raise InvalidInputError(f"the federated plan is not valid: {str(exc).splitlines()[0]}") from None
 
-    def build_model(self):  # type: ignore[no-untyped-def]
+    def build_model(self) -> Any:
         """The plan's (untrained) network."""
         from eotrust.ml.models import build_model
 

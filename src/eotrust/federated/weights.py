@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import struct
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 
 from eotrust.errors import InvalidInputError
 
 MAGIC = b"eotrust-weights/1\n"
-_DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8"), "int64": np.dtype("<i8")}
+_DTYPES: dict[str, np.dtype[Any]] = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8"), "int64": np.dtype("<i8")}
 _MAX_HEADER = 1 << 20
 
 Weights = OrderedDict[str, np.ndarray]

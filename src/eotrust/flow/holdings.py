@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from eotrust.catalog.describe import describe_raster
 from eotrust.catalog.entries import Record
@@ -64,7 +65,7 @@ def locate(settings: Settings, party_name: str, cid: str) -> Path:
 
 def register_dataset_file(
     settings: Settings,
-    party,  # type: ignore[no-untyped-def]
+    party: Any,
     file: Path,
     *,
     title: str | None = None,

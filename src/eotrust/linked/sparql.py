@@ -106,7 +106,7 @@ def _buffer(a: Any, radius: Any, unit: Any = None) -> ox.Literal | None:
                       datatype=ox.NamedNode(WKT))
 
 
-CUSTOM_FUNCTIONS: dict[ox.NamedNode, Callable[..., ox.Literal | None]] = {
+CUSTOM_FUNCTIONS: dict[ox.NamedNode, Callable[..., Any]] = {
     ox.NamedNode(GEOF + "distance"): _distance,
     ox.NamedNode(GEOF + "area"): _area,
     ox.NamedNode(GEOF + "buffer"): _buffer,

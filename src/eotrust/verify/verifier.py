@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from eotrust.catalog.entries import Kind, Record
 from eotrust.catalog.service import Catalog
@@ -89,7 +89,7 @@ class _Walk:
             self.v.add(name, False, exc.message)
             return None
         self.v.add(name, True, f"{rec.id} signed by {rec.owner}")
-        return rec
+        return cast(Record, rec)
 
     def stored(self, name: str, cid: str) -> bool | None:
         """Re-hash a stored object block by block; skipped when this store does not have it."""
@@ -115,7 +115,7 @@ def find_task(settings: Settings, target: str, catalog: Catalog, chain: Any) -> 
     except EotrustError:
         records = []
     if records:
-        return records[0].body.task  # type: ignore[attr-defined]
+        return str(records[0].body.task)  # type: ignore[attr-defined]
     for address in lv.all_task_addresses(chain):
         if cid in lv.recorded_result_cids(lv.task_client(chain, address).status()):
             return address
@@ -240,9 +240,9 @@ def verify(
         verdict.add("result records", False, exc.message)
     run_cid: str | None = None
     for cid in recorded:
-        rec = result_recs.get(cid)
-        name = rec.body.name if rec else cid  # type: ignore[attr-defined]
-        verdict.add(f"result {name!r}: recorded by the platform in the catalogue", rec is not None, cid)
+        result_rec = result_recs.get(cid)
+        name = result_rec.body.name if result_rec else cid  # type: ignore[attr-defined]
+        verdict.add(f"result {name!r}: recorded by the platform in the catalogue", result_rec is not None, cid)
         walk.stored(f"result {name!r}: stored", cid)
         if rec is not None and rec.body.name == RUN_RECORD:  # type: ignore[attr-defined]
             run_cid = cid

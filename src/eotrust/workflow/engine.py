@@ -177,7 +177,7 @@ class _Run:
                 raise WorkflowError(f"step {step!r}: scattered inputs have different lengths {lengths}",
                                     hint="scatter over lists of equal length")
             n = next(iter(lengths.values()))
-            instances = [(i, {p: (v[i] if p in st.scatter else v) for p, v in wired.items()}) for i in range(n)]  # type: ignore[index]
+            instances = [(i, {p: (v[i] if p in st.scatter else v) for p, v in wired.items()}) for i in range(n)]
         else:
             instances = [(None, wired)]
         self.remaining[step] = len(instances)

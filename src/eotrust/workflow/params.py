@@ -118,7 +118,7 @@ def parse_param_decl(raw: Any) -> ParamSpec:
     if isinstance(raw, str):
         if raw not in PARAM_TYPES:
             raise ValueError(f"unknown parameter type {raw!r} (use one of {', '.join(PARAM_TYPES)})")
-        return ParamSpec(type=raw)  # type: ignore[arg-type]
+        return ParamSpec(type=raw)
     if not isinstance(raw, dict):
         raise ValueError("a parameter is declared as a type name or a mapping with 'type' (and 'default')")
     unknown = set(raw) - {"type", "default", "description", "min", "max", "choices", "pattern"}

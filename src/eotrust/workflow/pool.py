@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from eotrust.workflow.sandbox.bwrap import Sandbox, python_paths
 from eotrust.workflow.sandbox.cgroup import PidsCgroup, open_pids_cgroup
@@ -145,7 +145,7 @@ class PythonWorker:
         import json
 
         (n,) = struct.unpack(">I", self._read_exact(4, deadline))
-        return json.loads(self._read_exact(n, deadline))
+        return cast("dict[str, Any]", json.loads(self._read_exact(n, deadline)))
 
     def call(self, request: dict[str, Any], timeout_s: float) -> CallResult:
         deadline = time.monotonic() + timeout_s
@@ -160,7 +160,7 @@ class PythonWorker:
             self.kill()
             return CallResult(None, f"timed out after {timeout_s:g} s", timed_out=True, worker_died=True)
         except (_WorkerDied, BrokenPipeError, OSError):
-            code = self.proc.wait()
+            code: int | None = self.proc.wait()
             if self.spec is not None:
                 code = unwrap_status(code)
             said = ""

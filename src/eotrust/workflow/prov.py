@@ -87,15 +87,15 @@ def run_to_prov(record: RunRecord, run_cid: str) -> Any:
             doc.wasGeneratedBy(out, act)
             for u in used:
                 doc.wasDerivedFrom(out, u)
-        for what, cid in (("stdout", st.stdout_cid), ("stderr", st.stderr_cid), ("log", st.log_cid)):
-            if cid:
-                doc.wasGeneratedBy(entity(cid, f"{st.label} {what}", kind=what), act)
+        for what, log_cid in (("stdout", st.stdout_cid), ("stderr", st.stderr_cid), ("log", st.log_cid)):
+            if log_cid:
+                doc.wasGeneratedBy(entity(log_cid, f"{st.label} {what}", kind=what), act)
     return doc
 
 
 def prov_json(record: RunRecord, run_cid: str) -> str:
     """PROV-JSON text of the run (prov's own serializer)."""
-    return run_to_prov(record, run_cid).serialize(indent=2)
+    return str(run_to_prov(record, run_cid).serialize(indent=2))
 
 
 def validate_prov_json(text: str) -> None:

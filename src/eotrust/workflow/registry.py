@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
@@ -79,7 +79,7 @@ def _entry(settings: Settings, name: str) -> dict[str, Any]:
     if not is_name(name) or not (path := _index(settings) / f"{name}.json").is_file():
         known = ", ".join(e["name"] for e in _entries(settings)) or "none"
         raise NotFoundError(f"no published workflow named {name!r}", hint=f"published: {known}")
-    return json.loads(path.read_text())
+    return cast("dict[str, Any]", json.loads(path.read_text()))
 
 def _entries(settings: Settings) -> list[dict[str, Any]]:
     out = []

@@ -199,7 +199,7 @@ def parse_service(raw: Any, name: str, doc: YamlDoc, path: tuple[Any, ...], prob
     if stdout is not None and stdout not in outputs:
         problems.append(doc.problem(f"service {name!r}: stdout names {stdout!r}, which is not a declared output", *path, "stdout"))
     if argv is not None:
-        declared = {"inputs": inputs, "outputs": outputs, "params": params}
+        declared: dict[str, Any] = {"inputs": inputs, "outputs": outputs, "params": params}
         for arg in argv:
             for group, ref in PLACEHOLDER.findall(arg):
                 if ref not in declared[group]:

@@ -344,8 +344,8 @@ def _build(doc: YamlDoc, base_dir: Path | None, store: Store | None, problems: l
                 problems.append(doc.problem(
                     f"step {sname!r}: service {st.service!r} has no input {port!r} (inputs: {', '.join(svc.inputs) or 'none'})",
                     *where, "in", port))
-        for port, pspec in svc.inputs.items():
-            if port not in st.inputs and not pspec.optional:
+        for port, port_spec in svc.inputs.items():
+            if port not in st.inputs and not port_spec.optional:
                 problems.append(doc.problem(f"step {sname!r}: missing input {port!r} of service {st.service!r}", *where))
         for sc in st.scatter:
             if sc not in st.inputs:
@@ -390,9 +390,9 @@ def _build(doc: YamlDoc, base_dir: Path | None, store: Store | None, problems: l
                 check_value(pspec, value)
             except ValueError as exc:
                 problems.append(doc.problem(f"step {sname!r}: parameter {pname!r}: {exc}", *where, "params", pname))
-        for pname, pspec in svc.params.items():
-            if pspec.required and pname not in st.params:
-                problems.append(doc.problem(f"step {sname!r}: missing parameter {pname!r} ({pspec.type}) of service {st.service!r}", *where))
+        for pname, declared in svc.params.items():
+            if declared.required and pname not in st.params:
+                problems.append(doc.problem(f"step {sname!r}: missing parameter {pname!r} ({declared.type}) of service {st.service!r}", *where))
 
     # outputs
     outputs: dict[str, str] = {}

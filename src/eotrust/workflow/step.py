@@ -155,7 +155,7 @@ def _run_command(job: StepJob, workdir: Path, inputs: dict[str, Any], outputs: d
             timer.daemon = True
             timer.start()
             try:
-                code = proc.wait()
+                code: int | None = proc.wait()
             finally:
                 timer.cancel()
         if job.sandbox is not None:
@@ -239,7 +239,9 @@ def _execute_in(job: StepJob, store: Store, workdir: Path, pool: WorkerPool | No
             return outcome
         outputs = _output_paths(job.service, workdir)
         if job.service.python:
-            see = (lambda v: _seen(workdir, v)) if worker is not None else (lambda v: v)
+            def see(v: Any) -> Any:
+                return _seen(workdir, v) if worker is not None else v
+
             req = {
                 "entry": job.service.python,
                 "cwd": see(str(workdir)),

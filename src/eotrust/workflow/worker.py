@@ -20,7 +20,7 @@ import struct
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 
 def read_frame(stream: BinaryIO) -> dict[str, Any] | None:
@@ -34,7 +34,7 @@ def read_frame(stream: BinaryIO) -> dict[str, Any] | None:
         if not chunk:
             return None
         body += chunk
-    return json.loads(body)
+    return cast("dict[str, Any] | None", json.loads(body))
 
 
 def frame(obj: dict[str, Any]) -> bytes:

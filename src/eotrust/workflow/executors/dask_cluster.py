@@ -63,7 +63,7 @@ class DaskExecutor:
         self._own_client = client is None
         if client is None:
             try:
-                client = Client(address, timeout=timeout_s, set_as_default=False)
+                client = Client(address, timeout=timeout_s, set_as_default=False)  # type: ignore[no-untyped-call]
             except (OSError, TimeoutError) as exc:
                 raise BackendUnavailableError(
                     f"cannot reach the Dask scheduler at {address}: {exc}",

@@ -140,9 +140,9 @@ class Sandbox:
                  "--size", str(64 * 1024 * 1024), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
         hidden = [Path(os.path.realpath(h)) for h in self.hidden]
         pairs: dict[Path, Path] = {}  # where inside -> what
-        for p in self.code_ro:
-            real = Path(os.path.realpath(p))
-            given = Path(os.path.abspath(p))  # a venv is found through the unresolved path: show both
+        for code in self.code_ro:
+            real = Path(os.path.realpath(code))
+            given = Path(os.path.abspath(code))  # a venv is found through the unresolved path: show both
             for where in (real, given):
                 if real.exists() and not _overlaps(where, hidden) and not _overlaps(real, hidden) \
                         and str(where) not in ("/", "/usr") and not str(where).startswith("/usr/"):
@@ -155,12 +155,12 @@ class Sandbox:
             args += ["--ro-bind", str(pairs[where]), str(where)]
         work = self._check(self.workdir, "the working directory")
         args += ["--bind", str(work), self.workdir_at]
-        for p in self.outputs_rw:
-            real = self._check(p, "output")
-            args += ["--bind", str(real), self._at(work, real, p)]
-        for p in self.inputs_ro:
-            real = self._check(p, "input")
-            args += ["--ro-bind", str(real), self._at(work, real, p)]
+        for out in self.outputs_rw:
+            real = self._check(out, "output")
+            args += ["--bind", str(real), self._at(work, real, out)]
+        for inp in self.inputs_ro:
+            real = self._check(inp, "input")
+            args += ["--ro-bind", str(real), self._at(work, real, inp)]
         # a command's bare `python3` is the Python eotrust runs with (bound read-only as code, with
         # eotrust's own package), so a command service can run `python3 -m eotrust.…` inside
         env = {"PATH": f"{os.path.dirname(sys.executable)}:{DEFAULT_PATH}", "HOME": "/tmp", "TMPDIR": "/tmp",
