@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from eotrust.cid import canonical_json
 from eotrust.errors import InvalidInputError
 
 MAGIC = b"eotrust-weights/1\n"
@@ -33,7 +34,7 @@ def encode(weights: Weights) -> bytes:
             raise InvalidInputError(f"tensor {name} has dtype {dtype}; weights are float32, float64 or int64")
         header.append({"name": name, "dtype": dtype, "shape": list(a.shape)})
         blobs.append(np.ascontiguousarray(a, dtype=_DTYPES[dtype]).tobytes())
-    head = json.dumps(header, separators=(",", ":")).encode()
+    head = canonical_json(header)
     return MAGIC + struct.pack("<I", len(head)) + head + b"".join(blobs)
 
 
