@@ -42,3 +42,16 @@ def test_the_check_sees_a_violation(tmp_path: Path) -> None:
     # The regular expression must catch both import forms, at module and function level.
     text = "import eotrust.api\n\ndef f():\n    from eotrust.cli.common import console\n"
     assert IMPORT.findall(text) == ["api", "cli"]
+
+
+def test_the_import_linter_contract_draws_the_same_layers() -> None:
+    # `make check` runs import-linter on pyproject.toml's contract; it must say what LAYER says.
+    import tomllib
+
+    config = tomllib.loads((SRC.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = config["tool"]["importlinter"]["contracts"]
+    (layers,) = [c for c in contracts if c["type"] == "layers"]
+    drawn = {name.strip(): len(layers["layers"]) - 1 - i
+             for i, row in enumerate(layers["layers"]) for name in row.split(":")}
+    assert drawn == {name: level for name, level in LAYER.items() if name != "data"}
+    assert "data" in LAYER and not (SRC / "data" / "__init__.py").exists()  # data files, not a package
