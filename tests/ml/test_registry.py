@@ -139,7 +139,7 @@ def test_cli_errors(settings: Settings, packages: tuple[Path, Path], tmp_path: P
 def _checkpoint(path: Path, architecture: str) -> Path:
     """A checkpoint as the trainer writes it (eotrust.ml.train), for a tile or a pixel model."""
     from eotrust.ml.models import build_model
-    from eotrust.ml.train import CHECKPOINT_FORMAT, save_checkpoint
+    from eotrust.ml.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
 
     import torch
 

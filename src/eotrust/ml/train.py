@@ -5,9 +5,9 @@ model-definition file, on a training-dataset archive.
 - early stopping on the validation split's mean IoU, restoring the best epoch's weights;
 - deterministic seeding: the same data and seed give the same weights on CPU;
 - CUDA when present (or as asked), rich progress or one log line per epoch;
-- a checkpoint (see :func:`save_checkpoint`) that the model-package code exports to ONNX.
+- a checkpoint (:mod:`eotrust.ml.checkpoint`) that the model-package code exports to ONNX.
 
-Checkpoint format (``torch.save`` of a dict, read back by :func:`load_checkpoint`)::
+Checkpoint format (``torch.save`` of a dict, read back by :func:`eotrust.ml.checkpoint.load_checkpoint`)::
 
     format          "eotrust-checkpoint/1"
     model_def       the validated model definition (dict)
@@ -39,15 +39,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from eotrust.errors import ModelError
+from eotrust.eo.classmap import colour_of
 from eotrust.eo.dataset import TrainingDataset
-from eotrust.eo.raster import atomic_path
-from eotrust.ml.evaluate import confusion_matrix, metrics_from_confusion
-from eotrust.ml.figures import colour_of
-from eotrust.ml.modeldef import ModelDef, parse_model_def
-from eotrust.ml.models import architecture, build_model
+from eotrust.errors import ModelError
+from eotrust.ml.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from eotrust.ml.data import TrainingData, load_training_data
+from eotrust.ml.inference import pick_device, predict_logits
+from eotrust.ml.metrics import confusion_matrix, metrics_from_confusion
+from eotrust.ml.modeldef import ModelDef
+from eotrust.ml.models import build_model
 
-CHECKPOINT_FORMAT = "eotrust-checkpoint/1"
+# load_checkpoint and CHECKPOINT_FORMAT live in eotrust.ml.checkpoint; named here for the callers
+# that still import them from the trainer
+__all__ = ["CHECKPOINT_FORMAT", "EpochRecord", "TrainResult", "class_weights", "load_checkpoint",
+           "save_checkpoint", "seed_everything", "train"]
 
 
 @dataclass
@@ -74,32 +79,11 @@ class TrainResult:
     history: list[EpochRecord] = field(default_factory=list)
 
 
-def pick_device(device: str | None = None) -> torch.device:
-    """``device`` if given, else CUDA when present, else CPU."""
-    if device:
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ModelError(f"device {device} asked for but CUDA is not available", hint="use --device cpu")
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-def normalise_series(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """``x`` (N, C, T) standardised per channel; never-observed values (NaN) become 0, the mean."""
-    out = (x - mean[None, :, None]) / std[None, :, None]
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
-
-
-def normalise_tiles(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """``x`` (N, C, H, W) standardised per channel; NaN → 0."""
-    out = (x - mean[None, :, None, None]) / std[None, :, None, None]
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
 
 
 def class_weights(y: np.ndarray, k: int, how: str) -> torch.Tensor:
@@ -113,61 +97,7 @@ def class_weights(y: np.ndarray, k: int, how: str) -> torch.Tensor:
     return torch.tensor(w / max(w[counts > 0].mean(), 1e-12), dtype=torch.float32)
 
 
-def _pad_to(x: np.ndarray, y: np.ndarray, multiple: int) -> tuple[np.ndarray, np.ndarray]:
-    s = x.shape[-1]
-    p = (-s) % multiple
-    if not p:
-        return x, y
-    x = np.pad(x, ((0, 0), (0, 0), (0, p), (0, p)))
-    y = np.pad(y, ((0, 0), (0, p), (0, p)), constant_values=-1)
-    return x, y
-
-
-@dataclass
-class _Data:
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    in_channels: int
-    mean: np.ndarray
-    std: np.ndarray
-    channel_names: list[str]
-
-
-def _load(dataset: TrainingDataset, model_def: ModelDef) -> _Data:
-    m = dataset.manifest
-    bmean, bstd = np.asarray(m.normalisation.mean), np.asarray(m.normalisation.std)
-    cfg = model_def.training
-    if model_def.input_kind == "pixel":
-        xt, yt = dataset.pixels("train", max_samples=cfg.max_train_samples, seed=cfg.seed)
-        xv, yv = dataset.pixels("val", max_samples=cfg.max_train_samples, seed=cfg.seed + 1)
-        xt, xv = normalise_series(xt, bmean, bstd), normalise_series(xv, bmean, bstd)
-        return _Data(torch.from_numpy(xt), torch.from_numpy(yt), torch.from_numpy(xv), torch.from_numpy(yv),
-                     len(m.bands), bmean, bstd, list(m.bands))
-    t, b = len(m.dates), len(m.bands)
-    cmean, cstd = np.tile(bmean, t), np.tile(bstd, t)
-    from eotrust.ml.models.enet import SPATIAL_MULTIPLE
-
-    xt, yt = dataset.tiles("train")
-    xv, yv = dataset.tiles("val")
-    xt, yt = _pad_to(normalise_tiles(xt, cmean, cstd), yt, SPATIAL_MULTIPLE)
-    xv, yv = _pad_to(normalise_tiles(xv, cmean, cstd), yv, SPATIAL_MULTIPLE)
-    names = [f"{band}@{d}" for d in m.dates for band in m.bands]
-    return _Data(torch.from_numpy(xt), torch.from_numpy(yt), torch.from_numpy(xv), torch.from_numpy(yv),
-                 t * b, cmean, cstd, names)
-
-
-def predict_logits(model: nn.Module, x: torch.Tensor, device: torch.device, batch: int = 4096) -> torch.Tensor:
-    model.eval()
-    outs = []
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            outs.append(model(x[i:i + batch].to(device)).float().cpu())
-    return torch.cat(outs) if outs else torch.zeros(0)
-
-
-def _val_metrics(model: nn.Module, data: _Data, device: torch.device, classes: list[str]) -> dict[str, Any] | None:
+def _val_metrics(model: nn.Module, data: TrainingData, device: torch.device, classes: list[str]) -> dict[str, Any] | None:
     if len(data.y_val) == 0:
         return None
     logits = predict_logits(model, data.x_val, device, batch=4096 if data.x_val.dim() == 3 else 16)
@@ -211,7 +141,7 @@ def train(
     if threads or kind == "pixel":
         torch.set_num_threads(threads or 1)
     try:
-        data = _load(dataset, model_def)
+        data = load_training_data(dataset, model_def)
         if len(data.y_train) == 0:
             raise ModelError("the training split holds no labelled sample", hint="rebuild the dataset with other split fractions")
         model = build_model(model_def.architecture, data.in_channels, k, model_def.params).to(dev)
@@ -369,35 +299,3 @@ class _Progress:
             self.bar.stop()
 
 
-def save_checkpoint(path: Path, model: nn.Module, meta: dict[str, Any]) -> Path:
-    """Write ``meta`` plus the model's weights, atomically."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({**meta, "state_dict": state}, tmp)
-    return Path(path)
-
-
-def load_checkpoint(path: Path, *, device: str | None = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """``(model in eval mode, meta)`` of a checkpoint written by :func:`train`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"checkpoint {path} does not exist")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
-        raise ModelError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
-                         hint="train one with eotrust train") from None
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT or "state_dict" not in data:
-        raise ModelError(f"{path} is not an eotrust checkpoint", hint="train one with eotrust train")
-    model_def = parse_model_def(data["model_def"], source=f"model definition in {path}")
-    model = build_model(model_def.architecture, int(data["in_channels"]), int(data["num_classes"]), model_def.params)
-    try:
-        model.load_state_dict(data["state_dict"])
-    except RuntimeError as exc:
-        raise ModelError(f"{path}: weights do not fit the model definition ({str(exc).splitlines()[0]})") from None
-    model.eval()
-    if device:
-        model.to(device)
-    meta = {k: v for k, v in data.items() if k != "state_dict"}
-    assert architecture(model_def.architecture).input_kind == meta["input_kind"]
-    return model, meta
