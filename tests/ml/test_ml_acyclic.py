@@ -23,7 +23,7 @@ RANK = {
     "ml.train": 3, "ml.predict": 3, "ml.registry": 5,
     # onnx_export reads checkpoints through the trainer's re-export of ml.checkpoint.load_checkpoint
     "ml.onnx_export": 4,
-    "ml.evaluate": 4, "ml.change": 4, "ml.active": 4,
+    "ml.evaluate": 4, "ml.change": 4, "ml.active": 4, "ml.launch": 4,
     "ml.landcover": 5, "ml": 6,
 }
 

@@ -44,6 +44,7 @@ from eotrust.eo.dataset import TrainingDataset
 from eotrust.errors import ModelError
 from eotrust.ml.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from eotrust.ml.data import TrainingData, load_training_data
+from eotrust.ml.distributed import SINGLE, Ranks, all_sum, share_buffers, shard_indices, wrap
 from eotrust.ml.inference import pick_device, predict_logits
 from eotrust.ml.metrics import confusion_matrix, metrics_from_confusion
 from eotrust.ml.modeldef import ModelDef
@@ -97,14 +98,19 @@ def class_weights(y: np.ndarray, k: int, how: str) -> torch.Tensor:
     return torch.tensor(w / max(w[counts > 0].mean(), 1e-12), dtype=torch.float32)
 
 
-def _val_metrics(model: nn.Module, data: TrainingData, device: torch.device, classes: list[str]) -> dict[str, Any] | None:
+def _val_metrics(model: nn.Module, data: TrainingData, device: torch.device, classes: list[str],
+                 ranks: Ranks = SINGLE) -> dict[str, Any] | None:
+    """Validation metrics; with several ranks each scores its share of the val split and the
+    confusion matrices are summed, so every rank gets the same numbers."""
     if len(data.y_val) == 0:
         return None
-    logits = predict_logits(model, data.x_val, device, batch=4096 if data.x_val.dim() == 3 else 16)
+    x_val, y_val = data.x_val[ranks.rank::ranks.world_size], data.y_val[ranks.rank::ranks.world_size]
+    logits = predict_logits(model, x_val, device, batch=4096 if x_val.dim() == 3 else 16)
     pred = logits.argmax(1).numpy()
-    truth = data.y_val.numpy()
+    truth = y_val.numpy()
     keep = truth >= 0
     cm = confusion_matrix(truth[keep], pred[keep], len(classes))
+    cm = all_sum(torch.from_numpy(cm).to(device), ranks).cpu().numpy()
     return metrics_from_confusion(cm, classes).model_dump()
 
 
@@ -119,6 +125,7 @@ def train(
     log: Callable[[str], None] | None = None,
     threads: int | None = None,
     init_from: Path | None = None,
+    ranks: Ranks = SINGLE,
 ) -> TrainResult:
     """Train ``model_def`` on ``dataset``'s train split, stop early on its val split, and
     write the best epoch's checkpoint to ``checkpoint`` (atomically).
@@ -127,14 +134,23 @@ def train(
     convolutions gain nothing from intra-op threads and lose much when cores are shared.
 
     ``init_from``: a checkpoint to continue from (warm start, e.g. the previous round of active
-    learning); it must have this definition's architecture, parameters, inputs and classes."""
+    learning); it must have this definition's architecture, parameters, inputs and classes.
+
+    ``ranks``: this process's rank among several in an open torch.distributed group
+    (:mod:`eotrust.ml.launch` opens it). The model is wrapped in DistributedDataParallel; each
+    epoch is one shuffled permutation split between the ranks (DistributedSampler) and the
+    batch size is split too, so the global batch, the steps per epoch and the learning-rate
+    schedule are those of one process. Validation is shared and summed; only rank 0 writes
+    the checkpoint. The same seed and number of ranks give the same weights."""
     cfg = model_def.training
     dev = pick_device(device)
     kind = model_def.input_kind
     m = dataset.manifest
     classes = [c.name for c in m.classes]
     k = len(classes)
-    gen = seed_everything(cfg.seed)
+    gen = seed_everything(cfg.seed)  # the same initial weights on every rank
+    # augmentation draws differ between ranks; the epoch's permutation is shared (shard_indices)
+    aug_gen = torch.Generator().manual_seed(cfg.seed + 7919 * ranks.rank) if ranks.many else gen
     previous = torch.are_deterministic_algorithms_enabled()
     previous_threads = torch.get_num_threads()
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -144,14 +160,16 @@ def train(
         data = load_training_data(dataset, model_def)
         if len(data.y_train) == 0:
             raise ModelError("the training split holds no labelled sample", hint="rebuild the dataset with other split fractions")
-        model = build_model(model_def.architecture, data.in_channels, k, model_def.params).to(dev)
+        core = build_model(model_def.architecture, data.in_channels, k, model_def.params).to(dev)
         if init_from is not None:
-            _warm_start(model, Path(init_from), model_def, classes, data.in_channels)
+            _warm_start(core, Path(init_from), model_def, classes, data.in_channels)
+        model = wrap(core, ranks, dev)
         weights = class_weights(data.y_train.numpy().reshape(-1), k, cfg.class_weighting).to(dev)
         loss_fn = nn.CrossEntropyLoss(weight=weights, ignore_index=-1, label_smoothing=cfg.label_smoothing)
         n = len(data.y_train)
-        bs = min(cfg.batch_size, n)
-        steps = max(1, n // bs)
+        per_rank = -(-n // ranks.world_size)
+        bs = -(-min(cfg.batch_size, n) // ranks.world_size)
+        steps = max(1, per_rank // bs)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.learning_rate, total_steps=cfg.epochs * steps)
         best_state, best_epoch, best_score, best_metrics = None, 0, -math.inf, None
@@ -161,21 +179,22 @@ def train(
         seen = 0
         train_time = 0.0
         t_start = time.perf_counter()
-        bar = _Progress(progress, cfg.epochs, model_def.name)
+        bar = _Progress(progress and ranks.leader, cfg.epochs, model_def.name)
+        log = log if ranks.leader else None
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
             model.train()
-            perm = torch.randperm(n, generator=gen)
+            perm = shard_indices(n, ranks, seed=cfg.seed, epoch=epoch) if ranks.many else torch.randperm(n, generator=gen)
             total = 0.0
             for s in range(steps):
                 idx = perm[s * bs:(s + 1) * bs] if s < steps - 1 else perm[s * bs:]
                 if len(idx) < 2:
                     continue
                 xb, yb = data.x_train[idx], data.y_train[idx]
-                xb = _augment(xb, kind, cfg.temporal_crop, gen)
-                if kind == "tile" and torch.rand(1, generator=gen).item() < 0.5:
+                xb = _augment(xb, kind, cfg.temporal_crop, aug_gen)
+                if kind == "tile" and torch.rand(1, generator=aug_gen).item() < 0.5:
                     xb, yb = xb.flip(-1), yb.flip(-1)
-                if kind == "tile" and torch.rand(1, generator=gen).item() < 0.5:
+                if kind == "tile" and torch.rand(1, generator=aug_gen).item() < 0.5:
                     xb, yb = xb.flip(-2), yb.flip(-2)
                 xb, yb = xb.to(dev), yb.to(dev)
                 opt.zero_grad(set_to_none=True)
@@ -186,14 +205,17 @@ def train(
                 total += float(loss.detach()) * len(idx)
                 seen += len(idx)
             train_time += time.perf_counter() - t0
-            val = _val_metrics(model, data, dev, classes)
+            if ranks.many:
+                total = float(all_sum(torch.tensor([total], dtype=torch.float64), ranks)[0])
+                share_buffers(core, ranks)
+            val = _val_metrics(core, data, dev, classes, ranks)
             score = val["mean_iou"] if val else -total
             rec = EpochRecord(epoch, total / n, val["pixel_accuracy"] if val else None, val["mean_iou"] if val else None,
                               time.perf_counter() - t0)
             history.append(rec)
             improved = score > best_score + 1e-9
             if improved:
-                best_state, best_epoch, best_score, best_metrics = copy.deepcopy(model.state_dict()), epoch, score, val
+                best_state, best_epoch, best_score, best_metrics = copy.deepcopy(core.state_dict()), epoch, score, val
                 bad = 0
             else:
                 bad += 1
@@ -208,12 +230,13 @@ def train(
                 break
         bar.close()
         assert best_state is not None
-        model.load_state_dict(best_state)
+        core.load_state_dict(best_state)
         seconds = time.perf_counter() - t_start
+        seen = int(all_sum(torch.tensor([seen], dtype=torch.int64), ranks)[0])
         result = TrainResult(
             checkpoint=Path(checkpoint), epochs_run=len(history), best_epoch=best_epoch, stopped_early=stopped,
             train_samples=n, val_samples=len(data.y_val), seconds=seconds,
-            samples_per_second=seen / max(train_time, 1e-9), device=str(dev), val_metrics=best_metrics or {},
+            samples_per_second=seen / max(train_time, 1e-9), device=str(dev) + (f" × {ranks.world_size} ranks" if ranks.many else ""), val_metrics=best_metrics or {},
             history=history,
         )
         meta = {
@@ -238,13 +261,15 @@ def train(
             "band_normalisation": m.normalisation.model_dump(),
             "metrics": {"validation": best_metrics} if best_metrics else {},
             "train_params": {**cfg.model_dump(), "epochs_run": len(history), "best_epoch": best_epoch,
-                             "stopped_early": stopped, "train_samples": n, "val_samples": len(data.y_val)},
+                             "stopped_early": stopped, "train_samples": n, "val_samples": len(data.y_val),
+                             **({"ranks": ranks.world_size} if ranks.many else {})},
             "dataset_cid": dataset_cid,
             "dataset_sources": dict(m.sources),
             "continued_from": str(init_from) if init_from is not None else None,
             "preprocessing": dict(m.preprocessing or {}),
         }
-        save_checkpoint(checkpoint, model, meta)
+        if ranks.leader:
+            save_checkpoint(checkpoint, core, meta)
         return result
     finally:
         torch.use_deterministic_algorithms(previous)
