@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -72,7 +73,9 @@ def leave() -> None:
 def shard_indices(n: int, ranks: Ranks, *, seed: int, epoch: int) -> torch.Tensor:
     """This rank's share of a shuffled epoch over ``n`` samples (DistributedSampler: the
     same permutation on every rank, padded so every rank gets ``ceil(n / world)``)."""
-    sampler = DistributedSampler(range(n), num_replicas=ranks.world_size, rank=ranks.rank, shuffle=True, seed=seed)
+    indices: Any = range(n)  # DistributedSampler needs only len() of its dataset
+    sampler: DistributedSampler[int] = DistributedSampler(indices, num_replicas=ranks.world_size, rank=ranks.rank,
+                                                          shuffle=True, seed=seed)
     sampler.set_epoch(epoch)
     return torch.tensor(list(iter(sampler)), dtype=torch.long)
 

