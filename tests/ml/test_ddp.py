@@ -146,11 +146,17 @@ def dask_client(tmp_path: Path) -> Iterator[object]:
 
 
 @pytest.mark.server
-def test_one_rank_per_dask_worker(dask_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_one_rank_per_dask_worker(dask_client, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from eotrust.store import open_store
+
     w = world()
     out = tmp_path / "dask.pt"
-    result = train_on_dask(dask_client, w.dataset, _quick(epochs=2, seed=3), out)
+    # the workers do not have the archive at this path: they fetch it from the store by its CID
+    cid = open_store(settings).put_file(w.dataset)
+    elsewhere = tmp_path / "not-on-the-workers" / "dataset.zip"
+    result = train_on_dask(dask_client, elsewhere, _quick(epochs=2, seed=3), out, dataset_cid=cid, settings=settings)
     assert result.device == "cpu × 2 ranks" and result.checkpoint == out
+    assert (settings.path("datasets") / f"{cid}.zip").is_file()
     _, meta = load_checkpoint(out)
     assert meta["train_params"]["ranks"] == 2
     # the same seed and ranks as two local processes: the same weights
@@ -159,5 +165,5 @@ def test_one_rank_per_dask_worker(dask_client, tmp_path: Path) -> None:  # type:
     assert all(torch.equal(a[k], b[k]) for k in a)
     # attack: a dataset the workers cannot read is named, and nothing is written
     with pytest.raises(InvalidInputError, match="not readable on the Dask worker"):
-        train_on_dask(dask_client, tmp_path / "nowhere.zip", _quick(epochs=1), tmp_path / "x.pt")
+        train_on_dask(dask_client, tmp_path / "nowhere.zip", _quick(epochs=1), tmp_path / "x.pt", dataset_cid=cid)
     assert not (tmp_path / "x.pt").exists()

@@ -90,7 +90,8 @@ def _train_on_dask(ctx: typer.Context, path: Path, md, out: Path, cid: str, devi
         raise InvalidInputError("--workers dask needs a Dask scheduler", hint="set EOTRUST_DASK_SCHEDULER=tcp://HOST:8786")
     executor = DaskExecutor(settings, settings.dask_scheduler)
     try:
-        return train_on_dask(executor.client, path, md, out, device=device, dataset_cid=cid, init_from=init_from)
+        return train_on_dask(executor.client, path, md, out, device=device, dataset_cid=cid, init_from=init_from,
+                             settings=settings)
     finally:
         executor.close()
 

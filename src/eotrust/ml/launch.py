@@ -27,6 +27,7 @@ from eotrust.ml.distributed import Ranks, free_port, join, leave
 from eotrust.ml.inference import pick_device
 from eotrust.ml.modeldef import ModelDef
 from eotrust.ml.train import TrainResult, train
+from eotrust.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class RankJob:
     threads: int | None = None
     timeout_s: float = 120.0
     log: bool = False
+    settings: Settings | None = None  # where a worker fetches ``dataset_cid`` when ``dataset`` is not there
 
 
 def run_rank(job: RankJob, rank: int) -> TrainResult:
@@ -51,6 +53,7 @@ def run_rank(job: RankJob, rank: int) -> TrainResult:
     from eotrust.eo.dataset import TrainingDataset
 
     ranks = Ranks(rank, job.world_size)
+    job = _with_local_dataset(job)
     device = job.device
     if device is None and torch.cuda.is_available():
         device = f"cuda:{rank % torch.cuda.device_count()}"
@@ -65,6 +68,18 @@ def run_rank(job: RankJob, rank: int) -> TrainResult:
                          log=(lambda line: print(line, flush=True)) if job.log else None)
     finally:
         leave()
+
+
+def _with_local_dataset(job: RankJob) -> RankJob:
+    """``job`` with a dataset path readable here: fetched from the store by its CID (verified)
+    when the path is not on this machine and the job names a store."""
+    if Path(job.dataset).is_file() or job.settings is None or job.dataset_cid is None:
+        return job
+    from eotrust.eo.dataset import fetch_dataset
+    from eotrust.store import open_store
+
+    settings = job.settings
+    return replace(job, dataset=fetch_dataset(open_store(settings), job.dataset_cid, settings.path("datasets")))
 
 
 def _check(dataset: Path, workers: int) -> None:
@@ -161,10 +176,14 @@ def train_on_dask(
     init_from: Path | None = None,
     threads: int | None = None,
     timeout_s: float = 120.0,
+    settings: Settings | None = None,
 ) -> TrainResult:
     """Train with one rank on each worker of the Dask cluster behind ``client`` (a
-    ``distributed.Client``). ``dataset`` (and ``init_from``) must be readable at the same path
-    on every worker; the checkpoint comes back through Dask and is written here."""
+    ``distributed.Client``). Each worker reads ``dataset`` at that path or, where it is not
+    there and ``settings`` and ``dataset_cid`` are given, fetches the archive by its CID from
+    the store the settings name (verified; the passphrase is not sent). ``init_from`` must be
+    at the same path on every worker. The checkpoint comes back through Dask and is written
+    here."""
     from eotrust.store.atomic import write_atomic
 
     info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) else client.scheduler_info()
@@ -174,13 +193,15 @@ def train_on_dask(
                                       hint="start workers with `dask worker SCHEDULER_ADDRESS`")
     dataset = Path(dataset).resolve()
     missing = [a for a, ok in client.run(os.path.isfile, str(dataset), workers=addresses).items() if not ok]
-    if missing:
+    if settings is not None:
+        settings = settings.model_copy(update={"passphrase": None})
+    if missing and not (settings is not None and dataset_cid):
         raise InvalidInputError(f"training dataset {dataset} is not readable on the Dask worker(s) {', '.join(sorted(missing))}",
-                                hint="put the archive at the same path on every worker (a shared folder)")
+                                hint="put the archive at the same path on every worker, or give its CID and the store")
     leader = addresses[0]
     port = client.run(_port_here, workers=[leader])[leader]
     job = RankJob(dataset, model_def, Path(checkpoint), f"{urlparse(leader).hostname}:{port}",
-                  len(addresses), device, dataset_cid, init_from, threads, timeout_s)
+                  len(addresses), device, dataset_cid, init_from, threads, timeout_s, settings=settings)
     run = uuid.uuid4().hex[:8]
     futures = [client.submit(_dask_rank, job, rank, workers=[address], allow_other_workers=False, pure=False,
                              key=f"eotrust-ddp-{run}-rank-{rank}")

@@ -105,11 +105,14 @@ def _val_metrics(model: nn.Module, data: TrainingData, device: torch.device, cla
     if len(data.y_val) == 0:
         return None
     x_val, y_val = data.x_val[ranks.rank::ranks.world_size], data.y_val[ranks.rank::ranks.world_size]
-    logits = predict_logits(model, x_val, device, batch=4096 if x_val.dim() == 3 else 16)
-    pred = logits.argmax(1).numpy()
-    truth = y_val.numpy()
-    keep = truth >= 0
-    cm = confusion_matrix(truth[keep], pred[keep], len(classes))
+    if len(x_val):
+        logits = predict_logits(model, x_val, device, batch=4096 if x_val.dim() == 3 else 16)
+        pred = logits.argmax(1).numpy()
+        truth = y_val.numpy()
+        keep = truth >= 0
+        cm = confusion_matrix(truth[keep], pred[keep], len(classes))
+    else:  # more ranks than validation samples: this one scores none
+        cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
     cm = all_sum(torch.from_numpy(cm).to(device), ranks).cpu().numpy()
     return metrics_from_confusion(cm, classes).model_dump()
 
