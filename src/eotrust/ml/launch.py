@@ -55,7 +55,7 @@ def run_rank(job: RankJob, rank: int) -> TrainResult:
     ranks = Ranks(rank, job.world_size)
     job = _with_local_dataset(job)
     device = job.device
-    if device is None and torch.cuda.is_available():
+    if device in (None, "cuda") and torch.cuda.is_available():  # one GPU per rank, round robin
         device = f"cuda:{rank % torch.cuda.device_count()}"
     dev = pick_device(device)
     if dev.type == "cuda":
