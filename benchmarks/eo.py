@@ -46,7 +46,8 @@ def bench_accuracy(work: Path, seed: int, threads: int) -> dict:
 
     from eotrust.eo.dataset import TrainingDataset
     from eotrust.ml import landcover
-    from eotrust.ml.evaluate import confusion_matrix, evaluate_dataset, metrics_from_confusion
+    from eotrust.ml.evaluate import evaluate_dataset
+    from eotrust.ml.metrics import confusion_matrix, metrics_from_confusion
     from eotrust.ml.modeldef import load_model_def
     from eotrust.ml.train import train
 
@@ -133,7 +134,7 @@ def _scores(truth, pred, names: list[str], trained: list[str]) -> dict:
     """Pixel accuracy, mIoU over the classes present in training, per-class IoU."""
     import numpy as np
 
-    from eotrust.ml.evaluate import confusion_matrix, metrics_from_confusion
+    from eotrust.ml.metrics import confusion_matrix, metrics_from_confusion
 
     m = metrics_from_confusion(confusion_matrix(truth, pred, len(names)), names)
     ious = {c.name: (c.iou or 0.0) for c in m.per_class if c.name in trained and (c.support or c.predicted)}
@@ -146,8 +147,11 @@ def _fold_models(ds_path: Path, work: Path, seed: int, threads: int, models: lis
     import torch
 
     from eotrust.eo.dataset import TrainingDataset
+    from eotrust.ml.checkpoint import load_checkpoint
+    from eotrust.ml.data import normalise_series
+    from eotrust.ml.inference import predict_logits
     from eotrust.ml.modeldef import load_model_def
-    from eotrust.ml.train import load_checkpoint, normalise_series, predict_logits, train
+    from eotrust.ml.train import train
 
     with TrainingDataset(ds_path) as ds:
         xt, yt = ds.pixels("train")
@@ -347,8 +351,11 @@ def _al_curve(work: Path, cube: Path, labels: Path, pool: object, test_xy: tuple
     from eotrust.eo.dataset import TrainingDataset, build_dataset
     from eotrust.eo.labels import classes_of
     from eotrust.ml.active import import_labels, pick, suggest, write_suggestions
+    from eotrust.ml.checkpoint import load_checkpoint
+    from eotrust.ml.data import normalise_series
+    from eotrust.ml.inference import predict_logits
     from eotrust.ml.modeldef import load_model_def
-    from eotrust.ml.train import load_checkpoint, normalise_series, predict_logits, train
+    from eotrust.ml.train import train
 
     d = work / f"al-{strategy}-{seed}"
     d.mkdir(exist_ok=True)

@@ -12,13 +12,8 @@ from typer.testing import CliRunner
 
 from eotrust.cli.main import app
 from eotrust.errors import RasterError
-from eotrust.ml.evaluate import (
-    confusion_matrix,
-    evaluate_dataset,
-    evaluate_raster,
-    metrics_from_confusion,
-    write_metrics,
-)
+from eotrust.ml.evaluate import evaluate_dataset, evaluate_raster, write_metrics
+from eotrust.ml.metrics import confusion_matrix, metrics_from_confusion
 
 runner = CliRunner()
 

@@ -140,8 +140,8 @@ def _checkpoint(path: Path, architecture: str) -> Path:
     """A checkpoint as the trainer writes it (eotrust.ml.train), for a tile or a pixel model."""
     import torch
 
+    from eotrust.ml.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
     from eotrust.ml.models import build_model
-    from eotrust.ml.train import CHECKPOINT_FORMAT, save_checkpoint
 
     torch.manual_seed(0)
     pixel = architecture == "temporal_cnn"

@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 from eotrust.cli.main import app
 from eotrust.eo.dataset import TrainingDataset
 from eotrust.errors import InvalidInputError, ModelError
+from eotrust.ml.checkpoint import load_checkpoint
 from eotrust.ml.modeldef import load_model_def, parse_model_def
-from eotrust.ml.train import class_weights, load_checkpoint, train
+from eotrust.ml.train import class_weights, train
 
 runner = CliRunner()
 

@@ -41,18 +41,29 @@ def train_cmd(
     seed: int | None = typer.Option(None, "--seed", help="override the definition's seed"),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: CUDA when present)"),
     init_from: Path | None = typer.Option(None, "--init-from", help="continue from this checkpoint (e.g. the last round of labelling)"),
+    workers: str = typer.Option("1", "--workers", help="data-parallel ranks (PyTorch DDP): N local processes, or 'dask' for one per worker of the Dask cluster (EOTRUST_DASK_SCHEDULER)"),
     as_json: bool = JsonOption,
 ) -> None:
     """Train a model definition on a training dataset; write a checkpoint."""
     from eotrust.eo.dataset import TrainingDataset
+    from eotrust.ml.launch import parse_workers
     from eotrust.ml.modeldef import load_model_def
     from eotrust.ml.train import train
 
+    ranks = parse_workers(workers)
     md = load_model_def(model_def).with_training(epochs=epochs, seed=seed)
     path, cid = _dataset_file(ctx, dataset)
-    with TrainingDataset(path) as ds:
-        result = train(ds, md, out, dataset_cid=cid, device=device, progress=not as_json and console.is_terminal, init_from=init_from,
-                       log=None if as_json or console.is_terminal else console.print)
+    if ranks == "dask":
+        result = _train_on_dask(ctx, path, md, out, cid, device, init_from)
+    elif ranks > 1:
+        from eotrust.ml.launch import train_local
+
+        result = train_local(path, md, out, workers=int(ranks), device=device, dataset_cid=cid, init_from=init_from,
+                             log=not as_json)
+    else:
+        with TrainingDataset(path) as ds:
+            result = train(ds, md, out, dataset_cid=cid, device=device, progress=not as_json and console.is_terminal,
+                           init_from=init_from, log=None if as_json or console.is_terminal else console.print)
     summary = {"checkpoint": str(out), "dataset": cid, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
                "stopped_early": result.stopped_early, "seconds": round(result.seconds, 2),
                "samples_per_second": round(result.samples_per_second, 1), "device": result.device,
@@ -66,6 +77,22 @@ def train_cmd(
     if result.val_metrics:
         console.print(f"  validation: pixel accuracy {result.val_metrics['pixel_accuracy']:.3f}, "
                       f"mean IoU {result.val_metrics['mean_iou']:.3f}")
+
+
+def _train_on_dask(ctx: typer.Context, path: Path, md, out: Path, cid: str, device: str | None,  # type: ignore[no-untyped-def]
+                   init_from: Path | None):
+    from eotrust.ml.launch import train_on_dask
+    from eotrust.workflow.executors.dask_cluster import DaskExecutor
+
+    settings = settings_of(ctx)
+    if not settings.dask_scheduler:
+        raise InvalidInputError("--workers dask needs a Dask scheduler", hint="set EOTRUST_DASK_SCHEDULER=tcp://HOST:8786")
+    executor = DaskExecutor(settings, settings.dask_scheduler)
+    try:
+        return train_on_dask(executor.client, path, md, out, device=device, dataset_cid=cid, init_from=init_from,
+                             settings=settings)
+    finally:
+        executor.close()
 
 
 def evaluate_cmd(

@@ -3,6 +3,7 @@ label codes of the training reference; a model without codes uses index + 1), no
 :data:`NODATA` (0, as in the reference labels), the classes' colours as the band's colour
 table, and a ``classes`` tag (``"0 no data,1 forest,…"``). A class map can therefore be
 compared with its reference labels pixel for pixel, and any GIS shows it in its colours.
+The colours come from the one class palette, :func:`colour_of`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,27 @@ from eotrust.errors import InvalidInputError
 NODATA = NODATA_CODE
 DTYPE = "uint8"
 MAX_CODE = 255
+
+#: The one class palette. Land-cover colours by code (the LULC classes of the shared Slovenian labels) …
+LULC_COLOURS = {
+    1: "#e6c84f",  # cultivated land
+    2: "#1b6e2e",  # forest
+    3: "#9acd5a",  # grassland
+    4: "#8c7d3c",  # shrubland
+    5: "#2f6fd6",  # water
+    6: "#3fb7b0",  # wetland
+    7: "#c9c1a9",  # tundra
+    8: "#d7301f",  # artificial surface
+    9: "#b89a74",  # bareland
+    10: "#f0f4ff",  # snow and ice
+}
+#: … and, for other codes, these by class index.
+FALLBACK_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
+
+
+def colour_of(code: int, index: int = 0) -> str:
+    """The colour of class ``code`` (the ``index``-th class of its list), as ``#rrggbb``."""
+    return LULC_COLOURS.get(int(code), FALLBACK_COLOURS[index % len(FALLBACK_COLOURS)])
 
 
 def codes_for(codes: Sequence[int | None], count: int) -> list[int]:

@@ -77,7 +77,7 @@ def _train_local(plan: FederatedPlan, global_weights: Weights, data: PixelSet, *
 
 def evaluate(plan: FederatedPlan, weights: Weights, data: PixelSet) -> tuple[float, float]:
     """(pixel accuracy, mean IoU over the classes present) of ``weights`` on ``data``."""
-    from eotrust.ml.evaluate import confusion_matrix, metrics_from_confusion
+    from eotrust.ml.metrics import confusion_matrix, metrics_from_confusion
 
     model = plan.build_model()
     load_into(model, weights)

@@ -13,31 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from eotrust.eo.classmap import colour_of
 from eotrust.eo.labels import NODATA_CODE, classes_of
 from eotrust.eo.raster import open_raster, read
 
 if TYPE_CHECKING:
-    from eotrust.ml.evaluate import Metrics
+    from eotrust.ml.metrics import Metrics
     from eotrust.ml.uncertainty import Calibration
-
-#: Land-cover colours by code (the LULC classes of the shared Slovenian labels).
-LULC_COLOURS = {
-    1: "#e6c84f",  # cultivated land
-    2: "#1b6e2e",  # forest
-    3: "#9acd5a",  # grassland
-    4: "#8c7d3c",  # shrubland
-    5: "#2f6fd6",  # water
-    6: "#3fb7b0",  # wetland
-    7: "#c9c1a9",  # tundra
-    8: "#d7301f",  # artificial surface
-    9: "#b89a74",  # bareland
-    10: "#f0f4ff",  # snow and ice
-}
-_FALLBACK = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
-
-
-def colour_of(code: int, index: int = 0) -> str:
-    return LULC_COLOURS.get(int(code), _FALLBACK[index % len(_FALLBACK)])
 
 
 def _plt() -> Any:

@@ -30,7 +30,9 @@ from eotrust.eo.labels import ClassList
 from eotrust.eo.raster import atomic_path, block_size_for, days_of, geotiff_profile, raster_info, windows
 from eotrust.eo.tiles import dates_between
 from eotrust.errors import RasterError
-from eotrust.ml.train import load_checkpoint, normalise_series, normalise_tiles, pick_device
+from eotrust.ml.checkpoint import load_checkpoint
+from eotrust.ml.data import normalise_series, normalise_tiles
+from eotrust.ml.inference import pick_device
 
 MASK_BAND = "cloud_mask"
 
@@ -196,7 +198,7 @@ def predict_cube(pred: Predictor, cube: Cube, dest: Path, *, probabilities: Path
                                                                                  nodata=classmap.NODATA)))
         out_c.update_tags(**tags)
         classmap.decorate(out_c, codes, list(pred.meta["classes"]),
-                          list(pred.meta.get("colours") or ["#808080"] * k))
+                          list(pred.meta.get("colours") or [classmap.colour_of(c, i) for i, c in enumerate(codes)]))
         out_u = None
         if confidence is not None:
             tmp_u = stack.enter_context(atomic_path(confidence))

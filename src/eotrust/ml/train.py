@@ -5,9 +5,9 @@ model-definition file, on a training-dataset archive.
 - early stopping on the validation split's mean IoU, restoring the best epoch's weights;
 - deterministic seeding: the same data and seed give the same weights on CPU;
 - CUDA when present (or as asked), rich progress or one log line per epoch;
-- a checkpoint (see :func:`save_checkpoint`) that the model-package code exports to ONNX.
+- a checkpoint (:mod:`eotrust.ml.checkpoint`) that the model-package code exports to ONNX.
 
-Checkpoint format (``torch.save`` of a dict, read back by :func:`load_checkpoint`)::
+Checkpoint format (``torch.save`` of a dict, read back by :func:`eotrust.ml.checkpoint.load_checkpoint`)::
 
     format          "eotrust-checkpoint/1"
     model_def       the validated model definition (dict)
@@ -39,15 +39,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from eotrust.eo.classmap import colour_of
 from eotrust.eo.dataset import TrainingDataset
-from eotrust.eo.raster import atomic_path
 from eotrust.errors import ModelError
-from eotrust.ml.evaluate import confusion_matrix, metrics_from_confusion
-from eotrust.ml.figures import colour_of
-from eotrust.ml.modeldef import ModelDef, parse_model_def
-from eotrust.ml.models import architecture, build_model
+from eotrust.ml.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from eotrust.ml.data import TrainingData, load_training_data
+from eotrust.ml.distributed import SINGLE, Ranks, all_sum, shard_indices, share_buffers, wrap
+from eotrust.ml.inference import pick_device, predict_logits
+from eotrust.ml.metrics import confusion_matrix, metrics_from_confusion
+from eotrust.ml.modeldef import ModelDef
+from eotrust.ml.models import build_model
 
-CHECKPOINT_FORMAT = "eotrust-checkpoint/1"
+# load_checkpoint and CHECKPOINT_FORMAT live in eotrust.ml.checkpoint; named here for the callers
+# that still import them from the trainer
+__all__ = ["CHECKPOINT_FORMAT", "EpochRecord", "TrainResult", "class_weights", "load_checkpoint",
+           "save_checkpoint", "seed_everything", "train"]
 
 
 @dataclass
@@ -74,32 +80,11 @@ class TrainResult:
     history: list[EpochRecord] = field(default_factory=list)
 
 
-def pick_device(device: str | None = None) -> torch.device:
-    """``device`` if given, else CUDA when present, else CPU."""
-    if device:
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ModelError(f"device {device} asked for but CUDA is not available", hint="use --device cpu")
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-def normalise_series(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """``x`` (N, C, T) standardised per channel; never-observed values (NaN) become 0, the mean."""
-    out = (x - mean[None, :, None]) / std[None, :, None]
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
-
-
-def normalise_tiles(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """``x`` (N, C, H, W) standardised per channel; NaN → 0."""
-    out = (x - mean[None, :, None, None]) / std[None, :, None, None]
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
 
 
 def class_weights(y: np.ndarray, k: int, how: str) -> torch.Tensor:
@@ -113,68 +98,22 @@ def class_weights(y: np.ndarray, k: int, how: str) -> torch.Tensor:
     return torch.tensor(w / max(w[counts > 0].mean(), 1e-12), dtype=torch.float32)
 
 
-def _pad_to(x: np.ndarray, y: np.ndarray, multiple: int) -> tuple[np.ndarray, np.ndarray]:
-    s = x.shape[-1]
-    p = (-s) % multiple
-    if not p:
-        return x, y
-    x = np.pad(x, ((0, 0), (0, 0), (0, p), (0, p)))
-    y = np.pad(y, ((0, 0), (0, p), (0, p)), constant_values=-1)
-    return x, y
-
-
-@dataclass
-class _Data:
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    in_channels: int
-    mean: np.ndarray
-    std: np.ndarray
-    channel_names: list[str]
-
-
-def _load(dataset: TrainingDataset, model_def: ModelDef) -> _Data:
-    m = dataset.manifest
-    bmean, bstd = np.asarray(m.normalisation.mean), np.asarray(m.normalisation.std)
-    cfg = model_def.training
-    if model_def.input_kind == "pixel":
-        xt, yt = dataset.pixels("train", max_samples=cfg.max_train_samples, seed=cfg.seed)
-        xv, yv = dataset.pixels("val", max_samples=cfg.max_train_samples, seed=cfg.seed + 1)
-        xt, xv = normalise_series(xt, bmean, bstd), normalise_series(xv, bmean, bstd)
-        return _Data(torch.from_numpy(xt), torch.from_numpy(yt), torch.from_numpy(xv), torch.from_numpy(yv),
-                     len(m.bands), bmean, bstd, list(m.bands))
-    t, b = len(m.dates), len(m.bands)
-    cmean, cstd = np.tile(bmean, t), np.tile(bstd, t)
-    from eotrust.ml.models.enet import SPATIAL_MULTIPLE
-
-    xt, yt = dataset.tiles("train")
-    xv, yv = dataset.tiles("val")
-    xt, yt = _pad_to(normalise_tiles(xt, cmean, cstd), yt, SPATIAL_MULTIPLE)
-    xv, yv = _pad_to(normalise_tiles(xv, cmean, cstd), yv, SPATIAL_MULTIPLE)
-    names = [f"{band}@{d}" for d in m.dates for band in m.bands]
-    return _Data(torch.from_numpy(xt), torch.from_numpy(yt), torch.from_numpy(xv), torch.from_numpy(yv),
-                 t * b, cmean, cstd, names)
-
-
-def predict_logits(model: nn.Module, x: torch.Tensor, device: torch.device, batch: int = 4096) -> torch.Tensor:
-    model.eval()
-    outs = []
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            outs.append(model(x[i:i + batch].to(device)).float().cpu())
-    return torch.cat(outs) if outs else torch.zeros(0)
-
-
-def _val_metrics(model: nn.Module, data: _Data, device: torch.device, classes: list[str]) -> dict[str, Any] | None:
+def _val_metrics(model: nn.Module, data: TrainingData, device: torch.device, classes: list[str],
+                 ranks: Ranks = SINGLE) -> dict[str, Any] | None:
+    """Validation metrics; with several ranks each scores its share of the val split and the
+    confusion matrices are summed, so every rank gets the same numbers."""
     if len(data.y_val) == 0:
         return None
-    logits = predict_logits(model, data.x_val, device, batch=4096 if data.x_val.dim() == 3 else 16)
-    pred = logits.argmax(1).numpy()
-    truth = data.y_val.numpy()
-    keep = truth >= 0
-    cm = confusion_matrix(truth[keep], pred[keep], len(classes))
+    x_val, y_val = data.x_val[ranks.rank::ranks.world_size], data.y_val[ranks.rank::ranks.world_size]
+    if len(x_val):
+        logits = predict_logits(model, x_val, device, batch=4096 if x_val.dim() == 3 else 16)
+        pred = logits.argmax(1).numpy()
+        truth = y_val.numpy()
+        keep = truth >= 0
+        cm = confusion_matrix(truth[keep], pred[keep], len(classes))
+    else:  # more ranks than validation samples: this one scores none
+        cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    cm = all_sum(torch.from_numpy(cm).to(device), ranks).cpu().numpy()
     return metrics_from_confusion(cm, classes).model_dump()
 
 
@@ -189,6 +128,7 @@ def train(
     log: Callable[[str], None] | None = None,
     threads: int | None = None,
     init_from: Path | None = None,
+    ranks: Ranks = SINGLE,
 ) -> TrainResult:
     """Train ``model_def`` on ``dataset``'s train split, stop early on its val split, and
     write the best epoch's checkpoint to ``checkpoint`` (atomically).
@@ -197,31 +137,42 @@ def train(
     convolutions gain nothing from intra-op threads and lose much when cores are shared.
 
     ``init_from``: a checkpoint to continue from (warm start, e.g. the previous round of active
-    learning); it must have this definition's architecture, parameters, inputs and classes."""
+    learning); it must have this definition's architecture, parameters, inputs and classes.
+
+    ``ranks``: this process's rank among several in an open torch.distributed group
+    (:mod:`eotrust.ml.launch` opens it). The model is wrapped in DistributedDataParallel; each
+    epoch is one shuffled permutation split between the ranks (DistributedSampler) and the
+    batch size is split too, so the global batch, the steps per epoch and the learning-rate
+    schedule are those of one process. Validation is shared and summed; only rank 0 writes
+    the checkpoint. The same seed and number of ranks give the same weights."""
     cfg = model_def.training
     dev = pick_device(device)
     kind = model_def.input_kind
     m = dataset.manifest
     classes = [c.name for c in m.classes]
     k = len(classes)
-    gen = seed_everything(cfg.seed)
+    gen = seed_everything(cfg.seed)  # the same initial weights on every rank
+    # augmentation draws differ between ranks; the epoch's permutation is shared (shard_indices)
+    aug_gen = torch.Generator().manual_seed(cfg.seed + 7919 * ranks.rank) if ranks.many else gen
     previous = torch.are_deterministic_algorithms_enabled()
     previous_threads = torch.get_num_threads()
     torch.use_deterministic_algorithms(True, warn_only=True)
     if threads or kind == "pixel":
         torch.set_num_threads(threads or 1)
     try:
-        data = _load(dataset, model_def)
+        data = load_training_data(dataset, model_def)
         if len(data.y_train) == 0:
             raise ModelError("the training split holds no labelled sample", hint="rebuild the dataset with other split fractions")
-        model = build_model(model_def.architecture, data.in_channels, k, model_def.params).to(dev)
+        core = build_model(model_def.architecture, data.in_channels, k, model_def.params).to(dev)
         if init_from is not None:
-            _warm_start(model, Path(init_from), model_def, classes, data.in_channels)
+            _warm_start(core, Path(init_from), model_def, classes, data.in_channels)
+        model = wrap(core, ranks, dev)
         weights = class_weights(data.y_train.numpy().reshape(-1), k, cfg.class_weighting).to(dev)
         loss_fn = nn.CrossEntropyLoss(weight=weights, ignore_index=-1, label_smoothing=cfg.label_smoothing)
         n = len(data.y_train)
-        bs = min(cfg.batch_size, n)
-        steps = max(1, n // bs)
+        per_rank = -(-n // ranks.world_size)
+        bs = -(-min(cfg.batch_size, n) // ranks.world_size)
+        steps = max(1, per_rank // bs)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.learning_rate, total_steps=cfg.epochs * steps)
         best_state, best_epoch, best_score, best_metrics = None, 0, -math.inf, None
@@ -231,21 +182,22 @@ def train(
         seen = 0
         train_time = 0.0
         t_start = time.perf_counter()
-        bar = _Progress(progress, cfg.epochs, model_def.name)
+        bar = _Progress(progress and ranks.leader, cfg.epochs, model_def.name)
+        log = log if ranks.leader else None
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
             model.train()
-            perm = torch.randperm(n, generator=gen)
+            perm = shard_indices(n, ranks, seed=cfg.seed, epoch=epoch) if ranks.many else torch.randperm(n, generator=gen)
             total = 0.0
             for s in range(steps):
                 idx = perm[s * bs:(s + 1) * bs] if s < steps - 1 else perm[s * bs:]
                 if len(idx) < 2:
                     continue
                 xb, yb = data.x_train[idx], data.y_train[idx]
-                xb = _augment(xb, kind, cfg.temporal_crop, gen)
-                if kind == "tile" and torch.rand(1, generator=gen).item() < 0.5:
+                xb = _augment(xb, kind, cfg.temporal_crop, aug_gen)
+                if kind == "tile" and torch.rand(1, generator=aug_gen).item() < 0.5:
                     xb, yb = xb.flip(-1), yb.flip(-1)
-                if kind == "tile" and torch.rand(1, generator=gen).item() < 0.5:
+                if kind == "tile" and torch.rand(1, generator=aug_gen).item() < 0.5:
                     xb, yb = xb.flip(-2), yb.flip(-2)
                 xb, yb = xb.to(dev), yb.to(dev)
                 opt.zero_grad(set_to_none=True)
@@ -256,14 +208,17 @@ def train(
                 total += float(loss.detach()) * len(idx)
                 seen += len(idx)
             train_time += time.perf_counter() - t0
-            val = _val_metrics(model, data, dev, classes)
+            if ranks.many:
+                total = float(all_sum(torch.tensor([total], dtype=torch.float64), ranks)[0])
+                share_buffers(core, ranks)
+            val = _val_metrics(core, data, dev, classes, ranks)
             score = val["mean_iou"] if val else -total
             rec = EpochRecord(epoch, total / n, val["pixel_accuracy"] if val else None, val["mean_iou"] if val else None,
                               time.perf_counter() - t0)
             history.append(rec)
             improved = score > best_score + 1e-9
             if improved:
-                best_state, best_epoch, best_score, best_metrics = copy.deepcopy(model.state_dict()), epoch, score, val
+                best_state, best_epoch, best_score, best_metrics = copy.deepcopy(core.state_dict()), epoch, score, val
                 bad = 0
             else:
                 bad += 1
@@ -278,12 +233,13 @@ def train(
                 break
         bar.close()
         assert best_state is not None
-        model.load_state_dict(best_state)
+        core.load_state_dict(best_state)
         seconds = time.perf_counter() - t_start
+        seen = int(all_sum(torch.tensor([seen], dtype=torch.int64), ranks)[0])
         result = TrainResult(
             checkpoint=Path(checkpoint), epochs_run=len(history), best_epoch=best_epoch, stopped_early=stopped,
             train_samples=n, val_samples=len(data.y_val), seconds=seconds,
-            samples_per_second=seen / max(train_time, 1e-9), device=str(dev), val_metrics=best_metrics or {},
+            samples_per_second=seen / max(train_time, 1e-9), device=str(dev) + (f" × {ranks.world_size} ranks" if ranks.many else ""), val_metrics=best_metrics or {},
             history=history,
         )
         meta = {
@@ -308,13 +264,15 @@ def train(
             "band_normalisation": m.normalisation.model_dump(),
             "metrics": {"validation": best_metrics} if best_metrics else {},
             "train_params": {**cfg.model_dump(), "epochs_run": len(history), "best_epoch": best_epoch,
-                             "stopped_early": stopped, "train_samples": n, "val_samples": len(data.y_val)},
+                             "stopped_early": stopped, "train_samples": n, "val_samples": len(data.y_val),
+                             **({"ranks": ranks.world_size} if ranks.many else {})},
             "dataset_cid": dataset_cid,
             "dataset_sources": dict(m.sources),
             "continued_from": str(init_from) if init_from is not None else None,
             "preprocessing": dict(m.preprocessing or {}),
         }
-        save_checkpoint(checkpoint, model, meta)
+        if ranks.leader:
+            save_checkpoint(checkpoint, core, meta)
         return result
     finally:
         torch.use_deterministic_algorithms(previous)
@@ -369,35 +327,3 @@ class _Progress:
             self.bar.stop()
 
 
-def save_checkpoint(path: Path, model: nn.Module, meta: dict[str, Any]) -> Path:
-    """Write ``meta`` plus the model's weights, atomically."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({**meta, "state_dict": state}, tmp)
-    return Path(path)
-
-
-def load_checkpoint(path: Path, *, device: str | None = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """``(model in eval mode, meta)`` of a checkpoint written by :func:`train`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"checkpoint {path} does not exist")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
-        raise ModelError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
-                         hint="train one with eotrust train") from None
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT or "state_dict" not in data:
-        raise ModelError(f"{path} is not an eotrust checkpoint", hint="train one with eotrust train")
-    model_def = parse_model_def(data["model_def"], source=f"model definition in {path}")
-    model = build_model(model_def.architecture, int(data["in_channels"]), int(data["num_classes"]), model_def.params)
-    try:
-        model.load_state_dict(data["state_dict"])
-    except RuntimeError as exc:
-        raise ModelError(f"{path}: weights do not fit the model definition ({str(exc).splitlines()[0]})") from None
-    model.eval()
-    if device:
-        model.to(device)
-    meta = {k: v for k, v in data.items() if k != "state_dict"}
-    assert architecture(model_def.architecture).input_kind == meta["input_kind"]
-    return model, meta
