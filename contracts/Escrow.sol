@@ -55,6 +55,8 @@ contract Escrow {
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 private constant NAME_HASH = keccak256("eotrust Escrow");
     bytes32 private constant VERSION_HASH = keccak256("1");
+    uint256 private immutable _chainId;
+    bytes32 private immutable _domainSeparator;
 
     /// Per task: the EIP-712 hash of its funded quote while money is locked, else 0.
     mapping(address => bytes32) private _locked;
@@ -62,9 +64,12 @@ contract Escrow {
     mapping(address => uint256) private _owedPlusOne;
     bool private transient _entered;
 
-    event Funded(address indexed task, address indexed submitter, Quote quote);
-    /// The platform settled a finished task: `amounts` per quoted payee, `refund` to the submitter.
-    event Settled(address indexed task, bytes32 usageCid, uint256[] amounts, uint256 refund);
+    /// `task` was funded with the quote whose EIP-712 hash is `quoteHash` (the quote itself is
+    /// in the transaction's calldata; events stay small to keep the lifecycle cheap).
+    event Funded(address indexed task, address indexed submitter, bytes32 quoteHash, uint256 total);
+    /// The platform settled a finished task: the amounts per payee are in the transaction's
+    /// calldata, `refund` went back to the submitter.
+    event Settled(address indexed task, bytes32 usageCid, uint256 refund);
     /// A Nacked (refund in full) or Failed (failFee to the platform) task was released.
     event Released(address indexed task, uint8 state, uint256 toPlatform, uint256 toSubmitter);
     event Withdrawn(address indexed party, uint256 amount);
@@ -87,6 +92,11 @@ contract Escrow {
     error NotReleasable(uint8 state);
     error NothingOwed(address party);
     error TransferFailed(address party);
+
+    constructor() {
+        _chainId = block.chainid;
+        _domainSeparator = _separator();
+    }
 
     modifier nonReentrant() {
         if (_entered) revert Reentered();
@@ -117,7 +127,7 @@ contract Escrow {
         if (submitter != q.submitter) revert WrongSubmitter(q.submitter, submitter);
         if (platformOwner != q.platform) revert WrongPlatform(q.platform, platformOwner);
         _locked[q.task] = structHash;
-        emit Funded(q.task, q.submitter, q);
+        emit Funded(q.task, q.submitter, structHash, q.total);
         IEscrowedTask(q.task).lock(); // reverts unless the task is paid, names this escrow and is Initialized
     }
 
@@ -136,11 +146,16 @@ contract Escrow {
             uint256 amount = amounts[i];
             if (amount > q.maxima[i]) revert AboveQuote(i, amount, q.maxima[i]);
             _credit(q.payees[i], amount);
-            paid += amount;
+            unchecked {
+                paid += amount; // each at most its maximum, and the maxima sum to the total (checked by fund)
+            }
         }
-        uint256 refund = q.total - paid;
+        uint256 refund;
+        unchecked {
+            refund = q.total - paid;
+        }
         _credit(q.submitter, refund);
-        emit Settled(q.task, usageCid, amounts, refund);
+        emit Settled(q.task, usageCid, refund);
         IEscrowedTask(q.task).finish(); // reverts unless the task is Running with a result
     }
 
@@ -194,7 +209,7 @@ contract Escrow {
     }
 
     function domainSeparator() public view returns (bytes32) {
-        return keccak256(abi.encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, block.chainid, address(this)));
+        return block.chainid == _chainId ? _domainSeparator : _separator();
     }
 
     // ------------------------------------------------------------------ internals
@@ -209,7 +224,10 @@ contract Escrow {
     function _credit(address party, uint256 amount) private {
         if (amount == 0) return;
         uint256 stored = _owedPlusOne[party];
-        _owedPlusOne[party] = (stored == 0 ? 1 : stored) + amount;
+        unchecked {
+            // never overflows: every credit is ether this contract holds
+            _owedPlusOne[party] = (stored == 0 ? 1 : stored) + amount;
+        }
     }
 
     function _structHash(Quote calldata q) private pure returns (bytes32) {
@@ -227,6 +245,10 @@ contract Escrow {
                 q.quoteCid
             )
         );
+    }
+
+    function _separator() private view returns (bytes32) {
+        return keccak256(abi.encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, block.chainid, address(this)));
     }
 
     function _digest(bytes32 structHash) private view returns (bytes32) {

@@ -46,10 +46,11 @@ from typing import TYPE_CHECKING, Any
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
+from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 
 from eotrust.errors import InvalidInputError
-from eotrust.ledger.abi import escrow_abi
+from eotrust.ledger.abi import abi_type, escrow_abi
 from eotrust.ledger.codec import checksum_address, cid_or_none, cid_to_bytes32
 
 if TYPE_CHECKING:
@@ -201,9 +202,10 @@ class SignedQuote:
 
 @dataclass(frozen=True)
 class EscrowEvent:
-    """One escrow event. ``args``: Funded {submitter, quote (a Quote)}; Settled {usage_cid,
-    amounts (list, payee order), refund}; Released {state, to_platform, to_submitter};
-    Withdrawn {party, amount}."""
+    """One escrow event. ``args``: Funded {submitter, quote_hash, total, quote (a Quote, read
+    from the funding transaction's calldata; None if the escrow was called through another
+    contract)}; Settled {usage_cid, refund, amounts (payee order, from the calldata; None as
+    for quote)}; Released {state, to_platform, to_submitter}; Withdrawn {party, amount}."""
 
     name: str
     task: str | None
@@ -373,23 +375,47 @@ class EscrowClient:
             args: dict[str, Any]
             task = to_checksum_address(a["task"]) if "task" in a else None
             if decoded.name == "Funded":
-                q = a["quote"]
+                call = self._calldata(log.tx_hash, "fund")
+                quote = self._quote(call[0]) if call else None
+                if quote is not None and quote.signable().body != bytes(a["quoteHash"]):
+                    quote = None  # another fund call in the same transaction
                 args = {
                     "submitter": to_checksum_address(a["submitter"]),
-                    "quote": Quote(
-                        task=q[0], submitter=q[1], platform=q[2], payees=tuple(q[3]), maxima=tuple(q[4]), total=int(q[5]),
-                        fail_fee=int(q[6]), valid_until=int(q[7]), quote_cid=str(cid_or_none(q[8])),
-                        chain_id=self.chain.chain_id, escrow=self.address,
-                    ),
+                    "quote_hash": "0x" + bytes(a["quoteHash"]).hex(),
+                    "total": int(a["total"]),
+                    "quote": quote,
                 }
             elif decoded.name == "Settled":
-                args = {"usage_cid": cid_or_none(a["usageCid"]), "amounts": [int(x) for x in a["amounts"]], "refund": int(a["refund"])}
+                call = self._calldata(log.tx_hash, "settle")
+                amounts = [int(x) for x in call[2]] if call and call[0][0] == a["task"] else None
+                args = {"usage_cid": cid_or_none(a["usageCid"]), "refund": int(a["refund"]), "amounts": amounts}
             elif decoded.name == "Released":
                 args = {"state": _STATE_NAMES[int(a["state"])], "to_platform": int(a["toPlatform"]), "to_submitter": int(a["toSubmitter"])}
             else:
                 args = {"party": to_checksum_address(a["party"]), "amount": int(a["amount"])}
             events.append(EscrowEvent(decoded.name, task, log.block_number, log.log_index, log.tx_hash, args))
         return events
+
+
+    def _calldata(self, tx_hash: str, function: str) -> tuple[Any, ...] | None:
+        """The arguments of ``function`` if ``tx_hash`` called it on this escrow directly."""
+        to, data = self.chain.transaction_input(tx_hash)
+        selector = self._abi.encode_call(function, *_EMPTY_ARGS[function])[:4]
+        if to != self.address or data[:4] != selector:
+            return None
+        entry = self._abi.functions[function]
+        return tuple(abi_decode([abi_type(p) for p in entry["inputs"]], data[4:]))
+
+    def _quote(self, q: tuple[Any, ...]) -> Quote:
+        return Quote(
+            task=q[0], submitter=q[1], platform=q[2], payees=tuple(q[3]), maxima=tuple(q[4]), total=int(q[5]),
+            fail_fee=int(q[6]), valid_until=int(q[7]), quote_cid=str(cid_or_none(q[8])),
+            chain_id=self.chain.chain_id, escrow=self.address,
+        )
+
+
+_ZERO_QUOTE = ("0x" + "00" * 20,) * 3 + ([], [], 0, 0, 0, bytes(32))
+_EMPTY_ARGS: dict[str, tuple[Any, ...]] = {"fund": (_ZERO_QUOTE, b""), "settle": (_ZERO_QUOTE, bytes(32), [])}
 
 
 def _task_address(task: str | TaskClient) -> str:
