@@ -7,10 +7,23 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from escrow_helpers import chain_now, deploy_payee, paid_task, payee_collect, payee_read, quote_for, run_funded
+from escrow_helpers import (
+    chain_now,
+    deploy_payee,
+    paid_task,
+    payee_collect,
+    payee_read,
+    quote_for,
+    run_funded,
+)
 from ledger_helpers import CID_A, Parties
 
-from eotrust.errors import InvalidInputError, NotFoundError, PermissionDeniedError, StateError
+from eotrust.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    StateError,
+)
 from eotrust.ledger import Chain, ContractRevertError, TaskFactoryClient, TaskState
 from eotrust.ledger.escrow import EscrowClient, SignedQuote
 

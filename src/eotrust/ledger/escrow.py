@@ -38,15 +38,14 @@ error (:mod:`eotrust.ledger.reverts`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 
 from eotrust.errors import InvalidInputError
@@ -414,7 +413,7 @@ class EscrowClient:
         )
 
 
-_ZERO_QUOTE = ("0x" + "00" * 20,) * 3 + ([], [], 0, 0, 0, bytes(32))
+_ZERO_QUOTE: tuple[Any, ...] = ("0x" + "00" * 20,) * 3 + ([], [], 0, 0, 0, bytes(32))
 _EMPTY_ARGS: dict[str, tuple[Any, ...]] = {"fund": (_ZERO_QUOTE, b""), "settle": (_ZERO_QUOTE, bytes(32), [])}
 
 
@@ -437,8 +436,3 @@ def _amounts(quote: Quote, amounts: Sequence[int] | Mapping[str, int]) -> list[i
     if any(v < 0 for v in values):
         raise InvalidInputError("an amount cannot be negative")
     return values
-
-
-def dumps(signed: SignedQuote) -> str:
-    """A signed quote as JSON text (for the store or a file)."""
-    return json.dumps(signed.to_json(), sort_keys=True)
