@@ -226,3 +226,15 @@ def test_a_reentrant_payee_gets_nothing_extra(escrow: EscrowClient, chain: Chain
     platform_owed = escrow.owed(p.platform.address)
     assert escrow.withdraw(p.platform) == platform_owed > 0
     assert chain_now(chain) > 0
+
+
+def test_malformed_quotes_are_one_clear_error(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties) -> None:
+    p = parties
+    task = paid_task(factory, p, requests=0)
+    good = quote_for(escrow, task, p)
+    for change in ({"valid_until": 2**64}, {"maxima": (-1, 1, 1, 1)}, {"payees": (), "maxima": ()},
+                   {"maxima": (1, 2)}, {"quote_cid": "not-a-cid"}, {"payees": ("0x123", *good.payees[1:])}):
+        with pytest.raises(InvalidInputError):
+            dataclasses.replace(good, **change)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        escrow.fund(paid_task(factory, p, requests=0), good.sign(p.platform), sender=p.submitter)  # another task's quote

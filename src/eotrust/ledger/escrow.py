@@ -97,11 +97,15 @@ class Quote:
             set_(self, name, checksum_address(getattr(self, name), what=f"quote {name}"))
         set_(self, "payees", tuple(checksum_address(p, what="payee") for p in self.payees))
         set_(self, "maxima", tuple(int(m) for m in self.maxima))
-        if any(m < 0 for m in self.maxima) or self.fail_fee < 0 or self.valid_until < 0:
-            raise InvalidInputError("a quote's amounts and expiry cannot be negative")
-        cid_to_bytes32(self.quote_cid)  # a CID eotrust can name, or InvalidInputError
+        if not 1 <= len(self.payees) <= MAX_PAYEES or len(self.maxima) != len(self.payees):
+            raise InvalidInputError(f"a quote names 1 to {MAX_PAYEES} payees, one maximum each")
         if self.total == -1:
             set_(self, "total", sum(self.maxima))
+        if any(not 0 <= v < 2**256 for v in (*self.maxima, self.fail_fee, self.total)):
+            raise InvalidInputError("a quote's amounts are whole wei from 0 to 2**256 - 1")
+        if not 0 <= self.valid_until < 2**64:
+            raise InvalidInputError("a quote's expiry is unix seconds from 0 to 2**64 - 1")
+        cid_to_bytes32(self.quote_cid)  # a CID eotrust can name, or InvalidInputError
 
     # -- EIP-712 ------------------------------------------------------------------------------
     def message(self) -> dict[str, Any]:
