@@ -225,7 +225,7 @@ def main() -> int:
     # the Task implementation creates the deployment's one Escrow in its constructor
     full = int(embedded["full_deploy"]) - int(embedded["escrow_deploy"])  # type: ignore[call-overload]
     print("One contract per task instead (reference, same run)")
-    print(f"  deploying a full Task contract directly       {full:>11,} gas   (less the Escrow its constructor creates)")
+    print(f"  deploying a full Task contract directly       {full:>11,} gas   (approx.: less an Escrow deployed alone; its constructor creates one)")
     print(f"  creating a task as a clone (incl. registry)   {create_gas:>11,} gas   ({full / create_gas:.1f}x cheaper)")
     sep = int(embedded["separate_requests"])  # type: ignore[call-overload]
     batched = steady[1][1]
