@@ -190,6 +190,9 @@ def test_withdraw_pays_once(escrow: EscrowClient, chain: Chain, parties: Parties
     held = escrow.balance()
     assert escrow.withdraw(p.submitter) == owed
     assert escrow.owed(p.submitter.address) == 0 and escrow.balance() == held - owed
+    last = escrow.withdrawals(p.submitter.address)[-1]
+    assert last.args == {"party": p.submitter.address, "amount": owed}
+    assert last.tx_hash == escrow.last_transaction.tx_hash  # type: ignore[union-attr]
     with pytest.raises(ContractRevertError) as info:
         escrow.withdraw(p.submitter)
     assert _revert(info) == "NothingOwed" and isinstance(info.value, NotFoundError)

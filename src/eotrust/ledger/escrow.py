@@ -29,7 +29,8 @@ The API (everything an amount is in wei, the chain's native ether; every address
     in ``last_transaction``). Nothing owed is a ``MissingEntryError``.
   - ``.owed(address)``, ``.funded(task)``, ``.required(task)`` (whether the task is paid),
     ``.quote_of(task)`` (the funded quote, from the ``Funded`` event), ``.events(task=None)``
-    (:class:`EscrowEvent` list: Funded, Settled, Released, Withdrawn, with transaction hashes).
+    (:class:`EscrowEvent` list: Funded, Settled, Released, Withdrawn, with transaction hashes),
+    ``.withdrawals(party)`` (that party's Withdrawn events), ``.balance()`` (ether held).
 
 Credits are pull payments: ``settle`` and ``refund`` only credit; each party withdraws its own,
 so no party can block another's payment. Every refusal is an EotrustError naming the contract
@@ -364,6 +365,12 @@ class EscrowClient:
             address = _task_address(task)
             names = ("Funded", "Settled", "Released")
             topics = [[self._abi.event_topics[n] for n in names], bytes(12) + bytes.fromhex(address[2:])]
+        return self._decode(self.chain.logs(address=self.address, topics=topics, from_block=from_block))
+
+    def withdrawals(self, party: str, *, from_block: int = 0) -> list[EscrowEvent]:
+        """Every withdrawal ``party`` made (amount and transaction hash), oldest first."""
+        address = checksum_address(party, what="party")
+        topics = [self._abi.event_topics["Withdrawn"], bytes(12) + bytes.fromhex(address[2:])]
         return self._decode(self.chain.logs(address=self.address, topics=topics, from_block=from_block))
 
     def _decode(self, logs: Sequence[Any]) -> list[EscrowEvent]:
