@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
+import {Escrow} from "./Escrow.sol"; // escrow hook
+
 /// @title Task: one processing task of eotrust and its lifecycle.
 /// @notice Initialized --lock()--> RequestsLocked --all acks + start()--> Running --finish()--> Finished;
 ///         any refusal while RequestsLocked --> Nacked; Running --fail(reason)--> Failed.
@@ -8,7 +10,7 @@ pragma solidity 0.8.37;
 /// @dev Deployed once as an implementation. Every task is an EIP-1167 minimal proxy of it,
 ///      made by TaskFactory, whose code carries what the submitter fixed at creation after the
 ///      45 proxy bytes (never executed): submitter, results key, application (id, owner) and
-///      platform (id, owner). Those are written once, as code, which costs a fraction of
+///      platform (id, owner), and (escrow hook) one byte: whether it must be funded. Those are written once, as code, which costs a fraction of
 ///      storage, and can never change. Everything that moves lives in storage.
 ///      Every move checks the caller first, then the state.
 ///      CIDs are stored as their sha2-256 digest: every object eotrust names is a dag-pb node
@@ -76,11 +78,13 @@ contract Task {
     uint256 internal constant ARG_APPLICATION_OWNER = 129; // address
     uint256 internal constant ARG_PLATFORM_ID = 149; // bytes32
     uint256 internal constant ARG_PLATFORM_OWNER = 181; // address
-    uint256 internal constant ARGS_END = 201;
+    uint256 internal constant ARG_PAID = 201; // escrow hook: 1 byte, non-zero = payment required
+    uint256 internal constant ARGS_END = 202;
 
     uint256 private constant MAX_ENTRIES = type(uint8).max;
 
     address private immutable _self;
+    address private immutable _escrow; // escrow hook: the one Escrow of every clone of this implementation
 
     // slot 0: everything a move reads or writes, in one word
     State private _state;
@@ -134,9 +138,11 @@ contract Task {
     error MissingKey();
     error MissingCid();
     error NoResults();
+    error NotFunded(); // escrow hook
 
     constructor() {
         _self = address(this);
+        _escrow = address(new Escrow()); // escrow hook
     }
 
     // ------------------------------------------------------------------ submitter, Initialized
@@ -163,7 +169,13 @@ contract Task {
     /// Close the configuration and ask every owner: the application and platform requests
     /// are made here (their RequestChanged events), the resource requests were made when added.
     function lock() external {
-        _onlySubmitterWhile(State.Initialized);
+        // escrow hook: a paid task is locked by its escrow, in the call where the submitter funds it
+        if (_paid()) {
+            if (msg.sender != _escrow) revert NotFunded();
+            _onlyCloneWhile(State.Initialized);
+        } else {
+            _onlySubmitterWhile(State.Initialized);
+        }
         _applicationStatus = Status.Requested;
         _platformStatus = Status.Requested;
         _move(State.Initialized, State.RequestsLocked, 0);
@@ -249,7 +261,13 @@ contract Task {
     }
 
     function finish() external {
-        _onlyPlatformWhile(State.Running);
+        // escrow hook: a paid task is finished by its escrow, in the call where the platform settles it
+        if (_paid()) {
+            if (msg.sender != _escrow) revert NotFunded();
+            _onlyCloneWhile(State.Running);
+        } else {
+            _onlyPlatformWhile(State.Running);
+        }
         if (_resultCount == 0) revert NoResults();
         _move(State.Running, State.Finished, 0);
     }
@@ -272,6 +290,23 @@ contract Task {
     function state() external view returns (State) {
         _onlyClone();
         return _state;
+    }
+
+    // escrow hook: what the escrow checks a quote against
+    function parties() external view returns (address submitter_, address platformOwner) {
+        _onlyClone();
+        return (_argAddress(ARG_SUBMITTER), _argAddress(ARG_PLATFORM_OWNER));
+    }
+
+    // escrow hook: the one escrow of this deployment (also on the implementation)
+    function escrow() external view returns (address) {
+        return _escrow;
+    }
+
+    // escrow hook: whether this task must be funded through the escrow
+    function paymentRequired() external view returns (bool) {
+        _onlyClone();
+        return _paid();
     }
 
     function snapshot() external view returns (Snapshot memory s) {
@@ -320,6 +355,17 @@ contract Task {
             extcodecopy(address(), 0x00, offset, 0x20)
             a := shr(96, mload(0x00))
         }
+    }
+
+    // escrow hook
+    function _paid() private view returns (bool) {
+        return uint256(_argWord(ARG_PAID)) >> 248 != 0;
+    }
+
+    // escrow hook
+    function _onlyCloneWhile(State required) private view {
+        _onlyClone();
+        if (_state != required) revert WrongState(_state, required);
     }
 
     function _onlySubmitterWhile(State required) private view {

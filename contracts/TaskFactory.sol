@@ -43,12 +43,14 @@ contract TaskFactory {
 
     /// @notice Create a task owned by the caller, for this application and platform.
     /// @param resultsKey the submitter's X25519 public key: results are encrypted for it.
+    /// @param paid whether the task must be funded through the escrow before it can lock (escrow hook).
     function createTask(
         bytes32 resultsKey,
         bytes32 applicationId,
         address applicationOwner,
         bytes32 platformId,
-        address platformOwner
+        address platformOwner,
+        bool paid // escrow hook: the task must be funded through the escrow (see Escrow.sol)
     ) external returns (address task) {
         if (resultsKey == bytes32(0)) revert MissingKey();
         if (applicationOwner == address(0) || platformOwner == address(0)) revert ZeroAddress();
@@ -56,7 +58,7 @@ contract TaskFactory {
         // creation code (10 bytes) that returns the runtime: the EIP-1167 proxy + the arguments
         bytes memory code = abi.encodePacked(
             hex"61",
-            uint16(45 + 156),
+            uint16(45 + 157), // escrow hook: + 1 byte, paid
             hex"3d81600a3d39f3",
             hex"363d3d373d3d3d363d73",
             implementation,
@@ -66,7 +68,8 @@ contract TaskFactory {
             applicationId,
             applicationOwner,
             platformId,
-            platformOwner
+            platformOwner,
+            paid // escrow hook
         );
         assembly ("memory-safe") {
             task := create(0, add(code, 0x20), mload(code))

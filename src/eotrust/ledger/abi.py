@@ -168,8 +168,18 @@ def federated_abi() -> ContractAbi:
 
 
 @cache
+def escrow_abi() -> ContractAbi:
+    """Escrow and Task together: a task's errors surface through the escrow's calls into it."""
+    return ContractAbi(load_artifact("Escrow"), load_artifact("Task"))
+
+
+@cache
 def contracts_abi() -> ContractAbi:
     """Every eotrust contract: what a revert from any of them is decoded with."""
     return ContractAbi(
-        load_artifact("Task"), load_artifact("TaskFactory"), load_artifact("FederatedTask"), load_artifact("FederatedTaskFactory")
+        load_artifact("Task"),
+        load_artifact("TaskFactory"),
+        load_artifact("Escrow"),
+        load_artifact("FederatedTask"),
+        load_artifact("FederatedTaskFactory"),
     )

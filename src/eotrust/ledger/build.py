@@ -1,7 +1,8 @@
 """Compile ``contracts/*.sol`` with the pinned npm ``solc`` into the committed artifacts.
 
 ``python -m eotrust.ledger.build`` (what ``make contracts`` runs) rewrites
-``src/eotrust/ledger/artifacts/<Contract>.json``; ``--check`` compiles and exits non-zero if
+``src/eotrust/ledger/artifacts/<Contract>.json`` (and, for the contracts under
+``contracts/test/`` that only tests deploy, ``tests/ledger/artifacts/``); ``--check`` compiles and exits non-zero if
 the committed artifacts differ from what the sources give. Running eotrust needs only the
 artifacts, never Node; building needs Node and ``contracts/node_modules`` (``make node``).
 """
@@ -20,7 +21,10 @@ from eotrust.errors import ConfigError, LedgerError
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CONTRACTS_DIR = REPO_ROOT / "contracts"
-CONTRACTS = ("Task", "TaskFactory", "FederatedTask", "FederatedTaskFactory")
+TEST_ARTIFACTS_DIR = REPO_ROOT / "tests" / "ledger" / "artifacts"
+CONTRACTS = ("Task", "TaskFactory", "Escrow", "FederatedTask", "FederatedTaskFactory")
+#: Contracts under contracts/test/: attackers the tests deploy, never shipped.
+TEST_CONTRACTS = ("ReentrantPayee",)
 
 #: Compiler settings: the optimizer on, an EVM version every backend runs (py-evm, anvil, mainnets).
 SETTINGS: dict[str, object] = {
@@ -57,7 +61,8 @@ def compile_contracts(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, dict[str
     if node is None:
         raise ConfigError("node is not on PATH; compiling the contracts needs Node 20", hint="install Node 20")
     module = solc_module(contracts_dir)
-    sources = {p.name: {"content": p.read_text()} for p in sorted(contracts_dir.glob("*.sol"))}
+    paths = sorted(contracts_dir.glob("*.sol")) + sorted(contracts_dir.glob("test/*.sol"))
+    sources = {p.relative_to(contracts_dir).as_posix(): {"content": p.read_text()} for p in paths}
     if not sources:
         raise ConfigError(f"no Solidity sources in {contracts_dir}")
     standard_input = json.dumps({"language": "Solidity", "sources": sources, "settings": SETTINGS})
@@ -79,7 +84,7 @@ def compile_contracts(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, dict[str
     artifacts: dict[str, dict[str, object]] = {}
     for source_name, contracts in output["contracts"].items():
         for name, data in contracts.items():
-            if name not in CONTRACTS:
+            if name not in CONTRACTS and name not in TEST_CONTRACTS:
                 continue
             artifacts[name] = {
                 "contractName": name,
@@ -89,7 +94,7 @@ def compile_contracts(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, dict[str
                 "bytecode": "0x" + data["evm"]["bytecode"]["object"],
                 "deployedBytecode": "0x" + data["evm"]["deployedBytecode"]["object"],
             }
-    missing = set(CONTRACTS) - set(artifacts)
+    missing = (set(CONTRACTS) | set(TEST_CONTRACTS)) - set(artifacts)
     if missing:
         raise LedgerError(f"contracts missing from the sources: {', '.join(sorted(missing))}")
     return artifacts
@@ -99,21 +104,30 @@ def render(artifact: dict[str, object]) -> str:
     return json.dumps(artifact, indent=2, sort_keys=True) + "\n"
 
 
-def write_artifacts(artifacts: dict[str, dict[str, object]], out_dir: Path = ARTIFACTS_DIR) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _artifact_dir(name: str, out_dir: Path, test_dir: Path) -> Path:
+    return test_dir if name in TEST_CONTRACTS else out_dir
+
+
+def write_artifacts(
+    artifacts: dict[str, dict[str, object]], out_dir: Path = ARTIFACTS_DIR, test_dir: Path = TEST_ARTIFACTS_DIR
+) -> list[Path]:
     written = []
     for name, artifact in sorted(artifacts.items()):
-        path = out_dir / f"{name}.json"
+        directory = _artifact_dir(name, out_dir, test_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{name}.json"
         path.write_text(render(artifact))
         written.append(path)
     return written
 
 
-def stale_artifacts(artifacts: dict[str, dict[str, object]], out_dir: Path = ARTIFACTS_DIR) -> list[str]:
+def stale_artifacts(
+    artifacts: dict[str, dict[str, object]], out_dir: Path = ARTIFACTS_DIR, test_dir: Path = TEST_ARTIFACTS_DIR
+) -> list[str]:
     """Names whose committed artifact differs from the freshly compiled one."""
     stale = []
     for name, artifact in sorted(artifacts.items()):
-        path = out_dir / f"{name}.json"
+        path = _artifact_dir(name, out_dir, test_dir) / f"{name}.json"
         if not path.is_file() or path.read_text() != render(artifact):
             stale.append(name)
     return stale

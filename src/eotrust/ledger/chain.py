@@ -170,6 +170,12 @@ class Chain:
         """The gas a mined transaction used (from its receipt)."""
         return self._guard(lambda: int(self.w3.eth.get_transaction_receipt(tx_hash)["gasUsed"]))  # type: ignore[arg-type]
 
+    def transaction_input(self, tx_hash: str) -> tuple[str | None, bytes]:
+        """A mined transaction's recipient and calldata (what a compact event leaves out)."""
+        tx = self._guard(lambda: self.w3.eth.get_transaction(tx_hash))  # type: ignore[arg-type]
+        to = tx.get("to")
+        return (to_checksum_address(to) if to else None), bytes(tx["input"])
+
     def code(self, address: str) -> bytes:
         return self._guard(lambda: bytes(self.w3.eth.get_code(to_checksum_address(address))))
 

@@ -36,7 +36,7 @@ PAGE = 500
 #: followed by its 156 bytes of creation arguments (see TaskFactory.sol).
 CLONE_PREFIX = bytes.fromhex("363d3d373d3d3d363d73")
 CLONE_SUFFIX = bytes.fromhex("5af43d82803e903d91602b57fd5bf3")
-CLONE_ARGS = 156
+CLONE_ARGS = 157  # the last byte: whether the task is paid (escrow hook)
 
 
 @dataclass(frozen=True)
@@ -180,9 +180,11 @@ class TaskFactoryClient:
         application_owner: str,
         platform_id: str | bytes,
         platform_owner: str,
+        paid: bool = False,
     ) -> TaskClient:
         """Create a task owned by ``account`` for this application and platform; results
-        will be sealed for ``results_recipient`` (an ``age1…`` recipient)."""
+        will be sealed for ``results_recipient`` (an ``age1…`` recipient). A ``paid`` task is
+        locked only by funding it and finished only by settling it (:mod:`eotrust.ledger.escrow`)."""
         from eotrust.ledger.task import TaskClient
 
         address = self.ensure_deployed(account)
@@ -193,6 +195,7 @@ class TaskFactoryClient:
             checksum_address(application_owner, what="application owner"),
             catalog_id(platform_id),
             checksum_address(platform_owner, what="platform owner"),
+            paid,
         )
         result = self.chain.transact(account, to=address, data=data, action="create a task")
         for log in result.logs:
@@ -241,6 +244,11 @@ class TaskFactoryClient:
     def implementation(self) -> str:
         """The Task contract every clone of this factory delegates to."""
         return to_checksum_address(self._call("implementation")[0])
+
+    def escrow(self) -> str:
+        """The Escrow of this factory's tasks (created by the Task implementation)."""
+        data = self.chain.call(self.implementation(), self._abi.encode_call("escrow"), action="read the escrow address")
+        return to_checksum_address(self._abi.decode_output("escrow", data)[0])
 
     def origin(self, address: str) -> TaskOrigin:
         """Did this factory create the contract at ``address``? (See :class:`TaskOrigin`.)"""

@@ -107,6 +107,9 @@ def revert_error(error: DecodedError, *, action: str, caller: str | None = None)
         return MissingEntryError(
             "that address is the Task implementation, not a task", error=error, hint="use a task's address"
         )
+    escrow = _escrow_error(name, a, action, you, error)
+    if escrow is not None:
+        return escrow
     federated = _federated_error(name, a, action, you, error)
     if federated is not None:
         return federated
@@ -125,6 +128,63 @@ def revert_error(error: DecodedError, *, action: str, caller: str | None = None)
     if name in simple:
         return RejectedInputError(f"cannot {action}: {simple[name]}", error=error)
     return ContractRevertError(f"cannot {action}: the contract reverted with {error}", error=error)
+
+
+def _escrow_error(name: str, a: dict[str, Any], action: str, you: Any, error: DecodedError) -> ContractRevertError | None:
+    """The sentence for an error of the Escrow, or of a paid task's escrow hook (None for any other)."""
+    if name == "NotFunded" and not a:
+        return WrongStateError(
+            f"cannot {action}: the task is paid, so it is locked only by funding it and finished only by settling it",
+            error=error, hint="fund it with the platform's signed quote (EscrowClient.fund); the platform settles it (EscrowClient.settle)")
+    if name == "NotFunded":
+        return WrongStateError(f"cannot {action}: the escrow holds no money for task {_addr(a.get('task'))}", error=error)
+    if name == "AlreadyFunded":
+        return WrongStateError(f"cannot {action}: task {_addr(a.get('task'))} is already funded", error=error)
+    if name == "NotReleasable":
+        return WrongStateError(
+            f"cannot {action}: the task is {_state(a.get('state'))}; only a Nacked or Failed task is released "
+            "(a Running one is settled by its platform)", error=error)
+    if name == "QuoteExpired":
+        return RejectedInputError(
+            f"cannot {action}: the quote expired at {a.get('validUntil')} (chain time {a.get('now')})", error=error,
+            hint="ask the platform for a new quote")
+    if name == "NotQuotedSubmitter":
+        return NotAllowedError(f"only the submitter the quote names can {action}; you are {you}", error=error)
+    if name == "NotQuotedPlatform":
+        return NotAllowedError(f"only the platform that signed the quote can {action}; you are {you}", error=error)
+    if name in ("WrongSubmitter", "WrongPlatform"):
+        who = "submitter" if name == "WrongSubmitter" else "platform owner"
+        return RejectedInputError(
+            f"cannot {action}: the quote names {who} {_addr(a.get('quoted'))}, the task's is {_addr(a.get('actual'))}", error=error)
+    if name == "BadSignature":
+        return RejectedInputError(
+            f"cannot {action}: the quote's signature is not the platform's (tampered, or signed by another key)", error=error)
+    if name == "BadQuote":
+        return RejectedInputError(
+            f"cannot {action}: the quote is malformed (1 to 32 non-zero payees, one maximum each, summing to the "
+            "total; the failure fee at most the total)", error=error)
+    if name == "WrongAmount":
+        return RejectedInputError(f"cannot {action}: {a.get('sent')} wei sent, the quote's total is {a.get('total')} wei", error=error)
+    if name == "WrongQuote":
+        return RejectedInputError(f"cannot {action}: that is not the quote funded for task {_addr(a.get('task'))}", error=error)
+    if name == "AboveQuote":
+        return RejectedInputError(
+            f"cannot {action}: amount #{a.get('index')} ({a.get('amount')} wei) is above the quoted maximum "
+            f"({a.get('maximum')} wei)", error=error)
+    if name == "WrongAmountCount":
+        return RejectedInputError(f"cannot {action}: {a.get('given')} amounts for {a.get('payees')} payees", error=error)
+    if name == "NothingOwed":
+        return MissingEntryError(f"cannot {action}: nothing is owed to {_addr(a.get('party'))}", error=error)
+    if name == "TransferFailed":
+        return ContractRevertError(
+            f"cannot {action}: {_addr(a.get('party'))} refused the payment (its contract reverted)", error=error)
+    if name == "Reentered":
+        return NotAllowedError(f"cannot {action}: the escrow is already in a call (re-entry refused)", error=error)
+    return None
+
+
+def _addr(value: Any) -> str:
+    return to_checksum_address(value) if isinstance(value, str) and is_address(value) else str(value)
 
 
 FEDERATED_STATES = ("Uninitialised", "Running", "Finished", "Failed")

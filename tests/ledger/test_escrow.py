@@ -1,0 +1,243 @@
+"""Escrow of paid tasks on the embedded chain: every refusal the issue names (expired, tampered,
+wrong amount, double funding, wrong submitter), settlement below the quote, refunds, the
+failure terms, pull withdrawals, and a payee contract that re-enters on payment."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from escrow_helpers import (
+    chain_now,
+    deploy_payee,
+    paid_task,
+    payee_collect,
+    payee_read,
+    quote_for,
+    run_funded,
+)
+from ledger_helpers import CID_A, Parties
+
+from eotrust.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    StateError,
+)
+from eotrust.ledger import Chain, ContractRevertError, TaskFactoryClient, TaskState
+from eotrust.ledger.escrow import EscrowClient, SignedQuote
+
+
+@pytest.fixture(scope="module")
+def escrow(chain: Chain, factory: TaskFactoryClient, parties: Parties) -> EscrowClient:
+    factory.ensure_deployed(parties.submitter)
+    return EscrowClient(chain)
+
+
+def _revert(info: pytest.ExceptionInfo[ContractRevertError]) -> str:
+    return info.value.error_name
+
+
+def test_digest_and_signature_agree_with_the_contract(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties) -> None:
+    task = paid_task(factory, parties)
+    quote = quote_for(escrow, task, parties)
+    assert escrow.digest_on_chain(quote) == quote.digest()
+    signed = quote.sign(parties.platform)
+    assert signed.signer() == parties.platform.address
+    assert SignedQuote.from_json(signed.to_json()) == signed
+    assert EscrowClient.for_task(escrow.chain, task).address == escrow.address
+    assert escrow.required(task) and not escrow.funded(task)
+
+
+def test_a_paid_task_cannot_lock_or_start_unfunded(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties) -> None:
+    p = parties
+    task = paid_task(factory, p)
+    with pytest.raises(ContractRevertError) as info:
+        task.lock(p.submitter)
+    assert _revert(info) == "NotFunded" and isinstance(info.value, StateError)
+    assert "locked only by funding it" in info.value.message
+    with pytest.raises(ContractRevertError) as info:
+        task.start(p.platform)
+    assert _revert(info) == "WrongState"
+    assert task.state() is TaskState.Initialized
+
+
+def test_funding_refusals(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties) -> None:
+    p = parties
+    task = paid_task(factory, p)
+    quote = quote_for(escrow, task, p)
+    signed = quote.sign(p.platform)
+    before = escrow.balance()
+
+    cases = [
+        ("expired", quote_for(escrow, task, p, valid_for=-1).sign(p.platform), quote.total, p.submitter, "QuoteExpired"),
+        ("tampered maximum", SignedQuote(dataclasses.replace(quote, maxima=(400, 200, 100, 101), total=801), signed.signature),
+         801, p.submitter, "BadSignature"),
+        ("tampered payee", SignedQuote(dataclasses.replace(quote, payees=(p.stranger.address, *quote.payees[1:])), signed.signature),
+         quote.total, p.submitter, "BadSignature"),
+        ("signed by another key", quote.sign(p.stranger), quote.total, p.submitter, "BadSignature"),
+        ("truncated signature", SignedQuote(quote, signed.signature[:64]), quote.total, p.submitter, "BadSignature"),
+        ("too little", signed, quote.total - 1, p.submitter, "WrongAmount"),
+        ("too much", signed, quote.total + 1, p.submitter, "WrongAmount"),
+        ("sent by a stranger", signed, quote.total, p.stranger, "NotQuotedSubmitter"),
+        ("sum of maxima is not the total", dataclasses.replace(quote, total=quote.total + 5).sign(p.platform), quote.total + 5,
+         p.submitter, "BadQuote"),
+        ("failure fee above the total", dataclasses.replace(quote, fail_fee=quote.total + 1).sign(p.platform), quote.total,
+         p.submitter, "BadQuote"),
+    ]
+    for what, sq, value, sender, expected in cases:
+        with pytest.raises(ContractRevertError) as info:
+            escrow.fund(task, sq, value, sender=sender)
+        assert _revert(info) == expected, what
+    # a quote naming the stranger as submitter, properly signed, sent by the stranger
+    stranger_quote = dataclasses.replace(quote, submitter=p.stranger.address).sign(p.platform)
+    with pytest.raises(ContractRevertError) as info:
+        escrow.fund(task, stranger_quote, sender=p.stranger)
+    assert _revert(info) == "WrongSubmitter"
+    # a quote signed by a platform that is not the task's
+    other = dataclasses.replace(quote, platform=p.stranger.address).sign(p.stranger)
+    with pytest.raises(ContractRevertError) as info:
+        escrow.fund(task, other, sender=p.submitter)
+    assert _revert(info) == "WrongPlatform"
+    assert escrow.balance() == before and not escrow.funded(task) and task.state() is TaskState.Initialized
+
+    escrow.fund(task, signed, sender=p.submitter)
+    assert escrow.funded(task) and task.state() is TaskState.RequestsLocked
+    assert escrow.balance() == before + quote.total
+    with pytest.raises(ContractRevertError) as info:
+        escrow.fund(task, signed, sender=p.submitter)
+    assert _revert(info) == "AlreadyFunded"
+    assert escrow.quote_of(task) == quote
+
+
+def test_an_unpaid_task_cannot_be_funded(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties, new_task) -> None:  # type: ignore[no-untyped-def]
+    p = parties
+    task = new_task("Initialized")
+    assert not escrow.required(task)
+    with pytest.raises(ContractRevertError) as info:
+        escrow.fund(task, quote_for(escrow, task, p).sign(p.platform), sender=p.submitter)
+    assert _revert(info) == "NotSubmitter"  # the task refuses the escrow's lock
+
+
+def test_settle_pays_actual_use_and_returns_the_rest(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties) -> None:
+    p = parties
+    task = paid_task(factory, p)
+    quote = quote_for(escrow, task, p)
+    escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
+    with pytest.raises(ContractRevertError) as info:
+        escrow.settle(task, CID_A, [1, 1, 1, 1], sender=p.platform)
+    assert _revert(info) == "WrongState"  # not running yet: the task refuses to finish
+    run_funded(task, p, "Running")
+    owed = {a.address: escrow.owed(a.address) for a in p.all}
+    with pytest.raises(ContractRevertError) as info:
+        escrow.settle(task, CID_A, [401, 0, 0, 0], sender=p.platform)
+    assert _revert(info) == "AboveQuote" and isinstance(info.value, InvalidInputError)
+    with pytest.raises(ContractRevertError) as info:
+        escrow.settle(task, CID_A, [1, 1, 1, 1], sender=p.submitter)
+    assert _revert(info) == "NotQuotedPlatform" and isinstance(info.value, PermissionDeniedError)
+    with pytest.raises(ContractRevertError) as info:
+        escrow.settle(task, CID_A, [1, 1, 1], sender=p.platform)
+    assert _revert(info) == "WrongAmountCount"
+    with pytest.raises(ContractRevertError) as info:
+        escrow.settle(task, CID_A, [1, 1, 1, 1], sender=p.platform, quote=dataclasses.replace(quote, fail_fee=0))
+    assert _revert(info) == "WrongQuote"
+    with pytest.raises(InvalidInputError):
+        escrow.settle(task, CID_A, {p.stranger.address: 1}, sender=p.platform)
+    with pytest.raises(ContractRevertError) as info:  # the platform cannot finish a paid task without paying
+        task.finish(p.platform)
+    assert _revert(info) == "NotFunded"
+
+    escrow.settle(task, CID_A, {p.platform.address: 300, p.app.address: 200, p.data[0].address: 50}, sender=p.platform)
+    assert task.state() is TaskState.Finished and not escrow.funded(task)
+    paid = {p.platform.address: 300, p.app.address: 200, p.data[0].address: 50, p.submitter.address: 800 - 550}
+    for a in p.all:
+        assert escrow.owed(a.address) - owed[a.address] == paid.get(a.address, 0), a.address
+    settled = [e for e in escrow.events(task) if e.name == "Settled"]
+    assert settled[0].args == {"usage_cid": CID_A, "refund": 250, "amounts": [300, 200, 50, 0]}
+    with pytest.raises(ContractRevertError) as info:
+        escrow.settle(task, CID_A, [0, 0, 0, 0], sender=p.platform)
+    assert _revert(info) == "NotFunded"
+    with pytest.raises(ContractRevertError) as info:
+        escrow.refund(task, sender=p.submitter, quote=quote)
+    assert _revert(info) == "NotFunded"
+
+
+@pytest.mark.parametrize("outcome", ["Nacked", "Failed"])
+def test_release_refunds_exactly(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties, outcome: str) -> None:
+    p = parties
+    task = paid_task(factory, p)
+    quote = quote_for(escrow, task, p, fail_fee=123)
+    escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
+    with pytest.raises(ContractRevertError) as info:
+        escrow.refund(task, sender=p.stranger)
+    assert _revert(info) == "NotReleasable" and "RequestsLocked" in info.value.message
+    run_funded(task, p, outcome)
+    sub, plat, held = escrow.owed(p.submitter.address), escrow.owed(p.platform.address), escrow.balance()
+    escrow.refund(task, sender=p.stranger)  # anyone may release; the money goes where the quote says
+    fee = 123 if outcome == "Failed" else 0
+    assert escrow.owed(p.submitter.address) - sub == quote.total - fee
+    assert escrow.owed(p.platform.address) - plat == fee
+    assert escrow.balance() == held  # credited, not paid: pull payments
+    with pytest.raises(ContractRevertError) as info:
+        escrow.refund(task, sender=p.submitter)
+    assert _revert(info) == "NotFunded"
+
+
+def test_withdraw_pays_once(escrow: EscrowClient, chain: Chain, parties: Parties) -> None:
+    p = parties
+    owed = escrow.owed(p.submitter.address)
+    assert owed > 0  # from the tests above (the module shares one chain)
+    held = escrow.balance()
+    assert escrow.withdraw(p.submitter) == owed
+    assert escrow.owed(p.submitter.address) == 0 and escrow.balance() == held - owed
+    last = escrow.withdrawals(p.submitter.address)[-1]
+    assert last.args == {"party": p.submitter.address, "amount": owed}
+    assert last.tx_hash == escrow.last_transaction.tx_hash  # type: ignore[union-attr]
+    with pytest.raises(ContractRevertError) as info:
+        escrow.withdraw(p.submitter)
+    assert _revert(info) == "NothingOwed" and isinstance(info.value, NotFoundError)
+    with pytest.raises(ContractRevertError) as info:
+        escrow.withdraw(p.stranger)
+    assert _revert(info) == "NothingOwed"
+
+
+def test_a_reentrant_payee_gets_nothing_extra(escrow: EscrowClient, chain: Chain, factory: TaskFactoryClient, parties: Parties) -> None:
+    p = parties
+    attacker = deploy_payee(chain, p.stranger, escrow.address, depth=3)
+    refuser = deploy_payee(chain, p.stranger, escrow.address, refuse=True)
+    # two tasks credit the attacker, so a second payout would find money to take
+    for _ in range(2):
+        task = paid_task(factory, p)
+        quote = quote_for(escrow, task, p, payees=[attacker, refuser, p.platform.address], maxima=[300, 200, 100])
+        escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
+        run_funded(task, p, "Running")
+        escrow.settle(task, CID_A, [250, 200, 100], sender=p.platform)
+    assert escrow.owed(attacker) == 500 and escrow.owed(refuser) == 400
+    held = escrow.balance()
+    payee_collect(chain, p.stranger, attacker)
+    assert payee_read(chain, attacker, "attempts") == 1  # it re-entered (and the escrow refused it)
+    assert payee_read(chain, attacker, "received") == 500 == chain.balance(attacker)
+    assert escrow.owed(attacker) == 0 and escrow.balance() == held - 500
+    with pytest.raises(ContractRevertError) as info:
+        payee_collect(chain, p.stranger, attacker)
+    assert _revert(info) == "NothingOwed"
+    # a payee that refuses payment keeps its credit and blocks nobody
+    with pytest.raises(ContractRevertError) as info:
+        payee_collect(chain, p.stranger, refuser)
+    assert _revert(info) == "TransferFailed"
+    assert escrow.owed(refuser) == 400
+    platform_owed = escrow.owed(p.platform.address)
+    assert escrow.withdraw(p.platform) == platform_owed > 0
+    assert chain_now(chain) > 0
+
+
+def test_malformed_quotes_are_one_clear_error(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties) -> None:
+    p = parties
+    task = paid_task(factory, p, requests=0)
+    good = quote_for(escrow, task, p)
+    for change in ({"valid_until": 2**64}, {"maxima": (-1, 1, 1, 1)}, {"payees": (), "maxima": ()},
+                   {"maxima": (1, 2)}, {"quote_cid": "not-a-cid"}, {"payees": ("0x123", *good.payees[1:])}):
+        with pytest.raises(InvalidInputError):
+            dataclasses.replace(good, **change)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        escrow.fund(paid_task(factory, p, requests=0), good.sign(p.platform), sender=p.submitter)  # another task's quote
