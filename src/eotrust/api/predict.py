@@ -128,8 +128,24 @@ def _media(request: Request) -> str:
 
 
 def _parse_npy(body: bytes) -> np.ndarray:
+    """The body's array, read in place (a read-only view of the body's bytes, no copy: the
+    scorer makes the one copy it needs when it normalises)."""
+    from numpy.lib import format as npy
+
     try:
-        return np.load(io.BytesIO(body), allow_pickle=False)
+        stream = io.BytesIO(body)
+        version = npy.read_magic(stream)
+        readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+        if version not in readers:  # a rarer version: numpy's own reader (one copy)
+            return np.load(io.BytesIO(body), allow_pickle=False)
+        shape, fortran, dtype = readers[version](stream)
+        if dtype.hasobject:
+            raise ValueError("object arrays need pickles, which are not accepted")
+        count = int(np.prod(shape, dtype=np.int64))
+        if len(body) - stream.tell() != count * dtype.itemsize:
+            raise ValueError(f"the data holds {len(body) - stream.tell()} bytes, the header declares {count * dtype.itemsize}")
+        flat = np.frombuffer(body, dtype=dtype, count=count, offset=stream.tell())
+        return flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
     except Exception as exc:
         raise InvalidInputError(f"the body is not a valid .npy array ({type(exc).__name__}: {str(exc)[:200]})",
                                 hint="write it with numpy.save(..., allow_pickle=False)") from None
@@ -159,7 +175,8 @@ def _score_array(scorer: Scorer, arr: np.ndarray, with_probs: bool) -> tuple[np.
                                 hint="send pixel values; mark nodata in a GeoTIFF instead")
     if scorer.is_image and arr.ndim not in (3, 4):
         raise InvalidInputError(f"an image model takes (C, H, W) or (N, C, H, W), not shape {arr.shape}")
-    probs = scorer.probabilities(arr)
+    # concurrent requests for this model run together, one onnxruntime call at a time
+    probs = scorer.probabilities(arr, shared=True)
     classes = class_map(probs, axis=-3 if scorer.is_image else -1)
     return classes, probs if with_probs else None
 

@@ -7,6 +7,7 @@ normalisation, pads image tiles to the model's spatial multiple and crops the re
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,8 @@ from eotrust.ml.package import (
 
 if TYPE_CHECKING:
     import onnxruntime as ort
+
+    from eotrust.ml.scoring.batcher import Batcher
 
 #: Rows of pixel series scored per onnxruntime call.
 SERIES_BATCH = 65536
@@ -71,6 +74,8 @@ class Scorer:
         self.spec = spec
         self.num_classes = self.manifest.output.classes
         self._mean, self._std = self._normalisation()
+        self._batcher: Batcher | None = None
+        self._batcher_lock = threading.Lock()
 
     @classmethod
     def from_file(cls, path: Path, *, cid: str | None = None, verify: bool = True, threads: int | None = None) -> Scorer:
@@ -139,18 +144,32 @@ class Scorer:
             raise ModelError(f"scoring with model {self.manifest.name} failed on input {x.shape}: "
                              f"{first_line(exc)}") from None
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
+    @property
+    def batcher(self) -> Batcher:
+        """This scorer's :class:`~eotrust.ml.scoring.batcher.Batcher` (made on first use)."""
+        with self._batcher_lock:
+            if self._batcher is None:
+                from eotrust.ml.scoring.batcher import Batcher
+
+                self._batcher = Batcher(self)
+            return self._batcher
+
+    def probabilities(self, x: np.ndarray, *, shared: bool = False) -> np.ndarray:
         """Class probabilities: ``(N, K, H, W)`` for an image batch ``(N, C, H, W)`` (any H, W:
-        padded to the model's multiple and cropped back), ``(N, K)`` for series."""
+        padded to the model's multiple and cropped back), ``(N, K)`` for series.
+
+        ``shared``: run the model through :attr:`batcher`, together with other threads'
+        inputs (a server's concurrent requests), instead of calling it directly."""
+        run = self.batcher.run if shared else self.run
         single = self.is_image and x.ndim == 3
         if single:
             x = x[None]
         if self.is_image:
             batch, size = self.prepare_images(x)
-            out = self.finish(self.run(batch), size)
+            out = self.finish(run(batch), size)
         else:
             batch = self.prepare(x)
-            out = np.concatenate([self.run(batch[i:i + SERIES_BATCH]) for i in range(0, len(batch), SERIES_BATCH)]) \
+            out = np.concatenate([run(batch[i:i + SERIES_BATCH]) for i in range(0, len(batch), SERIES_BATCH)]) \
                 if len(batch) else np.zeros((0, self.num_classes), np.float32)
             out = self.finish(out)
         return out[0] if single else out
