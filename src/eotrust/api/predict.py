@@ -44,7 +44,7 @@ from eotrust.errors import AuthError, EotrustError, InvalidInputError
 
 if TYPE_CHECKING:
     from eotrust.api.keys import ApiKeyInfo, ApiKeys
-    from eotrust.ml.registry import Registry
+    from eotrust.ml.registry import ModelEntry, Registry
     from eotrust.ml.scoring.batch import Scorer
 
 router = APIRouter(tags=["Models"])
@@ -76,6 +76,8 @@ class _ModelService:
         self.settings = app.state.settings
         self.registry: Registry = Registry(self.settings)
         self.keys: ApiKeys = ApiKeys(self.settings)
+        self.entries: dict[str, ModelEntry] = {}  # normal CID -> registered model, resolved once
+        self.lock = threading.Lock()
 
 
 _INIT_LOCK = threading.Lock()
@@ -88,6 +90,27 @@ def model_service(app: FastAPI) -> _ModelService:
             service = _ModelService(app)
             app.state.model_service = service
         return service
+
+
+def _authorized_entry(service: _ModelService, state: Any, info: ApiKeyInfo, ref: str) -> ModelEntry:
+    """The registered model ``ref`` if key ``info`` may use it (404/403 otherwise). A model
+    named by CID is looked up once (a registered package never changes: its CID names its
+    bytes; listing the registry per request cost more CPU than scoring a tile); the key's
+    scopes are checked on every request. Names (``name``, ``name:version``) are looked up
+    every time, since a new version may be registered."""
+    from eotrust.api.authorization import authorize_model_use, scopes_allow
+    from eotrust.cid import normal_cid
+
+    key = normal_cid(ref)
+    with service.lock:
+        entry = service.entries.get(key) if key else None
+    if entry is not None and scopes_allow(info.scopes, entry.cid, entry.name):
+        return entry
+    entry = authorize_model_use(state, info.id, info.scopes, ref)  # raises 404 or 403 with their messages
+    if key:
+        with service.lock:
+            service.entries[key] = entry
+    return entry
 
 
 def authenticate(service: _ModelService, secret: str | None) -> ApiKeyInfo:
@@ -269,9 +292,7 @@ async def _predict(cid: str, request: Request, format: str | None, probabilities
     info = await run_in_threadpool(authenticate, service, secret)
     limit = _limit_bytes(service)
     _check_length(request, limit)
-    from eotrust.api.authorization import authorize_model_use
-
-    entry = await run_in_threadpool(authorize_model_use, request.app.state.eotrust, info.id, info.scopes, cid)
+    entry = await run_in_threadpool(_authorized_entry, service, request.app.state.eotrust, info, cid)
     media = _media(request)
     body = await _read_body(request, limit)
     request.state.body_read = True
