@@ -20,6 +20,8 @@ from eotrust.ml.package import Manifest, graph_info, pack, read_package, verify_
 from eotrust.ml.quantize import MAX_DROP_POINTS, QuantOptions, quantise_package
 from eotrust.ml.scoring.batch import Scorer
 
+pytestmark = pytest.mark.slow  # trains a small ENet (seconds on a quiet machine)
+
 OWNER = Account.from_key("0x" + "b2" * 32)
 CLASSES = ["water", "forest", "field", "town"]
 BANDS = ["blue", "green", "red", "nir"]
