@@ -172,6 +172,44 @@ def test_concurrent_clients(world: dict[str, Any]) -> None:
     assert json.loads(http(world).get("/conformance").text)
 
 
+def test_concurrent_requests_of_mixed_shapes_and_bad_ones(world: dict[str, Any]) -> None:
+    """Concurrent requests for one model are batched together (by shape): each gets its own
+    answer, and a bad request among them fails alone, before it reaches a batch."""
+    rng = np.random.default_rng(3)
+    inputs = [rng.integers(0, 255, (3, 32, 48) if i % 3 else (2, 3, 40, 40)).astype(np.uint8) for i in range(12)]
+    inputs += [np.zeros((4, 32, 48), np.uint8), np.full((3, 32, 48), np.nan, np.float32)]  # wrong bands; no finite value
+    expected = [world["scorer"].classify(x) for x in inputs[:12]]
+
+    def call(i: int) -> tuple[int, Any]:
+        r = http(world).post(world["url"], content=npy(inputs[i]), headers={**NPY, "X-API-Key": world["good"]})
+        return r.status_code, np.load(io.BytesIO(r.content)) if r.status_code == 200 else r.json()["detail"]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(call, range(len(inputs))))
+    for (status, classes), want in zip(answers[:12], expected):
+        assert status == 200
+        np.testing.assert_array_equal(classes, want)
+    assert answers[12][0] == 400 and "4 bands" in answers[12][1]
+    assert answers[13][0] == 400 and "no finite value" in answers[13][1]
+    alive(world)
+
+
+def test_npy_bodies_are_read_exactly(world: dict[str, Any]) -> None:
+    """The .npy body is read in place: Fortran order and big-endian arrays score as numpy
+    reads them; a body longer or shorter than its header declares is refused."""
+    x = np.random.default_rng(4).integers(0, 255, (3, 24, 32)).astype(np.uint16)
+    expected = world["scorer"].classify(x)
+    for variant in (np.asfortranarray(x), x.astype(">u2")):
+        r = http(world).post(world["url"], content=npy(variant), headers={**NPY, "X-API-Key": world["good"]})
+        assert r.status_code == 200, r.text
+        np.testing.assert_array_equal(np.load(io.BytesIO(r.content)), expected)
+    body = npy(x)
+    for bad in (body + b"\0", body[:-2]):
+        r = http(world).post(world["url"], content=bad, headers={**NPY, "X-API-Key": world["good"]})
+        assert r.status_code == 400 and "header declares" in r.json()["detail"], r.text
+    alive(world)
+
+
 def test_truncated_geotiff(world: dict[str, Any]) -> None:
     """A TIFF whose header opens but whose pixel data is cut off."""
     whole = geotiff(np.random.default_rng(2).integers(0, 255, (3, 64, 64)).astype(np.uint8))

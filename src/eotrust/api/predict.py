@@ -43,7 +43,7 @@ from eotrust.errors import AuthError, EotrustError, InvalidInputError
 
 if TYPE_CHECKING:
     from eotrust.api.keys import ApiKeyInfo, ApiKeys
-    from eotrust.ml.registry import Registry
+    from eotrust.ml.registry import ModelEntry, Registry
     from eotrust.ml.scoring.batch import Scorer
 
 router = APIRouter(tags=["Models"])
@@ -75,6 +75,8 @@ class _ModelService:
         self.settings = app.state.settings
         self.registry: Registry = Registry(self.settings)
         self.keys: ApiKeys = ApiKeys(self.settings)
+        self.entries: dict[str, ModelEntry] = {}  # normal CID -> registered model, resolved once
+        self.lock = threading.Lock()
 
 
 _INIT_LOCK = threading.Lock()
@@ -87,6 +89,27 @@ def model_service(app: FastAPI) -> _ModelService:
             service = _ModelService(app)
             app.state.model_service = service
         return service
+
+
+def _authorized_entry(service: _ModelService, state: Any, info: ApiKeyInfo, ref: str) -> ModelEntry:
+    """The registered model ``ref`` if key ``info`` may use it (404/403 otherwise). A model
+    named by CID is looked up once (a registered package never changes: its CID names its
+    bytes; listing the registry per request cost more CPU than scoring a tile); the key's
+    scopes are checked on every request. Names (``name``, ``name:version``) are looked up
+    every time, since a new version may be registered."""
+    from eotrust.api.authorization import authorize_model_use, scopes_allow
+    from eotrust.cid import normal_cid
+
+    key = normal_cid(ref)
+    with service.lock:
+        entry = service.entries.get(key) if key else None
+    if entry is not None and scopes_allow(info.scopes, entry.cid, entry.name):
+        return entry
+    entry = authorize_model_use(state, info.id, info.scopes, ref)  # raises 404 or 403 with their messages
+    if key:
+        with service.lock:
+            service.entries[key] = entry
+    return entry
 
 
 def authenticate(service: _ModelService, secret: str | None) -> ApiKeyInfo:
@@ -127,8 +150,24 @@ def _media(request: Request) -> str:
 
 
 def _parse_npy(body: bytes) -> np.ndarray:
+    """The body's array, read in place (a read-only view of the body's bytes, no copy: the
+    scorer makes the one copy it needs when it normalises)."""
+    from numpy.lib import format as npy
+
     try:
-        return np.load(io.BytesIO(body), allow_pickle=False)
+        stream = io.BytesIO(body)
+        version = npy.read_magic(stream)
+        readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+        if version not in readers:  # a rarer version: numpy's own reader (one copy)
+            return np.load(io.BytesIO(body), allow_pickle=False)
+        shape, fortran, dtype = readers[version](stream)
+        if dtype.hasobject:
+            raise ValueError("object arrays need pickles, which are not accepted")
+        count = int(np.prod(shape, dtype=np.int64))
+        if len(body) - stream.tell() != count * dtype.itemsize:
+            raise ValueError(f"the data holds {len(body) - stream.tell()} bytes, the header declares {count * dtype.itemsize}")
+        flat = np.frombuffer(body, dtype=dtype, count=count, offset=stream.tell())
+        return flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
     except Exception as exc:
         raise InvalidInputError(f"the body is not a valid .npy array ({type(exc).__name__}: {str(exc)[:200]})",
                                 hint="write it with numpy.save(..., allow_pickle=False)") from None
@@ -158,7 +197,8 @@ def _score_array(scorer: Scorer, arr: np.ndarray, with_probs: bool) -> tuple[np.
                                 hint="send pixel values; mark nodata in a GeoTIFF instead")
     if scorer.is_image and arr.ndim not in (3, 4):
         raise InvalidInputError(f"an image model takes (C, H, W) or (N, C, H, W), not shape {arr.shape}")
-    probs = scorer.probabilities(arr)
+    # concurrent requests for this model run together, one onnxruntime call at a time
+    probs = scorer.probabilities(arr, shared=True)
     classes = class_map(probs, axis=-3 if scorer.is_image else -1)
     return classes, probs if with_probs else None
 
@@ -251,9 +291,7 @@ async def _predict(cid: str, request: Request, format: str | None, probabilities
     info = await run_in_threadpool(authenticate, service, secret)
     limit = _limit_bytes(service)
     _check_length(request, limit)
-    from eotrust.api.authorization import authorize_model_use
-
-    entry = await run_in_threadpool(authorize_model_use, request.app.state.eotrust, info.id, info.scopes, cid)
+    entry = await run_in_threadpool(_authorized_entry, service, request.app.state.eotrust, info, cid)
     media = _media(request)
     body = await _read_body(request, limit)
     request.state.body_read = True

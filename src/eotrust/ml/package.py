@@ -150,14 +150,72 @@ class Lineage(_Strict):
     validation_data: list[str] = Field(default_factory=list, description="CIDs of the validation data")
     run: str | None = Field(default=None, description="CID of the workflow run record")
     checkpoint: str | None = Field(default=None, description="CID of the PyTorch checkpoint exported")
+    derived_from: str | None = Field(default=None, description="CID of the package whose graph this one was "
+                                     "derived from (an INT8 package names its float package)")
+
+
+#: Operators that mark a graph as quantised (QDQ pairs, or quantised operators).
+QUANTISED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv",
+                           "QLinearMatMul", "ConvInteger", "MatMulInteger", "QLinearAdd", "QLinearMul"})
+
+
+class Accuracy(_Strict):
+    """Pixel accuracy of the float graph and of the quantised graph on the same evaluation
+    tiles (as fractions), measured when the quantised graph was made."""
+
+    float32: float = Field(ge=0, le=1)
+    int8: float = Field(ge=0, le=1)
+    pixels: int = Field(ge=1)
+    data: list[str] = Field(default_factory=list, description="CIDs of the evaluation data, when known")
+
+    @property
+    def drop_points(self) -> float:
+        """How many percentage points the quantised graph loses (negative: it gains)."""
+        return (self.float32 - self.int8) * 100
+
+
+class Quantisation(_Strict):
+    """How an INT8 graph was made from its float graph: onnxruntime's static quantisation
+    (activation ranges calibrated on ``calibration_tiles`` training tiles) in QDQ format."""
+
+    method: Literal["static"] = "static"
+    format: Literal["QDQ"] = "QDQ"
+    activations: Literal["uint8", "int8"] = "uint8"
+    weights: Literal["int8", "uint8"] = "int8"
+    per_channel: bool = True
+    reduce_range: bool = False
+    calibration: Literal["minmax", "entropy", "percentile"] = "minmax"
+    calibration_tiles: int = Field(ge=1)
+    calibration_data: list[str] = Field(default_factory=list, description="CIDs of the calibration data, when known")
+    excluded_ops: list[str] = Field(default_factory=list, description="operator types left in float")
+    float_graph_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    accuracy: Accuracy | None = None
 
 
 class GraphInfo(_Strict):
+    """The graph entry. ``precision`` absent means a float32 graph (as in every package made
+    before INT8 graphs existed, whose bytes and CIDs therefore stay the same); ``"int8"``
+    means a quantised graph, described by ``quantisation``. The graph's own operators must
+    agree (checked when packing and verifying)."""
+
     file: Literal["model.onnx"] = GRAPH
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(ge=0)
     opset: int | None = None
     producer: str = ""
+    precision: Literal["int8"] | None = None
+    quantisation: Quantisation | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> GraphInfo:
+        if (self.precision == "int8") != (self.quantisation is not None):
+            raise ValueError("an int8 graph is described by its quantisation, and only an int8 graph")
+        return self
+
+    @property
+    def precision_name(self) -> str:
+        """``float32`` or ``int8``: which graph this package carries."""
+        return self.precision or "float32"
 
 
 class Preprocessing(_Strict):
@@ -270,18 +328,33 @@ def manifest_signer(manifest_bytes: bytes, signature: str) -> str:
     return signer
 
 
-def graph_info(graph_bytes: bytes) -> GraphInfo:
-    """Digest, size, opset and producer of an ONNX graph (checks that it parses)."""
+def _parse_graph(graph_bytes: bytes) -> Any:
     import onnx
 
     try:
-        proto = onnx.load_from_string(graph_bytes)
+        return onnx.load_from_string(graph_bytes)
     except Exception as exc:
-        raise ModelError(f"the ONNX graph does not parse: {exc}", hint="export the model again") from None
+        raise ModelError(f"the ONNX graph does not parse: {first_line(exc)}", hint="export the model again") from None
+
+
+def graph_precision(graph_bytes: bytes) -> Literal["int8"] | None:
+    """``"int8"`` when the graph holds quantised operators, else None (float32)."""
+    proto = _parse_graph(graph_bytes)
+    return "int8" if any(n.op_type in QUANTISED_OPS for n in proto.graph.node) else None
+
+
+def graph_info(graph_bytes: bytes, quantisation: Quantisation | None = None) -> GraphInfo:
+    """Digest, size, opset, producer and precision of an ONNX graph (checks that it parses,
+    and that a quantised graph comes with its ``quantisation`` and a float one without)."""
+    proto = _parse_graph(graph_bytes)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     producer = f"{proto.producer_name} {proto.producer_version}".strip()
+    precision = "int8" if any(n.op_type in QUANTISED_OPS for n in proto.graph.node) else None
+    if (precision is None) != (quantisation is None):
+        raise ModelError("an INT8 graph needs its quantisation described, and a float graph has none"
+                         if precision else "this graph is not quantised; it cannot be described as INT8")
     return GraphInfo(sha256=hashlib.sha256(graph_bytes).hexdigest(), size=len(graph_bytes), opset=opset,
-                     producer=producer)
+                     producer=producer, precision=precision, quantisation=quantisation)
 
 
 def _zip_entry(name: str) -> zipfile.ZipInfo:
@@ -302,6 +375,9 @@ def pack(manifest: Manifest, graph_bytes: bytes, account: LocalAccount, dest: Pa
                          hint="build the manifest with owner=account.address")
     if manifest.graph.sha256 != hashlib.sha256(graph_bytes).hexdigest() or manifest.graph.size != len(graph_bytes):
         raise ModelError("the manifest's graph digest does not describe this ONNX graph")
+    if manifest.graph.precision != graph_precision(graph_bytes):
+        raise ModelError(f"the manifest says the graph is {manifest.graph.precision_name}, but it is not",
+                         hint="describe the graph with graph_info()")
     manifest_bytes = manifest.canonical()
     message = signing_message(manifest_bytes, graph_bytes)
     signature = {
@@ -411,6 +487,14 @@ def verify_package(
         raise IntegrityError(f"model package {path}: model.onnx does not match the manifest's digest",
                              hint="the graph was altered")
     checks.append("graph digest matches the manifest")
+    try:
+        actual_precision = graph_precision(pkg.graph_bytes)
+    except ModelError:
+        raise IntegrityError(f"model package {path}: model.onnx does not parse") from None
+    if actual_precision != m.graph.precision:
+        raise IntegrityError(f"model package {path}: the manifest says the graph is {m.graph.precision_name}, but "
+                             f"model.onnx is {'int8' if actual_precision else 'float32'}", hint="the package is mislabelled")
+    checks.append(f"graph precision {m.graph.precision_name} matches the manifest")
     signer = verify_signature(pkg, what=f"model package {path}")
     if signer.lower() != m.owner.lower():
         raise IntegrityError(f"model package {path} is signed by {signer}, but its manifest names owner {m.owner}")

@@ -7,6 +7,7 @@ normalisation, pads image tiles to the model's spatial multiple and crops the re
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,8 @@ from eotrust.ml.package import (
 
 if TYPE_CHECKING:
     import onnxruntime as ort
+
+    from eotrust.ml.scoring.batcher import Batcher
 
 #: Rows of pixel series scored per onnxruntime call.
 SERIES_BATCH = 65536
@@ -77,6 +80,8 @@ class Scorer:
         self.spec = spec
         self.num_classes = self.manifest.output.classes
         self._mean, self._std = self._normalisation()
+        self._batcher: Batcher | None = None
+        self._batcher_lock = threading.Lock()
 
     @classmethod
     def from_file(cls, path: Path, *, cid: str | None = None, verify: bool = True, threads: int | None = None) -> Scorer:
@@ -145,25 +150,54 @@ class Scorer:
             raise ModelError(f"scoring with model {self.manifest.name} failed on input {x.shape}: "
                              f"{first_line(exc)}") from None
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
+    @property
+    def batcher(self) -> Batcher:
+        """This scorer's :class:`~eotrust.ml.scoring.batcher.Batcher` (made on first use)."""
+        with self._batcher_lock:
+            if self._batcher is None:
+                from eotrust.ml.scoring.batcher import Batcher
+
+                self._batcher = Batcher(self)
+            return self._batcher
+
+    def probabilities(self, x: np.ndarray, *, shared: bool = False) -> np.ndarray:
         """Class probabilities: ``(N, K, H, W)`` for an image batch ``(N, C, H, W)`` (any H, W:
-        padded to the model's multiple and cropped back), ``(N, K)`` for series."""
+        padded to the model's multiple and cropped back), ``(N, K)`` for series.
+
+        ``shared``: run the model through :attr:`batcher`, together with other threads'
+        inputs (a server's concurrent requests), instead of calling it directly."""
+        run = self.batcher.run if shared else self.run
         single = self.is_image and x.ndim == 3
         if single:
             x = x[None]
-        batch = self.prepare(x)
         if self.is_image:
-            h, w = batch.shape[-2:]
-            batch = pad_to_multiple(batch, self.spatial_multiple)
-            out = self.run(batch)[..., :h, :w]
-            axis = 1
+            batch, size = self.prepare_images(x)
+            out = self.finish(run(batch), size)
         else:
-            out = np.concatenate([self.run(batch[i:i + SERIES_BATCH]) for i in range(0, len(batch), SERIES_BATCH)]) \
+            batch = self.prepare(x)
+            out = np.concatenate([run(batch[i:i + SERIES_BATCH]) for i in range(0, len(batch), SERIES_BATCH)]) \
                 if len(batch) else np.zeros((0, self.num_classes), np.float32)
-            axis = 1
-        if self.manifest.output.kind == "logits":
-            out = softmax(out, axis)
+            out = self.finish(out)
         return out[0] if single else out
+
+    def prepare_images(self, x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """An image batch ``(N, C, H, W)`` checked, normalised and padded to the model's
+        multiple, ready for :meth:`run`; and its ``(H, W)`` for :meth:`finish`. (Split from
+        :meth:`probabilities` so that a pipeline can prepare, run and finish in different threads.)"""
+        batch = self.prepare(x)
+        h, w = batch.shape[-2:]
+        return pad_to_multiple(batch, self.spatial_multiple), (h, w)
+
+    def finish(self, out: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Raw graph output -> class probabilities: cropped back to ``size`` (images), softmax
+        over the class axis when the graph gives logits (in place: ``out`` is consumed)."""
+        if size is not None:
+            h, w = size
+            if out.shape[-2:] != (h, w):
+                out = out[..., :h, :w]
+        if self.manifest.output.kind == "logits":
+            out = softmax(out, 1)
+        return out
 
     def classify(self, x: np.ndarray) -> np.ndarray:
         """Class indices (uint8 when K <= 256): ``(N, H, W)`` / ``(H, W)`` for images, ``(N,)`` for series."""
@@ -199,14 +233,16 @@ def class_map(probs: np.ndarray, axis: int) -> np.ndarray:
         axis += probs.ndim
     if axis == probs.ndim - 1 or k > 64:
         return np.argmax(probs, axis=axis).astype(dtype)
-    # a running maximum over K contiguous planes beats argmax's strided walk along a leading axis
+    # a running maximum over K contiguous planes beats argmax's strided walk along a leading
+    # axis; masked copies into preallocated arrays beat boolean indexing (half the time)
     planes = np.moveaxis(probs, axis, 0)
     best = planes[0].copy()
     out = np.zeros(best.shape, dtype)
+    better = np.empty(best.shape, bool)
     for i in range(1, k):
-        better = planes[i] > best
+        np.greater(planes[i], best, out=better)
         np.copyto(best, planes[i], where=better)
-        out[better] = i
+        np.copyto(out, dtype(i), where=better)
     return out
 
 

@@ -5,7 +5,8 @@ tiles are moved back to end at the raster's edge. Each tile's class probabilitie
 weighted by a ramp that falls towards the tile's edges (over ``overlap`` pixels) and summed,
 so neighbouring tiles blend smoothly instead of showing seams. Only one strip of tiles is
 blended at a time: memory grows with ``classes x tile x width``, never with the raster's
-height. The next tiles are read while the current ones are scored.
+height. Decoding, inference and blending/writing overlap in three threads: the next tiles are
+read while the current ones are scored and the previous ones blended and written.
 
 The result is a GeoTIFF class map in the one class-map encoding (:mod:`eotrust.eo.classmap`:
 uint8 class codes, nodata 0, the classes' colours as its colour table) in the input's CRS and transform, and optionally a float32 GeoTIFF of probabilities
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -186,30 +188,52 @@ def score_scene(
                 valid[: th - rows] = valid[rows:]
                 top += rows
 
-            def read(y: int, batch: list[int]) -> np.ndarray:
+            def read(y: int, batch: list[int]) -> tuple[object, list[np.ndarray]]:
+                """Decode (and prepare) the tiles of one job: the reader thread's stage."""
                 tiles = [src.read(indexes, window=rasterio.windows.Window(x, y, tw, th)) for x in batch]
                 if prep is not None:
                     tiles = [prep(t, rasterio.windows.Window(x, y, tw, th)) for x, t in zip(batch, tiles)]
-                return np.stack(tiles)
+                masks = [_valid_mask(t, nodata_in) for t in tiles]
+                stack = np.stack(tiles)
+                return (scorer.prepare_images(stack) if scorer.is_image else stack), masks
 
+            def infer(ready: object) -> object:
+                """The model: the only stage on the calling thread, kept free of everything else."""
+                if scorer.is_image:
+                    batch, size = ready  # type: ignore[misc]
+                    return scorer.run(batch), size
+                return _probabilities(scorer, ready)  # type: ignore[arg-type]
+
+            def blend(y: int, batch: list[int], masks: list[np.ndarray], raw: object) -> None:
+                """Softmax, weight and add one job's tiles; write the rows no later tile touches:
+                the writer thread's stage (the only one that touches the strip buffers)."""
+                flush(y - top)
+                probs = scorer.finish(*raw) if scorer.is_image else raw  # type: ignore[misc]
+                for x, mask, p in zip(batch, masks, probs):  # type: ignore[call-overload]
+                    valid[:, x:x + tw] = mask
+                    p *= weight
+                    acc[:, :, x:x + tw] += p
+                    wsum[:, x:x + tw] += weight
+
+            # Three stages overlap: the reader decodes the next tiles, the calling thread runs
+            # the model, the writer blends and writes the previous ones. At most two jobs wait
+            # at each hand-over, so memory stays bounded; the first error stops the scene.
             jobs = [(y, batch) for y in ys for batch in _batches(xs, batch_size)]
             done = 0
-            with ThreadPoolExecutor(1, thread_name_prefix="eotrust-read") as reader:
-                pending = reader.submit(read, *jobs[0])
+            with ThreadPoolExecutor(1, thread_name_prefix="eotrust-read") as reader, \
+                    ThreadPoolExecutor(1, thread_name_prefix="eotrust-blend") as writer:
+                reads = deque([reader.submit(read, *job) for job in jobs[:2]])
+                blends: deque = deque()
                 for n, (y, batch) in enumerate(jobs):
-                    tiles = pending.result()
-                    if n + 1 < len(jobs):  # read the next tiles while these are scored
-                        pending = reader.submit(read, *jobs[n + 1])
-                    flush(y - top)
-                    probs = _probabilities(scorer, tiles)
-                    for x, tile_data, p in zip(batch, tiles, probs):
-                        valid[:, x:x + tw] = _valid_mask(tile_data, nodata_in)
-                        p *= weight
-                        acc[:, :, x:x + tw] += p
-                        wsum[:, x:x + tw] += weight
-                    done += len(batch)
-                    if progress:
-                        progress(done, total)
+                    ready, masks = reads.popleft().result()
+                    if n + 2 < len(jobs):
+                        reads.append(reader.submit(read, *jobs[n + 2]))
+                    raw = infer(ready)
+                    while len(blends) >= 2:
+                        done += _finished(blends.popleft(), progress, done, total)
+                    blends.append((writer.submit(blend, y, batch, masks, raw), len(batch)))
+                while blends:
+                    done += _finished(blends.popleft(), progress, done, total)
                 flush(height - top)
             warnings = prep.warnings() if prep is not None else ()
             if warnings:
@@ -325,6 +349,15 @@ def _check_memory(source: Path, k: int, rows: int, width: int, height: int) -> N
             f"{need / 2**30:.1f} GiB, more than half this machine's memory ({budget / 2**30:.1f} GiB)",
             hint="cut it into pieces (`eotrust eo tile`) or score a smaller area",
         )
+
+
+def _finished(job: tuple, progress: Progress | None, done: int, total: int) -> int:  # type: ignore[type-arg]
+    """Wait for a blend job (raising its error); report progress; the number of tiles it held."""
+    future, tiles = job
+    future.result()
+    if progress:
+        progress(done + tiles, total)
+    return int(tiles)
 
 
 def _probabilities(scorer: Scorer, tiles: np.ndarray) -> np.ndarray:
