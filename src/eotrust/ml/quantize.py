@@ -31,7 +31,15 @@ import numpy as np
 
 from eotrust.errors import InvalidInputError, ModelError
 from eotrust.ml.package import (
-    Accuracy, Manifest, ModelPackage, Quantisation, first_line, graph_info, pack, read_package, verify_package,
+    Accuracy,
+    Manifest,
+    ModelPackage,
+    Quantisation,
+    first_line,
+    graph_info,
+    pack,
+    read_package,
+    verify_package,
 )
 
 if TYPE_CHECKING:
@@ -70,7 +78,13 @@ def quantise_graph(graph: bytes, batches: list[np.ndarray], *, input_name: str,
     """The INT8 (QDQ) form of the float ONNX ``graph``, its activation ranges calibrated on
     ``batches`` (prepared inputs, as the graph takes them)."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     options = options or QuantOptions()
