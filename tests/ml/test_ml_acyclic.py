@@ -19,11 +19,11 @@ RANK = {
     "ml.models": 0, "ml.modeldefs": 0, "ml.models.enet": 0, "ml.models.temporal": 0, "ml.uncertainty": 0,
     "ml.modeldef": 1, "ml.metrics": 1, "ml.package": 1,
     "ml.data": 2, "ml.checkpoint": 2, "ml.inference": 2, "ml.figures": 2, "ml.distributed": 2,
-    "ml.scoring.batch": 2, "ml.scoring.scene": 3, "ml.scoring.stream": 3, "ml.scoring": 4,
+    "ml.scoring.batcher": 1, "ml.scoring.batch": 2, "ml.scoring.scene": 3, "ml.scoring.stream": 3, "ml.scoring": 4,
     "ml.train": 3, "ml.predict": 3, "ml.registry": 5,
     # onnx_export reads checkpoints through the trainer's re-export of ml.checkpoint.load_checkpoint
     "ml.onnx_export": 4,
-    "ml.evaluate": 4, "ml.change": 4, "ml.active": 4, "ml.launch": 4,
+    "ml.evaluate": 4, "ml.change": 4, "ml.active": 4, "ml.launch": 4, "ml.quantize": 4,
     "ml.landcover": 5, "ml": 6,
 }
 

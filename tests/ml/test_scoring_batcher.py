@@ -37,7 +37,7 @@ class Gate:
 
 
 def test_waiting_inputs_of_one_shape_run_together(scorer: Scorer, monkeypatch: pytest.MonkeyPatch) -> None:
-    batcher = Batcher(scorer)
+    batcher = Batcher(scorer, max_rows=16)
     gate = Gate(scorer)
     monkeypatch.setattr(scorer, "run", gate)
     rng = np.random.default_rng(0)
@@ -56,7 +56,7 @@ def test_waiting_inputs_of_one_shape_run_together(scorer: Scorer, monkeypatch: p
 
 
 def test_an_error_reaches_each_caller_of_its_batch(scorer: Scorer, monkeypatch: pytest.MonkeyPatch) -> None:
-    batcher = Batcher(scorer)
+    batcher = Batcher(scorer, max_rows=16)
     gate = Gate(scorer)
     monkeypatch.setattr(scorer, "run", gate)
     rng = np.random.default_rng(1)

@@ -157,7 +157,7 @@ class Scorer:
             if self._batcher is None:
                 from eotrust.ml.scoring.batcher import Batcher
 
-                self._batcher = Batcher(self)
+                self._batcher = Batcher(self, max_rows=16 if self.is_image else SERIES_BATCH)
             return self._batcher
 
     def probabilities(self, x: np.ndarray, *, shared: bool = False) -> np.ndarray:

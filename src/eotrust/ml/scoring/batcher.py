@@ -15,23 +15,24 @@ from __future__ import annotations
 import threading
 from collections import deque
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from eotrust.ml.scoring.batch import Scorer
+
+class Runner(Protocol):
+    """What the batcher drives (a :class:`~eotrust.ml.scoring.batch.Scorer`): one model call."""
+
+    def run(self, prepared: np.ndarray) -> np.ndarray: ...
 
 
 class Batcher:
     """Batches :meth:`Scorer.run` calls on prepared inputs (see the module's text)."""
 
-    def __init__(self, scorer: Scorer, *, max_items: int = 16, max_rows: int | None = None) -> None:
-        from eotrust.ml.scoring.batch import SERIES_BATCH
-
+    def __init__(self, scorer: Runner, *, max_rows: int, max_items: int = 16) -> None:
         self.scorer = scorer
         self.max_items = max(1, max_items)
-        self.max_rows = max_rows or (16 if scorer.is_image else SERIES_BATCH)
+        self.max_rows = max(1, max_rows)
         self._lock = threading.Lock()
         self._waiting: deque[tuple[np.ndarray, Future[np.ndarray]]] = deque()
         self._working = False
