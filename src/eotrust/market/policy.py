@@ -80,3 +80,13 @@ def record_refusal(settings: Settings, store: Store, owner: object, task: str, d
     index = settings.path("market", "refusals", task.lower())
     (index / cid).write_text(reason + "\n", encoding="utf-8")
     return cid
+
+
+def policy_reason(catalog: object, dataset_id: str, application_id: str, platform_id: str) -> str | None:
+    """Why the dataset's policy refuses this application on this platform, or None (allowed)."""
+    from eotrust.catalog.entries import Kind
+
+    dataset = catalog.get(dataset_id, Kind.DATASET)  # type: ignore[attr-defined]
+    application = catalog.get(application_id, Kind.APPLICATION)  # type: ignore[attr-defined]
+    platform = catalog.get(platform_id, Kind.PLATFORM)  # type: ignore[attr-defined]
+    return refusal_reason(check_use(dataset, application, platform))

@@ -13,7 +13,7 @@ has expired.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, Decimal, localcontext
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -117,8 +117,17 @@ class Quote(BaseModel):
 
 
 def cost(quantity: Decimal, rate: int) -> int:
-    """``quantity × rate`` in whole wei, rounded up."""
-    return int((quantity * rate).to_integral_value(rounding=ROUND_CEILING))
+    """``quantity × rate`` in whole wei, rounded up (exactly: wide enough for any bounded price)."""
+    with localcontext() as ctx:
+        ctx.prec = 120
+        return int((quantity * rate).to_integral_value(rounding=ROUND_CEILING))
+
+
+def _bounded(item: str, value: int) -> int:
+    if value > MAX_WEI:
+        raise InvalidInputError(f"the quote's {item} line comes to {value} wei, over the largest price ({MAX_WEI} wei)",
+                                hint="the prices in the catalogue records are too high for this task")
+    return value
 
 
 def itemise(prices: TaskPrices, est: Estimate) -> list[LineItem]:
@@ -134,7 +143,8 @@ def itemise(prices: TaskPrices, est: Estimate) -> list[LineItem]:
         ("storage", est.storage_gb, "GB", rates.storage_gb),
         ("duration", est.duration_hours, "hour", 0),  # time is charged through what is held
     ]
-    items = [LineItem(item=i, payee=platform, quantity=str(q), unit=u, rate=r, cost=cost(q, r)) for i, q, u, r in lines]
+    items = [LineItem(item=i, payee=platform, quantity=str(q), unit=u, rate=r, cost=_bounded(i, cost(q, r)))
+             for i, q, u, r in lines]
     for owed in prices.fixed:
         unit = "run" if owed.item == "application" else "use"
         items.append(LineItem(item=owed.item, payee=owed.payee, quantity="1", unit=unit, rate=owed.price, cost=owed.price))
