@@ -105,7 +105,7 @@ def test_huge_and_negative_numbers_are_refused(market: World) -> None:
     prices = task_prices(market.catalog, address)
     est = estimate({}, history(market.catalog, market.store, "none"), inputs_bytes=10**12)
     dear = dataclasses.replace(prices, compute=PlatformPrices(cpu_hour=MAX_WEI, storage_gb=MAX_WEI, flat=MAX_WEI))
-    with pytest.raises(InvalidInputError, match="cpu line comes to .* over the largest price"):
+    with pytest.raises(InvalidInputError, match="storage line comes to .* over the largest price"):
         make_quote(dear, est, owner)
     # every line within bounds, their sum not
     dear = dataclasses.replace(prices, compute=PlatformPrices(flat=MAX_WEI))
