@@ -5,6 +5,7 @@ algorithm owner per run; each data owner per use), on the embedded chain."""
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,8 +25,12 @@ def priced(record: Record, **fields: Any) -> Any:
     return type(record.body).model_validate({**record.body.canonical(), **fields})
 
 
-def make_market_world(settings: Settings, *, policies: dict[str, Any] | None = None) -> World:
-    """Like flow_world.make_world, every record priced; ``policies``: dataset title -> its policy."""
+Policies = Callable[[dict[str, Any], Record], dict[str, Any]]
+
+
+def make_market_world(settings: Settings, *, policies: Policies | None = None) -> World:
+    """Like flow_world.make_world, every record priced; ``policies(parties, application)``: dataset
+    title -> its data-use policy."""
     from eotrust.flow import ledger_view as lv
     from eotrust.flow.applications import register_workflow_application
     from eotrust.flow.holdings import register_dataset_file
@@ -39,15 +44,15 @@ def make_market_world(settings: Settings, *, policies: dict[str, Any] | None = N
     catalog = Catalog(settings)
     chain = lv.chain_of(settings)
     lv.fund_parties(chain, [p.account.address for p in parties.values()])
-    policies = policies or {}
-    datasets = {}
-    for title, owner, file in (("clouds", "owner-a", "cloud_mask.tif"), ("labels", "owner-b", "lulc.tif")):
-        plain = register_dataset_file(settings, parties[owner], SAMPLE / file, title=title, catalog=catalog)
-        body: DatasetInfo = priced(plain, price={"per_use": DATA_PRICE[title]}, policy=policies.get(title))
-        datasets[title] = catalog.register(parties[owner], body)
     plain_app = register_workflow_application(settings, parties["algorithm-owner"], TINY, catalog=catalog)
     app_body: ApplicationInfo = priced(plain_app, price={"per_use": APP_PRICE})
     application = catalog.register(parties["algorithm-owner"], app_body)
+    chosen = policies(parties, application) if policies else {}
+    datasets = {}
+    for title, owner, file in (("clouds", "owner-a", "cloud_mask.tif"), ("labels", "owner-b", "lulc.tif")):
+        plain = register_dataset_file(settings, parties[owner], SAMPLE / file, title=title, catalog=catalog)
+        body: DatasetInfo = priced(plain, price={"per_use": DATA_PRICE[title]}, policy=chosen.get(title))
+        datasets[title] = catalog.register(parties[owner], body)
     platform = catalog.register(parties["platform-owner"], PlatformInfo(
         name=PLATFORM, age_recipient=parties["platform-owner"].card.age_recipient, prices=RATES))
     return World(settings, catalog, chain, open_store(settings), parties, datasets, application, platform)
