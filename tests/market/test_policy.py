@@ -62,3 +62,23 @@ def test_allowed_uses_run_and_verify_shows_each_policy_check(tmp_path: Path) -> 
     assert all(c.ok for c in policy.values()), json.dumps([c.detail for c in policy.values()])
     assert policy["input 'cloud_mask': policy allows platform 'test-platform'"].detail == "any platform"
     assert verdict.ok
+
+
+def test_a_task_naming_a_record_from_before_the_policy_is_held_to_it(tmp_path: Path) -> None:
+    from conftest import priced
+
+    world = _world(tmp_path, None)
+    # owner-b's newest record of the same file forbids this application
+    newest = world.catalog.register(world.parties["owner-b"], priced(
+        world.datasets["labels"], policy={"applications": [{"cid": "bafy-some-other-app"}]}),
+        created=_later(world.datasets["labels"].created))
+    assert newest.id != world.datasets["labels"].id
+    address = world.request().address  # names the older record, without the policy
+    answers = answer_task(world.settings, world.parties["owner-b"], address, catalog=world.catalog, chain=world.chain)
+    assert not answers[0].acknowledged and "does not allow application" in answers[0].detail
+
+
+def _later(created: str):  # type: ignore[no-untyped-def]
+    from datetime import datetime, timedelta
+
+    return datetime.fromisoformat(created.replace("Z", "+00:00")) + timedelta(seconds=1)

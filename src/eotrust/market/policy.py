@@ -37,8 +37,13 @@ def _describe(entry: Allowed) -> str:
     return entry.cid if entry.cid is not None else f"{entry.name} of {entry.owner}"
 
 
-def check_use(dataset: Record, application: Record, platform: Record) -> list[PolicyCheck]:
-    """Each check of ``dataset``'s policy against a task's application and platform."""
+def check_use(dataset: Record, application: Record, platform: Record, catalog: object = None) -> list[PolicyCheck]:
+    """Each check of ``dataset``'s policy against a task's application and platform. With a
+    catalogue, the policy is its owner's current one (:func:`eotrust.market.prices.current_terms`)."""
+    if catalog is not None:
+        from eotrust.market.prices import current_terms
+
+        dataset = current_terms(catalog, dataset)  # type: ignore[arg-type]
     info: DatasetInfo = dataset.body  # type: ignore[assignment]
     title = info.title
     policy = info.policy
@@ -89,4 +94,4 @@ def policy_reason(catalog: object, dataset_id: str, application_id: str, platfor
     dataset = catalog.get(dataset_id, Kind.DATASET)  # type: ignore[attr-defined]
     application = catalog.get(application_id, Kind.APPLICATION)  # type: ignore[attr-defined]
     platform = catalog.get(platform_id, Kind.PLATFORM)  # type: ignore[attr-defined]
-    return refusal_reason(check_use(dataset, application, platform))
+    return refusal_reason(check_use(dataset, application, platform, catalog))
