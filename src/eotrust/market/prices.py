@@ -87,3 +87,41 @@ def task_prices(catalog: Catalog, task: str) -> TaskPrices:
         compute=plat_info.prices or PlatformPrices(),
         fixed=tuple(fixed),
     )
+
+
+UNITS = {"wei": 0, "gwei": 9, "ether": 18, "eth": 18}
+
+
+def parse_amount(text: str) -> int:
+    """An amount of ether as a whole number of wei: ``123`` (wei), ``50gwei``, ``0.01ether``.
+    InvalidInputError for anything negative, fractional in wei, or above the largest price."""
+    from decimal import Decimal, Inexact, InvalidOperation, Overflow, Rounded, Underflow, localcontext
+
+    from eotrust.catalog.entries import MAX_WEI
+    from eotrust.errors import InvalidInputError
+
+    raw = text.strip().lower().replace("_", "")
+    unit = next((u for u in sorted(UNITS, key=len, reverse=True) if raw.endswith(u)), "wei")
+    number = raw[: len(raw) - len(unit)].strip() if raw.endswith(unit) else raw
+    try:
+        with localcontext() as ctx:  # exact, or refused: nothing rounds silently to a price
+            ctx.prec = 100
+            for trap in (Inexact, Rounded, Underflow, Overflow, InvalidOperation):
+                ctx.traps[trap] = True
+            value = Decimal(number) * (Decimal(10) ** UNITS[unit]) if len(number) <= 60 else None
+    except ArithmeticError:
+        value = None
+    if value is None or not value.is_finite() or value < 0 or value != value.to_integral_value():
+        raise InvalidInputError(f"not an amount of ether: {text[:80]!r}",
+                                hint="give whole wei (123), or gwei/ether with a unit: 50gwei, 0.01ether")
+    if value > MAX_WEI:
+        raise InvalidInputError(f"{text[:80]} is above the largest price ({MAX_WEI} wei)")
+    return int(value)
+
+
+def ether(wei: int) -> str:
+    """``wei`` written in ether, exactly."""
+    from decimal import Decimal
+
+    text = format(Decimal(wei) / Decimal(10**18), "f")
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + " ETH"
