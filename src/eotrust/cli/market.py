@@ -159,13 +159,13 @@ def _print_quote(settings: Any, quote: Any) -> None:
     body = quote.body
     table = Table(title=f"quote {quote.cid} for task {body.task} ({body.process})")
     for column in ("item", "payee", "estimate", "rate (wei)", "cost (wei)"):
-        table.add_column(column, justify="right" if "wei" in column else "left")
+        table.add_column(column, justify="right" if "wei" in column else "left", overflow="fold")
     for line in body.items:
         table.add_row(line.item, _who(names, line.payee), f"{line.quantity} {line.unit}", str(line.rate), str(line.cost))
     console.print(table)
     payees = Table(title="payees (at most)")
     for column in ("payee", "for", "max (wei)"):
-        payees.add_column(column, justify="right" if "wei" in column else "left")
+        payees.add_column(column, justify="right" if "wei" in column else "left", overflow="fold")
     for payee in body.payees:
         payees.add_row(_who(names, payee.address), ", ".join(payee.roles), str(payee.max))
     console.print(payees)
@@ -225,6 +225,7 @@ def usage(
     where one is connected)."""
     from eotrust.catalog.service import Catalog
     from eotrust.market.payments import payments_of
+    from eotrust.market.quote import load_quote
     from eotrust.market.service import usage_task
     from eotrust.store import open_store
 
@@ -240,11 +241,12 @@ def usage(
 
     names = _names(settings)
     table = Table(title=f"usage {recorded.cid} of task {recorded.body.task} ({recorded.body.outcome})")
-    for column in ("item", "payee", "measured", "rate (wei)", "measured (wei)", "quoted (wei)", "charged (wei)"):
-        table.add_column(column, justify="right" if "wei" in column else "left")
+    for column in ("item", "payee", "measured", "quoted (wei)", "charged (wei)"):
+        table.add_column(column, justify="right" if "wei" in column else "left", overflow="fold")
+    units = {i.item: i.unit for i in load_quote(open_store(settings), recorded.body.quote_cid).body.items}
     for line in recorded.body.lines:
-        table.add_row(line.item, _who(names, line.payee), line.quantity, str(line.rate), str(line.measured),
-                      str(line.quoted), str(line.charged))
+        table.add_row(line.item, _who(names, line.payee), f"{line.quantity} {units.get(line.item, '')}", str(line.quoted),
+                      str(line.charged))
     console.print(table)
     console.print(f"charged {recorded.body.charged} wei; back to the submitter {recorded.body.refund} wei", highlight=False)
     console.print(f"settled: transaction {tx}" if tx else "[yellow]no escrow connected here: recorded, not settled[/]",
@@ -276,9 +278,9 @@ def bill(
     for column in ("to", "for", "quoted (wei)", "used (wei)", "paid (wei)", "withdrawn (wei)", "transactions"):
         table.add_column(column, justify="right" if "wei" in column else "left", overflow="fold")
     for line in made.lines:
-        table.add_row(_who(names, line.address), ", ".join(line.roles), str(line.quoted),
+        table.add_row(names.get(line.address.lower(), line.address), "\n".join(line.roles), str(line.quoted),
                       "–" if line.used is None else str(line.used), str(line.paid), str(line.withdrawn),
-                      " ".join(line.transactions) or "–")
+                      "\n".join(line.transactions) or "–")
     console.print(table)
     console.print(f"quote {made.quote_cid}: {made.total} wei ({ether(made.total)}), "
                   f"{'expired' if made.expired else 'valid until'} {made.valid_until}", highlight=False)
