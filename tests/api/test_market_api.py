@@ -73,3 +73,10 @@ def test_quotations_and_bills(tmp_path: Path, api_client_factory: Any) -> None:
     assert client.get("/bills/not-an-address", headers=key("sam")).status_code == 400
     assert [b["id"] for b in client.get("/bills", headers=key("sam")).json()["bills"]] == [task]
     assert client.get("/bills", headers=key("sue")).json()["bills"] == []
+
+    # prices out of bounds in a record registered over HTTP: a 400 naming the field, nothing registered
+    for prices in ({"cpu_hour": -1}, {"flat": str(10**40)}, {"gpu_hour": 0.5}):
+        r = client.post("/catalog/platforms", headers=key("pia"),
+                        json={"name": "dear", "age_recipient": pia.card.age_recipient, "prices": prices})
+        assert r.status_code == 400 and "prices." in r.json()["detail"], r.text
+    assert all(p["body"]["name"] != "dear" for p in client.get("/catalog/platforms").json())

@@ -140,13 +140,28 @@ def history(catalog: Catalog, store: Store, workflow_cid: str, *, local_runs: tu
         if cid in seen or len(runs) >= MAX_PAST_RUNS:
             continue
         seen.add(cid)
-        try:
-            run = RunRecord.model_validate_json(store.get_bytes(cid))
-        except (EotrustError, ValueError):
+        run = read_run(store, cid)
+        if run is None:
             continue
         if run.status == "succeeded" and run.workflow_cid == workflow_cid:
             runs.append(run)
     return History(runs=tuple(runs), stored_bytes=tuple(stored[:MAX_PAST_RUNS]))
+
+
+MAX_RUN_RECORD_BYTES = 64 * 1024 * 1024
+
+
+def read_run(store: Store, cid: str) -> RunRecord | None:
+    """The run record at ``cid`` (read through the store, which verifies each block, and never
+    more than :data:`MAX_RUN_RECORD_BYTES`); None when it is not here or is not one."""
+    try:
+        with store.open(cid) as stream:
+            data = stream.read(MAX_RUN_RECORD_BYTES + 1)
+        if len(data) > MAX_RUN_RECORD_BYTES:
+            return None
+        return RunRecord.model_validate_json(data)
+    except (EotrustError, ValueError):
+        return None
 
 
 def _platform_owner(catalog: Catalog, task: Record) -> str:

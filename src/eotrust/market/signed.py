@@ -74,13 +74,14 @@ def load_document(store: Store, cid: str, kind: str) -> SignedDocument:
     """The signed document of this kind stored at ``cid``, checked; NotFoundError when the
     object is not one, IntegrityError when its signature does not hold."""
     try:
-        data = store.get_bytes(cid)
+        with store.open(cid) as stream:  # each block verified as it is read; never more than the bound
+            data = stream.read(MAX_DOCUMENT_BYTES + 1)
     except NotFoundError:
         raise
     except EotrustError as exc:
         raise NotFoundError(f"no {kind} document {cid}: {exc.message}") from None
     if len(data) > MAX_DOCUMENT_BYTES:
-        raise NotFoundError(f"object {cid} is not a {kind} document (it is {len(data)} bytes)")
+        raise NotFoundError(f"object {cid} is not a {kind} document (it is over {MAX_DOCUMENT_BYTES} bytes)")
     try:
         raw = json.loads(data)
         document = SignedDocument.model_validate(raw)

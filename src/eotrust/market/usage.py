@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from eotrust.catalog.entries import Wei, _wei, utc_iso
 from eotrust.catalog.service import Catalog
 from eotrust.errors import IntegrityError, PermissionDeniedError
-from eotrust.market.estimate import GB, HOUR, Declared, declared_resources, up
+from eotrust.market.estimate import GB, HOUR, Declared, declared_resources, read_run, up
 from eotrust.market.quote import Quote, cost, load_quote
 from eotrust.market.signed import SignedDocument, load_document, sign_document, store_document
 from eotrust.settings import Settings
@@ -93,10 +93,9 @@ def run_of_task(catalog: Catalog, store: Store, quote: Quote) -> tuple[str | Non
         raise IntegrityError(f"task {quote.body.task}: its result records name {len(run_cids)} run records")
     if not run_cids:
         return None, None, stored
-    try:
-        run = RunRecord.model_validate_json(store.get_bytes(run_cids[0]))
-    except ValueError:
-        raise IntegrityError(f"task {quote.body.task}: {run_cids[0]} is not a run record") from None
+    run = read_run(store, run_cids[0])
+    if run is None:
+        raise IntegrityError(f"task {quote.body.task}: {run_cids[0]} is not a run record in this store")
     return run_cids[0], run, stored
 
 
