@@ -126,3 +126,18 @@ def test_quotes_learn_from_past_runs_of_the_workflow(market: World) -> None:
     storage = next(i for i in after.body.items if i.item == "storage")
     assert Decimal(storage.quantity) > 0
     assert datetime.fromisoformat(after.body.created.replace("Z", "+00:00")) <= datetime.now(timezone.utc)
+
+
+def test_a_quote_for_other_terms_than_the_tasks_is_refused(market: World) -> None:
+    from eotrust.market.service import usage_task
+
+    address = market.request().address
+    genuine = _quote(market, address)
+    # the platform owner itself signs a quote naming another application than the task's record
+    body = {**genuine.body.model_dump(mode="json"), "application_id": market.datasets["labels"].id}
+    cid = market.store.put_bytes(sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes())
+    with pytest.raises(IntegrityError, match="does not match the catalogue's record of task"):
+        load_quote(market.store, cid, market.catalog)
+    other = market.request().address
+    with pytest.raises(InvalidInputError, match=f"is for task {address}"):
+        usage_task(market.settings, market.catalog, market.store, other, market.parties["platform-owner"], quote_cid=genuine.cid)

@@ -217,6 +217,7 @@ def quote(
 def usage(
     ctx: typer.Context,
     task: str = typer.Argument(..., help="the task's contract address"),
+    quote_cid: Optional[str] = typer.Option(None, "--quote", help="the quote the task was funded with (default: the latest made here)"),
     as_party: Optional[str] = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -231,7 +232,7 @@ def usage(
 
     settings = settings_of(ctx)
     party = acting_party(ctx, as_party)
-    recorded = usage_task(settings, Catalog(settings), open_store(settings), task, party)
+    recorded = usage_task(settings, Catalog(settings), open_store(settings), task, party, quote_cid=quote_cid)
     payments = payments_of(settings)
     tx = payments.settle(recorded.body.task, recorded.cid, recorded.amounts, party) if payments is not None else None
     if as_json:

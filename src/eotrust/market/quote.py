@@ -234,8 +234,11 @@ def check_quote(quote: Quote, catalog: Catalog | None = None, *, now: datetime |
             raise IntegrityError(f"quote {quote.cid} is signed by {quote.signer}, who does not own platform {body.platform_id}",
                                  hint="only the task's platform owner quotes for it")
         task = catalog.task(body.task)
-        if task.owner.lower() != body.submitter.lower() or task.body.platform_id != body.platform_id:  # type: ignore[attr-defined]
-            raise IntegrityError(f"quote {quote.cid} does not match the catalogue's record of task {body.task}")
+        info = task.body
+        if (task.owner.lower() != body.submitter.lower() or info.platform_id != body.platform_id  # type: ignore[attr-defined]
+                or info.application_id != body.application_id or info.inputs != body.datasets):  # type: ignore[attr-defined]
+            raise IntegrityError(f"quote {quote.cid} does not match the catalogue's record of task {body.task}",
+                                 hint="a quote names the task's submitter, application, platform and datasets")
     for line in body.items:
         if cost(Decimal(line.quantity), line.rate) != line.cost:
             raise IntegrityError(f"quote {quote.cid}: line {line.item}: {line.quantity} × {line.rate} is not {line.cost} wei")

@@ -33,7 +33,14 @@ def quote_task(settings: Settings, catalog: Catalog, store: Store, task: str, si
     return save_quote(settings, store, make_quote(prices, est, signer, valid_s=valid_s, on_failure=on_failure))
 
 
-def usage_task(settings: Settings, catalog: Catalog, store: Store, task: str, signer: Any) -> Usage:
-    """Measure the task's run against its latest quote and sign the usage record as the platform."""
-    quote = latest_quote(settings, store, task, catalog)
+def usage_task(settings: Settings, catalog: Catalog, store: Store, task: str, signer: Any, *,
+               quote_cid: str | None = None) -> Usage:
+    """Measure the task's run against its quote (``quote_cid``: the one the escrow was funded
+    with; default: the latest noted here) and sign the usage record as the platform."""
+    from eotrust.errors import InvalidInputError
+    from eotrust.market.quote import load_quote
+
+    quote = load_quote(store, quote_cid, catalog) if quote_cid else latest_quote(settings, store, task, catalog)
+    if quote.body.task.lower() != task.lower():
+        raise InvalidInputError(f"quote {quote.cid} is for task {quote.body.task}, not {task}")
     return record_usage(settings, catalog, store, quote, signer)
