@@ -15,11 +15,17 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from eotrust.api.auth import Caller, require_party
-from eotrust.api.ogc import ERROR_RESPONSES
+from eotrust.api.ogc import ERROR_RESPONSES, OgcException
 from eotrust.errors import NotFoundError, PermissionDeniedError, StateError
 
 router = APIRouter(tags=["Market"])
-_ERR = {k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404)}
+_ERR: dict[int | str, dict[str, Any]] = {
+    **{k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404)},
+    422: {"model": OgcException, "description": "a stored quote or usage record fails its checks (signature, sums)"},
+}
+_POST_ERR: dict[int | str, dict[str, Any]] = {
+    **_ERR, 409: {"model": OgcException, "description": "this server does not hold the platform owner's key"},
+}
 
 
 class QuotationRequest(BaseModel):
@@ -94,7 +100,7 @@ def _platform_party(state: Any, address: str) -> Any:
                      hint="the platform quotes with `eotrust quote TASK --as PLATFORM`, or on its own server")
 
 
-@router.post("/processes/{processId}/quotations", status_code=201, responses=_ERR)
+@router.post("/processes/{processId}/quotations", status_code=201, responses=_POST_ERR)
 def post_quotation(request: Request, response: Response, body: QuotationRequest, processId: str = Path(..., min_length=1, max_length=200),
                    caller: Caller = Depends(require_party)) -> dict[str, Any]:
     """Quote a task of this process: itemised, signed by the task's platform owner, with an expiry."""
