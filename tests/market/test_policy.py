@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import make_market_world
 from flow_world import PLATFORM, World
+from market_world import make_market_world
 
 from eotrust.flow.answer import answer_task
 from eotrust.market.policy import REFUSAL_KIND
@@ -65,7 +65,7 @@ def test_allowed_uses_run_and_verify_shows_each_policy_check(tmp_path: Path) -> 
 
 
 def test_a_task_naming_a_record_from_before_the_policy_is_held_to_it(tmp_path: Path) -> None:
-    from conftest import priced
+    from market_world import priced
 
     world = _world(tmp_path, None)
     # owner-b's newest record of the same file forbids this application
@@ -81,4 +81,4 @@ def test_a_task_naming_a_record_from_before_the_policy_is_held_to_it(tmp_path: P
 def _later(created: str):  # type: ignore[no-untyped-def]
     from datetime import datetime, timedelta
 
-    return datetime.fromisoformat(created.replace("Z", "+00:00")) + timedelta(seconds=1)
+    return datetime.fromisoformat(created) + timedelta(seconds=1)

@@ -5,16 +5,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import APP_PRICE, DATA_PRICE, RATES
 from flow_world import World
+from market_world import APP_PRICE, DATA_PRICE, RATES
 
 from eotrust.catalog.entries import MAX_WEI, PlatformPrices
-from eotrust.errors import IntegrityError, InvalidInputError, PermissionDeniedError, StateError
-from eotrust.market.estimate import UNMEASURED_STEP_S, declared_resources, estimate, history
+from eotrust.errors import (
+    IntegrityError,
+    InvalidInputError,
+    PermissionDeniedError,
+    StateError,
+)
+from eotrust.market.estimate import (
+    UNMEASURED_STEP_S,
+    declared_resources,
+    estimate,
+    history,
+)
 from eotrust.market.prices import task_prices
 from eotrust.market.quote import cost, load_quote, make_quote
 from eotrust.market.service import quote_task
@@ -90,7 +100,7 @@ def test_an_expired_quote_is_refused(market: World) -> None:
 
     quote = _quote(market, market.request().address)
     check_quote(quote, market.catalog, unexpired=True)
-    later = datetime.fromisoformat(quote.body.valid_until.replace("Z", "+00:00")) + timedelta(seconds=1)
+    later = datetime.fromisoformat(quote.body.valid_until) + timedelta(seconds=1)
     assert quote.expired(later)
     with pytest.raises(StateError, match="expired"):
         check_quote(quote, market.catalog, unexpired=True, now=later)
@@ -125,7 +135,7 @@ def test_quotes_learn_from_past_runs_of_the_workflow(market: World) -> None:
     assert cpu[after.cid] < cpu[before.cid]
     storage = next(i for i in after.body.items if i.item == "storage")
     assert Decimal(storage.quantity) > 0
-    assert datetime.fromisoformat(after.body.created.replace("Z", "+00:00")) <= datetime.now(timezone.utc)
+    assert datetime.fromisoformat(after.body.created) <= datetime.now(UTC)
 
 
 def test_a_quote_for_other_terms_than_the_tasks_is_refused(market: World) -> None:

@@ -8,8 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import APP_PRICE, DATA_PRICE
 from flow_world import World
+from market_world import APP_PRICE, DATA_PRICE
 
 from eotrust.errors import IntegrityError, NotFoundError, PermissionDeniedError
 from eotrust.market.bill import make_bill
@@ -17,7 +17,14 @@ from eotrust.market.payments import PaymentEvent
 from eotrust.market.quote import Quote
 from eotrust.market.service import quote_task, usage_task
 from eotrust.market.signed import sign_document
-from eotrust.market.usage import KIND, Usage, UsageBody, check_usage, load_usage, make_usage
+from eotrust.market.usage import (
+    KIND,
+    Usage,
+    UsageBody,
+    check_usage,
+    load_usage,
+    make_usage,
+)
 
 
 def _quote(world: World, address: str) -> Quote:

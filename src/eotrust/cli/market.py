@@ -7,12 +7,19 @@ task, or a quote checked and shown), `eotrust usage` (the platform's signed usag
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import typer
 
-from eotrust.cli.common import AsOption, JsonOption, acting_party, console, print_json, settings_of
+from eotrust.cli.common import (
+    AsOption,
+    JsonOption,
+    acting_party,
+    console,
+    print_json,
+    settings_of,
+)
 
 price_app = typer.Typer(
     help="Set your prices (and a dataset's data-use policy): a new signed version of your catalogue record.",
@@ -44,8 +51,8 @@ def _reprice(ctx: typer.Context, as_party: str | None, ref: str, kind: Any, fiel
                                     hint="only a record's owner sets its prices and policy")
     body = make_body(type(record.body), **{**record.body.model_dump(), **fields})
     # strictly newer than the version it replaces, so it is the owner's current terms
-    previous = datetime.fromisoformat(record.created.replace("Z", "+00:00"))
-    created = max(datetime.now(timezone.utc), previous + timedelta(seconds=1))
+    previous = datetime.fromisoformat(record.created)
+    created = max(datetime.now(UTC), previous + timedelta(seconds=1))
     new = catalog.register(party, body, created=created)
     if as_json:
         print_json(new)
@@ -68,11 +75,11 @@ def _allowed(values: list[str]) -> list[dict[str, str]]:
 def price_dataset(
     ctx: typer.Context,
     ref: str = typer.Argument(..., help="your dataset: its record id or title"),
-    per_use: Optional[str] = typer.Option(None, "--per-use", help="your price per task that uses it: 123 (wei), 50gwei, 0.01ether (default: unchanged)"),
+    per_use: str | None = typer.Option(None, "--per-use", help="your price per task that uses it: 123 (wei), 50gwei, 0.01ether (default: unchanged)"),
     allow_app: list[str] = typer.Option([], "--allow-app", help="an application allowed to use it: record id, workflow CID, or NAME@0xOWNER (repeatable)"),
     allow_platform: list[str] = typer.Option([], "--allow-platform", help="a platform allowed: record id or NAME@0xOWNER (repeatable; none: any platform)"),
     any_application: bool = typer.Option(False, "--any-application", help="drop the data-use policy: any application, any platform"),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Price a dataset per use and say which applications (and platforms) may use it.
@@ -103,7 +110,7 @@ def price_application(
     ctx: typer.Context,
     ref: str = typer.Argument(..., help="your application: its record id or name"),
     per_run: str = typer.Option(..., "--per-run", help="your price per run: 123 (wei), 50gwei, 0.01ether"),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Price an application per run."""
@@ -122,7 +129,7 @@ def price_platform(
     memory_gb_hour: str = typer.Option("0", "--memory-gb-hour", help="per GB of memory held for an hour"),
     storage_gb: str = typer.Option("0", "--storage-gb", help="per GB of results stored"),
     flat: str = typer.Option("0", "--flat", help="per task"),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Price a platform's compute (amounts: 123 (wei), 50gwei, 0.01ether)."""
@@ -183,7 +190,7 @@ def quote(
     target: str = typer.Argument(..., help="a task's contract address (quote it), or a quote's CID (check and show it)"),
     valid_for: int = typer.Option(3600, "--valid-for", help="seconds the quote holds (60 to 30 days)"),
     on_failure: str = typer.Option("platform-usage", "--on-failure", help="what a failed run pays: platform-usage or refund"),
-    as_party: Optional[str] = AsOption,
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Quote a task as its platform owner (itemised, signed, stored by CID), or check one.
@@ -217,8 +224,8 @@ def quote(
 def usage(
     ctx: typer.Context,
     task: str = typer.Argument(..., help="the task's contract address"),
-    quote_cid: Optional[str] = typer.Option(None, "--quote", help="the quote the task was funded with (default: the latest made here)"),
-    as_party: Optional[str] = AsOption,
+    quote_cid: str | None = typer.Option(None, "--quote", help="the quote the task was funded with (default: the latest made here)"),
+    as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Record what a task used, as its platform owner: measured from its run record, priced at the

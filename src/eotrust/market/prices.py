@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, PlatformPrices, Record, TaskInfo
+from eotrust.catalog.entries import (
+    ApplicationInfo,
+    DatasetInfo,
+    Kind,
+    PlatformInfo,
+    PlatformPrices,
+    Record,
+    TaskInfo,
+)
 from eotrust.catalog.service import Catalog
 from eotrust.errors import IntegrityError
 
@@ -95,7 +103,15 @@ UNITS = {"wei": 0, "gwei": 9, "ether": 18, "eth": 18}
 def parse_amount(text: str) -> int:
     """An amount of ether as a whole number of wei: ``123`` (wei), ``50gwei``, ``0.01ether``.
     InvalidInputError for anything negative, fractional in wei, or above the largest price."""
-    from decimal import Decimal, Inexact, InvalidOperation, Overflow, Rounded, Underflow, localcontext
+    from decimal import (
+        Decimal,
+        Inexact,
+        InvalidOperation,
+        Overflow,
+        Rounded,
+        Underflow,
+        localcontext,
+    )
 
     from eotrust.catalog.entries import MAX_WEI
     from eotrust.errors import InvalidInputError

@@ -12,7 +12,7 @@ has expired.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal, localcontext
 from typing import Any, Literal
 
@@ -20,10 +20,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from eotrust.catalog.entries import MAX_WEI, Wei, _wei, utc_iso
 from eotrust.catalog.service import Catalog
-from eotrust.errors import IntegrityError, InvalidInputError, PermissionDeniedError, StateError
+from eotrust.errors import (
+    IntegrityError,
+    InvalidInputError,
+    PermissionDeniedError,
+    StateError,
+)
 from eotrust.market.estimate import Estimate
 from eotrust.market.prices import TaskPrices
-from eotrust.market.signed import SignedDocument, load_document, sign_document, store_document
+from eotrust.market.signed import (
+    SignedDocument,
+    load_document,
+    sign_document,
+    store_document,
+)
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 
@@ -95,7 +105,7 @@ class Quote(BaseModel):
     signature: str
 
     def expired(self, now: datetime | None = None) -> bool:
-        return utc_iso(now or datetime.now(timezone.utc)) >= self.body.valid_until
+        return utc_iso(now or datetime.now(UTC)) >= self.body.valid_until
 
     def max_for(self, address: str) -> int:
         return sum(p.max for p in self.body.payees if p.address.lower() == address.lower())
@@ -103,7 +113,7 @@ class Quote(BaseModel):
     def escrow_terms(self) -> dict[str, Any]:
         """What the escrow contract locks: payees and their maxima in wei, the total, the expiry
         (unix seconds), the failure terms and this quote's CID."""
-        valid = datetime.fromisoformat(self.body.valid_until.replace("Z", "+00:00"))
+        valid = datetime.fromisoformat(self.body.valid_until)
         return {
             "task": self.body.task,
             "submitter": self.body.submitter,
@@ -188,7 +198,7 @@ def make_quote(
     if total > MAX_WEI:
         raise InvalidInputError(f"the quote's total {total} wei is over the largest price ({MAX_WEI} wei)",
                                 hint="the prices in the catalogue records are too high for this task")
-    created = now or datetime.now(timezone.utc)
+    created = now or datetime.now(UTC)
     body = QuoteBody(
         task=prices.task,
         process=prices.application.body.name,  # type: ignore[attr-defined]

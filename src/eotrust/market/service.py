@@ -7,7 +7,14 @@ from typing import Any
 from eotrust.catalog.service import Catalog
 from eotrust.market.estimate import declared_resources, estimate, history
 from eotrust.market.prices import task_prices
-from eotrust.market.quote import DEFAULT_VALID_S, OnFailure, Quote, latest_quote, make_quote, save_quote
+from eotrust.market.quote import (
+    DEFAULT_VALID_S,
+    OnFailure,
+    Quote,
+    latest_quote,
+    make_quote,
+    save_quote,
+)
 from eotrust.market.usage import Usage, record_usage
 from eotrust.settings import Settings
 from eotrust.store.base import Store

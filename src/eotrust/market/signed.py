@@ -16,7 +16,12 @@ from eth_account.messages import encode_defunct
 from pydantic import BaseModel, ConfigDict, Field
 
 from eotrust.catalog.entries import canonical_json
-from eotrust.errors import EotrustError, IntegrityError, InvalidInputError, NotFoundError
+from eotrust.errors import (
+    EotrustError,
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+)
 from eotrust.store.base import Store
 
 #: The largest signed document read back from a store (a quote with a thousand items is ~300 KB).

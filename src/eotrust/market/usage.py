@@ -12,7 +12,7 @@ measured lines; the owners nothing). What is not owed returns to the submitter.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -23,7 +23,12 @@ from eotrust.catalog.service import Catalog
 from eotrust.errors import IntegrityError, PermissionDeniedError
 from eotrust.market.estimate import GB, HOUR, Declared, declared_resources, read_run, up
 from eotrust.market.quote import Quote, cost, load_quote
-from eotrust.market.signed import SignedDocument, load_document, sign_document, store_document
+from eotrust.market.signed import (
+    SignedDocument,
+    load_document,
+    sign_document,
+    store_document,
+)
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 from eotrust.workflow.record import RunRecord
@@ -143,7 +148,7 @@ def make_usage(quote: Quote, run_cid: str | None, run: RunRecord | None, quantit
         task=quote.body.task, quote_cid=quote.cid, run_cid=run_cid, outcome="finished" if finished else "failed",
         duration_s=str(Decimal(str(max(0.0, run.ended - run.started))) if run else Decimal(0)),
         lines=lines, owed=owed, charged=charged, refund=quote.body.total - charged,
-        measured_at=utc_iso(now or datetime.now(timezone.utc)),
+        measured_at=utc_iso(now or datetime.now(UTC)),
     )
     return sign_document(KIND, body.model_dump(mode="json"), account)
 
