@@ -53,7 +53,8 @@ def test_quotations_and_bills(tmp_path: Path, api_client_factory: Any) -> None:
     items = {i["item"]: i for i in quote["items"]}
     assert items["flat"]["cost"] == str(3 * GWEI) and int(items["cpu"]["cost"]) > 0
     assert int(quote["price"]) == sum(int(i["cost"]) for i in quote["items"])
-    assert quote["escrow"]["quote_cid"] == quote["id"] and quote["escrow"]["total"] == quote["price"]
+    assert quote["escrow"]["quote_cid"] == quote["id"] and sum(map(int, quote["escrow"]["maxima"])) == int(quote["price"])
+    assert quote["escrow"]["fail_fee"] == str(3 * GWEI)  # the default terms: the flat fee
 
     got = client.get(f"/quotations/{quote['id']}", headers=key("sam"))
     assert got.status_code == 200 and got.json()["id"] == quote["id"], got.text

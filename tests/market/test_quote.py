@@ -57,7 +57,8 @@ def test_a_quote_is_itemised_and_signed_by_the_platform_with_an_expiry(market: W
     # stored by CID and read back checked, against the catalogue too
     assert load_quote(market.store, quote.cid, market.catalog) == quote
     terms = quote.escrow_terms()
-    assert terms["quote_cid"] == quote.cid and sum(terms["amounts"]) == terms["total"] == body.total
+    assert terms["quote_cid"] == quote.cid and sum(terms["maxima"]) == body.total
+    assert terms["platform"] == body.platform and terms["fail_fee"] == lines["flat"].cost  # the default: flat-fee
 
 
 def test_a_quote_not_signed_by_the_platform_owner_is_refused(market: World) -> None:
@@ -92,6 +93,11 @@ def test_a_tampered_total_is_refused(market: World) -> None:
     body = {**quote.body.model_dump(mode="json"), "total": str(quote.body.total + 1)}
     cid = market.store.put_bytes(sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes())
     with pytest.raises(IntegrityError, match="total"):
+        load_quote(market.store, cid)
+    # nor a failure fee its terms do not give
+    body = {**quote.body.model_dump(mode="json"), "fail_fee": str(quote.body.total)}
+    cid = market.store.put_bytes(sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes())
+    with pytest.raises(IntegrityError, match="failure fee"):
         load_quote(market.store, cid)
 
 

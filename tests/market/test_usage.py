@@ -68,10 +68,14 @@ def test_measures_above_the_quote_are_capped_and_forged_usage_is_refused(market:
     document = make_usage(quote, None, None, huge, platform)
     usage = Usage(cid="x", body=UsageBody.model_validate(document.body), signer=document.signer)
     check_usage(usage, quote)
-    # no run: the run failed; "platform-usage" terms pay the platform what it measured, capped
+    # no run: the run failed; the default "flat-fee" terms pay the platform its flat fee, nobody else anything
     assert usage.body.outcome == "failed"
-    assert all(line.charged == line.quoted for line in usage.body.lines if line.payee == quote.body.platform and line.rate)
-    assert all(line.charged == 0 for line in usage.body.lines if line.payee != quote.body.platform)
+    assert [(line.item, line.charged) for line in usage.body.lines if line.charged] == [("flat", quote.body.fail_fee)]
+    assert usage.body.charged == quote.body.fail_fee > 0
+    # the same measures on a finished run are capped at the quote, line by line
+    finished = make_usage(quote, None, _succeeded(), huge, platform)
+    lines = UsageBody.model_validate(finished.body).lines
+    assert all(line.charged == line.quoted for line in lines) and any(line.measured > line.quoted for line in lines)
     # the platform signs a usage record charging more than the quote: refused
     raw = document.body
     raw["lines"][0]["charged"] = str(int(raw["lines"][0]["quoted"]) + 1)
@@ -83,6 +87,12 @@ def test_measures_above_the_quote_are_capped_and_forged_usage_is_refused(market:
     cid = market.store.put_bytes(sign_document(KIND, document.body, market.parties["submitter"]).stored_bytes())
     with pytest.raises(IntegrityError, match="not by the platform owner"):
         load_usage(market.store, cid)
+
+
+def _succeeded() -> Any:
+    from eotrust.workflow.record import RunRecord
+
+    return RunRecord(workflow="w", workflow_cid="Qm", status="succeeded", started=0, ended=10**6, host="h", executor="local")
 
 
 def test_refund_terms_pay_nothing_for_a_failed_run(market: World) -> None:

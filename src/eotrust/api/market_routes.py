@@ -34,7 +34,7 @@ class QuotationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task: str = Field(..., pattern=r"^0x[0-9a-fA-F]{40}$", description="the task's contract address")
     validFor: int = Field(3600, ge=60, le=30 * 24 * 3600, description="seconds the quote holds")
-    onFailure: str = Field("platform-usage", pattern=r"^(platform-usage|refund)$")
+    onFailure: str = Field("flat-fee", pattern=r"^(flat-fee|refund)$")
 
 
 def _state(request: Request) -> Any:
@@ -64,8 +64,8 @@ def _quotation(quote: Any) -> dict[str, Any]:
         "userID": body.submitter,
         "signer": quote.signer,
         "signature": quote.signature,
-        "escrow": {**quote.escrow_terms(), "amounts": [str(a) for a in quote.escrow_terms()["amounts"]],
-                   "total": str(body.total)},
+        "escrow": {**quote.escrow_terms(), "maxima": [str(a) for a in quote.escrow_terms()["maxima"]],
+                   "fail_fee": str(body.fail_fee)},
     }
 
 

@@ -179,7 +179,7 @@ def _print_quote(settings: Any, quote: Any) -> None:
     state = "[bold red]EXPIRED[/]" if quote.expired() else "valid"
     console.print(f"total [bold]{body.total}[/] wei ({ether(body.total)}), paid by {_who(names, body.submitter)}", highlight=False)
     console.print(f"signed by the platform owner {_who(names, quote.signer)}; {state} until {body.valid_until}; "
-                  f"on failure: {body.on_failure}", highlight=False)
+                  f"on failure: {body.on_failure} ({body.fail_fee} wei to the platform)", highlight=False)
     console.print(f"estimated duration {body.estimated_duration_s} s; basis: {body.basis}", highlight=False)
     for note in body.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
@@ -189,7 +189,7 @@ def quote(
     ctx: typer.Context,
     target: str = typer.Argument(..., help="a task's contract address (quote it), or a quote's CID (check and show it)"),
     valid_for: int = typer.Option(3600, "--valid-for", help="seconds the quote holds (60 to 30 days)"),
-    on_failure: str = typer.Option("platform-usage", "--on-failure", help="what a failed run pays: platform-usage or refund"),
+    on_failure: str = typer.Option("flat-fee", "--on-failure", help="what a failed run pays the platform: flat-fee (its flat fee) or refund (nothing)"),
     as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -206,8 +206,8 @@ def quote(
     if ADDRESS.match(target):
         from eotrust.market.service import quote_task
 
-        if on_failure not in ("platform-usage", "refund"):
-            raise InvalidInputError(f"--on-failure is platform-usage or refund, not {on_failure!r}")
+        if on_failure not in ("flat-fee", "refund"):
+            raise InvalidInputError(f"--on-failure is flat-fee or refund, not {on_failure!r}")
         made = quote_task(settings, catalog, store, target, acting_party(ctx, as_party), valid_s=valid_for,
                           on_failure=on_failure)  # type: ignore[arg-type]
     else:

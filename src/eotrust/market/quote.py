@@ -2,7 +2,8 @@
 
 A quote names the task, who pays (its submitter), who is paid and at most how much (the
 payees: the platform for compute, the application's owner per run, each dataset's owner per
-use), its total, when it expires and what a failed run costs (``on_failure``). It is signed by
+use), its total, when it expires and what a failed run pays the platform (``fail_fee``: its
+flat fee under ``on_failure="flat-fee"``, nothing under ``"refund"``). It is signed by
 the task's platform owner and stored by CID; the escrow locks its total against that CID.
 
 Checking a quote (:func:`check_quote`) refuses one not signed by the task's platform owner, one
@@ -40,7 +41,7 @@ from eotrust.store.base import Store
 KIND = "eotrust-quote/1"
 DEFAULT_VALID_S = 3600
 MAX_VALID_S = 30 * 24 * 3600
-OnFailure = Literal["refund", "platform-usage"]
+OnFailure = Literal["refund", "flat-fee"]
 
 
 class LineItem(BaseModel):
@@ -89,9 +90,10 @@ class QuoteBody(BaseModel):
     notes: list[str] = Field(default_factory=list)
     created: str
     valid_until: str
-    on_failure: OnFailure = "platform-usage"
+    on_failure: OnFailure = "flat-fee"
+    fail_fee: Wei = 0  # what a Failed task pays the platform; the rest goes back to the submitter
 
-    _whole = field_validator("total", mode="before")(_wei)
+    _whole = field_validator("total", "fail_fee", mode="before")(_wei)
 
 
 class Quote(BaseModel):
@@ -111,17 +113,18 @@ class Quote(BaseModel):
         return sum(p.max for p in self.body.payees if p.address.lower() == address.lower())
 
     def escrow_terms(self) -> dict[str, Any]:
-        """What the escrow contract locks: payees and their maxima in wei, the total, the expiry
-        (unix seconds), the failure terms and this quote's CID."""
+        """What the escrow contract locks, as ``EscrowClient.quote(**terms)`` takes it: the task,
+        submitter and platform owner, the payees and their maxima in wei (the total is their
+        sum), the failure fee, the expiry (unix seconds) and this quote's CID."""
         valid = datetime.fromisoformat(self.body.valid_until)
         return {
             "task": self.body.task,
             "submitter": self.body.submitter,
+            "platform": self.body.platform,
             "payees": [p.address for p in self.body.payees],
-            "amounts": [p.max for p in self.body.payees],
-            "total": self.body.total,
+            "maxima": [p.max for p in self.body.payees],
+            "fail_fee": self.body.fail_fee,
             "valid_until": int(valid.timestamp()),
-            "on_failure": self.body.on_failure,
             "quote_cid": self.cid,
         }
 
@@ -180,7 +183,7 @@ def make_quote(
     signer: Any,
     *,
     valid_s: int = DEFAULT_VALID_S,
-    on_failure: OnFailure = "platform-usage",
+    on_failure: OnFailure = "flat-fee",
     now: datetime | None = None,
 ) -> SignedDocument:
     """The signed quote of ``prices`` × ``est``; ``signer`` must be the task's platform owner."""
@@ -216,8 +219,14 @@ def make_quote(
         created=utc_iso(created),
         valid_until=utc_iso(created + timedelta(seconds=valid_s)),
         on_failure=on_failure,
+        fail_fee=_fail_fee(items, on_failure),
     )
     return sign_document(KIND, body.model_dump(mode="json"), account)
+
+
+def _fail_fee(items: list[LineItem], on_failure: str) -> int:
+    """What a failed run pays the platform: its flat fee, or nothing."""
+    return next((i.cost for i in items if i.item == "flat"), 0) if on_failure == "flat-fee" else 0
 
 
 def _parse(document: SignedDocument, cid: str) -> Quote:
@@ -254,6 +263,8 @@ def check_quote(quote: Quote, catalog: Catalog | None = None, *, now: datetime |
             raise IntegrityError(f"quote {quote.cid}: line {line.item}: {line.quantity} × {line.rate} is not {line.cost} wei")
     if [p.model_dump() for p in payees_of(body.items)] != [p.model_dump() for p in body.payees]:
         raise IntegrityError(f"quote {quote.cid}: its payees' maxima are not the sums of its lines")
+    if body.fail_fee != _fail_fee(body.items, body.on_failure):
+        raise IntegrityError(f"quote {quote.cid}: its failure fee {body.fail_fee} wei is not what {body.on_failure!r} says")
     if sum(p.max for p in body.payees) != body.total:
         raise IntegrityError(f"quote {quote.cid}: its total {body.total} wei is not the sum of its payees' maxima")
     if unexpired and quote.expired(now):

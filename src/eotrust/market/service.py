@@ -29,7 +29,7 @@ def local_runs(settings: Settings, store: Store, workflow_cid: str) -> tuple[str
 
 
 def quote_task(settings: Settings, catalog: Catalog, store: Store, task: str, signer: Any, *,
-               valid_s: int = DEFAULT_VALID_S, on_failure: OnFailure = "platform-usage") -> Quote:
+               valid_s: int = DEFAULT_VALID_S, on_failure: OnFailure = "flat-fee") -> Quote:
     """Estimate the task, price it, sign the quote as ``signer`` (its platform owner), store it."""
     prices = task_prices(catalog, task)
     workflow_cid = prices.application.body.workflow_cid  # type: ignore[attr-defined]

@@ -6,8 +6,8 @@ declared cores, GPUs and memory (each step instance's measured start and end), a
 the task's results (the platform's signed result records). Each line is charged
 ``measured × rate`` rounded up, but never more than the quote's line; the application's owner
 is owed its price per run and each data owner its price per use. A failed run pays as the
-quote's ``on_failure`` says: ``refund`` (nothing), or ``platform-usage`` (the platform's
-measured lines; the owners nothing). What is not owed returns to the submitter.
+quote's failure fee says (the platform's flat fee under ``flat-fee``, nothing under ``refund``;
+the owners nothing) — what the escrow pays when a Failed task is released. What is not owed returns to the submitter.
 """
 
 from __future__ import annotations
@@ -128,13 +128,14 @@ def make_usage(quote: Quote, run_cid: str | None, run: RunRecord | None, quantit
         raise PermissionDeniedError(f"usage of task {quote.body.task} is recorded by its platform owner {quote.body.platform}, "
                                     f"not by {account.address}")
     finished = run is not None and run.status == "succeeded"
-    terms = quote.body.on_failure
     lines: list[UsageLine] = []
     for item in quote.body.items:
         if item.item in PLATFORM_ITEMS:
             quantity = quantities.get(item.item, Decimal(0))
             measured = cost(quantity, item.rate)
-            charged = min(measured, item.cost) if finished or terms == "platform-usage" else 0
+            charged = min(measured, item.cost) if finished else 0
+            if not finished and item.item == "flat":
+                charged = quote.body.fail_fee  # never above the flat line (check_quote)
         else:
             quantity = Decimal(1)
             measured = item.rate
