@@ -47,6 +47,7 @@ ROUTERS: tuple[str, ...] = (
     "web",
     "docs_page",
     "results_routes",
+    "market_routes",
 )
 
 TAGS: list[dict[str, Any]] = [
@@ -59,6 +60,7 @@ TAGS: list[dict[str, Any]] = [
     {"name": "Store", "description": "content-addressed store, by CID"},
     {"name": "Keys", "description": "API keys minted by a party's signature over a server challenge"},
     {"name": "Models", "description": "model packages and prediction"},
+    {"name": "Market", "description": "OGC quotations and bills: signed quotes, usage and payment"},
 ]
 
 

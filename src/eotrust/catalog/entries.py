@@ -14,10 +14,19 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from eth_account.signers.local import LocalAccount
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from eotrust.cid import canonical_json
 from eotrust.clock import utc_iso
@@ -49,6 +58,24 @@ MAX_BYTES = 2**53 - 1  # a file size: 8 PiB
 MAX_CPUS = 2**20  # cores a platform offers (the largest machines have ~10**7; one platform record, ~10**6)
 MAX_GPUS = 2**20
 MAX_MEMORY_MB = 2**31 - 1  # 2 PiB of memory in MiB; fits a 32-bit INTEGER column
+#: A price in wei (the chain's native ether): at most 10**27 wei (a thousand million ether), so
+#: that any sum of a quote's items stays far inside a uint256. Written in JSON as a decimal
+#: string, since wei amounts pass 2**53 (one ether is 10**18 wei).
+MAX_WEI = 10**27
+
+
+def _wei(value: Any) -> Any:
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError("a price in wei is a whole number (an integer or a decimal string)")
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.isdigit() or len(text) > 40:
+            raise ValueError(f"a price in wei is a non-negative whole number, not {value[:50]!r}")
+        return int(text)
+    return value
+
+
+Wei = Annotated[int, Field(ge=0, le=MAX_WEI), PlainSerializer(lambda v: str(v), return_type=str, when_used="json")]
 
 
 class Kind(str, Enum):
@@ -68,8 +95,66 @@ RECORD_VERSION = 2
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Fields left out of the signed form while they are None (fields added after records were
+    #: first signed: a record without them keeps the id it always had).
+    _OPTIONAL: ClassVar[tuple[str, ...]] = ()
+
     def canonical(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        for name in self._OPTIONAL:
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
+
+
+class _Terms(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlatformPrices(_Terms):
+    """What a platform charges, in wei: per CPU-hour (core reserved for an hour), per GPU-hour,
+    per GB-hour of memory reserved, per GB of results stored, and a flat fee per task."""
+
+    cpu_hour: Wei = 0
+    gpu_hour: Wei = 0
+    memory_gb_hour: Wei = 0
+    storage_gb: Wei = 0
+    flat: Wei = 0
+
+    _whole = field_validator("cpu_hour", "gpu_hour", "memory_gb_hour", "storage_gb", "flat", mode="before")(_wei)
+
+
+class UsePrice(_Terms):
+    """An owner's price in wei: per run of an application, or per use of a dataset."""
+
+    per_use: Wei = 0
+
+    _whole = field_validator("per_use", mode="before")(_wei)
+
+
+class Allowed(_Terms):
+    """One entry of a data-use policy: a record id or content CID (``cid``: an application's
+    record id or its workflow CID; a platform's record id), or a name and its owner's address."""
+
+    cid: str | None = Field(default=None, min_length=1, max_length=100)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    owner: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Allowed:
+        if (self.cid is None) == (self.name is None or self.owner is None) or (
+            self.cid is not None and (self.name is not None or self.owner is not None)
+        ):
+            raise ValueError("an allowed entry is a cid, or a name with its owner's address")
+        return self
+
+
+class UsePolicy(_Terms):
+    """A dataset's data-use policy: the applications (and, optionally, the platforms) its
+    owner allows to use it. ``platforms`` None: any platform."""
+
+    applications: list[Allowed] = Field(max_length=1000)
+    platforms: list[Allowed] | None = Field(default=None, max_length=1000)
 
 
 BodyT = TypeVar("BodyT", bound=_Body)
@@ -93,6 +178,10 @@ class DatasetInfo(_Body):
     licence: str = "proprietary"
     media_type: str = "image/tiff; application=geotiff"
     keywords: list[str] = Field(default_factory=list)
+    price: UsePrice | None = Field(default=None, description="the owner's price per use, in wei")
+    policy: UsePolicy | None = Field(default=None, description="who may use it; None: any application")
+
+    _OPTIONAL = ("price", "policy")
 
     _times = field_validator("start", "end", mode="before")(_normalise_time)
 
@@ -118,6 +207,9 @@ class ApplicationInfo(_Body):
     outputs: list[str] = Field(default_factory=list, description="the workflow's result names")
     parameters_schema: dict[str, Any] = Field(default_factory=dict)
     keywords: list[str] = Field(default_factory=list)
+    price: UsePrice | None = Field(default=None, description="the owner's price per run, in wei")
+
+    _OPTIONAL = ("price",)
 
 
 class PlatformInfo(_Body):
@@ -131,6 +223,9 @@ class PlatformInfo(_Body):
     gpus: int = Field(default=0, ge=0, le=MAX_GPUS)
     description: str = ""
     keywords: list[str] = Field(default_factory=list)
+    prices: PlatformPrices | None = Field(default=None, description="what the platform charges, in wei")
+
+    _OPTIONAL = ("prices",)
 
 
 class TaskInfo(_Body):

@@ -119,6 +119,8 @@ class DatasetRow(RecordRow):
     licence: Mapped[str] = mapped_column(String(200))
     media_type: Mapped[str] = mapped_column(String(200))
     keywords: Mapped[list[str]] = mapped_column(JSON)
+    price: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class ApplicationRow(RecordRow):
@@ -133,6 +135,7 @@ class ApplicationRow(RecordRow):
     outputs: Mapped[list[str]] = mapped_column(JSON)
     parameters_schema: Mapped[dict[str, Any]] = mapped_column(JSON)
     keywords: Mapped[list[str]] = mapped_column(JSON)
+    price: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class PlatformRow(RecordRow):
@@ -146,6 +149,7 @@ class PlatformRow(RecordRow):
     gpus: Mapped[int] = mapped_column(Integer)
     description: Mapped[str] = mapped_column(Text)
     keywords: Mapped[list[str]] = mapped_column(JSON)
+    prices: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class TaskRow(RecordRow):

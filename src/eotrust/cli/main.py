@@ -66,6 +66,7 @@ COMMAND_MODULES = (
     "apikey",
     "verify",
     "demo",
+    "market",
 )
 
 

@@ -37,6 +37,11 @@ from eotrust.settings import Settings, load_settings
 PASSPHRASE = "eotrust-demo"
 PLATFORM = "slovenia-compute"
 LICENCE = "MIT (eo-learn TestEOPatch, Sinergise)"
+GWEI = 10**9
+#: The demo's prices, in wei (issue 15): the platform's compute, a run, each dataset's use.
+PLATFORM_PRICES = {"cpu_hour": 40 * GWEI, "memory_gb_hour": 5 * GWEI, "storage_gb": 20 * GWEI, "flat": GWEI}
+RUN_PRICE = 1000 * GWEI
+USE_PRICE = 200 * GWEI
 
 
 @dataclass(frozen=True)
@@ -208,8 +213,9 @@ def run_demo(
 
     platform = catalog.register(parties["platform-owner"], PlatformInfo(
         name=PLATFORM, age_recipient=parties["platform-owner"].card.age_recipient, cpus=2, memory_mb=4096, gpus=0,
-        description="a 2-core platform for the demo"))
+        description="a 2-core platform for the demo", prices=PLATFORM_PRICES))
     n.say(f"platform {PLATFORM} → record {platform.id} (key for inputs {platform.body.age_recipient})", "platform-owner")
+    ndvi, clouds, labels, app = _priced(n, catalog, parties, ndvi, clouds, labels, app)
 
     # the platform's node follows the ledger from now on (its own chain connection)
     node_log = lambda line: n.say(line, "node")  # noqa: E731
@@ -260,6 +266,7 @@ def run_demo(
         names = _catalogue_names(chosen_app, chosen_platform, *[catalog.get(d) for d in request.inputs.values()])
         shown["names"] = names
         _print_status(n, chain, address, "Requests Locked", names)
+        _quote(n, settings, catalog, parties["platform-owner"], address)
 
         # -- 3. answers --------------------------------------------------------------------
         n.step(3, "Each owner answers its own request")
@@ -299,6 +306,7 @@ def run_demo(
     n.say(f"eotrust verify {address}: {'[bold green]VERIFIED[/]' if verdict.ok else f'[bold red]{verdict.name}[/]'} "
           f"({sum(1 for c in verdict.checks if c.ok)} checks hold"
           + "".join(f"; ✗ {c.name}: {c.detail}" for c in verdict.failures) + ")")
+    _usage_and_bill(n, settings, catalog, parties, address)
     shipped = _ship(n, settings, parties["submitter"], results, out, passphrase=secret if chosen else None)
     seconds = time.monotonic() - started
     env = f"EOTRUST_CHAIN_URL={settings.chain_url} " if settings.chain_url else ""
@@ -377,3 +385,48 @@ def _wait_state(chain: Any, address: str, wanted: set[str], timeout_s: float, no
         if time.monotonic() > deadline:
             raise StateError(f"task {address} is still {state} after {timeout_s:.0f} s", hint="see the node's log above")
         time.sleep(0.3)
+
+
+# -- the market (issue 15): prices, the platform's quote, usage and the bill ----------------------
+def _priced(n: Narrator, catalog: Any, parties: dict[str, Any], *records: Any) -> list[Any]:
+    """Each owner prices its record (a new signed version: its current terms)."""
+    out = []
+    for record in records:
+        price = RUN_PRICE if record.kind.value == "application" else USE_PRICE
+        owner = next(p for p in parties.values() if p.account.address == record.owner)
+        body = type(record.body).model_validate({**record.body.canonical(), "price": {"per_use": price}})
+        out.append(catalog.register(owner, body))
+    n.say(f"prices signed into the records: {RUN_PRICE // GWEI} gwei per run, {USE_PRICE // GWEI} gwei per dataset use; "
+          f"platform {', '.join(f'{k} {v // GWEI} gwei' for k, v in PLATFORM_PRICES.items())}", "owners")
+    return out
+
+
+def _quote(n: Narrator, settings: Settings, catalog: Any, platform_owner: Any, address: str) -> None:
+    from eotrust.market.prices import ether
+    from eotrust.market.service import quote_task
+    from eotrust.store import open_store
+
+    quote = quote_task(settings, catalog, open_store(settings), address, platform_owner)
+    lines = ", ".join(f"{i.item} {i.cost}" for i in quote.body.items if i.cost)
+    n.say(f"quote {quote.cid}: {quote.body.total} wei ({ether(quote.body.total)}) at most — {lines}; "
+          f"valid until {quote.body.valid_until}, signed by the platform owner", "platform-owner")
+
+
+def _usage_and_bill(n: Narrator, settings: Settings, catalog: Any, parties: dict[str, Any], address: str) -> None:
+    from eotrust.market.bill import make_bill
+    from eotrust.market.payments import payments_of
+    from eotrust.market.service import usage_task
+    from eotrust.store import open_store
+
+    store = open_store(settings)
+    usage = usage_task(settings, catalog, store, address, parties["platform-owner"])
+    n.say(f"usage {usage.cid}: measured from the run record, charged {usage.body.charged} wei, "
+          f"{usage.body.refund} wei back to the submitter", "platform-owner")
+    bill = make_bill(settings, catalog, store, address, payments_of(settings))
+    table = Table("to", "for", "quoted (wei)", "used (wei)", "paid (wei)", title=f"bill for task {address}")
+    for line in bill.lines:
+        who = next((name for name, p in parties.items() if p.account.address.lower() == line.address.lower()), line.address)
+        table.add_row(who, ", ".join(line.roles), str(line.quoted), str(line.used), str(line.paid))
+    n.table(table)
+    if not bill.payments_connected:
+        n.say("no escrow connected: the bill shows nothing paid")

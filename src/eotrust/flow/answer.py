@@ -104,6 +104,17 @@ def answer_task(
             lv.ack_platform(task, party.account, party.card.age_recipient)
             answers.append(Answer(kind, index, True, detail=f"key for inputs {party.card.age_recipient}"))
         else:
+            from eotrust.market.policy import policy_reason, record_refusal
+
+            dataset_id = lv.record_id_of(snap.requests[index].id)
+            reason = policy_reason(catalog, dataset_id, lv.record_id_of(snap.application_id), lv.record_id_of(snap.platform_id))
+            if reason is not None:  # the owner's data-use policy refuses it, automatically (issue 15)
+                from eotrust.store import open_store
+
+                lv.refuse(task, party.account, kind, index)
+                why = record_refusal(settings, store or open_store(settings), party, address, catalog.get(dataset_id), reason)
+                answers.append(Answer(kind, index, acknowledged=False, detail=f"refused by its data-use policy: {reason} (signed reason {why})"))
+                break
             answers.append(_answer_dataset(settings, party, task, snap, index, catalog, store, accept_platform_key))
     return answers
 

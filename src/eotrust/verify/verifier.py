@@ -224,6 +224,11 @@ def verify(
         if ds is not None:
             verdict.add(f"input {name!r}: dataset owner is the request's", _same(ds.owner, request.owner), ds.owner)
             inputs[name] = ds.body.cid  # type: ignore[attr-defined]
+            if app is not None and plat is not None:  # its owner's data-use policy (issue 15)
+                from eotrust.market.policy import check_use
+
+                for check in check_use(ds, app, plat, catalog):
+                    verdict.add(f"input {name!r}: {check.name.split(': ', 1)[-1]}", check.ok, check.detail)
         acked = lv.is_acknowledged(request.status)
         verdict.add(f"input {name!r}: acknowledged by its owner", acked, request.owner)
         if acked:

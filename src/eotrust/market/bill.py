@@ -1,0 +1,86 @@
+"""A task's bill: what was quoted, used and paid, to whom, with the transaction hashes.
+
+Built from the task's latest quote and usage record (both signed, read back by CID and checked)
+and the escrow's payment events (:mod:`eotrust.market.payments`). Without a connected escrow the
+bill says so: nothing is shown as paid that the ledger has not recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from eotrust.catalog.service import Catalog
+from eotrust.market.payments import PaymentEvent, Payments
+from eotrust.market.quote import latest_quote
+from eotrust.market.usage import latest_usage
+from eotrust.settings import Settings
+from eotrust.store.base import Store
+
+
+@dataclass(frozen=True)
+class BillLine:
+    """One payee: at most ``quoted``, owed ``used`` by the usage record, ``paid`` by the ledger
+    (owed by its settlement) and ``withdrawn`` (pulled), with the transactions."""
+
+    address: str
+    roles: list[str]
+    quoted: int
+    used: int | None
+    paid: int
+    withdrawn: int
+    transactions: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Bill:
+    task: str
+    process: str
+    submitter: str
+    quote_cid: str
+    total: int
+    currency: str
+    valid_until: str
+    expired: bool
+    usage_cid: str | None
+    outcome: str | None
+    charged: int | None
+    refund: int | None
+    funded: int
+    refunded: int
+    status: str  # quoted | funded | settled | refunded
+    payments_connected: bool
+    lines: list[BillLine]
+    funding_transactions: list[str]
+    refund_transactions: list[str]
+
+
+def make_bill(settings: Settings, catalog: Catalog, store: Store, task: str, payments: Payments | None) -> Bill:
+    quote = latest_quote(settings, store, task, catalog)
+    found = latest_usage(settings, store, task, catalog)
+    usage = found[0] if found else None
+    events: list[PaymentEvent] = payments.events(quote.body.task) if payments is not None else []
+
+    def of(kind: str, address: str | None = None) -> list[PaymentEvent]:
+        return [e for e in events if e.kind == kind and (address is None or e.party.lower() == address.lower())]
+
+    used = {o.address.lower(): o.amount for o in usage.body.owed} if usage else {}
+    lines = []
+    for payee in quote.body.payees:
+        owed, pulled = of("owed", payee.address), of("withdrawn", payee.address)
+        lines.append(BillLine(
+            address=payee.address, roles=list(payee.roles), quoted=payee.max, used=used.get(payee.address.lower()),
+            paid=sum(e.amount for e in owed), withdrawn=sum(e.amount for e in pulled),
+            transactions=[e.tx_hash for e in owed + pulled],
+        ))
+    funded, refunded = of("funded"), of("refunded")
+    status = ("refunded" if refunded and not of("owed") else "settled" if of("owed") or refunded
+              else "funded" if funded else "quoted")
+    return Bill(
+        task=quote.body.task, process=quote.body.process, submitter=quote.body.submitter, quote_cid=quote.cid,
+        total=quote.body.total, currency=quote.body.currency, valid_until=quote.body.valid_until,
+        expired=quote.expired(), usage_cid=usage.cid if usage else None, outcome=usage.body.outcome if usage else None,
+        charged=usage.body.charged if usage else None, refund=usage.body.refund if usage else None,
+        funded=sum(e.amount for e in funded), refunded=sum(e.amount for e in refunded), status=status,
+        payments_connected=payments is not None, lines=lines,
+        funding_transactions=[e.tx_hash for e in funded], refund_transactions=[e.tx_hash for e in refunded],
+    )

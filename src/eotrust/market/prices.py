@@ -1,0 +1,143 @@
+"""The rates a task is charged, read from the signed catalogue records it names.
+
+The platform's record carries its prices per CPU-hour, GPU-hour, GB-hour of memory, GB stored
+and a flat fee; the application's record its owner's price per run; each dataset's record its
+owner's price per use. A record without prices charges nothing. Every price is in wei.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eotrust.catalog.entries import (
+    ApplicationInfo,
+    DatasetInfo,
+    Kind,
+    PlatformInfo,
+    PlatformPrices,
+    Record,
+    TaskInfo,
+)
+from eotrust.catalog.service import Catalog
+from eotrust.errors import IntegrityError
+
+
+@dataclass(frozen=True)
+class Owed:
+    """A fixed price owed to one owner for one use: the application per run, a dataset per use."""
+
+    item: str  # "application" | "dataset:<input name>"
+    record_id: str
+    payee: str
+    price: int
+
+
+@dataclass(frozen=True)
+class TaskPrices:
+    """Who a task pays, and at what rates."""
+
+    task: str
+    submitter: str
+    application: Record
+    platform: Record
+    datasets: dict[str, Record]  # workflow input name -> dataset record
+    compute: PlatformPrices
+    fixed: tuple[Owed, ...]
+
+    @property
+    def platform_owner(self) -> str:
+        return self.platform.owner
+
+
+def current_terms(catalog: Catalog, record: Record) -> Record:
+    """The owner's current terms for what ``record`` describes: its newest record of the same
+    content (a dataset: the same file CID; an application: the same workflow CID). An owner
+    changes its prices or policy by signing a new record; a task that names an older one is
+    held to the new terms, so no one escapes a policy by naming a record from before it."""
+    if record.kind is Kind.DATASET:
+        key = "cid"
+    elif record.kind is Kind.APPLICATION:
+        key = "workflow_cid"
+    else:
+        return record
+    same = [r for r in catalog.list(record.kind, owner=record.owner)
+            if getattr(r.body, key) == getattr(record.body, key)]
+    # newest first; records signed in the same second: the one with terms, then by id (a fixed order)
+    return max(same + [record], key=lambda r: (r.created, _has_terms(r), r.id))
+
+
+def _has_terms(record: Record) -> bool:
+    return any(getattr(record.body, name, None) is not None for name in ("price", "policy"))
+
+
+def task_prices(catalog: Catalog, task: str) -> TaskPrices:
+    """The rates of the task at contract address ``task``, from its submitter's signed record and
+    the signed records it names (each checked as it is read)."""
+    record = catalog.task(task)
+    info: TaskInfo = record.body  # type: ignore[assignment]
+    application = catalog.get(info.application_id, Kind.APPLICATION)
+    platform = catalog.get(info.platform_id, Kind.PLATFORM)
+    app_info: ApplicationInfo = current_terms(catalog, application).body  # type: ignore[assignment]
+    plat_info: PlatformInfo = platform.body  # type: ignore[assignment]
+    datasets = {name: catalog.get(dataset_id, Kind.DATASET) for name, dataset_id in sorted(info.inputs.items())}
+    fixed = [Owed("application", application.id, application.owner, app_info.price.per_use if app_info.price else 0)]
+    for name, dataset in datasets.items():
+        ds: DatasetInfo = current_terms(catalog, dataset).body  # type: ignore[assignment]
+        fixed.append(Owed(f"dataset:{name}", dataset.id, dataset.owner, ds.price.per_use if ds.price else 0))
+    if info.address.lower() != task.lower():
+        raise IntegrityError(f"the catalogue's task record {record.id} names contract {info.address}, not {task}")
+    return TaskPrices(
+        task=info.address,
+        submitter=record.owner,
+        application=application,
+        platform=platform,
+        datasets=datasets,
+        compute=plat_info.prices or PlatformPrices(),
+        fixed=tuple(fixed),
+    )
+
+
+UNITS = {"wei": 0, "gwei": 9, "ether": 18, "eth": 18}
+
+
+def parse_amount(text: str) -> int:
+    """An amount of ether as a whole number of wei: ``123`` (wei), ``50gwei``, ``0.01ether``.
+    InvalidInputError for anything negative, fractional in wei, or above the largest price."""
+    from decimal import (
+        Decimal,
+        Inexact,
+        InvalidOperation,
+        Overflow,
+        Rounded,
+        Underflow,
+        localcontext,
+    )
+
+    from eotrust.catalog.entries import MAX_WEI
+    from eotrust.errors import InvalidInputError
+
+    raw = text.strip().lower().replace("_", "")
+    unit = next((u for u in sorted(UNITS, key=len, reverse=True) if raw.endswith(u)), "wei")
+    number = raw[: len(raw) - len(unit)].strip() if raw.endswith(unit) else raw
+    try:
+        with localcontext() as ctx:  # exact, or refused: nothing rounds silently to a price
+            ctx.prec = 100
+            for trap in (Inexact, Rounded, Underflow, Overflow, InvalidOperation):
+                ctx.traps[trap] = True
+            value = Decimal(number) * (Decimal(10) ** UNITS[unit]) if len(number) <= 60 else None
+    except ArithmeticError:
+        value = None
+    if value is None or not value.is_finite() or value < 0 or value != value.to_integral_value():
+        raise InvalidInputError(f"not an amount of ether: {text[:80]!r}",
+                                hint="give whole wei (123), or gwei/ether with a unit: 50gwei, 0.01ether")
+    if value > MAX_WEI:
+        raise InvalidInputError(f"{text[:80]} is above the largest price ({MAX_WEI} wei)")
+    return int(value)
+
+
+def ether(wei: int) -> str:
+    """``wei`` written in ether, exactly."""
+    from decimal import Decimal
+
+    text = format(Decimal(wei) / Decimal(10**18), "f")
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + " ETH"

@@ -1,0 +1,309 @@
+"""The platform's quote for a task: itemised (estimate × rate = cost), signed, with an expiry.
+
+A quote names the task, who pays (its submitter), who is paid and at most how much (the
+payees: the platform for compute, the application's owner per run, each dataset's owner per
+use), its total, when it expires and what a failed run pays the platform (``fail_fee``: its
+flat fee under ``on_failure="flat-fee"``, nothing under ``"refund"``). It is signed by
+the task's platform owner and stored by CID; the escrow locks its total against that CID.
+
+Checking a quote (:func:`check_quote`) refuses one not signed by the task's platform owner, one
+whose items, payees and total do not add up, and — where it is about to be relied on — one that
+has expired.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal, localcontext
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from eotrust.catalog.entries import MAX_WEI, Wei, _wei, utc_iso
+from eotrust.catalog.service import Catalog
+from eotrust.errors import (
+    IntegrityError,
+    InvalidInputError,
+    PermissionDeniedError,
+    StateError,
+)
+from eotrust.market.estimate import Estimate
+from eotrust.market.prices import TaskPrices
+from eotrust.market.signed import (
+    SignedDocument,
+    load_document,
+    sign_document,
+    store_document,
+)
+from eotrust.settings import Settings
+from eotrust.store.base import Store
+
+KIND = "eotrust-quote/1"
+DEFAULT_VALID_S = 3600
+MAX_VALID_S = 30 * 24 * 3600
+OnFailure = Literal["refund", "flat-fee"]
+
+
+class LineItem(BaseModel):
+    """One line: ``quantity`` (a decimal) × ``rate`` (wei per unit) = ``cost`` (wei, rounded up)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    item: str  # flat | cpu | gpu | memory | storage | duration | application | dataset:<input>
+    payee: str
+    quantity: str
+    unit: str
+    rate: Wei
+    cost: Wei
+
+    _whole = field_validator("rate", "cost", mode="before")(_wei)
+
+
+class Payee(BaseModel):
+    """One party the task may pay, and at most how much."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    roles: list[str]
+    max: Wei
+
+    _whole = field_validator("max", mode="before")(_wei)
+
+
+class QuoteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: str
+    process: str
+    application_id: str
+    platform_id: str
+    datasets: dict[str, str]  # workflow input -> dataset record id
+    submitter: str
+    platform: str  # the platform owner, who signs
+    currency: Literal["wei"] = "wei"
+    items: list[LineItem]
+    payees: list[Payee]
+    total: Wei
+    estimated_duration_s: str
+    basis: str
+    notes: list[str] = Field(default_factory=list)
+    created: str
+    valid_until: str
+    on_failure: OnFailure = "flat-fee"
+    fail_fee: Wei = 0  # what a Failed task pays the platform; the rest goes back to the submitter
+
+    _whole = field_validator("total", "fail_fee", mode="before")(_wei)
+
+
+class Quote(BaseModel):
+    """A checked quote and its CID."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cid: str
+    body: QuoteBody
+    signer: str
+    signature: str
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return utc_iso(now or datetime.now(UTC)) >= self.body.valid_until
+
+    def max_for(self, address: str) -> int:
+        return sum(p.max for p in self.body.payees if p.address.lower() == address.lower())
+
+    def escrow_terms(self) -> dict[str, Any]:
+        """What the escrow contract locks, as ``EscrowClient.quote(**terms)`` takes it: the task,
+        submitter and platform owner, the payees and their maxima in wei (the total is their
+        sum), the failure fee, the expiry (unix seconds) and this quote's CID."""
+        valid = datetime.fromisoformat(self.body.valid_until)
+        return {
+            "task": self.body.task,
+            "submitter": self.body.submitter,
+            "platform": self.body.platform,
+            "payees": [p.address for p in self.body.payees],
+            "maxima": [p.max for p in self.body.payees],
+            "fail_fee": self.body.fail_fee,
+            "valid_until": int(valid.timestamp()),
+            "quote_cid": self.cid,
+        }
+
+
+def cost(quantity: Decimal, rate: int) -> int:
+    """``quantity × rate`` in whole wei, rounded up (exactly: wide enough for any bounded price)."""
+    with localcontext() as ctx:
+        ctx.prec = 120
+        return int((quantity * rate).to_integral_value(rounding=ROUND_CEILING))
+
+
+def _bounded(item: str, value: int) -> int:
+    if value > MAX_WEI:
+        raise InvalidInputError(f"the quote's {item} line comes to {value} wei, over the largest price ({MAX_WEI} wei)",
+                                hint="the prices in the catalogue records are too high for this task")
+    return value
+
+
+def itemise(prices: TaskPrices, est: Estimate) -> list[LineItem]:
+    """The quote's lines: compute to the platform, a run to the application's owner, a use to each
+    dataset's owner."""
+    rates = prices.compute
+    platform = prices.platform_owner
+    lines = [
+        ("flat", Decimal(1), "task", rates.flat),
+        ("cpu", est.cpu_hours, "CPU-hour", rates.cpu_hour),
+        ("gpu", est.gpu_hours, "GPU-hour", rates.gpu_hour),
+        ("memory", est.memory_gb_hours, "GB-hour", rates.memory_gb_hour),
+        ("storage", est.storage_gb, "GB", rates.storage_gb),
+        ("duration", est.duration_hours, "hour", 0),  # time is charged through what is held
+    ]
+    items = [LineItem(item=i, payee=platform, quantity=str(q), unit=u, rate=r, cost=_bounded(i, cost(q, r)))
+             for i, q, u, r in lines]
+    for owed in prices.fixed:
+        unit = "run" if owed.item == "application" else "use"
+        items.append(LineItem(item=owed.item, payee=owed.payee, quantity="1", unit=unit, rate=owed.price, cost=owed.price))
+    return items
+
+
+def payees_of(items: list[LineItem]) -> list[Payee]:
+    """One payee per address, in the order they first appear, with the sum of its lines."""
+    out: dict[str, dict[str, Any]] = {}
+    for line in items:
+        key = line.payee.lower()
+        entry = out.setdefault(key, {"address": line.payee, "roles": [], "max": 0})
+        role = "platform" if line.item in ("flat", "cpu", "gpu", "memory", "storage", "duration") else line.item
+        if role not in entry["roles"]:
+            entry["roles"].append(role)
+        entry["max"] += line.cost
+    return [Payee(**e) for e in out.values()]
+
+
+def make_quote(
+    prices: TaskPrices,
+    est: Estimate,
+    signer: Any,
+    *,
+    valid_s: int = DEFAULT_VALID_S,
+    on_failure: OnFailure = "flat-fee",
+    now: datetime | None = None,
+) -> SignedDocument:
+    """The signed quote of ``prices`` × ``est``; ``signer`` must be the task's platform owner."""
+    account = getattr(signer, "account", signer)
+    if account.address.lower() != prices.platform_owner.lower():
+        raise PermissionDeniedError(
+            f"a quote for task {prices.task} is signed by its platform's owner {prices.platform_owner}, not by {account.address}",
+            hint="quote as the party that registered the task's platform",
+        )
+    if not (60 <= valid_s <= MAX_VALID_S):
+        raise InvalidInputError(f"a quote is valid for 60 s to {MAX_VALID_S} s, not {valid_s}")
+    items = itemise(prices, est)
+    payees = payees_of(items)
+    total = sum(p.max for p in payees)
+    if total > MAX_WEI:
+        raise InvalidInputError(f"the quote's total {total} wei is over the largest price ({MAX_WEI} wei)",
+                                hint="the prices in the catalogue records are too high for this task")
+    created = now or datetime.now(UTC)
+    body = QuoteBody(
+        task=prices.task,
+        process=prices.application.body.name,  # type: ignore[attr-defined]
+        application_id=prices.application.id,
+        platform_id=prices.platform.id,
+        datasets={name: rec.id for name, rec in prices.datasets.items()},
+        submitter=prices.submitter,
+        platform=prices.platform_owner,
+        items=items,
+        payees=payees,
+        total=total,
+        estimated_duration_s=str(est.duration_s),
+        basis=est.basis,
+        notes=list(est.notes),
+        created=utc_iso(created),
+        valid_until=utc_iso(created + timedelta(seconds=valid_s)),
+        on_failure=on_failure,
+        fail_fee=_fail_fee(items, on_failure),
+    )
+    return sign_document(KIND, body.model_dump(mode="json"), account)
+
+
+def _fail_fee(items: list[LineItem], on_failure: str) -> int:
+    """What a failed run pays the platform: its flat fee, or nothing."""
+    return next((i.cost for i in items if i.item == "flat"), 0) if on_failure == "flat-fee" else 0
+
+
+def _parse(document: SignedDocument, cid: str) -> Quote:
+    try:
+        body = QuoteBody.model_validate(document.body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err.get("loc", ()))
+        raise IntegrityError(f"quote {cid}: field {where}: {err.get('msg')}") from None
+    return Quote(cid=cid, body=body, signer=document.signer, signature=document.signature)
+
+
+def check_quote(quote: Quote, catalog: Catalog | None = None, *, now: datetime | None = None, unexpired: bool = False) -> None:
+    """IntegrityError unless the quote is signed by its platform owner (the catalogue's owner of
+    its platform record, where a catalogue is given) and its lines, payees and total add up;
+    StateError when ``unexpired`` and it has expired."""
+    body = quote.body
+    if quote.signer.lower() != body.platform.lower():
+        raise IntegrityError(f"quote {quote.cid} names platform owner {body.platform} but is signed by {quote.signer}",
+                             hint="only the task's platform owner quotes for it")
+    if catalog is not None:
+        platform = catalog.get(body.platform_id)
+        if platform.owner.lower() != quote.signer.lower():
+            raise IntegrityError(f"quote {quote.cid} is signed by {quote.signer}, who does not own platform {body.platform_id}",
+                                 hint="only the task's platform owner quotes for it")
+        task = catalog.task(body.task)
+        info = task.body
+        if (task.owner.lower() != body.submitter.lower() or info.platform_id != body.platform_id  # type: ignore[attr-defined]
+                or info.application_id != body.application_id or info.inputs != body.datasets):  # type: ignore[attr-defined]
+            raise IntegrityError(f"quote {quote.cid} does not match the catalogue's record of task {body.task}",
+                                 hint="a quote names the task's submitter, application, platform and datasets")
+    for line in body.items:
+        if cost(Decimal(line.quantity), line.rate) != line.cost:
+            raise IntegrityError(f"quote {quote.cid}: line {line.item}: {line.quantity} × {line.rate} is not {line.cost} wei")
+    if [p.model_dump() for p in payees_of(body.items)] != [p.model_dump() for p in body.payees]:
+        raise IntegrityError(f"quote {quote.cid}: its payees' maxima are not the sums of its lines")
+    if body.fail_fee != _fail_fee(body.items, body.on_failure):
+        raise IntegrityError(f"quote {quote.cid}: its failure fee {body.fail_fee} wei is not what {body.on_failure!r} says")
+    if sum(p.max for p in body.payees) != body.total:
+        raise IntegrityError(f"quote {quote.cid}: its total {body.total} wei is not the sum of its payees' maxima")
+    if unexpired and quote.expired(now):
+        raise StateError(f"quote {quote.cid} expired at {body.valid_until}", hint="ask the platform for a new quote")
+
+
+# -- storing and reading ---------------------------------------------------------------------
+def save_quote(settings: Settings, store: Store, document: SignedDocument) -> Quote:
+    """Store the signed quote by CID and note it under the home's index of quotes per task."""
+    quote = _parse(document, "(new)")
+    check_quote(quote)
+    cid = store_document(store, document)
+    index = settings.path("market", "quotes", quote.body.task.lower())
+    index.mkdir(parents=True, exist_ok=True)
+    (index / f"{quote.body.created}_{cid}").touch()
+    return Quote(cid=cid, body=quote.body, signer=document.signer, signature=document.signature)
+
+
+def load_quote(store: Store, cid: str, catalog: Catalog | None = None) -> Quote:
+    """The checked quote stored at ``cid``."""
+    quote = _parse(load_document(store, cid, KIND), cid)
+    check_quote(quote, catalog)
+    return quote
+
+
+def quote_cids(settings: Settings, task: str | None = None) -> list[str]:
+    """CIDs of the quotes noted in this home (for one task, or all), oldest first."""
+    root = settings.path("market", "quotes")
+    if not root.is_dir():
+        return []
+    dirs = [root / task.lower()] if task else sorted(p for p in root.iterdir() if p.is_dir())
+    names = sorted(p.name for d in dirs if d.is_dir() for p in d.iterdir() if "_" in p.name)
+    return [n.split("_", 1)[1] for n in names]
+
+
+def latest_quote(settings: Settings, store: Store, task: str, catalog: Catalog | None = None) -> Quote:
+    from eotrust.errors import NotFoundError
+
+    cids = quote_cids(settings, task)
+    if not cids:
+        raise NotFoundError(f"no quote for task {task} in this home", hint=f"the platform quotes it: eotrust quote {task} --as PLATFORM")
+    return load_quote(store, cids[-1], catalog)

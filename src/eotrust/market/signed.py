@@ -1,0 +1,98 @@
+"""A document signed by one party, stored by CID.
+
+The signed bytes are the canonical JSON of ``{kind, signer, body}`` (the catalogue's canonical
+form); the signature is the signer's EIP-191 signature over them, as for catalogue records.
+The stored object is the canonical JSON of the whole document, signature included, so its CID
+names exactly what was signed. Reading one back checks its kind and that its signer signed it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from pydantic import BaseModel, ConfigDict, Field
+
+from eotrust.catalog.entries import canonical_json
+from eotrust.errors import (
+    EotrustError,
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+)
+from eotrust.store.base import Store
+
+#: The largest signed document read back from a store (a quote with a thousand items is ~300 KB).
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+
+
+class SignedDocument(BaseModel):
+    """``body`` as ``signer`` signed it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    signer: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    body: dict[str, Any]
+    signature: str
+
+    def signed_bytes(self) -> bytes:
+        return canonical_json({"kind": self.kind, "signer": self.signer, "body": self.body})
+
+    def stored_bytes(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json"))
+
+    def check(self) -> None:
+        """IntegrityError unless ``signer`` signed these bytes."""
+        try:
+            recovered = Account.recover_message(
+                encode_defunct(primitive=self.signed_bytes()), signature=bytes.fromhex(self.signature.removeprefix("0x"))
+            )
+        except Exception:  # noqa: BLE001 - any malformed signature is the same failure for the reader
+            recovered = None
+        if recovered is None or recovered.lower() != self.signer.lower():
+            raise IntegrityError(
+                f"{self.kind} document: its signature was not made by its signer {self.signer}",
+                hint="the document or its signature was altered after it was signed",
+            )
+
+
+def sign_document(kind: str, body: dict[str, Any], account: Any) -> SignedDocument:
+    """``body`` signed by ``account`` (an eth_account LocalAccount, or a Party: its ``.account``)."""
+    account = getattr(account, "account", account)
+    if not hasattr(account, "sign_message"):
+        raise InvalidInputError("a document is signed by a party or an eth_account LocalAccount")
+    data = canonical_json({"kind": kind, "signer": account.address, "body": body})
+    signature = account.sign_message(encode_defunct(primitive=data)).signature.hex()
+    return SignedDocument(kind=kind, signer=account.address, body=body, signature=signature)
+
+
+def store_document(store: Store, document: SignedDocument) -> str:
+    """Store a checked document; its CID."""
+    document.check()
+    return store.put_bytes(document.stored_bytes())
+
+
+def load_document(store: Store, cid: str, kind: str) -> SignedDocument:
+    """The signed document of this kind stored at ``cid``, checked; NotFoundError when the
+    object is not one, IntegrityError when its signature does not hold."""
+    try:
+        with store.open(cid) as stream:  # each block verified as it is read; never more than the bound
+            data = stream.read(MAX_DOCUMENT_BYTES + 1)
+    except NotFoundError:
+        raise
+    except EotrustError as exc:
+        raise NotFoundError(f"no {kind} document {cid}: {exc.message}") from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise NotFoundError(f"object {cid} is not a {kind} document (it is over {MAX_DOCUMENT_BYTES} bytes)")
+    try:
+        raw = json.loads(data)
+        document = SignedDocument.model_validate(raw)
+    except ValueError:
+        raise NotFoundError(f"object {cid} is not a {kind} document") from None
+    if document.kind != kind:
+        raise NotFoundError(f"object {cid} is a {document.kind} document, not a {kind} document")
+    document.check()
+    return document

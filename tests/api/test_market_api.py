@@ -1,0 +1,82 @@
+"""OGC quotations and bills over HTTP (Weaver's shape): the platform owner signs, every route
+needs a key, each party sees only its own tasks' quotes and bills, bad numbers are 400s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from api_world import build_world
+from eth_account import Account
+
+from eotrust.catalog.entries import Kind, PlatformInfo, TaskInfo
+from eotrust.catalog.service import Catalog
+from eotrust.party import load_party
+from eotrust.settings import load_settings
+
+GWEI = 10**9
+
+
+def test_quotations_and_bills(tmp_path: Path, api_client_factory: Any) -> None:
+    world = build_world(tmp_path / "home", submitters=("sam", "sue"))
+    settings = load_settings(home=world.home)
+    pia = load_party(settings, "pia")
+    priced = Catalog(settings).register(pia, PlatformInfo(
+        name="karst-priced", age_recipient=pia.card.age_recipient, prices={"cpu_hour": 36 * GWEI, "flat": 3 * GWEI}))
+    # the market is off-chain: a quote is made from the submitter's signed task record (the
+    # contract it names is not consulted), so the task is catalogued here without opening one
+    sam = load_party(settings, "sam")
+    catalog = Catalog(settings)
+    app = catalog.find("shout", Kind.APPLICATION)
+    task = Account.create().address
+    catalog.register(sam, TaskInfo(address=task, application_id=app.id, platform_id=priced.id,
+                                   inputs={"scene": world.dataset_id}, results_recipient=sam.card.age_recipient))
+    client = api_client_factory(world.home)
+    key = lambda name: {"X-API-Key": world.keys[name]}
+
+    # attacks first: no key, a party of no standing, a wrong process, bad numbers
+    assert client.post("/processes/shout/quotations", json={"task": task}).status_code == 401
+    assert client.get("/bills").status_code == 401
+    assert client.post("/processes/shout/quotations", headers=key("olga"), json={"task": task}).status_code == 403
+    assert client.post("/processes/other/quotations", headers=key("sam"), json={"task": task}).status_code == 404
+    for bad in ({"task": task, "validFor": -1}, {"task": task, "validFor": 10**30}, {"task": "0x12"},
+                {"task": task, "onFailure": "never"}, {"task": task, "price": "0"}):
+        r = client.post("/processes/shout/quotations", headers=key("sam"), json=bad)
+        assert r.status_code == 400, (bad, r.text)
+
+    r = client.post("/processes/shout/quotations", headers=key("sam"), json={"task": task, "validFor": 600})
+    assert r.status_code == 201, r.text
+    quote = r.json()
+    assert r.headers["Location"] == f"/quotations/{quote['id']}"
+    assert quote["signer"] == world.addresses["pia"] and quote["userID"] == world.addresses["sam"]
+    assert quote["currency"] == "wei" and quote["status"] == "completed" and not quote["expired"]
+    items = {i["item"]: i for i in quote["items"]}
+    assert items["flat"]["cost"] == str(3 * GWEI) and int(items["cpu"]["cost"]) > 0
+    assert int(quote["price"]) == sum(int(i["cost"]) for i in quote["items"])
+    assert quote["escrow"]["quote_cid"] == quote["id"] and sum(map(int, quote["escrow"]["maxima"])) == int(quote["price"])
+    assert quote["escrow"]["fail_fee"] == str(3 * GWEI)  # the default terms: the flat fee
+
+    got = client.get(f"/quotations/{quote['id']}", headers=key("sam"))
+    assert got.status_code == 200 and got.json()["id"] == quote["id"], got.text
+    assert client.get(f"/quotations/{quote['id']}", headers=key("pia")).status_code == 200  # a payee
+    assert client.get(f"/quotations/{quote['id']}", headers=key("sue")).status_code == 403
+    assert client.get(f"/quotations/{world.dataset_cid}", headers=key("sam")).status_code == 404  # not a quote
+    listed = client.get("/processes/shout/quotations", headers=key("sam")).json()["quotations"]
+    assert [q["id"] for q in listed] == [quote["id"]]
+    assert client.get("/processes/shout/quotations", headers=key("sue")).json()["quotations"] == []
+
+    bill = client.get(f"/bills/{task}", headers=key("sam"))
+    assert bill.status_code == 200, bill.text
+    assert bill.json()["status"] == "quoted" and bill.json()["quote_cid"] == quote["id"]
+    assert bill.json()["payments_connected"] is False and bill.json()["usage_cid"] is None
+    assert client.get(f"/bills/{task}", headers=key("sue")).status_code == 403
+    assert client.get("/bills/not-an-address", headers=key("sam")).status_code == 400
+    assert [b["id"] for b in client.get("/bills", headers=key("sam")).json()["bills"]] == [task]
+    assert client.get("/bills", headers=key("sue")).json()["bills"] == []
+
+    # prices out of bounds in a record registered over HTTP: a 400 naming the field, nothing registered
+    for prices in ({"cpu_hour": -1}, {"flat": str(10**40)}, {"gpu_hour": 0.5}):
+        r = client.post("/catalog/platforms", headers=key("pia"),
+                        json={"name": "dear", "age_recipient": pia.card.age_recipient, "prices": prices})
+        assert r.status_code == 400 and "prices." in r.json()["detail"], r.text
+    assert all(p["body"]["name"] != "dear" for p in client.get("/catalog/platforms").json())

@@ -1,0 +1,82 @@
+"""`eotrust price`, `quote`, `usage` and `bill`: thin shells over eotrust.market, tables and
+--json, one clear line for every refusal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from flow_world import World
+from typer.testing import CliRunner
+
+from eotrust.catalog.entries import Kind
+from eotrust.cli.main import app
+from eotrust.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from eotrust.settings import Settings
+
+runner = CliRunner()
+
+
+def _cli(world: World, *args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, ["--home", str(world.settings.home), *args])
+
+
+def test_owners_price_platforms_quote_and_everyone_reads_the_bill(market: World) -> None:
+    # attacks first: another party's record, negative, fractional and huge amounts
+    r = _cli(market, "price", "platform", "test-platform", "--cpu-hour", "1gwei", "--as", "submitter")
+    assert isinstance(r.exception, PermissionDeniedError), r.output
+    for amount in ("-5", "0.5wei", "1e400", "lots"):
+        r = _cli(market, "price", "dataset", "labels", "--per-use", amount, "--as", "owner-b")
+        assert isinstance(r.exception, InvalidInputError), (amount, r.output)
+    r = _cli(market, "price", "dataset", "labels", "--allow-platform", "x", "--as", "owner-b")
+    assert isinstance(r.exception, InvalidInputError)
+
+    algo = market.parties["algorithm-owner"].account.address
+    r = _cli(market, "price", "dataset", "labels", "--per-use", "12gwei", "--allow-app", f"tiny-stack@{algo}",
+             "--as", "owner-b", "--json")
+    assert r.exit_code == 0, r.output
+    record = json.loads(r.stdout)
+    assert record["body"]["price"] == {"per_use": str(12 * 10**9)}
+    assert record["body"]["policy"]["applications"] == [{"cid": None, "name": "tiny-stack", "owner": algo}]
+    assert market.catalog.find("labels", Kind.DATASET).id == record["id"]  # the owner's current terms
+
+    address = market.request().address
+    r = _cli(market, "quote", address, "--as", "submitter")
+    assert isinstance(r.exception, PermissionDeniedError)
+    r = _cli(market, "quote", address, "--as", "platform-owner", "--valid-for", "5")
+    assert isinstance(r.exception, InvalidInputError)
+    r = _cli(market, "quote", address, "--as", "platform-owner", "--json")
+    assert r.exit_code == 0, r.output
+    quote = json.loads(r.stdout)
+    lulc = next(i for i in quote["items"] if i["item"] == "dataset:lulc")
+    assert lulc["cost"] == str(12 * 10**9)  # the new price, though the task names the record from before it
+    assert quote["escrow"]["quote_cid"] == quote["cid"] and not quote["expired"]
+    shown = _cli(market, "quote", quote["cid"])
+    assert shown.exit_code == 0 and "signed by the platform owner platform-owner" in shown.stdout and "valid until" in shown.stdout
+    r = _cli(market, "quote", market.datasets["labels"].body.cid)
+    assert isinstance(r.exception, NotFoundError)
+
+    market.answer_all(address)
+    assert market.node().recover() == {address: "Finished"}
+    r = _cli(market, "usage", address, "--as", "platform-owner", "--json")
+    assert r.exit_code == 0, r.output
+    used = json.loads(r.stdout)
+    assert used["outcome"] == "finished" and used["settled_tx"] is None
+    assert int(used["charged"]) + int(used["refund"]) == int(quote["total"])
+    r = _cli(market, "bill", address, "--json")
+    assert r.exit_code == 0, r.output
+    bill = json.loads(r.stdout)
+    assert bill["usage_cid"] == used["cid"] and bill["quote_cid"] == quote["cid"] and bill["status"] == "quoted"
+    assert [line["used"] for line in bill["lines"]] == [int(o["amount"]) for o in used["owed"]]
+    table = _cli(market, "bill", address)
+    assert table.exit_code == 0 and "no escrow connected here" in table.stdout and "owner-b" in table.stdout
+
+
+def test_a_refusal_is_one_line_and_a_non_zero_exit(settings: Settings) -> None:
+    env = {**os.environ, "EOTRUST_CONFIG": "", "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-m", "eotrust.cli.main", "--home", str(settings.home), "bill", "0x" + "1" * 40],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: no quote for task 0x1111"), done.stderr

@@ -1,0 +1,159 @@
+"""Quotes: itemised (estimate × rate = cost), signed by the task's platform owner, with an expiry;
+and every way to fake one refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from flow_world import World
+from market_world import APP_PRICE, DATA_PRICE, RATES
+
+from eotrust.catalog.entries import MAX_WEI, PlatformPrices
+from eotrust.errors import (
+    IntegrityError,
+    InvalidInputError,
+    PermissionDeniedError,
+    StateError,
+)
+from eotrust.market.estimate import (
+    UNMEASURED_STEP_S,
+    declared_resources,
+    estimate,
+    history,
+)
+from eotrust.market.prices import task_prices
+from eotrust.market.quote import cost, load_quote, make_quote
+from eotrust.market.service import quote_task
+from eotrust.market.signed import sign_document
+
+
+def _quote(world: World, address: str):  # type: ignore[no-untyped-def]
+    return quote_task(world.settings, world.catalog, world.store, address, world.parties["platform-owner"])
+
+
+def test_a_quote_is_itemised_and_signed_by_the_platform_with_an_expiry(market: World) -> None:
+    address = market.request().address
+    quote = _quote(market, address)
+    body = quote.body
+    assert quote.signer == market.parties["platform-owner"].account.address
+    assert body.submitter == market.parties["submitter"].account.address and body.task == address
+    lines = {line.item: line for line in body.items}
+    assert set(lines) == {"flat", "cpu", "gpu", "memory", "storage", "duration", "application", "dataset:cloud_mask", "dataset:lulc"}
+    for line in body.items:
+        assert line.cost == cost(Decimal(line.quantity), line.rate)
+    # no past run: each of the two steps is given UNMEASURED_STEP_S on one core
+    assert Decimal(lines["cpu"].quantity) >= 2 * UNMEASURED_STEP_S / 3600
+    assert lines["cpu"].rate == RATES["cpu_hour"] and lines["flat"].cost == RATES["flat"]
+    assert lines["application"].cost == APP_PRICE and lines["application"].payee == market.application.owner
+    assert lines["dataset:lulc"].cost == DATA_PRICE["labels"] and lines["dataset:cloud_mask"].cost == DATA_PRICE["clouds"]
+    assert body.total == sum(line.cost for line in body.items) == sum(p.max for p in body.payees)
+    assert [p.roles for p in body.payees] == [["platform"], ["application"], ["dataset:cloud_mask"], ["dataset:lulc"]]
+    assert "no past run" in body.basis
+    assert body.valid_until > body.created and not quote.expired()
+    # stored by CID and read back checked, against the catalogue too
+    assert load_quote(market.store, quote.cid, market.catalog) == quote
+    terms = quote.escrow_terms()
+    assert terms["quote_cid"] == quote.cid and sum(terms["maxima"]) == body.total
+    assert terms["platform"] == body.platform and terms["fail_fee"] == lines["flat"].cost  # the default: flat-fee
+
+
+def test_a_quote_not_signed_by_the_platform_owner_is_refused(market: World) -> None:
+    address = market.request().address
+    prices = task_prices(market.catalog, address)
+    est = estimate(*declared_resources(market.store, market.application.body.workflow_cid)[:1],
+                   history(market.catalog, market.store, market.application.body.workflow_cid), inputs_bytes=0)
+    with pytest.raises(PermissionDeniedError, match="signed by its platform's owner"):
+        make_quote(prices, est, market.parties["submitter"])
+    genuine = _quote(market, address)
+    mallory = market.parties["submitter"]
+    # the submitter signs a cheaper quote naming itself as the platform owner …
+    forged = {**genuine.body.model_dump(mode="json"), "platform": mallory.account.address}
+    cid = market.store.put_bytes(sign_document("eotrust-quote/1", forged, mallory).stored_bytes())
+    with pytest.raises(IntegrityError, match="does not own platform"):
+        load_quote(market.store, cid, market.catalog)
+    # … or naming the real platform owner, with its own signature
+    doc = sign_document("eotrust-quote/1", genuine.body.model_dump(mode="json"), mallory)
+    cid = market.store.put_bytes(doc.stored_bytes())
+    with pytest.raises(IntegrityError, match="signed by"):
+        load_quote(market.store, cid, market.catalog)
+
+
+def test_a_tampered_total_is_refused(market: World) -> None:
+    quote = _quote(market, market.request().address)
+    raw = json.loads(market.store.get_bytes(quote.cid))
+    raw["body"]["total"] = "1"
+    cid = market.store.put_bytes(json.dumps(raw).encode())
+    with pytest.raises(IntegrityError, match="signature was not made by its signer"):
+        load_quote(market.store, cid)
+    # the platform itself cannot sign a total that its lines do not add up to
+    body = {**quote.body.model_dump(mode="json"), "total": str(quote.body.total + 1)}
+    cid = market.store.put_bytes(sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes())
+    with pytest.raises(IntegrityError, match="total"):
+        load_quote(market.store, cid)
+    # nor a failure fee its terms do not give
+    body = {**quote.body.model_dump(mode="json"), "fail_fee": str(quote.body.total)}
+    cid = market.store.put_bytes(sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes())
+    with pytest.raises(IntegrityError, match="failure fee"):
+        load_quote(market.store, cid)
+
+
+def test_an_expired_quote_is_refused(market: World) -> None:
+    from eotrust.market.quote import check_quote
+
+    quote = _quote(market, market.request().address)
+    check_quote(quote, market.catalog, unexpired=True)
+    later = datetime.fromisoformat(quote.body.valid_until) + timedelta(seconds=1)
+    assert quote.expired(later)
+    with pytest.raises(StateError, match="expired"):
+        check_quote(quote, market.catalog, unexpired=True, now=later)
+
+
+def test_huge_and_negative_numbers_are_refused(market: World) -> None:
+    address = market.request().address
+    owner = market.parties["platform-owner"]
+    for valid_s in (-1, 0, 10**12):
+        with pytest.raises(InvalidInputError, match="valid for"):
+            quote_task(market.settings, market.catalog, market.store, address, owner, valid_s=valid_s)
+    prices = task_prices(market.catalog, address)
+    est = estimate({}, history(market.catalog, market.store, "none"), inputs_bytes=10**12)
+    dear = dataclasses.replace(prices, compute=PlatformPrices(cpu_hour=MAX_WEI, storage_gb=MAX_WEI, flat=MAX_WEI))
+    with pytest.raises(InvalidInputError, match="storage line comes to .* over the largest price"):
+        make_quote(dear, est, owner)
+    # every line within bounds, their sum not
+    dear = dataclasses.replace(prices, compute=PlatformPrices(flat=MAX_WEI))
+    with pytest.raises(InvalidInputError, match="total .* over the largest price"):
+        make_quote(dear, est, owner)
+
+
+def test_quotes_learn_from_past_runs_of_the_workflow(market: World) -> None:
+    first = market.request().address
+    before = _quote(market, first)
+    market.answer_all(first)
+    assert market.node().recover() == {first: "Finished"}
+    after = _quote(market, market.request().address)
+    assert "the longest of 1 past run(s)" in after.body.basis and "most a past task stored" in after.body.basis
+    cpu = {q.cid: Decimal(next(i.quantity for i in q.body.items if i.item == "cpu")) for q in (before, after)}
+    # the tiny application runs in seconds, far below the unmeasured guess
+    assert cpu[after.cid] < cpu[before.cid]
+    storage = next(i for i in after.body.items if i.item == "storage")
+    assert Decimal(storage.quantity) > 0
+    assert datetime.fromisoformat(after.body.created) <= datetime.now(UTC)
+
+
+def test_a_quote_for_other_terms_than_the_tasks_is_refused(market: World) -> None:
+    from eotrust.market.service import usage_task
+
+    address = market.request().address
+    genuine = _quote(market, address)
+    # the platform owner itself signs a quote naming another application than the task's record
+    body = {**genuine.body.model_dump(mode="json"), "application_id": market.datasets["labels"].id}
+    cid = market.store.put_bytes(sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes())
+    with pytest.raises(IntegrityError, match="does not match the catalogue's record of task"):
+        load_quote(market.store, cid, market.catalog)
+    other = market.request().address
+    with pytest.raises(InvalidInputError, match=f"is for task {address}"):
+        usage_task(market.settings, market.catalog, market.store, other, market.parties["platform-owner"], quote_cid=genuine.cid)

@@ -1,0 +1,140 @@
+"""Usage records and bills: measured from the run record, signed by the platform, never above
+the quote; a bill shows quoted, used and paid, to whom, with the transaction hashes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from flow_world import World
+from market_world import APP_PRICE, DATA_PRICE
+
+from eotrust.errors import IntegrityError, NotFoundError, PermissionDeniedError
+from eotrust.market.bill import make_bill
+from eotrust.market.payments import PaymentEvent
+from eotrust.market.quote import Quote
+from eotrust.market.service import quote_task, usage_task
+from eotrust.market.signed import sign_document
+from eotrust.market.usage import (
+    KIND,
+    Usage,
+    UsageBody,
+    check_usage,
+    load_usage,
+    make_usage,
+)
+
+
+def _quote(world: World, address: str) -> Quote:
+    return quote_task(world.settings, world.catalog, world.store, address, world.parties["platform-owner"])
+
+
+def _finished(world: World) -> tuple[str, Quote]:
+    address = world.request().address
+    quote = _quote(world, address)
+    world.answer_all(address)
+    assert world.node().recover() == {address: "Finished"}
+    return address, quote
+
+
+def test_usage_is_measured_from_the_run_record_and_never_above_the_quote(market: World) -> None:
+    address, quote = _finished(market)
+    usage = usage_task(market.settings, market.catalog, market.store, address, market.parties["platform-owner"])
+    body = usage.body
+    assert body.outcome == "finished" and body.run_cid is not None and body.quote_cid == quote.cid
+    run = market.store.get_bytes(body.run_cid)
+    assert b'"status":"succeeded"' in run
+    lines = {line.item: line for line in body.lines}
+    for line in body.lines:
+        assert line.charged <= line.quoted and line.charged == min(line.measured, line.quoted)
+    assert Decimal(lines["cpu"].quantity) > 0 and Decimal(lines["storage"].quantity) > 0
+    assert lines["application"].charged == APP_PRICE
+    assert lines["dataset:lulc"].charged == DATA_PRICE["labels"]
+    owed = {o.address: o.amount for o in body.owed}
+    assert owed[market.application.owner] == APP_PRICE
+    assert body.charged == sum(owed.values()) and body.charged + body.refund == quote.body.total
+    assert body.refund > 0  # the estimate errs high: the rest returns to the submitter
+    assert load_usage(market.store, usage.cid, market.catalog)[0] == usage
+
+
+def test_measures_above_the_quote_are_capped_and_forged_usage_is_refused(market: World) -> None:
+    quote = _quote(market, market.request().address)
+    huge = {item: Decimal(10**6) for item in ("flat", "cpu", "gpu", "memory", "storage", "duration")}
+    platform = market.parties["platform-owner"]
+    with pytest.raises(PermissionDeniedError, match="recorded by its platform owner"):
+        make_usage(quote, None, None, huge, market.parties["submitter"])
+    document = make_usage(quote, None, None, huge, platform)
+    usage = Usage(cid="x", body=UsageBody.model_validate(document.body), signer=document.signer)
+    check_usage(usage, quote)
+    # no run: the run failed; the default "flat-fee" terms pay the platform its flat fee, nobody else anything
+    assert usage.body.outcome == "failed"
+    assert [(line.item, line.charged) for line in usage.body.lines if line.charged] == [("flat", quote.body.fail_fee)]
+    assert usage.body.charged == quote.body.fail_fee > 0
+    # the same measures on a finished run are capped at the quote, line by line
+    finished = make_usage(quote, None, _succeeded(), huge, platform)
+    lines = UsageBody.model_validate(finished.body).lines
+    assert all(line.charged == line.quoted for line in lines) and any(line.measured > line.quoted for line in lines)
+    # the platform signs a usage record charging more than the quote: refused
+    raw = document.body
+    raw["lines"][0]["charged"] = str(int(raw["lines"][0]["quoted"]) + 1)
+    forged = sign_document(KIND, raw, platform)
+    cid = market.store.put_bytes(forged.stored_bytes())
+    with pytest.raises(IntegrityError, match="above the quote"):
+        load_usage(market.store, cid)
+    # the submitter signs a usage record: refused
+    cid = market.store.put_bytes(sign_document(KIND, document.body, market.parties["submitter"]).stored_bytes())
+    with pytest.raises(IntegrityError, match="not by the platform owner"):
+        load_usage(market.store, cid)
+
+
+def _succeeded() -> Any:
+    from eotrust.workflow.record import RunRecord
+
+    return RunRecord(workflow="w", workflow_cid="Qm", status="succeeded", started=0, ended=10**6, host="h", executor="local")
+
+
+def test_refund_terms_pay_nothing_for_a_failed_run(market: World) -> None:
+    address = market.request().address
+    quote = quote_task(market.settings, market.catalog, market.store, address, market.parties["platform-owner"],
+                       on_failure="refund")
+    document = make_usage(quote, None, None, {"flat": Decimal(1)}, market.parties["platform-owner"])
+    body = UsageBody.model_validate(document.body)
+    assert body.charged == 0 and body.refund == quote.body.total
+
+
+@dataclass
+class EscrowEvents:
+    """The escrow's events as the payments interface reports them (the chain half lives in
+    eotrust.ledger.escrow; this stands in for its event reader so the bill is tested alone)."""
+
+    log: list[PaymentEvent] = field(default_factory=list)
+
+    def events(self, task: str) -> list[PaymentEvent]:
+        return list(self.log)
+
+    def settle(self, task: str, usage_cid: str, amounts: list[int], sender: Any) -> str:
+        raise NotImplementedError
+
+
+def test_a_bill_shows_quoted_used_and_paid_to_whom_with_the_transactions(market: World) -> None:
+    with pytest.raises(NotFoundError, match="no quote"):
+        make_bill(market.settings, market.catalog, market.store, "0x" + "0" * 40, None)
+    address, quote = _finished(market)
+    bill = make_bill(market.settings, market.catalog, market.store, address, None)
+    assert bill.status == "quoted" and not bill.payments_connected and bill.usage_cid is None
+    assert all(line.paid == 0 and line.used is None for line in bill.lines)
+    usage = usage_task(market.settings, market.catalog, market.store, address, market.parties["platform-owner"])
+    escrow = EscrowEvents([PaymentEvent("funded", quote.body.submitter, quote.body.total, "0xf1")])
+    bill = make_bill(market.settings, market.catalog, market.store, address, escrow)
+    assert bill.status == "funded" and bill.funded == quote.body.total and bill.funding_transactions == ["0xf1"]
+    assert [line.used for line in bill.lines] == usage.amounts
+    escrow.log += [PaymentEvent("owed", o.address, o.amount, f"0xs{i}") for i, o in enumerate(usage.body.owed)]
+    escrow.log += [PaymentEvent("refunded", quote.body.submitter, usage.body.refund, "0xr"),
+                   PaymentEvent("withdrawn", market.application.owner, APP_PRICE, "0xw")]
+    bill = make_bill(market.settings, market.catalog, market.store, address, escrow)
+    assert bill.status == "settled" and bill.refunded == usage.body.refund == bill.refund
+    app_line = next(line for line in bill.lines if line.address == market.application.owner)
+    assert app_line.paid == app_line.withdrawn == APP_PRICE and app_line.transactions == ["0xs1", "0xw"]
+    assert sum(line.paid for line in bill.lines) + bill.refunded == quote.body.total

@@ -1,0 +1,56 @@
+"""Shared by the market tests — the market world: the flow world's parties, rasters and fast
+application, with prices in every signed record (platform per CPU-hour, GB-hour, GB stored and a flat fee; the
+algorithm owner per run; each data owner per use), on the embedded chain."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flow_world import PLATFORM, SAMPLE, TINY, World
+
+from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, PlatformInfo, Record
+from eotrust.settings import Settings
+
+GWEI = 10**9
+RATES = {"cpu_hour": 36 * GWEI, "gpu_hour": 900 * GWEI, "memory_gb_hour": 4 * GWEI, "storage_gb": 20 * GWEI, "flat": 3 * GWEI}
+APP_PRICE = 50 * GWEI
+DATA_PRICE = {"clouds": 7 * GWEI, "labels": 11 * GWEI}
+
+
+def priced(record: Record, **fields: Any) -> Any:
+    """The record's body with these fields set (validated again)."""
+    return type(record.body).model_validate({**record.body.canonical(), **fields})
+
+
+Policies = Callable[[dict[str, Any], Record], dict[str, Any]]
+
+
+def make_market_world(settings: Settings, *, policies: Policies | None = None) -> World:
+    """Like flow_world.make_world, every record priced; ``policies(parties, application)``: dataset
+    title -> its data-use policy."""
+    from eotrust.catalog.service import Catalog
+    from eotrust.flow import ledger_view as lv
+    from eotrust.flow.applications import register_workflow_application
+    from eotrust.flow.holdings import register_dataset_file
+    from eotrust.party import Role, create_party
+    from eotrust.store import open_store
+
+    roles = {"submitter": Role.SUBMITTER, "owner-a": Role.DATA_OWNER, "owner-b": Role.DATA_OWNER,
+             "algorithm-owner": Role.ALGORITHM_OWNER, "platform-owner": Role.PLATFORM_OWNER}
+    parties = {name: create_party(settings, name, role) for name, role in roles.items()}
+    catalog = Catalog(settings)
+    chain = lv.chain_of(settings)
+    lv.fund_parties(chain, [p.account.address for p in parties.values()])
+    plain_app = register_workflow_application(settings, parties["algorithm-owner"], TINY, catalog=catalog)
+    app_body: ApplicationInfo = priced(plain_app, price={"per_use": APP_PRICE})
+    application = catalog.register(parties["algorithm-owner"], app_body)
+    chosen = policies(parties, application) if policies else {}
+    datasets = {}
+    for title, owner, file in (("clouds", "owner-a", "cloud_mask.tif"), ("labels", "owner-b", "lulc.tif")):
+        plain = register_dataset_file(settings, parties[owner], SAMPLE / file, title=title, catalog=catalog)
+        body: DatasetInfo = priced(plain, price={"per_use": DATA_PRICE[title]}, policy=chosen.get(title))
+        datasets[title] = catalog.register(parties[owner], body)
+    platform = catalog.register(parties["platform-owner"], PlatformInfo(
+        name=PLATFORM, age_recipient=parties["platform-owner"].card.age_recipient, prices=RATES))
+    return World(settings, catalog, chain, open_store(settings), parties, datasets, application, platform)
