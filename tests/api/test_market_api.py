@@ -32,7 +32,9 @@ def test_quotations_and_bills(tmp_path: Path, api_client_factory: Any) -> None:
     catalog.register(sam, TaskInfo(address=task, application_id=app.id, platform_id=priced.id,
                                    inputs={"scene": world.dataset_id}, results_recipient=sam.card.age_recipient))
     client = api_client_factory(world.home)
-    key = lambda name: {"X-API-Key": world.keys[name]}
+
+    def key(name: str) -> dict[str, str]:
+        return {"X-API-Key": world.keys[name]}
 
     # attacks first: no key, a party of no standing, a wrong process, bad numbers
     assert client.post("/processes/shout/quotations", json={"task": task}).status_code == 401

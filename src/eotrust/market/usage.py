@@ -142,7 +142,7 @@ def make_usage(quote: Quote, run_cid: str | None, run: RunRecord | None, quantit
             charged = min(measured, item.cost) if finished else 0
         lines.append(UsageLine(item=item.item, payee=item.payee, quantity=str(quantity), rate=item.rate,
                                measured=measured, quoted=item.cost, charged=charged))
-    owed = [Owing(address=p.address, amount=sum(l.charged for l in lines if l.payee.lower() == p.address.lower()))
+    owed = [Owing(address=p.address, amount=sum(line.charged for line in lines if line.payee.lower() == p.address.lower()))
             for p in quote.body.payees]
     charged = sum(o.amount for o in owed)
     body = UsageBody(
@@ -166,8 +166,10 @@ def check_usage(usage: Usage, quote: Quote) -> None:
     for line in body.lines:
         if line.charged > quoted.get((line.item, line.payee.lower()), 0) or line.charged > line.measured:
             raise IntegrityError(f"usage record {usage.cid}: line {line.item} charges {line.charged} wei, above the quote or the measure")
-    for owing, payee in zip(body.owed, quote.body.payees, strict=False):
-        should = sum(l.charged for l in body.lines if l.payee.lower() == payee.address.lower())
+    if len(body.owed) != len(quote.body.payees):
+        raise IntegrityError(f"usage record {usage.cid} names {len(body.owed)} payees, the quote {len(quote.body.payees)}")
+    for owing, payee in zip(body.owed, quote.body.payees, strict=True):
+        should = sum(line.charged for line in body.lines if line.payee.lower() == payee.address.lower())
         if owing.address.lower() != payee.address.lower() or owing.amount != should or owing.amount > payee.max:
             raise IntegrityError(f"usage record {usage.cid}: what it owes {owing.address} does not follow from its lines and the quote")
     if len(body.owed) != len(quote.body.payees):
