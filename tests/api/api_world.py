@@ -42,7 +42,7 @@ class FlowWorld:
 
 
 def build_world(home: Path, *, submitters: tuple[str, ...] = ("sam",)) -> FlowWorld:
-    from eotrust.api.keys import create_api_key
+    from eotrust.catalog.api_keys import create_api_key
     from eotrust.catalog.entries import DatasetInfo, PlatformInfo
     from eotrust.catalog.service import Catalog
     from eotrust.cid import cid_of_file

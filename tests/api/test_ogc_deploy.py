@@ -25,7 +25,7 @@ def world(tmp_path: Path) -> FlowWorld:
     world = build_world(tmp_path / "home", submitters=("sam",))
     from eotrust.party import Role, create_party
     from eotrust.settings import load_settings
-    from eotrust.api.keys import create_api_key
+    from eotrust.catalog.api_keys import create_api_key
 
     settings = load_settings(home=world.home)
     world.keys["ava"], _ = create_api_key(settings, party=create_party(settings, "ava", Role.ALGORITHM_OWNER), scopes=["*"])

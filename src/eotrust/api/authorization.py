@@ -20,14 +20,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from eotrust.api.auth import Caller, ensure_is, same_address
+from eotrust.catalog.api_keys import scopes_allow
 from eotrust.cid import normal_cid
 from eotrust.errors import InvalidInputError, PermissionDeniedError
 
 if TYPE_CHECKING:
     from eotrust.ml.registry import ModelEntry
-
-ALL_MODELS = "*"
-
 
 def object_cid(cid: str) -> str:
     """The normal form of a CID from a request; 400 for anything that is not an eotrust CID."""
@@ -38,16 +36,6 @@ def object_cid(cid: str) -> str:
         validate_cid(cid)  # raises the precise InvalidInputError
         raise InvalidInputError(f"{cid!r} is not a CID")
     return normal
-
-
-def scopes_allow(scopes: Iterable[str], cid: str, name: str | None = None) -> bool:
-    """Whether key scopes (model CIDs in any form, model names, or ``*``) include the model
-    package ``cid`` named ``name``."""
-    wanted = normal_cid(cid)
-    for scope in scopes:
-        if scope == ALL_MODELS or (name and scope == name) or (wanted and normal_cid(scope) == wanted):
-            return True
-    return False
 
 
 def _model_entry(state: Any, cid: str) -> ModelEntry | None:
@@ -88,10 +76,8 @@ def authorize_read(state: Any, caller: Caller, cid: str) -> str:
 def authorize_model_use(state: Any, key_id: str, scopes: Iterable[str], ref: str) -> ModelEntry:
     """The registered model package ``ref`` (404 if none), if a key with ``scopes`` may use
     it (403 otherwise)."""
-    from eotrust.ml.registry import Registry
-
     normal = normal_cid(ref)
-    entry = _model_entry(state, normal) if normal else Registry(state.settings).get(ref)
+    entry = _model_entry(state, normal) if normal else state.registry.get(ref)
     if entry is None:
         from eotrust.errors import NotFoundError
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import io
 import json
 import tempfile
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +42,7 @@ from eotrust.api.errors import problem, status_of
 from eotrust.errors import AuthError, EotrustError, InvalidInputError
 
 if TYPE_CHECKING:
-    from eotrust.api.keys import ApiKeyInfo, ApiKeys
+    from eotrust.catalog.api_keys import ApiKeyInfo, ApiKeys
     from eotrust.ml.registry import Registry
     from eotrust.ml.scoring.batch import Scorer
 
@@ -65,29 +64,19 @@ class UnsupportedMediaType(InvalidInputError):
 
 
 class _ModelService:
-    """What the predict route keeps in ``app.state``: the registry and the API keys (each with
-    its catalogue session factory, opened once). Loaded scorers are cached per CID by the
-    server state (``app.state.eotrust.scorer``)."""
+    """What the predict route uses of the server's backends: the registry and the API keys
+    (over the catalogue's one engine). Loaded scorers are cached per CID by the server state
+    (``app.state.eotrust.scorer``)."""
 
     def __init__(self, app: FastAPI) -> None:
-        from eotrust.api.keys import ApiKeys
-        from eotrust.ml.registry import Registry
-
-        self.settings = app.state.settings
-        self.registry: Registry = Registry(self.settings)
-        self.keys: ApiKeys = ApiKeys(self.settings)
-
-
-_INIT_LOCK = threading.Lock()
+        state = app.state.eotrust
+        self.settings = state.settings
+        self.registry: Registry = state.registry
+        self.keys: ApiKeys = state.api_keys
 
 
 def model_service(app: FastAPI) -> _ModelService:
-    with _INIT_LOCK:
-        service = getattr(app.state, "model_service", None)
-        if service is None:
-            service = _ModelService(app)
-            app.state.model_service = service
-        return service
+    return _ModelService(app)
 
 
 def authenticate(service: _ModelService, secret: str | None) -> ApiKeyInfo:

@@ -1,6 +1,6 @@
 """The catalogue as a library: register signed records, search them, read them back checked.
 
->>> catalog = Catalog(settings)
+>>> catalog = open_catalog(settings)     # or Backends(settings).catalog, sharing one engine
 >>> record = catalog.register(party.account, DatasetInfo(title="NDVI", cid=..., size=...))
 >>> catalog.search(bbox=(14.0, 45.0, 15.0, 47.0), start="2016-01-01", text="ndvi")
 
@@ -64,18 +64,30 @@ def _signer(owner: Any) -> LocalAccount:
     return account
 
 
+def open_sessions(settings: Settings) -> sessionmaker[Session]:
+    """The catalogue database's session factory (its engine made and its tables created now);
+    an unreachable database is one BackendUnavailableError."""
+    try:
+        return open_session_factory(settings)
+    except OperationalError as exc:
+        raise BackendUnavailableError(
+            f"cannot open the catalogue database {settings.catalog_database_url}: {exc.orig}",
+            hint="check EOTRUST_CATALOG_URL",
+        ) from None
+
+
+def open_catalog(settings: Settings, *, sessions: sessionmaker[Session] | None = None) -> Catalog:
+    """The catalogue the settings name, over ``sessions`` when given (one engine shared with
+    the registry, the deployments and the API keys: see ``eotrust.backends.Backends``)."""
+    return Catalog(settings, sessions=sessions if sessions is not None else open_sessions(settings))
+
+
 class Catalog:
     """Signed records of datasets, applications, platforms, tasks and results."""
 
     def __init__(self, settings: Settings, *, sessions: sessionmaker[Session] | None = None) -> None:
         self.settings = settings
-        try:
-            self._sessions = sessions or open_session_factory(settings)
-        except OperationalError as exc:
-            raise BackendUnavailableError(
-                f"cannot open the catalogue database {settings.catalog_database_url}: {exc.orig}",
-                hint="check EOTRUST_CATALOG_URL",
-            ) from None
+        self._sessions = sessions if sessions is not None else open_sessions(settings)
 
     # -- writing -------------------------------------------------------------
     def register(self, owner: Any, body: _Body, *, created: datetime | None = None) -> Record:

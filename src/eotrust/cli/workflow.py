@@ -198,7 +198,8 @@ def run_cmd(
 ) -> None:
     """Run a workflow with live progress; print the steps (duration, cache) and outputs."""
     from eotrust.store import open_store
-    from eotrust.workflow.engine import default_executor, run_workflow
+    from eotrust.workflow.engine import run_workflow
+    from eotrust.workflow.executors import open_executor
     from eotrust.workflow.sweep import expand_sweep, run_sweep
 
     settings = maybe_unsandboxed(settings_of(ctx), no_sandbox)
@@ -215,18 +216,11 @@ def run_cmd(
         if local_dask:
             from distributed import LocalCluster
 
-            from eotrust.workflow.executors.dask_cluster import DaskExecutor
-
             cluster = LocalCluster(n_workers=local_dask, threads_per_worker=1, processes=True,
                                    resources={"CPU": 1}, dashboard_address=None)
             err_console.print(f"local Dask cluster at {cluster.scheduler_address} ({local_dask} workers)")
-            executor = DaskExecutor(settings, cluster.scheduler_address)
-        elif dask:
-            from eotrust.workflow.executors.dask_cluster import DaskExecutor
-
-            executor = DaskExecutor(settings, dask)
-        else:
-            executor = default_executor(settings, store)
+            dask = cluster.scheduler_address
+        executor = open_executor(settings.model_copy(update={"dask_scheduler": dask}) if dask else settings, store)
         swept, combos = expand_sweep(spec, params)
         t0 = time.perf_counter()
         if len(combos) > 1:
