@@ -131,10 +131,11 @@ class Backends:
         return TaskFactoryClient(self.chain)
 
     def task(self, address: str) -> TaskClient:
-        """The client of the task contract at ``address`` on this chain."""
+        """The client of the task contract at ``address`` on this chain (sharing the factory,
+        which remembers the tasks it has checked)."""
         from eotrust.ledger import TaskClient
 
-        return TaskClient(self.chain, address)
+        return TaskClient(self.chain, address, factory=self.factory)
 
     def executor(self) -> Executor:
         """A new step executor over this store (local processes, or the Dask cluster the

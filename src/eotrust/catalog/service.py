@@ -134,22 +134,30 @@ class Catalog:
         what = f"{kind.value} record" if kind else "record"
         raise NotFoundError(f"no catalogue {what} {record_id}", hint="run `eotrust catalog search` to list records")
 
-    def find(self, ref: str, kind: Kind) -> Record:
-        """A record by id or, for applications and platforms, by name (the newest of that name)."""
+    def find(self, ref: str, kind: Kind | None = None) -> Record:
+        """The one resolver of catalogue references (CLI, API and library alike): a record by
+        id; else an application or platform by name, a dataset by title or by the CID of its
+        bytes — the newest match. Without ``kind``: a record of any kind by id, else the
+        applications, platforms and datasets, in that order."""
         try:
             return self.get(ref, kind)
         except NotFoundError:
             pass
-        row_type = ROW_TYPES[kind]
-        name_col = getattr(row_type, "name", None) or getattr(row_type, "title", None)
-        if name_col is not None:
+        for k in [kind] if kind else list(SEARCHABLE[1:] + SEARCHABLE[:1]):
+            row_type = ROW_TYPES[k]
+            name_col = getattr(row_type, "name", None) or getattr(row_type, "title", None)
+            columns = [c for c in (name_col, getattr(row_type, "cid", None) if k is Kind.DATASET else None) if c is not None]
+            if not columns:
+                continue
             with self._sessions() as session:
                 row = session.scalars(
-                    select(row_type).where(name_col == ref).order_by(row_type.created.desc(), row_type.id)
+                    select(row_type).where(or_(*(c == ref for c in columns))).order_by(row_type.created.desc(), row_type.id)
                 ).first()
                 if row is not None:
                     return row.to_record()
-        raise NotFoundError(f"no catalogue {kind.value} with id or name {ref!r}", hint="run `eotrust catalog search`")
+        what = kind.value if kind else "record"
+        how = "id, title or CID" if kind is Kind.DATASET else "id or name"
+        raise NotFoundError(f"no catalogue {what} with {how} {ref!r}", hint="run `eotrust catalog search`")
 
     def list(self, kind: Kind, *, owner: str | None = None) -> list[Record]:
         row_type = ROW_TYPES[kind]

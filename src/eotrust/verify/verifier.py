@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
 
-from eotrust.catalog.entries import Kind, Record
+from eotrust.backends import Backends
+from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, ResultInfo, TaskInfo
 from eotrust.catalog.service import Catalog
 from eotrust.errors import EotrustError, IntegrityError, NotFoundError
-from eotrust.settings import Settings
+from eotrust.ledger import Chain, RequestStatus, TaskFactoryClient, TaskState
 from eotrust.store.base import Store
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -75,13 +76,12 @@ def _same(a: str | None, b: str | None) -> bool:
 
 
 class _Walk:
-    def __init__(self, verdict: Verdict, catalog: Catalog, store: Store, chain: Any) -> None:
+    def __init__(self, verdict: Verdict, catalog: Catalog, store: Store) -> None:
         self.v = verdict
         self.catalog = catalog
         self.store = store
-        self.chain = chain
 
-    def record(self, name: str, fetch: Any) -> Record | None:
+    def record(self, name: str, fetch: Callable[[], Record]) -> Record | None:
         """A catalogue record, read (and so checked: fields, id, signature) or the failure."""
         try:
             rec = fetch()
@@ -102,27 +102,26 @@ class _Walk:
         return self.v.add(name, True, f"{cid} re-hashes to its CID")
 
 
-def find_task(settings: Settings, target: str, catalog: Catalog, chain: Any) -> str:
+def find_task(backends: Backends, target: str) -> str:
     """The task address for a task address or a result CID."""
     from eotrust.cid import validate_cid
-    from eotrust.flow import ledger_view as lv
 
     if ADDRESS.match(target):
         return target
     cid = validate_cid(target)
     try:
-        records = catalog.results(cid=cid)
+        records = [r.body for r in backends.catalog.results(cid=cid) if isinstance(r.body, ResultInfo)]
     except EotrustError:
         records = []
     if records:
-        return records[0].body.task  # type: ignore[attr-defined]
-    for address in lv.all_task_addresses(chain):
-        if cid in lv.recorded_result_cids(lv.task_client(chain, address).status()):
+        return records[0].task
+    for address in backends.factory.all_tasks():
+        if cid in backends.task(address).status().result_cids:
             return address
     raise NotFoundError(f"no task on this chain recorded the result {cid}", hint="check the CID and EOTRUST_CHAIN_URL")
 
 
-def _is_federated(chain: Any, target: str) -> bool:
+def _is_federated(chain: Chain, target: str) -> bool:
     """Whether ``target`` is a task of this chain's federated factory."""
     if not ADDRESS.match(target):
         return False
@@ -131,22 +130,9 @@ def _is_federated(chain: Any, target: str) -> bool:
     return FederatedFactoryClient(chain).is_task(target)
 
 
-def verify(
-    settings: Settings,
-    target: str,
-    *,
-    identity: str | None = None,
-    catalog: Catalog | None = None,
-    store: Store | None = None,
-    chain: Any = None,
-) -> Verdict:
+def verify(backends: Backends, target: str, *, identity: str | None = None) -> Verdict:
     """Check a result (by CID) or a whole task (by contract address). See the module doc."""
-    from eotrust.flow import ledger_view as lv
-    from eotrust.store import open_store
-
-    catalog = catalog or Catalog(settings)
-    store = store or open_store(settings)
-    chain = chain if chain is not None else lv.chain_of(settings)
+    catalog, store, chain = backends.catalog, backends.store, backends.chain
     verdict = Verdict(target=target)
     if _is_federated(chain, target):
         from eotrust.federated.verify import verify_federated
@@ -154,22 +140,20 @@ def verify(
         verdict.task = target
         verify_federated(chain, store, target, verdict.add, identity=identity)
         return verdict
-    walk = _Walk(verdict, catalog, store, chain)
+    walk = _Walk(verdict, catalog, store)
 
-    address = find_task(settings, target, catalog, chain)
+    address = find_task(backends, target)
     verdict.task = address
-    from eotrust.ledger import TaskFactoryClient
-
     origin = TaskFactoryClient(chain).origin(address)
     verdict.add("task created by the configured factory", origin.in_registry, origin.detail)
     verdict.add("task code is the factory's clone of its implementation", origin.is_clone, origin.detail)
     if not origin.genuine:
         return verdict  # nothing this contract says can be believed
-    snap = lv.task_client(chain, address).status()
-    state = lv.state_name(snap)
-    recorded = lv.recorded_result_cids(snap)
-    verdict.add("contract", True, f"task {address} is {state}; submitter {snap.submitter}")
-    verdict.add("task finished", state == "Finished", f"state {state}")
+    snap = backends.task(address).status()
+    state = snap.state
+    recorded = snap.result_cids
+    verdict.add("contract", True, f"task {address} is {state.value}; submitter {snap.submitter}")
+    verdict.add("task finished", state is TaskState.Finished, f"state {state.value}")
     if not ADDRESS.match(target):
         verdict.add("result recorded on the contract", target in recorded, target)
 
@@ -178,75 +162,69 @@ def verify(
     if task_rec is None:
         return verdict
     info = task_rec.body
+    assert isinstance(info, TaskInfo)
     verdict.add("task record signed by the submitter", _same(task_rec.owner, snap.submitter), task_rec.owner)
-    verdict.add(
-        "results key on the contract is the task record's",
-        lv.results_recipient(snap) == info.results_recipient,  # type: ignore[attr-defined]
-        info.results_recipient,  # type: ignore[attr-defined]
-    )
+    verdict.add("results key on the contract is the task record's", snap.results_recipient == info.results_recipient,
+                info.results_recipient)
 
     # -- the application --------------------------------------------------------------------
-    app = walk.record("application record", lambda: catalog.get(info.application_id, Kind.APPLICATION))  # type: ignore[attr-defined]
-    verdict.add(
-        "contract names the task record's application",
-        lv.record_id_of(snap.application_id) == info.application_id,  # type: ignore[attr-defined]
-        info.application_id,  # type: ignore[attr-defined]
-    )
-    if app is not None:
-        verdict.add("application owner is the contract's", _same(app.owner, snap.application_owner), app.owner)
-        walk.stored("workflow stored", app.body.workflow_cid)  # type: ignore[attr-defined]
-    verdict.add("application acknowledged by its owner", lv.is_acknowledged(snap.application_status), snap.application_owner)
+    app_rec = walk.record("application record", lambda: catalog.get(info.application_id, Kind.APPLICATION))
+    verdict.add("contract names the task record's application", snap.application_record == info.application_id,
+                info.application_id)
+    app: ApplicationInfo | None = None
+    if app_rec is not None:
+        assert isinstance(app_rec.body, ApplicationInfo)
+        app = app_rec.body
+        verdict.add("application owner is the contract's", _same(app_rec.owner, snap.application_owner), app_rec.owner)
+        walk.stored("workflow stored", app.workflow_cid)
+    verdict.add("application acknowledged by its owner", snap.application_status is RequestStatus.Acknowledged,
+                snap.application_owner)
 
     # -- the platform ---------------------------------------------------------------------------
-    plat = walk.record("platform record", lambda: catalog.get(info.platform_id, Kind.PLATFORM))  # type: ignore[attr-defined]
-    verdict.add(
-        "contract names the task record's platform",
-        lv.record_id_of(snap.platform_id) == info.platform_id,  # type: ignore[attr-defined]
-        info.platform_id,  # type: ignore[attr-defined]
-    )
-    verdict.add("platform acknowledged by its owner", lv.is_acknowledged(snap.platform_status), snap.platform_owner)
+    plat = walk.record("platform record", lambda: catalog.get(info.platform_id, Kind.PLATFORM))
+    verdict.add("contract names the task record's platform", snap.platform_record == info.platform_id, info.platform_id)
+    verdict.add("platform acknowledged by its owner", snap.platform_status is RequestStatus.Acknowledged, snap.platform_owner)
     if plat is not None:
+        assert isinstance(plat.body, PlatformInfo)
         verdict.add("platform owner is the contract's", _same(plat.owner, snap.platform_owner), plat.owner)
-        verdict.add(
-            "platform's key on the contract is its registered key",
-            lv.platform_recipient(snap) == plat.body.age_recipient,  # type: ignore[attr-defined]
-            plat.body.age_recipient,  # type: ignore[attr-defined]
-        )
+        verdict.add("platform's key on the contract is its registered key", snap.platform_key == plat.body.age_recipient,
+                    plat.body.age_recipient)
 
     # -- the inputs -----------------------------------------------------------------------------
     inputs: dict[str, str] = {}
-    by_id = {dataset_id: name for name, dataset_id in info.inputs.items()}  # type: ignore[attr-defined]
+    by_id = {dataset_id: name for name, dataset_id in info.inputs.items()}
     for index, request in enumerate(snap.requests):
-        dataset_id = lv.record_id_of(request.id)
+        dataset_id = request.dataset_record
         name = by_id.get(dataset_id, f"#{index}")
         verdict.add(f"input {name!r}: requested dataset is the task record's", dataset_id in by_id, dataset_id)
         ds = walk.record(f"input {name!r}: dataset record", lambda d=dataset_id: catalog.get(d, Kind.DATASET))
         if ds is not None:
+            assert isinstance(ds.body, DatasetInfo)
             verdict.add(f"input {name!r}: dataset owner is the request's", _same(ds.owner, request.owner), ds.owner)
-            inputs[name] = ds.body.cid  # type: ignore[attr-defined]
-        acked = lv.is_acknowledged(request.status)
+            inputs[name] = ds.body.cid
+        acked = request.status is RequestStatus.Acknowledged
         verdict.add(f"input {name!r}: acknowledged by its owner", acked, request.owner)
-        if acked:
-            walk.stored(f"input {name!r}: encrypted input stored", lv.input_cid(request))
+        if acked and request.input_cid:
+            walk.stored(f"input {name!r}: encrypted input stored", request.input_cid)
 
     # -- the results and the run record -----------------------------------------------------------
-    result_recs: dict[str, Record] = {}
+    result_recs: dict[str, ResultInfo] = {}
     try:
         for rec in catalog.results(task=address):
-            if _same(rec.owner, snap.platform_owner):
-                result_recs[rec.body.cid] = rec  # type: ignore[attr-defined]
+            if _same(rec.owner, snap.platform_owner) and isinstance(rec.body, ResultInfo):
+                result_recs[rec.body.cid] = rec.body
         verdict.add("result records", True, f"{len(result_recs)} signed by the platform owner")
     except EotrustError as exc:
         verdict.add("result records", False, exc.message)
     run_cid: str | None = None
     for cid in recorded:
-        rec = result_recs.get(cid)
-        name = rec.body.name if rec else cid  # type: ignore[attr-defined]
-        verdict.add(f"result {name!r}: recorded by the platform in the catalogue", rec is not None, cid)
+        result = result_recs.get(cid)
+        name = result.name if result else cid
+        verdict.add(f"result {name!r}: recorded by the platform in the catalogue", result is not None, cid)
         walk.stored(f"result {name!r}: stored", cid)
-        if rec is not None and rec.body.name == RUN_RECORD:  # type: ignore[attr-defined]
+        if result is not None and result.name == RUN_RECORD:
             run_cid = cid
-    if state == "Finished":
+    if state is TaskState.Finished:
         verdict.add("run record recorded on the contract", run_cid is not None, run_cid or "missing")
     if run_cid is not None and app is not None:
         _check_run(verdict, store, run_cid, app, inputs, result_recs)
@@ -257,7 +235,8 @@ def verify(
 
 
 def _check_run(
-    verdict: Verdict, store: Store, run_cid: str, app: Record, inputs: dict[str, str], results: dict[str, Record]
+    verdict: Verdict, store: Store, run_cid: str, app: ApplicationInfo, inputs: dict[str, str],
+    results: dict[str, ResultInfo],
 ) -> None:
     from eotrust.workflow.record import RunRecord
 
@@ -276,8 +255,8 @@ def _check_run(
     verdict.add("run succeeded", run.status == "succeeded", run.status)
     verdict.add(
         "run used the application's workflow",
-        run.workflow_cid == app.body.workflow_cid,  # type: ignore[attr-defined]
-        f"run {run.workflow_cid}, application {app.body.workflow_cid}",  # type: ignore[attr-defined]
+        run.workflow_cid == app.workflow_cid,
+        f"run {run.workflow_cid}, application {app.workflow_cid}",
     )
     for step in run.steps:
         if step.sandboxed is None:
@@ -290,20 +269,16 @@ def _check_run(
     for name, cid in sorted(inputs.items()):
         used = run.inputs.get(name)
         verdict.add(f"run consumed input {name!r} as registered", used == cid, f"run {used}, dataset {cid}")
-    for rec in results.values():
-        body = rec.body
-        if body.name == RUN_RECORD:  # type: ignore[attr-defined]
+    for body in results.values():
+        if body.name == RUN_RECORD:
             continue
-        made = run.outputs.get(body.name)  # type: ignore[attr-defined]
-        verdict.add(
-            f"result {body.name!r}: is the run's output",  # type: ignore[attr-defined]
-            made == body.plaintext_cid,  # type: ignore[attr-defined]
-            f"run {made}, result {body.plaintext_cid}",  # type: ignore[attr-defined]
-        )
+        made = run.outputs.get(body.name)
+        verdict.add(f"result {body.name!r}: is the run's output", made == body.plaintext_cid,
+                    f"run {made}, result {body.plaintext_cid}")
 
 
 def _check_plaintexts(
-    verdict: Verdict, store: Store, identity: str, recorded: list[str], results: dict[str, Record]
+    verdict: Verdict, store: Store, identity: str, recorded: list[str], results: dict[str, ResultInfo]
 ) -> None:
     import tempfile
     from pathlib import Path
@@ -312,11 +287,10 @@ def _check_plaintexts(
 
     with tempfile.TemporaryDirectory() as tmp:
         for cid in recorded:
-            rec = results.get(cid)
-            if rec is None or not rec.body.recipient:  # type: ignore[attr-defined]
+            result = results.get(cid)
+            if result is None or not result.recipient:
                 continue
-            name = rec.body.name  # type: ignore[attr-defined]
-            want = rec.body.plaintext_cid  # type: ignore[attr-defined]
+            name, want = result.name, result.plaintext_cid
             try:
                 plain = open_from_store(store, cid, identity, Path(tmp) / "out", expected_cid=want)
             except IntegrityError as exc:  # it decrypted, to other bytes than recorded
