@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from eotrust.cli.common import JsonOption, console, print_json, settings_of
+from eotrust.cli.common import JsonOption, backends_of, console, print_json
 from eotrust.errors import InvalidInputError
 
 
@@ -23,14 +23,13 @@ def _dataset_file(ctx: typer.Context, ref: str) -> tuple[Path, str]:
     """A dataset given as a local archive or by CID (fetched, verified, from the store)."""
     from eotrust.cid import cid_of_file, validate_cid
     from eotrust.eo.dataset import fetch_dataset
-    from eotrust.store import open_store
 
     path = Path(ref)
     if path.is_file():
         return path, cid_of_file(path)
     cid = validate_cid(ref)
-    settings = settings_of(ctx)
-    return fetch_dataset(open_store(settings), cid, settings.path("datasets")), cid
+    backends = backends_of(ctx)
+    return fetch_dataset(backends.store, cid, backends.settings.path("datasets")), cid
 
 
 def train_cmd(

@@ -9,7 +9,16 @@ from typing import Any, Optional
 
 import typer
 
-from eotrust.cli.common import JsonOption, NoSandboxOption, console, err_console, maybe_unsandboxed, print_json, settings_of
+from eotrust.cli.common import (
+    JsonOption,
+    NoSandboxOption,
+    backends_of,
+    console,
+    err_console,
+    maybe_unsandboxed,
+    print_json,
+    settings_of,
+)
 from eotrust.errors import InvalidInputError, WorkflowError
 
 workflow_app = typer.Typer(help="Workflows: validate, run (cached, parallel, on Dask), publish, sweep.", no_args_is_help=True)
@@ -134,12 +143,10 @@ def validate_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="work
 @workflow_app.command("import-cwl")
 def import_cwl_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="a CWL v1.2 CommandLineTool"), json_: bool = JsonOption) -> None:
     """Import a CWL CommandLineTool as a service; store it and print its CID."""
-    from eotrust.store import open_store
     from eotrust.workflow.cwl import import_cwl
 
-    settings = settings_of(ctx)
     svc = import_cwl(file)
-    cid = open_store(settings).put_bytes(svc.canonical())
+    cid = backends_of(ctx).store.put_bytes(svc.canonical())
     if json_:
         print_json({"cid": cid, "service": svc})
         return
@@ -197,13 +204,12 @@ def run_cmd(
     no_sandbox: bool = NoSandboxOption,
 ) -> None:
     """Run a workflow with live progress; print the steps (duration, cache) and outputs."""
-    from eotrust.store import open_store
     from eotrust.workflow.engine import run_workflow
     from eotrust.workflow.executors import open_executor
     from eotrust.workflow.sweep import expand_sweep, run_sweep
 
     settings = maybe_unsandboxed(settings_of(ctx), no_sandbox)
-    store = open_store(settings)
+    store = backends_of(ctx).store
     if workflow.endswith(".cwl"):
         _run_cwl(settings, Path(workflow), _pairs(input_, "input"), _pairs(param, "parameter"), json_)
         return
@@ -409,12 +415,11 @@ def run_logs_cmd(ctx: typer.Context, run: str = typer.Argument(..., help="run CI
                  step: str = typer.Argument(..., help="step name, or name[i] for a scattered instance")) -> None:
     """Print a step's standard output and error (or, for a failed step, its log)."""
     from eotrust.errors import NotFoundError
-    from eotrust.store import open_store
     from eotrust.workflow.runs import load_run
 
-    settings = settings_of(ctx)
-    store = open_store(settings)
-    _, rec = load_run(settings, run, store=store)
+    backends = backends_of(ctx)
+    store = backends.store
+    _, rec = load_run(backends.settings, run, store=store)
     found = [s for s in rec.steps if s.label == step]
     if not found:
         raise NotFoundError(f"run has no step {step!r}", hint=f"steps: {', '.join(s.label for s in rec.steps)}")

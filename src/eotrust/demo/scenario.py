@@ -305,7 +305,7 @@ def run_demo(
     n.say(f"eotrust verify {address}: {'[bold green]VERIFIED[/]' if verdict.ok else f'[bold red]{verdict.name}[/]'} "
           f"({sum(1 for c in verdict.checks if c.ok)} checks hold"
           + "".join(f"; ✗ {c.name}: {c.detail}" for c in verdict.failures) + ")")
-    shipped = _ship(n, settings, parties["submitter"], results, out, passphrase=secret if chosen else None)
+    shipped = _ship(n, backends, parties["submitter"], results, out, passphrase=secret if chosen else None)
     seconds = time.monotonic() - started
     env = f"EOTRUST_CHAIN_URL={settings.chain_url} " if settings.chain_url else ""
     n.say(f"done in {seconds:.0f} s — results in [bold]{out}[/]; check them again any time with "
@@ -314,7 +314,7 @@ def run_demo(
                       package_cid=shipped.cid if shipped else None)
 
 
-def _ship(n: Narrator, settings: Settings, submitter: Any, results: list[Any], out: Path, *,
+def _ship(n: Narrator, backends: Backends, submitter: Any, results: list[Any], out: Path, *,
           passphrase: str | None = None) -> Any:
     """Step 8: the submitter's model package, verified, scoring the whole scene."""
     from eotrust.demo.ship_model import MODEL, SCENE, ship_model
@@ -326,7 +326,7 @@ def _ship(n: Narrator, settings: Settings, submitter: Any, results: list[Any], o
         return None
     n.say("packaging the decrypted checkpoint as ONNX, signed with the submitter's key (it owns the results) …",
           "submitter")
-    shipped = ship_model(settings, submitter, results, out)
+    shipped = ship_model(backends, submitter, results, out)
     if shipped is None:
         return None
     n.say(f"model package [bold]{shipped.cid}[/] ({shipped.size / 1024:.0f} KiB) → {shipped.package}", "submitter")
@@ -337,7 +337,7 @@ def _ship(n: Narrator, settings: Settings, submitter: Any, results: list[Any], o
     n.say(f"scored the whole scene ({shipped.width}×{shipped.height} px, the task's cube) with onnxruntime: "
           f"{shipped.tiles} tile(s) in {shipped.seconds:.2f} s, {shipped.pixels_per_second:,.0f} px/s "
           f"→ class map [bold]{shipped.scene_map}[/]", "submitter")
-    n.say(f"serve it: {serve_hint(settings, shipped.cid, passphrase)}; "
+    n.say(f"serve it: {serve_hint(backends.settings, shipped.cid, passphrase)}; "
           f"POST a GeoTIFF to /models/{shipped.cid}/predict with header X-API-Key", "submitter")
     return shipped
 
