@@ -17,7 +17,6 @@ from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, Platform
 from eotrust.errors import EotrustError, InvalidInputError, NotFoundError, PermissionDeniedError
 from eotrust.ledger import TaskEvent, TaskSnapshot, TaskState
 from eotrust.ledger.models import record_id
-from eotrust.nodes.runner import RUN_RECORD  # the result name under which a platform records its run record
 
 if TYPE_CHECKING:
     from eotrust.flow.answer import Answer
@@ -542,39 +541,9 @@ def _in_words(text: str, names: dict[str, str]) -> str:
 
 
 def provenance(state: ServerState, address: str) -> dict[str, Any]:
-    """Inputs → run → results of a task as a graph: each dataset (plaintext CID) and the
-    ciphertext its owner stored for the platform, the run record, each result."""
-    record, snap = snapshot(state, address)
-    nodes: list[dict[str, Any]] = []
-    edges: list[tuple[str, str]] = []
-    run_id = "run"
-    results = [r.body for r in state.catalog.results(task=address) if isinstance(r.body, ResultInfo)]
-    run_cid = results[0].run_cid if results else None
-    app_name = _process_name(state, record) or "application"
-    nodes.append({"id": run_id, "kind": "run", "label": f"run of {app_name} ({snap.state.value})", "cid": run_cid})
-    stored = {req.dataset_record: req.input_cid for req in snap.requests}
-    for name, dataset_id in task_info(record).inputs.items():
-        try:
-            ds = state.catalog.get(dataset_id, Kind.DATASET).body
-            assert isinstance(ds, DatasetInfo)
-            label, cid = f"{name}: {ds.title}", ds.cid
-        except NotFoundError:
-            label, cid = f"{name}: {dataset_id}", None
-        nid = f"in:{name}"
-        nodes.append({"id": nid, "kind": "input", "label": label, "cid": cid})
-        enc = stored.get(dataset_id)
-        if enc:
-            eid = f"enc:{name}"
-            nodes.append({"id": eid, "kind": "stored", "label": f"{name} encrypted for the platform", "cid": enc})
-            edges.append((nid, eid))
-            edges.append((eid, run_id))
-        else:
-            edges.append((nid, run_id))
-    names = {r.cid: r.name for r in results}
-    for i, cid in enumerate(snap.result_cids):
-        if names.get(cid) == RUN_RECORD:
-            continue  # the run record describes the run node itself (its CID is on that node)
-        rid = f"out:{i}"
-        nodes.append({"id": rid, "kind": "result", "label": names.get(cid, f"result {i}"), "cid": cid})
-        edges.append((run_id, rid))
-    return {"nodes": nodes, "edges": edges}
+    """Inputs → run → results of a task as a graph (``eotrust.verify.lineage``, the same lineage
+    ``eotrust verify`` checks)."""
+    from eotrust.verify.lineage import lineage
+
+    _, snap = snapshot(state, address)
+    return lineage(state, address, snap).graph()

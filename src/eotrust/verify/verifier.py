@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from collections.abc import Callable
+from typing import Any
 
 from eotrust.backends import Backends
-from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, ResultInfo, TaskInfo
-from eotrust.catalog.service import Catalog
+from eotrust.catalog.entries import ApplicationInfo, ResultInfo
 from eotrust.errors import EotrustError, IntegrityError, NotFoundError
 from eotrust.ledger import Chain, RequestStatus, TaskFactoryClient, TaskState
 from eotrust.store.base import Store
+from eotrust.verify.lineage import RUN_RECORD, Read, lineage
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-RUN_RECORD = "run-record"
 
 
 @dataclass(frozen=True)
@@ -75,31 +74,24 @@ def _same(a: str | None, b: str | None) -> bool:
     return (a or "").lower() == (b or "").lower()
 
 
-class _Walk:
-    def __init__(self, verdict: Verdict, catalog: Catalog, store: Store) -> None:
-        self.v = verdict
-        self.catalog = catalog
-        self.store = store
+def _read(verdict: Verdict, name: str, read: Read[Any]) -> bool:
+    """Add the check that a catalogue record was read (and so checked: fields, id, signature)."""
+    if read.record is None:
+        verdict.add(name, False, read.error or "not read")
+        return False
+    verdict.add(name, True, f"{read.record.id} signed by {read.record.owner}")
+    return True
 
-    def record(self, name: str, fetch: Callable[[], Record]) -> Record | None:
-        """A catalogue record, read (and so checked: fields, id, signature) or the failure."""
-        try:
-            rec = fetch()
-        except EotrustError as exc:
-            self.v.add(name, False, exc.message)
-            return None
-        self.v.add(name, True, f"{rec.id} signed by {rec.owner}")
-        return rec
 
-    def stored(self, name: str, cid: str) -> bool | None:
-        """Re-hash a stored object block by block; skipped when this store does not have it."""
-        try:
-            if not self.store.has(cid):
-                return self.v.add(name, None, f"{cid} is not in this store")
-            self.store.verify(cid)
-        except EotrustError as exc:
-            return self.v.add(name, False, exc.message)
-        return self.v.add(name, True, f"{cid} re-hashes to its CID")
+def _stored(verdict: Verdict, store: Store, name: str, cid: str) -> bool | None:
+    """Re-hash a stored object block by block; skipped when this store does not have it."""
+    try:
+        if not store.has(cid):
+            return verdict.add(name, None, f"{cid} is not in this store")
+        store.verify(cid)
+    except EotrustError as exc:
+        return verdict.add(name, False, exc.message)
+    return verdict.add(name, True, f"{cid} re-hashes to its CID")
 
 
 def find_task(backends: Backends, target: str) -> str:
@@ -132,7 +124,7 @@ def _is_federated(chain: Chain, target: str) -> bool:
 
 def verify(backends: Backends, target: str, *, identity: str | None = None) -> Verdict:
     """Check a result (by CID) or a whole task (by contract address). See the module doc."""
-    catalog, store, chain = backends.catalog, backends.store, backends.chain
+    store, chain = backends.store, backends.chain
     verdict = Verdict(target=target)
     if _is_federated(chain, target):
         from eotrust.federated.verify import verify_federated
@@ -140,8 +132,6 @@ def verify(backends: Backends, target: str, *, identity: str | None = None) -> V
         verdict.task = target
         verify_federated(chain, store, target, verdict.add, identity=identity)
         return verdict
-    walk = _Walk(verdict, catalog, store)
-
     address = find_task(backends, target)
     verdict.task = address
     origin = TaskFactoryClient(chain).origin(address)
@@ -149,7 +139,8 @@ def verify(backends: Backends, target: str, *, identity: str | None = None) -> V
     verdict.add("task code is the factory's clone of its implementation", origin.is_clone, origin.detail)
     if not origin.genuine:
         return verdict  # nothing this contract says can be believed
-    snap = backends.task(address).status()
+    found = lineage(backends, address)
+    snap = found.snapshot
     state = snap.state
     recorded = snap.result_cids
     verdict.add("contract", True, f"task {address} is {state.value}; submitter {snap.submitter}")
@@ -158,72 +149,60 @@ def verify(backends: Backends, target: str, *, identity: str | None = None) -> V
         verdict.add("result recorded on the contract", target in recorded, target)
 
     # -- the submitter's record of the task ---------------------------------------------
-    task_rec = walk.record("task record", lambda: catalog.task(address))
-    if task_rec is None:
+    task_rec, info = found.task.record, found.task.body
+    if not _read(verdict, "task record", found.task) or task_rec is None or info is None:
         return verdict
-    info = task_rec.body
-    assert isinstance(info, TaskInfo)
     verdict.add("task record signed by the submitter", _same(task_rec.owner, snap.submitter), task_rec.owner)
     verdict.add("results key on the contract is the task record's", snap.results_recipient == info.results_recipient,
                 info.results_recipient)
 
     # -- the application --------------------------------------------------------------------
-    app_rec = walk.record("application record", lambda: catalog.get(info.application_id, Kind.APPLICATION))
+    _read(verdict, "application record", found.application)
     verdict.add("contract names the task record's application", snap.application_record == info.application_id,
                 info.application_id)
-    app: ApplicationInfo | None = None
-    if app_rec is not None:
-        assert isinstance(app_rec.body, ApplicationInfo)
-        app = app_rec.body
+    app_rec, app = found.application.record, found.application.body
+    if app_rec is not None and app is not None:
         verdict.add("application owner is the contract's", _same(app_rec.owner, snap.application_owner), app_rec.owner)
-        walk.stored("workflow stored", app.workflow_cid)
+        _stored(verdict, store, "workflow stored", app.workflow_cid)
     verdict.add("application acknowledged by its owner", snap.application_status is RequestStatus.Acknowledged,
                 snap.application_owner)
 
     # -- the platform ---------------------------------------------------------------------------
-    plat = walk.record("platform record", lambda: catalog.get(info.platform_id, Kind.PLATFORM))
+    _read(verdict, "platform record", found.platform)
     verdict.add("contract names the task record's platform", snap.platform_record == info.platform_id, info.platform_id)
     verdict.add("platform acknowledged by its owner", snap.platform_status is RequestStatus.Acknowledged, snap.platform_owner)
-    if plat is not None:
-        assert isinstance(plat.body, PlatformInfo)
-        verdict.add("platform owner is the contract's", _same(plat.owner, snap.platform_owner), plat.owner)
-        verdict.add("platform's key on the contract is its registered key", snap.platform_key == plat.body.age_recipient,
-                    plat.body.age_recipient)
+    plat_rec, plat = found.platform.record, found.platform.body
+    if plat_rec is not None and plat is not None:
+        verdict.add("platform owner is the contract's", _same(plat_rec.owner, snap.platform_owner), plat_rec.owner)
+        verdict.add("platform's key on the contract is its registered key", snap.platform_key == plat.age_recipient,
+                    plat.age_recipient)
 
     # -- the inputs -----------------------------------------------------------------------------
     inputs: dict[str, str] = {}
-    by_id = {dataset_id: name for name, dataset_id in info.inputs.items()}
-    for index, request in enumerate(snap.requests):
-        dataset_id = request.dataset_record
-        name = by_id.get(dataset_id, f"#{index}")
-        verdict.add(f"input {name!r}: requested dataset is the task record's", dataset_id in by_id, dataset_id)
-        ds = walk.record(f"input {name!r}: dataset record", lambda d=dataset_id: catalog.get(d, Kind.DATASET))
-        if ds is not None:
-            assert isinstance(ds.body, DatasetInfo)
-            verdict.add(f"input {name!r}: dataset owner is the request's", _same(ds.owner, request.owner), ds.owner)
-            inputs[name] = ds.body.cid
-        acked = request.status is RequestStatus.Acknowledged
-        verdict.add(f"input {name!r}: acknowledged by its owner", acked, request.owner)
-        if acked and request.input_cid:
-            walk.stored(f"input {name!r}: encrypted input stored", request.input_cid)
+    for item in found.inputs:
+        name = item.name
+        verdict.add(f"input {name!r}: requested dataset is the task record's", item.named_by_task, item.dataset_id)
+        ds_rec, ds = item.dataset.record, item.dataset.body
+        if _read(verdict, f"input {name!r}: dataset record", item.dataset) and ds_rec is not None and ds is not None:
+            verdict.add(f"input {name!r}: dataset owner is the request's", _same(ds_rec.owner, item.owner), ds_rec.owner)
+            inputs[name] = ds.cid
+        acked = item.status is RequestStatus.Acknowledged
+        verdict.add(f"input {name!r}: acknowledged by its owner", acked, item.owner)
+        if acked and item.stored_cid:
+            _stored(verdict, store, f"input {name!r}: encrypted input stored", item.stored_cid)
 
     # -- the results and the run record -----------------------------------------------------------
-    result_recs: dict[str, ResultInfo] = {}
-    try:
-        for rec in catalog.results(task=address):
-            if _same(rec.owner, snap.platform_owner) and isinstance(rec.body, ResultInfo):
-                result_recs[rec.body.cid] = rec.body
+    result_recs = found.results
+    if found.results_error is None:
         verdict.add("result records", True, f"{len(result_recs)} signed by the platform owner")
-    except EotrustError as exc:
-        verdict.add("result records", False, exc.message)
-    run_cid: str | None = None
+    else:
+        verdict.add("result records", False, found.results_error)
     for cid in recorded:
         result = result_recs.get(cid)
         name = result.name if result else cid
         verdict.add(f"result {name!r}: recorded by the platform in the catalogue", result is not None, cid)
-        walk.stored(f"result {name!r}: stored", cid)
-        if result is not None and result.name == RUN_RECORD:
-            run_cid = cid
+        _stored(verdict, store, f"result {name!r}: stored", cid)
+    run_cid = found.run_cid
     if state is TaskState.Finished:
         verdict.add("run record recorded on the contract", run_cid is not None, run_cid or "missing")
     if run_cid is not None and app is not None:
