@@ -40,18 +40,6 @@ def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
     return out
 
 
-def _resolve(settings: Any, ref: str, store: Any) -> Any:
-    """A WorkflowSpec from a file, a stored CID or a published name."""
-    from eotrust.workflow.registry import published_spec
-    from eotrust.workflow.spec import CID_LIKE, load_workflow
-
-    if Path(ref).exists() or ref.endswith((".yaml", ".yml", ".json")):
-        return load_workflow(Path(ref), store=store)
-    if CID_LIKE.match(ref):
-        return load_workflow(ref, store=store)
-    return published_spec(settings, ref, store=store)[1]
-
-
 def _inputs(raw: dict[str, str], store: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in raw.items():
@@ -213,7 +201,9 @@ def run_cmd(
     if workflow.endswith(".cwl"):
         _run_cwl(settings, Path(workflow), _pairs(input_, "input"), _pairs(param, "parameter"), json_)
         return
-    spec = _resolve(settings, workflow, store)
+    from eotrust.workflow.registry import resolve_workflow
+
+    spec = resolve_workflow(settings, workflow, store=store)
     inputs = _inputs(_pairs(input_, "input"), store)
     params: dict[str, Any] = _pairs(param, "parameter")
     cluster = None

@@ -60,9 +60,11 @@ def register_workflow_application(
     description: str = "",
     keywords: list[str] | None = None,
 ) -> Record:
-    """Publish ``workflow`` (a YAML file, YAML text or a stored CID, or a CWL document: a
-    ``.cwl`` file, packed and stored, which platforms run with cwltool) and register it, signed."""
-    from eotrust.workflow import load_workflow, publish_workflow
+    """Publish ``workflow`` (a YAML file, YAML text, a stored CID or a published name — see
+    ``resolve_workflow`` — or a CWL document: a ``.cwl`` file, packed and stored, which
+    platforms run with cwltool) and register it, signed."""
+    from eotrust.workflow import publish_workflow
+    from eotrust.workflow.registry import resolve_workflow
 
     store = backends.store
     if isinstance(workflow, (str, Path)) and str(workflow).endswith(".cwl") and Path(workflow).is_file():
@@ -76,7 +78,7 @@ def register_workflow_application(
             outputs=sorted(iface.outputs), parameters_schema=iface.parameters_schema,
             keywords=sorted(set(keywords or []) | {"cwl"}))
         return backends.catalog.register(party, cwl_info)
-    spec = load_workflow(workflow, store=store)
+    spec = resolve_workflow(backends.settings, workflow, store=store)
     cid = publish_workflow(backends.settings, spec, store=store)
     info = ApplicationInfo(
         name=name or spec.name,
