@@ -309,7 +309,7 @@ def free_port() -> int:
 def bench_rest(package: Path, work: Path, requests: int, clients: int, graph: str) -> dict:
     import httpx
 
-    from eotrust.api.keys import create_api_key
+    from eotrust.catalog.api_keys import create_api_key
     from eotrust.ml.registry import Registry
     from eotrust.ml.scoring.batch import Scorer
     from eotrust.settings import load_settings

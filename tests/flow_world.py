@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eotrust.backends import Backends
 from eotrust.catalog.entries import PlatformInfo, Record
 from eotrust.catalog.service import Catalog
+from eotrust.ledger import TaskClient
 from eotrust.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -19,6 +21,7 @@ PLATFORM = "test-platform"
 
 @dataclass
 class World:
+    backends: Backends
     settings: Settings
     catalog: Catalog
     chain: Any
@@ -38,39 +41,31 @@ class World:
             inputs={"lulc": self.datasets["labels"].id, "cloud_mask": self.datasets["clouds"].id},
             params=params,
         )
-        return open_task(self.settings, self.parties["submitter"], req, catalog=self.catalog, chain=self.chain)
+        return open_task(self.backends, self.parties["submitter"], req)
 
     def answer_all(self, address: str) -> None:
         from eotrust.flow.answer import answer_task
 
         for name in ("algorithm-owner", "platform-owner", "owner-a", "owner-b"):
-            answer_task(self.settings, self.parties[name], address, catalog=self.catalog, chain=self.chain)
+            answer_task(self.backends, self.parties[name], address)
 
     def node(self, **kwargs: Any):  # type: ignore[no-untyped-def]
         from eotrust.nodes.node import PlatformNode
 
-        return PlatformNode(
-            self.settings, self.parties["platform-owner"], PLATFORM, chain=self.chain, catalog=self.catalog,
-            log=self.logs.append, **kwargs,
-        )
+        return PlatformNode(self.backends, self.parties["platform-owner"], PLATFORM, log=self.logs.append, **kwargs)
 
-    def task(self, address: str):  # type: ignore[no-untyped-def]
-        from eotrust.flow import ledger_view as lv
-
-        return lv.task_client(self.chain, address)
+    def task(self, address: str) -> TaskClient:
+        return self.backends.task(address)
 
     def state(self, address: str) -> str:
-        from eotrust.flow import ledger_view as lv
-
-        return lv.state_name(self.task(address).status())
+        return self.task(address).status().state.value
 
 
 def make_world(settings: Settings) -> World:
-    from eotrust.flow import ledger_view as lv
     from eotrust.flow.applications import register_workflow_application
     from eotrust.flow.holdings import register_dataset_file
+    from eotrust.ledger.funding import fund_parties
     from eotrust.party import Role, create_party
-    from eotrust.store import open_store
 
     roles = {
         "submitter": Role.SUBMITTER,
@@ -80,18 +75,18 @@ def make_world(settings: Settings) -> World:
         "platform-owner": Role.PLATFORM_OWNER,
     }
     parties = {name: create_party(settings, name, role) for name, role in roles.items()}
-    catalog = Catalog(settings)
-    chain = lv.chain_of(settings)
-    lv.fund_parties(chain, [p.account.address for p in parties.values()])
+    backends = Backends(settings)
+    catalog, chain = backends.catalog, backends.chain
+    fund_parties(chain, [p.account.address for p in parties.values()])
     datasets = {
-        "clouds": register_dataset_file(settings, parties["owner-a"], SAMPLE / "cloud_mask.tif", title="clouds", catalog=catalog),
-        "labels": register_dataset_file(settings, parties["owner-b"], SAMPLE / "lulc.tif", title="labels", catalog=catalog),
+        "clouds": register_dataset_file(backends, parties["owner-a"], SAMPLE / "cloud_mask.tif", title="clouds"),
+        "labels": register_dataset_file(backends, parties["owner-b"], SAMPLE / "lulc.tif", title="labels"),
     }
-    application = register_workflow_application(settings, parties["algorithm-owner"], TINY, catalog=catalog)
+    application = register_workflow_application(backends, parties["algorithm-owner"], TINY)
     platform = catalog.register(
         parties["platform-owner"], PlatformInfo(name=PLATFORM, age_recipient=parties["platform-owner"].card.age_recipient)
     )
-    return World(settings, catalog, chain, open_store(settings), parties, datasets, application, platform)
+    return World(backends, settings, catalog, chain, backends.store, parties, datasets, application, platform)
 
 
 def flip_byte(store: Any, cid: str) -> tuple[Path, bytes]:

@@ -13,7 +13,7 @@ LAYER = {
     "crypto": 1, "store": 1, "party": 1, "ledger": 1, "catalog": 1,
     "eo": 2, "ml": 2, "data": 2, "examples": 2,
     "workflow": 3,
-    "flow": 4, "nodes": 4, "verify": 4, "federated": 4, "linked": 4, "market": 4,
+    "backends": 4, "flow": 4, "nodes": 4, "verify": 4, "federated": 4, "linked": 4, "market": 4,
     "demo": 5, "api": 5, "cli": 5,
 }
 IMPORT = re.compile(r"^\s*(?:from|import)\s+eotrust\.(\w+)", re.MULTILINE)

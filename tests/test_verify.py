@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from flow_world import World, flip_byte, make_world
 
-from eotrust.flow import ledger_view as lv
 from eotrust.settings import load_settings
 from eotrust.verify import verify
 
@@ -30,7 +29,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, str]:
 
 
 def _verdict(world: World, target: str):  # type: ignore[no-untyped-def]
-    return verify(world.settings, target, catalog=world.catalog, chain=world.chain)
+    return verify(world.backends, target)
 
 
 def _failed(verdict) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -39,14 +38,13 @@ def _failed(verdict) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 def test_clean_task_and_result_verify(finished: tuple[World, str]) -> None:
     world, address = finished
-    verdict = verify(world.settings, address, identity=world.parties["submitter"].age_identity,
-                     catalog=world.catalog, chain=world.chain)
+    verdict = verify(world.backends, address, identity=world.parties["submitter"].age_identity)
     assert verdict.ok, _failed(verdict)
     names = {c.name for c in verdict.checks if c.ok}
     assert "run used the application's workflow" in names
     assert "run consumed input 'cloud_mask' as registered" in names
     assert "result 'digest': decrypts to the recorded plaintext" in names
-    result_cid = lv.recorded_result_cids(world.task(address).status())[0]
+    result_cid = world.task(address).status().result_cids[0]
     by_result = _verdict(world, result_cid)
     assert by_result.ok and by_result.task == address
 
@@ -58,8 +56,8 @@ def _restore(store_file: Path, data: bytes) -> None:
 def test_flipped_bit_in_a_stored_input_is_named(finished: tuple[World, str]) -> None:
     world, address = finished
     snap = world.task(address).status()
-    clouds = next(r for r in snap.requests if lv.record_id_of(r.id) == world.datasets["clouds"].id)
-    cid = lv.input_cid(clouds)
+    clouds = next(r for r in snap.requests if r.dataset_record == world.datasets["clouds"].id)
+    cid = clouds.input_cid
     block, saved = flip_byte(world.store, cid)
     try:
         failed = _failed(_verdict(world, address))

@@ -42,7 +42,8 @@ class FlowWorld:
 
 
 def build_world(home: Path, *, submitters: tuple[str, ...] = ("sam",)) -> FlowWorld:
-    from eotrust.api.keys import create_api_key
+    from eotrust.backends import Backends
+    from eotrust.catalog.api_keys import create_api_key
     from eotrust.catalog.entries import DatasetInfo, PlatformInfo
     from eotrust.catalog.service import Catalog
     from eotrust.cid import cid_of_file
@@ -72,5 +73,5 @@ def build_world(home: Path, *, submitters: tuple[str, ...] = ("sam",)) -> FlowWo
         media_type="text/plain")).id
     world.platform_id = catalog.register_platform(parties["pia"], PlatformInfo(
         name="karst-cloud", age_recipient=parties["pia"].card.age_recipient, cpus=2, memory_mb=2048)).id
-    register_workflow_application(settings, parties["alan"], WORKFLOW, name="shout", catalog=catalog)
+    register_workflow_application(Backends(settings), parties["alan"], WORKFLOW, name="shout")
     return world

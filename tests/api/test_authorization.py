@@ -124,7 +124,7 @@ def test_a_data_owner_cannot_answer_another_owners_request(tmp_path: Path, api_c
     """Without auto-answer: the task waits in RequestsLocked; a second data owner's key is
     refused, the right owner's answer is accepted."""
     world = build_world(tmp_path / "home", submitters=("sam",))
-    from eotrust.api.keys import create_api_key
+    from eotrust.catalog.api_keys import create_api_key
     from eotrust.party import Role, create_party
 
     settings = load_settings(home=world.home)

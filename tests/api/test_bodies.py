@@ -14,7 +14,7 @@ import pytest
 from api_client import post_streamed
 from fastapi.testclient import TestClient
 
-from eotrust.api.keys import create_api_key
+from eotrust.catalog.api_keys import create_api_key
 from eotrust.party import Role, create_party
 from eotrust.settings import load_settings
 

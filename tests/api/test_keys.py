@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
-from eotrust.api.keys import ApiKeys, create_api_key, hash_secret, list_api_keys, revoke_api_key, verify_api_key
+from eotrust.catalog.api_keys import ApiKeys, create_api_key, hash_secret, list_api_keys, revoke_api_key, verify_api_key
 from eotrust.catalog.db import Base
 from eotrust.cli.main import app
 from eotrust.errors import AuthError, InvalidInputError, NotFoundError, StateError

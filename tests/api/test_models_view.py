@@ -13,7 +13,7 @@ from affine import Affine
 from api_client import base_url
 from rasterio.io import MemoryFile
 
-from eotrust.api.keys import create_api_key
+from eotrust.catalog.api_keys import create_api_key
 from eotrust.ml.registry import Registry
 from eotrust.party import Role, create_party
 from eotrust.settings import load_settings

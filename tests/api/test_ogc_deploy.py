@@ -22,7 +22,7 @@ CWL_YAML = "application/cwl+yaml"
 @pytest.fixture
 def world(tmp_path: Path) -> FlowWorld:
     world = build_world(tmp_path / "home", submitters=("sam",))
-    from eotrust.api.keys import create_api_key
+    from eotrust.catalog.api_keys import create_api_key
     from eotrust.party import Role, create_party
     from eotrust.settings import load_settings
 

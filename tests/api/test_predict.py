@@ -18,7 +18,7 @@ from api_client import base_url, in_process, post_streamed
 from fastapi.testclient import TestClient
 from rasterio.io import MemoryFile
 
-from eotrust.api.keys import create_api_key, revoke_api_key
+from eotrust.catalog.api_keys import create_api_key, revoke_api_key
 from eotrust.ml.registry import Registry
 from eotrust.ml.scoring.batch import Scorer
 from eotrust.settings import load_settings

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from eotrust.api.keys import create_api_key
+from eotrust.catalog.api_keys import create_api_key
 from eotrust.party import Role, create_party
 from eotrust.settings import load_settings
 

@@ -83,6 +83,7 @@ def _geotiff(path: Path) -> Path:
 
 
 def _world(tmp_path: Path) -> Any:
+    from eotrust.backends import Backends
     from eotrust.catalog.entries import DatasetInfo
     from eotrust.catalog.service import Catalog
     from eotrust.cid import cid_of_file
@@ -109,7 +110,7 @@ def _world(tmp_path: Path) -> Any:
         title="Pohorje cloud masks", cid=cid_of_file(scene), size=scene.stat().st_size, bbox=far,
         start="2017-01-01T00:00:00Z", end="2017-12-31T00:00:00Z", crs="EPSG:32633", bands=["clouds"],
         media_type="text/plain")).id
-    register_workflow_application(settings, alan, _chart_workflow(), name="chart", catalog=catalog)
+    register_workflow_application(Backends(settings), alan, _chart_workflow(), name="chart")
     nested = {"test": {"pixel_accuracy": 0.912, "mean_iou": 0.604, "per_class": {"forest": {"f1": 0.95}}},
               "baseline": {"pixel_accuracy": 0.747}}
     Registry(settings).register(tiny_enet_package(tmp_path / "tiny.zip", metrics=nested))

@@ -9,9 +9,10 @@ import pytest
 from flow_world import SAMPLE, World, flip_byte
 
 from eotrust.errors import EotrustError, PermissionDeniedError, StateError
-from eotrust.flow import ledger_view as lv
 from eotrust.flow.answer import answer_task
 from eotrust.flow.collect import collect_results, failure_log
+from eotrust.ledger import RequestStatus
+from eotrust.ledger.funding import fund_parties
 
 
 def test_happy_path_seven_steps(world: World, tmp_path: Path) -> None:
@@ -20,10 +21,10 @@ def test_happy_path_seven_steps(world: World, tmp_path: Path) -> None:
     assert world.state(address) == "RequestsLocked"
     world.answer_all(address)
     snap = world.task(address).status()
-    assert lv.all_acknowledged(snap)
+    assert snap.all_acknowledged
     # every input on the contract is a ciphertext in the store, not the plaintext
     for request in snap.requests:
-        cid = lv.input_cid(request)
+        cid = request.input_cid
         assert world.store.has(cid)
         assert cid not in {d.body.cid for d in world.datasets.values()}
 
@@ -32,8 +33,7 @@ def test_happy_path_seven_steps(world: World, tmp_path: Path) -> None:
     snap = world.task(address).status()
     assert len(snap.results) == 3  # digest, stacked, run record
 
-    results = {r.name: r for r in collect_results(world.settings, world.parties["submitter"], address, tmp_path / "out",
-                                                    catalog=world.catalog, chain=world.chain)}
+    results = {r.name: r for r in collect_results(world.backends, world.parties["submitter"], address, tmp_path / "out")}
     assert set(results) == {"digest", "stacked", "run-record"}
     joined = (SAMPLE / "lulc.tif").read_bytes() + (SAMPLE / "cloud_mask.tif").read_bytes()
     assert results["stacked"].path.read_bytes() == joined
@@ -47,13 +47,13 @@ def test_happy_path_seven_steps(world: World, tmp_path: Path) -> None:
 
 def test_a_data_owner_refuses(world: World) -> None:
     address = world.request().address
-    answer_task(world.settings, world.parties["algorithm-owner"], address, catalog=world.catalog, chain=world.chain)
-    answers = answer_task(world.settings, world.parties["owner-b"], address, refuse=True, catalog=world.catalog, chain=world.chain)
+    answer_task(world.backends, world.parties["algorithm-owner"], address)
+    answers = answer_task(world.backends, world.parties["owner-b"], address, refuse=True)
     assert [a.acknowledged for a in answers] == [False]
     assert world.state(address) == "Nacked"
     assert world.node().recover() == {}
     with pytest.raises(StateError, match="Nacked"):
-        answer_task(world.settings, world.parties["owner-a"], address, catalog=world.catalog, chain=world.chain)
+        answer_task(world.backends, world.parties["owner-a"], address)
 
 
 def test_a_wrong_party_cannot_acknowledge(world: World) -> None:
@@ -61,25 +61,25 @@ def test_a_wrong_party_cannot_acknowledge(world: World) -> None:
 
     address = world.request().address
     mallory = create_party(world.settings, "mallory", Role.DATA_OWNER)
-    lv.fund_parties(world.chain, [mallory.account.address])
+    fund_parties(world.chain, [mallory.account.address])
     with pytest.raises(PermissionDeniedError, match="no open request"):
-        answer_task(world.settings, mallory, address, catalog=world.catalog, chain=world.chain)
+        answer_task(world.backends, mallory, address)
     # and the contract itself refuses, whatever the client does
     task = world.task(address)
     with pytest.raises(EotrustError, match="application owner"):
         task.ack_application(mallory.account)
     with pytest.raises(EotrustError, match="platform owner"):
-        lv.ack_platform(task, mallory.account, mallory.card.age_recipient)
+        task.ack_platform(mallory.account, mallory.card.age_recipient)
     with pytest.raises(EotrustError):
-        lv.ack_request(task, world.parties["owner-a"].account, 1, world.datasets["labels"].body.cid)  # owner-b's
+        task.ack_request(world.parties["owner-a"].account, 1, world.datasets["labels"].body.cid)  # owner-b's
     assert world.state(address) == "RequestsLocked"
 
 
 def _answer_all_but_clouds(world: World, address: str) -> int:
     for name in ("algorithm-owner", "platform-owner", "owner-b"):
-        answer_task(world.settings, world.parties[name], address, catalog=world.catalog, chain=world.chain)
+        answer_task(world.backends, world.parties[name], address)
     snap = world.task(address).status()
-    return next(i for i, r in enumerate(snap.requests) if lv.is_requested(r.status))
+    return next(i for i, r in enumerate(snap.requests) if r.status is RequestStatus.Requested)
 
 
 def test_dataset_encrypted_for_the_wrong_key_fails_the_task(world: World) -> None:
@@ -89,11 +89,11 @@ def test_dataset_encrypted_for_the_wrong_key_fails_the_task(world: World) -> Non
     index = _answer_all_but_clouds(world, address)
     _, stranger = generate_identity()
     sealed = seal_to_store(world.store, SAMPLE / "cloud_mask.tif", [stranger])
-    lv.ack_request(world.task(address), world.parties["owner-a"].account, index, sealed.cid)
+    world.task(address).ack_request(world.parties["owner-a"].account, index, sealed.cid)
 
     assert world.node().recover() == {address: "Failed"}
     assert world.task(address).status().results == []
-    log = failure_log(world.settings, world.parties["submitter"], address, chain=world.chain)
+    log = failure_log(world.backends, world.parties["submitter"], address)
     assert "input 'cloud_mask'" in log
 
 
@@ -101,13 +101,13 @@ def test_input_altered_after_acknowledgment_fails_the_task(world: World) -> None
     address = world.request().address
     world.answer_all(address)
     snap = world.task(address).status()
-    clouds = next(r for r in snap.requests if lv.record_id_of(r.id) == world.datasets["clouds"].id)
-    flip_byte(world.store, lv.input_cid(clouds))
+    clouds = next(r for r in snap.requests if r.dataset_record == world.datasets["clouds"].id)
+    flip_byte(world.store, clouds.input_cid)
 
     assert world.node().recover() == {address: "Failed"}
     assert world.task(address).status().results == []
-    log = failure_log(world.settings, world.parties["submitter"], address, chain=world.chain)
-    assert "input 'cloud_mask'" in log and lv.input_cid(clouds) in log
+    log = failure_log(world.backends, world.parties["submitter"], address)
+    assert "input 'cloud_mask'" in log and clouds.input_cid in log
 
 
 def test_failing_workflow_step_ends_failed_with_its_log(world: World) -> None:
@@ -118,10 +118,10 @@ def test_failing_workflow_step_ends_failed_with_its_log(world: World) -> None:
     assert snap.results == []  # nothing half-recorded
     # no result recorded, only the sealed failure log (its plaintext CID, signed, for the reader's check)
     assert [r.body.name for r in world.catalog.results(task=address)] == ["failure-log"]
-    log = failure_log(world.settings, world.parties["submitter"], address, chain=world.chain)
+    log = failure_log(world.backends, world.parties["submitter"], address)
     assert "step 'digest' failed" in log and "exit status 3" in log and "digest: told to fail" in log
     with pytest.raises(StateError, match="Failed"):
-        collect_results(world.settings, world.parties["submitter"], address, Path("unused"), catalog=world.catalog, chain=world.chain)
+        collect_results(world.backends, world.parties["submitter"], address, Path("unused"))
 
 
 class Crash(BaseException):
@@ -163,7 +163,7 @@ def test_restart_mid_task_finishes_exactly_once(world: World, where: str, monkey
 
     restarted = world.node()  # a new process would build a new node: nothing carried in memory
     assert restarted.recover() == {address: "Finished"}
-    cids = lv.recorded_result_cids(world.task(address).status())
+    cids = world.task(address).status().result_cids
     assert len(cids) == 3 and len(set(cids)) == 3
     entry = restarted.ctx.journal.load(address)
     assert cids == [r.cid for r in entry.results]

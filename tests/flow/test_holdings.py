@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from flow_world import SAMPLE
 
+from eotrust.backends import Backends
 from eotrust.errors import IntegrityError, NotFoundError
 from eotrust.flow.holdings import locate, register_dataset_file
 from eotrust.party import Role, create_party
@@ -17,7 +18,7 @@ def test_locate_checks_the_file_still_is_what_was_registered(settings, tmp_path:
     owner = create_party(settings, "owner", Role.DATA_OWNER)
     file = tmp_path / "lulc.tif"
     shutil.copy(SAMPLE / "lulc.tif", file)
-    record = register_dataset_file(settings, owner, file, title="labels")
+    record = register_dataset_file(Backends(settings), owner, file, title="labels")
     cid = record.body.cid
     assert locate(settings, "owner", cid) == file.resolve()
     with pytest.raises(NotFoundError, match="holds no file"):

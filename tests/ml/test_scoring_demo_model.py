@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from eotrust.api.keys import create_api_key
+from eotrust.catalog.api_keys import create_api_key
 from eotrust.ml import landcover
 from eotrust.ml.onnx_export import package_checkpoint
 from eotrust.ml.package import verify_package

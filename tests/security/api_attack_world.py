@@ -46,7 +46,7 @@ class World:
 
 def party_key(settings: Any, party: Any, scopes: list[str] | None = None) -> str:
     """An API key for ``party`` (unlocked: the proof that it is ours)."""
-    from eotrust.api import keys as K
+    from eotrust.catalog import api_keys as K
 
     try:
         secret, _ = K.create_api_key(settings, party=party, scopes=scopes or ["*"])

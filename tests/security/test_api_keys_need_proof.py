@@ -28,7 +28,7 @@ def world(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def _keys_in_catalogue(settings) -> int:  # type: ignore[no-untyped-def]
-    from eotrust.api.keys import list_api_keys
+    from eotrust.catalog.api_keys import list_api_keys
 
     return len(list_api_keys(settings))
 
@@ -53,7 +53,7 @@ def test_cli_refuses_a_key_for_a_party_without_its_passphrase(world, monkeypatch
 
 
 def test_the_library_refuses_a_party_key_by_bare_name(world) -> None:  # type: ignore[no-untyped-def]
-    from eotrust.api.keys import create_api_key
+    from eotrust.catalog.api_keys import create_api_key
     from eotrust.errors import EotrustError
 
     with pytest.raises(EotrustError):
@@ -64,8 +64,8 @@ def _forge_row(settings, party: str, scopes: list[str]) -> str:  # type: ignore[
     """What a holder of the shared catalogue can do: write a key row of its own choosing."""
     from sqlalchemy.orm import Session
 
-    from eotrust.api.keys import hash_secret
     from eotrust.catalog.api_key_records import ApiKeyRow
+    from eotrust.catalog.api_keys import hash_secret
     from eotrust.catalog.db import open_session_factory
 
     secret = "eot_" + secrets.token_urlsafe(32)
@@ -90,8 +90,8 @@ def test_a_key_row_written_into_the_catalogue_acts_for_nobody(world) -> None:  #
 def test_widening_a_keys_scopes_in_the_catalogue_voids_it(world) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import update
 
-    from eotrust.api.keys import create_api_key
     from eotrust.catalog.api_key_records import ApiKeyRow
+    from eotrust.catalog.api_keys import create_api_key
     from eotrust.catalog.db import open_session_factory
 
     try:

@@ -9,8 +9,8 @@ from flow_world import World, make_world
 from security.core_cli import cli, refused
 
 from eotrust.errors import IntegrityError
-from eotrust.flow import ledger_view as lv
 from eotrust.flow.answer import answer_task
+from eotrust.ledger import RequestStatus
 from eotrust.settings import load_settings
 
 
@@ -36,17 +36,16 @@ def _acked_with_the_submitters_key(world: World) -> tuple[str, str]:
 def test_data_is_not_sealed_for_an_unregistered_key(world: World) -> None:
     address, wrong = _acked_with_the_submitters_key(world)
     with pytest.raises(IntegrityError, match="catalogue record"):
-        answer_task(world.settings, world.parties["owner-a"], address, catalog=world.catalog, chain=world.chain)
+        answer_task(world.backends, world.parties["owner-a"], address)
     exc = refused(cli(world.settings.home, "flow", "answer", address, "--as", "owner-b"))
     assert wrong in exc.message
     snap = world.task(address).status()
-    assert all(lv.is_requested(r.status) for r in snap.requests)  # nothing was sealed or acknowledged
+    assert all(r.status is RequestStatus.Requested for r in snap.requests)  # nothing was sealed or acknowledged
 
 
 def test_the_key_is_used_only_when_told_explicitly(world: World) -> None:
     address, wrong = _acked_with_the_submitters_key(world)
-    answers = answer_task(world.settings, world.parties["owner-a"], address, catalog=world.catalog,
-                          chain=world.chain, accept_platform_key=wrong)
+    answers = answer_task(world.backends, world.parties["owner-a"], address, accept_platform_key=wrong)
     assert answers and all(a.acknowledged for a in answers)
     ok = cli(world.settings.home, "flow", "answer", address, "--as", "owner-b", "--accept-platform-key", wrong)
     assert ok.exit_code == 0, ok.output

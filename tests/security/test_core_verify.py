@@ -19,7 +19,7 @@ from flow_world import World, make_world
 from security.core_cli import cli
 
 from eotrust.catalog.entries import ResultInfo, TaskInfo
-from eotrust.flow import ledger_view as lv
+from eotrust.ledger import TaskClient
 from eotrust.settings import load_settings
 from eotrust.verify import verify
 
@@ -51,7 +51,7 @@ def _forge(world: World, genuine: str) -> str:
     forged = world.chain.deploy(platform.account, creation, action="deploy a forged task").contract_address
     assert forged is not None
     # the forged contract answers with the genuine snapshot
-    assert lv.task_client(world.chain, forged).status().state == world.task(genuine).status().state
+    assert TaskClient(world.chain, forged).status().state == world.task(genuine).status().state
     task = world.catalog.task(genuine)
     world.catalog.register(world.parties["submitter"], TaskInfo(**{**task.body.model_dump(), "address": forged}))
     for rec in world.catalog.results(task=genuine):
@@ -62,7 +62,7 @@ def _forge(world: World, genuine: str) -> str:
 def test_forged_task_is_not_verified(finished: tuple[World, str]) -> None:
     world, genuine = finished
     forged = _forge(world, genuine)
-    verdict = verify(world.settings, forged, catalog=world.catalog, chain=world.chain)
+    verdict = verify(world.backends, forged)
     assert not verdict.ok
     failed = {c.name for c in verdict.failures}
     assert "task created by the configured factory" in failed, failed
@@ -75,7 +75,7 @@ def test_forged_task_is_not_verified(finished: tuple[World, str]) -> None:
 
 def test_genuine_task_names_its_factory_checks(finished: tuple[World, str]) -> None:
     world, genuine = finished
-    verdict = verify(world.settings, genuine, catalog=world.catalog, chain=world.chain)
+    verdict = verify(world.backends, genuine)
     assert verdict.ok, verdict.failures
     held = {c.name for c in verdict.checks if c.ok}
     assert {"task created by the configured factory", "task code is the factory's clone of its implementation"} <= held
@@ -83,12 +83,12 @@ def test_genuine_task_names_its_factory_checks(finished: tuple[World, str]) -> N
 
 def test_missing_objects_give_incomplete_and_nonzero_exit(finished: tuple[World, str]) -> None:
     world, genuine = finished
-    encrypted_input = lv.input_cid(world.task(genuine).status().requests[0])
+    encrypted_input = world.task(genuine).status().requests[0].input_cid
     path: Path = world.store.object_path(encrypted_input)
     aside = path.with_name(path.name + ".aside")
     shutil.move(path, aside)
     try:
-        verdict = verify(world.settings, genuine, catalog=world.catalog, chain=world.chain)
+        verdict = verify(world.backends, genuine)
         assert not verdict.failures
         assert not verdict.ok and verdict.name == "INCOMPLETE"
         result = cli(world.settings.home, "verify", genuine)

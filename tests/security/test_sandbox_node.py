@@ -44,7 +44,6 @@ def _cli(world: World, *args: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def node_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeRun]:
-    from eotrust.flow import ledger_view as lv
     from eotrust.flow.applications import register_workflow_application
     from eotrust.flow.request import TaskRequest, open_task
     from eotrust.party.party import party_dir
@@ -64,18 +63,18 @@ def node_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeRun]:
     tasks: dict[str, str] = {}
     for attack in ATTACKS:
         text = workflow_yaml(attack, scene.targets, task_inputs=("lulc", "cloud_mask"))
-        application = register_workflow_application(settings, world.parties["algorithm-owner"], text,
-                                                    name=f"hostile-{attack.name}", catalog=world.catalog)
+        application = register_workflow_application(world.backends, world.parties["algorithm-owner"], text,
+                                                    name=f"hostile-{attack.name}")
         req = TaskRequest(application=application.id, platform=world.platform.id,
                           inputs={"lulc": world.datasets["labels"].id, "cloud_mask": world.datasets["clouds"].id}, params={})
-        address = open_task(settings, world.parties["submitter"], req, catalog=world.catalog, chain=world.chain).address
+        address = open_task(world.backends, world.parties["submitter"], req).address
         world.answer_all(address)
         tasks[attack.name] = address
     benign = world.request().address
     world.answer_all(benign)
     code, output = _cli(world, "node", "run", "--platform", PLATFORM, "--once", "--as", "platform-owner")
     assert code == 0, output
-    states = {addr: lv.state_name(world.task(addr).status()) for addr in [*tasks.values(), benign]}
+    states = {addr: world.task(addr).status().state.value for addr in [*tasks.values(), benign]}
     yield NodeRun(world, scene, tasks, benign, output, states)
     scene.close()
     mp.undo()
@@ -88,7 +87,7 @@ def test_hostile_task_fails_contained(attack: Attack, node_run: NodeRun) -> None
     w = node_run.world
     address = node_run.tasks[attack.name]
     assert node_run.states[address] == "Failed", node_run.output
-    log = failure_log(w.settings, w.parties["submitter"], address, chain=w.chain)
+    log = failure_log(w.backends, w.parties["submitter"], address)
     check_contained(attack, log, node_run.scene)
 
 
@@ -102,7 +101,7 @@ def test_node_keeps_serving_and_forgets_decrypted_inputs(node_run: NodeRun) -> N
     for dataset in w.datasets.values():
         assert not private.has(dataset.body.cid)  # type: ignore[attr-defined]
     assert "decrypted input 'lulc' deleted from the platform" in node_run.output
-    verdict = verify(w.settings, node_run.benign, catalog=w.catalog, chain=w.chain)
+    verdict = verify(w.backends, node_run.benign)
     steps = {c.name: (c.ok, c.detail) for c in verdict.checks if c.name.endswith("ran sandboxed")}
     assert steps == {"step join: ran sandboxed": (True, "bubblewrap sandbox, no network"),
                      "step digest: ran sandboxed": (True, "bubblewrap sandbox, no network")}
@@ -125,7 +124,7 @@ def test_node_refuses_without_bwrap_unless_no_sandbox(node_run: NodeRun, monkeyp
     assert code == 0, output
     assert "WARNING: --no-sandbox" in output and "the sandbox is OFF" in output
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    verdict = verify(w.settings, address, catalog=w.catalog, chain=w.chain)
+    verdict = verify(w.backends, address)
     steps = {c.name: (c.ok, c.detail) for c in verdict.checks if c.name.endswith("ran sandboxed")}
     # join is served from the cache of the sandboxed benign run; digest (new parameter) ran now
     assert steps == {"step join: ran sandboxed": (True, "bubblewrap sandbox, no network"),

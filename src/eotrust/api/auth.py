@@ -1,9 +1,9 @@
-"""Who is calling: FastAPI dependencies over the API keys of ``eotrust.api.keys``.
+"""Who is calling: FastAPI dependencies over the API keys of ``eotrust.catalog.api_keys``.
 
 A key is sent as ``X-API-Key: SECRET`` or ``Authorization: Bearer SECRET``. A key bound to a
 party lets the caller act as that party, and only as that party: every route that acts for a
 party takes :func:`require_party` and compares the party it acts for with the caller's. A key
-acts for its party only while the party's signed grant (see ``eotrust.api.keys``) holds.
+acts for its party only while the party's signed grant (see ``eotrust.catalog.api_keys``) holds.
 A missing or unknown key is 401; a key for another party (or no party) is 403."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from eotrust.api.state import ServerState
+from eotrust.catalog.api_keys import check_grant
 from eotrust.errors import AuthError, PermissionDeniedError
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an eotrust API key (`eotrust apikey create`)")
@@ -43,11 +45,6 @@ def presented_secret(key: str | None, credentials: HTTPAuthorizationCredentials 
     return None
 
 
-def _card(request: Request, party: str) -> tuple[str | None, str | None]:
-    """(address, role) of a party from its public card under the server's home."""
-    return request.app.state.eotrust.party_card(party)
-
-
 def require_party(
     request: Request,
     key: str | None = Depends(api_key_header),
@@ -57,29 +54,19 @@ def require_party(
     secret = presented_secret(key, credentials)
     if not secret:
         raise AuthError("this request needs an API key", hint="send it as X-API-Key or Authorization: Bearer")
-    from eotrust.api.keys import verify_api_key
-
-    info = verify_api_key(request.app.state.settings, secret)  # raises AuthError for unknown/revoked keys
-    party = getattr(info, "party", None)
-    if not party:
+    state: ServerState = request.app.state.eotrust
+    info = state.api_keys.verify(secret)  # raises AuthError for unknown/revoked keys
+    if not info.party:
         raise PermissionDeniedError(
             "this API key is not bound to a party", hint="create one with `eotrust apikey create --party NAME`"
         )
-    address, role = _card(request, party)
-    from eotrust.api.keys import check_grant
-
+    address, role = state.party_card(info.party)
     check_grant(info, address)  # the party's own signature, re-checked on every use
-    return Caller(
-        party=party,
-        key_id=str(getattr(info, "id", getattr(info, "key_id", ""))),
-        scopes=tuple(getattr(info, "scopes", ()) or ()),
-        address=address,
-        role=role,
-    )
+    return Caller(party=info.party, key_id=info.id, scopes=info.scopes, address=address, role=role)
 
 
 def same_address(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and a.lower() == b.lower()  # type: ignore[union-attr]
+    return a is not None and b is not None and a != "" and a.lower() == b.lower()
 
 
 def ensure_is(caller: Caller, address: str | None, what: str) -> None:

@@ -17,16 +17,17 @@ registered: an arbitrary object of the store is never loaded as a model."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from eotrust.api.auth import Caller, ensure_is, same_address
+from eotrust.catalog.api_keys import scopes_allow
 from eotrust.cid import normal_cid
 from eotrust.errors import InvalidInputError, PermissionDeniedError
 
 if TYPE_CHECKING:
+    from eotrust.api.state import ServerState
+    from eotrust.catalog.entries import _Body
     from eotrust.ml.registry import ModelEntry
-
-ALL_MODELS = "*"
 
 
 def object_cid(cid: str) -> str:
@@ -40,17 +41,7 @@ def object_cid(cid: str) -> str:
     return normal
 
 
-def scopes_allow(scopes: Iterable[str], cid: str, name: str | None = None) -> bool:
-    """Whether key scopes (model CIDs in any form, model names, or ``*``) include the model
-    package ``cid`` named ``name``."""
-    wanted = normal_cid(cid)
-    for scope in scopes:
-        if scope == ALL_MODELS or (name and scope == name) or (wanted and normal_cid(scope) == wanted):
-            return True
-    return False
-
-
-def _model_entry(state: Any, cid: str) -> ModelEntry | None:
+def _model_entry(state: ServerState, cid: str) -> ModelEntry | None:
     """The registered model package with this (normal) CID, if any."""
     for entry in state.models():
         if normal_cid(entry.cid) == cid:
@@ -58,7 +49,7 @@ def _model_entry(state: Any, cid: str) -> ModelEntry | None:
     return None
 
 
-def authorize_read(state: Any, caller: Caller, cid: str) -> str:
+def authorize_read(state: ServerState, caller: Caller, cid: str) -> str:
     """Refuse (403) a download ``caller`` may not make; return the CID's normal form. Called
     before the store is asked whether it holds the object: no one learns what exists that they
     may not read."""
@@ -85,13 +76,11 @@ def authorize_read(state: Any, caller: Caller, cid: str) -> str:
     return cid
 
 
-def authorize_model_use(state: Any, key_id: str, scopes: Iterable[str], ref: str) -> ModelEntry:
+def authorize_model_use(state: ServerState, key_id: str, scopes: Iterable[str], ref: str) -> ModelEntry:
     """The registered model package ``ref`` (404 if none), if a key with ``scopes`` may use
     it (403 otherwise)."""
-    from eotrust.ml.registry import Registry
-
     normal = normal_cid(ref)
-    entry = _model_entry(state, normal) if normal else Registry(state.settings).get(ref)
+    entry = _model_entry(state, normal) if normal else state.registry.get(ref)
     if entry is None:
         from eotrust.errors import NotFoundError
 
@@ -101,24 +90,22 @@ def authorize_model_use(state: Any, key_id: str, scopes: Iterable[str], ref: str
     return entry
 
 
-REGISTRAR = {"DatasetInfo": "data-owner", "ApplicationInfo": "algorithm-owner", "PlatformInfo": "platform-owner"}
-
-
-def authorize_registration(state: Any, caller: Caller, body: Any) -> None:
+def authorize_registration(state: ServerState, caller: Caller, body: _Body) -> None:
     """Refuse (403) a catalogue registration outside the caller's role (a dataset by a data
     owner, an application by an algorithm owner, a platform by a platform owner), and (409) a
     dataset whose CID another party registered already (which would make its owner's data
     unreadable to its owner, or claim it)."""
-    from eotrust.catalog.entries import Kind
+    from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo
     from eotrust.errors import StateError
 
-    kind = type(body).__name__
-    wanted = REGISTRAR.get(kind)
+    registrar = {DatasetInfo: "data-owner", ApplicationInfo: "algorithm-owner", PlatformInfo: "platform-owner"}
+    kind = type(body).__name__.removesuffix("Info").lower()
+    wanted = registrar.get(type(body))
     if wanted is None or caller.role != wanted:
-        raise PermissionDeniedError(f"{caller.party} is a {caller.role}; only a {wanted} registers a "
-                                    f"{kind.removesuffix('Info').lower()}")
-    if kind == "DatasetInfo":
+        raise PermissionDeniedError(f"{caller.party} is a {caller.role}; only a {wanted} registers a {kind}")
+    if isinstance(body, DatasetInfo):
         cid = object_cid(body.cid)
         for rec in state.catalog.list(Kind.DATASET):
-            if normal_cid(rec.body.cid) == cid and not same_address(rec.owner, caller.address):
+            if (isinstance(rec.body, DatasetInfo) and normal_cid(rec.body.cid) == cid
+                    and not same_address(rec.owner, caller.address)):
                 raise StateError(f"dataset {body.cid} is registered already by another party ({rec.owner})")

@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from eotrust.errors import EotrustError
+from eotrust.ledger import TaskState
+
+if TYPE_CHECKING:
+    from eotrust.api.state import ServerState
+    from eotrust.nodes.node import PlatformNode
+    from eotrust.party import PartyCard
 
 log = logging.getLogger("eotrust.api.background")
 
-TERMINAL = ("Finished", "Failed", "Nacked")
 
-
-def local_parties(state: Any) -> dict[str, Any]:
+def local_parties(state: ServerState) -> dict[str, PartyCard]:
     """address (lower case) -> party card, for every party whose files are in this home."""
     from eotrust.party import list_cards
 
@@ -38,7 +42,7 @@ def local_parties(state: Any) -> dict[str, Any]:
 class _Loop:
     interval_s = 0.5
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: ServerState) -> None:
         self.state = state
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
@@ -65,39 +69,38 @@ class _Loop:
 class AutoAnswer(_Loop):
     """Acknowledge requests addressed to parties whose keystores this server holds."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: ServerState) -> None:
         super().__init__(state)
         self.done: set[str] = set()
 
     def tick(self) -> None:
-        from eotrust.flow import ledger_view as lv
-        from eotrust.flow.answer import answer_task, open_requests
+        from eotrust.catalog.entries import TaskInfo
+        from eotrust.flow.answer import answer_task
 
         state = self.state
         parties = local_parties(state)
         for rec in state.catalog.tasks():
+            assert isinstance(rec.body, TaskInfo)
             address = rec.body.address
             if address in self.done:
                 continue
-            snap = lv.task_client(state.chain, address).status()
-            name = lv.state_name(snap)
-            if name in TERMINAL or name == "Running":
+            snap = state.task(address).status()
+            if snap.is_terminal or snap.state is TaskState.Running:
                 self.done.add(address)
                 continue
-            if name != "RequestsLocked":
+            if snap.state is not TaskState.RequestsLocked:
                 continue
             for addr, card in parties.items():
-                if not open_requests(snap, addr):
+                if not snap.owed_by(addr):
                     continue
                 party = state.load_party(card.name)
                 try:
                     with state.lock:
-                        answer_task(state.settings, party, address, catalog=state.catalog, chain=state.chain,
-                                    store=state.store)
+                        answer_task(state, party, address)
                     log.info("dev auto-answer: %s acknowledged its requests on task %s", card.name, address)
                 except EotrustError as exc:
                     log.warning("dev auto-answer: %s could not answer task %s: %s", card.name, address, exc)
-                snap = lv.task_client(state.chain, address).status()
+                snap = state.task(address).status()
 
 
 class NodeSupervisor(_Loop):
@@ -105,12 +108,12 @@ class NodeSupervisor(_Loop):
 
     interval_s = 1.0
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: ServerState) -> None:
         super().__init__(state)
-        self.nodes: dict[str, tuple[Any, threading.Thread, threading.Event]] = {}
+        self.nodes: dict[str, tuple[PlatformNode, threading.Thread, threading.Event]] = {}
 
     def tick(self) -> None:
-        from eotrust.catalog.entries import Kind
+        from eotrust.catalog.entries import Kind, PlatformInfo
         from eotrust.nodes.node import PlatformNode
 
         state = self.state
@@ -119,15 +122,15 @@ class NodeSupervisor(_Loop):
             card = parties.get(platform.owner.lower())
             if card is None or platform.id in self.nodes:
                 continue
+            assert isinstance(platform.body, PlatformInfo)
+            name = platform.body.name
             party = state.load_party(card.name)
-            node = PlatformNode(state.settings, party, platform.id,
-                                log=lambda line, n=platform.body.name: log.info("node %s: %s", n, line))
+            node = PlatformNode(state, party, platform.id, log=lambda line, n=name: log.info("node %s: %s", n, line))
             stop = threading.Event()
-            thread = threading.Thread(target=node.run, args=(stop,), kwargs={"poll_s": 0.5},
-                                      name=f"node-{platform.body.name}", daemon=True)
+            thread = threading.Thread(target=node.run, args=(stop,), kwargs={"poll_s": 0.5}, name=f"node-{name}", daemon=True)
             thread.start()
             self.nodes[platform.id] = (node, thread, stop)
-            log.info("started the node of platform %s as %s", platform.body.name, card.name)
+            log.info("started the node of platform %s as %s", name, card.name)
 
     def stop(self) -> None:
         super().stop()

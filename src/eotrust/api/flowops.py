@@ -7,24 +7,33 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eotrust.api.auth import Caller, same_address
 from eotrust.api.ogc import EXC, REL_RESULTS, Execute
+from eotrust.api.state import ServerState
+from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, ResultInfo, TaskInfo
 from eotrust.clock import utc_iso, utc_now
 from eotrust.errors import EotrustError, InvalidInputError, NotFoundError, PermissionDeniedError
-from eotrust.nodes.runner import RUN_RECORD  # the result name under which a platform records its run record
+from eotrust.ledger import TaskEvent, TaskSnapshot, TaskState
+from eotrust.ledger.models import record_id
+
+if TYPE_CHECKING:
+    from eotrust.flow.answer import Answer
+    from eotrust.workflow.params import ParamSpec
+    from eotrust.workflow.spec import WorkflowSpec
 
 # contract state -> OGC job status
-STATUS_OF_STATE: dict[str, str] = {
-    "Initialized": "accepted",
-    "RequestsLocked": "accepted",
-    "Running": "running",
-    "Finished": "successful",
-    "Failed": "failed",
-    "Nacked": "dismissed",
+STATUS_OF_STATE: dict[TaskState, str] = {
+    TaskState.Initialized: "accepted",
+    TaskState.RequestsLocked: "accepted",
+    TaskState.Running: "running",
+    TaskState.Finished: "successful",
+    TaskState.Failed: "failed",
+    TaskState.Nacked: "dismissed",
 }
-PROGRESS_OF_STATE = {"Initialized": 0, "RequestsLocked": 10, "Running": 50, "Finished": 100, "Failed": 100, "Nacked": 100}
+PROGRESS_OF_STATE = {TaskState.Initialized: 0, TaskState.RequestsLocked: 10, TaskState.Running: 50,
+                     TaskState.Finished: 100, TaskState.Failed: 100, TaskState.Nacked: 100}
 PLATFORM_INPUT = "platform"
 SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 
@@ -57,7 +66,7 @@ class ProcessInfo:
 # -- processes -------------------------------------------------------------------------------
 
 
-def _workflow_spec(state: Any, workflow_cid: str) -> Any | None:
+def _workflow_spec(state: ServerState, workflow_cid: str) -> WorkflowSpec | None:
     """The published workflow (None when it cannot be read from this server's store)."""
     try:
         from eotrust.workflow.spec import load_workflow
@@ -75,15 +84,16 @@ class ParamView:
     schema: dict[str, Any]
     required: bool
     description: str = ""
-    spec: Any = None
+    spec: ParamSpec | None = None
 
 
-def _process_of(state: Any, record: Any) -> ProcessInfo:
+def _process_of(state: ServerState, record: Record) -> ProcessInfo:
     body = record.body
+    assert isinstance(body, ApplicationInfo)
     spec = _workflow_spec(state, body.workflow_cid)
     params: dict[str, ParamView] = {}
     if spec is not None:
-        data_inputs = {name: port.type for name, port in spec.inputs.items()}
+        data_inputs: dict[str, str] = {name: port.type for name, port in spec.inputs.items()}
         for name, pspec in spec.params.items():
             params[name] = ParamView(param_schema(pspec), pspec.required, pspec.description, pspec)
         outputs = list(spec.outputs)
@@ -110,42 +120,47 @@ def _process_of(state: Any, record: Any) -> ProcessInfo:
     )
 
 
-def _deployed_applications(state: Any, viewer: str | None) -> list[Any]:
+def _app(record: Record) -> ApplicationInfo:
+    """The body of an application record (``Catalog.list(Kind.APPLICATION)`` gives only those)."""
+    assert isinstance(record.body, ApplicationInfo)
+    return record.body
+
+
+def _deployed_applications(state: ServerState, viewer: str | None) -> list[Record]:
     """Application records a viewer (party name, or None for anyone) may see as processes, in
     creation order: those deployed over OGC API - Processes - Part 2 by the newest statement of
     their version (not undeployed, not replaced, visible to the viewer) and those registered
     from the CLI, which have no deployment statement and are public."""
-    from eotrust.catalog.entries import Kind
-
     current = state.deployments.current()
     out = []
     for rec in state.catalog.list(Kind.APPLICATION):
-        dep = current.get((rec.body.name, rec.body.version))
+        app = _app(rec)
+        dep = current.get((app.name, app.version))
         if dep is not None and (dep.application != rec.id or dep.status != "deployed" or not dep.visible_to(viewer)):
             continue
-        if dep is None and any(p == rec.body.name for p, _ in current):
+        if dep is None and any(p == app.name for p, _ in current):
             continue  # a version of a deployed process that was never deployed itself
         out.append(rec)
     return out
 
 
-def _applications(state: Any, viewer: str | None = None) -> dict[str, Any]:
+def _applications(state: ServerState, viewer: str | None = None) -> dict[str, Record]:
     """The newest visible application record of each name."""
-    newest: dict[str, Any] = {}
+    newest: dict[str, Record] = {}
     for rec in _deployed_applications(state, viewer):
-        newest[rec.body.name] = rec  # list() is ordered by creation time
+        newest[_app(rec).name] = rec  # list() is ordered by creation time
     return newest
 
 
-def list_processes(state: Any, viewer: str | None = None) -> list[ProcessInfo]:
+def list_processes(state: ServerState, viewer: str | None = None) -> list[ProcessInfo]:
     return [_process_of(state, rec) for _, rec in sorted(_applications(state, viewer).items())]
 
 
-def get_process(state: Any, process_id: str, viewer: str | None = None) -> ProcessInfo:
+def get_process(state: ServerState, process_id: str, viewer: str | None = None) -> ProcessInfo:
     """A process by id (its newest visible version) or by ``id:version``."""
     name, _, version = process_id.partition(":")
     if version:
-        found = [r for r in _deployed_applications(state, viewer) if r.body.name == name and r.body.version == version]
+        found = [r for r in _deployed_applications(state, viewer) if _app(r).name == name and _app(r).version == version]
         rec = found[-1] if found else None
     else:
         rec = _applications(state, viewer).get(process_id)
@@ -154,15 +169,15 @@ def get_process(state: Any, process_id: str, viewer: str | None = None) -> Proce
     return _process_of(state, rec)
 
 
-def process_versions(state: Any, name: str, viewer: str | None = None) -> list[str]:
+def process_versions(state: ServerState, name: str, viewer: str | None = None) -> list[str]:
     """The visible deployed versions of a process, oldest first."""
-    return [r.body.version for r in _deployed_applications(state, viewer) if r.body.name == name]
+    return [_app(r).version for r in _deployed_applications(state, viewer) if _app(r).name == name]
 
 
 _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 
 
-def param_schema(spec: Any) -> dict[str, Any]:
+def param_schema(spec: ParamSpec) -> dict[str, Any]:
     """A workflow parameter's declaration as a JSON schema."""
     kind = spec.type
     if kind == "json":
@@ -240,10 +255,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def parse_execution(state: Any, proc: ProcessInfo, body: Execute) -> tuple[dict[str, str], dict[str, Any], Any]:
+def parse_execution(state: ServerState, proc: ProcessInfo, body: Execute) -> tuple[dict[str, str], dict[str, Any], Record]:
     """(workflow input -> dataset record id, parameters, platform record) of an execute request,
     each checked; InvalidInputError names the first problem."""
-    from eotrust.catalog.entries import Kind
     from eotrust.workflow.params import check_value
 
     given = dict(body.inputs or {})
@@ -287,58 +301,41 @@ def parse_execution(state: Any, proc: ProcessInfo, body: Execute) -> tuple[dict[
     return datasets, params, platform
 
 
-def _dataset_record(state: Any, ref: str) -> Any:
-    from eotrust.catalog.entries import Kind
-
+def _dataset_record(state: ServerState, ref: str) -> Record:
     try:
-        return state.catalog.get(ref, Kind.DATASET)
-    except NotFoundError:
-        pass
-    for rec in state.catalog.list(Kind.DATASET):
-        if rec.body.cid == ref:
-            return rec
-    raise InvalidInputError(f"no catalogue dataset with id or CID {ref!r}")
+        return state.catalog.find(ref, Kind.DATASET)
+    except NotFoundError as exc:
+        raise InvalidInputError(exc.message, hint=exc.hint) from None
 
 
 # -- the ledger --------------------------------------------------------------------------------
 
 
-def _lv() -> Any:
-    from eotrust.flow import ledger_view
-
-    return ledger_view
-
-
-def snapshot(state: Any, address: str) -> Any:
-    """The contract's state of task ``address`` (NoSuchJob when there is no such task)."""
+def snapshot(state: ServerState, address: str) -> tuple[Record, TaskSnapshot]:
+    """The submitter's catalogue record of task ``address`` and the contract's state of it
+    (NoSuchJob when there is no such task)."""
     if not SAFE_ID.match(address):
         raise NoSuchJob(f"no job {address!r}")
     try:
         record = state.catalog.task(address)
     except NotFoundError:
         raise NoSuchJob(f"no job {address!r}", hint="GET /jobs lists yours") from None
-    return record, _lv().task_client(state.chain, address).status()
+    return record, state.task(address).status()
 
 
-def state_of(snap: Any) -> str:
-    return _lv().state_name(snap)
+def task_info(record: Record) -> TaskInfo:
+    """The body of a task's catalogue record (``Catalog.task`` gives only task records)."""
+    assert isinstance(record.body, TaskInfo)
+    return record.body
 
 
-def parties_of(snap: Any) -> list[str]:
-    """Addresses of every party named by a task: submitter, application and platform owners,
-    data owners."""
-    found = [snap.submitter, getattr(snap, "application_owner", None), getattr(snap, "platform_owner", None)]
-    found += [getattr(r, "owner", None) for r in getattr(snap, "requests", [])]
-    return [a for a in found if a]
-
-
-def ensure_job_party(state: Any, caller: Caller, address: str) -> None:
+def ensure_job_party(state: ServerState, caller: Caller, address: str) -> None:
     _, snap = snapshot(state, address)
-    if not any(same_address(caller.address, a) for a in parties_of(snap)):
+    if not snap.names(caller.address):
         raise PermissionDeniedError(f"{caller.party} is not a party of task {address}")
 
 
-def ensure_job_submitter(state: Any, caller: Caller, address: str) -> None:
+def ensure_job_submitter(state: ServerState, caller: Caller, address: str) -> None:
     _, snap = snapshot(state, address)
     if not same_address(caller.address, snap.submitter):
         raise PermissionDeniedError(
@@ -347,38 +344,43 @@ def ensure_job_submitter(state: Any, caller: Caller, address: str) -> None:
         )
 
 
-def jobs_of(state: Any, caller: Caller) -> list[str]:
+def jobs_of(state: ServerState, caller: Caller) -> list[str]:
     """Addresses of the tasks the caller submitted, oldest first."""
-    return [r.body.address for r in state.catalog.tasks() if same_address(r.owner, caller.address)]
+    return [task_info(r).address for r in state.catalog.tasks() if same_address(r.owner, caller.address)]
 
 
-def tasks_involving(state: Any, caller: Caller) -> list[tuple[Any, Any]]:
+def tasks_involving(state: ServerState, caller: Caller) -> list[tuple[Record, TaskSnapshot]]:
     """(task record, snapshot) of every task that names the caller, oldest first."""
     out = []
     for rec in state.catalog.tasks():
         try:
-            snap = _lv().task_client(state.chain, rec.body.address).status()
+            snap = state.task(task_info(rec).address).status()
         except EotrustError:
             continue
-        if any(same_address(caller.address, a) for a in parties_of(snap)):
+        if snap.names(caller.address):
             out.append((rec, snap))
     return out
 
 
-def _process_name(state: Any, record: Any) -> str | None:
-    from eotrust.catalog.entries import Kind
-
+def _application(state: ServerState, record: Record) -> tuple[Record, ApplicationInfo] | None:
+    """The application record a task record names, and its body (None if unknown here)."""
     try:
-        return state.catalog.get(record.body.application_id, Kind.APPLICATION).body.name
+        app = state.catalog.get(task_info(record).application_id, Kind.APPLICATION)
     except NotFoundError:
         return None
+    assert isinstance(app.body, ApplicationInfo)
+    return app, app.body
 
 
-def job_status(state: Any, address: str, base: str) -> dict[str, Any]:
+def _process_name(state: ServerState, record: Record) -> str | None:
+    found = _application(state, record)
+    return found[1].name if found else None
+
+
+def job_status(state: ServerState, address: str, base: str) -> dict[str, Any]:
     """The OGC statusInfo of the task at ``address``."""
     record, snap = snapshot(state, address)
-    name = state_of(snap)
-    status = STATUS_OF_STATE.get(name, "accepted")
+    status = STATUS_OF_STATE[snap.state]
     links: list[dict[str, Any]] = [
         {"href": f"{base}/jobs/{address}", "rel": "self", "type": "application/json", "title": "job status"},
         {"href": f"{base}/tasks/{address}", "rel": "alternate", "type": "application/json", "title": "the ledger task"},
@@ -391,29 +393,25 @@ def job_status(state: Any, address: str, base: str) -> dict[str, Any]:
         "type": "process",
         "jobID": address,
         "status": status,
-        "message": f"contract state {name}",
+        "message": f"contract state {snap.state.value}",
         "created": record.created,
         "updated": utc_now(),
-        "progress": PROGRESS_OF_STATE.get(name, 0),
+        "progress": PROGRESS_OF_STATE[snap.state],
         "links": links,
     }
     return {k: v for k, v in doc.items() if v is not None}
 
 
-def job_results(state: Any, address: str, base: str) -> dict[str, Any]:
+def job_results(state: ServerState, address: str, base: str) -> dict[str, Any]:
     """Output name -> link to the result's ciphertext in the store (the OGC results document:
     the process's declared outputs; the run record the platform also records is not an output,
     see ``/tasks/{address}/provenance``)."""
-    from eotrust.catalog.entries import Kind
-
     record, snap = snapshot(state, address)
-    try:
-        outputs = set(_process_of(state, state.catalog.get(record.body.application_id, Kind.APPLICATION)).outputs)
-    except NotFoundError:
-        outputs = set()
-    names = {r.body.cid: r.body.name for r in state.catalog.results(task=address)}
+    found = _application(state, record)
+    outputs = set(_process_of(state, found[0]).outputs) if found else set()
+    names = result_names(state, address)
     out: dict[str, Any] = {}
-    for i, cid in enumerate(_lv().recorded_result_cids(snap)):
+    for i, cid in enumerate(snap.result_cids):
         name = names.get(cid) or f"result-{i}"
         if outputs and name not in outputs:
             continue
@@ -426,22 +424,22 @@ def job_results(state: Any, address: str, base: str) -> dict[str, Any]:
     return out
 
 
-def failure_exception(state: Any, address: str, status: dict[str, Any]) -> dict[str, Any]:
+def result_names(state: ServerState, address: str) -> dict[str, str]:
+    """Ciphertext CID -> result name, from the catalogue's result records of the task."""
+    return {r.body.cid: r.body.name for r in state.catalog.results(task=address) if isinstance(r.body, ResultInfo)}
+
+
+def failure_exception(state: ServerState, address: str, status: dict[str, Any]) -> dict[str, Any]:
     _, snap = snapshot(state, address)
-    reason = None
-    if state_of(snap) == "Failed":
-        try:
-            reason = _lv().failure_cid(snap)
-        except Exception:  # noqa: BLE001 - no reason recorded
-            reason = None
-    detail = f"task {address} ended {state_of(snap)}"
+    reason = snap.failure if snap.state is TaskState.Failed else None
+    detail = f"task {address} ended {snap.state.value}"
     if reason:
         detail += f"; the failure log is stored as {reason}"
     return {"type": f"{EXC}/job-failed" if status["status"] == "failed" else f"{EXC}/job-dismissed",
             "title": status["status"], "status": 500 if status["status"] == "failed" else 409, "detail": detail}
 
 
-def execute(state: Any, caller: Caller, proc: ProcessInfo, body: Execute) -> str:
+def execute(state: ServerState, caller: Caller, proc: ProcessInfo, body: Execute) -> str:
     """Open a ledger task for ``proc`` as the calling submitter; return its contract address."""
     from eotrust.flow.request import TaskRequest, open_task
 
@@ -451,19 +449,18 @@ def execute(state: Any, caller: Caller, proc: ProcessInfo, body: Execute) -> str
     party = state.load_party(caller.party)
     request = TaskRequest(application=proc.application_id, platform=platform.id, inputs=datasets, params=params)
     with state.lock:
-        opened = open_task(state.settings, party, request, catalog=state.catalog, chain=state.chain)
+        opened = open_task(state, party, request)
     return opened.address
 
 
-def answer(state: Any, caller: Caller, address: str, accept: bool) -> list[Any]:
+def answer(state: ServerState, caller: Caller, address: str, accept: bool) -> list[Answer]:
     """The caller answers every open request addressed to it on the task (as itself only)."""
     from eotrust.flow.answer import answer_task
 
     snapshot(state, address)  # 404 for an unknown task
     party = state.load_party(caller.party)
     with state.lock:
-        return answer_task(state.settings, party, address, refuse=not accept, catalog=state.catalog,
-                           chain=state.chain, store=state.store)
+        return answer_task(state, party, address, refuse=not accept)
 
 
 def jsonable(value: Any) -> Any:
@@ -489,39 +486,30 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def history(state: Any, address: str) -> list[dict[str, Any]]:
+_NOT_DETAILS = {"name", "block_number", "party", "task", "log_index", "tx_hash", "timestamp", "old", "new"}
+
+
+def history(state: ServerState, address: str) -> list[dict[str, Any]]:
     """The task's ledger events, oldest first: event name, block, acting party, details."""
     snapshot(state, address)
-    events = _lv().task_client(state.chain, address).history()
+    events = state.task(address).history()
     names = _names_of(state, events)
     out = []
     for ev in events:
-        summary = _in_words(ev.describe(), names) if hasattr(ev, "describe") else None
         raw = jsonable(ev)
-        if not isinstance(raw, dict):
-            raw = {"event": str(raw)}
-        name = raw.pop("event", None) or raw.pop("name", None) or type(ev).__name__
-        block = raw.pop("block", None) or raw.pop("block_number", None)
-        party = raw.pop("party", None) or raw.pop("sender", None) or raw.pop("by", None)
-        raw.pop("task", None)
-        raw.pop("log_index", None)
-        tx = raw.pop("tx_hash", None)
-        stamp = raw.pop("timestamp", None)
-        when = utc_iso(stamp) if isinstance(stamp, (int, float)) else None
-        old, new = raw.pop("old", None), raw.pop("new", None)
-        parts = [f"{old} → {new}"] if old is not None or new is not None else []
-        parts += [f"{k}={v}" for k, v in raw.items() if v not in (None, "", [], {})]
-        out.append({"event": str(name), "block": block if isinstance(block, int) else None,
-                    "party": party if isinstance(party, str) else None, "details": ", ".join(parts),
-                    "time": when, "tx": tx if isinstance(tx, str) else None,
-                    "summary": summary, "party_name": names.get(party.lower()) if isinstance(party, str) else None})
+        when = utc_iso(ev.timestamp) if ev.timestamp is not None else None
+        parts = [f"{ev.old} → {ev.new}"] if ev.old is not None or ev.new is not None else []
+        parts += [f"{k}={v}" for k, v in raw.items() if k not in _NOT_DETAILS and v not in (None, "", [], {})]
+        out.append({"event": ev.name, "block": ev.block_number, "party": ev.party, "details": ", ".join(parts),
+                    "time": when, "tx": ev.tx_hash, "summary": _in_words(ev.describe(), names),
+                    "party_name": names.get(ev.party.lower()) if ev.party else None})
     return out
 
 
 _HEX = re.compile(r"0x[0-9a-fA-F]{64}|0x[0-9a-fA-F]{40}")
 
 
-def _names_of(state: Any, events: list[Any]) -> dict[str, str]:
+def _names_of(state: ServerState, events: list[TaskEvent]) -> dict[str, str]:
     """Names for the hex a history holds: party addresses (the parties whose cards this home
     has) and catalogue ids (application, platform, dataset records), lower-cased keys."""
     from eotrust.party import list_cards
@@ -532,17 +520,17 @@ def _names_of(state: Any, events: list[Any]) -> dict[str, str]:
             names[card.address.lower()] = card.name
     except EotrustError:
         pass
-    lv = _lv()
     for ev in events:
-        for value in (getattr(ev, "id", None), getattr(ev, "application_id", None), getattr(ev, "platform_id", None)):
-            if not isinstance(value, str) or not value.startswith("0x") or value.lower() in names:
+        for value in (ev.id, ev.application_id, ev.platform_id):
+            if value is None or not value.startswith("0x") or value.lower() in names:
                 continue
             try:
-                record = state.catalog.get(lv.record_id_of(value))
-            except (EotrustError, ValueError, TypeError):
+                record = state.catalog.get(record_id(value))
+            except (EotrustError, ValueError):
                 continue
             body = record.body
-            names[value.lower()] = str(getattr(body, "title", None) or getattr(body, "name", None) or record.id)
+            names[value.lower()] = (body.title if isinstance(body, DatasetInfo) else
+                                    body.name if isinstance(body, (ApplicationInfo, PlatformInfo)) else record.id)
     return names
 
 
@@ -551,62 +539,10 @@ def _in_words(text: str, names: dict[str, str]) -> str:
     return _HEX.sub(lambda m: names.get(m.group(0).lower(), m.group(0)[:10] + "…"), text)
 
 
-def provenance(state: Any, address: str) -> dict[str, Any]:
-    """Inputs → run → results of a task as a graph: each dataset (plaintext CID) and the
-    ciphertext its owner stored for the platform, the run record, each result."""
-    from eotrust.catalog.entries import Kind
+def provenance(state: ServerState, address: str) -> dict[str, Any]:
+    """Inputs → run → results of a task as a graph (``eotrust.verify.lineage``, the same lineage
+    ``eotrust verify`` checks)."""
+    from eotrust.verify.lineage import lineage
 
-    record, snap = snapshot(state, address)
-    nodes: list[dict[str, Any]] = []
-    edges: list[tuple[str, str]] = []
-    run_id = "run"
-    results = state.catalog.results(task=address)
-    run_cid = results[0].body.run_cid if results else None
-    app_name = _process_name(state, record) or "application"
-    nodes.append({"id": run_id, "kind": "run", "label": f"run of {app_name} ({state_of(snap)})", "cid": run_cid})
-    stored = {}
-    for req in getattr(snap, "requests", []):
-        try:
-            rid = _lv().record_id_of(req.id)
-        except Exception:  # noqa: BLE001
-            continue
-        stored[rid] = _cid_of_request(req)
-    for name, dataset_id in record.body.inputs.items():
-        try:
-            ds = state.catalog.get(dataset_id, Kind.DATASET)
-            label, cid = f"{name}: {ds.body.title}", ds.body.cid
-        except NotFoundError:
-            label, cid = f"{name}: {dataset_id}", None
-        nid = f"in:{name}"
-        nodes.append({"id": nid, "kind": "input", "label": label, "cid": cid})
-        enc = stored.get(dataset_id)
-        if enc:
-            eid = f"enc:{name}"
-            nodes.append({"id": eid, "kind": "stored", "label": f"{name} encrypted for the platform", "cid": enc})
-            edges.append((nid, eid))
-            edges.append((eid, run_id))
-        else:
-            edges.append((nid, run_id))
-    names = {r.body.cid: r.body.name for r in results}
-    for i, cid in enumerate(_lv().recorded_result_cids(snap)):
-        if names.get(cid) == RUN_RECORD:
-            continue  # the run record describes the run node itself (its CID is on that node)
-        rid = f"out:{i}"
-        nodes.append({"id": rid, "kind": "result", "label": names.get(cid, f"result {i}"), "cid": cid})
-        edges.append((run_id, rid))
-    return {"nodes": nodes, "edges": edges}
-
-
-def _cid_of_request(req: Any) -> str | None:
-    for attr in ("input_cid", "cid", "stored_cid"):
-        value = getattr(req, attr, None)
-        if isinstance(value, str) and value:
-            return value
-        if isinstance(value, (bytes, bytearray)) and any(value):
-            try:
-                from eotrust.cid import cid_from_digest
-
-                return cid_from_digest(bytes(value))
-            except Exception:  # noqa: BLE001
-                return None
-    return None
+    _, snap = snapshot(state, address)
+    return lineage(state, address, snap).graph()

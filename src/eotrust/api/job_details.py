@@ -11,8 +11,11 @@ from typing import Any
 
 from eotrust.api import flowops
 from eotrust.api.auth import Caller
+from eotrust.api.state import ServerState
+from eotrust.catalog.entries import ResultInfo
 from eotrust.clock import utc_iso
 from eotrust.errors import EotrustError, InvalidInputError, NotFoundError
+from eotrust.workflow.record import RunRecord
 
 SORT_KEYS = ("created", "-created", "status", "process")
 
@@ -60,7 +63,7 @@ def parse_query(process: str | None, status: str | None, datetime_: str | None, 
     return JobQuery(process=process, status=statuses, start=start, end=end, page=page, limit=limit, sort=sort)
 
 
-def list_jobs(state: Any, caller: Caller, query: JobQuery, base: str) -> dict[str, Any]:
+def list_jobs(state: ServerState, caller: Caller, query: JobQuery, base: str) -> dict[str, Any]:
     """The page of the caller's jobs that match, with the total before paging."""
     jobs = [flowops.job_status(state, address, base) for address in flowops.jobs_of(state, caller)]
 
@@ -92,28 +95,26 @@ def list_jobs(state: Any, caller: Caller, query: JobQuery, base: str) -> dict[st
     return {"jobs": page, "total": len(matched), "page": query.page, "limit": query.limit, "links": links}
 
 
-def job_inputs(state: Any, address: str, base: str) -> dict[str, Any]:
+def job_inputs(state: ServerState, address: str, base: str) -> dict[str, Any]:
     """The inputs a job was opened with: datasets (by catalogue record), parameters, platform."""
     record, _ = flowops.snapshot(state, address)
-    body = record.body
+    body = flowops.task_info(record)
     inputs: dict[str, Any] = {name: {"href": f"{base}/catalog/records/{rid}", "value": rid}
                               for name, rid in sorted(body.inputs.items())}
     inputs.update(dict(sorted((body.params or {}).items())))
-    if getattr(body, "platform_id", None):
+    if body.platform_id:
         inputs[flowops.PLATFORM_INPUT] = body.platform_id
     return {"inputs": inputs, "application": body.application_id,
             "links": [{"href": f"{base}/jobs/{address}/inputs", "rel": "self", "type": "application/json"},
                       {"href": f"{base}/jobs/{address}", "rel": "up", "type": "application/json"}]}
 
 
-def run_record(state: Any, address: str) -> tuple[str, Any]:
+def run_record(state: ServerState, address: str) -> tuple[str, RunRecord]:
     """(run CID, RunRecord) the platform recorded for the task; NotFoundError before it ran or
     when the record is not in this server's store."""
-    from eotrust.workflow.record import RunRecord
-
     flowops.snapshot(state, address)
-    results = state.catalog.results(task=address)
-    run_cid = results[0].body.run_cid if results else None
+    results = [r.body for r in state.catalog.results(task=address) if isinstance(r.body, ResultInfo)]
+    run_cid = results[0].run_cid if results else None
     if not run_cid:
         raise NotFoundError(f"job {address} has no run record yet", hint="wait until the job is successful or failed")
     try:
@@ -125,7 +126,7 @@ def run_record(state: Any, address: str) -> tuple[str, Any]:
         raise NotFoundError(f"object {run_cid} is not a run record") from None
 
 
-def job_prov(state: Any, address: str) -> dict[str, Any]:
+def job_prov(state: ServerState, address: str) -> dict[str, Any]:
     """The run's W3C PROV document as PROV-JSON."""
     from eotrust.workflow.prov import run_to_prov
 
@@ -133,7 +134,7 @@ def job_prov(state: Any, address: str) -> dict[str, Any]:
     return json.loads(run_to_prov(record, run_cid).serialize(format="json"))
 
 
-def job_logs(state: Any, address: str) -> list[str]:
+def job_logs(state: ServerState, address: str) -> list[str]:
     """Log lines: the ledger events of the task, then each step's log from the run record."""
     lines = [f"[{ev.get('time') or '-'}] ledger {ev['event']}" + (f": {ev['details']}" if ev.get("details") else "")
              for ev in flowops.history(state, address)]
@@ -155,12 +156,12 @@ def job_logs(state: Any, address: str) -> list[str]:
     return lines
 
 
-def job_statistics(state: Any, address: str) -> dict[str, Any]:
+def job_statistics(state: ServerState, address: str) -> dict[str, Any]:
     """Weaver's statistics shape: the run as a whole, its steps, and each recorded output's size."""
     run_cid, record = run_record(state, address)
     # sizes as the platform recorded them (the plaintext stays in the platform's private store)
-    sizes = {r.body.name: {"cid": r.body.cid, "plaintextCid": r.body.plaintext_cid, "size": r.body.size}
-             for r in state.catalog.results(task=address) if r.body.name in record.outputs}
+    results = [r.body for r in state.catalog.results(task=address) if isinstance(r.body, ResultInfo)]
+    sizes = {r.name: {"cid": r.cid, "plaintextCid": r.plaintext_cid, "size": r.size} for r in results if r.name in record.outputs}
     return {
         "application": {"run": run_cid, "status": record.status, "executor": record.executor, "host": record.host,
                         "duration": round(record.ended - record.started, 3)},

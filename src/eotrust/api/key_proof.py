@@ -22,7 +22,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from eotrust.api.keys import (
+from eotrust.api.ogc import ERROR_RESPONSES
+from eotrust.catalog.api_keys import (
     CHALLENGE_PREFIX,
     SECRET_PREFIX,
     ApiKeys,
@@ -32,7 +33,6 @@ from eotrust.api.keys import (
     hash_secret,
     signer_of,
 )
-from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.errors import AuthError, InvalidInputError, NotFoundError
 
 router = APIRouter(prefix="/apikeys", tags=["Keys"])
@@ -135,7 +135,7 @@ def key_proofs(app: FastAPI) -> KeyProofs:
         proofs = getattr(app.state, "key_proofs", None)
         if proofs is None:
             state = app.state.eotrust
-            proofs = app.state.key_proofs = KeyProofs(ApiKeys(state.settings), state.party_card)
+            proofs = app.state.key_proofs = KeyProofs(state.api_keys, state.party_card)
         return proofs
 
 

@@ -42,7 +42,7 @@ from eotrust.api.errors import problem, status_of
 from eotrust.errors import AuthError, EotrustError, InvalidInputError
 
 if TYPE_CHECKING:
-    from eotrust.api.keys import ApiKeyInfo, ApiKeys
+    from eotrust.catalog.api_keys import ApiKeyInfo, ApiKeys
     from eotrust.ml.registry import ModelEntry, Registry
     from eotrust.ml.scoring.batch import Scorer
 
@@ -64,17 +64,15 @@ class UnsupportedMediaType(InvalidInputError):
 
 
 class _ModelService:
-    """What the predict route keeps in ``app.state``: the registry and the API keys (each with
-    its catalogue session factory, opened once). Loaded scorers are cached per CID by the
-    server state (``app.state.eotrust.scorer``)."""
+    """What the predict route uses of the server's backends: the registry and the API keys
+    (over the catalogue's one engine). Loaded scorers are cached per CID by the server state
+    (``app.state.eotrust.scorer``)."""
 
     def __init__(self, app: FastAPI) -> None:
-        from eotrust.api.keys import ApiKeys
-        from eotrust.ml.registry import Registry
-
-        self.settings = app.state.settings
-        self.registry: Registry = Registry(self.settings)
-        self.keys: ApiKeys = ApiKeys(self.settings)
+        state = app.state.eotrust
+        self.settings = state.settings
+        self.registry: Registry = state.registry
+        self.keys: ApiKeys = state.api_keys
         self.entries: dict[str, ModelEntry] = {}  # normal CID -> registered model, resolved once
         self.lock = threading.Lock()
 

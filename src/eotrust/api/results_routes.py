@@ -48,7 +48,7 @@ def _collected(request: Request, caller: Caller, address: str) -> list[Any]:
         building = temp_name(cache)
         party = state.load_party(caller.party)
         try:
-            collect_results(state.settings, party, address, building, catalog=state.catalog, chain=state.chain)
+            collect_results(state, party, address, building)
             building.rename(cache)
         except OSError:  # another request finished first: use its copy
             pass

@@ -97,9 +97,8 @@ def list_tasks(request: Request, caller: Caller = Depends(require_party)) -> lis
     state = request.app.state.eotrust
     out = []
     for rec, snap in flowops.tasks_involving(state, caller):
-        name = flowops.state_of(snap)
-        out.append({"address": rec.body.address, "process": flowops._process_name(state, rec), "state": name,
-                    "status": flowops.STATUS_OF_STATE.get(name, "accepted"), "created": rec.created,
+        out.append({"address": flowops.task_info(rec).address, "process": flowops._process_name(state, rec),
+                    "state": snap.state.value, "status": flowops.STATUS_OF_STATE[snap.state], "created": rec.created,
                     "submitter": snap.submitter})
     return out
 
@@ -111,8 +110,7 @@ def open_task(request: Request, body: OpenTask, caller: Caller = Depends(require
     proc = flowops.get_process(state, body.process, caller.party)
     address = flowops.execute(state, caller, proc, Execute(inputs=body.inputs))
     rec, snap = flowops.snapshot(state, address)
-    name = flowops.state_of(snap)
-    return {"address": address, "process": proc.id, "state": name, "status": flowops.STATUS_OF_STATE.get(name, "accepted"),
+    return {"address": address, "process": proc.id, "state": snap.state.value, "status": flowops.STATUS_OF_STATE[snap.state],
             "created": rec.created, "submitter": snap.submitter}
 
 
@@ -121,8 +119,7 @@ def task_status(request: Request, address: str = Address, caller: Caller = Depen
     state = request.app.state.eotrust
     flowops.ensure_job_party(state, caller, address)
     _, snap = flowops.snapshot(state, address)
-    name = flowops.state_of(snap)
-    return {"address": address, "state": name, "status": flowops.STATUS_OF_STATE.get(name, "accepted"),
+    return {"address": address, "state": snap.state.value, "status": flowops.STATUS_OF_STATE[snap.state],
             "submitter": snap.submitter, "snapshot": flowops.jsonable(snap)}
 
 
@@ -148,6 +145,5 @@ def answer(request: Request, body: Answer, address: str = Address, caller: Calle
     state = request.app.state.eotrust
     flowops.answer(state, caller, address, body.accept)
     _, snap = flowops.snapshot(state, address)
-    name = flowops.state_of(snap)
-    return {"address": address, "state": name, "status": flowops.STATUS_OF_STATE.get(name, "accepted"),
+    return {"address": address, "state": snap.state.value, "status": flowops.STATUS_OF_STATE[snap.state],
             "submitter": snap.submitter, "snapshot": flowops.jsonable(snap)}

@@ -61,7 +61,10 @@ def make_engine(settings: Settings) -> Engine:
 
 
 def open_session_factory(settings: Settings) -> sessionmaker[Session]:
-    """Create the tables that are missing and return a session factory."""
+    """Create the tables that are missing (every catalogue table: records, model packages, API
+    keys, deployments) and return a session factory."""
+    from eotrust.catalog import api_key_records, deployments, model_records, records  # noqa: F401 - their tables
+
     engine = make_engine(settings)
     # each collision means one more table or index exists, so this many attempts always suffice
     attempts = sum(1 + len(table.indexes) for table in Base.metadata.tables.values()) + 1

@@ -1,6 +1,6 @@
 """The catalogue as a library: register signed records, search them, read them back checked.
 
->>> catalog = Catalog(settings)
+>>> catalog = open_catalog(settings)     # or Backends(settings).catalog, sharing one engine
 >>> record = catalog.register(party.account, DatasetInfo(title="NDVI", cid=..., size=...))
 >>> catalog.search(bbox=(14.0, 45.0, 15.0, 47.0), start="2016-01-01", text="ndvi")
 
@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -65,18 +65,30 @@ def _signer(owner: Any) -> LocalAccount:
     return cast(LocalAccount, account)
 
 
+def open_sessions(settings: Settings) -> sessionmaker[Session]:
+    """The catalogue database's session factory (its engine made and its tables created now);
+    an unreachable database is one BackendUnavailableError."""
+    try:
+        return open_session_factory(settings)
+    except OperationalError as exc:
+        raise BackendUnavailableError(
+            f"cannot open the catalogue database {settings.catalog_database_url}: {exc.orig}",
+            hint="check EOTRUST_CATALOG_URL",
+        ) from None
+
+
+def open_catalog(settings: Settings, *, sessions: sessionmaker[Session] | None = None) -> Catalog:
+    """The catalogue the settings name, over ``sessions`` when given (one engine shared with
+    the registry, the deployments and the API keys: see ``eotrust.backends.Backends``)."""
+    return Catalog(settings, sessions=sessions if sessions is not None else open_sessions(settings))
+
+
 class Catalog:
     """Signed records of datasets, applications, platforms, tasks and results."""
 
     def __init__(self, settings: Settings, *, sessions: sessionmaker[Session] | None = None) -> None:
         self.settings = settings
-        try:
-            self._sessions = sessions or open_session_factory(settings)
-        except OperationalError as exc:
-            raise BackendUnavailableError(
-                f"cannot open the catalogue database {settings.catalog_database_url}: {exc.orig}",
-                hint="check EOTRUST_CATALOG_URL",
-            ) from None
+        self._sessions = sessions if sessions is not None else open_sessions(settings)
 
     # -- writing -------------------------------------------------------------
     def register(self, owner: Any, body: _Body, *, created: datetime | None = None) -> Record:
@@ -123,22 +135,30 @@ class Catalog:
         what = f"{kind.value} record" if kind else "record"
         raise NotFoundError(f"no catalogue {what} {record_id}", hint="run `eotrust catalog search` to list records")
 
-    def find(self, ref: str, kind: Kind) -> Record:
-        """A record by id or, for applications and platforms, by name (the newest of that name)."""
+    def find(self, ref: str, kind: Kind | None = None) -> Record:
+        """The one resolver of catalogue references (CLI, API and library alike): a record by
+        id; else an application or platform by name, a dataset by title or by the CID of its
+        bytes — the newest match. Without ``kind``: a record of any kind by id, else the
+        applications, platforms and datasets, in that order."""
         try:
             return self.get(ref, kind)
         except NotFoundError:
             pass
-        row_type = ROW_TYPES[kind]
-        name_col = getattr(row_type, "name", None) or getattr(row_type, "title", None)
-        if name_col is not None:
+        for k in [kind] if kind else list(SEARCHABLE[1:] + SEARCHABLE[:1]):
+            row_type = ROW_TYPES[k]
+            name_col = getattr(row_type, "name", None) or getattr(row_type, "title", None)
+            columns = [c for c in (name_col, getattr(row_type, "cid", None) if k is Kind.DATASET else None) if c is not None]
+            if not columns:
+                continue
             with self._sessions() as session:
                 row = session.scalars(
-                    select(row_type).where(name_col == ref).order_by(row_type.created.desc(), row_type.id)
+                    select(row_type).where(or_(*(c == ref for c in columns))).order_by(row_type.created.desc(), row_type.id)
                 ).first()
                 if row is not None:
                     return row.to_record()
-        raise NotFoundError(f"no catalogue {kind.value} with id or name {ref!r}", hint="run `eotrust catalog search`")
+        what = kind.value if kind else "record"
+        how = "id, title or CID" if kind is Kind.DATASET else "id or name"
+        raise NotFoundError(f"no catalogue {what} with {how} {ref!r}", hint="run `eotrust catalog search`")
 
     def list(self, kind: Kind, *, owner: str | None = None) -> builtins.list[Record]:
         row_type = ROW_TYPES[kind]

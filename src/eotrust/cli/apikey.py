@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from eotrust.cli.common import JsonOption, console, print_json, settings_of
+from eotrust.cli.common import JsonOption, backends_of, console, print_json
 
 apikey_app = typer.Typer(help="API keys for the HTTP API (model prediction, party REST API).", no_args_is_help=True)
 
@@ -23,12 +23,9 @@ def create(
 ) -> None:
     """Create a key. The secret is printed once and only its SHA-256 is kept. A key for a party
     needs that party's passphrase: the party signs the key's grant."""
-    from eotrust.api.keys import create_api_key
-    from eotrust.party import load_party
-
-    settings = settings_of(ctx)
-    unlocked = load_party(settings, party) if party else None  # refuses an unknown party or a wrong passphrase
-    secret, info = create_api_key(settings, party=unlocked, scopes=scope or ["*"], label=label)
+    backends = backends_of(ctx)
+    unlocked = backends.load_party(party) if party else None  # refuses an unknown party or a wrong passphrase
+    secret, info = backends.api_keys.create(party=unlocked, scopes=scope or ["*"], label=label)
     if as_json:
         print_json({"secret": secret, **info.__dict__})
         return
@@ -40,9 +37,7 @@ def create(
 @apikey_app.command("revoke")
 def revoke(ctx: typer.Context, key_id: str = typer.Argument(..., help="the key's id (k…)")) -> None:
     """Revoke a key: every later request with it is refused (401)."""
-    from eotrust.api.keys import revoke_api_key
-
-    info = revoke_api_key(settings_of(ctx), key_id)
+    info = backends_of(ctx).api_keys.revoke(key_id)
     console.print(f"[green]revoked[/] {info.id} at {info.revoked}", highlight=False)
 
 
@@ -51,9 +46,7 @@ def list_keys(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Every key: id, party, scopes, created, revoked (never a secret)."""
     from rich.table import Table
 
-    from eotrust.api.keys import list_api_keys
-
-    keys = list_api_keys(settings_of(ctx))
+    keys = backends_of(ctx).api_keys.list()
     if as_json:
         print_json([k.__dict__ for k in keys])
         return

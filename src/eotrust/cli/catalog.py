@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from eotrust.cli.common import AsOption, JsonOption, acting_party, console, print_json, settings_of
+from eotrust.cli.common import AsOption, JsonOption, acting_party, backends_of, console, print_json
 
 catalog_app = typer.Typer(help="The catalogue of datasets, applications and platforms.", no_args_is_help=True)
 
@@ -44,10 +44,9 @@ def register_dataset(
     The file is not uploaded: you keep it, and encrypt it for one platform when a task asks."""
     from eotrust.flow.holdings import register_dataset_file
 
-    settings = settings_of(ctx)
     party = acting_party(ctx, as_party)
     record = register_dataset_file(
-        settings, party, file, title=title, description=description, licence=licence, keywords=keyword
+        backends_of(ctx), party, file, title=title, description=description, licence=licence, keywords=keyword
     )
     _print_record(record, as_json)
 
@@ -66,10 +65,9 @@ def register_application(
     """Publish a workflow to the store and register it as an application, signed by you."""
     from eotrust.flow.applications import register_workflow_application
 
-    settings = settings_of(ctx)
     party = acting_party(ctx, as_party)
     record = register_workflow_application(
-        settings, party, workflow, name=name, version=version, description=description, keywords=keyword
+        backends_of(ctx), party, workflow, name=name, version=version, description=description, keywords=keyword
     )
     _print_record(record, as_json)
 
@@ -87,9 +85,7 @@ def register_platform(
 ) -> None:
     """Register a compute platform with your age key for inputs, signed by you."""
     from eotrust.catalog.entries import PlatformInfo, make_body
-    from eotrust.catalog.service import Catalog
 
-    settings = settings_of(ctx)
     party = acting_party(ctx, as_party)
     info = make_body(
         PlatformInfo,
@@ -100,7 +96,7 @@ def register_platform(
         gpus=gpus,
         description=description,
     )
-    _print_record(Catalog(settings).register(party, info), as_json)
+    _print_record(backends_of(ctx).catalog.register(party, info), as_json)
 
 
 @catalog_app.command("search")
@@ -116,7 +112,6 @@ def search(
     """Search datasets (by area, time, text), applications and platforms (by text)."""
     from rich.table import Table
 
-    from eotrust.catalog.service import Catalog
     from eotrust.errors import InvalidInputError
 
     box = None
@@ -125,7 +120,7 @@ def search(
             box = tuple(float(v) for v in bbox.split(","))
         except ValueError:
             raise InvalidInputError(f"--bbox {bbox!r} is not four numbers west,south,east,north") from None
-    records = Catalog(settings_of(ctx)).search(bbox=box, start=start, end=end, text=text, kind=kind)
+    records = backends_of(ctx).catalog.search(bbox=box, start=start, end=end, text=text, kind=kind)
     if as_json:
         print_json(records)
         return
@@ -152,20 +147,4 @@ def show(
     as_json: bool = JsonOption,
 ) -> None:
     """Show one record, after checking its id and its owner's signature."""
-    from eotrust.catalog.entries import Kind
-    from eotrust.catalog.service import Catalog
-    from eotrust.errors import NotFoundError
-
-    catalog = Catalog(settings_of(ctx))
-    try:
-        record = catalog.get(record_id)
-    except NotFoundError:
-        for kind in (Kind.APPLICATION, Kind.PLATFORM, Kind.DATASET):
-            try:
-                record = catalog.find(record_id, kind)
-                break
-            except NotFoundError:
-                continue
-        else:
-            raise
-    _print_record(record, as_json)
+    _print_record(backends_of(ctx).catalog.find(record_id), as_json)

@@ -1,15 +1,20 @@
-"""What every CLI module shares: the Settings from the root context, JSON output, the console."""
+"""What every CLI module shares: the Backends (and their Settings) from the root context, JSON
+output, the console."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import BaseModel
 from rich.console import Console
 
+from eotrust.backends import Backends
 from eotrust.settings import Settings
+
+if TYPE_CHECKING:
+    from eotrust.party import Party
 
 console = Console()
 err_console = Console(stderr=True)
@@ -18,24 +23,27 @@ JsonOption = typer.Option(False, "--json", help="print machine-readable JSON")
 AsOption = typer.Option(None, "--as", help="the party acting (default: the `party` setting, EOTRUST_PARTY)")
 
 
+def backends_of(ctx: typer.Context) -> Backends:
+    """The Backends built once by the root callback (each opened on first use)."""
+    backends = ctx.find_root().obj
+    assert isinstance(backends, Backends), "root callback did not build the Backends"
+    return backends
+
+
 def settings_of(ctx: typer.Context) -> Settings:
-    """The Settings object built once by the root callback."""
-    root = ctx.find_root()
-    settings = root.obj
-    assert isinstance(settings, Settings), "root callback did not build Settings"
-    return settings
+    """The Settings the root callback read."""
+    return backends_of(ctx).settings
 
 
-def acting_party(ctx: typer.Context, name: str | None) -> Any:
+def acting_party(ctx: typer.Context, name: str | None) -> Party:
     """The eotrust Party a command acts as: ``--as NAME``, else the ``party`` setting."""
     from eotrust.errors import InvalidInputError
-    from eotrust.party import load_party
 
-    settings = settings_of(ctx)
-    name = name or settings.party
+    backends = backends_of(ctx)
+    name = name or backends.settings.party
     if not name:
         raise InvalidInputError("which party acts here?", hint="pass --as NAME or set EOTRUST_PARTY")
-    return load_party(settings, name)
+    return backends.load_party(name)
 
 
 def to_jsonable(value: Any) -> Any:

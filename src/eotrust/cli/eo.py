@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from eotrust.cli.common import JsonOption, console, print_json, settings_of
+from eotrust.cli.common import JsonOption, backends_of, console, print_json
 from eotrust.errors import InvalidInputError
 
 eo_app = typer.Typer(help="Earth-observation rasters: info, stack, tile, labels, training datasets.", no_args_is_help=True)
@@ -205,6 +205,4 @@ def dataset_cmd(
 
 
 def _store(ctx: typer.Context) -> object:
-    from eotrust.store import open_store
-
-    return open_store(settings_of(ctx))
+    return backends_of(ctx).store

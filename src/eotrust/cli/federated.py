@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from eotrust.cli.common import AsOption, JsonOption, acting_party, console, print_json, settings_of
+from eotrust.cli.common import AsOption, JsonOption, acting_party, backends_of, console, print_json
 
 federated_app = typer.Typer(help="Federated training: data stays home, every round on the ledger.", no_args_is_help=True)
 
@@ -63,20 +63,18 @@ def create(
     from eotrust.federated.data import CLASS_CODES, CLASS_NAMES
     from eotrust.federated.plan import FederatedPlan, PrivacyConfig
     from eotrust.federated.privacy import epsilon
-    from eotrust.ledger import Chain
-    from eotrust.store import open_store
 
     if strategy not in ("fedavg", "fedprox"):
         raise InvalidInputError(f"unknown strategy {strategy!r}", hint="use fedavg or fedprox")
     if (dp_clip is None) != (dp_noise is None):
         raise InvalidInputError("differential privacy needs both --dp-clip and --dp-noise")
-    settings = settings_of(ctx)
+    backends = backends_of(ctx)
     party = acting_party(ctx, as_party)
     privacy = PrivacyConfig(clip=dp_clip, noise_multiplier=dp_noise) if dp_clip and dp_noise else None
     plan = FederatedPlan(classes=CLASS_NAMES, class_codes=CLASS_CODES, timesteps=68, strategy=strategy,  # type: ignore[arg-type]
                          mu=mu, local_epochs=local_epochs, privacy=privacy)
     task = create_federated_task(
-        Chain.from_settings(settings), open_store(settings), party.account, auditor_recipient=party.age_recipient,
+        backends.chain, backends.store, party.account, auditor_recipient=party.age_recipient,
         plan=plan, aggregator=aggregator, aggregator_recipient=aggregator_recipient, participants=participant,
         rounds=rounds, quorum=quorum, round_seconds=round_seconds,
     )
@@ -94,10 +92,9 @@ def status(ctx: typer.Context, address: str = typer.Argument(..., help="the fede
     """The task's state and every round: updates, refused and dropped participants, aggregate."""
     from rich.table import Table
 
-    from eotrust.ledger import Chain
     from eotrust.ledger.federated import FederatedTaskClient
 
-    task = FederatedTaskClient(Chain.from_settings(settings_of(ctx)), address)
+    task = FederatedTaskClient(backends_of(ctx).chain, address)
     snap, rounds = task.status(), task.rounds()
     if as_json:
         print_json({"task": snap, "rounds": rounds})

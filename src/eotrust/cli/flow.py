@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from eotrust.cli.common import AsOption, JsonOption, acting_party, console, print_json, settings_of
+from eotrust.cli.common import AsOption, JsonOption, acting_party, backends_of, console, print_json
 
 flow_app = typer.Typer(help="The task flow: request, answer, collect.", no_args_is_help=True)
 
@@ -58,7 +58,6 @@ def request(
     """Open a task: create its contract, name every request, give your key for the outputs, lock it."""
     from eotrust.flow.request import TaskRequest, open_task
 
-    settings = settings_of(ctx)
     party = acting_party(ctx, as_party)
     req = TaskRequest(
         application=application,
@@ -66,7 +65,7 @@ def request(
         inputs=_pairs(inputs, "--input"),
         params={k: _param_value(v) for k, v in _pairs(params, "--param").items()},
     )
-    opened = open_task(settings, party, req)
+    opened = open_task(backends_of(ctx), party, req)
     if as_json:
         print_json({"address": opened.address, "record": opened.record.id})
         return
@@ -90,7 +89,7 @@ def answer(
     from eotrust.flow.answer import answer_task
 
     answers = answer_task(
-        settings_of(ctx), acting_party(ctx, as_party), task, refuse=refuse, accept_platform_key=accept_platform_key
+        backends_of(ctx), acting_party(ctx, as_party), task, refuse=refuse, accept_platform_key=accept_platform_key
     )
     if as_json:
         print_json(answers)
@@ -111,7 +110,7 @@ def collect(
     """Download, check and decrypt the results of a Finished task."""
     from eotrust.flow.collect import collect_results
 
-    results = collect_results(settings_of(ctx), acting_party(ctx, as_party), task, output)
+    results = collect_results(backends_of(ctx), acting_party(ctx, as_party), task, output)
     if as_json:
         print_json(results)
         return
@@ -129,4 +128,4 @@ def failure_log(
     """Decrypt and print the error log of a Failed task."""
     from eotrust.flow.collect import failure_log as read_log
 
-    typer.echo(read_log(settings_of(ctx), acting_party(ctx, as_party), task), nl=False)
+    typer.echo(read_log(backends_of(ctx), acting_party(ctx, as_party), task), nl=False)

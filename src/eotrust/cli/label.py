@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from eotrust.cli.common import JsonOption, console, print_json, settings_of
+from eotrust.cli.common import JsonOption, backends_of, console, print_json
 
 label_app = typer.Typer(help="Active learning: suggest the most informative places to label, import the labels.",
                         no_args_is_help=True)
@@ -80,9 +80,7 @@ def import_cmd(
     report = import_labels(geojson, like, out, classes=class_list, base=base)
     cid = None
     if store_it:
-        from eotrust.store import open_store
-
-        cid, _ = record_round(open_store(settings_of(ctx)), labelled=geojson, labels=out,
+        cid, _ = record_round(backends_of(ctx).store, labelled=geojson, labels=out,
                               labelled_pixels=report.total_pixels, parent=parent, suggestions=suggestions,
                               suggested_by=model)
     if as_json:

@@ -8,7 +8,8 @@ import sys
 
 import typer
 
-from eotrust.cli.common import settings_of
+from eotrust.backends import Backends
+from eotrust.cli.common import backends_of
 
 _RESULTS = {"json": "application/sparql-results+json", "csv": "text/csv", "tsv": "text/tab-separated-values",
             "xml": "application/sparql-results+xml", "ttl": "text/turtle", "jsonld": "application/ld+json"}
@@ -20,11 +21,10 @@ def register(app: typer.Typer) -> None:
     app.command("linked-data", help="Print the local catalogue as RDF (Turtle or JSON-LD).")(linked_data_cmd)
 
 
-def _store(settings: object, base: str) -> object:
-    from eotrust.catalog.service import Catalog
+def _store(backends: Backends, base: str) -> object:
     from eotrust.linked.graph import catalogue_store
 
-    return catalogue_store(Catalog(settings), base)  # type: ignore[arg-type]
+    return catalogue_store(backends.catalog, base)
 
 
 def sparql_cmd(
@@ -39,8 +39,8 @@ def sparql_cmd(
 
     if fmt not in _RESULTS:
         raise InvalidInputError(f"unknown format {fmt!r}", hint=", ".join(_RESULTS))
-    settings = settings_of(ctx)
-    out = answer(lambda: _store(settings, base), query, peers=list(settings.sparql_peers),  # type: ignore[arg-type,return-value]
+    backends = backends_of(ctx)
+    out = answer(lambda: _store(backends, base), query, peers=list(backends.settings.sparql_peers),  # type: ignore[arg-type,return-value]
                  accept=_RESULTS[fmt], prefixes=PREFIXES)
     sys.stdout.write(out.body.decode("utf-8"))
     if not out.body.endswith(b"\n"):
@@ -58,5 +58,5 @@ def linked_data_cmd(
 
     if fmt not in ("ttl", "jsonld"):
         raise InvalidInputError(f"unknown format {fmt!r}", hint="ttl or jsonld")
-    out = dump_graph(_store(settings_of(ctx), base), _RESULTS[fmt], PREFIXES)  # type: ignore[arg-type]
+    out = dump_graph(_store(backends_of(ctx), base), _RESULTS[fmt], PREFIXES)  # type: ignore[arg-type]
     sys.stdout.write(out.body.decode("utf-8"))

@@ -1,4 +1,4 @@
-"""Root of the `eotrust` command: builds Settings once, registers every command group,
+"""Root of the `eotrust` command: builds Settings and the Backends once, registers every command group,
 and turns any EotrustError into one clear line and a non-zero exit."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 import typer.core
 
+from eotrust.backends import Backends
 from eotrust.cli.common import err_console
 from eotrust.errors import EotrustError
 from eotrust.settings import load_settings
@@ -76,7 +77,7 @@ def root(
     home: Path | None = typer.Option(None, "--home", help="eotrust home (default ~/.eotrust or EOTRUST_HOME)"),
     config: Path | None = typer.Option(None, "--config", help="an eotrust.toml to read"),
 ) -> None:
-    ctx.obj = load_settings(config, home=home)
+    ctx.obj = Backends(load_settings(config, home=home))
 
 
 def _register_all() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from eotrust.cli.common import JsonOption, console, print_json, settings_of
+from eotrust.cli.common import JsonOption, backends_of, console, print_json
 from eotrust.errors import InvalidInputError
 
 
@@ -22,14 +22,13 @@ def _dataset_file(ctx: typer.Context, ref: str) -> tuple[Path, str]:
     """A dataset given as a local archive or by CID (fetched, verified, from the store)."""
     from eotrust.cid import cid_of_file, validate_cid
     from eotrust.eo.dataset import fetch_dataset
-    from eotrust.store import open_store
 
     path = Path(ref)
     if path.is_file():
         return path, cid_of_file(path)
     cid = validate_cid(ref)
-    settings = settings_of(ctx)
-    return fetch_dataset(open_store(settings), cid, settings.path("datasets")), cid
+    backends = backends_of(ctx)
+    return fetch_dataset(backends.store, cid, backends.settings.path("datasets")), cid
 
 
 def train_cmd(
@@ -84,7 +83,7 @@ def _train_on_dask(ctx: typer.Context, path: Path, md, out: Path, cid: str, devi
     from eotrust.ml.launch import train_on_dask
     from eotrust.workflow.executors.dask_cluster import DaskExecutor
 
-    settings = settings_of(ctx)
+    settings = backends_of(ctx).settings
     if not settings.dask_scheduler:
         raise InvalidInputError("--workers dask needs a Dask scheduler", hint="set EOTRUST_DASK_SCHEDULER=tcp://HOST:8786")
     executor = DaskExecutor(settings, settings.dask_scheduler)

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import typer
 
-from eotrust.cli.common import AsOption, JsonOption, acting_party, console, err_console, print_json, settings_of
+from eotrust.cli.common import (
+    AsOption,
+    JsonOption,
+    acting_party,
+    backends_of,
+    console,
+    err_console,
+    print_json,
+    settings_of,
+)
 
 model_app = typer.Typer(help="Model packages: package, verify, register, score (onnxruntime).", no_args_is_help=True)
 
@@ -96,10 +105,8 @@ def register_cmd(
     (``--as``) first. The store keeps the bytes, the catalogue the index (a new version per name)."""
     import tempfile
 
-    from eotrust.ml.registry import Registry
-
     settings = settings_of(ctx)
-    registry = Registry(settings)
+    registry = backends_of(ctx).registry
     if _is_package(source):
         entry = registry.register(source, cid=cid)
     else:
@@ -127,9 +134,7 @@ def import_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Verify a package file and register it here (its bytes into the store, a row in the catalogue)."""
-    from eotrust.ml.registry import Registry
-
-    entry = Registry(settings_of(ctx)).register(file, cid=cid)
+    entry = backends_of(ctx).registry.register(file, cid=cid)
     if as_json:
         print_json(_entry_json(entry))
         return
@@ -149,9 +154,9 @@ def list_cmd(
     """Registered model packages, with their scalar metrics side by side."""
     from rich.table import Table
 
-    from eotrust.ml.registry import Registry, metrics_table
+    from eotrust.ml.registry import metrics_table
 
-    entries = Registry(settings_of(ctx)).list(name)
+    entries = backends_of(ctx).registry.list(name)
     if as_json:
         print_json([_entry_json(e) for e in entries])
         return
@@ -192,9 +197,9 @@ def show_cmd(
     from rich.table import Table
 
     from eotrust.ml.package import short_list
-    from eotrust.ml.registry import Registry, metrics_table
+    from eotrust.ml.registry import metrics_table
 
-    registry = Registry(settings_of(ctx))
+    registry = backends_of(ctx).registry
     entry = registry.get(ref)
     lineage = registry.lineage(entry.cid)
     versions = registry.versions(entry.name)
@@ -245,9 +250,7 @@ def export_cmd(
     output: Path = typer.Option(..., "--output", "-o", help="file (or folder) to write the package to"),
 ) -> None:
     """Write a registered package to a file (checked against its CID on the way out)."""
-    from eotrust.ml.registry import Registry
-
-    path = Registry(settings_of(ctx)).export(ref, output)
+    path = backends_of(ctx).registry.export(ref, output)
     console.print(f"[green]exported[/] {ref} → {path}", highlight=False)
 
 
@@ -266,9 +269,7 @@ def verify_cmd(
     if path.is_file():
         report = verify_package(path, cid=cid, owner=owner)
     else:
-        from eotrust.ml.registry import Registry
-
-        registry = Registry(settings_of(ctx))
+        registry = backends_of(ctx).registry
         entry, local = registry.local_path(target)
         report = verify_package(local, cid=cid or entry.cid, owner=owner)
     if as_json:
@@ -286,9 +287,8 @@ def _scorer(ctx: typer.Context, ref: str, threads: int | None):  # type: ignore[
         from eotrust.ml.scoring.batch import Scorer
 
         return Scorer.from_file(path, threads=threads)
-    from eotrust.ml.registry import Registry
 
-    return Registry(settings_of(ctx)).scorer(ref, threads=threads)
+    return backends_of(ctx).registry.scorer(ref, threads=threads)
 
 
 @model_app.command("score")

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
-from eotrust.cli.common import AsOption, NoSandboxOption, acting_party, console, maybe_unsandboxed, settings_of
+from eotrust.cli.common import AsOption, NoSandboxOption, acting_party, backends_of, console, maybe_unsandboxed
+
+if TYPE_CHECKING:
+    from eotrust.backends import Backends
+    from eotrust.party import Party
 
 node_app = typer.Typer(help="Platform nodes: the runner and the collector.", no_args_is_help=True)
 
@@ -39,20 +43,21 @@ def run(
 
     from eotrust.nodes.node import PlatformNode
 
-    settings = maybe_unsandboxed(settings_of(ctx), no_sandbox)
+    backends = backends_of(ctx)
+    backends.settings = maybe_unsandboxed(backends.settings, no_sandbox)  # this command's settings
 
     def log(line: str) -> None:
         console.print(f"[dim]{datetime.now():%H:%M:%S}[/] {line}", highlight=False)
 
     if federated is not None:
-        _run_federated(settings, acting_party(ctx, as_party), federated, data, log, poll=poll, max_backoff=max_backoff, once=once)
+        _run_federated(backends, acting_party(ctx, as_party), federated, data, log, poll=poll, max_backoff=max_backoff, once=once)
         return
     if platform is None:
         from eotrust.errors import InvalidInputError
 
         raise InvalidInputError("which platform does this node run?", hint="pass --platform NAME (or --federated ROLE)")
 
-    node = PlatformNode(settings, acting_party(ctx, as_party), platform, log=log)
+    node = PlatformNode(backends, acting_party(ctx, as_party), platform, log=log)
     if once:
         for address, state in node.recover().items():
             log(f"task {address}: {state}")
@@ -63,16 +68,18 @@ def run(
         log("node stopped")
 
 
-def _run_federated(settings: Any, party: Any, role: str, data: Path | None, log: Callable[[str], None], *,
+def _run_federated(backends: Backends, party: Party, role: str, data: Path | None, log: Callable[[str], None], *,
                    poll: float, max_backoff: float, once: bool) -> None:
     from eotrust.errors import InvalidInputError
     from eotrust.federated.data import PixelSet
     from eotrust.nodes.federated import FederatedNode
 
-    if role not in ("participant", "aggregator"):
+    if role == "participant":
+        node = FederatedNode(backends, party, "participant", data=PixelSet.load(data) if data is not None else None, log=log)
+    elif role == "aggregator":
+        node = FederatedNode(backends, party, "aggregator", log=log)
+    else:
         raise InvalidInputError(f"unknown federated role {role!r}", hint="use participant or aggregator")
-    pixels = PixelSet.load(data) if data is not None else None
-    node = FederatedNode(settings, party, role, data=pixels, log=log)  # type: ignore[arg-type]
     if once:
         node.step_all()
         return

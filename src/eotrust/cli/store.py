@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 import typer
 
-from eotrust.cli.common import JsonOption, console, err_console, print_json, settings_of
+from eotrust.cli.common import JsonOption, backends_of, console, err_console, print_json, settings_of
 from eotrust.errors import NotFoundError
 
 store_app = typer.Typer(help="The content-addressed store: objects named by IPFS CIDs.", no_args_is_help=True)
@@ -74,9 +74,8 @@ def put(
 ) -> None:
     """Store FILE; print its CID."""
     from eotrust.cid import to_v1
-    from eotrust.store import open_store
 
-    store = open_store(settings_of(ctx))
+    store = backends_of(ctx).store
     with _source(file) as f, progress_bar(f"put {file.name}", file.stat().st_size) as advance:
         cid = store.put_stream(_Counting(f, advance), pin=pin)  # type: ignore[arg-type]
     if as_json:
@@ -92,9 +91,8 @@ def get(
     output: Path | None = typer.Option(None, "-o", "--output", help="write to this file (default: stdout)"),
 ) -> None:
     """Fetch an object, verifying every block; write it to FILE or stdout."""
-    from eotrust.store import open_store
 
-    store = open_store(settings_of(ctx))
+    store = backends_of(ctx).store
     if output is None:
         with store.open(cid) as src:
             while piece := src.read(1 << 20):
@@ -114,9 +112,7 @@ def ls(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List the objects in the store."""
     from rich.table import Table
 
-    from eotrust.store import open_store
-
-    objects = list(open_store(settings_of(ctx)).list())
+    objects = list(backends_of(ctx).store.list())
     if as_json:
         print_json(objects)
         return
@@ -130,27 +126,24 @@ def ls(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 def verify(ctx: typer.Context, cid: str = typer.Argument(..., help="the object's CID")) -> None:
     """Re-hash every block of an object; fail naming the first bad one."""
     from eotrust.cid import validate_cid
-    from eotrust.store import open_store
 
-    open_store(settings_of(ctx)).verify(cid)
+    backends_of(ctx).store.verify(cid)
     typer.echo(f"ok {validate_cid(cid)}")
 
 
 @store_app.command("pin")
 def pin(ctx: typer.Context, cid: str = typer.Argument(..., help="the object's CID")) -> None:
     """Pin an object (keep it)."""
-    from eotrust.store import open_store
 
-    open_store(settings_of(ctx)).pin(cid)
+    backends_of(ctx).store.pin(cid)
     console.print(f"pinned {cid}", highlight=False)
 
 
 @store_app.command("unpin")
 def unpin(ctx: typer.Context, cid: str = typer.Argument(..., help="the object's CID")) -> None:
     """Unpin an object."""
-    from eotrust.store import open_store
 
-    open_store(settings_of(ctx)).unpin(cid)
+    backends_of(ctx).store.unpin(cid)
     console.print(f"unpinned {cid}", highlight=False)
 
 

@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from eotrust.cli.common import AsOption, JsonOption, acting_party, console, print_json, settings_of
+from eotrust.cli.common import AsOption, JsonOption, acting_party, backends_of, console, print_json, settings_of
 
 if TYPE_CHECKING:
-    from eotrust.ledger import Chain, TaskClient, TaskSnapshot, TxResult
+    from eotrust.backends import Backends
+    from eotrust.ledger import TaskClient, TaskSnapshot, TxResult
     from eotrust.settings import Settings
 
 task_app = typer.Typer(help="Task contracts on the ledger: create, answer, run, close, inspect.", no_args_is_help=True)
@@ -41,16 +42,8 @@ def register(app: typer.Typer) -> None:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _chain(ctx: typer.Context) -> Chain:
-    from eotrust.ledger import Chain
-
-    return Chain.from_settings(settings_of(ctx))
-
-
 def _task(ctx: typer.Context, address: str) -> TaskClient:
-    from eotrust.ledger import TaskClient
-
-    return TaskClient(_chain(ctx), address)
+    return backends_of(ctx).task(address)
 
 
 def _address(settings: Settings, value: str, what: str) -> str:
@@ -66,24 +59,24 @@ def _address(settings: Settings, value: str, what: str) -> str:
     return export_card(settings, value).address
 
 
-def _catalog_ref(settings: Settings, kind: str, ref: str) -> tuple[str, str | None]:
-    """A catalogue record's id and owner by id or name; ``(ref, None)`` if the local
+def _catalog_ref(backends: Backends, kind: str, ref: str) -> tuple[str, str | None]:
+    """A catalogue record's id and owner (``Catalog.find``); ``(ref, None)`` if the local
     catalogue does not know it (the id is then used as given)."""
     from eotrust.catalog.entries import Kind
-    from eotrust.catalog.service import Catalog
     from eotrust.errors import NotFoundError
 
     try:
-        record = Catalog(settings).find(ref, Kind(kind))
+        record = backends.catalog.find(ref, Kind(kind))
     except NotFoundError:
         return ref, None
     return record.id, record.owner
 
 
-def _owner_of(settings: Settings, kind: str, ref: str, owner: str | None) -> tuple[str, str]:
+def _owner_of(backends: Backends, kind: str, ref: str, owner: str | None) -> tuple[str, str]:
     from eotrust.errors import InvalidInputError
 
-    record_id, record_owner = _catalog_ref(settings, kind, ref)
+    settings = backends.settings
+    record_id, record_owner = _catalog_ref(backends, kind, ref)
     if owner:
         return record_id, _address(settings, owner, f"{kind} owner")
     if record_owner is None:
@@ -127,14 +120,12 @@ def create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a task (through the factory) for an application on a platform; you own it."""
-    from eotrust.ledger import TaskFactoryClient
-
-    settings = settings_of(ctx)
+    backends = backends_of(ctx)
     party = acting_party(ctx, as_party)
-    app_id, app_owner = _owner_of(settings, "application", application, application_owner)
-    platform_id, plat_owner = _owner_of(settings, "platform", platform, platform_owner)
-    pairs = [_request_pair(settings, r) for r in requests]
-    task = TaskFactoryClient(_chain(ctx)).create_task(
+    app_id, app_owner = _owner_of(backends, "application", application, application_owner)
+    platform_id, plat_owner = _owner_of(backends, "platform", platform, platform_owner)
+    pairs = [_request_pair(backends, r) for r in requests]
+    task = backends.factory.create_task(
         party.account,
         results_recipient=results_key or party.card.age_recipient,
         application_id=app_id,
@@ -159,9 +150,9 @@ def create(
         console.print(f"  with resource requests {', '.join(f'#{i}' for i in indices)}")
 
 
-def _request_pair(settings: Settings, text: str) -> tuple[str, str]:
+def _request_pair(backends: Backends, text: str) -> tuple[str, str]:
     dataset, _, owner = text.partition("=")
-    return _owner_of(settings, "dataset", dataset, owner or None)
+    return _owner_of(backends, "dataset", dataset, owner or None)
 
 
 @task_app.command("add-request")
@@ -178,9 +169,8 @@ def add_request(
 
     if owners and len(owners) != len(datasets):
         raise InvalidInputError("give one --owner per --dataset, or none (owners from the catalogue)")
-    settings = settings_of(ctx)
     party = acting_party(ctx, as_party)
-    pairs = [_owner_of(settings, "dataset", d, owners[i] if owners else None) for i, d in enumerate(datasets)]
+    pairs = [_owner_of(backends_of(ctx), "dataset", d, owners[i] if owners else None) for i, d in enumerate(datasets)]
     task = _task(ctx, task_address)
     indices = task.add_requests(party.account, pairs)
     _done(task, f"added resource requests {', '.join(f'#{i}' for i in indices)} to {task.address}", as_json, requests=indices)
@@ -330,37 +320,31 @@ def fail(
 
 
 # -- reading ------------------------------------------------------------------------------------
-def _names(settings: Settings, snap: TaskSnapshot) -> dict[str, str]:
+def _names(backends: Backends, snap: TaskSnapshot) -> dict[str, str]:
     """Names of the application, platform and datasets from the local catalogue, where it
     knows them (catalogue ids are CIDs of records). Best effort: the chain is the truth."""
-    from eotrust.catalog.service import Catalog
+    from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, PlatformInfo
     from eotrust.errors import EotrustError
-    from eotrust.ledger.codec import cid_or_none
+    from eotrust.ledger.models import record_id
 
     names: dict[str, str] = {}
-    try:
-        catalog = Catalog(settings)
-    except EotrustError:
-        return {}
     for hex_id in [snap.application_id, snap.platform_id, *[r.id for r in snap.requests]]:
         try:
-            cid = cid_or_none(bytes.fromhex(hex_id[2:]))
-            if cid is None:
-                continue
-            body = catalog.get(cid).body
-        except EotrustError:
+            body = backends.catalog.get(record_id(hex_id)).body
+        except (EotrustError, ValueError):
             continue
-        name = getattr(body, "name", None) or getattr(body, "title", None)
-        if name:
-            names[hex_id] = str(name)
+        if isinstance(body, (ApplicationInfo, PlatformInfo)):
+            names[hex_id] = body.name
+        elif isinstance(body, DatasetInfo):
+            names[hex_id] = body.title
     return names
 
 
 def _id(hex_id: str) -> str:
     """A catalogue id as the CID of the record it names (catalogue record ids are CIDs)."""
-    from eotrust.ledger.codec import cid_or_none
+    from eotrust.ledger.models import record_id
 
-    return f"{cid_or_none(bytes.fromhex(hex_id[2:]))}"
+    return record_id(hex_id)
 
 
 
@@ -413,7 +397,7 @@ def status(ctx: typer.Context, task_address: str = TaskArgument, as_json: bool =
     if as_json:
         print_json(snap)
         return
-    print_status(snap, _names(settings_of(ctx), snap), task.chain.description)
+    print_status(snap, _names(backends_of(ctx), snap), task.chain.description)
 
 
 @task_app.command("history")
@@ -437,13 +421,10 @@ def list_(
     """Tasks of this chain's factory (all, or one submitter's), with their states."""
     from rich.table import Table
 
-    from eotrust.ledger import TaskClient, TaskFactoryClient
-
-    settings = settings_of(ctx)
-    chain = _chain(ctx)
-    factory = TaskFactoryClient(chain)
-    addresses = factory.tasks_of(_address(settings, owner, "owner")) if owner else factory.all_tasks()
-    snaps = [TaskClient(chain, a, factory=factory).status() for a in addresses]
+    backends = backends_of(ctx)
+    factory = backends.factory
+    addresses = factory.tasks_of(_address(backends.settings, owner, "owner")) if owner else factory.all_tasks()
+    snaps = [backends.task(a).status() for a in addresses]
     if as_json:
         print_json(
             [
@@ -456,4 +437,4 @@ def list_(
     for s in snaps:
         table.add_row(s.address, s.submitter, s.state.value, str(len(s.requests)), str(len(s.results)))
     console.print(table)
-    console.print(f"[dim]{len(snaps)} task(s) on {chain.description}[/]")
+    console.print(f"[dim]{len(snaps)} task(s) on {backends.chain.description}[/]")

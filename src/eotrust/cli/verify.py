@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from eotrust.cli.common import JsonOption, console, print_json, settings_of
+from eotrust.cli.common import JsonOption, backends_of, console, print_json
 
 #: Exit status when nothing failed but some checks could not run (objects or keys not here).
 INCOMPLETE_EXIT = 2
@@ -55,13 +55,9 @@ def verify(
     Walks back to the contract, acknowledgments, inputs, application and run record, re-hashes what is here and checks every signature."""
     from eotrust.verify import verify as run_verify
 
-    settings = settings_of(ctx)
-    identity = None
-    if as_party:
-        from eotrust.party import load_party
-
-        identity = load_party(settings, as_party).age_identity
-    verdict = run_verify(settings, target, identity=identity)
+    backends = backends_of(ctx)
+    identity = backends.load_party(as_party).age_identity if as_party else None
+    verdict = run_verify(backends, target, identity=identity)
     if as_json:
         print_json({"target": verdict.target, "task": verdict.task, "verdict": verdict.name, "ok": verdict.ok, "checks": verdict.checks})
     else:

@@ -12,6 +12,7 @@ import typer
 from eotrust.cli.common import (
     JsonOption,
     NoSandboxOption,
+    backends_of,
     console,
     err_console,
     maybe_unsandboxed,
@@ -37,18 +38,6 @@ def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
             raise InvalidInputError(f"bad {what} {item!r}", hint=f"write {what}s as NAME=VALUE")
         out[key.strip()] = value
     return out
-
-
-def _resolve(settings: Any, ref: str, store: Any) -> Any:
-    """A WorkflowSpec from a file, a stored CID or a published name."""
-    from eotrust.workflow.registry import published_spec
-    from eotrust.workflow.spec import CID_LIKE, load_workflow
-
-    if Path(ref).exists() or ref.endswith((".yaml", ".yml", ".json")):
-        return load_workflow(Path(ref), store=store)
-    if CID_LIKE.match(ref):
-        return load_workflow(ref, store=store)
-    return published_spec(settings, ref, store=store)[1]
 
 
 def _inputs(raw: dict[str, str], store: Any) -> dict[str, Any]:
@@ -142,12 +131,10 @@ def validate_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="work
 @workflow_app.command("import-cwl")
 def import_cwl_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="a CWL v1.2 CommandLineTool"), json_: bool = JsonOption) -> None:
     """Import a CWL CommandLineTool as a service; store it and print its CID."""
-    from eotrust.store import open_store
     from eotrust.workflow.cwl import import_cwl
 
-    settings = settings_of(ctx)
     svc = import_cwl(file)
-    cid = open_store(settings).put_bytes(svc.canonical())
+    cid = backends_of(ctx).store.put_bytes(svc.canonical())
     if json_:
         print_json({"cid": cid, "service": svc})
         return
@@ -205,16 +192,18 @@ def run_cmd(
     no_sandbox: bool = NoSandboxOption,
 ) -> None:
     """Run a workflow with live progress; print the steps (duration, cache) and outputs."""
-    from eotrust.store import open_store
-    from eotrust.workflow.engine import default_executor, run_workflow
+    from eotrust.workflow.engine import run_workflow
+    from eotrust.workflow.executors import open_executor
     from eotrust.workflow.sweep import expand_sweep, run_sweep
 
     settings = maybe_unsandboxed(settings_of(ctx), no_sandbox)
-    store = open_store(settings)
+    store = backends_of(ctx).store
     if workflow.endswith(".cwl"):
         _run_cwl(settings, Path(workflow), _pairs(input_, "input"), _pairs(param, "parameter"), json_)
         return
-    spec = _resolve(settings, workflow, store)
+    from eotrust.workflow.registry import resolve_workflow
+
+    spec = resolve_workflow(settings, workflow, store=store)
     inputs = _inputs(_pairs(input_, "input"), store)
     params: dict[str, Any] = _pairs(param, "parameter")
     cluster = None
@@ -223,18 +212,11 @@ def run_cmd(
         if local_dask:
             from distributed import LocalCluster
 
-            from eotrust.workflow.executors.dask_cluster import DaskExecutor
-
             cluster = LocalCluster(n_workers=local_dask, threads_per_worker=1, processes=True,
                                    resources={"CPU": 1}, dashboard_address=None)
             err_console.print(f"local Dask cluster at {cluster.scheduler_address} ({local_dask} workers)")
-            executor = DaskExecutor(settings, cluster.scheduler_address)
-        elif dask:
-            from eotrust.workflow.executors.dask_cluster import DaskExecutor
-
-            executor = DaskExecutor(settings, dask)
-        else:
-            executor = default_executor(settings, store)
+            dask = cluster.scheduler_address
+        executor = open_executor(settings.model_copy(update={"dask_scheduler": dask}) if dask else settings, store)
         swept, combos = expand_sweep(spec, params)
         t0 = time.perf_counter()
         if len(combos) > 1:
@@ -423,12 +405,11 @@ def run_logs_cmd(ctx: typer.Context, run: str = typer.Argument(..., help="run CI
                  step: str = typer.Argument(..., help="step name, or name[i] for a scattered instance")) -> None:
     """Print a step's standard output and error (or, for a failed step, its log)."""
     from eotrust.errors import NotFoundError
-    from eotrust.store import open_store
     from eotrust.workflow.runs import load_run
 
-    settings = settings_of(ctx)
-    store = open_store(settings)
-    _, rec = load_run(settings, run, store=store)
+    backends = backends_of(ctx)
+    store = backends.store
+    _, rec = load_run(backends.settings, run, store=store)
     found = [s for s in rec.steps if s.label == step]
     if not found:
         raise NotFoundError(f"run has no step {step!r}", hint=f"steps: {', '.join(s.label for s in rec.steps)}")

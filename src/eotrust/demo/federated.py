@@ -39,6 +39,7 @@ class FederatedDemoResult:
 
 def run_federated_demo(*, home: Path | None = None, console: Console | None = None, rounds: int = 3,
                        strategy: str = "fedavg") -> FederatedDemoResult:
+    from eotrust.backends import Backends
     from eotrust.crypto.envelope import open_from_store  # noqa: F401 - the demo's sealing is age's
     from eotrust.federated.create import create_federated_task
     from eotrust.federated.data import CLASS_CODES, CLASS_NAMES, load_patch, regions
@@ -47,15 +48,14 @@ def run_federated_demo(*, home: Path | None = None, console: Console | None = No
     from eotrust.federated.local import evaluate
     from eotrust.federated.plan import FederatedPlan
     from eotrust.federated.roles import RoleContext, read_model
-    from eotrust.ledger import Chain
     from eotrust.party import create_party
-    from eotrust.store import open_store
     from eotrust.verify import verify
 
     out = console or Console()
     t0 = time.monotonic()
     settings = demo_settings(home)
-    chain, store = Chain.from_settings(settings), open_store(settings)
+    backends = Backends(settings)
+    chain, store = backends.chain, backends.store
     out.rule("1. parties")
     parties = {name: create_party(settings, name, role) for name, role in
                [("submitter", "submitter"), ("aggregator", "platform-owner"), ("owner-north", "data-owner"),
@@ -103,7 +103,7 @@ def run_federated_demo(*, home: Path | None = None, console: Console | None = No
     out.print(table)
 
     out.rule("5. the submitter verifies every round")
-    verdict = verify(settings, task.address, identity=parties["submitter"].age_identity, chain=chain, store=store)
+    verdict = verify(backends, task.address, identity=parties["submitter"].age_identity)
     for check in verdict.checks:
         mark = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[yellow]–[/]"}[check.ok]
         out.print(f"  {mark} {check.name}: {check.detail}", highlight=False)

@@ -26,13 +26,16 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from eotrust.errors import EotrustError, StateError
 from eotrust.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from eotrust.backends import Backends
 
 PASSPHRASE = "eotrust-demo"
 PLATFORM = "slovenia-compute"
@@ -116,10 +119,10 @@ def _print_status(narrator: Narrator, chain: Any, address: str, when: str, names
 
     from eotrust.cli.common import console as cli_console
     from eotrust.cli.task import print_status
-    from eotrust.flow import ledger_view as lv
+    from eotrust.ledger import TaskClient
 
     narrator.say(f"[bold]$ eotrust task status {address}[/]   ← {when}")
-    snap = lv.task_client(chain, address).status()
+    snap = TaskClient(chain, address).status()
     with narrator._lock, cli_console.capture() as printed:
         print_status(snap, names, chain.description)
     narrator.table(Text.from_ansi(printed.get().rstrip("\n")))
@@ -144,15 +147,15 @@ def run_demo(
 ) -> DemoResult:
     """Run the whole flow; return where the results are and whether they verified. The
     parties' keystores are locked with ``passphrase``, or with one chosen here and printed."""
+    from eotrust.backends import Backends
     from eotrust.catalog.entries import Kind
-    from eotrust.catalog.service import Catalog
     from eotrust.cli.common import console as cli_console
-    from eotrust.flow import ledger_view as lv
     from eotrust.flow.answer import answer_task
     from eotrust.flow.applications import register_workflow_application
     from eotrust.flow.collect import collect_results, failure_log
     from eotrust.flow.holdings import register_dataset_file
     from eotrust.flow.request import TaskRequest, open_task
+    from eotrust.ledger.funding import fund_parties
     from eotrust.nodes.node import PlatformNode
     from eotrust.party import Role, create_party, load_party
     from eotrust.verify import verify
@@ -161,6 +164,7 @@ def run_demo(
     chosen = passphrase is None
     secret = choose_passphrase() if passphrase is None else passphrase
     settings = demo_settings(home, secret)
+    backends = Backends(settings)
     started = time.monotonic()
     chain_label = settings.chain_url or "embedded EVM (py-evm, persisted under the home)"
     n.say(f"home [bold]{settings.home_dir}[/]; chain {chain_label}; store {settings.store}; "
@@ -184,8 +188,8 @@ def run_demo(
             parties[name] = create_party(settings, name, role, passphrase=secret)
         except EotrustError:
             parties[name] = load_party(settings, name, passphrase=secret)
-    chain = lv.chain_of(settings)
-    lv.fund_parties(chain, [p.account.address for p in parties.values()])
+    chain = backends.chain
+    fund_parties(chain, [p.account.address for p in parties.values()])
     cards = Table("party", "role", "address", "age recipient (public key)")
     for name, party in parties.items():
         cards.add_row(name, str(party.card.role), party.account.address, party.card.age_recipient)
@@ -193,20 +197,20 @@ def run_demo(
 
     # -- registrations ---------------------------------------------------------------------
     n.step("0b", "The owners register their resources in the catalogue (signed records)")
-    catalog = Catalog(settings)
+    catalog = backends.catalog
     data = data or data_dir()
-    ndvi = register_dataset_file(settings, parties["owner-a"], data / "ndvi.tif", title="Slovenia Sentinel-2 NDVI 2015-2017",
-                                 licence=LICENCE, keywords=["sentinel-2", "ndvi", "time series"], catalog=catalog)
+    ndvi = register_dataset_file(backends, parties["owner-a"], data / "ndvi.tif", title="Slovenia Sentinel-2 NDVI 2015-2017",
+                                 licence=LICENCE, keywords=["sentinel-2", "ndvi", "time series"])
     n.say(f"dataset {ndvi.body.title!r} → record {ndvi.id} (file CID {ndvi.body.cid}, stays with its owner)", "owner-a")
-    clouds = register_dataset_file(settings, parties["owner-a"], data / "cloud_mask.tif", title="Slovenia Sentinel-2 cloud masks",
-                                   licence=LICENCE, keywords=["sentinel-2", "clouds"], catalog=catalog)
+    clouds = register_dataset_file(backends, parties["owner-a"], data / "cloud_mask.tif", title="Slovenia Sentinel-2 cloud masks",
+                                   licence=LICENCE, keywords=["sentinel-2", "clouds"])
     n.say(f"dataset {clouds.body.title!r} → record {clouds.id}", "owner-a")
-    labels = register_dataset_file(settings, parties["owner-b"], data / "lulc.tif", title="Slovenia land-cover reference labels",
-                                   licence=LICENCE, keywords=["land cover", "labels", "lulc"], catalog=catalog)
+    labels = register_dataset_file(backends, parties["owner-b"], data / "lulc.tif", title="Slovenia land-cover reference labels",
+                                   licence=LICENCE, keywords=["land cover", "labels", "lulc"])
     n.say(f"dataset {labels.body.title!r} → record {labels.id}", "owner-b")
-    app = register_workflow_application(settings, parties["algorithm-owner"], workflow or landcover_workflow(),
+    app = register_workflow_application(backends, parties["algorithm-owner"], workflow or landcover_workflow(),
                                         name="landcover-mapping", version="1.0.0",
-                                        keywords=["land cover", "change", "deep learning"], catalog=catalog)
+                                        keywords=["land cover", "change", "deep learning"])
     n.say(f"application {app.body.name} v{app.body.version} → record {app.id} (workflow {app.body.workflow_cid})",
           "algorithm-owner")
     from eotrust.catalog.entries import PlatformInfo
@@ -217,9 +221,10 @@ def run_demo(
     n.say(f"platform {PLATFORM} → record {platform.id} (key for inputs {platform.body.age_recipient})", "platform-owner")
     ndvi, clouds, labels, app = _priced(n, catalog, parties, ndvi, clouds, labels, app)
 
-    # the platform's node follows the ledger from now on (its own chain connection)
+    # the platform's node follows the ledger from now on (its own backends, as its own process would)
     node_log = lambda line: n.say(line, "node")  # noqa: E731
-    node_chain = lv.chain_of(settings)
+    node_backends = Backends(settings)
+    node_chain = node_backends.chain
     shown: dict[str, Any] = {}
 
     def moved(address: str, state: str) -> None:
@@ -227,7 +232,7 @@ def run_demo(
         if state == "Running" and "names" in shown:
             _print_status(n, node_chain, address, "Running", shown["names"])
 
-    node = PlatformNode(settings, parties["platform-owner"], PLATFORM, chain=node_chain, log=node_log, moved=moved)
+    node = PlatformNode(node_backends, parties["platform-owner"], PLATFORM, log=node_log, moved=moved)
     stop = threading.Event()
     node_error: list[BaseException] = []
 
@@ -259,7 +264,7 @@ def run_demo(
                     if k in chosen_app.body.inputs},
             params={**DEMO_PARAMS, **(params or {})} if workflow is None else dict(params or {}),
         )
-        opened = open_task(settings, parties["submitter"], request, catalog=catalog, chain=chain)
+        opened = open_task(backends, parties["submitter"], request)
         address = opened.address
         n.say(f"task contract [bold]{address}[/] created, requests named, locked; results key "
               f"{parties['submitter'].card.age_recipient}", "submitter")
@@ -271,13 +276,13 @@ def run_demo(
         # -- 3. answers --------------------------------------------------------------------
         n.step(3, "Each owner answers its own request")
         for name in ("algorithm-owner", "platform-owner", "owner-a", "owner-b"):
-            for a in answer_task(settings, parties[name], address, catalog=catalog, chain=chain):
+            for a in answer_task(backends, parties[name], address):
                 extra = f" — ciphertext stored as {a.cid}" if a.cid else ""
                 n.say(f"{a.kind} request {a.index} acknowledged: {a.detail}{extra}", name)
 
         # -- 4–6. the nodes -------------------------------------------------------------------
         n.step("4–6", "The platform's runner starts the task, runs the workflow; the collector records the results")
-        state = _wait_state(chain, address, {"Finished", "Failed", "Nacked"}, timeout_s, node_error)
+        state = _wait_state(backends, address, timeout_s, node_error)
         _print_status(n, chain, address, state, names)
     finally:
         stop.set()
@@ -285,7 +290,7 @@ def run_demo(
 
     if state != "Finished":
         if state == "Failed":
-            log = failure_log(settings, parties["submitter"], address, chain=chain)
+            log = failure_log(backends, parties["submitter"], address)
             n.say(f"[bold red]the task failed[/]; its error log, decrypted by the submitter:\n{log}", "submitter")
         else:
             n.say(f"[bold red]the task ended {state}[/]", "submitter")
@@ -294,7 +299,7 @@ def run_demo(
     # -- 7. collect and verify ---------------------------------------------------------------------
     n.step(7, "The submitter downloads, checks and decrypts the results")
     out = settings.home_dir / "results"
-    results = collect_results(settings, parties["submitter"], address, out, catalog=catalog, chain=chain)
+    results = collect_results(backends, parties["submitter"], address, out)
     table = Table("result", "how", "CID on the contract → plaintext CID", "file")
     for r in results:
         table.add_row(r.name, "decrypted" if r.encrypted else "public (provenance)",
@@ -302,12 +307,12 @@ def run_demo(
     n.table(table)
     n.say(f"results are in [bold]{out}[/]")
     _print_metrics(n, results)
-    verdict = verify(settings, address, identity=parties["submitter"].age_identity, catalog=catalog, chain=chain)
+    verdict = verify(backends, address, identity=parties["submitter"].age_identity)
     n.say(f"eotrust verify {address}: {'[bold green]VERIFIED[/]' if verdict.ok else f'[bold red]{verdict.name}[/]'} "
           f"({sum(1 for c in verdict.checks if c.ok)} checks hold"
           + "".join(f"; ✗ {c.name}: {c.detail}" for c in verdict.failures) + ")")
     _usage_and_bill(n, settings, catalog, parties, address)
-    shipped = _ship(n, settings, parties["submitter"], results, out, passphrase=secret if chosen else None)
+    shipped = _ship(n, backends, parties["submitter"], results, out, passphrase=secret if chosen else None)
     seconds = time.monotonic() - started
     env = f"EOTRUST_CHAIN_URL={settings.chain_url} " if settings.chain_url else ""
     n.say(f"done in {seconds:.0f} s — results in [bold]{out}[/]; check them again any time with "
@@ -316,7 +321,7 @@ def run_demo(
                       package_cid=shipped.cid if shipped else None)
 
 
-def _ship(n: Narrator, settings: Settings, submitter: Any, results: list[Any], out: Path, *,
+def _ship(n: Narrator, backends: Backends, submitter: Any, results: list[Any], out: Path, *,
           passphrase: str | None = None) -> Any:
     """Step 8: the submitter's model package, verified, scoring the whole scene."""
     from eotrust.demo.ship_model import MODEL, SCENE, ship_model
@@ -328,7 +333,7 @@ def _ship(n: Narrator, settings: Settings, submitter: Any, results: list[Any], o
         return None
     n.say("packaging the decrypted checkpoint as ONNX, signed with the submitter's key (it owns the results) …",
           "submitter")
-    shipped = ship_model(settings, submitter, results, out)
+    shipped = ship_model(backends, submitter, results, out)
     if shipped is None:
         return None
     n.say(f"model package [bold]{shipped.cid}[/] ({shipped.size / 1024:.0f} KiB) → {shipped.package}", "submitter")
@@ -339,7 +344,7 @@ def _ship(n: Narrator, settings: Settings, submitter: Any, results: list[Any], o
     n.say(f"scored the whole scene ({shipped.width}×{shipped.height} px, the task's cube) with onnxruntime: "
           f"{shipped.tiles} tile(s) in {shipped.seconds:.2f} s, {shipped.pixels_per_second:,.0f} px/s "
           f"→ class map [bold]{shipped.scene_map}[/]", "submitter")
-    n.say(f"serve it: {serve_hint(settings, shipped.cid, passphrase)}; "
+    n.say(f"serve it: {serve_hint(backends.settings, shipped.cid, passphrase)}; "
           f"POST a GeoTIFF to /models/{shipped.cid}/predict with header X-API-Key", "submitter")
     return shipped
 
@@ -372,18 +377,17 @@ def _print_metrics(n: Narrator, results: list[Any]) -> None:
             pass
 
 
-def _wait_state(chain: Any, address: str, wanted: set[str], timeout_s: float, node_error: list[BaseException]) -> str:
-    from eotrust.flow import ledger_view as lv
-
+def _wait_state(backends: Backends, address: str, timeout_s: float, node_error: list[BaseException]) -> str:
+    """The task's state once it is terminal (Finished, Failed, Nacked)."""
     deadline = time.monotonic() + timeout_s
     while True:
         if node_error:
             raise node_error[0]
-        state = lv.state_name(lv.task_client(chain, address).status())
-        if state in wanted:
-            return state
+        state = backends.task(address).status().state
+        if state.is_terminal:
+            return state.value
         if time.monotonic() > deadline:
-            raise StateError(f"task {address} is still {state} after {timeout_s:.0f} s", hint="see the node's log above")
+            raise StateError(f"task {address} is still {state.value} after {timeout_s:.0f} s", hint="see the node's log above")
         time.sleep(0.3)
 
 

@@ -13,7 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eotrust.backends import Backends
+    from eotrust.flow.collect import CollectedResult
+    from eotrust.party import Party
 
 #: results of the land-cover application this step needs: the checkpoint and the scene
 MODEL, SCENE, RUN_RECORD = "model", "cube", "run-record"
@@ -41,11 +46,10 @@ class ShippedModel:
         return self.width * self.height / self.seconds if self.seconds > 0 else float("inf")
 
 
-def ship_model(settings: Any, submitter: Any, results: list[Any], out: Path) -> ShippedModel | None:
+def ship_model(backends: Backends, submitter: Party, results: list[CollectedResult], out: Path) -> ShippedModel | None:
     """Package, register, verify and score; ``None`` when the application made no model (or no scene)."""
     from eotrust.ml.onnx_export import package_checkpoint
     from eotrust.ml.package import verify_package
-    from eotrust.ml.registry import Registry
     from eotrust.ml.scoring.scene import score_scene
 
     by_name = {r.name: r for r in results}
@@ -54,7 +58,7 @@ def ship_model(settings: Any, submitter: Any, results: list[Any], out: Path) -> 
     run = by_name[RUN_RECORD].plaintext_cid if RUN_RECORD in by_name else None
     package = package_checkpoint(by_name[MODEL].path, submitter.account, out / PACKAGE_FILE, run=run,
                                  description="land-cover classifier trained by `eotrust demo`")
-    registry = Registry(settings)
+    registry = backends.registry
     entry = registry.register(package)
     report = verify_package(package, cid=entry.cid, owner=submitter.address)
     scene = score_scene(registry.scorer(entry.cid), by_name[SCENE].path, out / SCENE_MAP)

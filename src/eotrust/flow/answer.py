@@ -15,13 +15,16 @@ party is enough; a party with nothing to answer gets a clear PermissionDeniedErr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from eotrust.catalog.entries import Kind, PlatformInfo
+from eotrust.backends import Backends
+from eotrust.catalog.entries import DatasetInfo, Kind, PlatformInfo
 from eotrust.catalog.service import Catalog
 from eotrust.errors import IntegrityError, PermissionDeniedError, StateError
-from eotrust.settings import Settings
-from eotrust.store.base import Store
+from eotrust.ledger import RequestKind, TaskClient, TaskSnapshot, TaskState
+from eotrust.party import Party
+
+# how an answer names the kind of request it answers
+_ANSWER_KIND = {RequestKind.application: "application", RequestKind.platform: "platform", RequestKind.resource: "dataset"}
 
 
 @dataclass(frozen=True)
@@ -35,50 +38,32 @@ class Answer:
     detail: str = ""
 
 
-def open_requests(snap: Any, address: str) -> list[tuple[str, int]]:
+def open_requests(snap: TaskSnapshot, address: str) -> list[tuple[str, int]]:
     """The requests of this task that ``address`` owns and has not answered yet."""
-    from eotrust.flow import ledger_view as lv
-
-    me = address.lower()
-    mine: list[tuple[str, int]] = []
-    if snap.application_owner.lower() == me and lv.is_requested(snap.application_status):
-        mine.append(("application", 0))
-    if snap.platform_owner.lower() == me and lv.is_requested(snap.platform_status):
-        mine.append(("platform", 0))
-    for index, request in enumerate(snap.requests):
-        if request.owner.lower() == me and lv.is_requested(request.status):
-            mine.append(("dataset", index))
-    return mine
+    return [(_ANSWER_KIND[kind], index) for kind, index in snap.owed_by(address)]
 
 
 def answer_task(
-    settings: Settings,
-    party: Any,
+    backends: Backends,
+    party: Party,
     address: str,
     *,
     refuse: bool = False,
-    catalog: Catalog | None = None,
-    chain: Any = None,
-    store: Store | None = None,
     accept_platform_key: str | None = None,
 ) -> list[Answer]:
     """Answer every open request ``party`` owns on the task at ``address``.
 
     ``accept_platform_key``: seal datasets for this key even though it is not the platform's
     registered one (it must be the key the platform acknowledged with)."""
-    from eotrust.flow import ledger_view as lv
-
-    catalog = catalog or Catalog(settings)
-    chain = chain if chain is not None else lv.chain_of(settings)
-    task = lv.task_client(chain, address)
+    catalog = backends.catalog
+    task = backends.task(address)
     snap = task.status()
-    state = lv.state_name(snap)
-    if state != "RequestsLocked":
+    if snap.state is not TaskState.RequestsLocked:
         raise StateError(
-            f"task {address} is {state}; requests are answered only while it is RequestsLocked",
-            hint="wait for the submitter to lock it" if state == "Initialized" else None,
+            f"task {address} is {snap.state.value}; requests are answered only while it is RequestsLocked",
+            hint="wait for the submitter to lock it" if snap.state is TaskState.Initialized else None,
         )
-    mine = open_requests(snap, party.account.address)
+    mine = snap.owed_by(party.account.address)
     if not mine:
         raise PermissionDeniedError(
             f"party {party.name!r} ({party.account.address}) has no open request on task {address}",
@@ -87,76 +72,84 @@ def answer_task(
     answers: list[Answer] = []
     for kind, index in mine:
         if refuse:
-            lv.refuse(task, party.account, kind, index)
-            answers.append(Answer(kind, index, acknowledged=False, detail="refused"))
+            _refuse(task, party, kind, index)
+            answers.append(Answer(_ANSWER_KIND[kind], index, acknowledged=False, detail="refused"))
             break  # one refusal ends the task (Nacked); nothing else can be answered
-        if kind == "application":
+        if kind is RequestKind.application:
             task.ack_application(party.account)
-            answers.append(Answer(kind, index, True, detail="use of the application acknowledged"))
-        elif kind == "platform":
-            record = catalog.get(lv.record_id_of(snap.platform_id), Kind.PLATFORM)
-            platform: PlatformInfo = record.body  # type: ignore[assignment]
+            answers.append(Answer("application", index, True, detail="use of the application acknowledged"))
+        elif kind is RequestKind.platform:
+            platform = catalog.get(snap.platform_record, Kind.PLATFORM).body
+            assert isinstance(platform, PlatformInfo)
             if platform.age_recipient != party.card.age_recipient:
                 raise IntegrityError(
                     f"platform {platform.name} is registered with key {platform.age_recipient}, "
                     f"but party {party.name} holds {party.card.age_recipient}"
                 )
-            lv.ack_platform(task, party.account, party.card.age_recipient)
-            answers.append(Answer(kind, index, True, detail=f"key for inputs {party.card.age_recipient}"))
+            task.ack_platform(party.account, party.card.age_recipient)
+            answers.append(Answer("platform", index, True, detail=f"key for inputs {party.card.age_recipient}"))
         else:
             from eotrust.market.policy import policy_reason, record_refusal
 
-            dataset_id = lv.record_id_of(snap.requests[index].id)
-            reason = policy_reason(catalog, dataset_id, lv.record_id_of(snap.application_id), lv.record_id_of(snap.platform_id))
+            dataset_id = snap.requests[index].dataset_record
+            reason = policy_reason(catalog, dataset_id, snap.application_record, snap.platform_record)
             if reason is not None:  # the owner's data-use policy refuses it, automatically (issue 15)
-                from eotrust.store import open_store
-
-                lv.refuse(task, party.account, kind, index)
-                why = record_refusal(settings, store or open_store(settings), party, address, catalog.get(dataset_id), reason)
-                answers.append(Answer(kind, index, acknowledged=False, detail=f"refused by its data-use policy: {reason} (signed reason {why})"))
+                _refuse(task, party, kind, index)
+                why = record_refusal(backends.settings, backends.store, party, address, catalog.get(dataset_id), reason)
+                answers.append(Answer(_ANSWER_KIND[kind], index, acknowledged=False,
+                                      detail=f"refused by its data-use policy: {reason} (signed reason {why})"))
                 break
-            answers.append(_answer_dataset(settings, party, task, snap, index, catalog, store, accept_platform_key))
+            answers.append(_answer_dataset(backends, party, task, snap, index, accept_platform_key))
     return answers
 
 
+def _refuse(task: TaskClient, party: Party, kind: RequestKind, index: int) -> None:
+    if kind is RequestKind.application:
+        task.nack_application(party.account)
+    elif kind is RequestKind.platform:
+        task.nack_platform(party.account)
+    else:
+        task.nack_request(party.account, index)
+
+
 def _answer_dataset(
-    settings: Settings, party: Any, task: Any, snap: Any, index: int, catalog: Catalog, store: Store | None,
+    backends: Backends, party: Party, task: TaskClient, snap: TaskSnapshot, index: int,
     accept_platform_key: str | None = None,
 ) -> Answer:
     """Encrypt the dataset for the platform's key, store it, acknowledge with its CID."""
     from eotrust.crypto import seal_to_store
-    from eotrust.flow import ledger_view as lv
     from eotrust.flow.holdings import locate
-    from eotrust.store import open_store
 
     request = snap.requests[index]
-    dataset = catalog.get(lv.record_id_of(request.id), Kind.DATASET)
+    dataset = backends.catalog.get(request.dataset_record, Kind.DATASET)
+    body = dataset.body
+    assert isinstance(body, DatasetInfo)
     if dataset.owner.lower() != party.account.address.lower():
         raise PermissionDeniedError(f"dataset {dataset.id} belongs to {dataset.owner}, not to {party.name}")
-    recipient = platform_key(snap, catalog, accept=accept_platform_key)
-    file = locate(settings, party.name, dataset.body.cid)  # type: ignore[attr-defined]
-    sealed = seal_to_store(store or open_store(settings), file, [recipient])
-    lv.ack_request(task, party.account, index, sealed.cid)
+    recipient = platform_key(snap, backends.catalog, accept=accept_platform_key)
+    file = locate(backends.settings, party.name, body.cid)
+    sealed = seal_to_store(backends.store, file, [recipient])
+    task.ack_request(party.account, index, sealed.cid)
     return Answer(
         "dataset",
         index,
         True,
         cid=sealed.cid,
-        detail=f"{dataset.body.title} ({sealed.plaintext_cid}) encrypted for {recipient}",  # type: ignore[attr-defined]
+        detail=f"{body.title} ({sealed.plaintext_cid}) encrypted for {recipient}",
     )
 
 
-def platform_key(snap: Any, catalog: Catalog, *, accept: str | None = None) -> str:
+def platform_key(snap: TaskSnapshot, catalog: Catalog, *, accept: str | None = None) -> str:
     """The key inputs are encrypted for: the one in the platform owner's signed catalogue
     record. If the platform acknowledged with another key, that key is refused unless the
     caller names it in ``accept`` (an explicit, informed override)."""
-    from eotrust.flow import ledger_view as lv
-
-    record = catalog.get(lv.record_id_of(snap.platform_id), Kind.PLATFORM)
+    record = catalog.get(snap.platform_record, Kind.PLATFORM)
     if record.owner.lower() != snap.platform_owner.lower():
         raise IntegrityError(f"the catalogue's platform {record.id} is not owned by the task's platform owner {snap.platform_owner}")
-    registered: str = record.body.age_recipient  # type: ignore[attr-defined]
-    on_chain = lv.platform_recipient(snap)
+    body = record.body
+    assert isinstance(body, PlatformInfo)
+    registered = body.age_recipient
+    on_chain = snap.platform_key
     if on_chain and on_chain != registered:
         if accept is not None and accept == on_chain:
             return on_chain

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from eotrust.backends import Backends
 from eotrust.catalog.entries import ApplicationInfo, Record
-from eotrust.catalog.service import Catalog
-from eotrust.settings import Settings
-from eotrust.store.base import Store
+from eotrust.party import Party
+from eotrust.workflow.spec import WorkflowSpec
 
-_JSON_TYPES = {
+_JSON_TYPES: dict[str, dict[str, Any]] = {
     "str": {"type": "string"},
     "int": {"type": "integer"},
     "float": {"type": "number"},
@@ -23,7 +23,7 @@ _JSON_TYPES = {
 }
 
 
-def parameters_schema(spec: Any) -> dict[str, Any]:
+def parameters_schema(spec: WorkflowSpec) -> dict[str, Any]:
     """A JSON Schema (draft 2020-12) of a workflow's parameters."""
     properties: dict[str, Any] = {}
     for name, p in spec.params.items():
@@ -51,23 +51,22 @@ def parameters_schema(spec: Any) -> dict[str, Any]:
 
 
 def register_workflow_application(
-    settings: Settings,
-    party: Any,
+    backends: Backends,
+    party: Party,
     workflow: str | Path,
     *,
     name: str | None = None,
     version: str = "0.1.0",
     description: str = "",
     keywords: list[str] | None = None,
-    catalog: Catalog | None = None,
-    store: Store | None = None,
 ) -> Record:
-    """Publish ``workflow`` (a YAML file, YAML text or a stored CID, or a CWL document: a
-    ``.cwl`` file, packed and stored, which platforms run with cwltool) and register it, signed."""
-    from eotrust.store import open_store
-    from eotrust.workflow import load_workflow, publish_workflow
+    """Publish ``workflow`` (a YAML file, YAML text, a stored CID or a published name — see
+    ``resolve_workflow`` — or a CWL document: a ``.cwl`` file, packed and stored, which
+    platforms run with cwltool) and register it, signed."""
+    from eotrust.workflow import publish_workflow
+    from eotrust.workflow.registry import resolve_workflow
 
-    store = store or open_store(settings)
+    store = backends.store
     if isinstance(workflow, (str, Path)) and str(workflow).endswith(".cwl") and Path(workflow).is_file():
         from eotrust.workflow.cwl_package import cwl_interface, pack_cwl
 
@@ -78,9 +77,9 @@ def register_workflow_application(
             description=description or iface.description, inputs=sorted(iface.data_inputs),
             outputs=sorted(iface.outputs), parameters_schema=iface.parameters_schema,
             keywords=sorted(set(keywords or []) | {"cwl"}))
-        return (catalog or Catalog(settings)).register(party, cwl_info)
-    spec = load_workflow(workflow, store=store)
-    cid = publish_workflow(settings, spec, store=store)
+        return backends.catalog.register(party, cwl_info)
+    spec = resolve_workflow(backends.settings, workflow, store=store)
+    cid = publish_workflow(backends.settings, spec, store=store)
     info = ApplicationInfo(
         name=name or spec.name,
         version=version,
@@ -91,4 +90,4 @@ def register_workflow_application(
         parameters_schema=parameters_schema(spec),
         keywords=keywords or [],
     )
-    return (catalog or Catalog(settings)).register(party, info)
+    return backends.catalog.register(party, info)

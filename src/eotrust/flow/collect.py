@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from eotrust.backends import Backends
 from eotrust.catalog.entries import ResultInfo
 from eotrust.catalog.service import Catalog
 from eotrust.errors import IntegrityError, StateError
-from eotrust.settings import Settings
-from eotrust.store.base import Store
+from eotrust.ledger import TaskSnapshot, TaskState
+from eotrust.party import Party
 
 _MAGIC = ((b"II*\x00", ".tif"), (b"MM\x00*", ".tif"), (b"\x89PNG", ".png"), (b"{", ".json"), (b"PK\x03\x04", ".zip"))
 
@@ -52,45 +52,31 @@ def _named_for_its_kind(target: Path) -> Path:
     return target.rename(target.with_name(stem + suffix))
 
 
-def result_records(catalog: Catalog, address: str, snap: Any) -> dict[str, ResultInfo]:
+def result_records(catalog: Catalog, address: str, snap: TaskSnapshot) -> dict[str, ResultInfo]:
     """The platform owner's signed records of this task's results, by ciphertext CID."""
     out: dict[str, ResultInfo] = {}
     for record in catalog.results(task=address):
-        if record.owner.lower() == snap.platform_owner.lower():
-            out[record.body.cid] = record.body  # type: ignore[attr-defined,assignment]
+        if record.owner.lower() == snap.platform_owner.lower() and isinstance(record.body, ResultInfo):
+            out[record.body.cid] = record.body
     return out
 
 
-def collect_results(
-    settings: Settings,
-    submitter: Any,
-    address: str,
-    dest: Path,
-    *,
-    catalog: Catalog | None = None,
-    chain: Any = None,
-    store: Store | None = None,
-) -> list[CollectedResult]:
+def collect_results(backends: Backends, submitter: Party, address: str, dest: Path) -> list[CollectedResult]:
     """Decrypt every result of a Finished task into ``dest``; return where each one is."""
     from eotrust.crypto import open_from_store
-    from eotrust.flow import ledger_view as lv
-    from eotrust.store import open_store
 
-    catalog = catalog or Catalog(settings)
-    chain = chain if chain is not None else lv.chain_of(settings)
-    store = store or open_store(settings)
-    snap = lv.task_client(chain, address).status()
-    state = lv.state_name(snap)
-    if state != "Finished":
-        hint = "read why with `eotrust flow failure-log`" if state == "Failed" else "wait until it is Finished"
-        raise StateError(f"task {address} is {state}, not Finished", hint=hint)
+    catalog, store = backends.catalog, backends.store
+    snap = backends.task(address).status()
+    if snap.state is not TaskState.Finished:
+        hint = "read why with `eotrust flow failure-log`" if snap.state is TaskState.Failed else "wait until it is Finished"
+        raise StateError(f"task {address} is {snap.state.value}, not Finished", hint=hint)
     if snap.submitter.lower() != submitter.account.address.lower():
         raise StateError(f"task {address} was submitted by {snap.submitter}, not by {submitter.name}")
     records = result_records(catalog, address, snap)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     collected: list[CollectedResult] = []
-    for cid in lv.recorded_result_cids(snap):
+    for cid in snap.result_cids:
         info = records.get(cid)
         if info is None:
             raise IntegrityError(f"result {cid} of task {address} has no record signed by the platform owner")
@@ -110,32 +96,21 @@ def collect_results(
     return collected
 
 
-def failure_log(
-    settings: Settings,
-    submitter: Any,
-    address: str,
-    *,
-    catalog: Catalog | None = None,
-    chain: Any = None,
-    store: Store | None = None,
-) -> str:
+def failure_log(backends: Backends, submitter: Party, address: str) -> str:
     """The decrypted error log of a Failed task."""
     import tempfile
 
     from eotrust.crypto import open_from_store
-    from eotrust.flow import ledger_view as lv
-    from eotrust.store import open_store
 
-    chain = chain if chain is not None else lv.chain_of(settings)
-    snap = lv.task_client(chain, address).status()
-    if lv.state_name(snap) != "Failed":
-        raise StateError(f"task {address} is {lv.state_name(snap)}, not Failed")
-    cid = lv.failure_cid(snap)
-    records = result_records(catalog or Catalog(settings), address, snap)
+    snap = backends.task(address).status()
+    if snap.state is not TaskState.Failed or not snap.failure:
+        raise StateError(f"task {address} is {snap.state.value}, not Failed")
+    cid = snap.failure
+    records = result_records(backends.catalog, address, snap)
     info = records.get(cid)
     if info is None:
         raise IntegrityError(f"the failure log {cid} of task {address} has no record signed by the platform owner")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "failure.log"
-        open_from_store(store or open_store(settings), cid, submitter.age_identity, out, expected_cid=info.plaintext_cid)
+        open_from_store(backends.store, cid, submitter.age_identity, out, expected_cid=info.plaintext_cid)
         return out.read_text()

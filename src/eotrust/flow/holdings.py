@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
+from eotrust.backends import Backends
 from eotrust.catalog.describe import describe_raster
 from eotrust.catalog.entries import Record
-from eotrust.catalog.service import Catalog
 from eotrust.errors import IntegrityError, NotFoundError
+from eotrust.party import Party
 from eotrust.settings import Settings
 from eotrust.store.atomic import write_atomic
 
@@ -64,18 +64,17 @@ def locate(settings: Settings, party_name: str, cid: str) -> Path:
 
 
 def register_dataset_file(
-    settings: Settings,
-    party: Any,
+    backends: Backends,
+    party: Party,
     file: Path,
     *,
     title: str | None = None,
     description: str = "",
     licence: str = "proprietary",
     keywords: list[str] | None = None,
-    catalog: Catalog | None = None,
 ) -> Record:
     """Describe ``file``, register it in the catalogue signed by ``party``, remember where it is."""
     info = describe_raster(file, title=title, description=description, licence=licence, keywords=keywords)
-    record = (catalog or Catalog(settings)).register(party, info)
-    remember(settings, party.name, info.cid, file)
+    record = backends.catalog.register(party, info)
+    remember(backends.settings, party.name, info.cid, file)
     return record

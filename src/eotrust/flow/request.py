@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from eotrust.backends import Backends
 from eotrust.catalog.entries import ApplicationInfo, Kind, Record, TaskInfo
 from eotrust.catalog.service import Catalog
 from eotrust.errors import InvalidInputError
-from eotrust.settings import Settings
+from eotrust.party import Party
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ def resolve(catalog: Catalog, request: TaskRequest) -> tuple[Record, Record, dic
     """The checked catalogue records a request names; a clear error for anything wrong."""
     application = catalog.find(request.application, Kind.APPLICATION)
     platform = catalog.find(request.platform, Kind.PLATFORM)
-    app: ApplicationInfo = application.body  # type: ignore[assignment]
+    app = application.body
+    assert isinstance(app, ApplicationInfo)
     if not request.inputs:
         raise InvalidInputError("a task needs at least one input dataset", hint="pass --input NAME=DATASET")
     if app.inputs and set(request.inputs) != set(app.inputs):
@@ -59,29 +61,20 @@ def resolve(catalog: Catalog, request: TaskRequest) -> tuple[Record, Record, dic
     return application, platform, datasets
 
 
-def open_task(
-    settings: Settings,
-    submitter: Any,
-    request: TaskRequest,
-    *,
-    catalog: Catalog | None = None,
-    chain: Any = None,
-) -> OpenedTask:
+def open_task(backends: Backends, submitter: Party, request: TaskRequest) -> OpenedTask:
     """Create the task contract, name every request, give the results key, lock it."""
-    from eotrust.flow import ledger_view as lv
-
-    catalog = catalog or Catalog(settings)
+    catalog = backends.catalog
     application, platform, datasets = resolve(catalog, request)
-    chain = chain if chain is not None else lv.chain_of(settings)
     recipient = submitter.card.age_recipient
-    task = lv.create_task(
-        chain,
+    task = backends.factory.create_task(
         submitter.account,
         results_recipient=recipient,
-        application=(application.id, application.owner),
-        platform=(platform.id, platform.owner),
+        application_id=application.id,
+        application_owner=application.owner,
+        platform_id=platform.id,
+        platform_owner=platform.owner,
     )
-    lv.add_requests(task, submitter.account, [(datasets[name].id, datasets[name].owner) for name in sorted(datasets)])
+    task.add_requests(submitter.account, [(datasets[name].id, datasets[name].owner) for name in sorted(datasets)])
     info = TaskInfo(
         address=task.address,
         application_id=application.id,

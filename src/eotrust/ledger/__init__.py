@@ -1,6 +1,7 @@
 """eotrust.ledger: the task contracts on a chain.
 
-- :class:`Chain` — one connection, embedded EVM or JSON-RPC (``Chain.from_settings``).
+- :func:`open_chain` — the :class:`Chain` the settings name: one connection, embedded EVM or
+  JSON-RPC.
 - :class:`TaskFactoryClient` — creates tasks (``create_task``) and lists them
   (``all_tasks``, ``tasks_of``, ``task_count``).
 - :class:`TaskClient` — every move of one task, ``status()`` (a :class:`TaskSnapshot`) and
@@ -22,6 +23,14 @@ from eotrust.ledger.models import (
 )
 from eotrust.ledger.reverts import ContractRevertError
 from eotrust.ledger.task import TaskClient
+from eotrust.settings import Settings
+
+
+def open_chain(settings: Settings) -> Chain:
+    """The chain the settings name: the embedded one under the home, or the JSON-RPC node at
+    ``chain_url``."""
+    return Chain.from_settings(settings)
+
 
 __all__ = [
     "Chain",
@@ -36,4 +45,5 @@ __all__ = [
     "TaskSnapshot",
     "TaskState",
     "TxResult",
+    "open_chain",
 ]

@@ -7,6 +7,17 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict
 
+from eotrust.cid import cid_from_digest
+
+
+def record_id(value: str) -> str:
+    """A catalogue id as the contract holds it (``0x`` + 64 hex digits) as the catalogue record
+    id it is: record ids are CIDs whose sha2-256 digest is the whole id. A CID is returned as
+    it is."""
+    if value.startswith("0x"):
+        return cid_from_digest(bytes.fromhex(value[2:]))
+    return value
+
 
 class TaskState(str, Enum):
     """The contract's ``State``, in its order."""
@@ -54,6 +65,11 @@ class ResourceRequest(BaseModel):
     status: RequestStatus
     input_cid: str | None = None  # the stored, encrypted input (set by the owner's ack)
 
+    @property
+    def dataset_record(self) -> str:
+        """The catalogue record id of the requested dataset."""
+        return record_id(self.id)
+
 
 class TaskResult(BaseModel):
     """One result recorded by the collector."""
@@ -98,6 +114,45 @@ class TaskSnapshot(BaseModel):
             and self.platform_status is RequestStatus.Acknowledged
             and all(r.status is RequestStatus.Acknowledged for r in self.requests)
         )
+
+    @property
+    def application_record(self) -> str:
+        """The catalogue record id of the task's application."""
+        return record_id(self.application_id)
+
+    @property
+    def platform_record(self) -> str:
+        """The catalogue record id of the task's platform."""
+        return record_id(self.platform_id)
+
+    @property
+    def result_cids(self) -> list[str]:
+        """The CIDs of the results recorded on the contract, in order."""
+        return [r.cid for r in self.results]
+
+    @property
+    def parties(self) -> list[str]:
+        """Every address the task names: submitter, application and platform owners, then each
+        data owner (a party may appear more than once)."""
+        return [self.submitter, self.application_owner, self.platform_owner, *(r.owner for r in self.requests)]
+
+    def names(self, address: str | None) -> bool:
+        """Whether the task names ``address`` as any of its parties (case-insensitive)."""
+        return bool(address) and any(a.lower() == str(address).lower() for a in self.parties)
+
+    def owed_by(self, address: str) -> list[tuple[RequestKind, int]]:
+        """The requests ``address`` owns and has not answered yet: ``(kind, index)`` with index
+        0 for the application and the platform request, the request's index for a dataset."""
+        me = address.lower()
+        owed: list[tuple[RequestKind, int]] = []
+        if self.application_owner.lower() == me and self.application_status is RequestStatus.Requested:
+            owed.append((RequestKind.application, 0))
+        if self.platform_owner.lower() == me and self.platform_status is RequestStatus.Requested:
+            owed.append((RequestKind.platform, 0))
+        for request in self.requests:
+            if request.owner.lower() == me and request.status is RequestStatus.Requested:
+                owed.append((RequestKind.resource, request.index))
+        return owed
 
 
 class TaskEvent(BaseModel):

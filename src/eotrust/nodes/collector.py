@@ -9,10 +9,9 @@ a crash at any point records nothing twice and loses nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
 from eotrust.catalog.entries import ResultInfo
-from eotrust.nodes.journal import TaskJournal
+from eotrust.ledger import TaskClient, TaskSnapshot
+from eotrust.nodes.journal import SealedResult, TaskJournal
 from eotrust.nodes.runner import PlatformContext, short
 
 
@@ -20,9 +19,7 @@ class Collector:
     def __init__(self, ctx: PlatformContext) -> None:
         self.ctx = ctx
 
-    def collect(self, task: Any, snap: Any, entry: TaskJournal) -> None:
-        from eotrust.flow.ledger_view import recorded_result_cids
-
+    def collect(self, task: TaskClient, snap: TaskSnapshot, entry: TaskJournal) -> None:
         ctx = self.ctx
         if entry.failure_log_cid:
             ctx.log(f"task {short(task.address)}: recording the failure (log {entry.failure_log_cid})")
@@ -33,7 +30,7 @@ class Collector:
             return
         if not entry.results:
             return
-        recorded = recorded_result_cids(snap)
+        recorded = snap.result_cids
         for result in entry.results:
             if result.cid not in recorded:
                 task.add_result(ctx.party.account, result.cid, owner=snap.submitter)
@@ -43,7 +40,7 @@ class Collector:
         ctx.report(task.address, "Finished")
         ctx.log(f"task {short(task.address)}: finished with {len(entry.results)} result(s)")
 
-    def _catalogue(self, address: str, entry: TaskJournal, result: Any) -> None:
+    def _catalogue(self, address: str, entry: TaskJournal, result: SealedResult) -> None:
         catalog = self.ctx.catalog
         if any(r.owner == self.ctx.address for r in catalog.results(task=address, cid=result.cid)):
             return

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eotrust.settings import Settings
 from eotrust.store.base import Store
+
+if TYPE_CHECKING:
+    from eotrust.workflow.progress import StepEvent
+    from eotrust.workflow.record import StepRecord
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,7 @@ class Execution:
 
     run_cid: str
     outputs: dict[str, str]
-    steps: list[Any] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)
 
 
 ProgressHook = Callable[[str], None]
@@ -98,12 +102,12 @@ class WorkflowExecutor:
         return Execution(run_cid=result.run_cid, outputs=outputs)
 
 
-def _step_printer(progress: ProgressHook) -> Callable[..., None]:
+def _step_printer(progress: ProgressHook) -> Callable[[StepEvent], None]:
     """Turn the engine's StepEvents into one readable line each (instances of a scattered step
     are reported when the whole step is done, so the log stays short)."""
     done: dict[str, int] = {}
 
-    def hook(event: Any) -> None:
+    def hook(event: StepEvent) -> None:
         label = event.step if event.index is None else f"{event.step}[{event.index}]"
         if event.kind == "planned":
             progress(f"step {event.step}: planned ({event.total} instance{'s' if event.total != 1 else ''})")

@@ -15,17 +15,15 @@ import threading
 from collections.abc import Callable
 from typing import Literal
 
+from eotrust.backends import Backends
 from eotrust.errors import BackendUnavailableError, EotrustError, InvalidInputError
 from eotrust.federated.aggregator import aggregator_step
 from eotrust.federated.data import PixelSet
 from eotrust.federated.journal import RoundJournal
 from eotrust.federated.participant import participant_step
 from eotrust.federated.roles import RoleContext, short
-from eotrust.ledger.chain import Chain
 from eotrust.ledger.federated import FederatedFactoryClient, FederatedState, FederatedTaskClient
 from eotrust.party.party import Party
-from eotrust.settings import Settings
-from eotrust.store.base import Store
 
 Role = Literal["participant", "aggregator"]
 
@@ -33,17 +31,13 @@ Role = Literal["participant", "aggregator"]
 class FederatedNode:
     def __init__(
         self,
-        settings: Settings,
+        backends: Backends,
         party: Party,
         role: Role,
         *,
         data: PixelSet | None = None,
-        chain: Chain | None = None,
-        store: Store | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
-        from eotrust.store import open_store
-
         if role == "participant" and data is None:
             raise InvalidInputError("a participant trains on its own data", hint="pass --data OWN.npz")
         self.role = role
@@ -52,9 +46,9 @@ class FederatedNode:
             name=party.name,
             account=party.account,
             identity=party.age_identity,
-            chain=chain if chain is not None else Chain.from_settings(settings),
-            store=store if store is not None else open_store(settings),
-            journal=RoundJournal(settings.path("nodes", "federated", party.name)),
+            chain=backends.chain,
+            store=backends.store,
+            journal=RoundJournal(backends.settings.path("nodes", "federated", party.name)),
             log=log or (lambda line: None),
         )
         self._done: set[str] = set()

@@ -11,20 +11,20 @@ while the node was cut off.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
 
-from eotrust.catalog.entries import Kind
-from eotrust.catalog.service import Catalog
+from eotrust.backends import Backends
+from eotrust.catalog.entries import Kind, PlatformInfo
 from eotrust.errors import BackendUnavailableError, EotrustError, PermissionDeniedError
+from eotrust.ledger import TaskEvent, TaskSnapshot, TaskState
 from eotrust.nodes.collector import Collector
 from eotrust.nodes.executor import Executor, WorkflowExecutor
 from eotrust.nodes.journal import Journal
 from eotrust.nodes.runner import PlatformContext, Runner, short
-from eotrust.settings import Settings
+from eotrust.party import Party
 from eotrust.store.base import Store
 
-ACTIVE = ("RequestsLocked", "Running")
+ACTIVE = (TaskState.RequestsLocked, TaskState.Running)
 
 
 class PlatformNode:
@@ -32,40 +32,43 @@ class PlatformNode:
 
     def __init__(
         self,
-        settings: Settings,
-        party: Any,
+        backends: Backends,
+        party: Party,
         platform: str,
         *,
-        chain: Any = None,
-        catalog: Catalog | None = None,
-        shared: Store | None = None,
         private: Store | None = None,
         executor: Executor | None = None,
         log: Callable[[str], None] | None = None,
         moved: Callable[[str, str], None] | None = None,
     ) -> None:
-        from eotrust.ledger import Chain
-        from eotrust.store import LocalStore, open_store
+        """The node of ``platform`` (a catalogue name or id) run by its owner ``party``, over
+        the shared ``backends``; ``private``: the platform's own store of decrypted inputs
+        (default: one under the home), ``executor``: how applications run (default: the
+        workflow engine)."""
+        from eotrust.store import LocalStore
 
+        settings = backends.settings
         if settings.sandbox and executor is None:
             from eotrust.workflow.sandbox import require_bwrap
 
             require_bwrap()  # other parties' code never runs unsandboxed by accident
-        catalog = catalog or Catalog(settings)
+        catalog = backends.catalog
         record = catalog.find(platform, Kind.PLATFORM)
         if record.owner.lower() != party.account.address.lower():
             raise PermissionDeniedError(
                 f"platform {platform!r} belongs to {record.owner}; party {party.name!r} is {party.account.address}",
                 hint="run the node as the platform's owner (--as)",
             )
-        name = record.body.name  # type: ignore[attr-defined]
+        assert isinstance(record.body, PlatformInfo)
+        name = record.body.name
+        self.backends = backends
         self.ctx = PlatformContext(
             settings=settings,
             party=party,
             platform=record,
-            chain=chain if chain is not None else Chain.from_settings(settings),
+            chain=backends.chain,
             catalog=catalog,
-            shared=shared if shared is not None else open_store(settings),
+            shared=backends.store,
             private=private if private is not None else LocalStore(settings.path("nodes", name, "private-store")),
             executor=executor if executor is not None else WorkflowExecutor(settings),
             journal=Journal(settings, name),
@@ -78,39 +81,33 @@ class PlatformNode:
             self.ctx.log("WARNING: the sandbox is OFF (--no-sandbox): other parties' code runs with this node's rights")
 
     # -- one task ----------------------------------------------------------------
-    def is_ours(self, snap: Any) -> bool:
-        from eotrust.flow.ledger_view import record_id_of
-
+    def is_ours(self, snap: TaskSnapshot) -> bool:
         return (
             snap.platform_owner.lower() == self.ctx.address.lower()
-            and record_id_of(snap.platform_id) == self.ctx.platform.id
+            and snap.platform_record == self.ctx.platform.id
         )
 
     def advance(self, address: str) -> str:
         """Do whatever is next for this task on this platform; return its state name after."""
-        from eotrust.flow.ledger_view import state_name, task_client
-
-        task = task_client(self.ctx.chain, address)
+        task = self.backends.task(address)
         snap = task.status()
         if not self.is_ours(snap):
-            return state_name(snap)
-        if state_name(snap) == "RequestsLocked" and self.runner.maybe_start(task, snap):
+            return snap.state.value
+        if snap.state is TaskState.RequestsLocked and self.runner.maybe_start(task, snap):
             snap = task.status()
-        if state_name(snap) == "Running":
+        if snap.state is TaskState.Running:
             entry = self.runner.execute(task, snap)
             self.collector.collect(task, snap, entry)
             snap = task.status()
-        return state_name(snap)
+        return snap.state.value
 
     # -- all tasks -----------------------------------------------------------------
     def recover(self) -> dict[str, str]:
         """Advance every unfinished task of this platform; the ledger says which."""
-        from eotrust.flow.ledger_view import all_task_addresses, state_name, task_client
-
         done: dict[str, str] = {}
-        for address in all_task_addresses(self.ctx.chain):
-            snap = task_client(self.ctx.chain, address).status()
-            if self.is_ours(snap) and state_name(snap) in ACTIVE:
+        for address in self.backends.factory.all_tasks():
+            snap = self.backends.task(address).status()
+            if self.is_ours(snap) and snap.state in ACTIVE:
                 done[address] = self._advance_logged(address)
         return done
 
@@ -128,20 +125,19 @@ class PlatformNode:
 
     def run(self, stop: threading.Event | None = None, *, poll_s: float = 1.0, max_backoff_s: float = 30.0) -> None:
         """Follow the ledger until ``stop`` is set (or forever)."""
-        from eotrust.flow.ledger_view import block_number, touched_tasks
-
         stop = stop or threading.Event()
+        chain = self.ctx.chain
         backoff = poll_s
         cursor: int | None = None
-        self.ctx.log(f"node for platform {self.ctx.platform.body.name} started as {self.ctx.address}")  # type: ignore[attr-defined]
+        self.ctx.log(f"node for platform {self.ctx.platform_name} started as {self.ctx.address}")
         while not stop.is_set():
             try:
                 if cursor is None:
-                    cursor = block_number(self.ctx.chain)
+                    cursor = chain.block_number()
                     self.recover()
-                head = block_number(self.ctx.chain)
+                head = chain.block_number()
                 if head > cursor:
-                    for address in touched_tasks(self.ctx.chain, cursor + 1, head):
+                    for address in touched_tasks(chain.events_since(cursor + 1, to_block=head)):
                         self._advance_logged(address)
                     cursor = head
                 backoff = poll_s
@@ -151,3 +147,8 @@ class PlatformNode:
                 cursor = None  # rescan from the ledger once it is back: nothing is lost
                 stop.wait(backoff)
                 backoff = min(backoff * 2, max_backoff_s)
+
+
+def touched_tasks(events: Iterable[TaskEvent]) -> list[str]:
+    """The addresses of the tasks ``events`` touch, each once, in order of first touch."""
+    return list(dict.fromkeys(event.task for event in events))

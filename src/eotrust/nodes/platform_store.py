@@ -10,7 +10,7 @@ shared store explicitly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -45,8 +45,8 @@ class PlatformStore:
     def get_bytes(self, cid: str) -> bytes:
         return self._reader(cid).get_bytes(cid)
 
-    def get_file(self, cid: str, dest: Path) -> Path:
-        return self._reader(cid).get_file(cid, dest)
+    def get_file(self, cid: str, dest: Path, *, progress: Callable[[int], None] | None = None) -> Path:
+        return self._reader(cid).get_file(cid, dest, progress=progress)
 
     def has(self, cid: str) -> bool:
         return self.private.has(cid) or self.shared.has(cid)

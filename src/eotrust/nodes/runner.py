@@ -20,20 +20,21 @@ import shutil
 import tempfile
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from eotrust.catalog.entries import Kind, Record, TaskInfo
+from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, TaskInfo
 from eotrust.catalog.service import Catalog
 from eotrust.errors import BackendUnavailableError, EotrustError, IntegrityError
-from eotrust.flow import ledger_view as lv
+from eotrust.ledger import Chain, TaskClient, TaskSnapshot
 from eotrust.nodes.executor import Executor
 from eotrust.nodes.journal import Journal, SealedResult, TaskJournal
 from eotrust.nodes.platform_store import PlatformStore
+from eotrust.party import Party
 from eotrust.settings import Settings
 from eotrust.store.base import Store
+from eotrust.workflow.errors import RunFailed
 
 RUN_RECORD = "run-record"
 FAILURE_LOG = "failure-log"
@@ -53,9 +54,9 @@ class PlatformContext:
     """Everything a platform's nodes share."""
 
     settings: Settings
-    party: Any  # eotrust.party.Party: .name, .account, .age_identity, .card
+    party: Party
     platform: Record  # the platform's catalogue record
-    chain: Any  # eotrust.ledger Chain
+    chain: Chain
     catalog: Catalog
     shared: Store
     private: Store
@@ -73,11 +74,17 @@ class PlatformContext:
         return self.party.account.address
 
     @property
+    def platform_name(self) -> str:
+        body = self.platform.body
+        assert isinstance(body, PlatformInfo)
+        return body.name
+
+    @property
     def work_dir(self) -> Path:
-        return self.settings.path("nodes", self.platform.body.name, "work")  # type: ignore[attr-defined]
+        return self.settings.path("nodes", self.platform_name, "work")
 
 
-def _flatten(outputs: dict[str, str | list[str]]) -> list[tuple[str, str]]:
+def _flatten(outputs: Mapping[str, str | list[str]]) -> list[tuple[str, str]]:
     """Workflow outputs as (name, CID) pairs in name order; a list output gives NAME-0, NAME-1…"""
     pairs: list[tuple[str, str]] = []
     for name in sorted(outputs):
@@ -104,8 +111,8 @@ class Runner:
         self.ctx = ctx
 
     # -- RequestsLocked -> Running ------------------------------------------
-    def maybe_start(self, task: Any, snap: Any) -> bool:
-        if not lv.all_acknowledged(snap):
+    def maybe_start(self, task: TaskClient, snap: TaskSnapshot) -> bool:
+        if not snap.all_acknowledged:
             return False
         self.ctx.log(f"task {short(task.address)}: every request acknowledged — starting the execution")
         task.start(self.ctx.party.account, execution_id(task.address, self.ctx.platform.id))
@@ -113,7 +120,7 @@ class Runner:
         return True
 
     # -- Running: execute and seal ------------------------------------------
-    def execute(self, task: Any, snap: Any) -> TaskJournal:
+    def execute(self, task: TaskClient, snap: TaskSnapshot) -> TaskJournal:
         """Make the results (or the failure log) of a Running task, once; journal them."""
         ctx = self.ctx
         entry = ctx.journal.load(task.address)
@@ -123,20 +130,20 @@ class Runner:
         inputs: dict[str, str] = {}
         try:
             try:
-                record = self._task_record(task.address, snap)
-                info: TaskInfo = record.body  # type: ignore[assignment]
+                info = self._task_record(task.address, snap)
                 application = ctx.catalog.get(info.application_id, Kind.APPLICATION)
+                app = application.body
+                assert isinstance(app, ApplicationInfo)
                 if application.owner.lower() != snap.application_owner.lower():
                     raise IntegrityError(
                         f"application {application.id} is signed by {application.owner}, "
                         f"not by the task's application owner {snap.application_owner}"
                     )
                 inputs = self._fetch_inputs(task.address, snap, info, work, inputs)
-                ctx.log(f"task {short(task.address)}: running application {application.body.name} "  # type: ignore[attr-defined]
-                        f"(workflow {application.body.workflow_cid})")  # type: ignore[attr-defined]
+                ctx.log(f"task {short(task.address)}: running application {app.name} (workflow {app.workflow_cid})")
                 store = PlatformStore(ctx.private, ctx.shared)
                 execution = ctx.executor.execute(
-                    application.body.workflow_cid,  # type: ignore[attr-defined]
+                    app.workflow_cid,
                     inputs,
                     dict(info.params),
                     store=store,
@@ -163,21 +170,23 @@ class Runner:
                 private.remove(cid)
                 self.ctx.log(f"task {short(address)}: decrypted input {name!r} deleted from the platform")
 
-    def _task_record(self, address: str, snap: Any) -> Record:
+    def _task_record(self, address: str, snap: TaskSnapshot) -> TaskInfo:
         """The submitter's signed record of this task, checked against the contract."""
         record = self.ctx.catalog.task(address)
-        info: TaskInfo = record.body  # type: ignore[assignment]
+        info = record.body
+        assert isinstance(info, TaskInfo)
         if record.owner.lower() != snap.submitter.lower():
             raise IntegrityError(f"the catalogue record of task {address} was not signed by its submitter {snap.submitter}")
-        if lv.record_id_of(snap.application_id) != info.application_id:
+        if snap.application_record != info.application_id:
             raise IntegrityError(f"task {short(address)}: the contract's application is not the one its record names")
         wanted = sorted(info.inputs.values())
-        on_chain = sorted(lv.record_id_of(r.id) for r in snap.requests)
+        on_chain = sorted(r.dataset_record for r in snap.requests)
         if wanted != on_chain:
             raise IntegrityError(f"task {short(address)}: the contract's resource requests are not the datasets its record names")
-        return record
+        return info
 
-    def _fetch_inputs(self, address: str, snap: Any, info: TaskInfo, work: Path, inputs: dict[str, str]) -> dict[str, str]:
+    def _fetch_inputs(self, address: str, snap: TaskSnapshot, info: TaskInfo, work: Path,
+                      inputs: dict[str, str]) -> dict[str, str]:
         """Decrypt each acknowledged input here, check it, keep it in the private store (until
         the task ends; ``inputs`` is filled as they arrive, so even a half-fetched set is deleted)."""
         from eotrust.crypto import open_from_store
@@ -185,14 +194,15 @@ class Runner:
         ctx = self.ctx
         name_of = {dataset_id: name for name, dataset_id in info.inputs.items()}
         for index, request in enumerate(snap.requests):
-            dataset_id = lv.record_id_of(request.id)
+            dataset_id = request.dataset_record
             name = name_of[dataset_id]
-            dataset = ctx.catalog.get(dataset_id, Kind.DATASET)
-            expected = dataset.body.cid  # type: ignore[attr-defined]
-            ciphertext = lv.input_cid(request)
-            what = f"input {name!r} (request {index}, dataset {dataset.body.title!r} of {request.owner})"  # type: ignore[attr-defined]
+            dataset = ctx.catalog.get(dataset_id, Kind.DATASET).body
+            assert isinstance(dataset, DatasetInfo)
+            expected = dataset.cid
+            ciphertext = request.input_cid
+            what = f"input {name!r} (request {index}, dataset {dataset.title!r} of {request.owner})"
             ctx.log(f"task {short(address)}: fetching {what} — ciphertext {ciphertext}")
-            if not ctx.shared.has(ciphertext):
+            if ciphertext is None or not ctx.shared.has(ciphertext):
                 raise InputRejected(f"{what}: the acknowledged ciphertext {ciphertext} is not in the store")
             dest = work / "inputs" / name
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -211,13 +221,13 @@ class Runner:
         return inputs
 
     def _seal_outputs(
-        self, address: str, snap: Any, outputs: dict[str, str | list[str]], run_cid: str, work: Path
+        self, address: str, snap: TaskSnapshot, outputs: Mapping[str, str | list[str]], run_cid: str, work: Path
     ) -> TaskJournal:
         from eotrust.crypto import seal_to_store
 
         ctx = self.ctx
         view = PlatformStore(ctx.private, ctx.shared)
-        recipient = lv.results_recipient(snap)
+        recipient = snap.results_recipient
         results: list[SealedResult] = []
         for name, cid in _flatten(outputs):
             plain = view.get_file(cid, work / "outputs" / name)
@@ -234,29 +244,28 @@ class Runner:
         ctx.log(f"task {short(address)}: run record published: {published}")
         return TaskJournal(address=address, run_cid=run_cid, results=results)
 
-    def _seal_failure(self, address: str, snap: Any, exc: EotrustError, work: Path) -> TaskJournal:
+    def _seal_failure(self, address: str, snap: TaskSnapshot, exc: EotrustError, work: Path) -> TaskJournal:
         from eotrust.crypto import seal_to_store
 
         ctx = self.ctx
         lines = [
-            f"eotrust task {address} failed on platform {ctx.platform.body.name}",  # type: ignore[attr-defined]
+            f"eotrust task {address} failed on platform {ctx.platform_name}",
             f"error: {exc.message}",
         ]
         if exc.hint:
             lines.append(f"hint: {exc.hint}")
-        step_log = getattr(exc, "log_cid", None)
-        if step_log:
-            lines.append(f"step {getattr(exc, 'step', '?')} exit status {getattr(exc, 'exit_status', None)}; its log ({step_log}):")
+        if isinstance(exc, RunFailed) and exc.log_cid:
+            lines.append(f"step {exc.step} exit status {exc.exit_status}; its log ({exc.log_cid}):")
             try:
-                lines.append(PlatformStore(ctx.private, ctx.shared).get_bytes(step_log).decode("utf-8", "replace"))
+                lines.append(PlatformStore(ctx.private, ctx.shared).get_bytes(exc.log_cid).decode("utf-8", "replace"))
             except EotrustError as read_error:
                 lines.append(f"(the step log could not be read: {read_error.message})")
-        if not isinstance(exc, (InputRejected, IntegrityError)) and getattr(exc, "step", None) is None:
+        if not isinstance(exc, (InputRejected, IntegrityError, RunFailed)):
             lines.append("".join(traceback.format_exception_only(type(exc), exc)))
         text = "\n".join(lines) + "\n"
         log_file = work / "failure.log"
         log_file.write_text(text)
-        sealed = seal_to_store(ctx.shared, log_file, [lv.results_recipient(snap)])
+        sealed = seal_to_store(ctx.shared, log_file, [snap.results_recipient])
         ctx.log(f"task {short(address)}: FAILED — {exc.message}; error log encrypted for the submitter: {sealed.cid}")
         return TaskJournal(
             address=address,
@@ -264,6 +273,6 @@ class Runner:
             failure_log_cid=sealed.cid,
             failure_log=SealedResult(
                 name=FAILURE_LOG, cid=sealed.cid, plaintext_cid=sealed.plaintext_cid, size=sealed.size,
-                recipient=lv.results_recipient(snap),
+                recipient=snap.results_recipient,
             ),
         )

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from eotrust.catalog.entries import Kind, Record
-from eotrust.catalog.service import Catalog
+from eotrust.backends import Backends
+from eotrust.catalog.entries import ApplicationInfo, ResultInfo
 from eotrust.errors import EotrustError, IntegrityError, NotFoundError
-from eotrust.settings import Settings
+from eotrust.ledger import Chain, RequestStatus, TaskFactoryClient, TaskState
 from eotrust.store.base import Store
+from eotrust.verify.lineage import RUN_RECORD, Read, lineage
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-RUN_RECORD = "run-record"
 
 
 @dataclass(frozen=True)
@@ -74,55 +74,46 @@ def _same(a: str | None, b: str | None) -> bool:
     return (a or "").lower() == (b or "").lower()
 
 
-class _Walk:
-    def __init__(self, verdict: Verdict, catalog: Catalog, store: Store, chain: Any) -> None:
-        self.v = verdict
-        self.catalog = catalog
-        self.store = store
-        self.chain = chain
-
-    def record(self, name: str, fetch: Any) -> Record | None:
-        """A catalogue record, read (and so checked: fields, id, signature) or the failure."""
-        try:
-            rec = fetch()
-        except EotrustError as exc:
-            self.v.add(name, False, exc.message)
-            return None
-        self.v.add(name, True, f"{rec.id} signed by {rec.owner}")
-        return cast(Record, rec)
-
-    def stored(self, name: str, cid: str) -> bool | None:
-        """Re-hash a stored object block by block; skipped when this store does not have it."""
-        try:
-            if not self.store.has(cid):
-                return self.v.add(name, None, f"{cid} is not in this store")
-            self.store.verify(cid)
-        except EotrustError as exc:
-            return self.v.add(name, False, exc.message)
-        return self.v.add(name, True, f"{cid} re-hashes to its CID")
+def _read(verdict: Verdict, name: str, read: Read[Any]) -> bool:
+    """Add the check that a catalogue record was read (and so checked: fields, id, signature)."""
+    if read.record is None:
+        verdict.add(name, False, read.error or "not read")
+        return False
+    verdict.add(name, True, f"{read.record.id} signed by {read.record.owner}")
+    return True
 
 
-def find_task(settings: Settings, target: str, catalog: Catalog, chain: Any) -> str:
+def _stored(verdict: Verdict, store: Store, name: str, cid: str) -> bool | None:
+    """Re-hash a stored object block by block; skipped when this store does not have it."""
+    try:
+        if not store.has(cid):
+            return verdict.add(name, None, f"{cid} is not in this store")
+        store.verify(cid)
+    except EotrustError as exc:
+        return verdict.add(name, False, exc.message)
+    return verdict.add(name, True, f"{cid} re-hashes to its CID")
+
+
+def find_task(backends: Backends, target: str) -> str:
     """The task address for a task address or a result CID."""
     from eotrust.cid import validate_cid
-    from eotrust.flow import ledger_view as lv
 
     if ADDRESS.match(target):
         return target
     cid = validate_cid(target)
     try:
-        records = catalog.results(cid=cid)
+        records = [r.body for r in backends.catalog.results(cid=cid) if isinstance(r.body, ResultInfo)]
     except EotrustError:
         records = []
     if records:
-        return str(records[0].body.task)  # type: ignore[attr-defined]
-    for address in lv.all_task_addresses(chain):
-        if cid in lv.recorded_result_cids(lv.task_client(chain, address).status()):
+        return records[0].task
+    for address in backends.factory.all_tasks():
+        if cid in backends.task(address).status().result_cids:
             return address
     raise NotFoundError(f"no task on this chain recorded the result {cid}", hint="check the CID and EOTRUST_CHAIN_URL")
 
 
-def _is_federated(chain: Any, target: str) -> bool:
+def _is_federated(chain: Chain, target: str) -> bool:
     """Whether ``target`` is a task of this chain's federated factory."""
     if not ADDRESS.match(target):
         return False
@@ -131,22 +122,9 @@ def _is_federated(chain: Any, target: str) -> bool:
     return FederatedFactoryClient(chain).is_task(target)
 
 
-def verify(
-    settings: Settings,
-    target: str,
-    *,
-    identity: str | None = None,
-    catalog: Catalog | None = None,
-    store: Store | None = None,
-    chain: Any = None,
-) -> Verdict:
+def verify(backends: Backends, target: str, *, identity: str | None = None) -> Verdict:
     """Check a result (by CID) or a whole task (by contract address). See the module doc."""
-    from eotrust.flow import ledger_view as lv
-    from eotrust.store import open_store
-
-    catalog = catalog or Catalog(settings)
-    store = store or open_store(settings)
-    chain = chain if chain is not None else lv.chain_of(settings)
+    store, chain = backends.store, backends.chain
     verdict = Verdict(target=target)
     if _is_federated(chain, target):
         from eotrust.federated.verify import verify_federated
@@ -154,104 +132,83 @@ def verify(
         verdict.task = target
         verify_federated(chain, store, target, verdict.add, identity=identity)
         return verdict
-    walk = _Walk(verdict, catalog, store, chain)
-
-    address = find_task(settings, target, catalog, chain)
+    address = find_task(backends, target)
     verdict.task = address
-    from eotrust.ledger import TaskFactoryClient
-
     origin = TaskFactoryClient(chain).origin(address)
     verdict.add("task created by the configured factory", origin.in_registry, origin.detail)
     verdict.add("task code is the factory's clone of its implementation", origin.is_clone, origin.detail)
     if not origin.genuine:
         return verdict  # nothing this contract says can be believed
-    snap = lv.task_client(chain, address).status()
-    state = lv.state_name(snap)
-    recorded = lv.recorded_result_cids(snap)
-    verdict.add("contract", True, f"task {address} is {state}; submitter {snap.submitter}")
-    verdict.add("task finished", state == "Finished", f"state {state}")
+    found = lineage(backends, address)
+    snap = found.snapshot
+    state = snap.state
+    recorded = snap.result_cids
+    verdict.add("contract", True, f"task {address} is {state.value}; submitter {snap.submitter}")
+    verdict.add("task finished", state is TaskState.Finished, f"state {state.value}")
     if not ADDRESS.match(target):
         verdict.add("result recorded on the contract", target in recorded, target)
 
     # -- the submitter's record of the task ---------------------------------------------
-    task_rec = walk.record("task record", lambda: catalog.task(address))
-    if task_rec is None:
+    task_rec, info = found.task.record, found.task.body
+    if not _read(verdict, "task record", found.task) or task_rec is None or info is None:
         return verdict
-    info = task_rec.body
     verdict.add("task record signed by the submitter", _same(task_rec.owner, snap.submitter), task_rec.owner)
-    verdict.add(
-        "results key on the contract is the task record's",
-        lv.results_recipient(snap) == info.results_recipient,  # type: ignore[attr-defined]
-        info.results_recipient,  # type: ignore[attr-defined]
-    )
+    verdict.add("results key on the contract is the task record's", snap.results_recipient == info.results_recipient,
+                info.results_recipient)
 
     # -- the application --------------------------------------------------------------------
-    app = walk.record("application record", lambda: catalog.get(info.application_id, Kind.APPLICATION))  # type: ignore[attr-defined]
-    verdict.add(
-        "contract names the task record's application",
-        lv.record_id_of(snap.application_id) == info.application_id,  # type: ignore[attr-defined]
-        info.application_id,  # type: ignore[attr-defined]
-    )
-    if app is not None:
-        verdict.add("application owner is the contract's", _same(app.owner, snap.application_owner), app.owner)
-        walk.stored("workflow stored", app.body.workflow_cid)  # type: ignore[attr-defined]
-    verdict.add("application acknowledged by its owner", lv.is_acknowledged(snap.application_status), snap.application_owner)
+    _read(verdict, "application record", found.application)
+    verdict.add("contract names the task record's application", snap.application_record == info.application_id,
+                info.application_id)
+    app_rec, app = found.application.record, found.application.body
+    if app_rec is not None and app is not None:
+        verdict.add("application owner is the contract's", _same(app_rec.owner, snap.application_owner), app_rec.owner)
+        _stored(verdict, store, "workflow stored", app.workflow_cid)
+    verdict.add("application acknowledged by its owner", snap.application_status is RequestStatus.Acknowledged,
+                snap.application_owner)
 
     # -- the platform ---------------------------------------------------------------------------
-    plat = walk.record("platform record", lambda: catalog.get(info.platform_id, Kind.PLATFORM))  # type: ignore[attr-defined]
-    verdict.add(
-        "contract names the task record's platform",
-        lv.record_id_of(snap.platform_id) == info.platform_id,  # type: ignore[attr-defined]
-        info.platform_id,  # type: ignore[attr-defined]
-    )
-    verdict.add("platform acknowledged by its owner", lv.is_acknowledged(snap.platform_status), snap.platform_owner)
-    if plat is not None:
-        verdict.add("platform owner is the contract's", _same(plat.owner, snap.platform_owner), plat.owner)
-        verdict.add(
-            "platform's key on the contract is its registered key",
-            lv.platform_recipient(snap) == plat.body.age_recipient,  # type: ignore[attr-defined]
-            plat.body.age_recipient,  # type: ignore[attr-defined]
-        )
+    _read(verdict, "platform record", found.platform)
+    verdict.add("contract names the task record's platform", snap.platform_record == info.platform_id, info.platform_id)
+    verdict.add("platform acknowledged by its owner", snap.platform_status is RequestStatus.Acknowledged, snap.platform_owner)
+    plat_rec, plat = found.platform.record, found.platform.body
+    if plat_rec is not None and plat is not None:
+        verdict.add("platform owner is the contract's", _same(plat_rec.owner, snap.platform_owner), plat_rec.owner)
+        verdict.add("platform's key on the contract is its registered key", snap.platform_key == plat.age_recipient,
+                    plat.age_recipient)
 
     # -- the inputs -----------------------------------------------------------------------------
     inputs: dict[str, str] = {}
-    by_id = {dataset_id: name for name, dataset_id in info.inputs.items()}  # type: ignore[attr-defined]
-    for index, request in enumerate(snap.requests):
-        dataset_id = lv.record_id_of(request.id)
-        name = by_id.get(dataset_id, f"#{index}")
-        verdict.add(f"input {name!r}: requested dataset is the task record's", dataset_id in by_id, dataset_id)
-        ds = walk.record(f"input {name!r}: dataset record", lambda d=dataset_id: catalog.get(d, Kind.DATASET))
-        if ds is not None:
-            verdict.add(f"input {name!r}: dataset owner is the request's", _same(ds.owner, request.owner), ds.owner)
-            inputs[name] = ds.body.cid  # type: ignore[attr-defined]
-            if app is not None and plat is not None:  # its owner's data-use policy (issue 15)
+    for item in found.inputs:
+        name = item.name
+        verdict.add(f"input {name!r}: requested dataset is the task record's", item.named_by_task, item.dataset_id)
+        ds_rec, ds = item.dataset.record, item.dataset.body
+        if _read(verdict, f"input {name!r}: dataset record", item.dataset) and ds_rec is not None and ds is not None:
+            verdict.add(f"input {name!r}: dataset owner is the request's", _same(ds_rec.owner, item.owner), ds_rec.owner)
+            inputs[name] = ds.cid
+            if app_rec is not None and plat_rec is not None:  # its owner's data-use policy (issue 15)
                 from eotrust.market.policy import check_use
 
-                for check in check_use(ds, app, plat, catalog):
+                for check in check_use(ds_rec, app_rec, plat_rec, backends.catalog):
                     verdict.add(f"input {name!r}: {check.name.split(': ', 1)[-1]}", check.ok, check.detail)
-        acked = lv.is_acknowledged(request.status)
-        verdict.add(f"input {name!r}: acknowledged by its owner", acked, request.owner)
-        if acked:
-            walk.stored(f"input {name!r}: encrypted input stored", lv.input_cid(request))
+        acked = item.status is RequestStatus.Acknowledged
+        verdict.add(f"input {name!r}: acknowledged by its owner", acked, item.owner)
+        if acked and item.stored_cid:
+            _stored(verdict, store, f"input {name!r}: encrypted input stored", item.stored_cid)
 
     # -- the results and the run record -----------------------------------------------------------
-    result_recs: dict[str, Record] = {}
-    try:
-        for rec in catalog.results(task=address):
-            if _same(rec.owner, snap.platform_owner):
-                result_recs[rec.body.cid] = rec  # type: ignore[attr-defined]
+    result_recs = found.results
+    if found.results_error is None:
         verdict.add("result records", True, f"{len(result_recs)} signed by the platform owner")
-    except EotrustError as exc:
-        verdict.add("result records", False, exc.message)
-    run_cid: str | None = None
+    else:
+        verdict.add("result records", False, found.results_error)
     for cid in recorded:
-        result_rec = result_recs.get(cid)
-        name = result_rec.body.name if result_rec else cid  # type: ignore[attr-defined]
-        verdict.add(f"result {name!r}: recorded by the platform in the catalogue", result_rec is not None, cid)
-        walk.stored(f"result {name!r}: stored", cid)
-        if rec is not None and rec.body.name == RUN_RECORD:  # type: ignore[attr-defined]
-            run_cid = cid
-    if state == "Finished":
+        result = result_recs.get(cid)
+        name = result.name if result else cid
+        verdict.add(f"result {name!r}: recorded by the platform in the catalogue", result is not None, cid)
+        _stored(verdict, store, f"result {name!r}: stored", cid)
+    run_cid = found.run_cid
+    if state is TaskState.Finished:
         verdict.add("run record recorded on the contract", run_cid is not None, run_cid or "missing")
     if run_cid is not None and app is not None:
         _check_run(verdict, store, run_cid, app, inputs, result_recs)
@@ -262,7 +219,8 @@ def verify(
 
 
 def _check_run(
-    verdict: Verdict, store: Store, run_cid: str, app: Record, inputs: dict[str, str], results: dict[str, Record]
+    verdict: Verdict, store: Store, run_cid: str, app: ApplicationInfo, inputs: dict[str, str],
+    results: dict[str, ResultInfo],
 ) -> None:
     from eotrust.workflow.record import RunRecord
 
@@ -281,8 +239,8 @@ def _check_run(
     verdict.add("run succeeded", run.status == "succeeded", run.status)
     verdict.add(
         "run used the application's workflow",
-        run.workflow_cid == app.body.workflow_cid,  # type: ignore[attr-defined]
-        f"run {run.workflow_cid}, application {app.body.workflow_cid}",  # type: ignore[attr-defined]
+        run.workflow_cid == app.workflow_cid,
+        f"run {run.workflow_cid}, application {app.workflow_cid}",
     )
     for step in run.steps:
         if step.sandboxed is None:
@@ -295,20 +253,16 @@ def _check_run(
     for name, cid in sorted(inputs.items()):
         used = run.inputs.get(name)
         verdict.add(f"run consumed input {name!r} as registered", used == cid, f"run {used}, dataset {cid}")
-    for rec in results.values():
-        body = rec.body
-        if body.name == RUN_RECORD:  # type: ignore[attr-defined]
+    for body in results.values():
+        if body.name == RUN_RECORD:
             continue
-        made = run.outputs.get(body.name)  # type: ignore[attr-defined]
-        verdict.add(
-            f"result {body.name!r}: is the run's output",  # type: ignore[attr-defined]
-            made == body.plaintext_cid,  # type: ignore[attr-defined]
-            f"run {made}, result {body.plaintext_cid}",  # type: ignore[attr-defined]
-        )
+        made = run.outputs.get(body.name)
+        verdict.add(f"result {body.name!r}: is the run's output", made == body.plaintext_cid,
+                    f"run {made}, result {body.plaintext_cid}")
 
 
 def _check_plaintexts(
-    verdict: Verdict, store: Store, identity: str, recorded: list[str], results: dict[str, Record]
+    verdict: Verdict, store: Store, identity: str, recorded: list[str], results: dict[str, ResultInfo]
 ) -> None:
     import tempfile
     from pathlib import Path
@@ -317,11 +271,10 @@ def _check_plaintexts(
 
     with tempfile.TemporaryDirectory() as tmp:
         for cid in recorded:
-            rec = results.get(cid)
-            if rec is None or not rec.body.recipient:  # type: ignore[attr-defined]
+            result = results.get(cid)
+            if result is None or not result.recipient:
                 continue
-            name = rec.body.name  # type: ignore[attr-defined]
-            want = rec.body.plaintext_cid  # type: ignore[attr-defined]
+            name, want = result.name, result.plaintext_cid
             try:
                 plain = open_from_store(store, cid, identity, Path(tmp) / "out", expected_cid=want)
             except IntegrityError as exc:  # it decrypted, to other bytes than recorded

@@ -366,7 +366,9 @@ def run_workflow(
     wf_cid = store_workflow(store, spec)
     own_executor = executor is None
     if executor is None:
-        executor = default_executor(settings, store)
+        from eotrust.workflow.executors import open_executor
+
+        executor = open_executor(settings, store)
     started = time.time()
     try:
         for name, st in spec.steps.items():
@@ -388,16 +390,14 @@ def run_workflow(
                 # an engine error (or Ctrl-C): cancel what has not started, stop what runs
                 for fut in list(run.running):
                     fut.cancel()
-                abort = getattr(executor, "abort", None)
-                if abort is not None:
-                    abort()
+                executor.abort()
                 raise
             finally:
                 run.cache.close()
     finally:
         if own_executor:
             executor.close()
-        elif hasattr(executor, "drain"):
+        else:
             executor.drain()  # temporary files of this run are gone when it returns
     outputs: dict[str, Value] = {}
     if failure is None:
@@ -421,13 +421,3 @@ def run_workflow(
 def _flat(value: Value) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
-
-def default_executor(settings: Settings, store: Store) -> Executor:
-    """Dask if ``settings.dask_scheduler`` is set, else local processes."""
-    if settings.dask_scheduler:
-        from eotrust.workflow.executors.dask_cluster import DaskExecutor
-
-        return DaskExecutor(settings, settings.dask_scheduler)
-    from eotrust.workflow.executors.local import LocalExecutor
-
-    return LocalExecutor(store, settings.path("workflow", "tmp"))

@@ -113,6 +113,19 @@ def published_spec(settings: Settings, name: str, *, store: Store | None = None)
     entry = _entry(settings, name)
     return entry["cid"], load_workflow_cid(entry["cid"], _store(settings, store))
 
+def resolve_workflow(settings: Settings, ref: str | Path, *, store: Store) -> WorkflowSpec:
+    """The one resolver of workflow references: a workflow file, YAML text, a stored workflow
+    CID, or the name of a workflow published here."""
+    from eotrust.workflow.spec import CID_LIKE, load_workflow
+
+    text = str(ref)
+    is_text = "\n" in text or len(text) >= 4096  # YAML text, never a path or a name
+    if isinstance(ref, Path) or is_text or CID_LIKE.match(text.strip()) or text.endswith((".yaml", ".yml", ".json")) \
+            or Path(text).exists():
+        return load_workflow(ref, store=store)
+    return published_spec(settings, text, store=store)[1]
+
+
 def run_published(settings: Settings, name: str, inputs: dict[str, Any] | None = None,
                   params: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
     """Run a published workflow with its open parameters filled in (see run_workflow for kwargs)."""

@@ -14,8 +14,9 @@ from typing import Any
 from eotrust.errors import EotrustError
 from eotrust.settings import Settings
 from eotrust.store.base import Store
-from eotrust.workflow.engine import Value, default_executor, resolve_params, run_workflow
+from eotrust.workflow.engine import Value, resolve_params, run_workflow
 from eotrust.workflow.errors import RunFailed
+from eotrust.workflow.executors import open_executor
 from eotrust.workflow.executors.base import Executor
 from eotrust.workflow.progress import StepCallback
 from eotrust.workflow.spec import WorkflowSpec, load_workflow
@@ -95,7 +96,7 @@ def run_sweep(settings: Settings, workflow: WorkflowSpec | str | Path, inputs: d
     spec = workflow if isinstance(workflow, WorkflowSpec) else load_workflow(workflow, store=store)
     swept, combos = expand_sweep(spec, params)
     own = executor is None
-    ex = executor or default_executor(settings, store)
+    ex = executor or open_executor(settings, store)
 
     def one(combo: dict[str, Any]) -> SweepRow:
         try:

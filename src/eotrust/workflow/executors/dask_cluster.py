@@ -19,6 +19,7 @@ from typing import Any
 
 from eotrust.errors import BackendUnavailableError, WorkflowError
 from eotrust.settings import Settings
+from eotrust.workflow.executors.base import ExecutorBase
 from eotrust.workflow.service import Resources
 from eotrust.workflow.step import StepJob, StepOutcome, execute_step
 
@@ -49,7 +50,7 @@ def run_on_worker(job: StepJob, settings: Settings) -> StepOutcome:
     return execute_step(job, state["store"], state["tmp"], state["pool"])
 
 
-class DaskExecutor:
+class DaskExecutor(ExecutorBase):
     """Runs steps on the Dask cluster at ``address`` (``tcp://host:8786``)."""
 
     name = "dask"
@@ -71,6 +72,8 @@ class DaskExecutor:
                 ) from None
         self.client = client
         self._declared_at: tuple[float, set[str]] | None = None
+        self._running: set[Any] = set()  # Dask futures submitted and not done yet
+        self._lock = threading.Lock()
 
     def _worker_resources(self) -> list[dict[str, float]]:
         info = self.client.scheduler_info(n_workers=-1) if _takes_n_workers(self.client) else self.client.scheduler_info()
@@ -111,7 +114,12 @@ class DaskExecutor:
             pure=False,
         )
 
+        with self._lock:
+            self._running.add(dfut)
+
         def done(f: Any) -> None:
+            with self._lock:
+                self._running.discard(f)
             try:
                 out.set_result(f.result())
             except BaseException as exc:  # noqa: BLE001
@@ -120,6 +128,13 @@ class DaskExecutor:
         dfut.add_done_callback(done)
         out._eotrust_dask_future = dfut  # type: ignore[attr-defined]  # keep it alive until done
         return out
+
+    def abort(self) -> None:
+        """Cancel every step this executor submitted that has not finished."""
+        with self._lock:
+            running, self._running = list(self._running), set()
+        if running:
+            self.client.cancel(running)
 
     def close(self) -> None:
         if self._own_client:

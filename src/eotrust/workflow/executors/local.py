@@ -12,6 +12,7 @@ from pathlib import Path
 
 from eotrust.errors import WorkflowError
 from eotrust.store.base import Store
+from eotrust.workflow.executors.base import ExecutorBase
 from eotrust.workflow.pool import WorkerPool
 from eotrust.workflow.service import Resources
 from eotrust.workflow.step import StepJob, StepOutcome, execute_step
@@ -23,7 +24,7 @@ def _total_memory_mb() -> int:
     return int(psutil.virtual_memory().total // (1024 * 1024))
 
 
-class LocalExecutor:
+class LocalExecutor(ExecutorBase):
     """Runs steps here. ``cpus``/``memory_mb``/``gpus`` default to this machine's."""
 
     name = "local"

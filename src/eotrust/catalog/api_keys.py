@@ -10,7 +10,7 @@ account signs (EIP-191) a *grant* naming the key (its id and SHA-256), the party
 and the scopes. The grant is either ``"eotrust api-key grant v1\n" + JSON``, signed where the
 party's keystore is unlocked (:func:`create_api_key` with a :class:`~eotrust.party.Party`), or
 ``"eotrust api-key challenge v1\n" + JSON``, a server-issued challenge the party signed
-remotely (:mod:`eotrust.api.key_proof`). :func:`check_grant` re-checks it, against the party's
+remotely (the server's ``POST /apikeys``). :func:`check_grant` re-checks it, against the party's
 card, every time the key is used: a row written into the shared catalogue by anyone else, or a
 row whose scopes were widened, acts for nobody.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from eotrust.catalog.api_key_records import ApiKeyRow
 from eotrust.catalog.db import open_session_factory
-from eotrust.cid import canonical_text
+from eotrust.cid import canonical_text, normal_cid
 from eotrust.clock import utc_now
 from eotrust.crypto.signing import Domain, record_header, sign_text, text_signer
 from eotrust.errors import AuthError, InvalidInputError, NotFoundError, PermissionDeniedError, StateError
@@ -45,6 +45,16 @@ ALL_MODELS = "*"
 #: The signed formats of grants (`eotrust apikey create`) and challenges (POST /apikeys/challenge).
 GRANT_PREFIX = record_header(Domain.API_KEY_GRANT, 1)
 CHALLENGE_PREFIX = record_header(Domain.API_KEY_CHALLENGE, 1)
+
+
+def scopes_allow(scopes: Iterable[str], cid: str, name: str | None = None) -> bool:
+    """Whether key scopes (model CIDs in any form, model names, or ``*``) include the model
+    package ``cid`` named ``name``."""
+    wanted = normal_cid(cid)
+    for scope in scopes:
+        if scope == ALL_MODELS or (name and scope == name) or (wanted and normal_cid(scope) == wanted):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -67,8 +77,6 @@ class ApiKeyInfo:
     def allows_model(self, cid: str, name: str | None = None) -> bool:
         """Whether this key may use the model package ``cid`` (named ``name``); CIDs are
         compared in their normal form."""
-        from eotrust.api.authorization import scopes_allow
-
         return scopes_allow(self.scopes, cid, name)
 
     @classmethod
@@ -142,7 +150,8 @@ def _check_scope(scope: str) -> str:
 
 
 class ApiKeys:
-    """The API keys of one catalogue; a server keeps one (its session factory) for its lifetime."""
+    """The API keys of one catalogue. ``eotrust.backends.Backends.api_keys`` keeps one, over the
+    catalogue's one engine, for the life of a process."""
 
     def __init__(self, settings: Settings, *, sessions: sessionmaker[Session] | None = None) -> None:
         self._sessions = sessions if sessions is not None else open_session_factory(settings)
