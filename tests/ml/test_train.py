@@ -110,3 +110,26 @@ def test_cli_trains_a_dataset_from_the_store(tmp_path: Path, settings) -> None: 
     bad.write_text("name: x\narchitecture: temporal_cnn\nparams: {kernel_size: 2}\n")
     r = runner.invoke(app, [*home, "train", "--dataset", cid, "--model-def", str(bad), "-o", str(tmp_path / "n.pt")])
     assert r.exit_code != 0 and isinstance(r.exception, InvalidInputError) and "odd" in str(r.exception)
+
+
+def test_a_time_encoded_ensemble_records_its_dates_and_predicts_a_season(tmp_path: Path) -> None:
+    from eotrust.eo.cube import open_cube
+    from eotrust.eo.features import day_of_year
+    from eotrust.ml.predict import Predictor
+
+    w = world()
+    md = _quick(epochs=1)
+    md = md.model_copy(update={"params": {**md.params, "hidden": 8, "time_encoding": "doy", "members": 2}})
+    with TrainingDataset(w.dataset) as ds:
+        train(ds, md, tmp_path / "m.pt")
+        dates = ds.manifest.dates
+    model, meta = load_checkpoint(tmp_path / "m.pt")
+    assert meta["model_def"]["params"]["days_of_year"] == day_of_year(dates)
+    assert meta["in_channels"] == 1  # the day of year is the model's own input, not a cube band
+    pred = Predictor.load(tmp_path / "m.pt")
+    cube = open_cube(w.cube)
+    season = cube.select(dates=list(range(20, 30)))  # ten dates of the archive: told their own days of year
+    with season.reader() as r:
+        data, _ = pred._prepare(r.read(season.grid.full_window()), season)
+    probs = pred.probabilities(data, dates=season.dates)
+    assert probs.shape[0] == 4 and np.allclose(probs.sum(axis=0), 1.0, atol=1e-5)
