@@ -16,6 +16,10 @@ memory on a full-size synthetic Sentinel-2 scene, training throughput.
 3. Training samples per second, next to a bare PyTorch loop of the same network on random
    tensors (the ceiling for this model on this machine).
 
+Also, not by default (slow): ``--only select`` chooses the default model among candidate inputs
+(NDVI only, + day of year, + day of year as an ensemble of 3, + DEM and slope) by nested
+spatial CV on the training side of held-out halves only; ``--regions`` runs chosen halves.
+
 Run: ``.venv/bin/python benchmarks/eo.py`` (about 3-5 minutes on 2 cores).
 """
 
