@@ -16,6 +16,10 @@ memory on a full-size synthetic Sentinel-2 scene, training throughput.
 3. Training samples per second, next to a bare PyTorch loop of the same network on random
    tensors (the ceiling for this model on this machine).
 
+Also, not by default (slow): ``--only select`` chooses the default model among candidate inputs
+(NDVI only, + day of year, + day of year as an ensemble of 3, + DEM and slope) by nested
+spatial CV on the training side of held-out halves only; ``--regions`` runs chosen halves.
+
 Run: ``.venv/bin/python benchmarks/eo.py`` (about 3-5 minutes on 2 cores).
 """
 
@@ -97,7 +101,7 @@ def bench_raw_training(threads: int, t: int = 68, batch: int = 256, steps: int =
     torch.set_num_threads(threads)
     try:
         md = load_model_def("temporal_cnn")
-        model = build_model(md.architecture, 1, 4, md.params)
+        model = build_model(md.architecture, 1, 4, {**md.params, "days_of_year": [float(5 * i + 1) for i in range(t)]})
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
         x, y = torch.randn(batch, 1, t), torch.randint(0, 4, (batch,))
         for _ in range(5):
@@ -242,7 +246,7 @@ def _print_table(title: str, folds: dict[str, dict]) -> dict[str, dict]:
 
 
 def bench_transfer(work: Path, seed: int, threads: int, models: list[str], kfold: int, enet_epochs: int,
-                   regions: bool = True) -> dict:
+                   regions: bool = True, held_out: tuple[str, ...] = REGIONS) -> dict:
     """Train on one half of the patch, test on the other (both ways, both axes), with a
     one-block buffer along the border; and a spatial k-fold with a buffer around each test
     block. Early stopping uses validation blocks of the training side only."""
@@ -253,7 +257,7 @@ def bench_transfer(work: Path, seed: int, threads: int, models: list[str], kfold
     cube, labels = prepare_patch(work)
     grid = raster_info(cube).grid
     results: dict[str, dict] = {}
-    splits = {f"test {r}": region_split(grid, 10, r, buffer=1, labels=labels, seed=seed) for r in REGIONS} if regions else {}
+    splits = {f"test {r}": region_split(grid, 10, r, buffer=1, labels=labels, seed=seed) for r in held_out} if regions else {}
     kf = {f"fold {i + 1}/{kfold}": kfold_split(grid, 10, kfold, i, buffer=1, labels=labels, seed=seed)
           for i in range(kfold)} if kfold else {}
     for group, items in (("region", splits), ("kfold", kf)):
@@ -265,6 +269,9 @@ def bench_transfer(work: Path, seed: int, threads: int, models: list[str], kfold
             folds[name] = _fold_models(ds_path, work, seed, threads, models, enet_epochs)
             print(f"  [{group} {name}: {folds[name]['train_pixels']} training / {folds[name]['test_pixels']} test pixels, "
                   f"{time.perf_counter() - t0:.0f} s]", flush=True)
+            for m, r in folds[name]["models"].items():
+                print(f"    {m:<26}{r['acc']:.3f} / {r['miou']:.3f}  " + "  ".join(f"{c} {v:.3f}" for c, v in r["iou"].items()),
+                      flush=True)
         if folds:
             title = ("transfer: train on one half, test on the other (1 block = 10 px buffer)" if group == "region"
                      else f"spatial {kfold}-fold: contiguous stripes of 10 px blocks, 1 block buffer on each side")
@@ -283,6 +290,122 @@ def transfer_checks(results: dict) -> dict[str, bool]:
         checks[f"transfer: default mIoU {d['miou_mean']:.3f} >= {best} {s[best]['miou_mean']:.3f}"] = d["miou_mean"] >= s[best]["miou_mean"]
     checks[f"transfer: default mean acc {d['acc_mean']:.3f} >= {TRANSFER_ACC_TARGET}"] = d["acc_mean"] >= TRANSFER_ACC_TARGET
     return checks
+
+
+# -- 1b'. choosing the default on the training side only ------------------------------------
+
+#: candidate defaults: (label, extra static cube bands, temporal_cnn parameter overrides)
+SELECT_CANDIDATES = {
+    "ndvi": ("NDVI series (previous default)", (), {"time_encoding": "none", "members": 1}),
+    "doy": ("+ day of year", (), {"time_encoding": "doy", "members": 1}),
+    "doy-ens3": ("+ day of year, ensemble of 3", (), {"time_encoding": "doy", "members": 3}),
+    "dem": ("+ DEM and slope", ("dem", "slope"), {"time_encoding": "none", "members": 1}),
+    "doy-dem": ("+ day of year + DEM and slope", ("dem", "slope"), {"time_encoding": "doy", "members": 1}),
+}
+
+
+def _static_cube(work: Path, cube: Path, static: tuple[str, ...]) -> Path:
+    """The prepared cube with static layers (the patch's DEM, its slope) as extra bands, the
+    same value on every date."""
+    if not static:
+        return cube
+    import numpy as np
+    import rasterio
+
+    from eotrust.eo.cube import CubeWriter, open_cube
+
+    dest = work / f"cube-{'-'.join(static)}.tif"
+    if dest.exists():
+        return dest
+    c = open_cube(cube)
+    with c.reader() as r:
+        x = r.read(c.grid.full_window())
+    with rasterio.open(SAMPLE / "dem.tif") as ds:
+        dem = ds.read(1).astype(np.float32)
+    gy, gx = np.gradient(dem, abs(float(c.grid.transform[0])))
+    layers = {"dem": dem, "slope": np.degrees(np.arctan(np.hypot(gx, gy))).astype(np.float32)}
+    extra = np.stack([np.broadcast_to(layers[b], x[:, 0].shape) for b in static], axis=1)
+    with CubeWriter(dest, c.grid, c.dates, list(c.bands) + list(static)) as w:
+        w.write(c.grid.full_window(), np.concatenate([x, extra], axis=1))
+    return dest
+
+
+def inner_splits(outer: "object", held_out: str) -> list:
+    """Two spatial folds inside an outer split's training side (its train and validation
+    blocks): the side is halved across the other axis, each half tested once, with a block of
+    buffer; the outer test region and its buffer belong to no inner split."""
+    import numpy as np
+
+    from eotrust.eo.split import EXCLUDED, BlockSplit, _with_buffer
+
+    a = np.asarray(outer.assignment)  # type: ignore[attr-defined]
+    side = (a == 0) | (a == 1)
+    nby, nbx = a.shape
+    by, bx = np.indices((nby, nbx))
+    along = by if held_out in ("west", "east") else bx
+    mid = np.unique(along[side])[len(np.unique(along[side])) // 2]
+    out = []
+    for i, test in enumerate((side & (along < mid), side & (along >= mid))):
+        tr = side & ~test & ~(_with_buffer(test, 1) & side)
+        b = np.full((nby, nbx), EXCLUDED, np.uint8)
+        b[test], b[tr] = 2, 0
+        cand = np.flatnonzero(tr.reshape(-1))
+        b.reshape(-1)[np.random.default_rng(i).permutation(cand)[:max(1, round(0.15 * len(cand)))]] = 1
+        out.append(BlockSplit(outer.block_size, outer.height, outer.width, (0.85, 0.15, 0.0), i, False,  # type: ignore[attr-defined]
+                              tuple(tuple(int(v) for v in r) for r in b)))
+    return out
+
+
+def bench_select(work: Path, seed: int, threads: int, candidates: list[str], epochs: int, regions: list[str]) -> dict:
+    """Nested spatial CV: for every outer half, each candidate default is trained and scored
+    on two spatial folds inside the training side only; the outer test half is never looked
+    at. The candidate with the best mean inner accuracy (then mIoU) is the one to ship."""
+    import numpy as np
+    import torch
+
+    from eotrust.eo.dataset import TrainingDataset, build_dataset
+    from eotrust.eo.raster import raster_info
+    from eotrust.eo.split import region_split
+    from eotrust.ml.modeldef import load_model_def
+    from eotrust.ml.train import load_checkpoint, normalise_series, predict_logits, train
+
+    cube, labels = prepare_patch(work)
+    grid = raster_info(cube).grid
+    scores: dict[str, list[dict]] = {c: [] for c in candidates}
+    print(f"  inner folds: the training side of each held-out half ({', '.join(regions)}) halved across the other axis; "
+          f"{epochs} epochs")
+    for region in regions:
+        outer = region_split(grid, 10, region, buffer=1, labels=labels, seed=seed)
+        for i, split in enumerate(inner_splits(outer, region)):
+            for c in candidates:
+                _, static, params = SELECT_CANDIDATES[c]
+                ds_path = work / f"select-{region}-{i}-{'-'.join(static) or 'ndvi'}.zip"
+                if not ds_path.exists():
+                    build_dataset(_static_cube(work, cube, static), labels, ds_path, tile_size=10, split=split)
+                md = load_model_def("temporal_cnn").with_training(seed=seed, epochs=epochs)
+                md = md.model_copy(update={"params": {**md.params, **params}})
+                ckpt = work / f"select-{c}.pt"
+                with TrainingDataset(ds_path) as ds:
+                    train(ds, md, ckpt, threads=threads)
+                    xs, ys = ds.pixels("test")
+                    names, counts = ds.class_names, ds.manifest.counts
+                trained = [n for n in names if counts["train"].get(n, 0) + counts["val"].get(n, 0) > 0]
+                model, meta = load_checkpoint(ckpt)
+                x = torch.from_numpy(normalise_series(xs, np.asarray(meta["normalisation"]["mean"]),
+                                                      np.asarray(meta["normalisation"]["std"])))
+                s = _scores(ys, predict_logits(model, x, torch.device("cpu")).argmax(1).numpy(), names, trained)
+                scores[c].append(s)
+                print(f"    [{region} side, inner fold {i + 1}] {SELECT_CANDIDATES[c][0]:<34} {s['acc']:.3f} / {s['miou']:.3f}",
+                      flush=True)
+    print(f"  {'candidate (training-side CV only)':<40}{'mean acc':>10}{'mean mIoU':>11}{'worst acc':>11}")
+    summary = {}
+    for c, ss in scores.items():
+        acc, miou = [s["acc"] for s in ss], [s["miou"] for s in ss]
+        summary[c] = {"acc_mean": float(np.mean(acc)), "miou_mean": float(np.mean(miou)), "acc_min": float(np.min(acc))}
+        print(f"  {SELECT_CANDIDATES[c][0]:<40}{np.mean(acc):>10.3f}{np.mean(miou):>11.3f}{np.min(acc):>11.3f}")
+    best = max(summary, key=lambda c: (summary[c]["acc_mean"], summary[c]["miou_mean"]))
+    print(f"  chosen on the training side: {SELECT_CANDIDATES[best][0]}")
+    return {"summary": summary, "chosen": best, "folds": scores}
 
 
 # -- 1c. uncertainty: confidence map and calibration ------------------------------------------
@@ -364,7 +487,9 @@ def _al_curve(work: Path, cube: Path, labels: Path, pool: object, test_xy: tuple
     declared = classes_of(labels)
     present = declared.only(int(c) for c in np.unique(ref) if c)
     xs, ys_codes = test_xy
+    # the quick network with the default's inputs and ensemble (its members' disagreement ranks the pool)
     md = load_model_def("temporal_cnn_quick").with_training(seed=seed, patience=0, epochs=15)
+    md = md.model_copy(update={"params": {**md.params, "time_encoding": "doy", "members": 3}})
     # round 0: the same random start for every strategy
     rng = np.random.default_rng(seed)
     start_score = rng.random(ref.shape)
@@ -554,12 +679,17 @@ def main() -> int:
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--only", default="accuracy,transfer,uncertainty,active,tiling",
-                        help="comma-separated parts: accuracy, transfer, uncertainty, active, tiling")
+                        help="comma-separated parts: accuracy, transfer, uncertainty, active, tiling; and select (slow, not by default)")
     parser.add_argument("--models", default="rf,lgbm,temporal_cnn,temporal_cnn_quick,enet",
                         help="transfer comparison: rf, lgbm and eotrust model definitions")
     parser.add_argument("--kfold", type=int, default=4, help="spatial k-fold folds (0: halves only)")
+    parser.add_argument("--regions", default=",".join(REGIONS), help="transfer: the halves held out (one run each)")
     parser.add_argument("--kfold-only", action="store_true", help="transfer: skip the halves, run the k-fold only")
     parser.add_argument("--enet-epochs", type=int, default=15, help="ENet epochs in the transfer comparison (CPU time)")
+    parser.add_argument("--select", default="ndvi,doy,doy-ens3,dem,doy-dem",
+                        help=f"select: candidate defaults ({', '.join(SELECT_CANDIDATES)})")
+    parser.add_argument("--select-epochs", type=int, default=20, help="select: epochs per candidate (CPU time)")
+    parser.add_argument("--select-regions", default="east,west,south,north", help="select: outer halves held out")
     parser.add_argument("--al-start", type=int, default=20)
     parser.add_argument("--al-batch", type=int, default=20)
     parser.add_argument("--al-rounds", type=int, default=8)
@@ -601,10 +731,15 @@ def main() -> int:
         if "transfer" in parts:
             print("== transfer to ground never seen: the patch's halves and a spatial k-fold")
             transfer = bench_transfer(work, args.seed, args.threads, [m.strip() for m in args.models.split(",") if m.strip()],
-                                      args.kfold, args.enet_epochs, regions=not args.kfold_only)
-            if "region" in transfer:
+                                      args.kfold, args.enet_epochs, regions=not args.kfold_only,
+                                      held_out=tuple(r.strip() for r in args.regions.split(",") if r.strip()))
+            if "region" in transfer and len(transfer["region"]["folds"]) == len(REGIONS):
                 checks.update(transfer_checks(transfer))
             report["transfer"] = transfer
+        if "select" in parts:
+            print("== choosing the default model by spatial CV on the training side only (nested in the halves)")
+            report["select"] = bench_select(work, args.seed, args.threads, [c.strip() for c in args.select.split(",") if c.strip()],
+                                            args.select_epochs, [r.strip() for r in args.select_regions.split(",") if r.strip()])
         if "uncertainty" in parts:
             print("== uncertainty: calibration and confidence on the unseen half")
             report["uncertainty"] = bench_uncertainty(work, args.seed, args.threads, figures)

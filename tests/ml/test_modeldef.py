@@ -15,6 +15,11 @@ def test_builtins_load_and_build() -> None:
     assert md.architecture == "temporal_cnn" and md.input_kind == "pixel" and md.params["pooling"] == "avgmax"
     assert load_model_def("enet").input_kind == "tile"
     build_model(md.architecture, 1, 4, md.params)
+    # a day-of-year model is told its dates' days (the trainer fills them from the dataset)
+    doy = {**md.params, "time_encoding": "doy"}
+    with pytest.raises(ModelError, match="days_of_year"):
+        build_model(md.architecture, 1, 4, doy)
+    build_model(md.architecture, 1, 4, {**doy, "days_of_year": [15.0, 120.0, 300.0]})
 
 
 def test_yaml_and_json_files(tmp_path: Path) -> None:

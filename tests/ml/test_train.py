@@ -111,3 +111,50 @@ def test_cli_trains_a_dataset_from_the_store(tmp_path: Path, settings) -> None: 
     bad.write_text("name: x\narchitecture: temporal_cnn\nparams: {kernel_size: 2}\n")
     r = runner.invoke(app, [*home, "train", "--dataset", cid, "--model-def", str(bad), "-o", str(tmp_path / "n.pt")])
     assert r.exit_code != 0 and isinstance(r.exception, InvalidInputError) and "odd" in str(r.exception)
+
+
+def test_a_time_encoded_ensemble_records_its_dates_and_predicts_a_season(tmp_path: Path) -> None:
+    from eotrust.eo.cube import open_cube
+    from eotrust.eo.features import day_of_year
+    from eotrust.ml.predict import Predictor
+
+    w = world()
+    md = _quick(epochs=1)
+    md = md.model_copy(update={"params": {**md.params, "hidden": 8, "time_encoding": "doy", "members": 2}})
+    with TrainingDataset(w.dataset) as ds:
+        train(ds, md, tmp_path / "m.pt")
+        dates = ds.manifest.dates
+    model, meta = load_checkpoint(tmp_path / "m.pt")
+    assert meta["model_def"]["params"]["days_of_year"] == day_of_year(dates)
+    assert meta["in_channels"] == 1  # the day of year is the model's own input, not a cube band
+    pred = Predictor.load(tmp_path / "m.pt")
+    cube = open_cube(w.cube)
+    season = cube.select(dates=list(range(20, 30)))  # ten dates of the archive: told their own days of year
+    with season.reader() as r:
+        data, _ = pred._prepare(r.read(season.grid.full_window()), season)
+    probs = pred.probabilities(data, dates=season.dates)
+    assert probs.shape[0] == 4 and np.allclose(probs.sum(axis=0), 1.0, atol=1e-5)
+
+
+def test_a_time_encoded_model_package_scores_the_raw_series_as_the_workflow_predicts(tmp_path: Path) -> None:
+    import rasterio
+    from eth_account import Account
+    from landcover_world import raw_inputs
+
+    from eotrust.ml.onnx_export import package_checkpoint
+    from eotrust.ml.predict import predict_raster
+    from eotrust.ml.scoring.batch import Scorer
+    from eotrust.ml.scoring.scene import score_scene
+
+    w = world()
+    md = _quick(epochs=1)
+    md = md.model_copy(update={"params": {**md.params, "hidden": 8, "time_encoding": "doy"}})
+    with TrainingDataset(w.dataset) as ds:
+        train(ds, md, tmp_path / "m.pt")
+    package_checkpoint(tmp_path / "m.pt", Account.from_key("0x" + "11" * 32), tmp_path / "pkg", name="doy")
+    raw = raw_inputs()
+    score_scene(Scorer.from_file(tmp_path / "pkg", verify=False), raw["ndvi"], tmp_path / "score.tif",
+                cloud_mask=raw["cloud_mask"])
+    predict_raster(tmp_path / "m.pt", w.cube, tmp_path / "pred.tif")
+    with rasterio.open(tmp_path / "score.tif") as a, rasterio.open(tmp_path / "pred.tif") as b:
+        assert (a.read(1) == b.read(1)).mean() > 0.999  # the graph carries the training dates' days of year

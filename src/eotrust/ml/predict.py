@@ -12,7 +12,7 @@ filled by temporal interpolation per window, as the land-cover application's pre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,23 +107,30 @@ class Predictor:
             data = interpolate_time(data, days_of(cube.dates))
         return data, valid
 
-    def probabilities(self, data: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(K, h, w)`` of prepared data ``(T, B, h, w)`` (the mean of
-        ``mc_samples`` MC-dropout passes when more than one)."""
+    def probabilities(self, data: np.ndarray, *, dates: Sequence[str] | None = None) -> np.ndarray:
+        """Class probabilities ``(K, h, w)`` of prepared data ``(T, B, h, w)`` observed on
+        ``dates`` (default: the training dates) — the mean of ``mc_samples`` MC-dropout passes
+        when more than one."""
+        days = None
+        if dates is not None and getattr(self.model, "time_encoded", False):
+            from eotrust.eo.features import day_of_year
+
+            days = torch.tensor(day_of_year(dates))
         if self.mc_samples > 1:
             from eotrust.ml.uncertainty import mc_dropout
 
-            return mc_dropout(lambda: self._probabilities(data), self.model, self.mc_samples)
-        return self._probabilities(data)
+            return mc_dropout(lambda: self._probabilities(data, days), self.model, self.mc_samples)
+        return self._probabilities(data, days)
 
-    def _probabilities(self, data: np.ndarray) -> np.ndarray:
+    def _probabilities(self, data: np.ndarray, days: torch.Tensor | None = None) -> np.ndarray:
         t, b, h, w = data.shape
         with torch.no_grad():
             if self.kind == "pixel":
                 series = normalise_series(np.transpose(data.reshape(t, b, h * w), (2, 1, 0)), self.mean, self.std)
                 out = []
                 for i in range(0, len(series), 8192):
-                    logits = self.model(torch.from_numpy(series[i:i + 8192]).to(self.device))
+                    chunk = torch.from_numpy(series[i:i + 8192]).to(self.device)
+                    logits = self.model(chunk, days) if days is not None else self.model(chunk)
                     out.append(torch.softmax(logits.float(), 1).cpu().numpy())
                 probs = np.concatenate(out) if out else np.zeros((0, len(self.meta["classes"])), np.float32)
                 return probs.T.reshape(-1, h, w)
@@ -146,7 +153,7 @@ class Predictor:
             for win in windows(cube.grid, block):
                 big = Window(win.col_off - margin, win.row_off - margin, win.width + 2 * margin, win.height + 2 * margin)
                 data, valid = self._prepare(reader.read(big), cube)
-                probs = self.probabilities(data)
+                probs = self.probabilities(data, dates=cube.dates)
                 h, w = int(win.height), int(win.width)
                 yield win, probs[:, margin:margin + h, margin:margin + w], valid[margin:margin + h, margin:margin + w]
 

@@ -160,6 +160,10 @@ def train(
     if threads or kind == "pixel":
         torch.set_num_threads(threads or 1)
     try:
+        if kind == "pixel" and model_def.params.get("time_encoding") == "doy":
+            from eotrust.eo.features import day_of_year
+
+            model_def = model_def.model_copy(update={"params": {**model_def.params, "days_of_year": day_of_year(m.dates)}})
         data = load_training_data(dataset, model_def)
         if len(data.y_train) == 0:
             raise ModelError("the training split holds no labelled sample", hint="rebuild the dataset with other split fractions")
@@ -194,14 +198,14 @@ def train(
                 if len(idx) < 2:
                     continue
                 xb, yb = data.x_train[idx], data.y_train[idx]
-                xb = _augment(xb, kind, cfg.temporal_crop, aug_gen)
+                xb, dates = _augment(xb, kind, cfg.temporal_crop, aug_gen)
                 if kind == "tile" and torch.rand(1, generator=aug_gen).item() < 0.5:
                     xb, yb = xb.flip(-1), yb.flip(-1)
                 if kind == "tile" and torch.rand(1, generator=aug_gen).item() < 0.5:
                     xb, yb = xb.flip(-2), yb.flip(-2)
                 xb, yb = xb.to(dev), yb.to(dev)
                 opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(xb), yb)
+                loss = _loss(model, core, loss_fn, xb, yb, dates)
                 loss.backward()
                 opt.step()
                 sched.step()
@@ -279,6 +283,22 @@ def train(
         torch.set_num_threads(previous_threads)
 
 
+def _loss(model: nn.Module, core: nn.Module, loss_fn: nn.Module, xb: torch.Tensor, yb: torch.Tensor,
+          dates: slice | None) -> torch.Tensor:
+    """The batch loss; a deep ensemble (a model with ``member_logits``) trains every member on
+    its own loss, summed, so the members stay independent rather than fitting their average.
+    A time-encoded model given a run of its dates (``dates``) is told their days of year."""
+    # ``model`` runs the batch (under DDP, the wrapper that synchronises gradients); ``core`` is
+    # the network itself, whose attributes say how to call it
+    kw = {"days": core.days[dates]} if dates is not None and getattr(core, "time_encoded", False) else {}
+    members = getattr(core, "member_logits", None)
+    if members is not None and getattr(core, "members", 1) > 1:
+        if model is not core:
+            raise ModelError("an ensemble (members > 1) trains in one process", hint="use --workers 1")
+        return sum(loss_fn(logits, yb) for logits in members(xb, **kw))  # type: ignore[return-value]
+    return loss_fn(model(xb, **kw), yb)
+
+
 def _warm_start(model: nn.Module, path: Path, model_def: ModelDef, classes: list[str], in_channels: int) -> None:
     _, meta = load_checkpoint(path)
     theirs = (meta["architecture"], meta["model_def"]["params"], list(meta["classes"]), int(meta["in_channels"]))
@@ -291,18 +311,19 @@ def _warm_start(model: nn.Module, path: Path, model_def: ModelDef, classes: list
     model.load_state_dict(data["state_dict"])
 
 
-def _augment(xb: torch.Tensor, kind: str, crop: float | None, gen: torch.Generator) -> torch.Tensor:
+def _augment(xb: torch.Tensor, kind: str, crop: float | None, gen: torch.Generator) -> tuple[torch.Tensor, slice | None]:
     """Pixel models: a random run of consecutive dates (the same for the whole batch), so the
-    network learns to classify shorter series too (one year of a longer archive)."""
+    network learns to classify shorter series too (one year of a longer archive); returns the
+    batch and the run of dates it kept (None: all)."""
     if kind != "pixel" or not crop:
-        return xb
+        return xb, None
     t = xb.shape[-1]
     lo = max(1, math.ceil(crop * t))
     if lo >= t:
-        return xb
+        return xb, None
     length = int(torch.randint(lo, t + 1, (1,), generator=gen))
     start = int(torch.randint(0, t - length + 1, (1,), generator=gen))
-    return xb[..., start:start + length]
+    return xb[..., start:start + length], slice(start, start + length)
 
 
 class _Progress:
