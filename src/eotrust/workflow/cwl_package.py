@@ -81,6 +81,11 @@ def _main(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def main_process(doc: dict[str, Any]) -> dict[str, Any]:
+    """The process a packed document runs: ``#main`` of its ``$graph``, or the document."""
+    return _main(doc)
+
+
 def _short(ident: str) -> str:
     return ident.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
 
@@ -188,7 +193,8 @@ def run_cwl_package(settings: Settings, package_cid: str, inputs: dict[str, str 
                 files.append({"class": "File", "location": dest.as_uri()})
             job[name] = files if isinstance(value, list) else files[0]
         (work / "job.json").write_text(json.dumps(job))
-        return run_cwl(settings, work / "package.cwl", work / "job.json", CwlOptions(outdir=outdir, cache=cache, package_cid=package_cid),
+        return run_cwl(settings, work / "package.cwl", work / "job.json", CwlOptions(outdir=outdir, cache=cache, package_cid=package_cid,
+                                                                                     read_roots=(work,)),
                        store=store)
 
 
