@@ -24,6 +24,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -144,6 +145,37 @@ def _relative_uris(text: str, base: str) -> str:
     return text.replace(base, "") if base else text
 
 
+_BLANK = re.compile(r"_:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _blank_ids(text: str) -> str:
+    """cwltool names an inline process (``run:`` written in place) ``_:<random uuid>``: number
+    them in order of appearance, so the same document always has the same CID."""
+    seen: dict[str, str] = {}
+    return _BLANK.sub(lambda m: seen.setdefault(m.group(0), f"_:{len(seen)}"), text)
+
+
+def _with_secondary_files(process: Any, job: Any, runtime_context: Any) -> Json:
+    """The job object as the run will see it: with the ``secondaryFiles`` cwltool finds beside
+    each input File (they are inputs too, so they are part of the cache key). _NotCacheable when
+    cwltool cannot bind the job (cwltool then reports why, when it runs)."""
+    import copy
+
+    scratch = tempfile.mkdtemp(prefix="eotrust-cwl-key-")
+    try:
+        rc = runtime_context.copy()
+        rc.toplevel = True
+        rc.outdir = rc.tmpdir = rc.stagedir = scratch
+        builder = process._init_job(copy.deepcopy(dict(job)), rc)
+        builder.loadListing = "no_listing"
+        builder.bind_input(process.inputs_record_schema, builder.job, discover_secondaryFiles=True)
+        return dict(builder.job)
+    except Exception as exc:  # noqa: BLE001 - any failure to bind means: do not cache, let cwltool say why
+        raise _NotCacheable(str(exc)) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _make_tool_factory(prefix: tuple[str, ...], sandbox: CwlSandbox | None = None,
                        networked: list[str] | None = None) -> Callable[..., Any]:
     """cwltool's tool factory: every CommandLineTool's commands run in ``sandbox`` (when given),
@@ -231,9 +263,11 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
             process.visit(lambda t: tools.append(t))
             material: bytes | None = None
             try:
-                tool_view = json.loads(_relative_uris(json.dumps(_content_view(tools, cid_of), sort_keys=True), base_uri))
+                views = sorted((json.dumps(_content_view(t, cid_of), sort_keys=True) for t in tools))  # visit order varies
+                tool_view = json.loads(_blank_ids(_relative_uris("[" + ",".join(views) + "]", base_uri)))
                 state.tool_cid = cid_of_bytes(canonical_json({"cwl": tool_view}))
-                job_view = json.loads(_relative_uris(json.dumps(_content_view(dict(job_order_object), cid_of), sort_keys=True), base_uri))
+                keyed_job = _with_secondary_files(process, job_order_object, runtime_context)
+                job_view = json.loads(_relative_uris(json.dumps(_content_view(keyed_job, cid_of), sort_keys=True), base_uri))
                 state.inputs_view = job_view
                 material = canonical_json({"format": CACHE_FORMAT, "runner": _cwltool_version(),
                                            "tool": state.tool_cid, "inputs": job_view})
