@@ -19,7 +19,12 @@ from eotrust.cid import cid_of_bytes
 from eotrust.cli.main import app
 from eotrust.settings import Settings, load_settings
 from eotrust.store import open_store
-from eotrust.workflow.cwl_documents import import_cwl_document, pack_checked, run_cwl_file, run_cwl_stored
+from eotrust.workflow.cwl_documents import (
+    import_cwl_document,
+    pack_checked,
+    run_cwl_file,
+    run_cwl_stored,
+)
 from eotrust.workflow.cwl_runner import CwlOptions, last_error, run_cwl
 from eotrust.workflow.errors import WorkflowValidationError
 from eotrust.workflow.prov import prov_json, validate_prov_json
@@ -64,11 +69,10 @@ def test_workflow_with_scatter_expression_conditional_and_secondary_files(settin
     validate_prov_json(prov_json(record, cid))
     again = _scene_index(settings, work)
     assert again.cache_hit and again.output is not None and again.output["total"] == 5
-    lower = _scene_index(settings, work, min_lines=1)
-    assert not lower.cache_hit and lower.output is not None and len(lower.output["reports"]) == 2
     (work / "coast.txt.aux").write_text("\n\n\n")  # a secondary file is an input: the cache key sees it
     changed = _scene_index(settings, work)
     assert not changed.cache_hit and changed.output is not None and changed.output["total"] == 7
+    assert len(changed.output["reports"]) == 2  # coast now has 4 lines: its report step ran
 
 
 def test_import_cwl_makes_services_of_plain_tools_and_packages_of_the_rest(settings: Settings, work: Path) -> None:
@@ -178,9 +182,9 @@ def test_a_document_that_reads_outside_its_inputs_is_refused(settings: Settings,
     doc = work / "leak.cwl"
     doc.write_text(template.format(secret=secret.as_uri()))
     store = open_store(settings)
-    # control: the cwl-runner interface (the user's own run) reads the file: the attack is real
-    control = run_cwl(settings, doc, None, CwlOptions(outdir=work / "control", cache=False))
-    assert control.exit_code == 0 and "the node's secret" in json.dumps(control.output) + _outputs_text(control.output)
+    if template is LEAK_DEFAULT:  # control: the cwl-runner interface (the user's own run) reads it: the attack is real
+        control = run_cwl(settings, doc, None, CwlOptions(outdir=work / "control", cache=False))
+        assert control.exit_code == 0 and "the node's secret" in json.dumps(control.output)
     for res in (run_cwl_file(settings, doc, {}, {}, store=store, outdir=work / "local", cache=False),
                 run_cwl_stored(settings, import_cwl_document(doc, store).cid, {}, {}, store=store, outdir=work / "stored",
                                cache=False)):
@@ -206,7 +210,7 @@ def test_a_command_that_reads_outside_sees_nothing(settings: Settings, work: Pat
 
 def _cli(home: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "EOTRUST_HOME": str(home), "EOTRUST_CONFIG": "", "COLUMNS": "400"}
-    return subprocess.run([sys.executable, "-m", "eotrust.cli.main", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "eotrust.cli.main", *args], check=False, cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -13,8 +13,9 @@ sandbox (:mod:`eotrust.workflow.cwl_sandbox`) applies the same roots to what it 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from eotrust.errors import WorkflowError
@@ -37,7 +38,7 @@ def check_readable(path: str, roots: tuple[Path, ...]) -> None:
         raise CwlReadRefused(f"the CWL run may not read {path}: it is outside its documents and inputs")
 
 
-def confined_fs_access(roots: Iterable[Path]) -> Callable[[str], object]:
+def confined_fs_access(roots: Iterable[Path]) -> Any:
     """A cwltool ``make_fs_access`` factory whose file access refuses paths outside ``roots``."""
     from cwltool.stdfsaccess import StdFsAccess, abspath
 

@@ -18,10 +18,15 @@ from typing import Any
 from eotrust.errors import WorkflowError
 from eotrust.settings import Settings
 from eotrust.store.base import Store
-from eotrust.workflow.cwl import check_cwl, import_cwl
-from eotrust.workflow.cwl_package import CwlInterface, cwl_interface, pack_cwl, run_cwl_package
+from eotrust.workflow.cwl import import_cwl
+from eotrust.workflow.cwl_package import (
+    CwlInterface,
+    cwl_interface,
+    pack_cwl,
+    run_cwl_package,
+)
 from eotrust.workflow.cwl_runner import CwlOptions, CwlRunResult, run_cwl
-from eotrust.workflow.errors import Problem, WorkflowValidationError
+from eotrust.workflow.errors import WorkflowValidationError
 from eotrust.workflow.service import ServiceSpec
 from eotrust.workflow.spec import CID_LIKE
 
@@ -32,10 +37,7 @@ def is_cwl_path(ref: str | Path) -> bool:
 
 def pack_checked(path: Path) -> bytes:
     """``path`` measured (limits, imports inside its folder) and packed; one clear error else."""
-    if not path.is_file():
-        raise WorkflowValidationError([Problem(f"CWL file {path} does not exist", None, str(path))])
-    check_cwl(path)
-    return pack_cwl(path)
+    return pack_cwl(path)  # pack_cwl measures the document (check_cwl) before cwltool reads it
 
 
 def package_bytes(store: Store, cid: str) -> bytes | None:

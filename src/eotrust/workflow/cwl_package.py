@@ -36,11 +36,16 @@ def looks_like_cwl(data: bytes | str) -> bool:
 
 def pack_cwl(path: Path) -> bytes:
     """The CWL document at ``path`` and everything it refers to, packed into one JSON document
-    (cwltool --pack); WorkflowValidationError if cwltool cannot load it."""
+    (cwltool --pack), measured first (:func:`~eotrust.workflow.cwl.check_cwl`);
+    WorkflowValidationError if it is too big or deep, imports from outside its folder, or
+    cwltool cannot load it."""
     from cwltool.main import main as cwltool_main
+
+    from eotrust.workflow.cwl import check_cwl
 
     if not path.is_file():
         raise WorkflowValidationError([Problem(f"CWL file {path} does not exist", None, str(path))])
+    check_cwl(path)  # size, depth, aliases, imports inside its folder: before cwltool reads it
     out, log = io.StringIO(), io.StringIO()
     handler = logging.StreamHandler(log)
     code = cwltool_main(argsl=["--pack", str(path)], stdout=out, stderr=log, logger_handler=handler)
