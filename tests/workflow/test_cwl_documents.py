@@ -98,6 +98,8 @@ def test_cli_import_publish_describe_and_run_by_name_and_cid(tmp_path: Path, wor
     assert imported.exit_code == 0, imported.output
     info = json.loads(imported.stdout)
     assert info["kind"] == "cwl-package" and "expression" in info["reason"]
+    valid = runner.invoke(app, ["--home", str(home), "workflow", "validate", "scene-index.cwl", "--json"])
+    assert valid.exit_code == 0 and json.loads(valid.stdout)["class"] == "Workflow", valid.output
     published = runner.invoke(app, ["--home", str(home), "workflow", "publish", "scene-index.cwl", "--name", "scene-index", "--json"])
     assert published.exit_code == 0, published.output
     described = json.loads(runner.invoke(app, ["--home", str(home), "workflow", "describe", "scene-index", "--json"]).stdout)

@@ -109,12 +109,15 @@ def _steps_table(steps: list[Any]) -> Any:
 
 
 @workflow_app.command("validate")
-def validate_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="workflow YAML file"), json_: bool = JsonOption) -> None:
-    """Check a workflow; list every problem with its line."""
+def validate_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="workflow YAML file, or a CWL document"), json_: bool = JsonOption) -> None:
+    """Check a workflow (or a CWL document, with cwltool); list every problem with its line."""
     from eotrust.workflow.errors import WorkflowValidationError
     from eotrust.workflow.spec import load_workflow
 
     settings_of(ctx)
+    if file.suffix == ".cwl":
+        _validate_cwl(file, json_)
+        return
     try:
         spec = load_workflow(file)
     except WorkflowValidationError as exc:
@@ -129,6 +132,21 @@ def validate_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="work
         return
     console.print(f"[green]valid[/]: {spec.name}: {len(spec.steps)} steps ({' -> '.join(spec.order)}), "
                   f"{len(spec.services)} services; open parameters: {', '.join(spec.open_params()) or 'none'}")
+
+
+def _validate_cwl(file: Path, json_: bool) -> None:
+    """`workflow validate x.cwl`: measured, then validated by cwltool (packing it); its interface."""
+    from eotrust.workflow.cwl_documents import pack_checked
+    from eotrust.workflow.cwl_package import cwl_interface
+
+    iface = cwl_interface(pack_checked(file), name=file.stem)
+    params = list(iface.parameters_schema["properties"])
+    if json_:
+        print_json({"valid": True, "name": iface.name, "class": iface.klass, "inputs": iface.data_inputs,
+                    "params": params, "open_params": iface.parameters_schema["required"], "outputs": iface.outputs})
+        return
+    console.print(f"[green]valid[/]: CWL {iface.klass} {iface.name}: inputs {', '.join(iface.data_inputs) or 'none'}; "
+                  f"parameters {', '.join(params) or 'none'}; outputs {', '.join(iface.outputs) or 'none'}")
 
 
 @workflow_app.command("import-cwl")
