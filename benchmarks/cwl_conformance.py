@@ -2,9 +2,11 @@
 cwltool (--no-container) beside it in the same run as the reference.
 
     nice python benchmarks/cwl_conformance.py [--tags all|required|TAG] [-j 2] [-n 1-10]
+    python benchmarks/cwl_conformance.py --from-xml eotrust.xml cwltool.xml   # report an earlier run
 
-Each runner goes once over the suite (every test by default); the ``required`` figures are the
-tests tagged ``required`` within that run. Prints per-runner pass counts and wall time, each
+Each runner goes once over the suite (every test by default), both at the same time so that they
+share the machine's load alike; the ``required`` figures are the tests tagged ``required``
+within that run. Prints per-runner pass counts and wall time, each
 test's wall time for eotrust and cwltool with their ratio, the tests where the two differ, and
 last two lines::
 
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +62,8 @@ def _runner_script(workdir: Path, name: str, command: list[str], env: dict[str, 
     return script
 
 
-def _run(suite: Path, tool: Path, tags: str | None, jobs: int, select: str | None, xml: Path) -> tuple[dict[str, Case], float]:
+def _cwltest(suite: Path, tool: Path, tags: str | None, jobs: int, select: str | None, xml: Path) -> float:
+    """Run cwltest with ``tool`` as the runner; its wall time (results in ``xml``)."""
     cmd = [str(BIN / "cwltest"), "--test", str(suite / "conformance_tests.yaml"), "--tool", str(tool),
            "-j", str(jobs), "--junit-xml", str(xml), "--timeout", "300"]
     if tags:
@@ -68,7 +72,10 @@ def _run(suite: Path, tool: Path, tags: str | None, jobs: int, select: str | Non
         cmd += ["-n", select]
     t = time.perf_counter()
     subprocess.run(cmd, cwd=suite, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    wall = time.perf_counter() - t
+    return time.perf_counter() - t
+
+
+def _results(xml: Path) -> dict[str, Case]:
     results: dict[str, Case] = {}
     for case in ET.parse(xml).getroot().iter("testcase"):
         name = case.get("file") or case.get("name") or "?"  # cwltest puts the test's id in "file"
@@ -79,7 +86,7 @@ def _run(suite: Path, tool: Path, tags: str | None, jobs: int, select: str | Non
             status = "skipped"
         tagset = frozenset(t.strip() for t in (case.get("category") or "required").split(","))
         results[name] = Case(status, float(case.get("time") or 0.0), tagset)
-    return results, wall
+    return results
 
 
 def _passed(cases: dict[str, Case], tag: str | None = None) -> tuple[int, int]:
@@ -92,21 +99,34 @@ def main() -> None:
     ap.add_argument("--tags", default="all", help="cwltest tag to run, or 'all' (default) for the whole suite")
     ap.add_argument("-j", type=int, default=2, help="tests at once per runner (the machine is shared: keep it small)")
     ap.add_argument("-n", default=None, help="only these test numbers (cwltest -n)")
+    ap.add_argument("--from-xml", nargs=2, type=Path, metavar=("EOTRUST_XML", "CWLTOOL_XML"),
+                    help="report on two cwltest --junit-xml files of an earlier run instead of running")
     args = ap.parse_args()
-    suite = find_suite()
     tags = None if args.tags == "all" else args.tags
-    work = Path(tempfile.mkdtemp(prefix="cwl-conformance-"))
-    env = {"EOTRUST_HOME": str(work / "home"), "EOTRUST_CONFIG": "",
-           "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO / "src"))}
-    eotrust = _runner_script(work, "eotrust-cwl-runner", [sys.executable, "-m", "eotrust.cli.main", "cwl-runner"], env)
-    cwltool = _runner_script(work, "cwltool-runner", [str(BIN / "cwltool"), "--no-container"], {})
-    print(f"suite: {suite} (tags: {args.tags}, -j {args.j})", flush=True)
-    ours, ours_wall = _run(suite, eotrust, tags, args.j, args.n, work / "eotrust.xml")
+    walls: tuple[float | None, float | None] = (None, None)
+    if args.from_xml:
+        ours_xml, ref_xml = args.from_xml
+        print(f"results of an earlier run: {ours_xml} (eotrust), {ref_xml} (cwltool)", flush=True)
+    else:
+        suite = find_suite()
+        work = Path(tempfile.mkdtemp(prefix="cwl-conformance-"))
+        env = {"EOTRUST_HOME": str(work / "home"), "EOTRUST_CONFIG": "",
+               "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO / "src"))}
+        eotrust = _runner_script(work, "eotrust-cwl-runner", [sys.executable, "-m", "eotrust.cli.main", "cwl-runner"], env)
+        cwltool = _runner_script(work, "cwltool-runner", [str(BIN / "cwltool"), "--no-container"], {})
+        ours_xml, ref_xml = work / "eotrust.xml", work / "cwltool.xml"
+        print(f"suite: {suite} (tags: {args.tags}, -j {args.j} per runner, both runners at once)", flush=True)
+        # side by side: both runners see the same load on a shared machine, and it takes half the time
+        with ThreadPoolExecutor(2) as pool:
+            ours_run = pool.submit(_cwltest, suite, eotrust, tags, args.j, args.n, ours_xml)
+            ref_run = pool.submit(_cwltest, suite, cwltool, tags, args.j, args.n, ref_xml)
+            walls = (ours_run.result(), ref_run.result())
+    ours, ref = _results(ours_xml), _results(ref_xml)
     p, n = _passed(ours)
-    print(f"eotrust cwl-runner: {p}/{n} in {ours_wall:.0f} s", flush=True)
-    ref, ref_wall = _run(suite, cwltool, tags, args.j, args.n, work / "cwltool.xml")
     q, m = _passed(ref)
-    print(f"cwltool --no-container: {q}/{m} in {ref_wall:.0f} s", flush=True)
+    shown = [f" in {w:.0f} s" if w is not None else "" for w in walls]
+    print(f"eotrust cwl-runner: {p}/{n}{shown[0]}", flush=True)
+    print(f"cwltool --no-container: {q}/{m}{shown[1]}", flush=True)
     print(f"{'test':<48} {'eotrust':>9} {'cwltool':>9} {'ratio':>6}  status (eotrust/cwltool)")
     for name in sorted(set(ours) | set(ref)):
         a, b = ours.get(name), ref.get(name)
@@ -123,7 +143,9 @@ def main() -> None:
               f"cwltool median {statistics.median(ref[k].seconds for k in both):.2f} s, "
               f"median ratio {statistics.median(ratios):.2f}x (noisy: shared cores)")
     worse = sorted(k for k in ours if ours[k].status != "passed" and ref.get(k) and ref[k].status == "passed")
+    better = sorted(k for k in ours if ours[k].status == "passed" and ref.get(k) and ref[k].status != "passed")
     print(f"failing for eotrust only: {', '.join(worse) or 'none'}")
+    print(f"failing for cwltool only: {', '.join(better) or 'none'}")
     if tags is None:
         print(f"CWL v1.2 all: {p}/{n} passed (cwltool {q}/{m})")
     elif tags != "required":
