@@ -75,9 +75,10 @@ def _cwltest(suite: Path, tool: Path, tags: str | None, jobs: int, select: str |
     return time.perf_counter() - t
 
 
-def _results(xml: Path) -> dict[str, Case]:
+def _results(xmls: list[Path]) -> dict[str, Case]:
     results: dict[str, Case] = {}
-    for case in ET.parse(xml).getroot().iter("testcase"):
+    cases = [case for xml in xmls for case in ET.parse(xml).getroot().iter("testcase")]
+    for case in cases:
         name = case.get("file") or case.get("name") or "?"  # cwltest puts the test's id in "file"
         status = "passed"
         if case.find("failure") is not None or case.find("error") is not None:
@@ -99,14 +100,16 @@ def main() -> None:
     ap.add_argument("--tags", default="all", help="cwltest tag to run, or 'all' (default) for the whole suite")
     ap.add_argument("-j", type=int, default=2, help="tests at once per runner (the machine is shared: keep it small)")
     ap.add_argument("-n", default=None, help="only these test numbers (cwltest -n)")
-    ap.add_argument("--from-xml", nargs=2, type=Path, metavar=("EOTRUST_XML", "CWLTOOL_XML"),
-                    help="report on two cwltest --junit-xml files of an earlier run instead of running")
+    ap.add_argument("--from-xml", nargs=2, metavar=("EOTRUST_XML", "CWLTOOL_XML"),
+                    help="report on the cwltest --junit-xml files of an earlier run instead of running "
+                         "(each a comma-separated list: a suite run in parts with -n)")
     args = ap.parse_args()
     tags = None if args.tags == "all" else args.tags
     walls: tuple[float | None, float | None] = (None, None)
     if args.from_xml:
-        ours_xml, ref_xml = args.from_xml
-        print(f"results of an earlier run: {ours_xml} (eotrust), {ref_xml} (cwltool)", flush=True)
+        ours_xml, ref_xml = ([Path(p) for p in arg.split(",")] for arg in args.from_xml)
+        print(f"results of an earlier run: {', '.join(map(str, ours_xml))} (eotrust); "
+              f"{', '.join(map(str, ref_xml))} (cwltool)", flush=True)
     else:
         suite = find_suite()
         work = Path(tempfile.mkdtemp(prefix="cwl-conformance-"))
@@ -114,12 +117,12 @@ def main() -> None:
                "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO / "src"))}
         eotrust = _runner_script(work, "eotrust-cwl-runner", [sys.executable, "-m", "eotrust.cli.main", "cwl-runner"], env)
         cwltool = _runner_script(work, "cwltool-runner", [str(BIN / "cwltool"), "--no-container"], {})
-        ours_xml, ref_xml = work / "eotrust.xml", work / "cwltool.xml"
+        ours_xml, ref_xml = [work / "eotrust.xml"], [work / "cwltool.xml"]
         print(f"suite: {suite} (tags: {args.tags}, -j {args.j} per runner, both runners at once)", flush=True)
         # side by side: both runners see the same load on a shared machine, and it takes half the time
         with ThreadPoolExecutor(2) as pool:
-            ours_run = pool.submit(_cwltest, suite, eotrust, tags, args.j, args.n, ours_xml)
-            ref_run = pool.submit(_cwltest, suite, cwltool, tags, args.j, args.n, ref_xml)
+            ours_run = pool.submit(_cwltest, suite, eotrust, tags, args.j, args.n, ours_xml[0])
+            ref_run = pool.submit(_cwltest, suite, cwltool, tags, args.j, args.n, ref_xml[0])
             walls = (ours_run.result(), ref_run.result())
     ours, ref = _results(ours_xml), _results(ref_xml)
     p, n = _passed(ours)

@@ -168,7 +168,8 @@ def import_cwl_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="a 
                     "reason": done.reason or None})
         return
     if pkg is not None:
-        console.print(f"CWL {pkg.klass} [bold]{pkg.name}[/] stored as package {cid} (runs through cwltool: {done.reason})")
+        console.print(f"CWL {pkg.klass} [bold]{pkg.name}[/] stored as package {cid}")
+        console.print(f"  runs through cwltool (not a native eotrust service: {done.reason})")
         console.print(f"  inputs: {', '.join(pkg.data_inputs) or 'none'}; params: "
                       f"{', '.join(pkg.parameters_schema['properties']) or 'none'}; outputs: {', '.join(pkg.outputs)}")
         console.print(f"  run it:  eotrust workflow run {cid} -i NAME=FILE -p NAME=VALUE")
