@@ -349,7 +349,7 @@ def _cell(value: Any) -> str:
 
 
 @workflow_app.command("publish")
-def publish_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="workflow YAML file, or a CWL document"),
+def publish_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="workflow YAML file"),
                 name: Optional[str] = typer.Option(None, "--name", help="published name (default: the workflow's)"),
                 json_: bool = JsonOption) -> None:
     """Store a workflow and its services (or a packed CWL document) by CID and list it under a name."""

@@ -71,30 +71,12 @@ def publish_workflow(settings: Settings, spec: WorkflowSpec, *, name: str | None
     st = _store(settings, store)
     cid = store_workflow(st, spec)
     entry = {"name": name, "cid": cid, "workflow": spec.name, "description": spec.description, "published": time.time()}
-    _write_entry(settings, name, entry)
-    return cid
-
-def publish_cwl(settings: Settings, path: Path, *, name: str | None = None, store: Store | None = None) -> str:
-    """Measure, pack and store a CWL document (CommandLineTool or Workflow) and list it under
-    ``name`` (default: the file's stem); return the package's CID. It runs through cwltool."""
-    from eotrust.workflow.cwl_documents import pack_checked
-    from eotrust.workflow.cwl_package import cwl_interface
-
-    packed = pack_checked(path)
-    iface = cwl_interface(packed, name=path.stem)
-    name = name or iface.name
-    check_name(name, "published workflow name", WorkflowError)
-    cid = _store(settings, store).put_bytes(packed)
-    _write_entry(settings, name, {"name": name, "cid": cid, "workflow": iface.name, "description": iface.description,
-                                  "published": time.time(), "kind": "cwl"})
-    return cid
-
-def _write_entry(settings: Settings, name: str, entry: dict[str, Any]) -> None:
     d = _index(settings)
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
     with os.fdopen(fd, "w") as f:
         json.dump(entry, f)
     os.replace(tmp, d / f"{name}.json")
+    return cid
 
 def _entry(settings: Settings, name: str) -> dict[str, Any]:
     if not is_name(name) or not (path := _index(settings) / f"{name}.json").is_file():
@@ -173,3 +155,20 @@ def run_published(settings: Settings, name: str, inputs: dict[str, Any] | None =
     store = _store(settings, kwargs.pop("store", None))
     _, spec = published_spec(settings, name, store=store)
     return run_workflow(settings, spec, inputs, params, store=store, **kwargs)
+
+def publish_cwl(settings: Settings, path: Path, *, name: str | None = None, store: Store | None = None) -> str:
+    """Measure, pack and store a CWL document (CommandLineTool or Workflow) and list it under
+    ``name`` (default: the file's stem); return the package's CID. It runs through cwltool."""
+    from eotrust.store.atomic import write_atomic
+    from eotrust.workflow.cwl_documents import pack_checked
+    from eotrust.workflow.cwl_package import cwl_interface
+
+    packed = pack_checked(path)
+    iface = cwl_interface(packed, name=path.stem)
+    name = name or iface.name
+    check_name(name, "published workflow name", WorkflowError)
+    cid = _store(settings, store).put_bytes(packed)
+    entry = {"name": name, "cid": cid, "workflow": iface.name, "description": iface.description,
+             "published": time.time(), "kind": "cwl"}
+    write_atomic(_index(settings) / f"{name}.json", json.dumps(entry).encode())
+    return cid
