@@ -330,7 +330,7 @@ def _static_cube(work: Path, cube: Path, static: tuple[str, ...]) -> Path:
     return dest
 
 
-def inner_splits(outer: "object", held_out: str) -> list:
+def inner_splits(outer: object, held_out: str) -> list:
     """Two spatial folds inside an outer split's training side (its train and validation
     blocks): the side is halved across the other axis, each half tested once, with a block of
     buffer; the outer test region and its buffer belong to no inner split."""

@@ -32,8 +32,8 @@ def make_market_world(settings: Settings, *, policies: Policies | None = None) -
     from eotrust.backends import Backends
     from eotrust.flow.applications import register_workflow_application
     from eotrust.flow.holdings import register_dataset_file
-    from eotrust.party import Role, create_party
     from eotrust.ledger.funding import fund_parties
+    from eotrust.party import Role, create_party
 
     roles = {"submitter": Role.SUBMITTER, "owner-a": Role.DATA_OWNER, "owner-b": Role.DATA_OWNER,
              "algorithm-owner": Role.ALGORITHM_OWNER, "platform-owner": Role.PLATFORM_OWNER}

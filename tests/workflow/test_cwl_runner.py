@@ -19,7 +19,9 @@ from eotrust.workflow.runs import load_run
 
 CWL = Path(__file__).resolve().parents[1] / "data" / "cwl"
 REPO = Path(__file__).resolve().parents[2]
-SUITE = REPO.parent / "shared" / "conformance" / "cwl-v1.2"  # ../shared beside the checkout, as in CI
+# ../shared beside the checkout (as in CI), or a folder further up (a worktree in wt/NAME)
+SUITE = next((p / "shared" / "conformance" / "cwl-v1.2" for p in REPO.parents
+              if (p / "shared" / "conformance" / "cwl-v1.2").is_dir()), REPO.parent / "shared" / "conformance" / "cwl-v1.2")
 
 STAMP_TOOL = """\
 cwlVersion: v1.2

@@ -106,12 +106,15 @@ def _steps_table(steps: list[Any]) -> Any:
 
 
 @workflow_app.command("validate")
-def validate_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="workflow YAML file"), json_: bool = JsonOption) -> None:
-    """Check a workflow; list every problem with its line."""
+def validate_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="workflow YAML file, or a CWL document"), json_: bool = JsonOption) -> None:
+    """Check a workflow (or a CWL document, with cwltool); list every problem with its line."""
     from eotrust.workflow.errors import WorkflowValidationError
     from eotrust.workflow.spec import load_workflow
 
     settings_of(ctx)
+    if file.suffix == ".cwl":
+        _validate_cwl(file, json_)
+        return
     try:
         spec = load_workflow(file)
     except WorkflowValidationError as exc:
@@ -128,54 +131,98 @@ def validate_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="work
                   f"{len(spec.services)} services; open parameters: {', '.join(spec.open_params()) or 'none'}")
 
 
-@workflow_app.command("import-cwl")
-def import_cwl_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="a CWL v1.2 CommandLineTool"), json_: bool = JsonOption) -> None:
-    """Import a CWL CommandLineTool as a service; store it and print its CID."""
-    from eotrust.workflow.cwl import import_cwl
+def _validate_cwl(file: Path, json_: bool) -> None:
+    """`workflow validate x.cwl`: measured, then validated by cwltool (packing it); its interface."""
+    from eotrust.workflow.cwl_documents import pack_checked
+    from eotrust.workflow.cwl_package import cwl_interface
 
-    svc = import_cwl(file)
-    cid = backends_of(ctx).store.put_bytes(svc.canonical())
+    iface = cwl_interface(pack_checked(file), name=file.stem)
+    params = list(iface.parameters_schema["properties"])
     if json_:
-        print_json({"cid": cid, "service": svc})
+        print_json({"valid": True, "name": iface.name, "class": iface.klass, "inputs": iface.data_inputs,
+                    "params": params, "open_params": iface.parameters_schema["required"], "outputs": iface.outputs})
         return
+    console.print(f"[green]valid[/]: CWL {iface.klass} {iface.name}: inputs {', '.join(iface.data_inputs) or 'none'}; "
+                  f"parameters {', '.join(params) or 'none'}; outputs {', '.join(iface.outputs) or 'none'}")
+
+
+@workflow_app.command("import-cwl")
+def import_cwl_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="a CWL v1.2 CommandLineTool or Workflow"),
+                   package: bool = typer.Option(False, "--package", help="store it as a CWL package even if it maps to a service"),
+                   json_: bool = JsonOption) -> None:
+    """Import a CWL document: a plain CommandLineTool becomes a service; a Workflow, or a tool with
+    JavaScript, secondaryFiles, scatter ... a stored CWL package run through cwltool. Prints its CID."""
+    from eotrust.workflow.cwl_documents import import_cwl_document
+
+    done = import_cwl_document(file, backends_of(ctx).store, as_package=package)
+    svc, pkg, cid = done.service, done.package, done.cid
+    if json_:
+        print_json({"cid": cid, "kind": "service" if svc else "cwl-package", "service": svc,
+                    "package": None if pkg is None else {"name": pkg.name, "class": pkg.klass, "inputs": pkg.data_inputs,
+                                                         "parameters": pkg.parameters_schema, "outputs": pkg.outputs},
+                    "reason": done.reason or None})
+        return
+    if pkg is not None:
+        console.print(f"CWL {pkg.klass} [bold]{pkg.name}[/] stored as package {cid}")
+        console.print(f"  runs through cwltool (not a native eotrust service: {done.reason})")
+        console.print(f"  inputs: {', '.join(pkg.data_inputs) or 'none'}; params: "
+                      f"{', '.join(pkg.parameters_schema['properties']) or 'none'}; outputs: {', '.join(pkg.outputs)}")
+        console.print(f"  run it:  eotrust workflow run {cid} -i NAME=FILE -p NAME=VALUE")
+        return
+    assert svc is not None
     console.print(f"service [bold]{svc.name}[/] stored as {cid}")
     console.print(f"  command: {' '.join(svc.command or [])} + {len(svc.bindings)} bindings")
     console.print(f"  inputs: {', '.join(svc.inputs) or 'none'}; params: {', '.join(svc.params) or 'none'}; outputs: {', '.join(svc.outputs)}")
     console.print(f"  use it in a workflow as:  services: {{ {svc.name}: {{cid: {cid}}} }}")
 
 
-def _run_cwl(settings: Any, path: Path, inputs: dict[str, str], params: dict[str, str], json_: bool) -> None:
-    """`workflow run tool.cwl -i name=FILE -p name=VALUE`: a CWL document run by cwltool (see
-    `eotrust cwl-runner` for a job file); VALUEs are read as YAML (numbers, lists, true/false)."""
-    import json as _json
-    import tempfile
-
+def _run_cwl(settings: Any, ref: str, package_cid: str | None, inputs: dict[str, str], params: dict[str, str],
+             store: Any, json_: bool) -> None:
+    """`workflow run X -i name=FILE -p name=VALUE` where X is a .cwl file, a stored CWL package or a
+    published CWL name: run by cwltool (see `eotrust cwl-runner` for a job file); VALUEs are read as
+    YAML (numbers, lists, true/false); a FILE may be a CID for a stored package."""
     import yaml
 
-    from eotrust.workflow.cwl_runner import CwlOptions, run_cwl
+    from eotrust.workflow.cwl_documents import run_cwl_file, run_cwl_stored
+    from eotrust.workflow.cwl_runner import last_error
 
-    job: dict[str, Any] = {k: yaml.safe_load(v) for k, v in params.items()}
-    for name, value in inputs.items():
-        files = [{"class": "File", "path": str(Path(v).resolve())} for v in value.split(",")]
-        job[name] = files if len(files) > 1 else files[0]
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        _json.dump(job, f)
-    try:
-        result = run_cwl(settings, path, Path(f.name), CwlOptions(outdir=Path.cwd()))
-    finally:
-        Path(f.name).unlink(missing_ok=True)
+    values: dict[str, Any] = {k: yaml.safe_load(v) for k, v in params.items()}
+    if package_cid is None:
+        files = {k: [Path(v) for v in value.split(",") if v] for k, value in inputs.items()}
+        result = run_cwl_file(settings, Path(ref), files, values, store=store, outdir=Path.cwd(),
+                              lists={k for k, v in inputs.items() if "," in v})
+    else:
+        result = run_cwl_stored(settings, package_cid, _inputs(inputs, store), values, store=store, outdir=Path.cwd())
     if json_:
         print_json({"run_cid": result.run_cid, "cache_hit": result.cache_hit, "output": result.output})
     elif result.exit_code == 0:
         console.print(f"run {result.run_cid}: [green]succeeded[/]" + (" (from the cache)" if result.cache_hit else ""))
         for name, value in (result.output or {}).items():
-            shown = value.get("path", value) if isinstance(value, dict) else value
-            console.print(f"  {name}: {shown}")
+            console.print(f"  {name}: {_shown(value)}")
     if result.exit_code != 0:
-        from eotrust.workflow.cwl_runner import last_error
+        raise WorkflowError(f"CWL run of {Path(ref).name} failed: {last_error(result.log)}",
+                            hint=f"run record {result.run_cid}; `eotrust run logs {result.run_cid} {result.name}`")
 
-        raise WorkflowError(f"CWL run of {path.name} failed: {last_error(result.log)}",
-                            hint=f"run record {result.run_cid}; `eotrust run logs {result.run_cid}`")
+
+def _shown(value: Any) -> str:
+    """A CWL output value for people: files (and lists of them) by path."""
+    if isinstance(value, dict) and value.get("class") in ("File", "Directory"):
+        return str(value.get("path") or value.get("location"))
+    if isinstance(value, list):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return str(value)
+
+
+def _cwl_package_of(settings: Any, ref: str, store: Any) -> str | None:
+    """The CID of the CWL package ``ref`` names (a stored package's CID, a published CWL name)."""
+    from eotrust.workflow.cwl_documents import package_bytes
+    from eotrust.workflow.registry import published_cwl
+
+    if Path(ref).exists():
+        return None
+    if package_bytes(store, ref) is not None:
+        return ref
+    return published_cwl(settings, ref)
 
 
 @workflow_app.command("run")
@@ -198,8 +245,9 @@ def run_cmd(
 
     settings = maybe_unsandboxed(settings_of(ctx), no_sandbox)
     store = backends_of(ctx).store
-    if workflow.endswith(".cwl"):
-        _run_cwl(settings, Path(workflow), _pairs(input_, "input"), _pairs(param, "parameter"), json_)
+    package_cid = None if workflow.endswith(".cwl") else _cwl_package_of(settings, workflow, store)
+    if workflow.endswith(".cwl") or package_cid is not None:
+        _run_cwl(settings, workflow, package_cid, _pairs(input_, "input"), _pairs(param, "parameter"), store, json_)
         return
     from eotrust.workflow.registry import resolve_workflow
 
@@ -294,11 +342,19 @@ def _cell(value: Any) -> str:
 def publish_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="workflow YAML file"),
                 name: str | None = typer.Option(None, "--name", help="published name (default: the workflow's)"),
                 json_: bool = JsonOption) -> None:
-    """Store a workflow and its services by CID and list it under a name."""
-    from eotrust.workflow.registry import publish_workflow
+    """Store a workflow and its services (or a packed CWL document) by CID and list it under a name."""
+    from eotrust.workflow.registry import publish_cwl, publish_workflow
     from eotrust.workflow.spec import load_workflow
 
     settings = settings_of(ctx)
+    if file.suffix == ".cwl":
+        cid = publish_cwl(settings, file, name=name)
+        shown = name or file.stem
+        if json_:
+            print_json({"name": shown, "cid": cid, "kind": "cwl"})
+        else:
+            console.print(f"published CWL [bold]{shown}[/] as {cid}; run it with `eotrust workflow run {shown}`")
+        return
     spec = load_workflow(file)
     cid = publish_workflow(settings, spec, name=name)
     if json_:

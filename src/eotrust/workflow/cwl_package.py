@@ -37,11 +37,16 @@ def looks_like_cwl(data: bytes | str) -> bool:
 
 def pack_cwl(path: Path) -> bytes:
     """The CWL document at ``path`` and everything it refers to, packed into one JSON document
-    (cwltool --pack); WorkflowValidationError if cwltool cannot load it."""
+    (cwltool --pack), measured first (:func:`~eotrust.workflow.cwl.check_cwl`);
+    WorkflowValidationError if it is too big or deep, imports from outside its folder, or
+    cwltool cannot load it."""
     from cwltool.main import main as cwltool_main
+
+    from eotrust.workflow.cwl import check_cwl
 
     if not path.is_file():
         raise WorkflowValidationError([Problem(f"CWL file {path} does not exist", None, str(path))])
+    check_cwl(path)  # size, depth, aliases, imports inside its folder: before cwltool reads it
     out, log = io.StringIO(), io.StringIO()
     handler = logging.StreamHandler(log)
     code = cwltool_main(argsl=["--pack", str(path)], stdout=out, stderr=log, logger_handler=handler)
@@ -80,6 +85,11 @@ def _main(doc: dict[str, Any]) -> dict[str, Any]:
                 return proc
         return doc["$graph"][0]
     return doc
+
+
+def main_process(doc: dict[str, Any]) -> dict[str, Any]:
+    """The process a packed document runs: ``#main`` of its ``$graph``, or the document."""
+    return _main(doc)
 
 
 def _short(ident: str) -> str:
@@ -189,7 +199,8 @@ def run_cwl_package(settings: Settings, package_cid: str, inputs: dict[str, str 
                 files.append({"class": "File", "location": dest.as_uri()})
             job[name] = files if isinstance(value, list) else files[0]
         (work / "job.json").write_text(json.dumps(job))
-        return run_cwl(settings, work / "package.cwl", work / "job.json", CwlOptions(outdir=outdir, cache=cache, package_cid=package_cid),
+        return run_cwl(settings, work / "package.cwl", work / "job.json", CwlOptions(outdir=outdir, cache=cache, package_cid=package_cid,
+                                                                                     read_roots=(work,)),
                        store=store)
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from eotrust.settings import Settings
+from eotrust.workflow.cwl_confine import check_readable
 from eotrust.workflow.sandbox.bwrap import DEFAULT_PATH, Sandbox, python_paths, require_bwrap
 from eotrust.workflow.sandbox.cgroup import PidsCgroup, open_pids_cgroup
 from eotrust.workflow.sandbox.limits import unwrap_status, violation
@@ -47,6 +48,7 @@ class CwlSandbox:
     policy: SandboxPolicy
     hidden: tuple[Path, ...]  # never shown, not even as an input: the eotrust home and the store
     wall_s: float  # a job without its own (shorter) ToolTimeLimit is stopped after this
+    read_roots: tuple[Path, ...] = ()  # when set, nothing outside them (real paths) is bound (cwl_confine)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CwlSandbox | None:
@@ -91,6 +93,8 @@ class CwlSandbox:
                 if ent.type not in _READ_TYPES or ent.resolved.startswith("_:") or not os.path.exists(ent.resolved):
                     continue
                 path = Path(os.path.abspath(ent.resolved))
+                if self.read_roots:
+                    check_readable(ent.resolved, self.read_roots)
                 (writable if job.inplace_update and ent.type.startswith("Writable") else readable).append(path)
         inner_env = clean_env(dict(env))
         # the host PATH's user-level dirs (pyenv shims, ~/.local/bin) are not visible inside: a

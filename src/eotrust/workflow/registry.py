@@ -101,16 +101,49 @@ def _describe(entry: dict[str, Any], spec: WorkflowSpec) -> PublishedWorkflow:
         outputs=list(spec.outputs), steps=list(spec.order),
     )
 
+def _describe_cwl(entry: dict[str, Any], st: Store) -> PublishedWorkflow:
+    from eotrust.workflow.cwl_package import cwl_interface, main_process
+
+    packed = st.get_bytes(entry["cid"])
+    iface = cwl_interface(packed, name=entry["workflow"])
+    schema = iface.parameters_schema
+    main = main_process(json.loads(packed))
+    steps = main.get("steps") or []
+    names = list(steps) if isinstance(steps, dict) else [str(s.get("id", "")).rsplit("/", 1)[-1].rsplit("#", 1)[-1] for s in steps]
+    return PublishedWorkflow(
+        name=entry["name"], cid=entry["cid"], workflow=f"{iface.name} (CWL {iface.klass})", description=iface.description,
+        published=entry["published"],
+        params=[ParamInfo(name=k, type=str(v.get("type", "json")), required=k in schema["required"],
+                          default=v.get("default"), description=str(v.get("description", "")), choices=v.get("enum"))
+                for k, v in schema["properties"].items()],
+        inputs=[InputInfo(name=k, type=v) for k, v in iface.data_inputs.items()],
+        outputs=list(iface.outputs), steps=names or [iface.name],
+    )
+
+def _describe_any(entry: dict[str, Any], st: Store) -> PublishedWorkflow:
+    if entry.get("kind") == "cwl":
+        return _describe_cwl(entry, st)
+    return _describe(entry, load_workflow_cid(entry["cid"], st))
+
 def list_published(settings: Settings, *, store: Store | None = None) -> list[PublishedWorkflow]:
     st = _store(settings, store)
-    return [_describe(e, load_workflow_cid(e["cid"], st)) for e in _entries(settings)]
+    return [_describe_any(e, st) for e in _entries(settings)]
 
 def describe_published(settings: Settings, name: str, *, store: Store | None = None) -> PublishedWorkflow:
+    return _describe_any(_entry(settings, name), _store(settings, store))
+
+def published_cwl(settings: Settings, name: str) -> str | None:
+    """The package CID when ``name`` is a published CWL document; None for any other name."""
+    if not is_name(name) or not (_index(settings) / f"{name}.json").is_file():
+        return None
     entry = _entry(settings, name)
-    return _describe(entry, load_workflow_cid(entry["cid"], _store(settings, store)))
+    return str(entry["cid"]) if entry.get("kind") == "cwl" else None
 
 def published_spec(settings: Settings, name: str, *, store: Store | None = None) -> tuple[str, WorkflowSpec]:
     entry = _entry(settings, name)
+    if entry.get("kind") == "cwl":
+        raise WorkflowError(f"{name!r} is a published CWL document, not an eotrust workflow",
+                            hint=f"run it with `eotrust workflow run {name}`")
     return entry["cid"], load_workflow_cid(entry["cid"], _store(settings, store))
 
 def resolve_workflow(settings: Settings, ref: str | Path, *, store: Store) -> WorkflowSpec:
@@ -132,3 +165,20 @@ def run_published(settings: Settings, name: str, inputs: dict[str, Any] | None =
     store = _store(settings, kwargs.pop("store", None))
     _, spec = published_spec(settings, name, store=store)
     return run_workflow(settings, spec, inputs, params, store=store, **kwargs)
+
+def publish_cwl(settings: Settings, path: Path, *, name: str | None = None, store: Store | None = None) -> str:
+    """Measure, pack and store a CWL document (CommandLineTool or Workflow) and list it under
+    ``name`` (default: the file's stem); return the package's CID. It runs through cwltool."""
+    from eotrust.store.atomic import write_atomic
+    from eotrust.workflow.cwl_documents import pack_checked
+    from eotrust.workflow.cwl_package import cwl_interface
+
+    packed = pack_checked(path)
+    iface = cwl_interface(packed, name=path.stem)
+    name = name or iface.name
+    check_name(name, "published workflow name", WorkflowError)
+    cid = _store(settings, store).put_bytes(packed)
+    entry = {"name": name, "cid": cid, "workflow": iface.name, "description": iface.description,
+             "published": time.time(), "kind": "cwl"}
+    write_atomic(_index(settings) / f"{name}.json", json.dumps(entry).encode())
+    return cid
