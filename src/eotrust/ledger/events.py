@@ -44,9 +44,7 @@ def to_event(log: RawLog) -> TaskEvent | None:
             platform_id=hex32(a["platformId"]),
             platform_owner=to_checksum_address(a["platformOwner"]),
         )
-    task = to_checksum_address(a["task"])
-    if task != log.address:
-        return None  # a task event must come from the task itself
+    task = log.address  # a task event names no task: it is the contract that emitted it
     party = to_checksum_address(a["party"])
     if decoded.name == "StateChanged":
         return TaskEvent(

@@ -27,17 +27,26 @@ from eotrust.ledger.abi import load_artifact, task_abi
 from eotrust.ledger.codec import catalog_id, checksum_address, recipient_to_key
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from eotrust.ledger.chain import Chain
     from eotrust.ledger.task import TaskClient
 
 PAGE = 500
 #: EIP-1167's minimal proxy around the implementation's address; a task's runtime code is this
-#: followed by its 156 bytes of creation arguments (see TaskFactory.sol).
+#: followed by its clone arguments (see Task.sol): CLONE_FIXED_ARGS bytes of fixed fields, a
+#: one-byte count of the resource requests made at creation and 20 bytes per owner of those.
 CLONE_PREFIX = bytes.fromhex("363d3d373d3d3d363d73")
 CLONE_SUFFIX = bytes.fromhex("5af43d82803e903d91602b57fd5bf3")
-CLONE_ARGS = 156
+CLONE_FIXED_ARGS = 20 + 20 + 20 + 4  # submitter, application owner, platform owner, creation block
+
+
+def clone_args_length(code: bytes, proxy_length: int) -> int | None:
+    """How long a clone's arguments must be, read from the request count inside them (None: too short)."""
+    at = proxy_length + CLONE_FIXED_ARGS
+    if len(code) <= at:
+        return None
+    return CLONE_FIXED_ARGS + 1 + 20 * code[at]
 
 
 @dataclass(frozen=True)
@@ -191,20 +200,35 @@ class TaskFactoryClient:
         application_owner: str,
         platform_id: str | bytes,
         platform_owner: str,
+        requests: Sequence[tuple[str | bytes, str]] = (),
+        lock: bool = False,
     ) -> TaskClient:
         """Create a task owned by ``account`` for this application and platform; results
-        will be sealed for ``results_recipient`` (an ``age1…`` recipient)."""
+        will be sealed for ``results_recipient`` (an ``age1…`` recipient).
+
+        ``requests`` (``(dataset_id, owner)`` pairs) are made at creation, in the same
+        transaction, their owners kept in the clone's code (cheaper than ``add_requests``
+        later); ``lock`` locks the task in that transaction too."""
         from eotrust.ledger.task import TaskClient
 
         address = self.ensure_deployed(account)
-        data = self._abi.encode_call(
-            "createTask",
+        head = (
             recipient_to_key(results_recipient),
             catalog_id(application_id),
             checksum_address(application_owner, what="application owner"),
             catalog_id(platform_id),
             checksum_address(platform_owner, what="platform owner"),
         )
+        if requests or lock:
+            data = self._abi.encode_call(
+                "createTaskWithRequests",
+                *head,
+                [catalog_id(d) for d, _ in requests],
+                [checksum_address(o, what="dataset owner") for _, o in requests],
+                bool(lock),
+            )
+        else:
+            data = self._abi.encode_call("createTask", *head)
         result = self.chain.transact(account, to=address, data=data, action="create a task")
         for log in result.logs:
             decoded = self._abi.decode_log(log.topics, log.data)
@@ -233,10 +257,16 @@ class TaskFactoryClient:
         return tasks
 
     def tasks_of(self, owner: str) -> list[str]:
-        """The tasks ``owner`` submitted, oldest first."""
-        if self.address is None:
+        """The tasks ``owner`` submitted, oldest first (from the factory's TaskCreated events,
+        whose ``submitter`` is indexed)."""
+        address = self.address
+        if address is None:
             return []
-        return [to_checksum_address(a) for a in self._call("tasksOf", checksum_address(owner, what="owner"))[0]]
+        padded = bytes(12) + bytes.fromhex(checksum_address(owner, what="owner")[2:])
+        logs = self.chain.logs(
+            address=address, topics=[self._abi.event_topics["TaskCreated"], None, padded], from_block=self.deployed_block
+        )
+        return [to_checksum_address(log.topics[1][12:]) for log in logs]
 
     def known_tasks(self, also: set[str] | None = None) -> set[str]:
         """Addresses of this factory's tasks (refreshed from the chain when asked about new ones)."""
@@ -263,7 +293,9 @@ class TaskFactoryClient:
         implementation = self.implementation()
         code = self.chain.code(address)
         expected = CLONE_PREFIX + bytes.fromhex(implementation[2:]) + CLONE_SUFFIX
-        is_clone = code[: len(expected)] == expected and len(code) == len(expected) + CLONE_ARGS
+        is_clone = code[: len(expected)] == expected and len(code) == len(expected) + (
+            clone_args_length(code, len(expected)) or -1
+        )
         detail = (
             f"factory {factory}: {'in' if in_registry else 'NOT in'} its registry; code "
             + ("is" if is_clone else f"is NOT ({len(code)} bytes)")
