@@ -166,7 +166,7 @@ class TaskFactoryClient:
             self._resolved = False
             if self.address is not None:  # another process deployed it meanwhile
                 return self._address  # type: ignore[return-value]
-            deployer = self.chain.dev_account() if self.chain.is_embedded else account
+            deployer = self.chain.dev_account() if self.chain.backend.deploys_from_dev else account
             result = self.chain.deploy(deployer, load_artifact("TaskFactory").bytecode, action="deploy the task factory")
             assert result.contract_address is not None
             deployments.put(

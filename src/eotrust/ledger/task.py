@@ -41,7 +41,6 @@ from eotrust.ledger.models import (
 
 if TYPE_CHECKING:
     from eotrust.ledger.chain import Chain, TxResult
-    from eotrust.ledger.factory import TaskFactoryClient
 
 ZERO32 = bytes(32)
 # the contract's Kind and Status values
@@ -52,23 +51,15 @@ _REQUESTED, _ACKNOWLEDGED = 1, 2
 class TaskClient:
     """One task contract on ``chain`` at ``address``."""
 
-    def __init__(self, chain: Chain, address: str, *, factory: TaskFactoryClient | None = None) -> None:
+    def __init__(self, chain: Chain, address: str, *, factory: object | None = None) -> None:
+        """``factory`` is accepted for callers that have one; a task names its own factory."""
         self.chain = chain
         self.address = checksum_address(address, what="task address")
-        self._factory = factory
         self._abi = task_abi()
         self.last_transaction: TxResult | None = None
 
     def __repr__(self) -> str:
         return f"TaskClient({self.address})"
-
-    @property
-    def factory(self) -> TaskFactoryClient:
-        if self._factory is None:
-            from eotrust.ledger.factory import TaskFactoryClient
-
-            self._factory = TaskFactoryClient(self.chain)
-        return self._factory
 
     # -- plumbing -----------------------------------------------------------------------------
     def _tx(self, account: LocalAccount, function: str, *args: Any, action: str) -> TxResult:
@@ -181,7 +172,8 @@ class TaskClient:
         """Every event of this task, oldest first, with block times."""
         from eotrust.ledger.events import task_history
 
-        return task_history(self.factory, self.address)
+        (s,) = self._call("snapshot")
+        return task_history(self.chain, self.address, factory=to_checksum_address(s[0]), from_block=int(s[7]))
 
     # -- submitter, while Initialized ---------------------------------------------------------------
     def add_request(self, account: LocalAccount, dataset_id: str | bytes, owner: str) -> int:
