@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -41,18 +42,29 @@ def environment(home: Path) -> dict[str, str]:
     return env
 
 
-def timed_process(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
-    """Seconds the whole process takes, and its stdout; a failing command stops the benchmark."""
+#: CPU seconds (user + system) of every finished child process so far
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def timed_process(argv: list[str], env: dict[str, str], cpu: list[float] | None = None) -> tuple[float, str]:
+    """Wall seconds the whole process takes, and its stdout (its CPU seconds appended to
+    ``cpu``: on a shared machine the wall time includes waiting for a core, CPU time does not);
+    a failing command stops the benchmark."""
+    before = _children_cpu()
     t = time.perf_counter()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - t
+    if cpu is not None:
+        cpu.append(_children_cpu() - before)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
     return elapsed, proc.stdout
 
 
-def eotrust(env: dict[str, str], *args: str) -> tuple[float, str]:
-    return timed_process([sys.executable, "-m", "eotrust.cli.main", *args], env)
+def eotrust(env: dict[str, str], *args: str, cpu: list[float] | None = None) -> tuple[float, str]:
+    return timed_process([sys.executable, "-m", "eotrust.cli.main", *args], env, cpu)
 
 
 def make_history(home: Path, lifecycles: int) -> int:
@@ -89,13 +101,14 @@ def make_history(home: Path, lifecycles: int) -> int:
     return chain.block_number()
 
 
-def lifecycle(env: dict[str, str], addresses: dict[str, str]) -> tuple[str, list[tuple[str, float]]]:
-    """One task through every transaction command; (task address, [(command, seconds)])."""
-    times: list[tuple[str, float]] = []
+def lifecycle(env: dict[str, str], addresses: dict[str, str]) -> tuple[str, list[tuple[str, float, float]]]:
+    """One task through every transaction command; (task address, [(command, wall s, CPU s)])."""
+    times: list[tuple[str, float, float]] = []
 
     def tx(label: str, *args: str) -> str:
-        elapsed, out = eotrust(env, "task", *args, "--json")
-        times.append((label, elapsed))
+        cpu: list[float] = []
+        elapsed, out = eotrust(env, "task", *args, "--json", cpu=cpu)
+        times.append((label, elapsed, cpu[0]))
         return out
 
     created = json.loads(
@@ -122,6 +135,15 @@ def best(samples: list[float]) -> float:
     return min(samples)
 
 
+def read_time(env: dict[str, str], argv: list[str]) -> tuple[float, float]:
+    """Best wall and best CPU seconds of REPEAT runs of one read-only command."""
+    walls: list[float] = []
+    cpus: list[float] = []
+    for _ in range(REPEAT):
+        walls.append(eotrust(env, *argv, cpu=cpus)[0])
+    return best(walls), best(cpus)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--history", type=int, default=40, help="task lifecycles already on the chain (default 40)")
@@ -129,7 +151,8 @@ def main() -> int:
     home = scratch_dir("cli-latency-") / "home"
     env = environment(home)
 
-    python_pass = best([timed_process([sys.executable, "-c", "pass"], env)[0] for _ in range(REPEAT)])
+    pass_cpu: list[float] = []
+    python_pass = best([timed_process([sys.executable, "-c", "pass"], env, pass_cpu)[0] for _ in range(REPEAT)])
     anvil_version = (
         best([timed_process([str(ANVIL), "--version"], env)[0] for _ in range(REPEAT)]) if ANVIL.exists() else None
     )
@@ -142,7 +165,7 @@ def main() -> int:
 
     first_task, first = lifecycle(env, addresses)
     _, second = lifecycle(env, addresses)
-    transactions = [(label, best([a, b])) for (label, a), (_, b) in zip(first, second)]
+    transactions = [(label, best([a, b]), best([ca, cb])) for (label, a, ca), (_, b, cb) in zip(first, second)]
 
     reads_argv: list[tuple[str, list[str]]] = [
         ("eotrust --help", ["--help"]),
@@ -153,12 +176,14 @@ def main() -> int:
         ("party list", ["party", "list"]),
         ("party show alice", ["party", "show", "alice"]),
     ]
-    reads = [(label, best([eotrust(env, *argv)[0] for _ in range(REPEAT)])) for label, argv in reads_argv]
+    reads = [(label, *read_time(env, argv)) for label, argv in reads_argv]
     check, _ = eotrust(env, "chain", "check")
 
+    load = os.getloadavg()[0]
     print(f"Whole-process wall time of eotrust commands (embedded chain, {blocks} blocks of history before them)")
+    print(f"load average {load:.1f} on {os.cpu_count()} CPUs: wall times include waiting for a core; CPU times do not")
     print("References, same run:")
-    print(f"  python -c pass                                {python_pass:>7.3f} s")
+    print(f"  python -c pass                                {python_pass:>7.3f} s wall  {best(pass_cpu):>6.3f} s CPU")
     if anvil_version is not None:
         print(f"  anvil --version (a native Foundry binary)     {anvil_version:>7.3f} s")
     else:
@@ -168,13 +193,13 @@ def main() -> int:
         (f"Read-only commands (best of {REPEAT})", reads, READ_TARGET_S),
         ("Transactions (best of two lifecycles)", transactions, TX_TARGET_S),
     ):
-        print(f"{title}; target <= {target} s")
-        for label, seconds in rows:
+        print(f"{title}; target <= {target} s wall")
+        for label, seconds, cpu_s in rows:
             ratio = seconds / target
             worst_ratio = max(worst_ratio, ratio)
             verdict = "ok" if seconds <= target else "MISSED"
             print(
-                f"  {label:<44}  {seconds:>7.3f} s  {seconds / python_pass:>6.0f}x python -c pass  "
+                f"  {label:<34} {seconds:>7.3f} s wall {cpu_s:>6.3f} s CPU  {seconds / python_pass:>5.0f}x python -c pass  "
                 f"{ratio:>5.0%} of target  {verdict}"
             )
     print(f"chain check (replays and verifies the whole journal; no target)  {check:.3f} s")
