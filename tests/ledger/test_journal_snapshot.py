@@ -13,6 +13,7 @@ from eth_account import Account
 from typer.testing import CliRunner
 
 from eotrust.cli.main import app
+from eotrust.errors import LedgerError
 from eotrust.ledger import Chain, embedded
 from eotrust.ledger.embedded import ChainJournal, check_snapshot, read_snapshot, snapshot_path
 from eotrust.settings import Settings, load_settings
@@ -85,3 +86,13 @@ def test_chain_check_replays_and_compares(home: Settings) -> None:
     path.write_bytes(path.read_bytes()[:-1])  # a torn snapshot
     result = runner.invoke(app, ["--home", str(home.home), "chain", "check"])
     assert result.exit_code == 0 and "does not match this journal" in result.stdout
+
+
+def test_a_corrupt_journal_under_a_good_snapshot_is_still_refused(home: Settings) -> None:
+    journal = ChainJournal(home.chain_dir)
+    data = bytearray(journal.path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # history the snapshot covers
+    journal.path.write_bytes(bytes(data))
+    assert read_snapshot(home.chain_dir, journal.path) is None  # its head hash no longer matches
+    with pytest.raises(LedgerError, match="corrupt at offset"):
+        Chain.from_settings(home).block_number()
