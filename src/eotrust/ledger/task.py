@@ -48,6 +48,14 @@ _PLATFORM, _RESOURCE = 1, 2
 _REQUESTED, _ACKNOWLEDGED = 1, 2
 
 
+#: How many times status() reads the snapshot and the logs before believing they disagree.
+_READ_ATTEMPTS = 3
+
+
+class _LogsAhead(Exception):
+    """The task's logs and its snapshot disagree (internal: status() reads the pair again)."""
+
+
 class TaskClient:
     """One task contract on ``chain`` at ``address``."""
 
@@ -96,7 +104,20 @@ class TaskClient:
         call) and the data written only to events (catalogue ids, keys, CIDs, the execution
         id), read from the factory's TaskCreated and the task's own logs since its creation
         block. The two must agree (as many results logged as counted, every request's id),
-        else a LedgerError."""
+        else a LedgerError. The snapshot and the logs are two reads: a move mined between them
+        (another process's result) shows as more logged than counted, so the pair is read
+        again, a few times, before the disagreement is believed."""
+        for _ in range(_READ_ATTEMPTS - 1):
+            try:
+                return self._status_once()
+            except _LogsAhead:
+                continue
+        try:
+            return self._status_once()
+        except _LogsAhead as exc:
+            raise LedgerError(str(exc), hint="the node may have pruned old logs; use an archive node") from None
+
+    def _status_once(self) -> TaskSnapshot:
         (s,) = self._call("snapshot")
         (factory, submitter, state, app_owner, app_status, plat_owner, plat_status, created, requests, result_count) = s
         task_created = self.chain.logs(
@@ -135,10 +156,9 @@ class TaskClient:
             elif decoded.name == "StateChanged" and TASK_STATES[int(a["to"])] is TaskState.Failed:
                 failure = a["cid"]
         if len(results) != int(result_count) or any(i not in ids for i in range(len(requests))):
-            raise LedgerError(
+            raise _LogsAhead(
                 f"the logs of task {self.address} do not match its state "
-                f"({len(results)} results logged, {result_count} counted; {len(ids)} of {len(requests)} requests logged)",
-                hint="the node may have pruned old logs; use an archive node",
+                f"({len(results)} results logged, {result_count} counted; {len(ids)} of {len(requests)} requests logged)"
             )
         return TaskSnapshot(
             address=self.address,
@@ -257,6 +277,11 @@ class TaskClient:
 
     def finish(self, account: LocalAccount) -> None:
         self._tx(account, "finish", action="finish the task")
+
+    def payment_required(self) -> bool:
+        """Whether the task is paid: then only its escrow locks it (fund) and finishes it
+        (settle, with a usage record), never ``lock``/``finish`` by a party."""
+        return bool(self._call("paymentRequired")[0])
 
     def fail(self, account: LocalAccount, reason_cid: str) -> None:
         """Close a running task as failed; ``reason_cid`` names a document saying why."""
