@@ -16,7 +16,7 @@ from escrow_helpers import (
     quote_for,
     run_funded,
 )
-from ledger_helpers import CID_A, Parties
+from ledger_helpers import CID_A, Parties, recipient
 
 from eotrust.errors import (
     InvalidInputError,
@@ -25,6 +25,7 @@ from eotrust.errors import (
     StateError,
 )
 from eotrust.ledger import Chain, ContractRevertError, TaskFactoryClient, TaskState
+from eotrust.ledger.abi import task_abi
 from eotrust.ledger.escrow import EscrowClient, SignedQuote
 
 
@@ -241,3 +242,56 @@ def test_malformed_quotes_are_one_clear_error(escrow: EscrowClient, factory: Tas
             dataclasses.replace(good, **change)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError):
         escrow.fund(paid_task(factory, p, requests=0), good.sign(p.platform), sender=p.submitter)  # another task's quote
+
+
+def test_a_paid_task_is_never_locked_at_creation(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties) -> None:
+    """The client refuses paid + lock; a hand-made transaction is refused by the factory; nothing is created."""
+    p = parties
+    count = factory.task_count()
+    with pytest.raises(InvalidInputError, match="locked by funding it"):
+        factory.create_task(
+            p.submitter, results_recipient=recipient(), application_id=CID_A, application_owner=p.app.address,
+            platform_id="platform-record", platform_owner=p.platform.address,
+            requests=[("d", p.data[0].address)], lock=True, paid=True,
+        )
+    head = (bytes(31) + b"\x01", bytes(31) + b"\x02", p.app.address, bytes(31) + b"\x03", p.platform.address)
+    for requests in ([], [p.data[0].address]):
+        data = task_abi().encode_call(
+            "createTaskWithRequests", *head, [bytes(31) + b"\x04"] * len(requests), requests, True, True
+        )
+        assert factory.address is not None
+        with pytest.raises(ContractRevertError) as info:
+            escrow.chain.transact(p.submitter, to=factory.address, data=data, action="create a task")
+        assert _revert(info) == "PaidLock" and isinstance(info.value, InvalidInputError)
+    assert factory.task_count() == count
+
+
+def test_a_paid_task_with_requests_at_creation_is_funded_run_and_settled(
+    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties
+) -> None:
+    """The paid byte sits before the request list in the clone's code: the request owners made
+    at creation must still be read right (ack by the right owner, not by another)."""
+    p = parties
+    task = factory.create_task(
+        p.submitter, results_recipient=recipient(), application_id=CID_A, application_owner=p.app.address,
+        platform_id="platform-record", platform_owner=p.platform.address,
+        requests=[(f"dataset-{i}", p.data[i].address) for i in range(2)], paid=True,
+    )
+    assert factory.origin(task.address).genuine
+    assert task.payment_required() and escrow.required(task)
+    snap = task.status()
+    assert [r.owner for r in snap.requests] == [p.data[0].address, p.data[1].address]
+    with pytest.raises(ContractRevertError) as info:
+        task.lock(p.submitter)
+    assert _revert(info) == "NotFunded"
+    escrow.fund(task, quote_for(escrow, task, p).sign(p.platform), sender=p.submitter)
+    assert task.state() is TaskState.RequestsLocked
+    with pytest.raises(ContractRevertError) as info:
+        task.ack_request(p.data[1], 0, CID_A)  # request #0 is data owner #0's
+    assert _revert(info) == "NotRequestOwner"
+    run_funded(task, p, "Running")
+    with pytest.raises(ContractRevertError) as info:
+        task.finish(p.platform)
+    assert _revert(info) == "NotFunded"
+    escrow.settle(task, CID_A, [300, 200, 50, 0], sender=p.platform)
+    assert task.state() is TaskState.Finished

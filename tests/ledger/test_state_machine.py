@@ -85,9 +85,12 @@ def _agree(task, model: TaskModel) -> None:  # type: ignore[no-untyped-def]
 )
 @given(
     roles=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    born=st.tuples(st.integers(0, 2), st.booleans()),
     steps=st.lists(step, min_size=4, max_size=16),
 )
-def test_contract_agrees_with_model(factory: TaskFactoryClient, parties: Parties, roles: tuple[int, int], steps: list[tuple[str, bool, int]]) -> None:
+def test_contract_agrees_with_model(
+    factory: TaskFactoryClient, parties: Parties, roles: tuple[int, int], born: tuple[int, bool], steps: list[tuple[str, bool, int]]
+) -> None:
     p = parties
     pool = [p.submitter, p.app, p.platform, *p.data, p.stranger]
     # the application and platform owners may coincide with each other or the submitter
@@ -100,8 +103,16 @@ def test_contract_agrees_with_model(factory: TaskFactoryClient, parties: Parties
         application_owner=app_owner.address,
         platform_id="platform",
         platform_owner=platform_owner.address,
+        # resource requests made at creation (owners in the clone's code), and locked at once
+        requests=[(f"ds-born-{i}", p.data[i].address) for i in range(born[0])],
+        lock=born[1],
     )
     model = TaskModel(submitter=p.submitter.address, app_owner=app_owner.address, platform_owner=platform_owner.address)
+    for i in range(born[0]):
+        assert model.add_request(p.submitter.address, p.data[i].address) is None
+    if born[1]:
+        assert model.lock(p.submitter.address) is None
+    _agree(task, model)
     for kind, stray, n in steps:
         move, index = _advance(model, n) if kind == "advance" else (kind, n % 3)
         meant_for = {

@@ -140,7 +140,7 @@ class FederatedFactoryClient:
         with deployments.locked():
             if self.address is not None:
                 return self.address
-            deployer = self.chain.dev_account() if self.chain.is_embedded else account
+            deployer = self.chain.dev_account() if self.chain.backend.deploys_from_dev else account
             bytecode = load_artifact("FederatedTaskFactory").bytecode
             result = self.chain.deploy(deployer, bytecode, action="deploy the federated task factory")
             assert result.contract_address is not None

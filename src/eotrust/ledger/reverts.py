@@ -73,6 +73,8 @@ def revert_error(error: DecodedError, *, action: str, caller: str | None = None)
         return NotAllowedError(f"only the application owner can {action}; you are {you}", error=error)
     if name == "NotPlatformOwner":
         return NotAllowedError(f"only the platform owner can {action}; you are {you}", error=error)
+    if name == "NotFactory":
+        return NotAllowedError(f"only the task's factory can {action}, at the task's creation; you are {you}", error=error)
     if name == "NotRequestOwner":
         return NotAllowedError(
             f"only the owner of resource request #{a.get('index')} can {action}; you are {you}", error=error
@@ -119,7 +121,7 @@ def revert_error(error: DecodedError, *, action: str, caller: str | None = None)
         "MissingKey": "the key is missing (zero)",
         "MissingCid": "the CID is missing (zero)",
         "LengthMismatch": "as many dataset ids as owners are needed",
-        "TooManyEntries": "a task holds at most 255 resource requests and 255 results",
+        "TooManyEntries": "a task holds at most 200 resource requests and 255 results",
         "NoSamples": "an update must be trained on at least one sample",
         "BadParticipants": "participants must be 1 to 32 distinct addresses other than the aggregator, and the quorum 1 to their number",
         "BadRounds": "rounds and the round deadline must be positive",
@@ -136,6 +138,10 @@ def _escrow_error(name: str, a: dict[str, Any], action: str, you: Any, error: De
         return WrongStateError(
             f"cannot {action}: the task is paid, so it is locked only by funding it and finished only by settling it",
             error=error, hint="fund it with the platform's signed quote (EscrowClient.fund); the platform settles it (EscrowClient.settle)")
+    if name == "PaidLock":
+        return RejectedInputError(
+            f"cannot {action}: a paid task is locked by funding it, not at creation", error=error,
+            hint="create it without --lock, then fund it with the platform's signed quote (EscrowClient.fund)")
     if name == "NotFunded":
         return WrongStateError(f"cannot {action}: the escrow holds no money for task {_addr(a.get('task'))}", error=error)
     if name == "AlreadyFunded":

@@ -5,6 +5,12 @@ does not hold yet (in the journal's order), records each result in the catalogue
 the platform owner), then calls ``finish``. For a journal holding a failure log it calls
 ``fail`` with the log's CID instead. Both read the contract first, so running it again after
 a crash at any point records nothing twice and loses nothing.
+
+A paid task (:mod:`eotrust.ledger.escrow`) is finished only by the escrow's ``settle``, with
+the CID of the platform's signed usage record and the actual amount per payee. Nothing in
+eotrust produces that usage record yet, and settling for the quoted maxima would charge the
+submitter for use nobody measured, so the collector records the results and leaves the task
+Running: it says, once per task, that the task waits for the platform's settlement.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from eotrust.nodes.runner import PlatformContext, short
 class Collector:
     def __init__(self, ctx: PlatformContext) -> None:
         self.ctx = ctx
+        self._awaiting_settlement: set[str] = set()  # paid tasks already reported as waiting
 
     def collect(self, task: TaskClient, snap: TaskSnapshot, entry: TaskJournal) -> None:
         ctx = self.ctx
@@ -36,6 +43,14 @@ class Collector:
                 task.add_result(ctx.party.account, result.cid, owner=snap.submitter)
                 ctx.log(f"task {short(task.address)}: result {result.name!r} recorded on the contract: {result.cid}")
             self._catalogue(task.address, entry, result)
+        if task.payment_required():
+            if task.address not in self._awaiting_settlement:
+                self._awaiting_settlement.add(task.address)
+                ctx.log(
+                    f"task {short(task.address)}: paid — {len(entry.results)} result(s) recorded; it waits for"
+                    " the platform's settlement (the escrow's settle, with a usage record), which finishes it"
+                )
+            return
         task.finish(ctx.party.account)
         ctx.report(task.address, "Finished")
         ctx.log(f"task {short(task.address)}: finished with {len(entry.results)} result(s)")
