@@ -95,7 +95,8 @@ def _authorized_entry(service: _ModelService, state: Any, info: ApiKeyInfo, ref:
     bytes; listing the registry per request cost more CPU than scoring a tile); the key's
     scopes are checked on every request. Names (``name``, ``name:version``) are looked up
     every time, since a new version may be registered."""
-    from eotrust.api.authorization import authorize_model_use, scopes_allow
+    from eotrust.api.authorization import authorize_model_use
+    from eotrust.catalog.api_keys import scopes_allow
     from eotrust.cid import normal_cid
 
     key = normal_cid(ref)

@@ -54,7 +54,7 @@ def train_cmd(
     path, cid = _dataset_file(ctx, dataset)
     if ranks == "dask":
         result = _train_on_dask(ctx, path, md, out, cid, device, init_from)
-    elif ranks > 1:
+    elif isinstance(ranks, int) and ranks > 1:
         from eotrust.ml.launch import train_local
 
         result = train_local(path, md, out, workers=int(ranks), device=device, dataset_cid=cid, init_from=init_from,

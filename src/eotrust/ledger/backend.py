@@ -60,7 +60,7 @@ class EmbeddedBackend:
     nonce_block = "latest"
 
     def __init__(self, directory: Path) -> None:
-        from eth_utils import ValidationError as EthValidationError
+        from eth_utils.exceptions import ValidationError as EthValidationError
         from web3 import Web3
 
         from eotrust.ledger.embedded import DEV_PRIVATE_KEY, EmbeddedProvider
@@ -69,7 +69,7 @@ class EmbeddedBackend:
         self.w3 = Web3(self.provider)
         self.dev_private_key = DEV_PRIVATE_KEY
         # eth-tester's validation (a bad nonce, an invalid transaction) arrives as these
-        self.refusals = (ValueError, TypeError, EthValidationError)
+        self.refusals: tuple[type[BaseException], ...] = (ValueError, TypeError, EthValidationError)
 
     @property
     def description(self) -> str:

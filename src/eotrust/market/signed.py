@@ -15,7 +15,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from pydantic import BaseModel, ConfigDict, Field
 
-from eotrust.catalog.entries import canonical_json
+from eotrust.cid import canonical_json
 from eotrust.errors import (
     EotrustError,
     IntegrityError,

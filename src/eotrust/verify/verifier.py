@@ -25,8 +25,9 @@ from eotrust.backends import Backends
 from eotrust.catalog.entries import ApplicationInfo, ResultInfo
 from eotrust.errors import EotrustError, IntegrityError, NotFoundError
 from eotrust.ledger import Chain, RequestStatus, TaskFactoryClient, TaskState
+from eotrust.nodes.runner import RUN_RECORD
 from eotrust.store.base import Store
-from eotrust.verify.lineage import RUN_RECORD, Read, lineage
+from eotrust.verify.lineage import Read, lineage
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
