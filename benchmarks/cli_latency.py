@@ -114,10 +114,19 @@ def lifecycle(env: dict[str, str], addresses: dict[str, str]) -> tuple[str, list
     created = json.loads(
         tx(
             "task create (+1 request)",
-            "create", "--as", "alice",
-            "--application", "segmentation", "--application-owner", "bob",
-            "--platform", "cluster", "--platform-owner", "carol",
-            "--request", f"ds-slovenia={addresses['dave']}",
+            "create",
+            "--as",
+            "alice",
+            "--application",
+            "segmentation",
+            "--application-owner",
+            "bob",
+            "--platform",
+            "cluster",
+            "--platform-owner",
+            "carol",
+            "--request",
+            f"ds-slovenia={addresses['dave']}",
         )
     )
     task = str(created["task"])

@@ -42,8 +42,9 @@ def find_suite() -> Path:
         candidate = parent / "shared" / "conformance" / "cwl-v1.2"
         if (candidate / "conformance_tests.yaml").is_file():
             return candidate
-    raise SystemExit("the CWL v1.2 conformance suite is not in ../shared/conformance/cwl-v1.2; "
-                     "set EOTRUST_CWL_CONFORMANCE")
+    raise SystemExit(
+        "the CWL v1.2 conformance suite is not in ../shared/conformance/cwl-v1.2; set EOTRUST_CWL_CONFORMANCE"
+    )
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,19 @@ def _runner_script(workdir: Path, name: str, command: list[str], env: dict[str, 
 
 def _cwltest(suite: Path, tool: Path, tags: str | None, jobs: int, select: str | None, xml: Path) -> float:
     """Run cwltest with ``tool`` as the runner; its wall time (results in ``xml``)."""
-    cmd = [str(BIN / "cwltest"), "--test", str(suite / "conformance_tests.yaml"), "--tool", str(tool),
-           "-j", str(jobs), "--junit-xml", str(xml), "--timeout", "300"]
+    cmd = [
+        str(BIN / "cwltest"),
+        "--test",
+        str(suite / "conformance_tests.yaml"),
+        "--tool",
+        str(tool),
+        "-j",
+        str(jobs),
+        "--junit-xml",
+        str(xml),
+        "--timeout",
+        "300",
+    ]
     if tags:
         cmd += ["--tags", tags]
     if select:
@@ -100,22 +112,34 @@ def main() -> None:
     ap.add_argument("--tags", default="all", help="cwltest tag to run, or 'all' (default) for the whole suite")
     ap.add_argument("-j", type=int, default=2, help="tests at once per runner (the machine is shared: keep it small)")
     ap.add_argument("-n", default=None, help="only these test numbers (cwltest -n)")
-    ap.add_argument("--from-xml", nargs=2, metavar=("EOTRUST_XML", "CWLTOOL_XML"),
-                    help="report on the cwltest --junit-xml files of an earlier run instead of running "
-                         "(each a comma-separated list: a suite run in parts with -n)")
+    ap.add_argument(
+        "--from-xml",
+        nargs=2,
+        metavar=("EOTRUST_XML", "CWLTOOL_XML"),
+        help="report on the cwltest --junit-xml files of an earlier run instead of running "
+        "(each a comma-separated list: a suite run in parts with -n)",
+    )
     args = ap.parse_args()
     tags = None if args.tags == "all" else args.tags
     walls: tuple[float | None, float | None] = (None, None)
     if args.from_xml:
         ours_xml, ref_xml = ([Path(p) for p in arg.split(",")] for arg in args.from_xml)
-        print(f"results of an earlier run: {', '.join(map(str, ours_xml))} (eotrust); "
-              f"{', '.join(map(str, ref_xml))} (cwltool)", flush=True)
+        print(
+            f"results of an earlier run: {', '.join(map(str, ours_xml))} (eotrust); "
+            f"{', '.join(map(str, ref_xml))} (cwltool)",
+            flush=True,
+        )
     else:
         suite = find_suite()
         work = Path(tempfile.mkdtemp(prefix="cwl-conformance-"))
-        env = {"EOTRUST_HOME": str(work / "home"), "EOTRUST_CONFIG": "",
-               "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO / "src"))}
-        eotrust = _runner_script(work, "eotrust-cwl-runner", [sys.executable, "-m", "eotrust.cli.main", "cwl-runner"], env)
+        env = {
+            "EOTRUST_HOME": str(work / "home"),
+            "EOTRUST_CONFIG": "",
+            "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO / "src")),
+        }
+        eotrust = _runner_script(
+            work, "eotrust-cwl-runner", [sys.executable, "-m", "eotrust.cli.main", "cwl-runner"], env
+        )
         cwltool = _runner_script(work, "cwltool-runner", [str(BIN / "cwltool"), "--no-container"], {})
         ours_xml, ref_xml = [work / "eotrust.xml"], [work / "cwltool.xml"]
         print(f"suite: {suite} (tags: {args.tags}, -j {args.j} per runner, both runners at once)", flush=True)
@@ -142,9 +166,11 @@ def main() -> None:
     both = [k for k in ours if k in ref and ref[k].seconds > 0]
     if both:
         ratios = [ours[k].seconds / ref[k].seconds for k in both]
-        print(f"per-test wall time: eotrust median {statistics.median(ours[k].seconds for k in both):.2f} s, "
-              f"cwltool median {statistics.median(ref[k].seconds for k in both):.2f} s, "
-              f"median ratio {statistics.median(ratios):.2f}x (noisy: shared cores)")
+        print(
+            f"per-test wall time: eotrust median {statistics.median(ours[k].seconds for k in both):.2f} s, "
+            f"cwltool median {statistics.median(ref[k].seconds for k in both):.2f} s, "
+            f"median ratio {statistics.median(ratios):.2f}x (noisy: shared cores)"
+        )
     worse = sorted(k for k in ours if ours[k].status != "passed" and ref.get(k) and ref[k].status == "passed")
     better = sorted(k for k in ours if ours[k].status == "passed" and ref.get(k) and ref[k].status != "passed")
     print(f"failing for eotrust only: {', '.join(worse) or 'none'}")

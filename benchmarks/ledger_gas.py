@@ -146,7 +146,13 @@ def paid_lifecycle(factory: TaskFactoryClient, escrow: EscrowClient) -> list[tup
 def withdrawals(escrow: EscrowClient) -> list[tuple[str, int]]:
     """Every party paid withdraws (one transaction each)."""
     out = []
-    for name, party in (("submitter", SUBMITTER), ("platform", PLATFORM), ("application", APP), ("data #0", D0), ("data #1", D1)):
+    for name, party in (
+        ("submitter", SUBMITTER),
+        ("platform", PLATFORM),
+        ("application", APP),
+        ("data #0", D0),
+        ("data #1", D1),
+    ):
         escrow.withdraw(party)
         assert escrow.last_transaction is not None
         out.append((f"withdraw ({name})", escrow.last_transaction.gas_used))
@@ -237,14 +243,18 @@ def main() -> int:
     for name, gas in by_step[:3]:
         print(f"  {name:<52} {gas:>11,}")
     total_by_step = sum(g for _, g in by_step)
-    print(f"  {'TOTAL step by step':<52} {total_by_step:>11,}   ({total_by_step / TARGET:.0%} of the target; "
-          f"one-transaction creation saves {total_by_step - total_steady:,})")
+    print(
+        f"  {'TOTAL step by step':<52} {total_by_step:>11,}   ({total_by_step / TARGET:.0%} of the target; "
+        f"one-transaction creation saves {total_by_step - total_steady:,})"
+    )
     print()
     create_gas = by_step[0][1]
     # the Task implementation creates the deployment's one Escrow in its constructor
     full = int(embedded["full_deploy"]) - int(embedded["escrow_deploy"])  # type: ignore[call-overload]
     print("One contract per task instead (reference, same run)")
-    print(f"  deploying a full Task contract directly       {full:>11,} gas   (approx.: less an Escrow deployed alone; its constructor creates one)")
+    print(
+        f"  deploying a full Task contract directly       {full:>11,} gas   (approx.: less an Escrow deployed alone; its constructor creates one)"
+    )
     print(f"  creating a task as a clone (incl. registry)   {create_gas:>11,} gas   ({full / create_gas:.1f}x cheaper)")
     sep = int(embedded["separate_requests"])  # type: ignore[call-overload]
     batched = by_step[1][1]
@@ -254,13 +264,17 @@ def main() -> int:
     print(f"  embedded EVM (journaled under the home)       {embedded['wall']:>8.3f} s")
     if anvil:
         ratio = float(anvil["wall"]) / float(embedded["wall"])  # type: ignore[arg-type]
-        print(f"  anvil over JSON-RPC                           {anvil['wall']:>8.3f} s   ({ratio:.2f}x the embedded time)")
+        print(
+            f"  anvil over JSON-RPC                           {anvil['wall']:>8.3f} s   ({ratio:.2f}x the embedded time)"
+        )
     else:
         print(f"  anvil: not installed at {ANVIL} (make node)")
     return 0 if worst <= TARGET and paid_ok else 1
 
 
-def print_paid(embedded: dict[str, object], anvil: dict[str, object] | None, unpaid_first: int, unpaid_steady: int) -> bool:
+def print_paid(
+    embedded: dict[str, object], anvil: dict[str, object] | None, unpaid_first: int, unpaid_steady: int
+) -> bool:
     """The paid lifecycle beside the unpaid one of the same run; True if within TARGET_PAID."""
     first, steady = embedded["paid_first"], embedded["paid_steady"]
     assert isinstance(first, list) and isinstance(steady, list)
@@ -284,7 +298,9 @@ def print_paid(embedded: dict[str, object], anvil: dict[str, object] | None, unp
     print(f"  (unpaid first task of the factory, for the issue's 767,703 reference: {unpaid_first:,})")
     for name, worst in (("first payment", max(total_first, total_anvil or 0)), ("later payment", total_steady)):
         verdict = "holds" if worst <= TARGET_PAID else "MISSED"
-        print(f"  target <= {TARGET_PAID:,} gas, {name}: {verdict} ({worst:,}; {worst / TARGET_PAID:.0%} of the target)")
+        print(
+            f"  target <= {TARGET_PAID:,} gas, {name}: {verdict} ({worst:,}; {worst / TARGET_PAID:.0%} of the target)"
+        )
     withdrawn = embedded["withdrawals"]
     assert isinstance(withdrawn, list)
     print("  withdrawals after the first task (each party's own transaction, not in the lifecycle):")

@@ -43,7 +43,9 @@ def test_only_the_factory_initializes_and_only_at_creation(factory: TaskFactoryC
     before = task.status()
     data = task_abi().encode_call("initialize", [bytes(31) + b"\x01"], True)
     for who in (p.submitter, p.stranger):
-        err = expect("NotFactory", lambda: task.chain.transact(who, to=task.address, data=data, action="initialize the task"))
+        err = expect(
+            "NotFactory", lambda: task.chain.transact(who, to=task.address, data=data, action="initialize the task")
+        )
         assert isinstance(err, PermissionDeniedError)
     assert task.status() == before  # nothing moved: still Initialized with its one request
 
@@ -55,16 +57,35 @@ def test_bad_requests_at_creation_are_rejected(factory: TaskFactoryClient, parti
     assert isinstance(err, InvalidInputError)
     data = task_abi().encode_call(
         "createTaskWithRequests",
-        bytes(31) + b"\x01", bytes(31) + b"\x02", p.app.address, bytes(31) + b"\x03", p.platform.address,
-        [bytes(31) + b"\x04"], [p.data[0].address, p.data[1].address], False, False,
+        bytes(31) + b"\x01",
+        bytes(31) + b"\x02",
+        p.app.address,
+        bytes(31) + b"\x03",
+        p.platform.address,
+        [bytes(31) + b"\x04"],
+        [p.data[0].address, p.data[1].address],
+        False,
+        False,
     )
-    expect("LengthMismatch", lambda: factory.chain.transact(p.submitter, to=factory.address, data=data, action="create a task"))
+    expect(
+        "LengthMismatch",
+        lambda: factory.chain.transact(p.submitter, to=factory.address, data=data, action="create a task"),
+    )
     data = task_abi().encode_call(
         "createTaskWithRequests",
-        bytes(31) + b"\x01", bytes(31) + b"\x02", p.app.address, bytes(31) + b"\x03", p.platform.address,
-        [bytes(32)], [p.data[0].address], False, False,
+        bytes(31) + b"\x01",
+        bytes(31) + b"\x02",
+        p.app.address,
+        bytes(31) + b"\x03",
+        p.platform.address,
+        [bytes(32)],
+        [p.data[0].address],
+        False,
+        False,
     )
-    expect("MissingId", lambda: factory.chain.transact(p.submitter, to=factory.address, data=data, action="create a task"))
+    expect(
+        "MissingId", lambda: factory.chain.transact(p.submitter, to=factory.address, data=data, action="create a task")
+    )
     assert factory.task_count() == count  # nothing half-made
 
 
@@ -73,18 +94,33 @@ def test_a_batch_naming_another_owners_request_changes_nothing(factory: TaskFact
     d0, d1 = p.data[0], p.data[1]
     task = _create(factory, p, [d0.address, d0.address, d1.address], lock=True)
     expect("NotRequestOwner", lambda: task.ack_requests(d0, [(0, CID_B), (2, CID_B)]))
-    expect("MissingCid", lambda: task.chain.transact(
-        d0, to=task.address, data=task_abi().encode_call("ackRequests", [0, 1], [bytes(31) + b"\x01", bytes(32)]),
-        action="acknowledge",
-    ))
-    expect("LengthMismatch", lambda: task.chain.transact(
-        d0, to=task.address, data=task_abi().encode_call("ackRequests", [0, 1], [bytes(31) + b"\x01"]), action="acknowledge",
-    ))
+    expect(
+        "MissingCid",
+        lambda: task.chain.transact(
+            d0,
+            to=task.address,
+            data=task_abi().encode_call("ackRequests", [0, 1], [bytes(31) + b"\x01", bytes(32)]),
+            action="acknowledge",
+        ),
+    )
+    expect(
+        "LengthMismatch",
+        lambda: task.chain.transact(
+            d0,
+            to=task.address,
+            data=task_abi().encode_call("ackRequests", [0, 1], [bytes(31) + b"\x01"]),
+            action="acknowledge",
+        ),
+    )
     assert [r.status for r in task.status().requests] == [RequestStatus.Requested] * 3
     task.ack_requests(d0, [(0, CID_B), (1, CID_A)])
     expect("AlreadyAnswered", lambda: task.ack_request(d0, 1, CID_B))
     snap = task.status()
-    assert [r.status for r in snap.requests] == [RequestStatus.Acknowledged, RequestStatus.Acknowledged, RequestStatus.Requested]
+    assert [r.status for r in snap.requests] == [
+        RequestStatus.Acknowledged,
+        RequestStatus.Acknowledged,
+        RequestStatus.Requested,
+    ]
     assert [r.input_cid for r in snap.requests] == [CID_B, CID_A, None]
 
 
@@ -94,7 +130,10 @@ def test_created_locked_with_requests_then_more_are_refused(factory: TaskFactory
     snap = task.status()
     assert snap.state is TaskState.RequestsLocked
     assert snap.application_status is RequestStatus.Requested and snap.platform_status is RequestStatus.Requested
-    assert [(r.owner, r.status) for r in snap.requests] == [(p.data[0].address, RequestStatus.Requested), (p.data[1].address, RequestStatus.Requested)]
+    assert [(r.owner, r.status) for r in snap.requests] == [
+        (p.data[0].address, RequestStatus.Requested),
+        (p.data[1].address, RequestStatus.Requested),
+    ]
     expect("WrongState", lambda: task.add_request(p.submitter, "late", p.data[2].address))
     expect("WrongState", lambda: task.lock(p.submitter))
     history = [(e.name, e.new) for e in task.history()]

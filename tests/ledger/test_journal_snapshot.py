@@ -64,7 +64,9 @@ def test_an_altered_snapshot_is_ignored(home: Settings) -> None:
     assert check_snapshot(home.chain_dir).matches_replay  # ...which wrote a good snapshot again
 
 
-def test_a_snapshot_of_another_journal_is_ignored(home: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_snapshot_of_another_journal_is_ignored(
+    home: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     other = load_settings(home=tmp_path / "other")
     chain = Chain.from_settings(other)
     for payee in PAYEES:

@@ -36,8 +36,21 @@ def test_same_data_and_seed_give_the_same_weights(tmp_path: Path) -> None:
 def test_checkpoint_has_everything_the_packager_needs() -> None:
     model, meta = load_checkpoint(world().model)
     assert not model.training
-    for key in ("model_def", "in_channels", "num_classes", "classes", "bands", "normalisation", "metrics",
-                "train_params", "dataset_cid", "input_layout", "class_codes", "colours", "timesteps"):
+    for key in (
+        "model_def",
+        "in_channels",
+        "num_classes",
+        "classes",
+        "bands",
+        "normalisation",
+        "metrics",
+        "train_params",
+        "dataset_cid",
+        "input_layout",
+        "class_codes",
+        "colours",
+        "timesteps",
+    ):
         assert key in meta, key
     assert meta["classes"] == ["forest", "grassland", "shrubland", "artificial surface"]
     assert meta["class_codes"] == [2, 3, 4, 8] and meta["input_layout"] == "NCT" and meta["bands"] == ["ndvi"]
@@ -87,9 +100,14 @@ def test_segmentation_tiles_train_through_the_same_trainer(tmp_path: Path) -> No
 
     w = world()
     build_dataset(w.cube, w.labels, tmp_path / "tiles.zip", tile_size=16, fractions=(0.6, 0.2, 0.2))
-    md = parse_model_def({"name": "tiny-enet", "architecture": "enet",
-                         "params": {"widths": [8, 96, 96], "stage1_repeats": 1, "encoder_stages": 1},
-                         "training": {"epochs": 1, "batch_size": 4}})
+    md = parse_model_def(
+        {
+            "name": "tiny-enet",
+            "architecture": "enet",
+            "params": {"widths": [8, 96, 96], "stage1_repeats": 1, "encoder_stages": 1},
+            "training": {"epochs": 1, "batch_size": 4},
+        }
+    )
     with TrainingDataset(tmp_path / "tiles.zip") as ds:
         r = train(ds, md, tmp_path / "enet.pt")
     model, meta = load_checkpoint(tmp_path / "enet.pt")
@@ -102,8 +120,22 @@ def test_cli_trains_a_dataset_from_the_store(tmp_path: Path, settings) -> None: 
 
     cid = open_store(settings).put_file(world().dataset)
     home = ["--home", str(settings.home)]
-    r = runner.invoke(app, [*home, "train", "--dataset", cid, "--model-def", "temporal_cnn_quick", "--epochs", "1",
-                            "-o", str(tmp_path / "m.pt"), "--json"])
+    r = runner.invoke(
+        app,
+        [
+            *home,
+            "train",
+            "--dataset",
+            cid,
+            "--model-def",
+            "temporal_cnn_quick",
+            "--epochs",
+            "1",
+            "-o",
+            str(tmp_path / "m.pt"),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     _, meta = load_checkpoint(tmp_path / "m.pt")
     assert meta["dataset_cid"] == cid
@@ -153,8 +185,12 @@ def test_a_time_encoded_model_package_scores_the_raw_series_as_the_workflow_pred
         train(ds, md, tmp_path / "m.pt")
     package_checkpoint(tmp_path / "m.pt", Account.from_key("0x" + "11" * 32), tmp_path / "pkg", name="doy")
     raw = raw_inputs()
-    score_scene(Scorer.from_file(tmp_path / "pkg", verify=False), raw["ndvi"], tmp_path / "score.tif",
-                cloud_mask=raw["cloud_mask"])
+    score_scene(
+        Scorer.from_file(tmp_path / "pkg", verify=False),
+        raw["ndvi"],
+        tmp_path / "score.tif",
+        cloud_mask=raw["cloud_mask"],
+    )
     predict_raster(tmp_path / "m.pt", w.cube, tmp_path / "pred.tif")
     with rasterio.open(tmp_path / "score.tif") as a, rasterio.open(tmp_path / "pred.tif") as b:
         assert (a.read(1) == b.read(1)).mean() > 0.999  # the graph carries the training dates' days of year

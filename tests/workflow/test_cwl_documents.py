@@ -51,8 +51,14 @@ def work(tmp_path: Path) -> Path:
 
 
 def _scene_index(settings: Settings, work: Path, min_lines: int = 3):  # type: ignore[no-untyped-def]
-    return run_cwl_file(settings, work / "scene-index.cwl", {"scenes": [work / "karst.txt", work / "coast.txt"]},
-                        {"min_lines": min_lines}, store=open_store(settings), outdir=work / "out")
+    return run_cwl_file(
+        settings,
+        work / "scene-index.cwl",
+        {"scenes": [work / "karst.txt", work / "coast.txt"]},
+        {"min_lines": min_lines},
+        store=open_store(settings),
+        outdir=work / "out",
+    )
 
 
 def test_workflow_with_scatter_expression_conditional_and_secondary_files(settings: Settings, work: Path) -> None:
@@ -91,7 +97,9 @@ def test_import_cwl_makes_services_of_plain_tools_and_packages_of_the_rest(setti
     assert load_run(settings, res.run_cid)[1].workflow_cid == js.cid
 
 
-def test_cli_import_publish_describe_and_run_by_name_and_cid(tmp_path: Path, work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_import_publish_describe_and_run_by_name_and_cid(
+    tmp_path: Path, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(work)
     home = tmp_path / "home"
     imported = runner.invoke(app, ["--home", str(home), "workflow", "import-cwl", "shout.cwl", "--json"])
@@ -100,9 +108,13 @@ def test_cli_import_publish_describe_and_run_by_name_and_cid(tmp_path: Path, wor
     assert info["kind"] == "cwl-package" and "expression" in info["reason"]
     valid = runner.invoke(app, ["--home", str(home), "workflow", "validate", "scene-index.cwl", "--json"])
     assert valid.exit_code == 0 and json.loads(valid.stdout)["class"] == "Workflow", valid.output
-    published = runner.invoke(app, ["--home", str(home), "workflow", "publish", "scene-index.cwl", "--name", "scene-index", "--json"])
+    published = runner.invoke(
+        app, ["--home", str(home), "workflow", "publish", "scene-index.cwl", "--name", "scene-index", "--json"]
+    )
     assert published.exit_code == 0, published.output
-    described = json.loads(runner.invoke(app, ["--home", str(home), "workflow", "describe", "scene-index", "--json"]).stdout)
+    described = json.loads(
+        runner.invoke(app, ["--home", str(home), "workflow", "describe", "scene-index", "--json"]).stdout
+    )
     assert described["cid"] == json.loads(published.stdout)["cid"]
     assert [i["name"] for i in described["inputs"]] == ["scenes"] and described["steps"] == ["measure", "report", "sum"]
     assert [p["name"] for p in described["params"]] == ["min_lines"] and described["open_params"] == []
@@ -180,17 +192,21 @@ def secret(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("template", [LEAK_DEFAULT, LEAK_WORKDIR], ids=["default-loadContents", "initialworkdir"])
-def test_a_document_that_reads_outside_its_inputs_is_refused(settings: Settings, work: Path, secret: Path,
-                                                            template: str) -> None:
+def test_a_document_that_reads_outside_its_inputs_is_refused(
+    settings: Settings, work: Path, secret: Path, template: str
+) -> None:
     doc = work / "leak.cwl"
     doc.write_text(template.format(secret=secret.as_uri()))
     store = open_store(settings)
     if template is LEAK_DEFAULT:  # control: the cwl-runner interface (the user's own run) reads it: the attack is real
         control = run_cwl(settings, doc, None, CwlOptions(outdir=work / "control", cache=False))
         assert control.exit_code == 0 and "the node's secret" in json.dumps(control.output)
-    for res in (run_cwl_file(settings, doc, {}, {}, store=store, outdir=work / "local", cache=False),
-                run_cwl_stored(settings, import_cwl_document(doc, store).cid, {}, {}, store=store, outdir=work / "stored",
-                               cache=False)):
+    for res in (
+        run_cwl_file(settings, doc, {}, {}, store=store, outdir=work / "local", cache=False),
+        run_cwl_stored(
+            settings, import_cwl_document(doc, store).cid, {}, {}, store=store, outdir=work / "stored", cache=False
+        ),
+    ):
         assert res.exit_code != 0
         assert "outside its documents and inputs" in last_error(res.log)
         assert "the node's secret" not in json.dumps(res.output) + _outputs_text(res.output)
@@ -212,33 +228,57 @@ def test_a_command_that_reads_outside_sees_nothing(settings: Settings, work: Pat
 
 
 def _cli(home: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "EOTRUST_HOME": str(home), "EOTRUST_CONFIG": "", "COLUMNS": "400"}
-    return subprocess.run([sys.executable, "-m", "eotrust.cli.main", *args], check=False, cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "src"),
+        "EOTRUST_HOME": str(home),
+        "EOTRUST_CONFIG": "",
+        "COLUMNS": "400",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "eotrust.cli.main", *args],
+        check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_huge_recursive_and_malformed_documents_fail_in_one_line(tmp_path: Path, work: Path) -> None:
     from eotrust.limits import YAML_LIMITS
 
     huge = work / "huge.cwl"
-    huge.write_text("cwlVersion: v1.2\nclass: CommandLineTool\ndoc: '" + "x" * (YAML_LIMITS.max_bytes + 1) + "'\n"
-                    "inputs: []\noutputs: []\nbaseCommand: 'true'\n")
+    huge.write_text(
+        "cwlVersion: v1.2\nclass: CommandLineTool\ndoc: '" + "x" * (YAML_LIMITS.max_bytes + 1) + "'\n"
+        "inputs: []\noutputs: []\nbaseCommand: 'true'\n"
+    )
     recursive = work / "loop.cwl"
-    recursive.write_text("cwlVersion: v1.2\nclass: Workflow\ninputs: []\noutputs: []\n"
-                         "steps:\n  again: {run: loop.cwl, in: {}, out: []}\n")
+    recursive.write_text(
+        "cwlVersion: v1.2\nclass: Workflow\ninputs: []\noutputs: []\n"
+        "steps:\n  again: {run: loop.cwl, in: {}, out: []}\n"
+    )
     bomb = work / "bomb.cwl"
-    bomb.write_text("cwlVersion: v1.2\nclass: CommandLineTool\na: &a [x, x, x, x, x, x, x, x, x]\n"
-                    + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
-                              for p, c in zip("abcdefgh", "bcdefghi"))
-                    + "inputs: []\noutputs: []\nbaseCommand: 'true'\n")
+    bomb.write_text(
+        "cwlVersion: v1.2\nclass: CommandLineTool\na: &a [x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+            for p, c in zip("abcdefgh", "bcdefghi")
+        )
+        + "inputs: []\noutputs: []\nbaseCommand: 'true'\n"
+    )
     malformed = work / "bad.cwl"
     malformed.write_text("cwlVersion: v1.2\nclass: Workflow\ninputs: {x: NoSuchType}\noutputs: []\nsteps: 7\n")
     for doc in (huge, recursive, bomb, malformed):
         with pytest.raises(WorkflowValidationError):
             pack_checked(doc)
     home = tmp_path / "home"
-    for args in (["workflow", "publish", "loop.cwl"], ["workflow", "import-cwl", "bad.cwl"],
-                 ["workflow", "run", "bomb.cwl"]):
+    for args in (
+        ["workflow", "publish", "loop.cwl"],
+        ["workflow", "import-cwl", "bad.cwl"],
+        ["workflow", "run", "bomb.cwl"],
+    ):
         done = _cli(home, *args, cwd=work)
         assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
         assert done.stderr.startswith("error: ") and len(done.stderr.splitlines()) <= 2, done.stderr

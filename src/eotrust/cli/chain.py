@@ -43,7 +43,13 @@ def check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     snapshot = {"present": snap.present, "offset": snap.offset, "matches_replay": snap.matches_replay}
     if as_json:
         print_json(
-            {"path": str(report.path), "size": report.size, "records": report.records, "torn_tail": report.torn_tail, "snapshot": snapshot}
+            {
+                "path": str(report.path),
+                "size": report.size,
+                "records": report.records,
+                "torn_tail": report.torn_tail,
+                "snapshot": snapshot,
+            }
         )
         return
     console.print(f"[green]✓[/] {report.path}: {report.records} records intact, {report.size} bytes", highlight=False)

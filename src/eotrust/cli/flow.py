@@ -1,9 +1,9 @@
 """`eotrust flow`: each party's part of the task flow, one command per action.
 
-    eotrust flow request --as SUBMITTER --application APP --platform PLATFORM -i NAME=DATASET …
-    eotrust flow answer TASK --as OWNER [--refuse]
-    eotrust flow collect TASK --as SUBMITTER -o DIR
-    eotrust flow failure-log TASK --as SUBMITTER
+eotrust flow request --as SUBMITTER --application APP --platform PLATFORM -i NAME=DATASET …
+eotrust flow answer TASK --as OWNER [--refuse]
+eotrust flow collect TASK --as SUBMITTER -o DIR
+eotrust flow failure-log TASK --as SUBMITTER
 """
 
 from __future__ import annotations
@@ -79,7 +79,9 @@ def answer(
     task: str = typer.Argument(..., help="the task contract's address"),
     refuse: bool = typer.Option(False, "--refuse", help="refuse instead of acknowledging (the task is Nacked)"),
     accept_platform_key: str | None = typer.Option(
-        None, "--accept-platform-key", help="seal for this age key although the platform did not register it (explicit override)"
+        None,
+        "--accept-platform-key",
+        help="seal for this age key although the platform did not register it (explicit override)",
     ),
     as_party: str | None = AsOption,
     as_json: bool = JsonOption,
@@ -96,7 +98,10 @@ def answer(
         return
     for a in answers:
         verb = "acknowledged" if a.acknowledged else "refused"
-        console.print(f"{a.kind} request {a.index}: {verb} — {a.detail}" + (f" — stored {a.cid}" if a.cid else ""), highlight=False)
+        console.print(
+            f"{a.kind} request {a.index}: {verb} — {a.detail}" + (f" — stored {a.cid}" if a.cid else ""),
+            highlight=False,
+        )
 
 
 @flow_app.command("collect")

@@ -81,10 +81,15 @@ def register_workflow_application(
 
         iface = cwl_interface(packed, name=Path(workflow).stem if str(workflow).endswith(".cwl") else None)
         cwl_info = ApplicationInfo(
-            name=name or iface.name, version=version, workflow_cid=store.put_bytes(packed),
-            description=description or iface.description, inputs=sorted(iface.data_inputs),
-            outputs=sorted(iface.outputs), parameters_schema=iface.parameters_schema,
-            keywords=sorted(set(keywords or []) | {"cwl"}))
+            name=name or iface.name,
+            version=version,
+            workflow_cid=store.put_bytes(packed),
+            description=description or iface.description,
+            inputs=sorted(iface.data_inputs),
+            outputs=sorted(iface.outputs),
+            parameters_schema=iface.parameters_schema,
+            keywords=sorted(set(keywords or []) | {"cwl"}),
+        )
         return backends.catalog.register(party, cwl_info)
     spec = resolve_workflow(backends.settings, workflow, store=store)
     cid = publish_workflow(backends.settings, spec, store=store)

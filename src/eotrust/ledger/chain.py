@@ -190,7 +190,11 @@ class Chain:
             )
         if topics:
             query["topics"] = [
-                None if t is None else ["0x" + bytes(x).hex() for x in t] if isinstance(t, list) else "0x" + bytes(t).hex()
+                None
+                if t is None
+                else ["0x" + bytes(x).hex() for x in t]
+                if isinstance(t, list)
+                else "0x" + bytes(t).hex()
                 for t in topics
             ]
         entries = self._guard(lambda: self.w3.eth.get_logs(query))  # type: ignore[arg-type]
@@ -300,7 +304,11 @@ class Chain:
             signed = account.sign_transaction(tx)
             tx_hash = "0x" + bytes(signed.hash).hex()
             try:
-                self._guard(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction), action=action, caller=account.address)
+                self._guard(
+                    lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction),
+                    action=action,
+                    caller=account.address,
+                )
                 return tx_hash
             except LedgerError as exc:
                 text = str(exc).lower()
@@ -310,7 +318,9 @@ class Chain:
                     time.sleep(0.05 * (attempt + 1))
                     continue
                 raise
-        raise LedgerError(f"cannot {action}: no nonce was accepted", hint="another process keeps sending from this account")
+        raise LedgerError(
+            f"cannot {action}: no nonce was accepted", hint="another process keeps sending from this account"
+        )
 
     def _wait(self, tx_hash: str) -> Any:
         return self._guard(lambda: self.backend.wait_receipt(tx_hash))

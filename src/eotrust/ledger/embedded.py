@@ -71,7 +71,9 @@ _ENTRY = struct.Struct(">II")  # key length, value length (0xFFFFFFFF: deleted)
 _DELETED = 0xFFFFFFFF
 _WRITE_METHODS = frozenset({"eth_sendRawTransaction", "eth_sendTransaction", "evm_mine"})
 _SNAPSHOT_HEADER = b"EOTRUST-CHAIN-SNAPSHOT-1\n"
-_SNAPSHOT_HEAD = struct.Struct(">Q32s32sQ")  # journal offset, sha256 of the journal up to it, of the payload, payload length
+_SNAPSHOT_HEAD = struct.Struct(
+    ">Q32s32sQ"
+)  # journal offset, sha256 of the journal up to it, of the payload, payload length
 #: A process that applied this many journal records beyond the snapshot writes a new one.
 SNAPSHOT_EVERY = 64
 
@@ -191,7 +193,9 @@ class ChainJournal:
             fh.seek(self.offset)
             data = memoryview(fh.read(-1 if until is None else max(until - self.offset, 0)))
         spans, _ = scan_records(data, base=self.offset, path=self.path)
-        records = [decode_payload(data[start - self.offset + _RECORD_HEAD.size : end - self.offset]) for start, end in spans]
+        records = [
+            decode_payload(data[start - self.offset + _RECORD_HEAD.size : end - self.offset]) for start, end in spans
+        ]
         if spans:
             self.offset = spans[-1][1]
         return records
@@ -286,9 +290,13 @@ def check_journal(path: Path) -> JournalReport:
     try:
         data = memoryview(path.read_bytes())
     except FileNotFoundError:
-        raise LedgerError(f"there is no chain journal at {path}", hint="the embedded chain starts on first use") from None
+        raise LedgerError(
+            f"there is no chain journal at {path}", hint="the embedded chain starts on first use"
+        ) from None
     if bytes(data[: len(_FILE_HEADER)]) != _FILE_HEADER:
-        raise LedgerError(f"{path} is not an eotrust chain journal", hint="move it away to start a fresh embedded chain")
+        raise LedgerError(
+            f"{path} is not an eotrust chain journal", hint="move it away to start a fresh embedded chain"
+        )
     spans, torn = scan_records(data[len(_FILE_HEADER) :], base=len(_FILE_HEADER), path=path)
     return JournalReport(path=path, size=len(data), offsets=[start for start, _ in spans], torn_tail=torn)
 

@@ -117,7 +117,9 @@ def task_history(chain: Chain, task: str, *, factory: str, from_block: int, with
     with block times."""
     abi = task_abi()
     padded = bytes(12) + bytes.fromhex(task[2:])
-    logs = chain.logs(address=factory, topics=[abi.event_topics["TaskCreated"], padded], from_block=from_block, to_block=from_block)
+    logs = chain.logs(
+        address=factory, topics=[abi.event_topics["TaskCreated"], padded], from_block=from_block, to_block=from_block
+    )
     logs += chain.logs(address=task, from_block=from_block)
     events = [e for e in (to_event(log) for log in logs) if e is not None]
     events.sort(key=lambda e: (e.block_number, e.log_index))

@@ -83,7 +83,9 @@ class Deployments:
         except FileNotFoundError:
             return {}
         except json.JSONDecodeError:
-            raise LedgerError(f"{self.path} is not valid JSON", hint="move it away; the factory is redeployed") from None
+            raise LedgerError(
+                f"{self.path} is not valid JSON", hint="move it away; the factory is redeployed"
+            ) from None
         return data if isinstance(data, dict) else {}
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -158,7 +160,9 @@ class TaskFactoryClient:
             if self.address is not None:  # another process deployed it meanwhile
                 return self._address  # type: ignore[return-value]
             deployer = self.chain.dev_account() if self.chain.backend.deploys_from_dev else account
-            result = self.chain.deploy(deployer, load_artifact("TaskFactory").bytecode, action="deploy the task factory")
+            result = self.chain.deploy(
+                deployer, load_artifact("TaskFactory").bytecode, action="deploy the task factory"
+            )
             assert result.contract_address is not None
             deployments.put(
                 self._key,
@@ -261,7 +265,9 @@ class TaskFactoryClient:
             return []
         padded = bytes(12) + bytes.fromhex(checksum_address(owner, what="owner")[2:])
         logs = self.chain.logs(
-            address=address, topics=[self._abi.event_topics["TaskCreated"], None, padded], from_block=self.deployed_block
+            address=address,
+            topics=[self._abi.event_topics["TaskCreated"], None, padded],
+            from_block=self.deployed_block,
         )
         return [to_checksum_address(log.topics[1][12:]) for log in logs]
 

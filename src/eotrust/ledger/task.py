@@ -185,7 +185,9 @@ class TaskClient:
                 )
                 for i, (owner, status) in enumerate(requests)
             ],
-            results=[TaskResult(index=i, owner=results[i][0], cid=cid_or_none(results[i][1]) or "") for i in sorted(results)],
+            results=[
+                TaskResult(index=i, owner=results[i][0], cid=cid_or_none(results[i][1]) or "") for i in sorted(results)
+            ],
         )
 
     def history(self) -> list[TaskEvent]:
@@ -235,9 +237,7 @@ class TaskClient:
         """Acknowledge with the platform's age ``recipient`` (inputs are sealed for it) and,
         optionally, the CID of its execution policy."""
         policy = cid_to_bytes32(policy_cid) if policy_cid else ZERO32
-        self._tx(
-            account, "ackPlatform", recipient_to_key(recipient), policy, action="acknowledge the platform request"
-        )
+        self._tx(account, "ackPlatform", recipient_to_key(recipient), policy, action="acknowledge the platform request")
 
     def nack_platform(self, account: LocalAccount) -> None:
         self._tx(account, "nackPlatform", action="refuse the platform request")
@@ -245,7 +245,11 @@ class TaskClient:
     def ack_request(self, account: LocalAccount, index: int, input_cid: str) -> None:
         """Acknowledge resource request ``index`` with the CID of the stored, encrypted input."""
         self._tx(
-            account, "ackRequest", int(index), cid_to_bytes32(input_cid), action=f"acknowledge resource request #{index}"
+            account,
+            "ackRequest",
+            int(index),
+            cid_to_bytes32(input_cid),
+            action=f"acknowledge resource request #{index}",
         )
 
     def ack_requests(self, account: LocalAccount, inputs: Sequence[tuple[int, str]]) -> None:
@@ -271,7 +275,9 @@ class TaskClient:
     def add_result(self, account: LocalAccount, cid: str, owner: str | None = None) -> int:
         """Record a result (the CID of the stored, encrypted output) owned by ``owner``
         (default: the submitter); returns its index."""
-        owner = checksum_address(owner, what="result owner") if owner else to_checksum_address(self._call("submitter")[0])
+        owner = (
+            checksum_address(owner, what="result owner") if owner else to_checksum_address(self._call("submitter")[0])
+        )
         result = self._tx(account, "addResult", owner, cid_to_bytes32(cid), action="add a result")
         return self._logged(result, "ResultAdded", "index")[0]
 

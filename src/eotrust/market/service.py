@@ -24,12 +24,23 @@ def local_runs(settings: Settings, store: Store, workflow_cid: str) -> tuple[str
     """Run CIDs of this home's index for ``workflow_cid`` (each re-derived from its stored record)."""
     from eotrust.workflow.runs import list_runs
 
-    return tuple(r["run_cid"] for r in list_runs(settings, store=store)
-                 if r["problem"] is None and r["workflow_cid"] == workflow_cid and r["status"] == "succeeded")
+    return tuple(
+        r["run_cid"]
+        for r in list_runs(settings, store=store)
+        if r["problem"] is None and r["workflow_cid"] == workflow_cid and r["status"] == "succeeded"
+    )
 
 
-def quote_task(settings: Settings, catalog: Catalog, store: Store, task: str, signer: Any, *,
-               valid_s: int = DEFAULT_VALID_S, on_failure: OnFailure = "flat-fee") -> Quote:
+def quote_task(
+    settings: Settings,
+    catalog: Catalog,
+    store: Store,
+    task: str,
+    signer: Any,
+    *,
+    valid_s: int = DEFAULT_VALID_S,
+    on_failure: OnFailure = "flat-fee",
+) -> Quote:
     """Estimate the task, price it, sign the quote as ``signer`` (its platform owner), store it."""
     prices = task_prices(catalog, task)
     workflow_cid = prices.application.body.workflow_cid  # type: ignore[attr-defined]
@@ -40,8 +51,9 @@ def quote_task(settings: Settings, catalog: Catalog, store: Store, task: str, si
     return save_quote(settings, store, make_quote(prices, est, signer, valid_s=valid_s, on_failure=on_failure))
 
 
-def usage_task(settings: Settings, catalog: Catalog, store: Store, task: str, signer: Any, *,
-               quote_cid: str | None = None) -> Usage:
+def usage_task(
+    settings: Settings, catalog: Catalog, store: Store, task: str, signer: Any, *, quote_cid: str | None = None
+) -> Usage:
     """Measure the task's run against its quote (``quote_cid``: the one the escrow was funded
     with; default: the latest noted here) and sign the usage record as the platform."""
     from eotrust.errors import InvalidInputError

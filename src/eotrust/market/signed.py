@@ -48,7 +48,8 @@ class SignedDocument(BaseModel):
         """IntegrityError unless ``signer`` signed these bytes."""
         try:
             recovered = Account.recover_message(
-                encode_defunct(primitive=self.signed_bytes()), signature=bytes.fromhex(self.signature.removeprefix("0x"))
+                encode_defunct(primitive=self.signed_bytes()),
+                signature=bytes.fromhex(self.signature.removeprefix("0x")),
             )
         except Exception:  # noqa: BLE001 - any malformed signature is the same failure for the reader
             recovered = None

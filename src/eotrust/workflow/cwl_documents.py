@@ -90,8 +90,17 @@ def _job(params: dict[str, Any], files: dict[str, list[Path]], lists: set[str]) 
     return job
 
 
-def run_cwl_file(settings: Settings, path: Path, files: dict[str, list[Path]], params: dict[str, Any], *,
-                 store: Store, outdir: Path, cache: bool = True, lists: set[str] | None = None) -> CwlRunResult:
+def run_cwl_file(
+    settings: Settings,
+    path: Path,
+    files: dict[str, list[Path]],
+    params: dict[str, Any],
+    *,
+    store: Store,
+    outdir: Path,
+    cache: bool = True,
+    lists: set[str] | None = None,
+) -> CwlRunResult:
     """Run a local CWL document on local files: it is packed and stored first (the run record
     names that CID), and reads nothing but its own folder and the files given."""
     packed = pack_checked(path)
@@ -100,7 +109,9 @@ def run_cwl_file(settings: Settings, path: Path, files: dict[str, list[Path]], p
     known = set(iface.data_inputs) | set(iface.parameters_schema["properties"])
     for name in [*files, *params]:
         if name not in known:
-            raise WorkflowError(f"{path.name} has no input {name!r}", hint=f"its inputs are: {', '.join(sorted(known)) or 'none'}")
+            raise WorkflowError(
+                f"{path.name} has no input {name!r}", hint=f"its inputs are: {', '.join(sorted(known)) or 'none'}"
+            )
     for name, paths in files.items():
         for p in paths:
             if not p.is_file():
@@ -110,12 +121,25 @@ def run_cwl_file(settings: Settings, path: Path, files: dict[str, list[Path]], p
     with tempfile.TemporaryDirectory(prefix="eotrust-cwl-job-") as tmp:
         job = Path(tmp) / "job.json"
         job.write_text(json.dumps(_job(params, files, listed)))
-        return run_cwl(settings, path, job, CwlOptions(outdir=outdir, cache=cache, package_cid=package_cid,
-                                                       read_roots=(*roots, Path(tmp))), store=store)
+        return run_cwl(
+            settings,
+            path,
+            job,
+            CwlOptions(outdir=outdir, cache=cache, package_cid=package_cid, read_roots=(*roots, Path(tmp))),
+            store=store,
+        )
 
 
-def run_cwl_stored(settings: Settings, package_cid: str, inputs: dict[str, str | list[str]], params: dict[str, Any], *,
-                   store: Store, outdir: Path, cache: bool = True) -> CwlRunResult:
+def run_cwl_stored(
+    settings: Settings,
+    package_cid: str,
+    inputs: dict[str, str | list[str]],
+    params: dict[str, Any],
+    *,
+    store: Store,
+    outdir: Path,
+    cache: bool = True,
+) -> CwlRunResult:
     """Run a stored CWL package on stored inputs (CIDs); reads nothing but its scratch copies."""
     if package_bytes(store, package_cid) is None:
         raise WorkflowError(f"{package_cid} is not a stored CWL package")

@@ -117,8 +117,11 @@ def _tree(path: Path) -> Iterator[tuple[str, Path]]:
 def _content_view(obj: Any, cid_of: Callable[[Path], str]) -> Any:
     """A JSON copy of ``obj`` in which every local File/Directory is named by content."""
     if isinstance(obj, MutableMapping):
-        out = {str(k): _content_view(v, cid_of) for k, v in obj.items()
-               if k not in ("location", "path", "dirname", "nameroot", "nameext", "listing")}
+        out = {
+            str(k): _content_view(v, cid_of)
+            for k, v in obj.items()
+            if k not in ("location", "path", "dirname", "nameroot", "nameext", "listing")
+        }
         kind = obj.get("class")
         if kind in ("File", "Directory") and ("location" in obj or "path" in obj):
             location = str(obj.get("location") or obj.get("path"))
@@ -176,8 +179,9 @@ def _with_secondary_files(process: Any, job: Any, runtime_context: Any) -> Json:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _make_tool_factory(prefix: tuple[str, ...], sandbox: CwlSandbox | None = None,
-                       networked: list[str] | None = None) -> Callable[..., Any]:
+def _make_tool_factory(
+    prefix: tuple[str, ...], sandbox: CwlSandbox | None = None, networked: list[str] | None = None
+) -> Callable[..., Any]:
     """cwltool's tool factory: every CommandLineTool's commands run in ``sandbox`` (when given),
     each prefixed by ``prefix`` (:func:`~eotrust.workflow.cwl_sandbox.sandboxed_job_class`)."""
     from cwltool.command_line_tool import CommandLineTool
@@ -194,8 +198,11 @@ def _make_tool_factory(prefix: tuple[str, ...], sandbox: CwlSandbox | None = Non
             return type("ToolJob", (job_class,), {"tool_names": tool_names(self.tool)})  # the policy names tools
 
     def make_tool(toolpath_object: Any, loading_context: Any) -> Any:
-        if (prefix or sandbox is not None) and isinstance(toolpath_object, MutableMapping) \
-                and toolpath_object.get("class") == "CommandLineTool":
+        if (
+            (prefix or sandbox is not None)
+            and isinstance(toolpath_object, MutableMapping)
+            and toolpath_object.get("class") == "CommandLineTool"
+        ):
             return _PrefixedTool(toolpath_object, loading_context)
         return default_make_tool(toolpath_object, loading_context)
 
@@ -252,8 +259,13 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
         return cids[path]
 
     class CachingExecutor(SingleJobExecutor):
-        def execute(self, process: Any, job_order_object: Any, runtime_context: Any,
-                    logger: logging.Logger = logging.getLogger("cwltool")) -> tuple[Any, str]:
+        def execute(
+            self,
+            process: Any,
+            job_order_object: Any,
+            runtime_context: Any,
+            logger: logging.Logger = logging.getLogger("cwltool"),
+        ) -> tuple[Any, str]:
             if runtime_context.validate_only:
                 return super().execute(process, job_order_object, runtime_context, logger)
             ident = str(process.tool.get("id", "")).rsplit("/", 1)[-1].replace(".cwl#main", "").replace("#", ":")
@@ -262,14 +274,19 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
             process.visit(lambda t: tools.append(t))
             material: bytes | None = None
             try:
-                views = sorted(json.dumps(_content_view(t, cid_of), sort_keys=True) for t in tools)  # visit order varies
+                views = sorted(
+                    json.dumps(_content_view(t, cid_of), sort_keys=True) for t in tools
+                )  # visit order varies
                 tool_view = json.loads(_blank_ids(_relative_uris("[" + ",".join(views) + "]", base_uri)))
                 state.tool_cid = cid_of_bytes(canonical_json({"cwl": tool_view}))
                 keyed_job = _with_secondary_files(process, job_order_object, runtime_context)
-                job_view = json.loads(_relative_uris(json.dumps(_content_view(keyed_job, cid_of), sort_keys=True), base_uri))
+                job_view = json.loads(
+                    _relative_uris(json.dumps(_content_view(keyed_job, cid_of), sort_keys=True), base_uri)
+                )
                 state.inputs_view = job_view
-                material = canonical_json({"format": CACHE_FORMAT, "runner": _cwltool_version(),
-                                           "tool": state.tool_cid, "inputs": job_view})
+                material = canonical_json(
+                    {"format": CACHE_FORMAT, "runner": _cwltool_version(), "tool": state.tool_cid, "inputs": job_view}
+                )
                 state.key = cid_of_bytes(material)
             except _NotCacheable:
                 material = None
@@ -302,11 +319,22 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
                         state.output_view = view
                         state.output_cid = store.put_bytes(canonical_json(view))
                         if cache is not None and material is not None and state.key is not None:
-                            cache.put(material, CacheEntry(
-                                key=state.key, service_cid=state.tool_cid or "", outputs={OUTPUT_KEY: state.output_cid},
-                                stdout_cid=None, stderr_cid=None, exit_status=0, started=started,
-                                ended=time.time(), host=socket.gethostname(),
-                                sandboxed=state.sandboxed, network=state.network or bool(state.networked)))
+                            cache.put(
+                                material,
+                                CacheEntry(
+                                    key=state.key,
+                                    service_cid=state.tool_cid or "",
+                                    outputs={OUTPUT_KEY: state.output_cid},
+                                    stdout_cid=None,
+                                    stderr_cid=None,
+                                    exit_status=0,
+                                    started=started,
+                                    ended=time.time(),
+                                    host=socket.gethostname(),
+                                    sandboxed=state.sandboxed,
+                                    network=state.network or bool(state.networked),
+                                ),
+                            )
                 return out, status
             finally:
                 if cache is not None:
@@ -319,8 +347,11 @@ def _output_view(out: Any, outdir: Path, cid_of: Callable[[Path], str]) -> Any:
     """The output object with each file named by its path under ``outdir`` and its CID."""
     if isinstance(out, MutableMapping):
         kind = out.get("class")
-        view = {str(k): _output_view(v, outdir, cid_of) for k, v in out.items()
-                if k not in ("location", "path", "dirname", "nameroot", "nameext", "listing")}
+        view = {
+            str(k): _output_view(v, outdir, cid_of)
+            for k, v in out.items()
+            if k not in ("location", "path", "dirname", "nameroot", "nameext", "listing")
+        }
         if kind in ("File", "Directory") and "location" in out:
             path = _file_uri_path(str(out["location"]))
             if path is None or not path.resolve().is_relative_to(outdir):
@@ -379,8 +410,15 @@ def _flatten_cids(view: Any, prefix: str, files: dict[str, str | list[str]], sca
     scalars[prefix] = view
 
 
-def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: CwlOptions, *,
-            store: Store | None = None, job_object: Json | None = None) -> CwlRunResult:
+def run_cwl(
+    settings: Settings,
+    process: Path | str,
+    job: Path | None,
+    options: CwlOptions,
+    *,
+    store: Store | None = None,
+    job_object: Json | None = None,
+) -> CwlRunResult:
     """Run a CWL document (path or URL) on a job file (or ``job_object``); never raises for a
     failing tool: the result's ``exit_code`` says how it went, as cwl-runner's would."""
     from cwltool.argparser import arg_parser
@@ -405,8 +443,15 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
     if options.read_roots is not None:  # cwltool's tmp, staging and step output dirs in a scratch dir of this run
         scratch = Path(tempfile.mkdtemp(prefix="eotrust-cwl-run-"))
         confine = ["--tmpdir-prefix", f"{scratch}/tmp", "--tmp-outdir-prefix", f"{scratch}/out"]
-    argsl = ["--outdir", str(options.outdir), "--no-container", "--disable-color", *confine, *options.extra_args,
-             process_ref]
+    argsl = [
+        "--outdir",
+        str(options.outdir),
+        "--no-container",
+        "--disable-color",
+        *confine,
+        *options.extra_args,
+        process_ref,
+    ]
     if job is not None:
         argsl.append(str(job))
     args = arg_parser().parse_args(argsl)
@@ -429,9 +474,16 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
     stdout = io.StringIO()
     started = time.time()
     try:
-        code = cwltool_main(args=args, stdout=stdout, stderr=log, logger_handler=handler,
-                            executor=_executor(store, settings, options, state, base),
-                            loadingContext=loading, runtimeContext=runtime, job_order_object=job_object)
+        code = cwltool_main(
+            args=args,
+            stdout=stdout,
+            stderr=log,
+            logger_handler=handler,
+            executor=_executor(store, settings, options, state, base),
+            loadingContext=loading,
+            runtimeContext=runtime,
+            job_order_object=job_object,
+        )
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -461,20 +513,54 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
         ok = code == 0
         log_cid = store.put_bytes(log_text.encode())
         name = state.name or Path(process_file).stem
-        step = StepRecord(step=name, service=f"cwl:{name}", service_cid=state.tool_cid, key=state.key or "",
-                          inputs=in_files, outputs={k: v for k, v in out_files.items() if isinstance(v, str)},
-                          params=params, started=started, ended=ended, host=socket.gethostname(),
-                          exit_status=code, cache_hit=state.cache_hit, attempts=0 if state.cache_hit else 1,
-                          log_cid=log_cid, error=None if ok else last_error(log_text),
-                          sandboxed=state.sandboxed, network=state.network)
-        record = RunRecord(workflow=name, workflow_cid=options.package_cid or state.tool_cid, status="succeeded" if ok else "failed",
-                           error=step.error, failed_step=None if ok else name, inputs=in_files, params=params,
-                           outputs=out_files, started=started, ended=ended, host=socket.gethostname(),
-                           executor=_cwltool_version(), steps=[step])
+        step = StepRecord(
+            step=name,
+            service=f"cwl:{name}",
+            service_cid=state.tool_cid,
+            key=state.key or "",
+            inputs=in_files,
+            outputs={k: v for k, v in out_files.items() if isinstance(v, str)},
+            params=params,
+            started=started,
+            ended=ended,
+            host=socket.gethostname(),
+            exit_status=code,
+            cache_hit=state.cache_hit,
+            attempts=0 if state.cache_hit else 1,
+            log_cid=log_cid,
+            error=None if ok else last_error(log_text),
+            sandboxed=state.sandboxed,
+            network=state.network,
+        )
+        record = RunRecord(
+            workflow=name,
+            workflow_cid=options.package_cid or state.tool_cid,
+            status="succeeded" if ok else "failed",
+            error=step.error,
+            failed_step=None if ok else name,
+            inputs=in_files,
+            params=params,
+            outputs=out_files,
+            started=started,
+            ended=ended,
+            host=socket.gethostname(),
+            executor=_cwltool_version(),
+            steps=[step],
+        )
         run_cid = save_record(store, settings.path("workflow", "runs"), record)
-    return CwlRunResult(output=output, exit_code=code, run_cid=run_cid, cache_hit=state.cache_hit, key=state.key,
-                        log=log_text, started=started, ended=ended, tool_cid=state.tool_cid,
-                        name=state.name or Path(process_file).stem, inputs=state.inputs_view)
+    return CwlRunResult(
+        output=output,
+        exit_code=code,
+        run_cid=run_cid,
+        cache_hit=state.cache_hit,
+        key=state.key,
+        log=log_text,
+        started=started,
+        ended=ended,
+        tool_cid=state.tool_cid,
+        name=state.name or Path(process_file).stem,
+        inputs=state.inputs_view,
+    )
 
 
 _LEVELS = ("DEBUG ", "INFO ", "WARNING ", "ERROR ", "CRITICAL ")

@@ -62,7 +62,9 @@ class TemporalCNN(nn.Module):
         self.time_encoded = config.time_encoding == "doy"
         if self.time_encoded:
             if not config.days_of_year:
-                raise ValueError("time_encoding doy needs days_of_year (the trainer sets them from the dataset's dates)")
+                raise ValueError(
+                    "time_encoding doy needs days_of_year (the trainer sets them from the dataset's dates)"
+                )
             self.register_buffer("days", torch.tensor(config.days_of_year, dtype=torch.float32), persistent=False)
         if config.members > 1:
             one = config.model_dump() | {"members": 1}
@@ -80,8 +82,10 @@ class TemporalCNN(nn.Module):
     def _with_time(self, x: torch.Tensor, days: torch.Tensor | None) -> torch.Tensor:
         d = self.days if days is None else days.to(x.device, torch.float32)
         if d.shape[0] != x.shape[-1]:
-            raise ValueError(f"the model encodes the day of year of its {d.shape[0]} training dates; a series of "
-                             f"{x.shape[-1]} dates needs its own days of year")
+            raise ValueError(
+                f"the model encodes the day of year of its {d.shape[0]} training dates; a series of "
+                f"{x.shape[-1]} dates needs its own days of year"
+            )
         a = d * (2 * math.pi / 365.25)
         enc = torch.stack([torch.sin(a), torch.cos(a)]).to(x.dtype)
         return torch.cat([x, enc[None].expand(x.shape[0], -1, -1)], dim=1)
@@ -91,8 +95,11 @@ class TemporalCNN(nn.Module):
         c = in_channels + (2 if config.time_encoding == "doy" else 0)
         for i in range(config.layers):
             out = config.hidden if i else max(config.hidden // 2, 4)
-            blocks += [nn.Conv1d(c, out, config.kernel_size, padding=config.kernel_size // 2),
-                       nn.BatchNorm1d(out), nn.ReLU(inplace=True)]
+            blocks += [
+                nn.Conv1d(c, out, config.kernel_size, padding=config.kernel_size // 2),
+                nn.BatchNorm1d(out),
+                nn.ReLU(inplace=True),
+            ]
             c = out
         self.features = nn.Sequential(*blocks)
         self.attention = nn.Conv1d(c, 1, 1) if config.pooling == "attention" else None

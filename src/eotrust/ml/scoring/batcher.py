@@ -93,5 +93,5 @@ class Batcher:
             self.calls += 1
             start = 0
             for x, f in taken:
-                f.set_result(out[start:start + len(x)])
+                f.set_result(out[start : start + len(x)])
                 start += len(x)
