@@ -29,28 +29,27 @@ Policies = Callable[[dict[str, Any], Record], dict[str, Any]]
 def make_market_world(settings: Settings, *, policies: Policies | None = None) -> World:
     """Like flow_world.make_world, every record priced; ``policies(parties, application)``: dataset
     title -> its data-use policy."""
-    from eotrust.catalog.service import Catalog
-    from eotrust.flow import ledger_view as lv
+    from eotrust.backends import Backends
     from eotrust.flow.applications import register_workflow_application
     from eotrust.flow.holdings import register_dataset_file
+    from eotrust.ledger.funding import fund_parties
     from eotrust.party import Role, create_party
-    from eotrust.store import open_store
 
     roles = {"submitter": Role.SUBMITTER, "owner-a": Role.DATA_OWNER, "owner-b": Role.DATA_OWNER,
              "algorithm-owner": Role.ALGORITHM_OWNER, "platform-owner": Role.PLATFORM_OWNER}
     parties = {name: create_party(settings, name, role) for name, role in roles.items()}
-    catalog = Catalog(settings)
-    chain = lv.chain_of(settings)
-    lv.fund_parties(chain, [p.account.address for p in parties.values()])
-    plain_app = register_workflow_application(settings, parties["algorithm-owner"], TINY, catalog=catalog)
+    backends = Backends(settings)
+    catalog, chain = backends.catalog, backends.chain
+    fund_parties(chain, [p.account.address for p in parties.values()])
+    plain_app = register_workflow_application(backends, parties["algorithm-owner"], TINY)
     app_body: ApplicationInfo = priced(plain_app, price={"per_use": APP_PRICE})
     application = catalog.register(parties["algorithm-owner"], app_body)
     chosen = policies(parties, application) if policies else {}
     datasets = {}
     for title, owner, file in (("clouds", "owner-a", "cloud_mask.tif"), ("labels", "owner-b", "lulc.tif")):
-        plain = register_dataset_file(settings, parties[owner], SAMPLE / file, title=title, catalog=catalog)
+        plain = register_dataset_file(backends, parties[owner], SAMPLE / file, title=title)
         body: DatasetInfo = priced(plain, price={"per_use": DATA_PRICE[title]}, policy=chosen.get(title))
         datasets[title] = catalog.register(parties[owner], body)
     platform = catalog.register(parties["platform-owner"], PlatformInfo(
         name=PLATFORM, age_recipient=parties["platform-owner"].card.age_recipient, prices=RATES))
-    return World(settings, catalog, chain, open_store(settings), parties, datasets, application, platform)
+    return World(backends, settings, catalog, chain, backends.store, parties, datasets, application, platform)

@@ -23,7 +23,7 @@ def test_an_application_the_policy_does_not_allow_is_refused_and_why_is_recorded
     world = _world(tmp_path, lambda parties, app: {
         "labels": {"applications": [{"name": "another-app", "owner": parties["algorithm-owner"].account.address}]}})
     address = world.request().address
-    answers = answer_task(world.settings, world.parties["owner-b"], address, catalog=world.catalog, chain=world.chain)
+    answers = answer_task(world.backends, world.parties["owner-b"], address)
     assert [a.acknowledged for a in answers] == [False]
     assert "does not allow application 'tiny-stack'" in answers[0].detail
     assert world.state(address) == "Nacked"
@@ -38,7 +38,7 @@ def test_a_platform_the_policy_does_not_allow_is_refused(tmp_path: Path) -> None
     world = _world(tmp_path, lambda parties, app: {
         "clouds": {"applications": [{"cid": app.id}], "platforms": [{"cid": "bafy-not-this-platform"}]}})
     address = world.request().address
-    answers = answer_task(world.settings, world.parties["owner-a"], address, catalog=world.catalog, chain=world.chain)
+    answers = answer_task(world.backends, world.parties["owner-a"], address)
     assert not answers[0].acknowledged and f"does not allow platform '{PLATFORM}'" in answers[0].detail
     assert world.state(address) == "Nacked"
 
@@ -53,7 +53,7 @@ def test_allowed_uses_run_and_verify_shows_each_policy_check(tmp_path: Path) -> 
     address = world.request().address
     world.answer_all(address)
     assert world.node().recover() == {address: "Finished"}
-    verdict = verify(world.settings, address, catalog=world.catalog, store=world.store, chain=world.chain)
+    verdict = verify(world.backends, address)
     policy = {c.name: c for c in verdict.checks if "policy allows" in c.name}
     assert set(policy) == {
         "input 'lulc': policy allows application 'tiny-stack'", "input 'lulc': policy allows platform 'test-platform'",
@@ -74,7 +74,7 @@ def test_a_task_naming_a_record_from_before_the_policy_is_held_to_it(tmp_path: P
         created=_later(world.datasets["labels"].created))
     assert newest.id != world.datasets["labels"].id
     address = world.request().address  # names the older record, without the policy
-    answers = answer_task(world.settings, world.parties["owner-b"], address, catalog=world.catalog, chain=world.chain)
+    answers = answer_task(world.backends, world.parties["owner-b"], address)
     assert not answers[0].acknowledged and "does not allow application" in answers[0].detail
 
 
