@@ -116,7 +116,7 @@ def post_quotation(request: Request, response: Response, body: QuotationRequest,
         raise PermissionDeniedError(f"only the submitter or the platform owner of task {body.task} asks for its quote")
     with state.lock:
         quote = quote_task(state.settings, state.catalog, state.store, body.task, _platform_party(state, prices.platform_owner),
-                           valid_s=body.validFor, on_failure=body.onFailure)  # type: ignore[arg-type]
+                           valid_s=body.validFor, on_failure=body.onFailure, chain=state.chain)  # type: ignore[arg-type]
     response.headers["Location"] = f"/quotations/{quote.cid}"
     return _quotation(quote)
 
@@ -156,7 +156,7 @@ def _bill(request: Request, task: str) -> dict[str, Any]:
     from eotrust.market.payments import payments_of
 
     state = _state(request)
-    made = make_bill(state.settings, state.catalog, state.store, task, payments_of(state.settings))
+    made = make_bill(state.settings, state.catalog, state.store, task, payments_of(state.settings, state.chain))
     data = dataclasses.asdict(made)
     for key in ("total", "charged", "refund", "funded", "refunded"):
         data[key] = None if data[key] is None else str(data[key])

@@ -116,6 +116,7 @@ def create(
     platform_owner: str | None = typer.Option(None, "--platform-owner", help="address or party (default: from the catalogue)"),
     results_key: str | None = typer.Option(None, "--results-key", help="age recipient for the outputs (default: yours)"),
     requests: list[str] = typer.Option([], "--request", "-r", help="DATASET or DATASET=OWNER; repeatable"),
+    paid: bool = typer.Option(False, "--paid", help="must be funded through the escrow (eotrust fund), which locks it"),
     as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -132,6 +133,7 @@ def create(
         application_owner=app_owner,
         platform_id=platform_id,
         platform_owner=plat_owner,
+        paid=paid,
     )
     created = task.last_transaction
     indices = task.add_requests(party.account, pairs) if pairs else []
@@ -142,6 +144,7 @@ def create(
                 "tx": created.tx_hash if created else None,
                 "gas_used": created.gas_used if created else None,
                 "requests": indices,
+                "paid": paid,
             }
         )
         return

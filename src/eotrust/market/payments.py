@@ -8,8 +8,7 @@ returns the rest; payees pull what they are owed (``withdraw``). What the market
 - :meth:`Payments.settle`: the platform settles a task with its usage record's CID and the
   amount each of the quote's payees is owed (in the quote's payee order).
 
-:func:`payments_of` gives the configured implementation; None where none is connected (then
-bills show nothing paid, and usage is recorded but not settled).
+:func:`payments_of` gives the escrow of the settings' chain (:class:`EscrowPayments`).
 """
 
 from __future__ import annotations
@@ -42,10 +41,74 @@ class Payments(Protocol):
 
     def settle(self, task: str, usage_cid: str, amounts: list[int], sender: Any) -> str: ...
 
+    def funded(self, task: str) -> bool: ...
 
-def payments_of(settings: Settings, chain: Any = None) -> Payments | None:
-    """The escrow client for these settings, or None where none is connected.
 
-    PLUG-IN POINT (issue 15): return an adapter over ``eotrust.ledger.escrow.EscrowClient``
-    (events from its Funded/Owed/Refunded/Withdrawn logs; settle → ``EscrowClient.settle``)."""
-    return None
+class EscrowPayments:
+    """:class:`Payments` over the escrow each task names (``EscrowClient.for_task``).
+
+    A task's events: ``funded`` (the submitter, the quote's total), ``owed`` (each payee its
+    settled amount, or the platform the failure fee on release), ``refunded`` (the submitter
+    the rest) and ``withdrawn``: a withdrawal pays everything a party is owed, so the first
+    withdrawal of a party after this task credited it paid that credit in full (its amount and
+    transaction hash)."""
+
+    def __init__(self, chain: Any) -> None:
+        self.chain = chain
+
+    def escrow(self, task: str) -> Any:
+        from eotrust.ledger.escrow import EscrowClient
+
+        return EscrowClient.for_task(self.chain, task)
+
+    def events(self, task: str) -> list[PaymentEvent]:
+        escrow = self.escrow(task)
+        out: list[PaymentEvent] = []
+        credits: list[tuple[tuple[int, int], PaymentEvent]] = []
+        quote = None
+
+        def credit(kind: EventKind, party: str, amount: int, e: Any) -> None:
+            event = PaymentEvent(kind, party, amount, e.tx_hash, e.block_number)
+            out.append(event)
+            credits.append(((e.block_number, e.log_index), event))
+
+        for e in escrow.events(task):
+            if e.name == "Funded":
+                quote = e.args["quote"]
+                out.append(PaymentEvent("funded", e.args["submitter"], e.args["total"], e.tx_hash, e.block_number))
+            elif e.name == "Settled" and quote is not None and e.args["amounts"] is not None:
+                for payee, amount in zip(quote.payees, e.args["amounts"], strict=True):
+                    if amount:
+                        credit("owed", payee, amount, e)
+                if e.args["refund"]:
+                    credit("refunded", quote.submitter, e.args["refund"], e)
+            elif e.name == "Released" and quote is not None:
+                if e.args["to_platform"]:
+                    credit("owed", quote.platform, e.args["to_platform"], e)
+                if e.args["to_submitter"]:
+                    credit("refunded", quote.submitter, e.args["to_submitter"], e)
+        pulls: dict[str, list[Any]] = {}
+        for (at, event) in credits:
+            if event.party not in pulls:
+                pulls[event.party] = escrow.withdrawals(event.party, from_block=at[0])
+            pull = next((w for w in pulls[event.party] if (w.block_number, w.log_index) > at), None)
+            if pull is not None:
+                out.append(PaymentEvent("withdrawn", event.party, event.amount, pull.tx_hash, pull.block_number))
+        return out
+
+    def funded(self, task: str) -> bool:
+        """Whether the escrow holds ``task``'s money now (funded, not yet settled or released)."""
+        return bool(self.escrow(task).funded(task))
+
+    def settle(self, task: str, usage_cid: str, amounts: list[int], sender: Any) -> str:
+        account = getattr(sender, "account", sender)
+        return str(self.escrow(task).settle(task, usage_cid, list(amounts), sender=account).tx_hash)
+
+
+def payments_of(settings: Settings, chain: Any = None) -> Payments:
+    """The escrow of the settings' chain (``chain``: one already open, e.g. ``Backends.chain``)."""
+    if chain is None:
+        from eotrust.ledger import open_chain
+
+        chain = open_chain(settings)
+    return EscrowPayments(chain)

@@ -5,12 +5,19 @@ does not hold yet (in the journal's order), records each result in the catalogue
 the platform owner), then calls ``finish``. For a journal holding a failure log it calls
 ``fail`` with the log's CID instead. Both read the contract first, so running it again after
 a crash at any point records nothing twice and loses nothing.
+
+A paid task (issue 15; created ``paid``, locked by its escrow when funded) is closed through
+the escrow instead: Finished by ``settle`` (the platform's signed usage record, measured from
+the run record, pays each payee for actual use, never above the funded quote), and a Failed
+or Nacked one is released by ``refund`` (all back, or the quote's failure fee to the platform).
 """
 
 from __future__ import annotations
 
 from eotrust.catalog.entries import ResultInfo
+from eotrust.errors import StateError
 from eotrust.ledger import TaskClient, TaskSnapshot
+from eotrust.ledger.escrow import EscrowClient
 from eotrust.nodes.journal import SealedResult, TaskJournal
 from eotrust.nodes.runner import PlatformContext, short
 
@@ -27,6 +34,7 @@ class Collector:
                 self._catalogue(task.address, entry, entry.failure_log)
             task.fail(ctx.party.account, entry.failure_log_cid)
             ctx.report(task.address, "Failed")
+            self.release(task)  # paid task: the failure fee to the platform, the rest back
             return
         if not entry.results:
             return
@@ -36,9 +44,43 @@ class Collector:
                 task.add_result(ctx.party.account, result.cid, owner=snap.submitter)
                 ctx.log(f"task {short(task.address)}: result {result.name!r} recorded on the contract: {result.cid}")
             self._catalogue(task.address, entry, result)
-        task.finish(ctx.party.account)
+        # PAID TASKS (issue 15, marketplug): settle through the escrow instead of finish.
+        # This supersedes any refusal of paid tasks added here by the gas/escrow-hook merge.
+        escrow = self._escrow(task)
+        if escrow is not None:
+            self._settle(task, escrow)
+        else:
+            task.finish(ctx.party.account)
         ctx.report(task.address, "Finished")
         ctx.log(f"task {short(task.address)}: finished with {len(entry.results)} result(s)")
+
+    # -- paid tasks (issue 15) ---------------------------------------------------------------
+    def _escrow(self, task: TaskClient) -> EscrowClient | None:
+        """The escrow of ``task`` if it is paid, else None."""
+        escrow = EscrowClient.for_task(self.ctx.chain, task.address)
+        return escrow if escrow.required(task.address) else None
+
+    def _settle(self, task: TaskClient, escrow: EscrowClient) -> None:
+        """Record the usage against the funded quote (signed, by CID) and settle: the task is
+        Finished and each payee owed its share in the same transaction."""
+        from eotrust.market.service import usage_task
+
+        ctx = self.ctx
+        funded = escrow.quote_of(task.address)
+        if funded is None:  # cannot happen: a paid task is Running only once funded
+            raise StateError(f"paid task {task.address} was never funded")
+        usage = usage_task(ctx.settings, ctx.catalog, ctx.shared, task.address, ctx.party, quote_cid=funded.quote_cid)
+        tx = escrow.settle(task.address, usage.cid, usage.amounts, sender=ctx.party.account, quote=funded)
+        ctx.log(f"task {short(task.address)}: settled: charged {usage.body.charged} wei, "
+                f"{usage.body.refund} wei back to the submitter (usage {usage.cid}, tx {tx.tx_hash})")
+
+    def release(self, task: TaskClient) -> None:
+        """Refund a Failed or Nacked paid task still funded (anyone may; the platform does)."""
+        escrow = self._escrow(task)
+        if escrow is None or not escrow.funded(task.address):
+            return
+        tx = escrow.refund(task.address, sender=self.ctx.party.account)
+        self.ctx.log(f"task {short(task.address)}: escrow released (tx {tx.tx_hash})")
 
     def _catalogue(self, address: str, entry: TaskJournal, result: SealedResult) -> None:
         catalog = self.ctx.catalog
