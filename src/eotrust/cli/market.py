@@ -208,13 +208,13 @@ def quote(
     settings, catalog, store = backends.settings, backends.catalog, backends.store
     signed = None
     if ADDRESS.match(target):
-        from eotrust.market.service import escrow_quote_of, quote_task
+        from eotrust.market.service import escrow_quote_of, has_escrow_quote, quote_task
 
         if on_failure not in ("flat-fee", "refund"):
             raise InvalidInputError(f"--on-failure is flat-fee or refund, not {on_failure!r}")
         made = quote_task(settings, catalog, store, target, acting_party(ctx, as_party), valid_s=valid_for,
                           on_failure=on_failure, chain=backends.chain)  # type: ignore[arg-type]
-        signed = escrow_quote_of(settings, made)
+        signed = escrow_quote_of(settings, made) if has_escrow_quote(settings, made) else None
     else:
         from eotrust.market.quote import load_quote
 
@@ -302,7 +302,9 @@ def bill(
                   highlight=False)
     console.print(f"funded {made.funded} wei {' '.join(made.funding_transactions)}; refunded {made.refunded} wei "
                   f"{' '.join(made.refund_transactions)}", highlight=False)
-    if not made.funded:
+    if not made.payments_connected:
+        console.print("[yellow]this task is no contract on this chain: nothing is shown as paid[/]")
+    elif not made.funded:
         console.print(f"[yellow]not funded: nothing paid yet[/] (the submitter funds it: eotrust fund {made.task})")
 
 

@@ -81,6 +81,6 @@ def make_bill(settings: Settings, catalog: Catalog, store: Store, task: str, pay
         expired=quote.expired(), usage_cid=usage.cid if usage else None, outcome=usage.body.outcome if usage else None,
         charged=usage.body.charged if usage else None, refund=usage.body.refund if usage else None,
         funded=sum(e.amount for e in funded), refunded=sum(e.amount for e in refunded), status=status,
-        payments_connected=payments is not None, lines=lines,
+        payments_connected=payments is not None and payments.connected(quote.body.task), lines=lines,
         funding_transactions=[e.tx_hash for e in funded], refund_transactions=[e.tx_hash for e in refunded],
     )

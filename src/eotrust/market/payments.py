@@ -43,6 +43,8 @@ class Payments(Protocol):
 
     def funded(self, task: str) -> bool: ...
 
+    def connected(self, task: str) -> bool: ...
+
 
 class EscrowPayments:
     """:class:`Payments` over the escrow each task names (``EscrowClient.for_task``).
@@ -57,12 +59,12 @@ class EscrowPayments:
         self.chain = chain
 
     def escrow(self, task: str) -> Any:
-        from eotrust.ledger.escrow import EscrowClient
-
-        return EscrowClient.for_task(self.chain, task)
+        return escrow_of(self.chain, task)
 
     def events(self, task: str) -> list[PaymentEvent]:
         escrow = self.escrow(task)
+        if escrow is None:
+            return []
         out: list[PaymentEvent] = []
         credits: list[tuple[tuple[int, int], PaymentEvent]] = []
         quote = None
@@ -96,13 +98,35 @@ class EscrowPayments:
                 out.append(PaymentEvent("withdrawn", event.party, event.amount, pull.tx_hash, pull.block_number))
         return out
 
+    def connected(self, task: str) -> bool:
+        """Whether ``task`` is a contract on this chain with an escrow (its money can move)."""
+        return self.escrow(task) is not None
+
     def funded(self, task: str) -> bool:
         """Whether the escrow holds ``task``'s money now (funded, not yet settled or released)."""
-        return bool(self.escrow(task).funded(task))
+        escrow = self.escrow(task)
+        return escrow is not None and bool(escrow.funded(task))
 
     def settle(self, task: str, usage_cid: str, amounts: list[int], sender: Any) -> str:
+        escrow = self.escrow(task)
+        if escrow is None:
+            from eotrust.errors import NotFoundError
+
+            raise NotFoundError(f"task {task} is not a contract on this chain: nothing to settle")
         account = getattr(sender, "account", sender)
-        return str(self.escrow(task).settle(task, usage_cid, list(amounts), sender=account).tx_hash)
+        return str(escrow.settle(task, usage_cid, list(amounts), sender=account).tx_hash)
+
+
+def escrow_of(chain: Any, task: str) -> Any:
+    """The ``EscrowClient`` of the escrow ``task`` names; None where ``task`` is no contract on
+    ``chain`` (a task known only from the catalogue)."""
+    from eotrust.ledger.codec import checksum_address
+    from eotrust.ledger.escrow import EscrowClient
+
+    address = checksum_address(task, what="task address")
+    if not chain.code(address):
+        return None
+    return EscrowClient.for_task(chain, address)
 
 
 def payments_of(settings: Settings, chain: Any = None) -> Payments:

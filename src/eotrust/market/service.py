@@ -65,20 +65,28 @@ def _escrow_path(settings: Settings, quote: Quote) -> Path:
     return settings.path("market", "escrow", quote.body.task.lower()) / f"{quote.cid}.json"
 
 
-def sign_escrow_quote(settings: Settings, chain: Any, quote: Quote, signer: Any) -> SignedQuote:
+def sign_escrow_quote(settings: Settings, chain: Any, quote: Quote, signer: Any) -> SignedQuote | None:
     """The quote's escrow terms (``Quote.escrow_terms``, same payee order) signed by ``signer``
-    (the platform owner) for the escrow the task names; noted in the home."""
-    from eotrust.ledger.escrow import EscrowClient
+    (the platform owner) for the escrow the task names; noted in the home. None where the task
+    is no contract on ``chain``."""
+    from eotrust.market.payments import escrow_of
 
+    escrow = escrow_of(chain, quote.body.task)
+    if escrow is None:
+        return None
     account = getattr(signer, "account", signer)
     if account.address.lower() != quote.body.platform.lower():
         raise PermissionDeniedError(f"the escrow terms of quote {quote.cid} are signed by its platform owner {quote.body.platform}")
-    signed = EscrowClient.for_task(chain, quote.body.task).quote(**quote.escrow_terms()).sign(account)
+    signed = escrow.quote(**quote.escrow_terms()).sign(account)
     path = _escrow_path(settings, quote)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(signed.to_json(), sort_keys=True))
     tmp.replace(path)  # never half-written
     return signed
+
+
+def has_escrow_quote(settings: Settings, quote: Quote) -> bool:
+    return _escrow_path(settings, quote).is_file()
 
 
 def escrow_quote_of(settings: Settings, quote: Quote) -> SignedQuote:
@@ -87,7 +95,7 @@ def escrow_quote_of(settings: Settings, quote: Quote) -> SignedQuote:
     from eotrust.ledger.escrow import SignedQuote
 
     path = _escrow_path(settings, quote)
-    if not path.is_file():
+    if not has_escrow_quote(settings, quote):
         raise NotFoundError(f"quote {quote.cid} has no signed escrow terms in this home",
                             hint=f"the platform quotes the task again: eotrust quote {quote.body.task} --as PLATFORM")
     try:
@@ -112,7 +120,7 @@ def fund_task(settings: Settings, catalog: Catalog, store: Store, chain: Any, ta
               quote_cid: str | None = None) -> tuple[Quote, str]:
     """The submitter funds ``task`` with its quote's total (the latest noted here, or ``quote_cid``):
     checked, unexpired, the escrow locks the money and the task in one transaction. (quote, tx hash)."""
-    from eotrust.ledger.escrow import EscrowClient
+    from eotrust.market.payments import escrow_of
     from eotrust.market.quote import check_quote, load_quote
 
     quote = load_quote(store, quote_cid, catalog) if quote_cid else latest_quote(settings, store, task, catalog)
@@ -123,7 +131,9 @@ def fund_task(settings: Settings, catalog: Catalog, store: Store, chain: Any, ta
     account = getattr(submitter, "account", submitter)
     if account.address.lower() != quote.body.submitter.lower():
         raise PermissionDeniedError(f"task {task} is funded by its submitter {quote.body.submitter}, not by {account.address}")
-    escrow = EscrowClient.for_task(chain, task)
+    escrow = escrow_of(chain, task)
+    if escrow is None:
+        raise NotFoundError(f"task {task} is not a contract on this chain")
     if not escrow.required(task):
         raise StateError(f"task {task} was not created paid: it is locked without funding",
                          hint="create a paid task: eotrust task create --paid / eotrust flow request --paid")
