@@ -19,8 +19,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from eotrust.catalog.entries import MAX_WEI, Wei, _wei, utc_iso
+from eotrust.catalog.entries import MAX_WEI, Wei, _wei
 from eotrust.catalog.service import Catalog
+from eotrust.clock import utc_iso
 from eotrust.errors import (
     IntegrityError,
     InvalidInputError,

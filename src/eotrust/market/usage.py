@@ -18,8 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from eotrust.catalog.entries import Wei, _wei, utc_iso
+from eotrust.catalog.entries import Wei, _wei
 from eotrust.catalog.service import Catalog
+from eotrust.clock import utc_iso
 from eotrust.errors import IntegrityError, PermissionDeniedError
 from eotrust.market.estimate import GB, HOUR, Declared, declared_resources, read_run, up
 from eotrust.market.quote import Quote, cost, load_quote
