@@ -13,7 +13,13 @@ from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, PlatformInfo, 
 from eotrust.settings import Settings
 
 GWEI = 10**9
-RATES = {"cpu_hour": 36 * GWEI, "gpu_hour": 900 * GWEI, "memory_gb_hour": 4 * GWEI, "storage_gb": 20 * GWEI, "flat": 3 * GWEI}
+RATES = {
+    "cpu_hour": 36 * GWEI,
+    "gpu_hour": 900 * GWEI,
+    "memory_gb_hour": 4 * GWEI,
+    "storage_gb": 20 * GWEI,
+    "flat": 3 * GWEI,
+}
 APP_PRICE = 50 * GWEI
 DATA_PRICE = {"clouds": 7 * GWEI, "labels": 11 * GWEI}
 
@@ -35,8 +41,13 @@ def make_market_world(settings: Settings, *, policies: Policies | None = None) -
     from eotrust.ledger.funding import fund_parties
     from eotrust.party import Role, create_party
 
-    roles = {"submitter": Role.SUBMITTER, "owner-a": Role.DATA_OWNER, "owner-b": Role.DATA_OWNER,
-             "algorithm-owner": Role.ALGORITHM_OWNER, "platform-owner": Role.PLATFORM_OWNER}
+    roles = {
+        "submitter": Role.SUBMITTER,
+        "owner-a": Role.DATA_OWNER,
+        "owner-b": Role.DATA_OWNER,
+        "algorithm-owner": Role.ALGORITHM_OWNER,
+        "platform-owner": Role.PLATFORM_OWNER,
+    }
     parties = {name: create_party(settings, name, role) for name, role in roles.items()}
     backends = Backends(settings)
     catalog, chain = backends.catalog, backends.chain
@@ -50,6 +61,8 @@ def make_market_world(settings: Settings, *, policies: Policies | None = None) -
         plain = register_dataset_file(backends, parties[owner], SAMPLE / file, title=title)
         body: DatasetInfo = priced(plain, price={"per_use": DATA_PRICE[title]}, policy=chosen.get(title))
         datasets[title] = catalog.register(parties[owner], body)
-    platform = catalog.register(parties["platform-owner"], PlatformInfo(
-        name=PLATFORM, age_recipient=parties["platform-owner"].card.age_recipient, prices=RATES))
+    platform = catalog.register(
+        parties["platform-owner"],
+        PlatformInfo(name=PLATFORM, age_recipient=parties["platform-owner"].card.age_recipient, prices=RATES),
+    )
     return World(backends, settings, catalog, chain, backends.store, parties, datasets, application, platform)

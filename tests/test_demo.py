@@ -37,7 +37,12 @@ def _run(tmp_path: Path) -> tuple[object, str]:
 
 def _check(result, text: str) -> None:  # type: ignore[no-untyped-def]
     assert result.state == "Finished" and result.verified
-    for step in ("1. The submitter selects", "2. The submitter creates", "3. Each owner answers", "7. The submitter downloads"):
+    for step in (
+        "1. The submitter selects",
+        "2. The submitter creates",
+        "3. Each owner answers",
+        "7. The submitter downloads",
+    ):
         assert step in text
     # the task status printout at Requests Locked, Running and Finished
     for state in ("RequestsLocked", "Running", "Finished"):
@@ -102,8 +107,11 @@ def test_make_demo_command_runs_the_land_cover_application(tmp_path: Path) -> No
     assert dataset in run_record.read_text() and entry.lineage["checkpoint"] in run_record.read_text()
 
     # the scene scored by onnxruntime: the cube's grid, and the workflow's own (PyTorch) class map
-    with rasterio.open(results / SCENE_MAP) as ours, rasterio.open(results / "cube.tif") as cube, \
-            rasterio.open(results / "classmap.tif") as workflow_map:
+    with (
+        rasterio.open(results / SCENE_MAP) as ours,
+        rasterio.open(results / "cube.tif") as cube,
+        rasterio.open(results / "classmap.tif") as workflow_map,
+    ):
         assert ours.crs == cube.crs and ours.transform == cube.transform
         assert (ours.width, ours.height) == (cube.width, cube.height)
         agree = ours.read(1) == workflow_map.read(1)  # one class-map encoding: both hold label codes

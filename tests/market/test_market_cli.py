@@ -34,8 +34,19 @@ def test_owners_price_platforms_quote_and_everyone_reads_the_bill(market: World)
     assert isinstance(r.exception, InvalidInputError)
 
     algo = market.parties["algorithm-owner"].account.address
-    r = _cli(market, "price", "dataset", "labels", "--per-use", "12gwei", "--allow-app", f"tiny-stack@{algo}",
-             "--as", "owner-b", "--json")
+    r = _cli(
+        market,
+        "price",
+        "dataset",
+        "labels",
+        "--per-use",
+        "12gwei",
+        "--allow-app",
+        f"tiny-stack@{algo}",
+        "--as",
+        "owner-b",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     record = json.loads(r.stdout)
     assert record["body"]["price"] == {"per_use": str(12 * 10**9)}
@@ -54,7 +65,11 @@ def test_owners_price_platforms_quote_and_everyone_reads_the_bill(market: World)
     assert lulc["cost"] == str(12 * 10**9)  # the new price, though the task names the record from before it
     assert quote["escrow"]["quote_cid"] == quote["cid"] and not quote["expired"]
     shown = _cli(market, "quote", quote["cid"])
-    assert shown.exit_code == 0 and "signed by the platform owner platform-owner" in shown.stdout and "valid until" in shown.stdout
+    assert (
+        shown.exit_code == 0
+        and "signed by the platform owner platform-owner" in shown.stdout
+        and "valid until" in shown.stdout
+    )
     r = _cli(market, "quote", market.datasets["labels"].body.cid)
     assert isinstance(r.exception, NotFoundError)
 
@@ -77,8 +92,11 @@ def test_owners_price_platforms_quote_and_everyone_reads_the_bill(market: World)
 def test_a_paid_task_is_funded_withdrawn_from_and_billed_from_the_command_line(market: World) -> None:
     from eotrust.flow.request import TaskRequest, open_task
 
-    req = TaskRequest(application=market.application.id, platform=market.platform.id,
-                      inputs={"lulc": market.datasets["labels"].id, "cloud_mask": market.datasets["clouds"].id})
+    req = TaskRequest(
+        application=market.application.id,
+        platform=market.platform.id,
+        inputs={"lulc": market.datasets["labels"].id, "cloud_mask": market.datasets["clouds"].id},
+    )
     address = open_task(market.backends, market.parties["submitter"], req, paid=True).address
     r = _cli(market, "fund", address, "--as", "submitter")
     assert isinstance(r.exception, NotFoundError), r.output  # nothing quoted yet
@@ -112,7 +130,13 @@ def test_a_paid_task_is_funded_withdrawn_from_and_billed_from_the_command_line(m
 
 def test_a_refusal_is_one_line_and_a_non_zero_exit(settings: Settings) -> None:
     env = {**os.environ, "EOTRUST_CONFIG": "", "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, "-m", "eotrust.cli.main", "--home", str(settings.home), "bill", "0x" + "1" * 40],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "eotrust.cli.main", "--home", str(settings.home), "bill", "0x" + "1" * 40],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert done.stderr.startswith("error: no quote for task 0x1111"), done.stderr

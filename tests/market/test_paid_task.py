@@ -21,8 +21,11 @@ from eotrust.market.usage import latest_usage
 
 
 def _open_paid(world: World) -> str:
-    req = TaskRequest(application=world.application.id, platform=world.platform.id,
-                      inputs={"lulc": world.datasets["labels"].id, "cloud_mask": world.datasets["clouds"].id})
+    req = TaskRequest(
+        application=world.application.id,
+        platform=world.platform.id,
+        inputs={"lulc": world.datasets["labels"].id, "cloud_mask": world.datasets["clouds"].id},
+    )
     return open_task(world.backends, world.parties["submitter"], req, paid=True).address
 
 
@@ -32,7 +35,9 @@ def _fee(world: World, tx_hash: str) -> int:
 
 
 def _quote(world: World, address: str):  # type: ignore[no-untyped-def]
-    return quote_task(world.settings, world.catalog, world.store, address, world.parties["platform-owner"], chain=world.chain)
+    return quote_task(
+        world.settings, world.catalog, world.store, address, world.parties["platform-owner"], chain=world.chain
+    )
 
 
 def test_a_paid_task_is_quoted_funded_run_settled_and_everyone_withdraws_its_share(market: World) -> None:
@@ -71,7 +76,9 @@ def test_a_paid_task_is_quoted_funded_run_settled_and_everyone_withdraws_its_sha
     with pytest.raises(EotrustError, match="(?i)signature"):
         escrow.fund(address, forged, sender=p["submitter"].account)
     # an expired quote, signed by the platform owner all the same
-    expired = escrow.quote(**{**quote.escrow_terms(), "valid_until": int(time.time()) - 3600}).sign(p["platform-owner"].account)
+    expired = escrow.quote(**{**quote.escrow_terms(), "valid_until": int(time.time()) - 3600}).sign(
+        p["platform-owner"].account
+    )
     with pytest.raises(EotrustError, match="(?i)expired"):
         escrow.fund(address, expired, sender=p["submitter"].account)
     path.write_text(genuine)
@@ -110,7 +117,9 @@ def test_a_paid_task_is_quoted_funded_run_settled_and_everyone_withdraws_its_sha
     assert escrow.balance() == held
 
     for name, party in p.items():  # to the wei: what it was owed, less the gas of its withdrawal
-        assert world.chain.balance(party.account.address) == balances[name] + owed[party.account.address] - _fee(world, withdrawals[name]), name
+        assert world.chain.balance(party.account.address) == balances[name] + owed[party.account.address] - _fee(
+            world, withdrawals[name]
+        ), name
 
     bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.settings, world.chain))
     assert bill.status == "settled" and bill.funded == quote.body.total and bill.funding_transactions == [tx]
@@ -139,7 +148,9 @@ def test_a_nacked_paid_task_is_refunded_in_full_by_the_node(market: World) -> No
     world.node().advance(address)  # again: nothing twice
     assert escrow.owed(p["submitter"].account.address) == quote.body.total
     bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.settings, world.chain))
-    assert bill.status == "refunded" and bill.refunded == quote.body.total and all(line.paid == 0 for line in bill.lines)
+    assert (
+        bill.status == "refunded" and bill.refunded == quote.body.total and all(line.paid == 0 for line in bill.lines)
+    )
 
 
 def test_an_unpaid_task_cannot_be_funded(market: World) -> None:

@@ -42,14 +42,26 @@ def test_a_quote_is_itemised_and_signed_by_the_platform_with_an_expiry(market: W
     assert quote.signer == market.parties["platform-owner"].account.address
     assert body.submitter == market.parties["submitter"].account.address and body.task == address
     lines = {line.item: line for line in body.items}
-    assert set(lines) == {"flat", "cpu", "gpu", "memory", "storage", "duration", "application", "dataset:cloud_mask", "dataset:lulc"}
+    assert set(lines) == {
+        "flat",
+        "cpu",
+        "gpu",
+        "memory",
+        "storage",
+        "duration",
+        "application",
+        "dataset:cloud_mask",
+        "dataset:lulc",
+    }
     for line in body.items:
         assert line.cost == cost(Decimal(line.quantity), line.rate)
     # no past run: each of the two steps is given UNMEASURED_STEP_S on one core
     assert Decimal(lines["cpu"].quantity) >= 2 * UNMEASURED_STEP_S / 3600
     assert lines["cpu"].rate == RATES["cpu_hour"] and lines["flat"].cost == RATES["flat"]
     assert lines["application"].cost == APP_PRICE and lines["application"].payee == market.application.owner
-    assert lines["dataset:lulc"].cost == DATA_PRICE["labels"] and lines["dataset:cloud_mask"].cost == DATA_PRICE["clouds"]
+    assert (
+        lines["dataset:lulc"].cost == DATA_PRICE["labels"] and lines["dataset:cloud_mask"].cost == DATA_PRICE["clouds"]
+    )
     assert body.total == sum(line.cost for line in body.items) == sum(p.max for p in body.payees)
     assert [p.roles for p in body.payees] == [["platform"], ["application"], ["dataset:cloud_mask"], ["dataset:lulc"]]
     assert "no past run" in body.basis
@@ -64,8 +76,11 @@ def test_a_quote_is_itemised_and_signed_by_the_platform_with_an_expiry(market: W
 def test_a_quote_not_signed_by_the_platform_owner_is_refused(market: World) -> None:
     address = market.request().address
     prices = task_prices(market.catalog, address)
-    est = estimate(*declared_resources(market.store, market.application.body.workflow_cid)[:1],
-                   history(market.catalog, market.store, market.application.body.workflow_cid), inputs_bytes=0)
+    est = estimate(
+        *declared_resources(market.store, market.application.body.workflow_cid)[:1],
+        history(market.catalog, market.store, market.application.body.workflow_cid),
+        inputs_bytes=0,
+    )
     with pytest.raises(PermissionDeniedError, match="signed by its platform's owner"):
         make_quote(prices, est, market.parties["submitter"])
     genuine = _quote(market, address)
@@ -91,12 +106,16 @@ def test_a_tampered_total_is_refused(market: World) -> None:
         load_quote(market.store, cid)
     # the platform itself cannot sign a total that its lines do not add up to
     body = {**quote.body.model_dump(mode="json"), "total": str(quote.body.total + 1)}
-    cid = market.store.put_bytes(sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes())
+    cid = market.store.put_bytes(
+        sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes()
+    )
     with pytest.raises(IntegrityError, match="total"):
         load_quote(market.store, cid)
     # nor a failure fee its terms do not give
     body = {**quote.body.model_dump(mode="json"), "fail_fee": str(quote.body.total)}
-    cid = market.store.put_bytes(sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes())
+    cid = market.store.put_bytes(
+        sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes()
+    )
     with pytest.raises(IntegrityError, match="failure fee"):
         load_quote(market.store, cid)
 
@@ -151,12 +170,21 @@ def test_a_quote_for_other_terms_than_the_tasks_is_refused(market: World) -> Non
     genuine = _quote(market, address)
     # the platform owner itself signs a quote naming another application than the task's record
     body = {**genuine.body.model_dump(mode="json"), "application_id": market.datasets["labels"].id}
-    cid = market.store.put_bytes(sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes())
+    cid = market.store.put_bytes(
+        sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes()
+    )
     with pytest.raises(IntegrityError, match="does not match the catalogue's record of task"):
         load_quote(market.store, cid, market.catalog)
     other = market.request().address
     with pytest.raises(InvalidInputError, match=f"is for task {address}"):
-        usage_task(market.settings, market.catalog, market.store, other, market.parties["platform-owner"], quote_cid=genuine.cid)
+        usage_task(
+            market.settings,
+            market.catalog,
+            market.store,
+            other,
+            market.parties["platform-owner"],
+            quote_cid=genuine.cid,
+        )
 
 
 def test_a_market_signature_is_bound_to_its_kinds_signing_domain(market: World) -> None:

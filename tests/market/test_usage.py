@@ -92,13 +92,16 @@ def test_measures_above_the_quote_are_capped_and_forged_usage_is_refused(market:
 def _succeeded() -> Any:
     from eotrust.workflow.record import RunRecord
 
-    return RunRecord(workflow="w", workflow_cid="Qm", status="succeeded", started=0, ended=10**6, host="h", executor="local")
+    return RunRecord(
+        workflow="w", workflow_cid="Qm", status="succeeded", started=0, ended=10**6, host="h", executor="local"
+    )
 
 
 def test_refund_terms_pay_nothing_for_a_failed_run(market: World) -> None:
     address = market.request().address
-    quote = quote_task(market.settings, market.catalog, market.store, address, market.parties["platform-owner"],
-                       on_failure="refund")
+    quote = quote_task(
+        market.settings, market.catalog, market.store, address, market.parties["platform-owner"], on_failure="refund"
+    )
     document = make_usage(quote, None, None, {"flat": Decimal(1)}, market.parties["platform-owner"])
     body = UsageBody.model_validate(document.body)
     assert body.charged == 0 and body.refund == quote.body.total
@@ -137,8 +140,10 @@ def test_a_bill_shows_quoted_used_and_paid_to_whom_with_the_transactions(market:
     assert bill.status == "funded" and bill.funded == quote.body.total and bill.funding_transactions == ["0xf1"]
     assert [line.used for line in bill.lines] == usage.amounts
     escrow.log += [PaymentEvent("owed", o.address, o.amount, f"0xs{i}") for i, o in enumerate(usage.body.owed)]
-    escrow.log += [PaymentEvent("refunded", quote.body.submitter, usage.body.refund, "0xr"),
-                   PaymentEvent("withdrawn", market.application.owner, APP_PRICE, "0xw")]
+    escrow.log += [
+        PaymentEvent("refunded", quote.body.submitter, usage.body.refund, "0xr"),
+        PaymentEvent("withdrawn", market.application.owner, APP_PRICE, "0xw"),
+    ]
     bill = make_bill(market.settings, market.catalog, market.store, address, escrow)
     assert bill.status == "settled" and bill.refunded == usage.body.refund == bill.refund
     app_line = next(line for line in bill.lines if line.address == market.application.owner)

@@ -24,7 +24,8 @@ _ERR: dict[int | str, dict[str, Any]] = {
     422: {"model": OgcException, "description": "a stored quote or usage record fails its checks (signature, sums)"},
 }
 _POST_ERR: dict[int | str, dict[str, Any]] = {
-    **_ERR, 409: {"model": OgcException, "description": "this server does not hold the platform owner's key"},
+    **_ERR,
+    409: {"model": OgcException, "description": "this server does not hold the platform owner's key"},
 }
 
 
@@ -57,15 +58,27 @@ def _quotation(quote: Any) -> dict[str, Any]:
         "currency": body.currency,
         "estimatedSeconds": float(Decimal(body.estimated_duration_s)),
         "detail": body.basis,
-        "items": [{"item": i.item, "payee": i.payee, "estimate": i.quantity, "unit": i.unit,
-                   "rate": str(i.rate), "cost": str(i.cost)} for i in body.items],
+        "items": [
+            {
+                "item": i.item,
+                "payee": i.payee,
+                "estimate": i.quantity,
+                "unit": i.unit,
+                "rate": str(i.rate),
+                "cost": str(i.cost),
+            }
+            for i in body.items
+        ],
         "payees": [{"address": p.address, "roles": p.roles, "max": str(p.max)} for p in body.payees],
         "task": body.task,
         "userID": body.submitter,
         "signer": quote.signer,
         "signature": quote.signature,
-        "escrow": {**quote.escrow_terms(), "maxima": [str(a) for a in quote.escrow_terms()["maxima"]],
-                   "fail_fee": str(body.fail_fee)},
+        "escrow": {
+            **quote.escrow_terms(),
+            "maxima": [str(a) for a in quote.escrow_terms()["maxima"]],
+            "fail_fee": str(body.fail_fee),
+        },
     }
 
 
@@ -80,7 +93,9 @@ def _visible(request: Request, caller: Caller, cid: str) -> Any:
     state = _state(request)
     quote = load_quote(state.store, cid, state.catalog)
     if not _sees(caller, quote):
-        raise PermissionDeniedError(f"quote {cid} is for task {quote.body.task}, which {caller.party} neither submitted nor is paid by")
+        raise PermissionDeniedError(
+            f"quote {cid} is for task {quote.body.task}, which {caller.party} neither submitted nor is paid by"
+        )
     return quote
 
 
@@ -96,13 +111,20 @@ def _platform_party(state: Any, address: str) -> Any:
     for card in cards:
         if card.address.lower() == address.lower():
             return state.load_party(card.name)
-    raise StateError(f"this server does not hold the key of the platform owner {address}, who signs the quote",
-                     hint="the platform quotes with `eotrust quote TASK --as PLATFORM`, or on its own server")
+    raise StateError(
+        f"this server does not hold the key of the platform owner {address}, who signs the quote",
+        hint="the platform quotes with `eotrust quote TASK --as PLATFORM`, or on its own server",
+    )
 
 
 @router.post("/processes/{processId}/quotations", status_code=201, responses=_POST_ERR)
-def post_quotation(request: Request, response: Response, body: QuotationRequest, processId: str = Path(..., min_length=1, max_length=200),
-                   caller: Caller = Depends(require_party)) -> dict[str, Any]:
+def post_quotation(
+    request: Request,
+    response: Response,
+    body: QuotationRequest,
+    processId: str = Path(..., min_length=1, max_length=200),
+    caller: Caller = Depends(require_party),
+) -> dict[str, Any]:
     """Quote a task of this process: itemised, signed by the task's platform owner, with an expiry."""
     from eotrust.market.prices import task_prices
     from eotrust.market.service import quote_task
@@ -115,14 +137,24 @@ def post_quotation(request: Request, response: Response, body: QuotationRequest,
     if me not in (prices.submitter.lower(), prices.platform_owner.lower()):
         raise PermissionDeniedError(f"only the submitter or the platform owner of task {body.task} asks for its quote")
     with state.lock:
-        quote = quote_task(state.settings, state.catalog, state.store, body.task, _platform_party(state, prices.platform_owner),
-                           valid_s=body.validFor, on_failure=body.onFailure, chain=state.chain)  # type: ignore[arg-type]
+        quote = quote_task(
+            state.settings,
+            state.catalog,
+            state.store,
+            body.task,
+            _platform_party(state, prices.platform_owner),
+            valid_s=body.validFor,
+            on_failure=body.onFailure,
+            chain=state.chain,
+        )  # type: ignore[arg-type]
     response.headers["Location"] = f"/quotations/{quote.cid}"
     return _quotation(quote)
 
 
 @router.get("/processes/{processId}/quotations", responses=_ERR)
-def list_quotations(request: Request, processId: str = Path(..., min_length=1, max_length=200), caller: Caller = Depends(require_party)) -> dict[str, Any]:
+def list_quotations(
+    request: Request, processId: str = Path(..., min_length=1, max_length=200), caller: Caller = Depends(require_party)
+) -> dict[str, Any]:
     """The quotes of this process's tasks that the caller submitted or is paid by."""
     return {"quotations": [q for q in _all_quotes(request, caller) if q["processID"] == processId]}
 
@@ -144,7 +176,11 @@ def _all_quotes(request: Request, caller: Caller) -> list[dict[str, Any]]:
 
 
 @router.get("/quotations/{quotationId}", responses=_ERR)
-def get_quotation(request: Request, quotationId: str = Path(..., min_length=1, max_length=100), caller: Caller = Depends(require_party)) -> dict[str, Any]:
+def get_quotation(
+    request: Request,
+    quotationId: str = Path(..., min_length=1, max_length=100),
+    caller: Caller = Depends(require_party),
+) -> dict[str, Any]:
     """One quote by its CID, checked (signature, platform owner, totals)."""
     return _quotation(_visible(request, caller, quotationId))
 
@@ -174,7 +210,9 @@ def list_bills(request: Request, caller: Caller = Depends(require_party)) -> dic
 
 
 @router.get("/bills/{billId}", responses=_ERR)
-def get_bill(request: Request, billId: str = Path(..., min_length=1, max_length=100), caller: Caller = Depends(require_party)) -> dict[str, Any]:
+def get_bill(
+    request: Request, billId: str = Path(..., min_length=1, max_length=100), caller: Caller = Depends(require_party)
+) -> dict[str, Any]:
     """A task's bill (its id is the task's address): quoted, used, paid, to whom, with the transactions."""
     import re
 
@@ -183,7 +221,9 @@ def get_bill(request: Request, billId: str = Path(..., min_length=1, max_length=
 
     bill_id = billId
     if not re.fullmatch(r"0x[0-9a-fA-F]{40}", bill_id):
-        raise InvalidInputError(f"a bill's id is its task's contract address (0x and 40 hex digits), not {bill_id[:50]!r}")
+        raise InvalidInputError(
+            f"a bill's id is its task's contract address (0x and 40 hex digits), not {bill_id[:50]!r}"
+        )
     state = _state(request)
     quote = latest_quote(state.settings, state.store, bill_id, state.catalog)
     if not _sees(caller, quote):

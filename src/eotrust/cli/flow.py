@@ -1,9 +1,9 @@
 """`eotrust flow`: each party's part of the task flow, one command per action.
 
-    eotrust flow request --as SUBMITTER --application APP --platform PLATFORM -i NAME=DATASET …
-    eotrust flow answer TASK --as OWNER [--refuse]
-    eotrust flow collect TASK --as SUBMITTER -o DIR
-    eotrust flow failure-log TASK --as SUBMITTER
+eotrust flow request --as SUBMITTER --application APP --platform PLATFORM -i NAME=DATASET …
+eotrust flow answer TASK --as OWNER [--refuse]
+eotrust flow collect TASK --as SUBMITTER -o DIR
+eotrust flow failure-log TASK --as SUBMITTER
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def request(
     platform: str = typer.Option(..., "--platform", "-p", help="platform record id or name"),
     inputs: list[str] = typer.Option(..., "--input", "-i", help="INPUT=DATASET (record id or title); repeatable"),
     params: list[str] = typer.Option([], "--param", help="NAME=VALUE (JSON values accepted); repeatable"),
-    paid: bool = typer.Option(False, "--paid", help="a paid task: left unlocked until you fund its quote (eotrust fund)"),
+    paid: bool = typer.Option(
+        False, "--paid", help="a paid task: left unlocked until you fund its quote (eotrust fund)"
+    ),
     as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -72,8 +74,11 @@ def request(
         print_json({"address": opened.address, "record": opened.record.id, "paid": paid})
         return
     if paid:
-        console.print(f"paid task [bold]{opened.address}[/] opened (record {opened.record.id}); "
-                      f"once the platform quotes it: eotrust fund {opened.address}", soft_wrap=True)
+        console.print(
+            f"paid task [bold]{opened.address}[/] opened (record {opened.record.id}); "
+            f"once the platform quotes it: eotrust fund {opened.address}",
+            soft_wrap=True,
+        )
     else:
         console.print(f"task [bold]{opened.address}[/] opened and locked (record {opened.record.id})")
     typer.echo(opened.address)
@@ -85,7 +90,9 @@ def answer(
     task: str = typer.Argument(..., help="the task contract's address"),
     refuse: bool = typer.Option(False, "--refuse", help="refuse instead of acknowledging (the task is Nacked)"),
     accept_platform_key: str | None = typer.Option(
-        None, "--accept-platform-key", help="seal for this age key although the platform did not register it (explicit override)"
+        None,
+        "--accept-platform-key",
+        help="seal for this age key although the platform did not register it (explicit override)",
     ),
     as_party: str | None = AsOption,
     as_json: bool = JsonOption,
@@ -102,7 +109,10 @@ def answer(
         return
     for a in answers:
         verb = "acknowledged" if a.acknowledged else "refused"
-        console.print(f"{a.kind} request {a.index}: {verb} — {a.detail}" + (f" — stored {a.cid}" if a.cid else ""), highlight=False)
+        console.print(
+            f"{a.kind} request {a.index}: {verb} — {a.detail}" + (f" — stored {a.cid}" if a.cid else ""),
+            highlight=False,
+        )
 
 
 @flow_app.command("collect")

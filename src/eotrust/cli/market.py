@@ -41,7 +41,9 @@ def register(app: typer.Typer) -> None:
 
 
 # -- prices -------------------------------------------------------------------------------------
-def _reprice(ctx: typer.Context, as_party: str | None, ref: str, kind: Any, fields: dict[str, Any], as_json: bool) -> None:
+def _reprice(
+    ctx: typer.Context, as_party: str | None, ref: str, kind: Any, fields: dict[str, Any], as_json: bool
+) -> None:
     """Sign a new version of the acting party's record ``ref`` with ``fields`` set."""
     from eotrust.catalog.entries import make_body
     from eotrust.catalog.service import Catalog
@@ -52,8 +54,10 @@ def _reprice(ctx: typer.Context, as_party: str | None, ref: str, kind: Any, fiel
     catalog = Catalog(settings)
     record = catalog.find(ref, kind)
     if record.owner.lower() != party.account.address.lower():
-        raise PermissionDeniedError(f"{kind.value} {record.id} belongs to {record.owner}, not to {party.name}",
-                                    hint="only a record's owner sets its prices and policy")
+        raise PermissionDeniedError(
+            f"{kind.value} {record.id} belongs to {record.owner}, not to {party.name}",
+            hint="only a record's owner sets its prices and policy",
+        )
     body = make_body(type(record.body), **{**record.body.model_dump(), **fields})
     # strictly newer than the version it replaces, so it is the owner's current terms
     previous = datetime.fromisoformat(record.created)
@@ -80,10 +84,20 @@ def _allowed(values: list[str]) -> list[dict[str, str]]:
 def price_dataset(
     ctx: typer.Context,
     ref: str = typer.Argument(..., help="your dataset: its record id or title"),
-    per_use: str | None = typer.Option(None, "--per-use", help="your price per task that uses it: 123 (wei), 50gwei, 0.01ether (default: unchanged)"),
-    allow_app: list[str] = typer.Option([], "--allow-app", help="an application allowed to use it: record id, workflow CID, or NAME@0xOWNER (repeatable)"),
-    allow_platform: list[str] = typer.Option([], "--allow-platform", help="a platform allowed: record id or NAME@0xOWNER (repeatable; none: any platform)"),
-    any_application: bool = typer.Option(False, "--any-application", help="drop the data-use policy: any application, any platform"),
+    per_use: str | None = typer.Option(
+        None, "--per-use", help="your price per task that uses it: 123 (wei), 50gwei, 0.01ether (default: unchanged)"
+    ),
+    allow_app: list[str] = typer.Option(
+        [],
+        "--allow-app",
+        help="an application allowed to use it: record id, workflow CID, or NAME@0xOWNER (repeatable)",
+    ),
+    allow_platform: list[str] = typer.Option(
+        [], "--allow-platform", help="a platform allowed: record id or NAME@0xOWNER (repeatable; none: any platform)"
+    ),
+    any_application: bool = typer.Option(
+        False, "--any-application", help="drop the data-use policy: any application, any platform"
+    ),
     as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -98,9 +112,13 @@ def price_dataset(
     if per_use is not None:
         fields["price"] = {"per_use": parse_amount(per_use)}
     if any_application and (allow_app or allow_platform):
-        raise InvalidInputError("--any-application drops the policy; it does not go with --allow-app or --allow-platform")
+        raise InvalidInputError(
+            "--any-application drops the policy; it does not go with --allow-app or --allow-platform"
+        )
     if allow_platform and not allow_app:
-        raise InvalidInputError("a policy names the applications allowed", hint="give --allow-app with --allow-platform")
+        raise InvalidInputError(
+            "a policy names the applications allowed", hint="give --allow-app with --allow-platform"
+        )
     if allow_app:
         fields["policy"] = {"applications": _allowed(allow_app), "platforms": _allowed(allow_platform) or None}
     elif any_application:
@@ -141,7 +159,13 @@ def price_platform(
     from eotrust.catalog.entries import Kind
     from eotrust.market.prices import parse_amount
 
-    prices = {"cpu_hour": cpu_hour, "gpu_hour": gpu_hour, "memory_gb_hour": memory_gb_hour, "storage_gb": storage_gb, "flat": flat}
+    prices = {
+        "cpu_hour": cpu_hour,
+        "gpu_hour": gpu_hour,
+        "memory_gb_hour": memory_gb_hour,
+        "storage_gb": storage_gb,
+        "flat": flat,
+    }
     _reprice(ctx, as_party, ref, Kind.PLATFORM, {"prices": {k: parse_amount(v) for k, v in prices.items()}}, as_json)
 
 
@@ -173,7 +197,9 @@ def _print_quote(settings: Any, quote: Any) -> None:
     for column in ("item", "payee", "estimate", "rate (wei)", "cost (wei)"):
         table.add_column(column, justify="right" if "wei" in column else "left", overflow="fold")
     for line in body.items:
-        table.add_row(line.item, _who(names, line.payee), f"{line.quantity} {line.unit}", str(line.rate), str(line.cost))
+        table.add_row(
+            line.item, _who(names, line.payee), f"{line.quantity} {line.unit}", str(line.rate), str(line.cost)
+        )
     console.print(table)
     payees = Table(title="payees (at most)")
     for column in ("payee", "for", "max (wei)"):
@@ -182,9 +208,14 @@ def _print_quote(settings: Any, quote: Any) -> None:
         payees.add_row(_who(names, payee.address), ", ".join(payee.roles), str(payee.max))
     console.print(payees)
     state = "[bold red]EXPIRED[/]" if quote.expired() else "valid"
-    console.print(f"total [bold]{body.total}[/] wei ({ether(body.total)}), paid by {_who(names, body.submitter)}", highlight=False)
-    console.print(f"signed by the platform owner {_who(names, quote.signer)}; {state} until {body.valid_until}; "
-                  f"on failure: {body.on_failure} ({body.fail_fee} wei to the platform)", highlight=False)
+    console.print(
+        f"total [bold]{body.total}[/] wei ({ether(body.total)}), paid by {_who(names, body.submitter)}", highlight=False
+    )
+    console.print(
+        f"signed by the platform owner {_who(names, quote.signer)}; {state} until {body.valid_until}; "
+        f"on failure: {body.on_failure} ({body.fail_fee} wei to the platform)",
+        highlight=False,
+    )
     console.print(f"estimated duration {body.estimated_duration_s} s; basis: {body.basis}", highlight=False)
     for note in body.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
@@ -192,9 +223,15 @@ def _print_quote(settings: Any, quote: Any) -> None:
 
 def quote(
     ctx: typer.Context,
-    target: str = typer.Argument(..., help="a task's contract address (quote it), or a quote's CID (check and show it)"),
+    target: str = typer.Argument(
+        ..., help="a task's contract address (quote it), or a quote's CID (check and show it)"
+    ),
     valid_for: int = typer.Option(3600, "--valid-for", help="seconds the quote holds (60 to 30 days)"),
-    on_failure: str = typer.Option("flat-fee", "--on-failure", help="what a failed run pays the platform: flat-fee (its flat fee) or refund (nothing)"),
+    on_failure: str = typer.Option(
+        "flat-fee",
+        "--on-failure",
+        help="what a failed run pays the platform: flat-fee (its flat fee) or refund (nothing)",
+    ),
     as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -212,16 +249,32 @@ def quote(
 
         if on_failure not in ("flat-fee", "refund"):
             raise InvalidInputError(f"--on-failure is flat-fee or refund, not {on_failure!r}")
-        made = quote_task(settings, catalog, store, target, acting_party(ctx, as_party), valid_s=valid_for,
-                          on_failure=on_failure, chain=backends.chain)  # type: ignore[arg-type]
+        made = quote_task(
+            settings,
+            catalog,
+            store,
+            target,
+            acting_party(ctx, as_party),
+            valid_s=valid_for,
+            on_failure=on_failure,
+            chain=backends.chain,
+        )  # type: ignore[arg-type]
         signed = escrow_quote_of(settings, made) if has_escrow_quote(settings, made) else None
     else:
         from eotrust.market.quote import load_quote
 
         made = load_quote(store, target, catalog)
     if as_json:
-        print_json({"cid": made.cid, "signer": made.signer, "expired": made.expired(), **made.body.model_dump(mode="json"),
-                    "escrow": made.escrow_terms(), "escrow_signed": signed.to_json() if signed else None})
+        print_json(
+            {
+                "cid": made.cid,
+                "signer": made.signer,
+                "expired": made.expired(),
+                **made.body.model_dump(mode="json"),
+                "escrow": made.escrow_terms(),
+                "escrow_signed": signed.to_json() if signed else None,
+            }
+        )
     else:
         _print_quote(settings, made)
 
@@ -229,7 +282,9 @@ def quote(
 def usage(
     ctx: typer.Context,
     task: str = typer.Argument(..., help="the task's contract address"),
-    quote_cid: str | None = typer.Option(None, "--quote", help="the quote the task was funded with (default: the latest made here)"),
+    quote_cid: str | None = typer.Option(
+        None, "--quote", help="the quote the task was funded with (default: the latest made here)"
+    ),
     as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -249,7 +304,9 @@ def usage(
     funded = recorded.body.outcome == "finished" and payments.funded(recorded.body.task)
     tx = payments.settle(recorded.body.task, recorded.cid, recorded.amounts, party) if funded else None
     if as_json:
-        print_json({"cid": recorded.cid, "signer": recorded.signer, "settled_tx": tx, **recorded.body.model_dump(mode="json")})
+        print_json(
+            {"cid": recorded.cid, "signer": recorded.signer, "settled_tx": tx, **recorded.body.model_dump(mode="json")}
+        )
         return
     from rich.table import Table
 
@@ -259,12 +316,23 @@ def usage(
         table.add_column(column, justify="right" if "wei" in column else "left", overflow="fold")
     units = {i.item: i.unit for i in load_quote(open_store(settings), recorded.body.quote_cid).body.items}
     for line in recorded.body.lines:
-        table.add_row(line.item, _who(names, line.payee), f"{line.quantity} {units.get(line.item, '')}", str(line.quoted),
-                      str(line.charged))
+        table.add_row(
+            line.item,
+            _who(names, line.payee),
+            f"{line.quantity} {units.get(line.item, '')}",
+            str(line.quoted),
+            str(line.charged),
+        )
     console.print(table)
-    console.print(f"charged {recorded.body.charged} wei; back to the submitter {recorded.body.refund} wei", highlight=False)
-    console.print(f"settled: transaction {tx}" if tx else "[yellow]the escrow holds nothing for this task: recorded, not settled[/]",
-                  highlight=False)
+    console.print(
+        f"charged {recorded.body.charged} wei; back to the submitter {recorded.body.refund} wei", highlight=False
+    )
+    console.print(
+        f"settled: transaction {tx}"
+        if tx
+        else "[yellow]the escrow holds nothing for this task: recorded, not settled[/]",
+        highlight=False,
+    )
 
 
 def bill(
@@ -291,17 +359,35 @@ def bill(
     for column in ("to", "for", "quoted (wei)", "used (wei)", "paid (wei)", "withdrawn (wei)", "transactions"):
         table.add_column(column, justify="right" if "wei" in column else "left", overflow="fold")
     for line in made.lines:
-        table.add_row(names.get(line.address.lower(), line.address), "\n".join(line.roles), str(line.quoted),
-                      "–" if line.used is None else str(line.used), str(line.paid), str(line.withdrawn),
-                      "\n".join(line.transactions) or "–")
+        table.add_row(
+            names.get(line.address.lower(), line.address),
+            "\n".join(line.roles),
+            str(line.quoted),
+            "–" if line.used is None else str(line.used),
+            str(line.paid),
+            str(line.withdrawn),
+            "\n".join(line.transactions) or "–",
+        )
     console.print(table)
-    console.print(f"quote {made.quote_cid}: {made.total} wei ({ether(made.total)}), "
-                  f"{'expired' if made.expired else 'valid until'} {made.valid_until}", highlight=False)
-    console.print(f"usage {made.usage_cid or '– (not recorded yet)'}"
-                  + (f": {made.outcome}, charged {made.charged} wei, back to the submitter {made.refund} wei" if made.usage_cid else ""),
-                  highlight=False)
-    console.print(f"funded {made.funded} wei {' '.join(made.funding_transactions)}; refunded {made.refunded} wei "
-                  f"{' '.join(made.refund_transactions)}", highlight=False)
+    console.print(
+        f"quote {made.quote_cid}: {made.total} wei ({ether(made.total)}), "
+        f"{'expired' if made.expired else 'valid until'} {made.valid_until}",
+        highlight=False,
+    )
+    console.print(
+        f"usage {made.usage_cid or '– (not recorded yet)'}"
+        + (
+            f": {made.outcome}, charged {made.charged} wei, back to the submitter {made.refund} wei"
+            if made.usage_cid
+            else ""
+        ),
+        highlight=False,
+    )
+    console.print(
+        f"funded {made.funded} wei {' '.join(made.funding_transactions)}; refunded {made.refunded} wei "
+        f"{' '.join(made.refund_transactions)}",
+        highlight=False,
+    )
     if not made.payments_connected:
         console.print("[yellow]this task is no contract on this chain: nothing is shown as paid[/]")
     elif not made.funded:
@@ -322,12 +408,18 @@ def fund(
 
     backends = backends_of(ctx)
     party = acting_party(ctx, as_party)
-    quote, tx = fund_task(backends.settings, backends.catalog, backends.store, backends.chain, task, party, quote_cid=quote_cid)
+    quote, tx = fund_task(
+        backends.settings, backends.catalog, backends.store, backends.chain, task, party, quote_cid=quote_cid
+    )
     if as_json:
         print_json({"task": quote.body.task, "quote": quote.cid, "total": str(quote.body.total), "tx": tx})
         return
-    console.print(f"funded task {quote.body.task} with {quote.body.total} wei ({ether(quote.body.total)}) "
-                  f"for quote {quote.cid}; it is locked (transaction {tx})", highlight=False, soft_wrap=True)
+    console.print(
+        f"funded task {quote.body.task} with {quote.body.total} wei ({ether(quote.body.total)}) "
+        f"for quote {quote.cid}; it is locked (transaction {tx})",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def withdraw(
@@ -346,4 +438,6 @@ def withdraw(
     if as_json:
         print_json({"party": party.account.address, "amount": str(amount), "tx": tx})
         return
-    console.print(f"withdrew {amount} wei to {party.account.address} (transaction {tx})", highlight=False, soft_wrap=True)
+    console.print(
+        f"withdrew {amount} wei to {party.account.address} (transaction {tx})", highlight=False, soft_wrap=True
+    )

@@ -81,8 +81,10 @@ def _owner_of(backends: Backends, kind: str, ref: str, owner: str | None) -> tup
         return record_id, _address(settings, owner, f"{kind} owner")
     if record_owner is None:
         raise InvalidInputError(
-            f"the catalogue has no {kind} {ref!r}, so its owner is unknown", hint=(
-                "name its owner: -r DATASET=OWNER (an address or a party)" if kind == "dataset"
+            f"the catalogue has no {kind} {ref!r}, so its owner is unknown",
+            hint=(
+                "name its owner: -r DATASET=OWNER (an address or a party)"
+                if kind == "dataset"
                 else f"register it first, or pass --{kind}-owner ADDRESS|PARTY"
             ),
         )
@@ -112,9 +114,15 @@ def create(
     ctx: typer.Context,
     application: str = typer.Option(..., "--application", "-a", help="application: catalogue id or name, or an id"),
     platform: str = typer.Option(..., "--platform", "-p", help="platform: catalogue id or name, or an id"),
-    application_owner: str | None = typer.Option(None, "--application-owner", help="address or party (default: from the catalogue)"),
-    platform_owner: str | None = typer.Option(None, "--platform-owner", help="address or party (default: from the catalogue)"),
-    results_key: str | None = typer.Option(None, "--results-key", help="age recipient for the outputs (default: yours)"),
+    application_owner: str | None = typer.Option(
+        None, "--application-owner", help="address or party (default: from the catalogue)"
+    ),
+    platform_owner: str | None = typer.Option(
+        None, "--platform-owner", help="address or party (default: from the catalogue)"
+    ),
+    results_key: str | None = typer.Option(
+        None, "--results-key", help="age recipient for the outputs (default: yours)"
+    ),
     requests: list[str] = typer.Option([], "--request", "-r", help="DATASET or DATASET=OWNER; repeatable"),
     paid: bool = typer.Option(False, "--paid", help="must be funded through the escrow (eotrust fund), which locks it"),
     as_party: str | None = AsOption,
@@ -162,7 +170,9 @@ def _request_pair(backends: Backends, text: str) -> tuple[str, str]:
 def add_request(
     ctx: typer.Context,
     task_address: str = TaskArgument,
-    datasets: list[str] = typer.Option(..., "--dataset", "-d", help="dataset: catalogue id or title, or an id; repeatable"),
+    datasets: list[str] = typer.Option(
+        ..., "--dataset", "-d", help="dataset: catalogue id or title, or an id; repeatable"
+    ),
     owners: list[str] = typer.Option([], "--owner", help="the dataset's owner (address or party), one per --dataset"),
     as_party: str | None = AsOption,
     as_json: bool = JsonOption,
@@ -176,11 +186,18 @@ def add_request(
     pairs = [_owner_of(backends_of(ctx), "dataset", d, owners[i] if owners else None) for i, d in enumerate(datasets)]
     task = _task(ctx, task_address)
     indices = task.add_requests(party.account, pairs)
-    _done(task, f"added resource requests {', '.join(f'#{i}' for i in indices)} to {task.address}", as_json, requests=indices)
+    _done(
+        task,
+        f"added resource requests {', '.join(f'#{i}' for i in indices)} to {task.address}",
+        as_json,
+        requests=indices,
+    )
 
 
 @task_app.command("lock")
-def lock(ctx: typer.Context, task_address: str = TaskArgument, as_party: str | None = AsOption, as_json: bool = JsonOption) -> None:
+def lock(
+    ctx: typer.Context, task_address: str = TaskArgument, as_party: str | None = AsOption, as_json: bool = JsonOption
+) -> None:
     """Close the configuration: every owner is now asked to answer."""
     task = _task(ctx, task_address)
     task.lock(acting_party(ctx, as_party).account)
@@ -188,7 +205,9 @@ def lock(ctx: typer.Context, task_address: str = TaskArgument, as_party: str | N
 
 
 # -- the owners -------------------------------------------------------------------------------
-def _targets(snap: TaskSnapshot, me: str, application: bool, platform: bool, request: int | None) -> list[tuple[str, int]]:
+def _targets(
+    snap: TaskSnapshot, me: str, application: bool, platform: bool, request: int | None
+) -> list[tuple[str, int]]:
     """Which requests to answer: those named, else every open one ``me`` owns."""
     from eotrust.errors import InvalidInputError
     from eotrust.ledger import RequestStatus
@@ -230,7 +249,9 @@ def ack(
     targets = _targets(task.status(), party.address, application, platform, request)
     resources = [i for kind, i in targets if kind == "resource"]
     if resources and not input_cid:
-        raise InvalidInputError("acknowledging a resource request needs --input-cid", hint="store the encrypted input first")
+        raise InvalidInputError(
+            "acknowledging a resource request needs --input-cid", hint="store the encrypted input first"
+        )
     if len(resources) > 1:
         raise InvalidInputError(f"you own resource requests {resources}: pick one with --request N")
     done = []
@@ -296,12 +317,16 @@ def add_result(
     """Record a result (collector)."""
     settings = settings_of(ctx)
     task = _task(ctx, task_address)
-    index = task.add_result(acting_party(ctx, as_party).account, cid, _address(settings, owner, "result owner") if owner else None)
+    index = task.add_result(
+        acting_party(ctx, as_party).account, cid, _address(settings, owner, "result owner") if owner else None
+    )
     _done(task, f"recorded result #{index} {cid} on {task.address}", as_json, index=index)
 
 
 @task_app.command("finish")
-def finish(ctx: typer.Context, task_address: str = TaskArgument, as_party: str | None = AsOption, as_json: bool = JsonOption) -> None:
+def finish(
+    ctx: typer.Context, task_address: str = TaskArgument, as_party: str | None = AsOption, as_json: bool = JsonOption
+) -> None:
     """Close a running task with its results (collector): Finished, for good."""
     task = _task(ctx, task_address)
     task.finish(acting_party(ctx, as_party).account)
@@ -350,7 +375,6 @@ def _id(hex_id: str) -> str:
     return record_id(hex_id)
 
 
-
 def print_status(snap: TaskSnapshot, names: dict[str, str], where: str) -> None:
     """The whole contract, laid out as the seed's ``task-manager status --address`` did."""
 
@@ -371,7 +395,10 @@ def print_status(snap: TaskSnapshot, names: dict[str, str], where: str) -> None:
     row("execution id", snap.execution_id)
     policy = f"age X25519: {snap.platform_key}" if snap.platform_key else None
     row("platform security policy", policy)
-    row("execution policy", f"/ipfs/{snap.platform_policy}" if snap.platform_policy else ("default" if snap.platform_key else None))
+    row(
+        "execution policy",
+        f"/ipfs/{snap.platform_policy}" if snap.platform_policy else ("default" if snap.platform_key else None),
+    )
     console.print("[bold]Application request[/]")
     row("application uuid", _id(snap.application_id))
     row("application name", names.get(snap.application_id))
@@ -431,7 +458,13 @@ def list_(
     if as_json:
         print_json(
             [
-                {"task": s.address, "submitter": s.submitter, "state": s.state.value, "requests": len(s.requests), "results": len(s.results)}
+                {
+                    "task": s.address,
+                    "submitter": s.submitter,
+                    "state": s.state.value,
+                    "requests": len(s.requests),
+                    "results": len(s.results),
+                }
                 for s in snaps
             ]
         )

@@ -67,7 +67,7 @@ def parse_record_text(text: str, allowed: dict[Domain, int]) -> tuple[Domain, An
     for domain, version in allowed.items():
         header = record_header(domain, version)
         if text.startswith(header):
-            body = text[len(header):]
+            body = text[len(header) :]
             try:
                 payload = json.loads(body)
             except ValueError:

@@ -167,11 +167,15 @@ def run_demo(
     backends = Backends(settings)
     started = time.monotonic()
     chain_label = settings.chain_url or "embedded EVM (py-evm, persisted under the home)"
-    n.say(f"home [bold]{settings.home_dir}[/]; chain {chain_label}; store {settings.store}; "
-          f"catalogue {settings.catalog_database_url}")
+    n.say(
+        f"home [bold]{settings.home_dir}[/]; chain {chain_label}; store {settings.store}; "
+        f"catalogue {settings.catalog_database_url}"
+    )
     if chosen:
-        n.say(f"no EOTRUST_PASSPHRASE was set: the parties' keystores are locked with [bold]{secret}[/] — "
-              f"`export EOTRUST_PASSPHRASE={secret}` to use this home afterwards")
+        n.say(
+            f"no EOTRUST_PASSPHRASE was set: the parties' keystores are locked with [bold]{secret}[/] — "
+            f"`export EOTRUST_PASSPHRASE={secret}` to use this home afterwards"
+        )
 
     # -- 0. the parties ---------------------------------------------------------------
     n.step(0, "Five parties, each an Ethereum account and an age key")
@@ -199,26 +203,62 @@ def run_demo(
     n.step("0b", "The owners register their resources in the catalogue (signed records)")
     catalog = backends.catalog
     data = data or data_dir()
-    ndvi = register_dataset_file(backends, parties["owner-a"], data / "ndvi.tif", title="Slovenia Sentinel-2 NDVI 2015-2017",
-                                 licence=LICENCE, keywords=["sentinel-2", "ndvi", "time series"])
+    ndvi = register_dataset_file(
+        backends,
+        parties["owner-a"],
+        data / "ndvi.tif",
+        title="Slovenia Sentinel-2 NDVI 2015-2017",
+        licence=LICENCE,
+        keywords=["sentinel-2", "ndvi", "time series"],
+    )
     n.say(f"dataset {ndvi.body.title!r} → record {ndvi.id} (file CID {ndvi.body.cid}, stays with its owner)", "owner-a")
-    clouds = register_dataset_file(backends, parties["owner-a"], data / "cloud_mask.tif", title="Slovenia Sentinel-2 cloud masks",
-                                   licence=LICENCE, keywords=["sentinel-2", "clouds"])
+    clouds = register_dataset_file(
+        backends,
+        parties["owner-a"],
+        data / "cloud_mask.tif",
+        title="Slovenia Sentinel-2 cloud masks",
+        licence=LICENCE,
+        keywords=["sentinel-2", "clouds"],
+    )
     n.say(f"dataset {clouds.body.title!r} → record {clouds.id}", "owner-a")
-    labels = register_dataset_file(backends, parties["owner-b"], data / "lulc.tif", title="Slovenia land-cover reference labels",
-                                   licence=LICENCE, keywords=["land cover", "labels", "lulc"])
+    labels = register_dataset_file(
+        backends,
+        parties["owner-b"],
+        data / "lulc.tif",
+        title="Slovenia land-cover reference labels",
+        licence=LICENCE,
+        keywords=["land cover", "labels", "lulc"],
+    )
     n.say(f"dataset {labels.body.title!r} → record {labels.id}", "owner-b")
-    app = register_workflow_application(backends, parties["algorithm-owner"], workflow or landcover_workflow(),
-                                        name="landcover-mapping", version="1.0.0",
-                                        keywords=["land cover", "change", "deep learning"])
-    n.say(f"application {app.body.name} v{app.body.version} → record {app.id} (workflow {app.body.workflow_cid})",
-          "algorithm-owner")
+    app = register_workflow_application(
+        backends,
+        parties["algorithm-owner"],
+        workflow or landcover_workflow(),
+        name="landcover-mapping",
+        version="1.0.0",
+        keywords=["land cover", "change", "deep learning"],
+    )
+    n.say(
+        f"application {app.body.name} v{app.body.version} → record {app.id} (workflow {app.body.workflow_cid})",
+        "algorithm-owner",
+    )
     from eotrust.catalog.entries import PlatformInfo
 
-    platform = catalog.register(parties["platform-owner"], PlatformInfo(
-        name=PLATFORM, age_recipient=parties["platform-owner"].card.age_recipient, cpus=2, memory_mb=4096, gpus=0,
-        description="a 2-core platform for the demo", prices=PLATFORM_PRICES))
-    n.say(f"platform {PLATFORM} → record {platform.id} (key for inputs {platform.body.age_recipient})", "platform-owner")
+    platform = catalog.register(
+        parties["platform-owner"],
+        PlatformInfo(
+            name=PLATFORM,
+            age_recipient=parties["platform-owner"].card.age_recipient,
+            cpus=2,
+            memory_mb=4096,
+            gpus=0,
+            description="a 2-core platform for the demo",
+            prices=PLATFORM_PRICES,
+        ),
+    )
+    n.say(
+        f"platform {PLATFORM} → record {platform.id} (key for inputs {platform.body.age_recipient})", "platform-owner"
+    )
     ndvi, clouds, labels, app = _priced(n, catalog, parties, ndvi, clouds, labels, app)
 
     # the platform's node follows the ledger from now on (its own backends, as its own process would)
@@ -248,26 +288,38 @@ def run_demo(
         # -- 1. find --------------------------------------------------------------------
         n.step(1, "The submitter selects an application, input datasets and a platform")
         found = catalog.search(bbox=(14.4, 45.8, 14.7, 45.95), start="2016-01-01", end="2017-12-31")
-        n.say(f"search bbox 14.4,45.8,14.7,45.95, 2016–2017 → {len(found)} dataset(s): "
-              + ", ".join(repr(r.body.title) for r in found), "submitter")
+        n.say(
+            f"search bbox 14.4,45.8,14.7,45.95, 2016–2017 → {len(found)} dataset(s): "
+            + ", ".join(repr(r.body.title) for r in found),
+            "submitter",
+        )
         chosen_app = catalog.search(text="land cover", kind=Kind.APPLICATION)[0]
         chosen_platform = catalog.search(text=PLATFORM, kind=Kind.PLATFORM)[0]
-        n.say(f"application {chosen_app.body.name} (inputs {', '.join(chosen_app.body.inputs)}); "
-              f"platform {chosen_platform.body.name} ({chosen_platform.body.cpus} CPU)", "submitter")
+        n.say(
+            f"application {chosen_app.body.name} (inputs {', '.join(chosen_app.body.inputs)}); "
+            f"platform {chosen_platform.body.name} ({chosen_platform.body.cpus} CPU)",
+            "submitter",
+        )
 
         # -- 2. open the task ----------------------------------------------------------------
         n.step(2, "The submitter creates the task contract with its key for the outputs")
         request = TaskRequest(
             application=chosen_app.id,
             platform=chosen_platform.id,
-            inputs={k: v for k, v in {"ndvi": ndvi.id, "cloud_mask": clouds.id, "lulc": labels.id}.items()
-                    if k in chosen_app.body.inputs},
+            inputs={
+                k: v
+                for k, v in {"ndvi": ndvi.id, "cloud_mask": clouds.id, "lulc": labels.id}.items()
+                if k in chosen_app.body.inputs
+            },
             params={**DEMO_PARAMS, **(params or {})} if workflow is None else dict(params or {}),
         )
         opened = open_task(backends, parties["submitter"], request, paid=True)
         address = opened.address
-        n.say(f"paid task contract [bold]{address}[/] created, requests named; results key "
-              f"{parties['submitter'].card.age_recipient}", "submitter")
+        n.say(
+            f"paid task contract [bold]{address}[/] created, requests named; results key "
+            f"{parties['submitter'].card.age_recipient}",
+            "submitter",
+        )
         names = _catalogue_names(chosen_app, chosen_platform, *[catalog.get(d) for d in request.inputs.values()])
         shown["names"] = names
         _quote_and_fund(n, backends, parties, address)
@@ -302,27 +354,35 @@ def run_demo(
     results = collect_results(backends, parties["submitter"], address, out)
     table = Table("result", "how", "CID on the contract → plaintext CID", "file")
     for r in results:
-        table.add_row(r.name, "decrypted" if r.encrypted else "public (provenance)",
-                      f"{r.cid}\n→ {r.plaintext_cid}", r.path.name)
+        table.add_row(
+            r.name, "decrypted" if r.encrypted else "public (provenance)", f"{r.cid}\n→ {r.plaintext_cid}", r.path.name
+        )
     n.table(table)
     n.say(f"results are in [bold]{out}[/]")
     _print_metrics(n, results)
     verdict = verify(backends, address, identity=parties["submitter"].age_identity)
-    n.say(f"eotrust verify {address}: {'[bold green]VERIFIED[/]' if verdict.ok else f'[bold red]{verdict.name}[/]'} "
-          f"({sum(1 for c in verdict.checks if c.ok)} checks hold"
-          + "".join(f"; ✗ {c.name}: {c.detail}" for c in verdict.failures) + ")")
+    n.say(
+        f"eotrust verify {address}: {'[bold green]VERIFIED[/]' if verdict.ok else f'[bold red]{verdict.name}[/]'} "
+        f"({sum(1 for c in verdict.checks if c.ok)} checks hold"
+        + "".join(f"; ✗ {c.name}: {c.detail}" for c in verdict.failures)
+        + ")"
+    )
     _withdraw_and_bill(n, backends, parties, address)
     shipped = _ship(n, backends, parties["submitter"], results, out, passphrase=secret if chosen else None)
     seconds = time.monotonic() - started
     env = f"EOTRUST_CHAIN_URL={settings.chain_url} " if settings.chain_url else ""
-    n.say(f"done in {seconds:.0f} s — results in [bold]{out}[/]; check them again any time with "
-          f"`{env}eotrust --home {settings.home_dir} verify {address}`")
-    return DemoResult(settings.home_dir, address, state, results, verdict.ok, seconds,
-                      package_cid=shipped.cid if shipped else None)
+    n.say(
+        f"done in {seconds:.0f} s — results in [bold]{out}[/]; check them again any time with "
+        f"`{env}eotrust --home {settings.home_dir} verify {address}`"
+    )
+    return DemoResult(
+        settings.home_dir, address, state, results, verdict.ok, seconds, package_cid=shipped.cid if shipped else None
+    )
 
 
-def _ship(n: Narrator, backends: Backends, submitter: Any, results: list[Any], out: Path, *,
-          passphrase: str | None = None) -> Any:
+def _ship(
+    n: Narrator, backends: Backends, submitter: Any, results: list[Any], out: Path, *, passphrase: str | None = None
+) -> Any:
     """Step 8: the submitter's model package, verified, scoring the whole scene."""
     from eotrust.demo.ship_model import MODEL, SCENE, ship_model
 
@@ -331,21 +391,32 @@ def _ship(n: Narrator, backends: Backends, submitter: Any, results: list[Any], o
     if MODEL not in names or SCENE not in names:
         n.say(f"this application made no {MODEL!r} and {SCENE!r} results: nothing to package", "submitter")
         return None
-    n.say("packaging the decrypted checkpoint as ONNX, signed with the submitter's key (it owns the results) …",
-          "submitter")
+    n.say(
+        "packaging the decrypted checkpoint as ONNX, signed with the submitter's key (it owns the results) …",
+        "submitter",
+    )
     shipped = ship_model(backends, submitter, results, out)
     if shipped is None:
         return None
     n.say(f"model package [bold]{shipped.cid}[/] ({shipped.size / 1024:.0f} KiB) → {shipped.package}", "submitter")
     lineage = shipped.lineage
-    n.say(f"lineage: training data {', '.join(lineage.get('training_data') or ['?'])}, run record "
-          f"{lineage.get('run') or '?'}, checkpoint {lineage.get('checkpoint') or '?'}", "submitter")
+    n.say(
+        f"lineage: training data {', '.join(lineage.get('training_data') or ['?'])}, run record "
+        f"{lineage.get('run') or '?'}, checkpoint {lineage.get('checkpoint') or '?'}",
+        "submitter",
+    )
     n.say(f"registered and verified: [bold green]VERIFIED[/] — {'; '.join(shipped.checks)}", "submitter")
-    n.say(f"scored the whole scene ({shipped.width}×{shipped.height} px, the task's cube) with onnxruntime: "
-          f"{shipped.tiles} tile(s) in {shipped.seconds:.2f} s, {shipped.pixels_per_second:,.0f} px/s "
-          f"→ class map [bold]{shipped.scene_map}[/]", "submitter")
-    n.say(f"serve it: {serve_hint(backends.settings, shipped.cid, passphrase)}; "
-          f"POST a GeoTIFF to /models/{shipped.cid}/predict with header X-API-Key", "submitter")
+    n.say(
+        f"scored the whole scene ({shipped.width}×{shipped.height} px, the task's cube) with onnxruntime: "
+        f"{shipped.tiles} tile(s) in {shipped.seconds:.2f} s, {shipped.pixels_per_second:,.0f} px/s "
+        f"→ class map [bold]{shipped.scene_map}[/]",
+        "submitter",
+    )
+    n.say(
+        f"serve it: {serve_hint(backends.settings, shipped.cid, passphrase)}; "
+        f"POST a GeoTIFF to /models/{shipped.cid}/predict with header X-API-Key",
+        "submitter",
+    )
     return shipped
 
 
@@ -357,8 +428,7 @@ def serve_hint(settings: Settings, cid: str, passphrase: str | None) -> str:
     home = shlex.quote(str(settings.home_dir))
     env = f"EOTRUST_CHAIN_URL={shlex.quote(settings.chain_url)} " if settings.chain_url else ""
     secret = f"EOTRUST_PASSPHRASE={shlex.quote(passphrase)} " if passphrase else ""
-    return (f"`{env}eotrust --home {home} apikey create --scope {cid}` then "
-            f"`{env}{secret}eotrust --home {home} serve`")
+    return f"`{env}eotrust --home {home} apikey create --scope {cid}` then `{env}{secret}eotrust --home {home} serve`"
 
 
 def _print_metrics(n: Narrator, results: list[Any]) -> None:
@@ -371,8 +441,11 @@ def _print_metrics(n: Narrator, results: list[Any]) -> None:
         try:
             m = json.loads(r.path.read_text())
             ious = ", ".join(f"{c['name']} {c['iou']:.2f}" for c in m["per_class"])
-            n.say(f"the model on held-out blocks: pixel accuracy {m['pixel_accuracy']:.1%} (majority-class baseline "
-                  f"{m['majority_baseline_accuracy']:.1%}), mean IoU {m['mean_iou']:.2f} ({ious})", "submitter")
+            n.say(
+                f"the model on held-out blocks: pixel accuracy {m['pixel_accuracy']:.1%} (majority-class baseline "
+                f"{m['majority_baseline_accuracy']:.1%}), mean IoU {m['mean_iou']:.2f} ({ious})",
+                "submitter",
+            )
         except (OSError, ValueError, KeyError, TypeError):
             pass
 
@@ -387,7 +460,9 @@ def _wait_state(backends: Backends, address: str, timeout_s: float, node_error: 
         if state.is_terminal:
             return state.value
         if time.monotonic() > deadline:
-            raise StateError(f"task {address} is still {state.value} after {timeout_s:.0f} s", hint="see the node's log above")
+            raise StateError(
+                f"task {address} is still {state.value} after {timeout_s:.0f} s", hint="see the node's log above"
+            )
         time.sleep(0.3)
 
 
@@ -400,8 +475,11 @@ def _priced(n: Narrator, catalog: Any, parties: dict[str, Any], *records: Any) -
         owner = next(p for p in parties.values() if p.account.address == record.owner)
         body = type(record.body).model_validate({**record.body.canonical(), "price": {"per_use": price}})
         out.append(catalog.register(owner, body))
-    n.say(f"prices signed into the records: {RUN_PRICE // GWEI} gwei per run, {USE_PRICE // GWEI} gwei per dataset use; "
-          f"platform {', '.join(f'{k} {v // GWEI} gwei' for k, v in PLATFORM_PRICES.items())}", "owners")
+    n.say(
+        f"prices signed into the records: {RUN_PRICE // GWEI} gwei per run, {USE_PRICE // GWEI} gwei per dataset use; "
+        f"platform {', '.join(f'{k} {v // GWEI} gwei' for k, v in PLATFORM_PRICES.items())}",
+        "owners",
+    )
     return out
 
 
@@ -414,9 +492,11 @@ def _quote_and_fund(n: Narrator, backends: Backends, parties: dict[str, Any], ad
     settings, catalog, store, chain = backends.settings, backends.catalog, backends.store, backends.chain
     quote = quote_task(settings, catalog, store, address, parties["platform-owner"], chain=chain)
     lines = ", ".join(f"{i.item} {i.cost}" for i in quote.body.items if i.cost)
-    n.say(f"quote {quote.cid}: {quote.body.total} wei ({ether(quote.body.total)}) at most — {lines}; "
-          f"valid until {quote.body.valid_until}, signed by the platform owner (and its escrow terms, EIP-712)",
-          "platform-owner")
+    n.say(
+        f"quote {quote.cid}: {quote.body.total} wei ({ether(quote.body.total)}) at most — {lines}; "
+        f"valid until {quote.body.valid_until}, signed by the platform owner (and its escrow terms, EIP-712)",
+        "platform-owner",
+    )
     _, tx = fund_task(settings, catalog, store, chain, address, parties["submitter"], quote_cid=quote.cid)
     n.say(f"funded the escrow with {quote.body.total} wei, which locked the task (tx {tx})", "submitter")
 
@@ -432,8 +512,11 @@ def _withdraw_and_bill(n: Narrator, backends: Backends, parties: dict[str, Any],
     found = latest_usage(settings, store, address, catalog)
     if found is not None:
         usage = found[0]
-        n.say(f"usage {usage.cid}: measured from the run record, charged {usage.body.charged} wei, "
-              f"{usage.body.refund} wei back to the submitter; settled on the escrow", "platform-owner")
+        n.say(
+            f"usage {usage.cid}: measured from the run record, charged {usage.body.charged} wei, "
+            f"{usage.body.refund} wei back to the submitter; settled on the escrow",
+            "platform-owner",
+        )
     escrow = escrow_of(backends.chain, address)
     for name, party in parties.items():
         try:
@@ -442,11 +525,28 @@ def _withdraw_and_bill(n: Narrator, backends: Backends, parties: dict[str, Any],
             continue
         n.say(f"withdrew {amount} wei (tx {escrow.last_transaction.tx_hash})", name)
     bill = make_bill(settings, catalog, store, address, payments_of(settings, backends.chain))
-    table = Table("to", "for", "quoted (wei)", "used (wei)", "paid (wei)", "withdrawn (wei)", "transactions",
-                  title=f"bill for task {address}: {bill.status}")
+    table = Table(
+        "to",
+        "for",
+        "quoted (wei)",
+        "used (wei)",
+        "paid (wei)",
+        "withdrawn (wei)",
+        "transactions",
+        title=f"bill for task {address}: {bill.status}",
+    )
     for line in bill.lines:
-        who = next((name for name, p in parties.items() if p.account.address.lower() == line.address.lower()), line.address)
-        table.add_row(who, ", ".join(line.roles), str(line.quoted), str(line.used), str(line.paid), str(line.withdrawn),
-                      "\n".join(line.transactions))
+        who = next(
+            (name for name, p in parties.items() if p.account.address.lower() == line.address.lower()), line.address
+        )
+        table.add_row(
+            who,
+            ", ".join(line.roles),
+            str(line.quoted),
+            str(line.used),
+            str(line.paid),
+            str(line.withdrawn),
+            "\n".join(line.transactions),
+        )
     n.table(table)
     n.say(f"funded {bill.funded} wei; {bill.refunded} wei back to the submitter", "submitter")

@@ -57,7 +57,9 @@ def resolve(catalog: Catalog, request: TaskRequest) -> tuple[Record, Record, dic
             jsonschema.validate(request.params, app.parameters_schema)
         except jsonschema.ValidationError as exc:
             where = ".".join(str(p) for p in exc.absolute_path) or "parameters"
-            raise InvalidInputError(f"{where}: {exc.message}", hint=f"see `eotrust catalog show {application.id}`") from None
+            raise InvalidInputError(
+                f"{where}: {exc.message}", hint=f"see `eotrust catalog show {application.id}`"
+            ) from None
     return application, platform, datasets
 
 
@@ -90,4 +92,6 @@ def open_task(backends: Backends, submitter: Party, request: TaskRequest, *, pai
     record = catalog.register(submitter, info)
     if not paid:
         task.lock(submitter.account)
-    return OpenedTask(address=task.address, record=record, application=application, platform=platform, datasets=datasets)
+    return OpenedTask(
+        address=task.address, record=record, application=application, platform=platform, datasets=datasets
+    )

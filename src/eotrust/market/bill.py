@@ -67,20 +67,45 @@ def make_bill(settings: Settings, catalog: Catalog, store: Store, task: str, pay
     lines = []
     for payee in quote.body.payees:
         owed, pulled = of("owed", payee.address), of("withdrawn", payee.address)
-        lines.append(BillLine(
-            address=payee.address, roles=list(payee.roles), quoted=payee.max, used=used.get(payee.address.lower()),
-            paid=sum(e.amount for e in owed), withdrawn=sum(e.amount for e in pulled),
-            transactions=[e.tx_hash for e in owed + pulled],
-        ))
+        lines.append(
+            BillLine(
+                address=payee.address,
+                roles=list(payee.roles),
+                quoted=payee.max,
+                used=used.get(payee.address.lower()),
+                paid=sum(e.amount for e in owed),
+                withdrawn=sum(e.amount for e in pulled),
+                transactions=[e.tx_hash for e in owed + pulled],
+            )
+        )
     funded, refunded = of("funded"), of("refunded")
-    status = ("refunded" if refunded and not of("owed") else "settled" if of("owed") or refunded
-              else "funded" if funded else "quoted")
+    status = (
+        "refunded"
+        if refunded and not of("owed")
+        else "settled"
+        if of("owed") or refunded
+        else "funded"
+        if funded
+        else "quoted"
+    )
     return Bill(
-        task=quote.body.task, process=quote.body.process, submitter=quote.body.submitter, quote_cid=quote.cid,
-        total=quote.body.total, currency=quote.body.currency, valid_until=quote.body.valid_until,
-        expired=quote.expired(), usage_cid=usage.cid if usage else None, outcome=usage.body.outcome if usage else None,
-        charged=usage.body.charged if usage else None, refund=usage.body.refund if usage else None,
-        funded=sum(e.amount for e in funded), refunded=sum(e.amount for e in refunded), status=status,
-        payments_connected=payments is not None and payments.connected(quote.body.task), lines=lines,
-        funding_transactions=[e.tx_hash for e in funded], refund_transactions=[e.tx_hash for e in refunded],
+        task=quote.body.task,
+        process=quote.body.process,
+        submitter=quote.body.submitter,
+        quote_cid=quote.cid,
+        total=quote.body.total,
+        currency=quote.body.currency,
+        valid_until=quote.body.valid_until,
+        expired=quote.expired(),
+        usage_cid=usage.cid if usage else None,
+        outcome=usage.body.outcome if usage else None,
+        charged=usage.body.charged if usage else None,
+        refund=usage.body.refund if usage else None,
+        funded=sum(e.amount for e in funded),
+        refunded=sum(e.amount for e in refunded),
+        status=status,
+        payments_connected=payments is not None and payments.connected(quote.body.task),
+        lines=lines,
+        funding_transactions=[e.tx_hash for e in funded],
+        refund_transactions=[e.tx_hash for e in refunded],
     )

@@ -90,7 +90,7 @@ class EscrowPayments:
                 if e.args["to_submitter"]:
                     credit("refunded", quote.submitter, e.args["to_submitter"], e)
         pulls: dict[str, list[Any]] = {}
-        for (at, event) in credits:
+        for at, event in credits:
             if event.party not in pulls:
                 pulls[event.party] = escrow.withdrawals(event.party, from_block=at[0])
             pull = next((w for w in pulls[event.party] if (w.block_number, w.log_index) > at), None)

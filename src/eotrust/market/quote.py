@@ -139,8 +139,10 @@ def cost(quantity: Decimal, rate: int) -> int:
 
 def _bounded(item: str, value: int) -> int:
     if value > MAX_WEI:
-        raise InvalidInputError(f"the quote's {item} line comes to {value} wei, over the largest price ({MAX_WEI} wei)",
-                                hint="the prices in the catalogue records are too high for this task")
+        raise InvalidInputError(
+            f"the quote's {item} line comes to {value} wei, over the largest price ({MAX_WEI} wei)",
+            hint="the prices in the catalogue records are too high for this task",
+        )
     return value
 
 
@@ -157,11 +159,15 @@ def itemise(prices: TaskPrices, est: Estimate) -> list[LineItem]:
         ("storage", est.storage_gb, "GB", rates.storage_gb),
         ("duration", est.duration_hours, "hour", 0),  # time is charged through what is held
     ]
-    items = [LineItem(item=i, payee=platform, quantity=str(q), unit=u, rate=r, cost=_bounded(i, cost(q, r)))
-             for i, q, u, r in lines]
+    items = [
+        LineItem(item=i, payee=platform, quantity=str(q), unit=u, rate=r, cost=_bounded(i, cost(q, r)))
+        for i, q, u, r in lines
+    ]
     for owed in prices.fixed:
         unit = "run" if owed.item == "application" else "use"
-        items.append(LineItem(item=owed.item, payee=owed.payee, quantity="1", unit=unit, rate=owed.price, cost=owed.price))
+        items.append(
+            LineItem(item=owed.item, payee=owed.payee, quantity="1", unit=unit, rate=owed.price, cost=owed.price)
+        )
     return items
 
 
@@ -200,8 +206,10 @@ def make_quote(
     payees = payees_of(items)
     total = sum(p.max for p in payees)
     if total > MAX_WEI:
-        raise InvalidInputError(f"the quote's total {total} wei is over the largest price ({MAX_WEI} wei)",
-                                hint="the prices in the catalogue records are too high for this task")
+        raise InvalidInputError(
+            f"the quote's total {total} wei is over the largest price ({MAX_WEI} wei)",
+            hint="the prices in the catalogue records are too high for this task",
+        )
     created = now or datetime.now(UTC)
     body = QuoteBody(
         task=prices.task,
@@ -240,32 +248,48 @@ def _parse(document: SignedDocument, cid: str) -> Quote:
     return Quote(cid=cid, body=body, signer=document.signer, signature=document.signature)
 
 
-def check_quote(quote: Quote, catalog: Catalog | None = None, *, now: datetime | None = None, unexpired: bool = False) -> None:
+def check_quote(
+    quote: Quote, catalog: Catalog | None = None, *, now: datetime | None = None, unexpired: bool = False
+) -> None:
     """IntegrityError unless the quote is signed by its platform owner (the catalogue's owner of
     its platform record, where a catalogue is given) and its lines, payees and total add up;
     StateError when ``unexpired`` and it has expired."""
     body = quote.body
     if quote.signer.lower() != body.platform.lower():
-        raise IntegrityError(f"quote {quote.cid} names platform owner {body.platform} but is signed by {quote.signer}",
-                             hint="only the task's platform owner quotes for it")
+        raise IntegrityError(
+            f"quote {quote.cid} names platform owner {body.platform} but is signed by {quote.signer}",
+            hint="only the task's platform owner quotes for it",
+        )
     if catalog is not None:
         platform = catalog.get(body.platform_id)
         if platform.owner.lower() != quote.signer.lower():
-            raise IntegrityError(f"quote {quote.cid} is signed by {quote.signer}, who does not own platform {body.platform_id}",
-                                 hint="only the task's platform owner quotes for it")
+            raise IntegrityError(
+                f"quote {quote.cid} is signed by {quote.signer}, who does not own platform {body.platform_id}",
+                hint="only the task's platform owner quotes for it",
+            )
         task = catalog.task(body.task)
         info = task.body
-        if (task.owner.lower() != body.submitter.lower() or info.platform_id != body.platform_id  # type: ignore[attr-defined]
-                or info.application_id != body.application_id or info.inputs != body.datasets):  # type: ignore[attr-defined]
-            raise IntegrityError(f"quote {quote.cid} does not match the catalogue's record of task {body.task}",
-                                 hint="a quote names the task's submitter, application, platform and datasets")
+        if (
+            task.owner.lower() != body.submitter.lower()
+            or info.platform_id != body.platform_id  # type: ignore[attr-defined]
+            or info.application_id != body.application_id
+            or info.inputs != body.datasets
+        ):  # type: ignore[attr-defined]
+            raise IntegrityError(
+                f"quote {quote.cid} does not match the catalogue's record of task {body.task}",
+                hint="a quote names the task's submitter, application, platform and datasets",
+            )
     for line in body.items:
         if cost(Decimal(line.quantity), line.rate) != line.cost:
-            raise IntegrityError(f"quote {quote.cid}: line {line.item}: {line.quantity} × {line.rate} is not {line.cost} wei")
+            raise IntegrityError(
+                f"quote {quote.cid}: line {line.item}: {line.quantity} × {line.rate} is not {line.cost} wei"
+            )
     if [p.model_dump() for p in payees_of(body.items)] != [p.model_dump() for p in body.payees]:
         raise IntegrityError(f"quote {quote.cid}: its payees' maxima are not the sums of its lines")
     if body.fail_fee != _fail_fee(body.items, body.on_failure):
-        raise IntegrityError(f"quote {quote.cid}: its failure fee {body.fail_fee} wei is not what {body.on_failure!r} says")
+        raise IntegrityError(
+            f"quote {quote.cid}: its failure fee {body.fail_fee} wei is not what {body.on_failure!r} says"
+        )
     if sum(p.max for p in body.payees) != body.total:
         raise IntegrityError(f"quote {quote.cid}: its total {body.total} wei is not the sum of its payees' maxima")
     if unexpired and quote.expired(now):
@@ -306,5 +330,7 @@ def latest_quote(settings: Settings, store: Store, task: str, catalog: Catalog |
 
     cids = quote_cids(settings, task)
     if not cids:
-        raise NotFoundError(f"no quote for task {task} in this home", hint=f"the platform quotes it: eotrust quote {task} --as PLATFORM")
+        raise NotFoundError(
+            f"no quote for task {task} in this home", hint=f"the platform quotes it: eotrust quote {task} --as PLATFORM"
+        )
     return load_quote(store, cids[-1], catalog)

@@ -38,12 +38,24 @@ def local_runs(settings: Settings, store: Store, workflow_cid: str) -> tuple[str
     """Run CIDs of this home's index for ``workflow_cid`` (each re-derived from its stored record)."""
     from eotrust.workflow.runs import list_runs
 
-    return tuple(r["run_cid"] for r in list_runs(settings, store=store)
-                 if r["problem"] is None and r["workflow_cid"] == workflow_cid and r["status"] == "succeeded")
+    return tuple(
+        r["run_cid"]
+        for r in list_runs(settings, store=store)
+        if r["problem"] is None and r["workflow_cid"] == workflow_cid and r["status"] == "succeeded"
+    )
 
 
-def quote_task(settings: Settings, catalog: Catalog, store: Store, task: str, signer: Any, *,
-               valid_s: int = DEFAULT_VALID_S, on_failure: OnFailure = "flat-fee", chain: Any = None) -> Quote:
+def quote_task(
+    settings: Settings,
+    catalog: Catalog,
+    store: Store,
+    task: str,
+    signer: Any,
+    *,
+    valid_s: int = DEFAULT_VALID_S,
+    on_failure: OnFailure = "flat-fee",
+    chain: Any = None,
+) -> Quote:
     """Estimate the task, price it, sign the quote as ``signer`` (its platform owner), store it.
 
     With ``chain``, the platform also signs the quote's escrow terms (EIP-712, for the escrow
@@ -76,7 +88,9 @@ def sign_escrow_quote(settings: Settings, chain: Any, quote: Quote, signer: Any)
         return None
     account = getattr(signer, "account", signer)
     if account.address.lower() != quote.body.platform.lower():
-        raise PermissionDeniedError(f"the escrow terms of quote {quote.cid} are signed by its platform owner {quote.body.platform}")
+        raise PermissionDeniedError(
+            f"the escrow terms of quote {quote.cid} are signed by its platform owner {quote.body.platform}"
+        )
     signed = escrow.quote(**quote.escrow_terms()).sign(account)
     path = _escrow_path(settings, quote)
     tmp = path.with_suffix(".tmp")
@@ -96,8 +110,10 @@ def escrow_quote_of(settings: Settings, quote: Quote) -> SignedQuote:
 
     path = _escrow_path(settings, quote)
     if not has_escrow_quote(settings, quote):
-        raise NotFoundError(f"quote {quote.cid} has no signed escrow terms in this home",
-                            hint=f"the platform quotes the task again: eotrust quote {quote.body.task} --as PLATFORM")
+        raise NotFoundError(
+            f"quote {quote.cid} has no signed escrow terms in this home",
+            hint=f"the platform quotes the task again: eotrust quote {quote.body.task} --as PLATFORM",
+        )
     try:
         signed = SignedQuote.from_json(json.loads(path.read_text()))
         signer = signed.signer()
@@ -105,19 +121,34 @@ def escrow_quote_of(settings: Settings, quote: Quote) -> SignedQuote:
         raise IntegrityError(f"the escrow terms of quote {quote.cid} are unreadable: {exc}") from None
     terms = quote.escrow_terms()
     on_chain = signed.quote
-    same = (on_chain.task.lower() == terms["task"].lower() and on_chain.submitter.lower() == terms["submitter"].lower()
-            and on_chain.platform.lower() == terms["platform"].lower()
-            and [p.lower() for p in on_chain.payees] == [p.lower() for p in terms["payees"]]
-            and list(on_chain.maxima) == terms["maxima"] and on_chain.fail_fee == terms["fail_fee"]
-            and on_chain.valid_until == terms["valid_until"] and on_chain.quote_cid == terms["quote_cid"])
+    same = (
+        on_chain.task.lower() == terms["task"].lower()
+        and on_chain.submitter.lower() == terms["submitter"].lower()
+        and on_chain.platform.lower() == terms["platform"].lower()
+        and [p.lower() for p in on_chain.payees] == [p.lower() for p in terms["payees"]]
+        and list(on_chain.maxima) == terms["maxima"]
+        and on_chain.fail_fee == terms["fail_fee"]
+        and on_chain.valid_until == terms["valid_until"]
+        and on_chain.quote_cid == terms["quote_cid"]
+    )
     if not same or signer.lower() != quote.body.platform.lower():
-        raise IntegrityError(f"the escrow terms of quote {quote.cid} are not the quote's, signed by its platform owner",
-                             hint="they were altered after signing; the platform quotes the task again")
+        raise IntegrityError(
+            f"the escrow terms of quote {quote.cid} are not the quote's, signed by its platform owner",
+            hint="they were altered after signing; the platform quotes the task again",
+        )
     return signed
 
 
-def fund_task(settings: Settings, catalog: Catalog, store: Store, chain: Any, task: str, submitter: Any, *,
-              quote_cid: str | None = None) -> tuple[Quote, str]:
+def fund_task(
+    settings: Settings,
+    catalog: Catalog,
+    store: Store,
+    chain: Any,
+    task: str,
+    submitter: Any,
+    *,
+    quote_cid: str | None = None,
+) -> tuple[Quote, str]:
     """The submitter funds ``task`` with its quote's total (the latest noted here, or ``quote_cid``):
     checked, unexpired, the escrow locks the money and the task in one transaction. (quote, tx hash)."""
     from eotrust.market.payments import escrow_of
@@ -130,18 +161,23 @@ def fund_task(settings: Settings, catalog: Catalog, store: Store, chain: Any, ta
     signed = escrow_quote_of(settings, quote)
     account = getattr(submitter, "account", submitter)
     if account.address.lower() != quote.body.submitter.lower():
-        raise PermissionDeniedError(f"task {task} is funded by its submitter {quote.body.submitter}, not by {account.address}")
+        raise PermissionDeniedError(
+            f"task {task} is funded by its submitter {quote.body.submitter}, not by {account.address}"
+        )
     escrow = escrow_of(chain, task)
     if escrow is None:
         raise NotFoundError(f"task {task} is not a contract on this chain")
     if not escrow.required(task):
-        raise StateError(f"task {task} was not created paid: it is locked without funding",
-                         hint="create a paid task: eotrust task create --paid / eotrust flow request --paid")
+        raise StateError(
+            f"task {task} was not created paid: it is locked without funding",
+            hint="create a paid task: eotrust task create --paid / eotrust flow request --paid",
+        )
     return quote, str(escrow.fund(task, signed, sender=account).tx_hash)
 
 
-def usage_task(settings: Settings, catalog: Catalog, store: Store, task: str, signer: Any, *,
-               quote_cid: str | None = None) -> Usage:
+def usage_task(
+    settings: Settings, catalog: Catalog, store: Store, task: str, signer: Any, *, quote_cid: str | None = None
+) -> Usage:
     """Measure the task's run against its quote (``quote_cid``: the one the escrow was funded
     with; default: the latest noted here) and sign the usage record as the platform."""
     from eotrust.market.quote import load_quote

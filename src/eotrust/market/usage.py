@@ -108,8 +108,14 @@ def run_of_task(catalog: Catalog, store: Store, quote: Quote) -> tuple[str | Non
 def measure(run: RunRecord | None, declared: dict[str, Declared], stored_bytes: int) -> dict[str, Decimal]:
     """Quantities of the platform's lines, from the run record."""
     if run is None:
-        return {"flat": Decimal(1), "cpu": Decimal(0), "gpu": Decimal(0), "memory": Decimal(0),
-                "storage": up(Decimal(stored_bytes) / GB), "duration": Decimal(0)}
+        return {
+            "flat": Decimal(1),
+            "cpu": Decimal(0),
+            "gpu": Decimal(0),
+            "memory": Decimal(0),
+            "storage": up(Decimal(stored_bytes) / GB),
+            "duration": Decimal(0),
+        }
     cpu = gpu = mem = Decimal(0)
     for step in run.steps:
         held = declared.get(step.step, Declared())
@@ -117,17 +123,32 @@ def measure(run: RunRecord | None, declared: dict[str, Declared], stored_bytes: 
         cpu += seconds * held.cpus
         gpu += seconds * held.gpus
         mem += seconds * held.memory_mb / Decimal(1024)
-    return {"flat": Decimal(1), "cpu": up(cpu / HOUR), "gpu": up(gpu / HOUR), "memory": up(mem / HOUR),
-            "storage": up(Decimal(stored_bytes) / GB), "duration": up(Decimal(str(max(0.0, run.ended - run.started))) / HOUR)}
+    return {
+        "flat": Decimal(1),
+        "cpu": up(cpu / HOUR),
+        "gpu": up(gpu / HOUR),
+        "memory": up(mem / HOUR),
+        "storage": up(Decimal(stored_bytes) / GB),
+        "duration": up(Decimal(str(max(0.0, run.ended - run.started))) / HOUR),
+    }
 
 
-def make_usage(quote: Quote, run_cid: str | None, run: RunRecord | None, quantities: dict[str, Decimal],
-               signer: Any, *, now: datetime | None = None) -> SignedDocument:
+def make_usage(
+    quote: Quote,
+    run_cid: str | None,
+    run: RunRecord | None,
+    quantities: dict[str, Decimal],
+    signer: Any,
+    *,
+    now: datetime | None = None,
+) -> SignedDocument:
     """The signed usage record; ``signer`` must be the quote's platform owner."""
     account = getattr(signer, "account", signer)
     if account.address.lower() != quote.body.platform.lower():
-        raise PermissionDeniedError(f"usage of task {quote.body.task} is recorded by its platform owner {quote.body.platform}, "
-                                    f"not by {account.address}")
+        raise PermissionDeniedError(
+            f"usage of task {quote.body.task} is recorded by its platform owner {quote.body.platform}, "
+            f"not by {account.address}"
+        )
     finished = run is not None and run.status == "succeeded"
     lines: list[UsageLine] = []
     for item in quote.body.items:
@@ -141,15 +162,32 @@ def make_usage(quote: Quote, run_cid: str | None, run: RunRecord | None, quantit
             quantity = Decimal(1)
             measured = item.rate
             charged = min(measured, item.cost) if finished else 0
-        lines.append(UsageLine(item=item.item, payee=item.payee, quantity=str(quantity), rate=item.rate,
-                               measured=measured, quoted=item.cost, charged=charged))
-    owed = [Owing(address=p.address, amount=sum(line.charged for line in lines if line.payee.lower() == p.address.lower()))
-            for p in quote.body.payees]
+        lines.append(
+            UsageLine(
+                item=item.item,
+                payee=item.payee,
+                quantity=str(quantity),
+                rate=item.rate,
+                measured=measured,
+                quoted=item.cost,
+                charged=charged,
+            )
+        )
+    owed = [
+        Owing(address=p.address, amount=sum(line.charged for line in lines if line.payee.lower() == p.address.lower()))
+        for p in quote.body.payees
+    ]
     charged = sum(o.amount for o in owed)
     body = UsageBody(
-        task=quote.body.task, quote_cid=quote.cid, run_cid=run_cid, outcome="finished" if finished else "failed",
+        task=quote.body.task,
+        quote_cid=quote.cid,
+        run_cid=run_cid,
+        outcome="finished" if finished else "failed",
         duration_s=str(Decimal(str(max(0.0, run.ended - run.started))) if run else Decimal(0)),
-        lines=lines, owed=owed, charged=charged, refund=quote.body.total - charged,
+        lines=lines,
+        owed=owed,
+        charged=charged,
+        refund=quote.body.total - charged,
         measured_at=utc_iso(now or datetime.now(UTC)),
     )
     return sign_document(KIND, body.model_dump(mode="json"), account)
@@ -160,23 +198,37 @@ def check_usage(usage: Usage, quote: Quote) -> None:
     task, never above the quote (per line and per payee), and adds up."""
     body = usage.body
     if usage.signer.lower() != quote.body.platform.lower():
-        raise IntegrityError(f"usage record {usage.cid} is signed by {usage.signer}, not by the platform owner {quote.body.platform}")
+        raise IntegrityError(
+            f"usage record {usage.cid} is signed by {usage.signer}, not by the platform owner {quote.body.platform}"
+        )
     if body.quote_cid != quote.cid or body.task.lower() != quote.body.task.lower():
-        raise IntegrityError(f"usage record {usage.cid} is for quote {body.quote_cid} of task {body.task}, not {quote.cid}")
+        raise IntegrityError(
+            f"usage record {usage.cid} is for quote {body.quote_cid} of task {body.task}, not {quote.cid}"
+        )
     quoted = {(i.item, i.payee.lower()): i.cost for i in quote.body.items}
     for line in body.lines:
         if line.charged > quoted.get((line.item, line.payee.lower()), 0) or line.charged > line.measured:
-            raise IntegrityError(f"usage record {usage.cid}: line {line.item} charges {line.charged} wei, above the quote or the measure")
+            raise IntegrityError(
+                f"usage record {usage.cid}: line {line.item} charges {line.charged} wei, above the quote or the measure"
+            )
     if len(body.owed) != len(quote.body.payees):
-        raise IntegrityError(f"usage record {usage.cid} names {len(body.owed)} payees, the quote {len(quote.body.payees)}")
+        raise IntegrityError(
+            f"usage record {usage.cid} names {len(body.owed)} payees, the quote {len(quote.body.payees)}"
+        )
     for owing, payee in zip(body.owed, quote.body.payees, strict=True):
         should = sum(line.charged for line in body.lines if line.payee.lower() == payee.address.lower())
         if owing.address.lower() != payee.address.lower() or owing.amount != should or owing.amount > payee.max:
-            raise IntegrityError(f"usage record {usage.cid}: what it owes {owing.address} does not follow from its lines and the quote")
+            raise IntegrityError(
+                f"usage record {usage.cid}: what it owes {owing.address} does not follow from its lines and the quote"
+            )
     if len(body.owed) != len(quote.body.payees):
-        raise IntegrityError(f"usage record {usage.cid} owes {len(body.owed)} parties; the quote names {len(quote.body.payees)}")
+        raise IntegrityError(
+            f"usage record {usage.cid} owes {len(body.owed)} parties; the quote names {len(quote.body.payees)}"
+        )
     if body.charged != sum(o.amount for o in body.owed) or body.charged + body.refund != quote.body.total:
-        raise IntegrityError(f"usage record {usage.cid}: charged {body.charged} + refund {body.refund} is not the quote's total {quote.body.total}")
+        raise IntegrityError(
+            f"usage record {usage.cid}: charged {body.charged} + refund {body.refund} is not the quote's total {quote.body.total}"
+        )
 
 
 def _parse(document: SignedDocument, cid: str) -> Usage:
@@ -184,7 +236,9 @@ def _parse(document: SignedDocument, cid: str) -> Usage:
         body = UsageBody.model_validate(document.body)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise IntegrityError(f"usage record {cid}: field {'.'.join(str(x) for x in err.get('loc', ()))}: {err.get('msg')}") from None
+        raise IntegrityError(
+            f"usage record {cid}: field {'.'.join(str(x) for x in err.get('loc', ()))}: {err.get('msg')}"
+        ) from None
     return Usage(cid=cid, body=body, signer=document.signer)
 
 
@@ -211,7 +265,9 @@ def load_usage(store: Store, cid: str, catalog: Catalog | None = None) -> tuple[
     return usage, quote
 
 
-def latest_usage(settings: Settings, store: Store, task: str, catalog: Catalog | None = None) -> tuple[Usage, Quote] | None:
+def latest_usage(
+    settings: Settings, store: Store, task: str, catalog: Catalog | None = None
+) -> tuple[Usage, Quote] | None:
     root = settings.path("market", "usage", task.lower())
     names = sorted(p.name for p in root.iterdir() if "_" in p.name)
     if not names:

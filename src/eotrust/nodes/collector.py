@@ -71,8 +71,10 @@ class Collector:
             raise StateError(f"paid task {task.address} was never funded")
         usage = usage_task(ctx.settings, ctx.catalog, ctx.shared, task.address, ctx.party, quote_cid=funded.quote_cid)
         tx = escrow.settle(task.address, usage.cid, usage.amounts, sender=ctx.party.account, quote=funded)
-        ctx.log(f"task {short(task.address)}: settled: charged {usage.body.charged} wei, "
-                f"{usage.body.refund} wei back to the submitter (usage {usage.cid}, tx {tx.tx_hash})")
+        ctx.log(
+            f"task {short(task.address)}: settled: charged {usage.body.charged} wei, "
+            f"{usage.body.refund} wei back to the submitter (usage {usage.cid}, tx {tx.tx_hash})"
+        )
 
     def release(self, task: TaskClient) -> None:
         """Refund a Failed or Nacked paid task still funded (anyone may; the platform does)."""

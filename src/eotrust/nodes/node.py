@@ -82,10 +82,7 @@ class PlatformNode:
 
     # -- one task ----------------------------------------------------------------
     def is_ours(self, snap: TaskSnapshot) -> bool:
-        return (
-            snap.platform_owner.lower() == self.ctx.address.lower()
-            and snap.platform_record == self.ctx.platform.id
-        )
+        return snap.platform_owner.lower() == self.ctx.address.lower() and snap.platform_record == self.ctx.platform.id
 
     def advance(self, address: str) -> str:
         """Do whatever is next for this task on this platform; return its state name after."""
