@@ -20,11 +20,12 @@ from eotrust.market.service import escrow_quote_of, fund_task, quote_task
 from eotrust.market.usage import latest_usage
 
 
-def _open_paid(world: World) -> str:
+def _open_paid(world: World, **params: object) -> str:
     req = TaskRequest(
         application=world.application.id,
         platform=world.platform.id,
         inputs={"lulc": world.datasets["labels"].id, "cloud_mask": world.datasets["clouds"].id},
+        params=dict(params),
     )
     return open_task(world.backends, world.parties["submitter"], req, paid=True).address
 
@@ -151,6 +152,24 @@ def test_a_nacked_paid_task_is_refunded_in_full_by_the_node(market: World) -> No
     assert (
         bill.status == "refunded" and bill.refunded == quote.body.total and all(line.paid == 0 for line in bill.lines)
     )
+
+
+def test_a_failed_paid_task_pays_the_platform_its_failure_fee_and_the_rest_back(market: World) -> None:
+    world, p = market, market.parties
+    address = _open_paid(world, fail=1)
+    quote = _quote(world, address)
+    fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
+    escrow = EscrowClient.for_task(world.chain, address)
+    world.answer_all(address)
+    assert world.node().recover() == {address: "Failed"}
+    assert quote.body.fail_fee > 0 and not escrow.funded(address)
+    assert escrow.owed(p["platform-owner"].account.address) == quote.body.fail_fee
+    assert escrow.owed(p["submitter"].account.address) == quote.body.total - quote.body.fail_fee
+    for name in ("owner-a", "owner-b", "algorithm-owner"):
+        assert escrow.owed(p[name].account.address) == 0
+    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.settings, world.chain))
+    platform_line = next(x for x in bill.lines if x.address == p["platform-owner"].account.address)
+    assert platform_line.paid == quote.body.fail_fee and bill.refunded == quote.body.total - quote.body.fail_fee
 
 
 def test_an_unpaid_task_cannot_be_funded(market: World) -> None:
