@@ -49,8 +49,10 @@ check: install
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 
+# The suite runs on as many pytest-xdist workers as the machine has cores (one file per worker
+# at a time, so a file's module fixtures are built once); `pytest tests/x.py` alone runs serially.
 test: install sysdeps node check
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto --dist loadfile
 
 bench: install node
 	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -52,7 +52,9 @@ def main() -> int:
         print(f"crypto: {args.mib} MiB random file, age X25519 (pyrage), best of {args.rounds}")
         for k in ("copy", "encrypt", "decrypt"):
             print(f"  {k:8s} {rate[k]:8.1f} MiB/s")
-        print(f"  encrypt/copy = {rate['encrypt'] / rate['copy']:.2f}   decrypt/copy = {rate['decrypt'] / rate['copy']:.2f}")
+        print(
+            f"  encrypt/copy = {rate['encrypt'] / rate['copy']:.2f}   decrypt/copy = {rate['decrypt'] / rate['copy']:.2f}"
+        )
         print(f"  ciphertext overhead {ct.stat().st_size - src.stat().st_size} bytes")
         return 0
     finally:

@@ -16,6 +16,10 @@ memory on a full-size synthetic Sentinel-2 scene, training throughput.
 3. Training samples per second, next to a bare PyTorch loop of the same network on random
    tensors (the ceiling for this model on this machine).
 
+Also, not by default (slow): ``--only select`` chooses the default model among candidate inputs
+(NDVI only, + day of year, + day of year as an ensemble of 3, + DEM and slope) by nested
+spatial CV on the training side of held-out halves only; ``--regions`` runs chosen halves.
+
 Run: ``.venv/bin/python benchmarks/eo.py`` (about 3-5 minutes on 2 cores).
 """
 
@@ -41,6 +45,7 @@ ACC_TARGET, MIOU_TARGET, TRAIN_S_TARGET, MEM_TARGET_GIB = 0.90, 0.55, 120.0, 2.0
 
 # -- 1. accuracy on the real patch ----------------------------------------------------------
 
+
 def bench_accuracy(work: Path, seed: int, threads: int) -> dict:
     import numpy as np
 
@@ -53,8 +58,11 @@ def bench_accuracy(work: Path, seed: int, threads: int) -> dict:
 
     cube, labels, ds_path, model = work / "cube.tif", work / "labels.tif", work / "dataset.zip", work / "model.pt"
     t0 = time.perf_counter()
-    landcover.prepare({"ndvi": SAMPLE / "ndvi.tif", "cloud_mask": SAMPLE / "cloud_mask.tif", "lulc": SAMPLE / "lulc.tif"},
-                      {"cube": cube, "labels": labels}, {})
+    landcover.prepare(
+        {"ndvi": SAMPLE / "ndvi.tif", "cloud_mask": SAMPLE / "cloud_mask.tif", "lulc": SAMPLE / "lulc.tif"},
+        {"cube": cube, "labels": labels},
+        {},
+    )
     landcover.dataset({"cube": cube, "labels": labels}, {"dataset": ds_path}, {"tile_size": 10, "seed": seed})
     prep_s = time.perf_counter() - t0
     md = load_model_def("temporal_cnn").with_training(seed=seed)
@@ -68,22 +76,33 @@ def bench_accuracy(work: Path, seed: int, threads: int) -> dict:
     top = int(np.argmax([counts["train"][c] for c in metrics.class_names]))
     truth = np.repeat(np.arange(k), cm.sum(axis=1))
     base = metrics_from_confusion(confusion_matrix(truth, np.full_like(truth, top), k), metrics.class_names)
-    print(f"  data: {sum(counts['train'].values())} train / {sum(counts['val'].values())} val / "
-          f"{sum(counts['test'].values())} test pixels (10 px blocks, stratified), prepared in {prep_s:.1f} s")
-    print(f"  training: {result.epochs_run} epochs (best {result.best_epoch}{', stopped early' if result.stopped_early else ''}) "
-          f"in {result.seconds:.1f} s, {result.samples_per_second:.0f} samples/s, {threads} torch thread(s)")
+    print(
+        f"  data: {sum(counts['train'].values())} train / {sum(counts['val'].values())} val / "
+        f"{sum(counts['test'].values())} test pixels (10 px blocks, stratified), prepared in {prep_s:.1f} s"
+    )
+    print(
+        f"  training: {result.epochs_run} epochs (best {result.best_epoch}{', stopped early' if result.stopped_early else ''}) "
+        f"in {result.seconds:.1f} s, {result.samples_per_second:.0f} samples/s, {threads} torch thread(s)"
+    )
     print(f"  {'':<28}{'pixel accuracy':>16}{'mean IoU':>10}")
     print(f"  {'majority class (' + base.majority_class + ')':<28}{base.pixel_accuracy:>16.3f}{base.mean_iou:>10.3f}")
     print(f"  {'temporal classifier':<28}{metrics.pixel_accuracy:>16.3f}{metrics.mean_iou:>10.3f}")
     for c in metrics.per_class:
         if c.support:
             print(f"    {c.name:<24} IoU {c.iou:.3f}  F1 {c.f1:.3f}  ({c.support} px)")
-    return {"pixel_accuracy": metrics.pixel_accuracy, "mean_iou": metrics.mean_iou,
-            "majority_pixel_accuracy": base.pixel_accuracy, "majority_mean_iou": base.mean_iou,
-            "per_class_iou": {c.name: c.iou for c in metrics.per_class if c.support},
-            "train_seconds": result.seconds, "epochs": result.epochs_run,
-            "train_samples_per_second": result.samples_per_second, "train_samples": result.train_samples,
-            "seed": seed, "threads": threads}
+    return {
+        "pixel_accuracy": metrics.pixel_accuracy,
+        "mean_iou": metrics.mean_iou,
+        "majority_pixel_accuracy": base.pixel_accuracy,
+        "majority_mean_iou": base.mean_iou,
+        "per_class_iou": {c.name: c.iou for c in metrics.per_class if c.support},
+        "train_seconds": result.seconds,
+        "epochs": result.epochs_run,
+        "train_samples_per_second": result.samples_per_second,
+        "train_samples": result.train_samples,
+        "seed": seed,
+        "threads": threads,
+    }
 
 
 def bench_raw_training(threads: int, t: int = 68, batch: int = 256, steps: int = 60) -> float:
@@ -97,7 +116,7 @@ def bench_raw_training(threads: int, t: int = 68, batch: int = 256, steps: int =
     torch.set_num_threads(threads)
     try:
         md = load_model_def("temporal_cnn")
-        model = build_model(md.architecture, 1, 4, md.params)
+        model = build_model(md.architecture, 1, 4, {**md.params, "days_of_year": [float(5 * i + 1) for i in range(t)]})
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
         x, y = torch.randn(batch, 1, t), torch.randint(0, 4, (batch,))
         for _ in range(5):
@@ -125,8 +144,11 @@ def prepare_patch(work: Path) -> tuple[Path, Path]:
 
     cube, labels = work / "cube.tif", work / "labels.tif"
     if not cube.exists():
-        landcover.prepare({"ndvi": SAMPLE / "ndvi.tif", "cloud_mask": SAMPLE / "cloud_mask.tif", "lulc": SAMPLE / "lulc.tif"},
-                          {"cube": cube, "labels": labels}, {})
+        landcover.prepare(
+            {"ndvi": SAMPLE / "ndvi.tif", "cloud_mask": SAMPLE / "cloud_mask.tif", "lulc": SAMPLE / "lulc.tif"},
+            {"cube": cube, "labels": labels},
+            {},
+        )
     return cube, labels
 
 
@@ -167,7 +189,10 @@ def _fold_models(ds_path: Path, work: Path, seed: int, threads: int, models: lis
     test = np.nan_to_num(xs[:, 0])
     out: dict[str, dict] = {}
     t0 = time.perf_counter()
-    out["majority class"] = {**_scores(ys, np.full_like(ys, np.bincount(labels).argmax()), names, trained), "seconds": 0.0}
+    out["majority class"] = {
+        **_scores(ys, np.full_like(ys, np.bincount(labels).argmax()), names, trained),
+        "seconds": 0.0,
+    }
     if "rf" in models:
         from sklearn.ensemble import RandomForestClassifier
 
@@ -182,7 +207,9 @@ def _fold_models(ds_path: Path, work: Path, seed: int, threads: int, models: lis
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            gbm = lgb.LGBMClassifier(n_estimators=200, num_threads=threads, random_state=seed, verbose=-1).fit(feats, labels)
+            gbm = lgb.LGBMClassifier(n_estimators=200, num_threads=threads, random_state=seed, verbose=-1).fit(
+                feats, labels
+            )
             pred = gbm.predict(test)
         out["LightGBM"] = {**_scores(ys, pred, names, trained), "seconds": time.perf_counter() - t0}
     for name in [m for m in models if m not in ("rf", "lgbm")]:
@@ -195,8 +222,11 @@ def _fold_models(ds_path: Path, work: Path, seed: int, threads: int, models: lis
             train(ds, md, ckpt, threads=threads)
         model, meta = load_checkpoint(ckpt)
         if meta["input_kind"] == "pixel":
-            x = torch.from_numpy(normalise_series(xs, np.asarray(meta["normalisation"]["mean"]),
-                                                  np.asarray(meta["normalisation"]["std"])))
+            x = torch.from_numpy(
+                normalise_series(
+                    xs, np.asarray(meta["normalisation"]["mean"]), np.asarray(meta["normalisation"]["std"])
+                )
+            )
             pred = predict_logits(model, x, torch.device("cpu")).argmax(1).numpy()
             truth = ys
         else:
@@ -219,10 +249,16 @@ def _summary(folds: dict[str, dict]) -> dict[str, dict]:
         acc = [f["models"][m]["acc"] for f in folds.values()]
         miou = [f["models"][m]["miou"] for f in folds.values()]
         classes = sorted({c for f in folds.values() for c in f["models"][m]["iou"]})
-        out[m] = {"acc_mean": float(np.mean(acc)), "acc_std": float(np.std(acc)), "miou_mean": float(np.mean(miou)),
-                  "miou_std": float(np.std(miou)),
-                  "iou": {c: float(np.mean([f["models"][m]["iou"][c] for f in folds.values() if c in f["models"][m]["iou"]]))
-                          for c in classes}}
+        out[m] = {
+            "acc_mean": float(np.mean(acc)),
+            "acc_std": float(np.std(acc)),
+            "miou_mean": float(np.mean(miou)),
+            "miou_std": float(np.std(miou)),
+            "iou": {
+                c: float(np.mean([f["models"][m]["iou"][c] for f in folds.values() if c in f["models"][m]["iou"]]))
+                for c in classes
+            },
+        }
     return out
 
 
@@ -233,7 +269,9 @@ def _print_table(title: str, folds: dict[str, dict]) -> dict[str, dict]:
     print(f"  {'model':<26}" + "".join(f"{n:>15}" for n in names) + f"{'mean ± sd acc':>18}{'mean ± sd mIoU':>18}")
     for m, s in summary.items():
         cells = "".join(f"{folds[n]['models'][m]['acc']:>7.3f}/{folds[n]['models'][m]['miou']:<7.3f}" for n in names)
-        print(f"  {m:<26}{cells}{s['acc_mean']:>11.3f} ± {s['acc_std']:.3f}{s['miou_mean']:>11.3f} ± {s['miou_std']:.3f}")
+        print(
+            f"  {m:<26}{cells}{s['acc_mean']:>11.3f} ± {s['acc_std']:.3f}{s['miou_mean']:>11.3f} ± {s['miou_std']:.3f}"
+        )
     print("  (cells: pixel accuracy / mIoU over the classes present in training)")
     print("  per-class IoU, mean over folds:")
     for m, s in summary.items():
@@ -241,8 +279,16 @@ def _print_table(title: str, folds: dict[str, dict]) -> dict[str, dict]:
     return summary
 
 
-def bench_transfer(work: Path, seed: int, threads: int, models: list[str], kfold: int, enet_epochs: int,
-                   regions: bool = True) -> dict:
+def bench_transfer(
+    work: Path,
+    seed: int,
+    threads: int,
+    models: list[str],
+    kfold: int,
+    enet_epochs: int,
+    regions: bool = True,
+    held_out: tuple[str, ...] = REGIONS,
+) -> dict:
     """Train on one half of the patch, test on the other (both ways, both axes), with a
     one-block buffer along the border; and a spatial k-fold with a buffer around each test
     block. Early stopping uses validation blocks of the training side only."""
@@ -253,9 +299,19 @@ def bench_transfer(work: Path, seed: int, threads: int, models: list[str], kfold
     cube, labels = prepare_patch(work)
     grid = raster_info(cube).grid
     results: dict[str, dict] = {}
-    splits = {f"test {r}": region_split(grid, 10, r, buffer=1, labels=labels, seed=seed) for r in REGIONS} if regions else {}
-    kf = {f"fold {i + 1}/{kfold}": kfold_split(grid, 10, kfold, i, buffer=1, labels=labels, seed=seed)
-          for i in range(kfold)} if kfold else {}
+    splits = (
+        {f"test {r}": region_split(grid, 10, r, buffer=1, labels=labels, seed=seed) for r in held_out}
+        if regions
+        else {}
+    )
+    kf = (
+        {
+            f"fold {i + 1}/{kfold}": kfold_split(grid, 10, kfold, i, buffer=1, labels=labels, seed=seed)
+            for i in range(kfold)
+        }
+        if kfold
+        else {}
+    )
     for group, items in (("region", splits), ("kfold", kf)):
         folds = {}
         for name, split in items.items():
@@ -263,11 +319,23 @@ def bench_transfer(work: Path, seed: int, threads: int, models: list[str], kfold
             build_dataset(cube, labels, ds_path, tile_size=10, split=split)
             t0 = time.perf_counter()
             folds[name] = _fold_models(ds_path, work, seed, threads, models, enet_epochs)
-            print(f"  [{group} {name}: {folds[name]['train_pixels']} training / {folds[name]['test_pixels']} test pixels, "
-                  f"{time.perf_counter() - t0:.0f} s]", flush=True)
+            print(
+                f"  [{group} {name}: {folds[name]['train_pixels']} training / {folds[name]['test_pixels']} test pixels, "
+                f"{time.perf_counter() - t0:.0f} s]",
+                flush=True,
+            )
+            for m, r in folds[name]["models"].items():
+                print(
+                    f"    {m:<26}{r['acc']:.3f} / {r['miou']:.3f}  "
+                    + "  ".join(f"{c} {v:.3f}" for c, v in r["iou"].items()),
+                    flush=True,
+                )
         if folds:
-            title = ("transfer: train on one half, test on the other (1 block = 10 px buffer)" if group == "region"
-                     else f"spatial {kfold}-fold: contiguous stripes of 10 px blocks, 1 block buffer on each side")
+            title = (
+                "transfer: train on one half, test on the other (1 block = 10 px buffer)"
+                if group == "region"
+                else f"spatial {kfold}-fold: contiguous stripes of 10 px blocks, 1 block buffer on each side"
+            )
             results[group] = {"folds": folds, "summary": _print_table(title, folds)}
     return results
 
@@ -278,14 +346,152 @@ def transfer_checks(results: dict) -> dict[str, bool]:
     d = s["temporal_cnn (default)"]
     checks = {}
     if best in s:
-        checks[f"transfer: default acc {d['acc_mean']:.3f} >= better baseline ({best}) {s[best]['acc_mean']:.3f}"] = \
+        checks[f"transfer: default acc {d['acc_mean']:.3f} >= better baseline ({best}) {s[best]['acc_mean']:.3f}"] = (
             d["acc_mean"] >= s[best]["acc_mean"]
-        checks[f"transfer: default mIoU {d['miou_mean']:.3f} >= {best} {s[best]['miou_mean']:.3f}"] = d["miou_mean"] >= s[best]["miou_mean"]
-    checks[f"transfer: default mean acc {d['acc_mean']:.3f} >= {TRANSFER_ACC_TARGET}"] = d["acc_mean"] >= TRANSFER_ACC_TARGET
+        )
+        checks[f"transfer: default mIoU {d['miou_mean']:.3f} >= {best} {s[best]['miou_mean']:.3f}"] = (
+            d["miou_mean"] >= s[best]["miou_mean"]
+        )
+    checks[f"transfer: default mean acc {d['acc_mean']:.3f} >= {TRANSFER_ACC_TARGET}"] = (
+        d["acc_mean"] >= TRANSFER_ACC_TARGET
+    )
     return checks
 
 
+# -- 1b'. choosing the default on the training side only ------------------------------------
+
+#: candidate defaults: (label, extra static cube bands, temporal_cnn parameter overrides)
+SELECT_CANDIDATES = {
+    "ndvi": ("NDVI series (previous default)", (), {"time_encoding": "none", "members": 1}),
+    "doy": ("+ day of year", (), {"time_encoding": "doy", "members": 1}),
+    "doy-ens3": ("+ day of year, ensemble of 3", (), {"time_encoding": "doy", "members": 3}),
+    "dem": ("+ DEM and slope", ("dem", "slope"), {"time_encoding": "none", "members": 1}),
+    "doy-dem": ("+ day of year + DEM and slope", ("dem", "slope"), {"time_encoding": "doy", "members": 1}),
+}
+
+
+def _static_cube(work: Path, cube: Path, static: tuple[str, ...]) -> Path:
+    """The prepared cube with static layers (the patch's DEM, its slope) as extra bands, the
+    same value on every date."""
+    if not static:
+        return cube
+    import numpy as np
+    import rasterio
+
+    from eotrust.eo.cube import CubeWriter, open_cube
+
+    dest = work / f"cube-{'-'.join(static)}.tif"
+    if dest.exists():
+        return dest
+    c = open_cube(cube)
+    with c.reader() as r:
+        x = r.read(c.grid.full_window())
+    with rasterio.open(SAMPLE / "dem.tif") as ds:
+        dem = ds.read(1).astype(np.float32)
+    gy, gx = np.gradient(dem, abs(float(c.grid.transform[0])))
+    layers = {"dem": dem, "slope": np.degrees(np.arctan(np.hypot(gx, gy))).astype(np.float32)}
+    extra = np.stack([np.broadcast_to(layers[b], x[:, 0].shape) for b in static], axis=1)
+    with CubeWriter(dest, c.grid, c.dates, list(c.bands) + list(static)) as w:
+        w.write(c.grid.full_window(), np.concatenate([x, extra], axis=1))
+    return dest
+
+
+def inner_splits(outer: object, held_out: str) -> list:
+    """Two spatial folds inside an outer split's training side (its train and validation
+    blocks): the side is halved across the other axis, each half tested once, with a block of
+    buffer; the outer test region and its buffer belong to no inner split."""
+    import numpy as np
+
+    from eotrust.eo.split import EXCLUDED, BlockSplit, _with_buffer
+
+    a = np.asarray(outer.assignment)  # type: ignore[attr-defined]
+    side = (a == 0) | (a == 1)
+    nby, nbx = a.shape
+    by, bx = np.indices((nby, nbx))
+    along = by if held_out in ("west", "east") else bx
+    mid = np.unique(along[side])[len(np.unique(along[side])) // 2]
+    out = []
+    for i, test in enumerate((side & (along < mid), side & (along >= mid))):
+        tr = side & ~test & ~(_with_buffer(test, 1) & side)
+        b = np.full((nby, nbx), EXCLUDED, np.uint8)
+        b[test], b[tr] = 2, 0
+        cand = np.flatnonzero(tr.reshape(-1))
+        b.reshape(-1)[np.random.default_rng(i).permutation(cand)[: max(1, round(0.15 * len(cand)))]] = 1
+        out.append(
+            BlockSplit(
+                outer.block_size,
+                outer.height,
+                outer.width,
+                (0.85, 0.15, 0.0),
+                i,
+                False,  # type: ignore[attr-defined]
+                tuple(tuple(int(v) for v in r) for r in b),
+            )
+        )
+    return out
+
+
+def bench_select(work: Path, seed: int, threads: int, candidates: list[str], epochs: int, regions: list[str]) -> dict:
+    """Nested spatial CV: for every outer half, each candidate default is trained and scored
+    on two spatial folds inside the training side only; the outer test half is never looked
+    at. The candidate with the best mean inner accuracy (then mIoU) is the one to ship."""
+    import numpy as np
+    import torch
+
+    from eotrust.eo.dataset import TrainingDataset, build_dataset
+    from eotrust.eo.raster import raster_info
+    from eotrust.eo.split import region_split
+    from eotrust.ml.modeldef import load_model_def
+    from eotrust.ml.train import load_checkpoint, normalise_series, predict_logits, train
+
+    cube, labels = prepare_patch(work)
+    grid = raster_info(cube).grid
+    scores: dict[str, list[dict]] = {c: [] for c in candidates}
+    print(
+        f"  inner folds: the training side of each held-out half ({', '.join(regions)}) halved across the other axis; "
+        f"{epochs} epochs"
+    )
+    for region in regions:
+        outer = region_split(grid, 10, region, buffer=1, labels=labels, seed=seed)
+        for i, split in enumerate(inner_splits(outer, region)):
+            for c in candidates:
+                _, static, params = SELECT_CANDIDATES[c]
+                ds_path = work / f"select-{region}-{i}-{'-'.join(static) or 'ndvi'}.zip"
+                if not ds_path.exists():
+                    build_dataset(_static_cube(work, cube, static), labels, ds_path, tile_size=10, split=split)
+                md = load_model_def("temporal_cnn").with_training(seed=seed, epochs=epochs)
+                md = md.model_copy(update={"params": {**md.params, **params}})
+                ckpt = work / f"select-{c}.pt"
+                with TrainingDataset(ds_path) as ds:
+                    train(ds, md, ckpt, threads=threads)
+                    xs, ys = ds.pixels("test")
+                    names, counts = ds.class_names, ds.manifest.counts
+                trained = [n for n in names if counts["train"].get(n, 0) + counts["val"].get(n, 0) > 0]
+                model, meta = load_checkpoint(ckpt)
+                x = torch.from_numpy(
+                    normalise_series(
+                        xs, np.asarray(meta["normalisation"]["mean"]), np.asarray(meta["normalisation"]["std"])
+                    )
+                )
+                s = _scores(ys, predict_logits(model, x, torch.device("cpu")).argmax(1).numpy(), names, trained)
+                scores[c].append(s)
+                print(
+                    f"    [{region} side, inner fold {i + 1}] {SELECT_CANDIDATES[c][0]:<34} {s['acc']:.3f} / {s['miou']:.3f}",
+                    flush=True,
+                )
+    print(f"  {'candidate (training-side CV only)':<40}{'mean acc':>10}{'mean mIoU':>11}{'worst acc':>11}")
+    summary = {}
+    for c, ss in scores.items():
+        acc, miou = [s["acc"] for s in ss], [s["miou"] for s in ss]
+        summary[c] = {"acc_mean": float(np.mean(acc)), "miou_mean": float(np.mean(miou)), "acc_min": float(np.min(acc))}
+        print(f"  {SELECT_CANDIDATES[c][0]:<40}{np.mean(acc):>10.3f}{np.mean(miou):>11.3f}{np.min(acc):>11.3f}")
+    best = max(summary, key=lambda c: (summary[c]["acc_mean"], summary[c]["miou_mean"]))
+    print(f"  chosen on the training side: {SELECT_CANDIDATES[best][0]}")
+    return {"summary": summary, "chosen": best, "folds": scores}
+
+
 # -- 1c. uncertainty: confidence map and calibration ------------------------------------------
+
 
 def bench_uncertainty(work: Path, seed: int, threads: int, figures: Path | None, held_out: str = "east") -> dict:
     """The default model trained on one half: ECE on the held-out half, a confidence map of
@@ -310,27 +516,45 @@ def bench_uncertainty(work: Path, seed: int, threads: int, figures: Path | None,
     cal = metrics.calibration
     assert cal is not None
     result = predict_raster(ckpt, cube, work / "unc-classes.tif", confidence=work / "unc-conf.tif")
-    with rasterio.open(work / "unc-classes.tif") as c, rasterio.open(work / "unc-conf.tif") as u, rasterio.open(labels) as r:
+    with (
+        rasterio.open(work / "unc-classes.tif") as c,
+        rasterio.open(work / "unc-conf.tif") as u,
+        rasterio.open(labels) as r,
+    ):
         pred, conf, ref = c.read(1), u.read(1), r.read(1)
     keep = ref > 0
     wrong = keep & (pred != ref)
     right = keep & (pred == ref)
     low = keep & (conf < 0.6)
-    print(f"  default model trained on the {'west' if held_out == 'east' else 'other'} half, scored on the {held_out} half: "
-          f"accuracy {metrics.pixel_accuracy:.3f}, ECE {cal.ece:.3f} (mean confidence {cal.mean_confidence:.3f})")
-    print(f"  whole patch: mean confidence of right pixels {conf[right].mean():.3f}, of wrong pixels {conf[wrong].mean():.3f}; "
-          f"accuracy where confidence >= 0.6: {(pred == ref)[keep & ~low].mean():.3f} "
-          f"({(keep & ~low).sum()} px), below: {(pred == ref)[low].mean() if low.any() else float('nan'):.3f} ({low.sum()} px)")
+    print(
+        f"  default model trained on the {'west' if held_out == 'east' else 'other'} half, scored on the {held_out} half: "
+        f"accuracy {metrics.pixel_accuracy:.3f}, ECE {cal.ece:.3f} (mean confidence {cal.mean_confidence:.3f})"
+    )
+    print(
+        f"  whole patch: mean confidence of right pixels {conf[right].mean():.3f}, of wrong pixels {conf[wrong].mean():.3f}; "
+        f"accuracy where confidence >= 0.6: {(pred == ref)[keep & ~low].mean():.3f} "
+        f"({(keep & ~low).sum()} px), below: {(pred == ref)[low].mean() if low.any() else float('nan'):.3f} ({low.sum()} px)"
+    )
     if figures is not None:
         from eotrust.ml.figures import confidence_figure, reliability_figure
 
-        confidence_figure(work / "unc-classes.tif", work / "unc-conf.tif", figures / "confidence-map.png", reference=labels,
-                          title="temporal_cnn trained on the west half only (east half never seen)")
+        confidence_figure(
+            work / "unc-classes.tif",
+            work / "unc-conf.tif",
+            figures / "confidence-map.png",
+            reference=labels,
+            title="temporal_cnn trained on the west half only (east half never seen)",
+        )
         reliability_figure(cal, figures / "reliability.png", title=f"{held_out} half (never seen)")
         print(f"  figures: {figures / 'confidence-map.png'}, {figures / 'reliability.png'}")
-    return {"accuracy": metrics.pixel_accuracy, "ece": cal.ece, "mean_confidence": cal.mean_confidence,
-            "conf_right": float(conf[right].mean()), "conf_wrong": float(conf[wrong].mean()),
-            "mean_confidence_map": result.mean_confidence}
+    return {
+        "accuracy": metrics.pixel_accuracy,
+        "ece": cal.ece,
+        "mean_confidence": cal.mean_confidence,
+        "conf_right": float(conf[right].mean()),
+        "conf_wrong": float(conf[wrong].mean()),
+        "mean_confidence_map": result.mean_confidence,
+    }
 
 
 # -- 1d. active learning: uncertainty vs random sampling --------------------------------------
@@ -338,8 +562,21 @@ def bench_uncertainty(work: Path, seed: int, threads: int, figures: Path | None,
 AL_LABEL_SHARE_TARGET = 0.60
 
 
-def _al_curve(work: Path, cube: Path, labels: Path, pool: object, test_xy: tuple, strategy: str, *, start: int,
-              batch: int, rounds: int, seed: int, threads: int, min_distance: float) -> list[tuple[int, float]]:
+def _al_curve(
+    work: Path,
+    cube: Path,
+    labels: Path,
+    pool: object,
+    test_xy: tuple,
+    strategy: str,
+    *,
+    start: int,
+    batch: int,
+    rounds: int,
+    seed: int,
+    threads: int,
+    min_distance: float,
+) -> list[tuple[int, float]]:
     """One learning curve through the real path: suggest → GeoJSON → labels from the reference
     (the oracle) → import → dataset → train (warm start) → accuracy on the held-out region."""
     import json as _json
@@ -364,7 +601,9 @@ def _al_curve(work: Path, cube: Path, labels: Path, pool: object, test_xy: tuple
     declared = classes_of(labels)
     present = declared.only(int(c) for c in np.unique(ref) if c)
     xs, ys_codes = test_xy
+    # the quick network with the default's inputs and ensemble (its members' disagreement ranks the pool)
     md = load_model_def("temporal_cnn_quick").with_training(seed=seed, patience=0, epochs=15)
+    md = md.model_copy(update={"params": {**md.params, "time_encoding": "doy", "members": 3}})
     # round 0: the same random start for every strategy
     rng = np.random.default_rng(seed)
     start_score = rng.random(ref.shape)
@@ -398,20 +637,41 @@ def _al_curve(work: Path, cube: Path, labels: Path, pool: object, test_xy: tuple
         previous = ckpt
         model, meta = load_checkpoint(ckpt)
         lut = dict(enumerate(meta["class_codes"]))
-        x = torch.from_numpy(normalise_series(xs, np.asarray(meta["normalisation"]["mean"]), np.asarray(meta["normalisation"]["std"])))
+        x = torch.from_numpy(
+            normalise_series(xs, np.asarray(meta["normalisation"]["mean"]), np.asarray(meta["normalisation"]["std"]))
+        )
         pred = predict_logits(model, x, torch.device("cpu")).argmax(1).numpy()
         acc = float((np.vectorize(lut.get)(pred) == ys_codes).mean())
         curve.append((total, acc))
         print(f"    {strategy:<8} round {r}: {total:>4} labels, accuracy {acc:.3f}", flush=True)
         if r < rounds:
             # the next batch: the model's suggestions on the training side (the pool) only
-            sugg, grid = suggest(ckpt, cube, batch, strategy=strategy, min_distance=min_distance, labelled=lab,  # type: ignore[arg-type]
-                                 seed=seed + r, candidates=pool & (ref > 0))
+            sugg, grid = suggest(
+                ckpt,
+                cube,
+                batch,
+                strategy=strategy,
+                min_distance=min_distance,
+                labelled=lab,  # type: ignore[arg-type]
+                seed=seed + r,
+                candidates=pool & (ref > 0),
+            )
     return curve
 
 
-def bench_active(work: Path, seed: int, threads: int, figures: Path | None, *, start: int, batch: int, rounds: int,
-                 min_distance: float, seeds: int = 3, held_out: str = "east") -> dict:
+def bench_active(
+    work: Path,
+    seed: int,
+    threads: int,
+    figures: Path | None,
+    *,
+    start: int,
+    batch: int,
+    rounds: int,
+    min_distance: float,
+    seeds: int = 3,
+    held_out: str = "east",
+) -> dict:
     import numpy as np
 
     from eotrust.eo.dataset import TrainingDataset, build_dataset
@@ -429,16 +689,34 @@ def bench_active(work: Path, seed: int, threads: int, figures: Path | None, *, s
         xs, ys = ds.pixels("test")
         codes = np.asarray([c.code for c in ds.manifest.classes])
     test_xy = (xs, codes[ys])
-    print(f"  pool: {int(pool.sum())} pixels of the training side; test: the {held_out} half ({len(ys)} labelled pixels); "
-          f"start {start} random labels, +{batch} per round, {rounds} rounds, suggestions >= {min_distance:g} px apart")
+    print(
+        f"  pool: {int(pool.sum())} pixels of the training side; test: the {held_out} half ({len(ys)} labelled pixels); "
+        f"start {start} random labels, +{batch} per round, {rounds} rounds, suggestions >= {min_distance:g} px apart"
+    )
     runs: dict[str, list[list[tuple[int, float]]]] = {"random": [], "margin": []}
     for k in range(seeds):
         for strategy in ("random", "margin"):
-            runs[strategy].append(_al_curve(work, cube, labels, pool, test_xy, strategy, start=start, batch=batch,
-                                            rounds=rounds, seed=seed + 100 * k, threads=threads, min_distance=min_distance))
+            runs[strategy].append(
+                _al_curve(
+                    work,
+                    cube,
+                    labels,
+                    pool,
+                    test_xy,
+                    strategy,
+                    start=start,
+                    batch=batch,
+                    rounds=rounds,
+                    seed=seed + 100 * k,
+                    threads=threads,
+                    min_distance=min_distance,
+                )
+            )
     # mean over seeds, round by round (every round adds the same number of labels)
-    curves = {s: [(int(np.mean([r[i][0] for r in rs])), float(np.mean([r[i][1] for r in rs]))) for i in range(rounds + 1)]
-              for s, rs in runs.items()}
+    curves = {
+        s: [(int(np.mean([r[i][0] for r in rs])), float(np.mean([r[i][1] for r in rs]))) for i in range(rounds + 1)]
+        for s, rs in runs.items()
+    }
     print(f"  mean over {seeds} seed(s):")
     final = curves["random"][-1]
     reach = next(((n, a) for n, a in curves["margin"] if a >= final[1]), None)
@@ -447,21 +725,28 @@ def bench_active(work: Path, seed: int, threads: int, figures: Path | None, *, s
     for s, c in curves.items():
         print(f"  {s:>8}" + "".join(f"{a:>8.3f}" for _, a in c))
     if reach:
-        print(f"  uncertainty sampling reaches random sampling's final accuracy ({final[1]:.3f} with {final[0]} labels) "
-              f"with {reach[0]} labels: {100 * share:.0f} % of random's labels")
+        print(
+            f"  uncertainty sampling reaches random sampling's final accuracy ({final[1]:.3f} with {final[0]} labels) "
+            f"with {reach[0]} labels: {100 * share:.0f} % of random's labels"
+        )
     else:
-        print(f"  uncertainty sampling never reaches random sampling's final accuracy ({final[1]:.3f} with {final[0]} labels)")
+        print(
+            f"  uncertainty sampling never reaches random sampling's final accuracy ({final[1]:.3f} with {final[0]} labels)"
+        )
     if figures is not None:
         from eotrust.ml.figures import learning_curve_figure
 
-        learning_curve_figure({"uncertainty sampling (margin, min distance)": curves["margin"], "random sampling": curves["random"]},
-                              figures / "learning-curve.png",
-                              title=f"active learning, mean of {seeds} seeds: pool = west half, test = {held_out} half")
+        learning_curve_figure(
+            {"uncertainty sampling (margin, min distance)": curves["margin"], "random sampling": curves["random"]},
+            figures / "learning-curve.png",
+            title=f"active learning, mean of {seeds} seeds: pool = west half, test = {held_out} half",
+        )
         print(f"  figure: {figures / 'learning-curve.png'}")
     return {"curves": curves, "runs": runs, "random_final": final, "margin_reach": reach, "label_share": share}
 
 
 # -- 2. tiling a full-size scene ---------------------------------------------------------------
+
 
 def write_scene(path: Path, size: int, bands: int, block: int = 512) -> float:
     """A tiled, DEFLATE-compressed uint16 scene written block by block; returns seconds."""
@@ -470,10 +755,24 @@ def write_scene(path: Path, size: int, bands: int, block: int = 512) -> float:
     from affine import Affine
     from rasterio.windows import Window
 
-    profile = {"driver": "GTiff", "width": size, "height": size, "count": bands, "dtype": "uint16",
-               "crs": "EPSG:32633", "transform": Affine(10, 0, 399960, 0, -10, 5200020), "nodata": 0,
-               "tiled": True, "blockxsize": block, "blockysize": block, "compress": "deflate", "zlevel": 1,
-               "interleave": "pixel", "bigtiff": "yes", "num_threads": "all_cpus"}
+    profile = {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": bands,
+        "dtype": "uint16",
+        "crs": "EPSG:32633",
+        "transform": Affine(10, 0, 399960, 0, -10, 5200020),
+        "nodata": 0,
+        "tiled": True,
+        "blockxsize": block,
+        "blockysize": block,
+        "compress": "deflate",
+        "zlevel": 1,
+        "interleave": "pixel",
+        "bigtiff": "yes",
+        "num_threads": "all_cpus",
+    }
     rng = np.random.default_rng(0)
     pattern = rng.integers(0, 16, (bands, block, block), dtype=np.uint16)  # texture shared by blocks
     t0 = time.perf_counter()
@@ -505,7 +804,10 @@ def probe(mode: str, path: str, size: int, overlap: int) -> None:
     else:
         from eotrust.eo.raster import block_cache_bytes
 
-        with rasterio.open(path) as ds, rasterio.Env(GDAL_CACHEMAX=block_cache_bytes(ds)):  # the same cache as eotrust's
+        with (
+            rasterio.open(path) as ds,
+            rasterio.Env(GDAL_CACHEMAX=block_cache_bytes(ds)),
+        ):  # the same cache as eotrust's
             for _, win in ds.block_windows(1):
                 data = ds.read(window=win)
                 tiles += 1
@@ -513,13 +815,27 @@ def probe(mode: str, path: str, size: int, overlap: int) -> None:
                 checksum += int(data[:, ::64, ::64].sum())
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-    print(json.dumps({"seconds": seconds, "pixels": pixels, "tiles": tiles, "peak_rss": peak, "checksum": checksum,
-                      "numpy": np.__version__}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "pixels": pixels,
+                "tiles": tiles,
+                "peak_rss": peak,
+                "checksum": checksum,
+                "numpy": np.__version__,
+            }
+        )
+    )
 
 
 def run_probe(mode: str, path: Path, size: int, overlap: int) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--probe", mode, str(path), str(size), str(overlap)],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--probe", mode, str(path), str(size), str(overlap)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -527,45 +843,77 @@ def bench_tiling(work: Path, size: int, bands: int, tile: int, overlap: int) -> 
     scene = work / "scene.tif"
     write_s = write_scene(scene, size, bands)
     raw_gib = size * size * bands * 2 / 2**30
-    print(f"  scene: {size} x {size} x {bands} uint16 ({raw_gib:.2f} GiB uncompressed, "
-          f"{scene.stat().st_size / 2**20:.0f} MiB on disk), written in {write_s:.1f} s")
+    print(
+        f"  scene: {size} x {size} x {bands} uint16 ({raw_gib:.2f} GiB uncompressed, "
+        f"{scene.stat().st_size / 2**20:.0f} MiB on disk), written in {write_s:.1f} s"
+    )
     ref = run_probe("blocks", scene, tile, overlap)
     got = run_probe("tiles", scene, tile, overlap)
     mp = size * size / 1e6
     ref_mps, got_mps = mp / ref["seconds"], mp / got["seconds"]
     print(f"  {'':<36}{'scene Mpx/s':>12}{'peak memory':>14}{'windows':>9}")
     print(f"  {'reference: plain block read':<36}{ref_mps:>12.1f}{ref['peak_rss'] / 2**20:>10.0f} MiB{ref['tiles']:>9}")
-    print(f"  {f'eotrust tiles {tile} px, overlap {overlap}':<36}{got_mps:>12.1f}{got['peak_rss'] / 2**20:>10.0f} MiB{got['tiles']:>9}")
-    print(f"  tiling / plain read: {got_mps / ref_mps:.2f} (tiles read {got['pixels'] / (size * size):.2f}x the scene's pixels, "
-          f"the overlap)")
+    print(
+        f"  {f'eotrust tiles {tile} px, overlap {overlap}':<36}{got_mps:>12.1f}{got['peak_rss'] / 2**20:>10.0f} MiB{got['tiles']:>9}"
+    )
+    print(
+        f"  tiling / plain read: {got_mps / ref_mps:.2f} (tiles read {got['pixels'] / (size * size):.2f}x the scene's pixels, "
+        f"the overlap)"
+    )
     scene.unlink()
-    return {"scene_megapixels": mp, "bands": bands, "reference_mpx_per_s": ref_mps, "tiling_mpx_per_s": got_mps,
-            "ratio": got_mps / ref_mps, "tiling_peak_rss_gib": got["peak_rss"] / 2**30,
-            "reference_peak_rss_gib": ref["peak_rss"] / 2**30, "tiles": got["tiles"], "write_seconds": write_s}
+    return {
+        "scene_megapixels": mp,
+        "bands": bands,
+        "reference_mpx_per_s": ref_mps,
+        "tiling_mpx_per_s": got_mps,
+        "ratio": got_mps / ref_mps,
+        "tiling_peak_rss_gib": got["peak_rss"] / 2**30,
+        "reference_peak_rss_gib": ref["peak_rss"] / 2**30,
+        "tiles": got["tiles"],
+        "write_seconds": write_s,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--probe", nargs=4, metavar=("MODE", "PATH", "SIZE", "OVERLAP"), help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help="split and training seed")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for training (the trainer's default for pixel models)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads for training (the trainer's default for pixel models)"
+    )
     parser.add_argument("--scene", type=int, default=10980, help="synthetic scene side in pixels")
     parser.add_argument("--bands", type=int, default=13)
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--overlap", type=int, default=32)
-    parser.add_argument("--only", default="accuracy,transfer,uncertainty,active,tiling",
-                        help="comma-separated parts: accuracy, transfer, uncertainty, active, tiling")
-    parser.add_argument("--models", default="rf,lgbm,temporal_cnn,temporal_cnn_quick,enet",
-                        help="transfer comparison: rf, lgbm and eotrust model definitions")
+    parser.add_argument(
+        "--only",
+        default="accuracy,transfer,uncertainty,active,tiling",
+        help="comma-separated parts: accuracy, transfer, uncertainty, active, tiling; and select (slow, not by default)",
+    )
+    parser.add_argument(
+        "--models",
+        default="rf,lgbm,temporal_cnn,temporal_cnn_quick,enet",
+        help="transfer comparison: rf, lgbm and eotrust model definitions",
+    )
     parser.add_argument("--kfold", type=int, default=4, help="spatial k-fold folds (0: halves only)")
+    parser.add_argument("--regions", default=",".join(REGIONS), help="transfer: the halves held out (one run each)")
     parser.add_argument("--kfold-only", action="store_true", help="transfer: skip the halves, run the k-fold only")
     parser.add_argument("--enet-epochs", type=int, default=15, help="ENet epochs in the transfer comparison (CPU time)")
+    parser.add_argument(
+        "--select",
+        default="ndvi,doy,doy-ens3,dem,doy-dem",
+        help=f"select: candidate defaults ({', '.join(SELECT_CANDIDATES)})",
+    )
+    parser.add_argument("--select-epochs", type=int, default=20, help="select: epochs per candidate (CPU time)")
+    parser.add_argument("--select-regions", default="east,west,south,north", help="select: outer halves held out")
     parser.add_argument("--al-start", type=int, default=20)
     parser.add_argument("--al-batch", type=int, default=20)
     parser.add_argument("--al-rounds", type=int, default=8)
     parser.add_argument("--al-min-distance", type=float, default=1.5)
     parser.add_argument("--al-seeds", type=int, default=3, help="learning curves averaged over this many seeds")
-    parser.add_argument("--figures", type=Path, default=None, help="write the PNG figures into this folder (docs/images)")
+    parser.add_argument(
+        "--figures", type=Path, default=None, help="write the PNG figures into this folder (docs/images)"
+    )
     args = parser.parse_args()
     if args.probe:
         mode, path, size, overlap = args.probe
@@ -589,37 +937,72 @@ def main() -> int:
             acc = bench_accuracy(work, args.seed, args.threads)
             print("== training throughput")
             raw = bench_raw_training(args.threads)
-            print(f"  trainer {acc['train_samples_per_second']:.0f} samples/s (with validation each epoch: "
-                  f"{acc['train_samples'] * acc['epochs'] / acc['train_seconds']:.0f}); bare PyTorch loop of the same "
-                  f"network {raw:.0f} samples/s; ratio {acc['train_samples_per_second'] / raw:.2f}")
-            checks.update({
-                f"pixel accuracy {acc['pixel_accuracy']:.3f} >= {ACC_TARGET}": acc["pixel_accuracy"] >= ACC_TARGET,
-                f"mean IoU {acc['mean_iou']:.3f} >= {MIOU_TARGET}": acc["mean_iou"] >= MIOU_TARGET,
-                f"training {acc['train_seconds']:.1f} s < {TRAIN_S_TARGET:.0f} s": acc["train_seconds"] < TRAIN_S_TARGET,
-            })
+            print(
+                f"  trainer {acc['train_samples_per_second']:.0f} samples/s (with validation each epoch: "
+                f"{acc['train_samples'] * acc['epochs'] / acc['train_seconds']:.0f}); bare PyTorch loop of the same "
+                f"network {raw:.0f} samples/s; ratio {acc['train_samples_per_second'] / raw:.2f}"
+            )
+            checks.update(
+                {
+                    f"pixel accuracy {acc['pixel_accuracy']:.3f} >= {ACC_TARGET}": acc["pixel_accuracy"] >= ACC_TARGET,
+                    f"mean IoU {acc['mean_iou']:.3f} >= {MIOU_TARGET}": acc["mean_iou"] >= MIOU_TARGET,
+                    f"training {acc['train_seconds']:.1f} s < {TRAIN_S_TARGET:.0f} s": acc["train_seconds"]
+                    < TRAIN_S_TARGET,
+                }
+            )
             report.update({"accuracy": acc, "training_reference_samples_per_second": raw})
         if "transfer" in parts:
             print("== transfer to ground never seen: the patch's halves and a spatial k-fold")
-            transfer = bench_transfer(work, args.seed, args.threads, [m.strip() for m in args.models.split(",") if m.strip()],
-                                      args.kfold, args.enet_epochs, regions=not args.kfold_only)
-            if "region" in transfer:
+            transfer = bench_transfer(
+                work,
+                args.seed,
+                args.threads,
+                [m.strip() for m in args.models.split(",") if m.strip()],
+                args.kfold,
+                args.enet_epochs,
+                regions=not args.kfold_only,
+                held_out=tuple(r.strip() for r in args.regions.split(",") if r.strip()),
+            )
+            if "region" in transfer and len(transfer["region"]["folds"]) == len(REGIONS):
                 checks.update(transfer_checks(transfer))
             report["transfer"] = transfer
+        if "select" in parts:
+            print("== choosing the default model by spatial CV on the training side only (nested in the halves)")
+            report["select"] = bench_select(
+                work,
+                args.seed,
+                args.threads,
+                [c.strip() for c in args.select.split(",") if c.strip()],
+                args.select_epochs,
+                [r.strip() for r in args.select_regions.split(",") if r.strip()],
+            )
         if "uncertainty" in parts:
             print("== uncertainty: calibration and confidence on the unseen half")
             report["uncertainty"] = bench_uncertainty(work, args.seed, args.threads, figures)
         if "active" in parts:
             print("== active learning: uncertainty vs random sampling (learning curve on the transfer split)")
-            al = bench_active(work, args.seed, args.threads, figures, start=args.al_start, batch=args.al_batch,
-                              rounds=args.al_rounds, min_distance=args.al_min_distance, seeds=args.al_seeds)
-            checks[f"active learning reaches random's final accuracy with {100 * al['label_share']:.0f} % of its labels "
-                   f"(<= {100 * AL_LABEL_SHARE_TARGET:.0f} %)"] = al["label_share"] <= AL_LABEL_SHARE_TARGET
+            al = bench_active(
+                work,
+                args.seed,
+                args.threads,
+                figures,
+                start=args.al_start,
+                batch=args.al_batch,
+                rounds=args.al_rounds,
+                min_distance=args.al_min_distance,
+                seeds=args.al_seeds,
+            )
+            checks[
+                f"active learning reaches random's final accuracy with {100 * al['label_share']:.0f} % of its labels "
+                f"(<= {100 * AL_LABEL_SHARE_TARGET:.0f} %)"
+            ] = al["label_share"] <= AL_LABEL_SHARE_TARGET
             report["active"] = al
         if "tiling" in parts:
             print("== tiling a full-size Sentinel-2 scene")
             tiling = bench_tiling(work, args.scene, args.bands, args.tile, args.overlap)
-            checks[f"tiling peak memory {tiling['tiling_peak_rss_gib']:.2f} GiB < {MEM_TARGET_GIB} GiB"] = \
+            checks[f"tiling peak memory {tiling['tiling_peak_rss_gib']:.2f} GiB < {MEM_TARGET_GIB} GiB"] = (
                 tiling["tiling_peak_rss_gib"] < MEM_TARGET_GIB
+            )
             report["tiling"] = tiling
         print("== targets")
         for text, ok in checks.items():

@@ -46,15 +46,28 @@ def federated(plan: FederatedPlan, data: list[PixelSet], test: PixelSet, rounds:
 
         def role(name: str, key: int) -> RoleContext:
             identity, _ = generate_identity()
-            return RoleContext(name=name, account=Account.from_key(bytes([key]) * 32), identity=identity, chain=chain,
-                               store=store, journal=RoundJournal(Path(tmp) / name))
+            return RoleContext(
+                name=name,
+                account=Account.from_key(bytes([key]) * 32),
+                identity=identity,
+                chain=chain,
+                store=store,
+                journal=RoundJournal(Path(tmp) / name),
+            )
 
         submitter, aggregator = role("submitter", 0x31), role("aggregator", 0x32)
         owners = [role(f"owner-{i}", 0x33 + i) for i in range(len(data))]
         task = create_federated_task(
-            chain, store, submitter.account, auditor_recipient=recipient_of(submitter.identity), plan=plan,
-            aggregator=aggregator.address, aggregator_recipient=recipient_of(aggregator.identity),
-            participants=[o.address for o in owners], rounds=rounds, round_seconds=3600,
+            chain,
+            store,
+            submitter.account,
+            auditor_recipient=recipient_of(submitter.identity),
+            plan=plan,
+            aggregator=aggregator.address,
+            aggregator_recipient=recipient_of(aggregator.identity),
+            participants=[o.address for o in owners],
+            rounds=rounds,
+            round_seconds=3600,
         )
         t0 = time.perf_counter()
         drive(task, aggregator, owners, data)
@@ -65,8 +78,13 @@ def federated(plan: FederatedPlan, data: list[PixelSet], test: PixelSet, rounds:
         up = sum(len(store.get_bytes(u.update_cid)) for r in records for u in r.updates)
         down = model_bytes * len(data) * rounds
         acc, miou = evaluate(plan, read_model(store, records[-1].aggregate_cid or ""), test)
-        return {"accuracy": acc, "miou": miou, "rounds_per_min": rounds / seconds * 60, "gas": max(gas),
-                "bytes": up + down}
+        return {
+            "accuracy": acc,
+            "miou": miou,
+            "rounds_per_min": rounds / seconds * 60,
+            "gas": max(gas),
+            "bytes": up + down,
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,16 +98,28 @@ def main(argv: list[str] | None = None) -> int:
     data = [patch.pixels(b) for b in bands]
     test = patch.pixels(held)
     raw = sum(d.nbytes for d in data)
-    plan = FederatedPlan(classes=CLASS_NAMES, class_codes=CLASS_CODES, timesteps=len(patch.dates), local_epochs=args.local_epochs)
-    print(f"owners' pixels: {[len(d) for d in data]}, held-out: {len(test)}; {args.rounds} rounds × {args.local_epochs} local epoch(s)")
+    plan = FederatedPlan(
+        classes=CLASS_NAMES, class_codes=CLASS_CODES, timesteps=len(patch.dates), local_epochs=args.local_epochs
+    )
+    print(
+        f"owners' pixels: {[len(d) for d in data]}, held-out: {len(test)}; {args.rounds} rounds × {args.local_epochs} local epoch(s)"
+    )
 
     rows: list[tuple[str, float, float, str, str, str]] = []
     fed = {}
     for strategy in ("fedavg", "fedprox"):
         f = federated(plan.model_copy(update={"strategy": strategy}), data, test, args.rounds)
         fed[strategy] = f
-        rows.append((f"federated {strategy}", f["accuracy"], f["miou"], f"{f['rounds_per_min']:.1f}", f"{f['gas']:,.0f}",
-                     f"{f['bytes'] / 1e6:.2f} MB ({f['bytes'] / raw:.2f}× raw)"))
+        rows.append(
+            (
+                f"federated {strategy}",
+                f["accuracy"],
+                f["miou"],
+                f"{f['rounds_per_min']:.1f}",
+                f"{f['gas']:,.0f}",
+                f"{f['bytes'] / 1e6:.2f} MB ({f['bytes'] / raw:.2f}× raw)",
+            )
+        )
     epochs = args.rounds * args.local_epochs
     everyone = PixelSet(np.concatenate([d.x for d in data]), np.concatenate([d.y for d in data]))
     central = evaluate(plan, train_alone(plan.model_copy(update={"local_epochs": epochs}), everyone, rounds=1), test)
@@ -105,8 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:24} {acc:9.3f} {miou:7.3f} {rpm:>11} {gas:>10}  {moved}")
     fa = fed["fedavg"]["accuracy"]
     print(f"gas per round (3 participants): {max(f['gas'] for f in fed.values()):,.0f} (target ≤ {GAS_TARGET:,})")
-    print(f"federated beats every owner alone: {all(fa > a[0] for a in alone)} "
-          f"(best owner alone {max(a[0] for a in alone):.3f})")
+    print(
+        f"federated beats every owner alone: {all(fa > a[0] for a in alone)} "
+        f"(best owner alone {max(a[0] for a in alone):.3f})"
+    )
     print(f"federated/centralised accuracy ratio {fa / central[0]:.3f}")
     return 0
 

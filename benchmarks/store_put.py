@@ -66,11 +66,15 @@ def main() -> int:
         assert len(cids) == 1, "put and cid disagree"
 
         rate = {k: args.mib / v for k, v in best.items()}
-        print(f"store_put: {args.mib} MiB random file, best of {args.rounds}, {args.workers} hashing threads, {os.cpu_count()} CPUs")
+        print(
+            f"store_put: {args.mib} MiB random file, best of {args.rounds}, {args.workers} hashing threads, {os.cpu_count()} CPUs"
+        )
         for k in ("sha256", "cid", "put"):
             print(f"  {k:7s} {rate[k]:8.1f} MiB/s")
         put_ratio = rate["put"] / rate["sha256"]
-        print(f"  put/sha256 = {put_ratio:.2f}   cid/sha256 = {rate['cid'] / rate['sha256']:.2f}   (target put/sha256 >= {TARGET})")
+        print(
+            f"  put/sha256 = {put_ratio:.2f}   cid/sha256 = {rate['cid'] / rate['sha256']:.2f}   (target put/sha256 >= {TARGET})"
+        )
         print(f"  cid {cids.pop()}")
         if put_ratio < TARGET:
             print(f"  TARGET MISSED: put/sha256 {put_ratio:.2f} < {TARGET}")

@@ -37,8 +37,11 @@ def prepare(work: Path, seed: int) -> Path:
     from eotrust.ml import landcover
 
     cube, labels, dataset = work / "cube.tif", work / "labels.tif", work / "dataset.zip"
-    landcover.prepare({"ndvi": SAMPLE / "ndvi.tif", "cloud_mask": SAMPLE / "cloud_mask.tif", "lulc": SAMPLE / "lulc.tif"},
-                      {"cube": cube, "labels": labels}, {})
+    landcover.prepare(
+        {"ndvi": SAMPLE / "ndvi.tif", "cloud_mask": SAMPLE / "cloud_mask.tif", "lulc": SAMPLE / "lulc.tif"},
+        {"cube": cube, "labels": labels},
+        {},
+    )
     landcover.dataset({"cube": cube, "labels": labels}, {"dataset": dataset}, {"tile_size": 10, "seed": seed})
     return dataset
 
@@ -53,10 +56,33 @@ def start_dask(work: Path, workers: int, threads: int):  # type: ignore[no-untyp
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     log = open(work / "dask.log", "wb")  # noqa: SIM115
-    procs = [subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                              stdout=log, stderr=subprocess.STDOUT, env=env)]
-    procs += [subprocess.Popen([str(bin_dir / "dask"), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                                "--host", "127.0.0.1"], stdout=log, stderr=subprocess.STDOUT, env=env) for _ in range(workers)]
+    procs = [
+        subprocess.Popen(
+            [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    ]
+    procs += [
+        subprocess.Popen(
+            [
+                str(bin_dir / "dask"),
+                "worker",
+                address,
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        for _ in range(workers)
+    ]
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -106,15 +132,20 @@ def main() -> int:
     dataset = prepare(work, args.seed)
     md = load_model_def(args.model_def).with_training(epochs=args.epochs, seed=args.seed, patience=0)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"training benchmark: {args.model_def}, {args.epochs} epochs, seed {args.seed}, {args.threads} torch thread(s) "
-          f"per rank, {device}, {os.cpu_count()} cores (load {os.getloadavg()[0]:.1f})")
+    print(
+        f"training benchmark: {args.model_def}, {args.epochs} epochs, seed {args.seed}, {args.threads} torch thread(s) "
+        f"per rank, {device}, {os.cpu_count()} cores (load {os.getloadavg()[0]:.1f})"
+    )
     rows = []
 
     def row(name: str, path: Path, result, wall: float) -> None:  # type: ignore[no-untyped-def]
         acc = evaluate_dataset(path, dataset, split="test").pixel_accuracy
         rows.append((name, result.samples_per_second))
-        print(f"  {name:<24} {result.samples_per_second:>9.0f} samples/s   {result.seconds:>6.1f} s training, "
-              f"{wall:>6.1f} s wall   test accuracy {acc:.3f}", flush=True)
+        print(
+            f"  {name:<24} {result.samples_per_second:>9.0f} samples/s   {result.seconds:>6.1f} s training, "
+            f"{wall:>6.1f} s wall   test accuracy {acc:.3f}",
+            flush=True,
+        )
 
     t0 = time.perf_counter()
     with TrainingDataset(dataset) as ds:

@@ -36,15 +36,19 @@ def noop(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, An
 def chain_yaml(n: int) -> str:
     steps = ["  s0: {service: noop, params: {i: 0}}"]
     steps += [f"  s{i}: {{service: noop, in: {{src: s{i - 1}.out}}, params: {{i: {i}}}}}" for i in range(1, n)]
-    return ("name: chain\nservices:\n  noop: {python: 'workflow_overhead:noop', inputs: {src: {type: file, optional: true}},"
-            " outputs: {out: file}, params: {i: int}}\nsteps:\n" + "\n".join(steps) + f"\noutputs: {{last: s{n - 1}.out}}\n")
+    return (
+        "name: chain\nservices:\n  noop: {python: 'workflow_overhead:noop', inputs: {src: {type: file, optional: true}},"
+        " outputs: {out: file}, params: {i: int}}\nsteps:\n" + "\n".join(steps) + f"\noutputs: {{last: s{n - 1}.out}}\n"
+    )
 
 
 def fanout_yaml(n: int) -> str:
     steps = ["  root: {service: noop, params: {i: -1}}"]
     steps += [f"  f{i}: {{service: noop, in: {{src: root.out}}, params: {{i: {-1 - i}}}}}" for i in range(1, n)]
-    return ("name: fanout\nservices:\n  noop: {python: 'workflow_overhead:noop', inputs: {src: {type: file, optional: true}},"
-            " outputs: {out: file}, params: {i: int}}\nsteps:\n" + "\n".join(steps) + "\n")
+    return (
+        "name: fanout\nservices:\n  noop: {python: 'workflow_overhead:noop', inputs: {src: {type: file, optional: true}},"
+        " outputs: {out: file}, params: {i: int}}\nsteps:\n" + "\n".join(steps) + "\n"
+    )
 
 
 def cmd_chain_yaml(n: int) -> str:
@@ -52,9 +56,12 @@ def cmd_chain_yaml(n: int) -> str:
     # step a distinct computation, so none is served from the cache
     steps = ["  c0: {service: cp, in: {src: inputs.seed}, params: {i: 0}}"]
     steps += [f"  c{i}: {{service: cp, in: {{src: c{i - 1}.out}}, params: {{i: {i}}}}}" for i in range(1, n)]
-    return ("name: cmdchain\ninputs: {seed: file}\nservices:\n  cp: {command: 'cp {inputs.src} {outputs.out}',"
-            " inputs: {src: file}, outputs: {out: file}, params: {i: int}}\nsteps:\n" + "\n".join(steps)
-            + f"\noutputs: {{last: c{n - 1}.out}}\n")
+    return (
+        "name: cmdchain\ninputs: {seed: file}\nservices:\n  cp: {command: 'cp {inputs.src} {outputs.out}',"
+        " inputs: {src: file}, outputs: {out: file}, params: {i: int}}\nsteps:\n"
+        + "\n".join(steps)
+        + f"\noutputs: {{last: c{n - 1}.out}}\n"
+    )
 
 
 def cwl_files(d: Path, n: int, seed: Path) -> Path:
@@ -68,8 +75,15 @@ arguments: [{position: 2, valueFrom: out.txt}]
 outputs:
   out: {type: File, outputBinding: {glob: out.txt}}
 """)
-    lines = ["cwlVersion: v1.2", "class: Workflow", "inputs:", "  seed: File", "outputs:",
-             f"  last: {{type: File, outputSource: c{n - 1}/out}}", "steps:"]
+    lines = [
+        "cwlVersion: v1.2",
+        "class: Workflow",
+        "inputs:",
+        "  seed: File",
+        "outputs:",
+        f"  last: {{type: File, outputSource: c{n - 1}/out}}",
+        "steps:",
+    ]
     for i in range(n):
         src = "seed" if i == 0 else f"c{i - 1}/out"
         lines += [f"  c{i}:", "    run: cp.cwl", f"    in: {{src: {src}}}", "    out: [out]"]
@@ -90,8 +104,10 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="eotrust-bench-wf-"))
     try:
         # two homes (each its own cache): steps sandboxed (the default) and unsandboxed
-        homes = {"sandboxed": load_settings(home=tmp / "home-sandboxed"),
-                 "unsandboxed": load_settings(home=tmp / "home-plain", sandbox=False)}
+        homes = {
+            "sandboxed": load_settings(home=tmp / "home-sandboxed"),
+            "unsandboxed": load_settings(home=tmp / "home-plain", sandbox=False),
+        }
 
         # the naive reference: a fresh interpreter per step
         t = time.perf_counter()
@@ -124,10 +140,12 @@ def main() -> int:
             ok &= raw[0] <= 20 and raw[1] <= 0.05 and sb[1] <= 0.05
             if label == "chain":
                 ok &= sb[0] <= 10
-            print(f"{n}-step no-op Python {label:8s}: sandboxed {sb[0]:.1f} ms/step | unsandboxed {raw[0]:.1f} ms/step "
-                  f"(sandbox adds {sb[0] - raw[0]:+.1f} ms/step; a fresh python per step costs {spawn_ms:.1f} ms; "
-                  f"target sandboxed chain <= 10 ms) | cached re-run {sb[1] * 100:.1f} % / {raw[1] * 100:.1f} % "
-                  "of the first (target <= 5 %)")
+            print(
+                f"{n}-step no-op Python {label:8s}: sandboxed {sb[0]:.1f} ms/step | unsandboxed {raw[0]:.1f} ms/step "
+                f"(sandbox adds {sb[0] - raw[0]:+.1f} ms/step; a fresh python per step costs {spawn_ms:.1f} ms; "
+                f"target sandboxed chain <= 10 ms) | cached re-run {sb[1] * 100:.1f} % / {raw[1] * 100:.1f} % "
+                "of the first (target <= 5 %)"
+            )
 
         # 50-step command-line chain: eotrust (sandboxed and not) vs cwltool
         m = 50
@@ -150,17 +168,33 @@ def main() -> int:
         cwl = cwl_files(tmp, m, seed)
         outdir = tmp / "cwl-out"
         t = time.perf_counter()
-        subprocess.run([cwltool, "--quiet", "--no-container", "--outdir", str(outdir),
-                        "--tmpdir-prefix", str(tmp / "cwltmp") + "/", "--tmp-outdir-prefix", str(tmp / "cwlout") + "/",
-                        str(cwl), str(tmp / "job.yml")], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                cwltool,
+                "--quiet",
+                "--no-container",
+                "--outdir",
+                str(outdir),
+                "--tmpdir-prefix",
+                str(tmp / "cwltmp") + "/",
+                "--tmp-outdir-prefix",
+                str(tmp / "cwlout") + "/",
+                str(cwl),
+                str(tmp / "job.yml"),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         theirs = time.perf_counter() - t
         assert (outdir / "out.txt").read_text() == "seed\n"
         sb, raw = ours["sandboxed"], ours["unsandboxed"]
         ok &= theirs / sb >= 5
-        print(f"{m}-step command-line chain: eotrust sandboxed {sb:.2f} s ({sb / m * 1000:.1f} ms/step), "
-              f"unsandboxed {raw:.2f} s ({raw / m * 1000:.1f} ms/step), cwltool {theirs:.2f} s "
-              f"({theirs / m * 1000:.1f} ms/step): sandboxed eotrust {theirs / sb:.1f}x faster than cwltool, "
-              f"unsandboxed {theirs / raw:.1f}x (target >= 5x sandboxed)")
+        print(
+            f"{m}-step command-line chain: eotrust sandboxed {sb:.2f} s ({sb / m * 1000:.1f} ms/step), "
+            f"unsandboxed {raw:.2f} s ({raw / m * 1000:.1f} ms/step), cwltool {theirs:.2f} s "
+            f"({theirs / m * 1000:.1f} ms/step): sandboxed eotrust {theirs / sb:.1f}x faster than cwltool, "
+            f"unsandboxed {theirs / raw:.1f}x (target >= 5x sandboxed)"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("targets held" if ok else "TARGET MISSED")

@@ -8,14 +8,21 @@ import {Escrow} from "./Escrow.sol"; // escrow hook
 ///         any refusal while RequestsLocked --> Nacked; Running --fail(reason)--> Failed.
 ///         Finished, Nacked and Failed are terminal: nothing changes afterwards.
 /// @dev Deployed once as an implementation. Every task is an EIP-1167 minimal proxy of it,
-///      made by TaskFactory, whose code carries what the submitter fixed at creation after the
-///      45 proxy bytes (never executed): submitter, results key, application (id, owner) and
-///      platform (id, owner), and (escrow hook) one byte: whether it must be funded. Those are written once, as code, which costs a fraction of
-///      storage, and can never change. Everything that moves lives in storage.
+///      made by TaskFactory, whose code carries, after the 45 proxy bytes (never executed),
+///      the task's immutable arguments (see "Clone arguments" below): the parties the checks
+///      need, (escrow hook) whether it must be funded, and the owners of the resource requests
+///      made at creation. Code costs a fraction
+///      of storage and can never change.
+///
+///      What a check needs lives in storage, in one word (slot 0): the state, the answers, the
+///      counts. What only people and nodes read — catalogue ids, the results key, the
+///      platform's key and policy, input and result CIDs, the execution id, the failure
+///      reason — is written once, in this contract's events (and the factory's TaskCreated),
+///      never in storage: `snapshot()` returns the checked state and eotrust's client reads
+///      the rest from the task's logs (eotrust.ledger.task).
 ///      Every move checks the caller first, then the state.
-///      CIDs are stored as their sha2-256 digest: every object eotrust names is a dag-pb node
-///      hashed with sha2-256 (CIDv0 `Qm…`), so the 32-byte digest is the whole CID.
-///      Keys are X25519 public keys (the 32 bytes inside an `age1…` recipient).
+///      CIDs are the sha2-256 digest of a dag-pb node (CIDv0 `Qm…`); keys are X25519 public
+///      keys (the 32 bytes inside an `age1…` recipient).
 contract Task {
     enum State {
         Initialized,
@@ -44,70 +51,59 @@ contract Task {
     struct Request {
         address owner;
         Status status;
-        bytes32 id; // catalogue id of the dataset
-        bytes32 input; // CID digest of the stored, encrypted input (set by the owner's ack)
     }
 
-    struct Result {
-        address owner;
-        bytes32 cid; // CID digest of the stored, encrypted result
-    }
-
+    /// What the contract checks with; the data is in the events.
     struct Snapshot {
+        address factory; // the factory that made this clone: its TaskCreated event has the ids and key
         address submitter;
         State state;
-        bytes32 resultsKey;
-        bytes32 applicationId;
         address applicationOwner;
         Status applicationStatus;
-        bytes32 platformId;
         address platformOwner;
         Status platformStatus;
-        bytes32 platformKey;
-        bytes32 platformPolicy;
-        bytes16 executionId;
-        bytes32 failure;
+        uint256 createdBlock; // the block of the task's creation: its events are from there on
         Request[] requests;
-        Result[] results;
+        uint256 resultCount;
     }
 
-    // Offsets of the creation arguments in a clone's code (after the 45-byte proxy).
+    // Clone arguments: offsets in a clone's code (after the 45-byte proxy). Fixed-size fields
+    // first; a new field goes before ARG_REQUEST_COUNT (and into TaskFactory._create's
+    // encodePacked, in the same order). Then the resource requests made at creation: their
+    // count (1 byte) and owners (20 bytes each).
     uint256 internal constant ARG_SUBMITTER = 45; // address
-    uint256 internal constant ARG_RESULTS_KEY = 65; // bytes32
-    uint256 internal constant ARG_APPLICATION_ID = 97; // bytes32
-    uint256 internal constant ARG_APPLICATION_OWNER = 129; // address
-    uint256 internal constant ARG_PLATFORM_ID = 149; // bytes32
-    uint256 internal constant ARG_PLATFORM_OWNER = 181; // address
-    uint256 internal constant ARG_PAID = 201; // escrow hook: 1 byte, non-zero = payment required
-    uint256 internal constant ARGS_END = 202;
+    uint256 internal constant ARG_APPLICATION_OWNER = 65; // address
+    uint256 internal constant ARG_PLATFORM_OWNER = 85; // address
+    uint256 internal constant ARG_CREATED_BLOCK = 105; // uint32
+    uint256 internal constant ARG_PAID = 109; // escrow hook: 1 byte, non-zero = payment required
+    uint256 internal constant ARG_REQUEST_COUNT = 110; // uint8
+    uint256 internal constant ARG_REQUEST_OWNERS = 111; // address[count]
 
-    uint256 private constant MAX_ENTRIES = type(uint8).max;
+    /// Resource requests per task: one acknowledgement bit each in slot 0.
+    uint256 internal constant MAX_REQUESTS = 200;
+    uint256 private constant MAX_RESULTS = type(uint8).max;
 
     address private immutable _self;
+    address private immutable _factory;
     address private immutable _escrow; // escrow hook: the one Escrow of every clone of this implementation
 
-    // slot 0: everything a move reads or writes, in one word
+    // slot 0: everything a move checks or changes, in one word
     State private _state;
     Status private _applicationStatus;
     Status private _platformStatus;
-    uint8 private _requestCount;
+    uint8 private _requestCount; // including those made at creation
     uint8 private _resultCount;
-    bytes16 private _executionId; // the runner's execution id (a UUID)
-    // written by answers and outcomes
-    bytes32 private _platformKey; // inputs are encrypted for this key
-    bytes32 private _platformPolicy; // CID digest of the platform's execution policy (0 = default)
-    bytes32 private _failure; // CID digest of the failure reason
-    mapping(uint256 => Request) private _requests;
-    mapping(uint256 => bytes32) private _resultCids; // CID digests of the stored, encrypted results
-    mapping(uint256 => address) private _resultOwners; // only where the owner is not the submitter
+    uint8 private _refused; // 1 + the index of the refused resource request (0: none)
+    uint200 private _acknowledged; // bit i: resource request i acknowledged
+    // owners of the resource requests added after creation (index >= the clone's count)
+    mapping(uint256 => address) private _owners;
 
     /// The task's state moved; `cid` is the failure reason (fail) or 0.
-    event StateChanged(address indexed task, address indexed party, State from, State to, bytes32 cid);
+    event StateChanged(address indexed party, State from, State to, bytes32 cid);
     /// A request was made or answered. `party` is the request's owner; `id` its catalogue id
     /// (0 in answers); `key` the platform's key (platform ack); `cid` the encrypted input
     /// (resource ack) or the platform's execution policy (platform ack).
     event RequestChanged(
-        address indexed task,
         address indexed party,
         Kind kind,
         uint256 index,
@@ -118,11 +114,12 @@ contract Task {
         bytes32 cid
     );
     /// The runner started the execution `executionId`.
-    event Started(address indexed task, address indexed party, bytes16 executionId);
+    event Started(address indexed party, bytes16 executionId);
     /// The collector recorded a result.
-    event ResultAdded(address indexed task, address indexed party, address owner, uint256 index, bytes32 cid);
+    event ResultAdded(address indexed party, address owner, uint256 index, bytes32 cid);
 
     error NotAClone();
+    error NotFactory(address caller);
     error NotSubmitter(address caller);
     error NotApplicationOwner(address caller);
     error NotPlatformOwner(address caller);
@@ -139,10 +136,38 @@ contract Task {
     error MissingCid();
     error NoResults();
     error NotFunded(); // escrow hook
+    error PaidLock(); // escrow hook: a paid task is locked by its escrow, never at creation
 
+    /// Deployed by the factory, which alone may initialize its clones.
     constructor() {
         _self = address(this);
+        _factory = msg.sender;
         _escrow = address(new Escrow()); // escrow hook
+    }
+
+    // ------------------------------------------------------------------ factory, at creation
+
+    /// Called by the factory in the transaction that creates the clone, when the submitter
+    /// made resource requests at creation (their owners are clone arguments) or locked it
+    /// at once: announces those requests and, with `lock_`, locks the task.
+    function initialize(bytes32[] calldata datasetIds, bool lock_) external {
+        _onlyClone();
+        if (msg.sender != _factory) revert NotFactory(msg.sender);
+        if (_state != State.Initialized || _requestCount != 0) revert WrongState(_state, State.Initialized);
+        uint256 n = _bornCount();
+        if (datasetIds.length != n) revert LengthMismatch();
+        address submitter_ = _argAddress(ARG_SUBMITTER);
+        for (uint256 i = 0; i < n; ++i) {
+            if (datasetIds[i] == bytes32(0)) revert MissingId();
+            emit RequestChanged(
+                _argAddress(ARG_REQUEST_OWNERS + 20 * i), Kind.Resource, i, Status.None, Status.Requested, datasetIds[i], 0, 0
+            );
+        }
+        _requestCount = uint8(n);
+        if (lock_) {
+            if (_paid()) revert PaidLock(); // escrow hook (the factory refuses it first)
+            _lock(submitter_);
+        }
     }
 
     // ------------------------------------------------------------------ submitter, Initialized
@@ -176,31 +201,7 @@ contract Task {
         } else {
             _onlySubmitterWhile(State.Initialized);
         }
-        _applicationStatus = Status.Requested;
-        _platformStatus = Status.Requested;
-        _move(State.Initialized, State.RequestsLocked, 0);
-        emit RequestChanged(
-            address(this),
-            _argAddress(ARG_APPLICATION_OWNER),
-            Kind.Application,
-            0,
-            Status.None,
-            Status.Requested,
-            _argWord(ARG_APPLICATION_ID),
-            0,
-            0
-        );
-        emit RequestChanged(
-            address(this),
-            _argAddress(ARG_PLATFORM_OWNER),
-            Kind.Platform,
-            0,
-            Status.None,
-            Status.Requested,
-            _argWord(ARG_PLATFORM_ID),
-            0,
-            0
-        );
+        _lock(msg.sender);
     }
 
     // ------------------------------------------------------------------ owners, RequestsLocked
@@ -225,11 +226,19 @@ contract Task {
 
     /// @param input CID digest of the encrypted input the data owner stored for the platform.
     function ackRequest(uint256 index, bytes32 input) external {
-        _answerRequest(index, Status.Acknowledged, input);
+        _answerRequest(index, true, input);
+    }
+
+    /// Several of the caller's resource requests acknowledged in one transaction.
+    function ackRequests(uint256[] calldata indices, bytes32[] calldata inputs) external {
+        if (indices.length != inputs.length) revert LengthMismatch();
+        for (uint256 i = 0; i < indices.length; ++i) {
+            _answerRequest(indices[i], true, inputs[i]);
+        }
     }
 
     function nackRequest(uint256 index) external {
-        _answerRequest(index, Status.Refused, 0);
+        _answerRequest(index, false, 0);
     }
 
     // ------------------------------------------------------------------ platform: runner, collector
@@ -240,12 +249,14 @@ contract Task {
         if (_applicationStatus != Status.Acknowledged) revert NotAcknowledged(Kind.Application, 0);
         if (_platformStatus != Status.Acknowledged) revert NotAcknowledged(Kind.Platform, 0);
         uint256 n = _requestCount;
-        for (uint256 i = 0; i < n; ++i) {
-            if (_requests[i].status != Status.Acknowledged) revert NotAcknowledged(Kind.Resource, i);
+        uint256 acked = _acknowledged;
+        if (acked != (uint256(1) << n) - 1) {
+            for (uint256 i = 0; i < n; ++i) {
+                if (acked & (uint256(1) << i) == 0) revert NotAcknowledged(Kind.Resource, i);
+            }
         }
-        _executionId = executionId;
         _move(State.RequestsLocked, State.Running, 0);
-        emit Started(address(this), msg.sender, executionId);
+        emit Started(msg.sender, executionId);
     }
 
     function addResult(address owner, bytes32 cid) external returns (uint256 index) {
@@ -253,11 +264,9 @@ contract Task {
         if (owner == address(0)) revert ZeroAddress();
         if (cid == bytes32(0)) revert MissingCid();
         index = _resultCount;
-        if (index >= MAX_ENTRIES) revert TooManyEntries();
-        _resultCids[index] = cid;
-        if (owner != _argAddress(ARG_SUBMITTER)) _resultOwners[index] = owner;
+        if (index >= MAX_RESULTS) revert TooManyEntries();
         _resultCount = uint8(index + 1);
-        emit ResultAdded(address(this), msg.sender, owner, index, cid);
+        emit ResultAdded(msg.sender, owner, index, cid);
     }
 
     function finish() external {
@@ -276,7 +285,6 @@ contract Task {
     function fail(bytes32 reason) external {
         _onlyPlatformWhile(State.Running);
         if (reason == bytes32(0)) revert MissingCid();
-        _failure = reason;
         _move(State.Running, State.Failed, reason);
     }
 
@@ -292,7 +300,7 @@ contract Task {
         return _state;
     }
 
-    // escrow hook: what the escrow checks a quote against
+    // escrow hook: what the escrow checks a quote against (two clone arguments: no storage read)
     function parties() external view returns (address submitter_, address platformOwner) {
         _onlyClone();
         return (_argAddress(ARG_SUBMITTER), _argAddress(ARG_PLATFORM_OWNER));
@@ -311,30 +319,20 @@ contract Task {
 
     function snapshot() external view returns (Snapshot memory s) {
         _onlyClone();
+        s.factory = _factory;
         s.submitter = _argAddress(ARG_SUBMITTER);
         s.state = _state;
-        s.resultsKey = _argWord(ARG_RESULTS_KEY);
-        s.applicationId = _argWord(ARG_APPLICATION_ID);
         s.applicationOwner = _argAddress(ARG_APPLICATION_OWNER);
         s.applicationStatus = _applicationStatus;
-        s.platformId = _argWord(ARG_PLATFORM_ID);
         s.platformOwner = _argAddress(ARG_PLATFORM_OWNER);
         s.platformStatus = _platformStatus;
-        s.platformKey = _platformKey;
-        s.platformPolicy = _platformPolicy;
-        s.executionId = _executionId;
-        s.failure = _failure;
+        s.createdBlock = uint32(bytes4(_argWord(ARG_CREATED_BLOCK)));
         uint256 n = _requestCount;
         s.requests = new Request[](n);
         for (uint256 i = 0; i < n; ++i) {
-            s.requests[i] = _requests[i];
+            s.requests[i] = Request(_ownerOf(i), _requestStatus(i));
         }
-        n = _resultCount;
-        s.results = new Result[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            address owner = _resultOwners[i];
-            s.results[i] = Result(owner == address(0) ? s.submitter : owner, _resultCids[i]);
-        }
+        s.resultCount = _resultCount;
     }
 
     // ------------------------------------------------------------------ internals
@@ -351,10 +349,24 @@ contract Task {
     }
 
     function _argAddress(uint256 offset) private view returns (address a) {
-        assembly ("memory-safe") {
-            extcodecopy(address(), 0x00, offset, 0x20)
-            a := shr(96, mload(0x00))
-        }
+        return address(bytes20(_argWord(offset)));
+    }
+
+    function _bornCount() private view returns (uint256) {
+        return uint8(bytes1(_argWord(ARG_REQUEST_COUNT)));
+    }
+
+    /// The owner of resource request `index` (< _requestCount): a clone argument for those made
+    /// at creation, storage for those added later.
+    function _ownerOf(uint256 index) private view returns (address) {
+        if (index < _bornCount()) return _argAddress(ARG_REQUEST_OWNERS + 20 * index);
+        return _owners[index];
+    }
+
+    function _requestStatus(uint256 index) private view returns (Status) {
+        if (_acknowledged & (uint256(1) << index) != 0) return Status.Acknowledged;
+        if (_refused == index + 1) return Status.Refused;
+        return Status.Requested;
     }
 
     // escrow hook
@@ -382,17 +394,26 @@ contract Task {
 
     function _move(State from, State to, bytes32 cid) private {
         _state = to;
-        emit StateChanged(address(this), msg.sender, from, to, cid);
+        emit StateChanged(msg.sender, from, to, cid);
+    }
+
+    function _lock(address party) private {
+        _applicationStatus = Status.Requested;
+        _platformStatus = Status.Requested;
+        _state = State.RequestsLocked;
+        emit StateChanged(party, State.Initialized, State.RequestsLocked, 0);
+        emit RequestChanged(
+            _argAddress(ARG_APPLICATION_OWNER), Kind.Application, 0, Status.None, Status.Requested, 0, 0, 0
+        );
+        emit RequestChanged(_argAddress(ARG_PLATFORM_OWNER), Kind.Platform, 0, Status.None, Status.Requested, 0, 0, 0);
     }
 
     function _addRequest(uint256 index, bytes32 datasetId, address owner) private {
         if (owner == address(0)) revert ZeroAddress();
         if (datasetId == bytes32(0)) revert MissingId();
-        if (index >= MAX_ENTRIES) revert TooManyEntries();
-        _requests[index] = Request(owner, Status.Requested, datasetId, bytes32(0));
-        emit RequestChanged(
-            address(this), owner, Kind.Resource, index, Status.None, Status.Requested, datasetId, 0, 0
-        );
+        if (index >= MAX_REQUESTS) revert TooManyEntries();
+        _owners[index] = owner;
+        emit RequestChanged(owner, Kind.Resource, index, Status.None, Status.Requested, datasetId, 0, 0);
     }
 
     function _answerApplication(Status answer) private {
@@ -401,7 +422,7 @@ contract Task {
         if (_state != State.RequestsLocked) revert WrongState(_state, State.RequestsLocked);
         if (_applicationStatus != Status.Requested) revert AlreadyAnswered(Kind.Application, 0);
         _applicationStatus = answer;
-        emit RequestChanged(address(this), msg.sender, Kind.Application, 0, Status.Requested, answer, 0, 0, 0);
+        emit RequestChanged(msg.sender, Kind.Application, 0, Status.Requested, answer, 0, 0, 0);
         if (answer == Status.Refused) _move(State.RequestsLocked, State.Nacked, 0);
     }
 
@@ -412,23 +433,26 @@ contract Task {
         if (_platformStatus != Status.Requested) revert AlreadyAnswered(Kind.Platform, 0);
         if (answer == Status.Acknowledged && key == bytes32(0)) revert MissingKey();
         _platformStatus = answer;
-        if (key != bytes32(0)) _platformKey = key;
-        if (policy != bytes32(0)) _platformPolicy = policy;
-        emit RequestChanged(address(this), msg.sender, Kind.Platform, 0, Status.Requested, answer, 0, key, policy);
+        emit RequestChanged(msg.sender, Kind.Platform, 0, Status.Requested, answer, 0, key, policy);
         if (answer == Status.Refused) _move(State.RequestsLocked, State.Nacked, 0);
     }
 
-    function _answerRequest(uint256 index, Status answer, bytes32 input) private {
+    function _answerRequest(uint256 index, bool ack, bytes32 input) private {
         _onlyClone();
         if (index >= _requestCount) revert NoSuchRequest(index);
-        Request storage r = _requests[index];
-        if (msg.sender != r.owner) revert NotRequestOwner(index, msg.sender);
+        if (msg.sender != _ownerOf(index)) revert NotRequestOwner(index, msg.sender);
         if (_state != State.RequestsLocked) revert WrongState(_state, State.RequestsLocked);
-        if (r.status != Status.Requested) revert AlreadyAnswered(Kind.Resource, index);
-        if (answer == Status.Acknowledged && input == bytes32(0)) revert MissingCid();
-        r.status = answer;
-        if (input != bytes32(0)) r.input = input;
-        emit RequestChanged(address(this), msg.sender, Kind.Resource, index, Status.Requested, answer, 0, 0, input);
-        if (answer == Status.Refused) _move(State.RequestsLocked, State.Nacked, 0);
+        if (_requestStatus(index) != Status.Requested) revert AlreadyAnswered(Kind.Resource, index);
+        if (ack && input == bytes32(0)) revert MissingCid();
+        Status answer;
+        if (ack) {
+            _acknowledged |= uint200(uint256(1) << index);
+            answer = Status.Acknowledged;
+        } else {
+            _refused = uint8(index + 1);
+            answer = Status.Refused;
+        }
+        emit RequestChanged(msg.sender, Kind.Resource, index, Status.Requested, answer, 0, 0, input);
+        if (!ack) _move(State.RequestsLocked, State.Nacked, 0);
     }
 }

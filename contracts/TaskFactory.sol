@@ -3,13 +3,15 @@ pragma solidity 0.8.37;
 
 import {Task} from "./Task.sol";
 
-/// @title TaskFactory: creates tasks as EIP-1167 minimal proxies of one Task implementation and
-///        keeps their registry.
-/// @dev A task's code is the 45-byte EIP-1167 proxy followed by its creation arguments
-///      (submitter, results key, application id and owner, platform id and owner; see Task).
+/// @title TaskFactory: creates tasks as EIP-1167 minimal proxies of one Task implementation
+///        with immutable arguments, and counts them.
+/// @dev A task's code is the 45-byte EIP-1167 proxy followed by its clone arguments (see
+///      Task: submitter, application and platform owners, creation block, (escrow hook) paid, then the owners of
+///      the resource requests made at creation). What only people read (results key,
+///      application and platform ids) is in the TaskCreated event, not in code or storage.
 ///      Tasks are created with CREATE, so the n-th task's address follows from the factory's
-///      address and nonce (n + 2: the implementation took nonce 1); the registry stores the
-///      count and, per submitter, the indices of its tasks (eight to a storage word).
+///      address and nonce (n + 2: the implementation took nonce 1); the registry is one
+///      counter. A submitter's tasks are found by TaskCreated's indexed `submitter`.
 contract TaskFactory {
     /// The one Task contract every clone delegates to.
     address public immutable implementation;
@@ -17,14 +19,12 @@ contract TaskFactory {
     /// One more than the number of tasks created (starts at 1, so the first task does not pay
     /// for a fresh storage word).
     uint256 private _countPlusOne = 1;
-    /// Per submitter, the factory indices of its tasks as 32-bit fields: word 0 holds the count
-    /// (low 32 bits) and the first 7 indices, every further word 8 more.
-    mapping(address => mapping(uint256 => uint256)) private _indexWords;
 
     event TaskCreated(
         address indexed task,
         address indexed submitter,
         uint256 index,
+        bytes32 resultsKey,
         bytes32 applicationId,
         address applicationOwner,
         bytes32 platformId,
@@ -36,6 +36,9 @@ contract TaskFactory {
     error ZeroAddress();
     error MissingId();
     error MissingKey();
+    error TooManyEntries();
+    error LengthMismatch();
+    error PaidLock(); // escrow hook: a paid task is locked by its escrow (Escrow.fund), not at creation
 
     constructor() {
         implementation = address(new Task());
@@ -52,33 +55,31 @@ contract TaskFactory {
         address platformOwner,
         bool paid // escrow hook: the task must be funded through the escrow (see Escrow.sol)
     ) external returns (address task) {
-        if (resultsKey == bytes32(0)) revert MissingKey();
-        if (applicationOwner == address(0) || platformOwner == address(0)) revert ZeroAddress();
-        if (applicationId == bytes32(0) || platformId == bytes32(0)) revert MissingId();
-        // creation code (10 bytes) that returns the runtime: the EIP-1167 proxy + the arguments
-        bytes memory code = abi.encodePacked(
-            hex"61",
-            uint16(45 + 157), // escrow hook: + 1 byte, paid
-            hex"3d81600a3d39f3",
-            hex"363d3d373d3d3d363d73",
-            implementation,
-            hex"5af43d82803e903d91602b57fd5bf3",
-            msg.sender,
-            resultsKey,
-            applicationId,
-            applicationOwner,
-            platformId,
-            platformOwner,
-            paid // escrow hook
-        );
-        assembly ("memory-safe") {
-            task := create(0, add(code, 0x20), mload(code))
+        task = _create(resultsKey, applicationId, applicationOwner, platformId, platformOwner, paid, new address[](0));
+    }
+
+    /// @notice Create a task with its resource requests made at once (their owners become clone
+    ///         arguments: far cheaper than storage) and, with `lock`, locked in the same
+    ///         transaction. The same checks as addRequests and lock, in one transaction.
+    function createTaskWithRequests(
+        bytes32 resultsKey,
+        bytes32 applicationId,
+        address applicationOwner,
+        bytes32 platformId,
+        address platformOwner,
+        bytes32[] calldata datasetIds,
+        address[] calldata owners,
+        bool lock,
+        bool paid // escrow hook: a paid task cannot be locked here (Escrow.fund locks it)
+    ) external returns (address task) {
+        if (paid && lock) revert PaidLock();
+        if (datasetIds.length != owners.length) revert LengthMismatch();
+        if (owners.length > 200) revert TooManyEntries();
+        for (uint256 i = 0; i < owners.length; ++i) {
+            if (owners[i] == address(0)) revert ZeroAddress();
         }
-        if (task == address(0)) revert CloneFailed();
-        uint256 index = _countPlusOne - 1;
-        _countPlusOne = index + 2;
-        _pushIndex(msg.sender, index);
-        emit TaskCreated(task, msg.sender, index, applicationId, applicationOwner, platformId, platformOwner);
+        task = _create(resultsKey, applicationId, applicationOwner, platformId, platformOwner, paid, owners);
+        if (owners.length != 0 || lock) Task(task).initialize(datasetIds, lock);
     }
 
     /// Tasks created by this factory, over all submitters.
@@ -90,21 +91,6 @@ contract TaskFactory {
     function taskAt(uint256 index) external view returns (address) {
         if (index >= taskCount()) revert NoSuchTask(index);
         return _addressAt(index + 2);
-    }
-
-    /// How many tasks `submitter` created.
-    function taskCountOf(address submitter) public view returns (uint256) {
-        return uint32(_indexWords[submitter][0]);
-    }
-
-    /// Every task `submitter` created, oldest first.
-    function tasksOf(address submitter) external view returns (address[] memory list) {
-        uint256 n = taskCountOf(submitter);
-        list = new address[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            (uint256 word, uint256 shift) = _position(i);
-            list[i] = _addressAt(uint32(_indexWords[submitter][word] >> shift) + 2);
-        }
     }
 
     /// Tasks `from` to `from + count - 1` over all submitters (fewer at the end).
@@ -119,24 +105,61 @@ contract TaskFactory {
         }
     }
 
-    /// Where a submitter's i-th index lives: word and bit shift.
-    function _position(uint256 i) private pure returns (uint256 word, uint256 shift) {
-        if (i < 7) return (0, 32 * (i + 1));
-        i -= 7;
-        return (1 + i / 8, 32 * (i % 8));
+    function _create(
+        bytes32 resultsKey,
+        bytes32 applicationId,
+        address applicationOwner,
+        bytes32 platformId,
+        address platformOwner,
+        bool paid,
+        address[] memory owners
+    ) private returns (address task) {
+        if (resultsKey == bytes32(0)) revert MissingKey();
+        if (applicationOwner == address(0) || platformOwner == address(0)) revert ZeroAddress();
+        if (applicationId == bytes32(0) || platformId == bytes32(0)) revert MissingId();
+        bytes memory code = _cloneCode(applicationOwner, platformOwner, paid, owners);
+        assembly ("memory-safe") {
+            task := create(0, add(code, 0x20), mload(code))
+        }
+        if (task == address(0)) revert CloneFailed();
+        uint256 index = _countPlusOne - 1;
+        _countPlusOne = index + 2;
+        emit TaskCreated(task, msg.sender, index, resultsKey, applicationId, applicationOwner, platformId, platformOwner);
     }
 
-    function _pushIndex(address submitter, uint256 index) private {
-        mapping(uint256 => uint256) storage words = _indexWords[submitter];
-        uint256 head = words[0];
-        uint256 n = uint32(head);
-        head = (head & ~uint256(0xffffffff)) | (n + 1);
-        (uint256 word, uint256 shift) = _position(n);
-        if (word == 0) {
-            words[0] = head | (index << shift);
-        } else {
-            words[0] = head;
-            words[word] |= index << shift;
+    /// Creation code (10 bytes) that returns the runtime: the EIP-1167 proxy followed by the
+    /// clone arguments, in Task's ARG_* order.
+    function _cloneCode(address applicationOwner, address platformOwner, bool paid, address[] memory owners)
+        private
+        view
+        returns (bytes memory code)
+    {
+        uint256 n = owners.length;
+        uint256 fixedLength = 20 + 20 + 20 + 4 + 1 + 1; // + 1: paid (escrow hook)
+        code = abi.encodePacked(
+            hex"61",
+            uint16(45 + fixedLength + 20 * n),
+            hex"3d81600a3d39f3",
+            hex"363d3d373d3d3d363d73",
+            implementation,
+            hex"5af43d82803e903d91602b57fd5bf3",
+            msg.sender,
+            applicationOwner,
+            platformOwner,
+            uint32(block.number),
+            paid, // escrow hook
+            uint8(n),
+            owners // packed encoding pads each to 32 bytes: moved to 20-byte strides below
+        );
+        uint256 start = 10 + 45 + fixedLength;
+        for (uint256 i = 0; i < n; ++i) {
+            address owner = owners[i];
+            assembly ("memory-safe") {
+                mstore(add(add(code, 0x20), add(start, mul(20, i))), shl(96, owner))
+            }
+        }
+        assembly ("memory-safe") {
+            mstore(code, add(start, mul(20, n)))
         }
     }
 

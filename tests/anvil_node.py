@@ -37,6 +37,7 @@ def anvil() -> Iterator[str]:
         stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
+
     def answering() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"anvil exited: {proc.stderr.read().decode() if proc.stderr else ''}")

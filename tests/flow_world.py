@@ -84,7 +84,8 @@ def make_world(settings: Settings) -> World:
     }
     application = register_workflow_application(backends, parties["algorithm-owner"], TINY)
     platform = catalog.register(
-        parties["platform-owner"], PlatformInfo(name=PLATFORM, age_recipient=parties["platform-owner"].card.age_recipient)
+        parties["platform-owner"],
+        PlatformInfo(name=PLATFORM, age_recipient=parties["platform-owner"].card.age_recipient),
     )
     return World(backends, settings, catalog, chain, backends.store, parties, datasets, application, platform)
 

@@ -43,7 +43,13 @@ def test_not_json_is_refused() -> None:
 
 def test_a_known_document_keeps_its_cid() -> None:
     # A stored test vector: changing the canonical form would silently rename every record.
-    doc = {"kind": "dataset", "owner": "0xAbC", "created": "2024-06-01T12:00:00Z", "body": {"title": "Ljubljana", "size": 1}}
-    assert canonical_json(doc) == (b'{"body":{"size":1,"title":"Ljubljana"},"created":"2024-06-01T12:00:00Z",'
-                                   b'"kind":"dataset","owner":"0xAbC"}')
+    doc = {
+        "kind": "dataset",
+        "owner": "0xAbC",
+        "created": "2024-06-01T12:00:00Z",
+        "body": {"title": "Ljubljana", "size": 1},
+    }
+    assert canonical_json(doc) == (
+        b'{"body":{"size":1,"title":"Ljubljana"},"created":"2024-06-01T12:00:00Z","kind":"dataset","owner":"0xAbC"}'
+    )
     assert cid_of_bytes(canonical_json(doc)) == "QmYH5DG2AtmZgyUhtoaMWeU9DCpWWbSVRcHNY4qtsiu6Fm"

@@ -21,7 +21,9 @@ from eotrust.settings import load_settings
 HERE = Path(__file__).resolve().parent
 
 
-def test_demo_uses_eotrust_home_and_prints_the_passphrase_it_chose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_uses_eotrust_home_and_prints_the_passphrase_it_chose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(scenario, "landcover_workflow", lambda: HERE / "flow" / "tiny.yaml")
     monkeypatch.setattr(scenario, "data_dir", lambda: HERE / "data" / "slovenia-s2-ndvi")
     monkeypatch.setattr(scenario, "DEMO_PARAMS", {})  # the tiny application has no `quick`
@@ -50,5 +52,9 @@ def test_serve_hint_runs_when_pasted(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "home with space").is_dir()
     words = shlex.split(second)
-    assert words[0] == "EOTRUST_PASSPHRASE=demo-x y" and words[1:4] == ["eotrust", "--home", str(tmp_path / "home with space")]
+    assert words[0] == "EOTRUST_PASSPHRASE=demo-x y" and words[1:4] == [
+        "eotrust",
+        "--home",
+        str(tmp_path / "home with space"),
+    ]
     assert words[-1] == "serve"

@@ -9,12 +9,32 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "eotrust"
 
 # Higher number = higher layer (docs/architecture.md).
 LAYER = {
-    "errors": 0, "settings": 0, "cid": 0, "names": 0, "limits": 0, "clock": 0,
-    "crypto": 1, "store": 1, "party": 1, "ledger": 1, "catalog": 1,
-    "eo": 2, "ml": 2, "data": 2, "examples": 2,
+    "errors": 0,
+    "settings": 0,
+    "cid": 0,
+    "names": 0,
+    "limits": 0,
+    "clock": 0,
+    "crypto": 1,
+    "store": 1,
+    "party": 1,
+    "ledger": 1,
+    "catalog": 1,
+    "eo": 2,
+    "ml": 2,
+    "data": 2,
+    "examples": 2,
     "workflow": 3,
-    "backends": 4, "flow": 4, "nodes": 4, "verify": 4, "federated": 4, "linked": 4, "market": 4,
-    "demo": 5, "api": 5, "cli": 5,
+    "backends": 4,
+    "flow": 4,
+    "nodes": 4,
+    "verify": 4,
+    "federated": 4,
+    "linked": 4,
+    "market": 4,
+    "demo": 5,
+    "api": 5,
+    "cli": 5,
 }
 IMPORT = re.compile(r"^\s*(?:from|import)\s+eotrust\.(\w+)", re.MULTILINE)
 
@@ -51,7 +71,8 @@ def test_the_import_linter_contract_draws_the_same_layers() -> None:
     config = tomllib.loads((SRC.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
     contracts = config["tool"]["importlinter"]["contracts"]
     (layers,) = [c for c in contracts if c["type"] == "layers"]
-    drawn = {name.strip(): len(layers["layers"]) - 1 - i
-             for i, row in enumerate(layers["layers"]) for name in row.split(":")}
+    drawn = {
+        name.strip(): len(layers["layers"]) - 1 - i for i, row in enumerate(layers["layers"]) for name in row.split(":")
+    }
     assert drawn == {name: level for name, level in LAYER.items() if name != "data"}
     assert "data" in LAYER and not (SRC / "data" / "__init__.py").exists()  # data files, not a package

@@ -49,8 +49,9 @@ def test_config_file_argument_is_the_toml_layer(toml: Path, monkeypatch: pytest.
         load_settings(toml.parent / "missing.toml")
 
 
-def test_the_cli_builds_settings_with_the_same_precedence(toml: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_builds_settings_with_the_same_precedence(
+    toml: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`eotrust --home` beats EOTRUST_HOME, which beats the file's home."""
     from typer.testing import CliRunner
 
@@ -65,10 +66,13 @@ def test_the_cli_builds_settings_with_the_same_precedence(toml: Path, tmp_path: 
     assert (tmp_path / "flag-home").is_dir()
 
 
-@pytest.mark.parametrize(("where", "text"), [("file", "max_upload_mb = 0\n"), ("file", "no_such_setting = 1\n"),
-                                             ("variable", "not-a-number")])
-def test_a_bad_value_in_any_layer_is_one_config_error(where: str, text: str, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [("file", "max_upload_mb = 0\n"), ("file", "no_such_setting = 1\n"), ("variable", "not-a-number")],
+)
+def test_a_bad_value_in_any_layer_is_one_config_error(
+    where: str, text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if where == "file":
         path = tmp_path / "bad.toml"
         path.write_text(text)

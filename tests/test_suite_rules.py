@@ -27,15 +27,25 @@ def _lines() -> list[tuple[Path, int, str, str]]:
 
 
 def test_no_fixed_sleep_waits_for_something() -> None:
-    bad = [f"{p.relative_to(TESTS)}:{n}: {line.strip()}" for p, n, line, _ in _lines()
-           if SLEEP.search(line) and "# workload" not in line and p.name != "waiting.py"]
-    assert not bad, "wait on the real condition (tests/waiting.py wait_for), or mark real work '# workload':\n" + "\n".join(bad)
+    bad = [
+        f"{p.relative_to(TESTS)}:{n}: {line.strip()}"
+        for p, n, line, _ in _lines()
+        if SLEEP.search(line) and "# workload" not in line and p.name != "waiting.py"
+    ]
+    assert not bad, (
+        "wait on the real condition (tests/waiting.py wait_for), or mark real work '# workload':\n" + "\n".join(bad)
+    )
 
 
 def test_no_skip_hides_a_missing_file() -> None:
-    bad = [f"{p.relative_to(TESTS)}:{n}: {line.strip()}" for p, n, line, before in _lines()
-           if SKIP.search(line) and "# environment-conditional" not in line + before]
-    assert not bad, "a missing file, tool or module must fail (assert it exists, with the fix in the message):\n" + "\n".join(bad)
+    bad = [
+        f"{p.relative_to(TESTS)}:{n}: {line.strip()}"
+        for p, n, line, before in _lines()
+        if SKIP.search(line) and "# environment-conditional" not in line + before
+    ]
+    assert not bad, (
+        "a missing file, tool or module must fail (assert it exists, with the fix in the message):\n" + "\n".join(bad)
+    )
 
 
 def test_the_rules_see_what_they_forbid() -> None:

@@ -96,12 +96,20 @@ def test_flipped_bit_in_a_result_is_named(finished: tuple[World, str]) -> None:
     ("table", "column", "value", "check", "field"),
     [
         ("catalog_datasets", "title", "'clouds!'", "input 'cloud_mask': dataset record", "title"),
-        ("catalog_applications", "workflow_cid", "'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG'", "application record", "workflow_cid"),
+        (
+            "catalog_applications",
+            "workflow_cid",
+            "'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG'",
+            "application record",
+            "workflow_cid",
+        ),
         ("catalog_platforms", "cpus", "64", "platform record", "cpus"),
         ("catalog_tasks", "params", "'{\"fail\": 0}'", "task record", "params"),
     ],
 )
-def test_tampered_catalogue_row_is_named(finished: tuple[World, str], table: str, column: str, value: str, check: str, field: str) -> None:
+def test_tampered_catalogue_row_is_named(
+    finished: tuple[World, str], table: str, column: str, value: str, check: str, field: str
+) -> None:
     world, address = finished
     db = sqlite3.connect(world.settings.catalog_database_url.removeprefix("sqlite:///"))
     where = "title = 'clouds'" if table == "catalog_datasets" else "1 = 1"

@@ -9,8 +9,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(probe: Callable[[], T | None], *, timeout_s: float, what: str | Callable[[], str],
-             interval_s: float = 0.05) -> T:
+def wait_for(
+    probe: Callable[[], T | None], *, timeout_s: float, what: str | Callable[[], str], interval_s: float = 0.05
+) -> T:
     """Call ``probe`` until it returns something truthy and return that; fail with ``what``
     (a str, or a callable giving one, e.g. a log tail) after ``timeout_s`` seconds."""
     deadline = time.monotonic() + timeout_s

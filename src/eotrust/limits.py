@@ -72,7 +72,7 @@ def json_depth(data: bytes | str, stop_at: int | None = None) -> int:
     text = _STRING.sub(b'""', _as_bytes(data))
     deepest = level = 0
     for start in range(0, len(text), _CHUNK):
-        chunk = np.frombuffer(text[start:start + _CHUNK], dtype=np.uint8)
+        chunk = np.frombuffer(text[start : start + _CHUNK], dtype=np.uint8)
         step = ((chunk == 0x5B) | (chunk == 0x7B)).astype(np.int32) - ((chunk == 0x5D) | (chunk == 0x7D))
         if not step.any():
             continue
@@ -88,12 +88,15 @@ def check_json(data: bytes | str, limits: JsonLimits = JSON_LIMITS, what: str = 
     """Refuse ``data`` over ``limits`` (size: 413, depth: 400) without parsing it."""
     size = len(data)
     if size > limits.max_bytes:
-        raise DocumentTooLarge(f"{what} is {size} bytes; the limit is {limits.max_bytes}",
-                               hint="send a smaller document")
+        raise DocumentTooLarge(
+            f"{what} is {size} bytes; the limit is {limits.max_bytes}", hint="send a smaller document"
+        )
     depth = json_depth(data, stop_at=limits.max_depth)
     if depth > limits.max_depth:
-        raise ParseLimitError(f"{what} is nested too deep (more than {limits.max_depth} levels)",
-                              hint=f"nest arrays and objects at most {limits.max_depth} levels deep")
+        raise ParseLimitError(
+            f"{what} is nested too deep (more than {limits.max_depth} levels)",
+            hint=f"nest arrays and objects at most {limits.max_depth} levels deep",
+        )
 
 
 def load_json(data: bytes | str, limits: JsonLimits = JSON_LIMITS, what: str = "the JSON document") -> Any:
@@ -127,8 +130,10 @@ def yaml_nodes(text: str, limits: YamlLimits = YAML_LIMITS, what: str = "the YAM
         nonlocal total
         total += count
         if total > limits.max_nodes:
-            raise ParseLimitError(f"{what} expands to more than {limits.max_nodes} nodes",
-                                  hint="YAML aliases (*name) must not multiply the document")
+            raise ParseLimitError(
+                f"{what} expands to more than {limits.max_nodes} nodes",
+                hint="YAML aliases (*name) must not multiply the document",
+            )
         if stack:
             anchor, nodes = stack[-1]
             stack[-1] = (anchor, nodes + count)
@@ -138,8 +143,10 @@ def yaml_nodes(text: str, limits: YamlLimits = YAML_LIMITS, what: str = "the YAM
             if isinstance(event, AliasEvent):
                 aliases += 1
                 if aliases > limits.max_aliases:
-                    raise ParseLimitError(f"{what} uses more than {limits.max_aliases} aliases",
-                                          hint="write the values out instead of referring to anchors")
+                    raise ParseLimitError(
+                        f"{what} uses more than {limits.max_aliases} aliases",
+                        hint="write the values out instead of referring to anchors",
+                    )
                 grow(sizes.get(str(event.anchor), 1))
             elif isinstance(event, CollectionStartEvent):
                 grow(1)
@@ -167,8 +174,7 @@ def check_yaml(text: str, limits: YamlLimits = YAML_LIMITS, what: str = "the YAM
     anything builds it."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > limits.max_bytes:
-        raise DocumentTooLarge(f"{what} is {size} bytes; the limit is {limits.max_bytes}",
-                               hint="split the document")
+        raise DocumentTooLarge(f"{what} is {size} bytes; the limit is {limits.max_bytes}", hint="split the document")
     yaml_nodes(text, limits, what)
 
 

@@ -60,14 +60,17 @@ class Settings(BaseSettings):
     step_timeout_s: float = Field(default=3600.0, gt=0, description="per-step timeout")
     max_upload_mb: int = Field(default=512, ge=1, description="largest accepted upload over HTTP")
     sandbox: bool = Field(
-        default=True, description="run every workflow step in a bubblewrap sandbox; off only for development (--no-sandbox)"
+        default=True,
+        description="run every workflow step in a bubblewrap sandbox; off only for development (--no-sandbox)",
     )
     sandbox_network_allow: list[str] = Field(
         default_factory=list, description="services (by name) given the network when they declare `network: true`"
     )
     sandbox_max_memory_mb: int = Field(default=8192, ge=16, description="most memory (address space) a step may have")
     sandbox_max_cpu_s: int = Field(default=3600, ge=1, description="most CPU seconds a step's process may use")
-    sandbox_max_procs: int = Field(default=64, ge=4, le=4096, description="most processes and threads in one step's sandbox")
+    sandbox_max_procs: int = Field(
+        default=64, ge=4, le=4096, description="most processes and threads in one step's sandbox"
+    )
     sandbox_max_file_mb: int = Field(default=4096, ge=1, description="largest file a step may write")
     sparql_peers: list[str] = Field(
         default_factory=list, description="SPARQL endpoints a query here may reach with SERVICE (federation)"

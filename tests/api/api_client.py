@@ -37,8 +37,14 @@ def base_url(client: TestClient) -> str:
     return str(client.base_url).rstrip("/")
 
 
-def post_streamed(client: TestClient, path: str, chunks: Iterable[bytes], *, headers: dict[str, str] | None = None,
-                  params: dict[str, str] | None = None) -> tuple[httpx.Response, int]:
+def post_streamed(
+    client: TestClient,
+    path: str,
+    chunks: Iterable[bytes],
+    *,
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> tuple[httpx.Response, int]:
     """POST ``chunks`` as a streamed body through httpx's ``ASGITransport``, which hands the app
     one chunk each time the app asks for more (``TestClient`` reads a body whole before the app
     sees it). There is no Content-Length unless ``headers`` declares one. Returns the answer and
@@ -68,10 +74,18 @@ class InProcessAdapter(requests.adapters.BaseAdapter):
         super().__init__()
         self.client = client
 
-    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: object = None,
-             verify: object = True, cert: object = None, proxies: object = None) -> requests.Response:
-        answer = self.client.request(request.method or "GET", request.url or "", headers=dict(request.headers),
-                                     content=request.body)
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: object = None,
+        verify: object = True,
+        cert: object = None,
+        proxies: object = None,
+    ) -> requests.Response:
+        answer = self.client.request(
+            request.method or "GET", request.url or "", headers=dict(request.headers), content=request.body
+        )
         response = requests.Response()
         response.status_code = answer.status_code
         response.reason = answer.reason_phrase

@@ -53,7 +53,10 @@ def start_server(home: Path, *flags: str, env: dict[str, str] | None = None, tim
     out = log.open("wb")
     proc = subprocess.Popen(
         [*EOTRUST, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info", *flags],
-        stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=home.parent,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=full_env,
+        cwd=home.parent,
     )
     server = LiveServer(f"http://127.0.0.1:{port}", home, proc, log)
 

@@ -67,11 +67,23 @@ def build_world(home: Path, *, submitters: tuple[str, ...] = ("sam",)) -> FlowWo
     scene.write_text("ndvi over the karst\n")
     world.dataset_cid = cid_of_file(scene)
     remember(settings, "olga", world.dataset_cid, scene)
-    world.dataset_id = catalog.register_dataset(parties["olga"], DatasetInfo(
-        title="Karst NDVI", cid=world.dataset_cid, size=scene.stat().st_size, bbox=BBOX,
-        start="2017-01-01T00:00:00Z", end="2017-12-31T00:00:00Z", crs="EPSG:32633", bands=["NDVI"],
-        media_type="text/plain")).id
-    world.platform_id = catalog.register_platform(parties["pia"], PlatformInfo(
-        name="karst-cloud", age_recipient=parties["pia"].card.age_recipient, cpus=2, memory_mb=2048)).id
+    world.dataset_id = catalog.register_dataset(
+        parties["olga"],
+        DatasetInfo(
+            title="Karst NDVI",
+            cid=world.dataset_cid,
+            size=scene.stat().st_size,
+            bbox=BBOX,
+            start="2017-01-01T00:00:00Z",
+            end="2017-12-31T00:00:00Z",
+            crs="EPSG:32633",
+            bands=["NDVI"],
+            media_type="text/plain",
+        ),
+    ).id
+    world.platform_id = catalog.register_platform(
+        parties["pia"],
+        PlatformInfo(name="karst-cloud", age_recipient=parties["pia"].card.age_recipient, cpus=2, memory_mb=2048),
+    ).id
     register_workflow_application(Backends(settings), parties["alan"], WORKFLOW, name="shout")
     return world

@@ -41,8 +41,9 @@ ClientFactory = Callable[..., TestClient]
 def api_client_factory(tmp_path: Path) -> Iterator[ClientFactory]:
     with ExitStack() as stack:
 
-        def make(home: Path | None = None, *, dev_autoack: bool = False, run_nodes: bool = False,
-                 **overrides: object) -> TestClient:
+        def make(
+            home: Path | None = None, *, dev_autoack: bool = False, run_nodes: bool = False, **overrides: object
+        ) -> TestClient:
             settings = load_settings(home=home or tmp_path / "home", **overrides)
             return stack.enter_context(in_process(settings, dev_autoack=dev_autoack, run_nodes=run_nodes))
 

@@ -20,9 +20,11 @@ pytestmark = [pytest.mark.slow]
 
 def run_to_end(client: TestClient, key: str, job: str, *, timeout_s: float = 120) -> str:
     """Poll ``/jobs/{job}`` until the job leaves accepted/running; its final status."""
+
     def final() -> str | None:
         status = client.get(f"/jobs/{job}", headers={"X-API-Key": key}).json()["status"]
         return None if status in ("accepted", "running") else status
+
     return wait_for(final, timeout_s=timeout_s, what=f"job {job} to end", interval_s=0.2)
 
 
@@ -31,16 +33,24 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlowWor
     """The app (in process) with one Finished task submitted by sam."""
     base = tmp_path_factory.mktemp("auth")
     with pytest.MonkeyPatch.context() as env:  # the per-test isolation of tests/conftest.py, for the module
-        for var in ("EOTRUST_HOME", "EOTRUST_CHAIN_URL", "EOTRUST_STORE", "EOTRUST_CATALOG_URL", "EOTRUST_DASK_SCHEDULER"):
+        for var in (
+            "EOTRUST_HOME",
+            "EOTRUST_CHAIN_URL",
+            "EOTRUST_STORE",
+            "EOTRUST_CATALOG_URL",
+            "EOTRUST_DASK_SCHEDULER",
+        ):
             env.delenv(var, raising=False)
         env.setenv("EOTRUST_CONFIG", "")  # no config file (a missing one is an error)
         env.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
         env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
         world = build_world(base / "home", submitters=("sam", "sue"))
         with in_process(load_settings(home=world.home), dev_autoack=True, run_nodes=True) as client:
-            r = client.post("/processes/shout/execution",
-                            json={"inputs": {"scene": world.dataset_id, "tag": "auth"}},
-                            headers={"X-API-Key": world.keys["sam"], "Prefer": "respond-async"})
+            r = client.post(
+                "/processes/shout/execution",
+                json={"inputs": {"scene": world.dataset_id, "tag": "auth"}},
+                headers={"X-API-Key": world.keys["sam"], "Prefer": "respond-async"},
+            )
             assert r.status_code == 201, r.text
             job = r.json()["jobID"]
             assert run_to_end(client, world.keys["sam"], job) == "successful"
@@ -48,15 +58,23 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlowWor
 
 
 def _fill(path: str) -> str:
-    return path.replace("{jobId}", "0xabc").replace("{address}", "0xabc").replace(
-        "{cid}", "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX").replace("{processId}", "shout").replace(
-        "{record_id}", "x").replace("{collection_id}", "datasets").replace("{item_id}", "x")
+    return (
+        path.replace("{jobId}", "0xabc")
+        .replace("{address}", "0xabc")
+        .replace("{cid}", "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX")
+        .replace("{processId}", "shout")
+        .replace("{record_id}", "x")
+        .replace("{collection_id}", "datasets")
+        .replace("{item_id}", "x")
+    )
 
 
 def test_every_secured_operation_refuses_missing_and_unknown_keys(finished: tuple[FlowWorld, TestClient, str]) -> None:
     _, client, _ = finished
     spec = client.get("/openapi.json").json()
-    secured = [(method, path) for path, ops in spec["paths"].items() for method, op in ops.items() if op.get("security")]
+    secured = [
+        (method, path) for path, ops in spec["paths"].items() for method, op in ops.items() if op.get("security")
+    ]
     assert len(secured) >= 12, secured
     for method, path in secured:
         url = _fill(path)
@@ -80,8 +98,14 @@ def test_each_party_acts_only_as_itself(finished: tuple[FlowWorld, TestClient, s
     result_cid = results["shouted"]["href"].rsplit("/", 1)[1]
 
     # another submitter sees nothing of it
-    for path in (f"/jobs/{job}", f"/jobs/{job}/results", f"/tasks/{job}", f"/tasks/{job}/history",
-                 f"/tasks/{job}/provenance", f"/store/{result_cid}"):
+    for path in (
+        f"/jobs/{job}",
+        f"/jobs/{job}/results",
+        f"/tasks/{job}",
+        f"/tasks/{job}/history",
+        f"/tasks/{job}/provenance",
+        f"/store/{result_cid}",
+    ):
         assert get(path, "sue").status_code == 403, path
     assert get("/jobs", "sue").json()["jobs"] == []
     assert get("/tasks", "sue").json() == []
@@ -95,8 +119,9 @@ def test_each_party_acts_only_as_itself(finished: tuple[FlowWorld, TestClient, s
     assert get(f"/store/{world.dataset_cid}", "olga").status_code in (200, 404)
 
     # only a submitter opens tasks; only the addressed owner answers, and only while locked
-    r = client.post("/processes/shout/execution", headers=key("olga"),
-                    json={"inputs": {"scene": world.dataset_id, "tag": "x"}})
+    r = client.post(
+        "/processes/shout/execution", headers=key("olga"), json={"inputs": {"scene": world.dataset_id, "tag": "x"}}
+    )
     assert r.status_code == 403
     r = client.post(f"/tasks/{job}/answer", headers=key("sue"), json={"accept": True})
     assert r.status_code in (403, 409)
@@ -104,18 +129,27 @@ def test_each_party_acts_only_as_itself(finished: tuple[FlowWorld, TestClient, s
     assert r.status_code == 409  # Finished: nothing left to answer, and terminal states never change
 
 
-def test_a_catalogue_number_out_of_bounds_is_a_400_naming_the_field(finished: tuple[FlowWorld, TestClient, str]) -> None:
+def test_a_catalogue_number_out_of_bounds_is_a_400_naming_the_field(
+    finished: tuple[FlowWorld, TestClient, str],
+) -> None:
     """The record's own bounds (eotrust.catalog.entries) answer: a clear 400, nothing registered."""
     world, client, _ = finished
     headers = {"X-API-Key": world.keys["pia"]}
     before = client.get("/catalog/platforms").json()
     for field, value in (("memory_mb", 10**30), ("cpus", 2**63), ("gpus", -1)):
-        body = {"name": "huge", "age_recipient": "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq", field: value}
+        body = {
+            "name": "huge",
+            "age_recipient": "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq",
+            field: value,
+        }
         r = client.post("/catalog/platforms", headers=headers, json=body)
         assert r.status_code == 400, (field, r.text)
         assert field in r.json()["detail"] and "Input should be" in r.json()["detail"], r.text
-    r = client.post("/catalog/datasets", headers={"X-API-Key": world.keys["olga"]},
-                    json={"title": "huge", "cid": world.dataset_cid, "size": 2**64})
+    r = client.post(
+        "/catalog/datasets",
+        headers={"X-API-Key": world.keys["olga"]},
+        json={"title": "huge", "cid": world.dataset_cid, "size": 2**64},
+    )
     assert r.status_code == 400 and "size" in r.json()["detail"], r.text
     assert client.get("/catalog/platforms").json() == before
 
@@ -130,8 +164,11 @@ def test_a_data_owner_cannot_answer_another_owners_request(tmp_path: Path, api_c
     settings = load_settings(home=world.home)
     otto_key, _ = create_api_key(settings, party=create_party(settings, "otto", Role.DATA_OWNER), scopes=["*"])
     client = api_client_factory(world.home)
-    r = client.post("/tasks", headers={"X-API-Key": world.keys["sam"]},
-                    json={"process": "shout", "inputs": {"scene": world.dataset_id, "tag": "x"}})
+    r = client.post(
+        "/tasks",
+        headers={"X-API-Key": world.keys["sam"]},
+        json={"process": "shout", "inputs": {"scene": world.dataset_id, "tag": "x"}},
+    )
     assert r.status_code == 201, r.text
     address = r.json()["address"]
     assert r.json()["state"] == "RequestsLocked"

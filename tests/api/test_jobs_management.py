@@ -47,11 +47,18 @@ def _wait(client: TestClient, world: FlowWorld, job: str, who: str = "sam") -> d
 
 
 def test_deployed_cwl_job_lists_filters_and_details(client: TestClient, world: FlowWorld) -> None:
-    dep = client.post("/processes", content=(CWL / "shout.cwl").read_bytes(), params={"id": "shout-cwl"},
-                      headers={**_key(world, "alan"), "Content-Type": "application/cwl+yaml"})
+    dep = client.post(
+        "/processes",
+        content=(CWL / "shout.cwl").read_bytes(),
+        params={"id": "shout-cwl"},
+        headers={**_key(world, "alan"), "Content-Type": "application/cwl+yaml"},
+    )
     assert dep.status_code == 201, dep.text
-    run = client.post("/processes/shout-cwl/execution", json={"inputs": {"scene": world.dataset_id, "tag": "karst"}},
-                      headers={**_key(world, "sam"), "Prefer": "respond-async"})
+    run = client.post(
+        "/processes/shout-cwl/execution",
+        json={"inputs": {"scene": world.dataset_id, "tag": "karst"}},
+        headers={**_key(world, "sam"), "Prefer": "respond-async"},
+    )
     assert run.status_code == 201, run.text
     job = run.json()["jobID"]
     status = _wait(client, world, job)
@@ -59,8 +66,11 @@ def test_deployed_cwl_job_lists_filters_and_details(client: TestClient, world: F
     assert set(client.get(f"/jobs/{job}/results", headers=_key(world, "sam")).json()) == {"shouted"}
 
     # a second job of the other process, by the same submitter
-    other = client.post("/processes/shout/execution", json={"inputs": {"scene": world.dataset_id, "tag": "x"}},
-                        headers={**_key(world, "sam"), "Prefer": "respond-async"}).json()["jobID"]
+    other = client.post(
+        "/processes/shout/execution",
+        json={"inputs": {"scene": world.dataset_id, "tag": "x"}},
+        headers={**_key(world, "sam"), "Prefer": "respond-async"},
+    ).json()["jobID"]
     _wait(client, world, other)
 
     def ids(**params: Any) -> list[str]:
@@ -113,5 +123,7 @@ def test_deployed_cwl_job_lists_filters_and_details(client: TestClient, world: F
     for path in ("inputs", "logs", "prov", "statistics"):
         assert client.get(f"/jobs/{job}/{path}", headers=_key(world, "sue")).status_code == 403, path
         assert client.get(f"/jobs/{job}/{path}").status_code == 401, path
-    assert client.get("/jobs/0x0000000000000000000000000000000000000001/logs",
-                      headers=_key(world, "sam")).status_code == 404
+    assert (
+        client.get("/jobs/0x0000000000000000000000000000000000000001/logs", headers=_key(world, "sam")).status_code
+        == 404
+    )

@@ -21,16 +21,28 @@ def test_quotations_and_bills(tmp_path: Path, api_client_factory: Any) -> None:
     world = build_world(tmp_path / "home", submitters=("sam", "sue"))
     settings = load_settings(home=world.home)
     pia = load_party(settings, "pia")
-    priced = Catalog(settings).register(pia, PlatformInfo(
-        name="karst-priced", age_recipient=pia.card.age_recipient, prices={"cpu_hour": 36 * GWEI, "flat": 3 * GWEI}))
+    priced = Catalog(settings).register(
+        pia,
+        PlatformInfo(
+            name="karst-priced", age_recipient=pia.card.age_recipient, prices={"cpu_hour": 36 * GWEI, "flat": 3 * GWEI}
+        ),
+    )
     # the market is off-chain: a quote is made from the submitter's signed task record (the
     # contract it names is not consulted), so the task is catalogued here without opening one
     sam = load_party(settings, "sam")
     catalog = Catalog(settings)
     app = catalog.find("shout", Kind.APPLICATION)
     task = Account.create().address
-    catalog.register(sam, TaskInfo(address=task, application_id=app.id, platform_id=priced.id,
-                                   inputs={"scene": world.dataset_id}, results_recipient=sam.card.age_recipient))
+    catalog.register(
+        sam,
+        TaskInfo(
+            address=task,
+            application_id=app.id,
+            platform_id=priced.id,
+            inputs={"scene": world.dataset_id},
+            results_recipient=sam.card.age_recipient,
+        ),
+    )
     client = api_client_factory(world.home)
 
     def key(name: str) -> dict[str, str]:
@@ -41,8 +53,13 @@ def test_quotations_and_bills(tmp_path: Path, api_client_factory: Any) -> None:
     assert client.get("/bills").status_code == 401
     assert client.post("/processes/shout/quotations", headers=key("olga"), json={"task": task}).status_code == 403
     assert client.post("/processes/other/quotations", headers=key("sam"), json={"task": task}).status_code == 404
-    for bad in ({"task": task, "validFor": -1}, {"task": task, "validFor": 10**30}, {"task": "0x12"},
-                {"task": task, "onFailure": "never"}, {"task": task, "price": "0"}):
+    for bad in (
+        {"task": task, "validFor": -1},
+        {"task": task, "validFor": 10**30},
+        {"task": "0x12"},
+        {"task": task, "onFailure": "never"},
+        {"task": task, "price": "0"},
+    ):
         r = client.post("/processes/shout/quotations", headers=key("sam"), json=bad)
         assert r.status_code == 400, (bad, r.text)
 
@@ -55,7 +72,9 @@ def test_quotations_and_bills(tmp_path: Path, api_client_factory: Any) -> None:
     items = {i["item"]: i for i in quote["items"]}
     assert items["flat"]["cost"] == str(3 * GWEI) and int(items["cpu"]["cost"]) > 0
     assert int(quote["price"]) == sum(int(i["cost"]) for i in quote["items"])
-    assert quote["escrow"]["quote_cid"] == quote["id"] and sum(map(int, quote["escrow"]["maxima"])) == int(quote["price"])
+    assert quote["escrow"]["quote_cid"] == quote["id"] and sum(map(int, quote["escrow"]["maxima"])) == int(
+        quote["price"]
+    )
     assert quote["escrow"]["fail_fee"] == str(3 * GWEI)  # the default terms: the flat fee
 
     got = client.get(f"/quotations/{quote['id']}", headers=key("sam"))
@@ -78,7 +97,10 @@ def test_quotations_and_bills(tmp_path: Path, api_client_factory: Any) -> None:
 
     # prices out of bounds in a record registered over HTTP: a 400 naming the field, nothing registered
     for prices in ({"cpu_hour": -1}, {"flat": str(10**40)}, {"gpu_hour": 0.5}):
-        r = client.post("/catalog/platforms", headers=key("pia"),
-                        json={"name": "dear", "age_recipient": pia.card.age_recipient, "prices": prices})
+        r = client.post(
+            "/catalog/platforms",
+            headers=key("pia"),
+            json={"name": "dear", "age_recipient": pia.card.age_recipient, "prices": prices},
+        )
         assert r.status_code == 400 and "prices." in r.json()["detail"], r.text
     assert all(p["body"]["name"] != "dear" for p in client.get("/catalog/platforms").json())

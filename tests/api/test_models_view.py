@@ -20,9 +20,15 @@ from eotrust.settings import load_settings
 
 
 def _geotiff(data: np.ndarray) -> bytes:
-    profile: dict[str, Any] = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1], "count": data.shape[0],
-                               "dtype": data.dtype.name, "crs": "EPSG:32633",
-                               "transform": Affine(10, 0, 400000, 0, -10, 5000000)}
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": data.shape[0],
+        "dtype": data.dtype.name,
+        "crs": "EPSG:32633",
+        "transform": Affine(10, 0, 400000, 0, -10, 5000000),
+    }
     with MemoryFile() as mem:
         with mem.open(**profile) as dst:
             dst.write(data)
@@ -44,16 +50,23 @@ def test_models_in_stac_and_prediction_pictures(tmp_path: Path, tiny_enet_zip: P
     assert items[0]["assets"]["package"]["href"] == f"{base_url(client)}/store/{entry.cid}"
 
     scene = np.random.default_rng(0).integers(0, 3000, (3, 40, 56), dtype=np.uint16)
-    r = client.post("/render/prediction", params={"model": entry.cid}, content=_geotiff(scene),
-                    headers={"X-API-Key": key, "Content-Type": "image/tiff"})
+    r = client.post(
+        "/render/prediction",
+        params={"model": entry.cid},
+        content=_geotiff(scene),
+        headers={"X-API-Key": key, "Content-Type": "image/tiff"},
+    )
     assert r.status_code == 200, r.text
     doc = r.json()
     assert (doc["width"], doc["height"]) == (56, 40)
-    pictures = [Image.open(io.BytesIO(base64.b64decode(doc[k].split(",", 1)[1]))) for k in ("scene_png", "prediction_png")]
+    pictures = [
+        Image.open(io.BytesIO(base64.b64decode(doc[k].split(",", 1)[1]))) for k in ("scene_png", "prediction_png")
+    ]
     assert [p.size for p in pictures] == [(56, 40), (56, 40)]
     assert pictures[1].mode == "RGBA" and len(doc["legend"]) >= 2
-    r = client.post("/render/prediction", params={"model": entry.cid}, content=b"not a tiff",
-                    headers={"X-API-Key": key})
+    r = client.post(
+        "/render/prediction", params={"model": entry.cid}, content=b"not a tiff", headers={"X-API-Key": key}
+    )
     assert 400 <= r.status_code < 500
     r = client.post("/render/prediction", params={"model": entry.cid}, content=_geotiff(scene))
     assert r.status_code == 401

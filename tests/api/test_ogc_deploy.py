@@ -27,7 +27,9 @@ def world(tmp_path: Path) -> FlowWorld:
     from eotrust.settings import load_settings
 
     settings = load_settings(home=world.home)
-    world.keys["ava"], _ = create_api_key(settings, party=create_party(settings, "ava", Role.ALGORITHM_OWNER), scopes=["*"])
+    world.keys["ava"], _ = create_api_key(
+        settings, party=create_party(settings, "ava", Role.ALGORITHM_OWNER), scopes=["*"]
+    )
     return world
 
 
@@ -48,10 +50,20 @@ def _package() -> bytes:
     return (CWL / "shout.cwl").read_bytes()
 
 
-def _deploy(client: TestClient, world: FlowWorld, who: str = "alan", body: bytes | None = None,
-            ctype: str = CWL_YAML, **params: str) -> Any:
-    return client.post("/processes", content=_package() if body is None else body,
-                       headers={**_key(world, who), "Content-Type": ctype}, params=params)
+def _deploy(
+    client: TestClient,
+    world: FlowWorld,
+    who: str = "alan",
+    body: bytes | None = None,
+    ctype: str = CWL_YAML,
+    **params: str,
+) -> Any:
+    return client.post(
+        "/processes",
+        content=_package() if body is None else body,
+        headers={**_key(world, who), "Content-Type": ctype},
+        params=params,
+    )
 
 
 def test_deploy_needs_an_algorithm_owners_key(client: TestClient, world: FlowWorld) -> None:
@@ -64,10 +76,14 @@ def test_deploy_needs_an_algorithm_owners_key(client: TestClient, world: FlowWor
 
 
 def test_garbage_packages_are_one_clear_400(client: TestClient, world: FlowWorld) -> None:
-    for body, ctype in [(b"", CWL_YAML), (b"cwlVersion: v1.2\nclass: CommandLineTool\ninputs: {x: Nope}\noutputs: []\n", CWL_YAML),
-                        (b"{not json", "application/json"), (b'{"processDescription": {}}', "application/json"),
-                        (b'{"executionUnit": [{"href": "http://example.org/x.cwl"}]}', "application/json"),
-                        (b"\x00\x01binary", "application/octet-stream")]:
+    for body, ctype in [
+        (b"", CWL_YAML),
+        (b"cwlVersion: v1.2\nclass: CommandLineTool\ninputs: {x: Nope}\noutputs: []\n", CWL_YAML),
+        (b"{not json", "application/json"),
+        (b'{"processDescription": {}}', "application/json"),
+        (b'{"executionUnit": [{"href": "http://example.org/x.cwl"}]}', "application/json"),
+        (b"\x00\x01binary", "application/octet-stream"),
+    ]:
         res = _deploy(client, world, body=body, ctype=ctype)
         assert res.status_code == 400, (body, res.text)
         assert res.json()["detail"] and "Traceback" not in res.text
@@ -98,8 +114,10 @@ def test_deploy_describe_execute_shape_versions_replace_and_undeploy(client: Tes
     assert _deploy(client, world, "ava", id="shout-cwl", version="9.0.0").status_code == 403  # not hers
 
     # a second version, as an OGC application package (JSON)
-    pkg = {"processDescription": {"id": "shout-cwl", "version": "2.0.0", "title": "Shout v2"},
-           "executionUnit": [{"unit": yaml.safe_load(_package())}]}
+    pkg = {
+        "processDescription": {"id": "shout-cwl", "version": "2.0.0", "title": "Shout v2"},
+        "executionUnit": [{"unit": yaml.safe_load(_package())}],
+    }
     assert client.post("/processes", json=pkg, headers=_key(world, "alan")).status_code == 201
     assert client.get("/processes/shout-cwl").json()["version"] == "2.0.0"
     assert client.get("/processes/shout-cwl:1.0.0").json()["version"] == "1.0.0"
@@ -107,12 +125,25 @@ def test_deploy_describe_execute_shape_versions_replace_and_undeploy(client: Tes
 
     # replace 2.0.0 (PUT): only the owner
     changed = _package().replace(b"a word appended", b"the word appended")
-    assert client.put("/processes/shout-cwl", content=changed, params={"version": "2.0.0"},
-                      headers={**_key(world, "ava"), "Content-Type": CWL_YAML}).status_code == 403
-    put = client.put("/processes/shout-cwl", content=changed, params={"version": "2.0.0"},
-                     headers={**_key(world, "alan"), "Content-Type": CWL_YAML})
+    assert (
+        client.put(
+            "/processes/shout-cwl",
+            content=changed,
+            params={"version": "2.0.0"},
+            headers={**_key(world, "ava"), "Content-Type": CWL_YAML},
+        ).status_code
+        == 403
+    )
+    put = client.put(
+        "/processes/shout-cwl",
+        content=changed,
+        params={"version": "2.0.0"},
+        headers={**_key(world, "alan"), "Content-Type": CWL_YAML},
+    )
     assert put.status_code == 204, put.text
-    assert client.get("/processes/shout-cwl").json()["inputs"]["tag"]["description"] == "the word appended to the result"
+    assert (
+        client.get("/processes/shout-cwl").json()["inputs"]["tag"]["description"] == "the word appended to the result"
+    )
 
     # undeploy one version, then all; only the owner
     assert client.delete("/processes/shout-cwl", headers=_key(world, "ava")).status_code == 403
@@ -134,8 +165,11 @@ def test_visibility_hides_a_process_from_everyone_not_named(client: TestClient, 
     assert client.get("/processes/private", headers=_key(world, "sam")).status_code == 200
     assert "private" in [p["id"] for p in client.get("/processes", headers=_key(world, "sam")).json()["processes"]]
     # a hidden process cannot be executed either
-    hidden = client.post("/processes/private/execution", json={"inputs": {"scene": world.dataset_id, "tag": "x"}},
-                         headers=_key(world, "olga"))
+    hidden = client.post(
+        "/processes/private/execution",
+        json={"inputs": {"scene": world.dataset_id, "tag": "x"}},
+        headers=_key(world, "olga"),
+    )
     assert hidden.status_code == 404
     # a wrong key is refused rather than silently treated as anonymous
     assert client.get("/processes", headers={"X-API-Key": "wrong"}).status_code == 401
@@ -144,8 +178,13 @@ def test_visibility_hides_a_process_from_everyone_not_named(client: TestClient, 
 def test_eotrust_workflow_packages_deploy_too_and_conformance_is_declared(client: TestClient, world: FlowWorld) -> None:
     from api_world import WORKFLOW
 
-    res = _deploy(client, world, body=WORKFLOW.replace("name: shout", "name: shout-yaml").encode(),
-                  ctype="application/x-yaml", version="0.2.0")
+    res = _deploy(
+        client,
+        world,
+        body=WORKFLOW.replace("name: shout", "name: shout-yaml").encode(),
+        ctype="application/x-yaml",
+        version="0.2.0",
+    )
     assert res.status_code == 201, res.text
     assert client.get("/processes/shout-yaml").json()["version"] == "0.2.0"
     conf = client.get("/conformance").json()["conformsTo"]

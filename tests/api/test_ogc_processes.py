@@ -79,20 +79,26 @@ def test_ogc_error_answers(world: FlowWorld, world_client: TestClient) -> None:
     assert r.status_code == 404 and r.json()["type"].endswith("/no-such-job")
     r = client.post("/processes/shout/execution", json={"inputs": {"scene": world.dataset_id}}, headers=key)
     assert r.status_code == 400 and "tag" in r.json()["detail"]
-    r = client.post("/processes/shout/execution",
-                    json={"inputs": {"scene": world.dataset_id, "tag": "x", "times": 9}}, headers=key)
+    r = client.post(
+        "/processes/shout/execution", json={"inputs": {"scene": world.dataset_id, "tag": "x", "times": 9}}, headers=key
+    )
     assert r.status_code == 400 and "times" in r.json()["detail"]
     r = client.post("/processes/shout/execution", json={"inputs": {"scene": world.dataset_id, "tag": "x"}})
     assert r.status_code == 401
     # a data owner is not a submitter
-    r = client.post("/processes/shout/execution", json={"inputs": {"scene": world.dataset_id, "tag": "x"}},
-                    headers={"X-API-Key": world.keys["olga"]})
+    r = client.post(
+        "/processes/shout/execution",
+        json={"inputs": {"scene": world.dataset_id, "tag": "x"}},
+        headers={"X-API-Key": world.keys["olga"]},
+    )
     assert r.status_code == 403
 
 
 def test_sync_execution_returns_the_results_document(world: FlowWorld, world_client: TestClient) -> None:
-    r = world_client.post("/processes/shout/execution",
-                          json={"inputs": {"scene": world.dataset_id, "tag": "sync"}, "response": "document"},
-                          headers={"X-API-Key": world.keys["sue"], "Prefer": "respond-sync"})
+    r = world_client.post(
+        "/processes/shout/execution",
+        json={"inputs": {"scene": world.dataset_id, "tag": "sync"}, "response": "document"},
+        headers={"X-API-Key": world.keys["sue"], "Prefer": "respond-sync"},
+    )
     assert r.status_code == 200, r.text
     assert set(r.json()) == {"shouted"}

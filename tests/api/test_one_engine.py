@@ -51,7 +51,9 @@ def test_many_authenticated_requests_share_one_engine(tmp_path, api_client_facto
         assert r.status_code == 200, (path, r.text)
     # a bad key is refused without opening anything either
     assert client.get("/jobs", headers={"X-API-Key": "eot_" + "x" * 43}).status_code == 401
-    assert opened == after_first, f"{REQUESTS} requests opened {opened['engines'] - after_first['engines']} more engines"
+    assert opened == after_first, (
+        f"{REQUESTS} requests opened {opened['engines'] - after_first['engines']} more engines"
+    )
 
 
 def test_the_counter_sees_a_new_engine(tmp_path, opened) -> None:  # type: ignore[no-untyped-def]

@@ -19,9 +19,23 @@ def client(settings: Any) -> TestClient:
 def test_document_is_complete(client: TestClient) -> None:
     doc = client.get("/openapi.json").json()
     paths = doc["paths"]
-    for required in ("/", "/conformance", "/processes", "/processes/{processId}", "/processes/{processId}/execution",
-                     "/jobs", "/jobs/{jobId}", "/jobs/{jobId}/results", "/stac", "/stac/search", "/tasks",
-                     "/tasks/{address}/answer", "/store", "/store/{cid}", "/catalog/search"):
+    for required in (
+        "/",
+        "/conformance",
+        "/processes",
+        "/processes/{processId}",
+        "/processes/{processId}/execution",
+        "/jobs",
+        "/jobs/{jobId}",
+        "/jobs/{jobId}/results",
+        "/stac",
+        "/stac/search",
+        "/tasks",
+        "/tasks/{address}/answer",
+        "/store",
+        "/store/{cid}",
+        "/catalog/search",
+    ):
         assert required in paths, required
     for path, ops in paths.items():
         for method, op in ops.items():
@@ -37,8 +51,12 @@ def test_document_is_complete(client: TestClient) -> None:
 def test_landing_and_conformance_follow_ogc(client: TestClient) -> None:
     landing = client.get("/").json()
     rels = {link["rel"] for link in landing["links"]}
-    assert {"self", "service-desc", "http://www.opengis.net/def/rel/ogc/1.0/conformance",
-            "http://www.opengis.net/def/rel/ogc/1.0/processes"} <= rels
+    assert {
+        "self",
+        "service-desc",
+        "http://www.opengis.net/def/rel/ogc/1.0/conformance",
+        "http://www.opengis.net/def/rel/ogc/1.0/processes",
+    } <= rels
     conf = client.get("/conformance").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core" in conf
     stac = client.get("/stac").json()

@@ -43,9 +43,17 @@ def world(tmp_path_factory: pytest.TempPathFactory, package: Path) -> Iterator[d
     revoked, info = create_api_key(settings, party=None, scopes=["*"])
     revoke_api_key(settings, info.id)
     with in_process(load_settings(home=home, max_upload_mb=1)) as client:
-        yield {"url": f"/models/{entry.cid}/predict", "base": base_url(client), "cid": entry.cid,
-               "good": good, "by_name": by_name, "other": other, "revoked": revoked, "client": client,
-               "scorer": Scorer.from_file(package)}
+        yield {
+            "url": f"/models/{entry.cid}/predict",
+            "base": base_url(client),
+            "cid": entry.cid,
+            "good": good,
+            "by_name": by_name,
+            "other": other,
+            "revoked": revoked,
+            "client": client,
+            "scorer": Scorer.from_file(package),
+        }
 
 
 def npy(arr: np.ndarray) -> bytes:
@@ -55,9 +63,14 @@ def npy(arr: np.ndarray) -> bytes:
 
 
 def geotiff(data: np.ndarray, crs: str | None = "EPSG:32633") -> bytes:
-    profile: dict[str, Any] = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1],
-                               "count": data.shape[0], "dtype": data.dtype.name,
-                               "transform": Affine(10, 0, 400000, 0, -10, 5000000)}
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": data.shape[0],
+        "dtype": data.dtype.name,
+        "transform": Affine(10, 0, 400000, 0, -10, 5000000),
+    }
     if crs:
         profile["crs"] = crs
     with MemoryFile() as mem:
@@ -83,18 +96,24 @@ def test_array_geotiff_and_json(world: dict[str, Any]) -> None:
     np.testing.assert_array_equal(classes, world["scorer"].classify(x))
 
     batch = np.stack([x, x[:, ::-1].copy()])
-    r = http(world).post(world["url"] + "?probabilities=true", content=npy(batch),
-                   headers={**NPY, "Authorization": f"Bearer {world['by_name']}"})
+    r = http(world).post(
+        world["url"] + "?probabilities=true",
+        content=npy(batch),
+        headers={**NPY, "Authorization": f"Bearer {world['by_name']}"},
+    )
     assert r.status_code == 200 and np.load(io.BytesIO(r.content)).shape == (2, 4, 40, 56)
 
-    r = http(world).post(world["url"], content=geotiff(x), headers={"Content-Type": "image/tiff", "X-API-Key": world["good"]})
+    r = http(world).post(
+        world["url"], content=geotiff(x), headers={"Content-Type": "image/tiff", "X-API-Key": world["good"]}
+    )
     assert r.status_code == 200 and r.headers["content-type"] == "image/tiff"
     with MemoryFile(r.content) as mem, mem.open() as ds:
         assert ds.crs.to_string() == "EPSG:32633" and ds.transform == Affine(10, 0, 400000, 0, -10, 5000000)
         assert ds.read(1).shape == (40, 56)
 
-    r = http(world).post(world["url"] + "?probabilities=true", json={"data": x[:, :8, :8].tolist()},
-                   headers={"X-API-Key": world["good"]})
+    r = http(world).post(
+        world["url"] + "?probabilities=true", json={"data": x[:, :8, :8].tolist()}, headers={"X-API-Key": world["good"]}
+    )
     doc = r.json()
     assert r.status_code == 200 and doc["shape"] == [8, 8] and doc["class_names"][0] == "water"
     assert np.allclose(np.sum(doc["probabilities"], axis=0), 1, atol=1e-4)
@@ -108,8 +127,11 @@ def test_keys(world: dict[str, Any]) -> None:
         assert "WWW-Authenticate" in r.headers
     r = http(world).post(world["url"], content=body, headers={**NPY, "X-API-Key": world["other"]})
     assert r.status_code == 403 and "not scoped" in r.json()["detail"]
-    r = http(world).post("/models/QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB/predict", content=body,
-                   headers={**NPY, "X-API-Key": world["good"]})
+    r = http(world).post(
+        "/models/QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB/predict",
+        content=body,
+        headers={**NPY, "X-API-Key": world["good"]},
+    )
     assert r.status_code == 404
     alive(world)
 
@@ -140,8 +162,12 @@ def test_malformed_inputs(world: dict[str, Any], body: bytes, ctype: str, status
 def test_two_gigabytes_are_refused_before_reading(world: dict[str, Any]) -> None:
     """A declared 2 GB body is refused from its Content-Length: the app reads no byte of it."""
     two_gb = (b"\0" * (256 * 1024) for _ in range(8 * 1024))
-    r, pulled = post_streamed(http(world), world["url"], two_gb,
-                              headers={**NPY, "X-API-Key": world["good"], "Content-Length": str(2 * 1024 ** 3)})
+    r, pulled = post_streamed(
+        http(world),
+        world["url"],
+        two_gb,
+        headers={**NPY, "X-API-Key": world["good"], "Content-Length": str(2 * 1024**3)},
+    )
     assert r.status_code == 413, r.text
     assert "limit" in r.text
     assert pulled == 0
@@ -177,7 +203,10 @@ def test_concurrent_requests_of_mixed_shapes_and_bad_ones(world: dict[str, Any])
     answer, and a bad request among them fails alone, before it reaches a batch."""
     rng = np.random.default_rng(3)
     inputs = [rng.integers(0, 255, (3, 32, 48) if i % 3 else (2, 3, 40, 40)).astype(np.uint8) for i in range(12)]
-    inputs += [np.zeros((4, 32, 48), np.uint8), np.full((3, 32, 48), np.nan, np.float32)]  # wrong bands; no finite value
+    inputs += [
+        np.zeros((4, 32, 48), np.uint8),
+        np.full((3, 32, 48), np.nan, np.float32),
+    ]  # wrong bands; no finite value
     expected = [world["scorer"].classify(x) for x in inputs[:12]]
 
     def call(i: int) -> tuple[int, Any]:
@@ -213,7 +242,10 @@ def test_npy_bodies_are_read_exactly(world: dict[str, Any]) -> None:
 def test_truncated_geotiff(world: dict[str, Any]) -> None:
     """A TIFF whose header opens but whose pixel data is cut off."""
     whole = geotiff(np.random.default_rng(2).integers(0, 255, (3, 64, 64)).astype(np.uint8))
-    r = http(world).post(world["url"], content=whole[: len(whole) // 2],
-                   headers={"Content-Type": "image/tiff", "X-API-Key": world["good"]})
+    r = http(world).post(
+        world["url"],
+        content=whole[: len(whole) // 2],
+        headers={"Content-Type": "image/tiff", "X-API-Key": world["good"]},
+    )
     assert r.status_code == 400, r.text
     alive(world)

@@ -29,7 +29,9 @@ def test_every_router_module_is_listed() -> None:
 
 
 def _routes(app: FastAPI) -> set[tuple[str, str, frozenset[str]]]:
-    return {(type(r).__name__, getattr(r, "path", ""), frozenset(getattr(r, "methods", None) or ())) for r in app.routes}
+    return {
+        (type(r).__name__, getattr(r, "path", ""), frozenset(getattr(r, "methods", None) or ())) for r in app.routes
+    }
 
 
 @pytest.mark.parametrize("name", app_module.ROUTERS)

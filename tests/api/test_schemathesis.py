@@ -17,9 +17,28 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 def _schemathesis(url: str, *extra: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     st = Path(sys.executable).with_name("schemathesis")
     return subprocess.run(
-        [str(st), "run", f"{url}/openapi.json", "--checks", "not_a_server_error", "--max-examples", "10",
-         "--seed", "20261125", "--max-time", "25", "--request-timeout", "20", "--workers", "1", *extra],
-        capture_output=True, text=True, timeout=240, cwd=cwd,
+        [
+            str(st),
+            "run",
+            f"{url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "10",
+            "--seed",
+            "20261125",
+            "--max-time",
+            "25",
+            "--request-timeout",
+            "20",
+            "--workers",
+            "1",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=cwd,
     )
 
 

@@ -44,8 +44,12 @@ def test_serve_answers_refuses_a_huge_body_and_stops_by_pid(tmp_path: Path, live
     assert "/processes" in doc["paths"]
 
     host, port = server.url.removeprefix("http://").split(":")
-    reply = _raw_post(host, int(port), "/store", {"X-API-Key": key, "Content-Type": "application/octet-stream",
-                                                  "Content-Length": str(2 * 1024 ** 3)})
+    reply = _raw_post(
+        host,
+        int(port),
+        "/store",
+        {"X-API-Key": key, "Content-Type": "application/octet-stream", "Content-Length": str(2 * 1024**3)},
+    )
     status_line, _, rest = reply.partition(b"\r\n")
     assert b" 413 " in status_line, reply[:300]
     assert b"larger than 1 MiB" in rest

@@ -53,7 +53,10 @@ def test_catalogue_as_turtle_and_json_ld_read_by_rdflib(client: TestClient, worl
     ttl = client.get("/linked-data")
     assert ttl.headers["content-type"].startswith("text/turtle")
     g = rdflib.Graph().parse(data=ttl.text, format="turtle")
-    DCAT, GEO = rdflib.Namespace("http://www.w3.org/ns/dcat#"), rdflib.Namespace("http://www.opengis.net/ont/geosparql#")
+    DCAT, GEO = (
+        rdflib.Namespace("http://www.w3.org/ns/dcat#"),
+        rdflib.Namespace("http://www.opengis.net/ont/geosparql#"),
+    )
     datasets = list(g.subjects(rdflib.RDF.type, DCAT.Dataset))
     assert [str(d).rsplit("/", 1)[-1] for d in datasets] == [world.dataset_id]
     wkt = str(next(g.objects(next(g.objects(datasets[0], GEO.hasGeometry)), GEO.asWKT)))
@@ -68,24 +71,44 @@ def test_catalogue_as_turtle_and_json_ld_read_by_rdflib(client: TestClient, worl
 
 
 def test_geosparql_spatial_and_measuring_functions(client: TestClient, world: FlowWorld) -> None:
-    inside = _select(client, f"""SELECT ?d ?title WHERE {{
+    inside = _select(
+        client,
+        f"""SELECT ?d ?title WHERE {{
         ?d a dcat:Dataset ; dct:title ?title ; geo:hasGeometry/geo:asWKT ?g .
-        FILTER(geof:sfIntersects(?g, {LJUBLJANA})) }}""")
+        FILTER(geof:sfIntersects(?g, {LJUBLJANA})) }}""",
+    )
     assert [r["title"] for r in inside] == ["Karst NDVI"]
-    assert _select(client, f"""SELECT ?d WHERE {{ ?d geo:hasGeometry/geo:asWKT ?g .
-        FILTER(geof:sfContains(?g, {VIENNA})) }}""") == []
-    far = _select(client, f"""SELECT ?km WHERE {{ ?d geo:hasGeometry/geo:asWKT ?g .
-        BIND(geof:distance(?g, {VIENNA}, <http://www.opengis.net/def/uom/OGC/1.0/metre>) / 1000 AS ?km) }}""")
+    assert (
+        _select(
+            client,
+            f"""SELECT ?d WHERE {{ ?d geo:hasGeometry/geo:asWKT ?g .
+        FILTER(geof:sfContains(?g, {VIENNA})) }}""",
+        )
+        == []
+    )
+    far = _select(
+        client,
+        f"""SELECT ?km WHERE {{ ?d geo:hasGeometry/geo:asWKT ?g .
+        BIND(geof:distance(?g, {VIENNA}, <http://www.opengis.net/def/uom/OGC/1.0/metre>) / 1000 AS ?km) }}""",
+    )
     assert 200 < float(far[0]["km"]) < 300  # the box's nearest corner is ~230 km from Vienna
-    area = _select(client, """SELECT ?a WHERE { ?d geo:hasGeometry/geo:asWKT ?g .
-        BIND(geof:area(?g, <http://www.opengis.net/def/uom/OGC/1.0/metre>) AS ?a) }""")
+    area = _select(
+        client,
+        """SELECT ?a WHERE { ?d geo:hasGeometry/geo:asWKT ?g .
+        BIND(geof:area(?g, <http://www.opengis.net/def/uom/OGC/1.0/metre>) AS ?a) }""",
+    )
     assert 4e8 < float(area[0]["a"]) < 7e8  # 0.3 x 0.2 degrees at 46 N: ~5.2e8 m2
     apps = _select(client, "SELECT ?t WHERE { ?a a dcat:DataService ; dct:title ?t }")
     assert [r["t"] for r in apps] == ["shout"]
-    get = client.get("/sparql", params={"query": PRE + "ASK { ?d a dcat:Dataset }"},
-                     headers={"Accept": "application/sparql-results+xml"})
+    get = client.get(
+        "/sparql",
+        params={"query": PRE + "ASK { ?d a dcat:Dataset }"},
+        headers={"Accept": "application/sparql-results+xml"},
+    )
     assert get.status_code == 200 and "<boolean>true</boolean>" in get.text
-    construct = client.get("/sparql", params={"query": PRE + "CONSTRUCT { ?d a dcat:Dataset } WHERE { ?d a dcat:Dataset }"})
+    construct = client.get(
+        "/sparql", params={"query": PRE + "CONSTRUCT { ?d a dcat:Dataset } WHERE { ?d a dcat:Dataset }"}
+    )
     assert construct.headers["content-type"].startswith("text/turtle") and world.dataset_id in construct.text
 
 
@@ -120,24 +143,32 @@ def test_federated_query_across_two_servers_with_rdflib(tmp_path: Path, live_ser
         home = tmp_path / name
         settings = load_settings(home=home)
         owner = create_party(settings, "owner", Role.DATA_OWNER)
-        Catalog(settings).register_dataset(owner, DatasetInfo(title=title, cid="QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG",
-                                                              size=1, bbox=bbox))
+        Catalog(settings).register_dataset(
+            owner, DatasetInfo(title=title, cid="QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", size=1, bbox=bbox)
+        )
         return home
 
     east = live_server_factory(home_with("east", "Pannonian plain", (19.0, 46.0, 20.0, 47.0)))
-    west = live_server_factory(home_with("west", "Karst plateau", (13.6, 45.6, 14.0, 45.9)),
-                               env={"EOTRUST_SPARQL_PEERS": json.dumps([f"{east.url}/sparql"])})
-    query = PRE + f"""SELECT ?title WHERE {{
+    west = live_server_factory(
+        home_with("west", "Karst plateau", (13.6, 45.6, 14.0, 45.9)),
+        env={"EOTRUST_SPARQL_PEERS": json.dumps([f"{east.url}/sparql"])},
+    )
+    query = (
+        PRE
+        + f"""SELECT ?title WHERE {{
         {{ ?d a dcat:Dataset ; dct:title ?title }}
         UNION
         {{ SERVICE <{east.url}/sparql> {{ ?d a dcat:Dataset ; dct:title ?title ; geo:hasGeometry/geo:asWKT ?g .
              FILTER(geof:sfIntersects(?g, "POINT(19.5 46.5)"^^geo:wktLiteral)) }} }}
     }} ORDER BY ?title"""
+    )
     graph = rdflib.Graph(store=SPARQLStore(f"{west.url}/sparql", returnFormat="json"))
     titles = [str(row[0]) for row in graph.query(query)]
     assert titles == ["Karst plateau", "Pannonian plain"]
     # east has no peers: it refuses to reach west
     import httpx
 
-    back = httpx.get(f"{east.url}/sparql", params={"query": f"SELECT * WHERE {{ SERVICE <{west.url}/sparql> {{ ?s ?p ?o }} }}"})
+    back = httpx.get(
+        f"{east.url}/sparql", params={"query": f"SELECT * WHERE {{ SERVICE <{west.url}/sparql> {{ ?s ?p ?o }} }}"}
+    )
     assert back.status_code == 403 and "not a federation peer" in back.json()["detail"]

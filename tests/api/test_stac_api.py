@@ -33,8 +33,14 @@ class OfflineValidator(JsonSchemaSTACValidator):
         super().__init__()
         self.not_fetched: set[str] = set()
 
-    def validate_extension(self, stac_dict: dict[str, Any], stac_object_type: Any, stac_version: str,
-                           extension_id: str, href: str | None = None) -> Any:
+    def validate_extension(
+        self,
+        stac_dict: dict[str, Any],
+        stac_object_type: Any,
+        stac_version: str,
+        extension_id: str,
+        href: str | None = None,
+    ) -> Any:
         if extension_id not in self.schema_cache:
             self.not_fetched.add(extension_id)
             return None
@@ -47,12 +53,32 @@ def stac_server(tmp_path: Path, api_client_factory: Any) -> TestClient:
     settings = load_settings(home=home)
     catalog = Catalog(settings)
     owner = Account.create()
-    catalog.register_dataset(owner, DatasetInfo(
-        title="Slovenia NDVI 2017", cid=cid_of_bytes(b"ndvi"), size=4, bbox=SLOVENIA,
-        start="2017-01-01T00:00:00Z", end="2017-12-31T00:00:00Z", crs="EPSG:32633", bands=["NDVI"]))
-    catalog.register_dataset(owner, DatasetInfo(
-        title="Alps RGB 2019", cid=cid_of_bytes(b"rgb"), size=3, bbox=ALPS,
-        start="2019-06-01T00:00:00Z", end="2019-06-01T00:00:00Z", crs="EPSG:32632", bands=["B04", "B03", "B02"]))
+    catalog.register_dataset(
+        owner,
+        DatasetInfo(
+            title="Slovenia NDVI 2017",
+            cid=cid_of_bytes(b"ndvi"),
+            size=4,
+            bbox=SLOVENIA,
+            start="2017-01-01T00:00:00Z",
+            end="2017-12-31T00:00:00Z",
+            crs="EPSG:32633",
+            bands=["NDVI"],
+        ),
+    )
+    catalog.register_dataset(
+        owner,
+        DatasetInfo(
+            title="Alps RGB 2019",
+            cid=cid_of_bytes(b"rgb"),
+            size=3,
+            bbox=ALPS,
+            start="2019-06-01T00:00:00Z",
+            end="2019-06-01T00:00:00Z",
+            crs="EPSG:32632",
+            bands=["B04", "B03", "B02"],
+        ),
+    )
     return api_client_factory(home)
 
 
@@ -86,7 +112,11 @@ def test_pystac_client_searches_by_bbox_and_datetime(stac_server: TestClient) ->
             bands = pystac.extensions.eo.EOExtension.ext(item.assets["data"]).bands
             assert bands and bands[0].name in ("NDVI", "B04")
         rgb = next(i for i in everything if i.properties["title"] == "Alps RGB 2019")
-        assert [b.common_name for b in pystac.extensions.eo.EOExtension.ext(rgb.assets["data"]).bands] == ["red", "green", "blue"]
+        assert [b.common_name for b in pystac.extensions.eo.EOExtension.ext(rgb.assets["data"]).bands] == [
+            "red",
+            "green",
+            "blue",
+        ]
     finally:
         RegisteredValidator.set_validator(JsonSchemaSTACValidator())
 
@@ -145,15 +175,35 @@ def test_search_reads_only_the_rows_it_returns(tmp_path: Path, api_client_factor
     settings = load_settings(home=home)
     catalog = Catalog(settings)
     owner = Account.create()
-    alps = catalog.register_dataset(owner, DatasetInfo(title="Alps", cid=cid_of_bytes(b"a"), size=1, bbox=ALPS,
-                                                       start="2019-06-01T00:00:00Z", end="2019-06-02T00:00:00Z"))
-    slovenia = catalog.register_dataset(owner, DatasetInfo(title="Slovenia", cid=cid_of_bytes(b"s"), size=1,
-                                                           bbox=SLOVENIA, start="2017-01-01T00:00:00Z",
-                                                           end="2017-12-31T00:00:00Z"))
+    alps = catalog.register_dataset(
+        owner,
+        DatasetInfo(
+            title="Alps",
+            cid=cid_of_bytes(b"a"),
+            size=1,
+            bbox=ALPS,
+            start="2019-06-01T00:00:00Z",
+            end="2019-06-02T00:00:00Z",
+        ),
+    )
+    slovenia = catalog.register_dataset(
+        owner,
+        DatasetInfo(
+            title="Slovenia",
+            cid=cid_of_bytes(b"s"),
+            size=1,
+            bbox=SLOVENIA,
+            start="2017-01-01T00:00:00Z",
+            end="2017-12-31T00:00:00Z",
+        ),
+    )
     _tamper(settings, alps.id)
     client = api_client_factory(home)
-    for params in ({"bbox": "14,45.5,15,46.5"}, {"datetime": "2017-03-01T00:00:00Z/2017-04-01T00:00:00Z"},
-                   {"ids": slovenia.id}):
+    for params in (
+        {"bbox": "14,45.5,15,46.5"},
+        {"datetime": "2017-03-01T00:00:00Z/2017-04-01T00:00:00Z"},
+        {"ids": slovenia.id},
+    ):
         r = client.get("/stac/search", params={**params, "collections": "datasets"})
         assert r.status_code == 200, (params, r.text)
         assert [f["id"] for f in r.json()["features"]] == [slovenia.id]
@@ -167,10 +217,19 @@ def test_search_across_the_antimeridian_and_open_intervals(tmp_path: Path, api_c
     home = tmp_path / "home"
     catalog = Catalog(load_settings(home=home))
     owner = Account.create()
-    fiji = catalog.register_dataset(owner, DatasetInfo(title="Fiji", cid=cid_of_bytes(b"f"), size=1,
-                                                       bbox=(177.0, -19.0, 179.9, -16.0), start="2020-01-01T00:00:00Z"))
-    catalog.register_dataset(owner, DatasetInfo(title="Alps", cid=cid_of_bytes(b"a"), size=1, bbox=ALPS,
-                                                start="2019-06-01T00:00:00Z"))
+    fiji = catalog.register_dataset(
+        owner,
+        DatasetInfo(
+            title="Fiji",
+            cid=cid_of_bytes(b"f"),
+            size=1,
+            bbox=(177.0, -19.0, 179.9, -16.0),
+            start="2020-01-01T00:00:00Z",
+        ),
+    )
+    catalog.register_dataset(
+        owner, DatasetInfo(title="Alps", cid=cid_of_bytes(b"a"), size=1, bbox=ALPS, start="2019-06-01T00:00:00Z")
+    )
     client = api_client_factory(home)
 
     def ids(**params: str) -> list[str]:
@@ -181,4 +240,5 @@ def test_search_across_the_antimeridian_and_open_intervals(tmp_path: Path, api_c
     assert ids(bbox="170,-20,-170,-10") == [fiji.id]  # west > east: crosses 180°
     assert ids(datetime="2019-12-31T00:00:00Z/..", collections="datasets") == [fiji.id]
     assert ids(datetime="../2019-12-31T00:00:00Z", collections="datasets") == [
-        i for i in ids(collections="datasets") if i != fiji.id]
+        i for i in ids(collections="datasets") if i != fiji.id
+    ]

@@ -31,8 +31,15 @@ pytestmark = [pytest.mark.server, pytest.mark.browser, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
@@ -73,8 +80,15 @@ outputs:
 
 def _geotiff(path: Path) -> Path:
     data = np.random.default_rng(0).integers(0, 3000, (3, 120, 200), dtype=np.uint16)
-    profile: dict[str, Any] = {"driver": "GTiff", "width": 200, "height": 120, "count": 3, "dtype": "uint16",
-                               "crs": "EPSG:32633", "transform": Affine(10, 0, 400000, 0, -10, 5000000)}
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": 200,
+        "height": 120,
+        "count": 3,
+        "dtype": "uint16",
+        "crs": "EPSG:32633",
+        "transform": Affine(10, 0, 400000, 0, -10, 5000000),
+    }
     with MemoryFile() as mem:
         with mem.open(**profile) as dst:
             dst.write(data)
@@ -101,27 +115,53 @@ def _world(tmp_path: Path) -> Any:
     scene = tmp_path / "scene-2017.txt"
     scene.write_text("a karst scene\n")
     remember(settings, "olga", cid_of_file(scene), scene)
-    world.scene_id = catalog.register_dataset(olga, DatasetInfo(
-        title="Karst scene 2017", cid=cid_of_file(scene), size=scene.stat().st_size, bbox=BBOX,
-        start="2017-01-01T00:00:00Z", end="2017-12-31T00:00:00Z", crs="EPSG:32633", bands=["B04"],
-        media_type="text/plain")).id
+    world.scene_id = catalog.register_dataset(
+        olga,
+        DatasetInfo(
+            title="Karst scene 2017",
+            cid=cid_of_file(scene),
+            size=scene.stat().st_size,
+            bbox=BBOX,
+            start="2017-01-01T00:00:00Z",
+            end="2017-12-31T00:00:00Z",
+            crs="EPSG:32633",
+            bands=["B04"],
+            media_type="text/plain",
+        ),
+    ).id
     far = (14.9, 46.3, 15.1, 46.45)  # elsewhere: a second footprint, its own label
-    world.far_id = catalog.register_dataset(olga, DatasetInfo(
-        title="Pohorje cloud masks", cid=cid_of_file(scene), size=scene.stat().st_size, bbox=far,
-        start="2017-01-01T00:00:00Z", end="2017-12-31T00:00:00Z", crs="EPSG:32633", bands=["clouds"],
-        media_type="text/plain")).id
+    world.far_id = catalog.register_dataset(
+        olga,
+        DatasetInfo(
+            title="Pohorje cloud masks",
+            cid=cid_of_file(scene),
+            size=scene.stat().st_size,
+            bbox=far,
+            start="2017-01-01T00:00:00Z",
+            end="2017-12-31T00:00:00Z",
+            crs="EPSG:32633",
+            bands=["clouds"],
+            media_type="text/plain",
+        ),
+    ).id
     register_workflow_application(Backends(settings), alan, _chart_workflow(), name="chart")
-    nested = {"test": {"pixel_accuracy": 0.912, "mean_iou": 0.604, "per_class": {"forest": {"f1": 0.95}}},
-              "baseline": {"pixel_accuracy": 0.747}}
+    nested = {
+        "test": {"pixel_accuracy": 0.912, "mean_iou": 0.604, "per_class": {"forest": {"f1": 0.95}}},
+        "baseline": {"pixel_accuracy": 0.747},
+    }
     Registry(settings).register(tiny_enet_package(tmp_path / "tiny.zip", metrics=nested))
     return world
 
 
 def _boxes_apart(boxes: list[dict[str, float]]) -> bool:
     for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
-            if a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
-                    a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]:
+        for b in boxes[i + 1 :]:
+            if (
+                a["x"] < b["x"] + b["width"]
+                and b["x"] < a["x"] + a["width"]
+                and a["y"] < b["y"] + b["height"]
+                and b["y"] < a["y"] + a["height"]
+            ):
                 return False
     return True
 
@@ -187,7 +227,9 @@ def test_every_view_offline(tmp_path: Path, live_server_factory: Any) -> None:
             # 3. the task: Finished, its results previewed and downloadable, its history in words
             expect(page.locator("#task-state")).to_have_text("Finished", timeout=120_000)
             address = page.locator("#task-address").inner_text()
-            listed = httpx.get(f"{server.url}/tasks/{address}/results", headers={"X-API-Key": world.keys["sam"]}, timeout=60)
+            listed = httpx.get(
+                f"{server.url}/tasks/{address}/results", headers={"X-API-Key": world.keys["sam"]}, timeout=60
+            )
             assert listed.status_code == 200, listed.text
             assert "chart.png" in [f["file"] for f in listed.json()], listed.json()
             try:
@@ -213,7 +255,9 @@ def test_every_view_offline(tmp_path: Path, live_server_factory: Any) -> None:
 
             # 4. the models: metrics filled in, nested ones by their path
             page.click("button[data-tab=models]")
-            expect(page.locator("#model-table tbody td:nth-child(4)")).to_contain_text("test pixel_accuracy 0.912", timeout=30_000)
+            expect(page.locator("#model-table tbody td:nth-child(4)")).to_contain_text(
+                "test pixel_accuracy 0.912", timeout=30_000
+            )
             shot(page, "models")
 
             # 5. the prediction: sized to the page, zoom on click

@@ -48,8 +48,10 @@ def _as_server_user() -> tuple[list[str], int | None, int | None]:
     try:
         user = pwd.getpwnam("postgres")
     except KeyError:
-        pytest.fail("running as root and there is no 'postgres' system user to run the PostgreSQL server as "
-                    "(Debian's postgresql package creates it: run `make sysdeps`)")
+        pytest.fail(
+            "running as root and there is no 'postgres' system user to run the PostgreSQL server as "
+            "(Debian's postgresql package creates it: run `make sysdeps`)"
+        )
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         pytest.fail("running as root and setpriv (util-linux) is missing: cannot drop to the 'postgres' user")
@@ -61,13 +63,16 @@ def _as_server_user() -> tuple[list[str], int | None, int | None]:
 def _connect(port: int, dbname: str = "postgres"):  # type: ignore[no-untyped-def]
     import psycopg
 
-    return psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname=dbname, autocommit=True, connect_timeout=2)
+    return psycopg.connect(
+        host="127.0.0.1", port=port, user="postgres", dbname=dbname, autocommit=True, connect_timeout=2
+    )
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A running PostgreSQL server; yields the SQLAlchemy URL of its ``postgres`` database."""
     import psycopg  # noqa: F401 - a test dependency (pyproject's test extra): missing is a failure
+
     bindir = _bindir()
     if bindir is None:
         pytest.fail("PostgreSQL server binaries not found (no /usr/lib/postgresql/*/bin/initdb): run `make sysdeps`")
@@ -80,19 +85,52 @@ def postgres_server() -> Iterator[str]:
         data = root / "data"
         log = root / "server.log"
         init = subprocess.run(
-            [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-             "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
-            capture_output=True, text=True, cwd=root,
+            [
+                *prefix,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=root,
         )
         if init.returncode != 0:
             pytest.fail(f"initdb failed ({init.returncode}): {init.stderr.strip() or init.stdout.strip()}")
         port = _free_port()
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                [*prefix, str(bindir / "postgres"), "-D", str(data), "-k", str(root), "-h", "127.0.0.1",
-                 "-p", str(port), "-c", "fsync=off", "-c", "synchronous_commit=off",
-                 "-c", "full_page_writes=off", "-c", "max_connections=300"],
-                stdout=out, stderr=subprocess.STDOUT, cwd=root,
+                [
+                    *prefix,
+                    str(bindir / "postgres"),
+                    "-D",
+                    str(data),
+                    "-k",
+                    str(root),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "max_connections=300",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=root,
             )
 
         def accepting() -> bool:
@@ -104,7 +142,11 @@ def postgres_server() -> Iterator[str]:
             except Exception:  # not accepting connections yet
                 return False
 
-        wait_for(accepting, timeout_s=30, what=lambda: f"postgres to accept connections: {log.read_text(errors='replace')[-2000:]}")
+        wait_for(
+            accepting,
+            timeout_s=30,
+            what=lambda: f"postgres to accept connections: {log.read_text(errors='replace')[-2000:]}",
+        )
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
         if proc is not None and proc.poll() is None:

@@ -25,7 +25,19 @@ def test_register_search_show(settings, tmp_path: Path) -> None:  # type: ignore
     labels.write_bytes((SAMPLE / "lulc.tif").read_bytes())
     home = settings.home_dir
 
-    out = _run(home, "catalog", "register-dataset", str(labels), "--title", "Slovenia labels", "-k", "lulc", "--as", "owner-b", "--json")
+    out = _run(
+        home,
+        "catalog",
+        "register-dataset",
+        str(labels),
+        "--title",
+        "Slovenia labels",
+        "-k",
+        "lulc",
+        "--as",
+        "owner-b",
+        "--json",
+    )
     assert out.exit_code == 0, out.output
     record = json.loads(out.output)
     assert record["owner"] == owner.account.address and record["body"]["crs"] == "EPSG:32633"
@@ -36,7 +48,9 @@ def test_register_search_show(settings, tmp_path: Path) -> None:  # type: ignore
     found = json.loads(_run(home, "catalog", "search", "--bbox", "14.5,45.8,14.6,45.9", "--json").output)
     assert [r["id"] for r in found] == [record["id"]]
     assert json.loads(_run(home, "catalog", "search", "--bbox", "0,0,1,1", "--json").output) == []
-    assert [r["body"]["name"] for r in json.loads(_run(home, "catalog", "search", "--text", "hpc", "--json").output)] == ["hpc"]
+    assert [
+        r["body"]["name"] for r in json.loads(_run(home, "catalog", "search", "--text", "hpc", "--json").output)
+    ] == ["hpc"]
 
     shown = _run(home, "catalog", "show", record["id"])
     assert "signature checked" in shown.output and "Slovenia labels" in shown.output
@@ -48,9 +62,13 @@ def test_bad_bbox_and_unknown_record_are_clear_errors(settings) -> None:  # type
     import sys
 
     exe = Path(sys.executable).parent / "eotrust"
-    proc = subprocess.run([str(exe), "--home", str(settings.home_dir), "catalog", "search", "--bbox", "1,2"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(exe), "--home", str(settings.home_dir), "catalog", "search", "--bbox", "1,2"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1 and "bbox" in proc.stderr and "Traceback" not in proc.stderr
-    proc = subprocess.run([str(exe), "--home", str(settings.home_dir), "catalog", "show", "nothing-here"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(exe), "--home", str(settings.home_dir), "catalog", "show", "nothing-here"], capture_output=True, text=True
+    )
     assert proc.returncode == 1 and "nothing-here" in proc.stderr

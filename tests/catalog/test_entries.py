@@ -41,8 +41,9 @@ def _platform(**kw: int) -> PlatformInfo:
 
 
 def _result(size: int) -> ResultInfo:
-    return ResultInfo(task="0x" + "1" * 40, name="classmap", cid=CID, plaintext_cid=CID, size=size, run_cid=CID,
-                      recipient=AGE)
+    return ResultInfo(
+        task="0x" + "1" * 40, name="classmap", cid=CID, plaintext_cid=CID, size=size, run_cid=CID, recipient=AGE
+    )
 
 
 def test_the_largest_allowed_numbers_are_catalogued_exactly(settings) -> None:  # type: ignore[no-untyped-def]
@@ -56,11 +57,20 @@ def test_the_largest_allowed_numbers_are_catalogued_exactly(settings) -> None:  
     assert _result(MAX_BYTES).size == MAX_BYTES
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("cpus", MAX_CPUS + 1), ("cpus", HUGE), ("cpus", 0),
-    ("memory_mb", MAX_MEMORY_MB + 1), ("memory_mb", HUGE), ("memory_mb", -1),
-    ("gpus", MAX_GPUS + 1), ("gpus", HUGE), ("gpus", -1),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("cpus", MAX_CPUS + 1),
+        ("cpus", HUGE),
+        ("cpus", 0),
+        ("memory_mb", MAX_MEMORY_MB + 1),
+        ("memory_mb", HUGE),
+        ("memory_mb", -1),
+        ("gpus", MAX_GPUS + 1),
+        ("gpus", HUGE),
+        ("gpus", -1),
+    ],
+)
 def test_platform_numbers_out_of_bounds_name_the_field(field: str, value: int) -> None:
     with pytest.raises(ValidationError, match=field):
         _platform(**{field: value})
@@ -88,8 +98,23 @@ def test_a_signed_record_with_a_huge_number_is_refused_when_read() -> None:
 def test_cli_says_which_number_is_too_large(settings) -> None:  # type: ignore[no-untyped-def]
     create_party(settings, "plat", Role.PLATFORM_OWNER)
     exe = Path(sys.executable).parent / "eotrust"
-    proc = subprocess.run([str(exe), "--home", str(settings.home_dir), "catalog", "register-platform", "--name", "hpc",
-                           "--memory-mb", str(MAX_MEMORY_MB + 1), "--as", "plat"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            str(exe),
+            "--home",
+            str(settings.home_dir),
+            "catalog",
+            "register-platform",
+            "--name",
+            "hpc",
+            "--memory-mb",
+            str(MAX_MEMORY_MB + 1),
+            "--as",
+            "plat",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     said = " ".join(proc.stderr.split())
     assert "invalid platform field memory_mb: Input should be less than or equal to 2147483647" in said, said

@@ -54,13 +54,25 @@ from eotrust.errors import InvalidInputError  # noqa: E402
 pytestmark = pytest.mark.server
 
 __all__ = [  # the imported tests and fixtures, collected here a second time against PostgreSQL
-    "catalog", "owner", "packages", "test_catalog_opened_by_many_at_once", "test_long_free_text_is_kept",
+    "catalog",
+    "owner",
+    "packages",
+    "test_catalog_opened_by_many_at_once",
+    "test_long_free_text_is_kept",
     "test_same_record_added_at_once_is_stored_once",
-    "test_bad_keys_and_scopes", "test_cached_copy_is_refetched_when_altered", "test_cli",
-    "test_concurrent_registrations_get_distinct_versions", "test_create_verify_revoke",
-    "test_find_by_name_and_missing", "test_only_the_hash_is_stored", "test_register_and_get_round_trip",
-    "test_search_by_bbox_time_and_text", "test_tampered_package_is_not_registered",
-    "test_tampered_row_is_named", "test_tasks_and_results_are_signed_too", "test_versions_lineage_and_lookup",
+    "test_bad_keys_and_scopes",
+    "test_cached_copy_is_refetched_when_altered",
+    "test_cli",
+    "test_concurrent_registrations_get_distinct_versions",
+    "test_create_verify_revoke",
+    "test_find_by_name_and_missing",
+    "test_only_the_hash_is_stored",
+    "test_register_and_get_round_trip",
+    "test_search_by_bbox_time_and_text",
+    "test_tampered_package_is_not_registered",
+    "test_tampered_row_is_named",
+    "test_tasks_and_results_are_signed_too",
+    "test_versions_lineage_and_lookup",
 ]
 
 

@@ -65,9 +65,13 @@ def test_record_json_round_trip_and_check(owner) -> None:  # type: ignore[no-unt
 
 
 def test_search_by_bbox_time_and_text(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
-    slovenia = catalog.register(owner, _dataset("Slovenia NDVI", (14.5, 45.8, 14.6, 45.9), "2015-07-11", "2017-12-22", keywords=["sentinel-2"]))
+    slovenia = catalog.register(
+        owner, _dataset("Slovenia NDVI", (14.5, 45.8, 14.6, 45.9), "2015-07-11", "2017-12-22", keywords=["sentinel-2"])
+    )
     france = catalog.register(owner, _dataset("Paris labels", (2.2, 48.8, 2.4, 48.9), "2020-01-01", "2020-02-01"))
-    app = catalog.register(owner, ApplicationInfo(name="landcover", workflow_cid=cid_of_bytes(b"wf"), description="land cover mapping"))
+    app = catalog.register(
+        owner, ApplicationInfo(name="landcover", workflow_cid=cid_of_bytes(b"wf"), description="land cover mapping")
+    )
     ids = lambda rs: {r.id for r in rs}  # noqa: E731
     assert ids(catalog.search(bbox=(14.0, 45.0, 15.0, 46.0))) == {slovenia.id}
     assert ids(catalog.search(bbox=(0.0, 0.0, 1.0, 1.0))) == set()
@@ -97,7 +101,9 @@ def test_find_by_name_and_missing(catalog: Catalog, owner) -> None:  # type: ign
 def test_tasks_and_results_are_signed_too(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
     task = catalog.register(
         owner,
-        TaskInfo(address="0x" + "11" * 20, application_id="a", platform_id="p", inputs={"x": "d"}, results_recipient="age1q"),
+        TaskInfo(
+            address="0x" + "11" * 20, application_id="a", platform_id="p", inputs={"x": "d"}, results_recipient="age1q"
+        ),
     )
     assert catalog.task("0x" + "11" * 20) == task
     with pytest.raises(NotFoundError):
@@ -182,9 +188,13 @@ def test_same_record_added_at_once_is_stored_once(settings, owner) -> None:  # t
 
 
 def test_text_search_joins_words_by_hyphen_space_underscore_or_nothing(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
-    hyphen = catalog.register(owner, ApplicationInfo(name="a", workflow_cid=cid_of_bytes(b"1"), description="Land-cover mapping"))
+    hyphen = catalog.register(
+        owner, ApplicationInfo(name="a", workflow_cid=cid_of_bytes(b"1"), description="Land-cover mapping")
+    )
     joined = catalog.register(owner, ApplicationInfo(name="landcover-mapping", workflow_cid=cid_of_bytes(b"2")))
-    catalog.register(owner, ApplicationInfo(name="c", workflow_cid=cid_of_bytes(b"3"), description="land use; cover crops"))
+    catalog.register(
+        owner, ApplicationInfo(name="c", workflow_cid=cid_of_bytes(b"3"), description="land use; cover crops")
+    )
     found = {r.id for r in catalog.search(text="land cover")}
     assert found == {hyphen.id, joined.id}
     assert {r.id for r in catalog.search(text="LAND_COVER")} == found

@@ -55,7 +55,9 @@ def test_passphrase_prompt(home: list[str], settings: Settings, monkeypatch: pyt
 
 
 def test_errors(home: list[str]) -> None:
-    assert isinstance(runner.invoke(app, [*home, "party", "create", "x", "--role", "king"]).exception, InvalidInputError)
+    assert isinstance(
+        runner.invoke(app, [*home, "party", "create", "x", "--role", "king"]).exception, InvalidInputError
+    )
     runner.invoke(app, [*home, "party", "create", "erin", "--role", "submitter"])
     again = runner.invoke(app, [*home, "party", "create", "erin", "--role", "submitter"])
     assert isinstance(again.exception, PartyError) and "already exists" in again.exception.message

@@ -49,7 +49,9 @@ def test_export_identity_never_overwrites(home: list[str], tmp_path: Path) -> No
     assert isinstance(result.exception, NotFoundError) and not (tmp_path / "k").exists()
 
 
-def test_age_cli_reads_what_eotrust_seals_and_the_other_way(home: list[str], settings: Settings, tmp_path: Path) -> None:
+def test_age_cli_reads_what_eotrust_seals_and_the_other_way(
+    home: list[str], settings: Settings, tmp_path: Path
+) -> None:
     key = tmp_path / "dana.key"
     assert runner.invoke(app, [*home, "party", "export-identity", "dana", "-o", str(key)]).exit_code == 0
     party = load_party(settings, "dana")

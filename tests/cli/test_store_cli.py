@@ -75,7 +75,10 @@ def test_cid_stores_nothing(home: list[str], sample: Path) -> None:
 def test_kubo_hello_world(home: list[str], tmp_path: Path) -> None:
     path = tmp_path / "hello"
     path.write_bytes(b"hello world")
-    assert runner.invoke(app, [*home, "store", "cid", str(path)]).stdout.strip() == "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD"
+    assert (
+        runner.invoke(app, [*home, "store", "cid", str(path)]).stdout.strip()
+        == "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD"
+    )
 
 
 def test_errors_are_typed(home: list[str], tmp_path: Path, settings: Settings) -> None:

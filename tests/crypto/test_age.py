@@ -15,6 +15,7 @@ from eotrust.errors import CryptoError, NotFoundError
 
 AGE = shutil.which("age")
 
+
 @pytest.fixture
 def age_cli() -> str:
     """The age CLI (interop tests); missing is a failure: `make sysdeps` installs it."""

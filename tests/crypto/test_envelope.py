@@ -107,7 +107,9 @@ AGE = shutil.which("age")
 
 
 @pytest.mark.parametrize("size", [0, 3 * CHUNK_SIZE + 11])
-def test_age_cli_decrypts_a_sealed_object_to_exactly_the_plaintext(store: LocalStore, tmp_path: Path, size: int) -> None:
+def test_age_cli_decrypts_a_sealed_object_to_exactly_the_plaintext(
+    store: LocalStore, tmp_path: Path, size: int
+) -> None:
     data = np.random.default_rng(size + 1).integers(0, 256, size, dtype=np.uint8).tobytes()
     src = tmp_path / "plain"
     src.write_bytes(data)

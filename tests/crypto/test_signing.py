@@ -59,8 +59,9 @@ def test_attack_an_untagged_signature_of_the_same_json_does_not_verify() -> None
 
 def test_attack_a_party_card_signature_cannot_sign_a_catalogue_record() -> None:
     # Mallory gets Alice to sign something in one format and presents it as a record of hers.
-    record = Record.sign(Kind.DATASET, DatasetInfo(title="t", cid="QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG",
-                                                   size=1), ALICE)
+    record = Record.sign(
+        Kind.DATASET, DatasetInfo(title="t", cid="QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", size=1), ALICE
+    )
     record.check()
     envelope = Record.envelope(record.kind, record.owner, record.created, record.body)
     card_signature = sign_record(ALICE, Domain.PARTY_CARD, 1, envelope)

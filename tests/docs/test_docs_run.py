@@ -100,7 +100,9 @@ def test_every_command_block_is_bash_and_marked() -> None:
 
 def test_block_extraction_and_the_illustration_marker(tmp_path: Path) -> None:
     doc = tmp_path / "x.md"
-    doc.write_text("text\n```bash\necho one\n```\n```bash\n# illustration only: needs kubo\nipfs id\n```\n```yaml\na: 1\n```\n")
+    doc.write_text(
+        "text\n```bash\necho one\n```\n```bash\n# illustration only: needs kubo\nipfs id\n```\n```yaml\na: 1\n```\n"
+    )
     got = blocks_of(doc)
     assert [(b.lang, b.line) for b in got] == [("bash", 2), ("bash", 5), ("yaml", 9)]
     assert got[0].illustration is None and got[1].illustration == "needs kubo"
@@ -146,7 +148,9 @@ def test_docs_run_as_written(tmp_path: Path) -> None:
     started = time.monotonic()
     log = tmp_path / "output.txt"  # written as it runs: on a timeout it says where it was
     with open(log, "w") as out:
-        proc = subprocess.Popen(["bash", str(driver)], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            ["bash", str(driver)], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, text=True
+        )
         try:
             proc.wait(timeout=LIMIT_S)
         except subprocess.TimeoutExpired:
@@ -157,7 +161,11 @@ def test_docs_run_as_written(tmp_path: Path) -> None:
     output = log.read_text()
     took = time.monotonic() - started
     tail = output[-4000:]
-    assert proc.returncode == 0, f"the block at {_failing_block(output)} failed (exit {proc.returncode}) after {took:.0f} s:\n{tail}"
+    assert proc.returncode == 0, (
+        f"the block at {_failing_block(output)} failed (exit {proc.returncode}) after {took:.0f} s:\n{tail}"
+    )
     trace = output.find("Traceback (most recent call last)")
-    assert trace < 0, f"a traceback in the block at {_failing_block(output[:trace])}:\n{output[trace - 2000:trace + 2000]}"
+    assert trace < 0, (
+        f"a traceback in the block at {_failing_block(output[:trace])}:\n{output[trace - 2000 : trace + 2000]}"
+    )
     assert output.rstrip().endswith(f"{MARK} end"), f"the blocks stopped early, at {_failing_block(output)}:\n{tail}"

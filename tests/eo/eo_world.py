@@ -13,15 +13,29 @@ SLOVENIA = DATA / "slovenia-s2-ndvi"
 LANDSAT = DATA / "landsat-rgb" / "RGB.byte.tif"
 
 
-def write_raster(path: Path, data: np.ndarray, *, crs: str | None = "EPSG:32633",
-                 transform: Affine = Affine(10, 0, 465000, 0, -10, 5080000), nodata: float | None = None,
-                 descriptions: list[str] | None = None, tags: dict[str, str] | None = None) -> Path:
+def write_raster(
+    path: Path,
+    data: np.ndarray,
+    *,
+    crs: str | None = "EPSG:32633",
+    transform: Affine = Affine(10, 0, 465000, 0, -10, 5080000),
+    nodata: float | None = None,
+    descriptions: list[str] | None = None,
+    tags: dict[str, str] | None = None,
+) -> Path:
     """A small GeoTIFF (``data`` is (bands, rows, cols))."""
     data = np.asarray(data)
     if data.ndim == 2:
         data = data[None]
-    profile = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1], "count": data.shape[0],
-               "dtype": str(data.dtype), "transform": transform, "nodata": nodata}
+    profile = {
+        "driver": "GTiff",
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": data.shape[0],
+        "dtype": str(data.dtype),
+        "transform": transform,
+        "nodata": nodata,
+    }
     if crs:
         profile["crs"] = crs
     with rasterio.open(path, "w", **profile) as ds:

@@ -13,7 +13,9 @@ from eotrust.errors import RasterError
 
 
 def test_stack_the_real_series_and_masks(slovenia: Path) -> None:
-    cube = stack([slovenia / "ndvi.tif", Source(slovenia / "cloud_mask.tif", resampling="nearest"), slovenia / "dem.tif"])
+    cube = stack(
+        [slovenia / "ndvi.tif", Source(slovenia / "cloud_mask.tif", resampling="nearest"), slovenia / "dem.tif"]
+    )
     assert cube.shape == (68, 3, 101, 60)
     assert cube.bands == ("ndvi", "cloud_mask", "dem")
     with cube.reader() as r:
@@ -71,7 +73,9 @@ def test_sar_and_optical_stack_by_date(tmp_path: Path) -> None:
 
 
 def test_missing_dates_are_refused_unless_allowed(tmp_path: Path) -> None:
-    opt = write_raster(tmp_path / "s2.tif", np.ones((3, 4, 4), "float32"), descriptions=["2020-01-01", "2020-01-11", "2020-01-21"])
+    opt = write_raster(
+        tmp_path / "s2.tif", np.ones((3, 4, 4), "float32"), descriptions=["2020-01-01", "2020-01-11", "2020-01-21"]
+    )
     sar = write_raster(tmp_path / "s1.tif", np.ones((2, 4, 4), "float32"), descriptions=["2020-01-01", "2020-01-21"])
     with pytest.raises(RasterError, match="'vv' has no layer at 1 of the cube's 3 dates .2020-01-11"):
         stack([Source(opt, band="ndvi"), Source(sar, band="vv")])

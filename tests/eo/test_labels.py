@@ -27,10 +27,17 @@ CLASSES = ClassList.parse("2 forest,3 grassland")
 
 
 def _geojson(path: Path, features: list[tuple[list[tuple[float, float]], object]], crs: str | None) -> Path:
-    doc: dict = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"class": v},
-         "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in ring + [ring[0]]]]}}
-        for ring, v in features]}
+    doc: dict = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"class": v},
+                "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in ring + [ring[0]]]]},
+            }
+            for ring, v in features
+        ],
+    }
     if crs:
         doc["crs"] = {"type": "name", "properties": {"name": crs}}
     path.write_text(json.dumps(doc))
@@ -115,15 +122,20 @@ def test_synthetic_labels_from_ndvi_rules(tmp_path: Path, slovenia: Path) -> Non
     from eotrust.eo.clouds import clean_cube
     from eotrust.eo.cube import Source, stack
 
-    clean_cube(stack([Source(slovenia / "ndvi.tif", band="ndvi"), Source(slovenia / "cloud_mask.tif", band="cloud_mask")]),
-               tmp_path / "clean.tif")
+    clean_cube(
+        stack([Source(slovenia / "ndvi.tif", band="ndvi"), Source(slovenia / "cloud_mask.tif", band="cloud_mask")]),
+        tmp_path / "clean.tif",
+    )
     cube = open_cube(tmp_path / "clean.tif")
     counts = synthetic_labels(cube, tmp_path / "syn.tif")
     assert sum(counts.values()) == 6060 and counts.get(2, 0) > 0 and counts.get(3, 0) > 0
     with rasterio.open(tmp_path / "syn.tif") as s, rasterio.open(slovenia / "lulc.tif") as r:
         syn, ref = s.read(1), r.read(1)
     assert (syn == ref)[ref > 0].mean() > 0.6  # crude, but mostly right on the two big classes
-    rules = [IndexRule(code=1, name="green", stat="median", min=0.5), IndexRule(code=9, name="other", stat="median", max=0.5)]
+    rules = [
+        IndexRule(code=1, name="green", stat="median", min=0.5),
+        IndexRule(code=9, name="other", stat="median", max=0.5),
+    ]
     counts = synthetic_labels(cube, tmp_path / "two.tif", rules)
     assert set(counts) <= {1, 9} and sum(counts.values()) == 6060
     assert classes_of(tmp_path / "two.tif") == ClassList.parse("1 green,9 other")
@@ -140,10 +152,20 @@ def test_rasterise_a_geopackage_in_web_mercator(tmp_path: Path, slovenia: Path) 
     left, bottom, right, top = grid.bounds
     north = shapely.box(left - 100, (bottom + top) / 2, right + 100, top + 100)
     south = shapely.box(left - 100, bottom - 100, right + 100, (bottom + top) / 2)
-    geoms = [shapely.geometry.shape(transform_geom(grid.crs, "EPSG:3857", shapely.geometry.mapping(g))) for g in (north, south)]
+    geoms = [
+        shapely.geometry.shape(transform_geom(grid.crs, "EPSG:3857", shapely.geometry.mapping(g)))
+        for g in (north, south)
+    ]
     gpkg = tmp_path / "ref.gpkg"
-    pyogrio.raw.write(gpkg, shapely.to_wkb(np.array(geoms)), [np.array([3, 2], dtype=np.int32)], ["code"],
-                      driver="GPKG", geometry_type="Polygon", crs="EPSG:3857")
+    pyogrio.raw.write(
+        gpkg,
+        shapely.to_wkb(np.array(geoms)),
+        [np.array([3, 2], dtype=np.int32)],
+        ["code"],
+        driver="GPKG",
+        geometry_type="Polygon",
+        crs="EPSG:3857",
+    )
     counts = rasterize_labels(gpkg, grid, tmp_path / "l.tif", field="code", classes=CLASSES)
     with rasterio.open(tmp_path / "l.tif") as ds:
         arr = ds.read(1)

@@ -68,5 +68,5 @@ def test_windows_cover_the_grid_once_and_bound_memory() -> None:
     small = Grid("EPSG:32633", (10, 0, 0, 0, -10, 0), 37, 23)
     cover = np.zeros((23, 37), int)
     for w in windows(small, 16):
-        cover[int(w.row_off):int(w.row_off + w.height), int(w.col_off):int(w.col_off + w.width)] += 1
+        cover[int(w.row_off) : int(w.row_off + w.height), int(w.col_off) : int(w.col_off + w.width)] += 1
     assert (cover == 1).all()

@@ -19,7 +19,7 @@ def test_block_split_keeps_blocks_whole_and_is_seeded(slovenia: Path) -> None:
     assert full.shape == (101, 60)
     for by in range(11):
         for bx in range(6):
-            block = full[by * 10:(by + 1) * 10, bx * 10:(bx + 1) * 10]
+            block = full[by * 10 : (by + 1) * 10, bx * 10 : (bx + 1) * 10]
             assert (block == block.flat[0]).all()  # no block straddles two splits
     assert BlockSplit.from_dict(s.to_dict()) == s
     assert s.split_of(0, 0) in ("train", "val", "test")
@@ -67,7 +67,9 @@ def test_region_split_holds_out_a_half_with_a_buffer(slovenia: Path, held_out: s
     a = np.asarray(s.assignment)
     test_cols = {"west": slice(0, 3), "east": slice(3, 6)}
     if held_out in test_cols:
-        assert (a[:, test_cols[held_out]] == 2).all() and not (a[:, {"west": slice(3, 6), "east": slice(0, 3)}[held_out]] == 2).any()
+        assert (a[:, test_cols[held_out]] == 2).all() and not (
+            a[:, {"west": slice(3, 6), "east": slice(0, 3)}[held_out]] == 2
+        ).any()
     # the attack: a training or validation block touching a test block (leaking neighbours)
     assert not (_neighbours(a, 2) & ((a == 0) | (a == 1))).any()
     assert (a == EXCLUDED).any() and (a == 1).any() and (a == 0).any()

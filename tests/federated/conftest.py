@@ -16,7 +16,8 @@ def world(settings: Settings, tmp_path: Path) -> World:
     store = LocalStore(settings.store_dir)
     sets, _ = owner_sets()
     return World(
-        chain=chain, store=store,
+        chain=chain,
+        store=store,
         submitter=role("submitter", 0x21, chain, store, tmp_path),
         aggregator=role("aggregator", 0x22, chain, store, tmp_path),
         participants=[role(f"owner-{i}", 0x23 + i, chain, store, tmp_path) for i in range(3)],

@@ -33,7 +33,11 @@ def owner_sets() -> tuple[list[PixelSet], PixelSet]:
 
 def tiny_plan(**changes: object) -> FederatedPlan:
     plan = FederatedPlan(
-        classes=CLASS_NAMES, class_codes=CLASS_CODES, timesteps=68, local_epochs=1, batch_size=64,
+        classes=CLASS_NAMES,
+        class_codes=CLASS_CODES,
+        timesteps=68,
+        local_epochs=1,
+        batch_size=64,
         params={"hidden": 8, "layers": 1, "kernel_size": 3, "dropout": 0.0, "pooling": "avg"},
     )
     return plan.model_copy(update=changes)
@@ -51,5 +55,11 @@ class World:
 
 def role(name: str, key: int, chain: Chain, store: Store, root: Path) -> RoleContext:
     identity, _ = generate_identity()
-    return RoleContext(name=name, account=Account.from_key(bytes([key]) * 32), identity=identity, chain=chain,
-                       store=store, journal=RoundJournal(root / name / "journal"))
+    return RoleContext(
+        name=name,
+        account=Account.from_key(bytes([key]) * 32),
+        identity=identity,
+        chain=chain,
+        store=store,
+        journal=RoundJournal(root / name / "journal"),
+    )

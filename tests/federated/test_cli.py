@@ -38,15 +38,37 @@ def test_create_and_status(settings: Settings) -> None:
         r = runner.invoke(app, [*home, "party", "create", name, "--role", role])
         assert r.exit_code == 0, r.output
         cards[name] = json.loads(runner.invoke(app, [*home, "party", "show", name, "--json"]).stdout)
-    args = [*home, "federated", "create", "--as", "alice", "-p", cards["a"]["address"], "-p", cards["b"]["address"],
-            "--aggregator", cards["hpc"]["address"], "--aggregator-recipient", cards["hpc"]["age_recipient"],
-            "--rounds", "2", "--dp-clip", "1", "--dp-noise", "1.1", "--json"]
+    args = [
+        *home,
+        "federated",
+        "create",
+        "--as",
+        "alice",
+        "-p",
+        cards["a"]["address"],
+        "-p",
+        cards["b"]["address"],
+        "--aggregator",
+        cards["hpc"]["address"],
+        "--aggregator-recipient",
+        cards["hpc"]["age_recipient"],
+        "--rounds",
+        "2",
+        "--dp-clip",
+        "1",
+        "--dp-noise",
+        "1.1",
+        "--json",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     created = json.loads(result.stdout)
     assert 0 < created["epsilon"] < 20 and created["delta"] == 1e-5
     status = json.loads(runner.invoke(app, [*home, "federated", "status", created["address"], "--json"]).stdout)
-    assert status["task"]["state"] == "Running" and status["task"]["participants"] == [cards["a"]["address"], cards["b"]["address"]]
+    assert status["task"]["state"] == "Running" and status["task"]["participants"] == [
+        cards["a"]["address"],
+        cards["b"]["address"],
+    ]
     assert status["rounds"] == []
     # bad input: one clear error each
     bad = runner.invoke(app, [*home, "federated", "create", *args[4:16], "--strategy", "fedsgd"])
@@ -55,7 +77,9 @@ def test_create_and_status(settings: Settings) -> None:
     assert isinstance(bad.exception, InvalidInputError)
     bad = runner.invoke(app, [*home, "node", "run", "--federated", "participant", "--as", "a", "--once"])
     assert isinstance(bad.exception, InvalidInputError) and "own data" in str(bad.exception)
-    bad = runner.invoke(app, [*home, "node", "run", "--federated", "participant", "--as", "a", "--data", str(settings.home / "x.npz")])
+    bad = runner.invoke(
+        app, [*home, "node", "run", "--federated", "participant", "--as", "a", "--data", str(settings.home / "x.npz")]
+    )
     assert isinstance(bad.exception, NotFoundError)
     bad = runner.invoke(app, [*home, "node", "run", "--federated", "boss", "--as", "a"])
     assert isinstance(bad.exception, InvalidInputError)

@@ -52,9 +52,15 @@ class Federation:
 
     def env(self, party: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_")}
-        env.update(EOTRUST_HOME=str(self.home(party)), EOTRUST_PARTY=party, EOTRUST_PASSPHRASE=f"pass-{party}",
-                   EOTRUST_STORE_ROOT=str(self.shared / "store"), EOTRUST_CONFIG="",
-                   EOTRUST_KEYSTORE_SCRYPT_N="4096", COLUMNS="200")
+        env.update(
+            EOTRUST_HOME=str(self.home(party)),
+            EOTRUST_PARTY=party,
+            EOTRUST_PASSPHRASE=f"pass-{party}",
+            EOTRUST_STORE_ROOT=str(self.shared / "store"),
+            EOTRUST_CONFIG="",
+            EOTRUST_KEYSTORE_SCRYPT_N="4096",
+            COLUMNS="200",
+        )
         if self.chain_url:
             env["EOTRUST_CHAIN_URL"] = self.chain_url
         if self.factory:
@@ -62,8 +68,13 @@ class Federation:
         return env
 
     def settings(self, party: str):  # type: ignore[no-untyped-def]
-        return load_settings(home=self.home(party), chain_url=self.chain_url, store_root=self.shared / "store",
-                             federated_factory_address=self.factory, keystore_scrypt_n=4096)
+        return load_settings(
+            home=self.home(party),
+            chain_url=self.chain_url,
+            store_root=self.shared / "store",
+            federated_factory_address=self.factory,
+            keystore_scrypt_n=4096,
+        )
 
     def chain(self) -> Chain:
         return Chain.from_settings(self.settings("operator"))
@@ -71,7 +82,9 @@ class Federation:
     def run(self, party: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([str(EOTRUST), *args], env=self.env(party), capture_output=True, text=True, timeout=180)
         if check and proc.returncode != 0:
-            raise AssertionError(f"eotrust {' '.join(args)} as {party}: {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"eotrust {' '.join(args)} as {party}: {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     def start(self, party: str, role: str) -> None:
@@ -79,7 +92,9 @@ class Federation:
         if role == "participant":
             args += ["--data", str(self.home(party) / "own-pixels.npz")]
         log = open(self.root / f"{party}.log", "a")  # noqa: SIM115 - closed with the process
-        self.procs[party] = subprocess.Popen([str(EOTRUST), *args], env=self.env(party), stdout=log, stderr=subprocess.STDOUT, text=True)
+        self.procs[party] = subprocess.Popen(
+            [str(EOTRUST), *args], env=self.env(party), stdout=log, stderr=subprocess.STDOUT, text=True
+        )
 
     def kill(self, party: str) -> None:
         proc = self.procs.pop(party)
@@ -100,26 +115,51 @@ class Federation:
         """Until each party's node says it started (process start-up is slow on a busy machine)."""
         for party in parties:
             log = self.root / f"{party}.log"
-            wait_for(lambda: "node started" in (log.read_text() if log.exists() else ""), timeout_s=timeout,
-                     what=lambda: f"{party}'s node to start\n{self.logs()}", interval_s=0.2)
+            wait_for(
+                lambda: "node started" in (log.read_text() if log.exists() else ""),
+                timeout_s=timeout,
+                what=lambda: f"{party}'s node to start\n{self.logs()}",
+                interval_s=0.2,
+            )
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()}" for p in sorted(self.root.glob("*.log")))
 
     def wait(self, address: str, done, timeout: float = 240):  # type: ignore[no-untyped-def]
         task = FederatedTaskClient(self.chain(), address)
+
         def finished() -> Any:
             snap = task.status()
             return snap if done(snap) else None
 
-        return wait_for(finished, timeout_s=timeout, what=lambda: f"task {address} (stuck at {task.status()})\n{self.logs()}",
-                        interval_s=0.3)
+        return wait_for(
+            finished,
+            timeout_s=timeout,
+            what=lambda: f"task {address} (stuck at {task.status()})\n{self.logs()}",
+            interval_s=0.3,
+        )
 
     def create(self, *, rounds: int, quorum: int, round_seconds: int) -> str:
         agg_address, agg_recipient = self.cards["aggregator"]
-        args = ["federated", "create", "--aggregator", agg_address, "--aggregator-recipient", agg_recipient,
-                "--rounds", str(rounds), "--quorum", str(quorum), "--round-seconds", str(round_seconds),
-                "--local-epochs", "1", "--strategy", "fedprox", "--json"]
+        args = [
+            "federated",
+            "create",
+            "--aggregator",
+            agg_address,
+            "--aggregator-recipient",
+            agg_recipient,
+            "--rounds",
+            str(rounds),
+            "--quorum",
+            str(quorum),
+            "--round-seconds",
+            str(round_seconds),
+            "--local-epochs",
+            "1",
+            "--strategy",
+            "fedprox",
+            "--json",
+        ]
         for owner in OWNERS:
             args += ["-p", self.cards[owner][0]]
         return str(json.loads(self.run("submitter", *args).stdout)["address"])
@@ -130,7 +170,9 @@ def setup(root: Path, chain_url: str | None) -> Federation:
     chain = f.chain()
     f.factory = FederatedFactoryClient(chain).ensure_deployed(chain.dev_account())
     sets, _ = owner_sets()
-    for name, role in [("submitter", "submitter"), ("aggregator", "platform-owner")] + [(o, "data-owner") for o in OWNERS]:
+    for name, role in [("submitter", "submitter"), ("aggregator", "platform-owner")] + [
+        (o, "data-owner") for o in OWNERS
+    ]:
         party = create_party(f.settings(name), name, role, f"pass-{name}")
         f.cards[name] = (party.address, party.age_recipient)
         if chain_url:

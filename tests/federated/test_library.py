@@ -23,8 +23,11 @@ TASK = "0x" + "ab" * 20
 
 def model(seed: int = 0) -> OrderedDict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return OrderedDict(w=rng.normal(size=(4, 3)).astype(np.float32), b=rng.normal(size=3).astype(np.float32),
-                       n=np.array(7, dtype=np.int64))
+    return OrderedDict(
+        w=rng.normal(size=(4, 3)).astype(np.float32),
+        b=rng.normal(size=3).astype(np.float32),
+        n=np.array(7, dtype=np.int64),
+    )
 
 
 def delta(seed: int) -> OrderedDict[str, np.ndarray]:
@@ -55,7 +58,9 @@ def test_aggregation_is_a_function_of_its_inputs_not_their_order(samples: list[i
     a, b = apply_average(g, updates), apply_average(g, shuffled)
     assert encode(a) == encode(b)
     total = sum(samples)
-    expected = g["w"].astype(np.float64) + sum(s / total * u.delta["w"].astype(np.float64) for s, u in zip(samples, updates))
+    expected = g["w"].astype(np.float64) + sum(
+        s / total * u.delta["w"].astype(np.float64) for s, u in zip(samples, updates)
+    )
     assert np.array_equal(a["w"], expected.astype(np.float32))
     assert a["n"] == g["n"]  # counters stay as in the global model
 
@@ -115,5 +120,9 @@ def test_privacy_clips_then_adds_noise_and_reports_epsilon() -> None:
     noisy = privatise(big, PrivacyConfig(clip=1.0, noise_multiplier=2.0), np.random.default_rng(0))
     assert l2_norm(noisy) > 2.0  # the noise dominates a clipped update
     e1 = epsilon(PrivacyConfig(clip=1.0, noise_multiplier=1.0), 3)
-    assert epsilon(PrivacyConfig(clip=1.0, noise_multiplier=2.0), 3) < e1 < epsilon(PrivacyConfig(clip=1.0, noise_multiplier=1.0), 10)
+    assert (
+        epsilon(PrivacyConfig(clip=1.0, noise_multiplier=2.0), 3)
+        < e1
+        < epsilon(PrivacyConfig(clip=1.0, noise_multiplier=1.0), 10)
+    )
     assert 0 < e1 < 50

@@ -24,9 +24,17 @@ from eotrust.verify import Verdict
 
 def open_task(w: World, rounds: int = 2, quorum: int | None = None, **plan_changes: object) -> FederatedTaskClient:
     return create_federated_task(
-        w.chain, w.store, w.submitter.account, auditor_recipient=_recipient(w.submitter.identity), plan=tiny_plan(**plan_changes),
-        aggregator=w.aggregator.address, aggregator_recipient=_recipient(w.aggregator.identity),
-        participants=[p.address for p in w.participants], rounds=rounds, quorum=quorum, round_seconds=3600,
+        w.chain,
+        w.store,
+        w.submitter.account,
+        auditor_recipient=_recipient(w.submitter.identity),
+        plan=tiny_plan(**plan_changes),
+        aggregator=w.aggregator.address,
+        aggregator_recipient=_recipient(w.aggregator.identity),
+        participants=[p.address for p in w.participants],
+        rounds=rounds,
+        quorum=quorum,
+        round_seconds=3600,
     )
 
 
@@ -79,9 +87,17 @@ def test_garbage_updates_are_refused_and_recorded_and_verify_agrees(world: World
     assert "below the quorum" in aggregator_step(w.aggregator, task2.address)
     # a task whose quorum allows it: garbage refused and recorded on the ledger
     task = create_federated_task(
-        w.chain, w.store, w.submitter.account, auditor_recipient=_recipient(w.submitter.identity), plan=tiny_plan(),
-        aggregator=w.aggregator.address, aggregator_recipient=_recipient(w.aggregator.identity),
-        participants=[p.address for p in w.participants], rounds=1, quorum=1, round_seconds=3600,
+        w.chain,
+        w.store,
+        w.submitter.account,
+        auditor_recipient=_recipient(w.submitter.identity),
+        plan=tiny_plan(),
+        aggregator=w.aggregator.address,
+        aggregator_recipient=_recipient(w.aggregator.identity),
+        participants=[p.address for p in w.participants],
+        rounds=1,
+        quorum=1,
+        round_seconds=3600,
     )
     participant_step(w.participants[0], task.address, w.data[0])
     participant_step(w.participants[2], task.address, w.data[2])
@@ -167,20 +183,34 @@ def test_a_participant_that_misses_the_deadline_is_recorded_as_dropped(world: Wo
 
     w = world
     task = create_federated_task(
-        w.chain, w.store, w.submitter.account, auditor_recipient=_recipient(w.submitter.identity), plan=tiny_plan(),
-        aggregator=w.aggregator.address, aggregator_recipient=_recipient(w.aggregator.identity),
-        participants=[p.address for p in w.participants], rounds=2, quorum=2, round_seconds=8,
+        w.chain,
+        w.store,
+        w.submitter.account,
+        auditor_recipient=_recipient(w.submitter.identity),
+        plan=tiny_plan(),
+        aggregator=w.aggregator.address,
+        aggregator_recipient=_recipient(w.aggregator.identity),
+        participants=[p.address for p in w.participants],
+        rounds=2,
+        quorum=2,
+        round_seconds=8,
     )
     snap = task.status()
     g = read_model(w.store, snap.model_cid)
     zero = {k: np.zeros_like(v) for k, v in g.items() if v.dtype.kind == "f"}
     for i in (0, 1):  # sound updates, made fast (no training) so they surely beat the short deadline
-        cid = seal_update(w.store, Update(task.address, 0, i, 40, zero), [snap.aggregator_recipient, snap.auditor_recipient])  # type: ignore[arg-type]
+        cid = seal_update(
+            w.store, Update(task.address, 0, i, 40, zero), [snap.aggregator_recipient, snap.auditor_recipient]
+        )  # type: ignore[arg-type]
         task.submit_update(w.participants[i].account, 0, cid, 40)
     assert "waiting (2/3 updates)" in aggregator_step(w.aggregator, task.address)
     deadline = task.status().deadline
-    wait_for(lambda: time.time() > deadline + 2.5, timeout_s=120, what="the round's deadline (the chain's clock) to pass",
-             interval_s=0.25)
+    wait_for(
+        lambda: time.time() > deadline + 2.5,
+        timeout_s=120,
+        what="the round's deadline (the chain's clock) to pass",
+        interval_s=0.25,
+    )
     assert "missed the deadline" in participant_step(w.participants[2], task.address, w.data[2])
     assert aggregator_step(w.aggregator, task.address) == "round 0: aggregated"
     (r0,) = task.rounds()

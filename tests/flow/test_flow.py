@@ -33,7 +33,9 @@ def test_happy_path_seven_steps(world: World, tmp_path: Path) -> None:
     snap = world.task(address).status()
     assert len(snap.results) == 3  # digest, stacked, run record
 
-    results = {r.name: r for r in collect_results(world.backends, world.parties["submitter"], address, tmp_path / "out")}
+    results = {
+        r.name: r for r in collect_results(world.backends, world.parties["submitter"], address, tmp_path / "out")
+    }
     assert set(results) == {"digest", "stacked", "run-record"}
     joined = (SAMPLE / "lulc.tif").read_bytes() + (SAMPLE / "cloud_mask.tif").read_bytes()
     assert results["stacked"].path.read_bytes() == joined

@@ -133,9 +133,13 @@ class Parties:
         return env
 
     def run(self, party: str, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(EOTRUST), *args], env=self.env(party), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [str(EOTRUST), *args], env=self.env(party), capture_output=True, text=True, timeout=timeout
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"eotrust {' '.join(args)} as {party} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"eotrust {' '.join(args)} as {party} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     def json(self, party: str, *args: str) -> object:
@@ -146,7 +150,10 @@ class Parties:
         log = open(self.root / log_name, "a")  # noqa: SIM115 - closed with the process
         return subprocess.Popen(
             [str(EOTRUST), "node", "run", "--platform", "mp-platform", "--poll", "0.3", "--max-backoff", "2"],
-            env=self.env("platform-owner", chain_url), stdout=log, stderr=subprocess.STDOUT, text=True,
+            env=self.env("platform-owner", chain_url),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     def node_log(self) -> str:
@@ -173,8 +180,12 @@ class Parties:
             state = self.state(address)
             return state if state in wanted else None
 
-        return wait_for(reached, timeout_s=timeout, interval_s=0.5,
-                        what=lambda: f"task {address} (still {self.state(address)}); node log:\n{self.node_log()}")
+        return wait_for(
+            reached,
+            timeout_s=timeout,
+            interval_s=0.5,
+            what=lambda: f"task {address} (still {self.state(address)}); node log:\n{self.node_log()}",
+        )
 
 
 def stop(proc: subprocess.Popen[str]) -> None:
@@ -212,8 +223,18 @@ def request_and_answer(p: Parties, *params: str) -> str:
     found = p.json("submitter", "catalog", "search", "--text", "labels")
     assert [r["body"]["title"] for r in found] == ["labels"]  # type: ignore[index]
     opened = p.json(
-        "submitter", "flow", "request", "--application", "tiny-stack", "--platform", "mp-platform",
-        "-i", "lulc=labels", "-i", "cloud_mask=clouds", *params,
+        "submitter",
+        "flow",
+        "request",
+        "--application",
+        "tiny-stack",
+        "--platform",
+        "mp-platform",
+        "-i",
+        "lulc=labels",
+        "-i",
+        "cloud_mask=clouds",
+        *params,
     )
     address = str(opened["address"])  # type: ignore[index]
     assert p.state(address) == "RequestsLocked"
@@ -256,8 +277,13 @@ def test_node_cut_off_then_killed_mid_task_finishes_exactly_once(world: Parties,
     p = world
     # a command against a chain that is not there: one clear line, non-zero exit
     dead = f"http://127.0.0.1:{free_port()}"
-    proc = subprocess.run([str(EOTRUST), "flow", "answer", "0x" + "12" * 20], env=p.env("owner-a", dead),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(EOTRUST), "flow", "answer", "0x" + "12" * 20],
+        env=p.env("owner-a", dead),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr and dead.split("//")[1] in proc.stderr
 
@@ -270,8 +296,11 @@ def test_node_cut_off_then_killed_mid_task_finishes_exactly_once(world: Parties,
         wait_for(lambda: "unreachable" in p.node_log(), timeout_s=60, what=lambda: f"'unreachable' in\n{p.node_log()}")
         assert p.state(address) == "RequestsLocked"  # nobody could start it meanwhile
         proxy.restore()
-        wait_for(lambda: "running application" in p.node_log(), timeout_s=120,
-                 what=lambda: f"'running application' in\n{p.node_log()}")
+        wait_for(
+            lambda: "running application" in p.node_log(),
+            timeout_s=120,
+            what=lambda: f"'running application' in\n{p.node_log()}",
+        )
         assert p.state(address) == "Running"
         node.send_signal(signal.SIGKILL)  # mid-run: the workflow's last step is sleeping
         node.wait()

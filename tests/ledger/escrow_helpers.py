@@ -73,7 +73,11 @@ def quote_for(
     valid_for: int = 3600,
 ) -> Quote:
     """A quote paying the platform, the application owner and two data owners (by default)."""
-    payees = list(payees) if payees is not None else [p.platform.address, p.app.address, p.data[0].address, p.data[1].address]
+    payees = (
+        list(payees)
+        if payees is not None
+        else [p.platform.address, p.app.address, p.data[0].address, p.data[1].address]
+    )
     maxima = list(maxima) if maxima is not None else [400, 200, 100, 100][: len(payees)]
     return escrow.quote(
         task=task,

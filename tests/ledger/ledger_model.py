@@ -36,7 +36,7 @@ class TaskModel:
             return "NotSubmitter"
         if self.state != "Initialized":
             return "WrongState"
-        if len(self.requests) >= 255:
+        if len(self.requests) >= 200:
             return "TooManyEntries"
         self.requests.append(Request(owner))
         return None

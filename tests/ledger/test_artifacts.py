@@ -27,8 +27,9 @@ def test_no_string_reverts_in_the_sources() -> None:
 
 
 def test_committed_artifacts_match_the_sources() -> None:
-    assert (build.CONTRACTS_DIR / "node_modules" / "solc" / "package.json").is_file() and shutil.which("node"), \
+    assert (build.CONTRACTS_DIR / "node_modules" / "solc" / "package.json").is_file() and shutil.which("node"), (
         "the pinned solc is not installed (contracts/node_modules: run `make node`)"
+    )
     artifacts = build.compile_contracts()
     stale = build.stale_artifacts(artifacts)
     assert not stale, f"artifacts out of date: {stale}; run `make contracts` and commit"

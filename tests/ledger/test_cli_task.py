@@ -45,20 +45,33 @@ def run_json(settings: Settings, *args: str) -> dict:  # type: ignore[type-arg]
 def test_lifecycle_from_the_command_line(settings: Settings, world: dict[str, str]) -> None:
     created = run_json(
         settings,
-        "create", "--as", "alice",
-        "--application", "sentinel-2-segmentation", "--application-owner", "bob",
-        "--platform", "gpu-cluster", "--platform-owner", world["carol"],
-        "--request", f"ds-slovenia={world['dave']}",
+        "create",
+        "--as",
+        "alice",
+        "--application",
+        "sentinel-2-segmentation",
+        "--application-owner",
+        "bob",
+        "--platform",
+        "gpu-cluster",
+        "--platform-owner",
+        world["carol"],
+        "--request",
+        f"ds-slovenia={world['dave']}",
     )
     task = created["task"]
     assert created["requests"] == [0] and created["gas_used"] > 0
-    assert run_json(settings, "add-request", task, "--as", "alice", "--dataset", "ds-two", "--owner", "erin")["requests"] == [1]
+    assert run_json(settings, "add-request", task, "--as", "alice", "--dataset", "ds-two", "--owner", "erin")[
+        "requests"
+    ] == [1]
     run(settings, "lock", task, "--as", "alice")
     assert run_json(settings, "ack", task, "--as", "bob")["acknowledged"] == ["application request"]
     assert run_json(settings, "ack", task, "--as", "carol")["acknowledged"] == ["platform request"]
     run(settings, "ack", task, "--as", "dave", "--input-cid", CID_B)
     run(settings, "ack", task, "--as", "erin", "--request", "1", "--input-cid", CID_B)
-    started = run_json(settings, "start", task, "--as", "carol", "--execution-id", "6f1c2a4e-8a56-4c0f-9d32-1f0a0b7f3d11")
+    started = run_json(
+        settings, "start", task, "--as", "carol", "--execution-id", "6f1c2a4e-8a56-4c0f-9d32-1f0a0b7f3d11"
+    )
     assert started["execution_id"] == "6f1c2a4e-8a56-4c0f-9d32-1f0a0b7f3d11"
     assert run_json(settings, "add-result", task, "--as", "carol", "--cid", CID_A)["index"] == 0
     run(settings, "finish", task, "--as", "carol")
@@ -111,8 +124,18 @@ def test_refusal_and_failure(settings: Settings, world: dict[str, str]) -> None:
 
 def test_wrong_party_is_refused(settings: Settings, world: dict[str, str]) -> None:
     task = run_json(
-        settings, "create", "--as", "alice", "--application", "a", "--application-owner", "bob",
-        "--platform", "p", "--platform-owner", "carol",
+        settings,
+        "create",
+        "--as",
+        "alice",
+        "--application",
+        "a",
+        "--application-owner",
+        "bob",
+        "--platform",
+        "p",
+        "--platform-owner",
+        "carol",
     )["task"]
     run(settings, "lock", task, "--as", "alice")
     result = runner.invoke(app, ["--home", str(settings.home), "task", "ack", task, "--as", "bob", "--platform"])
@@ -124,13 +147,26 @@ def test_wrong_party_is_refused(settings: Settings, world: dict[str, str]) -> No
 
 def test_errors_are_one_line_without_traceback(settings: Settings, world: dict[str, str]) -> None:
     task = run_json(
-        settings, "create", "--as", "alice", "--application", "a", "--application-owner", "bob",
-        "--platform", "p", "--platform-owner", "carol",
+        settings,
+        "create",
+        "--as",
+        "alice",
+        "--application",
+        "a",
+        "--application-owner",
+        "bob",
+        "--platform",
+        "p",
+        "--platform-owner",
+        "carol",
     )["task"]
     env = {**os.environ, "EOTRUST_HOME": str(settings.home), "COLUMNS": "200"}
     proc = subprocess.run(
         [sys.executable, "-m", "eotrust.cli.main", "task", "start", task, "--as", "bob"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr

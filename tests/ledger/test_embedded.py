@@ -150,4 +150,3 @@ def test_parties_are_funded_on_first_use(settings: Settings) -> None:
     before = chain.balance(SUBMITTER.address)
     _create(TaskFactoryClient(chain))
     assert before == 0 and chain.balance(SUBMITTER.address) > 0  # funded on first use
-

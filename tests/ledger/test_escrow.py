@@ -16,7 +16,7 @@ from escrow_helpers import (
     quote_for,
     run_funded,
 )
-from ledger_helpers import CID_A, Parties
+from ledger_helpers import CID_A, Parties, recipient
 
 from eotrust.errors import (
     InvalidInputError,
@@ -25,6 +25,7 @@ from eotrust.errors import (
     StateError,
 )
 from eotrust.ledger import Chain, ContractRevertError, TaskFactoryClient, TaskState
+from eotrust.ledger.abi import task_abi
 from eotrust.ledger.escrow import EscrowClient, SignedQuote
 
 
@@ -38,7 +39,9 @@ def _revert(info: pytest.ExceptionInfo[ContractRevertError]) -> str:
     return info.value.error_name
 
 
-def test_digest_and_signature_agree_with_the_contract(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties) -> None:
+def test_digest_and_signature_agree_with_the_contract(
+    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties
+) -> None:
     task = paid_task(factory, parties)
     quote = quote_for(escrow, task, parties)
     assert escrow.digest_on_chain(quote) == quote.digest()
@@ -49,7 +52,9 @@ def test_digest_and_signature_agree_with_the_contract(escrow: EscrowClient, fact
     assert escrow.required(task) and not escrow.funded(task)
 
 
-def test_a_paid_task_cannot_lock_or_start_unfunded(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties) -> None:
+def test_a_paid_task_cannot_lock_or_start_unfunded(
+    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties
+) -> None:
     p = parties
     task = paid_task(factory, p)
     with pytest.raises(ContractRevertError) as info:
@@ -70,20 +75,46 @@ def test_funding_refusals(escrow: EscrowClient, factory: TaskFactoryClient, part
     before = escrow.balance()
 
     cases = [
-        ("expired", quote_for(escrow, task, p, valid_for=-1).sign(p.platform), quote.total, p.submitter, "QuoteExpired"),
-        ("tampered maximum", SignedQuote(dataclasses.replace(quote, maxima=(400, 200, 100, 101), total=801), signed.signature),
-         801, p.submitter, "BadSignature"),
-        ("tampered payee", SignedQuote(dataclasses.replace(quote, payees=(p.stranger.address, *quote.payees[1:])), signed.signature),
-         quote.total, p.submitter, "BadSignature"),
+        (
+            "expired",
+            quote_for(escrow, task, p, valid_for=-1).sign(p.platform),
+            quote.total,
+            p.submitter,
+            "QuoteExpired",
+        ),
+        (
+            "tampered maximum",
+            SignedQuote(dataclasses.replace(quote, maxima=(400, 200, 100, 101), total=801), signed.signature),
+            801,
+            p.submitter,
+            "BadSignature",
+        ),
+        (
+            "tampered payee",
+            SignedQuote(dataclasses.replace(quote, payees=(p.stranger.address, *quote.payees[1:])), signed.signature),
+            quote.total,
+            p.submitter,
+            "BadSignature",
+        ),
         ("signed by another key", quote.sign(p.stranger), quote.total, p.submitter, "BadSignature"),
         ("truncated signature", SignedQuote(quote, signed.signature[:64]), quote.total, p.submitter, "BadSignature"),
         ("too little", signed, quote.total - 1, p.submitter, "WrongAmount"),
         ("too much", signed, quote.total + 1, p.submitter, "WrongAmount"),
         ("sent by a stranger", signed, quote.total, p.stranger, "NotQuotedSubmitter"),
-        ("sum of maxima is not the total", dataclasses.replace(quote, total=quote.total + 5).sign(p.platform), quote.total + 5,
-         p.submitter, "BadQuote"),
-        ("failure fee above the total", dataclasses.replace(quote, fail_fee=quote.total + 1).sign(p.platform), quote.total,
-         p.submitter, "BadQuote"),
+        (
+            "sum of maxima is not the total",
+            dataclasses.replace(quote, total=quote.total + 5).sign(p.platform),
+            quote.total + 5,
+            p.submitter,
+            "BadQuote",
+        ),
+        (
+            "failure fee above the total",
+            dataclasses.replace(quote, fail_fee=quote.total + 1).sign(p.platform),
+            quote.total,
+            p.submitter,
+            "BadQuote",
+        ),
     ]
     for what, sq, value, sender, expected in cases:
         with pytest.raises(ContractRevertError) as info:
@@ -110,7 +141,9 @@ def test_funding_refusals(escrow: EscrowClient, factory: TaskFactoryClient, part
     assert escrow.quote_of(task) == quote
 
 
-def test_an_unpaid_task_cannot_be_funded(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties, new_task) -> None:  # type: ignore[no-untyped-def]
+def test_an_unpaid_task_cannot_be_funded(
+    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties, new_task
+) -> None:  # type: ignore[no-untyped-def]
     p = parties
     task = new_task("Initialized")
     assert not escrow.required(task)
@@ -119,7 +152,9 @@ def test_an_unpaid_task_cannot_be_funded(escrow: EscrowClient, factory: TaskFact
     assert _revert(info) == "NotSubmitter"  # the task refuses the escrow's lock
 
 
-def test_settle_pays_actual_use_and_returns_the_rest(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties) -> None:
+def test_settle_pays_actual_use_and_returns_the_rest(
+    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties
+) -> None:
     p = parties
     task = paid_task(factory, p)
     quote = quote_for(escrow, task, p)
@@ -163,7 +198,9 @@ def test_settle_pays_actual_use_and_returns_the_rest(escrow: EscrowClient, facto
 
 
 @pytest.mark.parametrize("outcome", ["Nacked", "Failed"])
-def test_release_refunds_exactly(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties, outcome: str) -> None:
+def test_release_refunds_exactly(
+    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties, outcome: str
+) -> None:
     p = parties
     task = paid_task(factory, p)
     quote = quote_for(escrow, task, p, fail_fee=123)
@@ -201,7 +238,9 @@ def test_withdraw_pays_once(escrow: EscrowClient, chain: Chain, parties: Parties
     assert _revert(info) == "NothingOwed"
 
 
-def test_a_reentrant_payee_gets_nothing_extra(escrow: EscrowClient, chain: Chain, factory: TaskFactoryClient, parties: Parties) -> None:
+def test_a_reentrant_payee_gets_nothing_extra(
+    escrow: EscrowClient, chain: Chain, factory: TaskFactoryClient, parties: Parties
+) -> None:
     p = parties
     attacker = deploy_payee(chain, p.stranger, escrow.address, depth=3)
     refuser = deploy_payee(chain, p.stranger, escrow.address, refuse=True)
@@ -231,13 +270,89 @@ def test_a_reentrant_payee_gets_nothing_extra(escrow: EscrowClient, chain: Chain
     assert chain_now(chain) > 0
 
 
-def test_malformed_quotes_are_one_clear_error(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties) -> None:
+def test_malformed_quotes_are_one_clear_error(
+    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties
+) -> None:
     p = parties
     task = paid_task(factory, p, requests=0)
     good = quote_for(escrow, task, p)
-    for change in ({"valid_until": 2**64}, {"maxima": (-1, 1, 1, 1)}, {"payees": (), "maxima": ()},
-                   {"maxima": (1, 2)}, {"quote_cid": "not-a-cid"}, {"payees": ("0x123", *good.payees[1:])}):
+    for change in (
+        {"valid_until": 2**64},
+        {"maxima": (-1, 1, 1, 1)},
+        {"payees": (), "maxima": ()},
+        {"maxima": (1, 2)},
+        {"quote_cid": "not-a-cid"},
+        {"payees": ("0x123", *good.payees[1:])},
+    ):
         with pytest.raises(InvalidInputError):
             dataclasses.replace(good, **change)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError):
-        escrow.fund(paid_task(factory, p, requests=0), good.sign(p.platform), sender=p.submitter)  # another task's quote
+        escrow.fund(
+            paid_task(factory, p, requests=0), good.sign(p.platform), sender=p.submitter
+        )  # another task's quote
+
+
+def test_a_paid_task_is_never_locked_at_creation(
+    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties
+) -> None:
+    """The client refuses paid + lock; a hand-made transaction is refused by the factory; nothing is created."""
+    p = parties
+    count = factory.task_count()
+    with pytest.raises(InvalidInputError, match="locked by funding it"):
+        factory.create_task(
+            p.submitter,
+            results_recipient=recipient(),
+            application_id=CID_A,
+            application_owner=p.app.address,
+            platform_id="platform-record",
+            platform_owner=p.platform.address,
+            requests=[("d", p.data[0].address)],
+            lock=True,
+            paid=True,
+        )
+    head = (bytes(31) + b"\x01", bytes(31) + b"\x02", p.app.address, bytes(31) + b"\x03", p.platform.address)
+    for requests in ([], [p.data[0].address]):
+        data = task_abi().encode_call(
+            "createTaskWithRequests", *head, [bytes(31) + b"\x04"] * len(requests), requests, True, True
+        )
+        assert factory.address is not None
+        with pytest.raises(ContractRevertError) as info:
+            escrow.chain.transact(p.submitter, to=factory.address, data=data, action="create a task")
+        assert _revert(info) == "PaidLock" and isinstance(info.value, InvalidInputError)
+    assert factory.task_count() == count
+
+
+def test_a_paid_task_with_requests_at_creation_is_funded_run_and_settled(
+    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties
+) -> None:
+    """The paid byte sits before the request list in the clone's code: the request owners made
+    at creation must still be read right (ack by the right owner, not by another)."""
+    p = parties
+    task = factory.create_task(
+        p.submitter,
+        results_recipient=recipient(),
+        application_id=CID_A,
+        application_owner=p.app.address,
+        platform_id="platform-record",
+        platform_owner=p.platform.address,
+        requests=[(f"dataset-{i}", p.data[i].address) for i in range(2)],
+        paid=True,
+    )
+    assert factory.origin(task.address).genuine
+    assert task.payment_required() and escrow.required(task)
+    snap = task.status()
+    assert [r.owner for r in snap.requests] == [p.data[0].address, p.data[1].address]
+    with pytest.raises(ContractRevertError) as info:
+        task.lock(p.submitter)
+    assert _revert(info) == "NotFunded"
+    escrow.fund(task, quote_for(escrow, task, p).sign(p.platform), sender=p.submitter)
+    assert task.state() is TaskState.RequestsLocked
+    with pytest.raises(ContractRevertError) as info:
+        task.ack_request(p.data[1], 0, CID_A)  # request #0 is data owner #0's
+    assert _revert(info) == "NotRequestOwner"
+    run_funded(task, p, "Running")
+    with pytest.raises(ContractRevertError) as info:
+        task.finish(p.platform)
+    assert _revert(info) == "NotFunded"
+    escrow.settle(task, CID_A, [300, 200, 50, 0], sender=p.platform)
+    assert task.state() is TaskState.Finished

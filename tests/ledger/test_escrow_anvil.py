@@ -37,8 +37,13 @@ def test_paid_task_on_anvil_with_real_balances(tmp_path) -> None:  # type: ignor
 
         factory = TaskFactoryClient(chain)
         task = factory.create_task(
-            sub, results_recipient=recipient(), application_id=CID_A, application_owner=app.address,
-            platform_id="platform", platform_owner=plat.address, paid=True,
+            sub,
+            results_recipient=recipient(),
+            application_id=CID_A,
+            application_owner=app.address,
+            platform_id="platform",
+            platform_owner=plat.address,
+            paid=True,
         )
         task.add_requests(sub, [("d0", d0.address), ("d1", d1.address), ("d2", d2.address)])
         start = {a: chain.balance(a) for a in fees}
@@ -47,8 +52,14 @@ def test_paid_task_on_anvil_with_real_balances(tmp_path) -> None:  # type: ignor
         payees = [plat.address, app.address, d0.address, d1.address, d2.address]
         maxima = [ETHER // 2, ETHER // 4, ETHER // 10, ETHER // 10, ETHER // 20]
         quote = escrow.quote(
-            task=task, submitter=sub.address, platform=plat.address, payees=payees, maxima=maxima,
-            fail_fee=ETHER // 100, valid_until=chain_now(chain) + 600, quote_cid=CID_B,
+            task=task,
+            submitter=sub.address,
+            platform=plat.address,
+            payees=payees,
+            maxima=maxima,
+            fail_fee=ETHER // 100,
+            valid_until=chain_now(chain) + 600,
+            quote_cid=CID_B,
         )
         assert escrow.digest_on_chain(quote) == quote.digest()
         with pytest.raises(ContractRevertError) as info:  # tampered: more for the platform
@@ -70,7 +81,12 @@ def test_paid_task_on_anvil_with_real_balances(tmp_path) -> None:  # type: ignor
         paid(plat, task.last_transaction.tx_hash)  # type: ignore[union-attr]
         task.add_result(plat, CID_A)
         paid(plat, task.last_transaction.tx_hash)  # type: ignore[union-attr]
-        used = {plat.address: ETHER * 3 // 10, app.address: ETHER // 4, d0.address: ETHER // 10, d1.address: ETHER // 20}
+        used = {
+            plat.address: ETHER * 3 // 10,
+            app.address: ETHER // 4,
+            d0.address: ETHER // 10,
+            d1.address: ETHER // 20,
+        }
         escrow.settle(task, CID_A, used, sender=plat)  # d2's data went unused: 0
         paid(plat, escrow.last_transaction.tx_hash)  # type: ignore[union-attr]
         assert task.state() is TaskState.Finished

@@ -57,7 +57,9 @@ def escrow(chain: Chain, factory: TaskFactoryClient, parties: Parties) -> Escrow
     return EscrowClient(chain)
 
 
-def _fund(escrow: EscrowClient, task: TaskClient, m: PaidTaskModel, variant: str, p: Parties) -> tuple[str | None, str | None, int]:
+def _fund(
+    escrow: EscrowClient, task: TaskClient, m: PaidTaskModel, variant: str, p: Parties
+) -> tuple[str | None, str | None, int]:
     """Try one funding; return (expected error, contract error, ether spent), None for success."""
     quote, sender, value = m.quote, p.submitter, m.quote.total
     signed = quote.sign(p.platform)
@@ -72,7 +74,10 @@ def _fund(escrow: EscrowClient, task: TaskClient, m: PaidTaskModel, variant: str
     elif m.locked:
         expected = "AlreadyFunded"
     elif variant == "tampered":
-        signed, expected = SignedQuote(dataclasses.replace(quote, payees=(p.stranger.address, *quote.payees[1:])), signed.signature), "BadSignature"
+        signed, expected = (
+            SignedQuote(dataclasses.replace(quote, payees=(p.stranger.address, *quote.payees[1:])), signed.signature),
+            "BadSignature",
+        )
     elif m.state != "Initialized":
         expected = "WrongState"  # released or settled: the task refuses a second lock
     try:
@@ -124,7 +129,9 @@ def _settle_expectation(m: PaidTaskModel, amounts: list[int], stray: bool) -> st
         max_size=14,
     )
 )
-def test_escrow_agrees_with_model(escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties, steps: list[tuple[str, int, int]]) -> None:
+def test_escrow_agrees_with_model(
+    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties, steps: list[tuple[str, int, int]]
+) -> None:
     p = parties
     chain = escrow.chain
     pool = [p.submitter, p.app, p.platform, p.data[0], p.stranger]
@@ -132,7 +139,14 @@ def test_escrow_agrees_with_model(escrow: EscrowClient, factory: TaskFactoryClie
     start_held, start_owed = escrow.balance(), sum(model.owed.values())
     tasks = [paid_task(factory, p, requests=1) for _ in range(2)]
     for task in tasks:
-        quote = quote_for(escrow, task, p, payees=[p.platform.address, p.app.address, p.data[0].address], maxima=[300, 200, 100], fail_fee=50)
+        quote = quote_for(
+            escrow,
+            task,
+            p,
+            payees=[p.platform.address, p.app.address, p.data[0].address],
+            maxima=[300, 200, 100],
+            fail_fee=50,
+        )
         model.tasks.append(PaidTaskModel(quote))
 
     for kind, which, n in steps:

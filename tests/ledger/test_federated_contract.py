@@ -27,16 +27,31 @@ def fed_factory(chain: Chain) -> FederatedFactoryClient:
     return FederatedFactoryClient(chain)
 
 
-def make(factory: FederatedFactoryClient, *, rounds: int = 2, quorum: int = 2, seconds: int = 600,
-         participants: list[LocalAccount] | None = None) -> FederatedTaskClient:
+def make(
+    factory: FederatedFactoryClient,
+    *,
+    rounds: int = 2,
+    quorum: int = 2,
+    seconds: int = 600,
+    participants: list[LocalAccount] | None = None,
+) -> FederatedTaskClient:
     return factory.create(
-        SUBMITTER, aggregator=AGGREGATOR.address, aggregator_recipient=recipient(), auditor_recipient=recipient(),
-        plan_cid=CID_A, model_cid=CID_B, participants=[p.address for p in (PARTICIPANTS if participants is None else participants)],
-        rounds=rounds, quorum=quorum, round_seconds=seconds,
+        SUBMITTER,
+        aggregator=AGGREGATOR.address,
+        aggregator_recipient=recipient(),
+        auditor_recipient=recipient(),
+        plan_cid=CID_A,
+        model_cid=CID_B,
+        participants=[p.address for p in (PARTICIPANTS if participants is None else participants)],
+        rounds=rounds,
+        quorum=quorum,
+        round_seconds=seconds,
     )
 
 
-def test_a_full_task_records_every_round_and_costs_at_most_150k_gas_a_round(fed_factory: FederatedFactoryClient) -> None:
+def test_a_full_task_records_every_round_and_costs_at_most_150k_gas_a_round(
+    fed_factory: FederatedFactoryClient,
+) -> None:
     task = make(fed_factory, rounds=2)
     s = task.status()
     assert (s.state, s.round, s.model_cid, s.submitter) == (FederatedState.RUNNING, 0, CID_B, SUBMITTER.address)
@@ -57,7 +72,9 @@ def test_a_full_task_records_every_round_and_costs_at_most_150k_gas_a_round(fed_
     rounds = task.rounds()
     assert [r.model_cid for r in rounds] == [CID_B, CID_C]
     assert [r.aggregate_cid for r in rounds] == [CID_C, CID_A]
-    assert [(u.index, u.samples, u.participant) for u in rounds[0].updates] == [(i, 100 + i, p.address) for i, p in enumerate(PARTICIPANTS)]
+    assert [(u.index, u.samples, u.participant) for u in rounds[0].updates] == [
+        (i, 100 + i, p.address) for i, p in enumerate(PARTICIPANTS)
+    ]
     assert rounds[1].refused == [1] and rounds[1].dropped == []
     with pytest.raises(StateError, match="Finished"):
         task.submit_update(P0, 2, CID_A, 1)
@@ -81,7 +98,9 @@ def test_only_named_parties_act(fed_factory: FederatedFactoryClient) -> None:
     assert task.status().round == 0
 
 
-def test_each_participant_submits_once_per_round_for_the_current_round_only(fed_factory: FederatedFactoryClient) -> None:
+def test_each_participant_submits_once_per_round_for_the_current_round_only(
+    fed_factory: FederatedFactoryClient,
+) -> None:
     task = make(fed_factory)
     task.submit_update(P0, 0, CID_A, 10)
     with pytest.raises(StateError, match="already submitted"):
@@ -104,13 +123,19 @@ def test_the_aggregate_waits_for_every_update_before_the_deadline(fed_factory: F
         task.publish_aggregate(AGGREGATOR, 0, CID_C, refused=[2])
 
 
-def test_after_the_deadline_late_updates_are_refused_and_the_missing_are_recorded_dropped(fed_factory: FederatedFactoryClient) -> None:
+def test_after_the_deadline_late_updates_are_refused_and_the_missing_are_recorded_dropped(
+    fed_factory: FederatedFactoryClient,
+) -> None:
     task = make(fed_factory, quorum=2, seconds=5)  # two updates fit in 5 s even on a busy machine
     task.submit_update(P0, 0, CID_A, 10)
     task.submit_update(P1, 0, CID_A, 10)
     deadline = task.status().deadline
-    wait_for(lambda: time.time() > deadline + 1, timeout_s=120, what="the round's deadline (the chain's clock) to pass",
-             interval_s=0.25)
+    wait_for(
+        lambda: time.time() > deadline + 1,
+        timeout_s=120,
+        what="the round's deadline (the chain's clock) to pass",
+        interval_s=0.25,
+    )
     with pytest.raises(StateError, match="deadline"):
         task.submit_update(P2, 0, CID_A, 10)
     # refusing one of the two leaves one accepted update, below the quorum

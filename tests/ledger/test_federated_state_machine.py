@@ -75,13 +75,24 @@ move = st.tuples(
 )
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(rounds=st.integers(1, 2), quorum=st.integers(1, 3), moves=st.lists(move, min_size=4, max_size=10))
 def test_the_contract_agrees_with_the_model(chain: Chain, rounds: int, quorum: int, moves: list) -> None:  # type: ignore[type-arg]
     factory = FederatedFactoryClient(chain)
-    task = factory.create(PEOPLE[0], aggregator=AGG.address, aggregator_recipient=recipient(), auditor_recipient=recipient(),
-                          plan_cid=CID_A, model_cid=CID_B, participants=[p.address for p in PARTS],
-                          rounds=rounds, quorum=quorum, round_seconds=3600)
+    task = factory.create(
+        PEOPLE[0],
+        aggregator=AGG.address,
+        aggregator_recipient=recipient(),
+        auditor_recipient=recipient(),
+        plan_cid=CID_A,
+        model_cid=CID_B,
+        participants=[p.address for p in PARTS],
+        rounds=rounds,
+        quorum=quorum,
+        round_seconds=3600,
+    )
     model = Model(rounds, quorum)
     for action, who, offset, refused in moves:
         # steer towards progress: a stray actor or round now and then, the right ones mostly

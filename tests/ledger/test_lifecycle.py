@@ -106,7 +106,10 @@ def test_factory_registry(factory: TaskFactoryClient, new_task: NewTask, parties
 def test_requests_one_at_a_time(new_task: NewTask, parties: Parties) -> None:
     task = new_task("Initialized", requests=0)
     assert task.add_request(parties.submitter, "a", parties.data[0].address) == 0
-    assert task.add_requests(parties.submitter, [("b", parties.data[1].address), ("c", parties.data[2].address)]) == [1, 2]
+    assert task.add_requests(parties.submitter, [("b", parties.data[1].address), ("c", parties.data[2].address)]) == [
+        1,
+        2,
+    ]
     assert [r.owner for r in task.status().requests] == [d.address for d in parties.data]
 
 
@@ -148,7 +151,9 @@ NOT_ALLOWED = {
 
 
 def _party(p: Parties, name: str) -> LocalAccount:
-    return {"submitter": p.submitter, "app": p.app, "platform": p.platform, "data0": p.data[0], "stranger": p.stranger}[name]
+    return {"submitter": p.submitter, "app": p.app, "platform": p.platform, "data0": p.data[0], "stranger": p.stranger}[
+        name
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +178,9 @@ def test_wrong_caller_is_rejected(tasks_by_state: dict[str, TaskClient], parties
 
 
 def test_wrong_caller_message_names_the_rule(tasks_by_state: dict[str, TaskClient], parties: Parties) -> None:
-    err = expect("NotPlatformOwner", lambda: tasks_by_state["RequestsLocked"].ack_platform(parties.stranger, recipient()))
+    err = expect(
+        "NotPlatformOwner", lambda: tasks_by_state["RequestsLocked"].ack_platform(parties.stranger, recipient())
+    )
     assert err.message == (
         f"only the platform owner can acknowledge the platform request; you are {parties.stranger.address}"
     )

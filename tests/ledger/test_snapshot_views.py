@@ -16,17 +16,28 @@ def _hex(cid: str) -> str:
 
 def _snapshot(app: RequestStatus, plat: RequestStatus, *requests: tuple[str, RequestStatus]) -> TaskSnapshot:
     return TaskSnapshot(
-        address=f"0x{99:040x}", submitter=SUB, state=TaskState.RequestsLocked, results_recipient="age1x",
-        application_id=_hex(cid_of_bytes(b"app")), application_owner=APP, application_status=app,
-        platform_id=_hex(cid_of_bytes(b"plat")), platform_owner=PLAT, platform_status=plat,
-        requests=[ResourceRequest(index=i, id=_hex(cid_of_bytes(owner.encode())), owner=owner, status=status)
-                  for i, (owner, status) in enumerate(requests)],
+        address=f"0x{99:040x}",
+        submitter=SUB,
+        state=TaskState.RequestsLocked,
+        results_recipient="age1x",
+        application_id=_hex(cid_of_bytes(b"app")),
+        application_owner=APP,
+        application_status=app,
+        platform_id=_hex(cid_of_bytes(b"plat")),
+        platform_owner=PLAT,
+        platform_status=plat,
+        requests=[
+            ResourceRequest(index=i, id=_hex(cid_of_bytes(owner.encode())), owner=owner, status=status)
+            for i, (owner, status) in enumerate(requests)
+        ],
     )
 
 
 def test_owed_by_lists_only_the_open_requests_of_that_party() -> None:
     R, A = RequestStatus.Requested, RequestStatus.Acknowledged
-    snap = _snapshot(R, A, (OWNER_A, R), (OWNER_B, A), (OWNER_A, RequestStatus.Refused), (OWNER_A.upper().replace("0X", "0x"), R))
+    snap = _snapshot(
+        R, A, (OWNER_A, R), (OWNER_B, A), (OWNER_A, RequestStatus.Refused), (OWNER_A.upper().replace("0X", "0x"), R)
+    )
     assert snap.owed_by(APP) == [(RequestKind.application, 0)]
     assert snap.owed_by(PLAT) == []  # acknowledged already
     assert snap.owed_by(OWNER_A) == [(RequestKind.resource, 0), (RequestKind.resource, 3)]  # not the refused #2

@@ -11,7 +11,20 @@ from ledger_model import TaskModel
 
 from eotrust.ledger import ContractRevertError, TaskFactoryClient
 
-MOVES = ["add_request", "lock", "ack_app", "nack_app", "ack_platform", "nack_platform", "ack_request", "nack_request", "start", "add_result", "finish", "fail"]
+MOVES = [
+    "add_request",
+    "lock",
+    "ack_app",
+    "nack_app",
+    "ack_platform",
+    "nack_platform",
+    "ack_request",
+    "nack_request",
+    "start",
+    "add_result",
+    "finish",
+    "fail",
+]
 
 # A step is either "advance" (the move that takes the task forward from where the model is)
 # or any move; the caller is the party the move is meant for, or (when ``stray``) anyone.
@@ -52,13 +65,19 @@ def _apply(task, model: TaskModel, who, move: str, index: int, p: Parties):  # t
         return model.lock(a), lambda: task.lock(who)
     if move in ("ack_app", "nack_app"):
         ack = move == "ack_app"
-        return model.answer_application(a, ack), (lambda: task.ack_application(who)) if ack else (lambda: task.nack_application(who))
+        return model.answer_application(a, ack), (lambda: task.ack_application(who)) if ack else (
+            lambda: task.nack_application(who)
+        )
     if move in ("ack_platform", "nack_platform"):
         ack = move == "ack_platform"
-        return model.answer_platform(a, ack), (lambda: task.ack_platform(who, recipient())) if ack else (lambda: task.nack_platform(who))
+        return model.answer_platform(a, ack), (lambda: task.ack_platform(who, recipient())) if ack else (
+            lambda: task.nack_platform(who)
+        )
     if move in ("ack_request", "nack_request"):
         ack = move == "ack_request"
-        return model.answer_request(a, index, ack), (lambda: task.ack_request(who, index, CID_B)) if ack else (lambda: task.nack_request(who, index))
+        return model.answer_request(a, index, ack), (lambda: task.ack_request(who, index, CID_B)) if ack else (
+            lambda: task.nack_request(who, index)
+        )
     if move == "start":
         return model.start(a), lambda: task.start(who)
     if move == "add_result":
@@ -85,9 +104,16 @@ def _agree(task, model: TaskModel) -> None:  # type: ignore[no-untyped-def]
 )
 @given(
     roles=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    born=st.tuples(st.integers(0, 2), st.booleans()),
     steps=st.lists(step, min_size=4, max_size=16),
 )
-def test_contract_agrees_with_model(factory: TaskFactoryClient, parties: Parties, roles: tuple[int, int], steps: list[tuple[str, bool, int]]) -> None:
+def test_contract_agrees_with_model(
+    factory: TaskFactoryClient,
+    parties: Parties,
+    roles: tuple[int, int],
+    born: tuple[int, bool],
+    steps: list[tuple[str, bool, int]],
+) -> None:
     p = parties
     pool = [p.submitter, p.app, p.platform, *p.data, p.stranger]
     # the application and platform owners may coincide with each other or the submitter
@@ -100,8 +126,16 @@ def test_contract_agrees_with_model(factory: TaskFactoryClient, parties: Parties
         application_owner=app_owner.address,
         platform_id="platform",
         platform_owner=platform_owner.address,
+        # resource requests made at creation (owners in the clone's code), and locked at once
+        requests=[(f"ds-born-{i}", p.data[i].address) for i in range(born[0])],
+        lock=born[1],
     )
     model = TaskModel(submitter=p.submitter.address, app_owner=app_owner.address, platform_owner=platform_owner.address)
+    for i in range(born[0]):
+        assert model.add_request(p.submitter.address, p.data[i].address) is None
+    if born[1]:
+        assert model.lock(p.submitter.address) is None
+    _agree(task, model)
     for kind, stray, n in steps:
         move, index = _advance(model, n) if kind == "advance" else (kind, n % 3)
         meant_for = {

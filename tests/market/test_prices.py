@@ -29,8 +29,12 @@ def test_out_of_bounds_prices_and_malformed_policies_are_refused() -> None:
             make_body(PlatformInfo, name="p", age_recipient=AGE, prices={"cpu_hour": bad})
     with pytest.raises(InvalidInputError, match="prices.surge"):
         make_body(PlatformInfo, name="p", age_recipient=AGE, prices={"surge": 1})
-    for entry in ({}, {"name": "app"}, {"cid": "Qm", "name": "app", "owner": "0x" + "1" * 40},
-                  {"name": "app", "owner": "not-an-address"}):
+    for entry in (
+        {},
+        {"name": "app"},
+        {"cid": "Qm", "name": "app", "owner": "0x" + "1" * 40},
+        {"name": "app", "owner": "not-an-address"},
+    ):
         with pytest.raises(InvalidInputError, match="policy.applications.0"):
             make_body(DatasetInfo, title="t", cid="Qm", size=1, policy={"applications": [entry]})
     # a price as a decimal string or an integer is the same price
@@ -49,9 +53,13 @@ def test_prices_are_signed_with_the_record_and_unpriced_records_keep_their_ids(s
     # a cheaper price written into the database behind the owner's back is named
     engine = create_engine(settings.catalog_database_url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE catalog_platforms SET prices = :p WHERE id = :id"),
-                     {"p": '{"cpu_hour": "1", "gpu_hour": "0", "memory_gb_hour": "0", "storage_gb": "0", "flat": "1"}',
-                      "id": priced.id})
+        conn.execute(
+            text("UPDATE catalog_platforms SET prices = :p WHERE id = :id"),
+            {
+                "p": '{"cpu_hour": "1", "gpu_hour": "0", "memory_gb_hour": "0", "storage_gb": "0", "flat": "1"}',
+                "id": priced.id,
+            },
+        )
     engine.dispose()
     with pytest.raises(IntegrityError, match="field 'prices' does not match the signed record"):
         catalog.get(priced.id, Kind.PLATFORM)

@@ -77,8 +77,15 @@ def test_suggest_import_round_trip_and_round_by_cid(tmp_path: Path, settings) ->
     again, _ = suggest(w.model, w.cube, 5, min_distance=4, labelled=tmp_path / "l.tif")
     assert all(np.sqrt(((rc[1:] - (s.row, s.col)) ** 2).sum(-1)).min() >= 4 for s in again)
     store = open_store(settings)
-    cid, rec = record_round(store, labelled=geo, labels=tmp_path / "l.tif", labelled_pixels=11, suggestions=geo,
-                            suggested_by=w.model, strategy="margin")
+    cid, rec = record_round(
+        store,
+        labelled=geo,
+        labels=tmp_path / "l.tif",
+        labelled_pixels=11,
+        suggestions=geo,
+        suggested_by=w.model,
+        strategy="margin",
+    )
     cid2, rec2 = record_round(store, labelled=geo, labels=tmp_path / "l.tif", labelled_pixels=11, parent=cid)
     assert rec.round == 0 and rec2.round == 1 and rec2.parent == cid
     assert LabelRound.model_validate_json(store.get_bytes(cid2)).labels == rec.labels
@@ -86,13 +93,19 @@ def test_suggest_import_round_trip_and_round_by_cid(tmp_path: Path, settings) ->
         record_round(store, labelled=geo, labels=tmp_path / "l.tif", labelled_pixels=1, parent=rec.labels)
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.update(type="Feature"), "FeatureCollection"),
-    (lambda d: d["features"][0]["properties"].update(label="lava"), "lava"),
-    (lambda d: d["features"][0]["properties"].update(label=9), "code 9"),
-    (lambda d: d["features"][0].update(geometry={"type": "Point", "coordinates": [10.0, 40.0]}), "outside the raster"),
-    (lambda d: d["features"][0].update(geometry=None), "Point or Polygon"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.update(type="Feature"), "FeatureCollection"),
+        (lambda d: d["features"][0]["properties"].update(label="lava"), "lava"),
+        (lambda d: d["features"][0]["properties"].update(label=9), "code 9"),
+        (
+            lambda d: d["features"][0].update(geometry={"type": "Point", "coordinates": [10.0, 40.0]}),
+            "outside the raster",
+        ),
+        (lambda d: d["features"][0].update(geometry=None), "Point or Polygon"),
+    ],
+)
 def test_bad_labelled_geojson_is_refused_and_nothing_written(tmp_path: Path, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
     w = world()
     picks, grid = suggest(w.model, w.cube, 3, strategy="random")
@@ -114,22 +127,65 @@ def test_cli_suggest_import_and_warm_start(tmp_path: Path, settings) -> None:  #
 
     w = world()
     home = ["--home", str(settings.home)]
-    r = runner.invoke(app, [*home, "label", "suggest", "--model", str(w.model), "--raster", str(w.cube), "-n", "30",
-                            "--patch", "3", "-o", str(tmp_path / "s.geojson"), "--json"])
+    r = runner.invoke(
+        app,
+        [
+            *home,
+            "label",
+            "suggest",
+            "--model",
+            str(w.model),
+            "--raster",
+            str(w.cube),
+            "-n",
+            "30",
+            "--patch",
+            "3",
+            "-o",
+            str(tmp_path / "s.geojson"),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     _label_all(tmp_path / "s.geojson", w.labels)
-    r = runner.invoke(app, [*home, "label", "import", str(tmp_path / "s.geojson"), "--like", str(w.cube), "-o",
-                            str(tmp_path / "l.tif"), "--classes", "2 forest,3 grassland,4 shrubland,8 artificial surface",
-                            "--suggestions", str(tmp_path / "s.geojson"), "--model", str(w.model), "--json"])
+    r = runner.invoke(
+        app,
+        [
+            *home,
+            "label",
+            "import",
+            str(tmp_path / "s.geojson"),
+            "--like",
+            str(w.cube),
+            "-o",
+            str(tmp_path / "l.tif"),
+            "--classes",
+            "2 forest,3 grassland,4 shrubland,8 artificial surface",
+            "--suggestions",
+            str(tmp_path / "s.geojson"),
+            "--model",
+            str(w.model),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["round"].startswith(("Qm", "b")) and out["total_pixels"] > 29 * 3  # 3 x 3 patches
-    r = runner.invoke(app, [*home, "label", "import", str(tmp_path / "s.geojson"), "--like", str(w.cube), "-o",
-                            str(tmp_path / "x.tif")])
+    r = runner.invoke(
+        app,
+        [*home, "label", "import", str(tmp_path / "s.geojson"), "--like", str(w.cube), "-o", str(tmp_path / "x.tif")],
+    )
     assert r.exit_code != 0 and isinstance(r.exception, InvalidInputError) and "--classes" in str(r.exception)
     # training continues from the model on the imported labels (same classes kept by keep_absent)
-    build_dataset(w.cube, tmp_path / "l.tif", tmp_path / "d.zip", tile_size=10, fractions=(1.0, 0.0, 0.0),
-                  classes=ClassList.parse("2 forest,3 grassland,4 shrubland,8 artificial surface"), keep_absent=True)
+    build_dataset(
+        w.cube,
+        tmp_path / "l.tif",
+        tmp_path / "d.zip",
+        tile_size=10,
+        fractions=(1.0, 0.0, 0.0),
+        classes=ClassList.parse("2 forest,3 grassland,4 shrubland,8 artificial surface"),
+        keep_absent=True,
+    )
     md = load_model_def("temporal_cnn_quick").with_training(epochs=1)
     with TrainingDataset(tmp_path / "d.zip") as ds:
         train(ds, md, tmp_path / "m.pt", init_from=w.model)

@@ -36,7 +36,13 @@ def test_change_between_two_class_maps(tmp_path: Path) -> None:
     assert r.changed_pixels == expected and r.transitions == {"forest -> artificial surface": expected}
     assert r.valid_pixels == int((y > 0).sum())
     with rasterio.open(tmp_path / "change.tif") as ds:
-        assert ds.crs.to_string() == "EPSG:32633" and ds.descriptions == ("changed", "from", "to", "intensity", "uncertain")
+        assert ds.crs.to_string() == "EPSG:32633" and ds.descriptions == (
+            "changed",
+            "from",
+            "to",
+            "intensity",
+            "uncertain",
+        )
         changed = ds.read(1)
     assert np.nansum(changed) == expected and np.isnan(changed[y == 0]).all()
     same = change_map(before, before, tmp_path / "none.tif")
@@ -47,15 +53,25 @@ def test_class_maps_on_different_grids_are_refused(tmp_path: Path) -> None:
     from eotrust.eo.raster import raster_info  # noqa: F401
 
     with pytest.raises(RasterError, match="another grid"):
-        change_map(SLOVENIA / "lulc.tif", Path(__file__).resolve().parents[1] / "data" / "landsat-rgb" / "RGB.byte.tif",
-                   tmp_path / "x.tif")
+        change_map(
+            SLOVENIA / "lulc.tif",
+            Path(__file__).resolve().parents[1] / "data" / "landsat-rgb" / "RGB.byte.tif",
+            tmp_path / "x.tif",
+        )
     assert not (tmp_path / "x.tif").exists()
 
 
 def test_change_between_two_epochs_of_the_cube(tmp_path: Path) -> None:
     w = world()
-    r = change_between_epochs(w.model, w.cube, tmp_path / "change.tif", epoch_a=(None, "2016-07-01"),
-                              epoch_b=("2017-01-01", None), work_dir=tmp_path, figure=tmp_path / "change.png")
+    r = change_between_epochs(
+        w.model,
+        w.cube,
+        tmp_path / "change.tif",
+        epoch_a=(None, "2016-07-01"),
+        epoch_b=("2017-01-01", None),
+        work_dir=tmp_path,
+        figure=tmp_path / "change.png",
+    )
     assert r.valid_pixels == 6060 and 0 <= r.changed_pixels < 6060
     with rasterio.open(tmp_path / "change.tif") as ds:
         band = ds.read()
@@ -64,20 +80,53 @@ def test_change_between_two_epochs_of_the_cube(tmp_path: Path) -> None:
     # changed and uncertain are apart: no pixel is both, and the uncertain ones are counted
     assert band.shape[0] == 5 and not ((band[0] == 1) & (band[4] == 1)).any()
     assert r.uncertain_pixels == int(np.nansum(band[4])) and r.to_dict()["uncertain_fraction"] >= 0
-    stricter = change_between_epochs(w.model, w.cube, tmp_path / "c2.tif", epoch_a=(None, "2016-07-01"),
-                                     epoch_b=("2017-01-01", None), work_dir=tmp_path, min_confidence=0.99)
+    stricter = change_between_epochs(
+        w.model,
+        w.cube,
+        tmp_path / "c2.tif",
+        epoch_a=(None, "2016-07-01"),
+        epoch_b=("2017-01-01", None),
+        work_dir=tmp_path,
+        min_confidence=0.99,
+    )
     assert stricter.changed_pixels <= r.changed_pixels and stricter.uncertain_pixels >= r.uncertain_pixels
     assert (tmp_path / "change.png").stat().st_size > 1000
 
 
 def test_cli_change(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
     after = _altered(SLOVENIA / "lulc.tif", tmp_path / "after.tif")
-    r = runner.invoke(app, ["--home", str(settings.home), "change", str(SLOVENIA / "lulc.tif"), str(after),
-                            "-o", str(tmp_path / "c.tif"), "--json"])
+    r = runner.invoke(
+        app,
+        [
+            "--home",
+            str(settings.home),
+            "change",
+            str(SLOVENIA / "lulc.tif"),
+            str(after),
+            "-o",
+            str(tmp_path / "c.tif"),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["changed_pixels"] > 0 and (tmp_path / "c.png").exists()
-    r = runner.invoke(app, ["--home", str(settings.home), "change", "--model", str(world().model), "--raster",
-                            str(world().cube), "-o", str(tmp_path / "e.tif"), "--epoch-a", "2015-07-01/2016-07-01",
-                            "--epoch-b", "2017-01-01/2018-01-01"])
+    r = runner.invoke(
+        app,
+        [
+            "--home",
+            str(settings.home),
+            "change",
+            "--model",
+            str(world().model),
+            "--raster",
+            str(world().cube),
+            "-o",
+            str(tmp_path / "e.tif"),
+            "--epoch-a",
+            "2015-07-01/2016-07-01",
+            "--epoch-b",
+            "2017-01-01/2018-01-01",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "pixels changed" in r.stdout

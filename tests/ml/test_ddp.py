@@ -92,14 +92,41 @@ def test_workers_option_is_checked() -> None:
 
 def test_cli_trains_with_two_ranks(tmp_path: Path) -> None:
     out = tmp_path / "m.pt"
-    r = CliRunner().invoke(app, ["train", "--dataset", str(world().dataset), "--model-def", "temporal_cnn_quick",
-                                 "--epochs", "1", "--workers", "2", "-o", str(out), "--json"],
-                           env={"EOTRUST_HOME": str(tmp_path / "home"), "EOTRUST_CONFIG": ""})
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--dataset",
+            str(world().dataset),
+            "--model-def",
+            "temporal_cnn_quick",
+            "--epochs",
+            "1",
+            "--workers",
+            "2",
+            "-o",
+            str(out),
+            "--json",
+        ],
+        env={"EOTRUST_HOME": str(tmp_path / "home"), "EOTRUST_CONFIG": ""},
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["device"] == "cpu × 2 ranks" and out.is_file()
-    bad = CliRunner().invoke(app, ["train", "--dataset", str(world().dataset), "--model-def", "temporal_cnn_quick",
-                                   "--workers", "many", "-o", str(out)],
-                             env={"EOTRUST_HOME": str(tmp_path / "home"), "EOTRUST_CONFIG": ""})
+    bad = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--dataset",
+            str(world().dataset),
+            "--model-def",
+            "temporal_cnn_quick",
+            "--workers",
+            "many",
+            "-o",
+            str(out),
+        ],
+        env={"EOTRUST_HOME": str(tmp_path / "home"), "EOTRUST_CONFIG": ""},
+    )
     assert bad.exit_code != 0 and isinstance(bad.exception, InvalidInputError)
     assert "--workers takes a number" in str(bad.exception)
 
@@ -113,15 +140,46 @@ def dask_client(tmp_path: Path) -> Iterator[object]:
 
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]), "EOTRUST_CONFIG": ""}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+        "EOTRUST_CONFIG": "",
+    }
     log = open(tmp_path / "dask.log", "wb")  # noqa: SIM115
-    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                              stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)]
-    procs += [subprocess.Popen([str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                                "--host", "127.0.0.1", "--name", f"w{i}"],
-                               stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+        )
+    ]
+    procs += [
+        subprocess.Popen(
+            [
+                str(BIN / "dask"),
+                "worker",
+                address,
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+                "--name",
+                f"w{i}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+        )
+        for i in range(2)
+    ]
     client = None
     try:
+
         def connected() -> Client | None:
             try:
                 return Client(address, timeout=5, set_as_default=False)

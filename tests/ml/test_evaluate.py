@@ -46,7 +46,11 @@ def test_held_out_blocks_with_json_and_figure(tmp_path: Path) -> None:
 
 def _crop(src: Path, dest: Path, win: Window, labels: np.ndarray | None = None) -> Path:
     with rasterio.open(src) as ds:
-        profile = ds.profile | {"width": int(win.width), "height": int(win.height), "transform": ds.window_transform(win)}
+        profile = ds.profile | {
+            "width": int(win.width),
+            "height": int(win.height),
+            "transform": ds.window_transform(win),
+        }
         data = ds.read(window=win) if labels is None else labels[None]
         with rasterio.open(dest, "w", **profile) as out:
             out.write(data)
@@ -75,9 +79,24 @@ def test_any_rasters_laid_out_like_the_shared_data(tmp_path: Path) -> None:
 
 def test_cli_prints_and_writes_metrics(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "metrics.json"
-    r = runner.invoke(app, ["--home", str(settings.home), "evaluate", "--model", str(world().model),
-                            "--raster", str(SLOVENIA / "ndvi.tif"), "--cloud-mask", str(SLOVENIA / "cloud_mask.tif"),
-                            "--labels", str(SLOVENIA / "lulc.tif"), "-o", str(out)])
+    r = runner.invoke(
+        app,
+        [
+            "--home",
+            str(settings.home),
+            "evaluate",
+            "--model",
+            str(world().model),
+            "--raster",
+            str(SLOVENIA / "ndvi.tif"),
+            "--cloud-mask",
+            str(SLOVENIA / "cloud_mask.tif"),
+            "--labels",
+            str(SLOVENIA / "lulc.tif"),
+            "-o",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "pixel accuracy" in r.stdout and "majority-class baseline" in r.stdout
     assert json.loads(out.read_text())["n_pixels"] == 6060 - 126 and out.with_suffix(".png").exists()

@@ -22,7 +22,7 @@ def test_figure_axes_are_in_the_rasters_crs(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(figures, "_georeference", lambda ax, geo, **kw: (seen.append((ax, geo)), real(ax, geo, **kw)))
     png = figures.class_map_figure(SAMPLE / "lulc.tif", tmp_path / "map.png", title="labels")
     assert png.read_bytes().startswith(b"\x89PNG")
-    (ax, geo), = seen
+    ((ax, geo),) = seen
     assert geo.crs == "EPSG:32633" and geo.projected
     left, right, bottom, top = geo.extent
     assert ax.get_xlim() == pytest.approx((left, right)) and "EPSG:32633" in ax.get_xlabel()

@@ -31,12 +31,18 @@ def test_dataset_bytes_are_stable(tmp_path: Path) -> None:
 
 def test_evaluate_predict_change_services(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     w = world()
-    landcover.evaluate({"model": w.model, "dataset": w.dataset}, {"metrics": tmp_path / "m.json", "figure": tmp_path / "m.png"}, {})
+    landcover.evaluate(
+        {"model": w.model, "dataset": w.dataset}, {"metrics": tmp_path / "m.json", "figure": tmp_path / "m.png"}, {}
+    )
     assert json.loads((tmp_path / "m.json").read_text())["split"] == "test"
-    landcover.predict({"model": w.model, "cube": w.cube}, {"classes": tmp_path / "c.tif", "figure": tmp_path / "c.png"}, {})
-    landcover.change({"model": w.model, "cube": w.cube},
-                     {"change": tmp_path / "ch.tif", "figure": tmp_path / "ch.png", "summary": tmp_path / "ch.json"},
-                     {"split": "2017-01-01"})
+    landcover.predict(
+        {"model": w.model, "cube": w.cube}, {"classes": tmp_path / "c.tif", "figure": tmp_path / "c.png"}, {}
+    )
+    landcover.change(
+        {"model": w.model, "cube": w.cube},
+        {"change": tmp_path / "ch.tif", "figure": tmp_path / "ch.png", "summary": tmp_path / "ch.json"},
+        {"split": "2017-01-01"},
+    )
     summary = json.loads((tmp_path / "ch.json").read_text())
     assert summary["valid_pixels"] == 6060 and summary["epochs"][1].startswith("2017-01-01")
     assert "pixel accuracy" in capsys.readouterr().out
@@ -56,7 +62,9 @@ def test_the_whole_workflow_through_the_engine(settings) -> None:  # type: ignor
     inputs = {name: store.put_file(path) for name, path in raw_inputs().items()}
     result = run_workflow(settings, landcover.workflow_path(), inputs, {"quick": True, "epochs": 2}, store=store)
     assert result.status == "succeeded"
-    assert {"metrics", "metrics_png", "classmap", "classmap_png", "change", "change_png", "model"} <= set(result.outputs)
+    assert {"metrics", "metrics_png", "classmap", "classmap_png", "change", "change_png", "model"} <= set(
+        result.outputs
+    )
     metrics = json.loads(store.get_bytes(result.outputs["metrics"]))
     assert metrics["n_pixels"] > 500 and metrics["majority_baseline_accuracy"] > 0.6
     again = run_workflow(settings, landcover.workflow_path(), inputs, {"quick": True, "epochs": 2}, store=store)

@@ -16,15 +16,36 @@ ML = Path(__file__).resolve().parents[2] / "src" / "eotrust" / "ml"
 #: three stages, then what combines them. ``scoring``, ``package`` and ``onnx_export`` form the
 #: ONNX side.
 RANK = {
-    "ml.models": 0, "ml.modeldefs": 0, "ml.models.enet": 0, "ml.models.temporal": 0, "ml.uncertainty": 0,
-    "ml.modeldef": 1, "ml.metrics": 1, "ml.package": 1,
-    "ml.data": 2, "ml.checkpoint": 2, "ml.inference": 2, "ml.figures": 2, "ml.distributed": 2,
-    "ml.scoring.batcher": 1, "ml.scoring.batch": 2, "ml.scoring.scene": 3, "ml.scoring.stream": 3, "ml.scoring": 4,
-    "ml.train": 3, "ml.predict": 3, "ml.registry": 5,
+    "ml.models": 0,
+    "ml.modeldefs": 0,
+    "ml.models.enet": 0,
+    "ml.models.temporal": 0,
+    "ml.uncertainty": 0,
+    "ml.modeldef": 1,
+    "ml.metrics": 1,
+    "ml.package": 1,
+    "ml.data": 2,
+    "ml.checkpoint": 2,
+    "ml.inference": 2,
+    "ml.figures": 2,
+    "ml.distributed": 2,
+    "ml.scoring.batcher": 1,
+    "ml.scoring.batch": 2,
+    "ml.scoring.scene": 3,
+    "ml.scoring.stream": 3,
+    "ml.scoring": 4,
+    "ml.train": 3,
+    "ml.predict": 3,
+    "ml.registry": 5,
     # onnx_export reads checkpoints through the trainer's re-export of ml.checkpoint.load_checkpoint
     "ml.onnx_export": 4,
-    "ml.evaluate": 4, "ml.change": 4, "ml.active": 4, "ml.launch": 4, "ml.quantize": 4,
-    "ml.landcover": 5, "ml": 6,
+    "ml.evaluate": 4,
+    "ml.change": 4,
+    "ml.active": 4,
+    "ml.launch": 4,
+    "ml.quantize": 4,
+    "ml.landcover": 5,
+    "ml": 6,
 }
 
 
@@ -62,7 +83,7 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
         stack.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == "open":
-                found.append(stack[stack.index(nxt):] + [nxt])
+                found.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt)
         stack.pop()
@@ -83,15 +104,19 @@ def test_ml_has_no_import_cycle() -> None:
 
 
 def test_ml_imports_flow_down_the_ranks() -> None:
-    upward = [f"{a} (rank {RANK[a]}) imports {b} (rank {RANK[b]})"
-              for a, targets in graph().items() for b in sorted(targets)
-              if a != "ml" and not b.startswith(f"{a}.") and RANK[b] >= RANK[a]]
+    upward = [
+        f"{a} (rank {RANK[a]}) imports {b} (rank {RANK[b]})"
+        for a, targets in graph().items()
+        for b in sorted(targets)
+        if a != "ml" and not b.startswith(f"{a}.") and RANK[b] >= RANK[a]
+    ]
     assert upward == []
 
 
 def test_the_check_sees_a_cycle(tmp_path: Path) -> None:
     assert cycles({"ml.train": {"ml.evaluate"}, "ml.evaluate": {"ml.figures"}, "ml.figures": {"ml.train"}}) == [
-        ["ml.evaluate", "ml.figures", "ml.train", "ml.evaluate"]]
+        ["ml.evaluate", "ml.figures", "ml.train", "ml.evaluate"]
+    ]
     text = "from eotrust.ml.train import x\n\ndef f():\n    from eotrust.ml import figures\n    import eotrust.ml.predict\n"
     (tmp_path / "m.py").write_text(text)
     assert ml_imports(tmp_path / "m.py") == {"ml", "ml.train", "ml.figures", "ml.predict"}

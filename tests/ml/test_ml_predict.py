@@ -21,7 +21,12 @@ def test_class_map_and_probabilities_keep_the_inputs_grid(tmp_path: Path) -> Non
     with rasterio.open(w.cube) as src, rasterio.open(tmp_path / "c.tif") as c, rasterio.open(tmp_path / "p.tif") as p:
         assert c.crs == src.crs and c.transform == src.transform and c.shape == src.shape
         classes, probs = c.read(1), p.read()
-        assert "forest" in c.tags()["classes"] and p.descriptions == ("forest", "grassland", "shrubland", "artificial surface")
+        assert "forest" in c.tags()["classes"] and p.descriptions == (
+            "forest",
+            "grassland",
+            "shrubland",
+            "artificial surface",
+        )
     assert set(np.unique(classes)) <= {2, 3, 4, 8}
     assert np.allclose(probs.sum(axis=0), 1, atol=1e-4)
     assert (np.array([2, 3, 4, 8])[probs.argmax(0)] == classes).all()
@@ -52,8 +57,22 @@ def test_a_raster_without_the_models_bands_is_refused(tmp_path: Path) -> None:
 
 def test_cli_predict(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "classes.tif"
-    r = runner.invoke(app, ["--home", str(settings.home), "predict", "--model", str(world().model), "--raster",
-                            str(world().cube), "-o", str(out), "--probabilities", str(tmp_path / "p.tif")])
+    r = runner.invoke(
+        app,
+        [
+            "--home",
+            str(settings.home),
+            "predict",
+            "--model",
+            str(world().model),
+            "--raster",
+            str(world().cube),
+            "-o",
+            str(out),
+            "--probabilities",
+            str(tmp_path / "p.tif"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert out.exists() and out.with_suffix(".png").exists() and (tmp_path / "p.tif").exists()
 
@@ -66,6 +85,6 @@ def test_one_class_map_encoding(tmp_path: Path) -> None:
     predict_raster(w.model, w.cube, tmp_path / "c.tif")
     with rasterio.open(tmp_path / "c.tif") as c:
         assert c.dtypes[0] == "uint8" and c.nodata == classmap.NODATA
-        assert c.colormap(1)[2][:3] == (0x1b, 0x6e, 0x2e)  # forest, code 2, in its colour
+        assert c.colormap(1)[2][:3] == (0x1B, 0x6E, 0x2E)  # forest, code 2, in its colour
     with pytest.raises(Exception, match="uint8"):
         classmap.codes_for([300], 1)

@@ -15,6 +15,11 @@ def test_builtins_load_and_build() -> None:
     assert md.architecture == "temporal_cnn" and md.input_kind == "pixel" and md.params["pooling"] == "avgmax"
     assert load_model_def("enet").input_kind == "tile"
     build_model(md.architecture, 1, 4, md.params)
+    # a day-of-year model is told its dates' days (the trainer fills them from the dataset)
+    doy = {**md.params, "time_encoding": "doy"}
+    with pytest.raises(ModelError, match="days_of_year"):
+        build_model(md.architecture, 1, 4, doy)
+    build_model(md.architecture, 1, 4, {**doy, "days_of_year": [15.0, 120.0, 300.0]})
 
 
 def test_yaml_and_json_files(tmp_path: Path) -> None:
@@ -33,9 +38,15 @@ def test_yaml_and_json_files(tmp_path: Path) -> None:
     [
         ("name: t\narchitecture: [unclosed\n", "not valid YAML at line"),
         ("name: t\narchitecture: resnet9000\n", "unknown architecture 'resnet9000'"),
-        ("name: t\narchitecture: temporal_cnn\nparams: {kernel_size: 4}\n", "params: kernel_size: kernel_size must be odd"),
+        (
+            "name: t\narchitecture: temporal_cnn\nparams: {kernel_size: 4}\n",
+            "params: kernel_size: kernel_size must be odd",
+        ),
         ("name: t\narchitecture: temporal_cnn\nparams: {depth: 3}\n", "params: depth: Extra inputs are not permitted"),
-        ("name: t\narchitecture: temporal_cnn\ntraining: {epochs: zero}\n", "training.epochs: Input should be a valid integer"),
+        (
+            "name: t\narchitecture: temporal_cnn\ntraining: {epochs: zero}\n",
+            "training.epochs: Input should be a valid integer",
+        ),
         ("name: t\narchitecture: temporal_cnn\ntraining: {class_weighting: squared}\n", "training.class_weighting"),
         ("architecture: temporal_cnn\n", "name: Field required"),
         ("- just\n- a list\n", "must be a mapping"),
@@ -67,8 +78,9 @@ def test_enet_parameters_are_checked_when_built() -> None:
 def test_every_mistake_is_reported_not_only_the_first() -> None:
     """A bad training value AND a bad architecture parameter: both named in one error."""
     with pytest.raises(InvalidInputError) as err:
-        parse_model_def({"name": "m", "architecture": "temporal_cnn", "params": {"hidden": -3},
-                         "training": {"epochs": 0}})
+        parse_model_def(
+            {"name": "m", "architecture": "temporal_cnn", "params": {"hidden": -3}, "training": {"epochs": 0}}
+        )
     assert "training.epochs" in err.value.message and "params: hidden" in err.value.message
     with pytest.raises(InvalidInputError) as err:
         parse_model_def({"name": "m", "architecture": "no_such_net", "training": {"batch_size": 0}})

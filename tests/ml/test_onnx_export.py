@@ -21,8 +21,14 @@ def small_enet() -> ENet:
 @pytest.mark.slow
 def test_dynamo_export_of_enet_is_dynamic_and_exact() -> None:
     model = small_enet()
-    graph = export_checked(model, torch.randn(1, 5, 64, 64), layout="NCHW", method="dynamo", spatial_multiple=8,
-                           checks=[np.random.default_rng(0).normal(size=(3, 5, 48, 80)).astype(np.float32)])
+    graph = export_checked(
+        model,
+        torch.randn(1, 5, 64, 64),
+        layout="NCHW",
+        method="dynamo",
+        spatial_multiple=8,
+        checks=[np.random.default_rng(0).normal(size=(3, 5, 48, 80)).astype(np.float32)],
+    )
     session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
     shape = session.get_inputs()[0].shape
     assert shape[1] == 5 and all(isinstance(shape[i], str) for i in (0, 2, 3))  # batch, H, W dynamic
@@ -52,8 +58,13 @@ class PixelSeries(nn.Module):
 def test_pixel_series_model_has_dynamic_batch() -> None:
     torch.manual_seed(0)
     model = PixelSeries().eval()
-    graph = export_checked(model, torch.randn(4, 2, 12), layout="NCT", method="torchscript",
-                           checks=[np.random.default_rng(3).normal(size=(1000, 2, 12)).astype(np.float32)])
+    graph = export_checked(
+        model,
+        torch.randn(4, 2, 12),
+        layout="NCT",
+        method="torchscript",
+        checks=[np.random.default_rng(3).normal(size=(1000, 2, 12)).astype(np.float32)],
+    )
     session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
     assert session.run(None, {"input": np.zeros((7, 2, 12), np.float32)})[0].shape == (7, 3)
 
@@ -67,5 +78,10 @@ class DataDependent(nn.Module):
 
 def test_unexportable_model_is_a_clear_error() -> None:
     with pytest.raises(ModelError, match="differs from PyTorch|could not be exported"):
-        export_checked(DataDependent(), torch.ones(1, 2, 8, 8), layout="NCHW", method="torchscript",
-                       checks=[-np.ones((1, 2, 8, 8), np.float32)])
+        export_checked(
+            DataDependent(),
+            torch.ones(1, 2, 8, 8),
+            layout="NCHW",
+            method="torchscript",
+            checks=[-np.ones((1, 2, 8, 8), np.float32)],
+        )

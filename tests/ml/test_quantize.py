@@ -26,8 +26,9 @@ OWNER = Account.from_key("0x" + "b2" * 32)
 CLASSES = ["water", "forest", "field", "town"]
 BANDS = ["blue", "green", "red", "nir"]
 # each class's mean reflectance per band (uint16 digital numbers, as a Sentinel-2 raster)
-SIGNATURES = np.array([[900, 700, 400, 200], [400, 700, 350, 3000], [700, 900, 1000, 2200],
-                       [1300, 1300, 1400, 1600]], np.float32)
+SIGNATURES = np.array(
+    [[900, 700, 400, 200], [400, 700, 350, 3000], [700, 900, 1000, 2200], [1300, 1300, 1400, 1600]], np.float32
+)
 
 
 def _scenes(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,11 +63,28 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict:
         opt.step()
     torch.set_num_threads(threads)
     model.eval()
-    float_pkg = package_model(model, OWNER, work / "float.zip", name="landcover", algorithm="enet", classes=CLASSES,
-                              bands=BANDS, spatial_multiple=8, tile_size=32, normalisation={"mean": [mean], "std": [std]},
-                              created="2026-01-01T00:00:00Z", method="torchscript")
-    int8_pkg = quantise_package(float_pkg, OWNER, work / "int8.zip", calibration=train_x[:16], evaluation=(eval_x, eval_y),
-                                calibration_data=["QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB"])
+    float_pkg = package_model(
+        model,
+        OWNER,
+        work / "float.zip",
+        name="landcover",
+        algorithm="enet",
+        classes=CLASSES,
+        bands=BANDS,
+        spatial_multiple=8,
+        tile_size=32,
+        normalisation={"mean": [mean], "std": [std]},
+        created="2026-01-01T00:00:00Z",
+        method="torchscript",
+    )
+    int8_pkg = quantise_package(
+        float_pkg,
+        OWNER,
+        work / "int8.zip",
+        calibration=train_x[:16],
+        evaluation=(eval_x, eval_y),
+        calibration_data=["QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB"],
+    )
     return {"work": work, "float": float_pkg, "int8": int8_pkg, "train": (train_x, train_y), "eval": (eval_x, eval_y)}
 
 
@@ -78,7 +96,9 @@ def test_int8_accuracy_is_within_half_a_point_of_float(packages: dict) -> None:
     eval_x, eval_y = packages["eval"]
     float_acc = _accuracy(packages["float"], eval_x, eval_y)
     int8_acc = _accuracy(packages["int8"], eval_x, eval_y)
-    assert float_acc > 0.8, f"the float model did not learn the task ({float_acc:.3f}): the comparison would say nothing"
+    assert float_acc > 0.8, (
+        f"the float model did not learn the task ({float_acc:.3f}): the comparison would say nothing"
+    )
     assert abs(float_acc - int8_acc) * 100 <= MAX_DROP_POINTS, (float_acc, int8_acc)
     # and the manifest records the same figures, measured when it was made
     acc = read_package(packages["int8"]).manifest.graph.quantisation.accuracy  # type: ignore[union-attr]
@@ -120,8 +140,16 @@ def test_a_mislabelled_graph_is_refused(packages: dict, tmp_path: Path) -> None:
         graph_info(q.graph_bytes)
     with pytest.raises(ModelError):
         graph_info(f.graph_bytes, q.manifest.graph.quantisation)
-    liar = Manifest.model_validate({**f.manifest.model_dump(), "graph": {
-        **graph_info(q.graph_bytes, q.manifest.graph.quantisation).model_dump(), "precision": None, "quantisation": None}})
+    liar = Manifest.model_validate(
+        {
+            **f.manifest.model_dump(),
+            "graph": {
+                **graph_info(q.graph_bytes, q.manifest.graph.quantisation).model_dump(),
+                "precision": None,
+                "quantisation": None,
+            },
+        }
+    )
     with pytest.raises(ModelError, match="float32, but it is not"):
         pack(liar, q.graph_bytes, OWNER, tmp_path / "liar.zip")
     # ... and a signed package whose manifest lies (made by hand, signed by its owner) fails verification
@@ -132,8 +160,12 @@ def test_a_mislabelled_graph_is_refused(packages: dict, tmp_path: Path) -> None:
     mbytes = liar.canonical()
     message = signing_message(mbytes, q.graph_bytes)
     sig = OWNER.sign_message(encode_defunct(text=message))
-    signature = {"scheme": "eip191", "signer": OWNER.address, "message": message,
-                 "signature": "0x" + sig.signature.hex().removeprefix("0x")}
+    signature = {
+        "scheme": "eip191",
+        "signer": OWNER.address,
+        "message": message,
+        "signature": "0x" + sig.signature.hex().removeprefix("0x"),
+    }
     bad = tmp_path / "mislabelled.zip"
     with zipfile.ZipFile(bad, "w") as zf:
         for name, data in zip(ENTRIES, (mbytes, q.graph_bytes, canonical_json(signature))):
@@ -163,6 +195,12 @@ def test_a_graph_that_loses_accuracy_is_not_packaged(packages: dict, tmp_path: P
     train_x = packages["train"][0]
     eval_x, eval_y = packages["eval"]
     with pytest.raises(ModelError, match="points lost, more than 0.5; not packaged"):
-        quantise_package(packages["float"], OWNER, tmp_path / "x.zip", calibration=train_x[:4].astype(np.float32) * 50,
-                         evaluation=(eval_x, eval_y), options=QuantOptions(per_channel=False))
+        quantise_package(
+            packages["float"],
+            OWNER,
+            tmp_path / "x.zip",
+            calibration=train_x[:4].astype(np.float32) * 50,
+            evaluation=(eval_x, eval_y),
+            options=QuantOptions(per_channel=False),
+        )
     assert not (tmp_path / "x.zip").exists()

@@ -26,8 +26,12 @@ runner = CliRunner()
 def packages(tmp_path_factory: pytest.TempPathFactory, tiny_enet_zip: Path) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("reg")
     v1 = Path(shutil.copyfile(tiny_enet_zip, d / "v1.zip"))
-    v2 = tiny_enet_package(d / "v2.zip", metrics={"pixel_accuracy": 0.75, "miou": 0.5},
-                           created="2024-06-01T12:00:00Z", lineage={"run": "QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB"})
+    v2 = tiny_enet_package(
+        d / "v2.zip",
+        metrics={"pixel_accuracy": 0.75, "miou": 0.5},
+        created="2024-06-01T12:00:00Z",
+        lineage={"run": "QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB"},
+    )
     return v1, v2
 
 
@@ -108,20 +112,43 @@ def test_cli(settings: Settings, packages: tuple[Path, Path], tmp_path: Path) ->
     assert json.loads(res.stdout)["cid"] == cid_of_file(v1)
 
     scene = tmp_path / "scene.tif"
-    with rasterio.open(scene, "w", driver="GTiff", width=90, height=70, count=3, dtype="uint8", crs="EPSG:32633",
-                       transform=Affine(10, 0, 0, 0, -10, 0)) as dst:
+    with rasterio.open(
+        scene,
+        "w",
+        driver="GTiff",
+        width=90,
+        height=70,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32633",
+        transform=Affine(10, 0, 0, 0, -10, 0),
+    ) as dst:
         dst.write(np.random.default_rng(0).integers(0, 255, (3, 70, 90)).astype(np.uint8))
     res = runner.invoke(app, [*home, "model", "score", "tiny", str(scene), "-o", str(tmp_path / "c.tif"), "--json"])
     assert res.exit_code == 0, res.output
-    summary = json.loads(res.stdout[res.stdout.index("{"):])
+    summary = json.loads(res.stdout[res.stdout.index("{") :])
     assert summary["width"] == 90 and summary["tiles"] == 4
 
     frames = tmp_path / "frames"
     frames.mkdir()
     for i in range(3):
         np.save(frames / f"f{i}.npy", np.random.default_rng(i).integers(0, 255, (3, 24, 24)).astype(np.uint8))
-    res = runner.invoke(app, [*home, "model", "stream", "tiny", "--watch", str(frames), "--idle-timeout", "1",
-                              "--out", str(tmp_path / "scored"), "--json"])
+    res = runner.invoke(
+        app,
+        [
+            *home,
+            "model",
+            "stream",
+            "tiny",
+            "--watch",
+            str(frames),
+            "--idle-timeout",
+            "1",
+            "--out",
+            str(tmp_path / "scored"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["scored"] == 3 and len(list((tmp_path / "scored").glob("*.tif"))) == 3
 
@@ -145,23 +172,40 @@ def _checkpoint(path: Path, architecture: str) -> Path:
 
     torch.manual_seed(0)
     pixel = architecture == "temporal_cnn"
-    params = {"hidden": 8, "layers": 1, "kernel_size": 3} if pixel else \
-        {"widths": [16, 32, 64], "stage1_repeats": 1, "encoder_stages": 1}
+    params = (
+        {"hidden": 8, "layers": 1, "kernel_size": 3}
+        if pixel
+        else {"widths": [16, 32, 64], "stage1_repeats": 1, "encoder_stages": 1}
+    )
     dates = ["2017-01-01", "2017-02-01", "2017-03-01", "2017-04-01"]
     cube_bands = ["ndvi", "vv"]
     channels = 2 if pixel else 8
     model = build_model(architecture, channels, 3, params)
     meta = {
-        "format": CHECKPOINT_FORMAT, "name": f"lc-{architecture}", "description": "test",
-        "model_def": {"format": "eotrust-model-def/1", "name": f"lc-{architecture}", "architecture": architecture,
-                      "params": params},
-        "in_channels": channels, "num_classes": 3, "input_kind": "pixel" if pixel else "tile",
-        "input_layout": "NCT" if pixel else "NCHW", "classes": ["forest", "grass", "town"], "class_codes": [2, 3, 8],
+        "format": CHECKPOINT_FORMAT,
+        "name": f"lc-{architecture}",
+        "description": "test",
+        "model_def": {
+            "format": "eotrust-model-def/1",
+            "name": f"lc-{architecture}",
+            "architecture": architecture,
+            "params": params,
+        },
+        "in_channels": channels,
+        "num_classes": 3,
+        "input_kind": "pixel" if pixel else "tile",
+        "input_layout": "NCT" if pixel else "NCHW",
+        "classes": ["forest", "grass", "town"],
+        "class_codes": [2, 3, 8],
         "colours": ["#228b22", "#9acd32", "#ff0000"],
         "bands": cube_bands if pixel else [f"{b}@{d}" for d in dates for b in cube_bands],
-        "cube_bands": cube_bands, "dates": dates, "timesteps": 4, "tile_size": 32,
+        "cube_bands": cube_bands,
+        "dates": dates,
+        "timesteps": 4,
+        "tile_size": 32,
         "normalisation": {"mean": [0.5] * channels, "std": [0.2] * channels},
-        "metrics": {"validation": {"pixel_accuracy": 0.8, "miou": 0.6}}, "train_params": {"epochs": 2},
+        "metrics": {"validation": {"pixel_accuracy": 0.8, "miou": 0.6}},
+        "train_params": {"epochs": 2},
         "dataset_cid": "QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB",
     }
     return save_checkpoint(path, model, meta)
@@ -174,10 +218,24 @@ def test_register_a_training_checkpoint(settings: Settings, tmp_path: Path, arch
     home = ["--home", str(settings.home)]
     algo = create_party(settings, "algo", "algorithm-owner", passphrase="test-passphrase", scrypt_n=1024)
     ckpt = _checkpoint(tmp_path / "model.pt", architecture)
-    res = runner.invoke(app, [*home, "model", "register", str(ckpt), "--as", "algo", "--exporter", "torchscript",
-                              "--run", "QmXLQfjNjP75aKmD9mx3Ay4emaLXSCE2jD4pEbjEFu3ray", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            *home,
+            "model",
+            "register",
+            str(ckpt),
+            "--as",
+            "algo",
+            "--exporter",
+            "torchscript",
+            "--run",
+            "QmXLQfjNjP75aKmD9mx3Ay4emaLXSCE2jD4pEbjEFu3ray",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    entry = json.loads(res.stdout[res.stdout.index("{"):])
+    entry = json.loads(res.stdout[res.stdout.index("{") :])
     assert entry["owner"] == algo.address and entry["name"] == f"lc-{architecture}"
     assert entry["lineage"]["checkpoint"] == cid_of_file(ckpt)
     assert entry["lineage"]["run"] == "QmXLQfjNjP75aKmD9mx3Ay4emaLXSCE2jD4pEbjEFu3ray"
@@ -201,8 +259,12 @@ def test_metrics_side_by_side() -> None:
     def entry(version: int, metrics: dict) -> ModelEntry:  # type: ignore[type-arg]
         return ModelEntry("Qm", "m", version, "", "0x", "enet", "", "", 0, "", metrics=metrics)
 
-    names, rows = metrics_table([entry(1, {"validation": {"miou": 0.5, "per_class_iou": [0.1]}, "epochs": 3}),
-                                 entry(2, {"validation": {"miou": 0.7, "pixel_accuracy": 0.9}, "ok": True})])
+    names, rows = metrics_table(
+        [
+            entry(1, {"validation": {"miou": 0.5, "per_class_iou": [0.1]}, "epochs": 3}),
+            entry(2, {"validation": {"miou": 0.7, "pixel_accuracy": 0.9}, "ok": True}),
+        ]
+    )
     assert names == ["validation.miou", "epochs", "validation.pixel_accuracy"]
     assert rows == [[0.5, 3, None], [0.7, None, 0.9]]
 
@@ -221,7 +283,9 @@ def test_same_checkpoint_same_package(tmp_path: Path) -> None:
     assert read_package(a).manifest.created == "2017-07-14T02:40:00Z"
 
 
-def test_concurrent_registrations_get_distinct_versions(settings: Settings, tmp_path: Path, tiny_enet_zip: Path) -> None:
+def test_concurrent_registrations_get_distinct_versions(
+    settings: Settings, tmp_path: Path, tiny_enet_zip: Path
+) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     pkgs = [repackaged(tiny_enet_zip, tmp_path / f"p{i}.zip", created=f"2024-05-0{i + 1}T12:00:00Z") for i in range(4)]

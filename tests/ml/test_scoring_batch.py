@@ -49,8 +49,11 @@ def test_any_size_is_padded_and_cropped(scorer: Scorer) -> None:
 def test_wrong_bands_and_dtypes_are_refused(scorer: Scorer) -> None:
     with pytest.raises(InvalidInputError, match="4 bands; model tiny takes 3"):
         scorer.classify(np.zeros((1, 4, 16, 16), np.float32))
-    for bad in (np.zeros((1, 3, 16, 16), np.complex64), np.zeros((1, 3, 16, 16), bool),
-                np.array([[["a"] * 16] * 16] * 3)[None]):
+    for bad in (
+        np.zeros((1, 3, 16, 16), np.complex64),
+        np.zeros((1, 3, 16, 16), bool),
+        np.array([[["a"] * 16] * 16] * 3)[None],
+    ):
         with pytest.raises(InvalidInputError, match="dtype"):
             scorer.classify(bad)
     with pytest.raises(InvalidInputError, match="axes"):

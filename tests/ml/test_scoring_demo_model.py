@@ -36,8 +36,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     work = tmp_path_factory.mktemp("demo-model")
     data = landcover.sample_data()
     cube, labels, dataset, model = (work / n for n in ("cube.tif", "labels.tif", "dataset.zip", "model.pt"))
-    landcover.prepare({"ndvi": data / "ndvi.tif", "cloud_mask": data / "cloud_mask.tif", "lulc": data / "lulc.tif"},
-                      {"cube": cube, "labels": labels}, {})
+    landcover.prepare(
+        {"ndvi": data / "ndvi.tif", "cloud_mask": data / "cloud_mask.tif", "lulc": data / "lulc.tif"},
+        {"cube": cube, "labels": labels},
+        {},
+    )
     landcover.dataset({"cube": cube, "labels": labels}, {"dataset": dataset}, {"tile_size": 10})
     landcover.train({"dataset": dataset}, {"model": model}, {"quick": True, "epochs": 3, "seed": 0})
     reference = work / "reference.tif"
@@ -50,8 +53,12 @@ def registered(trained: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
     home = tmp_path_factory.mktemp("demo-home") / "home"
     settings = load_settings(home=home)
     owner = create_party(settings, "algo", "algorithm-owner", passphrase="test-passphrase", scrypt_n=1024)
-    package = package_checkpoint(trained["model"], owner.account, trained["work"] / "landcover.zip",
-                                 run="QmXLQfjNjP75aKmD9mx3Ay4emaLXSCE2jD4pEbjEFu3ray")
+    package = package_checkpoint(
+        trained["model"],
+        owner.account,
+        trained["work"] / "landcover.zip",
+        run="QmXLQfjNjP75aKmD9mx3Ay4emaLXSCE2jD4pEbjEFu3ray",
+    )
     entry = Registry(settings).register(package)
     return {"settings": settings, "package": package, "entry": entry, "owner": owner}
 
@@ -116,25 +123,37 @@ def test_served_over_rest_and_streamed(trained: dict[str, Path], registered: dic
     secret, _ = create_api_key(settings, party=None, scopes=[entry.name])
     server = start_server(settings.home)
     try:
-        r = httpx.post(f"{server.url}/models/{entry.cid}/predict", content=trained["cube"].read_bytes(),
-                       headers={"Content-Type": "image/tiff", "X-API-Key": secret}, timeout=120)
+        r = httpx.post(
+            f"{server.url}/models/{entry.cid}/predict",
+            content=trained["cube"].read_bytes(),
+            headers={"Content-Type": "image/tiff", "X-API-Key": secret},
+            timeout=120,
+        )
         assert r.status_code == 200, r.text
         with rasterio.MemoryFile(r.content) as mem, mem.open() as served, rasterio.open(trained["reference"]) as ref:
             assert served.crs == ref.crs and served.transform == ref.transform
             assert (served.read(1) == ref.read(1)).mean() > 0.999
         raw = (landcover.sample_data() / "ndvi.tif").read_bytes()  # raw and cloudy: refused, not misread
-        r = httpx.post(f"{server.url}/models/{entry.cid}/predict", content=raw,
-                       headers={"Content-Type": "image/tiff", "X-API-Key": secret}, timeout=120)
+        r = httpx.post(
+            f"{server.url}/models/{entry.cid}/predict",
+            content=raw,
+            headers={"Content-Type": "image/tiff", "X-API-Key": secret},
+            timeout=120,
+        )
         assert r.status_code == 400 and "cloud" in r.text, r.text
-        r = httpx.post(f"{server.url}/models/{entry.cid}/predict", content=trained["cube"].read_bytes(),
-                       headers={"Content-Type": "image/tiff"}, timeout=60)
+        r = httpx.post(
+            f"{server.url}/models/{entry.cid}/predict",
+            content=trained["cube"].read_bytes(),
+            headers={"Content-Type": "image/tiff"},
+            timeout=60,
+        )
         assert r.status_code == 401
     finally:
         server.stop()
 
     with rasterio.open(trained["cube"]) as cube:
         data = cube.read()
-    chips = [data[:, y:y + 20, x:x + 20] for y in (0, 20, 40) for x in (0, 20, 40, 60)]
+    chips = [data[:, y : y + 20, x : x + 20] for y in (0, 20, 40) for x in (0, 20, 40, 60)]
     sink = FolderSink(trained["work"] / "stream", as_npy=True)
     scorer = Registry(settings).scorer(entry.cid)
     stats = StreamPipeline(ListSource(chips), ModelReader(scorer), window=16, sink=sink).run()
@@ -143,4 +162,3 @@ def test_served_over_rest_and_streamed(trained: dict[str, Path], registered: dic
         expected = ref.read(1)
     first = np.load(sink.written[0])
     assert (codes_of(first, entry) == expected[:20, :20]).mean() > 0.99
-

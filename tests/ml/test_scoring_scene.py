@@ -18,10 +18,23 @@ CRS = "EPSG:32633"
 TRANSFORM = Affine(10, 0, 500000, 0, -10, 5100000)
 
 
-def write_raster(path: Path, data: np.ndarray, *, crs: str | None = CRS, nodata: float | None = None,
-                 descriptions: list[str] | None = None) -> Path:
-    profile = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1], "count": data.shape[0],
-               "dtype": data.dtype.name, "transform": TRANSFORM, "nodata": nodata}
+def write_raster(
+    path: Path,
+    data: np.ndarray,
+    *,
+    crs: str | None = CRS,
+    nodata: float | None = None,
+    descriptions: list[str] | None = None,
+) -> Path:
+    profile = {
+        "driver": "GTiff",
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": data.shape[0],
+        "dtype": data.dtype.name,
+        "transform": TRANSFORM,
+        "nodata": nodata,
+    }
     if crs:
         profile["crs"] = crs
     with rasterio.open(path, "w", **profile) as dst:
@@ -54,8 +67,15 @@ def test_scene_keeps_georeference_and_matches_whole_image(scorer: Scorer, tmp_pa
     data = scene()
     src = write_raster(tmp_path / "scene.tif", data)
     ticks: list[tuple[int, int]] = []
-    result = score_scene(scorer, src, tmp_path / "classes.tif", probabilities=tmp_path / "probs.tif",
-                         tile=64, overlap=16, progress=lambda d, t: ticks.append((d, t)))
+    result = score_scene(
+        scorer,
+        src,
+        tmp_path / "classes.tif",
+        probabilities=tmp_path / "probs.tif",
+        tile=64,
+        overlap=16,
+        progress=lambda d, t: ticks.append((d, t)),
+    )
     assert result.tiles == len(tile_starts(150, 64, 48)) * len(tile_starts(230, 64, 48))
     assert ticks[-1] == (result.tiles, result.tiles)
     with rasterio.open(result.classes) as out:

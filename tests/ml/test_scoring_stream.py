@@ -96,8 +96,15 @@ def test_watched_folder_and_model_swap(scorer: Scorer, tmp_path: Path) -> None:
     watch, out = tmp_path / "in", tmp_path / "out"
     watch.mkdir()
     np.save(watch / "a.npy", frames(1)[0])
-    profile = {"driver": "GTiff", "width": 32, "height": 32, "count": 3, "dtype": "uint8", "crs": "EPSG:32633",
-               "transform": rasterio.Affine(10, 0, 0, 0, -10, 0)}
+    profile = {
+        "driver": "GTiff",
+        "width": 32,
+        "height": 32,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": "EPSG:32633",
+        "transform": rasterio.Affine(10, 0, 0, 0, -10, 0),
+    }
     reader = ModelReader(scorer)
     sink = FolderSink(out)
     pipeline = StreamPipeline(FolderSource(watch, poll=0.05, idle_timeout=1.5), reader, sink=sink)

@@ -36,8 +36,21 @@ def test_same_data_and_seed_give_the_same_weights(tmp_path: Path) -> None:
 def test_checkpoint_has_everything_the_packager_needs() -> None:
     model, meta = load_checkpoint(world().model)
     assert not model.training
-    for key in ("model_def", "in_channels", "num_classes", "classes", "bands", "normalisation", "metrics",
-                "train_params", "dataset_cid", "input_layout", "class_codes", "colours", "timesteps"):
+    for key in (
+        "model_def",
+        "in_channels",
+        "num_classes",
+        "classes",
+        "bands",
+        "normalisation",
+        "metrics",
+        "train_params",
+        "dataset_cid",
+        "input_layout",
+        "class_codes",
+        "colours",
+        "timesteps",
+    ):
         assert key in meta, key
     assert meta["classes"] == ["forest", "grassland", "shrubland", "artificial surface"]
     assert meta["class_codes"] == [2, 3, 4, 8] and meta["input_layout"] == "NCT" and meta["bands"] == ["ndvi"]
@@ -87,9 +100,14 @@ def test_segmentation_tiles_train_through_the_same_trainer(tmp_path: Path) -> No
 
     w = world()
     build_dataset(w.cube, w.labels, tmp_path / "tiles.zip", tile_size=16, fractions=(0.6, 0.2, 0.2))
-    md = parse_model_def({"name": "tiny-enet", "architecture": "enet",
-                         "params": {"widths": [8, 96, 96], "stage1_repeats": 1, "encoder_stages": 1},
-                         "training": {"epochs": 1, "batch_size": 4}})
+    md = parse_model_def(
+        {
+            "name": "tiny-enet",
+            "architecture": "enet",
+            "params": {"widths": [8, 96, 96], "stage1_repeats": 1, "encoder_stages": 1},
+            "training": {"epochs": 1, "batch_size": 4},
+        }
+    )
     with TrainingDataset(tmp_path / "tiles.zip") as ds:
         r = train(ds, md, tmp_path / "enet.pt")
     model, meta = load_checkpoint(tmp_path / "enet.pt")
@@ -102,8 +120,22 @@ def test_cli_trains_a_dataset_from_the_store(tmp_path: Path, settings) -> None: 
 
     cid = open_store(settings).put_file(world().dataset)
     home = ["--home", str(settings.home)]
-    r = runner.invoke(app, [*home, "train", "--dataset", cid, "--model-def", "temporal_cnn_quick", "--epochs", "1",
-                            "-o", str(tmp_path / "m.pt"), "--json"])
+    r = runner.invoke(
+        app,
+        [
+            *home,
+            "train",
+            "--dataset",
+            cid,
+            "--model-def",
+            "temporal_cnn_quick",
+            "--epochs",
+            "1",
+            "-o",
+            str(tmp_path / "m.pt"),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     _, meta = load_checkpoint(tmp_path / "m.pt")
     assert meta["dataset_cid"] == cid
@@ -111,3 +143,54 @@ def test_cli_trains_a_dataset_from_the_store(tmp_path: Path, settings) -> None: 
     bad.write_text("name: x\narchitecture: temporal_cnn\nparams: {kernel_size: 2}\n")
     r = runner.invoke(app, [*home, "train", "--dataset", cid, "--model-def", str(bad), "-o", str(tmp_path / "n.pt")])
     assert r.exit_code != 0 and isinstance(r.exception, InvalidInputError) and "odd" in str(r.exception)
+
+
+def test_a_time_encoded_ensemble_records_its_dates_and_predicts_a_season(tmp_path: Path) -> None:
+    from eotrust.eo.cube import open_cube
+    from eotrust.eo.features import day_of_year
+    from eotrust.ml.predict import Predictor
+
+    w = world()
+    md = _quick(epochs=1)
+    md = md.model_copy(update={"params": {**md.params, "hidden": 8, "time_encoding": "doy", "members": 2}})
+    with TrainingDataset(w.dataset) as ds:
+        train(ds, md, tmp_path / "m.pt")
+        dates = ds.manifest.dates
+    model, meta = load_checkpoint(tmp_path / "m.pt")
+    assert meta["model_def"]["params"]["days_of_year"] == day_of_year(dates)
+    assert meta["in_channels"] == 1  # the day of year is the model's own input, not a cube band
+    pred = Predictor.load(tmp_path / "m.pt")
+    cube = open_cube(w.cube)
+    season = cube.select(dates=list(range(20, 30)))  # ten dates of the archive: told their own days of year
+    with season.reader() as r:
+        data, _ = pred._prepare(r.read(season.grid.full_window()), season)
+    probs = pred.probabilities(data, dates=season.dates)
+    assert probs.shape[0] == 4 and np.allclose(probs.sum(axis=0), 1.0, atol=1e-5)
+
+
+def test_a_time_encoded_model_package_scores_the_raw_series_as_the_workflow_predicts(tmp_path: Path) -> None:
+    import rasterio
+    from eth_account import Account
+    from landcover_world import raw_inputs
+
+    from eotrust.ml.onnx_export import package_checkpoint
+    from eotrust.ml.predict import predict_raster
+    from eotrust.ml.scoring.batch import Scorer
+    from eotrust.ml.scoring.scene import score_scene
+
+    w = world()
+    md = _quick(epochs=1)
+    md = md.model_copy(update={"params": {**md.params, "hidden": 8, "time_encoding": "doy"}})
+    with TrainingDataset(w.dataset) as ds:
+        train(ds, md, tmp_path / "m.pt")
+    package_checkpoint(tmp_path / "m.pt", Account.from_key("0x" + "11" * 32), tmp_path / "pkg", name="doy")
+    raw = raw_inputs()
+    score_scene(
+        Scorer.from_file(tmp_path / "pkg", verify=False),
+        raw["ndvi"],
+        tmp_path / "score.tif",
+        cloud_mask=raw["cloud_mask"],
+    )
+    predict_raster(tmp_path / "m.pt", w.cube, tmp_path / "pred.tif")
+    with rasterio.open(tmp_path / "score.tif") as a, rasterio.open(tmp_path / "pred.tif") as b:
+        assert (a.read(1) == b.read(1)).mean() > 0.999  # the graph carries the training dates' days of year

@@ -47,8 +47,14 @@ def test_confidence_geotiff_and_mc_dropout(tmp_path: Path) -> None:
     from eotrust.ml.predict import predict_raster
 
     w = world()
-    r = predict_raster(w.model, w.cube, tmp_path / "c.tif", probabilities=tmp_path / "p.tif", confidence=tmp_path / "u.tif")
-    with rasterio.open(tmp_path / "u.tif") as u, rasterio.open(tmp_path / "p.tif") as p, rasterio.open(tmp_path / "c.tif") as c:
+    r = predict_raster(
+        w.model, w.cube, tmp_path / "c.tif", probabilities=tmp_path / "p.tif", confidence=tmp_path / "u.tif"
+    )
+    with (
+        rasterio.open(tmp_path / "u.tif") as u,
+        rasterio.open(tmp_path / "p.tif") as p,
+        rasterio.open(tmp_path / "c.tif") as c,
+    ):
         assert u.descriptions == ("confidence", "margin", "entropy") and u.transform == c.transform
         bands, probs = u.read(), p.read()
     np.testing.assert_allclose(bands[0], probs.max(axis=0), atol=1e-6)

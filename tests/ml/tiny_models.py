@@ -19,9 +19,16 @@ def tiny_enet_package(dest: Path, account=OWNER, bands: int = 3, **overrides) ->
     torch.manual_seed(0)
     model = ENet(bands, len(CLASSES), widths=(16, 32, 64), stage1_repeats=1, encoder_stages=1)
     args = {
-        "name": "tiny", "algorithm": "enet", "classes": CLASSES, "bands": ["red", "green", "blue", "nir", "swir"][:bands],
-        "spatial_multiple": 8, "tile_size": 64, "normalisation": {"mean": [100.0], "std": [50.0]},
-        "created": "2024-05-01T12:00:00Z", "metrics": {"pixel_accuracy": 0.5, "miou": 0.25}, "method": "torchscript",
+        "name": "tiny",
+        "algorithm": "enet",
+        "classes": CLASSES,
+        "bands": ["red", "green", "blue", "nir", "swir"][:bands],
+        "spatial_multiple": 8,
+        "tile_size": 64,
+        "normalisation": {"mean": [100.0], "std": [50.0]},
+        "created": "2024-05-01T12:00:00Z",
+        "metrics": {"pixel_accuracy": 0.5, "miou": 0.25},
+        "method": "torchscript",
         "lineage": {"training_data": ["QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB"]},
     }
     args.update(overrides)
@@ -59,9 +66,19 @@ def tiny_series_package(dest: Path, *, channels: int = 1, timesteps: int = 68, a
         model = nn.Sequential(_Unsqueeze(), inner)
     bands = [f"c{c}@t{t:02d}" for t in range(timesteps) for c in range(channels)]  # date-major
     return package_model(
-        model, account, dest, name="series", algorithm="conv1d", classes=["forest", "grass", "other"], bands=bands,
-        layout=layout, timesteps=timesteps, normalisation={"mean": [0.5], "std": [0.25]}, tile_size=32,
-        created="2024-05-01T12:00:00Z", method="torchscript",
+        model,
+        account,
+        dest,
+        name="series",
+        algorithm="conv1d",
+        classes=["forest", "grass", "other"],
+        bands=bands,
+        layout=layout,
+        timesteps=timesteps,
+        normalisation={"mean": [0.5], "std": [0.25]},
+        tile_size=32,
+        created="2024-05-01T12:00:00Z",
+        method="torchscript",
     )
 
 

@@ -144,7 +144,9 @@ def test_any_altered_card_field_fails_verification(settings: Settings, field: st
 def test_a_card_signed_by_another_key_fails(settings: Settings) -> None:
     card = create_party(settings, "judy", "submitter").card
     thief = Account.create()
-    forged = PartyCard.sign(thief, card.name, card.role, card.age_recipient).model_copy(update={"address": card.address})
+    forged = PartyCard.sign(thief, card.name, card.role, card.age_recipient).model_copy(
+        update={"address": card.address}
+    )
     with pytest.raises(IntegrityError, match="not signed by"):
         forged.verify()
 
@@ -156,7 +158,15 @@ def test_garbage_cards(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="not a party card"):
         load_card(tmp_path / "bad.json")
     (tmp_path / "sig.json").write_text(
-        json.dumps({"name": "x", "role": "submitter", "address": "0x" + "11" * 20, "age_recipient": "age1x", "signature": "0x00"})
+        json.dumps(
+            {
+                "name": "x",
+                "role": "submitter",
+                "address": "0x" + "11" * 20,
+                "age_recipient": "age1x",
+                "signature": "0x00",
+            }
+        )
     )
     with pytest.raises(IntegrityError):
         load_card(tmp_path / "sig.json").verify()

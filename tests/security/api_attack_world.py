@@ -78,10 +78,24 @@ def build_world(home: Path, *, submitters: tuple[str, ...] = ("sam",), dataset: 
         world.scene = scene
         world.dataset_cid = open_store(settings).put_file(scene)
         remember(settings, "olga", world.dataset_cid, scene)
-        world.dataset_id = Catalog(settings).register_dataset(world.parties["olga"], DatasetInfo(
-            title="Karst NDVI", cid=world.dataset_cid, size=scene.stat().st_size, bbox=BBOX,
-            start="2017-01-01T00:00:00Z", end="2017-12-31T00:00:00Z", crs="EPSG:32633", bands=["NDVI"],
-            media_type="text/plain")).id
+        world.dataset_id = (
+            Catalog(settings)
+            .register_dataset(
+                world.parties["olga"],
+                DatasetInfo(
+                    title="Karst NDVI",
+                    cid=world.dataset_cid,
+                    size=scene.stat().st_size,
+                    bbox=BBOX,
+                    start="2017-01-01T00:00:00Z",
+                    end="2017-12-31T00:00:00Z",
+                    crs="EPSG:32633",
+                    bands=["NDVI"],
+                    media_type="text/plain",
+                ),
+            )
+            .id
+        )
     return world
 
 
@@ -92,4 +106,3 @@ def client(settings: Any) -> Any:
     from eotrust.api.app import create_app
 
     return TestClient(create_app(settings), raise_server_exceptions=False)
-

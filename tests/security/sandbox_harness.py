@@ -45,8 +45,9 @@ class Scene:
         raise AssertionError("a sandboxed step reached a TCP listener on 127.0.0.1")
 
 
-def make_scene(settings: Settings, tmp: Path, keystore: Path | None = None, party: str = "platform",
-               other: Path | None = None) -> Scene:
+def make_scene(
+    settings: Settings, tmp: Path, keystore: Path | None = None, party: str = "platform", other: Path | None = None
+) -> Scene:
     secrets: tuple[str, ...] = ()
     if keystore is None:
         keystore = settings.path("parties", party) / "keystore.json"
@@ -63,8 +64,14 @@ def make_scene(settings: Settings, tmp: Path, keystore: Path | None = None, part
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
-    targets = Targets(keystore=str(keystore), other_input=str(other), canary=str(canary), home=str(settings.home_dir),
-                      party=party, port=str(listener.getsockname()[1]))
+    targets = Targets(
+        keystore=str(keystore),
+        other_input=str(other),
+        canary=str(canary),
+        home=str(settings.home_dir),
+        party=party,
+        port=str(listener.getsockname()[1]),
+    )
     return Scene(settings, targets, listener, keystore.read_bytes(), secrets)
 
 

@@ -42,34 +42,76 @@ class Targets:
 
 SH = "sh -c"
 ATTACKS: list[Attack] = [
-    Attack("env-secrets", {"command": "sh -c 'env >&2; env | grep -E \"EOTRUST_|passphrase\" > \"$1\"' sh {outputs.out}"},
-           ("the command exit status 1",)),
-    Attack("keystore-by-path", {"command": "sh -c 'cat \"$2\" > \"$1\"' sh {outputs.out} {params.keystore}"},
-           ("No such file or directory",), params=("keystore",)),
-    Attack("list-root", {"command": "sh -c 'ls -A / >&2; for d in /home /var /srv /mnt /opt /etc/shadow /etc/passwd \"$2\"; do "
-                                    "[ -e \"$d\" ] && { echo \"$d\" > \"$1\"; exit 0; }; done; echo nothing to see >&2; exit 1' "
-                                    "sh {outputs.out} {params.home}"},
-           ("nothing to see",), params=("home",)),
-    Attack("other-task-input", {"command": "sh -c 'cat \"$2\" > \"$1\"' sh {outputs.out} {params.other_input}"},
-           ("No such file or directory",), params=("other_input",)),
-    Attack("write-outside", {"command": "sh -c 'echo pwned > \"$3\" || echo pwned >> \"$2\" || echo pwned > /usr/pwned; "
-                                        "touch \"$1\"; exit 1' sh {outputs.out} {inputs.src} {params.canary}"},
-           ("Read-only file system",), params=("canary",), input=True),
-    Attack("symlink-out", {"command": "ln -s {params.keystore} {outputs.out}"},
-           ("refused",), params=("keystore",)),
-    Attack("tcp-connect", {"command": "python3 -c 'import socket,sys; socket.create_connection((\"127.0.0.1\", int(sys.argv[1])), 2); "
-                                      "open(sys.argv[2], \"w\").write(\"connected\")' {params.port} {outputs.out}"},
-           ("Network is unreachable", "Connection refused"), params=("port",)),
-    Attack("fork-bomb", {"command": "python3 -c 'import os\nwhile True:\n    os.fork()'", "timeout_s": 20},
-           ("sandbox limit broken: processes",)),
-    Attack("allocate-10GiB", {"python": "sandbox_hostile:allocate", "resources": {"memory_mb": 256}},
-           ("sandbox limit broken: memory (2304 MiB of address space)",)),
-    Attack("sleep-forever", {"command": "sleep 100000", "timeout_s": 1.5},
-           ("timed out after 1.5 s (sandbox limit broken: wall time",)),
-    Attack("write-10GiB", {"command": "sh -c 'head -c 10G /dev/zero > \"$1\"' sh {outputs.out}", "resources": {"disk_mb": 32}},
-           ("sandbox limit broken: bytes written (32 MiB per file)",)),
-    Attack("unlock-party", {"python": "sandbox_hostile:unlock"},
-           ("no EOTRUST_PASSPHRASE here",), params=("home", "party")),
+    Attack(
+        "env-secrets",
+        {"command": 'sh -c \'env >&2; env | grep -E "EOTRUST_|passphrase" > "$1"\' sh {outputs.out}'},
+        ("the command exit status 1",),
+    ),
+    Attack(
+        "keystore-by-path",
+        {"command": 'sh -c \'cat "$2" > "$1"\' sh {outputs.out} {params.keystore}'},
+        ("No such file or directory",),
+        params=("keystore",),
+    ),
+    Attack(
+        "list-root",
+        {
+            "command": 'sh -c \'ls -A / >&2; for d in /home /var /srv /mnt /opt /etc/shadow /etc/passwd "$2"; do '
+            '[ -e "$d" ] && { echo "$d" > "$1"; exit 0; }; done; echo nothing to see >&2; exit 1\' '
+            "sh {outputs.out} {params.home}"
+        },
+        ("nothing to see",),
+        params=("home",),
+    ),
+    Attack(
+        "other-task-input",
+        {"command": 'sh -c \'cat "$2" > "$1"\' sh {outputs.out} {params.other_input}'},
+        ("No such file or directory",),
+        params=("other_input",),
+    ),
+    Attack(
+        "write-outside",
+        {
+            "command": 'sh -c \'echo pwned > "$3" || echo pwned >> "$2" || echo pwned > /usr/pwned; '
+            'touch "$1"; exit 1\' sh {outputs.out} {inputs.src} {params.canary}'
+        },
+        ("Read-only file system",),
+        params=("canary",),
+        input=True,
+    ),
+    Attack("symlink-out", {"command": "ln -s {params.keystore} {outputs.out}"}, ("refused",), params=("keystore",)),
+    Attack(
+        "tcp-connect",
+        {
+            "command": 'python3 -c \'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2); '
+            'open(sys.argv[2], "w").write("connected")\' {params.port} {outputs.out}'
+        },
+        ("Network is unreachable", "Connection refused"),
+        params=("port",),
+    ),
+    Attack(
+        "fork-bomb",
+        {"command": "python3 -c 'import os\nwhile True:\n    os.fork()'", "timeout_s": 20},
+        ("sandbox limit broken: processes",),
+    ),
+    Attack(
+        "allocate-10GiB",
+        {"python": "sandbox_hostile:allocate", "resources": {"memory_mb": 256}},
+        ("sandbox limit broken: memory (2304 MiB of address space)",),
+    ),
+    Attack(
+        "sleep-forever",
+        {"command": "sleep 100000", "timeout_s": 1.5},
+        ("timed out after 1.5 s (sandbox limit broken: wall time",),
+    ),
+    Attack(
+        "write-10GiB",
+        {"command": "sh -c 'head -c 10G /dev/zero > \"$1\"' sh {outputs.out}", "resources": {"disk_mb": 32}},
+        ("sandbox limit broken: bytes written (32 MiB per file)",),
+    ),
+    Attack(
+        "unlock-party", {"python": "sandbox_hostile:unlock"}, ("no EOTRUST_PASSPHRASE here",), params=("home", "party")
+    ),
 ]
 
 
@@ -87,9 +129,13 @@ def workflow_yaml(attack: Attack, targets: Targets, task_inputs: tuple[str, ...]
         "name": f"hostile-{attack.name}",
         "inputs": dict.fromkeys(wf_inputs, "file"),
         "services": {"attack": svc},
-        "steps": {"attack": {"service": "attack",
-                             **({"in": {"src": f"inputs.{wf_inputs[0]}"}} if attack.input else {}),
-                             **({"params": {p: getattr(targets, p) for p in attack.params}} if attack.params else {})}},
+        "steps": {
+            "attack": {
+                "service": "attack",
+                **({"in": {"src": f"inputs.{wf_inputs[0]}"}} if attack.input else {}),
+                **({"params": {p: getattr(targets, p) for p in attack.params}} if attack.params else {}),
+            }
+        },
         "outputs": {"loot": "attack.out"},
     }
     return yaml.safe_dump(doc, sort_keys=False)

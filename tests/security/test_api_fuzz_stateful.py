@@ -36,8 +36,16 @@ def test_stateful_fuzzing_with_several_parties_keys_finds_no_server_error(tmp_pa
             calls.append((case.method, case.path, response.status_code))
             assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:500])
 
-    Attack.run(settings=hypothesis.settings(max_examples=15, stateful_step_count=6, deadline=None, derandomize=True,
-                                            database=None, suppress_health_check=list(hypothesis.HealthCheck)))
+    Attack.run(
+        settings=hypothesis.settings(
+            max_examples=15,
+            stateful_step_count=6,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+    )
     errors = [c for c in calls if c[2] >= 500]
     record("stateful HTTP requests", len(calls), len(errors))
     assert calls and not errors, errors[:5]

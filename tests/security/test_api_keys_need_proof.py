@@ -72,8 +72,17 @@ def _forge_row(settings, party: str, scopes: list[str]) -> str:  # type: ignore[
     sessions = open_session_factory(settings)
     with sessions() as session, session.begin():
         assert isinstance(session, Session)
-        session.add(ApiKeyRow(id="k" + secrets.token_hex(6), hash=hash_secret(secret), party=party, scopes=scopes,
-                              label="forged", created="2026-12-01T00:00:00Z", revoked=None))
+        session.add(
+            ApiKeyRow(
+                id="k" + secrets.token_hex(6),
+                hash=hash_secret(secret),
+                party=party,
+                scopes=scopes,
+                label="forged",
+                created="2026-12-01T00:00:00Z",
+                revoked=None,
+            )
+        )
     return secret
 
 
@@ -82,8 +91,11 @@ def test_a_key_row_written_into_the_catalogue_acts_for_nobody(world) -> None:  #
     http = client(world.settings)
     r = http.get("/me", headers={"X-API-Key": forged})
     assert r.status_code in (401, 403), r.text
-    r = http.post("/catalog/platforms", headers={"X-API-Key": forged},
-                  json={"name": "p", "age_recipient": world.parties["pia"].card.age_recipient})
+    r = http.post(
+        "/catalog/platforms",
+        headers={"X-API-Key": forged},
+        json={"name": "p", "age_recipient": world.parties["pia"].card.age_recipient},
+    )
     assert r.status_code in (401, 403), r.text
 
 
@@ -143,7 +155,12 @@ def test_a_challenge_signed_by_another_key_or_another_message_is_refused(world) 
     sig = stranger.sign_message(encode_defunct(text=ch["message"])).signature.hex()
     assert http.post("/apikeys", json={"nonce": ch["nonce"], "signature": sig}).status_code in (401, 403)
     assert http.post("/apikeys/challenge", json={"party": "nobody", "scopes": ["*"]}).status_code in (400, 404)
-    assert http.post("/apikeys", json={"nonce": "x" * 32, "signature": "0x" + "00" * 65}).status_code in (400, 401, 403, 404)
+    assert http.post("/apikeys", json={"nonce": "x" * 32, "signature": "0x" + "00" * 65}).status_code in (
+        400,
+        401,
+        403,
+        404,
+    )
     assert _keys_in_catalogue(world.settings) == before
 
 

@@ -34,7 +34,8 @@ def model_world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
 
         world = build_world(base / "home")
         entry = Registry(world.settings).register(
-            tiny_enet_package(base / "tiny.zip", account=world.parties["alan"].account))
+            tiny_enet_package(base / "tiny.zip", account=world.parties["alan"].account)
+        )
         world.keys["sam-a"] = party_key(world.settings, world.parties["sam"], ["some-other-model"])
         yield world, entry
 
@@ -43,9 +44,18 @@ def _scene(path: Path) -> bytes:
     import rasterio
     from rasterio.transform import from_origin
 
-    data = (np.arange(3 * 16 * 16, dtype=np.uint16).reshape(3, 16, 16) % 200)
-    with rasterio.open(path, "w", driver="GTiff", width=16, height=16, count=3, dtype="uint16",
-                       crs="EPSG:32633", transform=from_origin(500000, 5100000, 10, 10)) as dst:
+    data = np.arange(3 * 16 * 16, dtype=np.uint16).reshape(3, 16, 16) % 200
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=16,
+        height=16,
+        count=3,
+        dtype="uint16",
+        crs="EPSG:32633",
+        transform=from_origin(500000, 5100000, 10, 10),
+    ) as dst:
         dst.write(data)
     return path.read_bytes()
 
@@ -54,8 +64,9 @@ def test_a_key_scoped_to_model_a_reaches_nothing_of_model_b(model_world, tmp_pat
     world, entry = model_world
     http = client(world.settings)
     h = world.headers("sam-a")
-    assert http.post(f"/models/{entry.cid}/predict", headers=h, content=b"x",
-                     params={"format": "json"}).status_code == 403
+    assert (
+        http.post(f"/models/{entry.cid}/predict", headers=h, content=b"x", params={"format": "json"}).status_code == 403
+    )
     for form in (entry.cid, to_v1(entry.cid)):
         r = http.get(f"/store/{form}", headers=h)
         assert r.status_code == 403, (form, r.status_code)
@@ -83,10 +94,20 @@ def test_a_dataset_is_plaintext_to_its_owner_only_in_every_cid_form(tmp_path: Pa
     from eotrust.store import open_store
 
     cid = open_store(world.settings).put_file(secret)
-    Catalog(world.settings).register_dataset(world.parties["olga"], DatasetInfo(
-        title="private", cid=to_v1(cid), size=secret.stat().st_size, bbox=(0, 0, 1, 1),
-        start="2017-01-01T00:00:00Z", end="2017-12-31T00:00:00Z", crs="EPSG:4326", bands=["x"],
-        media_type="text/plain"))
+    Catalog(world.settings).register_dataset(
+        world.parties["olga"],
+        DatasetInfo(
+            title="private",
+            cid=to_v1(cid),
+            size=secret.stat().st_size,
+            bbox=(0, 0, 1, 1),
+            start="2017-01-01T00:00:00Z",
+            end="2017-12-31T00:00:00Z",
+            crs="EPSG:4326",
+            bands=["x"],
+            media_type="text/plain",
+        ),
+    )
     http = client(world.settings)
     for form in (to_v0(cid), to_v1(cid)):
         for other in ("sam", "alan", "pia"):

@@ -27,14 +27,17 @@ def test_a_100000_deep_json_body_is_refused_and_the_server_lives(tmp_path: Path)
         attacks = [
             ("/stac/search", b"[" * DEEP + b"]" * DEEP),
             ("/stac/search", b'{"bbox":' + b"[" * DEEP + b"]" * DEEP + b"}"),
-            ("/models/QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX/predict",
-             b'{"data":' + b"[" * DEEP + b"]" * DEEP + b"}"),
+            (
+                "/models/QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX/predict",
+                b'{"data":' + b"[" * DEEP + b"]" * DEEP + b"}",
+            ),
             ("/catalog/datasets", b"{" + b'"a":{' * DEEP + b"}" * DEEP + b"}"),
         ]
         for path, body in attacks:
             try:
-                r = httpx.post(server.url + path, content=body, timeout=60,
-                               headers={"Content-Type": "application/json"})
+                r = httpx.post(
+                    server.url + path, content=body, timeout=60, headers={"Content-Type": "application/json"}
+                )
             except httpx.HTTPError as exc:
                 pytest.fail(f"POST {path}: no answer ({exc!r}); alive={server.alive()}\n{server.log_text()[-2000:]}")
             assert server.alive(), f"POST {path} killed the server:\n{server.log_text()[-2000:]}"

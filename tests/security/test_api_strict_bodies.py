@@ -30,8 +30,19 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
         yield build_world(base / "home", dataset=False)
 
 
-@pytest.mark.parametrize("body", [{"accept": "yes"}, {"accept": "true"}, {"accept": 1}, {"accept": 0},
-                                  {"accept": "no"}, {"accept": None}, {}, {"accept": [True]}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"accept": "yes"},
+        {"accept": "true"},
+        {"accept": 1},
+        {"accept": 0},
+        {"accept": "no"},
+        {"accept": None},
+        {},
+        {"accept": [True]},
+    ],
+)
 def test_an_irreversible_answer_takes_only_a_json_boolean(world, body: dict) -> None:  # type: ignore[no-untyped-def,type-arg]
     r = client(world.settings).post(f"/tasks/{ADDRESS}/answer", headers=world.headers("olga"), json=body)
     assert r.status_code == 400, (body, r.status_code, r.text)
@@ -47,22 +58,28 @@ def test_an_array_without_a_finite_value_is_refused(world, tmp_path: Path) -> No
     nan = np.full((3, 16, 16), np.nan, dtype=np.float32)
     buf = io.BytesIO()
     np.save(buf, nan, allow_pickle=False)
-    r = http.post(f"/models/{entry.cid}/predict", headers={**key, "Content-Type": "application/x-npy"},
-                  content=buf.getvalue())
+    r = http.post(
+        f"/models/{entry.cid}/predict", headers={**key, "Content-Type": "application/x-npy"}, content=buf.getvalue()
+    )
     assert r.status_code == 400 and "finite" in r.text, (r.status_code, r.text[:300])
-    r = http.post(f"/models/{entry.cid}/predict", headers={**key, "Content-Type": "application/json"}, content=b"{\"data\": " + b"[" * 3 +
-                  b",".join([b"NaN"] * 16) + b"]" * 3 + b"}", params={"format": "json"},
-                  )
+    r = http.post(
+        f"/models/{entry.cid}/predict",
+        headers={**key, "Content-Type": "application/json"},
+        content=b'{"data": ' + b"[" * 3 + b",".join([b"NaN"] * 16) + b"]" * 3 + b"}",
+        params={"format": "json"},
+    )
     assert r.status_code == 400, (r.status_code, r.text[:300])
     inf = np.full((3, 16, 16), np.inf, dtype=np.float32)
     buf = io.BytesIO()
     np.save(buf, inf, allow_pickle=False)
-    r = http.post(f"/models/{entry.cid}/predict", headers={**key, "Content-Type": "application/x-npy"},
-                  content=buf.getvalue())
+    r = http.post(
+        f"/models/{entry.cid}/predict", headers={**key, "Content-Type": "application/x-npy"}, content=buf.getvalue()
+    )
     assert r.status_code == 400, (r.status_code, r.text[:300])
     # a real image still scores
     ok = io.BytesIO()
     np.save(ok, np.full((3, 16, 16), 100, dtype=np.uint16), allow_pickle=False)
-    r = http.post(f"/models/{entry.cid}/predict", headers={**key, "Content-Type": "application/x-npy"},
-                  content=ok.getvalue())
+    r = http.post(
+        f"/models/{entry.cid}/predict", headers={**key, "Content-Type": "application/x-npy"}, content=ok.getvalue()
+    )
     assert r.status_code == 200, r.text[:300]

@@ -27,8 +27,12 @@ def _task_with_history(settings: Settings) -> tuple[str, list[int]]:
     _, recipient = generate_identity()
     chain = Chain.from_settings(settings)
     task = TaskFactoryClient(chain).create_task(
-        SUBMITTER, results_recipient=recipient, application_id="a", application_owner=OWNER.address,
-        platform_id="p", platform_owner=OWNER.address,
+        SUBMITTER,
+        results_recipient=recipient,
+        application_id="a",
+        application_owner=OWNER.address,
+        platform_id="p",
+        platform_owner=OWNER.address,
     )
     task.add_request(SUBMITTER, "d", OWNER.address)
     task.lock(SUBMITTER)

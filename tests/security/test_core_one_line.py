@@ -58,10 +58,24 @@ def test_model_register_truncated_zip_is_named_as_a_package(settings: Settings, 
 
 def _scene(path: Path, width: int, height: int) -> Path:
     big = width * height > 1 << 20
-    layout = {"tiled": False, "blockysize": height, "BIGTIFF": "YES"} if big else {
-        "tiled": True, "blockxsize": 64, "blockysize": 64, "compress": "deflate"}
-    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=3, dtype="uint8",
-                       crs="EPSG:32633", transform=Affine(10, 0, 0, 0, -10, 0), sparse_ok=True, **layout) as dst:
+    layout = (
+        {"tiled": False, "blockysize": height, "BIGTIFF": "YES"}
+        if big
+        else {"tiled": True, "blockxsize": 64, "blockysize": 64, "compress": "deflate"}
+    )
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32633",
+        transform=Affine(10, 0, 0, 0, -10, 0),
+        sparse_ok=True,
+        **layout,
+    ) as dst:
         if not big:
             dst.write(np.random.default_rng(0).integers(0, 255, (3, height, width)).astype(np.uint8))
     return path

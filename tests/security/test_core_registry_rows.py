@@ -20,8 +20,9 @@ FAKE_RUN = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     v1 = tiny_package()
-    return v1, repacked(v1, tmp_path_factory.mktemp("reg-attack") / "v2.zip", metrics={"miou": 0.5},
-                        created="2024-06-01T12:00:00Z")
+    return v1, repacked(
+        v1, tmp_path_factory.mktemp("reg-attack") / "v2.zip", metrics={"miou": 0.5}, created="2024-06-01T12:00:00Z"
+    )
 
 
 def _db(settings: Settings) -> sqlite3.Connection:
@@ -46,14 +47,18 @@ def _shown_or_refused(settings: Settings, *args: str) -> str:
     return "REFUSED " + refused(result).message
 
 
-@pytest.mark.parametrize(("column", "value"), [
-    ("metrics", json.dumps({"miou": 0.99})),
-    ("lineage", json.dumps({"training_data": [FAKE_RUN]})),
-    ("description", "the best model ever"),
-    ("owner", "0x000000000000000000000000000000000000dEaD"),
-])
-def test_edited_registry_columns_are_not_believed(settings: Settings, packages: tuple[Path, Path], column: str,
-                                                  value: str) -> None:
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("metrics", json.dumps({"miou": 0.99})),
+        ("lineage", json.dumps({"training_data": [FAKE_RUN]})),
+        ("description", "the best model ever"),
+        ("owner", "0x000000000000000000000000000000000000dEaD"),
+    ],
+)
+def test_edited_registry_columns_are_not_believed(
+    settings: Settings, packages: tuple[Path, Path], column: str, value: str
+) -> None:
     v1, _ = _registered(settings, packages)
     _edit(settings, column, value, v1)
     for args in (("model", "list", "--json"), ("model", "show", "tiny:1", "--json")):
@@ -78,9 +83,14 @@ def test_edited_manifest_column_is_caught(settings: Settings, packages: tuple[Pa
 def test_another_packages_signed_row_under_this_cid_is_caught(settings: Settings, packages: tuple[Path, Path]) -> None:
     v1, v2 = _registered(settings, packages)
     with _db(settings) as db:
-        row = db.execute("SELECT description, created, metrics, lineage, signature, manifest FROM model_packages "
-                         "WHERE cid = ?", (v2,)).fetchone()
-        db.execute("UPDATE model_packages SET description=?, created=?, metrics=?, lineage=?, signature=?, manifest=? "
-                   "WHERE cid = ?", (*row, v1))
+        row = db.execute(
+            "SELECT description, created, metrics, lineage, signature, manifest FROM model_packages WHERE cid = ?",
+            (v2,),
+        ).fetchone()
+        db.execute(
+            "UPDATE model_packages SET description=?, created=?, metrics=?, lineage=?, signature=?, manifest=? "
+            "WHERE cid = ?",
+            (*row, v1),
+        )
     exc = refused(cli(settings.home, "model", "verify", "tiny:1"))
     assert v1 in exc.message

@@ -16,8 +16,16 @@ FAKE = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 
 
 def _failed_run(settings: Settings) -> str:
-    record = RunRecord(workflow="ndvi", workflow_cid=FAKE, status="failed", error="step b exited 1",
-                       started=1_700_000_000.0, ended=1_700_000_002.0, host="h", executor="local")
+    record = RunRecord(
+        workflow="ndvi",
+        workflow_cid=FAKE,
+        status="failed",
+        error="step b exited 1",
+        started=1_700_000_000.0,
+        ended=1_700_000_002.0,
+        host="h",
+        executor="local",
+    )
     return save_record(open_store(settings), settings.path("workflow", "runs"), record)
 
 
@@ -39,9 +47,18 @@ def test_edited_index_entry_shows_the_stored_record(settings: Settings) -> None:
 def test_index_entry_without_a_stored_record_is_flagged(settings: Settings) -> None:
     _failed_run(settings)
     index = settings.path("workflow", "runs")
-    (index / f"{1_800_000_000_000:015d}-{FAKE}.json").write_text(json.dumps(
-        {"run_cid": FAKE, "workflow": "never-ran", "workflow_cid": FAKE, "status": "succeeded",
-         "started": 1_800_000_000.0, "ended": 1_800_000_001.0}))
+    (index / f"{1_800_000_000_000:015d}-{FAKE}.json").write_text(
+        json.dumps(
+            {
+                "run_cid": FAKE,
+                "workflow": "never-ran",
+                "workflow_cid": FAKE,
+                "status": "succeeded",
+                "started": 1_800_000_000.0,
+                "ended": 1_800_000_001.0,
+            }
+        )
+    )
     runs = _runs(settings)
     forged = next(r for r in runs if r["run_cid"] == FAKE)
     assert forged["status"] != "succeeded" and "not in the store" in forged["problem"]

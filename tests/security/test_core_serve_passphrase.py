@@ -18,11 +18,17 @@ from eotrust.settings import Settings
 @pytest.mark.server
 def test_serve_with_a_wrong_passphrase_exits_at_once(settings: Settings) -> None:
     create_party(settings, "plat", Role.PLATFORM_OWNER)
-    env = {**os.environ, "EOTRUST_PASSPHRASE": "not-the-passphrase",
-           "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    env = {
+        **os.environ,
+        "EOTRUST_PASSPHRASE": "not-the-passphrase",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "eotrust.cli.main", "--home", str(settings.home), "serve", "--port", "0", "--run-nodes"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         out, err = proc.communicate(timeout=30)

@@ -19,6 +19,7 @@ from flow_world import World, make_world
 from security.core_cli import cli
 
 from eotrust.catalog.entries import ResultInfo, TaskInfo
+from eotrust.errors import LedgerError
 from eotrust.ledger import TaskClient
 from eotrust.settings import load_settings
 from eotrust.verify import verify
@@ -50,8 +51,11 @@ def _forge(world: World, genuine: str) -> str:
     platform = world.parties["platform-owner"]
     forged = world.chain.deploy(platform.account, creation, action="deploy a forged task").contract_address
     assert forged is not None
-    # the forged contract answers with the genuine snapshot
-    assert TaskClient(world.chain, forged).status().state == world.task(genuine).status().state
+    # the forged contract answers with the genuine state (its status is refused: the genuine
+    # task's creation event and logs name the genuine address, not the forgery)
+    assert TaskClient(world.chain, forged).state() == world.task(genuine).state()
+    with pytest.raises(LedgerError, match="creation event"):
+        TaskClient(world.chain, forged).status()
     task = world.catalog.task(genuine)
     world.catalog.register(world.parties["submitter"], TaskInfo(**{**task.body.model_dump(), "address": forged}))
     for rec in world.catalog.results(task=genuine):

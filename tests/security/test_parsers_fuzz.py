@@ -24,8 +24,13 @@ from hypothesis import strategies as st
 from eotrust.errors import EotrustError
 
 MEMORY_CEILING = 128 * 1024 * 1024
-FUZZ = settings(max_examples=60, deadline=5000, database=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=60,
+    deadline=5000,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 COUNTS: dict[str, int] = {}
 
 
@@ -57,9 +62,11 @@ def _report() -> Iterator[None]:
         record(f"fuzzed {kind}", count)
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                           lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
-                           max_leaves=30)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=30,
+)
 brackets = st.text(alphabet='[]{}",:\\ 0a"', max_size=400)
 
 
@@ -97,8 +104,13 @@ def test_workflow_yaml(text: str) -> None:
     refused_or_parsed("workflow YAML", lambda: parse_workflow(text, source="fuzz"))
 
 
-@settings(max_examples=25, deadline=10000, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25,
+    deadline=10000,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(body=yaml_text, head=st.sampled_from(["", "cwlVersion: v1.2\nclass: CommandLineTool\n"]))
 def test_cwl(tmp_path_factory: pytest.TempPathFactory, body: str, head: str) -> None:
     from eotrust.workflow.cwl import import_cwl
@@ -109,7 +121,9 @@ def test_cwl(tmp_path_factory: pytest.TempPathFactory, body: str, head: str) -> 
 
 
 @FUZZ
-@given(data=st.dictionaries(st.sampled_from(["architecture", "params", "training", "name", "x"]), json_values, max_size=4))
+@given(
+    data=st.dictionaries(st.sampled_from(["architecture", "params", "training", "name", "x"]), json_values, max_size=4)
+)
 def test_model_definitions(data: dict[str, Any]) -> None:
     from eotrust.ml.modeldef import parse_model_def
 
@@ -123,8 +137,11 @@ def _npy(shape: tuple[int, ...], dtype: str) -> bytes:
 
 
 @FUZZ
-@given(base=st.sampled_from([_npy((3, 4, 4), "float32"), _npy((2,), "uint8"), _npy((1, 1), "<U3")]),
-       flips=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=6), cut=st.integers(0, 300))
+@given(
+    base=st.sampled_from([_npy((3, 4, 4), "float32"), _npy((2,), "uint8"), _npy((1, 1), "<U3")]),
+    flips=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=6),
+    cut=st.integers(0, 300),
+)
 def test_npy_bodies(base: bytes, flips: list[tuple[int, int]], cut: int) -> None:
     from eotrust.api.predict import _parse_npy
 
@@ -150,8 +167,15 @@ def geotiff() -> bytes:
     from rasterio.transform import from_origin
 
     with MemoryFile() as mem:
-        with mem.open(driver="GTiff", width=8, height=8, count=3, dtype="uint16", crs="EPSG:32633",
-                      transform=from_origin(500000, 5100000, 10, 10)) as dst:
+        with mem.open(
+            driver="GTiff",
+            width=8,
+            height=8,
+            count=3,
+            dtype="uint16",
+            crs="EPSG:32633",
+            transform=from_origin(500000, 5100000, 10, 10),
+        ) as dst:
             dst.write(np.ones((3, 8, 8), dtype="uint16"))
         assert rasterio  # the module is what opens the header below
         return bytes(mem.read())
@@ -178,5 +202,7 @@ def test_geotiff_headers(geotiff: bytes, flips: list[tuple[int, int]]) -> None:
         refused_or_parsed("GeoTIFF headers", parse)
 
 
-if sys.platform != "linux":  # tracemalloc ceilings are only meaningful where we measured them  # environment-conditional
+if (
+    sys.platform != "linux"
+):  # tracemalloc ceilings are only meaningful where we measured them  # environment-conditional
     pytestmark = pytest.mark.skip("linux only")  # environment-conditional

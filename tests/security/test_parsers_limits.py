@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 from api_attack_world import build_world, client
 
-BOMB = "\n".join(
-    [f'{chr(97)}: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    + [f"{chr(97 + i)}: &{chr(97 + i)} [" + ",".join([f"*{chr(96 + i)}"] * 9) + "]" for i in range(1, 9)]
-) + "\n"
+BOMB = (
+    "\n".join(
+        [f'{chr(97)}: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+        + [f"{chr(97 + i)}: &{chr(97 + i)} [" + ",".join([f"*{chr(96 + i)}"] * 9) + "]" for i in range(1, 9)]
+    )
+    + "\n"
+)
 MEM_CEILING = 1536 * 1024 * 1024
 
 
@@ -26,8 +29,13 @@ def run_limited(code: str, cwd: Path, timeout: float = 90) -> subprocess.Complet
     """Run ``code`` in a child Python with at most MEM_CEILING bytes of address space."""
     prelude = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({MEM_CEILING}, {MEM_CEILING}))\n"
     try:
-        return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True,
-                              timeout=timeout, cwd=cwd)
+        return subprocess.run(
+            [sys.executable, "-c", prelude + textwrap.dedent(code)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"no answer within {timeout} s")
 
@@ -39,12 +47,15 @@ def test_the_bomb_is_small() -> None:
 def test_workflow_validate_refuses_an_alias_bomb_in_one_line(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(BOMB)
-    run = run_limited(f"""
+    run = run_limited(
+        f"""
         import sys
         from eotrust.cli.main import main
-        sys.argv = ["eotrust", "--home", {str(tmp_path / 'home')!r}, "workflow", "validate", {str(bomb)!r}]
+        sys.argv = ["eotrust", "--home", {str(tmp_path / "home")!r}, "workflow", "validate", {str(bomb)!r}]
         main()
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert run.returncode not in (0, -9), run.stderr[-2000:]
     assert "Traceback" not in run.stderr and "MemoryError" not in run.stderr, run.stderr[-2000:]
     assert "alias" in run.stderr.lower() or "expands" in run.stderr, run.stderr[-2000:]
@@ -70,31 +81,39 @@ def test_a_bomb_registered_as_an_application_is_refused_and_processes_stay_small
     world = build_world(tmp_path / "home", dataset=False)
     cid = open_store(world.settings).put_bytes(BOMB.encode())
     http = client(world.settings)
-    r = http.post("/catalog/applications", headers=world.headers("alan"),
-                  json={"name": "bomb", "workflow_cid": cid, "inputs": ["x"], "outputs": ["y"]})
+    r = http.post(
+        "/catalog/applications",
+        headers=world.headers("alan"),
+        json={"name": "bomb", "workflow_cid": cid, "inputs": ["x"], "outputs": ["y"]},
+    )
     assert r.status_code == 400, r.text
     assert http.get("/catalog/applications").json() == []
     # a holder of the shared catalogue writes the record anyway: GET /processes stays small
     from eotrust.catalog.entries import ApplicationInfo
     from eotrust.catalog.service import Catalog
 
-    Catalog(world.settings).register(world.parties["alan"], ApplicationInfo(
-        name="bomb", workflow_cid=cid, inputs=["x"], outputs=["y"]))
-    run = run_limited(f"""
+    Catalog(world.settings).register(
+        world.parties["alan"], ApplicationInfo(name="bomb", workflow_cid=cid, inputs=["x"], outputs=["y"])
+    )
+    run = run_limited(
+        f"""
         from fastapi.testclient import TestClient
         from eotrust.api.app import create_app
         from eotrust.settings import load_settings
         http = TestClient(create_app(load_settings(home={str(world.home)!r})))
         r = http.get("/processes")
         print(r.status_code, len(r.content))
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert run.returncode == 0 and run.stdout.startswith("200"), run.stderr[-2000:]
 
 
 def _refused_in_child(call: str, paths: list[Path], cwd: Path, words: str) -> None:
     """Run ``call(path)`` for each path in a child under the ceilings (on unfixed code a parser
     may segfault or exhaust memory): each must raise an EotrustError whose text has ``words``."""
-    run = run_limited(f"""
+    run = run_limited(
+        f"""
         import importlib
         from eotrust.errors import EotrustError
         module, name = {call!r}.rsplit(".", 1)
@@ -107,7 +126,9 @@ def _refused_in_child(call: str, paths: list[Path], cwd: Path, words: str) -> No
                 print("refused", path, str(exc).replace(chr(10), " "))
             else:
                 print("accepted", path)
-    """, cwd)
+    """,
+        cwd,
+    )
     assert run.returncode == 0, f"child died ({run.returncode}): {run.stderr[-1500:]}"
     lines = run.stdout.splitlines()
     assert len(lines) == len(paths) and all(line.startswith("refused") for line in lines), run.stdout

@@ -43,18 +43,28 @@ def _move_body(world: Any, move: str, actor: str) -> tuple[str, str, dict[str, A
     if move == "register dataset":
         return "post", "/catalog/datasets", {"title": f"by {actor}", "cid": world.dataset_cid, "size": 20}
     if move == "register application":
-        return "post", "/catalog/applications", {"name": f"app-{actor}", "workflow_cid": world.workflow_cid,
-                                                 "inputs": ["scene"], "outputs": ["shouted"]}
+        return (
+            "post",
+            "/catalog/applications",
+            {"name": f"app-{actor}", "workflow_cid": world.workflow_cid, "inputs": ["scene"], "outputs": ["shouted"]},
+        )
     if move == "register platform":
-        return "post", "/catalog/platforms", {"name": f"cloud-{actor}",
-                                              "age_recipient": world.parties[actor].card.age_recipient}
+        return (
+            "post",
+            "/catalog/platforms",
+            {"name": f"cloud-{actor}", "age_recipient": world.parties[actor].card.age_recipient},
+        )
     if move == "read dataset plaintext":
         return "get", f"/store/{world.dataset_cid}", None
     raise AssertionError(move)
 
 
-OWNER_OF_MOVE = {"register dataset": "olga", "register application": "alan", "register platform": "pia",
-                 "read dataset plaintext": "olga"}
+OWNER_OF_MOVE = {
+    "register dataset": "olga",
+    "register application": "alan",
+    "register platform": "pia",
+    "read dataset plaintext": "olga",
+}
 
 
 @pytest.mark.parametrize("actor", PARTIES)
@@ -104,8 +114,9 @@ def own_passphrases(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("actor", PARTIES)
 @pytest.mark.parametrize("target", PARTIES)
-def test_cli_key_minting_for_a_party(own_passphrases: Path, monkeypatch: pytest.MonkeyPatch, actor: str,
-                                     target: str) -> None:
+def test_cli_key_minting_for_a_party(
+    own_passphrases: Path, monkeypatch: pytest.MonkeyPatch, actor: str, target: str
+) -> None:
     """``actor`` (who knows only its own passphrase) asks the CLI for a key acting as ``target``."""
     monkeypatch.setenv("EOTRUST_PASSPHRASE", f"pass-{actor}")
     res = CliRunner().invoke(cli, ["--home", str(own_passphrases), "apikey", "create", "--party", target, "--json"])

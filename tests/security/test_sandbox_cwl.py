@@ -71,21 +71,34 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def hostile_tool(path: Path, script: str, *, with_input: bool = False) -> Path:
     """A CommandLineTool running ``bash -c script``; its stdout is its output ``loot``."""
     tool = {
-        "cwlVersion": "v1.2", "class": "CommandLineTool", "baseCommand": ["bash", "-c"], "arguments": [script],
+        "cwlVersion": "v1.2",
+        "class": "CommandLineTool",
+        "baseCommand": ["bash", "-c"],
+        "arguments": [script],
         "inputs": {"f": {"type": "File"}} if with_input else {},
-        "outputs": {"loot": {"type": "stdout"}}, "stdout": "loot.txt",
+        "outputs": {"loot": {"type": "stdout"}},
+        "stdout": "loot.txt",
     }
     path.write_text(json.dumps(tool))
     return path
 
 
-def run(scene: Scene, tmp: Path, script: str, *, settings: Settings | None = None, job: dict[str, object] | None = None,
-        with_input: bool = False, extra_args: tuple[str, ...] = ()) -> tuple[CwlRunResult, str]:
+def run(
+    scene: Scene,
+    tmp: Path,
+    script: str,
+    *,
+    settings: Settings | None = None,
+    job: dict[str, object] | None = None,
+    with_input: bool = False,
+    extra_args: tuple[str, ...] = (),
+) -> tuple[CwlRunResult, str]:
     tool = hostile_tool(tmp / "hostile.cwl", script, with_input=with_input)
     job_file = tmp / "job.json"
     job_file.write_text(json.dumps(job or {}))
-    result = run_cwl(settings or scene.settings, tool, job_file, CwlOptions(outdir=tmp / "out", cache=False,
-                                                                          extra_args=extra_args))
+    result = run_cwl(
+        settings or scene.settings, tool, job_file, CwlOptions(outdir=tmp / "out", cache=False, extra_args=extra_args)
+    )
     assert result.exit_code == 0, result.log[-2000:]
     return result, (tmp / "out" / "loot.txt").read_text()
 
@@ -107,8 +120,13 @@ def test_environment_holds_no_secret(scene: Scene, tmp_path: Path) -> None:
 def test_control_without_sandbox_leaks(scene: Scene, tmp_path: Path) -> None:
     # the same tool with the sandbox off (--no-sandbox) does see the secrets: the attacks are real
     loose = scene.settings.model_copy(update={"sandbox": False})
-    result, loot = run(scene, tmp_path, f"env; cat {scene.keystore} 2>&1; true", settings=loose,
-                       extra_args=("--preserve-entire-environment",))
+    result, loot = run(
+        scene,
+        tmp_path,
+        f"env; cat {scene.keystore} 2>&1; true",
+        settings=loose,
+        extra_args=("--preserve-entire-environment",),
+    )
     assert PASSPHRASE in loot and KEYSTORE_SECRET in loot
     assert [(s.sandboxed, s.network) for s in record_of(scene, result).steps] == [(False, True)]
 
@@ -126,8 +144,13 @@ def test_writes_outside_outdir_fail(scene: Scene, tmp_path: Path) -> None:
     home = scene.settings.home_dir
     targets = [home / "pwned.txt", scene.tmp / "pwned.txt", Path("/usr/pwned-cwl")]
     writes = "; ".join(f"echo pwned > {t} 2>&1" for t in targets)
-    _, loot = run(scene, tmp_path, f"{writes}; echo pwned >> $(inputs.f.path) 2>&1; echo ok > inside.txt && echo WROTE-INSIDE",
-                  job={"f": {"class": "File", "path": str(source)}}, with_input=True)
+    _, loot = run(
+        scene,
+        tmp_path,
+        f"{writes}; echo pwned >> $(inputs.f.path) 2>&1; echo ok > inside.txt && echo WROTE-INSIDE",
+        job={"f": {"class": "File", "path": str(source)}},
+        with_input=True,
+    )
     assert "WROTE-INSIDE" in loot  # its own output directory is writable
     assert not any(t.exists() for t in targets), loot
     assert source.read_text() == "original\n"  # inputs are read-only
@@ -138,8 +161,11 @@ def test_output_symlink_to_the_keystore_is_refused(scene: Scene, tmp_path: Path)
     # the tool cannot read the keystore but can name it: a symlink output would make cwltool
     # (on the host) copy it out; the link is removed before outputs are collected
     tool = {
-        "cwlVersion": "v1.2", "class": "CommandLineTool", "baseCommand": ["ln", "-s", str(scene.keystore), "loot.txt"],
-        "inputs": {}, "outputs": {"loot": {"type": "File", "outputBinding": {"glob": "loot.txt"}}},
+        "cwlVersion": "v1.2",
+        "class": "CommandLineTool",
+        "baseCommand": ["ln", "-s", str(scene.keystore), "loot.txt"],
+        "inputs": {},
+        "outputs": {"loot": {"type": "File", "outputBinding": {"glob": "loot.txt"}}},
     }
     (tmp_path / "link.cwl").write_text(json.dumps(tool))
     result = run_cwl(scene.settings, tmp_path / "link.cwl", None, CwlOptions(outdir=tmp_path / "out", cache=False))
@@ -157,10 +183,14 @@ def test_no_network(scene: Scene, tmp_path: Path) -> None:
 @pytest.mark.parametrize("allowed", [False, True])
 def test_network_only_when_asked_and_allowed(scene: Scene, tmp_path: Path, allowed: bool) -> None:
     tool = {
-        "cwlVersion": "v1.2", "class": "CommandLineTool", "baseCommand": ["bash", "-c"],
+        "cwlVersion": "v1.2",
+        "class": "CommandLineTool",
+        "baseCommand": ["bash", "-c"],
         "arguments": [f"echo hi > /dev/tcp/127.0.0.1/{scene.port} 2>&1 && echo CONNECTED; echo END"],
         "requirements": [{"class": "NetworkAccess", "networkAccess": True}],
-        "inputs": {}, "outputs": {"loot": {"type": "stdout"}}, "stdout": "loot.txt",
+        "inputs": {},
+        "outputs": {"loot": {"type": "stdout"}},
+        "stdout": "loot.txt",
     }
     (tmp_path / "net.cwl").write_text(json.dumps(tool))
     settings = scene.settings.model_copy(update={"sandbox_network_allow": ["net.cwl"] if allowed else []})
@@ -176,10 +206,16 @@ def test_declared_memory_is_the_limit(scene: Scene, tmp_path: Path, ram_mb: int,
     # ResourceRequirement ramMin: the address space is that plus a fixed headroom (2 GiB), so
     # 4 GiB (calloc'd, never touched: cheap) is refused at 64 MiB and granted at 6000 MiB
     tool = {
-        "cwlVersion": "v1.2", "class": "CommandLineTool", "baseCommand": ["python3", "-c"],
-        "arguments": ["try:\n b = bytearray(4 * 1024 ** 3); print('ALLOCATED')\nexcept MemoryError:\n print('REFUSED')"],
+        "cwlVersion": "v1.2",
+        "class": "CommandLineTool",
+        "baseCommand": ["python3", "-c"],
+        "arguments": [
+            "try:\n b = bytearray(4 * 1024 ** 3); print('ALLOCATED')\nexcept MemoryError:\n print('REFUSED')"
+        ],
         "requirements": [{"class": "ResourceRequirement", "ramMin": ram_mb}],
-        "inputs": {}, "outputs": {"loot": {"type": "stdout"}}, "stdout": "loot.txt",
+        "inputs": {},
+        "outputs": {"loot": {"type": "stdout"}},
+        "stdout": "loot.txt",
     }
     (tmp_path / "mem.cwl").write_text(json.dumps(tool))
     result = run_cwl(scene.settings, tmp_path / "mem.cwl", None, CwlOptions(outdir=tmp_path / "out", cache=False))
@@ -190,10 +226,14 @@ def test_declared_memory_is_the_limit(scene: Scene, tmp_path: Path, ram_mb: int,
 def test_node_cwl_application_is_sandboxed(scene: Scene, tmp_path: Path) -> None:
     # a deployed CWL application package, as `eotrust node run` runs it
     store = open_store(scene.settings)
-    tool = hostile_tool(tmp_path / "app.cwl", f"env; cat $(inputs.f.path); cat {scene.keystore} 2>&1; true", with_input=True)
+    tool = hostile_tool(
+        tmp_path / "app.cwl", f"env; cat $(inputs.f.path); cat {scene.keystore} 2>&1; true", with_input=True
+    )
     package = store_cwl(tool, store)
     data = store.put_bytes(b"the task's own input\n")
-    result = run_cwl_package(scene.settings, package, {"f": data}, {}, store=store, outdir=tmp_path / "out", cache=False)
+    result = run_cwl_package(
+        scene.settings, package, {"f": data}, {}, store=store, outdir=tmp_path / "out", cache=False
+    )
     assert result.exit_code == 0, result.log[-2000:]
     loot = (tmp_path / "out" / "loot.txt").read_text()
     assert "the task's own input" in loot
@@ -217,10 +257,28 @@ def test_cli_no_sandbox_warns_and_records_it(scene: Scene, tmp_path: Path) -> No
     import sys
 
     tool = hostile_tool(tmp_path / "t.cwl", "echo ran")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
-           "EOTRUST_HOME": str(scene.settings.home_dir)}
-    done = subprocess.run([sys.executable, "-m", "eotrust.cli.main", "cwl-runner", "--no-sandbox", "--no-cache",
-                           "--outdir", str(tmp_path / "out"), str(tool)], capture_output=True, text=True, env=env, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+        "EOTRUST_HOME": str(scene.settings.home_dir),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "eotrust.cli.main",
+            "cwl-runner",
+            "--no-sandbox",
+            "--no-cache",
+            "--outdir",
+            str(tmp_path / "out"),
+            str(tool),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "WARNING: --no-sandbox" in done.stderr and json.loads(done.stdout)["loot"]["basename"] == "loot.txt"
     cid = done.stderr.strip().rsplit(" ", 1)[-1]

@@ -21,8 +21,9 @@ from eotrust.settings import load_settings
 from eotrust.store import open_store
 from eotrust.workflow.executors.dask_cluster import DaskExecutor
 
-pytestmark = [pytest.mark.server,
-              ]
+pytestmark = [
+    pytest.mark.server,
+]
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -40,16 +41,47 @@ def dask_scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Scene
     scene = make_scene(load_settings(home=tmp / "home", step_retries=0), tmp)
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-               EOTRUST_PASSPHRASE="test-passphrase")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        EOTRUST_PASSPHRASE="test-passphrase",
+    )
     log = open(tmp / "dask.log", "wb")  # noqa: SIM115
-    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                              stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp)]
-    procs.append(subprocess.Popen([str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                                   "--host", "127.0.0.1", "--resources", "CPU=1 MEMORY=4000", "--name", "w0"],
-                                  stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp))
+    procs = [
+        subprocess.Popen(
+            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp,
+        )
+    ]
+    procs.append(
+        subprocess.Popen(
+            [
+                str(BIN / "dask"),
+                "worker",
+                address,
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+                "--resources",
+                "CPU=1 MEMORY=4000",
+                "--name",
+                "w0",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp,
+        )
+    )
     ex = None
     try:
+
         def connected() -> DaskExecutor | None:
             try:
                 return DaskExecutor(scene.settings, address, timeout_s=5)
@@ -76,7 +108,9 @@ def dask_scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Scene
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
-def test_hostile_service_is_contained_on_dask(attack: Attack, dask_scene: tuple[Scene, DaskExecutor], tmp_path: Path) -> None:
+def test_hostile_service_is_contained_on_dask(
+    attack: Attack, dask_scene: tuple[Scene, DaskExecutor], tmp_path: Path
+) -> None:
     scene, ex = dask_scene
     log = run_attack(attack, scene, open_store(scene.settings), tmp_path, executor=ex)
     assert " on " in log.splitlines()[0]  # the step's log names the worker host it ran on

@@ -58,15 +58,25 @@ def node_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeRun]:
     world = make_world(settings)
     private = LocalStore(settings.path("nodes", PLATFORM, "private-store"))
     other_cid = private.put_bytes(b"OTHER-TASK-PLAINTEXT\n")  # as if another task were running
-    scene = make_scene(settings, tmp, keystore=party_dir(settings, "platform-owner") / "keystore.json",
-                       party="platform-owner", other=private.object_path(other_cid))
+    scene = make_scene(
+        settings,
+        tmp,
+        keystore=party_dir(settings, "platform-owner") / "keystore.json",
+        party="platform-owner",
+        other=private.object_path(other_cid),
+    )
     tasks: dict[str, str] = {}
     for attack in ATTACKS:
         text = workflow_yaml(attack, scene.targets, task_inputs=("lulc", "cloud_mask"))
-        application = register_workflow_application(world.backends, world.parties["algorithm-owner"], text,
-                                                    name=f"hostile-{attack.name}")
-        req = TaskRequest(application=application.id, platform=world.platform.id,
-                          inputs={"lulc": world.datasets["labels"].id, "cloud_mask": world.datasets["clouds"].id}, params={})
+        application = register_workflow_application(
+            world.backends, world.parties["algorithm-owner"], text, name=f"hostile-{attack.name}"
+        )
+        req = TaskRequest(
+            application=application.id,
+            platform=world.platform.id,
+            inputs={"lulc": world.datasets["labels"].id, "cloud_mask": world.datasets["clouds"].id},
+            params={},
+        )
         address = open_task(world.backends, world.parties["submitter"], req).address
         world.answer_all(address)
         tasks[attack.name] = address
@@ -103,13 +113,16 @@ def test_node_keeps_serving_and_forgets_decrypted_inputs(node_run: NodeRun) -> N
     assert "decrypted input 'lulc' deleted from the platform" in node_run.output
     verdict = verify(w.backends, node_run.benign)
     steps = {c.name: (c.ok, c.detail) for c in verdict.checks if c.name.endswith("ran sandboxed")}
-    assert steps == {"step join: ran sandboxed": (True, "bubblewrap sandbox, no network"),
-                     "step digest: ran sandboxed": (True, "bubblewrap sandbox, no network")}
+    assert steps == {
+        "step join: ran sandboxed": (True, "bubblewrap sandbox, no network"),
+        "step digest: ran sandboxed": (True, "bubblewrap sandbox, no network"),
+    }
     assert verdict.ok
 
 
-def test_node_refuses_without_bwrap_unless_no_sandbox(node_run: NodeRun, monkeypatch: pytest.MonkeyPatch,
-                                                      tmp_path: Path) -> None:
+def test_node_refuses_without_bwrap_unless_no_sandbox(
+    node_run: NodeRun, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from eotrust.verify.verifier import verify
 
     w = node_run.world
@@ -127,6 +140,8 @@ def test_node_refuses_without_bwrap_unless_no_sandbox(node_run: NodeRun, monkeyp
     verdict = verify(w.backends, address)
     steps = {c.name: (c.ok, c.detail) for c in verdict.checks if c.name.endswith("ran sandboxed")}
     # join is served from the cache of the sandboxed benign run; digest (new parameter) ran now
-    assert steps == {"step join: ran sandboxed": (True, "bubblewrap sandbox, no network"),
-                     "step digest: ran sandboxed": (False, "UNSANDBOXED (the platform ran it with --no-sandbox)")}
+    assert steps == {
+        "step join: ran sandboxed": (True, "bubblewrap sandbox, no network"),
+        "step digest: ran sandboxed": (False, "UNSANDBOXED (the platform ran it with --no-sandbox)"),
+    }
     assert not verdict.ok

@@ -62,9 +62,14 @@ def test_binds_that_would_show_the_home_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SandboxUnavailableError, match="refusing to show"):
         sandboxed_argv(["true"], workdir=tmp_path, hidden=[home])
     # bound as a directory, the symlink stays a symlink to a path that does not exist inside
-    argv = sandboxed_argv(["sh", "-c", "cat /step/in/link; rc=$?; env; exit $rc"], workdir=work, inputs_ro=[work / "in"], hidden=[home],
-                          limits=Limits(memory_mb=512, cpu_s=5, procs=16, file_mb=1),
-                          env={"EOTRUST_PASSPHRASE": "x", "LD_PRELOAD": "/evil.so", "MY_VAR": "kept"})
+    argv = sandboxed_argv(
+        ["sh", "-c", "cat /step/in/link; rc=$?; env; exit $rc"],
+        workdir=work,
+        inputs_ro=[work / "in"],
+        hidden=[home],
+        limits=Limits(memory_mb=512, cpu_s=5, procs=16, file_mb=1),
+        env={"EOTRUST_PASSPHRASE": "x", "LD_PRELOAD": "/evil.so", "MY_VAR": "kept"},
+    )
     out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "No such file or directory" in out.stderr and "SECRET" not in out.stdout
     assert "MY_VAR=kept" in out.stdout and "EOTRUST" not in out.stdout and "LD_PRELOAD" not in out.stdout

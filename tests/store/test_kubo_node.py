@@ -43,8 +43,13 @@ class Peer:
     def __init__(self, repo: Path, fetch_timeout: float = 30) -> None:
         env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "EOTRUST_CONFIG": ""}
         self.repo = repo
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("kubo_peer.py")), str(repo), str(fetch_timeout)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("kubo_peer.py")), str(repo), str(fetch_timeout)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         hello = self._line()
         self.peer_id: str = hello["peer_id"]
         self.addresses: list[str] = hello["addresses"]

@@ -73,15 +73,27 @@ def test_same_result_as_cwltool(settings, store, tmp_path, data_dir) -> None:  #
     job = tmp_path / "job.yml"
     job.write_text(f"infile: {{class: File, path: {lines}}}\nreverse: true\nkey: 2\n")
     out = tmp_path / "out"
-    subprocess.run([cwltool, "--quiet", "--no-container", "--outdir", str(out), str(cwl), str(job)],
-                   check=True, stdout=subprocess.DEVNULL, cwd=tmp_path)
+    subprocess.run(
+        [cwltool, "--quiet", "--no-container", "--outdir", str(out), str(cwl), str(job)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     theirs = (out / "sorted.txt").read_bytes()
     svc = import_cwl(cwl)
     from eotrust.workflow.spec import StepSpec, WorkflowSpec
 
-    spec = WorkflowSpec(name="one", inputs={"lines": {"type": "file"}}, services={"sort": svc},
-                        steps={"s": StepSpec(name="s", service="sort", inputs={"infile": "inputs.lines"},
-                                             params={"reverse": True, "key": 2})},
-                        outputs={"sorted": "s.sorted"}, order=["s"])
+    spec = WorkflowSpec(
+        name="one",
+        inputs={"lines": {"type": "file"}},
+        services={"sort": svc},
+        steps={
+            "s": StepSpec(
+                name="s", service="sort", inputs={"infile": "inputs.lines"}, params={"reverse": True, "key": 2}
+            )
+        },
+        outputs={"sorted": "s.sorted"},
+        order=["s"],
+    )
     res = run_workflow(settings, spec, {"lines": store.put_file(lines)}, {})
     assert store.get_bytes(res.outputs["sorted"]) == theirs == b"apple 3\npear 2\nfig 1\n"

@@ -19,7 +19,15 @@ from eotrust.workflow.runs import load_run
 
 CWL = Path(__file__).resolve().parents[1] / "data" / "cwl"
 REPO = Path(__file__).resolve().parents[2]
-SUITE = REPO.parent / "shared" / "conformance" / "cwl-v1.2"  # ../shared beside the checkout, as in CI
+# ../shared beside the checkout (as in CI), or a folder further up (a worktree in wt/NAME)
+SUITE = next(
+    (
+        p / "shared" / "conformance" / "cwl-v1.2"
+        for p in REPO.parents
+        if (p / "shared" / "conformance" / "cwl-v1.2").is_dir()
+    ),
+    REPO.parent / "shared" / "conformance" / "cwl-v1.2",
+)
 
 STAMP_TOOL = """\
 cwlVersion: v1.2
@@ -115,16 +123,21 @@ inputs: []
 outputs:
   out: {type: stdout}
 """)
-    wrapped = run_cwl(settings, work / "env.cwl", None,
-                      CwlOptions(outdir=work / "w", command_prefix=("env", "EOTRUST_WRAPPED=yes"), cache=False))
+    wrapped = run_cwl(
+        settings,
+        work / "env.cwl",
+        None,
+        CwlOptions(outdir=work / "w", command_prefix=("env", "EOTRUST_WRAPPED=yes"), cache=False),
+    )
     plain = run_cwl(settings, work / "env.cwl", None, CwlOptions(outdir=work / "p", cache=False))
     assert _text(wrapped.output, "out") == "wrapped=yes\n"
     assert _text(plain.output, "out") == "wrapped=\n"
 
 
 def test_failing_tool_is_a_failed_run_record(settings: Settings, work: Path) -> None:
-    (work / "fail.cwl").write_text("cwlVersion: v1.2\nclass: CommandLineTool\nbaseCommand: [sh, -c, 'exit 3']\n"
-                                   "inputs: []\noutputs: []\n")
+    (work / "fail.cwl").write_text(
+        "cwlVersion: v1.2\nclass: CommandLineTool\nbaseCommand: [sh, -c, 'exit 3']\ninputs: []\noutputs: []\n"
+    )
     res = run_cwl(settings, work / "fail.cwl", None, CwlOptions(outdir=work / "out"))
     assert res.exit_code == 1
     _, record = load_run(settings, res.run_cid)
@@ -135,8 +148,14 @@ def _cli(home: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     import os
 
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "EOTRUST_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "eotrust.cli.main", "cwl-runner", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "eotrust.cli.main", "cwl-runner", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_prints_the_output_object_and_fails_in_one_line(tmp_path: Path, work: Path) -> None:
@@ -157,12 +176,18 @@ def test_conformance_sample_with_cwltest(tmp_path: Path) -> None:
     """Three of the CWL project's own required tests (command line generation, an ExpressionTool
     in JavaScript, a scattered workflow), driven by cwltest as it drives any runner."""
     runner = tmp_path / "eotrust-cwl-runner"
-    runner.write_text(f"#!/bin/sh\nexport PYTHONPATH='{REPO / 'src'}' EOTRUST_HOME='{tmp_path / 'home'}'\n"
-                      f"exec '{sys.executable}' -m eotrust.cli.main cwl-runner \"$@\"\n")
+    runner.write_text(
+        f"#!/bin/sh\nexport PYTHONPATH='{REPO / 'src'}' EOTRUST_HOME='{tmp_path / 'home'}'\n"
+        f"exec '{sys.executable}' -m eotrust.cli.main cwl-runner \"$@\"\n"
+    )
     runner.chmod(0o755)
     cwltest = Path(sys.executable).parent / "cwltest"
-    done = subprocess.run([str(cwltest), "--test", "conformance_tests.yaml", "--tool", str(runner), "-j", "2",
-                           "-n", "1,22,26"],
-                          cwd=SUITE, capture_output=True, text=True, timeout=280)
+    done = subprocess.run(
+        [str(cwltest), "--test", "conformance_tests.yaml", "--tool", str(runner), "-j", "2", "-n", "1,22,26"],
+        cwd=SUITE,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "All tests passed" in done.stdout + done.stderr

@@ -39,12 +39,33 @@ class Cluster:
         self.log = open(tmp / "dask.log", "wb")  # noqa: SIM115
         self.scheduler = subprocess.Popen(
             [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp,
+        )
         self.workers = [
             subprocess.Popen(
-                [str(BIN / "dask"), "worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                 "--host", "127.0.0.1", "--resources", "CPU=1", "--name", f"w{i}"],
-                stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+                [
+                    str(BIN / "dask"),
+                    "worker",
+                    self.address,
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--no-dashboard",
+                    "--host",
+                    "127.0.0.1",
+                    "--resources",
+                    "CPU=1",
+                    "--name",
+                    f"w{i}",
+                ],
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=tmp,
+            )
             for i in range(2)
         ]
 
@@ -149,6 +170,7 @@ def test_worker_lost_mid_run_the_step_reruns_elsewhere(settings, store, cluster)
 
         def executing() -> bool:
             """Both a and b execute, one on each worker (each has CPU=1), as the workers say."""
+
             def count(dask_worker) -> int:  # type: ignore[no-untyped-def]
                 return sum(ts.state == "executing" for ts in dask_worker.state.tasks.values())
 
@@ -165,8 +187,14 @@ def test_worker_lost_mid_run_the_step_reruns_elsewhere(settings, store, cluster)
 
         t = threading.Thread(target=killer)
         t.start()
-        res = run_workflow(settings, load_workflow(WF), {"text": store.put_bytes(b"t")}, {"seconds": 2.0, "seconds_b": 2.01},
-                           executor=ex, progress=kill_when_both_run)
+        res = run_workflow(
+            settings,
+            load_workflow(WF),
+            {"text": store.put_bytes(b"t")},
+            {"seconds": 2.0, "seconds_b": 2.01},
+            executor=ex,
+            progress=kill_when_both_run,
+        )
         t.join()
         assert killed.is_set() and cluster.workers[0].wait(timeout=10) == -signal.SIGKILL
         assert lost, "the killed worker was running a step"

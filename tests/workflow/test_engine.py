@@ -129,11 +129,13 @@ steps:
   s1: {service: sleepy, params: {seconds: "${seconds}"}}
   s2: {service: sleepy, params: {seconds: "${seconds}"}}
 """
+
     def overlap(cpus: int) -> bool:
         ex = LocalExecutor(store, settings.path("workflow", "tmp"), cpus=2)
         try:
-            res = run_workflow(settings, load_workflow(wf.replace("CPUS", str(cpus))), {}, {"seconds": 0.4 + cpus / 1000},
-                               executor=ex)
+            res = run_workflow(
+                settings, load_workflow(wf.replace("CPUS", str(cpus))), {}, {"seconds": 0.4 + cpus / 1000}, executor=ex
+            )
         finally:
             ex.close()
         s1, s2 = sorted(res.steps, key=lambda s: s.started)

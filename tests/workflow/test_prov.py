@@ -49,8 +49,11 @@ def test_validation_rejects_broken_documents() -> None:
         validate_prov_json("{")
     with pytest.raises(ValueError, match="unknown PROV-JSON section"):
         validate_prov_json(json.dumps({"prefix": {}, "entities": {}}))
-    bad = {"prefix": {"ex": "http://example.org/"}, "entity": {"ex:e": {}},
-           "wasGeneratedBy": {"_:g": {"prov:entity": "ex:e", "prov:activity": "ex:missing"}}}
+    bad = {
+        "prefix": {"ex": "http://example.org/"},
+        "entity": {"ex:e": {}},
+        "wasGeneratedBy": {"_:g": {"prov:entity": "ex:e", "prov:activity": "ex:missing"}},
+    }
     with pytest.raises(ValueError, match="undeclared ex:missing"):
         validate_prov_json(json.dumps(bad))
 

@@ -58,14 +58,20 @@ def test_unknown_service_with_line() -> None:
 
 
 def test_type_mismatch_list_into_single_file() -> None:
-    text = GOOD.replace("scatter: src}", "}").replace('inputs: {src: file}\n    outputs: {out: file}\n    params: {suffix',
-                                                       'inputs: {src: file}\n    outputs: {out: file}\n    params: {suffix')
+    text = GOOD.replace("scatter: src}", "}").replace(
+        "inputs: {src: file}\n    outputs: {out: file}\n    params: {suffix",
+        "inputs: {src: file}\n    outputs: {out: file}\n    params: {suffix",
+    )
     found = problems(text)
     assert any(line == 19 and "type mismatch" in msg and "wants file" in msg for line, msg in found), found
 
 
 def test_scatter_over_single_file_is_reported() -> None:
-    found = problems(GOOD.replace("a: {service: upper, in: {src: inputs.text}", "a: {service: upper, in: {src: inputs.text}, scatter: src"))
+    found = problems(
+        GOOD.replace(
+            "a: {service: upper, in: {src: inputs.text}", "a: {service: upper, in: {src: inputs.text}, scatter: src"
+        )
+    )
     assert any(line == 18 and "cannot scatter over input 'src'" in msg for line, msg in found), found
 
 
@@ -76,8 +82,10 @@ def test_cycle_is_reported() -> None:
 
 
 def test_missing_input_and_unknown_parameter_and_param_type() -> None:
-    text = GOOD.replace("a: {service: upper, in: {src: inputs.text}, params: {suffix: \"${suffix}\"}}",
-                        "a: {service: upper, params: {suffix: 3, colour: red}}")
+    text = GOOD.replace(
+        'a: {service: upper, in: {src: inputs.text}, params: {suffix: "${suffix}"}}',
+        "a: {service: upper, params: {suffix: 3, colour: red}}",
+    )
     found = problems(text)
     msgs = " | ".join(m for _, m in found)
     assert all(line == 18 for line, _ in found), found

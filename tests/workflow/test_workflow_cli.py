@@ -26,7 +26,9 @@ outputs: {result: a.out}
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(HERE), COLUMNS="200")
-    return subprocess.run([str(EOTRUST), "--home", str(home), *args], capture_output=True, text=True, env=env, cwd=HERE, timeout=120)
+    return subprocess.run(
+        [str(EOTRUST), "--home", str(home), *args], capture_output=True, text=True, env=env, cwd=HERE, timeout=120
+    )
 
 
 def test_validate_run_show_prov_publish(tmp_path: Path) -> None:
@@ -81,7 +83,9 @@ def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path) -> None:
     r = cli(home, "run", "show", "last")
     assert r.returncode == 1 and "no runs recorded" in r.stderr
     crash = tmp_path / "crash.yaml"
-    crash.write_text("name: c\nservices:\n  s: {python: wf_services:crash, outputs: {out: file}}\nsteps: {s: {service: s}}\n")
+    crash.write_text(
+        "name: c\nservices:\n  s: {python: wf_services:crash, outputs: {out: file}}\nsteps: {s: {service: s}}\n"
+    )
     r = cli(home, "workflow", "run", str(crash), "--retries", "0")
     assert r.returncode == 1 and "step 's' failed after 1 attempt (exit status 1)" in r.stderr.replace("\n", " ")
     assert "Traceback" not in r.stderr
@@ -94,17 +98,28 @@ def test_ctrl_c_stops_the_run_and_its_workers(tmp_path: Path) -> None:
     from waiting import wait_for
 
     wf = tmp_path / "hang.yaml"
-    wf.write_text("name: h\nservices:\n  s: {python: wf_services:hang, outputs: {out: file}}\nsteps: {s: {service: s}}\n")
+    wf.write_text(
+        "name: h\nservices:\n  s: {python: wf_services:hang, outputs: {out: file}}\nsteps: {s: {service: s}}\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(HERE))
-    proc = subprocess.Popen([str(EOTRUST), "--home", str(tmp_path / "home"), "workflow", "run", str(wf)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=HERE)
+    proc = subprocess.Popen(
+        [str(EOTRUST), "--home", str(tmp_path / "home"), "workflow", "run", str(wf)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=HERE,
+    )
 
     def in_the_step() -> list[psutil.Process] | None:
         """The worker processes, once one of them serves the step (it moved into the step's
         working directory)."""
         try:
-            workers = [c for c in psutil.Process(proc.pid).children(recursive=True)
-                       if "eotrust.workflow.worker" in " ".join(c.cmdline())]
+            workers = [
+                c
+                for c in psutil.Process(proc.pid).children(recursive=True)
+                if "eotrust.workflow.worker" in " ".join(c.cmdline())
+            ]
             return workers if any(c.cwd() != str(HERE) for c in workers) else None
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return None

@@ -100,9 +100,12 @@ def create_app(settings: Settings, *, dev_autoack: bool = False, run_nodes: bool
     return app
 
 
-GEOJSON_OPERATIONS = {("/stac/search", "get"), ("/stac/search", "post"),
-                      ("/stac/collections/{collection_id}/items", "get"),
-                      ("/stac/collections/{collection_id}/items/{item_id}", "get")}
+GEOJSON_OPERATIONS = {
+    ("/stac/search", "get"),
+    ("/stac/search", "post"),
+    ("/stac/collections/{collection_id}/items", "get"),
+    ("/stac/collections/{collection_id}/items/{item_id}", "get"),
+}
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -115,8 +118,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
     from eotrust.api.ogc import OgcException
 
-    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
-                      tags=app.openapi_tags)
+    doc = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes, tags=app.openapi_tags
+    )
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("OgcException", OgcException.model_json_schema(ref_template="#/components/schemas/{model}"))
     problem = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/OgcException"}}}}

@@ -17,7 +17,9 @@ from eotrust.api.state import ServerState
 from eotrust.catalog.api_keys import check_grant
 from eotrust.errors import AuthError, PermissionDeniedError
 
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an eotrust API key (`eotrust apikey create`)")
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="an eotrust API key (`eotrust apikey create`)"
+)
 bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token")
 
 

@@ -72,7 +72,8 @@ def authorize_read(state: ServerState, caller: Caller, cid: str) -> str:
             raise PermissionDeniedError(
                 f"only the owner of model package {entry.name} ({entry.owner}) downloads it; "
                 f"this API key acts as {caller.party} ({caller.address})",
-                hint=f"score it with POST /models/{entry.cid}/predict instead")
+                hint=f"score it with POST /models/{entry.cid}/predict instead",
+            )
     return cid
 
 
@@ -106,6 +107,9 @@ def authorize_registration(state: ServerState, caller: Caller, body: _Body) -> N
     if isinstance(body, DatasetInfo):
         cid = object_cid(body.cid)
         for rec in state.catalog.list(Kind.DATASET):
-            if (isinstance(rec.body, DatasetInfo) and normal_cid(rec.body.cid) == cid
-                    and not same_address(rec.owner, caller.address)):
+            if (
+                isinstance(rec.body, DatasetInfo)
+                and normal_cid(rec.body.cid) == cid
+                and not same_address(rec.owner, caller.address)
+            ):
                 raise StateError(f"dataset {body.cid} is registered already by another party ({rec.owner})")

@@ -127,7 +127,9 @@ class NodeSupervisor(_Loop):
             party = state.load_party(card.name)
             node = PlatformNode(state, party, platform.id, log=lambda line, n=name: log.info("node %s: %s", n, line))
             stop = threading.Event()
-            thread = threading.Thread(target=node.run, args=(stop,), kwargs={"poll_s": 0.5}, name=f"node-{name}", daemon=True)
+            thread = threading.Thread(
+                target=node.run, args=(stop,), kwargs={"poll_s": 0.5}, name=f"node-{name}", daemon=True
+            )
             thread.start()
             self.nodes[platform.id] = (node, thread, stop)
             log.info("started the node of platform %s as %s", name, card.name)

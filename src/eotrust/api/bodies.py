@@ -47,8 +47,9 @@ def check_declared_length(request: Request, limit: int, too_large: Callable[[int
         raise too_large(size)
 
 
-async def stream_body(request: Request, limit: int, write: Callable[[bytes], object],
-                      too_large: Callable[[], EotrustError]) -> int:
+async def stream_body(
+    request: Request, limit: int, write: Callable[[bytes], object], too_large: Callable[[], EotrustError]
+) -> int:
     """Hand the body to ``write`` chunk by chunk and return its size; raise ``too_large()`` as
     soon as it passes ``limit`` bytes (the chunk that passes it is not written)."""
     size = 0
@@ -106,10 +107,16 @@ class JsonBodyGuard:
             return
         limits = self.limits_for(scope.get("path", ""))
         try:
-            check_declared_length(request, limits.max_bytes, lambda size: DocumentTooLarge(
-                f"the JSON body is {size} bytes; the limit is {limits.max_bytes}"))
-            body = await read_body(request, limits.max_bytes, lambda: DocumentTooLarge(
-                f"the JSON body passed the limit of {limits.max_bytes} bytes"))
+            check_declared_length(
+                request,
+                limits.max_bytes,
+                lambda size: DocumentTooLarge(f"the JSON body is {size} bytes; the limit is {limits.max_bytes}"),
+            )
+            body = await read_body(
+                request,
+                limits.max_bytes,
+                lambda: DocumentTooLarge(f"the JSON body passed the limit of {limits.max_bytes} bytes"),
+            )
             check_json(body, limits, "the JSON body")
         except EotrustError as exc:
             from eotrust.api.errors import problem, status_of

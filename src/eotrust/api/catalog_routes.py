@@ -47,8 +47,12 @@ def _parse_bbox(text: str | None) -> list[float] | None:
     return values
 
 
-@router.get("/search", response_model=list[RecordOut], summary="Search datasets, applications and platforms",
-            responses={400: ERROR_RESPONSES[400]})
+@router.get(
+    "/search",
+    response_model=list[RecordOut],
+    summary="Search datasets, applications and platforms",
+    responses={400: ERROR_RESPONSES[400]},
+)
 def search(
     request: Request,
     bbox: str | None = Query(None, description="west,south,east,north in WGS84 degrees"),
@@ -76,8 +80,12 @@ def list_platforms(request: Request) -> list[dict[str, Any]]:
     return [record_json(r) for r in request.app.state.eotrust.catalog.list(Kind.PLATFORM)]
 
 
-@router.get("/records/{record_id}", response_model=RecordOut, summary="One record, checked",
-            responses={404: ERROR_RESPONSES[404]})
+@router.get(
+    "/records/{record_id}",
+    response_model=RecordOut,
+    summary="One record, checked",
+    responses={404: ERROR_RESPONSES[404]},
+)
 def get_record(request: Request, record_id: str = Path(..., min_length=1, max_length=100)) -> dict[str, Any]:
     return record_json(request.app.state.eotrust.catalog.get(record_id))
 
@@ -96,15 +104,27 @@ def _register(request: Request, caller: Caller, body: Any) -> dict[str, Any]:
 _REG = {**ERROR_RESPONSES}
 
 
-@router.post("/datasets", response_model=RecordOut, status_code=201, responses=_REG,
-             summary="Register a dataset as the calling data owner (its bytes must already be in the store)")
+@router.post(
+    "/datasets",
+    response_model=RecordOut,
+    status_code=201,
+    responses=_REG,
+    summary="Register a dataset as the calling data owner (its bytes must already be in the store)",
+)
 def register_dataset(request: Request, info: DatasetInfo, caller: Caller = Depends(require_party)) -> dict[str, Any]:
     return _register(request, caller, info)
 
 
-@router.post("/applications", response_model=RecordOut, status_code=201, responses=_REG,
-             summary="Register an application (a workflow CID) as the calling algorithm owner")
-def register_application(request: Request, info: ApplicationInfo, caller: Caller = Depends(require_party)) -> dict[str, Any]:
+@router.post(
+    "/applications",
+    response_model=RecordOut,
+    status_code=201,
+    responses=_REG,
+    summary="Register an application (a workflow CID) as the calling algorithm owner",
+)
+def register_application(
+    request: Request, info: ApplicationInfo, caller: Caller = Depends(require_party)
+) -> dict[str, Any]:
     check_application(request.app.state.eotrust, info)
     return _register(request, caller, info)
 
@@ -119,15 +139,22 @@ def check_application(state: Any, info: ApplicationInfo) -> None:
 
     cid = validate_cid(info.workflow_cid)
     if not state.store.has(cid):
-        raise InvalidInputError(f"workflow {info.workflow_cid} is not in this server's store",
-                                hint="publish it first (POST /store or `eotrust workflow publish`)")
+        raise InvalidInputError(
+            f"workflow {info.workflow_cid} is not in this server's store",
+            hint="publish it first (POST /store or `eotrust workflow publish`)",
+        )
     try:
         load_workflow_cid(cid, state.store)
     except WorkflowValidationError as exc:
         raise InvalidInputError(f"workflow {info.workflow_cid} is not a valid workflow: {exc.message}") from None
 
 
-@router.post("/platforms", response_model=RecordOut, status_code=201, responses=_REG,
-             summary="Register a platform as the calling platform owner")
+@router.post(
+    "/platforms",
+    response_model=RecordOut,
+    status_code=201,
+    responses=_REG,
+    summary="Register a platform as the calling platform owner",
+)
 def register_platform(request: Request, info: PlatformInfo, caller: Caller = Depends(require_party)) -> dict[str, Any]:
     return _register(request, caller, info)

@@ -25,14 +25,23 @@ from eotrust.flow.deploy import DuplicateProcess, deploy, parse_package_request,
 router = APIRouter(tags=["Processes"])
 
 MAX_PACKAGE_BYTES = 2 * 1024 * 1024
-PACKAGE_TYPES = ("application/cwl", "application/cwl+yaml", "application/cwl+json", "application/json",
-                 "application/x-yaml", "application/yaml", "text/yaml")
+PACKAGE_TYPES = (
+    "application/cwl",
+    "application/cwl+yaml",
+    "application/cwl+json",
+    "application/json",
+    "application/x-yaml",
+    "application/yaml",
+    "text/yaml",
+)
 _BODY = {
     "required": True,
     "content": {t: {"schema": {"type": "object" if t == "application/json" else "string"}} for t in PACKAGE_TYPES},
 }
 _RESP: dict[int | str, dict[str, Any]] = {
-    400: ERROR_RESPONSES[400], 401: ERROR_RESPONSES[401], 403: ERROR_RESPONSES[403],
+    400: ERROR_RESPONSES[400],
+    401: ERROR_RESPONSES[401],
+    403: ERROR_RESPONSES[403],
     409: {"model": OgcException, "description": "this process id and version is already deployed"},
 }
 
@@ -48,21 +57,32 @@ async def _package(request: Request, process: str | None, version: str | None, v
     ctype = request.headers.get("content-type", "application/cwl+yaml")
     if ctype.split(";")[0].strip().lower() not in PACKAGE_TYPES:
         raise InvalidInputError(f"cannot deploy a {ctype} body", hint=f"send one of {', '.join(PACKAGE_TYPES)}")
-    return parse_package_request(body, ctype, process=process, version=version,
-                                 visibility=visibility.split(",") if visibility else None)
+    return parse_package_request(
+        body, ctype, process=process, version=version, visibility=visibility.split(",") if visibility else None
+    )
 
 
 def _summary(base: str, record: Any, dep: Any) -> dict[str, Any]:
     pid = record.body.name
     return {
-        "id": pid, "version": record.body.version, "title": pid, "description": record.body.description,
-        "visibility": dep.visibility, "application": record.id, "package": record.body.workflow_cid,
+        "id": pid,
+        "version": record.body.version,
+        "title": pid,
+        "description": record.body.description,
+        "visibility": dep.visibility,
+        "application": record.id,
+        "package": record.body.workflow_cid,
         "links": [{"href": f"{base}/processes/{pid}", "rel": "self", "type": "application/json"}],
     }
 
 
-@router.post("/processes", status_code=201, summary="Deploy an application package (OGC API - Processes - Part 2)",
-             openapi_extra={"requestBody": _BODY}, responses=_RESP)
+@router.post(
+    "/processes",
+    status_code=201,
+    summary="Deploy an application package (OGC API - Processes - Part 2)",
+    openapi_extra={"requestBody": _BODY},
+    responses=_RESP,
+)
 async def deploy_process(
     request: Request,
     caller: Caller = Depends(require_party),
@@ -73,15 +93,22 @@ async def deploy_process(
     state = request.app.state.eotrust
     req = await _package(request, id_, version, visibility)
     party = state.load_party(caller.party)
-    record, dep = deploy(state.settings, party, req, catalog=state.catalog, deployments=state.deployments,
-                         store=state.store)
+    record, dep = deploy(
+        state.settings, party, req, catalog=state.catalog, deployments=state.deployments, store=state.store
+    )
     base = base_url(request)
-    return JSONResponse(_summary(base, record, dep), status_code=201,
-                        headers={"Location": f"{base}/processes/{record.body.name}"})
+    return JSONResponse(
+        _summary(base, record, dep), status_code=201, headers={"Location": f"{base}/processes/{record.body.name}"}
+    )
 
 
-@router.put("/processes/{processId}", status_code=204, summary="Replace a deployed process (Part 2)",
-            openapi_extra={"requestBody": _BODY}, responses={**_RESP, 404: ERROR_RESPONSES[404]})
+@router.put(
+    "/processes/{processId}",
+    status_code=204,
+    summary="Replace a deployed process (Part 2)",
+    openapi_extra={"requestBody": _BODY},
+    responses={**_RESP, 404: ERROR_RESPONSES[404]},
+)
 async def replace_process(
     request: Request,
     processId: str = Path(..., min_length=1, max_length=100),
@@ -92,15 +119,27 @@ async def replace_process(
     state = request.app.state.eotrust
     req = await _package(request, processId, version, visibility)
     party = state.load_party(caller.party)
-    deploy(state.settings, party, req, catalog=state.catalog, deployments=state.deployments, store=state.store,
-           replace=processId)
+    deploy(
+        state.settings,
+        party,
+        req,
+        catalog=state.catalog,
+        deployments=state.deployments,
+        store=state.store,
+        replace=processId,
+    )
     return Response(status_code=204)
 
 
-@router.delete("/processes/{processId}", status_code=204, summary="Undeploy a process, or one version as id:version",
-               responses={401: ERROR_RESPONSES[401], 403: ERROR_RESPONSES[403], 404: ERROR_RESPONSES[404]})
-def undeploy_process(request: Request, processId: str = Path(..., min_length=1, max_length=160),
-                     caller: Caller = Depends(require_party)) -> Response:
+@router.delete(
+    "/processes/{processId}",
+    status_code=204,
+    summary="Undeploy a process, or one version as id:version",
+    responses={401: ERROR_RESPONSES[401], 403: ERROR_RESPONSES[403], 404: ERROR_RESPONSES[404]},
+)
+def undeploy_process(
+    request: Request, processId: str = Path(..., min_length=1, max_length=160), caller: Caller = Depends(require_party)
+) -> Response:
     state = request.app.state.eotrust
     undeploy(state.load_party(caller.party), processId, deployments=state.deployments)
     return Response(status_code=204)

@@ -67,5 +67,6 @@ def install_error_handlers(app: FastAPI) -> None:
         for err in exc.errors()[:5]:
             loc = ".".join(str(x) for x in err.get("loc", ()))
             parts.append(f"{loc}: {err.get('msg')}")
-        return problem(400, "InvalidParameterValue", "; ".join(parts) or "invalid request",
-                       f"{OGC_EXC}/invalid-parameter-value")
+        return problem(
+            400, "InvalidParameterValue", "; ".join(parts) or "invalid request", f"{OGC_EXC}/invalid-parameter-value"
+        )

@@ -32,8 +32,14 @@ STATUS_OF_STATE: dict[TaskState, str] = {
     TaskState.Failed: "failed",
     TaskState.Nacked: "dismissed",
 }
-PROGRESS_OF_STATE = {TaskState.Initialized: 0, TaskState.RequestsLocked: 10, TaskState.Running: 50,
-                     TaskState.Finished: 100, TaskState.Failed: 100, TaskState.Nacked: 100}
+PROGRESS_OF_STATE = {
+    TaskState.Initialized: 0,
+    TaskState.RequestsLocked: 10,
+    TaskState.Running: 50,
+    TaskState.Finished: 100,
+    TaskState.Failed: 100,
+    TaskState.Nacked: 100,
+}
 PLATFORM_INPUT = "platform"
 SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 
@@ -160,7 +166,9 @@ def get_process(state: ServerState, process_id: str, viewer: str | None = None) 
     """A process by id (its newest visible version) or by ``id:version``."""
     name, _, version = process_id.partition(":")
     if version:
-        found = [r for r in _deployed_applications(state, viewer) if _app(r).name == name and _app(r).version == version]
+        found = [
+            r for r in _deployed_applications(state, viewer) if _app(r).name == name and _app(r).version == version
+        ]
         rec = found[-1] if found else None
     else:
         rec = _applications(state, viewer).get(process_id)
@@ -255,7 +263,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def parse_execution(state: ServerState, proc: ProcessInfo, body: Execute) -> tuple[dict[str, str], dict[str, Any], Record]:
+def parse_execution(
+    state: ServerState, proc: ProcessInfo, body: Execute
+) -> tuple[dict[str, str], dict[str, Any], Record]:
     """(workflow input -> dataset record id, parameters, platform record) of an execute request,
     each checked; InvalidInputError names the first problem."""
     from eotrust.workflow.params import check_value
@@ -263,8 +273,10 @@ def parse_execution(state: ServerState, proc: ProcessInfo, body: Execute) -> tup
     given = dict(body.inputs or {})
     unknown = sorted(set(given) - set(proc.data_inputs) - set(proc.params) - {PLATFORM_INPUT})
     if unknown:
-        raise InvalidInputError(f"process {proc.id!r} has no input {unknown[0]!r}",
-                                hint=f"its inputs are {sorted([*proc.data_inputs, *proc.params, PLATFORM_INPUT])}")
+        raise InvalidInputError(
+            f"process {proc.id!r} has no input {unknown[0]!r}",
+            hint=f"its inputs are {sorted([*proc.data_inputs, *proc.params, PLATFORM_INPUT])}",
+        )
     datasets: dict[str, str] = {}
     for name in proc.data_inputs:
         if name not in given:
@@ -386,8 +398,14 @@ def job_status(state: ServerState, address: str, base: str) -> dict[str, Any]:
         {"href": f"{base}/tasks/{address}", "rel": "alternate", "type": "application/json", "title": "the ledger task"},
     ]
     if status == "successful":
-        links.append({"href": f"{base}/jobs/{address}/results", "rel": REL_RESULTS, "type": "application/json",
-                      "title": "results"})
+        links.append(
+            {
+                "href": f"{base}/jobs/{address}/results",
+                "rel": REL_RESULTS,
+                "type": "application/json",
+                "title": "results",
+            }
+        )
     doc: dict[str, Any] = {
         "processID": _process_name(state, record),
         "type": "process",
@@ -435,8 +453,12 @@ def failure_exception(state: ServerState, address: str, status: dict[str, Any]) 
     detail = f"task {address} ended {snap.state.value}"
     if reason:
         detail += f"; the failure log is stored as {reason}"
-    return {"type": f"{EXC}/job-failed" if status["status"] == "failed" else f"{EXC}/job-dismissed",
-            "title": status["status"], "status": 500 if status["status"] == "failed" else 409, "detail": detail}
+    return {
+        "type": f"{EXC}/job-failed" if status["status"] == "failed" else f"{EXC}/job-dismissed",
+        "title": status["status"],
+        "status": 500 if status["status"] == "failed" else 409,
+        "detail": detail,
+    }
 
 
 def execute(state: ServerState, caller: Caller, proc: ProcessInfo, body: Execute) -> str:
@@ -500,9 +522,18 @@ def history(state: ServerState, address: str) -> list[dict[str, Any]]:
         when = utc_iso(ev.timestamp) if ev.timestamp is not None else None
         parts = [f"{ev.old} → {ev.new}"] if ev.old is not None or ev.new is not None else []
         parts += [f"{k}={v}" for k, v in raw.items() if k not in _NOT_DETAILS and v not in (None, "", [], {})]
-        out.append({"event": ev.name, "block": ev.block_number, "party": ev.party, "details": ", ".join(parts),
-                    "time": when, "tx": ev.tx_hash, "summary": _in_words(ev.describe(), names),
-                    "party_name": names.get(ev.party.lower()) if ev.party else None})
+        out.append(
+            {
+                "event": ev.name,
+                "block": ev.block_number,
+                "party": ev.party,
+                "details": ", ".join(parts),
+                "time": when,
+                "tx": ev.tx_hash,
+                "summary": _in_words(ev.describe(), names),
+                "party_name": names.get(ev.party.lower()) if ev.party else None,
+            }
+        )
     return out
 
 
@@ -529,8 +560,13 @@ def _names_of(state: ServerState, events: list[TaskEvent]) -> dict[str, str]:
             except (EotrustError, ValueError):
                 continue
             body = record.body
-            names[value.lower()] = (body.title if isinstance(body, DatasetInfo) else
-                                    body.name if isinstance(body, (ApplicationInfo, PlatformInfo)) else record.id)
+            names[value.lower()] = (
+                body.title
+                if isinstance(body, DatasetInfo)
+                else body.name
+                if isinstance(body, (ApplicationInfo, PlatformInfo))
+                else record.id
+            )
     return names
 
 

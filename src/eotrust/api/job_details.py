@@ -44,8 +44,9 @@ def _instant(text: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def parse_query(process: str | None, status: str | None, datetime_: str | None, page: int, limit: int,
-                sort: str) -> JobQuery:
+def parse_query(
+    process: str | None, status: str | None, datetime_: str | None, page: int, limit: int, sort: str
+) -> JobQuery:
     statuses = tuple(s.strip() for s in (status or "").split(",") if s.strip())
     known = set(flowops.STATUS_OF_STATE.values())
     for s in statuses:
@@ -84,14 +85,24 @@ def list_jobs(state: ServerState, caller: Caller, query: JobQuery, base: str) ->
     field = {"created": "created", "status": "status", "process": "processID"}[key]
     matched.sort(key=lambda j: (str(j.get(field) or ""), j["jobID"]), reverse=query.sort.startswith("-"))
     first = query.page * query.limit
-    page = matched[first:first + query.limit]
+    page = matched[first : first + query.limit]
     links = [{"href": f"{base}/jobs?page={query.page}&limit={query.limit}", "rel": "self", "type": "application/json"}]
     if first + query.limit < len(matched):
-        links.append({"href": f"{base}/jobs?page={query.page + 1}&limit={query.limit}", "rel": "next",
-                      "type": "application/json"})
+        links.append(
+            {
+                "href": f"{base}/jobs?page={query.page + 1}&limit={query.limit}",
+                "rel": "next",
+                "type": "application/json",
+            }
+        )
     if query.page > 0:
-        links.append({"href": f"{base}/jobs?page={query.page - 1}&limit={query.limit}", "rel": "prev",
-                      "type": "application/json"})
+        links.append(
+            {
+                "href": f"{base}/jobs?page={query.page - 1}&limit={query.limit}",
+                "rel": "prev",
+                "type": "application/json",
+            }
+        )
     return {"jobs": page, "total": len(matched), "page": query.page, "limit": query.limit, "links": links}
 
 
@@ -99,14 +110,20 @@ def job_inputs(state: ServerState, address: str, base: str) -> dict[str, Any]:
     """The inputs a job was opened with: datasets (by catalogue record), parameters, platform."""
     record, _ = flowops.snapshot(state, address)
     body = flowops.task_info(record)
-    inputs: dict[str, Any] = {name: {"href": f"{base}/catalog/records/{rid}", "value": rid}
-                              for name, rid in sorted(body.inputs.items())}
+    inputs: dict[str, Any] = {
+        name: {"href": f"{base}/catalog/records/{rid}", "value": rid} for name, rid in sorted(body.inputs.items())
+    }
     inputs.update(dict(sorted((body.params or {}).items())))
     if body.platform_id:
         inputs[flowops.PLATFORM_INPUT] = body.platform_id
-    return {"inputs": inputs, "application": body.application_id,
-            "links": [{"href": f"{base}/jobs/{address}/inputs", "rel": "self", "type": "application/json"},
-                      {"href": f"{base}/jobs/{address}", "rel": "up", "type": "application/json"}]}
+    return {
+        "inputs": inputs,
+        "application": body.application_id,
+        "links": [
+            {"href": f"{base}/jobs/{address}/inputs", "rel": "self", "type": "application/json"},
+            {"href": f"{base}/jobs/{address}", "rel": "up", "type": "application/json"},
+        ],
+    }
 
 
 def run_record(state: ServerState, address: str) -> tuple[str, RunRecord]:
@@ -120,8 +137,10 @@ def run_record(state: ServerState, address: str) -> tuple[str, RunRecord]:
     try:
         return run_cid, RunRecord.model_validate_json(state.store.get_bytes(run_cid))
     except EotrustError:
-        raise NotFoundError(f"the run record {run_cid} of job {address} is not in this server's store",
-                            hint="the platform keeps it; ask its owner") from None
+        raise NotFoundError(
+            f"the run record {run_cid} of job {address} is not in this server's store",
+            hint="the platform keeps it; ask its owner",
+        ) from None
     except ValueError:
         raise NotFoundError(f"object {run_cid} is not a run record") from None
 
@@ -136,8 +155,10 @@ def job_prov(state: ServerState, address: str) -> dict[str, Any]:
 
 def job_logs(state: ServerState, address: str) -> list[str]:
     """Log lines: the ledger events of the task, then each step's log from the run record."""
-    lines = [f"[{ev.get('time') or '-'}] ledger {ev['event']}" + (f": {ev['details']}" if ev.get("details") else "")
-             for ev in flowops.history(state, address)]
+    lines = [
+        f"[{ev.get('time') or '-'}] ledger {ev['event']}" + (f": {ev['details']}" if ev.get("details") else "")
+        for ev in flowops.history(state, address)
+    ]
     try:
         _, record = run_record(state, address)
     except NotFoundError:
@@ -161,14 +182,24 @@ def job_statistics(state: ServerState, address: str) -> dict[str, Any]:
     run_cid, record = run_record(state, address)
     # sizes as the platform recorded them (the plaintext stays in the platform's private store)
     results = [r.body for r in state.catalog.results(task=address) if isinstance(r.body, ResultInfo)]
-    sizes = {r.name: {"cid": r.cid, "plaintextCid": r.plaintext_cid, "size": r.size} for r in results if r.name in record.outputs}
+    sizes = {
+        r.name: {"cid": r.cid, "plaintextCid": r.plaintext_cid, "size": r.size}
+        for r in results
+        if r.name in record.outputs
+    }
     return {
-        "application": {"run": run_cid, "status": record.status, "executor": record.executor, "host": record.host,
-                        "duration": round(record.ended - record.started, 3)},
-        "process": {"steps": len(record.steps), "cacheHits": sum(1 for s in record.steps if s.cache_hit),
-                    "attempts": sum(s.attempts for s in record.steps),
-                    "stepDurations": {s.label: round(s.duration_s, 3) for s in record.steps}},
+        "application": {
+            "run": run_cid,
+            "status": record.status,
+            "executor": record.executor,
+            "host": record.host,
+            "duration": round(record.ended - record.started, 3),
+        },
+        "process": {
+            "steps": len(record.steps),
+            "cacheHits": sum(1 for s in record.steps if s.cache_hit),
+            "attempts": sum(s.attempts for s in record.steps),
+            "stepDurations": {s.label: round(s.duration_s, 3) for s in record.steps},
+        },
         "outputs": sizes,
     }
-
-

@@ -26,8 +26,13 @@ JobId = Path(..., min_length=1, max_length=100, description="the job id: the tas
 # GET /jobs (filtered, paged) lives in jobs_management.py with the other job-management routes.
 
 
-@router.get("/jobs/{jobId}", response_model=StatusInfo, response_model_exclude_none=True, summary="A job's status",
-            responses={401: ERROR_RESPONSES[401], 403: ERROR_RESPONSES[403], 404: ERROR_RESPONSES[404]})
+@router.get(
+    "/jobs/{jobId}",
+    response_model=StatusInfo,
+    response_model_exclude_none=True,
+    summary="A job's status",
+    responses={401: ERROR_RESPONSES[401], 403: ERROR_RESPONSES[403], 404: ERROR_RESPONSES[404]},
+)
 def job_status(request: Request, jobId: str = JobId, caller: Caller = Depends(require_party)) -> Any:
     state = request.app.state.eotrust
     flowops.ensure_job_party(state, caller, jobId)
@@ -39,7 +44,9 @@ def job_status(request: Request, jobId: str = JobId, caller: Caller = Depends(re
     summary="A job's results: links to the stored (encrypted) result CIDs",
     responses={
         200: {"description": "output id -> link to the result's CID in the store"},
-        401: ERROR_RESPONSES[401], 403: ERROR_RESPONSES[403], 404: ERROR_RESPONSES[404],
+        401: ERROR_RESPONSES[401],
+        403: ERROR_RESPONSES[403],
+        404: ERROR_RESPONSES[404],
         500: {"model": OgcException, "description": "the job failed"},
     },
 )
@@ -49,11 +56,19 @@ def job_results(request: Request, jobId: str = JobId, caller: Caller = Depends(r
     flowops.ensure_job_submitter(state, caller, jobId)
     status = flowops.job_status(state, jobId, base)
     if status["status"] in ("accepted", "running"):
-        return problem(404, "result-not-ready", f"job {jobId} is {status['status']} ({status.get('message')})",
-                       f"{EXC}/result-not-ready")
+        return problem(
+            404,
+            "result-not-ready",
+            f"job {jobId} is {status['status']} ({status.get('message')})",
+            f"{EXC}/result-not-ready",
+        )
     if status["status"] == "failed":
         return JSONResponse(flowops.failure_exception(state, jobId, status), status_code=500)
     if status["status"] == "dismissed":
-        return problem(404, "no-such-job", f"job {jobId} was dismissed ({status.get('message')}); it has no results",
-                       f"{EXC}/no-such-job")
+        return problem(
+            404,
+            "no-such-job",
+            f"job {jobId} was dismissed ({status.get('message')}); it has no results",
+            f"{EXC}/no-such-job",
+        )
     return JSONResponse(flowops.job_results(state, jobId, base))

@@ -18,7 +18,11 @@ from eotrust.api.ogc import ERROR_RESPONSES, JobList
 router = APIRouter(tags=["Jobs"])
 
 JobId = Path(..., min_length=1, max_length=100, description="the job id: the task's contract address")
-_ERR: dict[int | str, dict[str, Any]] = {401: ERROR_RESPONSES[401], 403: ERROR_RESPONSES[403], 404: ERROR_RESPONSES[404]}
+_ERR: dict[int | str, dict[str, Any]] = {
+    401: ERROR_RESPONSES[401],
+    403: ERROR_RESPONSES[403],
+    404: ERROR_RESPONSES[404],
+}
 
 
 class JobPage(JobList):
@@ -29,9 +33,13 @@ class JobPage(JobList):
     limit: int
 
 
-@router.get("/jobs", response_model=JobPage, response_model_exclude_none=True,
-            summary="The caller's jobs, filtered, sorted and paged",
-            responses={401: ERROR_RESPONSES[401], 403: ERROR_RESPONSES[403]})
+@router.get(
+    "/jobs",
+    response_model=JobPage,
+    response_model_exclude_none=True,
+    summary="The caller's jobs, filtered, sorted and paged",
+    responses={401: ERROR_RESPONSES[401], 403: ERROR_RESPONSES[403]},
+)
 def list_jobs(
     request: Request,
     caller: Caller = Depends(require_party),
@@ -57,8 +65,11 @@ def job_inputs(request: Request, jobId: str = JobId, caller: Caller = Depends(re
     return job_details.job_inputs(_party(request, caller, jobId), jobId, base_url(request))
 
 
-@router.get("/jobs/{jobId}/logs", summary="A job's log lines (ledger events, then each step's log)",
-            responses={**_ERR, 200: {"content": {"application/json": {}, "text/plain": {}}}})
+@router.get(
+    "/jobs/{jobId}/logs",
+    summary="A job's log lines (ledger events, then each step's log)",
+    responses={**_ERR, 200: {"content": {"application/json": {}, "text/plain": {}}}},
+)
 def job_logs(request: Request, jobId: str = JobId, caller: Caller = Depends(require_party)) -> Response:
     lines = job_details.job_logs(_party(request, caller, jobId), jobId)
     if "text/plain" in request.headers.get("accept", ""):
@@ -68,11 +79,9 @@ def job_logs(request: Request, jobId: str = JobId, caller: Caller = Depends(requ
 
 @router.get("/jobs/{jobId}/prov", summary="The run's W3C PROV document (PROV-JSON)", responses=_ERR)
 def job_prov(request: Request, jobId: str = JobId, caller: Caller = Depends(require_party)) -> JSONResponse:
-    return JSONResponse(job_details.job_prov(_party(request, caller, jobId), jobId),
-                        media_type="application/json")
+    return JSONResponse(job_details.job_prov(_party(request, caller, jobId), jobId), media_type="application/json")
 
 
-@router.get("/jobs/{jobId}/statistics", summary="Durations, cache hits and output sizes of a job's run",
-            responses=_ERR)
+@router.get("/jobs/{jobId}/statistics", summary="Durations, cache hits and output sizes of a job's run", responses=_ERR)
 def job_statistics(request: Request, jobId: str = JobId, caller: Caller = Depends(require_party)) -> dict[str, Any]:
     return job_details.job_statistics(_party(request, caller, jobId), jobId)

@@ -82,8 +82,12 @@ class _Pending:
 class KeyProofs:
     """The pending challenges of one server (kept in ``app.state.key_proofs``)."""
 
-    def __init__(self, keys: ApiKeys, card: Callable[[str], tuple[str | None, str | None]],
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        keys: ApiKeys,
+        card: Callable[[str], tuple[str | None, str | None]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.keys = keys
         self.card = card
         self.clock = clock
@@ -93,15 +97,27 @@ class KeyProofs:
     def challenge(self, req: ChallengeRequest, server: str) -> Challenge:
         address, _role = self.card(req.party)
         if address is None:
-            raise NotFoundError(f"no party {req.party!r} on this server", hint="its card must be under the server's home")
+            raise NotFoundError(
+                f"no party {req.party!r} on this server", hint="its card must be under the server's home"
+            )
         scopes = sorted({_check_scope(s) for s in req.scopes or ["*"]})
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         key_id = "k" + secrets.token_hex(6)
         nonce = secrets.token_urlsafe(24)
         expires = round(self.clock() + TTL_S, 3)
-        fields = {**grant_fields(key_id=key_id, key_hash=hash_secret(secret), party=req.party, address=address,
-                                 scopes=scopes, label=req.label),
-                  "nonce": nonce, "server": server, "expires": expires}
+        fields = {
+            **grant_fields(
+                key_id=key_id,
+                key_hash=hash_secret(secret),
+                party=req.party,
+                address=address,
+                scopes=scopes,
+                label=req.label,
+            ),
+            "nonce": nonce,
+            "server": server,
+            "expires": expires,
+        }
         message = grant_text(CHALLENGE_PREFIX, fields)
         with self._lock:
             while len(self._pending) >= MAX_PENDING:
@@ -118,12 +134,21 @@ class KeyProofs:
             raise AuthError("the challenge expired", hint="ask for a new one and sign it within five minutes")
         signer = signer_of(pending.message, signed.signature)
         if signer is None or signer.lower() != pending.address.lower():
-            raise AuthError(f"the signature is not {pending.party}'s over this challenge",
-                            hint="sign the challenge's message with EIP-191 (personal_sign) by the party's account")
+            raise AuthError(
+                f"the signature is not {pending.party}'s over this challenge",
+                hint="sign the challenge's message with EIP-191 (personal_sign) by the party's account",
+            )
         if self.card(pending.party)[0] != pending.address:  # the card changed meanwhile
             raise AuthError(f"the card of {pending.party} changed; ask for a new challenge")
-        info = self.keys.insert(pending.key_id, pending.secret, party=pending.party, scopes=pending.scopes,
-                                label=pending.label, grant=pending.message, signature=signed.signature)
+        info = self.keys.insert(
+            pending.key_id,
+            pending.secret,
+            party=pending.party,
+            scopes=pending.scopes,
+            label=pending.label,
+            grant=pending.message,
+            signature=signed.signature,
+        )
         return MintedKey(id=info.id, party=pending.party, scopes=list(info.scopes), secret=pending.secret)
 
 
@@ -144,14 +169,24 @@ def mount(app: FastAPI) -> None:
     app.include_router(router)
 
 
-@router.post("/challenge", response_model=Challenge, status_code=201, responses=ERROR_RESPONSES,
-             summary="A challenge for a party to sign (EIP-191) to mint an API key without handing over its key")
+@router.post(
+    "/challenge",
+    response_model=Challenge,
+    status_code=201,
+    responses=ERROR_RESPONSES,
+    summary="A challenge for a party to sign (EIP-191) to mint an API key without handing over its key",
+)
 def challenge(request: Request, body: ChallengeRequest) -> Any:
     return key_proofs(request.app).challenge(body, str(request.base_url).rstrip("/"))
 
 
-@router.post("", response_model=MintedKey, status_code=201, responses=ERROR_RESPONSES,
-             summary="Mint the API key of a signed challenge (its secret is shown only now)")
+@router.post(
+    "",
+    response_model=MintedKey,
+    status_code=201,
+    responses=ERROR_RESPONSES,
+    summary="Mint the API key of a signed challenge (its secret is shown only now)",
+)
 def mint(request: Request, body: SignedChallenge) -> Any:
     if not body.signature.startswith(("0x", "0X")) and len(body.signature) != 130:
         raise InvalidInputError("the signature is not 65 bytes of hex")

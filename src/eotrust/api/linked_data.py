@@ -15,8 +15,14 @@ from eotrust.api.links import base_url
 
 router = APIRouter(tags=["Catalogue"])
 
-_F = {"ttl": "text/turtle", "turtle": "text/turtle", "jsonld": "application/ld+json", "json-ld": "application/ld+json",
-      "nt": "application/n-triples", "rdf": "application/rdf+xml"}
+_F = {
+    "ttl": "text/turtle",
+    "turtle": "text/turtle",
+    "jsonld": "application/ld+json",
+    "json-ld": "application/ld+json",
+    "nt": "application/n-triples",
+    "rdf": "application/rdf+xml",
+}
 
 
 def public_store(request: Request) -> Any:
@@ -24,20 +30,39 @@ def public_store(request: Request) -> Any:
     from eotrust.linked.graph import catalogue_store
 
     state = request.app.state.eotrust
-    return catalogue_store(state.catalog, base_url(request),
-                           applications=flowops._deployed_applications(state, None), models=state.models())
+    return catalogue_store(
+        state.catalog,
+        base_url(request),
+        applications=flowops._deployed_applications(state, None),
+        models=state.models(),
+    )
 
 
-@router.get("/linked-data", summary="The catalogue as RDF (DCAT, GeoSPARQL, PROV-O): Turtle or JSON-LD",
-            responses={200: {"content": {m: {} for m in ("text/turtle", "application/ld+json")}}})
-def linked_data(request: Request, f: str | None = Query(None, description="ttl or jsonld (else the Accept header)")) -> Response:
+@router.get(
+    "/linked-data",
+    summary="The catalogue as RDF (DCAT, GeoSPARQL, PROV-O): Turtle or JSON-LD",
+    responses={200: {"content": {m: {} for m in ("text/turtle", "application/ld+json")}}},
+)
+def linked_data(
+    request: Request, f: str | None = Query(None, description="ttl or jsonld (else the Accept header)")
+) -> Response:
     from eotrust.errors import InvalidInputError
     from eotrust.linked.catalog_rdf import PREFIXES
     from eotrust.linked.sparql import GRAPH_TYPES, dump_graph
 
     if f is not None and f.lower() not in _F:
         raise InvalidInputError(f"unknown format {f!r}", hint="f=ttl or f=jsonld")
-    media = _F[f.lower()] if f else next((m.split(";")[0].strip() for m in request.headers.get("accept", "").split(",")
-                                         if m.split(";")[0].strip() in GRAPH_TYPES), "text/turtle")
+    media = (
+        _F[f.lower()]
+        if f
+        else next(
+            (
+                m.split(";")[0].strip()
+                for m in request.headers.get("accept", "").split(",")
+                if m.split(";")[0].strip() in GRAPH_TYPES
+            ),
+            "text/turtle",
+        )
+    )
     answer = dump_graph(public_store(request), media, PREFIXES)
     return Response(answer.body, media_type=answer.media_type)

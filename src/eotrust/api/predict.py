@@ -95,7 +95,8 @@ def _authorized_entry(service: _ModelService, state: Any, info: ApiKeyInfo, ref:
     bytes; listing the registry per request cost more CPU than scoring a tile); the key's
     scopes are checked on every request. Names (``name``, ``name:version``) are looked up
     every time, since a new version may be registered."""
-    from eotrust.api.authorization import authorize_model_use, scopes_allow
+    from eotrust.api.authorization import authorize_model_use
+    from eotrust.catalog.api_keys import scopes_allow
     from eotrust.cid import normal_cid
 
     key = normal_cid(ref)
@@ -121,9 +122,14 @@ def _limit_bytes(service: _ModelService) -> int:
 
 
 def _check_length(request: Request, limit: int) -> None:
-    check_declared_length(request, limit, lambda size: PayloadTooLarge(
-        f"the body is {size} bytes; the limit is {limit} bytes",
-        hint="score a large scene with `eotrust model score`, or raise max_upload_mb"))
+    check_declared_length(
+        request,
+        limit,
+        lambda size: PayloadTooLarge(
+            f"the body is {size} bytes; the limit is {limit} bytes",
+            hint="score a large scene with `eotrust model score`, or raise max_upload_mb",
+        ),
+    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -143,8 +149,9 @@ def _media(request: Request) -> str:
         return "tiff"
     if ctype == JSON:
         return "json"
-    raise UnsupportedMediaType(f"content type {ctype or '(none)'!r} is not accepted",
-                               hint=f"send {NPY}, {TIFF} or {JSON}")
+    raise UnsupportedMediaType(
+        f"content type {ctype or '(none)'!r} is not accepted", hint=f"send {NPY}, {TIFF} or {JSON}"
+    )
 
 
 def _parse_npy(body: bytes) -> np.ndarray:
@@ -163,12 +170,16 @@ def _parse_npy(body: bytes) -> np.ndarray:
             raise ValueError("object arrays need pickles, which are not accepted")
         count = int(np.prod(shape, dtype=np.int64))
         if len(body) - stream.tell() != count * dtype.itemsize:
-            raise ValueError(f"the data holds {len(body) - stream.tell()} bytes, the header declares {count * dtype.itemsize}")
+            raise ValueError(
+                f"the data holds {len(body) - stream.tell()} bytes, the header declares {count * dtype.itemsize}"
+            )
         flat = np.frombuffer(body, dtype=dtype, count=count, offset=stream.tell())
         return flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
     except Exception as exc:
-        raise InvalidInputError(f"the body is not a valid .npy array ({type(exc).__name__}: {str(exc)[:200]})",
-                                hint="write it with numpy.save(..., allow_pickle=False)") from None
+        raise InvalidInputError(
+            f"the body is not a valid .npy array ({type(exc).__name__}: {str(exc)[:200]})",
+            hint="write it with numpy.save(..., allow_pickle=False)",
+        ) from None
 
 
 def _parse_json(body: bytes) -> np.ndarray:
@@ -191,8 +202,10 @@ def _score_array(scorer: Scorer, arr: np.ndarray, with_probs: bool) -> tuple[np.
 
     check_real(arr)
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).any():
-        raise InvalidInputError("the array has no finite value (all NaN or infinite): there is nothing to score",
-                                hint="send pixel values; mark nodata in a GeoTIFF instead")
+        raise InvalidInputError(
+            "the array has no finite value (all NaN or infinite): there is nothing to score",
+            hint="send pixel values; mark nodata in a GeoTIFF instead",
+        )
     if scorer.is_image and arr.ndim not in (3, 4):
         raise InvalidInputError(f"an image model takes (C, H, W) or (N, C, H, W), not shape {arr.shape}")
     # concurrent requests for this model run together, one onnxruntime call at a time
@@ -255,12 +268,22 @@ def _array_tiff(classes: np.ndarray) -> bytes:
         413: {"description": "the body or its decoded pixels are too large"},
         415: {"description": "unsupported content type"},
     },
-    openapi_extra={"requestBody": {"required": True, "content": {
-        NPY: {"schema": {"type": "string", "format": "binary"}},
-        TIFF: {"schema": {"type": "string", "format": "binary"}},
-        JSON: {"schema": {"type": "object", "required": ["data"],
-                          "properties": {"data": {"type": "array", "items": {}}}}},
-    }}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                NPY: {"schema": {"type": "string", "format": "binary"}},
+                TIFF: {"schema": {"type": "string", "format": "binary"}},
+                JSON: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["data"],
+                        "properties": {"data": {"type": "array", "items": {}}},
+                    }
+                },
+            },
+        }
+    },
 )
 async def predict(
     cid: str,
@@ -283,8 +306,7 @@ async def predict(
         return response
 
 
-async def _predict(cid: str, request: Request, format: str | None, probabilities: bool,
-                   secret: str | None) -> Response:
+async def _predict(cid: str, request: Request, format: str | None, probabilities: bool, secret: str | None) -> Response:
     service = model_service(request.app)
     info = await run_in_threadpool(authenticate, service, secret)
     limit = _limit_bytes(service)
@@ -306,12 +328,17 @@ async def _predict(cid: str, request: Request, format: str | None, probabilities
     arr = _parse_npy(body) if media == "npy" else _parse_json(body)
     classes, probs = await run_in_threadpool(_score_array, scorer, arr, probabilities or answer == "json")
     if answer == "json":
-        doc: dict[str, Any] = {"model": entry.cid, "classes": classes.tolist(), "shape": list(classes.shape),
-                               "class_names": entry.manifest.class_names if entry.manifest else []}
+        doc: dict[str, Any] = {
+            "model": entry.cid,
+            "classes": classes.tolist(),
+            "shape": list(classes.shape),
+            "class_names": entry.manifest.class_names if entry.manifest else [],
+        }
         if probabilities and probs is not None:
             doc["probabilities"] = np.round(probs, 6).tolist()
         return JSONResponse(doc, headers=headers)
     if answer == "npy":
-        return Response(_npy_bytes(probs if probabilities and probs is not None else classes), media_type=NPY,
-                        headers=headers)
+        return Response(
+            _npy_bytes(probs if probabilities and probs is not None else classes), media_type=NPY, headers=headers
+        )
     return Response(await run_in_threadpool(_array_tiff, classes), media_type=TIFF, headers=headers)

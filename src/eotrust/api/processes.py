@@ -39,8 +39,12 @@ ProcessId = Path(..., min_length=1, max_length=200, description="the process (ap
 def _summary_links(base: str, pid: str) -> list[dict[str, Any]]:
     return [
         {"href": f"{base}/processes/{pid}", "rel": "self", "type": "application/json", "title": "process description"},
-        {"href": f"{base}/processes/{pid}/execution", "rel": REL_EXECUTE, "type": "application/json",
-         "title": "execute (opens a ledger task)"},
+        {
+            "href": f"{base}/processes/{pid}/execution",
+            "rel": REL_EXECUTE,
+            "type": "application/json",
+            "title": "execute (opens a ledger task)",
+        },
         {"href": f"{base}/jobs", "rel": REL_JOB_LIST, "type": "application/json", "title": "jobs"},
     ]
 
@@ -97,8 +101,11 @@ def describe_process(request: Request, processId: str = ProcessId, viewer: str |
     status_code=200,
     responses={
         200: {"description": "synchronous execution: the results document"},
-        201: {"model": StatusInfo, "description": "asynchronous execution: the job was created",
-              "headers": {"Location": {"description": "URL of the job", "schema": {"type": "string"}}}},
+        201: {
+            "model": StatusInfo,
+            "description": "asynchronous execution: the job was created",
+            "headers": {"Location": {"description": "URL of the job", "schema": {"type": "string"}}},
+        },
         400: ERROR_RESPONSES[400],
         401: ERROR_RESPONSES[401],
         403: ERROR_RESPONSES[403],
@@ -125,17 +132,23 @@ def execute(
             time.sleep(0.25)
             status = flowops.job_status(state, job, base)
         if status["status"] == "successful":
-            return JSONResponse(flowops.job_results(state, job, base), status_code=200,
-                                headers={"Preference-Applied": "respond-sync"} if prefer else None)
+            return JSONResponse(
+                flowops.job_results(state, job, base),
+                status_code=200,
+                headers={"Preference-Applied": "respond-sync"} if prefer else None,
+            )
         if status["status"] in ("failed", "dismissed"):
-            return JSONResponse(flowops.failure_exception(state, job, status), status_code=500 if status["status"] == "failed" else 409)
+            return JSONResponse(
+                flowops.failure_exception(state, job, status), status_code=500 if status["status"] == "failed" else 409
+            )
         # not done in time: fall back to an asynchronous answer
     status = flowops.job_status(state, job, base)
     headers = {"Location": f"{base}/jobs/{job}"}
     if wants_async:
         headers["Preference-Applied"] = "respond-async"
-    return JSONResponse(StatusInfo.model_validate(status).model_dump(mode="json", exclude_none=True),
-                        status_code=201, headers=headers)
+    return JSONResponse(
+        StatusInfo.model_validate(status).model_dump(mode="json", exclude_none=True), status_code=201, headers=headers
+    )
 
 
 __all__ = ["router", "ProcessSummary"]

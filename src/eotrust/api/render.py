@@ -64,12 +64,14 @@ def scene_picture(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
     with rasterio.open(path) as src:
         shape = _out_shape(src.height, src.width)
         bands = [1, 2, 3] if src.count >= 3 else [1]
-        data = src.read(bands, out_shape=(len(bands), *shape), resampling=Resampling.average, masked=True).astype("float32")
+        data = src.read(bands, out_shape=(len(bands), *shape), resampling=Resampling.average, masked=True).astype(
+            "float32"
+        )
     out = np.zeros((*shape, 3), np.uint8)
     for i in range(len(bands)):
         band = data[i]
         valid = band.compressed()
-        lo, hi = (np.percentile(valid, [2, 98]) if valid.size else (0.0, 1.0))
+        lo, hi = np.percentile(valid, [2, 98]) if valid.size else (0.0, 1.0)
         scaled = np.clip((band.filled(lo) - lo) / max(hi - lo, 1e-9), 0, 1) * 255
         if len(bands) == 1:
             out[...] = scaled.astype(np.uint8)[..., None]
@@ -99,13 +101,20 @@ def class_picture(path: Path, shape: tuple[int, int], colours: dict[int, str]) -
     "/prediction",
     response_model=PredictionPictures,
     summary="Score a GeoTIFF (the raw request body) with a model package and draw scene and class map",
-    openapi_extra={"requestBody": {"required": True, "description": "the scene as a GeoTIFF (any Content-Type)",
-                                    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "the scene as a GeoTIFF (any Content-Type)",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
     responses={**ERROR_RESPONSES, 413: {"description": "larger than max_upload_mb"}},
 )
 async def prediction(
     request: Request,
-    model: str = Query(..., min_length=46, max_length=100, pattern=r"^[A-Za-z0-9]+$", description="the model package's CID"),
+    model: str = Query(
+        ..., min_length=46, max_length=100, pattern=r"^[A-Za-z0-9]+$", description="the model package's CID"
+    ),
     caller: Caller = Depends(require_party),
 ) -> Any:
     from starlette.concurrency import run_in_threadpool

@@ -57,9 +57,15 @@ def _collected(request: Request, caller: Caller, address: str) -> list[Any]:
     return sorted(p for p in cache.iterdir() if p.is_file())
 
 
-@router.get("/tasks/{address}/results", response_model=list[ResultFile],
-            summary="The task's results, decrypted for its submitter", responses=_ERR)
-def task_results(request: Request, address: str = Address, caller: Caller = Depends(require_party)) -> list[dict[str, Any]]:
+@router.get(
+    "/tasks/{address}/results",
+    response_model=list[ResultFile],
+    summary="The task's results, decrypted for its submitter",
+    responses=_ERR,
+)
+def task_results(
+    request: Request, address: str = Address, caller: Caller = Depends(require_party)
+) -> list[dict[str, Any]]:
     from eotrust.cid import cid_of_file
 
     files = _collected(request, caller, address)
@@ -72,26 +78,44 @@ def task_results(request: Request, address: str = Address, caller: Caller = Depe
     for path in files:
         plain = cid_of_file(path)
         rec = by_plain.get(plain)
-        out.append({
-            "name": rec.name if rec else path.name, "file": path.name, "cid": rec.cid if rec else plain,
-            "plaintext_cid": plain, "size": path.stat().st_size,
-            "media_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-            "encrypted": bool(rec.recipient) if rec else False,
-            "href": f"/tasks/{address}/results/{path.name}",
-        })
+        out.append(
+            {
+                "name": rec.name if rec else path.name,
+                "file": path.name,
+                "cid": rec.cid if rec else plain,
+                "plaintext_cid": plain,
+                "size": path.stat().st_size,
+                "media_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                "encrypted": bool(rec.recipient) if rec else False,
+                "href": f"/tasks/{address}/results/{path.name}",
+            }
+        )
     return out
 
 
-@router.get("/tasks/{address}/results/{file}", summary="One decrypted result (PNG results preview inline)",
-            responses={**_ERR, 200: {"content": {"application/octet-stream": {}}}}, response_class=FileResponse)
-def task_result_file(request: Request, address: str = Address,
-                     file: str = Path(..., min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
-                     caller: Caller = Depends(require_party)) -> FileResponse:
+@router.get(
+    "/tasks/{address}/results/{file}",
+    summary="One decrypted result (PNG results preview inline)",
+    responses={**_ERR, 200: {"content": {"application/octet-stream": {}}}},
+    response_class=FileResponse,
+)
+def task_result_file(
+    request: Request,
+    address: str = Address,
+    file: str = Path(..., min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+    caller: Caller = Depends(require_party),
+) -> FileResponse:
     files = {p.name: p for p in _collected(request, caller, address)}
     path: FsPath | None = files.get(file)
     if path is None:
-        raise NotFoundError(f"task {address} has no result file {file!r}", hint=f"GET /tasks/{address}/results lists them")
+        raise NotFoundError(
+            f"task {address} has no result file {file!r}", hint=f"GET /tasks/{address}/results lists them"
+        )
     media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     inline = media.startswith("image/png")
-    return FileResponse(path, media_type=media, filename=None if inline else path.name,
-                        content_disposition_type="inline" if inline else "attachment")
+    return FileResponse(
+        path,
+        media_type=media,
+        filename=None if inline else path.name,
+        content_disposition_type="inline" if inline else "attachment",
+    )

@@ -46,8 +46,9 @@ def task_footprint(state: Any, task_address: str, datasets: dict[str, Any]) -> B
     return union_bbox(boxes)
 
 
-def stac_entries(state: Any, base: str, *, collections: list[str] | None = None,
-                 where: Filter | None = None) -> list[StacEntry]:
+def stac_entries(
+    state: Any, base: str, *, collections: list[str] | None = None, where: Filter | None = None
+) -> list[StacEntry]:
     """The STAC entries of the server in ``collections`` (all when None) that match ``where``.
 
     Datasets and results are filtered by the catalogue's database (ids, footprint, time; see

@@ -16,8 +16,20 @@ from eotrust.errors import InvalidInputError
 
 router = APIRouter(tags=["Catalogue"])
 
-_ANSWERS = {200: {"content": {m: {} for m in ("application/sparql-results+json", "application/sparql-results+xml",
-                                              "text/csv", "text/turtle", "application/ld+json")}}}
+_ANSWERS = {
+    200: {
+        "content": {
+            m: {}
+            for m in (
+                "application/sparql-results+json",
+                "application/sparql-results+xml",
+                "text/csv",
+                "text/turtle",
+                "application/ld+json",
+            )
+        }
+    }
+}
 
 
 def _answer(request: Request, query: str | None) -> Response:
@@ -27,8 +39,13 @@ def _answer(request: Request, query: str | None) -> Response:
     if not query or not query.strip():
         raise InvalidInputError("no SPARQL query given", hint="send ?query=SELECT ... or POST it")
     state = request.app.state.eotrust
-    out = answer(lambda: public_store(request), query, peers=list(state.settings.sparql_peers),
-                 accept=request.headers.get("accept", ""), prefixes=PREFIXES)
+    out = answer(
+        lambda: public_store(request),
+        query,
+        peers=list(state.settings.sparql_peers),
+        accept=request.headers.get("accept", ""),
+        prefixes=PREFIXES,
+    )
     return Response(out.body, media_type=out.media_type)
 
 
@@ -37,11 +54,21 @@ def sparql_get(request: Request, query: str | None = Query(None, max_length=2000
     return _answer(request, query)
 
 
-@router.post("/sparql", summary="SPARQL query by POST (form or application/sparql-query)", responses=_ANSWERS,
-             openapi_extra={"requestBody": {"content": {
-                 "application/sparql-query": {"schema": {"type": "string"}},
-                 "application/x-www-form-urlencoded": {"schema": {"type": "object",
-                                                                  "properties": {"query": {"type": "string"}}}}}}})
+@router.post(
+    "/sparql",
+    summary="SPARQL query by POST (form or application/sparql-query)",
+    responses=_ANSWERS,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/sparql-query": {"schema": {"type": "string"}},
+                "application/x-www-form-urlencoded": {
+                    "schema": {"type": "object", "properties": {"query": {"type": "string"}}}
+                },
+            }
+        }
+    },
+)
 async def sparql_post(request: Request) -> Response:
     from starlette.concurrency import run_in_threadpool
 
@@ -54,5 +81,6 @@ async def sparql_post(request: Request) -> Response:
         return await run_in_threadpool(_answer, request, text)
     if ctype == "application/x-www-form-urlencoded":
         return await run_in_threadpool(_answer, request, (parse_qs(text).get("query") or [None])[0])
-    raise InvalidInputError(f"cannot read a {ctype or 'untyped'} SPARQL request",
-                            hint="POST application/sparql-query or a form with query=")
+    raise InvalidInputError(
+        f"cannot read a {ctype or 'untyped'} SPARQL request", hint="POST application/sparql-query or a form with query="
+    )

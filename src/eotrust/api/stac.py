@@ -172,8 +172,11 @@ def stac_landing(request: Request) -> dict[str, Any]:
         {"rel": "data", "href": f"{stac}/collections", "type": "application/json"},
         {"rel": "search", "href": f"{stac}/search", "type": GEOJSON, "method": "GET"},
         {"rel": "search", "href": f"{stac}/search", "type": GEOJSON, "method": "POST"},
-        {"rel": "service-desc", "href": f"{base_url(request)}/openapi.json",
-         "type": "application/vnd.oai.openapi+json;version=3.0"},
+        {
+            "rel": "service-desc",
+            "href": f"{base_url(request)}/openapi.json",
+            "type": "application/vnd.oai.openapi+json;version=3.0",
+        },
     ]
     links += [
         {"rel": "child", "href": f"{stac}/collections/{cid}", "type": "application/json", "title": meta["title"]}
@@ -216,8 +219,11 @@ def collection(request: Request, collection_id: CollectionId) -> dict[str, Any]:
     return collection_doc(collection_id, entries, base)
 
 
-@router.get("/collections/{collection_id}/items", summary="Items of a collection (GeoJSON FeatureCollection)",
-            response_class=JSONResponse)
+@router.get(
+    "/collections/{collection_id}/items",
+    summary="Items of a collection (GeoJSON FeatureCollection)",
+    response_class=JSONResponse,
+)
 def collection_items(
     request: Request,
     collection_id: CollectionId,
@@ -230,18 +236,25 @@ def collection_items(
     found = _search(request, q)
     items, nxt = _page(found, limit, token)
     url = f"{base_url(request)}/stac/collections/{collection_id}/items"
-    links = [{"rel": "self", "href": str(request.url), "type": GEOJSON},
-             {"rel": "root", "href": f"{base_url(request)}/stac", "type": "application/json"}]
+    links = [
+        {"rel": "self", "href": str(request.url), "type": GEOJSON},
+        {"rel": "root", "href": f"{base_url(request)}/stac", "type": "application/json"},
+    ]
     if nxt is not None:
-        params = {k: v for k, v in {"bbox": bbox, "datetime": datetime, "limit": limit, "token": f"offset:{nxt}"}.items() if v is not None}
+        params = {
+            k: v
+            for k, v in {"bbox": bbox, "datetime": datetime, "limit": limit, "token": f"offset:{nxt}"}.items()
+            if v is not None
+        }
         links.append({"rel": "next", "href": f"{url}?{urlencode(params)}", "type": GEOJSON})
     return _feature_collection(items, len(found), links)
 
 
 @router.get("/collections/{collection_id}/items/{item_id}", summary="One STAC item", response_class=JSONResponse)
 def item(request: Request, collection_id: CollectionId, item_id: str = Path(..., max_length=200)) -> JSONResponse:
-    for entry in stac_entries(request.app.state.eotrust, base_url(request), collections=[collection_id],
-                              where=Filter(ids=[item_id])):
+    for entry in stac_entries(
+        request.app.state.eotrust, base_url(request), collections=[collection_id], where=Filter(ids=[item_id])
+    ):
         if entry.id == item_id:
             return JSONResponse(entry.item, media_type=GEOJSON)
     return problem(404, "NotFound", f"no item {item_id!r} in collection {collection_id!r}")
@@ -283,16 +296,40 @@ def search_get(
         geometry = load_json(intersects, JsonLimits(max_bytes=256 * 1024, max_depth=8), "intersects")
         if not isinstance(geometry, dict):
             raise InvalidInputError("intersects is not a GeoJSON geometry object")
-    q = SearchBody(bbox=_split_floats(bbox), intersects=geometry, datetime=datetime,
-                   collections=_split_list(collections), ids=_split_list(ids), limit=limit, token=token)
+    q = SearchBody(
+        bbox=_split_floats(bbox),
+        intersects=geometry,
+        datetime=datetime,
+        collections=_split_list(collections),
+        ids=_split_list(ids),
+        limit=limit,
+        token=token,
+    )
     found = _search(request, q)
     items, nxt = _page(found, limit, token)
     links: list[dict[str, Any]] = [{"rel": "root", "href": f"{base_url(request)}/stac", "type": "application/json"}]
     if nxt is not None:
-        params = {k: v for k, v in {"bbox": bbox, "intersects": intersects, "datetime": datetime, "collections": collections,
-                                    "ids": ids, "limit": limit, "token": f"offset:{nxt}"}.items() if v is not None}
-        links.append({"rel": "next", "href": f"{base_url(request)}/stac/search?{urlencode(params)}", "type": GEOJSON,
-                      "method": "GET"})
+        params = {
+            k: v
+            for k, v in {
+                "bbox": bbox,
+                "intersects": intersects,
+                "datetime": datetime,
+                "collections": collections,
+                "ids": ids,
+                "limit": limit,
+                "token": f"offset:{nxt}",
+            }.items()
+            if v is not None
+        }
+        links.append(
+            {
+                "rel": "next",
+                "href": f"{base_url(request)}/stac/search?{urlencode(params)}",
+                "type": GEOJSON,
+                "method": "GET",
+            }
+        )
     return _feature_collection(items, len(found), links)
 
 
@@ -304,6 +341,14 @@ def search_post(request: Request, body: SearchBody) -> JSONResponse:
     if nxt is not None:
         next_body = body.model_dump(exclude_none=True)
         next_body["token"] = f"offset:{nxt}"
-        links.append({"rel": "next", "href": f"{base_url(request)}/stac/search", "type": GEOJSON, "method": "POST",
-                      "body": next_body, "merge": False})
+        links.append(
+            {
+                "rel": "next",
+                "href": f"{base_url(request)}/stac/search",
+                "type": GEOJSON,
+                "method": "POST",
+                "body": next_body,
+                "merge": False,
+            }
+        )
     return _feature_collection(items, len(found), links)

@@ -36,10 +36,27 @@ JSON = "application/json"
 
 # Common band names of the eo extension, from the usual Sentinel-2 / Landsat band names.
 COMMON_NAMES: dict[str, str] = {
-    "red": "red", "green": "green", "blue": "blue", "nir": "nir", "coastal": "coastal",
-    "b01": "coastal", "b02": "blue", "b03": "green", "b04": "red", "b05": "rededge", "b06": "rededge",
-    "b07": "rededge", "b08": "nir", "b8a": "nir08", "b09": "nir09", "b10": "cirrus", "b11": "swir16",
-    "b12": "swir22", "swir16": "swir16", "swir22": "swir22", "pan": "pan",
+    "red": "red",
+    "green": "green",
+    "blue": "blue",
+    "nir": "nir",
+    "coastal": "coastal",
+    "b01": "coastal",
+    "b02": "blue",
+    "b03": "green",
+    "b04": "red",
+    "b05": "rededge",
+    "b06": "rededge",
+    "b07": "rededge",
+    "b08": "nir",
+    "b8a": "nir08",
+    "b09": "nir09",
+    "b10": "cirrus",
+    "b11": "swir16",
+    "b12": "swir22",
+    "swir16": "swir16",
+    "swir22": "swir22",
+    "pan": "pan",
 }
 
 COLLECTIONS: dict[str, dict[str, str]] = {
@@ -91,17 +108,40 @@ def union_bbox(boxes: list[BBox]) -> BBox | None:
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
-def _item(collection: str, item_id: str, base: str, *, bbox: BBox | None, start: datetime | None,
-          end: datetime | None, created: datetime | None, properties: dict[str, Any]) -> pystac.Item:
+def _item(
+    collection: str,
+    item_id: str,
+    base: str,
+    *,
+    bbox: BBox | None,
+    start: datetime | None,
+    end: datetime | None,
+    created: datetime | None,
+    properties: dict[str, Any],
+) -> pystac.Item:
     """A pystac Item with eotrust's links; an instant when start == end, else an interval;
     the record's creation time when it names no time (STAC requires one)."""
     if start is None or end is None or start == end:
         when = start or end or created
-        item = pystac.Item(item_id, bbox_polygon(bbox) if bbox else None, list(bbox) if bbox else None,
-                           when, dict(properties), collection=collection)
+        item = pystac.Item(
+            item_id,
+            bbox_polygon(bbox) if bbox else None,
+            list(bbox) if bbox else None,
+            when,
+            dict(properties),
+            collection=collection,
+        )
     else:
-        item = pystac.Item(item_id, bbox_polygon(bbox) if bbox else None, list(bbox) if bbox else None, None,
-                           dict(properties), start_datetime=start, end_datetime=end, collection=collection)
+        item = pystac.Item(
+            item_id,
+            bbox_polygon(bbox) if bbox else None,
+            list(bbox) if bbox else None,
+            None,
+            dict(properties),
+            start_datetime=start,
+            end_datetime=end,
+            collection=collection,
+        )
     stac = f"{base}/stac"
     item.links = [
         pystac.Link("self", f"{stac}/collections/{collection}/items/{item_id}", GEOJSON),
@@ -122,8 +162,9 @@ def _entry(item: pystac.Item) -> StacEntry:
     return StacEntry(str(item.collection_id), item.id, box, start, end, doc)  # type: ignore[arg-type]
 
 
-def _asset(item: pystac.Item, key: str, href: str, media_type: str, title: str, roles: list[str], cid: str,
-           size: int | None) -> pystac.Asset:
+def _asset(
+    item: pystac.Item, key: str, href: str, media_type: str, title: str, roles: list[str], cid: str, size: int | None
+) -> pystac.Asset:
     asset = pystac.Asset(href, title=title, media_type=media_type, roles=roles, extra_fields={"eotrust:cid": cid})
     item.add_asset(key, asset)
     if size is not None:
@@ -144,9 +185,16 @@ def dataset_entry(record: Any, base: str) -> StacEntry:
         "eotrust:owner": record.owner,
         "eotrust:record": record.id,
     }
-    item = _item("datasets", record.id, base, bbox=tuple(body.bbox) if body.bbox else None,
-                 start=parse_time(body.start), end=parse_time(body.end), created=parse_time(record.created),
-                 properties=props)
+    item = _item(
+        "datasets",
+        record.id,
+        base,
+        bbox=tuple(body.bbox) if body.bbox else None,
+        start=parse_time(body.start),
+        end=parse_time(body.end),
+        created=parse_time(record.created),
+        properties=props,
+    )
     if body.crs:
         ProjectionExtension.ext(item, add_if_missing=True).code = body.crs
     asset = _asset(item, "data", f"{base}/store/{body.cid}", body.media_type, body.title, ["data"], body.cid, body.size)
@@ -164,23 +212,35 @@ def _mlm(item: pystac.Item, manifest: Any) -> None:
         side = spec.tile_size or -1
         shape, dims = [-1, spec.channels, side, side], ["batch", "channel", "height", "width"]
         task = TaskType.SEMANTIC_SEGMENTATION
-        result = ResultStructure.create(shape=[-1, out.classes, side, side],
-                                        dim_order=["batch", "channel", "height", "width"], data_type=DataType.FLOAT32)
+        result = ResultStructure.create(
+            shape=[-1, out.classes, side, side],
+            dim_order=["batch", "channel", "height", "width"],
+            data_type=DataType.FLOAT32,
+        )
     else:
         if spec.layout == "NT":
             shape, dims = [-1, spec.timesteps], ["batch", "time"]
         else:
             shape, dims = [-1, spec.channels, spec.timesteps], ["batch", "channel", "time"]
         task = TaskType.CLASSIFICATION
-        result = ResultStructure.create(shape=[-1, out.classes], dim_order=["batch", "class"], data_type=DataType.FLOAT32)
-    classes = [Classification.create(value=c.index, name=c.name, color_hint=c.colour.removeprefix("#").upper())
-               for c in manifest.classes]
+        result = ResultStructure.create(
+            shape=[-1, out.classes], dim_order=["batch", "class"], data_type=DataType.FLOAT32
+        )
+    classes = [
+        Classification.create(value=c.index, name=c.name, color_hint=c.colour.removeprefix("#").upper())
+        for c in manifest.classes
+    ]
     MLMExtension.ext(item, add_if_missing=True).apply(
         name=manifest.name,
         architecture=manifest.algorithm,
         tasks=[task],
-        input=[ModelInput.create(name=spec.name, bands=list(spec.bands),
-                                 input=InputStructure.create(shape=shape, dim_order=dims, data_type=DataType.FLOAT32))],
+        input=[
+            ModelInput.create(
+                name=spec.name,
+                bands=list(spec.bands),
+                input=InputStructure.create(shape=shape, dim_order=dims, data_type=DataType.FLOAT32),
+            )
+        ],
         output=[ModelOutput.create(name=out.name, tasks=[task], result=result, classes=classes)],
         framework="ONNX",
     )
@@ -189,6 +249,7 @@ def _mlm(item: pystac.Item, manifest: Any) -> None:
 def model_entry(model: Any, base: str) -> StacEntry:
     """A model package (``eotrust.ml.registry`` entry) as a STAC Item without a footprint; with
     the MLM extension when its manifest is known."""
+
     def get(name: str, default: Any = None) -> Any:
         if isinstance(model, dict):
             return model.get(name, default)
@@ -211,8 +272,16 @@ def model_entry(model: Any, base: str) -> StacEntry:
     manifest = get("manifest")
     roles = ["mlm:model", "model"] if manifest is not None else ["model"]
     size = get("size")
-    asset = _asset(item, "package", f"{base}/store/{cid}", "application/zip", "model package (ONNX graph + manifest)",
-                   roles, cid, size if isinstance(size, int) else None)
+    asset = _asset(
+        item,
+        "package",
+        f"{base}/store/{cid}",
+        "application/zip",
+        "model package (ONNX graph + manifest)",
+        roles,
+        cid,
+        size if isinstance(size, int) else None,
+    )
     if manifest is not None:
         _mlm(item, manifest)
         asset.extra_fields["mlm:artifact_type"] = "onnx"
@@ -235,10 +304,19 @@ def result_entry(record: Any, base: str, footprint: BBox | None = None) -> StacE
         "eotrust:owner": record.owner,
         "eotrust:record": record.id,
     }
-    item = _item("results", record.id, base, bbox=footprint, start=created, end=created, created=created,
-                 properties=props)
-    _asset(item, "result", f"{base}/store/{body.cid}", "application/octet-stream", f"{body.name} (age-encrypted)",
-           ["data"], body.cid, body.size)
+    item = _item(
+        "results", record.id, base, bbox=footprint, start=created, end=created, created=created, properties=props
+    )
+    _asset(
+        item,
+        "result",
+        f"{base}/store/{body.cid}",
+        "application/octet-stream",
+        f"{body.name} (age-encrypted)",
+        ["data"],
+        body.cid,
+        body.size,
+    )
     return _entry(item)
 
 
@@ -248,8 +326,10 @@ def collection_doc(collection_id: str, entries: list[StacEntry], base: str) -> d
     box = union_bbox([e.bbox for e in entries if e.bbox]) or (-180.0, -90.0, 180.0, 90.0)
     starts = [e.start for e in entries if e.start]
     ends = [e.end for e in entries if e.end]
-    extent = pystac.Extent(pystac.SpatialExtent([list(box)]),
-                           pystac.TemporalExtent([[min(starts) if starts else None, max(ends) if ends else None]]))
+    extent = pystac.Extent(
+        pystac.SpatialExtent([list(box)]),
+        pystac.TemporalExtent([[min(starts) if starts else None, max(ends) if ends else None]]),
+    )
     collection = pystac.Collection(collection_id, meta["description"], extent, title=meta["title"], license="other")
     stac = f"{base}/stac"
     collection.links = [

@@ -44,7 +44,12 @@ def _validate(cid: str) -> str:
     response_model=Stored,
     status_code=201,
     summary="Upload bytes (the raw request body, streamed); returns their CID",
-    openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
     responses={**ERROR_RESPONSES, 413: {"description": "larger than max_upload_mb"}},
 )
 async def upload(request: Request, caller: Caller = Depends(require_party)) -> Any:
@@ -90,8 +95,10 @@ def check_download(state: Any, caller: Caller, cid: str) -> str:
     "/{cid}",
     summary="Download an object by CID (streamed, verified as it is read)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
-               **ERROR_RESPONSES},
+    responses={
+        200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+        **ERROR_RESPONSES,
+    },
 )
 def download(request: Request, cid: str = CidPath, caller: Caller = Depends(require_party)) -> StreamingResponse:
     state = request.app.state.eotrust
@@ -110,5 +117,8 @@ def download(request: Request, cid: str = CidPath, caller: Caller = Depends(requ
         finally:
             stream.close()
 
-    return StreamingResponse(chunks(), media_type="application/octet-stream",
-                             headers={"ETag": f'"{cid}"', "Cache-Control": "public, max-age=31536000, immutable"})
+    return StreamingResponse(
+        chunks(),
+        media_type="application/octet-stream",
+        headers={"ETag": f'"{cid}"', "Cache-Control": "public, max-age=31536000, immutable"},
+    )

@@ -68,7 +68,8 @@ class HistoryEvent(BaseModel):
 class ProvNode(BaseModel):
     id: str
     kind: Literal["input", "stored", "run", "result"] = Field(
-        ..., description="a dataset, its ciphertext stored for the platform, the run, a result")
+        ..., description="a dataset, its ciphertext stored for the platform, the run, a result"
+    )
     label: str
     cid: str | None = None
 
@@ -97,21 +98,39 @@ def list_tasks(request: Request, caller: Caller = Depends(require_party)) -> lis
     state = request.app.state.eotrust
     out = []
     for rec, snap in flowops.tasks_involving(state, caller):
-        out.append({"address": flowops.task_info(rec).address, "process": flowops._process_name(state, rec),
-                    "state": snap.state.value, "status": flowops.STATUS_OF_STATE[snap.state], "created": rec.created,
-                    "submitter": snap.submitter})
+        out.append(
+            {
+                "address": flowops.task_info(rec).address,
+                "process": flowops._process_name(state, rec),
+                "state": snap.state.value,
+                "status": flowops.STATUS_OF_STATE[snap.state],
+                "created": rec.created,
+                "submitter": snap.submitter,
+            }
+        )
     return out
 
 
-@router.post("/tasks", response_model=TaskSummary, status_code=201, summary="Open a task as the calling submitter",
-             responses=_ERR)
+@router.post(
+    "/tasks",
+    response_model=TaskSummary,
+    status_code=201,
+    summary="Open a task as the calling submitter",
+    responses=_ERR,
+)
 def open_task(request: Request, body: OpenTask, caller: Caller = Depends(require_party)) -> dict[str, Any]:
     state = request.app.state.eotrust
     proc = flowops.get_process(state, body.process, caller.party)
     address = flowops.execute(state, caller, proc, Execute(inputs=body.inputs))
     rec, snap = flowops.snapshot(state, address)
-    return {"address": address, "process": proc.id, "state": snap.state.value, "status": flowops.STATUS_OF_STATE[snap.state],
-            "created": rec.created, "submitter": snap.submitter}
+    return {
+        "address": address,
+        "process": proc.id,
+        "state": snap.state.value,
+        "status": flowops.STATUS_OF_STATE[snap.state],
+        "created": rec.created,
+        "submitter": snap.submitter,
+    }
 
 
 @router.get("/tasks/{address}", response_model=TaskStatus, summary="The task contract's full state", responses=_ERR)
@@ -119,31 +138,59 @@ def task_status(request: Request, address: str = Address, caller: Caller = Depen
     state = request.app.state.eotrust
     flowops.ensure_job_party(state, caller, address)
     _, snap = flowops.snapshot(state, address)
-    return {"address": address, "state": snap.state.value, "status": flowops.STATUS_OF_STATE[snap.state],
-            "submitter": snap.submitter, "snapshot": flowops.jsonable(snap)}
+    return {
+        "address": address,
+        "state": snap.state.value,
+        "status": flowops.STATUS_OF_STATE[snap.state],
+        "submitter": snap.submitter,
+        "snapshot": flowops.jsonable(snap),
+    }
 
 
-@router.get("/tasks/{address}/history", response_model=list[HistoryEvent], summary="The task's ledger events",
-            responses=_ERR)
-def task_history(request: Request, address: str = Address, caller: Caller = Depends(require_party)) -> list[dict[str, Any]]:
+@router.get(
+    "/tasks/{address}/history", response_model=list[HistoryEvent], summary="The task's ledger events", responses=_ERR
+)
+def task_history(
+    request: Request, address: str = Address, caller: Caller = Depends(require_party)
+) -> list[dict[str, Any]]:
     state = request.app.state.eotrust
     flowops.ensure_job_party(state, caller, address)
     return flowops.history(state, address)
 
 
-@router.get("/tasks/{address}/provenance", response_model=Provenance,
-            summary="Inputs → run → results of the task, as a graph", responses=_ERR)
-def task_provenance(request: Request, address: str = Address, caller: Caller = Depends(require_party)) -> dict[str, Any]:
+@router.get(
+    "/tasks/{address}/provenance",
+    response_model=Provenance,
+    summary="Inputs → run → results of the task, as a graph",
+    responses=_ERR,
+)
+def task_provenance(
+    request: Request, address: str = Address, caller: Caller = Depends(require_party)
+) -> dict[str, Any]:
     state = request.app.state.eotrust
     flowops.ensure_job_party(state, caller, address)
     return flowops.provenance(state, address)
 
 
-@router.post("/tasks/{address}/answer", response_model=TaskStatus,
-             summary="Acknowledge or refuse the request addressed to the caller", responses={**_ERR, 409: {"model": ERROR_RESPONSES[400]["model"], "description": "the task is not waiting for answers"}})
-def answer(request: Request, body: Answer, address: str = Address, caller: Caller = Depends(require_party)) -> dict[str, Any]:
+@router.post(
+    "/tasks/{address}/answer",
+    response_model=TaskStatus,
+    summary="Acknowledge or refuse the request addressed to the caller",
+    responses={
+        **_ERR,
+        409: {"model": ERROR_RESPONSES[400]["model"], "description": "the task is not waiting for answers"},
+    },
+)
+def answer(
+    request: Request, body: Answer, address: str = Address, caller: Caller = Depends(require_party)
+) -> dict[str, Any]:
     state = request.app.state.eotrust
     flowops.answer(state, caller, address, body.accept)
     _, snap = flowops.snapshot(state, address)
-    return {"address": address, "state": snap.state.value, "status": flowops.STATUS_OF_STATE[snap.state],
-            "submitter": snap.submitter, "snapshot": flowops.jsonable(snap)}
+    return {
+        "address": address,
+        "state": snap.state.value,
+        "status": flowops.STATUS_OF_STATE[snap.state],
+        "submitter": snap.submitter,
+        "snapshot": flowops.jsonable(snap),
+    }

@@ -20,6 +20,7 @@ class ApiKeyRow(Base):
     label: Mapped[str] = mapped_column(String(200), default="")
     created: Mapped[str] = mapped_column(String(20))
     revoked: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    grant: Mapped[str | None] = mapped_column(Text, nullable=True,
-                                              doc="for a party's key: the EIP-191 text the party signed")
+    grant: Mapped[str | None] = mapped_column(
+        Text, nullable=True, doc="for a party's key: the EIP-191 text the party signed"
+    )
     signature: Mapped[str | None] = mapped_column(String(140), nullable=True, doc="the party's signature of grant")

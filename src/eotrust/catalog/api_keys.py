@@ -81,15 +81,30 @@ class ApiKeyInfo:
 
     @classmethod
     def from_row(cls, row: ApiKeyRow) -> ApiKeyInfo:
-        return cls(row.id, row.party, tuple(row.scopes or ()), row.label or "", row.created, row.revoked,
-                   row.grant, row.signature)
+        return cls(
+            row.id,
+            row.party,
+            tuple(row.scopes or ()),
+            row.label or "",
+            row.created,
+            row.revoked,
+            row.grant,
+            row.signature,
+        )
 
 
-def grant_fields(*, key_id: str, key_hash: str, party: str, address: str, scopes: list[str] | tuple[str, ...],
-                 label: str) -> dict[str, object]:
+def grant_fields(
+    *, key_id: str, key_hash: str, party: str, address: str, scopes: list[str] | tuple[str, ...], label: str
+) -> dict[str, object]:
     """What a party's signature binds a key to."""
-    return {"key_id": key_id, "key_hash": key_hash, "party": party, "address": address,
-            "scopes": sorted(scopes), "label": label}
+    return {
+        "key_id": key_id,
+        "key_hash": key_hash,
+        "party": party,
+        "address": address,
+        "scopes": sorted(scopes),
+        "label": label,
+    }
 
 
 def grant_text(prefix: str, fields: dict[str, object]) -> str:
@@ -108,21 +123,26 @@ def check_grant(info: ApiKeyInfo, address: str | None) -> None:
     refused = PermissionDeniedError(
         f"API key {info.id} carries no valid proof of control of party {info.party!r}",
         hint=f"create one with `eotrust apikey create --party {info.party}` (the party's passphrase) "
-             "or by signing a challenge (POST /apikeys/challenge)")
+        "or by signing a challenge (POST /apikeys/challenge)",
+    )
     text, signature = info.grant or "", info.signature or ""
     prefix = next((p for p in (GRANT_PREFIX, CHALLENGE_PREFIX) if text.startswith(p)), None)
     if prefix is None or not address or not signature:
         raise refused
     try:
-        fields = json.loads(text[len(prefix):])
+        fields = json.loads(text[len(prefix) :])
     except ValueError:
         raise refused from None
     if not isinstance(fields, dict):
         raise refused
     row_hash = fields.get("key_hash")
-    if (fields.get("key_id") != info.id or fields.get("party") != info.party
-            or str(fields.get("address", "")).lower() != address.lower()
-            or fields.get("scopes") != sorted(info.scopes) or not isinstance(row_hash, str)):
+    if (
+        fields.get("key_id") != info.id
+        or fields.get("party") != info.party
+        or str(fields.get("address", "")).lower() != address.lower()
+        or fields.get("scopes") != sorted(info.scopes)
+        or not isinstance(row_hash, str)
+    ):
         raise refused
     signer = signer_of(text, signature)
     if signer is None or signer.lower() != address.lower():
@@ -161,31 +181,67 @@ class ApiKeys:
         with self._sessions() as session, session.begin():
             yield session
 
-    def create(self, *, party: Party | None = None, scopes: list[str] | None = None,
-               label: str = "") -> tuple[str, ApiKeyInfo]:
+    def create(
+        self, *, party: Party | None = None, scopes: list[str] | None = None, label: str = ""
+    ) -> tuple[str, ApiKeyInfo]:
         """A new key: ``(secret, info)``; the secret is returned only here. A key for a party
         takes the unlocked :class:`~eotrust.party.Party` (its keystore opened with its
         passphrase): the party's account signs the grant."""
         if party is not None and not hasattr(party, "account"):
             raise PermissionDeniedError(
                 f"an API key for party {party!r} needs proof of control of it",
-                hint="unlock the party (load_party with its passphrase) or sign a challenge (POST /apikeys/challenge)")
+                hint="unlock the party (load_party with its passphrase) or sign a challenge (POST /apikeys/challenge)",
+            )
         cleaned = sorted({_check_scope(s) for s in (scopes or [ALL_MODELS])})
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         key_id = "k" + secrets.token_hex(6)
         grant = signature = None
         if party is not None:
-            grant = grant_text(GRANT_PREFIX, grant_fields(key_id=key_id, key_hash=hash_secret(secret), party=party.name,
-                                                          address=party.address, scopes=cleaned, label=label))
+            grant = grant_text(
+                GRANT_PREFIX,
+                grant_fields(
+                    key_id=key_id,
+                    key_hash=hash_secret(secret),
+                    party=party.name,
+                    address=party.address,
+                    scopes=cleaned,
+                    label=label,
+                ),
+            )
             signature = sign_text(party.account, grant)
-        return secret, self.insert(key_id, secret, party=party.name if party is not None else None, scopes=cleaned,
-                                   label=label, grant=grant, signature=signature)
+        return secret, self.insert(
+            key_id,
+            secret,
+            party=party.name if party is not None else None,
+            scopes=cleaned,
+            label=label,
+            grant=grant,
+            signature=signature,
+        )
 
-    def insert(self, key_id: str, secret: str, *, party: str | None, scopes: list[str], label: str,
-               grant: str | None, signature: str | None) -> ApiKeyInfo:
+    def insert(
+        self,
+        key_id: str,
+        secret: str,
+        *,
+        party: str | None,
+        scopes: list[str],
+        label: str,
+        grant: str | None,
+        signature: str | None,
+    ) -> ApiKeyInfo:
         """Store a key whose grant was made (and checked) by the caller."""
-        row = ApiKeyRow(id=key_id, hash=hash_secret(secret), party=party, scopes=sorted(scopes), label=label,
-                        created=utc_now(), revoked=None, grant=grant, signature=signature)
+        row = ApiKeyRow(
+            id=key_id,
+            hash=hash_secret(secret),
+            party=party,
+            scopes=sorted(scopes),
+            label=label,
+            created=utc_now(),
+            revoked=None,
+            grant=grant,
+            signature=signature,
+        )
         with self._session() as session:
             session.add(row)
         return ApiKeyInfo.from_row(row)
@@ -217,7 +273,9 @@ class ApiKeys:
             return [ApiKeyInfo.from_row(r) for r in session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created))]
 
 
-def create_api_key(settings: Settings, *, party: Party | None, scopes: list[str], label: str = "") -> tuple[str, ApiKeyInfo]:
+def create_api_key(
+    settings: Settings, *, party: Party | None, scopes: list[str], label: str = ""
+) -> tuple[str, ApiKeyInfo]:
     """A new key, for the unlocked ``party`` (signed by it) or for no party (model scoring)."""
     return ApiKeys(settings).create(party=party, scopes=scopes, label=label)
 

@@ -45,9 +45,15 @@ class Deployment(BaseModel):
     signature: str = ""
 
     def fields(self) -> dict[str, Any]:
-        return {"application": self.application, "process": self.process, "version": self.version,
-                "visibility": list(self.visibility), "status": self.status, "owner": self.owner,
-                "created": self.created}
+        return {
+            "application": self.application,
+            "process": self.process,
+            "version": self.version,
+            "visibility": list(self.visibility),
+            "status": self.status,
+            "owner": self.owner,
+            "created": self.created,
+        }
 
     def statement(self) -> bytes:
         return canonical_json(self.fields())
@@ -55,8 +61,10 @@ class Deployment(BaseModel):
     def check(self) -> None:
         signer = record_signer(Domain.DEPLOYMENT, DEPLOYMENT_VERSION, self.fields(), self.signature)
         if signer is None or signer.lower() != self.owner.lower():
-            raise IntegrityError(f"deployment of {self.process}:{self.version} was not signed by its owner {self.owner}",
-                                 hint="the deployments table was altered")
+            raise IntegrityError(
+                f"deployment of {self.process}:{self.version} was not signed by its owner {self.owner}",
+                hint="the deployments table was altered",
+            )
 
     def visible_to(self, party: str | None) -> bool:
         return PUBLIC in self.visibility or (party is not None and party in self.visibility)
@@ -78,17 +86,32 @@ class Deployments:
     def __init__(self, settings: Settings, *, sessions: sessionmaker[Session] | None = None) -> None:
         self._sessions = sessions or open_session_factory(settings)
 
-    def record(self, owner: Any, application: str, process: str, version: str, *,
-               visibility: list[str] | None = None, status: Literal["deployed", "undeployed"] = "deployed") -> Deployment:
+    def record(
+        self,
+        owner: Any,
+        application: str,
+        process: str,
+        version: str,
+        *,
+        visibility: list[str] | None = None,
+        status: Literal["deployed", "undeployed"] = "deployed",
+    ) -> Deployment:
         account = getattr(owner, "account", owner)
-        dep = Deployment(application=application, process=process, version=version,
-                         visibility=list(visibility or [PUBLIC]), status=status, owner=account.address,
-                         created=utc_iso(datetime.now(UTC)))
+        dep = Deployment(
+            application=application,
+            process=process,
+            version=version,
+            visibility=list(visibility or [PUBLIC]),
+            status=status,
+            owner=account.address,
+            created=utc_iso(datetime.now(UTC)),
+        )
         signature = sign_record(account, Domain.DEPLOYMENT, DEPLOYMENT_VERSION, dep.fields())
         dep = dep.model_copy(update={"signature": signature})
         with self._sessions.begin() as session:
-            session.add(DeploymentRow(process=process, version=version, statement=dep.statement().decode(),
-                                      signature=signature))
+            session.add(
+                DeploymentRow(process=process, version=version, statement=dep.statement().decode(), signature=signature)
+            )
         return dep
 
     def history(self, process: str | None = None) -> list[Deployment]:

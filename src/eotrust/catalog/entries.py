@@ -261,8 +261,9 @@ def make_body(body_type: type[BodyT], **fields: Any) -> BodyT:
         err = exc.errors()[0]
         what = body_type.__name__.removesuffix("Info").lower()
         where = ".".join(str(x) for x in err.get("loc", ())) or "?"
-        raise InvalidInputError(f"invalid {what} field {where}: {err.get('msg')}",
-                                hint="give a value within the stated bounds") from None
+        raise InvalidInputError(
+            f"invalid {what} field {where}: {err.get('msg')}", hint="give a value within the stated bounds"
+        ) from None
 
 
 BODY_TYPES: dict[Kind, type[_Body]] = {
@@ -272,6 +273,7 @@ BODY_TYPES: dict[Kind, type[_Body]] = {
     Kind.TASK: TaskInfo,
     Kind.RESULT: ResultInfo,
 }
+
 
 class Record(BaseModel):
     """A signed catalogue record."""
@@ -302,7 +304,9 @@ class Record(BaseModel):
         envelope = cls.envelope(kind, account.address, stamp, body)
         data = canonical_json(envelope)
         signature = sign_record(account, Domain.CATALOG_RECORD, RECORD_VERSION, envelope)
-        return cls(id=cid_of_bytes(data), kind=kind, owner=account.address, created=stamp, body=body, signature=signature)
+        return cls(
+            id=cid_of_bytes(data), kind=kind, owner=account.address, created=stamp, body=body, signature=signature
+        )
 
     def check(self) -> None:
         """Raise IntegrityError unless the id re-hashes and the owner signed these bytes."""
@@ -316,8 +320,12 @@ class Record(BaseModel):
                 f"(it hashes to {actual})",
                 hint="the record was altered after it was signed; ask its owner to register it again",
             )
-        signer = record_signer(Domain.CATALOG_RECORD, RECORD_VERSION,
-                               self.envelope(self.kind, self.owner, self.created, self.body), self.signature)
+        signer = record_signer(
+            Domain.CATALOG_RECORD,
+            RECORD_VERSION,
+            self.envelope(self.kind, self.owner, self.created, self.body),
+            self.signature,
+        )
         if signer is None or signer.lower() != self.owner.lower():
             raise IntegrityError(
                 f"catalogue {self.kind.value} record {self.id}: field 'signature' was not made by its owner {self.owner}",

@@ -147,12 +147,16 @@ class Catalog:
         for k in [kind] if kind else list(SEARCHABLE[1:] + SEARCHABLE[:1]):
             row_type = ROW_TYPES[k]
             name_col = getattr(row_type, "name", None) or getattr(row_type, "title", None)
-            columns = [c for c in (name_col, getattr(row_type, "cid", None) if k is Kind.DATASET else None) if c is not None]
+            columns = [
+                c for c in (name_col, getattr(row_type, "cid", None) if k is Kind.DATASET else None) if c is not None
+            ]
             if not columns:
                 continue
             with self._sessions() as session:
                 row = session.scalars(
-                    select(row_type).where(or_(*(c == ref for c in columns))).order_by(row_type.created.desc(), row_type.id)
+                    select(row_type)
+                    .where(or_(*(c == ref for c in columns)))
+                    .order_by(row_type.created.desc(), row_type.id)
                 ).first()
                 if row is not None:
                     return row.to_record()

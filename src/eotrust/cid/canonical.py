@@ -20,8 +20,9 @@ def canonical_json(value: Any) -> bytes:
     try:
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except ValueError as exc:
-        raise InvalidInputError(f"not canonical JSON: {exc}",
-                                hint="NaN and Infinity are not JSON numbers; give a finite number or null") from None
+        raise InvalidInputError(
+            f"not canonical JSON: {exc}", hint="NaN and Infinity are not JSON numbers; give a finite number or null"
+        ) from None
     except TypeError as exc:
         raise InvalidInputError(f"not canonical JSON: {exc}") from None
     return text.encode("utf-8")

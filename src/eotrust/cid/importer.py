@@ -192,7 +192,9 @@ def import_stream(
         return importer.finish()
 
 
-def import_chunks(pieces: Iterable[bytes | memoryview], sink: BlockSink | None = None, *, workers: int = 1) -> ImportResult:
+def import_chunks(
+    pieces: Iterable[bytes | memoryview], sink: BlockSink | None = None, *, workers: int = 1
+) -> ImportResult:
     """Build the DAG of the concatenation of ``pieces``."""
     with DagImporter(sink, workers=workers) as importer:
         for piece in pieces:

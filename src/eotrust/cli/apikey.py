@@ -17,7 +17,9 @@ def register(app: typer.Typer) -> None:
 def create(
     ctx: typer.Context,
     party: str | None = typer.Option(None, "--party", help="the party this key acts as (party REST API)"),
-    scope: list[str] = typer.Option([], "--scope", "-s", help="a model CID or name it may score, or '*' (repeatable; default '*')"),
+    scope: list[str] = typer.Option(
+        [], "--scope", "-s", help="a model CID or name it may score, or '*' (repeatable; default '*')"
+    ),
     label: str = typer.Option("", "--label", help="a note to recognise the key by"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -29,7 +31,9 @@ def create(
     if as_json:
         print_json({"secret": secret, **info.__dict__})
         return
-    console.print(f"API key [bold]{info.id}[/] (party {info.party or '–'}, scopes {', '.join(info.scopes)})", highlight=False)
+    console.print(
+        f"API key [bold]{info.id}[/] (party {info.party or '–'}, scopes {', '.join(info.scopes)})", highlight=False
+    )
     console.print("secret (shown only now):", highlight=False)
     typer.echo(secret)
 

@@ -2,7 +2,9 @@
 
 Every record's magic, length and checksum are checked; a bad record before the end is
 corruption, reported with its offset (non-zero exit); a torn final record (a writer that died
-mid-append) is reported and is harmless. Nothing is changed."""
+mid-append) is reported and is harmless. The snapshot a fresh process starts from is
+compared with a replay of the journal (one that does not match is reported, and ignored by
+every process). Nothing is changed."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ def register(app: typer.Typer) -> None:
 def check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Check every record of the embedded chain's journal; name the offset of a bad one."""
     from eotrust.errors import ConfigError
-    from eotrust.ledger.embedded import ChainJournal, check_journal
+    from eotrust.ledger.embedded import ChainJournal, check_journal, check_snapshot
 
     settings = settings_of(ctx)
     if settings.chain_url:
@@ -37,10 +39,27 @@ def check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             console.print(f"no chain journal yet at {path} (the embedded chain starts on first use)", highlight=False)
         return
     report = check_journal(path)
+    snap = check_snapshot(settings.chain_dir)
+    snapshot = {"present": snap.present, "offset": snap.offset, "matches_replay": snap.matches_replay}
     if as_json:
-        print_json({"path": str(report.path), "size": report.size, "records": report.records, "torn_tail": report.torn_tail})
+        print_json(
+            {
+                "path": str(report.path),
+                "size": report.size,
+                "records": report.records,
+                "torn_tail": report.torn_tail,
+                "snapshot": snapshot,
+            }
+        )
         return
     console.print(f"[green]✓[/] {report.path}: {report.records} records intact, {report.size} bytes", highlight=False)
+    if snap.matches_replay:
+        console.print(f"[green]✓[/] snapshot {snap.path} equals the replay up to offset {snap.offset}", highlight=False)
+    elif snap.present:
+        console.print(
+            f"[yellow]![/] snapshot {snap.path} does not match this journal (ignored; the next process that replays rewrites it)",
+            highlight=False,
+        )
     if report.torn_tail:
         console.print(
             f"[yellow]![/] a torn final record ({report.torn_tail} bytes, a writer that died mid-append) "

@@ -15,7 +15,9 @@ from eotrust.cli.common import NoSandboxOption, err_console, maybe_unsandboxed, 
 
 
 def register(app: typer.Typer) -> None:
-    app.command("cwl-runner", help="Run a CWL v1.2 tool or workflow on a job file (cwl-runner interface).")(cwl_runner_cmd)
+    app.command("cwl-runner", help="Run a CWL v1.2 tool or workflow on a job file (cwl-runner interface).")(
+        cwl_runner_cmd
+    )
 
 
 def cwl_runner_cmd(

@@ -14,7 +14,9 @@ def register(app: typer.Typer) -> None:
 def demo(
     ctx: typer.Context,
     home: Path | None = typer.Option(
-        None, "--demo-home", help="home for the demo (default: EOTRUST_HOME or --home if given, else a new .demo/run-… here)"
+        None,
+        "--demo-home",
+        help="home for the demo (default: EOTRUST_HOME or --home if given, else a new .demo/run-… here)",
     ),
     epochs: int | None = typer.Option(None, "--epochs", help="training epochs of the land-cover model"),
     federated: bool = typer.Option(False, "--federated", help="the federated variant: three data owners train at home"),

@@ -10,7 +10,9 @@ import typer
 from eotrust.cli.common import JsonOption, backends_of, console, print_json
 from eotrust.errors import InvalidInputError
 
-eo_app = typer.Typer(help="Earth-observation rasters: info, stack, tile, labels, training datasets.", no_args_is_help=True)
+eo_app = typer.Typer(
+    help="Earth-observation rasters: info, stack, tile, labels, training datasets.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +32,9 @@ def info(raster: Path = typer.Argument(..., help="a GeoTIFF/COG"), as_json: bool
     console.print(f"[bold]{raster}[/]")
     console.print(f"  grid      {g.describe() if g.crs else f'{g.width}x{g.height} px, NO CRS'}")
     console.print(f"  bounds    {tuple(round(v, 2) for v in g.bounds)}")
-    console.print(f"  bands     {ri.count} x {ri.dtype}, nodata {ri.nodata}, blocks {ri.block_shape}, compress {ri.compress}")
+    console.print(
+        f"  bands     {ri.count} x {ri.dtype}, nodata {ri.nodata}, blocks {ri.block_shape}, compress {ri.compress}"
+    )
     names = sorted(set(ri.band_names))
     console.print(f"  variables {', '.join(names)}")
     if ri.dates:
@@ -54,9 +58,15 @@ def stack_cmd(
     rasters: list[str] = typer.Argument(..., help="rasters to stack, each PATH or BAND=PATH"),
     out: Path = typer.Option(..., "-o", "--output", help="the cube GeoTIFF to write"),
     mask: Path | None = typer.Option(None, "--mask", help="cloud mask raster (1 = cloud), one band per date"),
-    like: Path | None = typer.Option(None, "--like", help="put the cube on this raster's grid (default: the first raster's)"),
-    allow_missing: bool = typer.Option(False, "--allow-missing", help="fill dates a band lacks by interpolation instead of refusing"),
-    composite_days: float | None = typer.Option(None, "--composite-days", help="median composites over windows of this many days instead of interpolating"),
+    like: Path | None = typer.Option(
+        None, "--like", help="put the cube on this raster's grid (default: the first raster's)"
+    ),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="fill dates a band lacks by interpolation instead of refusing"
+    ),
+    composite_days: float | None = typer.Option(
+        None, "--composite-days", help="median composites over windows of this many days instead of interpolating"
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Stack rasters (dates, sensors, bands) into one time-series cube on a common grid; with
@@ -74,21 +84,36 @@ def stack_cmd(
     needs_filling = mask is not None or allow_missing or composite_days
     if needs_filling:
         wins = temporal_windows(cube.dates, days=composite_days) if composite_days else None
-        report = clean_cube(cube, out, mask_band="cloud_mask" if mask is not None else None,
-                            method="composite" if composite_days else "interpolate", windows_=wins)
-        summary = {"cube": str(out), "dates": report.dates, "bands": list(report.bands), "grid": cube.grid.to_dict(),
-                   "masked_fraction": round(report.masked_fraction, 4), "all_cloud_dates": list(report.all_cloud_dates),
-                   "never_clear_pixels": report.never_clear_pixels}
+        report = clean_cube(
+            cube,
+            out,
+            mask_band="cloud_mask" if mask is not None else None,
+            method="composite" if composite_days else "interpolate",
+            windows_=wins,
+        )
+        summary = {
+            "cube": str(out),
+            "dates": report.dates,
+            "bands": list(report.bands),
+            "grid": cube.grid.to_dict(),
+            "masked_fraction": round(report.masked_fraction, 4),
+            "all_cloud_dates": list(report.all_cloud_dates),
+            "never_clear_pixels": report.never_clear_pixels,
+        }
     else:
         write_cube(cube, out)
         summary = {"cube": str(out), "dates": len(cube.dates), "bands": list(cube.bands), "grid": cube.grid.to_dict()}
     if as_json:
         print_json(summary)
         return
-    console.print(f"cube {out}: {summary['dates']} dates x bands {', '.join(summary['bands'])} on {cube.grid.describe()}")
+    console.print(
+        f"cube {out}: {summary['dates']} dates x bands {', '.join(summary['bands'])} on {cube.grid.describe()}"
+    )
     if needs_filling and mask is not None:
-        console.print(f"  {100 * summary['masked_fraction']:.1f} % of observations masked; "
-                      f"{len(summary['all_cloud_dates'])} dates cloudy everywhere; gaps filled")
+        console.print(
+            f"  {100 * summary['masked_fraction']:.1f} % of observations masked; "
+            f"{len(summary['all_cloud_dates'])} dates cloudy everywhere; gaps filled"
+        )
 
 
 @eo_app.command("tile")
@@ -105,10 +130,14 @@ def tile_cmd(
 
     report = tile_raster(raster, out_dir, size, overlap, skip_empty=not keep_empty)
     if as_json:
-        print_json({"tiles": len(report.tiles), "skipped_empty": report.skipped_empty, "index": str(out_dir / "tiles.json")})
+        print_json(
+            {"tiles": len(report.tiles), "skipped_empty": report.skipped_empty, "index": str(out_dir / "tiles.json")}
+        )
         return
-    console.print(f"{len(report.tiles)} tiles of {size} px (overlap {overlap}) in {out_dir}; "
-                  f"{report.skipped_empty} empty tiles skipped; index {out_dir / 'tiles.json'}")
+    console.print(
+        f"{len(report.tiles)} tiles of {size} px (overlap {overlap}) in {out_dir}; "
+        f"{report.skipped_empty} empty tiles skipped; index {out_dir / 'tiles.json'}"
+    )
 
 
 @eo_app.command("labels")
@@ -138,8 +167,9 @@ def labels_cmd(
     if vector is not None:
         if not classes:
             raise InvalidInputError("--vector needs --classes (e.g. '2 forest,3 grassland')")
-        counts = rasterize_labels(vector, grid, out, field=field, classes=ClassList.parse(classes), layer=layer,
-                                  all_touched=all_touched)
+        counts = rasterize_labels(
+            vector, grid, out, field=field, classes=ClassList.parse(classes), layer=layer, all_touched=all_touched
+        )
     elif raster is not None:
         counts = align_labels(raster, grid, out)
     else:
@@ -171,7 +201,9 @@ def dataset_cmd(
     val: float = typer.Option(0.1, "--val", help="share of blocks for validation"),
     test: float = typer.Option(0.2, "--test", help="share of blocks for test"),
     classes: str | None = typer.Option(None, "--classes", help="class list (default: the labels' classes tag)"),
-    all_classes: bool = typer.Option(False, "--all-classes", help="keep every listed class, even one no pixel holds yet (active-learning rounds)"),
+    all_classes: bool = typer.Option(
+        False, "--all-classes", help="keep every listed class, even one no pixel holds yet (active-learning rounds)"
+    ),
     store_it: bool = typer.Option(True, "--store/--no-store", help="put the archive into the store and print its CID"),
     as_json: bool = JsonOption,
 ) -> None:
@@ -187,20 +219,36 @@ def dataset_cmd(
     with tempfile.TemporaryDirectory() as tmp:
         dest = out or Path(tmp) / "dataset.zip"
         sources = {"cube": cid_of_file(cube), "labels": cid_of_file(labels)}
-        manifest = build_dataset(cube, labels, dest, tile_size=tile_size, block_size=block_size, seed=seed,
-                                 fractions=(1.0 - val - test, val, test),
-                                 classes=ClassList.parse(classes) if classes else None, sources=sources,
-                                 keep_absent=all_classes)
+        manifest = build_dataset(
+            cube,
+            labels,
+            dest,
+            tile_size=tile_size,
+            block_size=block_size,
+            seed=seed,
+            fractions=(1.0 - val - test, val, test),
+            classes=ClassList.parse(classes) if classes else None,
+            sources=sources,
+            keep_absent=all_classes,
+        )
         cid = put_dataset(_store(ctx), dest) if store_it else cid_of_file(dest)
-    summary = {"cid": cid, "file": str(out) if out else None, "tiles": len(manifest.tiles),
-               "classes": [c.name for c in manifest.classes], "counts": manifest.counts, "stored": store_it}
+    summary = {
+        "cid": cid,
+        "file": str(out) if out else None,
+        "tiles": len(manifest.tiles),
+        "classes": [c.name for c in manifest.classes],
+        "counts": manifest.counts,
+        "stored": store_it,
+    }
     if as_json:
         print_json(summary)
         return
     for split, counts in manifest.counts.items():
         console.print(f"  {split:<5} " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    console.print(f"training dataset{' stored' if store_it else ''}: {len(manifest.tiles)} tiles of {tile_size} px, "
-                  f"classes {', '.join(summary['classes'])}; its CID:")
+    console.print(
+        f"training dataset{' stored' if store_it else ''}: {len(manifest.tiles)} tiles of {tile_size} px, "
+        f"classes {', '.join(summary['classes'])}; its CID:"
+    )
     typer.echo(cid)  # last, alone on its line: CID=$(eotrust eo dataset … | tail -1)
 
 

@@ -11,7 +11,9 @@ import typer
 
 from eotrust.cli.common import AsOption, JsonOption, acting_party, backends_of, console, print_json
 
-federated_app = typer.Typer(help="Federated training: data stays home, every round on the ledger.", no_args_is_help=True)
+federated_app = typer.Typer(
+    help="Federated training: data stays home, every round on the ledger.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -45,12 +47,16 @@ def create(
     ctx: typer.Context,
     participant: list[str] = typer.Option(..., "--participant", "-p", help="a data owner's address (repeat, in order)"),
     aggregator: str = typer.Option(..., "--aggregator", help="the aggregator's address"),
-    aggregator_recipient: str = typer.Option(..., "--aggregator-recipient", help="the aggregator's age1… recipient (its card)"),
+    aggregator_recipient: str = typer.Option(
+        ..., "--aggregator-recipient", help="the aggregator's age1… recipient (its card)"
+    ),
     rounds: int = typer.Option(3, "--rounds", min=1, max=255),
     strategy: str = typer.Option("fedavg", "--strategy", help="fedavg or fedprox"),
     mu: float = typer.Option(0.01, "--mu", min=0.0, help="FedProx proximal weight"),
     local_epochs: int = typer.Option(2, "--local-epochs", min=1, max=100),
-    quorum: int | None = typer.Option(None, "--quorum", min=1, help="fewest accepted updates to close a round at its deadline (default: all)"),
+    quorum: int | None = typer.Option(
+        None, "--quorum", min=1, help="fewest accepted updates to close a round at its deadline (default: all)"
+    ),
     round_seconds: int = typer.Option(600, "--round-seconds", min=1, help="deadline of each round, from its start"),
     dp_clip: float | None = typer.Option(None, "--dp-clip", help="differential privacy: L2 bound of an update"),
     dp_noise: float | None = typer.Option(None, "--dp-noise", help="differential privacy: noise multiplier"),
@@ -71,24 +77,47 @@ def create(
     backends = backends_of(ctx)
     party = acting_party(ctx, as_party)
     privacy = PrivacyConfig(clip=dp_clip, noise_multiplier=dp_noise) if dp_clip and dp_noise else None
-    plan = FederatedPlan(classes=CLASS_NAMES, class_codes=CLASS_CODES, timesteps=68, strategy=strategy,  # type: ignore[arg-type]
-                         mu=mu, local_epochs=local_epochs, privacy=privacy)
+    plan = FederatedPlan(
+        classes=CLASS_NAMES,
+        class_codes=CLASS_CODES,
+        timesteps=68,
+        strategy=strategy,  # type: ignore[arg-type]
+        mu=mu,
+        local_epochs=local_epochs,
+        privacy=privacy,
+    )
     task = create_federated_task(
-        backends.chain, backends.store, party.account, auditor_recipient=party.age_recipient,
-        plan=plan, aggregator=aggregator, aggregator_recipient=aggregator_recipient, participants=participant,
-        rounds=rounds, quorum=quorum, round_seconds=round_seconds,
+        backends.chain,
+        backends.store,
+        party.account,
+        auditor_recipient=party.age_recipient,
+        plan=plan,
+        aggregator=aggregator,
+        aggregator_recipient=aggregator_recipient,
+        participants=participant,
+        rounds=rounds,
+        quorum=quorum,
+        round_seconds=round_seconds,
     )
     eps = epsilon(privacy, rounds) if privacy else None
     if as_json:
         print_json({"address": task.address, "epsilon": eps, "delta": privacy.delta if privacy else None})
         return
-    console.print(f"federated task [bold]{task.address}[/] opened: {len(participant)} participants, {rounds} rounds, {strategy}")
+    console.print(
+        f"federated task [bold]{task.address}[/] opened: {len(participant)} participants, {rounds} rounds, {strategy}"
+    )
     if eps is not None:
-        console.print(f"differential privacy: each participant's data is ({eps:.2f}, {privacy.delta:g})-DP over {rounds} rounds")  # type: ignore[union-attr]
+        console.print(
+            f"differential privacy: each participant's data is ({eps:.2f}, {privacy.delta:g})-DP over {rounds} rounds"
+        )  # type: ignore[union-attr]
 
 
 @federated_app.command("status")
-def status(ctx: typer.Context, address: str = typer.Argument(..., help="the federated task's address"), as_json: bool = JsonOption) -> None:
+def status(
+    ctx: typer.Context,
+    address: str = typer.Argument(..., help="the federated task's address"),
+    as_json: bool = JsonOption,
+) -> None:
     """The task's state and every round: updates, refused and dropped participants, aggregate."""
     from rich.table import Table
 
@@ -99,11 +128,19 @@ def status(ctx: typer.Context, address: str = typer.Argument(..., help="the fede
     if as_json:
         print_json({"task": snap, "rounds": rounds})
         return
-    console.print(f"[bold]{snap.address}[/]: {snap.state.value}, round {snap.round}/{snap.rounds}, aggregator {snap.aggregator}")
+    console.print(
+        f"[bold]{snap.address}[/]: {snap.state.value}, round {snap.round}/{snap.rounds}, aggregator {snap.aggregator}"
+    )
     table = Table(title="rounds")
     for col in ("round", "model", "updates (#: samples)", "refused", "dropped", "aggregate"):
         table.add_column(col, overflow="fold")
     for r in rounds:
-        table.add_row(str(r.round), r.model_cid, ", ".join(f"#{u.index}: {u.samples}" for u in r.updates),
-                      str(r.refused or ""), str(r.dropped or ""), r.aggregate_cid or "(open)")
+        table.add_row(
+            str(r.round),
+            r.model_cid,
+            ", ".join(f"#{u.index}: {u.samples}" for u in r.updates),
+            str(r.refused or ""),
+            str(r.dropped or ""),
+            r.aggregate_cid or "(open)",
+        )
     console.print(table)

@@ -8,8 +8,9 @@ import typer
 
 from eotrust.cli.common import JsonOption, backends_of, console, print_json
 
-label_app = typer.Typer(help="Active learning: suggest the most informative places to label, import the labels.",
-                        no_args_is_help=True)
+label_app = typer.Typer(
+    help="Active learning: suggest the most informative places to label, import the labels.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -23,8 +24,12 @@ def suggest_cmd(
     out: Path = typer.Option(Path("suggestions.geojson"), "-o", "--output", help="GeoJSON to write"),
     n: int = typer.Option(20, "-n", "--count", min=1, max=10_000, help="how many places to suggest"),
     strategy: str = typer.Option("margin", "--strategy", help="margin, entropy or random"),
-    min_distance: float = typer.Option(3.0, "--min-distance", min=0, help="least distance between suggestions, in pixels"),
-    patch: int = typer.Option(1, "--patch", min=1, max=31, help="odd side of a square patch per suggestion (1: points)"),
+    min_distance: float = typer.Option(
+        3.0, "--min-distance", min=0, help="least distance between suggestions, in pixels"
+    ),
+    patch: int = typer.Option(
+        1, "--patch", min=1, max=31, help="odd side of a square patch per suggestion (1: points)"
+    ),
     labelled: Path | None = typer.Option(None, "--labelled", help="label raster of what is labelled already"),
     cloud_mask: Path | None = typer.Option(None, "--cloud-mask"),
     seed: int = typer.Option(0, "--seed", help="for --strategy random"),
@@ -34,8 +39,16 @@ def suggest_cmd(
     (fill in each feature's "label" with a class name or code, then `eotrust label import`)."""
     from eotrust.ml.active import suggest, write_suggestions
 
-    picks, grid = suggest(model, raster, n, strategy=strategy, min_distance=min_distance,  # type: ignore[arg-type]
-                          labelled=labelled, cloud_mask=cloud_mask, seed=seed)
+    picks, grid = suggest(
+        model,
+        raster,
+        n,
+        strategy=strategy,
+        min_distance=min_distance,  # type: ignore[arg-type]
+        labelled=labelled,
+        cloud_mask=cloud_mask,
+        seed=seed,
+    )
     write_suggestions(picks, grid, out, strategy=strategy, patch=patch, model=str(model))
     if as_json:
         print_json({"path": str(out), "strategy": strategy, "suggestions": [s.__dict__ for s in picks]})
@@ -59,7 +72,9 @@ def import_cmd(
     like: Path = typer.Option(..., "--like", help="the raster the suggestions were made on (its grid)"),
     out: Path = typer.Option(..., "-o", "--output", help="label raster to write (labels so far + these)"),
     base: Path | None = typer.Option(None, "--base", help="the label raster of the previous rounds"),
-    classes: str | None = typer.Option(None, "--classes", help="class list, e.g. '2 forest,3 grassland' (default: --base's)"),
+    classes: str | None = typer.Option(
+        None, "--classes", help="class list, e.g. '2 forest,3 grassland' (default: --base's)"
+    ),
     parent: str | None = typer.Option(None, "--parent", help="CID of the previous round"),
     suggestions: Path | None = typer.Option(None, "--suggestions", help="the suggestions file the labels answer"),
     model: Path | None = typer.Option(None, "--model", help="the model that made the suggestions"),
@@ -80,14 +95,22 @@ def import_cmd(
     report = import_labels(geojson, like, out, classes=class_list, base=base)
     cid = None
     if store_it:
-        cid, _ = record_round(backends_of(ctx).store, labelled=geojson, labels=out,
-                              labelled_pixels=report.total_pixels, parent=parent, suggestions=suggestions,
-                              suggested_by=model)
+        cid, _ = record_round(
+            backends_of(ctx).store,
+            labelled=geojson,
+            labels=out,
+            labelled_pixels=report.total_pixels,
+            parent=parent,
+            suggestions=suggestions,
+            suggested_by=model,
+        )
     if as_json:
         print_json({**report.model_dump(), "round": cid})
         return
-    console.print(f"labels {out}: {report.labelled_features} labelled features ({report.new_pixels} new pixels, "
-                  f"{report.total_pixels} in all), {report.skipped_unlabelled} unlabelled skipped; "
-                  + ", ".join(f"{k} {v}" for k, v in report.counts.items()))
+    console.print(
+        f"labels {out}: {report.labelled_features} labelled features ({report.new_pixels} new pixels, "
+        f"{report.total_pixels} in all), {report.skipped_unlabelled} unlabelled skipped; "
+        + ", ".join(f"{k} {v}" for k, v in report.counts.items())
+    )
     if cid:
         console.print(f"round {cid}")

@@ -11,8 +11,14 @@ import typer
 from eotrust.backends import Backends
 from eotrust.cli.common import backends_of
 
-_RESULTS = {"json": "application/sparql-results+json", "csv": "text/csv", "tsv": "text/tab-separated-values",
-            "xml": "application/sparql-results+xml", "ttl": "text/turtle", "jsonld": "application/ld+json"}
+_RESULTS = {
+    "json": "application/sparql-results+json",
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
+    "xml": "application/sparql-results+xml",
+    "ttl": "text/turtle",
+    "jsonld": "application/ld+json",
+}
 BaseOption = typer.Option("http://localhost:8000", "--base", help="base IRI of the graph (the server's URL)")
 
 
@@ -29,7 +35,9 @@ def _store(backends: Backends, base: str) -> object:
 
 def sparql_cmd(
     ctx: typer.Context,
-    query: str = typer.Argument(..., help="the query; common prefixes (dcat, dct, geo, geof, prov, eot) are predeclared"),
+    query: str = typer.Argument(
+        ..., help="the query; common prefixes (dcat, dct, geo, geof, prov, eot) are predeclared"
+    ),
     fmt: str = typer.Option("csv", "--format", "-f", help="csv, tsv, json, xml (CONSTRUCT: ttl, jsonld)"),
     base: str = BaseOption,
 ) -> None:
@@ -40,8 +48,13 @@ def sparql_cmd(
     if fmt not in _RESULTS:
         raise InvalidInputError(f"unknown format {fmt!r}", hint=", ".join(_RESULTS))
     backends = backends_of(ctx)
-    out = answer(lambda: _store(backends, base), query, peers=list(backends.settings.sparql_peers),  # type: ignore[arg-type,return-value]
-                 accept=_RESULTS[fmt], prefixes=PREFIXES)
+    out = answer(
+        lambda: _store(backends, base),
+        query,
+        peers=list(backends.settings.sparql_peers),  # type: ignore[arg-type,return-value]
+        accept=_RESULTS[fmt],
+        prefixes=PREFIXES,
+    )
     sys.stdout.write(out.body.decode("utf-8"))
     if not out.body.endswith(b"\n"):
         sys.stdout.write("\n")

@@ -21,7 +21,9 @@ from eotrust.cli.common import (
 
 model_app = typer.Typer(help="Model packages: package, verify, register, score (onnxruntime).", no_args_is_help=True)
 
-ExporterOption = typer.Option("auto", "--exporter", help="ONNX exporter: auto (dynamo, else torchscript), dynamo, torchscript")
+ExporterOption = typer.Option(
+    "auto", "--exporter", help="ONNX exporter: auto (dynamo, else torchscript), dynamo, torchscript"
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -31,8 +33,9 @@ def register(app: typer.Typer) -> None:
 def _progress(label: str):  # type: ignore[no-untyped-def]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
-                    transient=False)
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=False
+    )
 
 
 def _exporter(name: str):  # type: ignore[no-untyped-def]
@@ -67,7 +70,9 @@ def package_cmd(
     output: Path = typer.Option(..., "--output", "-o", help="the package file to write"),
     name: str | None = typer.Option(None, "--name", help="model name (default: the checkpoint's)"),
     description: str = typer.Option("", "--description"),
-    created: str | None = typer.Option(None, "--created", help="UTC time YYYY-MM-DDTHH:MM:SSZ (default: the checkpoint's, else now)"),
+    created: str | None = typer.Option(
+        None, "--created", help="UTC time YYYY-MM-DDTHH:MM:SSZ (default: the checkpoint's, else now)"
+    ),
     run: str | None = typer.Option(None, "--run", help="CID of the workflow run record that trained it"),
     exporter: str = ExporterOption,
     as_party: str | None = AsOption,
@@ -79,8 +84,16 @@ def package_cmd(
 
     account = acting_party(ctx, as_party).account
     with console.status("exporting to ONNX and checking against PyTorch…"):
-        path = package_checkpoint(checkpoint, account, output, name=name, description=description,
-                                  created=created, run=run, method=_exporter(exporter))
+        path = package_checkpoint(
+            checkpoint,
+            account,
+            output,
+            name=name,
+            description=description,
+            created=created,
+            run=run,
+            method=_exporter(exporter),
+        )
     report = verify_package(path)
     if as_json:
         print_json({"path": str(path), "cid": report.cid, "name": report.name, "owner": report.owner})
@@ -91,7 +104,9 @@ def package_cmd(
 @model_app.command("register")
 def register_cmd(
     ctx: typer.Context,
-    source: Path = typer.Argument(..., exists=True, dir_okay=False, help="a package file, or a checkpoint to package first"),
+    source: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="a package file, or a checkpoint to package first"
+    ),
     name: str | None = typer.Option(None, "--name", help="model name (checkpoints only)"),
     description: str = typer.Option("", "--description", help="(checkpoints only)"),
     created: str | None = typer.Option(None, "--created", help="(checkpoints only) UTC time YYYY-MM-DDTHH:MM:SSZ"),
@@ -115,15 +130,24 @@ def register_cmd(
         account = acting_party(ctx, as_party).account
         with tempfile.TemporaryDirectory(dir=settings.path("tmp")) as tmp:
             with console.status("exporting to ONNX and checking against PyTorch…"):
-                path = package_checkpoint(source, account, Path(tmp) / "package.zip", name=name,
-                                          description=description, created=created, run=run,
-                                          method=_exporter(exporter))
+                path = package_checkpoint(
+                    source,
+                    account,
+                    Path(tmp) / "package.zip",
+                    name=name,
+                    description=description,
+                    created=created,
+                    run=run,
+                    method=_exporter(exporter),
+                )
             entry = registry.register(path, cid=cid)
     if as_json:
         print_json(_entry_json(entry))
         return
-    console.print(f"[green]registered[/] {entry.name} version {entry.version}  CID [bold]{entry.cid}[/]  "
-                  f"owner {entry.owner}", highlight=False)
+    console.print(
+        f"[green]registered[/] {entry.name} version {entry.version}  CID [bold]{entry.cid}[/]  owner {entry.owner}",
+        highlight=False,
+    )
 
 
 @model_app.command("import")
@@ -175,8 +199,12 @@ _PREFERRED = ("mean_iou", "miou", "pixel_accuracy", "accuracy", "f1", "macro_f1"
 
 def _key_metrics(names: list[str], most: int = 2) -> list[int]:
     """Indexes of the few metrics `model list` shows: IoU and accuracy first."""
-    ranked = sorted(range(len(names)), key=lambda i: next(
-        (p for p, want in enumerate(_PREFERRED) if names[i].rsplit(".", 1)[-1] == want), len(_PREFERRED)))
+    ranked = sorted(
+        range(len(names)),
+        key=lambda i: next(
+            (p for p, want in enumerate(_PREFERRED) if names[i].rsplit(".", 1)[-1] == want), len(_PREFERRED)
+        ),
+    )
     return sorted(ranked[:most])
 
 
@@ -204,31 +232,44 @@ def show_cmd(
     lineage = registry.lineage(entry.cid)
     versions = registry.versions(entry.name)
     if as_json:
-        print_json({**_entry_json(entry), "manifest": entry.manifest.model_dump(mode="json") if entry.manifest else None,
-                    "lineage_in_store": lineage, "versions": [_entry_json(v) for v in versions]})
+        print_json(
+            {
+                **_entry_json(entry),
+                "manifest": entry.manifest.model_dump(mode="json") if entry.manifest else None,
+                "lineage_in_store": lineage,
+                "versions": [_entry_json(v) for v in versions],
+            }
+        )
         return
     m = entry.manifest
     assert m is not None
     console.print(f"[bold]{entry.name}[/] version {entry.version}  CID {entry.cid}", highlight=False)
     console.print(f"  {m.description}" if m.description else "", highlight=False)
-    console.print(f"  algorithm {m.algorithm}   created {m.created}   owner {m.owner}   size {entry.size} bytes",
-                  highlight=False)
+    console.print(
+        f"  algorithm {m.algorithm}   created {m.created}   owner {m.owner}   size {entry.size} bytes", highlight=False
+    )
     spec = m.input
     shape = spec.layout + (f" (T={spec.timesteps})" if spec.timesteps else "")
-    console.print(f"  input     {spec.kind} {shape}, {spec.raster_bands} raster bands: {short_list(spec.bands)}",
-                  highlight=False)
+    console.print(
+        f"  input     {spec.kind} {shape}, {spec.raster_bands} raster bands: {short_list(spec.bands)}", highlight=False
+    )
     if spec.normalisation:
-        console.print(f"  normalise mean {spec.normalisation.mean[:6]} std {spec.normalisation.std[:6]}", highlight=False)
-    console.print(f"  output    {m.output.kind} {m.output.layout}, tile {spec.tile_size}, multiple {spec.spatial_multiple}",
-                  highlight=False)
+        console.print(
+            f"  normalise mean {spec.normalisation.mean[:6]} std {spec.normalisation.std[:6]}", highlight=False
+        )
+    console.print(
+        f"  output    {m.output.kind} {m.output.layout}, tile {spec.tile_size}, multiple {spec.spatial_multiple}",
+        highlight=False,
+    )
     console.print("  classes   " + ", ".join(f"{c.index}:{c.name}" for c in m.classes), highlight=False)
     if m.training_params:
         params = {k: v for k, v in m.training_params.items() if not isinstance(v, (dict, list))}
         console.print("  training  " + ", ".join(f"{k}={v}" for k, v in params.items()), highlight=False)
         model_def = m.training_params.get("model_def")
         if isinstance(model_def, dict) and model_def.get("params"):
-            console.print(f"  model     {model_def.get('architecture', m.algorithm)} {model_def['params']}",
-                          highlight=False)
+            console.print(
+                f"  model     {model_def.get('architecture', m.algorithm)} {model_def['params']}", highlight=False
+            )
     console.print("  lineage", highlight=False)
     for key, items in lineage.items():
         if key == "model":
@@ -302,8 +343,13 @@ def score_cmd(
     overlap: int | None = typer.Option(None, "--overlap", min=0, help="overlap of tiles (default: tile/8 for images)"),
     batch: int = typer.Option(4, "--batch", min=1, help="tiles per onnxruntime call"),
     threads: int | None = typer.Option(None, "--threads", min=1, help="onnxruntime threads (default: all cores)"),
-    cloud_mask: Path | None = typer.Option(None, "--cloud-mask", exists=True, dir_okay=False,
-                                              help="the raw series' cloud mask (1 = cloud), for models trained on masked data"),
+    cloud_mask: Path | None = typer.Option(
+        None,
+        "--cloud-mask",
+        exists=True,
+        dir_okay=False,
+        help="the raw series' cloud mask (1 = cloud), for models trained on masked data",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Score a whole scene tile by tile (overlap + blending, bounded memory) into a GeoTIFF.
@@ -315,20 +361,37 @@ def score_cmd(
     scorer = _scorer(ctx, ref, threads)
     with _progress(f"scoring {scene.name}") as bar:
         task = bar.add_task("tiles", total=None)
-        result = score_scene(scorer, scene, output, probabilities=probabilities, tile=tile, overlap=overlap,
-                             batch_size=batch, progress=lambda done, total: bar.update(task, completed=done, total=total),
-                             cloud_mask=cloud_mask)
-    summary = {"classes": str(result.classes), "probabilities": str(result.probabilities) if result.probabilities else None,
-               "width": result.width, "height": result.height, "tiles": result.tiles,
-               "seconds": round(result.seconds, 3), "megapixels_per_second": round(result.megapixels_per_second, 3),
-               "warnings": list(result.warnings)}
+        result = score_scene(
+            scorer,
+            scene,
+            output,
+            probabilities=probabilities,
+            tile=tile,
+            overlap=overlap,
+            batch_size=batch,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            cloud_mask=cloud_mask,
+        )
+    summary = {
+        "classes": str(result.classes),
+        "probabilities": str(result.probabilities) if result.probabilities else None,
+        "width": result.width,
+        "height": result.height,
+        "tiles": result.tiles,
+        "seconds": round(result.seconds, 3),
+        "megapixels_per_second": round(result.megapixels_per_second, 3),
+        "warnings": list(result.warnings),
+    }
     for w in result.warnings:
         err_console.print(f"[bold red]WARNING[/] {w}", highlight=False)
     if as_json:
         print_json(summary)
         return
-    console.print(f"[green]wrote[/] {output} ({result.width}×{result.height}, {result.tiles} tiles, "
-                  f"{result.megapixels_per_second:.2f} MP/s)", highlight=False)
+    console.print(
+        f"[green]wrote[/] {output} ({result.width}×{result.height}, {result.tiles} tiles, "
+        f"{result.megapixels_per_second:.2f} MP/s)",
+        highlight=False,
+    )
 
 
 @model_app.command("stream")
@@ -340,7 +403,9 @@ def stream_cmd(
     out: Path | None = typer.Option(None, "--out", file_okay=False, help="write each class map here"),
     window: int = typer.Option(8, "--window", min=1, help="frames kept in the sliding window (older are dropped)"),
     batch: int = typer.Option(1, "--batch", min=1, help="frames scored per call"),
-    idle_timeout: float | None = typer.Option(None, "--idle-timeout", help="stop watching after this many idle seconds"),
+    idle_timeout: float | None = typer.Option(
+        None, "--idle-timeout", help="stop watching after this many idle seconds"
+    ),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1),
     duration: float | None = typer.Option(None, "--duration", help="stop after this many seconds"),
     size: str | None = typer.Option(None, "--size", help="resize frames to HxW first"),
@@ -365,8 +430,9 @@ def stream_cmd(
             raise InvalidInputError("--size is HxW and --bands a comma-separated list of integers") from None
         pre = Preprocess(bands=sel, size=hw)  # type: ignore[arg-type]
     sink = FolderSink(out, as_npy=npy) if out else None
-    pipeline = StreamPipeline(source, ModelReader(_scorer(ctx, ref, threads)), preprocess=pre, window=window,
-                              batch=batch, sink=sink)
+    pipeline = StreamPipeline(
+        source, ModelReader(_scorer(ctx, ref, threads)), preprocess=pre, window=window, batch=batch, sink=sink
+    )
     if not as_json:
         console.print(f"streaming {'from ' + str(watch) if watch else f'{len(files)} frames'} (Ctrl-C stops)…")
     try:
@@ -378,6 +444,9 @@ def stream_cmd(
     if as_json:
         print_json(summary)
         return
-    console.print(f"scored {summary['scored']} frames ({summary['dropped']} dropped, {summary['errors']} errors) "
-                  f"at {summary['fps']} FPS; latency p50 {summary['latency_p50_ms']} ms, "
-                  f"p95 {summary['latency_p95_ms']} ms", highlight=False)
+    console.print(
+        f"scored {summary['scored']} frames ({summary['dropped']} dropped, {summary['errors']} errors) "
+        f"at {summary['fps']} FPS; latency p50 {summary['latency_p50_ms']} ms, "
+        f"p95 {summary['latency_p95_ms']} ms",
+        highlight=False,
+    )

@@ -28,9 +28,13 @@ def run(
     federated: str | None = typer.Option(
         None, "--federated", help="run a federated role instead: participant (a data owner) or aggregator"
     ),
-    data: Path | None = typer.Option(None, "--data", help="participant: the owner's own training pixels (.npz); never uploaded"),
+    data: Path | None = typer.Option(
+        None, "--data", help="participant: the owner's own training pixels (.npz); never uploaded"
+    ),
     poll: float = typer.Option(1.0, "--poll", min=0.05, help="seconds between looks at the ledger"),
-    max_backoff: float = typer.Option(30.0, "--max-backoff", min=0.1, help="longest wait between retries when the chain is away"),
+    max_backoff: float = typer.Option(
+        30.0, "--max-backoff", min=0.1, help="longest wait between retries when the chain is away"
+    ),
     once: bool = typer.Option(False, "--once", help="advance the platform's unfinished tasks once, then exit"),
     as_party: str | None = AsOption,
     no_sandbox: bool = NoSandboxOption,
@@ -50,7 +54,9 @@ def run(
         console.print(f"[dim]{datetime.now():%H:%M:%S}[/] {line}", highlight=False)
 
     if federated is not None:
-        _run_federated(backends, acting_party(ctx, as_party), federated, data, log, poll=poll, max_backoff=max_backoff, once=once)
+        _run_federated(
+            backends, acting_party(ctx, as_party), federated, data, log, poll=poll, max_backoff=max_backoff, once=once
+        )
         return
     if platform is None:
         from eotrust.errors import InvalidInputError
@@ -68,14 +74,25 @@ def run(
         log("node stopped")
 
 
-def _run_federated(backends: Backends, party: Party, role: str, data: Path | None, log: Callable[[str], None], *,
-                   poll: float, max_backoff: float, once: bool) -> None:
+def _run_federated(
+    backends: Backends,
+    party: Party,
+    role: str,
+    data: Path | None,
+    log: Callable[[str], None],
+    *,
+    poll: float,
+    max_backoff: float,
+    once: bool,
+) -> None:
     from eotrust.errors import InvalidInputError
     from eotrust.federated.data import PixelSet
     from eotrust.nodes.federated import FederatedNode
 
     if role == "participant":
-        node = FederatedNode(backends, party, "participant", data=PixelSet.load(data) if data is not None else None, log=log)
+        node = FederatedNode(
+            backends, party, "participant", data=PixelSet.load(data) if data is not None else None, log=log
+        )
     elif role == "aggregator":
         node = FederatedNode(backends, party, "aggregator", log=log)
     else:

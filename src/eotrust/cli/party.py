@@ -9,7 +9,9 @@ import typer
 
 from eotrust.cli.common import JsonOption, console, err_console, print_json, settings_of
 
-party_app = typer.Typer(help="Parties: an Ethereum account plus an age identity, bound by a signed card.", no_args_is_help=True)
+party_app = typer.Typer(
+    help="Parties: an Ethereum account plus an age identity, bound by a signed card.", no_args_is_help=True
+)
 
 ROLES = "submitter | data-owner | algorithm-owner | platform-owner"
 

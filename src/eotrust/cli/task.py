@@ -124,11 +124,13 @@ def create(
         None, "--results-key", help="age recipient for the outputs (default: yours)"
     ),
     requests: list[str] = typer.Option([], "--request", "-r", help="DATASET or DATASET=OWNER; repeatable"),
+    lock: bool = typer.Option(False, "--lock", help="lock it at once (no more requests): owners are asked now"),
     paid: bool = typer.Option(False, "--paid", help="must be funded through the escrow (eotrust fund), which locks it"),
     as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Create a task (through the factory) for an application on a platform; you own it."""
+    """Create a task (through the factory) for an application on a platform; you own it.
+    Its requests (and --lock) go in the creating transaction."""
     backends = backends_of(ctx)
     party = acting_party(ctx, as_party)
     app_id, app_owner = _owner_of(backends, "application", application, application_owner)
@@ -141,10 +143,12 @@ def create(
         application_owner=app_owner,
         platform_id=platform_id,
         platform_owner=plat_owner,
+        requests=pairs,
+        lock=lock,
         paid=paid,
     )
     created = task.last_transaction
-    indices = task.add_requests(party.account, pairs) if pairs else []
+    indices = list(range(len(pairs)))
     if as_json:
         print_json(
             {

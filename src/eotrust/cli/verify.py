@@ -17,7 +17,10 @@ def register(app: typer.Typer) -> None:
 def print_verdict(verdict) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
-    table = Table(title=f"verify {verdict.target}" + (f" (task {verdict.task})" if verdict.task and verdict.task != verdict.target else ""))
+    table = Table(
+        title=f"verify {verdict.target}"
+        + (f" (task {verdict.task})" if verdict.task and verdict.task != verdict.target else "")
+    )
     table.add_column("", width=2)
     table.add_column("check")
     table.add_column("detail", overflow="fold")
@@ -59,7 +62,15 @@ def verify(
     identity = backends.load_party(as_party).age_identity if as_party else None
     verdict = run_verify(backends, target, identity=identity)
     if as_json:
-        print_json({"target": verdict.target, "task": verdict.task, "verdict": verdict.name, "ok": verdict.ok, "checks": verdict.checks})
+        print_json(
+            {
+                "target": verdict.target,
+                "task": verdict.task,
+                "verdict": verdict.name,
+                "ok": verdict.ok,
+                "checks": verdict.checks,
+            }
+        )
     else:
         print_verdict(verdict)
     if verdict.name == "INCOMPLETE":

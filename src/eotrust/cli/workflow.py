@@ -21,7 +21,9 @@ from eotrust.cli.common import (
 )
 from eotrust.errors import InvalidInputError, WorkflowError
 
-workflow_app = typer.Typer(help="Workflows: validate, run (cached, parallel, on Dask), publish, sweep.", no_args_is_help=True)
+workflow_app = typer.Typer(
+    help="Workflows: validate, run (cached, parallel, on Dask), publish, sweep.", no_args_is_help=True
+)
 run_app = typer.Typer(help="Run records: list, show, step logs, W3C PROV export.", no_args_is_help=True)
 
 
@@ -55,9 +57,15 @@ class _Progress:
     def __init__(self, runs: int = 1) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=err_console,
-                                 transient=False)
+        self.progress = Progress(
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=False,
+        )
         self.tasks: dict[str, Any] = {}
         # a sweep runs every step once per combination: a step's bar counts the instances
         # planned by all of its runs (not "6/2 done")
@@ -100,23 +108,43 @@ def _steps_table(steps: list[Any]) -> Any:
     for s in steps:
         status = "[cyan]cached[/]" if s.cache_hit else ("[green]ok[/]" if s.error is None else f"[red]{s.error}[/]")
         boxed = {None: "?", True: "yes" + (" +net" if s.network else ""), False: "[bold red]NO[/]"}[s.sandboxed]
-        table.add_row(s.label, s.service, status, f"{s.duration_s:.3f} s", str(s.attempts), s.host, boxed,
-                      "\n".join(f"{k}={v}" for k, v in s.outputs.items()))
+        table.add_row(
+            s.label,
+            s.service,
+            status,
+            f"{s.duration_s:.3f} s",
+            str(s.attempts),
+            s.host,
+            boxed,
+            "\n".join(f"{k}={v}" for k, v in s.outputs.items()),
+        )
     return table
 
 
 @workflow_app.command("validate")
-def validate_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="workflow YAML file"), json_: bool = JsonOption) -> None:
-    """Check a workflow; list every problem with its line."""
+def validate_cmd(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="workflow YAML file, or a CWL document"),
+    json_: bool = JsonOption,
+) -> None:
+    """Check a workflow (or a CWL document, with cwltool); list every problem with its line."""
     from eotrust.workflow.errors import WorkflowValidationError
     from eotrust.workflow.spec import load_workflow
 
     settings_of(ctx)
+    if file.suffix == ".cwl":
+        _validate_cwl(file, json_)
+        return
     try:
         spec = load_workflow(file)
     except WorkflowValidationError as exc:
         if json_:
-            print_json({"valid": False, "problems": [{"line": p.line, "message": p.message, "source": p.source} for p in exc.problems]})
+            print_json(
+                {
+                    "valid": False,
+                    "problems": [{"line": p.line, "message": p.message, "source": p.source} for p in exc.problems],
+                }
+            )
         else:
             for p in exc.problems:
                 err_console.print(f"[red]{p}[/]", highlight=False)
@@ -124,65 +152,160 @@ def validate_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="work
     if json_:
         print_json({"valid": True, "name": spec.name, "steps": spec.order, "open_params": list(spec.open_params())})
         return
-    console.print(f"[green]valid[/]: {spec.name}: {len(spec.steps)} steps ({' -> '.join(spec.order)}), "
-                  f"{len(spec.services)} services; open parameters: {', '.join(spec.open_params()) or 'none'}")
+    console.print(
+        f"[green]valid[/]: {spec.name}: {len(spec.steps)} steps ({' -> '.join(spec.order)}), "
+        f"{len(spec.services)} services; open parameters: {', '.join(spec.open_params()) or 'none'}"
+    )
+
+
+def _validate_cwl(file: Path, json_: bool) -> None:
+    """`workflow validate x.cwl`: measured, then validated by cwltool (packing it); its interface."""
+    from eotrust.workflow.cwl_documents import pack_checked
+    from eotrust.workflow.cwl_package import cwl_interface
+
+    iface = cwl_interface(pack_checked(file), name=file.stem)
+    params = list(iface.parameters_schema["properties"])
+    if json_:
+        print_json(
+            {
+                "valid": True,
+                "name": iface.name,
+                "class": iface.klass,
+                "inputs": iface.data_inputs,
+                "params": params,
+                "open_params": iface.parameters_schema["required"],
+                "outputs": iface.outputs,
+            }
+        )
+        return
+    console.print(
+        f"[green]valid[/]: CWL {iface.klass} {iface.name}: inputs {', '.join(iface.data_inputs) or 'none'}; "
+        f"parameters {', '.join(params) or 'none'}; outputs {', '.join(iface.outputs) or 'none'}"
+    )
 
 
 @workflow_app.command("import-cwl")
-def import_cwl_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="a CWL v1.2 CommandLineTool"), json_: bool = JsonOption) -> None:
-    """Import a CWL CommandLineTool as a service; store it and print its CID."""
-    from eotrust.workflow.cwl import import_cwl
+def import_cwl_cmd(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="a CWL v1.2 CommandLineTool or Workflow"),
+    package: bool = typer.Option(False, "--package", help="store it as a CWL package even if it maps to a service"),
+    json_: bool = JsonOption,
+) -> None:
+    """Import a CWL document: a plain CommandLineTool becomes a service; a Workflow, or a tool with
+    JavaScript, secondaryFiles, scatter ... a stored CWL package run through cwltool. Prints its CID."""
+    from eotrust.workflow.cwl_documents import import_cwl_document
 
-    svc = import_cwl(file)
-    cid = backends_of(ctx).store.put_bytes(svc.canonical())
+    done = import_cwl_document(file, backends_of(ctx).store, as_package=package)
+    svc, pkg, cid = done.service, done.package, done.cid
     if json_:
-        print_json({"cid": cid, "service": svc})
+        print_json(
+            {
+                "cid": cid,
+                "kind": "service" if svc else "cwl-package",
+                "service": svc,
+                "package": None
+                if pkg is None
+                else {
+                    "name": pkg.name,
+                    "class": pkg.klass,
+                    "inputs": pkg.data_inputs,
+                    "parameters": pkg.parameters_schema,
+                    "outputs": pkg.outputs,
+                },
+                "reason": done.reason or None,
+            }
+        )
         return
+    if pkg is not None:
+        console.print(f"CWL {pkg.klass} [bold]{pkg.name}[/] stored as package {cid}")
+        console.print(f"  runs through cwltool (not a native eotrust service: {done.reason})")
+        console.print(
+            f"  inputs: {', '.join(pkg.data_inputs) or 'none'}; params: "
+            f"{', '.join(pkg.parameters_schema['properties']) or 'none'}; outputs: {', '.join(pkg.outputs)}"
+        )
+        console.print(f"  run it:  eotrust workflow run {cid} -i NAME=FILE -p NAME=VALUE")
+        return
+    assert svc is not None
     console.print(f"service [bold]{svc.name}[/] stored as {cid}")
     console.print(f"  command: {' '.join(svc.command or [])} + {len(svc.bindings)} bindings")
-    console.print(f"  inputs: {', '.join(svc.inputs) or 'none'}; params: {', '.join(svc.params) or 'none'}; outputs: {', '.join(svc.outputs)}")
+    console.print(
+        f"  inputs: {', '.join(svc.inputs) or 'none'}; params: {', '.join(svc.params) or 'none'}; outputs: {', '.join(svc.outputs)}"
+    )
     console.print(f"  use it in a workflow as:  services: {{ {svc.name}: {{cid: {cid}}} }}")
 
 
-def _run_cwl(settings: Any, path: Path, inputs: dict[str, str], params: dict[str, str], json_: bool) -> None:
-    """`workflow run tool.cwl -i name=FILE -p name=VALUE`: a CWL document run by cwltool (see
-    `eotrust cwl-runner` for a job file); VALUEs are read as YAML (numbers, lists, true/false)."""
-    import json as _json
-    import tempfile
-
+def _run_cwl(
+    settings: Any,
+    ref: str,
+    package_cid: str | None,
+    inputs: dict[str, str],
+    params: dict[str, str],
+    store: Any,
+    json_: bool,
+) -> None:
+    """`workflow run X -i name=FILE -p name=VALUE` where X is a .cwl file, a stored CWL package or a
+    published CWL name: run by cwltool (see `eotrust cwl-runner` for a job file); VALUEs are read as
+    YAML (numbers, lists, true/false); a FILE may be a CID for a stored package."""
     import yaml
 
-    from eotrust.workflow.cwl_runner import CwlOptions, run_cwl
+    from eotrust.workflow.cwl_documents import run_cwl_file, run_cwl_stored
+    from eotrust.workflow.cwl_runner import last_error
 
-    job: dict[str, Any] = {k: yaml.safe_load(v) for k, v in params.items()}
-    for name, value in inputs.items():
-        files = [{"class": "File", "path": str(Path(v).resolve())} for v in value.split(",")]
-        job[name] = files if len(files) > 1 else files[0]
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        _json.dump(job, f)
-    try:
-        result = run_cwl(settings, path, Path(f.name), CwlOptions(outdir=Path.cwd()))
-    finally:
-        Path(f.name).unlink(missing_ok=True)
+    values: dict[str, Any] = {k: yaml.safe_load(v) for k, v in params.items()}
+    if package_cid is None:
+        files = {k: [Path(v) for v in value.split(",") if v] for k, value in inputs.items()}
+        result = run_cwl_file(
+            settings,
+            Path(ref),
+            files,
+            values,
+            store=store,
+            outdir=Path.cwd(),
+            lists={k for k, v in inputs.items() if "," in v},
+        )
+    else:
+        result = run_cwl_stored(settings, package_cid, _inputs(inputs, store), values, store=store, outdir=Path.cwd())
     if json_:
         print_json({"run_cid": result.run_cid, "cache_hit": result.cache_hit, "output": result.output})
     elif result.exit_code == 0:
         console.print(f"run {result.run_cid}: [green]succeeded[/]" + (" (from the cache)" if result.cache_hit else ""))
         for name, value in (result.output or {}).items():
-            shown = value.get("path", value) if isinstance(value, dict) else value
-            console.print(f"  {name}: {shown}")
+            console.print(f"  {name}: {_shown(value)}")
     if result.exit_code != 0:
-        from eotrust.workflow.cwl_runner import last_error
+        raise WorkflowError(
+            f"CWL run of {Path(ref).name} failed: {last_error(result.log)}",
+            hint=f"run record {result.run_cid}; `eotrust run logs {result.run_cid} {result.name}`",
+        )
 
-        raise WorkflowError(f"CWL run of {path.name} failed: {last_error(result.log)}",
-                            hint=f"run record {result.run_cid}; `eotrust run logs {result.run_cid}`")
+
+def _shown(value: Any) -> str:
+    """A CWL output value for people: files (and lists of them) by path."""
+    if isinstance(value, dict) and value.get("class") in ("File", "Directory"):
+        return str(value.get("path") or value.get("location"))
+    if isinstance(value, list):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return str(value)
+
+
+def _cwl_package_of(settings: Any, ref: str, store: Any) -> str | None:
+    """The CID of the CWL package ``ref`` names (a stored package's CID, a published CWL name)."""
+    from eotrust.workflow.cwl_documents import package_bytes
+    from eotrust.workflow.registry import published_cwl
+
+    if Path(ref).exists():
+        return None
+    if package_bytes(store, ref) is not None:
+        return ref
+    return published_cwl(settings, ref)
 
 
 @workflow_app.command("run")
 def run_cmd(
     ctx: typer.Context,
     workflow: str = typer.Argument(..., help="workflow file, stored workflow CID, or published name"),
-    input_: list[str] | None = typer.Option(None, "--input", "-i", help="NAME=CID (or a file to store; comma-separate a list)"),
+    input_: list[str] | None = typer.Option(
+        None, "--input", "-i", help="NAME=CID (or a file to store; comma-separate a list)"
+    ),
     param: list[str] | None = typer.Option(None, "--param", "-p", help="NAME=VALUE; comma-separated values sweep"),
     force: list[str] | None = typer.Option(None, "--force", help="re-run STEP even if cached (repeatable)"),
     dask: str | None = typer.Option(None, "--dask", help="Dask scheduler address (default: settings.dask_scheduler)"),
@@ -198,8 +321,9 @@ def run_cmd(
 
     settings = maybe_unsandboxed(settings_of(ctx), no_sandbox)
     store = backends_of(ctx).store
-    if workflow.endswith(".cwl"):
-        _run_cwl(settings, Path(workflow), _pairs(input_, "input"), _pairs(param, "parameter"), json_)
+    package_cid = None if workflow.endswith(".cwl") else _cwl_package_of(settings, workflow, store)
+    if workflow.endswith(".cwl") or package_cid is not None:
+        _run_cwl(settings, workflow, package_cid, _pairs(input_, "input"), _pairs(param, "parameter"), store, json_)
         return
     from eotrust.workflow.registry import resolve_workflow
 
@@ -212,8 +336,9 @@ def run_cmd(
         if local_dask:
             from distributed import LocalCluster
 
-            cluster = LocalCluster(n_workers=local_dask, threads_per_worker=1, processes=True,
-                                   resources={"CPU": 1}, dashboard_address=None)
+            cluster = LocalCluster(
+                n_workers=local_dask, threads_per_worker=1, processes=True, resources={"CPU": 1}, dashboard_address=None
+            )
             err_console.print(f"local Dask cluster at {cluster.scheduler_address} ({local_dask} workers)")
             dask = cluster.scheduler_address
         executor = open_executor(settings.model_copy(update={"dask_scheduler": dask}) if dask else settings, store)
@@ -221,15 +346,33 @@ def run_cmd(
         t0 = time.perf_counter()
         if len(combos) > 1:
             with _Progress(runs=len(combos)) if not json_ else _nullcontext() as prog:
-                result = run_sweep(settings, spec, inputs, params, store=store, executor=executor,
-                                   force=set(force or []), retries=retries, progress=None if json_ else _sweep_progress(prog))
+                result = run_sweep(
+                    settings,
+                    spec,
+                    inputs,
+                    params,
+                    store=store,
+                    executor=executor,
+                    force=set(force or []),
+                    retries=retries,
+                    progress=None if json_ else _sweep_progress(prog),
+                )
             _print_sweep(result, json_)
             if not result.ok:
                 raise typer.Exit(1)
             return
-        with (_Progress() if not json_ else _nullcontext()) as prog:
-            res = run_workflow(settings, spec, inputs, combos[0], store=store, executor=executor,
-                               force=set(force or []), progress=prog, retries=retries)
+        with _Progress() if not json_ else _nullcontext() as prog:
+            res = run_workflow(
+                settings,
+                spec,
+                inputs,
+                combos[0],
+                store=store,
+                executor=executor,
+                force=set(force or []),
+                progress=prog,
+                retries=retries,
+            )
         took = time.perf_counter() - t0
     finally:
         if executor is not None:
@@ -237,8 +380,15 @@ def run_cmd(
         if cluster is not None:
             cluster.close()
     if json_:
-        print_json({"run_cid": res.run_cid, "status": res.status, "outputs": res.outputs,
-                    "workflow_cid": res.workflow_cid, "steps": res.steps})
+        print_json(
+            {
+                "run_cid": res.run_cid,
+                "status": res.status,
+                "outputs": res.outputs,
+                "workflow_cid": res.workflow_cid,
+                "steps": res.steps,
+            }
+        )
         return
     console.print(_steps_table(res.steps))
     hits = sum(1 for s in res.steps if s.cache_hit)
@@ -281,8 +431,12 @@ def _print_sweep(result: Any, json_: bool) -> None:
         table.add_column(col)
     for r in result.rows:
         status = "[green]ok[/]" if r.status == "succeeded" else f"[red]{r.error}[/]"
-        table.add_row(*[str(r.params[k]) for k in result.swept], status,
-                      *[_cell(r.metrics.get(k, "")) for k in metric_cols], r.run_cid or "")
+        table.add_row(
+            *[str(r.params[k]) for k in result.swept],
+            status,
+            *[_cell(r.metrics.get(k, "")) for k in metric_cols],
+            r.run_cid or "",
+        )
     console.print(table)
 
 
@@ -291,20 +445,33 @@ def _cell(value: Any) -> str:
 
 
 @workflow_app.command("publish")
-def publish_cmd(ctx: typer.Context, file: Path = typer.Argument(..., help="workflow YAML file"),
-                name: str | None = typer.Option(None, "--name", help="published name (default: the workflow's)"),
-                json_: bool = JsonOption) -> None:
-    """Store a workflow and its services by CID and list it under a name."""
-    from eotrust.workflow.registry import publish_workflow
+def publish_cmd(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="workflow YAML file"),
+    name: str | None = typer.Option(None, "--name", help="published name (default: the workflow's)"),
+    json_: bool = JsonOption,
+) -> None:
+    """Store a workflow and its services (or a packed CWL document) by CID and list it under a name."""
+    from eotrust.workflow.registry import publish_cwl, publish_workflow
     from eotrust.workflow.spec import load_workflow
 
     settings = settings_of(ctx)
+    if file.suffix == ".cwl":
+        cid = publish_cwl(settings, file, name=name)
+        shown = name or file.stem
+        if json_:
+            print_json({"name": shown, "cid": cid, "kind": "cwl"})
+        else:
+            console.print(f"published CWL [bold]{shown}[/] as {cid}; run it with `eotrust workflow run {shown}`")
+        return
     spec = load_workflow(file)
     cid = publish_workflow(settings, spec, name=name)
     if json_:
         print_json({"name": name or spec.name, "cid": cid})
         return
-    console.print(f"published [bold]{name or spec.name}[/] as {cid}; open parameters: {', '.join(spec.open_params()) or 'none'}")
+    console.print(
+        f"published [bold]{name or spec.name}[/] as {cid}; open parameters: {', '.join(spec.open_params()) or 'none'}"
+    )
 
 
 @workflow_app.command("list")
@@ -322,13 +489,21 @@ def list_cmd(ctx: typer.Context, json_: bool = JsonOption) -> None:
     for col in ("name", "cid", "steps", "open parameters", "inputs", "description"):
         table.add_column(col)
     for w in items:
-        table.add_row(w.name, w.cid, str(len(w.steps)), ", ".join(p.name for p in w.open_params) or "-",
-                      ", ".join(i.name for i in w.inputs) or "-", w.description)
+        table.add_row(
+            w.name,
+            w.cid,
+            str(len(w.steps)),
+            ", ".join(p.name for p in w.open_params) or "-",
+            ", ".join(i.name for i in w.inputs) or "-",
+            w.description,
+        )
     console.print(table)
 
 
 @workflow_app.command("describe")
-def describe_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="published name"), json_: bool = JsonOption) -> None:
+def describe_cmd(
+    ctx: typer.Context, name: str = typer.Argument(..., help="published name"), json_: bool = JsonOption
+) -> None:
     """A published workflow: its parameters (open ones first) with types and defaults, inputs, outputs."""
     from rich.table import Table
 
@@ -343,9 +518,23 @@ def describe_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="publi
     for col in ("name", "type", "open", "default", "constraints", "description"):
         table.add_column(col)
     for p in sorted(w.params, key=lambda p: not p.required):
-        cons = ", ".join(x for x in (f"min {p.min:g}" if p.min is not None else "", f"max {p.max:g}" if p.max is not None else "",
-                                     f"one of {p.choices}" if p.choices else "") if x)
-        table.add_row(p.name, p.type, "[yellow]open[/]" if p.required else "", "" if p.required else repr(p.default), cons, p.description)
+        cons = ", ".join(
+            x
+            for x in (
+                f"min {p.min:g}" if p.min is not None else "",
+                f"max {p.max:g}" if p.max is not None else "",
+                f"one of {p.choices}" if p.choices else "",
+            )
+            if x
+        )
+        table.add_row(
+            p.name,
+            p.type,
+            "[yellow]open[/]" if p.required else "",
+            "" if p.required else repr(p.default),
+            cons,
+            p.description,
+        )
     console.print(table)
     console.print(f"inputs: {', '.join(f'{i.name} ({i.type})' for i in w.inputs) or 'none'}")
     console.print(f"outputs: {', '.join(w.outputs) or 'none'}; steps: {' -> '.join(w.steps)}")
@@ -370,7 +559,9 @@ def run_list_cmd(ctx: typer.Context, json_: bool = JsonOption) -> None:
         if r["started"] is None:
             table.add_row(r["run_cid"], "[red]?[/]", "[red]unknown[/]", "", "")
         else:
-            table.add_row(r["run_cid"], r["workflow"], r["status"], iso(r["started"]), f"{r['ended'] - r['started']:.2f} s")
+            table.add_row(
+                r["run_cid"], r["workflow"], r["status"], iso(r["started"]), f"{r['ended'] - r['started']:.2f} s"
+            )
     console.print(table)
     for r in runs:
         if r["problem"]:
@@ -378,7 +569,11 @@ def run_list_cmd(ctx: typer.Context, json_: bool = JsonOption) -> None:
 
 
 @run_app.command("show")
-def run_show_cmd(ctx: typer.Context, run: str = typer.Argument("last", help="run CID, unique prefix, or 'last'"), json_: bool = JsonOption) -> None:
+def run_show_cmd(
+    ctx: typer.Context,
+    run: str = typer.Argument("last", help="run CID, unique prefix, or 'last'"),
+    json_: bool = JsonOption,
+) -> None:
     """A run record: workflow, parameters, inputs, outputs, and every step."""
     from eotrust.workflow.record import iso
     from eotrust.workflow.runs import load_run
@@ -401,8 +596,11 @@ def run_show_cmd(ctx: typer.Context, run: str = typer.Argument("last", help="run
 
 
 @run_app.command("logs")
-def run_logs_cmd(ctx: typer.Context, run: str = typer.Argument(..., help="run CID, prefix or 'last'"),
-                 step: str = typer.Argument(..., help="step name, or name[i] for a scattered instance")) -> None:
+def run_logs_cmd(
+    ctx: typer.Context,
+    run: str = typer.Argument(..., help="run CID, prefix or 'last'"),
+    step: str = typer.Argument(..., help="step name, or name[i] for a scattered instance"),
+) -> None:
     """Print a step's standard output and error (or, for a failed step, its log)."""
     from eotrust.errors import NotFoundError
     from eotrust.workflow.runs import load_run
@@ -424,8 +622,11 @@ def run_logs_cmd(ctx: typer.Context, run: str = typer.Argument(..., help="run CI
 
 
 @run_app.command("prov")
-def run_prov_cmd(ctx: typer.Context, run: str = typer.Argument("last", help="run CID, prefix or 'last'"),
-                 output: Path | None = typer.Option(None, "--output", "-o", help="write PROV-JSON here")) -> None:
+def run_prov_cmd(
+    ctx: typer.Context,
+    run: str = typer.Argument("last", help="run CID, prefix or 'last'"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="write PROV-JSON here"),
+) -> None:
     """Export a run as W3C PROV-JSON (checked before it is written)."""
     from eotrust.workflow.prov import prov_json, validate_prov_json
     from eotrust.workflow.runs import load_run

@@ -36,7 +36,9 @@ def parse_recipient(text: str) -> x25519.Recipient:
         return x25519.Recipient.from_str(str(text).strip())
     except Exception:
         shown = str(text).strip()[:20]
-        raise CryptoError(f"{shown!r} is not an age recipient", hint="a recipient looks like age1… (62 characters)") from None
+        raise CryptoError(
+            f"{shown!r} is not an age recipient", hint="a recipient looks like age1… (62 characters)"
+        ) from None
 
 
 def recipient_of(identity: str) -> str:

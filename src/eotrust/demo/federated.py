@@ -37,8 +37,9 @@ class FederatedDemoResult:
     seconds: float
 
 
-def run_federated_demo(*, home: Path | None = None, console: Console | None = None, rounds: int = 3,
-                       strategy: str = "fedavg") -> FederatedDemoResult:
+def run_federated_demo(
+    *, home: Path | None = None, console: Console | None = None, rounds: int = 3, strategy: str = "fedavg"
+) -> FederatedDemoResult:
     from eotrust.backends import Backends
     from eotrust.crypto.envelope import open_from_store  # noqa: F401 - the demo's sealing is age's
     from eotrust.federated.create import create_federated_task
@@ -57,16 +58,29 @@ def run_federated_demo(*, home: Path | None = None, console: Console | None = No
     backends = Backends(settings)
     chain, store = backends.chain, backends.store
     out.rule("1. parties")
-    parties = {name: create_party(settings, name, role) for name, role in
-               [("submitter", "submitter"), ("aggregator", "platform-owner"), ("owner-north", "data-owner"),
-                ("owner-middle", "data-owner"), ("owner-south", "data-owner")]}
+    parties = {
+        name: create_party(settings, name, role)
+        for name, role in [
+            ("submitter", "submitter"),
+            ("aggregator", "platform-owner"),
+            ("owner-north", "data-owner"),
+            ("owner-middle", "data-owner"),
+            ("owner-south", "data-owner"),
+        ]
+    }
     for p in parties.values():
         out.print(f"  {p.name:13} {p.address}  {p.role.value}")
 
     def ctx(name: str) -> RoleContext:
         p = parties[name]
-        return RoleContext(name=name, account=p.account, identity=p.age_identity, chain=chain, store=store,
-                           journal=RoundJournal(settings.path("nodes", "federated", name)))
+        return RoleContext(
+            name=name,
+            account=p.account,
+            identity=p.age_identity,
+            chain=chain,
+            store=store,
+            journal=RoundJournal(settings.path("nodes", "federated", name)),
+        )
 
     out.rule("2. the patch split among three owners")
     patch = load_patch()
@@ -79,12 +93,20 @@ def run_federated_demo(*, home: Path | None = None, console: Console | None = No
     out.print(f"  held out      rows {held[0]:3}–{held[1] - 1:3}: {len(test):5} pixels, for evaluation only")
 
     out.rule("3. the submitter opens a federated task")
-    plan = FederatedPlan(classes=CLASS_NAMES, class_codes=CLASS_CODES, timesteps=len(patch.dates), local_epochs=1,
-                         strategy=strategy)
+    plan = FederatedPlan(
+        classes=CLASS_NAMES, class_codes=CLASS_CODES, timesteps=len(patch.dates), local_epochs=1, strategy=strategy
+    )
     task = create_federated_task(
-        chain, store, parties["submitter"].account, auditor_recipient=parties["submitter"].age_recipient, plan=plan,
-        aggregator=parties["aggregator"].address, aggregator_recipient=parties["aggregator"].age_recipient,
-        participants=[parties[o].address for o in owners], rounds=rounds, round_seconds=3600,
+        chain,
+        store,
+        parties["submitter"].account,
+        auditor_recipient=parties["submitter"].age_recipient,
+        plan=plan,
+        aggregator=parties["aggregator"].address,
+        aggregator_recipient=parties["aggregator"].age_recipient,
+        participants=[parties[o].address for o in owners],
+        rounds=rounds,
+        round_seconds=3600,
     )
     out.print(f"  task {task.address}: {rounds} rounds, {strategy}, plan {task.status().plan_cid}")
 
@@ -96,7 +118,14 @@ def run_federated_demo(*, home: Path | None = None, console: Console | None = No
         rec = task.rounds()[r]
         acc, miou = evaluate(plan, read_model(store, rec.aggregate_cid or ""), test)
         scores.append((acc, miou))
-        table.add_row(str(r), str(len(rec.updates)), f"{task.round_gas(rec):,}", f"{acc:.3f}", f"{miou:.3f}", rec.aggregate_cid or "")
+        table.add_row(
+            str(r),
+            str(len(rec.updates)),
+            f"{task.round_gas(rec):,}",
+            f"{acc:.3f}",
+            f"{miou:.3f}",
+            rec.aggregate_cid or "",
+        )
         out.print(f"  round {r}: {len(rec.updates)} sealed updates, aggregate {rec.aggregate_cid}, accuracy {acc:.3f}")
 
     drive(task, ctx("aggregator"), [ctx(o) for o in owners], data, on_round=on_round)
@@ -110,5 +139,12 @@ def run_federated_demo(*, home: Path | None = None, console: Console | None = No
     out.print("[bold green]VERIFIED[/]" if verdict.ok else "[bold red]NOT VERIFIED[/]")
     state = task.status().state.value
     acc, miou = scores[-1] if scores else (0.0, 0.0)
-    return FederatedDemoResult(home=settings.home_dir, task=task.address, state=state, verified=verdict.ok,
-                               accuracy=acc, miou=miou, seconds=time.monotonic() - t0)
+    return FederatedDemoResult(
+        home=settings.home_dir,
+        task=task.address,
+        state=state,
+        verified=verdict.ok,
+        accuracy=acc,
+        miou=miou,
+        seconds=time.monotonic() - t0,
+    )

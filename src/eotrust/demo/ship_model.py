@@ -56,12 +56,26 @@ def ship_model(backends: Backends, submitter: Party, results: list[CollectedResu
     if MODEL not in by_name or SCENE not in by_name:
         return None
     run = by_name[RUN_RECORD].plaintext_cid if RUN_RECORD in by_name else None
-    package = package_checkpoint(by_name[MODEL].path, submitter.account, out / PACKAGE_FILE, run=run,
-                                 description="land-cover classifier trained by `eotrust demo`")
+    package = package_checkpoint(
+        by_name[MODEL].path,
+        submitter.account,
+        out / PACKAGE_FILE,
+        run=run,
+        description="land-cover classifier trained by `eotrust demo`",
+    )
     registry = backends.registry
     entry = registry.register(package)
     report = verify_package(package, cid=entry.cid, owner=submitter.address)
     scene = score_scene(registry.scorer(entry.cid), by_name[SCENE].path, out / SCENE_MAP)
-    return ShippedModel(cid=entry.cid, package=package, size=package.stat().st_size, checks=report.checks,
-                        lineage=dict(entry.lineage), scene_map=scene.classes, width=scene.width,
-                        height=scene.height, seconds=scene.seconds, tiles=scene.tiles)
+    return ShippedModel(
+        cid=entry.cid,
+        package=package,
+        size=package.stat().st_size,
+        checks=report.checks,
+        lineage=dict(entry.lineage),
+        scene_map=scene.classes,
+        width=scene.width,
+        height=scene.height,
+        seconds=scene.seconds,
+        tiles=scene.tiles,
+    )

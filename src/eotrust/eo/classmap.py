@@ -34,7 +34,18 @@ LULC_COLOURS = {
     10: "#f0f4ff",  # snow and ice
 }
 #: … and, for other codes, these by class index.
-FALLBACK_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
+FALLBACK_COLOURS = [
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+]
 
 
 def colour_of(code: int, index: int = 0) -> str:
@@ -45,7 +56,9 @@ def colour_of(code: int, index: int = 0) -> str:
 def codes_for(codes: Sequence[int | None], count: int) -> list[int]:
     """The codes a map writes for ``count`` classes: the given ones, or index + 1 for a
     model whose classes carry none. Refused when a code does not fit a uint8 or is 0."""
-    out = [int(c) if c is not None else i + 1 for i, c in enumerate(list(codes) + [None] * (count - len(codes)))][:count]
+    out = [int(c) if c is not None else i + 1 for i, c in enumerate(list(codes) + [None] * (count - len(codes)))][
+        :count
+    ]
     if any(c < 1 or c > MAX_CODE for c in out) or len(set(out)) != len(out):
         raise InvalidInputError(f"class codes {out} do not fit a uint8 class map (1..{MAX_CODE}, each once)")
     return out

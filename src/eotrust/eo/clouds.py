@@ -118,8 +118,10 @@ def clean_cube(
     Dates that are cloudy everywhere are filled like any other gap. A cube with no clear
     observation at all is refused: there is nothing to learn from."""
     if mask_band is not None and mask_band not in cube.bands:
-        raise RasterError(f"the cube has no mask band {mask_band!r} (bands: {', '.join(cube.bands)})",
-                          hint="stack the cloud mask with the data, or pass no mask band")
+        raise RasterError(
+            f"the cube has no mask band {mask_band!r} (bands: {', '.join(cube.bands)})",
+            hint="stack the cloud mask with the data, or pass no mask band",
+        )
     data_bands = tuple(b for b in cube.bands if b != mask_band)
     if not data_bands:
         raise RasterError("the cube has only a mask band, no data to clean")
@@ -128,7 +130,9 @@ def clean_cube(
     days = days_of(cube.dates) if method == "interpolate" and len(cube.dates) > 1 else np.zeros(len(cube.dates))
     if method == "composite":
         if not windows_:
-            raise RasterError("compositing needs temporal windows", hint="give windows, e.g. temporal_windows(dates, days=30)")
+            raise RasterError(
+                "compositing needs temporal windows", hint="give windows, e.g. temporal_windows(dates, days=30)"
+            )
         out_dates = tuple(w.label for w in windows_)
     elif method == "interpolate":
         out_dates = cube.dates
@@ -152,12 +156,21 @@ def clean_cube(
             return interpolate_time(data, days)
         return composite(data, [w.indices for w in windows_ or ()])
 
-    write_cube(cube, dest, transform=transform, bands=data_bands, dates=out_dates, block=block,
-               tags={"cleaning": method, "mask_band": mask_band or ""})
+    write_cube(
+        cube,
+        dest,
+        transform=transform,
+        bands=data_bands,
+        dates=out_dates,
+        block=block,
+        tags={"cleaning": method, "mask_band": mask_band or ""},
+    )
     if clear_per_date.sum() == 0:
         Path(dest).unlink(missing_ok=True)
-        raise RasterError("every date is cloudy or empty at every pixel: there is no clear observation",
-                          hint="choose other dates or a cube with clear observations")
+        raise RasterError(
+            "every date is cloudy or empty at every pixel: there is no clear observation",
+            hint="choose other dates or a cube with clear observations",
+        )
     all_cloud = tuple(d for d, n in zip(cube.dates, clear_per_date) if n == 0)
     return CleanReport(Path(dest), len(out_dates), data_bands, masked / max(total, 1), all_cloud, never)
 

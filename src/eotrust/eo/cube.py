@@ -93,7 +93,9 @@ class Cube:
         if not t_idx or not b_idx:
             raise RasterError("a sub-cube needs at least one date and one band")
         return replace(
-            self, dates=tuple(self.dates[t] for t in t_idx), bands=tuple(self.bands[b] for b in b_idx),
+            self,
+            dates=tuple(self.dates[t] for t in t_idx),
+            bands=tuple(self.bands[b] for b in b_idx),
             layers=tuple(tuple(self.layers[t][b] for b in b_idx) for t in t_idx),
         )
 
@@ -104,8 +106,13 @@ class Cube:
         return sorted({ref.path for row in self.layers for ref in row if ref is not None})
 
     def to_dict(self) -> dict[str, Any]:
-        return {"grid": self.grid.to_dict(), "dates": list(self.dates), "bands": list(self.bands),
-                "shape": list(self.shape), "sources": self.sources()}
+        return {
+            "grid": self.grid.to_dict(),
+            "dates": list(self.dates),
+            "bands": list(self.bands),
+            "shape": list(self.shape),
+            "sources": self.sources(),
+        }
 
 
 class CubeReader:
@@ -133,8 +140,15 @@ class CubeReader:
                     nodata = ds.nodata
                     if nodata is None and np.dtype(ds.dtypes[0]).kind == "f":
                         nodata = float("nan")
-                    vrt = WarpedVRT(ds, crs=grid.rio_crs, transform=grid.affine, width=grid.width, height=grid.height,
-                                    resampling=Resampling[entries[0][2].resampling], nodata=nodata)
+                    vrt = WarpedVRT(
+                        ds,
+                        crs=grid.rio_crs,
+                        transform=grid.affine,
+                        width=grid.width,
+                        height=grid.height,
+                        resampling=Resampling[entries[0][2].resampling],
+                        nodata=nodata,
+                    )
                     self._closers.append(vrt)
                     ds = vrt
                 self._open[path] = ds
@@ -191,10 +205,14 @@ def _check_alignable(path: Path, grid_of_src: Grid, grid: Grid) -> None:
     if grid_of_src.matches(grid):
         return
     try:
-        left, bottom, right, top = transform_bounds(grid_of_src.rio_crs, grid.rio_crs, *grid_of_src.bounds, densify_pts=21)
+        left, bottom, right, top = transform_bounds(
+            grid_of_src.rio_crs, grid.rio_crs, *grid_of_src.bounds, densify_pts=21
+        )
     except (RasterioError, ValueError) as exc:
-        raise RasterError(f"{path} ({grid_of_src.crs}) cannot be reprojected to the cube's CRS {grid.crs}: {exc}",
-                          hint="stack rasters whose CRSs can be transformed into each other") from None
+        raise RasterError(
+            f"{path} ({grid_of_src.crs}) cannot be reprojected to the cube's CRS {grid.crs}: {exc}",
+            hint="stack rasters whose CRSs can be transformed into each other",
+        ) from None
     gl, gb, gr, gt = grid.bounds
     finite = all(np.isfinite(v) for v in (left, bottom, right, top))
     if not finite or left >= gr or right <= gl or bottom >= gt or top <= gb:
@@ -230,8 +248,10 @@ def stack(
     for src in items:
         info = raster_info(src.path)
         if not info.grid.crs:
-            raise RasterError(f"{src.path} has no CRS, so it cannot be aligned with the other rasters",
-                              hint="assign one first, e.g. gdal_edit.py -a_srs EPSG:32633 FILE")
+            raise RasterError(
+                f"{src.path} has no CRS, so it cannot be aligned with the other rasters",
+                hint="assign one first, e.g. gdal_edit.py -a_srs EPSG:32633 FILE",
+            )
         if grid is None:
             grid = info.grid
         _check_alignable(src.path, info.grid, grid)
@@ -245,13 +265,17 @@ def stack(
                 order.append(name)
             if src_dates is None:
                 if name in static:
-                    raise RasterError(f"band {name!r} is given twice ({static[name].path} and {src.path})",
-                                      hint="name the bands apart with Source(band=...)")
+                    raise RasterError(
+                        f"band {name!r} is given twice ({static[name].path} and {src.path})",
+                        hint="name the bands apart with Source(band=...)",
+                    )
                 static[name] = ref
                 continue
             key = (src_dates[i], name)
             if key in dynamic:
-                raise RasterError(f"band {name!r} at {src_dates[i]} is given twice ({dynamic[key].path} and {src.path})")
+                raise RasterError(
+                    f"band {name!r} at {src_dates[i]} is given twice ({dynamic[key].path} and {src.path})"
+                )
             dynamic[key] = ref
     assert grid is not None
     clash = set(static) & {b for _, b in dynamic}
@@ -277,9 +301,7 @@ def stack(
             f"band {b!r} has no layer at {len(gaps)} of the cube's {len(cube_dates)} dates ({shown})",
             hint="stack rasters with the same dates, choose dates they share, or allow missing dates to fill them by interpolation",
         )
-    layers = tuple(
-        tuple(static[b] if b in static else dynamic.get((d, b)) for b in order) for d in cube_dates
-    )
+    layers = tuple(tuple(static[b] if b in static else dynamic.get((d, b)) for b in order) for d in cube_dates)
     return Cube(grid=grid, dates=cube_dates, bands=tuple(order), layers=layers)
 
 
@@ -293,13 +315,23 @@ class CubeWriter:
     """Writes a cube GeoTIFF window by window; the file appears under its name only when
     every window was written (``close(ok=True)``), never half-written."""
 
-    def __init__(self, dest: Path, grid: Grid, dates: Sequence[str], bands: Sequence[str], *,
-                 tags: dict[str, str] | None = None, block: int = 256) -> None:
+    def __init__(
+        self,
+        dest: Path,
+        grid: Grid,
+        dates: Sequence[str],
+        bands: Sequence[str],
+        *,
+        tags: dict[str, str] | None = None,
+        block: int = 256,
+    ) -> None:
         self.dest = Path(dest)
         self.dates, self.bands = tuple(dates), tuple(bands)
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temp_name(self.dest)
-        profile = geotiff_profile(grid, count=len(self.dates) * len(self.bands), dtype="float32", nodata=float("nan"), block=block)
+        profile = geotiff_profile(
+            grid, count=len(self.dates) * len(self.bands), dtype="float32", nodata=float("nan"), block=block
+        )
         self.ds = rasterio.open(self.tmp, "w", **profile)
         for t, d in enumerate(self.dates):
             for b, name in enumerate(self.bands):
@@ -327,9 +359,17 @@ class CubeWriter:
 Transform = Callable[[np.ndarray], np.ndarray]
 
 
-def write_cube(cube: Cube, dest: Path, *, transform: Transform | None = None, bands: Sequence[str] | None = None,
-               dates: Sequence[str] | None = None, block: int | None = None, tags: dict[str, str] | None = None,
-               on_window: Callable[[int, int], None] | None = None) -> Path:
+def write_cube(
+    cube: Cube,
+    dest: Path,
+    *,
+    transform: Transform | None = None,
+    bands: Sequence[str] | None = None,
+    dates: Sequence[str] | None = None,
+    block: int | None = None,
+    tags: dict[str, str] | None = None,
+    on_window: Callable[[int, int], None] | None = None,
+) -> Path:
     """Read ``cube`` window by window, apply ``transform`` (``(T, B, h, w)`` → ``(T', B', h, w)``
     with ``dates``/``bands`` naming its output) and write a cube GeoTIFF at ``dest``."""
     t, b, _, _ = cube.shape
@@ -344,7 +384,9 @@ def write_cube(cube: Cube, dest: Path, *, transform: Transform | None = None, ba
             if transform is not None:
                 x = transform(x)
             if x.shape[:2] != (len(out_dates), len(out_bands)):
-                raise RasterError(f"cube transform gave {x.shape[:2]} layers, expected {(len(out_dates), len(out_bands))}")
+                raise RasterError(
+                    f"cube transform gave {x.shape[:2]} layers, expected {(len(out_dates), len(out_bands))}"
+                )
             writer.write(win, x)
             if on_window:
                 on_window(i + 1, len(wins))

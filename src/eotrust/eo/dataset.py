@@ -82,7 +82,9 @@ class DatasetManifest(BaseModel):
     normalisation: Normalisation
     sources: dict[str, str] = Field(default_factory=dict)
     skipped_tiles: int = 0
-    preprocessing: dict[str, str] | None = Field(default=None, description="the cube's cleaning tags (cleaning, mask_band)")
+    preprocessing: dict[str, str] | None = Field(
+        default=None, description="the cube's cleaning tags (cleaning, mask_band)"
+    )
 
     @property
     def class_list(self) -> ClassList:
@@ -94,7 +96,9 @@ class DatasetManifest(BaseModel):
         return [t for t in self.tiles if t.split == split]
 
 
-def _present_classes(labels: Path, classes: ClassList | None, *, keep_absent: bool = False) -> tuple[ClassList, dict[int, int]]:
+def _present_classes(
+    labels: Path, classes: ClassList | None, *, keep_absent: bool = False
+) -> tuple[ClassList, dict[int, int]]:
     declared = classes if classes is not None else classes_of(labels)
     if declared is None:
         counts = code_counts(labels)
@@ -102,8 +106,10 @@ def _present_classes(labels: Path, classes: ClassList | None, *, keep_absent: bo
     counts = check_classes(labels, declared)
     present = declared.only(c for c, n in counts.items() if c != NODATA_CODE and n > 0)
     if not present.classes:
-        raise InvalidInputError(f"{labels} holds no labelled pixel (only nodata {NODATA_CODE})",
-                                hint="give labels with at least one class, or synthesise them (eotrust eo labels --synthetic)")
+        raise InvalidInputError(
+            f"{labels} holds no labelled pixel (only nodata {NODATA_CODE})",
+            hint="give labels with at least one class, or synthesise them (eotrust eo labels --synthetic)",
+        )
     if len(present.classes) >= IGNORE:
         raise InvalidInputError(f"{len(present.classes)} classes: at most {IGNORE - 1} are supported")
     return (declared if keep_absent else present), counts
@@ -135,13 +141,17 @@ def build_dataset(
     present, _ = _present_classes(labels, classes, keep_absent=keep_absent)
     block = block_size or tile_size
     if block % tile_size:
-        raise InvalidInputError(f"block size {block} must be a multiple of the tile size {tile_size}",
-                                hint="so that every tile lies in one block and one split")
+        raise InvalidInputError(
+            f"block size {block} must be a multiple of the tile size {tile_size}",
+            hint="so that every tile lies in one block and one split",
+        )
     if split is None:
         split = block_split(cube.grid, block, fractions=fractions, seed=seed, labels=labels, trials=trials)
     elif split.block_size % tile_size or (split.height, split.width) != (cube.grid.height, cube.grid.width):
-        raise InvalidInputError(f"the split's {split.block_size} px blocks on {split.height} x {split.width} do not fit "
-                                f"{tile_size} px tiles of the cube ({cube.grid.height} x {cube.grid.width})")
+        raise InvalidInputError(
+            f"the split's {split.block_size} px blocks on {split.height} x {split.width} do not fit "
+            f"{tile_size} px tiles of the cube ({cube.grid.height} x {cube.grid.width})"
+        )
     lut = present.lut()
     t, b = len(cube.dates), len(cube.bands)
     s = tile_size
@@ -154,10 +164,17 @@ def build_dataset(
     work = Path(tempfile.mkdtemp(prefix=".dataset-", dir=dest.parent))
     try:
         group = zarr.open_group(work / "data", mode="w")
-        xs = group.create_array("x", shape=(0, t, b, s, s), chunks=(1, t, b, s, s), dtype="float32",
-                                compressors=ZstdCodec(level=3), fill_value=np.nan)
-        ys = group.create_array("y", shape=(0, s, s), chunks=(1, s, s), dtype="uint8",
-                                compressors=ZstdCodec(level=3), fill_value=IGNORE)
+        xs = group.create_array(
+            "x",
+            shape=(0, t, b, s, s),
+            chunks=(1, t, b, s, s),
+            dtype="float32",
+            compressors=ZstdCodec(level=3),
+            fill_value=np.nan,
+        )
+        ys = group.create_array(
+            "y", shape=(0, s, s), chunks=(1, s, s), dtype="uint8", compressors=ZstdCodec(level=3), fill_value=IGNORE
+        )
         entries: list[DatasetTile] = []
         counts = {sp: {c.name: 0 for c in present.classes} for sp in SPLITS}
         total = np.zeros(b)
@@ -184,8 +201,18 @@ def build_dataset(
                 ys.resize((i + 1, s, s))
                 xs[i] = x
                 ys[i] = y
-                entries.append(DatasetTile(index=i, row=tile.row, col=tile.col, x=tile.x, y=tile.y, split=which,
-                                           labelled=labelled, transform=list(tile.transform)))
+                entries.append(
+                    DatasetTile(
+                        index=i,
+                        row=tile.row,
+                        col=tile.col,
+                        x=tile.x,
+                        y=tile.y,
+                        split=which,
+                        labelled=labelled,
+                        transform=list(tile.transform),
+                    )
+                )
                 vals, n = np.unique(y[y != IGNORE], return_counts=True)
                 for v, k in zip(vals.tolist(), n.tolist()):
                     counts[which][present.classes[v].name] += int(k)
@@ -203,11 +230,17 @@ def build_dataset(
         std = np.sqrt(np.maximum(total_sq / np.maximum(n_obs, 1) - mean**2, 0))
         std = np.where(std > 1e-12, std, 1.0)
         manifest = DatasetManifest(
-            grid=cube.grid.to_dict(), bands=list(cube.bands), dates=list(cube.dates),
+            grid=cube.grid.to_dict(),
+            bands=list(cube.bands),
+            dates=list(cube.dates),
             classes=[DatasetClass(index=i, code=c.code, name=c.name) for i, c in enumerate(present.classes)],
-            tile_size=s, tiles=entries, split={**split.to_dict(), "tile_size": s}, counts=counts,
+            tile_size=s,
+            tiles=entries,
+            split={**split.to_dict(), "tile_size": s},
+            counts=counts,
             normalisation=Normalisation(mean=[float(v) for v in mean], std=[float(v) for v in std]),
-            sources=dict(sorted((sources or {}).items())), skipped_tiles=skipped,
+            sources=dict(sorted((sources or {}).items())),
+            skipped_tiles=skipped,
             preprocessing=_cleaning_tags(cube_path),
         )
         (work / "manifest.json").write_text(manifest.model_dump_json(indent=2, exclude_none=True))
@@ -249,8 +282,9 @@ class TrainingDataset:
             with zipfile.ZipFile(path) as zf:
                 self.manifest = DatasetManifest.model_validate_json(zf.read("manifest.json"))
         except (zipfile.BadZipFile, KeyError) as exc:
-            raise InvalidInputError(f"{path} is not a training-dataset archive ({exc})",
-                                    hint="build one with eotrust eo dataset") from None
+            raise InvalidInputError(
+                f"{path} is not a training-dataset archive ({exc})", hint="build one with eotrust eo dataset"
+            ) from None
         except ValueError as exc:
             raise InvalidInputError(f"{path} has an invalid manifest: {str(exc).splitlines()[0]}") from None
         if self.manifest.format != FORMAT:
@@ -337,4 +371,3 @@ def fetch_dataset(store: Any, cid: str, dest_dir: Path) -> Path:
     if not dest.exists():
         store.get_file(cid, dest)
     return dest
-

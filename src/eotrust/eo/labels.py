@@ -50,7 +50,9 @@ class ClassList:
             try:
                 items.append(LandClass(int(code), name.strip() or f"class {code}"))
             except ValueError:
-                raise InvalidInputError(f"class entry {part!r} is not 'CODE NAME'", hint="write classes as '1 forest,2 water'") from None
+                raise InvalidInputError(
+                    f"class entry {part!r} is not 'CODE NAME'", hint="write classes as '1 forest,2 water'"
+                ) from None
         return cls.of(items)
 
     @classmethod
@@ -157,16 +159,22 @@ def read_vector(path: Path, field: str, *, layer: str | int | None = None) -> tu
     try:
         meta, _, geometry, field_data = pyogrio.raw.read(path, layer=layer, columns=[field])
     except Exception as exc:  # noqa: BLE001 - pyogrio raises several unrelated types
-        raise InvalidInputError(f"cannot read polygons from {path}: {str(exc).splitlines()[0]}",
-                                hint="give a GeoPackage, GeoJSON or Shapefile with a class field") from None
+        raise InvalidInputError(
+            f"cannot read polygons from {path}: {str(exc).splitlines()[0]}",
+            hint="give a GeoPackage, GeoJSON or Shapefile with a class field",
+        ) from None
     fields = list(meta.get("fields", []))
     if field not in fields:
-        raise InvalidInputError(f"{path} has no field {field!r} (fields: {', '.join(fields) or 'none'})",
-                                hint="name the field that holds each polygon's class")
+        raise InvalidInputError(
+            f"{path} has no field {field!r} (fields: {', '.join(fields) or 'none'})",
+            hint="name the field that holds each polygon's class",
+        )
     crs = meta.get("crs")
     if not crs:
-        raise RasterError(f"{path} has no CRS, so its polygons cannot be placed on the grid",
-                          hint="save it with a CRS (GeoJSON defaults to WGS 84 only when it says so)")
+        raise RasterError(
+            f"{path} has no CRS, so its polygons cannot be placed on the grid",
+            hint="save it with a CRS (GeoJSON defaults to WGS 84 only when it says so)",
+        )
     geoms = list(shapely.from_wkb(geometry)) if geometry is not None else []
     values = list(field_data[fields.index(field)] if len(field_data) > 1 else field_data[0])
     return geoms, values, str(crs)
@@ -217,7 +225,10 @@ def rasterize_labels(
             hint="add them to the class list or fix the polygons",
         )
     if crs != grid.crs:
-        geoms = [shapely.geometry.shape(g) for g in transform_geom(crs, grid.rio_crs, [shapely.geometry.mapping(g) for g in geoms])]
+        geoms = [
+            shapely.geometry.shape(g)
+            for g in transform_geom(crs, grid.rio_crs, [shapely.geometry.mapping(g) for g in geoms])
+        ]
     tree = shapely.STRtree(geoms)
     counts: dict[int, int] = {}
     profile = geotiff_profile(grid, count=1, dtype="uint16", nodata=NODATA_CODE)
@@ -228,9 +239,14 @@ def rasterize_labels(
             hits = sorted(tree.query(box, predicate="intersects").tolist())
             arr = np.zeros((int(win.height), int(win.width)), dtype=np.uint16)
             if hits:
-                arr = rasterize(((geoms[i], codes[i]) for i in hits), out_shape=arr.shape,
-                                transform=grid.window_transform(win), fill=NODATA_CODE,
-                                all_touched=all_touched, dtype="uint16")
+                arr = rasterize(
+                    ((geoms[i], codes[i]) for i in hits),
+                    out_shape=arr.shape,
+                    transform=grid.window_transform(win),
+                    fill=NODATA_CODE,
+                    all_touched=all_touched,
+                    dtype="uint16",
+                )
             add_counts(counts, arr)
             out.write(arr, 1, window=win)
     return counts
@@ -253,13 +269,17 @@ def spectral_index(name: str, x: np.ndarray, bands: Sequence[str]) -> np.ndarray
     if name.lower() in lower:
         return x[:, lower.index(name.lower())]
     if name.lower() not in INDEX_BANDS:
-        raise InvalidInputError(f"unknown spectral index {name!r}", hint=f"use one of {', '.join(INDEX_BANDS)} or a band name")
+        raise InvalidInputError(
+            f"unknown spectral index {name!r}", hint=f"use one of {', '.join(INDEX_BANDS)} or a band name"
+        )
 
     def find(aliases: tuple[str, ...]) -> int:
         for a in aliases:
             if a.lower() in lower:
                 return lower.index(a.lower())
-        raise InvalidInputError(f"index {name} needs a band named one of {', '.join(aliases)}; the cube has {', '.join(bands)}")
+        raise InvalidInputError(
+            f"index {name} needs a band named one of {', '.join(aliases)}; the cube has {', '.join(bands)}"
+        )
 
     a_i, b_i = (find(al) for al in INDEX_BANDS[name.lower()])
     a, b = x[:, a_i], x[:, b_i]
@@ -306,13 +326,20 @@ def _stat(values: np.ndarray, stat: str) -> np.ndarray:
         if stat == "amplitude":
             spread: np.ndarray = np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
             return spread
-        funcs: dict[str, Any] = {"median": np.nanmedian, "mean": np.nanmean, "min": np.nanmin, "max": np.nanmax,
-                                 "std": np.nanstd}
+        funcs: dict[str, Any] = {
+            "median": np.nanmedian,
+            "mean": np.nanmean,
+            "min": np.nanmin,
+            "max": np.nanmax,
+            "std": np.nanstd,
+        }
         reduced: np.ndarray = funcs[stat](values, axis=0)
         return reduced
 
 
-def synthetic_labels(cube: Cube, dest: Path, rules: Sequence[IndexRule] = DEFAULT_RULES, *, block: int | None = None) -> dict[int, int]:
+def synthetic_labels(
+    cube: Cube, dest: Path, rules: Sequence[IndexRule] = DEFAULT_RULES, *, block: int | None = None
+) -> dict[int, int]:
     """Label every pixel by the first rule it meets (0 where none does, or no observation):
     ground truth generated from the data itself when no reference exists. Window by window."""
     if not rules:
@@ -321,8 +348,11 @@ def synthetic_labels(cube: Cube, dest: Path, rules: Sequence[IndexRule] = DEFAUL
     counts: dict[int, int] = {}
     profile = geotiff_profile(cube.grid, count=1, dtype="uint16", nodata=NODATA_CODE)
     with atomic_path(dest) as tmp, rasterio.open(tmp, "w", **profile) as out:
-        out.update_tags(classes=classes.to_tag(), source="synthetic: spectral-index rules",
-                        rules=";".join(r.model_dump_json() for r in rules))
+        out.update_tags(
+            classes=classes.to_tag(),
+            source="synthetic: spectral-index rules",
+            rules=";".join(r.model_dump_json() for r in rules),
+        )
         for win, x in iter_windows(cube, block):
             label = np.zeros(x.shape[2:], dtype=np.uint16)
             done = np.zeros(x.shape[2:], dtype=bool)
@@ -354,7 +384,10 @@ def align_labels(src: Path, grid: Grid, dest: Path, *, block: int | None = None)
     with open_raster(src) as ds:
         tags = {k: v for k, v in ds.tags().items() if k in ("classes", "source")}
     counts: dict[int, int] = {}
-    with atomic_path(dest) as tmp, rasterio.open(tmp, "w", **geotiff_profile(grid, count=1, dtype="uint16", nodata=NODATA_CODE)) as out:
+    with (
+        atomic_path(dest) as tmp,
+        rasterio.open(tmp, "w", **geotiff_profile(grid, count=1, dtype="uint16", nodata=NODATA_CODE)) as out,
+    ):
         out.update_tags(**tags)
         for win, x in iter_windows(cube, block):
             arr = np.nan_to_num(x[0, 0], nan=NODATA_CODE).astype(np.uint16)

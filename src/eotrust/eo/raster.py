@@ -49,7 +49,9 @@ class Grid:
     @classmethod
     def from_dataset(cls, ds: Any) -> Grid:
         if ds.crs is None:
-            raise RasterError(f"{ds.name} has no CRS", hint="assign one first, e.g. gdal_edit.py -a_srs EPSG:32633 FILE")
+            raise RasterError(
+                f"{ds.name} has no CRS", hint="assign one first, e.g. gdal_edit.py -a_srs EPSG:32633 FILE"
+            )
         return cls.of(ds.crs, ds.transform, ds.width, ds.height)
 
     @property
@@ -97,7 +99,9 @@ class Grid:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Grid:
-        return cls(str(data["crs"]), tuple(float(v) for v in data["transform"]), int(data["width"]), int(data["height"]))  # type: ignore[arg-type]
+        return cls(
+            str(data["crs"]), tuple(float(v) for v in data["transform"]), int(data["width"]), int(data["height"])
+        )  # type: ignore[arg-type]
 
 
 def _bounds(grid: Grid) -> tuple[float, float, float, float]:
@@ -123,10 +127,18 @@ class RasterInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path, "grid": self.grid.to_dict(), "bounds": list(self.grid.bounds), "count": self.count,
-            "dtype": self.dtype, "nodata": self.nodata, "descriptions": list(self.descriptions),
-            "dates": list(self.dates) if self.dates else None, "band_names": list(self.band_names),
-            "tags": self.tags, "block_shape": list(self.block_shape), "compress": self.compress,
+            "path": self.path,
+            "grid": self.grid.to_dict(),
+            "bounds": list(self.grid.bounds),
+            "count": self.count,
+            "dtype": self.dtype,
+            "nodata": self.nodata,
+            "descriptions": list(self.descriptions),
+            "dates": list(self.dates) if self.dates else None,
+            "band_names": list(self.band_names),
+            "tags": self.tags,
+            "block_shape": list(self.block_shape),
+            "compress": self.compress,
         }
 
 
@@ -135,7 +147,9 @@ def parse_date(text: str) -> datetime:
     try:
         return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).replace(tzinfo=None)
     except ValueError:
-        raise RasterError(f"{text!r} is not an ISO 8601 date", hint="write dates as YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS") from None
+        raise RasterError(
+            f"{text!r} is not an ISO 8601 date", hint="write dates as YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS"
+        ) from None
 
 
 def is_date(text: str | None) -> bool:
@@ -178,8 +192,10 @@ def dates_of(ds: Any) -> tuple[str, ...] | None:
     if tag:
         dates = tuple(d.strip() for d in tag.split(",") if d.strip())
         if len(dates) != ds.count:
-            raise RasterError(f"{ds.name} has {ds.count} bands but its 'dates' tag lists {len(dates)} dates",
-                              hint="give one date per band")
+            raise RasterError(
+                f"{ds.name} has {ds.count} bands but its 'dates' tag lists {len(dates)} dates",
+                hint="give one date per band",
+            )
         for d in dates:
             parse_date(d)
         return dates
@@ -212,12 +228,16 @@ def open_raster(path: Path | str, *, require_crs: bool = True) -> Iterator[Any]:
         ds = rasterio.open(path)
     except RasterioError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RasterError(f"{path} is not a readable raster ({first})",
-                          hint="the GeoTIFF may be truncated or corrupt: export or download it again") from None
+        raise RasterError(
+            f"{path} is not a readable raster ({first})",
+            hint="the GeoTIFF may be truncated or corrupt: export or download it again",
+        ) from None
     try:
         if require_crs and ds.crs is None:
-            raise RasterError(f"{path} has no CRS, so it cannot be placed on a map",
-                              hint="assign one first, e.g. gdal_edit.py -a_srs EPSG:32633 FILE")
+            raise RasterError(
+                f"{path} has no CRS, so it cannot be placed on a map",
+                hint="assign one first, e.g. gdal_edit.py -a_srs EPSG:32633 FILE",
+            )
         with rasterio.Env(GDAL_CACHEMAX=block_cache_bytes(ds)):
             yield ds
     finally:
@@ -240,8 +260,10 @@ def read(ds: Any, indexes: list[int] | int | None = None, window: Window | None 
         return data
     except RasterioError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RasterError(f"cannot read {ds.name} ({first})",
-                          hint="the GeoTIFF may be truncated or corrupt: export or download it again") from None
+        raise RasterError(
+            f"cannot read {ds.name} ({first})",
+            hint="the GeoTIFF may be truncated or corrupt: export or download it again",
+        ) from None
 
 
 def raster_info(path: Path | str) -> RasterInfo:
@@ -253,9 +275,16 @@ def raster_info(path: Path | str) -> RasterInfo:
         else:
             grid = Grid.from_dataset(ds)
         return RasterInfo(
-            path=str(path), grid=grid, count=ds.count, dtype=ds.dtypes[0], nodata=ds.nodata,
-            descriptions=tuple(ds.descriptions), dates=dates_of(ds), band_names=band_names_of(ds, path),
-            tags=dict(ds.tags()), block_shape=tuple(ds.block_shapes[0]) if ds.block_shapes else (0, 0),
+            path=str(path),
+            grid=grid,
+            count=ds.count,
+            dtype=ds.dtypes[0],
+            nodata=ds.nodata,
+            descriptions=tuple(ds.descriptions),
+            dates=dates_of(ds),
+            band_names=band_names_of(ds, path),
+            tags=dict(ds.tags()),
+            block_shape=tuple(ds.block_shapes[0]) if ds.block_shapes else (0, 0),
             compress=(ds.profile.get("compress") or None),
         )
 
@@ -278,8 +307,14 @@ def windows(grid: Grid, size: int) -> Iterator[Window]:
 def geotiff_profile(grid: Grid, *, count: int, dtype: str, nodata: float | None, block: int = 256) -> dict[str, Any]:
     """A profile for writing a tiled, compressed GeoTIFF on ``grid``."""
     profile: dict[str, Any] = {
-        **GTIFF_OPTIONS, "crs": grid.rio_crs, "transform": grid.affine, "width": grid.width,
-        "height": grid.height, "count": count, "dtype": dtype, "nodata": nodata,
+        **GTIFF_OPTIONS,
+        "crs": grid.rio_crs,
+        "transform": grid.affine,
+        "width": grid.width,
+        "height": grid.height,
+        "count": count,
+        "dtype": dtype,
+        "nodata": nodata,
     }
     if np.dtype(dtype).kind == "f":
         profile["predictor"] = 3

@@ -59,14 +59,27 @@ class BlockSplit:
         return np.where(inside, out, 255).astype(np.uint8)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"block_size": self.block_size, "height": self.height, "width": self.width,
-                "fractions": list(self.fractions), "seed": self.seed, "stratified": self.stratified,
-                "assignment": [list(r) for r in self.assignment]}
+        return {
+            "block_size": self.block_size,
+            "height": self.height,
+            "width": self.width,
+            "fractions": list(self.fractions),
+            "seed": self.seed,
+            "stratified": self.stratified,
+            "assignment": [list(r) for r in self.assignment],
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BlockSplit:
-        return cls(int(d["block_size"]), int(d["height"]), int(d["width"]), tuple(d["fractions"]),
-                   int(d["seed"]), bool(d["stratified"]), tuple(tuple(int(v) for v in r) for r in d["assignment"]))
+        return cls(
+            int(d["block_size"]),
+            int(d["height"]),
+            int(d["width"]),
+            tuple(d["fractions"]),
+            int(d["seed"]),
+            bool(d["stratified"]),
+            tuple(tuple(int(v) for v in r) for r in d["assignment"]),
+        )
 
 
 def _block_histograms(labels: Path, grid: Grid, block: int, nby: int, nbx: int) -> tuple[np.ndarray, list[int]]:
@@ -77,7 +90,7 @@ def _block_histograms(labels: Path, grid: Grid, block: int, nby: int, nbx: int) 
             # one strip of blocks at a time: memory bounded by block x width
             strip = read(ds, 1, window=Window(0, by * block, grid.width, min(block, grid.height - by * block)))
             for bx in range(nbx):
-                vals, n = np.unique(strip[:, bx * block:(bx + 1) * block], return_counts=True)
+                vals, n = np.unique(strip[:, bx * block : (bx + 1) * block], return_counts=True)
                 h = {}
                 for v, k in zip(vals.tolist(), n.tolist()):
                     if v != NODATA_CODE:
@@ -117,8 +130,10 @@ def block_split(
     else:
         used = np.arange(n)
     if len(used) < 3 and fractions[1] > 0 and fractions[2] > 0:
-        raise InvalidInputError(f"only {len(used)} block(s) of {block_size} px hold labels: too few to split three ways",
-                                hint="use a smaller block size")
+        raise InvalidInputError(
+            f"only {len(used)} block(s) of {block_size} px hold labels: too few to split three ways",
+            hint="use a smaller block size",
+        )
     n_test = max(1, round(fractions[2] * len(used))) if fractions[2] > 0 else 0
     n_val = max(1, round(fractions[1] * len(used))) if fractions[1] > 0 else 0
     n_val = min(n_val, max(len(used) - n_test - 1, 0))
@@ -126,7 +141,7 @@ def block_split(
     def assign(perm: np.ndarray) -> np.ndarray:
         a = np.zeros(n, dtype=np.uint8)
         a[used[perm[:n_test]]] = 2
-        a[used[perm[n_test:n_test + n_val]]] = 1
+        a[used[perm[n_test : n_test + n_val]]] = 1
         return a
 
     best, best_cost = None, math.inf
@@ -148,9 +163,16 @@ def block_split(
         if cost < best_cost:
             best, best_cost = a, cost
     assert best is not None
-    assignment = tuple(tuple(int(v) for v in best[r * nbx:(r + 1) * nbx]) for r in range(nby))
-    return BlockSplit(block_size, grid.height, grid.width, tuple(float(f) for f in fractions), seed,  # type: ignore[arg-type]
-                      hist is not None, assignment)
+    assignment = tuple(tuple(int(v) for v in best[r * nbx : (r + 1) * nbx]) for r in range(nby))
+    return BlockSplit(
+        block_size,
+        grid.height,
+        grid.width,
+        tuple(float(f) for f in fractions),
+        seed,  # type: ignore[arg-type]
+        hist is not None,
+        assignment,
+    )
 
 
 def _pick_val(train_blocks: np.ndarray, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -174,8 +196,16 @@ def _with_buffer(test: np.ndarray, buffer: int) -> np.ndarray:
     return ring
 
 
-def _assemble(grid: Grid, block_size: int, test: np.ndarray, buffer: int, val_fraction: float, seed: int,
-              labels: Path | None, what: str) -> BlockSplit:
+def _assemble(
+    grid: Grid,
+    block_size: int,
+    test: np.ndarray,
+    buffer: int,
+    val_fraction: float,
+    seed: int,
+    labels: Path | None,
+    what: str,
+) -> BlockSplit:
     nby, nbx = test.shape
     if labels is not None:
         hist, _ = _block_histograms(labels, grid, block_size, nby, nbx)
@@ -185,8 +215,9 @@ def _assemble(grid: Grid, block_size: int, test: np.ndarray, buffer: int, val_fr
     buf = _with_buffer(test, buffer) if buffer > 0 else np.zeros_like(test)
     train = ~test & ~buf
     if not (test & labelled).any() or not (train & labelled).any():
-        raise InvalidInputError(f"{what} leaves no labelled block on one side",
-                                hint="use a smaller block size or buffer")
+        raise InvalidInputError(
+            f"{what} leaves no labelled block on one side", hint="use a smaller block size or buffer"
+        )
     a = np.zeros((nby, nbx), dtype=np.uint8)
     a[test] = 2
     a[buf] = EXCLUDED
@@ -194,12 +225,27 @@ def _assemble(grid: Grid, block_size: int, test: np.ndarray, buffer: int, val_fr
     candidates = np.flatnonzero((train & labelled).reshape(-1))
     val = _pick_val(candidates, val_fraction, rng)
     a.reshape(-1)[val] = 1
-    return BlockSplit(block_size, grid.height, grid.width, (1.0 - val_fraction, val_fraction, 0.0), seed,
-                      False, tuple(tuple(int(v) for v in row) for row in a))
+    return BlockSplit(
+        block_size,
+        grid.height,
+        grid.width,
+        (1.0 - val_fraction, val_fraction, 0.0),
+        seed,
+        False,
+        tuple(tuple(int(v) for v in row) for row in a),
+    )
 
 
-def region_split(grid: Grid, block_size: int, held_out: str, *, buffer: int = 1, val_fraction: float = 0.15,
-                 seed: int = 0, labels: Path | None = None) -> BlockSplit:
+def region_split(
+    grid: Grid,
+    block_size: int,
+    held_out: str,
+    *,
+    buffer: int = 1,
+    val_fraction: float = 0.15,
+    seed: int = 0,
+    labels: Path | None = None,
+) -> BlockSplit:
     """A transfer split: the ``held_out`` half of the grid (west, east, north or south) is the
     test region; the other half trains, less ``buffer`` blocks along the border between them;
     ``val_fraction`` of the training blocks (seeded) are kept aside for early stopping — so
@@ -215,8 +261,17 @@ def region_split(grid: Grid, block_size: int, held_out: str, *, buffer: int = 1,
     return _assemble(grid, block_size, test, buffer, val_fraction, seed, labels, f"holding out the {held_out} half")
 
 
-def kfold_split(grid: Grid, block_size: int, k: int, fold: int, *, buffer: int = 1, val_fraction: float = 0.15,
-                seed: int = 0, labels: Path | None = None) -> BlockSplit:
+def kfold_split(
+    grid: Grid,
+    block_size: int,
+    k: int,
+    fold: int,
+    *,
+    buffer: int = 1,
+    val_fraction: float = 0.15,
+    seed: int = 0,
+    labels: Path | None = None,
+) -> BlockSplit:
     """Fold ``fold`` of a spatial k-fold: the grid is cut into ``k`` contiguous stripes of
     blocks across its longer side; this fold's stripe is the test set, ``buffer`` blocks on
     either side of it belong to no split. (Contiguous stripes, not scattered blocks: a buffer
@@ -227,7 +282,9 @@ def kfold_split(grid: Grid, block_size: int, k: int, fold: int, *, buffer: int =
     along_rows = nby >= nbx
     n = nby if along_rows else nbx
     if n < k:
-        raise InvalidInputError(f"{n} stripes of {block_size} px blocks cannot make {k} folds", hint="use smaller blocks")
+        raise InvalidInputError(
+            f"{n} stripes of {block_size} px blocks cannot make {k} folds", hint="use smaller blocks"
+        )
     stripe = np.arange(n) * k // n  # fold of each row (or column) of blocks
     test = np.zeros((nby, nbx), bool)
     if along_rows:

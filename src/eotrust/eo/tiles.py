@@ -81,7 +81,7 @@ def read_padded(ds: Any, window: Window, *, fill: float, indexes: Sequence[int] 
     out = np.full((len(idx), h, w), fill, dtype=dtype)
     c0, r0, c1, r1 = max(col, 0), max(row, 0), min(col + w, ds.width), min(row + h, ds.height)
     if c1 > c0 and r1 > r0:
-        out[:, r0 - row:r1 - row, c0 - col:c1 - col] = read(ds, idx, window=Window(c0, r0, c1 - c0, r1 - r0))
+        out[:, r0 - row : r1 - row, c0 - col : c1 - col] = read(ds, idx, window=Window(c0, r0, c1 - c0, r1 - r0))
     return out
 
 
@@ -113,12 +113,17 @@ class TilingReport:
     overlap: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "overlap": self.overlap, "skipped_empty": self.skipped_empty,
-                "tiles": [{**r.tile.to_dict(), "path": r.path} for r in self.tiles]}
+        return {
+            "size": self.size,
+            "overlap": self.overlap,
+            "skipped_empty": self.skipped_empty,
+            "tiles": [{**r.tile.to_dict(), "path": r.path} for r in self.tiles],
+        }
 
 
-def iter_tiles(path: Path, size: int, overlap: int = 0, *, skip_empty: bool = True,
-               indexes: Sequence[int] | None = None) -> Iterator[tuple[Tile, np.ndarray]]:
+def iter_tiles(
+    path: Path, size: int, overlap: int = 0, *, skip_empty: bool = True, indexes: Sequence[int] | None = None
+) -> Iterator[tuple[Tile, np.ndarray]]:
     """Each tile of a raster with its pixels (``(bands, size, size)``, padded with nodata),
     one at a time; tiles that are only nodata are skipped when ``skip_empty``."""
     with open_raster(path) as ds:
@@ -149,8 +154,13 @@ def tile_raster(path: Path, out_dir: Path, size: int, overlap: int = 0, *, skip_
                 continue
             tgrid = Grid(grid.crs, tile.transform, size, size)
             dest = out_dir / f"{tile.id}.tif"
-            profile = geotiff_profile(tgrid, count=data.shape[0], dtype=str(data.dtype), nodata=nodata,
-                                      block=min(256, max(16, size - size % 16)))
+            profile = geotiff_profile(
+                tgrid,
+                count=data.shape[0],
+                dtype=str(data.dtype),
+                nodata=nodata,
+                block=min(256, max(16, size - size % 16)),
+            )
             with atomic_path(dest) as tmp, rasterio.open(tmp, "w", **profile) as out:
                 out.write(data)
                 for i, d in enumerate(desc):
@@ -159,7 +169,9 @@ def tile_raster(path: Path, out_dir: Path, size: int, overlap: int = 0, *, skip_
                 out.update_tags(**tags, tile=tile.id)
             records.append(TileRecord(tile, str(dest)))
     report = TilingReport(records, skipped, size, overlap)
-    (out_dir / "tiles.json").write_text(json.dumps({"source": str(path), "grid": grid.to_dict(), **report.to_dict()}, indent=2))
+    (out_dir / "tiles.json").write_text(
+        json.dumps({"source": str(path), "grid": grid.to_dict(), **report.to_dict()}, indent=2)
+    )
     return report
 
 
@@ -176,8 +188,14 @@ class TemporalWindow:
         return self.start
 
 
-def temporal_windows(dates: Sequence[str], *, days: float | None = None, step_days: float | None = None,
-                     count: int | None = None, step: int | None = None) -> list[TemporalWindow]:
+def temporal_windows(
+    dates: Sequence[str],
+    *,
+    days: float | None = None,
+    step_days: float | None = None,
+    count: int | None = None,
+    step: int | None = None,
+) -> list[TemporalWindow]:
     """Windows over ``dates`` (in time order): either ``days`` long every ``step_days``
     (default: no overlap) from the first date, or ``count`` dates every ``step`` dates. Windows
     with no date are left out."""
@@ -216,6 +234,8 @@ def dates_between(dates: Sequence[str], start: str | None, end: str | None) -> l
     hi = parse_date(end) if end else None
     idx = [i for i, d in enumerate(dates) if (lo is None or parse_date(d) >= lo) and (hi is None or parse_date(d) < hi)]
     if not idx:
-        raise RasterError(f"no date between {start or 'the start'} and {end or 'the end'}",
-                          hint=f"the data runs from {dates[0]} to {dates[-1]}")
+        raise RasterError(
+            f"no date between {start or 'the start'} and {end or 'the end'}",
+            hint=f"the data runs from {dates[0]} to {dates[-1]}",
+        )
     return idx

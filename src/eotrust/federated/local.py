@@ -26,8 +26,9 @@ def _seed(plan: FederatedPlan, *parts: object) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
-def train_local(plan: FederatedPlan, global_weights: Weights, data: PixelSet, *, round_: int, index: int,
-                threads: int = 1) -> Weights:
+def train_local(
+    plan: FederatedPlan, global_weights: Weights, data: PixelSet, *, round_: int, index: int, threads: int = 1
+) -> Weights:
     """The update of participant ``index`` in ``round_``: its local model minus the global one.
 
     ``threads``: torch CPU threads while training (1 by default: these small convolutions gain
@@ -69,7 +70,9 @@ def _train_local(plan: FederatedPlan, global_weights: Weights, data: PixelSet, *
             loss.backward()
             opt.step()
     local = from_module(model)
-    delta: Weights = OrderedDict((n, (local[n] - global_weights[n]).astype(global_weights[n].dtype)) for n in floating(global_weights))
+    delta: Weights = OrderedDict(
+        (n, (local[n] - global_weights[n]).astype(global_weights[n].dtype)) for n in floating(global_weights)
+    )
     if plan.privacy is not None:
         delta = privatise(delta, plan.privacy, np.random.default_rng(_seed(plan, "noise", round_, index)))
     return delta
@@ -83,7 +86,9 @@ def evaluate(plan: FederatedPlan, weights: Weights, data: PixelSet) -> tuple[flo
     load_into(model, weights)
     model.eval()
     with torch.no_grad():
-        pred = torch.cat([model(torch.from_numpy(data.x[i : i + 4096])).argmax(1) for i in range(0, len(data), 4096)]).numpy()
+        pred = torch.cat(
+            [model(torch.from_numpy(data.x[i : i + 4096])).argmax(1) for i in range(0, len(data), 4096)]
+        ).numpy()
     cm = confusion_matrix(data.y, pred, len(plan.classes))
     m = metrics_from_confusion(cm, plan.classes)
     return float(m.pixel_accuracy), float(m.mean_iou)
@@ -94,6 +99,8 @@ def train_alone(plan: FederatedPlan, data: PixelSet, *, rounds: int) -> Weights:
     (the baselines of the benchmark: centralised, and each owner alone)."""
     weights = plan.initial_weights()
     for r in range(rounds):
-        delta = train_local(plan.model_copy(update={"privacy": None, "strategy": "fedavg"}), weights, data, round_=r, index=0)
+        delta = train_local(
+            plan.model_copy(update={"privacy": None, "strategy": "fedavg"}), weights, data, round_=r, index=0
+        )
         weights = OrderedDict((n, (v + delta[n]).astype(v.dtype) if n in delta else v) for n, v in weights.items())
     return weights

@@ -26,7 +26,12 @@ class PrivacyConfig(BaseModel):
 
 
 DEFAULT_PARAMS: dict[str, int | float | str] = {
-    "hidden": 16, "layers": 2, "kernel_size": 5, "dropout": 0.0, "pooling": "avgmax"}
+    "hidden": 16,
+    "layers": 2,
+    "kernel_size": 5,
+    "dropout": 0.0,
+    "pooling": "avgmax",
+}
 
 
 class FederatedPlan(BaseModel):

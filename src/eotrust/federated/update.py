@@ -44,7 +44,9 @@ class Update:
     delta: Weights
 
     def to_bytes(self) -> bytes:
-        head = canonical_json({"task": self.task.lower(), "round": self.round, "index": self.index, "samples": self.samples})
+        head = canonical_json(
+            {"task": self.task.lower(), "round": self.round, "index": self.index, "samples": self.samples}
+        )
         return UPDATE_MAGIC + struct.pack("<I", len(head)) + head + encode(self.delta)
 
     @classmethod
@@ -82,7 +84,9 @@ def check_update(update: Update, global_weights: Weights, *, task: str, round_: 
     for name in expected:
         d, g = update.delta[name], global_weights[name]
         if d.shape != g.shape or d.dtype != g.dtype:
-            raise GarbageUpdateError(f"tensor {name} is {d.dtype}{list(d.shape)}, the model's is {g.dtype}{list(g.shape)}")
+            raise GarbageUpdateError(
+                f"tensor {name} is {d.dtype}{list(d.shape)}, the model's is {g.dtype}{list(g.shape)}"
+            )
         if not np.all(np.isfinite(d)):
             raise GarbageUpdateError(f"tensor {name} holds NaN or infinite values")
 

@@ -30,12 +30,20 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
     add("made by the configured federated factory", made, factory.address or "no federated factory on this chain")
     task = FederatedTaskClient(chain, address)
     snap = task.status()
-    add("contract state", snap.state.value != "Failed",
-        f"{snap.state.value}, round {snap.round}/{snap.rounds}, {len(snap.participants)} participants, quorum {snap.quorum}")
+    add(
+        "contract state",
+        snap.state.value != "Failed",
+        f"{snap.state.value}, round {snap.round}/{snap.rounds}, {len(snap.participants)} participants, quorum {snap.quorum}",
+    )
     try:
         plan = FederatedPlan.parse(store.get_bytes(snap.plan_cid))
-        add("training plan", True, f"{snap.plan_cid}: {plan.application}, {plan.strategy}, "
-            f"{plan.local_epochs} local epoch(s)" + (f", DP clip {plan.privacy.clip} noise {plan.privacy.noise_multiplier}" if plan.privacy else ""))
+        add(
+            "training plan",
+            True,
+            f"{snap.plan_cid}: {plan.application}, {plan.strategy}, "
+            f"{plan.local_epochs} local epoch(s)"
+            + (f", DP clip {plan.privacy.clip} noise {plan.privacy.noise_multiplier}" if plan.privacy else ""),
+        )
     except EotrustError as exc:
         add("training plan", False, f"{snap.plan_cid}: {exc.message}")
         return
@@ -47,9 +55,12 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
     for rec in rounds:
         name = f"round {rec.round}"
         wrong = [u.index for u in rec.updates if snap.participants[u.index].lower() != u.participant.lower()]
-        add(f"{name}: updates signed by their participants", not wrong,
+        add(
+            f"{name}: updates signed by their participants",
+            not wrong,
             f"{len(rec.updates)} update(s) from #{[u.index for u in rec.updates]}; dropped {rec.dropped}; refused {rec.refused}"
-            + (f"; sender mismatch {wrong}" if wrong else ""))
+            + (f"; sender mismatch {wrong}" if wrong else ""),
+        )
         if rec.aggregate_cid is None:
             add(f"{name}: aggregate", None, "round still open")
             continue
@@ -59,8 +70,11 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
             add(f"{name}: global model", False, exc.message)
             continue
         if identity is None:
-            add(f"{name}: aggregate recomputed", False,
-                "needs the key of the submitter (auditor) or the aggregator to open the sealed updates (verify --as)")
+            add(
+                f"{name}: aggregate recomputed",
+                False,
+                "needs the key of the submitter (auditor) or the aggregator to open the sealed updates (verify --as)",
+            )
             continue
         accepted: list[WeightedDelta] = []
         misjudged: list[str] = []
@@ -77,11 +91,18 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
                 misjudged.append(f"#{u.index}'s update is garbage but was aggregated ({why})")
             if good and u.index not in rec.refused:
                 accepted.append(WeightedDelta(u.index, u.samples, update.delta))
-        add(f"{name}: refused updates are exactly the garbage ones", not misjudged, "; ".join(misjudged) or f"refused {rec.refused}")
+        add(
+            f"{name}: refused updates are exactly the garbage ones",
+            not misjudged,
+            "; ".join(misjudged) or f"refused {rec.refused}",
+        )
         if not accepted:
             add(f"{name}: aggregate recomputed", False, "no accepted update to recompute from")
             continue
         recomputed = cid_of_bytes(encode(strategy.aggregate(global_weights, accepted)))
         same = recomputed == rec.aggregate_cid
-        add(f"{name}: aggregate recomputed bit for bit", same,
-            f"{rec.aggregate_cid}" if same else f"published {rec.aggregate_cid}, recomputed {recomputed}")
+        add(
+            f"{name}: aggregate recomputed bit for bit",
+            same,
+            f"{rec.aggregate_cid}" if same else f"published {rec.aggregate_cid}, recomputed {recomputed}",
+        )

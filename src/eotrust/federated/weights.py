@@ -58,7 +58,9 @@ def decode(data: bytes, *, what: str = "weights") -> Weights:
             size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
             if offset + size > len(data):
                 raise ValueError("truncated")
-            out[str(entry["name"])] = np.frombuffer(data, dtype=dtype, count=size // dtype.itemsize, offset=offset).reshape(shape).copy()
+            out[str(entry["name"])] = (
+                np.frombuffer(data, dtype=dtype, count=size // dtype.itemsize, offset=offset).reshape(shape).copy()
+            )
             offset += size
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidInputError(f"{what} are malformed: {exc}") from None

@@ -24,7 +24,11 @@ from eotrust.ledger import RequestKind, TaskClient, TaskSnapshot, TaskState
 from eotrust.party import Party
 
 # how an answer names the kind of request it answers
-_ANSWER_KIND = {RequestKind.application: "application", RequestKind.platform: "platform", RequestKind.resource: "dataset"}
+_ANSWER_KIND = {
+    RequestKind.application: "application",
+    RequestKind.platform: "platform",
+    RequestKind.resource: "dataset",
+}
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,14 @@ def answer_task(
             if reason is not None:  # the owner's data-use policy refuses it, automatically (issue 15)
                 _refuse(task, party, kind, index)
                 why = record_refusal(backends.settings, backends.store, party, address, catalog.get(dataset_id), reason)
-                answers.append(Answer(_ANSWER_KIND[kind], index, acknowledged=False,
-                                      detail=f"refused by its data-use policy: {reason} (signed reason {why})"))
+                answers.append(
+                    Answer(
+                        _ANSWER_KIND[kind],
+                        index,
+                        acknowledged=False,
+                        detail=f"refused by its data-use policy: {reason} (signed reason {why})",
+                    )
+                )
                 break
             answers.append(_answer_dataset(backends, party, task, snap, index, accept_platform_key))
     return answers
@@ -113,7 +123,11 @@ def _refuse(task: TaskClient, party: Party, kind: RequestKind, index: int) -> No
 
 
 def _answer_dataset(
-    backends: Backends, party: Party, task: TaskClient, snap: TaskSnapshot, index: int,
+    backends: Backends,
+    party: Party,
+    task: TaskClient,
+    snap: TaskSnapshot,
+    index: int,
     accept_platform_key: str | None = None,
 ) -> Answer:
     """Encrypt the dataset for the platform's key, store it, acknowledge with its CID."""
@@ -145,7 +159,9 @@ def platform_key(snap: TaskSnapshot, catalog: Catalog, *, accept: str | None = N
     caller names it in ``accept`` (an explicit, informed override)."""
     record = catalog.get(snap.platform_record, Kind.PLATFORM)
     if record.owner.lower() != snap.platform_owner.lower():
-        raise IntegrityError(f"the catalogue's platform {record.id} is not owned by the task's platform owner {snap.platform_owner}")
+        raise IntegrityError(
+            f"the catalogue's platform {record.id} is not owned by the task's platform owner {snap.platform_owner}"
+        )
     body = record.body
     assert isinstance(body, PlatformInfo)
     registered = body.age_recipient

@@ -61,22 +61,35 @@ def register_workflow_application(
     keywords: list[str] | None = None,
 ) -> Record:
     """Publish ``workflow`` (a YAML file, YAML text, a stored CID or a published name — see
-    ``resolve_workflow`` — or a CWL document: a ``.cwl`` file, packed and stored, which
-    platforms run with cwltool) and register it, signed."""
+    ``resolve_workflow`` — or a CWL document: a ``.cwl`` file, packed and stored, or a stored
+    CWL package's CID, which platforms run with cwltool) and register it, signed."""
     from eotrust.workflow import publish_workflow
     from eotrust.workflow.registry import resolve_workflow
 
     store = backends.store
+    packed: bytes | None = None
     if isinstance(workflow, (str, Path)) and str(workflow).endswith(".cwl") and Path(workflow).is_file():
-        from eotrust.workflow.cwl_package import cwl_interface, pack_cwl
+        from eotrust.workflow.cwl_documents import pack_checked
 
-        packed = pack_cwl(Path(workflow))
-        iface = cwl_interface(packed)
+        packed = pack_checked(Path(workflow))  # measured (size, depth, imports inside its folder), then packed
+    elif isinstance(workflow, str):
+        from eotrust.workflow.cwl_documents import package_bytes
+
+        packed = package_bytes(store, workflow)  # the CID of a stored CWL package
+    if packed is not None:
+        from eotrust.workflow.cwl_package import cwl_interface
+
+        iface = cwl_interface(packed, name=Path(workflow).stem if str(workflow).endswith(".cwl") else None)
         cwl_info = ApplicationInfo(
-            name=name or iface.name, version=version, workflow_cid=store.put_bytes(packed),
-            description=description or iface.description, inputs=sorted(iface.data_inputs),
-            outputs=sorted(iface.outputs), parameters_schema=iface.parameters_schema,
-            keywords=sorted(set(keywords or []) | {"cwl"}))
+            name=name or iface.name,
+            version=version,
+            workflow_cid=store.put_bytes(packed),
+            description=description or iface.description,
+            inputs=sorted(iface.data_inputs),
+            outputs=sorted(iface.outputs),
+            parameters_schema=iface.parameters_schema,
+            keywords=sorted(set(keywords or []) | {"cwl"}),
+        )
         return backends.catalog.register(party, cwl_info)
     spec = resolve_workflow(backends.settings, workflow, store=store)
     cid = publish_workflow(backends.settings, spec, store=store)

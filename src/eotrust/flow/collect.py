@@ -68,7 +68,11 @@ def collect_results(backends: Backends, submitter: Party, address: str, dest: Pa
     catalog, store = backends.catalog, backends.store
     snap = backends.task(address).status()
     if snap.state is not TaskState.Finished:
-        hint = "read why with `eotrust flow failure-log`" if snap.state is TaskState.Failed else "wait until it is Finished"
+        hint = (
+            "read why with `eotrust flow failure-log`"
+            if snap.state is TaskState.Failed
+            else "wait until it is Finished"
+        )
         raise StateError(f"task {address} is {snap.state.value}, not Finished", hint=hint)
     if snap.submitter.lower() != submitter.account.address.lower():
         raise StateError(f"task {address} was submitted by {snap.submitter}, not by {submitter.name}")
@@ -90,7 +94,9 @@ def collect_results(backends: Backends, submitter: Party, address: str, dest: Pa
             encrypted = True
         if plaintext != info.plaintext_cid:
             target.unlink(missing_ok=True)
-            raise IntegrityError(f"result {info.name!r} decrypted to {plaintext}; the platform recorded {info.plaintext_cid}")
+            raise IntegrityError(
+                f"result {info.name!r} decrypted to {plaintext}; the platform recorded {info.plaintext_cid}"
+            )
         target = _named_for_its_kind(target)
         collected.append(CollectedResult(info.name, cid, plaintext, target, encrypted))
     return collected

@@ -42,15 +42,23 @@ class PackageRequest:
     keywords: tuple[str, ...] = ()
 
 
-def parse_package_request(body: bytes, content_type: str, *, process: str | None = None,
-                          version: str | None = None, visibility: list[str] | None = None) -> PackageRequest:
+def parse_package_request(
+    body: bytes,
+    content_type: str,
+    *,
+    process: str | None = None,
+    version: str | None = None,
+    visibility: list[str] | None = None,
+) -> PackageRequest:
     """A PackageRequest from an HTTP body: raw CWL (YAML or JSON), raw eotrust workflow YAML,
     or an OGC application package ``{processDescription, executionUnit: [{unit: CWL}]}``."""
     from eotrust.workflow.cwl_package import looks_like_cwl
 
     ctype = content_type.split(";")[0].strip().lower()
     if not body.strip():
-        raise InvalidInputError("the deploy request has no body", hint="send a CWL document or an OGC application package")
+        raise InvalidInputError(
+            "the deploy request has no body", hint="send a CWL document or an OGC application package"
+        )
     doc: Any = None
     if ctype == "application/json":
         try:
@@ -58,8 +66,10 @@ def parse_package_request(body: bytes, content_type: str, *, process: str | None
         except ValueError as exc:
             raise InvalidInputError(f"the deploy request is not valid JSON: {exc}") from None
         if not isinstance(doc, dict) or ("executionUnit" not in doc and "cwlVersion" not in doc):
-            raise InvalidInputError("an application package needs 'processDescription' and 'executionUnit'",
-                                    hint="or send the CWL document itself as application/cwl+yaml")
+            raise InvalidInputError(
+                "an application package needs 'processDescription' and 'executionUnit'",
+                hint="or send the CWL document itself as application/cwl+yaml",
+            )
     if isinstance(doc, dict) and "executionUnit" in doc:
         desc = doc.get("processDescription") or {}
         if isinstance(desc, dict) and isinstance(desc.get("process"), dict):  # the OGC 1.0 draft nests it once more
@@ -68,20 +78,29 @@ def parse_package_request(body: bytes, content_type: str, *, process: str | None
         unit = units[0] if isinstance(units, list) and units else units
         cwl = unit.get("unit") if isinstance(unit, dict) else None
         if not isinstance(cwl, dict):
-            raise InvalidInputError("executionUnit must hold the CWL document inline as {'unit': {...}}",
-                                    hint="this server fetches no package by href")
+            raise InvalidInputError(
+                "executionUnit must hold the CWL document inline as {'unit': {...}}",
+                hint="this server fetches no package by href",
+            )
         vis = doc.get("visibility", desc.get("visibility") if isinstance(desc, dict) else None)
-        return _checked(PackageRequest(
-            package=json.dumps(cwl).encode(), format="cwl",
-            process=process or (desc.get("id") if isinstance(desc, dict) else None),
-            version=version or (str(desc["version"]) if isinstance(desc, dict) and desc.get("version") else None),
-            visibility=tuple(_visibility(vis if visibility is None else visibility)),
-            title=str(desc.get("title", "")) if isinstance(desc, dict) else "",
-            description=str(desc.get("description", "")) if isinstance(desc, dict) else "",
-            keywords=tuple(str(k) for k in desc.get("keywords", [])) if isinstance(desc, dict) else ()))
+        return _checked(
+            PackageRequest(
+                package=json.dumps(cwl).encode(),
+                format="cwl",
+                process=process or (desc.get("id") if isinstance(desc, dict) else None),
+                version=version or (str(desc["version"]) if isinstance(desc, dict) and desc.get("version") else None),
+                visibility=tuple(_visibility(vis if visibility is None else visibility)),
+                title=str(desc.get("title", "")) if isinstance(desc, dict) else "",
+                description=str(desc.get("description", "")) if isinstance(desc, dict) else "",
+                keywords=tuple(str(k) for k in desc.get("keywords", [])) if isinstance(desc, dict) else (),
+            )
+        )
     fmt = "cwl" if looks_like_cwl(body) else "eotrust"
-    return _checked(PackageRequest(package=body, format=fmt, process=process, version=version,
-                                   visibility=tuple(_visibility(visibility))))
+    return _checked(
+        PackageRequest(
+            package=body, format=fmt, process=process, version=version, visibility=tuple(_visibility(visibility))
+        )
+    )
 
 
 def _visibility(value: Any) -> list[str]:
@@ -113,11 +132,16 @@ def _application_info(settings: Settings, req: PackageRequest, store: Store) -> 
         cid = store.put_bytes(packed)
         iface = cwl_interface(packed)
         name = req.process or iface.name
-        return ApplicationInfo(name=name, version=req.version or "1.0.0", workflow_cid=cid,
-                               description=req.description or iface.description or req.title,
-                               inputs=sorted(iface.data_inputs), outputs=sorted(iface.outputs),
-                               parameters_schema=iface.parameters_schema,
-                               keywords=sorted(set(req.keywords) | {"cwl"}))
+        return ApplicationInfo(
+            name=name,
+            version=req.version or "1.0.0",
+            workflow_cid=cid,
+            description=req.description or iface.description or req.title,
+            inputs=sorted(iface.data_inputs),
+            outputs=sorted(iface.outputs),
+            parameters_schema=iface.parameters_schema,
+            keywords=sorted(set(req.keywords) | {"cwl"}),
+        )
     from eotrust.flow.applications import parameters_schema
     from eotrust.workflow import load_workflow, publish_workflow
 
@@ -125,24 +149,42 @@ def _application_info(settings: Settings, req: PackageRequest, store: Store) -> 
         text = req.package.decode("utf-8")
         yaml.safe_load(text)
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InvalidInputError(f"the package is neither CWL nor an eotrust workflow: {str(exc).splitlines()[0]}") from None
+        raise InvalidInputError(
+            f"the package is neither CWL nor an eotrust workflow: {str(exc).splitlines()[0]}"
+        ) from None
     spec = load_workflow(text, store=store)
     cid = publish_workflow(settings, spec, name=req.process or spec.name, store=store)
-    return ApplicationInfo(name=req.process or spec.name, version=req.version or spec.version or "1.0.0",
-                           workflow_cid=cid, description=req.description or spec.description,
-                           inputs=sorted(spec.inputs), outputs=sorted(spec.outputs),
-                           parameters_schema=parameters_schema(spec), keywords=sorted(set(req.keywords)))
+    return ApplicationInfo(
+        name=req.process or spec.name,
+        version=req.version or spec.version or "1.0.0",
+        workflow_cid=cid,
+        description=req.description or spec.description,
+        inputs=sorted(spec.inputs),
+        outputs=sorted(spec.outputs),
+        parameters_schema=parameters_schema(spec),
+        keywords=sorted(set(req.keywords)),
+    )
 
 
 def _check_owner_role(party: Any) -> None:
     role = getattr(getattr(party, "role", None), "value", getattr(party, "role", None))
     if role != "algorithm-owner":
-        raise PermissionDeniedError(f"only an algorithm owner may deploy processes; {party.name} is a {role}",
-                                    hint="use the API key of an algorithm-owner party")
+        raise PermissionDeniedError(
+            f"only an algorithm owner may deploy processes; {party.name} is a {role}",
+            hint="use the API key of an algorithm-owner party",
+        )
 
 
-def deploy(settings: Settings, party: Any, req: PackageRequest, *, catalog: Catalog, deployments: Deployments,
-           store: Store, replace: str | None = None) -> tuple[Record, Deployment]:
+def deploy(
+    settings: Settings,
+    party: Any,
+    req: PackageRequest,
+    *,
+    catalog: Catalog,
+    deployments: Deployments,
+    store: Store,
+    replace: str | None = None,
+) -> tuple[Record, Deployment]:
     """Store, register (signed by ``party``) and deploy a package. ``replace``: the process id
     a PUT names; then the party must own it, and the same version is replaced."""
     _check_owner_role(party)
@@ -154,15 +196,23 @@ def deploy(settings: Settings, party: Any, req: PackageRequest, *, catalog: Cata
         if not mine:
             raise NotFoundError(f"no deployed process {replace!r} to replace", hint="POST /processes deploys a new one")
         if any(d.owner.lower() != party.address.lower() for d in mine):
-            raise PermissionDeniedError(f"process {replace!r} belongs to {mine[0].owner}; only its owner may replace it")
+            raise PermissionDeniedError(
+                f"process {replace!r} belongs to {mine[0].owner}; only its owner may replace it"
+            )
     else:
         current = deployments.current().get((info.name, info.version))
         if current is not None and current.status == "deployed":
-            raise DuplicateProcess(f"process {info.name}:{info.version} is already deployed",
-                                   hint=f"PUT /processes/{info.name} replaces it, or deploy another version")
+            raise DuplicateProcess(
+                f"process {info.name}:{info.version} is already deployed",
+                hint=f"PUT /processes/{info.name} replaces it, or deploy another version",
+            )
         taken = [d for d in deployments.history(info.name) if d.owner.lower() != party.address.lower()]
-        legacy = [r for r in catalog.list(Kind.APPLICATION) if r.body.name == info.name  # type: ignore[attr-defined]
-                  and r.owner.lower() != party.address.lower()]
+        legacy = [
+            r
+            for r in catalog.list(Kind.APPLICATION)
+            if r.body.name == info.name  # type: ignore[attr-defined]
+            and r.owner.lower() != party.address.lower()
+        ]
         if taken or legacy:
             raise PermissionDeniedError(f"process id {info.name!r} belongs to another owner", hint="choose another id")
     record = catalog.register(party, info)
@@ -173,12 +223,19 @@ def deploy(settings: Settings, party: Any, req: PackageRequest, *, catalog: Cata
 def undeploy(party: Any, process: str, *, deployments: Deployments) -> list[Deployment]:
     """Undeploy ``process`` (every version) or ``process:version``; only its owner may."""
     name, _, version = process.partition(":")
-    current = [d for (p, v), d in deployments.current().items()
-               if p == name and (not version or v == version) and d.status == "deployed"]
+    current = [
+        d
+        for (p, v), d in deployments.current().items()
+        if p == name and (not version or v == version) and d.status == "deployed"
+    ]
     if not current:
         raise NotFoundError(f"no deployed process {process!r}", hint="GET /processes lists them")
     for dep in current:
         if dep.owner.lower() != party.address.lower():
             raise PermissionDeniedError(f"process {process!r} belongs to {dep.owner}; only its owner may undeploy it")
-    return [deployments.record(party, d.application, d.process, d.version, visibility=list(d.visibility),
-                               status="undeployed") for d in current]
+    return [
+        deployments.record(
+            party, d.application, d.process, d.version, visibility=list(d.visibility), status="undeployed"
+        )
+        for d in current
+    ]

@@ -89,7 +89,11 @@ def compile_contracts(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, dict[str
             artifacts[name] = {
                 "contractName": name,
                 "source": f"contracts/{source_name}",
-                "compiler": {"name": "solc", "version": version, "settings": {k: v for k, v in SETTINGS.items() if k != "outputSelection"}},
+                "compiler": {
+                    "name": "solc",
+                    "version": version,
+                    "settings": {k: v for k, v in SETTINGS.items() if k != "outputSelection"},
+                },
                 "abi": data["abi"],
                 "bytecode": "0x" + data["evm"]["bytecode"]["object"],
                 "deployedBytecode": "0x" + data["evm"]["deployedBytecode"]["object"],

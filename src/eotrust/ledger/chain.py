@@ -1,7 +1,8 @@
 """One connection to a chain: the embedded EVM or any Ethereum JSON-RPC node.
 
 :meth:`Chain.from_settings` picks the backend (``settings.chain_url`` unset: the embedded
-chain under ``settings.chain_dir``; set: that node). The rest of eotrust never knows which.
+chain under ``settings.chain_dir``; set: that node). The rest of eotrust never knows which,
+and neither does this module: what differs is the backend's (:mod:`eotrust.ledger.backend`).
 Transactions are signed locally with the acting party's key; nonce, fees, gas estimation,
 receipts and revert reasons are handled here, and a revert becomes an EotrustError naming
 the contract error (:mod:`eotrust.ledger.reverts`).
@@ -15,20 +16,17 @@ pays from the node's well-known dev account (anvil's first) for tests and demos.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import ValidationError as EthValidationError
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.exceptions import (
     ContractLogicError,
-    TimeExhausted,
     TransactionNotFound,
     Web3Exception,
     Web3RPCError,
@@ -40,7 +38,7 @@ from eotrust.ledger.reverts import revert_error
 from eotrust.settings import Settings
 
 if TYPE_CHECKING:
-    from eotrust.ledger.embedded import EmbeddedProvider
+    from eotrust.ledger.backend import ChainBackend
     from eotrust.ledger.events import TaskEvent
 
 T = TypeVar("T")
@@ -49,7 +47,6 @@ ETHER = 10**18
 #: What an embedded party is topped up with, and below which it is.
 AUTO_FUND_WEI = 10 * ETHER
 AUTO_FUND_BELOW_WEI = 1 * ETHER
-RECEIPT_TIMEOUT_S = 120.0
 GAS_MARGIN = 1.15
 
 
@@ -90,18 +87,10 @@ def _raw_log(entry: Any) -> RawLog:
 class Chain:
     """A chain eotrust talks to. Build it with :meth:`from_settings`."""
 
-    def __init__(
-        self,
-        w3: Web3,
-        *,
-        settings: Settings,
-        url: str | None = None,
-        embedded: EmbeddedProvider | None = None,
-    ) -> None:
-        self.w3 = w3
+    def __init__(self, backend: ChainBackend, *, settings: Settings) -> None:
+        self.backend = backend
+        self.w3: Web3 = backend.w3
         self.settings = settings
-        self.url = url
-        self._embedded = embedded
         self._chain_id: int | None = None
         self._genesis_hash: str | None = None
         self._dev: LocalAccount | None = None
@@ -110,37 +99,37 @@ class Chain:
     @classmethod
     def from_settings(cls, settings: Settings) -> Chain:
         """The embedded chain under ``settings.chain_dir``, or the node at ``settings.chain_url``."""
-        if settings.chain_url:
-            return cls.rpc(settings, settings.chain_url)
-        return cls.embedded(settings)
+        from eotrust.ledger.backend import open_backend
+
+        return cls(open_backend(settings), settings=settings)
 
     @classmethod
     def embedded(cls, settings: Settings) -> Chain:
-        from eotrust.ledger.embedded import EmbeddedProvider
+        from eotrust.ledger.backend import EmbeddedBackend
 
-        provider = EmbeddedProvider(settings.chain_dir)
-        return cls(Web3(provider), settings=settings, embedded=provider)
+        return cls(EmbeddedBackend(settings.chain_dir), settings=settings)
 
     @classmethod
     def rpc(cls, settings: Settings, url: str) -> Chain:
-        from eotrust.ledger.rpc import http_provider
+        from eotrust.ledger.backend import RpcBackend
 
-        if not url.startswith(("http://", "https://")):
-            raise LedgerError(
-                f"chain URL {url!r} is not an HTTP(S) JSON-RPC endpoint", hint="use e.g. http://127.0.0.1:8545"
-            )
-        return cls(Web3(http_provider(url)), settings=settings, url=url)
+        return cls(RpcBackend(url), settings=settings)
 
     # -- identity -----------------------------------------------------------------------------
     @property
     def is_embedded(self) -> bool:
-        return self._embedded is not None
+        """Whether this is the in-process chain (for display and tests; behaviour asks the backend)."""
+        from eotrust.ledger.backend import EmbeddedBackend
+
+        return isinstance(self.backend, EmbeddedBackend)
+
+    @property
+    def url(self) -> str | None:
+        return getattr(self.backend, "url", None)
 
     @property
     def description(self) -> str:
-        if self._embedded is not None:
-            return f"embedded EVM ({self._embedded.journal.path})"
-        return f"JSON-RPC node {self.url}"
+        return self.backend.description
 
     @property
     def chain_id(self) -> int:
@@ -201,7 +190,11 @@ class Chain:
             )
         if topics:
             query["topics"] = [
-                None if t is None else ["0x" + bytes(x).hex() for x in t] if isinstance(t, list) else "0x" + bytes(t).hex()
+                None
+                if t is None
+                else ["0x" + bytes(x).hex() for x in t]
+                if isinstance(t, list)
+                else "0x" + bytes(t).hex()
                 for t in topics
             ]
         entries = self._guard(lambda: self.w3.eth.get_logs(query))  # type: ignore[arg-type]
@@ -219,11 +212,6 @@ class Chain:
         return read_events(TaskFactoryClient(self), from_block=block, to_block=to_block)
 
     # -- writing ------------------------------------------------------------------------------
-    @contextmanager
-    def _write_lock(self) -> Iterator[None]:
-        with self._embedded.write_lock() if self._embedded is not None else nullcontext():
-            yield
-
     def transact(
         self,
         account: LocalAccount,
@@ -237,8 +225,8 @@ class Chain:
 
         ``action`` says what it does in words ("acknowledge the platform request") for the
         error a revert becomes."""
-        with self._write_lock():
-            if self._embedded is not None and account.address != self._dev_account().address:
+        with self.backend.write_lock():
+            if self.backend.auto_fund and account.address != self._dev_account().address:
                 self._top_up(account.address)
             tx: dict[str, Any] = {
                 "from": account.address,
@@ -275,7 +263,7 @@ class Chain:
         """Send ``wei`` to ``address`` from the chain's dev account (embedded: eth-tester's
         first genesis account; a local node: anvil's first). Not for real networks."""
         dev = self._dev_account()
-        if self._embedded is None and self.balance(dev.address) < wei:
+        if not self.backend.auto_fund and self.balance(dev.address) < wei:
             raise LedgerError(
                 f"the dev account {dev.address} has no ether on {self.description}",
                 hint="fund the party from an account of yours; fund() is for local dev chains",
@@ -284,11 +272,7 @@ class Chain:
 
     def _dev_account(self) -> LocalAccount:
         if self._dev is None:
-            if self._embedded is not None:
-                from eotrust.ledger.embedded import DEV_PRIVATE_KEY as key
-            else:
-                from eotrust.ledger.rpc import ANVIL_DEV_PRIVATE_KEY as key
-            self._dev = Account.from_key(key)
+            self._dev = Account.from_key(self.backend.dev_private_key)
         return self._dev
 
     def dev_account(self) -> LocalAccount:
@@ -315,12 +299,16 @@ class Chain:
         """Choose the nonce, sign, send; a stale nonce (another process sent first) is retried."""
         for attempt in range(5):
             tx["nonce"] = self._guard(
-                lambda: int(self.w3.eth.get_transaction_count(account.address, "latest" if self.is_embedded else "pending"))
+                lambda: int(self.w3.eth.get_transaction_count(account.address, self.backend.nonce_block))  # type: ignore[arg-type]
             )
             signed = account.sign_transaction(tx)
             tx_hash = "0x" + bytes(signed.hash).hex()
             try:
-                self._guard(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction), action=action, caller=account.address)
+                self._guard(
+                    lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction),
+                    action=action,
+                    caller=account.address,
+                )
                 return tx_hash
             except LedgerError as exc:
                 text = str(exc).lower()
@@ -330,20 +318,12 @@ class Chain:
                     time.sleep(0.05 * (attempt + 1))
                     continue
                 raise
-        raise LedgerError(f"cannot {action}: no nonce was accepted", hint="another process keeps sending from this account")
+        raise LedgerError(
+            f"cannot {action}: no nonce was accepted", hint="another process keeps sending from this account"
+        )
 
     def _wait(self, tx_hash: str) -> Any:
-        if self._embedded is not None:
-            return self._guard(lambda: self.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
-        try:
-            return self._guard(
-                lambda: self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S, poll_latency=0.05)  # type: ignore[arg-type]
-            )
-        except TimeExhausted:
-            raise LedgerError(
-                f"transaction {tx_hash} was not mined within {RECEIPT_TIMEOUT_S:.0f} s",
-                hint="is the node mining? check it and look the transaction up later",
-            ) from None
+        return self._guard(lambda: self.backend.wait_receipt(tx_hash))
 
     def _explain_failure(self, tx: dict[str, Any], block: int, *, action: str, caller: str) -> None:
         """A mined transaction failed: replay it as a call to learn why, then raise."""
@@ -380,9 +360,8 @@ class Chain:
         except Web3Exception as exc:
             what = f"cannot {action}" if action else "chain request failed"
             raise LedgerError(f"{what}: {exc}") from None
-        except (ValueError, TypeError, EthValidationError) as exc:
-            # eth-tester validation (a bad nonce, an invalid transaction) arrives as these
-            if self._embedded is None:
+        except Exception as exc:
+            if not isinstance(exc, self.backend.refusals):
                 raise
-            what = f"cannot {action}" if action else "the embedded chain refused a request"
+            what = f"cannot {action}" if action else "the chain refused a request"
             raise LedgerError(f"{what}: {exc}") from None

@@ -24,10 +24,20 @@ walks the whole file.
 
 The first process creates the genesis (eth-tester's: ten dev accounts with 1,000,000 ether
 each) and journals it; every later process loads that same genesis.
+
+A fresh process does not replay the whole journal: ``embedded.snapshot`` holds the merged
+key-value store as of a journal offset, with the SHA-256 of the journal up to that offset
+(the head it was made from) and of its own payload. A process loads it only when both
+hashes match (else it replays from the start, as without one), applies the records after
+that offset, and writes a new snapshot (atomically) when it had to apply SNAPSHOT_EVERY or
+more records. The journal stays the only source of truth: ``eotrust chain check`` replays
+it and compares the snapshot with what the replay gives (:func:`check_snapshot`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import os
 import struct
 import threading
@@ -60,6 +70,12 @@ _RECORD_HEAD = struct.Struct(">4sII")  # magic, payload length, crc32
 _ENTRY = struct.Struct(">II")  # key length, value length (0xFFFFFFFF: deleted)
 _DELETED = 0xFFFFFFFF
 _WRITE_METHODS = frozenset({"eth_sendRawTransaction", "eth_sendTransaction", "evm_mine"})
+_SNAPSHOT_HEADER = b"EOTRUST-CHAIN-SNAPSHOT-1\n"
+_SNAPSHOT_HEAD = struct.Struct(
+    ">Q32s32sQ"
+)  # journal offset, sha256 of the journal up to it, of the payload, payload length
+#: A process that applied this many journal records beyond the snapshot writes a new one.
+SNAPSHOT_EVERY = 64
 
 
 class JournalDB(MemoryDB):
@@ -156,8 +172,9 @@ class ChainJournal:
     def has_news(self) -> bool:
         return self.size() > self.offset
 
-    def read_new(self) -> list[dict[bytes, bytes | None]]:
-        """Complete, intact records after ``offset``; moves ``offset`` past them.
+    def read_new(self, until: int | None = None) -> list[dict[bytes, bytes | None]]:
+        """Complete, intact records after ``offset`` (up to the file offset ``until``, if
+        given); moves ``offset`` past them.
 
         A torn final record is left unread; a bad record before the end raises."""
         if not self.has_news():
@@ -174,9 +191,11 @@ class ChainJournal:
                     )
                 self.offset = len(_FILE_HEADER)
             fh.seek(self.offset)
-            data = memoryview(fh.read())
+            data = memoryview(fh.read(-1 if until is None else max(until - self.offset, 0)))
         spans, _ = scan_records(data, base=self.offset, path=self.path)
-        records = [decode_payload(data[start - self.offset + _RECORD_HEAD.size : end - self.offset]) for start, end in spans]
+        records = [
+            decode_payload(data[start - self.offset + _RECORD_HEAD.size : end - self.offset]) for start, end in spans
+        ]
         if spans:
             self.offset = spans[-1][1]
         return records
@@ -271,11 +290,100 @@ def check_journal(path: Path) -> JournalReport:
     try:
         data = memoryview(path.read_bytes())
     except FileNotFoundError:
-        raise LedgerError(f"there is no chain journal at {path}", hint="the embedded chain starts on first use") from None
+        raise LedgerError(
+            f"there is no chain journal at {path}", hint="the embedded chain starts on first use"
+        ) from None
     if bytes(data[: len(_FILE_HEADER)]) != _FILE_HEADER:
-        raise LedgerError(f"{path} is not an eotrust chain journal", hint="move it away to start a fresh embedded chain")
+        raise LedgerError(
+            f"{path} is not an eotrust chain journal", hint="move it away to start a fresh embedded chain"
+        )
     spans, torn = scan_records(data[len(_FILE_HEADER) :], base=len(_FILE_HEADER), path=path)
     return JournalReport(path=path, size=len(data), offsets=[start for start, _ in spans], torn_tail=torn)
+
+
+def _journal_prefix_digest(path: Path, offset: int) -> bytes | None:
+    """SHA-256 of the journal's first ``offset`` bytes (None if it is shorter)."""
+    digest = hashlib.sha256()
+    left = offset
+    with open(path, "rb") as fh:
+        while left:
+            chunk = fh.read(min(left, 1 << 20))
+            if not chunk:
+                return None
+            digest.update(chunk)
+            left -= len(chunk)
+    return digest.digest()
+
+
+def snapshot_path(directory: Path) -> Path:
+    return directory / "embedded.snapshot"
+
+
+def write_snapshot(directory: Path, journal_path: Path, offset: int, store: dict[bytes, bytes]) -> None:
+    """The key-value store as of journal ``offset``, keyed by the journal's head; atomic."""
+    prefix = _journal_prefix_digest(journal_path, offset)
+    if prefix is None:
+        return
+    payload = marshal.dumps(store)
+    head = _SNAPSHOT_HEAD.pack(offset, prefix, hashlib.sha256(payload).digest(), len(payload))
+    path = snapshot_path(directory)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(_SNAPSHOT_HEADER + head + payload)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_snapshot(directory: Path, journal_path: Path) -> tuple[int, dict[bytes, bytes]] | None:
+    """``(offset, store)`` of a snapshot that matches the journal, else None (no snapshot,
+    a torn or altered one, or one whose journal prefix is not this journal's)."""
+    try:
+        data = snapshot_path(directory).read_bytes()
+    except FileNotFoundError:
+        return None
+    start = len(_SNAPSHOT_HEADER) + _SNAPSHOT_HEAD.size
+    if len(data) < start or not data.startswith(_SNAPSHOT_HEADER):
+        return None
+    offset, prefix, digest, length = _SNAPSHOT_HEAD.unpack_from(data, len(_SNAPSHOT_HEADER))
+    payload = memoryview(data)[start:]
+    if len(payload) != length or hashlib.sha256(payload).digest() != digest:
+        return None
+    try:
+        if _journal_prefix_digest(journal_path, offset) != prefix:
+            return None
+    except FileNotFoundError:
+        return None
+    store = marshal.loads(payload)
+    if not isinstance(store, dict):
+        return None
+    return offset, store
+
+
+@dataclass(frozen=True)
+class SnapshotReport:
+    """What :func:`check_snapshot` found."""
+
+    path: Path
+    present: bool
+    offset: int | None  # the journal offset it was made at (None: absent or not this journal's)
+    matches_replay: bool  # the store equals a replay of the journal up to that offset
+
+
+def check_snapshot(directory: Path) -> SnapshotReport:
+    """Replay the journal up to the snapshot's offset and compare the stores."""
+    journal = ChainJournal(directory)
+    path = snapshot_path(directory)
+    if not path.exists():
+        return SnapshotReport(path, False, None, False)
+    loaded = read_snapshot(directory, journal.path)
+    if loaded is None:
+        return SnapshotReport(path, True, None, False)
+    offset, store = loaded
+    replayed = JournalDB()
+    for changes in journal.read_new(until=offset):
+        replayed.apply(changes)
+    return SnapshotReport(path, True, offset, journal.offset == offset and replayed.kv_store == store)
 
 
 def one_run_gas_estimate(state: Any, transaction: Any) -> int:
@@ -309,8 +417,15 @@ class EmbeddedProvider(EthereumTesterProvider):
         self._lock = threading.RLock()
         self._log_cache: dict[int, tuple[bytes, list[dict[str, Any]]]] = {}
         with self._journal.lock():
-            for changes in self._journal.read_new():
+            loaded = read_snapshot(directory, self._journal.path)
+            if loaded is not None:
+                self._journal.offset, store = loaded
+                self._db.kv_store.update(store)
+            records = self._journal.read_new()
+            for changes in records:
                 self._db.apply(changes)
+            if len(records) >= SNAPSHOT_EVERY:
+                write_snapshot(directory, self._journal.path, self._journal.offset, self._db.kv_store)
             if self._journal.offset == 0:
                 genesis = dict(backend.chain.chaindb.db.wrapped_db.kv_store)  # type: ignore[attr-defined]
                 self._db.apply(genesis)

@@ -43,11 +43,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from eth_abi import decode as abi_decode
+from eth_abi.abi import decode as abi_decode
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from eotrust.errors import InvalidInputError
 from eotrust.ledger.abi import abi_type, escrow_abi
@@ -135,7 +136,12 @@ class Quote:
                 "Quote": QUOTE_TYPES,
             },
             "primaryType": "Quote",
-            "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": self.chain_id, "verifyingContract": self.escrow},
+            "domain": {
+                "name": DOMAIN_NAME,
+                "version": DOMAIN_VERSION,
+                "chainId": self.chain_id,
+                "verifyingContract": self.escrow,
+            },
             "message": self.message(),
         }
 
@@ -155,7 +161,17 @@ class Quote:
     def as_abi(self) -> tuple[Any, ...]:
         """The Solidity ``Escrow.Quote`` tuple."""
         m = self.message()
-        return (m["task"], m["submitter"], m["platform"], m["payees"], m["maxima"], m["total"], m["failFee"], m["validUntil"], m["quoteCid"])
+        return (
+            m["task"],
+            m["submitter"],
+            m["platform"],
+            m["payees"],
+            m["maxima"],
+            m["total"],
+            m["failFee"],
+            m["validUntil"],
+            m["quoteCid"],
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -248,12 +264,16 @@ class EscrowClient:
 
     # -- plumbing -----------------------------------------------------------------------------
     def _tx(self, account: LocalAccount, function: str, *args: Any, value: int = 0, action: str) -> TxResult:
-        result = self.chain.transact(account, to=self.address, data=self._abi.encode_call(function, *args), value=value, action=action)
+        result = self.chain.transact(
+            account, to=self.address, data=self._abi.encode_call(function, *args), value=value, action=action
+        )
         self.last_transaction = result
         return result
 
     def _call(self, function: str, *args: Any, to: str | None = None) -> tuple[Any, ...]:
-        data = self.chain.call(to or self.address, self._abi.encode_call(function, *args), action=f"read the escrow ({function})")
+        data = self.chain.call(
+            to or self.address, self._abi.encode_call(function, *args), action=f"read the escrow ({function})"
+        )
         return self._abi.decode_output(function, data)
 
     # -- quotes -------------------------------------------------------------------------------
@@ -288,7 +308,9 @@ class EscrowClient:
         return bytes(self._call("quoteDigest", quote.as_abi())[0])
 
     # -- moves --------------------------------------------------------------------------------
-    def fund(self, task: str | TaskClient, signed_quote: SignedQuote, value: int | None = None, *, sender: LocalAccount) -> TxResult:
+    def fund(
+        self, task: str | TaskClient, signed_quote: SignedQuote, value: int | None = None, *, sender: LocalAccount
+    ) -> TxResult:
         """Pay the quote's total and lock ``task`` (the submitter's move)."""
         quote = signed_quote.quote
         address = _task_address(task)
@@ -299,19 +321,32 @@ class EscrowClient:
                 f"the quote is for escrow {quote.escrow} on chain {quote.chain_id}, not {self.address} on {self.chain.chain_id}"
             )
         return self._tx(
-            sender, "fund", quote.as_abi(), signed_quote.signature, value=quote.total if value is None else value,
+            sender,
+            "fund",
+            quote.as_abi(),
+            signed_quote.signature,
+            value=quote.total if value is None else value,
             action=f"fund task {address}",
         )
 
     def settle(
-        self, task: str | TaskClient, usage_cid: str, amounts: Sequence[int] | Mapping[str, int], *, sender: LocalAccount,
+        self,
+        task: str | TaskClient,
+        usage_cid: str,
+        amounts: Sequence[int] | Mapping[str, int],
+        *,
+        sender: LocalAccount,
         quote: Quote | None = None,
     ) -> TxResult:
         """Finish ``task`` and pay each payee its actual amount (the platform's move)."""
         address = _task_address(task)
         quote = quote or self._funded_quote(address)
         return self._tx(
-            sender, "settle", quote.as_abi(), cid_to_bytes32(usage_cid), _amounts(quote, amounts),
+            sender,
+            "settle",
+            quote.as_abi(),
+            cid_to_bytes32(usage_cid),
+            _amounts(quote, amounts),
             action=f"settle task {address}",
         )
 
@@ -400,12 +435,15 @@ class EscrowClient:
                 amounts = [int(x) for x in call[2]] if call and call[0][0] == a["task"] else None
                 args = {"usage_cid": cid_or_none(a["usageCid"]), "refund": int(a["refund"]), "amounts": amounts}
             elif decoded.name == "Released":
-                args = {"state": _STATE_NAMES[int(a["state"])], "to_platform": int(a["toPlatform"]), "to_submitter": int(a["toSubmitter"])}
+                args = {
+                    "state": _STATE_NAMES[int(a["state"])],
+                    "to_platform": int(a["toPlatform"]),
+                    "to_submitter": int(a["toSubmitter"]),
+                }
             else:
                 args = {"party": to_checksum_address(a["party"]), "amount": int(a["amount"])}
             events.append(EscrowEvent(decoded.name, task, log.block_number, log.log_index, log.tx_hash, args))
         return events
-
 
     def _calldata(self, tx_hash: str, function: str) -> tuple[Any, ...] | None:
         """The arguments of ``function`` if ``tx_hash`` called it on this escrow directly."""
@@ -418,9 +456,17 @@ class EscrowClient:
 
     def _quote(self, q: tuple[Any, ...]) -> Quote:
         return Quote(
-            task=q[0], submitter=q[1], platform=q[2], payees=tuple(q[3]), maxima=tuple(q[4]), total=int(q[5]),
-            fail_fee=int(q[6]), valid_until=int(q[7]), quote_cid=str(cid_or_none(q[8])),
-            chain_id=self.chain.chain_id, escrow=self.address,
+            task=q[0],
+            submitter=q[1],
+            platform=q[2],
+            payees=tuple(q[3]),
+            maxima=tuple(q[4]),
+            total=int(q[5]),
+            fail_fee=int(q[6]),
+            valid_until=int(q[7]),
+            quote_cid=str(cid_or_none(q[8])),
+            chain_id=self.chain.chain_id,
+            escrow=self.address,
         )
 
 

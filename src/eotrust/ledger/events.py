@@ -11,7 +11,7 @@ from eotrust.ledger.codec import cid_or_none, execution_id_or_none, hex32, key_o
 from eotrust.ledger.models import REQUEST_KINDS, REQUEST_STATUSES, TASK_STATES, TaskEvent
 
 if TYPE_CHECKING:
-    from eotrust.ledger.chain import RawLog
+    from eotrust.ledger.chain import Chain, RawLog
     from eotrust.ledger.factory import TaskFactoryClient
 
 TASK_EVENTS = ("StateChanged", "RequestChanged", "Started", "ResultAdded")
@@ -44,9 +44,7 @@ def to_event(log: RawLog) -> TaskEvent | None:
             platform_id=hex32(a["platformId"]),
             platform_owner=to_checksum_address(a["platformOwner"]),
         )
-    task = to_checksum_address(a["task"])
-    if task != log.address:
-        return None  # a task event must come from the task itself
+    task = log.address  # a task event names no task: it is the contract that emitted it
     party = to_checksum_address(a["party"])
     if decoded.name == "StateChanged":
         return TaskEvent(
@@ -114,17 +112,14 @@ def read_events(factory: TaskFactoryClient, *, from_block: int = 0, to_block: in
     return events
 
 
-def task_history(factory: TaskFactoryClient, task: str, *, with_time: bool = True) -> list[TaskEvent]:
-    """Every event of one task, oldest first, with block times."""
-    chain = factory.chain
+def task_history(chain: Chain, task: str, *, factory: str, from_block: int, with_time: bool = True) -> list[TaskEvent]:
+    """Every event of one task (created by ``factory`` in block ``from_block``), oldest first,
+    with block times."""
     abi = task_abi()
     padded = bytes(12) + bytes.fromhex(task[2:])
-    from_block = factory.deployed_block
-    logs: list[RawLog] = []
-    if factory.address is not None:
-        logs += chain.logs(
-            address=factory.address, topics=[abi.event_topics["TaskCreated"], padded], from_block=from_block
-        )
+    logs = chain.logs(
+        address=factory, topics=[abi.event_topics["TaskCreated"], padded], from_block=from_block, to_block=from_block
+    )
     logs += chain.logs(address=task, from_block=from_block)
     events = [e for e in (to_event(log) for log in logs) if e is not None]
     events.sort(key=lambda e: (e.block_number, e.log_index))

@@ -19,24 +19,35 @@ from typing import TYPE_CHECKING, Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
-from eotrust.errors import LedgerError, NotFoundError
+from eotrust.errors import InvalidInputError, LedgerError, NotFoundError
 from eotrust.ledger.abi import load_artifact, task_abi
 from eotrust.ledger.codec import catalog_id, checksum_address, recipient_to_key
 from eotrust.store.atomic import write_atomic
 from eotrust.store.lock import file_lock
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from eotrust.ledger.chain import Chain
     from eotrust.ledger.task import TaskClient
 
 PAGE = 500
 #: EIP-1167's minimal proxy around the implementation's address; a task's runtime code is this
-#: followed by its 156 bytes of creation arguments (see TaskFactory.sol).
+#: followed by its clone arguments (see Task.sol): CLONE_FIXED_ARGS bytes of fixed fields, a
+#: one-byte count of the resource requests made at creation and 20 bytes per owner of those.
 CLONE_PREFIX = bytes.fromhex("363d3d373d3d3d363d73")
 CLONE_SUFFIX = bytes.fromhex("5af43d82803e903d91602b57fd5bf3")
-CLONE_ARGS = 157  # the last byte: whether the task is paid (escrow hook)
+#: submitter, application owner, platform owner, creation block, and (escrow hook) one byte:
+#: whether the task is paid.
+CLONE_FIXED_ARGS = 20 + 20 + 20 + 4 + 1
+
+
+def clone_args_length(code: bytes, proxy_length: int) -> int | None:
+    """How long a clone's arguments must be, read from the request count inside them (None: too short)."""
+    at = proxy_length + CLONE_FIXED_ARGS
+    if len(code) <= at:
+        return None
+    return CLONE_FIXED_ARGS + 1 + 20 * code[at]
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,9 @@ class Deployments:
         except FileNotFoundError:
             return {}
         except json.JSONDecodeError:
-            raise LedgerError(f"{self.path} is not valid JSON", hint="move it away; the factory is redeployed") from None
+            raise LedgerError(
+                f"{self.path} is not valid JSON", hint="move it away; the factory is redeployed"
+            ) from None
         return data if isinstance(data, dict) else {}
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -146,8 +159,10 @@ class TaskFactoryClient:
             self._resolved = False
             if self.address is not None:  # another process deployed it meanwhile
                 return self._address  # type: ignore[return-value]
-            deployer = self.chain.dev_account() if self.chain.is_embedded else account
-            result = self.chain.deploy(deployer, load_artifact("TaskFactory").bytecode, action="deploy the task factory")
+            deployer = self.chain.dev_account() if self.chain.backend.deploys_from_dev else account
+            result = self.chain.deploy(
+                deployer, load_artifact("TaskFactory").bytecode, action="deploy the task factory"
+            )
             assert result.contract_address is not None
             deployments.put(
                 self._key,
@@ -180,23 +195,41 @@ class TaskFactoryClient:
         application_owner: str,
         platform_id: str | bytes,
         platform_owner: str,
+        requests: Sequence[tuple[str | bytes, str]] = (),
+        lock: bool = False,
         paid: bool = False,
     ) -> TaskClient:
         """Create a task owned by ``account`` for this application and platform; results
-        will be sealed for ``results_recipient`` (an ``age1…`` recipient). A ``paid`` task is
-        locked only by funding it and finished only by settling it (:mod:`eotrust.ledger.escrow`)."""
+        will be sealed for ``results_recipient`` (an ``age1…`` recipient).
+
+        ``requests`` (``(dataset_id, owner)`` pairs) are made at creation, in the same
+        transaction, their owners kept in the clone's code (cheaper than ``add_requests``
+        later); ``lock`` locks the task in that transaction too. A ``paid`` task is locked
+        only by funding it and finished only by settling it (:mod:`eotrust.ledger.escrow`), so
+        ``paid`` with ``lock`` is refused."""
         from eotrust.ledger.task import TaskClient
 
+        if paid and lock:
+            raise InvalidInputError("a paid task is locked by funding it (eotrust.ledger.escrow), not at creation")
         address = self.ensure_deployed(account)
-        data = self._abi.encode_call(
-            "createTask",
+        head = (
             recipient_to_key(results_recipient),
             catalog_id(application_id),
             checksum_address(application_owner, what="application owner"),
             catalog_id(platform_id),
             checksum_address(platform_owner, what="platform owner"),
-            paid,
         )
+        if requests or lock:
+            data = self._abi.encode_call(
+                "createTaskWithRequests",
+                *head,
+                [catalog_id(d) for d, _ in requests],
+                [checksum_address(o, what="dataset owner") for _, o in requests],
+                bool(lock),
+                bool(paid),
+            )
+        else:
+            data = self._abi.encode_call("createTask", *head, bool(paid))
         result = self.chain.transact(account, to=address, data=data, action="create a task")
         for log in result.logs:
             decoded = self._abi.decode_log(log.topics, log.data)
@@ -225,10 +258,18 @@ class TaskFactoryClient:
         return tasks
 
     def tasks_of(self, owner: str) -> list[str]:
-        """The tasks ``owner`` submitted, oldest first."""
-        if self.address is None:
+        """The tasks ``owner`` submitted, oldest first (from the factory's TaskCreated events,
+        whose ``submitter`` is indexed)."""
+        address = self.address
+        if address is None:
             return []
-        return [to_checksum_address(a) for a in self._call("tasksOf", checksum_address(owner, what="owner"))[0]]
+        padded = bytes(12) + bytes.fromhex(checksum_address(owner, what="owner")[2:])
+        logs = self.chain.logs(
+            address=address,
+            topics=[self._abi.event_topics["TaskCreated"], None, padded],
+            from_block=self.deployed_block,
+        )
+        return [to_checksum_address(log.topics[1][12:]) for log in logs]
 
     def known_tasks(self, also: set[str] | None = None) -> set[str]:
         """Addresses of this factory's tasks (refreshed from the chain when asked about new ones)."""
@@ -260,7 +301,9 @@ class TaskFactoryClient:
         implementation = self.implementation()
         code = self.chain.code(address)
         expected = CLONE_PREFIX + bytes.fromhex(implementation[2:]) + CLONE_SUFFIX
-        is_clone = code[: len(expected)] == expected and len(code) == len(expected) + CLONE_ARGS
+        is_clone = code[: len(expected)] == expected and len(code) == len(expected) + (
+            clone_args_length(code, len(expected)) or -1
+        )
         detail = (
             f"factory {factory}: {'in' if in_registry else 'NOT in'} its registry; code "
             + ("is" if is_clone else f"is NOT ({len(code)} bytes)")

@@ -140,7 +140,7 @@ class FederatedFactoryClient:
         with deployments.locked():
             if self.address is not None:
                 return self.address
-            deployer = self.chain.dev_account() if self.chain.is_embedded else account
+            deployer = self.chain.dev_account() if self.chain.backend.deploys_from_dev else account
             bytecode = load_artifact("FederatedTaskFactory").bytecode
             result = self.chain.deploy(deployer, bytecode, action="deploy the federated task factory")
             assert result.contract_address is not None
@@ -161,8 +161,12 @@ class FederatedFactoryClient:
     def _call(self, name: str, *args: Any) -> tuple[Any, ...]:
         address = self.address
         if address is None:
-            raise NotFoundError(f"no federated task factory on {self.chain.description} yet", hint="create a federated task first")
-        data = self.chain.call(address, self._abi.encode_call(name, *args), action=f"read the federated factory ({name})")
+            raise NotFoundError(
+                f"no federated task factory on {self.chain.description} yet", hint="create a federated task first"
+            )
+        data = self.chain.call(
+            address, self._abi.encode_call(name, *args), action=f"read the federated factory ({name})"
+        )
         return self._abi.decode_output(name, data)
 
     def create(
@@ -236,20 +240,39 @@ class FederatedTaskClient:
         return f"FederatedTaskClient({self.address})"
 
     def _tx(self, account: LocalAccount, function: str, *args: Any, action: str) -> TxResult:
-        result = self.chain.transact(account, to=self.address, data=self._abi.encode_call(function, *args), action=action)
+        result = self.chain.transact(
+            account, to=self.address, data=self._abi.encode_call(function, *args), action=action
+        )
         self.last_transaction = result
         return result
 
     # -- reading ----------------------------------------------------------------------------------
     def status(self) -> FederatedSnapshot:
-        data = self.chain.call(self.address, self._abi.encode_call("snapshot"), action=f"read federated task {self.address}")
+        data = self.chain.call(
+            self.address, self._abi.encode_call("snapshot"), action=f"read federated task {self.address}"
+        )
         if not data:
             if not self.chain.code(self.address):
                 raise NotFoundError(f"there is no contract at {self.address} on {self.chain.description}")
             raise LedgerError(f"{self.address} is not an eotrust federated task")
         (s,) = self._abi.decode_output("snapshot", data)
-        (submitter, aggregator, agg_key, auditor_key, plan, state, rnd, rounds, quorum, seconds, deadline, submitted,
-         model, failure, participants) = s
+        (
+            submitter,
+            aggregator,
+            agg_key,
+            auditor_key,
+            plan,
+            state,
+            rnd,
+            rounds,
+            quorum,
+            seconds,
+            deadline,
+            submitted,
+            model,
+            failure,
+            participants,
+        ) = s
         state_name = FEDERATED_STATES[int(state)]
         return FederatedSnapshot(
             address=self.address,
@@ -327,16 +350,30 @@ class FederatedTaskClient:
         """Submit the CID of this participant's sealed update for ``round_``, trained on ``samples`` samples."""
         if not 0 < samples < 2**32:
             raise InvalidInputError(f"an update's sample count must be 1 to 2**32-1, not {samples}")
-        self._tx(account, "submitUpdate", int(round_), cid_to_bytes32(update_cid), int(samples),
-                 action=f"submit an update for round {round_}")
+        self._tx(
+            account,
+            "submitUpdate",
+            int(round_),
+            cid_to_bytes32(update_cid),
+            int(samples),
+            action=f"submit an update for round {round_}",
+        )
 
-    def publish_aggregate(self, account: LocalAccount, round_: int, model_cid: str, refused: list[int] | None = None) -> None:
+    def publish_aggregate(
+        self, account: LocalAccount, round_: int, model_cid: str, refused: list[int] | None = None
+    ) -> None:
         """Close ``round_`` with the new global model; ``refused``: indices of updates not aggregated."""
         mask = 0
         for i in refused or []:
             mask |= 1 << int(i)
-        self._tx(account, "publishAggregate", int(round_), cid_to_bytes32(model_cid), mask,
-                 action=f"publish the aggregate of round {round_}")
+        self._tx(
+            account,
+            "publishAggregate",
+            int(round_),
+            cid_to_bytes32(model_cid),
+            mask,
+            action=f"publish the aggregate of round {round_}",
+        )
 
     def fail(self, account: LocalAccount, reason_cid: str) -> None:
         self._tx(account, "fail", cid_to_bytes32(reason_cid), action="fail the federated task")

@@ -197,7 +197,11 @@ class TaskEvent(BaseModel):
             extra = f", reason {self.cid}" if self.cid else ""
             return f"{self.old} -> {self.new} by {self.party}{extra}"
         if self.name == "RequestChanged":
-            what = f"resource request #{self.index}" if self.kind is RequestKind.resource else f"{self.kind.value if self.kind else '?'} request"
+            what = (
+                f"resource request #{self.index}"
+                if self.kind is RequestKind.resource
+                else f"{self.kind.value if self.kind else '?'} request"
+            )
             if self.new == RequestStatus.Requested.value:
                 return f"{what} made to {self.party} (id {self.id})"
             extra = ""

@@ -73,6 +73,10 @@ def revert_error(error: DecodedError, *, action: str, caller: str | None = None)
         return NotAllowedError(f"only the application owner can {action}; you are {you}", error=error)
     if name == "NotPlatformOwner":
         return NotAllowedError(f"only the platform owner can {action}; you are {you}", error=error)
+    if name == "NotFactory":
+        return NotAllowedError(
+            f"only the task's factory can {action}, at the task's creation; you are {you}", error=error
+        )
     if name == "NotRequestOwner":
         return NotAllowedError(
             f"only the owner of resource request #{a.get('index')} can {action}; you are {you}", error=error
@@ -81,7 +85,9 @@ def revert_error(error: DecodedError, *, action: str, caller: str | None = None)
         current, required = _state(a.get("current")), _state(a.get("required"))
         if current in TERMINAL_STATES:
             return WrongStateError(
-                f"cannot {action}: the task is {current}, which is final", error=error, hint=f"the contract reverted with {error}; nothing changes after {current}"
+                f"cannot {action}: the task is {current}, which is final",
+                error=error,
+                hint=f"the contract reverted with {error}; nothing changes after {current}",
             )
         return WrongStateError(f"cannot {action}: the task is {current}, and this needs {required}", error=error)
     if name == "AlreadyAnswered":
@@ -119,7 +125,7 @@ def revert_error(error: DecodedError, *, action: str, caller: str | None = None)
         "MissingKey": "the key is missing (zero)",
         "MissingCid": "the CID is missing (zero)",
         "LengthMismatch": "as many dataset ids as owners are needed",
-        "TooManyEntries": "a task holds at most 255 resource requests and 255 results",
+        "TooManyEntries": "a task holds at most 200 resource requests and 255 results",
         "NoSamples": "an update must be trained on at least one sample",
         "BadParticipants": "participants must be 1 to 32 distinct addresses other than the aggregator, and the quorum 1 to their number",
         "BadRounds": "rounds and the round deadline must be positive",
@@ -130,24 +136,40 @@ def revert_error(error: DecodedError, *, action: str, caller: str | None = None)
     return ContractRevertError(f"cannot {action}: the contract reverted with {error}", error=error)
 
 
-def _escrow_error(name: str, a: dict[str, Any], action: str, you: Any, error: DecodedError) -> ContractRevertError | None:
+def _escrow_error(
+    name: str, a: dict[str, Any], action: str, you: Any, error: DecodedError
+) -> ContractRevertError | None:
     """The sentence for an error of the Escrow, or of a paid task's escrow hook (None for any other)."""
     if name == "NotFunded" and not a:
         return WrongStateError(
             f"cannot {action}: the task is paid, so it is locked only by funding it and finished only by settling it",
-            error=error, hint="fund it with the platform's signed quote (EscrowClient.fund); the platform settles it (EscrowClient.settle)")
+            error=error,
+            hint="fund it with the platform's signed quote (EscrowClient.fund); the platform settles it (EscrowClient.settle)",
+        )
+    if name == "PaidLock":
+        return RejectedInputError(
+            f"cannot {action}: a paid task is locked by funding it, not at creation",
+            error=error,
+            hint="create it without --lock, then fund it with the platform's signed quote (EscrowClient.fund)",
+        )
     if name == "NotFunded":
-        return WrongStateError(f"cannot {action}: the escrow holds no money for task {_addr(a.get('task'))}", error=error)
+        return WrongStateError(
+            f"cannot {action}: the escrow holds no money for task {_addr(a.get('task'))}", error=error
+        )
     if name == "AlreadyFunded":
         return WrongStateError(f"cannot {action}: task {_addr(a.get('task'))} is already funded", error=error)
     if name == "NotReleasable":
         return WrongStateError(
             f"cannot {action}: the task is {_state(a.get('state'))}; only a Nacked or Failed task is released "
-            "(a Running one is settled by its platform)", error=error)
+            "(a Running one is settled by its platform)",
+            error=error,
+        )
     if name == "QuoteExpired":
         return RejectedInputError(
-            f"cannot {action}: the quote expired at {a.get('validUntil')} (chain time {a.get('now')})", error=error,
-            hint="ask the platform for a new quote")
+            f"cannot {action}: the quote expired at {a.get('validUntil')} (chain time {a.get('now')})",
+            error=error,
+            hint="ask the platform for a new quote",
+        )
     if name == "NotQuotedSubmitter":
         return NotAllowedError(f"only the submitter the quote names can {action}; you are {you}", error=error)
     if name == "NotQuotedPlatform":
@@ -155,29 +177,44 @@ def _escrow_error(name: str, a: dict[str, Any], action: str, you: Any, error: De
     if name in ("WrongSubmitter", "WrongPlatform"):
         who = "submitter" if name == "WrongSubmitter" else "platform owner"
         return RejectedInputError(
-            f"cannot {action}: the quote names {who} {_addr(a.get('quoted'))}, the task's is {_addr(a.get('actual'))}", error=error)
+            f"cannot {action}: the quote names {who} {_addr(a.get('quoted'))}, the task's is {_addr(a.get('actual'))}",
+            error=error,
+        )
     if name == "BadSignature":
         return RejectedInputError(
-            f"cannot {action}: the quote's signature is not the platform's (tampered, or signed by another key)", error=error)
+            f"cannot {action}: the quote's signature is not the platform's (tampered, or signed by another key)",
+            error=error,
+        )
     if name == "BadQuote":
         return RejectedInputError(
             f"cannot {action}: the quote is malformed (1 to 32 non-zero payees, one maximum each, summing to the "
-            "total; the failure fee at most the total)", error=error)
+            "total; the failure fee at most the total)",
+            error=error,
+        )
     if name == "WrongAmount":
-        return RejectedInputError(f"cannot {action}: {a.get('sent')} wei sent, the quote's total is {a.get('total')} wei", error=error)
+        return RejectedInputError(
+            f"cannot {action}: {a.get('sent')} wei sent, the quote's total is {a.get('total')} wei", error=error
+        )
     if name == "WrongQuote":
-        return RejectedInputError(f"cannot {action}: that is not the quote funded for task {_addr(a.get('task'))}", error=error)
+        return RejectedInputError(
+            f"cannot {action}: that is not the quote funded for task {_addr(a.get('task'))}", error=error
+        )
     if name == "AboveQuote":
         return RejectedInputError(
             f"cannot {action}: amount #{a.get('index')} ({a.get('amount')} wei) is above the quoted maximum "
-            f"({a.get('maximum')} wei)", error=error)
+            f"({a.get('maximum')} wei)",
+            error=error,
+        )
     if name == "WrongAmountCount":
-        return RejectedInputError(f"cannot {action}: {a.get('given')} amounts for {a.get('payees')} payees", error=error)
+        return RejectedInputError(
+            f"cannot {action}: {a.get('given')} amounts for {a.get('payees')} payees", error=error
+        )
     if name == "NothingOwed":
         return MissingEntryError(f"cannot {action}: nothing is owed to {_addr(a.get('party'))}", error=error)
     if name == "TransferFailed":
         return ContractRevertError(
-            f"cannot {action}: {_addr(a.get('party'))} refused the payment (its contract reverted)", error=error)
+            f"cannot {action}: {_addr(a.get('party'))} refused the payment (its contract reverted)", error=error
+        )
     if name == "Reentered":
         return NotAllowedError(f"cannot {action}: the escrow is already in a call (re-entry refused)", error=error)
     return None
@@ -190,7 +227,9 @@ def _addr(value: Any) -> str:
 FEDERATED_STATES = ("Uninitialised", "Running", "Finished", "Failed")
 
 
-def _federated_error(name: str, a: dict[str, Any], action: str, you: Any, error: DecodedError) -> ContractRevertError | None:
+def _federated_error(
+    name: str, a: dict[str, Any], action: str, you: Any, error: DecodedError
+) -> ContractRevertError | None:
     """The sentence for an error only the FederatedTask raises (None for any other)."""
     if name == "NotAggregator":
         return NotAllowedError(f"only the federated task's aggregator can {action}; you are {you}", error=error)
@@ -201,20 +240,31 @@ def _federated_error(name: str, a: dict[str, Any], action: str, you: Any, error:
         shown = FEDERATED_STATES[state] if isinstance(state, int) and 0 <= state < len(FEDERATED_STATES) else state
         return WrongStateError(f"cannot {action}: the federated task is {shown}, not Running", error=error)
     if name == "WrongRound":
-        return WrongStateError(f"cannot {action}: the task is in round {a.get('current')}, not {a.get('given')}", error=error)
+        return WrongStateError(
+            f"cannot {action}: the task is in round {a.get('current')}, not {a.get('given')}", error=error
+        )
     if name == "DeadlinePassed":
-        return WrongStateError(f"cannot {action}: the round's deadline ({a.get('deadline')}) has passed", error=error,
-                               hint="the participant is recorded as dropped for this round; join the next one")
+        return WrongStateError(
+            f"cannot {action}: the round's deadline ({a.get('deadline')}) has passed",
+            error=error,
+            hint="the participant is recorded as dropped for this round; join the next one",
+        )
     if name == "AlreadySubmitted":
-        return WrongStateError(f"cannot {action}: participant #{a.get('index')} already submitted this round", error=error)
+        return WrongStateError(
+            f"cannot {action}: participant #{a.get('index')} already submitted this round", error=error
+        )
     if name == "RoundStillOpen":
         return WrongStateError(
             f"cannot {action}: the round is open until {a.get('deadline')} and not every participant has submitted",
-            error=error, hint="wait for the remaining updates or the deadline")
+            error=error,
+            hint="wait for the remaining updates or the deadline",
+        )
     if name == "QuorumNotReached":
         return WrongStateError(
-            f"cannot {action}: only {a.get('accepted')} accepted update(s), the quorum is {a.get('needed')}", error=error,
-            hint="fail the task, or wait for more participants")
+            f"cannot {action}: only {a.get('accepted')} accepted update(s), the quorum is {a.get('needed')}",
+            error=error,
+            hint="fail the task, or wait for more participants",
+        )
     if name == "RefusedNotSubmitted":
         return RejectedInputError(f"cannot {action}: an update marked refused was never submitted", error=error)
     return None

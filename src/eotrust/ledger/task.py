@@ -41,31 +41,33 @@ from eotrust.ledger.models import (
 
 if TYPE_CHECKING:
     from eotrust.ledger.chain import Chain, TxResult
-    from eotrust.ledger.factory import TaskFactoryClient
 
 ZERO32 = bytes(32)
+# the contract's Kind and Status values
+_PLATFORM, _RESOURCE = 1, 2
+_REQUESTED, _ACKNOWLEDGED = 1, 2
+
+
+#: How many times status() reads the snapshot and the logs before believing they disagree.
+_READ_ATTEMPTS = 3
+
+
+class _LogsAhead(Exception):
+    """The task's logs and its snapshot disagree (internal: status() reads the pair again)."""
 
 
 class TaskClient:
     """One task contract on ``chain`` at ``address``."""
 
-    def __init__(self, chain: Chain, address: str, *, factory: TaskFactoryClient | None = None) -> None:
+    def __init__(self, chain: Chain, address: str, *, factory: object | None = None) -> None:
+        """``factory`` is accepted for callers that have one; a task names its own factory."""
         self.chain = chain
         self.address = checksum_address(address, what="task address")
-        self._factory = factory
         self._abi = task_abi()
         self.last_transaction: TxResult | None = None
 
     def __repr__(self) -> str:
         return f"TaskClient({self.address})"
-
-    @property
-    def factory(self) -> TaskFactoryClient:
-        if self._factory is None:
-            from eotrust.ledger.factory import TaskFactoryClient
-
-            self._factory = TaskFactoryClient(self.chain)
-        return self._factory
 
     # -- plumbing -----------------------------------------------------------------------------
     def _tx(self, account: LocalAccount, function: str, *args: Any, action: str) -> TxResult:
@@ -98,36 +100,77 @@ class TaskClient:
         return TASK_STATES[int(self._call("state")[0])]
 
     def status(self) -> TaskSnapshot:
-        """Everything the contract holds, in one call."""
+        """Everything the task holds: what the contract checks with (one ``snapshot()``
+        call) and the data written only to events (catalogue ids, keys, CIDs, the execution
+        id), read from the factory's TaskCreated and the task's own logs since its creation
+        block. The two must agree (as many results logged as counted, every request's id),
+        else a LedgerError. The snapshot and the logs are two reads: a move mined between them
+        (another process's result) shows as more logged than counted, so the pair is read
+        again, a few times, before the disagreement is believed."""
+        for _ in range(_READ_ATTEMPTS - 1):
+            try:
+                return self._status_once()
+            except _LogsAhead:
+                continue
+        try:
+            return self._status_once()
+        except _LogsAhead as exc:
+            raise LedgerError(str(exc), hint="the node may have pruned old logs; use an archive node") from None
+
+    def _status_once(self) -> TaskSnapshot:
         (s,) = self._call("snapshot")
-        (
-            submitter,
-            state,
-            results_key,
-            application_id,
-            application_owner,
-            application_status,
-            platform_id,
-            platform_owner,
-            platform_status,
-            platform_key,
-            platform_policy,
-            execution_id,
-            failure,
-            requests,
-            results,
-        ) = s
+        (factory, submitter, state, app_owner, app_status, plat_owner, plat_status, created, requests, result_count) = s
+        task_created = self.chain.logs(
+            address=factory,
+            topics=[self._abi.event_topics["TaskCreated"], bytes(12) + bytes.fromhex(self.address[2:])],
+            from_block=int(created),
+            to_block=int(created),
+        )
+        if len(task_created) != 1:
+            raise LedgerError(f"the creation event of task {self.address} is missing from block {created}")
+        made = self._abi.decode_log(task_created[0].topics, task_created[0].data)
+        assert made is not None
+        ids: dict[int, bytes] = {}
+        inputs: dict[int, bytes] = {}
+        platform_key = platform_policy = ZERO32
+        execution_id = bytes(16)
+        failure = ZERO32
+        results: dict[int, tuple[str, bytes]] = {}
+        for log in self.chain.logs(address=self.address, from_block=int(created)):
+            decoded = self._abi.decode_log(log.topics, log.data)
+            if decoded is None:
+                continue
+            a = decoded.args
+            if decoded.name == "RequestChanged":
+                kind, to = int(a["kind"]), int(a["to"])
+                if kind == _RESOURCE and to == _REQUESTED:
+                    ids[int(a["index"])] = a["id"]
+                elif kind == _RESOURCE and to == _ACKNOWLEDGED:
+                    inputs[int(a["index"])] = a["cid"]
+                elif kind == _PLATFORM and to == _ACKNOWLEDGED:
+                    platform_key, platform_policy = a["key"], a["cid"]
+            elif decoded.name == "Started":
+                execution_id = a["executionId"]
+            elif decoded.name == "ResultAdded":
+                results[int(a["index"])] = (to_checksum_address(a["owner"]), a["cid"])
+            elif decoded.name == "StateChanged" and TASK_STATES[int(a["to"])] is TaskState.Failed:
+                failure = a["cid"]
+        if len(results) != int(result_count) or any(i not in ids for i in range(len(requests))):
+            raise _LogsAhead(
+                f"the logs of task {self.address} do not match its state "
+                f"({len(results)} results logged, {result_count} counted; {len(ids)} of {len(requests)} requests logged)"
+            )
         return TaskSnapshot(
             address=self.address,
             submitter=to_checksum_address(submitter),
             state=TASK_STATES[state],
-            results_recipient=key_to_recipient(results_key),
-            application_id=hex32(application_id),
-            application_owner=to_checksum_address(application_owner),
-            application_status=REQUEST_STATUSES[application_status],
-            platform_id=hex32(platform_id),
-            platform_owner=to_checksum_address(platform_owner),
-            platform_status=REQUEST_STATUSES[platform_status],
+            results_recipient=key_to_recipient(made.args["resultsKey"]),
+            application_id=hex32(made.args["applicationId"]),
+            application_owner=to_checksum_address(app_owner),
+            application_status=REQUEST_STATUSES[app_status],
+            platform_id=hex32(made.args["platformId"]),
+            platform_owner=to_checksum_address(plat_owner),
+            platform_status=REQUEST_STATUSES[plat_status],
             platform_key=key_or_none(platform_key),
             platform_policy=cid_or_none(platform_policy),
             execution_id=execution_id_or_none(execution_id),
@@ -137,14 +180,13 @@ class TaskClient:
                     index=i,
                     owner=to_checksum_address(owner),
                     status=REQUEST_STATUSES[status],
-                    id=hex32(dataset_id),
-                    input_cid=cid_or_none(input_digest),
+                    id=hex32(ids[i]),
+                    input_cid=cid_or_none(inputs.get(i, ZERO32)),
                 )
-                for i, (owner, status, dataset_id, input_digest) in enumerate(requests)
+                for i, (owner, status) in enumerate(requests)
             ],
             results=[
-                TaskResult(index=i, owner=to_checksum_address(owner), cid=cid_or_none(cid) or "")
-                for i, (owner, cid) in enumerate(results)
+                TaskResult(index=i, owner=results[i][0], cid=cid_or_none(results[i][1]) or "") for i in sorted(results)
             ],
         )
 
@@ -152,7 +194,8 @@ class TaskClient:
         """Every event of this task, oldest first, with block times."""
         from eotrust.ledger.events import task_history
 
-        return task_history(self.factory, self.address)
+        (s,) = self._call("snapshot")
+        return task_history(self.chain, self.address, factory=to_checksum_address(s[0]), from_block=int(s[7]))
 
     # -- submitter, while Initialized ---------------------------------------------------------------
     def add_request(self, account: LocalAccount, dataset_id: str | bytes, owner: str) -> int:
@@ -194,9 +237,7 @@ class TaskClient:
         """Acknowledge with the platform's age ``recipient`` (inputs are sealed for it) and,
         optionally, the CID of its execution policy."""
         policy = cid_to_bytes32(policy_cid) if policy_cid else ZERO32
-        self._tx(
-            account, "ackPlatform", recipient_to_key(recipient), policy, action="acknowledge the platform request"
-        )
+        self._tx(account, "ackPlatform", recipient_to_key(recipient), policy, action="acknowledge the platform request")
 
     def nack_platform(self, account: LocalAccount) -> None:
         self._tx(account, "nackPlatform", action="refuse the platform request")
@@ -204,7 +245,21 @@ class TaskClient:
     def ack_request(self, account: LocalAccount, index: int, input_cid: str) -> None:
         """Acknowledge resource request ``index`` with the CID of the stored, encrypted input."""
         self._tx(
-            account, "ackRequest", int(index), cid_to_bytes32(input_cid), action=f"acknowledge resource request #{index}"
+            account,
+            "ackRequest",
+            int(index),
+            cid_to_bytes32(input_cid),
+            action=f"acknowledge resource request #{index}",
+        )
+
+    def ack_requests(self, account: LocalAccount, inputs: Sequence[tuple[int, str]]) -> None:
+        """Acknowledge several of one's resource requests ``(index, input_cid)`` in one transaction."""
+        self._tx(
+            account,
+            "ackRequests",
+            [int(i) for i, _ in inputs],
+            [cid_to_bytes32(c) for _, c in inputs],
+            action=f"acknowledge resource requests {', '.join(f'#{i}' for i, _ in inputs)}",
         )
 
     def nack_request(self, account: LocalAccount, index: int) -> None:
@@ -220,12 +275,19 @@ class TaskClient:
     def add_result(self, account: LocalAccount, cid: str, owner: str | None = None) -> int:
         """Record a result (the CID of the stored, encrypted output) owned by ``owner``
         (default: the submitter); returns its index."""
-        owner = checksum_address(owner, what="result owner") if owner else to_checksum_address(self._call("submitter")[0])
+        owner = (
+            checksum_address(owner, what="result owner") if owner else to_checksum_address(self._call("submitter")[0])
+        )
         result = self._tx(account, "addResult", owner, cid_to_bytes32(cid), action="add a result")
         return self._logged(result, "ResultAdded", "index")[0]
 
     def finish(self, account: LocalAccount) -> None:
         self._tx(account, "finish", action="finish the task")
+
+    def payment_required(self) -> bool:
+        """Whether the task is paid: then only its escrow locks it (fund) and finishes it
+        (settle, with a usage record), never ``lock``/``finish`` by a party."""
+        return bool(self._call("paymentRequired")[0])
 
     def fail(self, account: LocalAccount, reason_cid: str) -> None:
         """Close a running task as failed; ``reason_cid`` names a document saying why."""

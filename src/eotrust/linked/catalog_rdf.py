@@ -26,8 +26,18 @@ FOAF = "http://xmlns.com/foaf/0.1/"
 EOT = "https://eotrust.example/ns#"
 CRS84 = "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
 
-PREFIXES = {"dcat": DCAT, "dct": DCT, "geo": GEO, "prov": PROV, "rdf": RDF, "rdfs": RDFS, "xsd": XSD,
-            "foaf": FOAF, "eot": EOT, "geof": "http://www.opengis.net/def/function/geosparql/"}
+PREFIXES = {
+    "dcat": DCAT,
+    "dct": DCT,
+    "geo": GEO,
+    "prov": PROV,
+    "rdf": RDF,
+    "rdfs": RDFS,
+    "xsd": XSD,
+    "foaf": FOAF,
+    "eot": EOT,
+    "geof": "http://www.opengis.net/def/function/geosparql/",
+}
 
 
 def _n(ns: str, local: str) -> ox.NamedNode:

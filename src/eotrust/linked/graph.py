@@ -19,8 +19,9 @@ from eotrust.linked.catalog_rdf import (
 )
 
 
-def catalogue_store(catalog: Catalog, base: str, *, applications: Iterable[Any] | None = None,
-                    models: Iterable[Any] = ()) -> ox.Store:
+def catalogue_store(
+    catalog: Catalog, base: str, *, applications: Iterable[Any] | None = None, models: Iterable[Any] = ()
+) -> ox.Store:
     """A fresh in-memory store with the catalogue's datasets, ``applications`` (default: every
     application record; the API passes only those the public may see), platforms, the runs
     recorded for tasks, and ``models``."""
@@ -28,7 +29,7 @@ def catalogue_store(catalog: Catalog, base: str, *, applications: Iterable[Any] 
     triples: list[ox.Triple] = []
     for rec in catalog.list(Kind.DATASET):
         triples += dataset_triples(iris, rec)
-    for rec in (catalog.list(Kind.APPLICATION) if applications is None else applications):
+    for rec in catalog.list(Kind.APPLICATION) if applications is None else applications:
         triples += application_triples(iris, rec)
     for rec in catalog.list(Kind.PLATFORM):
         triples += platform_triples(iris, rec)

@@ -51,7 +51,7 @@ def _geometry(term: Any) -> Any:
         raise ValueError("not a literal")
     text = term.value.strip()
     if text.startswith("<"):
-        text = text[text.index(">") + 1:].strip()
+        text = text[text.index(">") + 1 :].strip()
     return wkt.loads(text)
 
 
@@ -102,8 +102,9 @@ def _buffer(a: Any, radius: Any, unit: Any = None) -> ox.Literal | None:
     uom = unit.value if isinstance(unit, ox.NamedNode) else UOM + "degree"
     if uom != UOM + "degree":
         return None  # metric buffers need a projection; unbound rather than wrong
-    return ox.Literal(f"<http://www.opengis.net/def/crs/OGC/1.3/CRS84> {geom.buffer(r).wkt}",
-                      datatype=ox.NamedNode(WKT))
+    return ox.Literal(
+        f"<http://www.opengis.net/def/crs/OGC/1.3/CRS84> {geom.buffer(r).wkt}", datatype=ox.NamedNode(WKT)
+    )
 
 
 CUSTOM_FUNCTIONS: dict[ox.NamedNode, Callable[..., Any]] = {
@@ -120,12 +121,16 @@ def check_services(query: str, peers: list[str]) -> list[str]:
     for match in _SERVICE.finditer(query):
         target = match.group(2)
         if not (target.startswith("<") and ">" in target):
-            raise PermissionDeniedError("SERVICE must name its endpoint as a full <IRI>",
-                                        hint="variables and prefixed names are not federated from here")
-        iri = target[1:target.index(">")].rstrip("/")
+            raise PermissionDeniedError(
+                "SERVICE must name its endpoint as a full <IRI>",
+                hint="variables and prefixed names are not federated from here",
+            )
+        iri = target[1 : target.index(">")].rstrip("/")
         if iri not in allowed:
-            raise PermissionDeniedError(f"SERVICE {iri} is not a federation peer of this server",
-                                        hint="its operator lists peers in sparql_peers (EOTRUST_SPARQL_PEERS)")
+            raise PermissionDeniedError(
+                f"SERVICE {iri} is not a federation peer of this server",
+                hint="its operator lists peers in sparql_peers (EOTRUST_SPARQL_PEERS)",
+            )
         reached.append(iri)
     return reached
 
@@ -136,13 +141,13 @@ def run_query(store: ox.Store, query: str, *, peers: list[str], prefixes: dict[s
         raise SparqlError(f"the query is {len(query)} characters; at most {MAX_QUERY_CHARS} are accepted")
     check_services(query, peers)
     try:
-        return store.query(query, prefixes=prefixes, custom_functions=CUSTOM_FUNCTIONS,
-                           use_default_graph_as_union=True)
+        return store.query(query, prefixes=prefixes, custom_functions=CUSTOM_FUNCTIONS, use_default_graph_as_union=True)
     except SyntaxError as exc:
         raise SparqlError(f"invalid SPARQL: {str(exc).splitlines()[0]}") from None
     except OSError as exc:
-        raise SparqlError(f"the query failed: {str(exc).splitlines()[0]}",
-                          hint="a SERVICE endpoint may be down") from None
+        raise SparqlError(
+            f"the query failed: {str(exc).splitlines()[0]}", hint="a SERVICE endpoint may be down"
+        ) from None
 
 
 _RESULT_TYPES = {
@@ -179,8 +184,9 @@ def serialise(result: Any, accept: str) -> SparqlAnswer:
     return SparqlAnswer(result.serialize(format=_RESULT_TYPES[media]) or b"", media)
 
 
-def answer(build: Callable[[], ox.Store], query: str, *, peers: list[str], accept: str,
-           prefixes: dict[str, str] | None = None) -> SparqlAnswer:
+def answer(
+    build: Callable[[], ox.Store], query: str, *, peers: list[str], accept: str, prefixes: dict[str, str] | None = None
+) -> SparqlAnswer:
     """Build the store, evaluate, serialise, and drop every pyoxigraph object before returning:
     they may not cross threads, so none may outlive this call (not even in a traceback)."""
     check_services(query, peers)

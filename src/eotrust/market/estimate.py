@@ -93,7 +93,10 @@ def declared_resources(store: Store, workflow_cid: str) -> tuple[dict[str, Decla
     try:
         spec = load_workflow_cid(workflow_cid, store)
     except EotrustError as exc:
-        return {}, f"workflow {workflow_cid} declares no resources eotrust reads ({exc.message.splitlines()[0]}); one core per step assumed"
+        return (
+            {},
+            f"workflow {workflow_cid} declares no resources eotrust reads ({exc.message.splitlines()[0]}); one core per step assumed",
+        )
     out: dict[str, Declared] = {}
     for name in spec.order or list(spec.steps):
         res = spec.services[spec.steps[name].service].resources
@@ -192,11 +195,23 @@ def estimate(declared: dict[str, Declared], past: History, *, inputs_bytes: int,
     duration = up(max(walls) * MARGIN) if walls else sum((s.seconds for s in steps), Decimal(0))
     storage = math.ceil(max(past.stored_bytes) * MARGIN) if past.stored_bytes else inputs_bytes
     if past.runs:
-        basis = (f"declared resources; the longest of {len(past.runs)} past run(s) of this workflow × {MARGIN}"
-                 f"{'' if all(s.measured_runs for s in steps) else f', {UNMEASURED_STEP_S} s for a step never measured'}")
+        basis = (
+            f"declared resources; the longest of {len(past.runs)} past run(s) of this workflow × {MARGIN}"
+            f"{'' if all(s.measured_runs for s in steps) else f', {UNMEASURED_STEP_S} s for a step never measured'}"
+        )
     else:
         basis = f"declared resources; no past run of this workflow: {UNMEASURED_STEP_S} s per step"
-    basis += (f"; storage: the most a past task stored × {MARGIN}" if past.stored_bytes
-              else "; storage: the size of the inputs")
-    return Estimate(steps=tuple(steps), duration_s=duration, storage_bytes=storage, past_runs=len(past.runs),
-                    past_tasks=len(past.stored_bytes), basis=basis, notes=(note,) if note else ())
+    basis += (
+        f"; storage: the most a past task stored × {MARGIN}"
+        if past.stored_bytes
+        else "; storage: the size of the inputs"
+    )
+    return Estimate(
+        steps=tuple(steps),
+        duration_s=duration,
+        storage_bytes=storage,
+        past_runs=len(past.runs),
+        past_tasks=len(past.stored_bytes),
+        basis=basis,
+        notes=(note,) if note else (),
+    )

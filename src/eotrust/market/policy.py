@@ -53,18 +53,26 @@ def check_use(dataset: Record, application: Record, platform: Record, catalog: o
     workflow = getattr(application.body, "workflow_cid", "")
     app_ok = any(_matches(e, application, workflow) for e in policy.applications)
     allowed_apps = ", ".join(_describe(e) for e in policy.applications) or "none"
-    checks = [PolicyCheck(
-        f"dataset {title!r}: policy allows application {app_name!r}", app_ok,
-        f"application {application.id} (workflow {workflow}) of {application.owner}; allowed: {allowed_apps}",
-    )]
+    checks = [
+        PolicyCheck(
+            f"dataset {title!r}: policy allows application {app_name!r}",
+            app_ok,
+            f"application {application.id} (workflow {workflow}) of {application.owner}; allowed: {allowed_apps}",
+        )
+    ]
     plat_name = getattr(platform.body, "name", "?")
     if policy.platforms is None:
         checks.append(PolicyCheck(f"dataset {title!r}: policy allows platform {plat_name!r}", True, "any platform"))
     else:
         plat_ok = any(_matches(e, platform) for e in policy.platforms)
         allowed = ", ".join(_describe(e) for e in policy.platforms) or "none"
-        checks.append(PolicyCheck(f"dataset {title!r}: policy allows platform {plat_name!r}", plat_ok,
-                                  f"platform {platform.id} of {platform.owner}; allowed: {allowed}"))
+        checks.append(
+            PolicyCheck(
+                f"dataset {title!r}: policy allows platform {plat_name!r}",
+                plat_ok,
+                f"platform {platform.id} of {platform.owner}; allowed: {allowed}",
+            )
+        )
     return checks
 
 
@@ -73,8 +81,9 @@ def refusal_reason(checks: list[PolicyCheck]) -> str | None:
     failed = [c for c in checks if not c.ok]
     if not failed:
         return None
-    return "; ".join(f"{c.name.split(': ', 1)[-1].replace('policy allows', 'policy does not allow')} ({c.detail})"
-                     for c in failed)
+    return "; ".join(
+        f"{c.name.split(': ', 1)[-1].replace('policy allows', 'policy does not allow')} ({c.detail})" for c in failed
+    )
 
 
 def record_refusal(settings: Settings, store: Store, owner: object, task: str, dataset: Record, reason: str) -> str:

@@ -60,8 +60,9 @@ def current_terms(catalog: Catalog, record: Record) -> Record:
         key = "workflow_cid"
     else:
         return record
-    same = [r for r in catalog.list(record.kind, owner=record.owner)
-            if getattr(r.body, key) == getattr(record.body, key)]
+    same = [
+        r for r in catalog.list(record.kind, owner=record.owner) if getattr(r.body, key) == getattr(record.body, key)
+    ]
     # newest first; records signed in the same second: the one with terms, then by id (a fixed order)
     return max(same + [record], key=lambda r: (r.created, _has_terms(r), r.id))
 
@@ -128,8 +129,10 @@ def parse_amount(text: str) -> int:
     except ArithmeticError:
         value = None
     if value is None or not value.is_finite() or value < 0 or value != value.to_integral_value():
-        raise InvalidInputError(f"not an amount of ether: {text[:80]!r}",
-                                hint="give whole wei (123), or gwei/ether with a unit: 50gwei, 0.01ether")
+        raise InvalidInputError(
+            f"not an amount of ether: {text[:80]!r}",
+            hint="give whole wei (123), or gwei/ether with a unit: 50gwei, 0.01ether",
+        )
     if value > MAX_WEI:
         raise InvalidInputError(f"{text[:80]} is above the largest price ({MAX_WEI} wei)")
     return int(value)

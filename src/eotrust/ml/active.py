@@ -60,8 +60,14 @@ def informativeness(probs: np.ndarray, strategy: Strategy, *, seed: int = 0) -> 
     raise InvalidInputError(f"unknown strategy {strategy!r}", hint=f"use one of {', '.join(STRATEGIES)}")
 
 
-def pick(score: np.ndarray, n: int, *, min_distance: float = 0.0, candidates: np.ndarray | None = None,
-         taken: np.ndarray | None = None) -> list[tuple[int, int]]:
+def pick(
+    score: np.ndarray,
+    n: int,
+    *,
+    min_distance: float = 0.0,
+    candidates: np.ndarray | None = None,
+    taken: np.ndarray | None = None,
+) -> list[tuple[int, int]]:
     """Up to ``n`` (row, col), highest ``score`` first, each at least ``min_distance`` pixels
     (Euclidean) from every other pick and from every ``taken`` pixel; only where ``candidates``."""
     if n < 1:
@@ -71,12 +77,12 @@ def pick(score: np.ndarray, n: int, *, min_distance: float = 0.0, candidates: np
     order = np.argsort(-np.where(ok, score, -np.inf), axis=None, kind="stable")[: int(ok.sum())]
     blocked = np.zeros((h, w), bool)
     r = int(np.ceil(min_distance))
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1] if r > 0 else (np.zeros((1, 1), int), np.zeros((1, 1), int))
-    disc = (yy ** 2 + xx ** 2) < min_distance ** 2 if r > 0 else np.ones((1, 1), bool)
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1] if r > 0 else (np.zeros((1, 1), int), np.zeros((1, 1), int))
+    disc = (yy**2 + xx**2) < min_distance**2 if r > 0 else np.ones((1, 1), bool)
 
     def block(row: int, col: int) -> None:
         y0, y1, x0, x1 = max(row - r, 0), min(row + r + 1, h), max(col - r, 0), min(col + r + 1, w)
-        blocked[y0:y1, x0:x1] |= disc[y0 - row + r:y1 - row + r, x0 - col + r:x1 - col + r]
+        blocked[y0:y1, x0:x1] |= disc[y0 - row + r : y1 - row + r, x0 - col + r : x1 - col + r]
 
     if taken is not None and min_distance > 0:
         for row, col in zip(*np.nonzero(taken)):
@@ -115,9 +121,19 @@ class SuggestReport(BaseModel):
     mean_score: float
 
 
-def suggest(checkpoint: Path, cube_path: Path, n: int, *, strategy: Strategy = "margin", min_distance: float = 3.0,
-            labelled: Path | None = None, cloud_mask: Path | None = None, seed: int = 0,
-            device: str | None = None, candidates: np.ndarray | None = None) -> tuple[list[Suggestion], Grid]:
+def suggest(
+    checkpoint: Path,
+    cube_path: Path,
+    n: int,
+    *,
+    strategy: Strategy = "margin",
+    min_distance: float = 3.0,
+    labelled: Path | None = None,
+    cloud_mask: Path | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    candidates: np.ndarray | None = None,
+) -> tuple[list[Suggestion], Grid]:
     """The ``n`` most informative unlabelled pixels of ``cube_path`` for the model, spread
     apart (see :func:`pick`). ``labelled``: a label raster of what is labelled already (those
     pixels are neither suggested again nor approached closer than ``min_distance``);
@@ -152,13 +168,18 @@ def suggest(checkpoint: Path, cube_path: Path, n: int, *, strategy: Strategy = "
         allowed &= candidates.astype(bool)
     picks = pick(score, n, min_distance=min_distance, candidates=allowed, taken=taken)
     names = list(pred.meta["classes"])
-    out = [Suggestion(i + 1, r, c, float(score[r, c]), names[int(np.nanargmax(probs[:, r, c]))],
-                      float(np.nanmax(probs[:, r, c]))) for i, (r, c) in enumerate(picks)]
+    out = [
+        Suggestion(
+            i + 1, r, c, float(score[r, c]), names[int(np.nanargmax(probs[:, r, c]))], float(np.nanmax(probs[:, r, c]))
+        )
+        for i, (r, c) in enumerate(picks)
+    ]
     return out, grid
 
 
-def write_suggestions(suggestions: list[Suggestion], grid: Grid, dest: Path, *, strategy: str, patch: int = 1,
-                      model: str | None = None) -> Path:
+def write_suggestions(
+    suggestions: list[Suggestion], grid: Grid, dest: Path, *, strategy: str, patch: int = 1, model: str | None = None
+) -> Path:
     """The suggestions as GeoJSON (WGS 84 longitude/latitude, RFC 7946), most informative
     first: a Point per suggestion, or a ``patch`` x ``patch`` pixel square around it."""
     from rasterio.warp import transform_geom
@@ -178,12 +199,29 @@ def write_suggestions(suggestions: list[Suggestion], grid: Grid, dest: Path, *, 
             corners = [aff @ (c, r) for c, r in ((c0, r0), (c1, r0), (c1, r1), (c0, r1), (c0, r0))]
             geom = {"type": "Polygon", "coordinates": [[list(c) for c in corners]]}
         wgs = transform_geom(grid.rio_crs, "EPSG:4326", geom, precision=8)
-        features.append({"type": "Feature", "geometry": dict(wgs),
-                         "properties": {"rank": s.rank, "label": None, "score": round(s.score, 6),
-                                        "predicted": s.predicted, "confidence": round(s.confidence, 6),
-                                        "row": s.row, "col": s.col, "x": x, "y": y, "crs": grid.crs}})
-    doc = {"type": "FeatureCollection", "features": features,
-           "eotrust": {"strategy": strategy, "patch": patch, "model": model, "grid": grid.to_dict()}}
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": dict(wgs),
+                "properties": {
+                    "rank": s.rank,
+                    "label": None,
+                    "score": round(s.score, 6),
+                    "predicted": s.predicted,
+                    "confidence": round(s.confidence, 6),
+                    "row": s.row,
+                    "col": s.col,
+                    "x": x,
+                    "y": y,
+                    "crs": grid.crs,
+                },
+            }
+        )
+    doc = {
+        "type": "FeatureCollection",
+        "features": features,
+        "eotrust": {"strategy": strategy, "patch": patch, "model": model, "grid": grid.to_dict()},
+    }
     with atomic_path(dest) as tmp:
         Path(tmp).write_text(json.dumps(doc, indent=1) + "\n")
     return Path(dest)
@@ -203,8 +241,9 @@ class ImportReport(BaseModel):
 MAX_FEATURES = 100_000
 
 
-def import_labels(geojson: Path, like: Path, dest: Path, *, classes: ClassList, base: Path | None = None,
-                  field: str = "label") -> ImportReport:
+def import_labels(
+    geojson: Path, like: Path, dest: Path, *, classes: ClassList, base: Path | None = None, field: str = "label"
+) -> ImportReport:
     """Burn the labelled features of ``geojson`` (WGS 84, points or polygons; ``field`` holds
     a class name or code) into a ``uint16`` label raster on ``like``'s grid at ``dest``, over
     ``base`` (the labels so far) when given. Refused, with nothing written: a file that is not
@@ -218,8 +257,10 @@ def import_labels(geojson: Path, like: Path, dest: Path, *, classes: ClassList, 
     except (OSError, ValueError) as exc:
         raise InvalidInputError(f"{geojson} is not readable JSON: {str(exc).splitlines()[0]}") from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
-        raise InvalidInputError(f"{geojson} is not a GeoJSON FeatureCollection",
-                                hint="import the file eotrust label suggest wrote, with labels filled in")
+        raise InvalidInputError(
+            f"{geojson} is not a GeoJSON FeatureCollection",
+            hint="import the file eotrust label suggest wrote, with labels filled in",
+        )
     if len(doc["features"]) > MAX_FEATURES:
         raise InvalidInputError(f"{geojson} holds {len(doc['features'])} features; at most {MAX_FEATURES} per import")
     shapes: list[tuple[dict[str, Any], int]] = []
@@ -230,7 +271,11 @@ def import_labels(geojson: Path, like: Path, dest: Path, *, classes: ClassList, 
     for i, f in enumerate(doc["features"]):
         props = f.get("properties") if isinstance(f, dict) else None
         geom = f.get("geometry") if isinstance(f, dict) else None
-        if not isinstance(props, dict) or not isinstance(geom, dict) or geom.get("type") not in ("Point", "Polygon", "MultiPolygon"):
+        if (
+            not isinstance(props, dict)
+            or not isinstance(geom, dict)
+            or geom.get("type") not in ("Point", "Polygon", "MultiPolygon")
+        ):
             raise InvalidInputError(f"feature {i} of {geojson} needs properties and a Point or Polygon geometry")
         value = props.get(field)
         if value is None or value == "":
@@ -240,16 +285,24 @@ def import_labels(geojson: Path, like: Path, dest: Path, *, classes: ClassList, 
         try:
             native = transform_geom("EPSG:4326", grid.rio_crs, geom)
         except Exception as exc:  # noqa: BLE001 - GDAL raises several kinds for bad geometry
-            raise InvalidInputError(f"feature {i} of {geojson} has an invalid geometry: {str(exc).splitlines()[0]}") from None
+            raise InvalidInputError(
+                f"feature {i} of {geojson} has an invalid geometry: {str(exc).splitlines()[0]}"
+            ) from None
         xs, ys = _coords(native)
         if not xs or min(xs) < left or max(xs) > right or min(ys) < bottom or max(ys) > top:
-            raise InvalidInputError(f"feature {i} of {geojson} lies (partly) outside the raster's grid",
-                                    hint="label only the suggested places, on the raster they were suggested for")
+            raise InvalidInputError(
+                f"feature {i} of {geojson} lies (partly) outside the raster's grid",
+                hint="label only the suggested places, on the raster they were suggested for",
+            )
         if native["type"] == "Point":
             col, row = ~grid.affine @ tuple(native["coordinates"][:2])
             r0, c0 = int(np.floor(row)), int(np.floor(col))
-            native = {"type": "Polygon", "coordinates": [[list(grid.affine @ (c0 + dx, r0 + dy)) for dx, dy in
-                                                           ((0, 0), (1, 0), (1, 1), (0, 1), (0, 0))]]}
+            native = {
+                "type": "Polygon",
+                "coordinates": [
+                    [list(grid.affine @ (c0 + dx, r0 + dy)) for dx, dy in ((0, 0), (1, 0), (1, 1), (0, 1), (0, 0))]
+                ],
+            }
         shapes.append((native, code))
     if base is not None:
         from eotrust.eo.labels import check_grid
@@ -259,17 +312,27 @@ def import_labels(geojson: Path, like: Path, dest: Path, *, classes: ClassList, 
             before = ds.read(1).astype(np.uint16)
     else:
         before = np.zeros((grid.height, grid.width), np.uint16)
-    burnt = rasterize(shapes, out_shape=before.shape, transform=grid.affine, fill=NODATA_CODE, dtype="uint16") \
-        if shapes else np.zeros_like(before)
+    burnt = (
+        rasterize(shapes, out_shape=before.shape, transform=grid.affine, fill=NODATA_CODE, dtype="uint16")
+        if shapes
+        else np.zeros_like(before)
+    )
     after = np.where(burnt != NODATA_CODE, burnt, before).astype(np.uint16)
-    with atomic_path(dest) as tmp, rasterio.open(tmp, "w", **geotiff_profile(grid, count=1, dtype="uint16", nodata=NODATA_CODE)) as out:
+    with (
+        atomic_path(dest) as tmp,
+        rasterio.open(tmp, "w", **geotiff_profile(grid, count=1, dtype="uint16", nodata=NODATA_CODE)) as out,
+    ):
         out.update_tags(classes=classes.to_tag(), source=Path(geojson).name)
         out.write(after, 1)
     vals, n = np.unique(after[after != NODATA_CODE], return_counts=True)
-    return ImportReport(path=str(dest), labelled_features=len(shapes), skipped_unlabelled=skipped,
-                        new_pixels=int(((burnt != NODATA_CODE) & (before == NODATA_CODE)).sum()),
-                        total_pixels=int((after != NODATA_CODE).sum()),
-                        counts={classes.name_of(int(v)): int(k) for v, k in zip(vals, n)})
+    return ImportReport(
+        path=str(dest),
+        labelled_features=len(shapes),
+        skipped_unlabelled=skipped,
+        new_pixels=int(((burnt != NODATA_CODE) & (before == NODATA_CODE)).sum()),
+        total_pixels=int((after != NODATA_CODE).sum()),
+        counts={classes.name_of(int(v)): int(k) for v, k in zip(vals, n)},
+    )
 
 
 def _code_of(value: Any, classes: ClassList, i: int) -> int:
@@ -278,8 +341,10 @@ def _code_of(value: Any, classes: ClassList, i: int) -> int:
     if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
         code = int(value)
         if code not in classes.codes:
-            raise InvalidInputError(f"feature {i}: class code {code} is not in the class list "
-                                    f"({', '.join(f'{c.code} {c.name}' for c in classes.classes)})")
+            raise InvalidInputError(
+                f"feature {i}: class code {code} is not in the class list "
+                f"({', '.join(f'{c.code} {c.name}' for c in classes.classes)})"
+            )
         return code
     if isinstance(value, str):
         return classes.code_of(value.strip())
@@ -304,8 +369,10 @@ def class_list_of(path: Path) -> ClassList:
     """The class list a label (or class-map) raster declares in its ``classes`` tag."""
     declared = classes_of(path)
     if declared is None:
-        raise InvalidInputError(f"{path} declares no classes (no 'classes' tag)",
-                                hint="give the class list, e.g. --classes '2 forest,3 grassland'")
+        raise InvalidInputError(
+            f"{path} declares no classes (no 'classes' tag)",
+            hint="give the class list, e.g. --classes '2 forest,3 grassland'",
+        )
     return declared
 
 
@@ -328,9 +395,19 @@ class LabelRound(BaseModel):
     model: str | None = Field(default=None, description="CID of the model trained on this round's labels")
 
 
-def record_round(store: Store, *, labelled: Path, labels: Path, labelled_pixels: int, parent: str | None = None,
-                 suggestions: Path | None = None, suggested_by: Path | None = None, strategy: str | None = None,
-                 dataset: Path | None = None, model: Path | None = None) -> tuple[str, LabelRound]:
+def record_round(
+    store: Store,
+    *,
+    labelled: Path,
+    labels: Path,
+    labelled_pixels: int,
+    parent: str | None = None,
+    suggestions: Path | None = None,
+    suggested_by: Path | None = None,
+    strategy: str | None = None,
+    dataset: Path | None = None,
+    model: Path | None = None,
+) -> tuple[str, LabelRound]:
     """Put every file of the round into ``store`` and a :class:`LabelRound` record naming
     them by CID; return the record's CID. The round number follows the parent's."""
     from eotrust.cid import canonical_json
@@ -345,8 +422,17 @@ def record_round(store: Store, *, labelled: Path, labels: Path, labelled_pixels:
     def put(p: Path | None) -> str | None:
         return store.put_file(Path(p)) if p is not None else None
 
-    record = LabelRound(round=number, parent=parent, created=utc_now(),
-                        strategy=strategy, suggested_by=put(suggested_by), suggestions=put(suggestions),
-                        labelled=store.put_file(Path(labelled)), labels=store.put_file(Path(labels)),
-                        labelled_pixels=labelled_pixels, dataset=put(dataset), model=put(model))
+    record = LabelRound(
+        round=number,
+        parent=parent,
+        created=utc_now(),
+        strategy=strategy,
+        suggested_by=put(suggested_by),
+        suggestions=put(suggestions),
+        labelled=store.put_file(Path(labelled)),
+        labels=store.put_file(Path(labels)),
+        labelled_pixels=labelled_pixels,
+        dataset=put(dataset),
+        model=put(model),
+    )
     return store.put_bytes(canonical_json(record.model_dump(mode="json"))), record

@@ -50,11 +50,16 @@ class ChangeResult:
         return self.changed_pixels / self.valid_pixels if self.valid_pixels else 0.0
 
     def to_dict(self) -> dict[str, object]:
-        return {"path": str(self.path), "figure": str(self.figure) if self.figure else None,
-                "changed_pixels": self.changed_pixels, "valid_pixels": self.valid_pixels,
-                "changed_fraction": round(self.fraction, 6), "uncertain_pixels": self.uncertain_pixels,
-                "uncertain_fraction": round(self.uncertain_pixels / self.valid_pixels, 6) if self.valid_pixels else 0.0,
-                "transitions": self.transitions}
+        return {
+            "path": str(self.path),
+            "figure": str(self.figure) if self.figure else None,
+            "changed_pixels": self.changed_pixels,
+            "valid_pixels": self.valid_pixels,
+            "changed_fraction": round(self.fraction, 6),
+            "uncertain_pixels": self.uncertain_pixels,
+            "uncertain_fraction": round(self.uncertain_pixels / self.valid_pixels, 6) if self.valid_pixels else 0.0,
+            "transitions": self.transitions,
+        }
 
 
 def change_map(
@@ -95,7 +100,9 @@ def change_map(
         pb = stack.enter_context(open_raster(after_probabilities)) if use_probs else None  # type: ignore[arg-type]
         if pa is not None and pb is not None and pa.count != pb.count:
             raise RasterError(f"the probability rasters have {pa.count} and {pb.count} classes")
-        out = stack.enter_context(rasterio.open(tmp, "w", **geotiff_profile(grid, count=len(BANDS), dtype="float32", nodata=float("nan"))))
+        out = stack.enter_context(
+            rasterio.open(tmp, "w", **geotiff_profile(grid, count=len(BANDS), dtype="float32", nodata=float("nan")))
+        )
         for i, name in enumerate(BANDS):
             out.set_band_description(i + 1, name)
         for win in windows(grid, block):
@@ -106,8 +113,11 @@ def change_map(
             if pa is not None and pb is not None:
                 qa, qb = np.nan_to_num(read(pa, window=win)), np.nan_to_num(read(pb, window=win))
                 intensity = np.clip(0.5 * np.abs(qa - qb).sum(axis=0), 0, 1)
-                unsure = ok & ((qa.max(axis=0) < min_confidence) | (qb.max(axis=0) < min_confidence)
-                               | (diff & (intensity < min_intensity)))
+                unsure = ok & (
+                    (qa.max(axis=0) < min_confidence)
+                    | (qb.max(axis=0) < min_confidence)
+                    | (diff & (intensity < min_intensity))
+                )
                 diff &= ~unsure
             else:
                 intensity = diff.astype(np.float32)
@@ -123,8 +133,12 @@ def change_map(
             f"{names.name_of(f) if names else f} -> {names.name_of(t) if names else t}": n
             for (f, t), n in sorted(counts.items(), key=lambda kv: -kv[1])
         }
-        out.update_tags(before=str(Path(before).name), after=str(Path(after).name),
-                        transitions=json.dumps(transitions), classes=names.to_tag() if names else "")
+        out.update_tags(
+            before=str(Path(before).name),
+            after=str(Path(after).name),
+            transitions=json.dumps(transitions),
+            classes=names.to_tag() if names else "",
+        )
     result = ChangeResult(dest, figure, changed, valid_n, transitions, uncertain_n)
     if figure is not None:
         from eotrust.ml.figures import change_figure, read_preview
@@ -132,8 +146,15 @@ def change_map(
         title = f"{changed} of {valid_n} pixels changed ({100 * result.fraction:.1f} %)"
         if use_probs:
             title += f", {uncertain_n} uncertain ({100 * uncertain_n / max(valid_n, 1):.1f} %)"
-        change_figure(before, after, read_preview(dest, band=4), figure, title=title, labels=labels,
-                      intensity_label="change intensity (probability shift)" if use_probs else "changed pixels")
+        change_figure(
+            before,
+            after,
+            read_preview(dest, band=4),
+            figure,
+            title=title,
+            labels=labels,
+            intensity_label="change intensity (probability shift)" if use_probs else "changed pixels",
+        )
     return result
 
 
@@ -160,10 +181,27 @@ def change_between_epochs(
     maps = []
     for tag, (start, end) in (("a", epoch_a), ("b", epoch_b)):
         cls_path, prob_path = work_dir / f"epoch_{tag}_classes.tif", work_dir / f"epoch_{tag}_probabilities.tif"
-        predict_raster(checkpoint, raster, cls_path, probabilities=prob_path, cloud_mask=cloud_mask, band=band,
-                       start=start, end=end, predictor=pred)
+        predict_raster(
+            checkpoint,
+            raster,
+            cls_path,
+            probabilities=prob_path,
+            cloud_mask=cloud_mask,
+            band=band,
+            start=start,
+            end=end,
+            predictor=pred,
+        )
         maps.append((cls_path, prob_path))
     label = [f"{s or 'start'} … {e or 'end'}" for s, e in (epoch_a, epoch_b)]
-    return change_map(maps[0][0], maps[1][0], dest, figure=figure, before_probabilities=maps[0][1],
-                      after_probabilities=maps[1][1], labels=(label[0], label[1]), min_intensity=min_intensity,
-                      min_confidence=min_confidence)
+    return change_map(
+        maps[0][0],
+        maps[1][0],
+        dest,
+        figure=figure,
+        before_probabilities=maps[0][1],
+        after_probabilities=maps[1][1],
+        labels=(label[0], label[1]),
+        min_intensity=min_intensity,
+        min_confidence=min_confidence,
+    )

@@ -33,8 +33,10 @@ def load_checkpoint(path: Path, *, device: str | None = "cpu") -> tuple[nn.Modul
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
-        raise ModelError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
-                         hint="train one with eotrust train") from None
+        raise ModelError(
+            f"{path} is not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+            hint="train one with eotrust train",
+        ) from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT or "state_dict" not in data:
         raise ModelError(f"{path} is not an eotrust checkpoint", hint="train one with eotrust train")
     model_def = parse_model_def(data["model_def"], source=f"model definition in {path}")

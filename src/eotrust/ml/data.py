@@ -59,8 +59,16 @@ def load_training_data(dataset: TrainingDataset, model_def: ModelDef) -> Trainin
         xt, yt = dataset.pixels("train", max_samples=cfg.max_train_samples, seed=cfg.seed)
         xv, yv = dataset.pixels("val", max_samples=cfg.max_train_samples, seed=cfg.seed + 1)
         xt, xv = normalise_series(xt, bmean, bstd), normalise_series(xv, bmean, bstd)
-        return TrainingData(torch.from_numpy(xt), torch.from_numpy(yt), torch.from_numpy(xv), torch.from_numpy(yv),
-                     len(m.bands), bmean, bstd, list(m.bands))
+        return TrainingData(
+            torch.from_numpy(xt),
+            torch.from_numpy(yt),
+            torch.from_numpy(xv),
+            torch.from_numpy(yv),
+            len(m.bands),
+            bmean,
+            bstd,
+            list(m.bands),
+        )
     t, b = len(m.dates), len(m.bands)
     cmean, cstd = np.tile(bmean, t), np.tile(bstd, t)
     from eotrust.ml.models.enet import SPATIAL_MULTIPLE
@@ -70,5 +78,13 @@ def load_training_data(dataset: TrainingDataset, model_def: ModelDef) -> Trainin
     xt, yt = pad_to(normalise_tiles(xt, cmean, cstd), yt, SPATIAL_MULTIPLE)
     xv, yv = pad_to(normalise_tiles(xv, cmean, cstd), yv, SPATIAL_MULTIPLE)
     names = [f"{band}@{d}" for d in m.dates for band in m.bands]
-    return TrainingData(torch.from_numpy(xt), torch.from_numpy(yt), torch.from_numpy(xv), torch.from_numpy(yv),
-                 t * b, cmean, cstd, names)
+    return TrainingData(
+        torch.from_numpy(xt),
+        torch.from_numpy(yt),
+        torch.from_numpy(xv),
+        torch.from_numpy(yv),
+        t * b,
+        cmean,
+        cstd,
+        names,
+    )

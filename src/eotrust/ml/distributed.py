@@ -56,8 +56,13 @@ def join(address: str, ranks: Ranks, device: torch.device, *, timeout_s: float =
     """Open the default process group: rendezvous at ``address`` (``host:port``, served by
     rank 0)."""
     try:
-        dist.init_process_group(backend_for(device), init_method=f"tcp://{address}", rank=ranks.rank,
-                                world_size=ranks.world_size, timeout=timedelta(seconds=timeout_s))
+        dist.init_process_group(
+            backend_for(device),
+            init_method=f"tcp://{address}",
+            rank=ranks.rank,
+            world_size=ranks.world_size,
+            timeout=timedelta(seconds=timeout_s),
+        )
     except (RuntimeError, ValueError) as exc:  # torch reports rendezvous failures as RuntimeError
         raise BackendUnavailableError(
             f"rank {ranks.rank} of {ranks.world_size} could not join the training group at {address}: "
@@ -74,8 +79,9 @@ def shard_indices(n: int, ranks: Ranks, *, seed: int, epoch: int) -> torch.Tenso
     """This rank's share of a shuffled epoch over ``n`` samples (DistributedSampler: the
     same permutation on every rank, padded so every rank gets ``ceil(n / world)``)."""
     indices: Any = range(n)  # DistributedSampler needs only len() of its dataset
-    sampler: DistributedSampler[int] = DistributedSampler(indices, num_replicas=ranks.world_size, rank=ranks.rank,
-                                                          shuffle=True, seed=seed)
+    sampler: DistributedSampler[int] = DistributedSampler(
+        indices, num_replicas=ranks.world_size, rank=ranks.rank, shuffle=True, seed=seed
+    )
     sampler.set_epoch(epoch)
     return torch.tensor(list(iter(sampler)), dtype=torch.long)
 

@@ -39,7 +39,9 @@ def write_metrics(metrics: Metrics, json_path: Path | None, png_path: Path | Non
             reliability_figure(metrics.calibration, reliability_path(png_path), title=title)
 
 
-def evaluate_dataset(checkpoint: Path, dataset_path: Path, *, split: str = "test", device: str | None = None) -> Metrics:
+def evaluate_dataset(
+    checkpoint: Path, dataset_path: Path, *, split: str = "test", device: str | None = None
+) -> Metrics:
     """Score a checkpoint on one split of a training dataset (by default the test blocks)."""
     import torch
 
@@ -53,13 +55,17 @@ def evaluate_dataset(checkpoint: Path, dataset_path: Path, *, split: str = "test
     with TrainingDataset(dataset_path) as ds:
         m = ds.manifest
         if [c.name for c in m.classes] != list(meta["classes"]):
-            raise InvalidInputError(f"the dataset's classes {[c.name for c in m.classes]} are not the model's {meta['classes']}")
+            raise InvalidInputError(
+                f"the dataset's classes {[c.name for c in m.classes]} are not the model's {meta['classes']}"
+            )
         mean, std = np.asarray(meta["normalisation"]["mean"]), np.asarray(meta["normalisation"]["std"])
         if meta["input_kind"] == "pixel":
             x, y = ds.pixels(split)
             if len(y) == 0:
                 raise InvalidInputError(f"the {split} split of {dataset_path} holds no labelled pixel")
-            proba = torch.softmax(predict_logits(model, torch.from_numpy(normalise_series(x, mean, std)), dev), 1).numpy()
+            proba = torch.softmax(
+                predict_logits(model, torch.from_numpy(normalise_series(x, mean, std)), dev), 1
+            ).numpy()
             pred, conf = proba.argmax(1), proba.max(1)
             truth = y
         else:
@@ -84,8 +90,16 @@ def evaluate_dataset(checkpoint: Path, dataset_path: Path, *, split: str = "test
         return metrics
 
 
-def evaluate_raster(checkpoint: Path, raster: Path, labels: Path, *, cloud_mask: Path | None = None,
-                    band: str | None = None, device: str | None = None, block: int | None = None) -> Metrics:
+def evaluate_raster(
+    checkpoint: Path,
+    raster: Path,
+    labels: Path,
+    *,
+    cloud_mask: Path | None = None,
+    band: str | None = None,
+    device: str | None = None,
+    block: int | None = None,
+) -> Metrics:
     """Score a checkpoint on a raster against a label raster on the same grid, window by
     window (bounded memory). Labels 0 are no data; every other code counts."""
     from eotrust.eo.labels import NODATA_CODE, check_grid, classes_of
@@ -118,6 +132,10 @@ def evaluate_raster(checkpoint: Path, raster: Path, labels: Path, *, cloud_mask:
     metrics = metrics_from_confusion(cm, all_names, codes=codes)
     if confs:
         metrics.calibration = calibration(np.concatenate(confs), np.concatenate(oks))
-    metrics.source = {"raster": str(raster), "labels": str(labels), "checkpoint": str(checkpoint),
-                      **({"cloud_mask": str(cloud_mask)} if cloud_mask else {})}
+    metrics.source = {
+        "raster": str(raster),
+        "labels": str(labels),
+        "checkpoint": str(checkpoint),
+        **({"cloud_mask": str(cloud_mask)} if cloud_mask else {}),
+    }
     return metrics

@@ -101,9 +101,19 @@ def _georeference(ax: Any, geo: _Geo | None, *, scale_bar: bool = True) -> None:
         length = _nice_length(geo.extent[1] - geo.extent[0])
         if length > 0:
             label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
-            ax.add_artist(AnchoredSizeBar(ax.transData, length, label, "lower left", pad=0.3, sep=3,
-                                          frameon=True, size_vertical=(geo.extent[3] - geo.extent[2]) / 150,
-                                          fontproperties={"size": 7}))
+            ax.add_artist(
+                AnchoredSizeBar(
+                    ax.transData,
+                    length,
+                    label,
+                    "lower left",
+                    pad=0.3,
+                    sep=3,
+                    frameon=True,
+                    size_vertical=(geo.extent[3] - geo.extent[2]) / 150,
+                    fontproperties={"size": 7},
+                )
+            )
 
 
 def _class_image(arr: np.ndarray, codes: list[int], names: list[str]) -> tuple[np.ndarray, list[Any]]:
@@ -152,8 +162,16 @@ def class_map_figure(path: Path, png: Path, *, title: str = "", reference: Path 
     return _save(fig, png)
 
 
-def change_figure(before: Path, after: Path, intensity: np.ndarray, png: Path, *, title: str = "",
-                  labels: tuple[str, str] = ("before", "after"), intensity_label: str = "change") -> Path:
+def change_figure(
+    before: Path,
+    after: Path,
+    intensity: np.ndarray,
+    png: Path,
+    *,
+    title: str = "",
+    labels: tuple[str, str] = ("before", "after"),
+    intensity_label: str = "change",
+) -> Path:
     """Before and after class maps and a heatmap of change intensity (0..1)."""
     plt = _plt()
     a, b = read_preview(before), read_preview(after)
@@ -168,8 +186,9 @@ def change_figure(before: Path, after: Path, intensity: np.ndarray, png: Path, *
         ax.set_title(label, fontsize=10)
         for hd in handles:
             legend[hd.get_label()] = hd
-    im = axes[2].imshow(np.ma.masked_invalid(intensity), cmap="magma", vmin=0, vmax=1, interpolation="nearest",
-                        extent=extent)
+    im = axes[2].imshow(
+        np.ma.masked_invalid(intensity), cmap="magma", vmin=0, vmax=1, interpolation="nearest", extent=extent
+    )
     axes[2].set_title(intensity_label, fontsize=10)
     fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04)
     for ax in axes:
@@ -193,8 +212,15 @@ def metrics_figure(metrics: Metrics, png: Path, *, title: str = "") -> Path:
     for i in range(len(names)):
         for j in range(len(names)):
             if cm[i, j]:
-                ax1.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=8,
-                         color="white" if norm[i, j] > 0.6 else "black")
+                ax1.text(
+                    j,
+                    i,
+                    f"{int(cm[i, j])}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if norm[i, j] > 0.6 else "black",
+                )
     ax1.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
     ax1.set_yticks(range(len(names)), names, fontsize=8)
     ax1.set_xlabel("predicted")
@@ -227,17 +253,32 @@ def reliability_figure(cal: Calibration, png: Path, *, title: str = "") -> Path:
     acc = [b.accuracy if b.accuracy is not None else 0.0 for b in cal.bins]
     conf = [b.confidence if b.confidence is not None else (b.lower + b.upper) / 2 for b in cal.bins]
     used = [b.count > 0 for b in cal.bins]
-    ax1.bar([c for c, u in zip(centres, used) if u], [a for a, u in zip(acc, used) if u], width * 0.95,
-            color="#4e79a7", edgecolor="#2b4a6f", label="accuracy in bin")
-    ax1.plot([c for c, u in zip(centres, used) if u], [cf for cf, u in zip(conf, used) if u], "o", color="#e15759",
-             ms=5, label="mean confidence in bin")
+    ax1.bar(
+        [c for c, u in zip(centres, used) if u],
+        [a for a, u in zip(acc, used) if u],
+        width * 0.95,
+        color="#4e79a7",
+        edgecolor="#2b4a6f",
+        label="accuracy in bin",
+    )
+    ax1.plot(
+        [c for c, u in zip(centres, used) if u],
+        [cf for cf, u in zip(conf, used) if u],
+        "o",
+        color="#e15759",
+        ms=5,
+        label="mean confidence in bin",
+    )
     ax1.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfect calibration")
     ax1.set_xlim(0, 1)
     ax1.set_ylim(0, 1)
     ax1.set_ylabel("accuracy")
     ax1.legend(fontsize=8, loc="upper left")
-    ax1.set_title(f"{title + ': ' if title else ''}ECE {cal.ece:.3f}, accuracy {cal.accuracy:.3f}, "
-                  f"mean confidence {cal.mean_confidence:.3f}", fontsize=9)
+    ax1.set_title(
+        f"{title + ': ' if title else ''}ECE {cal.ece:.3f}, accuracy {cal.accuracy:.3f}, "
+        f"mean confidence {cal.mean_confidence:.3f}",
+        fontsize=9,
+    )
     total = max(sum(b.count for b in cal.bins), 1)
     ax2.bar(centres, [b.count / total for b in cal.bins], width * 0.95, color="#76b7b2")
     ax2.set_ylabel("share of pixels")
@@ -246,7 +287,9 @@ def reliability_figure(cal: Calibration, png: Path, *, title: str = "") -> Path:
     return _save(fig, png)
 
 
-def confidence_figure(classes: Path, confidence: Path, png: Path, *, title: str = "", reference: Path | None = None) -> Path:
+def confidence_figure(
+    classes: Path, confidence: Path, png: Path, *, title: str = "", reference: Path | None = None
+) -> Path:
     """A class map beside its per-pixel confidence (top-class probability), and the
     reference labels when given: where the map can be trusted, and where it guesses."""
     plt = _plt()
@@ -257,8 +300,9 @@ def confidence_figure(classes: Path, confidence: Path, png: Path, *, title: str 
     h, w = arr.shape
     n = len(panels) + 1
     side = 3.0
-    fig, axes = plt.subplots(1, n, figsize=(min(side * n + 1.2, 16), min(side * h / max(w, 1), 9) + 1.6),
-                             constrained_layout=True)
+    fig, axes = plt.subplots(
+        1, n, figsize=(min(side * n + 1.2, 16), min(side * h / max(w, 1), 9) + 1.6), constrained_layout=True
+    )
     legend: dict[str, Any] = {}
     for ax, a, label in zip(axes, panels, ["predicted classes", "reference labels"]):
         rgb, handles = _class_image(a, codes, names)
@@ -274,13 +318,20 @@ def confidence_figure(classes: Path, confidence: Path, png: Path, *, title: str 
         ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.legend(handles=list(legend.values()), loc="outside lower center", ncol=min(len(legend), 4), fontsize=8, frameon=False)
+    fig.legend(
+        handles=list(legend.values()), loc="outside lower center", ncol=min(len(legend), 4), fontsize=8, frameon=False
+    )
     return _save(fig, png)
 
 
-def learning_curve_figure(curves: dict[str, list[tuple[int, float]]], png: Path, *, title: str = "",
-                          ylabel: str = "pixel accuracy on the held-out region",
-                          references: dict[str, float] | None = None) -> Path:
+def learning_curve_figure(
+    curves: dict[str, list[tuple[int, float]]],
+    png: Path,
+    *,
+    title: str = "",
+    ylabel: str = "pixel accuracy on the held-out region",
+    references: dict[str, float] | None = None,
+) -> Path:
     """Accuracy against labels used, one line per sampling strategy; horizontal lines for
     references (e.g. the majority class, the model trained on every label)."""
     plt = _plt()

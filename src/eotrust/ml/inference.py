@@ -23,5 +23,5 @@ def predict_logits(model: nn.Module, x: torch.Tensor, device: torch.device, batc
     outs = []
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            outs.append(model(x[i:i + batch].to(device)).float().cpu())
+            outs.append(model(x[i : i + batch].to(device)).float().cpu())
     return torch.cat(outs) if outs else torch.zeros(0)

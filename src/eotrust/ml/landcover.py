@@ -63,17 +63,27 @@ def prepare(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str,
 
     _need(inputs, "ndvi", "cloud_mask", "lulc")
     _need(outputs, "cube", "labels", what="output")
-    cube = stack([Source(Path(inputs["ndvi"]), band="ndvi"),
-                  Source(Path(inputs["cloud_mask"]), band="cloud_mask", resampling="nearest")])
-    report = clean_cube(cube, Path(outputs["cube"]), mask_band="cloud_mask",
-                        cloud_values=tuple(params.get("cloud_values") or (1,)))
-    _log(f"prepare: {report.dates} dates on {cube.grid.describe()}; {100 * report.masked_fraction:.1f} % of "
-         f"observations cloudy ({len(report.all_cloud_dates)} dates entirely), filled by interpolation in time")
+    cube = stack(
+        [
+            Source(Path(inputs["ndvi"]), band="ndvi"),
+            Source(Path(inputs["cloud_mask"]), band="cloud_mask", resampling="nearest"),
+        ]
+    )
+    report = clean_cube(
+        cube, Path(outputs["cube"]), mask_band="cloud_mask", cloud_values=tuple(params.get("cloud_values") or (1,))
+    )
+    _log(
+        f"prepare: {report.dates} dates on {cube.grid.describe()}; {100 * report.masked_fraction:.1f} % of "
+        f"observations cloudy ({len(report.all_cloud_dates)} dates entirely), filled by interpolation in time"
+    )
     counts = align_labels(Path(inputs["lulc"]), cube.grid, Path(outputs["labels"]))
     declared = classes_of(Path(outputs["labels"]))
     if declared is not None:
         check_classes(Path(outputs["labels"]), declared)
-    _log("prepare: labels " + ", ".join(f"{declared.name_of(c) if declared else c}={n}" for c, n in sorted(counts.items()) if c))
+    _log(
+        "prepare: labels "
+        + ", ".join(f"{declared.name_of(c) if declared else c}={n}" for c, n in sorted(counts.items()) if c)
+    )
 
 
 def dataset(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, Any]) -> None:
@@ -87,14 +97,20 @@ def dataset(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str,
     tile = int(params.get("tile_size", 10))
     val, test = float(params.get("val_fraction", 0.1)), float(params.get("test_fraction", 0.2))
     manifest = build_dataset(
-        Path(inputs["cube"]), Path(inputs["labels"]), Path(outputs["dataset"]), tile_size=tile,
+        Path(inputs["cube"]),
+        Path(inputs["labels"]),
+        Path(outputs["dataset"]),
+        tile_size=tile,
         block_size=int(params["block_size"]) if params.get("block_size") else None,
-        fractions=(1.0 - val - test, val, test), seed=int(params.get("seed", 0)),
+        fractions=(1.0 - val - test, val, test),
+        seed=int(params.get("seed", 0)),
         sources={name: cid_of_file(Path(p)) for name, p in sorted(inputs.items())},
     )
     per_split = {s: sum(c.values()) for s, c in manifest.counts.items()}
-    _log(f"dataset: {len(manifest.tiles)} tiles of {tile} px; labelled pixels {per_split}; "
-         f"classes {[c.name for c in manifest.classes]}")
+    _log(
+        f"dataset: {len(manifest.tiles)} tiles of {tile} px; labelled pixels {per_split}; "
+        f"classes {[c.name for c in manifest.classes]}"
+    )
 
 
 def train(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, Any]) -> None:
@@ -112,13 +128,23 @@ def train(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, A
     else:
         quick = str(params.get("quick", False)).lower() in ("1", "true", "yes")
         model_def = load_model_def(str(params.get("model_def") or ("temporal_cnn_quick" if quick else "temporal_cnn")))
-    model_def = model_def.with_training(epochs=int(params["epochs"]) if params.get("epochs") else None,
-                                        seed=int(params["seed"]) if params.get("seed") is not None else None)
+    model_def = model_def.with_training(
+        epochs=int(params["epochs"]) if params.get("epochs") else None,
+        seed=int(params["seed"]) if params.get("seed") is not None else None,
+    )
     with TrainingDataset(Path(inputs["dataset"])) as ds:
-        result = train_model(ds, model_def, Path(outputs["model"]), dataset_cid=cid_of_file(Path(inputs["dataset"])),
-                             device=params.get("device"), log=lambda line: _log(f"train: {line}"))
-    _log(f"train: best epoch {result.best_epoch} of {result.epochs_run} in {result.seconds:.1f} s "
-         f"({result.samples_per_second:.0f} samples/s on {result.device})")
+        result = train_model(
+            ds,
+            model_def,
+            Path(outputs["model"]),
+            dataset_cid=cid_of_file(Path(inputs["dataset"])),
+            device=params.get("device"),
+            log=lambda line: _log(f"train: {line}"),
+        )
+    _log(
+        f"train: best epoch {result.best_epoch} of {result.epochs_run} in {result.seconds:.1f} s "
+        f"({result.samples_per_second:.0f} samples/s on {result.device})"
+    )
 
 
 def evaluate(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, Any]) -> None:
@@ -128,10 +154,18 @@ def evaluate(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str
 
     _need(inputs, "model", "dataset")
     _need(outputs, "metrics", what="output")
-    metrics = evaluate_dataset(Path(inputs["model"]), Path(inputs["dataset"]), split=str(params.get("split", "test")),
-                               device=params.get("device"))
-    write_metrics(metrics, Path(outputs["metrics"]), Path(outputs["figure"]) if "figure" in outputs else None,
-                  title=f"land-cover model on the {metrics.split} blocks")
+    metrics = evaluate_dataset(
+        Path(inputs["model"]),
+        Path(inputs["dataset"]),
+        split=str(params.get("split", "test")),
+        device=params.get("device"),
+    )
+    write_metrics(
+        metrics,
+        Path(outputs["metrics"]),
+        Path(outputs["figure"]) if "figure" in outputs else None,
+        title=f"land-cover model on the {metrics.split} blocks",
+    )
     _log("evaluate: " + metrics.summary().replace("\n", "\n  "))
 
 
@@ -141,10 +175,16 @@ def predict(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str,
 
     _need(inputs, "model", "cube")
     _need(outputs, "classes", what="output")
-    result = predict_raster(Path(inputs["model"]), Path(inputs["cube"]), Path(outputs["classes"]),
-                            probabilities=Path(outputs["probabilities"]) if "probabilities" in outputs else None,
-                            figure=Path(outputs["figure"]) if "figure" in outputs else None,
-                            start=params.get("start"), end=params.get("end"), device=params.get("device"))
+    result = predict_raster(
+        Path(inputs["model"]),
+        Path(inputs["cube"]),
+        Path(outputs["classes"]),
+        probabilities=Path(outputs["probabilities"]) if "probabilities" in outputs else None,
+        figure=Path(outputs["figure"]) if "figure" in outputs else None,
+        start=params.get("start"),
+        end=params.get("end"),
+        device=params.get("device"),
+    )
     _log(f"predict: {result.counts} ({result.nodata_pixels} pixels without data)")
 
 
@@ -190,14 +230,23 @@ def change(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, 
         labels = [f"{s or dates[0]}/{e or dates[-1]}" for s, e in (epoch_a, epoch_b)]
         work = Path(tempfile.mkdtemp(prefix="change-", dir=Path(outputs["change"]).parent))
         try:
-            result = change_between_epochs(Path(inputs["model"]), Path(inputs["cube"]), Path(outputs["change"]),
-                                           epoch_a=epoch_a, epoch_b=epoch_b, work_dir=work, figure=figure,
-                                           device=params.get("device"),
-                                           min_intensity=float(params.get("min_intensity", 0.5)))
+            result = change_between_epochs(
+                Path(inputs["model"]),
+                Path(inputs["cube"]),
+                Path(outputs["change"]),
+                epoch_a=epoch_a,
+                epoch_b=epoch_b,
+                work_dir=work,
+                figure=figure,
+                device=params.get("device"),
+                min_intensity=float(params.get("min_intensity", 0.5)),
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
     if "summary" in outputs:
         summary = {k: v for k, v in result.to_dict().items() if k not in ("path", "figure")}
         Path(outputs["summary"]).write_text(json.dumps({"epochs": labels, **summary}, indent=2) + "\n")
-    _log(f"change: {result.changed_pixels} of {result.valid_pixels} pixels changed; top transitions "
-         + ", ".join(f"{k}: {v}" for k, v in list(result.transitions.items())[:3]))
+    _log(
+        f"change: {result.changed_pixels} of {result.valid_pixels} pixels changed; top transitions "
+        + ", ".join(f"{k}: {v}" for k, v in list(result.transitions.items())[:3])
+    )

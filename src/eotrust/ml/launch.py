@@ -63,9 +63,17 @@ def run_rank(job: RankJob, rank: int) -> TrainResult:
     join(job.address, ranks, dev, timeout_s=job.timeout_s)
     try:
         with TrainingDataset(job.dataset) as ds:
-            return train(ds, job.model_def, job.checkpoint, dataset_cid=job.dataset_cid, device=str(dev),
-                         threads=job.threads or 1, init_from=job.init_from, ranks=ranks,
-                         log=(lambda line: print(line, flush=True)) if job.log else None)
+            return train(
+                ds,
+                job.model_def,
+                job.checkpoint,
+                dataset_cid=job.dataset_cid,
+                device=str(dev),
+                threads=job.threads or 1,
+                init_from=job.init_from,
+                ranks=ranks,
+                log=(lambda line: print(line, flush=True)) if job.log else None,
+            )
     finally:
         leave()
 
@@ -131,17 +139,32 @@ def train_local(
     _check(dataset, workers)
     import torch.multiprocessing as mp
 
-    job = RankJob(Path(dataset).resolve(), model_def, Path(checkpoint).resolve(), f"127.0.0.1:{free_port()}", workers,
-                  device, dataset_cid, init_from, threads, timeout_s, log)
+    job = RankJob(
+        Path(dataset).resolve(),
+        model_def,
+        Path(checkpoint).resolve(),
+        f"127.0.0.1:{free_port()}",
+        workers,
+        device,
+        dataset_cid,
+        init_from,
+        threads,
+        timeout_s,
+        log,
+    )
     with tempfile.TemporaryDirectory(prefix="eotrust-ddp-") as outbox:
         try:
-            mp.start_processes(_spawned, args=(job, outbox), nprocs=workers, join=True, start_method=_start_method(device))
+            mp.start_processes(
+                _spawned, args=(job, outbox), nprocs=workers, join=True, start_method=_start_method(device)
+            )
         except (mp.ProcessRaisedException, mp.ProcessExitedException) as exc:
             errors = sorted(Path(outbox).glob("error-*.json"))
             if errors:
                 first = json.loads(errors[0].read_text())
-                raise ModelError(f"distributed training failed on {errors[0].stem.replace('error-', 'rank ')}: "
-                                 f"{first['message']}", hint=first.get("hint")) from None
+                raise ModelError(
+                    f"distributed training failed on {errors[0].stem.replace('error-', 'rank ')}: {first['message']}",
+                    hint=first.get("hint"),
+                ) from None
             raise ModelError(f"a training process failed: {str(exc).strip().splitlines()[-1]}") from None
         return pickle.loads(Path(outbox, "result.pickle").read_bytes())  # noqa: S301 - written by our own rank 0
 
@@ -189,27 +212,52 @@ def train_on_dask(
     info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) else client.scheduler_info()
     addresses = sorted(info.get("workers", {}))
     if not addresses:
-        raise BackendUnavailableError("the Dask cluster has no workers",
-                                      hint="start workers with `dask worker SCHEDULER_ADDRESS`")
+        raise BackendUnavailableError(
+            "the Dask cluster has no workers", hint="start workers with `dask worker SCHEDULER_ADDRESS`"
+        )
     dataset = Path(dataset).resolve()
     missing = [a for a, ok in client.run(os.path.isfile, str(dataset), workers=addresses).items() if not ok]
     if settings is not None:
         settings = settings.model_copy(update={"passphrase": None})
     if missing and not (settings is not None and dataset_cid):
-        raise InvalidInputError(f"training dataset {dataset} is not readable on the Dask worker(s) {', '.join(sorted(missing))}",
-                                hint="put the archive at the same path on every worker, or give its CID and the store")
+        raise InvalidInputError(
+            f"training dataset {dataset} is not readable on the Dask worker(s) {', '.join(sorted(missing))}",
+            hint="put the archive at the same path on every worker, or give its CID and the store",
+        )
     leader = addresses[0]
     port = client.run(_port_here, workers=[leader])[leader]
-    job = RankJob(dataset, model_def, Path(checkpoint), f"{urlparse(leader).hostname}:{port}",
-                  len(addresses), device, dataset_cid, init_from, threads, timeout_s, settings=settings)
+    job = RankJob(
+        dataset,
+        model_def,
+        Path(checkpoint),
+        f"{urlparse(leader).hostname}:{port}",
+        len(addresses),
+        device,
+        dataset_cid,
+        init_from,
+        threads,
+        timeout_s,
+        settings=settings,
+    )
     run = uuid.uuid4().hex[:8]
-    futures = [client.submit(_dask_rank, job, rank, workers=[address], allow_other_workers=False, pure=False,
-                             key=f"eotrust-ddp-{run}-rank-{rank}")
-               for rank, address in enumerate(addresses)]
+    futures = [
+        client.submit(
+            _dask_rank,
+            job,
+            rank,
+            workers=[address],
+            allow_other_workers=False,
+            pure=False,
+            key=f"eotrust-ddp-{run}-rank-{rank}",
+        )
+        for rank, address in enumerate(addresses)
+    ]
     outcomes = client.gather(futures)
     for rank, (status, value) in enumerate(outcomes):
         if status == "error":
-            raise ModelError(f"distributed training failed on rank {rank} ({addresses[rank]}): {value[1]}", hint=value[2])
+            raise ModelError(
+                f"distributed training failed on rank {rank} ({addresses[rank]}): {value[1]}", hint=value[2]
+            )
     result, data = outcomes[0][1]
     write_atomic(Path(checkpoint), data)
     result.checkpoint = Path(checkpoint)
@@ -236,5 +284,3 @@ def parse_workers(value: str) -> int | str:
     if n < 1:
         raise InvalidInputError(f"--workers must be at least 1, not {n}")
     return n
-
-

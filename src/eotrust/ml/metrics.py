@@ -50,16 +50,24 @@ class Metrics(BaseModel):
         return self.model_dump_json(indent=2)
 
     def summary(self) -> str:
-        lines = [f"pixel accuracy {self.pixel_accuracy:.3f}, mean IoU {self.mean_iou:.3f} over {len(self.classes_present)} "
-                 f"classes present ({self.n_pixels} pixels)"]
+        lines = [
+            f"pixel accuracy {self.pixel_accuracy:.3f}, mean IoU {self.mean_iou:.3f} over {len(self.classes_present)} "
+            f"classes present ({self.n_pixels} pixels)"
+        ]
         if self.majority_baseline_accuracy is not None:
-            lines.append(f"majority-class baseline ({self.majority_class}): pixel accuracy {self.majority_baseline_accuracy:.3f}")
+            lines.append(
+                f"majority-class baseline ({self.majority_class}): pixel accuracy {self.majority_baseline_accuracy:.3f}"
+            )
         for c in self.per_class:
             if c.support or c.predicted:
-                lines.append(f"  {c.name:<22} P {_f(c.precision)}  R {_f(c.recall)}  F1 {_f(c.f1)}  IoU {_f(c.iou)}  n={c.support}")
+                lines.append(
+                    f"  {c.name:<22} P {_f(c.precision)}  R {_f(c.recall)}  F1 {_f(c.f1)}  IoU {_f(c.iou)}  n={c.support}"
+                )
         if self.calibration is not None:
-            lines.append(f"calibration: ECE {self.calibration.ece:.3f} (mean confidence {self.calibration.mean_confidence:.3f} "
-                         f"vs accuracy {self.calibration.accuracy:.3f}; largest bin gap {self.calibration.max_gap:.3f})")
+            lines.append(
+                f"calibration: ECE {self.calibration.ece:.3f} (mean confidence {self.calibration.mean_confidence:.3f} "
+                f"vs accuracy {self.calibration.accuracy:.3f}; largest bin gap {self.calibration.max_gap:.3f})"
+            )
         return "\n".join(lines)
 
 
@@ -77,8 +85,13 @@ def confusion_matrix(truth: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
     return np.bincount(truth * k + pred, minlength=k * k).reshape(k, k).astype(np.int64)
 
 
-def metrics_from_confusion(cm: np.ndarray, class_names: Sequence[str], *, codes: Sequence[int] | None = None,
-                           majority: tuple[str, float] | None = None) -> Metrics:
+def metrics_from_confusion(
+    cm: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    codes: Sequence[int] | None = None,
+    majority: tuple[str, float] | None = None,
+) -> Metrics:
     """Every metric from a confusion matrix. Mean IoU averages the classes present in the
     reference (support > 0); the majority baseline is the accuracy of always answering the
     reference's most frequent class, unless given."""
@@ -98,9 +111,18 @@ def metrics_from_confusion(cm: np.ndarray, class_names: Sequence[str], *, codes:
         iou = tp[i] / union if union else None
         if support[i]:
             ious.append(iou or 0.0)
-        per.append(ClassMetrics(name=class_names[i], code=None if codes is None else int(codes[i]),
-                                precision=_r(p), recall=_r(r), f1=_r(f1), iou=_r(iou),
-                                support=int(support[i]), predicted=int(predicted[i])))
+        per.append(
+            ClassMetrics(
+                name=class_names[i],
+                code=None if codes is None else int(codes[i]),
+                precision=_r(p),
+                recall=_r(r),
+                f1=_r(f1),
+                iou=_r(iou),
+                support=int(support[i]),
+                predicted=int(predicted[i]),
+            )
+        )
     if majority is None and total:
         top = int(np.argmax(support))
         majority = (class_names[top], float(support[top] / total))
@@ -108,7 +130,10 @@ def metrics_from_confusion(cm: np.ndarray, class_names: Sequence[str], *, codes:
         pixel_accuracy=float(tp.sum() / total) if total else 0.0,
         mean_iou=float(np.mean(ious)) if ious else 0.0,
         classes_present=[class_names[i] for i in range(k) if support[i]],
-        per_class=per, confusion=cm.tolist(), class_names=list(class_names), n_pixels=total,
+        per_class=per,
+        confusion=cm.tolist(),
+        class_names=list(class_names),
+        n_pixels=total,
         majority_class=majority[0] if majority else None,
         majority_baseline_accuracy=majority[1] if majority else None,
     )

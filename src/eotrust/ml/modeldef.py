@@ -42,7 +42,9 @@ class TrainingConfig(BaseModel):
     class_weighting: Literal["none", "inverse", "sqrt_inverse"] = "sqrt_inverse"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     max_train_samples: int | None = Field(500_000, ge=1, description="pixels sampled for training (pixel models)")
-    temporal_crop: float | None = Field(None, gt=0, le=1, description="random runs of at least this fraction of the dates (augmentation)")
+    temporal_crop: float | None = Field(
+        None, gt=0, le=1, description="random runs of at least this fraction of the dates (augmentation)"
+    )
     seed: int = 0
 
 
@@ -92,7 +94,9 @@ def _problems(exc: ValidationError) -> str:
 
 def parse_model_def(data: Any, *, source: str = "model definition") -> ModelDef:
     if not isinstance(data, dict):
-        raise InvalidInputError(f"{source} must be a mapping (architecture, params, training), not {type(data).__name__}")
+        raise InvalidInputError(
+            f"{source} must be a mapping (architecture, params, training), not {type(data).__name__}"
+        )
     try:
         return ModelDef.model_validate(data)
     except ValidationError as exc:
@@ -101,8 +105,10 @@ def parse_model_def(data: Any, *, source: str = "model definition") -> ModelDef:
             # a field failed, so the whole-definition check (architecture, params) never ran:
             # run it too, so every mistake is reported at once, not the first one only
             problems += _architecture_problems(data)
-        raise InvalidInputError(f"{source} is invalid: {'; '.join(p for p in problems if p)}",
-                                hint="see the model-definition format in eotrust.ml.modeldef") from None
+        raise InvalidInputError(
+            f"{source} is invalid: {'; '.join(p for p in problems if p)}",
+            hint="see the model-definition format in eotrust.ml.modeldef",
+        ) from None
 
 
 def _architecture_problems(data: dict[str, Any]) -> list[str]:
@@ -129,25 +135,39 @@ def load_model_def(path: Path | str) -> ModelDef:
     if not p.exists() and builtin_path(str(path)) is not None:
         p = builtin_path(str(path))  # type: ignore[assignment]
     if not p.is_file():
-        raise NotFoundError(f"model definition {path} does not exist",
-                            hint=f"give a YAML/JSON file or a built-in: {', '.join(builtin_names())}")
+        raise NotFoundError(
+            f"model definition {path} does not exist",
+            hint=f"give a YAML/JSON file or a built-in: {', '.join(builtin_names())}",
+        )
     from eotrust.limits import check_json, check_yaml
 
     text = p.read_text()
     # measured before it is parsed: size, depth, aliases (issue 12)
-    check_json(text, what=f"model definition {p}") if p.suffix == ".json" else check_yaml(text, what=f"model definition {p}")
+    check_json(text, what=f"model definition {p}") if p.suffix == ".json" else check_yaml(
+        text, what=f"model definition {p}"
+    )
     try:
         data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else (f" at line {exc.lineno}" if hasattr(exc, "lineno") else "")
-        raise InvalidInputError(f"model definition {p} is not valid {'JSON' if p.suffix == '.json' else 'YAML'}{where}: "
-                                f"{getattr(exc, 'problem', None) or getattr(exc, 'msg', None) or exc}") from None
+        where = (
+            f" at line {mark.line + 1}, column {mark.column + 1}"
+            if mark
+            else (f" at line {exc.lineno}" if hasattr(exc, "lineno") else "")
+        )
+        raise InvalidInputError(
+            f"model definition {p} is not valid {'JSON' if p.suffix == '.json' else 'YAML'}{where}: "
+            f"{getattr(exc, 'problem', None) or getattr(exc, 'msg', None) or exc}"
+        ) from None
     return parse_model_def(data, source=f"model definition {p}")
 
 
 def builtin_names() -> list[str]:
-    return sorted(f.name.removesuffix(".yaml") for f in resources.files("eotrust.ml.modeldefs").iterdir() if f.name.endswith(".yaml"))
+    return sorted(
+        f.name.removesuffix(".yaml")
+        for f in resources.files("eotrust.ml.modeldefs").iterdir()
+        if f.name.endswith(".yaml")
+    )
 
 
 def builtin_path(name: str) -> Path | None:

@@ -69,8 +69,10 @@ def export_onnx(
             first = first_line(exc)
             errors.append(f"{how}: {first}")
             log.info("ONNX export with %s failed: %s", how, first)
-    raise ModelError("the model could not be exported to ONNX (" + "; ".join(errors) + ")",
-                     hint="keep the forward pass free of data-dependent Python control flow")
+    raise ModelError(
+        "the model could not be exported to ONNX (" + "; ".join(errors) + ")",
+        hint="keep the forward pass free of data-dependent Python control flow",
+    )
 
 
 def _export_dynamo(model, example, path, layout, input_name, output_name, opset, multiple) -> None:  # type: ignore[no-untyped-def]
@@ -83,8 +85,17 @@ def _export_dynamo(model, example, path, layout, input_name, output_name, opset,
     if example.shape[0] == 1:  # torch.export specialises a size of 1: trace with two
         example = torch.cat([example, example])
     program = torch.onnx.export(
-        model, (example,), None, dynamo=True, input_names=[input_name], output_names=[output_name],
-        dynamic_shapes=(dims,), opset_version=opset, external_data=False, verbose=False, optimize=True,
+        model,
+        (example,),
+        None,
+        dynamo=True,
+        input_names=[input_name],
+        output_names=[output_name],
+        dynamic_shapes=(dims,),
+        opset_version=opset,
+        external_data=False,
+        verbose=False,
+        optimize=True,
     )
     program.save(str(path), external_data=False)
 
@@ -93,8 +104,14 @@ def _export_torchscript(model, example, path, layout, input_name, output_name, o
     import torch
 
     torch.onnx.export(
-        model, (example,), str(path), dynamo=False, input_names=[input_name], output_names=[output_name],
-        opset_version=opset, do_constant_folding=True,
+        model,
+        (example,),
+        str(path),
+        dynamo=False,
+        input_names=[input_name],
+        output_names=[output_name],
+        opset_version=opset,
+        do_constant_folding=True,
         dynamic_axes={input_name: DYNAMIC_AXES[layout], output_name: DYNAMIC_AXES[layout]},
     )
 
@@ -143,8 +160,10 @@ def export_checked(
     for sample in [example.detach().cpu().numpy(), *(checks or [])]:
         diff = max_difference(model, graph, sample)
         if not diff <= atol:
-            raise ModelError(f"the ONNX graph differs from PyTorch by {diff:.2e} on input {sample.shape} "
-                             f"(tolerance {atol:.0e})", hint="an operator may export incorrectly; try method='torchscript'")
+            raise ModelError(
+                f"the ONNX graph differs from PyTorch by {diff:.2e} on input {sample.shape} (tolerance {atol:.0e})",
+                hint="an operator may export incorrectly; try method='torchscript'",
+            )
     return graph
 
 
@@ -195,8 +214,13 @@ def package_model(
     kind = "image" if layout == "NCHW" else "pixel-series"
     channels = len(bands) if layout == "NCHW" else (1 if layout == "NT" else len(bands) // (timesteps or 1))
     spec = InputSpec(
-        kind=kind, layout=layout, bands=list(bands), channels=channels, timesteps=timesteps,
-        tile_size=tile_size, spatial_multiple=spatial_multiple,
+        kind=kind,
+        layout=layout,
+        bands=list(bands),
+        channels=channels,
+        timesteps=timesteps,
+        tile_size=tile_size,
+        spatial_multiple=spatial_multiple,
         normalisation=Normalisation(**normalisation) if normalisation else None,
     )
     gen = torch.Generator().manual_seed(0)
@@ -209,14 +233,23 @@ def package_model(
         shape = (4, timesteps) if layout == "NT" else (4, channels, timesteps)
         example = torch.randn(*shape, generator=gen)
         checks = [torch.randn(9, *shape[1:], generator=gen).numpy()]
-    graph = export_checked(model, example, layout=layout, checks=checks, method=method,
-                           spatial_multiple=spatial_multiple)
+    graph = export_checked(
+        model, example, layout=layout, checks=checks, method=method, spatial_multiple=spatial_multiple
+    )
     manifest = Manifest(
-        name=name, description=description, algorithm=algorithm, created=created or utc_now(),
-        owner=account.address, training_params=training_params or {}, lineage=Lineage(**(lineage or {})),
-        input=spec, output=OutputSpec(layout="NKHW" if kind == "image" else "NK", classes=len(classes)),
-        classes=make_classes(list(classes), colours, class_codes), metrics=_jsonable(metrics or {}),
-        graph=graph_info(graph), preprocessing=Preprocessing(**preprocessing) if preprocessing else None,
+        name=name,
+        description=description,
+        algorithm=algorithm,
+        created=created or utc_now(),
+        owner=account.address,
+        training_params=training_params or {},
+        lineage=Lineage(**(lineage or {})),
+        input=spec,
+        output=OutputSpec(layout="NKHW" if kind == "image" else "NK", classes=len(classes)),
+        classes=make_classes(list(classes), colours, class_codes),
+        metrics=_jsonable(metrics or {}),
+        graph=graph_info(graph),
+        preprocessing=Preprocessing(**preprocessing) if preprocessing else None,
     )
     return pack(manifest, graph, account, dest)
 
@@ -275,7 +308,9 @@ def package_checkpoint(
     }
     codes = meta.get("class_codes")
     return package_model(
-        model, account, dest,
+        model,
+        account,
+        dest,
         name=name or meta.get("name") or model_def.get("name") or Path(checkpoint).stem,
         algorithm=str(model_def.get("architecture") or type(model).__name__.lower()),
         classes=list(meta["classes"]),
@@ -303,8 +338,13 @@ def _preprocessing(meta: dict) -> dict | None:
     if meta.get("input_kind") != "pixel" or not prep:
         return None
     stats = meta.get("band_normalisation") or {}
-    return {"cloud_mask": bool(prep.get("mask_band")), "gap_fill": prep.get("cleaning") or "none",
-            "dates": [str(d) for d in meta["dates"]], "mean": list(stats.get("mean", [])), "std": list(stats.get("std", []))}
+    return {
+        "cloud_mask": bool(prep.get("mask_band")),
+        "gap_fill": prep.get("cleaning") or "none",
+        "dates": [str(d) for d in meta["dates"]],
+        "mean": list(stats.get("mean", [])),
+        "std": list(stats.get("std", [])),
+    }
 
 
 def _file_time(path: Path) -> str:

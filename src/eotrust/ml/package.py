@@ -48,9 +48,26 @@ _ZIP_MODE = 0o100644 << 16
 
 #: Default colours for classes that do not name one (tab20, then grey).
 PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
-    "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#aec7e8",
+    "#ffbb78",
+    "#98df8a",
+    "#ff9896",
+    "#c5b0d5",
+    "#c49c94",
+    "#f7b6d2",
+    "#c7c7c7",
+    "#dbdb8d",
+    "#9edae5",
 )
 
 
@@ -150,13 +167,27 @@ class Lineage(_Strict):
     validation_data: list[str] = Field(default_factory=list, description="CIDs of the validation data")
     run: str | None = Field(default=None, description="CID of the workflow run record")
     checkpoint: str | None = Field(default=None, description="CID of the PyTorch checkpoint exported")
-    derived_from: str | None = Field(default=None, description="CID of the package whose graph this one was "
-                                     "derived from (an INT8 package names its float package)")
+    derived_from: str | None = Field(
+        default=None,
+        description="CID of the package whose graph this one was "
+        "derived from (an INT8 package names its float package)",
+    )
 
 
 #: Operators that mark a graph as quantised (QDQ pairs, or quantised operators).
-QUANTISED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv",
-                           "QLinearMatMul", "ConvInteger", "MatMulInteger", "QLinearAdd", "QLinearMul"})
+QUANTISED_OPS = frozenset(
+    {
+        "QuantizeLinear",
+        "DequantizeLinear",
+        "DynamicQuantizeLinear",
+        "QLinearConv",
+        "QLinearMatMul",
+        "ConvInteger",
+        "MatMulInteger",
+        "QLinearAdd",
+        "QLinearMul",
+    }
+)
 
 
 class Accuracy(_Strict):
@@ -292,13 +323,16 @@ def short_list(names: list[str], most: int = 8) -> str:
     return ", ".join(names) if len(names) <= most else f"{', '.join(names[:3])} … {names[-1]} ({len(names)})"
 
 
-def make_classes(names: list[str], colours: list[str] | None = None,
-                 codes: list[int] | None = None) -> list[ClassInfo]:
+def make_classes(names: list[str], colours: list[str] | None = None, codes: list[int] | None = None) -> list[ClassInfo]:
     """Class entries for ``names``; colours default to :data:`PALETTE`."""
     colours = list(colours or [])
     return [
-        ClassInfo(index=i, name=n, colour=colours[i] if i < len(colours) else PALETTE[i % len(PALETTE)],
-                  code=codes[i] if codes and i < len(codes) else None)
+        ClassInfo(
+            index=i,
+            name=n,
+            colour=colours[i] if i < len(colours) else PALETTE[i % len(PALETTE)],
+            code=codes[i] if codes and i < len(codes) else None,
+        )
         for i, n in enumerate(names)
     ]
 
@@ -306,12 +340,17 @@ def make_classes(names: list[str], colours: list[str] | None = None,
 def signing_message(manifest_bytes: bytes, graph_bytes: bytes) -> str:
     """The text the owner signs (EIP-191 ``personal_sign``, domain "model package" v2 of
     :mod:`eotrust.crypto.signing`; v1 was bare lines): the digests of both entries."""
-    return signing_message_of_digests(hashlib.sha256(manifest_bytes).hexdigest(), hashlib.sha256(graph_bytes).hexdigest())
+    return signing_message_of_digests(
+        hashlib.sha256(manifest_bytes).hexdigest(), hashlib.sha256(graph_bytes).hexdigest()
+    )
 
 
 def signing_message_of_digests(manifest_sha256: str, graph_sha256: str) -> str:
-    return record_text(Domain.MODEL_PACKAGE, SIGNATURE_VERSION,
-                       {MANIFEST: f"sha256:{manifest_sha256}", GRAPH: f"sha256:{graph_sha256}"})
+    return record_text(
+        Domain.MODEL_PACKAGE,
+        SIGNATURE_VERSION,
+        {MANIFEST: f"sha256:{manifest_sha256}", GRAPH: f"sha256:{graph_sha256}"},
+    )
 
 
 def manifest_signer(manifest_bytes: bytes, signature: str) -> str:
@@ -321,8 +360,9 @@ def manifest_signer(manifest_bytes: bytes, signature: str) -> str:
         manifest = Manifest.model_validate_json(manifest_bytes)
     except ValidationError:
         raise IntegrityError("the manifest or its signature is malformed") from None
-    signer = text_signer(signing_message_of_digests(hashlib.sha256(manifest_bytes).hexdigest(), manifest.graph.sha256),
-                         signature)
+    signer = text_signer(
+        signing_message_of_digests(hashlib.sha256(manifest_bytes).hexdigest(), manifest.graph.sha256), signature
+    )
     if signer is None:
         raise IntegrityError("the manifest or its signature is malformed")
     return signer
@@ -351,10 +391,19 @@ def graph_info(graph_bytes: bytes, quantisation: Quantisation | None = None) -> 
     producer = f"{proto.producer_name} {proto.producer_version}".strip()
     precision = "int8" if any(n.op_type in QUANTISED_OPS for n in proto.graph.node) else None
     if (precision is None) != (quantisation is None):
-        raise ModelError("an INT8 graph needs its quantisation described, and a float graph has none"
-                         if precision else "this graph is not quantised; it cannot be described as INT8")
-    return GraphInfo(sha256=hashlib.sha256(graph_bytes).hexdigest(), size=len(graph_bytes), opset=opset,
-                     producer=producer, precision=precision, quantisation=quantisation)
+        raise ModelError(
+            "an INT8 graph needs its quantisation described, and a float graph has none"
+            if precision
+            else "this graph is not quantised; it cannot be described as INT8"
+        )
+    return GraphInfo(
+        sha256=hashlib.sha256(graph_bytes).hexdigest(),
+        size=len(graph_bytes),
+        opset=opset,
+        producer=producer,
+        precision=precision,
+        quantisation=quantisation,
+    )
 
 
 def _zip_entry(name: str) -> zipfile.ZipInfo:
@@ -371,13 +420,17 @@ def pack(manifest: Manifest, graph_bytes: bytes, account: LocalAccount, dest: Pa
     The manifest's ``owner`` must be the signing account and its ``graph`` entry must describe
     ``graph_bytes``."""
     if manifest.owner.lower() != account.address.lower():
-        raise ModelError(f"the manifest's owner is {manifest.owner}, but {account.address} signs",
-                         hint="build the manifest with owner=account.address")
+        raise ModelError(
+            f"the manifest's owner is {manifest.owner}, but {account.address} signs",
+            hint="build the manifest with owner=account.address",
+        )
     if manifest.graph.sha256 != hashlib.sha256(graph_bytes).hexdigest() or manifest.graph.size != len(graph_bytes):
         raise ModelError("the manifest's graph digest does not describe this ONNX graph")
     if manifest.graph.precision != graph_precision(graph_bytes):
-        raise ModelError(f"the manifest says the graph is {manifest.graph.precision_name}, but it is not",
-                         hint="describe the graph with graph_info()")
+        raise ModelError(
+            f"the manifest says the graph is {manifest.graph.precision_name}, but it is not",
+            hint="describe the graph with graph_info()",
+        )
     manifest_bytes = manifest.canonical()
     message = signing_message(manifest_bytes, graph_bytes)
     signature = {
@@ -416,8 +469,9 @@ def read_package(source: Path | bytes) -> ModelPackage:
         with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as zf:
             names = tuple(zf.namelist())
             if names != ENTRIES:
-                raise IntegrityError(f"{what} holds {list(names)}, not {list(ENTRIES)}",
-                                     hint="it was not made by eotrust or was altered")
+                raise IntegrityError(
+                    f"{what} holds {list(names)}, not {list(ENTRIES)}", hint="it was not made by eotrust or was altered"
+                )
             bad = zf.testzip()
             if bad is not None:
                 raise IntegrityError(f"{what}: entry {bad} fails its CRC check", hint="the file was altered")
@@ -425,7 +479,9 @@ def read_package(source: Path | bytes) -> ModelPackage:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise InvalidInputError(f"{what} does not exist") from None
-        raise IntegrityError(f"{what} is not a readable ZIP archive: {exc}", hint="the file was altered or truncated") from None
+        raise IntegrityError(
+            f"{what} is not a readable ZIP archive: {exc}", hint="the file was altered or truncated"
+        ) from None
     try:
         manifest = Manifest.model_validate_json(manifest_bytes)
         signature = json.loads(signature_bytes)
@@ -475,8 +531,10 @@ def verify_package(
         except Exception:
             raise InvalidInputError(f"{cid!r} is not a CID") from None
         if not same:
-            raise IntegrityError(f"model package {path} has CID {actual}, not the expected {cid}",
-                                 hint="the file was altered or is another package")
+            raise IntegrityError(
+                f"model package {path} has CID {actual}, not the expected {cid}",
+                hint="the file was altered or is another package",
+            )
         checks.append(f"CID {actual} matches")
     else:
         checks.append(f"CID {actual} computed")
@@ -484,16 +542,20 @@ def verify_package(
     checks.append("archive layout and CRCs")
     m = pkg.manifest
     if hashlib.sha256(pkg.graph_bytes).hexdigest() != m.graph.sha256 or len(pkg.graph_bytes) != m.graph.size:
-        raise IntegrityError(f"model package {path}: model.onnx does not match the manifest's digest",
-                             hint="the graph was altered")
+        raise IntegrityError(
+            f"model package {path}: model.onnx does not match the manifest's digest", hint="the graph was altered"
+        )
     checks.append("graph digest matches the manifest")
     try:
         actual_precision = graph_precision(pkg.graph_bytes)
     except ModelError:
         raise IntegrityError(f"model package {path}: model.onnx does not parse") from None
     if actual_precision != m.graph.precision:
-        raise IntegrityError(f"model package {path}: the manifest says the graph is {m.graph.precision_name}, but "
-                             f"model.onnx is {'int8' if actual_precision else 'float32'}", hint="the package is mislabelled")
+        raise IntegrityError(
+            f"model package {path}: the manifest says the graph is {m.graph.precision_name}, but "
+            f"model.onnx is {'int8' if actual_precision else 'float32'}",
+            hint="the package is mislabelled",
+        )
     checks.append(f"graph precision {m.graph.precision_name} matches the manifest")
     signer = verify_signature(pkg, what=f"model package {path}")
     if signer.lower() != m.owner.lower():
@@ -512,8 +574,9 @@ def verify_signature(pkg: ModelPackage, *, what: str = "model package") -> str:
     sig = pkg.signature
     message = signing_message(pkg.manifest_bytes, pkg.graph_bytes)
     if sig.get("scheme") != "eip191" or sig.get("message") != message:
-        raise IntegrityError(f"{what}: the signature is not over this manifest and graph",
-                             hint="the package was altered after signing")
+        raise IntegrityError(
+            f"{what}: the signature is not over this manifest and graph", hint="the package was altered after signing"
+        )
     recovered = text_signer(message, str(sig.get("signature")))
     if recovered is None:
         raise IntegrityError(f"{what}: the signature is malformed")
@@ -535,8 +598,10 @@ def load_session(pkg: ModelPackage, options: Any = None) -> Any:
     try:
         session = ort.InferenceSession(pkg.graph_bytes, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise ModelError(f"the ONNX graph of model {pkg.manifest.name} does not load: {first_line(exc)}",
-                         hint="export the model again") from None
+        raise ModelError(
+            f"the ONNX graph of model {pkg.manifest.name} does not load: {first_line(exc)}",
+            hint="export the model again",
+        ) from None
     check_session(session, pkg.manifest)
     return session
 

@@ -12,7 +12,7 @@ filled by temporal interpolation per window, as the land-cover application's pre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +51,9 @@ class PredictionResult:
 class Predictor:
     """A loaded checkpoint that turns cube windows into class probabilities."""
 
-    def __init__(self, model: torch.nn.Module, meta: dict[str, Any], device: torch.device, *, mc_samples: int = 1) -> None:
+    def __init__(
+        self, model: torch.nn.Module, meta: dict[str, Any], device: torch.device, *, mc_samples: int = 1
+    ) -> None:
         self.model, self.meta, self.device = model, meta, device
         self.mc_samples = max(1, int(mc_samples))
         self.kind = meta["input_kind"]
@@ -85,8 +87,10 @@ class Predictor:
         cube = stack(sources)
         missing = [b for b in self.bands if b not in cube.bands]
         if missing:
-            raise RasterError(f"{raster} lacks the band(s) {missing} the model was trained on (it has {list(cube.bands)})",
-                              hint="give a raster of those bands, or name its band with --band")
+            raise RasterError(
+                f"{raster} lacks the band(s) {missing} the model was trained on (it has {list(cube.bands)})",
+                hint="give a raster of those bands, or name its band with --band",
+            )
         keep = self.bands + ([MASK_BAND] if MASK_BAND in cube.bands else [])
         cube = cube.select(bands=keep)
         if self.kind == "tile" and len(cube.dates) != int(self.meta["timesteps"]):
@@ -107,23 +111,30 @@ class Predictor:
             data = interpolate_time(data, days_of(cube.dates))
         return data, valid
 
-    def probabilities(self, data: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(K, h, w)`` of prepared data ``(T, B, h, w)`` (the mean of
-        ``mc_samples`` MC-dropout passes when more than one)."""
+    def probabilities(self, data: np.ndarray, *, dates: Sequence[str] | None = None) -> np.ndarray:
+        """Class probabilities ``(K, h, w)`` of prepared data ``(T, B, h, w)`` observed on
+        ``dates`` (default: the training dates) — the mean of ``mc_samples`` MC-dropout passes
+        when more than one."""
+        days = None
+        if dates is not None and getattr(self.model, "time_encoded", False):
+            from eotrust.eo.features import day_of_year
+
+            days = torch.tensor(day_of_year(dates))
         if self.mc_samples > 1:
             from eotrust.ml.uncertainty import mc_dropout
 
-            return mc_dropout(lambda: self._probabilities(data), self.model, self.mc_samples)
-        return self._probabilities(data)
+            return mc_dropout(lambda: self._probabilities(data, days), self.model, self.mc_samples)
+        return self._probabilities(data, days)
 
-    def _probabilities(self, data: np.ndarray) -> np.ndarray:
+    def _probabilities(self, data: np.ndarray, days: torch.Tensor | None = None) -> np.ndarray:
         t, b, h, w = data.shape
         with torch.no_grad():
             if self.kind == "pixel":
                 series = normalise_series(np.transpose(data.reshape(t, b, h * w), (2, 1, 0)), self.mean, self.std)
                 out = []
                 for i in range(0, len(series), 8192):
-                    logits = self.model(torch.from_numpy(series[i:i + 8192]).to(self.device))
+                    chunk = torch.from_numpy(series[i : i + 8192]).to(self.device)
+                    logits = self.model(chunk, days) if days is not None else self.model(chunk)
                     out.append(torch.softmax(logits.float(), 1).cpu().numpy())
                 probs = np.concatenate(out) if out else np.zeros((0, len(self.meta["classes"])), np.float32)
                 return probs.T.reshape(-1, h, w)
@@ -135,7 +146,9 @@ class Predictor:
             logits = self.model(torch.from_numpy(img).to(self.device))
             return torch.softmax(logits.float(), 1).cpu().numpy()[0, :, :h, :w]
 
-    def iter_predictions(self, cube: Cube, *, block: int | None = None, halo: int = 16) -> Iterator[tuple[Window, np.ndarray, np.ndarray]]:
+    def iter_predictions(
+        self, cube: Cube, *, block: int | None = None, halo: int = 16
+    ) -> Iterator[tuple[Window, np.ndarray, np.ndarray]]:
         """``(window, probabilities (K, h, w), valid (h, w))`` for every window of the cube.
         Tile models see ``halo`` extra pixels of context around each window."""
         t, b = len(cube.dates), len(cube.bands)
@@ -144,11 +157,17 @@ class Predictor:
         margin = halo if self.kind == "tile" else 0
         with cube.reader() as reader:
             for win in windows(cube.grid, block):
-                big = Window(win.col_off - margin, win.row_off - margin, win.width + 2 * margin, win.height + 2 * margin)
+                big = Window(
+                    win.col_off - margin, win.row_off - margin, win.width + 2 * margin, win.height + 2 * margin
+                )
                 data, valid = self._prepare(reader.read(big), cube)
-                probs = self.probabilities(data)
+                probs = self.probabilities(data, dates=cube.dates)
                 h, w = int(win.height), int(win.width)
-                yield win, probs[:, margin:margin + h, margin:margin + w], valid[margin:margin + h, margin:margin + w]
+                yield (
+                    win,
+                    probs[:, margin : margin + h, margin : margin + w],
+                    valid[margin : margin + h, margin : margin + w],
+                )
 
 
 def predict_raster(
@@ -175,13 +194,22 @@ def predict_raster(
     if start or end:
         cube = cube.select(dates=dates_between(cube.dates, start, end))
     title = f"{pred.meta.get('name') or 'classes'}: {Path(raster).name}, {cube.dates[0][:10]} … {cube.dates[-1][:10]}"
-    return predict_cube(pred, cube, dest, probabilities=probabilities, figure=figure, block=block, title=title,
-                        confidence=confidence)
+    return predict_cube(
+        pred, cube, dest, probabilities=probabilities, figure=figure, block=block, title=title, confidence=confidence
+    )
 
 
-def predict_cube(pred: Predictor, cube: Cube, dest: Path, *, probabilities: Path | None = None,
-                 figure: Path | None = None, block: int | None = None, title: str = "",
-                 confidence: Path | None = None) -> PredictionResult:
+def predict_cube(
+    pred: Predictor,
+    cube: Cube,
+    dest: Path,
+    *,
+    probabilities: Path | None = None,
+    figure: Path | None = None,
+    block: int | None = None,
+    title: str = "",
+    confidence: Path | None = None,
+) -> PredictionResult:
     from eotrust.ml.uncertainty import BANDS, confidence_bands
 
     classes = pred.class_list
@@ -190,27 +218,42 @@ def predict_cube(pred: Predictor, cube: Cube, dest: Path, *, probabilities: Path
     conf_sum = 0.0
     counts = np.zeros(k, dtype=np.int64)
     nodata = 0
-    tags = {"classes": classes.to_tag(), "model": str(pred.meta.get("name", "")),
-            "dates": f"{cube.dates[0]}/{cube.dates[-1]}"}
+    tags = {
+        "classes": classes.to_tag(),
+        "model": str(pred.meta.get("name", "")),
+        "dates": f"{cube.dates[0]}/{cube.dates[-1]}",
+    }
     with ExitStack() as stack:  # closed in reverse: each file complete before it is renamed into place
         tmp_c = stack.enter_context(atomic_path(dest))
-        out_c = stack.enter_context(rasterio.open(tmp_c, "w", **geotiff_profile(cube.grid, count=1, dtype=classmap.DTYPE,
-                                                                                 nodata=classmap.NODATA)))
+        out_c = stack.enter_context(
+            rasterio.open(
+                tmp_c, "w", **geotiff_profile(cube.grid, count=1, dtype=classmap.DTYPE, nodata=classmap.NODATA)
+            )
+        )
         out_c.update_tags(**tags)
-        classmap.decorate(out_c, codes, list(pred.meta["classes"]),
-                          list(pred.meta.get("colours") or [classmap.colour_of(c, i) for i, c in enumerate(codes)]))
+        classmap.decorate(
+            out_c,
+            codes,
+            list(pred.meta["classes"]),
+            list(pred.meta.get("colours") or [classmap.colour_of(c, i) for i, c in enumerate(codes)]),
+        )
         out_u = None
         if confidence is not None:
             tmp_u = stack.enter_context(atomic_path(confidence))
-            out_u = stack.enter_context(rasterio.open(tmp_u, "w", **geotiff_profile(cube.grid, count=len(BANDS), dtype="float32",
-                                                                                     nodata=float("nan"))))
+            out_u = stack.enter_context(
+                rasterio.open(
+                    tmp_u, "w", **geotiff_profile(cube.grid, count=len(BANDS), dtype="float32", nodata=float("nan"))
+                )
+            )
             for i, name in enumerate(BANDS):
                 out_u.set_band_description(i + 1, name)
             out_u.update_tags(**tags, mc_samples=str(pred.mc_samples))
         out_p = None
         if probabilities is not None:
             tmp_p = stack.enter_context(atomic_path(probabilities))
-            out_p = stack.enter_context(rasterio.open(tmp_p, "w", **geotiff_profile(cube.grid, count=k, dtype="float32", nodata=float("nan"))))
+            out_p = stack.enter_context(
+                rasterio.open(tmp_p, "w", **geotiff_profile(cube.grid, count=k, dtype="float32", nodata=float("nan")))
+            )
             for i, name in enumerate(pred.meta["classes"]):
                 out_p.set_band_description(i + 1, name)
             out_p.update_tags(**tags)
@@ -231,6 +274,12 @@ def predict_cube(pred: Predictor, cube: Cube, dest: Path, *, probabilities: Path
 
         class_map_figure(dest, figure, title=title or "prediction")
     n_valid = int(counts.sum())
-    return PredictionResult(dest, probabilities, figure,
-                            {name: int(n) for name, n in zip(pred.meta["classes"], counts)}, nodata, confidence,
-                            conf_sum / n_valid if confidence is not None and n_valid else None)
+    return PredictionResult(
+        dest,
+        probabilities,
+        figure,
+        {name: int(n) for name, n in zip(pred.meta["classes"], counts)},
+        nodata,
+        confidence,
+        conf_sum / n_valid if confidence is not None and n_valid else None,
+    )

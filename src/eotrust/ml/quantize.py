@@ -73,8 +73,9 @@ class QuantOptions:
     excluded_ops: tuple[str, ...] = DEFAULT_EXCLUDED_OPS
 
 
-def quantise_graph(graph: bytes, batches: list[np.ndarray], *, input_name: str,
-                   options: QuantOptions | None = None) -> bytes:
+def quantise_graph(
+    graph: bytes, batches: list[np.ndarray], *, input_name: str, options: QuantOptions | None = None
+) -> bytes:
     """The INT8 (QDQ) form of the float ONNX ``graph``, its activation ranges calibrated on
     ``batches`` (prepared inputs, as the graph takes them)."""
     import onnx
@@ -91,11 +92,17 @@ def quantise_graph(graph: bytes, batches: list[np.ndarray], *, input_name: str,
     if not batches:
         raise InvalidInputError("quantisation needs calibration data: give at least one training tile")
     types = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
     if options.activations not in types or options.weights not in types or options.calibration not in methods:
-        raise InvalidInputError(f"unknown quantisation types {options.activations}/{options.weights} or calibration "
-                                f"{options.calibration!r}", hint="use uint8/int8 and minmax, entropy or percentile")
+        raise InvalidInputError(
+            f"unknown quantisation types {options.activations}/{options.weights} or calibration "
+            f"{options.calibration!r}",
+            hint="use uint8/int8 and minmax, entropy or percentile",
+        )
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -114,14 +121,22 @@ def quantise_graph(graph: bytes, batches: list[np.ndarray], *, input_name: str,
             proto = onnx.load(str(pre))
             excluded = [n.name for n in proto.graph.node if n.op_type in options.excluded_ops]
             quantize_static(
-                str(pre), str(out), _Reader(), quant_format=QuantFormat.QDQ, per_channel=options.per_channel,
-                reduce_range=options.reduce_range, activation_type=types[options.activations],
-                weight_type=types[options.weights], calibrate_method=methods[options.calibration],
+                str(pre),
+                str(out),
+                _Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=options.per_channel,
+                reduce_range=options.reduce_range,
+                activation_type=types[options.activations],
+                weight_type=types[options.weights],
+                calibrate_method=methods[options.calibration],
                 nodes_to_exclude=excluded,
             )
         except Exception as exc:  # onnxruntime's tools raise many kinds of errors
-            raise ModelError(f"onnxruntime could not quantise the graph: {first_line(exc)}",
-                             hint="check that the calibration tiles match the model's input") from None
+            raise ModelError(
+                f"onnxruntime could not quantise the graph: {first_line(exc)}",
+                hint="check that the calibration tiles match the model's input",
+            ) from None
         return out.read_bytes()
 
 
@@ -152,7 +167,7 @@ def calibration_batches(scorer: Scorer, tiles: np.ndarray) -> list[np.ndarray]:
         if not np.isfinite(prepared).all():
             raise InvalidInputError("the calibration tiles hold values that are not finite")
     step = IMAGE_BATCH if scorer.is_image else SERIES_BATCH
-    return [np.ascontiguousarray(prepared[i:i + step]) for i in range(0, len(prepared), step)]
+    return [np.ascontiguousarray(prepared[i : i + step]) for i in range(0, len(prepared), step)]
 
 
 def pixel_accuracy(scorer: Scorer, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
@@ -165,8 +180,8 @@ def pixel_accuracy(scorer: Scorer, x: np.ndarray, y: np.ndarray) -> tuple[float,
     step = IMAGE_BATCH if scorer.is_image else SERIES_BATCH
     correct = total = 0
     for i in range(0, len(x), step):
-        pred = scorer.classify(x[i:i + step])
-        truth = y[i:i + step]
+        pred = scorer.classify(x[i : i + step])
+        truth = y[i : i + step]
         labelled = (truth >= 0) & (truth < scorer.num_classes)
         correct += int((pred[labelled] == truth[labelled]).sum())
         total += int(labelled.sum())
@@ -209,8 +224,10 @@ def quantise_package(
     float_pkg = read_package(Path(package))
     m = float_pkg.manifest
     if m.graph.precision is not None:
-        raise InvalidInputError(f"model {m.name} already carries an {m.graph.precision_name} graph",
-                                hint="quantise the float package it was derived from")
+        raise InvalidInputError(
+            f"model {m.name} already carries an {m.graph.precision_name} graph",
+            hint="quantise the float package it was derived from",
+        )
     options = options or QuantOptions()
     float_scorer = scorer_of(m, float_pkg.graph_bytes, threads)
     batches = calibration_batches(float_scorer, calibration)
@@ -223,21 +240,33 @@ def quantise_package(
         int8_acc, _ = pixel_accuracy(scorer_of(m, graph, threads), x, y)
         accuracy = Accuracy(float32=float_acc, int8=int8_acc, pixels=pixels, data=list(evaluation_data or []))
         if accuracy.drop_points > max_drop:
-            raise ModelError(f"the INT8 graph of model {m.name} scores {int8_acc:.2%} on the evaluation tiles where the "
-                             f"float graph scores {float_acc:.2%}: {accuracy.drop_points:.2f} points lost, more than "
-                             f"{max_drop:g}; not packaged",
-                             hint="calibrate on more (or more typical) training tiles, or ship the float graph")
+            raise ModelError(
+                f"the INT8 graph of model {m.name} scores {int8_acc:.2%} on the evaluation tiles where the "
+                f"float graph scores {float_acc:.2%}: {accuracy.drop_points:.2f} points lost, more than "
+                f"{max_drop:g}; not packaged",
+                hint="calibrate on more (or more typical) training tiles, or ship the float graph",
+            )
     quantisation = Quantisation(
-        per_channel=options.per_channel, reduce_range=options.reduce_range, activations=options.activations,  # type: ignore[arg-type]
-        weights=options.weights, calibration=options.calibration, calibration_tiles=tiles,  # type: ignore[arg-type]
-        calibration_data=list(calibration_data or []), excluded_ops=list(options.excluded_ops),
-        float_graph_sha256=m.graph.sha256, accuracy=accuracy,
+        per_channel=options.per_channel,
+        reduce_range=options.reduce_range,
+        activations=options.activations,  # type: ignore[arg-type]
+        weights=options.weights,
+        calibration=options.calibration,
+        calibration_tiles=tiles,  # type: ignore[arg-type]
+        calibration_data=list(calibration_data or []),
+        excluded_ops=list(options.excluded_ops),
+        float_graph_sha256=m.graph.sha256,
+        accuracy=accuracy,
     )
     lineage = m.lineage.model_copy(update={"derived_from": report.cid})
-    manifest = Manifest.model_validate({
-        **m.model_dump(), "name": name or f"{m.name}-int8"[:200], "owner": account.address,
-        "created": created or m.created, "lineage": lineage.model_dump(),
-        "graph": graph_info(graph, quantisation).model_dump(),
-    })
+    manifest = Manifest.model_validate(
+        {
+            **m.model_dump(),
+            "name": name or f"{m.name}-int8"[:200],
+            "owner": account.address,
+            "created": created or m.created,
+            "lineage": lineage.model_dump(),
+            "graph": graph_info(graph, quantisation).model_dump(),
+        }
+    )
     return pack(manifest, graph, account, dest)
-

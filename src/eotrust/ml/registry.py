@@ -76,26 +76,41 @@ class ModelEntry:
         if signer.lower() != manifest.owner.lower():
             raise IntegrityError(f"{what}: its manifest is not signed by its owner {manifest.owner}", hint=hint)
         derived = {
-            "name": manifest.name, "description": manifest.description, "owner": manifest.owner,
-            "algorithm": manifest.algorithm, "created": manifest.created, "metrics": manifest.metrics,
+            "name": manifest.name,
+            "description": manifest.description,
+            "owner": manifest.owner,
+            "algorithm": manifest.algorithm,
+            "created": manifest.created,
+            "metrics": manifest.metrics,
             "lineage": manifest.lineage.model_dump(mode="json"),
         }
         for column, value in derived.items():
             if getattr(row, column) != value:
                 raise IntegrityError(f"{what}: column {column!r} differs from the package's signed manifest", hint=hint)
         return cls(
-            cid=row.cid, name=manifest.name, version=row.version, description=manifest.description,
-            owner=manifest.owner, algorithm=manifest.algorithm, created=manifest.created, registered=row.registered,
-            size=row.size, signature=row.signature, metrics=dict(manifest.metrics),
-            lineage=dict(derived["lineage"]), manifest=manifest, manifest_json=row.manifest,
+            cid=row.cid,
+            name=manifest.name,
+            version=row.version,
+            description=manifest.description,
+            owner=manifest.owner,
+            algorithm=manifest.algorithm,
+            created=manifest.created,
+            registered=row.registered,
+            size=row.size,
+            signature=row.signature,
+            metrics=dict(manifest.metrics),
+            lineage=dict(derived["lineage"]),
+            manifest=manifest,
+            manifest_json=row.manifest,
         )
 
 
 class Registry:
     """Model packages of one eotrust home (its store and catalogue)."""
 
-    def __init__(self, settings: Settings, *, store: Store | None = None,
-                 sessions: sessionmaker[Session] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, store: Store | None = None, sessions: sessionmaker[Session] | None = None
+    ) -> None:
         from eotrust.store import open_store
 
         self.settings = settings
@@ -124,10 +139,19 @@ class Registry:
                 with self._session() as session:
                     latest = session.scalar(select(func.max(ModelRow.version)).where(ModelRow.name == m.name))
                     row = ModelRow(
-                        cid=report.cid, name=m.name, version=(latest or 0) + 1, description=m.description,
-                        owner=m.owner, algorithm=m.algorithm, created=m.created, registered=utc_now(),
-                        size=Path(path).stat().st_size, metrics=m.metrics, lineage=m.lineage.model_dump(mode="json"),
-                        signature=str(pkg.signature.get("signature", "")), manifest=pkg.manifest_bytes.decode(),
+                        cid=report.cid,
+                        name=m.name,
+                        version=(latest or 0) + 1,
+                        description=m.description,
+                        owner=m.owner,
+                        algorithm=m.algorithm,
+                        created=m.created,
+                        registered=utc_now(),
+                        size=Path(path).stat().st_size,
+                        metrics=m.metrics,
+                        lineage=m.lineage.model_dump(mode="json"),
+                        signature=str(pkg.signature.get("signature", "")),
+                        manifest=pkg.manifest_bytes.decode(),
                     )
                     session.add(row)
                 return ModelEntry.from_row(row)
@@ -136,8 +160,9 @@ class Registry:
                 if existing is not None:
                     return existing
                 if attempt == 4:
-                    raise CatalogError(f"could not register model {m.name} in the catalogue: {first_line(exc)}",
-                                       hint="try again") from None
+                    raise CatalogError(
+                        f"could not register model {m.name} in the catalogue: {first_line(exc)}", hint="try again"
+                    ) from None
         raise AssertionError("unreachable")
 
     # -- reading ----------------------------------------------------------------
@@ -168,8 +193,10 @@ class Registry:
         else:
             entry = self._row(ref)
             if entry is None:
-                raise NotFoundError(f"no registered model package has CID {ref}",
-                                    hint="`eotrust model list` shows them; `eotrust model import` adds one")
+                raise NotFoundError(
+                    f"no registered model package has CID {ref}",
+                    hint="`eotrust model list` shows them; `eotrust model import` adds one",
+                )
             return entry
         match = _REF.match(ref)
         if match is None:
@@ -177,7 +204,9 @@ class Registry:
         name, version = match["name"], match["version"]
         with self._session() as session:
             query = select(ModelRow).where(ModelRow.name == name)
-            query = query.where(ModelRow.version == int(version)) if version else query.order_by(ModelRow.version.desc())
+            query = (
+                query.where(ModelRow.version == int(version)) if version else query.order_by(ModelRow.version.desc())
+            )
             row = session.scalars(query.limit(1)).first()
             if row is None:
                 raise NotFoundError(f"no registered model {ref}", hint="`eotrust model list` shows them")
@@ -254,7 +283,6 @@ def _same_manifest(entry: ModelEntry, package: Path) -> None:
 # -- functions over Settings (what the CLI and the server call) -------------------------------
 def register_package(settings: Settings, path: Path, *, cid: str | None = None) -> ModelEntry:
     return Registry(settings).register(path, cid=cid)
-
 
 
 def list_models(settings: Settings, name: str | None = None) -> list[ModelEntry]:

@@ -52,8 +52,16 @@ from eotrust.ml.models import build_model
 
 # load_checkpoint and CHECKPOINT_FORMAT live in eotrust.ml.checkpoint; named here for the callers
 # that still import them from the trainer
-__all__ = ["CHECKPOINT_FORMAT", "EpochRecord", "TrainResult", "class_weights", "load_checkpoint",
-           "save_checkpoint", "seed_everything", "train"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "EpochRecord",
+    "TrainResult",
+    "class_weights",
+    "load_checkpoint",
+    "save_checkpoint",
+    "seed_everything",
+    "train",
+]
 
 
 @dataclass
@@ -98,13 +106,14 @@ def class_weights(y: np.ndarray, k: int, how: str) -> torch.Tensor:
     return torch.tensor(w / max(w[counts > 0].mean(), 1e-12), dtype=torch.float32)
 
 
-def _val_metrics(model: nn.Module, data: TrainingData, device: torch.device, classes: list[str],
-                 ranks: Ranks = SINGLE) -> dict[str, Any] | None:
+def _val_metrics(
+    model: nn.Module, data: TrainingData, device: torch.device, classes: list[str], ranks: Ranks = SINGLE
+) -> dict[str, Any] | None:
     """Validation metrics; with several ranks each scores its share of the val split and the
     confusion matrices are summed, so every rank gets the same numbers."""
     if len(data.y_val) == 0:
         return None
-    x_val, y_val = data.x_val[ranks.rank::ranks.world_size], data.y_val[ranks.rank::ranks.world_size]
+    x_val, y_val = data.x_val[ranks.rank :: ranks.world_size], data.y_val[ranks.rank :: ranks.world_size]
     if len(x_val):
         logits = predict_logits(model, x_val, device, batch=4096 if x_val.dim() == 3 else 16)
         pred = logits.argmax(1).numpy()
@@ -160,9 +169,17 @@ def train(
     if threads or kind == "pixel":
         torch.set_num_threads(threads or 1)
     try:
+        if kind == "pixel" and model_def.params.get("time_encoding") == "doy":
+            from eotrust.eo.features import day_of_year
+
+            model_def = model_def.model_copy(
+                update={"params": {**model_def.params, "days_of_year": day_of_year(m.dates)}}
+            )
         data = load_training_data(dataset, model_def)
         if len(data.y_train) == 0:
-            raise ModelError("the training split holds no labelled sample", hint="rebuild the dataset with other split fractions")
+            raise ModelError(
+                "the training split holds no labelled sample", hint="rebuild the dataset with other split fractions"
+            )
         core = build_model(model_def.architecture, data.in_channels, k, model_def.params).to(dev)
         if init_from is not None:
             _warm_start(core, Path(init_from), model_def, classes, data.in_channels)
@@ -187,21 +204,23 @@ def train(
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
             model.train()
-            perm = shard_indices(n, ranks, seed=cfg.seed, epoch=epoch) if ranks.many else torch.randperm(n, generator=gen)
+            perm = (
+                shard_indices(n, ranks, seed=cfg.seed, epoch=epoch) if ranks.many else torch.randperm(n, generator=gen)
+            )
             total = 0.0
             for s in range(steps):
-                idx = perm[s * bs:(s + 1) * bs] if s < steps - 1 else perm[s * bs:]
+                idx = perm[s * bs : (s + 1) * bs] if s < steps - 1 else perm[s * bs :]
                 if len(idx) < 2:
                     continue
                 xb, yb = data.x_train[idx], data.y_train[idx]
-                xb = _augment(xb, kind, cfg.temporal_crop, aug_gen)
+                xb, dates = _augment(xb, kind, cfg.temporal_crop, aug_gen)
                 if kind == "tile" and torch.rand(1, generator=aug_gen).item() < 0.5:
                     xb, yb = xb.flip(-1), yb.flip(-1)
                 if kind == "tile" and torch.rand(1, generator=aug_gen).item() < 0.5:
                     xb, yb = xb.flip(-2), yb.flip(-2)
                 xb, yb = xb.to(dev), yb.to(dev)
                 opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(xb), yb)
+                loss = _loss(model, core, loss_fn, xb, yb, dates)
                 loss.backward()
                 opt.step()
                 sched.step()
@@ -213,8 +232,13 @@ def train(
                 share_buffers(core, ranks)
             val = _val_metrics(core, data, dev, classes, ranks)
             score = val["mean_iou"] if val else -total
-            rec = EpochRecord(epoch, total / n, val["pixel_accuracy"] if val else None, val["mean_iou"] if val else None,
-                              time.perf_counter() - t0)
+            rec = EpochRecord(
+                epoch,
+                total / n,
+                val["pixel_accuracy"] if val else None,
+                val["mean_iou"] if val else None,
+                time.perf_counter() - t0,
+            )
             history.append(rec)
             improved = score > best_score + 1e-9
             if improved:
@@ -222,9 +246,11 @@ def train(
                 bad = 0
             else:
                 bad += 1
-            line = (f"epoch {epoch}/{cfg.epochs} loss {rec.loss:.4f}"
-                    + (f" val acc {rec.val_accuracy:.3f} mIoU {rec.val_miou:.3f}" if val else "")
-                    + (" *" if improved else ""))
+            line = (
+                f"epoch {epoch}/{cfg.epochs} loss {rec.loss:.4f}"
+                + (f" val acc {rec.val_accuracy:.3f} mIoU {rec.val_miou:.3f}" if val else "")
+                + (" *" if improved else "")
+            )
             bar.advance(line)
             if log:
                 log(line)
@@ -237,9 +263,16 @@ def train(
         seconds = time.perf_counter() - t_start
         seen = int(all_sum(torch.tensor([seen], dtype=torch.int64), ranks)[0])
         result = TrainResult(
-            checkpoint=Path(checkpoint), epochs_run=len(history), best_epoch=best_epoch, stopped_early=stopped,
-            train_samples=n, val_samples=len(data.y_val), seconds=seconds,
-            samples_per_second=seen / max(train_time, 1e-9), device=str(dev) + (f" × {ranks.world_size} ranks" if ranks.many else ""), val_metrics=best_metrics or {},
+            checkpoint=Path(checkpoint),
+            epochs_run=len(history),
+            best_epoch=best_epoch,
+            stopped_early=stopped,
+            train_samples=n,
+            val_samples=len(data.y_val),
+            seconds=seconds,
+            samples_per_second=seen / max(train_time, 1e-9),
+            device=str(dev) + (f" × {ranks.world_size} ranks" if ranks.many else ""),
+            val_metrics=best_metrics or {},
             history=history,
         )
         meta = {
@@ -263,9 +296,15 @@ def train(
             "normalisation": {"mean": [float(v) for v in data.mean], "std": [float(v) for v in data.std]},
             "band_normalisation": m.normalisation.model_dump(),
             "metrics": {"validation": best_metrics} if best_metrics else {},
-            "train_params": {**cfg.model_dump(), "epochs_run": len(history), "best_epoch": best_epoch,
-                             "stopped_early": stopped, "train_samples": n, "val_samples": len(data.y_val),
-                             **({"ranks": ranks.world_size} if ranks.many else {})},
+            "train_params": {
+                **cfg.model_dump(),
+                "epochs_run": len(history),
+                "best_epoch": best_epoch,
+                "stopped_early": stopped,
+                "train_samples": n,
+                "val_samples": len(data.y_val),
+                **({"ranks": ranks.world_size} if ranks.many else {}),
+            },
             "dataset_cid": dataset_cid,
             "dataset_sources": dict(m.sources),
             "continued_from": str(init_from) if init_from is not None else None,
@@ -279,30 +318,54 @@ def train(
         torch.set_num_threads(previous_threads)
 
 
+def _loss(
+    model: nn.Module, core: nn.Module, loss_fn: nn.Module, xb: torch.Tensor, yb: torch.Tensor, dates: slice | None
+) -> torch.Tensor:
+    """The batch loss; a deep ensemble (a model with ``member_logits``) trains every member on
+    its own loss, summed, so the members stay independent rather than fitting their average.
+    A time-encoded model given a run of its dates (``dates``) is told their days of year."""
+    # ``model`` runs the batch (under DDP, the wrapper that synchronises gradients); ``core`` is
+    # the network itself, whose attributes say how to call it
+    kw = {"days": core.days[dates]} if dates is not None and getattr(core, "time_encoded", False) else {}
+    members = getattr(core, "member_logits", None)
+    if members is not None and getattr(core, "members", 1) > 1:
+        if model is not core:
+            raise ModelError("an ensemble (members > 1) trains in one process", hint="use --workers 1")
+        return sum(loss_fn(logits, yb) for logits in members(xb, **kw))  # type: ignore[return-value]
+    return loss_fn(model(xb, **kw), yb)
+
+
 def _warm_start(model: nn.Module, path: Path, model_def: ModelDef, classes: list[str], in_channels: int) -> None:
     _, meta = load_checkpoint(path)
     theirs = (meta["architecture"], meta["model_def"]["params"], list(meta["classes"]), int(meta["in_channels"]))
     ours = (model_def.architecture, model_def.params, classes, in_channels)
     if theirs != ours:
-        what = ["architecture", "parameters", "classes", "input channels"][next(i for i in range(4) if theirs[i] != ours[i])]
-        raise ModelError(f"cannot continue from {path}: its {what} differ ({theirs} vs {ours})",
-                         hint="continue from a model of the same definition and classes, or train from scratch")
+        what = ["architecture", "parameters", "classes", "input channels"][
+            next(i for i in range(4) if theirs[i] != ours[i])
+        ]
+        raise ModelError(
+            f"cannot continue from {path}: its {what} differ ({theirs} vs {ours})",
+            hint="continue from a model of the same definition and classes, or train from scratch",
+        )
     data = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(data["state_dict"])
 
 
-def _augment(xb: torch.Tensor, kind: str, crop: float | None, gen: torch.Generator) -> torch.Tensor:
+def _augment(
+    xb: torch.Tensor, kind: str, crop: float | None, gen: torch.Generator
+) -> tuple[torch.Tensor, slice | None]:
     """Pixel models: a random run of consecutive dates (the same for the whole batch), so the
-    network learns to classify shorter series too (one year of a longer archive)."""
+    network learns to classify shorter series too (one year of a longer archive); returns the
+    batch and the run of dates it kept (None: all)."""
     if kind != "pixel" or not crop:
-        return xb
+        return xb, None
     t = xb.shape[-1]
     lo = max(1, math.ceil(crop * t))
     if lo >= t:
-        return xb
+        return xb, None
     length = int(torch.randint(lo, t + 1, (1,), generator=gen))
     start = int(torch.randint(0, t - length + 1, (1,), generator=gen))
-    return xb[..., start:start + length]
+    return xb[..., start : start + length], slice(start, start + length)
 
 
 class _Progress:
@@ -313,8 +376,13 @@ class _Progress:
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.bar = Progress(TextColumn("[bold]training {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), TextColumn("{task.description}"))
+            self.bar = Progress(
+                TextColumn("[bold]training {task.fields[name]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+            )
             self.bar.start()
             self.task = self.bar.add_task("", total=total, name=name)
 
@@ -325,5 +393,3 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
-
-

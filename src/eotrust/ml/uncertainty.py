@@ -63,11 +63,22 @@ def calibration(confidence: np.ndarray, correct: np.ndarray, *, n_bins: int = 10
             mc, ma = float(conf[m].mean()), float(ok[m].mean())
             ece += c / n * abs(ma - mc)
             gap = max(gap, abs(ma - mc))
-        bins.append(CalibrationBin(lower=float(edges[b]), upper=float(edges[b + 1]), count=c,
-                                   confidence=float(conf[m].mean()) if c else None,
-                                   accuracy=float(ok[m].mean()) if c else None))
-    return Calibration(ece=float(ece), max_gap=float(gap), mean_confidence=float(conf.mean()) if conf.size else 0.0,
-                       accuracy=float(ok.mean()) if ok.size else 0.0, bins=bins)
+        bins.append(
+            CalibrationBin(
+                lower=float(edges[b]),
+                upper=float(edges[b + 1]),
+                count=c,
+                confidence=float(conf[m].mean()) if c else None,
+                accuracy=float(ok[m].mean()) if c else None,
+            )
+        )
+    return Calibration(
+        ece=float(ece),
+        max_gap=float(gap),
+        mean_confidence=float(conf.mean()) if conf.size else 0.0,
+        accuracy=float(ok.mean()) if ok.size else 0.0,
+        bins=bins,
+    )
 
 
 def mc_dropout(forward: Callable[[], np.ndarray], model: object, samples: int) -> np.ndarray:

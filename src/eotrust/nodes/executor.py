@@ -77,8 +77,15 @@ class WorkflowExecutor:
         )
         return Execution(run_cid=result.run_cid, outputs=dict(result.outputs), steps=list(result.steps))
 
-    def _execute_cwl(self, package_cid: str, inputs: dict[str, str], params: dict[str, Any], *, store: Store,
-                     progress: ProgressHook | None) -> Execution:
+    def _execute_cwl(
+        self,
+        package_cid: str,
+        inputs: dict[str, str],
+        params: dict[str, Any],
+        *,
+        store: Store,
+        progress: ProgressHook | None,
+    ) -> Execution:
         """A CWL application package (a deployed OGC application): run by cwltool as a library."""
         import tempfile
         from pathlib import Path

@@ -33,7 +33,9 @@ class TaskJournal(BaseModel):
     run_cid: str | None = None
     results: list[SealedResult] = Field(default_factory=list)
     failure_log_cid: str | None = None
-    failure_log: SealedResult | None = Field(default=None, description="the sealed failure log, recorded in the catalogue")
+    failure_log: SealedResult | None = Field(
+        default=None, description="the sealed failure log, recorded in the catalogue"
+    )
     failure: str | None = None
 
 

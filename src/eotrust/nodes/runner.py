@@ -176,17 +176,22 @@ class Runner:
         info = record.body
         assert isinstance(info, TaskInfo)
         if record.owner.lower() != snap.submitter.lower():
-            raise IntegrityError(f"the catalogue record of task {address} was not signed by its submitter {snap.submitter}")
+            raise IntegrityError(
+                f"the catalogue record of task {address} was not signed by its submitter {snap.submitter}"
+            )
         if snap.application_record != info.application_id:
             raise IntegrityError(f"task {short(address)}: the contract's application is not the one its record names")
         wanted = sorted(info.inputs.values())
         on_chain = sorted(r.dataset_record for r in snap.requests)
         if wanted != on_chain:
-            raise IntegrityError(f"task {short(address)}: the contract's resource requests are not the datasets its record names")
+            raise IntegrityError(
+                f"task {short(address)}: the contract's resource requests are not the datasets its record names"
+            )
         return info
 
-    def _fetch_inputs(self, address: str, snap: TaskSnapshot, info: TaskInfo, work: Path,
-                      inputs: dict[str, str]) -> dict[str, str]:
+    def _fetch_inputs(
+        self, address: str, snap: TaskSnapshot, info: TaskInfo, work: Path, inputs: dict[str, str]
+    ) -> dict[str, str]:
         """Decrypt each acknowledged input here, check it, keep it in the private store (until
         the task ends; ``inputs`` is filled as they arrive, so even a half-fetched set is deleted)."""
         from eotrust.crypto import open_from_store
@@ -234,13 +239,17 @@ class Runner:
             sealed = seal_to_store(ctx.shared, plain, [recipient])
             plain.unlink()
             results.append(
-                SealedResult(name=name, cid=sealed.cid, plaintext_cid=sealed.plaintext_cid, size=sealed.size, recipient=recipient)
+                SealedResult(
+                    name=name, cid=sealed.cid, plaintext_cid=sealed.plaintext_cid, size=sealed.size, recipient=recipient
+                )
             )
             ctx.log(f"task {short(address)}: output {name!r} encrypted for the submitter and stored: {sealed.cid}")
         # The run record is provenance for anyone who verifies: published as it is.
         record_bytes = view.get_bytes(run_cid)
         published = ctx.shared.put_bytes(record_bytes)
-        results.append(SealedResult(name=RUN_RECORD, cid=published, plaintext_cid=published, size=len(record_bytes), recipient=""))
+        results.append(
+            SealedResult(name=RUN_RECORD, cid=published, plaintext_cid=published, size=len(record_bytes), recipient="")
+        )
         ctx.log(f"task {short(address)}: run record published: {published}")
         return TaskJournal(address=address, run_cid=run_cid, results=results)
 
@@ -272,7 +281,10 @@ class Runner:
             failure=exc.message,
             failure_log_cid=sealed.cid,
             failure_log=SealedResult(
-                name=FAILURE_LOG, cid=sealed.cid, plaintext_cid=sealed.plaintext_cid, size=sealed.size,
+                name=FAILURE_LOG,
+                cid=sealed.cid,
+                plaintext_cid=sealed.plaintext_cid,
+                size=sealed.size,
                 recipient=snap.results_recipient,
             ),
         )

@@ -14,4 +14,15 @@ from eotrust.party.party import (
 )
 from eotrust.party.role import Role
 
-__all__ = ["Party", "PartyCard", "Role", "create_party", "export_age_identity", "export_card", "list_cards", "load_card", "load_party", "save_card"]
+__all__ = [
+    "Party",
+    "PartyCard",
+    "Role",
+    "create_party",
+    "export_age_identity",
+    "export_card",
+    "list_cards",
+    "load_card",
+    "load_party",
+    "save_card",
+]

@@ -41,7 +41,9 @@ def decrypt_account(keystore: dict[str, Any], passphrase: str, what: str) -> Loc
         return account
     except ValueError as exc:
         if "MAC mismatch" in str(exc):
-            raise PartyError(f"wrong passphrase for {what}", hint="set EOTRUST_PASSPHRASE to the passphrase it was created with") from None
+            raise PartyError(
+                f"wrong passphrase for {what}", hint="set EOTRUST_PASSPHRASE to the passphrase it was created with"
+            ) from None
         raise PartyError(f"the keystore of {what} is damaged: {exc}") from None
 
 
@@ -67,7 +69,9 @@ def decrypt_age_identity(keyfile: dict[str, Any], passphrase: str, what: str) ->
         secret = decode_keyfile_json(keyfile, passphrase.encode())
     except ValueError as exc:
         if "MAC mismatch" in str(exc):
-            raise PartyError(f"wrong passphrase for {what}", hint="set EOTRUST_PASSPHRASE to the passphrase it was created with") from None
+            raise PartyError(
+                f"wrong passphrase for {what}", hint="set EOTRUST_PASSPHRASE to the passphrase it was created with"
+            ) from None
         raise PartyError(f"the age identity of {what} is damaged: {exc}") from None
     words = bech32.convertbits(secret, 8, 5)
     if words is None:
@@ -81,7 +85,9 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise PartyError(f"{what} has no {path.name}", hint=f"the party directory {path.parent} is incomplete") from None
+        raise PartyError(
+            f"{what} has no {path.name}", hint=f"the party directory {path.parent} is incomplete"
+        ) from None
     except ValueError:
         raise PartyError(f"{path} is not valid JSON") from None
     if not isinstance(data, dict):

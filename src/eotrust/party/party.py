@@ -119,7 +119,9 @@ def create_party(
 def _existing(settings: Settings, name: str) -> Path:
     path = party_dir(settings, name)
     if not (path / CARD).is_file():
-        raise NotFoundError(f"no party {name!r} in {settings.parties_dir}", hint="create it with `eotrust party create`")
+        raise NotFoundError(
+            f"no party {name!r} in {settings.parties_dir}", hint="create it with `eotrust party create`"
+        )
     return path
 
 
@@ -135,7 +137,9 @@ def _checked_card(path: Path, name: str) -> PartyCard:
     card = load_card(path / CARD).verify()
     what = f"party {name!r}"
     if card.name != name:
-        raise IntegrityError(f"the card of {what} names the party {card.name!r}", hint=f"the directory {path} was tampered with")
+        raise IntegrityError(
+            f"the card of {what} names the party {card.name!r}", hint=f"the directory {path} was tampered with"
+        )
     keystore = read_json(path / KEYSTORE, what)
     stored = str(keystore.get("address", "")).lower().removeprefix("0x")
     if stored != card.address.lower().removeprefix("0x"):
@@ -155,7 +159,9 @@ def load_party(settings: Settings, name: str, passphrase: str | None = None) -> 
     account = decrypt_account(read_json(path / KEYSTORE, what), secret, what)
     age_identity = decrypt_age_identity(read_json(path / AGE_IDENTITY, what), secret, what)
     if account.address != card.address or recipient_of(age_identity) != card.age_recipient:
-        raise IntegrityError(f"the keys of {what} do not match its card", hint=f"the directory {path} was tampered with")
+        raise IntegrityError(
+            f"the keys of {what} do not match its card", hint=f"the directory {path} was tampered with"
+        )
     return Party(name=name, role=card.role, card=card, account=account, age_identity=age_identity)
 
 

@@ -61,7 +61,9 @@ def write_atomic(dest: Path, data: bytes, *, durable: bool = False) -> None:
         f.write(data)
 
 
-def copy_stream(src: BinaryIO, dst: BinaryIO, progress: Callable[[int], None] | None = None, *, piece: int = 1 << 20) -> int:
+def copy_stream(
+    src: BinaryIO, dst: BinaryIO, progress: Callable[[int], None] | None = None, *, piece: int = 1 << 20
+) -> int:
     """Copy ``src`` to ``dst`` to the end, reporting each piece's size to ``progress``;
     return the number of bytes copied."""
     total = 0

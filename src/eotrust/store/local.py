@@ -79,7 +79,9 @@ class LocalStore(StoreBase):
         try:
             writer = PackWriter(tmp, durable=self.durable)
         except OSError as exc:
-            raise StoreError(f"cannot write to {self._tmp}: {exc.strerror}", hint="check free space and permissions") from None
+            raise StoreError(
+                f"cannot write to {self._tmp}: {exc.strerror}", hint="check free space and permissions"
+            ) from None
         try:
             result = import_stream(stream, writer.add, workers=self.hash_workers)
             dest = self.object_path(result.cid)
@@ -100,7 +102,9 @@ class LocalStore(StoreBase):
         try:
             return PackReader(self.object_path(cid), cid)
         except FileNotFoundError:
-            raise NotFoundError(f"object {cid} is not in the store at {self.root}", hint="put it first, or check the CID") from None
+            raise NotFoundError(
+                f"object {cid} is not in the store at {self.root}", hint="put it first, or check the CID"
+            ) from None
 
     def open(self, cid: str) -> BinaryIO:
         """A stream of the object's bytes, each block verified before it is returned."""

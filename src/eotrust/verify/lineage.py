@@ -84,18 +84,36 @@ class Lineage:
         run (its run record's CID), each result but the run record."""
         snap = self.snapshot
         app = self.application.body
-        nodes: list[dict[str, Any]] = [{"id": "run", "kind": "run", "cid": self.run_cid,
-                                        "label": f"run of {app.name if app else 'application'} ({snap.state.value})"}]
+        nodes: list[dict[str, Any]] = [
+            {
+                "id": "run",
+                "kind": "run",
+                "cid": self.run_cid,
+                "label": f"run of {app.name if app else 'application'} ({snap.state.value})",
+            }
+        ]
         edges: list[tuple[str, str]] = []
         for item in self.inputs:
             ds = item.dataset.body
             nid = f"in:{item.name}"
-            nodes.append({"id": nid, "kind": "input", "label": f"{item.name}: {ds.title if ds else item.dataset_id}",
-                          "cid": ds.cid if ds else None})
+            nodes.append(
+                {
+                    "id": nid,
+                    "kind": "input",
+                    "label": f"{item.name}: {ds.title if ds else item.dataset_id}",
+                    "cid": ds.cid if ds else None,
+                }
+            )
             if item.stored_cid:
                 eid = f"enc:{item.name}"
-                nodes.append({"id": eid, "kind": "stored", "label": f"{item.name} encrypted for the platform",
-                              "cid": item.stored_cid})
+                nodes.append(
+                    {
+                        "id": eid,
+                        "kind": "stored",
+                        "label": f"{item.name} encrypted for the platform",
+                        "cid": item.stored_cid,
+                    }
+                )
                 edges += [(nid, eid), (eid, "run")]
             else:
                 edges.append((nid, "run"))
@@ -103,7 +121,9 @@ class Lineage:
             result = self.results.get(cid)
             if result is not None and result.name == RUN_RECORD:
                 continue  # the run record describes the run node itself (its CID is on that node)
-            nodes.append({"id": f"out:{i}", "kind": "result", "label": result.name if result else f"result {i}", "cid": cid})
+            nodes.append(
+                {"id": f"out:{i}", "kind": "result", "label": result.name if result else f"result {i}", "cid": cid}
+            )
             edges.append(("run", f"out:{i}"))
         return {"nodes": nodes, "edges": edges}
 
@@ -121,10 +141,18 @@ def lineage(backends: Backends, address: str, snapshot: TaskSnapshot | None = No
     by_id = {dataset_id: name for name, dataset_id in (info.inputs.items() if info else ())}
     for request in snap.requests:
         dataset_id = request.dataset_record
-        found.inputs.append(InputLineage(
-            index=request.index, name=by_id.get(dataset_id, f"#{request.index}"), dataset_id=dataset_id,
-            owner=request.owner, status=request.status, stored_cid=request.input_cid, named_by_task=dataset_id in by_id,
-            dataset=_read(lambda d=dataset_id: catalog.get(d, Kind.DATASET), DatasetInfo)))
+        found.inputs.append(
+            InputLineage(
+                index=request.index,
+                name=by_id.get(dataset_id, f"#{request.index}"),
+                dataset_id=dataset_id,
+                owner=request.owner,
+                status=request.status,
+                stored_cid=request.input_cid,
+                named_by_task=dataset_id in by_id,
+                dataset=_read(lambda d=dataset_id: catalog.get(d, Kind.DATASET), DatasetInfo),
+            )
+        )
     try:
         for rec in catalog.results(task=address):
             if rec.owner.lower() == snap.platform_owner.lower() and isinstance(rec.body, ResultInfo):

@@ -25,8 +25,9 @@ from eotrust.backends import Backends
 from eotrust.catalog.entries import ApplicationInfo, ResultInfo
 from eotrust.errors import EotrustError, IntegrityError, NotFoundError
 from eotrust.ledger import Chain, RequestStatus, TaskFactoryClient, TaskState
+from eotrust.nodes.runner import RUN_RECORD
 from eotrust.store.base import Store
-from eotrust.verify.lineage import RUN_RECORD, Read, lineage
+from eotrust.verify.lineage import Read, lineage
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -153,29 +154,43 @@ def verify(backends: Backends, target: str, *, identity: str | None = None) -> V
     if not _read(verdict, "task record", found.task) or task_rec is None or info is None:
         return verdict
     verdict.add("task record signed by the submitter", _same(task_rec.owner, snap.submitter), task_rec.owner)
-    verdict.add("results key on the contract is the task record's", snap.results_recipient == info.results_recipient,
-                info.results_recipient)
+    verdict.add(
+        "results key on the contract is the task record's",
+        snap.results_recipient == info.results_recipient,
+        info.results_recipient,
+    )
 
     # -- the application --------------------------------------------------------------------
     _read(verdict, "application record", found.application)
-    verdict.add("contract names the task record's application", snap.application_record == info.application_id,
-                info.application_id)
+    verdict.add(
+        "contract names the task record's application",
+        snap.application_record == info.application_id,
+        info.application_id,
+    )
     app_rec, app = found.application.record, found.application.body
     if app_rec is not None and app is not None:
         verdict.add("application owner is the contract's", _same(app_rec.owner, snap.application_owner), app_rec.owner)
         _stored(verdict, store, "workflow stored", app.workflow_cid)
-    verdict.add("application acknowledged by its owner", snap.application_status is RequestStatus.Acknowledged,
-                snap.application_owner)
+    verdict.add(
+        "application acknowledged by its owner",
+        snap.application_status is RequestStatus.Acknowledged,
+        snap.application_owner,
+    )
 
     # -- the platform ---------------------------------------------------------------------------
     _read(verdict, "platform record", found.platform)
     verdict.add("contract names the task record's platform", snap.platform_record == info.platform_id, info.platform_id)
-    verdict.add("platform acknowledged by its owner", snap.platform_status is RequestStatus.Acknowledged, snap.platform_owner)
+    verdict.add(
+        "platform acknowledged by its owner", snap.platform_status is RequestStatus.Acknowledged, snap.platform_owner
+    )
     plat_rec, plat = found.platform.record, found.platform.body
     if plat_rec is not None and plat is not None:
         verdict.add("platform owner is the contract's", _same(plat_rec.owner, snap.platform_owner), plat_rec.owner)
-        verdict.add("platform's key on the contract is its registered key", snap.platform_key == plat.age_recipient,
-                    plat.age_recipient)
+        verdict.add(
+            "platform's key on the contract is its registered key",
+            snap.platform_key == plat.age_recipient,
+            plat.age_recipient,
+        )
 
     # -- the inputs -----------------------------------------------------------------------------
     inputs: dict[str, str] = {}
@@ -184,7 +199,9 @@ def verify(backends: Backends, target: str, *, identity: str | None = None) -> V
         verdict.add(f"input {name!r}: requested dataset is the task record's", item.named_by_task, item.dataset_id)
         ds_rec, ds = item.dataset.record, item.dataset.body
         if _read(verdict, f"input {name!r}: dataset record", item.dataset) and ds_rec is not None and ds is not None:
-            verdict.add(f"input {name!r}: dataset owner is the request's", _same(ds_rec.owner, item.owner), ds_rec.owner)
+            verdict.add(
+                f"input {name!r}: dataset owner is the request's", _same(ds_rec.owner, item.owner), ds_rec.owner
+            )
             inputs[name] = ds.cid
             if app_rec is not None and plat_rec is not None:  # its owner's data-use policy (issue 15)
                 from eotrust.market.policy import check_use
@@ -219,7 +236,11 @@ def verify(backends: Backends, target: str, *, identity: str | None = None) -> V
 
 
 def _check_run(
-    verdict: Verdict, store: Store, run_cid: str, app: ApplicationInfo, inputs: dict[str, str],
+    verdict: Verdict,
+    store: Store,
+    run_cid: str,
+    app: ApplicationInfo,
+    inputs: dict[str, str],
     results: dict[str, ResultInfo],
 ) -> None:
     from eotrust.workflow.record import RunRecord
@@ -246,7 +267,9 @@ def _check_run(
         if step.sandboxed is None:
             detail = "not recorded (a record made before the sandbox, or an old cache entry)"
         elif step.sandboxed:
-            detail = "bubblewrap sandbox, " + ("network allowed by the platform's policy" if step.network else "no network")
+            detail = "bubblewrap sandbox, " + (
+                "network allowed by the platform's policy" if step.network else "no network"
+            )
         else:
             detail = "UNSANDBOXED (the platform ran it with --no-sandbox)"
         verdict.add(f"step {step.label}: ran sandboxed", step.sandboxed, detail)
@@ -257,8 +280,11 @@ def _check_run(
         if body.name == RUN_RECORD:
             continue
         made = run.outputs.get(body.name)
-        verdict.add(f"result {body.name!r}: is the run's output", made == body.plaintext_cid,
-                    f"run {made}, result {body.plaintext_cid}")
+        verdict.add(
+            f"result {body.name!r}: is the run's output",
+            made == body.plaintext_cid,
+            f"run {made}, result {body.plaintext_cid}",
+        )
 
 
 def _check_plaintexts(

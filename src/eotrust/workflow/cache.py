@@ -61,7 +61,9 @@ class StepCache:
         self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS steps (lookup TEXT PRIMARY KEY, key TEXT NOT NULL, entry TEXT NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS steps (lookup TEXT PRIMARY KEY, key TEXT NOT NULL, entry TEXT NOT NULL)"
+        )
 
     def get(self, material: bytes) -> CacheEntry | None:
         row = self._db.execute("SELECT entry FROM steps WHERE lookup = ?", (lookup_id(material),)).fetchone()
@@ -73,8 +75,10 @@ class StepCache:
             return None
 
     def put(self, material: bytes, entry: CacheEntry) -> None:
-        self._db.execute("INSERT OR REPLACE INTO steps (lookup, key, entry) VALUES (?, ?, ?)",
-                         (lookup_id(material), entry.key, json.dumps(asdict(entry))))
+        self._db.execute(
+            "INSERT OR REPLACE INTO steps (lookup, key, entry) VALUES (?, ?, ?)",
+            (lookup_id(material), entry.key, json.dumps(asdict(entry))),
+        )
 
     def drop(self, material: bytes) -> None:
         self._db.execute("DELETE FROM steps WHERE lookup = ?", (lookup_id(material),))

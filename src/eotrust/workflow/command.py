@@ -25,7 +25,9 @@ def _lookup(group: str, name: str, inputs: dict[str, Any], outputs: dict[str, st
     return {"inputs": inputs, "outputs": outputs, "params": params}[group].get(name)
 
 
-def render_command(service: ServiceSpec, inputs: dict[str, Any], outputs: dict[str, str], params: dict[str, Any]) -> list[str]:
+def render_command(
+    service: ServiceSpec, inputs: dict[str, Any], outputs: dict[str, str], params: dict[str, Any]
+) -> list[str]:
     """The argv of one run. A token that is exactly one list-valued placeholder becomes one
     argument per item; otherwise placeholders are replaced inside the token."""
     assert service.command is not None
@@ -41,7 +43,9 @@ def render_command(service: ServiceSpec, inputs: dict[str, Any], outputs: dict[s
                 continue  # an absent optional input or empty optional parameter adds nothing
             argv.append(_text(value))
             continue
-        argv.append(PLACEHOLDER.sub(lambda m: _list_text(_lookup(m.group(1), m.group(2), inputs, outputs, params)), token))
+        argv.append(
+            PLACEHOLDER.sub(lambda m: _list_text(_lookup(m.group(1), m.group(2), inputs, outputs, params)), token)
+        )
     for b in service.bindings:
         argv.extend(_binding(b, inputs, params))
     return argv

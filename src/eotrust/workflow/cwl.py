@@ -65,7 +65,9 @@ def check_cwl(path: Path, *, _depth: int = 0, _seen: list[Path] | None = None) -
     root = (seen[0] if seen else path).resolve().parent
     try:
         if path.stat().st_size > YAML_LIMITS.max_bytes:
-            raise WorkflowValidationError([Problem(f"the CWL document is larger than {YAML_LIMITS.max_bytes} bytes", None, source)])
+            raise WorkflowValidationError(
+                [Problem(f"the CWL document is larger than {YAML_LIMITS.max_bytes} bytes", None, source)]
+            )
         data = load_yaml(path.read_text(encoding="utf-8"), what="the CWL document")
     except InvalidInputError as exc:
         raise WorkflowValidationError([Problem(exc.message, None, source)], hint=exc.hint) from None
@@ -88,14 +90,27 @@ def check_cwl(path: Path, *, _depth: int = 0, _seen: list[Path] | None = None) -
     walk(data)
     for ref in refs:
         if len(seen) > MAX_CWL_IMPORTS or _depth >= MAX_CWL_IMPORT_DEPTH:
-            raise WorkflowValidationError([Problem(
-                f"the CWL document imports more than {MAX_CWL_IMPORTS} documents or nests imports more than "
-                f"{MAX_CWL_IMPORT_DEPTH} deep", None, source)])
+            raise WorkflowValidationError(
+                [
+                    Problem(
+                        f"the CWL document imports more than {MAX_CWL_IMPORTS} documents or nests imports more than "
+                        f"{MAX_CWL_IMPORT_DEPTH} deep",
+                        None,
+                        source,
+                    )
+                ]
+            )
         target = (path.parent / ref.split("#", 1)[0]).resolve()
         if _SCHEME.match(ref) or ref.startswith("/") or not target.is_relative_to(root):
-            raise WorkflowValidationError([Problem(
-                f"CWL import {ref!r} is not a relative path inside {root} (eotrust fetches nothing, reads nothing outside)",
-                None, source)])
+            raise WorkflowValidationError(
+                [
+                    Problem(
+                        f"CWL import {ref!r} is not a relative path inside {root} (eotrust fetches nothing, reads nothing outside)",
+                        None,
+                        source,
+                    )
+                ]
+            )
         if target.is_file():
             check_cwl(target, _depth=_depth + 1, _seen=seen)
 
@@ -121,10 +136,17 @@ def import_cwl(path: Path) -> ServiceSpec:
         problems.append(Problem(msg, None, source))
 
     if type(tool).__name__ != "CommandLineTool":
-        raise WorkflowValidationError([Problem(f"expected a CWL CommandLineTool, got {type(tool).__name__}", None, source)])
+        raise WorkflowValidationError(
+            [Problem(f"expected a CWL CommandLineTool, got {type(tool).__name__}", None, source)]
+        )
     for req in list(tool.requirements or []) + list(tool.hints or []):
         kind = type(req).__name__
-        if kind in ("DockerRequirement", "InitialWorkDirRequirement", "ShellCommandRequirement", "SchemaDefRequirement"):
+        if kind in (
+            "DockerRequirement",
+            "InitialWorkDirRequirement",
+            "ShellCommandRequirement",
+            "SchemaDefRequirement",
+        ):
             if req in (tool.requirements or []):
                 bad(f"unsupported CWL requirement {kind} (eotrust runs the command line without a container)")
     resources = Resources()
@@ -149,8 +171,15 @@ def import_cwl(path: Path) -> ServiceSpec:
         else:
             if _is_expr(arg.valueFrom):
                 bad(f"argument {arg.valueFrom!r} uses a CWL expression, which eotrust does not evaluate")
-            bindings.append(Binding(position=float(arg.position or 0), order=order, value=str(arg.valueFrom),
-                                    prefix=arg.prefix, separate=arg.separate is not False))
+            bindings.append(
+                Binding(
+                    position=float(arg.position or 0),
+                    order=order,
+                    value=str(arg.valueFrom),
+                    prefix=arg.prefix,
+                    separate=arg.separate is not False,
+                )
+            )
     inputs: dict[str, PortSpec] = {}
     params: dict[str, ParamSpec] = {}
     for inp in tool.inputs:
@@ -158,8 +187,9 @@ def import_cwl(path: Path) -> ServiceSpec:
         type_, optional = _unwrap(inp.type_)
         items = _array_items(type_)
         if type_ == "File" or items == "File":
-            inputs[name] = PortSpec(type="file" if type_ == "File" else "file[]", optional=optional,
-                                    description=str(inp.doc or ""))
+            inputs[name] = PortSpec(
+                type="file" if type_ == "File" else "file[]", optional=optional, description=str(inp.doc or "")
+            )
             source = f"inputs.{name}"
         elif isinstance(type_, str) and type_ in _SCALARS or (isinstance(items, str) and items in _SCALARS):
             kind = _SCALARS[type_] if isinstance(type_, str) else _SCALARS[items] + "[]"
@@ -174,15 +204,25 @@ def import_cwl(path: Path) -> ServiceSpec:
             params[name] = spec
             source = f"params.{name}"
         else:
-            bad(f"input {name!r} has type {type_!r}, which eotrust cannot map (File, File[], string, int, float, boolean)")
+            bad(
+                f"input {name!r} has type {type_!r}, which eotrust cannot map (File, File[], string, int, float, boolean)"
+            )
             continue
         ib = inp.inputBinding
         if ib is not None:
             if _is_expr(getattr(ib, "valueFrom", None)):
                 bad(f"input {name!r} uses a CWL expression in valueFrom")
             order += 1
-            bindings.append(Binding(position=float(ib.position or 0), order=order, source=source, prefix=ib.prefix,
-                                    separate=ib.separate is not False, item_separator=ib.itemSeparator))
+            bindings.append(
+                Binding(
+                    position=float(ib.position or 0),
+                    order=order,
+                    source=source,
+                    prefix=ib.prefix,
+                    separate=ib.separate is not False,
+                    item_separator=ib.itemSeparator,
+                )
+            )
     outputs: dict[str, PortSpec] = {}
     stdout_name: str | None = None
     for out in tool.outputs:

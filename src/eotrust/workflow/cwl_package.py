@@ -24,8 +24,14 @@ from eotrust.workflow.cwl_runner import CwlOptions, CwlRunResult, run_cwl
 from eotrust.workflow.errors import Problem, WorkflowValidationError
 
 CWL_SUFFIXES = (".cwl",)
-_JSON_OF = {"string": "string", "int": "integer", "long": "integer", "float": "number", "double": "number",
-            "boolean": "boolean"}
+_JSON_OF = {
+    "string": "string",
+    "int": "integer",
+    "long": "integer",
+    "float": "number",
+    "double": "number",
+    "boolean": "boolean",
+}
 
 
 def looks_like_cwl(data: bytes | str) -> bool:
@@ -37,18 +43,24 @@ def looks_like_cwl(data: bytes | str) -> bool:
 
 def pack_cwl(path: Path) -> bytes:
     """The CWL document at ``path`` and everything it refers to, packed into one JSON document
-    (cwltool --pack); WorkflowValidationError if cwltool cannot load it."""
+    (cwltool --pack), measured first (:func:`~eotrust.workflow.cwl.check_cwl`);
+    WorkflowValidationError if it is too big or deep, imports from outside its folder, or
+    cwltool cannot load it."""
     from cwltool.main import main as cwltool_main
+
+    from eotrust.workflow.cwl import check_cwl
 
     if not path.is_file():
         raise WorkflowValidationError([Problem(f"CWL file {path} does not exist", None, str(path))])
+    check_cwl(path)  # size, depth, aliases, imports inside its folder: before cwltool reads it
     out, log = io.StringIO(), io.StringIO()
     handler = logging.StreamHandler(log)
     code = cwltool_main(argsl=["--pack", str(path)], stdout=out, stderr=log, logger_handler=handler)
     if code != 0 or not out.getvalue().strip():
         lines = [ln for ln in log.getvalue().splitlines() if ln.strip()]
-        raise WorkflowValidationError([Problem(f"invalid CWL: {lines[-1].strip() if lines else 'cwltool cannot pack it'}",
-                                               None, str(path))])
+        raise WorkflowValidationError(
+            [Problem(f"invalid CWL: {lines[-1].strip() if lines else 'cwltool cannot pack it'}", None, str(path))]
+        )
     doc = json.loads(out.getvalue())
     return canonical_json(doc)
 
@@ -80,6 +92,11 @@ def _main(doc: dict[str, Any]) -> dict[str, Any]:
                 return proc
         return doc["$graph"][0]
     return doc
+
+
+def main_process(doc: dict[str, Any]) -> dict[str, Any]:
+    """The process a packed document runs: ``#main`` of its ``$graph``, or the document."""
+    return _main(doc)
 
 
 def _short(ident: str) -> str:
@@ -153,11 +170,19 @@ def cwl_interface(packed: bytes, *, name: str | None = None) -> CwlInterface:
     if label == "main":
         label = str(main.get("label") or "cwl")
     return CwlInterface(
-        name=label, description=str(main.get("doc") or main.get("label") or ""), klass=str(main.get("class", "")),
+        name=label,
+        description=str(main.get("doc") or main.get("label") or ""),
+        klass=str(main.get("class", "")),
         data_inputs=data,
-        parameters_schema={"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
-                           "properties": props, "required": sorted(required), "additionalProperties": False},
-        outputs=outputs)
+        parameters_schema={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": props,
+            "required": sorted(required),
+            "additionalProperties": False,
+        },
+        outputs=outputs,
+    )
 
 
 def store_cwl(path: Path, store: Store) -> str:
@@ -165,16 +190,28 @@ def store_cwl(path: Path, store: Store) -> str:
     return store.put_bytes(pack_cwl(path))
 
 
-def run_cwl_package(settings: Settings, package_cid: str, inputs: dict[str, str | list[str]], params: dict[str, Any],
-                    *, store: Store, outdir: Path, cache: bool = True) -> CwlRunResult:
+def run_cwl_package(
+    settings: Settings,
+    package_cid: str,
+    inputs: dict[str, str | list[str]],
+    params: dict[str, Any],
+    *,
+    store: Store,
+    outdir: Path,
+    cache: bool = True,
+) -> CwlRunResult:
     """Run a stored CWL package: each data input (a CID, or a list) is fetched from the store
     (verified) into a scratch directory, the job object is built from them and ``params``."""
     packed = store.get_bytes(package_cid)
     iface = cwl_interface(packed)
-    unknown = sorted(set(inputs) - set(iface.data_inputs)) + sorted(set(params) - set(iface.parameters_schema["properties"]))
+    unknown = sorted(set(inputs) - set(iface.data_inputs)) + sorted(
+        set(params) - set(iface.parameters_schema["properties"])
+    )
     if unknown:
-        raise WorkflowError(f"the CWL package has no input {unknown[0]!r}",
-                            hint=f"its inputs are: {', '.join(list(iface.data_inputs) + list(iface.parameters_schema['properties']))}")
+        raise WorkflowError(
+            f"the CWL package has no input {unknown[0]!r}",
+            hint=f"its inputs are: {', '.join(list(iface.data_inputs) + list(iface.parameters_schema['properties']))}",
+        )
     with tempfile.TemporaryDirectory(prefix="eotrust-cwl-job-") as tmp:
         work = Path(tmp)
         (work / "package.cwl").write_bytes(packed)
@@ -189,8 +226,13 @@ def run_cwl_package(settings: Settings, package_cid: str, inputs: dict[str, str 
                 files.append({"class": "File", "location": dest.as_uri()})
             job[name] = files if isinstance(value, list) else files[0]
         (work / "job.json").write_text(json.dumps(job))
-        return run_cwl(settings, work / "package.cwl", work / "job.json", CwlOptions(outdir=outdir, cache=cache, package_cid=package_cid),
-                       store=store)
+        return run_cwl(
+            settings,
+            work / "package.cwl",
+            work / "job.json",
+            CwlOptions(outdir=outdir, cache=cache, package_cid=package_cid, read_roots=(work,)),
+            store=store,
+        )
 
 
 def output_cids(result: CwlRunResult, store: Store) -> dict[str, str]:

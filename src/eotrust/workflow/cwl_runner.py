@@ -24,10 +24,13 @@ import io
 import json
 import logging
 import os
+import re
+import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator, MutableMapping, MutableSequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -35,6 +38,7 @@ from urllib.parse import unquote, urlparse
 from eotrust.errors import WorkflowError
 from eotrust.settings import Settings
 from eotrust.store.base import Store
+from eotrust.workflow.cwl_confine import confined_fs_access, real_roots
 from eotrust.workflow.cwl_sandbox import CwlSandbox, sandboxed_job_class, tool_names
 
 CACHE_FORMAT = "eotrust-cwl-cache/1"
@@ -58,6 +62,9 @@ class CwlOptions:
     command_prefix: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()
     package_cid: str | None = None  # a stored CWL package being run: the run record names it as its workflow
+    # None: read anything (the cwl-runner interface, the user's own files); else the run reads
+    # only under these (its documents, its inputs) and its own scratch space (cwl_confine)
+    read_roots: tuple[Path, ...] | None = None
 
 
 @dataclass
@@ -110,8 +117,11 @@ def _tree(path: Path) -> Iterator[tuple[str, Path]]:
 def _content_view(obj: Any, cid_of: Callable[[Path], str]) -> Any:
     """A JSON copy of ``obj`` in which every local File/Directory is named by content."""
     if isinstance(obj, MutableMapping):
-        out = {str(k): _content_view(v, cid_of) for k, v in obj.items()
-               if k not in ("location", "path", "dirname", "nameroot", "nameext", "listing")}
+        out = {
+            str(k): _content_view(v, cid_of)
+            for k, v in obj.items()
+            if k not in ("location", "path", "dirname", "nameroot", "nameext", "listing")
+        }
         kind = obj.get("class")
         if kind in ("File", "Directory") and ("location" in obj or "path" in obj):
             location = str(obj.get("location") or obj.get("path"))
@@ -138,8 +148,40 @@ def _relative_uris(text: str, base: str) -> str:
     return text.replace(base, "") if base else text
 
 
-def _make_tool_factory(prefix: tuple[str, ...], sandbox: CwlSandbox | None = None,
-                       networked: list[str] | None = None) -> Callable[..., Any]:
+_BLANK = re.compile(r"_:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _blank_ids(text: str) -> str:
+    """cwltool names an inline process (``run:`` written in place) ``_:<random uuid>``: number
+    them in order of appearance, so the same document always has the same CID."""
+    seen: dict[str, str] = {}
+    return _BLANK.sub(lambda m: seen.setdefault(m.group(0), f"_:{len(seen)}"), text)
+
+
+def _with_secondary_files(process: Any, job: Any, runtime_context: Any) -> Json:
+    """The job object as the run will see it: with the ``secondaryFiles`` cwltool finds beside
+    each input File (they are inputs too, so they are part of the cache key). _NotCacheable when
+    cwltool cannot bind the job (cwltool then reports why, when it runs)."""
+    import copy
+
+    scratch = tempfile.mkdtemp(prefix="eotrust-cwl-key-")
+    try:
+        rc = runtime_context.copy()
+        rc.toplevel = True
+        rc.outdir = rc.tmpdir = rc.stagedir = scratch
+        builder = process._init_job(copy.deepcopy(dict(job)), rc)
+        builder.loadListing = "no_listing"
+        builder.bind_input(process.inputs_record_schema, builder.job, discover_secondaryFiles=True)
+        return dict(builder.job)
+    except Exception as exc:  # noqa: BLE001 - any failure to bind means: do not cache, let cwltool say why
+        raise _NotCacheable(str(exc)) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _make_tool_factory(
+    prefix: tuple[str, ...], sandbox: CwlSandbox | None = None, networked: list[str] | None = None
+) -> Callable[..., Any]:
     """cwltool's tool factory: every CommandLineTool's commands run in ``sandbox`` (when given),
     each prefixed by ``prefix`` (:func:`~eotrust.workflow.cwl_sandbox.sandboxed_job_class`)."""
     from cwltool.command_line_tool import CommandLineTool
@@ -156,8 +198,11 @@ def _make_tool_factory(prefix: tuple[str, ...], sandbox: CwlSandbox | None = Non
             return type("ToolJob", (job_class,), {"tool_names": tool_names(self.tool)})  # the policy names tools
 
     def make_tool(toolpath_object: Any, loading_context: Any) -> Any:
-        if (prefix or sandbox is not None) and isinstance(toolpath_object, MutableMapping) \
-                and toolpath_object.get("class") == "CommandLineTool":
+        if (
+            (prefix or sandbox is not None)
+            and isinstance(toolpath_object, MutableMapping)
+            and toolpath_object.get("class") == "CommandLineTool"
+        ):
             return _PrefixedTool(toolpath_object, loading_context)
         return default_make_tool(toolpath_object, loading_context)
 
@@ -214,8 +259,13 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
         return cids[path]
 
     class CachingExecutor(SingleJobExecutor):
-        def execute(self, process: Any, job_order_object: Any, runtime_context: Any,
-                    logger: logging.Logger = logging.getLogger("cwltool")) -> tuple[Any, str]:
+        def execute(
+            self,
+            process: Any,
+            job_order_object: Any,
+            runtime_context: Any,
+            logger: logging.Logger = logging.getLogger("cwltool"),
+        ) -> tuple[Any, str]:
             if runtime_context.validate_only:
                 return super().execute(process, job_order_object, runtime_context, logger)
             ident = str(process.tool.get("id", "")).rsplit("/", 1)[-1].replace(".cwl#main", "").replace("#", ":")
@@ -224,12 +274,19 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
             process.visit(lambda t: tools.append(t))
             material: bytes | None = None
             try:
-                tool_view = json.loads(_relative_uris(json.dumps(_content_view(tools, cid_of), sort_keys=True), base_uri))
+                views = sorted(
+                    json.dumps(_content_view(t, cid_of), sort_keys=True) for t in tools
+                )  # visit order varies
+                tool_view = json.loads(_blank_ids(_relative_uris("[" + ",".join(views) + "]", base_uri)))
                 state.tool_cid = cid_of_bytes(canonical_json({"cwl": tool_view}))
-                job_view = json.loads(_relative_uris(json.dumps(_content_view(dict(job_order_object), cid_of), sort_keys=True), base_uri))
+                keyed_job = _with_secondary_files(process, job_order_object, runtime_context)
+                job_view = json.loads(
+                    _relative_uris(json.dumps(_content_view(keyed_job, cid_of), sort_keys=True), base_uri)
+                )
                 state.inputs_view = job_view
-                material = canonical_json({"format": CACHE_FORMAT, "runner": _cwltool_version(),
-                                           "tool": state.tool_cid, "inputs": job_view})
+                material = canonical_json(
+                    {"format": CACHE_FORMAT, "runner": _cwltool_version(), "tool": state.tool_cid, "inputs": job_view}
+                )
                 state.key = cid_of_bytes(material)
             except _NotCacheable:
                 material = None
@@ -262,11 +319,22 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
                         state.output_view = view
                         state.output_cid = store.put_bytes(canonical_json(view))
                         if cache is not None and material is not None and state.key is not None:
-                            cache.put(material, CacheEntry(
-                                key=state.key, service_cid=state.tool_cid or "", outputs={OUTPUT_KEY: state.output_cid},
-                                stdout_cid=None, stderr_cid=None, exit_status=0, started=started,
-                                ended=time.time(), host=socket.gethostname(),
-                                sandboxed=state.sandboxed, network=state.network or bool(state.networked)))
+                            cache.put(
+                                material,
+                                CacheEntry(
+                                    key=state.key,
+                                    service_cid=state.tool_cid or "",
+                                    outputs={OUTPUT_KEY: state.output_cid},
+                                    stdout_cid=None,
+                                    stderr_cid=None,
+                                    exit_status=0,
+                                    started=started,
+                                    ended=time.time(),
+                                    host=socket.gethostname(),
+                                    sandboxed=state.sandboxed,
+                                    network=state.network or bool(state.networked),
+                                ),
+                            )
                 return out, status
             finally:
                 if cache is not None:
@@ -279,8 +347,11 @@ def _output_view(out: Any, outdir: Path, cid_of: Callable[[Path], str]) -> Any:
     """The output object with each file named by its path under ``outdir`` and its CID."""
     if isinstance(out, MutableMapping):
         kind = out.get("class")
-        view = {str(k): _output_view(v, outdir, cid_of) for k, v in out.items()
-                if k not in ("location", "path", "dirname", "nameroot", "nameext", "listing")}
+        view = {
+            str(k): _output_view(v, outdir, cid_of)
+            for k, v in out.items()
+            if k not in ("location", "path", "dirname", "nameroot", "nameext", "listing")
+        }
         if kind in ("File", "Directory") and "location" in out:
             path = _file_uri_path(str(out["location"]))
             if path is None or not path.resolve().is_relative_to(outdir):
@@ -339,8 +410,15 @@ def _flatten_cids(view: Any, prefix: str, files: dict[str, str | list[str]], sca
     scalars[prefix] = view
 
 
-def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: CwlOptions, *,
-            store: Store | None = None, job_object: Json | None = None) -> CwlRunResult:
+def run_cwl(
+    settings: Settings,
+    process: Path | str,
+    job: Path | None,
+    options: CwlOptions,
+    *,
+    store: Store | None = None,
+    job_object: Json | None = None,
+) -> CwlRunResult:
     """Run a CWL document (path or URL) on a job file (or ``job_object``); never raises for a
     failing tool: the result's ``exit_code`` says how it went, as cwl-runner's would."""
     from cwltool.argparser import arg_parser
@@ -360,24 +438,55 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
     if job is not None and not job.exists():
         raise WorkflowError(f"CWL job file {job} does not exist", hint="give a .yml or .json input object")
     options.outdir.mkdir(parents=True, exist_ok=True)
-    argsl = ["--outdir", str(options.outdir), "--no-container", "--disable-color", *options.extra_args, process_ref]
+    scratch: Path | None = None
+    confine: list[str] = []
+    if options.read_roots is not None:  # cwltool's tmp, staging and step output dirs in a scratch dir of this run
+        scratch = Path(tempfile.mkdtemp(prefix="eotrust-cwl-run-"))
+        confine = ["--tmpdir-prefix", f"{scratch}/tmp", "--tmp-outdir-prefix", f"{scratch}/out"]
+    argsl = [
+        "--outdir",
+        str(options.outdir),
+        "--no-container",
+        "--disable-color",
+        *confine,
+        *options.extra_args,
+        process_ref,
+    ]
     if job is not None:
         argsl.append(str(job))
     args = arg_parser().parse_args(argsl)
     loading = LoadingContext(vars(args))
     sandbox = CwlSandbox.from_settings(settings)
+    roots: tuple[Path, ...] = ()
+    if options.read_roots is not None and scratch is not None:
+        roots = real_roots([*options.read_roots, scratch, options.outdir])
+        if sandbox is not None:
+            sandbox = replace(sandbox, read_roots=roots)
     state = _RunState(sandboxed=sandbox is not None, network=sandbox is None)
     loading.construct_tool_object = _make_tool_factory(options.command_prefix, sandbox, state.networked)
     runtime = RuntimeContext(vars(args))
+    if roots:
+        runtime.make_fs_access = confined_fs_access(roots)
     base = Path(process_file).resolve().parent.as_uri() + "/" if "://" not in process_ref else ""
     log = io.StringIO()
     handler = logging.StreamHandler(log)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     stdout = io.StringIO()
     started = time.time()
-    code = cwltool_main(args=args, stdout=stdout, stderr=log, logger_handler=handler,
-                        executor=_executor(store, settings, options, state, base),
-                        loadingContext=loading, runtimeContext=runtime, job_order_object=job_object)
+    try:
+        code = cwltool_main(
+            args=args,
+            stdout=stdout,
+            stderr=log,
+            logger_handler=handler,
+            executor=_executor(store, settings, options, state, base),
+            loadingContext=loading,
+            runtimeContext=runtime,
+            job_order_object=job_object,
+        )
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     ended = time.time()
     if not state.cache_hit and state.networked:
         state.network = True
@@ -404,23 +513,73 @@ def run_cwl(settings: Settings, process: Path | str, job: Path | None, options: 
         ok = code == 0
         log_cid = store.put_bytes(log_text.encode())
         name = state.name or Path(process_file).stem
-        step = StepRecord(step=name, service=f"cwl:{name}", service_cid=state.tool_cid, key=state.key or "",
-                          inputs=in_files, outputs={k: v for k, v in out_files.items() if isinstance(v, str)},
-                          params=params, started=started, ended=ended, host=socket.gethostname(),
-                          exit_status=code, cache_hit=state.cache_hit, attempts=0 if state.cache_hit else 1,
-                          log_cid=log_cid, error=None if ok else last_error(log_text),
-                          sandboxed=state.sandboxed, network=state.network)
-        record = RunRecord(workflow=name, workflow_cid=options.package_cid or state.tool_cid, status="succeeded" if ok else "failed",
-                           error=step.error, failed_step=None if ok else name, inputs=in_files, params=params,
-                           outputs=out_files, started=started, ended=ended, host=socket.gethostname(),
-                           executor=_cwltool_version(), steps=[step])
+        step = StepRecord(
+            step=name,
+            service=f"cwl:{name}",
+            service_cid=state.tool_cid,
+            key=state.key or "",
+            inputs=in_files,
+            outputs={k: v for k, v in out_files.items() if isinstance(v, str)},
+            params=params,
+            started=started,
+            ended=ended,
+            host=socket.gethostname(),
+            exit_status=code,
+            cache_hit=state.cache_hit,
+            attempts=0 if state.cache_hit else 1,
+            log_cid=log_cid,
+            error=None if ok else last_error(log_text),
+            sandboxed=state.sandboxed,
+            network=state.network,
+        )
+        record = RunRecord(
+            workflow=name,
+            workflow_cid=options.package_cid or state.tool_cid,
+            status="succeeded" if ok else "failed",
+            error=step.error,
+            failed_step=None if ok else name,
+            inputs=in_files,
+            params=params,
+            outputs=out_files,
+            started=started,
+            ended=ended,
+            host=socket.gethostname(),
+            executor=_cwltool_version(),
+            steps=[step],
+        )
         run_cid = save_record(store, settings.path("workflow", "runs"), record)
-    return CwlRunResult(output=output, exit_code=code, run_cid=run_cid, cache_hit=state.cache_hit, key=state.key,
-                        log=log_text, started=started, ended=ended, tool_cid=state.tool_cid,
-                        name=state.name or Path(process_file).stem, inputs=state.inputs_view)
+    return CwlRunResult(
+        output=output,
+        exit_code=code,
+        run_cid=run_cid,
+        cache_hit=state.cache_hit,
+        key=state.key,
+        log=log_text,
+        started=started,
+        ended=ended,
+        tool_cid=state.tool_cid,
+        name=state.name or Path(process_file).stem,
+        inputs=state.inputs_view,
+    )
+
+
+_LEVELS = ("DEBUG ", "INFO ", "WARNING ", "ERROR ", "CRITICAL ")
+_NOISE = ("Unhandled error, try again with --debug for more information:",)
 
 
 def last_error(log_text: str) -> str:
-    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("ERROR")]
-    return (errors[-1] if errors else (lines[-1] if lines else "the CWL run failed"))[:500]
+    """The run's last error as one line: the last ERROR record of the log (with its indented
+    continuation lines, without cwltool's "try again with --debug" preamble), else its last line."""
+    records: list[str] = []
+    for line in log_text.splitlines():
+        if not line.strip():
+            continue
+        if line.startswith(_LEVELS) or not records:
+            records.append(line.strip())
+        else:
+            records[-1] += " " + line.strip()
+    errors = [r for r in records if r.startswith(("ERROR ", "CRITICAL "))]
+    text = errors[-1] if errors else (records[-1] if records else "the CWL run failed")
+    for noise in _NOISE:
+        text = text.replace(noise, "").replace("  ", " ")
+    return " ".join(text.split())[:500]

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from eotrust.settings import Settings
+from eotrust.workflow.cwl_confine import check_readable
 from eotrust.workflow.sandbox.bwrap import DEFAULT_PATH, Sandbox, python_paths, require_bwrap
 from eotrust.workflow.sandbox.cgroup import PidsCgroup, open_pids_cgroup
 from eotrust.workflow.sandbox.limits import unwrap_status, violation
@@ -47,6 +48,7 @@ class CwlSandbox:
     policy: SandboxPolicy
     hidden: tuple[Path, ...]  # never shown, not even as an input: the eotrust home and the store
     wall_s: float  # a job without its own (shorter) ToolTimeLimit is stopped after this
+    read_roots: tuple[Path, ...] = ()  # when set, nothing outside them (real paths) is bound (cwl_confine)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CwlSandbox | None:
@@ -74,8 +76,13 @@ class CwlSandbox:
         memory = min(math.ceil(float(ram)), pol.max_memory_mb) if ram else pol.max_memory_mb
         size = max(float(res.get("outdirSize") or 0), float(res.get("tmpdirSize") or 0))
         files = min(math.ceil(size), pol.max_file_mb) if size else pol.max_file_mb
-        return Limits(memory_mb=memory + ADDRESS_SPACE_HEADROOM_MB, cpu_s=pol.max_cpu_s, procs=pol.max_procs,
-                      file_mb=files, wall_s=self.wall_s)
+        return Limits(
+            memory_mb=memory + ADDRESS_SPACE_HEADROOM_MB,
+            cpu_s=pol.max_cpu_s,
+            procs=pol.max_procs,
+            file_mb=files,
+            wall_s=self.wall_s,
+        )
 
     def box_for(self, job: Any, env: MutableMapping[str, str], limits: Limits, cgroup: PidsCgroup | None) -> Sandbox:
         """The sandbox of one cwltool job (a ``CommandLineJob`` after staging)."""
@@ -91,18 +98,30 @@ class CwlSandbox:
                 if ent.type not in _READ_TYPES or ent.resolved.startswith("_:") or not os.path.exists(ent.resolved):
                     continue
                 path = Path(os.path.abspath(ent.resolved))
+                if self.read_roots:
+                    check_readable(ent.resolved, self.read_roots)
                 (writable if job.inplace_update and ent.type.startswith("Writable") else readable).append(path)
         inner_env = clean_env(dict(env))
         # the host PATH's user-level dirs (pyenv shims, ~/.local/bin) are not visible inside: a
         # tool's bare `python` is found in the Python eotrust runs with, bound read-only as code
-        extra = [d for d in dict.fromkeys((os.path.dirname(sys.executable), os.path.join(sys.base_prefix, "bin")))
-                 if os.path.isdir(d)]
+        extra = [
+            d
+            for d in dict.fromkeys((os.path.dirname(sys.executable), os.path.join(sys.base_prefix, "bin")))
+            if os.path.isdir(d)
+        ]
         inner_env["PATH"] = ":".join([inner_env.get("PATH") or DEFAULT_PATH, *extra])
-        return Sandbox(workdir=outdir, workdir_at=str(outdir), outputs_rw=tuple(_outermost(writable, outdir)),
-                       inputs_ro=tuple(p for p in _outermost(readable, outdir) if p not in writable),
-                       code_ro=tuple(python_paths()), hidden=self.hidden, limits=limits,
-                       network=self.network_for(job), env=inner_env,
-                       cgroup_procs=cgroup.procs if cgroup is not None else None)
+        return Sandbox(
+            workdir=outdir,
+            workdir_at=str(outdir),
+            outputs_rw=tuple(_outermost(writable, outdir)),
+            inputs_ro=tuple(p for p in _outermost(readable, outdir) if p not in writable),
+            code_ro=tuple(python_paths()),
+            hidden=self.hidden,
+            limits=limits,
+            network=self.network_for(job),
+            env=inner_env,
+            cgroup_procs=cgroup.procs if cgroup is not None else None,
+        )
 
 
 def tool_names(tool: MutableMapping[str, Any]) -> tuple[str, ...]:
@@ -143,16 +162,22 @@ def _outermost(paths: list[Path], outdir: Path) -> list[Path]:
     return out
 
 
-def sandboxed_job_class(base: type, sandbox: CwlSandbox | None, prefix: tuple[str, ...],
-                        networked: list[str] | None = None) -> type:
+def sandboxed_job_class(
+    base: type, sandbox: CwlSandbox | None, prefix: tuple[str, ...], networked: list[str] | None = None
+) -> type:
     """cwltool's ``CommandLineJob`` with each command run as ``sandbox … -- prefix … command``;
     the names of jobs given the network are appended to ``networked``."""
 
     class SandboxedJob(base):  # type: ignore[misc,valid-type]
         tool_names: tuple[str, ...] = ()  # set per tool: what the network allow-list may name
 
-        def _execute(self, runtime: list[str], env: MutableMapping[str, str], runtimeContext: Any,
-                     monitor_function: Callable[[subprocess.Popen[str]], None] | None = None) -> None:
+        def _execute(
+            self,
+            runtime: list[str],
+            env: MutableMapping[str, str],
+            runtimeContext: Any,
+            monitor_function: Callable[[subprocess.Popen[str]], None] | None = None,
+        ) -> None:
             inner = list(prefix) + list(runtime)
             if sandbox is None:
                 super()._execute(inner, env, runtimeContext, monitor_function)

@@ -50,8 +50,10 @@ def resolve_params(spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]:
     command line) are parsed to the declared type."""
     unknown = sorted(set(given) - set(spec.params))
     if unknown:
-        raise WorkflowError(f"unknown parameter {unknown[0]!r} for workflow {spec.name!r}",
-                            hint=f"its parameters are: {', '.join(spec.params) or 'none'}")
+        raise WorkflowError(
+            f"unknown parameter {unknown[0]!r} for workflow {spec.name!r}",
+            hint=f"its parameters are: {', '.join(spec.params) or 'none'}",
+        )
     out: dict[str, Any] = {}
     for name, pspec in spec.params.items():
         if name in given:
@@ -59,8 +61,10 @@ def resolve_params(spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]:
         elif pspec.has_default:
             out[name] = pspec.default
         else:
-            raise WorkflowError(f"missing parameter {name!r} ({pspec.type}) of workflow {spec.name!r}",
-                                hint=f"give it with -p {name}=VALUE")
+            raise WorkflowError(
+                f"missing parameter {name!r} ({pspec.type}) of workflow {spec.name!r}",
+                hint=f"give it with -p {name}=VALUE",
+            )
     return out
 
 
@@ -76,13 +80,16 @@ def _coerce(name: str, pspec: ParamSpec, value: Any) -> Any:
 def resolve_inputs(spec: WorkflowSpec, given: dict[str, Value], store: Store) -> dict[str, Value]:
     unknown = sorted(set(given) - set(spec.inputs))
     if unknown:
-        raise WorkflowError(f"unknown input {unknown[0]!r} for workflow {spec.name!r}",
-                            hint=f"its inputs are: {', '.join(spec.inputs) or 'none'}")
+        raise WorkflowError(
+            f"unknown input {unknown[0]!r} for workflow {spec.name!r}",
+            hint=f"its inputs are: {', '.join(spec.inputs) or 'none'}",
+        )
     out: dict[str, Value] = {}
     for name, port in spec.inputs.items():
         if name not in given:
-            raise WorkflowError(f"missing input {name!r} ({port.type}) of workflow {spec.name!r}",
-                                hint=f"give it with -i {name}=CID")
+            raise WorkflowError(
+                f"missing input {name!r} ({port.type}) of workflow {spec.name!r}", hint=f"give it with -i {name}=CID"
+            )
         value = given[name]
         if port.type == "file[]":
             if isinstance(value, str):
@@ -91,7 +98,9 @@ def resolve_inputs(spec: WorkflowSpec, given: dict[str, Value], store: Store) ->
             raise WorkflowError(f"input {name!r} is a single file; got a list", hint="give one CID")
         for cid in [value] if isinstance(value, str) else value:
             if not store.has(cid):
-                raise NotFoundError(f"input {name!r}: {cid} is not in the store", hint="add it with `eotrust store put FILE`")
+                raise NotFoundError(
+                    f"input {name!r}: {cid} is not in the store", hint="add it with `eotrust store put FILE`"
+                )
         out[name] = value
     return out
 
@@ -122,9 +131,20 @@ class _StaleCache(Exception):
 class _Run:
     """The state of one run."""
 
-    def __init__(self, settings: Settings, spec: WorkflowSpec, store: Store, executor: Executor,
-                 inputs: dict[str, Value], params: dict[str, Any], force: set[str],
-                 progress: StepCallback | None, retries: int, backoff_s: float, timeout_s: float | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        spec: WorkflowSpec,
+        store: Store,
+        executor: Executor,
+        inputs: dict[str, Value],
+        params: dict[str, Any],
+        force: set[str],
+        progress: StepCallback | None,
+        retries: int,
+        backoff_s: float,
+        timeout_s: float | None,
+    ) -> None:
         self.settings, self.spec, self.store, self.executor = settings, spec, store, executor
         self.inputs, self.params, self.force = inputs, params, force
         self.progress, self.retries, self.backoff_s = progress, retries, backoff_s
@@ -174,8 +194,10 @@ class _Run:
         if st.scatter:
             lengths = {port: len(wired[port]) for port in st.scatter}
             if len(set(lengths.values())) > 1:
-                raise WorkflowError(f"step {step!r}: scattered inputs have different lengths {lengths}",
-                                    hint="scatter over lists of equal length")
+                raise WorkflowError(
+                    f"step {step!r}: scattered inputs have different lengths {lengths}",
+                    hint="scatter over lists of equal length",
+                )
             n = next(iter(lengths.values()))
             instances = [(i, {p: (v[i] if p in st.scatter else v) for p, v in wired.items()}) for i in range(n)]
         else:
@@ -190,16 +212,37 @@ class _Run:
             self.materials[(step, index)] = material
             entry = None if step in self.force else self.cache.get(material)
             key = entry.key if entry is not None else step_key(self.service_cids[st.service], ins, params)
-            sandbox = (self.policy.spec_for(svc, float(timeout), self.scope, self.hidden)
-                       if self.policy.enabled else None)
-            job = StepJob(step=step, index=index, service=svc, service_cid=self.service_cids[st.service],
-                          inputs=ins, params=params, key=key, timeout_s=float(timeout), sandbox=sandbox)
+            sandbox = (
+                self.policy.spec_for(svc, float(timeout), self.scope, self.hidden) if self.policy.enabled else None
+            )
+            job = StepJob(
+                step=step,
+                index=index,
+                service=svc,
+                service_cid=self.service_cids[st.service],
+                inputs=ins,
+                params=params,
+                key=key,
+                timeout_s=float(timeout),
+                sandbox=sandbox,
+            )
             if entry is not None:
                 for cid in entry.outputs.values():
                     self.unverified.setdefault(cid, material)
-                rec = self._record(job, entry.outputs, entry.started, entry.ended, entry.host, entry.exit_status,
-                                   cache_hit=True, attempts=0, stdout=entry.stdout_cid, stderr=entry.stderr_cid,
-                                   sandboxed=entry.sandboxed, network=entry.network)
+                rec = self._record(
+                    job,
+                    entry.outputs,
+                    entry.started,
+                    entry.ended,
+                    entry.host,
+                    entry.exit_status,
+                    cache_hit=True,
+                    attempts=0,
+                    stdout=entry.stdout_cid,
+                    stderr=entry.stderr_cid,
+                    sandboxed=entry.sandboxed,
+                    network=entry.network,
+                )
                 self.emit(StepEvent("cached", step, index, len(instances), record=rec))
                 self.finish_instance(job, entry.outputs)
             else:
@@ -208,15 +251,46 @@ class _Run:
         if not instances:
             self.finish_step(step)
 
-    def _record(self, job: StepJob, outputs: dict[str, str], started: float, ended: float, host: str,
-                exit_status: int | None, *, cache_hit: bool, attempts: int, stdout: str | None, stderr: str | None,
-                log: str | None = None, error: str | None = None, sandboxed: bool | None = None,
-                network: bool | None = None) -> StepRecord:
-        rec = StepRecord(step=job.step, index=job.index, service=self.spec.steps[job.step].service,
-                         service_cid=job.service_cid, key=job.key, inputs=job.inputs, outputs=outputs,
-                         params=job.params, started=started, ended=ended, host=host, exit_status=exit_status,
-                         cache_hit=cache_hit, attempts=attempts, stdout_cid=stdout, stderr_cid=stderr,
-                         log_cid=log, error=error, sandboxed=sandboxed, network=network)
+    def _record(
+        self,
+        job: StepJob,
+        outputs: dict[str, str],
+        started: float,
+        ended: float,
+        host: str,
+        exit_status: int | None,
+        *,
+        cache_hit: bool,
+        attempts: int,
+        stdout: str | None,
+        stderr: str | None,
+        log: str | None = None,
+        error: str | None = None,
+        sandboxed: bool | None = None,
+        network: bool | None = None,
+    ) -> StepRecord:
+        rec = StepRecord(
+            step=job.step,
+            index=job.index,
+            service=self.spec.steps[job.step].service,
+            service_cid=job.service_cid,
+            key=job.key,
+            inputs=job.inputs,
+            outputs=outputs,
+            params=job.params,
+            started=started,
+            ended=ended,
+            host=host,
+            exit_status=exit_status,
+            cache_hit=cache_hit,
+            attempts=attempts,
+            stdout_cid=stdout,
+            stderr_cid=stderr,
+            log_cid=log,
+            error=error,
+            sandboxed=sandboxed,
+            network=network,
+        )
         self.records.append(rec)
         return rec
 
@@ -263,16 +337,40 @@ class _Run:
         except EotrustError as exc:
             outcome = StepOutcome(ok=False, error=exc.message, started=time.time(), ended=time.time())
         except Exception as exc:  # noqa: BLE001 - executor failure (e.g. a Dask task lost too often)
-            outcome = StepOutcome(ok=False, error=f"{type(exc).__name__}: {exc}", started=time.time(), ended=time.time())
+            outcome = StepOutcome(
+                ok=False, error=f"{type(exc).__name__}: {exc}", started=time.time(), ended=time.time()
+            )
         if outcome.ok:
-            self.cache.put(self.materials[(job.step, job.index)], CacheEntry(key=job.key, service_cid=job.service_cid, outputs=outcome.outputs,
-                                      stdout_cid=outcome.stdout_cid, stderr_cid=outcome.stderr_cid,
-                                      exit_status=outcome.exit_status, started=outcome.started,
-                                      ended=outcome.ended, host=outcome.host, sandboxed=outcome.sandboxed,
-                                      network=outcome.network))
-            rec = self._record(job, outcome.outputs, outcome.started, outcome.ended, outcome.host, outcome.exit_status,
-                               cache_hit=False, attempts=job.attempt, stdout=outcome.stdout_cid, stderr=outcome.stderr_cid,
-                               sandboxed=outcome.sandboxed, network=outcome.network)
+            self.cache.put(
+                self.materials[(job.step, job.index)],
+                CacheEntry(
+                    key=job.key,
+                    service_cid=job.service_cid,
+                    outputs=outcome.outputs,
+                    stdout_cid=outcome.stdout_cid,
+                    stderr_cid=outcome.stderr_cid,
+                    exit_status=outcome.exit_status,
+                    started=outcome.started,
+                    ended=outcome.ended,
+                    host=outcome.host,
+                    sandboxed=outcome.sandboxed,
+                    network=outcome.network,
+                ),
+            )
+            rec = self._record(
+                job,
+                outcome.outputs,
+                outcome.started,
+                outcome.ended,
+                outcome.host,
+                outcome.exit_status,
+                cache_hit=False,
+                attempts=job.attempt,
+                stdout=outcome.stdout_cid,
+                stderr=outcome.stderr_cid,
+                sandboxed=outcome.sandboxed,
+                network=outcome.network,
+            )
             self.emit(StepEvent("done", job.step, job.index, self.total.get(job.step, 1), job.attempt, record=rec))
             self.finish_instance(job, outcome.outputs)
             return None
@@ -281,18 +379,50 @@ class _Run:
         allowed = st.retries if st.retries is not None else (svc.retries if svc.retries is not None else self.retries)
         if job.attempt <= allowed:
             delay = self.backoff_s * (2 ** (job.attempt - 1))
-            self.emit(StepEvent("retry", job.step, job.index, self.total.get(job.step, 1), job.attempt,
-                                message=f"{outcome.error}; retrying in {delay:.2g} s"))
+            self.emit(
+                StepEvent(
+                    "retry",
+                    job.step,
+                    job.index,
+                    self.total.get(job.step, 1),
+                    job.attempt,
+                    message=f"{outcome.error}; retrying in {delay:.2g} s",
+                )
+            )
             nxt = StepJob(**{**job.__dict__, "attempt": job.attempt + 1})
             self.seq += 1
             heapq.heappush(self.delayed, (time.monotonic() + delay, self.seq, nxt))
             return None
-        rec = self._record(job, {}, outcome.started, outcome.ended, outcome.host, outcome.exit_status,
-                           cache_hit=False, attempts=job.attempt, stdout=outcome.stdout_cid, stderr=outcome.stderr_cid,
-                           log=outcome.log_cid, error=outcome.error, sandboxed=outcome.sandboxed,
-                           network=outcome.network)
-        self.emit(StepEvent("failed", job.step, job.index, self.total.get(job.step, 1), job.attempt, message=outcome.error, record=rec))
-        return RunFailed(job.label, outcome.exit_status, outcome.log_cid, outcome.error or "failed", attempts=job.attempt)
+        rec = self._record(
+            job,
+            {},
+            outcome.started,
+            outcome.ended,
+            outcome.host,
+            outcome.exit_status,
+            cache_hit=False,
+            attempts=job.attempt,
+            stdout=outcome.stdout_cid,
+            stderr=outcome.stderr_cid,
+            log=outcome.log_cid,
+            error=outcome.error,
+            sandboxed=outcome.sandboxed,
+            network=outcome.network,
+        )
+        self.emit(
+            StepEvent(
+                "failed",
+                job.step,
+                job.index,
+                self.total.get(job.step, 1),
+                job.attempt,
+                message=outcome.error,
+                record=rec,
+            )
+        )
+        return RunFailed(
+            job.label, outcome.exit_status, outcome.log_cid, outcome.error or "failed", attempts=job.attempt
+        )
 
     def loop(self) -> RunFailed | None:
         pending = list(self.spec.order)
@@ -374,8 +504,19 @@ def run_workflow(
         for name, st in spec.steps.items():
             executor.check(name, spec.services[st.service].resources)
         for _attempt in range(len(spec.steps) + 2):
-            run = _Run(settings, spec, store, executor, wf_inputs, wf_params, set(force), progress,
-                       settings.step_retries if retries is None else retries, backoff_s, timeout_s)
+            run = _Run(
+                settings,
+                spec,
+                store,
+                executor,
+                wf_inputs,
+                wf_params,
+                set(force),
+                progress,
+                settings.step_retries if retries is None else retries,
+                backoff_s,
+                timeout_s,
+            )
             try:
                 failure = run.loop()
                 if failure is None:
@@ -406,18 +547,28 @@ def run_workflow(
     order = {s: i for i, s in enumerate(spec.order)}
     steps = sorted(run.records, key=lambda r: (order[r.step], -1 if r.index is None else r.index))
     record = RunRecord(
-        workflow=spec.name, workflow_cid=wf_cid, status="failed" if failure else "succeeded",
-        error=str(failure.message) if failure else None, failed_step=failure.step if failure else None,
-        inputs=wf_inputs, params=wf_params, outputs=outputs, started=started, ended=time.time(),
-        host=socket.gethostname(), executor=executor.name, steps=steps,
+        workflow=spec.name,
+        workflow_cid=wf_cid,
+        status="failed" if failure else "succeeded",
+        error=str(failure.message) if failure else None,
+        failed_step=failure.step if failure else None,
+        inputs=wf_inputs,
+        params=wf_params,
+        outputs=outputs,
+        started=started,
+        ended=time.time(),
+        host=socket.gethostname(),
+        executor=executor.name,
+        steps=steps,
     )
     run_cid = save_record(store, settings.path("workflow", "runs"), record)
     if failure is not None:
         failure.run_cid = run_cid
         raise failure
-    return RunResult(run_cid=run_cid, outputs=outputs, steps=steps, status="succeeded", workflow_cid=wf_cid, record=record)
+    return RunResult(
+        run_cid=run_cid, outputs=outputs, steps=steps, status="succeeded", workflow_cid=wf_cid, record=record
+    )
 
 
 def _flat(value: Value) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
-

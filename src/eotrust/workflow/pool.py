@@ -66,8 +66,14 @@ class PythonWorker:
     serves is materialised into that slot (inputs into ``slot/in``, bound read-only) and the
     slot is emptied after the step."""
 
-    def __init__(self, python: str, preload: tuple[str, ...], env: dict[str, str],
-                 spec: SandboxSpec | None = None, slot_root: Path | None = None) -> None:
+    def __init__(
+        self,
+        python: str,
+        preload: tuple[str, ...],
+        env: dict[str, str],
+        spec: SandboxSpec | None = None,
+        slot_root: Path | None = None,
+    ) -> None:
         argv = [python, "-m", "eotrust.workflow.worker", *preload]
         self.spec = spec
         self.slot: Path | None = None
@@ -82,10 +88,16 @@ class PythonWorker:
             (self.slot / "in").mkdir()
             self.cgroup = open_pids_cgroup(spec.limits.procs) if spec.limits.procs else None
             code = [Path(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p] + python_paths()
-            box = Sandbox(workdir=self.slot, inputs_ro=(self.slot / "in",), code_ro=tuple(code),
-                          hidden=tuple(Path(h) for h in spec.hidden), limits=spec.limits, network=spec.network,
-                          env={"PYTHONPATH": env.get("PYTHONPATH", ""), "PYTHONDONTWRITEBYTECODE": "1"},
-                          cgroup_procs=self.cgroup.procs if self.cgroup else None)
+            box = Sandbox(
+                workdir=self.slot,
+                inputs_ro=(self.slot / "in",),
+                code_ro=tuple(code),
+                hidden=tuple(Path(h) for h in spec.hidden),
+                limits=spec.limits,
+                network=spec.network,
+                env={"PYTHONPATH": env.get("PYTHONPATH", ""), "PYTHONDONTWRITEBYTECODE": "1"},
+                cgroup_procs=self.cgroup.procs if self.cgroup else None,
+            )
             argv = box.argv(argv)
             env = {"PATH": env.get("PATH", "/usr/bin:/bin")}
             self.errlog = self.slot.with_suffix(".err")
@@ -223,8 +235,14 @@ class WorkerPool:
     the same network and limits share one, so a worker never carries one task's data into
     another's. At most ``max_idle`` sandboxed workers wait idle; the oldest are closed."""
 
-    def __init__(self, preload: tuple[str, ...] = (), python: str | None = None, *,
-                 slot_root: Path | None = None, max_idle: int = 8) -> None:
+    def __init__(
+        self,
+        preload: tuple[str, ...] = (),
+        python: str | None = None,
+        *,
+        slot_root: Path | None = None,
+        max_idle: int = 8,
+    ) -> None:
         self.preload = tuple(preload)
         self.python = python or sys.executable
         self._env = worker_env()

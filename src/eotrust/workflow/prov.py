@@ -49,11 +49,18 @@ def run_to_prov(record: RunRecord, run_cid: str) -> Any:
     run_id = f"eotrust:run-{run_cid}"
     wf = entity(record.workflow_cid, f"workflow {record.workflow}", kind="workflow")
     entity(run_cid, "run record", kind="run-record")
-    run = doc.activity(run_id, _dt(record.started), _dt(record.ended), {
-        PROV_LABEL: f"run of {record.workflow}", "eotrust:status": record.status,
-        "eotrust:executor": record.executor, "eotrust:host": record.host,
-        "eotrust:params": json.dumps(record.params, sort_keys=True),
-    })
+    run = doc.activity(
+        run_id,
+        _dt(record.started),
+        _dt(record.ended),
+        {
+            PROV_LABEL: f"run of {record.workflow}",
+            "eotrust:status": record.status,
+            "eotrust:executor": record.executor,
+            "eotrust:host": record.host,
+            "eotrust:params": json.dumps(record.params, sort_keys=True),
+        },
+    )
     engine = doc.agent("eotrust:engine", {PROV_TYPE: "prov:SoftwareAgent", PROV_LABEL: "eotrust workflow engine"})
     doc.wasAssociatedWith(run, engine, wf)
     for name, value in record.inputs.items():
@@ -64,16 +71,26 @@ def run_to_prov(record: RunRecord, run_cid: str) -> Any:
             doc.wasGeneratedBy(entity(cid, f"output {name}", kind="output"), run)
     hosts: dict[str, Any] = {}
     for i, st in enumerate(record.steps):
-        act = doc.activity(f"eotrust:run-{run_cid}-step-{i}", _dt(st.started), _dt(st.ended), {
-            PROV_LABEL: f"step {st.label}", "eotrust:step": st.step, "eotrust:service": st.service,
-            "eotrust:cacheHit": st.cache_hit, "eotrust:attempts": st.attempts,
-            "eotrust:exitStatus": -1 if st.exit_status is None else st.exit_status,
-            "eotrust:key": st.key, "eotrust:params": json.dumps(st.params, sort_keys=True),
-        })
+        act = doc.activity(
+            f"eotrust:run-{run_cid}-step-{i}",
+            _dt(st.started),
+            _dt(st.ended),
+            {
+                PROV_LABEL: f"step {st.label}",
+                "eotrust:step": st.step,
+                "eotrust:service": st.service,
+                "eotrust:cacheHit": st.cache_hit,
+                "eotrust:attempts": st.attempts,
+                "eotrust:exitStatus": -1 if st.exit_status is None else st.exit_status,
+                "eotrust:key": st.key,
+                "eotrust:params": json.dumps(st.params, sort_keys=True),
+            },
+        )
         doc.wasInformedBy(act, run)
         if st.host not in hosts:
-            hosts[st.host] = doc.agent(f"eotrust:host-{st.host}", {PROV_TYPE: "prov:SoftwareAgent",
-                                                                    PROV_LABEL: f"eotrust on {st.host}"})
+            hosts[st.host] = doc.agent(
+                f"eotrust:host-{st.host}", {PROV_TYPE: "prov:SoftwareAgent", PROV_LABEL: f"eotrust on {st.host}"}
+            )
             doc.actedOnBehalfOf(hosts[st.host], engine)
         plan = entity(st.service_cid, f"service {st.service}", kind="service")
         doc.wasAssociatedWith(act, hosts[st.host], plan)
@@ -110,9 +127,27 @@ def validate_prov_json(text: str) -> None:
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(data, dict) or "prefix" not in data:
         raise ValueError("a PROV-JSON document is an object with a 'prefix' map")
-    allowed = {"prefix", "entity", "activity", "agent", "wasGeneratedBy", "used", "wasInformedBy", "wasStartedBy",
-               "wasEndedBy", "wasInvalidatedBy", "wasDerivedFrom", "wasAttributedTo", "wasAssociatedWith",
-               "actedOnBehalfOf", "wasInfluencedBy", "specializationOf", "alternateOf", "hadMember", "bundle"}
+    allowed = {
+        "prefix",
+        "entity",
+        "activity",
+        "agent",
+        "wasGeneratedBy",
+        "used",
+        "wasInformedBy",
+        "wasStartedBy",
+        "wasEndedBy",
+        "wasInvalidatedBy",
+        "wasDerivedFrom",
+        "wasAttributedTo",
+        "wasAssociatedWith",
+        "actedOnBehalfOf",
+        "wasInfluencedBy",
+        "specializationOf",
+        "alternateOf",
+        "hadMember",
+        "bundle",
+    }
     extra = set(data) - allowed
     if extra:
         raise ValueError(f"unknown PROV-JSON section(s): {', '.join(sorted(extra))}")
@@ -122,8 +157,18 @@ def validate_prov_json(text: str) -> None:
         raise ValueError("the document does not survive a PROV-JSON round trip")
     doc.serialize(format="provn")
     declared = {k for sec in ("entity", "activity", "agent") for k in data.get(sec, {})}
-    refs = {"prov:entity", "prov:activity", "prov:agent", "prov:generatedEntity", "prov:usedEntity",
-            "prov:informed", "prov:informant", "prov:delegate", "prov:responsible", "prov:plan"}
+    refs = {
+        "prov:entity",
+        "prov:activity",
+        "prov:agent",
+        "prov:generatedEntity",
+        "prov:usedEntity",
+        "prov:informed",
+        "prov:informant",
+        "prov:delegate",
+        "prov:responsible",
+        "prov:plan",
+    }
     for sec in allowed - {"prefix", "entity", "activity", "agent", "bundle"}:
         for rid, rels in (data.get(sec) or {}).items():
             for rel in rels if isinstance(rels, list) else [rels]:

@@ -85,8 +85,14 @@ def iso(ts: float) -> str:
 
 def save_record(store: Store, index_dir: Path, record: RunRecord) -> str:
     cid = store.put_bytes(record.canonical())
-    entry = {"run_cid": cid, "workflow": record.workflow, "workflow_cid": record.workflow_cid,
-             "status": record.status, "started": record.started, "ended": record.ended}
+    entry = {
+        "run_cid": cid,
+        "workflow": record.workflow,
+        "workflow_cid": record.workflow_cid,
+        "status": record.status,
+        "started": record.started,
+        "ended": record.ended,
+    }
     index_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(index_dir / f"{int(record.started * 1000):015d}-{cid}.json", json.dumps(entry).encode())
     return cid
@@ -115,7 +121,9 @@ def load_record(store: Store, index_dir: Path, ref: str) -> tuple[str, RunRecord
         else:
             matches = [r["run_cid"] for r in runs if r["run_cid"].startswith(ref)]
             if len(matches) != 1:
-                raise NotFoundError(f"{len(matches)} runs match {ref!r}", hint="give the full run CID (see `eotrust run list`)")
+                raise NotFoundError(
+                    f"{len(matches)} runs match {ref!r}", hint="give the full run CID (see `eotrust run list`)"
+                )
             cid = matches[0]
     if not store.has(cid):
         raise NotFoundError(f"run record {cid} is not in the store", hint="see `eotrust run list`")

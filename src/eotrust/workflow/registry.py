@@ -32,10 +32,12 @@ class ParamInfo(BaseModel):
     min: float | None = None
     max: float | None = None
 
+
 class InputInfo(BaseModel):
     name: str
     type: str
     description: str = ""
+
 
 class PublishedWorkflow(BaseModel):
     """What ``workflow describe`` shows: the name, CID, open and fixed parameters, inputs, outputs, steps."""
@@ -54,8 +56,10 @@ class PublishedWorkflow(BaseModel):
     def open_params(self) -> list[ParamInfo]:
         return [p for p in self.params if p.required]
 
+
 def _index(settings: Settings) -> Path:
     return settings.path("workflow", "published")
+
 
 def _store(settings: Settings, store: Store | None) -> Store:
     if store is not None:
@@ -64,7 +68,10 @@ def _store(settings: Settings, store: Store | None) -> Store:
 
     return open_store(settings)
 
-def publish_workflow(settings: Settings, spec: WorkflowSpec, *, name: str | None = None, store: Store | None = None) -> str:
+
+def publish_workflow(
+    settings: Settings, spec: WorkflowSpec, *, name: str | None = None, store: Store | None = None
+) -> str:
     """Store the workflow and its services and list it under ``name`` (default: its own name); return its CID."""
     name = name or spec.name
     check_name(name, "published workflow name", WorkflowError)
@@ -75,11 +82,13 @@ def publish_workflow(settings: Settings, spec: WorkflowSpec, *, name: str | None
     write_atomic(d / f"{name}.json", json.dumps(entry).encode())
     return cid
 
+
 def _entry(settings: Settings, name: str) -> dict[str, Any]:
     if not is_name(name) or not (path := _index(settings) / f"{name}.json").is_file():
         known = ", ".join(e["name"] for e in _entries(settings)) or "none"
         raise NotFoundError(f"no published workflow named {name!r}", hint=f"published: {known}")
     return cast("dict[str, Any]", json.loads(path.read_text()))
+
 
 def _entries(settings: Settings) -> list[dict[str, Any]]:
     out = []
@@ -90,28 +99,101 @@ def _entries(settings: Settings) -> list[dict[str, Any]]:
             continue
     return out
 
+
 def _describe(entry: dict[str, Any], spec: WorkflowSpec) -> PublishedWorkflow:
     return PublishedWorkflow(
-        name=entry["name"], cid=entry["cid"], workflow=spec.name, description=spec.description,
+        name=entry["name"],
+        cid=entry["cid"],
+        workflow=spec.name,
+        description=spec.description,
         published=entry["published"],
-        params=[ParamInfo(name=k, type=v.type, required=v.required, default=v.default if v.has_default else None,
-                          description=v.description, choices=v.choices, min=v.min, max=v.max)
-                for k, v in spec.params.items()],
+        params=[
+            ParamInfo(
+                name=k,
+                type=v.type,
+                required=v.required,
+                default=v.default if v.has_default else None,
+                description=v.description,
+                choices=v.choices,
+                min=v.min,
+                max=v.max,
+            )
+            for k, v in spec.params.items()
+        ],
         inputs=[InputInfo(name=k, type=v.type, description=v.description) for k, v in spec.inputs.items()],
-        outputs=list(spec.outputs), steps=list(spec.order),
+        outputs=list(spec.outputs),
+        steps=list(spec.order),
     )
+
+
+def _describe_cwl(entry: dict[str, Any], st: Store) -> PublishedWorkflow:
+    from eotrust.workflow.cwl_package import cwl_interface, main_process
+
+    packed = st.get_bytes(entry["cid"])
+    iface = cwl_interface(packed, name=entry["workflow"])
+    schema = iface.parameters_schema
+    main = main_process(json.loads(packed))
+    steps = main.get("steps") or []
+    names = (
+        list(steps)
+        if isinstance(steps, dict)
+        else [str(s.get("id", "")).rsplit("/", 1)[-1].rsplit("#", 1)[-1] for s in steps]
+    )
+    return PublishedWorkflow(
+        name=entry["name"],
+        cid=entry["cid"],
+        workflow=f"{iface.name} (CWL {iface.klass})",
+        description=iface.description,
+        published=entry["published"],
+        params=[
+            ParamInfo(
+                name=k,
+                type=str(v.get("type", "json")),
+                required=k in schema["required"],
+                default=v.get("default"),
+                description=str(v.get("description", "")),
+                choices=v.get("enum"),
+            )
+            for k, v in schema["properties"].items()
+        ],
+        inputs=[InputInfo(name=k, type=v) for k, v in iface.data_inputs.items()],
+        outputs=list(iface.outputs),
+        steps=names or [iface.name],
+    )
+
+
+def _describe_any(entry: dict[str, Any], st: Store) -> PublishedWorkflow:
+    if entry.get("kind") == "cwl":
+        return _describe_cwl(entry, st)
+    return _describe(entry, load_workflow_cid(entry["cid"], st))
+
 
 def list_published(settings: Settings, *, store: Store | None = None) -> list[PublishedWorkflow]:
     st = _store(settings, store)
-    return [_describe(e, load_workflow_cid(e["cid"], st)) for e in _entries(settings)]
+    return [_describe_any(e, st) for e in _entries(settings)]
+
 
 def describe_published(settings: Settings, name: str, *, store: Store | None = None) -> PublishedWorkflow:
+    return _describe_any(_entry(settings, name), _store(settings, store))
+
+
+def published_cwl(settings: Settings, name: str) -> str | None:
+    """The package CID when ``name`` is a published CWL document; None for any other name."""
+    if not is_name(name) or not (_index(settings) / f"{name}.json").is_file():
+        return None
     entry = _entry(settings, name)
-    return _describe(entry, load_workflow_cid(entry["cid"], _store(settings, store)))
+    return str(entry["cid"]) if entry.get("kind") == "cwl" else None
+
 
 def published_spec(settings: Settings, name: str, *, store: Store | None = None) -> tuple[str, WorkflowSpec]:
     entry = _entry(settings, name)
+    if entry.get("kind") == "cwl":
+        raise WorkflowError(
+            f"{name!r} is a published CWL document, not an eotrust workflow",
+            hint=f"run it with `eotrust workflow run {name}`",
+        )
     return entry["cid"], load_workflow_cid(entry["cid"], _store(settings, store))
+
 
 def resolve_workflow(settings: Settings, ref: str | Path, *, store: Store) -> WorkflowSpec:
     """The one resolver of workflow references: a workflow file, YAML text, a stored workflow
@@ -120,15 +202,49 @@ def resolve_workflow(settings: Settings, ref: str | Path, *, store: Store) -> Wo
 
     text = str(ref)
     is_text = "\n" in text or len(text) >= 4096  # YAML text, never a path or a name
-    if isinstance(ref, Path) or is_text or CID_LIKE.match(text.strip()) or text.endswith((".yaml", ".yml", ".json")) \
-            or Path(text).exists():
+    if (
+        isinstance(ref, Path)
+        or is_text
+        or CID_LIKE.match(text.strip())
+        or text.endswith((".yaml", ".yml", ".json"))
+        or Path(text).exists()
+    ):
         return load_workflow(ref, store=store)
     return published_spec(settings, text, store=store)[1]
 
 
-def run_published(settings: Settings, name: str, inputs: dict[str, Any] | None = None,
-                  params: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
+def run_published(
+    settings: Settings,
+    name: str,
+    inputs: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> RunResult:
     """Run a published workflow with its open parameters filled in (see run_workflow for kwargs)."""
     store = _store(settings, kwargs.pop("store", None))
     _, spec = published_spec(settings, name, store=store)
     return run_workflow(settings, spec, inputs, params, store=store, **kwargs)
+
+
+def publish_cwl(settings: Settings, path: Path, *, name: str | None = None, store: Store | None = None) -> str:
+    """Measure, pack and store a CWL document (CommandLineTool or Workflow) and list it under
+    ``name`` (default: the file's stem); return the package's CID. It runs through cwltool."""
+    from eotrust.store.atomic import write_atomic
+    from eotrust.workflow.cwl_documents import pack_checked
+    from eotrust.workflow.cwl_package import cwl_interface
+
+    packed = pack_checked(path)
+    iface = cwl_interface(packed, name=path.stem)
+    name = name or iface.name
+    check_name(name, "published workflow name", WorkflowError)
+    cid = _store(settings, store).put_bytes(packed)
+    entry = {
+        "name": name,
+        "cid": cid,
+        "workflow": iface.name,
+        "description": iface.description,
+        "published": time.time(),
+        "kind": "cwl",
+    }
+    write_atomic(_index(settings) / f"{name}.json", json.dumps(entry).encode())
+    return cid

@@ -36,22 +36,37 @@ def list_runs(settings: Settings, *, store: Store | None = None) -> list[dict[st
     out: list[dict[str, Any]] = []
     for entry in _record.list_runs(index_dir):
         cid = str(entry.get("run_cid", ""))
-        shown: dict[str, Any] = {"run_cid": cid, "workflow": None, "workflow_cid": None, "status": "unknown",
-                                 "started": None, "ended": None, "problem": None}
+        shown: dict[str, Any] = {
+            "run_cid": cid,
+            "workflow": None,
+            "workflow_cid": None,
+            "status": "unknown",
+            "started": None,
+            "ended": None,
+            "problem": None,
+        }
         try:
             record = RunRecord.model_validate_json(store.get_bytes(to_v0(cid)))
         except EotrustError as exc:
             missing = not _has(store, cid)
-            shown["problem"] = (f"index entry names run {cid!r}, which is not in the store" if missing
-                                else f"index entry names run {cid!r}: {exc.message}")
+            shown["problem"] = (
+                f"index entry names run {cid!r}, which is not in the store"
+                if missing
+                else f"index entry names run {cid!r}: {exc.message}"
+            )
             out.append(shown)
             continue
         except ValueError:
             shown["problem"] = f"index entry names {cid}, which is not a run record"
             out.append(shown)
             continue
-        derived = {"workflow": record.workflow, "workflow_cid": record.workflow_cid, "status": record.status,
-                   "started": record.started, "ended": record.ended}
+        derived = {
+            "workflow": record.workflow,
+            "workflow_cid": record.workflow_cid,
+            "status": record.status,
+            "started": record.started,
+            "ended": record.ended,
+        }
         shown.update(derived)
         edited = sorted(k for k, v in derived.items() if entry.get(k) != v)
         if edited:

@@ -104,12 +104,26 @@ class ServiceSpec(BaseModel):
 
 
 _SERVICE_KEYS = {
-    "name", "description", "python", "command", "stdout", "inputs", "outputs", "params",
-    "resources", "env", "timeout_s", "retries", "origin", "network",
+    "name",
+    "description",
+    "python",
+    "command",
+    "stdout",
+    "inputs",
+    "outputs",
+    "params",
+    "resources",
+    "env",
+    "timeout_s",
+    "retries",
+    "origin",
+    "network",
 }
 
 
-def _ports(raw: Any, doc: YamlDoc, path: tuple[Any, ...], problems: list[Problem], outputs: bool) -> dict[str, PortSpec]:
+def _ports(
+    raw: Any, doc: YamlDoc, path: tuple[Any, ...], problems: list[Problem], outputs: bool
+) -> dict[str, PortSpec]:
     ports: dict[str, PortSpec] = {}
     if raw is None:
         return ports
@@ -129,20 +143,28 @@ def _ports(raw: Any, doc: YamlDoc, path: tuple[Any, ...], problems: list[Problem
         allowed = {"type", "description", "filename"} | ({"glob"} if outputs else {"optional"})
         extra = set(decl) - allowed
         if extra:
-            problems.append(doc.problem(f"unknown key(s) {', '.join(sorted(map(str, extra)))} in port {name!r}", *where))
+            problems.append(
+                doc.problem(f"unknown key(s) {', '.join(sorted(map(str, extra)))} in port {name!r}", *where)
+            )
             continue
         if decl.get("type", "file") not in ("file", "file[]"):
-            problems.append(doc.problem(f"port {name!r} has unknown type {decl.get('type')!r} (use 'file' or 'file[]')", *where))
+            problems.append(
+                doc.problem(f"port {name!r} has unknown type {decl.get('type')!r} (use 'file' or 'file[]')", *where)
+            )
             continue
         fn = decl.get("filename")
         if fn is not None and (not isinstance(fn, str) or fn.startswith("/") or ".." in fn.split("/")):
-            problems.append(doc.problem(f"port {name!r}: filename must be a relative path inside the working directory", *where))
+            problems.append(
+                doc.problem(f"port {name!r}: filename must be a relative path inside the working directory", *where)
+            )
             continue
         ports[name] = PortSpec(**decl)
     return ports
 
 
-def parse_service(raw: Any, name: str, doc: YamlDoc, path: tuple[Any, ...], problems: list[Problem]) -> ServiceSpec | None:
+def parse_service(
+    raw: Any, name: str, doc: YamlDoc, path: tuple[Any, ...], problems: list[Problem]
+) -> ServiceSpec | None:
     """A ServiceSpec from a document mapping; every mistake is appended to ``problems``."""
     start = len(problems)
     if not isinstance(raw, dict):
@@ -153,9 +175,15 @@ def parse_service(raw: Any, name: str, doc: YamlDoc, path: tuple[Any, ...], prob
         problems.append(doc.problem(f"service {name!r}: unknown key {key!r}", *path, key))
     py, cmd = raw.get("python"), raw.get("command")
     if (py is None) == (cmd is None):
-        problems.append(doc.problem(f"service {name!r} needs exactly one of 'python' (module:function) or 'command'", *path))
+        problems.append(
+            doc.problem(f"service {name!r} needs exactly one of 'python' (module:function) or 'command'", *path)
+        )
     if py is not None and (not isinstance(py, str) or not ENTRY.match(py)):
-        problems.append(doc.problem(f"service {name!r}: python entry point {py!r} must look like 'package.module:function'", *path, "python"))
+        problems.append(
+            doc.problem(
+                f"service {name!r}: python entry point {py!r} must look like 'package.module:function'", *path, "python"
+            )
+        )
     argv: list[str] | None = None
     if cmd is not None:
         if isinstance(cmd, str):
@@ -166,7 +194,9 @@ def parse_service(raw: Any, name: str, doc: YamlDoc, path: tuple[Any, ...], prob
         elif isinstance(cmd, list) and all(isinstance(a, (str, int, float)) for a in cmd):
             argv = [str(a) for a in cmd]
         else:
-            problems.append(doc.problem(f"service {name!r}: 'command' must be a string or a list of strings", *path, "command"))
+            problems.append(
+                doc.problem(f"service {name!r}: 'command' must be a string or a list of strings", *path, "command")
+            )
         if argv is not None and not argv:
             problems.append(doc.problem(f"service {name!r}: empty command", *path, "command"))
     inputs = _ports(raw.get("inputs"), doc, path + ("inputs",), problems, outputs=False)
@@ -197,15 +227,22 @@ def parse_service(raw: Any, name: str, doc: YamlDoc, path: tuple[Any, ...], prob
             problems.append(doc.problem(f"service {name!r}: bad resources ({detail})", *path, "resources"))
     stdout = raw.get("stdout")
     if stdout is not None and stdout not in outputs:
-        problems.append(doc.problem(f"service {name!r}: stdout names {stdout!r}, which is not a declared output", *path, "stdout"))
+        problems.append(
+            doc.problem(f"service {name!r}: stdout names {stdout!r}, which is not a declared output", *path, "stdout")
+        )
     if argv is not None:
         declared: dict[str, Any] = {"inputs": inputs, "outputs": outputs, "params": params}
         for arg in argv:
             for group, ref in PLACEHOLDER.findall(arg):
                 if ref not in declared[group]:
-                    problems.append(doc.problem(
-                        f"service {name!r}: command refers to {{{group}.{ref}}}, but {group} has no {ref!r}"
-                        f" (declared: {', '.join(declared[group]) or 'none'})", *path, "command"))
+                    problems.append(
+                        doc.problem(
+                            f"service {name!r}: command refers to {{{group}.{ref}}}, but {group} has no {ref!r}"
+                            f" (declared: {', '.join(declared[group]) or 'none'})",
+                            *path,
+                            "command",
+                        )
+                    )
     for key in ("timeout_s", "retries"):
         v = raw.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):

@@ -98,7 +98,9 @@ class WorkflowSpec(BaseModel):
             "name": self.name,
             "version": self.version,
             "description": self.description,
-            "inputs": {k: v.model_dump(mode="json", exclude_defaults=True) or {"type": "file"} for k, v in self.inputs.items()},
+            "inputs": {
+                k: v.model_dump(mode="json", exclude_defaults=True) or {"type": "file"} for k, v in self.inputs.items()
+            },
             "params": {k: _param_doc(v) for k, v in self.params.items()},
             "services": {k: {"cid": service_cids[k]} for k in self.services},
             "steps": {
@@ -133,16 +135,21 @@ def _param_doc(spec: ParamSpec) -> dict[str, Any]:
 
 # -- loading ---------------------------------------------------------------------------------
 
+
 def load_workflow(source: str | Path, *, store: Store | None = None) -> WorkflowSpec:
     """A validated WorkflowSpec from a file path, YAML text, or (with ``store``) a workflow CID.
 
     Raises WorkflowValidationError listing every problem with its line."""
     one_line = isinstance(source, str) and "\n" not in source and len(source) < 4096
-    if isinstance(source, Path) or (one_line and (Path(source).suffix in (".yaml", ".yml", ".json") or Path(source).is_file())):
+    if isinstance(source, Path) or (
+        one_line and (Path(source).suffix in (".yaml", ".yml", ".json") or Path(source).is_file())
+    ):
         path = Path(source)
         if not path.is_file():
-            raise WorkflowValidationError([Problem(f"workflow file {path} does not exist", None, str(path))],
-                                          hint="give the path of a workflow YAML file, or a stored workflow CID")
+            raise WorkflowValidationError(
+                [Problem(f"workflow file {path} does not exist", None, str(path))],
+                hint="give the path of a workflow YAML file, or a stored workflow CID",
+            )
         try:
             text = path.read_bytes().decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -167,12 +174,15 @@ def load_workflow_cid(cid: str, store: Store) -> WorkflowSpec:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise WorkflowValidationError([Problem(f"object {cid} is not a workflow document (not text)", None, cid)]) from None
+        raise WorkflowValidationError(
+            [Problem(f"object {cid} is not a workflow document (not text)", None, cid)]
+        ) from None
     return parse_workflow(text, source=cid, base_dir=None, store=store)
 
 
-def parse_workflow(text: str, *, source: str = "workflow", base_dir: Path | None = None,
-                   store: Store | None = None) -> WorkflowSpec:
+def parse_workflow(
+    text: str, *, source: str = "workflow", base_dir: Path | None = None, store: Store | None = None
+) -> WorkflowSpec:
     doc = parse_yaml(text, source)
     problems: list[Problem] = []
     spec = _build(doc, base_dir, store, problems)
@@ -196,8 +206,9 @@ def _mapping(doc: YamlDoc, key: str, problems: list[Problem]) -> dict[str, Any]:
     return raw
 
 
-def _load_service(raw: Any, name: str, doc: YamlDoc, base_dir: Path | None, store: Store | None,
-                  problems: list[Problem]) -> ServiceSpec | None:
+def _load_service(
+    raw: Any, name: str, doc: YamlDoc, base_dir: Path | None, store: Store | None, problems: list[Problem]
+) -> ServiceSpec | None:
     path = ("services", name)
     if isinstance(raw, dict) and "cwl" in raw:
         if set(raw) - {"cwl"}:
@@ -221,7 +232,9 @@ def _load_service(raw: Any, name: str, doc: YamlDoc, base_dir: Path | None, stor
             problems.append(doc.problem(f"service {name!r}: a stored service takes only 'cid: CID'", *path))
             return None
         if store is None:
-            problems.append(doc.problem(f"service {name!r} refers to stored service {raw['cid']}; loading it needs a store", *path))
+            problems.append(
+                doc.problem(f"service {name!r} refers to stored service {raw['cid']}; loading it needs a store", *path)
+            )
             return None
         try:
             data = json.loads(store.get_bytes(str(raw["cid"])))
@@ -230,7 +243,9 @@ def _load_service(raw: Any, name: str, doc: YamlDoc, base_dir: Path | None, stor
             problems.append(doc.problem(f"service {name!r}: cannot read {raw['cid']}: {exc.message}", *path, "cid"))
             return None
         except ValueError:
-            problems.append(doc.problem(f"service {name!r}: object {raw['cid']} is not a service document", *path, "cid"))
+            problems.append(
+                doc.problem(f"service {name!r}: object {raw['cid']} is not a service document", *path, "cid")
+            )
             return None
         return svc
     return parse_service(raw, name, doc, path, problems)
@@ -255,8 +270,18 @@ def _build(doc: YamlDoc, base_dir: Path | None, store: Store | None, problems: l
             decl = {"type": decl}
         if not isinstance(iname, str) or not NAME.match(iname):
             problems.append(doc.problem(f"bad input name {iname!r}", "inputs", iname))
-        elif not isinstance(decl, dict) or decl.get("type", "file") not in ("file", "file[]") or set(decl) - {"type", "description"}:
-            problems.append(doc.problem(f"workflow input {iname!r} must be 'file' or 'file[]' (optionally with a description)", "inputs", iname))
+        elif (
+            not isinstance(decl, dict)
+            or decl.get("type", "file") not in ("file", "file[]")
+            or set(decl) - {"type", "description"}
+        ):
+            problems.append(
+                doc.problem(
+                    f"workflow input {iname!r} must be 'file' or 'file[]' (optionally with a description)",
+                    "inputs",
+                    iname,
+                )
+            )
         else:
             inputs[iname] = PortSpec(**decl)
     params: dict[str, ParamSpec] = {}
@@ -293,7 +318,9 @@ def _build(doc: YamlDoc, base_dir: Path | None, store: Store | None, problems: l
             problems.append(doc.problem(f"step {sname!r} must be a mapping with 'service'", *where))
             continue
         for key in sorted(set(map(str, raw)) - _STEP):
-            problems.append(doc.problem(f"step {sname!r}: unknown key {key!r} (allowed: {', '.join(sorted(_STEP))})", *where, key))
+            problems.append(
+                doc.problem(f"step {sname!r}: unknown key {key!r} (allowed: {', '.join(sorted(_STEP))})", *where, key)
+            )
         svc_name = raw.get("service")
         if not isinstance(svc_name, str):
             problems.append(doc.problem(f"step {sname!r} needs 'service'", *where))
@@ -310,14 +337,23 @@ def _build(doc: YamlDoc, base_dir: Path | None, store: Store | None, problems: l
         if isinstance(scatter, str):
             scatter = [scatter]
         if not isinstance(scatter, list) or not all(isinstance(s, str) for s in scatter):
-            problems.append(doc.problem(f"step {sname!r}: 'scatter' must be an input name or a list of them", *where, "scatter"))
+            problems.append(
+                doc.problem(f"step {sname!r}: 'scatter' must be an input name or a list of them", *where, "scatter")
+            )
             scatter = []
         clean_in: dict[str, list[str] | str] = {}
         for port, src in wiring.items():
             if isinstance(src, str) or (isinstance(src, list) and all(isinstance(x, str) for x in src)):
                 clean_in[str(port)] = src
             else:
-                problems.append(doc.problem(f"step {sname!r}, input {port!r}: a source is 'STEP.OUTPUT', 'inputs.NAME' or a list of them", *where, "in", port))
+                problems.append(
+                    doc.problem(
+                        f"step {sname!r}, input {port!r}: a source is 'STEP.OUTPUT', 'inputs.NAME' or a list of them",
+                        *where,
+                        "in",
+                        port,
+                    )
+                )
         extra: dict[str, Any] = {}
         for key in ("timeout_s", "retries"):
             v = raw.get(key)
@@ -326,7 +362,9 @@ def _build(doc: YamlDoc, base_dir: Path | None, store: Store | None, problems: l
                     problems.append(doc.problem(f"step {sname!r}: {key} must be a non-negative number", *where, key))
                 else:
                     extra[key] = v
-        steps[sname] = StepSpec(name=sname, service=svc_name, inputs=clean_in, params=dict(sparams), scatter=scatter, **extra)
+        steps[sname] = StepSpec(
+            name=sname, service=svc_name, inputs=clean_in, params=dict(sparams), scatter=scatter, **extra
+        )
 
     # steps (second pass: references and types)
     declared_services = set(_mapping(doc, "services", []))
@@ -334,22 +372,35 @@ def _build(doc: YamlDoc, base_dir: Path | None, store: Store | None, problems: l
         where = ("steps", sname)
         if st.service not in services:
             if st.service not in declared_services:
-                problems.append(doc.problem(
-                    f"step {sname!r}: unknown service {st.service!r} (known: {', '.join(sorted(declared_services)) or 'none'})",
-                    *where, "service"))
+                problems.append(
+                    doc.problem(
+                        f"step {sname!r}: unknown service {st.service!r} (known: {', '.join(sorted(declared_services)) or 'none'})",
+                        *where,
+                        "service",
+                    )
+                )
             continue
         svc = services[st.service]
         for port in st.inputs:
             if port not in svc.inputs:
-                problems.append(doc.problem(
-                    f"step {sname!r}: service {st.service!r} has no input {port!r} (inputs: {', '.join(svc.inputs) or 'none'})",
-                    *where, "in", port))
+                problems.append(
+                    doc.problem(
+                        f"step {sname!r}: service {st.service!r} has no input {port!r} (inputs: {', '.join(svc.inputs) or 'none'})",
+                        *where,
+                        "in",
+                        port,
+                    )
+                )
         for port, port_spec in svc.inputs.items():
             if port not in st.inputs and not port_spec.optional:
-                problems.append(doc.problem(f"step {sname!r}: missing input {port!r} of service {st.service!r}", *where))
+                problems.append(
+                    doc.problem(f"step {sname!r}: missing input {port!r} of service {st.service!r}", *where)
+                )
         for sc in st.scatter:
             if sc not in st.inputs:
-                problems.append(doc.problem(f"step {sname!r}: scatter names {sc!r}, which is not a wired input", *where, "scatter"))
+                problems.append(
+                    doc.problem(f"step {sname!r}: scatter names {sc!r}, which is not a wired input", *where, "scatter")
+                )
         for port, src in st.inputs.items():
             if port not in svc.inputs:
                 continue
@@ -359,32 +410,80 @@ def _build(doc: YamlDoc, base_dir: Path | None, store: Store | None, problems: l
             want = svc.inputs[port].type
             if port in st.scatter:
                 if src_type != "file[]":
-                    problems.append(doc.problem(f"step {sname!r}: cannot scatter over input {port!r}: its source is a single file, not a list", *where, "in", port))
+                    problems.append(
+                        doc.problem(
+                            f"step {sname!r}: cannot scatter over input {port!r}: its source is a single file, not a list",
+                            *where,
+                            "in",
+                            port,
+                        )
+                    )
                 elif want != "file":
-                    problems.append(doc.problem(f"step {sname!r}: type mismatch: scattering gives input {port!r} one file, but the service wants {want}", *where, "in", port))
+                    problems.append(
+                        doc.problem(
+                            f"step {sname!r}: type mismatch: scattering gives input {port!r} one file, but the service wants {want}",
+                            *where,
+                            "in",
+                            port,
+                        )
+                    )
             elif src_type != want:
-                hint = " (add it to 'scatter' to run once per file)" if src_type == "file[]" else " (wrap the source in a list)"
-                problems.append(doc.problem(f"step {sname!r}: type mismatch: input {port!r} wants {want}, its source gives {src_type}{hint}", *where, "in", port))
+                hint = (
+                    " (add it to 'scatter' to run once per file)"
+                    if src_type == "file[]"
+                    else " (wrap the source in a list)"
+                )
+                problems.append(
+                    doc.problem(
+                        f"step {sname!r}: type mismatch: input {port!r} wants {want}, its source gives {src_type}{hint}",
+                        *where,
+                        "in",
+                        port,
+                    )
+                )
         if st.scatter:
             for oname, ospec in svc.outputs.items():
                 if ospec.type != "file":
-                    problems.append(doc.problem(f"step {sname!r}: a scattered step's service must have single-file outputs ({oname!r} is {ospec.type})", *where, "scatter"))
+                    problems.append(
+                        doc.problem(
+                            f"step {sname!r}: a scattered step's service must have single-file outputs ({oname!r} is {ospec.type})",
+                            *where,
+                            "scatter",
+                        )
+                    )
         for pname, value in st.params.items():
             if pname not in svc.params:
-                problems.append(doc.problem(
-                    f"step {sname!r}: unknown parameter {pname!r} of service {st.service!r} (parameters: {', '.join(svc.params) or 'none'})",
-                    *where, "params", pname))
+                problems.append(
+                    doc.problem(
+                        f"step {sname!r}: unknown parameter {pname!r} of service {st.service!r} (parameters: {', '.join(svc.params) or 'none'})",
+                        *where,
+                        "params",
+                        pname,
+                    )
+                )
                 continue
             pspec = svc.params[pname]
             m = PARAM_REF.match(value) if isinstance(value, str) else None
             if m:
                 wp = m.group(1)
                 if wp not in params:
-                    problems.append(doc.problem(f"step {sname!r}: parameter {pname!r} refers to unknown workflow parameter {wp!r}", *where, "params", pname))
+                    problems.append(
+                        doc.problem(
+                            f"step {sname!r}: parameter {pname!r} refers to unknown workflow parameter {wp!r}",
+                            *where,
+                            "params",
+                            pname,
+                        )
+                    )
                 elif not _param_compatible(params[wp].type, pspec.type):
-                    problems.append(doc.problem(
-                        f"step {sname!r}: type mismatch: parameter {pname!r} is {pspec.type}, workflow parameter {wp!r} is {params[wp].type}",
-                        *where, "params", pname))
+                    problems.append(
+                        doc.problem(
+                            f"step {sname!r}: type mismatch: parameter {pname!r} is {pspec.type}, workflow parameter {wp!r} is {params[wp].type}",
+                            *where,
+                            "params",
+                            pname,
+                        )
+                    )
                 continue
             try:
                 check_value(pspec, value)
@@ -392,7 +491,12 @@ def _build(doc: YamlDoc, base_dir: Path | None, store: Store | None, problems: l
                 problems.append(doc.problem(f"step {sname!r}: parameter {pname!r}: {exc}", *where, "params", pname))
         for pname, declared in svc.params.items():
             if declared.required and pname not in st.params:
-                problems.append(doc.problem(f"step {sname!r}: missing parameter {pname!r} ({declared.type}) of service {st.service!r}", *where))
+                problems.append(
+                    doc.problem(
+                        f"step {sname!r}: missing parameter {pname!r} ({declared.type}) of service {st.service!r}",
+                        *where,
+                    )
+                )
 
     # outputs
     outputs: dict[str, str] = {}
@@ -406,7 +510,11 @@ def _build(doc: YamlDoc, base_dir: Path | None, store: Store | None, problems: l
         elif m.group(1) not in steps:
             problems.append(doc.problem(f"workflow output {oname!r}: unknown step {m.group(1)!r}", "outputs", oname))
         elif steps[m.group(1)].service in services and m.group(2) not in services[steps[m.group(1)].service].outputs:
-            problems.append(doc.problem(f"workflow output {oname!r}: step {m.group(1)!r} has no output {m.group(2)!r}", "outputs", oname))
+            problems.append(
+                doc.problem(
+                    f"workflow output {oname!r}: step {m.group(1)!r} has no output {m.group(2)!r}", "outputs", oname
+                )
+            )
         else:
             outputs[str(oname)] = ref
 
@@ -430,20 +538,35 @@ def _param_compatible(have: str, want: str) -> bool:
     return have == want or (have, want) in {("int", "float"), ("int[]", "float[]")} or want == "json"
 
 
-def _source_type(src: list[str] | str, sname: str, port: str, inputs: dict[str, PortSpec], steps: dict[str, StepSpec],
-                 services: dict[str, ServiceSpec], doc: YamlDoc, problems: list[Problem]) -> str | None:
+def _source_type(
+    src: list[str] | str,
+    sname: str,
+    port: str,
+    inputs: dict[str, PortSpec],
+    steps: dict[str, StepSpec],
+    services: dict[str, ServiceSpec],
+    doc: YamlDoc,
+    problems: list[Problem],
+) -> str | None:
     where = ("steps", sname, "in", port)
     refs = [src] if isinstance(src, str) else src
     types: list[str] = []
     for ref in refs:
         m = REF.match(ref)
         if not m:
-            problems.append(doc.problem(f"step {sname!r}, input {port!r}: {ref!r} is not 'STEP.OUTPUT' or 'inputs.NAME'", *where))
+            problems.append(
+                doc.problem(f"step {sname!r}, input {port!r}: {ref!r} is not 'STEP.OUTPUT' or 'inputs.NAME'", *where)
+            )
             return None
         head, tail = m.groups()
         if head == "inputs":
             if tail not in inputs:
-                problems.append(doc.problem(f"step {sname!r}, input {port!r}: unknown workflow input {tail!r} (declared: {', '.join(inputs) or 'none'})", *where))
+                problems.append(
+                    doc.problem(
+                        f"step {sname!r}, input {port!r}: unknown workflow input {tail!r} (declared: {', '.join(inputs) or 'none'})",
+                        *where,
+                    )
+                )
                 return None
             types.append(inputs[tail].type)
             continue
@@ -455,12 +578,21 @@ def _source_type(src: list[str] | str, sname: str, port: str, inputs: dict[str, 
             return None
         outs = services[up.service].outputs
         if tail not in outs:
-            problems.append(doc.problem(f"step {sname!r}, input {port!r}: step {head!r} has no output {tail!r} (outputs: {', '.join(outs) or 'none'})", *where))
+            problems.append(
+                doc.problem(
+                    f"step {sname!r}, input {port!r}: step {head!r} has no output {tail!r} (outputs: {', '.join(outs) or 'none'})",
+                    *where,
+                )
+            )
             return None
         types.append("file[]" if up.scatter else outs[tail].type)
     if isinstance(src, list):
         if any(t != "file" for t in types):
-            problems.append(doc.problem(f"step {sname!r}, input {port!r}: type mismatch: a list of sources must name single files", *where))
+            problems.append(
+                doc.problem(
+                    f"step {sname!r}, input {port!r}: type mismatch: a list of sources must name single files", *where
+                )
+            )
             return None
         return "file[]"
     return types[0]
@@ -478,11 +610,15 @@ def _topological(steps: dict[str, StepSpec], doc: YamlDoc, problems: list[Proble
             if up not in steps:
                 continue
             if state.get(up) == 1:
-                cycle = trail[trail.index(up):] + [up]
+                cycle = trail[trail.index(up) :] + [up]
                 key = frozenset(cycle)
                 if key not in reported:
                     reported.add(key)
-                    problems.append(doc.problem(f"cycle: {' <- '.join(cycle)} (a step cannot depend on its own output)", "steps", up))
+                    problems.append(
+                        doc.problem(
+                            f"cycle: {' <- '.join(cycle)} (a step cannot depend on its own output)", "steps", up
+                        )
+                    )
             elif up not in state:
                 visit(up, trail)
         trail.pop()
@@ -496,6 +632,7 @@ def _topological(steps: dict[str, StepSpec], doc: YamlDoc, problems: list[Proble
 
 
 # -- storing ---------------------------------------------------------------------------------
+
 
 def store_workflow(store: Store, spec: WorkflowSpec) -> str:
     """Store each service and the workflow document; return the workflow's CID."""

@@ -110,11 +110,16 @@ def _seen(workdir: Path, value: Any) -> Any:
     return inside(workdir, value)
 
 
-def _run_command(job: StepJob, workdir: Path, inputs: dict[str, Any], outputs: dict[str, str],
-                 stdout: Path, stderr: Path) -> tuple[int | None, str | None]:
+def _run_command(
+    job: StepJob, workdir: Path, inputs: dict[str, Any], outputs: dict[str, str], stdout: Path, stderr: Path
+) -> tuple[int | None, str | None]:
     if job.sandbox is not None:
-        argv = render_command(job.service, {k: _seen(workdir, v) for k, v in inputs.items()},
-                              {k: inside(workdir, v) for k, v in outputs.items()}, job.params)
+        argv = render_command(
+            job.service,
+            {k: _seen(workdir, v) for k, v in inputs.items()},
+            {k: inside(workdir, v) for k, v in outputs.items()},
+            job.params,
+        )
     else:
         argv = render_command(job.service, inputs, outputs, job.params)
     out_path = Path(outputs[job.service.stdout]) if job.service.stdout else stdout
@@ -123,9 +128,16 @@ def _run_command(job: StepJob, workdir: Path, inputs: dict[str, Any], outputs: d
         spec = job.sandbox
         cgroup = open_pids_cgroup(spec.limits.procs) if spec.limits.procs else None
         indir = workdir / "in"
-        box = Sandbox(workdir=workdir, inputs_ro=(indir,) if indir.is_dir() else (), code_ro=tuple(python_paths()),
-                      hidden=tuple(Path(h) for h in spec.hidden), limits=spec.limits, network=spec.network,
-                      env=_thread_env(job.service), cgroup_procs=cgroup.procs if cgroup else None)
+        box = Sandbox(
+            workdir=workdir,
+            inputs_ro=(indir,) if indir.is_dir() else (),
+            code_ro=tuple(python_paths()),
+            hidden=tuple(Path(h) for h in spec.hidden),
+            limits=spec.limits,
+            network=spec.network,
+            env=_thread_env(job.service),
+            cgroup_procs=cgroup.procs if cgroup else None,
+        )
         argv = box.argv(argv)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     else:
@@ -134,8 +146,9 @@ def _run_command(job: StepJob, workdir: Path, inputs: dict[str, Any], outputs: d
     try:
         with open(out_path, "wb") as out_f, open(stderr, "wb") as err_f:
             try:
-                proc = subprocess.Popen(argv, cwd=workdir, stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL,
-                                        env=env, process_group=0)  # own group (killed as one); unlike a new session, still vfork-able
+                proc = subprocess.Popen(
+                    argv, cwd=workdir, stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL, env=env, process_group=0
+                )  # own group (killed as one); unlike a new session, still vfork-able
             except OSError as exc:
                 return 127, f"cannot start {argv[0]!r}: {exc.strerror or exc}"
             # a blocking wait plus a timer that kills on timeout: Popen.wait(timeout=…) polls with
@@ -160,8 +173,13 @@ def _run_command(job: StepJob, workdir: Path, inputs: dict[str, Any], outputs: d
                 timer.cancel()
         if job.sandbox is not None:
             code = unwrap_status(code)
-            broke = violation(None if timed_out.is_set() else code, read_tail(workdir, stderr, 4096), job.sandbox.limits,
-                              pids_hit=cgroup is not None and cgroup.hit_limit(), timed_out=timed_out.is_set())
+            broke = violation(
+                None if timed_out.is_set() else code,
+                read_tail(workdir, stderr, 4096),
+                job.sandbox.limits,
+                pids_hit=cgroup is not None and cgroup.hit_limit(),
+                timed_out=timed_out.is_set(),
+            )
             if broke and (timed_out.is_set() or code != 0):
                 return (None if timed_out.is_set() else code), broke
         if timed_out.is_set():
@@ -202,8 +220,9 @@ def _put_log(store: Store, root: Path, path: Path) -> str:
         return store.put_stream(f)
 
 
-def execute_step(job: StepJob, store: Store, tmp_root: Path, pool: WorkerPool | None,
-                 cleanup: Callable[[Path], None] | None = None) -> StepOutcome:
+def execute_step(
+    job: StepJob, store: Store, tmp_root: Path, pool: WorkerPool | None, cleanup: Callable[[Path], None] | None = None
+) -> StepOutcome:
     """Run one attempt of a step. Never raises for a failure of the step itself.
 
     The working directory is removed by ``cleanup`` (default: at once; the local executor
@@ -224,13 +243,24 @@ def execute_step(job: StepJob, store: Store, tmp_root: Path, pool: WorkerPool | 
     return _execute_in(job, store, workdir, pool, None, cleanup or (lambda p: shutil.rmtree(p, ignore_errors=True)))
 
 
-def _execute_in(job: StepJob, store: Store, workdir: Path, pool: WorkerPool | None, worker: PythonWorker | None,
-                cleanup: Callable[[Path], None]) -> StepOutcome:
+def _execute_in(
+    job: StepJob,
+    store: Store,
+    workdir: Path,
+    pool: WorkerPool | None,
+    worker: PythonWorker | None,
+    cleanup: Callable[[Path], None],
+) -> StepOutcome:
     started = time.time()
     host = socket.gethostname()
     stdout, stderr = workdir / ".stdout", workdir / ".stderr"  # created by the service's process
-    outcome = StepOutcome(ok=False, started=started, host=host, sandboxed=job.sandbox is not None,
-                          network=job.sandbox.network if job.sandbox is not None else True)
+    outcome = StepOutcome(
+        ok=False,
+        started=started,
+        host=host,
+        sandboxed=job.sandbox is not None,
+        network=job.sandbox.network if job.sandbox is not None else True,
+    )
     try:
         try:
             inputs = _materialise(store, job, workdir / "in")
@@ -239,6 +269,7 @@ def _execute_in(job: StepJob, store: Store, workdir: Path, pool: WorkerPool | No
             return outcome
         outputs = _output_paths(job.service, workdir)
         if job.service.python:
+
             def see(v: Any) -> Any:
                 return _seen(workdir, v) if worker is not None else v
 
@@ -261,23 +292,42 @@ def _execute_in(job: StepJob, store: Store, workdir: Path, pool: WorkerPool | No
             code, error = res.exit_status, res.error
             if job.sandbox is not None and (error is not None or res.timed_out):
                 tail = (error or "").encode() + b"\n" + read_tail(workdir, stderr, 4096)
-                broke = violation(None if res.timed_out else code, tail, job.sandbox.limits,
-                                  pids_hit=worker is not None and worker.pids_hit(), timed_out=res.timed_out)
+                broke = violation(
+                    None if res.timed_out else code,
+                    tail,
+                    job.sandbox.limits,
+                    pids_hit=worker is not None and worker.pids_hit(),
+                    timed_out=res.timed_out,
+                )
                 if broke:
                     error = f"{broke} ({error})" if error else broke
         elif worker is not None:
             assert job.sandbox is not None
-            argv = render_command(job.service, {k: _seen(workdir, v) for k, v in inputs.items()},
-                                  {k: inside(workdir, v) for k, v in outputs.items()}, job.params)
+            argv = render_command(
+                job.service,
+                {k: _seen(workdir, v) for k, v in inputs.items()},
+                {k: inside(workdir, v) for k, v in outputs.items()},
+                job.params,
+            )
             out_path = outputs[job.service.stdout] if job.service.stdout else str(stdout)
-            req = {"argv": argv, "cwd": inside(workdir, workdir), "stdout": inside(workdir, out_path),
-                   "stderr": inside(workdir, stderr), "env": _thread_env(job.service)}
+            req = {
+                "argv": argv,
+                "cwd": inside(workdir, workdir),
+                "stdout": inside(workdir, out_path),
+                "stderr": inside(workdir, stderr),
+                "env": _thread_env(job.service),
+            }
             res = worker.call(req, job.timeout_s)
             code, error = res.exit_status, res.error
             if error is not None or res.timed_out:
                 tail = read_tail(workdir, stderr, 4096)
-                broke = violation(None if res.timed_out else code, tail, job.sandbox.limits,
-                                  pids_hit=worker.pids_hit(), timed_out=res.timed_out)
+                broke = violation(
+                    None if res.timed_out else code,
+                    tail,
+                    job.sandbox.limits,
+                    pids_hit=worker.pids_hit(),
+                    timed_out=res.timed_out,
+                )
                 if broke:
                     error = broke
         else:
@@ -287,11 +337,16 @@ def _execute_in(job: StepJob, store: Store, workdir: Path, pool: WorkerPool | No
             produced: dict[str, str] = {}
             for name, spec in job.service.outputs.items():
                 if spec.glob:
-                    found = sorted(p for p in workdir.glob(spec.glob) if p not in (stdout, stderr)
-                                   and (workdir / "in") not in p.parents and is_regular(workdir, p))
+                    found = sorted(
+                        p
+                        for p in workdir.glob(spec.glob)
+                        if p not in (stdout, stderr) and (workdir / "in") not in p.parents and is_regular(workdir, p)
+                    )
                     if len(found) != 1:
-                        error = (f"output {name!r}: pattern {spec.glob!r} matched {len(found)} files"
-                                 f"{' (expected exactly one)' if found else ''}")
+                        error = (
+                            f"output {name!r}: pattern {spec.glob!r} matched {len(found)} files"
+                            f"{' (expected exactly one)' if found else ''}"
+                        )
                         break
                     path = found[0]
                 else:
@@ -318,10 +373,17 @@ def _execute_in(job: StepJob, store: Store, workdir: Path, pool: WorkerPool | No
             outcome.stdout_cid = _put_log(store, workdir, stdout)
             outcome.stderr_cid = _put_log(store, workdir, stderr)
             if not outcome.ok:
-                head = (f"step {job.label} attempt {job.attempt} on {host}: {outcome.error}\n"
-                        f"{describe_status(outcome.exit_status)}\n")
-                body = (head.encode() + b"\n== stdout ==\n" + read_tail(workdir, stdout)
-                        + b"\n== stderr ==\n" + read_tail(workdir, stderr))
+                head = (
+                    f"step {job.label} attempt {job.attempt} on {host}: {outcome.error}\n"
+                    f"{describe_status(outcome.exit_status)}\n"
+                )
+                body = (
+                    head.encode()
+                    + b"\n== stdout ==\n"
+                    + read_tail(workdir, stdout)
+                    + b"\n== stderr ==\n"
+                    + read_tail(workdir, stderr)
+                )
                 outcome.log_cid = store.put_bytes(body)
         finally:
             outcome.ended = time.time()

@@ -84,10 +84,19 @@ def _metrics(store: Store, outputs: dict[str, Value]) -> dict[str, float | int |
     return out
 
 
-def run_sweep(settings: Settings, workflow: WorkflowSpec | str | Path, inputs: dict[str, Value] | None,
-              params: dict[str, Any], *, store: Store | None = None, executor: Executor | None = None,
-              force: set[str] | frozenset[str] = frozenset(), progress: StepCallback | None = None,
-              max_parallel: int = 4, **kwargs: Any) -> SweepResult:
+def run_sweep(
+    settings: Settings,
+    workflow: WorkflowSpec | str | Path,
+    inputs: dict[str, Value] | None,
+    params: dict[str, Any],
+    *,
+    store: Store | None = None,
+    executor: Executor | None = None,
+    force: set[str] | frozenset[str] = frozenset(),
+    progress: StepCallback | None = None,
+    max_parallel: int = 4,
+    **kwargs: Any,
+) -> SweepResult:
     """Run every combination; a failed run is a row with its error, not an exception."""
     if store is None:
         from eotrust.store import open_store
@@ -100,10 +109,16 @@ def run_sweep(settings: Settings, workflow: WorkflowSpec | str | Path, inputs: d
 
     def one(combo: dict[str, Any]) -> SweepRow:
         try:
-            res = run_workflow(settings, spec, inputs, combo, store=store, executor=ex, force=force,
-                               progress=progress, **kwargs)
-            return SweepRow(params=resolve_params(spec, combo), status="succeeded", run_cid=res.run_cid,
-                            outputs=res.outputs, metrics=_metrics(store, res.outputs))
+            res = run_workflow(
+                settings, spec, inputs, combo, store=store, executor=ex, force=force, progress=progress, **kwargs
+            )
+            return SweepRow(
+                params=resolve_params(spec, combo),
+                status="succeeded",
+                run_cid=res.run_cid,
+                outputs=res.outputs,
+                metrics=_metrics(store, res.outputs),
+            )
         except RunFailed as exc:
             return SweepRow(params=resolve_params(spec, combo), status="failed", run_cid=exc.run_cid, error=exc.message)
 

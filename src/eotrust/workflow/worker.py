@@ -66,8 +66,15 @@ def run_command(req: dict[str, Any]) -> dict[str, Any]:
     env.update(req.get("env") or {})
     with open(req["stdout"], "wb") as out_f, open(req["stderr"], "wb") as err_f:
         try:
-            proc = subprocess.Popen(req["argv"], cwd=req["cwd"], stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
-                                    env=env, start_new_session=True)
+            proc = subprocess.Popen(
+                req["argv"],
+                cwd=req["cwd"],
+                stdin=subprocess.DEVNULL,
+                stdout=out_f,
+                stderr=err_f,
+                env=env,
+                start_new_session=True,
+            )
         except OSError as exc:
             return {"exit_status": 127, "error": f"cannot start {req['argv'][0]!r}: {exc.strerror or exc}"}
         code = proc.wait()

@@ -24,4 +24,3 @@ def run(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, Any
         "mean": float(valid.mean()) if valid.size else float("nan"),
     }
     Path(outputs["stats"]).write_text(json.dumps(result, indent=2) + "\n")
-

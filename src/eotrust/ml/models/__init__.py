@@ -49,5 +49,7 @@ def build_model(name: str, in_channels: int, num_classes: int, params: dict[str,
     try:
         return cls(in_channels, num_classes, **params)
     except (TypeError, ValueError) as exc:
-        raise ModelError(f"cannot build {name} with parameters {params}: {exc}",
-                         hint="fix the params section of the model definition") from None
+        raise ModelError(
+            f"cannot build {name} with parameters {params}: {exc}",
+            hint="fix the params section of the model definition",
+        ) from None

@@ -57,8 +57,16 @@ def _act(kind: str, channels: int) -> nn.Module:
     raise ValueError(f"unknown activation {kind!r}; use 'relu' or 'prelu'")
 
 
-def _conv_bn_act(cin: int, cout: int, kernel: int | tuple[int, int], *, stride: int = 1,
-                 padding: int | tuple[int, int] = 0, dilation: int = 1, act: str = "relu") -> nn.Sequential:
+def _conv_bn_act(
+    cin: int,
+    cout: int,
+    kernel: int | tuple[int, int],
+    *,
+    stride: int = 1,
+    padding: int | tuple[int, int] = 0,
+    dilation: int = 1,
+    act: str = "relu",
+) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, dilation=dilation, bias=False),
         nn.BatchNorm2d(cout),
@@ -95,8 +103,16 @@ class Bottleneck(nn.Module):
     ``dilation``) or ``asymmetric`` (5x1 then 1x5).
     """
 
-    def __init__(self, channels: int, *, kind: str = "regular", dilation: int = 1, ratio: int = 4,
-                 dropout: float = 0.1, act: str = "relu") -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        kind: str = "regular",
+        dilation: int = 1,
+        ratio: int = 4,
+        dropout: float = 0.1,
+        act: str = "relu",
+    ) -> None:
         super().__init__()
         inner = _inner(channels, ratio)
         if kind == "regular":
@@ -126,8 +142,9 @@ class Bottleneck(nn.Module):
 class DownsamplingBottleneck(nn.Module):
     """Halves H and W: max-pool (zero-padded to the new width) plus a strided 2x2 branch."""
 
-    def __init__(self, in_channels: int, out_channels: int, *, ratio: int = 4, dropout: float = 0.1,
-                 act: str = "relu") -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, *, ratio: int = 4, dropout: float = 0.1, act: str = "relu"
+    ) -> None:
         super().__init__()
         if out_channels < in_channels:
             raise ValueError("a downsampling bottleneck cannot reduce channels")

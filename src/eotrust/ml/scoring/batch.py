@@ -53,8 +53,10 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
 def check_real(x: np.ndarray, what: str = "input") -> None:
     """Refuse arrays that are not real numbers (bool, complex, strings, objects, dates)."""
     if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-        raise InvalidInputError(f"{what} has dtype {x.dtype}; a model takes real numbers (integers or floats)",
-                                hint="send uint8/uint16/int16/float32 pixel values")
+        raise InvalidInputError(
+            f"{what} has dtype {x.dtype}; a model takes real numbers (integers or floats)",
+            hint="send uint8/uint16/int16/float32 pixel values",
+        )
 
 
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -84,7 +86,9 @@ class Scorer:
         self._batcher_lock = threading.Lock()
 
     @classmethod
-    def from_file(cls, path: Path, *, cid: str | None = None, verify: bool = True, threads: int | None = None) -> Scorer:
+    def from_file(
+        cls, path: Path, *, cid: str | None = None, verify: bool = True, threads: int | None = None
+    ) -> Scorer:
         """A scorer for the package at ``path``; with ``verify`` (default) the package is checked
         completely first (CID when given, signature, graph)."""
         if verify:
@@ -123,8 +127,9 @@ class Scorer:
         spec = self.spec
         rank = {"NCHW": 4, "NT": 2, "NCT": 3}[spec.layout]
         if x.ndim != rank:
-            raise InvalidInputError(f"input has shape {x.shape}; model {self.manifest.name} takes {spec.layout} "
-                                    f"({rank} axes)")
+            raise InvalidInputError(
+                f"input has shape {x.shape}; model {self.manifest.name} takes {spec.layout} ({rank} axes)"
+            )
         if spec.layout in ("NCHW", "NCT") and x.shape[1] != spec.channels:
             raise InvalidInputError(
                 f"input has {x.shape[1]} bands; model {self.manifest.name} takes {spec.channels} "
@@ -132,7 +137,9 @@ class Scorer:
                 hint="select the model's bands in its order",
             )
         if spec.layout in ("NT", "NCT") and x.shape[-1] != spec.timesteps:
-            raise InvalidInputError(f"input has {x.shape[-1]} time steps; model {self.manifest.name} takes {spec.timesteps}")
+            raise InvalidInputError(
+                f"input has {x.shape[-1]} time steps; model {self.manifest.name} takes {spec.timesteps}"
+            )
         out = x.astype(np.float32, copy=True)
         if self._mean is not None:
             out -= self._mean
@@ -147,8 +154,9 @@ class Scorer:
         try:
             return self.session.run([self.manifest.output.name], {self.spec.name: x})[0]
         except Exception as exc:
-            raise ModelError(f"scoring with model {self.manifest.name} failed on input {x.shape}: "
-                             f"{first_line(exc)}") from None
+            raise ModelError(
+                f"scoring with model {self.manifest.name} failed on input {x.shape}: {first_line(exc)}"
+            ) from None
 
     @property
     def batcher(self) -> Batcher:
@@ -175,8 +183,11 @@ class Scorer:
             out = self.finish(run(batch), size)
         else:
             batch = self.prepare(x)
-            out = np.concatenate([run(batch[i:i + SERIES_BATCH]) for i in range(0, len(batch), SERIES_BATCH)]) \
-                if len(batch) else np.zeros((0, self.num_classes), np.float32)
+            out = (
+                np.concatenate([run(batch[i : i + SERIES_BATCH]) for i in range(0, len(batch), SERIES_BATCH)])
+                if len(batch)
+                else np.zeros((0, self.num_classes), np.float32)
+            )
             out = self.finish(out)
         return out[0] if single else out
 
@@ -212,9 +223,11 @@ class Scorer:
             raise InvalidInputError(f"a raster block has shape (bands, height, width), not {block.shape}")
         bands, h, w = block.shape
         if bands != self.raster_bands:
-            raise InvalidInputError(f"the raster has {bands} bands; model {self.manifest.name} takes "
-                                    f"{self.raster_bands} ({short_list(self.spec.bands)})",
-                                    hint="select the model's bands in its order")
+            raise InvalidInputError(
+                f"the raster has {bands} bands; model {self.manifest.name} takes "
+                f"{self.raster_bands} ({short_list(self.spec.bands)})",
+                hint="select the model's bands in its order",
+            )
         if self.is_image:
             return self.probabilities(block[None])[0]
         t, c = self.spec.timesteps or 1, self.spec.channels
@@ -254,4 +267,3 @@ def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
         return x
     mode = "reflect" if ph < h and pw < w else "edge"
     return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)], mode=mode)
-

@@ -58,7 +58,8 @@ class Batcher:
     def _take(self) -> list[tuple[np.ndarray, Future[np.ndarray]]]:
         """The oldest waiting input and the others of its shape that fit (under the lock)."""
         first = self._waiting.popleft()
-        taken, rows, kept = [first], len(first[0]), deque()
+        taken, rows = [first], len(first[0])
+        kept: deque[tuple[np.ndarray, Future[np.ndarray]]] = deque()
         key = first[0].shape[1:]
         while self._waiting and len(taken) < self.max_items:
             item = self._waiting.popleft()
@@ -92,5 +93,5 @@ class Batcher:
             self.calls += 1
             start = 0
             for x, f in taken:
-                f.set_result(out[start:start + len(x)])
+                f.set_result(out[start : start + len(x)])
                 start += len(x)

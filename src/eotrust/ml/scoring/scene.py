@@ -63,8 +63,10 @@ def select_bands(descriptions: tuple[str | None, ...], count: int, wanted: list[
         return [names.index(b) + 1 for b in wanted]
     if count == len(wanted):
         return list(range(1, count + 1))
-    raise InvalidInputError(f"{what} has {count} bands; the model takes {len(wanted)} ({short_list(wanted)})",
-                            hint="give a raster with the model's bands, named by band description or in order")
+    raise InvalidInputError(
+        f"{what} has {count} bands; the model takes {len(wanted)} ({short_list(wanted)})",
+        hint="give a raster with the model's bands, named by band description or in order",
+    )
 
 
 def tile_starts(size: int, tile: int, stride: int) -> list[int]:
@@ -121,7 +123,9 @@ def score_scene(
             cache = 2 * src.count * max(block_rows, 256) * src.width * np.dtype(src.dtypes[0]).itemsize
             cleanup.enter_context(rasterio.Env(GDAL_CACHEMAX=int(min(max(cache, 32 << 20), 1 << 30))))
             if src.crs is None:
-                raise RasterError(f"raster {source} has no CRS", hint="assign one (e.g. gdal_edit.py -a_srs EPSG:32633)")
+                raise RasterError(
+                    f"raster {source} has no CRS", hint="assign one (e.g. gdal_edit.py -a_srs EPSG:32633)"
+                )
             prep = _Prepare.for_scene(scorer, src, source, cloud_mask, cleanup)
             indexes = select_bands(src.descriptions, src.count, scorer.spec.bands, f"raster {source}")
             height, width = src.height, src.width
@@ -181,10 +185,10 @@ def score_scene(
                 if prob_dst is not None:
                     probs[:, ~valid[:rows]] = np.nan
                     prob_dst.write(probs, window=window)
-                acc[:, :-rows or None] = acc[:, rows:]
-                acc[:, th - rows:] = 0
+                acc[:, : -rows or None] = acc[:, rows:]
+                acc[:, th - rows :] = 0
                 wsum[: th - rows] = wsum[rows:]
-                wsum[th - rows:] = 0
+                wsum[th - rows :] = 0
                 valid[: th - rows] = valid[rows:]
                 top += rows
 
@@ -210,18 +214,20 @@ def score_scene(
                 flush(y - top)
                 probs = scorer.finish(*raw) if scorer.is_image else raw  # type: ignore[misc]
                 for x, mask, p in zip(batch, masks, probs):  # type: ignore[call-overload]
-                    valid[:, x:x + tw] = mask
+                    valid[:, x : x + tw] = mask
                     p *= weight
-                    acc[:, :, x:x + tw] += p
-                    wsum[:, x:x + tw] += weight
+                    acc[:, :, x : x + tw] += p
+                    wsum[:, x : x + tw] += weight
 
             # Three stages overlap: the reader decodes the next tiles, the calling thread runs
             # the model, the writer blends and writes the previous ones. At most two jobs wait
             # at each hand-over, so memory stays bounded; the first error stops the scene.
             jobs = [(y, batch) for y in ys for batch in _batches(xs, batch_size)]
             done = 0
-            with ThreadPoolExecutor(1, thread_name_prefix="eotrust-read") as reader, \
-                    ThreadPoolExecutor(1, thread_name_prefix="eotrust-blend") as writer:
+            with (
+                ThreadPoolExecutor(1, thread_name_prefix="eotrust-read") as reader,
+                ThreadPoolExecutor(1, thread_name_prefix="eotrust-blend") as writer,
+            ):
                 reads = deque([reader.submit(read, *job) for job in jobs[:2]])
                 blends: deque = deque()
                 for n, (y, batch) in enumerate(jobs):
@@ -247,28 +253,45 @@ def score_scene(
             hint="check the file with gdalinfo -checksum; get an intact copy",
         ) from None
     except MemoryError:
-        raise RasterError(f"raster {source} is too large to score with the memory this machine has",
-                          hint="cut it into pieces (`eotrust eo tile`) or score a smaller area") from None
-    return SceneResult(dest, Path(probabilities) if probabilities else None, width, height, total,
-                       time.perf_counter() - started, warnings)
+        raise RasterError(
+            f"raster {source} is too large to score with the memory this machine has",
+            hint="cut it into pieces (`eotrust eo tile`) or score a smaller area",
+        ) from None
+    return SceneResult(
+        dest,
+        Path(probabilities) if probabilities else None,
+        width,
+        height,
+        total,
+        time.perf_counter() - started,
+        warnings,
+    )
 
 
 class _Prepare:
     """A pixel-series model's preprocessing (from its package), applied tile by tile, and the
     running statistics of what the model was given."""
 
-    def __init__(self, prep: object, mask_ds: object | None, mask_indexes: list[int] | None, days: np.ndarray,
-                 channels: int) -> None:
+    def __init__(
+        self, prep: object, mask_ds: object | None, mask_indexes: list[int] | None, days: np.ndarray, channels: int
+    ) -> None:
         from eotrust.ml.package import Preprocessing
 
         assert isinstance(prep, Preprocessing)
-        self.prep, self.mask_ds, self.mask_indexes, self.days, self.channels = prep, mask_ds, mask_indexes, days, channels
+        self.prep, self.mask_ds, self.mask_indexes, self.days, self.channels = (
+            prep,
+            mask_ds,
+            mask_indexes,
+            days,
+            channels,
+        )
         self.total = np.zeros(channels)
         self.n = np.zeros(channels)
 
     @classmethod
-    def for_scene(cls, scorer: Scorer, src: object, source: Path, cloud_mask: Path | None,
-                  cleanup: ExitStack) -> _Prepare | None:
+    def for_scene(
+        cls, scorer: Scorer, src: object, source: Path, cloud_mask: Path | None, cleanup: ExitStack
+    ) -> _Prepare | None:
         import rasterio
 
         from eotrust.eo.raster import dates_of, days_of
@@ -276,8 +299,10 @@ class _Prepare:
         prep = scorer.manifest.preprocessing
         if prep is None or scorer.is_image:
             if cloud_mask is not None:
-                raise InvalidInputError(f"model {scorer.manifest.name} declares no cloud masking; it takes no cloud mask",
-                                        hint="leave out the cloud mask")
+                raise InvalidInputError(
+                    f"model {scorer.manifest.name} declares no cloud masking; it takes no cloud mask",
+                    hint="leave out the cloud mask",
+                )
             return None
         tags = src.tags()  # type: ignore[attr-defined]
         cleaned = "cleaning" in tags
@@ -288,17 +313,22 @@ class _Prepare:
                 raise InvalidInputError(
                     f"model {scorer.manifest.name} was trained on cloud-masked, gap-filled series; {source.name} is a raw "
                     f"series (no 'cleaning' tag), which it would misread",
-                    hint="give the raster's cloud mask (--cloud-mask), or a cube cleaned by `eotrust eo stack --mask`")
+                    hint="give the raster's cloud mask (--cloud-mask), or a cube cleaned by `eotrust eo stack --mask`",
+                )
             raw_dates = dates_of(src)
             if raw_dates is not None and prep.dates and list(raw_dates) != list(prep.dates):
-                raise InvalidInputError(f"{source.name} has {len(raw_dates)} dates ({raw_dates[0]} … {raw_dates[-1]}); model "
-                                        f"{scorer.manifest.name} takes {len(prep.dates)} ({prep.dates[0]} … {prep.dates[-1]})",
-                                        hint="give a series on the model's dates")
+                raise InvalidInputError(
+                    f"{source.name} has {len(raw_dates)} dates ({raw_dates[0]} … {raw_dates[-1]}); model "
+                    f"{scorer.manifest.name} takes {len(prep.dates)} ({prep.dates[0]} … {prep.dates[-1]})",
+                    hint="give a series on the model's dates",
+                )
             mask_ds = cleanup.enter_context(rasterio.open(cloud_mask))
             if (mask_ds.width, mask_ds.height, mask_ds.transform) != (src.width, src.height, src.transform):  # type: ignore[attr-defined]
                 raise InvalidInputError(f"cloud mask {Path(cloud_mask).name} is not on {source.name}'s grid")
             if mask_ds.count != t:
-                raise InvalidInputError(f"cloud mask {Path(cloud_mask).name} has {mask_ds.count} bands; {t} dates expected")
+                raise InvalidInputError(
+                    f"cloud mask {Path(cloud_mask).name} has {mask_ds.count} bands; {t} dates expected"
+                )
             mask_indexes = list(range(1, t + 1))
         elif cloud_mask is not None:
             raise InvalidInputError(f"{source.name} is already cleaned (tag 'cleaning'); it takes no cloud mask")
@@ -329,9 +359,11 @@ class _Prepare:
         shift = np.abs(mean - np.asarray(prep.mean)) / np.maximum(np.asarray(prep.std), 1e-12)
         if (shift > prep.max_shift).any():
             worst = int(np.argmax(shift))
-            return (f"input unlike the training data: channel {worst} averages {mean[worst]:.4g}, {shift[worst]:.1f} "
-                    f"training standard deviations from the training mean {prep.mean[worst]:.4g} "
-                    f"(flagged above {prep.max_shift:g}); the class map may be meaningless",)
+            return (
+                f"input unlike the training data: channel {worst} averages {mean[worst]:.4g}, {shift[worst]:.1f} "
+                f"training standard deviations from the training mean {prep.mean[worst]:.4g} "
+                f"(flagged above {prep.max_shift:g}); the class map may be meaningless",
+            )
         return ()
 
 
@@ -379,13 +411,21 @@ def _valid_mask(strip: np.ndarray, nodata: float | None) -> np.ndarray:
 def _batches(items: list[int], size: int) -> Iterator[list[int]]:
     size = max(1, size)
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def _common_profile(src) -> dict:  # type: ignore[no-untyped-def]
     return {
-        "driver": "GTiff", "width": src.width, "height": src.height, "crs": src.crs, "transform": src.transform,
-        "compress": "deflate", "tiled": True, "blockxsize": 256, "blockysize": 256, "BIGTIFF": "IF_SAFER",
+        "driver": "GTiff",
+        "width": src.width,
+        "height": src.height,
+        "crs": src.crs,
+        "transform": src.transform,
+        "compress": "deflate",
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "BIGTIFF": "IF_SAFER",
     }
 
 

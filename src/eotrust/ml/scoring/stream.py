@@ -89,9 +89,14 @@ class StreamStats:
 
     def summary(self) -> dict[str, float | int]:
         return {
-            "frames_in": self.frames_in, "scored": self.scored, "dropped": self.dropped, "errors": self.errors,
-            "seconds": round(self.seconds, 3), "fps": round(self.fps, 2),
-            "latency_p50_ms": round(self.latency(0.5) * 1e3, 2), "latency_p95_ms": round(self.latency(0.95) * 1e3, 2),
+            "frames_in": self.frames_in,
+            "scored": self.scored,
+            "dropped": self.dropped,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "fps": round(self.fps, 2),
+            "latency_p50_ms": round(self.latency(0.5) * 1e3, 2),
+            "latency_p95_ms": round(self.latency(0.95) * 1e3, 2),
         }
 
 
@@ -180,8 +185,15 @@ class FolderSource(SourceWindow):
     ``.name.part`` and rename). ``existing``: also take the files already there at the start.
     ``idle_timeout``: stop after this many seconds without a new file (None: until stopped)."""
 
-    def __init__(self, folder: Path, *, poll: float = 0.2, idle_timeout: float | None = None,
-                 existing: bool = True, suffixes: tuple[str, ...] = FRAME_SUFFIXES) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        poll: float = 0.2,
+        idle_timeout: float | None = None,
+        existing: bool = True,
+        suffixes: tuple[str, ...] = FRAME_SUFFIXES,
+    ) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise InvalidInputError(f"{self.folder} is not a folder to watch")
@@ -210,8 +222,10 @@ class FolderSource(SourceWindow):
         seq = 0
         while not stop.is_set():
             now = self._listing()
-            ready = sorted((n for n, sig in now.items() if n not in taken and last_seen.get(n) == sig),
-                           key=lambda n: (now[n][1], n))
+            ready = sorted(
+                (n for n, sig in now.items() if n not in taken and last_seen.get(n) == sig),
+                key=lambda n: (now[n][1], n),
+            )
             last_seen = now
             for name in ready:
                 taken.add(name)
@@ -245,7 +259,9 @@ class Preprocess:
         data = frame.data
         if self.bands is not None:
             if max(self.bands, default=-1) >= data.shape[0] or min(self.bands, default=0) < 0:
-                raise InvalidInputError(f"frame {frame.name} has {data.shape[0]} bands; cannot select {list(self.bands)}")
+                raise InvalidInputError(
+                    f"frame {frame.name} has {data.shape[0]} bands; cannot select {list(self.bands)}"
+                )
             data = data[list(self.bands)]
         if self.size is not None and tuple(data.shape[1:]) != tuple(self.size):
             data = resize(data, self.size, self.resample)
@@ -320,8 +336,15 @@ class ScoreWindow:
                 probs = np.stack([scorer.score_block(f.data) for f in group])
             done = time.perf_counter()
             for f, p in zip(group, probs):
-                out.append(Scored(f, class_map(p, axis=0), p if self.keep_probabilities else None,
-                                  done - f.arrived, scorer.manifest.name))
+                out.append(
+                    Scored(
+                        f,
+                        class_map(p, axis=0),
+                        p if self.keep_probabilities else None,
+                        done - f.arrived,
+                        scorer.manifest.name,
+                    )
+                )
         out.sort(key=lambda s: s.frame.seq)
         self.recent.extend(out)
         return out
@@ -335,9 +358,17 @@ class StreamPipeline:
     results are kept. ``batch``: frames scored per call (of the same shape). ``sink``: called
     with every :class:`Scored` (e.g. :class:`FolderSink`)."""
 
-    def __init__(self, source: SourceWindow, reader: ModelReader, *, preprocess: Preprocess | None = None,
-                 window: int = 8, batch: int = 1, sink: Callable[[Scored], None] | None = None,
-                 keep_probabilities: bool = False) -> None:
+    def __init__(
+        self,
+        source: SourceWindow,
+        reader: ModelReader,
+        *,
+        preprocess: Preprocess | None = None,
+        window: int = 8,
+        batch: int = 1,
+        sink: Callable[[Scored], None] | None = None,
+        keep_probabilities: bool = False,
+    ) -> None:
         if window < 1 or batch < 1:
             raise InvalidInputError("window and batch must be at least 1")
         self.source = source
@@ -458,8 +489,14 @@ class FolderSink:
 
             path = self.folder / f"{stem}.classes.tif"
             h, w = result.classes.shape
-            profile: dict[str, Any] = {"driver": "GTiff", "width": w, "height": h, "count": 1,
-                                       "dtype": result.classes.dtype.name, "compress": "deflate"}
+            profile: dict[str, Any] = {
+                "driver": "GTiff",
+                "width": w,
+                "height": h,
+                "count": 1,
+                "dtype": result.classes.dtype.name,
+                "compress": "deflate",
+            }
             if result.frame.georef:
                 profile.update(result.frame.georef)
             with warnings.catch_warnings():

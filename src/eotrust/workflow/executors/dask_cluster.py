@@ -76,7 +76,9 @@ class DaskExecutor(ExecutorBase):
         self._lock = threading.Lock()
 
     def _worker_resources(self) -> list[dict[str, float]]:
-        info = self.client.scheduler_info(n_workers=-1) if _takes_n_workers(self.client) else self.client.scheduler_info()
+        info = (
+            self.client.scheduler_info(n_workers=-1) if _takes_n_workers(self.client) else self.client.scheduler_info()
+        )
         return [dict(w.get("resources") or {}) for w in info.get("workers", {}).values()]
 
     def _declared(self) -> set[str]:
@@ -94,8 +96,10 @@ class DaskExecutor(ExecutorBase):
     def check(self, step: str, resources: Resources) -> None:
         workers = self._worker_resources()
         if not workers:
-            raise BackendUnavailableError(f"the Dask cluster at {self.address} has no workers",
-                                          hint="start workers with `dask worker ADDRESS --resources \"CPU=2\"`")
+            raise BackendUnavailableError(
+                f"the Dask cluster at {self.address} has no workers",
+                hint='start workers with `dask worker ADDRESS --resources "CPU=2"`',
+            )
         need = self._restrictions(resources)
         if not any(all(w.get(k, 0) >= v for k, v in need.items()) for w in workers):
             have = "; ".join(", ".join(f"{k}={v:g}" for k, v in w.items()) or "no resources" for w in workers)
@@ -108,7 +112,9 @@ class DaskExecutor(ExecutorBase):
         out: Future[StepOutcome] = Future()
         out.set_running_or_notify_cancel()
         dfut = self.client.submit(
-            run_on_worker, job, self.settings,
+            run_on_worker,
+            job,
+            self.settings,
             key=f"eotrust-{job.label}-{job.key[-10:]}-{job.attempt}-{uuid.uuid4().hex[:6]}",
             resources=self._restrictions(job.service.resources) or None,
             pure=False,

@@ -29,15 +29,28 @@ class LocalExecutor(ExecutorBase):
 
     name = "local"
 
-    def __init__(self, store: Store, tmp_root: Path, *, cpus: float | None = None, memory_mb: int | None = None,
-                 gpus: int = 0, preload: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        store: Store,
+        tmp_root: Path,
+        *,
+        cpus: float | None = None,
+        memory_mb: int | None = None,
+        gpus: int = 0,
+        preload: tuple[str, ...] = (),
+    ) -> None:
         self.store = store
         self.tmp_root = tmp_root
         tmp_root.mkdir(parents=True, exist_ok=True)
-        self.capacity = Resources(cpus=float(cpus if cpus is not None else (os.cpu_count() or 1)),
-                                  memory_mb=memory_mb if memory_mb is not None else _total_memory_mb(), gpus=gpus)
+        self.capacity = Resources(
+            cpus=float(cpus if cpus is not None else (os.cpu_count() or 1)),
+            memory_mb=memory_mb if memory_mb is not None else _total_memory_mb(),
+            gpus=gpus,
+        )
         self.pool = WorkerPool(preload=preload, slot_root=tmp_root.parent / "slots")
-        self._threads = ThreadPoolExecutor(max_workers=max(4, int(self.capacity.cpus) * 4), thread_name_prefix="eotrust-step")
+        self._threads = ThreadPoolExecutor(
+            max_workers=max(4, int(self.capacity.cpus) * 4), thread_name_prefix="eotrust-step"
+        )
         self._lock = threading.Lock()
         self._free = {"cpus": self.capacity.cpus, "memory_mb": float(self.capacity.memory_mb), "gpus": float(gpus)}
         self._queue: list[tuple[StepJob, Future[StepOutcome]]] = []
@@ -67,15 +80,21 @@ class LocalExecutor(ExecutorBase):
 
     def check(self, step: str, resources: Resources) -> None:
         if resources.gpus > self.capacity.gpus:
-            raise WorkflowError(f"step {step!r} needs {resources.gpus} GPU(s); this local executor has {self.capacity.gpus}",
-                                hint="run it on a Dask cluster with GPU workers")
+            raise WorkflowError(
+                f"step {step!r} needs {resources.gpus} GPU(s); this local executor has {self.capacity.gpus}",
+                hint="run it on a Dask cluster with GPU workers",
+            )
         free_mb = shutil.disk_usage(self.tmp_root).free // (1024 * 1024)
         if resources.disk_mb > free_mb:
-            raise WorkflowError(f"step {step!r} needs {resources.disk_mb} MB of disk; {self.tmp_root} has {free_mb} MB free",
-                                hint="free some space or lower its disk_mb")
+            raise WorkflowError(
+                f"step {step!r} needs {resources.disk_mb} MB of disk; {self.tmp_root} has {free_mb} MB free",
+                hint="free some space or lower its disk_mb",
+            )
         if resources.memory_mb > self.capacity.memory_mb:
-            raise WorkflowError(f"step {step!r} needs {resources.memory_mb} MB of memory; this machine has {self.capacity.memory_mb} MB",
-                                hint="lower its memory_mb or run it on a Dask cluster")
+            raise WorkflowError(
+                f"step {step!r} needs {resources.memory_mb} MB of memory; this machine has {self.capacity.memory_mb} MB",
+                hint="lower its memory_mb or run it on a Dask cluster",
+            )
 
     def submit(self, job: StepJob) -> Future[StepOutcome]:
         fut: Future[StepOutcome] = Future()

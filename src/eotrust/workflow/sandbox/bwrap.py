@@ -26,14 +26,27 @@ from pathlib import Path
 from eotrust.errors import SandboxUnavailableError
 from eotrust.workflow.sandbox.policy import Limits, clean_env
 
-INSTALL_HINT = "install bubblewrap (`apt-get install bubblewrap`, or `make sysdeps`); --no-sandbox is for development only"
+INSTALL_HINT = (
+    "install bubblewrap (`apt-get install bubblewrap`, or `make sysdeps`); --no-sandbox is for development only"
+)
 
 #: read-only system directories (bound when they exist; top-level symlinks are recreated)
 SYSTEM_RO = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 #: files of /etc that programs need and that hold no secret
-ETC_RO = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime",
-          "/etc/nsswitch.conf", "/etc/ssl", "/etc/ca-certificates", "/etc/mime.types", "/etc/hosts",
-          "/etc/protocols", "/etc/services")
+ETC_RO = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/localtime",
+    "/etc/nsswitch.conf",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/mime.types",
+    "/etc/hosts",
+    "/etc/protocols",
+    "/etc/services",
+)
 SANDBOX_UID = 65534  # nobody
 SANDBOX_WORKDIR = "/step"  # where the working directory appears inside (its host path, under the home, stays hidden)
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -48,8 +61,10 @@ def require_bwrap() -> str:
     """The bwrap executable; SandboxUnavailableError (one line and the install hint) if missing."""
     path = bwrap_path()
     if path is None:
-        raise SandboxUnavailableError("bubblewrap (bwrap) is not installed: eotrust will not run other parties' code unsandboxed",
-                                      hint=INSTALL_HINT)
+        raise SandboxUnavailableError(
+            "bubblewrap (bwrap) is not installed: eotrust will not run other parties' code unsandboxed",
+            hint=INSTALL_HINT,
+        )
     return path
 
 
@@ -59,7 +74,7 @@ def inside(workdir: Path, path: str | Path) -> str:
     if p == w:
         return SANDBOX_WORKDIR
     if p.startswith(w + os.sep):
-        return SANDBOX_WORKDIR + p[len(w):]
+        return SANDBOX_WORKDIR + p[len(w) :]
     return p
 
 
@@ -75,8 +90,13 @@ def python_paths() -> list[Path]:
     """What the running Python needs to start: its installation and virtual environment."""
     out = []
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    for p in {sys.base_prefix, sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-              package_root}:
+    for p in {
+        sys.base_prefix,
+        sys.prefix,
+        sys.exec_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+        package_root,
+    }:
         out.append(Path(p))
     return out
 
@@ -118,14 +138,33 @@ class Sandbox:
         if not shown and real != work and work not in real.parents:
             shown = any(h in real.parents for h in hidden)
         if shown:
-            raise SandboxUnavailableError(f"refusing to show {what} {path} to a sandboxed step: it would expose "
-                                          f"{', '.join(map(str, hidden))}", hint="keep step files outside the eotrust home")
+            raise SandboxUnavailableError(
+                f"refusing to show {what} {path} to a sandboxed step: it would expose {', '.join(map(str, hidden))}",
+                hint="keep step files outside the eotrust home",
+            )
         return real
 
     def bwrap_args(self, bwrap: str) -> list[str]:
-        args = [bwrap, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
-                "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
-                "--die-with-parent", "--new-session", "--disable-userns", "--cap-drop", "ALL", "--clearenv"]
+        args = [
+            bwrap,
+            "--unshare-user",
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--uid",
+            str(SANDBOX_UID),
+            "--gid",
+            str(SANDBOX_UID),
+            "--hostname",
+            "sandbox",
+            "--die-with-parent",
+            "--new-session",
+            "--disable-userns",
+            "--cap-drop",
+            "ALL",
+            "--clearenv",
+        ]
         if not self.network:
             args.append("--unshare-net")
         for p in SYSTEM_RO:
@@ -136,16 +175,35 @@ class Sandbox:
         for p in ETC_RO:
             if os.path.exists(p):
                 args += ["--ro-bind", p, p]
-        args += ["--proc", "/proc", "--dev", "/dev", "--size", str(self.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
-                 "--size", str(64 * 1024 * 1024), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
+        args += [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(self.tmp_mb * 1024 * 1024),
+            "--tmpfs",
+            "/tmp",
+            "--size",
+            str(64 * 1024 * 1024),
+            "--tmpfs",
+            "/dev/shm",
+            "--remount-ro",
+            "/dev",
+        ]
         hidden = [Path(os.path.realpath(h)) for h in self.hidden]
         pairs: dict[Path, Path] = {}  # where inside -> what
         for code in self.code_ro:
             real = Path(os.path.realpath(code))
             given = Path(os.path.abspath(code))  # a venv is found through the unresolved path: show both
             for where in (real, given):
-                if real.exists() and not _overlaps(where, hidden) and not _overlaps(real, hidden) \
-                        and str(where) not in ("/", "/usr") and not str(where).startswith("/usr/"):
+                if (
+                    real.exists()
+                    and not _overlaps(where, hidden)
+                    and not _overlaps(real, hidden)
+                    and str(where) not in ("/", "/usr")
+                    and not str(where).startswith("/usr/")
+                ):
                     pairs.setdefault(where, real)
         bound: list[Path] = []
         for where in sorted(pairs, key=lambda w: len(w.parts)):
@@ -163,8 +221,12 @@ class Sandbox:
             args += ["--ro-bind", str(real), self._at(work, real, inp)]
         # a command's bare `python3` is the Python eotrust runs with (bound read-only as code, with
         # eotrust's own package), so a command service can run `python3 -m eotrust.…` inside
-        env = {"PATH": f"{os.path.dirname(sys.executable)}:{DEFAULT_PATH}", "HOME": "/tmp", "TMPDIR": "/tmp",
-               "LANG": "C.UTF-8"}
+        env = {
+            "PATH": f"{os.path.dirname(sys.executable)}:{DEFAULT_PATH}",
+            "HOME": "/tmp",
+            "TMPDIR": "/tmp",
+            "LANG": "C.UTF-8",
+        }
         env.update(clean_env(dict(self.env)))
         for k, v in sorted(env.items()):
             args += ["--setenv", k, v]
@@ -190,11 +252,29 @@ class Sandbox:
         return ["/bin/sh", "-c", " && ".join(script), "sh", str(self.cgroup_procs or ""), *inner]
 
 
-def sandboxed_argv(argv: Sequence[str], *, workdir: Path, inputs_ro: Sequence[Path] = (), outputs_rw: Sequence[Path] = (),
-                   limits: Limits | None = None, network: bool = False, env: Mapping[str, str] | None = None,
-                   code_ro: Sequence[Path] = (), hidden: Sequence[Path] = (), cgroup_procs: Path | None = None) -> list[str]:
+def sandboxed_argv(
+    argv: Sequence[str],
+    *,
+    workdir: Path,
+    inputs_ro: Sequence[Path] = (),
+    outputs_rw: Sequence[Path] = (),
+    limits: Limits | None = None,
+    network: bool = False,
+    env: Mapping[str, str] | None = None,
+    code_ro: Sequence[Path] = (),
+    hidden: Sequence[Path] = (),
+    cgroup_procs: Path | None = None,
+) -> list[str]:
     """``argv`` wrapped so that it runs sealed off (see :class:`Sandbox`). Needs bwrap. Paths in
     ``argv`` under ``workdir`` must be given as they appear inside (:func:`inside`)."""
-    return Sandbox(workdir=workdir, inputs_ro=tuple(inputs_ro), outputs_rw=tuple(outputs_rw), code_ro=tuple(code_ro),
-                   hidden=tuple(hidden), limits=limits or Limits(), network=network, env=dict(env or {}),
-                   cgroup_procs=cgroup_procs).argv(argv)
+    return Sandbox(
+        workdir=workdir,
+        inputs_ro=tuple(inputs_ro),
+        outputs_rw=tuple(outputs_rw),
+        code_ro=tuple(code_ro),
+        hidden=tuple(hidden),
+        limits=limits or Limits(),
+        network=network,
+        env=dict(env or {}),
+        cgroup_procs=cgroup_procs,
+    ).argv(argv)

@@ -11,8 +11,9 @@ _FILE = (b"File too large", b"File size limit exceeded", b"[Errno 27]")
 _PROCS = (b"Resource temporarily unavailable", b"retry: Resource", b"can't fork", b"Cannot fork", b"[Errno 11]")
 
 
-def violation(exit_status: int | None, stderr_tail: bytes, limits: Limits, *, pids_hit: bool = False,
-              timed_out: bool = False) -> str | None:
+def violation(
+    exit_status: int | None, stderr_tail: bytes, limits: Limits, *, pids_hit: bool = False, timed_out: bool = False
+) -> str | None:
     """A sentence naming the limit the step broke, or None if it broke none we can tell."""
     if timed_out:
         return f"timed out after {limits.wall_s:g} s (sandbox limit broken: wall time; the step was killed)"

@@ -71,14 +71,17 @@ class SandboxPolicy:
 
     def limits_for(self, service: ServiceSpec, timeout_s: float) -> Limits:
         r = service.resources
-        memory = (min(r.memory_mb, self.max_memory_mb) if r.memory_mb else self.max_memory_mb) + ADDRESS_SPACE_HEADROOM_MB
+        memory = (
+            min(r.memory_mb, self.max_memory_mb) if r.memory_mb else self.max_memory_mb
+        ) + ADDRESS_SPACE_HEADROOM_MB
         files = min(r.disk_mb, self.max_file_mb) if r.disk_mb else self.max_file_mb
         cpu = min(self.max_cpu_s, max(1, math.ceil(timeout_s * max(1.0, r.cpus))))
         return Limits(memory_mb=memory, cpu_s=cpu, procs=self.max_procs, file_mb=files, wall_s=timeout_s)
 
     def spec_for(self, service: ServiceSpec, timeout_s: float, scope: str, hidden: tuple[str, ...] = ()) -> SandboxSpec:
-        return SandboxSpec(network=self.network_for(service), limits=self.limits_for(service, timeout_s), scope=scope,
-                           hidden=hidden)
+        return SandboxSpec(
+            network=self.network_for(service), limits=self.limits_for(service, timeout_s), scope=scope, hidden=hidden
+        )
 
 
 @dataclass(frozen=True)
@@ -100,5 +103,4 @@ class SandboxSpec:
 
 def clean_env(env: dict[str, str]) -> dict[str, str]:
     """``env`` without anything a step must never see."""
-    return {k: v for k, v in env.items()
-            if not k.startswith(FORBIDDEN_ENV_PREFIXES) and k not in FORBIDDEN_ENV}
+    return {k: v for k, v in env.items() if not k.startswith(FORBIDDEN_ENV_PREFIXES) and k not in FORBIDDEN_ENV}

@@ -1,0 +1,220 @@
+"""Wall time of whole `eotrust` processes on the embedded chain, beside starting Python itself.
+
+A fresh home with four parties and a chain that already holds HISTORY task lifecycles
+(made in process first, untimed), then every command is timed as a new process, the way a
+user or a script runs it: read-only commands (best of REPEAT runs) against the target
+<= 0.5 s, transactions (one full lifecycle: create, lock, four acks, start, add-result,
+finish; each best of two lifecycles) against <= 1 s. References measured in the same run:
+`python -c pass` (the floor of any Python CLI) and, where installed, Foundry's `anvil
+--version` (a native Foundry binary such as `cast` starting up).
+
+    python benchmarks/cli_latency.py [--history N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _bench import scratch_dir
+
+READ_TARGET_S = 0.5
+TX_TARGET_S = 1.0
+REPEAT = 3
+REPO = Path(__file__).resolve().parents[1]
+ANVIL = REPO / "contracts" / "node_modules" / ".bin" / "anvil"
+CID = "QmWATWQ7fVPP2EFGu71UkfnqhYXDYH566qy47CnJDgvs8u"
+PARTIES = {"alice": "submitter", "bob": "algorithm-owner", "carol": "platform-owner", "dave": "data-owner"}
+
+
+def environment(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(EOTRUST_CONFIG="", EOTRUST_HOME=str(home), EOTRUST_PASSPHRASE="bench-passphrase")
+    env.pop("EOTRUST_CHAIN_URL", None)
+    src = str(REPO / "src")
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+#: CPU seconds (user + system) of every finished child process so far
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def timed_process(argv: list[str], env: dict[str, str], cpu: list[float] | None = None) -> tuple[float, str]:
+    """Wall seconds the whole process takes, and its stdout (its CPU seconds appended to
+    ``cpu``: on a shared machine the wall time includes waiting for a core, CPU time does not);
+    a failing command stops the benchmark."""
+    before = _children_cpu()
+    t = time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - t
+    if cpu is not None:
+        cpu.append(_children_cpu() - before)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return elapsed, proc.stdout
+
+
+def eotrust(env: dict[str, str], *args: str, cpu: list[float] | None = None) -> tuple[float, str]:
+    return timed_process([sys.executable, "-m", "eotrust.cli.main", *args], env, cpu)
+
+
+def make_history(home: Path, lifecycles: int) -> int:
+    """Run ``lifecycles`` full task lifecycles in this process (untimed); the chain's blocks after."""
+    sys.path.insert(0, str(REPO / "src"))
+    os.environ["EOTRUST_CONFIG"] = ""
+    import pyrage
+    from eth_account import Account
+
+    from eotrust.ledger import Chain, TaskFactoryClient
+    from eotrust.settings import load_settings
+
+    chain = Chain.from_settings(load_settings(home=home))
+    factory = TaskFactoryClient(chain)
+    sub, app, plat, data = (Account.from_key(bytes([0x50 + i]) * 32) for i in range(4))
+    recipient = str(pyrage.x25519.Identity.generate().to_public())
+    for i in range(lifecycles):
+        task = factory.create_task(
+            sub,
+            results_recipient=recipient,
+            application_id=f"app-{i}",
+            application_owner=app.address,
+            platform_id="platform",
+            platform_owner=plat.address,
+        )
+        task.add_requests(sub, [(f"ds-{i}", data.address)])
+        task.lock(sub)
+        task.ack_application(app)
+        task.ack_platform(plat, recipient)
+        task.ack_request(data, 0, CID)
+        task.start(plat)
+        task.add_result(plat, CID)
+        task.finish(plat)
+    return chain.block_number()
+
+
+def lifecycle(env: dict[str, str], addresses: dict[str, str]) -> tuple[str, list[tuple[str, float, float]]]:
+    """One task through every transaction command; (task address, [(command, wall s, CPU s)])."""
+    times: list[tuple[str, float, float]] = []
+
+    def tx(label: str, *args: str) -> str:
+        cpu: list[float] = []
+        elapsed, out = eotrust(env, "task", *args, "--json", cpu=cpu)
+        times.append((label, elapsed, cpu[0]))
+        return out
+
+    created = json.loads(
+        tx(
+            "task create (+1 request)",
+            "create",
+            "--as",
+            "alice",
+            "--application",
+            "segmentation",
+            "--application-owner",
+            "bob",
+            "--platform",
+            "cluster",
+            "--platform-owner",
+            "carol",
+            "--request",
+            f"ds-slovenia={addresses['dave']}",
+        )
+    )
+    task = str(created["task"])
+    tx("task lock", "lock", task, "--as", "alice")
+    tx("task ack (application)", "ack", task, "--as", "bob")
+    tx("task ack (platform)", "ack", task, "--as", "carol")
+    tx("task ack (dataset, input CID)", "ack", task, "--as", "dave", "--input-cid", CID)
+    tx("task start", "start", task, "--as", "carol")
+    tx("task add-result", "add-result", task, "--as", "carol", "--cid", CID)
+    tx("task finish", "finish", task, "--as", "carol")
+    return task, times
+
+
+def best(samples: list[float]) -> float:
+    return min(samples)
+
+
+def read_time(env: dict[str, str], argv: list[str]) -> tuple[float, float]:
+    """Best wall and best CPU seconds of REPEAT runs of one read-only command."""
+    walls: list[float] = []
+    cpus: list[float] = []
+    for _ in range(REPEAT):
+        walls.append(eotrust(env, *argv, cpu=cpus)[0])
+    return best(walls), best(cpus)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--history", type=int, default=40, help="task lifecycles already on the chain (default 40)")
+    options = parser.parse_args()
+    home = scratch_dir("cli-latency-") / "home"
+    env = environment(home)
+
+    pass_cpu: list[float] = []
+    python_pass = best([timed_process([sys.executable, "-c", "pass"], env, pass_cpu)[0] for _ in range(REPEAT)])
+    anvil_version = (
+        best([timed_process([str(ANVIL), "--version"], env)[0] for _ in range(REPEAT)]) if ANVIL.exists() else None
+    )
+
+    blocks = make_history(home, options.history)
+    addresses: dict[str, str] = {}
+    for name, role in PARTIES.items():
+        eotrust(env, "party", "create", name, "--role", role)
+        addresses[name] = json.loads(eotrust(env, "party", "show", name, "--json")[1])["address"]
+
+    first_task, first = lifecycle(env, addresses)
+    _, second = lifecycle(env, addresses)
+    transactions = [(label, best([a, b]), best([ca, cb])) for (label, a, ca), (_, b, cb) in zip(first, second)]
+
+    reads_argv: list[tuple[str, list[str]]] = [
+        ("eotrust --help", ["--help"]),
+        ("task status", ["task", "status", first_task]),
+        ("task status --json", ["task", "status", first_task, "--json"]),
+        ("task history", ["task", "history", first_task]),
+        ("task list --owner alice", ["task", "list", "--owner", "alice"]),
+        ("party list", ["party", "list"]),
+        ("party show alice", ["party", "show", "alice"]),
+    ]
+    reads = [(label, *read_time(env, argv)) for label, argv in reads_argv]
+    check, _ = eotrust(env, "chain", "check")
+
+    load = os.getloadavg()[0]
+    print(f"Whole-process wall time of eotrust commands (embedded chain, {blocks} blocks of history before them)")
+    print(f"load average {load:.1f} on {os.cpu_count()} CPUs: wall times include waiting for a core; CPU times do not")
+    print("References, same run:")
+    print(f"  python -c pass                                {python_pass:>7.3f} s wall  {best(pass_cpu):>6.3f} s CPU")
+    if anvil_version is not None:
+        print(f"  anvil --version (a native Foundry binary)     {anvil_version:>7.3f} s")
+    else:
+        print(f"  anvil --version: not installed at {ANVIL} (make node)")
+    worst_ratio = 0.0
+    for title, rows, target in (
+        (f"Read-only commands (best of {REPEAT})", reads, READ_TARGET_S),
+        ("Transactions (best of two lifecycles)", transactions, TX_TARGET_S),
+    ):
+        print(f"{title}; target <= {target} s wall")
+        for label, seconds, cpu_s in rows:
+            ratio = seconds / target
+            worst_ratio = max(worst_ratio, ratio)
+            verdict = "ok" if seconds <= target else "MISSED"
+            print(
+                f"  {label:<34} {seconds:>7.3f} s wall {cpu_s:>6.3f} s CPU  {seconds / python_pass:>5.0f}x python -c pass  "
+                f"{ratio:>5.0%} of target  {verdict}"
+            )
+    print(f"chain check (replays and verifies the whole journal; no target)  {check:.3f} s")
+    print(f"all targets: {'hold' if worst_ratio <= 1 else 'MISSED'} (worst command at {worst_ratio:.0%} of its target)")
+    return 0 if worst_ratio <= 1 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
