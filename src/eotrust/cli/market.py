@@ -256,9 +256,9 @@ def quote(
             target,
             acting_party(ctx, as_party),
             valid_s=valid_for,
-            on_failure=on_failure,
+            on_failure=on_failure,  # type: ignore[arg-type]
             chain=backends.chain,
-        )  # type: ignore[arg-type]
+        )
         signed = escrow_quote_of(settings, made) if has_escrow_quote(settings, made) else None
     else:
         from eotrust.market.quote import load_quote

@@ -14,9 +14,12 @@ returns the rest; payees pull what they are owed (``withdraw``). What the market
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from eotrust.settings import Settings
+
+if TYPE_CHECKING:
+    from eotrust.ledger.escrow import EscrowClient
 
 EventKind = Literal["funded", "owed", "refunded", "withdrawn"]
 
@@ -58,7 +61,7 @@ class EscrowPayments:
     def __init__(self, chain: Any) -> None:
         self.chain = chain
 
-    def escrow(self, task: str) -> Any:
+    def escrow(self, task: str) -> EscrowClient | None:
         return escrow_of(self.chain, task)
 
     def events(self, task: str) -> list[PaymentEvent]:
@@ -117,7 +120,7 @@ class EscrowPayments:
         return str(escrow.settle(task, usage_cid, list(amounts), sender=account).tx_hash)
 
 
-def escrow_of(chain: Any, task: str) -> Any:
+def escrow_of(chain: Any, task: str) -> EscrowClient | None:
     """The ``EscrowClient`` of the escrow ``task`` names; None where ``task`` is no contract on
     ``chain`` (a task known only from the catalogue)."""
     from eotrust.ledger.codec import checksum_address
