@@ -48,6 +48,9 @@ def _check(result, text: str) -> None:  # type: ignore[no-untyped-def]
     for state in ("RequestsLocked", "Running", "Finished"):
         assert f"task state                 {state}" in text, state
     assert "VERIFIED" in text
+    # the market: quoted, funded (which locked it), settled by the node, every party withdrew, billed
+    assert "funded the escrow with" in text and re.search(r"bill for task 0x[0-9a-fA-F]{40}: settled", text)
+    assert len(re.findall(r"withdrew \d+ wei \(tx 0x[0-9a-f]{64}\)", text)) == 5
     names = {r.name for r in result.results}
     assert {"digest", "stacked", "run-record"} <= names
     for r in result.results:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from eotrust.catalog.entries import Kind
 from eotrust.cli.main import app
-from eotrust.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from eotrust.errors import EotrustError, InvalidInputError, NotFoundError, PermissionDeniedError
 from eotrust.settings import Settings
 
 runner = CliRunner()
@@ -86,7 +86,46 @@ def test_owners_price_platforms_quote_and_everyone_reads_the_bill(market: World)
     assert bill["usage_cid"] == used["cid"] and bill["quote_cid"] == quote["cid"] and bill["status"] == "quoted"
     assert [line["used"] for line in bill["lines"]] == [int(o["amount"]) for o in used["owed"]]
     table = _cli(market, "bill", address)
-    assert table.exit_code == 0 and "no escrow connected here" in table.stdout and "owner-b" in table.stdout
+    assert table.exit_code == 0 and "not funded" in table.stdout and "owner-b" in table.stdout
+
+
+def test_a_paid_task_is_funded_withdrawn_from_and_billed_from_the_command_line(market: World) -> None:
+    from eotrust.flow.request import TaskRequest, open_task
+
+    req = TaskRequest(
+        application=market.application.id,
+        platform=market.platform.id,
+        inputs={"lulc": market.datasets["labels"].id, "cloud_mask": market.datasets["clouds"].id},
+    )
+    address = open_task(market.backends, market.parties["submitter"], req, paid=True).address
+    r = _cli(market, "fund", address, "--as", "submitter")
+    assert isinstance(r.exception, NotFoundError), r.output  # nothing quoted yet
+    r = _cli(market, "quote", address, "--as", "platform-owner", "--json")
+    assert r.exit_code == 0, r.output
+    quote = json.loads(r.stdout)
+    assert quote["escrow_signed"]["quote"]["quote_cid"] == quote["cid"]
+    r = _cli(market, "fund", address, "--as", "owner-a")
+    assert isinstance(r.exception, PermissionDeniedError), r.output
+    r = _cli(market, "fund", address, "--as", "submitter", "--json")
+    assert r.exit_code == 0, r.output
+    funded = json.loads(r.stdout)
+    assert funded["total"] == quote["total"] and market.state(address) == "RequestsLocked"
+    r = _cli(market, "withdraw", "--as", "owner-b")
+    assert isinstance(r.exception, EotrustError), r.output  # owed nothing yet
+    market.answer_all(address)
+    assert market.node().recover() == {address: "Finished"}
+    r = _cli(market, "withdraw", "--as", "owner-b", "--json")
+    assert r.exit_code == 0, r.output
+    pulled = json.loads(r.stdout)
+    assert int(pulled["amount"]) == 11 * 10**9  # the labels' price per use
+    r = _cli(market, "bill", address, "--json")
+    bill = json.loads(r.stdout)
+    assert bill["status"] == "settled" and bill["funding_transactions"] == [funded["tx"]]
+    line = next(x for x in bill["lines"] if x["address"] == market.parties["owner-b"].account.address)
+    assert line["paid"] == line["withdrawn"] == int(pulled["amount"]) and pulled["tx"] in line["transactions"]
+    assert all(x["withdrawn"] == 0 for x in bill["lines"] if x is not line)
+    table = _cli(market, "bill", address)
+    assert table.exit_code == 0 and "settled" in table.stdout and "owner-b" in table.stdout
 
 
 def test_a_refusal_is_one_line_and_a_non_zero_exit(settings: Settings) -> None:

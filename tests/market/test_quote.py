@@ -185,3 +185,17 @@ def test_a_quote_for_other_terms_than_the_tasks_is_refused(market: World) -> Non
             market.parties["platform-owner"],
             quote_cid=genuine.cid,
         )
+
+
+def test_a_market_signature_is_bound_to_its_kinds_signing_domain(market: World) -> None:
+    from eotrust.crypto.signing import Domain, record_text
+    from eotrust.errors import IntegrityError as Integrity
+    from eotrust.market.signed import SignedDocument
+
+    doc = sign_document("eotrust-quote/1", {"task": "0x" + "1" * 40}, market.parties["platform-owner"])
+    doc.check()
+    assert record_text(Domain.QUOTE, 1, doc.payload()).startswith("eotrust market quote v1\n")
+    for kind in ("eotrust-usage/1", "eotrust-refusal/1", "eotrust-other/1"):  # replayed as another format
+        moved = SignedDocument(**{**doc.model_dump(), "kind": kind})
+        with pytest.raises(Integrity):
+            moved.check()

@@ -120,6 +120,12 @@ class EscrowEvents:
     def settle(self, task: str, usage_cid: str, amounts: list[int], sender: Any) -> str:
         raise NotImplementedError
 
+    def funded(self, task: str) -> bool:
+        return any(e.kind == "funded" for e in self.log)
+
+    def connected(self, task: str) -> bool:
+        return True
+
 
 def test_a_bill_shows_quoted_used_and_paid_to_whom_with_the_transactions(market: World) -> None:
     with pytest.raises(NotFoundError, match="no quote"):

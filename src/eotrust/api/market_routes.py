@@ -145,6 +145,7 @@ def post_quotation(
             _platform_party(state, prices.platform_owner),
             valid_s=body.validFor,
             on_failure=body.onFailure,
+            chain=state.chain,
         )  # type: ignore[arg-type]
     response.headers["Location"] = f"/quotations/{quote.cid}"
     return _quotation(quote)
@@ -191,7 +192,7 @@ def _bill(request: Request, task: str) -> dict[str, Any]:
     from eotrust.market.payments import payments_of
 
     state = _state(request)
-    made = make_bill(state.settings, state.catalog, state.store, task, payments_of(state.settings))
+    made = make_bill(state.settings, state.catalog, state.store, task, payments_of(state.settings, state.chain))
     data = dataclasses.asdict(made)
     for key in ("total", "charged", "refund", "funded", "refunded"):
         data[key] = None if data[key] is None else str(data[key])

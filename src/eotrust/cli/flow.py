@@ -52,10 +52,14 @@ def request(
     platform: str = typer.Option(..., "--platform", "-p", help="platform record id or name"),
     inputs: list[str] = typer.Option(..., "--input", "-i", help="INPUT=DATASET (record id or title); repeatable"),
     params: list[str] = typer.Option([], "--param", help="NAME=VALUE (JSON values accepted); repeatable"),
+    paid: bool = typer.Option(
+        False, "--paid", help="a paid task: left unlocked until you fund its quote (eotrust fund)"
+    ),
     as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Open a task: create its contract, name every request, give your key for the outputs, lock it."""
+    """Open a task: create its contract, name every request, give your key for the outputs, lock it
+    (a --paid task is locked when you fund the platform's quote: eotrust quote, eotrust fund)."""
     from eotrust.flow.request import TaskRequest, open_task
 
     party = acting_party(ctx, as_party)
@@ -65,11 +69,18 @@ def request(
         inputs=_pairs(inputs, "--input"),
         params={k: _param_value(v) for k, v in _pairs(params, "--param").items()},
     )
-    opened = open_task(backends_of(ctx), party, req)
+    opened = open_task(backends_of(ctx), party, req, paid=paid)
     if as_json:
-        print_json({"address": opened.address, "record": opened.record.id})
+        print_json({"address": opened.address, "record": opened.record.id, "paid": paid})
         return
-    console.print(f"task [bold]{opened.address}[/] opened and locked (record {opened.record.id})")
+    if paid:
+        console.print(
+            f"paid task [bold]{opened.address}[/] opened (record {opened.record.id}); "
+            f"once the platform quotes it: eotrust fund {opened.address}",
+            soft_wrap=True,
+        )
+    else:
+        console.print(f"task [bold]{opened.address}[/] opened and locked (record {opened.record.id})")
     typer.echo(opened.address)
 
 

@@ -1,7 +1,9 @@
 """The market from the command line: `eotrust price` (an owner's prices and data-use policy, in a
 new signed version of its catalogue record), `eotrust quote` (the platform's signed quote for a
 task, or a quote checked and shown), `eotrust usage` (the platform's signed usage record) and
-`eotrust bill` (quoted, used, paid, to whom, with the transaction hashes). The work is done by
+`eotrust fund` (the submitter escrows a quote's total, which locks the paid task),
+`eotrust withdraw` (a party pulls what the escrow owes it) and `eotrust bill` (quoted, used,
+paid, to whom, with the transaction hashes). The work is done by
 ``eotrust.market``; these are thin shells."""
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from eotrust.cli.common import (
     AsOption,
     JsonOption,
     acting_party,
+    backends_of,
     console,
     print_json,
     settings_of,
@@ -33,6 +36,8 @@ def register(app: typer.Typer) -> None:
     app.command("quote")(quote)
     app.command("usage")(usage)
     app.command("bill")(bill)
+    app.command("fund")(fund)
+    app.command("withdraw")(withdraw)
 
 
 # -- prices -------------------------------------------------------------------------------------
@@ -234,20 +239,27 @@ def quote(
 
     The estimate comes from the workflow's declared resources and the measured durations of
     past runs of the same workflow; the rates from the signed catalogue records."""
-    from eotrust.catalog.service import Catalog
     from eotrust.errors import InvalidInputError
-    from eotrust.store import open_store
 
-    settings = settings_of(ctx)
-    catalog, store = Catalog(settings), open_store(settings)
+    backends = backends_of(ctx)
+    settings, catalog, store = backends.settings, backends.catalog, backends.store
+    signed = None
     if ADDRESS.match(target):
-        from eotrust.market.service import quote_task
+        from eotrust.market.service import escrow_quote_of, has_escrow_quote, quote_task
 
         if on_failure not in ("flat-fee", "refund"):
             raise InvalidInputError(f"--on-failure is flat-fee or refund, not {on_failure!r}")
         made = quote_task(
-            settings, catalog, store, target, acting_party(ctx, as_party), valid_s=valid_for, on_failure=on_failure
-        )  # type: ignore[arg-type]
+            settings,
+            catalog,
+            store,
+            target,
+            acting_party(ctx, as_party),
+            valid_s=valid_for,
+            on_failure=on_failure,  # type: ignore[arg-type]
+            chain=backends.chain,
+        )
+        signed = escrow_quote_of(settings, made) if has_escrow_quote(settings, made) else None
     else:
         from eotrust.market.quote import load_quote
 
@@ -260,6 +272,7 @@ def quote(
                 "expired": made.expired(),
                 **made.body.model_dump(mode="json"),
                 "escrow": made.escrow_terms(),
+                "escrow_signed": signed.to_json() if signed else None,
             }
         )
     else:
@@ -278,17 +291,18 @@ def usage(
     """Record what a task used, as its platform owner: measured from its run record, priced at the
     quote's rates, never above the quote; signed and stored by CID (then settled on the escrow,
     where one is connected)."""
-    from eotrust.catalog.service import Catalog
     from eotrust.market.payments import payments_of
     from eotrust.market.quote import load_quote
     from eotrust.market.service import usage_task
     from eotrust.store import open_store
 
-    settings = settings_of(ctx)
+    backends = backends_of(ctx)
+    settings = backends.settings
     party = acting_party(ctx, as_party)
-    recorded = usage_task(settings, Catalog(settings), open_store(settings), task, party, quote_cid=quote_cid)
-    payments = payments_of(settings)
-    tx = payments.settle(recorded.body.task, recorded.cid, recorded.amounts, party) if payments is not None else None
+    recorded = usage_task(settings, backends.catalog, backends.store, task, party, quote_cid=quote_cid)
+    payments = payments_of(settings, backends.chain)
+    funded = recorded.body.outcome == "finished" and payments.funded(recorded.body.task)
+    tx = payments.settle(recorded.body.task, recorded.cid, recorded.amounts, party) if funded else None
     if as_json:
         print_json(
             {"cid": recorded.cid, "signer": recorded.signer, "settled_tx": tx, **recorded.body.model_dump(mode="json")}
@@ -314,7 +328,9 @@ def usage(
         f"charged {recorded.body.charged} wei; back to the submitter {recorded.body.refund} wei", highlight=False
     )
     console.print(
-        f"settled: transaction {tx}" if tx else "[yellow]no escrow connected here: recorded, not settled[/]",
+        f"settled: transaction {tx}"
+        if tx
+        else "[yellow]the escrow holds nothing for this task: recorded, not settled[/]",
         highlight=False,
     )
 
@@ -325,13 +341,12 @@ def bill(
     as_json: bool = JsonOption,
 ) -> None:
     """A task's bill: quoted, used, paid, to whom, with the transaction hashes."""
-    from eotrust.catalog.service import Catalog
     from eotrust.market.bill import make_bill
     from eotrust.market.payments import payments_of
-    from eotrust.store import open_store
 
-    settings = settings_of(ctx)
-    made = make_bill(settings, Catalog(settings), open_store(settings), task, payments_of(settings))
+    backends = backends_of(ctx)
+    settings = backends.settings
+    made = make_bill(settings, backends.catalog, backends.store, task, payments_of(settings, backends.chain))
     if as_json:
         print_json(made)
         return
@@ -374,4 +389,55 @@ def bill(
         highlight=False,
     )
     if not made.payments_connected:
-        console.print("[yellow]no escrow connected here: nothing is shown as paid[/]")
+        console.print("[yellow]this task is no contract on this chain: nothing is shown as paid[/]")
+    elif not made.funded:
+        console.print(f"[yellow]not funded: nothing paid yet[/] (the submitter funds it: eotrust fund {made.task})")
+
+
+def fund(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="the paid task's contract address"),
+    quote_cid: str | None = typer.Option(None, "--quote", help="the quote to fund (default: the latest made here)"),
+    as_party: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Fund a paid task as its submitter: the escrow takes the quote's total and locks the task in
+    the same transaction. Refused: an expired or altered quote, a task not created --paid."""
+    from eotrust.market.prices import ether
+    from eotrust.market.service import fund_task
+
+    backends = backends_of(ctx)
+    party = acting_party(ctx, as_party)
+    quote, tx = fund_task(
+        backends.settings, backends.catalog, backends.store, backends.chain, task, party, quote_cid=quote_cid
+    )
+    if as_json:
+        print_json({"task": quote.body.task, "quote": quote.cid, "total": str(quote.body.total), "tx": tx})
+        return
+    console.print(
+        f"funded task {quote.body.task} with {quote.body.total} wei ({ether(quote.body.total)}) "
+        f"for quote {quote.cid}; it is locked (transaction {tx})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def withdraw(
+    ctx: typer.Context,
+    as_party: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Pull everything the escrow owes you (your shares of settled tasks, your refunds)."""
+    from eotrust.ledger.escrow import EscrowClient
+
+    backends = backends_of(ctx)
+    party = acting_party(ctx, as_party)
+    escrow = EscrowClient(backends.chain)
+    amount = escrow.withdraw(party.account)
+    tx = escrow.last_transaction.tx_hash if escrow.last_transaction else None
+    if as_json:
+        print_json({"party": party.account.address, "amount": str(amount), "tx": tx})
+        return
+    console.print(
+        f"withdrew {amount} wei to {party.account.address} (transaction {tx})", highlight=False, soft_wrap=True
+    )

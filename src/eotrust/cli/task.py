@@ -125,6 +125,7 @@ def create(
     ),
     requests: list[str] = typer.Option([], "--request", "-r", help="DATASET or DATASET=OWNER; repeatable"),
     lock: bool = typer.Option(False, "--lock", help="lock it at once (no more requests): owners are asked now"),
+    paid: bool = typer.Option(False, "--paid", help="must be funded through the escrow (eotrust fund), which locks it"),
     as_party: str | None = AsOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -144,6 +145,7 @@ def create(
         platform_owner=plat_owner,
         requests=pairs,
         lock=lock,
+        paid=paid,
     )
     created = task.last_transaction
     indices = list(range(len(pairs)))
@@ -154,6 +156,7 @@ def create(
                 "tx": created.tx_hash if created else None,
                 "gas_used": created.gas_used if created else None,
                 "requests": indices,
+                "paid": paid,
             }
         )
         return

@@ -31,6 +31,9 @@ class Domain(str, Enum):
     API_KEY_GRANT = "api-key grant"
     API_KEY_CHALLENGE = "api-key challenge"
     MODEL_PACKAGE = "model package"
+    QUOTE = "market quote"
+    USAGE = "market usage"
+    REFUSAL = "data-use refusal"
 
 
 class Signer(Protocol):

@@ -313,17 +313,17 @@ def run_demo(
             },
             params={**DEMO_PARAMS, **(params or {})} if workflow is None else dict(params or {}),
         )
-        opened = open_task(backends, parties["submitter"], request)
+        opened = open_task(backends, parties["submitter"], request, paid=True)
         address = opened.address
         n.say(
-            f"task contract [bold]{address}[/] created, requests named, locked; results key "
+            f"paid task contract [bold]{address}[/] created, requests named; results key "
             f"{parties['submitter'].card.age_recipient}",
             "submitter",
         )
         names = _catalogue_names(chosen_app, chosen_platform, *[catalog.get(d) for d in request.inputs.values()])
         shown["names"] = names
+        _quote_and_fund(n, backends, parties, address)
         _print_status(n, chain, address, "Requests Locked", names)
-        _quote(n, settings, catalog, parties["platform-owner"], address)
 
         # -- 3. answers --------------------------------------------------------------------
         n.step(3, "Each owner answers its own request")
@@ -367,7 +367,7 @@ def run_demo(
         + "".join(f"; ✗ {c.name}: {c.detail}" for c in verdict.failures)
         + ")"
     )
-    _usage_and_bill(n, settings, catalog, parties, address)
+    _withdraw_and_bill(n, backends, parties, address)
     shipped = _ship(n, backends, parties["submitter"], results, out, passphrase=secret if chosen else None)
     seconds = time.monotonic() - started
     env = f"EOTRUST_CHAIN_URL={settings.chain_url} " if settings.chain_url else ""
@@ -483,40 +483,70 @@ def _priced(n: Narrator, catalog: Any, parties: dict[str, Any], *records: Any) -
     return out
 
 
-def _quote(n: Narrator, settings: Settings, catalog: Any, platform_owner: Any, address: str) -> None:
+def _quote_and_fund(n: Narrator, backends: Backends, parties: dict[str, Any], address: str) -> None:
+    """The platform quotes (and signs the escrow terms); the submitter funds the quote's total,
+    which locks the task."""
     from eotrust.market.prices import ether
-    from eotrust.market.service import quote_task
-    from eotrust.store import open_store
+    from eotrust.market.service import fund_task, quote_task
 
-    quote = quote_task(settings, catalog, open_store(settings), address, platform_owner)
+    settings, catalog, store, chain = backends.settings, backends.catalog, backends.store, backends.chain
+    quote = quote_task(settings, catalog, store, address, parties["platform-owner"], chain=chain)
     lines = ", ".join(f"{i.item} {i.cost}" for i in quote.body.items if i.cost)
     n.say(
         f"quote {quote.cid}: {quote.body.total} wei ({ether(quote.body.total)}) at most — {lines}; "
-        f"valid until {quote.body.valid_until}, signed by the platform owner",
+        f"valid until {quote.body.valid_until}, signed by the platform owner (and its escrow terms, EIP-712)",
         "platform-owner",
     )
+    _, tx = fund_task(settings, catalog, store, chain, address, parties["submitter"], quote_cid=quote.cid)
+    n.say(f"funded the escrow with {quote.body.total} wei, which locked the task (tx {tx})", "submitter")
 
 
-def _usage_and_bill(n: Narrator, settings: Settings, catalog: Any, parties: dict[str, Any], address: str) -> None:
+def _withdraw_and_bill(n: Narrator, backends: Backends, parties: dict[str, Any], address: str) -> None:
+    """The node settled the task from its usage record; each party withdraws; the bill."""
+    from eotrust.ledger.reverts import MissingEntryError
     from eotrust.market.bill import make_bill
-    from eotrust.market.payments import payments_of
-    from eotrust.market.service import usage_task
-    from eotrust.store import open_store
+    from eotrust.market.payments import escrow_of, payments_of
+    from eotrust.market.usage import latest_usage
 
-    store = open_store(settings)
-    usage = usage_task(settings, catalog, store, address, parties["platform-owner"])
-    n.say(
-        f"usage {usage.cid}: measured from the run record, charged {usage.body.charged} wei, "
-        f"{usage.body.refund} wei back to the submitter",
-        "platform-owner",
+    settings, catalog, store = backends.settings, backends.catalog, backends.store
+    found = latest_usage(settings, store, address, catalog)
+    if found is not None:
+        usage = found[0]
+        n.say(
+            f"usage {usage.cid}: measured from the run record, charged {usage.body.charged} wei, "
+            f"{usage.body.refund} wei back to the submitter; settled on the escrow",
+            "platform-owner",
+        )
+    escrow = escrow_of(backends.chain, address)
+    for name, party in parties.items():
+        try:
+            amount = escrow.withdraw(party.account)
+        except MissingEntryError:
+            continue
+        n.say(f"withdrew {amount} wei (tx {escrow.last_transaction.tx_hash})", name)
+    bill = make_bill(settings, catalog, store, address, payments_of(settings, backends.chain))
+    table = Table(
+        "to",
+        "for",
+        "quoted (wei)",
+        "used (wei)",
+        "paid (wei)",
+        "withdrawn (wei)",
+        "transactions",
+        title=f"bill for task {address}: {bill.status}",
     )
-    bill = make_bill(settings, catalog, store, address, payments_of(settings))
-    table = Table("to", "for", "quoted (wei)", "used (wei)", "paid (wei)", title=f"bill for task {address}")
     for line in bill.lines:
         who = next(
             (name for name, p in parties.items() if p.account.address.lower() == line.address.lower()), line.address
         )
-        table.add_row(who, ", ".join(line.roles), str(line.quoted), str(line.used), str(line.paid))
+        table.add_row(
+            who,
+            ", ".join(line.roles),
+            str(line.quoted),
+            str(line.used),
+            str(line.paid),
+            str(line.withdrawn),
+            "\n".join(line.transactions),
+        )
     n.table(table)
-    if not bill.payments_connected:
-        n.say("no escrow connected: the bill shows nothing paid")
+    n.say(f"funded {bill.funded} wei; {bill.refunded} wei back to the submitter", "submitter")

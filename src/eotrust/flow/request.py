@@ -63,8 +63,11 @@ def resolve(catalog: Catalog, request: TaskRequest) -> tuple[Record, Record, dic
     return application, platform, datasets
 
 
-def open_task(backends: Backends, submitter: Party, request: TaskRequest) -> OpenedTask:
-    """Create the task contract, name every request, give the results key, lock it."""
+def open_task(backends: Backends, submitter: Party, request: TaskRequest, *, paid: bool = False) -> OpenedTask:
+    """Create the task contract, name every request, give the results key, lock it.
+
+    A ``paid`` task is left unlocked: the platform quotes it and the submitter's funding of the
+    escrow locks it (``eotrust.market.service.fund_task``)."""
     catalog = backends.catalog
     application, platform, datasets = resolve(catalog, request)
     recipient = submitter.card.age_recipient
@@ -75,6 +78,7 @@ def open_task(backends: Backends, submitter: Party, request: TaskRequest) -> Ope
         application_owner=application.owner,
         platform_id=platform.id,
         platform_owner=platform.owner,
+        paid=paid,
     )
     task.add_requests(submitter.account, [(datasets[name].id, datasets[name].owner) for name in sorted(datasets)])
     info = TaskInfo(
@@ -86,7 +90,8 @@ def open_task(backends: Backends, submitter: Party, request: TaskRequest) -> Ope
         results_recipient=recipient,
     )
     record = catalog.register(submitter, info)
-    task.lock(submitter.account)
+    if not paid:
+        task.lock(submitter.account)
     return OpenedTask(
         address=task.address, record=record, application=application, platform=platform, datasets=datasets
     )

@@ -104,7 +104,7 @@ def make_bill(settings: Settings, catalog: Catalog, store: Store, task: str, pay
         funded=sum(e.amount for e in funded),
         refunded=sum(e.amount for e in refunded),
         status=status,
-        payments_connected=payments is not None,
+        payments_connected=payments is not None and payments.connected(quote.body.task),
         lines=lines,
         funding_transactions=[e.tx_hash for e in funded],
         refund_transactions=[e.tx_hash for e in refunded],

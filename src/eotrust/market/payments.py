@@ -8,16 +8,18 @@ returns the rest; payees pull what they are owed (``withdraw``). What the market
 - :meth:`Payments.settle`: the platform settles a task with its usage record's CID and the
   amount each of the quote's payees is owed (in the quote's payee order).
 
-:func:`payments_of` gives the configured implementation; None where none is connected (then
-bills show nothing paid, and usage is recorded but not settled).
+:func:`payments_of` gives the escrow of the settings' chain (:class:`EscrowPayments`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from eotrust.settings import Settings
+
+if TYPE_CHECKING:
+    from eotrust.ledger.escrow import EscrowClient
 
 EventKind = Literal["funded", "owed", "refunded", "withdrawn"]
 
@@ -42,10 +44,98 @@ class Payments(Protocol):
 
     def settle(self, task: str, usage_cid: str, amounts: list[int], sender: Any) -> str: ...
 
+    def funded(self, task: str) -> bool: ...
 
-def payments_of(settings: Settings, chain: Any = None) -> Payments | None:
-    """The escrow client for these settings, or None where none is connected.
+    def connected(self, task: str) -> bool: ...
 
-    PLUG-IN POINT (issue 15): return an adapter over ``eotrust.ledger.escrow.EscrowClient``
-    (events from its Funded/Owed/Refunded/Withdrawn logs; settle → ``EscrowClient.settle``)."""
-    return None
+
+class EscrowPayments:
+    """:class:`Payments` over the escrow each task names (``EscrowClient.for_task``).
+
+    A task's events: ``funded`` (the submitter, the quote's total), ``owed`` (each payee its
+    settled amount, or the platform the failure fee on release), ``refunded`` (the submitter
+    the rest) and ``withdrawn``: a withdrawal pays everything a party is owed, so the first
+    withdrawal of a party after this task credited it paid that credit in full (its amount and
+    transaction hash)."""
+
+    def __init__(self, chain: Any) -> None:
+        self.chain = chain
+
+    def escrow(self, task: str) -> EscrowClient | None:
+        return escrow_of(self.chain, task)
+
+    def events(self, task: str) -> list[PaymentEvent]:
+        escrow = self.escrow(task)
+        if escrow is None:
+            return []
+        out: list[PaymentEvent] = []
+        credits: list[tuple[tuple[int, int], PaymentEvent]] = []
+        quote = None
+
+        def credit(kind: EventKind, party: str, amount: int, e: Any) -> None:
+            event = PaymentEvent(kind, party, amount, e.tx_hash, e.block_number)
+            out.append(event)
+            credits.append(((e.block_number, e.log_index), event))
+
+        for e in escrow.events(task):
+            if e.name == "Funded":
+                quote = e.args["quote"]
+                out.append(PaymentEvent("funded", e.args["submitter"], e.args["total"], e.tx_hash, e.block_number))
+            elif e.name == "Settled" and quote is not None and e.args["amounts"] is not None:
+                for payee, amount in zip(quote.payees, e.args["amounts"], strict=True):
+                    if amount:
+                        credit("owed", payee, amount, e)
+                if e.args["refund"]:
+                    credit("refunded", quote.submitter, e.args["refund"], e)
+            elif e.name == "Released" and quote is not None:
+                if e.args["to_platform"]:
+                    credit("owed", quote.platform, e.args["to_platform"], e)
+                if e.args["to_submitter"]:
+                    credit("refunded", quote.submitter, e.args["to_submitter"], e)
+        pulls: dict[str, list[Any]] = {}
+        for at, event in credits:
+            if event.party not in pulls:
+                pulls[event.party] = escrow.withdrawals(event.party, from_block=at[0])
+            pull = next((w for w in pulls[event.party] if (w.block_number, w.log_index) > at), None)
+            if pull is not None:
+                out.append(PaymentEvent("withdrawn", event.party, event.amount, pull.tx_hash, pull.block_number))
+        return out
+
+    def connected(self, task: str) -> bool:
+        """Whether ``task`` is a contract on this chain with an escrow (its money can move)."""
+        return self.escrow(task) is not None
+
+    def funded(self, task: str) -> bool:
+        """Whether the escrow holds ``task``'s money now (funded, not yet settled or released)."""
+        escrow = self.escrow(task)
+        return escrow is not None and bool(escrow.funded(task))
+
+    def settle(self, task: str, usage_cid: str, amounts: list[int], sender: Any) -> str:
+        escrow = self.escrow(task)
+        if escrow is None:
+            from eotrust.errors import NotFoundError
+
+            raise NotFoundError(f"task {task} is not a contract on this chain: nothing to settle")
+        account = getattr(sender, "account", sender)
+        return str(escrow.settle(task, usage_cid, list(amounts), sender=account).tx_hash)
+
+
+def escrow_of(chain: Any, task: str) -> EscrowClient | None:
+    """The ``EscrowClient`` of the escrow ``task`` names; None where ``task`` is no contract on
+    ``chain`` (a task known only from the catalogue)."""
+    from eotrust.ledger.codec import checksum_address
+    from eotrust.ledger.escrow import EscrowClient
+
+    address = checksum_address(task, what="task address")
+    if not chain.code(address):
+        return None
+    return EscrowClient.for_task(chain, address)
+
+
+def payments_of(settings: Settings, chain: Any = None) -> Payments:
+    """The escrow of the settings' chain (``chain``: one already open, e.g. ``Backends.chain``)."""
+    if chain is None:
+        from eotrust.ledger import open_chain
+
+        chain = open_chain(settings)
+    return EscrowPayments(chain)

@@ -1,10 +1,21 @@
-"""The market's operations as one call each: quote a task, record its usage."""
+"""The market's operations as one call each: quote a task (and sign its escrow terms), fund it,
+record its usage."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from eotrust.catalog.service import Catalog
+from eotrust.errors import (
+    EotrustError,
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    StateError,
+)
 from eotrust.market.estimate import declared_resources, estimate, history
 from eotrust.market.prices import task_prices
 from eotrust.market.quote import (
@@ -18,6 +29,9 @@ from eotrust.market.quote import (
 from eotrust.market.usage import Usage, record_usage
 from eotrust.settings import Settings
 from eotrust.store.base import Store
+
+if TYPE_CHECKING:
+    from eotrust.ledger.escrow import SignedQuote
 
 
 def local_runs(settings: Settings, store: Store, workflow_cid: str) -> tuple[str, ...]:
@@ -40,15 +54,125 @@ def quote_task(
     *,
     valid_s: int = DEFAULT_VALID_S,
     on_failure: OnFailure = "flat-fee",
+    chain: Any = None,
 ) -> Quote:
-    """Estimate the task, price it, sign the quote as ``signer`` (its platform owner), store it."""
+    """Estimate the task, price it, sign the quote as ``signer`` (its platform owner), store it.
+
+    With ``chain``, the platform also signs the quote's escrow terms (EIP-712, for the escrow
+    the task names) and notes them in the home next to the quote: what the submitter funds
+    (:func:`escrow_quote_of`, :func:`fund_task`)."""
     prices = task_prices(catalog, task)
     workflow_cid = prices.application.body.workflow_cid  # type: ignore[attr-defined]
     declared, note = declared_resources(store, workflow_cid)
     past = history(catalog, store, workflow_cid, local_runs=local_runs(settings, store, workflow_cid))
     inputs_bytes = sum(d.body.size for d in prices.datasets.values())  # type: ignore[attr-defined]
     est = estimate(declared, past, inputs_bytes=inputs_bytes, note=note)
-    return save_quote(settings, store, make_quote(prices, est, signer, valid_s=valid_s, on_failure=on_failure))
+    quote = save_quote(settings, store, make_quote(prices, est, signer, valid_s=valid_s, on_failure=on_failure))
+    if chain is not None:
+        sign_escrow_quote(settings, chain, quote, signer)
+    return quote
+
+
+def _escrow_path(settings: Settings, quote: Quote) -> Path:
+    return settings.path("market", "escrow", quote.body.task.lower()) / f"{quote.cid}.json"
+
+
+def sign_escrow_quote(settings: Settings, chain: Any, quote: Quote, signer: Any) -> SignedQuote | None:
+    """The quote's escrow terms (``Quote.escrow_terms``, same payee order) signed by ``signer``
+    (the platform owner) for the escrow the task names; noted in the home. None where the task
+    is no contract on ``chain``."""
+    from eotrust.market.payments import escrow_of
+
+    escrow = escrow_of(chain, quote.body.task)
+    if escrow is None:
+        return None
+    account = getattr(signer, "account", signer)
+    if account.address.lower() != quote.body.platform.lower():
+        raise PermissionDeniedError(
+            f"the escrow terms of quote {quote.cid} are signed by its platform owner {quote.body.platform}"
+        )
+    signed = escrow.quote(**quote.escrow_terms()).sign(account)
+    path = _escrow_path(settings, quote)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(signed.to_json(), sort_keys=True))
+    tmp.replace(path)  # never half-written
+    return signed
+
+
+def has_escrow_quote(settings: Settings, quote: Quote) -> bool:
+    return _escrow_path(settings, quote).is_file()
+
+
+def escrow_quote_of(settings: Settings, quote: Quote) -> SignedQuote:
+    """The signed escrow terms noted for ``quote``, checked: exactly the quote's terms, signed by
+    its platform owner (IntegrityError otherwise; NotFoundError where none was signed)."""
+    from eotrust.ledger.escrow import SignedQuote
+
+    path = _escrow_path(settings, quote)
+    if not has_escrow_quote(settings, quote):
+        raise NotFoundError(
+            f"quote {quote.cid} has no signed escrow terms in this home",
+            hint=f"the platform quotes the task again: eotrust quote {quote.body.task} --as PLATFORM",
+        )
+    try:
+        signed = SignedQuote.from_json(json.loads(path.read_text()))
+        signer = signed.signer()
+    except (ValueError, EotrustError) as exc:
+        raise IntegrityError(f"the escrow terms of quote {quote.cid} are unreadable: {exc}") from None
+    terms = quote.escrow_terms()
+    on_chain = signed.quote
+    same = (
+        on_chain.task.lower() == terms["task"].lower()
+        and on_chain.submitter.lower() == terms["submitter"].lower()
+        and on_chain.platform.lower() == terms["platform"].lower()
+        and [p.lower() for p in on_chain.payees] == [p.lower() for p in terms["payees"]]
+        and list(on_chain.maxima) == terms["maxima"]
+        and on_chain.fail_fee == terms["fail_fee"]
+        and on_chain.valid_until == terms["valid_until"]
+        and on_chain.quote_cid == terms["quote_cid"]
+    )
+    if not same or signer.lower() != quote.body.platform.lower():
+        raise IntegrityError(
+            f"the escrow terms of quote {quote.cid} are not the quote's, signed by its platform owner",
+            hint="they were altered after signing; the platform quotes the task again",
+        )
+    return signed
+
+
+def fund_task(
+    settings: Settings,
+    catalog: Catalog,
+    store: Store,
+    chain: Any,
+    task: str,
+    submitter: Any,
+    *,
+    quote_cid: str | None = None,
+) -> tuple[Quote, str]:
+    """The submitter funds ``task`` with its quote's total (the latest noted here, or ``quote_cid``):
+    checked, unexpired, the escrow locks the money and the task in one transaction. (quote, tx hash)."""
+    from eotrust.market.payments import escrow_of
+    from eotrust.market.quote import check_quote, load_quote
+
+    quote = load_quote(store, quote_cid, catalog) if quote_cid else latest_quote(settings, store, task, catalog)
+    if quote.body.task.lower() != task.lower():
+        raise InvalidInputError(f"quote {quote.cid} is for task {quote.body.task}, not {task}")
+    check_quote(quote, catalog, unexpired=True)
+    signed = escrow_quote_of(settings, quote)
+    account = getattr(submitter, "account", submitter)
+    if account.address.lower() != quote.body.submitter.lower():
+        raise PermissionDeniedError(
+            f"task {task} is funded by its submitter {quote.body.submitter}, not by {account.address}"
+        )
+    escrow = escrow_of(chain, task)
+    if escrow is None:
+        raise NotFoundError(f"task {task} is not a contract on this chain")
+    if not escrow.required(task):
+        raise StateError(
+            f"task {task} was not created paid: it is locked without funding",
+            hint="create a paid task: eotrust task create --paid / eotrust flow request --paid",
+        )
+    return quote, str(escrow.fund(task, signed, sender=account).tx_hash)
 
 
 def usage_task(
@@ -56,7 +180,6 @@ def usage_task(
 ) -> Usage:
     """Measure the task's run against its quote (``quote_cid``: the one the escrow was funded
     with; default: the latest noted here) and sign the usage record as the platform."""
-    from eotrust.errors import InvalidInputError
     from eotrust.market.quote import load_quote
 
     quote = load_quote(store, quote_cid, catalog) if quote_cid else latest_quote(settings, store, task, catalog)

@@ -1,7 +1,9 @@
 """A document signed by one party, stored by CID.
 
-The signed bytes are the canonical JSON of ``{kind, signer, body}`` (the catalogue's canonical
-form); the signature is the signer's EIP-191 signature over them, as for catalogue records.
+What is signed is ``{kind, signer, body}`` in the signing domain of its kind
+(:mod:`eotrust.crypto.signing`: ``"eotrust market quote v1\n"``, ``market usage``, ``data-use
+refusal``, then the canonical JSON), so a signature made for one format can never be replayed
+as another; the signature is the signer's EIP-191 signature, as for catalogue records.
 The stored object is the canonical JSON of the whole document, signature included, so its CID
 names exactly what was signed. Reading one back checks its kind and that its signer signed it.
 """
@@ -11,11 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from pydantic import BaseModel, ConfigDict, Field
 
 from eotrust.cid import canonical_json
+from eotrust.crypto.signing import Domain, record_signer, sign_record
 from eotrust.errors import (
     EotrustError,
     IntegrityError,
@@ -26,6 +27,20 @@ from eotrust.store.base import Store
 
 #: The largest signed document read back from a store (a quote with a thousand items is ~300 KB).
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+
+#: Each kind of document and the signing domain (and format version) it is signed in.
+DOMAINS: dict[str, tuple[Domain, int]] = {
+    "eotrust-quote/1": (Domain.QUOTE, 1),
+    "eotrust-usage/1": (Domain.USAGE, 1),
+    "eotrust-refusal/1": (Domain.REFUSAL, 1),
+}
+
+
+def _domain(kind: str) -> tuple[Domain, int]:
+    try:
+        return DOMAINS[kind]
+    except KeyError:
+        raise InvalidInputError(f"not a kind of signed market document: {kind!r}") from None
 
 
 class SignedDocument(BaseModel):
@@ -38,21 +53,15 @@ class SignedDocument(BaseModel):
     body: dict[str, Any]
     signature: str
 
-    def signed_bytes(self) -> bytes:
-        return canonical_json({"kind": self.kind, "signer": self.signer, "body": self.body})
+    def payload(self) -> dict[str, Any]:
+        return {"kind": self.kind, "signer": self.signer, "body": self.body}
 
     def stored_bytes(self) -> bytes:
         return canonical_json(self.model_dump(mode="json"))
 
     def check(self) -> None:
-        """IntegrityError unless ``signer`` signed these bytes."""
-        try:
-            recovered = Account.recover_message(
-                encode_defunct(primitive=self.signed_bytes()),
-                signature=bytes.fromhex(self.signature.removeprefix("0x")),
-            )
-        except Exception:  # noqa: BLE001 - any malformed signature is the same failure for the reader
-            recovered = None
+        """IntegrityError unless ``signer`` signed this payload in its kind's signing domain."""
+        recovered = record_signer(*DOMAINS[self.kind], self.payload(), self.signature) if self.kind in DOMAINS else None
         if recovered is None or recovered.lower() != self.signer.lower():
             raise IntegrityError(
                 f"{self.kind} document: its signature was not made by its signer {self.signer}",
@@ -65,8 +74,8 @@ def sign_document(kind: str, body: dict[str, Any], account: Any) -> SignedDocume
     account = getattr(account, "account", account)
     if not hasattr(account, "sign_message"):
         raise InvalidInputError("a document is signed by a party or an eth_account LocalAccount")
-    data = canonical_json({"kind": kind, "signer": account.address, "body": body})
-    signature = account.sign_message(encode_defunct(primitive=data)).signature.hex()
+    domain, version = _domain(kind)
+    signature = sign_record(account, domain, version, {"kind": kind, "signer": account.address, "body": body})
     return SignedDocument(kind=kind, signer=account.address, body=body, signature=signature)
 
 

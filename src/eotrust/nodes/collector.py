@@ -6,17 +6,18 @@ the platform owner), then calls ``finish``. For a journal holding a failure log 
 ``fail`` with the log's CID instead. Both read the contract first, so running it again after
 a crash at any point records nothing twice and loses nothing.
 
-A paid task (:mod:`eotrust.ledger.escrow`) is finished only by the escrow's ``settle``, with
-the CID of the platform's signed usage record and the actual amount per payee. Nothing in
-eotrust produces that usage record yet, and settling for the quoted maxima would charge the
-submitter for use nobody measured, so the collector records the results and leaves the task
-Running: it says, once per task, that the task waits for the platform's settlement.
+A paid task (issue 15; created ``paid``, locked by its escrow when funded) is closed through
+the escrow instead: Finished by ``settle`` (the platform's signed usage record, measured from
+the run record, pays each payee for actual use, never above the funded quote), and a Failed
+or Nacked one is released by ``refund`` (all back, or the quote's failure fee to the platform).
 """
 
 from __future__ import annotations
 
 from eotrust.catalog.entries import ResultInfo
+from eotrust.errors import StateError
 from eotrust.ledger import TaskClient, TaskSnapshot
+from eotrust.ledger.escrow import EscrowClient
 from eotrust.nodes.journal import SealedResult, TaskJournal
 from eotrust.nodes.runner import PlatformContext, short
 
@@ -24,7 +25,6 @@ from eotrust.nodes.runner import PlatformContext, short
 class Collector:
     def __init__(self, ctx: PlatformContext) -> None:
         self.ctx = ctx
-        self._awaiting_settlement: set[str] = set()  # paid tasks already reported as waiting
 
     def collect(self, task: TaskClient, snap: TaskSnapshot, entry: TaskJournal) -> None:
         ctx = self.ctx
@@ -34,6 +34,7 @@ class Collector:
                 self._catalogue(task.address, entry, entry.failure_log)
             task.fail(ctx.party.account, entry.failure_log_cid)
             ctx.report(task.address, "Failed")
+            self.release(task)  # paid task: the failure fee to the platform, the rest back
             return
         if not entry.results:
             return
@@ -43,17 +44,45 @@ class Collector:
                 task.add_result(ctx.party.account, result.cid, owner=snap.submitter)
                 ctx.log(f"task {short(task.address)}: result {result.name!r} recorded on the contract: {result.cid}")
             self._catalogue(task.address, entry, result)
-        if task.payment_required():
-            if task.address not in self._awaiting_settlement:
-                self._awaiting_settlement.add(task.address)
-                ctx.log(
-                    f"task {short(task.address)}: paid — {len(entry.results)} result(s) recorded; it waits for"
-                    " the platform's settlement (the escrow's settle, with a usage record), which finishes it"
-                )
-            return
-        task.finish(ctx.party.account)
+        # PAID TASKS (issue 15, marketplug): settle through the escrow instead of finish.
+        # This supersedes any refusal of paid tasks added here by the gas/escrow-hook merge.
+        escrow = self._escrow(task)
+        if escrow is not None:
+            self._settle(task, escrow)
+        else:
+            task.finish(ctx.party.account)
         ctx.report(task.address, "Finished")
         ctx.log(f"task {short(task.address)}: finished with {len(entry.results)} result(s)")
+
+    # -- paid tasks (issue 15) ---------------------------------------------------------------
+    def _escrow(self, task: TaskClient) -> EscrowClient | None:
+        """The escrow of ``task`` if it is paid, else None."""
+        escrow = EscrowClient.for_task(self.ctx.chain, task.address)
+        return escrow if escrow.required(task.address) else None
+
+    def _settle(self, task: TaskClient, escrow: EscrowClient) -> None:
+        """Record the usage against the funded quote (signed, by CID) and settle: the task is
+        Finished and each payee owed its share in the same transaction."""
+        from eotrust.market.service import usage_task
+
+        ctx = self.ctx
+        funded = escrow.quote_of(task.address)
+        if funded is None:  # cannot happen: a paid task is Running only once funded
+            raise StateError(f"paid task {task.address} was never funded")
+        usage = usage_task(ctx.settings, ctx.catalog, ctx.shared, task.address, ctx.party, quote_cid=funded.quote_cid)
+        tx = escrow.settle(task.address, usage.cid, usage.amounts, sender=ctx.party.account, quote=funded)
+        ctx.log(
+            f"task {short(task.address)}: settled: charged {usage.body.charged} wei, "
+            f"{usage.body.refund} wei back to the submitter (usage {usage.cid}, tx {tx.tx_hash})"
+        )
+
+    def release(self, task: TaskClient) -> None:
+        """Refund a Failed or Nacked paid task still funded (anyone may; the platform does)."""
+        escrow = self._escrow(task)
+        if escrow is None or not escrow.funded(task.address):
+            return
+        tx = escrow.refund(task.address, sender=self.ctx.party.account)
+        self.ctx.log(f"task {short(task.address)}: escrow released (tx {tx.tx_hash})")
 
     def _catalogue(self, address: str, entry: TaskJournal, result: SealedResult) -> None:
         catalog = self.ctx.catalog

@@ -96,6 +96,8 @@ class PlatformNode:
             entry = self.runner.execute(task, snap)
             self.collector.collect(task, snap, entry)
             snap = task.status()
+        if snap.state in (TaskState.Nacked, TaskState.Failed):
+            self.collector.release(task)  # a paid task's escrow (issue 15); nothing for others
         return snap.state.value
 
     # -- all tasks -----------------------------------------------------------------

@@ -1,0 +1,181 @@
+"""A paid task end to end on the embedded chain: quoted (the platform signs the escrow terms),
+funded (which locks it), run by the platform's node, settled from the signed usage record,
+and every party withdraws exactly what the quote and the usage say. The attacks first."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from flow_world import World
+
+from eotrust.errors import EotrustError, IntegrityError, PermissionDeniedError, StateError
+from eotrust.flow.request import TaskRequest, open_task
+from eotrust.ledger.escrow import EscrowClient
+from eotrust.market.bill import make_bill
+from eotrust.market.payments import payments_of
+from eotrust.market.quote import latest_quote
+from eotrust.market.service import escrow_quote_of, fund_task, quote_task
+from eotrust.market.usage import latest_usage
+
+
+def _open_paid(world: World, **params: object) -> str:
+    req = TaskRequest(
+        application=world.application.id,
+        platform=world.platform.id,
+        inputs={"lulc": world.datasets["labels"].id, "cloud_mask": world.datasets["clouds"].id},
+        params=dict(params),
+    )
+    return open_task(world.backends, world.parties["submitter"], req, paid=True).address
+
+
+def _fee(world: World, tx_hash: str) -> int:
+    receipt = world.chain.w3.eth.get_transaction_receipt(tx_hash)
+    return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+
+
+def _quote(world: World, address: str):  # type: ignore[no-untyped-def]
+    return quote_task(
+        world.settings, world.catalog, world.store, address, world.parties["platform-owner"], chain=world.chain
+    )
+
+
+def test_a_paid_task_is_quoted_funded_run_settled_and_everyone_withdraws_its_share(market: World) -> None:
+    world, p = market, market.parties
+    address = _open_paid(world)
+    escrow = EscrowClient.for_task(world.chain, address)
+    assert escrow.required(address)
+    # unfunded, a paid task cannot be locked, so never answered nor started
+    with pytest.raises(EotrustError):
+        world.task(address).lock(p["submitter"].account)
+    assert world.state(address) == "Initialized" and world.node().recover() == {}
+    with pytest.raises(EotrustError):  # no quote yet
+        fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
+
+    quote = _quote(world, address)
+    signed = escrow_quote_of(world.settings, quote)
+    assert signed.signer() == p["platform-owner"].account.address
+    assert list(signed.quote.payees) == [x.address for x in quote.body.payees]  # same payee order
+    assert signed.quote.total == quote.body.total
+
+    # attacks: someone else funds; the escrow terms altered (a lower total) after signing
+    with pytest.raises(PermissionDeniedError):
+        fund_task(world.settings, world.catalog, world.store, world.chain, address, p["owner-a"])
+    path = world.settings.path("market", "escrow", address.lower()) / f"{quote.cid}.json"
+    genuine = path.read_text()
+    data = json.loads(genuine)
+    data["quote"]["maxima"] = [str(int(m) // 2) for m in data["quote"]["maxima"]]
+    data["quote"]["total"] = str(sum(int(m) for m in data["quote"]["maxima"]))
+    path.write_text(json.dumps(data))
+    with pytest.raises(IntegrityError):
+        fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
+    # ... and sent to the contract anyway: the signature is not the platform owner's over them
+    from eotrust.ledger.escrow import SignedQuote
+
+    forged = SignedQuote.from_json(data)
+    with pytest.raises(EotrustError, match="(?i)signature"):
+        escrow.fund(address, forged, sender=p["submitter"].account)
+    # an expired quote, signed by the platform owner all the same
+    expired = escrow.quote(**{**quote.escrow_terms(), "valid_until": int(time.time()) - 3600}).sign(
+        p["platform-owner"].account
+    )
+    with pytest.raises(EotrustError, match="(?i)expired"):
+        escrow.fund(address, expired, sender=p["submitter"].account)
+    path.write_text(genuine)
+    assert world.state(address) == "Initialized" and not escrow.funded(address)
+
+    held = escrow.balance()
+    funded_quote, tx = fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
+    assert funded_quote.cid == quote.cid and world.state(address) == "RequestsLocked"
+    assert escrow.balance() == held + quote.body.total
+    with pytest.raises(EotrustError):  # never twice
+        fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
+
+    world.answer_all(address)
+    assert world.node().recover() == {address: "Finished"}
+    found = latest_usage(world.settings, world.store, address, world.catalog)
+    assert found is not None
+    usage, used_quote = found
+    assert used_quote.cid == quote.cid and usage.body.outcome == "finished"
+    assert all(o.amount <= x.max for o, x in zip(usage.body.owed, quote.body.payees, strict=True))
+    assert usage.body.charged + usage.body.refund == quote.body.total
+
+    # each party withdraws exactly what the usage record owes it; the submitter the rest
+    owed = {o.address: o.amount for o in usage.body.owed}
+    owed[p["submitter"].account.address] = owed.get(p["submitter"].account.address, 0) + usage.body.refund
+    withdrawals = {}
+    balances = {name: world.chain.balance(party.account.address) for name, party in p.items()}
+    for name, party in p.items():
+        expected = owed.get(party.account.address, 0)
+        assert escrow.owed(party.account.address) == expected, name
+        if expected:
+            assert escrow.withdraw(party.account) == expected
+            withdrawals[name] = escrow.last_transaction.tx_hash  # type: ignore[union-attr]
+            with pytest.raises(EotrustError):  # never twice
+                escrow.withdraw(party.account)
+    assert set(withdrawals) == {"submitter", "owner-a", "owner-b", "algorithm-owner", "platform-owner"}
+    assert escrow.balance() == held
+
+    for name, party in p.items():  # to the wei: what it was owed, less the gas of its withdrawal
+        assert world.chain.balance(party.account.address) == balances[name] + owed[party.account.address] - _fee(
+            world, withdrawals[name]
+        ), name
+
+    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.settings, world.chain))
+    assert bill.status == "settled" and bill.funded == quote.body.total and bill.funding_transactions == [tx]
+    assert bill.refunded == usage.body.refund
+    for line in bill.lines:
+        assert line.paid == line.used == owed_line(usage, line.address)
+        assert line.withdrawn == line.paid
+        name = next(n for n, party in p.items() if party.account.address == line.address)
+        assert withdrawals[name] in line.transactions
+
+
+def owed_line(usage, address: str) -> int:  # type: ignore[no-untyped-def]
+    return next(o.amount for o in usage.body.owed if o.address == address)
+
+
+def test_a_nacked_paid_task_is_refunded_in_full_by_the_node(market: World) -> None:
+    world, p = market, market.parties
+    address = _open_paid(world)
+    quote = _quote(world, address)
+    fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
+    escrow = EscrowClient.for_task(world.chain, address)
+    world.task(address).nack_application(p["algorithm-owner"].account)
+    assert world.node().advance(address) == "Nacked"
+    assert not escrow.funded(address) and escrow.owed(p["submitter"].account.address) == quote.body.total
+    assert escrow.owed(p["platform-owner"].account.address) == 0
+    world.node().advance(address)  # again: nothing twice
+    assert escrow.owed(p["submitter"].account.address) == quote.body.total
+    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.settings, world.chain))
+    assert (
+        bill.status == "refunded" and bill.refunded == quote.body.total and all(line.paid == 0 for line in bill.lines)
+    )
+
+
+def test_a_failed_paid_task_pays_the_platform_its_failure_fee_and_the_rest_back(market: World) -> None:
+    world, p = market, market.parties
+    address = _open_paid(world, fail=1)
+    quote = _quote(world, address)
+    fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
+    escrow = EscrowClient.for_task(world.chain, address)
+    world.answer_all(address)
+    assert world.node().recover() == {address: "Failed"}
+    assert quote.body.fail_fee > 0 and not escrow.funded(address)
+    assert escrow.owed(p["platform-owner"].account.address) == quote.body.fail_fee
+    assert escrow.owed(p["submitter"].account.address) == quote.body.total - quote.body.fail_fee
+    for name in ("owner-a", "owner-b", "algorithm-owner"):
+        assert escrow.owed(p[name].account.address) == 0
+    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.settings, world.chain))
+    platform_line = next(x for x in bill.lines if x.address == p["platform-owner"].account.address)
+    assert platform_line.paid == quote.body.fail_fee and bill.refunded == quote.body.total - quote.body.fail_fee
+
+
+def test_an_unpaid_task_cannot_be_funded(market: World) -> None:
+    world = market
+    address = world.request().address  # created unpaid, locked
+    _quote(world, address)
+    with pytest.raises(StateError):
+        fund_task(world.settings, world.catalog, world.store, world.chain, address, world.parties["submitter"])
+    assert latest_quote(world.settings, world.store, address, world.catalog).body.task == address
