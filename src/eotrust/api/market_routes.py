@@ -144,9 +144,9 @@ def post_quotation(
             body.task,
             _platform_party(state, prices.platform_owner),
             valid_s=body.validFor,
-            on_failure=body.onFailure,
+            on_failure=body.onFailure,  # type: ignore[arg-type]
             chain=state.chain,
-        )  # type: ignore[arg-type]
+        )
     response.headers["Location"] = f"/quotations/{quote.cid}"
     return _quotation(quote)
 

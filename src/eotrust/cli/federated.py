@@ -107,9 +107,10 @@ def create(
         f"federated task [bold]{task.address}[/] opened: {len(participant)} participants, {rounds} rounds, {strategy}"
     )
     if eps is not None:
+        delta = privacy.delta  # type: ignore[union-attr]
         console.print(
-            f"differential privacy: each participant's data is ({eps:.2f}, {privacy.delta:g})-DP over {rounds} rounds"
-        )  # type: ignore[union-attr]
+            f"differential privacy: each participant's data is ({eps:.2f}, {delta:g})-DP over {rounds} rounds"
+        )
 
 
 @federated_app.command("status")

@@ -43,8 +43,8 @@ def suggest_cmd(
         model,
         raster,
         n,
-        strategy=strategy,
-        min_distance=min_distance,  # type: ignore[arg-type]
+        strategy=strategy,  # type: ignore[arg-type]
+        min_distance=min_distance,
         labelled=labelled,
         cloud_mask=cloud_mask,
         seed=seed,

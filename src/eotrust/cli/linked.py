@@ -49,9 +49,9 @@ def sparql_cmd(
         raise InvalidInputError(f"unknown format {fmt!r}", hint=", ".join(_RESULTS))
     backends = backends_of(ctx)
     out = answer(
-        lambda: _store(backends, base),
+        lambda: _store(backends, base),  # type: ignore[arg-type,return-value]
         query,
-        peers=list(backends.settings.sparql_peers),  # type: ignore[arg-type,return-value]
+        peers=list(backends.settings.sparql_peers),
         accept=_RESULTS[fmt],
         prefixes=PREFIXES,
     )

@@ -105,13 +105,13 @@ def train_cmd(
         )
 
 
-def _train_on_dask(
+def _train_on_dask(  # type: ignore[no-untyped-def]
     ctx: typer.Context,
     path: Path,
     md,
     out: Path,
     cid: str,
-    device: str | None,  # type: ignore[no-untyped-def]
+    device: str | None,
     init_from: Path | None,
 ):
     from eotrust.ml.launch import train_on_dask

@@ -99,9 +99,8 @@ class Grid:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Grid:
-        return cls(
-            str(data["crs"]), tuple(float(v) for v in data["transform"]), int(data["width"]), int(data["height"])
-        )  # type: ignore[arg-type]
+        transform = tuple(float(v) for v in data["transform"])
+        return cls(str(data["crs"]), transform, int(data["width"]), int(data["height"]))  # type: ignore[arg-type]
 
 
 def _bounds(grid: Grid) -> tuple[float, float, float, float]:

@@ -168,8 +168,8 @@ def block_split(
         block_size,
         grid.height,
         grid.width,
-        tuple(float(f) for f in fractions),
-        seed,  # type: ignore[arg-type]
+        tuple(float(f) for f in fractions),  # type: ignore[arg-type]
+        seed,
         hist is not None,
         assignment,
     )

@@ -272,9 +272,9 @@ def check_quote(
         if (
             task.owner.lower() != body.submitter.lower()
             or info.platform_id != body.platform_id  # type: ignore[attr-defined]
-            or info.application_id != body.application_id
-            or info.inputs != body.datasets
-        ):  # type: ignore[attr-defined]
+            or info.application_id != body.application_id  # type: ignore[attr-defined]
+            or info.inputs != body.datasets  # type: ignore[attr-defined]
+        ):
             raise IntegrityError(
                 f"quote {quote.cid} does not match the catalogue's record of task {body.task}",
                 hint="a quote names the task's submitter, application, platform and datasets",
