@@ -97,7 +97,9 @@ def _results(xmls: list[Path]) -> dict[str, Case]:
             status = "failed"
         elif case.find("skipped") is not None:
             status = "skipped"
-        tagset = frozenset(t.strip() for t in (case.get("category") or "required").split(","))
+        # cwltest writes a test's tags in the JUnit "class" attribute ("required, command_line_tool")
+        tags = case.get("class") or case.get("category") or ""
+        tagset = frozenset(t.strip() for t in tags.split(",") if t.strip())
         results[name] = Case(status, float(case.get("time") or 0.0), tagset)
     return results
 
