@@ -15,7 +15,7 @@ from eotrust.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE / "data" / "slovenia-s2-ndvi"
-TINY = HERE / "flow" / "tiny.yaml"
+TINY = HERE / "roles" / "tiny.yaml"
 PLATFORM = "test-platform"
 
 
@@ -33,7 +33,7 @@ class World:
     logs: list[str] = field(default_factory=list)
 
     def request(self, **params: Any):  # type: ignore[no-untyped-def]
-        from eotrust.flow.request import TaskRequest, open_task
+        from eotrust.roles.submitter.request import TaskRequest, open_task
 
         req = TaskRequest(
             application=self.application.id,
@@ -44,7 +44,7 @@ class World:
         return open_task(self.backends, self.parties["submitter"], req)
 
     def answer_all(self, address: str) -> None:
-        from eotrust.flow.answer import answer_task
+        from eotrust.roles.owners.answer import answer_task
 
         for name in ("algorithm-owner", "platform-owner", "owner-a", "owner-b"):
             answer_task(self.backends, self.parties[name], address)
@@ -62,10 +62,10 @@ class World:
 
 
 def make_world(settings: Settings) -> World:
-    from eotrust.flow.applications import register_workflow_application
-    from eotrust.flow.holdings import register_dataset_file
     from eotrust.ledger.funding import fund_parties
     from eotrust.party import Role, create_party
+    from eotrust.roles.algorithm_owner.applications import register_workflow_application
+    from eotrust.roles.data_owner.holdings import register_dataset_file
 
     roles = {
         "submitter": Role.SUBMITTER,

@@ -36,10 +36,10 @@ def make_market_world(settings: Settings, *, policies: Policies | None = None) -
     """Like flow_world.make_world, every record priced; ``policies(parties, application)``: dataset
     title -> its data-use policy."""
     from eotrust.backends import Backends
-    from eotrust.flow.applications import register_workflow_application
-    from eotrust.flow.holdings import register_dataset_file
     from eotrust.ledger.funding import fund_parties
     from eotrust.party import Role, create_party
+    from eotrust.roles.algorithm_owner.applications import register_workflow_application
+    from eotrust.roles.data_owner.holdings import register_dataset_file
 
     roles = {
         "submitter": Role.SUBMITTER,

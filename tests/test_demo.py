@@ -24,7 +24,7 @@ from eotrust.ml.registry import Registry
 from eotrust.party import load_party
 
 HERE = Path(__file__).resolve().parent
-TINY = HERE / "flow" / "tiny.yaml"
+TINY = HERE / "roles" / "tiny.yaml"
 SAMPLE = HERE / "data" / "slovenia-s2-ndvi"
 
 

@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 def test_demo_uses_eotrust_home_and_prints_the_passphrase_it_chose(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scenario, "landcover_workflow", lambda: HERE / "flow" / "tiny.yaml")
+    monkeypatch.setattr(scenario, "landcover_workflow", lambda: HERE / "roles" / "tiny.yaml")
     monkeypatch.setattr(scenario, "data_dir", lambda: HERE / "data" / "slovenia-s2-ndvi")
     monkeypatch.setattr(scenario, "DEMO_PARAMS", {})  # the tiny application has no `quick`
     home = tmp_path / "my-demo"

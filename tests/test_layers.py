@@ -26,7 +26,7 @@ LAYER = {
     "examples": 2,
     "workflow": 3,
     "backends": 4,
-    "flow": 4,
+    "roles": 4,
     "nodes": 4,
     "verify": 4,
     "federated": 4,

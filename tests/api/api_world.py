@@ -47,9 +47,9 @@ def build_world(home: Path, *, submitters: tuple[str, ...] = ("sam",)) -> FlowWo
     from eotrust.catalog.entries import DatasetInfo, PlatformInfo
     from eotrust.catalog.service import Catalog
     from eotrust.cid import cid_of_file
-    from eotrust.flow.applications import register_workflow_application
-    from eotrust.flow.holdings import remember
     from eotrust.party import Role, create_party
+    from eotrust.roles.algorithm_owner.applications import register_workflow_application
+    from eotrust.roles.data_owner.holdings import remember
     from eotrust.settings import load_settings
 
     settings = load_settings(home=home)

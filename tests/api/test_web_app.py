@@ -101,10 +101,10 @@ def _world(tmp_path: Path) -> Any:
     from eotrust.catalog.entries import DatasetInfo
     from eotrust.catalog.service import Catalog
     from eotrust.cid import cid_of_file
-    from eotrust.flow.applications import register_workflow_application
-    from eotrust.flow.holdings import remember
     from eotrust.ml.registry import Registry
     from eotrust.party import load_party
+    from eotrust.roles.algorithm_owner.applications import register_workflow_application
+    from eotrust.roles.data_owner.holdings import remember
     from eotrust.settings import load_settings
 
     home = tmp_path / "home"

@@ -1,5 +1,5 @@
 """The one resolver of catalogue references (``Catalog.find``), used by the CLI, the API and
-``flow.request``: a record id first, then a name (applications, platforms), a title or the CID
+``roles.submitter.request``: a record id first, then a name (applications, platforms), a title or the CID
 of the bytes (datasets). Attack: a record named after another record's id never shadows it."""
 
 from __future__ import annotations

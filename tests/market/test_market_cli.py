@@ -90,7 +90,7 @@ def test_owners_price_platforms_quote_and_everyone_reads_the_bill(market: World)
 
 
 def test_a_paid_task_is_funded_withdrawn_from_and_billed_from_the_command_line(market: World) -> None:
-    from eotrust.flow.request import TaskRequest, open_task
+    from eotrust.roles.submitter.request import TaskRequest, open_task
 
     req = TaskRequest(
         application=market.application.id,

@@ -11,13 +11,13 @@ import pytest
 from flow_world import World
 
 from eotrust.errors import EotrustError, IntegrityError, PermissionDeniedError, StateError
-from eotrust.flow.request import TaskRequest, open_task
 from eotrust.ledger.escrow import EscrowClient
 from eotrust.market.bill import make_bill
 from eotrust.market.payments import payments_of
 from eotrust.market.quote import latest_quote
 from eotrust.market.service import escrow_quote_of, fund_task, quote_task
 from eotrust.market.usage import latest_usage
+from eotrust.roles.submitter.request import TaskRequest, open_task
 
 
 def _open_paid(world: World, **params: object) -> str:

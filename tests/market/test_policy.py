@@ -9,9 +9,9 @@ from pathlib import Path
 from flow_world import PLATFORM, World
 from market_world import make_market_world
 
-from eotrust.flow.answer import answer_task
 from eotrust.market.policy import REFUSAL_KIND
 from eotrust.market.signed import load_document
+from eotrust.roles.owners.answer import answer_task
 from eotrust.settings import load_settings
 
 

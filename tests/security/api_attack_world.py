@@ -58,8 +58,8 @@ def party_key(settings: Any, party: Any, scopes: list[str] | None = None) -> str
 def build_world(home: Path, *, submitters: tuple[str, ...] = ("sam",), dataset: bool = True) -> World:
     from eotrust.catalog.entries import DatasetInfo
     from eotrust.catalog.service import Catalog
-    from eotrust.flow.holdings import remember
     from eotrust.party import Role, create_party
+    from eotrust.roles.data_owner.holdings import remember
     from eotrust.settings import load_settings
     from eotrust.store import open_store
 

@@ -14,7 +14,7 @@ from eotrust.errors import EotrustError
 from eotrust.party import Role, create_party
 from eotrust.settings import Settings, load_settings
 
-TINY = Path(__file__).resolve().parents[1] / "flow" / "tiny.yaml"
+TINY = Path(__file__).resolve().parents[1] / "roles" / "tiny.yaml"
 
 
 @pytest.fixture

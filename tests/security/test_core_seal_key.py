@@ -9,8 +9,8 @@ from flow_world import World, make_world
 from security.core_cli import cli, refused
 
 from eotrust.errors import IntegrityError
-from eotrust.flow.answer import answer_task
 from eotrust.ledger import RequestStatus
+from eotrust.roles.owners.answer import answer_task
 from eotrust.settings import load_settings
 
 

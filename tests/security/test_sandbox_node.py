@@ -44,9 +44,9 @@ def _cli(world: World, *args: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def node_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeRun]:
-    from eotrust.flow.applications import register_workflow_application
-    from eotrust.flow.request import TaskRequest, open_task
     from eotrust.party.party import party_dir
+    from eotrust.roles.algorithm_owner.applications import register_workflow_application
+    from eotrust.roles.submitter.request import TaskRequest, open_task
     from eotrust.store import LocalStore
 
     tmp = tmp_path_factory.mktemp("sandbox-node")
@@ -92,7 +92,7 @@ def node_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeRun]:
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
 def test_hostile_task_fails_contained(attack: Attack, node_run: NodeRun) -> None:
-    from eotrust.flow.collect import failure_log
+    from eotrust.roles.submitter.collect import failure_log
 
     w = node_run.world
     address = node_run.tasks[attack.name]

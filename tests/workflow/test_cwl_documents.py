@@ -133,8 +133,8 @@ def test_cli_import_publish_describe_and_run_by_name_and_cid(
 
 def test_application_points_at_a_stored_cwl_package(settings: Settings, work: Path) -> None:
     from eotrust.backends import Backends
-    from eotrust.flow.applications import register_workflow_application
     from eotrust.party.party import Role, create_party
+    from eotrust.roles.algorithm_owner.applications import register_workflow_application
 
     backends = Backends(settings)
     package = import_cwl_document(work / "scene-index.cwl", backends.store).cid

@@ -6,7 +6,7 @@
 - :class:`AutoAnswer` (``eotrust serve --dev-autoack``, development only): every open request
   of a locked task that is addressed to a party whose keystore is in this home is acknowledged
   at once, as that party (the algorithm owner, the platform owner, each data owner: the data
-  owner's file is encrypted for the platform and stored as in ``eotrust.flow.answer``). It
+  owner's file is encrypted for the platform and stored as in ``eotrust.roles.owners.answer``). It
   stands in for people answering from their own machines; a production server leaves it off.
 
 Both act only as parties whose keys the server holds, through the same library calls the CLI
@@ -75,7 +75,7 @@ class AutoAnswer(_Loop):
 
     def tick(self) -> None:
         from eotrust.catalog.entries import TaskInfo
-        from eotrust.flow.answer import answer_task
+        from eotrust.roles.owners.answer import answer_task
 
         state = self.state
         parties = local_parties(state)

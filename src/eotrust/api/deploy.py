@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.links import base_url
 from eotrust.api.ogc import ERROR_RESPONSES, EXC, OgcException
-from eotrust.flow.deploy import DuplicateProcess, deploy, parse_package_request, undeploy
+from eotrust.roles.algorithm_owner.deploy import DuplicateProcess, deploy, parse_package_request, undeploy
 
 router = APIRouter(tags=["Processes"])
 

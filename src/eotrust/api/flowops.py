@@ -19,7 +19,7 @@ from eotrust.ledger import TaskEvent, TaskSnapshot, TaskState
 from eotrust.ledger.models import record_id
 
 if TYPE_CHECKING:
-    from eotrust.flow.answer import Answer
+    from eotrust.roles.owners.answer import Answer
     from eotrust.workflow.params import ParamSpec
     from eotrust.workflow.spec import WorkflowSpec
 
@@ -463,7 +463,7 @@ def failure_exception(state: ServerState, address: str, status: dict[str, Any]) 
 
 def execute(state: ServerState, caller: Caller, proc: ProcessInfo, body: Execute) -> str:
     """Open a ledger task for ``proc`` as the calling submitter; return its contract address."""
-    from eotrust.flow.request import TaskRequest, open_task
+    from eotrust.roles.submitter.request import TaskRequest, open_task
 
     if caller.role and caller.role != "submitter":
         raise PermissionDeniedError(f"{caller.party} is a {caller.role}; only a submitter opens tasks")
@@ -477,7 +477,7 @@ def execute(state: ServerState, caller: Caller, proc: ProcessInfo, body: Execute
 
 def answer(state: ServerState, caller: Caller, address: str, accept: bool) -> list[Answer]:
     """The caller answers every open request addressed to it on the task (as itself only)."""
-    from eotrust.flow.answer import answer_task
+    from eotrust.roles.owners.answer import answer_task
 
     snapshot(state, address)  # 404 for an unknown task
     party = state.load_party(caller.party)

@@ -38,7 +38,7 @@ class ResultFile(BaseModel):
 
 
 def _collected(request: Request, caller: Caller, address: str) -> list[Any]:
-    from eotrust.flow.collect import collect_results
+    from eotrust.roles.submitter.collect import collect_results
     from eotrust.store.atomic import temp_name
 
     state = request.app.state.eotrust
@@ -70,7 +70,7 @@ def task_results(
 
     files = _collected(request, caller, address)
     state = request.app.state.eotrust
-    from eotrust.flow.collect import result_records
+    from eotrust.roles.submitter.collect import result_records
 
     snap = flowops.snapshot(state, address)[1]
     by_plain = {r.plaintext_cid: r for r in result_records(state.catalog, address, snap).values()}

@@ -42,7 +42,7 @@ def register_dataset(
     """Describe a raster (footprint, dates, CRS, bands, CID) and register it, signed by you.
 
     The file is not uploaded: you keep it, and encrypt it for one platform when a task asks."""
-    from eotrust.flow.holdings import register_dataset_file
+    from eotrust.roles.data_owner.holdings import register_dataset_file
 
     party = acting_party(ctx, as_party)
     record = register_dataset_file(
@@ -63,7 +63,7 @@ def register_application(
     as_json: bool = JsonOption,
 ) -> None:
     """Publish a workflow to the store and register it as an application, signed by you."""
-    from eotrust.flow.applications import register_workflow_application
+    from eotrust.roles.algorithm_owner.applications import register_workflow_application
 
     party = acting_party(ctx, as_party)
     record = register_workflow_application(

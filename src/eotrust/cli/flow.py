@@ -60,7 +60,7 @@ def request(
 ) -> None:
     """Open a task: create its contract, name every request, give your key for the outputs, lock it
     (a --paid task is locked when you fund the platform's quote: eotrust quote, eotrust fund)."""
-    from eotrust.flow.request import TaskRequest, open_task
+    from eotrust.roles.submitter.request import TaskRequest, open_task
 
     party = acting_party(ctx, as_party)
     req = TaskRequest(
@@ -99,7 +99,7 @@ def answer(
 ) -> None:
     """Answer every open request you own on a task (datasets are encrypted for the platform's
     registered key; any other key is refused unless named with --accept-platform-key)."""
-    from eotrust.flow.answer import answer_task
+    from eotrust.roles.owners.answer import answer_task
 
     answers = answer_task(
         backends_of(ctx), acting_party(ctx, as_party), task, refuse=refuse, accept_platform_key=accept_platform_key
@@ -124,7 +124,7 @@ def collect(
     as_json: bool = JsonOption,
 ) -> None:
     """Download, check and decrypt the results of a Finished task."""
-    from eotrust.flow.collect import collect_results
+    from eotrust.roles.submitter.collect import collect_results
 
     results = collect_results(backends_of(ctx), acting_party(ctx, as_party), task, output)
     if as_json:
@@ -142,6 +142,6 @@ def failure_log(
     as_party: str | None = AsOption,
 ) -> None:
     """Decrypt and print the error log of a Failed task."""
-    from eotrust.flow.collect import failure_log as read_log
+    from eotrust.roles.submitter.collect import failure_log as read_log
 
     typer.echo(read_log(backends_of(ctx), acting_party(ctx, as_party), task), nl=False)

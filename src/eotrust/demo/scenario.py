@@ -150,14 +150,14 @@ def run_demo(
     from eotrust.backends import Backends
     from eotrust.catalog.entries import Kind
     from eotrust.cli.common import console as cli_console
-    from eotrust.flow.answer import answer_task
-    from eotrust.flow.applications import register_workflow_application
-    from eotrust.flow.collect import collect_results, failure_log
-    from eotrust.flow.holdings import register_dataset_file
-    from eotrust.flow.request import TaskRequest, open_task
     from eotrust.ledger.funding import fund_parties
     from eotrust.nodes.node import PlatformNode
     from eotrust.party import Role, create_party, load_party
+    from eotrust.roles.algorithm_owner.applications import register_workflow_application
+    from eotrust.roles.data_owner.holdings import register_dataset_file
+    from eotrust.roles.owners.answer import answer_task
+    from eotrust.roles.submitter.collect import collect_results, failure_log
+    from eotrust.roles.submitter.request import TaskRequest, open_task
     from eotrust.verify import verify
 
     n = Narrator(console or cli_console)

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from eotrust.backends import Backends
-    from eotrust.flow.collect import CollectedResult
     from eotrust.party import Party
+    from eotrust.roles.submitter.collect import CollectedResult
 
 #: results of the land-cover application this step needs: the checkpoint and the scene
 MODEL, SCENE, RUN_RECORD = "model", "cube", "run-record"

@@ -3,7 +3,7 @@
 A dataset record may list the applications allowed to use it (each by record id, by workflow
 CID — the algorithm's checksum — or by name and owner's address) and, optionally, the
 platforms (by record id, or name and owner). A record without a policy allows any application
-on any platform. The owner's answer (``eotrust.flow.answer``) refuses a request the policy does
+on any platform. The owner's answer (``eotrust.roles.owners.answer``) refuses a request the policy does
 not allow, and records why (:func:`record_refusal`); ``eotrust verify`` shows each check.
 """
 

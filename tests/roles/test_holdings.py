@@ -10,8 +10,8 @@ from flow_world import SAMPLE
 
 from eotrust.backends import Backends
 from eotrust.errors import IntegrityError, NotFoundError
-from eotrust.flow.holdings import locate, register_dataset_file
 from eotrust.party import Role, create_party
+from eotrust.roles.data_owner.holdings import locate, register_dataset_file
 
 
 def test_locate_checks_the_file_still_is_what_was_registered(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -33,7 +33,7 @@ def test_locate_checks_the_file_still_is_what_was_registered(settings, tmp_path:
 
 def test_collected_results_are_named_for_their_kind(tmp_path: Path) -> None:
     """`classmap_png` is written as classmap.png beside classmap.tif, never classmap_png.png."""
-    from eotrust.flow.collect import _named_for_its_kind
+    from eotrust.roles.submitter.collect import _named_for_its_kind
 
     png, tif, blob = tmp_path / "classmap_png", tmp_path / "classmap", tmp_path / "notes"
     png.write_bytes(b"\x89PNG\r\n\x1a\n....")

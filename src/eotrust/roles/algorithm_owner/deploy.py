@@ -142,7 +142,7 @@ def _application_info(settings: Settings, req: PackageRequest, store: Store) -> 
             parameters_schema=iface.parameters_schema,
             keywords=sorted(set(req.keywords) | {"cwl"}),
         )
-    from eotrust.flow.applications import parameters_schema
+    from eotrust.roles.algorithm_owner.applications import parameters_schema
     from eotrust.workflow import load_workflow, publish_workflow
 
     try:

@@ -132,7 +132,7 @@ def _answer_dataset(
 ) -> Answer:
     """Encrypt the dataset for the platform's key, store it, acknowledge with its CID."""
     from eotrust.crypto import seal_to_store
-    from eotrust.flow.holdings import locate
+    from eotrust.roles.data_owner.holdings import locate
 
     request = snap.requests[index]
     dataset = backends.catalog.get(request.dataset_record, Kind.DATASET)

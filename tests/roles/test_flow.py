@@ -9,10 +9,10 @@ import pytest
 from flow_world import SAMPLE, World, flip_byte
 
 from eotrust.errors import EotrustError, PermissionDeniedError, StateError
-from eotrust.flow.answer import answer_task
-from eotrust.flow.collect import collect_results, failure_log
 from eotrust.ledger import RequestStatus
 from eotrust.ledger.funding import fund_parties
+from eotrust.roles.owners.answer import answer_task
+from eotrust.roles.submitter.collect import collect_results, failure_log
 
 
 def test_happy_path_seven_steps(world: World, tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""The algorithm owner: publish, register and deploy applications."""

@@ -1,0 +1,1 @@
+"""The data owner: the private index of the files behind its registered datasets."""

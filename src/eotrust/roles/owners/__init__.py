@@ -1,0 +1,1 @@
+"""Every owner a task names: answer its own request (acknowledge or refuse)."""

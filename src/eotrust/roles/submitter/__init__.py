@@ -1,0 +1,1 @@
+"""The task submitter: open and lock a task, then collect its results."""
