@@ -21,16 +21,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "slovenia-s2-ndvi"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import scratch_dir  # noqa: E402
+
+from eotrust.workflow.executors.process_cluster import ProcessCluster  # noqa: E402
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 def prepare(work: Path, seed: int) -> Path:
@@ -46,68 +50,17 @@ def prepare(work: Path, seed: int) -> Path:
     return dataset
 
 
-def start_dask(work: Path, workers: int, threads: int):  # type: ignore[no-untyped-def]
-    from distributed import Client
-
-    from eotrust.ml.distributed import free_port
-
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    log = open(work / "dask.log", "wb")  # noqa: SIM115
-    procs = [
-        subprocess.Popen(
-            [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    ]
-    procs += [
-        subprocess.Popen(
-            [
-                str(bin_dir / "dask"),
-                "worker",
-                address,
-                "--nthreads",
-                "1",
-                "--no-nanny",
-                "--no-dashboard",
-                "--host",
-                "127.0.0.1",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        for _ in range(workers)
-    ]
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            client = Client(address, timeout=5, set_as_default=False)
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)  # workload: polling the scheduler's start in a benchmark, not a test
-    client.wait_for_workers(workers, timeout=120)
-    # import torch and eotrust on every worker before timing
+def start_dask(work: Path, workers: int) -> tuple[ProcessCluster, Client]:
+    """A scheduler and ``workers`` worker processes on loopback, each with torch and eotrust
+    imported before the timing starts."""
+    cluster = ProcessCluster(work, workers, pythonpath=[ROOT / "src"])
+    try:
+        client = cluster.client(timeout_s=120)
+    except BaseException:
+        cluster.stop()
+        raise
     client.run(lambda: __import__("eotrust.ml.launch") and None)
-    return client, procs, log
-
-
-def stop(procs: list, log) -> None:  # type: ignore[no-untyped-def]
-    for p in reversed(procs):
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM if p is procs[0] else signal.SIGKILL)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    log.close()
+    return cluster, client
 
 
 def main() -> int:
@@ -157,14 +110,14 @@ def main() -> int:
     row(f"{args.ranks} ranks (local)", work / "local.pt", many, time.perf_counter() - t0)
 
     if args.dask:
-        client, procs, log = start_dask(work, args.ranks, args.threads)
+        cluster, client = start_dask(work, args.ranks)
         try:
             t0 = time.perf_counter()
             on_dask = train_on_dask(client, dataset, md, work / "dask.pt", threads=args.threads)
             row(f"{args.ranks} ranks (Dask workers)", work / "dask.pt", on_dask, time.perf_counter() - t0)
         finally:
             client.close()
-            stop(procs, log)
+            cluster.stop()
 
     for name, rate in rows[1:]:
         print(f"{name} / 1 rank samples/s ratio {rate / rows[0][1]:.2f}")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,17 +14,17 @@ import pytest
 import torch
 from landcover_world import world
 from typer.testing import CliRunner
-from waiting import wait_for
 
 from eotrust.cli.main import app
 from eotrust.eo.dataset import TrainingDataset
 from eotrust.errors import InvalidInputError, ModelError
 from eotrust.ml.checkpoint import load_checkpoint
-from eotrust.ml.distributed import Ranks, free_port, shard_indices
+from eotrust.ml.distributed import Ranks, shard_indices
 from eotrust.ml.evaluate import evaluate_dataset
 from eotrust.ml.launch import parse_workers, train_local, train_on_dask
 from eotrust.ml.modeldef import load_model_def
 from eotrust.ml.train import train
+from eotrust.workflow.executors.process_cluster import ProcessCluster
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 BIN = Path(sys.executable).parent
@@ -136,71 +134,12 @@ def test_cli_trains_with_two_ranks(tmp_path: Path) -> None:
 
 @pytest.fixture
 def dask_client(tmp_path: Path) -> Iterator[object]:
-    from distributed import Client
-
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-        "EOTRUST_CONFIG": "",
-    }
-    log = open(tmp_path / "dask.log", "wb")  # noqa: SIM115
-    procs = [
-        subprocess.Popen(
-            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tmp_path,
-        )
-    ]
-    procs += [
-        subprocess.Popen(
-            [
-                str(BIN / "dask"),
-                "worker",
-                address,
-                "--nthreads",
-                "1",
-                "--no-nanny",
-                "--no-dashboard",
-                "--host",
-                "127.0.0.1",
-                "--name",
-                f"w{i}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tmp_path,
-        )
-        for i in range(2)
-    ]
-    client = None
-    try:
-
-        def connected() -> Client | None:
-            try:
-                return Client(address, timeout=5, set_as_default=False)
-            except OSError:  # the scheduler is not listening yet
-                return None
-
-        client = wait_for(connected, timeout_s=90, interval_s=0.3, what=f"the Dask scheduler at {address}")
-        client.wait_for_workers(2, timeout=90)
-        yield client
-    finally:
-        if client is not None:
+    with ProcessCluster(tmp_path, 2, pythonpath=[SRC], env={**os.environ, "EOTRUST_CONFIG": ""}) as cluster:
+        client = cluster.client()
+        try:
+            yield client
+        finally:
             client.close()
-        for p in reversed(procs):  # workers first (killed: they hold nothing), then the scheduler, by PID
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM if p is procs[0] else signal.SIGKILL)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        log.close()
 
 
 @pytest.mark.server

@@ -5,9 +5,6 @@ whose own environment holds a passphrase the steps must never see."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +17,7 @@ from waiting import wait_for
 from eotrust.settings import load_settings
 from eotrust.store import open_store
 from eotrust.workflow.executors.dask_cluster import DaskExecutor
+from eotrust.workflow.executors.process_cluster import ProcessCluster
 
 pytestmark = [
     pytest.mark.server,
@@ -29,56 +27,13 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def dask_scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Scene, DaskExecutor]]:
     tmp = tmp_path_factory.mktemp("sandbox-dask")
     scene = make_scene(load_settings(home=tmp / "home", step_retries=0), tmp)
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-        EOTRUST_PASSPHRASE="test-passphrase",
-    )
-    log = open(tmp / "dask.log", "wb")  # noqa: SIM115
-    procs = [
-        subprocess.Popen(
-            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tmp,
-        )
-    ]
-    procs.append(
-        subprocess.Popen(
-            [
-                str(BIN / "dask"),
-                "worker",
-                address,
-                "--nthreads",
-                "1",
-                "--no-nanny",
-                "--no-dashboard",
-                "--host",
-                "127.0.0.1",
-                "--resources",
-                "CPU=1 MEMORY=4000",
-                "--name",
-                "w0",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tmp,
-        )
-    )
+    env = dict(os.environ, EOTRUST_PASSPHRASE="test-passphrase")
+    cluster = ProcessCluster(tmp, 1, resources="CPU=1 MEMORY=4000", pythonpath=[HERE], env=env)
+    address = cluster.address
     ex = None
     try:
 
@@ -94,16 +49,7 @@ def dask_scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Scene
     finally:
         if ex is not None:
             ex.close()
-        for p in procs[::-1]:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        log.close()
+        cluster.stop()
         scene.close()
 
 

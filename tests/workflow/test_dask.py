@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ from waiting import wait_for
 from eotrust.errors import WorkflowError
 from eotrust.workflow import RunFailed, run_workflow
 from eotrust.workflow.executors.dask_cluster import DaskExecutor
+from eotrust.workflow.executors.process_cluster import ProcessCluster
 from eotrust.workflow.spec import load_workflow
 
 pytestmark = pytest.mark.server
@@ -25,78 +24,13 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Cluster:
-    def __init__(self, tmp: Path) -> None:
-        self.port = _free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
-        self.log = open(tmp / "dask.log", "wb")  # noqa: SIM115
-        self.scheduler = subprocess.Popen(
-            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tmp,
-        )
-        self.workers = [
-            subprocess.Popen(
-                [
-                    str(BIN / "dask"),
-                    "worker",
-                    self.address,
-                    "--nthreads",
-                    "1",
-                    "--no-nanny",
-                    "--no-dashboard",
-                    "--host",
-                    "127.0.0.1",
-                    "--resources",
-                    "CPU=1",
-                    "--name",
-                    f"w{i}",
-                ],
-                stdout=self.log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=tmp,
-            )
-            for i in range(2)
-        ]
-
-    def wait_workers(self, client, n: int = 2, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
-        client.wait_for_workers(n, timeout=timeout)
-
-    def stop(self) -> None:
-        for p in self.workers:
-            if p.poll() is None:
-                p.kill()
-        if self.scheduler.poll() is None:
-            self.scheduler.send_signal(signal.SIGTERM)
-        for p in [*self.workers, self.scheduler]:
-            try:
-                p.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.log.close()
-
-
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path)
-    try:
+def cluster(tmp_path: Path) -> Iterator[ProcessCluster]:
+    with ProcessCluster(tmp_path, 2, resources="CPU=1", pythonpath=[HERE]) as c:
         yield c
-    finally:
-        c.stop()
 
 
-def _executor(settings, cluster: Cluster) -> DaskExecutor:  # type: ignore[no-untyped-def]
+def _executor(settings, cluster: ProcessCluster) -> DaskExecutor:  # type: ignore[no-untyped-def]
     def connected() -> DaskExecutor | None:
         try:
             return DaskExecutor(settings, cluster.address, timeout_s=5)
@@ -104,7 +38,7 @@ def _executor(settings, cluster: Cluster) -> DaskExecutor:  # type: ignore[no-un
             return None
 
     ex = wait_for(connected, timeout_s=60, interval_s=0.3, what=f"the Dask scheduler at {cluster.address}")
-    cluster.wait_workers(ex.client)
+    ex.client.wait_for_workers(cluster.expected_workers, timeout=60)
     return ex
 
 
