@@ -61,11 +61,11 @@ class World:
         return self.task(address).status().state.value
 
 
-def make_world(settings: Settings) -> World:
+def make_parties(settings: Settings) -> tuple[Backends, dict[str, Any]]:
+    """The five parties of the world (submitter, two data owners, the algorithm and the
+    platform owner), each funded on the chain, and the backends built from ``settings``."""
     from eotrust.ledger.funding import fund_parties
     from eotrust.party import Role, create_party
-    from eotrust.roles.algorithm_owner.applications import register_workflow_application
-    from eotrust.roles.data_owner.holdings import register_dataset_file
 
     roles = {
         "submitter": Role.SUBMITTER,
@@ -76,8 +76,16 @@ def make_world(settings: Settings) -> World:
     }
     parties = {name: create_party(settings, name, role) for name, role in roles.items()}
     backends = Backends(settings)
+    fund_parties(backends.chain, [p.account.address for p in parties.values()])
+    return backends, parties
+
+
+def make_world(settings: Settings) -> World:
+    from eotrust.roles.algorithm_owner.applications import register_workflow_application
+    from eotrust.roles.data_owner.holdings import register_dataset_file
+
+    backends, parties = make_parties(settings)
     catalog, chain = backends.catalog, backends.chain
-    fund_parties(chain, [p.account.address for p in parties.values()])
     datasets = {
         "clouds": register_dataset_file(backends, parties["owner-a"], SAMPLE / "cloud_mask.tif", title="clouds"),
         "labels": register_dataset_file(backends, parties["owner-b"], SAMPLE / "lulc.tif", title="labels"),

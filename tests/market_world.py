@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flow_world import PLATFORM, SAMPLE, TINY, World
+from flow_world import PLATFORM, SAMPLE, TINY, World, make_parties
 
 from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, PlatformInfo, Record
 from eotrust.settings import Settings
@@ -35,23 +35,11 @@ Policies = Callable[[dict[str, Any], Record], dict[str, Any]]
 def make_market_world(settings: Settings, *, policies: Policies | None = None) -> World:
     """Like flow_world.make_world, every record priced; ``policies(parties, application)``: dataset
     title -> its data-use policy."""
-    from eotrust.backends import Backends
-    from eotrust.ledger.funding import fund_parties
-    from eotrust.party import Role, create_party
     from eotrust.roles.algorithm_owner.applications import register_workflow_application
     from eotrust.roles.data_owner.holdings import register_dataset_file
 
-    roles = {
-        "submitter": Role.SUBMITTER,
-        "owner-a": Role.DATA_OWNER,
-        "owner-b": Role.DATA_OWNER,
-        "algorithm-owner": Role.ALGORITHM_OWNER,
-        "platform-owner": Role.PLATFORM_OWNER,
-    }
-    parties = {name: create_party(settings, name, role) for name, role in roles.items()}
-    backends = Backends(settings)
+    backends, parties = make_parties(settings)
     catalog, chain = backends.catalog, backends.chain
-    fund_parties(chain, [p.account.address for p in parties.values()])
     plain_app = register_workflow_application(backends, parties["algorithm-owner"], TINY)
     app_body: ApplicationInfo = priced(plain_app, price={"per_use": APP_PRICE})
     application = catalog.register(parties["algorithm-owner"], app_body)
