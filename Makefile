@@ -51,8 +51,9 @@ check: install
 
 # The suite runs on as many pytest-xdist workers as the machine has cores (one file per worker
 # at a time, so a file's module fixtures are built once); `pytest tests/x.py` alone runs serially.
+# The 25 slowest tests are listed at the end of every run.
 test: install sysdeps node check
-	$(VENV)/bin/pytest -n auto --dist loadfile
+	$(VENV)/bin/pytest -n auto --dist loadfile --durations=25
 
 bench: install node
 	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
