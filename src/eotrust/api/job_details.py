@@ -150,7 +150,8 @@ def job_prov(state: ServerState, address: str) -> dict[str, Any]:
     from eotrust.workflow.prov import run_to_prov
 
     run_cid, record = run_record(state, address)
-    return json.loads(run_to_prov(record, run_cid).serialize(format="json"))
+    document: dict[str, Any] = json.loads(run_to_prov(record, run_cid).serialize(format="json"))
+    return document
 
 
 def job_logs(state: ServerState, address: str) -> list[str]:

@@ -287,7 +287,7 @@ def run_demo(
     try:
         # -- 1. find --------------------------------------------------------------------
         n.step(1, "The submitter selects an application, input datasets and a platform")
-        found = catalog.search(bbox=(14.4, 45.8, 14.7, 45.95), start="2016-01-01", end="2017-12-31")
+        found = catalog.search(bbox=(14.4, 45.8, 14.7, 45.95), start="2016-01-01", end="2017-12-31", kind=Kind.DATASET)
         n.say(
             f"search bbox 14.4,45.8,14.7,45.95, 2016–2017 → {len(found)} dataset(s): "
             + ", ".join(repr(r.body.title) for r in found),
@@ -503,9 +503,10 @@ def _quote_and_fund(n: Narrator, backends: Backends, parties: dict[str, Any], ad
 
 def _withdraw_and_bill(n: Narrator, backends: Backends, parties: dict[str, Any], address: str) -> None:
     """The node settled the task from its usage record; each party withdraws; the bill."""
+    from eotrust.ledger.escrow import EscrowClient
     from eotrust.ledger.reverts import MissingEntryError
     from eotrust.market.bill import make_bill
-    from eotrust.market.payments import escrow_of, payments_of
+    from eotrust.market.payments import payments_of
     from eotrust.market.usage import latest_usage
 
     settings, catalog, store = backends.settings, backends.catalog, backends.store
@@ -517,13 +518,14 @@ def _withdraw_and_bill(n: Narrator, backends: Backends, parties: dict[str, Any],
             f"{usage.body.refund} wei back to the submitter; settled on the escrow",
             "platform-owner",
         )
-    escrow = escrow_of(backends.chain, address)
+    escrow = EscrowClient.for_task(backends.chain, address)  # the task is on this chain
     for name, party in parties.items():
         try:
             amount = escrow.withdraw(party.account)
         except MissingEntryError:
             continue
-        n.say(f"withdrew {amount} wei (tx {escrow.last_transaction.tx_hash})", name)
+        tx = escrow.last_transaction
+        n.say(f"withdrew {amount} wei (tx {tx.tx_hash if tx else '?'})", name)
     bill = make_bill(settings, catalog, store, address, payments_of(settings, backends.chain))
     table = Table(
         "to",
