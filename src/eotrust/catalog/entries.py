@@ -357,4 +357,4 @@ class Record(BaseModel, Generic[Body_co]):
         raw = json.loads(text)
         kind = Kind(raw["kind"])
         raw["body"] = BODY_TYPES[kind].model_validate(raw["body"])
-        return Record[Body].model_validate(raw)
+        return cls.model_validate(raw)
