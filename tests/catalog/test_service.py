@@ -54,6 +54,17 @@ def test_register_and_get_round_trip(catalog: Catalog, owner) -> None:  # type: 
     assert len(catalog.list(Kind.DATASET)) == 1
 
 
+def test_a_record_of_another_kind_is_refused_where_one_kind_is_meant(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
+    # a dataset's id given where a platform is meant: no platform record, not a dataset read as one
+    dataset = catalog.register(owner, _dataset("NDVI", (14.5, 45.8, 14.6, 45.9), "2016-01-01", "2016-12-31"))
+    with pytest.raises(NotFoundError, match="no catalogue platform record"):
+        catalog.get(dataset.id, Kind.PLATFORM)
+    read = catalog.get(dataset.id)  # any kind: typed by what it is only once narrowed
+    assert read.narrow(DatasetInfo).body.title == "NDVI"
+    with pytest.raises(InvalidInputError, match="is a dataset record, not a platform record"):
+        read.narrow(PlatformInfo)
+
+
 def test_record_json_round_trip_and_check(owner) -> None:  # type: ignore[no-untyped-def]
     record = Record.sign(Kind.PLATFORM, PlatformInfo(name="p", age_recipient="age1abc"), owner)
     again = Record.from_json(record.to_json())

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from eotrust.cli.main import app
 from eotrust.ledger import ContractRevertError
+from eotrust.ledger.models import TASK_EVENTS_ADAPTER
 from eotrust.party import create_party
 from eotrust.settings import Settings
 
@@ -97,6 +98,12 @@ def test_lifecycle_from_the_command_line(settings: Settings, world: dict[str, st
 
     history = run_json(settings, "history", task)  # type: ignore[assignment]
     assert history[0]["name"] == "TaskCreated" and history[-1]["new"] == "Finished"  # type: ignore[index]
+    # each event has its own fields only, and the JSON reads back as the typed events
+    events = TASK_EVENTS_ADAPTER.validate_python(history)
+    assert [type(e).__name__ for e in events] == [e["name"] for e in history]  # type: ignore[index]
+    started = next(e for e in history if e["name"] == "Started")  # type: ignore[index]
+    assert started["execution_id"] == "6f1c2a4e-8a56-4c0f-9d32-1f0a0b7f3d11"
+    assert not {"old", "new", "cid", "kind"} & set(started)
     assert "Running -> Finished" in run(settings, "history", task)
 
     listed = json.loads(run(settings, "list", "--owner", "alice", "--json"))

@@ -12,7 +12,14 @@ from eth_account.signers.local import LocalAccount
 from ledger_helpers import CID_A, CID_B, NewTask, Parties, recipient
 
 from eotrust.errors import InvalidInputError, NotFoundError, PermissionDeniedError, StateError
-from eotrust.ledger import ContractRevertError, RequestStatus, TaskClient, TaskFactoryClient, TaskState
+from eotrust.ledger import (
+    ContractRevertError,
+    RequestStatus,
+    StateChanged,
+    TaskClient,
+    TaskFactoryClient,
+    TaskState,
+)
 
 STATES = ["Initialized", "RequestsLocked", "Running", "Finished", "Nacked", "Failed"]
 
@@ -90,7 +97,8 @@ def test_running_task_can_fail_with_a_reason(new_task: NewTask, parties: Parties
     task = new_task("Failed")
     snap = task.status()
     assert snap.state is TaskState.Failed and snap.failure == CID_A
-    assert task.history()[-1].cid == CID_A
+    last = task.history()[-1]
+    assert isinstance(last, StateChanged) and last.new is TaskState.Failed and last.cid == CID_A
 
 
 def test_factory_registry(factory: TaskFactoryClient, new_task: NewTask, parties: Parties) -> None:

@@ -26,7 +26,7 @@ from eotrust.errors import InvalidInputError, PermissionDeniedError
 
 if TYPE_CHECKING:
     from eotrust.api.state import ServerState
-    from eotrust.catalog.entries import _Body
+    from eotrust.catalog.entries import Body
     from eotrust.ml.registry import ModelEntry
 
 
@@ -61,9 +61,9 @@ def authorize_read(state: ServerState, caller: Caller, cid: str) -> str:
         if normal_cid(rec.body.cid) == cid:
             task = catalog.task(rec.body.task)
             ensure_is(caller, task.owner, f"the submitter of task {rec.body.task}")
-    for rec in catalog.list(Kind.DATASET):
-        if normal_cid(rec.body.cid) == cid:
-            ensure_is(caller, rec.owner, f"the owner of dataset {rec.id}")
+    for dataset in catalog.list(Kind.DATASET):
+        if normal_cid(dataset.body.cid) == cid:
+            ensure_is(caller, dataset.owner, f"the owner of dataset {dataset.id}")
     entry = _model_entry(state, cid)
     if entry is not None:
         if not scopes_allow(caller.scopes, entry.cid, entry.name):
@@ -91,7 +91,7 @@ def authorize_model_use(state: ServerState, key_id: str, scopes: Iterable[str], 
     return entry
 
 
-def authorize_registration(state: ServerState, caller: Caller, body: _Body) -> None:
+def authorize_registration(state: ServerState, caller: Caller, body: Body) -> None:
     """Refuse (403) a catalogue registration outside the caller's role (a dataset by a data
     owner, an application by an algorithm owner, a platform by a platform owner), and (409) a
     dataset whose CID another party registered already (which would make its owner's data
@@ -107,9 +107,5 @@ def authorize_registration(state: ServerState, caller: Caller, body: _Body) -> N
     if isinstance(body, DatasetInfo):
         cid = object_cid(body.cid)
         for rec in state.catalog.list(Kind.DATASET):
-            if (
-                isinstance(rec.body, DatasetInfo)
-                and normal_cid(rec.body.cid) == cid
-                and not same_address(rec.owner, caller.address)
-            ):
+            if normal_cid(rec.body.cid) == cid and not same_address(rec.owner, caller.address):
                 raise StateError(f"dataset {body.cid} is registered already by another party ({rec.owner})")

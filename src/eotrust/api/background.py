@@ -14,6 +14,7 @@ makes, and both stop when the server stops."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import TYPE_CHECKING
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
     from eotrust.party import PartyCard
 
 log = logging.getLogger("eotrust.api.background")
+
+
+def _node_log(name: str, line: str) -> None:
+    log.info("node %s: %s", name, line)
 
 
 def local_parties(state: ServerState) -> dict[str, PartyCard]:
@@ -74,13 +79,11 @@ class AutoAnswer(_Loop):
         self.done: set[str] = set()
 
     def tick(self) -> None:
-        from eotrust.catalog.entries import TaskInfo
         from eotrust.roles.owners.answer import answer_task
 
         state = self.state
         parties = local_parties(state)
         for rec in state.catalog.tasks():
-            assert isinstance(rec.body, TaskInfo)
             address = rec.body.address
             if address in self.done:
                 continue
@@ -113,7 +116,7 @@ class NodeSupervisor(_Loop):
         self.nodes: dict[str, tuple[PlatformNode, threading.Thread, threading.Event]] = {}
 
     def tick(self) -> None:
-        from eotrust.catalog.entries import Kind, PlatformInfo
+        from eotrust.catalog.entries import Kind
         from eotrust.nodes.node import PlatformNode
 
         state = self.state
@@ -122,10 +125,9 @@ class NodeSupervisor(_Loop):
             card = parties.get(platform.owner.lower())
             if card is None or platform.id in self.nodes:
                 continue
-            assert isinstance(platform.body, PlatformInfo)
             name = platform.body.name
             party = state.load_party(card.name)
-            node = PlatformNode(state, party, platform.id, log=lambda line, n=name: log.info("node %s: %s", n, line))
+            node = PlatformNode(state, party, platform.id, log=functools.partial(_node_log, name))
             stop = threading.Event()
             thread = threading.Thread(
                 target=node.run, args=(stop,), kwargs={"poll_s": 0.5}, name=f"node-{name}", daemon=True

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.ogc import ERROR_RESPONSES
-from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo
+from eotrust.catalog.entries import ApplicationInfo, Body, DatasetInfo, Kind, PlatformInfo, Record
 from eotrust.errors import InvalidInputError
 
 router = APIRouter(prefix="/catalog", tags=["Catalogue"])
@@ -31,7 +31,7 @@ class RecordOut(BaseModel):
     signature: str
 
 
-def record_json(record: Any) -> dict[str, Any]:
+def record_json(record: Record[Body]) -> dict[str, Any]:
     return record.model_dump(mode="json")
 
 

@@ -20,6 +20,8 @@ from fastapi.responses import JSONResponse, Response
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.links import base_url
 from eotrust.api.ogc import ERROR_RESPONSES, EXC, OgcException
+from eotrust.catalog.deployments import Deployment
+from eotrust.catalog.entries import ApplicationInfo, Record
 from eotrust.roles.algorithm_owner.deploy import DuplicateProcess, deploy, parse_package_request, undeploy
 
 router = APIRouter(tags=["Processes"])
@@ -62,7 +64,7 @@ async def _package(request: Request, process: str | None, version: str | None, v
     )
 
 
-def _summary(base: str, record: Any, dep: Any) -> dict[str, Any]:
+def _summary(base: str, record: Record[ApplicationInfo], dep: Deployment) -> dict[str, Any]:
     pid = record.body.name
     return {
         "id": pid,

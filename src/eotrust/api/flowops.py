@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from eotrust.api.auth import Caller, same_address
 from eotrust.api.ogc import EXC, REL_RESULTS, Execute
 from eotrust.api.state import ServerState
-from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, ResultInfo, TaskInfo
+from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, TaskInfo
 from eotrust.clock import utc_iso, utc_now
 from eotrust.errors import EotrustError, InvalidInputError, NotFoundError, PermissionDeniedError
 from eotrust.ledger import TaskEvent, TaskSnapshot, TaskState
-from eotrust.ledger.models import record_id
+from eotrust.ledger.models import RequestChanged, StateChanged, TaskCreated, record_id
 
 if TYPE_CHECKING:
     from eotrust.roles.owners.answer import Answer
@@ -93,9 +93,8 @@ class ParamView:
     spec: ParamSpec | None = None
 
 
-def _process_of(state: ServerState, record: Record) -> ProcessInfo:
+def _process_of(state: ServerState, record: Record[ApplicationInfo]) -> ProcessInfo:
     body = record.body
-    assert isinstance(body, ApplicationInfo)
     spec = _workflow_spec(state, body.workflow_cid)
     params: dict[str, ParamView] = {}
     if spec is not None:
@@ -126,13 +125,7 @@ def _process_of(state: ServerState, record: Record) -> ProcessInfo:
     )
 
 
-def _app(record: Record) -> ApplicationInfo:
-    """The body of an application record (``Catalog.list(Kind.APPLICATION)`` gives only those)."""
-    assert isinstance(record.body, ApplicationInfo)
-    return record.body
-
-
-def _deployed_applications(state: ServerState, viewer: str | None) -> list[Record]:
+def _deployed_applications(state: ServerState, viewer: str | None) -> list[Record[ApplicationInfo]]:
     """Application records a viewer (party name, or None for anyone) may see as processes, in
     creation order: those deployed over OGC API - Processes - Part 2 by the newest statement of
     their version (not undeployed, not replaced, visible to the viewer) and those registered
@@ -140,7 +133,7 @@ def _deployed_applications(state: ServerState, viewer: str | None) -> list[Recor
     current = state.deployments.current()
     out = []
     for rec in state.catalog.list(Kind.APPLICATION):
-        app = _app(rec)
+        app = rec.body
         dep = current.get((app.name, app.version))
         if dep is not None and (dep.application != rec.id or dep.status != "deployed" or not dep.visible_to(viewer)):
             continue
@@ -150,11 +143,11 @@ def _deployed_applications(state: ServerState, viewer: str | None) -> list[Recor
     return out
 
 
-def _applications(state: ServerState, viewer: str | None = None) -> dict[str, Record]:
+def _applications(state: ServerState, viewer: str | None = None) -> dict[str, Record[ApplicationInfo]]:
     """The newest visible application record of each name."""
-    newest: dict[str, Record] = {}
+    newest: dict[str, Record[ApplicationInfo]] = {}
     for rec in _deployed_applications(state, viewer):
-        newest[_app(rec).name] = rec  # list() is ordered by creation time
+        newest[rec.body.name] = rec  # list() is ordered by creation time
     return newest
 
 
@@ -166,9 +159,7 @@ def get_process(state: ServerState, process_id: str, viewer: str | None = None) 
     """A process by id (its newest visible version) or by ``id:version``."""
     name, _, version = process_id.partition(":")
     if version:
-        found = [
-            r for r in _deployed_applications(state, viewer) if _app(r).name == name and _app(r).version == version
-        ]
+        found = [r for r in _deployed_applications(state, viewer) if r.body.name == name and r.body.version == version]
         rec = found[-1] if found else None
     else:
         rec = _applications(state, viewer).get(process_id)
@@ -179,7 +170,7 @@ def get_process(state: ServerState, process_id: str, viewer: str | None = None) 
 
 def process_versions(state: ServerState, name: str, viewer: str | None = None) -> list[str]:
     """The visible deployed versions of a process, oldest first."""
-    return [_app(r).version for r in _deployed_applications(state, viewer) if _app(r).name == name]
+    return [r.body.version for r in _deployed_applications(state, viewer) if r.body.name == name]
 
 
 _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
@@ -265,7 +256,7 @@ def _plain(value: Any) -> Any:
 
 def parse_execution(
     state: ServerState, proc: ProcessInfo, body: Execute
-) -> tuple[dict[str, str], dict[str, Any], Record]:
+) -> tuple[dict[str, str], dict[str, Any], Record[PlatformInfo]]:
     """(workflow input -> dataset record id, parameters, platform record) of an execute request,
     each checked; InvalidInputError names the first problem."""
     from eotrust.workflow.params import check_value
@@ -313,7 +304,7 @@ def parse_execution(
     return datasets, params, platform
 
 
-def _dataset_record(state: ServerState, ref: str) -> Record:
+def _dataset_record(state: ServerState, ref: str) -> Record[DatasetInfo]:
     try:
         return state.catalog.find(ref, Kind.DATASET)
     except NotFoundError as exc:
@@ -323,7 +314,7 @@ def _dataset_record(state: ServerState, ref: str) -> Record:
 # -- the ledger --------------------------------------------------------------------------------
 
 
-def snapshot(state: ServerState, address: str) -> tuple[Record, TaskSnapshot]:
+def snapshot(state: ServerState, address: str) -> tuple[Record[TaskInfo], TaskSnapshot]:
     """The submitter's catalogue record of task ``address`` and the contract's state of it
     (NoSuchJob when there is no such task)."""
     if not SAFE_ID.match(address):
@@ -335,9 +326,8 @@ def snapshot(state: ServerState, address: str) -> tuple[Record, TaskSnapshot]:
     return record, state.task(address).status()
 
 
-def task_info(record: Record) -> TaskInfo:
+def task_info(record: Record[TaskInfo]) -> TaskInfo:
     """The body of a task's catalogue record (``Catalog.task`` gives only task records)."""
-    assert isinstance(record.body, TaskInfo)
     return record.body
 
 
@@ -361,7 +351,7 @@ def jobs_of(state: ServerState, caller: Caller) -> list[str]:
     return [task_info(r).address for r in state.catalog.tasks() if same_address(r.owner, caller.address)]
 
 
-def tasks_involving(state: ServerState, caller: Caller) -> list[tuple[Record, TaskSnapshot]]:
+def tasks_involving(state: ServerState, caller: Caller) -> list[tuple[Record[TaskInfo], TaskSnapshot]]:
     """(task record, snapshot) of every task that names the caller, oldest first."""
     out = []
     for rec in state.catalog.tasks():
@@ -374,17 +364,18 @@ def tasks_involving(state: ServerState, caller: Caller) -> list[tuple[Record, Ta
     return out
 
 
-def _application(state: ServerState, record: Record) -> tuple[Record, ApplicationInfo] | None:
+def _application(
+    state: ServerState, record: Record[TaskInfo]
+) -> tuple[Record[ApplicationInfo], ApplicationInfo] | None:
     """The application record a task record names, and its body (None if unknown here)."""
     try:
         app = state.catalog.get(task_info(record).application_id, Kind.APPLICATION)
     except NotFoundError:
         return None
-    assert isinstance(app.body, ApplicationInfo)
     return app, app.body
 
 
-def _process_name(state: ServerState, record: Record) -> str | None:
+def _process_name(state: ServerState, record: Record[TaskInfo]) -> str | None:
     found = _application(state, record)
     return found[1].name if found else None
 
@@ -444,7 +435,7 @@ def job_results(state: ServerState, address: str, base: str) -> dict[str, Any]:
 
 def result_names(state: ServerState, address: str) -> dict[str, str]:
     """Ciphertext CID -> result name, from the catalogue's result records of the task."""
-    return {r.body.cid: r.body.name for r in state.catalog.results(task=address) if isinstance(r.body, ResultInfo)}
+    return {r.body.cid: r.body.name for r in state.catalog.results(task=address)}
 
 
 def failure_exception(state: ServerState, address: str, status: dict[str, Any]) -> dict[str, Any]:
@@ -520,7 +511,7 @@ def history(state: ServerState, address: str) -> list[dict[str, Any]]:
     for ev in events:
         raw = jsonable(ev)
         when = utc_iso(ev.timestamp) if ev.timestamp is not None else None
-        parts = [f"{ev.old} → {ev.new}"] if ev.old is not None or ev.new is not None else []
+        parts = [f"{ev.old.value} → {ev.new.value}"] if isinstance(ev, (StateChanged, RequestChanged)) else []
         parts += [f"{k}={v}" for k, v in raw.items() if k not in _NOT_DETAILS and v not in (None, "", [], {})]
         out.append(
             {
@@ -531,7 +522,7 @@ def history(state: ServerState, address: str) -> list[dict[str, Any]]:
                 "time": when,
                 "tx": ev.tx_hash,
                 "summary": _in_words(ev.describe(), names),
-                "party_name": names.get(ev.party.lower()) if ev.party else None,
+                "party_name": names.get(ev.party.lower()),
             }
         )
     return out
@@ -552,7 +543,14 @@ def _names_of(state: ServerState, events: list[TaskEvent]) -> dict[str, str]:
     except EotrustError:
         pass
     for ev in events:
-        for value in (ev.id, ev.application_id, ev.platform_id):
+        ids = (
+            (ev.id,)
+            if isinstance(ev, RequestChanged)
+            else (ev.application_id, ev.platform_id)
+            if isinstance(ev, TaskCreated)
+            else ()
+        )
+        for value in ids:
             if value is None or not value.startswith("0x") or value.lower() in names:
                 continue
             try:

@@ -12,7 +12,6 @@ from typing import Any
 from eotrust.api import flowops
 from eotrust.api.auth import Caller
 from eotrust.api.state import ServerState
-from eotrust.catalog.entries import ResultInfo
 from eotrust.clock import utc_iso
 from eotrust.errors import EotrustError, InvalidInputError, NotFoundError
 from eotrust.workflow.record import RunRecord
@@ -130,7 +129,7 @@ def run_record(state: ServerState, address: str) -> tuple[str, RunRecord]:
     """(run CID, RunRecord) the platform recorded for the task; NotFoundError before it ran or
     when the record is not in this server's store."""
     flowops.snapshot(state, address)
-    results = [r.body for r in state.catalog.results(task=address) if isinstance(r.body, ResultInfo)]
+    results = [r.body for r in state.catalog.results(task=address)]
     run_cid = results[0].run_cid if results else None
     if not run_cid:
         raise NotFoundError(f"job {address} has no run record yet", hint="wait until the job is successful or failed")
@@ -150,7 +149,8 @@ def job_prov(state: ServerState, address: str) -> dict[str, Any]:
     from eotrust.workflow.prov import run_to_prov
 
     run_cid, record = run_record(state, address)
-    return json.loads(run_to_prov(record, run_cid).serialize(format="json"))
+    document: dict[str, Any] = json.loads(run_to_prov(record, run_cid).serialize(format="json"))
+    return document
 
 
 def job_logs(state: ServerState, address: str) -> list[str]:
@@ -181,7 +181,7 @@ def job_statistics(state: ServerState, address: str) -> dict[str, Any]:
     """Weaver's statistics shape: the run as a whole, its steps, and each recorded output's size."""
     run_cid, record = run_record(state, address)
     # sizes as the platform recorded them (the plaintext stays in the platform's private store)
-    results = [r.body for r in state.catalog.results(task=address) if isinstance(r.body, ResultInfo)]
+    results = [r.body for r in state.catalog.results(task=address)]
     sizes = {
         r.name: {"cid": r.cid, "plaintextCid": r.plaintext_cid, "size": r.size}
         for r in results

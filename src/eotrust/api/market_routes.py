@@ -131,7 +131,7 @@ def post_quotation(
 
     state = _state(request)
     prices = task_prices(state.catalog, body.task)
-    if prices.application.body.name != processId:  # type: ignore[attr-defined]
+    if prices.application.body.name != processId:
         raise NotFoundError(f"task {body.task} is not a task of process {processId!r}")
     me = (caller.address or "").lower()
     if me not in (prices.submitter.lower(), prices.platform_owner.lower()):

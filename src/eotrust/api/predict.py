@@ -164,7 +164,8 @@ def _parse_npy(body: bytes) -> np.ndarray:
         version = npy.read_magic(stream)
         readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
         if version not in readers:  # a rarer version: numpy's own reader (one copy)
-            return np.load(io.BytesIO(body), allow_pickle=False)
+            array: np.ndarray = np.load(io.BytesIO(body), allow_pickle=False)
+            return array
         shape, fortran, dtype = readers[version](stream)
         if dtype.hasobject:
             raise ValueError("object arrays need pickles, which are not accepted")
@@ -253,7 +254,8 @@ def _array_tiff(classes: np.ndarray) -> bytes:
     with MemoryFile() as mem:
         with mem.open(driver="GTiff", width=w, height=h, count=1, dtype=classes.dtype.name) as dst:
             dst.write(classes, 1)
-        return mem.read()
+        tiff: bytes = mem.read()
+        return tiff
 
 
 @router.post(

@@ -124,7 +124,7 @@ def execute(
     base = base_url(request)
     proc = flowops.get_process(state, processId, caller.party)
     job = flowops.execute(state, caller, proc, body)
-    wants_async = bool(prefer) and "respond-async" in prefer.lower()
+    wants_async = prefer is not None and "respond-async" in prefer.lower()
     if not wants_async:
         deadline = time.monotonic() + state.sync_timeout_s
         status = flowops.job_status(state, job, base)

@@ -6,6 +6,7 @@ federation peers (``sparql_peers``)."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request
@@ -16,7 +17,7 @@ from eotrust.errors import InvalidInputError
 
 router = APIRouter(tags=["Catalogue"])
 
-_ANSWERS = {
+_ANSWERS: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {
             m: {}
@@ -80,7 +81,8 @@ async def sparql_post(request: Request) -> Response:
     if ctype == "application/sparql-query":
         return await run_in_threadpool(_answer, request, text)
     if ctype == "application/x-www-form-urlencoded":
-        return await run_in_threadpool(_answer, request, (parse_qs(text).get("query") or [None])[0])
+        queries = parse_qs(text).get("query")
+        return await run_in_threadpool(_answer, request, queries[0] if queries else None)
     raise InvalidInputError(
         f"cannot read a {ctype or 'untyped'} SPARQL request", hint="POST application/sparql-query or a form with query="
     )

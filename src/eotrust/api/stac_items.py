@@ -24,6 +24,7 @@ from pystac.extensions.mlm import (
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType
 
+from eotrust.catalog.entries import DatasetInfo, Record, ResultInfo
 from eotrust.clock import utc_iso
 
 STAC_VERSION = pystac.get_stac_version()
@@ -172,7 +173,7 @@ def _asset(
     return asset
 
 
-def dataset_entry(record: Any, base: str) -> StacEntry:
+def dataset_entry(record: Record[DatasetInfo], base: str) -> StacEntry:
     """A catalogue dataset record (``eotrust.catalog`` Record of kind dataset) as a STAC Item."""
     body = record.body
     props: dict[str, Any] = {
@@ -189,7 +190,7 @@ def dataset_entry(record: Any, base: str) -> StacEntry:
         "datasets",
         record.id,
         base,
-        bbox=tuple(body.bbox) if body.bbox else None,
+        bbox=body.bbox,
         start=parse_time(body.start),
         end=parse_time(body.end),
         created=parse_time(record.created),
@@ -288,7 +289,7 @@ def model_entry(model: Any, base: str) -> StacEntry:
     return _entry(item)
 
 
-def result_entry(record: Any, base: str, footprint: BBox | None = None) -> StacEntry:
+def result_entry(record: Record[ResultInfo], base: str, footprint: BBox | None = None) -> StacEntry:
     """A result record (the ciphertext of one task output) as a STAC Item; its footprint is the
     union of the task's input datasets' footprints when known."""
     body = record.body

@@ -18,7 +18,7 @@ from eotrust.api.ogc import ERROR_RESPONSES, Execute
 router = APIRouter(tags=["Tasks"])
 
 Address = Path(..., min_length=1, max_length=100, description="the task's contract address")
-_ERR = {k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404)}
+_ERR: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404)}
 
 
 class Me(BaseModel):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from pydantic import (
@@ -92,7 +92,9 @@ class Kind(str, Enum):
 RECORD_VERSION = 2
 
 
-class _Body(BaseModel):
+class Body(BaseModel):
+    """What a catalogue record describes: the base of every record body (``DatasetInfo`` ...)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: Fields left out of the signed form while they are None (fields added after records were
@@ -157,10 +159,13 @@ class UsePolicy(_Terms):
     platforms: list[Allowed] | None = Field(default=None, max_length=1000)
 
 
-BodyT = TypeVar("BodyT", bound=_Body)
+BodyT = TypeVar("BodyT", bound=Body)
+#: A record's body type: covariant, since a record is immutable (a ``Record[DatasetInfo]`` is a
+#: ``Record[Body]``).
+Body_co = TypeVar("Body_co", bound=Body, covariant=True)
 
 
-class DatasetInfo(_Body):
+class DatasetInfo(Body):
     """An EO dataset as its owner describes it. ``cid`` names the plaintext file; the bytes
     themselves stay with the owner until a task asks for them (then encrypted for one platform)."""
 
@@ -196,7 +201,7 @@ class DatasetInfo(_Body):
         return v
 
 
-class ApplicationInfo(_Body):
+class ApplicationInfo(Body):
     """An application: a workflow (by CID) with the schema of its parameters."""
 
     name: str = Field(min_length=1)
@@ -212,7 +217,7 @@ class ApplicationInfo(_Body):
     _OPTIONAL = ("price",)
 
 
-class PlatformInfo(_Body):
+class PlatformInfo(Body):
     """A compute platform: its key for inputs and what it can run. Its name names the node's
     directories under the home, so it is a plain name (:mod:`eotrust.names`)."""
 
@@ -228,7 +233,7 @@ class PlatformInfo(_Body):
     _OPTIONAL = ("prices",)
 
 
-class TaskInfo(_Body):
+class TaskInfo(Body):
     """What a submitter asked for: which application, which dataset feeds which workflow input,
     which platform, with which parameters, and the key the results are encrypted for."""
 
@@ -240,7 +245,7 @@ class TaskInfo(_Body):
     results_recipient: str
 
 
-class ResultInfo(_Body):
+class ResultInfo(Body):
     """One result of a task as the platform recorded it: the stored ciphertext and what it holds."""
 
     task: str
@@ -266,7 +271,7 @@ def make_body(body_type: type[BodyT], **fields: Any) -> BodyT:
         ) from None
 
 
-BODY_TYPES: dict[Kind, type[_Body]] = {
+BODY_TYPES: dict[Kind, type[Body]] = {
     Kind.DATASET: DatasetInfo,
     Kind.APPLICATION: ApplicationInfo,
     Kind.PLATFORM: PlatformInfo,
@@ -275,8 +280,9 @@ BODY_TYPES: dict[Kind, type[_Body]] = {
 }
 
 
-class Record(BaseModel):
-    """A signed catalogue record."""
+class Record(BaseModel, Generic[Body_co]):
+    """A signed catalogue record; ``Record[DatasetInfo]`` is a dataset's (its ``body`` typed).
+    The type parameter is for readers and type checkers only: the signed bytes are the same."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -284,18 +290,18 @@ class Record(BaseModel):
     kind: Kind
     owner: str
     created: str
-    body: SerializeAsAny[_Body]
+    body: SerializeAsAny[Body_co]
     signature: str
 
     @staticmethod
-    def envelope(kind: Kind, owner: str, created: str, body: _Body) -> dict[str, Any]:
+    def envelope(kind: Kind, owner: str, created: str, body: Body) -> dict[str, Any]:
         return {"kind": kind.value, "owner": owner, "created": created, "body": body.canonical()}
 
     def signed_bytes(self) -> bytes:
         return canonical_json(self.envelope(self.kind, self.owner, self.created, self.body))
 
     @classmethod
-    def sign(cls, kind: Kind, body: _Body, account: LocalAccount, *, created: datetime | None = None) -> Record:
+    def sign(cls, kind: Kind, body: BodyT, account: LocalAccount, *, created: datetime | None = None) -> Record[BodyT]:
         from eotrust.cid import cid_of_bytes
 
         if not isinstance(body, BODY_TYPES[kind]):
@@ -304,8 +310,19 @@ class Record(BaseModel):
         envelope = cls.envelope(kind, account.address, stamp, body)
         data = canonical_json(envelope)
         signature = sign_record(account, Domain.CATALOG_RECORD, RECORD_VERSION, envelope)
-        return cls(
+        return Record(
             id=cid_of_bytes(data), kind=kind, owner=account.address, created=stamp, body=body, signature=signature
+        )
+
+    def narrow(self, body_type: type[BodyT]) -> Record[BodyT]:
+        """This record typed as one of ``body_type`` (a record read by id may be of any kind);
+        InvalidInputError if its body is another."""
+        if not isinstance(self.body, body_type):
+            what = body_type.__name__.removesuffix("Info").lower()
+            raise InvalidInputError(f"catalogue record {self.id} is a {self.kind.value} record, not a {what} record")
+        body: BodyT = self.body
+        return Record(
+            id=self.id, kind=self.kind, owner=self.owner, created=self.created, body=body, signature=self.signature
         )
 
     def check(self) -> None:
@@ -336,7 +353,7 @@ class Record(BaseModel):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> Record:
+    def from_json(cls, text: str) -> Record[Body]:
         raw = json.loads(text)
         kind = Kind(raw["kind"])
         raw["body"] = BODY_TYPES[kind].model_validate(raw["body"])

@@ -15,7 +15,7 @@ from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eotrust.catalog.db import Base
-from eotrust.catalog.entries import BODY_TYPES, Kind, Record
+from eotrust.catalog.entries import BODY_TYPES, Body, Kind, Record
 from eotrust.cid import canonical_text
 from eotrust.errors import IntegrityError
 
@@ -37,7 +37,7 @@ class RecordRow(Base):
 
     # -- mapping between a Record and a row ---------------------------------
     @classmethod
-    def from_record(cls, record: Record) -> RecordRow:
+    def from_record(cls, record: Record[Body]) -> RecordRow:
         if record.kind is not cls.KIND:
             raise TypeError(f"{cls.__name__} stores {cls.KIND.value} records, not {record.kind.value}")
         fields = record.body.canonical()
@@ -67,7 +67,7 @@ class RecordRow(Base):
                 out[name] = getattr(self, name)
         return out
 
-    def to_record(self) -> Record:
+    def to_record(self) -> Record[Body]:
         """The checked record; IntegrityError names the record and the field that does not match."""
         what = f"catalogue {self.KIND.value} record {self.id}"
         try:
@@ -88,7 +88,7 @@ class RecordRow(Base):
             body = BODY_TYPES[self.KIND].model_validate(body_fields)
         except ValueError as exc:
             raise IntegrityError(f"{what}: its body is no longer a valid {self.KIND.value}: {exc}") from None
-        record = Record(
+        record: Record[Body] = Record(
             id=self.id, kind=self.KIND, owner=self.owner, created=self.created, body=body, signature=self.signature
         )
         record.check()

@@ -14,7 +14,7 @@ import builtins
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Literal, cast, overload
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Select, or_, select
@@ -25,13 +25,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from eotrust.catalog.db import open_session_factory
 from eotrust.catalog.entries import (
     ApplicationInfo,
+    Body,
+    BodyT,
     DatasetInfo,
     Kind,
     PlatformInfo,
     Record,
     ResultInfo,
     TaskInfo,
-    _Body,
     _normalise_time,
 )
 from eotrust.catalog.query import Filter, conditions
@@ -46,7 +47,7 @@ from eotrust.catalog.records import (
 from eotrust.errors import BackendUnavailableError, InvalidInputError, NotFoundError
 from eotrust.settings import Settings
 
-_KIND_OF: dict[type[_Body], Kind] = {
+_KIND_OF: dict[type[Body], Kind] = {
     DatasetInfo: Kind.DATASET,
     ApplicationInfo: Kind.APPLICATION,
     PlatformInfo: Kind.PLATFORM,
@@ -91,7 +92,7 @@ class Catalog:
         self._sessions = sessions if sessions is not None else open_sessions(settings)
 
     # -- writing -------------------------------------------------------------
-    def register(self, owner: Any, body: _Body, *, created: datetime | None = None) -> Record:
+    def register(self, owner: Any, body: BodyT, *, created: datetime | None = None) -> Record[BodyT]:
         """Sign ``body`` with the owner's key and store it; registering the same record twice
         returns the stored one (records are content-addressed)."""
         kind = _KIND_OF.get(type(body))
@@ -100,7 +101,7 @@ class Catalog:
         record = Record.sign(kind, body, _signer(owner), created=created)
         return self.add(record)
 
-    def add(self, record: Record) -> Record:
+    def add(self, record: Record[BodyT]) -> Record[BodyT]:
         """Store an already signed record (checked first); idempotent."""
         record.check()
         row_type = ROW_TYPES[record.kind]
@@ -114,17 +115,29 @@ class Catalog:
                     raise
         return record
 
-    def register_dataset(self, owner: Any, info: DatasetInfo) -> Record:
+    def register_dataset(self, owner: Any, info: DatasetInfo) -> Record[DatasetInfo]:
         return self.register(owner, info)
 
-    def register_application(self, owner: Any, info: ApplicationInfo) -> Record:
+    def register_application(self, owner: Any, info: ApplicationInfo) -> Record[ApplicationInfo]:
         return self.register(owner, info)
 
-    def register_platform(self, owner: Any, info: PlatformInfo) -> Record:
+    def register_platform(self, owner: Any, info: PlatformInfo) -> Record[PlatformInfo]:
         return self.register(owner, info)
 
     # -- reading -------------------------------------------------------------
-    def get(self, record_id: str, kind: Kind | None = None) -> Record:
+    @overload
+    def get(self, record_id: str, kind: Literal[Kind.DATASET]) -> Record[DatasetInfo]: ...
+    @overload
+    def get(self, record_id: str, kind: Literal[Kind.APPLICATION]) -> Record[ApplicationInfo]: ...
+    @overload
+    def get(self, record_id: str, kind: Literal[Kind.PLATFORM]) -> Record[PlatformInfo]: ...
+    @overload
+    def get(self, record_id: str, kind: Literal[Kind.TASK]) -> Record[TaskInfo]: ...
+    @overload
+    def get(self, record_id: str, kind: Literal[Kind.RESULT]) -> Record[ResultInfo]: ...
+    @overload
+    def get(self, record_id: str, kind: Kind | None = None) -> Record[Body]: ...
+    def get(self, record_id: str, kind: Kind | None = None) -> Record[Body]:
         """The checked record with this id (any kind unless ``kind`` is given)."""
         kinds = [kind] if kind else list(ROW_TYPES)
         with self._sessions() as session:
@@ -135,7 +148,19 @@ class Catalog:
         what = f"{kind.value} record" if kind else "record"
         raise NotFoundError(f"no catalogue {what} {record_id}", hint="run `eotrust catalog search` to list records")
 
-    def find(self, ref: str, kind: Kind | None = None) -> Record:
+    @overload
+    def find(self, ref: str, kind: Literal[Kind.DATASET]) -> Record[DatasetInfo]: ...
+    @overload
+    def find(self, ref: str, kind: Literal[Kind.APPLICATION]) -> Record[ApplicationInfo]: ...
+    @overload
+    def find(self, ref: str, kind: Literal[Kind.PLATFORM]) -> Record[PlatformInfo]: ...
+    @overload
+    def find(self, ref: str, kind: Literal[Kind.TASK]) -> Record[TaskInfo]: ...
+    @overload
+    def find(self, ref: str, kind: Literal[Kind.RESULT]) -> Record[ResultInfo]: ...
+    @overload
+    def find(self, ref: str, kind: Kind | None = None) -> Record[Body]: ...
+    def find(self, ref: str, kind: Kind | None = None) -> Record[Body]:
         """The one resolver of catalogue references (CLI, API and library alike): a record by
         id; else an application or platform by name, a dataset by title or by the CID of its
         bytes — the newest match. Without ``kind``: a record of any kind by id, else the
@@ -164,13 +189,63 @@ class Catalog:
         how = "id, title or CID" if kind is Kind.DATASET else "id or name"
         raise NotFoundError(f"no catalogue {what} with {how} {ref!r}", hint="run `eotrust catalog search`")
 
-    def list(self, kind: Kind, *, owner: str | None = None) -> builtins.list[Record]:
+    @overload
+    def list(self, kind: Literal[Kind.DATASET], *, owner: str | None = None) -> builtins.list[Record[DatasetInfo]]: ...
+    @overload
+    def list(
+        self, kind: Literal[Kind.APPLICATION], *, owner: str | None = None
+    ) -> builtins.list[Record[ApplicationInfo]]: ...
+    @overload
+    def list(
+        self, kind: Literal[Kind.PLATFORM], *, owner: str | None = None
+    ) -> builtins.list[Record[PlatformInfo]]: ...
+    @overload
+    def list(self, kind: Literal[Kind.TASK], *, owner: str | None = None) -> builtins.list[Record[TaskInfo]]: ...
+    @overload
+    def list(self, kind: Literal[Kind.RESULT], *, owner: str | None = None) -> builtins.list[Record[ResultInfo]]: ...
+    @overload
+    def list(self, kind: Kind, *, owner: str | None = None) -> builtins.list[Record[Any]]: ...
+    def list(self, kind: Kind, *, owner: str | None = None) -> builtins.list[Record[Any]]:
         row_type = ROW_TYPES[kind]
         query = select(row_type).order_by(row_type.created, row_type.id)
         if owner:
             query = query.where(row_type.owner == owner)
         return self._run(query)
 
+    @overload
+    def search(
+        self,
+        *,
+        bbox: Sequence[float] | None = None,
+        start: str | datetime | None = None,
+        end: str | datetime | None = None,
+        text: str | None = None,
+        kind: Literal[Kind.DATASET],
+        owner: str | None = None,
+    ) -> builtins.list[Record[DatasetInfo]]: ...
+    @overload
+    def search(
+        self,
+        *,
+        bbox: Sequence[float] | None = None,
+        start: str | datetime | None = None,
+        end: str | datetime | None = None,
+        text: str | None = None,
+        kind: Literal[Kind.APPLICATION],
+        owner: str | None = None,
+    ) -> builtins.list[Record[ApplicationInfo]]: ...
+    @overload
+    def search(
+        self,
+        *,
+        bbox: Sequence[float] | None = None,
+        start: str | datetime | None = None,
+        end: str | datetime | None = None,
+        text: str | None = None,
+        kind: Literal[Kind.PLATFORM],
+        owner: str | None = None,
+    ) -> builtins.list[Record[PlatformInfo]]: ...
+    @overload
     def search(
         self,
         *,
@@ -180,7 +255,17 @@ class Catalog:
         text: str | None = None,
         kind: Kind | str | None = None,
         owner: str | None = None,
-    ) -> builtins.list[Record]:
+    ) -> builtins.list[Record[Body]]: ...
+    def search(
+        self,
+        *,
+        bbox: Sequence[float] | None = None,
+        start: str | datetime | None = None,
+        end: str | datetime | None = None,
+        text: str | None = None,
+        kind: Kind | str | None = None,
+        owner: str | None = None,
+    ) -> builtins.list[Record[Any]]:
         """Datasets, applications and platforms matching every criterion given.
 
         ``bbox`` (west, south, east, north; WGS84) and ``start``/``end`` select datasets whose
@@ -209,7 +294,7 @@ class Catalog:
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from None
         needle = text.lower() if text else None
-        found: builtins.list[Record] = []
+        found: builtins.list[Record[Body]] = []
         for k in kinds:
             row_type = ROW_TYPES[k]
             query: Select[Any] = select(row_type).order_by(row_type.created, row_type.id)
@@ -223,35 +308,47 @@ class Catalog:
                 found.append(record)
         return found
 
-    def select(self, kind: Kind, where: Filter) -> builtins.list[Record]:
+    @overload
+    def select(self, kind: Literal[Kind.DATASET], where: Filter) -> builtins.list[Record[DatasetInfo]]: ...
+    @overload
+    def select(self, kind: Literal[Kind.APPLICATION], where: Filter) -> builtins.list[Record[ApplicationInfo]]: ...
+    @overload
+    def select(self, kind: Literal[Kind.PLATFORM], where: Filter) -> builtins.list[Record[PlatformInfo]]: ...
+    @overload
+    def select(self, kind: Literal[Kind.TASK], where: Filter) -> builtins.list[Record[TaskInfo]]: ...
+    @overload
+    def select(self, kind: Literal[Kind.RESULT], where: Filter) -> builtins.list[Record[ResultInfo]]: ...
+    @overload
+    def select(self, kind: Kind, where: Filter) -> builtins.list[Record[Any]]: ...
+    def select(self, kind: Kind, where: Filter) -> builtins.list[Record[Any]]:
         """Records of ``kind`` matching ``where``, filtered by the database (see
         :mod:`eotrust.catalog.query`); each is checked as it is read."""
         row_type = ROW_TYPES[kind]
         query = select(row_type).where(*conditions(row_type, where)).order_by(row_type.created, row_type.id)
         return self._run(query)
 
-    def tasks(self, *, address: str | None = None) -> builtins.list[Record]:
+    def tasks(self, *, address: str | None = None) -> builtins.list[Record[TaskInfo]]:
         query = select(TaskRow).order_by(TaskRow.created, TaskRow.id)
         if address:
             query = query.where(TaskRow.address == address)
-        return self._run(query)
+        return [r.narrow(TaskInfo) for r in self._run(query)]
 
-    def task(self, address: str) -> Record:
+    def task(self, address: str) -> Record[TaskInfo]:
         """The submitter's record of the task at this contract address."""
         found = self.tasks(address=address)
         if not found:
             raise NotFoundError(f"no catalogue task record for contract {address}")
         return found[-1]
 
-    def results(self, *, task: str | None = None, cid: str | None = None) -> builtins.list[Record]:
+    def results(self, *, task: str | None = None, cid: str | None = None) -> builtins.list[Record[ResultInfo]]:
         query = select(ResultRow).order_by(ResultRow.created, ResultRow.id)
         if task:
             query = query.where(ResultRow.task == task)
         if cid:
             query = query.where(ResultRow.cid == cid)
-        return self._run(query)
+        return [r.narrow(ResultInfo) for r in self._run(query)]
 
-    def _run(self, query: Select[Any]) -> builtins.list[Record]:
+    def _run(self, query: Select[Any]) -> builtins.list[Record[Body]]:
         with self._sessions() as session:
             return [row.to_record() for row in session.scalars(query)]
 
@@ -265,7 +362,7 @@ def _kind(value: Kind | str) -> Kind:
         ) from None
 
 
-def _has_text(record: Record, needle: str) -> bool:
+def _has_text(record: Record[Body], needle: str) -> bool:
     """Case-insensitive substring over the signed body's names, titles, descriptions, CIDs and
     keywords; words of a several-word text may be joined by a space, a hyphen, an underscore or
     nothing ("land cover" finds "Land-cover", "land_cover" and "landcover")."""
@@ -279,7 +376,9 @@ def _has_text(record: Record, needle: str) -> bool:
     return any(needle.strip().lower() in v.lower() for v in values)
 
 
-def _in_area_and_time(record: Record, box: tuple[float, float, float, float] | None, q_start: Any, q_end: Any) -> bool:
+def _in_area_and_time(
+    record: Record[Body], box: tuple[float, float, float, float] | None, q_start: Any, q_end: Any
+) -> bool:
     body = record.body.canonical()
     if box is not None:
         bb = body.get("bbox")

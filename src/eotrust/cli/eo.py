@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -91,7 +92,7 @@ def stack_cmd(
             method="composite" if composite_days else "interpolate",
             windows_=wins,
         )
-        summary = {
+        summary: dict[str, Any] = {
             "cube": str(out),
             "dates": report.dates,
             "bands": list(report.bands),
@@ -247,7 +248,7 @@ def dataset_cmd(
         console.print(f"  {split:<5} " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     console.print(
         f"training dataset{' stored' if store_it else ''}: {len(manifest.tiles)} tiles of {tile_size} px, "
-        f"classes {', '.join(summary['classes'])}; its CID:"
+        f"classes {', '.join(c.name for c in manifest.classes)}; its CID:"
     )
     typer.echo(cid)  # last, alone on its line: CID=$(eotrust eo dataset … | tail -1)
 

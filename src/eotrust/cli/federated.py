@@ -81,7 +81,7 @@ def create(
         classes=CLASS_NAMES,
         class_codes=CLASS_CODES,
         timesteps=68,
-        strategy=strategy,  # type: ignore[arg-type]
+        strategy=strategy,
         mu=mu,
         local_epochs=local_epochs,
         privacy=privacy,

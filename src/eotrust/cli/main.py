@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 import typer.core
@@ -14,6 +15,9 @@ from eotrust.backends import Backends
 from eotrust.cli.common import err_console
 from eotrust.errors import EotrustError
 from eotrust.settings import load_settings
+
+if TYPE_CHECKING:
+    from typer._click import Context as ClickContext  # typer vendors click: its options take this Context
 
 
 def _flags_show_no_type() -> None:
@@ -25,7 +29,7 @@ def _flags_show_no_type() -> None:
         return
     shown = option.display_type_rich
 
-    def display_type_rich(self: typer.core.TyperOption, ctx: typer.Context) -> str | None:  # type: ignore[name-defined]
+    def display_type_rich(self: typer.core.TyperOption, ctx: ClickContext) -> str | None:
         if self.is_flag and not self.count:
             return None
         return shown(self, ctx)

@@ -5,6 +5,7 @@ Every command is a thin shell over ``eotrust.ml`` (package, onnx_export, registr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -18,6 +19,9 @@ from eotrust.cli.common import (
     print_json,
     settings_of,
 )
+
+if TYPE_CHECKING:
+    from eotrust.ml.registry import ModelEntry
 
 model_app = typer.Typer(help="Model packages: package, verify, register, score (onnxruntime).", no_args_is_help=True)
 
@@ -165,7 +169,7 @@ def import_cmd(
     console.print(f"[green]imported[/] {entry.name} version {entry.version}  CID [bold]{entry.cid}[/]", highlight=False)
 
 
-def _entry_json(entry) -> dict:  # type: ignore[no-untyped-def]
+def _entry_json(entry: ModelEntry) -> dict[str, Any]:
     return {k: v for k, v in entry.__dict__.items() if k != "manifest"}
 
 

@@ -48,7 +48,7 @@ def _task(ctx: typer.Context, address: str) -> TaskClient:
 
 def _address(settings: Settings, value: str, what: str) -> str:
     """An address, or the address of the local party of that name."""
-    from eth_utils import is_address
+    from eth_utils.address import is_address
 
     from eotrust.ledger.codec import checksum_address
 

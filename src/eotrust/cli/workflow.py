@@ -336,7 +336,8 @@ def run_cmd(
         if local_dask:
             from distributed import LocalCluster
 
-            cluster = LocalCluster(
+            # distributed's LocalCluster.__init__ is unannotated
+            cluster = LocalCluster(  # type: ignore[no-untyped-call]
                 n_workers=local_dask, threads_per_worker=1, processes=True, resources={"CPU": 1}, dashboard_address=None
             )
             err_console.print(f"local Dask cluster at {cluster.scheduler_address} ({local_dask} workers)")

@@ -36,6 +36,8 @@ from eotrust.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from eotrust.backends import Backends
+    from eotrust.catalog.entries import ApplicationInfo, BodyT, DatasetInfo, PlatformInfo, Record
+    from eotrust.catalog.service import Catalog
 
 PASSPHRASE = "eotrust-demo"
 PLATFORM = "slovenia-compute"
@@ -128,11 +130,14 @@ def _print_status(narrator: Narrator, chain: Any, address: str, when: str, names
     narrator.table(Text.from_ansi(printed.get().rstrip("\n")))
 
 
-def _catalogue_names(*records: Any) -> dict[str, str]:
+def _catalogue_names(*records: Record[ApplicationInfo | PlatformInfo | DatasetInfo]) -> dict[str, str]:
     """``task status`` names catalogue ids (the contract's bytes32) by their records' names."""
+    from eotrust.catalog.entries import DatasetInfo
     from eotrust.cid import cid_digest
 
-    return {"0x" + cid_digest(r.id).hex(): getattr(r.body, "name", None) or r.body.title for r in records}
+    return {
+        "0x" + cid_digest(r.id).hex(): r.body.title if isinstance(r.body, DatasetInfo) else r.body.name for r in records
+    }
 
 
 def run_demo(
@@ -259,7 +264,13 @@ def run_demo(
     n.say(
         f"platform {PLATFORM} → record {platform.id} (key for inputs {platform.body.age_recipient})", "platform-owner"
     )
-    ndvi, clouds, labels, app = _priced(n, catalog, parties, ndvi, clouds, labels, app)
+    ndvi, clouds, labels = (_priced(catalog, parties, d, USE_PRICE) for d in (ndvi, clouds, labels))
+    app = _priced(catalog, parties, app, RUN_PRICE)
+    n.say(
+        f"prices signed into the records: {RUN_PRICE // GWEI} gwei per run, {USE_PRICE // GWEI} gwei per dataset use; "
+        f"platform {', '.join(f'{k} {v // GWEI} gwei' for k, v in PLATFORM_PRICES.items())}",
+        "owners",
+    )
 
     # the platform's node follows the ledger from now on (its own backends, as its own process would)
     node_log = lambda line: n.say(line, "node")  # noqa: E731
@@ -287,7 +298,7 @@ def run_demo(
     try:
         # -- 1. find --------------------------------------------------------------------
         n.step(1, "The submitter selects an application, input datasets and a platform")
-        found = catalog.search(bbox=(14.4, 45.8, 14.7, 45.95), start="2016-01-01", end="2017-12-31")
+        found = catalog.search(bbox=(14.4, 45.8, 14.7, 45.95), start="2016-01-01", end="2017-12-31", kind=Kind.DATASET)
         n.say(
             f"search bbox 14.4,45.8,14.7,45.95, 2016–2017 → {len(found)} dataset(s): "
             + ", ".join(repr(r.body.title) for r in found),
@@ -320,7 +331,9 @@ def run_demo(
             f"{parties['submitter'].card.age_recipient}",
             "submitter",
         )
-        names = _catalogue_names(chosen_app, chosen_platform, *[catalog.get(d) for d in request.inputs.values()])
+        names = _catalogue_names(
+            chosen_app, chosen_platform, *[catalog.get(d, Kind.DATASET) for d in request.inputs.values()]
+        )
         shown["names"] = names
         _quote_and_fund(n, backends, parties, address)
         _print_status(n, chain, address, "Requests Locked", names)
@@ -467,20 +480,11 @@ def _wait_state(backends: Backends, address: str, timeout_s: float, node_error: 
 
 
 # -- the market (issue 15): prices, the platform's quote, usage and the bill ----------------------
-def _priced(n: Narrator, catalog: Any, parties: dict[str, Any], *records: Any) -> list[Any]:
-    """Each owner prices its record (a new signed version: its current terms)."""
-    out = []
-    for record in records:
-        price = RUN_PRICE if record.kind.value == "application" else USE_PRICE
-        owner = next(p for p in parties.values() if p.account.address == record.owner)
-        body = type(record.body).model_validate({**record.body.canonical(), "price": {"per_use": price}})
-        out.append(catalog.register(owner, body))
-    n.say(
-        f"prices signed into the records: {RUN_PRICE // GWEI} gwei per run, {USE_PRICE // GWEI} gwei per dataset use; "
-        f"platform {', '.join(f'{k} {v // GWEI} gwei' for k, v in PLATFORM_PRICES.items())}",
-        "owners",
-    )
-    return out
+def _priced(catalog: Catalog, parties: dict[str, Any], record: Record[BodyT], price: int) -> Record[BodyT]:
+    """The owner prices its record (a new signed version: its current terms)."""
+    owner = next(p for p in parties.values() if p.account.address == record.owner)
+    body = type(record.body).model_validate({**record.body.canonical(), "price": {"per_use": price}})
+    return catalog.register(owner, body)
 
 
 def _quote_and_fund(n: Narrator, backends: Backends, parties: dict[str, Any], address: str) -> None:
@@ -503,9 +507,10 @@ def _quote_and_fund(n: Narrator, backends: Backends, parties: dict[str, Any], ad
 
 def _withdraw_and_bill(n: Narrator, backends: Backends, parties: dict[str, Any], address: str) -> None:
     """The node settled the task from its usage record; each party withdraws; the bill."""
+    from eotrust.ledger.escrow import EscrowClient
     from eotrust.ledger.reverts import MissingEntryError
     from eotrust.market.bill import make_bill
-    from eotrust.market.payments import escrow_of, payments_of
+    from eotrust.market.payments import payments_of
     from eotrust.market.usage import latest_usage
 
     settings, catalog, store = backends.settings, backends.catalog, backends.store
@@ -517,13 +522,14 @@ def _withdraw_and_bill(n: Narrator, backends: Backends, parties: dict[str, Any],
             f"{usage.body.refund} wei back to the submitter; settled on the escrow",
             "platform-owner",
         )
-    escrow = escrow_of(backends.chain, address)
+    escrow = EscrowClient.for_task(backends.chain, address)  # the task is on this chain
     for name, party in parties.items():
         try:
             amount = escrow.withdraw(party.account)
         except MissingEntryError:
             continue
-        n.say(f"withdrew {amount} wei (tx {escrow.last_transaction.tx_hash})", name)
+        tx = escrow.last_transaction
+        n.say(f"withdrew {amount} wei (tx {tx.tx_hash if tx else '?'})", name)
     bill = make_bill(settings, catalog, store, address, payments_of(settings, backends.chain))
     table = Table(
         "to",

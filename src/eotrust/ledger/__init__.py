@@ -5,7 +5,8 @@
 - :class:`TaskFactoryClient` — creates tasks (``create_task``) and lists them
   (``all_tasks``, ``tasks_of``, ``task_count``).
 - :class:`TaskClient` — every move of one task, ``status()`` (a :class:`TaskSnapshot`) and
-  ``history()`` (:class:`TaskEvent` list).
+  ``history()`` (a list of :data:`TaskEvent`: one of :class:`TaskCreated`,
+  :class:`StateChanged`, :class:`RequestChanged`, :class:`Started`, :class:`ResultAdded`).
 - ``Chain.block_number()`` and ``Chain.events_since(block)`` let a node follow the chain and
   resume after a restart with the ledger as the source of truth.
 """
@@ -19,9 +20,14 @@ if TYPE_CHECKING:
     from eotrust.ledger.chain import Chain, TxResult
     from eotrust.ledger.factory import TaskFactoryClient
     from eotrust.ledger.models import (
+        RequestChanged,
         RequestKind,
         RequestStatus,
         ResourceRequest,
+        ResultAdded,
+        Started,
+        StateChanged,
+        TaskCreated,
         TaskEvent,
         TaskResult,
         TaskSnapshot,
@@ -41,6 +47,11 @@ _EXPORTS = {
     "RequestStatus": "models",
     "ResourceRequest": "models",
     "TaskEvent": "models",
+    "TaskCreated": "models",
+    "StateChanged": "models",
+    "RequestChanged": "models",
+    "Started": "models",
+    "ResultAdded": "models",
     "TaskResult": "models",
     "TaskSnapshot": "models",
     "TaskState": "models",
@@ -69,10 +80,15 @@ def open_chain(settings: Settings) -> Chain:
 __all__ = [
     "Chain",
     "ContractRevertError",
+    "RequestChanged",
     "RequestKind",
     "RequestStatus",
     "ResourceRequest",
+    "ResultAdded",
+    "Started",
+    "StateChanged",
     "TaskClient",
+    "TaskCreated",
     "TaskEvent",
     "TaskFactoryClient",
     "TaskResult",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.exceptions import (
     ContractLogicError,
@@ -39,7 +39,7 @@ from eotrust.settings import Settings
 
 if TYPE_CHECKING:
     from eotrust.ledger.backend import ChainBackend
-    from eotrust.ledger.events import TaskEvent
+    from eotrust.ledger.models import TaskEvent
 
 T = TypeVar("T")
 

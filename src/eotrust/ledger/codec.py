@@ -16,7 +16,7 @@ import hashlib
 import re
 import uuid
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 
 from eotrust.cid import cid_digest, cid_from_digest
 from eotrust.errors import InvalidInputError

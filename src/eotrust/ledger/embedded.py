@@ -50,10 +50,10 @@ from typing import Any
 
 from eth.db.atomic import AtomicDB
 from eth.db.backends.memory import MemoryDB
-from eth_bloom import BloomFilter
-from eth_keys import keys
+from eth_bloom.bloom import BloomFilter
+from eth_keys.main import lazy_key_api as keys
 from eth_tester import EthereumTester, PyEVMBackend
-from eth_utils import to_canonical_address, to_checksum_address
+from eth_utils.address import to_canonical_address, to_checksum_address
 from web3 import EthereumTesterProvider
 from web3.types import RPCEndpoint, RPCResponse
 
@@ -410,7 +410,7 @@ class EmbeddedProvider(EthereumTesterProvider):
     def __init__(self, directory: Path) -> None:
         backend = PyEVMBackend()  # default genesis in memory: the template for a new journal
         self._chain_class = type(backend.chain)
-        self._chain_class.gas_estimator = staticmethod(one_run_gas_estimate)  # type: ignore[attr-defined]
+        self._chain_class.gas_estimator = staticmethod(one_run_gas_estimate)
         self._backend = backend
         self._db = JournalDB()
         self._journal = ChainJournal(directory)
@@ -427,7 +427,7 @@ class EmbeddedProvider(EthereumTesterProvider):
             if len(records) >= SNAPSHOT_EVERY:
                 write_snapshot(directory, self._journal.path, self._journal.offset, self._db.kv_store)
             if self._journal.offset == 0:
-                genesis = dict(backend.chain.chaindb.db.wrapped_db.kv_store)  # type: ignore[attr-defined]
+                genesis = dict(backend.chain.chaindb.db.wrapped_db.kv_store)
                 self._db.apply(genesis)
                 self._journal.append(genesis)
         self._rebuild()
@@ -541,7 +541,7 @@ class EmbeddedProvider(EthereumTesterProvider):
                 if not _topics_match(log["_topics"], topic_sets):
                     continue
                 result.append({k: v for k, v in log.items() if not k.startswith("_")})
-        return {"jsonrpc": "2.0", "id": 0, "result": result}  # type: ignore[typeddict-item]
+        return {"jsonrpc": "2.0", "id": 0, "result": result}
 
     def _block_logs(self, number: int, block_hash: bytes) -> list[dict[str, Any]]:
         cached = self._log_cache.get(number)

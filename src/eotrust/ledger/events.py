@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import uuid
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
+from eotrust.cid import cid_from_digest
 from eotrust.ledger.abi import task_abi
-from eotrust.ledger.codec import cid_or_none, execution_id_or_none, hex32, key_or_none
-from eotrust.ledger.models import REQUEST_KINDS, REQUEST_STATUSES, TASK_STATES, TaskEvent
+from eotrust.ledger.codec import cid_or_none, hex32, key_or_none
+from eotrust.ledger.models import (
+    REQUEST_KINDS,
+    REQUEST_STATUSES,
+    TASK_STATES,
+    RequestChanged,
+    ResultAdded,
+    Started,
+    StateChanged,
+    TaskCreated,
+    TaskEvent,
+)
 
 if TYPE_CHECKING:
     from eotrust.ledger.chain import Chain, RawLog
     from eotrust.ledger.factory import TaskFactoryClient
 
 TASK_EVENTS = ("StateChanged", "RequestChanged", "Started", "ResultAdded")
+
+
+class _Where(TypedDict):
+    """Where an event sits on the chain."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
 
 
 def _zero_none(value: bytes) -> str | None:
@@ -27,15 +47,10 @@ def to_event(log: RawLog) -> TaskEvent | None:
     if decoded is None:
         return None
     a: dict[str, Any] = decoded.args
-    base: dict[str, Any] = {
-        "name": decoded.name,
-        "block_number": log.block_number,
-        "log_index": log.log_index,
-        "tx_hash": log.tx_hash,
-    }
+    where = _Where(block_number=log.block_number, log_index=log.log_index, tx_hash=log.tx_hash)
     if decoded.name == "TaskCreated":
-        return TaskEvent(
-            **base,
+        return TaskCreated(
+            **where,
             task=to_checksum_address(a["task"]),
             party=to_checksum_address(a["submitter"]),
             index=int(a["index"]),
@@ -47,38 +62,38 @@ def to_event(log: RawLog) -> TaskEvent | None:
     task = log.address  # a task event names no task: it is the contract that emitted it
     party = to_checksum_address(a["party"])
     if decoded.name == "StateChanged":
-        return TaskEvent(
-            **base,
+        return StateChanged(
+            **where,
             task=task,
             party=party,
-            old=TASK_STATES[a["from"]].value,
-            new=TASK_STATES[a["to"]].value,
+            old=TASK_STATES[a["from"]],
+            new=TASK_STATES[a["to"]],
             cid=cid_or_none(a["cid"]),
         )
     if decoded.name == "RequestChanged":
-        kind = REQUEST_KINDS[a["kind"]]
-        return TaskEvent(
-            **base,
+        return RequestChanged(
+            **where,
             task=task,
             party=party,
-            kind=kind,
+            kind=REQUEST_KINDS[a["kind"]],
             index=int(a["index"]),
-            old=REQUEST_STATUSES[a["from"]].value,
-            new=REQUEST_STATUSES[a["to"]].value,
+            old=REQUEST_STATUSES[a["from"]],
+            new=REQUEST_STATUSES[a["to"]],
             id=_zero_none(a["id"]),
             key=key_or_none(a["key"]),
             cid=cid_or_none(a["cid"]),
         )
+    # the contract refuses a zero execution id and a zero result CID
     if decoded.name == "Started":
-        return TaskEvent(**base, task=task, party=party, execution_id=execution_id_or_none(a["executionId"]))
+        return Started(**where, task=task, party=party, execution_id=str(uuid.UUID(bytes=bytes(a["executionId"]))))
     if decoded.name == "ResultAdded":
-        return TaskEvent(
-            **base,
+        return ResultAdded(
+            **where,
             task=task,
             party=party,
             owner=to_checksum_address(a["owner"]),
             index=int(a["index"]),
-            cid=cid_or_none(a["cid"]),
+            cid=cid_from_digest(bytes(a["cid"])),
         )
     return None
 

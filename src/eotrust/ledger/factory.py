@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from eotrust.errors import InvalidInputError, LedgerError, NotFoundError
 from eotrust.ledger.abi import load_artifact, task_abi
@@ -158,7 +159,7 @@ class TaskFactoryClient:
         with deployments.locked():
             self._resolved = False
             if self.address is not None:  # another process deployed it meanwhile
-                return self._address  # type: ignore[return-value]
+                return self._address
             deployer = self.chain.dev_account() if self.chain.backend.deploys_from_dev else account
             result = self.chain.deploy(
                 deployer, load_artifact("TaskFactory").bytecode, action="deploy the task factory"

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from eotrust.cid import cid_from_digest
 
@@ -155,13 +156,9 @@ class TaskSnapshot(BaseModel):
         return owed
 
 
-class TaskEvent(BaseModel):
-    """One event of a task, as an indexer needs it.
-
-    ``name`` is the contract event: ``TaskCreated`` (factory), ``StateChanged``,
-    ``RequestChanged``, ``Started``, ``ResultAdded``. ``party`` is who acted, or for
-    ``RequestChanged`` the request's owner. ``old``/``new`` are state names (StateChanged) or
-    request statuses (RequestChanged)."""
+class _Event(BaseModel):
+    """What every task event has: its contract event ``name``, the task, where it sits on the
+    chain, and ``party``, who acted (for ``RequestChanged``: the request's owner)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -170,48 +167,96 @@ class TaskEvent(BaseModel):
     block_number: int
     log_index: int
     tx_hash: str
-    party: str | None = None
-    kind: RequestKind | None = None
-    index: int | None = None
-    old: str | None = None
-    new: str | None = None
-    id: str | None = None  # catalogue id of the request made
-    cid: str | None = None  # input (resource ack), policy (platform ack), result, failure reason
-    key: str | None = None  # the platform's age recipient (platform ack)
-    owner: str | None = None  # result owner
-    execution_id: str | None = None
-    application_id: str | None = None  # TaskCreated
-    application_owner: str | None = None
-    platform_id: str | None = None
-    platform_owner: str | None = None
+    party: str
     timestamp: int | None = None  # block time (history() fills it)
+
+
+class TaskCreated(_Event):
+    """The factory made the task (``party``: its submitter), naming its application and platform."""
+
+    name: Literal["TaskCreated"] = "TaskCreated"
+    index: int  # the task's number at the factory
+    application_id: str
+    application_owner: str
+    platform_id: str
+    platform_owner: str
 
     def describe(self) -> str:
         """One line for people."""
-        if self.name == "TaskCreated":
-            return (
-                f"created by {self.party} for application {self.application_id} ({self.application_owner}) "
-                f"on platform {self.platform_id} ({self.platform_owner})"
-            )
-        if self.name == "StateChanged":
-            extra = f", reason {self.cid}" if self.cid else ""
-            return f"{self.old} -> {self.new} by {self.party}{extra}"
-        if self.name == "RequestChanged":
-            what = (
-                f"resource request #{self.index}"
-                if self.kind is RequestKind.resource
-                else f"{self.kind.value if self.kind else '?'} request"
-            )
-            if self.new == RequestStatus.Requested.value:
-                return f"{what} made to {self.party} (id {self.id})"
-            extra = ""
-            if self.key:
-                extra += f", key {self.key}"
-            if self.cid:
-                extra += f", {'input' if self.kind is RequestKind.resource else 'policy'} {self.cid}"
-            return f"{what} {str(self.new).lower()} by {self.party}{extra}"
-        if self.name == "Started":
-            return f"started by {self.party}, execution {self.execution_id}"
-        if self.name == "ResultAdded":
-            return f"result #{self.index} {self.cid} for {self.owner}, recorded by {self.party}"
-        return self.name
+        return (
+            f"created by {self.party} for application {self.application_id} ({self.application_owner}) "
+            f"on platform {self.platform_id} ({self.platform_owner})"
+        )
+
+
+class StateChanged(_Event):
+    """The task moved from state ``old`` to ``new``; ``cid``: the failure reason (Failed)."""
+
+    name: Literal["StateChanged"] = "StateChanged"
+    old: TaskState
+    new: TaskState
+    cid: str | None = None
+
+    def describe(self) -> str:
+        """One line for people."""
+        extra = f", reason {self.cid}" if self.cid else ""
+        return f"{self.old.value} -> {self.new.value} by {self.party}{extra}"
+
+
+class RequestChanged(_Event):
+    """A request was made (``new`` Requested, ``id`` the catalogue id asked for) or answered;
+    an acknowledgement may carry the platform's age recipient ``key`` and policy ``cid``, or a
+    dataset's stored input ``cid``."""
+
+    name: Literal["RequestChanged"] = "RequestChanged"
+    kind: RequestKind
+    index: int
+    old: RequestStatus
+    new: RequestStatus
+    id: str | None = None  # catalogue id of the request made (resource requests)
+    key: str | None = None  # the platform's age recipient (platform ack)
+    cid: str | None = None  # input (resource ack), policy (platform ack)
+
+    def describe(self) -> str:
+        """One line for people."""
+        what = f"resource request #{self.index}" if self.kind is RequestKind.resource else f"{self.kind.value} request"
+        if self.new is RequestStatus.Requested:
+            return f"{what} made to {self.party} (id {self.id})"
+        extra = ""
+        if self.key:
+            extra += f", key {self.key}"
+        if self.cid:
+            extra += f", {'input' if self.kind is RequestKind.resource else 'policy'} {self.cid}"
+        return f"{what} {self.new.value.lower()} by {self.party}{extra}"
+
+
+class Started(_Event):
+    """The platform started the task under ``execution_id`` (a UUID)."""
+
+    name: Literal["Started"] = "Started"
+    execution_id: str
+
+    def describe(self) -> str:
+        """One line for people."""
+        return f"started by {self.party}, execution {self.execution_id}"
+
+
+class ResultAdded(_Event):
+    """The platform recorded result ``index``: the stored ciphertext ``cid``, for ``owner``."""
+
+    name: Literal["ResultAdded"] = "ResultAdded"
+    owner: str
+    index: int
+    cid: str
+
+    def describe(self) -> str:
+        """One line for people."""
+        return f"result #{self.index} {self.cid} for {self.owner}, recorded by {self.party}"
+
+
+#: One event of a task, as an indexer needs it: a union discriminated by ``name`` (the contract
+#: event), each member with only its own fields. Validate JSON with :data:`TASK_EVENTS_ADAPTER`.
+TaskEvent = Annotated[TaskCreated | StateChanged | RequestChanged | Started | ResultAdded, Field(discriminator="name")]
+
+#: Reads a list of task events back (say ``eotrust task history --json``).
+TASK_EVENTS_ADAPTER: TypeAdapter[list[TaskEvent]] = TypeAdapter(list[TaskEvent])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 
 from eotrust.errors import InvalidInputError, LedgerError, NotFoundError, PermissionDeniedError, StateError
 from eotrust.ledger.abi import DecodedError

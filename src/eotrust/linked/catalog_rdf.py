@@ -15,6 +15,8 @@ from typing import Any
 
 import pyoxigraph as ox
 
+from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, PlatformInfo, Record, ResultInfo, TaskInfo
+
 DCAT = "http://www.w3.org/ns/dcat#"
 DCT = "http://purl.org/dc/terms/"
 GEO = "http://www.opengis.net/ont/geosparql#"
@@ -97,7 +99,7 @@ def _agent(iris: Iris, address: str) -> Iterator[ox.Triple]:
     yield ox.Triple(node, _n(EOT, "address"), _lit(address))
 
 
-def dataset_triples(iris: Iris, record: Any) -> Iterator[ox.Triple]:
+def dataset_triples(iris: Iris, record: Record[DatasetInfo]) -> Iterator[ox.Triple]:
     body = record.body
     node = iris.record(record.id)
     yield ox.Triple(node, A, _n(DCAT, "Dataset"))
@@ -138,7 +140,7 @@ def dataset_triples(iris: Iris, record: Any) -> Iterator[ox.Triple]:
         yield ox.Triple(node, _n(DCAT, "bbox"), _lit(bbox_wkt(body.bbox), GEO + "wktLiteral"))
 
 
-def application_triples(iris: Iris, record: Any) -> Iterator[ox.Triple]:
+def application_triples(iris: Iris, record: Record[ApplicationInfo]) -> Iterator[ox.Triple]:
     body = record.body
     node = iris.record(record.id)
     yield ox.Triple(node, A, _n(DCAT, "DataService"))
@@ -161,7 +163,7 @@ def application_triples(iris: Iris, record: Any) -> Iterator[ox.Triple]:
         yield ox.Triple(node, _n(EOT, "output"), _lit(name))
 
 
-def platform_triples(iris: Iris, record: Any) -> Iterator[ox.Triple]:
+def platform_triples(iris: Iris, record: Record[PlatformInfo]) -> Iterator[ox.Triple]:
     body = record.body
     node = iris.record(record.id)
     yield ox.Triple(node, A, _n(EOT, "Platform"))
@@ -175,7 +177,7 @@ def platform_triples(iris: Iris, record: Any) -> Iterator[ox.Triple]:
     yield ox.Triple(node, _n(EOT, "gpus"), _lit(body.gpus))
 
 
-def run_triples(iris: Iris, task: Any, results: list[Any]) -> Iterator[ox.Triple]:
+def run_triples(iris: Iris, task: Record[TaskInfo], results: list[Record[ResultInfo]]) -> Iterator[ox.Triple]:
     """A task's run as the platform recorded it: the activity used the application (its plan)
     and the task's dataset records, and generated each (encrypted) result."""
     if not results:

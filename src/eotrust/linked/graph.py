@@ -7,7 +7,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from eotrust.catalog.entries import Kind
+from eotrust.catalog.entries import ApplicationInfo, Kind, Record, ResultInfo
 from eotrust.catalog.service import Catalog
 from eotrust.linked.catalog_rdf import (
     Iris,
@@ -20,20 +20,24 @@ from eotrust.linked.catalog_rdf import (
 
 
 def catalogue_store(
-    catalog: Catalog, base: str, *, applications: Iterable[Any] | None = None, models: Iterable[Any] = ()
+    catalog: Catalog,
+    base: str,
+    *,
+    applications: Iterable[Record[ApplicationInfo]] | None = None,
+    models: Iterable[Any] = (),
 ) -> ox.Store:
     """A fresh in-memory store with the catalogue's datasets, ``applications`` (default: every
     application record; the API passes only those the public may see), platforms, the runs
     recorded for tasks, and ``models``."""
     iris = Iris(base.rstrip("/"))
     triples: list[ox.Triple] = []
-    for rec in catalog.list(Kind.DATASET):
-        triples += dataset_triples(iris, rec)
-    for rec in catalog.list(Kind.APPLICATION) if applications is None else applications:
-        triples += application_triples(iris, rec)
-    for rec in catalog.list(Kind.PLATFORM):
-        triples += platform_triples(iris, rec)
-    by_task: dict[str, list[Any]] = {}
+    for dataset in catalog.list(Kind.DATASET):
+        triples += dataset_triples(iris, dataset)
+    for application in catalog.list(Kind.APPLICATION) if applications is None else applications:
+        triples += application_triples(iris, application)
+    for platform in catalog.list(Kind.PLATFORM):
+        triples += platform_triples(iris, platform)
+    by_task: dict[str, list[Record[ResultInfo]]] = {}
     for res in catalog.results():
         by_task.setdefault(res.body.task.lower(), []).append(res)
     for task in catalog.tasks():

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 
-from eotrust.catalog.entries import Kind, Record
+from eotrust.catalog.entries import ApplicationInfo, Kind, Record, TaskInfo
 from eotrust.catalog.service import Catalog
 from eotrust.errors import EotrustError
 from eotrust.store.base import Store
@@ -117,25 +117,25 @@ def history(catalog: Catalog, store: Store, workflow_cid: str, *, local_runs: tu
     of past tasks (their result records name them) and ``local_runs`` (run CIDs of this home's
     index), newest first, at most :data:`MAX_PAST_RUNS`. Each is read from the store by CID (the
     store re-hashes it); one not in the store is passed over."""
-    apps: dict[str, Record | None] = {}
+    apps: dict[str, Record[ApplicationInfo] | None] = {}
     run_cids: list[str] = []
     stored: list[int] = []
     for task in reversed(catalog.tasks()):
-        app_id = task.body.application_id  # type: ignore[attr-defined]
+        app_id = task.body.application_id
         if app_id not in apps:
             try:
                 apps[app_id] = catalog.get(app_id, Kind.APPLICATION)
             except EotrustError:
                 apps[app_id] = None
         app = apps[app_id]
-        if app is None or app.body.workflow_cid != workflow_cid:  # type: ignore[attr-defined]
+        if app is None or app.body.workflow_cid != workflow_cid:
             continue
         platform_owner = _platform_owner(catalog, task)
-        results = [r for r in catalog.results(task=task.body.address) if r.owner.lower() == platform_owner]  # type: ignore[attr-defined]
+        results = [r for r in catalog.results(task=task.body.address) if r.owner.lower() == platform_owner]
         if not results:
             continue
-        stored.append(sum(r.body.size for r in results))  # type: ignore[attr-defined]
-        run_cids.extend(sorted({r.body.run_cid for r in results}))  # type: ignore[attr-defined]
+        stored.append(sum(r.body.size for r in results))
+        run_cids.extend(sorted({r.body.run_cid for r in results}))
     run_cids.extend(local_runs)
     runs: list[RunRecord] = []
     seen: set[str] = set()
@@ -167,9 +167,9 @@ def read_run(store: Store, cid: str) -> RunRecord | None:
         return None
 
 
-def _platform_owner(catalog: Catalog, task: Record) -> str:
+def _platform_owner(catalog: Catalog, task: Record[TaskInfo]) -> str:
     try:
-        return catalog.get(task.body.platform_id, Kind.PLATFORM).owner.lower()  # type: ignore[attr-defined]
+        return catalog.get(task.body.platform_id, Kind.PLATFORM).owner.lower()
     except EotrustError:
         return ""
 

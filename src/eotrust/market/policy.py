@@ -10,11 +10,15 @@ not allow, and records why (:func:`record_refusal`); ``eotrust verify`` shows ea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from eotrust.catalog.entries import Allowed, DatasetInfo, Record
+from eotrust.catalog.entries import Allowed, ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record
 from eotrust.market.signed import sign_document, store_document
 from eotrust.settings import Settings
 from eotrust.store.base import Store
+
+if TYPE_CHECKING:
+    from eotrust.catalog.service import Catalog
 
 REFUSAL_KIND = "eotrust-refusal/1"
 
@@ -26,31 +30,35 @@ class PolicyCheck:
     detail: str
 
 
-def _matches(entry: Allowed, record: Record, *cids: str) -> bool:
+def _matches(entry: Allowed, record: Record[ApplicationInfo | PlatformInfo], *cids: str) -> bool:
     if entry.cid is not None:
         return entry.cid in (record.id, *cids)
-    name = getattr(record.body, "name", None)
-    return name == entry.name and (entry.owner or "").lower() == record.owner.lower()
+    return record.body.name == entry.name and (entry.owner or "").lower() == record.owner.lower()
 
 
 def _describe(entry: Allowed) -> str:
     return entry.cid if entry.cid is not None else f"{entry.name} of {entry.owner}"
 
 
-def check_use(dataset: Record, application: Record, platform: Record, catalog: object = None) -> list[PolicyCheck]:
+def check_use(
+    dataset: Record[DatasetInfo],
+    application: Record[ApplicationInfo],
+    platform: Record[PlatformInfo],
+    catalog: Catalog | None = None,
+) -> list[PolicyCheck]:
     """Each check of ``dataset``'s policy against a task's application and platform. With a
     catalogue, the policy is its owner's current one (:func:`eotrust.market.prices.current_terms`)."""
     if catalog is not None:
         from eotrust.market.prices import current_terms
 
-        dataset = current_terms(catalog, dataset)  # type: ignore[arg-type]
-    info: DatasetInfo = dataset.body  # type: ignore[assignment]
+        dataset = current_terms(catalog, dataset)
+    info = dataset.body
     title = info.title
     policy = info.policy
     if policy is None:
         return [PolicyCheck(f"dataset {title!r}: data-use policy", True, "none: any application on any platform")]
-    app_name = getattr(application.body, "name", "?")
-    workflow = getattr(application.body, "workflow_cid", "")
+    app_name = application.body.name
+    workflow = application.body.workflow_cid
     app_ok = any(_matches(e, application, workflow) for e in policy.applications)
     allowed_apps = ", ".join(_describe(e) for e in policy.applications) or "none"
     checks = [
@@ -60,7 +68,7 @@ def check_use(dataset: Record, application: Record, platform: Record, catalog: o
             f"application {application.id} (workflow {workflow}) of {application.owner}; allowed: {allowed_apps}",
         )
     ]
-    plat_name = getattr(platform.body, "name", "?")
+    plat_name = platform.body.name
     if policy.platforms is None:
         checks.append(PolicyCheck(f"dataset {title!r}: policy allows platform {plat_name!r}", True, "any platform"))
     else:
@@ -86,7 +94,9 @@ def refusal_reason(checks: list[PolicyCheck]) -> str | None:
     )
 
 
-def record_refusal(settings: Settings, store: Store, owner: object, task: str, dataset: Record, reason: str) -> str:
+def record_refusal(
+    settings: Settings, store: Store, owner: object, task: str, dataset: Record[DatasetInfo], reason: str
+) -> str:
     """Sign and store the owner's reason for refusing ``task`` the use of ``dataset``; its CID,
     also noted under ``market/refusals/<task>`` in the owner's home."""
     document = sign_document(REFUSAL_KIND, {"task": task, "dataset_id": dataset.id, "reason": reason}, owner)
@@ -96,11 +106,9 @@ def record_refusal(settings: Settings, store: Store, owner: object, task: str, d
     return cid
 
 
-def policy_reason(catalog: object, dataset_id: str, application_id: str, platform_id: str) -> str | None:
+def policy_reason(catalog: Catalog, dataset_id: str, application_id: str, platform_id: str) -> str | None:
     """Why the dataset's policy refuses this application on this platform, or None (allowed)."""
-    from eotrust.catalog.entries import Kind
-
-    dataset = catalog.get(dataset_id, Kind.DATASET)  # type: ignore[attr-defined]
-    application = catalog.get(application_id, Kind.APPLICATION)  # type: ignore[attr-defined]
-    platform = catalog.get(platform_id, Kind.PLATFORM)  # type: ignore[attr-defined]
+    dataset = catalog.get(dataset_id, Kind.DATASET)
+    application = catalog.get(application_id, Kind.APPLICATION)
+    platform = catalog.get(platform_id, Kind.PLATFORM)
     return refusal_reason(check_use(dataset, application, platform, catalog))

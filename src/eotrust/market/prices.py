@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 from eotrust.catalog.entries import (
     ApplicationInfo,
+    Body,
+    BodyT,
     DatasetInfo,
     Kind,
     PlatformInfo,
     PlatformPrices,
     Record,
-    TaskInfo,
 )
 from eotrust.catalog.service import Catalog
 from eotrust.errors import IntegrityError
@@ -38,9 +39,9 @@ class TaskPrices:
 
     task: str
     submitter: str
-    application: Record
-    platform: Record
-    datasets: dict[str, Record]  # workflow input name -> dataset record
+    application: Record[ApplicationInfo]
+    platform: Record[PlatformInfo]
+    datasets: dict[str, Record[DatasetInfo]]  # workflow input name -> dataset record
     compute: PlatformPrices
     fixed: tuple[Owed, ...]
 
@@ -49,25 +50,27 @@ class TaskPrices:
         return self.platform.owner
 
 
-def current_terms(catalog: Catalog, record: Record) -> Record:
+def current_terms(catalog: Catalog, record: Record[BodyT]) -> Record[BodyT]:
     """The owner's current terms for what ``record`` describes: its newest record of the same
     content (a dataset: the same file CID; an application: the same workflow CID). An owner
     changes its prices or policy by signing a new record; a task that names an older one is
     held to the new terms, so no one escapes a policy by naming a record from before it."""
-    if record.kind is Kind.DATASET:
-        key = "cid"
-    elif record.kind is Kind.APPLICATION:
-        key = "workflow_cid"
+    body = record.body
+    same: list[Record[Body]]
+    if isinstance(body, DatasetInfo):
+        same = [r for r in catalog.list(Kind.DATASET, owner=record.owner) if r.body.cid == body.cid]
+    elif isinstance(body, ApplicationInfo):
+        same = [
+            r for r in catalog.list(Kind.APPLICATION, owner=record.owner) if r.body.workflow_cid == body.workflow_cid
+        ]
     else:
         return record
-    same = [
-        r for r in catalog.list(record.kind, owner=record.owner) if getattr(r.body, key) == getattr(record.body, key)
-    ]
     # newest first; records signed in the same second: the one with terms, then by id (a fixed order)
-    return max(same + [record], key=lambda r: (r.created, _has_terms(r), r.id))
+    candidates: list[Record[Body]] = [*same, record]
+    return max(candidates, key=lambda r: (r.created, _has_terms(r), r.id)).narrow(type(body))
 
 
-def _has_terms(record: Record) -> bool:
+def _has_terms(record: Record[Body]) -> bool:
     return any(getattr(record.body, name, None) is not None for name in ("price", "policy"))
 
 
@@ -75,15 +78,15 @@ def task_prices(catalog: Catalog, task: str) -> TaskPrices:
     """The rates of the task at contract address ``task``, from its submitter's signed record and
     the signed records it names (each checked as it is read)."""
     record = catalog.task(task)
-    info: TaskInfo = record.body  # type: ignore[assignment]
+    info = record.body
     application = catalog.get(info.application_id, Kind.APPLICATION)
     platform = catalog.get(info.platform_id, Kind.PLATFORM)
-    app_info: ApplicationInfo = current_terms(catalog, application).body  # type: ignore[assignment]
-    plat_info: PlatformInfo = platform.body  # type: ignore[assignment]
+    app_info = current_terms(catalog, application).body
+    plat_info = platform.body
     datasets = {name: catalog.get(dataset_id, Kind.DATASET) for name, dataset_id in sorted(info.inputs.items())}
     fixed = [Owed("application", application.id, application.owner, app_info.price.per_use if app_info.price else 0)]
     for name, dataset in datasets.items():
-        ds: DatasetInfo = current_terms(catalog, dataset).body  # type: ignore[assignment]
+        ds = current_terms(catalog, dataset).body
         fixed.append(Owed(f"dataset:{name}", dataset.id, dataset.owner, ds.price.per_use if ds.price else 0))
     if info.address.lower() != task.lower():
         raise IntegrityError(f"the catalogue's task record {record.id} names contract {info.address}, not {task}")

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from eotrust.catalog.entries import MAX_WEI, Wei, _wei
+from eotrust.catalog.entries import MAX_WEI, Kind, Wei, _wei
 from eotrust.catalog.service import Catalog
 from eotrust.clock import utc_iso
 from eotrust.errors import (
@@ -213,7 +213,7 @@ def make_quote(
     created = now or datetime.now(UTC)
     body = QuoteBody(
         task=prices.task,
-        process=prices.application.body.name,  # type: ignore[attr-defined]
+        process=prices.application.body.name,
         application_id=prices.application.id,
         platform_id=prices.platform.id,
         datasets={name: rec.id for name, rec in prices.datasets.items()},
@@ -261,7 +261,7 @@ def check_quote(
             hint="only the task's platform owner quotes for it",
         )
     if catalog is not None:
-        platform = catalog.get(body.platform_id)
+        platform = catalog.get(body.platform_id, Kind.PLATFORM)
         if platform.owner.lower() != quote.signer.lower():
             raise IntegrityError(
                 f"quote {quote.cid} is signed by {quote.signer}, who does not own platform {body.platform_id}",
@@ -271,9 +271,9 @@ def check_quote(
         info = task.body
         if (
             task.owner.lower() != body.submitter.lower()
-            or info.platform_id != body.platform_id  # type: ignore[attr-defined]
-            or info.application_id != body.application_id  # type: ignore[attr-defined]
-            or info.inputs != body.datasets  # type: ignore[attr-defined]
+            or info.platform_id != body.platform_id
+            or info.application_id != body.application_id
+            or info.inputs != body.datasets
         ):
             raise IntegrityError(
                 f"quote {quote.cid} does not match the catalogue's record of task {body.task}",

@@ -62,10 +62,10 @@ def quote_task(
     the task names) and notes them in the home next to the quote: what the submitter funds
     (:func:`escrow_quote_of`, :func:`fund_task`)."""
     prices = task_prices(catalog, task)
-    workflow_cid = prices.application.body.workflow_cid  # type: ignore[attr-defined]
+    workflow_cid = prices.application.body.workflow_cid
     declared, note = declared_resources(store, workflow_cid)
     past = history(catalog, store, workflow_cid, local_runs=local_runs(settings, store, workflow_cid))
-    inputs_bytes = sum(d.body.size for d in prices.datasets.values())  # type: ignore[attr-defined]
+    inputs_bytes = sum(d.body.size for d in prices.datasets.values())
     est = estimate(declared, past, inputs_bytes=inputs_bytes, note=note)
     quote = save_quote(settings, store, make_quote(prices, est, signer, valid_s=valid_s, on_failure=on_failure))
     if chain is not None:

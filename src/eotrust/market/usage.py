@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from eotrust.catalog.entries import Wei, _wei
+from eotrust.catalog.entries import Kind, Wei, _wei
 from eotrust.catalog.service import Catalog
 from eotrust.clock import utc_iso
 from eotrust.errors import IntegrityError, PermissionDeniedError
@@ -93,8 +93,8 @@ class Usage(BaseModel):
 def run_of_task(catalog: Catalog, store: Store, quote: Quote) -> tuple[str | None, RunRecord | None, int]:
     """(run CID, run record, bytes of results) from the platform's signed result records of the task."""
     results = [r for r in catalog.results(task=quote.body.task) if r.owner.lower() == quote.body.platform.lower()]
-    stored = sum(r.body.size for r in results)  # type: ignore[attr-defined]
-    run_cids = sorted({r.body.run_cid for r in results})  # type: ignore[attr-defined]
+    stored = sum(r.body.size for r in results)
+    run_cids = sorted({r.body.run_cid for r in results})
     if len(run_cids) > 1:
         raise IntegrityError(f"task {quote.body.task}: its result records name {len(run_cids)} run records")
     if not run_cids:
@@ -246,8 +246,8 @@ def record_usage(settings: Settings, catalog: Catalog, store: Store, quote: Quot
     """Measure the task of ``quote`` from its run record, sign the usage record as the platform,
     store it by CID and note it in the home's index."""
     run_cid, run, stored = run_of_task(catalog, store, quote)
-    app = catalog.get(quote.body.application_id)
-    declared, _ = declared_resources(store, app.body.workflow_cid)  # type: ignore[attr-defined]
+    app = catalog.get(quote.body.application_id, Kind.APPLICATION)
+    declared, _ = declared_resources(store, app.body.workflow_cid)
     document = make_usage(quote, run_cid, run, measure(run, declared, stored), signer)
     usage = _parse(document, "(new)")
     check_usage(usage, quote)

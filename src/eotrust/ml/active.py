@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import rasterio
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 Strategy = Literal["margin", "entropy", "random"]
 STRATEGIES: tuple[str, ...] = ("margin", "entropy", "random")
-ROUND_FORMAT = "eotrust-label-round/1"
+ROUND_FORMAT: Final = "eotrust-label-round/1"
 
 
 def informativeness(probs: np.ndarray, strategy: Strategy, *, seed: int = 0) -> np.ndarray:
@@ -54,9 +54,11 @@ def informativeness(probs: np.ndarray, strategy: Strategy, *, seed: int = 0) -> 
         return np.random.default_rng(seed).random(probs.shape[1:])
     bands = confidence_bands(probs)
     if strategy == "margin":
-        return 1.0 - bands[1]
+        margin: np.ndarray = 1.0 - bands[1]
+        return margin
     if strategy == "entropy":
-        return bands[2]
+        entropy: np.ndarray = bands[2]
+        return entropy
     raise InvalidInputError(f"unknown strategy {strategy!r}", hint=f"use one of {', '.join(STRATEGIES)}")
 
 

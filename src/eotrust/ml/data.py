@@ -14,14 +14,16 @@ from eotrust.ml.modeldef import ModelDef
 
 def normalise_series(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """``x`` (N, C, T) standardised per channel; never-observed values (NaN) become 0, the mean."""
-    out = (x - mean[None, :, None]) / std[None, :, None]
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+    out: np.ndarray = (x - mean[None, :, None]) / std[None, :, None]
+    normalised: np.ndarray = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+    return normalised
 
 
 def normalise_tiles(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """``x`` (N, C, H, W) standardised per channel; NaN → 0."""
-    out = (x - mean[None, :, None, None]) / std[None, :, None, None]
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+    out: np.ndarray = (x - mean[None, :, None, None]) / std[None, :, None, None]
+    normalised: np.ndarray = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
+    return normalised
 
 
 def pad_to(x: np.ndarray, y: np.ndarray, multiple: int) -> tuple[np.ndarray, np.ndarray]:

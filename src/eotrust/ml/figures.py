@@ -75,7 +75,7 @@ def _nice_length(span: float) -> float:
     target = span / 5
     if target <= 0:
         return 0.0
-    power = 10 ** math.floor(math.log10(target))
+    power = 10.0 ** math.floor(math.log10(target))
     return max(m * power for m in (1, 2, 5) if m * power <= target) if target >= power else power
 
 

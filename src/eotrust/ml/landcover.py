@@ -221,6 +221,8 @@ def change(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, 
     else:
         _need(inputs, "model", "cube")
         dates = list(open_cube(Path(inputs["cube"])).dates)
+        a: tuple[str | None, str | None]
+        b: tuple[str | None, str | None]
         if params.get("split"):
             a, b = (None, str(params["split"])), (str(params["split"]), None)
         else:

@@ -137,7 +137,7 @@ def train_local(
     rank 0 writes ``checkpoint``. ``threads``: torch threads per rank (default 1). The
     processes are forked on CPU and spawned when CUDA is used."""
     _check(dataset, workers)
-    import torch.multiprocessing as mp
+    from torch.multiprocessing.spawn import ProcessExitedException, ProcessRaisedException, start_processes
 
     job = RankJob(
         Path(dataset).resolve(),
@@ -154,10 +154,10 @@ def train_local(
     )
     with tempfile.TemporaryDirectory(prefix="eotrust-ddp-") as outbox:
         try:
-            mp.start_processes(
+            start_processes(  # type: ignore[no-untyped-call]  # torch's start_processes is unannotated
                 _spawned, args=(job, outbox), nprocs=workers, join=True, start_method=_start_method(device)
             )
-        except (mp.ProcessRaisedException, mp.ProcessExitedException) as exc:
+        except (ProcessRaisedException, ProcessExitedException) as exc:
             errors = sorted(Path(outbox).glob("error-*.json"))
             if errors:
                 first = json.loads(errors[0].read_text())
@@ -166,7 +166,8 @@ def train_local(
                     hint=first.get("hint"),
                 ) from None
             raise ModelError(f"a training process failed: {str(exc).strip().splitlines()[-1]}") from None
-        return pickle.loads(Path(outbox, "result.pickle").read_bytes())  # noqa: S301 - written by our own rank 0
+        result: TrainResult = pickle.loads(Path(outbox, "result.pickle").read_bytes())  # noqa: S301 - our rank 0's
+        return result
 
 
 # -- a Dask cluster -------------------------------------------------------------------------
@@ -258,6 +259,7 @@ def train_on_dask(
             raise ModelError(
                 f"distributed training failed on rank {rank} ({addresses[rank]}): {value[1]}", hint=value[2]
             )
+    result: TrainResult
     result, data = outcomes[0][1]
     write_atomic(Path(checkpoint), data)
     result.checkpoint = Path(checkpoint)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from eotrust.errors import InvalidInputError, NotFoundError
 from eotrust.ml.models import ARCHITECTURES, architecture
 
-FORMAT = "eotrust-model-def/1"
+FORMAT: Final = "eotrust-model-def/1"
 
 
 class TrainingConfig(BaseModel):

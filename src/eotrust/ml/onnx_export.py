@@ -15,7 +15,7 @@ import logging
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -75,7 +75,16 @@ def export_onnx(
     )
 
 
-def _export_dynamo(model, example, path, layout, input_name, output_name, opset, multiple) -> None:  # type: ignore[no-untyped-def]
+def _export_dynamo(
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    layout: Layout,
+    input_name: str,
+    output_name: str,
+    opset: int,
+    multiple: int,
+) -> None:
     import torch
     from torch.export import Dim
 
@@ -97,10 +106,20 @@ def _export_dynamo(model, example, path, layout, input_name, output_name, opset,
         verbose=False,
         optimize=True,
     )
+    if program is None:  # only when no file is given: one was
+        raise ModelError("the dynamo exporter returned no ONNX program")
     program.save(str(path), external_data=False)
 
 
-def _export_torchscript(model, example, path, layout, input_name, output_name, opset) -> None:  # type: ignore[no-untyped-def]
+def _export_torchscript(
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    layout: Layout,
+    input_name: str,
+    output_name: str,
+    opset: int,
+) -> None:
     import torch
 
     torch.onnx.export(
@@ -183,13 +202,13 @@ def package_model(
     normalisation: dict[str, list[float]] | None = None,
     tile_size: int | None = None,
     spatial_multiple: int = 1,
-    metrics: dict | None = None,
-    training_params: dict | None = None,
-    lineage: dict | None = None,
+    metrics: dict[str, Any] | None = None,
+    training_params: dict[str, Any] | None = None,
+    lineage: dict[str, Any] | None = None,
     description: str = "",
     created: str | None = None,
     method: Method = "auto",
-    preprocessing: dict | None = None,
+    preprocessing: dict[str, Any] | None = None,
 ) -> Path:
     """Export ``model`` to ONNX (checked against PyTorch), describe it, sign it with ``account``
     and write the package to ``dest``.
@@ -332,7 +351,7 @@ def package_checkpoint(
     )
 
 
-def _preprocessing(meta: dict) -> dict | None:
+def _preprocessing(meta: dict[str, Any]) -> dict[str, Any] | None:
     """The preprocessing a pixel model's training data went through (from its checkpoint)."""
     prep = meta.get("preprocessing") or {}
     if meta.get("input_kind") != "pixel" or not prep:

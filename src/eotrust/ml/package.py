@@ -24,7 +24,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -36,11 +36,11 @@ from eotrust.store.atomic import write_atomic
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
-FORMAT = "eotrust-model-package/1"
+FORMAT: Final = "eotrust-model-package/1"
 #: The version of the package signature's signed format (domain "model package").
 SIGNATURE_VERSION = 2
 MANIFEST = "manifest.json"
-GRAPH = "model.onnx"
+GRAPH: Final = "model.onnx"
 SIGNATURE = "signature.json"
 ENTRIES = (MANIFEST, GRAPH, SIGNATURE)
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -619,7 +619,11 @@ def check_session(session: Any, manifest: Manifest) -> None:
     rank = {"NCHW": 4, "NT": 2, "NCT": 3}[spec.layout]
     if len(shape) != rank:
         raise ModelError(f"the graph's input has rank {len(shape)}, the manifest's layout {spec.layout} needs {rank}")
-    fixed = {"NCHW": {1: spec.channels}, "NT": {1: spec.timesteps}, "NCT": {1: spec.channels, 2: spec.timesteps}}
+    fixed: dict[str, dict[int, int | None]] = {
+        "NCHW": {1: spec.channels},
+        "NT": {1: spec.timesteps},
+        "NCT": {1: spec.channels, 2: spec.timesteps},
+    }
     for axis, size in fixed[spec.layout].items():
         if isinstance(shape[axis], int) and shape[axis] != size:
             raise ModelError(f"the graph's input axis {axis} is {shape[axis]}, the manifest says {size}")

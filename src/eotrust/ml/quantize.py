@@ -104,7 +104,7 @@ def quantise_graph(
             hint="use uint8/int8 and minmax, entropy or percentile",
         )
 
-    class _Reader(CalibrationDataReader):
+    class _Reader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime is untyped
         def __init__(self) -> None:
             self._it: Iterator[np.ndarray] = iter(batches)
 
@@ -249,10 +249,10 @@ def quantise_package(
     quantisation = Quantisation(
         per_channel=options.per_channel,
         reduce_range=options.reduce_range,
-        activations=options.activations,  # type: ignore[arg-type]
+        activations=options.activations,
         weights=options.weights,
         calibration=options.calibration,
-        calibration_tiles=tiles,  # type: ignore[arg-type]
+        calibration_tiles=tiles,
         calibration_data=list(calibration_data or []),
         excluded_ops=list(options.excluded_ops),
         float_graph_sha256=m.graph.sha256,

@@ -8,6 +8,7 @@ the catalogue with the next version number for its name. A model is referred to 
 
 from __future__ import annotations
 
+import builtins
 import re
 import tempfile
 from collections.abc import Iterator
@@ -75,7 +76,7 @@ class ModelEntry:
             raise IntegrityError(f"{what}: its manifest column is not a valid manifest", hint=hint) from None
         if signer.lower() != manifest.owner.lower():
             raise IntegrityError(f"{what}: its manifest is not signed by its owner {manifest.owner}", hint=hint)
-        derived = {
+        derived: dict[str, Any] = {
             "name": manifest.name,
             "description": manifest.description,
             "owner": manifest.owner,
@@ -212,7 +213,7 @@ class Registry:
                 raise NotFoundError(f"no registered model {ref}", hint="`eotrust model list` shows them")
             return ModelEntry.from_row(row)
 
-    def versions(self, name: str) -> list[ModelEntry]:
+    def versions(self, name: str) -> builtins.list[ModelEntry]:
         entries = self.list(name)
         if not entries:
             raise NotFoundError(f"no registered model named {name}")

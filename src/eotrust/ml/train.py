@@ -221,7 +221,7 @@ def train(
                 xb, yb = xb.to(dev), yb.to(dev)
                 opt.zero_grad(set_to_none=True)
                 loss = _loss(model, core, loss_fn, xb, yb, dates)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward is unannotated
                 opt.step()
                 sched.step()
                 total += float(loss.detach()) * len(idx)
@@ -326,13 +326,19 @@ def _loss(
     A time-encoded model given a run of its dates (``dates``) is told their days of year."""
     # ``model`` runs the batch (under DDP, the wrapper that synchronises gradients); ``core`` is
     # the network itself, whose attributes say how to call it
-    kw = {"days": core.days[dates]} if dates is not None and getattr(core, "time_encoded", False) else {}
+    time_encoded = dates is not None and getattr(core, "time_encoded", False)
+    kw = {"days": core.get_buffer("days")[dates]} if time_encoded else {}
     members = getattr(core, "member_logits", None)
     if members is not None and getattr(core, "members", 1) > 1:
         if model is not core:
             raise ModelError("an ensemble (members > 1) trains in one process", hint="use --workers 1")
-        return sum(loss_fn(logits, yb) for logits in members(xb, **kw))  # type: ignore[return-value]
-    return loss_fn(model(xb, **kw), yb)
+        losses: list[torch.Tensor] = [loss_fn(logits, yb) for logits in members(xb, **kw)]
+        total = losses[0]
+        for more in losses[1:]:
+            total = total + more
+        return total
+    loss: torch.Tensor = loss_fn(model(xb, **kw), yb)
+    return loss
 
 
 def _warm_start(model: nn.Module, path: Path, model_def: ModelDef, classes: list[str], in_channels: int) -> None:

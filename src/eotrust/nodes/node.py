@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from eotrust.backends import Backends
-from eotrust.catalog.entries import Kind, PlatformInfo
+from eotrust.catalog.entries import Kind
 from eotrust.errors import BackendUnavailableError, EotrustError, PermissionDeniedError
 from eotrust.ledger import TaskEvent, TaskSnapshot, TaskState
 from eotrust.nodes.collector import Collector
@@ -59,7 +59,6 @@ class PlatformNode:
                 f"platform {platform!r} belongs to {record.owner}; party {party.name!r} is {party.account.address}",
                 hint="run the node as the platform's owner (--as)",
             )
-        assert isinstance(record.body, PlatformInfo)
         name = record.body.name
         self.backends = backends
         self.ctx = PlatformContext(

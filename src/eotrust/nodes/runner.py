@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, TaskInfo
+from eotrust.catalog.entries import Kind, PlatformInfo, Record, TaskInfo
 from eotrust.catalog.service import Catalog
 from eotrust.errors import BackendUnavailableError, EotrustError, IntegrityError
 from eotrust.ledger import Chain, TaskClient, TaskSnapshot
@@ -55,7 +55,7 @@ class PlatformContext:
 
     settings: Settings
     party: Party
-    platform: Record  # the platform's catalogue record
+    platform: Record[PlatformInfo]  # the platform's catalogue record
     chain: Chain
     catalog: Catalog
     shared: Store
@@ -75,9 +75,7 @@ class PlatformContext:
 
     @property
     def platform_name(self) -> str:
-        body = self.platform.body
-        assert isinstance(body, PlatformInfo)
-        return body.name
+        return self.platform.body.name
 
     @property
     def work_dir(self) -> Path:
@@ -133,7 +131,6 @@ class Runner:
                 info = self._task_record(task.address, snap)
                 application = ctx.catalog.get(info.application_id, Kind.APPLICATION)
                 app = application.body
-                assert isinstance(app, ApplicationInfo)
                 if application.owner.lower() != snap.application_owner.lower():
                     raise IntegrityError(
                         f"application {application.id} is signed by {application.owner}, "
@@ -174,7 +171,6 @@ class Runner:
         """The submitter's signed record of this task, checked against the contract."""
         record = self.ctx.catalog.task(address)
         info = record.body
-        assert isinstance(info, TaskInfo)
         if record.owner.lower() != snap.submitter.lower():
             raise IntegrityError(
                 f"the catalogue record of task {address} was not signed by its submitter {snap.submitter}"
@@ -202,7 +198,6 @@ class Runner:
             dataset_id = request.dataset_record
             name = name_of[dataset_id]
             dataset = ctx.catalog.get(dataset_id, Kind.DATASET).body
-            assert isinstance(dataset, DatasetInfo)
             expected = dataset.cid
             ciphertext = request.input_cid
             what = f"input {name!r} (request {index}, dataset {dataset.title!r} of {request.owner})"

@@ -14,32 +14,32 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from eotrust.backends import Backends
-from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, ResultInfo, TaskInfo
+from eotrust.catalog.entries import ApplicationInfo, Body, DatasetInfo, Kind, PlatformInfo, Record, ResultInfo, TaskInfo
 from eotrust.errors import EotrustError
 from eotrust.ledger import RequestStatus, TaskSnapshot
 from eotrust.nodes.runner import RUN_RECORD  # the result name under which a platform records its run record
 
-B = TypeVar("B")
+B = TypeVar("B", bound=Body)
 
 
 @dataclass(frozen=True)
 class Read(Generic[B]):
-    """A catalogue record read checked, with its typed body; or why it could not be."""
+    """A catalogue record read checked (its body typed); or why it could not be."""
 
-    record: Record | None = None
-    body: B | None = None
+    record: Record[B] | None = None
     error: str | None = None
 
+    @property
+    def body(self) -> B | None:
+        return self.record.body if self.record is not None else None
 
-def _read(fetch: Callable[[], Record], body_type: type[B]) -> Read[B]:
+
+def _read(fetch: Callable[[], Record[B]]) -> Read[B]:
+    """The record ``fetch`` reads (a getter of one kind: the body type is the kind's)."""
     try:
-        record = fetch()
+        return Read(fetch())
     except EotrustError as exc:
         return Read(error=exc.message)
-    body = record.body
-    if not isinstance(body, body_type):
-        return Read(error=f"record {record.id} is a {type(body).__name__}, not a {body_type.__name__}")
-    return Read(record, body)
 
 
 @dataclass(frozen=True)
@@ -132,15 +132,20 @@ def lineage(backends: Backends, address: str, snapshot: TaskSnapshot | None = No
     """Read the lineage of the task at ``address`` (its ``snapshot`` when the caller has it)."""
     catalog = backends.catalog
     snap = snapshot if snapshot is not None else backends.task(address).status()
-    task = _read(lambda: catalog.task(address), TaskInfo)
+    task = _read(lambda: catalog.task(address))
     found = Lineage(address=address, snapshot=snap, task=task)
     info = task.body
     if info is not None:
-        found.application = _read(lambda: catalog.get(info.application_id, Kind.APPLICATION), ApplicationInfo)
-        found.platform = _read(lambda: catalog.get(info.platform_id, Kind.PLATFORM), PlatformInfo)
+        application_id, platform_id = info.application_id, info.platform_id
+        found.application = _read(lambda: catalog.get(application_id, Kind.APPLICATION))
+        found.platform = _read(lambda: catalog.get(platform_id, Kind.PLATFORM))
     by_id = {dataset_id: name for name, dataset_id in (info.inputs.items() if info else ())}
     for request in snap.requests:
         dataset_id = request.dataset_record
+
+        def fetch(record_id: str = dataset_id) -> Record[DatasetInfo]:
+            return catalog.get(record_id, Kind.DATASET)
+
         found.inputs.append(
             InputLineage(
                 index=request.index,
@@ -150,12 +155,12 @@ def lineage(backends: Backends, address: str, snapshot: TaskSnapshot | None = No
                 status=request.status,
                 stored_cid=request.input_cid,
                 named_by_task=dataset_id in by_id,
-                dataset=_read(lambda d=dataset_id: catalog.get(d, Kind.DATASET), DatasetInfo),
+                dataset=_read(fetch),
             )
         )
     try:
         for rec in catalog.results(task=address):
-            if rec.owner.lower() == snap.platform_owner.lower() and isinstance(rec.body, ResultInfo):
+            if rec.owner.lower() == snap.platform_owner.lower():
                 found.results[rec.body.cid] = rec.body
     except EotrustError as exc:
         found.results_error = exc.message

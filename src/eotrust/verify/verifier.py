@@ -103,7 +103,7 @@ def find_task(backends: Backends, target: str) -> str:
         return target
     cid = validate_cid(target)
     try:
-        records = [r.body for r in backends.catalog.results(cid=cid) if isinstance(r.body, ResultInfo)]
+        records = [r.body for r in backends.catalog.results(cid=cid)]
     except EotrustError:
         records = []
     if records:

@@ -186,17 +186,19 @@ def import_cwl(path: Path) -> ServiceSpec:
         name = _short(inp.id)
         type_, optional = _unwrap(inp.type_)
         items = _array_items(type_)
+        scalar = _SCALARS.get(type_) if isinstance(type_, str) else None
+        item_scalar = _SCALARS.get(items) if isinstance(items, str) else None
         if type_ == "File" or items == "File":
             inputs[name] = PortSpec(
                 type="file" if type_ == "File" else "file[]", optional=optional, description=str(inp.doc or "")
             )
             source = f"inputs.{name}"
-        elif isinstance(type_, str) and type_ in _SCALARS or (isinstance(items, str) and items in _SCALARS):
-            kind = _SCALARS[type_] if isinstance(type_, str) else _SCALARS[items] + "[]"
+        elif scalar is not None or item_scalar is not None:
+            kind = scalar if scalar is not None else f"{item_scalar}[]"
             if kind == "bool[]":
                 bad(f"input {name!r}: arrays of booleans are not supported")
                 continue
-            spec = ParamSpec(type=kind, description=str(inp.doc or ""))  # type: ignore[arg-type]
+            spec = ParamSpec(type=kind, description=str(inp.doc or ""))
             if inp.default is not None:
                 spec = spec.model_copy(update={"default": inp.default, "has_default": True})
             elif optional:

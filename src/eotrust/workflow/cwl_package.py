@@ -87,10 +87,11 @@ class CwlInterface:
 
 def _main(doc: dict[str, Any]) -> dict[str, Any]:
     if "$graph" in doc:
-        for proc in doc["$graph"]:
+        graph: list[dict[str, Any]] = doc["$graph"]
+        for proc in graph:
             if str(proc.get("id", "")).lstrip("#") == "main":
                 return proc
-        return doc["$graph"][0]
+        return graph[0]
     return doc
 
 

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, MutableMapping, MutableSequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from eotrust.errors import WorkflowError
@@ -40,6 +40,11 @@ from eotrust.settings import Settings
 from eotrust.store.base import Store
 from eotrust.workflow.cwl_confine import confined_fs_access, real_roots
 from eotrust.workflow.cwl_sandbox import CwlSandbox, sandboxed_job_class, tool_names
+
+if TYPE_CHECKING:
+    from cwltool.context import LoadingContext
+    from cwltool.process import Process
+    from ruamel.yaml.comments import CommentedMap
 
 CACHE_FORMAT = "eotrust-cwl-cache/1"
 OUTPUT_KEY = "cwl.output.json"
@@ -179,16 +184,22 @@ def _with_secondary_files(process: Any, job: Any, runtime_context: Any) -> Json:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+class _MakeTool(Protocol):
+    """cwltool's ``LoadingContext.construct_tool_object`` (as ``default_make_tool``)."""
+
+    def __call__(self, toolpath_object: CommentedMap, loadingContext: LoadingContext) -> Process: ...
+
+
 def _make_tool_factory(
     prefix: tuple[str, ...], sandbox: CwlSandbox | None = None, networked: list[str] | None = None
-) -> Callable[..., Any]:
+) -> _MakeTool:
     """cwltool's tool factory: every CommandLineTool's commands run in ``sandbox`` (when given),
     each prefixed by ``prefix`` (:func:`~eotrust.workflow.cwl_sandbox.sandboxed_job_class`)."""
     from cwltool.command_line_tool import CommandLineTool
     from cwltool.job import CommandLineJob
     from cwltool.workflow import default_make_tool
 
-    job_class = sandboxed_job_class(CommandLineJob, sandbox, prefix, networked)
+    job_class = sandboxed_job_class(sandbox, prefix, networked)
 
     class _PrefixedTool(CommandLineTool):
         def make_job_runner(self, runtimeContext: Any) -> Any:
@@ -197,14 +208,14 @@ def _make_tool_factory(
                 return runner
             return type("ToolJob", (job_class,), {"tool_names": tool_names(self.tool)})  # the policy names tools
 
-    def make_tool(toolpath_object: Any, loading_context: Any) -> Any:
+    def make_tool(toolpath_object: CommentedMap, loadingContext: LoadingContext) -> Process:
         if (
             (prefix or sandbox is not None)
             and isinstance(toolpath_object, MutableMapping)
             and toolpath_object.get("class") == "CommandLineTool"
         ):
-            return _PrefixedTool(toolpath_object, loading_context)
-        return default_make_tool(toolpath_object, loading_context)
+            return _PrefixedTool(toolpath_object, loadingContext)
+        return default_make_tool(toolpath_object, loadingContext)
 
     return make_tool
 

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eotrust.settings import Settings
 from eotrust.workflow.cwl_confine import check_readable
@@ -34,6 +34,9 @@ from eotrust.workflow.sandbox.bwrap import DEFAULT_PATH, Sandbox, python_paths, 
 from eotrust.workflow.sandbox.cgroup import PidsCgroup, open_pids_cgroup
 from eotrust.workflow.sandbox.limits import unwrap_status, violation
 from eotrust.workflow.sandbox.policy import ADDRESS_SPACE_HEADROOM_MB, Limits, SandboxPolicy, clean_env
+
+if TYPE_CHECKING:
+    from cwltool.job import CommandLineJob
 
 _logger = logging.getLogger("cwltool")
 
@@ -163,12 +166,13 @@ def _outermost(paths: list[Path], outdir: Path) -> list[Path]:
 
 
 def sandboxed_job_class(
-    base: type, sandbox: CwlSandbox | None, prefix: tuple[str, ...], networked: list[str] | None = None
-) -> type:
+    sandbox: CwlSandbox | None, prefix: tuple[str, ...], networked: list[str] | None = None
+) -> type[CommandLineJob]:
     """cwltool's ``CommandLineJob`` with each command run as ``sandbox … -- prefix … command``;
     the names of jobs given the network are appended to ``networked``."""
+    from cwltool.job import CommandLineJob
 
-    class SandboxedJob(base):  # type: ignore[misc,valid-type]
+    class SandboxedJob(CommandLineJob):
         tool_names: tuple[str, ...] = ()  # set per tool: what the network allow-list may name
 
         def _execute(

@@ -19,6 +19,7 @@ The input is ``(N, C, H, W)`` float32 with ``H`` and ``W`` multiples of
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -93,7 +94,8 @@ class InitialBlock(nn.Module):
         self.act = _act(act, self.out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(torch.cat([self.conv(x), self.pool(x)], dim=1)))
+        out: torch.Tensor = self.act(self.bn(torch.cat([self.conv(x), self.pool(x)], dim=1)))
+        return out
 
 
 class Bottleneck(nn.Module):
@@ -136,7 +138,8 @@ class Bottleneck(nn.Module):
         self.act = _act(act, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(x + self.ext(x))
+        out: torch.Tensor = self.act(x + self.ext(x))
+        return out
 
 
 class DownsamplingBottleneck(nn.Module):
@@ -164,7 +167,8 @@ class DownsamplingBottleneck(nn.Module):
         main = self.pool(x)
         if self.pad:
             main = F.pad(main, (0, 0, 0, 0, 0, self.pad))
-        return self.act(main + self.ext(x))
+        out: torch.Tensor = self.act(main + self.ext(x))
+        return out
 
 
 class UpsamplingBottleneck(nn.Module):
@@ -187,7 +191,8 @@ class UpsamplingBottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         main = F.interpolate(self.main(x), scale_factor=2.0, mode="nearest")
-        return self.act(main + self.ext(x))
+        out: torch.Tensor = self.act(main + self.ext(x))
+        return out
 
 
 class ENet(nn.Module):
@@ -224,7 +229,7 @@ class ENet(nn.Module):
         d1, d2 = (float(d) for d in dropout)
         self.in_channels = in_channels
         self.num_classes = num_classes
-        self.config = {
+        self.config: dict[str, Any] = {
             "widths": [w0, w1, w2],
             "stage1_repeats": int(stage1_repeats),
             "encoder_stages": int(encoder_stages),
@@ -256,9 +261,10 @@ class ENet(nn.Module):
         x = self.stage1(x)
         x = self.encoder(x)
         x = self.decoder(x)
-        return self.head(x)
+        out: torch.Tensor = self.head(x)
+        return out
 
-    def model_def(self) -> dict:
+    def model_def(self) -> dict[str, Any]:
         """Everything needed to rebuild this network: ``ENet(**model_def())``."""
         return {"in_channels": self.in_channels, "num_classes": self.num_classes, **self.config}
 

@@ -52,9 +52,12 @@ class TemporalCNNConfig(BaseModel):
 class TemporalCNN(nn.Module):
     """One network, or a deep ensemble of ``members`` of them (see the module's notes)."""
 
+    days: torch.Tensor  # a buffer: the days of year of the training dates (time_encoding doy)
+    ensemble: nn.ModuleList | None
+
     def __init__(self, in_channels: int, num_classes: int, **cfg: object) -> None:
         super().__init__()
-        config = TemporalCNNConfig(**cfg)  # type: ignore[arg-type]
+        config = TemporalCNNConfig(**cfg)
         if in_channels < 1 or num_classes < 1:
             raise ValueError("in_channels and num_classes must be positive")
         self.in_channels, self.num_classes, self.config = in_channels, num_classes, config
@@ -124,4 +127,5 @@ class TemporalCNN(nn.Module):
             v = (z * w).sum(dim=2)
         else:
             v = torch.cat([z.mean(dim=2), z.amax(dim=2)], dim=1)
-        return self.head(v)
+        logits: torch.Tensor = self.head(v)
+        return logits

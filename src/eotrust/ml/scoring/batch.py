@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -81,7 +81,7 @@ class Scorer:
         spec = self.manifest.input
         self.spec = spec
         self.num_classes = self.manifest.output.classes
-        self._mean, self._std = self._normalisation()
+        self._norm = self._normalisation()  # (mean, std), broadcastable; None: none
         self._batcher: Batcher | None = None
         self._batcher_lock = threading.Lock()
 
@@ -109,10 +109,10 @@ class Scorer:
     def spatial_multiple(self) -> int:
         return self.spec.spatial_multiple
 
-    def _normalisation(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def _normalisation(self) -> tuple[np.ndarray, np.ndarray] | None:
         norm = self.spec.normalisation
         if norm is None:
-            return None, None
+            return None
         mean = np.asarray(norm.mean, dtype=np.float32)
         std = np.asarray(norm.std, dtype=np.float32)
         # broadcast along the channel axis: (1, C, 1, 1) images, (1, C, 1) NCT, scalar NT
@@ -141,9 +141,10 @@ class Scorer:
                 f"input has {x.shape[-1]} time steps; model {self.manifest.name} takes {spec.timesteps}"
             )
         out = x.astype(np.float32, copy=True)
-        if self._mean is not None:
-            out -= self._mean
-            out /= self._std
+        if self._norm is not None:
+            mean, std = self._norm
+            out -= mean
+            out /= std
         if np.issubdtype(x.dtype, np.floating):  # integers cannot be NaN or infinite
             out[~np.isfinite(out)] = 0.0
         return out
@@ -152,7 +153,7 @@ class Scorer:
     def run(self, x: np.ndarray) -> np.ndarray:
         """Raw graph output for an already prepared batch."""
         try:
-            return self.session.run([self.manifest.output.name], {self.spec.name: x})[0]
+            return np.asarray(self.session.run([self.manifest.output.name], {self.spec.name: x})[0])
         except Exception as exc:
             raise ModelError(
                 f"scoring with model {self.manifest.name} failed on input {x.shape}: {first_line(exc)}"
@@ -229,7 +230,8 @@ class Scorer:
                 hint="select the model's bands in its order",
             )
         if self.is_image:
-            return self.probabilities(block[None])[0]
+            probs: np.ndarray = self.probabilities(block[None])[0]
+            return probs
         t, c = self.spec.timesteps or 1, self.spec.channels
         series = block.reshape(t, c, h * w).transpose(2, 1, 0)  # (h*w, C, T)
         if self.spec.layout == "NT":
@@ -245,7 +247,8 @@ def class_map(probs: np.ndarray, axis: int) -> np.ndarray:
     if axis < 0:
         axis += probs.ndim
     if axis == probs.ndim - 1 or k > 64:
-        return np.argmax(probs, axis=axis).astype(dtype)
+        best: np.ndarray = np.argmax(probs, axis=axis).astype(dtype)
+        return best
     # a running maximum over K contiguous planes beats argmax's strided walk along a leading
     # axis; masked copies into preallocated arrays beat boolean indexing (half the time)
     planes = np.moveaxis(probs, axis, 0)
@@ -265,5 +268,5 @@ def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
     ph, pw = -h % multiple, -w % multiple
     if not ph and not pw:
         return x
-    mode = "reflect" if ph < h and pw < w else "edge"
+    mode: Literal["reflect", "edge"] = "reflect" if ph < h and pw < w else "edge"
     return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)], mode=mode)

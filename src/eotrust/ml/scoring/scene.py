@@ -20,10 +20,11 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from eotrust.eo import classmap
 from eotrust.errors import InvalidInputError, RasterError
 from eotrust.ml.package import short_list
 from eotrust.ml.scoring.batch import Scorer, class_map
+
+#: What the reader hands the model: an image model's prepared batch and its (H, W), or raw tiles.
+_Prepared = tuple[np.ndarray, tuple[int, int]] | np.ndarray
 
 Progress = Callable[[int, int], None]
 
@@ -192,7 +196,7 @@ def score_scene(
                 valid[: th - rows] = valid[rows:]
                 top += rows
 
-            def read(y: int, batch: list[int]) -> tuple[object, list[np.ndarray]]:
+            def read(y: int, batch: list[int]) -> tuple[_Prepared, list[np.ndarray]]:
                 """Decode (and prepare) the tiles of one job: the reader thread's stage."""
                 tiles = [src.read(indexes, window=rasterio.windows.Window(x, y, tw, th)) for x in batch]
                 if prep is not None:
@@ -201,19 +205,19 @@ def score_scene(
                 stack = np.stack(tiles)
                 return (scorer.prepare_images(stack) if scorer.is_image else stack), masks
 
-            def infer(ready: object) -> object:
+            def infer(ready: _Prepared) -> _Prepared:
                 """The model: the only stage on the calling thread, kept free of everything else."""
-                if scorer.is_image:
-                    batch, size = ready  # type: ignore[misc]
-                    return scorer.run(batch), size
-                return _probabilities(scorer, ready)  # type: ignore[arg-type]
+                if isinstance(ready, tuple):  # an image model's prepared batch and its size
+                    images, size = ready
+                    return scorer.run(images), size
+                return _probabilities(scorer, ready)
 
-            def blend(y: int, batch: list[int], masks: list[np.ndarray], raw: object) -> None:
+            def blend(y: int, batch: list[int], masks: list[np.ndarray], raw: _Prepared) -> None:
                 """Softmax, weight and add one job's tiles; write the rows no later tile touches:
                 the writer thread's stage (the only one that touches the strip buffers)."""
                 flush(y - top)
-                probs = scorer.finish(*raw) if scorer.is_image else raw  # type: ignore[misc]
-                for x, mask, p in zip(batch, masks, probs):  # type: ignore[call-overload]
+                probs = scorer.finish(*raw) if isinstance(raw, tuple) else raw
+                for x, mask, p in zip(batch, masks, probs):
                     valid[:, x : x + tw] = mask
                     p *= weight
                     acc[:, :, x : x + tw] += p
@@ -229,7 +233,7 @@ def score_scene(
                 ThreadPoolExecutor(1, thread_name_prefix="eotrust-blend") as writer,
             ):
                 reads = deque([reader.submit(read, *job) for job in jobs[:2]])
-                blends: deque = deque()
+                blends: deque[tuple[Future[None], int]] = deque()
                 for n, (y, batch) in enumerate(jobs):
                     ready, masks = reads.popleft().result()
                     if n + 2 < len(jobs):
@@ -383,7 +387,7 @@ def _check_memory(source: Path, k: int, rows: int, width: int, height: int) -> N
         )
 
 
-def _finished(job: tuple, progress: Progress | None, done: int, total: int) -> int:  # type: ignore[type-arg]
+def _finished(job: tuple[Future[None], int], progress: Progress | None, done: int, total: int) -> int:
     """Wait for a blend job (raising its error); report progress; the number of tiles it held."""
     future, tiles = job
     future.result()
@@ -414,7 +418,7 @@ def _batches(items: list[int], size: int) -> Iterator[list[int]]:
         yield items[i : i + size]
 
 
-def _common_profile(src) -> dict:  # type: ignore[no-untyped-def]
+def _common_profile(src: Any) -> dict[str, Any]:  # src: a rasterio dataset (untyped)
     return {
         "driver": "GTiff",
         "width": src.width,
@@ -429,9 +433,9 @@ def _common_profile(src) -> dict:  # type: ignore[no-untyped-def]
     }
 
 
-def _class_profile(src) -> dict:  # type: ignore[no-untyped-def]
+def _class_profile(src: Any) -> dict[str, Any]:
     return {**_common_profile(src), "count": 1, "dtype": classmap.DTYPE, "nodata": classmap.NODATA}
 
 
-def _prob_profile(src, k: int) -> dict:  # type: ignore[no-untyped-def]
+def _prob_profile(src: Any, k: int) -> dict[str, Any]:
     return {**_common_profile(src), "count": k, "dtype": "float32", "nodata": float("nan"), "predictor": 3}

@@ -288,9 +288,10 @@ def resize(data: np.ndarray, size: tuple[int, int], resample: str = "bilinear") 
     fy = np.clip(ys - y0, 0, 1).astype(np.float32)[None, :, None]
     fx = np.clip(xs - x0, 0, 1).astype(np.float32)[None, None, :]
     d = data.astype(np.float32)
-    top = d[:, y0][:, :, x0] * (1 - fx) + d[:, y0][:, :, x1] * fx
-    bottom = d[:, y1][:, :, x0] * (1 - fx) + d[:, y1][:, :, x1] * fx
-    return top * (1 - fy) + bottom * fy
+    top: np.ndarray = d[:, y0][:, :, x0] * (1 - fx) + d[:, y0][:, :, x1] * fx
+    bottom: np.ndarray = d[:, y1][:, :, x0] * (1 - fx) + d[:, y1][:, :, x1] * fx
+    resampled: np.ndarray = top * (1 - fy) + bottom * fy
+    return resampled
 
 
 # -- model reader and score windows ----------------------------------------------------

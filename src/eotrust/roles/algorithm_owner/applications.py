@@ -59,7 +59,7 @@ def register_workflow_application(
     version: str = "0.1.0",
     description: str = "",
     keywords: list[str] | None = None,
-) -> Record:
+) -> Record[ApplicationInfo]:
     """Publish ``workflow`` (a YAML file, YAML text, a stored CID or a published name — see
     ``resolve_workflow`` — or a CWL document: a ``.cwl`` file, packed and stored, or a stored
     CWL package's CID, which platforms run with cwltool) and register it, signed."""

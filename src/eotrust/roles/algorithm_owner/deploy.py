@@ -184,7 +184,7 @@ def deploy(
     deployments: Deployments,
     store: Store,
     replace: str | None = None,
-) -> tuple[Record, Deployment]:
+) -> tuple[Record[ApplicationInfo], Deployment]:
     """Store, register (signed by ``party``) and deploy a package. ``replace``: the process id
     a PUT names; then the party must own it, and the same version is replaced."""
     _check_owner_role(party)
@@ -210,8 +210,7 @@ def deploy(
         legacy = [
             r
             for r in catalog.list(Kind.APPLICATION)
-            if r.body.name == info.name  # type: ignore[attr-defined]
-            and r.owner.lower() != party.address.lower()
+            if r.body.name == info.name and r.owner.lower() != party.address.lower()
         ]
         if taken or legacy:
             raise PermissionDeniedError(f"process id {info.name!r} belongs to another owner", hint="choose another id")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from eotrust.backends import Backends
 from eotrust.catalog.describe import describe_raster
-from eotrust.catalog.entries import Record
+from eotrust.catalog.entries import DatasetInfo, Record
 from eotrust.errors import IntegrityError, NotFoundError
 from eotrust.party import Party
 from eotrust.settings import Settings
@@ -72,7 +72,7 @@ def register_dataset_file(
     description: str = "",
     licence: str = "proprietary",
     keywords: list[str] | None = None,
-) -> Record:
+) -> Record[DatasetInfo]:
     """Describe ``file``, register it in the catalogue signed by ``party``, remember where it is."""
     info = describe_raster(file, title=title, description=description, licence=licence, keywords=keywords)
     record = backends.catalog.register(party, info)

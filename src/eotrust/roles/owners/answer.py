@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eotrust.backends import Backends
-from eotrust.catalog.entries import DatasetInfo, Kind, PlatformInfo
+from eotrust.catalog.entries import Kind
 from eotrust.catalog.service import Catalog
 from eotrust.errors import IntegrityError, PermissionDeniedError, StateError
 from eotrust.ledger import RequestKind, TaskClient, TaskSnapshot, TaskState
@@ -84,7 +84,6 @@ def answer_task(
             answers.append(Answer("application", index, True, detail="use of the application acknowledged"))
         elif kind is RequestKind.platform:
             platform = catalog.get(snap.platform_record, Kind.PLATFORM).body
-            assert isinstance(platform, PlatformInfo)
             if platform.age_recipient != party.card.age_recipient:
                 raise IntegrityError(
                     f"platform {platform.name} is registered with key {platform.age_recipient}, "
@@ -99,7 +98,9 @@ def answer_task(
             reason = policy_reason(catalog, dataset_id, snap.application_record, snap.platform_record)
             if reason is not None:  # the owner's data-use policy refuses it, automatically (issue 15)
                 _refuse(task, party, kind, index)
-                why = record_refusal(backends.settings, backends.store, party, address, catalog.get(dataset_id), reason)
+                why = record_refusal(
+                    backends.settings, backends.store, party, address, catalog.get(dataset_id, Kind.DATASET), reason
+                )
                 answers.append(
                     Answer(
                         _ANSWER_KIND[kind],
@@ -137,7 +138,6 @@ def _answer_dataset(
     request = snap.requests[index]
     dataset = backends.catalog.get(request.dataset_record, Kind.DATASET)
     body = dataset.body
-    assert isinstance(body, DatasetInfo)
     if dataset.owner.lower() != party.account.address.lower():
         raise PermissionDeniedError(f"dataset {dataset.id} belongs to {dataset.owner}, not to {party.name}")
     recipient = platform_key(snap, backends.catalog, accept=accept_platform_key)
@@ -163,7 +163,6 @@ def platform_key(snap: TaskSnapshot, catalog: Catalog, *, accept: str | None = N
             f"the catalogue's platform {record.id} is not owned by the task's platform owner {snap.platform_owner}"
         )
     body = record.body
-    assert isinstance(body, PlatformInfo)
     registered = body.age_recipient
     on_chain = snap.platform_key
     if on_chain and on_chain != registered:

@@ -56,7 +56,7 @@ def result_records(catalog: Catalog, address: str, snap: TaskSnapshot) -> dict[s
     """The platform owner's signed records of this task's results, by ciphertext CID."""
     out: dict[str, ResultInfo] = {}
     for record in catalog.results(task=address):
-        if record.owner.lower() == snap.platform_owner.lower() and isinstance(record.body, ResultInfo):
+        if record.owner.lower() == snap.platform_owner.lower():
             out[record.body.cid] = record.body
     return out
 

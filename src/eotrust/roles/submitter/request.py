@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eotrust.backends import Backends
-from eotrust.catalog.entries import ApplicationInfo, Kind, Record, TaskInfo
+from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, TaskInfo
 from eotrust.catalog.service import Catalog
 from eotrust.errors import InvalidInputError
 from eotrust.party import Party
@@ -30,18 +30,19 @@ class TaskRequest:
 @dataclass(frozen=True)
 class OpenedTask:
     address: str
-    record: Record
-    application: Record
-    platform: Record
-    datasets: dict[str, Record]
+    record: Record[TaskInfo]
+    application: Record[ApplicationInfo]
+    platform: Record[PlatformInfo]
+    datasets: dict[str, Record[DatasetInfo]]
 
 
-def resolve(catalog: Catalog, request: TaskRequest) -> tuple[Record, Record, dict[str, Record]]:
+def resolve(
+    catalog: Catalog, request: TaskRequest
+) -> tuple[Record[ApplicationInfo], Record[PlatformInfo], dict[str, Record[DatasetInfo]]]:
     """The checked catalogue records a request names; a clear error for anything wrong."""
     application = catalog.find(request.application, Kind.APPLICATION)
     platform = catalog.find(request.platform, Kind.PLATFORM)
     app = application.body
-    assert isinstance(app, ApplicationInfo)
     if not request.inputs:
         raise InvalidInputError("a task needs at least one input dataset", hint="pass --input NAME=DATASET")
     if app.inputs and set(request.inputs) != set(app.inputs):
