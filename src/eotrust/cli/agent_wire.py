@@ -33,6 +33,8 @@ MAX_REQUEST = 1 << 20
 #: The largest line either side sends after the request.
 MAX_LINE = 1 << 16
 LENGTH = struct.Struct(">I")
+#: The longest socket path Linux binds (sun_path holds 108 bytes with its terminating NUL).
+MAX_SOCKET_PATH = 107
 #: Environment variables read when a library is imported (rich and typer's terminal choices):
 #: a request with other values is served by another agent, never by one that imported with these.
 IMPORT_TIME_ENV = ("TERMINAL_WIDTH", "_TYPER_FORCE_DISABLE_TERMINAL", "GITHUB_ACTIONS", "FORCE_COLOR", "PY_COLORS")
@@ -75,7 +77,9 @@ def private_dir(path: Path, *, create: bool) -> Path:
     if info.st_uid != os.getuid():
         raise AgentDirRefused(f"{path} belongs to uid {info.st_uid}, not to this user")
     if info.st_mode & 0o077:
-        raise AgentDirRefused(f"{path} is open to group or others (mode {stat.S_IMODE(info.st_mode):o}); it must be 0700")
+        raise AgentDirRefused(
+            f"{path} is open to group or others (mode {stat.S_IMODE(info.st_mode):o}); it must be 0700"
+        )
     return path
 
 

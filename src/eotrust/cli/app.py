@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 import typer.core
 
@@ -37,7 +36,7 @@ def _flags_show_no_type() -> None:
         return
     shown = option.display_type_rich
 
-    def display_type_rich(self: typer.core.TyperOption, ctx: typer.Context) -> str | None:  # type: ignore[name-defined]
+    def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
         if self.is_flag and not self.count:
             return None
         return shown(self, ctx)
@@ -74,7 +73,7 @@ def build_app(command_modules: Sequence[str]) -> typer.Typer:
 
 
 def run(
-    app: typer.Typer | click.Command,
+    app: Callable[..., Any],
     args: list[str] | None = None,
     *,
     prog_name: str | None = None,

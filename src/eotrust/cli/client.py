@@ -165,6 +165,8 @@ def forward(argv: list[str]) -> int | None:
         key = wire.agent_key()
     except wire.AgentDirRefused:
         return None
+    if len(os.fsencode(wire.socket_path(directory, key))) > wire.MAX_SOCKET_PATH:
+        return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         try:

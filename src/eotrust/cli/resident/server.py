@@ -42,8 +42,6 @@ from eotrust.cli import agent_wire as wire
 from eotrust.cli.resident.warm import WarmChains
 
 if TYPE_CHECKING:
-    import click
-
     from eotrust.ledger.backend import ChainBackend, EmbeddedBackend
     from eotrust.settings import Settings
 
@@ -194,7 +192,7 @@ class Agent:
         self._lock_fd = -1
         self._wakeup: tuple[int, int] = (-1, -1)
         self._socket_inode: tuple[int, int] | None = None
-        self.command: click.Command | None = None
+        self.command: Callable[..., Any] | None = None
 
     # -- life ---------------------------------------------------------------------------------
     def serve(self) -> int:
@@ -591,22 +589,23 @@ def _fresh_stdio(*, unbuffered: bool) -> None:
     import io
 
     encoding, errors = sys.stdout.encoding, sys.stdout.errors
-    sys.stdin = io.TextIOWrapper(io.open(0, "rb", closefd=False), encoding=sys.stdin.encoding, errors=sys.stdin.errors)
+    sys.stdin = io.TextIOWrapper(open(0, "rb", closefd=False), encoding=sys.stdin.encoding, errors=sys.stdin.errors)
     sys.stdout = io.TextIOWrapper(
-        io.open(1, "wb", closefd=False, buffering=0 if unbuffered else -1),  # noqa: SIM115
+        open(1, "wb", closefd=False, buffering=0 if unbuffered else -1),  # noqa: SIM115
         encoding=encoding,
         errors=errors,
         line_buffering=os.isatty(1),
         write_through=unbuffered,
     )
     sys.stderr = io.TextIOWrapper(
-        io.open(2, "wb", closefd=False, buffering=0 if unbuffered else -1),  # noqa: SIM115
+        open(2, "wb", closefd=False, buffering=0 if unbuffered else -1),  # noqa: SIM115
         encoding=encoding,
         errors="backslashreplace",
         line_buffering=True,
         write_through=unbuffered,
     )
-    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+    for name in ("stdin", "stdout", "stderr"):
+        setattr(sys, f"__{name}__", getattr(sys, name))
 
 
 def _finish(status: int) -> None:
