@@ -296,6 +296,7 @@ def test_the_childs_command_dies_with_its_client(cli: Cli) -> None:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # no terminal to prompt on: the prompt reads stdin, in the agent's child
     )
     try:
         child = wait_for(lambda: _children(agent_pid), timeout_s=60, what="the agent's child")[0]
@@ -315,6 +316,7 @@ def test_the_childs_command_dies_with_its_client(cli: Cli) -> None:
 def test_sigint_reaches_the_command(cli: Cli) -> None:
     env = {k: v for k, v in cli.env.items() if k != "EOTRUST_PASSPHRASE"}
     outcomes = []
+    before = cli.served()
     for agent in ("1", "0"):
         client = subprocess.Popen(
             [sys.executable, "-m", "eotrust.cli.main", "party", "create", "hal", "--role", "submitter"],
@@ -323,6 +325,7 @@ def test_sigint_reaches_the_command(cli: Cli) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # no terminal to prompt on, in either case
         )
         assert client.stderr is not None
         # the prompt is written to stderr once the command waits for the passphrase
@@ -335,6 +338,7 @@ def test_sigint_reaches_the_command(cli: Cli) -> None:
         out, err = client.communicate(timeout=60)
         assert client.stdin is not None
         outcomes.append((client.returncode, out, prompt + err))
+    assert cli.served() == before + 1  # the first went through the agent
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0] != 0
 

@@ -14,17 +14,16 @@ from typing import TYPE_CHECKING, Any
 import typer
 import typer.core
 
-from eotrust.backends import Backends
 from eotrust.cli.common import err_console
 from eotrust.errors import EotrustError
-from eotrust.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from eotrust.ledger.backend import ChainBackend
+    from eotrust.settings import Settings
 
 #: What the resident agent hands the root callback (as the root context's ``obj``): the chain
 #: backend it already holds open for these settings, or None (then the chain opens as usual).
-WarmChain = Callable[[Settings], "ChainBackend | None"]
+WarmChain = Callable[["Settings"], "ChainBackend | None"]
 
 
 def _flags_show_no_type() -> None:
@@ -50,6 +49,9 @@ def root(
     home: Path | None = typer.Option(None, "--home", help="eotrust home (default ~/.eotrust or EOTRUST_HOME)"),
     config: Path | None = typer.Option(None, "--config", help="an eotrust.toml to read"),
 ) -> None:
+    from eotrust.backends import Backends
+    from eotrust.settings import load_settings
+
     warm: Any = ctx.obj  # set only by the resident agent (eotrust.cli.resident)
     settings = load_settings(config, home=home)
     ctx.obj = Backends(settings, chain_backend=warm(settings) if callable(warm) else None)

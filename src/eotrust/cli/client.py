@@ -97,6 +97,19 @@ def _memory_limited() -> bool:
     )
 
 
+def _may_prompt_on_terminal() -> bool:
+    """No passphrase in the environment and a controlling terminal: a passphrase prompt goes to
+    the terminal (``/dev/tty``), which the agent's child cannot open (it is in another
+    session); the command runs here."""
+    if os.environ.get("EOTRUST_PASSPHRASE"):
+        return False
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
+
+
 def request_of(argv: list[str]) -> dict[str, Any]:
     umask = os.umask(0)
     os.umask(umask)
@@ -158,7 +171,9 @@ def _agent_environment(env: dict[str, str]) -> dict[str, str]:
 
 def forward(argv: list[str]) -> int | None:
     """Run ``argv`` in the agent and return its exit status; None when it did not run there."""
-    if os.environ.get("EOTRUST_AGENT", "1") == "0" or not goes_to_agent(argv[1:]) or _memory_limited():
+    if os.environ.get("EOTRUST_AGENT", "1") == "0" or not goes_to_agent(argv[1:]):
+        return None
+    if _memory_limited() or _may_prompt_on_terminal():
         return None
     try:
         directory = wire.private_dir(wire.agent_dir(), create=True)
