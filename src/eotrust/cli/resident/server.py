@@ -71,7 +71,16 @@ PRELOAD = (
     "eth_account",
     "web3",
     "sqlalchemy.orm",
+    "sqlalchemy.dialects.sqlite.pysqlite",
+    "sqlite3",
     "typer.rich_utils",
+    "typer._adapters",
+    "typer._click.decorators",
+    "typer._click._textwrap",
+    "rich._emoji_codes",
+    "Crypto.Cipher.AES",
+    "Crypto.Cipher._mode_ctr",
+    "encodings.ascii",
 )
 #: Never loaded in the agent (a child that needs them imports them).
 NOT_PRELOADED = ("torch", "onnxruntime", "rasterio")
@@ -186,6 +195,7 @@ class Agent:
         self.children: dict[int, socket.socket] = {}
         self.stopping = False
         self.served = 0
+        self.children_cpu_s = 0.0  # CPU seconds of every child that has ended
         self.started_at = time.time()
         self.last_request = time.monotonic()
         self.fingerprint = CodeFingerprint()
@@ -222,7 +232,13 @@ class Agent:
         from eotrust.cli import main
 
         for name in PRELOAD:
-            importlib.import_module(name)
+            try:
+                importlib.import_module(name)
+            except ImportError as exc:  # a library version without it: the child imports what it needs
+                log(f"not preloaded: {name} ({exc})")
+        from rich.cells import cell_len
+
+        cell_len("─│é")  # rich loads its table of character widths on first use
         from typer.main import get_command
 
         from eotrust.ledger import abi
@@ -315,11 +331,12 @@ class Agent:
     def _reap(self) -> None:
         while self.children:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
+            self.children_cpu_s += usage.ru_utime + usage.ru_stime
             conn = self.children.pop(pid, None)
             if conn is None:
                 continue
@@ -451,6 +468,7 @@ class Agent:
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
             "commands": self.served,
             "commands_running": len(self.children),
+            "children_cpu_s": self.children_cpu_s,
             "warm_chains": self.warm.directories(),
             "idle_exit_s": self.idle_s,
         }
