@@ -63,6 +63,8 @@ class WarmChains:
         try:
             info = os.stat(journal)
         except OSError:
+            info = None
+        if info is None or info.st_size == 0:  # no chain yet, or its first writer is writing it
             self._entries.pop(directory, None)
             return None
         entry = self._entries.get(directory)
