@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from agent_control import stop_agents
 
 from eotrust.settings import Settings, load_settings
 
@@ -20,6 +23,27 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("EOTRUST_CONFIG", "")  # empty: no config file at all
     monkeypatch.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
     monkeypatch.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")  # fast keystores; production default is 2**16
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _resident_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every `eotrust` subprocess of the session shares one resident agent (eotrust.cli.resident)
+    in a directory of the session's, so that their short commands start warm; it is stopped by
+    PID at the end (EOTRUST_AGENT=0 in a test's environment runs its commands in-process)."""
+    directory = tmp_path_factory.mktemp("agent")
+    directory.chmod(0o700)
+    saved = {name: os.environ.get(name) for name in ("EOTRUST_AGENT_DIR", "EOTRUST_AGENT_IDLE_S")}
+    os.environ["EOTRUST_AGENT_DIR"] = str(directory)
+    os.environ["EOTRUST_AGENT_IDLE_S"] = "300"  # one left behind by a crashed session goes soon
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        stop_agents(directory)
 
 
 @pytest.fixture

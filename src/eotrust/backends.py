@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from eotrust.catalog.deployments import Deployments
     from eotrust.catalog.service import Catalog
     from eotrust.ledger import Chain, TaskClient, TaskFactoryClient
+    from eotrust.ledger.backend import ChainBackend
     from eotrust.ml.registry import Registry
     from eotrust.ml.scoring.batch import Scorer
     from eotrust.party import Party
@@ -70,8 +71,11 @@ class Backends:
     """Store, catalogue (one engine), chain and factory, model registry, API keys, and the
     parties and scorers a long-running process keeps unlocked/loaded."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, chain_backend: ChainBackend | None = None) -> None:
+        """``chain_backend``: a chain backend already open for these settings, used instead of
+        opening one (the resident agent's warm embedded chain, eotrust.cli.resident)."""
         self.settings = settings
+        self._chain_backend = chain_backend
         self.lock = threading.RLock()
         self._parties: dict[str, Party] = {}
         self._scorers: dict[str, Scorer] = {}
@@ -119,9 +123,11 @@ class Backends:
 
     @_opened
     def chain(self) -> Chain:
-        """The chain the settings name (embedded or JSON-RPC)."""
-        from eotrust.ledger import open_chain
+        """The chain the settings name (embedded or JSON-RPC), or over the backend given."""
+        from eotrust.ledger import Chain, open_chain
 
+        if self._chain_backend is not None:
+            return Chain(self._chain_backend, settings=self.settings)
         return open_chain(self.settings)
 
     @_opened

@@ -7,14 +7,12 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import BaseModel
 from rich.console import Console
 
-from eotrust.backends import Backends
-from eotrust.settings import Settings
-
 if TYPE_CHECKING:
+    from eotrust.backends import Backends
     from eotrust.party import Party
+    from eotrust.settings import Settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -25,6 +23,8 @@ AsOption = typer.Option(None, "--as", help="the party acting (default: the `part
 
 def backends_of(ctx: typer.Context) -> Backends:
     """The Backends built once by the root callback (each opened on first use)."""
+    from eotrust.backends import Backends
+
     backends = ctx.find_root().obj
     assert isinstance(backends, Backends), "root callback did not build the Backends"
     return backends
@@ -47,6 +47,8 @@ def acting_party(ctx: typer.Context, name: str | None) -> Party:
 
 
 def to_jsonable(value: Any) -> Any:
+    from pydantic import BaseModel
+
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, (list, tuple)):

@@ -5,11 +5,14 @@ library the server's ``/sparql`` and ``/linked-data`` use)."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
-from eotrust.backends import Backends
 from eotrust.cli.common import backends_of
+
+if TYPE_CHECKING:
+    from eotrust.backends import Backends
 
 _RESULTS = {
     "json": "application/sparql-results+json",

@@ -1,52 +1,16 @@
-"""Root of the `eotrust` command: builds Settings and the Backends once, registers every command group,
-and turns any EotrustError into one clear line and a non-zero exit."""
+"""The `eotrust` command's entry point. It imports only the standard library: a short command
+(``eotrust.cli.client.AGENT_COMMANDS``) is handed to the resident agent, which has the CLI and
+its libraries imported already and forks a child to run it (docs/architecture.md, "The
+resident agent"); any other command, ``EOTRUST_AGENT=0``, or any trouble reaching the agent
+runs it here, in this process, the way it always ran (``eotrust.cli.app``)."""
 
 from __future__ import annotations
 
-import importlib
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import typer
-import typer.core
-
-from eotrust.backends import Backends
-from eotrust.cli.common import err_console
-from eotrust.errors import EotrustError
-from eotrust.settings import load_settings
-
 if TYPE_CHECKING:
-    from typer._click import Context as ClickContext  # typer vendors click: its options take this Context
-
-
-def _flags_show_no_type() -> None:
-    """typer 0.29 prints ``<bool>`` beside every on/off flag in --help (``--json <bool>``,
-    ``--help <bool>``), as if the flag took a value; a flag takes none, so its type column is
-    left empty. Options with values keep theirs (``--epochs <int>``)."""
-    option = typer.core.TyperOption
-    if getattr(option.display_type_rich, "_eotrust_flags", False):
-        return
-    shown = option.display_type_rich
-
-    def display_type_rich(self: typer.core.TyperOption, ctx: ClickContext) -> str | None:
-        if self.is_flag and not self.count:
-            return None
-        return shown(self, ctx)
-
-    display_type_rich._eotrust_flags = True  # type: ignore[attr-defined]
-    option.display_type_rich = display_type_rich  # type: ignore[method-assign]
-
-
-_flags_show_no_type()
-
-app = typer.Typer(
-    name="eotrust",
-    help="Trusted, decentralised deep learning on Earth-observation data.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+    import typer
 
 # Each module exposes ``register(app)``; keep their top-level imports light
 # (heavy libraries such as torch are imported inside the commands). Every module listed must
@@ -72,37 +36,38 @@ COMMAND_MODULES = (
     "verify",
     "demo",
     "market",
+    "agent",
 )
 
 
-@app.callback()
-def root(
-    ctx: typer.Context,
-    home: Path | None = typer.Option(None, "--home", help="eotrust home (default ~/.eotrust or EOTRUST_HOME)"),
-    config: Path | None = typer.Option(None, "--config", help="an eotrust.toml to read"),
-) -> None:
-    ctx.obj = Backends(load_settings(config, home=home))
+def build() -> typer.Typer:
+    """The root typer app with every command group (imports the whole CLI)."""
+    from eotrust.cli.app import build_app
+
+    return build_app(COMMAND_MODULES)
 
 
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"eotrust.cli.{name}").register(app)
-
-
-_register_all()
+def __getattr__(name: str) -> typer.Typer:
+    """``eotrust.cli.main.app``: the root typer app, built on first use (tests and
+    ``typer.testing.CliRunner`` use it; the entry point does not need it to hand a command on)."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    app = globals().get("_app")
+    if app is None:
+        app = globals()["_app"] = build()
+    return app
 
 
 def main() -> None:
-    try:
-        app()
-    except EotrustError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
-        if exc.hint:
-            err_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("[bold red]interrupted[/]")
-        sys.exit(130)
+    """Run the command in ``sys.argv``: through the resident agent when it may, else here."""
+    from eotrust.cli.client import forward
+
+    status = forward(sys.argv)
+    if status is None:
+        from eotrust.cli.app import run
+
+        status = run(__getattr__("app"))
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -163,6 +163,13 @@ class ChainJournal:
     def locked(self) -> bool:
         return self._lock_depth > 0
 
+    def after_fork(self) -> None:
+        """In a child forked from a process that held this journal open (the CLI's resident
+        agent): a lock of the child's own (an inherited lock object is refused by filelock)."""
+        assert not self.locked, "forked while holding the journal lock"
+        self._file_lock = file_lock(self.lock_path)
+        self._thread_lock = threading.RLock()
+
     def size(self) -> int:
         try:
             return self.path.stat().st_size
@@ -440,6 +447,11 @@ class EmbeddedProvider(EthereumTesterProvider):
     @property
     def dev_account_address(self) -> str:
         return keys.PrivateKey(bytes.fromhex(DEV_PRIVATE_KEY[2:])).public_key.to_checksum_address()
+
+    def after_fork(self) -> None:
+        """Use this provider in a child forked from the process that opened it."""
+        self._lock = threading.RLock()
+        self._journal.after_fork()
 
     def _rebuild(self) -> None:
         """A fresh chain object (and pending block) on the current canonical head."""

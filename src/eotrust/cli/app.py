@@ -1,0 +1,111 @@
+"""The typer application of the `eotrust` command: builds Settings and the Backends once per
+command, registers every command group, and turns any EotrustError into one clear line and a
+non-zero exit. ``eotrust.cli.main`` is the entry point; it imports this module only when a
+command runs in this process (not when the resident agent runs it, docs/architecture.md)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+import typer.core
+
+from eotrust.cli.common import err_console
+from eotrust.errors import EotrustError
+
+if TYPE_CHECKING:
+    from typer._click import Context as ClickContext  # typer vendors click: its options take this Context
+
+    from eotrust.ledger.backend import ChainBackend
+    from eotrust.settings import Settings
+
+#: What the resident agent hands the root callback (as the root context's ``obj``): the chain
+#: backend it already holds open for these settings, or None (then the chain opens as usual).
+WarmChain = Callable[["Settings"], "ChainBackend | None"]
+
+
+def _flags_show_no_type() -> None:
+    """typer 0.29 prints ``<bool>`` beside every on/off flag in --help (``--json <bool>``,
+    ``--help <bool>``), as if the flag took a value; a flag takes none, so its type column is
+    left empty. Options with values keep theirs (``--epochs <int>``)."""
+    option = typer.core.TyperOption
+    if getattr(option.display_type_rich, "_eotrust_flags", False):
+        return
+    shown = option.display_type_rich
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: ClickContext) -> str | None:
+        if self.is_flag and not self.count:
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._eotrust_flags = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+def root(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(None, "--home", help="eotrust home (default ~/.eotrust or EOTRUST_HOME)"),
+    config: Path | None = typer.Option(None, "--config", help="an eotrust.toml to read"),
+) -> None:
+    from eotrust.backends import Backends
+    from eotrust.settings import load_settings
+
+    warm: Any = ctx.obj  # set only by the resident agent (eotrust.cli.resident)
+    settings = load_settings(config, home=home)
+    ctx.obj = Backends(settings, chain_backend=warm(settings) if callable(warm) else None)
+
+
+def build_app(command_modules: Sequence[str]) -> typer.Typer:
+    """The root ``eotrust`` app with every module's commands (each module exposes
+    ``register(app)``; a module that fails to import fails the CLI, never goes missing)."""
+    _flags_show_no_type()
+    app = typer.Typer(
+        name="eotrust",
+        help="Trusted, decentralised deep learning on Earth-observation data.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    app.callback()(root)
+    for name in command_modules:
+        importlib.import_module(f"eotrust.cli.{name}").register(app)
+    return app
+
+
+def run(
+    app: Callable[..., Any],
+    args: list[str] | None = None,
+    *,
+    prog_name: str | None = None,
+    warm: WarmChain | None = None,
+) -> int:
+    """Run one command of ``app`` (the typer app, or the click command typer makes of it once,
+    as the resident agent keeps it); its exit status (an EotrustError is one red line and its
+    hint)."""
+    try:
+        app(args=args, prog_name=prog_name, obj=warm)
+    except EotrustError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]")
+        return 130
+    except SystemExit as exc:
+        return exit_status(exc.code)
+    return 0
+
+
+def exit_status(code: object) -> int:
+    """The process exit status ``sys.exit(code)`` gives (a message goes to stderr, status 1)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1

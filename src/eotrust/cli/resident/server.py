@@ -1,0 +1,662 @@
+"""The agent: one process per user and code base that has the CLI imported, keeps embedded
+chains open (:mod:`eotrust.cli.resident.warm`) and forks a child per command.
+
+Its loop (single-threaded, ``selectors``) accepts a connection, checks the peer's uid and gid
+(SO_PEERCRED), reads one request with three descriptors (:mod:`eotrust.cli.agent_wire`),
+refuses with one line anything malformed, oversized or from an agent whose code changed,
+says ``started`` and forks. The child takes the descriptors as its stdin, stdout and stderr,
+the request's environment, working directory, umask, resource limits and niceness, and runs
+the typer app. The parent keeps the connection only to relay the client's signals to the
+child, to kill the child when the client goes away (end of stream), and to send the child's
+exit status. It drops the request (and so the environment, with any passphrase) after the
+fork; what it keeps is the code and the open chains, never a party's key.
+
+It stops after ``EOTRUST_AGENT_IDLE_S`` (default 600) seconds without a command, on SIGTERM
+or ``eotrust agent stop``, and when a source file of eotrust it imported, a directory of the
+eotrust package or a site-packages directory changed since it started (it refuses that
+request and every later one, so stale code never runs; the next command starts a new agent).
+Before it exits it lets running children finish and reports their exit statuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import json
+import os
+import resource
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from eotrust.cli import agent_wire as wire
+from eotrust.cli.resident.warm import WarmChains
+
+if TYPE_CHECKING:
+    from eotrust.ledger.backend import ChainBackend, EmbeddedBackend
+    from eotrust.settings import Settings
+
+DEFAULT_IDLE_S = 600.0
+#: How long the agent waits for a request once connected.
+REQUEST_TIMEOUT_S = 5.0
+#: Imported before the first fork, so that a child finds them loaded (never torch,
+#: onnxruntime or rasterio: too big, or unsafe to fork; a command that needs them imports them).
+PRELOAD = (
+    "eotrust.backends",
+    "eotrust.ledger",
+    "eotrust.ledger.chain",
+    "eotrust.ledger.embedded",
+    "eotrust.ledger.factory",
+    "eotrust.ledger.task",
+    "eotrust.ledger.events",
+    "eotrust.ledger.models",
+    "eotrust.party",
+    "eotrust.catalog.service",
+    "eotrust.catalog.db",
+    "eotrust.catalog.entries",
+    "eotrust.catalog.records",
+    "eotrust.catalog.model_records",
+    "eotrust.catalog.api_key_records",
+    "eotrust.catalog.deployments",
+    "eotrust.store",
+    "eth_account",
+    "web3",
+    "sqlalchemy.orm",
+    "sqlalchemy.dialects.sqlite.pysqlite",
+    "sqlite3",
+    "typer.rich_utils",
+    "typer._adapters",
+    "typer._click.decorators",
+    "typer._click._textwrap",
+    "rich._emoji_codes",
+    "Crypto.Cipher.AES",
+    "Crypto.Cipher._mode_ctr",
+    "encodings.ascii",
+)
+#: Never loaded in the agent (a child that needs them imports them).
+NOT_PRELOADED = ("torch", "onnxruntime", "rasterio")
+
+
+class Refused(Exception):
+    """A request the agent does not run; the client is told in one line."""
+
+
+def log(message: str) -> None:
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} agent {os.getpid()}: {message}", flush=True)
+
+
+@dataclass
+class CodeFingerprint:
+    """Modification times and sizes of every file and directory of the eotrust package
+    (sources, contract artifacts) and of the site-packages directories (a package installed,
+    upgraded or removed changes them)."""
+
+    stamps: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def take(cls) -> CodeFingerprint:
+        import eotrust
+
+        paths: set[str] = set()
+        for root, dirs, files in os.walk(os.path.dirname(os.path.abspath(eotrust.__file__))):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            paths.add(root)
+            paths.update(os.path.join(root, f) for f in files)
+        for entry in sys.path:
+            if entry.endswith(("site-packages", "dist-packages")):
+                paths.add(entry)
+        fingerprint = cls()
+        for path in paths:
+            with contextlib.suppress(OSError):
+                info = os.stat(path)
+                fingerprint.stamps[path] = (info.st_mtime_ns, info.st_size)
+        return fingerprint
+
+    def changed(self) -> str | None:
+        """The first path that changed (or went) since, or None."""
+        for path, stamp in self.stamps.items():
+            try:
+                info = os.stat(path)
+            except OSError:
+                return path
+            if (info.st_mtime_ns, info.st_size) != stamp:
+                return path
+        return None
+
+
+def _root_options(args: list[str]) -> tuple[str | None, str | None]:
+    """(--home, --config) given before the command, as the root callback would read them."""
+    home = config = None
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        name, _, value = args[i].partition("=")
+        if name in ("--home", "--config") and not value and i + 1 < len(args):
+            value = args[i + 1]
+            i += 1
+        if name == "--home":
+            home = value
+        elif name == "--config":
+            config = value
+        i += 1
+    return home, config
+
+
+def _check_request(request: Any, fds: list[int]) -> dict[str, Any]:
+    if not isinstance(request, dict):
+        raise Refused("a request is a JSON object")
+    argv, env = request.get("argv"), request.get("env")
+    if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
+        raise Refused("argv must be a non-empty list of strings")
+    if not (isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
+        raise Refused("env must map strings to strings")
+    if not isinstance(request.get("cwd"), str) or not os.path.isabs(request["cwd"]):
+        raise Refused("cwd must be an absolute path")
+    if not isinstance(request.get("prog_name"), str):
+        raise Refused("prog_name must be a string")
+    umask, nice, limits = request.get("umask"), request.get("nice"), request.get("limits")
+    if not (isinstance(umask, int) and 0 <= umask <= 0o777 and isinstance(nice, int)):
+        raise Refused("umask and nice must be numbers")
+    if not (
+        isinstance(limits, dict)
+        and set(limits) == set(wire.RLIMITS)
+        and all(isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v) for v in limits.values())
+    ):
+        raise Refused("limits must give every resource limit")
+    if len(fds) != 3:
+        raise Refused(f"a command needs its stdin, stdout and stderr; {len(fds)} descriptors came")
+    return request
+
+
+def _within(wanted: int, allowed: int) -> bool:
+    if allowed == resource.RLIM_INFINITY:
+        return True
+    return wanted != resource.RLIM_INFINITY and wanted <= allowed
+
+
+class Agent:
+    """The agent of one code base (``key``) in ``directory``."""
+
+    def __init__(self, directory: Path, key: str, *, idle_s: float = DEFAULT_IDLE_S, warm_size: int = 4) -> None:
+        self.directory = directory
+        self.key = key
+        self.idle_s = idle_s
+        self.warm = WarmChains(warm_size)
+        self.selector = selectors.DefaultSelector()
+        self.listener: socket.socket | None = None
+        self.children: dict[int, socket.socket] = {}
+        self.stopping = False
+        self.served = 0
+        self.children_cpu_s = 0.0  # CPU seconds of every child that has ended
+        self.started_at = time.time()
+        self.last_request = time.monotonic()
+        self.fingerprint = CodeFingerprint()
+        self._lock_fd = -1
+        self._wakeup: tuple[int, int] = (-1, -1)
+        self._socket_inode: tuple[int, int] | None = None
+        self.command: Callable[..., Any] | None = None
+
+    # -- life ---------------------------------------------------------------------------------
+    def serve(self) -> int:
+        self._lock_fd = os.open(wire.lock_path(self.directory, self.key), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            log("another agent holds the lock; exiting")
+            return 0
+        wire.pid_path(self.directory, self.key).write_text(f"{os.getpid()}\n")
+        try:
+            self._load()
+            self._listen()
+            log(f"serving {wire.socket_path(self.directory, self.key)} (idle exit after {self.idle_s:.0f} s)")
+            self._loop()
+        finally:
+            self._close_listener()
+            with contextlib.suppress(OSError):
+                if wire.pid_path(self.directory, self.key).read_text().strip() == str(os.getpid()):
+                    wire.pid_path(self.directory, self.key).unlink()
+            log("exited")
+        return 0
+
+    def _load(self) -> None:
+        import importlib
+
+        from eotrust.cli import main
+
+        for name in PRELOAD:
+            try:
+                importlib.import_module(name)
+            except ImportError as exc:  # a library version without it: the child imports what it needs
+                log(f"not preloaded: {name} ({exc})")
+        from rich.cells import cell_len
+
+        cell_len("─│é")  # rich loads its table of character widths on first use
+        from typer.main import get_command
+
+        from eotrust.ledger import abi
+
+        # the whole CLI (every command module), turned into its click command once
+        self.command = get_command(main.app)
+        from sqlalchemy.orm import configure_mappers
+
+        configure_mappers()  # the catalogue's ORM mappings, once
+        for table in (abi.contracts_abi, abi.task_abi, abi.federated_abi, abi.escrow_abi):
+            with contextlib.suppress(Exception):  # a missing artifact: the command says so
+                table()
+        loaded = [name for name in NOT_PRELOADED if name in sys.modules]
+        if loaded:
+            log(f"warning: {', '.join(loaded)} got imported by the CLI's modules; children inherit them")
+        self.fingerprint = CodeFingerprint.take()
+
+    def _listen(self) -> None:
+        path = wire.socket_path(self.directory, self.key)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # we hold the lock: a socket left there is a dead agent's
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)
+        try:
+            listener.bind(str(path))
+        finally:
+            os.umask(old_umask)
+        listener.listen(64)
+        listener.setblocking(False)
+        info = os.stat(path)
+        self._socket_inode = (info.st_dev, info.st_ino)
+        self.listener = listener
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        self._wakeup = (read, write)
+        signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        self.selector.register(listener, selectors.EVENT_READ, "accept")
+        self.selector.register(read, selectors.EVENT_READ, "signal")
+        gc.collect()
+        gc.freeze()  # children share these pages instead of copying them when gc walks them
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            self._begin_stop(f"signal {signum}")
+
+    def _begin_stop(self, why: str) -> None:
+        """Take no more commands (the next one starts a new agent); finish the running ones."""
+        if not self.stopping:
+            log(f"stopping: {why}")
+        self.stopping = True
+        self._close_listener()
+
+    def _close_listener(self) -> None:
+        if self.listener is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(self.listener)
+        self.listener.close()
+        self.listener = None
+        path = wire.socket_path(self.directory, self.key)
+        with contextlib.suppress(OSError):
+            info = os.stat(path)
+            if (info.st_dev, info.st_ino) == self._socket_inode:
+                path.unlink()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # a new agent may start now
+            self._lock_fd = -1
+
+    def _loop(self) -> None:
+        while True:
+            self._reap()
+            if self.stopping and not self.children:
+                return
+            if not self.children and not self.stopping and time.monotonic() - self.last_request > self.idle_s:
+                self._begin_stop(f"idle for {self.idle_s:.0f} s")
+                continue
+            for key, _ in self.selector.select(timeout=1.0):
+                if key.data == "accept":
+                    self._accept()
+                elif key.data == "signal":
+                    with contextlib.suppress(OSError):
+                        while os.read(self._wakeup[0], 512):
+                            pass
+                else:
+                    self._from_client(key.data, key.fileobj)  # type: ignore[arg-type]
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children_cpu_s += usage.ru_utime + usage.ru_stime
+            conn = self.children.pop(pid, None)
+            if conn is None:
+                continue
+            if os.WIFSIGNALED(status):
+                message = {"exit": 128 + os.WTERMSIG(status), "signal": os.WTERMSIG(status)}
+            else:
+                message = {"exit": os.waitstatus_to_exitcode(status)}
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(conn)
+            with contextlib.suppress(OSError):
+                wire.send_line(conn, message)
+            conn.close()
+
+    def _from_client(self, pid: int, conn: socket.socket) -> None:
+        """A line from a client whose command runs (a signal to relay), or its end."""
+        try:
+            chunk = conn.recv(wire.MAX_LINE)
+        except OSError:
+            chunk = b""
+        if not chunk:  # the client is gone: so goes its command
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(conn)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
+            return
+        for line in chunk.splitlines():
+            try:
+                signum = json.loads(line)["signal"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signum)  # the child leads its own group, with the processes it started
+
+    # -- one connection -------------------------------------------------------------------------
+    def _accept(self) -> None:
+        if self.listener is None:
+            return
+        try:
+            conn, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        fds: list[int] = []
+        try:
+            conn.settimeout(REQUEST_TIMEOUT_S)
+            _, uid, gid = wire.peer_ids(conn)
+            if uid != os.getuid() or gid != os.getgid():
+                raise Refused(f"uid {uid}, gid {gid} may not use this agent")
+            request, fds = self._read_request(conn)
+            if "op" in request:
+                self._control(conn, request)
+                conn.close()
+                return
+            self._run(conn, _check_request(request, fds), fds)
+        except Refused as exc:
+            log(f"refused: {exc}")
+            with contextlib.suppress(OSError):
+                wire.send_line(conn, {"refused": str(exc)})
+            conn.close()
+        except Exception as exc:  # the agent survives anything one request does
+            log(f"request failed: {exc!r}\n{traceback.format_exc()}")
+            with contextlib.suppress(OSError):
+                wire.send_line(conn, {"refused": f"agent error: {type(exc).__name__}"})
+            conn.close()
+        finally:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _read_request(self, conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+        try:
+            data, fds, flags, _ = socket.recv_fds(conn, 65536, 3)
+        except (OSError, ValueError) as exc:
+            raise Refused(f"could not read the request: {exc}") from None
+        if flags & socket.MSG_CTRUNC:
+            for fd in fds:
+                os.close(fd)
+            raise Refused("too many descriptors")
+        try:
+            while len(data) < wire.LENGTH.size:
+                chunk = conn.recv(wire.LENGTH.size - len(data))
+                if not chunk:
+                    raise Refused("the request ended before its length")
+                data += chunk
+            (length,) = wire.LENGTH.unpack_from(data)
+            if length > wire.MAX_REQUEST:
+                raise Refused(f"request of {length} bytes; at most {wire.MAX_REQUEST}")
+            parts = [data[wire.LENGTH.size :]]
+            have = len(parts[0])
+            while have < length:
+                chunk = conn.recv(min(65536, length - have))
+                if not chunk:
+                    raise Refused("the request ended early")
+                parts.append(chunk)
+                have += len(chunk)
+            body = b"".join(parts)
+            if have > length:
+                raise Refused("bytes after the request")
+            try:
+                request = json.loads(body)
+            except ValueError:
+                raise Refused("the request is not JSON") from None
+            if not isinstance(request, dict):
+                raise Refused("a request is a JSON object")
+        except (Refused, OSError, struct.error) as exc:
+            for fd in fds:
+                os.close(fd)
+            if isinstance(exc, Refused):
+                raise
+            raise Refused(f"could not read the request: {exc}") from None
+        return request, fds
+
+    def _control(self, conn: socket.socket, request: dict[str, Any]) -> None:
+        op = request.get("op")
+        if op == "status":
+            wire.send_line(conn, self.status())
+        elif op == "stop":
+            wire.send_line(conn, {"stopping": os.getpid()})
+            self._begin_stop("asked to stop")
+        else:
+            raise Refused(f"unknown operation {op!r}")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "key": self.key,
+            "directory": str(self.directory),
+            "python": sys.executable,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
+            "commands": self.served,
+            "commands_running": len(self.children),
+            "children_cpu_s": self.children_cpu_s,
+            "warm_chains": self.warm.directories(),
+            "idle_exit_s": self.idle_s,
+        }
+
+    def _run(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+        changed = self.fingerprint.changed()
+        if changed is not None:
+            self._begin_stop(f"{changed} changed since the agent started")
+            raise Refused(f"stale: {changed} changed since the agent started")
+        for name, (_, hard) in request["limits"].items():
+            if not _within(hard, resource.getrlimit(getattr(resource, name))[1]):
+                raise Refused(f"the client may use more {name} than the agent")
+        warm = self._warm_chain(request)
+        self.last_request = time.monotonic()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        wire.send_line(conn, {"started": True})  # before the fork: if this fails, nothing runs
+        pid = os.fork()
+        if pid == 0:
+            self._child(conn, request, fds, warm)  # never returns
+        self.served += 1
+        self.children[pid] = conn
+        conn.setblocking(False)
+        self.selector.register(conn, selectors.EVENT_READ, pid)
+
+    def _warm_chain(self, request: dict[str, Any]) -> tuple[Path, EmbeddedBackend] | None:
+        """The open chain for the request's settings (read here from its environment and
+        working directory, without the passphrase) and its directory."""
+        from eotrust.settings import load_settings
+
+        home, config = _root_options(request["argv"][1:])
+        env = {k: v for k, v in request["env"].items() if k != "EOTRUST_PASSPHRASE"}
+        saved_env, saved_cwd = dict(os.environ), os.getcwd()
+        try:
+            os.environ.clear()
+            os.environ.update(env)
+            os.chdir(request["cwd"])
+            settings = load_settings(Path(config) if config else None, home=Path(home) if home else None)
+            if settings.chain_url:
+                return None
+            directory = settings.home_dir / "chain"
+            backend = self.warm.get(directory)
+        except Exception as exc:  # the command meets the same trouble and reports it itself
+            log(f"no warm chain for this request: {type(exc).__name__}")
+            return None
+        finally:
+            os.environ.clear()
+            os.environ.update(saved_env)
+            os.chdir(saved_cwd)
+        return None if backend is None else (directory, backend)
+
+    # -- the child --------------------------------------------------------------------------
+    def _child(
+        self,
+        conn: socket.socket,
+        request: dict[str, Any],
+        fds: list[int],
+        warm: tuple[Path, EmbeddedBackend] | None,
+    ) -> None:
+        status = 70
+        try:
+            self._become_client(conn, request, fds)
+            from eotrust.cli.app import run
+
+            assert self.command is not None
+            status = 1  # an exception no command handles: a traceback and 1, as in the client
+            status = run(self.command, request["argv"][1:], prog_name=request["prog_name"], warm=_offer(warm))
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                traceback.print_exc()
+        finally:
+            _finish(status)
+
+    def _become_client(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+        """Take the client's descriptors, environment, directory, umask, limits and niceness."""
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.selector.close()
+        for fd in self._wakeup:
+            os.close(fd)
+        if self.listener is not None:
+            self.listener.close()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+        for other in self.children.values():
+            other.close()
+        conn.close()
+        os.setpgid(0, 0)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        for fd in fds:
+            if fd > 2:
+                os.close(fd)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        os.umask(request["umask"])
+        for name, (soft, hard) in request["limits"].items():
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(getattr(resource, name), (soft, hard))
+        if request["nice"] > os.getpriority(os.PRIO_PROCESS, 0):
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, request["nice"])
+        sys.argv = list(request["argv"])
+        _fresh_stdio(unbuffered=bool(request["env"].get("PYTHONUNBUFFERED")))
+        import tempfile
+
+        tempfile.tempdir = None  # found again from this environment's TMPDIR
+        from eotrust.cli.common import console, err_console
+
+        console.__init__()  # type: ignore[misc]  # colour, width and terminal: this client's
+        err_console.__init__(stderr=True)  # type: ignore[misc]
+
+
+def _offer(warm: tuple[Path, EmbeddedBackend] | None) -> Callable[[Settings], ChainBackend | None] | None:
+    """What the root callback asks for the chain: the warm one, if the command's settings name
+    the same directory on the embedded chain."""
+    if warm is None:
+        return None
+    directory, backend = warm
+    backend.provider.after_fork()
+
+    def offer(settings: Settings) -> ChainBackend | None:
+        if settings.chain_url or settings.home_dir / "chain" != directory:
+            return None
+        return backend
+
+    return offer
+
+
+def _fresh_stdio(*, unbuffered: bool) -> None:
+    """sys.stdin/stdout/stderr over descriptors 0, 1 and 2, as Python makes them at start-up
+    (line-buffered on a terminal; stderr always line-buffered)."""
+    import io
+
+    encoding, errors = sys.stdout.encoding, sys.stdout.errors
+    sys.stdin = io.TextIOWrapper(open(0, "rb", closefd=False), encoding=sys.stdin.encoding, errors=sys.stdin.errors)
+    sys.stdout = io.TextIOWrapper(
+        open(1, "wb", closefd=False, buffering=0 if unbuffered else -1),  # noqa: SIM115
+        encoding=encoding,
+        errors=errors,
+        line_buffering=os.isatty(1),
+        write_through=unbuffered,
+    )
+    sys.stderr = io.TextIOWrapper(
+        open(2, "wb", closefd=False, buffering=0 if unbuffered else -1),  # noqa: SIM115
+        encoding=encoding,
+        errors="backslashreplace",
+        line_buffering=True,
+        write_through=unbuffered,
+    )
+    for name in ("stdin", "stdout", "stderr"):
+        setattr(sys, f"__{name}__", getattr(sys, name))
+
+
+def _finish(status: int) -> None:
+    """End the child as the interpreter ends a process: exit handlers, then flushed streams;
+    never returning into the agent's loop."""
+    import atexit
+    import threading
+
+    with contextlib.suppress(BaseException):
+        shutdown = getattr(threading, "_shutdown", None)
+        if shutdown is not None:
+            shutdown()
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    os._exit(status)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m eotrust.cli.resident KEY``: serve as the agent of code base KEY."""
+    if len(argv) != 2:
+        print("usage: python -m eotrust.cli.resident KEY", file=sys.stderr)
+        return 2
+    try:
+        directory = wire.private_dir(wire.agent_dir(), create=False)
+    except wire.AgentDirRefused as exc:
+        log(f"refusing to serve: {exc}")
+        return 1
+    key = wire.agent_key()
+    if key != argv[1]:
+        log(f"this interpreter's code base is {key}, not {argv[1]}; not serving")
+        return 1
+    idle_s = float(os.environ.get("EOTRUST_AGENT_IDLE_S", DEFAULT_IDLE_S))
+    return Agent(directory, key, idle_s=idle_s).serve()

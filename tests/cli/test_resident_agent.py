@@ -1,0 +1,384 @@
+"""The resident agent (eotrust.cli.resident) attacked and compared with the CLI run in-process:
+a directory that is not private refuses it, forged requests get one line and leave it
+serving, a request's environment never reaches the next, a client's death kills its command,
+changed code replaces the agent, the warm chain is never stale, and exit codes and output
+are the same with and without it. Every agent started here is stopped by PID."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from agent_control import alive, stop_agents
+from waiting import wait_for
+
+from eotrust.cli import agent_wire as wire
+from eotrust.cli.client import goes_to_agent, request_of
+
+REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+class Cli:
+    """``python -m eotrust.cli.main`` with one home and one agent directory."""
+
+    def __init__(self, tmp: Path, *, src: Path = REPO / "src") -> None:
+        self.agent_dir = tmp / "agent"
+        self.agent_dir.mkdir(mode=0o700, exist_ok=True)
+        self.home = tmp / "home"
+        self.env = {
+            k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_") and k not in ("PYTHONPATH", "TMPDIR")
+        }
+        self.env.update(
+            EOTRUST_CONFIG="",
+            EOTRUST_HOME=str(self.home),
+            EOTRUST_PASSPHRASE="test-passphrase",
+            EOTRUST_KEYSTORE_SCRYPT_N="4096",
+            EOTRUST_AGENT_DIR=str(self.agent_dir),
+            PYTHONPATH=str(src),
+        )
+        self._key: str | None = None
+
+    def run(self, *args: str, agent: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+        full = {**self.env, **env, "EOTRUST_AGENT": "1" if agent else "0"}
+        return subprocess.run(
+            [sys.executable, "-m", "eotrust.cli.main", *args],
+            env=full,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+            check=False,
+        )
+
+    def key(self) -> str:
+        """The agent key of the commands' interpreter (its import path differs from pytest's)."""
+        if self._key is None:
+            self._key = subprocess.run(
+                [sys.executable, "-c", "from eotrust.cli.agent_wire import agent_key; print(agent_key())"],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        return self._key
+
+    def status(self) -> dict[str, object]:
+        """The agent's status, asked over its socket ({"running": False} when none answers)."""
+        try:
+            return {"running": True, **wire.control(self.agent_dir, self.key(), "status")}
+        except OSError:
+            return {"running": False}
+
+    def start_agent(self) -> int:
+        """Start the agent (a command that may go to it starts it) and wait until it serves."""
+        self.run("party", "list")
+        state = wait_for(
+            lambda: (s := self.status())["running"] and s,
+            timeout_s=60,
+            what=lambda: f"the agent to serve; log: {self.log()}",
+            interval_s=0.2,
+        )
+        return int(state["pid"])  # type: ignore[call-overload]
+
+    def served(self) -> tuple[object, int]:
+        """(the agent's PID, the commands it ran)."""
+        state = self.status()
+        if not state["running"]:
+            self.start_agent()
+            state = self.status()
+        return state["pid"], int(state["commands"])  # type: ignore[call-overload]
+
+    def through_agent(self, run: Callable[[], T]) -> T:
+        """``run()``, checked to have gone through the agent: its count grew by one. An agent
+        that stopped meanwhile because the code or the installed packages changed (another
+        process installed something) is not this test's subject: that run is repeated once."""
+        for _ in range(2):
+            pid, before = self.served()
+            result = run()
+            state = self.status()
+            if state.get("pid") == pid:
+                assert state["commands"] == before + 1, self.log()
+                return result
+            assert "changed since the agent started" in self.log(), self.log()
+        raise AssertionError(f"the agent restarted twice during one command: {self.log()}")
+
+    def socket(self) -> Path:
+        return wire.socket_path(self.agent_dir, self.key())
+
+    def log(self) -> str:
+        return "\n".join(p.read_text()[-2000:] for p in self.agent_dir.glob("*.log"))
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    """One agent for the module's tests (they start it once; it is stopped by PID after)."""
+    c = Cli(tmp_path_factory.mktemp("agent-module"))
+    c.run("party", "create", "alice", "--role", "submitter", agent=False)
+    c.start_agent()
+    yield c
+    stop_agents(c.agent_dir)
+
+
+def _same(a: subprocess.CompletedProcess[str], b: subprocess.CompletedProcess[str]) -> None:
+    assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr)
+
+
+# -- which commands go to the agent ---------------------------------------------------------------
+def test_only_short_commands_go_to_the_agent() -> None:
+    assert goes_to_agent(["task", "status", "0xabc"])
+    assert goes_to_agent(["--home", "h", "party", "list"]) and goes_to_agent(["--home=h", "task", "list"])
+    assert goes_to_agent([]) and goes_to_agent(["--help"]) and goes_to_agent(["chain", "--help"])
+    for long_running in (["node", "run"], ["serve"], ["chain", "serve"], ["train"], ["federated", "participate"]):
+        assert not goes_to_agent(long_running), long_running
+    assert not goes_to_agent(["--bogus", "task", "list"]) and not goes_to_agent(["agent", "stop"])
+
+
+# -- the directory ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("how", ["open to others", "not ours", "a symlink", "a file"])
+def test_a_directory_that_is_not_private_is_refused(tmp_path: Path, how: str) -> None:
+    directory = tmp_path / "agent"
+    directory.mkdir(mode=0o700)
+    if how == "open to others":
+        directory.chmod(0o750)
+    elif how == "a symlink":
+        real = tmp_path / "real"
+        real.mkdir(mode=0o700)
+        directory.rmdir()
+        directory.symlink_to(real)
+    elif how == "a file":
+        directory.rmdir()
+        directory.write_text("")
+    elif os.getuid() == 0:
+        os.chown(directory, 65534, 65534)
+    else:
+        directory = Path("/")  # root's
+    with pytest.raises(wire.AgentDirRefused, match="group or others|belongs to uid|not a directory"):
+        wire.private_dir(directory, create=True)
+
+
+def test_a_command_runs_without_an_agent_where_the_directory_is_not_private(tmp_path: Path) -> None:
+    c = Cli(tmp_path)
+    c.agent_dir.chmod(0o755)
+    listed = c.run("party", "list", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stderr
+    out = c.run("agent", "status", "--json", agent=False)
+    assert out.returncode == 0, out.stderr
+    state = json.loads(out.stdout)
+    assert state["running"] is False and "group or others" in state["reason"]
+    assert not list(c.agent_dir.iterdir())  # no socket, no lock, no log: no agent was started
+
+
+# -- forged requests -------------------------------------------------------------------------------
+def _raw(cli: Cli, payload: bytes, fds: list[int]) -> dict[str, object]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(str(cli.socket()))
+        if fds:
+            socket.send_fds(sock, [payload], fds)
+        else:
+            sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    lines = answer.splitlines()
+    assert len(lines) == 1, answer
+    return json.loads(lines[0])  # type: ignore[no-any-return]
+
+
+def test_forged_requests_get_one_line_and_the_agent_survives(cli: Cli, tmp_path: Path) -> None:
+    pid = int(cli.status()["pid"])  # type: ignore[call-overload]
+    good = request_of(["eotrust", "party", "list"])
+    with open(os.devnull, "rb") as null:
+        three = [null.fileno()] * 3
+        cases = {
+            "not JSON": (struct.pack(">I", 9) + b"{not json", three),
+            "huge": (struct.pack(">I", 1 << 30) + b"{}", three),
+            "no descriptors": (wire.encode_request(good), []),
+            "cut short": (struct.pack(">I", 100) + b"{}", three),
+            "not an object": (struct.pack(">I", 2) + b"[]", three),
+            "relative cwd": (wire.encode_request({**good, "cwd": "x"}), three),
+            "env not strings": (wire.encode_request({**good, "env": {"A": 1}}), three),
+        }
+        for what, (payload, fds) in cases.items():
+            answer = _raw(cli, payload, fds)
+            assert set(answer) == {"refused"}, (what, answer)
+        assert "3 descriptors" not in cli.log() and "0 descriptors came" in cli.log()
+    assert alive(pid) and cli.status()["pid"] == pid
+    assert cli.run("party", "list", "--json").returncode == 0
+
+
+# -- what one request leaves to the next -----------------------------------------------------------
+def test_a_requests_environment_does_not_reach_the_next(cli: Cli, tmp_path: Path) -> None:
+    secret = "s3cret-only-for-bob"
+    other = tmp_path / "other-home"
+    made = cli.run("party", "create", "bob", "--role", "data-owner", EOTRUST_HOME=str(other), EOTRUST_PASSPHRASE=secret)
+    assert made.returncode == 0, made.stderr
+    # the next request has no passphrase and another home: it sees neither
+    env = {k: v for k, v in cli.env.items() if k != "EOTRUST_PASSPHRASE"}
+    identity = tmp_path / "bob.identity"
+    export = ["party", "export-identity", "bob", "-o", str(identity)]
+    proc = cli.through_agent(
+        lambda: subprocess.run(
+            [sys.executable, "-m", "eotrust.cli.main", *export],
+            env={**env, "EOTRUST_HOME": str(other)},
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+            check=False,
+        )
+    )
+    in_process = subprocess.run(
+        [sys.executable, "-m", "eotrust.cli.main", *export],
+        env={**env, "EOTRUST_HOME": str(other), "EOTRUST_AGENT": "0"},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    _same(proc, in_process)
+    assert proc.returncode != 0 and not identity.exists()
+    listed = cli.run("party", "list", "--json")
+    assert [p["name"] for p in json.loads(listed.stdout)] == ["alice"]
+    agent_pid = cli.status()["pid"]
+    assert secret.encode() not in Path(f"/proc/{agent_pid}/environ").read_bytes()
+
+
+# -- the same outcome with and without the agent ---------------------------------------------------
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["party", "show", "nobody"],
+        ["task", "status", "0x" + "00" * 20],
+        ["task", "bogus"],
+        ["party", "show", "alice", "--json"],
+        ["task", "--help"],
+        ["--home", "relative-home", "party", "list"],
+    ],
+)
+def test_exit_codes_and_output_match_the_cli_in_process(cli: Cli, args: list[str]) -> None:
+    via_agent = cli.through_agent(lambda: cli.run(*args))
+    _same(via_agent, cli.run(*args, agent=False))
+
+
+# -- the chain is never stale ----------------------------------------------------------------------
+def test_the_warm_chain_sees_every_committed_transaction(cli: Cli) -> None:
+    for name, role in (("dora", "data-owner"), ("erin", "algorithm-owner"), ("finn", "platform-owner")):
+        cli.run("party", "create", name, "--role", role)
+    created = cli.run(
+        "task", "create", "--as", "alice", "--application", "seg", "--application-owner", "erin",
+        "--platform", "p", "--platform-owner", "finn", "--request", "ds=dora", "--json",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    task = json.loads(created.stdout)["task"]
+    state = json.loads(cli.run("task", "status", task, "--json").stdout)["state"]
+    assert state == "Initialized"
+    # a process outside the agent commits; the agent's next command sees it
+    locked = cli.run("task", "lock", task, "--as", "alice", agent=False)
+    assert locked.returncode == 0, locked.stderr
+    assert json.loads(cli.run("task", "status", task, "--json").stdout)["state"] == "RequestsLocked"
+    assert str(cli.home / "chain") in cli.status()["warm_chains"]  # type: ignore[operator]
+    # the whole home goes and a new chain takes its place: the old task is gone for the agent too
+    shutil.rmtree(cli.home)
+    cli.run("party", "create", "alice", "--role", "submitter")
+    cli.run(
+        "task", "create", "--as", "alice", "--application", "x", "--application-owner", "alice",
+        "--platform", "p", "--platform-owner", "alice",
+    )  # fmt: skip
+    _same(cli.run("task", "status", task), cli.run("task", "status", task, agent=False))
+
+
+# -- the client's death and its signals ------------------------------------------------------------
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def test_the_childs_command_dies_with_its_client(cli: Cli) -> None:
+    agent_pid = int(cli.status()["pid"])  # type: ignore[call-overload]
+    env = {k: v for k, v in cli.env.items() if k != "EOTRUST_PASSPHRASE"}
+    # no passphrase: the command waits for one on its stdin, which never comes
+    client = subprocess.Popen(
+        [sys.executable, "-m", "eotrust.cli.main", "party", "create", "gus", "--role", "submitter"],
+        env={**env, "EOTRUST_AGENT": "1"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # no terminal to prompt on: the prompt reads stdin, in the agent's child
+    )
+    try:
+        child = wait_for(lambda: _children(agent_pid), timeout_s=60, what="the agent's child")[0]
+        client.kill()
+        client.wait(timeout=30)
+        wait_for(lambda: not alive(child), timeout_s=30, what=f"child {child} to die with its client")
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+        for stream in (client.stdin, client.stdout, client.stderr):
+            assert stream is not None
+            stream.close()
+    assert not (cli.home / "parties" / "gus").exists()
+
+
+def _interrupted_at_the_prompt(env: dict[str, str]) -> tuple[int, str, str]:
+    client = subprocess.Popen(
+        [sys.executable, "-m", "eotrust.cli.main", "party", "create", "hal", "--role", "submitter"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # no terminal to prompt on, with the agent or without
+    )
+    assert client.stderr is not None
+    prompt = ""  # written to stderr once the command waits for the passphrase
+    while "Passphrase" not in prompt:
+        char = client.stderr.read(1)
+        assert char, "the command ended before prompting"
+        prompt += char
+    client.send_signal(signal.SIGINT)
+    out, err = client.communicate(timeout=60)
+    return client.returncode, out, prompt + err
+
+
+def test_sigint_reaches_the_command(cli: Cli) -> None:
+    env = {k: v for k, v in cli.env.items() if k != "EOTRUST_PASSPHRASE"}
+    via_agent = cli.through_agent(lambda: _interrupted_at_the_prompt({**env, "EOTRUST_AGENT": "1"}))
+    assert via_agent == _interrupted_at_the_prompt({**env, "EOTRUST_AGENT": "0"})
+    assert via_agent[0] != 0
+
+
+# -- changed code ----------------------------------------------------------------------------------
+def test_an_agent_whose_code_changed_is_replaced(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "src" / "eotrust", src / "eotrust", ignore=shutil.ignore_patterns("__pycache__"))
+    c = Cli(tmp_path, src=src)
+    try:
+        first = c.start_agent()
+        assert c.run("party", "list").returncode == 0
+        changed = src / "eotrust" / "cli" / "party.py"
+        changed.write_text(changed.read_text().replace('"list"', '"list-changed"', 1))
+        # the agent refuses (the command runs in the client, with the new code) and goes away
+        renamed = c.run("party", "list-changed", "--json")
+        assert renamed.returncode == 0 and json.loads(renamed.stdout) == [], renamed.stderr
+        wait_for(lambda: not alive(first), timeout_s=30, what="the stale agent to exit")
+        assert "changed since the agent started" in c.log()
+        second = c.start_agent()
+        assert second != first
+        assert c.through_agent(lambda: c.run("party", "list-changed", "--json")).returncode == 0
+    finally:
+        stop_agents(c.agent_dir)
