@@ -360,13 +360,23 @@ def transfer_checks(results: dict) -> dict[str, bool]:
 
 # -- 1b'. choosing the default on the training side only ------------------------------------
 
-#: candidate defaults: (label, extra static cube bands, temporal_cnn parameter overrides)
-SELECT_CANDIDATES = {
-    "ndvi": ("NDVI series (previous default)", (), {"time_encoding": "none", "members": 1}),
-    "doy": ("+ day of year", (), {"time_encoding": "doy", "members": 1}),
-    "doy-ens3": ("+ day of year, ensemble of 3", (), {"time_encoding": "doy", "members": 3}),
-    "dem": ("+ DEM and slope", ("dem", "slope"), {"time_encoding": "none", "members": 1}),
-    "doy-dem": ("+ day of year + DEM and slope", ("dem", "slope"), {"time_encoding": "doy", "members": 1}),
+#: candidate defaults: (label, extra static cube bands, temporal_cnn parameter overrides,
+#: training overrides); ``--select-epochs`` caps every candidate's epochs alike (CPU time)
+_JITTER = {"offset_jitter": 0.2, "scale_jitter": 0.1, "noise": 0.1, "date_dropout": 0.1, "label_smoothing": 0.1}
+SELECT_CANDIDATES: dict[str, tuple[str, tuple[str, ...], dict, dict]] = {
+    "ndvi": ("NDVI, sqrt-inverse class weights", (), {"time_encoding": "none", "members": 1}, {}),
+    "noweight": ("NDVI, no class weights", (), {"time_encoding": "none", "members": 1}, {"class_weighting": "none"}),
+    "jitter": ("NDVI, jitter + label smoothing", (), {"time_encoding": "none", "members": 1}, _JITTER),
+    "noweight-jitter": (
+        "NDVI, no class weights, jitter + l.s.",
+        (),
+        {"time_encoding": "none", "members": 1},
+        {"class_weighting": "none", **_JITTER},
+    ),
+    "doy": ("+ day of year", (), {"time_encoding": "doy", "members": 1}, {}),
+    "doy-ens3": ("+ day of year, ensemble of 3", (), {"time_encoding": "doy", "members": 3}, {}),
+    "dem": ("+ DEM and slope", ("dem", "slope"), {"time_encoding": "none", "members": 1}, {}),
+    "doy-dem": ("+ day of year + DEM and slope", ("dem", "slope"), {"time_encoding": "doy", "members": 1}, {}),
 }
 
 
@@ -396,10 +406,11 @@ def _static_cube(work: Path, cube: Path, static: tuple[str, ...]) -> Path:
     return dest
 
 
-def inner_splits(outer: object, held_out: str) -> list:
-    """Two spatial folds inside an outer split's training side (its train and validation
-    blocks): the side is halved across the other axis, each half tested once, with a block of
-    buffer; the outer test region and its buffer belong to no inner split."""
+def inner_splits(outer: object, k: int = 3) -> list:
+    """``k`` spatial folds inside an outer split's training side (its train and validation
+    blocks): contiguous stripes of blocks across the side's longer axis, each tested once,
+    with a block of buffer on each side; 15 % of the remaining blocks validate (early
+    stopping). The outer test region and its buffer belong to no inner split."""
     import numpy as np
 
     from eotrust.eo.split import EXCLUDED, BlockSplit, _with_buffer
@@ -408,10 +419,13 @@ def inner_splits(outer: object, held_out: str) -> list:
     side = (a == 0) | (a == 1)
     nby, nbx = a.shape
     by, bx = np.indices((nby, nbx))
-    along = by if held_out in ("west", "east") else bx
-    mid = np.unique(along[side])[len(np.unique(along[side])) // 2]
+    rows, cols = np.unique(by[side]), np.unique(bx[side])
+    along, values = (by, rows) if len(rows) >= len(cols) else (bx, cols)
+    stripe = np.full(max(nby, nbx), -1)
+    stripe[values] = np.arange(len(values)) * k // len(values)
     out = []
-    for i, test in enumerate((side & (along < mid), side & (along >= mid))):
+    for i in range(k):
+        test = side & (stripe[along] == i)
         tr = side & ~test & ~(_with_buffer(test, 1) & side)
         b = np.full((nby, nbx), EXCLUDED, np.uint8)
         b[test], b[tr] = 2, 0
@@ -419,75 +433,109 @@ def inner_splits(outer: object, held_out: str) -> list:
         b.reshape(-1)[np.random.default_rng(i).permutation(cand)[: max(1, round(0.15 * len(cand)))]] = 1
         out.append(
             BlockSplit(
-                outer.block_size,
-                outer.height,
-                outer.width,
+                outer.block_size,  # type: ignore[attr-defined]
+                outer.height,  # type: ignore[attr-defined]
+                outer.width,  # type: ignore[attr-defined]
                 (0.85, 0.15, 0.0),
                 i,
-                False,  # type: ignore[attr-defined]
+                False,
                 tuple(tuple(int(v) for v in r) for r in b),
             )
         )
     return out
 
 
-def bench_select(work: Path, seed: int, threads: int, candidates: list[str], epochs: int, regions: list[str]) -> dict:
-    """Nested spatial CV: for every outer half, each candidate default is trained and scored
-    on two spatial folds inside the training side only; the outer test half is never looked
-    at. The candidate with the best mean inner accuracy (then mIoU) is the one to ship."""
+def select_model_def(candidate: str, epochs: int | None = None, seed: int = 0) -> object:
+    """The built-in ``temporal_cnn`` definition with a candidate's overrides."""
+    from eotrust.ml.modeldef import load_model_def
+
+    _, _, params, training = SELECT_CANDIDATES[candidate]
+    md = load_model_def("temporal_cnn")
+    md = md.model_copy(update={"params": {**md.params, **params}})
+    return md.with_training(seed=seed, **({"epochs": epochs} if epochs else {}), **training)
+
+
+def bench_select(
+    work: Path, seed: int, threads: int, candidates: list[str], epochs: int, regions: list[str], k: int, seeds: int
+) -> dict:
+    """Nested spatial CV: for every outer half, each candidate default is trained ``seeds``
+    times on each of ``k`` spatial folds inside the training side only and scored on the
+    fold's test stripe; the outer test half is never looked at. Per outer half the candidate
+    with the best mean inner accuracy (then mIoU) is that half's pick; over all halves, the
+    best mean accuracy, with the worst inner fold beside it."""
     import numpy as np
     import torch
 
     from eotrust.eo.dataset import TrainingDataset, build_dataset
     from eotrust.eo.raster import raster_info
     from eotrust.eo.split import region_split
-    from eotrust.ml.modeldef import load_model_def
     from eotrust.ml.train import load_checkpoint, normalise_series, predict_logits, train
 
     cube, labels = prepare_patch(work)
     grid = raster_info(cube).grid
-    scores: dict[str, list[dict]] = {c: [] for c in candidates}
+    rows: list[dict] = []
     print(
-        f"  inner folds: the training side of each held-out half ({', '.join(regions)}) halved across the other axis; "
-        f"{epochs} epochs"
+        f"  inner folds: the training side of each held-out half ({', '.join(regions)}) cut into {k} stripes "
+        f"(1 block of buffer), {seeds} seed(s) each, at most {epochs} epochs; the held-out halves are never read"
     )
     for region in regions:
         outer = region_split(grid, 10, region, buffer=1, labels=labels, seed=seed)
-        for i, split in enumerate(inner_splits(outer, region)):
+        for i, split in enumerate(inner_splits(outer, k)):
             for c in candidates:
-                _, static, params = SELECT_CANDIDATES[c]
+                static = SELECT_CANDIDATES[c][1]
                 ds_path = work / f"select-{region}-{i}-{'-'.join(static) or 'ndvi'}.zip"
                 if not ds_path.exists():
                     build_dataset(_static_cube(work, cube, static), labels, ds_path, tile_size=10, split=split)
-                md = load_model_def("temporal_cnn").with_training(seed=seed, epochs=epochs)
-                md = md.model_copy(update={"params": {**md.params, **params}})
-                ckpt = work / f"select-{c}.pt"
-                with TrainingDataset(ds_path) as ds:
-                    train(ds, md, ckpt, threads=threads)
-                    xs, ys = ds.pixels("test")
-                    names, counts = ds.class_names, ds.manifest.counts
-                trained = [n for n in names if counts["train"].get(n, 0) + counts["val"].get(n, 0) > 0]
-                model, meta = load_checkpoint(ckpt)
-                x = torch.from_numpy(
-                    normalise_series(
-                        xs, np.asarray(meta["normalisation"]["mean"]), np.asarray(meta["normalisation"]["std"])
+                accs = []
+                for s in range(seeds):
+                    md = select_model_def(c, epochs, seed + s)
+                    ckpt = work / f"select-{c}.pt"
+                    with TrainingDataset(ds_path) as ds:
+                        train(ds, md, ckpt, threads=threads)  # type: ignore[arg-type]
+                        xs, ys = ds.pixels("test")
+                        names, counts = ds.class_names, ds.manifest.counts
+                    trained = [n for n in names if counts["train"].get(n, 0) + counts["val"].get(n, 0) > 0]
+                    model, meta = load_checkpoint(ckpt)
+                    x = torch.from_numpy(
+                        normalise_series(
+                            xs, np.asarray(meta["normalisation"]["mean"]), np.asarray(meta["normalisation"]["std"])
+                        )
                     )
-                )
-                s = _scores(ys, predict_logits(model, x, torch.device("cpu")).argmax(1).numpy(), names, trained)
-                scores[c].append(s)
+                    sc = _scores(ys, predict_logits(model, x, torch.device("cpu")).argmax(1).numpy(), names, trained)
+                    rows.append({"candidate": c, "region": region, "fold": i, "seed": seed + s, **sc})
+                    accs.append(sc["acc"])
                 print(
-                    f"    [{region} side, inner fold {i + 1}] {SELECT_CANDIDATES[c][0]:<34} {s['acc']:.3f} / {s['miou']:.3f}",
+                    f"    [{region} side, inner fold {i + 1}/{k}, {len(ys)} test px] {SELECT_CANDIDATES[c][0]:<38} "
+                    + " ".join(f"{a:.3f}" for a in accs),
                     flush=True,
                 )
-    print(f"  {'candidate (training-side CV only)':<40}{'mean acc':>10}{'mean mIoU':>11}{'worst acc':>11}")
-    summary = {}
-    for c, ss in scores.items():
-        acc, miou = [s["acc"] for s in ss], [s["miou"] for s in ss]
-        summary[c] = {"acc_mean": float(np.mean(acc)), "miou_mean": float(np.mean(miou)), "acc_min": float(np.min(acc))}
-        print(f"  {SELECT_CANDIDATES[c][0]:<40}{np.mean(acc):>10.3f}{np.mean(miou):>11.3f}{np.min(acc):>11.3f}")
+    summary: dict[str, dict] = {}
+    print(
+        f"  {'candidate (training-side CV only)':<40}{'mean acc':>10}{'mean mIoU':>11}{'worst fold':>12}{'sd seeds':>10}"
+    )
+    for c in candidates:
+        mine = [r for r in rows if r["candidate"] == c]
+        per_fold = {}
+        for r in mine:
+            per_fold.setdefault((r["region"], r["fold"]), []).append(r["acc"])
+        seed_sd = float(np.mean([np.std(v) for v in per_fold.values()]))
+        summary[c] = {
+            "acc_mean": float(np.mean([r["acc"] for r in mine])),
+            "miou_mean": float(np.mean([r["miou"] for r in mine])),
+            "acc_worst_fold": float(min(np.mean(v) for v in per_fold.values())),
+            "acc_seed_sd": seed_sd,
+            "by_region": {g: float(np.mean([r["acc"] for r in mine if r["region"] == g])) for g in regions},
+        }
+        s_ = summary[c]
+        print(
+            f"  {SELECT_CANDIDATES[c][0]:<40}{s_['acc_mean']:>10.3f}{s_['miou_mean']:>11.3f}"
+            f"{s_['acc_worst_fold']:>12.3f}{seed_sd:>10.3f}"
+        )
+    picks = {g: max(candidates, key=lambda c: summary[c]["by_region"][g]) for g in regions}
+    print("  pick per held-out half (its own training side only): " + ", ".join(f"{g}: {c}" for g, c in picks.items()))
     best = max(summary, key=lambda c: (summary[c]["acc_mean"], summary[c]["miou_mean"]))
-    print(f"  chosen on the training side: {SELECT_CANDIDATES[best][0]}")
-    return {"summary": summary, "chosen": best, "folds": scores}
+    print(f"  chosen on the training sides (mean inner accuracy): {SELECT_CANDIDATES[best][0]}")
+    return {"summary": summary, "chosen": best, "picks": picks, "folds": rows, "k": k, "seeds": seeds}
 
 
 # -- 1c. uncertainty: confidence map and calibration ------------------------------------------
@@ -901,10 +949,12 @@ def main() -> int:
     parser.add_argument("--enet-epochs", type=int, default=15, help="ENet epochs in the transfer comparison (CPU time)")
     parser.add_argument(
         "--select",
-        default="ndvi,doy,doy-ens3,dem,doy-dem",
+        default="ndvi,noweight,jitter,noweight-jitter",
         help=f"select: candidate defaults ({', '.join(SELECT_CANDIDATES)})",
     )
     parser.add_argument("--select-epochs", type=int, default=20, help="select: epochs per candidate (CPU time)")
+    parser.add_argument("--select-folds", type=int, default=3, help="select: inner spatial folds per training side")
+    parser.add_argument("--select-seeds", type=int, default=2, help="select: seeds per candidate and inner fold")
     parser.add_argument("--select-regions", default="east,west,south,north", help="select: outer halves held out")
     parser.add_argument("--al-start", type=int, default=20)
     parser.add_argument("--al-batch", type=int, default=20)
@@ -975,6 +1025,8 @@ def main() -> int:
                 [c.strip() for c in args.select.split(",") if c.strip()],
                 args.select_epochs,
                 [r.strip() for r in args.select_regions.split(",") if r.strip()],
+                args.select_folds,
+                args.select_seeds,
             )
         if "uncertainty" in parts:
             print("== uncertainty: calibration and confidence on the unseen half")
