@@ -16,9 +16,11 @@ memory on a full-size synthetic Sentinel-2 scene, training throughput.
 3. Training samples per second, next to a bare PyTorch loop of the same network on random
    tensors (the ceiling for this model on this machine).
 
-Also, not by default (slow): ``--only select`` chooses the default model among candidate inputs
-(NDVI only, + day of year, + day of year as an ensemble of 3, + DEM and slope) by nested
-spatial CV on the training side of held-out halves only; ``--regions`` runs chosen halves.
+Also, not by default (slow): ``--only select`` chooses the default model among candidates
+(class weighting, jitter, ensembles, day of year, DEM) by nested spatial CV on the training
+side of each held-out half only (``--select-folds`` stripes x ``--select-seeds`` seeds, mean
+and worst fold, a pick per half); ``benchmarks/eo_select_screen.py`` is the faster screening
+loop on the same inner folds, with the baselines beside it; ``--regions`` runs chosen halves.
 
 Run: ``.venv/bin/python benchmarks/eo.py`` (about 3-5 minutes on 2 cores).
 """
@@ -341,16 +343,21 @@ def bench_transfer(
 
 
 def transfer_checks(results: dict) -> dict[str, bool]:
+    """The default at least matches the better baseline in accuracy and, separately, in mIoU
+    (each against the better of RandomForest and LightGBM on that measure), and averages
+    >= 0.92 accuracy."""
     s = results["region"]["summary"]
-    best = max(("RandomForest", "LightGBM"), key=lambda m: s[m]["acc_mean"] if m in s else -1)
     d = s["temporal_cnn (default)"]
     checks = {}
-    if best in s:
-        checks[f"transfer: default acc {d['acc_mean']:.3f} >= better baseline ({best}) {s[best]['acc_mean']:.3f}"] = (
-            d["acc_mean"] >= s[best]["acc_mean"]
+    base = [m for m in ("RandomForest", "LightGBM") if m in s]
+    if base:
+        ba = max(base, key=lambda m: s[m]["acc_mean"])
+        bm = max(base, key=lambda m: s[m]["miou_mean"])
+        checks[f"transfer: default acc {d['acc_mean']:.3f} >= better baseline ({ba}) {s[ba]['acc_mean']:.3f}"] = (
+            d["acc_mean"] >= s[ba]["acc_mean"]
         )
-        checks[f"transfer: default mIoU {d['miou_mean']:.3f} >= {best} {s[best]['miou_mean']:.3f}"] = (
-            d["miou_mean"] >= s[best]["miou_mean"]
+        checks[f"transfer: default mIoU {d['miou_mean']:.3f} >= better baseline ({bm}) {s[bm]['miou_mean']:.3f}"] = (
+            d["miou_mean"] >= s[bm]["miou_mean"]
         )
     checks[f"transfer: default mean acc {d['acc_mean']:.3f} >= {TRANSFER_ACC_TARGET}"] = (
         d["acc_mean"] >= TRANSFER_ACC_TARGET
@@ -364,19 +371,38 @@ def transfer_checks(results: dict) -> dict[str, bool]:
 #: training overrides); ``--select-epochs`` caps every candidate's epochs alike (CPU time)
 _JITTER = {"offset_jitter": 0.2, "scale_jitter": 0.1, "noise": 0.1, "date_dropout": 0.1, "label_smoothing": 0.1}
 SELECT_CANDIDATES: dict[str, tuple[str, tuple[str, ...], dict, dict]] = {
-    "ndvi": ("NDVI, sqrt-inverse class weights", (), {"time_encoding": "none", "members": 1}, {}),
+    "ndvi": (
+        "NDVI, sqrt-inverse class weights",
+        (),
+        {"time_encoding": "none", "members": 1},
+        {"class_weighting": "sqrt_inverse"},
+    ),
     "noweight": ("NDVI, no class weights", (), {"time_encoding": "none", "members": 1}, {"class_weighting": "none"}),
-    "jitter": ("NDVI, jitter + label smoothing", (), {"time_encoding": "none", "members": 1}, _JITTER),
+    "jitter": (
+        "NDVI, jitter + label smoothing",
+        (),
+        {"time_encoding": "none", "members": 1},
+        {"class_weighting": "sqrt_inverse", **_JITTER},
+    ),
     "noweight-jitter": (
         "NDVI, no class weights, jitter + l.s.",
         (),
         {"time_encoding": "none", "members": 1},
         {"class_weighting": "none", **_JITTER},
     ),
-    "doy": ("+ day of year", (), {"time_encoding": "doy", "members": 1}, {}),
-    "doy-ens3": ("+ day of year, ensemble of 3", (), {"time_encoding": "doy", "members": 3}, {}),
-    "dem": ("+ DEM and slope", ("dem", "slope"), {"time_encoding": "none", "members": 1}, {}),
-    "doy-dem": ("+ day of year + DEM and slope", ("dem", "slope"), {"time_encoding": "doy", "members": 1}, {}),
+    "noweight-ens3": (
+        "NDVI, no class weights, ensemble of 3",
+        (),
+        {"time_encoding": "none", "members": 3},
+        {"class_weighting": "none"},
+    ),
+    "doy": ("+ day of year", (), {"time_encoding": "doy", "members": 1}, {"class_weighting": "sqrt_inverse"}),
+    "dem": (
+        "+ DEM and slope",
+        ("dem", "slope"),
+        {"time_encoding": "none", "members": 1},
+        {"class_weighting": "sqrt_inverse"},
+    ),
 }
 
 
@@ -469,7 +495,10 @@ def bench_select(
     from eotrust.eo.dataset import TrainingDataset, build_dataset
     from eotrust.eo.raster import raster_info
     from eotrust.eo.split import region_split
-    from eotrust.ml.train import load_checkpoint, normalise_series, predict_logits, train
+    from eotrust.ml.checkpoint import load_checkpoint
+    from eotrust.ml.data import normalise_series
+    from eotrust.ml.inference import predict_logits
+    from eotrust.ml.train import train
 
     cube, labels = prepare_patch(work)
     grid = raster_info(cube).grid
