@@ -179,7 +179,8 @@ def baselines(patch: Patch, split: dict, trained: list[int]) -> dict[str, tuple[
             ("LightGBM", lgb.LGBMClassifier(n_estimators=200, num_threads=1, random_state=0, verbose=-1)),
         ):
             p = np.zeros((len(ys), len(patch.codes)))
-            p[:, m.fit(x, y).classes_] = m.predict_proba(xs)
+            m.fit(x, y)
+            p[:, m.classes_] = m.predict_proba(xs)
             out[name] = score(patch, p, ys, trained)
     p = np.zeros((len(ys), len(patch.codes)))
     p[:, np.bincount(y).argmax()] = 1
