@@ -679,15 +679,17 @@ def _al_curve(
     present = declared.only(int(c) for c in np.unique(ref) if c)
     xs, ys_codes = test_xy
     # the quick network with the default's inputs and ensemble (its members' disagreement ranks the pool)
-    md = load_model_def("temporal_cnn_quick").with_training(seed=seed, patience=0, epochs=15)
-    md = md.model_copy(update={"params": {**md.params, "time_encoding": "doy", "members": 3}})
+    # the quick network as an ensemble of 3 (its members' disagreement ranks the pool), NDVI
+    # series only; retrained from scratch every round, 60 epochs of batches of 32 (a warm start
+    # with 15 epochs of one batch each left the tiny early rounds undertrained)
+    md = load_model_def("temporal_cnn_quick").with_training(seed=seed, patience=0, epochs=60, batch_size=32)
+    md = md.model_copy(update={"params": {**md.params, "members": 3}})
     # round 0: the same random start for every strategy
     rng = np.random.default_rng(seed)
     start_score = rng.random(ref.shape)
     picks = pick(start_score, start, min_distance=min_distance, candidates=pool & (ref > 0))
     lab = d / "labels-0.tif"
     curve = []
-    previous = None
     total = 0
     for r in range(rounds + 1):
         geo = d / f"labelled-{r}.geojson"
@@ -710,8 +712,7 @@ def _al_curve(
         ds_path, ckpt = d / f"ds-{r}.zip", d / f"model-{r}.pt"
         build_dataset(cube, lab, ds_path, tile_size=10, fractions=(1.0, 0.0, 0.0), classes=present, keep_absent=True)
         with TrainingDataset(ds_path) as ds:
-            train(ds, md, ckpt, threads=threads, init_from=previous)
-        previous = ckpt
+            train(ds, md, ckpt, threads=threads)
         model, meta = load_checkpoint(ckpt)
         lut = dict(enumerate(meta["class_codes"]))
         x = torch.from_numpy(
@@ -748,6 +749,7 @@ def bench_active(
     min_distance: float,
     seeds: int = 3,
     held_out: str = "east",
+    workers: int = 1,
 ) -> dict:
     import numpy as np
 
@@ -771,24 +773,17 @@ def bench_active(
         f"start {start} random labels, +{batch} per round, {rounds} rounds, suggestions >= {min_distance:g} px apart"
     )
     runs: dict[str, list[list[tuple[int, float]]]] = {"random": [], "margin": []}
-    for k in range(seeds):
-        for strategy in ("random", "margin"):
-            runs[strategy].append(
-                _al_curve(
-                    work,
-                    cube,
-                    labels,
-                    pool,
-                    test_xy,
-                    strategy,
-                    start=start,
-                    batch=batch,
-                    rounds=rounds,
-                    seed=seed + 100 * k,
-                    threads=threads,
-                    min_distance=min_distance,
-                )
-            )
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = [(k, strategy) for k in range(seeds) for strategy in ("random", "margin")]
+    common = {"start": start, "batch": batch, "rounds": rounds, "threads": threads, "min_distance": min_distance}
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as ex:
+        futures = [
+            ex.submit(_al_curve, work, cube, labels, pool, test_xy, strategy, seed=seed + 100 * k, **common)  # type: ignore[arg-type]
+            for k, strategy in jobs
+        ]
+        for (_, strategy), f in zip(jobs, futures):
+            runs[strategy].append(f.result())
     # mean over seeds, round by round (every round adds the same number of labels)
     curves = {
         s: [(int(np.mean([r[i][0] for r in rs])), float(np.mean([r[i][1] for r in rs]))) for i in range(rounds + 1)]
@@ -990,6 +985,7 @@ def main() -> int:
     parser.add_argument("--al-rounds", type=int, default=8)
     parser.add_argument("--al-min-distance", type=float, default=1.5)
     parser.add_argument("--al-seeds", type=int, default=3, help="learning curves averaged over this many seeds")
+    parser.add_argument("--al-workers", type=int, default=1, help="learning curves computed in parallel processes")
     parser.add_argument(
         "--figures", type=Path, default=None, help="write the PNG figures into this folder (docs/images)"
     )
@@ -1072,6 +1068,7 @@ def main() -> int:
                 rounds=args.al_rounds,
                 min_distance=args.al_min_distance,
                 seeds=args.al_seeds,
+                workers=args.al_workers,
             )
             checks[
                 f"active learning reaches random's final accuracy with {100 * al['label_share']:.0f} % of its labels "
