@@ -534,7 +534,7 @@ def bench_select(
                     rows.append({"candidate": c, "region": region, "fold": i, "seed": seed + s, **sc})
                     accs.append(sc["acc"])
                 print(
-                    f"    [{region} side, inner fold {i + 1}/{k}, {len(ys)} test px] {SELECT_CANDIDATES[c][0]:<38} "
+                    f"    [held out {region}, inner fold {i + 1}/{k}, {len(ys)} test px] {SELECT_CANDIDATES[c][0]:<38} "
                     + " ".join(f"{a:.3f}" for a in accs),
                     flush=True,
                 )
