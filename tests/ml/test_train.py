@@ -194,3 +194,19 @@ def test_a_time_encoded_model_package_scores_the_raw_series_as_the_workflow_pred
     predict_raster(tmp_path / "m.pt", w.cube, tmp_path / "pred.tif")
     with rasterio.open(tmp_path / "score.tif") as a, rasterio.open(tmp_path / "pred.tif") as b:
         assert (a.read(1) == b.read(1)).mean() > 0.999  # the graph carries the training dates' days of year
+
+
+def test_series_jitter_changes_the_batch_deterministically_and_bad_settings_are_refused() -> None:
+    from eotrust.ml.train import _jitter
+
+    cfg = _quick(offset_jitter=0.2, scale_jitter=0.1, noise=0.1, date_dropout=0.25).training
+    x = torch.ones(64, 1, 40)
+    a = _jitter(x, cfg, torch.Generator().manual_seed(3))
+    b = _jitter(x, cfg, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and not torch.equal(a, x)
+    blanked = float((a == 0).float().mean())
+    assert 0.15 < blanked < 0.35  # about a quarter of the dates blanked to the mean
+    assert torch.equal(_jitter(x, _quick().training, torch.Generator().manual_seed(3)), x)  # off by default
+    for bad in ({"date_dropout": 1.0}, {"noise": -0.1}, {"scale_jitter": 2.0}):
+        with pytest.raises(InvalidInputError, match=next(iter(bad))):
+            parse_model_def({"name": "m", "architecture": "temporal_cnn", "training": bad})

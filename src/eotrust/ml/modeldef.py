@@ -45,6 +45,16 @@ class TrainingConfig(BaseModel):
     temporal_crop: float | None = Field(
         None, gt=0, le=1, description="random runs of at least this fraction of the dates (augmentation)"
     )
+    offset_jitter: float = Field(
+        0.0, ge=0, le=10, description="pixel models: std of a random offset added to each sample's whole series"
+    )
+    scale_jitter: float = Field(
+        0.0, ge=0, le=1, description="pixel models: std of a random factor (around 1) on each sample's series"
+    )
+    noise: float = Field(0.0, ge=0, le=10, description="pixel models: std of noise added to every value")
+    date_dropout: float = Field(
+        0.0, ge=0, lt=1, description="pixel models: share of dates blanked (set to the mean, as a never-seen value)"
+    )
     seed: int = 0
 
 

@@ -214,6 +214,8 @@ def train(
                     continue
                 xb, yb = data.x_train[idx], data.y_train[idx]
                 xb, dates = _augment(xb, kind, cfg.temporal_crop, aug_gen)
+                if kind == "pixel":
+                    xb = _jitter(xb, cfg, aug_gen)
                 if kind == "tile" and torch.rand(1, generator=aug_gen).item() < 0.5:
                     xb, yb = xb.flip(-1), yb.flip(-1)
                 if kind == "tile" and torch.rand(1, generator=aug_gen).item() < 0.5:
@@ -372,6 +374,22 @@ def _augment(
     length = int(torch.randint(lo, t + 1, (1,), generator=gen))
     start = int(torch.randint(0, t - length + 1, (1,), generator=gen))
     return xb[..., start : start + length], slice(start, start + length)
+
+
+def _jitter(xb: torch.Tensor, cfg: Any, gen: torch.Generator) -> torch.Tensor:
+    """Pixel models (normalised series ``(N, C, T)``): a random offset and scale per sample
+    (another place, another year: the same season a little brighter or duller), noise on every
+    value, and dates blanked to the mean (what a never-observed value becomes)."""
+    n = xb.shape[0]
+    if cfg.offset_jitter:
+        xb = xb + cfg.offset_jitter * torch.randn(n, 1, 1, generator=gen)
+    if cfg.scale_jitter:
+        xb = xb * (1 + cfg.scale_jitter * torch.randn(n, 1, 1, generator=gen))
+    if cfg.noise:
+        xb = xb + cfg.noise * torch.randn(xb.shape, generator=gen)
+    if cfg.date_dropout:
+        xb = xb * (torch.rand(n, 1, xb.shape[-1], generator=gen) >= cfg.date_dropout).to(xb.dtype)
+    return xb
 
 
 class _Progress:
