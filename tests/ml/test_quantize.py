@@ -120,6 +120,38 @@ def test_the_package_says_which_graph_it_carries(packages: dict) -> None:
     assert any("precision int8" in c for c in report.checks)
 
 
+def test_qoperator_form_carries_qlinear_operators_and_says_so(packages: dict) -> None:
+    """The other INT8 form: QLinearConv written into the graph, the manifest saying QOperator,
+    verified and within half a point of the float graph like the QDQ one."""
+    train_x, _ = packages["train"]
+    eval_x, eval_y = packages["eval"]
+    dest = quantise_package(
+        packages["float"],
+        OWNER,
+        packages["work"] / "int8-qop.zip",
+        calibration=train_x[:16],
+        evaluation=(eval_x, eval_y),
+        options=QuantOptions(format="QOperator"),
+    )
+    q = read_package(dest)
+    quant = q.manifest.graph.quantisation
+    assert quant is not None and quant.format == "QOperator" and quant.accuracy is not None
+    assert quant.accuracy.drop_points <= MAX_DROP_POINTS
+    ops = _ops(q.graph_bytes)
+    assert "QLinearConv" in ops and "Conv" not in ops  # every convolution in int8 operators
+    assert "QLinearConv" not in _ops(read_package(packages["int8"]).graph_bytes)  # the QDQ form: none
+    verify_package(dest, owner=OWNER.address)
+    with pytest.raises(InvalidInputError, match="unknown quantisation format"):
+        quantise_package(
+            packages["float"],
+            OWNER,
+            packages["work"] / "bad.zip",
+            calibration=train_x[:4],
+            options=QuantOptions(format="QQ"),
+        )
+    assert not (packages["work"] / "bad.zip").exists()
+
+
 def _ops(graph: bytes) -> set[str]:
     import onnx
 

@@ -46,6 +46,27 @@ def test_any_size_is_padded_and_cropped(scorer: Scorer) -> None:
     assert pad_to_multiple(x, 8).shape == (1, 3, 40, 24)
 
 
+def test_normalising_is_astype_then_arithmetic_bit_for_bit(scorer: Scorer) -> None:
+    """The one-pass normalisation (into a reused buffer or not) gives the bits of the plain
+    ``(x.astype(float32) - mean) / std``, for every integer and float input type."""
+    rng = np.random.default_rng(4)
+    mean, std = scorer._normalisation()
+    assert mean is not None and std is not None
+    for dtype in (np.uint8, np.uint16, np.int16, np.int32, np.uint32, np.int64, np.float32, np.float64):
+        x = (rng.normal(0, 1, (2, 3, 9, 7)) * 70000 + 1000).astype(dtype)
+        expected = (x.astype(np.float32) - mean) / std
+        if np.issubdtype(x.dtype, np.floating):
+            expected[~np.isfinite(expected)] = 0.0
+        buf = np.full(x.shape, np.nan, np.float32)
+        assert scorer.prepare(x, out=buf) is buf
+        np.testing.assert_array_equal(buf, expected)
+        np.testing.assert_array_equal(scorer.prepare(x), expected)
+        # a buffer that does not fit is not used (nor written)
+        small = np.zeros((1, 3, 9, 7), np.float32)
+        np.testing.assert_array_equal(scorer.prepare(x, out=small), expected)
+        assert not small.any()
+
+
 def test_wrong_bands_and_dtypes_are_refused(scorer: Scorer) -> None:
     with pytest.raises(InvalidInputError, match="4 bands; model tiny takes 3"):
         scorer.classify(np.zeros((1, 4, 16, 16), np.float32))

@@ -24,6 +24,7 @@ message, and the server keeps serving.
 
 from __future__ import annotations
 
+import functools
 import io
 import tempfile
 import threading
@@ -39,6 +40,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from eotrust.api.auth import api_key_header, bearer, presented_secret
 from eotrust.api.bodies import BodyTooLarge, check_declared_length, read_body
 from eotrust.api.errors import problem, status_of
+from eotrust.cid import normal_cid
 from eotrust.errors import AuthError, EotrustError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -75,6 +77,16 @@ class _ModelService:
         self.keys: ApiKeys = state.api_keys
         self.entries: dict[str, ModelEntry] = {}  # normal CID -> registered model, resolved once
         self.lock = threading.Lock()
+        # pure functions of strings, memoised: decoding a CID (to its normal form, once for the
+        # path and once per key scope) cost more CPU per request than the rest of the route
+        self.normal_cid = functools.lru_cache(maxsize=1024)(normal_cid)
+        self.scopes_allow = functools.lru_cache(maxsize=1024)(_scopes_allow)
+
+
+def _scopes_allow(scopes: tuple[str, ...], cid: str, name: str | None) -> bool:
+    from eotrust.catalog.api_keys import scopes_allow
+
+    return scopes_allow(scopes, cid, name)
 
 
 _INIT_LOCK = threading.Lock()
@@ -96,13 +108,11 @@ def _authorized_entry(service: _ModelService, state: Any, info: ApiKeyInfo, ref:
     scopes are checked on every request. Names (``name``, ``name:version``) are looked up
     every time, since a new version may be registered."""
     from eotrust.api.authorization import authorize_model_use
-    from eotrust.catalog.api_keys import scopes_allow
-    from eotrust.cid import normal_cid
 
-    key = normal_cid(ref)
+    key = service.normal_cid(ref)
     with service.lock:
         entry = service.entries.get(key) if key else None
-    if entry is not None and scopes_allow(info.scopes, entry.cid, entry.name):
+    if entry is not None and service.scopes_allow(tuple(info.scopes), entry.cid, entry.name):
         return entry
     entry = authorize_model_use(state, info.id, info.scopes, ref)  # raises 404 or 403 with their messages
     if key:

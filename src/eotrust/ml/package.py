@@ -207,10 +207,12 @@ class Accuracy(_Strict):
 
 class Quantisation(_Strict):
     """How an INT8 graph was made from its float graph: onnxruntime's static quantisation
-    (activation ranges calibrated on ``calibration_tiles`` training tiles) in QDQ format."""
+    (activation ranges calibrated on ``calibration_tiles`` training tiles) in QDQ format
+    (Quantize/DequantizeLinear pairs around float operators, fused by onnxruntime) or QOperator
+    format (QLinearConv and friends written into the graph)."""
 
     method: Literal["static"] = "static"
-    format: Literal["QDQ"] = "QDQ"
+    format: Literal["QDQ", "QOperator"] = "QDQ"
     activations: Literal["uint8", "int8"] = "uint8"
     weights: Literal["int8", "uint8"] = "int8"
     per_channel: bool = True

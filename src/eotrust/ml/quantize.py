@@ -4,7 +4,8 @@ training tiles and checked against the float graph on evaluation tiles.
 :func:`quantise_graph` runs ``quant_pre_process`` (ONNX shape inference and onnxruntime's
 basic graph optimisations: constant folding, Conv+BatchNormalization fusion) and then
 ``quantize_static`` in QDQ format (the format onnxruntime's CPU kernels fuse into
-``QLinearConv`` and friends): uint8 activations with ranges taken from the calibration tiles
+``QLinearConv`` and friends; ``QuantOptions.format="QOperator"`` writes those operators
+into the graph instead): uint8 activations with ranges taken from the calibration tiles
 (MinMax), int8 weights per output channel. Operators in ``excluded_ops`` stay float:
 ``MaxPool`` by default, which onnxruntime runs faster in float on x86 (measured with
 ``benchmarks/scoring.py``).
@@ -67,6 +68,9 @@ class QuantOptions:
 
     per_channel: bool = True
     reduce_range: bool = False
+    #: "QDQ" (default) or "QOperator": on one AVX2 core without VNNI the QOperator graph of the
+    #: benchmark's ENet took 88 ms of CPU a frame, QDQ 96, float32 110 (2026-12-01, loaded machine)
+    format: str = "QDQ"
     activations: str = "uint8"
     weights: str = "int8"
     calibration: str = "minmax"
@@ -97,6 +101,9 @@ def quantise_graph(
         "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
     }
+    formats = {"QDQ": QuantFormat.QDQ, "QOperator": QuantFormat.QOperator}
+    if options.format not in formats:
+        raise InvalidInputError(f"unknown quantisation format {options.format!r}", hint="use QDQ or QOperator")
     if options.activations not in types or options.weights not in types or options.calibration not in methods:
         raise InvalidInputError(
             f"unknown quantisation types {options.activations}/{options.weights} or calibration "
@@ -124,7 +131,7 @@ def quantise_graph(
                 str(pre),
                 str(out),
                 _Reader(),
-                quant_format=QuantFormat.QDQ,
+                quant_format=formats[options.format],
                 per_channel=options.per_channel,
                 reduce_range=options.reduce_range,
                 activation_type=types[options.activations],
@@ -247,6 +254,7 @@ def quantise_package(
                 hint="calibrate on more (or more typical) training tiles, or ship the float graph",
             )
     quantisation = Quantisation(
+        format=options.format,
         per_channel=options.per_channel,
         reduce_range=options.reduce_range,
         activations=options.activations,

@@ -81,7 +81,7 @@ class Scorer:
         spec = self.manifest.input
         self.spec = spec
         self.num_classes = self.manifest.output.classes
-        self._norm = self._normalisation()  # (mean, std), broadcastable; None: none
+        self._mean, self._std = self._normalisation()
         self._batcher: Batcher | None = None
         self._batcher_lock = threading.Lock()
 
@@ -109,10 +109,10 @@ class Scorer:
     def spatial_multiple(self) -> int:
         return self.spec.spatial_multiple
 
-    def _normalisation(self) -> tuple[np.ndarray, np.ndarray] | None:
+    def _normalisation(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         norm = self.spec.normalisation
         if norm is None:
-            return None
+            return None, None
         mean = np.asarray(norm.mean, dtype=np.float32)
         std = np.asarray(norm.std, dtype=np.float32)
         # broadcast along the channel axis: (1, C, 1, 1) images, (1, C, 1) NCT, scalar NT
@@ -121,8 +121,11 @@ class Scorer:
             return mean.reshape(1, 1), std.reshape(1, 1)
         return mean.reshape(shape), std.reshape(shape)
 
-    def prepare(self, x: np.ndarray) -> np.ndarray:
-        """Check and normalise a batch in the graph's layout; float32, NaN -> 0 after normalising."""
+    def prepare(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Check and normalise a batch in the graph's layout; float32, NaN -> 0 after normalising.
+
+        ``out``: a float32 array of ``x``'s shape to write into (a pipeline's reused buffer,
+        sparing the allocation and its page faults); ignored when it does not fit."""
         check_real(x)
         spec = self.spec
         rank = {"NCHW": 4, "NT": 2, "NCT": 3}[spec.layout]
@@ -140,11 +143,15 @@ class Scorer:
             raise InvalidInputError(
                 f"input has {x.shape[-1]} time steps; model {self.manifest.name} takes {spec.timesteps}"
             )
-        out = x.astype(np.float32, copy=True)
-        if self._norm is not None:
-            mean, std = self._norm
-            out -= mean
-            out /= std
+        # one pass fewer than astype-then-subtract, the same bits: the ufunc's float32 loop casts
+        # each input to float32 first, as astype does
+        if out is None or out.shape != x.shape or out.dtype != np.float32:
+            out = np.empty(x.shape, np.float32)
+        if self._mean is not None:
+            np.subtract(x, self._mean, out=out, dtype=np.float32, casting="unsafe")
+            out /= self._std
+        else:
+            np.copyto(out, x, casting="unsafe")
         if np.issubdtype(x.dtype, np.floating):  # integers cannot be NaN or infinite
             out[~np.isfinite(out)] = 0.0
         return out
@@ -192,11 +199,12 @@ class Scorer:
             out = self.finish(out)
         return out[0] if single else out
 
-    def prepare_images(self, x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    def prepare_images(self, x: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, tuple[int, int]]:
         """An image batch ``(N, C, H, W)`` checked, normalised and padded to the model's
         multiple, ready for :meth:`run`; and its ``(H, W)`` for :meth:`finish`. (Split from
-        :meth:`probabilities` so that a pipeline can prepare, run and finish in different threads.)"""
-        batch = self.prepare(x)
+        :meth:`probabilities` so that a pipeline can prepare, run and finish in different threads.)
+        ``out``: as for :meth:`prepare`."""
+        batch = self.prepare(x, out)
         h, w = batch.shape[-2:]
         return pad_to_multiple(batch, self.spatial_multiple), (h, w)
 
@@ -247,8 +255,8 @@ def class_map(probs: np.ndarray, axis: int) -> np.ndarray:
     if axis < 0:
         axis += probs.ndim
     if axis == probs.ndim - 1 or k > 64:
-        best: np.ndarray = np.argmax(probs, axis=axis).astype(dtype)
-        return best
+        best_index: np.ndarray = np.argmax(probs, axis=axis).astype(dtype)
+        return best_index
     # a running maximum over K contiguous planes beats argmax's strided walk along a leading
     # axis; masked copies into preallocated arrays beat boolean indexing (half the time)
     planes = np.moveaxis(probs, axis, 0)

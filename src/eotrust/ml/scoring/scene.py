@@ -15,6 +15,7 @@ uint8 class codes, nodata 0, the classes' colours as its colour table) in the in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -40,6 +41,12 @@ Progress = Callable[[int, int], None]
 
 DEFAULT_IMAGE_TILE = 512
 DEFAULT_SERIES_TILE = 256
+#: Nice increment of the reader and writer threads (see :func:`_yield_to_model`).
+HELPER_NICE = 5
+#: Rows of a tile blended at a time (softmax, weight, add: cache-sized pieces).
+BLEND_ROWS = 32
+#: Jobs in flight between reader and model: two read ahead, one being scored.
+READ_AHEAD = 3
 
 
 @dataclass(frozen=True)
@@ -196,14 +203,29 @@ def score_scene(
                 valid[: th - rows] = valid[rows:]
                 top += rows
 
-            def read(y: int, batch: list[int]) -> tuple[_Prepared, list[np.ndarray]]:
-                """Decode (and prepare) the tiles of one job: the reader thread's stage."""
-                tiles = [src.read(indexes, window=rasterio.windows.Window(x, y, tw, th)) for x in batch]
+            # Buffers reused round-robin, one set per job in flight (read ahead, being scored,
+            # just scored): fresh 10-MB arrays per tile cost page faults on every tile.
+            buffers: dict[tuple[int, str, int], np.ndarray] = {}
+
+            def buffer(slot: int, what: str, shape: tuple[int, ...], dtype: object) -> np.ndarray:
+                key = (slot % READ_AHEAD, what, shape[0])
+                buf = buffers.get(key)
+                if buf is None or buf.shape != shape or buf.dtype != dtype:
+                    buf = buffers[key] = np.empty(shape, dtype)  # type: ignore[call-overload]
+                return buf
+
+            def read(n: int, y: int, batch: list[int]) -> tuple[_Prepared, list[np.ndarray]]:
+                """Decode (and prepare) the tiles of job ``n``: the reader thread's stage."""
+                stack = buffer(n, "raw", (len(batch), len(indexes), th, tw), np.dtype(src.dtypes[0]))
+                for j, x in enumerate(batch):
+                    src.read(indexes, window=rasterio.windows.Window(x, y, tw, th), out=stack[j])
                 if prep is not None:
-                    tiles = [prep(t, rasterio.windows.Window(x, y, tw, th)) for x, t in zip(batch, tiles)]
-                masks = [_valid_mask(t, nodata_in) for t in tiles]
-                stack = np.stack(tiles)
-                return (scorer.prepare_images(stack) if scorer.is_image else stack), masks
+                    windows = [rasterio.windows.Window(x, y, tw, th) for x in batch]
+                    stack = np.stack([prep(t, w) for t, w in zip(stack, windows)])
+                masks = [_valid_mask(t, nodata_in) for t in stack]
+                if not scorer.is_image:
+                    return stack, masks
+                return scorer.prepare_images(stack, buffer(n, "prepared", stack.shape, np.float32)), masks
 
             def infer(ready: _Prepared) -> _Prepared:
                 """The model: the only stage on the calling thread, kept free of everything else."""
@@ -216,11 +238,20 @@ def score_scene(
                 """Softmax, weight and add one job's tiles; write the rows no later tile touches:
                 the writer thread's stage (the only one that touches the strip buffers)."""
                 flush(y - top)
-                probs = scorer.finish(*raw) if isinstance(raw, tuple) else raw
-                for x, mask, p in zip(batch, masks, probs):
+                if isinstance(raw, tuple):  # an image model's raw output and the tiles' size
+                    scores, (h, w) = raw
+                    out = scores[..., :h, :w]
+                else:
+                    out = raw
+                for i, (x, mask) in enumerate(zip(batch, masks)):
                     valid[:, x : x + tw] = mask
-                    p *= weight
-                    acc[:, :, x : x + tw] += p
+                    # a band of rows at a time, so that softmax, weighting and adding find
+                    # their operands in cache (the same operations, so the same bits)
+                    for r in range(0, th, BLEND_ROWS):
+                        rows = slice(r, r + BLEND_ROWS)
+                        p = scorer.finish(out[i : i + 1, :, rows])[0] if scorer.is_image else out[i, :, rows]
+                        p *= weight[rows]
+                        acc[:, rows, x : x + tw] += p
                     wsum[:, x : x + tw] += weight
 
             # Three stages overlap: the reader decodes the next tiles, the calling thread runs
@@ -229,15 +260,15 @@ def score_scene(
             jobs = [(y, batch) for y in ys for batch in _batches(xs, batch_size)]
             done = 0
             with (
-                ThreadPoolExecutor(1, thread_name_prefix="eotrust-read") as reader,
-                ThreadPoolExecutor(1, thread_name_prefix="eotrust-blend") as writer,
+                ThreadPoolExecutor(1, thread_name_prefix="eotrust-read", initializer=_yield_to_model) as reader,
+                ThreadPoolExecutor(1, thread_name_prefix="eotrust-blend", initializer=_yield_to_model) as writer,
             ):
-                reads = deque([reader.submit(read, *job) for job in jobs[:2]])
+                reads = deque([reader.submit(read, n, *job) for n, job in enumerate(jobs[:2])])
                 blends: deque[tuple[Future[None], int]] = deque()
                 for n, (y, batch) in enumerate(jobs):
                     ready, masks = reads.popleft().result()
                     if n + 2 < len(jobs):
-                        reads.append(reader.submit(read, *jobs[n + 2]))
+                        reads.append(reader.submit(read, n + 2, *jobs[n + 2]))
                     raw = infer(ready)
                     while len(blends) >= 2:
                         done += _finished(blends.popleft(), progress, done, total)
@@ -387,7 +418,7 @@ def _check_memory(source: Path, k: int, rows: int, width: int, height: int) -> N
         )
 
 
-def _finished(job: tuple[Future[None], int], progress: Progress | None, done: int, total: int) -> int:
+def _finished(job: tuple, progress: Progress | None, done: int, total: int) -> int:  # type: ignore[type-arg]
     """Wait for a blend job (raising its error); report progress; the number of tiles it held."""
     future, tiles = job
     future.result()
@@ -403,12 +434,35 @@ def _probabilities(scorer: Scorer, tiles: np.ndarray) -> np.ndarray:
     return np.stack([scorer.score_block(t) for t in tiles])
 
 
+def _yield_to_model() -> None:
+    """Lower this helper thread's scheduling priority (Linux: a thread's own nice value) so
+    that onnxruntime's threads get the cores when both want them: the reader and the writer
+    then run in the model's gaps instead of stalling its parallel operators. Best effort."""
+    import threading
+
+    with contextlib.suppress(AttributeError, OSError):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + HELPER_NICE, 19))
+
+
+def _all_planes(strip: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Pixels where ``test`` holds in every band, one band plane at a time (no (bands, h, w)
+    temporary)."""
+    out: np.ndarray = test(strip[0])
+    for plane in strip[1:]:
+        out &= test(plane)
+    return out
+
+
 def _valid_mask(strip: np.ndarray, nodata: float | None) -> np.ndarray:
     invalid = np.zeros(strip.shape[1:], bool)
     if nodata is not None:
-        invalid |= np.all(strip == nodata, axis=0) if not np.isnan(nodata) else np.all(np.isnan(strip), axis=0)
+        if np.isnan(nodata):
+            invalid |= _all_planes(strip, np.isnan)
+        else:
+            invalid |= _all_planes(strip, lambda p: p == nodata)
     if np.issubdtype(strip.dtype, np.floating):
-        invalid |= np.all(np.isnan(strip), axis=0)
+        invalid |= _all_planes(strip, np.isnan)
     return ~invalid
 
 
@@ -418,7 +472,7 @@ def _batches(items: list[int], size: int) -> Iterator[list[int]]:
         yield items[i : i + size]
 
 
-def _common_profile(src: Any) -> dict[str, Any]:  # src: a rasterio dataset (untyped)
+def _common_profile(src) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return {
         "driver": "GTiff",
         "width": src.width,
@@ -433,9 +487,9 @@ def _common_profile(src: Any) -> dict[str, Any]:  # src: a rasterio dataset (unt
     }
 
 
-def _class_profile(src: Any) -> dict[str, Any]:
+def _class_profile(src) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return {**_common_profile(src), "count": 1, "dtype": classmap.DTYPE, "nodata": classmap.NODATA}
 
 
-def _prob_profile(src: Any, k: int) -> dict[str, Any]:
+def _prob_profile(src, k: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return {**_common_profile(src), "count": k, "dtype": "float32", "nodata": float("nan"), "predictor": 3}
