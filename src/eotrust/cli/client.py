@@ -34,7 +34,7 @@ AGENT_COMMANDS: dict[str, frozenset[str] | None] = {
     "price": None,
     "flow": None,
     "chain": frozenset({"check"}),
-    "workflow": frozenset({"validate", "import-cwl", "run", "publish", "list", "describe"}),
+    "workflow": frozenset({"validate", "import-cwl", "publish", "list", "describe"}),  # not run: steps, workers, Ctrl-C
     "run": frozenset({"list", "show", "logs", "prov"}),
     "model": frozenset({"list", "show", "verify", "export", "register", "import"}),
     "federated": frozenset({"status"}),
