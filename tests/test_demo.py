@@ -77,7 +77,7 @@ def test_demo_on_a_json_rpc_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 @pytest.mark.slow
 def test_make_demo_command_runs_the_land_cover_application(tmp_path: Path) -> None:
     assert landcover_workflow().is_file() and data_dir().is_dir(), "the land-cover application is not packaged"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_") or k.startswith("EOTRUST_AGENT_")}
     env["EOTRUST_CONFIG"] = ""  # no config file
     env["EOTRUST_HOME"] = str(tmp_path / "demo")  # honoured; no EOTRUST_PASSPHRASE: the demo chooses one
     env["COLUMNS"] = "400"  # the printed commands stay on one line

@@ -47,7 +47,9 @@ def test_serve_hint_runs_when_pasted(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path / "home with space", passphrase="demo-x")
     hint = scenario.serve_hint(settings, "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", "demo-x y")
     first, second = re.findall(r"`([^`]+)`", hint)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_")} | {"EOTRUST_CONFIG": ""}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_") or k.startswith("EOTRUST_AGENT_")} | {
+        "EOTRUST_CONFIG": ""
+    }
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     done = subprocess.run(["bash", "-c", first], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -136,7 +136,7 @@ def test_docs_run_as_written(tmp_path: Path) -> None:
     scripts.mkdir()
     driver = tmp_path / "driver.sh"
     driver.write_text(_driver(runnable, scripts))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_") or k.startswith("EOTRUST_AGENT_")}
     env |= {
         "HOME": str(tmp_path / "user"),
         "EOTRUST_HOME": str(tmp_path / "home"),

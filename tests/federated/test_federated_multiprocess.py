@@ -51,7 +51,7 @@ class Federation:
         return home
 
     def env(self, party: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_") or k.startswith("EOTRUST_AGENT_")}
         env.update(
             EOTRUST_HOME=str(self.home(party)),
             EOTRUST_PARTY=party,

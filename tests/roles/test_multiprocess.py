@@ -115,7 +115,7 @@ class Parties:
         self.log_name = "node.log"
 
     def env(self, party: str, chain_url: str | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_") or k.startswith("EOTRUST_AGENT_")}
         env.update(
             EOTRUST_HOME=str(self.root / party),
             EOTRUST_PARTY=party,
