@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HERE = Path(__file__).resolve().parent
 EOTRUST = Path(sys.executable).parent / "eotrust"
 
@@ -101,7 +103,7 @@ def test_ctrl_c_stops_the_run_and_its_workers(tmp_path: Path) -> None:
     wf.write_text(
         "name: h\nservices:\n  s: {python: wf_services:hang, outputs: {out: file}}\nsteps: {s: {service: s}}\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(HERE))
+    env = dict(os.environ, PYTHONPATH=str(HERE), PYTHONFAULTHANDLER="1")  # SIGABRT dumps every thread
     proc = subprocess.Popen(
         [str(EOTRUST), "--home", str(tmp_path / "home"), "workflow", "run", str(wf)],
         stdout=subprocess.PIPE,
@@ -126,7 +128,12 @@ def test_ctrl_c_stops_the_run_and_its_workers(tmp_path: Path) -> None:
 
     children = wait_for(in_the_step, timeout_s=60, what="the step's worker process to run the step")
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=20)
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # where it hangs, for the failure message
+        _, err = proc.communicate(timeout=20)
+        pytest.fail(f"`workflow run` still ran 20 s after Ctrl-C; its threads:\n{err[-6000:]}")
     assert proc.returncode == 130 and "Traceback" not in err
     gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive
