@@ -5,6 +5,7 @@ participants are recorded, terminal states never change, and a round costs ≤ 1
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -15,6 +16,7 @@ from waiting import wait_for
 from eotrust.errors import InvalidInputError, PermissionDeniedError, StateError
 from eotrust.ledger import Chain
 from eotrust.ledger.federated import FederatedFactoryClient, FederatedState, FederatedTaskClient
+from eotrust.settings import load_settings
 
 CID_C = "QmbWqxBEKC3P8tqsKc98xmWNzrzDtRLMiMPL8wBuTGsMnR"
 
@@ -25,6 +27,15 @@ PARTICIPANTS = [P0, P1, P2]
 @pytest.fixture(scope="module")
 def fed_factory(chain: Chain) -> FederatedFactoryClient:
     return FederatedFactoryClient(chain)
+
+
+@pytest.fixture
+def fresh_fed_factory(tmp_path: Path) -> FederatedFactoryClient:
+    """A chain of its own, for a test that waits for a deadline: the module's chain has mined
+    many blocks a second, each at least a second after its parent, so its clock runs ahead of
+    the wall clock (by over 20 s when this test ran in a full run) and a deadline on it would pass
+    that much later."""
+    return FederatedFactoryClient(Chain.from_settings(load_settings(home=tmp_path / "home")))
 
 
 def make(
@@ -124,9 +135,9 @@ def test_the_aggregate_waits_for_every_update_before_the_deadline(fed_factory: F
 
 
 def test_after_the_deadline_late_updates_are_refused_and_the_missing_are_recorded_dropped(
-    fed_factory: FederatedFactoryClient,
+    fresh_fed_factory: FederatedFactoryClient,
 ) -> None:
-    task = make(fed_factory, quorum=2, seconds=5)  # two updates fit in 5 s even on a busy machine
+    task = make(fresh_fed_factory, quorum=2, seconds=5)  # two updates fit in 5 s even on a busy machine
     task.submit_update(P0, 0, CID_A, 10)
     task.submit_update(P1, 0, CID_A, 10)
     deadline = task.status().deadline
