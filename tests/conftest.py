@@ -11,6 +11,11 @@ from agent_control import stop_agents
 
 from eotrust.settings import Settings, load_settings
 
+# pytest-xdist already runs one test process per core: a library that also spreads each
+# computation over every core (PyTorch's OpenMP intra-op threads) would only have the processes'
+# threads wait for one another. Subprocesses inherit it; a workflow step sets its own.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 
