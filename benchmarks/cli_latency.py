@@ -5,9 +5,11 @@ A fresh home with four parties and a chain that already holds HISTORY task lifec
 user or a script runs it, twice: cold (``EOTRUST_AGENT=0``: the process imports the CLI and
 opens the chain itself) and warm (through the resident agent, eotrust.cli.resident, which has
 them loaded; docs/architecture.md). Read-only commands (best of REPEAT runs) against the
-target <= 0.5 s, transactions (one full lifecycle: create, lock, four acks, start,
-add-result, finish; each best of two lifecycles) against <= 1 s; the targets are judged on
-the warm path. The first command after the agent is gone (it starts one and runs cold, never
+target <= 0.5 s (task, party, `quote CID`, `bill`, `sparql`, `linked-data`), transactions
+(one full lifecycle: create, lock, four acks, start, add-result, finish; each best of two
+lifecycles) and the market's writes (`quote` a paid task, `fund` it, `withdraw` its refund:
+best of two paid tasks, each opened, refused and released in process, untimed) against
+<= 1 s; the targets are judged on the warm path. The first command after the agent is gone (it starts one and runs cold, never
 waiting for it) is timed too. References measured in the same run: `python -c pass` (the
 floor of any Python CLI) and, where installed, Foundry's `anvil --version` (a native Foundry
 binary such as `cast` starting up).
@@ -174,6 +176,92 @@ def make_history(home: Path, lifecycles: int) -> int:
     return chain.block_number()
 
 
+GWEI = 10**9
+
+
+class Market:
+    """The market of the home (made in this process, untimed): priced records for the land-cover
+    application, its three sample datasets and a platform, every owner one of PARTIES."""
+
+    def __init__(self, home: Path, passphrase: str) -> None:
+        os.environ["EOTRUST_PASSPHRASE"] = passphrase
+        from eotrust.backends import Backends
+        from eotrust.catalog.entries import PlatformInfo
+        from eotrust.ml.landcover import sample_data, workflow_path
+        from eotrust.roles.algorithm_owner.applications import register_workflow_application
+        from eotrust.roles.data_owner.holdings import register_dataset_file
+        from eotrust.settings import load_settings
+
+        self.backends = Backends(load_settings(home=home))
+        catalog = self.backends.catalog
+        self.parties = {name: self.backends.load_party(name) for name in PARTIES}
+        app = register_workflow_application(self.backends, self.parties["bob"], workflow_path())
+        self.application = catalog.register(self.parties["bob"], _priced(app, 50 * GWEI))
+        self.datasets = {}
+        for name in ("ndvi", "cloud_mask", "lulc"):
+            plain = register_dataset_file(
+                self.backends, self.parties["dave"], sample_data() / f"{name}.tif", title=name
+            )
+            self.datasets[name] = catalog.register(self.parties["dave"], _priced(plain, 7 * GWEI))
+        carol = self.parties["carol"]
+        rates = {
+            "cpu_hour": 36 * GWEI,
+            "gpu_hour": 0,
+            "memory_gb_hour": 4 * GWEI,
+            "storage_gb": 20 * GWEI,
+            "flat": GWEI,
+        }
+        platform = PlatformInfo(name="cluster", age_recipient=carol.card.age_recipient, prices=rates)
+        self.platform = catalog.register(carol, platform)
+
+    def paid_task(self) -> str:
+        """A paid task, unlocked until funded."""
+        from eotrust.roles.submitter.request import TaskRequest, open_task
+
+        inputs = {name: record.id for name, record in self.datasets.items()}
+        request = TaskRequest(application=self.application.id, platform=self.platform.id, inputs=inputs)
+        return open_task(self.backends, self.parties["alice"], request, paid=True).address
+
+    def refuse_and_release(self, task: str) -> None:
+        """The data owner refuses a funded task and anyone releases its escrow: the submitter
+        is owed the whole total (what `withdraw` pulls)."""
+        from eotrust.market.payments import escrow_of
+
+        self.backends.task(task).nack_request(self.parties["dave"].account, 0)
+        escrow = escrow_of(self.backends.chain, task)
+        assert escrow is not None
+        escrow.refund(task, sender=self.parties["alice"].account)
+
+
+def _priced(record: object, per_use: int) -> object:
+    body = record.body  # type: ignore[attr-defined]
+    return type(body).model_validate({**body.canonical(), "price": {"per_use": per_use}})
+
+
+def market_lifecycle(
+    env: dict[str, str], market: Market, probe: AgentProbe | None
+) -> tuple[str, str, list[tuple[str, float, float]]]:
+    """One paid task through the market's writes: quote, fund, withdraw (the task opened, refused
+    and released in this process, untimed); (its address, its quote's CID, [(command, wall s,
+    CPU s)])."""
+    times: list[tuple[str, float, float]] = []
+
+    def timed(label: str, *args: str) -> str:
+        cpu: list[float] = []
+        elapsed, out = eotrust(env, *args, cpu=cpu, probe=probe)
+        times.append((label, elapsed, cpu[0]))
+        return out
+
+    task = market.paid_task()
+    quote = json.loads(timed("quote (a task)", "quote", task, "--as", "carol", "--json"))
+    timed("fund (escrow + lock)", "fund", task, "--as", "alice", "--json")
+    market.refuse_and_release(task)
+    pulled = json.loads(timed("withdraw", "withdraw", "--as", "alice", "--json"))
+    if int(pulled["amount"]) != int(quote["total"]):
+        raise SystemExit(f"withdrew {pulled['amount']} wei, not the quote's total {quote['total']}")
+    return task, str(quote["cid"]), times
+
+
 def lifecycle(
     env: dict[str, str], addresses: dict[str, str], probe: AgentProbe | None
 ) -> tuple[str, list[tuple[str, float, float]]]:
@@ -261,14 +349,19 @@ def measure(env: dict[str, str], home: Path, history: int) -> int:
     wait_for_agent(env, running=True)
     eotrust(env, "party", "list")  # the agent opens the chain for the next command
 
+    market = Market(home, env["EOTRUST_PASSPHRASE"])
     probe = AgentProbe(env)
     paths: tuple[tuple[str, dict[str, str], AgentProbe | None], ...] = (("cold", cold(env), None), ("warm", env, probe))
     tx: dict[str, list[tuple[str, float, float]]] = {}
-    task = ""
+    paid: dict[str, list[tuple[str, float, float]]] = {}
+    task = paid_task = quote_cid = ""
     for path, path_env, path_probe in paths:
         task, one = lifecycle(path_env, addresses, path_probe)
         _, two = lifecycle(path_env, addresses, path_probe)
         tx[path] = [(label, best([a, b]), best([ca, cb])) for (label, a, ca), (_, b, cb) in zip(one, two)]
+        paid_task, quote_cid, one = market_lifecycle(path_env, market, path_probe)
+        _, _, two = market_lifecycle(path_env, market, path_probe)
+        paid[path] = [(label, best([a, b]), best([ca, cb])) for (label, a, ca), (_, b, cb) in zip(one, two)]
 
     reads_argv: list[tuple[str, list[str]]] = [
         ("eotrust --help", ["--help"]),
@@ -278,6 +371,10 @@ def measure(env: dict[str, str], home: Path, history: int) -> int:
         ("task list --owner alice", ["task", "list", "--owner", "alice"]),
         ("party list", ["party", "list"]),
         ("party show alice", ["party", "show", "alice"]),
+        ("quote CID (check it)", ["quote", quote_cid]),
+        ("bill (a refunded paid task)", ["bill", paid_task]),
+        ("sparql (datasets, titles)", ["sparql", "SELECT ?d ?t WHERE { ?d a dcat:Dataset ; dct:title ?t }"]),
+        ("linked-data (Turtle)", ["linked-data"]),
     ]
     reads = {
         path: [(label, *read_time(path_env, argv, path_probe)) for label, argv in reads_argv]
@@ -299,11 +396,13 @@ def measure(env: dict[str, str], home: Path, history: int) -> int:
         print(f"  anvil --version: not installed at {ANVIL} (make node)")
     print(f"  first command with no agent (party list; starts one, runs cold)  {first_call:>7.3f} s wall")
     worst_ratio = 0.0
+    tables = {"reads": reads, "tx": tx, "market": paid}
     for title, key, target in (
         (f"Read-only commands (best of {REPEAT})", "reads", READ_TARGET_S),
         ("Transactions (best of two lifecycles)", "tx", TX_TARGET_S),
+        ("The market's writes (a paid task each, best of two; quote: signed and stored)", "market", TX_TARGET_S),
     ):
-        rows = reads if key == "reads" else tx
+        rows = tables[key]
         print(f"{title}; target <= {target} s wall, warm")
         print(
             f"  {'command':<32} {'cold wall':>9} {'cold CPU':>9} {'warm wall':>9} {'warm CPU':>9}  warm vs pass  warm vs cold  target"

@@ -129,7 +129,8 @@ def test_a_paid_task_is_funded_withdrawn_from_and_billed_from_the_command_line(m
 
 
 def test_a_refusal_is_one_line_and_a_non_zero_exit(settings: Settings) -> None:
-    env = {**os.environ, "EOTRUST_CONFIG": "", "PYTHONPATH": os.pathsep.join(sys.path)}
+    # in this process (the same refusal through the agent: tests/cli/test_resident_agent.py)
+    env = {**os.environ, "EOTRUST_CONFIG": "", "PYTHONPATH": os.pathsep.join(sys.path), "EOTRUST_AGENT": "0"}
     done = subprocess.run(
         [sys.executable, "-m", "eotrust.cli.main", "--home", str(settings.home), "bill", "0x" + "1" * 40],
         capture_output=True,

@@ -23,8 +23,11 @@ from typing import Any
 from eotrust.cli import agent_wire as wire
 
 #: Commands the agent runs: short, ending by themselves, not followed by PID by anyone.
-#: A group maps to the subcommands that go (None: all of them). Servers, nodes, training,
-#: federated participants and anything else run in the client's own process.
+#: A group maps to the subcommands that go (None: all of them; an empty set: a command without
+#: subcommands). Servers (serve, chain serve, node run, model stream), training and inference
+#: (train, evaluate, predict, change, label, model package and score), raster processing
+#: (eo stack, tile, labels, dataset), workflow runs (workflow run, cwl-runner), the demo and
+#: `agent` itself run in the client's own process.
 AGENT_COMMANDS: dict[str, frozenset[str] | None] = {
     "party": None,
     "task": None,
@@ -37,8 +40,18 @@ AGENT_COMMANDS: dict[str, frozenset[str] | None] = {
     "workflow": frozenset({"validate", "import-cwl", "publish", "list", "describe"}),  # not run: steps, workers, Ctrl-C
     "run": frozenset({"list", "show", "logs", "prov"}),
     "model": frozenset({"list", "show", "verify", "export", "register", "import"}),
-    "federated": frozenset({"status"}),
+    "federated": frozenset({"status", "create", "split"}),  # create imports torch in the child, never the agent
+    "eo": frozenset({"info"}),
     "verify": frozenset(),
+    # the market: reads and transactions on the chain, signed documents in the store
+    "quote": frozenset(),
+    "usage": frozenset(),
+    "bill": frozenset(),
+    "fund": frozenset(),
+    "withdraw": frozenset(),
+    # the catalogue as RDF and SPARQL over it
+    "sparql": frozenset(),
+    "linked-data": frozenset(),
 }
 ROOT_VALUE_OPTIONS = ("--home", "--config")
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
