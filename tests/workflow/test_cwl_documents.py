@@ -284,3 +284,37 @@ def test_huge_recursive_and_malformed_documents_fail_in_one_line(tmp_path: Path,
         assert done.stderr.startswith("error: ") and len(done.stderr.splitlines()) <= 2, done.stderr
     published = home / "workflow" / "published"
     assert not published.exists() or not any(published.glob("*.json"))  # nothing half-published
+
+
+def test_the_cwl_schema_stays_cached_but_an_extension_never_lingers(work: Path) -> None:
+    """cwltool's standard schema is loaded once per process (an agent or a server validates
+    many documents), yet a run with --enable-ext leaves no extension behind: a later standard
+    load still refuses a document that needs one."""
+    import io
+
+    from cwltool.main import main as cwltool_main
+    from cwltool.process import SCHEMA_CACHE
+
+    needs_ext = work / "ext.cwl"
+    needs_ext.write_text(
+        "cwlVersion: v1.2\nclass: CommandLineTool\n"
+        '$namespaces: {cwltool: "http://commonwl.org/cwltool#"}\n'
+        "requirements:\n  cwltool:ShmSize: {shmSize: 64m}\n"
+        "baseCommand: echo\ninputs: {who: string}\noutputs: {}\n"
+    )
+    plain = work / "plain.cwl"
+    plain.write_text(
+        "cwlVersion: v1.2\nclass: CommandLineTool\nbaseCommand: echo\ninputs: {who: string}\noutputs: {}\n"
+    )
+    first = pack_checked(plain)
+    schema = SCHEMA_CACHE["v1.2"]
+    assert pack_checked(plain) == first and SCHEMA_CACHE["v1.2"] is schema  # not loaded again
+    with pytest.raises(WorkflowValidationError, match="ShmSize"):
+        pack_checked(needs_ext)
+    assert (
+        cwltool_main(argsl=["--enable-ext", "--validate", str(needs_ext)], stdout=io.StringIO(), stderr=io.StringIO())
+        == 0
+    )
+    with pytest.raises(WorkflowValidationError, match="ShmSize"):
+        pack_checked(needs_ext)
+    assert pack_checked(plain) == first

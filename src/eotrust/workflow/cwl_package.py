@@ -20,7 +20,7 @@ from eotrust.cid import canonical_json
 from eotrust.errors import WorkflowError
 from eotrust.settings import Settings
 from eotrust.store.base import Store
-from eotrust.workflow.cwl_runner import CwlOptions, CwlRunResult, run_cwl
+from eotrust.workflow.cwl_runner import CwlOptions, CwlRunResult, run_cwl, standard_schemas_kept
 from eotrust.workflow.errors import Problem, WorkflowValidationError
 
 CWL_SUFFIXES = (".cwl",)
@@ -55,7 +55,13 @@ def pack_cwl(path: Path) -> bytes:
     check_cwl(path)  # size, depth, aliases, imports inside its folder: before cwltool reads it
     out, log = io.StringIO(), io.StringIO()
     handler = logging.StreamHandler(log)
-    code = cwltool_main(argsl=["--pack", str(path)], stdout=out, stderr=log, logger_handler=handler)
+    code = cwltool_main(
+        argsl=["--pack", str(path)],
+        stdout=out,
+        stderr=log,
+        logger_handler=handler,
+        custom_schema_callback=standard_schemas_kept(),
+    )
     if code != 0 or not out.getvalue().strip():
         lines = [ln for ln in log.getvalue().splitlines() if ln.strip()]
         raise WorkflowValidationError(

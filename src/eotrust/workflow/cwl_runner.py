@@ -421,6 +421,25 @@ def _flatten_cids(view: Any, prefix: str, files: dict[str, str | list[str]], sca
     scalars[prefix] = view
 
 
+def _keep_standard_schemas() -> None:
+    """Drop any custom (extension) CWL schema; keep cwltool's cached standard ones."""
+    from cwltool.process import SCHEMA_CACHE, custom_schemas
+
+    for version in list(custom_schemas):
+        del custom_schemas[version]
+        SCHEMA_CACHE.pop(version, None)
+
+
+def standard_schemas_kept(*, enable_ext: bool = False) -> Callable[[], None] | None:
+    """What to pass as ``cwltool.main.main``'s ``custom_schema_callback``.
+
+    Without one, cwltool empties its schema cache on every call (``use_standard_schema``)
+    and loads the CWL schema again (half a second of YAML each time, in a server or an agent
+    that validates many documents); with this one the standard schemas stay cached. With
+    ``--enable-ext`` cwltool installs its extension schemas itself (None)."""
+    return None if enable_ext else _keep_standard_schemas
+
+
 def run_cwl(
     settings: Settings,
     process: Path | str,
@@ -494,6 +513,7 @@ def run_cwl(
             loadingContext=loading,
             runtimeContext=runtime,
             job_order_object=job_object,
+            custom_schema_callback=standard_schemas_kept(enable_ext=bool(args.enable_ext)),
         )
     finally:
         if scratch is not None:
