@@ -10,6 +10,7 @@ in a ``hint=`` without a command must exist on some command.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ def _text(node: ast.AST) -> str | None:
     return None
 
 
+@functools.cache
 def _strings() -> list[tuple[str, str, bool]]:
     """(where, text, is_a_hint) for every string in the source."""
     out: list[tuple[str, str, bool]] = []
@@ -52,7 +54,8 @@ def _is_group(cmd: Any) -> bool:
     return hasattr(cmd, "list_commands")  # typer may bring its own click: no isinstance
 
 
-def _root() -> Any:
+@functools.cache
+def _root() -> Any:  # the click tree of the whole CLI, built once (read-only here)
     root = typer.main.get_command(app)
     assert _is_group(root)
     return root
