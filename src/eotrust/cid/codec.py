@@ -8,6 +8,8 @@ the same DAG, the same digest, written in base32.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from multiformats import CID, multihash
 
 from eotrust.errors import InvalidInputError
@@ -17,6 +19,9 @@ _SHA256 = multihash.get("sha2-256")
 
 
 _SHA256_PREFIX = _SHA256.wrap(bytes(SHA256_LEN))[:-SHA256_LEN]  # code and length varints
+#: The same CIDs are checked again and again (every record read, every request): multiformats
+#: takes over a millisecond per parse, so results are kept, strings and bytes only (immutable).
+_MEMO = 8192
 
 
 def multihash_of(digest: bytes) -> bytes:
@@ -52,6 +57,13 @@ def _parse(text: str) -> CID:
 def validate_cid(text: str) -> str:
     """Check ``text`` is a dag-pb sha2-256 CID (v0 or v1, optionally ``/ipfs/``-prefixed)
     and return its canonical CIDv0 form; raise InvalidInputError saying what is wrong."""
+    if not isinstance(text, str):
+        raise InvalidInputError(f"a CID must be a string, not {type(text).__name__}")
+    return _canonical(text)
+
+
+@lru_cache(maxsize=_MEMO)
+def _canonical(text: str) -> str:  # an error is raised each time, never kept
     return str(_parse(text).set(base="base58btc", version=0))
 
 
@@ -83,6 +95,13 @@ def same_cid(a: str | None, b: str | None) -> bool:
 
 def cid_digest(cid: str) -> bytes:
     """The 32-byte sha2-256 digest named by a CID (what the ledger stores as ``bytes32``)."""
+    if not isinstance(cid, str):
+        raise InvalidInputError(f"a CID must be a string, not {type(cid).__name__}")
+    return _digest(cid)
+
+
+@lru_cache(maxsize=_MEMO)
+def _digest(cid: str) -> bytes:
     return bytes(_parse(cid).raw_digest)
 
 
@@ -100,4 +119,9 @@ def cid_from_digest(digest: bytes) -> str:
 
 def cid_from_multihash(mh: bytes) -> str:
     """The CIDv0 string of a sha2-256 multihash."""
+    return _from_multihash(bytes(mh) if isinstance(mh, (bytearray, memoryview)) else mh)
+
+
+@lru_cache(maxsize=_MEMO)
+def _from_multihash(mh: bytes) -> str:
     return str(CID("base58btc", 0, "dag-pb", mh))
