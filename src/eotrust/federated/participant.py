@@ -7,7 +7,6 @@ from __future__ import annotations
 from eotrust.errors import StateError
 from eotrust.federated.data import PixelSet
 from eotrust.federated.journal import RoundEntry
-from eotrust.federated.local import train_local
 from eotrust.federated.roles import DEADLINE_SLACK_S, RoleContext, read_model, read_plan, short
 from eotrust.federated.update import Update, seal_update
 from eotrust.ledger.federated import FederatedState, FederatedTaskClient
@@ -31,6 +30,8 @@ def participant_step(ctx: RoleContext, address: str, data: PixelSet) -> str:
         return f"round {r}: missed the deadline (dropped)"
     entry = ctx.journal.load(address, r, ROLE)
     if entry is None:
+        from eotrust.federated.local import train_local  # torch: only when this node trains
+
         plan = read_plan(ctx.store, snap.plan_cid)
         global_weights = read_model(ctx.store, snap.model_cid)
         ctx.log(f"task {short(address)} round {r}: training on {len(data)} own samples")
