@@ -9,15 +9,16 @@ from eotrust.federated.data import PixelSet
 from eotrust.federated.journal import RoundEntry
 from eotrust.federated.roles import DEADLINE_SLACK_S, RoleContext, read_model, read_plan, short
 from eotrust.federated.update import Update, seal_update
-from eotrust.ledger.federated import FederatedState, FederatedTaskClient
+from eotrust.ledger.federated import FederatedSnapshot, FederatedState, FederatedTaskClient
 
 ROLE = "participant"
 
 
-def participant_step(ctx: RoleContext, address: str, data: PixelSet) -> str:
-    """Advance ``address`` as this participant; a word on what happened."""
+def participant_step(ctx: RoleContext, address: str, data: PixelSet, snap: FederatedSnapshot | None = None) -> str:
+    """Advance ``address`` as this participant; a word on what happened. ``snap``: the task's
+    status just read by the caller (a node polling reads it once), else read here."""
     task = FederatedTaskClient(ctx.chain, address)
-    snap = task.status()
+    snap = snap if snap is not None else task.status()
     if snap.state != FederatedState.RUNNING:
         return snap.state.value.lower()
     index = snap.index_of(ctx.address)
