@@ -52,6 +52,7 @@ class FederatedNode:
             log=log or (lambda line: None),
         )
         self._done: set[str] = set()
+        self._tasks: list[str] = []  # the factory's tasks seen so far (it only appends)
         self._last: dict[str, str] = {}
 
     def step(self, address: str, snap: FederatedSnapshot | None = None) -> str:
@@ -63,7 +64,8 @@ class FederatedNode:
     def step_all(self) -> dict[str, str]:
         """One step on every running task of the federated factory; what happened to each."""
         seen: dict[str, str] = {}
-        for address in FederatedFactoryClient(self.ctx.chain).all_tasks():
+        self._tasks = FederatedFactoryClient(self.ctx.chain).all_tasks(known=self._tasks)
+        for address in self._tasks:
             if address in self._done:
                 continue
             try:
