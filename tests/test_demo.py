@@ -86,6 +86,8 @@ def test_make_demo_command_runs_the_land_cover_application(tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "VERIFIED" in proc.stdout
     home, results = tmp_path / "demo", tmp_path / "demo" / "results"
+    # it runs in EOTRUST_HOME (says so), not in a directory of the working directory
+    assert f"home{home};" in "".join(proc.stdout.split()) and not (tmp_path / ".demo").exists()
     assert list(results.iterdir())
 
     # 8. the model ships: one package in the home's registry, the one the demo printed, signed

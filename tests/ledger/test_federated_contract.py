@@ -67,6 +67,11 @@ def test_a_full_task_records_every_round_and_costs_at_most_150k_gas_a_round(
     s = task.status()
     assert (s.state, s.round, s.model_cid, s.submitter) == (FederatedState.RUNNING, 0, CID_B, SUBMITTER.address)
     assert fed_factory.is_task(task.address) and task.address in fed_factory.all_tasks()
+    every = fed_factory.all_tasks()
+    assert fed_factory.all_tasks(known=every[:-1]) == every  # a poller reads only what is new
+    assert (
+        fed_factory.all_tasks(known=[*every, SUBMITTER.address]) == every
+    )  # longer than the factory's: all read again
     for r, aggregate in ((0, CID_C), (1, CID_A)):
         gas = 0
         for i, p in enumerate(PARTICIPANTS):

@@ -93,6 +93,19 @@ def test_suggest_import_round_trip_and_round_by_cid(tmp_path: Path, settings) ->
         record_round(store, labelled=geo, labels=tmp_path / "l.tif", labelled_pixels=1, parent=rec.labels)
 
 
+@pytest.fixture(scope="module")
+def random_suggestions(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Three random suggestions of the world's model (3 x 3 patches), labelled forest: the
+    GeoJSON text every refusal below mutates (a string: each test writes its own copy)."""
+    w = world()
+    picks, grid = suggest(w.model, w.cube, 3, strategy="random")
+    geo = write_suggestions(picks, grid, tmp_path_factory.mktemp("random") / "s.geojson", strategy="random", patch=3)
+    doc = json.loads(geo.read_text())
+    for f in doc["features"]:
+        f["properties"]["label"] = "forest"
+    return json.dumps(doc)
+
+
 @pytest.mark.parametrize(
     "mutate, message",
     [
@@ -106,14 +119,13 @@ def test_suggest_import_round_trip_and_round_by_cid(tmp_path: Path, settings) ->
         (lambda d: d["features"][0].update(geometry=None), "Point or Polygon"),
     ],
 )
-def test_bad_labelled_geojson_is_refused_and_nothing_written(tmp_path: Path, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_labelled_geojson_is_refused_and_nothing_written(  # type: ignore[no-untyped-def]
+    tmp_path: Path, random_suggestions: str, mutate, message: str
+) -> None:
     w = world()
-    picks, grid = suggest(w.model, w.cube, 3, strategy="random")
-    geo = write_suggestions(picks, grid, tmp_path / "s.geojson", strategy="random", patch=3)
-    doc = json.loads(geo.read_text())
-    for f in doc["features"]:
-        f["properties"]["label"] = "forest"
+    doc = json.loads(random_suggestions)
     mutate(doc)
+    geo = tmp_path / "s.geojson"
     geo.write_text(json.dumps(doc))
     with pytest.raises(InvalidInputError, match=message):
         import_labels(geo, w.cube, tmp_path / "l.tif", classes=ClassList.parse("2 forest,3 grassland"))

@@ -45,8 +45,6 @@ def run(
     in the middle of a task and started again finishes it exactly once."""
     from datetime import datetime
 
-    from eotrust.nodes.node import PlatformNode
-
     backends = backends_of(ctx)
     backends.settings = maybe_unsandboxed(backends.settings, no_sandbox)  # this command's settings
 
@@ -62,6 +60,7 @@ def run(
         from eotrust.errors import InvalidInputError
 
         raise InvalidInputError("which platform does this node run?", hint="pass --platform NAME (or --federated ROLE)")
+    from eotrust.nodes.node import PlatformNode  # the workflow runner's imports: not for a federated node
 
     node = PlatformNode(backends, acting_party(ctx, as_party), platform, log=log)
     if once:

@@ -11,14 +11,16 @@ from eotrust.federated.roles import DEADLINE_SLACK_S, RoleContext, read_model, r
 from eotrust.federated.strategy import strategy_of
 from eotrust.federated.update import GarbageUpdateError, check_update, open_update
 from eotrust.federated.weights import encode
-from eotrust.ledger.federated import FederatedState, FederatedTaskClient
+from eotrust.ledger.federated import FederatedSnapshot, FederatedState, FederatedTaskClient
 
 ROLE = "aggregator"
 
 
-def aggregator_step(ctx: RoleContext, address: str) -> str:
+def aggregator_step(ctx: RoleContext, address: str, snap: FederatedSnapshot | None = None) -> str:
+    """Advance ``address`` as its aggregator; a word on what happened. ``snap``: the task's
+    status just read by the caller (a node polling reads it once), else read here."""
     task = FederatedTaskClient(ctx.chain, address)
-    snap = task.status()
+    snap = snap if snap is not None else task.status()
     if snap.state != FederatedState.RUNNING:
         return snap.state.value.lower()
     if snap.aggregator.lower() != ctx.address.lower():

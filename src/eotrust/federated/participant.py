@@ -7,18 +7,18 @@ from __future__ import annotations
 from eotrust.errors import StateError
 from eotrust.federated.data import PixelSet
 from eotrust.federated.journal import RoundEntry
-from eotrust.federated.local import train_local
 from eotrust.federated.roles import DEADLINE_SLACK_S, RoleContext, read_model, read_plan, short
 from eotrust.federated.update import Update, seal_update
-from eotrust.ledger.federated import FederatedState, FederatedTaskClient
+from eotrust.ledger.federated import FederatedSnapshot, FederatedState, FederatedTaskClient
 
 ROLE = "participant"
 
 
-def participant_step(ctx: RoleContext, address: str, data: PixelSet) -> str:
-    """Advance ``address`` as this participant; a word on what happened."""
+def participant_step(ctx: RoleContext, address: str, data: PixelSet, snap: FederatedSnapshot | None = None) -> str:
+    """Advance ``address`` as this participant; a word on what happened. ``snap``: the task's
+    status just read by the caller (a node polling reads it once), else read here."""
     task = FederatedTaskClient(ctx.chain, address)
-    snap = task.status()
+    snap = snap if snap is not None else task.status()
     if snap.state != FederatedState.RUNNING:
         return snap.state.value.lower()
     index = snap.index_of(ctx.address)
@@ -31,6 +31,8 @@ def participant_step(ctx: RoleContext, address: str, data: PixelSet) -> str:
         return f"round {r}: missed the deadline (dropped)"
     entry = ctx.journal.load(address, r, ROLE)
     if entry is None:
+        from eotrust.federated.local import train_local  # torch: only when this node trains
+
         plan = read_plan(ctx.store, snap.plan_cid)
         global_weights = read_model(ctx.store, snap.model_cid)
         ctx.log(f"task {short(address)} round {r}: training on {len(data)} own samples")

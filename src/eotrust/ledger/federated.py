@@ -213,12 +213,14 @@ class FederatedFactoryClient:
                 return task
         raise LedgerError("the federated factory created no task (no FederatedTaskCreated event)")
 
-    def all_tasks(self) -> list[str]:
+    def all_tasks(self, known: list[str] | None = None) -> list[str]:
+        """Every task of the factory, oldest first. ``known``: what this returned before (the
+        factory only appends): only the tasks after it are read (a node polling does this)."""
         if self.address is None:
             return []
         count = int(self._call("taskCount")[0])
-        found: list[str] = []
-        for start in range(0, count, PAGE):
+        found = list(known) if known is not None and len(known) <= count else []
+        for start in range(len(found), count, PAGE):
             found += [to_checksum_address(a) for a in self._call("tasks", start, PAGE)[0]]
         return found
 

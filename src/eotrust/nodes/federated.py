@@ -22,7 +22,7 @@ from eotrust.federated.data import PixelSet
 from eotrust.federated.journal import RoundJournal
 from eotrust.federated.participant import participant_step
 from eotrust.federated.roles import RoleContext, short
-from eotrust.ledger.federated import FederatedFactoryClient, FederatedState, FederatedTaskClient
+from eotrust.ledger.federated import FederatedFactoryClient, FederatedSnapshot, FederatedState, FederatedTaskClient
 from eotrust.party.party import Party
 
 Role = Literal["participant", "aggregator"]
@@ -52,25 +52,28 @@ class FederatedNode:
             log=log or (lambda line: None),
         )
         self._done: set[str] = set()
+        self._tasks: list[str] = []  # the factory's tasks seen so far (it only appends)
         self._last: dict[str, str] = {}
 
-    def step(self, address: str) -> str:
+    def step(self, address: str, snap: FederatedSnapshot | None = None) -> str:
         if self.role == "participant":
             assert self.data is not None
-            return participant_step(self.ctx, address, self.data)
-        return aggregator_step(self.ctx, address)
+            return participant_step(self.ctx, address, self.data, snap)
+        return aggregator_step(self.ctx, address, snap)
 
     def step_all(self) -> dict[str, str]:
         """One step on every running task of the federated factory; what happened to each."""
         seen: dict[str, str] = {}
-        for address in FederatedFactoryClient(self.ctx.chain).all_tasks():
+        self._tasks = FederatedFactoryClient(self.ctx.chain).all_tasks(known=self._tasks)
+        for address in self._tasks:
             if address in self._done:
                 continue
             try:
-                if FederatedTaskClient(self.ctx.chain, address).status().state != FederatedState.RUNNING:
+                snap = FederatedTaskClient(self.ctx.chain, address).status()
+                if snap.state != FederatedState.RUNNING:
                     self._done.add(address)
                     continue
-                seen[address] = self.step(address)
+                seen[address] = self.step(address, snap)  # one read of the task per poll
             except BackendUnavailableError:
                 raise
             except EotrustError as exc:
