@@ -533,3 +533,26 @@ def test_an_agent_whose_code_changed_is_replaced(tmp_path: Path) -> None:
         assert c.through_agent(lambda: c.run("party", "list-changed", "--json")).returncode == 0
     finally:
         stop_agents(c.agent_dir)
+
+
+def test_bytecode_written_into_the_package_is_no_change_of_code(tmp_path: Path) -> None:
+    """Python writing a package's ``__pycache__`` does not make the agent stale (it would
+    restart once per package on a fresh checkout); a module added or edited does."""
+    from eotrust.cli.resident.server import CodeFingerprint
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    module = pkg / "m.py"
+    module.write_text("x = 1\n")
+    fingerprint = CodeFingerprint(package_dirs={str(pkg)})
+    for path in (str(pkg), str(module)):
+        fingerprint.stamps[path] = fingerprint._stamp(path)
+    (pkg / "__pycache__").mkdir()
+    (pkg / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"\0")
+    assert fingerprint.changed() is None
+    (pkg / "n.py").write_text("y = 2\n")
+    assert fingerprint.changed() == str(pkg)
+    (pkg / "n.py").unlink()
+    assert fingerprint.changed() is None
+    module.write_text("x = 22\n")
+    assert fingerprint.changed() == str(module)

@@ -105,11 +105,13 @@ def log(message: str) -> None:
 
 @dataclass
 class CodeFingerprint:
-    """Modification times and sizes of every file and directory of the eotrust package
-    (sources, contract artifacts) and of the site-packages directories (a package installed,
+    """Modification times and sizes of every file of the eotrust package (sources, contract
+    artifacts), the entries of its directories (a module added or removed; bytecode caches
+    aside) and the modification times of the site-packages directories (a package installed,
     upgraded or removed changes them)."""
 
     stamps: dict[str, tuple[int, int]] = field(default_factory=dict)
+    package_dirs: set[str] = field(default_factory=set)
 
     @classmethod
     def take(cls) -> CodeFingerprint:
@@ -124,20 +126,32 @@ class CodeFingerprint:
             if entry.endswith(("site-packages", "dist-packages")):
                 paths.add(entry)
         fingerprint = cls()
+        fingerprint.package_dirs = {
+            p for p in paths if os.path.isdir(p) and not p.endswith(("site-packages", "dist-packages"))
+        }
         for path in paths:
             with contextlib.suppress(OSError):
-                info = os.stat(path)
-                fingerprint.stamps[path] = (info.st_mtime_ns, info.st_size)
+                fingerprint.stamps[path] = fingerprint._stamp(path)
         return fingerprint
+
+    def _stamp(self, path: str) -> tuple[int, int]:
+        """A file's modification time and size; a package directory's entries (so that Python
+        writing its ``__pycache__`` there is no change of code); a site-packages directory's
+        modification time."""
+        if path in self.package_dirs:
+            names = sorted(n for n in os.listdir(path) if n != "__pycache__")
+            return (0, hash(tuple(names)))
+        info = os.stat(path)
+        return (info.st_mtime_ns, info.st_size)
 
     def changed(self) -> str | None:
         """The first path that changed (or went) since, or None."""
         for path, stamp in self.stamps.items():
             try:
-                info = os.stat(path)
+                now = self._stamp(path)
             except OSError:
                 return path
-            if (info.st_mtime_ns, info.st_size) != stamp:
+            if now != stamp:
                 return path
         return None
 
