@@ -18,8 +18,8 @@ process, no port. Use them like this::
 - Module-scoped worlds: ``with in_process(settings, ...) as client:`` from api_client.py.
 
 A real ``eotrust serve`` (api_server.py, started and stopped by PID) is only for tests about the
-server process itself (test_server_process.py), clients that cannot take a transport
-(OWSLib, test_ogc_processes.py) and schemathesis's CLI."""
+server process itself (test_server_process.py) and clients that cannot take a transport
+(OWSLib, test_ogc_processes.py); schemathesis runs in process (test_schemathesis.py)."""
 
 from __future__ import annotations
 
