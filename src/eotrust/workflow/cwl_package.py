@@ -49,13 +49,20 @@ def pack_cwl(path: Path) -> bytes:
     from cwltool.main import main as cwltool_main
 
     from eotrust.workflow.cwl import check_cwl
+    from eotrust.workflow.cwl_schemas import schema_setup
 
     if not path.is_file():
         raise WorkflowValidationError([Problem(f"CWL file {path} does not exist", None, str(path))])
     check_cwl(path)  # size, depth, aliases, imports inside its folder: before cwltool reads it
     out, log = io.StringIO(), io.StringIO()
     handler = logging.StreamHandler(log)
-    code = cwltool_main(argsl=["--pack", str(path)], stdout=out, stderr=log, logger_handler=handler)
+    code = cwltool_main(
+        argsl=["--pack", str(path)],
+        stdout=out,
+        stderr=log,
+        logger_handler=handler,
+        custom_schema_callback=schema_setup(enable_ext=False),
+    )
     if code != 0 or not out.getvalue().strip():
         lines = [ln for ln in log.getvalue().splitlines() if ln.strip()]
         raise WorkflowValidationError(

@@ -436,6 +436,7 @@ def run_cwl(
     from cwltool.context import LoadingContext, RuntimeContext
     from cwltool.main import main as cwltool_main
 
+    from eotrust.workflow.cwl_schemas import schema_setup
     from eotrust.workflow.record import RunRecord, StepRecord, save_record
 
     if store is None:
@@ -494,6 +495,7 @@ def run_cwl(
             loadingContext=loading,
             runtimeContext=runtime,
             job_order_object=job_object,
+            custom_schema_callback=schema_setup(enable_ext=bool(args.enable_ext)),
         )
     finally:
         if scratch is not None:
