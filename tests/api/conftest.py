@@ -81,3 +81,21 @@ def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., object]]:
     yield make
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def thread_server_factory(tmp_path: Path) -> Iterator[Callable[..., object]]:
+    """A real uvicorn server of the app in a thread of the test per call (api_server.py
+    ``start_in_thread``: same arguments as ``api_client_factory``), stopped after the test."""
+    from api_server import ThreadServer, start_in_thread
+
+    started: list[ThreadServer] = []
+
+    def make(home: Path | None = None, **kwargs: object) -> ThreadServer:
+        server = start_in_thread(home or tmp_path / "home", **kwargs)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()

@@ -1,4 +1,4 @@
-"""OGC API - Processes driven by an unmodified OWSLib client against a real `eotrust serve`
+"""OGC API - Processes driven by an unmodified OWSLib client against a real uvicorn server of the app
 (OWSLib calls ``requests.get`` itself, so it cannot be handed a transport): list, describe,
 execute asynchronously (a ledger task), poll the job to successful, fetch the results (links to
 CIDs in the store). The standard's error answers and synchronous execution: the app in process."""
@@ -18,8 +18,8 @@ pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture
-def world_server(world: FlowWorld, live_server_factory: Any) -> tuple[FlowWorld, Any]:
-    server = live_server_factory(world.home, "--dev-autoack", "--run-nodes")
+def world_server(world: FlowWorld, thread_server_factory: Any) -> tuple[FlowWorld, Any]:
+    server = thread_server_factory(world.home, dev_autoack=True, run_nodes=True)
     return world, server
 
 

@@ -5,7 +5,6 @@ client (SPARQLStore over HTTP)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,7 +130,7 @@ def test_sparql_attacks_are_refused(client: TestClient) -> None:
 
 @pytest.mark.server
 @pytest.mark.slow
-def test_federated_query_across_two_servers_with_rdflib(tmp_path: Path, live_server_factory: Any) -> None:
+def test_federated_query_across_two_servers_with_rdflib(tmp_path: Path, thread_server_factory: Any) -> None:
     from rdflib.plugins.stores.sparqlstore import SPARQLStore
 
     from eotrust.catalog.entries import DatasetInfo
@@ -148,10 +147,9 @@ def test_federated_query_across_two_servers_with_rdflib(tmp_path: Path, live_ser
         )
         return home
 
-    east = live_server_factory(home_with("east", "Pannonian plain", (19.0, 46.0, 20.0, 47.0)))
-    west = live_server_factory(
-        home_with("west", "Karst plateau", (13.6, 45.6, 14.0, 45.9)),
-        env={"EOTRUST_SPARQL_PEERS": json.dumps([f"{east.url}/sparql"])},
+    east = thread_server_factory(home_with("east", "Pannonian plain", (19.0, 46.0, 20.0, 47.0)))
+    west = thread_server_factory(
+        home_with("west", "Karst plateau", (13.6, 45.6, 14.0, 45.9)), sparql_peers=[f"{east.url}/sparql"]
     )
     query = (
         PRE

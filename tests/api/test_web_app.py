@@ -166,12 +166,12 @@ def _boxes_apart(boxes: list[dict[str, float]]) -> bool:
     return True
 
 
-def test_every_view_offline(tmp_path: Path, live_server_factory: Any) -> None:
+def test_every_view_offline(tmp_path: Path, thread_server_factory: Any) -> None:
     assert Path(CHROMIUM).exists(), "Debian's chromium is not installed (make sysdeps)"
     from playwright.sync_api import expect, sync_playwright
 
     world = _world(tmp_path)
-    server = live_server_factory(world.home, "--dev-autoack", "--run-nodes")
+    server = thread_server_factory(world.home, dev_autoack=True, run_nodes=True)
     scene = _geotiff(tmp_path / "scene.tif")
     ARTIFACTS.mkdir(exist_ok=True)
     shot = lambda page, name: page.screenshot(path=str(ARTIFACTS / f"web-app-{name}.png"), full_page=True)  # noqa: E731

@@ -27,13 +27,13 @@ ARGS = [
 ]
 
 
-def test_page_runs_a_workflow_to_finished(tmp_path: Path, live_server_factory: Any) -> None:
+def test_page_runs_a_workflow_to_finished(tmp_path: Path, thread_server_factory: Any) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     assert Path(CHROMIUM).exists(), "Debian's chromium is not installed: run `make sysdeps`"
 
     world = build_world(tmp_path / "home", submitters=("sam",))
-    server = live_server_factory(world.home, "--dev-autoack", "--run-nodes")
+    server = thread_server_factory(world.home, dev_autoack=True, run_nodes=True)
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
