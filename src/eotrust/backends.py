@@ -173,6 +173,11 @@ class Backends:
                 cached = self._parties[name] = load_party(self.settings, name)
             return cached
 
+    def keep_party(self, party: Party) -> None:
+        """Keep ``party``, unlocked by the caller, as :meth:`load_party` would keep it."""
+        with self.lock:
+            self._parties[party.name] = party
+
     def scorer(self, cid: str) -> Scorer:
         """An onnxruntime scorer of the model package ``cid`` from the store (verified once,
         then kept)."""

@@ -26,16 +26,20 @@ def serve(
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level"),
 ) -> None:
     """Serve the API and the web page (open http://HOST:PORT/web/ in a browser)."""
+    from eotrust.party import list_cards, load_party
+
+    settings = settings_of(ctx)
+    # The server acts for the parties whose keystores are in its home: unlock each first, before
+    # the server and its routers are even imported, so a wrong passphrase (or a damaged
+    # keystore) stops it at once with one line, not later in a loop.
+    parties = [load_party(settings, card.name) for card in list_cards(settings)]
+
     import uvicorn
 
     from eotrust.api.app import create_app
-    from eotrust.party import list_cards
 
-    settings = settings_of(ctx)
     app = create_app(settings, dev_autoack=dev_autoack, run_nodes=run_nodes)
-    # The server acts for the parties whose keystores are in its home: unlock each now, so a
-    # wrong passphrase (or a damaged keystore) stops it here with one line, not later in a loop.
-    for card in list_cards(settings):
-        app.state.eotrust.load_party(card.name)
+    for party in parties:
+        app.state.eotrust.keep_party(party)
     console.print(f"eotrust serving on [bold]http://{host}:{port}/[/] — web page at http://{host}:{port}/web/")
     uvicorn.run(app, host=host, port=port, log_level=log_level)
