@@ -193,3 +193,29 @@ def test_eotrust_workflow_packages_deploy_too_and_conformance_is_declared(client
     doc = client.get("/openapi.json").json()
     assert {"post", "get"} <= set(doc["paths"]["/processes"]) and "delete" in doc["paths"]["/processes/{processId}"]
     json.dumps(doc)
+
+
+def test_versions_deployed_within_one_second_are_in_deployment_order(
+    client: TestClient, world: FlowWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records are stamped to the second: with the clock standing still, the newest version is
+    still the one deployed last (not whichever record id sorts last), many times over."""
+    from datetime import UTC, datetime
+
+    import eotrust.catalog.deployments as deployments
+    import eotrust.catalog.entries as entries
+
+    frozen = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
+
+    class StillClock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return frozen
+
+    monkeypatch.setattr(entries, "datetime", StillClock)
+    monkeypatch.setattr(deployments, "datetime", StillClock)
+    versions = [f"1.0.{n}" for n in range(6)]
+    for version in versions:
+        assert _deploy(client, world, id="tick", version=version).status_code == 201
+        assert client.get("/processes/tick").json()["version"] == version
+    assert client.get("/processes/tick").json()["versions"] == versions

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from eotrust.api.auth import Caller, same_address
 from eotrust.api.ogc import EXC, REL_RESULTS, Execute
 from eotrust.api.state import ServerState
+from eotrust.catalog.deployments import Deployment
 from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, TaskInfo
 from eotrust.clock import utc_iso, utc_now
 from eotrust.errors import EotrustError, InvalidInputError, NotFoundError, PermissionDeniedError
@@ -130,7 +131,12 @@ def _deployed_applications(state: ServerState, viewer: str | None) -> list[Recor
     creation order: those deployed over OGC API - Processes - Part 2 by the newest statement of
     their version (not undeployed, not replaced, visible to the viewer) and those registered
     from the CLI, which have no deployment statement and are public."""
-    current = state.deployments.current()
+    current: dict[tuple[str, str], Deployment] = {}
+    deployed_at: dict[tuple[str, str], int] = {}  # the statement that first deployed each version
+    for position, statement in enumerate(state.deployments.history()):
+        key = (statement.process, statement.version)
+        current[key] = statement
+        deployed_at.setdefault(key, position)
     out = []
     for rec in state.catalog.list(Kind.APPLICATION):
         app = rec.body
@@ -140,6 +146,9 @@ def _deployed_applications(state: ServerState, viewer: str | None) -> list[Recor
         if dep is None and any(p == app.name for p, _ in current):
             continue  # a version of a deployed process that was never deployed itself
         out.append(rec)
+    # records carry their time to the second: two versions deployed within one second are in
+    # the order they were deployed, not in that of their ids
+    out.sort(key=lambda r: (r.created, deployed_at.get((r.body.name, r.body.version), -1)))
     return out
 
 
