@@ -447,6 +447,7 @@ def _children(pid: int) -> list[int]:
 def test_the_childs_command_dies_with_its_client(cli: Cli) -> None:
     agent_pid = int(cli.status()["pid"])  # type: ignore[call-overload]
     env = {k: v for k, v in cli.env.items() if k != "EOTRUST_PASSPHRASE"}
+    before = {pid for pid in _children(agent_pid) if alive(pid)}  # another command's, finishing
     # no passphrase: the command waits for one on its stdin, which never comes
     client = subprocess.Popen(
         [sys.executable, "-m", "eotrust.cli.main", "party", "create", "gus", "--role", "submitter"],
@@ -457,7 +458,11 @@ def test_the_childs_command_dies_with_its_client(cli: Cli) -> None:
         start_new_session=True,  # no terminal to prompt on: the prompt reads stdin, in the agent's child
     )
     try:
-        child = wait_for(lambda: _children(agent_pid), timeout_s=60, what="the agent's child")[0]
+        child = wait_for(
+            lambda: [pid for pid in _children(agent_pid) if pid not in before and alive(pid)],
+            timeout_s=60,
+            what="the agent's child for this client",
+        )[0]
         client.kill()
         client.wait(timeout=30)
         wait_for(lambda: not alive(child), timeout_s=30, what=f"child {child} to die with its client")
