@@ -18,9 +18,8 @@ process, no port. Use them like this::
 - Module-scoped worlds: ``with in_process(settings, ...) as client:`` from api_client.py.
 
 A real ``eotrust serve`` (api_server.py, started and stopped by PID) is only for tests about the
-server process itself (test_server_process.py). Clients that cannot take a transport (a
-browser, OWSLib, a federated SPARQL peer) get ``thread_server_factory``: a real uvicorn on a
-port, serving the app in a thread of the test. schemathesis runs in process (test_schemathesis.py)."""
+server process itself (test_server_process.py) and clients that cannot take a transport (a
+browser, OWSLib, a federated SPARQL peer); schemathesis runs in process (test_schemathesis.py)."""
 
 from __future__ import annotations
 
