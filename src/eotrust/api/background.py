@@ -77,14 +77,21 @@ class AutoAnswer(_Loop):
     def __init__(self, state: ServerState) -> None:
         super().__init__(state)
         self.done: set[str] = set()
+        self.seen: tuple[int, tuple[str, ...], tuple[str, ...]] | None = None
 
     def tick(self) -> None:
         from eotrust.roles.owners.answer import answer_task
 
         state = self.state
         parties = local_parties(state)
-        for rec in state.catalog.tasks():
-            address = rec.body.address
+        tasks = [rec.body.address for rec in state.catalog.tasks()]
+        # a task's state moves only with a new block: with no new block, task or local party
+        # since the last whole look, there is nothing to answer (and no chain to read twice a second)
+        seen = (state.chain.block_number(), tuple(tasks), tuple(sorted(parties)))
+        if seen == self.seen:
+            return
+        retry = False
+        for address in tasks:
             if address in self.done:
                 continue
             snap = state.task(address).status()
@@ -103,7 +110,10 @@ class AutoAnswer(_Loop):
                     log.info("dev auto-answer: %s acknowledged its requests on task %s", card.name, address)
                 except EotrustError as exc:
                     log.warning("dev auto-answer: %s could not answer task %s: %s", card.name, address, exc)
+                    retry = True  # what it lacked may come without a block (a file in the store)
                 snap = state.task(address).status()
+        if not retry:
+            self.seen = seen  # only after a whole look without a failure (an exception looks again)
 
 
 class NodeSupervisor(_Loop):
