@@ -423,11 +423,10 @@ def _flatten_cids(view: Any, prefix: str, files: dict[str, str | list[str]], sca
 
 def _keep_standard_schemas() -> None:
     """Drop any custom (extension) CWL schema; keep cwltool's cached standard ones."""
-    from cwltool.process import SCHEMA_CACHE, custom_schemas
+    from cwltool.process import custom_schemas, use_standard_schema
 
     for version in list(custom_schemas):
-        del custom_schemas[version]
-        SCHEMA_CACHE.pop(version, None)
+        use_standard_schema(version)  # drops the custom schema and what was parsed of it
 
 
 def standard_schemas_kept(*, enable_ext: bool = False) -> Callable[[], None] | None:
