@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from eotrust.api.auth import Caller, same_address
 from eotrust.api.ogc import EXC, REL_RESULTS, Execute
 from eotrust.api.state import ServerState
-from eotrust.catalog.deployments import Deployment
 from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, TaskInfo
 from eotrust.clock import utc_iso, utc_now
 from eotrust.errors import EotrustError, InvalidInputError, NotFoundError, PermissionDeniedError
@@ -131,12 +130,8 @@ def _deployed_applications(state: ServerState, viewer: str | None) -> list[Recor
     creation order: those deployed over OGC API - Processes - Part 2 by the newest statement of
     their version (not undeployed, not replaced, visible to the viewer) and those registered
     from the CLI, which have no deployment statement and are public."""
-    current: dict[tuple[str, str], Deployment] = {}
-    deployed_at: dict[tuple[str, str], int] = {}  # the statement that first deployed each version
-    for position, statement in enumerate(state.deployments.history()):
-        key = (statement.process, statement.version)
-        current[key] = statement
-        deployed_at.setdefault(key, position)
+    current = state.deployments.current()
+    deployed_at = {key: position for position, key in enumerate(current)}  # current() is in deployment order
     out = []
     for rec in state.catalog.list(Kind.APPLICATION):
         app = rec.body

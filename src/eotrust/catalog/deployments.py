@@ -129,7 +129,8 @@ class Deployments:
         return out
 
     def current(self) -> dict[tuple[str, str], Deployment]:
-        """The newest statement of each (process, version)."""
+        """The newest statement of each (process, version), in the order the versions were first
+        deployed (a later statement replaces the value, not the key's place)."""
         latest: dict[tuple[str, str], Deployment] = {}
         for dep in self.history():
             latest[(dep.process, dep.version)] = dep
