@@ -117,18 +117,16 @@ class CodeFingerprint:
     def take(cls) -> CodeFingerprint:
         import eotrust
 
+        fingerprint = cls()
         paths: set[str] = set()
         for root, dirs, files in os.walk(os.path.dirname(os.path.abspath(eotrust.__file__))):
             dirs[:] = [d for d in dirs if d != "__pycache__"]
-            paths.add(root)
+            fingerprint.package_dirs.add(root)
             paths.update(os.path.join(root, f) for f in files)
+        paths |= fingerprint.package_dirs
         for entry in sys.path:
             if entry.endswith(("site-packages", "dist-packages")):
                 paths.add(entry)
-        fingerprint = cls()
-        fingerprint.package_dirs = {
-            p for p in paths if os.path.isdir(p) and not p.endswith(("site-packages", "dist-packages"))
-        }
         for path in paths:
             with contextlib.suppress(OSError):
                 fingerprint.stamps[path] = fingerprint._stamp(path)
