@@ -31,10 +31,14 @@ def multihash_of(digest: bytes) -> bytes:
     return _SHA256_PREFIX + digest
 
 
-def _parse(text: str) -> CID:
+def _string(text: object) -> str:
     if not isinstance(text, str):
         raise InvalidInputError(f"a CID must be a string, not {type(text).__name__}")
-    stripped = text.strip()
+    return text
+
+
+def _parse(text: str) -> CID:
+    stripped = _string(text).strip()
     if stripped.startswith("/ipfs/"):
         stripped = stripped[len("/ipfs/") :]
     shown = stripped if len(stripped) <= 80 else stripped[:77] + "..."
@@ -57,9 +61,7 @@ def _parse(text: str) -> CID:
 def validate_cid(text: str) -> str:
     """Check ``text`` is a dag-pb sha2-256 CID (v0 or v1, optionally ``/ipfs/``-prefixed)
     and return its canonical CIDv0 form; raise InvalidInputError saying what is wrong."""
-    if not isinstance(text, str):
-        raise InvalidInputError(f"a CID must be a string, not {type(text).__name__}")
-    return _canonical(text)
+    return _canonical(_string(text))  # a string first: the memo takes only hashable keys
 
 
 @lru_cache(maxsize=_MEMO)
@@ -95,9 +97,7 @@ def same_cid(a: str | None, b: str | None) -> bool:
 
 def cid_digest(cid: str) -> bytes:
     """The 32-byte sha2-256 digest named by a CID (what the ledger stores as ``bytes32``)."""
-    if not isinstance(cid, str):
-        raise InvalidInputError(f"a CID must be a string, not {type(cid).__name__}")
-    return _digest(cid)
+    return _digest(_string(cid))
 
 
 @lru_cache(maxsize=_MEMO)
