@@ -1,7 +1,8 @@
 """schemathesis generates requests from the app's own OpenAPI document and sends them to the app
 in process (its ASGI transport; the real server process has its own test,
 test_server_process.py). Each run has a fixed seed and a fixed number of examples per operation
-(no wall-clock budget), so every run sends the same requests and none is cut short. No request
+(no wall-clock budget), so how much is sent does not depend on the machine's speed and no run is
+cut short (the fuzzing and stateful phases still vary by a few requests from run to run). No request
 may get a 5xx answer or raise in the app:
 
 - as an anonymous client: every phase (coverage, fuzzing, stateful) on the operations that need
