@@ -137,3 +137,44 @@ def test_ctrl_c_stops_the_run_and_its_workers(tmp_path: Path) -> None:
     assert proc.returncode == 130 and "Traceback" not in err
     gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive
+
+
+INTERRUPT_FROM_A_THREAD = """
+import signal, sys, threading
+import psutil
+from waiting import wait_for
+from eotrust.cli.main import main
+
+def step_running():
+    workers = [c for c in psutil.Process().children(recursive=True)
+               if "eotrust.workflow.worker" in " ".join(c.cmdline())]
+    return any(c.cwd() != sys.argv[1] for c in workers) or None
+
+def interrupt():  # the kernel may deliver Ctrl-C's SIGINT to any thread: here, not the main one
+    wait_for(step_running, timeout_s=60, what="the step to run")
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+threading.Thread(target=interrupt, daemon=True).start()
+sys.argv = ["eotrust", "--home", sys.argv[2], "workflow", "run", sys.argv[3]]
+main()
+"""
+
+
+def test_ctrl_c_received_by_another_thread_still_stops_the_run(tmp_path: Path) -> None:
+    """SIGINT handled in a thread other than the main one (as the kernel may choose): the main
+    thread, waiting for the running step, must still notice it. It waited with no timeout and
+    never did (the run hung; seen once in the Ctrl-C test above)."""
+    wf = tmp_path / "hang.yaml"
+    wf.write_text(
+        "name: h\nservices:\n  s: {python: wf_services:hang, outputs: {out: file}}\nsteps: {s: {service: s}}\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parent)]), EOTRUST_AGENT="0")
+    proc = subprocess.run(
+        [sys.executable, "-c", INTERRUPT_FROM_A_THREAD, str(HERE), str(tmp_path / "home"), str(wf)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=HERE,
+        timeout=90,
+    )
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr, proc.stderr[-3000:]

@@ -29,6 +29,12 @@ from eotrust.workflow.sandbox.policy import SandboxPolicy
 from eotrust.workflow.spec import PARAM_REF, WorkflowSpec, load_workflow, store_workflow
 from eotrust.workflow.step import StepJob, StepOutcome
 
+#: Longest the engine blocks in one wait for running steps. Python runs a signal's handler only
+#: in the main thread, and a process-wide SIGINT may be delivered to another thread (a step's
+#: thread in ``select``): a wait with no timeout would then never return to raise
+#: KeyboardInterrupt, and Ctrl-C would hang the run (seen in the suite).
+SIGNAL_CHECK_S = 0.5
+
 Value = str | list[str]
 
 
@@ -449,6 +455,7 @@ class _Run:
             if not self.running:
                 time.sleep(timeout or 0)
                 continue
+            timeout = SIGNAL_CHECK_S if timeout is None else min(timeout, SIGNAL_CHECK_S)
             done, _ = wait(list(self.running), timeout=timeout, return_when=FIRST_COMPLETED)
             for fut in done:
                 result = self.handle(fut)
