@@ -37,18 +37,22 @@ def anvil() -> Iterator[str]:
         stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
+    probe = httpx.Client(timeout=1, trust_env=False)  # one client: each new one builds an SSL context
 
     def answering() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"anvil exited: {proc.stderr.read().decode() if proc.stderr else ''}")
         try:
             body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-            return httpx.post(url, json=body, timeout=1).status_code == 200
+            return probe.post(url, json=body).status_code == 200
         except httpx.HTTPError:
             return False
 
     try:
-        wait_for(answering, timeout_s=30, what="anvil to answer")
+        try:
+            wait_for(answering, timeout_s=30, what="anvil to answer")
+        finally:
+            probe.close()
         yield url
     finally:
         proc.terminate()

@@ -60,11 +60,15 @@ def start_server(home: Path, *flags: str, env: dict[str, str] | None = None, tim
     )
     server = LiveServer(f"http://127.0.0.1:{port}", home, proc, log)
 
+    # one client for every probe: each new httpx client builds an SSL context (~25 ms CPU), and
+    # this probe runs every 50 ms while the server starts
+    probe = httpx.Client(timeout=2, trust_env=False)
+
     def answering() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"eotrust serve exited with {proc.returncode}:\n{server.log_text()}")
         try:
-            return httpx.get(f"{server.url}/conformance", timeout=2).status_code == 200
+            return probe.get(f"{server.url}/conformance").status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -73,4 +77,6 @@ def start_server(home: Path, *flags: str, env: dict[str, str] | None = None, tim
     except BaseException:
         server.stop()
         raise
+    finally:
+        probe.close()
     return server
