@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from agent_control import stop_agents
+from fast_keys import SCRYPT_N
 
 from eotrust.settings import Settings, load_settings
 
@@ -27,7 +28,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("EOTRUST_CONFIG", "")  # empty: no config file at all
     monkeypatch.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
-    monkeypatch.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")  # fast keystores; production default is 2**16
+    monkeypatch.setenv("EOTRUST_KEYSTORE_SCRYPT_N", str(SCRYPT_N))  # fast keystores; production default is 2**16
 
 
 @pytest.fixture(scope="session", autouse=True)

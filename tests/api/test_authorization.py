@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from api_client import in_process
 from api_world import FlowWorld, build_world
+from fast_keys import SCRYPT_N
 from fastapi.testclient import TestClient
 from waiting import wait_for
 
@@ -43,7 +44,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlowWor
             env.delenv(var, raising=False)
         env.setenv("EOTRUST_CONFIG", "")  # no config file (a missing one is an error)
         env.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
-        env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
+        env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", str(SCRYPT_N))
         world = build_world(base / "home", submitters=("sam", "sue"))
         with in_process(load_settings(home=world.home), dev_autoack=True, run_nodes=True) as client:
             r = client.post(

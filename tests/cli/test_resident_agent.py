@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 from agent_control import alive, stop_agents
+from fast_keys import SCRYPT_N
 from waiting import wait_for
 
 from eotrust.cli import agent_wire as wire
@@ -43,7 +44,7 @@ class Cli:
             EOTRUST_CONFIG="",
             EOTRUST_HOME=str(self.home),
             EOTRUST_PASSPHRASE="test-passphrase",
-            EOTRUST_KEYSTORE_SCRYPT_N="4096",
+            EOTRUST_KEYSTORE_SCRYPT_N=str(SCRYPT_N),
             EOTRUST_AGENT_DIR=str(self.agent_dir),
             PYTHONPATH=str(src),
         )

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fast_keys import SCRYPT_N
 
 REPO = Path(__file__).resolve().parents[2]
 ILLUSTRATION = "# illustration only:"
@@ -140,7 +141,7 @@ def test_docs_run_as_written(tmp_path: Path) -> None:
     env |= {
         "HOME": str(tmp_path / "user"),
         "EOTRUST_HOME": str(tmp_path / "home"),
-        "EOTRUST_KEYSTORE_SCRYPT_N": "4096",
+        "EOTRUST_KEYSTORE_SCRYPT_N": str(SCRYPT_N),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         "PYTHONPATH": str(REPO / "src"),
         "COLUMNS": "120",

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from anvil_node import ANVIL, MISSING
 from anvil_node import anvil as running_anvil
+from fast_keys import SCRYPT_N
 from fed_world import owner_sets
 from waiting import wait_for
 
@@ -58,7 +59,7 @@ class Federation:
             EOTRUST_PASSPHRASE=f"pass-{party}",
             EOTRUST_STORE_ROOT=str(self.shared / "store"),
             EOTRUST_CONFIG="",
-            EOTRUST_KEYSTORE_SCRYPT_N="4096",
+            EOTRUST_KEYSTORE_SCRYPT_N=str(SCRYPT_N),
             COLUMNS="200",
         )
         if self.chain_url:
@@ -73,7 +74,7 @@ class Federation:
             chain_url=self.chain_url,
             store_root=self.shared / "store",
             federated_factory_address=self.factory,
-            keystore_scrypt_n=4096,
+            keystore_scrypt_n=SCRYPT_N,
         )
 
     def chain(self) -> Chain:

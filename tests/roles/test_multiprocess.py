@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from anvil_node import anvil as running_anvil
 from anvil_node import free_port
+from fast_keys import SCRYPT_N
 from flow_world import SAMPLE, TINY
 from waiting import wait_for
 
@@ -125,7 +126,7 @@ class Parties:
             EOTRUST_CATALOG_URL=f"sqlite:///{self.shared / 'catalog.sqlite'}",
             EOTRUST_CONFIG="",  # no config file
             EOTRUST_STEP_RETRIES="0",
-            EOTRUST_KEYSTORE_SCRYPT_N="4096",  # fast keystores in tests; production default 2**16
+            EOTRUST_KEYSTORE_SCRYPT_N=str(SCRYPT_N),  # fast keystores in tests; production default 2**16
             COLUMNS="200",
         )
         if self.factory:

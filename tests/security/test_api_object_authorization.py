@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from api_attack_world import build_world, client, party_key
+from fast_keys import SCRYPT_N
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
 from tiny_models import tiny_enet_package  # noqa: E402
@@ -29,7 +30,7 @@ def model_world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
             env.delenv(var, raising=False)
         env.setenv("EOTRUST_CONFIG", "")  # no config file
         env.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
-        env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
+        env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", str(SCRYPT_N))
         from eotrust.ml.registry import Registry
 
         world = build_world(base / "home")

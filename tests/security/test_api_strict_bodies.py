@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from api_attack_world import build_world, client, party_key
+from fast_keys import SCRYPT_N
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
 from tiny_models import tiny_enet_package  # noqa: E402
@@ -26,7 +27,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
             env.delenv(var, raising=False)
         env.setenv("EOTRUST_CONFIG", "")  # no config file
         env.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
-        env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
+        env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", str(SCRYPT_N))
         yield build_world(base / "home", dataset=False)
 
 

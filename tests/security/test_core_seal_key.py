@@ -5,6 +5,7 @@ answer` sealed the raw dataset for that key, and the submitter could decrypt it.
 from __future__ import annotations
 
 import pytest
+from fast_keys import SCRYPT_N
 from flow_world import World, make_world
 from security.core_cli import cli, refused
 
@@ -18,7 +19,7 @@ from eotrust.settings import load_settings
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     mp = pytest.MonkeyPatch()
     mp.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
-    mp.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
+    mp.setenv("EOTRUST_KEYSTORE_SCRYPT_N", str(SCRYPT_N))
     mp.setenv("EOTRUST_CONFIG", "")  # no config file
     for var in ("EOTRUST_HOME", "EOTRUST_CHAIN_URL", "EOTRUST_STORE", "EOTRUST_CATALOG_URL"):
         mp.delenv(var, raising=False)

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fast_keys import SCRYPT_N
 from flow_world import World, make_world
 from security.core_cli import cli
 
@@ -33,7 +34,7 @@ FORWARDER = "363d3d373d3d3d363d73{}5afa3d82803e903d91602b57fd5bf3"
 def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, str]:
     mp = pytest.MonkeyPatch()
     mp.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
-    mp.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
+    mp.setenv("EOTRUST_KEYSTORE_SCRYPT_N", str(SCRYPT_N))
     mp.setenv("EOTRUST_CONFIG", "")  # no config file
     for var in ("EOTRUST_HOME", "EOTRUST_CHAIN_URL", "EOTRUST_STORE", "EOTRUST_CATALOG_URL"):
         mp.delenv(var, raising=False)

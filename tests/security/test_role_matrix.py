@@ -12,6 +12,7 @@ import pytest
 from api_attack_world import WORKFLOW, build_world, client
 from attack_counts import record
 from eth_account.messages import encode_defunct
+from fast_keys import SCRYPT_N
 from typer.testing import CliRunner
 
 from eotrust.cli.main import app as cli
@@ -30,7 +31,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
             env.delenv(var, raising=False)
         env.setenv("EOTRUST_CONFIG", "")  # no config file
         env.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
-        env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
+        env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", str(SCRYPT_N))
         from eotrust.store import open_store
 
         w = build_world(base / "home")
@@ -105,10 +106,10 @@ def own_passphrases(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("cli") / "home"
     with pytest.MonkeyPatch.context() as env:
         env.setenv("EOTRUST_CONFIG", "")  # no config file
-        env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", "4096")
+        env.setenv("EOTRUST_KEYSTORE_SCRYPT_N", str(SCRYPT_N))
         settings = load_settings(home=home)
         for name in PARTIES:
-            create_party(settings, name, Role.parse(ROLE_OF[name]), passphrase=f"pass-{name}", scrypt_n=4096)
+            create_party(settings, name, Role.parse(ROLE_OF[name]), passphrase=f"pass-{name}", scrypt_n=SCRYPT_N)
     return home
 
 

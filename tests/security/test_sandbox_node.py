@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fast_keys import SCRYPT_N
 from flow_world import PLATFORM, World, make_world
 from sandbox_harness import Scene, check_contained, make_scene
 from sandbox_hostile import ATTACKS, Attack, workflow_yaml
@@ -54,7 +55,7 @@ def node_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeRun]:
     mp.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
     mp.setenv("EOTRUST_STEP_RETRIES", "0")
     mp.setenv("EOTRUST_CONFIG", "")  # no config file
-    settings = load_settings(home=tmp / "home", step_retries=0, keystore_scrypt_n=4096)
+    settings = load_settings(home=tmp / "home", step_retries=0, keystore_scrypt_n=SCRYPT_N)
     world = make_world(settings)
     private = LocalStore(settings.path("nodes", PLATFORM, "private-store"))
     other_cid = private.put_bytes(b"OTHER-TASK-PLAINTEXT\n")  # as if another task were running
