@@ -35,7 +35,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,8 @@ sys.path.insert(0, str(HERE.parent / "src"))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
+
+from eotrust.ports import free_port  # noqa: E402
 
 BANDS = [f"B{i:02d}" for i in range(1, 14)]
 CLASSES = [f"class{i}" for i in range(13)]
@@ -384,12 +385,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process (all its threads) has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bench_rest(package: Path, work: Path, requests: int, clients: int, graph: str) -> dict:

@@ -4,7 +4,6 @@ stop it by its PID. Shared by the ledger, flow and demo tests and benchmarks/led
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,16 +12,11 @@ from pathlib import Path
 import httpx
 from waiting import wait_for
 
+from eotrust.ports import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 ANVIL = REPO / "contracts" / "node_modules" / ".bin" / "anvil"
 MISSING = f"anvil is not installed at {ANVIL} (contracts/node_modules: run `make node`)"
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -15,6 +15,7 @@ LAYER = {
     "names": 0,
     "limits": 0,
     "clock": 0,
+    "ports": 0,
     "crypto": 1,
     "store": 1,
     "party": 1,

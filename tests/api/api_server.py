@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,14 +12,10 @@ from pathlib import Path
 import httpx
 from waiting import wait_for
 
+from eotrust.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 EOTRUST = [sys.executable, "-m", "eotrust.cli.main"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

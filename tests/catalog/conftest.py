@@ -15,7 +15,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -25,6 +24,8 @@ from pathlib import Path
 import pytest
 from waiting import wait_for
 
+from eotrust.ports import free_port
+
 
 def _bindir() -> Path | None:
     """The directory of the newest installed PostgreSQL server binaries, if any."""
@@ -33,12 +34,6 @@ def _bindir() -> Path | None:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb and (Path(initdb).parent / "postgres").exists() else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_server_user() -> tuple[list[str], int | None, int | None]:
@@ -105,7 +100,7 @@ def postgres_server() -> Iterator[str]:
         )
         if init.returncode != 0:
             pytest.fail(f"initdb failed ({init.returncode}): {init.stderr.strip() or init.stdout.strip()}")
-        port = _free_port()
+        port = free_port()
         with open(log, "wb") as out:
             proc = subprocess.Popen(
                 [

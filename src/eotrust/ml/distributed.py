@@ -8,7 +8,6 @@ CUDA, rendezvous over TCP at ``host:port``.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -43,13 +42,6 @@ SINGLE = Ranks()
 def backend_for(device: torch.device) -> str:
     """NCCL between GPUs, gloo between CPUs."""
     return "nccl" if device.type == "cuda" else "gloo"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on ``host`` now (the rendezvous binds it a moment later)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def join(address: str, ranks: Ranks, device: torch.device, *, timeout_s: float = 120.0) -> None:

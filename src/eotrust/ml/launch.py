@@ -23,10 +23,11 @@ from urllib.parse import urlparse
 import torch
 
 from eotrust.errors import BackendUnavailableError, EotrustError, InvalidInputError, ModelError
-from eotrust.ml.distributed import Ranks, free_port, join, leave
+from eotrust.ml.distributed import Ranks, join, leave
 from eotrust.ml.inference import pick_device
 from eotrust.ml.modeldef import ModelDef
 from eotrust.ml.train import TrainResult, train
+from eotrust.ports import free_port
 from eotrust.settings import Settings
 
 

@@ -22,17 +22,10 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING
 
 from eotrust.errors import BackendUnavailableError
+from eotrust.ports import free_port
 
 if TYPE_CHECKING:
     from distributed import Client
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ProcessCluster:
@@ -49,7 +42,7 @@ class ProcessCluster:
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.work = work
-        self.address = f"tcp://127.0.0.1:{_free_port()}"
+        self.address = f"tcp://127.0.0.1:{free_port()}"
         self.expected_workers = workers
         environ = dict(os.environ if env is None else env)
         extra = [str(p) for p in pythonpath]
