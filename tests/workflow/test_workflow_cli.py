@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -93,9 +94,20 @@ def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
 
 
-def test_ctrl_c_stops_the_run_and_its_workers(tmp_path: Path) -> None:
-    import signal
+def signal_state(pid: int) -> str:
+    """The kernel's signal masks of a process and of each of its threads (for a failure message)."""
+    fields = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+    out = []
+    for status in [Path(f"/proc/{pid}/status"), *sorted(Path(f"/proc/{pid}/task").glob("*/status"))]:
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:
+            continue
+        out.append(f"{status.parent.name}: " + " ".join(ln.replace("\t", "") for ln in lines if ln.startswith(fields)))
+    return "signal state " + " | ".join(out)
 
+
+def test_ctrl_c_stops_the_run_and_its_workers(tmp_path: Path) -> None:
     import psutil
     from waiting import wait_for
 
@@ -131,9 +143,13 @@ def test_ctrl_c_stops_the_run_and_its_workers(tmp_path: Path) -> None:
     try:
         _, err = proc.communicate(timeout=20)
     except subprocess.TimeoutExpired:
+        state = signal_state(proc.pid)
         proc.send_signal(signal.SIGABRT)  # where it hangs, for the failure message
         _, err = proc.communicate(timeout=20)
-        pytest.fail(f"`workflow run` still ran 20 s after Ctrl-C; its threads:\n{err[-6000:]}")
+        head = err[: err.find("Fatal Python error")] if "Fatal Python error" in err else ""
+        pytest.fail(
+            f"`workflow run` still ran 20 s after Ctrl-C; {state}; it said:\n{head[-3000:]}\nits threads:\n{err[-6000:]}"
+        )
     assert proc.returncode == 130 and "Traceback" not in err
     gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive
@@ -151,7 +167,11 @@ def step_running():
     return any(c.cwd() != sys.argv[1] for c in workers) or None
 
 def interrupt():  # the kernel may deliver Ctrl-C's SIGINT to any thread: here, not the main one
-    wait_for(step_running, timeout_s=60, what="the step to run")
+    try:
+        wait_for(step_running, timeout_s=60, what="the step to run")
+    except AssertionError as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return
     signal.pthread_kill(threading.get_ident(), signal.SIGINT)
 
 threading.Thread(target=interrupt, daemon=True).start()
@@ -168,13 +188,25 @@ def test_ctrl_c_received_by_another_thread_still_stops_the_run(tmp_path: Path) -
     wf.write_text(
         "name: h\nservices:\n  s: {python: wf_services:hang, outputs: {out: file}}\nsteps: {s: {service: s}}\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parent)]), EOTRUST_AGENT="0")
-    proc = subprocess.run(
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parent)]),
+        EOTRUST_AGENT="0",
+        PYTHONFAULTHANDLER="1",  # SIGABRT dumps every thread
+    )
+    proc = subprocess.Popen(
         [sys.executable, "-c", INTERRUPT_FROM_A_THREAD, str(HERE), str(tmp_path / "home"), str(wf)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
         cwd=HERE,
-        timeout=90,
     )
-    assert proc.returncode == 130 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    try:
+        _, err = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        state = signal_state(proc.pid)
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=20)
+        pytest.fail(f"the run still ran 90 s after it started; {state}:\n{err[-6000:]}")
+    assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
