@@ -94,6 +94,14 @@ def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
 
 
+def interruptible() -> None:
+    """In the child before exec: SIGINT to its default. A shell starts a background job (``make
+    test &``) with SIGINT ignored, every child inherits that, and Python keeps an ignored SIGINT
+    ignored: Ctrl-C could then never reach the command under test (seen: both tests below
+    failed whenever the suite ran in the background)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def signal_state(pid: int) -> str:
     """The kernel's signal masks of a process and of each of its threads (for a failure message)."""
     fields = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
@@ -123,6 +131,7 @@ def test_ctrl_c_stops_the_run_and_its_workers(tmp_path: Path) -> None:
         text=True,
         env=env,
         cwd=HERE,
+        preexec_fn=interruptible,
     )
 
     def in_the_step() -> list[psutil.Process] | None:
@@ -201,6 +210,7 @@ def test_ctrl_c_received_by_another_thread_still_stops_the_run(tmp_path: Path) -
         text=True,
         env=env,
         cwd=HERE,
+        preexec_fn=interruptible,
     )
     try:
         _, err = proc.communicate(timeout=90)
