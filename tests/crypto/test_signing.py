@@ -10,6 +10,7 @@ from eotrust.catalog.entries import DatasetInfo, Kind, Record
 from eotrust.cid import canonical_json
 from eotrust.crypto.signing import (
     Domain,
+    account_of,
     parse_record_text,
     record_signer,
     record_text,
@@ -93,3 +94,29 @@ def test_the_tag_is_a_fixed_line_before_canonical_json() -> None:
 def test_attack_nan_and_infinity_cannot_be_signed(bad: float) -> None:
     with pytest.raises(InvalidInputError, match="canonical JSON"):
         sign_record(ALICE, Domain.DEPLOYMENT, 1, {"x": bad})
+
+
+def test_the_signer_is_an_account_or_a_party_holding_one_and_nothing_else() -> None:
+    """One answer to "who signs" for every signed thing (records, documents, transactions): an
+    eth-account LocalAccount, or a party's account; a look-alike is refused in one line."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Holder:
+        account: object
+
+    assert account_of(ALICE) is ALICE
+    assert account_of(Holder(ALICE)) is ALICE  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="a quote is signed by a party or an eth_account LocalAccount"):
+        account_of(Holder(MALLORY.address), "a quote")  # type: ignore[arg-type]
+
+    class LookAlike:  # what a getattr check would have let through: an address and a sign_message
+        address = ALICE.address
+
+        def sign_message(self, message: object) -> object:
+            return MALLORY.sign_message(message)  # type: ignore[arg-type]
+
+    with pytest.raises(InvalidInputError):
+        account_of(LookAlike())  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        account_of(ALICE.address)  # type: ignore[arg-type]

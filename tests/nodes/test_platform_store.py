@@ -22,6 +22,7 @@ def test_writes_stay_private_reads_fall_through(tmp_path: Path) -> None:
     assert out.read_bytes() == b"workflow document"
     view.verify(public)
     assert [o.cid for o in view.list()] == [secret]
+    assert (view.size(public), view.size(secret)) == (len(b"workflow document"), len(b"decrypted input"))
 
 
 def test_journal_round_trip_is_atomic_per_task(settings) -> None:  # type: ignore[no-untyped-def]

@@ -3,7 +3,7 @@ applications and platforms as the calling party (signed with that party's key)."
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict
@@ -12,6 +12,9 @@ from eotrust.api.auth import Caller, require_party
 from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.catalog.entries import ApplicationInfo, Body, DatasetInfo, Kind, PlatformInfo, Record
 from eotrust.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from eotrust.api.state import ServerState
 
 router = APIRouter(prefix="/catalog", tags=["Catalogue"])
 
@@ -129,7 +132,7 @@ def register_application(
     return _register(request, caller, info)
 
 
-def check_application(state: Any, info: ApplicationInfo) -> None:
+def check_application(state: ServerState, info: ApplicationInfo) -> None:
     """An application is registered only if its workflow is in this server's store and parses
     within the limits (an alias bomb is refused here, not parsed by every later GET /processes)."""
     from eotrust.cid import validate_cid

@@ -9,7 +9,7 @@ paid by. The work is done by ``eotrust.market``; this is a thin shell."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.ogc import ERROR_RESPONSES, OgcException
 from eotrust.errors import NotFoundError, PermissionDeniedError, StateError
+
+if TYPE_CHECKING:
+    from eotrust.api.state import ServerState
+    from eotrust.market.quote import Quote
+    from eotrust.party import Party
 
 router = APIRouter(tags=["Market"])
 _ERR: dict[int | str, dict[str, Any]] = {
@@ -38,11 +43,12 @@ class QuotationRequest(BaseModel):
     onFailure: str = Field("flat-fee", pattern=r"^(flat-fee|refund)$")
 
 
-def _state(request: Request) -> Any:
-    return request.app.state.eotrust
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.eotrust
+    return state
 
 
-def _quotation(quote: Any) -> dict[str, Any]:
+def _quotation(quote: Quote) -> dict[str, Any]:
     """A quote in Weaver's shape, with eotrust's signed body beside it."""
     from decimal import Decimal
 
@@ -82,12 +88,12 @@ def _quotation(quote: Any) -> dict[str, Any]:
     }
 
 
-def _sees(caller: Caller, quote: Any) -> bool:
+def _sees(caller: Caller, quote: Quote) -> bool:
     me = (caller.address or "").lower()
     return bool(me) and (me == quote.body.submitter.lower() or any(p.address.lower() == me for p in quote.body.payees))
 
 
-def _visible(request: Request, caller: Caller, cid: str) -> Any:
+def _visible(request: Request, caller: Caller, cid: str) -> Quote:
     from eotrust.market.quote import load_quote
 
     state = _state(request)
@@ -99,7 +105,7 @@ def _visible(request: Request, caller: Caller, cid: str) -> Any:
     return quote
 
 
-def _platform_party(state: Any, address: str) -> Any:
+def _platform_party(state: ServerState, address: str) -> Party:
     """The platform owner's party, if this server holds its key."""
     from eotrust.errors import EotrustError
     from eotrust.party import list_cards

@@ -44,6 +44,7 @@ from eotrust.cid import normal_cid
 from eotrust.errors import AuthError, EotrustError, InvalidInputError
 
 if TYPE_CHECKING:
+    from eotrust.api.state import ServerState
     from eotrust.catalog.api_keys import ApiKeyInfo, ApiKeys
     from eotrust.ml.registry import ModelEntry, Registry
     from eotrust.ml.scoring.batch import Scorer
@@ -101,7 +102,7 @@ def model_service(app: FastAPI) -> _ModelService:
         return service
 
 
-def _authorized_entry(service: _ModelService, state: Any, info: ApiKeyInfo, ref: str) -> ModelEntry:
+def _authorized_entry(service: _ModelService, state: ServerState, info: ApiKeyInfo, ref: str) -> ModelEntry:
     """The registered model ``ref`` if key ``info`` may use it (404/403 otherwise). A model
     named by CID is looked up once (a registered package never changes: its CID names its
     bytes; listing the registry per request cost more CPU than scoring a tile); the key's

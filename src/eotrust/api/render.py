@@ -9,7 +9,7 @@ import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,6 +20,9 @@ from eotrust.api.bodies import stream_body
 from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.api.store_routes import upload_too_large
 from eotrust.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from eotrust.api.state import ServerState
 
 router = APIRouter(prefix="/render", tags=["Models"])
 
@@ -139,7 +142,7 @@ async def prediction(
         os.rmdir(work)
 
 
-def _score_and_draw(state: Any, model: str, scene: Path, work: Path) -> dict[str, Any]:
+def _score_and_draw(state: ServerState, model: str, scene: Path, work: Path) -> dict[str, Any]:
     from eotrust.cid import validate_cid
     from eotrust.ml.scoring.scene import score_scene
 

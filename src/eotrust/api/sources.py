@@ -4,28 +4,35 @@ party REST API and the web page read the same things the same way."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eotrust.api.stac_items import BBox, StacEntry, dataset_entry, model_entry, result_entry, union_bbox
 from eotrust.catalog.query import Filter
 
+if TYPE_CHECKING:
+    from eotrust.api.state import ServerState
+    from eotrust.catalog.entries import DatasetInfo, Record, ResultInfo
+    from eotrust.ml.registry import ModelEntry
 
-def dataset_records(state: Any) -> list[Any]:
+
+def dataset_records(state: ServerState) -> list[Record[DatasetInfo]]:
     from eotrust.catalog.entries import Kind
 
     return list(state.catalog.list(Kind.DATASET))
 
 
-def result_records(state: Any) -> list[Any]:
+def result_records(state: ServerState) -> list[Record[ResultInfo]]:
     return list(state.catalog.results())
 
 
-def model_packages(state: Any) -> list[Any]:
+def model_packages(state: ServerState) -> list[ModelEntry]:
     """Model packages of the registry (``eotrust.ml.registry``), newest last."""
     return list(state.models())
 
 
-def task_footprint(state: Any, task_address: str, datasets: dict[str, Any]) -> BBox | None:
+def task_footprint(
+    state: ServerState, task_address: str, datasets: dict[str, Record[DatasetInfo] | None]
+) -> BBox | None:
     """Union of the footprints of the datasets a task took as inputs (None if unknown);
     ``datasets`` caches the dataset records read so far (id -> record or None)."""
     from eotrust.catalog.entries import Kind
@@ -42,12 +49,12 @@ def task_footprint(state: Any, task_address: str, datasets: dict[str, Any]) -> B
     for dataset_id in task.body.inputs.values():
         rec = datasets.get(dataset_id)
         if rec is not None and rec.body.bbox:
-            boxes.append(tuple(rec.body.bbox))
+            boxes.append(rec.body.bbox)
     return union_bbox(boxes)
 
 
 def stac_entries(
-    state: Any, base: str, *, collections: list[str] | None = None, where: Filter | None = None
+    state: ServerState, base: str, *, collections: list[str] | None = None, where: Filter | None = None
 ) -> list[StacEntry]:
     """The STAC entries of the server in ``collections`` (all when None) that match ``where``.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import StreamingResponse
@@ -19,6 +19,9 @@ from eotrust.api.auth import Caller, require_party
 from eotrust.api.bodies import BodyTooLarge, check_declared_length, stream_body
 from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from eotrust.api.state import ServerState
 
 router = APIRouter(prefix="/store", tags=["Store"])
 
@@ -83,7 +86,7 @@ def upload_too_large(mb: int) -> UploadTooLarge:
     return UploadTooLarge(f"upload larger than {mb} MiB", hint="raise max_upload_mb or use the store directly")
 
 
-def check_download(state: Any, caller: Caller, cid: str) -> str:
+def check_download(state: ServerState, caller: Caller, cid: str) -> str:
     """Refuse a download the caller's party may not make (:mod:`eotrust.api.authorization`);
     the CID's normal form."""
     from eotrust.api.authorization import authorize_read

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from eotrust.catalog.db import Base, open_session_factory
 from eotrust.cid import canonical_json
 from eotrust.clock import utc_iso
-from eotrust.crypto.signing import Domain, record_signer, sign_record
+from eotrust.crypto.signing import Domain, Owner, account_of, record_signer, sign_record
 from eotrust.errors import IntegrityError
 from eotrust.settings import Settings
 
@@ -88,7 +88,7 @@ class Deployments:
 
     def record(
         self,
-        owner: Any,
+        owner: Owner,
         application: str,
         process: str,
         version: str,
@@ -96,7 +96,7 @@ class Deployments:
         visibility: list[str] | None = None,
         status: Literal["deployed", "undeployed"] = "deployed",
     ) -> Deployment:
-        account = getattr(owner, "account", owner)
+        account = account_of(owner, "a deployment")
         dep = Deployment(
             application=application,
             process=process,

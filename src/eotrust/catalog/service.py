@@ -14,9 +14,8 @@ import builtins
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Literal, cast, overload
+from typing import Any, Literal, overload
 
-from eth_account.signers.local import LocalAccount
 from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.exc import OperationalError
@@ -44,6 +43,7 @@ from eotrust.catalog.records import (
     ResultRow,
     TaskRow,
 )
+from eotrust.crypto.signing import Owner, account_of
 from eotrust.errors import BackendUnavailableError, InvalidInputError, NotFoundError
 from eotrust.settings import Settings
 
@@ -56,14 +56,6 @@ _KIND_OF: dict[type[Body], Kind] = {
 }
 
 SEARCHABLE = (Kind.DATASET, Kind.APPLICATION, Kind.PLATFORM)
-
-
-def _signer(owner: Any) -> LocalAccount:
-    """Accept a LocalAccount or anything with one in ``.account`` (an eotrust Party)."""
-    account = getattr(owner, "account", owner)
-    if not hasattr(account, "sign_message") or not hasattr(account, "address"):
-        raise InvalidInputError("a catalogue record must be signed by a party or an eth_account LocalAccount")
-    return cast(LocalAccount, account)
 
 
 def open_sessions(settings: Settings) -> sessionmaker[Session]:
@@ -92,13 +84,13 @@ class Catalog:
         self._sessions = sessions if sessions is not None else open_sessions(settings)
 
     # -- writing -------------------------------------------------------------
-    def register(self, owner: Any, body: BodyT, *, created: datetime | None = None) -> Record[BodyT]:
+    def register(self, owner: Owner, body: BodyT, *, created: datetime | None = None) -> Record[BodyT]:
         """Sign ``body`` with the owner's key and store it; registering the same record twice
         returns the stored one (records are content-addressed)."""
         kind = _KIND_OF.get(type(body))
         if kind is None:
             raise InvalidInputError(f"cannot catalogue a {type(body).__name__}")
-        record = Record.sign(kind, body, _signer(owner), created=created)
+        record = Record.sign(kind, body, account_of(owner, "a catalogue record"), created=created)
         return self.add(record)
 
     def add(self, record: Record[BodyT]) -> Record[BodyT]:
@@ -115,13 +107,13 @@ class Catalog:
                     raise
         return record
 
-    def register_dataset(self, owner: Any, info: DatasetInfo) -> Record[DatasetInfo]:
+    def register_dataset(self, owner: Owner, info: DatasetInfo) -> Record[DatasetInfo]:
         return self.register(owner, info)
 
-    def register_application(self, owner: Any, info: ApplicationInfo) -> Record[ApplicationInfo]:
+    def register_application(self, owner: Owner, info: ApplicationInfo) -> Record[ApplicationInfo]:
         return self.register(owner, info)
 
-    def register_platform(self, owner: Any, info: PlatformInfo) -> Record[PlatformInfo]:
+    def register_platform(self, owner: Owner, info: PlatformInfo) -> Record[PlatformInfo]:
         return self.register(owner, info)
 
     # -- reading -------------------------------------------------------------

@@ -107,8 +107,7 @@ def get(
         return
     if output.is_dir():  # into a folder: the CID names the file
         output = output / cid
-    size = getattr(store, "size", None)  # LocalStore and IpfsStore know it; a bar needs it
-    with progress_bar(f"get {cid[:12]}…", size(cid) if size else None) as advance:
+    with progress_bar(f"get {cid[:12]}…", store.size(cid)) as advance:
         store.get_file(cid, output, progress=advance)
     err_console.print(f"wrote {output}", highlight=False)
 

@@ -13,13 +13,14 @@ checks one. Nothing here is cryptography of our own: signing and recovery are et
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
 
 from eotrust.cid import canonical_text
-from eotrust.errors import IntegrityError
+from eotrust.errors import IntegrityError, InvalidInputError
 
 
 class Domain(str, Enum):
@@ -43,6 +44,27 @@ class Signer(Protocol):
     def address(self) -> str: ...
 
     def sign_message(self, signable_message: Any) -> Any: ...
+
+
+@runtime_checkable
+class HoldsAccount(Protocol):
+    """An unlocked party (:class:`eotrust.party.Party`): it signs with the account it holds."""
+
+    @property
+    def account(self) -> LocalAccount: ...
+
+
+#: Who signs a record, a document or a transaction: an eth-account ``LocalAccount``, or a party.
+Owner: TypeAlias = LocalAccount | HoldsAccount
+
+
+def account_of(owner: Owner, what: str = "a record") -> LocalAccount:
+    """The ``LocalAccount`` that signs for ``owner`` (a party's, or the account itself);
+    InvalidInputError for anything else (``what``: what was to be signed, for the message)."""
+    account = owner.account if isinstance(owner, HoldsAccount) else owner
+    if not isinstance(account, LocalAccount):
+        raise InvalidInputError(f"{what} is signed by a party or an eth_account LocalAccount")
+    return account
 
 
 def record_header(domain: Domain, version: int) -> str:

@@ -41,6 +41,11 @@ class ChainBackend(Protocol):
     refusals: tuple[type[BaseException], ...]
 
     @property
+    def url(self) -> str | None:
+        """The JSON-RPC node's URL; None for the embedded chain."""
+        ...
+
+    @property
     def description(self) -> str: ...
 
     def write_lock(self) -> AbstractContextManager[None]:
@@ -58,6 +63,7 @@ class EmbeddedBackend:
     auto_fund = True
     deploys_from_dev = True
     nonce_block = "latest"
+    url: str | None = None
 
     def __init__(self, directory: Path) -> None:
         from eth_utils.exceptions import ValidationError as EthValidationError

@@ -125,7 +125,7 @@ class Chain:
 
     @property
     def url(self) -> str | None:
-        return getattr(self.backend, "url", None)
+        return self.backend.url
 
     @property
     def description(self) -> str:

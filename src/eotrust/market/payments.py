@@ -16,9 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from eotrust.crypto.signing import Owner, account_of
 from eotrust.settings import Settings
 
 if TYPE_CHECKING:
+    from eotrust.ledger.chain import Chain
     from eotrust.ledger.escrow import EscrowClient
 
 EventKind = Literal["funded", "owed", "refunded", "withdrawn"]
@@ -42,7 +44,7 @@ class Payments(Protocol):
 
     def events(self, task: str) -> list[PaymentEvent]: ...
 
-    def settle(self, task: str, usage_cid: str, amounts: list[int], sender: Any) -> str: ...
+    def settle(self, task: str, usage_cid: str, amounts: list[int], sender: Owner) -> str: ...
 
     def funded(self, task: str) -> bool: ...
 
@@ -58,7 +60,7 @@ class EscrowPayments:
     withdrawal of a party after this task credited it paid that credit in full (its amount and
     transaction hash)."""
 
-    def __init__(self, chain: Any) -> None:
+    def __init__(self, chain: Chain) -> None:
         self.chain = chain
 
     def escrow(self, task: str) -> EscrowClient | None:
@@ -110,17 +112,17 @@ class EscrowPayments:
         escrow = self.escrow(task)
         return escrow is not None and bool(escrow.funded(task))
 
-    def settle(self, task: str, usage_cid: str, amounts: list[int], sender: Any) -> str:
+    def settle(self, task: str, usage_cid: str, amounts: list[int], sender: Owner) -> str:
         escrow = self.escrow(task)
         if escrow is None:
             from eotrust.errors import NotFoundError
 
             raise NotFoundError(f"task {task} is not a contract on this chain: nothing to settle")
-        account = getattr(sender, "account", sender)
+        account = account_of(sender, "a settlement")
         return str(escrow.settle(task, usage_cid, list(amounts), sender=account).tx_hash)
 
 
-def escrow_of(chain: Any, task: str) -> EscrowClient | None:
+def escrow_of(chain: Chain, task: str) -> EscrowClient | None:
     """The ``EscrowClient`` of the escrow ``task`` names; None where ``task`` is no contract on
     ``chain`` (a task known only from the catalogue)."""
     from eotrust.ledger.codec import checksum_address
@@ -132,7 +134,7 @@ def escrow_of(chain: Any, task: str) -> EscrowClient | None:
     return EscrowClient.for_task(chain, address)
 
 
-def payments_of(settings: Settings, chain: Any = None) -> Payments:
+def payments_of(settings: Settings, chain: Chain | None = None) -> Payments:
     """The escrow of the settings' chain (``chain``: one already open, e.g. ``Backends.chain``)."""
     if chain is None:
         from eotrust.ledger import open_chain

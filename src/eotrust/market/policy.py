@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from eotrust.catalog.entries import Allowed, ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record
+from eotrust.crypto.signing import Owner
 from eotrust.market.signed import sign_document, store_document
 from eotrust.settings import Settings
 from eotrust.store.base import Store
@@ -95,7 +96,7 @@ def refusal_reason(checks: list[PolicyCheck]) -> str | None:
 
 
 def record_refusal(
-    settings: Settings, store: Store, owner: object, task: str, dataset: Record[DatasetInfo], reason: str
+    settings: Settings, store: Store, owner: Owner, task: str, dataset: Record[DatasetInfo], reason: str
 ) -> str:
     """Sign and store the owner's reason for refusing ``task`` the use of ``dataset``; its CID,
     also noted under ``market/refusals/<task>`` in the owner's home."""

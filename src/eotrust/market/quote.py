@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from eotrust.catalog.entries import MAX_WEI, Kind, Wei, _wei
 from eotrust.catalog.service import Catalog
 from eotrust.clock import utc_iso
+from eotrust.crypto.signing import Owner, account_of
 from eotrust.errors import (
     IntegrityError,
     InvalidInputError,
@@ -187,14 +188,14 @@ def payees_of(items: list[LineItem]) -> list[Payee]:
 def make_quote(
     prices: TaskPrices,
     est: Estimate,
-    signer: Any,
+    signer: Owner,
     *,
     valid_s: int = DEFAULT_VALID_S,
     on_failure: OnFailure = "flat-fee",
     now: datetime | None = None,
 ) -> SignedDocument:
     """The signed quote of ``prices`` × ``est``; ``signer`` must be the task's platform owner."""
-    account = getattr(signer, "account", signer)
+    account = account_of(signer, "a quote")
     if account.address.lower() != prices.platform_owner.lower():
         raise PermissionDeniedError(
             f"a quote for task {prices.task} is signed by its platform's owner {prices.platform_owner}, not by {account.address}",

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from eotrust.catalog.service import Catalog
+from eotrust.crypto.signing import Owner, account_of
 from eotrust.errors import (
     EotrustError,
     IntegrityError,
@@ -31,6 +32,7 @@ from eotrust.settings import Settings
 from eotrust.store.base import Store
 
 if TYPE_CHECKING:
+    from eotrust.ledger.chain import Chain
     from eotrust.ledger.escrow import SignedQuote
 
 
@@ -50,11 +52,11 @@ def quote_task(
     catalog: Catalog,
     store: Store,
     task: str,
-    signer: Any,
+    signer: Owner,
     *,
     valid_s: int = DEFAULT_VALID_S,
     on_failure: OnFailure = "flat-fee",
-    chain: Any = None,
+    chain: Chain | None = None,
 ) -> Quote:
     """Estimate the task, price it, sign the quote as ``signer`` (its platform owner), store it.
 
@@ -77,7 +79,7 @@ def _escrow_path(settings: Settings, quote: Quote) -> Path:
     return settings.path("market", "escrow", quote.body.task.lower()) / f"{quote.cid}.json"
 
 
-def sign_escrow_quote(settings: Settings, chain: Any, quote: Quote, signer: Any) -> SignedQuote | None:
+def sign_escrow_quote(settings: Settings, chain: Chain, quote: Quote, signer: Owner) -> SignedQuote | None:
     """The quote's escrow terms (``Quote.escrow_terms``, same payee order) signed by ``signer``
     (the platform owner) for the escrow the task names; noted in the home. None where the task
     is no contract on ``chain``."""
@@ -86,7 +88,7 @@ def sign_escrow_quote(settings: Settings, chain: Any, quote: Quote, signer: Any)
     escrow = escrow_of(chain, quote.body.task)
     if escrow is None:
         return None
-    account = getattr(signer, "account", signer)
+    account = account_of(signer, "escrow terms")
     if account.address.lower() != quote.body.platform.lower():
         raise PermissionDeniedError(
             f"the escrow terms of quote {quote.cid} are signed by its platform owner {quote.body.platform}"
@@ -143,9 +145,9 @@ def fund_task(
     settings: Settings,
     catalog: Catalog,
     store: Store,
-    chain: Any,
+    chain: Chain,
     task: str,
-    submitter: Any,
+    submitter: Owner,
     *,
     quote_cid: str | None = None,
 ) -> tuple[Quote, str]:
@@ -159,7 +161,7 @@ def fund_task(
         raise InvalidInputError(f"quote {quote.cid} is for task {quote.body.task}, not {task}")
     check_quote(quote, catalog, unexpired=True)
     signed = escrow_quote_of(settings, quote)
-    account = getattr(submitter, "account", submitter)
+    account = account_of(submitter, "a funding transaction")
     if account.address.lower() != quote.body.submitter.lower():
         raise PermissionDeniedError(
             f"task {task} is funded by its submitter {quote.body.submitter}, not by {account.address}"
@@ -176,7 +178,7 @@ def fund_task(
 
 
 def usage_task(
-    settings: Settings, catalog: Catalog, store: Store, task: str, signer: Any, *, quote_cid: str | None = None
+    settings: Settings, catalog: Catalog, store: Store, task: str, signer: Owner, *, quote_cid: str | None = None
 ) -> Usage:
     """Measure the task's run against its quote (``quote_cid``: the one the escrow was funded
     with; default: the latest noted here) and sign the usage record as the platform."""

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from eotrust.cid import canonical_json
-from eotrust.crypto.signing import Domain, record_signer, sign_record
+from eotrust.crypto.signing import Domain, Owner, account_of, record_signer, sign_record
 from eotrust.errors import (
     EotrustError,
     IntegrityError,
@@ -69,11 +69,9 @@ class SignedDocument(BaseModel):
             )
 
 
-def sign_document(kind: str, body: dict[str, Any], account: Any) -> SignedDocument:
-    """``body`` signed by ``account`` (an eth_account LocalAccount, or a Party: its ``.account``)."""
-    account = getattr(account, "account", account)
-    if not hasattr(account, "sign_message"):
-        raise InvalidInputError("a document is signed by a party or an eth_account LocalAccount")
+def sign_document(kind: str, body: dict[str, Any], owner: Owner) -> SignedDocument:
+    """``body`` signed by ``owner`` (an eth_account LocalAccount, or a party: its account)."""
+    account = account_of(owner, "a document")
     domain, version = _domain(kind)
     signature = sign_record(account, domain, version, {"kind": kind, "signer": account.address, "body": body})
     return SignedDocument(kind=kind, signer=account.address, body=body, signature=signature)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from eotrust.catalog.entries import Kind, Wei, _wei
 from eotrust.catalog.service import Catalog
 from eotrust.clock import utc_iso
+from eotrust.crypto.signing import Owner, account_of
 from eotrust.errors import IntegrityError, PermissionDeniedError
 from eotrust.market.estimate import GB, HOUR, Declared, declared_resources, read_run, up
 from eotrust.market.quote import Quote, cost, load_quote
@@ -138,12 +139,12 @@ def make_usage(
     run_cid: str | None,
     run: RunRecord | None,
     quantities: dict[str, Decimal],
-    signer: Any,
+    signer: Owner,
     *,
     now: datetime | None = None,
 ) -> SignedDocument:
     """The signed usage record; ``signer`` must be the quote's platform owner."""
-    account = getattr(signer, "account", signer)
+    account = account_of(signer, "a usage record")
     if account.address.lower() != quote.body.platform.lower():
         raise PermissionDeniedError(
             f"usage of task {quote.body.task} is recorded by its platform owner {quote.body.platform}, "
@@ -242,7 +243,7 @@ def _parse(document: SignedDocument, cid: str) -> Usage:
     return Usage(cid=cid, body=body, signer=document.signer)
 
 
-def record_usage(settings: Settings, catalog: Catalog, store: Store, quote: Quote, signer: Any) -> Usage:
+def record_usage(settings: Settings, catalog: Catalog, store: Store, quote: Quote, signer: Owner) -> Usage:
     """Measure the task of ``quote`` from its run record, sign the usage record as the platform,
     store it by CID and note it in the home's index."""
     run_cid, run, stored = run_of_task(catalog, store, quote)

@@ -60,5 +60,8 @@ class PlatformStore:
     def list(self) -> Iterator[StoredObject]:
         yield from self.private.list()
 
+    def size(self, cid: str) -> int:
+        return self._reader(cid).size(cid)
+
     def verify(self, cid: str) -> None:
         self._reader(cid).verify(cid)

@@ -62,6 +62,10 @@ class Store(Protocol):
 
     def list(self) -> Iterator[StoredObject]: ...
 
+    def size(self, cid: str) -> int:
+        """The object's size in bytes (NotFoundError if absent)."""
+        ...
+
     def verify(self, cid: str) -> None:
         """Re-hash every block of the object; raise IntegrityError naming what does not match."""
         ...

@@ -17,6 +17,7 @@ from eotrust.catalog.deployments import PUBLIC, Deployment, Deployments
 from eotrust.catalog.entries import ApplicationInfo, Kind, Record
 from eotrust.catalog.service import Catalog
 from eotrust.errors import InvalidInputError, NotFoundError, PermissionDeniedError, StateError
+from eotrust.party import Party, Role
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 
@@ -166,18 +167,17 @@ def _application_info(settings: Settings, req: PackageRequest, store: Store) -> 
     )
 
 
-def _check_owner_role(party: Any) -> None:
-    role = getattr(getattr(party, "role", None), "value", getattr(party, "role", None))
-    if role != "algorithm-owner":
+def _check_owner_role(party: Party) -> None:
+    if party.role is not Role.ALGORITHM_OWNER:
         raise PermissionDeniedError(
-            f"only an algorithm owner may deploy processes; {party.name} is a {role}",
+            f"only an algorithm owner may deploy processes; {party.name} is a {party.role.value}",
             hint="use the API key of an algorithm-owner party",
         )
 
 
 def deploy(
     settings: Settings,
-    party: Any,
+    party: Party,
     req: PackageRequest,
     *,
     catalog: Catalog,
@@ -219,7 +219,7 @@ def deploy(
     return record, dep
 
 
-def undeploy(party: Any, process: str, *, deployments: Deployments) -> list[Deployment]:
+def undeploy(party: Party, process: str, *, deployments: Deployments) -> list[Deployment]:
     """Undeploy ``process`` (every version) or ``process:version``; only its owner may."""
     name, _, version = process.partition(":")
     current = [
