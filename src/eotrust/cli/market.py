@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -23,6 +23,10 @@ from eotrust.cli.common import (
     print_json,
     settings_of,
 )
+
+if TYPE_CHECKING:
+    from eotrust.market.quote import Quote
+    from eotrust.settings import Settings
 
 price_app = typer.Typer(
     help="Set your prices (and a dataset's data-use policy): a new signed version of your catalogue record.",
@@ -170,7 +174,7 @@ def price_platform(
 
 
 # -- quotes, usage, bills ---------------------------------------------------------------------
-def _names(settings: Any) -> dict[str, str]:
+def _names(settings: Settings) -> dict[str, str]:
     """Address (lower case) -> local party name, for showing who is paid."""
     from eotrust.errors import EotrustError
     from eotrust.party import list_cards
@@ -186,7 +190,7 @@ def _who(names: dict[str, str], address: str) -> str:
     return f"{name} ({address[:10]}…)" if name else address
 
 
-def _print_quote(settings: Any, quote: Any) -> None:
+def _print_quote(settings: Settings, quote: Quote) -> None:
     from rich.table import Table
 
     from eotrust.market.prices import ether

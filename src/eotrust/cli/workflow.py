@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -20,6 +20,10 @@ from eotrust.cli.common import (
     settings_of,
 )
 from eotrust.errors import InvalidInputError, WorkflowError
+
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
+    from eotrust.store.base import Store
 
 workflow_app = typer.Typer(
     help="Workflows: validate, run (cached, parallel, on Dask), publish, sweep.", no_args_is_help=True
@@ -42,7 +46,7 @@ def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
     return out
 
 
-def _inputs(raw: dict[str, str], store: Any) -> dict[str, Any]:
+def _inputs(raw: dict[str, str], store: Store) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in raw.items():
         items = [v for v in value.split(",") if v]
@@ -235,12 +239,12 @@ def import_cwl_cmd(
 
 
 def _run_cwl(
-    settings: Any,
+    settings: Settings,
     ref: str,
     package_cid: str | None,
     inputs: dict[str, str],
     params: dict[str, str],
-    store: Any,
+    store: Store,
     json_: bool,
 ) -> None:
     """`workflow run X -i name=FILE -p name=VALUE` where X is a .cwl file, a stored CWL package or a
@@ -287,7 +291,7 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def _cwl_package_of(settings: Any, ref: str, store: Any) -> str | None:
+def _cwl_package_of(settings: Settings, ref: str, store: Store) -> str | None:
     """The CID of the CWL package ``ref`` names (a stored package's CID, a published CWL name)."""
     from eotrust.workflow.cwl_documents import package_bytes
     from eotrust.workflow.registry import published_cwl

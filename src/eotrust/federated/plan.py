@@ -3,13 +3,16 @@ its CID is on the ledger, so every party trains and verifies against the same pl
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from eotrust.cid import canonical_json
 from eotrust.errors import InvalidInputError
 from eotrust.federated.weights import Weights, from_module
+
+if TYPE_CHECKING:
+    from torch import nn
 
 PLAN_FORMAT: Literal["eotrust-federated-plan/1"] = "eotrust-federated-plan/1"
 
@@ -63,7 +66,7 @@ class FederatedPlan(BaseModel):
         except ValueError as exc:
             raise InvalidInputError(f"the federated plan is not valid: {str(exc).splitlines()[0]}") from None
 
-    def build_model(self) -> Any:
+    def build_model(self) -> nn.Module:
         """The plan's (untrained) network."""
         from eotrust.ml.models import build_model
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyoxigraph as ox
 
 from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, PlatformInfo, Record, ResultInfo, TaskInfo
+
+if TYPE_CHECKING:
+    from eotrust.ml.registry import ModelEntry
 
 DCAT = "http://www.w3.org/ns/dcat#"
 DCT = "http://purl.org/dc/terms/"
@@ -211,14 +214,10 @@ def run_triples(iris: Iris, task: Record[TaskInfo], results: list[Record[ResultI
             yield ox.Triple(entity, _n(PROV, "wasDerivedFrom"), iris.record(dataset))
 
 
-def model_triples(iris: Iris, model: Any) -> Iterator[ox.Triple]:
-    cid = str(getattr(model, "cid", "") or "")
-    if not cid:
-        return
-    node = iris.model(cid)
+def model_triples(iris: Iris, model: ModelEntry) -> Iterator[ox.Triple]:
+    node = iris.model(model.cid)
     yield ox.Triple(node, A, _n(DCAT, "Dataset"))
     yield ox.Triple(node, A, _n(EOT, "Model"))
-    yield ox.Triple(node, _n(EOT, "cid"), _lit(cid))
-    name = getattr(model, "name", None)
-    if name:
-        yield ox.Triple(node, _n(DCT, "title"), _lit(name))
+    yield ox.Triple(node, _n(EOT, "cid"), _lit(model.cid))
+    if model.name:
+        yield ox.Triple(node, _n(DCT, "title"), _lit(model.name))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyoxigraph as ox
 
@@ -18,13 +18,16 @@ from eotrust.linked.catalog_rdf import (
     run_triples,
 )
 
+if TYPE_CHECKING:
+    from eotrust.ml.registry import ModelEntry
+
 
 def catalogue_store(
     catalog: Catalog,
     base: str,
     *,
     applications: Iterable[Record[ApplicationInfo]] | None = None,
-    models: Iterable[Any] = (),
+    models: Iterable[ModelEntry] = (),
 ) -> ox.Store:
     """A fresh in-memory store with the catalogue's datasets, ``applications`` (default: every
     application record; the API passes only those the public may see), platforms, the runs

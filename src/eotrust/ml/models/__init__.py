@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
 from eotrust.errors import ModelError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,12 @@ def architecture(name: str) -> Architecture:
     return ARCHITECTURES[name]
 
 
-def build_model(name: str, in_channels: int, num_classes: int, params: dict[str, Any]) -> Any:
+def build_model(name: str, in_channels: int, num_classes: int, params: dict[str, Any]) -> nn.Module:
     """An untrained network of architecture ``name``."""
     cls = architecture(name).load()
     try:
-        return cls(in_channels, num_classes, **params)
+        model: nn.Module = cls(in_channels, num_classes, **params)
+        return model
     except (TypeError, ValueError) as exc:
         raise ModelError(
             f"cannot build {name} with parameters {params}: {exc}",
