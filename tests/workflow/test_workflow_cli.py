@@ -115,24 +115,43 @@ def signal_state(pid: int) -> str:
     return "signal state " + " | ".join(out)
 
 
+HANG = "name: h\nservices:\n  s: {python: wf_services:hang, outputs: {out: file}}\nsteps: {s: {service: s}}\n"
+
+
+def start_interruptible(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """``argv`` with a default SIGINT (see :func:`interruptible`), its threads dumped on SIGABRT."""
+    return subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**env, "PYTHONFAULTHANDLER": "1"},
+        cwd=HERE,
+        preexec_fn=interruptible,
+    )
+
+
+def stderr_when_ended(proc: subprocess.Popen[str], timeout_s: float, what: str) -> str:
+    """The process's stderr once it ends; if it does not end in ``timeout_s``, a failure with its
+    signal masks, what it printed and every thread's stack."""
+    try:
+        return proc.communicate(timeout=timeout_s)[1]
+    except subprocess.TimeoutExpired:
+        state = signal_state(proc.pid)
+        proc.send_signal(signal.SIGABRT)
+        err = proc.communicate(timeout=20)[1]
+        head = err[: err.find("Fatal Python error")] if "Fatal Python error" in err else ""
+        pytest.fail(f"{what}; {state}; it said:\n{head[-3000:]}\nits threads:\n{err[-6000:]}")
+
+
 def test_ctrl_c_stops_the_run_and_its_workers(tmp_path: Path) -> None:
     import psutil
     from waiting import wait_for
 
     wf = tmp_path / "hang.yaml"
-    wf.write_text(
-        "name: h\nservices:\n  s: {python: wf_services:hang, outputs: {out: file}}\nsteps: {s: {service: s}}\n"
-    )
-    env = dict(os.environ, PYTHONPATH=str(HERE), PYTHONFAULTHANDLER="1")  # SIGABRT dumps every thread
-    proc = subprocess.Popen(
-        [str(EOTRUST), "--home", str(tmp_path / "home"), "workflow", "run", str(wf)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=HERE,
-        preexec_fn=interruptible,
-    )
+    wf.write_text(HANG)
+    env = dict(os.environ, PYTHONPATH=str(HERE))
+    proc = start_interruptible([str(EOTRUST), "--home", str(tmp_path / "home"), "workflow", "run", str(wf)], env)
 
     def in_the_step() -> list[psutil.Process] | None:
         """The worker processes, once one of them serves the step (it moved into the step's
@@ -149,16 +168,7 @@ def test_ctrl_c_stops_the_run_and_its_workers(tmp_path: Path) -> None:
 
     children = wait_for(in_the_step, timeout_s=60, what="the step's worker process to run the step")
     proc.send_signal(signal.SIGINT)
-    try:
-        _, err = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        state = signal_state(proc.pid)
-        proc.send_signal(signal.SIGABRT)  # where it hangs, for the failure message
-        _, err = proc.communicate(timeout=20)
-        head = err[: err.find("Fatal Python error")] if "Fatal Python error" in err else ""
-        pytest.fail(
-            f"`workflow run` still ran 20 s after Ctrl-C; {state}; it said:\n{head[-3000:]}\nits threads:\n{err[-6000:]}"
-        )
+    err = stderr_when_ended(proc, 20, "`workflow run` still ran 20 s after Ctrl-C")
     assert proc.returncode == 130 and "Traceback" not in err
     gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive
@@ -192,31 +202,11 @@ main()
 def test_ctrl_c_received_by_another_thread_still_stops_the_run(tmp_path: Path) -> None:
     """SIGINT handled in a thread other than the main one (as the kernel may choose): the main
     thread, waiting for the running step, must still notice it. It waited with no timeout and
-    never did (the run hung; seen once in the Ctrl-C test above)."""
+    never did: the run hung (this test, before the engine's wait was bounded)."""
     wf = tmp_path / "hang.yaml"
-    wf.write_text(
-        "name: h\nservices:\n  s: {python: wf_services:hang, outputs: {out: file}}\nsteps: {s: {service: s}}\n"
-    )
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parent)]),
-        EOTRUST_AGENT="0",
-        PYTHONFAULTHANDLER="1",  # SIGABRT dumps every thread
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPT_FROM_A_THREAD, str(HERE), str(tmp_path / "home"), str(wf)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=HERE,
-        preexec_fn=interruptible,
-    )
-    try:
-        _, err = proc.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        state = signal_state(proc.pid)
-        proc.send_signal(signal.SIGABRT)
-        _, err = proc.communicate(timeout=20)
-        pytest.fail(f"the run still ran 90 s after it started; {state}:\n{err[-6000:]}")
+    wf.write_text(HANG)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parent)]), EOTRUST_AGENT="0")
+    argv = [sys.executable, "-c", INTERRUPT_FROM_A_THREAD, str(HERE), str(tmp_path / "home"), str(wf)]
+    proc = start_interruptible(argv, env)
+    err = stderr_when_ended(proc, 90, "the run still ran 90 s after it started")
     assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
