@@ -32,7 +32,8 @@ from eotrust.workflow.step import StepJob, StepOutcome
 #: Longest the engine blocks in one wait for running steps. Python runs a signal's handler only
 #: in the main thread, and a process-wide SIGINT may be delivered to another thread (a step's
 #: thread in ``select``): a wait with no timeout would then never return to raise
-#: KeyboardInterrupt, and Ctrl-C would hang the run (seen in the suite).
+#: KeyboardInterrupt, and Ctrl-C would hang the run (tests/workflow/test_workflow_cli.py sends
+#: SIGINT to another thread: without this bound the run never ends).
 SIGNAL_CHECK_S = 0.5
 
 Value = str | list[str]
