@@ -138,6 +138,7 @@ def bench_raw_training(threads: int, t: int = 68, batch: int = 256, steps: int =
 # -- 1b. transfer to ground the model never saw ---------------------------------------------
 
 REGIONS = ("west", "east", "north", "south")
+OTHER_HALF = {"west": "east", "east": "west", "north": "south", "south": "north"}
 TRANSFER_ACC_TARGET = 0.92
 
 
@@ -793,10 +794,18 @@ def bench_active(
     final = curves["random"][-1]
     reach = next(((n, a) for n, a in curves["margin"] if a >= final[1]), None)
     share = reach[0] / final[0] if reach else float("inf")
+    # "reaches random's final accuracy" means something only where random sampling's labels
+    # helped: a random curve that ends no higher than it started is met by the start alone
+    informative = final[1] > curves["random"][0][1]
     print(f"  {'labels':>8}" + "".join(f"{n:>8}" for n, _ in curves["random"]))
     for s, c in curves.items():
         print(f"  {s:>8}" + "".join(f"{a:>8.3f}" for _, a in c))
-    if reach:
+    if not informative:
+        print(
+            f"  random sampling ends no higher than it started ({final[1]:.3f} with {final[0]} labels, "
+            f"{curves['random'][0][1]:.3f} with {curves['random'][0][0]}): on this split the comparison shows nothing"
+        )
+    elif reach:
         print(
             f"  uncertainty sampling reaches random sampling's final accuracy ({final[1]:.3f} with {final[0]} labels) "
             f"with {reach[0]} labels: {100 * share:.0f} % of random's labels"
@@ -811,10 +820,18 @@ def bench_active(
         learning_curve_figure(
             {"uncertainty sampling (margin, min distance)": curves["margin"], "random sampling": curves["random"]},
             figures / "learning-curve.png",
-            title=f"active learning, mean of {seeds} seeds: pool = west half, test = {held_out} half",
+            title=f"active learning, mean of {seeds} seeds: pool = {OTHER_HALF[held_out]} half, test = {held_out} half",
         )
         print(f"  figure: {figures / 'learning-curve.png'}")
-    return {"curves": curves, "runs": runs, "random_final": final, "margin_reach": reach, "label_share": share}
+    return {
+        "curves": curves,
+        "runs": runs,
+        "random_final": final,
+        "margin_reach": reach,
+        "label_share": share,
+        "informative": informative,
+        "held_out": held_out,
+    }
 
 
 # -- 2. tiling a full-size scene ---------------------------------------------------------------
@@ -987,6 +1004,13 @@ def main() -> int:
     parser.add_argument("--al-seeds", type=int, default=3, help="learning curves averaged over this many seeds")
     parser.add_argument("--al-workers", type=int, default=1, help="learning curves computed in parallel processes")
     parser.add_argument(
+        "--al-held-out",
+        choices=REGIONS,
+        default="east",
+        help="active learning: the half held out for testing (the pool is the other half); the settings were "
+        "chosen on east, so the others check them on ground they were not tuned on",
+    )
+    parser.add_argument(
         "--figures", type=Path, default=None, help="write the PNG figures into this folder (docs/images)"
     )
     args = parser.parse_args()
@@ -1068,12 +1092,15 @@ def main() -> int:
                 rounds=args.al_rounds,
                 min_distance=args.al_min_distance,
                 seeds=args.al_seeds,
+                held_out=args.al_held_out,
                 workers=args.al_workers,
             )
             checks[
                 f"active learning reaches random's final accuracy with {100 * al['label_share']:.0f} % of its labels "
-                f"(<= {100 * AL_LABEL_SHARE_TARGET:.0f} %)"
-            ] = al["label_share"] <= AL_LABEL_SHARE_TARGET
+                f"(<= {100 * AL_LABEL_SHARE_TARGET:.0f} %; {al['held_out']} half held out"
+                + ("" if al["informative"] else "; random sampling's labels did not help: not shown")
+                + ")"
+            ] = al["informative"] and al["label_share"] <= AL_LABEL_SHARE_TARGET
             report["active"] = al
         if "tiling" in parts:
             print("== tiling a full-size Sentinel-2 scene")
