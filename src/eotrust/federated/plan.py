@@ -12,7 +12,7 @@ from eotrust.errors import InvalidInputError
 from eotrust.federated.weights import Weights, from_module
 
 if TYPE_CHECKING:
-    from torch import nn
+    from eotrust.ml.models.base import Network
 
 PLAN_FORMAT: Literal["eotrust-federated-plan/1"] = "eotrust-federated-plan/1"
 
@@ -66,7 +66,7 @@ class FederatedPlan(BaseModel):
         except ValueError as exc:
             raise InvalidInputError(f"the federated plan is not valid: {str(exc).splitlines()[0]}") from None
 
-    def build_model(self) -> nn.Module:
+    def build_model(self) -> Network:
         """The plan's (untrained) network."""
         from eotrust.ml.models import build_model
 

@@ -13,6 +13,7 @@ from eotrust.eo.raster import atomic_path
 from eotrust.errors import ModelError
 from eotrust.ml.modeldef import parse_model_def
 from eotrust.ml.models import architecture, build_model
+from eotrust.ml.models.base import Network
 
 CHECKPOINT_FORMAT = "eotrust-checkpoint/1"
 
@@ -25,7 +26,7 @@ def save_checkpoint(path: Path, model: nn.Module, meta: dict[str, Any]) -> Path:
     return Path(path)
 
 
-def load_checkpoint(path: Path, *, device: str | None = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+def load_checkpoint(path: Path, *, device: str | None = "cpu") -> tuple[Network, dict[str, Any]]:
     """``(model in eval mode, meta)`` of a checkpoint written by :func:`train`."""
     path = Path(path)
     if not path.is_file():

@@ -33,6 +33,7 @@ from eotrust.errors import RasterError
 from eotrust.ml.checkpoint import load_checkpoint
 from eotrust.ml.data import normalise_series, normalise_tiles
 from eotrust.ml.inference import pick_device
+from eotrust.ml.models.base import Network
 
 MASK_BAND = "cloud_mask"
 
@@ -51,9 +52,7 @@ class PredictionResult:
 class Predictor:
     """A loaded checkpoint that turns cube windows into class probabilities."""
 
-    def __init__(
-        self, model: torch.nn.Module, meta: dict[str, Any], device: torch.device, *, mc_samples: int = 1
-    ) -> None:
+    def __init__(self, model: Network, meta: dict[str, Any], device: torch.device, *, mc_samples: int = 1) -> None:
         self.model, self.meta, self.device = model, meta, device
         self.mc_samples = max(1, int(mc_samples))
         self.kind = meta["input_kind"]
@@ -116,7 +115,7 @@ class Predictor:
         ``dates`` (default: the training dates) — the mean of ``mc_samples`` MC-dropout passes
         when more than one."""
         days = None
-        if dates is not None and getattr(self.model, "time_encoded", False):
+        if dates is not None and self.model.time_encoded:
             from eotrust.eo.features import day_of_year
 
             days = torch.tensor(day_of_year(dates))

@@ -49,6 +49,7 @@ from eotrust.ml.inference import pick_device, predict_logits
 from eotrust.ml.metrics import confusion_matrix, metrics_from_confusion
 from eotrust.ml.modeldef import ModelDef
 from eotrust.ml.models import build_model
+from eotrust.ml.models.base import Network
 
 # load_checkpoint and CHECKPOINT_FORMAT live in eotrust.ml.checkpoint; named here for the callers
 # that still import them from the trainer
@@ -321,20 +322,19 @@ def train(
 
 
 def _loss(
-    model: nn.Module, core: nn.Module, loss_fn: nn.Module, xb: torch.Tensor, yb: torch.Tensor, dates: slice | None
+    model: nn.Module, core: Network, loss_fn: nn.Module, xb: torch.Tensor, yb: torch.Tensor, dates: slice | None
 ) -> torch.Tensor:
-    """The batch loss; a deep ensemble (a model with ``member_logits``) trains every member on
-    its own loss, summed, so the members stay independent rather than fitting their average.
-    A time-encoded model given a run of its dates (``dates``) is told their days of year."""
+    """The batch loss; a deep ensemble (``members > 1``) trains every member on its own loss,
+    summed, so the members stay independent rather than fitting their average. A time-encoded
+    model given a run of its dates (``dates``) is told their days of year."""
     # ``model`` runs the batch (under DDP, the wrapper that synchronises gradients); ``core`` is
     # the network itself, whose attributes say how to call it
-    time_encoded = dates is not None and getattr(core, "time_encoded", False)
+    time_encoded = dates is not None and core.time_encoded
     kw = {"days": core.get_buffer("days")[dates]} if time_encoded else {}
-    members = getattr(core, "member_logits", None)
-    if members is not None and getattr(core, "members", 1) > 1:
+    if core.members > 1:
         if model is not core:
             raise ModelError("an ensemble (members > 1) trains in one process", hint="use --workers 1")
-        losses: list[torch.Tensor] = [loss_fn(logits, yb) for logits in members(xb, **kw)]
+        losses: list[torch.Tensor] = [loss_fn(logits, yb) for logits in core.member_logits(xb, **kw)]
         total = losses[0]
         for more in losses[1:]:
             total = total + more

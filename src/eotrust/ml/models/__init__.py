@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from eotrust.errors import ModelError
 
 if TYPE_CHECKING:
-    from torch import nn
+    from eotrust.ml.models.base import Network
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,13 @@ class Architecture:
     config: str | None  # name of a pydantic model in the module validating the parameters
     input_kind: Literal["pixel", "tile"]
 
-    def load(self) -> Any:
-        return getattr(importlib.import_module(self.module), self.cls)
+    def load(self) -> type[Network]:
+        from eotrust.ml.models.base import Network
+
+        cls = getattr(importlib.import_module(self.module), self.cls)
+        if not (isinstance(cls, type) and issubclass(cls, Network)):
+            raise ModelError(f"{self.module}.{self.cls} is not an eotrust Network")
+        return cls
 
     def config_model(self) -> type[BaseModel] | None:
         return getattr(importlib.import_module(self.module), self.config) if self.config else None
@@ -46,12 +51,11 @@ def architecture(name: str) -> Architecture:
     return ARCHITECTURES[name]
 
 
-def build_model(name: str, in_channels: int, num_classes: int, params: dict[str, Any]) -> nn.Module:
+def build_model(name: str, in_channels: int, num_classes: int, params: dict[str, Any]) -> Network:
     """An untrained network of architecture ``name``."""
     cls = architecture(name).load()
     try:
-        model: nn.Module = cls(in_channels, num_classes, **params)
-        return model
+        return cls(in_channels, num_classes, **params)
     except (TypeError, ValueError) as exc:
         raise ModelError(
             f"cannot build {name} with parameters {params}: {exc}",

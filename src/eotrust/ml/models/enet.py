@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from eotrust.ml.models.base import Network
+
 #: Height and width of an input must be multiples of this (three halvings in the encoder).
 SPATIAL_MULTIPLE = 8
 
@@ -195,7 +197,7 @@ class UpsamplingBottleneck(nn.Module):
         return out
 
 
-class ENet(nn.Module):
+class ENet(Network):
     """ENet-class segmentation network.
 
     Args:

@@ -26,6 +26,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
+from eotrust.ml.models.base import Network
+
 
 class TemporalCNNConfig(BaseModel):
     """The temporal CNN's hyper-parameters, as written in a model-definition file."""
@@ -49,7 +51,7 @@ class TemporalCNNConfig(BaseModel):
         return v
 
 
-class TemporalCNN(nn.Module):
+class TemporalCNN(Network):
     """One network, or a deep ensemble of ``members`` of them (see the module's notes)."""
 
     days: torch.Tensor  # a buffer: the days of year of the training dates (time_encoding doy)
