@@ -36,13 +36,15 @@ if TYPE_CHECKING:
     from eotrust.workflow.executors.base import Executor
 
 T = TypeVar("T")
+B = TypeVar("B", bound="Backends")
 
 
-class _opened(Generic[T]):
+class opened(Generic[B, T]):
     """A backend opened on first use and kept: ``functools.cached_property`` under the
-    container's lock, so two threads never open the same backend twice."""
+    container's lock, so two threads never open the same backend twice. (Subclasses of
+    :class:`Backends` use it for what they add: the server's helpers.)"""
 
-    def __init__(self, open_: Callable[[Backends], T]) -> None:
+    def __init__(self, open_: Callable[[B], T]) -> None:
         self._open = open_
         self.__doc__ = open_.__doc__
         self._name = open_.__name__
@@ -51,11 +53,11 @@ class _opened(Generic[T]):
         self._name = name
 
     @overload
-    def __get__(self, obj: None, objtype: type | None = None) -> _opened[T]: ...
+    def __get__(self, obj: None, objtype: type | None = None) -> opened[B, T]: ...
     @overload
-    def __get__(self, obj: Backends, objtype: type | None = None) -> T: ...
+    def __get__(self, obj: B, objtype: type | None = None) -> T: ...
 
-    def __get__(self, obj: Backends | None, objtype: type | None = None) -> T | _opened[T]:
+    def __get__(self, obj: B | None, objtype: type | None = None) -> T | opened[B, T]:
         if obj is None:
             return self
         cache = obj.__dict__
@@ -81,47 +83,47 @@ class Backends:
         self._scorers: dict[str, Scorer] = {}
 
     # -- the backends ---------------------------------------------------------------------
-    @_opened
+    @opened
     def store(self) -> Store:
         """The content-addressed store the settings name (local or IPFS)."""
         from eotrust.store import open_store
 
         return open_store(self.settings)
 
-    @_opened
+    @opened
     def sessions(self) -> sessionmaker[Session]:
         """The catalogue database's session factory: one engine, tables created once."""
         from eotrust.catalog.service import open_sessions
 
         return open_sessions(self.settings)
 
-    @_opened
+    @opened
     def catalog(self) -> Catalog:
         from eotrust.catalog.service import open_catalog
 
         return open_catalog(self.settings, sessions=self.sessions)
 
-    @_opened
+    @opened
     def deployments(self) -> Deployments:
         """Which applications are deployed as OGC processes, and to whom they are visible."""
         from eotrust.catalog.deployments import Deployments
 
         return Deployments(self.settings, sessions=self.sessions)
 
-    @_opened
+    @opened
     def api_keys(self) -> ApiKeys:
         from eotrust.catalog.api_keys import ApiKeys
 
         return ApiKeys(self.settings, sessions=self.sessions)
 
-    @_opened
+    @opened
     def registry(self) -> Registry:
         """The model-package registry (over the same store and engine)."""
         from eotrust.ml.registry import Registry
 
         return Registry(self.settings, store=self.store, sessions=self.sessions)
 
-    @_opened
+    @opened
     def chain(self) -> Chain:
         """The chain the settings name (embedded or JSON-RPC), or over the backend given."""
         from eotrust.ledger import Chain, open_chain
@@ -130,7 +132,7 @@ class Backends:
             return Chain(self._chain_backend, settings=self.settings)
         return open_chain(self.settings)
 
-    @_opened
+    @opened
     def factory(self) -> TaskFactoryClient:
         from eotrust.ledger import TaskFactoryClient
 

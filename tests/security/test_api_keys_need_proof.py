@@ -167,7 +167,7 @@ def test_a_challenge_signed_by_another_key_or_another_message_is_refused(world) 
 def test_an_expired_challenge_is_refused(world) -> None:  # type: ignore[no-untyped-def]
     http = client(world.settings)
     ch = _challenge(http, "sam")
-    proofs = http.app.state.key_proofs
+    proofs = http.app.state.eotrust.key_proofs
     proofs.clock = lambda: 10**12  # far beyond the challenge's expiry
     sig = world.parties["sam"].account.sign_message(encode_defunct(text=ch["message"])).signature.hex()
     r = http.post("/apikeys", json={"nonce": ch["nonce"], "signature": sig})

@@ -152,18 +152,6 @@ class KeyProofs:
         return MintedKey(id=info.id, party=pending.party, scopes=list(info.scopes), secret=pending.secret)
 
 
-_INIT = threading.Lock()
-
-
-def key_proofs(app: FastAPI) -> KeyProofs:
-    with _INIT:
-        proofs = getattr(app.state, "key_proofs", None)
-        if proofs is None:
-            state = app.state.eotrust
-            proofs = app.state.key_proofs = KeyProofs(state.api_keys, state.party_card)
-        return proofs
-
-
 def mount(app: FastAPI) -> None:
     """Serve the routes; the challenge book is made on first use, from the app's state."""
     app.include_router(router)
@@ -177,7 +165,7 @@ def mount(app: FastAPI) -> None:
     summary="A challenge for a party to sign (EIP-191) to mint an API key without handing over its key",
 )
 def challenge(request: Request, body: ChallengeRequest) -> Any:
-    return key_proofs(request.app).challenge(body, str(request.base_url).rstrip("/"))
+    return request.app.state.eotrust.key_proofs.challenge(body, str(request.base_url).rstrip("/"))
 
 
 @router.post(
@@ -190,4 +178,4 @@ def challenge(request: Request, body: ChallengeRequest) -> Any:
 def mint(request: Request, body: SignedChallenge) -> Any:
     if not body.signature.startswith(("0x", "0X")) and len(body.signature) != 130:
         raise InvalidInputError("the signature is not 65 bytes of hex")
-    return key_proofs(request.app).answer(body)
+    return request.app.state.eotrust.key_proofs.answer(body)

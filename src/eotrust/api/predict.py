@@ -24,15 +24,13 @@ message, and the server keeps serving.
 
 from __future__ import annotations
 
-import functools
 import io
 import tempfile
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
@@ -40,13 +38,13 @@ from fastapi.security import HTTPAuthorizationCredentials
 from eotrust.api.auth import api_key_header, bearer, presented_secret
 from eotrust.api.bodies import BodyTooLarge, check_declared_length, read_body
 from eotrust.api.errors import problem, status_of
-from eotrust.cid import normal_cid
 from eotrust.errors import AuthError, EotrustError, InvalidInputError
 
 if TYPE_CHECKING:
+    from eotrust.api.model_service import ModelService
     from eotrust.api.state import ServerState
-    from eotrust.catalog.api_keys import ApiKeyInfo, ApiKeys
-    from eotrust.ml.registry import ModelEntry, Registry
+    from eotrust.catalog.api_keys import ApiKeyInfo
+    from eotrust.ml.registry import ModelEntry
     from eotrust.ml.scoring.batch import Scorer
 
 router = APIRouter(tags=["Models"])
@@ -66,43 +64,7 @@ class UnsupportedMediaType(InvalidInputError):
     http_status = 415
 
 
-class _ModelService:
-    """What the predict route uses of the server's backends: the registry and the API keys
-    (over the catalogue's one engine). Loaded scorers are cached per CID by the server state
-    (``app.state.eotrust.scorer``)."""
-
-    def __init__(self, app: FastAPI) -> None:
-        state = app.state.eotrust
-        self.settings = state.settings
-        self.registry: Registry = state.registry
-        self.keys: ApiKeys = state.api_keys
-        self.entries: dict[str, ModelEntry] = {}  # normal CID -> registered model, resolved once
-        self.lock = threading.Lock()
-        # pure functions of strings, memoised: decoding a CID (to its normal form, once for the
-        # path and once per key scope) cost more CPU per request than the rest of the route
-        self.normal_cid = functools.lru_cache(maxsize=1024)(normal_cid)
-        self.scopes_allow = functools.lru_cache(maxsize=1024)(_scopes_allow)
-
-
-def _scopes_allow(scopes: tuple[str, ...], cid: str, name: str | None) -> bool:
-    from eotrust.catalog.api_keys import scopes_allow
-
-    return scopes_allow(scopes, cid, name)
-
-
-_INIT_LOCK = threading.Lock()
-
-
-def model_service(app: FastAPI) -> _ModelService:
-    with _INIT_LOCK:
-        service = getattr(app.state, "model_service", None)
-        if service is None:
-            service = _ModelService(app)
-            app.state.model_service = service
-        return service
-
-
-def _authorized_entry(service: _ModelService, state: ServerState, info: ApiKeyInfo, ref: str) -> ModelEntry:
+def _authorized_entry(service: ModelService, state: ServerState, info: ApiKeyInfo, ref: str) -> ModelEntry:
     """The registered model ``ref`` if key ``info`` may use it (404/403 otherwise). A model
     named by CID is looked up once (a registered package never changes: its CID names its
     bytes; listing the registry per request cost more CPU than scoring a tile); the key's
@@ -122,13 +84,13 @@ def _authorized_entry(service: _ModelService, state: ServerState, info: ApiKeyIn
     return entry
 
 
-def authenticate(service: _ModelService, secret: str | None) -> ApiKeyInfo:
+def authenticate(service: ModelService, secret: str | None) -> ApiKeyInfo:
     if not secret:
         raise AuthError("this request needs an API key", hint="send it as X-API-Key or Authorization: Bearer")
     return service.keys.verify(secret)
 
 
-def _limit_bytes(service: _ModelService) -> int:
+def _limit_bytes(service: ModelService) -> int:
     return int(service.settings.max_upload_mb) * 1024 * 1024
 
 
@@ -320,7 +282,7 @@ async def predict(
 
 
 async def _predict(cid: str, request: Request, format: str | None, probabilities: bool, secret: str | None) -> Response:
-    service = model_service(request.app)
+    service = request.app.state.eotrust.model_service
     info = await run_in_threadpool(authenticate, service, secret)
     limit = _limit_bytes(service)
     _check_length(request, limit)

@@ -8,10 +8,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from eotrust.backends import Backends
+from eotrust.backends import Backends, opened
 from eotrust.settings import Settings
 
 if TYPE_CHECKING:
+    from eotrust.api.key_proof import KeyProofs
+    from eotrust.api.model_service import ModelService
     from eotrust.ml.registry import ModelEntry
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,20 @@ class ServerState(Backends):
         self._background: list[Any] = []
 
     sync_timeout_s: float = 60.0
+
+    @opened
+    def key_proofs(self) -> KeyProofs:
+        """The book of open key-proof challenges (``POST /challenge``, ``/answer``)."""
+        from eotrust.api.key_proof import KeyProofs
+
+        return KeyProofs(self.api_keys, self.party_card)
+
+    @opened
+    def model_service(self) -> ModelService:
+        """What the predict route keeps: models resolved by CID, memoised scope checks."""
+        from eotrust.api.model_service import ModelService
+
+        return ModelService(self.settings, self.registry, self.api_keys)
 
     def models(self) -> list[ModelEntry]:
         """The model packages of the registry."""
