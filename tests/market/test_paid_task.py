@@ -122,7 +122,7 @@ def test_a_paid_task_is_quoted_funded_run_settled_and_everyone_withdraws_its_sha
             world, withdrawals[name]
         ), name
 
-    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.settings, world.chain))
+    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain))
     assert bill.status == "settled" and bill.funded == quote.body.total and bill.funding_transactions == [tx]
     assert bill.refunded == usage.body.refund
     for line in bill.lines:
@@ -148,7 +148,7 @@ def test_a_nacked_paid_task_is_refunded_in_full_by_the_node(market: World) -> No
     assert escrow.owed(p["platform-owner"].account.address) == 0
     world.node().advance(address)  # again: nothing twice
     assert escrow.owed(p["submitter"].account.address) == quote.body.total
-    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.settings, world.chain))
+    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain))
     assert (
         bill.status == "refunded" and bill.refunded == quote.body.total and all(line.paid == 0 for line in bill.lines)
     )
@@ -167,7 +167,7 @@ def test_a_failed_paid_task_pays_the_platform_its_failure_fee_and_the_rest_back(
     assert escrow.owed(p["submitter"].account.address) == quote.body.total - quote.body.fail_fee
     for name in ("owner-a", "owner-b", "algorithm-owner"):
         assert escrow.owed(p[name].account.address) == 0
-    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.settings, world.chain))
+    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain))
     platform_line = next(x for x in bill.lines if x.address == p["platform-owner"].account.address)
     assert platform_line.paid == quote.body.fail_fee and bill.refunded == quote.body.total - quote.body.fail_fee
 

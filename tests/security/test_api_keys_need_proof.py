@@ -52,12 +52,18 @@ def test_cli_refuses_a_key_for_a_party_without_its_passphrase(world, monkeypatch
     assert client(world.settings).get("/me", headers={"X-API-Key": secret}).json()["party"] == "olga"
 
 
-def test_the_library_refuses_a_party_key_by_bare_name(world) -> None:  # type: ignore[no-untyped-def]
+def test_the_library_refuses_a_party_key_without_the_unlocked_party(world) -> None:  # type: ignore[no-untyped-def]
+    """A bare name, or the party's public card (name and address, no secret), is not proof."""
     from eotrust.catalog.api_keys import create_api_key
-    from eotrust.errors import EotrustError
+    from eotrust.errors import PermissionDeniedError
+    from eotrust.party import export_card
 
-    with pytest.raises(EotrustError):
-        create_api_key(world.settings, party="olga", scopes=["*"])  # type: ignore[arg-type]
+    before = _keys_in_catalogue(world.settings)
+    card = export_card(world.settings, "olga")
+    for not_unlocked in ("olga", card):
+        with pytest.raises(PermissionDeniedError, match="proof of control"):
+            create_api_key(world.settings, party=not_unlocked, scopes=["*"])  # type: ignore[arg-type]
+    assert _keys_in_catalogue(world.settings) == before
 
 
 def _forge_row(settings, party: str, scopes: list[str]) -> str:  # type: ignore[no-untyped-def]

@@ -198,7 +198,7 @@ def _bill(request: Request, task: str) -> dict[str, Any]:
     from eotrust.market.payments import payments_of
 
     state = _state(request)
-    made = make_bill(state.settings, state.catalog, state.store, task, payments_of(state.settings, state.chain))
+    made = make_bill(state.settings, state.catalog, state.store, task, payments_of(state.chain))
     data = dataclasses.asdict(made)
     for key in ("total", "charged", "refund", "funded", "refunded"):
         data[key] = None if data[key] is None else str(data[key])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pystac
 from pystac.extensions.classification import Classification
@@ -26,6 +26,10 @@ from pystac.extensions.raster import DataType
 
 from eotrust.catalog.entries import DatasetInfo, Record, ResultInfo
 from eotrust.clock import utc_iso
+
+if TYPE_CHECKING:
+    from eotrust.ml.package import Manifest
+    from eotrust.ml.registry import ModelEntry
 
 STAC_VERSION = pystac.get_stac_version()
 PROJ_EXT = ProjectionExtension.get_schema_uri()
@@ -206,7 +210,7 @@ def dataset_entry(record: Record[DatasetInfo], base: str) -> StacEntry:
     return _entry(item)
 
 
-def _mlm(item: pystac.Item, manifest: Any) -> None:
+def _mlm(item: pystac.Item, manifest: Manifest) -> None:
     """The MLM extension of a model item, from its manifest (input tensor, classes)."""
     spec, out = manifest.input, manifest.output
     if spec.kind == "image":
@@ -219,10 +223,11 @@ def _mlm(item: pystac.Item, manifest: Any) -> None:
             data_type=DataType.FLOAT32,
         )
     else:
+        steps = spec.timesteps or -1  # a pixel-series manifest always names them (InputSpec checks)
         if spec.layout == "NT":
-            shape, dims = [-1, spec.timesteps], ["batch", "time"]
+            shape, dims = [-1, steps], ["batch", "time"]
         else:
-            shape, dims = [-1, spec.channels, spec.timesteps], ["batch", "channel", "time"]
+            shape, dims = [-1, spec.channels, steps], ["batch", "channel", "time"]
         task = TaskType.CLASSIFICATION
         result = ResultStructure.create(
             shape=[-1, out.classes], dim_order=["batch", "class"], data_type=DataType.FLOAT32
@@ -247,32 +252,24 @@ def _mlm(item: pystac.Item, manifest: Any) -> None:
     )
 
 
-def model_entry(model: Any, base: str) -> StacEntry:
-    """A model package (``eotrust.ml.registry`` entry) as a STAC Item without a footprint; with
-    the MLM extension when its manifest is known."""
-
-    def get(name: str, default: Any = None) -> Any:
-        if isinstance(model, dict):
-            return model.get(name, default)
-        return getattr(model, name, default)
-
-    cid = get("cid")
-    created = get("created")
-    created_dt = created if isinstance(created, datetime) else parse_time(str(created)) if created else None
+def model_entry(model: ModelEntry, base: str) -> StacEntry:
+    """A registered model package as a STAC Item without a footprint; with the MLM extension
+    when its manifest is known."""
+    cid = model.cid
+    created_dt = parse_time(model.created) if model.created else None
     props: dict[str, Any] = {
-        "title": f"{get('name')} {get('version', '')}".strip(),
-        "description": get("description") or f"model package {get('name')}",
+        "title": f"{model.name} {model.version}".strip(),
+        "description": model.description or f"model package {model.name}",
         "created": rfc3339(created_dt) if created_dt else None,
         "eotrust:cid": cid,
-        "eotrust:owner": get("owner"),
-        "eotrust:algorithm": get("algorithm"),
-        "eotrust:metrics": get("metrics") or {},
+        "eotrust:owner": model.owner,
+        "eotrust:algorithm": model.algorithm,
+        "eotrust:metrics": model.metrics or {},
     }
     props = {k: v for k, v in props.items() if v is not None}
     item = _item("models", cid, base, bbox=None, start=created_dt, end=created_dt, created=created_dt, properties=props)
-    manifest = get("manifest")
+    manifest = model.manifest
     roles = ["mlm:model", "model"] if manifest is not None else ["model"]
-    size = get("size")
     asset = _asset(
         item,
         "package",
@@ -281,7 +278,7 @@ def model_entry(model: Any, base: str) -> StacEntry:
         "model package (ONNX graph + manifest)",
         roles,
         cid,
-        size if isinstance(size, int) else None,
+        model.size,
     )
     if manifest is not None:
         _mlm(item, manifest)

@@ -31,7 +31,7 @@ from eotrust.catalog.api_key_records import ApiKeyRow
 from eotrust.catalog.db import open_session_factory
 from eotrust.cid import canonical_text, normal_cid
 from eotrust.clock import utc_now
-from eotrust.crypto.signing import Domain, record_header, sign_text, text_signer
+from eotrust.crypto.signing import Domain, account_of, record_header, sign_text, text_signer
 from eotrust.errors import AuthError, InvalidInputError, NotFoundError, PermissionDeniedError, StateError
 
 if TYPE_CHECKING:
@@ -187,16 +187,20 @@ class ApiKeys:
         """A new key: ``(secret, info)``; the secret is returned only here. A key for a party
         takes the unlocked :class:`~eotrust.party.Party` (its keystore opened with its
         passphrase): the party's account signs the grant."""
-        if party is not None and not hasattr(party, "account"):
-            raise PermissionDeniedError(
-                f"an API key for party {party!r} needs proof of control of it",
-                hint="unlock the party (load_party with its passphrase) or sign a challenge (POST /apikeys/challenge)",
-            )
+        signer = None
+        if party is not None:
+            try:  # only an unlocked party holds the account that signs its grant
+                signer = account_of(party, "an API key's grant")
+            except InvalidInputError:
+                raise PermissionDeniedError(
+                    f"an API key for party {party!r} needs proof of control of it",
+                    hint="unlock the party (load_party with its passphrase) or sign a challenge (POST /apikeys/challenge)",
+                ) from None
         cleaned = sorted({_check_scope(s) for s in (scopes or [ALL_MODELS])})
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         key_id = "k" + secrets.token_hex(6)
         grant = signature = None
-        if party is not None:
+        if party is not None and signer is not None:
             grant = grant_text(
                 GRANT_PREFIX,
                 grant_fields(
@@ -208,7 +212,7 @@ class ApiKeys:
                     label=label,
                 ),
             )
-            signature = sign_text(party.account, grant)
+            signature = sign_text(signer, grant)
         return secret, self.insert(
             key_id,
             secret,

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from eotrust.catalog.db import Base
 from eotrust.catalog.entries import BODY_TYPES, Body, Kind, Record
@@ -34,6 +34,12 @@ class RecordRow(Base):
     created: Mapped[str] = mapped_column(String(20), index=True)
     signature: Mapped[str] = mapped_column(String(140))
     body: Mapped[str] = mapped_column(Text)
+
+    @classmethod
+    def reference_columns(cls) -> tuple[InstrumentedAttribute[str], ...]:
+        """The columns besides ``id`` a catalogue reference may name (``Catalog.find``):
+        none for tasks and results."""
+        return ()
 
     # -- mapping between a Record and a row ---------------------------------
     @classmethod
@@ -122,6 +128,10 @@ class DatasetRow(RecordRow):
     price: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
+    @classmethod
+    def reference_columns(cls) -> tuple[InstrumentedAttribute[str], ...]:
+        return (cls.title, cls.cid)
+
 
 class ApplicationRow(RecordRow):
     __tablename__ = "catalog_applications"
@@ -137,6 +147,10 @@ class ApplicationRow(RecordRow):
     keywords: Mapped[list[str]] = mapped_column(JSON)
     price: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
+    @classmethod
+    def reference_columns(cls) -> tuple[InstrumentedAttribute[str], ...]:
+        return (cls.name,)
+
 
 class PlatformRow(RecordRow):
     __tablename__ = "catalog_platforms"
@@ -150,6 +164,10 @@ class PlatformRow(RecordRow):
     description: Mapped[str] = mapped_column(Text)
     keywords: Mapped[list[str]] = mapped_column(JSON)
     prices: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    @classmethod
+    def reference_columns(cls) -> tuple[InstrumentedAttribute[str], ...]:
+        return (cls.name,)
 
 
 class TaskRow(RecordRow):

@@ -163,10 +163,7 @@ class Catalog:
             pass
         for k in [kind] if kind else list(SEARCHABLE[1:] + SEARCHABLE[:1]):
             row_type = ROW_TYPES[k]
-            name_col = getattr(row_type, "name", None) or getattr(row_type, "title", None)
-            columns = [
-                c for c in (name_col, getattr(row_type, "cid", None) if k is Kind.DATASET else None) if c is not None
-            ]
+            columns = row_type.reference_columns()
             if not columns:
                 continue
             with self._sessions() as session:

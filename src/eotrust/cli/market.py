@@ -21,7 +21,6 @@ from eotrust.cli.common import (
     backends_of,
     console,
     print_json,
-    settings_of,
 )
 
 if TYPE_CHECKING:
@@ -50,12 +49,10 @@ def _reprice(
 ) -> None:
     """Sign a new version of the acting party's record ``ref`` with ``fields`` set."""
     from eotrust.catalog.entries import make_body
-    from eotrust.catalog.service import Catalog
     from eotrust.errors import PermissionDeniedError
 
-    settings = settings_of(ctx)
     party = acting_party(ctx, as_party)
-    catalog = Catalog(settings)
+    catalog = backends_of(ctx).catalog
     record = catalog.find(ref, kind)
     if record.owner.lower() != party.account.address.lower():
         raise PermissionDeniedError(
@@ -298,13 +295,12 @@ def usage(
     from eotrust.market.payments import payments_of
     from eotrust.market.quote import load_quote
     from eotrust.market.service import usage_task
-    from eotrust.store import open_store
 
     backends = backends_of(ctx)
     settings = backends.settings
     party = acting_party(ctx, as_party)
     recorded = usage_task(settings, backends.catalog, backends.store, task, party, quote_cid=quote_cid)
-    payments = payments_of(settings, backends.chain)
+    payments = payments_of(backends.chain)
     funded = recorded.body.outcome == "finished" and payments.funded(recorded.body.task)
     tx = payments.settle(recorded.body.task, recorded.cid, recorded.amounts, party) if funded else None
     if as_json:
@@ -318,7 +314,7 @@ def usage(
     table = Table(title=f"usage {recorded.cid} of task {recorded.body.task} ({recorded.body.outcome})")
     for column in ("item", "payee", "measured", "quoted (wei)", "charged (wei)"):
         table.add_column(column, justify="right" if "wei" in column else "left", overflow="fold")
-    units = {i.item: i.unit for i in load_quote(open_store(settings), recorded.body.quote_cid).body.items}
+    units = {i.item: i.unit for i in load_quote(backends.store, recorded.body.quote_cid).body.items}
     for line in recorded.body.lines:
         table.add_row(
             line.item,
@@ -350,7 +346,7 @@ def bill(
 
     backends = backends_of(ctx)
     settings = backends.settings
-    made = make_bill(settings, backends.catalog, backends.store, task, payments_of(settings, backends.chain))
+    made = make_bill(settings, backends.catalog, backends.store, task, payments_of(backends.chain))
     if as_json:
         print_json(made)
         return

@@ -530,7 +530,7 @@ def _withdraw_and_bill(n: Narrator, backends: Backends, parties: dict[str, Any],
             continue
         tx = escrow.last_transaction
         n.say(f"withdrew {amount} wei (tx {tx.tx_hash if tx else '?'})", name)
-    bill = make_bill(settings, catalog, store, address, payments_of(settings, backends.chain))
+    bill = make_bill(settings, catalog, store, address, payments_of(backends.chain))
     table = Table(
         "to",
         "for",

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from eotrust.crypto.signing import Owner, account_of
-from eotrust.settings import Settings
 
 if TYPE_CHECKING:
     from eotrust.ledger.chain import Chain
@@ -134,10 +133,6 @@ def escrow_of(chain: Chain, task: str) -> EscrowClient | None:
     return EscrowClient.for_task(chain, address)
 
 
-def payments_of(settings: Settings, chain: Chain | None = None) -> Payments:
-    """The escrow of the settings' chain (``chain``: one already open, e.g. ``Backends.chain``)."""
-    if chain is None:
-        from eotrust.ledger import open_chain
-
-        chain = open_chain(settings)
+def payments_of(chain: Chain) -> Payments:
+    """The escrow payments over ``chain`` (a process's ``Backends.chain``)."""
     return EscrowPayments(chain)

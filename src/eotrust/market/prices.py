@@ -71,7 +71,10 @@ def current_terms(catalog: Catalog, record: Record[BodyT]) -> Record[BodyT]:
 
 
 def _has_terms(record: Record[Body]) -> bool:
-    return any(getattr(record.body, name, None) is not None for name in ("price", "policy"))
+    body = record.body
+    if isinstance(body, DatasetInfo):
+        return body.price is not None or body.policy is not None
+    return isinstance(body, ApplicationInfo) and body.price is not None
 
 
 def task_prices(catalog: Catalog, task: str) -> TaskPrices:
