@@ -64,13 +64,26 @@ def _as_bytes(data: bytes | str) -> bytes:
     return data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
 
 
+_SMALL = 64 * 1024
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
 def json_depth(data: bytes | str, stop_at: int | None = None) -> int:
     """The deepest nesting of arrays and objects in ``data`` (brackets inside strings do not
-    count); stops counting once ``stop_at`` is passed. Linear in the size, no recursion."""
-    import numpy as np
-
+    count); stops counting once ``stop_at`` is passed. Linear in the size, no recursion (and
+    no numpy for a small document: the light processes read small ones)."""
     text = _STRING.sub(b'""', _as_bytes(data))
     deepest = level = 0
+    if len(text) <= _SMALL:
+        for b in text.translate(None, _NOT_BRACKETS):
+            level += 1 if b in (0x5B, 0x7B) else -1
+            if level > deepest:
+                deepest = level
+                if stop_at is not None and deepest > stop_at:
+                    break
+        return deepest
+    import numpy as np
+
     for start in range(0, len(text), _CHUNK):
         chunk = np.frombuffer(text[start : start + _CHUNK], dtype=np.uint8)
         step = ((chunk == 0x5B) | (chunk == 0x7B)).astype(np.int32) - ((chunk == 0x5D) | (chunk == 0x7D))
@@ -97,6 +110,24 @@ def check_json(data: bytes | str, limits: JsonLimits = JSON_LIMITS, what: str = 
             f"{what} is nested too deep (more than {limits.max_depth} levels)",
             hint=f"nest arrays and objects at most {limits.max_depth} levels deep",
         )
+
+
+def json_loads(data: bytes | str, max_depth: int = JSON_LIMITS.max_depth) -> Any:
+    """``json.loads`` for a document from outside (a file, a stored object, a peer), where the
+    caller treats malformed JSON as a ``ValueError``: a document nested deeper than
+    ``max_depth`` is malformed too, measured first (:func:`json_depth`) and never parsed.
+
+    json's parser recurses once per level. Python's recursion limit normally stops it with a
+    ``RecursionError``, which callers expecting ``ValueError`` let through as a traceback; and
+    py_ecc, imported with eth-account by every process that signs, raises that limit to
+    100,000, past what the C stack holds: there, 200,000 nested brackets are a segmentation
+    fault. Every JSON parse in eotrust goes through here or :func:`load_json`."""
+    if json_depth(data, stop_at=max_depth) > max_depth:
+        raise ValueError(f"the JSON document is nested too deep (more than {max_depth} levels)")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("the JSON document is nested too deep to parse") from None
 
 
 def load_json(data: bytes | str, limits: JsonLimits = JSON_LIMITS, what: str = "the JSON document") -> Any:

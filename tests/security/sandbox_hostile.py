@@ -112,6 +112,10 @@ ATTACKS: list[Attack] = [
     Attack(
         "unlock-party", {"python": "sandbox_hostile:unlock"}, ("no EOTRUST_PASSPHRASE here",), params=("home", "party")
     ),
+    # the service shares its warm worker's process: it answers for the worker, with JSON nested
+    # 300,000 deep (a segmentation fault of json.loads once eth-account has raised the recursion
+    # limit) — the engine must stop that worker and fail the step, never parse the answer
+    Attack("forge-answer", {"python": "sandbox_hostile:forge_answer"}, ("the service's worker sent an answer",)),
 ]
 
 
@@ -156,3 +160,17 @@ def unlock(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, 
         print("no EOTRUST_PASSPHRASE here", file=sys.stderr)
     party = load_party(load_settings(home=params["home"]), params["party"], passphrase=passphrase or "a-guess")
     outputs["out"].write_text(str(party.age_identity))
+
+
+def forge_answer(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, Any]) -> None:
+    import stat
+    import struct
+
+    deep = b"[" * 300_000 + b"]" * 300_000
+    for fd in range(3, 64):  # the worker's copy of its answer pipe
+        try:
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                os.write(fd, struct.pack(">I", len(deep)) + deep)
+        except OSError:
+            continue
+    outputs["out"].write_text("answered for the worker")

@@ -4,7 +4,6 @@ history and the run record the platform stored)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +13,7 @@ from eotrust.api.auth import Caller
 from eotrust.api.state import ServerState
 from eotrust.clock import utc_iso
 from eotrust.errors import EotrustError, InvalidInputError, NotFoundError
+from eotrust.limits import json_loads
 from eotrust.workflow.record import RunRecord
 
 SORT_KEYS = ("created", "-created", "status", "process")
@@ -149,7 +149,7 @@ def job_prov(state: ServerState, address: str) -> dict[str, Any]:
     from eotrust.workflow.prov import run_to_prov
 
     run_cid, record = run_record(state, address)
-    document: dict[str, Any] = json.loads(run_to_prov(record, run_cid).serialize(format="json"))
+    document: dict[str, Any] = json_loads(run_to_prov(record, run_cid).serialize(format="json"))
     return document
 
 

@@ -18,7 +18,6 @@ row whose scopes were widened, acts for nobody.
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from eotrust.cid import canonical_text, normal_cid
 from eotrust.clock import utc_now
 from eotrust.crypto.signing import Domain, account_of, record_header, sign_text, text_signer
 from eotrust.errors import AuthError, InvalidInputError, NotFoundError, PermissionDeniedError, StateError
+from eotrust.limits import json_loads
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -130,7 +130,7 @@ def check_grant(info: ApiKeyInfo, address: str | None) -> None:
     if prefix is None or not address or not signature:
         raise refused
     try:
-        fields = json.loads(text[len(prefix) :])
+        fields = json_loads(text[len(prefix) :])
     except ValueError:
         raise refused from None
     if not isinstance(fields, dict):

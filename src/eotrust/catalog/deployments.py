@@ -10,7 +10,6 @@ the catalogue's signed application records keep their exact form."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -23,6 +22,7 @@ from eotrust.cid import canonical_json
 from eotrust.clock import utc_iso
 from eotrust.crypto.signing import Domain, Owner, account_of, record_signer, sign_record
 from eotrust.errors import IntegrityError
+from eotrust.limits import json_loads
 from eotrust.settings import Settings
 
 PUBLIC = "public"
@@ -123,7 +123,7 @@ class Deployments:
             rows = list(session.scalars(query))
         out = []
         for row in rows:
-            dep = Deployment(**json.loads(row.statement), signature=row.signature)
+            dep = Deployment(**json_loads(row.statement), signature=row.signature)
             dep.check()
             out.append(dep)
         return out

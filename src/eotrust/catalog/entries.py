@@ -32,6 +32,7 @@ from eotrust.cid import canonical_json
 from eotrust.clock import utc_iso
 from eotrust.crypto.signing import Domain, record_signer, sign_record
 from eotrust.errors import IntegrityError, InvalidInputError
+from eotrust.limits import json_loads
 from eotrust.names import NAME_PATTERN
 
 
@@ -354,7 +355,7 @@ class Record(BaseModel, Generic[Body_co]):
 
     @classmethod
     def from_json(cls, text: str) -> Record[Body]:
-        raw = json.loads(text)
+        raw = json_loads(text)
         kind = Kind(raw["kind"])
         raw["body"] = BODY_TYPES[kind].model_validate(raw["body"])
         return cls.model_validate(raw)

@@ -18,6 +18,7 @@ from eotrust.catalog.db import Base
 from eotrust.catalog.entries import BODY_TYPES, Body, Kind, Record
 from eotrust.cid import canonical_text
 from eotrust.errors import IntegrityError
+from eotrust.limits import json_loads
 
 _BBOX = ("bbox_west", "bbox_south", "bbox_east", "bbox_north")
 
@@ -77,7 +78,7 @@ class RecordRow(Base):
         """The checked record; IntegrityError names the record and the field that does not match."""
         what = f"catalogue {self.KIND.value} record {self.id}"
         try:
-            body_fields = json.loads(self.body)
+            body_fields = json_loads(self.body)
         except (TypeError, ValueError):
             raise IntegrityError(f"{what}: field 'body' is not valid JSON", hint="the row was altered") from None
         if not isinstance(body_fields, dict):
@@ -103,7 +104,7 @@ class RecordRow(Base):
 
 def _jsonish(value: Any) -> Any:
     """Compare JSON values as JSON (tuples and lists alike, ints and equal floats alike)."""
-    return json.loads(json.dumps(value, sort_keys=True)) if value is not None else None
+    return json_loads(json.dumps(value, sort_keys=True)) if value is not None else None
 
 
 class DatasetRow(RecordRow):

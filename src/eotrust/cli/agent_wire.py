@@ -28,6 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from eotrust.limits import json_loads
+
 #: The largest request the agent reads (argv, environment, working directory).
 MAX_REQUEST = 1 << 20
 #: The largest line either side sends after the request.
@@ -145,7 +147,7 @@ class LineReader:
                 return None
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
-        message = json.loads(line)
+        message = json_loads(line)
         if not isinstance(message, dict):
             raise ValueError("not a JSON object")
         return message

@@ -21,6 +21,7 @@ from eth_account.signers.local import LocalAccount
 
 from eotrust.cid import canonical_text
 from eotrust.errors import IntegrityError, InvalidInputError
+from eotrust.limits import json_loads
 
 
 class Domain(str, Enum):
@@ -84,14 +85,13 @@ def record_text(domain: Domain, version: int, payload: Any) -> str:
 def parse_record_text(text: str, allowed: dict[Domain, int]) -> tuple[Domain, Any]:
     """Split a signed text back into its domain and JSON payload; IntegrityError unless it is
     one of the ``allowed`` formats (domain -> version) with a canonical payload."""
-    import json
 
     for domain, version in allowed.items():
         header = record_header(domain, version)
         if text.startswith(header):
             body = text[len(header) :]
             try:
-                payload = json.loads(body)
+                payload = json_loads(body)
             except ValueError:
                 break
             if canonical_text(payload) != body:

@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from eotrust.errors import EotrustError, StateError
+from eotrust.limits import json_loads
 from eotrust.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -446,13 +447,12 @@ def serve_hint(settings: Settings, cid: str, passphrase: str | None) -> str:
 
 def _print_metrics(n: Narrator, results: list[Any]) -> None:
     """The land-cover model's scores on held-out blocks, next to the majority-class baseline."""
-    import json
 
     for r in results:
         if r.name != "metrics":
             continue
         try:
-            m = json.loads(r.path.read_text())
+            m = json_loads(r.path.read_text())
             ious = ", ".join(f"{c['name']} {c['iou']:.2f}" for c in m["per_class"])
             n.say(
                 f"the model on held-out blocks: pixel accuracy {m['pixel_accuracy']:.1%} (majority-class baseline "

@@ -6,11 +6,11 @@ would give another CID)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from eotrust.limits import json_loads
 from eotrust.store.atomic import write_atomic
 
 
@@ -35,7 +35,7 @@ class RoundJournal:
         path = self._path(task, round_, role)
         if not path.is_file():
             return None
-        return RoundEntry.model_validate(json.loads(path.read_text()))
+        return RoundEntry.model_validate(json_loads(path.read_text()))
 
     def save(self, entry: RoundEntry) -> None:
         write_atomic(self._path(entry.task, entry.round, entry.role), entry.model_dump_json().encode(), durable=True)

@@ -12,7 +12,6 @@ sees each update it opens. Differential privacy (:mod:`privacy`) bounds what it 
 
 from __future__ import annotations
 
-import json
 import struct
 import tempfile
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from eotrust.crypto.age import decrypt_stream
 from eotrust.crypto.envelope import seal_to_store
 from eotrust.errors import EotrustError, InvalidInputError
 from eotrust.federated.weights import Weights, decode, encode, floating
+from eotrust.limits import json_loads
 from eotrust.store.base import Store
 
 UPDATE_MAGIC = b"eotrust-update/1\n"
@@ -58,7 +58,7 @@ class Update:
         if n > _MAX_HEADER or start + n > len(data):
             raise GarbageUpdateError("the update's header is out of bounds")
         try:
-            head = json.loads(data[start : start + n])
+            head = json_loads(data[start : start + n])
             fields = (str(head["task"]), int(head["round"]), int(head["index"]), int(head["samples"]))
         except (ValueError, KeyError, TypeError) as exc:
             raise GarbageUpdateError(f"the update's header is malformed: {exc}") from None

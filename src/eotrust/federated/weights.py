@@ -7,7 +7,6 @@ bytes, so a global model's CID is its identity and ``verify`` compares aggregate
 
 from __future__ import annotations
 
-import json
 import struct
 from collections import OrderedDict
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 
 from eotrust.cid import canonical_json
 from eotrust.errors import InvalidInputError
+from eotrust.limits import json_loads
 
 MAGIC = b"eotrust-weights/1\n"
 _DTYPES: dict[str, np.dtype[Any]] = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8"), "int64": np.dtype("<i8")}
@@ -47,7 +47,7 @@ def decode(data: bytes, *, what: str = "weights") -> Weights:
     if n > _MAX_HEADER or start + n > len(data):
         raise InvalidInputError(f"{what}: the header length {n} is out of bounds")
     try:
-        header = json.loads(data[start : start + n])
+        header = json_loads(data[start : start + n])
         out: Weights = OrderedDict()
         offset = start + n
         for entry in header:

@@ -6,7 +6,6 @@ Running eotrust needs only ``artifacts/<Contract>.json`` (written by
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -18,6 +17,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from eotrust.errors import LedgerError
+from eotrust.limits import json_loads
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Artifact:
 def load_artifact(name: str) -> Artifact:
     path = resources.files("eotrust.ledger") / "artifacts" / f"{name}.json"
     try:
-        data = json.loads(path.read_text())
+        data = json_loads(path.read_text())
     except FileNotFoundError:
         raise LedgerError(f"contract artifact {name}.json is missing", hint="run `make contracts`") from None
     return Artifact(

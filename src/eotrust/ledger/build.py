@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from eotrust.errors import ConfigError, LedgerError
+from eotrust.limits import json_loads
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -75,7 +76,7 @@ def compile_contracts(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, dict[str
     )
     if proc.returncode != 0:
         raise LedgerError(f"solc failed: {proc.stderr.strip()[-2000:]}")
-    result = json.loads(proc.stdout)
+    result = json_loads(proc.stdout)
     output = result["output"]
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:

@@ -23,6 +23,7 @@ from eth_utils.crypto import keccak
 from eotrust.errors import InvalidInputError, LedgerError, NotFoundError
 from eotrust.ledger.abi import load_artifact, task_abi
 from eotrust.ledger.codec import catalog_id, checksum_address, recipient_to_key
+from eotrust.limits import json_loads
 from eotrust.store.atomic import write_atomic
 from eotrust.store.lock import file_lock
 
@@ -80,7 +81,7 @@ class Deployments:
 
     def read(self) -> dict[str, dict[str, Any]]:
         try:
-            data = json.loads(self.path.read_text())
+            data = json_loads(self.path.read_text())
         except FileNotFoundError:
             return {}
         except json.JSONDecodeError:

@@ -17,6 +17,7 @@ from eotrust.errors import (
     PermissionDeniedError,
     StateError,
 )
+from eotrust.limits import json_loads
 from eotrust.market.estimate import declared_resources, estimate, history
 from eotrust.market.prices import task_prices
 from eotrust.market.quote import (
@@ -117,7 +118,7 @@ def escrow_quote_of(settings: Settings, quote: Quote) -> SignedQuote:
             hint=f"the platform quotes the task again: eotrust quote {quote.body.task} --as PLATFORM",
         )
     try:
-        signed = SignedQuote.from_json(json.loads(path.read_text()))
+        signed = SignedQuote.from_json(json_loads(path.read_text()))
         signer = signed.signer()
     except (ValueError, EotrustError) as exc:
         raise IntegrityError(f"the escrow terms of quote {quote.cid} are unreadable: {exc}") from None

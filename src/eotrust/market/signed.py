@@ -10,7 +10,6 @@ names exactly what was signed. Reading one back checks its kind and that its sig
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +22,7 @@ from eotrust.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from eotrust.limits import json_loads
 from eotrust.store.base import Store
 
 #: The largest signed document read back from a store (a quote with a thousand items is ~300 KB).
@@ -96,7 +96,7 @@ def load_document(store: Store, cid: str, kind: str) -> SignedDocument:
     if len(data) > MAX_DOCUMENT_BYTES:
         raise NotFoundError(f"object {cid} is not a {kind} document (it is over {MAX_DOCUMENT_BYTES} bytes)")
     try:
-        raw = json.loads(data)
+        raw = json_loads(data)
         document = SignedDocument.model_validate(raw)
     except ValueError:
         raise NotFoundError(f"object {cid} is not a {kind} document") from None

@@ -36,6 +36,7 @@ from eotrust.clock import utc_now
 from eotrust.eo.labels import NODATA_CODE, ClassList, classes_of
 from eotrust.eo.raster import Grid, atomic_path, geotiff_profile, open_raster, raster_info
 from eotrust.errors import InvalidInputError
+from eotrust.limits import json_loads
 
 if TYPE_CHECKING:
     from eotrust.store.base import Store
@@ -255,7 +256,7 @@ def import_labels(
 
     grid = raster_info(like).grid
     try:
-        doc = json.loads(Path(geojson).read_text())
+        doc = json_loads(Path(geojson).read_text())
     except (OSError, ValueError) as exc:
         raise InvalidInputError(f"{geojson} is not readable JSON: {str(exc).splitlines()[0]}") from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):

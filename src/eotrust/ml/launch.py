@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import torch
 
 from eotrust.errors import BackendUnavailableError, EotrustError, InvalidInputError, ModelError
+from eotrust.limits import json_loads
 from eotrust.ml.distributed import Ranks, join, leave
 from eotrust.ml.inference import pick_device
 from eotrust.ml.modeldef import ModelDef
@@ -161,7 +162,7 @@ def train_local(
         except (ProcessRaisedException, ProcessExitedException) as exc:
             errors = sorted(Path(outbox).glob("error-*.json"))
             if errors:
-                first = json.loads(errors[0].read_text())
+                first = json_loads(errors[0].read_text())
                 raise ModelError(
                     f"distributed training failed on {errors[0].stem.replace('error-', 'rank ')}: {first['message']}",
                     hint=first.get("hint"),

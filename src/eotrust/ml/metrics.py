@@ -7,7 +7,6 @@ and the figures all read them from here.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from eotrust.errors import InvalidInputError
+from eotrust.limits import json_loads
 from eotrust.ml.uncertainty import Calibration
 
 
@@ -144,4 +144,4 @@ def _r(v: float | None) -> float | None:
 
 
 def load_metrics(path: Path) -> Metrics:
-    return Metrics.model_validate(json.loads(Path(path).read_text()))
+    return Metrics.model_validate(json_loads(Path(path).read_text()))

@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from eotrust.errors import InvalidInputError, NotFoundError
+from eotrust.limits import json_loads
 from eotrust.ml.models import ARCHITECTURES, architecture
 
 FORMAT: Final = "eotrust-model-def/1"
@@ -157,7 +158,7 @@ def load_model_def(path: Path | str) -> ModelDef:
         text, what=f"model definition {p}"
     )
     try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        data = json_loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = (

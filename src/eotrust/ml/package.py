@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from eotrust.cid import canonical_json
 from eotrust.crypto.signing import Domain, record_text, sign_text, text_signer
 from eotrust.errors import IntegrityError, InvalidInputError, ModelError
+from eotrust.limits import json_loads
 from eotrust.store.atomic import write_atomic
 
 if TYPE_CHECKING:
@@ -486,7 +486,7 @@ def read_package(source: Path | bytes) -> ModelPackage:
         ) from None
     try:
         manifest = Manifest.model_validate_json(manifest_bytes)
-        signature = json.loads(signature_bytes)
+        signature = json_loads(signature_bytes)
     except (ValidationError, ValueError) as exc:
         first = exc.errors()[0] if isinstance(exc, ValidationError) else None
         where = ".".join(str(x) for x in first["loc"]) + ": " + first["msg"] if first else str(exc)

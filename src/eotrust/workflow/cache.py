@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from eotrust.cid import canonical_json
+from eotrust.limits import json_loads
 
 ENGINE_VERSION = 1
 
@@ -70,7 +71,7 @@ class StepCache:
         if row is None:
             return None
         try:
-            return CacheEntry(**json.loads(row[0]))
+            return CacheEntry(**json_loads(row[0]))
         except (ValueError, TypeError):
             return None
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eotrust.errors import WorkflowError
+from eotrust.limits import json_loads
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 from eotrust.workflow.cwl import import_cwl
@@ -48,7 +49,7 @@ def package_bytes(store: Store, cid: str) -> bytes | None:
     if not data.lstrip().startswith(b"{"):
         return None
     try:
-        doc = json.loads(data)
+        doc = json_loads(data)
     except ValueError:
         return None
     return data if isinstance(doc, dict) and "cwlVersion" in doc else None

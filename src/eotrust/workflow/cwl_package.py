@@ -18,6 +18,7 @@ from typing import Any
 
 from eotrust.cid import canonical_json
 from eotrust.errors import WorkflowError
+from eotrust.limits import json_loads
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 from eotrust.workflow.cwl_runner import CwlOptions, CwlRunResult, run_cwl, standard_schemas_kept
@@ -67,7 +68,7 @@ def pack_cwl(path: Path) -> bytes:
         raise WorkflowValidationError(
             [Problem(f"invalid CWL: {lines[-1].strip() if lines else 'cwltool cannot pack it'}", None, str(path))]
         )
-    doc = json.loads(out.getvalue())
+    doc = json_loads(out.getvalue())
     return canonical_json(doc)
 
 
@@ -152,7 +153,7 @@ def _is_file(type_: Any) -> str | None:
 def cwl_interface(packed: bytes, *, name: str | None = None) -> CwlInterface:
     """The interface of a packed CWL document."""
     try:
-        doc = json.loads(packed)
+        doc = json_loads(packed)
     except ValueError:
         raise WorkflowError("the CWL package is not packed JSON", hint="store it with pack_cwl") from None
     main = _main(doc)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from eotrust.errors import WorkflowError
+from eotrust.limits import json_loads
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 from eotrust.workflow.cwl_confine import confined_fs_access, real_roots
@@ -288,10 +289,10 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
                 views = sorted(
                     json.dumps(_content_view(t, cid_of), sort_keys=True) for t in tools
                 )  # visit order varies
-                tool_view = json.loads(_blank_ids(_relative_uris("[" + ",".join(views) + "]", base_uri)))
+                tool_view = json_loads(_blank_ids(_relative_uris("[" + ",".join(views) + "]", base_uri)))
                 state.tool_cid = cid_of_bytes(canonical_json({"cwl": tool_view}))
                 keyed_job = _with_secondary_files(process, job_order_object, runtime_context)
-                job_view = json.loads(
+                job_view = json_loads(
                     _relative_uris(json.dumps(_content_view(keyed_job, cid_of), sort_keys=True), base_uri)
                 )
                 state.inputs_view = job_view
@@ -309,7 +310,7 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
                     entry = cache.get(material)
                     if entry is not None and OUTPUT_KEY in entry.outputs:
                         try:
-                            view = json.loads(store.get_bytes(entry.outputs[OUTPUT_KEY]))
+                            view = json_loads(store.get_bytes(entry.outputs[OUTPUT_KEY]))
                             out = _materialise(view, outdir, store)
                             state.cache_hit, state.output_view = True, view
                             state.sandboxed, state.network = entry.sandboxed, entry.network
@@ -524,7 +525,7 @@ def run_cwl(
     output: Json | None = None
     if text:
         try:
-            output = json.loads(text)
+            output = json_loads(text)
         except ValueError:
             output = None
     log_text = log.getvalue()

@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
+from eotrust.limits import json_loads
 from eotrust.workflow.sandbox.bwrap import Sandbox, python_paths
 from eotrust.workflow.sandbox.cgroup import PidsCgroup, open_pids_cgroup
 from eotrust.workflow.sandbox.limits import unwrap_status
@@ -58,6 +59,16 @@ class _WorkerDied(Exception):
 
 class _Timeout(Exception):
     pass
+
+
+class _Malformed(Exception):
+    """The worker answered something that is not a call's answer: the code it runs (a
+    service's, which shares its process) may have written to the answer pipe."""
+
+
+#: An answer is a small JSON object (exit status, error line, CPU seconds); a longer frame is
+#: refused before it is read.
+MAX_ANSWER_BYTES = 1 << 20
 
 
 class PythonWorker:
@@ -153,11 +164,25 @@ class PythonWorker:
                 buf += chunk
         return buf
 
-    def _read(self, deadline: float) -> dict[str, Any]:
-        import json
-
+    def _read(self, deadline: float) -> tuple[int | None, str | None, float]:
+        """The answer to a call: (exit status, error, CPU seconds so far)."""
         (n,) = struct.unpack(">I", self._read_exact(4, deadline))
-        return cast("dict[str, Any]", json.loads(self._read_exact(n, deadline)))
+        if n > MAX_ANSWER_BYTES:
+            raise _Malformed(f"an answer of {n} bytes (at most {MAX_ANSWER_BYTES})")
+        try:
+            resp = json_loads(self._read_exact(n, deadline))
+        except ValueError as exc:
+            raise _Malformed(f"an answer that is not JSON ({str(exc)[:100]})") from None
+        status, error, cpu = (
+            (resp.get(k) for k in ("exit_status", "error", "cpu_s")) if isinstance(resp, dict) else ("?",) * 3
+        )
+        if not (
+            (status is None or (isinstance(status, int) and not isinstance(status, bool)))
+            and (error is None or isinstance(error, str))
+            and (cpu is None or (isinstance(cpu, (int, float)) and not isinstance(cpu, bool)))
+        ):
+            raise _Malformed("an answer that is not {exit_status, error, cpu_s}")
+        return status, error, float(cpu or 0.0)
 
     def call(self, request: dict[str, Any], timeout_s: float) -> CallResult:
         deadline = time.monotonic() + timeout_s
@@ -166,8 +191,10 @@ class PythonWorker:
             assert self.proc.stdin is not None
             self.proc.stdin.write(frame(request))
             self.proc.stdin.flush()
-            resp = self._read(deadline)
-            self.cpu_s = float(resp.get("cpu_s") or 0.0)
+            status, error, self.cpu_s = self._read(deadline)
+        except _Malformed as exc:
+            self.kill()  # whatever it runs can no longer be told apart from the worker
+            return CallResult(None, f"the service's worker sent {exc}; it was stopped", worker_died=True)
         except _Timeout:
             self.kill()
             return CallResult(None, f"timed out after {timeout_s:g} s", timed_out=True, worker_died=True)
@@ -180,7 +207,7 @@ class PythonWorker:
                 tail = self.errlog.read_bytes()[-2000:].decode("utf-8", "replace").strip()
                 said = f"; it said: {tail}" if tail else ""
             return CallResult(code, f"the service's process died ({describe_status(code)}){said}", worker_died=True)
-        return CallResult(resp.get("exit_status"), resp.get("error"))
+        return CallResult(status, error)
 
     def kill(self) -> None:
         try:

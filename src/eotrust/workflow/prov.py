@@ -14,6 +14,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from eotrust.limits import json_loads
 from eotrust.workflow.record import RunRecord
 
 IPFS_NS = "https://ipfs.io/ipfs/"
@@ -122,7 +123,7 @@ def validate_prov_json(text: str) -> None:
     from prov.model import ProvDocument
 
     try:
-        data = json.loads(text)
+        data = json_loads(text)
     except ValueError as exc:
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(data, dict) or "prefix" not in data:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eotrust.cid import canonical_json
 from eotrust.errors import NotFoundError
+from eotrust.limits import json_loads
 from eotrust.store.atomic import write_atomic
 from eotrust.store.base import Store
 
@@ -103,7 +104,7 @@ def list_runs(index_dir: Path) -> list[dict[str, Any]]:
     out = []
     for p in sorted(index_dir.glob("*.json"), reverse=True):
         try:
-            out.append(json.loads(p.read_text()))
+            out.append(json_loads(p.read_text()))
         except (OSError, ValueError):
             continue
     return out

@@ -14,6 +14,7 @@ from typing import Any, cast
 from pydantic import BaseModel
 
 from eotrust.errors import NotFoundError, WorkflowError
+from eotrust.limits import json_loads
 from eotrust.names import check_name, is_name
 from eotrust.settings import Settings
 from eotrust.store.atomic import write_atomic
@@ -87,14 +88,14 @@ def _entry(settings: Settings, name: str) -> dict[str, Any]:
     if not is_name(name) or not (path := _index(settings) / f"{name}.json").is_file():
         known = ", ".join(e["name"] for e in _entries(settings)) or "none"
         raise NotFoundError(f"no published workflow named {name!r}", hint=f"published: {known}")
-    return cast("dict[str, Any]", json.loads(path.read_text()))
+    return cast("dict[str, Any]", json_loads(path.read_text()))
 
 
 def _entries(settings: Settings) -> list[dict[str, Any]]:
     out = []
     for p in sorted(_index(settings).glob("*.json")):
         try:
-            out.append(json.loads(p.read_text()))
+            out.append(json_loads(p.read_text()))
         except (OSError, ValueError):
             continue
     return out
@@ -132,7 +133,7 @@ def _describe_cwl(entry: dict[str, Any], st: Store) -> PublishedWorkflow:
     packed = st.get_bytes(entry["cid"])
     iface = cwl_interface(packed, name=entry["workflow"])
     schema = iface.parameters_schema
-    main = main_process(json.loads(packed))
+    main = main_process(json_loads(packed))
     steps = main.get("steps") or []
     names = (
         list(steps)

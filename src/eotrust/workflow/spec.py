@@ -23,7 +23,6 @@ A workflow is a YAML document::
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eotrust.cid import canonical_json
 from eotrust.errors import EotrustError
+from eotrust.limits import json_loads
 from eotrust.store.base import Store
 from eotrust.workflow.errors import Problem, WorkflowValidationError
 from eotrust.workflow.params import ParamSpec, check_value, parse_param_decl
@@ -237,7 +237,7 @@ def _load_service(
             )
             return None
         try:
-            data = json.loads(store.get_bytes(str(raw["cid"])))
+            data = json_loads(store.get_bytes(str(raw["cid"])))
             svc = ServiceSpec.model_validate(data)
         except EotrustError as exc:
             problems.append(doc.problem(f"service {name!r}: cannot read {raw['cid']}: {exc.message}", *path, "cid"))

@@ -5,13 +5,13 @@ are small JSON objects of numbers (metrics) are read into the table."""
 from __future__ import annotations
 
 import itertools
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eotrust.errors import EotrustError
+from eotrust.limits import json_loads
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 from eotrust.workflow.engine import Value, resolve_params, run_workflow
@@ -74,7 +74,7 @@ def _metrics(store: Store, outputs: dict[str, Value]) -> dict[str, float | int |
             data = store.get_bytes(cid)
             if len(data) > _METRIC_MAX_BYTES:
                 continue
-            doc = json.loads(data)
+            doc = json_loads(data)
         except (EotrustError, ValueError, UnicodeDecodeError):
             continue
         if isinstance(doc, dict):

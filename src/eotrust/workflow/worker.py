@@ -22,6 +22,8 @@ import traceback
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from eotrust.limits import json_loads
+
 
 def read_frame(stream: BinaryIO) -> dict[str, Any] | None:
     head = stream.read(4)
@@ -34,7 +36,7 @@ def read_frame(stream: BinaryIO) -> dict[str, Any] | None:
         if not chunk:
             return None
         body += chunk
-    return cast("dict[str, Any] | None", json.loads(body))
+    return cast("dict[str, Any] | None", json_loads(body))
 
 
 def frame(obj: dict[str, Any]) -> bytes:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
-import json
 import os
 import resource
 import selectors
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from eotrust.cli import agent_wire as wire
 from eotrust.cli.resident.warm import WarmChains
+from eotrust.limits import json_loads
 
 if TYPE_CHECKING:
     from eotrust.ledger.backend import ChainBackend, EmbeddedBackend
@@ -385,7 +385,7 @@ class Agent:
             return
         for line in chunk.splitlines():
             try:
-                signum = json.loads(line)["signal"]
+                signum = json_loads(line)["signal"]
             except (ValueError, KeyError, TypeError):
                 continue
             if signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -457,7 +457,7 @@ class Agent:
             if have > length:
                 raise Refused("bytes after the request")
             try:
-                request = json.loads(body)
+                request = json_loads(body)
             except ValueError:
                 raise Refused("the request is not JSON") from None
             if not isinstance(request, dict):

@@ -7,13 +7,15 @@ import argparse
 import json
 from pathlib import Path
 
+from eotrust.limits import json_loads
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("parts", nargs="+", type=Path)
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
-    tiles = [json.loads(p.read_text()) for p in args.parts]
+    tiles = [json_loads(p.read_text()) for p in args.parts]
     pixels = sum(t["pixels"] for t in tiles)
     above = sum(t["above"] for t in tiles)
     report = {"tiles": tiles, "pixels": pixels, "above": above, "share_above": above / pixels if pixels else 0.0}

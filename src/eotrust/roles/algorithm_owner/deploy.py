@@ -17,6 +17,7 @@ from eotrust.catalog.deployments import PUBLIC, Deployment, Deployments
 from eotrust.catalog.entries import ApplicationInfo, Kind, Record
 from eotrust.catalog.service import Catalog
 from eotrust.errors import InvalidInputError, NotFoundError, PermissionDeniedError, StateError
+from eotrust.limits import json_loads
 from eotrust.party import Party, Role
 from eotrust.settings import Settings
 from eotrust.store.base import Store
@@ -63,7 +64,7 @@ def parse_package_request(
     doc: Any = None
     if ctype == "application/json":
         try:
-            doc = json.loads(body)
+            doc = json_loads(body)
         except ValueError as exc:
             raise InvalidInputError(f"the deploy request is not valid JSON: {exc}") from None
         if not isinstance(doc, dict) or ("executionUnit" not in doc and "cwlVersion" not in doc):

@@ -15,6 +15,7 @@ from eotrust.backends import Backends
 from eotrust.catalog.describe import describe_raster
 from eotrust.catalog.entries import DatasetInfo, Record
 from eotrust.errors import IntegrityError, NotFoundError
+from eotrust.limits import json_loads
 from eotrust.party import Party
 from eotrust.settings import Settings
 from eotrust.store.atomic import write_atomic
@@ -27,7 +28,7 @@ def _index_path(settings: Settings, party_name: str) -> Path:
 def _read(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
-    return dict(json.loads(path.read_text()))
+    return dict(json_loads(path.read_text()))
 
 
 def remember(settings: Settings, party_name: str, cid: str, file: Path) -> None:
