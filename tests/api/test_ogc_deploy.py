@@ -83,6 +83,15 @@ def test_garbage_packages_are_one_clear_400(client: TestClient, world: FlowWorld
         (b'{"processDescription": {}}', "application/json"),
         (b'{"executionUnit": [{"href": "http://example.org/x.cwl"}]}', "application/json"),
         (b"\x00\x01binary", "application/octet-stream"),
+        # nested 200,000 deep: PyYAML recurses per level (a RecursionError was a 500)
+        (b"cwlVersion: " + b"[" * 200_000 + b"]" * 200_000, CWL_YAML),
+        # a billion laughs: nine levels of ten aliases each
+        (
+            b"a0: &a0 [lol]\n"
+            + b"".join(b"a%d: &a%d [" % (i, i) + b", ".join([b"*a%d" % (i - 1)] * 10) + b"]\n" for i in range(1, 10))
+            + b"cwlVersion: *a9\n",
+            CWL_YAML,
+        ),
     ]:
         res = _deploy(client, world, body=body, ctype=ctype)
         assert res.status_code == 400, (body, res.text)

@@ -155,3 +155,10 @@ def test_a_stored_service_that_is_deep_json_is_a_validation_problem(tmp_path: Pa
     with pytest.raises(EotrustError) as caught:
         load_workflow(spec, store=store)
     assert "s" in str(caught.value)
+
+
+def test_a_deep_yaml_parameter_of_a_cwl_run_is_one_line(settings) -> None:  # type: ignore[no-untyped-def]
+    """``workflow run X.cwl -p name=VALUE`` reads VALUE as YAML: measured first, as ``flow request -p`` is."""
+    shout = Path(__file__).resolve().parents[1] / "data" / "cwl" / "shout.cwl"
+    error = refused(cli(settings.home, "workflow", "run", str(shout), "-p", "tag=" + "[" * 50_000 + "]" * 50_000))
+    assert "nested too deep" in error.message

@@ -252,9 +252,12 @@ def _run_cwl(
     YAML (numbers, lists, true/false); a FILE may be a CID for a stored package."""
     import yaml
 
+    from eotrust.limits import check_yaml
     from eotrust.workflow.cwl_documents import run_cwl_file, run_cwl_stored
     from eotrust.workflow.cwl_runner import last_error
 
+    for k, v in params.items():  # measured before it is parsed (issue 12), as `flow request -p` is
+        check_yaml(v, what=f"the value of {k}")
     values: dict[str, Any] = {k: yaml.safe_load(v) for k, v in params.items()}
     if package_cid is None:
         files = {k: [Path(v) for v in value.split(",") if v] for k, value in inputs.items()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
@@ -144,11 +144,14 @@ def _application_info(settings: Settings, req: PackageRequest, store: Store) -> 
             parameters_schema=iface.parameters_schema,
             keywords=sorted(set(req.keywords) | {"cwl"}),
         )
+    from eotrust.limits import YAML_LIMITS, check_yaml
     from eotrust.roles.algorithm_owner.applications import parameters_schema
     from eotrust.workflow import load_workflow, publish_workflow
 
     try:
         text = req.package.decode("utf-8")
+        # depth, aliases and expanded size measured before it is parsed (its size is the body's limit)
+        check_yaml(text, replace(YAML_LIMITS, max_bytes=len(req.package)), what="the package")
         yaml.safe_load(text)
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InvalidInputError(
