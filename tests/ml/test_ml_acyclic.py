@@ -16,6 +16,7 @@ ML = Path(__file__).resolve().parents[2] / "src" / "eotrust" / "ml"
 #: three stages, then what combines them. ``scoring``, ``package`` and ``onnx_export`` form the
 #: ONNX side.
 RANK = {
+    "ml.models.base": -1,  # the Network every architecture extends
     "ml.models": 0,
     "ml.modeldefs": 0,
     "ml.models.enet": 0,

@@ -43,6 +43,9 @@ MANIFEST = "manifest.json"
 GRAPH: Final = "model.onnx"
 SIGNATURE = "signature.json"
 ENTRIES = (MANIFEST, GRAPH, SIGNATURE)
+#: The most each entry may declare, checked before anything is inflated: a single-file ONNX
+#: graph cannot pass protobuf's 2 GiB; a manifest and a signature are small documents.
+ENTRY_LIMITS: Final = {MANIFEST: 4 * 2**20, GRAPH: 2**31 - 1, SIGNATURE: 64 * 2**10}
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _ZIP_MODE = 0o100644 << 16
 
@@ -474,6 +477,13 @@ def read_package(source: Path | bytes) -> ModelPackage:
                 raise IntegrityError(
                     f"{what} holds {list(names)}, not {list(ENTRIES)}", hint="it was not made by eotrust or was altered"
                 )
+            for info in zf.infolist():  # before testzip, which inflates every entry
+                if info.file_size > ENTRY_LIMITS[info.filename]:
+                    raise IntegrityError(
+                        f"{what}: {info.filename} declares {info.file_size} bytes; at most "
+                        f"{ENTRY_LIMITS[info.filename]} are read",
+                        hint="it was not made by eotrust (a ZIP bomb?)",
+                    )
             bad = zf.testzip()
             if bad is not None:
                 raise IntegrityError(f"{what}: entry {bad} fails its CRC check", hint="the file was altered")
