@@ -66,3 +66,18 @@ def test_model_import_of_a_bomb_is_one_line(tmp_path: Path, settings) -> None:  
     bomb = _declaring(tiny_package(), tmp_path / "bomb.zip", "model.onnx", 3_000_000_000)
     error = refused(cli(settings.home, "model", "import", str(bomb)))
     assert "declares" in error.message
+
+
+def test_a_training_dataset_whose_manifest_is_a_bomb_is_refused_unread(tmp_path: Path) -> None:
+    """A dataset archive is another party's too (``train --dataset CID``)."""
+    import zipfile
+
+    from eotrust.eo.dataset import TrainingDataset
+    from eotrust.errors import InvalidInputError
+
+    honest = tmp_path / "dataset.zip"
+    with zipfile.ZipFile(honest, "w") as zf:
+        zf.writestr("manifest.json", "{}")
+    bomb = _declaring(honest, tmp_path / "bomb.zip", "manifest.json", 3_000_000_000)
+    with pytest.raises(InvalidInputError, match="declares 3000000000 bytes"):
+        TrainingDataset(bomb)

@@ -271,6 +271,10 @@ def _deterministic_zip(folder: Path, dest: Path) -> None:
             zf.writestr(info, p.read_bytes())
 
 
+#: A dataset archive's manifest (grid, classes, splits, tile index) is read whole: at most this.
+MAX_MANIFEST_BYTES = 512 * 2**20  # a tile index of about 8 million tiles
+
+
 class TrainingDataset:
     """A training-dataset archive opened for reading (a context manager)."""
 
@@ -280,6 +284,12 @@ class TrainingDataset:
             raise NotFoundError(f"training dataset {path} does not exist")
         try:
             with zipfile.ZipFile(path) as zf:
+                declared = zf.getinfo("manifest.json").file_size
+                if declared > MAX_MANIFEST_BYTES:  # checked before it is inflated (a ZIP bomb)
+                    raise InvalidInputError(
+                        f"{path}: its manifest declares {declared} bytes; at most {MAX_MANIFEST_BYTES} are read",
+                        hint="build the archive with eotrust eo dataset",
+                    )
                 self.manifest = DatasetManifest.model_validate_json(zf.read("manifest.json"))
         except (zipfile.BadZipFile, KeyError) as exc:
             raise InvalidInputError(
