@@ -23,21 +23,16 @@ def _declaring(src: Path, dest: Path, entry: str, size: int) -> Path:
     central directory (what a bomb declares; the bytes stay the same)."""
     data = bytearray(src.read_bytes())
     name = entry.encode()
-    local = data.find(b"PK\x03\x04")  # the first local header
-    while local >= 0:
-        (n,) = struct.unpack_from("<H", data, local + 26)
-        if data[local + 30 : local + 30 + n] == name:
-            struct.pack_into("<I", data, local + 22, size)
-            break
-        local = data.find(b"PK\x03\x04", local + 4)
-    central = data.find(b"PK\x01\x02")
-    while central >= 0:
-        (n,) = struct.unpack_from("<H", data, central + 28)
-        if data[central + 46 : central + 46 + n] == name:
-            struct.pack_into("<I", data, central + 24, size)
-            break
-        central = data.find(b"PK\x01\x02", central + 4)
-    assert local >= 0 and central >= 0, entry
+    # (signature, offset of the name's length, of the name, of the uncompressed size)
+    for magic, length_at, name_at, size_at in ((b"PK\x03\x04", 26, 30, 22), (b"PK\x01\x02", 28, 46, 24)):
+        at = data.find(magic)
+        while at >= 0:
+            (n,) = struct.unpack_from("<H", data, at + length_at)
+            if data[at + name_at : at + name_at + n] == name:
+                struct.pack_into("<I", data, at + size_at, size)
+                break
+            at = data.find(magic, at + 4)
+        assert at >= 0, (entry, magic)
     dest.write_bytes(bytes(data))
     return dest
 
