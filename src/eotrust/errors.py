@@ -12,6 +12,10 @@ class EotrustError(Exception):
     """Root of every eotrust error."""
 
     exit_code: int = 1
+    #: the HTTP status the API answers with; None: by its class (``eotrust.api.errors``)
+    http_status: int | None = None
+    #: an OGC API exception type URI the API names in its answer, where one applies
+    ogc_type: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

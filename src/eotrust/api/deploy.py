@@ -22,7 +22,7 @@ from eotrust.api.links import base_url
 from eotrust.api.ogc import ERROR_RESPONSES, EXC, OgcException
 from eotrust.catalog.deployments import Deployment
 from eotrust.catalog.entries import ApplicationInfo, Record
-from eotrust.roles.algorithm_owner.deploy import DuplicateProcess, deploy, parse_package_request, undeploy
+from eotrust.roles.algorithm_owner.deploy import deploy, parse_package_request, undeploy
 
 router = APIRouter(tags=["Processes"])
 
@@ -46,8 +46,6 @@ _RESP: dict[int | str, dict[str, Any]] = {
     403: ERROR_RESPONSES[403],
     409: {"model": OgcException, "description": "this process id and version is already deployed"},
 }
-
-DuplicateProcess.ogc_type = "http://www.opengis.net/def/exceptions/ogcapi-processes-2/1.0/duplicated-process"  # type: ignore[attr-defined]
 
 
 async def _package(request: Request, process: str | None, version: str | None, visibility: str | None) -> Any:

@@ -30,9 +30,8 @@ STATUS_OF: tuple[tuple[type[E.EotrustError], int], ...] = (
 
 
 def status_of(exc: E.EotrustError) -> int:
-    explicit = getattr(exc, "http_status", None)
-    if isinstance(explicit, int):
-        return explicit
+    if exc.http_status is not None:
+        return exc.http_status
     for cls, code in STATUS_OF:
         if isinstance(exc, cls):
             return code
@@ -54,7 +53,7 @@ def install_error_handlers(app: FastAPI) -> None:
         code = status_of(exc)
         kind = type(exc).__name__
         detail = exc.message + (f" ({exc.hint})" if exc.hint else "")
-        return problem(code, kind, detail, getattr(exc, "ogc_type", None))
+        return problem(code, kind, detail, exc.ogc_type)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

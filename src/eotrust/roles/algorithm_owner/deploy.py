@@ -27,7 +27,10 @@ VERSION = re.compile(r"^[A-Za-z0-9_.+-]{1,50}$")
 
 
 class DuplicateProcess(StateError):
-    """A process with this id and version is already deployed."""
+    """A process with this id and version is already deployed (OGC API - Processes Part 2's
+    exception type)."""
+
+    ogc_type = "http://www.opengis.net/def/exceptions/ogcapi-processes-2/1.0/duplicated-process"
 
 
 @dataclass(frozen=True)
