@@ -119,7 +119,9 @@ def test_deploy_describe_execute_shape_versions_replace_and_undeploy(client: Tes
     record.check()
     assert record.owner == world.addresses["alan"] and "cwl" in record.body.keywords
 
-    assert _deploy(client, world, id="shout-cwl", version="1.0.0").status_code == 409  # duplicate
+    duplicate = _deploy(client, world, id="shout-cwl", version="1.0.0")
+    assert duplicate.status_code == 409  # and says so in Part 2's exception type
+    assert duplicate.json()["type"] == "http://www.opengis.net/def/exceptions/ogcapi-processes-2/1.0/duplicated-process"
     assert _deploy(client, world, "ava", id="shout-cwl", version="9.0.0").status_code == 403  # not hers
 
     # a second version, as an OGC application package (JSON)
