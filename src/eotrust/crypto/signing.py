@@ -85,7 +85,6 @@ def record_text(domain: Domain, version: int, payload: Any) -> str:
 def parse_record_text(text: str, allowed: dict[Domain, int]) -> tuple[Domain, Any]:
     """Split a signed text back into its domain and JSON payload; IntegrityError unless it is
     one of the ``allowed`` formats (domain -> version) with a canonical payload."""
-
     for domain, version in allowed.items():
         header = record_header(domain, version)
         if text.startswith(header):

@@ -447,7 +447,6 @@ def serve_hint(settings: Settings, cid: str, passphrase: str | None) -> str:
 
 def _print_metrics(n: Narrator, results: list[Any]) -> None:
     """The land-cover model's scores on held-out blocks, next to the majority-class baseline."""
-
     for r in results:
         if r.name != "metrics":
             continue
