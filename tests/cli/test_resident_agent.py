@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 from agent_control import alive, stop_agents
+from cli_tree import leaves
 from fast_keys import SCRYPT_N
 from waiting import wait_for
 
@@ -158,21 +159,12 @@ STAYS = {
 MARKET_AND_LINKED = {"quote", "usage", "bill", "fund", "withdraw", "sparql", "linked-data", "eo info"}
 
 
-def _leaves(command: object, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    subcommands = getattr(command, "commands", None)
-    if not subcommands:
-        yield prefix
-        return
-    for name, sub in subcommands.items():
-        yield from _leaves(sub, (*prefix, name))
-
-
 def test_exactly_the_chosen_commands_go_to_the_agent() -> None:
     from typer.main import get_command
 
     from eotrust.cli.main import app
 
-    every = {" ".join(leaf) for leaf in _leaves(get_command(app))}
+    every = {" ".join(leaf) for leaf in leaves(get_command(app))}
     assert STAYS <= every and MARKET_AND_LINKED <= every, (STAYS | MARKET_AND_LINKED) - every  # no stale names
     assert {c for c in every if goes_to_agent(c.split())} == every - STAYS
     for name in MARKET_AND_LINKED:  # with root options before them, and their own options after

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import typer.main
+from cli_tree import is_group, walk
 
 from eotrust.cli.main import app
 
@@ -50,14 +51,10 @@ def _strings() -> list[tuple[str, str, bool]]:
     return out
 
 
-def _is_group(cmd: Any) -> bool:
-    return hasattr(cmd, "list_commands")  # typer may bring its own click: no isinstance
-
-
 @functools.cache
 def _root() -> Any:  # the click tree of the whole CLI, built once (read-only here)
     root = typer.main.get_command(app)
-    assert _is_group(root)
+    assert is_group(root)
     return root
 
 
@@ -69,17 +66,6 @@ def _options(cmd: Any) -> set[str]:
     return {o for p in cmd.params for o in (*p.opts, *p.secondary_opts) if o.startswith("-")}
 
 
-def _all_commands(group: Any, ctx: Any) -> list[Any]:
-    found: list[Any] = [group]
-    for name in group.list_commands(ctx):
-        sub = group.get_command(ctx, name)
-        if _is_group(sub):
-            found += _all_commands(sub, ctx)
-        elif sub is not None:
-            found.append(sub)
-    return found
-
-
 def resolve(words: list[str]) -> tuple[Any, list[str], str]:
     """The command a hint names, its options, and the command path as named."""
     root = _root()
@@ -88,7 +74,7 @@ def resolve(words: list[str]) -> tuple[Any, list[str], str]:
     path: list[str] = []
     allowed = _options(root)
     rest = list(words)
-    while _is_group(cmd) and rest:
+    while is_group(cmd) and rest:
         word = rest[0]
         if word.startswith("-"):  # a global option before the command
             rest.pop(0)
@@ -127,7 +113,7 @@ def test_every_named_command_and_option_exists() -> None:
 
 def test_every_option_a_hint_names_exists_somewhere() -> None:
     root = _root()
-    every = set().union(*(_options(c) for c in _all_commands(root, _context(root))))
+    every = set().union(*(_options(c) for _, c in walk(root)))
     problems = []
     for where, text, is_hint in _strings():
         if not is_hint:
