@@ -126,3 +126,26 @@ def test_privacy_clips_then_adds_noise_and_reports_epsilon() -> None:
         < epsilon(PrivacyConfig(clip=1.0, noise_multiplier=1.0), 10)
     )
     assert 0 < e1 < 50
+
+
+def test_an_oversized_sealed_update_is_refused_before_it_is_decrypted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Attack: a participant submits a huge object as its update (the aggregator decrypted it
+    to disk and read it whole). Nothing larger than a sound sealed update of the model is opened."""
+    from eotrust.crypto.envelope import seal_to_store
+    from eotrust.crypto.keys import generate_identity
+    from eotrust.federated.update import open_update, seal_update, sealed_update_bound
+    from eotrust.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    identity, recipient = generate_identity()
+    g = model()
+    sound = seal_update(store, Update(TASK, 0, 1, 10, delta(1)), [recipient])
+    assert store.size(sound) <= sealed_update_bound(g)
+    assert open_update(store, sound, identity, like=g).samples == 10
+    huge = tmp_path / "huge.bin"
+    huge.write_bytes(bytes(sealed_update_bound(g) + 1))  # an honest-looking size just over the bound
+    cid = seal_to_store(store, huge, [recipient]).cid
+    with pytest.raises(GarbageUpdateError, match=r"bytes; a sealed update of this model is at most \d+"):
+        open_update(store, cid, identity, like=g)
+    with pytest.raises(GarbageUpdateError, match="cannot open update"):
+        open_update(store, "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX", identity, like=g)

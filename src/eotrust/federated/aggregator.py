@@ -38,7 +38,7 @@ def aggregator_step(ctx: RoleContext, address: str, snap: FederatedSnapshot | No
         refused: list[int] = []
         for u in task.updates_of(r):
             try:
-                update = open_update(ctx.store, u.update_cid, ctx.identity)
+                update = open_update(ctx.store, u.update_cid, ctx.identity, like=global_weights)
                 check_update(update, global_weights, task=address, round_=r, index=u.index, samples=u.samples)
             except GarbageUpdateError as exc:
                 ctx.log(f"task {short(address)} round {r}: refused participant #{u.index}'s update: {exc.message}")

@@ -23,6 +23,8 @@ from eotrust.cid import canonical_json
 from eotrust.crypto.age import decrypt_stream
 from eotrust.crypto.envelope import seal_to_store
 from eotrust.errors import EotrustError, InvalidInputError
+from eotrust.federated.weights import MAGIC as WEIGHTS_MAGIC
+from eotrust.federated.weights import MAX_HEADER as WEIGHTS_MAX_HEADER
 from eotrust.federated.weights import Weights, decode, encode, floating
 from eotrust.limits import json_loads
 from eotrust.store.base import Store
@@ -99,8 +101,27 @@ def seal_update(store: Store, update: Update, recipients: list[str]) -> str:
         return seal_to_store(store, path, recipients).cid
 
 
-def open_update(store: Store, cid: str, identity: str) -> Update:
-    """Decrypt and parse the sealed update ``cid``; GarbageUpdateError if it cannot be read."""
+def sealed_update_bound(global_weights: Weights) -> int:
+    """The most bytes a sound update of this model takes once sealed: its header, its delta
+    (the model's floating tensors and their header) and age's overhead (16 bytes per 64 KiB
+    chunk, and a header of a few hundred bytes for the two recipients)."""
+    plain = len(UPDATE_MAGIC) + 4 + _MAX_HEADER + len(WEIGHTS_MAGIC) + 4 + WEIGHTS_MAX_HEADER
+    plain += sum(global_weights[name].nbytes for name in floating(global_weights))
+    return plain + 16 * (plain // 65536 + 1) + 4096
+
+
+def open_update(store: Store, cid: str, identity: str, *, like: Weights | None = None) -> Update:
+    """Decrypt and parse the sealed update ``cid``; GarbageUpdateError if it cannot be read.
+    ``like``: the round's global model: an object larger than any sound update of it
+    (:func:`sealed_update_bound`) is refused before it is decrypted (a participant could
+    otherwise fill the aggregator's disk and memory with one submission)."""
+    if like is not None:
+        try:
+            size, bound = store.size(cid), sealed_update_bound(like)
+        except EotrustError as exc:
+            raise GarbageUpdateError(f"cannot open update {cid}: {exc.message}") from None
+        if size > bound:
+            raise GarbageUpdateError(f"update {cid} is {size} bytes; a sealed update of this model is at most {bound}")
     with tempfile.TemporaryDirectory(prefix="eotrust-update-") as tmp:
         path = Path(tmp) / "update.bin"
         try:

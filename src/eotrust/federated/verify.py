@@ -80,7 +80,7 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
         misjudged: list[str] = []
         for u in rec.updates:
             try:
-                update = open_update(store, u.update_cid, identity)
+                update = open_update(store, u.update_cid, identity, like=global_weights)
                 check_update(update, global_weights, task=address, round_=rec.round, index=u.index, samples=u.samples)
                 good = True
             except GarbageUpdateError as exc:

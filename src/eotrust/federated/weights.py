@@ -19,7 +19,7 @@ from eotrust.limits import json_loads
 
 MAGIC = b"eotrust-weights/1\n"
 _DTYPES: dict[str, np.dtype[Any]] = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8"), "int64": np.dtype("<i8")}
-_MAX_HEADER = 1 << 20
+MAX_HEADER = 1 << 20
 
 Weights = OrderedDict[str, np.ndarray]
 
@@ -44,7 +44,7 @@ def decode(data: bytes, *, what: str = "weights") -> Weights:
         raise InvalidInputError(f"{what} are not eotrust weights (bad magic)")
     (n,) = struct.unpack_from("<I", data, len(MAGIC))
     start = len(MAGIC) + 4
-    if n > _MAX_HEADER or start + n > len(data):
+    if n > MAX_HEADER or start + n > len(data):
         raise InvalidInputError(f"{what}: the header length {n} is out of bounds")
     try:
         header = json_loads(data[start : start + n])
