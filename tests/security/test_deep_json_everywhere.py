@@ -83,7 +83,8 @@ def test_a_model_package_with_a_deep_signature_is_refused(tmp_path: Path) -> Non
     forged = tmp_path / "forged.zip"
     with zipfile.ZipFile(tiny_package()) as src, zipfile.ZipFile(forged, "w") as dst:
         for name in src.namelist():
-            dst.writestr(name, DEEP_ARRAY if name == "signature.json" else src.read(name))
+            # 30,000 deep: within the 64 KiB a signature may declare (a larger one is refused unread)
+            dst.writestr(name, "[" * 30_000 + "]" * 30_000 if name == "signature.json" else src.read(name))
     with pytest.raises(IntegrityError, match="invalid manifest or signature"):
         read_package(forged)
 
