@@ -149,3 +149,25 @@ def test_an_oversized_sealed_update_is_refused_before_it_is_decrypted(tmp_path) 
         open_update(store, cid, identity, like=g)
     with pytest.raises(GarbageUpdateError, match="cannot open update"):
         open_update(store, "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX", identity, like=g)
+
+
+def test_a_participant_reads_no_model_larger_than_its_plans_nor_a_huge_plan(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Attack: the aggregator publishes a huge object as the next global model, or the submitter
+    names one as the plan; a participant read either whole into memory."""
+    from fed_world import tiny_plan
+
+    from eotrust.federated.roles import MAX_PLAN_BYTES, model_bytes, read_model, read_plan
+    from eotrust.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    plan = tiny_plan()
+    plan_cid = store.put_bytes(plan.canonical())
+    assert read_plan(store, plan_cid) == plan
+    sound = store.put_bytes(encode(plan.initial_weights()))
+    assert store.size(sound) == model_bytes(plan)
+    assert set(read_model(store, sound, plan=plan)) == set(plan.initial_weights())
+    huge = store.put_bytes(bytes(model_bytes(plan) + 1))
+    with pytest.raises(InvalidInputError, match=r"the global model .* bytes; at most \d+ are read"):
+        read_model(store, huge, plan=plan)
+    with pytest.raises(InvalidInputError, match=r"the plan .* bytes; at most \d+ are read"):
+        read_plan(store, store.put_bytes(bytes(MAX_PLAN_BYTES + 1)))

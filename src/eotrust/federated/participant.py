@@ -34,7 +34,7 @@ def participant_step(ctx: RoleContext, address: str, data: PixelSet, snap: Feder
         from eotrust.federated.local import train_local  # torch: only when this node trains
 
         plan = read_plan(ctx.store, snap.plan_cid)
-        global_weights = read_model(ctx.store, snap.model_cid)
+        global_weights = read_model(ctx.store, snap.model_cid, plan=plan)
         ctx.log(f"task {short(address)} round {r}: training on {len(data)} own samples")
         delta = train_local(plan, global_weights, data, round_=r, index=index)
         update = Update(task=address, round=r, index=index, samples=len(data), delta=delta)

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
+from eotrust.errors import InvalidInputError
 from eotrust.federated.journal import RoundJournal
 from eotrust.federated.plan import FederatedPlan
-from eotrust.federated.weights import Weights, decode
+from eotrust.federated.weights import Weights, decode, encode
 from eotrust.ledger.chain import Chain
 from eotrust.ledger.federated import FederatedFactoryClient
 from eotrust.store.base import Store
@@ -40,11 +41,32 @@ class RoleContext:
         return FederatedFactoryClient(self.chain)
 
 
+#: A plan is a small document (architecture, its parameters, strategy, privacy).
+MAX_PLAN_BYTES = 1 << 20
+
+
+def _size_within(store: Store, cid: str, limit: int, what: str) -> None:
+    """Refuse ``cid`` unread when it is larger than ``limit`` bytes."""
+    size = store.size(cid)
+    if size > limit:
+        raise InvalidInputError(f"{what} {cid} is {size} bytes; at most {limit} are read")
+
+
 def read_plan(store: Store, cid: str) -> FederatedPlan:
+    _size_within(store, cid, MAX_PLAN_BYTES, "the plan")
     return FederatedPlan.parse(store.get_bytes(cid))
 
 
-def read_model(store: Store, cid: str) -> Weights:
+def model_bytes(plan: FederatedPlan) -> int:
+    """The size of every global model of ``plan`` (the same tensors each round, encoded)."""
+    return len(encode(plan.initial_weights()))
+
+
+def read_model(store: Store, cid: str, *, plan: FederatedPlan | None = None) -> Weights:
+    """A global model; with ``plan``, an object larger than the plan's model is refused unread
+    (what a participant does: the aggregator that publishes the model may be hostile)."""
+    if plan is not None:
+        _size_within(store, cid, model_bytes(plan), "the global model")
     return decode(store.get_bytes(cid), what=f"global model {cid}")
 
 
