@@ -11,10 +11,10 @@ from collections.abc import Callable
 from eotrust.cid import cid_of_bytes
 from eotrust.errors import EotrustError
 from eotrust.federated.aggregate import WeightedDelta
-from eotrust.federated.plan import FederatedPlan
+from eotrust.federated.roles import read_model, read_plan
 from eotrust.federated.strategy import strategy_of
 from eotrust.federated.update import GarbageUpdateError, check_update, open_update
-from eotrust.federated.weights import decode, encode
+from eotrust.federated.weights import encode
 from eotrust.ledger.chain import Chain
 from eotrust.ledger.federated import FederatedFactoryClient, FederatedTaskClient
 from eotrust.store.base import Store
@@ -36,7 +36,7 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
         f"{snap.state.value}, round {snap.round}/{snap.rounds}, {len(snap.participants)} participants, quorum {snap.quorum}",
     )
     try:
-        plan = FederatedPlan.parse(store.get_bytes(snap.plan_cid))
+        plan = read_plan(store, snap.plan_cid)
         add(
             "training plan",
             True,
@@ -65,7 +65,7 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
             add(f"{name}: aggregate", None, "round still open")
             continue
         try:
-            global_weights = decode(store.get_bytes(rec.model_cid), what=f"global model {rec.model_cid}")
+            global_weights = read_model(store, rec.model_cid, plan=plan)
         except EotrustError as exc:
             add(f"{name}: global model", False, exc.message)
             continue

@@ -65,7 +65,9 @@ class WorkflowExecutor:
         from eotrust.workflow import run_workflow
         from eotrust.workflow.cwl_package import looks_like_cwl
 
-        if looks_like_cwl(store.get_bytes(workflow_cid)[:20000]):
+        with store.open(workflow_cid) as head:  # the first bytes say which kind: read no more
+            cwl = looks_like_cwl(head.read(20000))
+        if cwl:
             return self._execute_cwl(workflow_cid, inputs, params, store=store, progress=progress)
         result = run_workflow(
             self.settings,

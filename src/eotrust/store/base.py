@@ -113,3 +113,23 @@ class StoreBase:
         with self.open(cid) as f:
             while f.read(1 << 20):
                 pass
+
+
+def read_at_most(store: Store, cid: str, limit: int, what: str) -> bytes:
+    """The object ``cid`` (verified as it is read) if it is at most ``limit`` bytes; else one
+    InvalidInputError naming ``what``, having read no more than ``limit + 1`` bytes. For the
+    documents another party names (workflows, services, CWL packages, run records, plans),
+    which were read whole whatever their size."""
+    chunks: list[bytes] = []
+    left = limit + 1
+    with store.open(cid) as f:
+        while left > 0:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise InvalidInputError(f"{what} {cid} is over {limit} bytes; at most {limit} are read")
+    return data

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from eotrust.errors import WorkflowError
-from eotrust.limits import json_loads
+from eotrust.limits import JSON_LIMITS, json_loads
 from eotrust.settings import Settings
-from eotrust.store.base import Store
+from eotrust.store.base import Store, read_at_most
 from eotrust.workflow.cwl import import_cwl
 from eotrust.workflow.cwl_package import (
     CwlInterface,
@@ -45,7 +45,7 @@ def package_bytes(store: Store, cid: str) -> bytes | None:
     """The packed CWL document stored as ``cid``; None when ``cid`` is something else."""
     if not CID_LIKE.match(cid) or not store.has(cid):
         return None
-    data = store.get_bytes(cid)
+    data = read_at_most(store, cid, JSON_LIMITS.max_bytes, "CWL package")
     if not data.lstrip().startswith(b"{"):
         return None
     try:

@@ -18,9 +18,9 @@ from typing import Any
 
 from eotrust.cid import canonical_json
 from eotrust.errors import WorkflowError
-from eotrust.limits import json_loads
+from eotrust.limits import JSON_LIMITS, json_loads
 from eotrust.settings import Settings
-from eotrust.store.base import Store
+from eotrust.store.base import Store, read_at_most
 from eotrust.workflow.cwl_runner import CwlOptions, CwlRunResult, run_cwl, standard_schemas_kept
 from eotrust.workflow.errors import Problem, WorkflowValidationError
 
@@ -210,7 +210,7 @@ def run_cwl_package(
 ) -> CwlRunResult:
     """Run a stored CWL package: each data input (a CID, or a list) is fetched from the store
     (verified) into a scratch directory, the job object is built from them and ``params``."""
-    packed = store.get_bytes(package_cid)
+    packed = read_at_most(store, package_cid, JSON_LIMITS.max_bytes, "CWL package")
     iface = cwl_interface(packed)
     unknown = sorted(set(inputs) - set(iface.data_inputs)) + sorted(
         set(params) - set(iface.parameters_schema["properties"])

@@ -14,11 +14,11 @@ from typing import Any, cast
 from pydantic import BaseModel
 
 from eotrust.errors import NotFoundError, WorkflowError
-from eotrust.limits import json_loads
+from eotrust.limits import JSON_LIMITS, json_loads
 from eotrust.names import check_name, is_name
 from eotrust.settings import Settings
 from eotrust.store.atomic import write_atomic
-from eotrust.store.base import Store
+from eotrust.store.base import Store, read_at_most
 from eotrust.workflow.engine import RunResult, run_workflow
 from eotrust.workflow.spec import WorkflowSpec, load_workflow_cid, store_workflow
 
@@ -130,7 +130,7 @@ def _describe(entry: dict[str, Any], spec: WorkflowSpec) -> PublishedWorkflow:
 def _describe_cwl(entry: dict[str, Any], st: Store) -> PublishedWorkflow:
     from eotrust.workflow.cwl_package import cwl_interface, main_process
 
-    packed = st.get_bytes(entry["cid"])
+    packed = read_at_most(st, entry["cid"], JSON_LIMITS.max_bytes, "CWL package")
     iface = cwl_interface(packed, name=entry["workflow"])
     schema = iface.parameters_schema
     main = main_process(json_loads(packed))

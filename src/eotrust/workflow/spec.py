@@ -31,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eotrust.cid import canonical_json
 from eotrust.errors import EotrustError
-from eotrust.limits import json_loads
-from eotrust.store.base import Store
+from eotrust.limits import YAML_LIMITS, json_loads
+from eotrust.store.base import Store, read_at_most
 from eotrust.workflow.errors import Problem, WorkflowValidationError
 from eotrust.workflow.params import ParamSpec, check_value, parse_param_decl
 from eotrust.workflow.service import NAME, PortSpec, ServiceSpec, parse_service
@@ -168,7 +168,7 @@ def load_workflow(source: str | Path, *, store: Store | None = None) -> Workflow
 
 def load_workflow_cid(cid: str, store: Store) -> WorkflowSpec:
     try:
-        raw = store.get_bytes(cid)
+        raw = read_at_most(store, cid, YAML_LIMITS.max_bytes, "workflow")
     except EotrustError as exc:
         raise WorkflowValidationError([Problem(f"cannot read workflow {cid}: {exc.message}", None, cid)]) from None
     try:
@@ -237,7 +237,7 @@ def _load_service(
             )
             return None
         try:
-            data = json_loads(store.get_bytes(str(raw["cid"])))
+            data = json_loads(read_at_most(store, str(raw["cid"]), YAML_LIMITS.max_bytes, "service"))
             svc = ServiceSpec.model_validate(data)
         except EotrustError as exc:
             problems.append(doc.problem(f"service {name!r}: cannot read {raw['cid']}: {exc.message}", *path, "cid"))
