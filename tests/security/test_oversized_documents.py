@@ -74,3 +74,17 @@ def test_a_huge_stored_cwl_package_is_refused(tmp_path: Path) -> None:
     huge = store.put_bytes(b'{"cwlVersion": "v1.2", "x": "' + b"a" * JSON_LIMITS.max_bytes + b'"}')
     with pytest.raises(InvalidInputError, match="CWL package .* is over"):
         package_bytes(store, huge)
+
+
+def test_a_platforms_huge_run_record_is_not_read_whole(tmp_path: Path) -> None:
+    """A platform writes the run record; anyone verifies it and the server shows it."""
+    from eotrust.store.base import read_head
+    from eotrust.workflow.record import MAX_RUN_RECORD_BYTES, read_run_record
+
+    store = CountingStore(tmp_path / "store")
+    huge = store.put_bytes(b'{"steps": [' + b" " * MAX_RUN_RECORD_BYTES + b"]}")
+    store.read_bytes[0] = 0
+    with pytest.raises(InvalidInputError, match="run record .* is over"):
+        read_run_record(store, huge)
+    assert store.read_bytes[0] <= MAX_RUN_RECORD_BYTES + 1
+    assert read_head(store, huge, 11) == b'{"steps": ['  # a log view reads only its head

@@ -14,7 +14,11 @@ from eotrust.api.state import ServerState
 from eotrust.clock import utc_iso
 from eotrust.errors import EotrustError, InvalidInputError, NotFoundError
 from eotrust.limits import json_loads
-from eotrust.workflow.record import RunRecord
+from eotrust.store.base import read_head
+from eotrust.workflow.record import RunRecord, read_run_record
+
+#: How much of each step's log a job's log view reads (its last 200 lines are shown).
+LOG_SHOWN_BYTES = 1 << 20
 
 SORT_KEYS = ("created", "-created", "status", "process")
 
@@ -134,7 +138,9 @@ def run_record(state: ServerState, address: str) -> tuple[str, RunRecord]:
     if not run_cid:
         raise NotFoundError(f"job {address} has no run record yet", hint="wait until the job is successful or failed")
     try:
-        return run_cid, RunRecord.model_validate_json(state.store.get_bytes(run_cid))
+        return run_cid, read_run_record(state.store, run_cid)
+    except InvalidInputError:
+        raise  # one that is over its size: said as such
     except EotrustError:
         raise NotFoundError(
             f"the run record {run_cid} of job {address} is not in this server's store",
@@ -170,10 +176,15 @@ def job_logs(state: ServerState, address: str) -> list[str]:
         for cid in (step.log_cid, step.stdout_cid, step.stderr_cid):
             if cid:
                 try:
-                    text = state.store.get_bytes(cid).decode("utf-8", "replace")
+                    head = read_head(state.store, cid, LOG_SHOWN_BYTES)
                 except EotrustError:
                     continue
+                text = head.decode("utf-8", "replace")
                 lines += [f"[{stamp}] {step.label}| {ln}" for ln in text.splitlines()[-200:]]
+                if len(head) == LOG_SHOWN_BYTES:
+                    lines.append(
+                        f"[{stamp}] {step.label}| … (only the first {LOG_SHOWN_BYTES} bytes of {cid} are read)"
+                    )
     return lines
 
 

@@ -115,13 +115,10 @@ class StoreBase:
                 pass
 
 
-def read_at_most(store: Store, cid: str, limit: int, what: str) -> bytes:
-    """The object ``cid`` (verified as it is read) if it is at most ``limit`` bytes; else one
-    InvalidInputError naming ``what``, having read no more than ``limit + 1`` bytes. For the
-    documents another party names (workflows, services, CWL packages, run records, plans),
-    which were read whole whatever their size."""
+def read_head(store: Store, cid: str, limit: int) -> bytes:
+    """The first ``limit`` bytes of ``cid`` (all of it when shorter), verified as read."""
     chunks: list[bytes] = []
-    left = limit + 1
+    left = limit
     with store.open(cid) as f:
         while left > 0:
             chunk = f.read(min(left, 1 << 20))
@@ -129,7 +126,15 @@ def read_at_most(store: Store, cid: str, limit: int, what: str) -> bytes:
                 break
             chunks.append(chunk)
             left -= len(chunk)
-    data = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def read_at_most(store: Store, cid: str, limit: int, what: str) -> bytes:
+    """The object ``cid`` (verified as it is read) if it is at most ``limit`` bytes; else one
+    InvalidInputError naming ``what``, having read no more than ``limit + 1`` bytes. For the
+    documents another party names (workflows, services, CWL packages, run records, plans),
+    which were read whole whatever their size."""
+    data = read_head(store, cid, limit + 1)
     if len(data) > limit:
         raise InvalidInputError(f"{what} {cid} is over {limit} bytes; at most {limit} are read")
     return data

@@ -243,13 +243,13 @@ def _check_run(
     inputs: dict[str, str],
     results: dict[str, ResultInfo],
 ) -> None:
-    from eotrust.workflow.record import RunRecord
+    from eotrust.workflow.record import read_run_record
 
     if not store.has(run_cid):
         verdict.add("run record readable", None, f"{run_cid} is not in this store")
         return
     try:
-        run = RunRecord.model_validate_json(store.get_bytes(run_cid))
+        run = read_run_record(store, run_cid)
     except EotrustError as exc:
         verdict.add("run record readable", False, exc.message)
         return

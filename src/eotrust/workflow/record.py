@@ -16,7 +16,7 @@ from eotrust.cid import canonical_json
 from eotrust.errors import NotFoundError
 from eotrust.limits import json_loads
 from eotrust.store.atomic import write_atomic
-from eotrust.store.base import Store
+from eotrust.store.base import Store, read_at_most
 
 RECORD_FORMAT = "eotrust-run/1"
 
@@ -80,6 +80,16 @@ class RunRecord(BaseModel):
         return canonical_json(self.model_dump(mode="json"))
 
 
+#: A run record lists every step (a few hundred bytes each): a larger object is not one.
+MAX_RUN_RECORD_BYTES = 64 * 2**20
+
+
+def read_run_record(store: Store, cid: str) -> RunRecord:
+    """The run record stored as ``cid``, read no further than :data:`MAX_RUN_RECORD_BYTES` (a
+    platform writes it, and anyone may verify it); ValueError when it is not a run record."""
+    return RunRecord.model_validate_json(read_at_most(store, cid, MAX_RUN_RECORD_BYTES, "run record"))
+
+
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
 
@@ -129,7 +139,7 @@ def load_record(store: Store, index_dir: Path, ref: str) -> tuple[str, RunRecord
     if not store.has(cid):
         raise NotFoundError(f"run record {cid} is not in the store", hint="see `eotrust run list`")
     try:
-        record = RunRecord.model_validate_json(store.get_bytes(cid))
+        record = read_run_record(store, cid)
     except ValueError:
         raise NotFoundError(f"object {cid} is not a run record", hint="see `eotrust run list`") from None
     return cid, record

@@ -7,7 +7,7 @@ from typing import Any
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 from eotrust.workflow import record as _record
-from eotrust.workflow.record import RunRecord
+from eotrust.workflow.record import RunRecord, read_run_record
 
 
 def load_run(settings: Settings, ref: str, *, store: Store | None = None) -> tuple[str, RunRecord]:
@@ -46,7 +46,7 @@ def list_runs(settings: Settings, *, store: Store | None = None) -> list[dict[st
             "problem": None,
         }
         try:
-            record = RunRecord.model_validate_json(store.get_bytes(to_v0(cid)))
+            record = read_run_record(store, to_v0(cid))
         except EotrustError as exc:
             missing = not _has(store, cid)
             shown["problem"] = (
