@@ -31,7 +31,8 @@ DEEP_OBJECT = '{"a":' * DEEP + "1" + "}" * DEEP
 
 
 def test_no_module_parses_json_with_the_bare_json_module() -> None:
-    """``json.loads``/``json.load`` only in ``eotrust.limits`` (the one bounded parser)."""
+    """``json.loads``/``json.load`` (or an HTTP response's ``.json()``, which calls it) only in
+    ``eotrust.limits``, the one bounded parser."""
     found = []
     for path in sorted(SRC.rglob("*.py")):
         if path == SRC / "limits.py":
@@ -44,6 +45,8 @@ def test_no_module_parses_json_with_the_bare_json_module() -> None:
                 and node.value.id == "json"
             ):
                 found.append(f"{path.relative_to(SRC)}:{node.lineno}")
+            if isinstance(node, ast.Attribute) and node.attr == "json" and "response" in ast.unparse(node.value):
+                found.append(f"{path.relative_to(SRC)}:{node.lineno} (an HTTP response's .json())")
     assert not found, "parse JSON with eotrust.limits.json_loads, not json.loads: " + ", ".join(found)
 
 

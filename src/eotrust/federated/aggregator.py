@@ -33,7 +33,7 @@ def aggregator_step(ctx: RoleContext, address: str, snap: FederatedSnapshot | No
     entry = ctx.journal.load(address, r, ROLE)
     if entry is None:
         plan = read_plan(ctx.store, snap.plan_cid)
-        global_weights = read_model(ctx.store, snap.model_cid)
+        global_weights = read_model(ctx.store, snap.model_cid, plan=plan)  # round 0's is the submitter's
         accepted: list[WeightedDelta] = []
         refused: list[int] = []
         for u in task.updates_of(r):

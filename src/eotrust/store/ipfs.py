@@ -93,7 +93,7 @@ class IpfsStore(StoreBase):
     def _json(self, command: str, params: dict[str, str]) -> Any:
         response = self._send(command, params)
         try:
-            return response.json()
+            return json_loads(response.content)  # bounded, as every JSON eotrust reads
         except ValueError:
             raise StoreError(f"IPFS {command} answered something that is not JSON") from None
 
