@@ -482,13 +482,14 @@ def answer(state: ServerState, caller: Caller, address: str, accept: bool) -> li
 
 def jsonable(value: Any) -> Any:
     """A ledger snapshot or event as plain JSON (bytes as 0x-hex, enums by name)."""
+    import dataclasses
     from enum import Enum
 
-    if hasattr(value, "model_dump"):
-        return jsonable(value.model_dump())
-    if hasattr(value, "__dataclass_fields__"):
-        import dataclasses
+    from pydantic import BaseModel
 
+    if isinstance(value, BaseModel):
+        return jsonable(value.model_dump())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}

@@ -55,9 +55,9 @@ def to_jsonable(value: Any) -> Any:
         return [to_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {k: to_jsonable(v) for k, v in value.items()}
-    if hasattr(value, "__dataclass_fields__"):
-        import dataclasses
+    import dataclasses
 
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_jsonable(dataclasses.asdict(value))
     return value
 
