@@ -115,7 +115,11 @@ ATTACKS: list[Attack] = [
     # the service shares its warm worker's process: it answers for the worker, with JSON nested
     # 300,000 deep (a segmentation fault of json.loads once eth-account has raised the recursion
     # limit) — the engine must stop that worker and fail the step, never parse the answer
-    Attack("forge-answer", {"python": "sandbox_hostile:forge_answer"}, ("the service's worker sent an answer",)),
+    Attack(
+        "forge-answer",
+        {"python": "sandbox_hostile:forge_answer", "timeout_s": 60},  # a write that blocks fails, not hangs
+        ("the service's worker sent an answer",),
+    ),
 ]
 
 
