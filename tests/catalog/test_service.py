@@ -210,3 +210,17 @@ def test_text_search_joins_words_by_hyphen_space_underscore_or_nothing(catalog: 
     assert found == {hyphen.id, joined.id}
     assert {r.id for r in catalog.search(text="LAND_COVER")} == found
     assert {r.id for r in catalog.search(text="100%")} == set()
+
+
+def test_a_record_body_is_bounded_when_written_and_when_read_back(catalog, owner, settings) -> None:  # type: ignore[no-untyped-def]
+    """Attack: the holder of the shared database writes a row whose body is megabytes long;
+    every search parsed it. A body over MAX_BODY_CHARS is refused when signed and when read."""
+    from eotrust.catalog.records import MAX_BODY_CHARS
+
+    with pytest.raises(InvalidInputError, match="at most"):
+        catalog.register(owner, _dataset("long", None, "2020-01-01", "2020-02-01", description="x" * MAX_BODY_CHARS))
+    assert catalog.list(Kind.DATASET) == []
+    rec = catalog.register(owner, _dataset("short", None, "2020-01-01", "2020-02-01"))
+    _alter(settings, f"UPDATE catalog_datasets SET body = '{' ' * (MAX_BODY_CHARS + 1)}' WHERE id = '{rec.id}'")
+    with pytest.raises(IntegrityError, match="characters, over"):
+        catalog.get(rec.id, Kind.DATASET)

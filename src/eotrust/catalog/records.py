@@ -17,10 +17,12 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 from eotrust.catalog.db import Base
 from eotrust.catalog.entries import BODY_TYPES, Body, Kind, Record
 from eotrust.cid import canonical_text
-from eotrust.errors import IntegrityError
+from eotrust.errors import IntegrityError, InvalidInputError
 from eotrust.limits import json_loads
 
 _BBOX = ("bbox_west", "bbox_south", "bbox_east", "bbox_north")
+#: A signed record's body (canonical JSON) is at most this long, when written and when read back.
+MAX_BODY_CHARS = 1 << 20
 
 
 class RecordRow(Base):
@@ -48,6 +50,12 @@ class RecordRow(Base):
         if record.kind is not cls.KIND:
             raise TypeError(f"{cls.__name__} stores {cls.KIND.value} records, not {record.kind.value}")
         fields = record.body.canonical()
+        body = canonical_text(fields)
+        if len(body) > MAX_BODY_CHARS:
+            raise InvalidInputError(
+                f"the {record.kind.value} record's body is {len(body)} characters; a record holds at most {MAX_BODY_CHARS}",
+                hint="shorten its description, keywords or lists",
+            )
         columns: dict[str, Any] = {}
         for name, value in fields.items():
             if name == "bbox":
@@ -59,7 +67,7 @@ class RecordRow(Base):
             owner=record.owner,
             created=record.created,
             signature=record.signature,
-            body=canonical_text(fields),
+            body=body,
             **columns,
         )
 
@@ -77,6 +85,10 @@ class RecordRow(Base):
     def to_record(self) -> Record[Body]:
         """The checked record; IntegrityError names the record and the field that does not match."""
         what = f"catalogue {self.KIND.value} record {self.id}"
+        if len(self.body) > MAX_BODY_CHARS:  # a row of the shared database no owner could have written
+            raise IntegrityError(
+                f"{what}: its body is {len(self.body)} characters, over {MAX_BODY_CHARS}", hint="the row was altered"
+            )
         try:
             body_fields = json_loads(self.body)
         except (TypeError, ValueError):
