@@ -414,11 +414,13 @@ def record_round(
     """Put every file of the round into ``store`` and a :class:`LabelRound` record naming
     them by CID; return the record's CID. The round number follows the parent's."""
     from eotrust.cid import canonical_json
+    from eotrust.store.base import read_at_most
 
     number = 0
     if parent is not None:
         try:
-            number = LabelRound.model_validate_json(store.get_bytes(parent)).round + 1
+            raw = read_at_most(store, parent, 1 << 20, "label round")  # a record of CIDs: small
+            number = LabelRound.model_validate_json(raw).round + 1
         except ValueError as exc:
             raise InvalidInputError(f"{parent} is not a label round: {str(exc).splitlines()[0]}") from None
 
