@@ -88,3 +88,15 @@ def test_a_platforms_huge_run_record_is_not_read_whole(tmp_path: Path) -> None:
         read_run_record(store, huge)
     assert store.read_bytes[0] <= MAX_RUN_RECORD_BYTES + 1
     assert read_head(store, huge, 11) == b'{"steps": ['  # a log view reads only its head
+
+
+def test_run_logs_stream_a_huge_log_and_keep_characters_across_chunks(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`run logs` printed a step log by reading it whole (a platform's log may be gigabytes);
+    it now prints as it reads, and a character split between two reads survives."""
+    from eotrust.cli.workflow import _echo_object
+
+    store = CountingStore(tmp_path / "store")
+    text = "a" * ((1 << 20) - 1) + "é" + "z" * 10  # the é's two bytes straddle the first MiB
+    cid = store.put_bytes(text.encode())
+    _echo_object(store, cid)
+    assert capsys.readouterr().out == text + "\n"

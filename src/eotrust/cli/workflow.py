@@ -621,12 +621,23 @@ def run_logs_cmd(
         raise NotFoundError(f"run has no step {step!r}", hint=f"steps: {', '.join(s.label for s in rec.steps)}")
     s = found[0]
     if s.log_cid:
-        typer.echo(store.get_bytes(s.log_cid).decode("utf-8", "replace"))
+        _echo_object(store, s.log_cid)
         return
     for what, cid in (("stdout", s.stdout_cid), ("stderr", s.stderr_cid)):
         typer.echo(f"== {what} ==")
         if cid:
-            typer.echo(store.get_bytes(cid).decode("utf-8", "replace"))
+            _echo_object(store, cid)
+
+
+def _echo_object(store: Store, cid: str) -> None:
+    """Print a stored text as it is read, a MiB at a time (a platform's log may be huge)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    with store.open(cid) as f:
+        while chunk := f.read(1 << 20):
+            typer.echo(decoder.decode(chunk), nl=False)
+    typer.echo(decoder.decode(b"", final=True))
 
 
 @run_app.command("prov")
