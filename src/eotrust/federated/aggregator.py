@@ -33,7 +33,8 @@ def aggregator_step(ctx: RoleContext, address: str, snap: FederatedSnapshot | No
     entry = ctx.journal.load(address, r, ROLE)
     if entry is None:
         plan = read_plan(ctx.store, snap.plan_cid)
-        global_weights = read_model(ctx.store, snap.model_cid, plan=plan)  # round 0's is the submitter's
+        # round 0's model is the submitter's, bounded by the plan; later ones are this aggregator's own
+        global_weights = read_model(ctx.store, snap.model_cid, plan=plan if r == 0 else None)
         accepted: list[WeightedDelta] = []
         refused: list[int] = []
         for u in task.updates_of(r):
