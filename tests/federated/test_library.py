@@ -165,9 +165,9 @@ def test_a_participant_reads_no_model_larger_than_its_plans_nor_a_huge_plan(tmp_
     assert read_plan(store, plan_cid) == plan
     sound = store.put_bytes(encode(plan.initial_weights()))
     assert store.size(sound) == model_bytes(plan)
-    assert set(read_model(store, sound, plan=plan)) == set(plan.initial_weights())
+    assert set(read_model(store, sound, at_most=model_bytes(plan))) == set(plan.initial_weights())
     huge = store.put_bytes(bytes(model_bytes(plan) + 1))
     with pytest.raises(InvalidInputError, match=r"the global model .* bytes; at most \d+ are read"):
-        read_model(store, huge, plan=plan)
+        read_model(store, huge, at_most=model_bytes(plan))
     with pytest.raises(InvalidInputError, match=r"the plan .* bytes; at most \d+ are read"):
         read_plan(store, store.put_bytes(bytes(MAX_PLAN_BYTES + 1)))

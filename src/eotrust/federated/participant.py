@@ -7,7 +7,7 @@ from __future__ import annotations
 from eotrust.errors import StateError
 from eotrust.federated.data import PixelSet
 from eotrust.federated.journal import RoundEntry
-from eotrust.federated.roles import DEADLINE_SLACK_S, RoleContext, read_model, read_plan, short
+from eotrust.federated.roles import DEADLINE_SLACK_S, RoleContext, model_bytes, read_model, read_plan, short
 from eotrust.federated.update import Update, seal_update
 from eotrust.ledger.federated import FederatedSnapshot, FederatedState, FederatedTaskClient
 
@@ -34,7 +34,7 @@ def participant_step(ctx: RoleContext, address: str, data: PixelSet, snap: Feder
         from eotrust.federated.local import train_local  # torch: only when this node trains
 
         plan = read_plan(ctx.store, snap.plan_cid)
-        global_weights = read_model(ctx.store, snap.model_cid, plan=plan)
+        global_weights = read_model(ctx.store, snap.model_cid, at_most=model_bytes(plan))
         ctx.log(f"task {short(address)} round {r}: training on {len(data)} own samples")
         delta = train_local(plan, global_weights, data, round_=r, index=index)
         update = Update(task=address, round=r, index=index, samples=len(data), delta=delta)

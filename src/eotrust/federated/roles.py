@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
-from eotrust.errors import InvalidInputError
 from eotrust.federated.journal import RoundJournal
 from eotrust.federated.plan import FederatedPlan
 from eotrust.federated.weights import Weights, decode, encode
 from eotrust.ledger.chain import Chain
 from eotrust.ledger.federated import FederatedFactoryClient
-from eotrust.store.base import Store
+from eotrust.store.base import Store, read_at_most
 
 #: Seconds past a deadline before the chain's next block is surely past it too.
 DEADLINE_SLACK_S = 2.0
@@ -45,16 +44,8 @@ class RoleContext:
 MAX_PLAN_BYTES = 1 << 20
 
 
-def _size_within(store: Store, cid: str, limit: int, what: str) -> None:
-    """Refuse ``cid`` unread when it is larger than ``limit`` bytes."""
-    size = store.size(cid)
-    if size > limit:
-        raise InvalidInputError(f"{what} {cid} is {size} bytes; at most {limit} are read")
-
-
 def read_plan(store: Store, cid: str) -> FederatedPlan:
-    _size_within(store, cid, MAX_PLAN_BYTES, "the plan")
-    return FederatedPlan.parse(store.get_bytes(cid))
+    return FederatedPlan.parse(read_at_most(store, cid, MAX_PLAN_BYTES, "the plan"))
 
 
 def model_bytes(plan: FederatedPlan) -> int:
@@ -62,12 +53,11 @@ def model_bytes(plan: FederatedPlan) -> int:
     return len(encode(plan.initial_weights()))
 
 
-def read_model(store: Store, cid: str, *, plan: FederatedPlan | None = None) -> Weights:
-    """A global model; with ``plan``, an object larger than the plan's model is refused unread
-    (what a participant does: the aggregator that publishes the model may be hostile)."""
-    if plan is not None:
-        _size_within(store, cid, model_bytes(plan), "the global model")
-    return decode(store.get_bytes(cid), what=f"global model {cid}")
+def read_model(store: Store, cid: str, *, at_most: int | None = None) -> Weights:
+    """A global model; with ``at_most`` (the plan's :func:`model_bytes`), a larger object is
+    refused unread (what a participant does: the aggregator that publishes it may be hostile)."""
+    data = store.get_bytes(cid) if at_most is None else read_at_most(store, cid, at_most, "the global model")
+    return decode(data, what=f"global model {cid}")
 
 
 def short(address: str) -> str:

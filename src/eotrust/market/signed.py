@@ -23,7 +23,7 @@ from eotrust.errors import (
     NotFoundError,
 )
 from eotrust.limits import json_loads
-from eotrust.store.base import Store
+from eotrust.store.base import Store, read_head
 
 #: The largest signed document read back from a store (a quote with a thousand items is ~300 KB).
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
@@ -87,8 +87,7 @@ def load_document(store: Store, cid: str, kind: str) -> SignedDocument:
     """The signed document of this kind stored at ``cid``, checked; NotFoundError when the
     object is not one, IntegrityError when its signature does not hold."""
     try:
-        with store.open(cid) as stream:  # each block verified as it is read; never more than the bound
-            data = stream.read(MAX_DOCUMENT_BYTES + 1)
+        data = read_head(store, cid, MAX_DOCUMENT_BYTES + 1)  # verified as read; never more than the bound
     except NotFoundError:
         raise
     except EotrustError as exc:

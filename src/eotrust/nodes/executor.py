@@ -62,12 +62,11 @@ class WorkflowExecutor:
         store: Store,
         progress: ProgressHook | None = None,
     ) -> Execution:
+        from eotrust.store.base import read_head
         from eotrust.workflow import run_workflow
         from eotrust.workflow.cwl_package import looks_like_cwl
 
-        with store.open(workflow_cid) as head:  # the first bytes say which kind: read no more
-            cwl = looks_like_cwl(head.read(20000))
-        if cwl:
+        if looks_like_cwl(read_head(store, workflow_cid, 20000)):  # the first bytes say which kind
             return self._execute_cwl(workflow_cid, inputs, params, store=store, progress=progress)
         result = run_workflow(
             self.settings,
