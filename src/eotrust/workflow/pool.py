@@ -173,9 +173,9 @@ class PythonWorker:
             resp = json_loads(self._read_exact(n, deadline))
         except ValueError as exc:
             raise _Malformed(f"an answer that is not JSON ({str(exc)[:100]})") from None
-        status, error, cpu = (
-            (resp.get(k) for k in ("exit_status", "error", "cpu_s")) if isinstance(resp, dict) else ("?",) * 3
-        )
+        if not isinstance(resp, dict):
+            raise _Malformed("an answer that is not a JSON object")
+        status, error, cpu = (resp.get(k) for k in ("exit_status", "error", "cpu_s"))
         if not (
             (status is None or (isinstance(status, int) and not isinstance(status, bool)))
             and (error is None or isinstance(error, str))
