@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     sparql_peers: list[str] = Field(
         default_factory=list, description="SPARQL endpoints a query here may reach with SERVICE (federation)"
     )
+    sparql_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, description="longest a SPARQL query of the server may run (then 400)"
+    )
+    sparql_max_answer_mb: int = Field(default=32, ge=1, le=4096, description="largest SPARQL answer the server sends")
+    sparql_concurrency: int = Field(
+        default=2, ge=1, le=64, description="SPARQL queries the server evaluates at once (503 beyond)"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -64,3 +64,24 @@ def test_render_upload_limit(small_server: tuple[TestClient, str, Path]) -> None
     r = client.post("/render/prediction", params=params, content=b"", headers=auth)
     assert r.status_code == 400 and "request body" in r.json()["detail"]
     assert not list(tmp.glob("render-*"))
+
+
+def test_sparql_post_reads_no_more_than_a_query(small_server: tuple[TestClient, str, Path]) -> None:
+    """Anonymous: the SPARQL endpoint read the whole body before measuring it (a 4 GB POST was
+    4 GB of server memory); now 64 KiB at most, declared or streamed."""
+    client, _key, _tmp = small_server
+    sparql = {"Content-Type": "application/sparql-query"}
+    _refused(client.post("/sparql", content=b" " * (65 * 1024), headers=sparql), "at most 65536 are read")
+    r, pulled = post_streamed(client, "/sparql", _chunks(4 * MIB), headers=sparql)
+    _refused(r, "none is read")
+    assert pulled < 4 * MIB
+    assert client.post("/sparql", content=b"ASK { ?s ?p ?o }", headers=sparql).status_code == 200
+
+
+def test_ogc_deploy_reads_no_more_than_a_package(small_server: tuple[TestClient, str, Path]) -> None:
+    """An authenticated party: a deployed package was read whole before its size was checked."""
+    client, key, _tmp = small_server
+    headers = {"X-API-Key": key, "Content-Type": "application/cwl+yaml"}
+    r, pulled = post_streamed(client, "/processes", _chunks(8 * MIB), headers=headers)
+    _refused(r, "the package is over 2097152 bytes")
+    assert pulled < 8 * MIB

@@ -49,11 +49,19 @@ _RESP: dict[int | str, dict[str, Any]] = {
 
 
 async def _package(request: Request, process: str | None, version: str | None, visibility: str | None) -> Any:
+    from eotrust.api.bodies import BodyTooLarge, check_declared_length, read_body
     from eotrust.errors import InvalidInputError
 
-    body = await request.body()
-    if len(body) > MAX_PACKAGE_BYTES:
-        raise InvalidInputError(f"the package is {len(body)} bytes; at most {MAX_PACKAGE_BYTES} are accepted")
+    check_declared_length(
+        request,
+        MAX_PACKAGE_BYTES,
+        lambda n: BodyTooLarge(f"the package is {n} bytes; at most {MAX_PACKAGE_BYTES} are accepted"),
+    )
+    body = await read_body(
+        request,
+        MAX_PACKAGE_BYTES,
+        lambda: BodyTooLarge(f"the package is over {MAX_PACKAGE_BYTES} bytes; at most that many are accepted"),
+    )
     ctype = request.headers.get("content-type", "application/cwl+yaml")
     if ctype.split(";")[0].strip().lower() not in PACKAGE_TYPES:
         raise InvalidInputError(f"cannot deploy a {ctype} body", hint=f"send one of {', '.join(PACKAGE_TYPES)}")

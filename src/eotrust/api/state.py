@@ -6,6 +6,7 @@ runs in the background."""
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 from eotrust.backends import Backends, opened
@@ -43,6 +44,11 @@ class ServerState(Backends):
         from eotrust.api.model_service import ModelService
 
         return ModelService(self.settings, self.registry, self.api_keys)
+
+    @opened
+    def sparql_slots(self) -> threading.BoundedSemaphore:
+        """How many SPARQL queries may be evaluated at once (``sparql_concurrency``)."""
+        return threading.BoundedSemaphore(self.settings.sparql_concurrency)
 
     def models(self) -> list[ModelEntry]:
         """The model packages of the registry."""

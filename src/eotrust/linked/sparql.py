@@ -14,14 +14,22 @@ another endpoint, or a SERVICE by variable, is refused before it runs; queries a
 
 from __future__ import annotations
 
+import io
+import json
 import re
+import signal
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import pyoxigraph as ox
 
 from eotrust.errors import InvalidInputError, PermissionDeniedError
+from eotrust.limits import json_loads
 
 GEOF = "http://www.opengis.net/def/function/geosparql/"
 UOM = "http://www.opengis.net/def/uom/OGC/1.0/"
@@ -175,13 +183,136 @@ def _pick(accept: str, table: dict[str, Any], default: str) -> str:
 
 def serialise(result: Any, accept: str) -> SparqlAnswer:
     """The answer in the best format the Accept header names (SPARQL 1.1 Protocol)."""
+    buf = io.BytesIO()
+    media = serialise_to(result, accept, buf)
+    return SparqlAnswer(buf.getvalue(), media)
+
+
+def serialise_to(result: Any, accept: str, output: BinaryIO) -> str:
+    """Stream the answer to ``output`` in the best format the Accept header names; its media type."""
     if isinstance(result, ox.QueryTriples):
         media = _pick(accept, _GRAPH_TYPES, "text/turtle")
-        return SparqlAnswer(result.serialize(format=_GRAPH_TYPES[media]) or b"", media)
+        result.serialize(output, format=_GRAPH_TYPES[media])
+        return media
     media = _pick(accept, _RESULT_TYPES, "application/sparql-results+json")
     if media == "application/json":
         media = "application/sparql-results+json"
-    return SparqlAnswer(result.serialize(format=_RESULT_TYPES[media]) or b"", media)
+    result.serialize(output, format=_RESULT_TYPES[media])
+    return media
+
+
+@dataclass(frozen=True)
+class SparqlLimits:
+    """What one query may use (``Settings.sparql_*``): wall time (its process is killed then),
+    the answer's size, and the memory (address space) and CPU time of its process."""
+
+    timeout_s: float
+    max_answer_bytes: int
+    max_memory_mb: int = 2048
+
+    @property
+    def max_cpu_s(self) -> int:
+        return int(self.timeout_s) + 2
+
+
+class SparqlLimitExceeded(SparqlError):
+    """A query stopped at one of :class:`SparqlLimits`."""
+
+
+def answer_bounded(
+    build: Callable[[], ox.Store],
+    query: str,
+    *,
+    peers: list[str],
+    accept: str,
+    limits: SparqlLimits,
+    prefixes: dict[str, str] | None = None,
+) -> SparqlAnswer:
+    """:func:`answer` for queries from anyone: evaluated in a child process
+    (``eotrust.linked.sparql_worker``) with a deadline, a memory and CPU limit and a cap on the
+    answer's size, so that no query can hold a core, the memory or the disk of the process that
+    asked. A query stopped by a limit is :class:`SparqlLimitExceeded`, naming the limit."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise SparqlError(f"the query is {len(query)} characters; at most {MAX_QUERY_CHARS} are accepted")
+    check_services(query, peers)
+    store = build()
+    try:
+        graph = store.dump(format=ox.RdfFormat.N_QUADS) or b""
+    finally:
+        del store
+    header = {
+        "query": query,
+        "peers": peers,
+        "accept": accept,
+        "prefixes": prefixes or {},
+        "max_memory_mb": limits.max_memory_mb,
+        "max_cpu_s": limits.max_cpu_s,
+        "max_answer_bytes": limits.max_answer_bytes + 1,
+    }
+    with tempfile.TemporaryDirectory(prefix="eotrust-sparql-") as tmp:
+        out_path, err_path = Path(tmp) / "answer", Path(tmp) / "said"
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "eotrust.linked.sparql_worker"],
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=err,
+            )
+            try:
+                proc.communicate(json.dumps(header).encode() + b"\n" + graph, timeout=limits.timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise _over_time(limits) from None
+            finally:
+                if proc.poll() is None:  # interrupted otherwise (a KeyboardInterrupt): no orphan
+                    proc.kill()
+                    proc.wait()
+        said = _last_json_line(err_path)
+        size = out_path.stat().st_size
+        if proc.returncode == 0 and said.get("kind") == "answer" and size <= limits.max_answer_bytes:
+            return SparqlAnswer(out_path.read_bytes(), str(said["media_type"]))
+        if size > limits.max_answer_bytes or proc.returncode == -signal.SIGXFSZ:
+            raise SparqlLimitExceeded(
+                f"the answer is larger than this server's {_mib(limits.max_answer_bytes)} limit",
+                hint="add LIMIT (and OFFSET to page through it), or select fewer variables",
+            )
+        if proc.returncode == -signal.SIGXCPU:
+            raise _over_time(limits)
+        if said.get("kind") == "denied":
+            raise PermissionDeniedError(str(said.get("message", "the query was refused")))
+        if said.get("kind") in ("invalid", "failed"):
+            raise SparqlError(str(said.get("message", "the query failed")))
+        raise SparqlLimitExceeded(
+            f"the query stopped without an answer (it may have needed more than {limits.max_memory_mb} MiB)",
+            hint="narrow its patterns, or add LIMIT",
+        )
+
+
+def _over_time(limits: SparqlLimits) -> SparqlLimitExceeded:
+    return SparqlLimitExceeded(
+        f"the query ran past this server's {limits.timeout_s:g} s limit and was stopped",
+        hint="narrow its patterns, or add LIMIT",
+    )
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:g} MiB"
+
+
+def _last_json_line(path: Path) -> dict[str, Any]:
+    """The last line the worker wrote on stderr, as JSON (an empty dict when there is none)."""
+    with path.open("rb") as f:
+        f.seek(max(0, path.stat().st_size - 8192))
+        lines = f.read().splitlines()
+    for line in reversed(lines):
+        if line.startswith(b"{"):
+            try:
+                value = json_loads(line)
+            except ValueError:
+                return {}
+            return value if isinstance(value, dict) else {}
+    return {}
 
 
 def answer(
