@@ -191,7 +191,9 @@ class Backends:
                 path = self.settings.path("tmp") / f"model-{cid}.zip"
                 self.store.get_file(cid, path)
                 try:
-                    cached = self._scorers[cid] = Scorer.from_file(path, cid=cid)
+                    cached = self._scorers[cid] = Scorer.from_file(
+                        path, cid=cid, max_memory_mb=self.settings.model_max_memory_mb
+                    )
                 finally:
                     path.unlink(missing_ok=True)
             return cached

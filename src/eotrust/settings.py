@@ -72,6 +72,9 @@ class Settings(BaseSettings):
         default=64, ge=4, le=4096, description="most processes and threads in one step's sandbox"
     )
     sandbox_max_file_mb: int = Field(default=4096, ge=1, description="largest file a step may write")
+    model_max_memory_mb: int = Field(
+        default=4096, ge=64, description="most memory onnxruntime may allocate for models in one process"
+    )
     sparql_peers: list[str] = Field(
         default_factory=list, description="SPARQL endpoints a query here may reach with SERVICE (federation)"
     )

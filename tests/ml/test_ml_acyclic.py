@@ -22,6 +22,7 @@ RANK = {
     "ml.models.enet": 0,
     "ml.models.temporal": 0,
     "ml.uncertainty": 0,
+    "ml.ort_memory": 0,  # the process's capped onnxruntime arena
     "ml.modeldef": 1,
     "ml.metrics": 1,
     "ml.package": 1,

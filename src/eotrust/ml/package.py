@@ -607,6 +607,12 @@ def load_session(pkg: ModelPackage, options: Any = None) -> Any:
     output; ModelError when onnxruntime refuses the graph."""
     import onnxruntime as ort
 
+    from eotrust.ml.ort_memory import cap_model_memory
+
+    if options is None:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        cap_model_memory(options)
     try:
         session = ort.InferenceSession(pkg.graph_bytes, options, providers=["CPUExecutionProvider"])
     except Exception as exc:

@@ -269,7 +269,9 @@ class Registry:
         from eotrust.ml.scoring.batch import Scorer
 
         entry, path = self.local_path(ref)
-        return Scorer(read_package(path), threads=threads, cid=entry.cid)
+        return Scorer(
+            read_package(path), threads=threads, cid=entry.cid, max_memory_mb=self.settings.model_max_memory_mb
+        )
 
 
 def _same_manifest(entry: ModelEntry, package: Path) -> None:

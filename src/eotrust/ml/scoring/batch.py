@@ -33,10 +33,16 @@ if TYPE_CHECKING:
 SERIES_BATCH = 65536
 
 
-def session_options(threads: int | None = None) -> ort.SessionOptions:
+def session_options(threads: int | None = None, max_memory_mb: int | None = None) -> ort.SessionOptions:
+    """Options for a scoring session: full graph optimisation, ``threads`` intra-op threads,
+    no spinning, and the process's capped arena (:mod:`eotrust.ml.ort_memory`; ``max_memory_mb``
+    fixes the cap if this is the process's first session)."""
     import onnxruntime as ort
 
+    from eotrust.ml.ort_memory import cap_model_memory
+
     opts = ort.SessionOptions()
+    cap_model_memory(opts, max_memory_mb)
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         opts.intra_op_num_threads = threads
@@ -73,11 +79,18 @@ class Scorer:
     Build it with :meth:`from_file` (verifies the package) or from a :class:`ModelPackage`
     already verified. ``threads``: onnxruntime's intra-op threads (default: all cores)."""
 
-    def __init__(self, package: ModelPackage, *, threads: int | None = None, cid: str | None = None) -> None:
+    def __init__(
+        self,
+        package: ModelPackage,
+        *,
+        threads: int | None = None,
+        cid: str | None = None,
+        max_memory_mb: int | None = None,
+    ) -> None:
         self.package = package
         self.manifest: Manifest = package.manifest
         self.cid = cid
-        self.session = load_session(package, session_options(threads))
+        self.session = load_session(package, session_options(threads, max_memory_mb))
         spec = self.manifest.input
         self.spec = spec
         self.num_classes = self.manifest.output.classes
@@ -87,14 +100,20 @@ class Scorer:
 
     @classmethod
     def from_file(
-        cls, path: Path, *, cid: str | None = None, verify: bool = True, threads: int | None = None
+        cls,
+        path: Path,
+        *,
+        cid: str | None = None,
+        verify: bool = True,
+        threads: int | None = None,
+        max_memory_mb: int | None = None,
     ) -> Scorer:
         """A scorer for the package at ``path``; with ``verify`` (default) the package is checked
         completely first (CID when given, signature, graph)."""
         if verify:
             report = verify_package(Path(path), cid=cid, check_graph=False)
             cid = report.cid
-        return cls(read_package(Path(path)), threads=threads, cid=cid)
+        return cls(read_package(Path(path)), threads=threads, cid=cid, max_memory_mb=max_memory_mb)
 
     # -- shapes ---------------------------------------------------------------
     @property
@@ -162,6 +181,14 @@ class Scorer:
         try:
             return np.asarray(self.session.run([self.manifest.output.name], {self.spec.name: x})[0])
         except Exception as exc:
+            from eotrust.ml.ort_memory import exceeded
+
+            too_much = exceeded(exc)
+            if too_much is not None:
+                raise ModelError(
+                    f"model {self.manifest.name} was stopped on input {x.shape}: {too_much}",
+                    hint="the graph allocates more than any tile needs; the cap is model_max_memory_mb",
+                ) from None
             raise ModelError(
                 f"scoring with model {self.manifest.name} failed on input {x.shape}: {first_line(exc)}"
             ) from None
