@@ -192,7 +192,10 @@ class Backends:
                 self.store.get_file(cid, path)
                 try:
                     cached = self._scorers[cid] = Scorer.from_file(
-                        path, cid=cid, max_memory_mb=self.settings.model_max_memory_mb
+                        path,
+                        cid=cid,
+                        max_memory_mb=self.settings.model_max_memory_mb,
+                        max_seconds=self.settings.model_max_seconds,
                     )
                 finally:
                     path.unlink(missing_ok=True)

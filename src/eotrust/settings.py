@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     model_max_memory_mb: int = Field(
         default=4096, ge=64, description="most memory onnxruntime may allocate for models in one process"
     )
+    model_max_seconds: float = Field(
+        default=300.0, gt=0, description="longest one model call may run before it is stopped"
+    )
     sparql_peers: list[str] = Field(
         default_factory=list, description="SPARQL endpoints a query here may reach with SERVICE (federation)"
     )

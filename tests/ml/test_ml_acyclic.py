@@ -32,6 +32,7 @@ RANK = {
     "ml.figures": 2,
     "ml.distributed": 2,
     "ml.scoring.batcher": 1,
+    "ml.scoring.watchdog": 0,
     "ml.scoring.batch": 2,
     "ml.scoring.scene": 3,
     "ml.scoring.stream": 3,

@@ -270,7 +270,11 @@ class Registry:
 
         entry, path = self.local_path(ref)
         return Scorer(
-            read_package(path), threads=threads, cid=entry.cid, max_memory_mb=self.settings.model_max_memory_mb
+            read_package(path),
+            threads=threads,
+            cid=entry.cid,
+            max_memory_mb=self.settings.model_max_memory_mb,
+            max_seconds=self.settings.model_max_seconds,
         )
 
 

@@ -23,11 +23,15 @@ from eotrust.ml.package import (
     short_list,
     verify_package,
 )
+from eotrust.ml.scoring.watchdog import Watchdog
 
 if TYPE_CHECKING:
     import onnxruntime as ort
 
     from eotrust.ml.scoring.batcher import Batcher
+
+#: Longest one onnxruntime call may run (``Settings.model_max_seconds``) before it is stopped.
+DEFAULT_MAX_SECONDS = 300.0
 
 #: Rows of pixel series scored per onnxruntime call.
 SERIES_BATCH = 65536
@@ -86,8 +90,10 @@ class Scorer:
         threads: int | None = None,
         cid: str | None = None,
         max_memory_mb: int | None = None,
+        max_seconds: float = DEFAULT_MAX_SECONDS,
     ) -> None:
         self.package = package
+        self.max_seconds = max_seconds
         self.manifest: Manifest = package.manifest
         self.cid = cid
         self.session = load_session(package, session_options(threads, max_memory_mb))
@@ -96,6 +102,7 @@ class Scorer:
         self.num_classes = self.manifest.output.classes
         self._mean, self._std = self._normalisation()
         self._batcher: Batcher | None = None
+        self._watchdog = Watchdog()
         self._batcher_lock = threading.Lock()
 
     @classmethod
@@ -107,13 +114,16 @@ class Scorer:
         verify: bool = True,
         threads: int | None = None,
         max_memory_mb: int | None = None,
+        max_seconds: float = DEFAULT_MAX_SECONDS,
     ) -> Scorer:
         """A scorer for the package at ``path``; with ``verify`` (default) the package is checked
         completely first (CID when given, signature, graph)."""
         if verify:
             report = verify_package(Path(path), cid=cid, check_graph=False)
             cid = report.cid
-        return cls(read_package(Path(path)), threads=threads, cid=cid, max_memory_mb=max_memory_mb)
+        return cls(
+            read_package(Path(path)), threads=threads, cid=cid, max_memory_mb=max_memory_mb, max_seconds=max_seconds
+        )
 
     # -- shapes ---------------------------------------------------------------
     @property
@@ -177,12 +187,22 @@ class Scorer:
 
     # -- scoring --------------------------------------------------------------
     def run(self, x: np.ndarray) -> np.ndarray:
-        """Raw graph output for an already prepared batch."""
+        """Raw graph output for an already prepared batch; a call that runs past
+        :attr:`max_seconds` is stopped (onnxruntime's terminate flag) with a ModelError."""
+        import onnxruntime as ort
+
+        options = ort.RunOptions()
+        token = self._watchdog.arm(options, self.max_seconds)
         try:
-            return np.asarray(self.session.run([self.manifest.output.name], {self.spec.name: x})[0])
+            return np.asarray(self.session.run([self.manifest.output.name], {self.spec.name: x}, options)[0])
         except Exception as exc:
             from eotrust.ml.ort_memory import exceeded
 
+            if options.terminate:
+                raise ModelError(
+                    f"model {self.manifest.name} was stopped on input {x.shape} after {self.max_seconds:g} s",
+                    hint="no tile needs that long; the limit is model_max_seconds",
+                ) from None
             too_much = exceeded(exc)
             if too_much is not None:
                 raise ModelError(
@@ -192,6 +212,8 @@ class Scorer:
             raise ModelError(
                 f"scoring with model {self.manifest.name} failed on input {x.shape}: {first_line(exc)}"
             ) from None
+        finally:
+            self._watchdog.disarm(token)
 
     @property
     def batcher(self) -> Batcher:
