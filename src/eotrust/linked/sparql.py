@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import signal
 import subprocess
@@ -257,6 +258,8 @@ def answer_bounded(
                 stdin=subprocess.PIPE,
                 stdout=out,
                 stderr=err,
+                # nothing of the server's configuration (a passphrase) reaches the child
+                env={k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_")},
             )
             try:
                 proc.communicate(json.dumps(header).encode() + b"\n" + graph, timeout=limits.timeout_s)
