@@ -284,3 +284,54 @@ def test_cli_no_sandbox_warns_and_records_it(scene: Scene, tmp_path: Path) -> No
     cid = done.stderr.strip().rsplit(" ", 1)[-1]
     record = RunRecord.model_validate_json(open_store(scene.settings).get_bytes(cid))
     assert [(s.sandboxed, s.network) for s in record.steps] == [(False, True)]
+
+
+# -- JavaScript expressions ------------------------------------------------------------------------
+# cwltool evaluates expressions in node's `vm`, which is no boundary: this expression takes the
+# node process itself and reports what it can reach — the runner's environment, the keystore, a
+# shell command and the network. Before, it ran as the runner (outside bwrap) and got all four.
+ESCAPE = """${
+  var proc = globalThis.constructor.constructor("return process")();
+  var req = globalThis.constructor.constructor("return require")();
+  var out = ["escaped"];
+  out.push("env:" + (proc.env.EOTRUST_PASSPHRASE || "-"));
+  try { out.push("keystore:" + req("fs").readFileSync(KEYSTORE, "utf8")); } catch (e) { out.push("keystore:-"); }
+  try { out.push("shell:" + req("child_process").execSync("echo ran-a-shell").toString().trim()); }
+  catch (e) { out.push("shell:-"); }
+  try { req("child_process").execSync("bash -c 'echo hi > /dev/tcp/127.0.0.1/PORT'"); out.push("net:reached"); }
+  catch (e) { out.push("net:-"); }
+  return {"loot": out.join(" ")};
+}"""
+
+
+def _escape(scene: Scene, tmp: Path, settings: Settings) -> str:
+    tool = {
+        "cwlVersion": "v1.2",
+        "class": "ExpressionTool",
+        "requirements": {"InlineJavascriptRequirement": {}},
+        "inputs": {},
+        "outputs": {"loot": "string"},
+        "expression": ESCAPE.replace("KEYSTORE", json.dumps(str(scene.keystore))).replace("PORT", str(scene.port)),
+    }
+    (tmp / "escape.cwl").write_text(json.dumps(tool))
+    (tmp / "job.json").write_text("{}")
+    result = run_cwl(settings, tmp / "escape.cwl", tmp / "job.json", CwlOptions(outdir=tmp / "out", cache=False))
+    assert result.exit_code == 0, result.log[-2000:]
+    assert isinstance(result.output, dict), result.output
+    return str(result.output["loot"])
+
+
+def test_an_expression_that_escapes_nodes_vm_finds_nothing(scene: Scene, tmp_path: Path) -> None:
+    loot = _escape(scene, tmp_path, scene.settings)
+    assert loot.startswith("escaped ")  # the escape itself still works: it is node's vm
+    assert PASSPHRASE not in loot and "env:-" in loot
+    assert KEYSTORE_SECRET not in loot and "keystore:-" in loot
+    assert "net:-" in loot and not scene.reached()
+    # a shell inside the expression's own jail may run; it sees what the jail holds (nothing)
+
+
+def test_control_an_escaping_expression_without_sandbox_gets_everything(scene: Scene, tmp_path: Path) -> None:
+    loose = scene.settings.model_copy(update={"sandbox": False})
+    loot = _escape(scene, tmp_path, loose)
+    assert PASSPHRASE in loot and KEYSTORE_SECRET in loot and "shell:ran-a-shell" in loot
+    assert "net:reached" in loot and scene.reached()

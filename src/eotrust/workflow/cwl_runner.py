@@ -455,6 +455,7 @@ def run_cwl(
     from cwltool.context import LoadingContext, RuntimeContext
     from cwltool.main import main as cwltool_main
 
+    from eotrust.workflow.cwl_js import install_js_engine, loose_js
     from eotrust.workflow.record import RunRecord, StepRecord, save_record
 
     if store is None:
@@ -487,6 +488,7 @@ def run_cwl(
     args = arg_parser().parse_args(argsl)
     loading = LoadingContext(vars(args))
     sandbox = CwlSandbox.from_settings(settings)
+    install_js_engine(sandbox.hidden if sandbox is not None else ())
     roots: tuple[Path, ...] = ()
     if options.read_roots is not None and scratch is not None:
         roots = real_roots([*options.read_roots, scratch, options.outdir])
@@ -503,6 +505,7 @@ def run_cwl(
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     stdout = io.StringIO()
     started = time.time()
+    loose = loose_js.set(sandbox is None)  # expressions jailed like commands, unless the sandbox is off
     try:
         code = cwltool_main(
             args=args,
@@ -516,6 +519,7 @@ def run_cwl(
             custom_schema_callback=standard_schemas_kept(enable_ext=bool(args.enable_ext)),
         )
     finally:
+        loose_js.reset(loose)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     ended = time.time()
