@@ -198,7 +198,9 @@ def _score_tiff(scorer: Scorer, body: bytes, limit: int) -> tuple[bytes, tuple[s
         src = Path(tmp) / "input.tif"
         src.write_bytes(body)
         try:
-            with rasterio.open(src) as ds:
+            # GTiff only: GDAL would otherwise pick a driver by content, and a VRT body names
+            # other files of this server, or URLs it would fetch (tests/api/test_upload_formats.py)
+            with rasterio.open(src, driver="GTiff") as ds:
                 decoded = ds.width * ds.height * ds.count * np.dtype(ds.dtypes[0]).itemsize
         except (RasterioError, TypeError, ValueError):
             raise InvalidInputError("the body is not a readable GeoTIFF") from None

@@ -142,11 +142,25 @@ async def prediction(
         os.rmdir(work)
 
 
+def _check_geotiff(path: Path) -> None:
+    """Refuse anything but a GeoTIFF before GDAL opens it freely: by content it would open a
+    VRT, whose sources are other files of this server (the picture would show them) or URLs."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    try:
+        with rasterio.open(path, driver="GTiff"):
+            pass
+    except (RasterioError, TypeError, ValueError):
+        raise InvalidInputError("the body is not a readable GeoTIFF") from None
+
+
 def _score_and_draw(state: ServerState, model: str, scene: Path, work: Path) -> dict[str, Any]:
     from eotrust.cid import validate_cid
     from eotrust.ml.scoring.scene import score_scene
 
     model = validate_cid(model)
+    _check_geotiff(scene)
     scorer = state.scorer(model)
     classes = work / "classes.tif"
     score_scene(scorer, scene, classes)
