@@ -33,14 +33,13 @@ def vrt(source: str, bands: int = 3) -> bytes:
     ).encode()
 
 
-def geotiff(path: Path) -> Path:
-    data = np.random.default_rng(0).integers(0, 255, (1, 64, 64)).astype(np.float32)
-    profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 1, "dtype": "float32"}
+def geotiff(bands: int, seed: int = 0) -> bytes:
+    data = np.random.default_rng(seed).integers(0, 255, (bands, 64, 64)).astype(np.float32)
+    profile = {"driver": "GTiff", "width": 64, "height": 64, "count": bands, "dtype": "float32"}
     with MemoryFile() as mem:
         with mem.open(**profile, crs="EPSG:32633", transform=Affine(10, 0, 400000, 0, -10, 5000000)) as dst:
             dst.write(data)
-        path.write_bytes(mem.read())
-    return path
+        return mem.read()
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +59,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_enet_zip: Path) -> Ite
         entry = Registry(settings).register(tiny_enet_zip)
         party = create_party(settings, "sam", Role.SUBMITTER)
         key, _ = create_api_key(settings, party=party, scopes=["*"])
-        private = geotiff(tmp / "someone-elses-raster.tif")  # a file on the server's disk
+        private = tmp / "someone-elses-raster.tif"  # a file on the server's disk
+        private.write_bytes(geotiff(1))
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         listener.listen(4)
@@ -110,20 +110,8 @@ def test_render_opens_only_geotiffs(server: dict[str, Any], target: str) -> None
     assert not _reached(server["listener"])
 
 
-def test_a_real_geotiff_is_still_scored(server: dict[str, Any], tmp_path: Path) -> None:
-    three = np.random.default_rng(1).integers(0, 255, (3, 64, 64)).astype(np.float32)
-    with MemoryFile() as mem:
-        with mem.open(
-            driver="GTiff",
-            width=64,
-            height=64,
-            count=3,
-            dtype="float32",
-            crs="EPSG:32633",
-            transform=Affine(10, 0, 400000, 0, -10, 5000000),
-        ) as dst:
-            dst.write(three)
-        body = mem.read()
+def test_a_real_geotiff_is_still_scored(server: dict[str, Any]) -> None:
+    body = geotiff(3, seed=1)
     res = server["client"].post(
         f"/models/{server['cid']}/predict",
         content=body,
