@@ -11,6 +11,7 @@ memory is taken, and the server scores the next request as before."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import resource
 from collections.abc import Iterator
@@ -180,3 +181,70 @@ def test_the_server_stops_an_endless_call_and_serves_the_next_request(server: di
     assert "after 2 s" in res.json()["detail"] and time.monotonic() - started < 15
     ok = client.post(f"/models/{server['good']}/predict", content=buf.getvalue(), headers=headers)
     assert ok.status_code == 200, ok.text
+
+
+# -- a graph that reads a file of the host that scores it -----------------------------------------
+def _reading(honest: Path, dest: Path, location: str) -> bytes:
+    """The honest graph plus an initializer kept "outside" at ``location`` (onnxruntime resolves
+    it against the scoring process's working directory; it refuses absolute paths and ``../``,
+    so anything under that directory — a server started in the user's home sees ``.eotrust/``),
+    summed into the output: the prediction carries the file."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from eotrust.ml.package import read_package
+
+    pkg = read_package(honest)
+    graph = onnx.load_from_string(pkg.graph_bytes)
+    out = pkg.manifest.output.name
+    for node in graph.graph.node:
+        for i, name in enumerate(node.output):
+            if name == out:
+                node.output[i] = "honest_output"
+    stolen = TensorProto(name="stolen", data_type=TensorProto.UINT8, dims=[16])
+    stolen.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "16")):
+        entry = stolen.external_data.add()
+        entry.key, entry.value = key, value
+    graph.graph.initializer.append(stolen)
+    graph.graph.node.extend(
+        [
+            helper.make_node("Cast", ["stolen"], ["stolen_f"], to=TensorProto.FLOAT),
+            helper.make_node("ReduceSum", ["stolen_f"], ["stolen_sum"], keepdims=0),
+            helper.make_node("Add", ["honest_output", "stolen_sum"], [out]),
+        ]
+    )
+    return graph.SerializeToString()
+
+
+def test_a_graph_that_reads_a_host_file_is_refused(
+    tiny_enet_zip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime as ort
+    from tiny_models import OWNER
+
+    from eotrust.ml.package import graph_info, pack, read_package, verify_package
+    from eotrust.ml.scoring.batch import Scorer
+
+    keys = tmp_path / "work" / ".eotrust" / "parties"  # a server started where its home is below
+    keys.mkdir(parents=True)
+    (keys / "keystore.json").write_bytes(b"\x07" * 16)
+    monkeypatch.chdir(tmp_path / "work")
+    graph = _reading(tiny_enet_zip, tmp_path, ".eotrust/parties/keystore.json")
+    # the attack is real: onnxruntime alone reads the file into the prediction (16 x 7 = 112)
+    session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    x = np.zeros((1, 3, 64, 64), np.float32)
+    name = session.get_inputs()[0].name
+    honest = ort.InferenceSession(read_package(tiny_enet_zip).graph_bytes, providers=["CPUExecutionProvider"])
+    assert np.allclose(session.run(None, {name: x})[0] - honest.run(None, {name: x})[0], 112.0)
+    # eotrust refuses it wherever a graph is described, verified or loaded, in one line
+    with pytest.raises(ModelError, match="keeps tensor 'stolen' outside itself"):
+        graph_info(graph)
+    pkg = read_package(tiny_enet_zip)
+    described = {"sha256": hashlib.sha256(graph).hexdigest(), "size": len(graph)}
+    forged = pkg.manifest.model_copy(update={"graph": pkg.manifest.graph.model_copy(update=described)})
+    with pytest.raises(ModelError, match="outside itself"):
+        pack(forged, graph, OWNER, tmp_path / "x.zip")
+    with pytest.raises(ModelError, match="outside itself"):
+        Scorer(type(pkg)(pkg.manifest, pkg.manifest_bytes, graph, pkg.signature))
+    assert verify_package(tiny_enet_zip).cid  # an honest package still verifies

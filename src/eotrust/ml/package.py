@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -377,9 +378,50 @@ def _parse_graph(graph_bytes: bytes) -> Any:
     import onnx
 
     try:
-        return onnx.load_from_string(graph_bytes)
+        proto = onnx.load_from_string(graph_bytes)  # never loads external data itself
     except Exception as exc:
         raise ModelError(f"the ONNX graph does not parse: {first_line(exc)}", hint="export the model again") from None
+    check_self_contained(proto)
+    return proto
+
+
+def _tensors(graph: Any) -> Iterator[Any]:
+    """Every tensor a graph holds: initializers (dense and sparse) and node attributes, in
+    subgraphs too (a Loop's or an If's body)."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("sparse_tensor"):
+                yield attr.sparse_tensor.values
+                yield attr.sparse_tensor.indices
+            if attr.HasField("g"):
+                yield from _tensors(attr.g)
+            for sub in attr.graphs:
+                yield from _tensors(sub)
+
+
+def check_self_contained(proto: Any) -> None:
+    """Refuse a graph with a tensor stored outside it. onnxruntime reads such "external data"
+    from a path the graph names, resolved against the scoring process's working directory —
+    ``../`` included — so a signed package could read any file of the host that scores it
+    into a tensor and carry it out in its predictions. eotrust packages hold one self-contained
+    graph."""
+    import onnx
+
+    for tensor in _tensors(proto.graph):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
+            where = next((e.value for e in tensor.external_data if e.key == "location"), "?")
+            raise ModelError(
+                f"the ONNX graph keeps tensor {tensor.name or '(unnamed)'!r} outside itself ({where!r}); "
+                "a package's graph must hold all its data",
+                hint="export without external data (models under 2 GiB fit in one file)",
+            )
 
 
 def graph_precision(graph_bytes: bytes) -> Literal["int8"] | None:
@@ -609,6 +651,7 @@ def load_session(pkg: ModelPackage, options: Any = None) -> Any:
 
     from eotrust.ml.ort_memory import cap_model_memory
 
+    _parse_graph(pkg.graph_bytes)  # self-contained: no tensor read from a path the graph names
     if options is None:
         options = ort.SessionOptions()
         options.log_severity_level = 3
