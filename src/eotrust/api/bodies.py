@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,6 +60,21 @@ async def stream_body(
             raise too_large()
         write(chunk)
     return size
+
+
+def uploaded_geotiff(path: Path) -> int:
+    """The decoded size in bytes of an uploaded raster, opened as a GeoTIFF only: GDAL would
+    otherwise pick a driver by content, and a VRT body names other files of this server, or
+    URLs it would fetch (tests/api/test_upload_formats.py). InvalidInputError for anything else."""
+    import numpy as np
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    try:
+        with rasterio.open(path, driver="GTiff") as ds:
+            return int(ds.width * ds.height * ds.count * np.dtype(ds.dtypes[0]).itemsize)
+    except (RasterioError, TypeError, ValueError):
+        raise InvalidInputError("the body is not a readable GeoTIFF") from None
 
 
 async def read_body(request: Request, limit: int, too_large: Callable[[], EotrustError]) -> bytes:

@@ -36,7 +36,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from eotrust.api.auth import api_key_header, bearer, presented_secret
-from eotrust.api.bodies import BodyTooLarge, check_declared_length, read_body
+from eotrust.api.bodies import BodyTooLarge, check_declared_length, read_body, uploaded_geotiff
 from eotrust.api.errors import problem, status_of
 from eotrust.errors import AuthError, EotrustError, InvalidInputError
 
@@ -189,7 +189,6 @@ def _score_array(scorer: Scorer, arr: np.ndarray, with_probs: bool) -> tuple[np.
 
 
 def _score_tiff(scorer: Scorer, body: bytes, limit: int) -> tuple[bytes, tuple[str, ...]]:
-    import rasterio
     from rasterio.errors import RasterioError
 
     from eotrust.ml.scoring.scene import score_scene
@@ -197,13 +196,7 @@ def _score_tiff(scorer: Scorer, body: bytes, limit: int) -> tuple[bytes, tuple[s
     with tempfile.TemporaryDirectory(prefix="eotrust-predict-") as tmp:
         src = Path(tmp) / "input.tif"
         src.write_bytes(body)
-        try:
-            # GTiff only: GDAL would otherwise pick a driver by content, and a VRT body names
-            # other files of this server, or URLs it would fetch (tests/api/test_upload_formats.py)
-            with rasterio.open(src, driver="GTiff") as ds:
-                decoded = ds.width * ds.height * ds.count * np.dtype(ds.dtypes[0]).itemsize
-        except (RasterioError, TypeError, ValueError):
-            raise InvalidInputError("the body is not a readable GeoTIFF") from None
+        decoded = uploaded_geotiff(src)
         if decoded > 4 * limit:
             raise PayloadTooLarge(f"the GeoTIFF decodes to {decoded} bytes; the limit is {4 * limit}")
         out = Path(tmp) / "classes.tif"

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from eotrust.api.auth import Caller, require_party
-from eotrust.api.bodies import stream_body
+from eotrust.api.bodies import stream_body, uploaded_geotiff
 from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.api.store_routes import upload_too_large
 from eotrust.errors import InvalidInputError
@@ -142,25 +142,12 @@ async def prediction(
         os.rmdir(work)
 
 
-def _check_geotiff(path: Path) -> None:
-    """Refuse anything but a GeoTIFF before GDAL opens it freely: by content it would open a
-    VRT, whose sources are other files of this server (the picture would show them) or URLs."""
-    import rasterio
-    from rasterio.errors import RasterioError
-
-    try:
-        with rasterio.open(path, driver="GTiff"):
-            pass
-    except (RasterioError, TypeError, ValueError):
-        raise InvalidInputError("the body is not a readable GeoTIFF") from None
-
-
 def _score_and_draw(state: ServerState, model: str, scene: Path, work: Path) -> dict[str, Any]:
     from eotrust.cid import validate_cid
     from eotrust.ml.scoring.scene import score_scene
 
     model = validate_cid(model)
-    _check_geotiff(scene)
+    uploaded_geotiff(scene)  # a GeoTIFF, not a VRT naming this server's files or URLs
     scorer = state.scorer(model)
     classes = work / "classes.tif"
     score_scene(scorer, scene, classes)
