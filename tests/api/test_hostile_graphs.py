@@ -27,14 +27,12 @@ from eotrust.errors import ModelError
 SHAPE = (40_000, 40_000)  # float32: 6.4 GB, over the default cap (4 GiB)
 
 
-def _with_extra(honest: Path, dest: Path, kind: str) -> Path:
-    """The honest package's graph with its output plus zero made expensively (``kind``:
-    "memory" or "time"), signed by the same owner."""
+def _rewired(honest: Path) -> tuple[Any, Any, str]:
+    """The honest package, its graph with the output renamed ``honest_output``, and the output's
+    name: a hostile graph computes the output from ``honest_output`` and its own extra."""
     import onnx
-    from onnx import TensorProto, helper
-    from tiny_models import OWNER
 
-    from eotrust.ml.package import graph_info, pack, read_package
+    from eotrust.ml.package import read_package
 
     pkg = read_package(honest)
     graph = onnx.load_from_string(pkg.graph_bytes)
@@ -43,6 +41,18 @@ def _with_extra(honest: Path, dest: Path, kind: str) -> Path:
         for i, name in enumerate(node.output):
             if name == out:
                 node.output[i] = "honest_output"
+    return pkg, graph, out
+
+
+def _with_extra(honest: Path, dest: Path, kind: str) -> Path:
+    """The honest package's graph with its output plus zero made expensively (``kind``:
+    "memory" or "time"), signed by the same owner."""
+    from onnx import TensorProto, helper
+    from tiny_models import OWNER
+
+    from eotrust.ml.package import graph_info, pack
+
+    pkg, graph, out = _rewired(honest)
     zero = helper.make_tensor("bomb_zero", TensorProto.FLOAT, [], [0.0])
     if kind == "memory":
         graph.graph.initializer.extend([helper.make_tensor("bomb_shape", TensorProto.INT64, [2], list(SHAPE)), zero])
@@ -184,23 +194,14 @@ def test_the_server_stops_an_endless_call_and_serves_the_next_request(server: di
 
 
 # -- a graph that reads a file of the host that scores it -----------------------------------------
-def _reading(honest: Path, dest: Path, location: str) -> bytes:
+def _reading(honest: Path, location: str) -> bytes:
     """The honest graph plus an initializer kept "outside" at ``location`` (onnxruntime resolves
     it against the scoring process's working directory; it refuses absolute paths and ``../``,
     so anything under that directory — a server started in the user's home sees ``.eotrust/``),
     summed into the output: the prediction carries the file."""
-    import onnx
     from onnx import TensorProto, helper
 
-    from eotrust.ml.package import read_package
-
-    pkg = read_package(honest)
-    graph = onnx.load_from_string(pkg.graph_bytes)
-    out = pkg.manifest.output.name
-    for node in graph.graph.node:
-        for i, name in enumerate(node.output):
-            if name == out:
-                node.output[i] = "honest_output"
+    _, graph, out = _rewired(honest)
     stolen = TensorProto(name="stolen", data_type=TensorProto.UINT8, dims=[16])
     stolen.data_location = TensorProto.EXTERNAL
     for key, value in (("location", location), ("offset", "0"), ("length", "16")):
@@ -230,7 +231,7 @@ def test_a_graph_that_reads_a_host_file_is_refused(
     keys.mkdir(parents=True)
     (keys / "keystore.json").write_bytes(b"\x07" * 16)
     monkeypatch.chdir(tmp_path / "work")
-    graph = _reading(tiny_enet_zip, tmp_path, ".eotrust/parties/keystore.json")
+    graph = _reading(tiny_enet_zip, ".eotrust/parties/keystore.json")
     # the attack is real: onnxruntime alone reads the file into the prediction (16 x 7 = 112)
     session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
     x = np.zeros((1, 3, 64, 64), np.float32)
