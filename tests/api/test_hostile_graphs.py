@@ -249,3 +249,50 @@ def test_a_graph_that_reads_a_host_file_is_refused(
     with pytest.raises(ModelError, match="outside itself"):
         Scorer(type(pkg)(pkg.manifest, pkg.manifest_bytes, graph, pkg.signature))
     assert verify_package(tiny_enet_zip).cid  # an honest package still verifies
+
+
+def test_a_file_read_hidden_in_a_model_local_function_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same read from a ``Constant`` inside a model-local function (``ModelProto.functions``),
+    which onnxruntime inlines and loads just the same."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from eotrust.ml.package import graph_info
+
+    (tmp_path / "secret.bin").write_bytes(b"\x05" * 16)
+    monkeypatch.chdir(tmp_path)
+    stolen = TensorProto(name="stolen", data_type=TensorProto.UINT8, dims=[16])
+    stolen.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "secret.bin"), ("offset", "0"), ("length", "16")):
+        entry = stolen.external_data.add()
+        entry.key, entry.value = key, value
+    leak = helper.make_function(
+        "local",
+        "Leak",
+        ["x"],
+        ["y"],
+        [
+            helper.make_node("Constant", [], ["c"], value=stolen),
+            helper.make_node("Cast", ["c"], ["cf"], to=TensorProto.FLOAT),
+            helper.make_node("ReduceSum", ["cf"], ["s"], keepdims=0),
+            helper.make_node("Add", ["x", "s"], ["y"]),
+        ],
+        [helper.make_opsetid("", 17)],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("Leak", ["x"], ["y"], domain="local")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)], functions=[leak]
+    )
+    model.ir_version = 8
+    data = model.SerializeToString()
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])  # the attack is real: 16 x 5
+    assert session.run(None, {"x": np.zeros(1, np.float32)})[0][0] == 80.0
+    with pytest.raises(ModelError, match="keeps tensor 'stolen' outside itself"):
+        graph_info(data)

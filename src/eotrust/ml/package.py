@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -386,13 +387,18 @@ def _parse_graph(graph_bytes: bytes) -> Any:
 
 
 def _tensors(graph: Any) -> Iterator[Any]:
-    """Every tensor a graph holds: initializers (dense and sparse) and node attributes, in
-    subgraphs too (a Loop's or an If's body)."""
+    """Every tensor a graph holds: initializers (dense and sparse) and its nodes' attributes,
+    in subgraphs too (a Loop's or an If's body)."""
     yield from graph.initializer
     for sparse in graph.sparse_initializer:
         yield sparse.values
         yield sparse.indices
-    for node in graph.node:
+    yield from _node_tensors(graph.node)
+
+
+def _node_tensors(nodes: Any) -> Iterator[Any]:
+    """The tensors in nodes' attributes (a ``Constant``'s value), and in their subgraphs."""
+    for node in nodes:
         for attr in node.attribute:
             if attr.HasField("t"):
                 yield attr.t
@@ -414,7 +420,8 @@ def check_self_contained(proto: Any) -> None:
     graph."""
     import onnx
 
-    for tensor in _tensors(proto.graph):
+    functions = (t for f in proto.functions for t in _node_tensors(f.node))  # model-local functions
+    for tensor in itertools.chain(_tensors(proto.graph), functions):
         if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
             where = next((e.value for e in tensor.external_data if e.key == "location"), "?")
             raise ModelError(
