@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 DEFAULT_IDLE_S = 600.0
 #: How long the agent waits for a request once connected.
 REQUEST_TIMEOUT_S = 5.0
+#: The signals relayed from a client to its command's process group.
+_RELAYED = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 #: Imported before the first fork, so that a child finds them loaded (never torch,
 #: onnxruntime or rasterio: too big, or unsafe to fork; a command that needs them imports them).
 PRELOAD = (
@@ -388,7 +390,7 @@ class Agent:
                 signum = json_loads(line)["signal"]
             except (ValueError, KeyError, TypeError):
                 continue
-            if signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if signum in _RELAYED:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signum)  # the child leads its own group, with the processes it started
 
@@ -507,9 +509,20 @@ class Agent:
         sys.stdout.flush()
         sys.stderr.flush()
         wire.send_line(conn, {"started": True})  # before the fork: if this fails, nothing runs
-        pid = os.fork()
-        if pid == 0:
-            self._child(conn, request, fds, warm)  # never returns
+        # The child must be killable by its group from the moment the parent knows its pid (a
+        # client may go away at once), and a signal meant for it must not run the agent's
+        # handlers, which it inherits until it resets them: so the parent sets the group too,
+        # and the relayed signals stay blocked across the fork until the child has its own
+        # handlers (a signal sent meanwhile waits, then acts).
+        saved_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _RELAYED)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                self._child(conn, request, fds, warm, saved_mask)  # never returns
+            with contextlib.suppress(OSError):  # the child may have set it, or already ended
+                os.setpgid(pid, pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, saved_mask)
         self.served += 1
         self.children[pid] = conn
         conn.setblocking(False)
@@ -548,27 +561,33 @@ class Agent:
         request: dict[str, Any],
         fds: list[int],
         warm: tuple[Path, EmbeddedBackend] | None,
+        signal_mask: set[int | signal.Signals],
     ) -> None:
         status = 70
         try:
-            self._become_client(conn, request, fds)
+            self._become_client(conn, request, fds, signal_mask)
             from eotrust.cli.app import run
 
             assert self.command is not None
             status = 1  # an exception no command handles: a traceback and 1, as in the client
             status = run(self.command, request["argv"][1:], prog_name=request["prog_name"], warm=_offer(warm))
+        except KeyboardInterrupt:  # interrupted before its command began: as a shell reports it
+            status = 130
         except BaseException:
             with contextlib.suppress(BaseException):
                 traceback.print_exc()
         finally:
             _finish(status)
 
-    def _become_client(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+    def _become_client(
+        self, conn: socket.socket, request: dict[str, Any], fds: list[int], signal_mask: set[int | signal.Signals]
+    ) -> None:
         """Take the client's descriptors, environment, directory, umask, limits and niceness."""
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.setpgid(0, 0)  # as the parent does: whichever runs first
         self.selector.close()
         for fd in self._wakeup:
             os.close(fd)
@@ -579,7 +598,6 @@ class Agent:
         for other in self.children.values():
             other.close()
         conn.close()
-        os.setpgid(0, 0)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         for fd in fds:
@@ -604,6 +622,7 @@ class Agent:
 
         console.__init__()  # type: ignore[misc]  # colour, width and terminal: this client's
         err_console.__init__(stderr=True)  # type: ignore[misc]
+        signal.pthread_sigmask(signal.SIG_SETMASK, signal_mask)  # a signal sent since the fork acts now
 
 
 def _offer(warm: tuple[Path, EmbeddedBackend] | None) -> Callable[[Settings], ChainBackend | None] | None:
