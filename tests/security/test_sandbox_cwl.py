@@ -335,3 +335,33 @@ def test_control_an_escaping_expression_without_sandbox_gets_everything(scene: S
     loot = _escape(scene, tmp_path, loose)
     assert PASSPHRASE in loot and KEYSTORE_SECRET in loot and "shell:ran-a-shell" in loot
     assert "net:reached" in loot and scene.reached()
+
+
+def test_the_expression_jails_leave_no_directory_behind(scene: Scene, tmp_path: Path) -> None:
+    """A jailed node lives as long as its thread, so its empty working directory outlived the
+    runner: one per process was left in TMPDIR, for ever. Now none is."""
+    import subprocess
+    import sys
+
+    tool = {
+        "cwlVersion": "v1.2",
+        "class": "ExpressionTool",
+        "requirements": {"InlineJavascriptRequirement": {}},
+        "inputs": {},
+        "outputs": {"n": "int"},
+        "expression": "${ return {'n': 6 * 7}; }",
+    }
+    (tmp_path / "sum.cwl").write_text(json.dumps(tool))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+        "EOTRUST_HOME": str(scene.settings.home_dir),
+        "TMPDIR": str(scratch),
+    }
+    argv = [sys.executable, "-m", "eotrust.cli.main", "cwl-runner", "--no-cache", "--outdir", str(tmp_path / "out")]
+    done = subprocess.run([*argv, str(tmp_path / "sum.cwl")], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {"n": 42}
+    assert not list(scratch.glob("eotrust-cwl-js-*"))

@@ -18,6 +18,7 @@ the values cwltool passes them, which is all CWL gives them; an escape now finds
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -58,6 +59,14 @@ class SandboxedNodeJSEngine(sandboxjs.NodeJSEngine):
     def __init__(self, hidden: tuple[Path, ...] = ()) -> None:
         super().__init__()
         self.hidden = hidden
+        #: the jails' (empty) working directories not yet removed: a node lives as long as its
+        #: thread and is seldom waited for, so what is left goes when the process exits
+        self.working_dirs: set[Path] = set()
+        atexit.register(self._remove_working_dirs)
+
+    def _remove_working_dirs(self) -> None:
+        for work in list(self.working_dirs):
+            shutil.rmtree(work, ignore_errors=True)
 
     @property
     def localdata(self) -> threading.local:
@@ -77,6 +86,7 @@ class SandboxedNodeJSEngine(sandboxjs.NodeJSEngine):
         if node is None:
             raise JavascriptException("evaluating CWL expressions needs Node.js (node), which is not installed")
         work = Path(tempfile.mkdtemp(prefix="eotrust-cwl-js-"))
+        self.working_dirs.add(work)
         sandbox = Sandbox(
             workdir=work,
             hidden=self.hidden,
@@ -92,13 +102,14 @@ class SandboxedNodeJSEngine(sandboxjs.NodeJSEngine):
             universal_newlines=True,
         )
         self.processes_to_kill.append(proc)
-        threading.Thread(target=_remove_when_done, args=(proc, work), daemon=True).start()
+        threading.Thread(target=_remove_when_done, args=(proc, work, self.working_dirs), daemon=True).start()
         return proc
 
 
-def _remove_when_done(proc: subprocess.Popen[str], work: Path) -> None:
+def _remove_when_done(proc: subprocess.Popen[str], work: Path, left: set[Path]) -> None:
     proc.wait()
     shutil.rmtree(work, ignore_errors=True)
+    left.discard(work)
 
 
 def install_js_engine(hidden: tuple[Path, ...] = ()) -> None:
