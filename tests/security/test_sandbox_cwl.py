@@ -204,13 +204,14 @@ def test_network_only_when_asked_and_allowed(scene: Scene, tmp_path: Path, allow
 @pytest.mark.parametrize(("ram_mb", "expect"), [(64, "REFUSED"), (6000, "ALLOCATED")])
 def test_declared_memory_is_the_limit(scene: Scene, tmp_path: Path, ram_mb: int, expect: str) -> None:
     # ResourceRequirement ramMin: the address space is that plus a fixed headroom (2 GiB), so
-    # 4 GiB (calloc'd, never touched: cheap) is refused at 64 MiB and granted at 6000 MiB
+    # 4 GiB of it (mapped, never touched: cheap; a bytearray would write all 4 GiB) is refused
+    # at 64 MiB and granted at 6000 MiB
     tool = {
         "cwlVersion": "v1.2",
         "class": "CommandLineTool",
         "baseCommand": ["python3", "-c"],
         "arguments": [
-            "try:\n b = bytearray(4 * 1024 ** 3); print('ALLOCATED')\nexcept MemoryError:\n print('REFUSED')"
+            "import mmap\ntry:\n m = mmap.mmap(-1, 4 * 1024 ** 3); print('ALLOCATED')\nexcept OSError:\n print('REFUSED')"
         ],
         "requirements": [{"class": "ResourceRequirement", "ramMin": ram_mb}],
         "inputs": {},
