@@ -50,13 +50,12 @@ check: install
 	$(VENV)/bin/mypy
 
 # The suite runs on as many pytest-xdist workers as the machine has cores (one file per worker
-# at a time, so a file's module fixtures are built once), the longest files first (tests/conftest.py
-# LONGEST_FIRST); `pytest tests/x.py` alone runs serially.
+# at a time, so a file's module fixtures are built once); `pytest tests/x.py` alone runs serially.
 # The 25 slowest tests are listed at the end of every run. Bytecode is cached even where the
 # environment says PYTHONDONTWRITEBYTECODE (as on this project's machines): the suite starts
 # hundreds of Python processes, and each would compile eotrust's modules again.
 test: install sysdeps node check
-	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -n auto --dist loadfile --no-loadscope-reorder --durations=25
+	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -n auto --dist loadfile --durations=25
 
 bench: install node
 	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

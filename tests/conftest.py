@@ -20,33 +20,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 
-#: The files that take longest (seconds of test time on 2 cores, 2026-12-02: 147, 63, 57, 53,
-#: 35, 33, 31, 22, 20, 20), collected first. `make test` hands files to its workers in
-#: collection order (`--no-loadscope-reorder`; xdist's own order, by number of tests, sent the
-#: README run, a file of four tests and 2.5 minutes, out late), so that no long file is left
-#: running alone at the end while the other cores are idle. Longest first; every other file
-#: keeps its place.
-LONGEST_FIRST = (
-    "tests/docs/test_docs_run.py",
-    "tests/federated/test_federated_multiprocess.py",
-    "tests/test_demo.py",
-    "tests/cli/test_resident_agent.py",
-    "tests/api/test_schemathesis.py",
-    "tests/roles/test_multiprocess.py",
-    "tests/ml/test_ddp.py",
-    "tests/ml/test_onnx_export.py",
-    "tests/workflow/test_cwl_runner.py",
-    "tests/security/test_sandbox_node.py",
-)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    missing = [path for path in LONGEST_FIRST if not (REPO / path).is_file()]
-    if missing:
-        raise pytest.UsageError(f"tests/conftest.py LONGEST_FIRST names files that do not exist: {missing}")
-    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
-
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
