@@ -305,15 +305,22 @@ ESCAPE = """${
 }"""
 
 
-def _escape(scene: Scene, tmp: Path, settings: Settings) -> str:
-    tool = {
+def _expression_tool(outputs: dict[str, str], expression: str) -> dict[str, object]:
+    return {
         "cwlVersion": "v1.2",
         "class": "ExpressionTool",
         "requirements": {"InlineJavascriptRequirement": {}},
         "inputs": {},
-        "outputs": {"loot": "string"},
-        "expression": ESCAPE.replace("KEYSTORE", json.dumps(str(scene.keystore))).replace("PORT", str(scene.port)),
+        "outputs": outputs,
+        "expression": expression,
     }
+
+
+def _escape(scene: Scene, tmp: Path, settings: Settings) -> str:
+    tool = _expression_tool(
+        {"loot": "string"},
+        ESCAPE.replace("KEYSTORE", json.dumps(str(scene.keystore))).replace("PORT", str(scene.port)),
+    )
     (tmp / "escape.cwl").write_text(json.dumps(tool))
     (tmp / "job.json").write_text("{}")
     result = run_cwl(settings, tmp / "escape.cwl", tmp / "job.json", CwlOptions(outdir=tmp / "out", cache=False))
@@ -344,14 +351,7 @@ def test_the_expression_jails_leave_no_directory_behind(scene: Scene, tmp_path: 
     import subprocess
     import sys
 
-    tool = {
-        "cwlVersion": "v1.2",
-        "class": "ExpressionTool",
-        "requirements": {"InlineJavascriptRequirement": {}},
-        "inputs": {},
-        "outputs": {"n": "int"},
-        "expression": "${ return {'n': 6 * 7}; }",
-    }
+    tool = _expression_tool({"n": "int"}, "${ return {'n': 6 * 7}; }")
     (tmp_path / "sum.cwl").write_text(json.dumps(tool))
     scratch = tmp_path / "scratch"
     scratch.mkdir()
