@@ -70,3 +70,25 @@ def test_windows_cover_the_grid_once_and_bound_memory() -> None:
     for w in windows(small, 16):
         cover[int(w.row_off) : int(w.row_off + w.height), int(w.col_off) : int(w.col_off + w.width)] += 1
     assert (cover == 1).all()
+
+
+def test_the_block_cache_holds_a_whole_strip_of_tiles(tmp_path: Path) -> None:
+    """Tiles of 512 at a stride of 448 on blocks of 256 touch up to three rows of blocks, and the
+    next strip starts inside the last of them: a cache of two rows (what scene scoring had)
+    dropped that row before the next strip read it, decoding a third of the blocks twice."""
+    import rasterio
+
+    from eotrust.eo.raster import block_cache_bytes
+    from eotrust.ml.scoring.scene import tile_starts
+
+    path = tmp_path / "wide.tif"
+    profile = {"driver": "GTiff", "width": 4096, "height": 2048, "count": 13, "dtype": "uint16"}
+    with rasterio.open(path, "w", **profile, tiled=True, blockxsize=256, blockysize=256, compress="deflate"):
+        pass  # sparse: no block written
+    with rasterio.open(path) as ds:
+        row = 256 * ds.width * ds.count * 2  # bytes in one row of blocks, every band
+        touched = max(len(range(y // 256, (y + 511) // 256 + 1)) for y in tile_starts(2048, 512, 448))
+        assert touched == 3
+        assert block_cache_bytes(ds, 512, most=1 << 30) >= (touched + 1) * row
+        assert block_cache_bytes(ds) == 2 * row  # windows of whole rows of blocks: two rows, as before
+        assert block_cache_bytes(ds, 512, most=64 << 20) == 64 << 20  # never above the bound

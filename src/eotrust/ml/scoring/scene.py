@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from eotrust.eo import classmap
+from eotrust.eo.raster import block_cache_bytes
 from eotrust.errors import InvalidInputError, RasterError
 from eotrust.ml.package import short_list
 from eotrust.ml.scoring.batch import Scorer, class_map
@@ -128,11 +129,6 @@ def score_scene(
         raise RasterError(f"cannot read raster {source}: {exc}", hint="give a GeoTIFF") from None
     try:
         with src_ctx as src, ExitStack() as cleanup:
-            # GDAL's block cache (default: 5 % of RAM) need hold two rows of input blocks: tiles
-            # are read left to right, and the next strip of tiles shares a row of blocks with this one
-            block_rows = src.block_shapes[0][0] if src.block_shapes else 256
-            cache = 2 * src.count * max(block_rows, 256) * src.width * np.dtype(src.dtypes[0]).itemsize
-            cleanup.enter_context(rasterio.Env(GDAL_CACHEMAX=int(min(max(cache, 32 << 20), 1 << 30))))
             if src.crs is None:
                 raise RasterError(
                     f"raster {source} has no CRS", hint="assign one (e.g. gdal_edit.py -a_srs EPSG:32633)"
@@ -149,6 +145,7 @@ def score_scene(
             if not 0 <= ov <= size // 2:
                 raise InvalidInputError(f"overlap {ov} must be between 0 and half the tile ({size})")
             th, tw = min(size, height), min(size, width)
+            cleanup.enter_context(rasterio.Env(GDAL_CACHEMAX=block_cache_bytes(src, th, most=1 << 30)))
             _check_memory(source, scorer.num_classes, th, width, height)  # before anything is allocated or made
             ys = tile_starts(height, size, size - ov)
             xs = tile_starts(width, size, size - ov)
