@@ -319,3 +319,44 @@ def test_node_cut_off_then_killed_mid_task_finishes_exactly_once(world: Parties,
 
     assert f"task {short(address)}" in p.node_log()  # the restarted node found it on the ledger
     collect_and_verify(p, address)
+
+
+def test_a_node_stopped_with_sigterm_mid_task_leaves_no_plaintext_and_resumes(world: Parties) -> None:
+    """SIGTERM is how a service manager stops a daemon. It used to kill the node outright in
+    the middle of a task, before the cleanup that deletes the data owners' decrypted inputs:
+    their plaintext stayed in the platform's private store, and the task's work directory on its
+    disk, after the node had gone. Now the node stops as on Ctrl-C, cleaning up, and a node
+    started again runs the task to the end."""
+    from eotrust.cid import cid_of_file
+    from eotrust.store import LocalStore
+
+    p = world
+    platform_dir = p.root / "platform-owner" / "nodes" / "mp-platform"
+    plaintexts = [cid_of_file(SAMPLE / name) for name in ("lulc.tif", "cloud_mask.tif")]
+    work = platform_dir / "work"
+    before = set(work.glob("task-*"))  # a node SIGKILLed by another test of this module leaves its own
+    node = p.node(log_name="node-sigterm.log")
+    try:
+        wait_for(lambda: "started as" in p.node_log(), timeout_s=60, what="the node to start")
+        address = request_and_answer(p, "--param", "pause=8")
+        wait_for(
+            lambda: "running application" in p.node_log(),
+            timeout_s=120,
+            what=lambda: f"'running application' in\n{p.node_log()}",
+        )
+        private = LocalStore(platform_dir / "private-store")
+        assert all(private.has(cid) for cid in plaintexts)  # decrypted for the run
+        node.send_signal(signal.SIGTERM)  # mid-run: the workflow's last step is sleeping
+        assert node.wait(timeout=60) == 0, p.node_log()
+    finally:
+        stop(node)
+    assert "node stopped" in p.node_log()
+    assert not any(private.has(cid) for cid in plaintexts), p.node_log()
+    assert set(work.glob("task-*")) == before
+    assert p.state(address) == "Running"
+    node = p.node(log_name="node-after-sigterm.log")
+    try:
+        assert p.wait_state(address, {"Finished", "Failed"}) == "Finished", p.node_log()
+    finally:
+        stop(node)
+    collect_and_verify(p, address)

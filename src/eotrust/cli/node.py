@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +44,40 @@ def run(
     """Start acknowledged tasks, run them, record their results and finish them (until Ctrl-C).
 
     On start the node scans the ledger for this platform's unfinished tasks, so a node killed
-    in the middle of a task and started again finishes it exactly once."""
+    in the middle of a task and started again finishes it exactly once; SIGTERM stops it as
+    Ctrl-C does."""
+    with _sigterm_interrupts():
+        _run(ctx, platform, federated, data, poll, max_backoff, once, as_party, no_sandbox)
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (how a service manager or `kill` stops a daemon) stops the node as Ctrl-C does.
+    Its default, death on the spot, skipped the cleanup of the task under way: the data owners'
+    decrypted inputs stayed in the platform's private store and the task's work files on its
+    disk. Now they are deleted, and the ledger tells a node started again where to resume."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(
+    ctx: typer.Context,
+    platform: str | None,
+    federated: str | None,
+    data: Path | None,
+    poll: float,
+    max_backoff: float,
+    once: bool,
+    as_party: str | None,
+    no_sandbox: bool,
+) -> None:
     from datetime import datetime
 
     backends = backends_of(ctx)
