@@ -17,6 +17,7 @@ from sandbox_harness import Scene, check_contained, make_scene
 from sandbox_hostile import ATTACKS, Attack, workflow_yaml
 from typer.testing import CliRunner
 
+from eotrust.cid import cid_of_bytes
 from eotrust.cli.main import app
 from eotrust.errors import EotrustError
 from eotrust.settings import load_settings
@@ -24,6 +25,10 @@ from eotrust.settings import load_settings
 assert __import__("shutil").which("bwrap"), "needs bubblewrap (make sysdeps installs it)"
 
 runner = CliRunner()
+
+
+#: An object of another task in the platform's private store, there before the runs.
+OTHER = b"OTHER-TASK-PLAINTEXT\n"
 
 
 @dataclass
@@ -58,7 +63,7 @@ def node_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeRun]:
     settings = load_settings(home=tmp / "home", step_retries=0, keystore_scrypt_n=SCRYPT_N)
     world = make_world(settings)
     private = LocalStore(settings.path("nodes", PLATFORM, "private-store"))
-    other_cid = private.put_bytes(b"OTHER-TASK-PLAINTEXT\n")  # as if another task were running
+    other_cid = private.put_bytes(OTHER)  # as if another task were running
     scene = make_scene(
         settings,
         tmp,
@@ -112,6 +117,11 @@ def test_node_keeps_serving_and_forgets_decrypted_inputs(node_run: NodeRun) -> N
     for dataset in w.datasets.values():
         assert not private.has(dataset.body.cid)  # type: ignore[attr-defined]
     assert "decrypted input 'lulc' deleted from the platform" in node_run.output
+    # nor anything made from them: the benign run's first step joins its two inputs, byte for
+    # byte, and that output stayed in the private store after the task (so did the hostile
+    # runs' logs); now only what was there before the runs is left (the other task's object)
+    assert [o.cid for o in private.list()] == [cid_of_bytes(OTHER)], node_run.output
+    assert "intermediate results deleted from the platform" in node_run.output
     verdict = verify(w.backends, node_run.benign)
     steps = {c.name: (c.ok, c.detail) for c in verdict.checks if c.name.endswith("ran sandboxed")}
     assert steps == {
@@ -140,9 +150,10 @@ def test_node_refuses_without_bwrap_unless_no_sandbox(
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     verdict = verify(w.backends, address)
     steps = {c.name: (c.ok, c.detail) for c in verdict.checks if c.name.endswith("ran sandboxed")}
-    # join is served from the cache of the sandboxed benign run; digest (new parameter) ran now
+    # both ran now: the benign run's join output (its cache entry) was deleted with that task's
+    # other intermediates when it ended, so join ran again too
     assert steps == {
-        "step join: ran sandboxed": (True, "bubblewrap sandbox, no network"),
+        "step join: ran sandboxed": (False, "UNSANDBOXED (the platform ran it with --no-sandbox)"),
         "step digest: ran sandboxed": (False, "UNSANDBOXED (the platform ran it with --no-sandbox)"),
     }
     assert not verdict.ok

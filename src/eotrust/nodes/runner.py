@@ -126,6 +126,7 @@ class Runner:
             return entry  # made before a restart: the collector records exactly these
         work = Path(tempfile.mkdtemp(prefix="task-", dir=ctx.work_dir))
         inputs: dict[str, str] = {}
+        kept = self._private_objects()
         try:
             try:
                 info = self._task_record(task.address, snap)
@@ -156,6 +157,7 @@ class Runner:
         finally:
             shutil.rmtree(work, ignore_errors=True)
             self._forget_inputs(task.address, inputs)
+            self._forget_intermediates(task.address, kept)
 
     def _forget_inputs(self, address: str, inputs: dict[str, str]) -> None:
         """Delete this task's decrypted inputs from the private store: they live only while it runs."""
@@ -166,6 +168,28 @@ class Runner:
             if isinstance(private, LocalStore) and private.has(cid):
                 private.remove(cid)
                 self.ctx.log(f"task {short(address)}: decrypted input {name!r} deleted from the platform")
+
+    def _private_objects(self) -> set[str]:
+        from eotrust.store.local import LocalStore
+
+        private = self.ctx.private
+        return {o.cid for o in private.list()} if isinstance(private, LocalStore) else set()
+
+    def _forget_intermediates(self, address: str, kept: set[str]) -> None:
+        """Delete what this task's run wrote to the private store (step outputs, logs, its run
+        record): made from the decrypted inputs, they may hold them whole (a step that joins or
+        copies its inputs). What leaves the platform was sealed to the shared store first; the
+        step cache then misses, and a later run makes them again."""
+        from eotrust.store.local import LocalStore
+
+        private = self.ctx.private
+        if not isinstance(private, LocalStore):
+            return
+        made = self._private_objects() - kept
+        for cid in sorted(made):
+            private.remove(cid)
+        if made:
+            self.ctx.log(f"task {short(address)}: {len(made)} intermediate results deleted from the platform")
 
     def _task_record(self, address: str, snap: TaskSnapshot) -> TaskInfo:
         """The submitter's signed record of this task, checked against the contract."""
