@@ -171,3 +171,19 @@ def test_restart_mid_task_finishes_exactly_once(world: World, where: str, monkey
     assert cids == [r.cid for r in entry.results]
     records = world.catalog.results(task=address)
     assert sorted(r.body.cid for r in records) == sorted(cids)
+
+
+def test_one_node_per_platform_and_home(world: World) -> None:
+    """While a node of the platform runs (here: holds its lock, as `run` and `recover` do), a
+    second node on the same home is refused in one line naming the holder; once the first
+    lets go, the second runs. (The processes' version: tests/roles/test_multiprocess.py.)"""
+    import os
+
+    first, second = world.node(), world.node()
+    with first.exclusive(), first.exclusive():  # re-entrant for the node that holds it
+        with pytest.raises(StateError, match=f"already runs on this home \\(pid {os.getpid()}\\)"):
+            second.recover()
+    assert second.recover() == {}
+    with second.exclusive():
+        with pytest.raises(StateError, match="already runs"):
+            first.run()

@@ -321,8 +321,8 @@ def test_node_cut_off_then_killed_mid_task_finishes_exactly_once(world: Parties,
     collect_and_verify(p, address)
 
 
-def test_a_node_stopped_with_sigterm_mid_task_leaves_no_plaintext_and_resumes(world: Parties) -> None:
-    """SIGTERM is how a service manager stops a daemon. It used to kill the node outright in
+def test_a_second_node_is_refused_and_sigterm_mid_task_leaves_no_plaintext_and_resumes(world: Parties) -> None:
+    """A second node of the platform on the same home is refused while one runs. SIGTERM is how a service manager stops a daemon. It used to kill the node outright in
     the middle of a task, before the cleanup that deletes the data owners' decrypted inputs:
     their plaintext stayed in the platform's private store, and the task's work directory on its
     disk, after the node had gone. Now the node stops as on Ctrl-C, cleaning up, and a node
@@ -346,6 +346,13 @@ def test_a_node_stopped_with_sigterm_mid_task_leaves_no_plaintext_and_resumes(wo
         )
         private = LocalStore(platform_dir / "private-store")
         assert all(private.has(cid) for cid in plaintexts)  # decrypted for the run
+        # a second node of the platform on the same home would run the task again beside this
+        # one and, when done, delete this run's inputs and step outputs from the private store
+        second = p.run("platform-owner", "node", "run", "--platform", "mp-platform", "--once", check=False)
+        assert second.returncode != 0, second.stdout
+        assert f"already runs on this home (pid {node.pid})" in second.stderr, second.stderr
+        assert [line.split(":")[0] for line in second.stderr.strip().splitlines()] == ["error", "hint"], second.stderr
+        assert all(private.has(cid) for cid in plaintexts) and node.poll() is None
         node.send_signal(signal.SIGTERM)  # mid-run: the workflow's last step is sleeping
         assert node.wait(timeout=60) == 0, p.node_log()
     finally:

@@ -139,9 +139,7 @@ class NodeSupervisor(_Loop):
             party = state.load_party(card.name)
             node = PlatformNode(state, party, platform.id, log=functools.partial(_node_log, name))
             stop = threading.Event()
-            thread = threading.Thread(
-                target=node.run, args=(stop,), kwargs={"poll_s": 0.5}, name=f"node-{name}", daemon=True
-            )
+            thread = threading.Thread(target=_run_node, args=(node, stop, name), name=f"node-{name}", daemon=True)
             thread.start()
             self.nodes[platform.id] = (node, thread, stop)
             log.info("started the node of platform %s as %s", name, card.name)
@@ -152,3 +150,12 @@ class NodeSupervisor(_Loop):
             stop.set()
         for _, thread, _ in self.nodes.values():
             thread.join(timeout=30)
+
+
+def _run_node(node: PlatformNode, stop: threading.Event, name: str) -> None:
+    """One platform's node, until the server stops; refused (one line in the log, the server
+    serving on) when another node of that platform already runs on this home."""
+    try:
+        node.run(stop, poll_s=0.5)
+    except EotrustError as exc:
+        log.warning("the node of platform %s does not run in this server: %s", name, exc)

@@ -10,12 +10,14 @@ while the node was cut off.
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 from eotrust.backends import Backends
 from eotrust.catalog.entries import Kind
-from eotrust.errors import BackendUnavailableError, EotrustError, PermissionDeniedError
+from eotrust.errors import BackendUnavailableError, EotrustError, PermissionDeniedError, StateError
 from eotrust.ledger import TaskEvent, TaskSnapshot, TaskState
 from eotrust.nodes.collector import Collector
 from eotrust.nodes.executor import Executor, WorkflowExecutor
@@ -23,6 +25,7 @@ from eotrust.nodes.journal import Journal
 from eotrust.nodes.runner import PlatformContext, Runner, short
 from eotrust.party import Party
 from eotrust.store.base import Store
+from eotrust.store.lock import try_file_lock
 
 ACTIVE = (TaskState.RequestsLocked, TaskState.Running)
 
@@ -76,6 +79,9 @@ class PlatformNode:
         )
         self.runner = Runner(self.ctx)
         self.collector = Collector(self.ctx)
+        self._holds = 0
+        self._lock_path = settings.path("nodes", name) / "node.lock"
+        self._pid_path = settings.path("nodes", name) / "node.pid"
         if not settings.sandbox:
             self.ctx.log("WARNING: the sandbox is OFF (--no-sandbox): other parties' code runs with this node's rights")
 
@@ -99,14 +105,48 @@ class PlatformNode:
             self.collector.release(task)  # a paid task's escrow (issue 15); nothing for others
         return snap.state.value
 
+    # -- one node per platform and home ------------------------------------------------
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold this platform's node lock in this home (re-entrant for this node). Two nodes
+        of one platform on one home would run the same task twice at once, and each deletes
+        what its run added to the shared private store when the task ends: the other's
+        in-flight inputs and step outputs included. The second one is refused instead."""
+        if self._holds:
+            self._holds += 1
+            try:
+                yield
+            finally:
+                self._holds -= 1
+            return
+        lock = try_file_lock(self._lock_path)
+        if lock is None:
+            try:
+                holder = f" (pid {int(self._pid_path.read_text().strip())})"
+            except (OSError, ValueError):
+                holder = ""
+            raise StateError(
+                f"a node of platform {self.ctx.platform_name!r} already runs on this home{holder}",
+                hint="stop it first, or give this node another EOTRUST_HOME",
+            )
+        try:
+            self._pid_path.write_text(f"{os.getpid()}\n")
+            self._holds = 1
+            yield
+        finally:
+            self._holds = 0
+            self._pid_path.unlink(missing_ok=True)
+            lock.release()
+
     # -- all tasks -----------------------------------------------------------------
     def recover(self) -> dict[str, str]:
         """Advance every unfinished task of this platform; the ledger says which."""
         done: dict[str, str] = {}
-        for address in self.backends.factory.all_tasks():
-            snap = self.backends.task(address).status()
-            if self.is_ours(snap) and snap.state in ACTIVE:
-                done[address] = self._advance_logged(address)
+        with self.exclusive():
+            for address in self.backends.factory.all_tasks():
+                snap = self.backends.task(address).status()
+                if self.is_ours(snap) and snap.state in ACTIVE:
+                    done[address] = self._advance_logged(address)
         return done
 
     def _advance_logged(self, address: str) -> str:
@@ -122,8 +162,11 @@ class PlatformNode:
             return "error"
 
     def run(self, stop: threading.Event | None = None, *, poll_s: float = 1.0, max_backoff_s: float = 30.0) -> None:
-        """Follow the ledger until ``stop`` is set (or forever)."""
-        stop = stop or threading.Event()
+        """Follow the ledger until ``stop`` is set (or forever), holding the node lock."""
+        with self.exclusive():
+            self._follow(stop or threading.Event(), poll_s=poll_s, max_backoff_s=max_backoff_s)
+
+    def _follow(self, stop: threading.Event, *, poll_s: float, max_backoff_s: float) -> None:
         chain = self.ctx.chain
         backoff = poll_s
         cursor: int | None = None
