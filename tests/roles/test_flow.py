@@ -187,3 +187,28 @@ def test_one_node_per_platform_and_home(world: World) -> None:
     with second.exclusive():
         with pytest.raises(StateError, match="already runs"):
             first.run()
+
+
+def test_a_node_cleans_up_after_a_killed_one(world: World) -> None:
+    """What a node killed mid-task (SIGKILL) left is deleted by the next node of the platform
+    before anything else: objects its run added to the private store (named by what the store
+    held before, in in-flight.json) and its work directories. An unreadable record deletes
+    nothing from the store and says so. (A real SIGKILL: tests/roles/test_multiprocess.py.)"""
+    node = world.node()
+    private, ctx = node.ctx.private, node.ctx
+    before = private.put_bytes(b"there before the run")
+    made = private.put_bytes(b"a decrypted input of the killed run")
+    (ctx.work_dir / "task-killed" / "inputs").mkdir(parents=True)
+    ctx.in_flight_path.write_text(f'{{"task": "0x{"ab" * 20}", "kept": ["{before}"]}}')
+    node.recover()
+    assert private.has(before) and not private.has(made)
+    assert not list(ctx.work_dir.glob("task-*")) and not ctx.in_flight_path.exists()
+    assert any("interrupted" in line for line in world.logs)
+
+    made = private.put_bytes(b"another run's object")
+    ctx.in_flight_path.write_text('{"task": ')  # torn: nothing can say what to keep
+    world.node().recover()
+    assert private.has(before) and private.has(made)
+    assert not ctx.in_flight_path.exists()
+    assert any("cannot be read" in line for line in world.logs)
+    private.remove(before), private.remove(made)  # the module's world is shared

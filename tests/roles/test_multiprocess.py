@@ -274,8 +274,16 @@ def test_parties_as_separate_processes_on_anvil(world: Parties) -> None:
 def test_node_cut_off_then_killed_mid_task_finishes_exactly_once(world: Parties, anvil: str) -> None:
     """One task through two faults: the node's link to the chain goes down while the parties
     answer (it retries, says so, loses nothing), then the node is SIGKILLed in the middle of
-    the run; a new node process finishes the task exactly once."""
+    the run; a new node process finishes the task exactly once, and deletes what the killed
+    one left on the platform: its work directory and every object its run had added to the
+    private store (the decrypted inputs, and step outputs made from them)."""
+    from eotrust.store import LocalStore
+
     p = world
+    platform_dir = p.root / "platform-owner" / "nodes" / "mp-platform"
+    private = LocalStore(platform_dir / "private-store")
+    objects_before = {o.cid for o in private.list()}
+    work_before = set((platform_dir / "work").glob("task-*"))
     # a command against a chain that is not there: one clear line, non-zero exit
     dead = f"http://127.0.0.1:{free_port()}"
     proc = subprocess.run(
@@ -298,16 +306,17 @@ def test_node_cut_off_then_killed_mid_task_finishes_exactly_once(world: Parties,
         assert p.state(address) == "RequestsLocked"  # nobody could start it meanwhile
         proxy.restore()
         wait_for(
-            lambda: "running application" in p.node_log(),
+            lambda: "step join: done" in p.node_log(),
             timeout_s=120,
-            what=lambda: f"'running application' in\n{p.node_log()}",
+            what=lambda: f"'step join: done' in\n{p.node_log()}",
         )
         assert p.state(address) == "Running"
-        node.send_signal(signal.SIGKILL)  # mid-run: the workflow's last step is sleeping
+        node.send_signal(signal.SIGKILL)  # mid-run: the join of both inputs made, the last step sleeping
         node.wait()
     finally:
         stop(node)
         proxy.close()
+    assert {o.cid for o in private.list()} > objects_before  # what the killed run had decrypted and made
     assert p.state(address) == "Running"
     assert p.snapshot(address).results == []
     node = p.node(log_name="node-restarted.log")
@@ -318,6 +327,8 @@ def test_node_cut_off_then_killed_mid_task_finishes_exactly_once(world: Parties,
     from eotrust.nodes.runner import short
 
     assert f"task {short(address)}" in p.node_log()  # the restarted node found it on the ledger
+    assert {o.cid for o in private.list()} == objects_before, p.node_log()
+    assert set((platform_dir / "work").glob("task-*")) <= work_before, p.node_log()
     collect_and_verify(p, address)
 
 

@@ -68,6 +68,20 @@ def test_run_then_cached_then_changed_param_reruns_exactly_downstream(settings, 
     assert not any(hits(other_input).values())
 
 
+def test_without_the_cache_nothing_is_reused_or_recorded(settings, store) -> None:  # type: ignore[no-untyped-def]
+    """A platform node runs without the step cache (it deletes a task's intermediates)."""
+    spec = load_workflow(WF)
+    text = store.put_bytes(b"hi")
+    first = run_workflow(settings, spec, {"text": text}, {}, cache=False)
+    again = run_workflow(settings, spec, {"text": text}, {}, cache=False)
+    assert not any(hits(first).values()) and not any(hits(again).values())
+    assert again.outputs == first.outputs
+    cached = run_workflow(settings, spec, {"text": text}, {})
+    assert not any(hits(cached).values())  # the runs without the cache recorded nothing
+    with_cache = run_workflow(settings, spec, {"text": text}, {})
+    assert all(hits(with_cache).values())
+
+
 def test_force_reruns_only_that_step(settings, store) -> None:  # type: ignore[no-untyped-def]
     spec = load_workflow(WF)
     text = store.put_bytes(b"hi")

@@ -75,6 +75,7 @@ class WorkflowExecutor:
             params,
             store=store,
             progress=_step_printer(progress) if progress else None,
+            cache=False,  # the node deletes a task's intermediates when it ends: nothing to reuse
         )
         return Execution(run_cid=result.run_cid, outputs=dict(result.outputs), steps=list(result.steps))
 
@@ -97,7 +98,9 @@ class WorkflowExecutor:
         if progress:
             progress(f"CWL package {package_cid}: running")
         with tempfile.TemporaryDirectory(prefix="eotrust-cwl-out-") as tmp:
-            result = run_cwl_package(self.settings, package_cid, dict(inputs), params, store=store, outdir=Path(tmp))
+            result = run_cwl_package(  # no cache: the node deletes a task's intermediates when it ends
+                self.settings, package_cid, dict(inputs), params, store=store, outdir=Path(tmp), cache=False
+            )
             if result.exit_code != 0 or result.output is None or result.run_cid is None:
                 from eotrust.workflow.cwl_runner import last_error
 
@@ -118,6 +121,7 @@ def _step_printer(progress: ProgressHook) -> Callable[[StepEvent], None]:
     def hook(event: StepEvent) -> None:
         label = event.step if event.index is None else f"{event.step}[{event.index}]"
         if event.kind == "planned":
+            done[event.step] = 0  # planned again after a stale cache entry: count afresh
             progress(f"step {event.step}: planned ({event.total} instance{'s' if event.total != 1 else ''})")
         elif event.kind in ("done", "cached"):
             done[event.step] = done.get(event.step, 0) + 1

@@ -24,7 +24,7 @@ from eotrust.nodes.executor import Executor, WorkflowExecutor
 from eotrust.nodes.journal import Journal
 from eotrust.nodes.runner import PlatformContext, Runner, short
 from eotrust.party import Party
-from eotrust.store.base import Store
+from eotrust.store.local import LocalStore
 from eotrust.store.lock import try_file_lock
 
 ACTIVE = (TaskState.RequestsLocked, TaskState.Running)
@@ -39,7 +39,7 @@ class PlatformNode:
         party: Party,
         platform: str,
         *,
-        private: Store | None = None,
+        private: LocalStore | None = None,
         executor: Executor | None = None,
         log: Callable[[str], None] | None = None,
         moved: Callable[[str, str], None] | None = None,
@@ -48,8 +48,6 @@ class PlatformNode:
         the shared ``backends``; ``private``: the platform's own store of decrypted inputs
         (default: one under the home), ``executor``: how applications run (default: the
         workflow engine)."""
-        from eotrust.store import LocalStore
-
         settings = backends.settings
         if settings.sandbox and executor is None:
             from eotrust.workflow.sandbox import require_bwrap
@@ -132,6 +130,7 @@ class PlatformNode:
         try:
             self._pid_path.write_text(f"{os.getpid()}\n")
             self._holds = 1
+            self.runner.clean_after_crash()  # no other node of the platform runs: what is left is a dead one's
             yield
         finally:
             self._holds = 0

@@ -9,6 +9,11 @@ For one task of this platform, :meth:`Runner.advance` does whatever the ledger s
   encrypt each output for the submitter's key (the results policy), store it in the shared
   store, publish the run record, and write all of it to the journal in one atomic write.
   Any failure on the way writes the error log (encrypted for the submitter) to the journal.
+When the task ends (finished, failed or interrupted), its decrypted inputs and every object its
+run added to the platform's private store are deleted. A node killed on the spot (SIGKILL,
+power loss) cannot do that: ``in-flight.json`` names what the private store held before the run,
+and the next node of the platform deletes the rest, with the killed run's work directories,
+before it does anything else (:meth:`Runner.clean_after_crash`).
 
 The collector (``collector.py``) then records what the journal holds on the contract. Every
 step is idempotent: it reads the contract state first and does only what is missing.
@@ -16,6 +21,7 @@ step is idempotent: it reads the contract state first and does only what is miss
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import traceback
@@ -28,12 +34,15 @@ from eotrust.catalog.entries import Kind, PlatformInfo, Record, TaskInfo
 from eotrust.catalog.service import Catalog
 from eotrust.errors import BackendUnavailableError, EotrustError, IntegrityError
 from eotrust.ledger import Chain, TaskClient, TaskSnapshot
+from eotrust.limits import json_loads
 from eotrust.nodes.executor import Executor
 from eotrust.nodes.journal import Journal, SealedResult, TaskJournal
 from eotrust.nodes.platform_store import PlatformStore
 from eotrust.party import Party
 from eotrust.settings import Settings
+from eotrust.store.atomic import write_atomic
 from eotrust.store.base import Store
+from eotrust.store.local import LocalStore
 from eotrust.workflow.errors import RunFailed
 
 RUN_RECORD = "run-record"
@@ -59,7 +68,7 @@ class PlatformContext:
     chain: Chain
     catalog: Catalog
     shared: Store
-    private: Store
+    private: LocalStore  # the platform's own disk: what a task decrypted or made is deleted from it
     executor: Executor
     journal: Journal
     log: Log
@@ -80,6 +89,11 @@ class PlatformContext:
     @property
     def work_dir(self) -> Path:
         return self.settings.path("nodes", self.platform_name, "work")
+
+    @property
+    def in_flight_path(self) -> Path:
+        """The task under way and what the private store held before its run began."""
+        return self.settings.path("nodes", self.platform_name) / "in-flight.json"
 
 
 def _flatten(outputs: Mapping[str, str | list[str]]) -> list[tuple[str, str]]:
@@ -124,9 +138,12 @@ class Runner:
         entry = ctx.journal.load(task.address)
         if entry.results or entry.failure_log_cid:
             return entry  # made before a restart: the collector records exactly these
+        kept = self._private_objects()
+        write_atomic(
+            ctx.in_flight_path, json.dumps({"task": task.address, "kept": sorted(kept)}).encode(), durable=True
+        )
         work = Path(tempfile.mkdtemp(prefix="task-", dir=ctx.work_dir))
         inputs: dict[str, str] = {}
-        kept = self._private_objects()
         try:
             try:
                 info = self._task_record(task.address, snap)
@@ -158,33 +175,47 @@ class Runner:
             shutil.rmtree(work, ignore_errors=True)
             self._forget_inputs(task.address, inputs)
             self._forget_intermediates(task.address, kept)
+            ctx.in_flight_path.unlink(missing_ok=True)
+
+    def clean_after_crash(self) -> None:
+        """Delete what a node of this platform killed mid-task left: its work directories and
+        every object its run had added to the private store (decrypted inputs, step outputs
+        made from them). Only with the node lock held (:meth:`PlatformNode.exclusive`): no run
+        is under way. A record that cannot be read deletes nothing from the store and says so."""
+        ctx = self.ctx
+        for leftover in sorted(ctx.work_dir.glob("task-*")):
+            shutil.rmtree(leftover, ignore_errors=True)
+            ctx.log(f"work directory {leftover.name} of an interrupted run deleted")
+        path = ctx.in_flight_path
+        if not path.exists():
+            return
+        try:
+            record = json_loads(path.read_bytes())
+            address, kept = str(record["task"]), {str(cid) for cid in record["kept"]}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            ctx.log(f"WARNING: {path} cannot be read ({exc}); the private store is left as it is")
+        else:
+            ctx.log(f"task {short(address)}: its run was interrupted — cleaning up after it")
+            self._forget_intermediates(address, kept)
+        path.unlink(missing_ok=True)
 
     def _forget_inputs(self, address: str, inputs: dict[str, str]) -> None:
         """Delete this task's decrypted inputs from the private store: they live only while it runs."""
-        from eotrust.store.local import LocalStore
-
         private = self.ctx.private
         for name, cid in sorted(inputs.items()):
-            if isinstance(private, LocalStore) and private.has(cid):
+            if private.has(cid):
                 private.remove(cid)
                 self.ctx.log(f"task {short(address)}: decrypted input {name!r} deleted from the platform")
 
     def _private_objects(self) -> set[str]:
-        from eotrust.store.local import LocalStore
-
-        private = self.ctx.private
-        return {o.cid for o in private.list()} if isinstance(private, LocalStore) else set()
+        return {o.cid for o in self.ctx.private.list()}
 
     def _forget_intermediates(self, address: str, kept: set[str]) -> None:
         """Delete what this task's run wrote to the private store (step outputs, logs, its run
         record): made from the decrypted inputs, they may hold them whole (a step that joins or
         copies its inputs). What leaves the platform was sealed to the shared store first; the
         step cache then misses, and a later run makes them again."""
-        from eotrust.store.local import LocalStore
-
         private = self.ctx.private
-        if not isinstance(private, LocalStore):
-            return
         made = self._private_objects() - kept
         for cid in sorted(made):
             private.remove(cid)

@@ -151,12 +151,13 @@ class _Run:
         retries: int,
         backoff_s: float,
         timeout_s: float | None,
+        cache: bool = True,
     ) -> None:
         self.settings, self.spec, self.store, self.executor = settings, spec, store, executor
         self.inputs, self.params, self.force = inputs, params, force
         self.progress, self.retries, self.backoff_s = progress, retries, backoff_s
         self.timeout_s = timeout_s
-        self.cache = StepCache(settings.path("workflow", "cache"))
+        self.cache = StepCache(settings.path("workflow", "cache")) if cache else None
         self.materials: dict[tuple[str, int | None], bytes] = {}
         # outputs named by cache hits, not yet checked to be in the store -> the entry's material
         self.unverified: dict[str, bytes] = {}
@@ -217,7 +218,7 @@ class _Run:
         for index, ins in instances:
             material = key_material(self.service_cids[st.service], ins, params)
             self.materials[(step, index)] = material
-            entry = None if step in self.force else self.cache.get(material)
+            entry = None if step in self.force or self.cache is None else self.cache.get(material)
             key = entry.key if entry is not None else step_key(self.service_cids[st.service], ins, params)
             sandbox = (
                 self.policy.spec_for(svc, float(timeout), self.scope, self.hidden) if self.policy.enabled else None
@@ -348,22 +349,23 @@ class _Run:
                 ok=False, error=f"{type(exc).__name__}: {exc}", started=time.time(), ended=time.time()
             )
         if outcome.ok:
-            self.cache.put(
-                self.materials[(job.step, job.index)],
-                CacheEntry(
-                    key=job.key,
-                    service_cid=job.service_cid,
-                    outputs=outcome.outputs,
-                    stdout_cid=outcome.stdout_cid,
-                    stderr_cid=outcome.stderr_cid,
-                    exit_status=outcome.exit_status,
-                    started=outcome.started,
-                    ended=outcome.ended,
-                    host=outcome.host,
-                    sandboxed=outcome.sandboxed,
-                    network=outcome.network,
-                ),
-            )
+            if self.cache is not None:
+                self.cache.put(
+                    self.materials[(job.step, job.index)],
+                    CacheEntry(
+                        key=job.key,
+                        service_cid=job.service_cid,
+                        outputs=outcome.outputs,
+                        stdout_cid=outcome.stdout_cid,
+                        stderr_cid=outcome.stderr_cid,
+                        exit_status=outcome.exit_status,
+                        started=outcome.started,
+                        ended=outcome.ended,
+                        host=outcome.host,
+                        sandboxed=outcome.sandboxed,
+                        network=outcome.network,
+                    ),
+                )
             rec = self._record(
                 job,
                 outcome.outputs,
@@ -478,6 +480,7 @@ def run_workflow(
     retries: int | None = None,
     backoff_s: float = 0.5,
     timeout_s: float | None = None,
+    cache: bool = True,
 ) -> RunResult:
     """Run a workflow and return its result; raise RunFailed (carrying the failed step, its exit
     status, the CID of its log and the CID of the run record) if a step fails after its retries.
@@ -488,6 +491,8 @@ def run_workflow(
     ``executor`` defaults to the Dask cluster in ``settings.dask_scheduler`` if set, else local
     processes. ``force`` names steps to re-run even if cached. ``retries`` defaults to
     ``settings.step_retries``; the n-th retry waits ``backoff_s * 2**(n-1)`` seconds.
+    ``cache=False`` neither reuses nor records cached steps (a platform node, which deletes a
+    task's intermediate objects when the task ends).
     """
     if store is None:
         from eotrust.store import open_store
@@ -524,6 +529,7 @@ def run_workflow(
                 settings.step_retries if retries is None else retries,
                 backoff_s,
                 timeout_s,
+                cache,
             )
             try:
                 failure = run.loop()
@@ -534,7 +540,8 @@ def run_workflow(
                 # the store lost outputs the cache names: forget those entries and run again
                 wait(list(run.running))
                 for material in stale.materials:
-                    run.cache.drop(material)
+                    if run.cache is not None:
+                        run.cache.drop(material)
             except BaseException:
                 # an engine error (or Ctrl-C): cancel what has not started, stop what runs
                 for fut in list(run.running):
@@ -542,7 +549,8 @@ def run_workflow(
                 executor.abort()
                 raise
             finally:
-                run.cache.close()
+                if run.cache is not None:
+                    run.cache.close()
     finally:
         if own_executor:
             executor.close()
