@@ -189,6 +189,20 @@ def test_one_node_per_platform_and_home(world: World) -> None:
             first.run()
 
 
+def test_a_servers_node_thread_refused_logs_and_returns(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """`eotrust serve` runs the nodes of the platforms it holds keys for, in threads; when a
+    node of that platform already runs on the home, its thread logs why and ends (the server
+    serves on) instead of dying with a traceback."""
+    import threading
+
+    from eotrust.api.background import _run_node
+
+    holder = world.node()
+    with holder.exclusive(), caplog.at_level("WARNING", logger="eotrust.api.background"):
+        _run_node(world.node(), threading.Event(), "test-platform")
+    assert "the node of platform test-platform does not run in this server: a node of platform" in caplog.text
+
+
 def test_a_node_cleans_up_after_a_killed_one(world: World) -> None:
     """What a node killed mid-task (SIGKILL) left is deleted by the next node of the platform
     before anything else: objects its run added to the private store (named by what the store
