@@ -183,6 +183,10 @@ def test_one_node_per_platform_and_home(world: World) -> None:
     with first.exclusive(), first.exclusive():  # re-entrant for the node that holds it
         with pytest.raises(StateError, match=f"already runs on this home \\(pid {os.getpid()}\\)"):
             second.recover()
+        with open(first._pid_path, "wb") as f:  # whoever can write the home: only a few bytes are read
+            f.truncate(1 << 30)
+        with pytest.raises(StateError, match=r"already runs on this home \(stop it first"):
+            second.recover()
     assert second.recover() == {}
     with second.exclusive():
         with pytest.raises(StateError, match="already runs"):
@@ -225,4 +229,10 @@ def test_a_node_cleans_up_after_a_killed_one(world: World) -> None:
     assert private.has(before) and private.has(made)
     assert not ctx.in_flight_path.exists()
     assert any("cannot be read" in line for line in world.logs)
+    from eotrust.nodes.runner import IN_FLIGHT_MAX_BYTES
+
+    with open(ctx.in_flight_path, "wb") as f:  # whoever can write the home: a huge record is not read
+        f.truncate(IN_FLIGHT_MAX_BYTES + 1)
+    world.node().recover()
+    assert private.has(before) and private.has(made) and not ctx.in_flight_path.exists()
     private.remove(before), private.remove(made)  # the module's world is shared

@@ -120,7 +120,8 @@ class PlatformNode:
         lock = try_file_lock(self._lock_path)
         if lock is None:
             try:
-                holder = f" (pid {int(self._pid_path.read_text().strip())})"
+                with open(self._pid_path, "rb") as f:  # a few bytes, whatever the file holds
+                    holder = f" (pid {int(f.read(32).strip())})"
             except (OSError, ValueError):
                 holder = ""
             raise StateError(

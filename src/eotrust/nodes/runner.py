@@ -46,6 +46,8 @@ from eotrust.store.local import LocalStore
 from eotrust.workflow.errors import RunFailed
 
 RUN_RECORD = "run-record"
+#: in-flight.json names the CIDs of the private store before a run: ~50 bytes each
+IN_FLIGHT_MAX_BYTES = 16 << 20
 FAILURE_LOG = "failure-log"
 
 Log = Callable[[str], None]
@@ -190,7 +192,11 @@ class Runner:
         if not path.exists():
             return
         try:
-            record = json_loads(path.read_bytes())
+            with open(path, "rb") as f:
+                data = f.read(IN_FLIGHT_MAX_BYTES + 1)
+            if len(data) > IN_FLIGHT_MAX_BYTES:
+                raise ValueError(f"over {IN_FLIGHT_MAX_BYTES} bytes")
+            record = json_loads(data)
             address, kept = str(record["task"]), {str(cid) for cid in record["kept"]}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             ctx.log(f"WARNING: {path} cannot be read ({exc}); the private store is left as it is")
