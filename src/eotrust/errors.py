@@ -16,6 +16,8 @@ class EotrustError(Exception):
     http_status: int | None = None
     #: an OGC API exception type URI the API names in its answer, where one applies
     ogc_type: str | None = None
+    #: seconds the API's answer tells the client to wait before trying again (Retry-After)
+    retry_after_s: int | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

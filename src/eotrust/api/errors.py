@@ -53,7 +53,10 @@ def install_error_handlers(app: FastAPI) -> None:
         code = status_of(exc)
         kind = type(exc).__name__
         detail = exc.message + (f" ({exc.hint})" if exc.hint else "")
-        return problem(code, kind, detail, exc.ogc_type)
+        response = problem(code, kind, detail, exc.ogc_type)
+        if exc.retry_after_s is not None:
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

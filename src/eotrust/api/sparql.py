@@ -13,7 +13,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from eotrust.api.bodies import BodyTooLarge, check_declared_length, read_body
-from eotrust.api.errors import problem
 from eotrust.api.linked_data import public_store
 from eotrust.errors import BackendUnavailableError, InvalidInputError
 
@@ -40,6 +39,8 @@ _ANSWERS: dict[int | str, dict[str, Any]] = {
 
 class SparqlBusy(BackendUnavailableError):
     """Every SPARQL slot of the server is taken: 503, try again shortly."""
+
+    retry_after_s = 1
 
 
 def _answer(request: Request, query: str | None) -> Response:
@@ -77,18 +78,9 @@ def _answer(request: Request, query: str | None) -> Response:
     return Response(out.body, media_type=out.media_type)
 
 
-def _busy_answer(exc: SparqlBusy) -> Response:
-    response = problem(503, type(exc).__name__, exc.message + (f" ({exc.hint})" if exc.hint else ""))
-    response.headers["Retry-After"] = "1"
-    return response
-
-
 @router.get("/sparql", summary="SPARQL query (GeoSPARQL functions; SERVICE to federation peers)", responses=_ANSWERS)
 def sparql_get(request: Request, query: str | None = Query(None, max_length=20000)) -> Response:
-    try:
-        return _answer(request, query)
-    except SparqlBusy as exc:
-        return _busy_answer(exc)
+    return _answer(request, query)
 
 
 @router.post(
@@ -127,7 +119,4 @@ async def sparql_post(request: Request) -> Response:
             f"cannot read a {ctype or 'untyped'} SPARQL request",
             hint="POST application/sparql-query or a form with query=",
         )
-    try:
-        return await run_in_threadpool(_answer, request, query)
-    except SparqlBusy as exc:
-        return _busy_answer(exc)
+    return await run_in_threadpool(_answer, request, query)
