@@ -349,7 +349,7 @@ def test_a_second_node_is_refused_and_sigterm_mid_task_leaves_no_plaintext_and_r
     node = p.node(log_name="node-sigterm.log")
     try:
         wait_for(lambda: "started as" in p.node_log(), timeout_s=60, what="the node to start")
-        address = request_and_answer(p, "--param", "pause=8")
+        address = request_and_answer(p, "--param", "pause=15")  # long enough for a cold second node on a busy machine
         wait_for(
             lambda: "running application" in p.node_log(),
             timeout_s=120,
