@@ -151,6 +151,31 @@ def test_an_oversized_sealed_update_is_refused_before_it_is_decrypted(tmp_path) 
         open_update(store, "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX", identity, like=g)
 
 
+def test_updates_are_sealed_and_opened_without_plaintext_on_disk(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A participant's model update is derived from its private pixels: the aggregator opened
+    each one by decrypting it into a file in TMPDIR (and the participant sealed it from one),
+    which a node killed meanwhile left there. Both now stay in memory: no temporary file or
+    directory is made."""
+    import tempfile
+
+    from eotrust.crypto.keys import generate_identity
+    from eotrust.federated.update import open_update, seal_update
+    from eotrust.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    identity, recipient = generate_identity()
+
+    def no_temporary(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("an update's plaintext went to a temporary file")
+
+    for name in ("TemporaryDirectory", "NamedTemporaryFile", "mkstemp", "mkdtemp"):
+        monkeypatch.setattr(tempfile, name, no_temporary)
+    update = Update(TASK, 0, 1, 10, delta(1))
+    sealed = seal_update(store, update, [recipient])
+    opened = open_update(store, sealed, identity, like=model())
+    assert opened.samples == 10 and all(np.array_equal(opened.delta[k], update.delta[k]) for k in update.delta)
+
+
 def test_a_participant_reads_no_model_larger_than_its_plans_nor_a_huge_plan(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Attack: the aggregator publishes a huge object as the next global model, or the submitter
     names one as the plan; a participant read either whole into memory."""

@@ -12,16 +12,14 @@ sees each update it opens. Differential privacy (:mod:`privacy`) bounds what it 
 
 from __future__ import annotations
 
+import io
 import struct
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from eotrust.cid import canonical_json
-from eotrust.crypto.age import decrypt_stream
-from eotrust.crypto.envelope import seal_to_store
+from eotrust.crypto.age import decrypt_stream, encrypt_stream
 from eotrust.errors import EotrustError, InvalidInputError
 from eotrust.federated.weights import MAGIC as WEIGHTS_MAGIC
 from eotrust.federated.weights import MAX_HEADER as WEIGHTS_MAX_HEADER
@@ -94,11 +92,12 @@ def check_update(update: Update, global_weights: Weights, *, task: str, round_: 
 
 
 def seal_update(store: Store, update: Update, recipients: list[str]) -> str:
-    """Seal ``update`` for ``recipients`` (age) into ``store``; the ciphertext's CID."""
-    with tempfile.TemporaryDirectory(prefix="eotrust-update-") as tmp:
-        path = Path(tmp) / "update.bin"
-        path.write_bytes(update.to_bytes())
-        return seal_to_store(store, path, recipients).cid
+    """Seal ``update`` for ``recipients`` (age) into ``store``; the ciphertext's CID. In memory:
+    an update is derived from the participant's private pixels, and no plaintext of it is
+    written to disk (an update is the size of the model)."""
+    sealed = io.BytesIO()
+    encrypt_stream(io.BytesIO(update.to_bytes()), sealed, recipients)
+    return store.put_bytes(sealed.getvalue())
 
 
 def sealed_update_bound(global_weights: Weights) -> int:
@@ -122,13 +121,12 @@ def open_update(store: Store, cid: str, identity: str, *, like: Weights | None =
             raise GarbageUpdateError(f"cannot open update {cid}: {exc.message}") from None
         if size > bound:
             raise GarbageUpdateError(f"update {cid} is {size} bytes; a sealed update of this model is at most {bound}")
-    with tempfile.TemporaryDirectory(prefix="eotrust-update-") as tmp:
-        path = Path(tmp) / "update.bin"
-        try:
-            # the ciphertext's CID is what the participant signed on chain, and age authenticates
-            # every chunk, so the plaintext is bound to it; Update.from_bytes checks its shape
-            with store.open(cid) as ciphertext, path.open("wb") as out:
-                decrypt_stream(ciphertext, out, identity)
-        except EotrustError as exc:
-            raise GarbageUpdateError(f"cannot open update {cid}: {exc.message}") from None
-        return Update.from_bytes(path.read_bytes())
+    plaintext = io.BytesIO()  # in memory: another party's update never touches this disk
+    try:
+        # the ciphertext's CID is what the participant signed on chain, and age authenticates
+        # every chunk, so the plaintext is bound to it; Update.from_bytes checks its shape
+        with store.open(cid) as ciphertext:
+            decrypt_stream(ciphertext, plaintext, identity)
+    except EotrustError as exc:
+        raise GarbageUpdateError(f"cannot open update {cid}: {exc.message}") from None
+    return Update.from_bytes(plaintext.getvalue())
