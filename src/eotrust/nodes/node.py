@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
+from filelock import Timeout
+
 from eotrust.backends import Backends
 from eotrust.catalog.entries import Kind
 from eotrust.errors import BackendUnavailableError, EotrustError, PermissionDeniedError, StateError
@@ -25,7 +27,7 @@ from eotrust.nodes.journal import Journal
 from eotrust.nodes.runner import PlatformContext, Runner, short
 from eotrust.party import Party
 from eotrust.store.local import LocalStore
-from eotrust.store.lock import try_file_lock
+from eotrust.store.lock import file_lock
 
 ACTIVE = (TaskState.RequestsLocked, TaskState.Running)
 
@@ -77,8 +79,7 @@ class PlatformNode:
         )
         self.runner = Runner(self.ctx)
         self.collector = Collector(self.ctx)
-        self._holds = 0
-        self._lock_path = settings.path("nodes", name) / "node.lock"
+        self._lock = file_lock(settings.path("nodes", name) / "node.lock")  # re-entrant for this node
         self._pid_path = settings.path("nodes", name) / "node.pid"
         if not settings.sandbox:
             self.ctx.log("WARNING: the sandbox is OFF (--no-sandbox): other parties' code runs with this node's rights")
@@ -110,15 +111,10 @@ class PlatformNode:
         of one platform on one home would run the same task twice at once, and each deletes
         what its run added to the shared private store when the task ends: the other's
         in-flight inputs and step outputs included. The second one is refused instead."""
-        if self._holds:
-            self._holds += 1
-            try:
-                yield
-            finally:
-                self._holds -= 1
-            return
-        lock = try_file_lock(self._lock_path)
-        if lock is None:
+        first = not self._lock.is_locked
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
             try:
                 with open(self._pid_path, "rb") as f:  # a few bytes, whatever the file holds
                     holder = f" (pid {int(f.read(32).strip())})"
@@ -127,16 +123,16 @@ class PlatformNode:
             raise StateError(
                 f"a node of platform {self.ctx.platform_name!r} already runs on this home{holder}",
                 hint="stop it first, or give this node another EOTRUST_HOME",
-            )
+            ) from None
         try:
-            self._pid_path.write_text(f"{os.getpid()}\n")
-            self._holds = 1
-            self.runner.clean_after_crash()  # no other node of the platform runs: what is left is a dead one's
+            if first:
+                self._pid_path.write_text(f"{os.getpid()}\n")
+                self.runner.clean_after_crash()  # no other node of the platform runs: what is left is a dead one's
             yield
         finally:
-            self._holds = 0
-            self._pid_path.unlink(missing_ok=True)
-            lock.release()
+            if first:
+                self._pid_path.unlink(missing_ok=True)
+            self._lock.release()
 
     # -- all tasks -----------------------------------------------------------------
     def recover(self) -> dict[str, str]:

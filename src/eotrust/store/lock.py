@@ -16,16 +16,3 @@ def file_lock(path: Path | str) -> FileLock:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(path, mode=0o600, poll_interval=POLL_S)
-
-
-def try_file_lock(path: Path | str) -> FileLock | None:
-    """The lock on ``path`` taken now, or None when another holder (a process, or another
-    lock object in this one) has it: for "only one of these may run" rather than "wait"."""
-    from filelock import Timeout
-
-    lock = file_lock(path)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return None
-    return lock
