@@ -121,7 +121,6 @@ def _step_printer(progress: ProgressHook) -> Callable[[StepEvent], None]:
     def hook(event: StepEvent) -> None:
         label = event.step if event.index is None else f"{event.step}[{event.index}]"
         if event.kind == "planned":
-            done[event.step] = 0  # planned again after a stale cache entry: count afresh
             progress(f"step {event.step}: planned ({event.total} instance{'s' if event.total != 1 else ''})")
         elif event.kind in ("done", "cached"):
             done[event.step] = done.get(event.step, 0) + 1

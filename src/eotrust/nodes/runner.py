@@ -46,9 +46,9 @@ from eotrust.store.local import LocalStore
 from eotrust.workflow.errors import RunFailed
 
 RUN_RECORD = "run-record"
+FAILURE_LOG = "failure-log"
 #: in-flight.json names the CIDs of the private store before a run: ~50 bytes each
 IN_FLIGHT_MAX_BYTES = 16 << 20
-FAILURE_LOG = "failure-log"
 
 Log = Callable[[str], None]
 #: Called as ``moved(task_address, new_state)`` after each state change the node makes.
@@ -219,8 +219,8 @@ class Runner:
     def _forget_intermediates(self, address: str, kept: set[str]) -> None:
         """Delete what this task's run wrote to the private store (step outputs, logs, its run
         record): made from the decrypted inputs, they may hold them whole (a step that joins or
-        copies its inputs). What leaves the platform was sealed to the shared store first; the
-        step cache then misses, and a later run makes them again."""
+        copies its inputs). What leaves the platform was sealed to the shared store first (and
+        a node runs applications without the step cache, whose entries would name them)."""
         private = self.ctx.private
         made = self._private_objects() - kept
         for cid in sorted(made):
