@@ -150,8 +150,8 @@ def test_node_refuses_without_bwrap_unless_no_sandbox(
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     verdict = verify(w.backends, address)
     steps = {c.name: (c.ok, c.detail) for c in verdict.checks if c.name.endswith("ran sandboxed")}
-    # both ran now: the benign run's join output (its cache entry) was deleted with that task's
-    # other intermediates when it ended, so join ran again too
+    # both ran now: a node runs applications without the step cache (the benign run's join
+    # output was deleted with that task's other intermediates when it ended)
     assert steps == {
         "step join: ran sandboxed": (False, "UNSANDBOXED (the platform ran it with --no-sandbox)"),
         "step digest: ran sandboxed": (False, "UNSANDBOXED (the platform ran it with --no-sandbox)"),
