@@ -78,6 +78,18 @@ class Settings(BaseSettings):
     model_max_seconds: float = Field(
         default=300.0, gt=0, description="longest one model call may run before it is stopped"
     )
+    http_max_connections: int = Field(
+        default=1024, ge=1, le=1_000_000, description="open HTTP connections the server keeps (503 beyond)"
+    )
+    http_max_connections_per_client: int = Field(
+        default=64, ge=1, le=1_000_000, description="open HTTP connections from one client address (503 beyond)"
+    )
+    http_head_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600, description="longest a client may take to send a request's head"
+    )
+    http_body_idle_timeout_s: float = Field(
+        default=60.0, gt=0, le=3600, description="longest a request body may pause between two pieces"
+    )
     sparql_peers: list[str] = Field(
         default_factory=list, description="SPARQL endpoints a query here may reach with SERVICE (federation)"
     )

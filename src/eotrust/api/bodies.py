@@ -12,15 +12,18 @@ it."""
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eotrust.errors import EotrustError, InvalidInputError
 from eotrust.limits import DocumentTooLarge, JsonLimits, check_json
+
+log = logging.getLogger("eotrust.api")
 
 
 class BodyTooLarge(InvalidInputError):
@@ -134,6 +137,9 @@ class JsonBodyGuard:
                 lambda: DocumentTooLarge(f"the JSON body passed the limit of {limits.max_bytes} bytes"),
             )
             check_json(body, limits, "the JSON body")
+        except ClientDisconnect:  # gone (or cut off by the connection limits) before the body ended
+            log.info("client went away before its request was complete: %s %s", scope.get("method"), scope.get("path"))
+            return
         except EotrustError as exc:
             from eotrust.api.errors import problem, status_of
 

@@ -37,9 +37,13 @@ def serve(
     import uvicorn
 
     from eotrust.api.app import create_app
+    from eotrust.api.http_guard import ConnectionLimits, guarded_protocol
 
     app = create_app(settings, dev_autoack=dev_autoack, run_nodes=run_nodes)
     for party in parties:
         app.state.eotrust.keep_party(party)
+    limits, note = ConnectionLimits.of(settings).within_open_files()
+    if note:
+        console.print(f"[yellow]note:[/] {note}")
     console.print(f"eotrust serving on [bold]http://{host}:{port}/[/] — web page at http://{host}:{port}/web/")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, http=guarded_protocol(limits))

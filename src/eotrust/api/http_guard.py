@@ -1,0 +1,175 @@
+"""Connection limits of the HTTP server, against clients that hold connections without using
+them (slowloris) or open more than the process has file descriptors.
+
+uvicorn closes an idle keep-alive connection after a response, but a connection that never
+sends a complete request head, or stops sending a request body half-way, is kept for ever,
+and it accepts connections until the process runs out of file descriptors — after which it
+serves no one and logs every failed ``accept`` (about 2 MB a second). The protocol class made
+by :func:`guarded_protocol` is uvicorn's own HTTP protocol with four limits added:
+
+- at most ``max_connections`` open connections, and ``max_per_client`` from one address; a
+  connection beyond either gets ``503 Service Unavailable`` with ``Retry-After`` and is closed;
+- a request head (request line and headers) must arrive complete within ``head_timeout_s`` of
+  its first byte, or of the connection's opening for the first request;
+- a request body may pause for at most ``body_idle_timeout_s`` between two pieces (not while
+  the server itself has paused reading because the application has not consumed the body yet).
+
+A connection that breaks a time limit is closed; the application sees the client disconnect.
+Once a request is complete, its response time is the application's business, and the time
+between requests on a kept-alive connection is uvicorn's (``timeout_keep_alive``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
+
+#: File descriptors kept for everything but client connections (store objects, the chain's
+#: journal, the catalogue, logs, the application's own sockets).
+RESERVED_FDS = 256
+SERVICE_UNAVAILABLE = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"retry-after: 1\r\n"
+    b"connection: close\r\n"
+    b"content-length: 37\r\n\r\n"
+    b"too many connections; try again soon\n"
+)
+
+_Deadline = Literal["head", "body"]
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How many connections the server keeps and how long a client may take to send a request."""
+
+    max_connections: int
+    max_per_client: int
+    head_timeout_s: float
+    body_idle_timeout_s: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> ConnectionLimits:
+        return cls(
+            max_connections=settings.http_max_connections,
+            max_per_client=settings.http_max_connections_per_client,
+            head_timeout_s=settings.http_head_timeout_s,
+            body_idle_timeout_s=settings.http_body_idle_timeout_s,
+        )
+
+    def within_open_files(self) -> tuple[ConnectionLimits, str | None]:
+        """These limits with ``max_connections`` lowered to what this process may open: its
+        soft ``RLIMIT_NOFILE`` is first raised to the hard one; a note when lowered."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            wanted = self.max_connections + RESERVED_FDS
+            target = wanted if hard == resource.RLIM_INFINITY else min(hard, max(wanted, soft))
+            if target > soft:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+                soft = target
+        room = max(soft - RESERVED_FDS, 1)
+        if self.max_connections <= room:
+            return self, None
+        lowered = ConnectionLimits(room, min(self.max_per_client, room), self.head_timeout_s, self.body_idle_timeout_s)
+        note = (
+            f"at most {room} HTTP connections (not {self.max_connections}): this process may open {soft} files; "
+            f"raise `ulimit -n` for more"
+        )
+        return lowered, note
+
+
+class _Book:
+    """Open connections by client address, shared by the protocol instances of one server."""
+
+    def __init__(self) -> None:
+        self.by_client: Counter[str] = Counter()
+
+
+def _base_protocol() -> type[asyncio.Protocol]:
+    """The HTTP protocol uvicorn's ``http="auto"`` would choose: httptools when installed."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        return HttpToolsProtocol
+    except ImportError:  # httptools missing
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        return H11Protocol
+
+
+def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
+    """An HTTP protocol class for ``uvicorn.run(..., http=…)`` that enforces ``limits``. Each
+    call makes a class with its own book of connections: one per server."""
+    base: Any = _base_protocol()  # uvicorn's protocols: their attributes are uvicorn's internals
+    book = _Book()
+
+    class GuardedHttpProtocol(base):  # type: ignore[misc]  # base is chosen at run time
+        _guard_timer: asyncio.TimerHandle | None = None
+        _guard_kind: _Deadline | None = None
+        _guard_client: str | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:
+            over = len(self.connections) >= limits.max_connections
+            super().connection_made(transport)
+            peer = transport.get_extra_info("peername")
+            client = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+            if over or book.by_client[client] >= limits.max_per_client:
+                transport.write(SERVICE_UNAVAILABLE)
+                transport.close()
+                return
+            self._guard_client = client
+            book.by_client[client] += 1
+            self._arm("head", limits.head_timeout_s)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            if self._guard_client is not None:
+                book.by_client[self._guard_client] -= 1
+                if book.by_client[self._guard_client] <= 0:
+                    del book.by_client[self._guard_client]
+                self._guard_client = None
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.transport.is_closing():
+                return
+            cycle = self.cycle
+            if cycle is None or cycle.response_complete:  # a request head under way (or none yet)
+                if self._guard_kind != "head":  # its deadline runs from its first byte
+                    self._arm("head", limits.head_timeout_s)
+            elif cycle.more_body:  # the body of a request under way: it may not stall
+                self._arm("body", limits.body_idle_timeout_s)
+            else:  # a complete request: the application's time
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._disarm()  # between requests, uvicorn's keep-alive timeout applies
+
+        def _arm(self, kind: _Deadline, seconds: float) -> None:
+            self._disarm()
+            self._guard_kind = kind
+            self._guard_timer = self.loop.call_later(seconds, self._expired)
+
+        def _disarm(self) -> None:
+            if self._guard_timer is not None:
+                self._guard_timer.cancel()
+            self._guard_timer, self._guard_kind = None, None
+
+        def _expired(self) -> None:
+            kind = self._guard_kind
+            self._guard_timer, self._guard_kind = None, None
+            if kind == "body" and self.flow is not None and self.flow.read_paused:
+                self._arm("body", limits.body_idle_timeout_s)  # the server stopped reading, not the client
+                return
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return GuardedHttpProtocol

@@ -1,0 +1,198 @@
+"""Attack: an anonymous client holds connections open without finishing a request (slowloris),
+or opens more of them than the server has file descriptors. Before, `eotrust serve` kept every
+such connection for ever: 20,000 idle connections from one machine left it answering no one
+(each accept failing with "Too many open files") and writing 136 MB of log a minute.
+
+Now (eotrust.api.http_guard) the server keeps at most ``http_max_connections`` connections and
+``http_max_connections_per_client`` from one address (503 beyond), closes a connection whose
+request head has not arrived within ``http_head_timeout_s``, or whose body has stalled for
+``http_body_idle_timeout_s``, and keeps serving everyone else. A real `eotrust serve`: this is
+about the server process, its sockets and its file descriptors."""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from waiting import wait_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
+from api_server import LiveServer, start_server  # noqa: E402
+
+pytestmark = [pytest.mark.server]
+
+MAX_CONNECTIONS = 40
+PER_CLIENT = 12
+LIMITS = {
+    "EOTRUST_HTTP_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+    "EOTRUST_HTTP_MAX_CONNECTIONS_PER_CLIENT": str(PER_CLIENT),
+    "EOTRUST_HTTP_HEAD_TIMEOUT_S": "1",
+    "EOTRUST_HTTP_BODY_IDLE_TIMEOUT_S": "1",
+}
+PARTIAL_HEAD = b"GET /conformance HTTP/1.1\r\nHost: x\r\n"  # the blank line that ends a head never comes
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    home = tmp_path / "home"
+    home.mkdir()
+    live = start_server(home, env=LIMITS)
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def _port(server: LiveServer) -> int:
+    return int(server.url.rsplit(":", 1)[1])
+
+
+class Client:
+    """One raw connection from ``source``, and what the server sent on it."""
+
+    def __init__(self, server: LiveServer, source: str, first: bytes) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((source, 0))  # every 127.x.y.z is this machine: another client address for the test
+        self.sock.settimeout(10)
+        self.sock.connect(("127.0.0.1", _port(server)))
+        self.sock.sendall(first)
+        self.got = b""
+        self.closed = False
+
+    def closed_by_server(self) -> bool:
+        """Read what has come; whether the server has closed the connection."""
+        if not self.closed:
+            self.sock.setblocking(False)
+            try:
+                while chunk := self.sock.recv(65536):
+                    self.got += chunk
+                self.closed = True  # end of stream
+            except BlockingIOError:
+                pass  # open, nothing more to read now
+            except ConnectionResetError:
+                self.closed = True
+        return self.closed
+
+    def read_head(self) -> bytes:
+        """Block until a response head has come; it and what came with it."""
+        self.sock.setblocking(True)
+        while b"\r\n\r\n" not in self.got:
+            chunk = self.sock.recv(65536)
+            assert chunk, f"the server closed the connection before answering: {self.got[:200]!r}"
+            self.got += chunk
+        return self.got
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _legit(server: LiveServer, source: str) -> int:
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(transport=transport, timeout=10, trust_env=False) as client:
+        return client.get(f"{server.url}/conformance").status_code
+
+
+def test_a_flood_of_unfinished_requests_is_cut_down_and_others_are_served(server: LiveServer) -> None:
+    pid = server.process.pid
+    held = [Client(server, "127.0.0.1", PARTIAL_HEAD) for _ in range(200)]
+    try:
+        # beyond the per-client limit, each connection got a 503 and was closed at once
+        wait_for(
+            lambda: sum(c.closed_by_server() for c in held) >= 200 - PER_CLIENT,
+            timeout_s=20,
+            what="the connections beyond the per-client limit to be refused",
+        )
+        refused = [c for c in held if c.closed and c.got.startswith(b"HTTP/1.1 503")]
+        assert len(refused) == 200 - PER_CLIENT, len(refused)
+        assert b"retry-after: 1" in refused[0].got.lower()
+        assert _open_fds(pid) < MAX_CONNECTIONS + 60
+        # another client is served meanwhile
+        assert _legit(server, "127.0.0.2") == 200
+        # the held ones lose their connection once their head is overdue
+        wait_for(
+            lambda: all(c.closed_by_server() for c in held),
+            timeout_s=20,
+            what="the server to close connections whose request head never ended",
+        )
+    finally:
+        for c in held:
+            c.close()
+    # many addresses together reach the server's own limit, no more
+    crowd = [Client(server, f"127.0.0.{3 + i // PER_CLIENT}", PARTIAL_HEAD) for i in range(5 * PER_CLIENT)]
+    try:
+        wait_for(
+            lambda: sum(c.closed_by_server() for c in crowd) >= 5 * PER_CLIENT - MAX_CONNECTIONS,
+            timeout_s=20,
+            what="the connections beyond the server's limit to be refused",
+        )
+        assert _open_fds(pid) < MAX_CONNECTIONS + 60
+    finally:
+        for c in crowd:
+            c.close()
+    assert server.alive() and _legit(server, "127.0.0.1") == 200
+    log = server.log_text()
+    assert "Traceback" not in log and "Too many open files" not in log
+    assert len(log) < 100_000, len(log)
+
+
+def test_a_stalled_body_and_a_stalled_second_request_are_closed(server: LiveServer) -> None:
+    body_head = (
+        b"POST /stac/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    )
+    stalled_body = Client(server, "127.0.0.1", body_head + b'{"limit": ')
+    # a kept-alive connection: one whole request, its answer, then half of the next one
+    kept = Client(server, "127.0.0.1", b"GET /conformance HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert kept.read_head().startswith(b"HTTP/1.1 200")
+    kept.sock.sendall(PARTIAL_HEAD)
+    try:
+        wait_for(
+            stalled_body.closed_by_server, timeout_s=20, what="the server to close a connection whose body stopped"
+        )
+        wait_for(
+            kept.closed_by_server,
+            timeout_s=20,
+            what="the server to close a kept-alive connection whose next head never ended",
+        )
+    finally:
+        stalled_body.close()
+        kept.close()
+    # a client that finishes its request is answered
+    steady = Client(server, "127.0.0.1", body_head.replace(b"1000", b"2") + b"{}")
+    try:
+        assert steady.read_head().split(b" ", 2)[1] == b"200", steady.got[:300]
+    finally:
+        steady.close()
+    assert server.alive() and _legit(server, "127.0.0.2") == 200
+    assert "Traceback" not in server.log_text()
+
+
+def test_the_connection_limit_fits_the_files_the_process_may_open() -> None:
+    """Under `ulimit -n 300` the server keeps at most 300 - 256 connections and says so."""
+    code = (
+        "from eotrust.api.http_guard import ConnectionLimits\n"
+        "limits, note = ConnectionLimits(1024, 64, 10.0, 60.0).within_open_files()\n"
+        "print(limits.max_connections, limits.max_per_client)\n"
+        "print(note)\n"
+    )
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300))
+
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, preexec_fn=low_limit, check=False, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    counts, note = proc.stdout.splitlines()
+    assert counts == "44 44"
+    assert "at most 44 HTTP connections (not 1024)" in note and "ulimit -n" in note
