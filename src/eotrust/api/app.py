@@ -95,7 +95,7 @@ def create_app(settings: Settings, *, dev_autoack: bool = False, run_nodes: bool
             app.include_router(module.router)
 
     # every JSON body is measured before it is parsed (issue 12)
-    app.add_middleware(JsonBodyGuard, large_bytes=settings.max_upload_mb * 1024 * 1024)
+    app.add_middleware(JsonBodyGuard)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

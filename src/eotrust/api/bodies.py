@@ -90,8 +90,12 @@ async def read_body(request: Request, limit: int, too_large: Callable[[], Eotrus
 # -- JSON bodies: bounded before anything parses them -----------------------------------------
 
 JSON_BODY_LIMITS = JsonLimits(max_bytes=1024 * 1024, max_depth=32)
-# Routes that take large JSON bodies (an array to score): up to ``max_upload_mb``, same depth.
-LARGE_JSON_PATHS = (re.compile(r"^/models/[^/]+/predict$"),)
+#: Routes that take large JSON bodies (an array to score, up to ``max_upload_mb``) and bound them
+#: themselves: they check the caller's key first, then the declared length, then read and parse
+#: the body with their own limits (``api/predict.py``). Their bodies pass this guard untouched:
+#: reading them here, before anyone is authenticated, let a client without a key make the
+#: server read and hold ``max_upload_mb`` per connection.
+SELF_BOUNDED_PATHS = (re.compile(r"^/models/[^/]+/predict$"),)
 
 
 def is_json(content_type: str | None) -> bool:
@@ -105,26 +109,26 @@ class JsonBodyGuard:
     """ASGI middleware: a JSON request body is read up to its limit (413 beyond, by
     Content-Length before anything is read), its nesting depth is measured (400 beyond), and
     only then is it handed on — so no parser, FastAPI's or a route's own, ever sees a body over
-    the limits. Other bodies (uploads, arrays, GeoTIFFs) pass untouched and are bounded by
-    their routes."""
+    the limits. Other bodies (uploads, arrays, GeoTIFFs), and those of
+    :data:`SELF_BOUNDED_PATHS`, pass untouched and are bounded by their routes."""
 
-    def __init__(self, app: ASGIApp, limits: JsonLimits = JSON_BODY_LIMITS, large_bytes: int | None = None) -> None:
+    def __init__(self, app: ASGIApp, limits: JsonLimits = JSON_BODY_LIMITS) -> None:
         self.app = app
         self.limits = limits
-        self.large = JsonLimits(max_bytes=large_bytes or limits.max_bytes, max_depth=limits.max_depth)
-
-    def limits_for(self, path: str) -> JsonLimits:
-        return self.large if any(p.match(path) for p in LARGE_JSON_PATHS) else self.limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        if (
+            scope["type"] != "http"
+            or scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE")
+            or any(p.match(scope.get("path", "")) for p in SELF_BOUNDED_PATHS)
+        ):
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
         if not is_json(request.headers.get("content-type")):
             await self.app(scope, receive, send)
             return
-        limits = self.limits_for(scope.get("path", ""))
+        limits = self.limits
         try:
             check_declared_length(
                 request,
