@@ -9,7 +9,7 @@ raises :class:`eotrust.workflow.errors.RunFailed` carrying the failed step and i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,7 +26,7 @@ class Execution:
     """What a finished run produced (CIDs in the store the executor was given)."""
 
     run_cid: str
-    outputs: dict[str, str]
+    outputs: Mapping[str, str | list[str]]  # a CID, or a list of them for a scattered step's output
     steps: list[StepRecord] = field(default_factory=list)
 
 

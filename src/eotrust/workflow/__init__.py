@@ -18,7 +18,71 @@ Public API (imported lazily, so ``python -m eotrust.workflow.worker`` starts fas
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the same names, eagerly, for type checkers: lazily imported they would be Any
+    from eotrust.workflow.cwl import import_cwl as import_cwl
+    from eotrust.workflow.engine import (
+        RunResult as RunResult,
+    )
+    from eotrust.workflow.engine import (
+        resolve_params as resolve_params,
+    )
+    from eotrust.workflow.engine import (
+        run_workflow as run_workflow,
+    )
+    from eotrust.workflow.errors import (
+        Problem as Problem,
+    )
+    from eotrust.workflow.errors import (
+        RunFailed as RunFailed,
+    )
+    from eotrust.workflow.errors import (
+        WorkflowValidationError as WorkflowValidationError,
+    )
+    from eotrust.workflow.executors.dask_cluster import DaskExecutor as DaskExecutor
+    from eotrust.workflow.executors.local import LocalExecutor as LocalExecutor
+    from eotrust.workflow.params import ParamSpec as ParamSpec
+    from eotrust.workflow.progress import StepCallback as StepCallback
+    from eotrust.workflow.progress import StepEvent as StepEvent
+    from eotrust.workflow.prov import run_to_prov as run_to_prov
+    from eotrust.workflow.record import RunRecord as RunRecord
+    from eotrust.workflow.record import StepRecord as StepRecord
+    from eotrust.workflow.registry import (
+        PublishedWorkflow as PublishedWorkflow,
+    )
+    from eotrust.workflow.registry import (
+        describe_published as describe_published,
+    )
+    from eotrust.workflow.registry import (
+        list_published as list_published,
+    )
+    from eotrust.workflow.registry import (
+        publish_workflow as publish_workflow,
+    )
+    from eotrust.workflow.registry import (
+        run_published as run_published,
+    )
+    from eotrust.workflow.runs import list_runs as list_runs
+    from eotrust.workflow.runs import load_run as load_run
+    from eotrust.workflow.service import Resources as Resources
+    from eotrust.workflow.service import ServiceSpec as ServiceSpec
+    from eotrust.workflow.spec import (
+        StepSpec as StepSpec,
+    )
+    from eotrust.workflow.spec import (
+        WorkflowSpec as WorkflowSpec,
+    )
+    from eotrust.workflow.spec import (
+        load_workflow as load_workflow,
+    )
+    from eotrust.workflow.spec import (
+        store_workflow as store_workflow,
+    )
+    from eotrust.workflow.sweep import SweepResult as SweepResult
+    from eotrust.workflow.sweep import expand_sweep as expand_sweep
+    from eotrust.workflow.sweep import run_sweep as run_sweep
+
 
 _EXPORTS = {
     "load_workflow": "eotrust.workflow.spec",

@@ -10,6 +10,7 @@ import heapq
 import socket
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -470,7 +471,7 @@ class _Run:
 def run_workflow(
     settings: Settings,
     workflow: WorkflowSpec | str | Path,
-    inputs: dict[str, Value] | None = None,
+    inputs: Mapping[str, Value] | None = None,
     params: dict[str, Any] | None = None,
     *,
     store: Store | None = None,
