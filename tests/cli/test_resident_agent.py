@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import pytest
 from agent_control import alive, stop_agents
@@ -38,6 +38,8 @@ class Cli:
         self.agent_dir = tmp / "agent"
         self.agent_dir.mkdir(mode=0o700, exist_ok=True)
         self.home = tmp / "home"
+        self.cwd = tmp / "cwd"  # commands with relative paths write here, never into the repository
+        self.cwd.mkdir(exist_ok=True)
         self.env = {
             k: v for k, v in os.environ.items() if not k.startswith("EOTRUST_") and k not in ("PYTHONPATH", "TMPDIR")
         }
@@ -62,6 +64,7 @@ class Cli:
         return subprocess.run(
             [sys.executable, "-m", "eotrust.cli.main", *args],
             env=full,
+            cwd=self.cwd,
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
@@ -82,8 +85,9 @@ class Cli:
             ).stdout.strip()
         return self._key
 
-    def status(self) -> dict[str, object]:
-        """The agent's status, asked over its socket ({"running": False} when none answers)."""
+    def status(self) -> dict[str, Any]:
+        """The agent's status (its JSON answer), asked over its socket ({"running": False} when
+        none answers)."""
         try:
             return {"running": True, **wire.control(self.agent_dir, self.key(), "status")}
         except OSError:
@@ -98,7 +102,7 @@ class Cli:
             what=lambda: f"the agent to serve; log: {self.log()}",
             interval_s=0.2,
         )
-        return int(state["pid"])  # type: ignore[call-overload]
+        return int(state["pid"])
 
     def served(self) -> tuple[object, int]:
         """(the agent's PID, the commands it ran)."""
@@ -106,7 +110,7 @@ class Cli:
         if not state["running"]:
             self.start_agent()
             state = self.status()
-        return state["pid"], int(state["commands"])  # type: ignore[call-overload]
+        return state["pid"], int(state["commands"])
 
     def through_agent(self, run: Callable[[], T]) -> T:
         """``run()``, checked to have gone through the agent: its count grew by one. An agent
@@ -236,11 +240,12 @@ def _raw(cli: Cli, payload: bytes, fds: list[int]) -> dict[str, object]:
             answer += chunk
     lines = answer.splitlines()
     assert len(lines) == 1, answer
-    return json.loads(lines[0])  # type: ignore[no-any-return]
+    reply: dict[str, object] = json.loads(lines[0])
+    return reply
 
 
 def test_forged_requests_get_one_line_and_the_agent_survives(cli: Cli, tmp_path: Path) -> None:
-    pid = int(cli.status()["pid"])  # type: ignore[call-overload]
+    pid = int(cli.status()["pid"])
     good = request_of(["eotrust", "party", "list"])
     with open(os.devnull, "rb") as null:
         three = [null.fileno()] * 3
@@ -335,7 +340,7 @@ def test_the_warm_chain_sees_every_committed_transaction(cli: Cli) -> None:
     locked = cli.run("task", "lock", task, "--as", "alice", agent=False)
     assert locked.returncode == 0, locked.stderr
     assert json.loads(cli.run("task", "status", task, "--json").stdout)["state"] == "RequestsLocked"
-    assert str(cli.home / "chain") in cli.status()["warm_chains"]  # type: ignore[operator]
+    assert str(cli.home / "chain") in cli.status()["warm_chains"]
     # the whole home goes and a new chain takes its place: the old task is gone for the agent too
     shutil.rmtree(cli.home)
     cli.run("party", "create", "alice", "--role", "submitter")
@@ -378,7 +383,11 @@ def test_the_market_runs_in_the_agent_paying_once_and_forgetting_who_asked(cli: 
     inputs = {"lulc": world.datasets["labels"].id, "cloud_mask": world.datasets["clouds"].id}
     request = TaskRequest(application=world.application.id, platform=world.platform.id, inputs=inputs)
     task = open_task(world.backends, world.parties["submitter"], request, paid=True).address
-    env = {"EOTRUST_HOME": str(home)}
+
+    class Env(TypedDict):  # a TypedDict: `**env` fills no other parameter of Cli.run
+        EOTRUST_HOME: str
+
+    env: Env = {"EOTRUST_HOME": str(home)}
 
     def market(*args: str, **extra: Any) -> subprocess.CompletedProcess[str]:
         return cli.through_agent(lambda: cli.run(*args, **{**env, **extra}))
@@ -386,7 +395,7 @@ def test_the_market_runs_in_the_agent_paying_once_and_forgetting_who_asked(cli: 
     # refusals: one line and a non-zero status (test_exit_codes_and_output_match_… compares
     # them with the CLI in process)
     assert "no quote for task" in _one_line_error(market("fund", task, "--as", "submitter"))
-    assert str(home / "chain") in cli.status()["warm_chains"]  # type: ignore[operator]
+    assert str(home / "chain") in cli.status()["warm_chains"]
     quote = _json(market("quote", task, "--as", "platform-owner", "--json"))
     assert "is funded by its submitter" in _one_line_error(market("fund", task, "--as", "owner-a"))
     # another process funds: the agent's warm chain (open since the first request) sees it
@@ -427,7 +436,7 @@ def test_the_market_runs_in_the_agent_paying_once_and_forgetting_who_asked(cli: 
     for args in (["linked-data"], ["sparql", "SELECT (COUNT(*) AS ?n) WHERE { ?s a ?t }", "--format", "json"]):
         here = CliRunner().invoke(app, ["--home", str(home), *args])
         assert here.exit_code == 0 and market(*args).stdout == here.stdout, here.output
-    agent = int(cli.status()["pid"])  # type: ignore[call-overload]
+    agent = int(cli.status()["pid"])
     assert not any(lib in _mapped(agent) for lib in ("libtorch", "onnxruntime", "libgdal"))
 
 
@@ -438,7 +447,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_the_childs_command_dies_with_its_client(cli: Cli) -> None:
-    agent_pid = int(cli.status()["pid"])  # type: ignore[call-overload]
+    agent_pid = int(cli.status()["pid"])
     env = {k: v for k, v in cli.env.items() if k != "EOTRUST_PASSPHRASE"}
     before = {pid for pid in _children(agent_pid) if alive(pid)}  # another command's, finishing
     # no passphrase: the command waits for one on its stdin, which never comes

