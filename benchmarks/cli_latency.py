@@ -28,8 +28,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from _bench import scratch_dir
+
+if TYPE_CHECKING:
+    from eotrust.catalog.entries import BodyT, Record
 
 READ_TARGET_S = 0.5
 TX_TARGET_S = 1.0
@@ -233,8 +237,8 @@ class Market:
         escrow.refund(task, sender=self.parties["alice"].account)
 
 
-def _priced(record: object, per_use: int) -> object:
-    body = record.body  # type: ignore[attr-defined]
+def _priced(record: Record[BodyT], per_use: int) -> BodyT:
+    body = record.body
     return type(body).model_validate({**body.canonical(), "price": {"per_use": per_use}})
 
 

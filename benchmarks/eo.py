@@ -37,6 +37,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from eotrust.eo.split import BlockSplit
+    from eotrust.ml.active import Strategy
+    from eotrust.ml.modeldef import ModelDef
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -48,7 +56,7 @@ ACC_TARGET, MIOU_TARGET, TRAIN_S_TARGET, MEM_TARGET_GIB = 0.90, 0.55, 120.0, 2.0
 # -- 1. accuracy on the real patch ----------------------------------------------------------
 
 
-def bench_accuracy(work: Path, seed: int, threads: int) -> dict:
+def bench_accuracy(work: Path, seed: int, threads: int) -> dict[str, Any]:
     import numpy as np
 
     from eotrust.eo.dataset import TrainingDataset
@@ -78,6 +86,7 @@ def bench_accuracy(work: Path, seed: int, threads: int) -> dict:
     top = int(np.argmax([counts["train"][c] for c in metrics.class_names]))
     truth = np.repeat(np.arange(k), cm.sum(axis=1))
     base = metrics_from_confusion(confusion_matrix(truth, np.full_like(truth, top), k), metrics.class_names)
+    assert base.majority_class is not None  # the test blocks hold pixels: they have a most frequent class
     print(
         f"  data: {sum(counts['train'].values())} train / {sum(counts['val'].values())} val / "
         f"{sum(counts['test'].values())} test pixels (10 px blocks, stratified), prepared in {prep_s:.1f} s"
@@ -123,12 +132,12 @@ def bench_raw_training(threads: int, t: int = 68, batch: int = 256, steps: int =
         x, y = torch.randn(batch, 1, t), torch.randint(0, 4, (batch,))
         for _ in range(5):
             opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
+            torch.nn.functional.cross_entropy(model(x), y).backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward is unannotated
             opt.step()
         t0 = time.perf_counter()
         for _ in range(steps):
             opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
+            torch.nn.functional.cross_entropy(model(x), y).backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward is unannotated
             opt.step()
         return steps * batch / (time.perf_counter() - t0)
     finally:
@@ -155,7 +164,7 @@ def prepare_patch(work: Path) -> tuple[Path, Path]:
     return cube, labels
 
 
-def _scores(truth, pred, names: list[str], trained: list[str]) -> dict:
+def _scores(truth: np.ndarray, pred: np.ndarray, names: list[str], trained: list[str]) -> dict[str, Any]:
     """Pixel accuracy, mIoU over the classes present in training, per-class IoU."""
     import numpy as np
 
@@ -166,7 +175,9 @@ def _scores(truth, pred, names: list[str], trained: list[str]) -> dict:
     return {"acc": m.pixel_accuracy, "miou": float(np.mean(list(ious.values()))) if ious else 0.0, "iou": ious}
 
 
-def _fold_models(ds_path: Path, work: Path, seed: int, threads: int, models: list[str], enet_epochs: int) -> dict:
+def _fold_models(
+    ds_path: Path, work: Path, seed: int, threads: int, models: list[str], enet_epochs: int
+) -> dict[str, Any]:
     """Every model of the comparison trained on the fold's training side, scored on its test side."""
     import numpy as np
     import torch
@@ -190,7 +201,7 @@ def _fold_models(ds_path: Path, work: Path, seed: int, threads: int, models: lis
     feats = np.nan_to_num(np.concatenate([xt, xv])[:, 0])
     labels = np.concatenate([yt, yv])
     test = np.nan_to_num(xs[:, 0])
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     out["majority class"] = {
         **_scores(ys, np.full_like(ys, np.bincount(labels).argmax()), names, trained),
@@ -243,11 +254,11 @@ def _fold_models(ds_path: Path, work: Path, seed: int, threads: int, models: lis
     return {"models": out, "test_pixels": int(len(ys)), "train_pixels": int(len(labels)), "classes_trained": trained}
 
 
-def _summary(folds: dict[str, dict]) -> dict[str, dict]:
+def _summary(folds: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     import numpy as np
 
     models = list(next(iter(folds.values()))["models"])
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for m in models:
         acc = [f["models"][m]["acc"] for f in folds.values()]
         miou = [f["models"][m]["miou"] for f in folds.values()]
@@ -265,7 +276,7 @@ def _summary(folds: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
-def _print_table(title: str, folds: dict[str, dict]) -> dict[str, dict]:
+def _print_table(title: str, folds: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     summary = _summary(folds)
     names = list(folds)
     print(f"  {title}")
@@ -291,7 +302,7 @@ def bench_transfer(
     enet_epochs: int,
     regions: bool = True,
     held_out: tuple[str, ...] = REGIONS,
-) -> dict:
+) -> dict[str, Any]:
     """Train on one half of the patch, test on the other (both ways, both axes), with a
     one-block buffer along the border; and a spatial k-fold with a buffer around each test
     block. Early stopping uses validation blocks of the training side only."""
@@ -301,7 +312,7 @@ def bench_transfer(
 
     cube, labels = prepare_patch(work)
     grid = raster_info(cube).grid
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     splits = (
         {f"test {r}": region_split(grid, 10, r, buffer=1, labels=labels, seed=seed) for r in held_out}
         if regions
@@ -316,7 +327,7 @@ def bench_transfer(
         else {}
     )
     for group, items in (("region", splits), ("kfold", kf)):
-        folds = {}
+        folds: dict[str, dict[str, Any]] = {}
         for name, split in items.items():
             ds_path = work / f"transfer-{group}-{name.replace(' ', '_').replace('/', 'of')}.zip"
             build_dataset(cube, labels, ds_path, tile_size=10, split=split)
@@ -343,13 +354,13 @@ def bench_transfer(
     return results
 
 
-def transfer_checks(results: dict) -> dict[str, bool]:
+def transfer_checks(results: dict[str, Any]) -> dict[str, bool]:
     """The default at least matches the better baseline in accuracy and, separately, in mIoU
     (each against the better of RandomForest and LightGBM on that measure), and averages
     >= 0.92 accuracy."""
     s = results["region"]["summary"]
     d = s["temporal_cnn (default)"]
-    checks = {}
+    checks: dict[str, bool] = {}
     base = [m for m in ("RandomForest", "LightGBM") if m in s]
     if base:
         ba = max(base, key=lambda m: s[m]["acc_mean"])
@@ -371,7 +382,7 @@ def transfer_checks(results: dict) -> dict[str, bool]:
 #: candidate defaults: (label, extra static cube bands, temporal_cnn parameter overrides,
 #: training overrides); ``--select-epochs`` caps every candidate's epochs alike (CPU time)
 _JITTER = {"offset_jitter": 0.2, "scale_jitter": 0.1, "noise": 0.1, "date_dropout": 0.1, "label_smoothing": 0.1}
-SELECT_CANDIDATES: dict[str, tuple[str, tuple[str, ...], dict, dict]] = {
+SELECT_CANDIDATES: dict[str, tuple[str, tuple[str, ...], dict[str, object], dict[str, object]]] = {
     "ndvi": (
         "NDVI, sqrt-inverse class weights",
         (),
@@ -433,7 +444,7 @@ def _static_cube(work: Path, cube: Path, static: tuple[str, ...]) -> Path:
     return dest
 
 
-def inner_splits(outer: object, k: int = 3) -> list:
+def inner_splits(outer: BlockSplit, k: int = 3) -> list[BlockSplit]:
     """``k`` spatial folds inside an outer split's training side (its train and validation
     blocks): contiguous stripes of blocks across the side's longer axis, each tested once,
     with a block of buffer on each side; 15 % of the remaining blocks validate (early
@@ -442,7 +453,7 @@ def inner_splits(outer: object, k: int = 3) -> list:
 
     from eotrust.eo.split import EXCLUDED, BlockSplit, _with_buffer
 
-    a = np.asarray(outer.assignment)  # type: ignore[attr-defined]
+    a = np.asarray(outer.assignment)
     side = (a == 0) | (a == 1)
     nby, nbx = a.shape
     by, bx = np.indices((nby, nbx))
@@ -460,9 +471,9 @@ def inner_splits(outer: object, k: int = 3) -> list:
         b.reshape(-1)[np.random.default_rng(i).permutation(cand)[: max(1, round(0.15 * len(cand)))]] = 1
         out.append(
             BlockSplit(
-                outer.block_size,  # type: ignore[attr-defined]
-                outer.height,  # type: ignore[attr-defined]
-                outer.width,  # type: ignore[attr-defined]
+                outer.block_size,
+                outer.height,
+                outer.width,
                 (0.85, 0.15, 0.0),
                 i,
                 False,
@@ -472,7 +483,7 @@ def inner_splits(outer: object, k: int = 3) -> list:
     return out
 
 
-def select_model_def(candidate: str, epochs: int | None = None, seed: int = 0) -> object:
+def select_model_def(candidate: str, epochs: int | None = None, seed: int = 0) -> ModelDef:
     """The built-in ``temporal_cnn`` definition with a candidate's overrides."""
     from eotrust.ml.modeldef import load_model_def
 
@@ -484,7 +495,7 @@ def select_model_def(candidate: str, epochs: int | None = None, seed: int = 0) -
 
 def bench_select(
     work: Path, seed: int, threads: int, candidates: list[str], epochs: int, regions: list[str], k: int, seeds: int
-) -> dict:
+) -> dict[str, Any]:
     """Nested spatial CV: for every outer half, each candidate default is trained ``seeds``
     times on each of ``k`` spatial folds inside the training side only and scored on the
     fold's test stripe; the outer test half is never looked at. Per outer half the candidate
@@ -503,7 +514,7 @@ def bench_select(
 
     cube, labels = prepare_patch(work)
     grid = raster_info(cube).grid
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     print(
         f"  inner folds: the training side of each held-out half ({', '.join(regions)}) cut into {k} stripes "
         f"(1 block of buffer), {seeds} seed(s) each, at most {epochs} epochs; the held-out halves are never read"
@@ -521,7 +532,7 @@ def bench_select(
                     md = select_model_def(c, epochs, seed + s)
                     ckpt = work / f"select-{c}.pt"
                     with TrainingDataset(ds_path) as ds:
-                        train(ds, md, ckpt, threads=threads)  # type: ignore[arg-type]
+                        train(ds, md, ckpt, threads=threads)
                         xs, ys = ds.pixels("test")
                         names, counts = ds.class_names, ds.manifest.counts
                     trained = [n for n in names if counts["train"].get(n, 0) + counts["val"].get(n, 0) > 0]
@@ -539,13 +550,13 @@ def bench_select(
                     + " ".join(f"{a:.3f}" for a in accs),
                     flush=True,
                 )
-    summary: dict[str, dict] = {}
+    summary: dict[str, dict[str, Any]] = {}
     print(
         f"  {'candidate (training-side CV only)':<40}{'mean acc':>10}{'mean mIoU':>11}{'worst fold':>12}{'sd seeds':>10}"
     )
     for c in candidates:
         mine = [r for r in rows if r["candidate"] == c]
-        per_fold = {}
+        per_fold: dict[tuple[str, int], list[float]] = {}
         for r in mine:
             per_fold.setdefault((r["region"], r["fold"]), []).append(r["acc"])
         seed_sd = float(np.mean([np.std(v) for v in per_fold.values()]))
@@ -571,7 +582,9 @@ def bench_select(
 # -- 1c. uncertainty: confidence map and calibration ------------------------------------------
 
 
-def bench_uncertainty(work: Path, seed: int, threads: int, figures: Path | None, held_out: str = "east") -> dict:
+def bench_uncertainty(
+    work: Path, seed: int, threads: int, figures: Path | None, held_out: str = "east"
+) -> dict[str, Any]:
     """The default model trained on one half: ECE on the held-out half, a confidence map of
     the whole patch, and whether low confidence marks the errors."""
     import rasterio
@@ -640,13 +653,23 @@ def bench_uncertainty(work: Path, seed: int, threads: int, figures: Path | None,
 AL_LABEL_SHARE_TARGET = 0.60
 
 
+class _CurveSettings(TypedDict):
+    """The keyword arguments of :func:`_al_curve` that every learning curve shares."""
+
+    start: int
+    batch: int
+    rounds: int
+    threads: int
+    min_distance: float
+
+
 def _al_curve(
     work: Path,
     cube: Path,
     labels: Path,
-    pool: object,
-    test_xy: tuple,
-    strategy: str,
+    pool: np.ndarray,
+    test_xy: tuple[np.ndarray, np.ndarray],
+    strategy: Strategy,
     *,
     start: int,
     batch: int,
@@ -677,6 +700,7 @@ def _al_curve(
     with rasterio.open(labels) as ds:
         ref = ds.read(1)
     declared = classes_of(labels)
+    assert declared is not None  # the prepared label raster declares its classes
     present = declared.only(int(c) for c in np.unique(ref) if c)
     xs, ys_codes = test_xy
     # the quick network with the default's inputs and ensemble (its members' disagreement ranks the pool)
@@ -731,7 +755,7 @@ def _al_curve(
                 batch,
                 strategy=strategy,
                 min_distance=min_distance,
-                labelled=lab,  # type: ignore[arg-type]
+                labelled=lab,
                 seed=seed + r,
                 candidates=pool & (ref > 0),
             )
@@ -751,7 +775,7 @@ def bench_active(
     seeds: int = 3,
     held_out: str = "east",
     workers: int = 1,
-) -> dict:
+) -> dict[str, Any]:
     import numpy as np
 
     from eotrust.eo.dataset import TrainingDataset, build_dataset
@@ -776,11 +800,17 @@ def bench_active(
     runs: dict[str, list[list[tuple[int, float]]]] = {"random": [], "margin": []}
     from concurrent.futures import ProcessPoolExecutor
 
-    jobs = [(k, strategy) for k in range(seeds) for strategy in ("random", "margin")]
-    common = {"start": start, "batch": batch, "rounds": rounds, "threads": threads, "min_distance": min_distance}
+    jobs: list[tuple[int, Strategy]] = [(k, strategy) for k in range(seeds) for strategy in ("random", "margin")]
+    common: _CurveSettings = {
+        "start": start,
+        "batch": batch,
+        "rounds": rounds,
+        "threads": threads,
+        "min_distance": min_distance,
+    }
     with ProcessPoolExecutor(max_workers=max(1, workers)) as ex:
         futures = [
-            ex.submit(_al_curve, work, cube, labels, pool, test_xy, strategy, seed=seed + 100 * k, **common)  # type: ignore[arg-type]
+            ex.submit(_al_curve, work, cube, labels, pool, test_xy, strategy, seed=seed + 100 * k, **common)
             for k, strategy in jobs
         ]
         for (_, strategy), f in zip(jobs, futures):
@@ -918,17 +948,18 @@ def probe(mode: str, path: str, size: int, overlap: int) -> None:
     )
 
 
-def run_probe(mode: str, path: Path, size: int, overlap: int) -> dict:
+def run_probe(mode: str, path: Path, size: int, overlap: int) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, __file__, "--probe", mode, str(path), str(size), str(overlap)],
         capture_output=True,
         text=True,
         check=True,
     )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
-def bench_tiling(work: Path, size: int, bands: int, tile: int, overlap: int) -> dict:
+def bench_tiling(work: Path, size: int, bands: int, tile: int, overlap: int) -> dict[str, Any]:
     scene = work / "scene.tif"
     write_s = write_scene(scene, size, bands)
     raw_gib = size * size * bands * 2 / 2**30
@@ -1030,7 +1061,7 @@ def main() -> int:
 
         torch.set_num_threads(args.threads)
         checks: dict[str, bool] = {}
-        report: dict = {"cpu_count": os.cpu_count(), "threads": args.threads, "seed": args.seed}
+        report: dict[str, Any] = {"cpu_count": os.cpu_count(), "threads": args.threads, "seed": args.seed}
         if "accuracy" in parts:
             print("== land-cover accuracy on the real Slovenian patch (held-out blocks)")
             acc = bench_accuracy(work, args.seed, args.threads)

@@ -28,14 +28,42 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+
+class Candidate(TypedDict, total=False):
+    """A candidate's departures from the defaults of :func:`fit`."""
+
+    weighting: str
+    aug: dict[str, float]
+    ls: float
+    epochs: int
+    patience: int
+
+
+class Row(TypedDict):
+    """One model's scores on one inner fold (``seed``: one member of a candidate's ensemble)."""
+
+    region: str
+    fold: int
+    seed: NotRequired[int]
+    acc: float
+    miou: float
+
+
+#: pixels of one split: "train", "val", "test" -> (features, labels)
+Split = dict[str, tuple[np.ndarray, np.ndarray]]
+
 _JITTER = {"offset": 0.2, "scale": 0.1, "noise": 0.1, "drop": 0.1}
-CANDIDATES: dict[str, dict] = {
+CANDIDATES: dict[str, Candidate] = {
     "base": {},  # the previous default: sqrt-inverse class weights
     "nw": {"weighting": "none"},
     "aug": {"aug": _JITTER, "ls": 0.1},
@@ -67,16 +95,16 @@ class Patch:
     def idx(self, y: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.codes, y)
 
-    def pixels(self, blocks: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    def pixels(self, blocks: np.ndarray) -> Split:
         pb = np.kron(blocks, np.ones((10, 10), np.uint8))[: self.lab.shape[0], : self.lab.shape[1]]
-        out = {}
+        out: Split = {}
         for s, name in enumerate(("train", "val", "test")):
             m = (pb == s) & (self.lab > 0)
             out[name] = (np.transpose(self.x[:, :, m], (2, 1, 0)).astype(np.float32), self.lab[m])
         return out
 
 
-def _augment(xb, cfg: dict, gen):  # type: ignore[no-untyped-def]
+def _augment(xb: torch.Tensor, cfg: dict[str, float], gen: torch.Generator) -> torch.Tensor:
     import torch
 
     t = xb.shape[-1]
@@ -96,7 +124,7 @@ def _augment(xb, cfg: dict, gen):  # type: ignore[no-untyped-def]
     return xb
 
 
-def fit(patch: Patch, split: dict, cfg: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def fit(patch: Patch, split: Split, cfg: Candidate, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """One network trained on the split's train blocks (early stopping on its val blocks);
     its class probabilities on the test blocks, and their labels."""
     import torch
@@ -164,14 +192,14 @@ def score(patch: Patch, prob: np.ndarray, ys: np.ndarray, trained: list[int]) ->
     return m.pixel_accuracy, float(np.mean(ious))
 
 
-def baselines(patch: Patch, split: dict, trained: list[int]) -> dict[str, tuple[float, float]]:
+def baselines(patch: Patch, split: Split, trained: list[int]) -> dict[str, tuple[float, float]]:
     import lightgbm as lgb
     from sklearn.ensemble import RandomForestClassifier
 
     x = np.nan_to_num(np.concatenate([split["train"][0], split["val"][0]])[:, 0])
     y = patch.idx(np.concatenate([split["train"][1], split["val"][1]]))
     xs, ys = np.nan_to_num(split["test"][0][:, 0]), patch.idx(split["test"][1])
-    out = {}
+    out: dict[str, tuple[float, float]] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, m in (
@@ -206,7 +234,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     patch = Patch(work)
     cands = [c for c in args.candidates.split(",") if c]
-    rows: dict[str, list[dict]] = {}
+    rows: dict[str, list[Row]] = {}
     for region in args.regions.split(","):
         outer = region_split(patch.grid, 10, region, buffer=1, labels=patch.labels, seed=0)
         for fi, split_ in enumerate(eo.inner_splits(outer, args.folds)):

@@ -284,8 +284,8 @@ def print_paid(
     for i, ((name, gas_first), (_, gas_steady)) in enumerate(zip(first, steady)):
         extra = f" {anvil_steps[i][1]:>11,}" if isinstance(anvil_steps, list) else ""
         print(f"  {name:<52} {gas_first:>11,} {gas_steady:>11,}{extra}")
-    total_first = sum(g for _, g in first)
-    total_steady = sum(g for _, g in steady)
+    total_first: int = sum(g for _, g in first)
+    total_steady: int = sum(g for _, g in steady)
     total_anvil = sum(g for _, g in anvil_steps) if isinstance(anvil_steps, list) else None
     extra = f" {total_anvil:>11,}" if total_anvil is not None else ""
     print(f"  {'TOTAL (paid)':<52} {total_first:>11,} {total_steady:>11,}{extra}")

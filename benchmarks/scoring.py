@@ -29,6 +29,7 @@ Parts 2 and 3 use the faster of the two graphs (``--graph`` to choose).
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import itertools
 import json
@@ -40,7 +41,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
@@ -52,6 +55,10 @@ import numpy as np  # noqa: E402
 
 from eotrust.ports import free_port  # noqa: E402
 
+if TYPE_CHECKING:
+    from eotrust.ml.models.enet import ENet
+    from eotrust.ml.onnx_export import Method
+
 BANDS = [f"B{i:02d}" for i in range(1, 14)]
 CLASSES = [f"class{i}" for i in range(13)]
 FPS_TARGET = 35.0
@@ -60,7 +67,7 @@ SEED_XAVIER, SEED_TX2 = 21.0, 10.0
 SIGNATURES_SEED = 7
 
 
-def rate(fn, seconds: float, warmup: int = 3) -> tuple[float, list[float], float]:  # type: ignore[no-untyped-def]
+def rate(fn: Callable[[], object], seconds: float, warmup: int = 3) -> tuple[float, list[float], float]:
     """Calls per second of ``fn`` over about ``seconds``, each call's time, and the CPU cores
     this process had meanwhile (CPU time of all its threads / wall time)."""
     for _ in range(warmup):
@@ -75,10 +82,12 @@ def rate(fn, seconds: float, warmup: int = 3) -> tuple[float, list[float], float
     return len(times) / wall, times, (time.process_time() - cpu) / wall
 
 
-def best_rates(fns: dict, seconds: float, rounds: int) -> dict:  # type: ignore[type-arg]
+def best_rates(
+    fns: dict[str, Callable[[], object]], seconds: float, rounds: int
+) -> dict[str, tuple[float, list[float], float]]:
     """Each function's best rate over ``rounds`` interleaved rounds (other load on the machine
     only ever slows a round down, so the best round is the closest to the machine's speed)."""
-    best: dict = {name: (0.0, [], 0.0) for name in fns}
+    best: dict[str, tuple[float, list[float], float]] = {name: (0.0, [], 0.0) for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
             result = rate(fn, seconds / rounds, warmup=2)
@@ -97,7 +106,7 @@ def synthetic_tiles(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarra
     return np.clip(x, 1, 10000).astype(np.uint16), labels.astype(np.int64)
 
 
-def build_packages(work: Path, method: str, steps: int) -> tuple[Path, Path, object, dict]:
+def build_packages(work: Path, method: Method, steps: int) -> tuple[Path, Path, ENet, dict[str, float]]:
     """Train the ENet briefly, package its float graph, quantise it; the INT8 accuracy check."""
     import torch
     from eth_account import Account
@@ -122,7 +131,7 @@ def build_packages(work: Path, method: str, steps: int) -> tuple[Path, Path, obj
         i = torch.randperm(len(xt), generator=torch.Generator().manual_seed(step))[:8]
         loss = torch.nn.functional.cross_entropy(model(xt[i]), yt[i])
         opt.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward is unannotated
         opt.step()
     model.eval()
     print(
@@ -143,7 +152,7 @@ def build_packages(work: Path, method: str, steps: int) -> tuple[Path, Path, obj
         tile_size=512,
         normalisation={"mean": [mean], "std": [std]},
         method=method,
-    )  # type: ignore[arg-type]
+    )
     print(f"packaged (ONNX export with {method}, checked against PyTorch) in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
     int8_pkg = quantise_package(
@@ -154,9 +163,12 @@ def build_packages(work: Path, method: str, steps: int) -> tuple[Path, Path, obj
         evaluation=(eval_x, eval_y),
         max_drop=100.0,
     )  # the figure is reported, not enforced
-    acc = read_package(int8_pkg).manifest.graph.quantisation.accuracy  # type: ignore[union-attr]
+    quantisation = read_package(int8_pkg).manifest.graph.quantisation
+    # an INT8 package is described by its quantisation, with its accuracy when made with an evaluation set
+    assert quantisation is not None and quantisation.accuracy is not None
+    acc = quantisation.accuracy
     sizes = float_pkg.stat().st_size / 2**20, int8_pkg.stat().st_size / 2**20
-    out = {
+    out: dict[str, float] = {
         "float_accuracy": acc.float32,
         "int8_accuracy": acc.int8,
         "drop_points": acc.drop_points,
@@ -174,7 +186,7 @@ def build_packages(work: Path, method: str, steps: int) -> tuple[Path, Path, obj
     return float_pkg, int8_pkg, model, out
 
 
-def bench_fps(packages: dict, model, threads: int, seconds: float, rounds: int) -> dict:  # type: ignore[no-untyped-def]
+def bench_fps(packages: dict[str, Path], model: ENet, threads: int, seconds: float, rounds: int) -> dict[str, Any]:
     import torch
 
     from eotrust.ml.scoring.batch import Scorer
@@ -190,11 +202,11 @@ def bench_fps(packages: dict, model, threads: int, seconds: float, rounds: int) 
         with torch.inference_mode():
             model(tx)
 
-    fns = {name: (lambda s=s: s.run(prepared)) for name, s in scorers.items()}
+    fns: dict[str, Callable[[], object]] = {name: functools.partial(s.run, prepared) for name, s in scorers.items()}
     fns["torch"] = eager
     fns["classify"] = lambda: scorers["float32"].classify(x)
     best = best_rates(fns, seconds * 2.5, rounds)
-    out: dict = {"threads": threads, "load_average_1min": os.getloadavg()[0]}
+    out: dict[str, Any] = {"threads": threads, "load_average_1min": os.getloadavg()[0]}
     print(
         f"\n== FPS at 512x512, batch 1, {threads} threads (best of {rounds} interleaved rounds; load average "
         f"{out['load_average_1min']:.1f}: other processes share this machine)"
@@ -315,7 +327,7 @@ print(json.dumps({"seconds": r.seconds, "mp_per_s": r.megapixels_per_second, "ti
 """
 
 
-def bench_scene(package: Path, work: Path, size: int, threads: int, graph: str) -> dict:
+def bench_scene(package: Path, work: Path, size: int, threads: int, graph: str) -> dict[str, Any]:
     import rasterio
 
     src = work / "scene.tif"
@@ -342,7 +354,7 @@ def bench_scene(package: Path, work: Path, size: int, threads: int, graph: str) 
     tile_fps = (result["pure_fps_before"] + result["pure_fps_after"]) / 2
     ideal = tile_fps * 512 * 512 / 1e6 * (size * size) / (result["tiles"] * 512 * 512)
     ratio = result["mp_per_s"] / ideal
-    out = {
+    out: dict[str, Any] = {
         "graph": graph,
         "megapixels": size * size / 1e6,
         "seconds": result["seconds"],
@@ -387,7 +399,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_rest(package: Path, work: Path, requests: int, clients: int, graph: str) -> dict:
+def bench_rest(package: Path, work: Path, requests: int, clients: int, graph: str) -> dict[str, Any]:
     import httpx
 
     from eotrust.catalog.api_keys import create_api_key
@@ -470,7 +482,7 @@ def bench_rest(package: Path, work: Path, requests: int, clients: int, graph: st
     direct_cpu.append((time.process_time() - cpu) / len(after_times))
     direct = (before + after) / 2
     lat = np.array(latencies)
-    out = {
+    out: dict[str, Any] = {
         "clients": clients,
         "requests": len(latencies),
         "errors": len(errors),

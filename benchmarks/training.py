@@ -36,6 +36,8 @@ from eotrust.workflow.executors.process_cluster import ProcessCluster  # noqa: E
 if TYPE_CHECKING:
     from distributed import Client
 
+    from eotrust.ml.train import TrainResult
+
 
 def prepare(work: Path, seed: int) -> Path:
     from eotrust.ml import landcover
@@ -89,9 +91,9 @@ def main() -> int:
         f"training benchmark: {args.model_def}, {args.epochs} epochs, seed {args.seed}, {args.threads} torch thread(s) "
         f"per rank, {device}, {os.cpu_count()} cores (load {os.getloadavg()[0]:.1f})"
     )
-    rows = []
+    rows: list[tuple[str, float]] = []
 
-    def row(name: str, path: Path, result, wall: float) -> None:  # type: ignore[no-untyped-def]
+    def row(name: str, path: Path, result: TrainResult, wall: float) -> None:
         acc = evaluate_dataset(path, dataset, split="test").pixel_accuracy
         rows.append((name, result.samples_per_second))
         print(
@@ -116,7 +118,7 @@ def main() -> int:
             on_dask = train_on_dask(client, dataset, md, work / "dask.pt", threads=args.threads)
             row(f"{args.ranks} ranks (Dask workers)", work / "dask.pt", on_dask, time.perf_counter() - t0)
         finally:
-            client.close()
+            client.close()  # type: ignore[no-untyped-call]  # distributed's Client.close is unannotated
             cluster.stop()
 
     for name, rate in rows[1:]:

@@ -38,4 +38,4 @@ def stop_agents(directory: Path, *, timeout_s: float = 30.0) -> None:
         except ProcessLookupError:
             continue
     for pid in pids:
-        wait_for(lambda pid=pid: not alive(pid), timeout_s=timeout_s, what=f"agent {pid} to exit")
+        wait_for(lambda: not alive(pid), timeout_s=timeout_s, what=f"agent {pid} to exit")

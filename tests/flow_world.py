@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eotrust.backends import Backends
-from eotrust.catalog.entries import PlatformInfo, Record
+from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, PlatformInfo, Record
 from eotrust.catalog.service import Catalog
 from eotrust.ledger import TaskClient
 from eotrust.settings import Settings
+
+if TYPE_CHECKING:
+    from eotrust.nodes.node import PlatformNode
+    from eotrust.roles.submitter.request import OpenedTask
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE / "data" / "slovenia-s2-ndvi"
@@ -27,12 +31,12 @@ class World:
     chain: Any
     store: Any
     parties: dict[str, Any]
-    datasets: dict[str, Record]
-    application: Record
-    platform: Record
+    datasets: dict[str, Record[DatasetInfo]]
+    application: Record[ApplicationInfo]
+    platform: Record[PlatformInfo]
     logs: list[str] = field(default_factory=list)
 
-    def request(self, **params: Any):  # type: ignore[no-untyped-def]
+    def request(self, **params: Any) -> OpenedTask:
         from eotrust.roles.submitter.request import TaskRequest, open_task
 
         req = TaskRequest(
@@ -49,7 +53,7 @@ class World:
         for name in ("algorithm-owner", "platform-owner", "owner-a", "owner-b"):
             answer_task(self.backends, self.parties[name], address)
 
-    def node(self, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def node(self, **kwargs: Any) -> PlatformNode:
         from eotrust.nodes.node import PlatformNode
 
         return PlatformNode(self.backends, self.parties["platform-owner"], PLATFORM, log=self.logs.append, **kwargs)

@@ -9,7 +9,7 @@ from typing import Any
 
 from flow_world import PLATFORM, SAMPLE, TINY, World, make_parties
 
-from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, PlatformInfo, Record
+from eotrust.catalog.entries import ApplicationInfo, BodyT, DatasetInfo, PlatformInfo, Record
 from eotrust.settings import Settings
 
 GWEI = 10**9
@@ -24,12 +24,12 @@ APP_PRICE = 50 * GWEI
 DATA_PRICE = {"clouds": 7 * GWEI, "labels": 11 * GWEI}
 
 
-def priced(record: Record, **fields: Any) -> Any:
+def priced(record: Record[BodyT], **fields: Any) -> BodyT:
     """The record's body with these fields set (validated again)."""
     return type(record.body).model_validate({**record.body.canonical(), **fields})
 
 
-Policies = Callable[[dict[str, Any], Record], dict[str, Any]]
+Policies = Callable[[dict[str, Any], Record[ApplicationInfo]], dict[str, Any]]
 
 
 def make_market_world(settings: Settings, *, policies: Policies | None = None) -> World:

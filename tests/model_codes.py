@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from eotrust.ml.registry import ModelEntry
 
 
-def codes_of(classes: np.ndarray, entry: Any) -> np.ndarray:
+def codes_of(classes: npt.NDArray[np.integer], entry: ModelEntry) -> npt.NDArray[np.uint16]:
     """Our class indices (255 = no data) as the application's label codes (0 = no data);
-    ``entry`` is a registry entry (anything with the package's ``manifest``)."""
+    ``entry`` is the package's registry entry (its ``manifest`` gives the codes)."""
+    assert entry.manifest is not None  # a registered entry holds its manifest
     lut = np.zeros(256, np.uint16)
     for c in entry.manifest.classes:
+        assert c.code is not None  # the application's classes carry their label codes
         lut[c.index] = c.code
-    return lut[classes]
+    return cast(npt.NDArray[np.uint16], lut[classes])  # numpy types fancy indexing as Any

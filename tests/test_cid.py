@@ -7,6 +7,7 @@ import io
 import json
 import tracemalloc
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Required, TypedDict, cast
 
 import numpy as np
 import pytest
@@ -29,7 +30,19 @@ from eotrust.cid import (
 from eotrust.cid.unixfs import PBNode, UnixfsData, decode_node, encode_leaf, leaf_frame
 from eotrust.errors import IntegrityError, InvalidInputError
 
-VECTORS = json.loads((Path(__file__).parent / "data" / "kubo_cid_vectors.json").read_text())
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+
+class KuboVector(TypedDict, total=False):
+    """One of kubo's vectors: the CID of ``size`` bytes of :func:`vector_content`, or of a text."""
+
+    size: int
+    content_utf8: str
+    cid: Required[str]
+
+
+VECTORS: list[KuboVector] = json.loads((Path(__file__).parent / "data" / "kubo_cid_vectors.json").read_text())
 
 
 def vector_content(size: int) -> bytes:
@@ -37,17 +50,17 @@ def vector_content(size: int) -> bytes:
     return np.resize(np.arange(251, dtype=np.uint8), size).tobytes()
 
 
-def content_of(vector: dict) -> bytes:
+def content_of(vector: KuboVector) -> bytes:
     return vector["content_utf8"].encode() if "content_utf8" in vector else vector_content(vector["size"])
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=lambda v: str(v.get("size", v.get("content_utf8"))))
-def test_every_kubo_vector_matches(vector: dict) -> None:
+def test_every_kubo_vector_matches(vector: KuboVector) -> None:
     assert cid_of_bytes(content_of(vector)) == vector["cid"]
 
 
 @pytest.mark.parametrize("vector", [v for v in VECTORS if v.get("size", 0) > CHUNK_SIZE], ids=lambda v: str(v["size"]))
-def test_kubo_vectors_from_files_and_streams(vector: dict, tmp_path: Path) -> None:
+def test_kubo_vectors_from_files_and_streams(vector: KuboVector, tmp_path: Path) -> None:
     data = content_of(vector)
     path = tmp_path / "content"
     path.write_bytes(data)
@@ -104,9 +117,10 @@ class _Endless(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buf) -> int:  # type: ignore[no-untyped-def]
-        n = min(len(buf), self.left, CHUNK_SIZE)
-        buf[:n] = self.block[:n]
+    def readinto(self, buf: WriteableBuffer) -> int:
+        view = memoryview(buf)
+        n = min(len(view), self.left, CHUNK_SIZE)
+        view[:n] = self.block[:n]
         self.left -= n
         return n
 
@@ -115,7 +129,7 @@ def test_streaming_memory_stays_constant() -> None:
     size = 96 * 1024 * 1024
     tracemalloc.start()
     try:
-        cid_of_stream(_Endless(size))
+        cid_of_stream(cast(BinaryIO, _Endless(size)))  # a raw stream: cid_of_stream only calls read()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -17,7 +17,7 @@ from anvil_node import anvil as running_anvil
 from rich.console import Console
 
 from eotrust.cid import cid_of_file
-from eotrust.demo.scenario import PASSPHRASE, data_dir, demo_settings, landcover_workflow, run_demo
+from eotrust.demo.scenario import PASSPHRASE, DemoResult, data_dir, demo_settings, landcover_workflow, run_demo
 from eotrust.demo.ship_model import PACKAGE_FILE, SCENE_MAP
 from eotrust.ml.package import verify_package
 from eotrust.ml.registry import Registry
@@ -28,14 +28,14 @@ TINY = HERE / "roles" / "tiny.yaml"
 SAMPLE = HERE / "data" / "slovenia-s2-ndvi"
 
 
-def _run(tmp_path: Path) -> tuple[object, str]:
+def _run(tmp_path: Path) -> tuple[DemoResult, str]:
     out = io.StringIO()
     console = Console(file=out, width=200, force_terminal=False)
     result = run_demo(home=tmp_path / "demo", console=console, workflow=TINY, data=SAMPLE, passphrase=PASSPHRASE)
     return result, out.getvalue()
 
 
-def _check(result, text: str) -> None:  # type: ignore[no-untyped-def]
+def _check(result: DemoResult, text: str) -> None:
     assert result.state == "Finished" and result.verified
     for step in (
         "1. The submitter selects",

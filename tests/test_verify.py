@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flow_world import World, flip_byte, make_world
 
 from eotrust.settings import load_settings
-from eotrust.verify import verify
+from eotrust.verify import Verdict, verify
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, str]:
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, str]]:
     mp = pytest.MonkeyPatch()
     mp.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
     mp.setenv("EOTRUST_CONFIG", "")  # no config file
@@ -28,11 +29,11 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, str]:
     mp.undo()
 
 
-def _verdict(world: World, target: str):  # type: ignore[no-untyped-def]
+def _verdict(world: World, target: str) -> Verdict:
     return verify(world.backends, target)
 
 
-def _failed(verdict) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _failed(verdict: Verdict) -> dict[str, str]:
     return {c.name: c.detail for c in verdict.failures}
 
 
@@ -58,6 +59,7 @@ def test_flipped_bit_in_a_stored_input_is_named(finished: tuple[World, str]) -> 
     snap = world.task(address).status()
     clouds = next(r for r in snap.requests if r.dataset_record == world.datasets["clouds"].id)
     cid = clouds.input_cid
+    assert cid is not None  # the owner's ack stored the input
     block, saved = flip_byte(world.store, cid)
     try:
         failed = _failed(_verdict(world, address))

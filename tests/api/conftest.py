@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from api_client import in_process
@@ -33,6 +34,9 @@ from api_world import FlowWorld, build_world
 from fastapi.testclient import TestClient
 
 from eotrust.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from api_server import LiveServer
 
 ClientFactory = Callable[..., TestClient]
 
@@ -44,7 +48,7 @@ def api_client_factory(tmp_path: Path) -> Iterator[ClientFactory]:
         def make(
             home: Path | None = None, *, dev_autoack: bool = False, run_nodes: bool = False, **overrides: object
         ) -> TestClient:
-            settings = load_settings(home=home or tmp_path / "home", **overrides)
+            settings = load_settings(config_file=None, home=home or tmp_path / "home", **overrides)
             return stack.enter_context(in_process(settings, dev_autoack=dev_autoack, run_nodes=run_nodes))
 
         yield make
@@ -67,9 +71,9 @@ def world_client(world: FlowWorld, api_client_factory: ClientFactory) -> TestCli
 
 
 @pytest.fixture
-def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., object]]:
+def live_server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     """A real ``eotrust serve`` per call (api_server.py), stopped by PID after the test."""
-    from api_server import LiveServer, start_server
+    from api_server import start_server
 
     started: list[LiveServer] = []
 

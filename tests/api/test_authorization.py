@@ -3,10 +3,11 @@ for (403): generic over the OpenAPI document for missing keys, and case by case 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import cast
 
+import httpx
 import pytest
 from api_client import in_process
 from api_world import FlowWorld, build_world
@@ -79,7 +80,7 @@ def test_every_secured_operation_refuses_missing_and_unknown_keys(finished: tupl
     assert len(secured) >= 12, secured
     for method, path in secured:
         url = _fill(path)
-        body = {} if method in ("post", "put") else None
+        body: dict[str, object] | None = {} if method in ("post", "put") else None
         assert client.request(method, url, json=body).status_code == 401, (method, path)
         r = client.request(method, url, json=body, headers={"X-API-Key": "not-a-key"})
         assert r.status_code == 401, (method, path, r.text)
@@ -89,8 +90,12 @@ def test_every_secured_operation_refuses_missing_and_unknown_keys(finished: tupl
 
 def test_each_party_acts_only_as_itself(finished: tuple[FlowWorld, TestClient, str]) -> None:
     world, client, job = finished
-    key = lambda name: {"X-API-Key": world.keys[name]}  # noqa: E731
-    get = lambda path, name: client.get(path, headers=key(name))  # noqa: E731
+
+    def key(name: str) -> dict[str, str]:
+        return {"X-API-Key": world.keys[name]}
+
+    def get(path: str, name: str) -> httpx.Response:
+        return cast(httpx.Response, client.get(path, headers=key(name)))  # TestClient is untyped here
 
     # the submitter sees everything of its task; a bearer token works like X-API-Key
     assert get(f"/jobs/{job}/results", "sam").status_code == 200
@@ -155,7 +160,9 @@ def test_a_catalogue_number_out_of_bounds_is_a_400_naming_the_field(
     assert client.get("/catalog/platforms").json() == before
 
 
-def test_a_data_owner_cannot_answer_another_owners_request(tmp_path: Path, api_client_factory: Any) -> None:
+def test_a_data_owner_cannot_answer_another_owners_request(
+    tmp_path: Path, api_client_factory: Callable[..., TestClient]
+) -> None:
     """Without auto-answer: the task waits in RequestsLocked; a second data owner's key is
     refused, the right owner's answer is accepted."""
     world = build_world(tmp_path / "home", submitters=("sam",))

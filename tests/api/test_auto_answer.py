@@ -11,7 +11,7 @@ from flow_world import make_world
 
 from eotrust.api.background import AutoAnswer
 from eotrust.api.state import ServerState
-from eotrust.ledger import TaskState
+from eotrust.ledger import TaskClient, TaskState
 from eotrust.settings import load_settings
 
 
@@ -24,7 +24,12 @@ def test_it_answers_what_is_owed_then_reads_nothing_until_the_chain_moves(
     state = ServerState(settings)
     reads: list[str] = []
     task = state.task
-    monkeypatch.setattr(state, "task", lambda address: reads.append(address) or task(address))
+
+    def counted(address: str) -> TaskClient:
+        reads.append(address)
+        return task(address)
+
+    monkeypatch.setattr(state, "task", counted)
     loop = AutoAnswer(state)
     try:
         loop.tick()  # every party of this home is local: it answers all of the task's requests

@@ -5,9 +5,8 @@ hands the app one 64 KiB chunk at a time, so the cut-off happens part-way throug
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +26,7 @@ def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
 
 
 @pytest.fixture
-def small_server(tmp_path: Path, api_client_factory: Any) -> tuple[TestClient, str, Path]:
+def small_server(tmp_path: Path, api_client_factory: Callable[..., TestClient]) -> tuple[TestClient, str, Path]:
     home = tmp_path / "home"
     settings = load_settings(home=home)
     key, _ = create_api_key(settings, party=create_party(settings, "sam", Role.SUBMITTER), scopes=["*"])

@@ -16,7 +16,7 @@ import io
 import resource
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -215,7 +215,7 @@ def _reading(honest: Path, location: str) -> bytes:
             helper.make_node("Add", ["honest_output", "stolen_sum"], [out]),
         ]
     )
-    return graph.SerializeToString()
+    return cast(bytes, graph.SerializeToString())  # protobuf is untyped here
 
 
 def test_a_graph_that_reads_a_host_file_is_refused(

@@ -104,13 +104,14 @@ def test_deployed_cwl_job_lists_filters_and_details(client: TestClient, world: F
     assert prov["activity"] and prov["entity"] and "wasGeneratedBy" in prov
 
     # the run record names the deployed package as its workflow, as `eotrust verify` expects
+    from eotrust.catalog.entries import ApplicationInfo
     from eotrust.catalog.service import Catalog
     from eotrust.settings import load_settings
     from eotrust.store import open_store
     from eotrust.workflow.record import RunRecord
 
     settings = load_settings(home=world.home)
-    package = Catalog(settings).get(dep.json()["application"]).body.workflow_cid
+    package = Catalog(settings).get(dep.json()["application"]).narrow(ApplicationInfo).body.workflow_cid
     run_cid = Catalog(settings).results(task=job)[0].body.run_cid
     assert RunRecord.model_validate_json(open_store(settings).get_bytes(run_cid)).workflow_cid == package
 

@@ -3,11 +3,12 @@ needs a key, each party sees only its own tasks' quotes and bills, bad numbers a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from api_world import build_world
 from eth_account import Account
+from fastapi.testclient import TestClient
 
 from eotrust.catalog.entries import Kind, PlatformInfo, TaskInfo
 from eotrust.catalog.service import Catalog
@@ -17,7 +18,7 @@ from eotrust.settings import load_settings
 GWEI = 10**9
 
 
-def test_quotations_and_bills(tmp_path: Path, api_client_factory: Any) -> None:
+def test_quotations_and_bills(tmp_path: Path, api_client_factory: Callable[..., TestClient]) -> None:
     world = build_world(tmp_path / "home", submitters=("sam", "sue"))
     settings = load_settings(home=world.home)
     pia = load_party(settings, "pia")

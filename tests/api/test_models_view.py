@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from affine import Affine
 from api_client import base_url
+from fastapi.testclient import TestClient
 from rasterio.io import MemoryFile
 
 from eotrust.catalog.api_keys import create_api_key
@@ -32,10 +34,12 @@ def _geotiff(data: np.ndarray) -> bytes:
     with MemoryFile() as mem:
         with mem.open(**profile) as dst:
             dst.write(data)
-        return mem.read()
+        return cast(bytes, mem.read())  # rasterio is untyped
 
 
-def test_models_in_stac_and_prediction_pictures(tmp_path: Path, tiny_enet_zip: Path, api_client_factory: Any) -> None:
+def test_models_in_stac_and_prediction_pictures(
+    tmp_path: Path, tiny_enet_zip: Path, api_client_factory: Callable[..., TestClient]
+) -> None:
     from PIL import Image
 
     home = tmp_path / "home"

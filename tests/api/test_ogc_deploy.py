@@ -112,11 +112,13 @@ def test_deploy_describe_execute_shape_versions_replace_and_undeploy(client: Tes
     assert desc["inputs"]["tag"]["schema"]["type"] == "string"
 
     # the record is a catalogue application signed by the owner
+    from eotrust.catalog.entries import ApplicationInfo
     from eotrust.catalog.service import Catalog
     from eotrust.settings import load_settings
 
     record = Catalog(load_settings(home=world.home)).get(app_id)
     record.check()
+    assert isinstance(record.body, ApplicationInfo)
     assert record.owner == world.addresses["alan"] and "cwl" in record.body.keywords
 
     duplicate = _deploy(client, world, id="shout-cwl", version="1.0.0")
@@ -211,7 +213,7 @@ def test_versions_deployed_within_one_second_are_in_deployment_order(
 ) -> None:
     """Records are stamped to the second: with the clock standing still, the newest version is
     still the one deployed last (not whichever record id sorts last), many times over."""
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, tzinfo
 
     import eotrust.catalog.deployments as deployments
     import eotrust.catalog.entries as entries
@@ -220,7 +222,7 @@ def test_versions_deployed_within_one_second_are_in_deployment_order(
 
     class StillClock(datetime):
         @classmethod
-        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+        def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]  # the frozen datetime, not a StillClock
             return frozen
 
     monkeypatch.setattr(entries, "datetime", StillClock)

@@ -5,7 +5,8 @@ CIDs in the store). The standard's error answers and synchronous execution: the 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -14,17 +15,20 @@ from fastapi.testclient import TestClient
 from owslib.ogcapi.processes import Processes
 from waiting import wait_for
 
+if TYPE_CHECKING:
+    from api_server import LiveServer
+
 pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture
-def world_server(world: FlowWorld, live_server_factory: Any) -> tuple[FlowWorld, Any]:
+def world_server(world: FlowWorld, live_server_factory: Callable[..., LiveServer]) -> tuple[FlowWorld, LiveServer]:
     server = live_server_factory(world.home, "--dev-autoack", "--run-nodes")
     return world, server
 
 
 @pytest.mark.server
-def test_owslib_lists_describes_executes_polls_and_fetches(world_server: tuple[Any, Any]) -> None:
+def test_owslib_lists_describes_executes_polls_and_fetches(world_server: tuple[FlowWorld, LiveServer]) -> None:
     world, server = world_server
     client = Processes(server.url, headers={"X-API-Key": world.keys["sam"]})
 

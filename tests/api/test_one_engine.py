@@ -4,10 +4,12 @@ server's backends open one engine, once, whatever the number of requests, and ke
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from api_world import build_world
+from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
@@ -37,7 +39,9 @@ def opened() -> Iterator[dict[str, int]]:
         event.remove(Base.metadata, "before_create", before_create)
 
 
-def test_many_authenticated_requests_share_one_engine(tmp_path, api_client_factory, opened) -> None:  # type: ignore[no-untyped-def]
+def test_many_authenticated_requests_share_one_engine(
+    tmp_path: Path, api_client_factory: Callable[..., TestClient], opened: dict[str, int]
+) -> None:
     world = build_world(tmp_path / "home")
     client = api_client_factory(world.home)
     headers = {"X-API-Key": world.keys["sam"]}
@@ -56,7 +60,7 @@ def test_many_authenticated_requests_share_one_engine(tmp_path, api_client_facto
     )
 
 
-def test_the_counter_sees_a_new_engine(tmp_path, opened) -> None:  # type: ignore[no-untyped-def]
+def test_the_counter_sees_a_new_engine(tmp_path: Path, opened: dict[str, int]) -> None:
     # the check above cannot pass by counting nothing: a second Backends opens a second engine
     from eotrust.backends import Backends
     from eotrust.settings import load_settings

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import pytest
@@ -26,13 +26,27 @@ from eotrust.settings import load_settings
 NPY = {"Content-Type": "application/x-npy"}
 
 
+class PredictWorld(TypedDict):
+    """The module's app: the model's predict URL, its CID, API keys and the client."""
+
+    url: str
+    base: str
+    cid: str
+    good: str  # scoped to the model's CID
+    by_name: str  # scoped to its name
+    other: str  # scoped to another model
+    revoked: str
+    client: TestClient
+    scorer: Scorer  # the package scored locally, for the expected answers
+
+
 @pytest.fixture(scope="module")
 def package(tiny_enet_zip: Path) -> Path:
     return tiny_enet_zip
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, package: Path) -> Iterator[dict[str, Any]]:
+def world(tmp_path_factory: pytest.TempPathFactory, package: Path) -> Iterator[PredictWorld]:
     """One app for the module (requests do not change its state)."""
     home = tmp_path_factory.mktemp("predict-server") / "home"
     settings = load_settings(home=home)
@@ -76,18 +90,18 @@ def geotiff(data: np.ndarray, crs: str | None = "EPSG:32633") -> bytes:
     with MemoryFile() as mem:
         with mem.open(**profile) as dst:
             dst.write(data)
-        return mem.read()
+        return cast(bytes, mem.read())  # rasterio is untyped
 
 
-def http(world: dict[str, Any]) -> TestClient:
+def http(world: PredictWorld) -> TestClient:
     return world["client"]
 
 
-def alive(world: dict[str, Any]) -> None:
+def alive(world: PredictWorld) -> None:
     assert http(world).get("/conformance").status_code == 200
 
 
-def test_array_geotiff_and_json(world: dict[str, Any]) -> None:
+def test_array_geotiff_and_json(world: PredictWorld) -> None:
     x = np.random.default_rng(0).integers(0, 255, (3, 40, 56)).astype(np.uint8)
     r = http(world).post(world["url"], content=npy(x), headers={**NPY, "X-API-Key": world["good"]})
     assert r.status_code == 200, r.text
@@ -119,7 +133,7 @@ def test_array_geotiff_and_json(world: dict[str, Any]) -> None:
     assert np.allclose(np.sum(doc["probabilities"], axis=0), 1, atol=1e-4)
 
 
-def test_keys(world: dict[str, Any]) -> None:
+def test_keys(world: PredictWorld) -> None:
     body = npy(np.zeros((3, 16, 16), np.uint8))
     for headers in ({}, {"X-API-Key": "eot_wrong"}, {"X-API-Key": world["revoked"]}, {"Authorization": "Basic abc"}):
         r = http(world).post(world["url"], content=body, headers={**NPY, **headers})
@@ -152,14 +166,14 @@ def test_keys(world: dict[str, Any]) -> None:
         (b"", "application/x-npy", 400, "no body"),
     ],
 )
-def test_malformed_inputs(world: dict[str, Any], body: bytes, ctype: str, status: int, message: str) -> None:
+def test_malformed_inputs(world: PredictWorld, body: bytes, ctype: str, status: int, message: str) -> None:
     r = http(world).post(world["url"], content=body, headers={"Content-Type": ctype, "X-API-Key": world["good"]})
     assert r.status_code == status, r.text
     assert message in r.json()["detail"]
     alive(world)
 
 
-def test_two_gigabytes_are_refused_before_reading(world: dict[str, Any]) -> None:
+def test_two_gigabytes_are_refused_before_reading(world: PredictWorld) -> None:
     """A declared 2 GB body is refused from its Content-Length: the app reads no byte of it."""
     two_gb = (b"\0" * (256 * 1024) for _ in range(8 * 1024))
     r, pulled = post_streamed(
@@ -174,7 +188,7 @@ def test_two_gigabytes_are_refused_before_reading(world: dict[str, Any]) -> None
     alive(world)
 
 
-def test_chunked_upload_is_cut_off_at_the_limit(world: dict[str, Any]) -> None:
+def test_chunked_upload_is_cut_off_at_the_limit(world: PredictWorld) -> None:
     """No Content-Length (chunked): the server stops reading once the body passes the limit."""
     would_be_2_gib = (b"\0" * (256 * 1024) for _ in range(8 * 1024))
     r, sent = post_streamed(http(world), world["url"], would_be_2_gib, headers={**NPY, "X-API-Key": world["good"]})
@@ -183,14 +197,14 @@ def test_chunked_upload_is_cut_off_at_the_limit(world: dict[str, Any]) -> None:
     alive(world)
 
 
-def test_concurrent_clients(world: dict[str, Any]) -> None:
+def test_concurrent_clients(world: PredictWorld) -> None:
     x = np.random.default_rng(1).integers(0, 255, (3, 64, 64)).astype(np.uint8)
     expected = world["scorer"].classify(x)
 
     def call(_: int) -> np.ndarray:
         r = http(world).post(world["url"], content=npy(x), headers={**NPY, "X-API-Key": world["good"]})
         assert r.status_code == 200, r.text
-        return np.load(io.BytesIO(r.content))
+        return cast(np.ndarray, np.load(io.BytesIO(r.content)))  # np.load is typed Any (it may unpickle)
 
     with ThreadPoolExecutor(8) as pool:
         for classes in pool.map(call, range(16)):
@@ -198,7 +212,7 @@ def test_concurrent_clients(world: dict[str, Any]) -> None:
     assert json.loads(http(world).get("/conformance").text)
 
 
-def test_concurrent_requests_of_mixed_shapes_and_bad_ones(world: dict[str, Any]) -> None:
+def test_concurrent_requests_of_mixed_shapes_and_bad_ones(world: PredictWorld) -> None:
     """Concurrent requests for one model are batched together (by shape): each gets its own
     answer, and a bad request among them fails alone, before it reaches a batch."""
     rng = np.random.default_rng(3)
@@ -223,7 +237,7 @@ def test_concurrent_requests_of_mixed_shapes_and_bad_ones(world: dict[str, Any])
     alive(world)
 
 
-def test_npy_bodies_are_read_exactly(world: dict[str, Any]) -> None:
+def test_npy_bodies_are_read_exactly(world: PredictWorld) -> None:
     """The .npy body is read in place: Fortran order and big-endian arrays score as numpy
     reads them; a body longer or shorter than its header declares is refused."""
     x = np.random.default_rng(4).integers(0, 255, (3, 24, 32)).astype(np.uint16)
@@ -239,7 +253,7 @@ def test_npy_bodies_are_read_exactly(world: dict[str, Any]) -> None:
     alive(world)
 
 
-def test_truncated_geotiff(world: dict[str, Any]) -> None:
+def test_truncated_geotiff(world: PredictWorld) -> None:
     """A TIFF whose header opens but whose pixel data is cut off."""
     whole = geotiff(np.random.default_rng(2).integers(0, 255, (3, 64, 64)).astype(np.uint8))
     r = http(world).post(

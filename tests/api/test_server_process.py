@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import signal
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -15,6 +16,9 @@ import pytest
 from eotrust.catalog.api_keys import create_api_key
 from eotrust.party import Role, create_party
 from eotrust.settings import load_settings
+
+if TYPE_CHECKING:
+    from api_server import LiveServer
 
 pytestmark = pytest.mark.server
 
@@ -33,7 +37,9 @@ def _raw_post(host: str, port: int, path: str, headers: dict[str, str]) -> bytes
     return reply
 
 
-def test_serve_answers_refuses_a_huge_body_and_stops_by_pid(tmp_path: Path, live_server_factory: Any) -> None:
+def test_serve_answers_refuses_a_huge_body_and_stops_by_pid(
+    tmp_path: Path, live_server_factory: Callable[..., LiveServer]
+) -> None:
     home = tmp_path / "home"
     settings = load_settings(home=home)
     key, _ = create_api_key(settings, party=create_party(settings, "sam", Role.SUBMITTER), scopes=["*"])

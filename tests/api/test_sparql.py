@@ -6,16 +6,19 @@ client (SPARQLStore over HTTP)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import pytest
 import rdflib
 import rdflib.compare
 from api_world import BBOX, FlowWorld, build_world
 from fastapi.testclient import TestClient
-from rdflib.query import Result
+from rdflib.query import Result, ResultRow
+
+if TYPE_CHECKING:
+    from api_server import LiveServer
 
 PRE = """PREFIX dcat: <http://www.w3.org/ns/dcat#>
 PREFIX dct: <http://purl.org/dc/terms/>
@@ -41,12 +44,21 @@ def client(world: FlowWorld) -> Iterator[TestClient]:
         yield c
 
 
+def _rows(result: Result) -> list[ResultRow]:
+    """A SELECT answer's rows (rdflib types iterating a Result as any query's answer)."""
+    rows = []
+    for row in result:
+        assert isinstance(row, ResultRow), row
+        rows.append(row)
+    return rows
+
+
 def _select(client: TestClient, query: str) -> list[dict[str, str]]:
     res = client.post("/sparql", content=PRE + query, headers={"Content-Type": "application/sparql-query"})
     assert res.status_code == 200, res.text
     assert res.headers["content-type"].startswith("application/sparql-results+json")
     parsed = Result.parse(source=__import__("io").BytesIO(res.content), format="json")
-    return [{str(k): str(v) for k, v in row.asdict().items()} for row in parsed]
+    return [{str(k): str(v) for k, v in row.asdict().items()} for row in _rows(parsed)]
 
 
 def test_catalogue_as_turtle_and_json_ld_read_by_rdflib(client: TestClient, world: FlowWorld) -> None:
@@ -114,7 +126,7 @@ def test_geosparql_spatial_and_measuring_functions(client: TestClient, world: Fl
 
 def test_sparql_attacks_are_refused(client: TestClient) -> None:
     def status(query: str) -> int:
-        return client.post("/sparql", data={"query": query}).status_code
+        return cast(int, client.post("/sparql", data={"query": query}).status_code)  # TestClient is untyped here
 
     assert status("SELECT * WHERE { SERVICE <http://169.254.169.254/latest/meta-data> { ?s ?p ?o } }") == 403
     assert status("SELECT * WHERE { SERVICE ?endpoint { ?s ?p ?o } }") == 403
@@ -131,7 +143,9 @@ def test_sparql_attacks_are_refused(client: TestClient) -> None:
 
 @pytest.mark.server
 @pytest.mark.slow
-def test_federated_query_across_two_servers_with_rdflib(tmp_path: Path, live_server_factory: Any) -> None:
+def test_federated_query_across_two_servers_with_rdflib(
+    tmp_path: Path, live_server_factory: Callable[..., LiveServer]
+) -> None:
     from rdflib.plugins.stores.sparqlstore import SPARQLStore
 
     from eotrust.catalog.entries import DatasetInfo
@@ -163,7 +177,7 @@ def test_federated_query_across_two_servers_with_rdflib(tmp_path: Path, live_ser
     }} ORDER BY ?title"""
     )
     graph = rdflib.Graph(store=SPARQLStore(f"{west.url}/sparql", returnFormat="json"))
-    titles = [str(row[0]) for row in graph.query(query)]
+    titles = [str(row[0]) for row in _rows(graph.query(query))]
     assert titles == ["Karst plateau", "Pannonian plain"]
     # east has no peers: it refuses to reach west
     import httpx

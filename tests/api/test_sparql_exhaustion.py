@@ -121,4 +121,4 @@ def test_the_limits_are_settings_with_sane_bounds() -> None:
     assert 1 <= defaults.sparql_concurrency <= 8
     for bad in ({"sparql_timeout_s": 0}, {"sparql_max_answer_mb": 0}, {"sparql_concurrency": 0}):
         with pytest.raises(ConfigError):
-            load_settings(**bad)
+            load_settings(config_file=None, **bad)

@@ -3,6 +3,7 @@ session hands its requests to the app (api_client.InProcessAdapter)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from pystac_client.stac_api_io import StacApiIO
 from eotrust.catalog.entries import DatasetInfo
 from eotrust.catalog.service import Catalog
 from eotrust.cid import cid_of_bytes
-from eotrust.settings import load_settings
+from eotrust.settings import Settings, load_settings
 
 SLOVENIA = (14.3, 45.9, 14.6, 46.1)
 ALPS = (10.0, 46.5, 11.0, 47.0)
@@ -48,7 +49,7 @@ class OfflineValidator(JsonSchemaSTACValidator):
 
 
 @pytest.fixture
-def stac_server(tmp_path: Path, api_client_factory: Any) -> TestClient:
+def stac_server(tmp_path: Path, api_client_factory: Callable[..., TestClient]) -> TestClient:
     home = tmp_path / "home"
     settings = load_settings(home=home)
     catalog = Catalog(settings)
@@ -112,7 +113,9 @@ def test_pystac_client_searches_by_bbox_and_datetime(stac_server: TestClient) ->
             bands = pystac.extensions.eo.EOExtension.ext(item.assets["data"]).bands
             assert bands and bands[0].name in ("NDVI", "B04")
         rgb = next(i for i in everything if i.properties["title"] == "Alps RGB 2019")
-        assert [b.common_name for b in pystac.extensions.eo.EOExtension.ext(rgb.assets["data"]).bands] == [
+        rgb_bands = pystac.extensions.eo.EOExtension.ext(rgb.assets["data"]).bands
+        assert rgb_bands is not None
+        assert [b.common_name for b in rgb_bands] == [
             "red",
             "green",
             "blue",
@@ -135,7 +138,9 @@ def test_get_search_and_bad_queries(stac_server: TestClient) -> None:
     assert stac_server.get("/stac/collections/nothing").status_code in (400, 404)
 
 
-def test_model_items_carry_the_mlm_extension(tmp_path: Path, tiny_enet_zip: Path, api_client_factory: Any) -> None:
+def test_model_items_carry_the_mlm_extension(
+    tmp_path: Path, tiny_enet_zip: Path, api_client_factory: Callable[..., TestClient]
+) -> None:
     from pystac.extensions.mlm import MLMExtension
 
     from eotrust.ml.registry import Registry
@@ -153,21 +158,23 @@ def test_model_items_carry_the_mlm_extension(tmp_path: Path, tiny_enet_zip: Path
     assert model_input.bands == ["red", "green", "blue"]
     assert model_input.input.shape == [-1, 3, 64, 64]
     (output,) = mlm.output
+    assert output.classes is not None
     assert [c.name for c in output.classes] == ["water", "forest", "field", "town"]
-    assert "mlm:model" in item.assets["package"].roles
+    roles = item.assets["package"].roles
+    assert roles is not None and "mlm:model" in roles
     # a spatial search never lists a model (it has no footprint)
     r = client.get("/stac/search", params={"bbox": "-180,-90,180,90", "collections": "models"})
     assert r.json()["features"] == []
 
 
-def _tamper(settings: Any, record_id: str) -> None:
+def _tamper(settings: Settings, record_id: str) -> None:
     import sqlite3
 
     with sqlite3.connect(settings.catalog_database_url.removeprefix("sqlite:///")) as db:
         db.execute("UPDATE catalog_datasets SET title = 'edited' WHERE id = ?", (record_id,))
 
 
-def test_search_reads_only_the_rows_it_returns(tmp_path: Path, api_client_factory: Any) -> None:
+def test_search_reads_only_the_rows_it_returns(tmp_path: Path, api_client_factory: Callable[..., TestClient]) -> None:
     # The filters run in the database: a damaged row outside the searched area and time is not
     # read at all (a search that loaded every record would fail on it), while any search that
     # reaches it names it (never returns it quietly).
@@ -213,7 +220,9 @@ def test_search_reads_only_the_rows_it_returns(tmp_path: Path, api_client_factor
         assert r.status_code >= 400 and alps.id in r.text, params
 
 
-def test_search_across_the_antimeridian_and_open_intervals(tmp_path: Path, api_client_factory: Any) -> None:
+def test_search_across_the_antimeridian_and_open_intervals(
+    tmp_path: Path, api_client_factory: Callable[..., TestClient]
+) -> None:
     home = tmp_path / "home"
     catalog = Catalog(load_settings(home=home))
     owner = Account.create()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -39,7 +39,7 @@ def geotiff(bands: int, seed: int = 0) -> bytes:
     with MemoryFile() as mem:
         with mem.open(**profile, crs="EPSG:32633", transform=Affine(10, 0, 400000, 0, -10, 5000000)) as dst:
             dst.write(data)
-        return mem.read()
+        return cast(bytes, mem.read())  # rasterio is untyped
 
 
 @pytest.fixture(scope="module")

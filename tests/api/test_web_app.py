@@ -13,15 +13,20 @@ import io
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 import pytest
 from affine import Affine
-from api_world import BBOX, build_world
+from api_world import BBOX, FlowWorld, build_world
 from rasterio.io import MemoryFile
+
+if TYPE_CHECKING:
+    from api_server import LiveServer
+    from playwright.sync_api import FloatRect, Locator, Page
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
 from tiny_models import tiny_enet_package  # noqa: E402
@@ -96,7 +101,9 @@ def _geotiff(path: Path) -> Path:
     return path
 
 
-def _world(tmp_path: Path) -> Any:
+def _world(tmp_path: Path) -> tuple[FlowWorld, str]:
+    """build_world's world plus olga's scene and a second footprint, alan's chart application and
+    a model; and the scene's dataset id (the task runs on it)."""
     from eotrust.backends import Backends
     from eotrust.catalog.entries import DatasetInfo
     from eotrust.catalog.service import Catalog
@@ -115,7 +122,7 @@ def _world(tmp_path: Path) -> Any:
     scene = tmp_path / "scene-2017.txt"
     scene.write_text("a karst scene\n")
     remember(settings, "olga", cid_of_file(scene), scene)
-    world.scene_id = catalog.register_dataset(
+    scene_id = catalog.register_dataset(
         olga,
         DatasetInfo(
             title="Karst scene 2017",
@@ -130,7 +137,7 @@ def _world(tmp_path: Path) -> Any:
         ),
     ).id
     far = (14.9, 46.3, 15.1, 46.45)  # elsewhere: a second footprint, its own label
-    world.far_id = catalog.register_dataset(
+    catalog.register_dataset(
         olga,
         DatasetInfo(
             title="Pohorje cloud masks",
@@ -143,17 +150,23 @@ def _world(tmp_path: Path) -> Any:
             bands=["clouds"],
             media_type="text/plain",
         ),
-    ).id
+    )
     register_workflow_application(Backends(settings), alan, _chart_workflow(), name="chart")
     nested = {
         "test": {"pixel_accuracy": 0.912, "mean_iou": 0.604, "per_class": {"forest": {"f1": 0.95}}},
         "baseline": {"pixel_accuracy": 0.747},
     }
     Registry(settings).register(tiny_enet_package(tmp_path / "tiny.zip", metrics=nested))
-    return world
+    return world, scene_id
 
 
-def _boxes_apart(boxes: list[dict[str, float]]) -> bool:
+def _box(locator: Locator) -> FloatRect:
+    box = locator.bounding_box()
+    assert box is not None, f"{locator} is not visible"
+    return box
+
+
+def _boxes_apart(boxes: list[FloatRect]) -> bool:
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             if (
@@ -166,15 +179,18 @@ def _boxes_apart(boxes: list[dict[str, float]]) -> bool:
     return True
 
 
-def test_every_view_offline(tmp_path: Path, live_server_factory: Any) -> None:
+def test_every_view_offline(tmp_path: Path, live_server_factory: Callable[..., LiveServer]) -> None:
     assert Path(CHROMIUM).exists(), "Debian's chromium is not installed (make sysdeps)"
     from playwright.sync_api import expect, sync_playwright
 
-    world = _world(tmp_path)
+    world, scene_id = _world(tmp_path)
     server = live_server_factory(world.home, "--dev-autoack", "--run-nodes")
     scene = _geotiff(tmp_path / "scene.tif")
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = lambda page, name: page.screenshot(path=str(ARTIFACTS / f"web-app-{name}.png"), full_page=True)  # noqa: E731
+
+    def shot(page: Page, name: str) -> None:
+        page.screenshot(path=str(ARTIFACTS / f"web-app-{name}.png"), full_page=True)
+
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
@@ -204,7 +220,7 @@ def test_every_view_offline(tmp_path: Path, live_server_factory: Any) -> None:
             labels = page.locator(".footprint-label")
             expect(labels).to_have_count(2)
             assert "Karst NDVI" in labels.all_inner_texts()[0] + labels.all_inner_texts()[1]
-            assert _boxes_apart([labels.nth(i).bounding_box() for i in range(2)])
+            assert _boxes_apart([_box(labels.nth(i)) for i in range(2)])
             assert page.locator("#footprints .leaflet-overlay-pane path").count() >= 3  # land polygons + footprints
             shot(page, "catalogue")
 
@@ -221,7 +237,7 @@ def test_every_view_offline(tmp_path: Path, live_server_factory: Any) -> None:
             shot(page, "workflow-form")
             page.click("#run-submit")  # refused by the browser: a dataset must be chosen
             expect(page.locator("#task-detail")).to_be_hidden()
-            picker.select_option(world.scene_id)
+            picker.select_option(scene_id)
             page.click("#run-submit")
 
             # 3. the task: Finished, its results previewed and downloadable, its history in words
@@ -267,11 +283,11 @@ def test_every_view_offline(tmp_path: Path, live_server_factory: Any) -> None:
             page.set_input_files("#predict-file", str(scene))
             page.click("#predict-form button[type=submit]")
             expect(page.locator("#predict-status")).to_have_text("done", timeout=90_000)
-            width = page.locator("#scene-img").bounding_box()["width"]
+            width = _box(page.locator("#scene-img"))["width"]
             assert width >= 800, width  # not 200 px on a 1400 px page
             shot(page, "prediction")
             page.click("#predict-view")
-            assert page.locator("#scene-img").bounding_box()["width"] > 2 * width
+            assert _box(page.locator("#scene-img"))["width"] > 2 * width
             shot(page, "prediction-zoomed")
 
             # 6. the API documentation, from local files
@@ -285,4 +301,6 @@ def test_every_view_offline(tmp_path: Path, live_server_factory: Any) -> None:
 
 
 def _png_of(workflow: str) -> str:
-    return re.search(r'"\{outputs\.png\}", "([^"]+)"', workflow).group(1)  # type: ignore[union-attr]
+    found = re.search(r'"\{outputs\.png\}", "([^"]+)"', workflow)
+    assert found is not None  # _chart_workflow writes the PNG as the command's last argument
+    return found.group(1)

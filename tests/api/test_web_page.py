@@ -5,11 +5,15 @@ provenance, and leaves a screenshot in test-artifacts/."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 from api_world import build_world
+
+if TYPE_CHECKING:
+    from api_server import LiveServer
 
 pytestmark = [pytest.mark.server, pytest.mark.browser, pytest.mark.slow]
 
@@ -27,7 +31,7 @@ ARGS = [
 ]
 
 
-def test_page_runs_a_workflow_to_finished(tmp_path: Path, live_server_factory: Any) -> None:
+def test_page_runs_a_workflow_to_finished(tmp_path: Path, live_server_factory: Callable[..., LiveServer]) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     assert Path(CHROMIUM).exists(), "Debian's chromium is not installed: run `make sysdeps`"

@@ -20,11 +20,16 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from waiting import wait_for
 
 from eotrust.ports import free_port
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.rows import TupleRow
 
 
 def _bindir() -> Path | None:
@@ -55,7 +60,7 @@ def _as_server_user() -> tuple[list[str], int | None, int | None]:
     return prefix, user.pw_uid, user.pw_gid
 
 
-def _connect(port: int, dbname: str = "postgres"):  # type: ignore[no-untyped-def]
+def _connect(port: int, dbname: str = "postgres") -> psycopg.Connection[TupleRow]:
     import psycopg
 
     return psycopg.connect(
@@ -76,7 +81,8 @@ def postgres_server() -> Iterator[str]:
     proc: subprocess.Popen[bytes] | None = None
     try:
         if uid is not None:
-            os.chown(root, uid, gid)  # type: ignore[arg-type]
+            assert gid is not None  # _as_server_user gives both or neither
+            os.chown(root, uid, gid)
         data = root / "data"
         log = root / "server.log"
         init = subprocess.run(

@@ -5,20 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from eotrust.cli.main import app
 from eotrust.party import Role, create_party
+from eotrust.settings import Settings
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "slovenia-s2-ndvi"
 
 
-def _run(home: Path, *args: str):  # type: ignore[no-untyped-def]
+def _run(home: Path, *args: str) -> Result:
     result = CliRunner().invoke(app, ["--home", str(home), *args], catch_exceptions=False)
     return result
 
 
-def test_register_search_show(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_register_search_show(settings: Settings, tmp_path: Path) -> None:
     owner = create_party(settings, "owner-b", Role.DATA_OWNER)
     create_party(settings, "plat-owner", Role.PLATFORM_OWNER)
     labels = tmp_path / "lulc.tif"
@@ -57,7 +58,7 @@ def test_register_search_show(settings, tmp_path: Path) -> None:  # type: ignore
     assert "hpc" in _run(home, "catalog", "show", "hpc").output
 
 
-def test_bad_bbox_and_unknown_record_are_clear_errors(settings) -> None:  # type: ignore[no-untyped-def]
+def test_bad_bbox_and_unknown_record_are_clear_errors(settings: Settings) -> None:
     import subprocess
     import sys
 

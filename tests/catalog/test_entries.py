@@ -30,6 +30,7 @@ from eotrust.catalog.service import Catalog
 from eotrust.cid import cid_of_bytes
 from eotrust.errors import InvalidInputError
 from eotrust.party import Role, create_party
+from eotrust.settings import Settings
 
 CID = cid_of_bytes(b"x")
 AGE = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"
@@ -46,13 +47,14 @@ def _result(size: int) -> ResultInfo:
     )
 
 
-def test_the_largest_allowed_numbers_are_catalogued_exactly(settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_largest_allowed_numbers_are_catalogued_exactly(settings: Settings) -> None:
     catalog, owner = Catalog(settings), Account.create()
     platform = catalog.register(owner, _platform(cpus=MAX_CPUS, memory_mb=MAX_MEMORY_MB, gpus=MAX_GPUS))
     dataset = catalog.register(owner, DatasetInfo(title="big", cid=CID, size=MAX_BYTES))
     again = Catalog(settings)
     assert again.get(platform.id).body == platform.body
-    assert (again.get(platform.id).body.memory_mb, again.get(dataset.id).body.size) == (MAX_MEMORY_MB, MAX_BYTES)
+    read_platform, read_dataset = again.get(platform.id).narrow(PlatformInfo), again.get(dataset.id).narrow(DatasetInfo)
+    assert (read_platform.body.memory_mb, read_dataset.body.size) == (MAX_MEMORY_MB, MAX_BYTES)
     assert [r.id for r in again.search(text="hpc", kind=Kind.PLATFORM)] == [platform.id]
     assert _result(MAX_BYTES).size == MAX_BYTES
 
@@ -95,7 +97,7 @@ def test_a_signed_record_with_a_huge_number_is_refused_when_read() -> None:
         Record.from_json(json.dumps(raw))
 
 
-def test_cli_says_which_number_is_too_large(settings) -> None:  # type: ignore[no-untyped-def]
+def test_cli_says_which_number_is_too_large(settings: Settings) -> None:
     create_party(settings, "plat", Role.PLATFORM_OWNER)
     exe = Path(sys.executable).parent / "eotrust"
     proc = subprocess.run(

@@ -11,13 +11,14 @@ from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, Platform
 from eotrust.catalog.service import open_catalog
 from eotrust.cid import cid_of_bytes
 from eotrust.errors import NotFoundError
+from eotrust.settings import Settings
 
 
 def _dataset(title: str, content: bytes) -> DatasetInfo:
     return DatasetInfo(title=title, cid=cid_of_bytes(content), size=len(content))
 
 
-def test_a_dataset_is_found_by_id_title_and_the_cid_of_its_bytes(settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_dataset_is_found_by_id_title_and_the_cid_of_its_bytes(settings: Settings) -> None:
     catalog, owner = open_catalog(settings), Account.create()
     record = catalog.register(owner, _dataset("Karst NDVI", b"ndvi bytes"))
     assert catalog.find(record.id, Kind.DATASET).id == record.id
@@ -30,7 +31,7 @@ def test_a_dataset_is_found_by_id_title_and_the_cid_of_its_bytes(settings) -> No
         catalog.find(cid_of_bytes(b"ndvi bytes"), Kind.APPLICATION)  # a dataset's CID names no application
 
 
-def test_a_name_never_shadows_an_id(settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_name_never_shadows_an_id(settings: Settings) -> None:
     catalog = open_catalog(settings)
     victim, mallory = Account.create(), Account.create()
     genuine = catalog.register(victim, _dataset("labels", b"the victim's labels"))
@@ -41,7 +42,7 @@ def test_a_name_never_shadows_an_id(settings) -> None:  # type: ignore[no-untype
     assert catalog.find(genuine.id).owner == genuine.owner
 
 
-def test_without_a_kind_applications_then_platforms_then_datasets(settings) -> None:  # type: ignore[no-untyped-def]
+def test_without_a_kind_applications_then_platforms_then_datasets(settings: Settings) -> None:
     catalog, owner = open_catalog(settings), Account.create()
     catalog.register(owner, _dataset("shared", b"a dataset called shared"))
     app = catalog.register(owner, ApplicationInfo(name="shared", version="1", workflow_cid=cid_of_bytes(b"wf")))

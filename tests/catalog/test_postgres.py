@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import create_engine, inspect
 
 from eotrust.settings import Settings, load_settings
@@ -100,7 +101,7 @@ def test_the_catalogue_really_is_on_postgresql(settings: Settings, catalog: Cata
     ["NDVI\x00 2016", "".join(f"{i:x}" for i in range(2000))],  # a NUL; an index key over btree's 2.7 kB
     ids=["nul", "huge-index-key"],
 )
-def test_values_postgresql_cannot_store_are_clear_errors(catalog: Catalog, owner, title: str) -> None:  # type: ignore[no-untyped-def]
+def test_values_postgresql_cannot_store_are_clear_errors(catalog: Catalog, owner: LocalAccount, title: str) -> None:
     with pytest.raises(InvalidInputError, match="the catalogue database refused a value"):
         catalog.register(owner, _dataset(title, None, "2016-01-01", "2016-02-01"))
     assert catalog.list(Kind.DATASET) == []  # nothing half-written

@@ -2,36 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import create_engine, text
 
 from eotrust.catalog.describe import describe_raster
-from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, TaskInfo
+from eotrust.catalog.entries import ApplicationInfo, Body, DatasetInfo, Kind, PlatformInfo, Record, TaskInfo
 from eotrust.catalog.service import Catalog
 from eotrust.cid import cid_of_bytes
 from eotrust.errors import IntegrityError, InvalidInputError, NotFoundError
+from eotrust.settings import Settings
 
 NDVI = Path(__file__).resolve().parents[1] / "data" / "slovenia-s2-ndvi" / "ndvi.tif"
 
 
 @pytest.fixture
-def catalog(settings) -> Catalog:  # type: ignore[no-untyped-def]
+def catalog(settings: Settings) -> Catalog:
     return Catalog(settings)
 
 
 @pytest.fixture
-def owner():  # type: ignore[no-untyped-def]
-    return Account.create()
+def owner() -> LocalAccount:
+    return cast(LocalAccount, Account.create())  # eth_account's @combomethod hides create()'s type
 
 
-def _dataset(title: str, bbox, start: str, end: str, **kw) -> DatasetInfo:  # type: ignore[no-untyped-def]
+def _dataset(
+    title: str, bbox: tuple[float, float, float, float] | None, start: str, end: str, **kw: Any
+) -> DatasetInfo:
     return DatasetInfo(title=title, cid=cid_of_bytes(title.encode()), size=10, bbox=bbox, start=start, end=end, **kw)
 
 
-def _alter(settings, sql: str) -> None:  # type: ignore[no-untyped-def]
+def _alter(settings: Settings, sql: str) -> None:
     """Change the catalogue database behind the service's back (SQLite or PostgreSQL)."""
     engine = create_engine(settings.catalog_database_url)
     try:
@@ -41,20 +47,20 @@ def _alter(settings, sql: str) -> None:  # type: ignore[no-untyped-def]
         engine.dispose()
 
 
-def test_register_and_get_round_trip(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
+def test_register_and_get_round_trip(catalog: Catalog, owner: LocalAccount) -> None:
     info = _dataset("NDVI", (14.5, 45.8, 14.6, 45.9), "2016-01-01", "2016-12-31", bands=["a", "b"])
     record = catalog.register(owner, info)
     assert record.id == cid_of_bytes(record.signed_bytes())
     assert record.owner == owner.address
     got = catalog.get(record.id)
     assert got == record
-    assert got.body.start == "2016-01-01T00:00:00Z"
+    assert got.narrow(DatasetInfo).body.start == "2016-01-01T00:00:00Z"
     # registering the same signed record again is idempotent
     assert catalog.add(record) == record
     assert len(catalog.list(Kind.DATASET)) == 1
 
 
-def test_a_record_of_another_kind_is_refused_where_one_kind_is_meant(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
+def test_a_record_of_another_kind_is_refused_where_one_kind_is_meant(catalog: Catalog, owner: LocalAccount) -> None:
     # a dataset's id given where a platform is meant: no platform record, not a dataset read as one
     dataset = catalog.register(owner, _dataset("NDVI", (14.5, 45.8, 14.6, 45.9), "2016-01-01", "2016-12-31"))
     with pytest.raises(NotFoundError, match="no catalogue platform record"):
@@ -65,7 +71,7 @@ def test_a_record_of_another_kind_is_refused_where_one_kind_is_meant(catalog: Ca
         read.narrow(PlatformInfo)
 
 
-def test_record_json_round_trip_and_check(owner) -> None:  # type: ignore[no-untyped-def]
+def test_record_json_round_trip_and_check(owner: LocalAccount) -> None:
     record = Record.sign(Kind.PLATFORM, PlatformInfo(name="p", age_recipient="age1abc"), owner)
     again = Record.from_json(record.to_json())
     assert again == record
@@ -75,7 +81,7 @@ def test_record_json_round_trip_and_check(owner) -> None:  # type: ignore[no-unt
         forged.check()
 
 
-def test_search_by_bbox_time_and_text(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
+def test_search_by_bbox_time_and_text(catalog: Catalog, owner: LocalAccount) -> None:
     slovenia = catalog.register(
         owner, _dataset("Slovenia NDVI", (14.5, 45.8, 14.6, 45.9), "2015-07-11", "2017-12-22", keywords=["sentinel-2"])
     )
@@ -83,7 +89,10 @@ def test_search_by_bbox_time_and_text(catalog: Catalog, owner) -> None:  # type:
     app = catalog.register(
         owner, ApplicationInfo(name="landcover", workflow_cid=cid_of_bytes(b"wf"), description="land cover mapping")
     )
-    ids = lambda rs: {r.id for r in rs}  # noqa: E731
+
+    def ids(records: Iterable[Record[Body]]) -> set[str]:
+        return {r.id for r in records}
+
     assert ids(catalog.search(bbox=(14.0, 45.0, 15.0, 46.0))) == {slovenia.id}
     assert ids(catalog.search(bbox=(0.0, 0.0, 1.0, 1.0))) == set()
     assert ids(catalog.search(start="2019-06-01")) == {france.id}
@@ -99,7 +108,7 @@ def test_search_by_bbox_time_and_text(catalog: Catalog, owner) -> None:  # type:
         catalog.search(start="yesterday")
 
 
-def test_find_by_name_and_missing(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
+def test_find_by_name_and_missing(catalog: Catalog, owner: LocalAccount) -> None:
     rec = catalog.register(owner, PlatformInfo(name="hpc-1", age_recipient="age1xyz", cpus=8, memory_mb=32000, gpus=1))
     assert catalog.find("hpc-1", Kind.PLATFORM) == rec
     assert catalog.find(rec.id, Kind.PLATFORM) == rec
@@ -109,7 +118,7 @@ def test_find_by_name_and_missing(catalog: Catalog, owner) -> None:  # type: ign
         catalog.get(cid_of_bytes(b"nothing"))
 
 
-def test_tasks_and_results_are_signed_too(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
+def test_tasks_and_results_are_signed_too(catalog: Catalog, owner: LocalAccount) -> None:
     task = catalog.register(
         owner,
         TaskInfo(
@@ -132,7 +141,7 @@ def test_tasks_and_results_are_signed_too(catalog: Catalog, owner) -> None:  # t
         ("UPDATE catalog_datasets SET signature = '00' || substr(signature, 3)", "signature"),
     ],
 )
-def test_tampered_row_is_named(catalog: Catalog, owner, settings, sql: str, field: str) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_row_is_named(catalog: Catalog, owner: LocalAccount, settings: Settings, sql: str, field: str) -> None:
     record = catalog.register(owner, _dataset("Slovenia NDVI", (14.5, 45.8, 14.6, 45.9), "2016-01-01", "2016-02-01"))
     _alter(settings, sql)
     with pytest.raises(IntegrityError) as err:
@@ -154,7 +163,8 @@ def test_describe_raster_reads_footprint_dates_and_cid() -> None:
     info = describe_raster(NDVI, title="NDVI", keywords=["ndvi"])
     assert info.cid == cid_of_file(NDVI)
     assert info.crs == "EPSG:32633"
-    west, south, east, north = info.bbox  # type: ignore[misc]
+    assert info.bbox is not None
+    west, south, east, north = info.bbox
     assert 14.5 < west < east < 14.6 and 45.8 < south < north < 45.9
     assert info.start == "2015-07-11T10:00:08Z" and info.end == "2017-12-22T10:04:15Z"
     assert len(info.bands) == 68
@@ -167,17 +177,17 @@ def test_describe_rejects_non_raster(tmp_path: Path) -> None:
         describe_raster(bad)
 
 
-def test_long_free_text_is_kept(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
+def test_long_free_text_is_kept(catalog: Catalog, owner: LocalAccount) -> None:
     # the column lengths document typical sizes; no backend cuts or refuses a longer title
     title = "Sentinel-2 NDVI time series " * 20
     record = catalog.register(owner, _dataset(title, (14.5, 45.8, 14.6, 45.9), "2016-01-01", "2016-02-01"))
     # a platform's name names its node's directories: 64 characters at most (eotrust.names)
     platform = catalog.register(owner, PlatformInfo(name="p" * 64, age_recipient="age1" + "q" * 150))
-    assert catalog.get(record.id).body.title == title
+    assert catalog.get(record.id).narrow(DatasetInfo).body.title == title
     assert catalog.find("p" * 64, Kind.PLATFORM) == platform
 
 
-def test_catalog_opened_by_many_at_once(settings) -> None:  # type: ignore[no-untyped-def]
+def test_catalog_opened_by_many_at_once(settings: Settings) -> None:
     # several processes starting on an empty database create the tables once, without errors
     from concurrent.futures import ThreadPoolExecutor
 
@@ -187,7 +197,7 @@ def test_catalog_opened_by_many_at_once(settings) -> None:  # type: ignore[no-un
     assert all(c.get(record.id) == record for c in catalogs)
 
 
-def test_same_record_added_at_once_is_stored_once(settings, owner) -> None:  # type: ignore[no-untyped-def]
+def test_same_record_added_at_once_is_stored_once(settings: Settings, owner: LocalAccount) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     Catalog(settings)  # tables created once
@@ -198,7 +208,7 @@ def test_same_record_added_at_once_is_stored_once(settings, owner) -> None:  # t
     assert catalogs[0].list(Kind.PLATFORM) == [record]
 
 
-def test_text_search_joins_words_by_hyphen_space_underscore_or_nothing(catalog: Catalog, owner) -> None:  # type: ignore[no-untyped-def]
+def test_text_search_joins_words_by_hyphen_space_underscore_or_nothing(catalog: Catalog, owner: LocalAccount) -> None:
     hyphen = catalog.register(
         owner, ApplicationInfo(name="a", workflow_cid=cid_of_bytes(b"1"), description="Land-cover mapping")
     )
@@ -212,7 +222,9 @@ def test_text_search_joins_words_by_hyphen_space_underscore_or_nothing(catalog: 
     assert {r.id for r in catalog.search(text="100%")} == set()
 
 
-def test_a_record_body_is_bounded_when_written_and_when_read_back(catalog, owner, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_record_body_is_bounded_when_written_and_when_read_back(
+    catalog: Catalog, owner: LocalAccount, settings: Settings
+) -> None:
     """Attack: the holder of the shared database writes a row whose body is megabytes long;
     every search parsed it. A body over MAX_BODY_CHARS is refused when signed and when read."""
     from eotrust.catalog.records import MAX_BODY_CHARS

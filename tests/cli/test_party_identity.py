@@ -61,6 +61,7 @@ def test_age_cli_reads_what_eotrust_seals_and_the_other_way(
     src.write_bytes(data)
     sealed = seal_to_store(store, src, [party.age_recipient])
     (tmp_path / "ct.age").write_bytes(store.get_bytes(sealed.cid))
+    assert AGE is not None, "the age CLI is not on PATH"
     out = subprocess.run([AGE, "-d", "-i", str(key), str(tmp_path / "ct.age")], capture_output=True, check=True)
     assert out.stdout == data
     # and the age CLI encrypting for the party's recipient (from its card): eotrust opens it

@@ -119,6 +119,7 @@ def test_age_cli_decrypts_a_sealed_object_to_exactly_the_plaintext(
     ciphertext.write_bytes(store.get_bytes(sealed.cid))
     key = tmp_path / "key.txt"
     key.write_text(identity + "\n")
+    assert AGE is not None, "the age CLI is not on PATH"
     out = subprocess.run([AGE, "-d", "-i", str(key), str(ciphertext)], capture_output=True, check=True)
     assert out.stdout == data  # byte for byte: no header of ours before the file
 
@@ -126,6 +127,7 @@ def test_age_cli_decrypts_a_sealed_object_to_exactly_the_plaintext(
 def test_a_file_the_age_cli_encrypted_opens_against_its_cid(store: LocalStore, tmp_path: Path) -> None:
     data = b"made by the age tool\n" * 5000
     identity, recipient = generate_identity()
+    assert AGE is not None, "the age CLI is not on PATH"
     enc = subprocess.run([AGE, "-r", recipient], input=data, capture_output=True, check=True).stdout
     cid = store.put_bytes(enc)
     dest = tmp_path / "out"

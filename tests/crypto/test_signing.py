@@ -85,7 +85,7 @@ def test_signed_text_parses_back_only_in_the_allowed_formats() -> None:
 def test_the_tag_is_a_fixed_line_before_canonical_json() -> None:
     assert record_text(Domain.PARTY_CARD, 1, {"b": 1, "a": "é"}) == 'eotrust party card v1\n{"a":"é","b":1}'
     with pytest.raises(TypeError):
-        record_text("party card", 1, {})  # type: ignore[arg-type]
+        record_text("party card", 1, {})  # type: ignore[arg-type]  # deliberately a str, not a Domain
     with pytest.raises(TypeError):
         record_text(Domain.PARTY_CARD, 0, {})
 
@@ -106,17 +106,17 @@ def test_the_signer_is_an_account_or_a_party_holding_one_and_nothing_else() -> N
         account: object
 
     assert account_of(ALICE) is ALICE
-    assert account_of(Holder(ALICE)) is ALICE  # type: ignore[arg-type]
+    assert account_of(Holder(ALICE)) is ALICE  # type: ignore[arg-type]  # Holder.account is `object` for the next line
     with pytest.raises(InvalidInputError, match="a quote is signed by a party or an eth_account LocalAccount"):
-        account_of(Holder(MALLORY.address), "a quote")  # type: ignore[arg-type]
+        account_of(Holder(MALLORY.address), "a quote")  # type: ignore[arg-type]  # deliberately an address
 
     class LookAlike:  # what a getattr check would have let through: an address and a sign_message
         address = ALICE.address
 
         def sign_message(self, message: object) -> object:
-            return MALLORY.sign_message(message)  # type: ignore[arg-type]
+            return MALLORY.sign_message(message)
 
     with pytest.raises(InvalidInputError):
-        account_of(LookAlike())  # type: ignore[arg-type]
+        account_of(LookAlike())  # type: ignore[arg-type]  # deliberately a look-alike
     with pytest.raises(InvalidInputError):
-        account_of(ALICE.address)  # type: ignore[arg-type]
+        account_of(ALICE.address)  # type: ignore[arg-type]  # deliberately an address

@@ -65,7 +65,8 @@ def doc_files() -> list[Path]:
 def blocks_of(path: Path) -> list[Block]:
     out: list[Block] = []
     lang: str | None = None
-    start, body = 0, []  # type: ignore[var-annotated]
+    body: list[str]
+    start, body = 0, []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         m = FENCE.match(line)
         if lang is None and m:

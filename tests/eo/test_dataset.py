@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -12,6 +13,9 @@ from eotrust.eo.cube import Source, stack
 from eotrust.eo.dataset import IGNORE, TrainingDataset, build_dataset, fetch_dataset, put_dataset
 from eotrust.eo.labels import ClassList
 from eotrust.errors import InvalidInputError, RasterError
+
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
 
 
 @pytest.fixture
@@ -46,7 +50,7 @@ def test_dataset_archive_is_deterministic_and_complete(tmp_path: Path, cube: Pat
     assert all(t.split == "test" for t in a.tiles_of("test"))
 
 
-def test_store_round_trip(tmp_path: Path, cube: Path, slovenia: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_store_round_trip(tmp_path: Path, cube: Path, slovenia: Path, settings: Settings) -> None:
     from eotrust.store import open_store
 
     build_dataset(cube, slovenia / "lulc.tif", tmp_path / "a.zip", tile_size=10)

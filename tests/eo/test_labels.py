@@ -27,7 +27,7 @@ CLASSES = ClassList.parse("2 forest,3 grassland")
 
 
 def _geojson(path: Path, features: list[tuple[list[tuple[float, float]], object]], crs: str | None) -> Path:
-    doc: dict = {
+    doc: dict[str, object] = {
         "type": "FeatureCollection",
         "features": [
             {

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from eotrust.eo.raster import raster_info
 from eotrust.eo.split import BlockSplit, block_split
@@ -33,7 +34,11 @@ def test_stratified_split_gives_fair_held_out_blocks(slovenia: Path) -> None:
     with rasterio.open(slovenia / "lulc.tif") as ds:
         y = ds.read(1)
     split = s.window_split(grid.full_window())
-    share = lambda m: np.bincount(y[m & (y > 0)], minlength=9)[[2, 3, 4, 8]] / (m & (y > 0)).sum()  # noqa: E731
+
+    def share(m: NDArray[np.bool_]) -> NDArray[np.float64]:
+        fractions: NDArray[np.float64] = np.bincount(y[m & (y > 0)], minlength=9)[[2, 3, 4, 8]] / (m & (y > 0)).sum()
+        return fractions
+
     overall, test = share(np.ones_like(split, bool)), share(split == 2)
     assert np.all(test > 0)  # every class is present in the test blocks
     assert np.abs(test - overall).max() < 0.05
@@ -49,7 +54,7 @@ def test_bad_split_parameters(slovenia: Path) -> None:
 
 
 def _neighbours(a: np.ndarray, value: int) -> np.ndarray:
-    m = a == value
+    m: NDArray[np.bool_] = a == value
     near = m.copy()
     near[1:] |= m[:-1]
     near[:-1] |= m[1:]

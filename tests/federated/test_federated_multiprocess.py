@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 from anvil_node import ANVIL, MISSING
@@ -27,6 +27,12 @@ from eotrust.ledger import Chain
 from eotrust.ledger.federated import FederatedFactoryClient, FederatedState, FederatedTaskClient
 from eotrust.party import create_party
 from eotrust.settings import load_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from eotrust.ledger.federated import FederatedSnapshot
+    from eotrust.settings import Settings
 
 EOTRUST = Path(sys.executable).parent / "eotrust"
 OWNERS = ["owner-0", "owner-1", "owner-2"]
@@ -68,7 +74,7 @@ class Federation:
             env["EOTRUST_FEDERATED_FACTORY_ADDRESS"] = self.factory
         return env
 
-    def settings(self, party: str):  # type: ignore[no-untyped-def]
+    def settings(self, party: str) -> Settings:
         return load_settings(
             home=self.home(party),
             chain_url=self.chain_url,
@@ -126,10 +132,10 @@ class Federation:
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()}" for p in sorted(self.root.glob("*.log")))
 
-    def wait(self, address: str, done, timeout: float = 240):  # type: ignore[no-untyped-def]
+    def wait(self, address: str, done: Callable[[FederatedSnapshot], bool], timeout: float = 240) -> FederatedSnapshot:
         task = FederatedTaskClient(self.chain(), address)
 
-        def finished() -> Any:
+        def finished() -> FederatedSnapshot | None:
             snap = task.status()
             return snap if done(snap) else None
 

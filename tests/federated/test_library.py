@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 import pytest
@@ -17,6 +18,10 @@ from eotrust.federated.plan import PrivacyConfig
 from eotrust.federated.privacy import epsilon, l2_norm, privatise
 from eotrust.federated.update import GarbageUpdateError, Update, check_update
 from eotrust.federated.weights import decode, encode
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 TASK = "0x" + "ab" * 20
 
@@ -93,7 +98,7 @@ def test_a_sound_update_passes() -> None:
         (lambda d: d.__setitem__("extra", np.zeros(1, np.float32)), "tensors"),
     ],
 )
-def test_garbage_updates_are_refused(change, match: str) -> None:  # type: ignore[no-untyped-def]
+def test_garbage_updates_are_refused(change: Callable[[OrderedDict[str, np.ndarray]], object], match: str) -> None:
     d = delta(3)
     change(d)
     with pytest.raises(GarbageUpdateError, match=match):
@@ -101,7 +106,7 @@ def test_garbage_updates_are_refused(change, match: str) -> None:  # type: ignor
 
 
 @pytest.mark.parametrize("header", [{"round": 1}, {"index": 2}, {"samples": 11}, {"task": "0x" + "cd" * 20}])
-def test_an_update_replayed_from_another_round_task_or_participant_is_refused(header: dict) -> None:  # type: ignore[type-arg]
+def test_an_update_replayed_from_another_round_task_or_participant_is_refused(header: dict[str, object]) -> None:
     with pytest.raises(GarbageUpdateError, match="the ledger says"):
         _check(delta(3), **header)
 
@@ -128,7 +133,7 @@ def test_privacy_clips_then_adds_noise_and_reports_epsilon() -> None:
     assert 0 < e1 < 50
 
 
-def test_an_oversized_sealed_update_is_refused_before_it_is_decrypted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_oversized_sealed_update_is_refused_before_it_is_decrypted(tmp_path: Path) -> None:
     """Attack: a participant submits a huge object as its update (the aggregator decrypted it
     to disk and read it whole). Nothing larger than a sound sealed update of the model is opened."""
     from eotrust.crypto.envelope import seal_to_store
@@ -151,7 +156,9 @@ def test_an_oversized_sealed_update_is_refused_before_it_is_decrypted(tmp_path) 
         open_update(store, "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX", identity, like=g)
 
 
-def test_updates_are_sealed_and_opened_without_plaintext_on_disk(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_updates_are_sealed_and_opened_without_plaintext_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A participant's model update is derived from its private pixels: the aggregator opened
     each one by decrypting it into a file in TMPDIR (and the participant sealed it from one),
     which a node killed meanwhile left there. Both now stay in memory: no temporary file or
@@ -165,7 +172,7 @@ def test_updates_are_sealed_and_opened_without_plaintext_on_disk(tmp_path, monke
     store = LocalStore(tmp_path / "store")
     identity, recipient = generate_identity()
 
-    def no_temporary(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def no_temporary(*args: object, **kwargs: object) -> NoReturn:
         raise AssertionError("an update's plaintext went to a temporary file")
 
     for name in ("TemporaryDirectory", "NamedTemporaryFile", "mkstemp", "mkdtemp"):
@@ -176,7 +183,7 @@ def test_updates_are_sealed_and_opened_without_plaintext_on_disk(tmp_path, monke
     assert opened.samples == 10 and all(np.array_equal(opened.delta[k], update.delta[k]) for k in update.delta)
 
 
-def test_a_participant_reads_no_model_larger_than_its_plans_nor_a_huge_plan(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_participant_reads_no_model_larger_than_its_plans_nor_a_huge_plan(tmp_path: Path) -> None:
     """Attack: the aggregator publishes a huge object as the next global model, or the submitter
     names one as the plan; a participant read either whole into memory."""
     from fed_world import tiny_plan

@@ -5,6 +5,8 @@ the middle of a round finishes it exactly once."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 from fed_world import World, tiny_plan
@@ -17,7 +19,7 @@ from eotrust.federated.participant import participant_step
 from eotrust.federated.roles import read_model
 from eotrust.federated.update import Update, seal_update
 from eotrust.federated.verify import verify_federated
-from eotrust.federated.weights import encode
+from eotrust.federated.weights import Weights, encode
 from eotrust.ledger.federated import FederatedState, FederatedTaskClient
 from eotrust.verify import Verdict
 
@@ -197,11 +199,11 @@ def test_a_participant_that_misses_the_deadline_is_recorded_as_dropped(world: Wo
     )
     snap = task.status()
     g = read_model(w.store, snap.model_cid)
-    zero = {k: np.zeros_like(v) for k, v in g.items() if v.dtype.kind == "f"}
+    zero: Weights = OrderedDict((k, np.zeros_like(v)) for k, v in g.items() if v.dtype.kind == "f")
     for i in (0, 1):  # sound updates, made fast (no training) so they surely beat the short deadline
         cid = seal_update(
             w.store, Update(task.address, 0, i, 40, zero), [snap.aggregator_recipient, snap.auditor_recipient]
-        )  # type: ignore[arg-type]
+        )
         task.submit_update(w.participants[i].account, 0, cid, 40)
     assert "waiting (2/3 updates)" in aggregator_step(w.aggregator, task.address)
     deadline = task.status().deadline

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from eth_account.signers.local import LocalAccount
+
 ZERO = "0x" + "00" * 20
 
 
@@ -14,7 +16,7 @@ class Request:
     owner: str
     status: str = "Requested"
 
-    def owner_account(self, accounts: list) -> object:  # type: ignore[type-arg]
+    def owner_account(self, accounts: list[LocalAccount]) -> LocalAccount:
         """The account (of ``accounts``) that owns this request."""
         return next(a for a in accounts if a.address == self.owner)
 

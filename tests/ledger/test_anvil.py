@@ -3,19 +3,22 @@ stopped by its PID."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from anvil_node import anvil, free_port
+from anvil_node import anvil
 from eth_account import Account
 from ledger_helpers import CID_A, CID_B, recipient
 
 from eotrust.errors import BackendUnavailableError
 from eotrust.ledger import Chain, ContractRevertError, TaskClient, TaskFactoryClient, TaskState
+from eotrust.ports import free_port
 from eotrust.settings import load_settings
 
 pytestmark = [pytest.mark.server]
 
 
-def test_lifecycle_on_anvil(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_lifecycle_on_anvil(tmp_path: Path) -> None:
     sub, app, plat, d0, d1 = (Account.from_key(bytes([0x70 + i]) * 32) for i in range(5))
     with anvil() as url:
         settings = load_settings(home=tmp_path / "home", chain_url=url)
@@ -61,7 +64,7 @@ def test_lifecycle_on_anvil(tmp_path) -> None:  # type: ignore[no-untyped-def]
         assert TaskClient(again.chain, task.address).state() is TaskState.Finished
 
 
-def test_unreachable_node_is_one_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_node_is_one_clear_error(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     chain = Chain.from_settings(load_settings(home=tmp_path / "home", chain_url=url))
     with pytest.raises(BackendUnavailableError) as info:

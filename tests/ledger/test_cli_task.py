@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from ledger_helpers import CID_A, CID_B
@@ -39,7 +40,8 @@ def run(settings: Settings, *args: str) -> str:
     return result.stdout
 
 
-def run_json(settings: Settings, *args: str) -> dict:  # type: ignore[type-arg]
+def run_json(settings: Settings, *args: str) -> Any:
+    """The command's ``--json`` output (an object or a list)."""
     return json.loads(run(settings, *args, "--json"))
 
 
@@ -96,12 +98,12 @@ def test_lifecycle_from_the_command_line(settings: Settings, world: dict[str, st
     assert snap["state"] == "Finished" and snap["results"][0]["cid"] == CID_A
     assert snap["requests"][1]["owner"] == world["erin"]
 
-    history = run_json(settings, "history", task)  # type: ignore[assignment]
-    assert history[0]["name"] == "TaskCreated" and history[-1]["new"] == "Finished"  # type: ignore[index]
+    history = run_json(settings, "history", task)
+    assert history[0]["name"] == "TaskCreated" and history[-1]["new"] == "Finished"
     # each event has its own fields only, and the JSON reads back as the typed events
     events = TASK_EVENTS_ADAPTER.validate_python(history)
-    assert [type(e).__name__ for e in events] == [e["name"] for e in history]  # type: ignore[index]
-    started = next(e for e in history if e["name"] == "Started")  # type: ignore[index]
+    assert [type(e).__name__ for e in events] == [e["name"] for e in history]
+    started = next(e for e in history if e["name"] == "Started")
     assert started["execution_id"] == "6f1c2a4e-8a56-4c0f-9d32-1f0a0b7f3d11"
     assert not {"old", "new", "cid", "kind"} & set(started)
     assert "Running -> Finished" in run(settings, "history", task)

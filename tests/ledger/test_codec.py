@@ -7,7 +7,7 @@ import uuid
 
 import pyrage
 import pytest
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from eotrust.cid import cid_digest, to_v1
 from eotrust.errors import InvalidInputError

@@ -16,7 +16,7 @@ from escrow_helpers import (
     quote_for,
     run_funded,
 )
-from ledger_helpers import CID_A, Parties, recipient
+from ledger_helpers import CID_A, NewTask, Parties, recipient
 
 from eotrust.errors import (
     InvalidInputError,
@@ -142,8 +142,8 @@ def test_funding_refusals(escrow: EscrowClient, factory: TaskFactoryClient, part
 
 
 def test_an_unpaid_task_cannot_be_funded(
-    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties, new_task
-) -> None:  # type: ignore[no-untyped-def]
+    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties, new_task: NewTask
+) -> None:
     p = parties
     task = new_task("Initialized")
     assert not escrow.required(task)
@@ -229,7 +229,7 @@ def test_withdraw_pays_once(escrow: EscrowClient, chain: Chain, parties: Parties
     assert escrow.owed(p.submitter.address) == 0 and escrow.balance() == held - owed
     last = escrow.withdrawals(p.submitter.address)[-1]
     assert last.args == {"party": p.submitter.address, "amount": owed}
-    assert last.tx_hash == escrow.last_transaction.tx_hash  # type: ignore[union-attr]
+    assert escrow.last_transaction is not None and last.tx_hash == escrow.last_transaction.tx_hash
     with pytest.raises(ContractRevertError) as info:
         escrow.withdraw(p.submitter)
     assert _revert(info) == "NothingOwed" and isinstance(info.value, NotFoundError)
@@ -285,7 +285,7 @@ def test_malformed_quotes_are_one_clear_error(
         {"payees": ("0x123", *good.payees[1:])},
     ):
         with pytest.raises(InvalidInputError):
-            dataclasses.replace(good, **change)  # type: ignore[arg-type]
+            dataclasses.replace(good, **change)
     with pytest.raises(InvalidInputError):
         escrow.fund(
             paid_task(factory, p, requests=0), good.sign(p.platform), sender=p.submitter

@@ -4,14 +4,17 @@ balance, fees included, ends exactly where the quote, the usage and the refund s
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from anvil_node import anvil
 from escrow_helpers import chain_now
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 from ledger_helpers import CID_A, CID_B, recipient
 
-from eotrust.ledger import Chain, ContractRevertError, TaskFactoryClient, TaskState
+from eotrust.ledger import Chain, ContractRevertError, TaskFactoryClient, TaskState, TxResult
 from eotrust.ledger.escrow import EscrowClient, SignedQuote
 from eotrust.settings import load_settings
 
@@ -20,11 +23,11 @@ ETHER = 10**18
 
 
 def _fee(chain: Chain, tx_hash: str) -> int:
-    receipt = chain.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    receipt = chain.w3.eth.get_transaction_receipt(HexStr(tx_hash))
     return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
 
 
-def test_paid_task_on_anvil_with_real_balances(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_paid_task_on_anvil_with_real_balances(tmp_path: Path) -> None:
     sub, app, plat, d0, d1, d2 = (Account.from_key(bytes([0x90 + i]) * 32) for i in range(6))
     with anvil() as url:
         chain = Chain.from_settings(load_settings(home=tmp_path / "home", chain_url=url))
@@ -32,8 +35,9 @@ def test_paid_task_on_anvil_with_real_balances(tmp_path) -> None:  # type: ignor
             chain.fund(party.address, 5 * ETHER)
         fees = {a.address: 0 for a in (sub, app, plat, d0, d1, d2)}  # every fee from `start` on
 
-        def paid(account, tx_hash: str) -> None:  # type: ignore[no-untyped-def]
-            fees[account.address] += _fee(chain, tx_hash)
+        def paid(account: LocalAccount, tx: TxResult | None) -> None:
+            assert tx is not None  # the call just made sent one
+            fees[account.address] += _fee(chain, tx.tx_hash)
 
         factory = TaskFactoryClient(chain)
         task = factory.create_task(
@@ -67,20 +71,20 @@ def test_paid_task_on_anvil_with_real_balances(tmp_path) -> None:  # type: ignor
             escrow.fund(task, SignedQuote(forged, quote.sign(plat).signature), sender=sub)
         assert info.value.error_name == "BadSignature"
         escrow.fund(task, quote.sign(plat), sender=sub)
-        paid(sub, escrow.last_transaction.tx_hash)  # type: ignore[union-attr]
+        paid(sub, escrow.last_transaction)
         assert chain.balance(escrow.address) == quote.total
 
         task.ack_application(app)
-        paid(app, task.last_transaction.tx_hash)  # type: ignore[union-attr]
+        paid(app, task.last_transaction)
         task.ack_platform(plat, recipient())
-        paid(plat, task.last_transaction.tx_hash)  # type: ignore[union-attr]
+        paid(plat, task.last_transaction)
         for i, d in enumerate((d0, d1, d2)):
             task.ack_request(d, i, CID_B)
-            paid(d, task.last_transaction.tx_hash)  # type: ignore[union-attr]
+            paid(d, task.last_transaction)
         task.start(plat)
-        paid(plat, task.last_transaction.tx_hash)  # type: ignore[union-attr]
+        paid(plat, task.last_transaction)
         task.add_result(plat, CID_A)
-        paid(plat, task.last_transaction.tx_hash)  # type: ignore[union-attr]
+        paid(plat, task.last_transaction)
         used = {
             plat.address: ETHER * 3 // 10,
             app.address: ETHER // 4,
@@ -88,13 +92,13 @@ def test_paid_task_on_anvil_with_real_balances(tmp_path) -> None:  # type: ignor
             d1.address: ETHER // 20,
         }
         escrow.settle(task, CID_A, used, sender=plat)  # d2's data went unused: 0
-        paid(plat, escrow.last_transaction.tx_hash)  # type: ignore[union-attr]
+        paid(plat, escrow.last_transaction)
         assert task.state() is TaskState.Finished
         refund = quote.total - sum(used.values())
 
         for account in (sub, app, plat, d0, d1):
             escrow.withdraw(account)
-            paid(account, escrow.last_transaction.tx_hash)  # type: ignore[union-attr]
+            paid(account, escrow.last_transaction)
         with pytest.raises(ContractRevertError) as info:
             escrow.withdraw(d2)
         assert info.value.error_name == "NothingOwed"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from escrow_helpers import paid_task, quote_for
+from eth_typing import HexStr
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from ledger_helpers import CID_A, CID_B, Parties, recipient
@@ -45,7 +46,7 @@ class EscrowModel:
 
 
 def _fee(chain: Chain, tx_hash: str) -> int:
-    receipt = chain.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    receipt = chain.w3.eth.get_transaction_receipt(HexStr(tx_hash))
     return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -181,6 +182,8 @@ def test_a_task_without_quorum_can_be_failed_and_then_nothing_moves(fed_factory:
         ({"quorum": 4}, "quorum"),
     ],
 )
-def test_bad_configurations_are_refused(fed_factory: FederatedFactoryClient, kwargs: dict, match: str) -> None:  # type: ignore[type-arg]
+def test_bad_configurations_are_refused(
+    fed_factory: FederatedFactoryClient, kwargs: dict[str, Any], match: str
+) -> None:
     with pytest.raises(InvalidInputError, match=match):
         make(fed_factory, **kwargs)

@@ -4,6 +4,7 @@ submitted, quorum, Finished after the last round, nothing after the end)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from eth_account import Account
@@ -79,7 +80,9 @@ move = st.tuples(
     max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 @given(rounds=st.integers(1, 2), quorum=st.integers(1, 3), moves=st.lists(move, min_size=4, max_size=10))
-def test_the_contract_agrees_with_the_model(chain: Chain, rounds: int, quorum: int, moves: list) -> None:  # type: ignore[type-arg]
+def test_the_contract_agrees_with_the_model(
+    chain: Chain, rounds: int, quorum: int, moves: list[tuple[str, int, int, set[int]]]
+) -> None:
     factory = FederatedFactoryClient(chain)
     task = factory.create(
         PEOPLE[0],
@@ -97,6 +100,7 @@ def test_the_contract_agrees_with_the_model(chain: Chain, rounds: int, quorum: i
     for action, who, offset, refused in moves:
         # steer towards progress: a stray actor or round now and then, the right ones mostly
         rnd = model.round + (1 if offset == 2 else 0)
+        call: Callable[[], object]
         if action == "submit":
             expected, call = model.submit(who, rnd), lambda: task.submit_update(PEOPLE[who], rnd, CID_A, 5)
         elif action == "publish":

@@ -13,6 +13,7 @@ from ledger_helpers import CID_A, CID_B, NewTask, Parties, recipient
 
 from eotrust.errors import InvalidInputError, NotFoundError, PermissionDeniedError, StateError
 from eotrust.ledger import (
+    Chain,
     ContractRevertError,
     RequestStatus,
     StateChanged,
@@ -293,6 +294,6 @@ def test_bad_values_are_rejected(new_task: NewTask, factory: TaskFactoryClient, 
     assert isinstance(err, InvalidInputError)
 
 
-def test_status_of_a_non_task(chain, parties: Parties) -> None:  # type: ignore[no-untyped-def]
+def test_status_of_a_non_task(chain: Chain, parties: Parties) -> None:
     with pytest.raises(NotFoundError):
         TaskClient(chain, parties.stranger.address).status()

@@ -4,12 +4,15 @@ on the outcome (the same contract error, or success) and on the whole state."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from eth_account.signers.local import LocalAccount
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ledger_helpers import CID_A, CID_B, Parties, recipient
 from ledger_model import TaskModel
 
-from eotrust.ledger import ContractRevertError, TaskFactoryClient
+from eotrust.ledger import ContractRevertError, TaskClient, TaskFactoryClient
 
 MOVES = [
     "add_request",
@@ -56,7 +59,9 @@ def _advance(model: TaskModel, n: int) -> tuple[str, int]:
     return (MOVES[n % len(MOVES)], n % 3)
 
 
-def _apply(task, model: TaskModel, who, move: str, index: int, p: Parties):  # type: ignore[no-untyped-def]
+def _apply(
+    task: TaskClient, model: TaskModel, who: LocalAccount, move: str, index: int, p: Parties
+) -> tuple[str | None, Callable[[], object]]:
     a = who.address
     if move == "add_request":
         owner = p.data[index % len(p.data)]
@@ -88,7 +93,7 @@ def _apply(task, model: TaskModel, who, move: str, index: int, p: Parties):  # t
     return model.fail(a), lambda: task.fail(who, CID_A)
 
 
-def _agree(task, model: TaskModel) -> None:  # type: ignore[no-untyped-def]
+def _agree(task: TaskClient, model: TaskModel) -> None:
     snap = task.status()
     assert snap.state.value == model.state
     assert snap.application_status.value == model.app_status

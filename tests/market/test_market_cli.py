@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from flow_world import World
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from eotrust.catalog.entries import Kind
 from eotrust.cli.main import app
@@ -19,7 +19,7 @@ from eotrust.settings import Settings
 runner = CliRunner()
 
 
-def _cli(world: World, *args: str):  # type: ignore[no-untyped-def]
+def _cli(world: World, *args: str) -> Result:
     return runner.invoke(app, ["--home", str(world.settings.home), *args])
 
 

@@ -14,9 +14,9 @@ from eotrust.errors import EotrustError, IntegrityError, PermissionDeniedError, 
 from eotrust.ledger.escrow import EscrowClient
 from eotrust.market.bill import make_bill
 from eotrust.market.payments import payments_of
-from eotrust.market.quote import latest_quote
+from eotrust.market.quote import Quote, latest_quote
 from eotrust.market.service import escrow_quote_of, fund_task, quote_task
-from eotrust.market.usage import latest_usage
+from eotrust.market.usage import Usage, latest_usage
 from eotrust.roles.submitter.request import TaskRequest, open_task
 
 
@@ -35,7 +35,7 @@ def _fee(world: World, tx_hash: str) -> int:
     return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
 
 
-def _quote(world: World, address: str):  # type: ignore[no-untyped-def]
+def _quote(world: World, address: str) -> Quote:
     return quote_task(
         world.settings, world.catalog, world.store, address, world.parties["platform-owner"], chain=world.chain
     )
@@ -111,7 +111,8 @@ def test_a_paid_task_is_quoted_funded_run_settled_and_everyone_withdraws_its_sha
         assert escrow.owed(party.account.address) == expected, name
         if expected:
             assert escrow.withdraw(party.account) == expected
-            withdrawals[name] = escrow.last_transaction.tx_hash  # type: ignore[union-attr]
+            assert escrow.last_transaction is not None
+            withdrawals[name] = escrow.last_transaction.tx_hash
             with pytest.raises(EotrustError):  # never twice
                 escrow.withdraw(party.account)
     assert set(withdrawals) == {"submitter", "owner-a", "owner-b", "algorithm-owner", "platform-owner"}
@@ -132,7 +133,7 @@ def test_a_paid_task_is_quoted_funded_run_settled_and_everyone_withdraws_its_sha
         assert withdrawals[name] in line.transactions
 
 
-def owed_line(usage, address: str) -> int:  # type: ignore[no-untyped-def]
+def owed_line(usage: Usage, address: str) -> int:
     return next(o.amount for o in usage.body.owed if o.address == address)
 
 

@@ -4,10 +4,11 @@ refuses anything else automatically and records why; verify shows each policy ch
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 from flow_world import PLATFORM, World
-from market_world import make_market_world
+from market_world import Policies, make_market_world
 
 from eotrust.market.policy import REFUSAL_KIND
 from eotrust.market.signed import load_document
@@ -15,7 +16,7 @@ from eotrust.roles.owners.answer import answer_task
 from eotrust.settings import load_settings
 
 
-def _world(tmp_path: Path, policies) -> World:  # type: ignore[no-untyped-def]
+def _world(tmp_path: Path, policies: Policies | None) -> World:
     return make_market_world(load_settings(home=tmp_path / "home", step_retries=0), policies=policies)
 
 
@@ -96,7 +97,7 @@ def test_a_task_naming_a_record_from_before_the_policy_is_held_to_it(tmp_path: P
     assert not answers[0].acknowledged and "does not allow application" in answers[0].detail
 
 
-def _later(created: str):  # type: ignore[no-untyped-def]
-    from datetime import datetime, timedelta
+def _later(created: str) -> datetime:
+    from datetime import timedelta
 
     return datetime.fromisoformat(created) + timedelta(seconds=1)

@@ -38,7 +38,8 @@ def test_out_of_bounds_prices_and_malformed_policies_are_refused() -> None:
         with pytest.raises(InvalidInputError, match="policy.applications.0"):
             make_body(DatasetInfo, title="t", cid="Qm", size=1, policy={"applications": [entry]})
     # a price as a decimal string or an integer is the same price
-    assert make_body(ApplicationInfo, name="a", workflow_cid="Qm", price={"per_use": "10"}).price.per_use == 10
+    price = make_body(ApplicationInfo, name="a", workflow_cid="Qm", price={"per_use": "10"}).price
+    assert price is not None and price.per_use == 10
 
 
 def test_prices_are_signed_with_the_record_and_unpriced_records_keep_their_ids(settings: Settings) -> None:
@@ -49,7 +50,8 @@ def test_prices_are_signed_with_the_record_and_unpriced_records_keep_their_ids(s
     assert plain.id == cid_of_bytes(plain.signed_bytes())
     priced = catalog.register(owner, PlatformInfo(name="p", age_recipient=AGE, prices={"cpu_hour": 10**18, "flat": 1}))
     assert b'"cpu_hour":"1000000000000000000"' in priced.signed_bytes()  # wei as a decimal string in JSON
-    assert catalog.get(priced.id, Kind.PLATFORM).body.prices.cpu_hour == 10**18  # type: ignore[union-attr]
+    prices = catalog.get(priced.id, Kind.PLATFORM).body.prices
+    assert prices is not None and prices.cpu_hour == 10**18
     # a cheaper price written into the database behind the owner's back is named
     engine = create_engine(settings.catalog_database_url)
     with engine.begin() as conn:

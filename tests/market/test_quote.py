@@ -26,12 +26,12 @@ from eotrust.market.estimate import (
     history,
 )
 from eotrust.market.prices import task_prices
-from eotrust.market.quote import cost, load_quote, make_quote
+from eotrust.market.quote import Quote, cost, load_quote, make_quote
 from eotrust.market.service import quote_task
 from eotrust.market.signed import sign_document
 
 
-def _quote(world: World, address: str):  # type: ignore[no-untyped-def]
+def _quote(world: World, address: str) -> Quote:
     return quote_task(world.settings, world.catalog, world.store, address, world.parties["platform-owner"])
 
 

@@ -4,7 +4,9 @@ refusals on import, warm starts, and rounds stored by CID."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -16,6 +18,9 @@ from eotrust.cli.main import app
 from eotrust.eo.labels import ClassList, classes_of
 from eotrust.errors import InvalidInputError, ModelError
 from eotrust.ml.active import LabelRound, import_labels, informativeness, pick, record_round, suggest, write_suggestions
+
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
 
 runner = CliRunner()
 
@@ -35,7 +40,7 @@ def test_pick_is_greedy_and_keeps_its_distance() -> None:
 def test_informativeness_prefers_coin_flips() -> None:
     p = np.array([[0.95, 0.5], [0.05, 0.5]])[:, :, None]  # (K=2, 2, 1)
     for how in ("margin", "entropy"):
-        s = informativeness(p, how)  # type: ignore[arg-type]
+        s = informativeness(p, how)
         assert s[1, 0] > s[0, 0]
     with pytest.raises(InvalidInputError):
         informativeness(p, "loudest")  # type: ignore[arg-type]
@@ -51,7 +56,7 @@ def _label_all(path: Path, reference: Path) -> None:
     path.write_text(json.dumps(doc))
 
 
-def test_suggest_import_round_trip_and_round_by_cid(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_suggest_import_round_trip_and_round_by_cid(tmp_path: Path, settings: Settings) -> None:
     from eotrust.store import open_store
 
     w = world()
@@ -119,8 +124,8 @@ def random_suggestions(tmp_path_factory: pytest.TempPathFactory) -> str:
         (lambda d: d["features"][0].update(geometry=None), "Point or Polygon"),
     ],
 )
-def test_bad_labelled_geojson_is_refused_and_nothing_written(  # type: ignore[no-untyped-def]
-    tmp_path: Path, random_suggestions: str, mutate, message: str
+def test_bad_labelled_geojson_is_refused_and_nothing_written(
+    tmp_path: Path, random_suggestions: str, mutate: Callable[[dict[str, Any]], object], message: str
 ) -> None:
     w = world()
     doc = json.loads(random_suggestions)
@@ -132,7 +137,7 @@ def test_bad_labelled_geojson_is_refused_and_nothing_written(  # type: ignore[no
     assert not (tmp_path / "l.tif").exists()
 
 
-def test_cli_suggest_import_and_warm_start(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_cli_suggest_import_and_warm_start(tmp_path: Path, settings: Settings) -> None:
     from eotrust.eo.dataset import TrainingDataset, build_dataset
     from eotrust.ml.modeldef import load_model_def
     from eotrust.ml.train import train

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pytest
@@ -12,6 +13,9 @@ from typer.testing import CliRunner
 from eotrust.cli.main import app
 from eotrust.errors import RasterError
 from eotrust.ml.change import change_between_epochs, change_map
+
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
 
 runner = CliRunner()
 
@@ -79,7 +83,7 @@ def test_change_between_two_epochs_of_the_cube(tmp_path: Path) -> None:
     assert (band[0][band[3] < 0.5] == 0).all()  # low-confidence flips are not counted as change
     # changed and uncertain are apart: no pixel is both, and the uncertain ones are counted
     assert band.shape[0] == 5 and not ((band[0] == 1) & (band[4] == 1)).any()
-    assert r.uncertain_pixels == int(np.nansum(band[4])) and r.to_dict()["uncertain_fraction"] >= 0
+    assert r.uncertain_pixels == int(np.nansum(band[4])) and cast(float, r.to_dict()["uncertain_fraction"]) >= 0
     stricter = change_between_epochs(
         w.model,
         w.cube,
@@ -93,7 +97,7 @@ def test_change_between_two_epochs_of_the_cube(tmp_path: Path) -> None:
     assert (tmp_path / "change.png").stat().st_size > 1000
 
 
-def test_cli_change(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_cli_change(tmp_path: Path, settings: Settings) -> None:
     after = _altered(SLOVENIA / "lulc.tif", tmp_path / "after.tif")
     r = runner.invoke(
         app,

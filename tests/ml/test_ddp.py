@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pytest
 import torch
@@ -26,16 +27,22 @@ from eotrust.ml.modeldef import load_model_def
 from eotrust.ml.train import train
 from eotrust.workflow.executors.process_cluster import ProcessCluster
 
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from eotrust.ml.modeldef import ModelDef
+    from eotrust.settings import Settings
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 BIN = Path(sys.executable).parent
 
 
-def _quick(**training: object):  # type: ignore[no-untyped-def]
+def _quick(**training: object) -> ModelDef:
     return load_model_def("temporal_cnn_quick").with_training(max_train_samples=1500, **training)
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, weights_only=True)["state_dict"]
+    return cast(dict[str, torch.Tensor], torch.load(path, weights_only=True)["state_dict"])
 
 
 def test_the_ranks_share_one_permutation_between_them() -> None:
@@ -133,17 +140,17 @@ def test_cli_trains_with_two_ranks(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def dask_client(tmp_path: Path) -> Iterator[object]:
+def dask_client(tmp_path: Path) -> Iterator[Client]:
     with ProcessCluster(tmp_path, 2, pythonpath=[SRC], env={**os.environ, "EOTRUST_CONFIG": ""}) as cluster:
         client = cluster.client()
         try:
             yield client
         finally:
-            client.close()
+            client.close()  # type: ignore[no-untyped-call]  # distributed's Client.close is unannotated
 
 
 @pytest.mark.server
-def test_one_rank_per_dask_worker(dask_client, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_one_rank_per_dask_worker(dask_client: Client, settings: Settings, tmp_path: Path) -> None:
     from eotrust.store import open_store
 
     w = world()

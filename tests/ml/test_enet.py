@@ -39,7 +39,7 @@ def test_trains_one_step() -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x, y = torch.randn(2, 3, 32, 32), torch.randint(0, 4, (2, 32, 32))
     loss = torch.nn.functional.cross_entropy(model(x), y)
-    loss.backward()
+    loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward is unannotated
     opt.step()
     assert torch.isfinite(loss)
 

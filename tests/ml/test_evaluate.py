@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -14,6 +15,9 @@ from eotrust.cli.main import app
 from eotrust.errors import RasterError
 from eotrust.ml.evaluate import evaluate_dataset, evaluate_raster, write_metrics
 from eotrust.ml.metrics import confusion_matrix, metrics_from_confusion
+
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
 
 runner = CliRunner()
 
@@ -36,6 +40,7 @@ def test_metrics_by_hand() -> None:
 def test_held_out_blocks_with_json_and_figure(tmp_path: Path) -> None:
     w = world()
     m = evaluate_dataset(w.model, w.dataset, split="test")
+    assert m.majority_baseline_accuracy is not None
     assert m.split == "test" and m.n_pixels > 500 and 0.6 < m.majority_baseline_accuracy < 0.9
     assert m.pixel_accuracy > m.majority_baseline_accuracy - 0.1
     write_metrics(m, tmp_path / "m.json", tmp_path / "m.png")
@@ -77,7 +82,7 @@ def test_any_rasters_laid_out_like_the_shared_data(tmp_path: Path) -> None:
         evaluate_raster(world().model, SLOVENIA / "ndvi.tif", lulc)
 
 
-def test_cli_prints_and_writes_metrics(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_cli_prints_and_writes_metrics(tmp_path: Path, settings: Settings) -> None:
     out = tmp_path / "metrics.json"
     r = runner.invoke(
         app,

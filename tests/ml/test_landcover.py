@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import rasterio
@@ -11,6 +12,9 @@ from landcover_world import raw_inputs, world
 
 from eotrust.errors import InvalidInputError
 from eotrust.ml import landcover
+
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
 
 
 def test_prepare_takes_the_two_owners_inputs_separately(tmp_path: Path) -> None:
@@ -54,18 +58,21 @@ def test_default_epochs_are_the_first_and_last_year() -> None:
 
 
 @pytest.mark.slow
-def test_the_whole_workflow_through_the_engine(settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_whole_workflow_through_the_engine(settings: Settings) -> None:
     from eotrust.store import open_store
     from eotrust.workflow import run_workflow
+    from eotrust.workflow.engine import Value
 
     store = open_store(settings)
-    inputs = {name: store.put_file(path) for name, path in raw_inputs().items()}
+    inputs: dict[str, Value] = {name: store.put_file(path) for name, path in raw_inputs().items()}
     result = run_workflow(settings, landcover.workflow_path(), inputs, {"quick": True, "epochs": 2}, store=store)
     assert result.status == "succeeded"
     assert {"metrics", "metrics_png", "classmap", "classmap_png", "change", "change_png", "model"} <= set(
         result.outputs
     )
-    metrics = json.loads(store.get_bytes(result.outputs["metrics"]))
+    metrics_cid = result.outputs["metrics"]
+    assert isinstance(metrics_cid, str)  # one file, not a scattered list
+    metrics = json.loads(store.get_bytes(metrics_cid))
     assert metrics["n_pixels"] > 500 and metrics["majority_baseline_accuracy"] > 0.6
     again = run_workflow(settings, landcover.workflow_path(), inputs, {"quick": True, "epochs": 2}, store=store)
     assert again.outputs == result.outputs  # deterministic end to end: the cache and the bytes agree

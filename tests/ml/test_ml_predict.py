@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -11,6 +12,9 @@ from typer.testing import CliRunner
 from eotrust.cli.main import app
 from eotrust.errors import RasterError
 from eotrust.ml.predict import predict_raster
+
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
 
 runner = CliRunner()
 
@@ -55,7 +59,7 @@ def test_a_raster_without_the_models_bands_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "x.tif").exists()
 
 
-def test_cli_predict(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_cli_predict(tmp_path: Path, settings: Settings) -> None:
     out = tmp_path / "classes.tif"
     r = runner.invoke(
         app,

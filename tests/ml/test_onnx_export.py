@@ -52,7 +52,8 @@ class PixelSeries(nn.Module):
         self.head = nn.Linear(8, k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.relu(self.conv(x)).mean(dim=-1))
+        logits: torch.Tensor = self.head(torch.relu(self.conv(x)).mean(dim=-1))
+        return logits
 
 
 def test_pixel_series_model_has_dynamic_batch() -> None:

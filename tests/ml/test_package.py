@@ -11,12 +11,11 @@ import pytest
 from eth_account import Account
 from tiny_models import OWNER, tiny_enet_package
 
-from eotrust.cid import cid_of_file
+from eotrust.cid import canonical_json, cid_of_file
 from eotrust.errors import IntegrityError, ModelError
 from eotrust.ml.package import (
     ENTRIES,
     Manifest,
-    canonical_json,
     graph_info,
     pack,
     read_package,

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import pytest
 import torch
 from eth_account import Account
 
+from eotrust.cid import canonical_json
 from eotrust.errors import IntegrityError, InvalidInputError, ModelError
 from eotrust.ml.models.enet import ENet
 from eotrust.ml.onnx_export import package_model
@@ -41,8 +43,18 @@ def _scenes(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(x, 0, 10000).astype(np.uint16), labels.astype(np.int64)
 
 
+class Packages(TypedDict):
+    """The fixture's work folder, float and INT8 packages, and (x, y) training and evaluation tiles."""
+
+    work: Path
+    float: Path
+    int8: Path
+    train: tuple[np.ndarray, np.ndarray]
+    eval: tuple[np.ndarray, np.ndarray]
+
+
 @pytest.fixture(scope="module")
-def packages(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def packages(tmp_path_factory: pytest.TempPathFactory) -> Packages:
     work = tmp_path_factory.mktemp("quantise")
     train_x, train_y = _scenes(24, 32, seed=1)
     eval_x, eval_y = _scenes(16, 64, seed=2)
@@ -59,7 +71,7 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict:
         i = torch.randperm(len(xt), generator=torch.Generator().manual_seed(step))[:8]
         loss = torch.nn.functional.cross_entropy(model(xt[i]), yt[i])
         opt.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward is unannotated
         opt.step()
     torch.set_num_threads(threads)
     model.eval()
@@ -92,7 +104,7 @@ def _accuracy(package: Path, x: np.ndarray, y: np.ndarray) -> float:
     return float((Scorer.from_file(package).classify(x) == y).mean())
 
 
-def test_int8_accuracy_is_within_half_a_point_of_float(packages: dict) -> None:
+def test_int8_accuracy_is_within_half_a_point_of_float(packages: Packages) -> None:
     eval_x, eval_y = packages["eval"]
     float_acc = _accuracy(packages["float"], eval_x, eval_y)
     int8_acc = _accuracy(packages["int8"], eval_x, eval_y)
@@ -106,7 +118,7 @@ def test_int8_accuracy_is_within_half_a_point_of_float(packages: dict) -> None:
     assert acc.float32 == pytest.approx(float_acc) and acc.int8 == pytest.approx(int8_acc)
 
 
-def test_the_package_says_which_graph_it_carries(packages: dict) -> None:
+def test_the_package_says_which_graph_it_carries(packages: Packages) -> None:
     f, q = read_package(packages["float"]), read_package(packages["int8"])
     assert f.manifest.graph.precision is None and f.manifest.graph.precision_name == "float32"
     assert "precision" not in f.manifest.canonical().decode()  # float manifests keep their old bytes
@@ -120,7 +132,7 @@ def test_the_package_says_which_graph_it_carries(packages: dict) -> None:
     assert any("precision int8" in c for c in report.checks)
 
 
-def test_qoperator_form_carries_qlinear_operators_and_says_so(packages: dict) -> None:
+def test_qoperator_form_carries_qlinear_operators_and_says_so(packages: Packages) -> None:
     """The other INT8 form: QLinearConv written into the graph, the manifest saying QOperator,
     verified and within half a point of the float graph like the QDQ one."""
     train_x, _ = packages["train"]
@@ -158,14 +170,14 @@ def _ops(graph: bytes) -> set[str]:
     return {n.op_type for n in onnx.load_from_string(graph).graph.node}
 
 
-def test_old_float_packages_read_and_verify_unchanged(packages: dict, tmp_path: Path) -> None:
+def test_old_float_packages_read_and_verify_unchanged(packages: Packages, tmp_path: Path) -> None:
     # a manifest written before precision existed has no such key: same bytes, same CID
     old = read_package(packages["float"])
     again = pack(old.manifest, old.graph_bytes, OWNER, tmp_path / "again.zip")
     assert again.read_bytes() == packages["float"].read_bytes()
 
 
-def test_a_mislabelled_graph_is_refused(packages: dict, tmp_path: Path) -> None:
+def test_a_mislabelled_graph_is_refused(packages: Packages, tmp_path: Path) -> None:
     f, q = read_package(packages["float"]), read_package(packages["int8"])
     # packing an INT8 graph described as float (or the reverse) is refused outright ...
     with pytest.raises(ModelError, match="not quantised|needs its quantisation"):
@@ -187,7 +199,7 @@ def test_a_mislabelled_graph_is_refused(packages: dict, tmp_path: Path) -> None:
     # ... and a signed package whose manifest lies (made by hand, signed by its owner) fails verification
     from eth_account.messages import encode_defunct
 
-    from eotrust.ml.package import ENTRIES, _zip_entry, canonical_json, signing_message
+    from eotrust.ml.package import ENTRIES, _zip_entry, signing_message
 
     mbytes = liar.canonical()
     message = signing_message(mbytes, q.graph_bytes)
@@ -206,13 +218,13 @@ def test_a_mislabelled_graph_is_refused(packages: dict, tmp_path: Path) -> None:
         verify_package(bad)
 
 
-def test_an_int8_package_is_not_quantised_again(packages: dict, tmp_path: Path) -> None:
+def test_an_int8_package_is_not_quantised_again(packages: Packages, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="already carries an int8 graph"):
         quantise_package(packages["int8"], OWNER, tmp_path / "x.zip", calibration=packages["train"][0][:2])
     assert not (tmp_path / "x.zip").exists()
 
 
-def test_calibration_that_does_not_fit_the_model_is_refused(packages: dict, tmp_path: Path) -> None:
+def test_calibration_that_does_not_fit_the_model_is_refused(packages: Packages, tmp_path: Path) -> None:
     train_x = packages["train"][0]
     with pytest.raises(InvalidInputError, match="bands"):
         quantise_package(packages["float"], OWNER, tmp_path / "x.zip", calibration=train_x[:, :3])
@@ -221,7 +233,7 @@ def test_calibration_that_does_not_fit_the_model_is_refused(packages: dict, tmp_
     assert not (tmp_path / "x.zip").exists()
 
 
-def test_a_graph_that_loses_accuracy_is_not_packaged(packages: dict, tmp_path: Path) -> None:
+def test_a_graph_that_loses_accuracy_is_not_packaged(packages: Packages, tmp_path: Path) -> None:
     # calibrated on tiles 50 times brighter than the training data, the activation ranges are so
     # wide that 8 bits cannot tell the classes apart: the check must catch it, and write nothing
     train_x = packages["train"][0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -256,7 +257,7 @@ def test_register_a_training_checkpoint(settings: Settings, tmp_path: Path, arch
 def test_metrics_side_by_side() -> None:
     from eotrust.ml.registry import ModelEntry, metrics_table
 
-    def entry(version: int, metrics: dict) -> ModelEntry:  # type: ignore[type-arg]
+    def entry(version: int, metrics: dict[str, Any]) -> ModelEntry:
         return ModelEntry("Qm", "m", version, "", "0x", "enet", "", "", 0, "", metrics=metrics)
 
     names, rows = metrics_table(

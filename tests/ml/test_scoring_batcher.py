@@ -25,7 +25,8 @@ class Gate:
     """Wraps a scorer's run: the first call waits until opened, so that inputs pile up behind it."""
 
     def __init__(self, scorer: Scorer) -> None:
-        self.run, self.opened, self.entered, self.batches = scorer.run, threading.Event(), threading.Event(), []
+        self.run, self.opened, self.entered = scorer.run, threading.Event(), threading.Event()
+        self.batches: list[tuple[int, ...]] = []
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         self.entered.set()

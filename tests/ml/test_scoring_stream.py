@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from eotrust.ml.scoring.stream import (
     ListSource,
     ModelReader,
     Preprocess,
+    Scored,
     StreamPipeline,
     resize,
 )
@@ -37,7 +39,7 @@ def frames(n: int, shape: tuple[int, int, int] = (3, 32, 32)) -> list[np.ndarray
 
 def test_list_source_scores_every_frame_in_order(scorer: Scorer) -> None:
     items = frames(6)
-    seen = []
+    seen: list[Scored] = []
     pipeline = StreamPipeline(ListSource(items), ModelReader(scorer), window=16, batch=2, sink=seen.append)
     stats = pipeline.run()
     assert stats.scored == 6 and stats.dropped == 0 and stats.fps > 0
@@ -49,9 +51,9 @@ def test_list_source_scores_every_frame_in_order(scorer: Scorer) -> None:
 
 def test_slow_scorer_drops_old_frames_and_keeps_a_window(scorer: Scorer) -> None:
     class Slow(Scorer):
-        def probabilities(self, x):  # type: ignore[no-untyped-def]
+        def probabilities(self, x: np.ndarray, *, shared: bool = False) -> np.ndarray:
             time.sleep(0.05)  # workload: a slow model, not synchronisation
-            return super().probabilities(x)
+            return super().probabilities(x, shared=shared)
 
     slow = Slow(scorer.package)
     pipeline = StreamPipeline(GeneratorSource(frames(60)), ModelReader(slow), window=4)
@@ -63,7 +65,7 @@ def test_slow_scorer_drops_old_frames_and_keeps_a_window(scorer: Scorer) -> None
 
 
 def test_generator_source_rate_and_max_frames(scorer: Scorer) -> None:
-    def endless():  # type: ignore[no-untyped-def]
+    def endless() -> Iterator[np.ndarray]:
         rng = np.random.default_rng(1)
         while True:
             yield rng.integers(0, 255, (3, 16, 16)).astype(np.uint8)
@@ -77,7 +79,7 @@ def test_generator_source_rate_and_max_frames(scorer: Scorer) -> None:
 def test_preprocess_window(scorer: Scorer) -> None:
     five = np.random.default_rng(2).integers(0, 255, (5, 20, 30)).astype(np.uint8)
     pre = Preprocess(bands=(4, 2, 0), size=(32, 48))
-    results = []
+    results: list[Scored] = []
     StreamPipeline(ListSource([five]), ModelReader(scorer), preprocess=pre, sink=results.append).run()
     assert results[0].classes.shape == (32, 48)
     np.testing.assert_array_equal(results[0].classes, scorer.classify(resize(five[[4, 2, 0]], (32, 48))))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -15,10 +16,14 @@ from eotrust.ml.checkpoint import load_checkpoint
 from eotrust.ml.modeldef import load_model_def, parse_model_def
 from eotrust.ml.train import class_weights, train
 
+if TYPE_CHECKING:
+    from eotrust.ml.modeldef import ModelDef
+    from eotrust.settings import Settings
+
 runner = CliRunner()
 
 
-def _quick(**training: object):  # type: ignore[no-untyped-def]
+def _quick(**training: object) -> ModelDef:
     return load_model_def("temporal_cnn_quick").with_training(max_train_samples=1500, **training)
 
 
@@ -115,7 +120,7 @@ def test_segmentation_tiles_train_through_the_same_trainer(tmp_path: Path) -> No
     assert r.epochs_run == 1 and model(torch.zeros(1, 68, 16, 16)).shape == (1, 4, 16, 16)
 
 
-def test_cli_trains_a_dataset_from_the_store(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_cli_trains_a_dataset_from_the_store(tmp_path: Path, settings: Settings) -> None:
     from eotrust.store import open_store
 
     cid = open_store(settings).put_file(world().dataset)

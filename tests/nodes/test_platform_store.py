@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eotrust.nodes.journal import Journal, SealedResult, TaskJournal
 from eotrust.nodes.platform_store import PlatformStore
 from eotrust.store import LocalStore
+
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
 
 
 def test_writes_stay_private_reads_fall_through(tmp_path: Path) -> None:
@@ -25,7 +29,7 @@ def test_writes_stay_private_reads_fall_through(tmp_path: Path) -> None:
     assert (view.size(public), view.size(secret)) == (len(b"workflow document"), len(b"decrypted input"))
 
 
-def test_journal_round_trip_is_atomic_per_task(settings) -> None:  # type: ignore[no-untyped-def]
+def test_journal_round_trip_is_atomic_per_task(settings: Settings) -> None:
     journal = Journal(settings, "p1")
     address = "0x" + "ab" * 20
     assert journal.load(address) == TaskJournal(address=address)

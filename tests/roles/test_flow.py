@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flow_world import SAMPLE, World, flip_byte
@@ -13,6 +14,9 @@ from eotrust.ledger import RequestStatus
 from eotrust.ledger.funding import fund_parties
 from eotrust.roles.owners.answer import answer_task
 from eotrust.roles.submitter.collect import collect_results, failure_log
+
+if TYPE_CHECKING:
+    from eotrust.ledger.task import TaskClient
 
 
 def test_happy_path_seven_steps(world: World, tmp_path: Path) -> None:
@@ -104,6 +108,7 @@ def test_input_altered_after_acknowledgment_fails_the_task(world: World) -> None
     world.answer_all(address)
     snap = world.task(address).status()
     clouds = next(r for r in snap.requests if r.dataset_record == world.datasets["clouds"].id)
+    assert clouds.input_cid is not None  # acknowledged: the owner has named its input
     flip_byte(world.store, clouds.input_cid)
 
     assert world.node().recover() == {address: "Failed"}
@@ -148,7 +153,7 @@ def test_restart_mid_task_finishes_exactly_once(world: World, where: str, monkey
         real = task_type.add_result
         calls = {"n": 0}
 
-        def add_once(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        def add_once(self: TaskClient, *args: Any, **kwargs: Any) -> int:
             if calls["n"] >= 1:
                 raise Crash()
             calls["n"] += 1
@@ -235,4 +240,5 @@ def test_a_node_cleans_up_after_a_killed_one(world: World) -> None:
         f.truncate(IN_FLIGHT_MAX_BYTES + 1)
     world.node().recover()
     assert private.has(before) and private.has(made) and not ctx.in_flight_path.exists()
-    private.remove(before), private.remove(made)  # the module's world is shared
+    private.remove(before)  # the module's world is shared
+    private.remove(made)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from flow_world import SAMPLE
@@ -13,8 +14,11 @@ from eotrust.errors import IntegrityError, NotFoundError
 from eotrust.party import Role, create_party
 from eotrust.roles.data_owner.holdings import locate, register_dataset_file
 
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
 
-def test_locate_checks_the_file_still_is_what_was_registered(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+
+def test_locate_checks_the_file_still_is_what_was_registered(settings: Settings, tmp_path: Path) -> None:
     owner = create_party(settings, "owner", Role.DATA_OWNER)
     file = tmp_path / "lulc.tif"
     shutil.copy(SAMPLE / "lulc.tif", file)

@@ -15,13 +15,18 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from anvil_node import anvil as running_anvil
-from anvil_node import free_port
 from fast_keys import SCRYPT_N
 from flow_world import SAMPLE, TINY
 from waiting import wait_for
+
+from eotrust.ports import free_port
+
+if TYPE_CHECKING:
+    from eotrust.ledger import Chain, TaskSnapshot
 
 EOTRUST = Path(sys.executable).parent / "eotrust"
 PARTIES = {
@@ -143,7 +148,7 @@ class Parties:
             )
         return proc
 
-    def json(self, party: str, *args: str) -> object:
+    def json(self, party: str, *args: str) -> Any:  # the CLI's --json output
         return json.loads(self.run(party, *args, "--json").stdout)
 
     def node(self, chain_url: str | None = None, *, log_name: str = "node.log") -> subprocess.Popen[str]:
@@ -161,14 +166,14 @@ class Parties:
         path = self.root / self.log_name
         return path.read_text() if path.exists() else ""
 
-    def chain(self):  # type: ignore[no-untyped-def]
+    def chain(self) -> Chain:
         """The test harness's own view of the chain (the chain operator's, not a party's)."""
         from eotrust.ledger import Chain
         from eotrust.settings import load_settings
 
         return Chain.rpc(load_settings(home=self.root / "operator", factory_address=self.factory), self.chain_url)
 
-    def snapshot(self, address: str):  # type: ignore[no-untyped-def]
+    def snapshot(self, address: str) -> TaskSnapshot:
         from eotrust.ledger import TaskClient
 
         return TaskClient(self.chain(), address).status()
@@ -208,7 +213,7 @@ def setup_world(tmp_path: Path, chain_url: str) -> Parties:
     p.factory = TaskFactoryClient(chain).ensure_deployed(chain.dev_account())
     for name, role in PARTIES.items():
         card = p.json(name, "party", "create", name, "--role", role)
-        chain.fund(card["address"], 10**18)  # type: ignore[index]
+        chain.fund(card["address"], 10**18)
     data = tmp_path / "data"
     data.mkdir()
     for f in ("lulc.tif", "cloud_mask.tif"):
@@ -222,7 +227,7 @@ def setup_world(tmp_path: Path, chain_url: str) -> Parties:
 
 def request_and_answer(p: Parties, *params: str) -> str:
     found = p.json("submitter", "catalog", "search", "--text", "labels")
-    assert [r["body"]["title"] for r in found] == ["labels"]  # type: ignore[index]
+    assert [r["body"]["title"] for r in found] == ["labels"]
     opened = p.json(
         "submitter",
         "flow",
@@ -237,7 +242,7 @@ def request_and_answer(p: Parties, *params: str) -> str:
         "cloud_mask=clouds",
         *params,
     )
-    address = str(opened["address"])  # type: ignore[index]
+    address = str(opened["address"])
     assert p.state(address) == "RequestsLocked"
     for name in ("algorithm-owner", "platform-owner", "owner-a", "owner-b"):
         p.run(name, "flow", "answer", address)

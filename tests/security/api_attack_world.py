@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eotrust.party import Party
+    from eotrust.settings import Settings
 
 PASSPHRASE = "test-passphrase"
 BBOX = (14.3, 45.9, 14.6, 46.1)
@@ -33,8 +37,8 @@ class World:
     """Parties (name -> unlocked Party), their API keys, a dataset held by olga."""
 
     home: Path
-    settings: Any
-    parties: dict[str, Any] = field(default_factory=dict)
+    settings: Settings
+    parties: dict[str, Party] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     dataset_id: str = ""
     dataset_cid: str = ""

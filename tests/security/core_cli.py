@@ -10,8 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from eotrust.cli.main import app
 from eotrust.errors import EotrustError

@@ -14,6 +14,7 @@ from sandbox_hostile import Attack, Targets, workflow_yaml
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 from eotrust.workflow import RunFailed, run_workflow
+from eotrust.workflow.engine import Value
 
 SECRETS = ("test-passphrase", "SECRET-KEYSTORE", "OTHER-TASK-PLAINTEXT", "AGE-SECRET-KEY")
 
@@ -91,7 +92,7 @@ def run_attack(attack: Attack, scene: Scene, store: Store, tmp: Path, **kwargs: 
     """Run one attack; return its failure log (the test fails if the run succeeds)."""
     wf = tmp / f"{attack.name}.yaml"
     wf.write_text(workflow_yaml(attack, scene.targets))
-    inputs = {"src": store.put_bytes(b"an input\n")} if attack.input else {}
+    inputs: dict[str, Value] = {"src": store.put_bytes(b"an input\n")} if attack.input else {}
     try:
         result = run_workflow(scene.settings, wf, inputs, {}, store=store, retries=0, **kwargs)
     except RunFailed as failure:

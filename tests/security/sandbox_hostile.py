@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -146,7 +146,7 @@ def workflow_yaml(attack: Attack, targets: Targets, task_inputs: tuple[str, ...]
         },
         "outputs": {"loot": "attack.out"},
     }
-    return yaml.safe_dump(doc, sort_keys=False)
+    return cast(str, yaml.safe_dump(doc, sort_keys=False))  # PyYAML has no types
 
 
 # -- Python entry points (run inside the sandbox by warm workers) --------------------------------

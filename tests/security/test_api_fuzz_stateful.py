@@ -27,7 +27,7 @@ def test_stateful_fuzzing_with_several_parties_keys_finds_no_server_error(tmp_pa
     keys = itertools.cycle([None, *(world.keys[n] for n in ("sam", "olga", "alan", "pia"))])
     calls: list[tuple[str, str, int]] = []
 
-    class Attack(schema.as_state_machine()):  # type: ignore[misc]
+    class Attack(schema.as_state_machine()):  # type: ignore[misc]  # a class schemathesis builds at run time
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             key = next(keys)
             return {"headers": {"X-API-Key": key}} if key else {}

@@ -9,31 +9,34 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
-from api_attack_world import build_world, client
+from api_attack_world import World, build_world, client
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from eotrust.cli.main import app
 from eotrust.errors import EotrustError
+from eotrust.settings import Settings
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def world(tmp_path: Path):  # type: ignore[no-untyped-def]
+def world(tmp_path: Path) -> World:
     return build_world(tmp_path / "home", dataset=False)
 
 
-def _keys_in_catalogue(settings) -> int:  # type: ignore[no-untyped-def]
+def _keys_in_catalogue(settings: Settings) -> int:
     from eotrust.catalog.api_keys import list_api_keys
 
     return len(list_api_keys(settings))
 
 
-def test_cli_refuses_a_key_for_a_party_without_its_passphrase(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_cli_refuses_a_key_for_a_party_without_its_passphrase(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     before = _keys_in_catalogue(world.settings)
     home = ["--home", str(world.home)]
     monkeypatch.setenv("EOTRUST_PASSPHRASE", "not-olgas-passphrase")
@@ -52,7 +55,7 @@ def test_cli_refuses_a_key_for_a_party_without_its_passphrase(world, monkeypatch
     assert client(world.settings).get("/me", headers={"X-API-Key": secret}).json()["party"] == "olga"
 
 
-def test_the_library_refuses_a_party_key_without_the_unlocked_party(world) -> None:  # type: ignore[no-untyped-def]
+def test_the_library_refuses_a_party_key_without_the_unlocked_party(world: World) -> None:
     """A bare name, or the party's public card (name and address, no secret), is not proof."""
     from eotrust.catalog.api_keys import create_api_key
     from eotrust.errors import PermissionDeniedError
@@ -62,11 +65,11 @@ def test_the_library_refuses_a_party_key_without_the_unlocked_party(world) -> No
     card = export_card(world.settings, "olga")
     for not_unlocked in ("olga", card):
         with pytest.raises(PermissionDeniedError, match="proof of control"):
-            create_api_key(world.settings, party=not_unlocked, scopes=["*"])  # type: ignore[arg-type]
+            create_api_key(world.settings, party=not_unlocked, scopes=["*"])  # type: ignore[arg-type]  # deliberately no Party
     assert _keys_in_catalogue(world.settings) == before
 
 
-def _forge_row(settings, party: str, scopes: list[str]) -> str:  # type: ignore[no-untyped-def]
+def _forge_row(settings: Settings, party: str, scopes: list[str]) -> str:
     """What a holder of the shared catalogue can do: write a key row of its own choosing."""
     from sqlalchemy.orm import Session
 
@@ -92,7 +95,7 @@ def _forge_row(settings, party: str, scopes: list[str]) -> str:  # type: ignore[
     return secret
 
 
-def test_a_key_row_written_into_the_catalogue_acts_for_nobody(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_key_row_written_into_the_catalogue_acts_for_nobody(world: World) -> None:
     forged = _forge_row(world.settings, "olga", ["*"])
     http = client(world.settings)
     r = http.get("/me", headers={"X-API-Key": forged})
@@ -105,7 +108,7 @@ def test_a_key_row_written_into_the_catalogue_acts_for_nobody(world) -> None:  #
     assert r.status_code in (401, 403), r.text
 
 
-def test_widening_a_keys_scopes_in_the_catalogue_voids_it(world) -> None:  # type: ignore[no-untyped-def]
+def test_widening_a_keys_scopes_in_the_catalogue_voids_it(world: World) -> None:
     from sqlalchemy import update
 
     from eotrust.catalog.api_key_records import ApiKeyRow
@@ -115,7 +118,7 @@ def test_widening_a_keys_scopes_in_the_catalogue_voids_it(world) -> None:  # typ
     try:
         secret, info = create_api_key(world.settings, party=world.parties["sam"], scopes=["tiny"])
     except Exception:  # the code before the fix took a bare name
-        secret, info = create_api_key(world.settings, party="sam", scopes=["tiny"])
+        secret, info = create_api_key(world.settings, party="sam", scopes=["tiny"])  # type: ignore[arg-type]  # deliberately the bare name that code took
     http = client(world.settings)
     assert http.get("/me", headers={"X-API-Key": secret}).status_code == 200
     with open_session_factory(world.settings)() as session, session.begin():
@@ -123,13 +126,14 @@ def test_widening_a_keys_scopes_in_the_catalogue_voids_it(world) -> None:  # typ
     assert http.get("/me", headers={"X-API-Key": secret}).status_code in (401, 403)
 
 
-def _challenge(http, party: str, scopes: list[str] | None = None):  # type: ignore[no-untyped-def]
+def _challenge(http: TestClient, party: str, scopes: list[str] | None = None) -> dict[str, Any]:
     r = http.post("/apikeys/challenge", json={"party": party, "scopes": scopes or ["*"], "label": "remote"})
     assert r.status_code == 201, r.text
-    return r.json()
+    challenge: dict[str, Any] = r.json()
+    return challenge
 
 
-def test_a_party_mints_a_key_remotely_by_signing_a_challenge(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_party_mints_a_key_remotely_by_signing_a_challenge(world: World) -> None:
     http = client(world.settings)
     sam = world.parties["sam"].account
     ch = _challenge(http, "sam")
@@ -144,7 +148,7 @@ def test_a_party_mints_a_key_remotely_by_signing_a_challenge(world) -> None:  # 
     assert again.status_code in (400, 401, 403, 404), again.text
 
 
-def test_a_challenge_signed_by_another_key_or_another_message_is_refused(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_challenge_signed_by_another_key_or_another_message_is_refused(world: World) -> None:
     http = client(world.settings)
     before = _keys_in_catalogue(world.settings)
     ch = _challenge(http, "olga")
@@ -170,7 +174,7 @@ def test_a_challenge_signed_by_another_key_or_another_message_is_refused(world) 
     assert _keys_in_catalogue(world.settings) == before
 
 
-def test_an_expired_challenge_is_refused(world) -> None:  # type: ignore[no-untyped-def]
+def test_an_expired_challenge_is_refused(world: World) -> None:
     http = client(world.settings)
     ch = _challenge(http, "sam")
     proofs = http.app.state.eotrust.key_proofs

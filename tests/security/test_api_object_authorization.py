@@ -8,21 +8,23 @@ one normal form."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from api_attack_world import build_world, client, party_key
+from api_attack_world import World, build_world, client, party_key
 from fast_keys import SCRYPT_N
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
 from tiny_models import tiny_enet_package  # noqa: E402
 
 from eotrust.cid import to_v0, to_v1  # noqa: E402
+from eotrust.ml.registry import ModelEntry  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def model_world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def model_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, ModelEntry]]:
     """alan owns model 'tiny' (B); sam holds a key scoped to another model (A) and one for '*'."""
     base = tmp_path_factory.mktemp("authz")
     with pytest.MonkeyPatch.context() as env:
@@ -61,7 +63,9 @@ def _scene(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def test_a_key_scoped_to_model_a_reaches_nothing_of_model_b(model_world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_key_scoped_to_model_a_reaches_nothing_of_model_b(
+    model_world: tuple[World, ModelEntry], tmp_path: Path
+) -> None:
     world, entry = model_world
     http = client(world.settings)
     h = world.headers("sam-a")
@@ -75,7 +79,7 @@ def test_a_key_scoped_to_model_a_reaches_nothing_of_model_b(model_world, tmp_pat
         assert r.status_code == 403, (form, r.status_code, r.text[:200])
 
 
-def test_only_the_owner_downloads_a_model_package(model_world) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_owner_downloads_a_model_package(model_world: tuple[World, ModelEntry]) -> None:
     world, entry = model_world
     http = client(world.settings)
     for other in ("sam", "olga", "pia"):  # keys for every model, but not its owner

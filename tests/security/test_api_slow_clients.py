@@ -151,6 +151,13 @@ def test_a_stalled_body_and_a_stalled_second_request_are_closed(server: LiveServ
         b"POST /stac/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
     )
     stalled_body = Client(server, "127.0.0.1", body_head + b'{"limit": ')
+    # one the route reads itself (not a JSON body): the SPARQL endpoint, open to anyone
+    stalled_query = Client(
+        server,
+        "127.0.0.1",
+        b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: application/sparql-query\r\n"
+        b"Content-Length: 1000\r\n\r\nSELECT ?s WHERE {",
+    )
     # a kept-alive connection: one whole request, its answer, then half of the next one
     kept = Client(server, "127.0.0.1", b"GET /conformance HTTP/1.1\r\nHost: x\r\n\r\n")
     assert kept.read_head().startswith(b"HTTP/1.1 200")
@@ -159,6 +166,7 @@ def test_a_stalled_body_and_a_stalled_second_request_are_closed(server: LiveServ
         wait_for(
             stalled_body.closed_by_server, timeout_s=20, what="the server to close a connection whose body stopped"
         )
+        wait_for(stalled_query.closed_by_server, timeout_s=20, what="the server to close a stalled SPARQL query")
         wait_for(
             kept.closed_by_server,
             timeout_s=20,
@@ -166,6 +174,7 @@ def test_a_stalled_body_and_a_stalled_second_request_are_closed(server: LiveServ
         )
     finally:
         stalled_body.close()
+        stalled_query.close()
         kept.close()
     # a client that finishes its request is answered
     steady = Client(server, "127.0.0.1", body_head.replace(b"1000", b"2") + b"{}")

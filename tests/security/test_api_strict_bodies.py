@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from api_attack_world import build_world, client, party_key
+from api_attack_world import World, build_world, client, party_key
 from fast_keys import SCRYPT_N
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
@@ -20,7 +22,7 @@ ADDRESS = "0x" + "ab" * 20
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     base = tmp_path_factory.mktemp("strict")
     with pytest.MonkeyPatch.context() as env:
         for var in ("EOTRUST_HOME", "EOTRUST_CHAIN_URL", "EOTRUST_STORE", "EOTRUST_CATALOG_URL"):
@@ -44,13 +46,13 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
         {"accept": [True]},
     ],
 )
-def test_an_irreversible_answer_takes_only_a_json_boolean(world, body: dict) -> None:  # type: ignore[no-untyped-def,type-arg]
+def test_an_irreversible_answer_takes_only_a_json_boolean(world: World, body: dict[str, Any]) -> None:
     r = client(world.settings).post(f"/tasks/{ADDRESS}/answer", headers=world.headers("olga"), json=body)
     assert r.status_code == 400, (body, r.status_code, r.text)
     assert "accept" in r.json()["detail"], r.text
 
 
-def test_an_array_without_a_finite_value_is_refused(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_array_without_a_finite_value_is_refused(world: World, tmp_path: Path) -> None:
     from eotrust.ml.registry import Registry
 
     entry = Registry(world.settings).register(tiny_enet_package(tmp_path / "tiny.zip"))

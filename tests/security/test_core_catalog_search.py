@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from security.core_cli import cli, refused
+from core_cli import cli, refused
 
 from eotrust.catalog.entries import PlatformInfo
 from eotrust.catalog.service import Catalog

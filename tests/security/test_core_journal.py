@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from core_cli import cli, refused
 from eth_account import Account
-from security.core_cli import cli, refused
 
 from eotrust.errors import LedgerError
 from eotrust.ledger import Chain, TaskClient, TaskFactoryClient, TaskState

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from security.core_cli import cli, refused
+from core_cli import cli, refused
 
 from eotrust.errors import EotrustError
 from eotrust.party import Role, create_party

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from security.core_cli import cli, refused, tiny_package
+from core_cli import cli, refused, tiny_package
 
 from eotrust.settings import Settings
 

@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from security.core_cli import cli, refused, repacked, tiny_package
+from core_cli import cli, refused, repacked, tiny_package
 
 from eotrust.ml.registry import Registry
 from eotrust.settings import Settings

@@ -5,8 +5,9 @@ happened. Before the fix `run list` printed whatever the index said."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from security.core_cli import cli
+from core_cli import cli
 
 from eotrust.settings import Settings
 from eotrust.store import open_store
@@ -29,10 +30,11 @@ def _failed_run(settings: Settings) -> str:
     return save_record(open_store(settings), settings.path("workflow", "runs"), record)
 
 
-def _runs(settings: Settings) -> list[dict]:  # type: ignore[type-arg]
+def _runs(settings: Settings) -> list[dict[str, Any]]:
     result = cli(settings.home, "run", "list", "--json")
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    runs: list[dict[str, Any]] = json.loads(result.stdout)
+    return runs
 
 
 def test_edited_index_entry_shows_the_stored_record(settings: Settings) -> None:

@@ -4,10 +4,12 @@ answer` sealed the raw dataset for that key, and the submitter could decrypt it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from core_cli import cli, refused
 from fast_keys import SCRYPT_N
 from flow_world import World, make_world
-from security.core_cli import cli, refused
 
 from eotrust.errors import IntegrityError
 from eotrust.ledger import RequestStatus
@@ -16,7 +18,7 @@ from eotrust.settings import load_settings
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     mp = pytest.MonkeyPatch()
     mp.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
     mp.setenv("EOTRUST_KEYSTORE_SCRYPT_N", str(SCRYPT_N))

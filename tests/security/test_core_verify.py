@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from core_cli import cli
 from fast_keys import SCRYPT_N
 from flow_world import World, make_world
-from security.core_cli import cli
 
 from eotrust.catalog.entries import ResultInfo, TaskInfo
 from eotrust.errors import LedgerError
@@ -31,7 +32,7 @@ FORWARDER = "363d3d373d3d3d363d73{}5afa3d82803e903d91602b57fd5bf3"
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, str]:
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, str]]:
     mp = pytest.MonkeyPatch()
     mp.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
     mp.setenv("EOTRUST_KEYSTORE_SCRYPT_N", str(SCRYPT_N))
@@ -50,7 +51,7 @@ def _forge(world: World, genuine: str) -> str:
     runtime = bytes.fromhex(FORWARDER.format(genuine[2:].lower()))
     creation = bytes.fromhex("61") + len(runtime).to_bytes(2, "big") + bytes.fromhex("3d81600a3d39f3") + runtime
     platform = world.parties["platform-owner"]
-    forged = world.chain.deploy(platform.account, creation, action="deploy a forged task").contract_address
+    forged: str | None = world.chain.deploy(platform.account, creation, action="deploy a forged task").contract_address
     assert forged is not None
     # the forged contract answers with the genuine state (its status is refused: the genuine
     # task's creation event and logs name the genuine address, not the forgery)

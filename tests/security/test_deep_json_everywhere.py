@@ -23,6 +23,7 @@ import pytest
 from core_cli import cli, refused, tiny_package
 
 from eotrust.errors import EotrustError, IntegrityError, NotFoundError, PermissionDeniedError
+from eotrust.settings import Settings
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "eotrust"
 DEEP = 300_000  # past the C stack once eth-account has raised the recursion limit (600 KB)
@@ -60,7 +61,7 @@ def test_the_bounded_parser_refuses_deep_documents_as_malformed() -> None:
     assert json_loads(b"[" * 60 + b"]" * 60) is not None  # deep enough for any real document
 
 
-def test_label_import_of_a_deep_geojson_is_one_line(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_label_import_of_a_deep_geojson_is_one_line(tmp_path: Path, settings: Settings) -> None:
     import numpy as np
     import rasterio
     from affine import Affine
@@ -161,7 +162,7 @@ def test_a_stored_service_that_is_deep_json_is_a_validation_problem(tmp_path: Pa
     assert "s" in str(caught.value)
 
 
-def test_a_deep_yaml_parameter_of_a_cwl_run_is_one_line(settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_deep_yaml_parameter_of_a_cwl_run_is_one_line(settings: Settings) -> None:
     """``workflow run X.cwl -p name=VALUE`` reads VALUE as YAML: measured first, as ``flow request -p`` is."""
     shout = Path(__file__).resolve().parents[1] / "data" / "cwl" / "shout.cwl"
     error = refused(cli(settings.home, "workflow", "run", str(shout), "-p", "tag=" + "[" * 50_000 + "]" * 50_000))

@@ -16,6 +16,7 @@ import pytest
 from core_cli import cli, refused, tiny_package
 
 from eotrust.errors import IntegrityError
+from eotrust.settings import Settings
 
 
 def _declaring(src: Path, dest: Path, entry: str, size: int) -> Path:
@@ -57,7 +58,7 @@ def test_an_entry_that_lies_about_its_size_fails_its_check(tmp_path: Path) -> No
         read_package(liar)
 
 
-def test_model_import_of_a_bomb_is_one_line(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_model_import_of_a_bomb_is_one_line(tmp_path: Path, settings: Settings) -> None:
     bomb = _declaring(tiny_package(), tmp_path / "bomb.zip", "model.onnx", 3_000_000_000)
     error = refused(cli(settings.home, "model", "import", str(bomb)))
     assert "declares" in error.message

@@ -35,7 +35,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
         from eotrust.store import open_store
 
         w = build_world(base / "home")
-        w.workflow_cid = open_store(w.settings).put_bytes(WORKFLOW.encode())  # type: ignore[attr-defined]
+        w.workflow_cid = open_store(w.settings).put_bytes(WORKFLOW.encode())  # type: ignore[attr-defined]  # this test's own field on the World
         yield w
     record("role-matrix attacks", TALLY["tried"], TALLY["succeeded"])
 

@@ -115,7 +115,7 @@ def test_node_keeps_serving_and_forgets_decrypted_inputs(node_run: NodeRun) -> N
     assert node_run.states[node_run.benign] == "Finished", node_run.output
     private = LocalStore(w.settings.path("nodes", PLATFORM, "private-store"))
     for dataset in w.datasets.values():
-        assert not private.has(dataset.body.cid)  # type: ignore[attr-defined]
+        assert not private.has(dataset.body.cid)
     assert "decrypted input 'lulc' deleted from the platform" in node_run.output
     # nor anything made from them: the benign run's first step joins its two inputs, byte for
     # byte, and that output stayed in the private store after the task (so did the hostile

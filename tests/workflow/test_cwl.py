@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import pytest
 
 from eotrust.workflow import run_workflow
@@ -10,8 +12,15 @@ from eotrust.workflow.cwl import import_cwl
 from eotrust.workflow.errors import WorkflowValidationError
 from eotrust.workflow.spec import load_workflow
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
-def test_import_maps_ports_params_resources(data_dir) -> None:  # type: ignore[no-untyped-def]
+    from eotrust.settings import Settings
+    from eotrust.store.base import Store
+
+
+def test_import_maps_ports_params_resources(data_dir: Path) -> None:
     svc = import_cwl(data_dir / "workflow" / "sort.cwl")
     assert svc.command == ["sort"] and svc.stdout == "sorted"
     assert list(svc.inputs) == ["infile"] and svc.inputs["infile"].type == "file"
@@ -24,7 +33,9 @@ def test_import_maps_ports_params_resources(data_dir) -> None:  # type: ignore[n
     assert render_command(svc, {"infile": "f"}, {}, {"reverse": True, "key": 2}) == ["sort", "-r", "-k", "2", "f"]
 
 
-def test_cwl_service_runs_in_a_workflow(settings, store, write_wf, data_dir) -> None:  # type: ignore[no-untyped-def]
+def test_cwl_service_runs_in_a_workflow(
+    settings: Settings, store: Store, write_wf: Callable[[str], Path], data_dir: Path
+) -> None:
     cwl = data_dir / "workflow" / "sort.cwl"
     wf = write_wf(f"""\
 name: sorter
@@ -39,17 +50,17 @@ outputs: {{sorted: s.sorted}}
     spec = load_workflow(wf)
     lines = store.put_bytes(b"b\nc\na\n")
     res = run_workflow(settings, spec, {"lines": lines}, {})
-    assert store.get_bytes(res.outputs["sorted"]) == b"c\nb\na\n"
+    assert store.get_bytes(cast(str, res.outputs["sorted"])) == b"c\nb\na\n"
     res = run_workflow(settings, spec, {"lines": lines}, {"rev": False})
-    assert store.get_bytes(res.outputs["sorted"]) == b"a\nb\nc\n"
+    assert store.get_bytes(cast(str, res.outputs["sorted"])) == b"a\nb\nc\n"
 
 
-def test_expressions_are_refused_clearly(data_dir) -> None:  # type: ignore[no-untyped-def]
+def test_expressions_are_refused_clearly(data_dir: Path) -> None:
     with pytest.raises(WorkflowValidationError, match="CWL expression"):
         import_cwl(data_dir / "workflow" / "expr.cwl")
 
 
-def test_not_a_cwl_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_not_a_cwl_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.cwl"
     bad.write_text("cwlVersion: v1.2\nclass: CommandLineTool\ninputs: 3\n")
     with pytest.raises(WorkflowValidationError, match="invalid CWL"):
@@ -58,7 +69,7 @@ def test_not_a_cwl_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
         import_cwl(tmp_path / "none.cwl")
 
 
-def test_same_result_as_cwltool(settings, store, tmp_path, data_dir) -> None:  # type: ignore[no-untyped-def]
+def test_same_result_as_cwltool(settings: Settings, store: Store, tmp_path: Path, data_dir: Path) -> None:
     """The reference runner and our engine give the same bytes for the same tool and job."""
     import shutil
     import subprocess
@@ -96,4 +107,4 @@ def test_same_result_as_cwltool(settings, store, tmp_path, data_dir) -> None:  #
         order=["s"],
     )
     res = run_workflow(settings, spec, {"lines": store.put_file(lines)}, {})
-    assert store.get_bytes(res.outputs["sorted"]) == theirs == b"apple 3\npear 2\nfig 1\n"
+    assert store.get_bytes(cast(str, res.outputs["sorted"])) == theirs == b"apple 3\npear 2\nfig 1\n"

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from typer.testing import CliRunner
@@ -25,10 +26,13 @@ from eotrust.workflow.cwl_documents import (
     run_cwl_file,
     run_cwl_stored,
 )
-from eotrust.workflow.cwl_runner import CwlOptions, last_error, run_cwl
+from eotrust.workflow.cwl_runner import CwlOptions, Json, last_error, run_cwl
 from eotrust.workflow.errors import WorkflowValidationError
 from eotrust.workflow.prov import prov_json, validate_prov_json
 from eotrust.workflow.runs import load_run
+
+if TYPE_CHECKING:
+    from eotrust.workflow.cwl_runner import CwlRunResult
 
 CWL = Path(__file__).resolve().parents[1] / "data" / "cwl"
 REPO = Path(__file__).resolve().parents[2]
@@ -50,7 +54,7 @@ def work(tmp_path: Path) -> Path:
     return work
 
 
-def _scene_index(settings: Settings, work: Path, min_lines: int = 3):  # type: ignore[no-untyped-def]
+def _scene_index(settings: Settings, work: Path, min_lines: int = 3) -> CwlRunResult:
     return run_cwl_file(
         settings,
         work / "scene-index.cwl",
@@ -68,7 +72,7 @@ def test_workflow_with_scatter_expression_conditional_and_secondary_files(settin
     reports = res.output["reports"]
     assert [Path(r["path"]).read_text() for r in reports] == ["karst: 3 lines\n"]  # coast (2 < 3) was skipped
     store = open_store(settings)
-    cid, record = load_run(settings, res.run_cid)
+    cid, record = load_run(settings, cast(str, res.run_cid))
     assert record.status == "succeeded"
     assert record.workflow_cid == cid_of_bytes(pack_checked(work / "scene-index.cwl"))  # the stored package
     assert store.get_bytes(record.workflow_cid).startswith(b"{")
@@ -93,7 +97,8 @@ def test_import_cwl_makes_services_of_plain_tools_and_packages_of_the_rest(setti
     scene = store.put_file(work / "scene.txt")
     res = run_cwl_stored(settings, js.cid, {"scene": scene}, {"tag": "karst"}, store=store, outdir=work / "out")
     assert res.exit_code == 0, res.log
-    assert Path(res.output["shouted"]["path"]).read_text() == "NDVI OVER THE KARST\nKARST\n"  # type: ignore[index]
+    assert res.output is not None and res.run_cid is not None
+    assert Path(res.output["shouted"]["path"]).read_text() == "NDVI OVER THE KARST\nKARST\n"
     assert load_run(settings, res.run_cid)[1].workflow_cid == js.cid
 
 
@@ -133,15 +138,16 @@ def test_cli_import_publish_describe_and_run_by_name_and_cid(
 
 def test_application_points_at_a_stored_cwl_package(settings: Settings, work: Path) -> None:
     from eotrust.backends import Backends
-    from eotrust.party.party import Role, create_party
+    from eotrust.party.party import create_party
+    from eotrust.party.role import Role
     from eotrust.roles.algorithm_owner.applications import register_workflow_application
 
     backends = Backends(settings)
     package = import_cwl_document(work / "scene-index.cwl", backends.store).cid
     owner = create_party(settings, "owner", Role.ALGORITHM_OWNER)
     record = register_workflow_application(backends, owner, package, name="scene-index")
-    assert record.body.workflow_cid == package and "cwl" in record.body.keywords  # type: ignore[attr-defined]
-    assert record.body.inputs == ["scenes"] and record.body.outputs == ["reports", "total"]  # type: ignore[attr-defined]
+    assert record.body.workflow_cid == package and "cwl" in record.body.keywords
+    assert record.body.inputs == ["scenes"] and record.body.outputs == ["reports", "total"]
 
 
 # -- attacks ------------------------------------------------------------------------------
@@ -212,7 +218,7 @@ def test_a_document_that_reads_outside_its_inputs_is_refused(
         assert "the node's secret" not in json.dumps(res.output) + _outputs_text(res.output)
 
 
-def _outputs_text(output: dict | None) -> str:
+def _outputs_text(output: Json | None) -> str:
     texts = []
     for value in (output or {}).values():
         if isinstance(value, dict) and value.get("class") == "File" and Path(value["path"]).is_file():

@@ -14,7 +14,7 @@ import pytest
 
 from eotrust.settings import Settings
 from eotrust.store import open_store
-from eotrust.workflow.cwl_runner import CwlOptions, run_cwl
+from eotrust.workflow.cwl_runner import CwlOptions, Json, run_cwl
 from eotrust.workflow.runs import load_run
 
 CWL = Path(__file__).resolve().parents[1] / "data" / "cwl"
@@ -48,7 +48,8 @@ def work(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _text(output: dict, name: str) -> str:
+def _text(output: Json | None, name: str) -> str:
+    assert output is not None
     return Path(output[name]["path"]).read_text()
 
 
@@ -57,11 +58,14 @@ def test_tool_with_a_javascript_expression_runs_and_is_recorded(settings: Settin
     assert res.exit_code == 0, res.log
     assert _text(res.output, "shouted") == "NDVI OVER THE KARST\nKARST\n"
     assert not res.cache_hit
+    assert res.run_cid is not None
     run_cid, record = load_run(settings, res.run_cid)
     assert record.status == "succeeded" and record.executor.startswith("cwltool/")
     store = open_store(settings)
-    assert store.get_bytes(record.outputs["shouted"]) == b"NDVI OVER THE KARST\nKARST\n"
-    assert store.get_bytes(record.inputs["scene"]) == b"ndvi over the karst\n"
+    shouted, scene = record.outputs["shouted"], record.inputs["scene"]
+    assert isinstance(shouted, str) and isinstance(scene, str)  # one file each, not a list
+    assert store.get_bytes(shouted) == b"NDVI OVER THE KARST\nKARST\n"
+    assert store.get_bytes(scene) == b"ndvi over the karst\n"
     assert record.params["tag"] == "karst"
 
 
@@ -75,6 +79,7 @@ def test_same_tool_and_inputs_come_from_the_cache_without_running(settings: Sett
     assert second.cache_hit and second.key == first.key
     # random bytes: only a reused result can be equal
     assert _text(second.output, "stamp") == _text(first.output, "stamp") != _text(uncached.output, "stamp")
+    assert second.output is not None
     assert Path(second.output["stamp"]["path"]).parent == (work / "b").resolve()
     # a changed input file is another computation
     (work / "scene.txt").write_text("another scene\n")
@@ -109,6 +114,7 @@ def test_a_poisoned_cache_entry_is_dropped_and_writes_nothing_outside(settings: 
 def test_workflow_with_scatter_and_a_conditional_step(settings: Settings, work: Path) -> None:
     res = run_cwl(settings, work / "wf-scatter.cwl", work / "wf-scatter-job.yml", CwlOptions(outdir=work / "out"))
     assert res.exit_code == 0, res.log
+    assert res.output is not None and res.run_cid is not None
     assert [Path(f["path"]).read_text() for f in res.output["lines"]] == ["karst\n", "doline\n"]
     _, record = load_run(settings, res.run_cid)
     assert len(record.outputs["lines"]) == 2
@@ -140,6 +146,7 @@ def test_failing_tool_is_a_failed_run_record(settings: Settings, work: Path) -> 
     )
     res = run_cwl(settings, work / "fail.cwl", None, CwlOptions(outdir=work / "out"))
     assert res.exit_code == 1
+    assert res.run_cid is not None
     _, record = load_run(settings, res.run_cid)
     assert record.status == "failed" and record.error
 

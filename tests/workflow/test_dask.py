@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from waiting import wait_for
@@ -17,6 +18,13 @@ from eotrust.workflow import RunFailed, run_workflow
 from eotrust.workflow.executors.dask_cluster import DaskExecutor
 from eotrust.workflow.executors.process_cluster import ProcessCluster
 from eotrust.workflow.spec import load_workflow
+
+if TYPE_CHECKING:
+    from distributed import Worker
+
+    from eotrust.settings import Settings
+    from eotrust.store.base import Store
+    from eotrust.workflow.progress import StepEvent
 
 pytestmark = pytest.mark.server
 
@@ -30,7 +38,7 @@ def cluster(tmp_path: Path) -> Iterator[ProcessCluster]:
         yield c
 
 
-def _executor(settings, cluster: ProcessCluster) -> DaskExecutor:  # type: ignore[no-untyped-def]
+def _executor(settings: Settings, cluster: ProcessCluster) -> DaskExecutor:
     def connected() -> DaskExecutor | None:
         try:
             return DaskExecutor(settings, cluster.address, timeout_s=5)
@@ -59,13 +67,13 @@ outputs: {result: d.out}
 """
 
 
-def test_workflow_runs_on_a_real_dask_cluster(settings, store, cluster) -> None:  # type: ignore[no-untyped-def]
+def test_workflow_runs_on_a_real_dask_cluster(settings: Settings, store: Store, cluster: ProcessCluster) -> None:
     ex = _executor(settings, cluster)
     assert settings.passphrase is not None and ex.settings.passphrase is None  # no secret goes to the cluster
     try:
         text = store.put_bytes(b"t")
         res = run_workflow(settings, load_workflow(WF), {"text": text}, {}, executor=ex)
-        out = store.get_bytes(res.outputs["result"]).decode()
+        out = store.get_bytes(cast(str, res.outputs["result"])).decode()
         pids = {int(part.split("+")[1]) for part in out.split("|")}
         assert os.getpid() not in pids and len(res.steps) == 4
         assert {s.step for s in res.steps} == {"a", "b", "c", "d"} and not any(s.cache_hit for s in res.steps)
@@ -80,7 +88,7 @@ def test_workflow_runs_on_a_real_dask_cluster(settings, store, cluster) -> None:
         crash = "name: c\nservices:\n  s: {python: wf_services:crash, outputs: {out: file}}\nsteps: {s: {service: s}}\n"
         with pytest.raises(RunFailed) as info:
             run_workflow(settings, load_workflow(crash), {}, {}, executor=ex, retries=1, backoff_s=0.01)
-        assert info.value.attempts == 2 and "boom" in store.get_bytes(info.value.log_cid).decode()
+        assert info.value.attempts == 2 and "boom" in store.get_bytes(cast(str, info.value.log_cid)).decode()
 
         # resources no worker has are refused before anything runs
         wf = WF.replace("resources: {cpus: 1}", "resources: {cpus: 4}")
@@ -90,7 +98,9 @@ def test_workflow_runs_on_a_real_dask_cluster(settings, store, cluster) -> None:
         ex.close()
 
 
-def test_worker_lost_mid_run_the_step_reruns_elsewhere(settings, store, cluster) -> None:  # type: ignore[no-untyped-def]
+def test_worker_lost_mid_run_the_step_reruns_elsewhere(
+    settings: Settings, store: Store, cluster: ProcessCluster
+) -> None:
     ex = _executor(settings, cluster)
     events = []
     try:
@@ -99,16 +109,17 @@ def test_worker_lost_mid_run_the_step_reruns_elsewhere(settings, store, cluster)
         killed = threading.Event()
         lost: list[str] = []
 
-        def kill_when_both_run(ev) -> None:  # type: ignore[no-untyped-def]
+        def kill_when_both_run(ev: StepEvent) -> None:
             events.append(ev)
 
         def executing() -> bool:
             """Both a and b execute, one on each worker (each has CPU=1), as the workers say."""
 
-            def count(dask_worker) -> int:  # type: ignore[no-untyped-def]
+            def count(dask_worker: Worker) -> int:
                 return sum(ts.state == "executing" for ts in dask_worker.state.tasks.values())
 
-            return sum(ex.client.run(count).values()) >= 2
+            counts: dict[str, int] = ex.client.run(count)  # worker address -> its count
+            return sum(counts.values()) >= 2
 
         def killer() -> None:
             # wait until a and b both run, then kill worker 0
@@ -132,7 +143,7 @@ def test_worker_lost_mid_run_the_step_reruns_elsewhere(settings, store, cluster)
         t.join()
         assert killed.is_set() and cluster.workers[0].wait(timeout=10) == -signal.SIGKILL
         assert lost, "the killed worker was running a step"
-        assert res.status == "succeeded" and store.has(res.outputs["result"])
+        assert res.status == "succeeded" and store.has(cast(str, res.outputs["result"]))
         assert len(ex.client.scheduler_info()["workers"]) == 1
     finally:
         ex.close()

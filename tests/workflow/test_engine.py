@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
 from eotrust.errors import NotFoundError, WorkflowError
 from eotrust.workflow import run_workflow
+from eotrust.workflow.engine import RunResult
 from eotrust.workflow.executors.local import LocalExecutor
 from eotrust.workflow.spec import load_workflow
+
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
+    from eotrust.store.base import Store
 
 WF = """\
 name: chain
@@ -44,15 +50,15 @@ outputs:
 """
 
 
-def hits(res) -> dict[str, bool]:  # type: ignore[no-untyped-def]
+def hits(res: RunResult) -> dict[str, bool]:
     return {s.label: s.cache_hit for s in res.steps}
 
 
-def test_run_then_cached_then_changed_param_reruns_exactly_downstream(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_run_then_cached_then_changed_param_reruns_exactly_downstream(settings: Settings, store: Store) -> None:
     spec = load_workflow(WF)
     text = store.put_bytes(b"hi")
     first = run_workflow(settings, spec, {"text": text}, {})
-    assert store.get_bytes(first.outputs["result"]) == b"HI!|HI?"
+    assert store.get_bytes(cast(str, first.outputs["result"])) == b"HI!|HI?"
     assert len(first.outputs["pieces"]) == 2
     assert not any(hits(first).values())
     assert all(s.exit_status == 0 and s.attempts == 1 for s in first.steps)
@@ -62,13 +68,13 @@ def test_run_then_cached_then_changed_param_reruns_exactly_downstream(settings, 
 
     changed = run_workflow(settings, spec, {"text": text}, {"tail": "#"})
     assert hits(changed) == {"a": True, "b": True, "side": False, "c[0]": True, "c[1]": False, "d": False}
-    assert store.get_bytes(changed.outputs["result"]) == b"HI!|HI#"
+    assert store.get_bytes(cast(str, changed.outputs["result"])) == b"HI!|HI#"
 
     other_input = run_workflow(settings, spec, {"text": store.put_bytes(b"yo")}, {})
     assert not any(hits(other_input).values())
 
 
-def test_without_the_cache_nothing_is_reused_or_recorded(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_without_the_cache_nothing_is_reused_or_recorded(settings: Settings, store: Store) -> None:
     """A platform node runs without the step cache (it deletes a task's intermediates)."""
     spec = load_workflow(WF)
     text = store.put_bytes(b"hi")
@@ -82,7 +88,7 @@ def test_without_the_cache_nothing_is_reused_or_recorded(settings, store) -> Non
     assert all(hits(with_cache).values())
 
 
-def test_force_reruns_only_that_step(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_force_reruns_only_that_step(settings: Settings, store: Store) -> None:
     spec = load_workflow(WF)
     text = store.put_bytes(b"hi")
     run_workflow(settings, spec, {"text": text}, {})
@@ -92,7 +98,7 @@ def test_force_reruns_only_that_step(settings, store) -> None:  # type: ignore[n
         run_workflow(settings, spec, {"text": text}, {}, force={"zz"})
 
 
-def test_step_sees_only_its_inputs_and_tmp_is_removed(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_step_sees_only_its_inputs_and_tmp_is_removed(settings: Settings, store: Store) -> None:
     spec = load_workflow("""\
 name: iso
 inputs: {a: file, b: file}
@@ -103,16 +109,16 @@ steps:
 outputs: {seen: w.out}
 """)
     res = run_workflow(settings, spec, {"a": store.put_bytes(b"1"), "b": store.put_bytes(b"2")}, {})
-    seen = store.get_bytes(res.outputs["seen"]).decode().splitlines()
+    seen = store.get_bytes(cast(str, res.outputs["seen"])).decode().splitlines()
     assert [s for s in seen if not s.startswith(".")] == ["in/src"]
     assert list(settings.path("workflow", "tmp").iterdir()) == []
 
 
-def test_stdout_kept_per_step_and_record_stored(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_stdout_kept_per_step_and_record_stored(settings: Settings, store: Store) -> None:
     spec = load_workflow(WF)
     res = run_workflow(settings, spec, {"text": store.put_bytes(b"hey")}, {})
     a = next(s for s in res.steps if s.step == "a")
-    assert store.get_bytes(a.stdout_cid).decode().strip() == "upper: 3 chars"
+    assert store.get_bytes(cast(str, a.stdout_cid)).decode().strip() == "upper: 3 chars"
     from eotrust.workflow.record import RunRecord
 
     rec = RunRecord.model_validate_json(store.get_bytes(res.run_cid))
@@ -120,7 +126,7 @@ def test_stdout_kept_per_step_and_record_stored(settings, store) -> None:  # typ
     assert {s.step for s in rec.steps} == {"a", "b", "side", "c", "d"}
 
 
-def test_missing_and_bad_params_and_inputs(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_missing_and_bad_params_and_inputs(settings: Settings, store: Store) -> None:
     spec = load_workflow(WF.replace('tail: {type: str, default: "?"}', "tail: str"))
     text = store.put_bytes(b"x")
     with pytest.raises(WorkflowError, match="missing parameter 'tail'"):
@@ -133,7 +139,7 @@ def test_missing_and_bad_params_and_inputs(settings, store) -> None:  # type: ig
         run_workflow(settings, spec, {"text": "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaY"}, {"tail": "x"})
 
 
-def test_cpu_declarations_limit_parallelism(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_cpu_declarations_limit_parallelism(settings: Settings, store: Store) -> None:
     wf = """\
 name: par
 params: {seconds: {type: float, default: 0.4}}
@@ -147,7 +153,7 @@ steps:
     def overlap(cpus: int) -> bool:
         ex = LocalExecutor(store, settings.path("workflow", "tmp"), cpus=2)
         try:
-            res = run_workflow(
+            res: RunResult = run_workflow(
                 settings, load_workflow(wf.replace("CPUS", str(cpus))), {}, {"seconds": 0.4 + cpus / 1000}, executor=ex
             )
         finally:
@@ -159,7 +165,7 @@ steps:
     assert not overlap(2)  # each needs both CPUs: the second waits for the first
 
 
-def test_step_needing_more_gpus_than_here_is_refused_before_running(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_step_needing_more_gpus_than_here_is_refused_before_running(settings: Settings, store: Store) -> None:
     spec = load_workflow("""\
 name: gpu
 services:
@@ -173,7 +179,7 @@ steps:
     assert time.time() - t < 5
 
 
-def test_memory_declarations_limit_parallelism(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_memory_declarations_limit_parallelism(settings: Settings, store: Store) -> None:
     wf = """\
 name: mem
 services:
@@ -191,7 +197,7 @@ steps:
     assert s2.started >= s1.ended  # 2 x 600 MB do not fit in 1000 MB: one after the other
 
 
-def test_scatter_over_an_empty_list(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_scatter_over_an_empty_list(settings: Settings, store: Store) -> None:
     spec = load_workflow("""\
 name: empty
 inputs: {parts: "file[]"}
@@ -204,10 +210,10 @@ steps:
 outputs: {all: c.out, each: u.out}
 """)
     res = run_workflow(settings, spec, {"parts": []}, {})
-    assert res.outputs["each"] == [] and store.get_bytes(res.outputs["all"]) == b""
+    assert res.outputs["each"] == [] and store.get_bytes(cast(str, res.outputs["all"])) == b""
 
 
-def test_step_needing_more_disk_than_free_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
+def test_step_needing_more_disk_than_free_is_refused(settings: Settings) -> None:
     spec = load_workflow("""\
 name: disk
 services:

@@ -9,13 +9,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from waiting import wait_for
 
 from eotrust.workflow import RunFailed, run_workflow
+from eotrust.workflow.progress import StepEvent
 from eotrust.workflow.record import RunRecord
 from eotrust.workflow.spec import load_workflow
+
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
+    from eotrust.store.base import Store
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,41 +37,41 @@ outputs: {{out: s.out}}
 """
 
 
-def fail(settings, text: str, **kw) -> RunFailed:  # type: ignore[no-untyped-def]
+def fail(settings: Settings, text: str, **kw: Any) -> RunFailed:
     with pytest.raises(RunFailed) as info:
         run_workflow(settings, load_workflow(text), {}, {}, retries=kw.pop("retries", 0), backoff_s=0.01, **kw)
     return info.value
 
 
-def test_crashing_service_fails_the_run_with_its_log(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_crashing_service_fails_the_run_with_its_log(settings: Settings, store: Store) -> None:
     exc = fail(settings, one_step("crash"))
     assert exc.step == "s" and exc.exit_status == 1 and "RuntimeError: boom" in exc.reason
-    log = store.get_bytes(exc.log_cid).decode()
+    log = store.get_bytes(cast(str, exc.log_cid)).decode()
     assert "about to fail" in log and "Traceback" in log and "RuntimeError: boom" in log
-    rec = RunRecord.model_validate_json(store.get_bytes(exc.run_cid))
+    rec = RunRecord.model_validate_json(store.get_bytes(cast(str, exc.run_cid)))
     assert rec.status == "failed" and rec.failed_step == "s" and rec.steps[0].log_cid == exc.log_cid
     assert list(settings.path("workflow", "tmp").iterdir()) == []
 
 
-def test_hanging_service_is_killed_after_its_timeout(settings) -> None:  # type: ignore[no-untyped-def]
+def test_hanging_service_is_killed_after_its_timeout(settings: Settings) -> None:
     t = time.monotonic()
     exc = fail(settings, one_step("hang", ", timeout_s: 1"))
     assert time.monotonic() - t < 10
     assert "timed out after 1 s" in exc.reason and exc.exit_status is None
 
 
-def test_service_writing_no_declared_output(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_service_writing_no_declared_output(settings: Settings, store: Store) -> None:
     exc = fail(settings, one_step("no_output"))
     assert "wrote no declared output 'out'" in exc.reason and exc.exit_status == 0
-    assert "forgot to write" in store.get_bytes(exc.log_cid).decode()
+    assert "forgot to write" in store.get_bytes(cast(str, exc.log_cid)).decode()
 
 
-def test_service_killed_by_a_signal(settings) -> None:  # type: ignore[no-untyped-def]
+def test_service_killed_by_a_signal(settings: Settings) -> None:
     exc = fail(settings, one_step("suicide"))
     assert exc.exit_status == -signal.SIGKILL and "killed by signal SIGKILL" in exc.reason
 
 
-def test_failing_command_and_missing_program(settings) -> None:  # type: ignore[no-untyped-def]
+def test_failing_command_and_missing_program(settings: Settings) -> None:
     wf = """\
 name: cmd
 services:
@@ -78,7 +84,7 @@ steps: {s: {service: s}}
     assert exc.exit_status == 127 and "cannot start 'no-such-program-xyz'" in exc.reason
 
 
-def test_retries_with_exponential_backoff(settings, store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_retries_with_exponential_backoff(settings: Settings, store: Store, tmp_path: Path) -> None:
     counter = tmp_path / "count"
     wf = f"""\
 name: flaky
@@ -88,12 +94,12 @@ steps:
   f: {{service: f, params: {{counter: "{counter}", fail_times: 2}}}}
 outputs: {{out: f.out}}
 """
-    events = []
+    events: list[StepEvent] = []
     settings = settings.model_copy(update={"sandbox": False})  # the service counts its attempts in a file of the test
     t = time.monotonic()
     res = run_workflow(settings, load_workflow(wf), {}, {}, retries=2, backoff_s=0.2, progress=events.append)
     took = time.monotonic() - t
-    assert store.get_bytes(res.outputs["out"]) == b"ok" and res.steps[0].attempts == 3
+    assert store.get_bytes(cast(str, res.outputs["out"])) == b"ok" and res.steps[0].attempts == 3
     assert [e.kind for e in events if e.kind == "retry"] == ["retry", "retry"]
     assert took >= 0.2 + 0.4  # waited 0.2 s, then 0.4 s
     counter.unlink()
@@ -101,7 +107,7 @@ outputs: {{out: f.out}}
     assert exc.attempts == 2 and "flaky failure 2" in exc.reason
 
 
-def test_rerun_after_engine_crash_resumes_from_cache(settings, store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_rerun_after_engine_crash_resumes_from_cache(settings: Settings, store: Store, tmp_path: Path) -> None:
     wf = tmp_path / "wf.yaml"
     wf.write_text("""\
 name: resume
@@ -131,15 +137,15 @@ outputs: {out: b.out}
     assert {s.step: s.cache_hit for s in res.steps} == {"a": True, "b": False}
 
 
-def test_entry_point_that_cannot_be_imported(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_entry_point_that_cannot_be_imported(settings: Settings, store: Store) -> None:
     exc = fail(settings, one_step("crash").replace("wf_services:crash", "no_such_module_xyz:run"))
     assert "cannot load entry point 'no_such_module_xyz:run'" in exc.reason and exc.exit_status == 1
-    assert "ModuleNotFoundError" in store.get_bytes(exc.log_cid).decode()
+    assert "ModuleNotFoundError" in store.get_bytes(cast(str, exc.log_cid)).decode()
     exc = fail(settings, one_step("nope"))
     assert "has no function 'nope'" in exc.reason
 
 
-def test_hanging_command_is_killed_after_its_timeout(settings) -> None:  # type: ignore[no-untyped-def]
+def test_hanging_command_is_killed_after_its_timeout(settings: Settings) -> None:
     wf = "name: h\nservices:\n  s: {command: [sleep, '600'], outputs: {out: file}, timeout_s: 0.5}\nsteps: {s: {service: s}}\n"
     t = time.monotonic()
     exc = fail(settings, wf)

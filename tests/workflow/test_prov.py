@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import TYPE_CHECKING
 
 import pytest
 from prov.model import ProvDocument
@@ -12,6 +13,10 @@ from eotrust.workflow import run_workflow
 from eotrust.workflow.prov import prov_json, validate_prov_json
 from eotrust.workflow.runs import load_run
 from eotrust.workflow.spec import load_workflow
+
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
+    from eotrust.store.base import Store
 
 WF = """\
 name: p
@@ -25,7 +30,7 @@ outputs: {result: b.out}
 """
 
 
-def test_prov_json_of_a_run_validates_and_links_cids(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_prov_json_of_a_run_validates_and_links_cids(settings: Settings, store: Store) -> None:
     text = store.put_bytes(b"abc")
     res = run_workflow(settings, load_workflow(WF), {"text": text}, {})
     run_cid, record = load_run(settings, "last")
@@ -58,12 +63,13 @@ def test_validation_rejects_broken_documents() -> None:
         validate_prov_json(json.dumps(bad))
 
 
-def test_prov_of_a_failed_run_names_the_log(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_prov_of_a_failed_run_names_the_log(settings: Settings, store: Store) -> None:
     from eotrust.workflow import RunFailed
 
     wf = "name: c\nservices:\n  s: {python: wf_services:crash, outputs: {out: file}}\nsteps: {s: {service: s}}\n"
     with pytest.raises(RunFailed) as info:
         run_workflow(settings, load_workflow(wf), {}, {}, retries=0)
+    assert info.value.run_cid is not None
     run_cid, record = load_run(settings, info.value.run_cid[:10])
     out = prov_json(record, run_cid)
     validate_prov_json(out)

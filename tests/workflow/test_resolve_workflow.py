@@ -5,6 +5,7 @@ give the same workflow; anything else is one clear error."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +14,9 @@ from eotrust.store import open_store
 from eotrust.workflow import publish_workflow
 from eotrust.workflow.registry import resolve_workflow
 from eotrust.workflow.spec import load_workflow, workflow_cid
+
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
 
 WF = """\
 name: echo
@@ -26,7 +30,7 @@ outputs: {out: s.out}
 """
 
 
-def test_every_form_of_reference_gives_the_same_workflow(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_every_form_of_reference_gives_the_same_workflow(settings: Settings, tmp_path: Path) -> None:
     store = open_store(settings)
     spec = load_workflow(WF)
     cid = publish_workflow(settings, spec, name="echo-v1", store=store)
@@ -37,7 +41,7 @@ def test_every_form_of_reference_gives_the_same_workflow(settings, tmp_path: Pat
         assert workflow_cid(resolve_workflow(settings, ref, store=store)) == want, ref
 
 
-def test_an_unknown_reference_is_one_clear_error(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_reference_is_one_clear_error(settings: Settings, tmp_path: Path) -> None:
     store = open_store(settings)
     with pytest.raises(NotFoundError):
         resolve_workflow(settings, "no-such-workflow", store=store)

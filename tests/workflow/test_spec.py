@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import pytest
 
 from eotrust.workflow.errors import WorkflowValidationError
 from eotrust.workflow.spec import load_workflow, store_workflow, workflow_cid
+
+if TYPE_CHECKING:
+    from eotrust.store.base import Store
 
 GOOD = """\
 name: good
@@ -111,7 +116,7 @@ def test_unknown_source_step_and_output() -> None:
 def test_every_problem_is_listed_in_line_order() -> None:
     text = GOOD.replace("python: wf_services:concat", "python: not an entry").replace("n: int", "n: integer")
     found = problems(text)
-    assert [line for line, _ in found] == sorted(line for line, _ in found)
+    assert [line for line, _ in found] == sorted(cast(int, line) for line, _ in found)
     assert len(found) >= 2
 
 
@@ -127,7 +132,7 @@ steps:
     assert any(line == 3 and "{outputs.dst}" in msg for line, msg in found), found
 
 
-def test_store_roundtrip_gives_same_spec_and_cid(store) -> None:  # type: ignore[no-untyped-def]
+def test_store_roundtrip_gives_same_spec_and_cid(store: Store) -> None:
     spec = load_workflow(GOOD)
     cid = store_workflow(store, spec)
     assert cid == workflow_cid(spec)

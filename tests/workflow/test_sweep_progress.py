@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from eotrust.cli.workflow import _Progress
-from eotrust.workflow.engine import StepEvent
+from eotrust.workflow.progress import StepEvent
 
 
 def _feed(runs: int, per_run: int) -> tuple[float | None, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
@@ -15,6 +16,10 @@ from eotrust.workflow import (
     run_sweep,
 )
 from eotrust.workflow.spec import load_workflow
+
+if TYPE_CHECKING:
+    from eotrust.settings import Settings
+    from eotrust.store.base import Store
 
 WF = """\
 name: scorer
@@ -34,7 +39,7 @@ outputs: {metrics: s.metrics}
 """
 
 
-def test_publish_describe_run(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_publish_describe_run(settings: Settings, store: Store) -> None:
     spec = load_workflow(WF)
     cid = publish_workflow(settings, spec, name="scorer-v1")
     [item] = list_published(settings)
@@ -45,7 +50,7 @@ def test_publish_describe_run(settings, store) -> None:  # type: ignore[no-untyp
     assert epochs.type == "int" and epochs.default == 2 and not epochs.required
     assert d.outputs == ["metrics"] and d.steps == ["s"]
     res = run_published(settings, "scorer-v1", {}, {"lr": "0.5"})
-    assert json.loads(store.get_bytes(res.outputs["metrics"])) == {"lr": 0.5, "epochs": 2, "score": 1.0}
+    assert json.loads(store.get_bytes(cast(str, res.outputs["metrics"]))) == {"lr": 0.5, "epochs": 2, "score": 1.0}
     assert res.workflow_cid == cid
     with pytest.raises(WorkflowError, match="missing parameter 'lr'"):
         run_published(settings, "scorer-v1", {}, {})
@@ -55,7 +60,7 @@ def test_publish_describe_run(settings, store) -> None:  # type: ignore[no-untyp
         describe_published(settings, "nope")
 
 
-def test_sweep_runs_every_combination_side_by_side(settings) -> None:  # type: ignore[no-untyped-def]
+def test_sweep_runs_every_combination_side_by_side(settings: Settings) -> None:
     result = run_sweep(settings, load_workflow(WF), {}, {"lr": "0.1,0.2", "epochs": "1,3"})
     assert result.swept == ["lr", "epochs"] and result.ok
     table = {(r.params["lr"], r.params["epochs"]): r.metrics["metrics.score"] for r in result.rows}
@@ -63,6 +68,6 @@ def test_sweep_runs_every_combination_side_by_side(settings) -> None:  # type: i
     assert len({r.run_cid for r in result.rows}) == 4
 
 
-def test_sweep_checks_every_value_first(settings) -> None:  # type: ignore[no-untyped-def]
+def test_sweep_checks_every_value_first(settings: Settings) -> None:
     with pytest.raises(WorkflowError, match="'x' is not a valid float"):
         run_sweep(settings, load_workflow(WF), {}, {"lr": "0.1,x"})

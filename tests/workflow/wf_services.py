@@ -25,7 +25,7 @@ def upper(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, A
     outputs["out"].write_text(text.upper() + str(params.get("suffix", "")))
 
 
-def concat(inputs: dict[str, Path], outputs: dict[str, Path], params: dict[str, Any]) -> None:
+def concat(inputs: dict[str, list[Path]], outputs: dict[str, Path], params: dict[str, Any]) -> None:
     parts = [p.read_text() for p in inputs["parts"]]
     outputs["out"].write_text(str(params.get("sep", "|")).join(parts))
 
