@@ -11,6 +11,7 @@ about the server process, its sockets and its file descriptors."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import socket
@@ -35,6 +36,7 @@ LIMITS = {
     "EOTRUST_HTTP_MAX_CONNECTIONS_PER_CLIENT": str(PER_CLIENT),
     "EOTRUST_HTTP_HEAD_TIMEOUT_S": "1",
     "EOTRUST_HTTP_BODY_IDLE_TIMEOUT_S": "1",
+    "EOTRUST_HTTP_MAX_HEAD_KB": "16",
 }
 PARTIAL_HEAD = b"GET /conformance HTTP/1.1\r\nHost: x\r\n"  # the blank line that ends a head never comes
 
@@ -186,11 +188,51 @@ def test_a_stalled_body_and_a_stalled_second_request_are_closed(server: LiveServ
     assert "Traceback" not in server.log_text()
 
 
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_a_request_head_over_the_limit_is_refused_unread(server: LiveServer) -> None:
+    """Before, one header line of 70 MiB was read into memory in 9 s (+144 MB resident)."""
+    before = _peak_rss_mib(server.process.pid)
+    attackers = [
+        Client(server, f"127.0.0.{2 + i}", b"GET /conformance HTTP/1.1\r\nHost: x\r\nX-Big: ") for i in range(8)
+    ]
+    try:
+        line = b"a" * (256 * 1024)
+        for client in attackers:
+            with contextlib.suppress(OSError):  # the server closes the connection once the limit is passed
+                for _ in range(32):  # 8 MiB of one header line
+                    client.sock.sendall(line)
+        for client in attackers:
+            wait_for(
+                client.closed_by_server, timeout_s=20, what="the server to close a connection whose head is too large"
+            )
+            assert client.got.startswith(b"HTTP/1.1 431"), client.got[:200]
+    finally:
+        for client in attackers:
+            client.close()
+    grown = _peak_rss_mib(server.process.pid) - before
+    assert grown < 32, f"the server's peak memory grew by {grown:.0f} MiB"
+    # a head under the limit (a 12 KiB cookie) is read and answered
+    cookie = Client(
+        server, "127.0.0.1", b"GET /conformance HTTP/1.1\r\nHost: x\r\nCookie: " + b"c" * 12 * 1024 + b"\r\n\r\n"
+    )
+    try:
+        assert cookie.read_head().startswith(b"HTTP/1.1 200")
+    finally:
+        cookie.close()
+    assert server.alive() and "Traceback" not in server.log_text()
+
+
 def test_the_connection_limit_fits_the_files_the_process_may_open() -> None:
     """Under `ulimit -n 300` the server keeps at most 300 - 256 connections and says so."""
     code = (
         "from eotrust.api.http_guard import ConnectionLimits\n"
-        "limits, note = ConnectionLimits(1024, 64, 10.0, 60.0).within_open_files()\n"
+        "limits, note = ConnectionLimits(1024, 64, 10.0, 60.0, 65536).within_open_files()\n"
         "print(limits.max_connections, limits.max_per_client)\n"
         "print(note)\n"
     )

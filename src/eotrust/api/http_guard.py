@@ -10,7 +10,9 @@ by :func:`guarded_protocol` is uvicorn's own HTTP protocol with four limits adde
 - at most ``max_connections`` open connections, and ``max_per_client`` from one address; a
   connection beyond either gets ``503 Service Unavailable`` with ``Retry-After`` and is closed;
 - a request head (request line and headers) must arrive complete within ``head_timeout_s`` of
-  its first byte, or of the connection's opening for the first request;
+  its first byte, or of the connection's opening for the first request, and be at most
+  ``max_head_bytes`` long (``431`` and closed beyond: uvicorn's parser keeps a head of any
+  size, 70 MiB of one header line in 9 s);
 - a request body may pause for at most ``body_idle_timeout_s`` between two pieces (not while
   the server itself has paused reading because the application has not consumed the body yet).
 
@@ -33,14 +35,17 @@ if TYPE_CHECKING:
 #: File descriptors kept for everything but client connections (store objects, the chain's
 #: journal, the catalogue, logs, the application's own sockets).
 RESERVED_FDS = 256
-SERVICE_UNAVAILABLE = (
-    b"HTTP/1.1 503 Service Unavailable\r\n"
-    b"content-type: text/plain; charset=utf-8\r\n"
-    b"retry-after: 1\r\n"
-    b"connection: close\r\n"
-    b"content-length: 37\r\n\r\n"
-    b"too many connections; try again soon\n"
-)
+
+
+def _plain_answer(status: str, text: str, *headers: str) -> bytes:
+    """A whole HTTP/1.1 response that closes the connection, written before any parsing."""
+    body = (text + "\n").encode()
+    lines = [f"HTTP/1.1 {status}", "content-type: text/plain; charset=utf-8", *headers, "connection: close"]
+    return ("\r\n".join([*lines, f"content-length: {len(body)}", "", ""])).encode() + body
+
+
+HEAD_TOO_LARGE = _plain_answer("431 Request Header Fields Too Large", "the request head is too large")
+SERVICE_UNAVAILABLE = _plain_answer("503 Service Unavailable", "too many connections; try again soon", "retry-after: 1")
 
 _Deadline = Literal["head", "body"]
 
@@ -53,6 +58,7 @@ class ConnectionLimits:
     max_per_client: int
     head_timeout_s: float
     body_idle_timeout_s: float
+    max_head_bytes: int = 65536
 
     @classmethod
     def of(cls, settings: Settings) -> ConnectionLimits:
@@ -61,6 +67,7 @@ class ConnectionLimits:
             max_per_client=settings.http_max_connections_per_client,
             head_timeout_s=settings.http_head_timeout_s,
             body_idle_timeout_s=settings.http_body_idle_timeout_s,
+            max_head_bytes=settings.http_max_head_kb * 1024,
         )
 
     def within_open_files(self) -> tuple[ConnectionLimits, str | None]:
@@ -76,7 +83,9 @@ class ConnectionLimits:
         room = max(soft - RESERVED_FDS, 1)
         if self.max_connections <= room:
             return self, None
-        lowered = ConnectionLimits(room, min(self.max_per_client, room), self.head_timeout_s, self.body_idle_timeout_s)
+        lowered = ConnectionLimits(
+            room, min(self.max_per_client, room), self.head_timeout_s, self.body_idle_timeout_s, self.max_head_bytes
+        )
         note = (
             f"at most {room} HTTP connections (not {self.max_connections}): this process may open {soft} files; "
             f"raise `ulimit -n` for more"
@@ -113,6 +122,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
         _guard_timer: asyncio.TimerHandle | None = None
         _guard_kind: _Deadline | None = None
         _guard_client: str | None = None
+        _head_bytes = 0  # of the request head being read
 
         def connection_made(self, transport: asyncio.Transport) -> None:
             over = len(self.connections) >= limits.max_connections
@@ -137,11 +147,19 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            before = self.cycle
             super().data_received(data)
             if self.transport.is_closing():
                 return
             cycle = self.cycle
+            if cycle is not before:  # a request head ended in these bytes
+                self._head_bytes = 0
             if cycle is None or cycle.response_complete:  # a request head under way (or none yet)
+                self._head_bytes += len(data)
+                if self._head_bytes > limits.max_head_bytes:
+                    self.transport.write(HEAD_TOO_LARGE)
+                    self.transport.close()
+                    return
                 if self._guard_kind != "head":  # its deadline runs from its first byte
                     self._arm("head", limits.head_timeout_s)
             elif cycle.more_body:  # the body of a request under way: it may not stall
