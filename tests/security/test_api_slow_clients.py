@@ -12,6 +12,7 @@ about the server process, its sockets and its file descriptors."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import resource
 import socket
@@ -21,11 +22,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from waiting import wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from api_server import LiveServer, start_server  # noqa: E402
+
+from eotrust.catalog.api_keys import create_api_key  # noqa: E402
+from eotrust.ml.registry import Registry  # noqa: E402
+from eotrust.settings import load_settings  # noqa: E402
 
 pytestmark = [pytest.mark.server]
 
@@ -226,6 +232,57 @@ def test_a_request_head_over_the_limit_is_refused_unread(server: LiveServer) -> 
     finally:
         cookie.close()
     assert server.alive() and "Traceback" not in server.log_text()
+
+
+def test_large_bodies_and_pipelined_requests_pass_the_head_limit(tmp_path: Path, tiny_enet_zip: Path) -> None:
+    """The head limit counts head bytes only: a 1.5 MiB upload (its last piece arriving when the
+    request is complete) is scored, twice on one kept-alive connection, and so are two requests
+    sent in one write; the next head past the limit is refused. (A first version of the limit
+    counted a body's last piece as the next head: 431 for every upload over 64 KiB.)"""
+    home = tmp_path / "home"
+    settings = load_settings(home=home)
+    entry = Registry(settings).register(tiny_enet_zip)
+    key, _ = create_api_key(settings, party=None, scopes=[entry.cid])
+    live = start_server(home, env=LIMITS)
+    try:
+        tile = io.BytesIO()
+        np.save(tile, np.random.default_rng(0).integers(1, 4000, (3, 512, 512)).astype(np.uint16))
+        body = tile.getvalue()
+        request = (
+            f"POST /models/{entry.cid}/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-npy\r\n"
+            f"X-API-Key: {key}\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        with httpx.Client(timeout=60, trust_env=False) as client:  # one kept-alive connection
+            for _ in range(2):
+                r = client.post(
+                    f"{live.url}/models/{entry.cid}/predict",
+                    content=body,
+                    headers={"Content-Type": "application/x-npy", "X-API-Key": key},
+                )
+                assert r.status_code == 200, r.text[:300]
+        both = Client(live, "127.0.0.1", request + request)  # pipelined: two requests in one write
+        try:
+            wait_for(
+                lambda: both.closed_by_server() or both.got.count(b"HTTP/1.1 200") == 2,
+                timeout_s=60,
+                what="two answers",
+            )
+            assert both.got.count(b"HTTP/1.1 200") == 2, both.got[:300]
+        finally:
+            both.close()
+        # the next head on a kept-alive connection, past the limit: 431
+        too_long = Client(live, "127.0.0.1", request)
+        try:
+            assert too_long.read_head().startswith(b"HTTP/1.1 200")
+            with contextlib.suppress(OSError):  # closed once the limit is passed
+                too_long.sock.sendall(b"GET /conformance HTTP/1.1\r\nX-Big: " + b"a" * 64 * 1024)
+            wait_for(too_long.closed_by_server, timeout_s=60, what="the server to refuse the second head")
+            assert b"HTTP/1.1 431" in too_long.got, too_long.got[-300:]
+        finally:
+            too_long.close()
+    finally:
+        live.stop()
+    assert "Traceback" not in live.log_text()
 
 
 def test_the_connection_limit_fits_the_files_the_process_may_open() -> None:

@@ -72,7 +72,8 @@ class ConnectionLimits:
 
     def within_open_files(self) -> tuple[ConnectionLimits, str | None]:
         """These limits with ``max_connections`` lowered to what this process may open: its
-        soft ``RLIMIT_NOFILE`` is first raised to the hard one; a note when lowered."""
+        soft ``RLIMIT_NOFILE`` is first raised as far as they need (at most to the hard limit);
+        a note when lowered."""
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if hard == resource.RLIM_INFINITY or hard > soft:
             wanted = self.max_connections + RESERVED_FDS
@@ -148,6 +149,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
 
         def data_received(self, data: bytes) -> None:
             before = self.cycle
+            answering = before is not None and not before.response_complete and not before.more_body
             super().data_received(data)
             if self.transport.is_closing():
                 return
@@ -155,17 +157,27 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
             if cycle is not before:  # a request head ended in these bytes
                 self._head_bytes = 0
             if cycle is None or cycle.response_complete:  # a request head under way (or none yet)
-                self._head_bytes += len(data)
-                if self._head_bytes > limits.max_head_bytes:
-                    self.transport.write(HEAD_TOO_LARGE)
-                    self.transport.close()
+                if self._head_too_large(len(data)):
                     return
                 if self._guard_kind != "head":  # its deadline runs from its first byte
                     self._arm("head", limits.head_timeout_s)
             elif cycle.more_body:  # the body of a request under way: it may not stall
                 self._arm("body", limits.body_idle_timeout_s)
             else:  # a complete request: the application's time
+                # bytes arriving while it is answered are the head of a next, pipelined request
+                if answering and cycle is before and self._head_too_large(len(data)):
+                    return
                 self._disarm()
+
+        def _head_too_large(self, more: int) -> bool:
+            """Count ``more`` bytes of the request head being read; past the limit, answer 431
+            and close (True)."""
+            self._head_bytes += more
+            if self._head_bytes <= limits.max_head_bytes:
+                return False
+            self.transport.write(HEAD_TOO_LARGE)
+            self.transport.close()
+            return True
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
