@@ -289,6 +289,11 @@ def test_every_view_offline(tmp_path: Path, live_server_factory: Callable[..., L
             page.click("#predict-view")
             assert _box(page.locator("#scene-img"))["width"] > 2 * width
             shot(page, "prediction-zoomed")
+            # the legend's colours are set as properties: the page's policy allows no style attribute
+            swatch = page.locator("#predict-legend .swatch").first
+            assert swatch.evaluate("e => getComputedStyle(e).backgroundColor") not in ("", "rgba(0, 0, 0, 0)")
+            violations = [m for m in console if "Content Security Policy" in m]
+            assert not violations, violations
 
             # 6. the API documentation, from local files
             page.goto(f"{server.url}/api.html")

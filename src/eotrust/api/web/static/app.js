@@ -361,9 +361,11 @@ $("#predict-form").addEventListener("submit", async (ev) => {
     $("#scene-img").src = doc.scene_png;
     $("#pred-img").src = doc.prediction_png;
     $("#pred-img").style.opacity = $("#predict-opacity").value / 100;
-    $("#predict-legend").replaceChildren(...(doc.legend || []).map((c) =>
-      el("span", { style: `display:inline-block;margin-right:10px` },
-        el("span", { style: `display:inline-block;width:12px;height:12px;background:${c.colour};margin-right:4px` }), c.name)));
+    $("#predict-legend").replaceChildren(...(doc.legend || []).map((c) => {
+      const swatch = el("span", { class: "swatch" });
+      swatch.style.background = c.colour;  // a property, not a style attribute (the page's CSP allows none)
+      return el("span", { class: "legend-item" }, swatch, c.name);
+    }));
     $("#predict-status").textContent = "done";
   } catch (e) { $("#predict-status").textContent = e.message; }
 });
