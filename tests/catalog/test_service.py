@@ -143,6 +143,9 @@ def test_tasks_and_results_are_signed_too(catalog: Catalog, owner: LocalAccount)
 )
 def test_tampered_row_is_named(catalog: Catalog, owner: LocalAccount, settings: Settings, sql: str, field: str) -> None:
     record = catalog.register(owner, _dataset("Slovenia NDVI", (14.5, 45.8, 14.6, 45.9), "2016-01-01", "2016-02-01"))
+    # read first, so that the checked record is kept (eotrust.catalog.checked): an edit made
+    # afterwards must still be found, not answered from what was kept
+    assert catalog.get(record.id) == record and [r.id for r in catalog.search(text="Slovenia")] == [record.id]
     _alter(settings, sql)
     with pytest.raises(IntegrityError) as err:
         catalog.get(record.id)
@@ -236,3 +239,50 @@ def test_a_record_body_is_bounded_when_written_and_when_read_back(
     _alter(settings, f"UPDATE catalog_datasets SET body = '{' ' * (MAX_BODY_CHARS + 1)}' WHERE id = '{rec.id}'")
     with pytest.raises(IntegrityError, match="characters, over"):
         catalog.get(rec.id, Kind.DATASET)
+
+
+def test_a_row_read_again_is_not_checked_again_unless_it_changed(
+    catalog: Catalog, owner: LocalAccount, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing a catalogue rechecked every row on every request (a signature recovery each,
+    ~1 ms): the checked record is kept by the row's whole content."""
+    from eotrust.catalog.records import RecordRow
+
+    records = [
+        catalog.register(owner, _dataset(f"d{i}", (14.5, 45.8, 14.6, 45.9), "2016-01-01", "2016-02-01"))
+        for i in range(5)
+    ]
+    checks = []
+    original = RecordRow.to_record
+
+    def counted(row: RecordRow) -> Record[Body]:
+        checks.append(row.id)
+        return original(row)
+
+    def by_id(found: Iterable[Record[Body]]) -> list[Record[Body]]:
+        return sorted(found, key=lambda r: r.id)
+
+    monkeypatch.setattr(RecordRow, "to_record", counted)
+    assert by_id(catalog.list(Kind.DATASET)) == by_id(records) and len(checks) == 5
+    assert by_id(catalog.list(Kind.DATASET)) == by_id(records) == by_id(catalog.search(text="d"))
+    assert catalog.get(records[0].id) == records[0] and len(checks) == 5  # nothing checked again
+    _alter(settings, f"UPDATE catalog_datasets SET title = 'd9' WHERE id = '{records[2].id}'")
+    with pytest.raises(IntegrityError):
+        catalog.list(Kind.DATASET)
+    assert checks[5:] == [records[2].id]  # only the changed row was checked again (and failed)
+
+
+def test_the_kept_records_are_bounded_by_their_bodies(owner: LocalAccount) -> None:
+    from eotrust.catalog.checked import CheckedRecords
+    from eotrust.catalog.records import ROW_TYPES
+
+    signed = [
+        Record.sign(Kind.DATASET, _dataset(f"d{i}", (14.5, 45.8, 14.6, 45.9), "2016-01-01", "2016-02-01"), owner)
+        for i in range(5)
+    ]
+    rows = [ROW_TYPES[Kind.DATASET].from_record(r) for r in signed]
+    fits = 1200 // max(len(r.body) for r in rows)
+    assert 0 < fits < 5
+    kept = CheckedRecords(max_chars=1200)
+    assert [kept.record_of(row) for row in rows] == signed
+    assert len(kept) == fits  # the least recently used went first

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from eotrust.catalog.checked import CheckedRecords
 from eotrust.catalog.db import open_session_factory
 from eotrust.catalog.entries import (
     ApplicationInfo,
@@ -82,6 +83,7 @@ class Catalog:
     def __init__(self, settings: Settings, *, sessions: sessionmaker[Session] | None = None) -> None:
         self.settings = settings
         self._sessions = sessions if sessions is not None else open_sessions(settings)
+        self._checked = CheckedRecords()  # a row read again is not checked again (unless it changed)
 
     # -- writing -------------------------------------------------------------
     def register(self, owner: Owner, body: BodyT, *, created: datetime | None = None) -> Record[BodyT]:
@@ -136,7 +138,7 @@ class Catalog:
             for k in kinds:
                 row = session.get(ROW_TYPES[k], record_id)
                 if row is not None:
-                    return row.to_record()
+                    return self._checked.record_of(row)
         what = f"{kind.value} record" if kind else "record"
         raise NotFoundError(f"no catalogue {what} {record_id}", hint="run `eotrust catalog search` to list records")
 
@@ -173,7 +175,7 @@ class Catalog:
                     .order_by(row_type.created.desc(), row_type.id)
                 ).first()
                 if row is not None:
-                    return row.to_record()
+                    return self._checked.record_of(row)
         what = kind.value if kind else "record"
         how = "id, title or CID" if kind is Kind.DATASET else "id or name"
         raise NotFoundError(f"no catalogue {what} with {how} {ref!r}", hint="run `eotrust catalog search`")
@@ -339,7 +341,7 @@ class Catalog:
 
     def _run(self, query: Select[Any]) -> builtins.list[Record[Body]]:
         with self._sessions() as session:
-            return [row.to_record() for row in session.scalars(query)]
+            return [self._checked.record_of(row) for row in session.scalars(query)]
 
 
 def _kind(value: Kind | str) -> Kind:
