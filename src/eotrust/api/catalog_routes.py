@@ -3,9 +3,10 @@ applications and platforms as the calling party (signed with that party's key)."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from eotrust.api.auth import Caller, require_party
@@ -38,6 +39,39 @@ def record_json(record: Record[Body]) -> dict[str, Any]:
     return record.model_dump(mode="json")
 
 
+#: The most records one answer holds; a ``Link: <…>; rel="next"`` header names the next page.
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    """``limit`` and ``offset`` of a listing (query parameters)."""
+
+    limit: int
+    offset: int
+
+
+def page_of(
+    limit: int = Query(MAX_PAGE, ge=1, le=MAX_PAGE, description="records in this answer"),
+    offset: int = Query(0, ge=0, le=10**9, description="records to skip (from a next link)"),
+) -> Page:
+    return Page(limit, offset)
+
+
+def _paged(request: Request, response: Response, page: Page, found: list[Record[Body]]) -> list[dict[str, Any]]:
+    """The page's records as JSON; ``found`` holds at most one record past the page, which
+    means there is a next page (named in a ``Link`` header)."""
+    if len(found) > page.limit:
+        nxt = request.url.include_query_params(limit=page.limit, offset=page.offset + page.limit)
+        response.headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
+    return [record_json(r) for r in found[: page.limit]]
+
+
+def _listing(request: Request, response: Response, page: Page, kind: Kind) -> list[dict[str, Any]]:
+    found = request.app.state.eotrust.catalog.list(kind, limit=page.limit + 1, offset=page.offset)
+    return _paged(request, response, page, found)
+
+
 def _parse_bbox(text: str | None) -> list[float] | None:
     if not text:
         return None
@@ -58,29 +92,31 @@ def _parse_bbox(text: str | None) -> list[float] | None:
 )
 def search(
     request: Request,
+    response: Response,
     bbox: str | None = Query(None, description="west,south,east,north in WGS84 degrees"),
     start: str | None = Query(None, description="ISO-8601 time; datasets ending before are left out"),
     end: str | None = Query(None, description="ISO-8601 time; datasets starting after are left out"),
     text: str | None = Query(None, max_length=200, description="case-insensitive text in names, titles, keywords"),
     kind: Literal["dataset", "application", "platform"] | None = Query(None),
+    page: Page = Depends(page_of),
 ) -> list[dict[str, Any]]:
     found = request.app.state.eotrust.catalog.search(bbox=_parse_bbox(bbox), start=start, end=end, text=text, kind=kind)
-    return [record_json(r) for r in found]
+    return _paged(request, response, page, found[page.offset : page.offset + page.limit + 1])
 
 
-@router.get("/datasets", response_model=list[RecordOut], summary="All datasets")
-def list_datasets(request: Request) -> list[dict[str, Any]]:
-    return [record_json(r) for r in request.app.state.eotrust.catalog.list(Kind.DATASET)]
+@router.get("/datasets", response_model=list[RecordOut], summary="All datasets, a page at a time")
+def list_datasets(request: Request, response: Response, page: Page = Depends(page_of)) -> list[dict[str, Any]]:
+    return _listing(request, response, page, Kind.DATASET)
 
 
-@router.get("/applications", response_model=list[RecordOut], summary="All applications")
-def list_applications(request: Request) -> list[dict[str, Any]]:
-    return [record_json(r) for r in request.app.state.eotrust.catalog.list(Kind.APPLICATION)]
+@router.get("/applications", response_model=list[RecordOut], summary="All applications, a page at a time")
+def list_applications(request: Request, response: Response, page: Page = Depends(page_of)) -> list[dict[str, Any]]:
+    return _listing(request, response, page, Kind.APPLICATION)
 
 
-@router.get("/platforms", response_model=list[RecordOut], summary="All platforms")
-def list_platforms(request: Request) -> list[dict[str, Any]]:
-    return [record_json(r) for r in request.app.state.eotrust.catalog.list(Kind.PLATFORM)]
+@router.get("/platforms", response_model=list[RecordOut], summary="All platforms, a page at a time")
+def list_platforms(request: Request, response: Response, page: Page = Depends(page_of)) -> list[dict[str, Any]]:
+    return _listing(request, response, page, Kind.PLATFORM)
 
 
 @router.get(

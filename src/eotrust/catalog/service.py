@@ -181,26 +181,42 @@ class Catalog:
         raise NotFoundError(f"no catalogue {what} with {how} {ref!r}", hint="run `eotrust catalog search`")
 
     @overload
-    def list(self, kind: Literal[Kind.DATASET], *, owner: str | None = None) -> builtins.list[Record[DatasetInfo]]: ...
+    def list(
+        self, kind: Literal[Kind.DATASET], *, owner: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> builtins.list[Record[DatasetInfo]]: ...
     @overload
     def list(
-        self, kind: Literal[Kind.APPLICATION], *, owner: str | None = None
+        self, kind: Literal[Kind.APPLICATION], *, owner: str | None = None, limit: int | None = None, offset: int = 0
     ) -> builtins.list[Record[ApplicationInfo]]: ...
     @overload
     def list(
-        self, kind: Literal[Kind.PLATFORM], *, owner: str | None = None
+        self, kind: Literal[Kind.PLATFORM], *, owner: str | None = None, limit: int | None = None, offset: int = 0
     ) -> builtins.list[Record[PlatformInfo]]: ...
     @overload
-    def list(self, kind: Literal[Kind.TASK], *, owner: str | None = None) -> builtins.list[Record[TaskInfo]]: ...
+    def list(
+        self, kind: Literal[Kind.TASK], *, owner: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> builtins.list[Record[TaskInfo]]: ...
     @overload
-    def list(self, kind: Literal[Kind.RESULT], *, owner: str | None = None) -> builtins.list[Record[ResultInfo]]: ...
+    def list(
+        self, kind: Literal[Kind.RESULT], *, owner: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> builtins.list[Record[ResultInfo]]: ...
     @overload
-    def list(self, kind: Kind, *, owner: str | None = None) -> builtins.list[Record[Any]]: ...
-    def list(self, kind: Kind, *, owner: str | None = None) -> builtins.list[Record[Any]]:
+    def list(
+        self, kind: Kind, *, owner: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> builtins.list[Record[Any]]: ...
+    def list(
+        self, kind: Kind, *, owner: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> builtins.list[Record[Any]]:
+        """Records of ``kind``, oldest first; ``limit``/``offset`` page them in the database
+        (only the rows of the page are read and checked)."""
         row_type = ROW_TYPES[kind]
         query = select(row_type).order_by(row_type.created, row_type.id)
         if owner:
             query = query.where(row_type.owner == owner)
+        if offset:
+            query = query.offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
         return self._run(query)
 
     @overload

@@ -33,6 +33,20 @@ async function api(path, opts = {}) {
   return body;
 }
 
+// A listing the server pages (a `Link: <…>; rel="next"` header): every page, in order.
+async function apiAll(path) {
+  const out = [];
+  for (let next = path; next;) {
+    const res = await fetch(next, { headers: Object.assign({ Accept: "application/json" }, state.key ? { "X-API-Key": state.key } : {}) });
+    const body = await res.json();
+    if (!res.ok) throw new Error((body && (body.detail || body.title)) || res.statusText);
+    out.push(...body);
+    const link = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get("link") || "");
+    next = link && link[1].startsWith("/catalog/") ? link[1] : null;  // only this server's own listing
+  }
+  return out;
+}
+
 // -- tabs and key ---------------------------------------------------------------------
 document.querySelectorAll("#tabs button").forEach((b) =>
   b.addEventListener("click", () => showTab(b.dataset.tab)));
@@ -62,7 +76,7 @@ async function whoami() {
 // -- catalogue ------------------------------------------------------------------------
 async function loadCatalogue() {
   const [datasets, apps, platforms] = await Promise.all([
-    api("/catalog/datasets"), api("/catalog/applications"), api("/catalog/platforms")]);
+    apiAll("/catalog/datasets"), apiAll("/catalog/applications"), apiAll("/catalog/platforms")]);
   const tbody = $("#datasets tbody");
   tbody.replaceChildren(...datasets.map((r) => el("tr", {},
     el("td", {}, r.body.title), el("td", {}, `${(r.body.start || "").slice(0, 10)} – ${(r.body.end || "").slice(0, 10)}`),
@@ -135,7 +149,7 @@ async function openProcess(id) {
   state.process = id;
   document.querySelectorAll("#process-list li").forEach((li) => li.classList.toggle("selected", li.dataset.process === id));
   const [proc, datasets, platforms] = await Promise.all([
-    api(`/processes/${encodeURIComponent(id)}`), api("/catalog/datasets"), api("/catalog/platforms")]);
+    api(`/processes/${encodeURIComponent(id)}`), apiAll("/catalog/datasets"), apiAll("/catalog/platforms")]);
   $("#run-title").textContent = `Run ${proc.title || proc.id}`;
   $("#run-desc").textContent = proc.description || "";
   const fields = $("#run-fields");
