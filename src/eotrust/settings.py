@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     http_max_head_kb: int = Field(
         default=64, ge=1, le=1024, description="largest request head (request line and headers) the server reads, KiB"
     )
+    http_send_stall_timeout_s: float = Field(
+        default=60.0, gt=0, le=3600, description="longest a client may leave an answer unread (then cut off)"
+    )
     http_body_idle_timeout_s: float = Field(
         default=60.0, gt=0, le=3600, description="longest a request body may pause between two pieces"
     )

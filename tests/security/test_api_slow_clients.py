@@ -43,6 +43,7 @@ LIMITS = {
     "EOTRUST_HTTP_HEAD_TIMEOUT_S": "1",
     "EOTRUST_HTTP_BODY_IDLE_TIMEOUT_S": "1",
     "EOTRUST_HTTP_MAX_HEAD_KB": "16",
+    "EOTRUST_HTTP_SEND_STALL_TIMEOUT_S": "1",
 }
 PARTIAL_HEAD = b"GET /conformance HTTP/1.1\r\nHost: x\r\n"  # the blank line that ends a head never comes
 
@@ -285,11 +286,44 @@ def test_large_bodies_and_pipelined_requests_pass_the_head_limit(tmp_path: Path,
     assert "Traceback" not in live.log_text()
 
 
+def _server_side_established(server_port: int, client_port: int) -> bool:
+    """Whether the kernel holds the server's end of this connection open (/proc/net/tcp)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote, state = line.split()[1:4]
+        if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == client_port:
+            return state == "01"  # ESTABLISHED
+    return False
+
+
+def test_a_client_that_stops_reading_is_cut_off(server: LiveServer) -> None:
+    """Four answers of 1.9 MB asked for in one write, and none read: the server's send buffer
+    fills and stays full. Before, uvicorn waited for ever, the connection and the answer held."""
+    path = "/api-assets/swagger-ui-bundle.js.map"
+    assert len(httpx.get(server.url + path, timeout=30).content) > 1_000_000
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window, never read
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", _port(server)))
+    try:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode() * 4)
+        client_port = sock.getsockname()[1]
+        assert _server_side_established(_port(server), client_port)
+        wait_for(
+            lambda: not _server_side_established(_port(server), client_port),
+            timeout_s=30,
+            what="the server to cut off a client that does not read",
+        )
+    finally:
+        sock.close()
+    assert server.alive() and _legit(server, "127.0.0.2") == 200
+    assert "Traceback" not in server.log_text()
+
+
 def test_the_connection_limit_fits_the_files_the_process_may_open() -> None:
     """Under `ulimit -n 300` the server keeps at most 300 - 256 connections and says so."""
     code = (
         "from eotrust.api.http_guard import ConnectionLimits\n"
-        "limits, note = ConnectionLimits(1024, 64, 10.0, 60.0, 65536).within_open_files()\n"
+        "limits, note = ConnectionLimits(1024, 64, 10.0, 60.0, 65536, 60.0).within_open_files()\n"
         "print(limits.max_connections, limits.max_per_client)\n"
         "print(note)\n"
     )

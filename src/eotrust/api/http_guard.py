@@ -14,7 +14,10 @@ by :func:`guarded_protocol` is uvicorn's own HTTP protocol with four limits adde
   ``max_head_bytes`` long (``431`` and closed beyond: uvicorn's parser keeps a head of any
   size, 70 MiB of one header line in 9 s);
 - a request body may pause for at most ``body_idle_timeout_s`` between two pieces (not while
-  the server itself has paused reading because the application has not consumed the body yet).
+  the server itself has paused reading because the application has not consumed the body yet);
+- a client that stops reading its answer may keep the server's send buffer full for at most
+  ``send_stall_timeout_s`` (the connection is then aborted: uvicorn would wait for ever, the
+  response and its task held).
 
 A connection that breaks a time limit is closed; the application sees the client disconnect.
 Once a request is complete, its response time is the application's business, and the time
@@ -59,6 +62,7 @@ class ConnectionLimits:
     head_timeout_s: float
     body_idle_timeout_s: float
     max_head_bytes: int = 65536
+    send_stall_timeout_s: float = 60.0
 
     @classmethod
     def of(cls, settings: Settings) -> ConnectionLimits:
@@ -68,6 +72,7 @@ class ConnectionLimits:
             head_timeout_s=settings.http_head_timeout_s,
             body_idle_timeout_s=settings.http_body_idle_timeout_s,
             max_head_bytes=settings.http_max_head_kb * 1024,
+            send_stall_timeout_s=settings.http_send_stall_timeout_s,
         )
 
     def within_open_files(self) -> tuple[ConnectionLimits, str | None]:
@@ -85,7 +90,12 @@ class ConnectionLimits:
         if self.max_connections <= room:
             return self, None
         lowered = ConnectionLimits(
-            room, min(self.max_per_client, room), self.head_timeout_s, self.body_idle_timeout_s, self.max_head_bytes
+            room,
+            min(self.max_per_client, room),
+            self.head_timeout_s,
+            self.body_idle_timeout_s,
+            self.max_head_bytes,
+            self.send_stall_timeout_s,
         )
         note = (
             f"at most {room} HTTP connections (not {self.max_connections}): this process may open {soft} files; "
@@ -124,6 +134,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
         _guard_kind: _Deadline | None = None
         _guard_client: str | None = None
         _head_bytes = 0  # of the request head being read
+        _stall_timer: asyncio.TimerHandle | None = None  # while the send buffer is full
 
         def connection_made(self, transport: asyncio.Transport) -> None:
             over = len(self.connections) >= limits.max_connections
@@ -140,6 +151,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            self._unstall()
             if self._guard_client is not None:
                 book.by_client[self._guard_client] -= 1
                 if book.by_client[self._guard_client] <= 0:
@@ -178,6 +190,24 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
             self.transport.write(HEAD_TOO_LARGE)
             self.transport.close()
             return True
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            if self._stall_timer is None:
+                self._stall_timer = self.loop.call_later(limits.send_stall_timeout_s, self._stalled)
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            self._unstall()
+
+        def _unstall(self) -> None:
+            if self._stall_timer is not None:
+                self._stall_timer.cancel()
+                self._stall_timer = None
+
+        def _stalled(self) -> None:
+            self._stall_timer = None
+            self.transport.abort()  # close() would wait for the buffer to drain: never
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
