@@ -319,6 +319,19 @@ def test_a_client_that_stops_reading_is_cut_off(server: LiveServer) -> None:
     assert "Traceback" not in server.log_text()
 
 
+def test_an_ipv6_client_counts_by_its_64_network() -> None:
+    """One IPv6 host is usually given a whole /64: counted address by address, it could open
+    64 connections from each of 2**64 addresses."""
+    from eotrust.api.http_guard import client_key
+
+    same = ["2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::1%eth0"]
+    assert {client_key(a) for a in same} == {"2001:db8:1:2::/64"}
+    assert client_key("2001:db8:1:3::1") == "2001:db8:1:3::/64"
+    assert client_key("::ffff:192.0.2.7") == client_key("192.0.2.7") == "192.0.2.7"
+    assert client_key("192.0.2.7") != client_key("192.0.2.8")
+    assert client_key("::1") == "::/64" and client_key("not an address") == "not an address"
+
+
 def test_the_connection_limit_fits_the_files_the_process_may_open() -> None:
     """Under `ulimit -n 300` the server keeps at most 300 - 256 connections and says so."""
     code = (

@@ -7,7 +7,8 @@ and it accepts connections until the process runs out of file descriptors — af
 serves no one and logs every failed ``accept`` (about 2 MB a second). The protocol class made
 by :func:`guarded_protocol` is uvicorn's own HTTP protocol with four limits added:
 
-- at most ``max_connections`` open connections, and ``max_per_client`` from one address; a
+- at most ``max_connections`` open connections, and ``max_per_client`` from one client (an
+  IPv4 address, an IPv6 /64: :func:`client_key`); a
   connection beyond either gets ``503 Service Unavailable`` with ``Retry-After`` and is closed;
 - a request head (request line and headers) must arrive complete within ``head_timeout_s`` of
   its first byte, or of the connection's opening for the first request, and be at most
@@ -27,6 +28,7 @@ between requests on a kept-alive connection is uvicorn's (``timeout_keep_alive``
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import resource
 from collections import Counter
 from dataclasses import dataclass
@@ -104,6 +106,21 @@ class ConnectionLimits:
         return lowered, note
 
 
+def client_key(address: str) -> str:
+    """Whom ``address`` counts against for the per-client limit: an IPv4 address itself (an
+    IPv4-mapped IPv6 one too), an IPv6 address by its /64 network — one host is usually given a
+    whole /64, so counting single IPv6 addresses would be no limit at all."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # without a zone index
+    except ValueError:
+        return address  # a unix socket path, or nothing: counted as it is
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 class _Book:
     """Open connections by client address, shared by the protocol instances of one server."""
 
@@ -140,7 +157,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
             over = len(self.connections) >= limits.max_connections
             super().connection_made(transport)
             peer = transport.get_extra_info("peername")
-            client = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+            client = client_key(str(peer[0])) if isinstance(peer, tuple) and peer else "?"
             if over or book.by_client[client] >= limits.max_per_client:
                 transport.write(SERVICE_UNAVAILABLE)
                 transport.close()
