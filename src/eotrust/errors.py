@@ -50,6 +50,13 @@ class StoreError(EotrustError):
     """The content-addressed store failed."""
 
 
+class InsufficientStorageError(EotrustError):
+    """The machine is short of disk: writing this would leave less free than it keeps (507)."""
+
+    http_status = 507
+    retry_after_s = 60
+
+
 class BackendUnavailableError(EotrustError):
     """A remote backend (IPFS node, chain node, database, scheduler) cannot be reached."""
 

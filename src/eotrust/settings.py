@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     step_retries: int = Field(default=2, ge=0, description="retries of a failed workflow step")
     step_timeout_s: float = Field(default=3600.0, gt=0, description="per-step timeout")
     max_upload_mb: int = Field(default=512, ge=1, description="largest accepted upload over HTTP")
+    min_free_disk_mb: int = Field(
+        default=1024, ge=0, description="disk the server keeps free: an upload that would leave less is refused (507)"
+    )
     sandbox: bool = Field(
         default=True,
         description="run every workflow step in a bubblewrap sandbox; off only for development (--no-sandbox)",

@@ -5,6 +5,7 @@ hands the app one 64 KiB chunk at a time, so the cut-off happens part-way throug
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -84,3 +85,44 @@ def test_ogc_deploy_reads_no_more_than_a_package(small_server: tuple[TestClient,
     r, pulled = post_streamed(client, "/processes", _chunks(8 * MIB), headers=headers)
     _refused(r, "the package is over 2097152 bytes")
     assert pulled < 8 * MIB
+
+
+def _free_mib(path: Path) -> int:
+    st = os.statvfs(path)
+    return int(st.f_bavail * st.f_frsize) >> 20
+
+
+def test_uploads_that_would_fill_the_disk_are_refused(
+    tmp_path: Path, api_client_factory: Callable[..., TestClient]
+) -> None:
+    """A party's uploads must not fill the disk the chain journal, catalogue and store live on:
+    with less free than ``min_free_disk_mb`` after the upload, 507 (Retry-After), nothing kept.
+    Before, uploads were written until the disk was full."""
+    home = tmp_path / "home"
+    settings = load_settings(home=home)
+    key, _ = create_api_key(settings, party=create_party(settings, "sam", Role.SUBMITTER), scopes=["*"])
+    auth = {"X-API-Key": key}
+    short = api_client_factory(home, min_free_disk_mb=_free_mib(tmp_path) + 4096)  # more than the disk has
+    r = short.post("/store", content=b"\1" * 1024, headers=auth)
+    assert r.status_code == 507 and "short of disk" in r.json()["detail"], r.text
+    assert r.headers["retry-after"] == "60"
+    r, pulled = post_streamed(short, "/store", _chunks(4 * MIB), headers=auth)  # chunked: refused at once
+    assert r.status_code == 507 and pulled <= 64 * 1024
+    r = short.post("/render/prediction", params={"model": "Qm" + "1" * 44}, content=b"\1" * 1024, headers=auth)
+    assert r.status_code == 507, r.text
+    assert not list(settings.path("tmp").glob(".upload-*")) and not list(settings.path("tmp").glob("render-*"))
+    roomy = api_client_factory(home, min_free_disk_mb=0)
+    assert roomy.post("/store", content=b"\1" * 1024, headers=auth).status_code == 201
+
+
+def test_the_disk_is_checked_again_while_an_upload_streams(tmp_path: Path) -> None:
+    from eotrust.api.bodies import DiskGuard
+    from eotrust.errors import InsufficientStorageError
+
+    keep = max(_free_mib(tmp_path) - 256, 0)  # 256 MiB to spare: an upload stored twice fills it at ~128 MiB
+    guard = DiskGuard(lambda _chunk: None, [tmp_path], keep, copies=2)  # writes nothing itself
+    chunk = b"\0" * (1 << 20)
+    with pytest.raises(InsufficientStorageError):
+        for _ in range(4096):
+            guard(chunk)
+    assert 8 * MIB <= guard.written <= 512 * MIB, guard.written  # refused part-way, not at once

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from eotrust.errors import EotrustError, InvalidInputError
+from eotrust.errors import EotrustError, InsufficientStorageError, InvalidInputError
 from eotrust.limits import DocumentTooLarge, JsonLimits, check_json
 
 log = logging.getLogger("eotrust.api")
@@ -63,6 +64,45 @@ async def stream_body(
             raise too_large()
         write(chunk)
     return size
+
+
+#: An upload's disk check runs again after every this many bytes written.
+DISK_CHECK_BYTES = 8 * 1024 * 1024
+
+
+def check_free_disk(directories: list[Path], keep_mb: int, more: int = 0) -> None:
+    """InsufficientStorageError (507) when writing ``more`` bytes more under any of
+    ``directories`` would leave less than ``keep_mb`` MiB free on its filesystem: a party's
+    uploads must not fill the disk the node's chain journal, catalogue and store live on."""
+    for directory in directories:
+        st = os.statvfs(directory)
+        free = st.f_bavail * st.f_frsize
+        if free - more < keep_mb * 1024 * 1024:
+            raise InsufficientStorageError(
+                f"the server is short of disk: {free >> 20} MiB free under {directory.name or directory}, "
+                f"and it keeps {keep_mb} MiB free",
+                hint="try again later, or ask the server's operator",
+            )
+
+
+class DiskGuard:
+    """A ``write`` for :func:`stream_body` that checks the free disk before the first byte and
+    after every :data:`DISK_CHECK_BYTES`, counting ``copies`` times what was written (an upload
+    written to a temporary file, then copied into the store, needs it twice)."""
+
+    def __init__(
+        self, write: Callable[[bytes], object], directories: list[Path], keep_mb: int, copies: int = 1
+    ) -> None:
+        self._write, self.directories, self.keep_mb, self.copies = write, directories, keep_mb, copies
+        self.written = 0
+        self._next_check = 0
+
+    def __call__(self, chunk: bytes) -> None:
+        if self.written + len(chunk) >= self._next_check:
+            check_free_disk(self.directories, self.keep_mb, more=self.copies * (self.written + len(chunk)))
+            self._next_check = self.written + len(chunk) + DISK_CHECK_BYTES
+        self._write(chunk)
+        self.written += len(chunk)
 
 
 def uploaded_geotiff(path: Path) -> int:

@@ -16,9 +16,17 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from eotrust.api.auth import Caller, require_party
-from eotrust.api.bodies import BodyTooLarge, check_declared_length, stream_body
+from eotrust.api.bodies import (
+    BodyTooLarge,
+    DiskGuard,
+    check_declared_length,
+    check_free_disk,
+    declared_length,
+    stream_body,
+)
 from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.errors import NotFoundError
+from eotrust.store.local import LocalStore
 
 if TYPE_CHECKING:
     from eotrust.api.state import ServerState
@@ -60,10 +68,14 @@ async def upload(request: Request, caller: Caller = Depends(require_party)) -> A
     mb = state.settings.max_upload_mb
     limit = mb * 1024 * 1024
     check_declared_length(request, limit, lambda _size: upload_too_large(mb))
-    fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=state.settings.path("tmp"))
+    tmp_dir = state.settings.path("tmp")
+    disks = [tmp_dir, *([state.store.root] if isinstance(state.store, LocalStore) else [])]
+    check_free_disk(disks, state.settings.min_free_disk_mb, more=2 * (declared_length(request) or 0))
+    fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=tmp_dir)
     try:
         with os.fdopen(fd, "wb") as out:
-            size = await stream_body(request, limit, out.write, lambda: upload_too_large(mb))
+            guarded = DiskGuard(out.write, disks, state.settings.min_free_disk_mb, copies=2)
+            size = await stream_body(request, limit, guarded, lambda: upload_too_large(mb))
         from pathlib import Path as P
 
         from starlette.concurrency import run_in_threadpool
