@@ -319,6 +319,24 @@ def test_a_client_that_stops_reading_is_cut_off(server: LiveServer) -> None:
     assert "Traceback" not in server.log_text()
 
 
+def test_upgrade_requests_do_not_leak_from_the_books(server: LiveServer) -> None:
+    """WebSocket upgrade requests: before ``ws="none"``, each was upgraded (and refused, 403),
+    and the connection left the per-client count without being taken off it — after 12 of
+    them, the address got 503 for ever."""
+    for _ in range(3 * PER_CLIENT):
+        ask = Client(
+            server,
+            "127.0.0.1",
+            b"GET /conformance HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        try:
+            assert not ask.read_head().startswith(b"HTTP/1.1 503"), ask.got[:200]
+        finally:
+            ask.close()
+    wait_for(lambda: _legit(server, "127.0.0.1") == 200, timeout_s=20, what="the address to be served again")
+
+
 def test_an_ipv6_client_counts_by_its_64_network() -> None:
     """One IPv6 host is usually given a whole /64: counted address by address, it could open
     64 connections from each of 2**64 addresses."""

@@ -167,6 +167,16 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
             self._arm("head", limits.head_timeout_s)
 
         def connection_lost(self, exc: Exception | None) -> None:
+            self._release()
+            super().connection_lost(exc)
+
+        def handle_websocket_upgrade(self) -> None:
+            # the connection passes to a WebSocket protocol, and this one hears no more of it
+            # (eotrust serve runs with ws="none": never, unless that changes)
+            self._release()
+            super().handle_websocket_upgrade()
+
+        def _release(self) -> None:
             self._disarm()
             self._unstall()
             if self._guard_client is not None:
@@ -174,7 +184,6 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
                 if book.by_client[self._guard_client] <= 0:
                     del book.by_client[self._guard_client]
                 self._guard_client = None
-            super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             before = self.cycle

@@ -46,4 +46,6 @@ def serve(
     if note:
         console.print(f"[yellow]note:[/] {note}")
     console.print(f"eotrust serving on [bold]http://{host}:{port}/[/] — web page at http://{host}:{port}/web/")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, http=guarded_protocol(limits))
+    # no WebSocket routes: an upgrade request is answered as plain HTTP (an upgraded connection
+    # would leave the connection limits' books)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, http=guarded_protocol(limits), ws="none")
