@@ -31,7 +31,7 @@ import asyncio
 import ipaddress
 import resource
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -63,8 +63,8 @@ class ConnectionLimits:
     max_per_client: int
     head_timeout_s: float
     body_idle_timeout_s: float
-    max_head_bytes: int = 65536
-    send_stall_timeout_s: float = 60.0
+    max_head_bytes: int
+    send_stall_timeout_s: float
 
     @classmethod
     def of(cls, settings: Settings) -> ConnectionLimits:
@@ -91,14 +91,7 @@ class ConnectionLimits:
         room = max(soft - RESERVED_FDS, 1)
         if self.max_connections <= room:
             return self, None
-        lowered = ConnectionLimits(
-            room,
-            min(self.max_per_client, room),
-            self.head_timeout_s,
-            self.body_idle_timeout_s,
-            self.max_head_bytes,
-            self.send_stall_timeout_s,
-        )
+        lowered = replace(self, max_connections=room, max_per_client=min(self.max_per_client, room))
         note = (
             f"at most {room} HTTP connections (not {self.max_connections}): this process may open {soft} files; "
             f"raise `ulimit -n` for more"
@@ -121,13 +114,6 @@ def client_key(address: str) -> str:
     return str(ip)
 
 
-class _Book:
-    """Open connections by client address, shared by the protocol instances of one server."""
-
-    def __init__(self) -> None:
-        self.by_client: Counter[str] = Counter()
-
-
 def _base_protocol() -> type[asyncio.Protocol]:
     """The HTTP protocol uvicorn's ``http="auto"`` would choose: httptools when installed."""
     try:
@@ -142,9 +128,9 @@ def _base_protocol() -> type[asyncio.Protocol]:
 
 def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
     """An HTTP protocol class for ``uvicorn.run(..., http=…)`` that enforces ``limits``. Each
-    call makes a class with its own book of connections: one per server."""
+    call makes a class with its own count of connections by client: one per server."""
     base: Any = _base_protocol()  # uvicorn's protocols: their attributes are uvicorn's internals
-    book = _Book()
+    by_client: Counter[str] = Counter()  # open connections by client, shared by this server's protocols
 
     class GuardedHttpProtocol(base):  # type: ignore[misc]  # base is chosen at run time
         _guard_timer: asyncio.TimerHandle | None = None
@@ -158,12 +144,12 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
             super().connection_made(transport)
             peer = transport.get_extra_info("peername")
             client = client_key(str(peer[0])) if isinstance(peer, tuple) and peer else "?"
-            if over or book.by_client[client] >= limits.max_per_client:
+            if over or by_client[client] >= limits.max_per_client:
                 transport.write(SERVICE_UNAVAILABLE)
                 transport.close()
                 return
             self._guard_client = client
-            book.by_client[client] += 1
+            by_client[client] += 1
             self._arm("head", limits.head_timeout_s)
 
         def connection_lost(self, exc: Exception | None) -> None:
@@ -180,9 +166,9 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
             self._disarm()
             self._unstall()
             if self._guard_client is not None:
-                book.by_client[self._guard_client] -= 1
-                if book.by_client[self._guard_client] <= 0:
-                    del book.by_client[self._guard_client]
+                by_client[self._guard_client] -= 1
+                if by_client[self._guard_client] <= 0:
+                    del by_client[self._guard_client]
                 self._guard_client = None
 
         def data_received(self, data: bytes) -> None:
