@@ -86,14 +86,22 @@ def check_free_disk(directories: list[Path], keep_mb: int, more: int = 0) -> Non
 
 
 class DiskGuard:
-    """A ``write`` for :func:`stream_body` that checks the free disk before the first byte and
-    after every :data:`DISK_CHECK_BYTES`, counting ``copies`` times what was written (an upload
-    written to a temporary file, then copied into the store, needs it twice)."""
+    """A ``write`` for :func:`stream_body` that checks the free disk when made (for the
+    ``expected`` bytes, a declared Content-Length), before the first byte and after every
+    :data:`DISK_CHECK_BYTES`, counting ``copies`` times what is written (an upload written to a
+    temporary file, then copied into the store, needs it twice)."""
 
     def __init__(
-        self, write: Callable[[bytes], object], directories: list[Path], keep_mb: int, copies: int = 1
+        self,
+        write: Callable[[bytes], object],
+        directories: list[Path],
+        keep_mb: int,
+        *,
+        copies: int = 1,
+        expected: int = 0,
     ) -> None:
         self._write, self.directories, self.keep_mb, self.copies = write, directories, keep_mb, copies
+        check_free_disk(directories, keep_mb, more=copies * expected)
         self.written = 0
         self._next_check = 0
 

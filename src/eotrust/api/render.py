@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from eotrust.api.auth import Caller, require_party
-from eotrust.api.bodies import DiskGuard, check_free_disk, declared_length, stream_body, uploaded_geotiff
+from eotrust.api.bodies import DiskGuard, declared_length, stream_body, uploaded_geotiff
 from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.api.store_routes import upload_too_large
 from eotrust.errors import InvalidInputError
@@ -129,9 +129,10 @@ async def prediction(
     work = Path(tempfile.mkdtemp(prefix="render-", dir=state.settings.path("tmp")))
     scene = work / "scene.tif"
     try:
-        check_free_disk([work], state.settings.min_free_disk_mb, more=declared_length(request) or 0)
         with scene.open("wb") as out:
-            guarded = DiskGuard(out.write, [work], state.settings.min_free_disk_mb)
+            guarded = DiskGuard(
+                out.write, [work], state.settings.min_free_disk_mb, expected=declared_length(request) or 0
+            )
             size = await stream_body(request, limit, guarded, lambda: upload_too_large(state.settings.max_upload_mb))
         if size == 0:
             raise InvalidInputError("send the scene's GeoTIFF bytes as the request body")

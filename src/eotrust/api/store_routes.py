@@ -20,7 +20,6 @@ from eotrust.api.bodies import (
     BodyTooLarge,
     DiskGuard,
     check_declared_length,
-    check_free_disk,
     declared_length,
     stream_body,
 )
@@ -70,11 +69,12 @@ async def upload(request: Request, caller: Caller = Depends(require_party)) -> A
     check_declared_length(request, limit, lambda _size: upload_too_large(mb))
     tmp_dir = state.settings.path("tmp")
     disks = [tmp_dir, *([state.store.root] if isinstance(state.store, LocalStore) else [])]
-    check_free_disk(disks, state.settings.min_free_disk_mb, more=2 * (declared_length(request) or 0))
     fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=tmp_dir)
     try:
         with os.fdopen(fd, "wb") as out:
-            guarded = DiskGuard(out.write, disks, state.settings.min_free_disk_mb, copies=2)
+            guarded = DiskGuard(
+                out.write, disks, state.settings.min_free_disk_mb, copies=2, expected=declared_length(request) or 0
+            )
             size = await stream_body(request, limit, guarded, lambda: upload_too_large(mb))
         from pathlib import Path as P
 
