@@ -22,7 +22,8 @@ const short = (s, n = 10) => (s && s.length > n + 4 ? s.slice(0, n) + "…" : s 
 
 const state = { key: localStorage.getItem("eotrust.key") || "", me: null, selectedTask: null, process: null };
 
-async function api(path, opts = {}) {
+// One request to the server's API: the answer's body (JSON or a blob) and its headers.
+async function request(path, opts = {}) {
   const headers = Object.assign({ Accept: "application/json" }, opts.headers || {});
   if (state.key) headers["X-API-Key"] = state.key;
   if (opts.json !== undefined) { headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(opts.json); }
@@ -30,18 +31,20 @@ async function api(path, opts = {}) {
   const type = res.headers.get("content-type") || "";
   const body = type.includes("json") ? await res.json() : await res.blob();
   if (!res.ok) throw new Error((body && (body.detail || body.title)) || res.statusText);
-  return body;
+  return { body, headers: res.headers };
+}
+
+async function api(path, opts = {}) {
+  return (await request(path, opts)).body;
 }
 
 // A listing the server pages (a `Link: <…>; rel="next"` header): every page, in order.
 async function apiAll(path) {
   const out = [];
   for (let next = path; next;) {
-    const res = await fetch(next, { headers: Object.assign({ Accept: "application/json" }, state.key ? { "X-API-Key": state.key } : {}) });
-    const body = await res.json();
-    if (!res.ok) throw new Error((body && (body.detail || body.title)) || res.statusText);
+    const { body, headers } = await request(next);
     out.push(...body);
-    const link = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get("link") || "");
+    const link = /<([^>]+)>;\s*rel="next"/.exec(headers.get("link") || "");
     next = link && link[1].startsWith("/catalog/") ? link[1] : null;  // only this server's own listing
   }
   return out;
