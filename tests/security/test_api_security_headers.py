@@ -34,3 +34,27 @@ def test_every_answer_says_nosniff_and_no_framing_and_the_page_has_its_policy(tm
         # errors too (an answer produced by the error handler)
         bad = client.post("/catalog/datasets", content=b"{", headers={"Content-Type": "application/json"})
         assert bad.status_code >= 400 and bad.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_api_documentation_runs_no_inline_script_and_has_its_policy(tmp_path: Path) -> None:
+    """``/api.html`` (Swagger UI) shows the server's OpenAPI document, in which every party's
+    catalogue never appears, yet the page can hold a key typed into "Authorize": it has a policy
+    too, and its start-up script is a file of the server's, not inline text."""
+    import re
+
+    from eotrust.api.security_headers import API_DOCS_CSP
+
+    with in_process(load_settings(home=tmp_path / "home")) as client:
+        page = client.get("/api.html")
+        assert page.status_code == 200
+        assert page.headers["content-security-policy"] == API_DOCS_CSP
+        assert "script-src 'self'" in API_DOCS_CSP and "unsafe-eval" not in API_DOCS_CSP
+        assert "'unsafe-inline'" not in API_DOCS_CSP.split("script-src", 1)[1].split(";", 1)[0]
+        scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page.text, re.S)
+        assert scripts and all(body.strip() == "" and "src=" in attrs for attrs, body in scripts), scripts
+        started = ""
+        for src in re.findall(r'<script src="([^"]+)"', page.text):
+            js = client.get(src)
+            assert js.status_code == 200 and "javascript" in js.headers["content-type"], src
+            started += js.text if "bundle" not in src else ""
+        assert "SwaggerUIBundle(" in started  # the start-up script, served as a file

@@ -7,7 +7,9 @@ or stored object is never guessed into HTML or script), ``X-Frame-Options: DENY`
 site frames a page of this server) and ``Referrer-Policy: no-referrer``; the page (``/web/``)
 also carries a Content Security Policy that allows scripts, styles, data and connections from
 this server only, no inline script or style attribute, no plugins, no ``<base>``: text that
-slipped into the page as markup could neither run nor send the key anywhere.
+slipped into the page as markup could neither run nor send the key anywhere. The API
+documentation (``/api.html``, Swagger UI, where a key can be typed into "Authorize") has the
+same policy, :data:`API_DOCS_CSP`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ WEB_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+#: Swagger UI runs under the page's policy as it is (its start-up script is a file).
+API_DOCS_CSP = WEB_CSP
 EVERY_ANSWER = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -27,8 +31,8 @@ EVERY_ANSWER = {
 
 
 class SecurityHeaders:
-    """ASGI middleware adding :data:`EVERY_ANSWER` to every response, and :data:`WEB_CSP` to the
-    web page's (a header a route set itself is kept)."""
+    """ASGI middleware adding :data:`EVERY_ANSWER` to every response, :data:`WEB_CSP` to the
+    web page's and :data:`API_DOCS_CSP` to ``/api.html`` (a header a route set itself is kept)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -37,15 +41,16 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        web = str(scope.get("path", "")).startswith("/web")
+        path = str(scope.get("path", ""))
+        policy = WEB_CSP if path.startswith("/web") else API_DOCS_CSP if path == "/api.html" else None
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in EVERY_ANSWER.items():
                     headers.setdefault(name, value)
-                if web:
-                    headers.setdefault("content-security-policy", WEB_CSP)
+                if policy is not None:
+                    headers.setdefault("content-security-policy", policy)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
