@@ -73,6 +73,12 @@ class PermissionDeniedError(EotrustError):
     """The caller is not the party allowed to do this."""
 
 
+class QuotaExceededError(EotrustError):
+    """A party already holds as much of a shared resource as one party may (403)."""
+
+    http_status = 403
+
+
 class StateError(EotrustError):
     """The operation is not allowed in the current state."""
 

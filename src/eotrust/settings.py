@@ -59,8 +59,15 @@ class Settings(BaseSettings):
     step_retries: int = Field(default=2, ge=0, description="retries of a failed workflow step")
     step_timeout_s: float = Field(default=3600.0, gt=0, description="per-step timeout")
     max_upload_mb: int = Field(default=512, ge=1, description="largest accepted upload over HTTP")
+    catalog_max_records_per_owner: int = Field(
+        default=10_000,
+        ge=1,
+        description="most dataset, application and platform records one owner may hold, of each kind",
+    )
     min_free_disk_mb: int = Field(
-        default=1024, ge=0, description="disk the server keeps free: an upload that would leave less is refused (507)"
+        default=1024,
+        ge=0,
+        description="disk the server keeps free: a write (an upload, a record, a task) that would leave less is refused (507)",
     )
     sandbox: bool = Field(
         default=True,

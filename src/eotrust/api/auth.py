@@ -4,7 +4,10 @@ A key is sent as ``X-API-Key: SECRET`` or ``Authorization: Bearer SECRET``. A ke
 party lets the caller act as that party, and only as that party: every route that acts for a
 party takes :func:`require_party` and compares the party it acts for with the caller's. A key
 acts for its party only while the party's signed grant (see ``eotrust.catalog.api_keys``) holds.
-A missing or unknown key is 401; a key for another party (or no party) is 403."""
+A missing or unknown key is 401; a key for another party (or no party) is 403. A party's
+request that writes (POST, PUT, PATCH) is refused with 507 while the server's disk is short
+(less than ``min_free_disk_mb`` free): records, tasks, deployments and quotations all land on
+the disk the chain journal, catalogue and store share."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from eotrust.api.bodies import check_free_disk
 from eotrust.api.state import ServerState
 from eotrust.catalog.api_keys import check_grant
 from eotrust.errors import AuthError, PermissionDeniedError
@@ -21,6 +25,8 @@ api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="an eotrust API key (`eotrust apikey create`)"
 )
 bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token")
+#: Methods of requests that write: checked against the free disk once the caller is known.
+WRITES = frozenset({"POST", "PUT", "PATCH"})
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ def require_party(
         )
     address, role = state.party_card(info.party)
     check_grant(info, address)  # the party's own signature, re-checked on every use
+    if request.method in WRITES:
+        check_free_disk(state.write_disks(), state.settings.min_free_disk_mb)
     return Caller(party=info.party, key_id=info.id, scopes=info.scopes, address=address, role=role)
 
 

@@ -36,7 +36,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from eotrust.api.auth import api_key_header, bearer, presented_secret
-from eotrust.api.bodies import BodyTooLarge, check_declared_length, read_body, uploaded_geotiff
+from eotrust.api.bodies import BodyTooLarge, check_declared_length, check_free_disk, read_body, uploaded_geotiff
 from eotrust.api.errors import problem, status_of
 from eotrust.errors import AuthError, EotrustError, InvalidInputError
 
@@ -188,12 +188,15 @@ def _score_array(scorer: Scorer, arr: np.ndarray, with_probs: bool) -> tuple[np.
     return classes, probs if with_probs else None
 
 
-def _score_tiff(scorer: Scorer, body: bytes, limit: int) -> tuple[bytes, tuple[str, ...]]:
+def _score_tiff(scorer: Scorer, body: bytes, limit: int, tmp_root: Path, keep_mb: int) -> tuple[bytes, tuple[str, ...]]:
+    """Score a GeoTIFF body through a temporary directory under ``tmp_root``: written only if
+    the body and a class map as large would leave ``keep_mb`` MiB free (507 otherwise)."""
     from rasterio.errors import RasterioError
 
     from eotrust.ml.scoring.scene import score_scene
 
-    with tempfile.TemporaryDirectory(prefix="eotrust-predict-") as tmp:
+    check_free_disk([tmp_root], keep_mb, more=2 * len(body))
+    with tempfile.TemporaryDirectory(prefix="eotrust-predict-", dir=tmp_root) as tmp:
         src = Path(tmp) / "input.tif"
         src.write_bytes(body)
         decoded = uploaded_geotiff(src)
@@ -291,7 +294,10 @@ async def _predict(cid: str, request: Request, format: str | None, probabilities
     if media == "tiff":
         if answer != "tiff":
             raise InvalidInputError("a GeoTIFF is answered with a GeoTIFF; leave out format or use format=tiff")
-        data, warnings = await run_in_threadpool(_score_tiff, scorer, body, limit)
+        state = request.app.state.eotrust
+        data, warnings = await run_in_threadpool(
+            _score_tiff, scorer, body, limit, state.settings.path("tmp"), state.settings.min_free_disk_mb
+        )
         if warnings:  # an input unlike the training data: said loudly, in a header and the map's tags
             headers["X-Eotrust-Warning"] = " | ".join(warnings)[:1000]
         return Response(data, media_type=TIFF, headers=headers)

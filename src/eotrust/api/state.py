@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eotrust.backends import Backends, opened
@@ -49,6 +50,13 @@ class ServerState(Backends):
     def sparql_slots(self) -> threading.BoundedSemaphore:
         """How many SPARQL queries may be evaluated at once (``sparql_concurrency``)."""
         return threading.BoundedSemaphore(self.settings.sparql_concurrency)
+
+    def write_disks(self) -> list[Path]:
+        """Directories on the disks a party's request writes to: the server's temporary files
+        (in its home, beside the chain journal and catalogue) and a local store's root."""
+        from eotrust.store.local import LocalStore
+
+        return [self.settings.path("tmp"), *([self.store.root] if isinstance(self.store, LocalStore) else [])]
 
     def models(self) -> list[ModelEntry]:
         """The model packages of the registry."""

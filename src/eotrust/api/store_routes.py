@@ -25,7 +25,6 @@ from eotrust.api.bodies import (
 )
 from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.errors import NotFoundError
-from eotrust.store.local import LocalStore
 
 if TYPE_CHECKING:
     from eotrust.api.state import ServerState
@@ -68,7 +67,7 @@ async def upload(request: Request, caller: Caller = Depends(require_party)) -> A
     limit = mb * 1024 * 1024
     check_declared_length(request, limit, lambda _size: upload_too_large(mb))
     tmp_dir = state.settings.path("tmp")
-    disks = [tmp_dir, *([state.store.root] if isinstance(state.store, LocalStore) else [])]
+    disks = state.write_disks()
     fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=tmp_dir)
     try:
         with os.fdopen(fd, "wb") as out:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal, overload
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,7 +45,7 @@ from eotrust.catalog.records import (
     TaskRow,
 )
 from eotrust.crypto.signing import Owner, account_of
-from eotrust.errors import BackendUnavailableError, InvalidInputError, NotFoundError
+from eotrust.errors import BackendUnavailableError, InvalidInputError, NotFoundError, QuotaExceededError
 from eotrust.settings import Settings
 
 _KIND_OF: dict[type[Body], Kind] = {
@@ -57,6 +57,9 @@ _KIND_OF: dict[type[Body], Kind] = {
 }
 
 SEARCHABLE = (Kind.DATASET, Kind.APPLICATION, Kind.PLATFORM)
+#: Kinds an owner registers at will, so each owner's count is bounded
+#: (``catalog_max_records_per_owner``); a task or result record belongs to a task on the chain.
+QUOTA_KINDS = SEARCHABLE
 
 
 def open_sessions(settings: Settings) -> sessionmaker[Session]:
@@ -96,18 +99,33 @@ class Catalog:
         return self.add(record)
 
     def add(self, record: Record[BodyT]) -> Record[BodyT]:
-        """Store an already signed record (checked first); idempotent."""
+        """Store an already signed record (checked first); idempotent. A new record of a
+        :data:`QUOTA_KINDS` kind is refused once its owner holds ``catalog_max_records_per_owner``
+        of that kind (each registration signs a new record, so re-posting one would otherwise
+        add rows without end)."""
         record.check()
         row_type = ROW_TYPES[record.kind]
         try:
             with self._sessions.begin() as session:
                 if session.get(row_type, record.id) is None:
+                    if record.kind in QUOTA_KINDS:
+                        self._check_quota(session, record)
                     session.add(row_type.from_record(record))
         except DBIntegrityError:  # the same record added by someone else at the same moment
             with self._sessions() as session:
                 if session.get(row_type, record.id) is None:
                     raise
         return record
+
+    def _check_quota(self, session: Session, record: Record[Any]) -> None:
+        row_type = ROW_TYPES[record.kind]
+        most = self.settings.catalog_max_records_per_owner
+        held = session.scalar(select(func.count()).select_from(row_type).where(row_type.owner == record.owner)) or 0
+        if held >= most:
+            raise QuotaExceededError(
+                f"owner {record.owner} already holds {held} {record.kind.value} records; one owner may hold at most {most}",
+                hint="ask the catalogue's operator to raise catalog_max_records_per_owner",
+            )
 
     def register_dataset(self, owner: Owner, info: DatasetInfo) -> Record[DatasetInfo]:
         return self.register(owner, info)
