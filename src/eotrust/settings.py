@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     model_max_memory_mb: int = Field(
         default=4096, ge=64, description="most memory onnxruntime may allocate for models in one process"
     )
+    predict_memory_mb: int = Field(
+        default=4096,
+        ge=16,
+        description="memory the server's scoring requests may hold at once: bodies, arrays, answers "
+        "(413 for one that never fits, 503 while others hold it)",
+    )
     model_max_seconds: float = Field(
         default=300.0, gt=0, description="longest one model call may run before it is stopped"
     )

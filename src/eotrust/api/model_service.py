@@ -25,7 +25,11 @@ def _scopes_allow(scopes: tuple[str, ...], cid: str, name: str | None) -> bool:
 
 class ModelService:
     def __init__(self, settings: Settings, registry: Registry, keys: ApiKeys) -> None:
+        from eotrust.api.memory_budget import MemoryBudget
+
         self.settings = settings
+        #: the memory scoring requests may hold at once (``predict_memory_mb``)
+        self.memory = MemoryBudget(settings.predict_memory_mb * 1024 * 1024)
         self.registry = registry
         self.keys = keys
         self.entries: dict[str, ModelEntry] = {}  # normal CID -> registered model, resolved once

@@ -18,14 +18,18 @@ well as classes.
 
 Limits: a body over ``max_upload_mb`` is refused with 413 before it is read (by its
 Content-Length) or as soon as it passes the limit (chunked uploads); a TIFF whose pixels would
-decode to more than four times that is refused too. Everything else malformed is a 4xx with a
-message, and the server keeps serving.
+decode to more than four times that is refused too. The memory a request needs while it is
+scored (its body, arrays and answer) comes out of the server's ``predict_memory_mb``
+(:mod:`eotrust.api.memory_budget`): a request that could never fit is 413, one that does not
+fit while others are being scored 503 with ``Retry-After``. Everything else malformed is a 4xx
+with a message, and the server keeps serving.
 """
 
 from __future__ import annotations
 
 import io
 import tempfile
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +40,19 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from eotrust.api.auth import api_key_header, bearer, presented_secret
-from eotrust.api.bodies import BodyTooLarge, check_declared_length, check_free_disk, read_body, uploaded_geotiff
+from eotrust.api.bodies import (
+    BodyTooLarge,
+    check_declared_length,
+    check_free_disk,
+    declared_length,
+    stream_body,
+    uploaded_geotiff,
+)
 from eotrust.api.errors import problem, status_of
-from eotrust.errors import AuthError, EotrustError, InvalidInputError
+from eotrust.errors import AuthError, BackendUnavailableError, EotrustError, InvalidInputError
 
 if TYPE_CHECKING:
+    from eotrust.api.memory_budget import Hold
     from eotrust.api.model_service import ModelService
     from eotrust.api.state import ServerState
     from eotrust.catalog.api_keys import ApiKeyInfo
@@ -62,6 +74,51 @@ class PayloadTooLarge(BodyTooLarge):
 
 class UnsupportedMediaType(InvalidInputError):
     http_status = 415
+
+
+class ScoringBusy(BackendUnavailableError):
+    """The memory for scoring (``predict_memory_mb``) is held by other requests: 503, soon again."""
+
+    retry_after_s = 1
+
+
+#: Bytes of memory per byte of a JSON body while it is parsed into Python numbers and lists and
+#: then into an array: ``[0],`` (4 bytes) becomes a list holding an int, 72 bytes, and more.
+JSON_GROWTH = 20
+
+
+def _too_much(needed: int, total: int) -> EotrustError:
+    return PayloadTooLarge(
+        f"scoring this request needs about {needed >> 20} MiB of memory; this server scores with at most "
+        f"{total >> 20} MiB at a time (predict_memory_mb)",
+        hint="send fewer pixels per request (or .npy rather than JSON), or score a scene with `eotrust model score`",
+    )
+
+
+def _busy(needed: int, total: int) -> EotrustError:
+    return ScoringBusy(
+        f"the server is scoring other requests: this one needs about {needed >> 20} MiB of the "
+        f"{total >> 20} MiB it scores with at a time",
+        hint="try again in a moment",
+    )
+
+
+def working_bytes(scorer: Scorer, shape: tuple[int, ...], answer: str, probabilities: bool) -> int:
+    """Memory scoring an array of ``shape`` takes besides the body: the normalised input and its
+    padded copy (float32), the model's output and its softmax (K float32 per pixel or row), the
+    class codes, and the answer (JSON numbers as Python objects and text)."""
+    size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if scorer.is_image:
+        items = size // max(int(shape[-3]) if len(shape) >= 3 else 1, 1)  # pixels: N x H x W
+    else:
+        items = int(shape[0]) if shape else 1  # rows
+    k = scorer.num_classes
+    need = size * 4 * 2 + items * k * 4 * 2 + items
+    if answer == "json":
+        need += items * 16 + (items * k * 48 if probabilities else 0)
+    elif probabilities:
+        need += items * k * 4
+    return need
 
 
 def _authorized_entry(service: ModelService, state: ServerState, info: ApiKeyInfo, ref: str) -> ModelEntry:
@@ -105,10 +162,24 @@ def _check_length(request: Request, limit: int) -> None:
     )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, hold: Hold) -> bytes:
     """The body, read chunk by chunk; refused (413) as soon as it passes ``limit`` bytes (a
-    declared Content-Length is checked before, by :func:`_check_length`)."""
-    body = await read_body(request, limit, lambda: PayloadTooLarge(f"the body passed the limit of {limit} bytes"))
+    declared Content-Length is checked before, by :func:`_check_length`). Its memory is taken
+    from ``hold``: all of a declared length before the first byte is read, else chunk by chunk."""
+    declared = declared_length(request)
+    hold.take(declared or 0)
+    buf = io.BytesIO()
+    size = 0
+
+    def keep(chunk: bytes) -> None:
+        nonlocal size
+        size += len(chunk)
+        if declared is None or size > declared:
+            hold.take(len(chunk))
+        buf.write(chunk)
+
+    await stream_body(request, limit, keep, lambda: PayloadTooLarge(f"the body passed the limit of {limit} bytes"))
+    body = buf.getvalue()
     if not body:
         raise InvalidInputError("the request has no body", hint="send a .npy array, a GeoTIFF or JSON")
     return body
@@ -188,9 +259,12 @@ def _score_array(scorer: Scorer, arr: np.ndarray, with_probs: bool) -> tuple[np.
     return classes, probs if with_probs else None
 
 
-def _score_tiff(scorer: Scorer, body: bytes, limit: int, tmp_root: Path, keep_mb: int) -> tuple[bytes, tuple[str, ...]]:
+def _score_tiff(
+    scorer: Scorer, body: bytes, limit: int, tmp_root: Path, keep_mb: int, hold: Hold
+) -> tuple[bytes, tuple[str, ...]]:
     """Score a GeoTIFF body through a temporary directory under ``tmp_root``: written only if
-    the body and a class map as large would leave ``keep_mb`` MiB free (507 otherwise)."""
+    the body and a class map as large would leave ``keep_mb`` MiB free (507 otherwise). The
+    scene's strip buffers and the class map's bytes are taken from ``hold`` first."""
     from rasterio.errors import RasterioError
 
     from eotrust.ml.scoring.scene import score_scene
@@ -202,12 +276,32 @@ def _score_tiff(scorer: Scorer, body: bytes, limit: int, tmp_root: Path, keep_mb
         decoded = uploaded_geotiff(src)
         if decoded > 4 * limit:
             raise PayloadTooLarge(f"the GeoTIFF decodes to {decoded} bytes; the limit is {4 * limit}")
+        hold.take(_scene_bytes(scorer, src))
         out = Path(tmp) / "classes.tif"
         try:
             result = score_scene(scorer, src, out)
         except RasterioError as exc:  # a file that opens but whose pixels cannot be read
             raise InvalidInputError(f"the GeoTIFF cannot be read: {str(exc)[:200]}") from None
         return out.read_bytes(), result.warnings
+
+
+def _scene_bytes(scorer: Scorer, path: Path) -> int:
+    """Memory :func:`~eotrust.ml.scoring.scene.score_scene` takes for the GeoTIFF at ``path``:
+    its strip buffers (K sums, weights and a mask over a tile's rows of the whole width), three
+    tiles in flight with their float32 copies, and the class map read back (a byte a pixel)."""
+    import rasterio
+
+    from eotrust.ml.scoring.scene import DEFAULT_IMAGE_TILE, DEFAULT_SERIES_TILE, READ_AHEAD
+
+    with rasterio.open(path) as ds:
+        width, height, bands = int(ds.width), int(ds.height), int(ds.count)
+        itemsize = int(np.dtype(ds.dtypes[0]).itemsize)
+    tile = (scorer.spec.tile_size or DEFAULT_IMAGE_TILE) if scorer.is_image else DEFAULT_SERIES_TILE
+    rows, cols = min(tile, height), min(tile, width)
+    k = scorer.num_classes
+    strips = (4 * (k + 1) + 1) * rows * width
+    tiles = READ_AHEAD * rows * cols * (bands * (itemsize + 4) + k * 4 * 2)
+    return strips + tiles + width * height
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:
@@ -276,6 +370,8 @@ async def predict(
         # still sending (a 2 GB upload) is stopped instead of the server draining its body.
         response = problem(status_of(exc), type(exc).__name__, exc.message + (f" ({exc.hint})" if exc.hint else ""))
         response.headers["Connection"] = "close"
+        if exc.retry_after_s is not None:
+            response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
 
 
@@ -286,7 +382,27 @@ async def _predict(cid: str, request: Request, format: str | None, probabilities
     _check_length(request, limit)
     entry = await run_in_threadpool(_authorized_entry, service, request.app.state.eotrust, info, cid)
     media = _media(request)
-    body = await _read_body(request, limit)
+    hold = service.memory.hold(_too_much, _busy)
+    try:
+        response = await _answer(request, entry, media, format, probabilities, limit, hold)
+    except BaseException:
+        hold.release()
+        raise
+    # the share goes back once the answer's bytes are gone: sent, or dropped with a client that left
+    weakref.finalize(response, hold.release)
+    return response
+
+
+async def _answer(
+    request: Request,
+    entry: ModelEntry,
+    media: str,
+    format: str | None,
+    probabilities: bool,
+    limit: int,
+    hold: Hold,
+) -> Response:
+    body = await _read_body(request, limit, hold)
     request.state.body_read = True
     scorer = await run_in_threadpool(request.app.state.eotrust.scorer, entry.cid)
     answer = format or media
@@ -296,12 +412,15 @@ async def _predict(cid: str, request: Request, format: str | None, probabilities
             raise InvalidInputError("a GeoTIFF is answered with a GeoTIFF; leave out format or use format=tiff")
         state = request.app.state.eotrust
         data, warnings = await run_in_threadpool(
-            _score_tiff, scorer, body, limit, state.settings.path("tmp"), state.settings.min_free_disk_mb
+            _score_tiff, scorer, body, limit, state.settings.path("tmp"), state.settings.min_free_disk_mb, hold
         )
         if warnings:  # an input unlike the training data: said loudly, in a header and the map's tags
             headers["X-Eotrust-Warning"] = " | ".join(warnings)[:1000]
         return Response(data, media_type=TIFF, headers=headers)
+    if media == "json":
+        hold.take(JSON_GROWTH * len(body))
     arr = _parse_npy(body) if media == "npy" else _parse_json(body)
+    hold.take(working_bytes(scorer, arr.shape, answer, probabilities))
     classes, probs = await run_in_threadpool(_score_array, scorer, arr, probabilities or answer == "json")
     if answer == "json":
         doc: dict[str, Any] = {
