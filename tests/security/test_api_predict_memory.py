@@ -142,3 +142,38 @@ def test_a_budget_is_shared_exactly() -> None:
     assert budget.used == 40
     b.release()
     assert budget.used == 0
+
+
+def test_a_scene_to_render_takes_its_strips_from_the_budget(tmp_path: Path, tiny_enet_zip: Path) -> None:
+    """``/render/prediction`` scores a whole scene: its strip buffers span the scene's width, so a
+    GeoTIFF of a few kilobytes 200,000 pixels wide would need 270 MB (a million wide: 1.3 GB)
+    per request, with nothing bounding how many run at once. Refused now, before it is scored."""
+    import rasterio
+    from affine import Affine
+
+    from eotrust.party import Role, create_party
+
+    settings = load_settings(home=tmp_path / "home", predict_memory_mb=256)
+    cid = Registry(settings).register(tiny_enet_zip).cid
+    key, _ = create_api_key(settings, party=create_party(settings, "sam", Role.SUBMITTER), scopes=["*"])
+
+    def scene(width: int) -> bytes:
+        path = tmp_path / f"wide-{width}.tif"
+        profile = {"driver": "GTiff", "width": width, "height": 64, "count": 3, "dtype": "uint8"}
+        profile |= {"crs": "EPSG:32633", "transform": Affine(10, 0, 500000, 0, -10, 5100000)}
+        with rasterio.open(path, "w", compress="deflate", tiled=True, **profile) as dst:
+            dst.write(np.full((3, 64, width), 7, np.uint8))
+        return path.read_bytes()
+
+    wide = scene(200_000)
+    assert len(wide) < 1 * MIB
+    with in_process(settings) as client:
+        budget = client.app.state.eotrust.model_service.memory  # type: ignore[attr-defined]
+        auth = {"X-API-Key": key, "Content-Type": "image/tiff"}
+        r = client.post("/render/prediction", params={"model": cid}, content=wide, headers=auth)
+        assert r.status_code == 413 and "predict_memory_mb" in r.json()["detail"], r.text[:300]
+        assert budget.used == 0
+        r = client.post("/render/prediction", params={"model": cid}, content=scene(2_000), headers=auth)
+        assert r.status_code == 200, r.text[:300]
+        assert r.json()["prediction_png"].startswith("data:image/png")
+        assert budget.used == 0

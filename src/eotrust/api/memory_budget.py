@@ -15,7 +15,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from eotrust.errors import EotrustError
+from eotrust.api.bodies import BodyTooLarge
+from eotrust.errors import BackendUnavailableError, EotrustError
 
 
 class MemoryBudget:
@@ -77,3 +78,34 @@ class Hold:
         with self._lock:
             held, self.held = self.held, 0
         self.budget._give_back(held)
+
+
+class ScoringTooLarge(BodyTooLarge):
+    """A request that alone needs more memory to score than the server's budget: 413."""
+
+
+class ScoringBusy(BackendUnavailableError):
+    """The memory for scoring (``predict_memory_mb``) is held by other requests: 503, soon again."""
+
+    retry_after_s = 1
+
+
+def scoring_hold(budget: MemoryBudget) -> Hold:
+    """A share of the server's scoring budget for one request (``/predict``, ``/render``)."""
+    return budget.hold(_too_much, _busy)
+
+
+def _too_much(needed: int, total: int) -> EotrustError:
+    return ScoringTooLarge(
+        f"scoring this request needs about {needed >> 20} MiB of memory; this server scores with at most "
+        f"{total >> 20} MiB at a time (predict_memory_mb)",
+        hint="send fewer pixels per request (or .npy rather than JSON), or score a scene with `eotrust model score`",
+    )
+
+
+def _busy(needed: int, total: int) -> EotrustError:
+    return ScoringBusy(
+        f"the server is scoring other requests: this one needs about {needed >> 20} MiB of the "
+        f"{total >> 20} MiB it scores with at a time",
+        hint="try again in a moment",
+    )

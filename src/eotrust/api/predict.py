@@ -49,7 +49,8 @@ from eotrust.api.bodies import (
     uploaded_geotiff,
 )
 from eotrust.api.errors import problem, status_of
-from eotrust.errors import AuthError, BackendUnavailableError, EotrustError, InvalidInputError
+from eotrust.api.memory_budget import scoring_hold
+from eotrust.errors import AuthError, EotrustError, InvalidInputError
 
 if TYPE_CHECKING:
     from eotrust.api.memory_budget import Hold
@@ -76,31 +77,9 @@ class UnsupportedMediaType(InvalidInputError):
     http_status = 415
 
 
-class ScoringBusy(BackendUnavailableError):
-    """The memory for scoring (``predict_memory_mb``) is held by other requests: 503, soon again."""
-
-    retry_after_s = 1
-
-
 #: Bytes of memory per byte of a JSON body while it is parsed into Python numbers and lists and
 #: then into an array: ``[0],`` (4 bytes) becomes a list holding an int, 72 bytes, and more.
 JSON_GROWTH = 20
-
-
-def _too_much(needed: int, total: int) -> EotrustError:
-    return PayloadTooLarge(
-        f"scoring this request needs about {needed >> 20} MiB of memory; this server scores with at most "
-        f"{total >> 20} MiB at a time (predict_memory_mb)",
-        hint="send fewer pixels per request (or .npy rather than JSON), or score a scene with `eotrust model score`",
-    )
-
-
-def _busy(needed: int, total: int) -> EotrustError:
-    return ScoringBusy(
-        f"the server is scoring other requests: this one needs about {needed >> 20} MiB of the "
-        f"{total >> 20} MiB it scores with at a time",
-        hint="try again in a moment",
-    )
 
 
 def working_bytes(scorer: Scorer, shape: tuple[int, ...], answer: str, probabilities: bool) -> int:
@@ -267,7 +246,7 @@ def _score_tiff(
     scene's strip buffers and the class map's bytes are taken from ``hold`` first."""
     from rasterio.errors import RasterioError
 
-    from eotrust.ml.scoring.scene import score_scene
+    from eotrust.ml.scoring.scene import memory_needed, score_scene
 
     check_free_disk([tmp_root], keep_mb, more=2 * len(body))
     with tempfile.TemporaryDirectory(prefix="eotrust-predict-", dir=tmp_root) as tmp:
@@ -276,32 +255,14 @@ def _score_tiff(
         decoded = uploaded_geotiff(src)
         if decoded > 4 * limit:
             raise PayloadTooLarge(f"the GeoTIFF decodes to {decoded} bytes; the limit is {4 * limit}")
-        hold.take(_scene_bytes(scorer, src))
+        hold.take(memory_needed(scorer, src))
         out = Path(tmp) / "classes.tif"
         try:
             result = score_scene(scorer, src, out)
         except RasterioError as exc:  # a file that opens but whose pixels cannot be read
             raise InvalidInputError(f"the GeoTIFF cannot be read: {str(exc)[:200]}") from None
+        hold.take(out.stat().st_size)  # the class map's bytes, read back for the answer
         return out.read_bytes(), result.warnings
-
-
-def _scene_bytes(scorer: Scorer, path: Path) -> int:
-    """Memory :func:`~eotrust.ml.scoring.scene.score_scene` takes for the GeoTIFF at ``path``:
-    its strip buffers (K sums, weights and a mask over a tile's rows of the whole width), three
-    tiles in flight with their float32 copies, and the class map read back (a byte a pixel)."""
-    import rasterio
-
-    from eotrust.ml.scoring.scene import DEFAULT_IMAGE_TILE, DEFAULT_SERIES_TILE, READ_AHEAD
-
-    with rasterio.open(path) as ds:
-        width, height, bands = int(ds.width), int(ds.height), int(ds.count)
-        itemsize = int(np.dtype(ds.dtypes[0]).itemsize)
-    tile = (scorer.spec.tile_size or DEFAULT_IMAGE_TILE) if scorer.is_image else DEFAULT_SERIES_TILE
-    rows, cols = min(tile, height), min(tile, width)
-    k = scorer.num_classes
-    strips = (4 * (k + 1) + 1) * rows * width
-    tiles = READ_AHEAD * rows * cols * (bands * (itemsize + 4) + k * 4 * 2)
-    return strips + tiles + width * height
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:
@@ -382,7 +343,7 @@ async def _predict(cid: str, request: Request, format: str | None, probabilities
     _check_length(request, limit)
     entry = await run_in_threadpool(_authorized_entry, service, request.app.state.eotrust, info, cid)
     media = _media(request)
-    hold = service.memory.hold(_too_much, _busy)
+    hold = scoring_hold(service.memory)
     try:
         response = await _answer(request, entry, media, format, probabilities, limit, hold)
     except BaseException:

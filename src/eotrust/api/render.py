@@ -17,16 +17,20 @@ from pydantic import BaseModel
 
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.bodies import DiskGuard, declared_length, stream_body, uploaded_geotiff
+from eotrust.api.memory_budget import ScoringTooLarge, scoring_hold
 from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.api.store_routes import upload_too_large
 from eotrust.errors import InvalidInputError
 
 if TYPE_CHECKING:
+    from eotrust.api.memory_budget import Hold
     from eotrust.api.state import ServerState
 
 router = APIRouter(prefix="/render", tags=["Models"])
 
 MAX_SIDE = 1024
+#: The two pictures at most: MAX_SIDE² RGBA each, with their arrays and PNG encodings.
+PICTURES_BYTES = 2 * 3 * MAX_SIDE * MAX_SIDE * 4
 
 
 class LegendEntry(BaseModel):
@@ -138,20 +142,29 @@ async def prediction(
             raise InvalidInputError("send the scene's GeoTIFF bytes as the request body")
         # a body no larger than any party may upload to POST /store; no model is loaded before this
         entry = await run_in_threadpool(authorize_model_use, state, caller.key_id, caller.scopes, model)
-        return await run_in_threadpool(_score_and_draw, state, entry.cid, scene, work)
+        hold = scoring_hold(state.model_service.memory)
+        try:
+            return await run_in_threadpool(_score_and_draw, state, entry.cid, scene, work, limit, hold)
+        finally:
+            hold.release()
     finally:
         for p in sorted(work.glob("*"), reverse=True):
             p.unlink(missing_ok=True)
         os.rmdir(work)
 
 
-def _score_and_draw(state: ServerState, model: str, scene: Path, work: Path) -> dict[str, Any]:
+def _score_and_draw(state: ServerState, model: str, scene: Path, work: Path, limit: int, hold: Hold) -> dict[str, Any]:
+    """Score ``scene`` and draw both pictures, once the memory for it is taken from ``hold``
+    (a scene whose pixels decode to more than four times ``limit`` is refused, as by predict)."""
     from eotrust.cid import validate_cid
-    from eotrust.ml.scoring.scene import score_scene
+    from eotrust.ml.scoring.scene import memory_needed, score_scene
 
     model = validate_cid(model)
-    uploaded_geotiff(scene)  # a GeoTIFF, not a VRT naming this server's files or URLs
+    decoded = uploaded_geotiff(scene)  # a GeoTIFF, not a VRT naming this server's files or URLs
+    if decoded > 4 * limit:
+        raise ScoringTooLarge(f"the GeoTIFF decodes to {decoded} bytes; the limit is {4 * limit}")
     scorer = state.scorer(model)
+    hold.take(memory_needed(scorer, scene) + PICTURES_BYTES)
     classes = work / "classes.tif"
     score_scene(scorer, scene, classes)
     picture, shape = scene_picture(scene)

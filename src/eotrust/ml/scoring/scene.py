@@ -399,6 +399,25 @@ class _Prepare:
         return ()
 
 
+def memory_needed(scorer: Scorer, source: Path, tile: int | None = None) -> int:
+    """Bytes :func:`score_scene` holds for the raster at ``source``: its strip buffers (K
+    sums, weights and a mask over a tile's rows of the whole width) and the tiles in flight
+    with their float32 copies and outputs — what a server takes from its memory budget before
+    it scores a scene someone sent (onnxruntime's own allocations are bounded apart)."""
+    import rasterio
+
+    with rasterio.open(source) as ds:
+        width, height, bands = int(ds.width), int(ds.height), int(ds.count)
+        itemsize = int(np.dtype(ds.dtypes[0]).itemsize)
+    default = (scorer.spec.tile_size or DEFAULT_IMAGE_TILE) if scorer.is_image else DEFAULT_SERIES_TILE
+    size = int(tile or default)
+    rows, cols = min(size, height), min(size, width)
+    k = scorer.num_classes
+    strips = (4 * (k + 1) + 1) * rows * width
+    tiles = READ_AHEAD * rows * cols * (bands * (itemsize + 4) + k * 4 * 2)
+    return strips + tiles
+
+
 def _check_memory(source: Path, k: int, rows: int, width: int, height: int) -> None:
     """Refuse, before allocating, a scene whose strip buffers (K class sums, weights, a valid
     mask: ``rows`` rows of the whole width) would take more than half this machine's memory."""
