@@ -16,6 +16,7 @@ LAYER = {
     "limits": 0,
     "clock": 0,
     "ports": 0,
+    "disk": 0,
     "crypto": 1,
     "store": 1,
     "party": 1,

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     min_free_disk_mb: int = Field(
         default=1024,
         ge=0,
-        description="disk the server keeps free: a write (an upload, a record, a task) that would leave less is refused (507)",
+        description="disk kept free: a write for a party (an upload, a record, a task, a task's decrypted inputs on a platform) that would leave less is refused (507)",
     )
     sandbox: bool = Field(
         default=True,

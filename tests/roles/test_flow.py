@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from flow_world import SAMPLE, World, flip_byte
+from flow_world import PLATFORM, SAMPLE, World, flip_byte
 
 from eotrust.errors import EotrustError, PermissionDeniedError, StateError
 from eotrust.ledger import RequestStatus
@@ -242,3 +242,29 @@ def test_a_node_cleans_up_after_a_killed_one(world: World) -> None:
     assert private.has(before) and private.has(made) and not ctx.in_flight_path.exists()
     private.remove(before)  # the module's world is shared
     private.remove(made)
+
+
+def test_a_platform_short_of_disk_fails_the_task_before_decrypting_anything(world: World) -> None:
+    """A data owner's huge dataset must not fill the platform's disk (its node journal, chain and
+    catalogue live there): the node checks the inputs' sizes against ``min_free_disk_mb`` before
+    it decrypts one, and the task fails with that reason in its log. Before, the node decrypted
+    whatever it was given until the disk was full."""
+    import os
+
+    from eotrust.backends import Backends
+    from eotrust.nodes.node import PlatformNode
+
+    address = world.request().address
+    world.answer_all(address)
+    home = world.settings.home
+    st = os.statvfs(home)
+    free_mib = st.f_bavail * st.f_frsize >> 20
+    short = Backends(world.settings.model_copy(update={"min_free_disk_mb": free_mib + 4096}))
+    private = world.settings.path("nodes", PLATFORM, "private-store")
+    before = {p for p in private.rglob("*") if p.is_file()}
+    node = PlatformNode(short, world.parties["platform-owner"], PLATFORM, log=world.logs.append)
+    assert node.recover() == {address: "Failed"}
+    log = failure_log(world.backends, world.parties["submitter"], address)
+    assert f"platform {PLATFORM} is short of disk" in log, log
+    assert not any("decrypted on the platform" in line for line in world.logs)
+    assert {p for p in private.rglob("*") if p.is_file()} == before  # nothing decrypted, nothing left

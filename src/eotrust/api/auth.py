@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from eotrust.api.bodies import check_free_disk
 from eotrust.api.state import ServerState
 from eotrust.catalog.api_keys import check_grant
+from eotrust.disk import check_free_disk
 from eotrust.errors import AuthError, PermissionDeniedError
 
 api_key_header = APIKeyHeader(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,8 @@ from pathlib import Path
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from eotrust.errors import EotrustError, InsufficientStorageError, InvalidInputError
+from eotrust.disk import check_free_disk
+from eotrust.errors import EotrustError, InvalidInputError
 from eotrust.limits import DocumentTooLarge, JsonLimits, check_json
 
 log = logging.getLogger("eotrust.api")
@@ -68,21 +68,6 @@ async def stream_body(
 
 #: An upload's disk check runs again after every this many bytes written.
 DISK_CHECK_BYTES = 8 * 1024 * 1024
-
-
-def check_free_disk(directories: list[Path], keep_mb: int, more: int = 0) -> None:
-    """InsufficientStorageError (507) when writing ``more`` bytes more under any of
-    ``directories`` would leave less than ``keep_mb`` MiB free on its filesystem: a party's
-    uploads must not fill the disk the node's chain journal, catalogue and store live on."""
-    for directory in directories:
-        st = os.statvfs(directory)
-        free = st.f_bavail * st.f_frsize
-        if free - more < keep_mb * 1024 * 1024:
-            raise InsufficientStorageError(
-                f"the server is short of disk: {free >> 20} MiB free under {directory.name or directory}, "
-                f"and it keeps {keep_mb} MiB free",
-                hint="try again later, or ask the server's operator",
-            )
 
 
 class DiskGuard:

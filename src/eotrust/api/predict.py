@@ -43,13 +43,13 @@ from eotrust.api.auth import api_key_header, bearer, presented_secret
 from eotrust.api.bodies import (
     BodyTooLarge,
     check_declared_length,
-    check_free_disk,
     declared_length,
     stream_body,
     uploaded_geotiff,
 )
 from eotrust.api.errors import problem, status_of
 from eotrust.api.memory_budget import scoring_hold
+from eotrust.disk import check_free_disk
 from eotrust.errors import AuthError, EotrustError, InvalidInputError
 
 if TYPE_CHECKING:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from eotrust.catalog.entries import Kind, PlatformInfo, Record, TaskInfo
 from eotrust.catalog.service import Catalog
+from eotrust.disk import check_free_disk
 from eotrust.errors import BackendUnavailableError, EotrustError, IntegrityError
 from eotrust.ledger import Chain, TaskClient, TaskSnapshot
 from eotrust.limits import json_loads
@@ -254,6 +255,7 @@ class Runner:
         from eotrust.crypto import open_from_store
 
         ctx = self.ctx
+        self._check_room(snap)
         name_of = {dataset_id: name for name, dataset_id in info.inputs.items()}
         for index, request in enumerate(snap.requests):
             dataset_id = request.dataset_record
@@ -280,6 +282,21 @@ class Runner:
             dest.unlink()
             ctx.log(f"task {short(address)}: {what} decrypted on the platform and checked: {plaintext}")
         return inputs
+
+    def _check_room(self, snap: TaskSnapshot) -> None:
+        """Refuse the task before anything is decrypted when its inputs would leave less than
+        ``min_free_disk_mb`` free for the platform: every plaintext stays in the private store
+        while the task runs, and the largest is written twice while it is decrypted and stored
+        (a data owner's huge dataset must not fill the disk the node's journal, chain and
+        catalogue live on). A plaintext is no larger than its ciphertext."""
+        ctx = self.ctx
+        sizes = [ctx.shared.size(r.input_cid) for r in snap.requests if r.input_cid and ctx.shared.has(r.input_cid)]
+        check_free_disk(
+            [ctx.work_dir, ctx.private.root],
+            ctx.settings.min_free_disk_mb,
+            more=sum(sizes) + max(sizes, default=0),
+            who=f"platform {ctx.platform_name}",
+        )
 
     def _seal_outputs(
         self, address: str, snap: TaskSnapshot, outputs: Mapping[str, str | list[str]], run_cid: str, work: Path
