@@ -366,3 +366,19 @@ def test_the_expression_jails_leave_no_directory_behind(scene: Scene, tmp_path: 
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout) == {"n": 42}
     assert not list(scratch.glob("eotrust-cwl-js-*"))
+
+
+def test_a_tool_that_fills_the_disk_is_killed_at_the_platforms_floor(scene: Scene, tmp_path: Path) -> None:
+    """As for the engine's steps (test_sandbox_local.py): a CommandLineTool writing 16 MiB files
+    in a loop is killed once less than ``min_free_disk_mb`` is free (set here 48 MiB under what
+    is free now), the run fails naming the limit, and nothing it wrote is kept. (The tool stops
+    by itself after 2 GiB, so that a broken floor fails this test without filling the disk.)"""
+    st = os.statvfs(tmp_path)
+    free_mib = st.f_bavail * st.f_frsize >> 20
+    settings = load_settings(home=scene.settings.home, min_free_disk_mb=max(free_mib - 48, 0))
+    script = "for i in `seq 128`; do head -c 16M /dev/zero > f$i || exit 1; done"  # 2 GiB at most
+    tool = hostile_tool(tmp_path / "fill.cwl", script)
+    result = run_cwl(settings, tool, None, CwlOptions(outdir=tmp_path / "out", cache=False))
+    assert result.exit_code != 0
+    assert "sandbox limit broken: disk" in result.log and f"keeps {settings.min_free_disk_mb} MiB" in result.log
+    assert not list((tmp_path / "out").glob("f*"))

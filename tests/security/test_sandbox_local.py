@@ -35,3 +35,39 @@ def test_hostile_service_is_contained(attack: Attack, scene: Scene, tmp_path: Pa
     record = RunRecord.model_validate_json(store.get_bytes(cid))
     assert record.workflow == f"hostile-{attack.name}"
     assert [(s.sandboxed, s.network) for s in record.steps] == [(True, False)]
+
+
+def test_a_step_that_fills_the_disk_is_killed_at_the_platforms_floor(tmp_path: Path) -> None:
+    """A step may write files of ``sandbox_max_file_mb`` each, but as many as it likes: on the old
+    code a service writing 16 MiB files in a loop ran until the disk was full (here, without the
+    test's 2 GiB cap: 60 s, until its timeout, far past the floor). Now it is killed once less than ``min_free_disk_mb`` is
+    free, the log names the limit, and its working directory goes with it. (The floor is set
+    48 MiB under what is free now, so that the test writes about that much, not a disk's worth.)"""
+    import os
+
+    from sandbox_hostile import Attack
+
+    def free_mib() -> int:
+        st = os.statvfs(tmp_path)
+        return st.f_bavail * st.f_frsize >> 20
+
+    settings = load_settings(home=tmp_path / "home", step_retries=0, min_free_disk_mb=max(free_mib() - 48, 0))
+    scene = make_scene(settings, tmp_path)
+    try:
+        fill = Attack(
+            "fill-the-disk",
+            {
+                # 2 GiB at most: a broken floor fails the test without filling the disk
+                "command": "sh -c 'i=0; while [ $i -lt 128 ]; do head -c 16M /dev/zero > f$i; i=$((i+1)); done' sh",
+                "resources": {"disk_mb": 16},
+                "timeout_s": 60,
+            },
+            ("sandbox limit broken: disk",),
+        )
+        log = run_attack(fill, scene, open_store(settings), tmp_path)
+        assert "timed out" not in log and f"which keeps {settings.min_free_disk_mb} MiB" in log, log
+        assert free_mib() > settings.min_free_disk_mb - 256  # nothing of it is left on the disk
+        work = settings.path("workflow")
+        assert not [p for p in work.rglob("f*") if p.is_file() and p.parent.name.startswith("attack")]
+    finally:
+        scene.close()

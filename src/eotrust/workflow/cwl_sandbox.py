@@ -18,6 +18,7 @@ values only), never inside the job; they are not sandboxed by this module.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -32,6 +33,7 @@ from eotrust.settings import Settings
 from eotrust.workflow.cwl_confine import check_readable
 from eotrust.workflow.sandbox.bwrap import DEFAULT_PATH, Sandbox, python_paths, require_bwrap
 from eotrust.workflow.sandbox.cgroup import PidsCgroup, open_pids_cgroup
+from eotrust.workflow.sandbox.disk import DiskFloor
 from eotrust.workflow.sandbox.limits import unwrap_status, violation
 from eotrust.workflow.sandbox.policy import ADDRESS_SPACE_HEADROOM_MB, Limits, SandboxPolicy, clean_env
 
@@ -85,6 +87,7 @@ class CwlSandbox:
             procs=pol.max_procs,
             file_mb=files,
             wall_s=self.wall_s,
+            disk_floor_mb=pol.min_free_disk_mb,
         )
 
     def box_for(self, job: Any, env: MutableMapping[str, str], limits: Limits, cgroup: PidsCgroup | None) -> Sandbox:
@@ -192,13 +195,29 @@ def sandboxed_job_class(
             cgroup = open_pids_cgroup(limits.procs) if limits.procs else None
             codes: list[int] = []
             boxes: list[Sandbox] = []
+            floor = (
+                DiskFloor(Path(os.path.abspath(self.outdir)), limits.disk_floor_mb)
+                if limits.disk_floor_mb is not None
+                else None
+            )
 
             def monitor(proc: subprocess.Popen[str]) -> None:
                 # runs when the command has started; once it has ended, before cwltool
                 # collects the outputs, links leading out of the sandbox are removed
-                if monitor_function is not None:
-                    monitor_function(proc)
-                codes.append(proc.wait())
+
+                def stop() -> None:
+                    proc.kill()
+                    if cgroup is not None:
+                        cgroup.kill_all()
+
+                # watched from the start: cwltool's own monitor (memory) returns only when the
+                # command has ended
+                with floor.watch(stop) if floor is not None else contextlib.nullcontext():
+                    if monitor_function is not None:
+                        monitor_function(proc)
+                    codes.append(proc.wait())
+                if floor is not None and floor.broken:
+                    _logger.error("[job %s] %s", self.name, floor.broken)
                 for rel in refuse_links_out(boxes[0]):
                     _logger.error("[job %s] output %s refused: a symlink leading out of the sandbox", self.name, rel)
 
@@ -211,7 +230,7 @@ def sandboxed_job_class(
                 outer_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # what /bin/sh and bwrap get
                 super()._execute(argv, outer_env, runtimeContext, monitor)
                 code = unwrap_status(codes[0]) if codes else None
-                if code:
+                if code and not (floor is not None and floor.broken):
                     broke = violation(code, b"", limits, pids_hit=cgroup.hit_limit() if cgroup is not None else False)
                     if broke:
                         _logger.error("[job %s] %s", self.name, broke)

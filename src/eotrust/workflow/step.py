@@ -5,6 +5,7 @@ or on a Dask worker; outputs travel through the store, never through the executo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ from eotrust.workflow.command import render_command
 from eotrust.workflow.pool import PythonWorker, WorkerPool, describe_status
 from eotrust.workflow.sandbox.bwrap import Sandbox, inside, python_paths
 from eotrust.workflow.sandbox.cgroup import open_pids_cgroup
+from eotrust.workflow.sandbox.disk import DiskFloor
 from eotrust.workflow.sandbox.limits import unwrap_status, violation
 from eotrust.workflow.sandbox.policy import SandboxSpec, clean_env
 from eotrust.workflow.sandbox.safefs import UnsafePath, is_regular, open_regular, read_tail
@@ -111,7 +113,13 @@ def _seen(workdir: Path, value: Any) -> Any:
 
 
 def _run_command(
-    job: StepJob, workdir: Path, inputs: dict[str, Any], outputs: dict[str, str], stdout: Path, stderr: Path
+    job: StepJob,
+    workdir: Path,
+    inputs: dict[str, Any],
+    outputs: dict[str, str],
+    stdout: Path,
+    stderr: Path,
+    floor: DiskFloor | None = None,
 ) -> tuple[int | None, str | None]:
     if job.sandbox is not None:
         argv = render_command(
@@ -155,8 +163,7 @@ def _run_command(
             # sleeps, which would add milliseconds to every short step
             timed_out = threading.Event()
 
-            def kill() -> None:
-                timed_out.set()
+            def stop() -> None:
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -164,13 +171,20 @@ def _run_command(
                 if cgroup is not None:
                     cgroup.kill_all()
 
+            def kill() -> None:
+                timed_out.set()
+                stop()
+
             timer = threading.Timer(job.timeout_s, kill)
             timer.daemon = True
             timer.start()
             try:
-                code: int | None = proc.wait()
+                with floor.watch(stop) if floor is not None else contextlib.nullcontext():
+                    code: int | None = proc.wait()
             finally:
                 timer.cancel()
+        if floor is not None and floor.broken:
+            return unwrap_status(code), floor.broken
         if job.sandbox is not None:
             code = unwrap_status(code)
             broke = violation(
@@ -268,6 +282,8 @@ def _execute_in(
             outcome.error = f"cannot fetch an input: {exc.message}"
             return outcome
         outputs = _output_paths(job.service, workdir)
+        limits = job.sandbox.limits if job.sandbox is not None else None
+        floor = DiskFloor(workdir, limits.disk_floor_mb) if limits and limits.disk_floor_mb is not None else None
         if job.service.python:
 
             def see(v: Any) -> Any:
@@ -284,12 +300,15 @@ def _execute_in(
                 "env": _thread_env(job.service),
             }
             if worker is not None:
-                res = worker.call(req, job.timeout_s)
+                with floor.watch(worker.kill) if floor is not None else contextlib.nullcontext():
+                    res = worker.call(req, job.timeout_s)
             elif pool is not None:
                 res = pool.call(req, job.timeout_s)
             else:
                 raise RuntimeError("a Python service needs a worker pool")
             code, error = res.exit_status, res.error
+            if floor is not None and floor.broken:
+                error = floor.broken
             if job.sandbox is not None and (error is not None or res.timed_out):
                 tail = (error or "").encode() + b"\n" + read_tail(workdir, stderr, 4096)
                 broke = violation(
@@ -317,9 +336,12 @@ def _execute_in(
                 "stderr": inside(workdir, stderr),
                 "env": _thread_env(job.service),
             }
-            res = worker.call(req, job.timeout_s)
+            with floor.watch(worker.kill) if floor is not None else contextlib.nullcontext():
+                res = worker.call(req, job.timeout_s)
             code, error = res.exit_status, res.error
-            if error is not None or res.timed_out:
+            if floor is not None and floor.broken:
+                error = floor.broken
+            elif error is not None or res.timed_out:
                 tail = read_tail(workdir, stderr, 4096)
                 broke = violation(
                     None if res.timed_out else code,
@@ -331,7 +353,7 @@ def _execute_in(
                 if broke:
                     error = broke
         else:
-            code, error = _run_command(job, workdir, inputs, outputs, stdout, stderr)
+            code, error = _run_command(job, workdir, inputs, outputs, stdout, stderr, floor)
         outcome.exit_status = code
         if error is None:
             produced: dict[str, str] = {}

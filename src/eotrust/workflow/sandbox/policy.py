@@ -27,6 +27,7 @@ class Limits:
     procs: int | None = 64  # processes and threads (a pids cgroup)
     file_mb: int | None = None  # largest file written (RLIMIT_FSIZE)
     wall_s: float | None = None  # wall time: enforced by the caller's timer
+    disk_floor_mb: int | None = None  # free disk always left: a DiskFloor kills the step below it
 
     def describe(self) -> str:
         parts = []
@@ -40,6 +41,8 @@ class Limits:
             parts.append(f"files {self.file_mb} MiB")
         if self.wall_s:
             parts.append(f"wall {self.wall_s:g} s")
+        if self.disk_floor_mb is not None:
+            parts.append(f"disk floor {self.disk_floor_mb} MiB")
         return ", ".join(parts) or "none"
 
 
@@ -53,6 +56,7 @@ class SandboxPolicy:
     max_cpu_s: int = 3600
     max_procs: int = 64
     max_file_mb: int = 4096
+    min_free_disk_mb: int = 1024
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SandboxPolicy:
@@ -63,6 +67,7 @@ class SandboxPolicy:
             max_cpu_s=settings.sandbox_max_cpu_s,
             max_procs=settings.sandbox_max_procs,
             max_file_mb=settings.sandbox_max_file_mb,
+            min_free_disk_mb=settings.min_free_disk_mb,
         )
 
     def network_for(self, service: ServiceSpec) -> bool:
@@ -76,7 +81,14 @@ class SandboxPolicy:
         ) + ADDRESS_SPACE_HEADROOM_MB
         files = min(r.disk_mb, self.max_file_mb) if r.disk_mb else self.max_file_mb
         cpu = min(self.max_cpu_s, max(1, math.ceil(timeout_s * max(1.0, r.cpus))))
-        return Limits(memory_mb=memory, cpu_s=cpu, procs=self.max_procs, file_mb=files, wall_s=timeout_s)
+        return Limits(
+            memory_mb=memory,
+            cpu_s=cpu,
+            procs=self.max_procs,
+            file_mb=files,
+            wall_s=timeout_s,
+            disk_floor_mb=self.min_free_disk_mb,
+        )
 
     def spec_for(self, service: ServiceSpec, timeout_s: float, scope: str, hidden: tuple[str, ...] = ()) -> SandboxSpec:
         return SandboxSpec(
