@@ -73,3 +73,31 @@ def test_binds_that_would_show_the_home_are_refused(tmp_path: Path) -> None:
     out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "No such file or directory" in out.stderr and "SECRET" not in out.stdout
     assert "MY_VAR=kept" in out.stdout and "EOTRUST" not in out.stdout and "LD_PRELOAD" not in out.stdout
+
+
+def test_the_disk_floor_counts_bytes_and_inodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Empty files cost no bytes but an inode each: a step making millions of them would leave the
+    platform unable to create a file. The floor is 1 % of the inodes (at least 10,000)."""
+    import os
+    import threading
+
+    from eotrust.workflow.sandbox import disk
+
+    real = os.statvfs(tmp_path)
+    floor = disk.DiskFloor(tmp_path, keep_mb=0)
+    assert floor.check() is None
+
+    class Fake:
+        f_bavail, f_frsize, f_files = real.f_bavail, real.f_frsize, 1_000_000
+        f_favail = 9_999  # under 1 % of a million, and under 10,000
+
+    monkeypatch.setattr(disk.os, "statvfs", lambda _p: Fake)
+    why = floor.check()
+    assert why is not None and "9999 of 1000000 inodes" in why
+    killed = threading.Event()
+    with floor.watch(killed.set):
+        assert killed.wait(5)
+    assert floor.broken == why
+    Fake.f_favail = 50_000
+    assert disk.DiskFloor(tmp_path, keep_mb=0).check() is None
+    assert "MiB free" in (disk.DiskFloor(tmp_path, keep_mb=(Fake.f_bavail * Fake.f_frsize >> 20) + 1).check() or "")
