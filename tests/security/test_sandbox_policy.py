@@ -91,7 +91,7 @@ def test_the_disk_floor_counts_bytes_and_inodes(tmp_path: Path, monkeypatch: pyt
         f_bavail, f_frsize, f_files = real.f_bavail, real.f_frsize, 1_000_000
         f_favail = 9_999  # under 1 % of a million, and under 10,000
 
-    monkeypatch.setattr(disk.os, "statvfs", lambda _p: Fake)
+    monkeypatch.setattr(os, "statvfs", lambda _p: Fake)
     why = floor.check()
     assert why is not None and "9999 of 1000000 inodes" in why
     killed = threading.Event()
