@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     step_retries: int = Field(default=2, ge=0, description="retries of a failed workflow step")
     step_timeout_s: float = Field(default=3600.0, gt=0, description="per-step timeout")
     max_upload_mb: int = Field(default=512, ge=1, description="largest accepted upload over HTTP")
+    store_max_mb_per_party: int = Field(
+        default=10240,
+        ge=1,
+        description="most bytes one party may store through a server's POST /store, in MiB (403 beyond)",
+    )
     catalog_max_records_per_owner: int = Field(
         default=10_000,
         ge=1,

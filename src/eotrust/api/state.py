@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from eotrust.api.key_proof import KeyProofs
     from eotrust.api.model_service import ModelService
     from eotrust.ml.registry import ModelEntry
+    from eotrust.store.usage import StoreUsage
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,13 @@ class ServerState(Backends):
     def sparql_slots(self) -> threading.BoundedSemaphore:
         """How many SPARQL queries may be evaluated at once (``sparql_concurrency``)."""
         return threading.BoundedSemaphore(self.settings.sparql_concurrency)
+
+    @opened
+    def store_usage(self) -> StoreUsage:
+        """What each party has stored through this server (``store_max_mb_per_party``)."""
+        from eotrust.store.usage import StoreUsage
+
+        return StoreUsage(self.settings.path("server") / "store-usage.sqlite")
 
     def write_disks(self) -> list[Path]:
         """Directories on the disks a party's request writes to: the server's temporary files

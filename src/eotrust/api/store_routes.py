@@ -24,7 +24,7 @@ from eotrust.api.bodies import (
     stream_body,
 )
 from eotrust.api.ogc import ERROR_RESPONSES
-from eotrust.errors import NotFoundError
+from eotrust.errors import NotFoundError, QuotaExceededError
 
 if TYPE_CHECKING:
     from eotrust.api.state import ServerState
@@ -66,26 +66,45 @@ async def upload(request: Request, caller: Caller = Depends(require_party)) -> A
     mb = state.settings.max_upload_mb
     limit = mb * 1024 * 1024
     check_declared_length(request, limit, lambda _size: upload_too_large(mb))
+    from starlette.concurrency import run_in_threadpool
+
+    usage = state.store_usage
+    quota = state.settings.store_max_mb_per_party * 1024 * 1024
+    used = await run_in_threadpool(usage.used, caller.party)
+    declared = declared_length(request) or 0
+    if used + declared > quota:  # refused before one byte is read
+        raise _over_quota(caller.party, quota, used, declared)
     tmp_dir = state.settings.path("tmp")
     disks = state.write_disks()
     fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=tmp_dir)
     try:
         with os.fdopen(fd, "wb") as out:
-            guarded = DiskGuard(
-                out.write, disks, state.settings.min_free_disk_mb, copies=2, expected=declared_length(request) or 0
-            )
-            size = await stream_body(request, limit, guarded, lambda: upload_too_large(mb))
+            guarded = DiskGuard(out.write, disks, state.settings.min_free_disk_mb, copies=2, expected=declared)
+
+            def write(chunk: bytes) -> None:
+                if used + guarded.written + len(chunk) > quota:  # a chunked body: cut off as it passes
+                    raise _over_quota(caller.party, quota, used, guarded.written + len(chunk))
+                guarded(chunk)
+
+            size = await stream_body(request, limit, write, lambda: upload_too_large(mb))
         from pathlib import Path as P
 
-        from starlette.concurrency import run_in_threadpool
-
-        cid = await run_in_threadpool(state.store.put_file, P(tmp))
+        stored = await run_in_threadpool(state.store.put_file, P(tmp))
+        await run_in_threadpool(usage.add, caller.party, stored, size)  # once per party and object
     finally:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-    return {"cid": cid, "size": size}
+    return {"cid": stored, "size": size}
+
+
+def _over_quota(party: str, quota: int, used: int, size: int) -> QuotaExceededError:
+    return QuotaExceededError(
+        f"party {party} has stored {used / 2**20:.1f} MiB through this server; {size / 2**20:.1f} MiB more would "
+        f"pass its {quota >> 20} MiB (store_max_mb_per_party)",
+        hint="ask the server's operator for more, or store the object on your own node",
+    )
 
 
 class UploadTooLarge(BodyTooLarge):
