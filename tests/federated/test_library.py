@@ -203,3 +203,32 @@ def test_a_participant_reads_no_model_larger_than_its_plans_nor_a_huge_plan(tmp_
         read_model(store, huge, at_most=model_bytes(plan))
     with pytest.raises(InvalidInputError, match=r"the plan .* bytes; at most \d+ are read"):
         read_plan(store, store.put_bytes(bytes(MAX_PLAN_BYTES + 1)))
+
+
+def test_one_federated_node_per_party_role_and_home(tmp_path: Path) -> None:
+    """Two aggregators (or participants) of one party on one home would both aggregate (train),
+    seal and journal the same round, and one of them fail at the ledger; the second is refused
+    in one line naming the first one's pid. Another role of the party is not held back."""
+    import os
+
+    from eotrust.backends import Backends
+    from eotrust.errors import StateError
+    from eotrust.federated.data import PixelSet
+    from eotrust.nodes.federated import FederatedNode
+    from eotrust.party import Role, create_party
+    from eotrust.settings import load_settings
+
+    settings = load_settings(home=tmp_path / "home")
+    party = create_party(settings, "hpc", Role.PLATFORM_OWNER)
+    backends = Backends(settings)
+    first, second = FederatedNode(backends, party, "aggregator"), FederatedNode(backends, party, "aggregator")
+    with first.exclusive(), first.exclusive():  # re-entrant for the node that holds it
+        with pytest.raises(StateError, match=rf"aggregator of 'hpc' already runs on this home \(pid {os.getpid()}\)"):
+            second.step_all()
+        with pytest.raises(StateError, match="already runs"):
+            second.run()
+        empty = PixelSet(np.zeros((0, 1, 3), np.float32), np.zeros(0, np.int64))
+        with FederatedNode(backends, party, "participant", data=empty).exclusive():
+            pass  # a participant of the same party is another node
+    with second.exclusive():
+        pass  # the first let go

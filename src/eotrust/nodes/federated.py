@@ -12,11 +12,12 @@ with backoff; an error on one task is logged and does not stop the others.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 from eotrust.backends import Backends
-from eotrust.errors import BackendUnavailableError, EotrustError, InvalidInputError
+from eotrust.errors import BackendUnavailableError, EotrustError, InvalidInputError, StateError
 from eotrust.federated.aggregator import aggregator_step
 from eotrust.federated.data import PixelSet
 from eotrust.federated.journal import RoundJournal
@@ -24,6 +25,7 @@ from eotrust.federated.participant import participant_step
 from eotrust.federated.roles import RoleContext, short
 from eotrust.ledger.federated import FederatedFactoryClient, FederatedSnapshot, FederatedState, FederatedTaskClient
 from eotrust.party.party import Party
+from eotrust.store.lock import file_lock, held_alone
 
 Role = Literal["participant", "aggregator"]
 
@@ -51,6 +53,9 @@ class FederatedNode:
             journal=RoundJournal(backends.settings.path("nodes", "federated", party.name)),
             log=log or (lambda line: None),
         )
+        directory = backends.settings.path("nodes", "federated", party.name)
+        self._lock = file_lock(directory / f"{role}.lock")  # one such node per party and home
+        self._pid_path = directory / f"{role}.pid"
         self._done: set[str] = set()
         self._tasks: list[str] = []  # the factory's tasks seen so far (it only appends)
         self._last: dict[str, str] = {}
@@ -61,8 +66,28 @@ class FederatedNode:
             return participant_step(self.ctx, address, self.data, snap)
         return aggregator_step(self.ctx, address, snap)
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold this party's lock for its role in this home (re-entrant for this node). Two
+        participants of one party on one home would each train, seal an update and journal it
+        for the same round — the later journal entry naming an update the ledger never took —
+        and one of them fail; two aggregators likewise. The second one is refused instead."""
+
+        def refused(holder: str) -> StateError:
+            return StateError(
+                f"a federated {self.role} of {self.ctx.name!r} already runs on this home{holder}",
+                hint="stop it first, or give this node another EOTRUST_HOME",
+            )
+
+        with held_alone(self._lock, self._pid_path, refused):
+            yield
+
     def step_all(self) -> dict[str, str]:
         """One step on every running task of the federated factory; what happened to each."""
+        with self.exclusive():
+            return self._step_all()
+
+    def _step_all(self) -> dict[str, str]:
         seen: dict[str, str] = {}
         self._tasks = FederatedFactoryClient(self.ctx.chain).all_tasks(known=self._tasks)
         for address in self._tasks:
@@ -85,8 +110,12 @@ class FederatedNode:
 
     def run(self, stop: threading.Event | None = None, *, poll_s: float = 1.0, max_backoff_s: float = 30.0) -> None:
         stop = stop or threading.Event()
+        with self.exclusive():
+            self.ctx.log(f"federated {self.role} node started as {self.ctx.address}")
+            self._loop(stop, poll_s, max_backoff_s)
+
+    def _loop(self, stop: threading.Event, poll_s: float, max_backoff_s: float) -> None:
         backoff = poll_s
-        self.ctx.log(f"federated {self.role} node started as {self.ctx.address}")
         while not stop.is_set():
             try:
                 self.step_all()

@@ -10,12 +10,9 @@ while the node was cut off.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-
-from filelock import Timeout
 
 from eotrust.backends import Backends
 from eotrust.catalog.entries import Kind
@@ -27,7 +24,7 @@ from eotrust.nodes.journal import Journal
 from eotrust.nodes.runner import PlatformContext, Runner, short
 from eotrust.party import Party
 from eotrust.store.local import LocalStore
-from eotrust.store.lock import file_lock
+from eotrust.store.lock import file_lock, held_alone
 
 ACTIVE = (TaskState.RequestsLocked, TaskState.Running)
 
@@ -111,28 +108,17 @@ class PlatformNode:
         of one platform on one home would run the same task twice at once, and each deletes
         what its run added to the shared private store when the task ends: the other's
         in-flight inputs and step outputs included. The second one is refused instead."""
-        first = not self._lock.is_locked
-        try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            try:
-                with open(self._pid_path, "rb") as f:  # a few bytes, whatever the file holds
-                    holder = f" (pid {int(f.read(32).strip())})"
-            except (OSError, ValueError):
-                holder = ""
-            raise StateError(
+
+        def refused(holder: str) -> StateError:
+            return StateError(
                 f"a node of platform {self.ctx.platform_name!r} already runs on this home{holder}",
                 hint="stop it first, or give this node another EOTRUST_HOME",
-            ) from None
-        try:
+            )
+
+        with held_alone(self._lock, self._pid_path, refused) as first:
             if first:
-                self._pid_path.write_text(f"{os.getpid()}\n")
                 self.runner.clean_after_crash()  # no other node of the platform runs: what is left is a dead one's
             yield
-        finally:
-            if first:
-                self._pid_path.unlink(missing_ok=True)
-            self._lock.release()
 
     # -- all tasks -----------------------------------------------------------------
     def recover(self) -> dict[str, str]:
