@@ -190,3 +190,26 @@ def test_a_data_owner_cannot_answer_another_owners_request(
     assert r.status_code == 200 and r.json()["state"] == "Nacked"
     status = client.get(f"/jobs/{address}", headers={"X-API-Key": world.keys["sam"]}).json()
     assert status["status"] == "dismissed"
+
+
+def test_results_are_decrypted_for_the_web_only_with_room_on_the_disk(
+    finished: tuple[FlowWorld, TestClient, str],
+) -> None:
+    """``GET /tasks/{address}/results`` decrypts a task's results into the server's home once and
+    keeps them for the page: not when that would leave less than ``min_free_disk_mb`` (507, and
+    nothing half-written); with room, it does."""
+    import os
+
+    world, client, job = finished
+    sam = {"X-API-Key": world.keys["sam"]}
+    st = os.statvfs(world.home)
+    short = load_settings(home=world.home, min_free_disk_mb=(st.f_bavail * st.f_frsize >> 20) + 4096)
+    cache = short.path("web-results") / job.lower()
+    __import__("shutil").rmtree(cache, ignore_errors=True)  # not yet decrypted for the page
+    with in_process(short) as tight:
+        r = tight.get(f"/tasks/{job}/results", headers=sam)
+        assert r.status_code == 507 and "short of disk" in r.json()["detail"], r.text
+    assert not cache.exists() and not list(cache.parent.glob(f".{cache.name}*"))
+    r = client.get(f"/tasks/{job}/results", headers=sam)
+    assert r.status_code == 200 and r.json(), r.text
+    assert cache.is_dir()
