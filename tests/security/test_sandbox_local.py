@@ -71,3 +71,33 @@ def test_a_step_that_fills_the_disk_is_killed_at_the_platforms_floor(tmp_path: P
         assert not [p for p in work.rglob("f*") if p.is_file() and p.parent.name.startswith("attack")]
     finally:
         scene.close()
+
+
+def test_an_output_that_would_take_the_disk_below_the_floor_is_not_stored(tmp_path: Path) -> None:
+    """A step's output is copied into the store after the step: a 200 MiB output written while
+    the disk had room (floor 256 MiB under what is free now) would take it 144 MiB below the
+    floor once stored. The step fails naming the limit and nothing is stored; before, the copy
+    was made whatever the disk held."""
+    import os
+
+    from sandbox_hostile import Attack
+
+    def free_mib() -> int:
+        st = os.statvfs(tmp_path)
+        return st.f_bavail * st.f_frsize >> 20
+
+    settings = load_settings(home=tmp_path / "home", step_retries=0, min_free_disk_mb=max(free_mib() - 256, 0))
+    scene = make_scene(settings, tmp_path)
+    try:
+        big = Attack(
+            "big-output",
+            {"command": "sh -c 'head -c 200M /dev/zero > \"$1\"' sh {outputs.out}", "resources": {"disk_mb": 256}},
+            ("not stored",),
+        )
+        store = open_store(settings)
+        before = {o.cid for o in store.list()}
+        log = run_attack(big, scene, store, tmp_path)
+        assert "output 'out': sandbox limit broken: disk (storing it, 200 MiB" in log, log
+        assert not [o for o in store.list() if o.cid not in before and o.size > 1 << 20]
+    finally:
+        scene.close()

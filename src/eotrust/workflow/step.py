@@ -377,6 +377,11 @@ def _execute_in(
                     error = f"the service wrote no declared output {name!r} (expected at {path.relative_to(workdir)})"
                     break
                 try:
+                    if floor is not None and path.is_file() and not path.is_symlink():
+                        short = floor.room_for(path.stat().st_size)  # it is copied into the store next
+                        if short is not None:
+                            error = f"output {name!r}: {short}"
+                            break
                     produced[name] = _put_safe(store, workdir, path)
                 except UnsafePath as exc:
                     error = f"output {name!r} refused: {exc} (a symlink or special file may lead out of the sandbox)"

@@ -43,6 +43,18 @@ class DiskFloor:
             )
         return None
 
+    def room_for(self, nbytes: int) -> str | None:
+        """None if ``nbytes`` more can be written and leave the floor; else why not (a step's
+        output, about to be copied into the store)."""
+        st = os.statvfs(self.directory)
+        free = st.f_bavail * st.f_frsize
+        if free - nbytes < self.keep_mb * 1024 * 1024:
+            return (
+                f"sandbox limit broken: disk (storing it, {nbytes >> 20} MiB, would leave {max(free - nbytes, 0) >> 20} MiB "
+                f"free on the platform's disk, which keeps {self.keep_mb} MiB); not stored"
+            )
+        return None
+
     @contextmanager
     def watch(self, kill: Callable[[], None]) -> Iterator[None]:
         """Check now and every :data:`INTERVAL_S` until the block ends; on the first broken
