@@ -17,6 +17,13 @@ def free_bytes(directory: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
+def room_to_decrypt(sizes: list[int]) -> int:
+    """Disk that decrypting objects of these ciphertext ``sizes`` and keeping them all takes: a
+    plaintext is no larger than its ciphertext, and the largest is written twice while it is
+    decrypted and then stored."""
+    return sum(sizes) + max(sizes, default=0)
+
+
 def check_free_disk(directories: list[Path], keep_mb: int, more: int = 0, *, who: str = "the server") -> None:
     """InsufficientStorageError (507 over HTTP) when writing ``more`` bytes more under any of
     ``directories`` would leave less than ``keep_mb`` MiB free on its filesystem."""

@@ -198,12 +198,11 @@ def test_results_are_decrypted_for_the_web_only_with_room_on_the_disk(
     """``GET /tasks/{address}/results`` decrypts a task's results into the server's home once and
     keeps them for the page: not when that would leave less than ``min_free_disk_mb`` (507, and
     nothing half-written); with room, it does."""
-    import os
+    from eotrust.disk import free_bytes
 
     world, client, job = finished
     sam = {"X-API-Key": world.keys["sam"]}
-    st = os.statvfs(world.home)
-    short = load_settings(home=world.home, min_free_disk_mb=(st.f_bavail * st.f_frsize >> 20) + 4096)
+    short = load_settings(home=world.home, min_free_disk_mb=(free_bytes(world.home) >> 20) + 4096)
     cache = short.path("web-results") / job.lower()
     __import__("shutil").rmtree(cache, ignore_errors=True)  # not yet decrypted for the page
     with in_process(short) as tight:

@@ -5,7 +5,6 @@ hands the app one 64 KiB chunk at a time, so the cut-off happens part-way throug
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from api_client import post_streamed
 from fastapi.testclient import TestClient
 
 from eotrust.catalog.api_keys import create_api_key
+from eotrust.disk import free_bytes
 from eotrust.party import Role, create_party
 from eotrust.settings import load_settings
 
@@ -88,8 +88,7 @@ def test_ogc_deploy_reads_no_more_than_a_package(small_server: tuple[TestClient,
 
 
 def _free_mib(path: Path) -> int:
-    st = os.statvfs(path)
-    return int(st.f_bavail * st.f_frsize) >> 20
+    return free_bytes(path) >> 20
 
 
 def test_uploads_that_would_fill_the_disk_are_refused(

@@ -249,16 +249,13 @@ def test_a_platform_short_of_disk_fails_the_task_before_decrypting_anything(worl
     catalogue live there): the node checks the inputs' sizes against ``min_free_disk_mb`` before
     it decrypts one, and the task fails with that reason in its log. Before, the node decrypted
     whatever it was given until the disk was full."""
-    import os
-
     from eotrust.backends import Backends
+    from eotrust.disk import free_bytes
     from eotrust.nodes.node import PlatformNode
 
     address = world.request().address
     world.answer_all(address)
-    home = world.settings.home
-    st = os.statvfs(home)
-    free_mib = st.f_bavail * st.f_frsize >> 20
+    free_mib = free_bytes(world.settings.home) >> 20
     short = Backends(world.settings.model_copy(update={"min_free_disk_mb": free_mib + 4096}))
     private = world.settings.path("nodes", PLATFORM, "private-store")
     before = {p for p in private.rglob("*") if p.is_file()}

@@ -8,7 +8,6 @@ reading goes on."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -23,6 +22,7 @@ from api_client import in_process  # noqa: E402
 from eotrust.catalog.api_keys import create_api_key  # noqa: E402
 from eotrust.catalog.entries import PlatformInfo  # noqa: E402
 from eotrust.catalog.service import open_catalog  # noqa: E402
+from eotrust.disk import free_bytes  # noqa: E402
 from eotrust.errors import QuotaExceededError  # noqa: E402
 from eotrust.ml.registry import Registry  # noqa: E402
 from eotrust.party import Role, create_party  # noqa: E402
@@ -39,11 +39,6 @@ def api_client_factory() -> Iterator[Callable[..., TestClient]]:
             return stack.enter_context(in_process(load_settings(config_file=None, home=home, **overrides)))
 
         yield make
-
-
-def _free_mib(path: Path) -> int:
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize >> 20
 
 
 def test_an_owner_holds_at_most_its_quota_of_records(tmp_path: Path) -> None:
@@ -80,7 +75,7 @@ def test_over_http_the_quota_is_one_line_and_a_full_disk_stops_every_write(
     assert "at most 2" in detail and "\n" not in detail and "Traceback" not in r.text
     assert len(client.get("/catalog/platforms").json()) == 2
 
-    short = api_client_factory(home, min_free_disk_mb=_free_mib(tmp_path) + 4096)  # more than the disk has
+    short = api_client_factory(home, min_free_disk_mb=(free_bytes(tmp_path) >> 20) + 4096)  # more than the disk has
     before = short.get("/catalog/platforms").json()
     for method, path, body in (
         ("post", "/catalog/platforms", {"name": "c9", "age_recipient": RECIPIENT}),

@@ -373,9 +373,9 @@ def test_a_tool_that_fills_the_disk_is_killed_at_the_platforms_floor(scene: Scen
     in a loop is killed once less than ``min_free_disk_mb`` is free (set here 48 MiB under what
     is free now), the run fails naming the limit, and nothing it wrote is kept. (The tool stops
     by itself after 2 GiB, so that a broken floor fails this test without filling the disk.)"""
-    st = os.statvfs(tmp_path)
-    free_mib = st.f_bavail * st.f_frsize >> 20
-    settings = load_settings(home=scene.settings.home, min_free_disk_mb=max(free_mib - 48, 0))
+    from eotrust.disk import free_bytes
+
+    settings = load_settings(home=scene.settings.home, min_free_disk_mb=max((free_bytes(tmp_path) >> 20) - 48, 0))
     script = "for i in `seq 128`; do head -c 16M /dev/zero > f$i || exit 1; done"  # 2 GiB at most
     tool = hostile_tool(tmp_path / "fill.cwl", script)
     result = run_cwl(settings, tool, None, CwlOptions(outdir=tmp_path / "out", cache=False))

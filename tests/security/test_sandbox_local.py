@@ -10,7 +10,8 @@ import pytest
 from sandbox_harness import Scene, make_scene, run_attack
 from sandbox_hostile import ATTACKS, Attack
 
-from eotrust.settings import load_settings
+from eotrust.disk import free_bytes
+from eotrust.settings import Settings, load_settings
 from eotrust.store import open_store
 from eotrust.workflow.record import RunRecord
 
@@ -37,22 +38,20 @@ def test_hostile_service_is_contained(attack: Attack, scene: Scene, tmp_path: Pa
     assert [(s.sandboxed, s.network) for s in record.steps] == [(True, False)]
 
 
+def _scene_with_floor(tmp_path: Path, below_free_mib: int) -> tuple[Settings, Scene]:
+    """A scene whose platform keeps free all but ``below_free_mib`` MiB of what is free now."""
+    keep = max((free_bytes(tmp_path) >> 20) - below_free_mib, 0)
+    settings = load_settings(home=tmp_path / "home", step_retries=0, min_free_disk_mb=keep)
+    return settings, make_scene(settings, tmp_path)
+
+
 def test_a_step_that_fills_the_disk_is_killed_at_the_platforms_floor(tmp_path: Path) -> None:
     """A step may write files of ``sandbox_max_file_mb`` each, but as many as it likes: on the old
     code a service writing 16 MiB files in a loop ran until the disk was full (here, without the
     test's 2 GiB cap: 60 s, until its timeout, far past the floor). Now it is killed once less than ``min_free_disk_mb`` is
     free, the log names the limit, and its working directory goes with it. (The floor is set
     48 MiB under what is free now, so that the test writes about that much, not a disk's worth.)"""
-    import os
-
-    from sandbox_hostile import Attack
-
-    def free_mib() -> int:
-        st = os.statvfs(tmp_path)
-        return st.f_bavail * st.f_frsize >> 20
-
-    settings = load_settings(home=tmp_path / "home", step_retries=0, min_free_disk_mb=max(free_mib() - 48, 0))
-    scene = make_scene(settings, tmp_path)
+    settings, scene = _scene_with_floor(tmp_path, below_free_mib=48)
     try:
         fill = Attack(
             "fill-the-disk",
@@ -66,7 +65,7 @@ def test_a_step_that_fills_the_disk_is_killed_at_the_platforms_floor(tmp_path: P
         )
         log = run_attack(fill, scene, open_store(settings), tmp_path)
         assert "timed out" not in log and f"which keeps {settings.min_free_disk_mb} MiB" in log, log
-        assert free_mib() > settings.min_free_disk_mb - 256  # nothing of it is left on the disk
+        assert (free_bytes(tmp_path) >> 20) > settings.min_free_disk_mb - 256  # nothing of it is left on the disk
         work = settings.path("workflow")
         assert not [p for p in work.rglob("f*") if p.is_file() and p.parent.name.startswith("attack")]
     finally:
@@ -78,16 +77,7 @@ def test_an_output_that_would_take_the_disk_below_the_floor_is_not_stored(tmp_pa
     the disk had room (floor 256 MiB under what is free now) would take it 144 MiB below the
     floor once stored. The step fails naming the limit and nothing is stored; before, the copy
     was made whatever the disk held."""
-    import os
-
-    from sandbox_hostile import Attack
-
-    def free_mib() -> int:
-        st = os.statvfs(tmp_path)
-        return st.f_bavail * st.f_frsize >> 20
-
-    settings = load_settings(home=tmp_path / "home", step_retries=0, min_free_disk_mb=max(free_mib() - 256, 0))
-    scene = make_scene(settings, tmp_path)
+    settings, scene = _scene_with_floor(tmp_path, below_free_mib=256)
     try:
         big = Attack(
             "big-output",

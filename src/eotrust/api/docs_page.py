@@ -2,7 +2,7 @@
 ``swagger-ui-bundle-v2`` package ships Swagger UI's built files), so the page works offline:
 nothing is loaded from a CDN. The page is this module's own (FastAPI's starts Swagger UI with
 an inline script): it loads the bundle and ``/web/api-docs.js``, so that its Content Security
-Policy (:data:`eotrust.api.security_headers.API_DOCS_CSP`) forbids inline script."""
+Policy (the web page's, :data:`eotrust.api.security_headers.WEB_CSP`) forbids inline script."""
 
 from __future__ import annotations
 

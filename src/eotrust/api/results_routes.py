@@ -38,7 +38,7 @@ class ResultFile(BaseModel):
 
 
 def _collected(request: Request, caller: Caller, address: str) -> list[Any]:
-    from eotrust.disk import check_free_disk
+    from eotrust.disk import check_free_disk, room_to_decrypt
     from eotrust.roles.submitter.collect import collect_results
     from eotrust.store.atomic import temp_name
 
@@ -46,11 +46,10 @@ def _collected(request: Request, caller: Caller, address: str) -> list[Any]:
     flowops.ensure_job_submitter(state, caller, address)
     cache = state.settings.path("web-results") / address.lower()
     if not cache.is_dir():
-        # decrypted here once and kept: not if that would leave the disk short (a plaintext is
-        # no larger than its ciphertext; the largest is counted once more while it is written)
+        # decrypted here once and kept: not if that would leave the disk short
         snap = flowops.snapshot(state, address)[1]
         sizes = [state.store.size(cid) for cid in snap.result_cids if state.store.has(cid)]
-        check_free_disk([cache.parent], state.settings.min_free_disk_mb, more=sum(sizes) + max(sizes, default=0))
+        check_free_disk([cache.parent], state.settings.min_free_disk_mb, more=room_to_decrypt(sizes))
         building = temp_name(cache)
         party = state.load_party(caller.party)
         try:

@@ -9,7 +9,7 @@ also carries a Content Security Policy that allows scripts, styles, data and con
 this server only, no inline script or style attribute, no plugins, no ``<base>``: text that
 slipped into the page as markup could neither run nor send the key anywhere. The API
 documentation (``/api.html``, Swagger UI, where a key can be typed into "Authorize") has the
-same policy, :data:`API_DOCS_CSP`.
+same policy.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ WEB_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-#: Swagger UI runs under the page's policy as it is (its start-up script is a file).
-API_DOCS_CSP = WEB_CSP
 EVERY_ANSWER = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -31,8 +29,8 @@ EVERY_ANSWER = {
 
 
 class SecurityHeaders:
-    """ASGI middleware adding :data:`EVERY_ANSWER` to every response, :data:`WEB_CSP` to the
-    web page's and :data:`API_DOCS_CSP` to ``/api.html`` (a header a route set itself is kept)."""
+    """ASGI middleware adding :data:`EVERY_ANSWER` to every response, and :data:`WEB_CSP` to the
+    web page's and ``/api.html``'s (a header a route set itself is kept)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -42,15 +40,15 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path = str(scope.get("path", ""))
-        policy = WEB_CSP if path.startswith("/web") else API_DOCS_CSP if path == "/api.html" else None
+        page = path.startswith("/web") or path == "/api.html"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in EVERY_ANSWER.items():
                     headers.setdefault(name, value)
-                if policy is not None:
-                    headers.setdefault("content-security-policy", policy)
+                if page:
+                    headers.setdefault("content-security-policy", WEB_CSP)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -44,16 +44,16 @@ class FederatedNode:
             raise InvalidInputError("a participant trains on its own data", hint="pass --data OWN.npz")
         self.role = role
         self.data = data
+        directory = backends.settings.path("nodes", "federated", party.name)
         self.ctx = RoleContext(
             name=party.name,
             account=party.account,
             identity=party.age_identity,
             chain=backends.chain,
             store=backends.store,
-            journal=RoundJournal(backends.settings.path("nodes", "federated", party.name)),
+            journal=RoundJournal(directory),
             log=log or (lambda line: None),
         )
-        directory = backends.settings.path("nodes", "federated", party.name)
         self._lock = file_lock(directory / f"{role}.lock")  # one such node per party and home
         self._pid_path = directory / f"{role}.pid"
         self._done: set[str] = set()

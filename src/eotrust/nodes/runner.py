@@ -32,7 +32,7 @@ from pathlib import Path
 
 from eotrust.catalog.entries import Kind, PlatformInfo, Record, TaskInfo
 from eotrust.catalog.service import Catalog
-from eotrust.disk import check_free_disk
+from eotrust.disk import check_free_disk, room_to_decrypt
 from eotrust.errors import BackendUnavailableError, EotrustError, IntegrityError
 from eotrust.ledger import Chain, TaskClient, TaskSnapshot
 from eotrust.limits import json_loads
@@ -284,17 +284,16 @@ class Runner:
         return inputs
 
     def _check_room(self, snap: TaskSnapshot) -> None:
-        """Refuse the task before anything is decrypted when its inputs would leave less than
-        ``min_free_disk_mb`` free for the platform: every plaintext stays in the private store
-        while the task runs, and the largest is written twice while it is decrypted and stored
-        (a data owner's huge dataset must not fill the disk the node's journal, chain and
-        catalogue live on). A plaintext is no larger than its ciphertext."""
+        """Refuse the task before anything is decrypted when its inputs, every one of which stays
+        in the private store while the task runs, would leave less than ``min_free_disk_mb`` free
+        for the platform (a data owner's huge dataset must not fill the disk the node's journal,
+        chain and catalogue live on)."""
         ctx = self.ctx
         sizes = [ctx.shared.size(r.input_cid) for r in snap.requests if r.input_cid and ctx.shared.has(r.input_cid)]
         check_free_disk(
             [ctx.work_dir, ctx.private.root],
             ctx.settings.min_free_disk_mb,
-            more=sum(sizes) + max(sizes, default=0),
+            more=room_to_decrypt(sizes),
             who=f"platform {ctx.platform_name}",
         )
 

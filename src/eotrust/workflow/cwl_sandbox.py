@@ -18,7 +18,6 @@ values only), never inside the job; they are not sandboxed by this module.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -33,7 +32,7 @@ from eotrust.settings import Settings
 from eotrust.workflow.cwl_confine import check_readable
 from eotrust.workflow.sandbox.bwrap import DEFAULT_PATH, Sandbox, python_paths, require_bwrap
 from eotrust.workflow.sandbox.cgroup import PidsCgroup, open_pids_cgroup
-from eotrust.workflow.sandbox.disk import DiskFloor
+from eotrust.workflow.sandbox.disk import DiskFloor, watching
 from eotrust.workflow.sandbox.limits import unwrap_status, violation
 from eotrust.workflow.sandbox.policy import ADDRESS_SPACE_HEADROOM_MB, Limits, SandboxPolicy, clean_env
 
@@ -212,7 +211,7 @@ def sandboxed_job_class(
 
                 # watched from the start: cwltool's own monitor (memory) returns only when the
                 # command has ended
-                with floor.watch(stop) if floor is not None else contextlib.nullcontext():
+                with watching(floor, stop):
                     if monitor_function is not None:
                         monitor_function(proc)
                     codes.append(proc.wait())

@@ -5,7 +5,6 @@ or on a Dask worker; outputs travel through the store, never through the executo
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -25,7 +24,7 @@ from eotrust.workflow.command import render_command
 from eotrust.workflow.pool import PythonWorker, WorkerPool, describe_status
 from eotrust.workflow.sandbox.bwrap import Sandbox, inside, python_paths
 from eotrust.workflow.sandbox.cgroup import open_pids_cgroup
-from eotrust.workflow.sandbox.disk import DiskFloor
+from eotrust.workflow.sandbox.disk import DiskFloor, watching
 from eotrust.workflow.sandbox.limits import unwrap_status, violation
 from eotrust.workflow.sandbox.policy import SandboxSpec, clean_env
 from eotrust.workflow.sandbox.safefs import UnsafePath, is_regular, open_regular, read_tail
@@ -179,7 +178,7 @@ def _run_command(
             timer.daemon = True
             timer.start()
             try:
-                with floor.watch(stop) if floor is not None else contextlib.nullcontext():
+                with watching(floor, stop):
                     code: int | None = proc.wait()
             finally:
                 timer.cancel()
@@ -300,7 +299,7 @@ def _execute_in(
                 "env": _thread_env(job.service),
             }
             if worker is not None:
-                with floor.watch(worker.kill) if floor is not None else contextlib.nullcontext():
+                with watching(floor, worker.kill):
                     res = worker.call(req, job.timeout_s)
             elif pool is not None:
                 res = pool.call(req, job.timeout_s)
@@ -336,7 +335,7 @@ def _execute_in(
                 "stderr": inside(workdir, stderr),
                 "env": _thread_env(job.service),
             }
-            with floor.watch(worker.kill) if floor is not None else contextlib.nullcontext():
+            with watching(floor, worker.kill):
                 res = worker.call(req, job.timeout_s)
             code, error = res.exit_status, res.error
             if floor is not None and floor.broken:

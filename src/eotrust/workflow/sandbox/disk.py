@@ -8,11 +8,14 @@ inodes are left; the step fails naming the limit, and its working directory is d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+
+from eotrust.disk import free_bytes
 
 #: How often the floor is checked: a step writing at 1 GB/s goes at most ~100 MB below it.
 INTERVAL_S = 0.1
@@ -46,8 +49,7 @@ class DiskFloor:
     def room_for(self, nbytes: int) -> str | None:
         """None if ``nbytes`` more can be written and leave the floor; else why not (a step's
         output, about to be copied into the store)."""
-        st = os.statvfs(self.directory)
-        free = st.f_bavail * st.f_frsize
+        free = free_bytes(self.directory)
         if free - nbytes < self.keep_mb * 1024 * 1024:
             return (
                 f"sandbox limit broken: disk (storing it, {nbytes >> 20} MiB, would leave {max(free - nbytes, 0) >> 20} MiB "
@@ -78,3 +80,8 @@ class DiskFloor:
         finally:
             stop.set()
             watcher.join()
+
+
+def watching(floor: DiskFloor | None, kill: Callable[[], None]) -> AbstractContextManager[None]:
+    """``floor.watch(kill)``, or nothing to watch when the step has no floor (not sandboxed)."""
+    return floor.watch(kill) if floor is not None else contextlib.nullcontext()
