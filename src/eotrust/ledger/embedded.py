@@ -69,7 +69,9 @@ _MAGIC = b"EOTJ"
 _RECORD_HEAD = struct.Struct(">4sII")  # magic, payload length, crc32
 _ENTRY = struct.Struct(">II")  # key length, value length (0xFFFFFFFF: deleted)
 _DELETED = 0xFFFFFFFF
-_WRITE_METHODS = frozenset({"eth_sendRawTransaction", "eth_sendTransaction", "evm_mine"})
+#: Requests that mine: each is journaled (eth-tester's ``testing_timeTravel`` mines a block with
+#: a later timestamp, as anvil's ``evm_setNextBlockTimestamp`` + ``evm_mine`` do).
+_WRITE_METHODS = frozenset({"eth_sendRawTransaction", "eth_sendTransaction", "evm_mine", "testing_timeTravel"})
 _SNAPSHOT_HEADER = b"EOTRUST-CHAIN-SNAPSHOT-1\n"
 _SNAPSHOT_HEAD = struct.Struct(
     ">Q32s32sQ"
