@@ -256,7 +256,11 @@ class _RunState:
     networked: list[str] = field(default_factory=list)  # jobs the sandbox gave the network
 
 
-def _executor(store: Store, settings: Settings, options: CwlOptions, state: _RunState, base_uri: str) -> Any:
+def _executor(
+    store: Store, settings: Settings, options: CwlOptions, state: _RunState, base_uri: str, floor_mb: int | None
+) -> Any:
+    """cwltool's executor with eotrust's step cache, content-addressed outputs and, when the
+    tools run sandboxed (``floor_mb`` given), the disk floor kept while outputs are stored."""
     from cwltool.executors import SingleJobExecutor
 
     from eotrust.cid import canonical_json, cid_of_bytes
@@ -322,6 +326,11 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
                             cache.drop(material)
                 started = time.time()
                 out, status = super().execute(process, job_order_object, runtime_context, logger)
+                if status == "success" and out is not None and floor_mb is not None:
+                    short = _storing_breaks_floor(out, outdir, floor_mb)
+                    if short is not None:
+                        logger.error("eotrust: %s", short)
+                        return None, "permanentFail"
                 if status == "success" and out is not None:
                     try:
                         view = _output_view(out, outdir, cid_of)
@@ -353,6 +362,49 @@ def _executor(store: Store, settings: Settings, options: CwlOptions, state: _Run
                     cache.close()
 
     return CachingExecutor()
+
+
+def _output_files(out: Any) -> Iterator[tuple[str, Path]]:
+    """(output name, path) of every local file of a CWL output object (inside Directories too)."""
+    if isinstance(out, MutableMapping):
+        for name, value in out.items():
+            for _, path in _output_files_of(value):
+                yield str(name), path
+
+
+def _output_files_of(value: Any) -> Iterator[tuple[str, Path]]:
+    if isinstance(value, MutableMapping):
+        kind = value.get("class")
+        path = _file_uri_path(str(value.get("location", ""))) if kind in ("File", "Directory") else None
+        if kind == "File" and path is not None and path.is_file() and not path.is_symlink():
+            yield "", path
+        elif kind == "Directory" and path is not None and path.is_dir():
+            for _, p in _tree(path):
+                if p.is_file() and not p.is_symlink():
+                    yield "", p
+        for key in ("secondaryFiles", "listing"):
+            for item in value.get(key) or ():
+                yield from _output_files_of(item)
+    elif isinstance(value, MutableSequence):
+        for item in value:
+            yield from _output_files_of(item)
+
+
+def _storing_breaks_floor(out: Any, outdir: Path, floor_mb: int) -> str | None:
+    """Why the outputs of a sandboxed tool cannot be copied into the store without taking the
+    platform's disk below its floor (the outputs are then deleted); None when they fit."""
+    from eotrust.workflow.sandbox.disk import DiskFloor
+
+    files: dict[Path, str] = {}  # a file two outputs name is stored once
+    for name, path in _output_files(out):
+        files.setdefault(path.resolve(), name)
+    why = DiskFloor(outdir, floor_mb).room_for(sum(path.stat().st_size for path in files))
+    if why is None:
+        return None
+    for path in files:
+        path.unlink(missing_ok=True)
+    names = sorted(set(files.values()))
+    return f"output{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in names)}: {why}"
 
 
 def _output_view(out: Any, outdir: Path, cid_of: Callable[[Path], str]) -> Any:
@@ -512,7 +564,9 @@ def run_cwl(
             stdout=stdout,
             stderr=log,
             logger_handler=handler,
-            executor=_executor(store, settings, options, state, base),
+            executor=_executor(
+                store, settings, options, state, base, sandbox.policy.min_free_disk_mb if sandbox else None
+            ),
             loadingContext=loading,
             runtimeContext=runtime,
             job_order_object=job_object,
