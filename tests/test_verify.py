@@ -50,6 +50,22 @@ def test_clean_task_and_result_verify(finished: tuple[World, str]) -> None:
     assert by_result.ok and by_result.task == address
 
 
+def test_checking_the_results_writes_no_plaintext_anywhere(
+    finished: tuple[World, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The submitter's verify decrypts each result only to recompute its CID: before, it wrote
+    each plaintext into a temporary directory (another copy of the results on the disk, as large
+    as they are); now nothing is written, so it verifies where no temporary directory exists."""
+    import tempfile
+
+    world, address = finished
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-directory"))
+    verdict = verify(world.backends, address, identity=world.parties["submitter"].age_identity)
+    assert verdict.ok, _failed(verdict)
+    assert "result 'digest': decrypts to the recorded plaintext" in {c.name for c in verdict.checks if c.ok}
+    assert not (tmp_path / "no-such-directory").exists()
+
+
 def _restore(store_file: Path, data: bytes) -> None:
     store_file.write_bytes(data)
 

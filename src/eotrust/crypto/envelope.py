@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from eotrust.cid import DagImporter, validate_cid
 from eotrust.crypto.age import decrypt_stream, encrypt_stream
@@ -140,10 +140,23 @@ def seal_to_store(store: Store, src: Path, recipients: Sequence[str], *, pin: bo
     return Sealed(cid=cid, plaintext_cid=plaintext_cid, size=reader.size)
 
 
+class Writable(Protocol):
+    """Where decrypted bytes go: a binary file, or :class:`Discard`."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
+class Discard:
+    """A plaintext destination that keeps nothing (the bytes are only counted and named)."""
+
+    def write(self, data: bytes, /) -> int:
+        return len(data)
+
+
 class _CheckingSink:
     """Receives the decrypted plaintext: writes it to ``out`` while computing its CID."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: Writable) -> None:
         self._out = out
         self._importer = DagImporter(workers=2)
         self.size = 0
@@ -164,7 +177,7 @@ class _CheckingSink:
         self._importer.close()
 
 
-def open_stream(src: BinaryIO, identity: str, dst: BinaryIO, *, expected_cid: str, name: str = "the ciphertext") -> str:
+def open_stream(src: BinaryIO, identity: str, dst: Writable, *, expected_cid: str, name: str = "the ciphertext") -> str:
     """Decrypt the age stream ``src`` into ``dst`` and check that the plaintext is named
     ``expected_cid`` (IntegrityError if not); return it."""
     want = validate_cid(expected_cid)
@@ -190,5 +203,16 @@ def open_from_store(store: Store, cid: str, identity: str, dest: Path, *, expect
     with store.open(cid) as ciphertext, atomic_output(Path(dest)) as out:
         try:
             return open_stream(ciphertext, identity, out, expected_cid=expected_cid, name=f"object {cid}")
+        except CryptoError as exc:
+            raise CryptoError(f"cannot open {cid}: {exc.message}", hint=exc.hint) from None
+
+
+def check_sealed(store: Store, cid: str, identity: str, *, expected_cid: str) -> str:
+    """Decrypt the sealed object ``cid`` with ``identity`` only to check that its plaintext is
+    ``expected_cid`` (IntegrityError if not); return it. Nothing of the plaintext is written."""
+    cid = validate_cid(cid)
+    with store.open(cid) as ciphertext:
+        try:
+            return open_stream(ciphertext, identity, Discard(), expected_cid=expected_cid, name=f"object {cid}")
         except CryptoError as exc:
             raise CryptoError(f"cannot open {cid}: {exc.message}", hint=exc.hint) from None
