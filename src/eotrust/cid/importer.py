@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 from eotrust.cid.codec import cid_from_multihash, multihash_of
 from eotrust.cid.unixfs import Link, encode_branch, leaf_frame
@@ -36,6 +36,13 @@ BlockSink = Callable[[bytes, Sequence[bytes]], None]
 """Called with (multihash, parts) for every block, where the block is the concatenation of
 the parts (a leaf comes as its protobuf framing around the unchanged chunk, so it is never
 copied). Called from worker threads, in no particular order: it must be thread-safe."""
+
+
+class Readable(Protocol):
+    """What the importer reads from: ``read(n)`` gives at most n bytes, b"" at the end (a
+    binary file, a raw stream, a socket file, a decrypting pipe)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -93,7 +100,7 @@ class DagImporter:
             view = view[CHUNK_SIZE:]
         self._buf += view
 
-    def write_from(self, stream: BinaryIO, progress: Callable[[int], None] | None = None) -> None:
+    def write_from(self, stream: Readable, progress: Callable[[int], None] | None = None) -> None:
         """Read ``stream`` to its end in chunk-sized reads."""
         read = stream.read
         while True:
@@ -180,7 +187,7 @@ class DagImporter:
 
 
 def import_stream(
-    stream: BinaryIO,
+    stream: Readable,
     sink: BlockSink | None = None,
     *,
     workers: int = 1,
@@ -208,7 +215,7 @@ def cid_of_bytes(data: bytes) -> str:
     return import_chunks((view[i : i + CHUNK_SIZE] for i in range(0, len(view), CHUNK_SIZE)), workers=2).cid
 
 
-def cid_of_stream(stream: BinaryIO, *, workers: int = 2) -> str:
+def cid_of_stream(stream: Readable, *, workers: int = 2) -> str:
     """The CIDv0 of everything readable from ``stream`` (constant memory)."""
     return import_stream(stream, workers=workers).cid
 
