@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import pytest
+from one_cid import one_cid
 
 from eotrust.workflow import run_workflow
 from eotrust.workflow.command import render_command
@@ -50,9 +51,9 @@ outputs: {{sorted: s.sorted}}
     spec = load_workflow(wf)
     lines = store.put_bytes(b"b\nc\na\n")
     res = run_workflow(settings, spec, {"lines": lines}, {})
-    assert store.get_bytes(cast(str, res.outputs["sorted"])) == b"c\nb\na\n"
+    assert store.get_bytes(one_cid(res.outputs["sorted"])) == b"c\nb\na\n"
     res = run_workflow(settings, spec, {"lines": lines}, {"rev": False})
-    assert store.get_bytes(cast(str, res.outputs["sorted"])) == b"a\nb\nc\n"
+    assert store.get_bytes(one_cid(res.outputs["sorted"])) == b"a\nb\nc\n"
 
 
 def test_expressions_are_refused_clearly(data_dir: Path) -> None:
@@ -107,4 +108,4 @@ def test_same_result_as_cwltool(settings: Settings, store: Store, tmp_path: Path
         order=["s"],
     )
     res = run_workflow(settings, spec, {"lines": store.put_file(lines)}, {})
-    assert store.get_bytes(cast(str, res.outputs["sorted"])) == theirs == b"apple 3\npear 2\nfig 1\n"
+    assert store.get_bytes(one_cid(res.outputs["sorted"])) == theirs == b"apple 3\npear 2\nfig 1\n"

@@ -11,9 +11,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import pytest
+from one_cid import one_cid
 from typer.testing import CliRunner
 
 from eotrust.cid import cid_of_bytes
@@ -72,7 +73,7 @@ def test_workflow_with_scatter_expression_conditional_and_secondary_files(settin
     reports = res.output["reports"]
     assert [Path(r["path"]).read_text() for r in reports] == ["karst: 3 lines\n"]  # coast (2 < 3) was skipped
     store = open_store(settings)
-    cid, record = load_run(settings, cast(str, res.run_cid))
+    cid, record = load_run(settings, one_cid(res.run_cid))
     assert record.status == "succeeded"
     assert record.workflow_cid == cid_of_bytes(pack_checked(work / "scene-index.cwl"))  # the stored package
     assert store.get_bytes(record.workflow_cid).startswith(b"{")

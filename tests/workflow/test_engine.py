@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import pytest
+from one_cid import one_cid
 
 from eotrust.errors import NotFoundError, WorkflowError
 from eotrust.workflow import run_workflow
@@ -58,7 +59,7 @@ def test_run_then_cached_then_changed_param_reruns_exactly_downstream(settings: 
     spec = load_workflow(WF)
     text = store.put_bytes(b"hi")
     first = run_workflow(settings, spec, {"text": text}, {})
-    assert store.get_bytes(cast(str, first.outputs["result"])) == b"HI!|HI?"
+    assert store.get_bytes(one_cid(first.outputs["result"])) == b"HI!|HI?"
     assert len(first.outputs["pieces"]) == 2
     assert not any(hits(first).values())
     assert all(s.exit_status == 0 and s.attempts == 1 for s in first.steps)
@@ -68,7 +69,7 @@ def test_run_then_cached_then_changed_param_reruns_exactly_downstream(settings: 
 
     changed = run_workflow(settings, spec, {"text": text}, {"tail": "#"})
     assert hits(changed) == {"a": True, "b": True, "side": False, "c[0]": True, "c[1]": False, "d": False}
-    assert store.get_bytes(cast(str, changed.outputs["result"])) == b"HI!|HI#"
+    assert store.get_bytes(one_cid(changed.outputs["result"])) == b"HI!|HI#"
 
     other_input = run_workflow(settings, spec, {"text": store.put_bytes(b"yo")}, {})
     assert not any(hits(other_input).values())
@@ -109,7 +110,7 @@ steps:
 outputs: {seen: w.out}
 """)
     res = run_workflow(settings, spec, {"a": store.put_bytes(b"1"), "b": store.put_bytes(b"2")}, {})
-    seen = store.get_bytes(cast(str, res.outputs["seen"])).decode().splitlines()
+    seen = store.get_bytes(one_cid(res.outputs["seen"])).decode().splitlines()
     assert [s for s in seen if not s.startswith(".")] == ["in/src"]
     assert list(settings.path("workflow", "tmp").iterdir()) == []
 
@@ -118,7 +119,7 @@ def test_stdout_kept_per_step_and_record_stored(settings: Settings, store: Store
     spec = load_workflow(WF)
     res = run_workflow(settings, spec, {"text": store.put_bytes(b"hey")}, {})
     a = next(s for s in res.steps if s.step == "a")
-    assert store.get_bytes(cast(str, a.stdout_cid)).decode().strip() == "upper: 3 chars"
+    assert store.get_bytes(one_cid(a.stdout_cid)).decode().strip() == "upper: 3 chars"
     from eotrust.workflow.record import RunRecord
 
     rec = RunRecord.model_validate_json(store.get_bytes(res.run_cid))
@@ -210,7 +211,7 @@ steps:
 outputs: {all: c.out, each: u.out}
 """)
     res = run_workflow(settings, spec, {"parts": []}, {})
-    assert res.outputs["each"] == [] and store.get_bytes(cast(str, res.outputs["all"])) == b""
+    assert res.outputs["each"] == [] and store.get_bytes(one_cid(res.outputs["all"])) == b""
 
 
 def test_step_needing_more_disk_than_free_is_refused(settings: Settings) -> None:

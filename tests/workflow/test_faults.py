@@ -9,9 +9,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from one_cid import one_cid
 from waiting import wait_for
 
 from eotrust.workflow import RunFailed, run_workflow
@@ -46,9 +47,9 @@ def fail(settings: Settings, text: str, **kw: Any) -> RunFailed:
 def test_crashing_service_fails_the_run_with_its_log(settings: Settings, store: Store) -> None:
     exc = fail(settings, one_step("crash"))
     assert exc.step == "s" and exc.exit_status == 1 and "RuntimeError: boom" in exc.reason
-    log = store.get_bytes(cast(str, exc.log_cid)).decode()
+    log = store.get_bytes(one_cid(exc.log_cid)).decode()
     assert "about to fail" in log and "Traceback" in log and "RuntimeError: boom" in log
-    rec = RunRecord.model_validate_json(store.get_bytes(cast(str, exc.run_cid)))
+    rec = RunRecord.model_validate_json(store.get_bytes(one_cid(exc.run_cid)))
     assert rec.status == "failed" and rec.failed_step == "s" and rec.steps[0].log_cid == exc.log_cid
     assert list(settings.path("workflow", "tmp").iterdir()) == []
 
@@ -63,7 +64,7 @@ def test_hanging_service_is_killed_after_its_timeout(settings: Settings) -> None
 def test_service_writing_no_declared_output(settings: Settings, store: Store) -> None:
     exc = fail(settings, one_step("no_output"))
     assert "wrote no declared output 'out'" in exc.reason and exc.exit_status == 0
-    assert "forgot to write" in store.get_bytes(cast(str, exc.log_cid)).decode()
+    assert "forgot to write" in store.get_bytes(one_cid(exc.log_cid)).decode()
 
 
 def test_service_killed_by_a_signal(settings: Settings) -> None:
@@ -99,7 +100,7 @@ outputs: {{out: f.out}}
     t = time.monotonic()
     res = run_workflow(settings, load_workflow(wf), {}, {}, retries=2, backoff_s=0.2, progress=events.append)
     took = time.monotonic() - t
-    assert store.get_bytes(cast(str, res.outputs["out"])) == b"ok" and res.steps[0].attempts == 3
+    assert store.get_bytes(one_cid(res.outputs["out"])) == b"ok" and res.steps[0].attempts == 3
     assert [e.kind for e in events if e.kind == "retry"] == ["retry", "retry"]
     assert took >= 0.2 + 0.4  # waited 0.2 s, then 0.4 s
     counter.unlink()
@@ -140,7 +141,7 @@ outputs: {out: b.out}
 def test_entry_point_that_cannot_be_imported(settings: Settings, store: Store) -> None:
     exc = fail(settings, one_step("crash").replace("wf_services:crash", "no_such_module_xyz:run"))
     assert "cannot load entry point 'no_such_module_xyz:run'" in exc.reason and exc.exit_status == 1
-    assert "ModuleNotFoundError" in store.get_bytes(cast(str, exc.log_cid)).decode()
+    assert "ModuleNotFoundError" in store.get_bytes(one_cid(exc.log_cid)).decode()
     exc = fail(settings, one_step("nope"))
     assert "has no function 'nope'" in exc.reason
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import pytest
+from one_cid import one_cid
 
 from eotrust.errors import NotFoundError, WorkflowError
 from eotrust.workflow import (
@@ -50,7 +51,7 @@ def test_publish_describe_run(settings: Settings, store: Store) -> None:
     assert epochs.type == "int" and epochs.default == 2 and not epochs.required
     assert d.outputs == ["metrics"] and d.steps == ["s"]
     res = run_published(settings, "scorer-v1", {}, {"lr": "0.5"})
-    assert json.loads(store.get_bytes(cast(str, res.outputs["metrics"]))) == {"lr": 0.5, "epochs": 2, "score": 1.0}
+    assert json.loads(store.get_bytes(one_cid(res.outputs["metrics"]))) == {"lr": 0.5, "epochs": 2, "score": 1.0}
     assert res.workflow_cid == cid
     with pytest.raises(WorkflowError, match="missing parameter 'lr'"):
         run_published(settings, "scorer-v1", {}, {})
