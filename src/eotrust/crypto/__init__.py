@@ -18,12 +18,12 @@ from eotrust.crypto.signing import Domain, record_signer, sign_record, verify_re
 __all__ = [
     "Domain",
     "Sealed",
+    "check_sealed",
     "decrypt_file",
     "decrypt_stream",
     "encrypt_file",
     "encrypt_stream",
     "generate_identity",
-    "check_sealed",
     "open_from_store",
     "open_stream",
     "parse_identity",

@@ -368,26 +368,26 @@ def _output_files(out: Any) -> Iterator[tuple[str, Path]]:
     """(output name, path) of every local file of a CWL output object (inside Directories too)."""
     if isinstance(out, MutableMapping):
         for name, value in out.items():
-            for _, path in _output_files_of(value):
+            for path in _files_of(value):
                 yield str(name), path
 
 
-def _output_files_of(value: Any) -> Iterator[tuple[str, Path]]:
+def _files_of(value: Any) -> Iterator[Path]:
     if isinstance(value, MutableMapping):
         kind = value.get("class")
         path = _file_uri_path(str(value.get("location", ""))) if kind in ("File", "Directory") else None
         if kind == "File" and path is not None and path.is_file() and not path.is_symlink():
-            yield "", path
+            yield path
         elif kind == "Directory" and path is not None and path.is_dir():
             for _, p in _tree(path):
                 if p.is_file() and not p.is_symlink():
-                    yield "", p
+                    yield p
         for key in ("secondaryFiles", "listing"):
             for item in value.get(key) or ():
-                yield from _output_files_of(item)
+                yield from _files_of(item)
     elif isinstance(value, MutableSequence):
         for item in value:
-            yield from _output_files_of(item)
+            yield from _files_of(item)
 
 
 def _storing_breaks_floor(out: Any, outdir: Path, floor_mb: int) -> str | None:
