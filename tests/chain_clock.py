@@ -7,16 +7,8 @@ Later blocks are stamped at least a second after it, as on any chain: the clock 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from eotrust.ledger import Chain
 from eotrust.ledger.backend import EmbeddedBackend
-
-
-def chain_now(chain: Chain) -> int:
-    """The timestamp of the chain's latest block."""
-    return int(chain.w3.eth.get_block("latest")["timestamp"])
 
 
 def mine_at(chain: Chain, timestamp: int) -> None:
@@ -25,10 +17,4 @@ def mine_at(chain: Chain, timestamp: int) -> None:
     # eth-tester stamps the block it mines one second before the time it is given
     response = chain.w3.provider.make_request("testing_timeTravel", [timestamp + 1])  # type: ignore[arg-type]
     assert "error" not in response, f"testing_timeTravel: {response['error']}"
-    assert chain_now(chain) == timestamp, f"the chain's latest block is not stamped {timestamp}"
-
-
-def clock_of(chain: Chain) -> Callable[[], float]:
-    """A party's clock that reads the chain's time: never behind its latest block (which
-    :func:`mine_at` may have moved ahead of the wall clock)."""
-    return lambda: max(time.time(), float(chain_now(chain)))
+    assert chain.latest_timestamp() == timestamp, f"the chain's latest block is not stamped {timestamp}"

@@ -43,10 +43,6 @@ def payee_collect(chain: Chain, account: LocalAccount, payee: str) -> None:
     chain.transact(account, to=payee, data=PAYEE_ABI.encode_call("collect"), action="make the payee withdraw")
 
 
-def chain_now(chain: Chain) -> int:
-    return chain.block_timestamp(chain.block_number())
-
-
 def paid_task(factory: TaskFactoryClient, p: Parties, requests: int = 2) -> TaskClient:
     task = factory.create_task(
         p.submitter,
@@ -86,7 +82,7 @@ def quote_for(
         payees=payees,
         maxima=maxima,
         fail_fee=fail_fee,
-        valid_until=chain_now(escrow.chain) + valid_for,
+        valid_until=escrow.chain.latest_timestamp() + valid_for,
         quote_cid=CID_B,
     )
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from anvil_node import anvil
-from escrow_helpers import chain_now
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
@@ -62,7 +61,7 @@ def test_paid_task_on_anvil_with_real_balances(tmp_path: Path) -> None:
             payees=payees,
             maxima=maxima,
             fail_fee=ETHER // 100,
-            valid_until=chain_now(chain) + 600,
+            valid_until=chain.latest_timestamp() + 600,
             quote_cid=CID_B,
         )
         assert escrow.digest_on_chain(quote) == quote.digest()

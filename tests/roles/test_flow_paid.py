@@ -47,7 +47,7 @@ def test_the_collector_never_settles_a_paid_task_against_a_quote_it_cannot_read(
         payees=[plat.account.address, world.application.owner],
         maxima=[4000, 1000],
         fail_fee=500,
-        valid_until=world.chain.block_timestamp(world.chain.block_number()) + 3600,
+        valid_until=world.chain.latest_timestamp() + 3600,
         quote_cid=QUOTE_CID,
     )
     escrow.fund(task, quote.sign(plat.account), sender=sub.account)

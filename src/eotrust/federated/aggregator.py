@@ -27,7 +27,7 @@ def aggregator_step(ctx: RoleContext, address: str, snap: FederatedSnapshot | No
         return "not the aggregator"
     r = snap.round
     everyone = len(snap.submitted) == len(snap.participants)
-    past = ctx.clock() > snap.deadline + DEADLINE_SLACK_S
+    past = ctx.now() > snap.deadline + DEADLINE_SLACK_S
     if not everyone and not past:
         return f"round {r}: waiting ({len(snap.submitted)}/{len(snap.participants)} updates)"
     entry = ctx.journal.load(address, r, ROLE)

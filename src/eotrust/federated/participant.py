@@ -27,7 +27,7 @@ def participant_step(ctx: RoleContext, address: str, data: PixelSet, snap: Feder
     r = snap.round
     if index in snap.submitted:
         return f"round {r}: submitted"
-    if ctx.clock() > snap.deadline:
+    if ctx.now() > snap.deadline:
         return f"round {r}: missed the deadline (dropped)"
     entry = ctx.journal.load(address, r, ROLE)
     if entry is None:
@@ -44,7 +44,7 @@ def participant_step(ctx: RoleContext, address: str, data: PixelSet, snap: Feder
     try:
         task.submit_update(ctx.account, r, entry.cid, entry.samples)
     except StateError as exc:
-        if ctx.clock() > snap.deadline - DEADLINE_SLACK_S:
+        if ctx.now() > snap.deadline - DEADLINE_SLACK_S:
             return f"round {r}: missed the deadline (dropped): {exc.message}"
         raise
     ctx.log(f"task {short(address)} round {r}: submitted update {entry.cid}")

@@ -30,11 +30,20 @@ class RoleContext:
     store: Store
     journal: RoundJournal
     log: Callable[[str], None] = field(default=lambda line: None)
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] | None = None  # None: the chain's time (:meth:`now`)
 
     @property
     def address(self) -> str:
         return self.account.address
+
+    def now(self) -> float:
+        """The time deadlines are judged by: the chain's, as its next block will carry it (a
+        second after its latest block at least), never behind the wall clock. The embedded chain
+        stamps each block at least a second after its parent, so while it mines more than a
+        block a second its clock runs ahead of the wall clock, and the contract goes by it."""
+        if self.clock is not None:
+            return self.clock()
+        return max(time.time(), float(self.chain.latest_timestamp() + 1))
 
     def factory(self) -> FederatedFactoryClient:
         return FederatedFactoryClient(self.chain)

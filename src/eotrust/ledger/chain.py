@@ -152,6 +152,11 @@ class Chain:
     def block_timestamp(self, number: int) -> int:
         return self._guard(lambda: int(self.w3.eth.get_block(number)["timestamp"]))
 
+    def latest_timestamp(self) -> int:
+        """The timestamp of the latest mined block: the chain's clock (its next block carries a
+        later one), which contracts judge deadlines by."""
+        return self._guard(lambda: int(self.w3.eth.get_block("latest")["timestamp"]))
+
     def balance(self, address: str) -> int:
         return self._guard(lambda: int(self.w3.eth.get_balance(to_checksum_address(address))))
 
