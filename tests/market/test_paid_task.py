@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+from chain_clock import mine_at
 from flow_world import World
 
 from eotrust.errors import EotrustError, IntegrityError, PermissionDeniedError, StateError
@@ -180,3 +181,26 @@ def test_an_unpaid_task_cannot_be_funded(market: World) -> None:
     with pytest.raises(StateError):
         fund_task(world.settings, world.catalog, world.store, world.chain, address, world.parties["submitter"])
     assert latest_quote(world.settings, world.store, address, world.catalog).body.task == address
+
+
+def test_a_fresh_quote_can_be_funded_when_the_chains_clock_runs_ahead(market: World) -> None:
+    """The escrow judges a quote's expiry by the chain's clock (``block.timestamp``); the embedded
+    chain's runs ahead of the wall clock while it mines more than a block a second. A quote dated
+    by the wall clock lost that lead from its validity, and with a lead longer than the validity
+    was born expired on chain: fund_task's own check passed and the escrow refused it. Now a quote
+    is dated, and checked before funding, by the chain's clock."""
+    world = market
+    address = _open_paid(world)
+    mine_at(world.chain, world.chain.latest_timestamp() + 7200)  # the chain two hours ahead
+    quote = quote_task(
+        world.settings,
+        world.catalog,
+        world.store,
+        address,
+        world.parties["platform-owner"],
+        chain=world.chain,
+        valid_s=3600,
+    )
+    _, tx = fund_task(world.settings, world.catalog, world.store, world.chain, address, world.parties["submitter"])
+    assert tx and world.state(address) == "RequestsLocked"
+    assert quote.escrow_terms()["valid_until"] > world.chain.latest_timestamp()

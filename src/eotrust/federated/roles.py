@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,13 +36,9 @@ class RoleContext:
         return self.account.address
 
     def now(self) -> float:
-        """The time deadlines are judged by: the chain's, as its next block will carry it (a
-        second after its latest block at least), never behind the wall clock. The embedded chain
-        stamps each block at least a second after its parent, so while it mines more than a
-        block a second its clock runs ahead of the wall clock, and the contract goes by it."""
-        if self.clock is not None:
-            return self.clock()
-        return max(time.time(), float(self.chain.latest_timestamp() + 1))
+        """The time deadlines are judged by: the chain's, as the contract does
+        (:meth:`Chain.next_block_time`)."""
+        return self.clock() if self.clock is not None else self.chain.next_block_time()
 
     def factory(self) -> FederatedFactoryClient:
         return FederatedFactoryClient(self.chain)

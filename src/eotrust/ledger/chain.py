@@ -157,6 +157,13 @@ class Chain:
         later one), which contracts judge deadlines by."""
         return self._guard(lambda: int(self.w3.eth.get_block("latest")["timestamp"]))
 
+    def next_block_time(self) -> float:
+        """The earliest time the next block can carry (unix seconds): a second after the latest
+        block, never behind the wall clock. Contracts judge deadlines and expiries by it; the
+        embedded chain stamps each block at least a second after its parent, so while it mines
+        more than a block a second its clock runs ahead of the wall clock."""
+        return max(time.time(), float(self.latest_timestamp() + 1))
+
     def balance(self, address: str) -> int:
         return self._guard(lambda: int(self.w3.eth.get_balance(to_checksum_address(address))))
 

@@ -4,6 +4,7 @@ record its usage."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,7 +71,12 @@ def quote_task(
     past = history(catalog, store, workflow_cid, local_runs=local_runs(settings, store, workflow_cid))
     inputs_bytes = sum(d.body.size for d in prices.datasets.values())
     est = estimate(declared, past, inputs_bytes=inputs_bytes, note=note)
-    quote = save_quote(settings, store, make_quote(prices, est, signer, valid_s=valid_s, on_failure=on_failure))
+    # dated by the chain's clock, which the escrow judges its expiry by (ahead of the wall clock
+    # on an embedded chain that mines more than a block a second)
+    now = datetime.fromtimestamp(chain.next_block_time(), UTC) if chain is not None else None
+    quote = save_quote(
+        settings, store, make_quote(prices, est, signer, valid_s=valid_s, on_failure=on_failure, now=now)
+    )
     if chain is not None:
         sign_escrow_quote(settings, chain, quote, signer)
     return quote
@@ -160,7 +166,7 @@ def fund_task(
     quote = load_quote(store, quote_cid, catalog) if quote_cid else latest_quote(settings, store, task, catalog)
     if quote.body.task.lower() != task.lower():
         raise InvalidInputError(f"quote {quote.cid} is for task {quote.body.task}, not {task}")
-    check_quote(quote, catalog, unexpired=True)
+    check_quote(quote, catalog, unexpired=True, now=datetime.fromtimestamp(chain.next_block_time(), UTC))
     signed = escrow_quote_of(settings, quote)
     account = account_of(submitter, "a funding transaction")
     if account.address.lower() != quote.body.submitter.lower():
