@@ -113,10 +113,22 @@ def uploaded_geotiff(path: Path) -> int:
         raise InvalidInputError("the body is not a readable GeoTIFF") from None
 
 
-async def read_body(request: Request, limit: int, too_large: Callable[[], EotrustError]) -> bytes:
-    """The whole body in memory, refused by ``too_large()`` as soon as it passes ``limit``."""
+async def read_body(
+    request: Request,
+    limit: int,
+    too_large: Callable[[], EotrustError],
+    each: Callable[[bytes], None] | None = None,
+) -> bytes:
+    """The whole body in memory, refused by ``too_large()`` as soon as it passes ``limit``;
+    ``each(chunk)``, when given, sees every chunk before it is kept (and may refuse it)."""
     buf = io.BytesIO()
-    await stream_body(request, limit, buf.write, too_large)
+
+    def keep(chunk: bytes) -> None:
+        if each is not None:
+            each(chunk)
+        buf.write(chunk)
+
+    await stream_body(request, limit, keep, too_large)
     return buf.getvalue()
 
 

@@ -44,7 +44,7 @@ from eotrust.api.bodies import (
     BodyTooLarge,
     check_declared_length,
     declared_length,
-    stream_body,
+    read_body,
     uploaded_geotiff,
 )
 from eotrust.api.errors import problem, status_of
@@ -147,18 +147,17 @@ async def _read_body(request: Request, limit: int, hold: Hold) -> bytes:
     from ``hold``: all of a declared length before the first byte is read, else chunk by chunk."""
     declared = declared_length(request)
     hold.take(declared or 0)
-    buf = io.BytesIO()
-    size = 0
+    seen = 0
 
-    def keep(chunk: bytes) -> None:
-        nonlocal size
-        size += len(chunk)
-        if declared is None or size > declared:
+    def count(chunk: bytes) -> None:
+        nonlocal seen
+        seen += len(chunk)
+        if declared is None or seen > declared:
             hold.take(len(chunk))
-        buf.write(chunk)
 
-    await stream_body(request, limit, keep, lambda: PayloadTooLarge(f"the body passed the limit of {limit} bytes"))
-    body = buf.getvalue()
+    body = await read_body(
+        request, limit, lambda: PayloadTooLarge(f"the body passed the limit of {limit} bytes"), each=count
+    )
     if not body:
         raise InvalidInputError("the request has no body", hint="send a .npy array, a GeoTIFF or JSON")
     return body
