@@ -151,3 +151,32 @@ def test_hanging_command_is_killed_after_its_timeout(settings: Settings) -> None
     t = time.monotonic()
     exc = fail(settings, wf)
     assert time.monotonic() - t < 10 and "timed out after 0.5 s" in exc.reason
+
+
+def test_many_runs_open_a_new_cache_together(tmp_path: Path) -> None:
+    """A sweep's parallel runs open the step cache at once. On a new cache file SQLite refused a
+    connection asking for WAL while another switched the file to it ("database is locked", at
+    once, whatever the timeout): a sweep's test failed so in one full run of the suite, and 11
+    of 200 rounds of 8 threads opening a new cache failed. Openers now take turns."""
+    import threading
+
+    from eotrust.workflow.cache import StepCache
+
+    for round_ in range(60):
+        root = tmp_path / f"cache-{round_}"
+        start = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def open_it(root: Path = root, start: threading.Barrier = start, errors: list[BaseException] = errors) -> None:
+            start.wait()
+            try:
+                StepCache(root)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, f"round {round_}: {errors[0]!r}"

@@ -18,6 +18,7 @@ from typing import Any
 
 from eotrust.cid import canonical_json
 from eotrust.limits import json_loads
+from eotrust.store.lock import file_lock
 
 ENGINE_VERSION = 1
 
@@ -60,11 +61,15 @@ class StepCache:
         root.mkdir(parents=True, exist_ok=True)
         self.path = root / "steps.sqlite"
         self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        # one opener at a time: SQLite answers "database is locked" at once, without waiting, to a
+        # connection that asks for WAL while another is switching a new file to it (a sweep's
+        # parallel runs open the cache together)
+        with file_lock(root / "steps.lock"):
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS steps (lookup TEXT PRIMARY KEY, key TEXT NOT NULL, entry TEXT NOT NULL)"
+            )
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS steps (lookup TEXT PRIMARY KEY, key TEXT NOT NULL, entry TEXT NOT NULL)"
-        )
 
     def get(self, material: bytes) -> CacheEntry | None:
         row = self._db.execute("SELECT entry FROM steps WHERE lookup = ?", (lookup_id(material),)).fetchone()
