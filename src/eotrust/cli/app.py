@@ -84,8 +84,8 @@ def run(
     warm: WarmChain | None = None,
 ) -> int:
     """Run one command of ``app`` (the typer app, or the click command typer makes of it once,
-    as the resident agent keeps it); its exit status (an EotrustError is one red line and its
-    hint)."""
+    as the resident agent keeps it); its exit status (an EotrustError, or the file system
+    refusing a path, is one red line and its hint)."""
     try:
         app(args=args, prog_name=prog_name, obj=warm)
     except EotrustError as exc:
@@ -93,12 +93,31 @@ def run(
         if exc.hint:
             err_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
         return exc.exit_code
+    except OSError as exc:
+        if exc.filename is None:  # not about a path (a socket, a child process): a real fault
+            raise
+        err_console.print(f"[bold red]error:[/] {path_error(exc)}", highlight=False)
+        err_console.print(
+            "[dim]hint:[/] check the path: every folder on it must be a folder (not a file) that "
+            "can be made or written, and an output must not be an existing folder",
+            highlight=False,
+        )
+        return 1
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")
         return 130
     except SystemExit as exc:
         return exit_status(exc.code)
     return 0
+
+
+def path_error(exc: OSError) -> str:
+    """One line for a file-system refusal of a path the command was given or derived: the
+    path (a rename's destination, not its temporary source) and what the system said."""
+    where = exc.filename2 if exc.filename2 is not None else exc.filename
+    if isinstance(exc, FileExistsError) and exc.filename2 is None:  # a folder to make is a file
+        return f"cannot make the folder {where}: a file of that name is in the way"
+    return f"cannot use {where}: {(exc.strerror or type(exc).__name__).lower()}"
 
 
 def exit_status(code: object) -> int:

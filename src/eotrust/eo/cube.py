@@ -343,10 +343,11 @@ class CubeWriter:
         self.ds.write(x.reshape(t * b, h, w).astype(np.float32, copy=False), window=window)
 
     def close(self, *, ok: bool) -> None:
-        self.ds.close()
-        if ok:
-            os.replace(self.tmp, self.dest)
-        else:
+        try:
+            self.ds.close()
+            if ok:
+                os.replace(self.tmp, self.dest)
+        finally:  # gone after the rename; removed if closing or renaming failed
             self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> CubeWriter:

@@ -140,14 +140,15 @@ def tile_raster(path: Path, out_dir: Path, size: int, overlap: int = 0, *, skip_
     """Cut a raster into GeoTIFF tiles (``r0000_c0000.tif``…), each with its own transform
     and the source's CRS, nodata, band descriptions and tags; write ``tiles.json`` beside them."""
     path, out_dir = Path(path), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     records: list[TileRecord] = []
     with open_raster(path) as ds:
         grid = Grid.from_dataset(ds)
+        tiles = tile_grid(grid, size, overlap)  # a bad size or overlap is refused before anything is made
+        out_dir.mkdir(parents=True, exist_ok=True)
         nodata, desc, tags, dtype = ds.nodata, ds.descriptions, ds.tags(), ds.dtypes[0]
         fill = nodata if nodata is not None else (np.nan if np.dtype(dtype).kind == "f" else 0)
         skipped = 0
-        for tile in tile_grid(grid, size, overlap):
+        for tile in tiles:
             data = read_padded(ds, tile.window, fill=fill)
             if skip_empty and is_empty(data, nodata):
                 skipped += 1
