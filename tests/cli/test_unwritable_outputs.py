@@ -86,3 +86,31 @@ def test_a_refused_tiling_makes_no_folder(tmp_path: Path, raster: Path) -> None:
     proc = eotrust(tmp_path, "eo", "tile", str(raster), "-o", "tiles", "--size", "0")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "tiles").exists()
+
+
+def test_a_tile_larger_than_memory_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """A 5 MB sparse GeoTIFF declaring 200,000 x 200,000 pixels, cut into 100,000-pixel tiles:
+    one tile would take 112 GiB (numpy's MemoryError, a traceback, before)."""
+    import rasterio
+    from affine import Affine
+
+    huge = tmp_path / "huge.tif"
+    profile = {
+        "driver": "GTiff",
+        "width": 200_000,
+        "height": 200_000,
+        "count": 3,
+        "dtype": "float32",
+        "crs": "EPSG:32633",
+        "transform": Affine(10, 0, 500000, 0, -10, 5100000),
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+        "sparse_ok": True,
+    }
+    with rasterio.open(huge, "w", **profile):
+        pass
+    proc = eotrust(tmp_path, "eo", "tile", "huge.tif", "-o", "tiles", "--size", "100000")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "too large" in proc.stderr and not (tmp_path / "tiles").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -136,6 +137,22 @@ def iter_tiles(
             yield tile, data
 
 
+def _check_tile_memory(path: Path, size: int, count: int, itemsize: int) -> None:
+    """Refuse, before reading, a tile (every band of it, held at once) that would take more
+    than half this machine's memory."""
+    need = size * size * count * itemsize
+    try:
+        budget = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        budget = 8 << 30
+    if need > budget:
+        raise RasterError(
+            f"a {size}×{size} tile of {path} ({count} bands) is too large to hold in memory: "
+            f"{need / 2**30:.1f} GiB, more than half this machine's memory ({budget / 2**30:.1f} GiB)",
+            hint="use a smaller --size",
+        )
+
+
 def tile_raster(path: Path, out_dir: Path, size: int, overlap: int = 0, *, skip_empty: bool = True) -> TilingReport:
     """Cut a raster into GeoTIFF tiles (``r0000_c0000.tif``…), each with its own transform
     and the source's CRS, nodata, band descriptions and tags; write ``tiles.json`` beside them."""
@@ -144,8 +161,9 @@ def tile_raster(path: Path, out_dir: Path, size: int, overlap: int = 0, *, skip_
     with open_raster(path) as ds:
         grid = Grid.from_dataset(ds)
         tiles = tile_grid(grid, size, overlap)  # a bad size or overlap is refused before anything is made
-        out_dir.mkdir(parents=True, exist_ok=True)
         nodata, desc, tags, dtype = ds.nodata, ds.descriptions, ds.tags(), ds.dtypes[0]
+        _check_tile_memory(path, size, ds.count, np.dtype(dtype).itemsize)
+        out_dir.mkdir(parents=True, exist_ok=True)
         fill = nodata if nodata is not None else (np.nan if np.dtype(dtype).kind == "f" else 0)
         skipped = 0
         for tile in tiles:
