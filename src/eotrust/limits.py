@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -219,3 +220,12 @@ def load_yaml(text: str, limits: YamlLimits = YAML_LIMITS, what: str = "the YAML
         return YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
         raise InvalidInputError(f"{what} is not valid YAML: {str(exc).strip().splitlines()[-1][:200]}") from None
+
+
+def half_of_memory() -> int:
+    """Bytes one allocation may take before it is refused: half this machine's physical memory
+    (8 GiB where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30

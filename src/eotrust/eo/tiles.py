@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -24,6 +23,7 @@ from rasterio.windows import Window
 
 from eotrust.eo.raster import Grid, atomic_path, geotiff_profile, open_raster, parse_date, read
 from eotrust.errors import RasterError
+from eotrust.limits import half_of_memory
 
 
 @dataclass(frozen=True)
@@ -140,11 +140,7 @@ def iter_tiles(
 def _check_tile_memory(path: Path, size: int, count: int, itemsize: int) -> None:
     """Refuse, before reading, a tile (every band of it, held at once) that would take more
     than half this machine's memory."""
-    need = size * size * count * itemsize
-    try:
-        budget = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (ValueError, OSError, AttributeError):
-        budget = 8 << 30
+    need, budget = size * size * count * itemsize, half_of_memory()
     if need > budget:
         raise RasterError(
             f"a {size}×{size} tile of {path} ({count} bands) is too large to hold in memory: "

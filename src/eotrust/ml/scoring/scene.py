@@ -32,6 +32,7 @@ import numpy as np
 from eotrust.eo import classmap
 from eotrust.eo.raster import block_cache_bytes
 from eotrust.errors import InvalidInputError, RasterError
+from eotrust.limits import half_of_memory
 from eotrust.ml.package import short_list
 from eotrust.ml.scoring.batch import Scorer, class_map
 
@@ -421,11 +422,7 @@ def memory_needed(scorer: Scorer, source: Path, tile: int | None = None) -> int:
 def _check_memory(source: Path, k: int, rows: int, width: int, height: int) -> None:
     """Refuse, before allocating, a scene whose strip buffers (K class sums, weights, a valid
     mask: ``rows`` rows of the whole width) would take more than half this machine's memory."""
-    need = (4 * (k + 1) + 1) * rows * width
-    try:
-        budget = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (ValueError, OSError, AttributeError):
-        budget = 8 << 30
+    need, budget = (4 * (k + 1) + 1) * rows * width, half_of_memory()
     if need > budget:
         raise RasterError(
             f"raster {source} ({width}×{height} px) is too large to score in memory: its strip buffers need "
