@@ -6,16 +6,18 @@ server builds one at start-up, tests build their own with a temporary home.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -128,6 +130,15 @@ class Settings(BaseSettings):
         default=2, ge=1, le=64, description="SPARQL queries the server evaluates at once (503 beyond)"
     )
 
+    @field_validator("home", "store_root", mode="before")
+    @classmethod
+    def _folder_named(cls, value: object) -> object:
+        """An empty folder name would mean the working folder: state scattered wherever a
+        command happens to run (``EOTRUST_HOME=`` in a script). Refused."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: name a folder, or unset it for the default")
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -190,16 +201,46 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.path('catalog') / 'catalog.sqlite'}"
 
 
+def _unparsable_variable() -> ConfigError:
+    """The error for an EOTRUST_* list variable that is not JSON (named when it can be found)."""
+    lists = {
+        name for name, field in Settings.model_fields.items() if getattr(field.annotation, "__origin__", None) is list
+    }
+    variable = "an EOTRUST_* list variable"
+    for key, value in os.environ.items():
+        if key.lower().removeprefix("eotrust_") in lists and key.lower().startswith("eotrust_"):
+            try:
+                json.loads(value)
+            except ValueError:
+                variable = key.upper()
+                break
+    return ConfigError(
+        f"{variable} must be a JSON list",
+        hint='write a list as \'["a", "b"]\' (or as a list in eotrust.toml)',
+    )
+
+
+def _not_a_config_file(path: Path) -> str | None:
+    """Why ``path`` cannot be a config file, or None if it is a regular file."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return "is a folder: give a file"
+    if path.exists():
+        return "is not a regular file"
+    return "does not exist"
+
+
 def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
     """Build the one Settings object; a bad value becomes a clear ConfigError."""
     if config_file is not None:
-        if not config_file.is_file():
-            raise ConfigError(f"config file {config_file} does not exist", hint="pass an existing eotrust.toml")
+        if (problem := _not_a_config_file(config_file)) is not None:
+            raise ConfigError(f"config file {config_file} {problem}", hint="pass an existing eotrust.toml")
         os.environ["EOTRUST_CONFIG"] = str(config_file)
     named = os.environ.get("EOTRUST_CONFIG")
-    if named and not Path(named).is_file():
+    if named and (problem := _not_a_config_file(Path(named))) is not None:
         raise ConfigError(
-            f"EOTRUST_CONFIG names {named}, which does not exist",
+            f"EOTRUST_CONFIG names {named}, which {problem}",
             hint="point EOTRUST_CONFIG at an existing eotrust.toml, or unset it",
         )
     source = named or "eotrust.toml"
@@ -208,16 +249,28 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
         return Settings(**clean)  # type: ignore[arg-type]
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source} is not valid TOML: {exc}", hint="fix the file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{source} is not UTF-8 text (byte {exc.start})", hint="TOML files are UTF-8: fix or replace the file"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {source}: {exc.strerror or exc}", hint="check the file's permissions") from None
+    except SettingsError:  # an EOTRUST_* list that is not JSON (the environment source decodes it)
+        raise _unparsable_variable() from None
     except ValidationError as exc:
         problems = []
+        unknown = False
         for err in exc.errors():
             where = ".".join(str(x) for x in err.get("loc", ())) or "settings"
             if err.get("type") == "extra_forbidden":
+                unknown = True
                 problems.append(f"unknown setting {where!r} in {source}")
             else:
-                problems.append(f"invalid setting {where}: {err.get('msg')}")
+                problems.append(f"invalid setting {where}: {err.get('msg', '').removeprefix('Value error, ')}")
         known = ", ".join(Settings.model_fields)
         raise ConfigError(
             "; ".join(problems),
-            hint=f"the settings are: {known} (in eotrust.toml, or as EOTRUST_* variables)",
+            hint=f"the settings are: {known} (in eotrust.toml, or as EOTRUST_* variables)"
+            if unknown
+            else "fix the value in eotrust.toml or its EOTRUST_* variable",
         ) from None

@@ -4,6 +4,7 @@ content-addressed cache, the store, run records, and the hook a sandbox wraps co
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -198,3 +199,24 @@ def test_conformance_sample_with_cwltest(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "All tests passed" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("job_text", "says"), [("just a line\n", "not formatted correctly"), ("", "is empty")])
+def test_a_job_that_is_not_an_input_object_is_reported_not_exited(
+    settings: Settings, work: Path, job_text: str, says: str
+) -> None:
+    """Found by hand: cwltool's main calls sys.exit(1) on a job file that is not a mapping (or
+    is empty), which left `eotrust cwl-runner shout.cwl job.txt` silent with status 1 (and
+    would end any process that called run_cwl). Now it is a failed run with cwltool's reason."""
+    (work / "job.txt").write_text(job_text)
+    res = run_cwl(settings, work / "shout.cwl", work / "job.txt", CwlOptions(outdir=work / "out"))
+    assert res.exit_code == 1 and says in res.log
+    done = subprocess.run(
+        [sys.executable, "-m", "eotrust.cli.main", "cwl-runner", "shout.cwl", "job.txt"],
+        cwd=work,
+        env={**os.environ, "EOTRUST_HOME": str(settings.home)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and says in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

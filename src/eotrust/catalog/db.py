@@ -12,11 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, String, create_engine, event
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from eotrust.errors import InvalidInputError
+from eotrust.errors import ConfigError, InvalidInputError
 from eotrust.settings import Settings
 
 
@@ -42,10 +50,33 @@ def _refused_value(context: Any) -> None:
         ) from None
 
 
+_URL_HINT = "set catalog_url (EOTRUST_CATALOG_URL) to sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB"
+
+
+def database_url(settings: Settings) -> URL:
+    """The catalogue database's URL, parsed; one that is not a URL is a ConfigError (which
+    never repeats it: it may hold a password)."""
+    try:
+        return make_url(settings.catalog_database_url)
+    except ArgumentError:
+        raise ConfigError("catalog_url (EOTRUST_CATALOG_URL) is not a database URL", hint=_URL_HINT) from None
+
+
+def shown_url(settings: Settings) -> str:
+    """The catalogue database's URL as it may be printed: the password as ``***``."""
+    return database_url(settings).render_as_string(hide_password=True)
+
+
 def make_engine(settings: Settings) -> Engine:
-    url = settings.catalog_database_url
-    engine = create_engine(url, future=True)
-    if url.startswith("sqlite"):
+    url = database_url(settings)
+    try:
+        engine = create_engine(url, future=True)
+    except (NoSuchModuleError, ImportError):
+        raise ConfigError(
+            f"catalog_url (EOTRUST_CATALOG_URL) names {url.drivername}: no driver for {url.drivername} here",
+            hint=_URL_HINT,
+        ) from None
+    if url.get_backend_name() == "sqlite":
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]

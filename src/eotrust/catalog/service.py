@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from eotrust.catalog.checked import CheckedRecords
-from eotrust.catalog.db import open_session_factory
+from eotrust.catalog.db import open_session_factory, shown_url
 from eotrust.catalog.entries import (
     ApplicationInfo,
     Body,
@@ -69,7 +69,7 @@ def open_sessions(settings: Settings) -> sessionmaker[Session]:
         return open_session_factory(settings)
     except OperationalError as exc:
         raise BackendUnavailableError(
-            f"cannot open the catalogue database {settings.catalog_database_url}: {exc.orig}",
+            f"cannot open the catalogue database {shown_url(settings)}: {exc.orig}",
             hint="check EOTRUST_CATALOG_URL",
         ) from None
 

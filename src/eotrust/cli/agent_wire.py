@@ -18,6 +18,7 @@ agent answers with JSON lines: ``{"started": pid}`` then ``{"exit": status}``, o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ import socket
 import stat
 import struct
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,21 @@ def socket_path(directory: Path, key: str) -> Path:
     return directory / f"agent-{key}.sock"
 
 
+@contextlib.contextmanager
+def socket_address(path: Path) -> Iterator[str]:
+    """A name of the socket file ``path`` that ``bind`` and ``connect`` accept: the path itself,
+    or, when it is longer than ``sun_path`` holds, the same file reached through a descriptor of
+    its directory (``/proc/self/fd/N/NAME``, open while the context lasts)."""
+    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
 def pid_path(directory: Path, key: str) -> Path:
     return directory / f"agent-{key}.pid"
 
@@ -158,7 +175,8 @@ def control(directory: Path, key: str, op: str, timeout: float = 5.0) -> dict[st
     none answers."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
-        sock.connect(str(socket_path(directory, key)))
+        with socket_address(socket_path(directory, key)) as address:
+            sock.connect(address)
         _, uid, _ = peer_ids(sock)
         if uid != os.getuid():
             raise PermissionError(f"the agent socket belongs to uid {uid}")

@@ -6,7 +6,9 @@ command runs in this process (not when the resident agent runs it, docs/architec
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +50,8 @@ def _flags_show_no_type() -> None:
 
 def root(
     ctx: typer.Context,
-    home: Path | None = typer.Option(None, "--home", help="eotrust home (default ~/.eotrust or EOTRUST_HOME)"),
+    # a string, so that `--home ""` is refused as empty rather than read as the working folder
+    home: str | None = typer.Option(None, "--home", help="eotrust home (default ~/.eotrust or EOTRUST_HOME)"),
     config: Path | None = typer.Option(None, "--config", help="an eotrust.toml to read"),
 ) -> None:
     from eotrust.backends import Backends
@@ -85,7 +88,23 @@ def run(
 ) -> int:
     """Run one command of ``app`` (the typer app, or the click command typer makes of it once,
     as the resident agent keeps it); its exit status (an EotrustError, or the file system
-    refusing a path, is one red line and its hint)."""
+    refusing a path, is one red line and its hint). Once it returns, Ctrl-C ends the process
+    as the signal's death: one arriving while the interpreter runs its exit handlers would
+    otherwise print a KeyboardInterrupt traceback from them."""
+    try:
+        return _run(app, args, prog_name=prog_name, warm=warm)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _run(
+    app: Callable[..., Any],
+    args: list[str] | None,
+    *,
+    prog_name: str | None,
+    warm: WarmChain | None,
+) -> int:
     try:
         app(args=args, prog_name=prog_name, obj=warm)
     except EotrustError as exc:

@@ -193,12 +193,13 @@ def forward(argv: list[str]) -> int | None:
         key = wire.agent_key()
     except wire.AgentDirRefused:
         return None
-    if len(os.fsencode(wire.socket_path(directory, key))) > wire.MAX_SOCKET_PATH:
-        return None
+    if len(os.fsencode(wire.socket_path(directory, key))) > wire.MAX_SOCKET_PATH and not os.path.isdir("/proc/self/fd"):
+        return None  # too long to name, and no /proc to reach it through its directory
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         try:
-            sock.connect(str(wire.socket_path(directory, key)))
+            with wire.socket_address(wire.socket_path(directory, key)) as address:
+                sock.connect(address)
             _, uid, _ = wire.peer_ids(sock)
             if uid != os.getuid():
                 return None

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import socket
+from enum import Enum
+
 import typer
 
 from eotrust.cli.common import console, settings_of
+from eotrust.errors import BackendUnavailableError
+
+
+class LogLevel(str, Enum):
+    """uvicorn's log levels."""
+
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+    trace = "trace"
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +38,7 @@ def serve(
     run_nodes: bool = typer.Option(
         False, "--run-nodes", help="run the platform runner and collector inside the server process"
     ),
-    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level"),
+    log_level: LogLevel = typer.Option(LogLevel.info, "--log-level", help="uvicorn log level"),
 ) -> None:
     """Serve the API and the web page (open http://HOST:PORT/web/ in a browser)."""
     from eotrust.party import list_cards, load_party
@@ -33,6 +48,11 @@ def serve(
     # the server and its routers are even imported, so a wrong passphrase (or a damaged
     # keystore) stops it at once with one line, not later in a loop.
     parties = [load_party(settings, card.name) for card in list_cards(settings)]
+
+    # listen before anything else starts: a taken port or an unknown host is one line, and
+    # --port 0 prints the port the kernel chose
+    listener = listen(host, port)
+    port = listener.getsockname()[1]
 
     import uvicorn
 
@@ -45,7 +65,38 @@ def serve(
     limits, note = ConnectionLimits.of(settings).within_open_files()
     if note:
         console.print(f"[yellow]note:[/] {note}")
-    console.print(f"eotrust serving on [bold]http://{host}:{port}/[/] — web page at http://{host}:{port}/web/")
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"eotrust serving on [bold]http://{shown}:{port}/[/] — web page at http://{shown}:{port}/web/")
     # no WebSocket routes: an upgrade request is answered as plain HTTP (an upgraded connection
     # would leave the connection limits' books)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, http=guarded_protocol(limits), ws="none")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level.value, http=guarded_protocol(limits), ws="none"
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[listener])
+    if not server.started:  # the application's startup failed (uvicorn.run's own exit status)
+        raise typer.Exit(3)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` (the server listens on it); one that cannot be
+    bound is a BackendUnavailableError naming the address and why."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise BackendUnavailableError(
+            f"cannot listen on {host}: {exc.strerror}", hint="give an address of this machine (--host 127.0.0.1)"
+        ) from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        raise BackendUnavailableError(
+            f"cannot listen on {host}:{port}: {reason}", hint="choose another --port (0: any free one)"
+        ) from None
+    return sock

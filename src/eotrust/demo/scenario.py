@@ -154,6 +154,7 @@ def run_demo(
     """Run the whole flow; return where the results are and whether they verified. The
     parties' keystores are locked with ``passphrase``, or with one chosen here and printed."""
     from eotrust.backends import Backends
+    from eotrust.catalog.db import shown_url
     from eotrust.catalog.entries import Kind
     from eotrust.cli.common import console as cli_console
     from eotrust.ledger.funding import fund_parties
@@ -175,7 +176,7 @@ def run_demo(
     chain_label = settings.chain_url or "embedded EVM (py-evm, persisted under the home)"
     n.say(
         f"home [bold]{settings.home_dir}[/]; chain {chain_label}; store {settings.store}; "
-        f"catalogue {settings.catalog_database_url}"
+        f"catalogue {shown_url(settings)}"
     )
     if chosen:
         n.say(

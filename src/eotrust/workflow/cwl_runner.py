@@ -492,6 +492,15 @@ def standard_schemas_kept(*, enable_ext: bool = False) -> Callable[[], None] | N
     return None if enable_ext else _keep_standard_schemas
 
 
+def _cwltool_status(main: Callable[..., int], **kwargs: Any) -> int:
+    """cwltool's ``main``, whose status it returns, or the status it gave ``sys.exit`` (it exits
+    on a job file that is empty or not a mapping; its reason is in the log by then)."""
+    try:
+        return main(**kwargs)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+
+
 def run_cwl(
     settings: Settings,
     process: Path | str,
@@ -559,7 +568,8 @@ def run_cwl(
     started = time.time()
     loose = loose_js.set(sandbox is None)  # expressions jailed like commands, unless the sandbox is off
     try:
-        code = cwltool_main(
+        code = _cwltool_status(
+            cwltool_main,
             args=args,
             stdout=stdout,
             stderr=log,

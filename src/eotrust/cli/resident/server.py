@@ -286,7 +286,8 @@ class Agent:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_umask = os.umask(0o177)
         try:
-            listener.bind(str(path))
+            with wire.socket_address(path) as address:
+                listener.bind(address)
         finally:
             os.umask(old_umask)
         listener.listen(64)
