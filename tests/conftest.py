@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from agent_control import stop_agents
 from fast_keys import SCRYPT_N
+from session_shared import ROOT_VARIABLE, built_once
 
 from eotrust.settings import Settings, load_settings
 
@@ -29,6 +30,14 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("EOTRUST_CONFIG", "")  # empty: no config file at all
     monkeypatch.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
     monkeypatch.setenv("EOTRUST_KEYSTORE_SCRYPT_N", str(SCRYPT_N))  # fast keystores; production default is 2**16
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The session's temporary root for tests/session_shared.py: with pytest-xdist, the folder
+    that holds every worker's basetemp (pytest-N), which pytest removes with old sessions."""
+    base = tmp_path_factory.getbasetemp()
+    os.environ[ROOT_VARIABLE] = str(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,7 +74,7 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_enet_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default tiny ENet model package of tests/ml/tiny_models.py, built once per session
-    (its build is deterministic: tests/ml/test_package.py checks that against a fresh build).
+    and shared by its test processes (its build is deterministic: tests/ml/test_package.py checks that against a fresh build).
     Read-only: copy it before changing it."""
     import stat
     import sys
@@ -73,6 +82,7 @@ def tiny_enet_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sys.path.insert(0, str(REPO / "tests" / "ml"))
     from tiny_models import tiny_enet_package
 
-    path = tiny_enet_package(tmp_path_factory.mktemp("tiny-enet") / "tiny.zip")
-    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    return path
+    def build(folder: Path) -> None:
+        tiny_enet_package(folder / "tiny.zip").chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+
+    return built_once("tiny-enet", build) / "tiny.zip"

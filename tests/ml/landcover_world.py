@@ -1,9 +1,8 @@
 """A small land-cover world shared by the ML tests: the real Slovenian sample prepared, cut
-into a dataset and a model trained for two epochs — built once per test process."""
+into a dataset and a model trained for two epochs — built once per test session."""
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,11 +27,16 @@ def raw_inputs() -> dict[str, Path]:
 
 @lru_cache(maxsize=1)
 def world() -> World:
+    """Built once per test session, shared by its test processes (tests/session_shared.py)."""
+    from session_shared import built_once
+
     from eotrust.ml import landcover
 
-    root = Path(tempfile.mkdtemp(prefix="eotrust-landcover-world-"))
-    cube, labels, dataset, model = root / "cube.tif", root / "labels.tif", root / "dataset.zip", root / "model.pt"
-    landcover.prepare(raw_inputs(), {"cube": cube, "labels": labels}, {})
-    landcover.dataset({"cube": cube, "labels": labels}, {"dataset": dataset}, {"tile_size": 10})
-    landcover.train({"dataset": dataset}, {"model": model}, {"quick": True, "epochs": 2})
-    return World(root, cube, labels, dataset, model)
+    def build(root: Path) -> None:
+        cube, labels, dataset, model = (root / n for n in ("cube.tif", "labels.tif", "dataset.zip", "model.pt"))
+        landcover.prepare(raw_inputs(), {"cube": cube, "labels": labels}, {})
+        landcover.dataset({"cube": cube, "labels": labels}, {"dataset": dataset}, {"tile_size": 10})
+        landcover.train({"dataset": dataset}, {"model": model}, {"quick": True, "epochs": 2})
+
+    root = built_once("landcover-world", build)
+    return World(root, root / "cube.tif", root / "labels.tif", root / "dataset.zip", root / "model.pt")

@@ -81,6 +81,9 @@ def test_workflow_runs_on_a_real_dask_cluster(settings: Settings, store: Store, 
         from eotrust.workflow.runs import load_run
 
         assert load_run(settings, res.run_cid)[1].executor == "dask"
+        # the workers keep their scratch in the cluster's folder (killed, they leave it there,
+        # never a dask-scratch-space in the machine's shared /tmp)
+        assert list((cluster.work / "scratch").glob("dask-scratch-space/worker-*")) != []
         # cached on the second run, whichever executor
         again = run_workflow(settings, load_workflow(WF), {"text": text}, {}, executor=ex)
         assert all(s.cache_hit for s in again.steps)

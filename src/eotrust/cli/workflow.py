@@ -345,7 +345,12 @@ def run_cmd(
 
             # distributed's LocalCluster.__init__ is unannotated
             cluster = LocalCluster(  # type: ignore[no-untyped-call]
-                n_workers=local_dask, threads_per_worker=1, processes=True, resources={"CPU": 1}, dashboard_address=None
+                n_workers=local_dask,
+                threads_per_worker=1,
+                processes=True,
+                resources={"CPU": 1},
+                dashboard_address=None,
+                local_directory=str(settings.path("tmp")),  # not the machine's shared /tmp
             )
             err_console.print(f"local Dask cluster at {cluster.scheduler_address} ({local_dask} workers)")
             dask = cluster.scheduler_address

@@ -58,7 +58,8 @@ class ProcessCluster:
         try:
             for i in range(workers):
                 argv = [dask, "worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
-                argv += ["--host", "127.0.0.1", "--name", f"w{i}"]
+                # scratch in the cluster's folder: killed workers leave theirs, never in the shared /tmp
+                argv += ["--host", "127.0.0.1", "--name", f"w{i}", "--local-directory", str(work / "scratch")]
                 if resources:
                     argv += ["--resources", resources]
                 self.workers.append(self._spawn(argv, environ))
