@@ -90,3 +90,12 @@ def test_bad_labels_are_refused(tmp_path: Path, cube: Path, slovenia: Path) -> N
     assert not (tmp_path / "x.zip").exists()
     with pytest.raises(InvalidInputError, match="multiple of the tile size"):
         build_dataset(cube, slovenia / "lulc.tif", tmp_path / "x.zip", tile_size=8, block_size=12)
+
+
+@pytest.mark.parametrize("tile_size", [0, -3])
+def test_a_tile_size_below_one_is_refused_by_name(tmp_path: Path, cube: Path, slovenia: Path, tile_size: int) -> None:
+    """Found by hand: `eo dataset --tile-size 0` crashed with ZeroDivisionError; -3 was blamed
+    on the block size."""
+    with pytest.raises(InvalidInputError, match=rf"tile size must be at least 1 pixel, not {tile_size}"):
+        build_dataset(cube, slovenia / "lulc.tif", tmp_path / "x.zip", tile_size=tile_size)
+    assert not (tmp_path / "x.zip").exists()

@@ -139,6 +139,8 @@ def build_dataset(
     cube = open_cube(cube_path)
     check_grid(labels, cube.grid)
     present, _ = _present_classes(labels, classes, keep_absent=keep_absent)
+    if tile_size < 1:
+        raise InvalidInputError(f"tile size must be at least 1 pixel, not {tile_size}")
     block = block_size or tile_size
     if block % tile_size:
         raise InvalidInputError(
