@@ -171,3 +171,13 @@ def test_one_rank_per_dask_worker(dask_client: Client, settings: Settings, tmp_p
     with pytest.raises(InvalidInputError, match="not readable on the Dask worker"):
         train_on_dask(dask_client, tmp_path / "nowhere.zip", _quick(epochs=1), tmp_path / "x.pt", dataset_cid=cid)
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_more_local_ranks_than_processors_are_refused_before_any_starts(tmp_path: Path) -> None:
+    """Found by hand: `train --workers 1000` on 2 CPUs forked ranks until it was killed (each
+    rank a process holding PyTorch and its share of the data): every rank computes every step
+    and waits for the others, so ranks beyond the processors only slow and exhaust the machine."""
+    cpus = len(os.sched_getaffinity(0))
+    with pytest.raises(InvalidInputError, match=rf"--workers {cpus + 1} asks for more local ranks than .* {cpus}"):
+        train_local(world().dataset, _quick(epochs=1), tmp_path / "m.pt", workers=cpus + 1, device="cpu")
+    assert not (tmp_path / "m.pt").exists()

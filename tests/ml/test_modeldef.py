@@ -85,3 +85,10 @@ def test_every_mistake_is_reported_not_only_the_first() -> None:
     with pytest.raises(InvalidInputError) as err:
         parse_model_def({"name": "m", "architecture": "no_such_net", "training": {"batch_size": 0}})
     assert "training.batch_size" in err.value.message and "unknown architecture 'no_such_net'" in err.value.message
+
+
+def test_a_bad_training_override_is_one_error_naming_it() -> None:
+    """Found by hand: `train --epochs 0` printed pydantic's ValidationError traceback (the same
+    path takes the land-cover workflow's epochs parameter)."""
+    with pytest.raises(InvalidInputError, match=r"training\.epochs: .*greater than or equal to 1"):
+        load_model_def("temporal_cnn_quick").with_training(epochs=0)

@@ -92,9 +92,18 @@ def _with_local_dataset(job: RankJob) -> RankJob:
     return replace(job, dataset=fetch_dataset(open_store(settings), job.dataset_cid, settings.path("datasets")))
 
 
-def _check(dataset: Path, workers: int) -> None:
+def _check(dataset: Path, workers: int, device: str | None = None) -> None:
     if workers < 1:
         raise InvalidInputError(f"--workers must be at least 1, not {workers}")
+    cuda = (device or "").startswith("cuda") or (device is None and torch.cuda.is_available())
+    # every rank computes every step and waits for the others: ranks beyond the processors
+    # (GPUs with CUDA) only slow the run and fill the machine with processes
+    room, what = (torch.cuda.device_count(), "GPUs") if cuda else (len(os.sched_getaffinity(0)), "CPUs")
+    if workers > room:
+        raise InvalidInputError(
+            f"--workers {workers} asks for more local ranks than this machine's {what}: {room}",
+            hint=f"use at most {room}, or --workers dask for one rank per worker of a Dask cluster",
+        )
     if not Path(dataset).is_file():
         raise InvalidInputError(f"training dataset {dataset} does not exist")
 
@@ -138,7 +147,7 @@ def train_local(
     """Train with ``workers`` local processes (one rank each, rendezvous on loopback);
     rank 0 writes ``checkpoint``. ``threads``: torch threads per rank (default 1). The
     processes are forked on CPU and spawned when CUDA is used."""
-    _check(dataset, workers)
+    _check(dataset, workers, device)
     from torch.multiprocessing.spawn import ProcessExitedException, ProcessRaisedException, start_processes
 
     job = RankJob(

@@ -91,7 +91,10 @@ class ModelDef(BaseModel):
         """A copy with some training settings changed (validated)."""
         data = self.model_dump()
         data["training"].update({k: v for k, v in changes.items() if v is not None})
-        return ModelDef.model_validate(data)
+        try:
+            return ModelDef.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidInputError(f"invalid training setting: {_problems(exc)}") from None
 
 
 def _problems(exc: ValidationError) -> str:
