@@ -134,3 +134,15 @@ def test_cli_change(tmp_path: Path, settings: Settings) -> None:
     )
     assert r.exit_code == 0, r.output
     assert "pixels changed" in r.stdout
+
+
+@pytest.mark.parametrize("option", ["--min-confidence", "--min-intensity"])
+def test_a_threshold_outside_zero_to_one_is_a_usage_error(tmp_path: Path, option: str) -> None:
+    """Found by hand: `--min-confidence 2` was taken, and every pixel called uncertain."""
+    r = runner.invoke(
+        app,
+        ["change", "--model", str(world().model), "--raster", str(world().cube)]
+        + ["-o", str(tmp_path / "e.tif"), option, "2"],
+    )
+    assert r.exit_code == 2 and f"Invalid value for '{option}'" in r.output, r.output
+    assert not (tmp_path / "e.tif").exists()

@@ -239,11 +239,17 @@ def change_cmd(
     epoch_b: str | None = typer.Option(None, "--epoch-b", help="START/END of the second epoch"),
     cloud_mask: Path | None = typer.Option(None, "--cloud-mask"),
     min_intensity: float = typer.Option(
-        0.5, "--min-intensity", help="with --model: least probability shift that counts as change"
+        0.5,
+        "--min-intensity",
+        min=0.0,
+        max=1.0,
+        help="with --model: least probability shift that counts as change",
     ),
     min_confidence: float = typer.Option(
         0.6,
         "--min-confidence",
+        min=0.0,
+        max=1.0,
         help="with --model: pixels less sure than this in either epoch are 'uncertain', not changed",
     ),
     as_json: bool = JsonOption,
