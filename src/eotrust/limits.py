@@ -222,6 +222,17 @@ def load_yaml(text: str, limits: YamlLimits = YAML_LIMITS, what: str = "the YAML
         raise InvalidInputError(f"{what} is not valid YAML: {str(exc).strip().splitlines()[-1][:200]}") from None
 
 
+def read_document(path: str | os.PathLike[str], *, max_bytes: int, what: str) -> bytes:
+    """The bytes of a file named from outside, read no further than ``max_bytes``: a larger
+    file, or an endless one (``/dev/zero``, a pipe), is :class:`DocumentTooLarge` without being
+    read whole. OSError (missing, a folder, unreadable) propagates for the caller to name."""
+    with open(path, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise DocumentTooLarge(f"{what} {os.fspath(path)} is larger than {max_bytes:,} bytes")
+    return data
+
+
 def half_of_memory() -> int:
     """Bytes one allocation may take before it is refused: half this machine's physical memory
     (8 GiB where the system does not say)."""

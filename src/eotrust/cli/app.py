@@ -5,6 +5,7 @@ command runs in this process (not when the resident agent runs it, docs/architec
 
 from __future__ import annotations
 
+import errno
 import importlib
 import signal
 import sys
@@ -116,11 +117,7 @@ def _run(
         if exc.filename is None:  # not about a path (a socket, a child process): a real fault
             raise
         err_console.print(f"[bold red]error:[/] {path_error(exc)}", highlight=False)
-        err_console.print(
-            "[dim]hint:[/] check the path: every folder on it must be a folder (not a file) that "
-            "can be made or written, and an output must not be an existing folder",
-            highlight=False,
-        )
+        err_console.print(f"[dim]hint:[/] {path_hint(exc)}", highlight=False)
         return 1
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")
@@ -137,6 +134,18 @@ def path_error(exc: OSError) -> str:
     if isinstance(exc, FileExistsError) and exc.filename2 is None:  # a folder to make is a file
         return f"cannot make the folder {where}: a file of that name is in the way"
     return f"cannot use {where}: {(exc.strerror or type(exc).__name__).lower()}"
+
+
+def path_hint(exc: OSError) -> str:
+    """What to do about a file-system refusal of a path."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space there, or write the output elsewhere"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "write the output where you may write"
+    return (
+        "check the path: every folder on it must be a folder (not a file) that can be made or "
+        "written, and an output must not be an existing folder"
+    )
 
 
 def exit_status(code: object) -> int:

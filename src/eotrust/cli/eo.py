@@ -176,13 +176,15 @@ def labels_cmd(
     else:
         rule_list = DEFAULT_RULES
         if rules is not None:
-            from eotrust.limits import load_yaml
+            from eotrust.limits import YAML_LIMITS, load_yaml, read_document
 
             try:
-                loaded = load_yaml(rules.read_text(), what=f"rules file {rules}")  # bounded (issue 12)
+                text = read_document(rules, max_bytes=YAML_LIMITS.max_bytes, what="rules file").decode()
+                loaded = load_yaml(text, what=f"rules file {rules}")  # bounded (issue 12)
                 rule_list = tuple(IndexRule.model_validate(r) for r in (loaded or []))
             except Exception as exc:  # noqa: BLE001 - yaml and pydantic errors alike
-                raise InvalidInputError(f"rules file {rules} is invalid: {str(exc).splitlines()[0]}") from None
+                reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+                raise InvalidInputError(f"rules file {rules} is invalid: {reason}") from None
         counts = synthetic_labels(open_cube(like), out, rule_list)
     if as_json:
         print_json({"labels": str(out), "counts": {str(k): v for k, v in sorted(counts.items())}})

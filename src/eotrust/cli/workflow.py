@@ -661,7 +661,7 @@ def run_prov_cmd(
     if output is None:
         typer.echo(text)
         return
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(output)
+    from eotrust.store.atomic import write_atomic
+
+    write_atomic(output, text.encode())
     err_console.print(f"PROV-JSON of run {cid} written to {output}")

@@ -10,7 +10,6 @@ are described ``BAND@DATE`` (date-major order); :func:`open_cube` reads it back.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,7 +35,7 @@ from eotrust.eo.raster import (
     windows,
 )
 from eotrust.errors import RasterError
-from eotrust.store.atomic import temp_name
+from eotrust.store.atomic import place, temp_name
 
 CUBE_FORMAT = "eotrust-cube/1"
 UNDATED = "undated"
@@ -346,7 +345,7 @@ class CubeWriter:
         try:
             self.ds.close()
             if ok:
-                os.replace(self.tmp, self.dest)
+                place(self.tmp, self.dest)
         finally:  # gone after the rename; removed if closing or renaming failed
             self.tmp.unlink(missing_ok=True)
 

@@ -36,7 +36,10 @@ from eotrust.clock import utc_now
 from eotrust.eo.labels import NODATA_CODE, ClassList, classes_of
 from eotrust.eo.raster import Grid, atomic_path, geotiff_profile, open_raster, raster_info
 from eotrust.errors import InvalidInputError
-from eotrust.limits import json_loads
+from eotrust.limits import json_loads, read_document
+
+#: The largest labelled GeoJSON `label import` reads (points and small patches: far below this).
+MAX_LABELS_BYTES = 64 * 1024 * 1024
 
 if TYPE_CHECKING:
     from eotrust.store.base import Store
@@ -256,7 +259,7 @@ def import_labels(
 
     grid = raster_info(like).grid
     try:
-        doc = json_loads(Path(geojson).read_text())
+        doc = json_loads(read_document(geojson, max_bytes=MAX_LABELS_BYTES, what="labelled GeoJSON"))
     except (OSError, ValueError) as exc:
         raise InvalidInputError(f"{geojson} is not readable JSON: {str(exc).splitlines()[0]}") from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):

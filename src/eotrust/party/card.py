@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from eotrust.crypto import parse_recipient
 from eotrust.crypto.signing import Domain, record_text, sign_text, text_signer
 from eotrust.errors import CryptoError, IntegrityError, InvalidInputError, NotFoundError
+from eotrust.limits import read_document
 from eotrust.party.role import Role
 
 #: The card's signed format. v1 is byte-identical to the cards signed before signing had one
@@ -85,11 +86,15 @@ class PartyCard(BaseModel):
             raise InvalidInputError(f"not a party card: {where}: {err.get('msg')}") from None
 
 
+#: A card is a few hundred bytes; a file (or device) beyond this is not one.
+MAX_CARD_BYTES = 64 * 1024
+
+
 def load_card(path: Path) -> PartyCard:
     """Read a card file (not verified: call ``.verify()``)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_document(path, max_bytes=MAX_CARD_BYTES, what="card file")
     except FileNotFoundError:
         raise NotFoundError(f"card file {path} does not exist") from None
     return PartyCard.from_json(text)

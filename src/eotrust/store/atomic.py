@@ -3,11 +3,20 @@ beside the destination, which is renamed over it only once complete. On any fail
 temporary file is removed and nothing appears under the destination name.
 
 The one home of atomic writes: :func:`write_atomic` (bytes), :func:`atomic_output` (a file
-object) and :func:`atomic_path` (a path for libraries that open files themselves)."""
+object) and :func:`atomic_path` (a path for libraries that open files themselves), and
+:func:`place`, which puts a finished temporary file at its destination.
+
+A destination that is a character device or a FIFO (``/dev/null``, ``/dev/stdout``, a pipe) is
+written into, as a shell's redirection does, never replaced: renaming over it would swap the
+machine's device for a regular file. A block device or a socket is refused."""
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import stat
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,9 +24,37 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def is_stream(dest: Path) -> bool:
+    """Whether ``dest`` is an existing character device or FIFO, which is written into rather
+    than replaced; a block device or a socket raises OSError (never written over)."""
+    try:
+        mode = os.stat(dest).st_mode
+    except OSError:
+        return False
+    if stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        raise OSError(errno.EOPNOTSUPP, "a block device or socket is never written over", str(dest))
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
 def temp_name(dest: Path) -> Path:
-    """A unique temporary name in ``dest``'s directory (so the final rename is atomic)."""
-    return dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    """A unique temporary name in ``dest``'s directory (so the final rename is atomic); in the
+    temporary directory when ``dest`` is a device or a pipe (see :func:`place`)."""
+    name = f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+    return Path(tempfile.gettempdir(), name) if is_stream(dest) else dest.with_name(name)
+
+
+def place(tmp: Path, dest: Path) -> None:
+    """Put the finished temporary file ``tmp`` at ``dest``: renamed over it, or, when ``dest``
+    is a device or a pipe, copied into it and removed."""
+    if not is_stream(dest):
+        os.replace(tmp, dest)
+        return
+    try:
+        with open(tmp, "rb") as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    except OSError as exc:  # a write error names no file: name the destination (/dev/full: disk full)
+        raise OSError(exc.errno, exc.strerror, str(dest)) from None
+    tmp.unlink()
 
 
 @contextmanager
@@ -35,7 +72,7 @@ def atomic_output(dest: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
-        os.replace(tmp, dest)
+        place(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -50,7 +87,7 @@ def atomic_path(dest: Path | str) -> Iterator[Path]:
     tmp = temp_name(dest)
     try:
         yield tmp
-        os.replace(tmp, dest)
+        place(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
 

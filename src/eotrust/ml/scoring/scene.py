@@ -35,6 +35,7 @@ from eotrust.errors import InvalidInputError, RasterError
 from eotrust.limits import half_of_memory
 from eotrust.ml.package import short_list
 from eotrust.ml.scoring.batch import Scorer, class_map
+from eotrust.store.atomic import place, temp_name
 
 #: What the reader hands the model: an image model's prepared batch and its (H, W), or raw tiles.
 _Prepared = tuple[np.ndarray, tuple[int, int]] | np.ndarray
@@ -162,7 +163,7 @@ def score_scene(
             writers = []
             for path, profile in outputs:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                part = path.with_name(f".{path.name}.part")
+                part = temp_name(path)
                 cleanup.callback(part.unlink, missing_ok=True)
                 writers.append((part, path, cleanup.enter_context(rasterio.open(part, "w", **profile))))
             cls_dst = writers[0][2]
@@ -279,7 +280,7 @@ def score_scene(
                 cls_dst.update_tags(warnings=" | ".join(warnings))
             for part, path, dst in writers:
                 dst.close()
-                part.replace(path)
+                place(part, path)
     except RasterioIOError as exc:
         raise RasterError(
             f"cannot read raster {source}: {str(exc).splitlines()[0] if str(exc) else 'read failed'} (corrupt or truncated tiles)",
