@@ -193,6 +193,7 @@ def test_conformance_sample_with_cwltest(tmp_path: Path) -> None:
     done = subprocess.run(
         [str(cwltest), "--test", "conformance_tests.yaml", "--tool", str(runner), "-j", "2", "-n", "1,22,26"],
         cwd=SUITE,
+        env={**os.environ, "TMPDIR": str(tmp_path)},  # cwltest's per-test output folders, left empty
         capture_output=True,
         text=True,
         timeout=280,

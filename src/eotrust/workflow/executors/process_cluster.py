@@ -45,6 +45,7 @@ class ProcessCluster:
         self.address = f"tcp://127.0.0.1:{free_port()}"
         self.expected_workers = workers
         environ = dict(os.environ if env is None else env)
+        environ["DASK_TEMPORARY_DIRECTORY"] = str(work / "scratch")  # the scheduler's too, not /tmp's
         extra = [str(p) for p in pythonpath]
         if extra:
             environ["PYTHONPATH"] = os.pathsep.join([*extra, environ.get("PYTHONPATH", "")])
