@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from eotrust.errors import InvalidInputError
+from eotrust.errors import InvalidInputError, NotFoundError
 
 
 class ParseLimitError(InvalidInputError):
@@ -220,6 +220,20 @@ def load_yaml(text: str, limits: YamlLimits = YAML_LIMITS, what: str = "the YAML
         return YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
         raise InvalidInputError(f"{what} is not valid YAML: {str(exc).strip().splitlines()[-1][:200]}") from None
+
+
+def regular_file(path: str | os.PathLike[str], what: str) -> str:
+    """``path`` if it names a regular file; else one error saying what it is instead: missing
+    (NotFoundError), a folder, or a device, pipe or socket (``/dev/zero`` would be read, or
+    hashed, without end)."""
+    name = os.fspath(path)
+    if os.path.isfile(name):
+        return name
+    if os.path.isdir(name):
+        raise InvalidInputError(f"{what} {name} is a folder", hint="give a file")
+    if os.path.exists(name):
+        raise InvalidInputError(f"{what} {name} is not a regular file (a pipe, socket or device)", hint="give a file")
+    raise NotFoundError(f"{what} {name} does not exist")
 
 
 def read_document(path: str | os.PathLike[str], *, max_bytes: int, what: str) -> bytes:

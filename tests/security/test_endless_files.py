@@ -63,3 +63,33 @@ def test_read_document_reads_one_byte_past_its_limit(tmp_path: Path) -> None:
     assert read_document(path, max_bytes=10, what="doc") == b"x" * 10
     with pytest.raises(DocumentTooLarge, match="doc .* is larger than 9 bytes"):
         read_document(path, max_bytes=9, what="doc")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["eo", "dataset", "/dev/zero", str(CUBE_LIKE)], "cube /dev/zero is not a regular file"),
+        (["model", "register", "/dev/zero", "--as", "nobody"], "model /dev/zero is not a regular file"),
+        (
+            ["predict", "--model", "/dev/zero", "--raster", str(CUBE_LIKE), "-o", "p.tif"],
+            "checkpoint /dev/zero is not a regular file",
+        ),
+    ],
+    ids=["eo-dataset", "model-register", "predict-model"],
+)
+def test_a_device_where_a_file_goes_is_named_as_such(tmp_path: Path, args: list[str], says: str) -> None:
+    """Found by hand: `eo dataset /dev/zero …` hashed /dev/zero until killed (its CID is taken
+    before the raster is opened), `model register /dev/zero` ran out of memory sniffing for a
+    ZIP, and a checkpoint on a device was said not to exist."""
+    env = {**os.environ, "EOTRUST_HOME": str(tmp_path / "h"), "EOTRUST_AGENT": "0", "COLUMNS": "300"}
+    done = subprocess.run(
+        [sys.executable, "-m", "eotrust.cli.main", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_capped,
+    )
+    assert done.returncode == 1, done.stderr
+    assert says in done.stderr.splitlines()[0], done.stderr

@@ -219,6 +219,10 @@ def dataset_cmd(
 
     if out is None and not store_it:
         raise InvalidInputError("with --no-store, give -o FILE: the dataset must go somewhere")
+    from eotrust.limits import regular_file
+
+    regular_file(cube, "cube")  # hashed below: a device such as /dev/zero never ends
+    regular_file(labels, "labels")
     with tempfile.TemporaryDirectory() as tmp:
         dest = out or Path(tmp) / "dataset.zip"
         sources = {"cube": cid_of_file(cube), "labels": cid_of_file(labels)}

@@ -124,6 +124,9 @@ def register_cmd(
     (``--as``) first. The store keeps the bytes, the catalogue the index (a new version per name)."""
     import tempfile
 
+    from eotrust.limits import regular_file
+
+    regular_file(source, "model")  # before sniffing it for a ZIP: /dev/zero never ends
     settings = settings_of(ctx)
     registry = backends_of(ctx).registry
     if _is_package(source):

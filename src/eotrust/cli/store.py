@@ -12,7 +12,6 @@ from typing import BinaryIO
 import typer
 
 from eotrust.cli.common import JsonOption, backends_of, console, err_console, print_json, settings_of
-from eotrust.errors import NotFoundError
 
 store_app = typer.Typer(help="The content-addressed store: objects named by IPFS CIDs.", no_args_is_help=True)
 
@@ -58,13 +57,11 @@ class _Counting:
 
 def _source(path: Path) -> BinaryIO:
     from eotrust.errors import InvalidInputError
+    from eotrust.limits import regular_file
 
     if path.is_dir():
         raise InvalidInputError(f"{path} is a directory", hint="store one file at a time: `eotrust store put FILE`")
-    if path.exists() and not path.is_file():
-        raise InvalidInputError(f"{path} is not a regular file (a pipe, socket or device)", hint="give a file")
-    if not path.is_file():
-        raise NotFoundError(f"file {path} does not exist")
+    regular_file(path, "file")
     try:
         return open(path, "rb", buffering=0)
     except OSError as exc:
