@@ -25,6 +25,23 @@ def _capped() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
 
+def _refused(tmp_path: Path, args: list[str], says: str) -> subprocess.CompletedProcess[str]:
+    """Run ``eotrust ARGS`` under the cap; it fails with status 1 and ``says`` on its first line."""
+    env = {**os.environ, "EOTRUST_HOME": str(tmp_path / "h"), "EOTRUST_AGENT": "0", "COLUMNS": "300"}
+    done = subprocess.run(
+        [sys.executable, "-m", "eotrust.cli.main", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_capped,
+    )
+    assert done.returncode == 1, done.stderr
+    assert says in done.stderr.splitlines()[0], done.stderr
+    return done
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
@@ -41,18 +58,7 @@ def _capped() -> None:
     ids=["party-verify", "label-import", "eo-labels-rules"],
 )
 def test_an_endless_file_is_refused_in_one_line(tmp_path: Path, args: list[str], says: str) -> None:
-    env = {**os.environ, "EOTRUST_HOME": str(tmp_path / "h"), "EOTRUST_AGENT": "0", "COLUMNS": "300"}
-    done = subprocess.run(
-        [sys.executable, "-m", "eotrust.cli.main", *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_capped,
-    )
-    assert done.returncode == 1, done.stderr
-    assert says in done.stderr.splitlines()[0], done.stderr
+    done = _refused(tmp_path, args, says)
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "l.tif").exists() and not (tmp_path / "r.tif").exists()
 
@@ -81,15 +87,4 @@ def test_a_device_where_a_file_goes_is_named_as_such(tmp_path: Path, args: list[
     """Found by hand: `eo dataset /dev/zero …` hashed /dev/zero until killed (its CID is taken
     before the raster is opened), `model register /dev/zero` ran out of memory sniffing for a
     ZIP, and a checkpoint on a device was said not to exist."""
-    env = {**os.environ, "EOTRUST_HOME": str(tmp_path / "h"), "EOTRUST_AGENT": "0", "COLUMNS": "300"}
-    done = subprocess.run(
-        [sys.executable, "-m", "eotrust.cli.main", *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_capped,
-    )
-    assert done.returncode == 1, done.stderr
-    assert says in done.stderr.splitlines()[0], done.stderr
+    _refused(tmp_path, args, says)
