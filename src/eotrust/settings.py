@@ -6,7 +6,6 @@ server builds one at start-up, tests build their own with a temporary home.
 
 from __future__ import annotations
 
-import json
 import os
 import tomllib
 from pathlib import Path
@@ -22,6 +21,7 @@ from pydantic_settings import (
 )
 
 from eotrust.errors import ConfigError
+from eotrust.limits import json_loads
 
 DEFAULT_HOME = Path("~/.eotrust")
 
@@ -210,7 +210,7 @@ def _unparsable_variable() -> ConfigError:
     for key, value in os.environ.items():
         if key.lower().removeprefix("eotrust_") in lists and key.lower().startswith("eotrust_"):
             try:
-                json.loads(value)
+                json_loads(value)
             except ValueError:
                 variable = key.upper()
                 break

@@ -60,3 +60,34 @@ def test_hostile_service_is_contained_on_dask(
     scene, ex = dask_scene
     log = run_attack(attack, scene, open_store(scene.settings), tmp_path, executor=ex)
     assert " on " in log.splitlines()[0]  # the step's log names the worker host it ran on
+
+
+def test_the_dask_workers_local_directory_is_out_of_the_sandbox(
+    dask_scene: tuple[Scene, DaskExecutor], tmp_path: Path
+) -> None:
+    """Dask puts each worker's local directory (where it spills other jobs' data) on the import
+    path, and a sandboxed step saw every import-path entry read-only: a hostile step could read
+    it. Found when the cluster's scratch moved beside the test's canary and the write-outside
+    attack stopped seeing a read-only file system there."""
+    from sandbox_harness import log_text
+
+    from eotrust.workflow import RunFailed, run_workflow
+
+    scene, ex = dask_scene
+    local = next(iter(ex.client.run(lambda dask_worker: str(dask_worker.local_directory)).values()))
+    spill = Path(local) / "spilled-by-another-job"
+    spill.write_text("OTHER-JOB-SPILL\n")
+    wf = tmp_path / "peek.yaml"
+    wf.write_text(
+        "name: peek\n"
+        "services:\n"
+        '  peek: {command: "sh -c \'cat \\"$0\\" > \\"$1\\"\' {params.spill} {outputs.out}",'
+        " outputs: {out: file}, params: {spill: str}}\n"
+        f"steps: {{peek: {{service: peek, params: {{spill: '{spill}'}}}}}}\n"
+        "outputs: {loot: peek.out}\n"
+    )
+    store = open_store(scene.settings)
+    with pytest.raises(RunFailed) as failure:
+        run_workflow(scene.settings, wf, {}, {}, store=store, retries=0, executor=ex)
+    log = log_text(store, failure.value)
+    assert "No such file or directory" in log and "OTHER-JOB-SPILL" not in log, log

@@ -244,14 +244,22 @@ class PythonWorker:
             self.errlog.unlink(missing_ok=True)
 
 
-def worker_env(extra_path: list[str] | None = None) -> dict[str, str]:
+def worker_env(extra_path: list[str] | None = None, *, exclude: tuple[str, ...] = ()) -> dict[str, str]:
     """The workers' environment: ours without any ``EOTRUST_*`` secret, with our import path
-    so our entry points import there."""
+    so our entry points import there. ``exclude``: folders kept off that path (and so out of a
+    sandbox, which sees its entries read-only), with everything under them — a Dask worker's
+    local directory, which Dask puts on the import path and which holds its spilled data."""
     env = clean_env(dict(os.environ))
     # what we can import, and the current directory (as `python -m` would have it)
     paths = [p or os.getcwd() for p in sys.path] + [os.getcwd()] + list(extra_path or [])
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    kept = [p for p in paths if not any(_within(p, root) for root in exclude)]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(kept))
     return env
+
+
+def _within(path: str, root: str) -> bool:
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
 
 
 class WorkerPool:
@@ -269,10 +277,11 @@ class WorkerPool:
         *,
         slot_root: Path | None = None,
         max_idle: int = 8,
+        exclude_path: tuple[str, ...] = (),
     ) -> None:
         self.preload = tuple(preload)
         self.python = python or sys.executable
-        self._env = worker_env()
+        self._env = worker_env(exclude=exclude_path)
         self._idle: list[PythonWorker] = []
         self._boxed_idle: list[tuple[tuple[object, ...], PythonWorker]] = []
         self._all: set[PythonWorker] = set()

@@ -39,9 +39,22 @@ def _process_state(settings: Settings) -> dict[str, Any]:
         state = _PER_PROCESS.get(pid)
         if state is None:
             tmp = settings.path("workflow", "tmp")
-            state = {"store": open_store(settings), "pool": WorkerPool(slot_root=tmp.parent / "slots"), "tmp": tmp}
+            # Dask puts the worker's local directory (its spilled data, other jobs' too) on the
+            # import path: keep it out of the workers' path, and so out of their sandboxes
+            pool = WorkerPool(slot_root=tmp.parent / "slots", exclude_path=_dask_local_directory())
+            state = {"store": open_store(settings), "pool": pool, "tmp": tmp}
             _PER_PROCESS[pid] = state
     return state
+
+
+def _dask_local_directory() -> tuple[str, ...]:
+    """The local directory of the Dask worker this runs in (none outside one)."""
+    from distributed import get_worker
+
+    try:
+        return (str(get_worker().local_directory),)
+    except ValueError:  # not in a worker
+        return ()
 
 
 def run_on_worker(job: StepJob, settings: Settings) -> StepOutcome:
