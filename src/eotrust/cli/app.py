@@ -95,7 +95,11 @@ def run(
     try:
         return _run(app, args, prog_name=prog_name, warm=warm)
     finally:
-        if threading.current_thread() is threading.main_thread():
+        # (a process started with SIGINT ignored, as a shell's background job is, keeps ignoring it)
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
             signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
