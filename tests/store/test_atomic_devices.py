@@ -148,3 +148,12 @@ def test_a_full_disk_gets_its_own_hint() -> None:
 
     assert path_hint(OSError(errno.ENOSPC, "No space left on device", "/x")).startswith("free some space")
     assert path_hint(OSError(errno.EACCES, "Permission denied", "/x")).startswith("write the output where")
+
+
+def test_a_destination_where_no_file_can_be_made_is_named_not_its_temporary(tmp_path: Path) -> None:
+    """Found by hand: `store get CID -o /proc/self/x` said "cannot use /proc/self/.x.<pid>.<hex>.tmp":
+    the temporary file the user never named."""
+    dest = Path("/proc/self/eotrust-out")
+    with pytest.raises(OSError) as err:
+        write_atomic(dest, b"card")
+    assert err.value.filename == str(dest)

@@ -67,7 +67,11 @@ def atomic_output(dest: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(dest)
     try:
-        with open(tmp, "xb") as f:
+        handle = open(tmp, "xb")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:  # name the destination, not a temporary file the user never named
+        raise OSError(exc.errno, exc.strerror, str(dest)) from None
+    try:
+        with handle as f:
             yield f
             if durable:
                 f.flush()
