@@ -222,18 +222,28 @@ def load_yaml(text: str, limits: YamlLimits = YAML_LIMITS, what: str = "the YAML
         raise InvalidInputError(f"{what} is not valid YAML: {str(exc).strip().splitlines()[-1][:200]}") from None
 
 
-def regular_file(path: str | os.PathLike[str], what: str) -> str:
-    """``path`` if it names a regular file; else one error saying what it is instead: missing
-    (NotFoundError), a folder, or a device, pipe or socket (``/dev/zero`` would be read, or
-    hashed, without end)."""
+def file_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be read as a file (missing, a folder, a device, pipe or socket —
+    ``/dev/zero`` would be read, or hashed, without end), or None when it is a regular file."""
     name = os.fspath(path)
     if os.path.isfile(name):
-        return name
+        return None
     if os.path.isdir(name):
-        raise InvalidInputError(f"{what} {name} is a folder", hint="give a file")
+        return "is a folder: give a file"
     if os.path.exists(name):
-        raise InvalidInputError(f"{what} {name} is not a regular file (a pipe, socket or device)", hint="give a file")
-    raise NotFoundError(f"{what} {name} does not exist")
+        return "is not a regular file (a pipe, socket or device)"
+    return "does not exist"
+
+
+def regular_file(path: str | os.PathLike[str], what: str) -> str:
+    """``path`` if it names a regular file; else one error saying what it is instead
+    (:func:`file_problem`): NotFoundError when it is missing, InvalidInputError otherwise."""
+    name = os.fspath(path)
+    problem = file_problem(name)
+    if problem is None:
+        return name
+    error = InvalidInputError if os.path.exists(name) else NotFoundError
+    raise error(f"{what} {name} {problem}", hint="give a file")
 
 
 def read_document(path: str | os.PathLike[str], *, max_bytes: int, what: str) -> bytes:

@@ -21,7 +21,7 @@ from pydantic_settings import (
 )
 
 from eotrust.errors import ConfigError
-from eotrust.limits import json_loads
+from eotrust.limits import file_problem, json_loads
 
 DEFAULT_HOME = Path("~/.eotrust")
 
@@ -220,25 +220,14 @@ def _unparsable_variable() -> ConfigError:
     )
 
 
-def _not_a_config_file(path: Path) -> str | None:
-    """Why ``path`` cannot be a config file, or None if it is a regular file."""
-    if path.is_file():
-        return None
-    if path.is_dir():
-        return "is a folder: give a file"
-    if path.exists():
-        return "is not a regular file"
-    return "does not exist"
-
-
 def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
     """Build the one Settings object; a bad value becomes a clear ConfigError."""
     if config_file is not None:
-        if (problem := _not_a_config_file(config_file)) is not None:
+        if (problem := file_problem(config_file)) is not None:
             raise ConfigError(f"config file {config_file} {problem}", hint="pass an existing eotrust.toml")
         os.environ["EOTRUST_CONFIG"] = str(config_file)
     named = os.environ.get("EOTRUST_CONFIG")
-    if named and (problem := _not_a_config_file(Path(named))) is not None:
+    if named and (problem := file_problem(named)) is not None:
         raise ConfigError(
             f"EOTRUST_CONFIG names {named}, which {problem}",
             hint="point EOTRUST_CONFIG at an existing eotrust.toml, or unset it",
