@@ -45,7 +45,9 @@ class ProcessCluster:
         self.address = f"tcp://127.0.0.1:{free_port()}"
         self.expected_workers = workers
         environ = dict(os.environ if env is None else env)
-        environ["DASK_TEMPORARY_DIRECTORY"] = str(work / "scratch")  # the scheduler's too, not /tmp's
+        # the scheduler's and workers' scratch in the cluster's folder (killed workers leave
+        # theirs), never in the machine's shared /tmp: Dask's temporary-directory setting
+        environ["DASK_TEMPORARY_DIRECTORY"] = str(work / "scratch")
         extra = [str(p) for p in pythonpath]
         if extra:
             environ["PYTHONPATH"] = os.pathsep.join([*extra, environ.get("PYTHONPATH", "")])
@@ -59,8 +61,7 @@ class ProcessCluster:
         try:
             for i in range(workers):
                 argv = [dask, "worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
-                # scratch in the cluster's folder: killed workers leave theirs, never in the shared /tmp
-                argv += ["--host", "127.0.0.1", "--name", f"w{i}", "--local-directory", str(work / "scratch")]
+                argv += ["--host", "127.0.0.1", "--name", f"w{i}"]
                 if resources:
                     argv += ["--resources", resources]
                 self.workers.append(self._spawn(argv, environ))
