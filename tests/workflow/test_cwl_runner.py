@@ -20,15 +20,9 @@ from eotrust.workflow.runs import load_run
 
 CWL = Path(__file__).resolve().parents[1] / "data" / "cwl"
 REPO = Path(__file__).resolve().parents[2]
-# ../shared beside the checkout (as in CI), or a folder further up (a worktree in wt/NAME)
-SUITE = next(
-    (
-        p / "shared" / "conformance" / "cwl-v1.2"
-        for p in REPO.parents
-        if (p / "shared" / "conformance" / "cwl-v1.2").is_dir()
-    ),
-    REPO.parent / "shared" / "conformance" / "cwl-v1.2",
-)
+# three of the CWL project's conformance tests with their files, copied from
+# ../shared/conformance/cwl-v1.2 (Apache-2.0) so that the test runs from a clone anywhere
+SUITE = REPO / "tests" / "data" / "cwl-conformance"
 
 STAMP_TOOL = """\
 cwlVersion: v1.2
@@ -191,7 +185,7 @@ def test_conformance_sample_with_cwltest(tmp_path: Path) -> None:
     runner.chmod(0o755)
     cwltest = Path(sys.executable).parent / "cwltest"
     done = subprocess.run(
-        [str(cwltest), "--test", "conformance_tests.yaml", "--tool", str(runner), "-j", "2", "-n", "1,22,26"],
+        [str(cwltest), "--test", "conformance_tests.yaml", "--tool", str(runner), "-j", "2", "-n", "1,2,3"],
         cwd=SUITE,
         env={**os.environ, "TMPDIR": str(tmp_path)},  # cwltest's per-test output folders, left empty
         capture_output=True,
