@@ -22,7 +22,7 @@ from eotrust.errors import InvalidInputError, ModelError
 from eotrust.ml.checkpoint import load_checkpoint
 from eotrust.ml.distributed import Ranks, shard_indices
 from eotrust.ml.evaluate import evaluate_dataset
-from eotrust.ml.launch import parse_workers, train_local, train_on_dask
+from eotrust.ml.launch import parse_workers, rank_error, train_local, train_on_dask
 from eotrust.ml.modeldef import load_model_def
 from eotrust.ml.train import train
 from eotrust.workflow.executors.process_cluster import ProcessCluster
@@ -86,6 +86,21 @@ def test_a_failing_rank_is_one_clear_error_and_no_checkpoint(tmp_path: Path) -> 
     assert not (tmp_path / "m.pt").exists()
     with pytest.raises(InvalidInputError, match="does not exist"):
         train_local(tmp_path / "missing.zip", _quick(epochs=1), tmp_path / "m.pt", workers=2)
+
+
+def test_a_rank_stopped_while_saying_why_leaves_the_others_reason(tmp_path: Path) -> None:
+    # seen in the suite: rank 1 failed, the launcher stopped rank 0 halfway through writing its
+    # own error file, and reading that empty file was a JSONDecodeError traceback
+    (tmp_path / "error-0.json").write_text("")
+    (tmp_path / "error-1.json").write_text(json.dumps({"message": "cannot continue from x", "hint": "h"}))
+    (tmp_path / "error-2.json").write_text("[1]")
+    err = rank_error(tmp_path)
+    assert err is not None and (err.message, err.hint) == (
+        "distributed training failed on rank 1: cannot continue from x",
+        "h",
+    )
+    (tmp_path / "error-1.json").unlink()
+    assert rank_error(tmp_path) is None  # nothing readable: the caller says a process failed
 
 
 def test_workers_option_is_checked() -> None:

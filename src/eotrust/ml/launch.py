@@ -116,7 +116,13 @@ def _spawned(rank: int, job: RankJob, outbox: str) -> None:
     try:
         result = run_rank(job, rank)
     except EotrustError as exc:
-        Path(outbox, f"error-{rank}.json").write_text(json.dumps({"message": exc.message, "hint": exc.hint}))
+        # atomically: the launcher stops the other ranks as soon as one fails, maybe this one
+        # halfway through the write, and must never read half an error
+        from eotrust.store.atomic import write_atomic
+
+        write_atomic(
+            Path(outbox, f"error-{rank}.json"), json.dumps({"message": exc.message, "hint": exc.hint}).encode()
+        )
         raise SystemExit(1) from None
     if rank == 0:
         Path(outbox, "result.pickle").write_bytes(pickle.dumps(result))
@@ -169,16 +175,26 @@ def train_local(
                 _spawned, args=(job, outbox), nprocs=workers, join=True, start_method=_start_method(device)
             )
         except (ProcessRaisedException, ProcessExitedException) as exc:
-            errors = sorted(Path(outbox).glob("error-*.json"))
-            if errors:
-                first = json_loads(errors[0].read_text())
-                raise ModelError(
-                    f"distributed training failed on {errors[0].stem.replace('error-', 'rank ')}: {first['message']}",
-                    hint=first.get("hint"),
-                ) from None
-            raise ModelError(f"a training process failed: {str(exc).strip().splitlines()[-1]}") from None
+            raise rank_error(Path(outbox)) or ModelError(
+                f"a training process failed: {str(exc).strip().splitlines()[-1]}"
+            ) from None
         result: TrainResult = pickle.loads(Path(outbox, "result.pickle").read_bytes())  # noqa: S301 - our rank 0's
         return result
+
+
+def rank_error(outbox: Path) -> ModelError | None:
+    """The failure the lowest failing rank reported in ``outbox``, if any rank finished saying
+    why (a rank stopped while writing leaves no file, or an unreadable one: skipped)."""
+    for path in sorted(outbox.glob("error-*.json")):
+        try:
+            said = json_loads(path.read_text())
+            message, hint = said["message"], said.get("hint")
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        return ModelError(
+            f"distributed training failed on {path.stem.replace('error-', 'rank ')}: {message}", hint=hint
+        )
+    return None
 
 
 # -- a Dask cluster -------------------------------------------------------------------------
