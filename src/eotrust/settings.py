@@ -96,7 +96,8 @@ class Settings(BaseSettings):
         default=4096,
         ge=16,
         description="memory the server's scoring requests may hold at once: bodies, arrays, answers "
-        "(413 for one that never fits, 503 while others hold it)",
+        "(413 for one that never fits, 503 while others hold it); a quarter of it for one frame of "
+        "`model stream`",
     )
     model_max_seconds: float = Field(
         default=300.0, gt=0, description="longest one model call may run before it is stopped"

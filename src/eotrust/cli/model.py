@@ -19,6 +19,7 @@ from eotrust.cli.common import (
     print_json,
     settings_of,
 )
+from eotrust.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from eotrust.ml.registry import ModelEntry
@@ -43,8 +44,6 @@ def _progress(label: str):  # type: ignore[no-untyped-def]
 
 
 def _exporter(name: str):  # type: ignore[no-untyped-def]
-    from eotrust.errors import InvalidInputError
-
     if name not in ("auto", "dynamo", "torchscript"):
         raise InvalidInputError(f"unknown exporter {name!r}", hint="use auto, dynamo or torchscript")
     return name
@@ -422,20 +421,23 @@ def stream_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Score a stream of frames (files or a watched folder) in a sliding window; report FPS and latency."""
-    from eotrust.errors import InvalidInputError
     from eotrust.ml.scoring.stream import FolderSink, FolderSource, ListSource, ModelReader, Preprocess, StreamPipeline
 
     if (watch is None) == (not files):
         raise InvalidInputError("give either frame files or --watch FOLDER")
-    source = FolderSource(watch, idle_timeout=idle_timeout) if watch else ListSource(files)
+    # a frame, and its float32 copies and class scores while it is scored, within the memory
+    # scoring may take: whoever writes the frames cannot take the machine's
+    frame_bytes = (settings_of(ctx).predict_memory_mb << 20) // 4
     pre = None
-    if size or bands:
-        try:
-            hw = tuple(int(v) for v in size.lower().split("x")) if size else None
-            sel = tuple(int(v) for v in bands.split(",")) if bands else None
-        except ValueError:
-            raise InvalidInputError("--size is HxW and --bands a comma-separated list of integers") from None
-        pre = Preprocess(bands=sel, size=hw)  # type: ignore[arg-type]
+    if size is not None or bands is not None:
+        hw = _stream_size(size) if size is not None else None
+        sel = _stream_bands(bands) if bands is not None else None
+        pre = Preprocess(bands=sel, size=hw, max_bytes=frame_bytes)
+    source = (
+        FolderSource(watch, idle_timeout=idle_timeout, max_frame_bytes=frame_bytes)
+        if watch
+        else ListSource(files, max_frame_bytes=frame_bytes)
+    )
     sink = FolderSink(out, as_npy=npy) if out else None
     pipeline = StreamPipeline(
         source, ModelReader(_scorer(ctx, ref, threads)), preprocess=pre, window=window, batch=batch, sink=sink
@@ -450,10 +452,37 @@ def stream_cmd(
     summary = stats.summary()
     if as_json:
         print_json(summary)
-        return
-    console.print(
-        f"scored {summary['scored']} frames ({summary['dropped']} dropped, {summary['errors']} errors) "
-        f"at {summary['fps']} FPS; latency p50 {summary['latency_p50_ms']} ms, "
-        f"p95 {summary['latency_p95_ms']} ms",
-        highlight=False,
-    )
+    else:
+        latency = (
+            f"latency p50 {summary['latency_p50_ms']} ms, p95 {summary['latency_p95_ms']} ms"
+            if summary["scored"]
+            else "no latency to report"
+        )
+        console.print(
+            f"scored {summary['scored']} frames ({summary['dropped']} dropped, {summary['errors']} errors) "
+            f"at {summary['fps']} FPS; {latency}",
+            highlight=False,
+        )
+    if stats.errors:  # each said why above; a script must not take the run for a clean one
+        raise typer.Exit(1)
+
+
+def _stream_size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    try:
+        hw = tuple(int(v) for v in parts)
+    except ValueError:
+        hw = ()
+    if len(hw) != 2 or min(hw) < 1:
+        raise InvalidInputError(f"--size is HEIGHTxWIDTH in pixels, each at least 1 (e.g. 256x256), not {text!r}")
+    return hw[0], hw[1]
+
+
+def _stream_bands(text: str) -> tuple[int, ...]:
+    try:
+        sel = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        sel = ()
+    if not sel or min(sel) < 0:
+        raise InvalidInputError(f"--bands is a comma-separated list of band indexes from 0 (e.g. 3,2,1), not {text!r}")
+    return sel

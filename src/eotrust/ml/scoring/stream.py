@@ -22,6 +22,7 @@ reports frames per second and latency (from a frame's arrival to its class map).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import warnings
@@ -34,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from eotrust.errors import InvalidInputError, ModelError
+from eotrust.errors import InvalidInputError, ModelError, NotFoundError
+from eotrust.limits import regular_file
 from eotrust.ml.scoring.batch import Scorer, class_map
 from eotrust.store.atomic import atomic_output, atomic_path
 
@@ -65,6 +67,14 @@ class Scored:
     model: str
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A frame a source could not read (``reason``): counted as an error, the stream goes on."""
+
+    name: str
+    reason: str
+
+
 LATENCY_WINDOW = 10_000
 
 
@@ -87,7 +97,9 @@ class StreamStats:
     def latency(self, q: float) -> float:
         return float(np.quantile(self.latencies, q)) if self.latencies else float("nan")
 
-    def summary(self) -> dict[str, float | int]:
+    def summary(self) -> dict[str, float | int | None]:
+        """The figures as JSON takes them (latencies None while no frame was scored)."""
+        p50, p95 = (round(self.latency(q) * 1e3, 2) if self.latencies else None for q in (0.5, 0.95))
         return {
             "frames_in": self.frames_in,
             "scored": self.scored,
@@ -95,8 +107,8 @@ class StreamStats:
             "errors": self.errors,
             "seconds": round(self.seconds, 3),
             "fps": round(self.fps, 2),
-            "latency_p50_ms": round(self.latency(0.5) * 1e3, 2),
-            "latency_p95_ms": round(self.latency(0.95) * 1e3, 2),
+            "latency_p50_ms": p50,
+            "latency_p95_ms": p95,
         }
 
 
@@ -111,22 +123,58 @@ def as_frame_array(data: np.ndarray, what: str = "frame") -> np.ndarray:
     return data
 
 
-def read_frame_file(path: Path) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """Pixels and georeference (None when the file has none) of a GeoTIFF, PNG or .npy file."""
+def read_frame_file(path: Path, *, max_bytes: int | None = None) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """Pixels and georeference (None when the file has none) of a GeoTIFF, PNG or .npy file.
+
+    A frame comes from whoever may write where it is read from, so it is checked before its
+    pixels are: a path that is not a regular file (a pipe would block forever), or a header
+    that declares more than ``max_bytes`` of pixels (a few bytes of .npy header, or a sparse
+    GeoTIFF, can declare terabytes), is :class:`InvalidInputError`, as is a file that does not
+    hold what its header declares."""
+    path = Path(regular_file(path, "frame"))
     if path.suffix.lower() == ".npy":
-        try:
-            return as_frame_array(np.load(path, allow_pickle=False), str(path)), None
-        except ValueError as exc:
-            raise InvalidInputError(f"{path} is not a numeric .npy array: {exc}") from None
+        return _read_npy(path, max_bytes), None
     import rasterio
     from rasterio.errors import RasterioIOError
 
     try:
         with rasterio.open(path) as src:
+            _check_frame_bytes(path, src.count * src.height * src.width * np.dtype(src.dtypes[0]).itemsize, max_bytes)
             georef = {"crs": src.crs, "transform": src.transform} if src.crs else None
             return src.read(), georef
-    except RasterioIOError as exc:
+    except (RasterioIOError, OSError) as exc:
         raise InvalidInputError(f"cannot read frame {path}: {exc}") from None
+    except MemoryError:
+        raise InvalidInputError(f"frame {path} does not fit in this machine's memory") from None
+
+
+def _read_npy(path: Path, max_bytes: int | None) -> np.ndarray:
+    from numpy.lib import format as npy
+
+    readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+    try:
+        with open(path, "rb") as f:
+            version = npy.read_magic(f)
+            if version not in readers:
+                raise ValueError(f"format version {version} (eotrust reads 1.0 and 2.0)")
+            shape, _, dtype = readers[version](f)
+            declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            _check_frame_bytes(path, declared, max_bytes)
+            if os.fstat(f.fileno()).st_size - f.tell() < declared:
+                raise ValueError(f"its header declares {declared:,} bytes of data that it does not hold")
+        return as_frame_array(np.load(path, allow_pickle=False), str(path))
+    except (ValueError, OSError, EOFError) as exc:
+        raise InvalidInputError(f"{path} is not a numeric .npy array: {exc}") from None
+    except MemoryError:
+        raise InvalidInputError(f"frame {path} does not fit in this machine's memory") from None
+
+
+def _check_frame_bytes(path: Path | str, size: int, max_bytes: int | None, how: str = "") -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise InvalidInputError(
+            f"{how}{path} would decode to {size:,} bytes; a frame may take at most {max_bytes:,}",
+            hint="score smaller frames (cut them up), or raise predict_memory_mb (a frame may take a quarter of it)",
+        )
 
 
 # -- source windows -----------------------------------------------------------------
@@ -134,21 +182,27 @@ class SourceWindow(ABC):
     """Emits frames until exhausted or ``stop`` is set."""
 
     @abstractmethod
-    def frames(self, stop: threading.Event) -> Iterator[Frame]: ...
+    def frames(self, stop: threading.Event) -> Iterator[Frame | Skipped]: ...
 
 
 class ListSource(SourceWindow):
-    """Frames from a list of arrays or of files (GeoTIFF, PNG, .npy)."""
+    """Frames from a list of arrays or of files (GeoTIFF, PNG, .npy); a file that cannot be a
+    frame (see :func:`read_frame_file`, ``max_frame_bytes``) is skipped."""
 
-    def __init__(self, items: Iterable[np.ndarray | Path | str]) -> None:
+    def __init__(self, items: Iterable[np.ndarray | Path | str], *, max_frame_bytes: int | None = None) -> None:
         self.items = list(items)
+        self.max_frame_bytes = max_frame_bytes
 
-    def frames(self, stop: threading.Event) -> Iterator[Frame]:
+    def frames(self, stop: threading.Event) -> Iterator[Frame | Skipped]:
         for seq, item in enumerate(self.items):
             if stop.is_set():
                 return
             if isinstance(item, (str, Path)):
-                data, georef = read_frame_file(Path(item))
+                try:
+                    data, georef = read_frame_file(Path(item), max_bytes=self.max_frame_bytes)
+                except (InvalidInputError, NotFoundError) as exc:
+                    yield Skipped(Path(item).name, exc.message)
+                    continue
                 yield Frame(seq, Path(item).name, data, georef=georef)
             else:
                 yield Frame(seq, f"frame-{seq:06d}", as_frame_array(item))
@@ -183,7 +237,9 @@ class FolderSource(SourceWindow):
     A file is taken once its size and modification time have stayed the same for one poll, so
     half-written files are never read; names starting with ``.`` are ignored (write to
     ``.name.part`` and rename). ``existing``: also take the files already there at the start.
-    ``idle_timeout``: stop after this many seconds without a new file (None: until stopped)."""
+    ``idle_timeout``: stop after this many seconds without a new file (None: until stopped).
+    A file that cannot be a frame (see :func:`read_frame_file`, ``max_frame_bytes``) is
+    skipped: whoever writes into the folder cannot stop the stream."""
 
     def __init__(
         self,
@@ -193,8 +249,10 @@ class FolderSource(SourceWindow):
         idle_timeout: float | None = None,
         existing: bool = True,
         suffixes: tuple[str, ...] = FRAME_SUFFIXES,
+        max_frame_bytes: int | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.max_frame_bytes = max_frame_bytes
         if not self.folder.is_dir():
             raise InvalidInputError(f"{self.folder} is not a folder to watch")
         self.poll = poll
@@ -215,7 +273,7 @@ class FolderSource(SourceWindow):
                 out[p.name] = (st.st_size, st.st_mtime_ns)
         return out
 
-    def frames(self, stop: threading.Event) -> Iterator[Frame]:
+    def frames(self, stop: threading.Event) -> Iterator[Frame | Skipped]:
         taken: set[str] = set() if self.existing else set(self._listing())
         last_seen: dict[str, tuple[int, int]] = {}
         idle_since = time.monotonic()
@@ -230,9 +288,9 @@ class FolderSource(SourceWindow):
             for name in ready:
                 taken.add(name)
                 try:
-                    data, georef = read_frame_file(self.folder / name)
-                except InvalidInputError as exc:
-                    log.warning("skipping %s: %s", name, exc)
+                    data, georef = read_frame_file(self.folder / name, max_bytes=self.max_frame_bytes)
+                except (InvalidInputError, NotFoundError) as exc:
+                    yield Skipped(name, exc.message)
                     continue
                 yield Frame(seq, name, data, georef=georef)
                 seq += 1
@@ -254,6 +312,13 @@ class Preprocess:
     resample: str = "bilinear"
     offset: float = 0.0
     scale: float = 1.0
+    max_bytes: int | None = None  # the most a resized frame may take (float32)
+
+    def __post_init__(self) -> None:
+        if self.bands is not None and (not self.bands or min(self.bands) < 0):
+            raise InvalidInputError(f"bands to keep must be band indexes from 0, not {list(self.bands)}")
+        if self.size is not None and (len(self.size) != 2 or min(self.size) < 1):
+            raise InvalidInputError(f"a frame's size is a height and a width of at least 1, not {self.size}")
 
     def __call__(self, frame: Frame) -> Frame:
         data = frame.data
@@ -264,6 +329,12 @@ class Preprocess:
                 )
             data = data[list(self.bands)]
         if self.size is not None and tuple(data.shape[1:]) != tuple(self.size):
+            need = data.shape[0] * self.size[0] * self.size[1] * 4
+            if self.max_bytes is not None and need > self.max_bytes:
+                raise InvalidInputError(
+                    f"resized to {self.size[0]}x{self.size[1]}, frame {frame.name} would take {need:,} bytes; "
+                    f"a frame may take at most {self.max_bytes:,}"
+                )
             data = resize(data, self.size, self.resample)
         if self.offset or self.scale != 1.0:
             data = (data.astype(np.float32) - np.float32(self.offset)) * np.float32(self.scale)
@@ -398,6 +469,11 @@ class StreamPipeline:
     def _feed(self) -> None:
         try:
             for frame in self.source.frames(self._stop):
+                if isinstance(frame, Skipped):
+                    log.warning("skipping %s: %s", frame.name, frame.reason)
+                    with self._cond:
+                        self.stats.errors += 1
+                    continue
                 if self.preprocess is not None:
                     try:
                         frame = self.preprocess(frame)
