@@ -87,6 +87,42 @@ def test_polygons_with_classes_not_in_the_list_are_refused(tmp_path: Path, slove
     assert not (tmp_path / "out.tif").exists()
 
 
+def test_hostile_polygons_are_one_clear_error_or_nothing_burned(tmp_path: Path, slovenia: Path) -> None:
+    """Found by hand: polygons a data owner supplies as reference labels. Coordinates outside
+    what the grid's projection can hold (WGS 84 at ±1e308) were a PROJ traceback; a geometry
+    GDAL could not read (coordinates that are strings) an AttributeError traceback; and the
+    error for a missing field listed no fields ("fields: none") when the file had some."""
+    grid = raster_info(slovenia / "ndvi.tif").grid
+    far = [(1e308, 1e308), (-1e308, 1e308), (-1e308, -1e308)]
+    gj = _geojson(tmp_path / "far.geojson", [(far, "forest")], None)
+    with pytest.raises(
+        InvalidInputError, match=r"cannot put the polygons of .*far\.geojson on the grid \(EPSG:32633\)"
+    ):
+        rasterize_labels(gj, grid, tmp_path / "out.tif", field="class", classes=CLASSES)
+    left, bottom, right, top = grid.bounds
+    ring = [[left, bottom], [right, bottom], [right, top], [left, top], [left, bottom]]
+    doc = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "EPSG:32633"}},
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"class": 3},
+                "geometry": {"type": "Polygon", "coordinates": [[["a", "b"]]]},
+            },
+            {"type": "Feature", "properties": {"class": 3}, "geometry": None},  # an unlocated feature: valid GeoJSON
+            {"type": "Feature", "properties": {"class": 2}, "geometry": {"type": "Polygon", "coordinates": [ring]}},
+        ],
+    }
+    mixed = tmp_path / "mixed.geojson"
+    mixed.write_text(json.dumps(doc))
+    counts = rasterize_labels(mixed, grid, tmp_path / "out.tif", field="class", classes=CLASSES)
+    assert counts == {2: grid.width * grid.height}  # nothing to burn for the features without a geometry
+    with pytest.raises(InvalidInputError, match=r"no field 'kind' \(fields: class\)"):
+        rasterize_labels(mixed, grid, tmp_path / "out2.tif", field="kind", classes=CLASSES)
+    assert not (tmp_path / "out2.tif").exists()
+
+
 def test_label_raster_with_unknown_codes_is_refused(tmp_path: Path) -> None:
     p = write_raster(tmp_path / "l.tif", np.array([[0, 2], [3, 7]], np.uint16), nodata=0)
     with pytest.raises(InvalidInputError, match=r"class code\(s\) \[7\]"):

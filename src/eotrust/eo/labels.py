@@ -165,6 +165,10 @@ def read_vector(path: Path, field: str, *, layer: str | int | None = None) -> tu
         ) from None
     fields = list(meta.get("fields", []))
     if field not in fields:
+        try:  # the layer's fields, for the message (only the asked-for one was read)
+            fields = [str(f) for f in pyogrio.read_info(path, layer=layer)["fields"]]
+        except Exception:  # noqa: BLE001, S110 - the read above worked; the message says less
+            pass
         raise InvalidInputError(
             f"{path} has no field {field!r} (fields: {', '.join(fields) or 'none'})",
             hint="name the field that holds each polygon's class",
@@ -199,6 +203,9 @@ def rasterize_labels(
     from rasterio.warp import transform_geom
 
     geoms, values, crs = read_vector(vector, field, layer=layer)
+    # a feature without a geometry (null in GeoJSON, or one GDAL could not read) burns nothing
+    kept = [i for i, g in enumerate(geoms) if g is not None and not g.is_empty]
+    geoms, values = [geoms[i] for i in kept], [values[i] for i in kept]
     codes: list[int] = []
     unknown: set[str] = set()
     for v in values:
@@ -224,11 +231,20 @@ def rasterize_labels(
             f"({', '.join(f'{c.code} {c.name}' for c in classes.classes)})",
             hint="add them to the class list or fix the polygons",
         )
-    if crs != grid.crs:
-        geoms = [
-            shapely.geometry.shape(g)
-            for g in transform_geom(crs, grid.rio_crs, [shapely.geometry.mapping(g) for g in geoms])
-        ]
+    if crs != grid.crs and geoms:
+        from rasterio._err import CPLE_BaseError  # GDAL's and PROJ's errors (not re-exported)
+        from rasterio.errors import RasterioError
+
+        try:
+            geoms = [
+                shapely.geometry.shape(g)
+                for g in transform_geom(crs, grid.rio_crs, [shapely.geometry.mapping(g) for g in geoms])
+            ]
+        except (RasterioError, CPLE_BaseError, ValueError) as exc:
+            raise InvalidInputError(
+                f"cannot put the polygons of {vector} on the grid ({grid.crs}): {str(exc).splitlines()[0]}",
+                hint=f"check their coordinates against their CRS ({crs})",
+            ) from None
     tree = shapely.STRtree(geoms)
     counts: dict[int, int] = {}
     profile = geotiff_profile(grid, count=1, dtype="uint16", nodata=NODATA_CODE)
