@@ -82,6 +82,19 @@ def test_unalignable_rasters_are_an_error(home: list[str], slovenia: Path, lands
     assert not (tmp_path / "c.tif").exists()
 
 
+@pytest.mark.parametrize("days", ["0", "nan", "inf", "-3"])
+def test_composite_days_that_are_no_window_are_refused(
+    home: list[str], slovenia: Path, tmp_path: Path, days: str
+) -> None:
+    # 0 was taken for "no composites" and the cube written; nan was a ValueError traceback
+    out = tmp_path / "c.tif"
+    r = runner.invoke(
+        app, [*home, "eo", "stack", f"ndvi={slovenia / 'ndvi.tif'}", "--composite-days", days, "-o", str(out)]
+    )
+    assert isinstance(r.exception, RasterError) and "must last more than 0 days" in r.exception.message
+    assert not out.exists()
+
+
 def test_a_corrupt_geotiff_gives_one_clear_line(tmp_path: Path, slovenia: Path) -> None:
     broken = truncated_copy(slovenia / "ndvi.tif", tmp_path / "broken.tif", keep=0.4)
     proc = subprocess.run(

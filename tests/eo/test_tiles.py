@@ -68,6 +68,16 @@ def test_temporal_windows(slovenia: Path) -> None:
     by_count = temporal_windows(dates, count=10, step=5)
     assert by_count[0].indices == tuple(range(10)) and by_count[1].indices[0] == 5
     assert by_count[-1].indices[-1] == 67
+    # a window longer than the series covers it all (1e8 days overflowed the calendar: a
+    # traceback from `eo stack --composite-days 100000000`); NaN, infinity and 0 are refused
+    (whole,) = temporal_windows(dates, days=1e8)
+    assert whole.indices == tuple(range(68)) and whole.start == "2015-07-11"
+    assert len(temporal_windows(dates, days=30, step_days=1e300)) == 1
+    for bad in (0.0, -3.0, float("nan"), float("inf")):
+        with pytest.raises(RasterError, match="must last more than 0 days"):
+            temporal_windows(dates, days=bad)
+        with pytest.raises(RasterError, match="must be more than 0 days"):
+            temporal_windows(dates, days=30, step_days=bad)
     assert dates_between(dates, "2017-01-01", None)[0] == 32
     with pytest.raises(RasterError, match="no date between"):
         dates_between(dates, "2030-01-01", None)

@@ -82,14 +82,14 @@ def stack_cmd(
         sources.append(Source(mask, band="cloud_mask", resampling="nearest"))
     grid = raster_info(like).grid if like else None
     cube = stack(sources, grid=grid, allow_missing=allow_missing)  # type: ignore[arg-type]
-    needs_filling = mask is not None or allow_missing or composite_days
-    if needs_filling:
-        wins = temporal_windows(cube.dates, days=composite_days) if composite_days else None
+    composite = composite_days is not None  # 0 too: refused, not taken for "no composites"
+    if mask is not None or allow_missing or composite:
+        wins = temporal_windows(cube.dates, days=composite_days) if composite else None
         report = clean_cube(
             cube,
             out,
             mask_band="cloud_mask" if mask is not None else None,
-            method="composite" if composite_days else "interpolate",
+            method="composite" if composite else "interpolate",
             windows_=wins,
         )
         summary: dict[str, Any] = {
@@ -110,7 +110,7 @@ def stack_cmd(
     console.print(
         f"cube {out}: {summary['dates']} dates x bands {', '.join(summary['bands'])} on {cube.grid.describe()}"
     )
-    if needs_filling and mask is not None:
+    if mask is not None:
         console.print(
             f"  {100 * summary['masked_fraction']:.1f} % of observations masked; "
             f"{len(summary['all_cloud_dates'])} dates cloudy everywhere; gaps filled"

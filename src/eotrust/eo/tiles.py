@@ -221,10 +221,14 @@ def temporal_windows(
         raise RasterError("dates must be in time order to window them")
     out: list[TemporalWindow] = []
     if days is not None:
-        if days <= 0:
+        if not (math.isfinite(days) and days > 0):
             raise RasterError(f"a temporal window must last more than 0 days, not {days}")
-        stride = timedelta(days=step_days or days)
-        length = timedelta(days=days)
+        if step_days is not None and not (math.isfinite(step_days) and step_days > 0):
+            raise RasterError(f"the step between temporal windows must be more than 0 days, not {step_days}")
+        # a window (or step) longer than the series covers it all: no date past the calendar
+        span = (times[-1] - times[0]).days + 1
+        stride = timedelta(days=min(step_days or days, span))
+        length = timedelta(days=min(days, span))
         start = times[0]
         while start <= times[-1]:
             idx = tuple(i for i, t in enumerate(times) if start <= t < start + length)
