@@ -37,6 +37,28 @@ def test_pick_is_greedy_and_keeps_its_distance() -> None:
         pick(score, 0)
 
 
+def test_a_distance_past_the_raster_takes_no_memory_for_it() -> None:
+    """Found by hand: `label suggest --min-distance 100000` built a (2, 200001, 200001) int64
+    grid first (596 GiB: a MemoryError traceback; 10000 took 6.4 GB, 20000 more than this
+    machine has), and `--min-distance inf` was an OverflowError traceback. A distance beyond
+    the raster's diagonal keeps every pick from every other one: one suggestion, at once."""
+    import resource
+
+    score = np.zeros((20, 30))
+    score[5, 5], score[15, 25] = 2, 1
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert pick(score, 5, min_distance=1e6) == [(5, 5)]
+    assert pick(score, 5, min_distance=1e300) == [(5, 5)]
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB
+    taken = np.zeros_like(score, bool)
+    taken[0, 0] = True
+    assert pick(score, 5, min_distance=1e6, taken=taken) == []
+    assert pick(score, 5, min_distance=25, taken=taken) == [(15, 25)]  # (5, 5) is 7.1 from (0, 0)
+    for bad in (float("inf"), float("nan"), -1.0):
+        with pytest.raises(InvalidInputError, match="distance"):
+            pick(score, 1, min_distance=bad)
+
+
 def test_informativeness_prefers_coin_flips() -> None:
     p = np.array([[0.95, 0.5], [0.05, 0.5]])[:, :, None]  # (K=2, 2, 1)
     for how in ("margin", "entropy"):

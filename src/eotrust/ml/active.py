@@ -24,6 +24,7 @@ One round is ``suggest`` → a person labels the GeoJSON → ``import_labels`` �
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -78,21 +79,32 @@ def pick(
     (Euclidean) from every other pick and from every ``taken`` pixel; only where ``candidates``."""
     if n < 1:
         raise InvalidInputError(f"ask for at least one suggestion, not {n}")
+    if not (math.isfinite(min_distance) and min_distance >= 0):
+        raise InvalidInputError(f"the least distance between suggestions must be 0 or more pixels, not {min_distance}")
     h, w = score.shape
     ok = np.isfinite(score) if candidates is None else (candidates & np.isfinite(score))
     order = np.argsort(-np.where(ok, score, -np.inf), axis=None, kind="stable")[: int(ok.sum())]
     blocked = np.zeros((h, w), bool)
-    r = int(np.ceil(min_distance))
-    yy, xx = np.mgrid[-r : r + 1, -r : r + 1] if r > 0 else (np.zeros((1, 1), int), np.zeros((1, 1), int))
-    disc = (yy**2 + xx**2) < min_distance**2 if r > 0 else np.ones((1, 1), bool)
+    # a distance past the raster's diagonal keeps a pick from every pixel: no larger reach is
+    # needed, and the disc is computed on the raster only (never a (2r+1)² grid of its own)
+    reach = min(min_distance, math.hypot(h, w) + 1)
+    r = math.ceil(reach)
 
     def block(row: int, col: int) -> None:
+        if r == 0:
+            blocked[row, col] = True
+            return
         y0, y1, x0, x1 = max(row - r, 0), min(row + r + 1, h), max(col - r, 0), min(col + r + 1, w)
-        blocked[y0:y1, x0:x1] |= disc[y0 - row + r : y1 - row + r, x0 - col + r : x1 - col + r]
+        dy = np.arange(y0 - row, y1 - row)[:, None]
+        dx = np.arange(x0 - col, x1 - col)[None, :]
+        blocked[y0:y1, x0:x1] |= dy * dy + dx * dx < reach * reach
 
     if taken is not None and min_distance > 0:
-        for row, col in zip(*np.nonzero(taken)):
-            block(int(row), int(col))
+        if reach > math.hypot(h, w) and taken.any():
+            blocked[:] = True  # one labelled pixel keeps every other one away
+        else:
+            for row, col in zip(*np.nonzero(taken)):
+                block(int(row), int(col))
     picks: list[tuple[int, int]] = []
     for flat in order:
         row, col = divmod(int(flat), w)
