@@ -8,7 +8,8 @@ declaring 17 GB of pixels (tiled and sparse) was decoded whole, and then copied 
 kernel's OOM killer, not eotrust, would have ended it. `--size 0x0` and `--size -5x3` scored
 empty frames, `--size 3` failed mid-stream with "not enough values to unpack", `--bands ''`
 silently kept every band, a FIFO named as a frame blocked forever, and a run in which no frame
-could be scored exited 0 with `NaN` in its `--json` output (not JSON).
+could be scored exited 0 with `NaN` in its `--json` output (not JSON); `--duration nan` was
+taken for no limit and `--duration -1` scored nothing and exited 0.
 
 Now a frame's decoded size is checked from its header before its pixels are read (at most a
 quarter of ``predict_memory_mb``: scoring holds float32 copies of the frame and its class
@@ -155,6 +156,9 @@ def test_a_hostile_file_in_a_watched_folder_is_skipped_and_the_stream_goes_on(
         (["--bands", ""], "--bands"),
         (["--bands", "-1"], "--bands"),
         (["--bands", "1,a"], "--bands"),
+        (["--duration", "nan"], "--duration"),  # nan was no limit; -1 scored nothing and exited 0
+        (["--duration", "-1"], "--duration"),
+        (["--idle-timeout", "nan"], "--idle-timeout"),
     ],
 )
 def test_size_and_bands_are_checked_before_the_stream_starts(

@@ -4,6 +4,7 @@ Every command is a thin shell over ``eotrust.ml`` (package, onnx_export, registr
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -425,6 +426,9 @@ def stream_cmd(
 
     if (watch is None) == (not files):
         raise InvalidInputError("give either frame files or --watch FOLDER")
+    for option, seconds in (("--duration", duration), ("--idle-timeout", idle_timeout)):
+        if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+            raise InvalidInputError(f"{option} is a number of seconds above 0, not {seconds}")
     # a frame, and its float32 copies and class scores while it is scored, within the memory
     # scoring may take: whoever writes the frames cannot take the machine's
     frame_bytes = (settings_of(ctx).predict_memory_mb << 20) // 4
