@@ -3,6 +3,7 @@ checks (the attacks: NaN, infinity, wrong shape, dtype, names, header, bytes), D
 
 from __future__ import annotations
 
+import json
 import random
 from collections import OrderedDict
 from typing import TYPE_CHECKING, NoReturn
@@ -18,6 +19,7 @@ from eotrust.federated.plan import PrivacyConfig
 from eotrust.federated.privacy import epsilon, l2_norm, privatise
 from eotrust.federated.update import GarbageUpdateError, Update, check_update
 from eotrust.federated.weights import decode, encode
+from eotrust.limits import json_loads
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -131,6 +133,26 @@ def test_privacy_clips_then_adds_noise_and_reports_epsilon() -> None:
         < epsilon(PrivacyConfig(clip=1.0, noise_multiplier=1.0), 10)
     )
     assert 0 < e1 < 50
+
+
+def test_a_plan_with_numbers_that_are_not_numbers_is_refused() -> None:
+    """A plan is written by one party and followed by every participant's node: JSON's
+    ``Infinity`` and ``NaN`` (which Python's and pydantic's parsers accept) parsed, and a clip
+    of Infinity made every participant's update pure noise of infinite scale."""
+    from eotrust.federated.plan import FederatedPlan
+
+    good = json_loads(FederatedPlan(classes=["a", "b"], class_codes=[1, 2], timesteps=3).canonical())
+    assert FederatedPlan.parse(json.dumps(good).encode()).learning_rate == 0.005
+    for change in (
+        {"learning_rate": "Infinity"},
+        {"mu": "NaN"},
+        {"privacy": {"clip": "Infinity", "noise_multiplier": 1.0}},
+        {"privacy": {"clip": 1.0, "noise_multiplier": "NaN"}},
+        {"params": {**good["params"], "dropout": "NaN"}},
+    ):
+        text = json.dumps(good | change).replace('"Infinity"', "Infinity").replace('"NaN"', "NaN")
+        with pytest.raises(InvalidInputError, match="the federated plan is not valid"):
+            FederatedPlan.parse(text.encode())
 
 
 def test_an_oversized_sealed_update_is_refused_before_it_is_decrypted(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ class PrivacyConfig(BaseModel):
     """Differential privacy of each participant's update: clip its L2 norm to ``clip``, then
     add Gaussian noise of standard deviation ``noise_multiplier × clip`` (before sealing)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     clip: float = Field(gt=0, description="L2 bound of one update")
     noise_multiplier: float = Field(gt=0, description="noise standard deviation / clip")
@@ -38,7 +38,7 @@ DEFAULT_PARAMS: dict[str, int | float | str] = {
 
 
 class FederatedPlan(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     format: Literal["eotrust-federated-plan/1"] = PLAN_FORMAT
     application: str = Field("landcover-temporal-cnn", description="the federated training application's name")
