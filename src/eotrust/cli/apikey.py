@@ -48,7 +48,7 @@ def revoke(ctx: typer.Context, key_id: str = typer.Argument(..., help="the key's
 @apikey_app.command("list")
 def list_keys(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Every key: id, party, scopes, created, revoked (never a secret)."""
-    from rich.table import Table
+    from eotrust.cli.common import Table
 
     keys = backends_of(ctx).api_keys.list()
     if as_json:

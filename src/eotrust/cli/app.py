@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 import typer.core
+from rich.markup import escape
 
 from eotrust.cli.common import err_console
 from eotrust.errors import EotrustError
@@ -113,15 +114,16 @@ def _run(
     try:
         app(args=args, prog_name=prog_name, obj=warm)
     except EotrustError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        # a message is plain text, and may name what another party wrote: never markup
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+            err_console.print(f"[dim]hint:[/] {escape(exc.hint)}", highlight=False)
         return exc.exit_code
     except OSError as exc:
         if exc.filename is None:  # not about a path (a socket, a child process): a real fault
             raise
-        err_console.print(f"[bold red]error:[/] {path_error(exc)}", highlight=False)
-        err_console.print(f"[dim]hint:[/] {path_hint(exc)}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(path_error(exc))}", highlight=False)
+        err_console.print(f"[dim]hint:[/] {escape(path_hint(exc))}", highlight=False)
         return 1
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")

@@ -110,8 +110,7 @@ def search(
     as_json: bool = JsonOption,
 ) -> None:
     """Search datasets (by area, time, text), applications and platforms (by text)."""
-    from rich.table import Table
-
+    from eotrust.cli.common import Table
     from eotrust.errors import InvalidInputError
 
     box = None

@@ -6,16 +6,88 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+import rich.table
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod, OverflowMethod, RenderableType
+from rich.errors import MarkupError
+from rich.style import Style, StyleType
+from rich.text import Text
 
 if TYPE_CHECKING:
+    from rich.highlighter import HighlighterType
+
     from eotrust.backends import Backends
     from eotrust.party import Party
     from eotrust.settings import Settings
 
-console = Console()
-err_console = Console(stderr=True)
+#: Characters another party's text may hold that a terminal would act on instead of showing:
+#: C0 controls but newline and tab (ESC starts escape sequences: retitling, clearing, writing
+#: the clipboard), DEL, C1 controls (U+009B is a one-character CSI) and the bidirectional
+#: overrides and isolates that reorder what is read.
+_SHOWN_AS_ESCAPES = {
+    **{c: f"\\x{c:02x}" for c in [*range(0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)]},
+    **{c: f"\\u{c:04x}" for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]},
+}
+
+
+def shown(text: str) -> str:
+    """``text`` with every character a terminal would act on written as its escape."""
+    return text.translate(_SHOWN_AS_ESCAPES)
+
+
+class SafeConsole(Console):
+    """A console for text other parties wrote (titles, names, messages): every string it
+    renders has its control characters shown as escapes (:func:`shown`), markup that does not
+    parse is shown as written instead of raising, and no markup makes a hyperlink (eotrust's
+    own output has none: one in a title would be a link the user did not see)."""
+
+    def render_str(  # type: ignore[override]
+        self,
+        text: str,
+        *,
+        style: str | Style = "",
+        justify: JustifyMethod | None = None,
+        overflow: OverflowMethod | None = None,
+        emoji: bool | None = None,
+        markup: bool | None = None,
+        highlight: bool | None = None,
+        highlighter: HighlighterType | None = None,
+    ) -> Text:
+        text = shown(text)
+        args = {
+            "style": style,
+            "justify": justify,
+            "overflow": overflow,
+            "emoji": emoji,
+            "highlight": highlight,
+            "highlighter": highlighter,
+        }
+        try:
+            rendered = super().render_str(text, markup=markup, **args)
+        except MarkupError:
+            rendered = super().render_str(text, markup=False, **args)
+        if any(
+            isinstance(s.style, Style) and s.style.link or isinstance(s.style, str) and "link" in s.style
+            for s in rendered.spans
+        ):
+            rendered = super().render_str(text, markup=False, **args)
+        return rendered
+
+
+class Table(rich.table.Table):
+    """A rich table whose string cells are text, never markup (they hold what other parties
+    wrote); give a ``rich.text.Text`` for a styled cell."""
+
+    def add_row(
+        self, *renderables: RenderableType | None, style: StyleType | None = None, end_section: bool = False
+    ) -> None:
+        super().add_row(
+            *(Text(shown(r)) if isinstance(r, str) else r for r in renderables), style=style, end_section=end_section
+        )
+
+
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
 
 JsonOption = typer.Option(False, "--json", help="print machine-readable JSON")
 AsOption = typer.Option(None, "--as", help="the party acting (default: the `party` setting, EOTRUST_PARTY)")

@@ -120,8 +120,7 @@ def status(
     as_json: bool = JsonOption,
 ) -> None:
     """The task's state and every round: updates, refused and dropped participants, aggregate."""
-    from rich.table import Table
-
+    from eotrust.cli.common import Table
     from eotrust.ledger.federated import FederatedTaskClient
 
     task = FederatedTaskClient(backends_of(ctx).chain, address)

@@ -53,7 +53,7 @@ def suggest_cmd(
     if as_json:
         print_json({"path": str(out), "strategy": strategy, "suggestions": [s.__dict__ for s in picks]})
         return
-    from rich.table import Table
+    from eotrust.cli.common import Table
 
     table = Table(title=f"{len(picks)} suggestions ({strategy}, at least {min_distance:g} px apart) → {out}")
     for col in ("rank", "row", "col", "score", "predicted", "confidence"):

@@ -188,8 +188,7 @@ def _who(names: dict[str, str], address: str) -> str:
 
 
 def _print_quote(settings: Settings, quote: Quote) -> None:
-    from rich.table import Table
-
+    from eotrust.cli.common import Table
     from eotrust.market.prices import ether
 
     names = _names(settings)
@@ -308,7 +307,7 @@ def usage(
             {"cid": recorded.cid, "signer": recorded.signer, "settled_tx": tx, **recorded.body.model_dump(mode="json")}
         )
         return
-    from rich.table import Table
+    from eotrust.cli.common import Table
 
     names = _names(settings)
     table = Table(title=f"usage {recorded.cid} of task {recorded.body.task} ({recorded.body.outcome})")
@@ -350,8 +349,7 @@ def bill(
     if as_json:
         print_json(made)
         return
-    from rich.table import Table
-
+    from eotrust.cli.common import Table
     from eotrust.market.prices import ether
 
     names = _names(settings)

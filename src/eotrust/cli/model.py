@@ -183,8 +183,7 @@ def list_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Registered model packages, with their scalar metrics side by side."""
-    from rich.table import Table
-
+    from eotrust.cli.common import Table
     from eotrust.ml.registry import metrics_table
 
     entries = backends_of(ctx).registry.list(name)
@@ -229,8 +228,7 @@ def show_cmd(
 ) -> None:
     """One model: its manifest, lineage (data and run, present in the store or not), and every
     version of its name with metrics side by side."""
-    from rich.table import Table
-
+    from eotrust.cli.common import Table
     from eotrust.ml.package import short_list
     from eotrust.ml.registry import metrics_table
 

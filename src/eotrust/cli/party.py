@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _card_table(cards: list) -> None:  # type: ignore[type-arg]
-    from rich.table import Table
+    from eotrust.cli.common import Table
 
     table = Table("name", "role", "address", "age recipient", box=None)
     for c in cards:

@@ -112,7 +112,7 @@ def get(
 @store_app.command("ls")
 def ls(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List the objects in the store."""
-    from rich.table import Table
+    from eotrust.cli.common import Table
 
     objects = list(backends_of(ctx).store.list())
     if as_json:

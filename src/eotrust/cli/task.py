@@ -453,7 +453,7 @@ def list_(
     as_json: bool = JsonOption,
 ) -> None:
     """Tasks of this chain's factory (all, or one submitter's), with their states."""
-    from rich.table import Table
+    from eotrust.cli.common import Table
 
     backends = backends_of(ctx)
     factory = backends.factory

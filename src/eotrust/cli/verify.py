@@ -15,7 +15,9 @@ def register(app: typer.Typer) -> None:
 
 
 def print_verdict(verdict) -> None:  # type: ignore[no-untyped-def]
-    from rich.table import Table
+    from rich.text import Text
+
+    from eotrust.cli.common import Table
 
     table = Table(
         title=f"verify {verdict.target}"
@@ -24,7 +26,11 @@ def print_verdict(verdict) -> None:  # type: ignore[no-untyped-def]
     table.add_column("", width=2)
     table.add_column("check")
     table.add_column("detail", overflow="fold")
-    marks = {True: "[green]✓[/]", False: "[bold red]✗[/]", None: "[yellow]–[/]"}
+    marks = {
+        True: Text("✓", style="green"),
+        False: Text("✗", style="bold red"),
+        None: Text("–", style="yellow"),
+    }
     for check in verdict.checks:
         table.add_row(marks[check.ok], check.name, check.detail)
     console.print(table)

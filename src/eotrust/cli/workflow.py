@@ -104,7 +104,7 @@ class _Progress:
 
 
 def _steps_table(steps: list[Any]) -> Any:
-    from rich.table import Table
+    from eotrust.cli.common import Table
 
     table = Table(title="steps")
     for col in ("step", "service", "status", "duration", "attempts", "host", "sandbox", "outputs"):
@@ -436,7 +436,7 @@ def _print_sweep(result: Any, json_: bool) -> None:
     if json_:
         print_json({"swept": result.swept, "runs": result.rows})
         return
-    from rich.table import Table
+    from eotrust.cli.common import Table
 
     metric_cols = sorted({k for r in result.rows for k in r.metrics})
     table = Table(title=f"sweep over {', '.join(result.swept)}")
@@ -490,8 +490,7 @@ def publish_cmd(
 @workflow_app.command("list")
 def list_cmd(ctx: typer.Context, json_: bool = JsonOption) -> None:
     """Published workflows."""
-    from rich.table import Table
-
+    from eotrust.cli.common import Table
     from eotrust.workflow.registry import list_published
 
     items = list_published(settings_of(ctx))
@@ -518,8 +517,9 @@ def describe_cmd(
     ctx: typer.Context, name: str = typer.Argument(..., help="published name"), json_: bool = JsonOption
 ) -> None:
     """A published workflow: its parameters (open ones first) with types and defaults, inputs, outputs."""
-    from rich.table import Table
+    from rich.text import Text
 
+    from eotrust.cli.common import Table
     from eotrust.workflow.registry import describe_published
 
     w = describe_published(settings_of(ctx), name)
@@ -543,7 +543,7 @@ def describe_cmd(
         table.add_row(
             p.name,
             p.type,
-            "[yellow]open[/]" if p.required else "",
+            Text("open", style="yellow") if p.required else "",
             "" if p.required else repr(p.default),
             cons,
             p.description,
@@ -556,8 +556,7 @@ def describe_cmd(
 @run_app.command("list")
 def run_list_cmd(ctx: typer.Context, json_: bool = JsonOption) -> None:
     """Runs made from this home, newest first."""
-    from rich.table import Table
-
+    from eotrust.cli.common import Table
     from eotrust.workflow.record import iso
     from eotrust.workflow.runs import list_runs
 

@@ -1,0 +1,95 @@
+"""Attack: text another party wrote, shown on the user's terminal.
+
+Found by hand: a data owner registered a dataset titled with terminal escape sequences and rich
+markup, and every `eotrust catalog search` printed them raw — ``ESC ] 0 ; … BEL`` retitles the
+terminal, ``ESC [ 2 J`` clears it, ``ESC ] 52`` writes the clipboard on many terminals (a
+command the user then pastes), right-to-left overrides reorder what is read — and rendered
+the markup: ``[link=http://…]`` made a clickable link, colours can hide text. A title or an
+argument holding ``[/x]`` was worse: rich raised MarkupError, so `eotrust party show '[/x]'`
+ended in a traceback, and a record titled so broke every listing of the catalogue.
+
+Now every string the CLI's consoles render has its control characters (C0 but newline and tab,
+DEL, C1) and bidirectional overrides shown as escapes (``\\x1b``, ``\\u202e``), markup that does
+not parse is shown as written, table cells are never read as markup, and error messages are
+printed as the plain text they are."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from typer.testing import CliRunner
+
+from eotrust.cli.common import SafeConsole, Table
+from eotrust.cli.main import app
+from eotrust.party import Role, create_party
+from eotrust.settings import Settings
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "slovenia-s2-ndvi"
+HOSTILE = (
+    "Evil [bold red]RED[/] [link=http://evil.example]click[/link] [/x] "
+    "\x1b]0;pwned\x07 \x1b]52;c;cm0gLXJmIH4K\x07 \x1b[2J \x9b31m \u202eabc\u202c end"
+)
+RAW = ("\x1b", "\x07", "\x9b", "\u202e", "\u202c")
+
+
+def _rendered(console_cls: type[Console], thing: object) -> str:
+    out = io.StringIO()
+    console_cls(file=out, force_terminal=True, width=400, color_system="truecolor").print(thing, highlight=False)
+    return out.getvalue()
+
+
+def test_the_console_shows_control_characters_and_never_fails_on_markup() -> None:
+    shown = _rendered(SafeConsole, f"[bold]title:[/] {HOSTILE}")
+    for ch in ("\x07", "\x9b", "\u202e", "\u202c", "\x1b]", "\x1b[2J", "\x1b]8;"):  # OSC 8: a hyperlink
+        assert ch not in shown, repr(ch)
+    assert "\\x1b]0;pwned\\x07" in shown and "\\x9b31m" in shown and "\\u202eabc\\u202c" in shown
+    assert "[/x]" in shown  # markup that does not parse is shown as written (rich raised MarkupError)
+    # our own styles still work on a terminal
+    assert "\x1b[1m" in _rendered(SafeConsole, "[bold]ok[/]")
+
+
+def test_table_cells_are_text_not_markup() -> None:
+    table = Table("title")
+    table.add_row(HOSTILE)
+    shown = _rendered(SafeConsole, table)
+    assert "[link=http://evil.example]click[/link]" in shown and "[bold red]RED[/]" in shown
+    assert "\x1b]8;" not in shown and "\x1b]0;" not in shown and "\x1b[2J" not in shown
+
+
+def test_a_hostile_title_is_listed_as_written(settings: Settings, tmp_path: Path) -> None:
+    create_party(settings, "owner-b", Role.DATA_OWNER)
+    labels = tmp_path / "lulc.tif"
+    labels.write_bytes((SAMPLE / "lulc.tif").read_bytes())
+    home = ["--home", str(settings.home_dir)]
+    runner = CliRunner(env={"COLUMNS": "400"})
+    out = runner.invoke(
+        app, [*home, "catalog", "register-dataset", str(labels), "--title", HOSTILE, "--as", "owner-b", "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    record = json.loads(out.output)
+    assert record["body"]["title"] == HOSTILE  # stored as its owner signed it; JSON escapes it
+    for args in (["catalog", "search", "--text", "Evil"], ["catalog", "show", record["id"]]):
+        shown = runner.invoke(app, [*home, *args])
+        assert shown.exit_code == 0, shown.output
+        assert not any(ch in shown.output for ch in RAW), repr(shown.output)
+        assert "[link=http://evil.example]click[/link]" in shown.output and "[/x]" in shown.output
+
+
+def test_an_error_naming_markup_is_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "EOTRUST_HOME": str(tmp_path / "h"), "EOTRUST_AGENT": "0", "COLUMNS": "300"}
+    done = subprocess.run(
+        [sys.executable, "-m", "eotrust.cli.main", "party", "show", "[/x] \x1b[2J"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "[/x]" in done.stderr and "\x1b" not in done.stderr
+    assert done.stderr.startswith("error:")
