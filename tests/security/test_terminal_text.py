@@ -22,10 +22,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from eotrust.cli.common import SafeConsole, Table
+from eotrust.cli.common import SafeConsole, Table, echo_text
 from eotrust.cli.main import app
 from eotrust.party import Role, create_party
 from eotrust.settings import Settings
@@ -93,3 +94,21 @@ def test_an_error_naming_markup_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and "[/x]" in done.stderr and "\x1b" not in done.stderr
     assert done.stderr.startswith("error:")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_log_is_escaped_on_a_terminal_and_kept_whole_in_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `run logs` and `flow log` print what application code and platforms wrote
+    log = "step 1\n\x1b]52;c;cm0gLXJmIH4K\x07done\tok\n"
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    echo_text(log, nl=False)
+    assert terminal.getvalue() == "step 1\n\\x1b]52;c;cm0gLXJmIH4K\\x07done\tok\n"
+    piped = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", piped)
+    echo_text(log, nl=False)
+    assert piped.getvalue() == log

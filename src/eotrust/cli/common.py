@@ -4,6 +4,7 @@ output, the console."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING, Any
 
 import rich.table
@@ -33,6 +34,12 @@ _SHOWN_AS_ESCAPES = {
 def shown(text: str) -> str:
     """``text`` with every character a terminal would act on written as its escape."""
     return text.translate(_SHOWN_AS_ESCAPES)
+
+
+def echo_text(text: str, *, nl: bool = True) -> None:
+    """Print text another party wrote (a step's or a platform's log) as it is to a file or a
+    pipe, and with :func:`shown` escapes to a terminal, which would act on them."""
+    typer.echo(shown(text) if sys.stdout.isatty() else text, nl=nl)
 
 
 class SafeConsole(Console):

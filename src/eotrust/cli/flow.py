@@ -142,6 +142,7 @@ def failure_log(
     as_party: str | None = AsOption,
 ) -> None:
     """Decrypt and print the error log of a Failed task."""
+    from eotrust.cli.common import echo_text
     from eotrust.roles.submitter.collect import failure_log as read_log
 
-    typer.echo(read_log(backends_of(ctx), acting_party(ctx, as_party), task), nl=False)
+    echo_text(read_log(backends_of(ctx), acting_party(ctx, as_party), task), nl=False)

@@ -637,11 +637,13 @@ def _echo_object(store: Store, cid: str) -> None:
     """Print a stored text as it is read, a MiB at a time (a platform's log may be huge)."""
     import codecs
 
+    from eotrust.cli.common import echo_text
+
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     with store.open(cid) as f:
         while chunk := f.read(1 << 20):
-            typer.echo(decoder.decode(chunk), nl=False)
-    typer.echo(decoder.decode(b"", final=True))
+            echo_text(decoder.decode(chunk), nl=False)
+    echo_text(decoder.decode(b"", final=True))
 
 
 @run_app.command("prov")
