@@ -15,7 +15,7 @@ from rich.style import Style, StyleType
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from rich.highlighter import HighlighterType
+    from rich.console import HighlighterType
 
     from eotrust.backends import Backends
     from eotrust.party import Party
@@ -48,7 +48,7 @@ class SafeConsole(Console):
     parse is shown as written instead of raising, and no markup makes a hyperlink (eotrust's
     own output has none: one in a title would be a link the user did not see)."""
 
-    def render_str(  # type: ignore[override]
+    def render_str(
         self,
         text: str,
         *,
@@ -61,23 +61,25 @@ class SafeConsole(Console):
         highlighter: HighlighterType | None = None,
     ) -> Text:
         text = shown(text)
-        args = {
-            "style": style,
-            "justify": justify,
-            "overflow": overflow,
-            "emoji": emoji,
-            "highlight": highlight,
-            "highlighter": highlighter,
-        }
+
+        def render(markup: bool | None) -> Text:
+            return super(SafeConsole, self).render_str(
+                text,
+                style=style,
+                justify=justify,
+                overflow=overflow,
+                emoji=emoji,
+                markup=markup,
+                highlight=highlight,
+                highlighter=highlighter,
+            )
+
         try:
-            rendered = super().render_str(text, markup=markup, **args)
+            rendered = render(markup)
         except MarkupError:
-            rendered = super().render_str(text, markup=False, **args)
-        if any(
-            isinstance(s.style, Style) and s.style.link or isinstance(s.style, str) and "link" in s.style
-            for s in rendered.spans
-        ):
-            rendered = super().render_str(text, markup=False, **args)
+            return render(False)
+        if any(self.get_style(span.style, default="").link for span in rendered.spans):
+            return render(False)
         return rendered
 
 
