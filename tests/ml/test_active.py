@@ -4,6 +4,7 @@ refusals on import, warm starts, and rounds stored by CID."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,25 @@ def test_a_distance_past_the_raster_takes_no_memory_for_it() -> None:
     for bad in (float("inf"), float("nan"), -1.0):
         with pytest.raises(InvalidInputError, match="distance"):
             pick(score, 1, min_distance=bad)
+
+
+def test_a_raster_too_large_to_rank_in_memory_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """Found by hand: `label suggest` on a sparse 20000 × 20000 cube (58 KB on disk) held every
+    class probability of every pixel at once: a MemoryError traceback under a 4 GB cap, and
+    without one about 22 GB — more than this machine has. Now the memory is reckoned from the
+    raster's size first and a raster that needs more than half the machine is refused."""
+    from eotrust.limits import half_of_memory
+
+    side = math.isqrt(half_of_memory() // 8) + 1  # four classes' float32 probabilities: twice the budget
+    with rasterio.open(world().cube) as src:
+        profile = src.profile | {"width": side, "height": side, "tiled": True, "sparse_ok": True}
+        profile |= {"blockxsize": 256, "blockysize": 256, "compress": "deflate"}
+        big = tmp_path / "big.tif"
+        with rasterio.open(big, "w", **profile) as dst:
+            dst.descriptions = src.descriptions
+            dst.update_tags(**src.tags())
+    with pytest.raises(ModelError, match=r"too large to rank in memory: .* GiB, more than half"):
+        suggest(world().model, big, 5)
 
 
 def test_informativeness_prefers_coin_flips() -> None:

@@ -36,8 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from eotrust.clock import utc_now
 from eotrust.eo.labels import NODATA_CODE, ClassList, classes_of
 from eotrust.eo.raster import Grid, atomic_path, geotiff_profile, open_raster, raster_info
-from eotrust.errors import InvalidInputError
-from eotrust.limits import json_loads, read_document
+from eotrust.errors import InvalidInputError, ModelError
+from eotrust.limits import half_of_memory, json_loads, read_document
 
 #: The largest labelled GeoJSON `label import` reads (points and small patches: far below this).
 MAX_LABELS_BYTES = 64 * 1024 * 1024
@@ -161,9 +161,10 @@ def suggest(
     if strategy not in STRATEGIES:
         raise InvalidInputError(f"unknown strategy {strategy!r}", hint=f"use one of {', '.join(STRATEGIES)}")
     pred = Predictor.load(checkpoint, device=device)
+    k = len(pred.meta["classes"])
+    _check_rank_memory(cube_path, raster_info(cube_path).grid, k)  # before a raw series is prepared
     cube = pred.input_cube(cube_path, cloud_mask=cloud_mask)
     grid = cube.grid
-    k = len(pred.meta["classes"])
     probs = np.full((k, grid.height, grid.width), np.nan, np.float32)
     valid = np.zeros((grid.height, grid.width), bool)
     for win, proba, ok in pred.iter_predictions(cube):
@@ -193,6 +194,19 @@ def suggest(
         for i, (r, c) in enumerate(picks)
     ]
     return out, grid
+
+
+def _check_rank_memory(path: Path, grid: Grid, k: int) -> None:
+    """Refuse, before anything is read, a raster whose pixels cannot all be ranked in memory:
+    every pixel's K probabilities (and a copy of them), its score, its rank and three masks are
+    held at once (8 K + 24 bytes a pixel), within half this machine's memory."""
+    need, budget = grid.height * grid.width * (8 * k + 24), half_of_memory()
+    if need > budget:
+        raise ModelError(
+            f"raster {path} ({grid.width}×{grid.height} px) is too large to rank in memory: "
+            f"{need / 2**30:.1f} GiB, more than half this machine's memory ({budget / 2**30:.1f} GiB)",
+            hint="suggest on a part of it (cut it with `eotrust eo tile`)",
+        )
 
 
 def write_suggestions(
