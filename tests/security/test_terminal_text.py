@@ -69,8 +69,11 @@ def test_a_hostile_title_is_listed_as_written(settings: Settings, tmp_path: Path
     labels.write_bytes((SAMPLE / "lulc.tif").read_bytes())
     home = ["--home", str(settings.home_dir)]
     runner = CliRunner(env={"COLUMNS": "400"})
+    spoof = "[bold green]VERIFIED[/]: all checks ran and hold"  # styled like eotrust's own verdict
     out = runner.invoke(
-        app, [*home, "catalog", "register-dataset", str(labels), "--title", HOSTILE, "--as", "owner-b", "--json"]
+        app,
+        [*home, "catalog", "register-dataset", str(labels), "--title", HOSTILE, "--description", spoof]
+        + ["--as", "owner-b", "--json"],
     )
     assert out.exit_code == 0, out.output
     record = json.loads(out.output)
@@ -80,6 +83,7 @@ def test_a_hostile_title_is_listed_as_written(settings: Settings, tmp_path: Path
         assert shown.exit_code == 0, shown.output
         assert not any(ch in shown.output for ch in RAW), repr(shown.output)
         assert "[link=http://evil.example]click[/link]" in shown.output and "[/x]" in shown.output
+    assert spoof in runner.invoke(app, [*home, "catalog", "show", record["id"]]).output  # as written, not styled
 
 
 def test_an_error_naming_markup_is_one_line(tmp_path: Path) -> None:

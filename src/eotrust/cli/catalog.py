@@ -25,7 +25,7 @@ def _print_record(record, as_json: bool) -> None:  # type: ignore[no-untyped-def
     for key, value in record.body.canonical().items():
         if key == "bands" and isinstance(value, list) and len(value) > 6:
             value = f"{len(value)} bands: {', '.join(value[:3])} … {value[-1]}"
-        console.print(f"  {key:<17} {value}", highlight=False)
+        console.print(f"  {key:<17} {value}", highlight=False, markup=False)  # the owner's words, not markup
 
 
 @catalog_app.command("register-dataset")

@@ -517,6 +517,7 @@ def describe_cmd(
     ctx: typer.Context, name: str = typer.Argument(..., help="published name"), json_: bool = JsonOption
 ) -> None:
     """A published workflow: its parameters (open ones first) with types and defaults, inputs, outputs."""
+    from rich.markup import escape
     from rich.text import Text
 
     from eotrust.cli.common import Table
@@ -526,7 +527,7 @@ def describe_cmd(
     if json_:
         print_json(w.model_dump(mode="json") | {"open_params": [p.name for p in w.open_params]})
         return
-    console.print(f"[bold]{w.name}[/] ({w.cid}) {w.description}")
+    console.print(f"[bold]{escape(w.name)}[/] ({w.cid}) {escape(w.description)}")
     table = Table(title="parameters")
     for col in ("name", "type", "open", "default", "constraints", "description"):
         table.add_column(col)
