@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,12 +64,25 @@ def test_table_cells_are_text_not_markup() -> None:
     assert "\x1b]8;" not in shown and "\x1b]0;" not in shown and "\x1b[2J" not in shown
 
 
+@pytest.fixture
+def wide_console() -> Iterator[None]:
+    """The CLI's console 400 columns wide, so that no cell is wrapped (its width is fixed when
+    it is made; COLUMNS set later is not read everywhere)."""
+    from eotrust.cli import common
+
+    saved = common.console._width  # noqa: SLF001 - restored as it was, set or not
+    common.console.width = 400
+    yield
+    common.console._width = saved  # noqa: SLF001
+
+
+@pytest.mark.usefixtures("wide_console")
 def test_a_hostile_title_is_listed_as_written(settings: Settings, tmp_path: Path) -> None:
     create_party(settings, "owner-b", Role.DATA_OWNER)
     labels = tmp_path / "lulc.tif"
     labels.write_bytes((SAMPLE / "lulc.tif").read_bytes())
     home = ["--home", str(settings.home_dir)]
-    runner = CliRunner(env={"COLUMNS": "400"})
+    runner = CliRunner()
     spoof = "[bold green]VERIFIED[/]: all checks ran and hold"  # styled like eotrust's own verdict
     out = runner.invoke(
         app,
