@@ -25,7 +25,7 @@ def _capped() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
 
-def _refused(tmp_path: Path, args: list[str], says: str) -> subprocess.CompletedProcess[str]:
+def _refused(tmp_path: Path, args: list[str], says: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``eotrust ARGS`` under the cap; it fails with status 1 and ``says`` on its first line."""
     env = {**os.environ, "EOTRUST_HOME": str(tmp_path / "h"), "EOTRUST_AGENT": "0", "COLUMNS": "300"}
     done = subprocess.run(
@@ -34,7 +34,7 @@ def _refused(tmp_path: Path, args: list[str], says: str) -> subprocess.Completed
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         preexec_fn=_capped,
     )
     assert done.returncode == 1, done.stderr
@@ -88,3 +88,26 @@ def test_a_device_where_a_file_goes_is_named_as_such(tmp_path: Path, args: list[
     before the raster is opened), `model register /dev/zero` ran out of memory sniffing for a
     ZIP, and a checkpoint on a device was said not to exist."""
     _refused(tmp_path, args, says)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["eo", "info", "{fifo}"], "raster {fifo} is not a regular file"),
+        (["eo", "stack", "ndvi={fifo}", "-o", "c.tif"], "raster {fifo} is not a regular file"),
+        (["model", "score", "{package}", "{fifo}", "-o", "s.tif"], "raster {fifo} is not a regular file"),
+        (["cwl-runner", "{fifo}"], "CWL document {fifo} is not a regular file"),
+    ],
+    ids=["eo-info", "eo-stack", "model-score", "cwl-runner"],
+)
+def test_a_pipe_named_as_a_raster_or_document_is_refused_not_waited_on(
+    tmp_path: Path, tiny_enet_zip: Path, args: list[str], says: str
+) -> None:
+    """Found by hand: GDAL (and cwltool) opened a FIFO and waited for a writer that never
+    came: `eo info`, `eo stack`, `predict --raster`, `model score` and `cwl-runner` hung until
+    killed. (`predict` opens its raster as `eo info` does.)"""
+    fifo = tmp_path / "p.tif"
+    os.mkfifo(fifo)
+    args = [a.format(fifo=fifo, package=tiny_enet_zip) for a in args]
+    done = _refused(tmp_path, args, says.format(fifo=fifo), timeout=60)
+    assert "Traceback" not in done.stderr

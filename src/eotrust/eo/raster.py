@@ -25,6 +25,7 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from eotrust.errors import NotFoundError, RasterError
+from eotrust.limits import file_problem
 from eotrust.store.atomic import atomic_path as atomic_path  # re-exported: eo and ml writers use it
 
 #: GDAL options for every GeoTIFF eotrust writes: tiled, DEFLATE, BigTIFF when needed.
@@ -223,6 +224,8 @@ def open_raster(path: Path | str, *, require_crs: bool = True) -> Iterator[Any]:
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"raster {path} does not exist", hint="check the path")
+    if problem := file_problem(path):  # GDAL would wait on a pipe for a writer that never comes
+        raise RasterError(f"raster {path} {problem}", hint="give a GeoTIFF file")
     try:
         ds = rasterio.open(path)
     except RasterioError as exc:

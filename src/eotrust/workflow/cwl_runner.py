@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from eotrust.errors import WorkflowError
-from eotrust.limits import json_loads
+from eotrust.limits import file_problem, json_loads
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 from eotrust.workflow.cwl_confine import confined_fs_access, real_roots
@@ -525,10 +525,10 @@ def run_cwl(
         store = open_store(settings)
     process_ref = str(process)
     process_file = process_ref.split("#", 1)[0]  # a document may name one process in it: tool.cwl#main
-    if "://" not in process_ref and not Path(process_file).exists():
-        raise WorkflowError(f"CWL document {process_ref} does not exist", hint="give the path of a .cwl file")
-    if job is not None and not job.exists():
-        raise WorkflowError(f"CWL job file {job} does not exist", hint="give a .yml or .json input object")
+    if "://" not in process_ref and (problem := file_problem(process_file)):  # a pipe: cwltool would wait on it
+        raise WorkflowError(f"CWL document {process_ref} {problem}", hint="give the path of a .cwl file")
+    if job is not None and (problem := file_problem(job)):
+        raise WorkflowError(f"CWL job file {job} {problem}", hint="give a .yml or .json input object")
     options.outdir.mkdir(parents=True, exist_ok=True)
     scratch: Path | None = None
     confine: list[str] = []

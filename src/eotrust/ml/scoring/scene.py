@@ -32,7 +32,7 @@ import numpy as np
 from eotrust.eo import classmap
 from eotrust.eo.raster import block_cache_bytes
 from eotrust.errors import InvalidInputError, RasterError
-from eotrust.limits import half_of_memory
+from eotrust.limits import file_problem, half_of_memory
 from eotrust.ml.package import short_list
 from eotrust.ml.scoring.batch import Scorer, class_map
 from eotrust.store.atomic import place, temp_name
@@ -125,6 +125,8 @@ def score_scene(
 
     source, dest = Path(source), Path(dest)
     started = time.perf_counter()
+    if problem := file_problem(source):  # GDAL would wait on a pipe for a writer that never comes
+        raise RasterError(f"raster {source} {problem}", hint="give a GeoTIFF file")
     try:
         src_ctx = rasterio.open(source)
     except RasterioIOError as exc:
