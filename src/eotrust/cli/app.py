@@ -5,13 +5,16 @@ command runs in this process (not when the resident agent runs it, docs/architec
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -93,9 +96,25 @@ def run(
     refusing a path, is one red line and its hint). Once it returns, Ctrl-C ends the process
     as the signal's death: one arriving while the interpreter runs its exit handlers would
     otherwise print a KeyboardInterrupt traceback from them."""
+    # SIGTERM unwinds the command as Ctrl-C does (what it was writing is removed), unless the
+    # process was started with it ignored or a command installs its own (servers, nodes)
+    on_term = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+        signal.SIG_DFL,
+        None,
+    )
+    if on_term:
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         return _run(app, args, prog_name=prog_name, warm=warm)
+    except Terminated:
+        # cleaned up: now die of it, as the default action would have (a service manager
+        # counts that as a stop, not a failure; a shell sees 143)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+        return 128 + signal.SIGTERM  # not reached
     finally:
+        if on_term and signal.getsignal(signal.SIGTERM) is _terminated:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
         # (a process started with SIGINT ignored, as a shell's background job is, keeps ignoring it)
         if (
             threading.current_thread() is threading.main_thread()
@@ -128,9 +147,32 @@ def _run(
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")
         return 130
+    except Terminated:
+        err_console.print("[bold red]terminated[/]")
+        raise
     except SystemExit as exc:
         return exit_status(exc.code)
     return 0
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived while a command ran (a BaseException, as KeyboardInterrupt is: no
+    ``except Exception`` swallows it)."""
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def _default_sigterm_in_child() -> None:
+    """A child forked while a command runs (a DDP rank, a pool worker) keeps SIGTERM's default
+    action: its parent stops it with SIGTERM and expects it gone at once, even inside a C call."""
+    with contextlib.suppress(ValueError, OSError):
+        if signal.getsignal(signal.SIGTERM) is _terminated:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+os.register_at_fork(after_in_child=_default_sigterm_in_child)
 
 
 def path_error(exc: OSError) -> str:
