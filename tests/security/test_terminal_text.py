@@ -130,3 +130,44 @@ def test_a_log_is_escaped_on_a_terminal_and_kept_whole_in_a_file(monkeypatch: py
     monkeypatch.setattr(sys, "stdout", piped)
     echo_text(log, nl=False)
     assert piped.getvalue() == log
+
+
+def test_sparql_answers_are_escaped_on_a_terminal(settings: Settings, tmp_path: Path) -> None:
+    """`eotrust sparql` prints literals other parties wrote (titles, from this catalogue or a
+    federated peer's): on a terminal their control characters are escapes, not sequences."""
+    import pty
+
+    create_party(settings, "owner-b", Role.DATA_OWNER)
+    labels = tmp_path / "lulc.tif"
+    labels.write_bytes((SAMPLE / "lulc.tif").read_bytes())
+    home = ["--home", str(settings.home_dir)]
+    out = CliRunner().invoke(
+        app, [*home, "catalog", "register-dataset", str(labels), "--title", HOSTILE, "--as", "owner-b"]
+    )
+    assert out.exit_code == 0, out.output
+    query = "SELECT ?t WHERE { ?d dct:title ?t }"
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "EOTRUST_AGENT": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "eotrust.cli.main", *home, "sparql", query],
+        env=env,
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+    )
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the terminal's other end is closed and drained
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(primary)
+    assert done.returncode == 0, done.stderr
+    text = shown.decode()
+    assert "Evil" in text and "\\x1b]0;pwned" in text, text
+    assert not any(ch in text for ch in RAW), repr(text)

@@ -4,12 +4,11 @@ library the server's ``/sparql`` and ``/linked-data`` use)."""
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 import typer
 
-from eotrust.cli.common import backends_of
+from eotrust.cli.common import backends_of, echo_text
 
 if TYPE_CHECKING:
     from eotrust.backends import Backends
@@ -58,9 +57,8 @@ def sparql_cmd(
         accept=_RESULTS[fmt],
         prefixes=PREFIXES,
     )
-    sys.stdout.write(out.body.decode("utf-8"))
-    if not out.body.endswith(b"\n"):
-        sys.stdout.write("\n")
+    # literals other parties wrote, from this catalogue or a peer's: escaped on a terminal
+    echo_text(out.body.decode("utf-8"), nl=not out.body.endswith(b"\n"))
 
 
 def linked_data_cmd(
@@ -75,4 +73,4 @@ def linked_data_cmd(
     if fmt not in ("ttl", "jsonld"):
         raise InvalidInputError(f"unknown format {fmt!r}", hint="ttl or jsonld")
     out = dump_graph(_store(backends_of(ctx), base), _RESULTS[fmt], PREFIXES)  # type: ignore[arg-type]
-    sys.stdout.write(out.body.decode("utf-8"))
+    echo_text(out.body.decode("utf-8"), nl=False)
