@@ -93,9 +93,10 @@ def run(
 ) -> int:
     """Run one command of ``app`` (the typer app, or the click command typer makes of it once,
     as the resident agent keeps it); its exit status (an EotrustError, or the file system
-    refusing a path, is one red line and its hint). Once it returns, Ctrl-C ends the process
-    as the signal's death: one arriving while the interpreter runs its exit handlers would
-    otherwise print a KeyboardInterrupt traceback from them."""
+    refusing a path, is one red line and its hint). SIGTERM during the command unwinds it as
+    Ctrl-C does (what it was writing is removed), then the process dies of the signal. Once it
+    returns, Ctrl-C ends the process as the signal's death: one arriving while the interpreter
+    runs its exit handlers would otherwise print a KeyboardInterrupt traceback from them."""
     # SIGTERM unwinds the command as Ctrl-C does (what it was writing is removed), unless the
     # process was started with it ignored or a command installs its own (servers, nodes)
     on_term = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
