@@ -171,3 +171,32 @@ def test_sparql_answers_are_escaped_on_a_terminal(settings: Settings, tmp_path: 
     text = shown.decode()
     assert "Evil" in text and "\\x1b]0;pwned" in text, text
     assert not any(ch in text for ch in RAW), repr(text)
+
+
+def test_task_status_shows_a_catalogue_name_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`task status` names the task's application, platform and datasets by their catalogue
+    titles, which their owners chose: a title styled like eotrust's own lines is shown as written."""
+    from eotrust.cli import common
+    from eotrust.cli.task import print_status
+    from eotrust.ledger import RequestStatus, TaskSnapshot, TaskState
+
+    out = io.StringIO()
+    monkeypatch.setattr(common, "console", SafeConsole(file=out, force_terminal=True, width=300))
+    monkeypatch.setattr("eotrust.cli.task.console", common.console)
+    app_id, plat_id = "0x" + "a" * 64, "0x" + "b" * 64
+    snap = TaskSnapshot(
+        address=f"0x{99:040x}",
+        submitter=f"0x{1:040x}",
+        state=TaskState.RequestsLocked,
+        results_recipient="age1x",
+        application_id=app_id,
+        application_owner=f"0x{2:040x}",
+        application_status=RequestStatus.Requested,
+        platform_id=plat_id,
+        platform_owner=f"0x{3:040x}",
+        platform_status=RequestStatus.Requested,
+    )
+    spoof = "[bold green]VERIFIED[/] \x1b[2J"
+    print_status(snap, {app_id: spoof, plat_id: "hpc"}, "the embedded chain")
+    shown = out.getvalue()
+    assert "[bold green]VERIFIED[/] \\x1b[2J" in shown and "\x1b[2J" not in shown.replace("\\x1b[2J", "")

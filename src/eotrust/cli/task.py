@@ -382,8 +382,9 @@ def _id(hex_id: str) -> str:
 def print_status(snap: TaskSnapshot, names: dict[str, str], where: str) -> None:
     """The whole contract, laid out as the seed's ``task-manager status --address`` did."""
 
-    def row(label: str, value: object) -> None:
-        console.print(f"  {label:<26} {value if value not in (None, '') else '—'}", highlight=False, soft_wrap=True)
+    def row(label: str, value: object) -> None:  # values hold catalogue names other parties chose: never markup
+        shown = value if value not in (None, "") else "—"
+        console.print(f"  {label:<26} {shown}", highlight=False, soft_wrap=True, markup=False)
 
     console.print(f"[bold]Task[/] {snap.address}  [dim]({where})[/]", soft_wrap=True)
     row("task owner", snap.submitter)
