@@ -179,25 +179,22 @@ def _media(request: Request) -> str:
 def _parse_npy(body: bytes) -> np.ndarray:
     """The body's array, read in place (a read-only view of the body's bytes, no copy: the
     scorer makes the one copy it needs when it normalises)."""
-    from numpy.lib import format as npy
+    from eotrust.ml.scoring.npy_header import NpyVersionError, read_npy_header
 
     try:
         stream = io.BytesIO(body)
-        version = npy.read_magic(stream)
-        readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
-        if version not in readers:  # a rarer version: numpy's own reader (one copy)
+        try:
+            header = read_npy_header(stream)
+        except NpyVersionError:  # a rarer version: numpy's own reader (one copy)
             array: np.ndarray = np.load(io.BytesIO(body), allow_pickle=False)
             return array
-        shape, fortran, dtype = readers[version](stream)
-        if dtype.hasobject:
-            raise ValueError("object arrays need pickles, which are not accepted")
-        count = int(np.prod(shape, dtype=np.int64))
-        if len(body) - stream.tell() != count * dtype.itemsize:
-            raise ValueError(
-                f"the data holds {len(body) - stream.tell()} bytes, the header declares {count * dtype.itemsize}"
-            )
-        flat = np.frombuffer(body, dtype=dtype, count=count, offset=stream.tell())
-        return flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
+        if len(body) - stream.tell() != header.nbytes:
+            raise ValueError(f"the data holds {len(body) - stream.tell()} bytes, the header declares {header.nbytes}")
+        flat = np.frombuffer(
+            body, dtype=header.dtype, count=header.nbytes // header.dtype.itemsize, offset=stream.tell()
+        )
+        shape = header.shape
+        return flat.reshape(shape[::-1]).transpose() if header.fortran else flat.reshape(shape)
     except Exception as exc:
         raise InvalidInputError(
             f"the body is not a valid .npy array ({type(exc).__name__}: {str(exc)[:200]})",

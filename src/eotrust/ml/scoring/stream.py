@@ -149,16 +149,11 @@ def read_frame_file(path: Path, *, max_bytes: int | None = None) -> tuple[np.nda
 
 
 def _read_npy(path: Path, max_bytes: int | None) -> np.ndarray:
-    from numpy.lib import format as npy
+    from eotrust.ml.scoring.npy_header import read_npy_header
 
-    readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
     try:
         with open(path, "rb") as f:
-            version = npy.read_magic(f)
-            if version not in readers:
-                raise ValueError(f"format version {version} (eotrust reads 1.0 and 2.0)")
-            shape, _, dtype = readers[version](f)
-            declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            declared = read_npy_header(f).nbytes
             _check_frame_bytes(path, declared, max_bytes)
             if os.fstat(f.fileno()).st_size - f.tell() < declared:
                 raise ValueError(f"its header declares {declared:,} bytes of data that it does not hold")
@@ -169,10 +164,10 @@ def _read_npy(path: Path, max_bytes: int | None) -> np.ndarray:
         raise InvalidInputError(f"frame {path} does not fit in this machine's memory") from None
 
 
-def _check_frame_bytes(path: Path | str, size: int, max_bytes: int | None, how: str = "") -> None:
+def _check_frame_bytes(path: Path, size: int, max_bytes: int | None) -> None:
     if max_bytes is not None and size > max_bytes:
         raise InvalidInputError(
-            f"{how}{path} would decode to {size:,} bytes; a frame may take at most {max_bytes:,}",
+            f"{path} would decode to {size:,} bytes; a frame may take at most {max_bytes:,}",
             hint="score smaller frames (cut them up), or raise predict_memory_mb (a frame may take a quarter of it)",
         )
 
