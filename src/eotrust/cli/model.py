@@ -249,41 +249,25 @@ def show_cmd(
     m = entry.manifest
     assert m is not None
     console.print(f"[bold]{entry.name}[/] version {entry.version}  CID {entry.cid}", highlight=False)
-    console.print(f"  {m.description}" if m.description else "", highlight=False, markup=False)
-    console.print(
-        f"  algorithm {m.algorithm}   created {m.created}   owner {m.owner}   size {entry.size} bytes",
-        highlight=False,
-        markup=False,
-    )
+
+    def line(text: str) -> None:  # the manifest's words are its owner's: never markup
+        console.print(text, highlight=False, markup=False)
+
+    line(f"  {m.description}" if m.description else "")
+    line(f"  algorithm {m.algorithm}   created {m.created}   owner {m.owner}   size {entry.size} bytes")
     spec = m.input
     shape = spec.layout + (f" (T={spec.timesteps})" if spec.timesteps else "")
-    console.print(
-        f"  input     {spec.kind} {shape}, {spec.raster_bands} raster bands: {short_list(spec.bands)}",
-        highlight=False,
-        markup=False,
-    )
+    line(f"  input     {spec.kind} {shape}, {spec.raster_bands} raster bands: {short_list(spec.bands)}")
     if spec.normalisation:
-        console.print(
-            f"  normalise mean {spec.normalisation.mean[:6]} std {spec.normalisation.std[:6]}",
-            highlight=False,
-            markup=False,
-        )
-    console.print(
-        f"  output    {m.output.kind} {m.output.layout}, tile {spec.tile_size}, multiple {spec.spatial_multiple}",
-        highlight=False,
-        markup=False,
-    )
-    console.print("  classes   " + ", ".join(f"{c.index}:{c.name}" for c in m.classes), highlight=False, markup=False)
+        line(f"  normalise mean {spec.normalisation.mean[:6]} std {spec.normalisation.std[:6]}")
+    line(f"  output    {m.output.kind} {m.output.layout}, tile {spec.tile_size}, multiple {spec.spatial_multiple}")
+    line("  classes   " + ", ".join(f"{c.index}:{c.name}" for c in m.classes))
     if m.training_params:
         params = {k: v for k, v in m.training_params.items() if not isinstance(v, (dict, list))}
-        console.print("  training  " + ", ".join(f"{k}={v}" for k, v in params.items()), highlight=False, markup=False)
+        line("  training  " + ", ".join(f"{k}={v}" for k, v in params.items()))
         model_def = m.training_params.get("model_def")
         if isinstance(model_def, dict) and model_def.get("params"):
-            console.print(
-                f"  model     {model_def.get('architecture', m.algorithm)} {model_def['params']}",
-                highlight=False,
-                markup=False,
-            )
+            line(f"  model     {model_def.get('architecture', m.algorithm)} {model_def['params']}")
     console.print("  lineage", highlight=False)
     for key, items in lineage.items():
         if key == "model":

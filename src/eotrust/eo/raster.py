@@ -218,14 +218,20 @@ def band_names_of(ds: Any, path: Path) -> tuple[str, ...]:
     return tuple(d if d else f"{path.stem}_b{i + 1}" for i, d in enumerate(desc))
 
 
+def check_raster_file(path: Path) -> None:
+    """RasterError unless ``path`` is a regular file: GDAL opening a pipe waits for a writer
+    that never comes, and reads a device without end."""
+    if problem := file_problem(path):
+        raise RasterError(f"raster {path} {problem}", hint="give a GeoTIFF file")
+
+
 @contextmanager
 def open_raster(path: Path | str, *, require_crs: bool = True) -> Iterator[Any]:
     """Open a raster for reading; a missing, corrupt or CRS-less file is a clear RasterError."""
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"raster {path} does not exist", hint="check the path")
-    if problem := file_problem(path):  # GDAL would wait on a pipe for a writer that never comes
-        raise RasterError(f"raster {path} {problem}", hint="give a GeoTIFF file")
+    check_raster_file(path)
     try:
         ds = rasterio.open(path)
     except RasterioError as exc:

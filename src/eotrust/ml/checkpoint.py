@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from eotrust.eo.raster import atomic_path
-from eotrust.errors import EotrustError, ModelError
-from eotrust.limits import regular_file
+from eotrust.errors import ModelError
+from eotrust.limits import file_problem
 from eotrust.ml.modeldef import parse_model_def
 from eotrust.ml.models import architecture, build_model
 from eotrust.ml.models.base import Network
@@ -30,11 +30,8 @@ def save_checkpoint(path: Path, model: nn.Module, meta: dict[str, Any]) -> Path:
 def load_checkpoint(path: Path, *, device: str | None = "cpu") -> tuple[Network, dict[str, Any]]:
     """``(model in eval mode, meta)`` of a checkpoint written by :func:`train`."""
     path = Path(path)
-    if not path.is_file():
-        try:
-            regular_file(path, "checkpoint")
-        except EotrustError as exc:  # which it is instead: missing, a folder, a device
-            raise ModelError(exc.message, hint=exc.hint) from None
+    if problem := file_problem(path):  # missing, a folder, a device
+        raise ModelError(f"checkpoint {path} {problem}", hint="give a file")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file

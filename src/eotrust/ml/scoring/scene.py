@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 
 from eotrust.eo import classmap
-from eotrust.eo.raster import block_cache_bytes
+from eotrust.eo.raster import block_cache_bytes, check_raster_file
 from eotrust.errors import InvalidInputError, RasterError
-from eotrust.limits import file_problem, half_of_memory
+from eotrust.limits import half_of_memory
 from eotrust.ml.package import short_list
 from eotrust.ml.scoring.batch import Scorer, class_map
 from eotrust.store.atomic import place, temp_name
@@ -125,8 +125,7 @@ def score_scene(
 
     source, dest = Path(source), Path(dest)
     started = time.perf_counter()
-    if problem := file_problem(source):  # GDAL would wait on a pipe for a writer that never comes
-        raise RasterError(f"raster {source} {problem}", hint="give a GeoTIFF file")
+    check_raster_file(source)
     try:
         src_ctx = rasterio.open(source)
     except RasterioIOError as exc:
