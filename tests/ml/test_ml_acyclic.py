@@ -33,6 +33,7 @@ RANK = {
     "ml.distributed": 2,
     "ml.scoring.batcher": 1,
     "ml.scoring.watchdog": 0,
+    "ml.scoring.npy_header": 0,  # a .npy array's header, read before its data
     "ml.scoring.batch": 2,
     "ml.scoring.scene": 3,
     "ml.scoring.stream": 3,
