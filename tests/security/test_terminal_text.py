@@ -200,3 +200,64 @@ def test_task_status_shows_a_catalogue_name_as_written(monkeypatch: pytest.Monke
     print_status(snap, {app_id: spoof, plat_id: "hpc"}, "the embedded chain")
     shown = out.getvalue()
     assert "[bold green]VERIFIED[/] \\x1b[2J" in shown and "\x1b[2J" not in shown.replace("\\x1b[2J", "")
+
+
+SPOOF = "[bold green]VERIFIED[/] [on black]hidden[/]"
+
+
+def test_a_rasters_tags_and_band_names_are_shown_as_written(tmp_path: Path) -> None:
+    """A raster from elsewhere carries its maker's words (tags, band descriptions): `eo info`
+    shows them as written, never as styles."""
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    path = tmp_path / "r.tif"
+    profile = {"driver": "GTiff", "width": 4, "height": 4, "count": 1, "dtype": "uint8", "crs": "EPSG:32633"}
+    with rasterio.open(path, "w", transform=Affine(10, 0, 0, 0, -10, 0), **profile) as dst:
+        dst.write(np.zeros((1, 4, 4), np.uint8))
+        dst.update_tags(note=SPOOF)
+        dst.set_band_description(1, SPOOF)
+    env = {**os.environ, "EOTRUST_HOME": str(tmp_path / "h"), "EOTRUST_AGENT": "0", "COLUMNS": "300"}
+    done = subprocess.run(
+        [sys.executable, "-m", "eotrust.cli.main", "eo", "info", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"tag note = {SPOOF}" in done.stdout and f"variables {SPOOF}" in done.stdout, done.stdout
+
+
+def test_a_failed_runs_words_are_shown_as_written(tmp_path: Path) -> None:
+    """`run show` prints what application code raised, the workflow's name and the parameters:
+    an application's author styling its error like eotrust's own lines is shown as written."""
+    (tmp_path / "hostile_app.py").write_text(
+        "def fail(inputs, outputs, params):\n    raise RuntimeError(" + repr(SPOOF) + ")\n"
+    )
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(
+        "name: spoofing\nparams: {note: str}\n"
+        "services:\n  s: {python: 'hostile_app:fail', outputs: {out: file}, params: {note: str}}\n"
+        "steps:\n  a: {service: s, params: {note: '${note}'}}\noutputs: {result: a.out}\n"
+    )
+    env = {
+        **os.environ,
+        "EOTRUST_HOME": str(tmp_path / "h"),
+        "EOTRUST_AGENT": "0",
+        "COLUMNS": "300",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path[1:]]),
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "eotrust.cli.main", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    # unsandboxed: the application's module lives in this test's folder, which a sandbox hides
+    ran = cli("workflow", "run", str(wf), "-p", f"note={SPOOF}", "--no-sandbox")
+    assert ran.returncode != 0 and "Traceback" not in ran.stderr, ran.stderr
+    shown = cli("run", "show", "last")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count(SPOOF) >= 2, shown.stdout  # the error and the parameter, as written

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from eotrust.cli.common import JsonOption, backends_of, console, print_json
 from eotrust.errors import InvalidInputError
@@ -30,19 +31,19 @@ def info(raster: Path = typer.Argument(..., help="a GeoTIFF/COG"), as_json: bool
         print_json(ri.to_dict())
         return
     g = ri.grid
-    console.print(f"[bold]{raster}[/]")
+    console.print(f"[bold]{escape(str(raster))}[/]")
     console.print(f"  grid      {g.describe() if g.crs else f'{g.width}x{g.height} px, NO CRS'}")
     console.print(f"  bounds    {tuple(round(v, 2) for v in g.bounds)}")
     console.print(
         f"  bands     {ri.count} x {ri.dtype}, nodata {ri.nodata}, blocks {ri.block_shape}, compress {ri.compress}"
     )
     names = sorted(set(ri.band_names))
-    console.print(f"  variables {', '.join(names)}")
+    console.print(f"  variables {', '.join(names)}", markup=False)
     if ri.dates:
-        console.print(f"  dates     {len(ri.dates)}: {ri.dates[0]} … {ri.dates[-1]}")
+        console.print(f"  dates     {len(ri.dates)}: {ri.dates[0]} … {ri.dates[-1]}", markup=False)
     for k, v in ri.tags.items():
         if k != "dates":
-            console.print(f"  tag {k} = {v[:100]}{'…' if len(v) > 100 else ''}", highlight=False)
+            console.print(f"  tag {k} = {v[:100]}{'…' if len(v) > 100 else ''}", highlight=False, markup=False)
 
 
 def _source(spec: str, resampling: str = "bilinear") -> object:

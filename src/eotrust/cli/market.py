@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from eotrust.cli.common import (
     AsOption,
@@ -216,9 +217,11 @@ def _print_quote(settings: Settings, quote: Quote) -> None:
         f"on failure: {body.on_failure} ({body.fail_fee} wei to the platform)",
         highlight=False,
     )
-    console.print(f"estimated duration {body.estimated_duration_s} s; basis: {body.basis}", highlight=False)
+    console.print(
+        f"estimated duration {body.estimated_duration_s} s; basis: {body.basis}", highlight=False, markup=False
+    )
     for note in body.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
 
 
 def quote(

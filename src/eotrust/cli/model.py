@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from eotrust.cli.common import (
     AsOption,
@@ -381,7 +382,7 @@ def score_cmd(
         "warnings": list(result.warnings),
     }
     for w in result.warnings:
-        err_console.print(f"[bold red]WARNING[/] {w}", highlight=False)
+        err_console.print(f"[bold red]WARNING[/] {escape(w)}", highlight=False)
     if as_json:
         print_json(summary)
         return

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from eotrust.cli.common import AsOption, NoSandboxOption, acting_party, backends_of, console, maybe_unsandboxed
 
@@ -84,7 +85,7 @@ def _run(
     backends.settings = maybe_unsandboxed(backends.settings, no_sandbox)  # this command's settings
 
     def log(line: str) -> None:
-        console.print(f"[dim]{datetime.now():%H:%M:%S}[/] {line}", highlight=False)
+        console.print(f"[dim]{datetime.now():%H:%M:%S}[/] {escape(line)}", highlight=False)
 
     if federated is not None:
         _run_federated(

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from eotrust.cli.common import AsOption, JsonOption, acting_party, backends_of, console, print_json, settings_of
 
@@ -444,7 +445,9 @@ def history(ctx: typer.Context, task_address: str = TaskArgument, as_json: bool 
         return
     for e in events:
         when = datetime.fromtimestamp(e.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S") if e.timestamp else "?"
-        console.print(f"[dim]{when}  block {e.block_number:>6}[/]  {e.describe()}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[dim]{when}  block {e.block_number:>6}[/]  {escape(e.describe())}", highlight=False, soft_wrap=True
+        )
 
 
 @task_app.command("list")

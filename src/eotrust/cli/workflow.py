@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from eotrust.cli.common import (
     JsonOption,
@@ -98,20 +99,28 @@ class _Progress:
         elif ev.kind in ("done", "cached"):
             self.progress.update(tid, advance=1, note="cached" if ev.kind == "cached" else "done")
         elif ev.kind == "retry":
-            self.progress.update(tid, note=f"[yellow]retry: {ev.message}[/]")
+            self.progress.update(tid, note=f"[yellow]retry: {escape(ev.message)}[/]")
         elif ev.kind == "failed":
-            self.progress.update(tid, note=f"[red]failed: {ev.message}[/]")
+            self.progress.update(tid, note=f"[red]failed: {escape(ev.message)}[/]")
 
 
 def _steps_table(steps: list[Any]) -> Any:
+    from rich.text import Text
+
     from eotrust.cli.common import Table
 
     table = Table(title="steps")
     for col in ("step", "service", "status", "duration", "attempts", "host", "sandbox", "outputs"):
         table.add_column(col)
     for s in steps:
-        status = "[cyan]cached[/]" if s.cache_hit else ("[green]ok[/]" if s.error is None else f"[red]{s.error}[/]")
-        boxed = {None: "?", True: "yes" + (" +net" if s.network else ""), False: "[bold red]NO[/]"}[s.sandboxed]
+        status = (
+            Text("cached", style="cyan")
+            if s.cache_hit
+            else (Text("ok", style="green") if s.error is None else Text(s.error, style="red"))
+        )
+        boxed: str | Text = "?" if s.sandboxed is None else "yes" + (" +net" if s.network else "")
+        if s.sandboxed is False:
+            boxed = Text("NO", style="bold red")
         table.add_row(
             s.label,
             s.service,
@@ -151,7 +160,7 @@ def validate_cmd(
             )
         else:
             for p in exc.problems:
-                err_console.print(f"[red]{p}[/]", highlight=False)
+                err_console.print(f"[red]{escape(str(p))}[/]", highlight=False)
         raise typer.Exit(1) from None
     if json_:
         print_json({"valid": True, "name": spec.name, "steps": spec.order, "open_params": list(spec.open_params())})
@@ -436,6 +445,8 @@ def _print_sweep(result: Any, json_: bool) -> None:
     if json_:
         print_json({"swept": result.swept, "runs": result.rows})
         return
+    from rich.text import Text
+
     from eotrust.cli.common import Table
 
     metric_cols = sorted({k for r in result.rows for k in r.metrics})
@@ -443,7 +454,7 @@ def _print_sweep(result: Any, json_: bool) -> None:
     for col in [*result.swept, "status", *metric_cols, "run"]:
         table.add_column(col)
     for r in result.rows:
-        status = "[green]ok[/]" if r.status == "succeeded" else f"[red]{r.error}[/]"
+        status = Text("ok", style="green") if r.status == "succeeded" else Text(str(r.error), style="red")
         table.add_row(
             *[str(r.params[k]) for k in result.swept],
             status,
@@ -517,7 +528,6 @@ def describe_cmd(
     ctx: typer.Context, name: str = typer.Argument(..., help="published name"), json_: bool = JsonOption
 ) -> None:
     """A published workflow: its parameters (open ones first) with types and defaults, inputs, outputs."""
-    from rich.markup import escape
     from rich.text import Text
 
     from eotrust.cli.common import Table
@@ -557,6 +567,8 @@ def describe_cmd(
 @run_app.command("list")
 def run_list_cmd(ctx: typer.Context, json_: bool = JsonOption) -> None:
     """Runs made from this home, newest first."""
+    from rich.text import Text
+
     from eotrust.cli.common import Table
     from eotrust.workflow.record import iso
     from eotrust.workflow.runs import list_runs
@@ -570,7 +582,7 @@ def run_list_cmd(ctx: typer.Context, json_: bool = JsonOption) -> None:
         table.add_column(col, overflow="fold")
     for r in runs:
         if r["started"] is None:
-            table.add_row(r["run_cid"], "[red]?[/]", "[red]unknown[/]", "", "")
+            table.add_row(r["run_cid"], Text("?", style="red"), Text("unknown", style="red"), "", "")
         else:
             table.add_row(
                 r["run_cid"], r["workflow"], r["status"], iso(r["started"]), f"{r['ended'] - r['started']:.2f} s"
@@ -578,7 +590,7 @@ def run_list_cmd(ctx: typer.Context, json_: bool = JsonOption) -> None:
     console.print(table)
     for r in runs:
         if r["problem"]:
-            console.print(f"[bold red]![/] {r['problem']}", highlight=False, soft_wrap=True)
+            console.print(f"[bold red]![/] {escape(r['problem'])}", highlight=False, soft_wrap=True)
 
 
 @run_app.command("show")
@@ -596,15 +608,15 @@ def run_show_cmd(
         print_json({"run_cid": cid, **rec.model_dump(mode="json")})
         return
     colour = "green" if rec.status == "succeeded" else "red"
-    console.print(f"run {cid}: [{colour}]{rec.status}[/] workflow [bold]{rec.workflow}[/] ({rec.workflow_cid})")
+    console.print(f"run {cid}: [{colour}]{rec.status}[/] workflow [bold]{escape(rec.workflow)}[/] ({rec.workflow_cid})")
     console.print(f"  {iso(rec.started)} -> {iso(rec.ended)} on {rec.host} ({rec.executor} executor)")
     if rec.error:
-        console.print(f"  [red]{rec.error}[/]")
-    console.print(f"  params: {rec.params}")
+        console.print(f"  [red]{escape(rec.error)}[/]")
+    console.print(f"  params: {rec.params}", markup=False)
     for k, v in rec.inputs.items():
-        console.print(f"  input {k}: {v}")
+        console.print(f"  input {k}: {v}", markup=False)
     for k, v in rec.outputs.items():
-        console.print(f"  output {k}: {v}")
+        console.print(f"  output {k}: {v}", markup=False)
     console.print(_steps_table(rec.steps))
 
 
