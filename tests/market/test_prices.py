@@ -18,6 +18,7 @@ from eotrust.catalog.entries import (
 from eotrust.catalog.service import Catalog
 from eotrust.cid import cid_of_bytes
 from eotrust.errors import IntegrityError, InvalidInputError
+from eotrust.market.prices import parse_amount
 from eotrust.settings import Settings
 
 AGE = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"
@@ -65,3 +66,18 @@ def test_prices_are_signed_with_the_record_and_unpriced_records_keep_their_ids(s
     engine.dispose()
     with pytest.raises(IntegrityError, match="field 'prices' does not match the signed record"):
         catalog.get(priced.id, Kind.PLATFORM)
+
+
+def test_amounts_of_any_length_are_read_exactly_or_refused_for_what_they_are() -> None:
+    # a number of many digits is a number: too large says so, leading and trailing zeros change nothing
+    with pytest.raises(InvalidInputError, match="above the largest price"):
+        parse_amount("9" * 80 + "ether")
+    with pytest.raises(InvalidInputError, match="above the largest price"):
+        parse_amount("1" + "0" * 70)
+    assert parse_amount("0" * 70 + "12gwei") == 12 * 10**9
+    assert parse_amount("1." + "0" * 70 + "ether") == 10**18
+    assert parse_amount(f"{MAX_WEI}") == MAX_WEI
+    # what is not an amount of whole wei is refused as that
+    for amount in ("0." + "0" * 70 + "1ether", "1" * 61 + "x", "0.5wei", "nanether", "-1gwei"):
+        with pytest.raises(InvalidInputError, match="not an amount of ether"):
+            parse_amount(amount)

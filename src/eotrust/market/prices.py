@@ -7,6 +7,7 @@ owner's price per use. A record without prices charges nothing. Every price is i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from eotrust.catalog.entries import (
@@ -126,6 +127,12 @@ def parse_amount(text: str) -> int:
     raw = text.strip().lower().replace("_", "")
     unit = next((u for u in sorted(UNITS, key=len, reverse=True) if raw.endswith(u)), "wei")
     number = raw[: len(raw) - len(unit)].strip() if raw.endswith(unit) else raw
+    plain = re.fullmatch(r"(\d*)(?:\.(\d*))?", number)
+    if plain and (plain.group(1) or plain.group(2)):  # digits: zeros that change nothing go, so length means size
+        whole, fraction = plain.group(1).lstrip("0"), (plain.group(2) or "").rstrip("0")
+        if len(whole) > len(str(MAX_WEI)):
+            raise InvalidInputError(f"{text[:80]} is above the largest price ({MAX_WEI} wei)")
+        number = f"{whole or '0'}.{fraction}" if fraction else whole or "0"
     try:
         with localcontext() as ctx:  # exact, or refused: nothing rounds silently to a price
             ctx.prec = 100
