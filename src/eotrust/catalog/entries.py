@@ -56,6 +56,9 @@ def _normalise_time(value: Any) -> Any:
 #: PostgreSQL BIGINT: 64-bit; INTEGER: 32-bit on PostgreSQL), so a huge number is a clear
 #: validation error naming the field rather than an overflow deep in the database driver.
 MAX_BYTES = 2**53 - 1  # a file size: 8 PiB
+#: A task result's name (a workflow output's, ``NAME-0`` for a list's items, ``run-record``):
+#: the submitter's `flow collect` writes the result to a file of that name, so never a path.
+RESULT_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$"
 MAX_CPUS = 2**20  # cores a platform offers (the largest machines have ~10**7; one platform record, ~10**6)
 MAX_GPUS = 2**20
 MAX_MEMORY_MB = 2**31 - 1  # 2 PiB of memory in MiB; fits a 32-bit INTEGER column
@@ -250,7 +253,7 @@ class ResultInfo(Body):
     """One result of a task as the platform recorded it: the stored ciphertext and what it holds."""
 
     task: str
-    name: str
+    name: str = Field(pattern=RESULT_NAME_PATTERN, description="a plain name, never a path: the collected file's")
     cid: str = Field(description="the stored ciphertext, as recorded on the contract")
     plaintext_cid: str
     size: int = Field(ge=0, le=MAX_BYTES)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
@@ -105,6 +106,12 @@ class RecordRow(Base):
                 )
         try:
             body = BODY_TYPES[self.KIND].model_validate(body_fields)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(x) for x in first.get("loc", ())) or "?"
+            raise IntegrityError(
+                f"{what}: its body is no longer a valid {self.KIND.value}: field {field}: {first.get('msg')}"
+            ) from None
         except ValueError as exc:
             raise IntegrityError(f"{what}: its body is no longer a valid {self.KIND.value}: {exc}") from None
         record: Record[Body] = Record(

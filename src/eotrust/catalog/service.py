@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal, overload
 
+from pydantic import ValidationError
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.exc import OperationalError
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from eotrust.catalog.checked import CheckedRecords
 from eotrust.catalog.db import open_session_factory, shown_url
 from eotrust.catalog.entries import (
+    BODY_TYPES,
     ApplicationInfo,
     Body,
     BodyT,
@@ -104,6 +106,7 @@ class Catalog:
         of that kind (each registration signs a new record, so re-posting one would otherwise
         add rows without end)."""
         record.check()
+        _check_body(record)
         row_type = ROW_TYPES[record.kind]
         try:
             with self._sessions.begin() as session:
@@ -417,6 +420,17 @@ def _in_area_and_time(
     if q_end is not None and body.get("start") is not None and body["start"] > q_end:
         return False
     return True
+
+
+def _check_body(record: Record[Any]) -> None:
+    """InvalidInputError unless the record's body is one its kind's model accepts (a body built
+    without validation, signed all the same, would be refused by every later read)."""
+    try:
+        BODY_TYPES[record.kind].model_validate(record.body.model_dump(mode="json"))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(x) for x in first.get("loc", ())) or "?"
+        raise InvalidInputError(f"invalid {record.kind.value} record: field {field}: {first.get('msg')}") from None
 
 
 __all__ = [

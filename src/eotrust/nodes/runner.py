@@ -22,6 +22,7 @@ step is idempotent: it reads the contract state first and does only what is miss
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 import traceback
@@ -30,10 +31,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from eotrust.catalog.entries import Kind, PlatformInfo, Record, TaskInfo
+from eotrust.catalog.entries import RESULT_NAME_PATTERN, Kind, PlatformInfo, Record, TaskInfo
 from eotrust.catalog.service import Catalog
 from eotrust.disk import check_free_disk, room_to_decrypt
-from eotrust.errors import BackendUnavailableError, EotrustError, IntegrityError
+from eotrust.errors import BackendUnavailableError, EotrustError, IntegrityError, WorkflowError
 from eotrust.ledger import Chain, TaskClient, TaskSnapshot
 from eotrust.limits import json_loads
 from eotrust.nodes.executor import Executor
@@ -108,6 +109,24 @@ def _flatten(outputs: Mapping[str, str | list[str]]) -> list[tuple[str, str]]:
             pairs.append((name, value))
         else:
             pairs.extend((f"{name}-{i}", cid) for i, cid in enumerate(value))
+    return pairs
+
+
+def result_names(outputs: Mapping[str, str | list[str]]) -> list[tuple[str, str]]:
+    """The results to record, as :func:`_flatten` names them; WorkflowError unless each name is
+    plain and none repeats (each names the submitter's file of it: a path would write outside
+    the folder it collects into, a repeated name over another result)."""
+    pairs = _flatten(outputs)
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if not re.fullmatch(RESULT_NAME_PATTERN, name):
+            raise WorkflowError(
+                f"the application's output {name[:80]!r} is not a plain name (a letter or _, then up to 99 "
+                "letters, digits, _ or -); no result is recorded"
+            )
+        if name in seen:
+            raise WorkflowError(f"the application's outputs give two results named {name!r}; no result is recorded")
+        seen.add(name)
     return pairs
 
 
@@ -306,8 +325,9 @@ class Runner:
         view = PlatformStore(ctx.private, ctx.shared)
         recipient = snap.results_recipient
         results: list[SealedResult] = []
-        for name, cid in _flatten(outputs):
-            plain = view.get_file(cid, work / "outputs" / name)
+        pairs = result_names(outputs)
+        for i, (name, cid) in enumerate(pairs):
+            plain = view.get_file(cid, work / "outputs" / f"result-{i}")
             sealed = seal_to_store(ctx.shared, plain, [recipient])
             plain.unlink()
             results.append(

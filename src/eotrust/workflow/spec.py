@@ -501,6 +501,13 @@ def _build(doc: YamlDoc, base_dir: Path | None, store: Store | None, problems: l
     # outputs
     outputs: dict[str, str] = {}
     for oname, ref in _mapping(doc, "outputs", problems).items():
+        if not isinstance(oname, str) or not NAME.fullmatch(oname):  # it names the result's file
+            problems.append(
+                doc.problem(
+                    f"workflow output {oname!r}: a name is a letter or _, then letters, digits, _ or -", "outputs"
+                )
+            )
+            continue
         if not isinstance(ref, str):
             problems.append(doc.problem(f"workflow output {oname!r} must be 'STEP.OUTPUT'", "outputs", oname))
             continue

@@ -9,11 +9,12 @@ record (published in clear, for anyone to verify) is copied out as it is.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from eotrust.backends import Backends
-from eotrust.catalog.entries import ResultInfo
+from eotrust.catalog.entries import RESULT_NAME_PATTERN, ResultInfo
 from eotrust.catalog.service import Catalog
 from eotrust.errors import IntegrityError, StateError
 from eotrust.ledger import TaskSnapshot, TaskState
@@ -56,8 +57,14 @@ def result_records(catalog: Catalog, address: str, snap: TaskSnapshot) -> dict[s
     """The platform owner's signed records of this task's results, by ciphertext CID."""
     out: dict[str, ResultInfo] = {}
     for record in catalog.results(task=address):
-        if record.owner.lower() == snap.platform_owner.lower():
-            out[record.body.cid] = record.body
+        if record.owner.lower() != snap.platform_owner.lower():
+            continue
+        known = out.setdefault(record.body.cid, record.body)
+        if known != record.body:  # which one would count is the platform's to choose: neither does
+            raise IntegrityError(
+                f"the platform owner recorded result {record.body.cid} of task {address} twice, differently "
+                f"(named {known.name[:80]!r} and {record.body.name[:80]!r})"
+            )
     return out
 
 
@@ -77,13 +84,27 @@ def collect_results(backends: Backends, submitter: Party, address: str, dest: Pa
     if snap.submitter.lower() != submitter.account.address.lower():
         raise StateError(f"task {address} was submitted by {snap.submitter}, not by {submitter.name}")
     records = result_records(catalog, address, snap)
+    named: dict[str, str] = {}
+    for cid in snap.result_cids:  # every name checked before anything is written
+        info = records.get(cid)
+        if info is None:
+            raise IntegrityError(f"result {cid} of task {address} has no record signed by the platform owner")
+        if not re.fullmatch(RESULT_NAME_PATTERN, info.name):
+            raise IntegrityError(
+                f"the platform owner named result {cid} of task {address} {info.name[:80]!r}, which is not a plain "
+                "name: nothing is written"
+            )
+        if info.name in named:
+            raise IntegrityError(
+                f"the platform owner recorded two results named {info.name!r} for task {address} ({named[info.name]} "
+                f"and {cid}): nothing is written"
+            )
+        named[info.name] = cid
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     collected: list[CollectedResult] = []
     for cid in snap.result_cids:
-        info = records.get(cid)
-        if info is None:
-            raise IntegrityError(f"result {cid} of task {address} has no record signed by the platform owner")
+        info = records[cid]
         target = dest / info.name
         if not info.recipient:
             store.get_file(cid, target)
