@@ -212,3 +212,30 @@ def test_results_are_decrypted_for_the_web_only_with_room_on_the_disk(
     r = client.get(f"/tasks/{job}/results", headers=sam)
     assert r.status_code == 200 and r.json(), r.text
     assert cache.is_dir()
+
+
+def test_a_task_record_signed_by_a_stranger_gives_it_nothing(finished: tuple[FlowWorld, TestClient, str]) -> None:
+    """Attack: anyone may sign a catalogue record naming any contract address. sue signs a task
+    record for sam's task: the API read the newest record of an address as the task's, so sue
+    was its submitter to the routes that asked the catalogue (the result's ciphertext was hers
+    to download). Now the submitter is the contract's, and only its record counts."""
+    from eotrust.catalog.entries import TaskInfo
+    from eotrust.catalog.service import Catalog
+    from eotrust.party import load_party
+
+    world, client, job = finished
+    settings = load_settings(home=world.home)
+    catalog = Catalog(settings)
+    genuine = catalog.task(job, submitter=None)
+    sue = load_party(settings, "sue")
+    catalog.register(sue, TaskInfo(**{**genuine.body.model_dump(), "results_recipient": sue.age_recipient}))
+    key = {"X-API-Key": world.keys["sue"]}
+    results = client.get(f"/jobs/{job}/results", headers={"X-API-Key": world.keys["sam"]})
+    assert results.status_code == 200, results.text
+    result_cid = results.json()["shouted"]["href"].rsplit("/", 1)[1]
+    for path in (f"/jobs/{job}", f"/jobs/{job}/results", f"/tasks/{job}/provenance", f"/store/{result_cid}"):
+        assert client.get(path, headers=key).status_code == 403, path
+    assert client.get("/jobs", headers=key).json()["jobs"] == []
+    # nor does it make sue the submitter the market quotes for
+    quote = client.post("/processes/shout/quotations", headers=key, json={"task": job})
+    assert quote.status_code == 403, quote.text

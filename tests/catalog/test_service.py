@@ -125,9 +125,12 @@ def test_tasks_and_results_are_signed_too(catalog: Catalog, owner: LocalAccount)
             address="0x" + "11" * 20, application_id="a", platform_id="p", inputs={"x": "d"}, results_recipient="age1q"
         ),
     )
-    assert catalog.task("0x" + "11" * 20) == task
+    assert catalog.task("0x" + "11" * 20, submitter=owner.address) == task
+    assert catalog.task("0x" + "11" * 20, submitter=None) == task
     with pytest.raises(NotFoundError):
-        catalog.task("0x" + "22" * 20)
+        catalog.task("0x" + "22" * 20, submitter=owner.address)
+    with pytest.raises(NotFoundError):  # only the submitter's record counts
+        catalog.task("0x" + "11" * 20, submitter="0x" + "33" * 20)
 
 
 @pytest.mark.parametrize(

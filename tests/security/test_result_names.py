@@ -11,9 +11,9 @@ could name an output ``../../x`` and have the platform's node write outside its 
 Now a result's name is a plain name (a letter or ``_``, then up to 99 ASCII letters, digits,
 ``_`` or ``-``): refused in the record's model (and the catalogue stores no record its model
 refuses; one written into the database directly is refused when read, in one line), in the
-workflow's outputs, and by the node before it writes; `flow collect` checks every name before
-it writes anything, and refuses two results of one name and a result recorded twice
-differently (which one counted was the platform's to arrange).
+workflow's outputs, and by the node before it writes; `flow collect` refuses, before it writes
+anything, two results of one name and a result recorded twice differently (which one counted
+was the platform's to arrange).
 """
 
 from __future__ import annotations

@@ -324,10 +324,12 @@ def snapshot(state: ServerState, address: str) -> tuple[Record[TaskInfo], TaskSn
     if not SAFE_ID.match(address):
         raise NoSuchJob(f"no job {address!r}")
     try:
-        record = state.catalog.task(address)
+        state.catalog.task(address, submitter=None)  # a task of this catalogue at all
+        snap = state.task(address).status()
+        # the record its submitter signed: anyone may sign one naming the address
+        return state.catalog.task(address, submitter=snap.submitter), snap
     except NotFoundError:
         raise NoSuchJob(f"no job {address!r}", hint="GET /jobs lists yours") from None
-    return record, state.task(address).status()
 
 
 def task_info(record: Record[TaskInfo]) -> TaskInfo:
@@ -352,7 +354,15 @@ def ensure_job_submitter(state: ServerState, caller: Caller, address: str) -> No
 
 def jobs_of(state: ServerState, caller: Caller) -> list[str]:
     """Addresses of the tasks the caller submitted, oldest first."""
-    return [task_info(r).address for r in state.catalog.tasks() if same_address(r.owner, caller.address)]
+    mine = dict.fromkeys(task_info(r).address for r in state.catalog.tasks(owner=caller.address or "-"))
+    out = []
+    for address in mine:  # a record names any address its signer likes: the contract says whose it is
+        try:
+            if same_address(state.task(address).status().submitter, caller.address):
+                out.append(address)
+        except EotrustError:
+            continue
+    return out
 
 
 def tasks_involving(state: ServerState, caller: Caller) -> list[tuple[Record[TaskInfo], TaskSnapshot]]:
@@ -363,7 +373,7 @@ def tasks_involving(state: ServerState, caller: Caller) -> list[tuple[Record[Tas
             snap = state.task(task_info(rec).address).status()
         except EotrustError:
             continue
-        if snap.names(caller.address):
+        if same_address(rec.owner, snap.submitter) and snap.names(caller.address):  # the submitter's record only
             out.append((rec, snap))
     return out
 

@@ -133,10 +133,10 @@ def post_quotation(
 ) -> dict[str, Any]:
     """Quote a task of this process: itemised, signed by the task's platform owner, with an expiry."""
     from eotrust.market.prices import task_prices
-    from eotrust.market.service import quote_task
+    from eotrust.market.service import contract_submitter, quote_task
 
     state = _state(request)
-    prices = task_prices(state.catalog, body.task)
+    prices = task_prices(state.catalog, body.task, submitter=contract_submitter(state.chain, body.task))
     if prices.application.body.name != processId:
         raise NotFoundError(f"task {body.task} is not a task of process {processId!r}")
     me = (caller.address or "").lower()

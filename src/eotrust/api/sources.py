@@ -38,7 +38,7 @@ def task_footprint(
     from eotrust.catalog.entries import Kind
 
     try:
-        task = state.catalog.task(task_address)
+        task = state.catalog.task(task_address, submitter=None)  # a footprint to show, no more
     except Exception:  # noqa: BLE001 - a result without its task record simply has no footprint
         return None
     missing = [i for i in task.body.inputs.values() if i not in datasets]

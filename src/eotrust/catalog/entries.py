@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     SerializeAsAny,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -56,9 +57,11 @@ def _normalise_time(value: Any) -> Any:
 #: PostgreSQL BIGINT: 64-bit; INTEGER: 32-bit on PostgreSQL), so a huge number is a clear
 #: validation error naming the field rather than an overflow deep in the database driver.
 MAX_BYTES = 2**53 - 1  # a file size: 8 PiB
-#: A task result's name (a workflow output's, ``NAME-0`` for a list's items, ``run-record``):
-#: the submitter's `flow collect` writes the result to a file of that name, so never a path.
-RESULT_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$"
+#: A task's input names (the workflow's, in the submitter's record) and result names (a
+#: workflow output's, ``NAME-0`` for a list's items, ``run-record``): the platform's node and
+#: the submitter's `flow collect` name files after them, so never a path.
+PLAIN_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$"
+PlainName = Annotated[str, StringConstraints(pattern=PLAIN_NAME_PATTERN)]
 MAX_CPUS = 2**20  # cores a platform offers (the largest machines have ~10**7; one platform record, ~10**6)
 MAX_GPUS = 2**20
 MAX_MEMORY_MB = 2**31 - 1  # 2 PiB of memory in MiB; fits a 32-bit INTEGER column
@@ -244,7 +247,7 @@ class TaskInfo(Body):
     address: str
     application_id: str
     platform_id: str
-    inputs: dict[str, str] = Field(description="workflow input name -> dataset record id")
+    inputs: dict[PlainName, str] = Field(description="workflow input name -> dataset record id")
     params: dict[str, Any] = Field(default_factory=dict)
     results_recipient: str
 
@@ -253,7 +256,7 @@ class ResultInfo(Body):
     """One result of a task as the platform recorded it: the stored ciphertext and what it holds."""
 
     task: str
-    name: str = Field(pattern=RESULT_NAME_PATTERN, description="a plain name, never a path: the collected file's")
+    name: str = Field(pattern=PLAIN_NAME_PATTERN, description="a plain name, never a path: the collected file's")
     cid: str = Field(description="the stored ciphertext, as recorded on the contract")
     plaintext_cid: str
     size: int = Field(ge=0, le=MAX_BYTES)

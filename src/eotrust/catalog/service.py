@@ -47,7 +47,13 @@ from eotrust.catalog.records import (
     TaskRow,
 )
 from eotrust.crypto.signing import Owner, account_of
-from eotrust.errors import BackendUnavailableError, InvalidInputError, NotFoundError, QuotaExceededError
+from eotrust.errors import (
+    BackendUnavailableError,
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+    QuotaExceededError,
+)
 from eotrust.settings import Settings
 
 _KIND_OF: dict[type[Body], Kind] = {
@@ -355,17 +361,29 @@ class Catalog:
         query = select(row_type).where(*conditions(row_type, where)).order_by(row_type.created, row_type.id)
         return self._run(query)
 
-    def tasks(self, *, address: str | None = None) -> builtins.list[Record[TaskInfo]]:
+    def tasks(self, *, address: str | None = None, owner: str | None = None) -> builtins.list[Record[TaskInfo]]:
         query = select(TaskRow).order_by(TaskRow.created, TaskRow.id)
         if address:
             query = query.where(TaskRow.address == address)
+        if owner:
+            query = query.where(func.lower(TaskRow.owner) == owner.lower())
         return [r.narrow(TaskInfo) for r in self._run(query)]
 
-    def task(self, address: str) -> Record[TaskInfo]:
-        """The submitter's record of the task at this contract address."""
-        found = self.tasks(address=address)
+    def task(self, address: str, *, submitter: str | None) -> Record[TaskInfo]:
+        """The record of the task at this contract address signed by its ``submitter`` (the
+        contract's). Anyone may sign a record naming any address, so only the submitter's count
+        (a stranger's are not even read), and two of the submitter's that differ are refused:
+        which one counted would be the submitter's to arrange. ``None``, for displays only: the
+        newest record of the address, whoever signed it."""
+        found = self.tasks(address=address, owner=submitter)
         if not found:
-            raise NotFoundError(f"no catalogue task record for contract {address}")
+            by = f" signed by its submitter {submitter}" if submitter else ""
+            raise NotFoundError(f"no catalogue task record{by} for contract {address}")
+        if submitter and any(r.body != found[0].body for r in found[1:]):
+            raise IntegrityError(
+                f"the submitter {submitter} signed two different records of task {address}",
+                hint="neither counts: the task cannot run or be checked against its record",
+            )
         return found[-1]
 
     def results(self, *, task: str | None = None, cid: str | None = None) -> builtins.list[Record[ResultInfo]]:

@@ -268,7 +268,7 @@ def check_quote(
                 f"quote {quote.cid} is signed by {quote.signer}, who does not own platform {body.platform_id}",
                 hint="only the task's platform owner quotes for it",
             )
-        task = catalog.task(body.task)
+        task = catalog.task(body.task, submitter=body.submitter)
         info = task.body
         if (
             task.owner.lower() != body.submitter.lower()

@@ -49,6 +49,18 @@ def local_runs(settings: Settings, store: Store, workflow_cid: str) -> tuple[str
     )
 
 
+def contract_submitter(chain: Chain, task: str) -> str | None:
+    """The submitter of the task contract at ``task``; None where there is no contract (the
+    market quotes from the submitter's signed record, which anyone may sign for any address:
+    where a contract exists, only its submitter's record counts)."""
+    from eotrust.ledger.task import TaskClient
+
+    try:
+        return TaskClient(chain, task).status().submitter
+    except NotFoundError:
+        return None
+
+
 def quote_task(
     settings: Settings,
     catalog: Catalog,
@@ -65,7 +77,7 @@ def quote_task(
     With ``chain``, the platform also signs the quote's escrow terms (EIP-712, for the escrow
     the task names) and notes them in the home next to the quote: what the submitter funds
     (:func:`escrow_quote_of`, :func:`fund_task`)."""
-    prices = task_prices(catalog, task)
+    prices = task_prices(catalog, task, submitter=contract_submitter(chain, task) if chain is not None else None)
     workflow_cid = prices.application.body.workflow_cid
     declared, note = declared_resources(store, workflow_cid)
     past = history(catalog, store, workflow_cid, local_runs=local_runs(settings, store, workflow_cid))

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from eotrust.catalog.entries import RESULT_NAME_PATTERN, Kind, PlatformInfo, Record, TaskInfo
+from eotrust.catalog.entries import PLAIN_NAME_PATTERN, Kind, PlatformInfo, Record, TaskInfo
 from eotrust.catalog.service import Catalog
 from eotrust.disk import check_free_disk, room_to_decrypt
 from eotrust.errors import BackendUnavailableError, EotrustError, IntegrityError, WorkflowError
@@ -119,7 +119,7 @@ def result_names(outputs: Mapping[str, str | list[str]]) -> list[tuple[str, str]
     pairs = _flatten(outputs)
     seen: set[str] = set()
     for name, _ in pairs:
-        if not re.fullmatch(RESULT_NAME_PATTERN, name):
+        if not re.fullmatch(PLAIN_NAME_PATTERN, name):
             raise WorkflowError(
                 f"the application's output {name[:80]!r} is not a plain name (a letter or _, then up to 99 "
                 "letters, digits, _ or -); no result is recorded"
@@ -250,7 +250,7 @@ class Runner:
 
     def _task_record(self, address: str, snap: TaskSnapshot) -> TaskInfo:
         """The submitter's signed record of this task, checked against the contract."""
-        record = self.ctx.catalog.task(address)
+        record = self.ctx.catalog.task(address, submitter=snap.submitter)
         info = record.body
         if record.owner.lower() != snap.submitter.lower():
             raise IntegrityError(
@@ -286,7 +286,7 @@ class Runner:
             ctx.log(f"task {short(address)}: fetching {what} — ciphertext {ciphertext}")
             if ciphertext is None or not ctx.shared.has(ciphertext):
                 raise InputRejected(f"{what}: the acknowledged ciphertext {ciphertext} is not in the store")
-            dest = work / "inputs" / name
+            dest = work / "inputs" / f"input-{index}"
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:
                 plaintext = open_from_store(ctx.shared, ciphertext, ctx.party.age_identity, dest, expected_cid=expected)

@@ -132,7 +132,7 @@ def lineage(backends: Backends, address: str, snapshot: TaskSnapshot | None = No
     """Read the lineage of the task at ``address`` (its ``snapshot`` when the caller has it)."""
     catalog = backends.catalog
     snap = snapshot if snapshot is not None else backends.task(address).status()
-    task = _read(lambda: catalog.task(address))
+    task = _read(lambda: catalog.task(address, submitter=snap.submitter))
     found = Lineage(address=address, snapshot=snap, task=task)
     info = task.body
     if info is not None:

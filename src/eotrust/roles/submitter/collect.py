@@ -9,12 +9,11 @@ record (published in clear, for anyone to verify) is copied out as it is.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from eotrust.backends import Backends
-from eotrust.catalog.entries import RESULT_NAME_PATTERN, ResultInfo
+from eotrust.catalog.entries import ResultInfo
 from eotrust.catalog.service import Catalog
 from eotrust.errors import IntegrityError, StateError
 from eotrust.ledger import TaskSnapshot, TaskState
@@ -89,11 +88,6 @@ def collect_results(backends: Backends, submitter: Party, address: str, dest: Pa
         info = records.get(cid)
         if info is None:
             raise IntegrityError(f"result {cid} of task {address} has no record signed by the platform owner")
-        if not re.fullmatch(RESULT_NAME_PATTERN, info.name):
-            raise IntegrityError(
-                f"the platform owner named result {cid} of task {address} {info.name[:80]!r}, which is not a plain "
-                "name: nothing is written"
-            )
         if info.name in named:
             raise IntegrityError(
                 f"the platform owner recorded two results named {info.name!r} for task {address} ({named[info.name]} "

@@ -1,0 +1,85 @@
+"""Attacks on the submitter's catalogue record of a task (which dataset feeds which workflow
+input, the parameters), as the platform's node reads it.
+
+Found by hand:
+- anyone may sign a record naming any contract address, and the node read the newest record
+  of the address as the task's: a stranger's record made the node fail every task it named
+  ("not signed by its submitter") — any party could fail any other party's task;
+- the input names are the submitter's words, and the node decrypted each input to
+  ``WORK/inputs/NAME``: a submitter who named an input ``../../../x`` (and owned, or colluded
+  with the owner of, the dataset feeding it) had the platform's node write those bytes outside
+  its work folder.
+
+Now the node (and verify, the market and the API) reads the record the contract's submitter
+signed, refusing a submitter's two differing records; an input name is a plain name (a letter
+or ``_``, then up to 99 letters, digits, ``_`` or ``-``) in the record's model, so a record
+written past it is refused when read; and the node decrypts each input under a name of its own."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flow_world import World, make_world
+
+from eotrust.catalog.entries import Kind, Record, TaskInfo
+from eotrust.catalog.records import TaskRow
+from eotrust.errors import InvalidInputError
+from eotrust.settings import load_settings
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return make_world(load_settings(home=tmp_path / "home", step_retries=0))
+
+
+def test_a_strangers_record_of_the_task_changes_nothing(world: World) -> None:
+    address = world.request().address
+    world.answer_all(address)
+    genuine = world.backends.catalog.task(address, submitter=None)
+    stranger = world.parties["owner-a"]
+    later = datetime.fromisoformat(genuine.created) + timedelta(hours=1)  # the newest record of the address
+    world.backends.catalog.register(
+        stranger, TaskInfo(**{**genuine.body.model_dump(), "params": {"x": 1}}), created=later
+    )
+    assert world.node().recover() == {address: "Finished"}
+
+
+@pytest.mark.parametrize("name", ["../../../escaped", "/abs/escaped", "a/b", ".."])
+def test_an_input_named_as_a_path_cannot_be_recorded(name: str) -> None:
+    with pytest.raises(InvalidInputError, match="inputs"):
+        from eotrust.catalog.entries import make_body
+
+        make_body(
+            TaskInfo,
+            address="0x" + "1" * 40,
+            application_id="a",
+            platform_id="p",
+            inputs={name: "d"},
+            results_recipient="r",
+        )
+
+
+def test_an_input_named_as_a_path_is_never_written_there(world: World, tmp_path: Path) -> None:
+    address = world.request().address
+    world.answer_all(address)
+    catalog = world.backends.catalog
+    genuine = catalog.task(address, submitter=None)
+    escaped = tmp_path / "escaped"
+    escaped.write_text("the platform's own file")  # written over, then deleted, by the old node
+    first = next(iter(genuine.body.inputs))
+    inputs = {("../" * 12 + str(escaped).lstrip("/")) if k == first else k: v for k, v in genuine.body.inputs.items()}
+    forged = TaskInfo.model_construct(**{**genuine.body.model_dump(), "inputs": inputs})
+    # the submitter replaces its record (with the database's holder): signed, but built unchecked
+    from sqlalchemy import delete
+
+    with catalog._sessions.begin() as session:  # noqa: SLF001 - the database holder's own access
+        session.execute(delete(TaskRow).where(TaskRow.id == genuine.id))
+        session.add(TaskRow.from_record(Record.sign(Kind.TASK, forged, world.parties["submitter"].account)))
+    assert world.node().recover() == {address: "Failed"}
+    from eotrust.roles.submitter.collect import failure_log
+
+    log = failure_log(world.backends, world.parties["submitter"], address)
+    assert "its body is no longer a valid task: field inputs" in log, log
+    assert escaped.read_text() == "the platform's own file"
