@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -289,3 +290,30 @@ def test_the_kept_records_are_bounded_by_their_bodies(owner: LocalAccount) -> No
     kept = CheckedRecords(max_chars=1200)
     assert [kept.record_of(row) for row in rows] == signed
     assert len(kept) == fits  # the least recently used went first
+
+
+def test_a_name_two_owners_use_is_refused_not_given_to_the_newest(catalog: Catalog, owner: LocalAccount) -> None:
+    """Attack (name squatting): a stranger registers an application, platform or dataset under
+    a name another party's record has. `find` gave the newest match, so every submitter who
+    named it (`flow request --application landcover-mapping`, `-i ndvi="Slovenia NDVI"`) got the
+    stranger's record. Now a name held by two owners is refused, naming their record ids; one
+    owner's newer record of its own name is still the one found."""
+    stranger = cast(LocalAccount, Account.create())
+    mine = catalog.register(owner, ApplicationInfo(name="shared", version="1", workflow_cid=cid_of_bytes(b"wf1")))
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    again = catalog.register(
+        owner, ApplicationInfo(name="shared", version="2", workflow_cid=cid_of_bytes(b"wf1")), created=later
+    )
+    assert catalog.find("shared", Kind.APPLICATION) == again  # an owner's newer version of its own
+    squat = catalog.register(stranger, ApplicationInfo(name="shared", version="3", workflow_cid=cid_of_bytes(b"wf2")))
+    with pytest.raises(InvalidInputError, match="2 owners") as caught:
+        catalog.find("shared", Kind.APPLICATION)
+    assert squat.id in caught.value.message and again.id in caught.value.message
+    assert caught.value.hint and "record id" in caught.value.hint
+    assert catalog.find(mine.id, Kind.APPLICATION) == mine  # by id: never ambiguous
+    catalog.register(owner, PlatformInfo(name="p1", age_recipient="age1xyz"))
+    catalog.register(stranger, PlatformInfo(name="p1", age_recipient="age1xyz"))
+    with pytest.raises(InvalidInputError, match="2 owners"):
+        catalog.find("p1", Kind.PLATFORM)
+    with pytest.raises(InvalidInputError, match="2 owners"):
+        catalog.find("p1")  # any kind

@@ -88,6 +88,10 @@ def open_catalog(settings: Settings, *, sessions: sessionmaker[Session] | None =
     return Catalog(settings, sessions=sessions if sessions is not None else open_sessions(settings))
 
 
+#: Owners a refused ambiguous reference names at most (their newest records' ids).
+MAX_NAMED_OWNERS = 5
+
+
 class Catalog:
     """Signed records of datasets, applications, platforms, tasks and results."""
 
@@ -196,13 +200,31 @@ class Catalog:
             if not columns:
                 continue
             with self._sessions() as session:
+                matches = or_(*(c == ref for c in columns))
                 row = session.scalars(
-                    select(row_type)
-                    .where(or_(*(c == ref for c in columns)))
-                    .order_by(row_type.created.desc(), row_type.id)
+                    select(row_type).where(matches).order_by(row_type.created.desc(), row_type.id)
                 ).first()
-                if row is not None:
-                    return self._checked.record_of(row)
+                if row is None:
+                    continue
+                owners = session.scalars(
+                    select(func.lower(row_type.owner)).where(matches).distinct().limit(MAX_NAMED_OWNERS + 1)
+                ).all()
+                if len(owners) > 1:  # anyone may register any name: the newest is not the one meant
+                    newest: dict[str, str] = {}  # owner -> the id of its newest record of the name
+                    for record_id, who in session.execute(
+                        select(row_type.id, func.lower(row_type.owner))
+                        .where(matches, func.lower(row_type.owner).in_(owners))
+                        .order_by(row_type.created.desc(), row_type.id)
+                    ):
+                        newest.setdefault(who, record_id)
+                    ids = builtins.list(newest.values())[:MAX_NAMED_OWNERS]
+                    many = f"{len(owners)}" if len(owners) <= MAX_NAMED_OWNERS else f"more than {MAX_NAMED_OWNERS}"
+                    raise InvalidInputError(
+                        f"{k.value} {ref!r} names records of {many} owners ({', '.join(ids)}): which one is meant "
+                        "is not for the newest to decide",
+                        hint="give the record id (`eotrust catalog search` lists them with their owners)",
+                    )
+                return self._checked.record_of(row)
         what = kind.value if kind else "record"
         how = "id, title or CID" if kind is Kind.DATASET else "id or name"
         raise NotFoundError(f"no catalogue {what} with {how} {ref!r}", hint="run `eotrust catalog search`")
