@@ -295,3 +295,24 @@ def test_concurrent_registrations_get_distinct_versions(
     with ThreadPoolExecutor(4) as pool:
         entries = list(pool.map(lambda p: Registry(settings).register(p), pkgs))
     assert sorted(e.version for e in entries) == [1, 2, 3, 4]
+
+
+def test_a_name_is_its_first_owners_a_stranger_cannot_add_versions(
+    settings: Settings, packages: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Attack (name squatting): another party registered a package under a name it did not
+    own, as that name's next version, so `model score NAME`, POST /models/NAME/predict and API
+    keys scoped to NAME reached the stranger's model. A name's versions now share one owner: a
+    package of another owner under it is refused, in one line, and nothing is registered."""
+    from eth_account import Account
+
+    registry = Registry(settings)
+    mine = registry.register(packages[0])
+    stranger = Account.create()
+    squat = tiny_enet_package(tmp_path / "squat.zip", account=stranger, created="2024-07-01T12:00:00Z")
+    with pytest.raises(InvalidInputError, match=f"model name tiny belongs to {OWNER.address}"):
+        registry.register(squat)
+    assert registry.get("tiny") == mine and [e.version for e in registry.versions("tiny")] == [1]
+    assert not registry.store.has(cid_of_file(squat))  # refused before the store took its bytes
+    other = tiny_enet_package(tmp_path / "other.zip", account=stranger, name="strangers-tiny")
+    assert registry.register(other).version == 1  # its own name is the stranger's to use

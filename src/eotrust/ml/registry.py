@@ -12,7 +12,7 @@ import builtins
 import re
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,6 +130,7 @@ class Registry:
         existing = self._row(report.cid)
         if existing is not None:
             return existing
+        self._check_name_owner(report.cid, report.name, report.owner)  # before anything is stored
         stored = self.store.put_file(Path(path), pin=True)
         if stored != report.cid:  # the store names bytes exactly as cid_of_file does
             raise IntegrityError(f"the store named the package {stored}, not {report.cid}")
@@ -139,6 +140,7 @@ class Registry:
             try:
                 with self._session() as session:
                     latest = session.scalar(select(func.max(ModelRow.version)).where(ModelRow.name == m.name))
+                    self._check_name_owner(report.cid, m.name, m.owner, session)  # again: a race
                     row = ModelRow(
                         cid=report.cid,
                         name=m.name,
@@ -165,6 +167,18 @@ class Registry:
                         f"could not register model {m.name} in the catalogue: {first_line(exc)}", hint="try again"
                     ) from None
         raise AssertionError("unreachable")
+
+    def _check_name_owner(self, cid: str, name: str, owner: str, session: Session | None = None) -> None:
+        """InvalidInputError if ``name`` has versions signed by another owner than ``owner``: a
+        name's versions share the owner of its first, so no one else's package becomes what
+        ``NAME`` (a command's, a route's or an API key's scope) reaches."""
+        with nullcontext(session) if session is not None else self._session() as s:
+            first = s.scalar(select(ModelRow.owner).where(ModelRow.name == name).order_by(ModelRow.version).limit(1))
+        if first is not None and first.lower() != owner.lower():
+            raise InvalidInputError(
+                f"model name {name} belongs to {first}; package {cid} is signed by {owner}",
+                hint="package it under a name of your own",
+            )
 
     # -- reading ----------------------------------------------------------------
     def _row(self, cid: str) -> ModelEntry | None:
