@@ -83,3 +83,24 @@ def test_an_input_named_as_a_path_is_never_written_there(world: World, tmp_path:
     log = failure_log(world.backends, world.parties["submitter"], address)
     assert "its body is no longer a valid task: field inputs" in log, log
     assert escaped.read_text() == "the platform's own file"
+
+
+def test_a_request_with_an_input_named_as_a_path_opens_no_contract(world: World) -> None:
+    """An application that declares no input names took any: the submitter's request with an
+    input named ``../x`` created the contract, then failed with pydantic's traceback when its
+    record was built — a contract left behind. Now refused in one line before anything is made."""
+    from eotrust.catalog.entries import ApplicationInfo
+    from eotrust.roles.submitter.request import TaskRequest, open_task
+
+    catalog = world.backends.catalog
+    open_app = catalog.register(
+        world.parties["algorithm-owner"],
+        ApplicationInfo(**{**world.application.body.model_dump(), "name": "no-declared-inputs", "inputs": []}),
+    )
+    before = len(world.backends.factory.all_tasks())
+    request = TaskRequest(
+        application=open_app.id, platform=world.platform.id, inputs={"../x": world.datasets["labels"].id}
+    )
+    with pytest.raises(InvalidInputError, match="input name"):
+        open_task(world.backends, world.parties["submitter"], request)
+    assert len(world.backends.factory.all_tasks()) == before

@@ -7,11 +7,20 @@ the run's parameters travel in the submitter's signed catalogue record of the ta
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from eotrust.backends import Backends
-from eotrust.catalog.entries import ApplicationInfo, DatasetInfo, Kind, PlatformInfo, Record, TaskInfo
+from eotrust.catalog.entries import (
+    PLAIN_NAME_PATTERN,
+    ApplicationInfo,
+    DatasetInfo,
+    Kind,
+    PlatformInfo,
+    Record,
+    TaskInfo,
+)
 from eotrust.catalog.service import Catalog
 from eotrust.errors import InvalidInputError
 from eotrust.party import Party
@@ -45,6 +54,12 @@ def resolve(
     app = application.body
     if not request.inputs:
         raise InvalidInputError("a task needs at least one input dataset", hint="pass --input NAME=DATASET")
+    for name in request.inputs:  # before anything is made: the platform names files after them
+        if not re.fullmatch(PLAIN_NAME_PATTERN, name):
+            raise InvalidInputError(
+                f"input name {name[:80]!r} is not a plain name",
+                hint="a letter or _, then up to 99 letters, digits, _ or - (the application's input names)",
+            )
     if app.inputs and set(request.inputs) != set(app.inputs):
         raise InvalidInputError(
             f"application {app.name} takes inputs {sorted(app.inputs)}; the request gives {sorted(request.inputs)}",
