@@ -118,6 +118,10 @@ def test_a_result_recorded_twice_differently_is_refused(world: World, tmp_path: 
     catalog.register(world.parties["platform-owner"], ResultInfo(**{**record.body.model_dump(), "name": "renamed"}))
     with pytest.raises(EotrustError, match="twice, differently"):
         collect_results(world.backends, world.parties["submitter"], address, tmp_path / "out")
+    from eotrust.verify import verify
+
+    verdict = verify(world.backends, address)  # and verify says so, as collect does
+    assert not verdict.ok and any("twice, differently" in c.detail for c in verdict.failures), verdict
 
 
 @pytest.mark.parametrize("name", ["../evil", "a/b", "..", "/abs"])

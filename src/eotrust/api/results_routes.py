@@ -75,10 +75,11 @@ def task_results(
 
     files = _collected(request, caller, address)
     state = request.app.state.eotrust
-    from eotrust.roles.submitter.collect import result_records
 
     snap = flowops.snapshot(state, address)[1]
-    by_plain = {r.plaintext_cid: r for r in result_records(state.catalog, address, snap).values()}
+    by_plain = {
+        r.plaintext_cid: r for r in state.catalog.results_of(address, platform_owner=snap.platform_owner).values()
+    }
     out = []
     for path in files:
         plain = cid_of_file(path)

@@ -416,6 +416,22 @@ class Catalog:
             query = query.where(ResultRow.cid == cid)
         return [r.narrow(ResultInfo) for r in self._run(query)]
 
+    def results_of(self, task: str, *, platform_owner: str) -> dict[str, ResultInfo]:
+        """The platform owner's records of ``task``'s results, by ciphertext CID (another party's
+        are not results of the task). A result it recorded twice differently is refused
+        (IntegrityError): which record counted would be the platform's to arrange."""
+        out: dict[str, ResultInfo] = {}
+        for record in self.results(task=task):
+            if record.owner.lower() != platform_owner.lower():
+                continue
+            known = out.setdefault(record.body.cid, record.body)
+            if known != record.body:
+                raise IntegrityError(
+                    f"the platform owner recorded result {record.body.cid} of task {task} twice, differently "
+                    f"(named {known.name[:80]!r} and {record.body.name[:80]!r})"
+                )
+        return out
+
     def _run(self, query: Select[Any]) -> builtins.list[Record[Body]]:
         with self._sessions() as session:
             return [self._checked.record_of(row) for row in session.scalars(query)]

@@ -159,9 +159,7 @@ def lineage(backends: Backends, address: str, snapshot: TaskSnapshot | None = No
             )
         )
     try:
-        for rec in catalog.results(task=address):
-            if rec.owner.lower() == snap.platform_owner.lower():
-                found.results[rec.body.cid] = rec.body
+        found.results.update(catalog.results_of(address, platform_owner=snap.platform_owner))
     except EotrustError as exc:
         found.results_error = exc.message
     return found

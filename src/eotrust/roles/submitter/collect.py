@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eotrust.backends import Backends
-from eotrust.catalog.entries import ResultInfo
-from eotrust.catalog.service import Catalog
 from eotrust.errors import IntegrityError, StateError
-from eotrust.ledger import TaskSnapshot, TaskState
+from eotrust.ledger import TaskState
 from eotrust.party import Party
 
 _MAGIC = ((b"II*\x00", ".tif"), (b"MM\x00*", ".tif"), (b"\x89PNG", ".png"), (b"{", ".json"), (b"PK\x03\x04", ".zip"))
@@ -52,21 +50,6 @@ def _named_for_its_kind(target: Path) -> Path:
     return target.rename(target.with_name(stem + suffix))
 
 
-def result_records(catalog: Catalog, address: str, snap: TaskSnapshot) -> dict[str, ResultInfo]:
-    """The platform owner's signed records of this task's results, by ciphertext CID."""
-    out: dict[str, ResultInfo] = {}
-    for record in catalog.results(task=address):
-        if record.owner.lower() != snap.platform_owner.lower():
-            continue
-        known = out.setdefault(record.body.cid, record.body)
-        if known != record.body:  # which one would count is the platform's to choose: neither does
-            raise IntegrityError(
-                f"the platform owner recorded result {record.body.cid} of task {address} twice, differently "
-                f"(named {known.name[:80]!r} and {record.body.name[:80]!r})"
-            )
-    return out
-
-
 def collect_results(backends: Backends, submitter: Party, address: str, dest: Path) -> list[CollectedResult]:
     """Decrypt every result of a Finished task into ``dest``; return where each one is."""
     from eotrust.crypto import open_from_store
@@ -82,7 +65,7 @@ def collect_results(backends: Backends, submitter: Party, address: str, dest: Pa
         raise StateError(f"task {address} is {snap.state.value}, not Finished", hint=hint)
     if snap.submitter.lower() != submitter.account.address.lower():
         raise StateError(f"task {address} was submitted by {snap.submitter}, not by {submitter.name}")
-    records = result_records(catalog, address, snap)
+    records = catalog.results_of(address, platform_owner=snap.platform_owner)
     named: dict[str, str] = {}
     for cid in snap.result_cids:  # every name checked before anything is written
         info = records.get(cid)
@@ -127,7 +110,7 @@ def failure_log(backends: Backends, submitter: Party, address: str) -> str:
     if snap.state is not TaskState.Failed or not snap.failure:
         raise StateError(f"task {address} is {snap.state.value}, not Failed")
     cid = snap.failure
-    records = result_records(backends.catalog, address, snap)
+    records = backends.catalog.results_of(address, platform_owner=snap.platform_owner)
     info = records.get(cid)
     if info is None:
         raise IntegrityError(f"the failure log {cid} of task {address} has no record signed by the platform owner")
