@@ -236,6 +236,8 @@ def test_a_task_record_signed_by_a_stranger_gives_it_nothing(finished: tuple[Flo
     for path in (f"/jobs/{job}", f"/jobs/{job}/results", f"/tasks/{job}/provenance", f"/store/{result_cid}"):
         assert client.get(path, headers=key).status_code == 403, path
     assert client.get("/jobs", headers=key).json()["jobs"] == []
+    for unknown in ("not-a-task", "0x" + "1" * 40):  # no address, and no contract there: no such job
+        assert client.get(f"/jobs/{unknown}", headers=key).status_code == 404, unknown
     # nor does it make sue the submitter the market quotes for
     quote = client.post("/processes/shout/quotations", headers=key, json={"task": job})
     assert quote.status_code == 403, quote.text

@@ -324,11 +324,10 @@ def snapshot(state: ServerState, address: str) -> tuple[Record[TaskInfo], TaskSn
     if not SAFE_ID.match(address):
         raise NoSuchJob(f"no job {address!r}")
     try:
-        state.catalog.task(address, submitter=None)  # a task of this catalogue at all
-        snap = state.task(address).status()
+        snap = state.task(address).status()  # NotFoundError where no contract is there
         # the record its submitter signed: anyone may sign one naming the address
         return state.catalog.task(address, submitter=snap.submitter), snap
-    except NotFoundError:
+    except (NotFoundError, InvalidInputError):  # no such contract, or no address at all
         raise NoSuchJob(f"no job {address!r}", hint="GET /jobs lists yours") from None
 
 
@@ -354,7 +353,9 @@ def ensure_job_submitter(state: ServerState, caller: Caller, address: str) -> No
 
 def jobs_of(state: ServerState, caller: Caller) -> list[str]:
     """Addresses of the tasks the caller submitted, oldest first."""
-    mine = dict.fromkeys(task_info(r).address for r in state.catalog.tasks(owner=caller.address or "-"))
+    if not caller.address:
+        return []
+    mine = dict.fromkeys(task_info(r).address for r in state.catalog.tasks(owner=caller.address))
     out = []
     for address in mine:  # a record names any address its signer likes: the contract says whose it is
         try:

@@ -270,12 +270,18 @@ def make_body(body_type: type[BodyT], **fields: Any) -> BodyT:
     try:
         return body_type(**fields)
     except ValidationError as exc:
-        err = exc.errors()[0]
         what = body_type.__name__.removesuffix("Info").lower()
-        where = ".".join(str(x) for x in err.get("loc", ())) or "?"
         raise InvalidInputError(
-            f"invalid {what} field {where}: {err.get('msg')}", hint="give a value within the stated bounds"
+            f"invalid {what} {first_problem(exc)}", hint="give a value within the stated bounds"
         ) from None
+
+
+def first_problem(exc: ValidationError) -> str:
+    """``field WHERE: WHAT`` of a body's first validation error: one line, where pydantic's own
+    text is several."""
+    err = exc.errors()[0]
+    where = ".".join(str(x) for x in err.get("loc", ())) or "?"
+    return f"field {where}: {err.get('msg')}"
 
 
 BODY_TYPES: dict[Kind, type[Body]] = {

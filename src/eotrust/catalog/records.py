@@ -16,7 +16,7 @@ from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from eotrust.catalog.db import Base
-from eotrust.catalog.entries import BODY_TYPES, Body, Kind, Record
+from eotrust.catalog.entries import BODY_TYPES, Body, Kind, Record, first_problem
 from eotrust.cid import canonical_text
 from eotrust.errors import IntegrityError, InvalidInputError
 from eotrust.limits import json_loads
@@ -107,10 +107,8 @@ class RecordRow(Base):
         try:
             body = BODY_TYPES[self.KIND].model_validate(body_fields)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(x) for x in first.get("loc", ())) or "?"
             raise IntegrityError(
-                f"{what}: its body is no longer a valid {self.KIND.value}: field {field}: {first.get('msg')}"
+                f"{what}: its body is no longer a valid {self.KIND.value}: {first_problem(exc)}"
             ) from None
         except ValueError as exc:
             raise IntegrityError(f"{what}: its body is no longer a valid {self.KIND.value}: {exc}") from None

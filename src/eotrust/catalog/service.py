@@ -36,6 +36,7 @@ from eotrust.catalog.entries import (
     ResultInfo,
     TaskInfo,
     _normalise_time,
+    first_problem,
 )
 from eotrust.catalog.query import Filter, conditions
 from eotrust.catalog.records import (
@@ -484,9 +485,7 @@ def _check_body(record: Record[Any]) -> None:
     try:
         BODY_TYPES[record.kind].model_validate(record.body.model_dump(mode="json"))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(x) for x in first.get("loc", ())) or "?"
-        raise InvalidInputError(f"invalid {record.kind.value} record: field {field}: {first.get('msg')}") from None
+        raise InvalidInputError(f"invalid {record.kind.value} record: {first_problem(exc)}") from None
 
 
 __all__ = [
