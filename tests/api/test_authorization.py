@@ -4,6 +4,7 @@ for (403): generic over the OpenAPI document for missing keys, and case by case 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import cast
 
@@ -219,7 +220,7 @@ def test_a_task_record_signed_by_a_stranger_gives_it_nothing(finished: tuple[Flo
     record for sam's task: the API read the newest record of an address as the task's, so sue
     was its submitter to the routes that asked the catalogue (the result's ciphertext was hers
     to download). Now the submitter is the contract's, and only its record counts."""
-    from eotrust.catalog.entries import TaskInfo
+    from eotrust.catalog.entries import ResultInfo, TaskInfo
     from eotrust.catalog.service import Catalog
     from eotrust.party import load_party
 
@@ -238,6 +239,22 @@ def test_a_task_record_signed_by_a_stranger_gives_it_nothing(finished: tuple[Flo
     assert client.get("/jobs", headers=key).json()["jobs"] == []
     for unknown in ("not-a-task", "0x" + "1" * 40):  # no address, and no contract there: no such job
         assert client.get(f"/jobs/{unknown}", headers=key).status_code == 404, unknown
+
+    # nor does it move where sam's results are shown: a result's STAC footprint is that of its
+    # task's inputs, as the record of the contract's submitter names them (sue's names none)
+    def footprints() -> list[object]:
+        items = client.get("/stac/search", params={"collections": "results", "limit": 100}).json()["features"]
+        return [i.get("bbox") for i in items if job in i["properties"]["title"]]
+
+    before = footprints()
+    assert before and all(before), before
+    later = datetime.fromisoformat(genuine.created) + timedelta(hours=1)
+    catalog.register(sue, TaskInfo(**{**genuine.body.model_dump(), "inputs": {}}), created=later)
+    assert footprints() == before
+    # nor is a result record sue signs for sam's task one of its results
+    fake = ResultInfo(task=job, name="fake", cid=result_cid, plaintext_cid=result_cid, size=1, run_cid="", recipient="")
+    catalog.register(sue, fake)
+    assert footprints() == before
     # nor does it make sue the submitter the market quotes for
     quote = client.post("/processes/shout/quotations", headers=key, json={"task": job})
     assert quote.status_code == 403, quote.text

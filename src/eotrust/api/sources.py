@@ -30,17 +30,23 @@ def model_packages(state: ServerState) -> list[ModelEntry]:
     return list(state.models())
 
 
-def task_footprint(
+def result_context(
     state: ServerState, task_address: str, datasets: dict[str, Record[DatasetInfo] | None]
-) -> BBox | None:
-    """Union of the footprints of the datasets a task took as inputs (None if unknown);
-    ``datasets`` caches the dataset records read so far (id -> record or None)."""
+) -> tuple[str | None, BBox | None]:
+    """The task's platform owner (whose result records alone are its results; None without a
+    contract) and the union of the footprints of the datasets the task took as inputs, as the
+    record of the contract's submitter names them (anyone may sign a record naming the task;
+    None if unknown). ``datasets`` caches the dataset records read so far (id -> record or None)."""
     from eotrust.catalog.entries import Kind
 
     try:
-        task = state.catalog.task(task_address, submitter=None)  # a footprint to show, no more
+        snap = state.task(task_address).status()
+    except Exception:  # noqa: BLE001 - no contract: no results of a task to show
+        return None, None
+    try:
+        task = state.catalog.task(task_address, submitter=snap.submitter)
     except Exception:  # noqa: BLE001 - a result without its task record simply has no footprint
-        return None
+        return snap.platform_owner, None
     missing = [i for i in task.body.inputs.values() if i not in datasets]
     if missing:
         found = {r.id: r for r in state.catalog.select(Kind.DATASET, Filter(ids=missing))}
@@ -50,7 +56,7 @@ def task_footprint(
         rec = datasets.get(dataset_id)
         if rec is not None and rec.body.bbox:
             boxes.append(rec.body.bbox)
-    return union_bbox(boxes)
+    return snap.platform_owner, union_bbox(boxes)
 
 
 def stac_entries(
@@ -78,8 +84,15 @@ def stac_entries(
     if "results" in wanted:
         timed = Filter(ids=where.ids, start=where.start, end=where.end)
         datasets: dict[str, Any] = {}
+        tasks: dict[str, tuple[str | None, BBox | None]] = {}  # one contract read a task
         for record in state.catalog.select(Kind.RESULT, timed):
-            entry = result_entry(record, base, task_footprint(state, record.body.task, datasets))
+            task = record.body.task
+            if task not in tasks:
+                tasks[task] = result_context(state, task, datasets)
+            platform_owner, footprint = tasks[task]
+            if platform_owner is None or record.owner.lower() != platform_owner.lower():
+                continue  # anyone may sign a result record naming a task: only its platform's are its results
+            entry = result_entry(record, base, footprint)
             if where.bbox is None or (entry.bbox is not None and bbox_overlaps(entry.bbox, where.bbox)):
                 out.append(entry)
     return out
