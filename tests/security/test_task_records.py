@@ -104,3 +104,38 @@ def test_a_request_with_an_input_named_as_a_path_opens_no_contract(world: World)
     with pytest.raises(InvalidInputError, match="input name"):
         open_task(world.backends, world.parties["submitter"], request)
     assert len(world.backends.factory.all_tasks()) == before
+
+
+def test_a_strangers_records_are_not_the_tasks_provenance(world: World) -> None:
+    """The catalogue's linked data (`eotrust sparql`, GET /linked-data) described every task
+    record's run: a stranger's record naming a task made the task's results derive from the
+    datasets the stranger named and associated the task with the stranger, and a result record
+    the stranger signed became one of the run's results. Now only the records of the contract's
+    submitter and platform owner describe the run."""
+    import pyoxigraph as ox
+
+    from eotrust.catalog.entries import ResultInfo
+    from eotrust.linked.catalog_rdf import PROV, RDFS, Iris
+    from eotrust.linked.graph import catalogue_store
+
+    address = world.request().address
+    world.answer_all(address)
+    assert world.node().recover() == {address: "Finished"}
+    catalog = world.backends.catalog
+    genuine = catalog.task(address, submitter=None)
+    stranger = world.parties["owner-a"]
+    later = datetime.fromisoformat(genuine.created) + timedelta(hours=1)
+    catalog.register(stranger, TaskInfo(**{**genuine.body.model_dump(), "inputs": {}}), created=later)
+    some = world.task(address).status().result_cids[0]
+    fake = ResultInfo(task=address, name="fake", cid=some, plaintext_cid=some, size=1, run_cid="", recipient="")
+    catalog.register(stranger, fake)
+    iris = Iris("http://x")
+    store = catalogue_store(catalog, "http://x", chain=world.backends.chain)
+    used = {q.object for q in store.quads_for_pattern(None, ox.NamedNode(PROV + "used"), None)}
+    assert used == {iris.record(d) for d in genuine.body.inputs.values()}
+    labels = {q.object.value for q in store.quads_for_pattern(None, ox.NamedNode(RDFS + "label"), None)}
+    assert "fake" not in labels and "run-record" in labels
+    agents = {
+        q.object for q in store.quads_for_pattern(iris.task(address), ox.NamedNode(PROV + "wasAssociatedWith"), None)
+    }
+    assert agents == {iris.agent(world.parties["submitter"].account.address)}

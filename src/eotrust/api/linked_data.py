@@ -33,6 +33,7 @@ def public_store(request: Request) -> Any:
     return catalogue_store(
         state.catalog,
         base_url(request),
+        chain=state.chain,
         applications=flowops._deployed_applications(state, None),
         models=state.models(),
     )

@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
 def _store(backends: Backends, base: str) -> object:
     from eotrust.linked.graph import catalogue_store
 
-    return catalogue_store(backends.catalog, base)
+    return catalogue_store(backends.catalog, base, chain=backends.chain)
 
 
 def sparql_cmd(
