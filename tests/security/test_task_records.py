@@ -143,3 +143,34 @@ def test_a_strangers_records_are_not_the_tasks_provenance(world: World) -> None:
         q.object for q in store.quads_for_pattern(iris.task(address), ox.NamedNode(PROV + "wasAssociatedWith"), None)
     }
     assert agents == {iris.agent(world.parties["submitter"].account.address)}
+
+
+def test_made_up_tasks_do_not_weigh_on_the_markets_estimates(world: World) -> None:
+    """The market estimates a run from past tasks of the same workflow: every task record with
+    its platform's result records, as the record named the platform. A party could sign a
+    record of a made-up task on a platform of its own, with results of any size, and so weigh on
+    every later quote for the workflow. With the chain, only tasks whose contract exists and
+    whose submitter and platform owner signed the records count."""
+    from eotrust.catalog.entries import PlatformInfo, ResultInfo
+    from eotrust.market.estimate import history
+
+    address = world.request().address
+    world.answer_all(address)
+    assert world.node().recover() == {address: "Finished"}
+    catalog, store, chain = world.backends.catalog, world.backends.store, world.backends.chain
+    workflow = world.application.body.workflow_cid
+    before = history(catalog, store, workflow, chain=chain)
+    assert len(before.stored_bytes) == 1 and before.runs
+    results = catalog.results_of(address, platform_owner=world.task(address).status().platform_owner)
+    some = next(iter(results.values())).run_cid
+    stranger = world.parties["owner-a"]
+    own = catalog.register(stranger, PlatformInfo(name="made-up-platform", age_recipient=stranger.age_recipient))
+    genuine = catalog.task(address, submitter=None).body
+    made_up = "0x" + "9" * 40
+    catalog.register(stranger, TaskInfo(**{**genuine.model_dump(), "address": made_up, "platform_id": own.id}))
+    catalog.register(
+        stranger,
+        ResultInfo(task=made_up, name="huge", cid=some, plaintext_cid=some, size=10**15, run_cid=some, recipient=""),
+    )
+    after = history(catalog, store, workflow, chain=chain)
+    assert after.stored_bytes == before.stored_bytes

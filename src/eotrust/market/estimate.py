@@ -19,6 +19,8 @@ from decimal import ROUND_CEILING, Decimal
 from eotrust.catalog.entries import ApplicationInfo, Kind, Record, TaskInfo
 from eotrust.catalog.service import Catalog
 from eotrust.errors import EotrustError
+from eotrust.ledger.chain import Chain
+from eotrust.ledger.task import TaskClient
 from eotrust.store.base import Store
 from eotrust.workflow.record import RunRecord
 
@@ -112,11 +114,15 @@ class History:
     stored_bytes: tuple[int, ...]  # per past task: the bytes of its results
 
 
-def history(catalog: Catalog, store: Store, workflow_cid: str, *, local_runs: tuple[str, ...] = ()) -> History:
+def history(
+    catalog: Catalog, store: Store, workflow_cid: str, *, local_runs: tuple[str, ...] = (), chain: Chain | None = None
+) -> History:
     """The succeeded runs of ``workflow_cid`` this catalogue and store know of: the run records
     of past tasks (their result records name them) and ``local_runs`` (run CIDs of this home's
     index), newest first, at most :data:`MAX_PAST_RUNS`. Each is read from the store by CID (the
-    store re-hashes it); one not in the store is passed over."""
+    store re-hashes it); one not in the store is passed over. With ``chain``, a past task counts
+    only where its contract exists and its record is its submitter's, with the result records of
+    its platform owner (anyone may sign records of a made-up task on a platform of its own)."""
     apps: dict[str, Record[ApplicationInfo] | None] = {}
     run_cids: list[str] = []
     stored: list[int] = []
@@ -130,7 +136,16 @@ def history(catalog: Catalog, store: Store, workflow_cid: str, *, local_runs: tu
         app = apps[app_id]
         if app is None or app.body.workflow_cid != workflow_cid:
             continue
-        platform_owner = _platform_owner(catalog, task)
+        if chain is None:
+            platform_owner = _platform_owner(catalog, task)
+        else:
+            try:
+                snap = TaskClient(chain, task.body.address).status()
+            except EotrustError:
+                continue  # no such contract: a made-up task
+            if task.owner.lower() != snap.submitter.lower():
+                continue
+            platform_owner = snap.platform_owner.lower()
         results = [r for r in catalog.results(task=task.body.address) if r.owner.lower() == platform_owner]
         if not results:
             continue

@@ -80,7 +80,7 @@ def quote_task(
     prices = task_prices(catalog, task, submitter=contract_submitter(chain, task) if chain is not None else None)
     workflow_cid = prices.application.body.workflow_cid
     declared, note = declared_resources(store, workflow_cid)
-    past = history(catalog, store, workflow_cid, local_runs=local_runs(settings, store, workflow_cid))
+    past = history(catalog, store, workflow_cid, local_runs=local_runs(settings, store, workflow_cid), chain=chain)
     inputs_bytes = sum(d.body.size for d in prices.datasets.values())
     est = estimate(declared, past, inputs_bytes=inputs_bytes, note=note)
     # dated by the chain's clock, which the escrow judges its expiry by (ahead of the wall clock
