@@ -7,6 +7,11 @@ the API print ``message`` (and the hint) and never a traceback.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class EotrustError(Exception):
     """Root of every eotrust error."""
@@ -109,3 +114,11 @@ class AuthError(EotrustError):
 
 class SandboxUnavailableError(EotrustError):
     """Other parties' code cannot be sealed off here (bubblewrap missing or not working)."""
+
+
+def first_problem(exc: ValidationError) -> str:
+    """``field WHERE: WHAT`` of a model's first validation error: one line, where pydantic's own
+    text is several (its first line only counts the errors)."""
+    err = exc.errors()[0]
+    where = ".".join(str(x) for x in err.get("loc", ())) or "?"
+    return f"field {where}: {err.get('msg')}"

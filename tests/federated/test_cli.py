@@ -83,3 +83,34 @@ def test_create_and_status(settings: Settings) -> None:
     assert isinstance(bad.exception, NotFoundError)
     bad = runner.invoke(app, [*home, "node", "run", "--federated", "boss", "--as", "a"])
     assert isinstance(bad.exception, InvalidInputError)
+    # the defences against a poisoning participant, from the command line: said when the task
+    # opens, and a value out of bounds is one line before any contract is created
+    opened = runner.invoke(
+        app, [*home, "federated", "create", *args[4:16], "--strategy", "fedmedian", "--max-update-norm", "0.5"]
+    )
+    assert opened.exit_code == 0, opened.output
+    assert "fedmedian (updates clipped to norm 0.5)" in opened.stdout and "note:" not in opened.stdout
+    plain = runner.invoke(app, [*home, "federated", "create", *args[4:16]])
+    assert plain.exit_code == 0 and "fedavg (weights as declared)" in plain.stdout
+    assert "--max-samples caps that weight" in " ".join(plain.stdout.split())
+    capped = runner.invoke(app, [*home, "federated", "create", *args[4:16], "--max-samples", "500"])
+    assert "fedavg (weights capped at 500 samples)" in capped.stdout and "note:" not in capped.stdout
+    tasks_before = len(_federated_tasks(settings))
+    assert tasks_before == 4
+    for option, value, field in (
+        ("--max-update-norm", "-1", "max_update_norm"),
+        ("--trim-beta", "0.7", "trim_beta"),
+        ("--dp-noise", "-1", "privacy.noise_multiplier"),
+    ):
+        extra = ["--dp-clip", "1"] if option == "--dp-noise" else []
+        bad = runner.invoke(app, [*home, "federated", "create", *args[4:16], *extra, option, value])
+        assert isinstance(bad.exception, InvalidInputError), bad.output
+        assert str(bad.exception).startswith(f"the federated plan is not valid: field {field}: ")
+    assert len(_federated_tasks(settings)) == tasks_before  # no contract left behind
+
+
+def _federated_tasks(settings: Settings) -> list[str]:
+    from eotrust.ledger import Chain
+    from eotrust.ledger.federated import FederatedFactoryClient
+
+    return FederatedFactoryClient(Chain.from_settings(settings)).all_tasks()

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from eotrust.errors import InvalidInputError
 from eotrust.federated.aggregate import WeightedDelta, apply_average
 from eotrust.federated.plan import PrivacyConfig
-from eotrust.federated.privacy import epsilon, l2_norm, privatise
+from eotrust.federated.privacy import epsilon, privatise
 from eotrust.federated.update import GarbageUpdateError, Update, check_update
-from eotrust.federated.weights import decode, encode
+from eotrust.federated.weights import decode, encode, l2_norm
 from eotrust.limits import json_loads
 
 if TYPE_CHECKING:

@@ -18,6 +18,7 @@ from eotrust.federated.aggregate import WeightedDelta
 from eotrust.federated.aggregator import aggregator_step
 from eotrust.federated.create import create_federated_task
 from eotrust.federated.participant import participant_step
+from eotrust.federated.plan import FederatedPlan
 from eotrust.federated.roles import DEADLINE_SLACK_S, read_model
 from eotrust.federated.update import Update, seal_update
 from eotrust.federated.verify import verify_federated
@@ -26,13 +27,15 @@ from eotrust.ledger.federated import FederatedState, FederatedTaskClient
 from eotrust.verify import Verdict
 
 
-def open_task(w: World, rounds: int = 2, quorum: int | None = None, **plan_changes: object) -> FederatedTaskClient:
+def open_task(
+    w: World, rounds: int = 2, quorum: int | None = None, plan: FederatedPlan | None = None
+) -> FederatedTaskClient:
     return create_federated_task(
         w.chain,
         w.store,
         w.submitter.account,
         auditor_recipient=_recipient(w.submitter.identity),
-        plan=tiny_plan(**plan_changes),
+        plan=plan or tiny_plan(),
         aggregator=w.aggregator.address,
         aggregator_recipient=_recipient(w.aggregator.identity),
         participants=[p.address for p in w.participants],

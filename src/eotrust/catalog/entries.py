@@ -32,7 +32,7 @@ from pydantic import (
 from eotrust.cid import canonical_json
 from eotrust.clock import utc_iso
 from eotrust.crypto.signing import Domain, record_signer, sign_record
-from eotrust.errors import IntegrityError, InvalidInputError
+from eotrust.errors import IntegrityError, InvalidInputError, first_problem
 from eotrust.limits import json_loads
 from eotrust.names import NAME_PATTERN
 
@@ -274,14 +274,6 @@ def make_body(body_type: type[BodyT], **fields: Any) -> BodyT:
         raise InvalidInputError(
             f"invalid {what} {first_problem(exc)}", hint="give a value within the stated bounds"
         ) from None
-
-
-def first_problem(exc: ValidationError) -> str:
-    """``field WHERE: WHAT`` of a body's first validation error: one line, where pydantic's own
-    text is several."""
-    err = exc.errors()[0]
-    where = ".".join(str(x) for x in err.get("loc", ())) or "?"
-    return f"field {where}: {err.get('msg')}"
 
 
 BODY_TYPES: dict[Kind, type[Body]] = {

@@ -16,9 +16,9 @@ from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from eotrust.catalog.db import Base
-from eotrust.catalog.entries import BODY_TYPES, Body, Kind, Record, first_problem
+from eotrust.catalog.entries import BODY_TYPES, Body, Kind, Record
 from eotrust.cid import canonical_text
-from eotrust.errors import IntegrityError, InvalidInputError
+from eotrust.errors import IntegrityError, InvalidInputError, first_problem
 from eotrust.limits import json_loads
 
 _BBOX = ("bbox_west", "bbox_south", "bbox_east", "bbox_north")

@@ -36,7 +36,6 @@ from eotrust.catalog.entries import (
     ResultInfo,
     TaskInfo,
     _normalise_time,
-    first_problem,
 )
 from eotrust.catalog.query import Filter, conditions
 from eotrust.catalog.records import (
@@ -54,6 +53,7 @@ from eotrust.errors import (
     InvalidInputError,
     NotFoundError,
     QuotaExceededError,
+    first_problem,
 )
 from eotrust.settings import Settings
 

@@ -51,8 +51,17 @@ def create(
         ..., "--aggregator-recipient", help="the aggregator's age1… recipient (its card)"
     ),
     rounds: int = typer.Option(3, "--rounds", min=1, max=255),
-    strategy: str = typer.Option("fedavg", "--strategy", help="fedavg or fedprox"),
+    strategy: str = typer.Option("fedavg", "--strategy", help="fedavg, fedprox, fedmedian or fedtrimmedavg"),
     mu: float = typer.Option(0.01, "--mu", min=0.0, help="FedProx proximal weight"),
+    trim_beta: float = typer.Option(
+        0.2, "--trim-beta", help="FedTrimmedAvg: fraction of updates cut from each end, weight by weight (0 to 0.5)"
+    ),
+    max_samples: int | None = typer.Option(
+        None, "--max-samples", min=1, help="FedAvg, FedProx: the most samples one update weighs, whatever it declares"
+    ),
+    max_update_norm: float | None = typer.Option(
+        None, "--max-update-norm", help="clip every update's delta to this L2 norm before aggregating"
+    ),
     local_epochs: int = typer.Option(2, "--local-epochs", min=1, max=100),
     quorum: int | None = typer.Option(
         None, "--quorum", min=1, help="fewest accepted updates to close a round at its deadline (default: all)"
@@ -67,25 +76,29 @@ def create(
     from eotrust.errors import InvalidInputError
     from eotrust.federated.create import create_federated_task
     from eotrust.federated.data import CLASS_CODES, CLASS_NAMES
-    from eotrust.federated.plan import FederatedPlan, PrivacyConfig
+    from eotrust.federated.plan import STRATEGIES, plan_of
     from eotrust.federated.privacy import epsilon
+    from eotrust.federated.strategy import describe_aggregation
 
-    if strategy not in ("fedavg", "fedprox"):
-        raise InvalidInputError(f"unknown strategy {strategy!r}", hint="use fedavg or fedprox")
+    if strategy not in STRATEGIES:
+        raise InvalidInputError(f"unknown strategy {strategy!r}", hint="use " + ", ".join(STRATEGIES))
     if (dp_clip is None) != (dp_noise is None):
         raise InvalidInputError("differential privacy needs both --dp-clip and --dp-noise")
     backends = backends_of(ctx)
     party = acting_party(ctx, as_party)
-    privacy = PrivacyConfig(clip=dp_clip, noise_multiplier=dp_noise) if dp_clip and dp_noise else None
-    plan = FederatedPlan(
+    plan = plan_of(
         classes=CLASS_NAMES,
         class_codes=CLASS_CODES,
         timesteps=68,
         strategy=strategy,
         mu=mu,
+        trim_beta=trim_beta,
+        max_samples=max_samples,
+        max_update_norm=max_update_norm,
         local_epochs=local_epochs,
-        privacy=privacy,
+        privacy=None if dp_clip is None else {"clip": dp_clip, "noise_multiplier": dp_noise},
     )
+    privacy = plan.privacy
     task = create_federated_task(
         backends.chain,
         backends.store,
@@ -104,12 +117,18 @@ def create(
         print_json({"address": task.address, "epsilon": eps, "delta": privacy.delta if privacy else None})
         return
     console.print(
-        f"federated task [bold]{task.address}[/] opened: {len(participant)} participants, {rounds} rounds, {strategy}"
+        f"federated task [bold]{task.address}[/] opened: {len(participant)} participants, {rounds} rounds, {describe_aggregation(plan)}"
     )
-    if eps is not None:
-        delta = privacy.delta  # type: ignore[union-attr]
+    if plan.strategy in ("fedavg", "fedprox") and plan.max_samples is None:
         console.print(
-            f"differential privacy: each participant's data is ({eps:.2f}, {delta:g})-DP over {rounds} rounds"
+            "note: each update weighs the samples its participant declares, and one participant can declare "
+            "almost all of them: --max-samples caps that weight; --strategy fedmedian or fedtrimmedavg ignores it",
+            style="yellow",
+            highlight=False,
+        )
+    if privacy is not None and eps is not None:
+        console.print(
+            f"differential privacy: each participant's data is ({eps:.2f}, {privacy.delta:g})-DP over {rounds} rounds"
         )
 
 

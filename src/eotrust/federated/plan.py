@@ -3,18 +3,20 @@ its CID is on the ledger, so every party trains and verifies against the same pl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from eotrust.cid import canonical_json
-from eotrust.errors import InvalidInputError
+from eotrust.errors import InvalidInputError, first_problem
 from eotrust.federated.weights import Weights, from_module
 
 if TYPE_CHECKING:
     from eotrust.ml.models.base import Network
 
 PLAN_FORMAT: Literal["eotrust-federated-plan/1"] = "eotrust-federated-plan/1"
+Strategy = Literal["fedavg", "fedprox", "fedmedian", "fedtrimmedavg"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
 class PrivacyConfig(BaseModel):
@@ -48,8 +50,17 @@ class FederatedPlan(BaseModel):
     classes: list[str] = Field(min_length=2)
     class_codes: list[int] = Field(min_length=2)
     timesteps: int = Field(ge=1)
-    strategy: Literal["fedavg", "fedprox"] = "fedavg"
+    strategy: Strategy = "fedavg"
     mu: float = Field(0.01, ge=0, description="FedProx proximal weight")
+    trim_beta: float = Field(
+        0.2, gt=0, lt=0.5, description="FedTrimmedAvg: the fraction of updates cut from each end, weight by weight"
+    )
+    max_samples: int | None = Field(
+        None, ge=1, description="FedAvg, FedProx: the most samples one update weighs, whatever its participant declares"
+    )
+    max_update_norm: float | None = Field(
+        None, gt=0, description="every update's delta clipped by the aggregator to this L2 norm before aggregation"
+    )
     local_epochs: int = Field(2, ge=1, le=100)
     batch_size: int = Field(128, ge=1)
     learning_rate: float = Field(0.005, gt=0)
@@ -63,8 +74,8 @@ class FederatedPlan(BaseModel):
     def parse(cls, data: bytes) -> FederatedPlan:
         try:
             return cls.model_validate_json(data)
-        except ValueError as exc:
-            raise InvalidInputError(f"the federated plan is not valid: {str(exc).splitlines()[0]}") from None
+        except ValidationError as exc:
+            raise InvalidInputError(f"the federated plan is not valid: {first_problem(exc)}") from None
 
     def build_model(self) -> Network:
         """The plan's (untrained) network."""
@@ -78,3 +89,11 @@ class FederatedPlan(BaseModel):
 
         torch.manual_seed(self.seed)
         return from_module(self.build_model())
+
+
+def plan_of(**fields: object) -> FederatedPlan:
+    """A plan from ``fields`` (a command's options); a value out of bounds is one line."""
+    try:
+        return FederatedPlan.model_validate(fields)
+    except ValidationError as exc:
+        raise InvalidInputError(f"the federated plan is not valid: {first_problem(exc)}") from None

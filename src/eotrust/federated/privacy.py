@@ -13,13 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from eotrust.federated.plan import PrivacyConfig
-from eotrust.federated.weights import Weights, floating
+from eotrust.federated.weights import Weights, floating, l2_norm
 
 ORDERS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64))
-
-
-def l2_norm(delta: Weights) -> float:
-    return float(np.sqrt(sum(float(np.sum(delta[k].astype(np.float64) ** 2)) for k in floating(delta))))
 
 
 def privatise(delta: Weights, config: PrivacyConfig, rng: np.random.Generator) -> Weights:

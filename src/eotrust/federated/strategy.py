@@ -1,13 +1,16 @@
-"""Federated strategies: FedAvg and FedProx (one small base, one class each, as in Flower's
-``flwr/server/strategy``). Both aggregate by the sample-weighted average; FedProx adds the
-proximal term ``mu/2 · ||w − w_global||²`` to each participant's local loss."""
+"""Federated strategies, one small base and one class each, as in Flower's
+``flwr/server/strategy``: FedAvg and FedProx aggregate by the sample-weighted average (FedProx
+adds the proximal term ``mu/2 · ||w − w_global||²`` to each participant's local loss);
+FedMedian and FedTrimmedAvg take each weight from the middle of the updates, whatever sample
+counts the participants declare, so that a minority of poisoned updates cannot move it far.
+Every strategy can clip each delta to the plan's ``max_update_norm`` first."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from eotrust.federated.aggregate import WeightedDelta, apply_average
+from eotrust.federated.aggregate import WeightedDelta, apply_average, apply_median, apply_trimmed_mean
 from eotrust.federated.plan import FederatedPlan
 from eotrust.federated.weights import Weights
 
@@ -15,10 +18,13 @@ from eotrust.federated.weights import Weights
 class Strategy(ABC):
     name: str
 
+    def __init__(self, *, max_update_norm: float | None = None) -> None:
+        self.max_update_norm = max_update_norm
+
     @property
-    @abstractmethod
     def proximal_mu(self) -> float:
         """Weight of the proximal term in the local loss (0: none)."""
+        return 0.0
 
     @abstractmethod
     def aggregate(self, global_weights: Weights, updates: Sequence[WeightedDelta]) -> Weights:
@@ -28,18 +34,19 @@ class Strategy(ABC):
 class FedAvg(Strategy):
     name = "fedavg"
 
-    @property
-    def proximal_mu(self) -> float:
-        return 0.0
+    def __init__(self, *, max_samples: int | None = None, max_update_norm: float | None = None) -> None:
+        super().__init__(max_update_norm=max_update_norm)
+        self.max_samples = max_samples
 
     def aggregate(self, global_weights: Weights, updates: Sequence[WeightedDelta]) -> Weights:
-        return apply_average(global_weights, updates)
+        return apply_average(global_weights, updates, max_samples=self.max_samples, max_norm=self.max_update_norm)
 
 
 class FedProx(FedAvg):
     name = "fedprox"
 
-    def __init__(self, mu: float) -> None:
+    def __init__(self, mu: float, *, max_samples: int | None = None, max_update_norm: float | None = None) -> None:
+        super().__init__(max_samples=max_samples, max_update_norm=max_update_norm)
         self.mu = float(mu)
 
     @property
@@ -47,5 +54,44 @@ class FedProx(FedAvg):
         return self.mu
 
 
+class FedMedian(Strategy):
+    name = "fedmedian"
+
+    def aggregate(self, global_weights: Weights, updates: Sequence[WeightedDelta]) -> Weights:
+        return apply_median(global_weights, updates, max_norm=self.max_update_norm)
+
+
+class FedTrimmedAvg(Strategy):
+    name = "fedtrimmedavg"
+
+    def __init__(self, beta: float, *, max_update_norm: float | None = None) -> None:
+        super().__init__(max_update_norm=max_update_norm)
+        self.beta = float(beta)
+
+    def aggregate(self, global_weights: Weights, updates: Sequence[WeightedDelta]) -> Weights:
+        return apply_trimmed_mean(global_weights, updates, self.beta, max_norm=self.max_update_norm)
+
+
 def strategy_of(plan: FederatedPlan) -> Strategy:
-    return FedProx(plan.mu) if plan.strategy == "fedprox" else FedAvg()
+    norm = plan.max_update_norm
+    if plan.strategy == "fedmedian":
+        return FedMedian(max_update_norm=norm)
+    if plan.strategy == "fedtrimmedavg":
+        return FedTrimmedAvg(plan.trim_beta, max_update_norm=norm)
+    if plan.strategy == "fedprox":
+        return FedProx(plan.mu, max_samples=plan.max_samples, max_update_norm=norm)
+    return FedAvg(max_samples=plan.max_samples, max_update_norm=norm)
+
+
+def describe_aggregation(plan: FederatedPlan) -> str:
+    """The plan's strategy and bounds in a few words (``verify``, ``federated status``)."""
+    words: list[str] = [plan.strategy]
+    if plan.strategy == "fedprox":
+        words.append(f"mu {plan.mu:g}")
+    if plan.strategy == "fedtrimmedavg":
+        words.append(f"trim {plan.trim_beta:g}")
+    if plan.strategy in ("fedavg", "fedprox"):
+        words.append(f"weights capped at {plan.max_samples} samples" if plan.max_samples else "weights as declared")
+    if plan.max_update_norm is not None:
+        words.append(f"updates clipped to norm {plan.max_update_norm:g}")
+    return " ".join(words[:1]) + (f" ({', '.join(words[1:])})" if len(words) > 1 else "")

@@ -12,7 +12,7 @@ from eotrust.cid import cid_of_bytes
 from eotrust.errors import EotrustError
 from eotrust.federated.aggregate import WeightedDelta
 from eotrust.federated.roles import model_bytes, read_model, read_plan
-from eotrust.federated.strategy import strategy_of
+from eotrust.federated.strategy import describe_aggregation, strategy_of
 from eotrust.federated.update import GarbageUpdateError, check_update, open_update
 from eotrust.federated.weights import encode
 from eotrust.ledger.chain import Chain
@@ -40,7 +40,7 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
         add(
             "training plan",
             True,
-            f"{snap.plan_cid}: {plan.application}, {plan.strategy}, "
+            f"{snap.plan_cid}: {plan.application}, {describe_aggregation(plan)}, "
             f"{plan.local_epochs} local epoch(s)"
             + (f", DP clip {plan.privacy.clip} noise {plan.privacy.noise_multiplier}" if plan.privacy else ""),
         )

@@ -85,3 +85,8 @@ def floating(weights: Weights) -> list[str]:
     """Names of the tensors that training moves and aggregation averages (the floating ones;
     counters such as BatchNorm's ``num_batches_tracked`` stay as in the global model)."""
     return [k for k, v in weights.items() if v.dtype.kind == "f"]
+
+
+def l2_norm(delta: Weights) -> float:
+    """The L2 norm of ``delta`` over its floating tensors: float64, in the tensors' order."""
+    return float(np.sqrt(sum(float(np.sum(delta[k].astype(np.float64) ** 2)) for k in floating(delta))))
