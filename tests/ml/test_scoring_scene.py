@@ -12,7 +12,7 @@ from tiny_models import tiny_series_package
 
 from eotrust.errors import InvalidInputError, RasterError
 from eotrust.ml.scoring.batch import Scorer
-from eotrust.ml.scoring.scene import blend_ramp, score_scene, tile_starts
+from eotrust.ml.scoring.scene import blend_ramp, score_scene, single_spans, tile_starts
 
 CRS = "EPSG:32633"
 TRANSFORM = Affine(10, 0, 500000, 0, -10, 5100000)
@@ -120,6 +120,37 @@ def test_pipelined_scene_is_the_plain_blend_bit_for_bit(scorer: Scorer, tmp_path
         )
         with rasterio.open(out) as ds:
             np.testing.assert_array_equal(ds.read(), expected)
+
+
+def test_a_class_map_alone_skips_softmax_where_one_tile_covers_and_gives_the_same_classes(
+    scorer: Scorer, tmp_path: Path
+) -> None:
+    """Without a probabilities output, a pixel that one tile alone covers takes the largest of
+    its logits (softmax keeps their order) and the blended sums are not divided by their
+    weights (one positive factor per pixel): the class map is the blended probabilities' argmax,
+    as when the probabilities are written. Tiles of 128 with overlap 20 on 300 x 330 pixels:
+    bands of rows lie wholly inside and partly outside each tile's lone span, and the last row
+    and column of tiles are moved back over their neighbours."""
+    assert scorer.manifest.output.kind == "logits"
+    data = scene((3, 300, 330), seed=7)
+    src = write_raster(tmp_path / "scene.tif", data)
+    tile, overlap = 128, 20
+    ys, xs = tile_starts(300, tile, tile - overlap), tile_starts(330, tile, tile - overlap)
+    assert single_spans(ys, tile) == {0: (0, 108), 108: (20, 64), 172: (64, 128)}
+    weight = np.outer(blend_ramp(tile, overlap), blend_ramp(tile, overlap))
+    acc = np.zeros((scorer.num_classes, 300, 330), np.float32)
+    wsum = np.zeros((300, 330), np.float32)
+    for y in ys:
+        for x in xs:
+            p = scorer.probabilities(data[None, :, y : y + tile, x : x + tile])[0]
+            acc[:, y : y + tile, x : x + tile] += p * weight
+            wsum[y : y + tile, x : x + tile] += weight
+    expected = (acc / wsum).argmax(axis=0) + 1
+    alone = score_scene(scorer, src, tmp_path / "alone.tif", tile=tile, overlap=overlap, batch_size=2)
+    both = score_scene(scorer, src, tmp_path / "both.tif", probabilities=tmp_path / "p.tif", tile=tile, overlap=overlap)
+    with rasterio.open(alone.classes) as a, rasterio.open(both.classes) as b:
+        np.testing.assert_array_equal(a.read(1), expected)
+        np.testing.assert_array_equal(b.read(1), expected)
 
 
 def test_one_tile_scene_is_exactly_the_whole_image(scorer: Scorer, tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from eotrust.eo.raster import block_cache_bytes, check_raster_file
 from eotrust.errors import InvalidInputError, RasterError
 from eotrust.limits import half_of_memory
 from eotrust.ml.package import short_list
-from eotrust.ml.scoring.batch import Scorer, class_map
+from eotrust.ml.scoring.batch import Scorer, class_map, softmax
 from eotrust.store.atomic import place, temp_name
 
 #: What the reader hands the model: an image model's prepared batch and its (H, W), or raw tiles.
@@ -90,6 +90,18 @@ def tile_starts(size: int, tile: int, stride: int) -> list[int]:
     starts = list(range(0, size - tile, stride))
     starts.append(size - tile)
     return starts
+
+
+def single_spans(starts: list[int], tile: int) -> dict[int, tuple[int, int]]:
+    """Per tile start (sorted, tiles of ``tile`` pixels): the span ``[lo, hi)`` of the tile, in
+    its own pixels, that no other tile covers (empty: ``lo >= hi``). With tiles of one length
+    in order, only the neighbours can reach into a tile."""
+    spans = {}
+    for j, s in enumerate(starts):
+        lo = max(0, starts[j - 1] + tile - s) if j > 0 else 0
+        hi = min(tile, starts[j + 1] - s) if j + 1 < len(starts) else tile
+        spans[s] = (lo, hi)
+    return spans
 
 
 def blend_ramp(n: int, overlap: int) -> np.ndarray:
@@ -189,11 +201,14 @@ def score_scene(
                 nonlocal top
                 if rows <= 0:
                     return
-                probs = np.divide(acc[:, :rows], wsum[:rows], out=acc[:, :rows])  # in place
-                classes = classmap.encode(class_map(probs, axis=0), codes, valid[:rows])
                 window = rasterio.windows.Window(0, top, width, rows)
-                cls_dst.write(classes, 1, window=window)
-                if prob_dst is not None:
+                if prob_dst is None:  # a pixel's sums over one weight total: their largest is its class
+                    cls_dst.write(
+                        classmap.encode(class_map(acc[:, :rows], axis=0), codes, valid[:rows]), 1, window=window
+                    )
+                else:
+                    probs = np.divide(acc[:, :rows], wsum[:rows], out=acc[:, :rows])  # in place
+                    cls_dst.write(classmap.encode(class_map(probs, axis=0), codes, valid[:rows]), 1, window=window)
                     probs[:, ~valid[:rows]] = np.nan
                     prob_dst.write(probs, window=window)
                 acc[:, : -rows or None] = acc[:, rows:]
@@ -234,6 +249,11 @@ def score_scene(
                     return scorer.run(images), size
                 return _probabilities(scorer, ready)
 
+            # Where only one tile covers a pixel, the class is the largest of its logits: softmax
+            # is needed only where tiles blend, unless the probabilities are written too.
+            logits_alone = scorer.is_image and scorer.manifest.output.kind == "logits" and prob_dst is None
+            row_spans, col_spans = single_spans(ys, th), single_spans(xs, tw)
+
             def blend(y: int, batch: list[int], masks: list[np.ndarray], raw: _Prepared) -> None:
                 """Softmax, weight and add one job's tiles; write the rows no later tile touches:
                 the writer thread's stage (the only one that touches the strip buffers)."""
@@ -243,13 +263,24 @@ def score_scene(
                     out = scores[..., :h, :w]
                 else:
                     out = raw
+                first, end = row_spans[y]
                 for i, (x, mask) in enumerate(zip(batch, masks)):
                     valid[:, x : x + tw] = mask
+                    left, right = col_spans[x]
                     # a band of rows at a time, so that softmax, weighting and adding find
                     # their operands in cache (the same operations, so the same bits)
                     for r in range(0, th, BLEND_ROWS):
                         rows = slice(r, r + BLEND_ROWS)
-                        p = scorer.finish(out[i : i + 1, :, rows])[0] if scorer.is_image else out[i, :, rows]
+                        if not scorer.is_image:
+                            p = out[i, :, rows]
+                        elif logits_alone and first <= r and min(r + BLEND_ROWS, th) <= end and left < right:
+                            p = out[i, :, rows]  # logits where this tile is alone, probabilities where it blends
+                            if left > 0:
+                                softmax(p[:, :, :left], 0)
+                            if right < tw:
+                                softmax(p[:, :, right:], 0)
+                        else:
+                            p = scorer.finish(out[i : i + 1, :, rows])[0]
                         p *= weight[rows]
                         acc[:, rows, x : x + tw] += p
                     wsum[:, x : x + tw] += weight
