@@ -40,7 +40,9 @@ AGENT_COMMANDS: dict[str, frozenset[str] | None] = {
     "workflow": frozenset({"validate", "import-cwl", "publish", "list", "describe"}),  # not run: steps, workers, Ctrl-C
     "run": frozenset({"list", "show", "logs", "prov"}),
     "model": frozenset({"list", "show", "verify", "export", "register", "import"}),
-    "federated": frozenset({"status", "create", "split"}),  # create imports torch in the child, never the agent
+    "federated": frozenset(
+        {"status", "create", "accept", "split"}
+    ),  # create imports torch in the child, never the agent
     "eo": frozenset({"info"}),
     "verify": frozenset(),
     # the market: reads and transactions on the chain, signed documents in the store

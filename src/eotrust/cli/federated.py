@@ -132,6 +132,65 @@ def create(
         )
 
 
+@federated_app.command("accept")
+def accept(
+    ctx: typer.Context,
+    address: str = typer.Argument(..., help="the federated task's address"),
+    as_party: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Take part in a federated task that names you (as a participant or its aggregator): its
+    plan is shown, and your federated node works on it from now on. A node does nothing for a
+    task its party has not accepted (or whose submitter it does not trust: node run --accept-from)."""
+    from eotrust.errors import InvalidInputError
+    from eotrust.federated.consent import Consent, consent_dir
+    from eotrust.federated.privacy import epsilon
+    from eotrust.federated.roles import read_plan
+    from eotrust.federated.strategy import describe_aggregation
+    from eotrust.ledger.federated import FederatedFactoryClient, FederatedTaskClient
+
+    backends = backends_of(ctx)
+    party = acting_party(ctx, as_party)
+    snap = FederatedTaskClient(backends.chain, address).status()
+    if not FederatedFactoryClient(backends.chain).is_task(snap.address):
+        raise InvalidInputError(
+            f"{snap.address} is not a task of this chain's federated factory", hint="check the address"
+        )
+    index = snap.index_of(party.address)
+    roles = (["participant"] if index is not None else []) + (
+        ["aggregator"] if snap.aggregator.lower() == party.address.lower() else []
+    )
+    if not roles:
+        raise InvalidInputError(
+            f"federated task {snap.address} names {party.name} ({party.address}) neither as a participant nor as "
+            "its aggregator",
+            hint="accept a task that names you",
+        )
+    plan = read_plan(backends.store, snap.plan_cid)
+    path = Consent(consent_dir(backends.settings, party.name)).accept(snap)
+    role = " and ".join(roles)
+    if as_json:
+        print_json({"address": snap.address, "role": role, "plan_cid": snap.plan_cid, "recorded": str(path)})
+        return
+    privacy = (
+        f"differential privacy ({epsilon(plan.privacy, snap.rounds):.2f}, {plan.privacy.delta:g}) over {snap.rounds} rounds"
+        if plan.privacy
+        else "no differential privacy"
+    )
+    params = ", ".join(f"{k} {v}" for k, v in plan.params.items())
+    lines = [
+        f"federated task {snap.address}: {snap.state.value}, round {snap.round}/{snap.rounds}",
+        f"submitter {snap.submitter}, aggregator {snap.aggregator}; {len(snap.participants)} participant(s)"
+        + (f", you are #{index}" if index is not None else ""),
+        f"plan {snap.plan_cid}: {plan.architecture} ({params}), {plan.local_epochs} local epoch(s), "
+        f"{describe_aggregation(plan)}, {privacy}",
+        "each update is sealed for the aggregator and the submitter (its auditor), who can read it",
+    ]
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
+    console.print(f"accepted as {role}: your federated node takes part in this task", style="green", highlight=False)
+
+
 @federated_app.command("status")
 def status(
     ctx: typer.Context,

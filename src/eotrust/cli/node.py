@@ -39,6 +39,12 @@ def run(
         30.0, "--max-backoff", min=0.1, help="longest wait between retries when the chain is away"
     ),
     once: bool = typer.Option(False, "--once", help="advance the platform's unfinished tasks once, then exit"),
+    accept_from: list[str] = typer.Option(
+        [],
+        "--accept-from",
+        help="federated: take part in every task this submitter opens (repeat); else only in tasks accepted "
+        "with `federated accept`",
+    ),
     as_party: str | None = AsOption,
     no_sandbox: bool = NoSandboxOption,
 ) -> None:
@@ -48,7 +54,7 @@ def run(
     in the middle of a task and started again finishes it exactly once; SIGTERM stops it as
     Ctrl-C does."""
     with _sigterm_interrupts():
-        _run(ctx, platform, federated, data, poll, max_backoff, once, as_party, no_sandbox)
+        _run(ctx, platform, federated, data, poll, max_backoff, once, accept_from, as_party, no_sandbox)
 
 
 @contextmanager
@@ -76,6 +82,7 @@ def _run(
     poll: float,
     max_backoff: float,
     once: bool,
+    accept_from: list[str],
     as_party: str | None,
     no_sandbox: bool,
 ) -> None:
@@ -89,9 +96,21 @@ def _run(
 
     if federated is not None:
         _run_federated(
-            backends, acting_party(ctx, as_party), federated, data, log, poll=poll, max_backoff=max_backoff, once=once
+            backends,
+            acting_party(ctx, as_party),
+            federated,
+            data,
+            log,
+            poll=poll,
+            max_backoff=max_backoff,
+            once=once,
+            accept_from=accept_from,
         )
         return
+    if accept_from:
+        from eotrust.errors import InvalidInputError
+
+        raise InvalidInputError("--accept-from is for a federated node", hint="pass --federated ROLE too")
     if platform is None:
         from eotrust.errors import InvalidInputError
 
@@ -119,6 +138,7 @@ def _run_federated(
     poll: float,
     max_backoff: float,
     once: bool,
+    accept_from: list[str],
 ) -> None:
     from eotrust.errors import InvalidInputError
     from eotrust.federated.data import PixelSet
@@ -126,10 +146,15 @@ def _run_federated(
 
     if role == "participant":
         node = FederatedNode(
-            backends, party, "participant", data=PixelSet.load(data) if data is not None else None, log=log
+            backends,
+            party,
+            "participant",
+            data=PixelSet.load(data) if data is not None else None,
+            log=log,
+            accept_from=accept_from,
         )
     elif role == "aggregator":
-        node = FederatedNode(backends, party, "aggregator", log=log)
+        node = FederatedNode(backends, party, "aggregator", log=log, accept_from=accept_from)
     else:
         raise InvalidInputError(f"unknown federated role {role!r}", hint="use participant or aggregator")
     if once:

@@ -12,13 +12,14 @@ with backoff; an error on one task is logged and does not stop the others.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Literal
 
 from eotrust.backends import Backends
 from eotrust.errors import BackendUnavailableError, EotrustError, InvalidInputError, StateError
 from eotrust.federated.aggregator import aggregator_step
+from eotrust.federated.consent import Consent, consent_dir
 from eotrust.federated.data import PixelSet
 from eotrust.federated.journal import RoundJournal
 from eotrust.federated.participant import participant_step
@@ -39,6 +40,7 @@ class FederatedNode:
         *,
         data: PixelSet | None = None,
         log: Callable[[str], None] | None = None,
+        accept_from: Iterable[str] = (),
     ) -> None:
         if role == "participant" and data is None:
             raise InvalidInputError("a participant trains on its own data", hint="pass --data OWN.npz")
@@ -54,6 +56,7 @@ class FederatedNode:
             journal=RoundJournal(directory),
             log=log or (lambda line: None),
         )
+        self.consent = Consent(consent_dir(backends.settings, party.name), accept_from)
         self._lock = file_lock(directory / f"{role}.lock")  # one such node per party and home
         self._pid_path = directory / f"{role}.pid"
         self._done: set[str] = set()
@@ -65,6 +68,11 @@ class FederatedNode:
             assert self.data is not None
             return participant_step(self.ctx, address, self.data, snap)
         return aggregator_step(self.ctx, address, snap)
+
+    def _names_me(self, snap: FederatedSnapshot) -> bool:
+        if self.role == "participant":
+            return snap.index_of(self.ctx.address) is not None
+        return snap.aggregator.lower() == self.ctx.address.lower()
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -98,7 +106,13 @@ class FederatedNode:
                 if snap.state != FederatedState.RUNNING:
                     self._done.add(address)
                     continue
-                seen[address] = self.step(address, snap)  # one read of the task per poll
+                if self._names_me(snap) and not self.consent.accepts(snap):
+                    seen[address] = (
+                        f"named as {self.role}, not accepted: nothing done (eotrust federated accept {address} "
+                        f"--as {self.ctx.name}, or node run --accept-from {snap.submitter})"
+                    )
+                else:
+                    seen[address] = self.step(address, snap)  # one read of the task per poll
             except BackendUnavailableError:
                 raise
             except EotrustError as exc:

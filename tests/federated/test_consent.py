@@ -1,0 +1,110 @@
+"""A stranger opens a federated task naming a data owner as its participant and itself as the
+aggregator and auditor: the owner's node trained on its private pixels and sealed the update
+for the stranger's keys (an update is derived from those pixels), and a platform's node
+aggregated for whoever named it. A node now takes part only in the tasks its party accepted,
+one by one (``federated accept``, after reading the plan) or from a submitter it trusts
+(``node run --accept-from``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fed_world import owner_sets, tiny_plan
+from typer.testing import CliRunner
+
+from eotrust.backends import Backends
+from eotrust.cli.main import app
+from eotrust.errors import InvalidInputError, NotFoundError
+from eotrust.federated.create import create_federated_task
+from eotrust.federated.update import open_update
+from eotrust.ledger.federated import FederatedTaskClient
+from eotrust.nodes.federated import FederatedNode
+from eotrust.party import Party, Role, create_party
+from eotrust.settings import Settings, load_settings
+
+runner = CliRunner()
+
+
+def _stranger_task(backends: Backends, stranger: Party, participant: str, aggregator: Party) -> FederatedTaskClient:
+    return create_federated_task(
+        backends.chain,
+        backends.store,
+        stranger.account,
+        auditor_recipient=stranger.age_recipient,
+        plan=tiny_plan(),
+        aggregator=aggregator.address,
+        aggregator_recipient=aggregator.age_recipient,
+        participants=[participant],
+        rounds=1,
+        round_seconds=3600,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Settings:
+    return load_settings(home=tmp_path / "home")
+
+
+def test_a_strangers_task_gets_nothing_from_a_data_owners_node(home: Settings) -> None:
+    backends = Backends(home)
+    owner = create_party(home, "acme", Role.DATA_OWNER)
+    stranger = create_party(home, "mallory", Role.SUBMITTER)
+    task = _stranger_task(backends, stranger, owner.address, stranger)
+    node = FederatedNode(backends, owner, "participant", data=owner_sets()[0][0])
+    said = node.step_all()[task.address]
+    assert said.startswith("named as participant, not accepted: nothing done")
+    assert f"eotrust federated accept {task.address} --as acme" in said
+    assert task.status().submitted == [] and task.updates_of(0) == []  # nothing trained, nothing sealed
+    # trusting the stranger as a submitter is the owner's choice: then it trains for it
+    trusting = FederatedNode(backends, owner, "participant", data=owner_sets()[0][0], accept_from=[stranger.address])
+    assert trusting.step_all()[task.address] == "round 0: submitted"
+    (update,) = task.updates_of(0)
+    assert open_update(backends.store, update.update_cid, stranger.age_identity).samples > 0
+
+
+def test_a_platform_aggregates_only_what_it_accepted(home: Settings) -> None:
+    backends = Backends(home)
+    owner = create_party(home, "acme", Role.DATA_OWNER)
+    platform = create_party(home, "hpc", Role.PLATFORM_OWNER)
+    stranger = create_party(home, "mallory", Role.SUBMITTER)
+    task = _stranger_task(backends, stranger, owner.address, platform)
+    FederatedNode(backends, owner, "participant", data=owner_sets()[0][0], accept_from=[stranger.address]).step_all()
+    aggregator = FederatedNode(backends, platform, "aggregator")
+    assert aggregator.step_all()[task.address].startswith("named as aggregator, not accepted")
+    assert task.rounds()[0].aggregate_cid is None
+    # accepted by address, from the command line: the plan is shown first
+    shown = runner.invoke(app, ["--home", str(home.home), "federated", "accept", task.address, "--as", "hpc"])
+    assert shown.exit_code == 0, shown.output
+    flat = " ".join(shown.stdout.split())
+    assert f"submitter {stranger.address}" in flat and "temporal_cnn" in flat and "no differential privacy" in flat
+    assert "accepted as aggregator" in flat
+    assert aggregator.step_all()[task.address] == "round 0: aggregated"
+
+
+def test_accepting_is_checked(home: Settings) -> None:
+    backends = Backends(home)
+    owner = create_party(home, "acme", Role.DATA_OWNER)
+    other = create_party(home, "globex", Role.DATA_OWNER)
+    stranger = create_party(home, "mallory", Role.SUBMITTER)
+    task = _stranger_task(backends, stranger, owner.address, stranger)
+    base = ["--home", str(home.home), "federated", "accept"]
+    # a party the task does not name
+    bad = runner.invoke(app, [*base, task.address, "--as", "globex"])
+    assert isinstance(bad.exception, InvalidInputError)
+    assert str(bad.exception).startswith(f"federated task {task.address} names globex ({other.address}) neither")
+    # no address, no task there
+    bad = runner.invoke(app, [*base, "../../etc", "--as", "acme"])
+    assert isinstance(bad.exception, InvalidInputError) and "not an Ethereum address" in str(bad.exception)
+    bad = runner.invoke(app, [*base, owner.address, "--as", "acme"])
+    assert isinstance(bad.exception, NotFoundError)
+    bad = runner.invoke(
+        app,
+        ["--home", str(home.home), "node", "run", "--federated", "aggregator", "--as", "acme"]
+        + ["--accept-from", "nobody", "--once"],
+    )
+    assert isinstance(bad.exception, InvalidInputError) and "'nobody' is not an Ethereum address" in str(bad.exception)
+    assert not any((home.home / "nodes").rglob("0x*"))  # nothing recorded
+    ok = runner.invoke(app, [*base, task.address, "--as", "acme", "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert '"role": "participant"' in ok.stdout
