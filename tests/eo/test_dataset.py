@@ -99,3 +99,15 @@ def test_a_tile_size_below_one_is_refused_by_name(tmp_path: Path, cube: Path, sl
     with pytest.raises(InvalidInputError, match=rf"tile size must be at least 1 pixel, not {tile_size}"):
         build_dataset(cube, slovenia / "lulc.tif", tmp_path / "x.zip", tile_size=tile_size)
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_an_invalid_manifest_is_named_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("manifest.json", '{"format": "eotrust-dataset/1"}')
+    with pytest.raises(InvalidInputError) as err:
+        TrainingDataset(path)
+    assert "\n" not in str(err.value)
+    assert err.value.message.startswith(
+        f"{path} has an invalid manifest: field "
+    )  # the field, not "1 validation error"

@@ -73,6 +73,12 @@ def test_enet_parameters_are_checked_when_built() -> None:
     md = parse_model_def({"name": "e", "architecture": "enet", "params": {"no_such": 1}})
     with pytest.raises(ModelError, match="cannot build enet"):
         build_model(md.architecture, 4, 3, md.params)
+    # one line naming the parameter (a federated plan's params are read this way too)
+    with pytest.raises(ModelError) as err:
+        build_model("temporal_cnn", 1, 4, {"hidden": 200000})
+    assert (
+        "\n" not in str(err.value) and "field hidden: Input should be less than or equal to 1024" in err.value.message
+    )
 
 
 def test_every_mistake_is_reported_not_only_the_first() -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rasterio.windows import Window
 
 from eotrust.eo.cube import open_cube
@@ -33,7 +33,7 @@ from eotrust.eo.labels import NODATA_CODE, ClassList, LandClass, check_classes, 
 from eotrust.eo.raster import Grid, atomic_path, open_raster
 from eotrust.eo.split import EXCLUDED, SPLITS, BlockSplit, block_split
 from eotrust.eo.tiles import read_padded, tile_grid
-from eotrust.errors import InvalidInputError, NotFoundError
+from eotrust.errors import InvalidInputError, NotFoundError, first_problem
 
 FORMAT = "eotrust-training-dataset/1"
 IGNORE = 255
@@ -298,7 +298,8 @@ class TrainingDataset:
                 f"{path} is not a training-dataset archive ({exc})", hint="build one with eotrust eo dataset"
             ) from None
         except ValueError as exc:
-            raise InvalidInputError(f"{path} has an invalid manifest: {str(exc).splitlines()[0]}") from None
+            detail = first_problem(exc) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+            raise InvalidInputError(f"{path} has an invalid manifest: {detail}") from None
         if self.manifest.format != FORMAT:
             raise InvalidInputError(f"{path} is a {self.manifest.format!r} archive, not {FORMAT!r}")
         import zarr

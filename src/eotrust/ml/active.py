@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import rasterio
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from eotrust.clock import utc_now
 from eotrust.eo.labels import NODATA_CODE, ClassList, classes_of
 from eotrust.eo.raster import Grid, atomic_path, geotiff_profile, open_raster, raster_info
-from eotrust.errors import InvalidInputError, ModelError
+from eotrust.errors import InvalidInputError, ModelError, first_problem
 from eotrust.limits import half_of_memory, json_loads, read_document
 
 #: The largest labelled GeoJSON `label import` reads (points and small patches: far below this).
@@ -450,8 +450,8 @@ def record_round(
         try:
             raw = read_at_most(store, parent, 1 << 20, "label round")  # a record of CIDs: small
             number = LabelRound.model_validate_json(raw).round + 1
-        except ValueError as exc:
-            raise InvalidInputError(f"{parent} is not a label round: {str(exc).splitlines()[0]}") from None
+        except ValidationError as exc:
+            raise InvalidInputError(f"{parent} is not a label round: {first_problem(exc)}") from None
 
     def put(p: Path | None) -> str | None:
         return store.put_file(Path(p)) if p is not None else None

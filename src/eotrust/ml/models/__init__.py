@@ -12,9 +12,9 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from eotrust.errors import ModelError
+from eotrust.errors import ModelError, first_problem
 
 if TYPE_CHECKING:
     from eotrust.ml.models.base import Network
@@ -57,7 +57,8 @@ def build_model(name: str, in_channels: int, num_classes: int, params: dict[str,
     try:
         return cls(in_channels, num_classes, **params)
     except (TypeError, ValueError) as exc:
+        detail = first_problem(exc) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
         raise ModelError(
-            f"cannot build {name} with parameters {params}: {exc}",
+            f"cannot build {name} with parameters {params}: {detail}",
             hint="fix the params section of the model definition",
         ) from None
