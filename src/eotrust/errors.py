@@ -120,5 +120,6 @@ def first_problem(exc: ValidationError) -> str:
     """``field WHERE: WHAT`` of a model's first validation error: one line, where pydantic's own
     text is several (its first line only counts the errors)."""
     err = exc.errors()[0]
-    where = ".".join(str(x) for x in err.get("loc", ())) or "?"
-    return f"field {where}: {err.get('msg')}"
+    where = ".".join(str(x) for x in err.get("loc", ()))
+    msg = str(err.get("msg", "")).removeprefix("Value error, ")
+    return f"field {where}: {msg}" if where else msg

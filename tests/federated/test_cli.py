@@ -106,6 +106,13 @@ def test_create_and_status(settings: Settings) -> None:
         bad = runner.invoke(app, [*home, "federated", "create", *args[4:16], *extra, option, value])
         assert isinstance(bad.exception, InvalidInputError), bad.output
         assert str(bad.exception).startswith(f"the federated plan is not valid: field {field}: ")
+    bad = runner.invoke(
+        app, [*home, "federated", "create", *args[4:16], "--strategy", "fedmedian", "--max-samples", "9"]
+    )
+    assert isinstance(bad.exception, InvalidInputError)
+    assert str(bad.exception) == (
+        "the federated plan is not valid: max_samples caps a weight; fedmedian counts no samples (leave it out)"
+    )
     assert len(_federated_tasks(settings)) == tasks_before  # no contract left behind
 
 

@@ -109,10 +109,14 @@ def test_the_middle_of_three_ignores_one_poisoned_update(world: World, strategy:
 
 
 def test_the_plans_defences_are_checked() -> None:
-    good = {**tiny_plan().model_dump(), "strategy": "fedtrimmedavg", "trim_beta": 0.3, "max_samples": 120}
-    plan = FederatedPlan.model_validate({**good, "max_update_norm": 0.5})
-    assert FederatedPlan.parse(plan.canonical()) == plan
-    for bad in ({"max_samples": 0}, {"max_update_norm": 0.0}, {"trim_beta": 0.5}, {"strategy": "krum"}):
+    good = {**tiny_plan().model_dump(), "max_samples": 120, "max_update_norm": 0.5}
+    for plan in (
+        FederatedPlan.model_validate(good),
+        FederatedPlan.model_validate({**good, "strategy": "fedtrimmedavg", "trim_beta": 0.3, "max_samples": None}),
+    ):
+        assert FederatedPlan.parse(plan.canonical()) == plan
+    bad_values = ({"max_samples": 0}, {"max_update_norm": 0.0}, {"trim_beta": 0.5}, {"strategy": "krum"})
+    for bad in (*bad_values, {"strategy": "fedmedian"}):  # a median counts no samples: a cap would mislead
         with pytest.raises(ValueError):
             FederatedPlan.model_validate({**good, **bad})
     with pytest.raises(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from eotrust.cid import canonical_json
 from eotrust.errors import InvalidInputError, first_problem
@@ -66,6 +66,12 @@ class FederatedPlan(BaseModel):
     learning_rate: float = Field(0.005, gt=0)
     seed: int = 0
     privacy: PrivacyConfig | None = None
+
+    @model_validator(mode="after")
+    def _weights_only_where_counted(self) -> FederatedPlan:
+        if self.max_samples is not None and self.strategy not in ("fedavg", "fedprox"):
+            raise ValueError(f"max_samples caps a weight; {self.strategy} counts no samples (leave it out)")
+        return self
 
     def canonical(self) -> bytes:
         return canonical_json(self.model_dump(mode="json"))
