@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 from eotrust.backends import Backends
 from eotrust.cli.main import app
 from eotrust.errors import InvalidInputError, NotFoundError
+from eotrust.federated.consent import Consent, consent_dir
 from eotrust.federated.create import create_federated_task
 from eotrust.federated.update import open_update
-from eotrust.ledger.federated import FederatedTaskClient
+from eotrust.ledger.federated import FederatedSnapshot, FederatedTaskClient
 from eotrust.nodes.federated import FederatedNode
 from eotrust.party import Party, Role, create_party
 from eotrust.settings import Settings, load_settings
@@ -108,3 +109,34 @@ def test_accepting_is_checked(home: Settings) -> None:
     ok = runner.invoke(app, [*base, task.address, "--as", "acme", "--json"])
     assert ok.exit_code == 0, ok.output
     assert '"role": "participant"' in ok.stdout
+
+
+def test_a_poll_reads_no_task_again_that_names_another_party_or_waits_for_acceptance(
+    home: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone may open federated tasks by the thousand (100 cost a node 1.5 s a poll, each read
+    again every poll); who a task names and who opened it never change, so a task naming
+    another party is read once, and one naming this party but not accepted is read again only
+    once it is accepted."""
+    backends = Backends(home)
+    owner = create_party(home, "acme", Role.DATA_OWNER)
+    other = create_party(home, "globex", Role.DATA_OWNER)
+    stranger = create_party(home, "mallory", Role.SUBMITTER)
+    elsewhere = _stranger_task(backends, stranger, other.address, stranger)
+    mine = _stranger_task(backends, stranger, owner.address, stranger)
+    reads: list[str] = []
+    status = FederatedTaskClient.status
+
+    def counted(self: FederatedTaskClient) -> FederatedSnapshot:
+        reads.append(self.address)
+        return status(self)
+
+    monkeypatch.setattr(FederatedTaskClient, "status", counted)
+    node = FederatedNode(backends, owner, "participant", data=owner_sets()[0][0])
+    first = node.step_all()
+    assert elsewhere.address not in first and first[mine.address].startswith("named as participant, not accepted")
+    assert sorted(reads) == sorted([elsewhere.address, mine.address])
+    reads.clear()
+    assert node.step_all() == {} and reads == []  # nothing read, nothing said again
+    Consent(consent_dir(home, "acme")).accept(status(mine))
+    assert node.step_all() == {mine.address: "round 0: submitted"} and reads == [mine.address]

@@ -40,7 +40,11 @@ class Consent:
     def accepts(self, snap: FederatedSnapshot) -> bool:
         """Whether this party takes part in the task ``snap``: accepted by address, or opened by
         a trusted submitter."""
-        return snap.submitter.lower() in self.submitters or self._path(snap.address).is_file()
+        return self.accepted(snap.address, snap.submitter)
+
+    def accepted(self, address: str, submitter: str) -> bool:
+        """:meth:`accepts` for the task at ``address`` opened by ``submitter`` (no chain read)."""
+        return submitter.lower() in self.submitters or self._path(address).is_file()
 
 
 def consent_dir(settings: Settings, party: str) -> Path:

@@ -60,6 +60,12 @@ class FederatedNode:
         self._lock = file_lock(directory / f"{role}.lock")  # one such node per party and home
         self._pid_path = directory / f"{role}.pid"
         self._done: set[str] = set()
+        # who a task names and who opened it are fixed when it is created: a task that names
+        # another party is never read again, and one that names this party but is not accepted
+        # is read again only once it is (anyone may open tasks by the thousand; a poll reading
+        # each of them would miss the rounds of the tasks this party takes part in)
+        self._elsewhere: set[str] = set()
+        self._unaccepted: dict[str, str] = {}  # address -> its submitter
         self._tasks: list[str] = []  # the factory's tasks seen so far (it only appends)
         self._last: dict[str, str] = {}
 
@@ -99,19 +105,27 @@ class FederatedNode:
         seen: dict[str, str] = {}
         self._tasks = FederatedFactoryClient(self.ctx.chain).all_tasks(known=self._tasks)
         for address in self._tasks:
-            if address in self._done:
+            if address in self._done or address in self._elsewhere:
                 continue
+            submitter = self._unaccepted.get(address)
+            if submitter is not None and not self.consent.accepted(address, submitter):
+                continue  # said once already
             try:
                 snap = FederatedTaskClient(self.ctx.chain, address).status()
                 if snap.state != FederatedState.RUNNING:
                     self._done.add(address)
                     continue
-                if self._names_me(snap) and not self.consent.accepts(snap):
+                if not self._names_me(snap):
+                    self._elsewhere.add(address)
+                    continue
+                if not self.consent.accepts(snap):
+                    self._unaccepted[address] = snap.submitter
                     seen[address] = (
                         f"named as {self.role}, not accepted: nothing done (eotrust federated accept {address} "
                         f"--as {self.ctx.name}, or node run --accept-from {snap.submitter})"
                     )
                 else:
+                    self._unaccepted.pop(address, None)
                     seen[address] = self.step(address, snap)  # one read of the task per poll
             except BackendUnavailableError:
                 raise
