@@ -2,7 +2,9 @@
 
 ``eotrust node run --federated participant --data OWN.npz`` (or ``--federated aggregator``)
 runs :meth:`FederatedNode.run`: every poll it asks the federated factory for its running tasks
-and takes one step on each (:func:`eotrust.federated.participant.participant_step`,
+and takes one step on each that names its party and that the party accepted
+(:mod:`eotrust.federated.consent`: ``federated accept ADDRESS``, or ``--accept-from SUBMITTER``;
+:func:`eotrust.federated.participant.participant_step`,
 :func:`eotrust.federated.aggregator.aggregator_step`). The ledger says what is left to do; the
 round journal under the home says what was made but maybe not yet published, so a node killed
 anywhere and started again finishes each round exactly once. An unreachable chain is retried
