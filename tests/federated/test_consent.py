@@ -7,6 +7,7 @@ one by one (``federated accept``, after reading the plan) or from a submitter it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,10 +48,28 @@ def home(tmp_path: Path) -> Settings:
     return load_settings(home=tmp_path / "home")
 
 
-def test_a_strangers_task_gets_nothing_from_a_data_owners_node(home: Settings) -> None:
-    backends = Backends(home)
-    owner = create_party(home, "acme", Role.DATA_OWNER)
-    stranger = create_party(home, "mallory", Role.SUBMITTER)
+@dataclass(frozen=True)
+class People:
+    backends: Backends
+    acme: Party  # a data owner
+    globex: Party  # another
+    hpc: Party  # a platform
+    mallory: Party  # a stranger who opens tasks
+
+
+@pytest.fixture
+def people(home: Settings) -> People:
+    return People(
+        Backends(home),
+        create_party(home, "acme", Role.DATA_OWNER),
+        create_party(home, "globex", Role.DATA_OWNER),
+        create_party(home, "hpc", Role.PLATFORM_OWNER),
+        create_party(home, "mallory", Role.SUBMITTER),
+    )
+
+
+def test_a_strangers_task_gets_nothing_from_a_data_owners_node(people: People) -> None:
+    backends, owner, stranger = people.backends, people.acme, people.mallory
     task = _stranger_task(backends, stranger, owner.address, stranger)
     node = FederatedNode(backends, owner, "participant", data=owner_sets()[0][0])
     said = node.step_all()[task.address]
@@ -64,11 +83,8 @@ def test_a_strangers_task_gets_nothing_from_a_data_owners_node(home: Settings) -
     assert open_update(backends.store, update.update_cid, stranger.age_identity).samples > 0
 
 
-def test_a_platform_aggregates_only_what_it_accepted(home: Settings) -> None:
-    backends = Backends(home)
-    owner = create_party(home, "acme", Role.DATA_OWNER)
-    platform = create_party(home, "hpc", Role.PLATFORM_OWNER)
-    stranger = create_party(home, "mallory", Role.SUBMITTER)
+def test_a_platform_aggregates_only_what_it_accepted(home: Settings, people: People) -> None:
+    backends, owner, platform, stranger = people.backends, people.acme, people.hpc, people.mallory
     task = _stranger_task(backends, stranger, owner.address, platform)
     FederatedNode(backends, owner, "participant", data=owner_sets()[0][0], accept_from=[stranger.address]).step_all()
     aggregator = FederatedNode(backends, platform, "aggregator")
@@ -83,11 +99,8 @@ def test_a_platform_aggregates_only_what_it_accepted(home: Settings) -> None:
     assert aggregator.step_all()[task.address] == "round 0: aggregated"
 
 
-def test_accepting_is_checked(home: Settings) -> None:
-    backends = Backends(home)
-    owner = create_party(home, "acme", Role.DATA_OWNER)
-    other = create_party(home, "globex", Role.DATA_OWNER)
-    stranger = create_party(home, "mallory", Role.SUBMITTER)
+def test_accepting_is_checked(home: Settings, people: People) -> None:
+    backends, owner, other, stranger = people.backends, people.acme, people.globex, people.mallory
     task = _stranger_task(backends, stranger, owner.address, stranger)
     base = ["--home", str(home.home), "federated", "accept"]
     # a party the task does not name
@@ -112,16 +125,13 @@ def test_accepting_is_checked(home: Settings) -> None:
 
 
 def test_a_poll_reads_no_task_again_that_names_another_party_or_waits_for_acceptance(
-    home: Settings, monkeypatch: pytest.MonkeyPatch
+    home: Settings, people: People, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Anyone may open federated tasks by the thousand (100 cost a node 1.5 s a poll, each read
     again every poll); who a task names and who opened it never change, so a task naming
     another party is read once, and one naming this party but not accepted is read again only
     once it is accepted."""
-    backends = Backends(home)
-    owner = create_party(home, "acme", Role.DATA_OWNER)
-    other = create_party(home, "globex", Role.DATA_OWNER)
-    stranger = create_party(home, "mallory", Role.SUBMITTER)
+    backends, owner, other, stranger = people.backends, people.acme, people.globex, people.mallory
     elsewhere = _stranger_task(backends, stranger, other.address, stranger)
     mine = _stranger_task(backends, stranger, owner.address, stranger)
     reads: list[str] = []

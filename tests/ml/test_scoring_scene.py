@@ -96,6 +96,21 @@ def test_scene_keeps_georeference_and_matches_whole_image(scorer: Scorer, tmp_pa
     assert (whole + 1 == classes).mean() > 0.95
 
 
+def plain_blend(scorer: Scorer, data: np.ndarray, tile: int, overlap: int) -> np.ndarray:
+    """Tile-by-tile probabilities blended with plain numpy: the reference of the pipeline."""
+    _, height, width = data.shape
+    weight = np.outer(blend_ramp(tile, overlap), blend_ramp(tile, overlap))
+    acc = np.zeros((scorer.num_classes, height, width), np.float32)
+    wsum = np.zeros((height, width), np.float32)
+    for y in tile_starts(height, tile, tile - overlap):
+        for x in tile_starts(width, tile, tile - overlap):
+            p = scorer.probabilities(data[None, :, y : y + tile, x : x + tile])[0]
+            acc[:, y : y + tile, x : x + tile] += p * weight
+            wsum[y : y + tile, x : x + tile] += weight
+    blended: np.ndarray = acc / wsum
+    return blended
+
+
 def test_pipelined_scene_is_the_plain_blend_bit_for_bit(scorer: Scorer, tmp_path: Path) -> None:
     """The three-thread pipeline (reused buffers, softmax and blending in bands of rows) gives
     exactly what tile-by-tile scoring blended with plain numpy gives, whatever the batch size:
@@ -103,16 +118,7 @@ def test_pipelined_scene_is_the_plain_blend_bit_for_bit(scorer: Scorer, tmp_path
     data = scene((3, 150, 230), seed=5)
     src = write_raster(tmp_path / "scene.tif", data)
     tile, overlap = 64, 16
-    ys, xs = tile_starts(150, tile, tile - overlap), tile_starts(230, tile, tile - overlap)
-    weight = np.outer(blend_ramp(tile, overlap), blend_ramp(tile, overlap))
-    acc = np.zeros((scorer.num_classes, 150, 230), np.float32)
-    wsum = np.zeros((150, 230), np.float32)
-    for y in ys:
-        for x in xs:
-            p = scorer.probabilities(data[None, :, y : y + tile, x : x + tile])[0]
-            acc[:, y : y + tile, x : x + tile] += p * weight
-            wsum[y : y + tile, x : x + tile] += weight
-    expected = acc / wsum
+    expected = plain_blend(scorer, data, tile, overlap)
     for batch_size in (1, 3):
         out = tmp_path / f"probs{batch_size}.tif"
         score_scene(
@@ -135,17 +141,8 @@ def test_a_class_map_alone_skips_softmax_where_one_tile_covers_and_gives_the_sam
     data = scene((3, 300, 330), seed=7)
     src = write_raster(tmp_path / "scene.tif", data)
     tile, overlap = 128, 20
-    ys, xs = tile_starts(300, tile, tile - overlap), tile_starts(330, tile, tile - overlap)
-    assert single_spans(ys, tile) == {0: (0, 108), 108: (20, 64), 172: (64, 128)}
-    weight = np.outer(blend_ramp(tile, overlap), blend_ramp(tile, overlap))
-    acc = np.zeros((scorer.num_classes, 300, 330), np.float32)
-    wsum = np.zeros((300, 330), np.float32)
-    for y in ys:
-        for x in xs:
-            p = scorer.probabilities(data[None, :, y : y + tile, x : x + tile])[0]
-            acc[:, y : y + tile, x : x + tile] += p * weight
-            wsum[y : y + tile, x : x + tile] += weight
-    expected = (acc / wsum).argmax(axis=0) + 1
+    assert single_spans(tile_starts(300, tile, tile - overlap), tile) == {0: (0, 108), 108: (20, 64), 172: (64, 128)}
+    expected = plain_blend(scorer, data, tile, overlap).argmax(axis=0) + 1
     alone = score_scene(scorer, src, tmp_path / "alone.tif", tile=tile, overlap=overlap, batch_size=2)
     both = score_scene(scorer, src, tmp_path / "both.tif", probabilities=tmp_path / "p.tif", tile=tile, overlap=overlap)
     with rasterio.open(alone.classes) as a, rasterio.open(both.classes) as b:
