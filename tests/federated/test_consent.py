@@ -150,3 +150,30 @@ def test_a_poll_reads_no_task_again_that_names_another_party_or_waits_for_accept
     assert node.step_all() == {} and reads == []  # nothing read, nothing said again
     Consent(consent_dir(home, "acme")).accept(status(mine))
     assert node.step_all() == {mine.address: "round 0: submitted"} and reads == [mine.address]
+
+
+def test_a_plan_too_large_to_train_is_not_accepted(home: Settings, people: People) -> None:
+    """A submitter that creates the contract itself may name any plan: one whose network has
+    1.6 billion parameters is refused before anything is recorded (a participant's node would
+    refuse to build it anyway)."""
+    from eotrust.federated.weights import encode
+    from eotrust.ledger.federated import FederatedFactoryClient
+
+    params = {"hidden": 1024, "layers": 8, "kernel_size": 15, "dropout": 0.0, "pooling": "avg", "members": 16}
+    store = people.backends.store
+    task = FederatedFactoryClient(people.backends.chain).create(
+        people.mallory.account,
+        aggregator=people.mallory.address,
+        aggregator_recipient=people.mallory.age_recipient,
+        auditor_recipient=people.mallory.age_recipient,
+        plan_cid=store.put_bytes(tiny_plan(params=params).canonical()),
+        model_cid=store.put_bytes(encode(tiny_plan().initial_weights())),
+        participants=[people.acme.address],
+        rounds=1,
+        quorum=1,
+        round_seconds=3600,
+    )
+    bad = runner.invoke(app, ["--home", str(home.home), "federated", "accept", task.address, "--as", "acme"])
+    assert isinstance(bad.exception, InvalidInputError)
+    assert "parameters; a federated plan's model may have at most 20,000,000" in str(bad.exception)
+    assert not any((home.home / "nodes").rglob("0x*"))  # nothing recorded

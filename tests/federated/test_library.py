@@ -122,7 +122,9 @@ def test_bytes_that_are_not_an_update_are_refused() -> None:
 
 def test_privacy_clips_then_adds_noise_and_reports_epsilon() -> None:
     big = OrderedDict((k, v * 100) for k, v in delta(5).items())
-    cfg = PrivacyConfig(clip=1.0, noise_multiplier=1e-6)
+    cfg = PrivacyConfig.model_construct(
+        clip=1.0, noise_multiplier=1e-6, delta=1e-5
+    )  # clipping alone: below the plan's bounds
     assert l2_norm(privatise(big, cfg, np.random.default_rng(0))) == pytest.approx(1.0, rel=1e-3)
     noisy = privatise(big, PrivacyConfig(clip=1.0, noise_multiplier=2.0), np.random.default_rng(0))
     assert l2_norm(noisy) > 2.0  # the noise dominates a clipped update
@@ -219,10 +221,10 @@ def test_a_participant_reads_no_model_larger_than_its_plans_nor_a_huge_plan(tmp_
     assert read_plan(store, plan_cid) == plan
     sound = store.put_bytes(encode(plan.initial_weights()))
     assert store.size(sound) == model_bytes(plan)
-    assert set(read_model(store, sound, at_most=model_bytes(plan))) == set(plan.initial_weights())
+    assert set(read_model(store, sound, like=plan.initial_weights())) == set(plan.initial_weights())
     huge = store.put_bytes(bytes(model_bytes(plan) + 1))
     with pytest.raises(InvalidInputError, match=r"the global model .* bytes; at most \d+ are read"):
-        read_model(store, huge, at_most=model_bytes(plan))
+        read_model(store, huge, like=plan.initial_weights())
     with pytest.raises(InvalidInputError, match=r"the plan .* bytes; at most \d+ are read"):
         read_plan(store, store.put_bytes(bytes(MAX_PLAN_BYTES + 1)))
 

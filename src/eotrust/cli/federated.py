@@ -144,6 +144,7 @@ def accept(
     task its party has not accepted (or whose submitter it does not trust: node run --accept-from)."""
     from eotrust.errors import InvalidInputError
     from eotrust.federated.consent import Consent, consent_dir
+    from eotrust.federated.plan import MAX_PARAMETERS
     from eotrust.federated.privacy import epsilon
     from eotrust.federated.roles import read_plan
     from eotrust.federated.strategy import describe_aggregation
@@ -167,11 +168,8 @@ def accept(
             hint="accept a task that names you",
         )
     plan = read_plan(backends.store, snap.plan_cid)
-    path = Consent(consent_dir(backends.settings, party.name)).accept(snap)
-    role = " and ".join(roles)
-    if as_json:
-        print_json({"address": snap.address, "role": role, "plan_cid": snap.plan_cid, "recorded": str(path)})
-        return
+    # everything said before anything is recorded: an acceptance is never left behind a failure
+    parameters = plan.parameter_count()
     privacy = (
         f"differential privacy ({epsilon(plan.privacy, snap.rounds):.2f}, {plan.privacy.delta:g}) over {snap.rounds} rounds"
         if plan.privacy
@@ -182,10 +180,29 @@ def accept(
         f"federated task {snap.address}: {snap.state.value}, round {snap.round}/{snap.rounds}",
         f"submitter {snap.submitter}, aggregator {snap.aggregator}; {len(snap.participants)} participant(s)"
         + (f", you are #{index}" if index is not None else ""),
-        f"plan {snap.plan_cid}: {plan.architecture} ({params}), {plan.local_epochs} local epoch(s), "
-        f"{describe_aggregation(plan)}, {privacy}",
+        f"plan {snap.plan_cid}: {plan.architecture} ({params}; {parameters:,} parameters), "
+        f"{plan.local_epochs} local epoch(s), {describe_aggregation(plan)}, {privacy}",
         "each update is sealed for the aggregator and the submitter (its auditor), who can read it",
     ]
+    if parameters > MAX_PARAMETERS:
+        raise InvalidInputError(
+            f"the plan's model has {parameters:,} parameters; a federated plan's model may have at most "
+            f"{MAX_PARAMETERS:,}",
+            hint="do not take part",
+        )
+    path = Consent(consent_dir(backends.settings, party.name)).accept(snap)
+    role = " and ".join(roles)
+    if as_json:
+        print_json(
+            {
+                "address": snap.address,
+                "role": role,
+                "plan_cid": snap.plan_cid,
+                "parameters": parameters,
+                "recorded": str(path),
+            }
+        )
+        return
     for line in lines:
         console.print(line, highlight=False, markup=False)
     console.print(f"accepted as {role}: your federated node takes part in this task", style="green", highlight=False)

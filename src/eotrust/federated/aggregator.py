@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from eotrust.federated.aggregate import WeightedDelta
 from eotrust.federated.journal import RoundEntry
-from eotrust.federated.roles import DEADLINE_SLACK_S, RoleContext, model_bytes, read_model, read_plan, short
+from eotrust.federated.roles import DEADLINE_SLACK_S, RoleContext, read_model, read_plan, short
 from eotrust.federated.strategy import strategy_of
 from eotrust.federated.update import GarbageUpdateError, check_update, open_update
 from eotrust.federated.weights import encode
@@ -34,7 +34,7 @@ def aggregator_step(ctx: RoleContext, address: str, snap: FederatedSnapshot | No
     if entry is None:
         plan = read_plan(ctx.store, snap.plan_cid)
         # round 0's model is the submitter's, bounded by the plan; later ones are this aggregator's own
-        global_weights = read_model(ctx.store, snap.model_cid, at_most=model_bytes(plan) if r == 0 else None)
+        global_weights = read_model(ctx.store, snap.model_cid, like=plan.initial_weights() if r == 0 else None)
         accepted: list[WeightedDelta] = []
         refused: list[int] = []
         for u in task.updates_of(r):

@@ -4,14 +4,37 @@ update for the aggregator and the auditor, and submit its CID on the ledger."""
 
 from __future__ import annotations
 
-from eotrust.errors import StateError
+from eotrust.errors import InvalidInputError, StateError
 from eotrust.federated.data import PixelSet
 from eotrust.federated.journal import RoundEntry
-from eotrust.federated.roles import DEADLINE_SLACK_S, RoleContext, model_bytes, read_model, read_plan, short
+from eotrust.federated.plan import FederatedPlan
+from eotrust.federated.roles import DEADLINE_SLACK_S, RoleContext, read_model, read_plan, short
 from eotrust.federated.update import Update, seal_update
 from eotrust.ledger.federated import FederatedSnapshot, FederatedState, FederatedTaskClient
 
 ROLE = "participant"
+
+
+def check_plan_fits(plan: FederatedPlan, data: PixelSet) -> None:
+    """InvalidInputError unless the plan's model takes this owner's pixels: a per-pixel
+    architecture, their channels, and a class for each of their labels (checked before
+    anything is trained: torch's errors said it with a traceback, and stopped the node)."""
+    from eotrust.ml.models import architecture
+
+    if architecture(plan.architecture).input_kind != "pixel":
+        raise InvalidInputError(
+            f"the plan's architecture {plan.architecture} is not a per-pixel model; a participant trains on pixels"
+        )
+    channels = int(data.x.shape[1]) if data.x.ndim == 3 else -1
+    if channels != plan.in_channels:
+        raise InvalidInputError(
+            f"the plan's model takes {plan.in_channels} channels; this owner's pixels have {channels}"
+        )
+    top = int(data.y.max()) if len(data) else -1
+    if top >= len(plan.classes):
+        raise InvalidInputError(
+            f"the plan has {len(plan.classes)} classes; this owner's pixels are labelled up to class index {top}"
+        )
 
 
 def participant_step(ctx: RoleContext, address: str, data: PixelSet, snap: FederatedSnapshot | None = None) -> str:
@@ -34,7 +57,8 @@ def participant_step(ctx: RoleContext, address: str, data: PixelSet, snap: Feder
         from eotrust.federated.local import train_local  # torch: only when this node trains
 
         plan = read_plan(ctx.store, snap.plan_cid)
-        global_weights = read_model(ctx.store, snap.model_cid, at_most=model_bytes(plan))
+        check_plan_fits(plan, data)
+        global_weights = read_model(ctx.store, snap.model_cid, like=plan.initial_weights())
         ctx.log(f"task {short(address)} round {r}: training on {len(data)} own samples")
         delta = train_local(plan, global_weights, data, round_=r, index=index)
         update = Update(task=address, round=r, index=index, samples=len(data), delta=delta)

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from eotrust.ml.models.base import Network
 
 PLAN_FORMAT: Literal["eotrust-federated-plan/1"] = "eotrust-federated-plan/1"
+#: The largest network a plan may ask its participants and aggregator to build and train
+#: (80 MB of float32 weights; the federated models are per-pixel networks of thousands).
+MAX_PARAMETERS = 20_000_000
 Strategy = Literal["fedavg", "fedprox", "fedmedian", "fedtrimmedavg"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
@@ -25,8 +28,10 @@ class PrivacyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    clip: float = Field(gt=0, description="L2 bound of one update")
-    noise_multiplier: float = Field(gt=0, description="noise standard deviation / clip")
+    clip: float = Field(gt=0, le=1e6, description="L2 bound of one update")
+    noise_multiplier: float = Field(
+        ge=0.01, le=1000, description="noise standard deviation / clip (the accountant needs 0.01 to 1000)"
+    )
     delta: float = Field(1e-5, gt=0, lt=1, description="the δ of the (ε, δ) guarantee")
 
 
@@ -63,8 +68,8 @@ class FederatedPlan(BaseModel):
     )
     local_epochs: int = Field(2, ge=1, le=100)
     batch_size: int = Field(128, ge=1)
-    learning_rate: float = Field(0.005, gt=0)
-    seed: int = 0
+    learning_rate: float = Field(0.005, gt=0, le=10)
+    seed: int = Field(0, ge=0, lt=2**63, description="torch's seeds are 64-bit")
     privacy: PrivacyConfig | None = None
 
     @model_validator(mode="after")
@@ -84,10 +89,28 @@ class FederatedPlan(BaseModel):
             raise InvalidInputError(f"the federated plan is not valid: {first_problem(exc)}") from None
 
     def build_model(self) -> Network:
-        """The plan's (untrained) network."""
+        """The plan's (untrained) network; refused, before anything is allocated, when it has
+        more than :data:`MAX_PARAMETERS` parameters."""
         from eotrust.ml.models import build_model
 
+        count = self.parameter_count()
+        if count > MAX_PARAMETERS:
+            raise InvalidInputError(
+                f"the plan's {self.architecture} has {count:,} parameters; a federated plan's model may have at most "
+                f"{MAX_PARAMETERS:,}",
+                hint="a smaller hidden size, fewer layers or a shorter kernel",
+            )
         return build_model(self.architecture, self.in_channels, len(self.classes), dict(self.params))
+
+    def parameter_count(self) -> int:
+        """The parameters of the plan's network, counted on torch's meta device (nothing is allocated)."""
+        import torch
+
+        from eotrust.ml.models import build_model
+
+        with torch.device("meta"):
+            model = build_model(self.architecture, self.in_channels, len(self.classes), dict(self.params))
+        return sum(int(p.numel()) for p in model.parameters())
 
     def initial_weights(self) -> Weights:
         """Round 0's global model: the network initialised from the plan's seed."""

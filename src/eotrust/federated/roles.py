@@ -9,7 +9,7 @@ from eth_account.signers.local import LocalAccount
 
 from eotrust.federated.journal import RoundJournal
 from eotrust.federated.plan import FederatedPlan
-from eotrust.federated.weights import Weights, decode, encode
+from eotrust.federated.weights import Weights, check_like, decode, encode
 from eotrust.ledger.chain import Chain
 from eotrust.ledger.federated import FederatedFactoryClient
 from eotrust.store.base import Store, read_at_most
@@ -57,11 +57,16 @@ def model_bytes(plan: FederatedPlan) -> int:
     return len(encode(plan.initial_weights()))
 
 
-def read_model(store: Store, cid: str, *, at_most: int | None = None) -> Weights:
-    """A global model; with ``at_most`` (the plan's :func:`model_bytes`), a larger object is
-    refused unread (what a participant does: the aggregator that publishes it may be hostile)."""
-    data = store.get_bytes(cid) if at_most is None else read_at_most(store, cid, at_most, "the global model")
-    return decode(data, what=f"global model {cid}")
+def read_model(store: Store, cid: str, *, like: Weights | None = None) -> Weights:
+    """A global model; with ``like`` (the plan's initial weights), a larger object is refused
+    unread and one whose tensors are not the plan's (names, shapes, dtypes) is refused: what a
+    participant does, as the aggregator that publishes it may be hostile (and the submitter
+    that publishes round 0's)."""
+    if like is None:
+        return decode(store.get_bytes(cid), what=f"global model {cid}")
+    weights = decode(read_at_most(store, cid, len(encode(like)), "the global model"), what=f"global model {cid}")
+    check_like(weights, like, f"global model {cid}")
+    return weights
 
 
 def short(address: str) -> str:

@@ -60,7 +60,7 @@ class Update:
         try:
             head = json_loads(data[start : start + n])
             fields = (str(head["task"]), int(head["round"]), int(head["index"]), int(head["samples"]))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:  # 1e400: int(inf) overflows
             raise GarbageUpdateError(f"the update's header is malformed: {exc}") from None
         try:
             delta = decode(data[start + n :], what="the update's tensors")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from eotrust.cid import cid_of_bytes
 from eotrust.errors import EotrustError
 from eotrust.federated.aggregate import WeightedDelta
-from eotrust.federated.roles import model_bytes, read_model, read_plan
+from eotrust.federated.roles import read_model, read_plan
 from eotrust.federated.strategy import describe_aggregation, strategy_of
 from eotrust.federated.update import GarbageUpdateError, check_update, open_update
 from eotrust.federated.weights import encode
@@ -52,7 +52,7 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
         add("rounds", None, "no round has started yet")
         return
     strategy = strategy_of(plan)
-    model_size = model_bytes(plan)  # every round's model is this size
+    reference = plan.initial_weights()  # every round's model has these tensors
     for rec in rounds:
         name = f"round {rec.round}"
         wrong = [u.index for u in rec.updates if snap.participants[u.index].lower() != u.participant.lower()]
@@ -66,7 +66,7 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
             add(f"{name}: aggregate", None, "round still open")
             continue
         try:
-            global_weights = read_model(store, rec.model_cid, at_most=model_size)
+            global_weights = read_model(store, rec.model_cid, like=reference)
         except EotrustError as exc:
             add(f"{name}: global model", False, exc.message)
             continue

@@ -62,7 +62,7 @@ def decode(data: bytes, *, what: str = "weights") -> Weights:
                 np.frombuffer(data, dtype=dtype, count=size // dtype.itemsize, offset=offset).reshape(shape).copy()
             )
             offset += size
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:  # 1e400: int(inf) overflows
         raise InvalidInputError(f"{what} are malformed: {exc}") from None
     if offset != len(data):
         raise InvalidInputError(f"{what} have {len(data) - offset} trailing bytes")
@@ -90,3 +90,18 @@ def floating(weights: Weights) -> list[str]:
 def l2_norm(delta: Weights) -> float:
     """The L2 norm of ``delta`` over its floating tensors: float64, in the tensors' order."""
     return float(np.sqrt(sum(float(np.sum(delta[k].astype(np.float64) ** 2)) for k in floating(delta))))
+
+
+def check_like(weights: Weights, reference: Weights, what: str) -> None:
+    """InvalidInputError unless ``weights`` has exactly ``reference``'s tensors: names in order,
+    shapes and dtypes (a model another party published, against the plan's)."""
+    if list(weights) != list(reference):
+        odd = next((a for a, b in zip(weights, reference) if a != b), None) or "their number"
+        raise InvalidInputError(f"{what} is not the plan's model: tensor names differ ({odd})")
+    for name, ref in reference.items():
+        got = weights[name]
+        if got.shape != ref.shape or got.dtype != ref.dtype:
+            raise InvalidInputError(
+                f"{what} is not the plan's model: tensor {name} is {got.dtype}{list(got.shape)}, "
+                f"the plan's {ref.dtype}{list(ref.shape)}"
+            )

@@ -133,6 +133,8 @@ class FederatedNode:
                 raise
             except EotrustError as exc:
                 seen[address] = f"error: {exc}"
+            except Exception as exc:  # noqa: BLE001 - a bug or a peer's object must not stop the node's other tasks
+                seen[address] = f"error: unexpected {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
             if self._last.get(address) != seen[address]:
                 self.ctx.log(f"task {short(address)}: {seen[address]}")
                 self._last[address] = seen[address]
