@@ -64,6 +64,12 @@ def test_quotations_and_bills(tmp_path: Path, api_client_factory: Callable[..., 
         r = client.post("/processes/shout/quotations", headers=key("sam"), json=bad)
         assert r.status_code == 400, (bad, r.text)
 
+    # the server signs as the platform: the submitter cannot give itself the platform's terms
+    # (before: a refund on failure, so the work of a failed task was paid nothing; a month to fund)
+    for terms in ({"onFailure": "refund"}, {"validFor": 30 * 24 * 3600}):
+        r = client.post("/processes/shout/quotations", headers=key("sam"), json={"task": task, **terms})
+        assert r.status_code == 403 and "only the platform owner" in r.json()["detail"], (terms, r.text)
+
     r = client.post("/processes/shout/quotations", headers=key("sam"), json={"task": task, "validFor": 600})
     assert r.status_code == 201, r.text
     quote = r.json()
@@ -105,3 +111,5 @@ def test_quotations_and_bills(tmp_path: Path, api_client_factory: Callable[..., 
         )
         assert r.status_code == 400 and "prices." in r.json()["detail"], r.text
     assert all(p["body"]["name"] != "dear" for p in client.get("/catalog/platforms").json())
+    own = client.post("/processes/shout/quotations", headers=key("pia"), json={"task": task, "onFailure": "refund"})
+    assert own.status_code == 201 and own.json()["escrow"]["fail_fee"] == "0", own.text  # the platform's own choice

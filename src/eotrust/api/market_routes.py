@@ -133,6 +133,7 @@ def post_quotation(
 ) -> dict[str, Any]:
     """Quote a task of this process: itemised, signed by the task's platform owner, with an expiry."""
     from eotrust.market.prices import task_prices
+    from eotrust.market.quote import DEFAULT_VALID_S
     from eotrust.market.service import contract_submitter, quote_task
 
     state = _state(request)
@@ -142,6 +143,13 @@ def post_quotation(
     me = (caller.address or "").lower()
     if me not in (prices.submitter.lower(), prices.platform_owner.lower()):
         raise PermissionDeniedError(f"only the submitter or the platform owner of task {body.task} asks for its quote")
+    if me != prices.platform_owner.lower() and (body.onFailure != "flat-fee" or body.validFor > DEFAULT_VALID_S):
+        # the server signs as the platform: the terms that favour the payer are the platform's to give
+        raise PermissionDeniedError(
+            f"only the platform owner of task {body.task} sets a quote's failure terms (onFailure) or a validity "
+            f"beyond {DEFAULT_VALID_S} s",
+            hint="ask without them: the platform's default terms apply",
+        )
     with state.lock:
         quote = quote_task(
             state.settings,
