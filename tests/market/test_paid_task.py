@@ -11,12 +11,12 @@ import pytest
 from chain_clock import mine_at
 from flow_world import World
 
-from eotrust.errors import EotrustError, IntegrityError, PermissionDeniedError, StateError
+from eotrust.errors import EotrustError, IntegrityError, InvalidInputError, PermissionDeniedError, StateError
 from eotrust.ledger.escrow import EscrowClient
 from eotrust.market.bill import make_bill
 from eotrust.market.payments import payments_of
 from eotrust.market.quote import Quote, latest_quote
-from eotrust.market.service import escrow_quote_of, fund_task, quote_task
+from eotrust.market.service import escrow_quote_of, fund_task, quote_task, usage_task
 from eotrust.market.usage import Usage, latest_usage
 from eotrust.roles.submitter.request import TaskRequest, open_task
 
@@ -124,7 +124,23 @@ def test_a_paid_task_is_quoted_funded_run_settled_and_everyone_withdraws_its_sha
             world, withdrawals[name]
         ), name
 
+    # a newer quote (the submitter may ask for one, the price may change) moves nothing: the bill
+    # and any usage record follow the funded quote (before: the bill showed the newest quote,
+    # and `usage` measured against it while the escrow settled on the funded one)
+    newer = _quote(world, address)
+    assert newer.cid != quote.cid
+    with pytest.raises(InvalidInputError, match=f"was funded with quote {quote.cid}, not {newer.cid}"):
+        usage_task(
+            world.settings,
+            world.catalog,
+            world.store,
+            address,
+            p["platform-owner"],
+            quote_cid=newer.cid,
+            payments=payments_of(world.chain),
+        )
     bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain))
+    assert bill.quote_cid == quote.cid
     assert bill.status == "settled" and bill.funded == quote.body.total and bill.funding_transactions == [tx]
     assert bill.refunded == usage.body.refund
     for line in bill.lines:

@@ -126,6 +126,9 @@ class EscrowEvents:
     def connected(self, task: str) -> bool:
         return True
 
+    def funded_quote(self, task: str) -> str | None:
+        return None  # these events carry no quote: the bill reads the latest, the one funded here
+
 
 def test_a_bill_shows_quoted_used_and_paid_to_whom_with_the_transactions(market: World) -> None:
     with pytest.raises(NotFoundError, match="no quote"):

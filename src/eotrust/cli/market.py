@@ -286,7 +286,9 @@ def usage(
     ctx: typer.Context,
     task: str = typer.Argument(..., help="the task's contract address"),
     quote_cid: str | None = typer.Option(
-        None, "--quote", help="the quote the task was funded with (default: the latest made here)"
+        None,
+        "--quote",
+        help="the quote to measure against: a task never funded (default: the funded one, else the latest)",
     ),
     as_party: str | None = AsOption,
     as_json: bool = JsonOption,
@@ -301,8 +303,10 @@ def usage(
     backends = backends_of(ctx)
     settings = backends.settings
     party = acting_party(ctx, as_party)
-    recorded = usage_task(settings, backends.catalog, backends.store, task, party, quote_cid=quote_cid)
     payments = payments_of(backends.chain)
+    recorded = usage_task(
+        settings, backends.catalog, backends.store, task, party, quote_cid=quote_cid, payments=payments
+    )
     funded = recorded.body.outcome == "finished" and payments.funded(recorded.body.task)
     tx = payments.settle(recorded.body.task, recorded.cid, recorded.amounts, party) if funded else None
     if as_json:

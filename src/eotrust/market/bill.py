@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from eotrust.catalog.service import Catalog
 from eotrust.market.payments import PaymentEvent, Payments
-from eotrust.market.quote import latest_quote
+from eotrust.market.quote import latest_quote, load_quote
 from eotrust.market.usage import latest_usage
 from eotrust.settings import Settings
 from eotrust.store.base import Store
@@ -55,7 +55,9 @@ class Bill:
 
 
 def make_bill(settings: Settings, catalog: Catalog, store: Store, task: str, payments: Payments | None) -> Bill:
-    quote = latest_quote(settings, store, task, catalog)
+    funded_cid = payments.funded_quote(task) if payments is not None else None
+    # the funded quote is the one the money follows; a later quote (re-priced) is not the bill's
+    quote = load_quote(store, funded_cid, catalog) if funded_cid else latest_quote(settings, store, task, catalog)
     found = latest_usage(settings, store, task, catalog)
     usage = found[0] if found else None
     events: list[PaymentEvent] = payments.events(quote.body.task) if payments is not None else []

@@ -49,6 +49,10 @@ class Payments(Protocol):
 
     def connected(self, task: str) -> bool: ...
 
+    def funded_quote(self, task: str) -> str | None:
+        """The CID of the quote ``task`` was funded with (held or since settled), or None."""
+        ...
+
 
 class EscrowPayments:
     """:class:`Payments` over the escrow each task names (``EscrowClient.for_task``).
@@ -105,6 +109,11 @@ class EscrowPayments:
     def connected(self, task: str) -> bool:
         """Whether ``task`` is a contract on this chain with an escrow (its money can move)."""
         return self.escrow(task) is not None
+
+    def funded_quote(self, task: str) -> str | None:
+        escrow = self.escrow(task)
+        quote = escrow.quote_of(task) if escrow is not None else None
+        return None if quote is None else str(quote.quote_cid)
 
     def funded(self, task: str) -> bool:
         """Whether the escrow holds ``task``'s money now (funded, not yet settled or released)."""

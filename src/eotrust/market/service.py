@@ -36,6 +36,7 @@ from eotrust.store.base import Store
 if TYPE_CHECKING:
     from eotrust.ledger.chain import Chain
     from eotrust.ledger.escrow import SignedQuote
+    from eotrust.market.payments import Payments
 
 
 def local_runs(settings: Settings, store: Store, workflow_cid: str) -> tuple[str, ...]:
@@ -197,12 +198,31 @@ def fund_task(
 
 
 def usage_task(
-    settings: Settings, catalog: Catalog, store: Store, task: str, signer: Owner, *, quote_cid: str | None = None
+    settings: Settings,
+    catalog: Catalog,
+    store: Store,
+    task: str,
+    signer: Owner,
+    *,
+    quote_cid: str | None = None,
+    payments: Payments | None = None,
 ) -> Usage:
-    """Measure the task's run against its quote (``quote_cid``: the one the escrow was funded
-    with; default: the latest noted here) and sign the usage record as the platform."""
+    """Measure the task's run against its quote and sign the usage record as the platform: the
+    quote the escrow was funded with (asked of ``payments``); only a task that was never funded
+    is measured against ``quote_cid`` or, by default, the latest quote noted here. A
+    ``quote_cid`` other than the funded one is refused before anything is recorded: the
+    escrow settles on the funded quote only, and a newer quote (re-priced, or asked for by
+    the submitter) would have moved what each payee is paid."""
+    from eotrust.cid import same_cid
     from eotrust.market.quote import load_quote
 
+    funded = payments.funded_quote(task) if payments is not None else None
+    if funded is not None and quote_cid and not same_cid(quote_cid, funded):
+        raise InvalidInputError(
+            f"task {task} was funded with quote {funded}, not {quote_cid}",
+            hint="leave --quote out: the funded one is used",
+        )
+    quote_cid = funded or quote_cid
     quote = load_quote(store, quote_cid, catalog) if quote_cid else latest_quote(settings, store, task, catalog)
     if quote.body.task.lower() != task.lower():
         raise InvalidInputError(f"quote {quote.cid} is for task {quote.body.task}, not {task}")
