@@ -82,6 +82,11 @@ def test_polygons_with_classes_not_in_the_list_are_refused(tmp_path: Path, slove
     gj = _geojson(tmp_path / "bad.geojson", [(ring, "forest"), (ring, "lava"), (ring, 9)], "EPSG:32633")
     with pytest.raises(InvalidInputError, match=r"\['9', 'lava'\] .* not in the class list"):
         rasterize_labels(gj, grid, tmp_path / "out.tif", field="class", classes=CLASSES)
+    # a number that is no class code: 2.7 was burnt as class 2, silently (GDAL reads this field
+    # as Real, true as 1.0: not a class of this list)
+    odd = _geojson(tmp_path / "odd.geojson", [(ring, 2.7), (ring, True), (ring, 2)], "EPSG:32633")
+    with pytest.raises(InvalidInputError, match=r"\['1\.0', '2\.7'\] .* not in the class list"):
+        rasterize_labels(odd, grid, tmp_path / "out.tif", field="class", classes=CLASSES)
     with pytest.raises(InvalidInputError, match="no field 'kind'"):
         rasterize_labels(gj, grid, tmp_path / "out.tif", field="kind", classes=CLASSES)
     assert not (tmp_path / "out.tif").exists()

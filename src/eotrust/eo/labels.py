@@ -212,13 +212,16 @@ def rasterize_labels(
         if v is None:
             codes.append(NODATA_CODE)
             continue
+        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+            unknown.add(str(v)[:40])  # true is no class 1, 2.7 no class 2, inf and NaN no class at all
+            continue
         try:
             code = int(v)
         except (TypeError, ValueError):
             try:
                 code = classes.code_of(str(v))
             except InvalidInputError:
-                unknown.add(str(v))
+                unknown.add(str(v)[:40])
                 continue
         else:
             if code != NODATA_CODE and code not in classes.codes:

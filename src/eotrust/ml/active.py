@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -367,10 +368,17 @@ def import_labels(
     )
 
 
+#: A class name or code is short; a longer label is refused without being quoted back.
+MAX_LABEL_CHARS = 100
+
+
 def _code_of(value: Any, classes: ClassList, i: int) -> int:
     if isinstance(value, bool):
         raise InvalidInputError(f"feature {i}: label {value!r} is not a class")
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+    if isinstance(value, str) and len(value) > MAX_LABEL_CHARS:
+        raise InvalidInputError(f"feature {i}: a label of {len(value)} characters is not a class name or code")
+    # ASCII digits only: "²".isdigit() holds but int("²") fails
+    if isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}", value.strip())):
         code = int(value)
         if code not in classes.codes:
             raise InvalidInputError(
