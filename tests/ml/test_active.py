@@ -234,6 +234,34 @@ def test_cli_suggest_import_and_warm_start(tmp_path: Path, settings: Settings) -
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["round"].startswith(("Qm", "b")) and out["total_pixels"] > 29 * 3  # 3 x 3 patches
+    # a parent that is no label round is refused before -o is touched (it was replaced first)
+    from eotrust.store import open_store
+
+    store = open_store(settings)
+    before = (tmp_path / "l.tif").read_bytes()
+    good = json.loads(store.get_bytes(out["round"]))
+    for bogus in (b'{"foo": 1}', json.dumps({**good, "round": 10**7}).encode()):
+        r = runner.invoke(
+            app,
+            [
+                *home,
+                "label",
+                "import",
+                str(tmp_path / "s.geojson"),
+                "--like",
+                str(w.cube),
+                "-o",
+                str(tmp_path / "l.tif"),
+            ]
+            + [
+                "--classes",
+                "2 forest,3 grassland,4 shrubland,8 artificial surface",
+                "--parent",
+                store.put_bytes(bogus),
+            ],
+        )
+        assert isinstance(r.exception, InvalidInputError) and "is not a label round" in str(r.exception), r.output
+        assert (tmp_path / "l.tif").read_bytes() == before
     r = runner.invoke(
         app,
         [*home, "label", "import", str(tmp_path / "s.geojson"), "--like", str(w.cube), "-o", str(tmp_path / "x.tif")],

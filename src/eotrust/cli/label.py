@@ -84,7 +84,7 @@ def import_cmd(
     """Take labelled GeoJSON back into a label raster on the raster's grid; store the round."""
     from eotrust.eo.labels import ClassList
     from eotrust.errors import InvalidInputError
-    from eotrust.ml.active import class_list_of, import_labels, record_round
+    from eotrust.ml.active import class_list_of, import_labels, read_round, record_round
 
     if classes:
         class_list = ClassList.parse(classes)
@@ -92,6 +92,8 @@ def import_cmd(
         class_list = class_list_of(base)
     else:
         raise InvalidInputError("give --classes (or --base, a label raster that declares them)")
+    if store_it and parent is not None:
+        read_round(backends_of(ctx).store, parent)  # before -o is written: nothing half-done if it is none
     report = import_labels(geojson, like, out, classes=class_list, base=base)
     cid = None
     if store_it:

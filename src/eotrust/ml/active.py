@@ -416,13 +416,17 @@ def class_list_of(path: Path) -> ClassList:
     return declared
 
 
+#: Rounds of labelling are counted, not numbered by the labeller: a million is past any project.
+MAX_ROUND = 10**6
+
+
 class LabelRound(BaseModel):
     """One round of active learning, stored by CID."""
 
     model_config = ConfigDict(extra="forbid")
 
     format: Literal["eotrust-label-round/1"] = ROUND_FORMAT
-    round: int = Field(ge=0)
+    round: int = Field(ge=0, le=MAX_ROUND)
     parent: str | None = Field(default=None, description="CID of the previous round")
     created: str
     strategy: str | None = None
@@ -433,6 +437,18 @@ class LabelRound(BaseModel):
     labelled_pixels: int
     dataset: str | None = None
     model: str | None = Field(default=None, description="CID of the model trained on this round's labels")
+
+
+def read_round(store: Store, cid: str) -> LabelRound:
+    """The label round stored at ``cid`` (a small record of CIDs); InvalidInputError in one line
+    if it is none (read before anything of a new round is written or stored)."""
+    from eotrust.store.base import read_at_most
+
+    raw = read_at_most(store, cid, 1 << 20, "label round")
+    try:
+        return LabelRound.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidInputError(f"{cid} is not a label round: {first_problem(exc)}") from None
 
 
 def record_round(
@@ -451,15 +467,8 @@ def record_round(
     """Put every file of the round into ``store`` and a :class:`LabelRound` record naming
     them by CID; return the record's CID. The round number follows the parent's."""
     from eotrust.cid import canonical_json
-    from eotrust.store.base import read_at_most
 
-    number = 0
-    if parent is not None:
-        try:
-            raw = read_at_most(store, parent, 1 << 20, "label round")  # a record of CIDs: small
-            number = LabelRound.model_validate_json(raw).round + 1
-        except ValidationError as exc:
-            raise InvalidInputError(f"{parent} is not a label round: {first_problem(exc)}") from None
+    number = 0 if parent is None else read_round(store, parent).round + 1
 
     def put(p: Path | None) -> str | None:
         return store.put_file(Path(p)) if p is not None else None
