@@ -199,3 +199,36 @@ def test_a_market_signature_is_bound_to_its_kinds_signing_domain(market: World) 
         moved = SignedDocument(**{**doc.model_dump(), "kind": kind})
         with pytest.raises(Integrity):
             moved.check()
+
+
+def test_a_signed_quote_with_numbers_or_times_that_are_not_is_one_line(market: World) -> None:
+    """A quote is read by others (the submitter's `quote`, `fund`, the server's /quotations):
+    its platform signed quantities of NaN, Infinity or 1e999990, a duration of 'abc' or an
+    expiry of 'zzz' (tracebacks: decimal's and datetime's errors), or a string holding a lone
+    surrogate, which canonical JSON could not encode (a traceback, for any signed kind)."""
+    quote = _quote(market, market.request().address)
+    owner = market.parties["platform-owner"]
+    good = quote.body.model_dump(mode="json")
+    line = good["items"][0]
+    for field, value in (
+        ("quantity", "NaN"),
+        ("quantity", "Infinity"),
+        ("quantity", "1e999990"),
+        ("quantity", "-1"),
+        ("estimated_duration_s", "abc"),
+        ("valid_until", "zzz"),
+        ("created", "2026-12-03T10:00:00"),
+    ):
+        body = (
+            {**good, "items": [{**line, field: value}, *good["items"][1:]]}
+            if field == "quantity"
+            else {**good, field: value}
+        )
+        cid = market.store.put_bytes(sign_document("eotrust-quote/1", body, owner).stored_bytes())
+        with pytest.raises(IntegrityError, match=rf"quote {cid}: field [a-z_.0-9]*{field}: ") as err:
+            load_quote(market.store, cid)
+        assert "\n" not in str(err.value)
+    raw = json.loads(market.store.get_bytes(quote.cid))
+    text = json.dumps({**raw, "body": {**raw["body"], "basis": "\ud800"}})  # ensure_ascii: "\\ud800" stays escaped
+    with pytest.raises(InvalidInputError, match="lone surrogate"):
+        load_quote(market.store, market.store.put_bytes(text.encode()))

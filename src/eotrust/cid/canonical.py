@@ -25,7 +25,10 @@ def canonical_json(value: Any) -> bytes:
         ) from None
     except TypeError as exc:
         raise InvalidInputError(f"not canonical JSON: {exc}") from None
-    return text.encode("utf-8")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): JSON can spell it, UTF-8 cannot
+        raise InvalidInputError("not canonical JSON: a string holds a lone surrogate, which is not text") from None
 
 
 def canonical_text(value: Any) -> str:

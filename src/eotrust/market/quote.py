@@ -28,6 +28,7 @@ from eotrust.errors import (
     InvalidInputError,
     PermissionDeniedError,
     StateError,
+    first_problem,
 )
 from eotrust.market.estimate import Estimate
 from eotrust.market.prices import TaskPrices
@@ -46,6 +47,35 @@ MAX_VALID_S = 30 * 24 * 3600
 OnFailure = Literal["refund", "flat-fee"]
 
 
+def _amount(value: object) -> object:
+    """A quantity or duration: a finite, non-negative decimal string of at most 40 characters
+    (a signed document is read by others: NaN, Infinity or 1e999999 were tracebacks)."""
+    from decimal import InvalidOperation
+
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("a decimal string of at most 40 characters")
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal number") from None
+    if not number.is_finite() or number < 0 or abs(number.adjusted()) > 30:
+        raise ValueError(f"{value!r} is not a finite, non-negative amount of sensible size")
+    return value
+
+
+def _utc_time(value: object) -> object:
+    """A time as eotrust writes it (ISO 8601, UTC)."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("an ISO 8601 time")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return value
+
+
 class LineItem(BaseModel):
     """One line: ``quantity`` (a decimal) × ``rate`` (wei per unit) = ``cost`` (wei, rounded up)."""
 
@@ -59,6 +89,7 @@ class LineItem(BaseModel):
     cost: Wei
 
     _whole = field_validator("rate", "cost", mode="before")(_wei)
+    _quantity = field_validator("quantity", mode="before")(_amount)
 
 
 class Payee(BaseModel):
@@ -96,6 +127,8 @@ class QuoteBody(BaseModel):
     fail_fee: Wei = 0  # what a Failed task pays the platform; the rest goes back to the submitter
 
     _whole = field_validator("total", "fail_fee", mode="before")(_wei)
+    _duration = field_validator("estimated_duration_s", mode="before")(_amount)
+    _times = field_validator("created", "valid_until", mode="before")(_utc_time)
 
 
 class Quote(BaseModel):
@@ -243,9 +276,7 @@ def _parse(document: SignedDocument, cid: str) -> Quote:
     try:
         body = QuoteBody.model_validate(document.body)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err.get("loc", ()))
-        raise IntegrityError(f"quote {cid}: field {where}: {err.get('msg')}") from None
+        raise IntegrityError(f"quote {cid}: {first_problem(exc)}") from None
     return Quote(cid=cid, body=body, signer=document.signer, signature=document.signature)
 
 
