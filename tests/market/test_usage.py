@@ -152,3 +152,56 @@ def test_a_bill_shows_quoted_used_and_paid_to_whom_with_the_transactions(market:
     app_line = next(line for line in bill.lines if line.address == market.application.owner)
     assert app_line.paid == app_line.withdrawn == APP_PRICE and app_line.transactions == ["0xs1", "0xw"]
     assert sum(line.paid for line in bill.lines) + bill.refunded == quote.body.total
+
+
+def test_a_usage_record_charges_what_its_measures_and_the_quote_give(market: World) -> None:
+    """The platform signs the usage record the escrow settles on: one that measured next to
+    nothing but charged every line in full, or changed a rate, or measured NaN, was accepted and
+    billed (audit, shown on the old code)."""
+    quote = _quote(market, market.request().address)
+    platform = market.parties["platform-owner"]
+    tiny = {item: Decimal("0.000001") for item in ("flat", "cpu", "gpu", "memory", "storage", "duration")}
+    honest = make_usage(quote, None, _succeeded(), tiny, platform).body
+    check_usage(Usage(cid="x", body=UsageBody.model_validate(honest), signer=platform.account.address), quote)
+    cpu = next(i for i, line in enumerate(honest["lines"]) if line["item"] == "cpu")
+
+    def consistent(body: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
+        """``body`` with ``lines``, and what it owes each payee and in all made to add up."""
+        owed = [
+            {
+                "address": o["address"],
+                "amount": str(sum(int(x["charged"]) for x in lines if x["payee"] == o["address"])),
+            }
+            for o in body["owed"]
+        ]
+        charged = sum(int(o["amount"]) for o in owed)
+        return {
+            **body,
+            "lines": lines,
+            "owed": owed,
+            "charged": str(charged),
+            "refund": str(quote.body.total - charged),
+        }
+
+    def forged(change: dict[str, str]) -> str:
+        lines = [dict(line) for line in honest["lines"]]
+        lines[cpu].update(change)
+        return market.store.put_bytes(sign_document(KIND, consistent(honest, lines), platform).stored_bytes())
+
+    full = honest["lines"][cpu]["quoted"]
+    for change, message in (
+        ({"charged": full, "measured": full}, r"is not \d+ wei"),  # a measure its quantity does not give
+        ({"rate": str(int(honest["lines"][cpu]["rate"]) * 2)}, "not a line of the quote at its rate"),
+        ({"quantity": "NaN"}, "field lines.*quantity"),
+    ):
+        with pytest.raises(IntegrityError, match=message):
+            load_usage(market.store, forged(change))
+    # the measure right, the charge inflated to the whole line: refused as not following
+    big = {**tiny, "cpu": Decimal(10**6)}
+    capped = make_usage(quote, None, _succeeded(), big, platform).body
+    assert capped["lines"][cpu]["charged"] == full
+    with pytest.raises(IntegrityError, match="charges 0 wei; its measure and the quote's terms give"):
+        lines = [dict(line) for line in capped["lines"]]
+        lines[cpu]["charged"] = "0"
+        body = consistent(capped, lines)
+        load_usage(market.store, market.store.put_bytes(sign_document(KIND, body, platform).stored_bytes()))

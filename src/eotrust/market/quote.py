@@ -47,7 +47,7 @@ MAX_VALID_S = 30 * 24 * 3600
 OnFailure = Literal["refund", "flat-fee"]
 
 
-def _amount(value: object) -> object:
+def decimal_amount(value: object) -> object:
     """A quantity or duration: a finite, non-negative decimal string of at most 40 characters
     (a signed document is read by others: NaN, Infinity or 1e999999 were tracebacks)."""
     from decimal import InvalidOperation
@@ -89,7 +89,7 @@ class LineItem(BaseModel):
     cost: Wei
 
     _whole = field_validator("rate", "cost", mode="before")(_wei)
-    _quantity = field_validator("quantity", mode="before")(_amount)
+    _quantity = field_validator("quantity", mode="before")(decimal_amount)
 
 
 class Payee(BaseModel):
@@ -127,7 +127,7 @@ class QuoteBody(BaseModel):
     fail_fee: Wei = 0  # what a Failed task pays the platform; the rest goes back to the submitter
 
     _whole = field_validator("total", "fail_fee", mode="before")(_wei)
-    _duration = field_validator("estimated_duration_s", mode="before")(_amount)
+    _duration = field_validator("estimated_duration_s", mode="before")(decimal_amount)
     _times = field_validator("created", "valid_until", mode="before")(_utc_time)
 
 

@@ -22,9 +22,9 @@ from eotrust.catalog.entries import Kind, Wei, _wei
 from eotrust.catalog.service import Catalog
 from eotrust.clock import utc_iso
 from eotrust.crypto.signing import Owner, account_of
-from eotrust.errors import IntegrityError, PermissionDeniedError
+from eotrust.errors import IntegrityError, PermissionDeniedError, first_problem
 from eotrust.market.estimate import GB, HOUR, Declared, declared_resources, read_run, up
-from eotrust.market.quote import Quote, cost, load_quote
+from eotrust.market.quote import Quote, cost, decimal_amount, load_quote
 from eotrust.market.signed import (
     SignedDocument,
     load_document,
@@ -51,6 +51,7 @@ class UsageLine(BaseModel):
     charged: Wei  # min(measured, quoted), or 0 where the failure terms say so
 
     _whole = field_validator("rate", "measured", "quoted", "charged", mode="before")(_wei)
+    _quantity = field_validator("quantity", mode="before")(decimal_amount)
 
 
 class Owing(BaseModel):
@@ -77,6 +78,7 @@ class UsageBody(BaseModel):
     measured_at: str
 
     _whole = field_validator("charged", "refund", mode="before")(_wei)
+    _duration = field_validator("duration_s", mode="before")(decimal_amount)
 
 
 class Usage(BaseModel):
@@ -206,11 +208,28 @@ def check_usage(usage: Usage, quote: Quote) -> None:
         raise IntegrityError(
             f"usage record {usage.cid} is for quote {body.quote_cid} of task {body.task}, not {quote.cid}"
         )
-    quoted = {(i.item, i.payee.lower()): i.cost for i in quote.body.items}
+    items = {(i.item, i.payee.lower()): i for i in quote.body.items}
+    finished = body.outcome == "finished"
     for line in body.lines:
-        if line.charged > quoted.get((line.item, line.payee.lower()), 0) or line.charged > line.measured:
+        item = items.get((line.item, line.payee.lower()))
+        if item is None or line.rate != item.rate or line.quoted != item.cost:
+            raise IntegrityError(
+                f"usage record {usage.cid}: line {line.item} for {line.payee} is not a line of the quote at its rate"
+            )
+        if line.measured != cost(Decimal(line.quantity), line.rate):
+            raise IntegrityError(
+                f"usage record {usage.cid}: line {line.item}: {line.quantity} × {line.rate} is not {line.measured} wei"
+            )
+        if line.charged > item.cost or line.charged > line.measured:
             raise IntegrityError(
                 f"usage record {usage.cid}: line {line.item} charges {line.charged} wei, above the quote or the measure"
+            )
+        # what a line charges follows from its measure and the quote's terms (make_usage's rule)
+        due = min(line.measured, item.cost) if finished else (quote.body.fail_fee if item.item == "flat" else 0)
+        if line.charged != due:
+            raise IntegrityError(
+                f"usage record {usage.cid}: line {line.item} charges {line.charged} wei; its measure and the quote's "
+                f"terms give {due}"
             )
     if len(body.owed) != len(quote.body.payees):
         raise IntegrityError(
@@ -236,10 +255,7 @@ def _parse(document: SignedDocument, cid: str) -> Usage:
     try:
         body = UsageBody.model_validate(document.body)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise IntegrityError(
-            f"usage record {cid}: field {'.'.join(str(x) for x in err.get('loc', ()))}: {err.get('msg')}"
-        ) from None
+        raise IntegrityError(f"usage record {cid}: {first_problem(exc)}") from None
     return Usage(cid=cid, body=body, signer=document.signer)
 
 
