@@ -186,7 +186,8 @@ def test_a_usage_record_charges_what_its_measures_and_the_quote_give(market: Wor
     def forged(change: dict[str, str]) -> str:
         lines = [dict(line) for line in honest["lines"]]
         lines[cpu].update(change)
-        return market.store.put_bytes(sign_document(KIND, consistent(honest, lines), platform).stored_bytes())
+        cid: str = market.store.put_bytes(sign_document(KIND, consistent(honest, lines), platform).stored_bytes())
+        return cid
 
     full = honest["lines"][cpu]["quoted"]
     for change, message in (
