@@ -211,3 +211,35 @@ def test_rasterise_a_geopackage_in_web_mercator(tmp_path: Path, slovenia: Path) 
     with rasterio.open(tmp_path / "l.tif") as ds:
         arr = ds.read(1)
     assert counts[2] + counts[3] == 6060 and (arr[:45] == 3).all() and (arr[56:] == 2).all()
+
+
+@pytest.mark.parametrize("all_touched", [False, True])
+def test_polygons_cut_to_each_window_burn_the_pixels_the_whole_polygon_burns(
+    tmp_path: Path, slovenia: Path, all_touched: bool
+) -> None:
+    """Each polygon is cut to the window (and a pixel around it) before it is burnt: a circle of
+    200,000 vertices across windows of 16 pixels burns exactly what rasterising it whole burns
+    (cut, it costs one window's share of its vertices: 500,000 vertices on 4096² took 21.7 s
+    whole per window, 2.8 s cut)."""
+    from rasterio.features import rasterize
+
+    grid = raster_info(slovenia / "ndvi.tif").grid
+    left, bottom, right, top = grid.bounds
+    cx, cy, r = (left + right) / 2, (bottom + top) / 2, min(right - left, top - bottom) / 2.3
+    t = np.linspace(0, 2 * np.pi, 200_000, endpoint=False)
+    ring = [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in t]
+    gj = _geojson(tmp_path / "circle.geojson", [(ring, "forest")], "EPSG:32633")
+    rasterize_labels(gj, grid, tmp_path / "out.tif", field="class", classes=CLASSES, block=16, all_touched=all_touched)
+    import shapely
+
+    whole = rasterize(
+        [(shapely.Polygon(ring), 2)],
+        out_shape=(grid.height, grid.width),
+        transform=grid.affine,
+        fill=0,
+        all_touched=all_touched,
+        dtype="uint16",
+    )
+    with rasterio.open(tmp_path / "out.tif") as out:
+        np.testing.assert_array_equal(out.read(1), whole)
+    assert (whole == 2).sum() > 1000

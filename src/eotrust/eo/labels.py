@@ -253,13 +253,18 @@ def rasterize_labels(
     profile = geotiff_profile(grid, count=1, dtype="uint16", nodata=NODATA_CODE)
     with atomic_path(dest) as tmp, rasterio.open(tmp, "w", **profile) as out:
         out.update_tags(classes=classes.to_tag(), source=str(Path(vector).name), field=field)
+        px, py = abs(grid.affine.a), abs(grid.affine.e)
         for win in windows(grid, block):
-            box = shapely.box(*rasterio.windows.bounds(win, grid.affine))
+            left, bottom, right, top = rasterio.windows.bounds(win, grid.affine)
+            box = shapely.box(left, bottom, right, top)
             hits = sorted(tree.query(box, predicate="intersects").tolist())
             arr = np.zeros((int(win.height), int(win.width)), dtype=np.uint16)
             if hits:
+                # each polygon cut to the window and a pixel around it (the same pixels burn):
+                # whole, a polygon of many vertices was converted and scanned once per window
+                margin = (left - px, bottom - py, right + px, top + py)
                 arr = rasterize(
-                    ((geoms[i], codes[i]) for i in hits),
+                    ((shapely.clip_by_rect(geoms[i], *margin), codes[i]) for i in hits),
                     out_shape=arr.shape,
                     transform=grid.window_transform(win),
                     fill=NODATA_CODE,
