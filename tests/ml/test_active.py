@@ -168,6 +168,11 @@ def random_suggestions(tmp_path_factory: pytest.TempPathFactory) -> str:
             "outside the raster",
         ),
         (lambda d: d["features"][0].update(geometry=None), "Point or Polygon"),
+        # all geometries are reprojected at once; a bad one is then found feature by feature
+        (
+            lambda d: d["features"][0].update(geometry={"type": "Point", "coordinates": ["a", "b"]}),
+            "feature 0 of .* has an invalid geometry",
+        ),
     ],
 )
 def test_bad_labelled_geojson_is_refused_and_nothing_written(
