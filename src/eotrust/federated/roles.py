@@ -52,11 +52,6 @@ def read_plan(store: Store, cid: str) -> FederatedPlan:
     return FederatedPlan.parse(read_at_most(store, cid, MAX_PLAN_BYTES, "the plan"))
 
 
-def model_bytes(plan: FederatedPlan) -> int:
-    """The size of every global model of ``plan`` (the same tensors each round, encoded)."""
-    return len(encode(plan.initial_weights()))
-
-
 def read_model(store: Store, cid: str, *, like: Weights | None = None) -> Weights:
     """A global model; with ``like`` (the plan's initial weights), a larger object is refused
     unread and one whose tensors are not the plan's (names, shapes, dtypes) is refused: what a
