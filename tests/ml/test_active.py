@@ -216,25 +216,15 @@ def test_cli_suggest_import_and_warm_start(tmp_path: Path, settings: Settings) -
     )
     assert r.exit_code == 0, r.output
     _label_all(tmp_path / "s.geojson", w.labels)
+    import_into_l = [*home, "label", "import", str(tmp_path / "s.geojson"), "--like", str(w.cube)]
+    import_into_l += [
+        "-o",
+        str(tmp_path / "l.tif"),
+        "--classes",
+        "2 forest,3 grassland,4 shrubland,8 artificial surface",
+    ]
     r = runner.invoke(
-        app,
-        [
-            *home,
-            "label",
-            "import",
-            str(tmp_path / "s.geojson"),
-            "--like",
-            str(w.cube),
-            "-o",
-            str(tmp_path / "l.tif"),
-            "--classes",
-            "2 forest,3 grassland,4 shrubland,8 artificial surface",
-            "--suggestions",
-            str(tmp_path / "s.geojson"),
-            "--model",
-            str(w.model),
-            "--json",
-        ],
+        app, [*import_into_l, "--suggestions", str(tmp_path / "s.geojson"), "--model", str(w.model), "--json"]
     )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
@@ -246,25 +236,7 @@ def test_cli_suggest_import_and_warm_start(tmp_path: Path, settings: Settings) -
     before = (tmp_path / "l.tif").read_bytes()
     good = json.loads(store.get_bytes(out["round"]))
     for bogus in (b'{"foo": 1}', json.dumps({**good, "round": 10**7}).encode()):
-        r = runner.invoke(
-            app,
-            [
-                *home,
-                "label",
-                "import",
-                str(tmp_path / "s.geojson"),
-                "--like",
-                str(w.cube),
-                "-o",
-                str(tmp_path / "l.tif"),
-            ]
-            + [
-                "--classes",
-                "2 forest,3 grassland,4 shrubland,8 artificial surface",
-                "--parent",
-                store.put_bytes(bogus),
-            ],
-        )
+        r = runner.invoke(app, [*import_into_l, "--parent", store.put_bytes(bogus)])
         assert isinstance(r.exception, InvalidInputError) and "is not a label round" in str(r.exception), r.output
         assert (tmp_path / "l.tif").read_bytes() == before
     r = runner.invoke(
