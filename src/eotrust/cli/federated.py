@@ -158,9 +158,7 @@ def accept(
             f"{snap.address} is not a task of this chain's federated factory", hint="check the address"
         )
     index = snap.index_of(party.address)
-    roles = (["participant"] if index is not None else []) + (
-        ["aggregator"] if snap.aggregator.lower() == party.address.lower() else []
-    )
+    roles = snap.roles_of(party.address)
     if not roles:
         raise InvalidInputError(
             f"federated task {snap.address} names {party.name} ({party.address}) neither as a participant nor as "

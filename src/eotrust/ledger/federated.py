@@ -72,6 +72,12 @@ class FederatedSnapshot(BaseModel):
                 return i
         return None
 
+    def roles_of(self, address: str) -> list[str]:
+        """What the task names ``address`` as: ``participant``, ``aggregator``, both or neither."""
+        return (["participant"] if self.index_of(address) is not None else []) + (
+            ["aggregator"] if self.aggregator.lower() == address.lower() else []
+        )
+
 
 class UpdateRecord(BaseModel):
     """One participant's submitted update, as the ledger recorded it."""

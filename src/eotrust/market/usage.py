@@ -241,10 +241,6 @@ def check_usage(usage: Usage, quote: Quote) -> None:
             raise IntegrityError(
                 f"usage record {usage.cid}: what it owes {owing.address} does not follow from its lines and the quote"
             )
-    if len(body.owed) != len(quote.body.payees):
-        raise IntegrityError(
-            f"usage record {usage.cid} owes {len(body.owed)} parties; the quote names {len(quote.body.payees)}"
-        )
     if body.charged != sum(o.amount for o in body.owed) or body.charged + body.refund != quote.body.total:
         raise IntegrityError(
             f"usage record {usage.cid}: charged {body.charged} + refund {body.refund} is not the quote's total {quote.body.total}"

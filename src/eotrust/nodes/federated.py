@@ -77,11 +77,6 @@ class FederatedNode:
             return participant_step(self.ctx, address, self.data, snap)
         return aggregator_step(self.ctx, address, snap)
 
-    def _names_me(self, snap: FederatedSnapshot) -> bool:
-        if self.role == "participant":
-            return snap.index_of(self.ctx.address) is not None
-        return snap.aggregator.lower() == self.ctx.address.lower()
-
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         """Hold this party's lock for its role in this home (re-entrant for this node). Two
@@ -117,7 +112,7 @@ class FederatedNode:
                 if snap.state != FederatedState.RUNNING:
                     self._done.add(address)
                     continue
-                if not self._names_me(snap):
+                if self.role not in snap.roles_of(self.ctx.address):
                     self._elsewhere.add(address)
                     continue
                 if not self.consent.accepts(snap):
