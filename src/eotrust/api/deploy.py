@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.links import base_url
@@ -65,8 +66,14 @@ async def _package(request: Request, process: str | None, version: str | None, v
     ctype = request.headers.get("content-type", "application/cwl+yaml")
     if ctype.split(";")[0].strip().lower() not in PACKAGE_TYPES:
         raise InvalidInputError(f"cannot deploy a {ctype} body", hint=f"send one of {', '.join(PACKAGE_TYPES)}")
-    return parse_package_request(
-        body, ctype, process=process, version=version, visibility=visibility.split(",") if visibility else None
+    # parsing and packing (cwltool) take a while: off the event loop, which serves everyone
+    return await run_in_threadpool(
+        parse_package_request,
+        body,
+        ctype,
+        process=process,
+        version=version,
+        visibility=visibility.split(",") if visibility else None,
     )
 
 
@@ -100,9 +107,9 @@ async def deploy_process(
 ) -> JSONResponse:
     state = request.app.state.eotrust
     req = await _package(request, id_, version, visibility)
-    party = state.load_party(caller.party)
-    record, dep = deploy(
-        state.settings, party, req, catalog=state.catalog, deployments=state.deployments, store=state.store
+    party = await run_in_threadpool(state.load_party, caller.party)  # unlocks a keystore (scrypt)
+    record, dep = await run_in_threadpool(
+        deploy, party, req, catalog=state.catalog, deployments=state.deployments, store=state.store
     )
     base = base_url(request)
     return JSONResponse(
@@ -126,9 +133,9 @@ async def replace_process(
 ) -> Response:
     state = request.app.state.eotrust
     req = await _package(request, processId, version, visibility)
-    party = state.load_party(caller.party)
-    deploy(
-        state.settings,
+    party = await run_in_threadpool(state.load_party, caller.party)
+    await run_in_threadpool(
+        deploy,
         party,
         req,
         catalog=state.catalog,

@@ -56,7 +56,7 @@ def check_cwl(path: Path, *, _depth: int = 0, _seen: list[Path] | None = None) -
     :mod:`eotrust.limits` for it and every document it imports; at most ``MAX_CWL_IMPORTS``
     ``$import``/``$include``/``$mixin``/``run`` references in all, ``MAX_CWL_IMPORT_DEPTH``
     deep, each a relative path inside the CWL file's directory (no URL: nothing is fetched,
-    nothing outside is read)."""
+    nothing outside is read); no ``$schemas`` (cwltool would fetch or read each one)."""
     from eotrust.errors import InvalidInputError
     from eotrust.limits import YAML_LIMITS, load_yaml
 
@@ -79,6 +79,17 @@ def check_cwl(path: Path, *, _depth: int = 0, _seen: list[Path] | None = None) -
     def walk(node: object) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
+                if key == "$schemas":
+                    raise WorkflowValidationError(
+                        [
+                            Problem(
+                                "CWL $schemas are not loaded (eotrust fetches nothing and reads nothing outside the "
+                                "document's folder): remove them",
+                                None,
+                                source,
+                            )
+                        ]
+                    )
                 if key in _REFERENCES and isinstance(value, str):
                     refs.append(value)
                 else:

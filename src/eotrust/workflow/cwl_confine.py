@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from eotrust.errors import WorkflowError
 
@@ -55,3 +56,42 @@ def confined_fs_access(roots: Iterable[Path]) -> Any:
             return super().listdir(fn)
 
     return ConfinedFsAccess
+
+
+def confined_fetcher(roots: Iterable[Path]) -> Any:
+    """A schema-salad ``fetcher_constructor`` for cwltool's loaders (documents, job orders):
+    it reads ``file:`` URLs under ``roots`` only and asks nothing over the network. Its
+    default fetched every ``$schemas`` URL (no timeout: a host that never answers held the
+    caller for ever), read ``file:`` schemas without bound, and sent a HEAD to every
+    URL-valued ``class`` of a hint or namespace: requests to wherever a document's author
+    chose. A URL asked about is simply not there; one asked for is a validation error."""
+    from schema_salad.exceptions import ValidationException
+    from schema_salad.fetcher import DefaultFetcher
+
+    allowed = real_roots(roots)
+
+    def refuse_outside(url: str) -> None:
+        split = urlsplit(url)
+        if split.scheme != "file":
+            raise ValidationException(f"eotrust fetches nothing: {url}")
+        try:
+            check_readable(url2pathname(split.path), allowed)
+        except CwlReadRefused as exc:
+            raise ValidationException(exc.message) from None
+
+    class ConfinedFetcher(DefaultFetcher):
+        def fetch_text(self, url: str, content_types: list[str] | None = None) -> str:
+            if not isinstance(self.cache.get(url), str):  # cwltool's own schemas are in the cache
+                refuse_outside(url)
+            return super().fetch_text(url, content_types)
+
+        def check_exists(self, url: str) -> bool:
+            if url in self.cache:
+                return True
+            try:
+                refuse_outside(url)
+            except ValidationException:
+                return False
+            return super().check_exists(url)
+
+    return ConfinedFetcher

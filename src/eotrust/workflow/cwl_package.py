@@ -47,20 +47,27 @@ def pack_cwl(path: Path) -> bytes:
     (cwltool --pack), measured first (:func:`~eotrust.workflow.cwl.check_cwl`);
     WorkflowValidationError if it is too big or deep, imports from outside its folder, or
     cwltool cannot load it."""
+    from cwltool.argparser import arg_parser
+    from cwltool.context import LoadingContext
     from cwltool.main import main as cwltool_main
 
     from eotrust.workflow.cwl import check_cwl
+    from eotrust.workflow.cwl_confine import confined_fetcher
 
     if not path.is_file():
         raise WorkflowValidationError([Problem(f"CWL file {path} does not exist", None, str(path))])
     check_cwl(path)  # size, depth, aliases, imports inside its folder: before cwltool reads it
     out, log = io.StringIO(), io.StringIO()
     handler = logging.StreamHandler(log)
+    args = arg_parser().parse_args(["--pack", str(path)])
+    loading = LoadingContext(vars(args))
+    loading.fetcher_constructor = confined_fetcher([path.resolve().parent])  # its folder; no URL
     code = cwltool_main(
-        argsl=["--pack", str(path)],
+        args=args,
         stdout=out,
         stderr=log,
         logger_handler=handler,
+        loadingContext=loading,
         custom_schema_callback=standard_schemas_kept(),
     )
     if code != 0 or not out.getvalue().strip():

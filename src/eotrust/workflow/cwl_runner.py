@@ -39,7 +39,7 @@ from eotrust.errors import WorkflowError
 from eotrust.limits import file_problem, json_loads
 from eotrust.settings import Settings
 from eotrust.store.base import Store
-from eotrust.workflow.cwl_confine import confined_fs_access, real_roots
+from eotrust.workflow.cwl_confine import confined_fetcher, confined_fs_access, real_roots
 from eotrust.workflow.cwl_sandbox import CwlSandbox, sandboxed_job_class, tool_names
 
 if TYPE_CHECKING:
@@ -560,6 +560,7 @@ def run_cwl(
     runtime = RuntimeContext(vars(args))
     if roots:
         runtime.make_fs_access = confined_fs_access(roots)
+        loading.fetcher_constructor = confined_fetcher(roots)  # documents and job order: no URL, nothing outside
     base = Path(process_file).resolve().parent.as_uri() + "/" if "://" not in process_ref else ""
     log = io.StringIO()
     handler = logging.StreamHandler(log)
