@@ -6,7 +6,9 @@ process, garbage packages."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ import pytest
 import yaml
 from api_world import FlowWorld, build_world
 from fastapi.testclient import TestClient
+
+from eotrust.errors import NotFoundError
 
 CWL = Path(__file__).resolve().parents[1] / "data" / "cwl"
 CWL_YAML = "application/cwl+yaml"
@@ -98,6 +102,112 @@ def test_garbage_packages_are_one_clear_400(client: TestClient, world: FlowWorld
         assert res.json()["detail"] and "Traceback" not in res.text
     assert _deploy(client, world, id="../etc").status_code == 400
     assert _deploy(client, world, id="ok", visibility="bad name!").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "description",
+    [{"id": 5}, {"id": "k1", "keywords": 5}, {"id": "k2", "keywords": [1]}, {"id": "k3", "title": ["x"]}],
+    ids=["numeric-id", "keywords-not-a-list", "keywords-not-text", "title-not-text"],
+)
+def test_a_description_of_the_wrong_types_is_one_400(
+    client: TestClient, world: FlowWorld, description: dict[str, object]
+) -> None:
+    """A 500 and a traceback before (an audit): the id matched as a string, keywords iterated."""
+    pkg = {"processDescription": description, "executionUnit": [{"unit": yaml.safe_load(_package())}]}
+    res = client.post("/processes", json=pkg, headers=_key(world, "alan"))
+    assert res.status_code == 400, res.text
+    assert "processDescription" in res.json()["detail"]
+
+
+def test_a_package_naming_schemas_is_refused(client: TestClient, world: FlowWorld) -> None:
+    """cwltool fetched them (no timeout: a host that never answered froze the server)."""
+    unit = {**yaml.safe_load(_package()), "$schemas": ["http://127.0.0.1:9/s.rdf"]}
+    res = client.post(
+        "/processes",
+        json={"processDescription": {"id": "fetcher"}, "executionUnit": [{"unit": unit}]},
+        headers=_key(world, "alan"),
+    )
+    assert res.status_code == 400 and "$schemas" in res.json()["detail"], res.text
+
+
+def test_the_server_answers_others_while_a_package_is_deployed(
+    client: TestClient, world: FlowWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deploying (cwltool packing, a signature) ran on the event loop: while it worked, nobody
+    else was answered (an audit: a package whose schema host never answered froze the server)."""
+    import eotrust.api.deploy as routes
+    from eotrust.roles.algorithm_owner.deploy import deploy as real
+
+    entered, release = threading.Event(), threading.Event()
+    released_by_others: list[bool] = []
+
+    def slow_deploy(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        released_by_others.append(release.wait(30))  # False: nobody was answered meanwhile
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(routes, "deploy", slow_deploy)
+    with ThreadPoolExecutor(1) as pool:
+        posted = pool.submit(_deploy, client, world, id="slow")
+        assert entered.wait(60)
+        assert client.get("/conformance").status_code == 200
+        release.set()
+        assert posted.result(timeout=120).status_code == 201
+    assert released_by_others == [True]
+
+
+def test_a_refused_deploy_leaves_the_published_workflows_alone(client: TestClient, world: FlowWorld) -> None:
+    """A deploy of another owner's process id was refused after it had repointed the server
+    home's (unsigned) published-workflow index at the caller's workflow (an audit)."""
+    from api_world import WORKFLOW
+
+    from eotrust.settings import load_settings
+    from eotrust.workflow.registry import describe_published
+
+    settings = load_settings(home=world.home)
+    before = describe_published(settings, "shout").cid
+    theirs = WORKFLOW.replace("tr a-z A-Z", "cat")
+    refused = _deploy(client, world, "ava", body=theirs.encode(), ctype="application/x-yaml", id="shout")
+    assert refused.status_code == 403, refused.text
+    assert describe_published(settings, "shout").cid == before
+    # and an accepted deploy names no entry of the index either: it is stored by CID
+    assert _deploy(client, world, "ava", body=theirs.encode(), ctype="application/x-yaml", id="avas").status_code == 201
+    with pytest.raises(NotFoundError):
+        describe_published(settings, "avas")
+
+
+def test_a_process_id_cannot_be_taken_through_the_catalogue(client: TestClient, world: FlowWorld) -> None:
+    """An algorithm owner registered an application of another owner's process id through
+    ``POST /catalog/applications``: ``/processes/shout`` became hers, and submitters' tasks ran
+    her code on the data owners' data (an audit). Now the route refuses it; a record of the
+    name written into the catalogue anyway makes the name nobody's process, never hers."""
+    from api_world import WORKFLOW
+
+    cid = client.post(
+        "/store", content=WORKFLOW.replace("tr a-z A-Z", "cat").encode(), headers=_key(world, "ava")
+    ).json()["cid"]
+    app = {"name": "shout", "version": "0.2.0", "workflow_cid": cid, "inputs": ["scene"], "outputs": ["shouted"]}
+    refused = client.post("/catalog/applications", json=app, headers=_key(world, "ava"))
+    assert refused.status_code == 403 and "belongs to another owner" in refused.json()["detail"], refused.text
+    # written into the shared catalogue anyway (its holder, or the CLI): not served as the process
+    from eotrust.catalog.entries import ApplicationInfo
+    from eotrust.catalog.service import Catalog
+    from eotrust.party import load_party
+    from eotrust.settings import load_settings
+
+    settings = load_settings(home=world.home)
+    assert client.get("/processes/shout").status_code == 200
+    Catalog(settings).register(load_party(settings, "ava"), ApplicationInfo.model_validate(app))
+    # which of two owners' "shout" is meant is not the server's to pick (nor the newest's, nor the
+    # record that says it is older: its time is its signer's word): neither is served or run
+    assert client.get("/processes/shout").status_code == 404
+    assert "shout" not in [p["id"] for p in client.get("/processes").json()["processes"]]
+    ran = client.post(
+        "/processes/shout/execution",
+        json={"inputs": {"scene": world.dataset_id, "tag": "x"}},
+        headers=_key(world, "sam"),
+    )
+    assert ran.status_code == 404, ran.text
 
 
 def test_deploy_describe_execute_shape_versions_replace_and_undeploy(client: TestClient, world: FlowWorld) -> None:

@@ -164,18 +164,26 @@ def register_dataset(request: Request, info: DatasetInfo, caller: Caller = Depen
 def register_application(
     request: Request, info: ApplicationInfo, caller: Caller = Depends(require_party)
 ) -> dict[str, Any]:
-    check_application(request.app.state.eotrust, info)
+    check_application(request.app.state.eotrust, info, caller.address or "")
     return _register(request, caller, info)
 
 
-def check_application(state: ServerState, info: ApplicationInfo) -> None:
-    """An application is registered only if its workflow is in this server's store and parses
-    within the limits (an alias bomb is refused here, not parsed by every later GET /processes)."""
+def check_application(state: ServerState, info: ApplicationInfo, owner: str) -> None:
+    """An application is registered only under a name no other owner holds (its record would be
+    served as that process, or make the name nobody's), and only if
+    its workflow is in this server's store and parses within the limits (an alias bomb is
+    refused here, not parsed by every later GET /processes)."""
+    from eotrust.api.flowops import owners_by_name
     from eotrust.cid import validate_cid
-    from eotrust.errors import InvalidInputError
+    from eotrust.errors import PermissionDeniedError
     from eotrust.workflow.errors import WorkflowValidationError
     from eotrust.workflow.spec import load_workflow_cid
 
+    others = owners_by_name(state.catalog.list(Kind.APPLICATION)).get(info.name, set()) - {owner.lower()}
+    if others:
+        raise PermissionDeniedError(
+            f"application name {info.name!r} belongs to another owner ({min(others)})", hint="choose another name"
+        )
     cid = validate_cid(info.workflow_cid)
     if not state.store.has(cid):
         raise InvalidInputError(

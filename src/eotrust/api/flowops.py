@@ -125,6 +125,17 @@ def _process_of(state: ServerState, record: Record[ApplicationInfo]) -> ProcessI
     )
 
 
+def owners_by_name(records: list[Record[ApplicationInfo]]) -> dict[str, set[str]]:
+    """Per application name, the addresses (lower case) of everyone who signed a record of it.
+    Anyone may sign a record of any name, and the time a record says it was made is its
+    signer's word: a name of several owners is nobody's process (as ``Catalog.find`` refuses
+    to choose between them)."""
+    owners: dict[str, set[str]] = {}
+    for rec in records:
+        owners.setdefault(rec.body.name, set()).add(rec.owner.lower())
+    return owners
+
+
 def _deployed_applications(state: ServerState, viewer: str | None) -> list[Record[ApplicationInfo]]:
     """Application records a viewer (party name, or None for anyone) may see as processes, in
     creation order: those deployed over OGC API - Processes - Part 2 by the newest statement of
@@ -132,14 +143,18 @@ def _deployed_applications(state: ServerState, viewer: str | None) -> list[Recor
     from the CLI, which have no deployment statement and are public."""
     current = state.deployments.current()
     deployed_at = {key: position for position, key in enumerate(current)}  # current() is in deployment order
+    records = state.catalog.list(Kind.APPLICATION)
+    owners = owners_by_name(records)
     out = []
-    for rec in state.catalog.list(Kind.APPLICATION):
+    for rec in records:
         app = rec.body
         dep = current.get((app.name, app.version))
         if dep is not None and (dep.application != rec.id or dep.status != "deployed" or not dep.visible_to(viewer)):
             continue
         if dep is None and any(p == app.name for p, _ in current):
             continue  # a version of a deployed process that was never deployed itself
+        if dep is None and len(owners[app.name]) > 1:
+            continue  # registered from the CLI by several owners: which is meant is not for us to pick
         out.append(rec)
     # records carry their time to the second: two versions deployed within one second are in
     # the order they were deployed, not in that of their ids

@@ -19,7 +19,6 @@ from eotrust.catalog.service import Catalog
 from eotrust.errors import InvalidInputError, NotFoundError, PermissionDeniedError, StateError
 from eotrust.limits import json_loads
 from eotrust.party import Party, Role
-from eotrust.settings import Settings
 from eotrust.store.base import Store
 
 PROCESS_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -87,17 +86,22 @@ def parse_package_request(
                 "executionUnit must hold the CWL document inline as {'unit': {...}}",
                 hint="this server fetches no package by href",
             )
-        vis = doc.get("visibility", desc.get("visibility") if isinstance(desc, dict) else None)
+        if not isinstance(desc, dict):
+            desc = {}
+        vis = doc.get("visibility", desc.get("visibility"))
+        keywords = desc.get("keywords", [])
+        if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
+            raise InvalidInputError("processDescription.keywords must be a list of strings")
         return _checked(
             PackageRequest(
                 package=json.dumps(cwl).encode(),
                 format="cwl",
-                process=process or (desc.get("id") if isinstance(desc, dict) else None),
-                version=version or (str(desc["version"]) if isinstance(desc, dict) and desc.get("version") else None),
+                process=process or _text(desc, "id"),
+                version=version or _text(desc, "version"),
                 visibility=tuple(_visibility(vis if visibility is None else visibility)),
-                title=str(desc.get("title", "")) if isinstance(desc, dict) else "",
-                description=str(desc.get("description", "")) if isinstance(desc, dict) else "",
-                keywords=tuple(str(k) for k in desc.get("keywords", [])) if isinstance(desc, dict) else (),
+                title=_text(desc, "title") or "",
+                description=_text(desc, "description") or "",
+                keywords=tuple(keywords),
             )
         )
     fmt = "cwl" if looks_like_cwl(body) else "eotrust"
@@ -106,6 +110,18 @@ def parse_package_request(
             package=body, format=fmt, process=process, version=version, visibility=tuple(_visibility(visibility))
         )
     )
+
+
+def _text(desc: dict[str, Any], key: str) -> str | None:
+    """A text field of a process description (a version may be a number); None when absent."""
+    value = desc.get(key)
+    if value is None or value == "":
+        return None
+    if key == "version" and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise InvalidInputError(f"processDescription.{key} must be a string, not {type(value).__name__}")
+    return value
 
 
 def _visibility(value: Any) -> list[str]:
@@ -129,7 +145,7 @@ def _checked(req: PackageRequest) -> PackageRequest:
     return req
 
 
-def _application_info(settings: Settings, req: PackageRequest, store: Store) -> ApplicationInfo:
+def _application_info(req: PackageRequest, store: Store) -> ApplicationInfo:
     if req.format == "cwl":
         from eotrust.workflow.cwl_package import cwl_interface, pack_cwl_text
 
@@ -149,7 +165,8 @@ def _application_info(settings: Settings, req: PackageRequest, store: Store) -> 
         )
     from eotrust.limits import YAML_LIMITS, check_yaml
     from eotrust.roles.algorithm_owner.applications import parameters_schema
-    from eotrust.workflow import load_workflow, publish_workflow
+    from eotrust.workflow import load_workflow
+    from eotrust.workflow.spec import store_workflow
 
     try:
         text = req.package.decode("utf-8")
@@ -161,7 +178,9 @@ def _application_info(settings: Settings, req: PackageRequest, store: Store) -> 
             f"the package is neither CWL nor an eotrust workflow: {str(exc).splitlines()[0]}"
         ) from None
     spec = load_workflow(text, store=store)
-    cid = publish_workflow(settings, spec, name=req.process or spec.name, store=store)
+    # stored by CID only: a deployment names no entry of the server home's published workflows
+    # (an unsigned index that anyone's deploy, refused or not, would otherwise repoint)
+    cid = store_workflow(store, spec)
     return ApplicationInfo(
         name=req.process or spec.name,
         version=req.version or spec.version or "1.0.0",
@@ -183,7 +202,6 @@ def _check_owner_role(party: Party) -> None:
 
 
 def deploy(
-    settings: Settings,
     party: Party,
     req: PackageRequest,
     *,
@@ -195,7 +213,7 @@ def deploy(
     """Store, register (signed by ``party``) and deploy a package. ``replace``: the process id
     a PUT names; then the party must own it, and the same version is replaced."""
     _check_owner_role(party)
-    info = _application_info(settings, req, store)
+    info = _application_info(req, store)
     if replace is not None:
         if info.name != replace:
             info = info.model_copy(update={"name": replace})
