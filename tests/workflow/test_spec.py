@@ -86,6 +86,29 @@ def test_cycle_is_reported() -> None:
     assert any("cycle" in msg and "a" in msg and "c" in msg for _, msg in found), found
 
 
+def test_a_chain_of_thousands_of_steps_is_ordered_without_recursing() -> None:
+    """Each step one level deeper: the old depth-first sort recursed once per step and raised
+    RecursionError (a traceback from `workflow validate`) past Python's default limit (an
+    audit; the node did not see it only because py-evm raises the limit on import)."""
+    import sys
+
+    n = 3000
+    steps = "".join(f"  s{i}: {{service: pass, in: {{src: s{i + 1}.out}}}}\n" for i in range(n - 1))
+    text = (
+        "name: deep\ninputs: {text: file}\nservices:\n  pass:\n    command: [cp, '{inputs.src}', '{outputs.out}']\n"
+        "    inputs: {src: file}\n    outputs: {out: file}\nsteps:\n"
+        + steps
+        + f"  s{n - 1}: {{service: pass, in: {{src: inputs.text}}}}\noutputs: {{out: s0.out}}\n"
+    )
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # Python's default, whatever an earlier import set
+    try:
+        spec = load_workflow(text)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert spec.order == [f"s{i}" for i in reversed(range(n))]
+
+
 def test_missing_input_and_unknown_parameter_and_param_type() -> None:
     text = GOOD.replace(
         'a: {service: upper, in: {src: inputs.text}, params: {suffix: "${suffix}"}}',

@@ -24,6 +24,7 @@ A workflow is a YAML document::
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -606,35 +607,47 @@ def _source_type(
 
 
 def _topological(steps: dict[str, StepSpec], doc: YamlDoc, problems: list[Problem]) -> list[str]:
+    """The steps, each after those it depends on (depth first, upstream in name order); every
+    cycle reported once. Iterative: a chain of thousands of steps is valid, and recursing once
+    per step hit Python's recursion limit (a traceback)."""
     order: list[str] = []
-    state: dict[str, int] = {}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
     reported: set[frozenset[str]] = set()
 
-    def visit(node: str, trail: list[str]) -> None:
-        state[node] = 1
-        trail.append(node)
-        for up in sorted(steps[node].upstream()):
-            if up not in steps:
-                continue
-            if state.get(up) == 1:
-                cycle = trail[trail.index(up) :] + [up]
-                key = frozenset(cycle)
-                if key not in reported:
-                    reported.add(key)
-                    problems.append(
-                        doc.problem(
-                            f"cycle: {' <- '.join(cycle)} (a step cannot depend on its own output)", "steps", up
-                        )
-                    )
-            elif up not in state:
-                visit(up, trail)
-        trail.pop()
-        state[node] = 2
-        order.append(node)
+    def upstream(node: str) -> Iterator[str]:
+        return iter(sorted(steps[node].upstream()))
 
     for name in steps:
-        if name not in state:
-            visit(name, [])
+        if name in state:
+            continue
+        state[name] = 1
+        trail = [name]
+        stack = [(name, upstream(name))]
+        while stack:
+            node, ups = stack[-1]
+            for up in ups:
+                if up not in steps:
+                    continue
+                if state.get(up) == 1:
+                    cycle = trail[trail.index(up) :] + [up]
+                    key = frozenset(cycle)
+                    if key not in reported:
+                        reported.add(key)
+                        problems.append(
+                            doc.problem(
+                                f"cycle: {' <- '.join(cycle)} (a step cannot depend on its own output)", "steps", up
+                            )
+                        )
+                elif up not in state:
+                    state[up] = 1
+                    trail.append(up)
+                    stack.append((up, upstream(up)))
+                    break
+            else:
+                stack.pop()
+                trail.pop()
+                state[node] = 2
+                order.append(node)
     return order
 
 
