@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from eotrust.nodes.journal import Journal, SealedResult, TaskJournal
 from eotrust.nodes.platform_store import PlatformStore
 from eotrust.store import LocalStore
@@ -29,8 +31,13 @@ def test_writes_stay_private_reads_fall_through(tmp_path: Path) -> None:
     assert (view.size(public), view.size(secret)) == (len(b"workflow document"), len(b"decrypted input"))
 
 
-def test_journal_round_trip_is_atomic_per_task(settings: Settings) -> None:
-    journal = Journal(settings, "p1")
+def test_journal_round_trip_is_atomic_per_task_and_signed(settings: Settings) -> None:
+    from eth_account import Account
+
+    from eotrust.errors import IntegrityError
+
+    owner, other = Account.create(), Account.create()
+    journal = Journal(settings, "p1", signer=owner, platform_id="a" * 64)
     address = "0x" + "ab" * 20
     assert journal.load(address) == TaskJournal(address=address)
     entry = TaskJournal(
@@ -39,5 +46,22 @@ def test_journal_round_trip_is_atomic_per_task(settings: Settings) -> None:
         results=[SealedResult(name="a", cid="QmA", plaintext_cid="QmP", size=3, recipient="age1x")],
     )
     journal.save(entry)
-    assert Journal(settings, "p1").load(address) == entry
+    assert Journal(settings, "p1", signer=owner, platform_id="a" * 64).load(address) == entry
     assert not list(journal.dir.glob(".*"))  # no temporary left behind
+    # another key, another platform, another task's file, an edited or a bare entry: refused
+    for reader in (
+        Journal(settings, "p1", signer=other, platform_id="a" * 64),
+        Journal(settings, "p1", signer=owner, platform_id="b" * 64),
+    ):
+        with pytest.raises(IntegrityError, match="not one this platform's owner signed"):
+            reader.load(address)
+    path = journal.dir / f"{address}.json"
+    moved = "0x" + "cd" * 20
+    (journal.dir / f"{moved}.json").write_bytes(path.read_bytes())
+    path.write_text(path.read_text().replace("QmRun", "QmRum"))
+    for edited in (address, moved):
+        with pytest.raises(IntegrityError):
+            journal.load(edited)
+    path.write_text(entry.model_dump_json())  # the old, unsigned format
+    with pytest.raises(IntegrityError):
+        journal.load(address)

@@ -265,3 +265,82 @@ def test_a_platform_short_of_disk_fails_the_task_before_decrypting_anything(worl
     assert f"platform {PLATFORM} is short of disk" in log, log
     assert not any("decrypted on the platform" in line for line in world.logs)
     assert {p for p in private.rglob("*") if p.is_file()} == before  # nothing decrypted, nothing left
+
+
+def test_a_scan_reads_in_full_only_the_tasks_the_node_can_move(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anyone may open tasks naming any platform. A node's scan (every start, every `node run
+    --once`, every return of the chain) read each task of the factory in full — its logs from
+    its creation block to the head — whoever it named and whatever its state: 400 strangers'
+    tasks cost 41 s, growing with the square of their number (an audit). Now a task of another
+    platform owner or an ended one is glanced at once per node, one waiting for answers on every
+    scan (one contract call), and only a task the node can move is read in full."""
+    from eotrust.ledger.task import TaskClient
+
+    submitter = world.parties["submitter"]
+    elsewhere = world.backends.factory.create_task(
+        submitter.account,
+        results_recipient=submitter.card.age_recipient,
+        application_id=world.application.id,
+        application_owner=world.application.owner,
+        platform_id=world.platform.id,
+        platform_owner=world.parties["owner-a"].account.address,  # not this platform's owner
+        paid=False,
+    )
+    waiting = world.request()  # names this platform; nobody answered
+    ready = world.request()
+    world.answer_all(ready.address)
+    reads: list[str] = []
+    glances: list[str] = []
+    status, glance = TaskClient.status, TaskClient.glance
+
+    def counted_status(self: TaskClient) -> Any:
+        reads.append(self.address)
+        return status(self)
+
+    def counted_glance(self: TaskClient) -> Any:
+        glances.append(self.address)
+        return glance(self)
+
+    monkeypatch.setattr(TaskClient, "status", counted_status)
+    monkeypatch.setattr(TaskClient, "glance", counted_glance)
+    node = world.node()
+    assert node.recover() == {ready.address: "Finished"}
+    assert set(reads) == {ready.address}
+    assert set(glances) == {elsewhere.address, waiting.address, ready.address}
+    reads.clear()
+    glances.clear()
+    assert node.recover() == {} and reads == [] and glances == [waiting.address]
+    world.answer_all(waiting.address)
+    assert node.recover() == {waiting.address: "Finished"} and set(reads) == {waiting.address}
+
+
+def test_a_journal_entry_planted_in_the_home_records_nothing(world: World) -> None:
+    """Whoever could write the platform's home wrote the node's journal entry of a task it was
+    about to run — results never computed — and the node signed them onto the contract and
+    into the catalogue and finished the task without running anything (an audit). Now an entry
+    the platform's owner did not sign is refused: nothing is recorded, the task waits."""
+    import json
+
+    from eotrust.nodes.journal import SealedResult, TaskJournal
+
+    address = world.request().address
+    world.answer_all(address)
+    forged = world.store.put_bytes(b"FORGED RESULT, NEVER COMPUTED\n")
+    entry = TaskJournal(
+        address=address,
+        run_cid=forged,
+        results=[SealedResult(name="classmap", cid=forged, plaintext_cid=forged, size=30, recipient="")],
+    )
+    node = world.node()
+    path = node.ctx.journal.dir / f"{address.lower()}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for planted in (entry.model_dump_json(), json.dumps({"entry": entry.model_dump(mode="json"), "signature": "0x00"})):
+        path.write_text(planted)
+        assert node.recover() == {address: "error"}
+        snap = world.task(address).status()
+        assert snap.results == [] and not snap.state.is_terminal
+        assert world.catalog.results(task=address) == []
+        assert "not one this platform's owner signed" in world.logs[-1]
+    path.unlink()  # the operator moves it aside: the task runs
+    assert node.recover() == {address: "Finished"}
+    assert forged not in world.task(address).status().result_cids

@@ -36,6 +36,7 @@ class Domain(str, Enum):
     QUOTE = "market quote"
     USAGE = "market usage"
     REFUSAL = "data-use refusal"
+    NODE_JOURNAL = "node journal"
 
 
 class Signer(Protocol):

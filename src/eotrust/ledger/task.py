@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from eth_account.signers.local import LocalAccount
@@ -32,6 +33,7 @@ from eotrust.ledger.codec import (
 from eotrust.ledger.models import (
     REQUEST_STATUSES,
     TASK_STATES,
+    RequestStatus,
     ResourceRequest,
     TaskEvent,
     TaskResult,
@@ -50,6 +52,15 @@ _REQUESTED, _ACKNOWLEDGED = 1, 2
 
 #: How many times status() reads the snapshot and the logs before believing they disagree.
 _READ_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class TaskGlance:
+    """A task's state, its platform owner and whether every request is acknowledged."""
+
+    state: TaskState
+    platform_owner: str
+    all_acknowledged: bool
 
 
 class _LogsAhead(Exception):
@@ -98,6 +109,18 @@ class TaskClient:
     # -- reading ----------------------------------------------------------------------------------
     def state(self) -> TaskState:
         return TASK_STATES[int(self._call("state")[0])]
+
+    def glance(self) -> TaskGlance:
+        """What the contract itself holds about who must move next: one ``snapshot()`` call,
+        no logs (:meth:`status` reads the task's logs from its creation block to the head)."""
+        (s,) = self._call("snapshot")
+        (_, _, state, _, app_status, plat_owner, plat_status, _, requests, _) = s
+        statuses = [app_status, plat_status, *(status for _, status in requests)]
+        return TaskGlance(
+            state=TASK_STATES[state],
+            platform_owner=to_checksum_address(plat_owner),
+            all_acknowledged=all(REQUEST_STATUSES[x] is RequestStatus.Acknowledged for x in statuses),
+        )
 
     def status(self) -> TaskSnapshot:
         """Everything the task holds: what the contract checks with (one ``snapshot()``

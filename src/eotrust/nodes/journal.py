@@ -5,19 +5,34 @@ journal keeps what the node made but the ledger does not hold yet: the ciphertex
 sealed outputs (age encryption is randomised, so sealing again would make a different CID),
 the run record's CID, or the CID of a failure log. Every write is atomic, and each entry is
 written *before* the transaction that publishes it, so a node killed anywhere finds, on
-restart, either nothing (and runs again: the workflow cache makes that cheap) or exactly the
-objects it will record — never a second set.
+restart, either nothing (and runs again) or exactly the objects it will record — never a
+second set.
+
+Each entry is signed by the platform owner's account (domain ``node journal``, over the
+platform's catalogue id and the entry, which names its task): the node records whatever its
+journal says, so before, whoever could write the home planted an entry — results never
+computed — and the node signed them onto the contract and into the catalogue without running
+anything. An entry not signed so is refused, naming its file; nothing is recorded from it.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from eth_account.signers.local import LocalAccount
+from pydantic import BaseModel, Field, ValidationError
 
-from eotrust.limits import json_loads
+from eotrust.crypto.signing import Domain, sign_record, verify_record
+from eotrust.errors import IntegrityError
+from eotrust.limits import DocumentTooLarge, json_loads, read_document
 from eotrust.settings import Settings
 from eotrust.store.atomic import write_atomic
+
+#: The version of the signed journal format.
+JOURNAL_VERSION = 1
+#: Most bytes of one entry (255 results of a few hundred bytes each fit many times over).
+MAX_ENTRY_BYTES = 4 * 1024 * 1024
 
 
 class SealedResult(BaseModel):
@@ -40,19 +55,46 @@ class TaskJournal(BaseModel):
 
 
 class Journal:
-    """One JSON file per task under ``<home>/nodes/<platform>/tasks/``."""
+    """One signed JSON file per task under ``<home>/nodes/<platform>/tasks/``."""
 
-    def __init__(self, settings: Settings, platform: str) -> None:
+    def __init__(self, settings: Settings, platform: str, *, signer: LocalAccount, platform_id: str) -> None:
         self.dir = settings.path("nodes", platform, "tasks")
+        self._signer = signer
+        self._platform_id = platform_id
 
     def _path(self, address: str) -> Path:
         return self.dir / f"{address.lower()}.json"
 
+    def _payload(self, entry: TaskJournal) -> dict[str, object]:
+        return {"platform": self._platform_id, "entry": entry.model_dump(mode="json")}
+
     def load(self, address: str) -> TaskJournal:
+        """The entry of task ``address`` (empty if none); IntegrityError for one the platform's
+        owner did not sign for this platform and task."""
         path = self._path(address)
         if not path.is_file():
             return TaskJournal(address=address)
-        return TaskJournal.model_validate(json_loads(path.read_text()))
+        try:
+            doc = json_loads(read_document(path, max_bytes=MAX_ENTRY_BYTES, what="a node journal entry"))
+            entry = TaskJournal.model_validate(doc["entry"])
+            signature = str(doc["signature"])
+        except (OSError, ValueError, DocumentTooLarge, ValidationError, KeyError, TypeError):
+            entry, signature = None, ""
+        if (
+            entry is None
+            or entry.address.lower() != address.lower()
+            or not verify_record(
+                Domain.NODE_JOURNAL, JOURNAL_VERSION, self._payload(entry), signature, self._signer.address
+            )
+        ):
+            raise IntegrityError(
+                f"the node's journal entry {path} is not one this platform's owner signed for task {address}: "
+                "nothing is recorded from it",
+                hint="someone else wrote into this home; move the file aside to run the task again",
+            )
+        return entry
 
     def save(self, entry: TaskJournal) -> None:
-        write_atomic(self._path(entry.address), entry.model_dump_json(indent=2).encode())
+        signature = sign_record(self._signer, Domain.NODE_JOURNAL, JOURNAL_VERSION, self._payload(entry))
+        doc = {"entry": entry.model_dump(mode="json"), "signature": signature}
+        write_atomic(self._path(entry.address), json.dumps(doc, indent=2).encode())
