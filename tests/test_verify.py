@@ -165,3 +165,40 @@ def test_verify_command_exit_status_and_verdict(finished: tuple[World, str]) -> 
         assert [c["name"] for c in report["checks"] if c["ok"] is False] == ["result 'digest': stored"]
     finally:
         _restore(path, saved)
+
+
+def test_a_run_record_of_other_steps_or_other_code_is_named(finished: tuple[World, str]) -> None:
+    """The platform attests to what it ran; verify compared the run record with the platform's
+    other claims (inputs, outputs, the workflow's CID) but not with the workflow itself, so a
+    record of other steps, or of a step run by other code, verified (an audit). Here the
+    platform's node records the first task's (genuine) results for a second task, with a run
+    record that says one step ran another service, then one with a step of its own."""
+    from eotrust.nodes.runner import RUN_RECORD
+    from eotrust.workflow.record import read_run_record
+
+    world, first = finished
+    node = world.node()
+    genuine = node.ctx.journal.load(first)
+    assert genuine.run_cid is not None
+    run = read_run_record(world.store, genuine.run_cid)
+    other_code = world.store.put_bytes(b"another program")
+    step = run.steps[0]
+    for forged_steps, named in (
+        (
+            [step.model_copy(update={"service_cid": other_code}), *run.steps[1:]],
+            f"{step.step} ran service {other_code}",
+        ),
+        ([*run.steps, step.model_copy(update={"step": "exfiltrate"})], "the workflow has no exfiltrate"),
+    ):
+        forged = world.store.put_bytes(run.model_copy(update={"steps": forged_steps}).canonical())
+        second = world.request().address
+        world.answer_all(second)
+        results = [
+            r.model_copy(update={"cid": forged, "plaintext_cid": forged}) if r.name == RUN_RECORD else r
+            for r in genuine.results
+        ]
+        lie = genuine.model_copy(update={"address": second, "run_cid": forged, "results": results})
+        node.ctx.journal.save(lie)  # the platform's own signed entry: the platform lies
+        assert node.recover() == {second: "Finished"}
+        failed = _failed(_verdict(world, second))
+        assert list(failed) == ["run's steps are the workflow's"] and named in failed["run's steps are the workflow's"]

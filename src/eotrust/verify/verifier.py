@@ -26,8 +26,9 @@ from eotrust.catalog.entries import ApplicationInfo, ResultInfo
 from eotrust.errors import EotrustError, IntegrityError, NotFoundError
 from eotrust.ledger import Chain, RequestStatus, TaskFactoryClient, TaskState
 from eotrust.nodes.runner import RUN_RECORD
-from eotrust.store.base import Store
+from eotrust.store.base import Store, read_at_most
 from eotrust.verify.lineage import Read, lineage
+from eotrust.workflow.record import RunRecord
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -263,6 +264,8 @@ def _check_run(
         run.workflow_cid == app.workflow_cid,
         f"run {run.workflow_cid}, application {app.workflow_cid}",
     )
+    if run.status == "succeeded" and run.workflow_cid == app.workflow_cid:
+        _check_steps(verdict, store, run)
     for step in run.steps:
         if step.sandboxed is None:
             detail = "not recorded (a record made before the sandbox, or an old cache entry)"
@@ -285,6 +288,41 @@ def _check_run(
             made == body.plaintext_cid,
             f"run {made}, result {body.plaintext_cid}",
         )
+
+
+def _check_steps(verdict: Verdict, store: Store, run: RunRecord) -> None:
+    """The run's steps are its workflow's, each by the service the workflow names (by CID):
+    a platform's record of other steps, or of other code, is not a run of the application.
+    A CWL package's steps are cwltool's own and are not compared."""
+    from eotrust.workflow.cwl_package import looks_like_cwl
+    from eotrust.workflow.spec import load_workflow_cid
+
+    name = "run's steps are the workflow's"
+    if not store.has(run.workflow_cid):
+        verdict.add(name, None, f"workflow {run.workflow_cid} is not in this store")
+        return
+    try:
+        if looks_like_cwl(read_at_most(store, run.workflow_cid, 4 << 20, "workflow")[:20000]):
+            return
+        spec = load_workflow_cid(run.workflow_cid, store)
+    except EotrustError as exc:
+        verdict.add(name, False, exc.message)
+        return
+    wanted = {step.name: spec.services[step.service].cid() for step in spec.steps.values()}
+    ran = {step.step for step in run.steps}
+    problems = []
+    if missing := sorted(set(wanted) - ran):
+        problems.append(f"the record lacks {', '.join(missing)}")
+    if extra := sorted(ran - set(wanted)):
+        problems.append(f"the workflow has no {', '.join(extra)}")
+    problems += sorted(
+        {
+            f"{step.step} ran service {step.service_cid}, the workflow names {wanted[step.step]}"
+            for step in run.steps
+            if step.step in wanted and step.service_cid != wanted[step.step]
+        }
+    )
+    verdict.add(name, not problems, "; ".join(problems) or f"{len(wanted)} step(s), each by its service's CID")
 
 
 def _check_plaintexts(
