@@ -296,6 +296,15 @@ def test_visibility_hides_a_process_from_everyone_not_named(client: TestClient, 
     assert hidden.status_code == 404
     # a wrong key is refused rather than silently treated as anonymous
     assert client.get("/processes", headers={"X-API-Key": "wrong"}).status_code == 401
+    # nor its package read by anyone else (an audit: any key read the owner's code)
+    package = next(
+        m["value"]
+        for m in client.get("/processes/private", headers=_key(world, "sam")).json()["metadata"]
+        if m["role"] == "workflow"
+    )
+    assert client.get(f"/store/{package}", headers=_key(world, "ava")).status_code == 403
+    assert client.get(f"/store/{package}", headers=_key(world, "sam")).status_code == 200
+    assert client.get(f"/store/{package}", headers=_key(world, "alan")).status_code == 200
 
 
 def test_eotrust_workflow_packages_deploy_too_and_conformance_is_declared(client: TestClient, world: FlowWorld) -> None:

@@ -9,6 +9,8 @@ CIDv0 of the same DAG are one object. The rules, in the order they are checked:
 - a registered dataset: its plaintext only to its owner;
 - a registered model package: its bytes only to its owner, and only with a key whose scopes
   include it (a key's scopes are honoured on every route, not only on ``/predict``);
+- the workflow package of a process deployed for named parties only: its owner and those
+  parties (a package any other application record names stays readable);
 - anything else (workflows, services, encrypted inputs): any authenticated party.
 
 Using a model (scoring, rendering) needs a key whose scopes include it, and the model must be
@@ -26,7 +28,7 @@ from eotrust.errors import InvalidInputError, PermissionDeniedError
 
 if TYPE_CHECKING:
     from eotrust.api.state import ServerState
-    from eotrust.catalog.entries import Body
+    from eotrust.catalog.entries import ApplicationInfo, Body, Record
     from eotrust.ml.registry import ModelEntry
 
 
@@ -64,6 +66,12 @@ def authorize_read(state: ServerState, caller: Caller, cid: str) -> str:
     for dataset in catalog.list(Kind.DATASET):
         if normal_cid(dataset.body.cid) == cid:
             ensure_is(caller, dataset.owner, f"the owner of dataset {dataset.id}")
+    packaged = [r for r in catalog.list(Kind.APPLICATION) if normal_cid(r.body.workflow_cid) == cid]
+    if packaged and not any(_sees_application(state, caller, rec) for rec in packaged):
+        raise PermissionDeniedError(
+            f"workflow {cid} is the package of a process deployed for named parties only; "
+            f"{caller.party} is not one of them"
+        )
     entry = _model_entry(state, cid)
     if entry is not None:
         if not scopes_allow(caller.scopes, entry.cid, entry.name):
@@ -75,6 +83,16 @@ def authorize_read(state: ServerState, caller: Caller, cid: str) -> str:
                 hint=f"score it with POST /models/{entry.cid}/predict instead",
             )
     return cid
+
+
+def _sees_application(state: ServerState, caller: Caller, rec: Record[ApplicationInfo]) -> bool:
+    """Whether ``caller`` may read the package of application ``rec``: its owner, anyone when
+    it was registered from the CLI (no deployment statement) or deployed for everyone, else
+    the parties its deployment names."""
+    if same_address(caller.address, rec.owner):
+        return True
+    dep = state.deployments.current().get((rec.body.name, rec.body.version))
+    return dep is None or dep.application != rec.id or dep.visible_to(caller.party)
 
 
 def authorize_model_use(state: ServerState, key_id: str, scopes: Iterable[str], ref: str) -> ModelEntry:
