@@ -126,6 +126,39 @@ def test_widening_a_keys_scopes_in_the_catalogue_voids_it(world: World) -> None:
     assert http.get("/me", headers={"X-API-Key": secret}).status_code in (401, 403)
 
 
+def test_a_key_row_repointed_at_another_secret_acts_for_nobody(tmp_path: Path) -> None:
+    """The holder of the catalogue changed only the hash column of a party's genuine key row
+    to the SHA-256 of a secret of its own: the grant (signed by the party, naming the key's
+    hash) was checked but its hash never compared, so the holder's secret acted as the party —
+    read the data owner's plaintext, had the server sign a platform record for the platform
+    owner naming the holder's age key (an audit)."""
+    from sqlalchemy import update
+
+    from eotrust.catalog.api_key_records import ApiKeyRow
+    from eotrust.catalog.api_keys import SECRET_PREFIX, hash_secret
+    from eotrust.catalog.db import open_session_factory
+
+    world = build_world(tmp_path / "with-data", dataset=True)
+    http = client(world.settings)
+    for party in ("olga", "pia"):
+        genuine, mine = world.keys[party], SECRET_PREFIX + secrets.token_urlsafe(32)
+        with open_session_factory(world.settings)() as session, session.begin():
+            session.execute(
+                update(ApiKeyRow).where(ApiKeyRow.hash == hash_secret(genuine)).values(hash=hash_secret(mine))
+            )
+        assert http.get("/me", headers={"X-API-Key": mine}).status_code in (401, 403)
+        if party == "olga":
+            read = http.get(f"/store/{world.dataset_cid}", headers={"X-API-Key": mine})
+            assert read.status_code in (401, 403) and b"karst" not in read.content
+        else:
+            made = http.post(
+                "/catalog/platforms",
+                headers={"X-API-Key": mine},
+                json={"name": "evil", "age_recipient": world.parties["sam"].card.age_recipient},
+            )
+            assert made.status_code in (401, 403), made.text
+
+
 def _challenge(http: TestClient, party: str, scopes: list[str] | None = None) -> dict[str, Any]:
     r = http.post("/apikeys/challenge", json={"party": party, "scopes": scopes or ["*"], "label": "remote"})
     assert r.status_code == 201, r.text

@@ -69,6 +69,7 @@ class ApiKeyInfo:
     revoked: str | None = None
     grant: str | None = None
     signature: str | None = None
+    hash: str = ""  # the SHA-256 of its secret, as its row holds it
 
     @property
     def key_id(self) -> str:
@@ -90,6 +91,7 @@ class ApiKeyInfo:
             row.revoked,
             row.grant,
             row.signature,
+            row.hash,
         )
 
 
@@ -119,7 +121,9 @@ def signer_of(text: str, signature: str) -> str | None:
 
 def check_grant(info: ApiKeyInfo, address: str | None) -> None:
     """Refuse (403) unless ``info`` carries a grant signed by ``address`` (the party's card)
-    that names this very key, its party and exactly its scopes."""
+    that names this very key — its id and the SHA-256 of its secret, which found its row —
+    its party and exactly its scopes. (The hash was not compared: a row whose hash column the
+    catalogue's holder set to the hash of a secret of its own acted as the party.)"""
     refused = PermissionDeniedError(
         f"API key {info.id} carries no valid proof of control of party {info.party!r}",
         hint=f"create one with `eotrust apikey create --party {info.party}` (the party's passphrase) "
@@ -142,6 +146,8 @@ def check_grant(info: ApiKeyInfo, address: str | None) -> None:
         or str(fields.get("address", "")).lower() != address.lower()
         or fields.get("scopes") != sorted(info.scopes)
         or not isinstance(row_hash, str)
+        or not info.hash
+        or row_hash != info.hash  # the row found by the secret's hash is the key the party signed for
     ):
         raise refused
     signer = signer_of(text, signature)
