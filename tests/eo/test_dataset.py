@@ -111,3 +111,19 @@ def test_an_invalid_manifest_is_named_in_one_line(tmp_path: Path) -> None:
     assert err.value.message.startswith(
         f"{path} has an invalid manifest: field "
     )  # the field, not "1 validation error"
+
+
+def test_a_file_planted_in_the_dataset_cache_is_not_trained_on(tmp_path: Path) -> None:
+    """`train --dataset CID` used `<home>/datasets/CID.zip` if it existed, unchecked: whoever
+    could write the home trained the model on its own data under the genuine CID, and the owner
+    signed that lineage into the model package (an audit). A cached file is re-hashed now and
+    fetched again when it is not the CID's."""
+    from eotrust.store import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    cid = store.put_bytes(b"the genuine archive")
+    cache = tmp_path / "datasets"
+    cache.mkdir()
+    (cache / f"{cid}.zip").write_bytes(b"a planted archive")
+    assert fetch_dataset(store, cid, cache).read_bytes() == b"the genuine archive"
+    assert fetch_dataset(store, cid, cache).read_bytes() == b"the genuine archive"  # the cache, checked

@@ -378,9 +378,15 @@ def put_dataset(store: Any, path: Path) -> str:
 
 
 def fetch_dataset(store: Any, cid: str, dest_dir: Path) -> Path:
-    """The archive of ``cid`` from the store (verified), as a local file."""
+    """The archive of ``cid`` from the store (verified), as a local file. A copy already in
+    ``dest_dir`` is used only if it still hashes to ``cid`` (whoever can write the home could
+    put any archive there, and a model trained on it would name the genuine CID); else it is
+    fetched again."""
+    from eotrust.cid import cid_of_file, same_cid
+
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / f"{cid}.zip"
-    if not dest.exists():
+    if not (dest.is_file() and same_cid(cid_of_file(dest), cid)):
+        dest.unlink(missing_ok=True)
         store.get_file(cid, dest)
     return dest
