@@ -55,11 +55,12 @@ class World:
 
 def role(name: str, key: int, chain: Chain, store: Store, root: Path) -> RoleContext:
     identity, _ = generate_identity()
+    account = Account.from_key(bytes([key]) * 32)
     return RoleContext(
         name=name,
-        account=Account.from_key(bytes([key]) * 32),
+        account=account,
         identity=identity,
         chain=chain,
         store=store,
-        journal=RoundJournal(root / name / "journal"),
+        journal=RoundJournal(root / name / "journal", signer=account),
     )

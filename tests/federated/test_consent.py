@@ -148,7 +148,7 @@ def test_a_poll_reads_no_task_again_that_names_another_party_or_waits_for_accept
     assert sorted(reads) == sorted([elsewhere.address, mine.address])
     reads.clear()
     assert node.step_all() == {} and reads == []  # nothing read, nothing said again
-    Consent(consent_dir(home, "acme")).accept(status(mine))
+    Consent(consent_dir(home, "acme"), signer=owner.account).accept(status(mine))
     assert node.step_all() == {mine.address: "round 0: submitted"} and reads == [mine.address]
 
 
@@ -177,3 +177,28 @@ def test_a_plan_too_large_to_train_is_not_accepted(home: Settings, people: Peopl
     assert isinstance(bad.exception, InvalidInputError)
     assert "parameters; a federated plan's model may have at most 20,000,000" in str(bad.exception)
     assert not any((home.home / "nodes").rglob("0x*"))  # nothing recorded
+
+
+def test_a_consent_file_planted_in_the_home_accepts_nothing(home: Settings, people: People) -> None:
+    """Any file at `accepted/<task>` counted as the party's acceptance: whoever could write the
+    home planted one, and the owner's node trained on its private pixels for a stranger's task
+    and sealed the update for the stranger (an audit). An acceptance is now signed by the party
+    (task and plan); another's signature, another task's acceptance, or a text file accept
+    nothing."""
+    backends, owner, stranger = people.backends, people.acme, people.mallory
+    task = _stranger_task(backends, stranger, owner.address, stranger)
+    other = _stranger_task(backends, stranger, owner.address, stranger)
+    node = FederatedNode(backends, owner, "participant", data=owner_sets()[0][0])
+    directory = consent_dir(home, "acme")
+    directory.mkdir(parents=True, exist_ok=True)
+    planted = directory / task.address.lower()
+    Consent(directory, signer=stranger.account).accept(task.status())  # signed, by someone else
+    Consent(directory, signer=owner.account).accept(other.status())
+    for forged in (planted.read_bytes(), (directory / other.address.lower()).read_bytes(), b"anything\n"):
+        planted.write_bytes(forged)
+        said = node.step_all()
+        assert said.get(task.address, "").startswith("named as participant, not accepted"), said
+        assert task.status().submitted == [] and task.updates_of(0) == []
+        node = FederatedNode(backends, owner, "participant", data=owner_sets()[0][0])  # forgets what it read
+    Consent(directory, signer=owner.account).accept(task.status())  # the owner's own acceptance
+    assert node.step_all()[task.address] == "round 0: submitted"

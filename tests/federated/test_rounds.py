@@ -224,3 +224,42 @@ def test_a_participant_that_misses_the_deadline_is_recorded_as_dropped(world: Wo
     # the next round is open to everyone, the dropped owner included, with a new deadline
     s = task.status()
     assert (s.round, s.submitted) == (1, []) and s.deadline > deadline
+
+
+def test_a_journal_entry_planted_in_the_home_is_not_published(world: World) -> None:
+    """Whoever could write a participant's (or the aggregator's) home planted its round-journal
+    entry: the participant submitted the planter's update under its own account, with any
+    sample count (2**32 - 1: the joint model was the planter's), and the aggregator published
+    the planter's global model, which every participant then trained on (an audit). An entry
+    not signed by the party for that task, round and role is refused; nothing is published."""
+    import json
+
+    from eth_account import Account
+
+    from eotrust.errors import IntegrityError
+    from eotrust.federated.journal import RoundEntry, RoundJournal
+
+    w = world
+    task = open_task(w, rounds=1)
+    p0 = w.participants[0]
+    planted = w.store.put_bytes(b"the planter's update")
+    entry = RoundEntry(task=task.address, round=0, role="participant", cid=planted, samples=2**32 - 1)
+    path = p0.journal.dir / f"{task.address.lower()}-0-participant.json"
+    other_round = entry.model_copy(update={"round": 1})
+    RoundJournal(p0.journal.dir, signer=p0.account).save(other_round)  # the party's own, for round 1
+    moved = (p0.journal.dir / f"{task.address.lower()}-1-participant.json").read_bytes()
+    RoundJournal(p0.journal.dir, signer=Account.create()).save(entry)  # signed by another key
+    for forged in (path.read_bytes(), entry.model_dump_json().encode(), moved, json.dumps({"x": 1}).encode()):
+        path.write_bytes(forged)
+        with pytest.raises(IntegrityError, match="not one this party signed"):
+            participant_step(p0, task.address, w.data[0])
+        assert task.status().submitted == [] and task.updates_of(0) == []
+    path.unlink()
+    for p, data in zip(w.participants, w.data):
+        assert participant_step(p, task.address, data) == "round 0: submitted"
+    assert planted not in [u.update_cid for u in task.updates_of(0)]
+    aggregate = w.aggregator.journal.dir / f"{task.address.lower()}-0-aggregator.json"
+    aggregate.write_text(RoundEntry(task=task.address, round=0, role="aggregator", cid=planted).model_dump_json())
+    with pytest.raises(IntegrityError):
+        aggregator_step(w.aggregator, task.address)
+    assert all(r.aggregate_cid != planted for r in task.rounds())

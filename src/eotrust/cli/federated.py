@@ -188,7 +188,7 @@ def accept(
             f"{MAX_PARAMETERS:,}",
             hint="do not take part",
         )
-    path = Consent(consent_dir(backends.settings, party.name)).accept(snap)
+    path = Consent(consent_dir(backends.settings, party.name), signer=party.account).accept(snap)
     role = " and ".join(roles)
     if as_json:
         print_json(

@@ -37,6 +37,8 @@ class Domain(str, Enum):
     USAGE = "market usage"
     REFUSAL = "data-use refusal"
     NODE_JOURNAL = "node journal"
+    FEDERATED_JOURNAL = "federated journal"
+    FEDERATED_CONSENT = "federated consent"
 
 
 class Signer(Protocol):
@@ -128,3 +130,23 @@ def verify_record(domain: Domain, version: int, payload: Any, signature: str | b
     """Whether ``address`` signed ``payload`` in format ``domain`` v``version``."""
     signer = record_signer(domain, version, payload, signature)
     return signer is not None and signer.lower() == address.lower()
+
+
+def signed_document(account: Signer, domain: Domain, version: int, payload: Any) -> bytes:
+    """``payload`` and its signature (format ``domain`` v``version``) as one JSON document:
+    what a party keeps in a file of its home and trusts later (see :func:`open_signed_document`)."""
+    from eotrust.cid import canonical_json
+
+    return canonical_json({"payload": payload, "signature": sign_record(account, domain, version, payload)})
+
+
+def open_signed_document(data: bytes, domain: Domain, version: int, address: str) -> Any | None:
+    """The payload of a :func:`signed_document` that ``address`` signed in this format; None
+    for anything else (not JSON, another format, another signer, an edited payload)."""
+    try:
+        doc = json_loads(data)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or set(doc) != {"payload", "signature"} or not isinstance(doc["signature"], str):
+        return None
+    return doc["payload"] if verify_record(domain, version, doc["payload"], doc["signature"], address) else None

@@ -79,7 +79,7 @@ def run_federated_demo(
             identity=p.age_identity,
             chain=chain,
             store=store,
-            journal=RoundJournal(settings.path("nodes", "federated", name)),
+            journal=RoundJournal(settings.path("nodes", "federated", name), signer=p.account),
         )
 
     out.rule("2. the patch split among three owners")

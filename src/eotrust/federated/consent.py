@@ -6,26 +6,37 @@ is derived from the participant's private pixels. So a node trains (or aggregate
 task its party accepted — one by one (``eotrust federated accept ADDRESS``, after reading the
 plan), or every task of a submitter it trusts (``node run --accept-from ADDRESS``). The
 acceptances live in the node's own directory of the party's home, one file per task (no read,
-modify, write: two commands cannot lose each other's)."""
+modify, write: two commands cannot lose each other's), each signed by the party's account
+(domain ``federated consent``, over the task's address and its plan's CID): a file planted in
+the home by someone else — before, any file there counted — accepts nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
 
+from eth_account.signers.local import LocalAccount
+
+from eotrust.crypto.signing import Domain, open_signed_document, signed_document
 from eotrust.ledger.codec import checksum_address
 from eotrust.ledger.federated import FederatedSnapshot
 from eotrust.settings import Settings
 from eotrust.store.atomic import write_atomic
 
+#: The version of the signed acceptance format.
+CONSENT_VERSION = 1
+#: Most bytes of one acceptance file (an address, a CID and a signature).
+MAX_CONSENT_BYTES = 4096
+
 
 class Consent:
-    """The federated tasks one party accepted, in ``directory``, and the submitters whose every
-    task it accepts (``submitters``: addresses, checked)."""
+    """The federated tasks the party of ``signer`` accepted, in ``directory``, and the
+    submitters whose every task it accepts (``submitters``: addresses, checked)."""
 
-    def __init__(self, directory: Path, submitters: Iterable[str] = ()) -> None:
+    def __init__(self, directory: Path, submitters: Iterable[str] = (), *, signer: LocalAccount) -> None:
         self.directory = Path(directory)
         self.submitters = frozenset(checksum_address(a, what="submitter").lower() for a in submitters)
+        self._signer = signer
 
     def _path(self, address: str) -> Path:
         return self.directory / checksum_address(address, what="federated task").lower()
@@ -34,17 +45,35 @@ class Consent:
         """Record that this party takes part in the task ``snap`` (its plan CID kept beside)."""
         path = self._path(snap.address)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, (snap.plan_cid + "\n").encode())
+        payload = {"task": snap.address.lower(), "plan": snap.plan_cid}
+        write_atomic(path, signed_document(self._signer, Domain.FEDERATED_CONSENT, CONSENT_VERSION, payload))
         return path
 
     def accepts(self, snap: FederatedSnapshot) -> bool:
         """Whether this party takes part in the task ``snap``: accepted by address, or opened by
         a trusted submitter."""
-        return self.accepted(snap.address, snap.submitter)
+        if snap.submitter.lower() in self.submitters:
+            return True
+        payload = self._signed(snap.address)
+        return payload is not None and payload.get("plan") == snap.plan_cid
 
     def accepted(self, address: str, submitter: str) -> bool:
-        """:meth:`accepts` for the task at ``address`` opened by ``submitter`` (no chain read)."""
-        return submitter.lower() in self.submitters or self._path(address).is_file()
+        """:meth:`accepts` for the task at ``address`` opened by ``submitter`` (no chain read:
+        the plan is not compared)."""
+        return submitter.lower() in self.submitters or self._signed(address) is not None
+
+    def _signed(self, address: str) -> dict[str, object] | None:
+        """The acceptance of ``address`` the party signed, or None (none, or not the party's)."""
+        path = self._path(address)
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_CONSENT_BYTES + 1)
+        except OSError:
+            return None
+        payload = open_signed_document(data, Domain.FEDERATED_CONSENT, CONSENT_VERSION, self._signer.address)
+        if not isinstance(payload, dict) or payload.get("task") != address.lower():
+            return None
+        return payload
 
 
 def consent_dir(settings: Settings, party: str) -> Path:

@@ -2,16 +2,31 @@
 the ledger may not hold yet (a sealed update, an aggregate). Written atomically *before* the
 transaction that publishes it, so a node killed anywhere publishes, on restart, the same CID —
 never a second update or a second aggregate (age encryption is randomised: sealing again
-would give another CID)."""
+would give another CID).
+
+Each entry is signed by the party's account (domain ``federated journal``; the entry names its
+task, round and role): the node publishes whatever its journal says, so before, whoever could
+write the home planted an entry and the participant submitted the planter's update (any
+declared sample count: the joint model was the planter's), or the aggregator published the
+planter's global model, which every participant then trained on. An entry not signed so is
+refused, naming its file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from eth_account.signers.local import LocalAccount
+from pydantic import BaseModel, Field, ValidationError
 
-from eotrust.limits import json_loads
+from eotrust.crypto.signing import Domain, open_signed_document, signed_document
+from eotrust.errors import IntegrityError
+from eotrust.limits import DocumentTooLarge, read_document
 from eotrust.store.atomic import write_atomic
+
+#: The version of the signed round-journal format.
+JOURNAL_VERSION = 1
+#: Most bytes of one entry (a CID, a count, a list of refused indexes).
+MAX_ENTRY_BYTES = 1024 * 1024
 
 
 class RoundEntry(BaseModel):
@@ -24,18 +39,37 @@ class RoundEntry(BaseModel):
 
 
 class RoundJournal:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, signer: LocalAccount) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._signer = signer
 
     def _path(self, task: str, round_: int, role: str) -> Path:
         return self.dir / f"{task.lower()}-{round_}-{role}.json"
 
     def load(self, task: str, round_: int, role: str) -> RoundEntry | None:
+        """The entry of this task, round and role (None if none); IntegrityError for one the
+        party did not sign."""
         path = self._path(task, round_, role)
         if not path.is_file():
             return None
-        return RoundEntry.model_validate(json_loads(path.read_text()))
+        try:
+            data = read_document(path, max_bytes=MAX_ENTRY_BYTES, what="a federated journal entry")
+        except (OSError, DocumentTooLarge):
+            data = b""
+        payload = open_signed_document(data, Domain.FEDERATED_JOURNAL, JOURNAL_VERSION, self._signer.address)
+        try:
+            entry = RoundEntry.model_validate(payload) if payload is not None else None
+        except ValidationError:
+            entry = None
+        if entry is None or (entry.task.lower(), entry.round, entry.role) != (task.lower(), round_, role):
+            raise IntegrityError(
+                f"the journal entry {path} is not one this party signed for round {round_} of task {task} "
+                f"as {role}: nothing is published from it",
+                hint="someone else wrote into this home; move the file aside to do the round again",
+            )
+        return entry
 
     def save(self, entry: RoundEntry) -> None:
-        write_atomic(self._path(entry.task, entry.round, entry.role), entry.model_dump_json().encode(), durable=True)
+        doc = signed_document(self._signer, Domain.FEDERATED_JOURNAL, JOURNAL_VERSION, entry.model_dump(mode="json"))
+        write_atomic(self._path(entry.task, entry.round, entry.role), doc, durable=True)

@@ -55,10 +55,10 @@ class FederatedNode:
             identity=party.age_identity,
             chain=backends.chain,
             store=backends.store,
-            journal=RoundJournal(directory),
+            journal=RoundJournal(directory, signer=party.account),
             log=log or (lambda line: None),
         )
-        self.consent = Consent(consent_dir(backends.settings, party.name), accept_from)
+        self.consent = Consent(consent_dir(backends.settings, party.name), accept_from, signer=party.account)
         self._lock = file_lock(directory / f"{role}.lock")  # one such node per party and home
         self._pid_path = directory / f"{role}.pid"
         self._done: set[str] = set()

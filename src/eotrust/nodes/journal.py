@@ -17,15 +17,14 @@ anything. An entry not signed so is refused, naming its file; nothing is recorde
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel, Field, ValidationError
 
-from eotrust.crypto.signing import Domain, sign_record, verify_record
+from eotrust.crypto.signing import Domain, open_signed_document, signed_document
 from eotrust.errors import IntegrityError
-from eotrust.limits import DocumentTooLarge, json_loads, read_document
+from eotrust.limits import DocumentTooLarge, read_document
 from eotrust.settings import Settings
 from eotrust.store.atomic import write_atomic
 
@@ -75,18 +74,17 @@ class Journal:
         if not path.is_file():
             return TaskJournal(address=address)
         try:
-            doc = json_loads(read_document(path, max_bytes=MAX_ENTRY_BYTES, what="a node journal entry"))
-            entry = TaskJournal.model_validate(doc["entry"])
-            signature = str(doc["signature"])
-        except (OSError, ValueError, DocumentTooLarge, ValidationError, KeyError, TypeError):
-            entry, signature = None, ""
-        if (
-            entry is None
-            or entry.address.lower() != address.lower()
-            or not verify_record(
-                Domain.NODE_JOURNAL, JOURNAL_VERSION, self._payload(entry), signature, self._signer.address
-            )
-        ):
+            data = read_document(path, max_bytes=MAX_ENTRY_BYTES, what="a node journal entry")
+        except (OSError, DocumentTooLarge):
+            data = b""
+        payload = open_signed_document(data, Domain.NODE_JOURNAL, JOURNAL_VERSION, self._signer.address)
+        entry = None
+        if isinstance(payload, dict) and payload.get("platform") == self._platform_id:
+            try:
+                entry = TaskJournal.model_validate(payload.get("entry"))
+            except ValidationError:
+                entry = None
+        if entry is None or entry.address.lower() != address.lower():
             raise IntegrityError(
                 f"the node's journal entry {path} is not one this platform's owner signed for task {address}: "
                 "nothing is recorded from it",
@@ -95,6 +93,5 @@ class Journal:
         return entry
 
     def save(self, entry: TaskJournal) -> None:
-        signature = sign_record(self._signer, Domain.NODE_JOURNAL, JOURNAL_VERSION, self._payload(entry))
-        doc = {"entry": entry.model_dump(mode="json"), "signature": signature}
-        write_atomic(self._path(entry.address), json.dumps(doc, indent=2).encode())
+        doc = signed_document(self._signer, Domain.NODE_JOURNAL, JOURNAL_VERSION, self._payload(entry))
+        write_atomic(self._path(entry.address), doc)
