@@ -258,3 +258,36 @@ def test_a_task_record_signed_by_a_stranger_gives_it_nothing(finished: tuple[Flo
     # nor does it make sue the submitter the market quotes for
     quote = client.post("/processes/shout/quotations", headers=key, json={"task": job})
     assert quote.status_code == 403, quote.text
+
+
+def test_files_planted_in_the_web_results_cache_are_not_served(finished: tuple[FlowWorld, TestClient, str]) -> None:
+    """The page's decrypted results live under the server's home: whoever could write it put
+    files into a task's cache (or made one for a task without results), and the submitter was
+    served them as the task's results (an audit). Only files that are the task's recorded
+    results are listed and served now."""
+    world, client, job = finished
+    sam = {"X-API-Key": world.keys["sam"]}
+    settings = load_settings(home=world.home)
+    genuine = client.get(f"/tasks/{job}/results", headers=sam).json()
+    assert genuine
+    cache = settings.path("web-results") / job.lower()
+    (cache / "stacked.tif").write_bytes(b"the planter's bytes")
+    (cache / genuine[0]["file"]).write_bytes(b"replaced")  # a genuine name, other bytes
+    # the cache is dropped and the results decrypted again: the planter's bytes are not served
+    assert client.get(f"/tasks/{job}/results", headers=sam).json() == genuine
+    assert client.get(f"/tasks/{job}/results/stacked.tif", headers=sam).status_code == 404
+    served = client.get(f"/tasks/{job}/results/{genuine[0]['file']}", headers=sam)
+    assert served.status_code == 200 and served.content != b"replaced"
+    # a task with no results yet: a planted cache is served as nothing
+    r = client.post(
+        "/processes/shout/execution",
+        json={"inputs": {"scene": world.dataset_id, "tag": "early"}},
+        headers={**sam, "Prefer": "respond-async"},
+    )
+    early = r.json()["jobID"]
+    planted = settings.path("web-results") / early.lower()
+    planted.mkdir(parents=True)
+    (planted / "stacked.tif").write_bytes(b"the planter's bytes")
+    listed = client.get(f"/tasks/{early}/results", headers=sam)
+    assert listed.status_code != 200 or "stacked.tif" not in [f["file"] for f in listed.json()], listed.text
+    assert client.get(f"/tasks/{early}/results/stacked.tif", headers=sam).status_code != 200

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from eotrust.api import flowops
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.ogc import ERROR_RESPONSES
+from eotrust.catalog.entries import ResultInfo
 from eotrust.errors import NotFoundError
 
 router = APIRouter(tags=["Tasks"])
@@ -37,29 +38,56 @@ class ResultFile(BaseModel):
     href: str
 
 
-def _collected(request: Request, caller: Caller, address: str) -> list[Any]:
+def _recorded(state: Any, address: str) -> dict[str, ResultInfo]:
+    """The task's results by plaintext CID: the platform's signed records of results the
+    contract holds."""
+    snap = flowops.snapshot(state, address)[1]
+    on_chain = set(snap.result_cids)
+    records = state.catalog.results_of(address, platform_owner=snap.platform_owner).values()
+    return {r.plaintext_cid: r for r in records if r.cid in on_chain}
+
+
+def _collected(request: Request, caller: Caller, address: str) -> list[tuple[FsPath, ResultInfo]]:
+    """The task's decrypted results in the page's cache, each with its record. The cache lies
+    in the server's home, so each file is hashed and kept only if it is one of the task's
+    results: whoever could write the home planted files there, and they were served as the
+    task's results. A cache holding anything else is dropped and decrypted again."""
+    from eotrust.cid import cid_of_file
     from eotrust.disk import check_free_disk, room_to_decrypt
     from eotrust.roles.submitter.collect import collect_results
     from eotrust.store.atomic import temp_name
 
     state = request.app.state.eotrust
     flowops.ensure_job_submitter(state, caller, address)
+    recorded = _recorded(state, address)
     cache = state.settings.path("web-results") / address.lower()
-    if not cache.is_dir():
-        # decrypted here once and kept: not if that would leave the disk short
-        snap = flowops.snapshot(state, address)[1]
-        sizes = [state.store.size(cid) for cid in snap.result_cids if state.store.has(cid)]
-        check_free_disk([cache.parent], state.settings.min_free_disk_mb, more=room_to_decrypt(sizes))
-        building = temp_name(cache)
-        party = state.load_party(caller.party)
-        try:
-            collect_results(state, party, address, building)
-            building.rename(cache)
-        except OSError:  # another request finished first: use its copy
-            pass
-        finally:
-            shutil.rmtree(building, ignore_errors=True)  # nothing half-written stays
-    return sorted(p for p in cache.iterdir() if p.is_file())
+
+    def checked() -> list[tuple[FsPath, ResultInfo]] | None:
+        out = []
+        for path in sorted(p for p in cache.iterdir() if not p.is_dir() or p.is_symlink()):
+            rec = recorded.get(cid_of_file(path)) if path.is_file() and not path.is_symlink() else None
+            if rec is None:
+                return None
+            out.append((path, rec))
+        return out
+
+    if cache.is_dir() and (found := checked()) is not None:
+        return found
+    shutil.rmtree(cache, ignore_errors=True)
+    # decrypted here once and kept: not if that would leave the disk short
+    snap = flowops.snapshot(state, address)[1]
+    sizes = [state.store.size(cid) for cid in snap.result_cids if state.store.has(cid)]
+    check_free_disk([cache.parent], state.settings.min_free_disk_mb, more=room_to_decrypt(sizes))
+    building = temp_name(cache)
+    party = state.load_party(caller.party)
+    try:
+        collect_results(state, party, address, building)
+        building.rename(cache)
+    except OSError:  # another request finished first: use its copy
+        pass
+    finally:
+        shutil.rmtree(building, ignore_errors=True)  # nothing half-written stays
+    return checked() or []
 
 
 @router.get(
@@ -71,32 +99,19 @@ def _collected(request: Request, caller: Caller, address: str) -> list[Any]:
 def task_results(
     request: Request, address: str = Address, caller: Caller = Depends(require_party)
 ) -> list[dict[str, Any]]:
-    from eotrust.cid import cid_of_file
-
-    files = _collected(request, caller, address)
-    state = request.app.state.eotrust
-
-    snap = flowops.snapshot(state, address)[1]
-    by_plain = {
-        r.plaintext_cid: r for r in state.catalog.results_of(address, platform_owner=snap.platform_owner).values()
-    }
-    out = []
-    for path in files:
-        plain = cid_of_file(path)
-        rec = by_plain.get(plain)
-        out.append(
-            {
-                "name": rec.name if rec else path.name,
-                "file": path.name,
-                "cid": rec.cid if rec else plain,
-                "plaintext_cid": plain,
-                "size": path.stat().st_size,
-                "media_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-                "encrypted": bool(rec.recipient) if rec else False,
-                "href": f"/tasks/{address}/results/{path.name}",
-            }
-        )
-    return out
+    return [
+        {
+            "name": rec.name,
+            "file": path.name,
+            "cid": rec.cid,
+            "plaintext_cid": rec.plaintext_cid,
+            "size": path.stat().st_size,
+            "media_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            "encrypted": bool(rec.recipient),
+            "href": f"/tasks/{address}/results/{path.name}",
+        }
+        for path, rec in _collected(request, caller, address)
+    ]
 
 
 @router.get(
@@ -111,7 +126,7 @@ def task_result_file(
     file: str = Path(..., min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
     caller: Caller = Depends(require_party),
 ) -> FileResponse:
-    files = {p.name: p for p in _collected(request, caller, address)}
+    files = {p.name: p for p, _ in _collected(request, caller, address)}
     path: FsPath | None = files.get(file)
     if path is None:
         raise NotFoundError(
