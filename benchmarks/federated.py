@@ -95,13 +95,14 @@ def federated(
 
         def role(name: str, key: int) -> RoleContext:
             identity, _ = generate_identity()
+            account = Account.from_key(bytes([key]) * 32)
             return RoleContext(
                 name=name,
-                account=Account.from_key(bytes([key]) * 32),
+                account=account,
                 identity=identity,
                 chain=chain,
                 store=store,
-                journal=RoundJournal(Path(tmp) / name),
+                journal=RoundJournal(Path(tmp) / name, signer=account),
             )
 
         submitter, aggregator = role("submitter", 0x31), role("aggregator", 0x32)

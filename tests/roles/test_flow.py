@@ -344,3 +344,19 @@ def test_a_journal_entry_planted_in_the_home_records_nothing(world: World) -> No
     path.unlink()  # the operator moves it aside: the task runs
     assert node.recover() == {address: "Finished"}
     assert forged not in world.task(address).status().result_cids
+
+
+def test_a_data_file_swapped_while_it_is_sealed_is_not_sent(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The owner's holdings are re-hashed before sealing, but the file was opened again to seal
+    it: one swapped in between (whoever can write where the data lies) was sealed and sent to
+    the platform as the dataset (an audit, by reading). What was sealed must be the dataset."""
+    import eotrust.roles.data_owner.holdings as holdings
+
+    address = world.request().address
+    swapped = world.settings.home.parent / "swapped.tif"
+    swapped.write_bytes(b"not the registered dataset")
+    located = holdings.locate
+    monkeypatch.setattr(holdings, "locate", lambda *a, **k: (located(*a, **k), swapped)[1])
+    with pytest.raises(EotrustError, match="changed while it was sealed"):
+        answer_task(world.backends, world.parties["owner-a"], address)
+    assert all(r.status is not RequestStatus.Acknowledged for r in world.task(address).status().requests)

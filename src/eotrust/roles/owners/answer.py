@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from eotrust.backends import Backends
 from eotrust.catalog.entries import Kind
 from eotrust.catalog.service import Catalog
+from eotrust.cid import same_cid
 from eotrust.errors import IntegrityError, PermissionDeniedError, StateError
 from eotrust.ledger import RequestKind, TaskClient, TaskSnapshot, TaskState
 from eotrust.party import Party
@@ -143,6 +144,11 @@ def _answer_dataset(
     recipient = platform_key(snap, backends.catalog, accept=accept_platform_key)
     file = locate(backends.settings, party.name, body.cid)
     sealed = seal_to_store(backends.store, file, [recipient])
+    if not same_cid(sealed.plaintext_cid, body.cid):  # the file changed after locate() hashed it
+        raise IntegrityError(
+            f"{file} changed while it was sealed ({sealed.plaintext_cid}, not dataset {body.cid}): nothing sent",
+            hint="answer again once the file is back as registered",
+        )
     task.ack_request(party.account, index, sealed.cid)
     return Answer(
         "dataset",
