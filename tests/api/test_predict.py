@@ -263,3 +263,34 @@ def test_truncated_geotiff(world: PredictWorld) -> None:
     )
     assert r.status_code == 400, r.text
     alive(world)
+
+
+def test_parsing_a_body_leaves_the_server_answering_others(
+    world: PredictWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JSON body was parsed (and the answer rendered) on the event loop: a 42 MB array held
+    every other request for 5.4 s (an audit). Here the parse waits until another request has
+    been answered; before, it waited in vain (nothing else ran meanwhile)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import eotrust.api.predict as routes
+
+    entered, release = threading.Event(), threading.Event()
+    released_by_others: list[bool] = []
+    parse = routes._parse_json
+
+    def slow_parse(body: bytes) -> np.ndarray:
+        entered.set()
+        released_by_others.append(release.wait(30))
+        return parse(body)
+
+    monkeypatch.setattr(routes, "_parse_json", slow_parse)
+    x = np.zeros((3, 8, 8), np.uint8).tolist()
+    with ThreadPoolExecutor(1) as pool:
+        posted = pool.submit(http(world).post, world["url"], json={"data": x}, headers={"X-API-Key": world["good"]})
+        assert entered.wait(60)
+        alive(world)
+        release.set()
+        assert posted.result(timeout=120).status_code == 200
+    assert released_by_others == [True]

@@ -138,6 +138,21 @@ def test_get_search_and_bad_queries(stac_server: TestClient) -> None:
     assert stac_server.get("/stac/collections/nothing").status_code in (400, 404)
 
 
+def test_times_at_the_ends_of_the_calendar_are_a_400(stac_server: TestClient) -> None:
+    """A time that is valid but leaves the calendar once moved to UTC (year 1 at +01:00, year
+    9999 at -23:59) was a 500 with a traceback (OverflowError), anonymously (an audit)."""
+    early, late = "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59"
+    for r in (
+        stac_server.get("/stac/search", params={"datetime": early}),
+        stac_server.post("/stac/search", json={"datetime": late}),
+        stac_server.get("/stac/collections/datasets/items", params={"datetime": late}),
+        stac_server.get("/catalog/search", params={"start": early}),
+        stac_server.get("/catalog/search", params={"end": late}),
+    ):
+        assert r.status_code in (400, 422), (r.request.url, r.text)
+        assert "Traceback" not in r.text and r.json()["detail"]
+
+
 def test_model_items_carry_the_mlm_extension(
     tmp_path: Path, tiny_enet_zip: Path, api_client_factory: Callable[..., TestClient]
 ) -> None:

@@ -95,7 +95,10 @@ def parse_time(text: str | None) -> datetime | None:
     value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # year 1 at +01:00, year 9999 at -23:59: no such UTC time
+        raise ValueError(f"{text!r} is outside the times that can be written in UTC") from None
 
 
 def rfc3339(value: datetime) -> str:
