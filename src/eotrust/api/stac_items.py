@@ -5,6 +5,8 @@ resolve through this server's store (``/store/{cid}``)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -75,14 +77,30 @@ BBox = tuple[float, float, float, float]
 
 @dataclass
 class StacEntry:
-    """One item as JSON, with what search filters on."""
+    """One item, with what search filters on; its JSON is built when first asked for (a
+    search filters and pages every matching record, and answers only a page of them)."""
 
     collection: str
     id: str
     bbox: BBox | None
     start: datetime | None
     end: datetime | None
-    item: dict[str, Any] = field(repr=False)
+    build: Callable[[], dict[str, Any]] = field(repr=False)
+
+    @functools.cached_property
+    def item(self) -> dict[str, Any]:
+        return self.build()
+
+
+def _span(
+    start: datetime | None, end: datetime | None, created: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """The (start, end) an item of these times carries (see :func:`_item`): an instant when
+    start == end or one is missing (the record's creation time when it names no time)."""
+    if start is None or end is None or start == end:
+        when = start or end or created
+        return (when, when)
+    return (start, end)
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -160,14 +178,19 @@ def _item(
     return item
 
 
+def _doc(item: pystac.Item) -> dict[str, Any]:
+    doc = item.to_dict(include_self_link=False, transform_hrefs=False)
+    doc["links"] = [link.to_dict() for link in item.links]  # with self, as given (pystac drops it unowned)
+    doc["stac_extensions"] = sorted(set(doc.get("stac_extensions", [])))
+    return doc
+
+
 def _entry(item: pystac.Item) -> StacEntry:
     start = item.common_metadata.start_datetime or item.datetime
     end = item.common_metadata.end_datetime or item.datetime
     box = tuple(item.bbox) if item.bbox else None
-    doc = item.to_dict(include_self_link=False, transform_hrefs=False)
-    doc["links"] = [link.to_dict() for link in item.links]  # with self, as given (pystac drops it unowned)
-    doc["stac_extensions"] = sorted(set(doc.get("stac_extensions", [])))
-    return StacEntry(str(item.collection_id), item.id, box, start, end, doc)  # type: ignore[arg-type]
+    doc = _doc(item)
+    return StacEntry(str(item.collection_id), item.id, box, start, end, lambda: doc)  # type: ignore[arg-type]
 
 
 def _asset(
@@ -181,7 +204,15 @@ def _asset(
 
 
 def dataset_entry(record: Record[DatasetInfo], base: str) -> StacEntry:
-    """A catalogue dataset record (``eotrust.catalog`` Record of kind dataset) as a STAC Item."""
+    """A catalogue dataset record (``eotrust.catalog`` Record of kind dataset) as a STAC Item
+    (built when first asked for)."""
+    body = record.body
+    start, end = _span(parse_time(body.start), parse_time(body.end), parse_time(record.created))
+    bbox = tuple(body.bbox) if body.bbox else None
+    return StacEntry("datasets", record.id, bbox, start, end, lambda: _doc(_dataset_item(record, base)))  # type: ignore[arg-type]
+
+
+def _dataset_item(record: Record[DatasetInfo], base: str) -> pystac.Item:
     body = record.body
     props: dict[str, Any] = {
         "title": body.title,
@@ -210,7 +241,7 @@ def dataset_entry(record: Record[DatasetInfo], base: str) -> StacEntry:
         EOExtension.ext(asset, add_if_missing=True).bands = [
             Band.create(name=b, common_name=COMMON_NAMES.get(b.lower())) for b in body.bands
         ]
-    return _entry(item)
+    return item
 
 
 def _mlm(item: pystac.Item, manifest: Manifest) -> None:
