@@ -296,6 +296,9 @@ def test_visibility_hides_a_process_from_everyone_not_named(client: TestClient, 
     assert hidden.status_code == 404
     # a wrong key is refused rather than silently treated as anonymous
     assert client.get("/processes", headers={"X-API-Key": "wrong"}).status_code == 401
+    # nor undeployed by another: to it the process does not exist (a 403 naming the owner said it did)
+    assert client.delete("/processes/private", headers=_key(world, "ava")).status_code == 404
+    assert client.delete("/processes/private", headers=_key(world, "sam")).status_code == 403  # it sees it
     # nor its package read by anyone else (an audit: any key read the owner's code)
     package = next(
         m["value"]

@@ -250,7 +250,11 @@ def undeploy(party: Party, process: str, *, deployments: Deployments) -> list[De
     current = [
         d
         for (p, v), d in deployments.current().items()
-        if p == name and (not version or v == version) and d.status == "deployed"
+        if p == name
+        and (not version or v == version)
+        and d.status == "deployed"
+        # a version hidden from the caller does not exist for it: a 403 naming its owner said it did
+        and (d.owner.lower() == party.address.lower() or d.visible_to(party.name))
     ]
     if not current:
         raise NotFoundError(f"no deployed process {process!r}", hint="GET /processes lists them")
