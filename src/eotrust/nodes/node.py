@@ -127,10 +127,10 @@ class PlatformNode:
         """Advance every task of this platform the node can move; the ledger says which.
 
         Anyone may open tasks naming any platform, so each task is first glanced at (one
-        contract call): a task of another platform owner, or an ended one, is never looked at
-        again by this node (neither changes); one that still waits for an answer is skipped
-        (the node moves it when its events say it was answered). Only the rest are read in
-        full. Before, every task was read in full on every scan (its logs from its creation
+        contract call): a task of another platform (owner or record), or an ended one, is never
+        looked at again by this node (neither changes); one not yet locked, or still waiting
+        for an answer, is skipped (the node moves it when its events say it was answered). Only
+        the rest are read in full. Before, every task was read in full on every scan (its logs from its creation
         block to the head): 400 strangers' tasks cost 41 s, growing with the square of
         their number."""
         done: dict[str, str] = {}
@@ -147,11 +147,12 @@ class PlatformNode:
                     glance.state is TaskState.RequestsLocked and not glance.all_acknowledged
                 ):
                     continue
-                snap = self.backends.task(address).status()
-                if self.is_ours(snap):
-                    done[address] = self._advance_logged(address)
-                    if done[address] in ENDED:
-                        self._settled.add(address)
+                if not self.is_ours(self.backends.task(address).status()):
+                    self._settled.add(address)  # another platform record of the same owner
+                    continue
+                done[address] = self._advance_logged(address)
+                if done[address] in ENDED:
+                    self._settled.add(address)
         return done
 
     def _advance_logged(self, address: str) -> str:
