@@ -10,7 +10,7 @@ from __future__ import annotations
 import mimetypes
 import shutil
 from pathlib import Path as FsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import FileResponse
@@ -21,6 +21,9 @@ from eotrust.api.auth import Caller, require_party
 from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.catalog.entries import ResultInfo
 from eotrust.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from eotrust.api.state import ServerState
 
 router = APIRouter(tags=["Tasks"])
 _ERR: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404)}
@@ -38,7 +41,7 @@ class ResultFile(BaseModel):
     href: str
 
 
-def _recorded(state: Any, address: str) -> dict[str, ResultInfo]:
+def _recorded(state: ServerState, address: str) -> dict[str, ResultInfo]:
     """The task's results by plaintext CID: the platform's signed records of results the
     contract holds."""
     snap = flowops.snapshot(state, address)[1]
