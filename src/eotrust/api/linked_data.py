@@ -65,5 +65,14 @@ def linked_data(
             "text/turtle",
         )
     )
-    answer = dump_graph(public_store(request), media, PREFIXES)
+    # the whole catalogue, for anyone: one of the SPARQL slots, or 503 at once (no queue)
+    from eotrust.api.sparql import SparqlBusy
+
+    slots = request.app.state.eotrust.sparql_slots
+    if not slots.acquire(blocking=False):
+        raise SparqlBusy("every slot for the catalogue graph and SPARQL is taken", hint="try again in a moment")
+    try:
+        answer = dump_graph(public_store(request), media, PREFIXES)
+    finally:
+        slots.release()
     return Response(answer.body, media_type=answer.media_type)
