@@ -12,8 +12,16 @@ from fastapi.responses import Response
 
 from eotrust.api import flowops
 from eotrust.api.links import base_url
+from eotrust.errors import BackendUnavailableError
 
 router = APIRouter(tags=["Catalogue"])
+
+
+class SparqlBusy(BackendUnavailableError):
+    """Every slot for SPARQL and the whole catalogue graph is taken: 503, try again shortly."""
+
+    retry_after_s = 1
+
 
 _F = {
     "ttl": "text/turtle",
@@ -66,8 +74,6 @@ def linked_data(
         )
     )
     # the whole catalogue, for anyone: one of the SPARQL slots, or 503 at once (no queue)
-    from eotrust.api.sparql import SparqlBusy
-
     slots = request.app.state.eotrust.sparql_slots
     if not slots.acquire(blocking=False):
         raise SparqlBusy("every slot for the catalogue graph and SPARQL is taken", hint="try again in a moment")

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from eotrust.api.bodies import BodyTooLarge, check_declared_length, read_body
-from eotrust.api.linked_data import public_store
-from eotrust.errors import BackendUnavailableError, InvalidInputError
+from eotrust.api.linked_data import SparqlBusy, public_store
+from eotrust.errors import InvalidInputError
 
 router = APIRouter(tags=["Catalogue"])
 
@@ -35,12 +35,6 @@ _ANSWERS: dict[int | str, dict[str, Any]] = {
         }
     }
 }
-
-
-class SparqlBusy(BackendUnavailableError):
-    """Every SPARQL slot of the server is taken: 503, try again shortly."""
-
-    retry_after_s = 1
 
 
 def _answer(request: Request, query: str | None) -> Response:
