@@ -110,8 +110,10 @@ def test_each_participant_submits_once_per_round_for_the_current_round_only(
     task.submit_update(P0, 0, CID_A, 10)
     with pytest.raises(StateError, match="already submitted"):
         task.submit_update(P0, 0, CID_C, 10)
-    with pytest.raises(StateError, match="round 0, not 1"):
+    with pytest.raises(StateError, match="round 0, not 1") as wrong_round:
         task.submit_update(P1, 1, CID_A, 10)
+    # the decoded error names rounds as numbers, not as Task states (it said current=Initialized)
+    assert "WrongRound(current=0, given=1)" in str(wrong_round.value.error)
     with pytest.raises(InvalidInputError):
         task.submit_update(P1, 0, CID_A, 0)
 

@@ -70,20 +70,23 @@ class DecodedError:
     args: dict[str, Any]
 
     def __str__(self) -> str:
-        shown = ", ".join(f"{k}={_show(k, v)}" for k, v in self.args.items())
+        enums = {**_ENUMS, **_ERROR_ENUMS.get(self.name, {})}
+        shown = ", ".join(f"{k}={_show(enums.get(k), v)}" for k, v in self.args.items())
         return f"{self.name}({shown})"
 
 
-_ENUMS = {
-    "current": ("Initialized", "RequestsLocked", "Running", "Finished", "Nacked", "Failed"),
-    "required": ("Initialized", "RequestsLocked", "Running", "Finished", "Nacked", "Failed"),
-    "kind": ("Application", "Platform", "Resource"),
+_TASK_STATES = ("Initialized", "RequestsLocked", "Running", "Finished", "Nacked", "Failed")
+#: Enum arguments named alike in every error, and those of one error only (a federated task's
+#: ``WrongRound(current, given)`` holds round numbers, not Task states).
+_ENUMS: dict[str, tuple[str, ...]] = {"kind": ("Application", "Platform", "Resource")}
+_ERROR_ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
+    "WrongState": {"current": _TASK_STATES, "required": _TASK_STATES}
 }
 
 
-def _show(name: str, value: Any) -> str:
-    if name in _ENUMS and isinstance(value, int) and 0 <= value < len(_ENUMS[name]):
-        return _ENUMS[name][value]
+def _show(names: tuple[str, ...] | None, value: Any) -> str:
+    if names is not None and isinstance(value, int) and 0 <= value < len(names):
+        return names[value]
     if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
         return to_checksum_address(value)
     if isinstance(value, bytes):
