@@ -113,6 +113,9 @@ def test_each_participant_submits_once_per_round_for_the_current_round_only(
     with pytest.raises(StateError, match="round 0, not 1") as wrong_round:
         task.submit_update(P1, 1, CID_A, 10)
     # the decoded error names rounds as numbers, not as Task states (it said current=Initialized)
+    from eotrust.ledger.reverts import ContractRevertError
+
+    assert isinstance(wrong_round.value, ContractRevertError)
     assert "WrongRound(current=0, given=1)" in str(wrong_round.value.error)
     with pytest.raises(InvalidInputError):
         task.submit_update(P1, 0, CID_A, 0)
