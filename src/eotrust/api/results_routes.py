@@ -24,6 +24,7 @@ from eotrust.errors import NotFoundError
 
 if TYPE_CHECKING:
     from eotrust.api.state import ServerState
+    from eotrust.ledger import TaskSnapshot
 
 router = APIRouter(tags=["Tasks"])
 _ERR: dict[int | str, dict[str, Any]] = {k: ERROR_RESPONSES[k] for k in (400, 401, 403, 404)}
@@ -41,10 +42,9 @@ class ResultFile(BaseModel):
     href: str
 
 
-def _recorded(state: ServerState, address: str) -> dict[str, ResultInfo]:
+def _recorded(state: ServerState, address: str, snap: TaskSnapshot) -> dict[str, ResultInfo]:
     """The task's results by plaintext CID: the platform's signed records of results the
     contract holds."""
-    snap = flowops.snapshot(state, address)[1]
     on_chain = set(snap.result_cids)
     records = state.catalog.results_of(address, platform_owner=snap.platform_owner).values()
     return {r.plaintext_cid: r for r in records if r.cid in on_chain}
@@ -62,7 +62,8 @@ def _collected(request: Request, caller: Caller, address: str) -> list[tuple[FsP
 
     state = request.app.state.eotrust
     flowops.ensure_job_submitter(state, caller, address)
-    recorded = _recorded(state, address)
+    snap = flowops.snapshot(state, address)[1]
+    recorded = _recorded(state, address, snap)
     cache = state.settings.path("web-results") / address.lower()
 
     def checked() -> list[tuple[FsPath, ResultInfo]] | None:
@@ -78,7 +79,6 @@ def _collected(request: Request, caller: Caller, address: str) -> list[tuple[FsP
         return found
     shutil.rmtree(cache, ignore_errors=True)
     # decrypted here once and kept: not if that would leave the disk short
-    snap = flowops.snapshot(state, address)[1]
     sizes = [state.store.size(cid) for cid in snap.result_cids if state.store.has(cid)]
     check_free_disk([cache.parent], state.settings.min_free_disk_mb, more=room_to_decrypt(sizes))
     building = temp_name(cache)

@@ -13,6 +13,7 @@ checks one. Nothing here is cryptography of our own: signing and recovery are et
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from eth_account import Account
@@ -150,3 +151,15 @@ def open_signed_document(data: bytes, domain: Domain, version: int, address: str
     if not isinstance(doc, dict) or set(doc) != {"payload", "signature"} or not isinstance(doc["signature"], str):
         return None
     return doc["payload"] if verify_record(domain, version, doc["payload"], doc["signature"], address) else None
+
+
+def open_signed_file(path: Path, domain: Domain, version: int, address: str, *, max_bytes: int) -> Any | None:
+    """:func:`open_signed_document` of the file at ``path``, read no further than ``max_bytes``;
+    None also for a file that is missing, unreadable or larger."""
+    from eotrust.limits import DocumentTooLarge, read_document
+
+    try:
+        data = read_document(path, max_bytes=max_bytes, what="a signed document")
+    except (OSError, DocumentTooLarge):
+        return None
+    return open_signed_document(data, domain, version, address)

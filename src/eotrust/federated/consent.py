@@ -17,7 +17,7 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
-from eotrust.crypto.signing import Domain, open_signed_document, signed_document
+from eotrust.crypto.signing import Domain, open_signed_file, signed_document
 from eotrust.ledger.codec import checksum_address
 from eotrust.ledger.federated import FederatedSnapshot
 from eotrust.settings import Settings
@@ -64,13 +64,13 @@ class Consent:
 
     def _signed(self, address: str) -> dict[str, object] | None:
         """The acceptance of ``address`` the party signed, or None (none, or not the party's)."""
-        path = self._path(address)
-        try:
-            with open(path, "rb") as f:
-                data = f.read(MAX_CONSENT_BYTES + 1)
-        except OSError:
-            return None
-        payload = open_signed_document(data, Domain.FEDERATED_CONSENT, CONSENT_VERSION, self._signer.address)
+        payload = open_signed_file(
+            self._path(address),
+            Domain.FEDERATED_CONSENT,
+            CONSENT_VERSION,
+            self._signer.address,
+            max_bytes=MAX_CONSENT_BYTES,
+        )
         if not isinstance(payload, dict) or payload.get("task") != address.lower():
             return None
         return payload

@@ -18,9 +18,8 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel, Field, ValidationError
 
-from eotrust.crypto.signing import Domain, open_signed_document, signed_document
+from eotrust.crypto.signing import Domain, open_signed_file, signed_document
 from eotrust.errors import IntegrityError
-from eotrust.limits import DocumentTooLarge, read_document
 from eotrust.store.atomic import write_atomic
 
 #: The version of the signed round-journal format.
@@ -53,11 +52,9 @@ class RoundJournal:
         path = self._path(task, round_, role)
         if not path.is_file():
             return None
-        try:
-            data = read_document(path, max_bytes=MAX_ENTRY_BYTES, what="a federated journal entry")
-        except (OSError, DocumentTooLarge):
-            data = b""
-        payload = open_signed_document(data, Domain.FEDERATED_JOURNAL, JOURNAL_VERSION, self._signer.address)
+        payload = open_signed_file(
+            path, Domain.FEDERATED_JOURNAL, JOURNAL_VERSION, self._signer.address, max_bytes=MAX_ENTRY_BYTES
+        )
         try:
             entry = RoundEntry.model_validate(payload) if payload is not None else None
         except ValidationError:

@@ -22,9 +22,8 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel, Field, ValidationError
 
-from eotrust.crypto.signing import Domain, open_signed_document, signed_document
+from eotrust.crypto.signing import Domain, open_signed_file, signed_document
 from eotrust.errors import IntegrityError
-from eotrust.limits import DocumentTooLarge, read_document
 from eotrust.settings import Settings
 from eotrust.store.atomic import write_atomic
 
@@ -73,11 +72,9 @@ class Journal:
         path = self._path(address)
         if not path.is_file():
             return TaskJournal(address=address)
-        try:
-            data = read_document(path, max_bytes=MAX_ENTRY_BYTES, what="a node journal entry")
-        except (OSError, DocumentTooLarge):
-            data = b""
-        payload = open_signed_document(data, Domain.NODE_JOURNAL, JOURNAL_VERSION, self._signer.address)
+        payload = open_signed_file(
+            path, Domain.NODE_JOURNAL, JOURNAL_VERSION, self._signer.address, max_bytes=MAX_ENTRY_BYTES
+        )
         entry = None
         if isinstance(payload, dict) and payload.get("platform") == self._platform_id:
             try:
