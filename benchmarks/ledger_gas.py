@@ -124,6 +124,7 @@ def paid_lifecycle(factory: TaskFactoryClient, escrow: EscrowClient) -> list[tup
         maxima=[4 * 10**15, 2 * 10**15, 10**15, 10**15],
         fail_fee=10**15,
         valid_until=chain.block_timestamp(chain.block_number()) + 3600,
+        deadline=chain.block_timestamp(chain.block_number()) + 7200,
         quote_cid=CID,
     )
     note("fund + lock (signed quote, 4 payees)", escrow.fund(task, quote.sign(PLATFORM), sender=SUBMITTER))

@@ -7,6 +7,7 @@ interface IEscrowedTask {
     function state() external view returns (uint8);
     function lock() external;
     function finish() external;
+    function expire() external;
 }
 
 /// @title Escrow: the platform-signed quote of a paid task, its money, and who is owed what.
@@ -16,11 +17,15 @@ interface IEscrowedTask {
 ///         and the escrow locks the task in the same call, so an unfunded task can neither be
 ///         locked nor started. The platform finishes a paid task through `settle`, with the CID
 ///         of its signed usage record and the actual amount per payee (each at most that payee's
-///         quoted maximum): each payee is credited its amount and the submitter the rest, in the
-///         same call that finishes the task. A Nacked task is refunded in full and a Failed one
-///         pays the quote's `failFee` to the platform and the rest to the submitter (`release`,
-///         anyone may call it). Every credit is pulled by its owner with `withdraw`, so no party
-///         can block another's payment.
+///         quoted maximum), by the quote's `deadline`: each payee is credited its amount and the
+///         submitter the rest, in the same call that finishes the task. A Nacked task is
+///         refunded in full and a Failed one pays the quote's `failFee` to the platform and the
+///         rest to the submitter (`release`, anyone may call it; released after the deadline, a
+///         Failed task pays no fee). A task neither finished nor ended by the deadline (an owner
+///         who never answered, a platform that never finished) is `expire`d: anyone may call it
+///         after the deadline; the task ends Expired and the submitter gets everything back, so
+///         no silent party can hold the money for ever. Every credit is pulled by its owner with
+///         `withdraw`, so no party can block another's payment.
 /// @dev Per task the escrow stores one word while money is locked: the EIP-712 hash of the
 ///      funded quote (so settle and release take the quote again as calldata and must match it).
 ///      Balances are stored plus one: a party that has been paid once keeps a non-zero word, so
@@ -39,17 +44,19 @@ contract Escrow {
         uint256 total; // the sum of the maxima: what the submitter escrows
         uint256 failFee; // paid to the platform if the task Fails (the rest goes back)
         uint64 validUntil; // unix seconds; funding after that is refused
+        uint64 deadline; // unix seconds (>= validUntil); settling after that is refused, expiring before it
         bytes32 quoteCid; // CID digest of the platform's itemised quote document
     }
 
     uint256 public constant MAX_PAYEES = 32;
+    uint8 private constant STATE_RUNNING = 2;
     uint8 private constant STATE_NACKED = 4;
     uint8 private constant STATE_FAILED = 5;
     /// secp256k1n / 2: a higher `s` is the malleable twin of a valid signature.
     uint256 private constant HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
     bytes32 public constant QUOTE_TYPEHASH = keccak256(
-        "Quote(address task,address submitter,address platform,address[] payees,uint256[] maxima,uint256 total,uint256 failFee,uint64 validUntil,bytes32 quoteCid)"
+        "Quote(address task,address submitter,address platform,address[] payees,uint256[] maxima,uint256 total,uint256 failFee,uint64 validUntil,uint64 deadline,bytes32 quoteCid)"
     );
     bytes32 private constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
@@ -72,6 +79,9 @@ contract Escrow {
     event Settled(address indexed task, bytes32 usageCid, uint256 refund);
     /// A Nacked (refund in full) or Failed (failFee to the platform) task was released.
     event Released(address indexed task, uint8 state, uint256 toPlatform, uint256 toSubmitter);
+    /// A task past its quote's deadline, neither finished nor ended, was expired: `refund` (the
+    /// quote's total) went back to the submitter.
+    event Expired(address indexed task, uint256 refund);
     event Withdrawn(address indexed party, uint256 amount);
 
     error Reentered();
@@ -90,6 +100,9 @@ contract Escrow {
     error WrongAmountCount(uint256 given, uint256 payees);
     error MissingCid();
     error NotReleasable(uint8 state);
+    error DeadlinePassed(uint256 deadline, uint256 now);
+    error NotYetExpired(uint256 deadline, uint256 now);
+    error NotExpirable(uint8 state);
     error NothingOwed(address party);
     error TransferFailed(address party);
 
@@ -112,7 +125,9 @@ contract Escrow {
         if (block.timestamp > q.validUntil) revert QuoteExpired(q.validUntil, block.timestamp);
         if (msg.sender != q.submitter) revert NotQuotedSubmitter(msg.sender);
         uint256 n = q.payees.length;
-        if (n == 0 || n > MAX_PAYEES || q.maxima.length != n || q.failFee > q.total) revert BadQuote();
+        if (n == 0 || n > MAX_PAYEES || q.maxima.length != n || q.failFee > q.total || q.deadline < q.validUntil) {
+            revert BadQuote();
+        }
         uint256 sum;
         for (uint256 i = 0; i < n; ++i) {
             if (q.payees[i] == address(0)) revert BadQuote();
@@ -135,9 +150,11 @@ contract Escrow {
 
     /// Finish the running task `q.task`, paying `amounts[i]` to `q.payees[i]` for the use
     /// recorded in the signed usage record `usageCid`; the rest goes back to the submitter.
+    /// Only until the quote's deadline: after it the task is expired.
     function settle(Quote calldata q, bytes32 usageCid, uint256[] calldata amounts) external nonReentrant {
         _unlock(q);
         if (msg.sender != q.platform) revert NotQuotedPlatform(msg.sender);
+        if (block.timestamp > q.deadline) revert DeadlinePassed(q.deadline, block.timestamp);
         if (usageCid == bytes32(0)) revert MissingCid();
         uint256 n = amounts.length;
         if (n != q.payees.length) revert WrongAmountCount(n, q.payees.length);
@@ -162,16 +179,32 @@ contract Escrow {
     // ------------------------------------------------------------------ anyone
 
     /// Release a Nacked task (all back to the submitter) or a Failed one (the quote's failFee
-    /// to the platform, the rest to the submitter).
+    /// to the platform, the rest to the submitter; all back once the deadline has passed, so a
+    /// platform that let the deadline pass cannot fail the task then for its fee).
     function release(Quote calldata q) external nonReentrant {
         _unlock(q);
         uint8 s = IEscrowedTask(q.task).state();
         uint256 toPlatform;
-        if (s == STATE_FAILED) toPlatform = q.failFee;
-        else if (s != STATE_NACKED) revert NotReleasable(s);
+        if (s == STATE_FAILED) {
+            if (block.timestamp <= q.deadline) toPlatform = q.failFee;
+        } else if (s != STATE_NACKED) {
+            revert NotReleasable(s);
+        }
         _credit(q.platform, toPlatform);
         _credit(q.submitter, q.total - toPlatform);
         emit Released(q.task, s, toPlatform, q.total - toPlatform);
+    }
+
+    /// After the quote's deadline, end a task that is still waiting for an answer or still
+    /// running (it becomes Expired) and give the submitter the quote's total back.
+    function expire(Quote calldata q) external nonReentrant {
+        _unlock(q);
+        if (block.timestamp <= q.deadline) revert NotYetExpired(q.deadline, block.timestamp);
+        uint8 s = IEscrowedTask(q.task).state();
+        if (s > STATE_RUNNING) revert NotExpirable(s); // Nacked or Failed: release it
+        _credit(q.submitter, q.total);
+        emit Expired(q.task, q.total);
+        IEscrowedTask(q.task).expire(); // reverts unless the task is paid, names this escrow and is locked or running
     }
 
     /// Pay the caller everything it is owed.
@@ -242,6 +275,7 @@ contract Escrow {
                 q.total,
                 q.failFee,
                 q.validUntil,
+                q.deadline,
                 q.quoteCid
             )
         );

@@ -5,8 +5,10 @@ import {Escrow} from "./Escrow.sol"; // escrow hook
 
 /// @title Task: one processing task of eotrust and its lifecycle.
 /// @notice Initialized --lock()--> RequestsLocked --all acks + start()--> Running --finish()--> Finished;
-///         any refusal while RequestsLocked --> Nacked; Running --fail(reason)--> Failed.
-///         Finished, Nacked and Failed are terminal: nothing changes afterwards.
+///         any refusal while RequestsLocked --> Nacked; Running --fail(reason)--> Failed;
+///         (escrow hook) a paid task RequestsLocked or Running past its quote's deadline
+///         --expire() by its escrow--> Expired.
+///         Finished, Nacked, Failed and Expired are terminal: nothing changes afterwards.
 /// @dev Deployed once as an implementation. Every task is an EIP-1167 minimal proxy of it,
 ///      made by TaskFactory, whose code carries, after the 45 proxy bytes (never executed),
 ///      the task's immutable arguments (see "Clone arguments" below): the parties the checks
@@ -30,7 +32,8 @@ contract Task {
         Running,
         Finished,
         Nacked,
-        Failed
+        Failed,
+        Expired // escrow hook: a paid task its escrow ended at the quote's deadline
     }
 
     /// Status of one request (application, platform or resource).
@@ -279,6 +282,16 @@ contract Task {
         }
         if (_resultCount == 0) revert NoResults();
         _move(State.Running, State.Finished, 0);
+    }
+
+    // escrow hook: a paid task still waiting for answers or running when its quote's deadline
+    // passed is ended by its escrow (Escrow.expire checks the deadline and refunds the submitter)
+    function expire() external {
+        _onlyClone();
+        if (!_paid() || msg.sender != _escrow) revert NotFunded();
+        State s = _state;
+        if (s != State.RequestsLocked && s != State.Running) revert WrongState(s, State.Running);
+        _move(s, State.Expired, 0);
     }
 
     /// @param reason CID digest of a document saying why the execution failed.

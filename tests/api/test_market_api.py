@@ -57,6 +57,7 @@ def test_quotations_and_bills(tmp_path: Path, api_client_factory: Callable[..., 
     for bad in (
         {"task": task, "validFor": -1},
         {"task": task, "validFor": 10**30},
+        {"task": task, "runFor": 10},
         {"task": "0x12"},
         {"task": task, "onFailure": "never"},
         {"task": task, "price": "0"},
@@ -66,7 +67,8 @@ def test_quotations_and_bills(tmp_path: Path, api_client_factory: Callable[..., 
 
     # the server signs as the platform: the submitter cannot give itself the platform's terms
     # (before: a refund on failure, so the work of a failed task was paid nothing; a month to fund)
-    for terms in ({"onFailure": "refund"}, {"validFor": 30 * 24 * 3600}):
+    # (or a deadline an hour away, after which the task is expired and everything refunded)
+    for terms in ({"onFailure": "refund"}, {"validFor": 30 * 24 * 3600}, {"runFor": 3600}):
         r = client.post("/processes/shout/quotations", headers=key("sam"), json={"task": task, **terms})
         assert r.status_code == 403 and "only the platform owner" in r.json()["detail"], (terms, r.text)
 
@@ -83,6 +85,8 @@ def test_quotations_and_bills(tmp_path: Path, api_client_factory: Callable[..., 
         quote["price"]
     )
     assert quote["escrow"]["fail_fee"] == str(3 * GWEI)  # the default terms: the flat fee
+    assert quote["escrow"]["deadline"] == quote["escrow"]["valid_until"] + 24 * 3600  # and a day to finish
+    assert quote["deadline"] > quote["expire"]
 
     got = client.get(f"/quotations/{quote['id']}", headers=key("sam"))
     assert got.status_code == 200 and got.json()["id"] == quote["id"], got.text

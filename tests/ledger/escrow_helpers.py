@@ -67,6 +67,7 @@ def quote_for(
     maxima: Sequence[int] | None = None,
     fail_fee: int = 7,
     valid_for: int = 3600,
+    run_for: int = 3600,
 ) -> Quote:
     """A quote paying the platform, the application owner and two data owners (by default)."""
     payees = (
@@ -83,6 +84,7 @@ def quote_for(
         maxima=maxima,
         fail_fee=fail_fee,
         valid_until=escrow.chain.latest_timestamp() + valid_for,
+        deadline=escrow.chain.latest_timestamp() + valid_for + run_for,
         quote_cid=CID_B,
     )
 

@@ -62,6 +62,7 @@ def test_paid_task_on_anvil_with_real_balances(tmp_path: Path) -> None:
             maxima=maxima,
             fail_fee=ETHER // 100,
             valid_until=chain.latest_timestamp() + 600,
+            deadline=chain.latest_timestamp() + 1200,
             quote_cid=CID_B,
         )
         assert escrow.digest_on_chain(quote) == quote.digest()

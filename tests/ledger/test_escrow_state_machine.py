@@ -1,10 +1,11 @@
 """Property: random sequences of escrow moves (good and bad fundings, settlements above and
-below the quote, releases, withdrawals by anyone) on paid tasks, against a plain Python model
-of who is owed what. After every move the contract agrees with the model on the outcome (the
+below the quote, releases, withdrawals by anyone, the chain's clock moved past a quote's
+deadline, expiries) on paid tasks, against a plain Python model of who is owed what. After every move the contract agrees with the model on the outcome (the
 same contract error, or success), on every party's credit and on the escrow's ether: money is
 conserved (the escrow holds exactly what is locked plus what is owed), a withdrawal pays
-exactly the party's share and only once, refunds are exact, and an expired or tampered quote
-moves nothing."""
+exactly the party's share and only once, refunds are exact, an expired or tampered quote
+moves nothing, and past its deadline a task is expired (all back), never settled, and a late
+failure pays no fee."""
 
 from __future__ import annotations
 
@@ -12,16 +13,17 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import pytest
+from chain_clock import mine_at
 from escrow_helpers import paid_task, quote_for
 from eth_typing import HexStr
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 from ledger_helpers import CID_A, CID_B, Parties, recipient
 
 from eotrust.ledger import Chain, ContractRevertError, TaskClient, TaskFactoryClient
 from eotrust.ledger.escrow import EscrowClient, Quote, SignedQuote
 
-MOVES = ["fund", "run", "result", "settle", "fail", "release", "withdraw"]
+MOVES = ["fund", "run", "result", "settle", "fail", "release", "withdraw", "late", "expire"]
 FUNDINGS = ["valid", "expired", "tampered", "short", "stranger", "valid"]
 
 
@@ -65,7 +67,9 @@ def _fund(
     quote, sender, value = m.quote, p.submitter, m.quote.total
     signed = quote.sign(p.platform)
     expected: str | None = None
-    if variant == "expired":
+    if escrow.chain.latest_timestamp() >= quote.valid_until:
+        expected = "QuoteExpired"  # the clock was moved past it
+    elif variant == "expired":
         quote = dataclasses.replace(quote, valid_until=0)
         signed, expected = quote.sign(p.platform), "QuoteExpired"
     elif variant == "stranger":
@@ -90,8 +94,10 @@ def _fund(
     return expected, None, _fee(escrow.chain, escrow.last_transaction.tx_hash) + value
 
 
-def _advance(m: PaidTaskModel, n: int) -> str:
+def _advance(m: PaidTaskModel, n: int, late: bool) -> str:
     """The natural next move for a task in the model's state."""
+    if late and m.locked and m.state in ("RequestsLocked", "Running"):
+        return "expire"
     if m.state == "Initialized" and not m.locked:
         return "fund"
     if m.state == "RequestsLocked":
@@ -103,11 +109,13 @@ def _advance(m: PaidTaskModel, n: int) -> str:
     return "withdraw"
 
 
-def _settle_expectation(m: PaidTaskModel, amounts: list[int], stray: bool) -> str | None:
+def _settle_expectation(m: PaidTaskModel, amounts: list[int], stray: bool, late: bool) -> str | None:
     if not m.locked:
         return "NotFunded"
     if stray:
         return "NotQuotedPlatform"
+    if late:
+        return "DeadlinePassed"
     if any(a > mx for a, mx in zip(amounts, m.quote.maxima)):
         return "AboveQuote"
     if m.state != "Running":
@@ -122,6 +130,13 @@ def _settle_expectation(m: PaidTaskModel, amounts: list[int], stray: bool) -> st
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@example(  # a silent data owner: funded, then past the deadline; expired by a stranger
+    steps=[("fund", 0, 0), ("late", 0, 0), ("expire", 0, 4), ("expire", 0, 0), ("withdraw", 0, 0)]
+)
+@example(  # a platform too late: cannot settle; failing then pays no fee; a second task's quote lapsed
+    steps=[("fund", 0, 0), ("run", 0, 0), ("result", 0, 0), ("late", 0, 0), ("settle", 0, 1), ("fail", 0, 0)]
+    + [("release", 0, 2), ("fund", 1, 0), ("expire", 1, 0)]
 )
 @given(
     steps=st.lists(
@@ -152,7 +167,8 @@ def test_escrow_agrees_with_model(
 
     for kind, which, n in steps:
         task, m = tasks[which], model.tasks[which]
-        move = _advance(m, n) if kind == "advance" else kind
+        late = chain.latest_timestamp() > m.quote.deadline  # the next block is later still
+        move = _advance(m, n, late) if kind == "advance" else kind
         expected: str | None = None
         got: str | None = None
         if move == "fund":
@@ -184,10 +200,30 @@ def test_escrow_agrees_with_model(
                 continue
             task.fail(p.platform, CID_A)
             m.state = "Failed"
+        elif move == "late":  # the chain's clock past this task's deadline (and its quote's expiry)
+            if late or not m.locked:  # past an unfunded quote's expiry, nothing more would happen
+                continue
+            mine_at(chain, m.quote.deadline + 1)
+            event("late")
+        elif move == "expire":
+            if not m.locked:
+                expected = "NotFunded"
+            elif not late:
+                expected = "NotYetExpired"
+            elif m.state not in ("RequestsLocked", "Running"):
+                expected = "NotExpirable"
+            try:
+                escrow.expire(task, sender=pool[n % len(pool)], quote=m.quote)
+            except ContractRevertError as exc:
+                got = exc.error_name
+            else:
+                model.credit(m.quote.submitter, m.quote.total)
+                m.locked, m.state = 0, "Expired"
+            event(f"expire: {got}")
         elif move == "settle":
             amounts = [mx * ((n + i) % 4) // 3 for i, mx in enumerate(m.quote.maxima)]  # now and then above the quote
             stray = n == 7
-            expected = _settle_expectation(m, amounts, stray)
+            expected = _settle_expectation(m, amounts, stray, late)
             try:
                 escrow.settle(task, CID_A, amounts, sender=p.stranger if stray else p.platform, quote=m.quote)
             except ContractRevertError as exc:
@@ -208,7 +244,7 @@ def test_escrow_agrees_with_model(
             except ContractRevertError as exc:
                 got = exc.error_name
             else:
-                fee = m.quote.fail_fee if m.state == "Failed" else 0
+                fee = m.quote.fail_fee if m.state == "Failed" and not late else 0
                 model.credit(m.quote.platform, fee)
                 model.credit(m.quote.submitter, m.quote.total - fee)
                 m.locked = 0

@@ -8,12 +8,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 from flow_world import World
 from typer.testing import CliRunner, Result
 
 from eotrust.catalog.entries import Kind
 from eotrust.cli.main import app
-from eotrust.errors import EotrustError, InvalidInputError, NotFoundError, PermissionDeniedError
+from eotrust.errors import EotrustError, InvalidInputError, NotFoundError, PermissionDeniedError, StateError
 from eotrust.settings import Settings
 
 runner = CliRunner()
@@ -141,3 +142,41 @@ def test_a_refusal_is_one_line_and_a_non_zero_exit(settings: Settings) -> None:
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert done.stderr.startswith("error: no quote for task 0x1111"), done.stderr
+
+
+def test_a_paid_task_nobody_finished_is_expired_from_the_command_line(market: World) -> None:
+    from chain_clock import mine_at
+
+    from eotrust.roles.submitter.request import TaskRequest, open_task
+
+    req = TaskRequest(
+        application=market.application.id,
+        platform=market.platform.id,
+        inputs={"lulc": market.datasets["labels"].id, "cloud_mask": market.datasets["clouds"].id},
+    )
+    address = open_task(market.backends, market.parties["submitter"], req, paid=True).address
+    r = _cli(market, "quote", address, "--as", "platform-owner", "--run-for", "10")
+    assert isinstance(r.exception, InvalidInputError), r.output
+    r = _cli(market, "quote", address, "--as", "platform-owner", "--valid-for", "60", "--run-for", "60", "--json")
+    assert r.exit_code == 0, r.output
+    quote = json.loads(r.stdout)
+    assert quote["escrow"]["deadline"] == quote["escrow"]["valid_until"] + 60
+    assert _cli(market, "fund", address, "--as", "submitter").exit_code == 0
+    r = _cli(market, "expire", address, "--as", "submitter")
+    assert isinstance(r.exception, StateError) and "deadline" in str(r.exception), r.output  # not yet
+    r = _cli(market, "expire", "0x" + "2" * 40, "--as", "submitter")
+    assert isinstance(r.exception, EotrustError), r.output  # no task there
+    from eotrust.ledger.escrow import EscrowClient
+
+    with pytest.raises(NotFoundError, match="no task at"):  # was a decoding traceback
+        EscrowClient.for_task(market.chain, "0x" + "2" * 40)
+    mine_at(market.chain, quote["escrow"]["deadline"] + 1)
+    r = _cli(market, "expire", address, "--as", "owner-a", "--json")  # anyone may; the money is the submitter's
+    assert r.exit_code == 0, r.output
+    expired = json.loads(r.stdout)
+    assert expired["state"] == "Expired" and expired["refund"] == quote["total"]
+    assert market.state(address) == "Expired"
+    r = _cli(market, "withdraw", "--as", "submitter", "--json")
+    assert r.exit_code == 0 and int(json.loads(r.stdout)["amount"]) >= int(quote["total"]), r.output
+    r = _cli(market, "bill", address, "--json")
+    assert json.loads(r.stdout)["status"] == "refunded"

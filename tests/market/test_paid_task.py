@@ -220,3 +220,41 @@ def test_a_fresh_quote_can_be_funded_when_the_chains_clock_runs_ahead(market: Wo
     _, tx = fund_task(world.settings, world.catalog, world.store, world.chain, address, world.parties["submitter"])
     assert tx and world.state(address) == "RequestsLocked"
     assert quote.escrow_terms()["valid_until"] > world.chain.latest_timestamp()
+
+
+@pytest.mark.parametrize("silent", ["algorithm-owner", "platform"])
+def test_past_its_deadline_a_paid_task_is_expired_by_the_node_and_all_refunded(market: World, silent: str) -> None:
+    """Attack: a party that never answers (the algorithm owner) or a platform that started and
+    never finished held the submitter's money in the escrow for ever. Past the quote's
+    deadline the platform's node expires the task instead of starting or settling it (it
+    could no longer be paid), and the bill shows everything refunded."""
+    world, p = market, market.parties
+    address = _open_paid(world)
+    quote = quote_task(
+        world.settings,
+        world.catalog,
+        world.store,
+        address,
+        p["platform-owner"],
+        chain=world.chain,
+        valid_s=60,
+        run_s=60,
+    )
+    fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
+    escrow = EscrowClient.for_task(world.chain, address)
+    if silent == "platform":
+        world.answer_all(address)
+        world.task(address).start(p["platform-owner"].account)  # started, then the node went quiet
+        assert world.state(address) == "Running"
+    else:
+        assert world.node().advance(address) == "RequestsLocked"  # waiting for the algorithm owner
+    deadline = escrow.quote_of(address)
+    assert deadline is not None
+    mine_at(world.chain, deadline.deadline + 1)
+    assert world.node().advance(address) == "Expired"
+    assert not escrow.funded(address) and escrow.owed(p["submitter"].account.address) == quote.body.total
+    for name in ("platform-owner", "owner-a", "owner-b", "algorithm-owner"):
+        assert escrow.owed(p[name].account.address) == 0
+    assert world.node().advance(address) == "Expired"  # again: nothing twice
+    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain))
+    assert bill.status == "refunded" and bill.refunded == quote.body.total

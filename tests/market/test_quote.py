@@ -26,6 +26,7 @@ from eotrust.market.estimate import (
     history,
 )
 from eotrust.market.prices import task_prices
+from eotrust.market.quote import KIND as QUOTE_KIND
 from eotrust.market.quote import Quote, cost, load_quote, make_quote
 from eotrust.market.service import quote_task
 from eotrust.market.signed import sign_document
@@ -87,11 +88,11 @@ def test_a_quote_not_signed_by_the_platform_owner_is_refused(market: World) -> N
     mallory = market.parties["submitter"]
     # the submitter signs a cheaper quote naming itself as the platform owner …
     forged = {**genuine.body.model_dump(mode="json"), "platform": mallory.account.address}
-    cid = market.store.put_bytes(sign_document("eotrust-quote/1", forged, mallory).stored_bytes())
+    cid = market.store.put_bytes(sign_document(QUOTE_KIND, forged, mallory).stored_bytes())
     with pytest.raises(IntegrityError, match="does not own platform"):
         load_quote(market.store, cid, market.catalog)
     # … or naming the real platform owner, with its own signature
-    doc = sign_document("eotrust-quote/1", genuine.body.model_dump(mode="json"), mallory)
+    doc = sign_document(QUOTE_KIND, genuine.body.model_dump(mode="json"), mallory)
     cid = market.store.put_bytes(doc.stored_bytes())
     with pytest.raises(IntegrityError, match="signed by"):
         load_quote(market.store, cid, market.catalog)
@@ -106,16 +107,12 @@ def test_a_tampered_total_is_refused(market: World) -> None:
         load_quote(market.store, cid)
     # the platform itself cannot sign a total that its lines do not add up to
     body = {**quote.body.model_dump(mode="json"), "total": str(quote.body.total + 1)}
-    cid = market.store.put_bytes(
-        sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes()
-    )
+    cid = market.store.put_bytes(sign_document(QUOTE_KIND, body, market.parties["platform-owner"]).stored_bytes())
     with pytest.raises(IntegrityError, match="total"):
         load_quote(market.store, cid)
     # nor a failure fee its terms do not give
     body = {**quote.body.model_dump(mode="json"), "fail_fee": str(quote.body.total)}
-    cid = market.store.put_bytes(
-        sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes()
-    )
+    cid = market.store.put_bytes(sign_document(QUOTE_KIND, body, market.parties["platform-owner"]).stored_bytes())
     with pytest.raises(IntegrityError, match="failure fee"):
         load_quote(market.store, cid)
 
@@ -170,9 +167,7 @@ def test_a_quote_for_other_terms_than_the_tasks_is_refused(market: World) -> Non
     genuine = _quote(market, address)
     # the platform owner itself signs a quote naming another application than the task's record
     body = {**genuine.body.model_dump(mode="json"), "application_id": market.datasets["labels"].id}
-    cid = market.store.put_bytes(
-        sign_document("eotrust-quote/1", body, market.parties["platform-owner"]).stored_bytes()
-    )
+    cid = market.store.put_bytes(sign_document(QUOTE_KIND, body, market.parties["platform-owner"]).stored_bytes())
     with pytest.raises(IntegrityError, match="does not match the catalogue's record of task"):
         load_quote(market.store, cid, market.catalog)
     other = market.request().address
@@ -192,7 +187,7 @@ def test_a_market_signature_is_bound_to_its_kinds_signing_domain(market: World) 
     from eotrust.errors import IntegrityError as Integrity
     from eotrust.market.signed import SignedDocument
 
-    doc = sign_document("eotrust-quote/1", {"task": "0x" + "1" * 40}, market.parties["platform-owner"])
+    doc = sign_document(QUOTE_KIND, {"task": "0x" + "1" * 40}, market.parties["platform-owner"])
     doc.check()
     assert record_text(Domain.QUOTE, 1, doc.payload()).startswith("eotrust market quote v1\n")
     for kind in ("eotrust-usage/1", "eotrust-refusal/1", "eotrust-other/1"):  # replayed as another format
@@ -224,7 +219,7 @@ def test_a_signed_quote_with_numbers_or_times_that_are_not_is_one_line(market: W
             if field == "quantity"
             else {**good, field: value}
         )
-        cid = market.store.put_bytes(sign_document("eotrust-quote/1", body, owner).stored_bytes())
+        cid = market.store.put_bytes(sign_document(QUOTE_KIND, body, owner).stored_bytes())
         with pytest.raises(IntegrityError, match=rf"quote {cid}: field [a-z_.0-9]*{field}: ") as err:
             load_quote(market.store, cid)
         assert "\n" not in str(err.value)

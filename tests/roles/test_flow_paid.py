@@ -48,6 +48,7 @@ def test_the_collector_never_settles_a_paid_task_against_a_quote_it_cannot_read(
         maxima=[4000, 1000],
         fail_fee=500,
         valid_until=world.chain.latest_timestamp() + 3600,
+        deadline=world.chain.latest_timestamp() + 7200,
         quote_cid=QUOTE_CID,
     )
     escrow.fund(task, quote.sign(plat.account), sender=sub.account)

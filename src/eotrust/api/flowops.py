@@ -31,6 +31,7 @@ STATUS_OF_STATE: dict[TaskState, str] = {
     TaskState.Finished: "successful",
     TaskState.Failed: "failed",
     TaskState.Nacked: "dismissed",
+    TaskState.Expired: "dismissed",
 }
 PROGRESS_OF_STATE = {
     TaskState.Initialized: 0,
@@ -39,6 +40,7 @@ PROGRESS_OF_STATE = {
     TaskState.Finished: 100,
     TaskState.Failed: 100,
     TaskState.Nacked: 100,
+    TaskState.Expired: 100,
 }
 PLATFORM_INPUT = "platform"
 SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")

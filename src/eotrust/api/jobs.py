@@ -2,7 +2,7 @@
 
 A job is a ledger task (its id is the contract address); its status is the contract's state
 (Initialized/RequestsLocked → accepted, Running → running, Finished → successful,
-Failed → failed, Nacked → dismissed); its results are links to the CIDs the collector recorded.
+Failed → failed, Nacked and Expired → dismissed); its results are links to the CIDs the collector recorded.
 Only the parties of a task may read its status, and only its submitter its results."""
 
 from __future__ import annotations

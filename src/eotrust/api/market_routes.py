@@ -40,6 +40,12 @@ class QuotationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task: str = Field(..., pattern=r"^0x[0-9a-fA-F]{40}$", description="the task's contract address")
     validFor: int = Field(3600, ge=60, le=30 * 24 * 3600, description="seconds the quote holds")
+    runFor: int = Field(
+        24 * 3600,
+        ge=60,
+        le=30 * 24 * 3600,
+        description="seconds after the quote's expiry by which the platform settles; then the task may be expired",
+    )
     onFailure: str = Field("flat-fee", pattern=r"^(flat-fee|refund)$")
 
 
@@ -59,6 +65,7 @@ def _quotation(quote: Quote) -> dict[str, Any]:
         "status": "completed",
         "created": body.created,
         "expire": body.valid_until,
+        "deadline": body.deadline,
         "expired": quote.expired(),
         "price": str(body.total),
         "currency": body.currency,
@@ -133,7 +140,7 @@ def post_quotation(
 ) -> dict[str, Any]:
     """Quote a task of this process: itemised, signed by the task's platform owner, with an expiry."""
     from eotrust.market.prices import task_prices
-    from eotrust.market.quote import DEFAULT_VALID_S
+    from eotrust.market.quote import DEFAULT_RUN_S, DEFAULT_VALID_S
     from eotrust.market.service import contract_submitter, quote_task
 
     state = _state(request)
@@ -143,11 +150,13 @@ def post_quotation(
     me = (caller.address or "").lower()
     if me not in (prices.submitter.lower(), prices.platform_owner.lower()):
         raise PermissionDeniedError(f"only the submitter or the platform owner of task {body.task} asks for its quote")
-    if me != prices.platform_owner.lower() and (body.onFailure != "flat-fee" or body.validFor > DEFAULT_VALID_S):
-        # the server signs as the platform: the terms that favour the payer are the platform's to give
+    if me != prices.platform_owner.lower() and (
+        body.onFailure != "flat-fee" or body.validFor > DEFAULT_VALID_S or body.runFor != DEFAULT_RUN_S
+    ):
+        # the server signs as the platform: the terms that bind the platform are the platform's to give
         raise PermissionDeniedError(
-            f"only the platform owner of task {body.task} sets a quote's failure terms (onFailure) or a validity "
-            f"beyond {DEFAULT_VALID_S} s",
+            f"only the platform owner of task {body.task} sets a quote's failure terms (onFailure), its deadline "
+            f"(runFor) or a validity beyond {DEFAULT_VALID_S} s",
             hint="ask without them: the platform's default terms apply",
         )
     with state.lock:
@@ -158,6 +167,7 @@ def post_quotation(
             body.task,
             _platform_party(state, prices.platform_owner),
             valid_s=body.validFor,
+            run_s=body.runFor,
             on_failure=body.onFailure,  # type: ignore[arg-type]
             chain=state.chain,
         )

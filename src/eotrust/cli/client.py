@@ -50,6 +50,7 @@ AGENT_COMMANDS: dict[str, frozenset[str] | None] = {
     "usage": frozenset(),
     "bill": frozenset(),
     "fund": frozenset(),
+    "expire": frozenset(),
     "withdraw": frozenset(),
     # the catalogue as RDF and SPARQL over it
     "sparql": frozenset(),

@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
     app.command("usage")(usage)
     app.command("bill")(bill)
     app.command("fund")(fund)
+    app.command("expire")(expire)
     app.command("withdraw")(withdraw)
 
 
@@ -214,6 +215,7 @@ def _print_quote(settings: Settings, quote: Quote) -> None:
     )
     console.print(
         f"signed by the platform owner {_who(names, quote.signer)}; {state} until {body.valid_until}; "
+        f"settled by {body.deadline} or all back to the submitter; "
         f"on failure: {body.on_failure} ({body.fail_fee} wei to the platform)",
         highlight=False,
     )
@@ -230,6 +232,12 @@ def quote(
         ..., help="a task's contract address (quote it), or a quote's CID (check and show it)"
     ),
     valid_for: int = typer.Option(3600, "--valid-for", help="seconds the quote holds (60 to 30 days)"),
+    run_for: int = typer.Option(
+        24 * 3600,
+        "--run-for",
+        help="seconds after the quote's expiry by which the platform settles (60 to 30 days); after that "
+        "the task can be expired and the submitter refunded",
+    ),
     on_failure: str = typer.Option(
         "flat-fee",
         "--on-failure",
@@ -259,6 +267,7 @@ def quote(
             target,
             acting_party(ctx, as_party),
             valid_s=valid_for,
+            run_s=run_for,
             on_failure=on_failure,  # type: ignore[arg-type]
             chain=backends.chain,
         )
@@ -422,6 +431,33 @@ def fund(
     console.print(
         f"funded task {quote.body.task} with {quote.body.total} wei ({ether(quote.body.total)}) "
         f"for quote {quote.cid}; it is locked (transaction {tx})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def expire(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="the paid task's contract address"),
+    as_party: str | None = AsOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """After its quote's deadline, end a paid task still waiting for answers or running: it is
+    Expired and its submitter is owed the whole total back (withdraw it). Anyone may."""
+    from eotrust.ledger.codec import checksum_address
+    from eotrust.ledger.escrow import EscrowClient
+
+    backends = backends_of(ctx)
+    party = acting_party(ctx, as_party)
+    address = checksum_address(task, what="task address")
+    escrow = EscrowClient(backends.chain)  # this chain's, not one a look-alike contract names
+    tx = escrow.expire(address, sender=party.account)
+    refund = next((e.args["refund"] for e in escrow.events(address) if e.name == "Expired"), 0)
+    if as_json:
+        print_json({"task": address, "state": "Expired", "refund": str(refund), "tx": tx.tx_hash})
+        return
+    console.print(
+        f"task {address} expired: {refund} wei back to its submitter, to withdraw (transaction {tx.tx_hash})",
         highlight=False,
         soft_wrap=True,
     )

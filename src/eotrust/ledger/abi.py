@@ -17,6 +17,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from eotrust.errors import LedgerError
+from eotrust.ledger.models import STATE_NAMES
 from eotrust.limits import json_loads
 
 
@@ -75,12 +76,13 @@ class DecodedError:
         return f"{self.name}({shown})"
 
 
-_TASK_STATES = ("Initialized", "RequestsLocked", "Running", "Finished", "Nacked", "Failed")
 #: Enum arguments named alike in every error, and those of one error only (a federated task's
 #: ``WrongRound(current, given)`` holds round numbers, not Task states).
 _ENUMS: dict[str, tuple[str, ...]] = {"kind": ("Application", "Platform", "Resource")}
 _ERROR_ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
-    "WrongState": {"current": _TASK_STATES, "required": _TASK_STATES}
+    "WrongState": {"current": STATE_NAMES, "required": STATE_NAMES},
+    "NotReleasable": {"state": STATE_NAMES},
+    "NotExpirable": {"state": STATE_NAMES},
 }
 
 
@@ -101,7 +103,9 @@ class DecodedLog:
 
 
 class ContractAbi:
-    """Functions, errors and events of one or more contracts, by name, selector and topic."""
+    """Functions, errors and events of one or more contracts, by name, selector and topic. A
+    function name two of them share is the first one's (Escrow's ``expire(quote)``, not the
+    Task's ``expire()`` it calls)."""
 
     def __init__(self, *artifacts: Artifact) -> None:
         self.functions: dict[str, dict[str, Any]] = {}
@@ -111,7 +115,7 @@ class ContractAbi:
         for artifact in artifacts:
             for entry in artifact.abi:
                 if entry["type"] == "function":
-                    self.functions[entry["name"]] = entry
+                    self.functions.setdefault(entry["name"], entry)
                 elif entry["type"] == "error":
                     self.errors[keccak(text=_signature(entry))[:4]] = entry
                 elif entry["type"] == "event":

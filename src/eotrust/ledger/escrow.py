@@ -2,11 +2,12 @@
 
 The API (everything an amount is in wei, the chain's native ether; every address checksummed):
 
-- ``Quote(task, submitter, platform, payees, maxima, fail_fee, valid_until, quote_cid,
-  chain_id, escrow)`` — what the platform charges at most for one task: ``maxima[i]`` to
-  ``payees[i]``; ``total`` (the sum of the maxima) is what the submitter escrows; ``fail_fee``
-  goes to the platform if the task Fails; ``valid_until`` is unix seconds (chain time);
-  ``quote_cid`` names the itemised quote document. ``chain_id`` and ``escrow`` are the EIP-712
+- ``Quote(task, submitter, platform, payees, maxima, fail_fee, valid_until, deadline,
+  quote_cid, chain_id, escrow)`` — what the platform charges at most for one task: ``maxima[i]``
+  to ``payees[i]``; ``total`` (the sum of the maxima) is what the submitter escrows; ``fail_fee``
+  goes to the platform if the task Fails; ``valid_until`` (funding) and ``deadline`` (settling;
+  not before ``valid_until``) are unix seconds (chain time); ``quote_cid`` names the itemised
+  quote document. ``chain_id`` and ``escrow`` are the EIP-712
   domain; :meth:`EscrowClient.quote` fills them in. ``Quote.digest()`` is the EIP-712 digest,
   ``Quote.sign(account)`` returns a :class:`SignedQuote` (signed with the platform owner's
   key); ``SignedQuote.signer()`` recovers who signed; ``to_json``/``from_json`` round-trip both.
@@ -23,13 +24,17 @@ The API (everything an amount is in wei, the chain's native ether; every address
     task (it must have a result) and pays: ``amounts`` in payee order, or a ``{payee: wei}``
     mapping (missing payees get 0), each at most its quoted maximum; the submitter is credited
     the rest. ``usage_cid`` names the platform's signed usage record. Returns a ``TxResult``.
+    Refused after the quote's deadline.
   - ``.refund(task, sender)`` — release a Nacked task (everything back to the submitter) or a
-    Failed one (``fail_fee`` to the platform, the rest to the submitter); anyone may send it.
+    Failed one (``fail_fee`` to the platform, the rest to the submitter; all back once the
+    deadline has passed); anyone may send it.
+  - ``.expire(task, sender)`` — after the quote's deadline, end a task still waiting for answers
+    or running (it becomes Expired) and credit the submitter the whole total; anyone may send it.
   - ``.withdraw(sender)`` — pay ``sender`` all it is owed; returns the amount (a ``TxResult``
     in ``last_transaction``). Nothing owed is a ``MissingEntryError``.
   - ``.owed(address)``, ``.funded(task)``, ``.required(task)`` (whether the task is paid),
     ``.quote_of(task)`` (the funded quote, from the ``Funded`` event), ``.events(task=None)``
-    (:class:`EscrowEvent` list: Funded, Settled, Released, Withdrawn, with transaction hashes),
+    (:class:`EscrowEvent` list: Funded, Settled, Released, Expired, Withdrawn, with transaction hashes),
     ``.withdrawals(party)`` (that party's Withdrawn events), ``.balance()`` (ether held).
 
 Credits are pull payments: ``settle`` and ``refund`` only credit; each party withdraws its own,
@@ -44,15 +49,17 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from eotrust.errors import InvalidInputError
+from eotrust.errors import InvalidInputError, NotFoundError
 from eotrust.ledger.abi import abi_type, escrow_abi
 from eotrust.ledger.codec import checksum_address, cid_or_none, cid_to_bytes32
+from eotrust.ledger.models import STATE_NAMES
 
 if TYPE_CHECKING:
     from eotrust.ledger.chain import Chain, TxResult
@@ -70,10 +77,11 @@ QUOTE_TYPES: list[dict[str, str]] = [
     {"name": "total", "type": "uint256"},
     {"name": "failFee", "type": "uint256"},
     {"name": "validUntil", "type": "uint64"},
+    {"name": "deadline", "type": "uint64"},
     {"name": "quoteCid", "type": "bytes32"},
 ]
 MAX_PAYEES = 32
-ESCROW_EVENTS = ("Funded", "Settled", "Released", "Withdrawn")
+ESCROW_EVENTS = ("Funded", "Settled", "Released", "Expired", "Withdrawn")
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,7 @@ class Quote:
     maxima: tuple[int, ...]
     fail_fee: int
     valid_until: int
+    deadline: int
     quote_cid: str
     chain_id: int
     escrow: str
@@ -105,8 +114,8 @@ class Quote:
             set_(self, "total", sum(self.maxima))
         if any(not 0 <= v < 2**256 for v in (*self.maxima, self.fail_fee, self.total)):
             raise InvalidInputError("a quote's amounts are whole wei from 0 to 2**256 - 1")
-        if not 0 <= self.valid_until < 2**64:
-            raise InvalidInputError("a quote's expiry is unix seconds from 0 to 2**64 - 1")
+        if not (0 <= self.valid_until < 2**64 and 0 <= self.deadline < 2**64):
+            raise InvalidInputError("a quote's expiry and deadline are unix seconds from 0 to 2**64 - 1")
         cid_to_bytes32(self.quote_cid)  # a CID eotrust can name, or InvalidInputError
 
     # -- EIP-712 ------------------------------------------------------------------------------
@@ -120,6 +129,7 @@ class Quote:
             "total": self.total,
             "failFee": self.fail_fee,
             "validUntil": self.valid_until,
+            "deadline": self.deadline,
             "quoteCid": cid_to_bytes32(self.quote_cid),
         }
 
@@ -170,6 +180,7 @@ class Quote:
             m["total"],
             m["failFee"],
             m["validUntil"],
+            m["deadline"],
             m["quoteCid"],
         )
 
@@ -190,6 +201,7 @@ class Quote:
                 maxima=tuple(int(m) for m in data["maxima"]),
                 fail_fee=int(data["fail_fee"]),
                 valid_until=int(data["valid_until"]),
+                deadline=int(data["deadline"]),
                 quote_cid=str(data["quote_cid"]),
                 chain_id=int(data["chain_id"]),
                 escrow=str(data["escrow"]),
@@ -225,7 +237,8 @@ class EscrowEvent:
     """One escrow event. ``args``: Funded {submitter, quote_hash, total, quote (a Quote, read
     from the funding transaction's calldata; None if the escrow was called through another
     contract)}; Settled {usage_cid, refund, amounts (payee order, from the calldata; None as
-    for quote)}; Released {state, to_platform, to_submitter}; Withdrawn {party, amount}."""
+    for quote)}; Released {state, to_platform, to_submitter}; Expired {refund}; Withdrawn
+    {party, amount}."""
 
     name: str
     task: str | None
@@ -233,9 +246,6 @@ class EscrowEvent:
     log_index: int
     tx_hash: str
     args: dict[str, Any] = field(default_factory=dict)
-
-
-_STATE_NAMES = ("Initialized", "RequestsLocked", "Running", "Finished", "Nacked", "Failed")
 
 
 class EscrowClient:
@@ -257,7 +267,11 @@ class EscrowClient:
         address = _task_address(task)
         abi = escrow_abi()
         data = chain.call(address, abi.encode_call("escrow"), action=f"read the escrow of task {address}")
-        return cls(chain, to_checksum_address(abi.decode_output("escrow", data)[0]))
+        try:
+            escrow = abi.decode_output("escrow", data)[0]
+        except DecodingError:
+            raise NotFoundError(f"no task at {address} on this chain (it names no escrow)") from None
+        return cls(chain, to_checksum_address(escrow))
 
     def __repr__(self) -> str:
         return f"EscrowClient({self.address})"
@@ -287,6 +301,7 @@ class EscrowClient:
         maxima: Sequence[int],
         fail_fee: int,
         valid_until: int,
+        deadline: int,
         quote_cid: str,
     ) -> Quote:
         """A quote for this escrow on this chain (its EIP-712 domain filled in)."""
@@ -298,6 +313,7 @@ class EscrowClient:
             maxima=tuple(maxima),
             fail_fee=fail_fee,
             valid_until=valid_until,
+            deadline=deadline,
             quote_cid=quote_cid,
             chain_id=self.chain.chain_id,
             escrow=self.address,
@@ -356,6 +372,13 @@ class EscrowClient:
         quote = quote or self._funded_quote(address)
         return self._tx(sender, "release", quote.as_abi(), action=f"release the escrow of task {address}")
 
+    def expire(self, task: str | TaskClient, *, sender: LocalAccount, quote: Quote | None = None) -> TxResult:
+        """After the quote's deadline, end a task still waiting or running (Expired) and credit the
+        submitter the quote's total (anyone may send it)."""
+        address = _task_address(task)
+        quote = quote or self._funded_quote(address)
+        return self._tx(sender, "expire", quote.as_abi(), action=f"expire task {address} and refund its submitter")
+
     def withdraw(self, sender: LocalAccount) -> int:
         """Pay ``sender`` everything it is owed; return the amount."""
         result = self._tx(sender, "withdraw", action="withdraw what you are owed")
@@ -398,7 +421,7 @@ class EscrowClient:
         topics: list[Any] | None = None
         if task is not None:
             address = _task_address(task)
-            names = ("Funded", "Settled", "Released")
+            names = ("Funded", "Settled", "Released", "Expired")
             topics = [[self._abi.event_topics[n] for n in names], bytes(12) + bytes.fromhex(address[2:])]
         return self._decode(self.chain.logs(address=self.address, topics=topics, from_block=from_block))
 
@@ -436,10 +459,12 @@ class EscrowClient:
                 args = {"usage_cid": cid_or_none(a["usageCid"]), "refund": int(a["refund"]), "amounts": amounts}
             elif decoded.name == "Released":
                 args = {
-                    "state": _STATE_NAMES[int(a["state"])],
+                    "state": STATE_NAMES[int(a["state"])],
                     "to_platform": int(a["toPlatform"]),
                     "to_submitter": int(a["toSubmitter"]),
                 }
+            elif decoded.name == "Expired":
+                args = {"refund": int(a["refund"])}
             else:
                 args = {"party": to_checksum_address(a["party"]), "amount": int(a["amount"])}
             events.append(EscrowEvent(decoded.name, task, log.block_number, log.log_index, log.tx_hash, args))
@@ -464,13 +489,14 @@ class EscrowClient:
             total=int(q[5]),
             fail_fee=int(q[6]),
             valid_until=int(q[7]),
-            quote_cid=str(cid_or_none(q[8])),
+            deadline=int(q[8]),
+            quote_cid=str(cid_or_none(q[9])),
             chain_id=self.chain.chain_id,
             escrow=self.address,
         )
 
 
-_ZERO_QUOTE: tuple[Any, ...] = ("0x" + "00" * 20,) * 3 + ([], [], 0, 0, 0, bytes(32))
+_ZERO_QUOTE: tuple[Any, ...] = ("0x" + "00" * 20,) * 3 + ([], [], 0, 0, 0, 0, bytes(32))
 _EMPTY_ARGS: dict[str, tuple[Any, ...]] = {"fund": (_ZERO_QUOTE, b""), "settle": (_ZERO_QUOTE, bytes(32), [])}
 
 

@@ -29,10 +29,11 @@ class TaskState(str, Enum):
     Finished = "Finished"
     Nacked = "Nacked"
     Failed = "Failed"
+    Expired = "Expired"  # a paid task its escrow ended at the quote's deadline
 
     @property
     def is_terminal(self) -> bool:
-        return self in (TaskState.Finished, TaskState.Nacked, TaskState.Failed)
+        return self in (TaskState.Finished, TaskState.Nacked, TaskState.Failed, TaskState.Expired)
 
 
 class RequestStatus(str, Enum):
@@ -51,6 +52,8 @@ class RequestKind(str, Enum):
 
 
 TASK_STATES = list(TaskState)
+#: The contract's state names by their number (what its enums encode).
+STATE_NAMES: tuple[str, ...] = tuple(state.value for state in TaskState)
 REQUEST_STATUSES = list(RequestStatus)
 REQUEST_KINDS = list(RequestKind)
 

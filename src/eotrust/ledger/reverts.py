@@ -14,9 +14,9 @@ from eth_utils.address import is_address, to_checksum_address
 
 from eotrust.errors import InvalidInputError, LedgerError, NotFoundError, PermissionDeniedError, StateError
 from eotrust.ledger.abi import DecodedError
+from eotrust.ledger.models import STATE_NAMES, TaskState
 
-STATE_NAMES = ("Initialized", "RequestsLocked", "Running", "Finished", "Nacked", "Failed")
-TERMINAL_STATES = frozenset({"Finished", "Nacked", "Failed"})
+TERMINAL_STATES = frozenset(state.value for state in TaskState if state.is_terminal)
 KIND_NAMES = ("application", "platform", "resource")
 
 
@@ -161,8 +161,26 @@ def _escrow_error(
     if name == "NotReleasable":
         return WrongStateError(
             f"cannot {action}: the task is {_state(a.get('state'))}; only a Nacked or Failed task is released "
-            "(a Running one is settled by its platform)",
+            "(a Running one is settled by its platform, or expired once its deadline has passed)",
             error=error,
+        )
+    if name == "NotExpirable":
+        return WrongStateError(
+            f"cannot {action}: the task is {_state(a.get('state'))}; only a task still waiting for answers or "
+            "running is expired (a Nacked or Failed one is released)",
+            error=error,
+        )
+    if name == "NotYetExpired":
+        return WrongStateError(
+            f"cannot {action}: the quote's deadline {a.get('deadline')} has not passed (chain time {a.get('now')})",
+            error=error,
+            hint="the platform may still finish the task until its deadline",
+        )
+    if name == "DeadlinePassed":
+        return WrongStateError(
+            f"cannot {action}: the quote's deadline {a.get('deadline')} has passed (chain time {a.get('now')})",
+            error=error,
+            hint="after the deadline the task is expired and the submitter refunded (eotrust expire TASK)",
         )
     if name == "QuoteExpired":
         return RejectedInputError(
@@ -188,7 +206,7 @@ def _escrow_error(
     if name == "BadQuote":
         return RejectedInputError(
             f"cannot {action}: the quote is malformed (1 to 32 non-zero payees, one maximum each, summing to the "
-            "total; the failure fee at most the total)",
+            "total; the failure fee at most the total; the deadline not before the expiry)",
             error=error,
         )
     if name == "WrongAmount":

@@ -59,7 +59,7 @@ class EscrowPayments:
 
     A task's events: ``funded`` (the submitter, the quote's total), ``owed`` (each payee its
     settled amount, or the platform the failure fee on release), ``refunded`` (the submitter
-    the rest) and ``withdrawn``: a withdrawal pays everything a party is owed, so the first
+    the rest; everything when the task expired) and ``withdrawn``: a withdrawal pays everything a party is owed, so the first
     withdrawal of a party after this task credited it paid that credit in full (its amount and
     transaction hash)."""
 
@@ -97,6 +97,8 @@ class EscrowPayments:
                     credit("owed", quote.platform, e.args["to_platform"], e)
                 if e.args["to_submitter"]:
                     credit("refunded", quote.submitter, e.args["to_submitter"], e)
+            elif e.name == "Expired" and quote is not None:
+                credit("refunded", quote.submitter, e.args["refund"], e)
         pulls: dict[str, list[Any]] = {}
         for at, event in credits:
             if event.party not in pulls:

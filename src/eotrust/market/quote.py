@@ -2,9 +2,12 @@
 
 A quote names the task, who pays (its submitter), who is paid and at most how much (the
 payees: the platform for compute, the application's owner per run, each dataset's owner per
-use), its total, when it expires and what a failed run pays the platform (``fail_fee``: its
-flat fee under ``on_failure="flat-fee"``, nothing under ``"refund"``). It is signed by
-the task's platform owner and stored by CID; the escrow locks its total against that CID.
+use), its total, when it expires, by when the platform finishes the task (``deadline``: after
+it the escrow refuses to settle, and anyone may expire the task and give the submitter all back,
+so a party that never answers or a platform that never finishes cannot hold the money for
+ever) and what a failed run pays the platform (``fail_fee``: its flat fee under
+``on_failure="flat-fee"``, nothing under ``"refund"``). It is signed by the task's platform
+owner and stored by CID; the escrow locks its total against that CID.
 
 Checking a quote (:func:`check_quote`) refuses one not signed by the task's platform owner, one
 whose items, payees and total do not add up, and — where it is about to be relied on — one that
@@ -41,9 +44,12 @@ from eotrust.market.signed import (
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 
-KIND = "eotrust-quote/1"
+KIND = "eotrust-quote/2"  # 2: a deadline
 DEFAULT_VALID_S = 3600
 MAX_VALID_S = 30 * 24 * 3600
+#: How long after the quote's expiry the platform has to finish the task, by default and at most.
+DEFAULT_RUN_S = 24 * 3600
+MAX_RUN_S = 30 * 24 * 3600
 OnFailure = Literal["refund", "flat-fee"]
 
 
@@ -123,12 +129,13 @@ class QuoteBody(BaseModel):
     notes: list[str] = Field(default_factory=list)
     created: str
     valid_until: str
+    deadline: str  # the platform settles by then; after it the task is expired and all refunded
     on_failure: OnFailure = "flat-fee"
     fail_fee: Wei = 0  # what a Failed task pays the platform; the rest goes back to the submitter
 
     _whole = field_validator("total", "fail_fee", mode="before")(_wei)
     _duration = field_validator("estimated_duration_s", mode="before")(decimal_amount)
-    _times = field_validator("created", "valid_until", mode="before")(_utc_time)
+    _times = field_validator("created", "valid_until", "deadline", mode="before")(_utc_time)
 
 
 class Quote(BaseModel):
@@ -150,8 +157,9 @@ class Quote(BaseModel):
     def escrow_terms(self) -> dict[str, Any]:
         """What the escrow contract locks, as ``EscrowClient.quote(**terms)`` takes it: the task,
         submitter and platform owner, the payees and their maxima in wei (the total is their
-        sum), the failure fee, the expiry (unix seconds) and this quote's CID."""
+        sum), the failure fee, the expiry and deadline (unix seconds) and this quote's CID."""
         valid = datetime.fromisoformat(self.body.valid_until)
+        deadline = datetime.fromisoformat(self.body.deadline)
         return {
             "task": self.body.task,
             "submitter": self.body.submitter,
@@ -160,6 +168,7 @@ class Quote(BaseModel):
             "maxima": [p.max for p in self.body.payees],
             "fail_fee": self.body.fail_fee,
             "valid_until": int(valid.timestamp()),
+            "deadline": int(deadline.timestamp()),
             "quote_cid": self.cid,
         }
 
@@ -224,10 +233,12 @@ def make_quote(
     signer: Owner,
     *,
     valid_s: int = DEFAULT_VALID_S,
+    run_s: int = DEFAULT_RUN_S,
     on_failure: OnFailure = "flat-fee",
     now: datetime | None = None,
 ) -> SignedDocument:
-    """The signed quote of ``prices`` × ``est``; ``signer`` must be the task's platform owner."""
+    """The signed quote of ``prices`` × ``est``, valid for funding ``valid_s`` seconds and to be
+    settled at most ``run_s`` seconds after that; ``signer`` must be the task's platform owner."""
     account = account_of(signer, "a quote")
     if account.address.lower() != prices.platform_owner.lower():
         raise PermissionDeniedError(
@@ -236,6 +247,8 @@ def make_quote(
         )
     if not (60 <= valid_s <= MAX_VALID_S):
         raise InvalidInputError(f"a quote is valid for 60 s to {MAX_VALID_S} s, not {valid_s}")
+    if not (60 <= run_s <= MAX_RUN_S):
+        raise InvalidInputError(f"a quote gives the platform 60 s to {MAX_RUN_S} s to finish, not {run_s}")
     items = itemise(prices, est)
     payees = payees_of(items)
     total = sum(p.max for p in payees)
@@ -261,6 +274,7 @@ def make_quote(
         notes=list(est.notes),
         created=utc_iso(created),
         valid_until=utc_iso(created + timedelta(seconds=valid_s)),
+        deadline=utc_iso(created + timedelta(seconds=valid_s + run_s)),
         on_failure=on_failure,
         fail_fee=_fail_fee(items, on_failure),
     )
@@ -320,6 +334,8 @@ def check_quote(
         raise IntegrityError(
             f"quote {quote.cid}: its failure fee {body.fail_fee} wei is not what {body.on_failure!r} says"
         )
+    if body.deadline < body.valid_until:
+        raise IntegrityError(f"quote {quote.cid}: its deadline {body.deadline} is before its expiry {body.valid_until}")
     if sum(p.max for p in body.payees) != body.total:
         raise IntegrityError(f"quote {quote.cid}: its total {body.total} wei is not the sum of its payees' maxima")
     if unexpired and quote.expired(now):

@@ -22,6 +22,7 @@ from eotrust.limits import json_loads
 from eotrust.market.estimate import declared_resources, estimate, history
 from eotrust.market.prices import task_prices
 from eotrust.market.quote import (
+    DEFAULT_RUN_S,
     DEFAULT_VALID_S,
     OnFailure,
     Quote,
@@ -70,6 +71,7 @@ def quote_task(
     signer: Owner,
     *,
     valid_s: int = DEFAULT_VALID_S,
+    run_s: int = DEFAULT_RUN_S,
     on_failure: OnFailure = "flat-fee",
     chain: Chain | None = None,
 ) -> Quote:
@@ -88,7 +90,7 @@ def quote_task(
     # on an embedded chain that mines more than a block a second)
     now = datetime.fromtimestamp(chain.next_block_time(), UTC) if chain is not None else None
     quote = save_quote(
-        settings, store, make_quote(prices, est, signer, valid_s=valid_s, on_failure=on_failure, now=now)
+        settings, store, make_quote(prices, est, signer, valid_s=valid_s, run_s=run_s, on_failure=on_failure, now=now)
     )
     if chain is not None:
         sign_escrow_quote(settings, chain, quote, signer)
@@ -151,6 +153,7 @@ def escrow_quote_of(settings: Settings, quote: Quote) -> SignedQuote:
         and list(on_chain.maxima) == terms["maxima"]
         and on_chain.fail_fee == terms["fail_fee"]
         and on_chain.valid_until == terms["valid_until"]
+        and on_chain.deadline == terms["deadline"]
         and on_chain.quote_cid == terms["quote_cid"]
     )
     if not same or signer.lower() != quote.body.platform.lower():

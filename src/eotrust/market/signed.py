@@ -30,7 +30,7 @@ MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 
 #: Each kind of document and the signing domain (and format version) it is signed in.
 DOMAINS: dict[str, tuple[Domain, int]] = {
-    "eotrust-quote/1": (Domain.QUOTE, 1),
+    "eotrust-quote/2": (Domain.QUOTE, 2),  # 2: the quote has a deadline
     "eotrust-usage/1": (Domain.USAGE, 1),
     "eotrust-refusal/1": (Domain.REFUSAL, 1),
 }

@@ -10,6 +10,9 @@ A paid task (issue 15; created ``paid``, locked by its escrow when funded) is cl
 the escrow instead: Finished by ``settle`` (the platform's signed usage record, measured from
 the run record, pays each payee for actual use, never above the funded quote), and a Failed
 or Nacked one is released by ``refund`` (all back, or the quote's failure fee to the platform).
+One still waiting for answers or running when its quote's deadline has passed can no longer be
+settled: the platform expires it (``expire``: the task ends Expired, the submitter gets all back)
+rather than start or finish it for nothing.
 """
 
 from __future__ import annotations
@@ -75,6 +78,23 @@ class Collector:
             f"task {short(task.address)}: settled: charged {usage.body.charged} wei, "
             f"{usage.body.refund} wei back to the submitter (usage {usage.cid}, tx {tx.tx_hash})"
         )
+
+    def expire_if_late(self, task: TaskClient) -> bool:
+        """Expire a paid task still funded whose quote's deadline has passed (chain time): it
+        can no longer be settled. True when it was expired here."""
+        escrow = self._escrow(task)
+        if escrow is None or not escrow.funded(task.address):
+            return False
+        funded = escrow.quote_of(task.address)
+        if funded is None or self.ctx.chain.latest_timestamp() <= funded.deadline:
+            return False
+        tx = escrow.expire(task.address, sender=self.ctx.party.account, quote=funded)
+        self.ctx.report(task.address, "Expired")
+        self.ctx.log(
+            f"task {short(task.address)}: its quote's deadline passed before it was settled: expired, "
+            f"{funded.total} wei back to the submitter (tx {tx.tx_hash})"
+        )
+        return True
 
     def release(self, task: TaskClient) -> None:
         """Refund a Failed or Nacked paid task still funded (anyone may; the platform does)."""

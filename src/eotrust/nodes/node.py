@@ -93,6 +93,8 @@ class PlatformNode:
         snap = task.status()
         if not self.is_ours(snap):
             return snap.state.value
+        if snap.state in (TaskState.RequestsLocked, TaskState.Running) and self.collector.expire_if_late(task):
+            return task.status().state.value  # a paid task past its deadline: never started or settled now
         if snap.state is TaskState.RequestsLocked and self.runner.maybe_start(task, snap):
             snap = task.status()
         if snap.state is TaskState.Running:
