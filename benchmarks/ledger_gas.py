@@ -122,6 +122,7 @@ def paid_lifecycle(factory: TaskFactoryClient, escrow: EscrowClient) -> list[tup
         platform=PLATFORM.address,
         payees=[p.address for p in PAYEES],
         maxima=[4 * 10**15, 2 * 10**15, 10**15, 10**15],
+        minima=[0, 2 * 10**15, 10**15, 5 * 10**14],  # the owners' prices: settling checks each against it
         fail_fee=10**15,
         valid_until=chain.block_timestamp(chain.block_number()) + 3600,
         deadline=chain.block_timestamp(chain.block_number()) + 7200,

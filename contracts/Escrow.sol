@@ -17,7 +17,8 @@ interface IEscrowedTask {
 ///         and the escrow locks the task in the same call, so an unfunded task can neither be
 ///         locked nor started. The platform finishes a paid task through `settle`, with the CID
 ///         of its signed usage record and the actual amount per payee (each at most that payee's
-///         quoted maximum), by the quote's `deadline`: each payee is credited its amount and the
+///         quoted maximum and at least its minimum: an owner's fixed price is not the platform's
+///         to cut), by the quote's `deadline`: each payee is credited its amount and the
 ///         submitter the rest, in the same call that finishes the task. A Nacked task is
 ///         refunded in full and a Failed one pays the quote's `failFee` to the platform and the
 ///         rest to the submitter (`release`, anyone may call it; released after the deadline, a
@@ -41,6 +42,7 @@ contract Escrow {
         address platform; // the signer: must be the task's platform owner
         address[] payees;
         uint256[] maxima; // the most each payee may be paid (wei), same order as payees
+        uint256[] minima; // the least each payee is paid when the task is settled (its fixed prices)
         uint256 total; // the sum of the maxima: what the submitter escrows
         uint256 failFee; // paid to the platform if the task Fails (the rest goes back)
         uint64 validUntil; // unix seconds; funding after that is refused
@@ -56,7 +58,7 @@ contract Escrow {
     uint256 private constant HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
     bytes32 public constant QUOTE_TYPEHASH = keccak256(
-        "Quote(address task,address submitter,address platform,address[] payees,uint256[] maxima,uint256 total,uint256 failFee,uint64 validUntil,uint64 deadline,bytes32 quoteCid)"
+        "Quote(address task,address submitter,address platform,address[] payees,uint256[] maxima,uint256[] minima,uint256 total,uint256 failFee,uint64 validUntil,uint64 deadline,bytes32 quoteCid)"
     );
     bytes32 private constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
@@ -97,6 +99,7 @@ contract Escrow {
     error WrongQuote(address task);
     error NotQuotedPlatform(address caller);
     error AboveQuote(uint256 index, uint256 amount, uint256 maximum);
+    error BelowQuote(uint256 index, uint256 amount, uint256 minimum);
     error WrongAmountCount(uint256 given, uint256 payees);
     error MissingCid();
     error NotReleasable(uint8 state);
@@ -125,12 +128,15 @@ contract Escrow {
         if (block.timestamp > q.validUntil) revert QuoteExpired(q.validUntil, block.timestamp);
         if (msg.sender != q.submitter) revert NotQuotedSubmitter(msg.sender);
         uint256 n = q.payees.length;
-        if (n == 0 || n > MAX_PAYEES || q.maxima.length != n || q.failFee > q.total || q.deadline < q.validUntil) {
+        if (
+            n == 0 || n > MAX_PAYEES || q.maxima.length != n || q.minima.length != n || q.failFee > q.total
+                || q.deadline < q.validUntil
+        ) {
             revert BadQuote();
         }
         uint256 sum;
         for (uint256 i = 0; i < n; ++i) {
-            if (q.payees[i] == address(0)) revert BadQuote();
+            if (q.payees[i] == address(0) || q.minima[i] > q.maxima[i]) revert BadQuote();
             sum += q.maxima[i];
         }
         if (sum != q.total) revert BadQuote();
@@ -162,6 +168,7 @@ contract Escrow {
         for (uint256 i = 0; i < n; ++i) {
             uint256 amount = amounts[i];
             if (amount > q.maxima[i]) revert AboveQuote(i, amount, q.maxima[i]);
+            if (amount < q.minima[i]) revert BelowQuote(i, amount, q.minima[i]);
             _credit(q.payees[i], amount);
             unchecked {
                 paid += amount; // each at most its maximum, and the maxima sum to the total (checked by fund)
@@ -272,6 +279,7 @@ contract Escrow {
                 q.platform,
                 keccak256(abi.encodePacked(q.payees)),
                 keccak256(abi.encodePacked(q.maxima)),
+                keccak256(abi.encodePacked(q.minima)),
                 q.total,
                 q.failFee,
                 q.validUntil,

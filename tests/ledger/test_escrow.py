@@ -355,3 +355,30 @@ def test_a_paid_task_with_requests_at_creation_is_funded_run_and_settled(
     assert _revert(info) == "NotFunded"
     escrow.settle(task, CID_A, [300, 200, 50, 0], sender=p.platform)
     assert task.state() is TaskState.Finished
+
+
+def test_the_platform_cannot_cut_an_owners_fixed_price(
+    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties
+) -> None:
+    """Attack: settling, the platform paid each payee anything up to its maximum, so it could
+    pay the application and data owners 0 for a finished task and keep its own share. The
+    quote now carries each payee's minimum (an owner's price per run or per use), checked
+    when settling; a quote whose minimum exceeds its maximum is refused at funding."""
+    p = parties
+    task = paid_task(factory, p)
+    bad = quote_for(escrow, task, p, minima=[0, 201, 100, 100])  # the application's 200 at least 201
+    with pytest.raises(ContractRevertError) as info:
+        escrow.fund(task, bad.sign(p.platform), sender=p.submitter)
+    assert _revert(info) == "BadQuote"
+    quote = quote_for(escrow, task, p, minima=[0, 200, 100, 100])
+    escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
+    run_funded(task, p, "Running")
+    for amounts, index in (([400, 0, 0, 0], 1), ([400, 200, 99, 100], 2), ([0, 200, 100, 0], 3)):
+        with pytest.raises(ContractRevertError) as info:
+            escrow.settle(task, CID_A, amounts, sender=p.platform)
+        assert _revert(info) == "BelowQuote" and isinstance(info.value, InvalidInputError)
+        assert info.value.error.args["index"] == index and "below the quoted minimum" in info.value.message
+    escrow.settle(task, CID_A, [10, 200, 100, 100], sender=p.platform)  # the platform's own share is its to cut
+    assert task.state() is TaskState.Finished
+    settled = [e for e in escrow.events(task) if e.name == "Settled"]
+    assert settled[0].args["amounts"] == [10, 200, 100, 100] and settled[0].args["refund"] == 390

@@ -1,7 +1,8 @@
-"""Property: random sequences of escrow moves (good and bad fundings, settlements above and
-below the quote, releases, withdrawals by anyone, the chain's clock moved past a quote's
-deadline, expiries) on paid tasks, against a plain Python model of who is owed what. After every move the contract agrees with the model on the outcome (the
-same contract error, or success), on every party's credit and on the escrow's ether: money is
+"""Property: random sequences of escrow moves (good and bad fundings, settlements above a
+payee's maximum and below its minimum, releases, withdrawals by anyone, the chain's clock moved
+past a quote's deadline, expiries) on paid tasks, against a plain Python model of who is owed
+what. After every move the contract agrees with the model on the outcome (the same contract
+error, or success), on every party's credit and on the escrow's ether: money is
 conserved (the escrow holds exactly what is locked plus what is owed), a withdrawal pays
 exactly the party's share and only once, refunds are exact, an expired or tampered quote
 moves nothing, and past its deadline a task is expired (all back), never settled, and a late
@@ -116,8 +117,11 @@ def _settle_expectation(m: PaidTaskModel, amounts: list[int], stray: bool, late:
         return "NotQuotedPlatform"
     if late:
         return "DeadlinePassed"
-    if any(a > mx for a, mx in zip(amounts, m.quote.maxima)):
-        return "AboveQuote"
+    for amount, most, least in zip(amounts, m.quote.maxima, m.quote.minima):
+        if amount > most:
+            return "AboveQuote"
+        if amount < least:
+            return "BelowQuote"
     if m.state != "Running":
         return "WrongState"
     if not m.results:
@@ -130,6 +134,9 @@ def _settle_expectation(m: PaidTaskModel, amounts: list[int], stray: bool, late:
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@example(  # the platform pays the application owner nothing: refused; then its price: settled
+    steps=[("fund", 0, 0), ("run", 0, 0), ("result", 0, 0), ("settle", 0, 0), ("settle", 0, 2), ("withdraw", 0, 1)]
 )
 @example(  # a silent data owner: funded, then past the deadline; expired by a stranger
     steps=[("fund", 0, 0), ("late", 0, 0), ("expire", 0, 4), ("expire", 0, 0), ("withdraw", 0, 0)]
@@ -161,6 +168,7 @@ def test_escrow_agrees_with_model(
             p,
             payees=[p.platform.address, p.app.address, p.data[0].address],
             maxima=[300, 200, 100],
+            minima=[0, 200, 0],  # the application owner's fixed price: never below it
             fail_fee=50,
         )
         model.tasks.append(PaidTaskModel(quote))

@@ -67,6 +67,7 @@ def test_a_paid_task_is_quoted_funded_run_settled_and_everyone_withdraws_its_sha
     genuine = path.read_text()
     data = json.loads(genuine)
     data["quote"]["maxima"] = [str(int(m) // 2) for m in data["quote"]["maxima"]]
+    data["quote"]["minima"] = [str(int(m) // 2) for m in data["quote"]["minima"]]  # well-formed, not signed
     data["quote"]["total"] = str(sum(int(m) for m in data["quote"]["maxima"]))
     path.write_text(json.dumps(data))
     with pytest.raises(IntegrityError):
@@ -258,3 +259,27 @@ def test_past_its_deadline_a_paid_task_is_expired_by_the_node_and_all_refunded(m
     assert world.node().advance(address) == "Expired"  # again: nothing twice
     bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain))
     assert bill.status == "refunded" and bill.refunded == quote.body.total
+
+
+def test_the_platform_cannot_settle_the_owners_for_less_than_their_prices(market: World) -> None:
+    """Attack: the escrow let the platform settle a finished task paying each payee anything up
+    to its maximum: the algorithm and data owners 0, the platform its whole maximum. The quote's
+    escrow terms now hold each payee's fixed price (per run, per use) as its minimum."""
+    world, p = market, market.parties
+    address = _open_paid(world)
+    quote = _quote(world, address)
+    fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
+    terms = quote.escrow_terms()
+    platform = p["platform-owner"].account.address
+    owners = {a: sum(i.cost for i in quote.body.items if i.payee == a) for a in terms["payees"] if a != platform}
+    assert len(owners) == 3 and all(owners.values())  # the algorithm owner and two data owners, each priced
+    assert terms["minima"] == [owners.get(a, 0) for a in terms["payees"]]  # the platform's is measured
+    world.answer_all(address)
+    task = world.task(address)
+    task.start(p["platform-owner"].account)
+    task.add_result(p["platform-owner"].account, quote.cid)
+    escrow = EscrowClient.for_task(world.chain, address)
+    greedy = {platform: next(x.max for x in quote.body.payees if x.address == platform)}
+    with pytest.raises(EotrustError, match="below the quoted minimum"):
+        escrow.settle(address, quote.cid, greedy, sender=p["platform-owner"].account)
+    assert world.state(address) == "Running" and escrow.funded(address)

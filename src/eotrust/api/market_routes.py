@@ -90,6 +90,7 @@ def _quotation(quote: Quote) -> dict[str, Any]:
         "escrow": {
             **quote.escrow_terms(),
             "maxima": [str(a) for a in quote.escrow_terms()["maxima"]],
+            "minima": [str(a) for a in quote.escrow_terms()["minima"]],
             "fail_fee": str(body.fail_fee),
         },
     }

@@ -3,8 +3,9 @@
 The API (everything an amount is in wei, the chain's native ether; every address checksummed):
 
 - ``Quote(task, submitter, platform, payees, maxima, fail_fee, valid_until, deadline,
-  quote_cid, chain_id, escrow)`` — what the platform charges at most for one task: ``maxima[i]``
-  to ``payees[i]``; ``total`` (the sum of the maxima) is what the submitter escrows; ``fail_fee``
+  quote_cid, chain_id, escrow, minima=())`` — what the platform charges at most for one task:
+  ``maxima[i]`` to ``payees[i]``, and at least ``minima[i]`` when it settles (an owner's fixed
+  price; all 0 when not given); ``total`` (the sum of the maxima) is what the submitter escrows; ``fail_fee``
   goes to the platform if the task Fails; ``valid_until`` (funding) and ``deadline`` (settling;
   not before ``valid_until``) are unix seconds (chain time); ``quote_cid`` names the itemised
   quote document. ``chain_id`` and ``escrow`` are the EIP-712
@@ -22,7 +23,7 @@ The API (everything an amount is in wei, the chain's native ether; every address
     sender or task submitter other than the quote's.
   - ``.settle(task, usage_cid, amounts, sender=platform)`` — the platform finishes the running
     task (it must have a result) and pays: ``amounts`` in payee order, or a ``{payee: wei}``
-    mapping (missing payees get 0), each at most its quoted maximum; the submitter is credited
+    mapping (missing payees get 0), each at most its quoted maximum and at least its minimum; the submitter is credited
     the rest. ``usage_cid`` names the platform's signed usage record. Returns a ``TxResult``.
     Refused after the quote's deadline.
   - ``.refund(task, sender)`` — release a Nacked task (everything back to the submitter) or a
@@ -74,6 +75,7 @@ QUOTE_TYPES: list[dict[str, str]] = [
     {"name": "platform", "type": "address"},
     {"name": "payees", "type": "address[]"},
     {"name": "maxima", "type": "uint256[]"},
+    {"name": "minima", "type": "uint256[]"},
     {"name": "total", "type": "uint256"},
     {"name": "failFee", "type": "uint256"},
     {"name": "validUntil", "type": "uint64"},
@@ -101,6 +103,7 @@ class Quote:
     chain_id: int
     escrow: str
     total: int = -1
+    minima: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -112,7 +115,10 @@ class Quote:
             raise InvalidInputError(f"a quote names 1 to {MAX_PAYEES} payees, one maximum each")
         if self.total == -1:
             set_(self, "total", sum(self.maxima))
-        if any(not 0 <= v < 2**256 for v in (*self.maxima, self.fail_fee, self.total)):
+        set_(self, "minima", tuple(int(m) for m in self.minima) or (0,) * len(self.payees))
+        if len(self.minima) != len(self.payees):
+            raise InvalidInputError("a quote names one minimum per payee")
+        if any(not 0 <= v < 2**256 for v in (*self.maxima, *self.minima, self.fail_fee, self.total)):
             raise InvalidInputError("a quote's amounts are whole wei from 0 to 2**256 - 1")
         if not (0 <= self.valid_until < 2**64 and 0 <= self.deadline < 2**64):
             raise InvalidInputError("a quote's expiry and deadline are unix seconds from 0 to 2**64 - 1")
@@ -126,6 +132,7 @@ class Quote:
             "platform": self.platform,
             "payees": list(self.payees),
             "maxima": list(self.maxima),
+            "minima": list(self.minima),
             "total": self.total,
             "failFee": self.fail_fee,
             "validUntil": self.valid_until,
@@ -177,6 +184,7 @@ class Quote:
             m["platform"],
             m["payees"],
             m["maxima"],
+            m["minima"],
             m["total"],
             m["failFee"],
             m["validUntil"],
@@ -187,6 +195,7 @@ class Quote:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["payees"], data["maxima"] = list(self.payees), [str(m) for m in self.maxima]
+        data["minima"] = [str(m) for m in self.minima]
         data["total"], data["fail_fee"] = str(self.total), str(self.fail_fee)
         return data
 
@@ -206,6 +215,7 @@ class Quote:
                 chain_id=int(data["chain_id"]),
                 escrow=str(data["escrow"]),
                 total=int(data.get("total", -1)),
+                minima=tuple(int(m) for m in data.get("minima", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(f"not a quote: {exc}") from None
@@ -303,6 +313,7 @@ class EscrowClient:
         valid_until: int,
         deadline: int,
         quote_cid: str,
+        minima: Sequence[int] = (),
     ) -> Quote:
         """A quote for this escrow on this chain (its EIP-712 domain filled in)."""
         return Quote(
@@ -311,6 +322,7 @@ class EscrowClient:
             platform=platform,
             payees=tuple(payees),
             maxima=tuple(maxima),
+            minima=tuple(minima),
             fail_fee=fail_fee,
             valid_until=valid_until,
             deadline=deadline,
@@ -486,17 +498,18 @@ class EscrowClient:
             platform=q[2],
             payees=tuple(q[3]),
             maxima=tuple(q[4]),
-            total=int(q[5]),
-            fail_fee=int(q[6]),
-            valid_until=int(q[7]),
-            deadline=int(q[8]),
-            quote_cid=str(cid_or_none(q[9])),
+            minima=tuple(q[5]),
+            total=int(q[6]),
+            fail_fee=int(q[7]),
+            valid_until=int(q[8]),
+            deadline=int(q[9]),
+            quote_cid=str(cid_or_none(q[10])),
             chain_id=self.chain.chain_id,
             escrow=self.address,
         )
 
 
-_ZERO_QUOTE: tuple[Any, ...] = ("0x" + "00" * 20,) * 3 + ([], [], 0, 0, 0, 0, bytes(32))
+_ZERO_QUOTE: tuple[Any, ...] = ("0x" + "00" * 20,) * 3 + ([], [], [], 0, 0, 0, 0, bytes(32))
 _EMPTY_ARGS: dict[str, tuple[Any, ...]] = {"fund": (_ZERO_QUOTE, b""), "settle": (_ZERO_QUOTE, bytes(32), [])}
 
 

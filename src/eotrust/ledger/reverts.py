@@ -206,7 +206,7 @@ def _escrow_error(
     if name == "BadQuote":
         return RejectedInputError(
             f"cannot {action}: the quote is malformed (1 to 32 non-zero payees, one maximum each, summing to the "
-            "total; the failure fee at most the total; the deadline not before the expiry)",
+            "total, and one minimum each, at most its maximum; the failure fee at most the total; the deadline not before the expiry)",
             error=error,
         )
     if name == "WrongAmount":
@@ -221,6 +221,12 @@ def _escrow_error(
         return RejectedInputError(
             f"cannot {action}: amount #{a.get('index')} ({a.get('amount')} wei) is above the quoted maximum "
             f"({a.get('maximum')} wei)",
+            error=error,
+        )
+    if name == "BelowQuote":
+        return RejectedInputError(
+            f"cannot {action}: amount #{a.get('index')} ({a.get('amount')} wei) is below the quoted minimum "
+            f"({a.get('minimum')} wei: that payee's fixed price)",
             error=error,
         )
     if name == "WrongAmountCount":

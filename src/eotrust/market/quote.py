@@ -51,6 +51,9 @@ MAX_VALID_S = 30 * 24 * 3600
 DEFAULT_RUN_S = 24 * 3600
 MAX_RUN_S = 30 * 24 * 3600
 OnFailure = Literal["refund", "flat-fee"]
+#: The platform's lines, charged as measured (at most as quoted); every other line is an owner's
+#: fixed price (per run, per use), owed in full when the task is settled.
+PLATFORM_ITEMS = ("flat", "cpu", "gpu", "memory", "storage", "duration")
 
 
 def decimal_amount(value: object) -> object:
@@ -157,7 +160,9 @@ class Quote(BaseModel):
     def escrow_terms(self) -> dict[str, Any]:
         """What the escrow contract locks, as ``EscrowClient.quote(**terms)`` takes it: the task,
         submitter and platform owner, the payees and their maxima in wei (the total is their
-        sum), the failure fee, the expiry and deadline (unix seconds) and this quote's CID."""
+        sum), the least each is paid on settling (its fixed-price lines: an owner's price per run
+        or per use, not the platform's to cut), the failure fee, the expiry and deadline (unix
+        seconds) and this quote's CID."""
         valid = datetime.fromisoformat(self.body.valid_until)
         deadline = datetime.fromisoformat(self.body.deadline)
         return {
@@ -166,6 +171,14 @@ class Quote(BaseModel):
             "platform": self.body.platform,
             "payees": [p.address for p in self.body.payees],
             "maxima": [p.max for p in self.body.payees],
+            "minima": [
+                sum(
+                    line.cost
+                    for line in self.body.items
+                    if line.item not in PLATFORM_ITEMS and line.payee.lower() == p.address.lower()
+                )
+                for p in self.body.payees
+            ],
             "fail_fee": self.body.fail_fee,
             "valid_until": int(valid.timestamp()),
             "deadline": int(deadline.timestamp()),

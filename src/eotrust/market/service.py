@@ -151,6 +151,7 @@ def escrow_quote_of(settings: Settings, quote: Quote) -> SignedQuote:
         and on_chain.platform.lower() == terms["platform"].lower()
         and [p.lower() for p in on_chain.payees] == [p.lower() for p in terms["payees"]]
         and list(on_chain.maxima) == terms["maxima"]
+        and list(on_chain.minima) == terms["minima"]
         and on_chain.fail_fee == terms["fail_fee"]
         and on_chain.valid_until == terms["valid_until"]
         and on_chain.deadline == terms["deadline"]

@@ -24,7 +24,7 @@ from eotrust.clock import utc_iso
 from eotrust.crypto.signing import Owner, account_of
 from eotrust.errors import IntegrityError, PermissionDeniedError, first_problem
 from eotrust.market.estimate import GB, HOUR, Declared, declared_resources, read_run, up
-from eotrust.market.quote import Quote, cost, decimal_amount, load_quote
+from eotrust.market.quote import PLATFORM_ITEMS, Quote, cost, decimal_amount, load_quote
 from eotrust.market.signed import (
     SignedDocument,
     load_document,
@@ -36,7 +36,6 @@ from eotrust.store.base import Store
 from eotrust.workflow.record import RunRecord
 
 KIND = "eotrust-usage/1"
-PLATFORM_ITEMS = ("flat", "cpu", "gpu", "memory", "storage", "duration")
 
 
 class UsageLine(BaseModel):
