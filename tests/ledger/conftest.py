@@ -8,6 +8,7 @@ from eth_account import Account
 from ledger_helpers import CID_A, CID_B, NewTask, Parties, recipient
 
 from eotrust.ledger import Chain, TaskClient, TaskFactoryClient
+from eotrust.ledger.escrow import EscrowClient
 from eotrust.settings import Settings, load_settings
 
 
@@ -29,6 +30,13 @@ def chain(module_settings: Settings) -> Chain:
 @pytest.fixture(scope="module")
 def factory(chain: Chain) -> TaskFactoryClient:
     return TaskFactoryClient(chain)
+
+
+@pytest.fixture(scope="module")
+def escrow(chain: Chain, factory: TaskFactoryClient, parties: Parties) -> EscrowClient:
+    """The escrow of the module's factory (deployed with it)."""
+    factory.ensure_deployed(parties.submitter)
+    return EscrowClient(chain)
 
 
 @pytest.fixture(scope="module")

@@ -28,12 +28,6 @@ from eotrust.ledger.abi import task_abi
 from eotrust.ledger.escrow import EscrowClient, SignedQuote
 
 
-@pytest.fixture(scope="module")
-def escrow(chain: Chain, factory: TaskFactoryClient, parties: Parties) -> EscrowClient:
-    factory.ensure_deployed(parties.submitter)
-    return EscrowClient(chain)
-
-
 def _revert(info: pytest.ExceptionInfo[ContractRevertError]) -> str:
     return info.value.error_name
 

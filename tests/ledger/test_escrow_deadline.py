@@ -18,18 +18,8 @@ from escrow_helpers import paid_task, quote_for, run_funded
 from ledger_helpers import CID_A, Parties
 
 from eotrust.errors import StateError
-from eotrust.ledger import Chain, ContractRevertError, TaskFactoryClient, TaskState
+from eotrust.ledger import ContractRevertError, TaskFactoryClient, TaskState
 from eotrust.ledger.escrow import EscrowClient
-
-
-@pytest.fixture(scope="module")
-def escrow(chain: Chain, factory: TaskFactoryClient, parties: Parties) -> EscrowClient:
-    factory.ensure_deployed(parties.submitter)
-    return EscrowClient(chain)
-
-
-def _error(info: pytest.ExceptionInfo[ContractRevertError]) -> str:
-    return info.value.error_name
 
 
 def _past(escrow: EscrowClient, deadline: int) -> None:
@@ -51,14 +41,14 @@ def test_a_silent_party_cannot_hold_the_money_past_the_deadline(
     before = escrow.owed(p.submitter.address)
     with pytest.raises(ContractRevertError) as info:  # before the deadline nobody can take it back
         escrow.expire(task, sender=p.submitter)
-    assert _error(info) == "NotYetExpired" and isinstance(info.value, StateError)
+    assert info.value.error_name == "NotYetExpired" and isinstance(info.value, StateError)
     assert escrow.funded(task)
 
     _past(escrow, quote.deadline)
     if silent == "platform":
         with pytest.raises(ContractRevertError) as info:  # too late to be paid for it
             escrow.settle(task, CID_A, [400, 0, 0, 0], sender=p.platform)
-        assert _error(info) == "DeadlinePassed" and "deadline" in info.value.message
+        assert info.value.error_name == "DeadlinePassed" and "deadline" in info.value.message
     escrow.expire(task, sender=p.stranger)  # anyone may; the money goes to the submitter only
     assert task.state() is TaskState.Expired and task.status().is_terminal
     assert not escrow.funded(task)
@@ -75,10 +65,10 @@ def test_a_silent_party_cannot_hold_the_money_past_the_deadline(
     for move in moves:
         with pytest.raises(ContractRevertError) as info:
             move()
-        assert _error(info) == "NotFunded"
+        assert info.value.error_name == "NotFunded"
     with pytest.raises(ContractRevertError) as info:
         task.ack_request(p.data[0], 0, CID_A)
-    assert _error(info) == "WrongState" and "Expired, which is final" in info.value.message
+    assert info.value.error_name == "WrongState" and "Expired, which is final" in info.value.message
 
 
 def test_the_platform_cannot_fail_late_for_its_fee(
@@ -112,7 +102,7 @@ def test_ended_tasks_are_released_not_expired(
     _past(escrow, quote.deadline)
     with pytest.raises(ContractRevertError) as info:
         escrow.expire(task, sender=p.submitter)
-    assert _error(info) == "NotExpirable" and "Nacked" in info.value.message
+    assert info.value.error_name == "NotExpirable" and "Nacked" in info.value.message
     escrow.refund(task, sender=p.submitter)
     assert task.state() is TaskState.Nacked and not escrow.funded(task)
 
@@ -126,7 +116,7 @@ def test_only_its_escrow_expires_a_task(escrow: EscrowClient, factory: TaskFacto
     for who in (p.submitter, p.platform, p.stranger):
         with pytest.raises(ContractRevertError) as info:
             paid._tx(who, "expire", action="expire the task directly")
-        assert _error(info) == "NotFunded"
+        assert info.value.error_name == "NotFunded"
     assert paid.state() is TaskState.RequestsLocked
 
 
@@ -139,5 +129,5 @@ def test_a_deadline_before_the_expiry_is_refused(
     early = dataclasses.replace(quote, deadline=quote.valid_until - 1)
     with pytest.raises(ContractRevertError) as info:
         escrow.fund(task, early.sign(p.platform), sender=p.submitter)
-    assert _error(info) == "BadQuote" and "deadline" in info.value.message
+    assert info.value.error_name == "BadQuote" and "deadline" in info.value.message
     assert not escrow.funded(task)

@@ -24,6 +24,17 @@ def _cli(world: World, *args: str) -> Result:
     return runner.invoke(app, ["--home", str(world.settings.home), *args])
 
 
+def _open_paid(market: World) -> str:
+    from eotrust.roles.submitter.request import TaskRequest, open_task
+
+    req = TaskRequest(
+        application=market.application.id,
+        platform=market.platform.id,
+        inputs={"lulc": market.datasets["labels"].id, "cloud_mask": market.datasets["clouds"].id},
+    )
+    return open_task(market.backends, market.parties["submitter"], req, paid=True).address
+
+
 def test_owners_price_platforms_quote_and_everyone_reads_the_bill(market: World) -> None:
     # attacks first: another party's record, negative, fractional and huge amounts
     r = _cli(market, "price", "platform", "test-platform", "--cpu-hour", "1gwei", "--as", "submitter")
@@ -91,14 +102,7 @@ def test_owners_price_platforms_quote_and_everyone_reads_the_bill(market: World)
 
 
 def test_a_paid_task_is_funded_withdrawn_from_and_billed_from_the_command_line(market: World) -> None:
-    from eotrust.roles.submitter.request import TaskRequest, open_task
-
-    req = TaskRequest(
-        application=market.application.id,
-        platform=market.platform.id,
-        inputs={"lulc": market.datasets["labels"].id, "cloud_mask": market.datasets["clouds"].id},
-    )
-    address = open_task(market.backends, market.parties["submitter"], req, paid=True).address
+    address = _open_paid(market)
     r = _cli(market, "fund", address, "--as", "submitter")
     assert isinstance(r.exception, NotFoundError), r.output  # nothing quoted yet
     r = _cli(market, "quote", address, "--as", "platform-owner", "--json")
@@ -147,14 +151,7 @@ def test_a_refusal_is_one_line_and_a_non_zero_exit(settings: Settings) -> None:
 def test_a_paid_task_nobody_finished_is_expired_from_the_command_line(market: World) -> None:
     from chain_clock import mine_at
 
-    from eotrust.roles.submitter.request import TaskRequest, open_task
-
-    req = TaskRequest(
-        application=market.application.id,
-        platform=market.platform.id,
-        inputs={"lulc": market.datasets["labels"].id, "cloud_mask": market.datasets["clouds"].id},
-    )
-    address = open_task(market.backends, market.parties["submitter"], req, paid=True).address
+    address = _open_paid(market)
     r = _cli(market, "quote", address, "--as", "platform-owner", "--run-for", "10")
     assert isinstance(r.exception, InvalidInputError), r.output
     r = _cli(market, "quote", address, "--as", "platform-owner", "--valid-for", "60", "--run-for", "60", "--json")
