@@ -5,7 +5,8 @@ import {Escrow} from "./Escrow.sol"; // escrow hook
 
 /// @title Task: one processing task of eotrust and its lifecycle.
 /// @notice Initialized --lock()--> RequestsLocked --all acks + start()--> Running --finish()--> Finished;
-///         any refusal while RequestsLocked --> Nacked; Running --fail(reason)--> Failed;
+///         any refusal while RequestsLocked --> Nacked; Running --fail(reason)--> Failed (escrow
+///         hook: a paid task only while it has no result);
 ///         (escrow hook) a paid task RequestsLocked or Running past its quote's deadline
 ///         --expire() by its escrow--> Expired.
 ///         Finished, Nacked, Failed and Expired are terminal: nothing changes afterwards.
@@ -140,6 +141,7 @@ contract Task {
     error NoResults();
     error NotFunded(); // escrow hook
     error PaidLock(); // escrow hook: a paid task is locked by its escrow, never at creation
+    error ResultsRecorded(); // escrow hook: a paid task with a result is settled, not failed
 
     /// Deployed by the factory, which alone may initialize its clones.
     constructor() {
@@ -298,6 +300,9 @@ contract Task {
     function fail(bytes32 reason) external {
         _onlyPlatformWhile(State.Running);
         if (reason == bytes32(0)) revert MissingCid();
+        // escrow hook: a paid task with a result recorded is settled (the owners paid their
+        // prices), never failed for the failure fee alone
+        if (_resultCount != 0 && _paid()) revert ResultsRecorded();
         _move(State.Running, State.Failed, reason);
     }
 

@@ -92,7 +92,8 @@ def quote_for(
 
 
 def run_funded(task: TaskClient, p: Parties, until: str, requests: int = 2) -> None:
-    """Move a funded (RequestsLocked) task on: "Nacked", "Running" (with a result), "Failed"."""
+    """Move a funded (RequestsLocked) task on: "Nacked", "Started" (Running, no result), "Running"
+    (with a result), "Failed"."""
     if until == "Nacked":
         task.nack_application(p.app)
         return
@@ -101,6 +102,8 @@ def run_funded(task: TaskClient, p: Parties, until: str, requests: int = 2) -> N
     for i in range(requests):
         task.ack_request(p.data[i], i, CID_B)
     task.start(p.platform)
+    if until == "Started":
+        return
     if until == "Failed":
         task.fail(p.platform, CID_A)
         return

@@ -376,3 +376,22 @@ def test_the_platform_cannot_cut_an_owners_fixed_price(
     assert task.state() is TaskState.Finished
     settled = [e for e in escrow.events(task) if e.name == "Settled"]
     assert settled[0].args["amounts"] == [10, 200, 100, 100] and settled[0].args["refund"] == 390
+
+
+def test_a_paid_task_with_a_result_is_settled_not_failed(
+    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties
+) -> None:
+    """Attack: a platform that had recorded the results (the submitter has them) could still
+    fail the paid task and release it: the platform took its failure fee, the owners whose
+    data and code made the results nothing. Now a paid task with a result is only settled."""
+    p = parties
+    task = paid_task(factory, p)
+    quote = quote_for(escrow, task, p, minima=[0, 200, 100, 100], fail_fee=300)
+    escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
+    run_funded(task, p, "Running")  # a result recorded
+    with pytest.raises(ContractRevertError) as info:
+        task.fail(p.platform, CID_A)
+    assert _revert(info) == "ResultsRecorded" and isinstance(info.value, StateError)
+    assert "settled" in info.value.message and task.state() is TaskState.Running and escrow.funded(task)
+    escrow.settle(task, CID_A, [0, 200, 100, 100], sender=p.platform)
+    assert task.state() is TaskState.Finished

@@ -80,7 +80,7 @@ def test_the_platform_cannot_fail_late_for_its_fee(
     task = paid_task(factory, p)
     quote = quote_for(escrow, task, p, fail_fee=123)
     escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
-    run_funded(task, p, "Running")
+    run_funded(task, p, "Started")
     _past(escrow, quote.deadline)
     task.fail(p.platform, CID_A)
     sub, plat = escrow.owed(p.submitter.address), escrow.owed(p.platform.address)

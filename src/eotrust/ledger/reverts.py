@@ -146,6 +146,13 @@ def _escrow_error(
             error=error,
             hint="fund it with the platform's signed quote (EscrowClient.fund); the platform settles it (EscrowClient.settle)",
         )
+    if name == "ResultsRecorded":
+        return WrongStateError(
+            f"cannot {action}: the paid task has a result recorded, so it is settled (its owners paid their prices), "
+            "not failed for the failure fee",
+            error=error,
+            hint="settle it with the usage record (EscrowClient.settle)",
+        )
     if name == "PaidLock":
         return RejectedInputError(
             f"cannot {action}: a paid task is locked by funding it, not at creation",
