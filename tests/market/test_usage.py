@@ -206,3 +206,43 @@ def test_a_usage_record_charges_what_its_measures_and_the_quote_give(market: Wor
         lines[cpu]["charged"] = "0"
         body = consistent(capped, lines)
         load_usage(market.store, market.store.put_bytes(sign_document(KIND, body, platform).stored_bytes()))
+
+
+def test_a_usage_record_claiming_more_than_the_run_record_is_named(market: World) -> None:
+    """Attack: the platform signs a usage record for more CPU, storage and duration than its own
+    run and result records show (each line still within the quote, so the escrow would pay it).
+    Read with the catalogue — as a bill and `eotrust bill` read it — it is refused, naming the
+    line; the honest record of the same run still loads. Before, it was taken as written."""
+    from eotrust.market.signed import store_document
+    from eotrust.market.usage import check_measured, run_of_task
+
+    address, quote = _finished(market)
+    platform = market.parties["platform-owner"]
+    honest = usage_task(market.settings, market.catalog, market.store, address, platform)
+    run_cid, run, _ = run_of_task(market.catalog, market.store, quote)
+    assert run_cid == honest.body.run_cid and run is not None
+    lines = {line.item: line for line in honest.body.lines}
+    inflated = {
+        item: Decimal(line.quantity)
+        for item, line in lines.items()
+        if item in ("flat", "cpu", "gpu", "memory", "storage", "duration")
+    }
+    inflated["cpu"] = Decimal(lines["cpu"].quantity) * 10
+    forged = make_usage(quote, run_cid, run, inflated, platform)
+    cid = store_document(market.store, forged)
+    with pytest.raises(IntegrityError, match="line cpu says"):
+        load_usage(market.store, cid, market.catalog)
+    usage, _ = load_usage(market.store, cid)  # without the catalogue: only the arithmetic is checked
+    assert usage.body.run_cid == run_cid
+    with pytest.raises(IntegrityError, match="result records name"):
+        check_measured(
+            usage.model_copy(update={"body": usage.body.model_copy(update={"run_cid": None})}),
+            quote,
+            market.catalog,
+            market.store,
+        )
+    assert load_usage(market.store, honest.cid, market.catalog)[0] == honest
+    index = market.settings.path("market", "usage", address.lower())
+    (index / f"9999-{honest.body.measured_at}_{cid}").touch()  # the newest usage record of the task
+    with pytest.raises(IntegrityError, match="line cpu says"):
+        make_bill(market.settings, market.catalog, market.store, address, None)

@@ -246,6 +246,38 @@ def check_usage(usage: Usage, quote: Quote) -> None:
         )
 
 
+def _measured(catalog: Catalog, store: Store, quote: Quote) -> tuple[str | None, RunRecord | None, dict[str, Decimal]]:
+    """(run CID, run record, quantities of the platform's lines) from the platform's records."""
+    run_cid, run, stored = run_of_task(catalog, store, quote)
+    app = catalog.get(quote.body.application_id, Kind.APPLICATION)
+    declared, _ = declared_resources(store, app.body.workflow_cid)
+    return run_cid, run, measure(run, declared, stored)
+
+
+def check_measured(usage: Usage, quote: Quote, catalog: Catalog, store: Store) -> None:
+    """IntegrityError unless the usage record measures what the platform's own signed records
+    say: its run record (by the CID its result records name), the application's declared
+    resources and the bytes of its results. A platform that signs a usage record claiming more
+    than its run record took (an hour of CPU for a run of seconds, up to the quote's line) is
+    named here, by anyone who can read the catalogue and the store."""
+    run_cid, run, quantities = _measured(catalog, store, quote)
+    body = usage.body
+    if body.run_cid != run_cid:
+        raise IntegrityError(
+            f"usage record {usage.cid} measures run {body.run_cid}; the platform's result records name {run_cid}"
+        )
+    finished = run is not None and run.status == "succeeded"
+    if (body.outcome == "finished") != finished:
+        raise IntegrityError(f"usage record {usage.cid} says the run {body.outcome}; its run record says otherwise")
+    for line in body.lines:
+        if line.item in PLATFORM_ITEMS and Decimal(line.quantity) != quantities.get(line.item, Decimal(0)):
+            raise IntegrityError(
+                f"usage record {usage.cid}: line {line.item} says {line.quantity}; the run record and result "
+                f"records give {quantities.get(line.item, Decimal(0))}",
+                hint="the platform charged for more than its own records show",
+            )
+
+
 def _parse(document: SignedDocument, cid: str) -> Usage:
     try:
         body = UsageBody.model_validate(document.body)
@@ -257,10 +289,8 @@ def _parse(document: SignedDocument, cid: str) -> Usage:
 def record_usage(settings: Settings, catalog: Catalog, store: Store, quote: Quote, signer: Owner) -> Usage:
     """Measure the task of ``quote`` from its run record, sign the usage record as the platform,
     store it by CID and note it in the home's index."""
-    run_cid, run, stored = run_of_task(catalog, store, quote)
-    app = catalog.get(quote.body.application_id, Kind.APPLICATION)
-    declared, _ = declared_resources(store, app.body.workflow_cid)
-    document = make_usage(quote, run_cid, run, measure(run, declared, stored), signer)
+    run_cid, run, quantities = _measured(catalog, store, quote)
+    document = make_usage(quote, run_cid, run, quantities, signer)
     usage = _parse(document, "(new)")
     check_usage(usage, quote)
     cid = store_document(store, document)
@@ -270,10 +300,13 @@ def record_usage(settings: Settings, catalog: Catalog, store: Store, quote: Quot
 
 
 def load_usage(store: Store, cid: str, catalog: Catalog | None = None) -> tuple[Usage, Quote]:
-    """The checked usage record at ``cid`` and the checked quote it is for."""
+    """The checked usage record at ``cid`` and the checked quote it is for; with ``catalog``,
+    also re-measured from the platform's run and result records (:func:`check_measured`)."""
     usage = _parse(load_document(store, cid, KIND), cid)
     quote = load_quote(store, usage.body.quote_cid, catalog)
     check_usage(usage, quote)
+    if catalog is not None:
+        check_measured(usage, quote, catalog, store)
     return usage, quote
 
 
@@ -287,4 +320,13 @@ def latest_usage(
     return load_usage(store, names[-1].split("_", 1)[1], catalog)
 
 
-__all__ = ["Usage", "check_usage", "latest_usage", "load_usage", "make_usage", "measure", "record_usage"]
+__all__ = [
+    "Usage",
+    "check_measured",
+    "check_usage",
+    "latest_usage",
+    "load_usage",
+    "make_usage",
+    "measure",
+    "record_usage",
+]
