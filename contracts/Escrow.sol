@@ -8,6 +8,7 @@ interface IEscrowedTask {
     function lock() external;
     function finish() external;
     function expire() external;
+    function resultCount() external view returns (uint256);
 }
 
 /// @title Escrow: the platform-signed quote of a paid task, its money, and who is owed what.
@@ -81,8 +82,8 @@ contract Escrow {
     event Settled(address indexed task, bytes32 usageCid, uint256 refund);
     /// A Nacked (refund in full) or Failed (failFee to the platform) task was released.
     event Released(address indexed task, uint8 state, uint256 toPlatform, uint256 toSubmitter);
-    /// A task past its quote's deadline, neither finished nor ended, was expired: `refund` (the
-    /// quote's total) went back to the submitter.
+    /// A task past its quote's deadline, neither finished nor ended, was expired: `refund` went
+    /// back to the submitter (the quote's total; less the payees' minima when it had a result).
     event Expired(address indexed task, uint256 refund);
     event Withdrawn(address indexed party, uint256 amount);
 
@@ -203,14 +204,25 @@ contract Escrow {
     }
 
     /// After the quote's deadline, end a task that is still waiting for an answer or still
-    /// running (it becomes Expired) and give the submitter the quote's total back.
+    /// running (it becomes Expired) and give the submitter the quote's total back — less, when
+    /// the task has a result recorded (the submitter has it), each payee's minimum (an owner's
+    /// fixed price; the late platform's measured share is forfeit).
     function expire(Quote calldata q) external nonReentrant {
         _unlock(q);
         if (block.timestamp <= q.deadline) revert NotYetExpired(q.deadline, block.timestamp);
-        uint8 s = IEscrowedTask(q.task).state();
+        IEscrowedTask task = IEscrowedTask(q.task);
+        uint8 s = task.state();
         if (s > STATE_RUNNING) revert NotExpirable(s); // Nacked or Failed: release it
-        _credit(q.submitter, q.total);
-        emit Expired(q.task, q.total);
+        uint256 refund = q.total;
+        if (s == STATE_RUNNING && task.resultCount() != 0) {
+            uint256 n = q.payees.length;
+            for (uint256 i = 0; i < n; ++i) {
+                _credit(q.payees[i], q.minima[i]);
+                refund -= q.minima[i]; // the minima are at most the maxima, which sum to the total (fund)
+            }
+        }
+        _credit(q.submitter, refund);
+        emit Expired(q.task, refund);
         IEscrowedTask(q.task).expire(); // reverts unless the task is paid, names this escrow and is locked or running
     }
 

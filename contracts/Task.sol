@@ -329,6 +329,12 @@ contract Task {
         return _escrow;
     }
 
+    // escrow hook: how many results are recorded (a paid task with one pays its owners on expiry)
+    function resultCount() external view returns (uint256) {
+        _onlyClone();
+        return _resultCount;
+    }
+
     // escrow hook: whether this task must be funded through the escrow
     function paymentRequired() external view returns (bool) {
         _onlyClone();

@@ -131,3 +131,26 @@ def test_a_deadline_before_the_expiry_is_refused(
         escrow.fund(task, early.sign(p.platform), sender=p.submitter)
     assert info.value.error_name == "BadQuote" and "deadline" in info.value.message
     assert not escrow.funded(task)
+
+
+def test_results_delivered_late_still_pay_the_owners_their_prices(
+    escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties
+) -> None:
+    """Attack (an audit): a platform that recorded the results (the submitter has them) and let
+    the deadline pass — colluding with the submitter, or only late — had the task expired with
+    everything back to the submitter, and the owners whose data and code made the results got
+    nothing. Now an expiry after a result pays each payee its minimum (the owners' fixed
+    prices); the late platform's measured share is forfeit and the rest goes back."""
+    p = parties
+    task = paid_task(factory, p)
+    quote = quote_for(escrow, task, p, minima=[0, 200, 100, 100])
+    escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
+    run_funded(task, p, "Running")  # a result recorded
+    before = {a.address: escrow.owed(a.address) for a in p.all}
+    _past(escrow, quote.deadline)
+    escrow.expire(task, sender=p.submitter)
+    paid = {p.app.address: 200, p.data[0].address: 100, p.data[1].address: 100, p.submitter.address: 400}
+    for a in p.all:
+        assert escrow.owed(a.address) - before[a.address] == paid.get(a.address, 0), a.address
+    assert [e.args for e in escrow.events(task) if e.name == "Expired"] == [{"refund": 400}]
+    assert task.state() is TaskState.Expired

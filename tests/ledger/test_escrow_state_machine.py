@@ -145,6 +145,9 @@ def _settle_expectation(m: PaidTaskModel, amounts: list[int], stray: bool, late:
     steps=[("fund", 0, 0), ("run", 0, 0), ("late", 0, 0), ("settle", 0, 1), ("fail", 0, 0)]
     + [("release", 0, 2), ("fund", 1, 0), ("expire", 1, 0)]
 )
+@example(  # a result recorded, then the deadline passed: the owners get their minima on expiry
+    steps=[("fund", 0, 0), ("run", 0, 0), ("result", 0, 0), ("late", 0, 0), ("expire", 0, 3), ("withdraw", 0, 1)]
+)
 @example(  # a result recorded: the platform cannot fail the task for its fee; it settles
     steps=[("fund", 0, 0), ("run", 0, 0), ("result", 0, 0), ("fail", 0, 0), ("settle", 0, 2), ("release", 0, 0)]
 )
@@ -233,8 +236,11 @@ def test_escrow_agrees_with_model(
                 escrow.expire(task, sender=pool[n % len(pool)], quote=m.quote)
             except ContractRevertError as exc:
                 got = exc.error_name
-            else:
-                model.credit(m.quote.submitter, m.quote.total)
+            else:  # all back, or each payee its minimum first when a result was recorded
+                owners = m.quote.minima if m.state == "Running" and m.results else (0,) * len(m.quote.payees)
+                for payee, least in zip(m.quote.payees, owners):
+                    model.credit(payee, least)
+                model.credit(m.quote.submitter, m.quote.total - sum(owners))
                 m.locked, m.state = 0, "Expired"
             event(f"expire: {got}")
         elif move == "settle":

@@ -223,7 +223,7 @@ def test_a_fresh_quote_can_be_funded_when_the_chains_clock_runs_ahead(market: Wo
     assert quote.escrow_terms()["valid_until"] > world.chain.latest_timestamp()
 
 
-@pytest.mark.parametrize("silent", ["algorithm-owner", "platform"])
+@pytest.mark.parametrize("silent", ["algorithm-owner", "platform", "late platform"])
 def test_past_its_deadline_a_paid_task_is_expired_by_the_node_and_all_refunded(market: World, silent: str) -> None:
     """Attack: a party that never answers (the algorithm owner) or a platform that started and
     never finished held the submitter's money in the escrow for ever. Past the quote's
@@ -243,22 +243,32 @@ def test_past_its_deadline_a_paid_task_is_expired_by_the_node_and_all_refunded(m
     )
     fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
     escrow = EscrowClient.for_task(world.chain, address)
-    if silent == "platform":
+    if silent != "algorithm-owner":
         world.answer_all(address)
         world.task(address).start(p["platform-owner"].account)  # started, then the node went quiet
+        if silent == "late platform":  # ... after recording a result: the owners are paid their prices
+            world.task(address).add_result(p["platform-owner"].account, quote.cid)
         assert world.state(address) == "Running"
     else:
-        assert world.node().advance(address) == "RequestsLocked"  # waiting for the algorithm owner
+        assert world.node().recover() == {}  # waiting for the algorithm owner: nothing to do yet
     deadline = escrow.quote_of(address)
     assert deadline is not None
     mine_at(world.chain, deadline.deadline + 1)
-    assert world.node().advance(address) == "Expired"
-    assert not escrow.funded(address) and escrow.owed(p["submitter"].account.address) == quote.body.total
+    # a node's scan (`node run --once`, each start) expires it; before, a task still waiting
+    # for an answer was skipped by every scan, and only a direct advance expired it
+    assert world.node().recover() == {address: "Expired"}
+    minima = dict(zip(quote.escrow_terms()["payees"], quote.escrow_terms()["minima"], strict=True))
+    owners = {a: m for a, m in minima.items() if m} if silent == "late platform" else {}
+    assert owners or silent != "late platform"
+    refund = quote.body.total - sum(owners.values())
+    assert not escrow.funded(address) and escrow.owed(p["submitter"].account.address) == refund
     for name in ("platform-owner", "owner-a", "owner-b", "algorithm-owner"):
-        assert escrow.owed(p[name].account.address) == 0
+        address_of = p[name].account.address
+        assert escrow.owed(address_of) == owners.get(address_of, 0), name
     assert world.node().advance(address) == "Expired"  # again: nothing twice
     bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain))
-    assert bill.status == "refunded" and bill.refunded == quote.body.total
+    assert bill.refunded == refund and {x.address: x.paid for x in bill.lines if x.paid} == owners
+    assert bill.status == ("settled" if owners else "refunded")  # the money is all paid out either way
 
 
 def test_the_platform_cannot_settle_the_owners_for_less_than_their_prices(market: World) -> None:
@@ -283,3 +293,41 @@ def test_the_platform_cannot_settle_the_owners_for_less_than_their_prices(market
     with pytest.raises(EotrustError, match="below the quoted minimum"):
         escrow.settle(address, quote.cid, greedy, sender=p["platform-owner"].account)
     assert world.state(address) == "Running" and escrow.funded(address)
+
+
+def test_a_following_node_expires_a_waiting_task_when_the_clock_passes_its_deadline(market: World) -> None:
+    """A deadline passing emits no event: the node following the ledger watches the deadlines of
+    the funded tasks it waits on and expires each once the chain's clock has passed it."""
+    import threading
+
+    world, p = market, market.parties
+    address = _open_paid(world)
+    quote_task(
+        world.settings,
+        world.catalog,
+        world.store,
+        address,
+        p["platform-owner"],
+        chain=world.chain,
+        valid_s=60,
+        run_s=60,
+    )
+    fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
+    escrow = EscrowClient.for_task(world.chain, address)
+    funded = escrow.quote_of(address)
+    assert funded is not None
+    node, stop = world.node(), threading.Event()
+    follower = threading.Thread(target=node.run, args=(stop,), kwargs={"poll_s": 0.05}, daemon=True)
+    follower.start()
+    try:
+        time.sleep(0.5)
+        assert world.state(address) == "RequestsLocked"  # before its deadline it waits
+        mine_at(world.chain, funded.deadline + 1)
+        until = time.monotonic() + 30
+        while world.state(address) != "Expired" and time.monotonic() < until:
+            time.sleep(0.1)
+        assert world.state(address) == "Expired" and not escrow.funded(address)
+    finally:
+        stop.set()
+        follower.join(timeout=30)
+    assert not follower.is_alive()

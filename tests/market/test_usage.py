@@ -246,3 +246,18 @@ def test_a_usage_record_claiming_more_than_the_run_record_is_named(market: World
     (index / f"9999-{honest.body.measured_at}_{cid}").touch()  # the newest usage record of the task
     with pytest.raises(IntegrityError, match="line cpu says"):
         make_bill(market.settings, market.catalog, market.store, address, None)
+
+
+def test_a_failed_run_is_billed_its_failure_terms(market: World) -> None:
+    """A failed run's log is catalogued with no run record: recording its usage read run record
+    "" and failed (an audit), so a failed task could never be billed. Now it is measured as a
+    run that did not finish (the flat fee under the default terms), and re-measured alike."""
+    address = market.request(fail=1).address
+    quote = _quote(market, address)
+    market.answer_all(address)
+    assert market.node().recover() == {address: "Failed"}
+    platform = market.parties["platform-owner"]
+    usage = usage_task(market.settings, market.catalog, market.store, address, platform)
+    assert usage.body.outcome == "failed" and usage.body.run_cid is None
+    assert usage.body.charged == quote.body.fail_fee and usage.body.refund == quote.body.total - quote.body.fail_fee
+    assert load_usage(market.store, usage.cid, market.catalog)[0] == usage

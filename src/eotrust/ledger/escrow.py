@@ -30,7 +30,8 @@ The API (everything an amount is in wei, the chain's native ether; every address
     Failed one (``fail_fee`` to the platform, the rest to the submitter; all back once the
     deadline has passed); anyone may send it.
   - ``.expire(task, sender)`` — after the quote's deadline, end a task still waiting for answers
-    or running (it becomes Expired) and credit the submitter the whole total; anyone may send it.
+    or running (it becomes Expired) and credit the submitter the whole total (less each payee's
+    minimum when a result was recorded); anyone may send it.
   - ``.withdraw(sender)`` — pay ``sender`` all it is owed; returns the amount (a ``TxResult``
     in ``last_transaction``). Nothing owed is a ``MissingEntryError``.
   - ``.owed(address)``, ``.funded(task)``, ``.required(task)`` (whether the task is paid),

@@ -59,7 +59,8 @@ class EscrowPayments:
 
     A task's events: ``funded`` (the submitter, the quote's total), ``owed`` (each payee its
     settled amount, or the platform the failure fee on release), ``refunded`` (the submitter
-    the rest; everything when the task expired) and ``withdrawn``: a withdrawal pays everything a party is owed, so the first
+    the rest; when the task expired, everything, or all but each payee's minimum if it had a
+    result) and ``withdrawn``: a withdrawal pays everything a party is owed, so the first
     withdrawal of a party after this task credited it paid that credit in full (its amount and
     transaction hash)."""
 
@@ -98,7 +99,12 @@ class EscrowPayments:
                 if e.args["to_submitter"]:
                     credit("refunded", quote.submitter, e.args["to_submitter"], e)
             elif e.name == "Expired" and quote is not None:
-                credit("refunded", quote.submitter, e.args["refund"], e)
+                if e.args["refund"] != quote.total:  # it had a result: each payee its minimum
+                    for payee, least in zip(quote.payees, quote.minima, strict=True):
+                        if least:
+                            credit("owed", payee, least, e)
+                if e.args["refund"]:
+                    credit("refunded", quote.submitter, e.args["refund"], e)
         pulls: dict[str, list[Any]] = {}
         for at, event in credits:
             if event.party not in pulls:

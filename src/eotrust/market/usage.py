@@ -95,8 +95,9 @@ class Usage(BaseModel):
 def run_of_task(catalog: Catalog, store: Store, quote: Quote) -> tuple[str | None, RunRecord | None, int]:
     """(run CID, run record, bytes of results) from the platform's signed result records of the task."""
     results = [r for r in catalog.results(task=quote.body.task) if r.owner.lower() == quote.body.platform.lower()]
-    stored = sum(r.body.size for r in results)
-    run_cids = sorted({r.body.run_cid for r in results})
+    stored = sum({r.body.cid: r.body.size for r in results}.values())  # each stored object once
+    # a failed run's log is catalogued with no run record (run_cid ""): it names none
+    run_cids = sorted({r.body.run_cid for r in results if r.body.run_cid})
     if len(run_cids) > 1:
         raise IntegrityError(f"task {quote.body.task}: its result records name {len(run_cids)} run records")
     if not run_cids:

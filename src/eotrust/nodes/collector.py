@@ -79,22 +79,24 @@ class Collector:
             f"{usage.body.refund} wei back to the submitter (usage {usage.cid}, tx {tx.tx_hash})"
         )
 
-    def expire_if_late(self, task: TaskClient) -> bool:
+    def expire_if_late(self, task: TaskClient) -> tuple[bool, int | None]:
         """Expire a paid task still funded whose quote's deadline has passed (chain time): it
-        can no longer be settled. True when it was expired here."""
+        can no longer be settled. ``(expired here, the deadline still ahead or None)``."""
         escrow = self._escrow(task)
         if escrow is None or not escrow.funded(task.address):
-            return False
+            return False, None
         funded = escrow.quote_of(task.address)
-        if funded is None or self.ctx.chain.latest_timestamp() <= funded.deadline:
-            return False
+        if funded is None:
+            return False, None
+        if self.ctx.chain.latest_timestamp() <= funded.deadline:
+            return False, funded.deadline
         tx = escrow.expire(task.address, sender=self.ctx.party.account, quote=funded)
         self.ctx.report(task.address, "Expired")
         self.ctx.log(
             f"task {short(task.address)}: its quote's deadline passed before it was settled: expired, "
             f"{funded.total} wei back to the submitter (tx {tx.tx_hash})"
         )
-        return True
+        return True, None
 
     def release(self, task: TaskClient) -> None:
         """Refund a Failed or Nacked paid task still funded (anyone may; the platform does)."""

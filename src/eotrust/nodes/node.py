@@ -80,6 +80,10 @@ class PlatformNode:
         self._lock = file_lock(settings.path("nodes", name) / "node.lock")  # re-entrant for this node
         self._pid_path = settings.path("nodes", name) / "node.pid"
         self._settled: set[str] = set()  # tasks this node never needs to look at again
+        # funded paid tasks of this platform not ended yet, and their quote's deadline: passing
+        # it emits no event, so the node looks at them again when the chain's clock passes it
+        self._deadlines: dict[str, int] = {}
+        self._waiting_seen: set[str] = set()  # waiting tasks whose escrow was looked at
         if not settings.sandbox:
             self.ctx.log("WARNING: the sandbox is OFF (--no-sandbox): other parties' code runs with this node's rights")
 
@@ -93,8 +97,13 @@ class PlatformNode:
         snap = task.status()
         if not self.is_ours(snap):
             return snap.state.value
-        if snap.state in (TaskState.RequestsLocked, TaskState.Running) and self.collector.expire_if_late(task):
-            return task.status().state.value  # a paid task past its deadline: never started or settled now
+        if snap.state in (TaskState.RequestsLocked, TaskState.Running):
+            expired, deadline = self.collector.expire_if_late(task)
+            if expired:  # a paid task past its deadline: never started or settled now
+                self._deadlines.pop(address, None)
+                return task.status().state.value
+            if deadline is not None:
+                self._deadlines[address] = deadline
         if snap.state is TaskState.RequestsLocked and self.runner.maybe_start(task, snap):
             snap = task.status()
         if snap.state is TaskState.Running:
@@ -145,9 +154,13 @@ class PlatformNode:
                 if glance.platform_owner.lower() != me or glance.state.is_terminal:
                     self._settled.add(address)
                     continue
-                if glance.state not in ACTIVE or (
-                    glance.state is TaskState.RequestsLocked and not glance.all_acknowledged
-                ):
+                if glance.state is TaskState.RequestsLocked and not glance.all_acknowledged:
+                    if address not in self._waiting_seen:  # a paid one may pass its deadline waiting
+                        self._waiting_seen.add(address)
+                        if self._watch_deadline(address):
+                            done[address] = TaskState.Expired.value
+                    continue
+                if glance.state not in ACTIVE:
                     continue
                 if not self.is_ours(self.backends.task(address).status()):
                     self._settled.add(address)  # another platform record of the same owner
@@ -156,6 +169,34 @@ class PlatformNode:
                 if done[address] in ENDED:
                     self._settled.add(address)
         return done
+
+    def _watch_deadline(self, address: str) -> bool:
+        """Note the deadline of a funded paid task still waiting for answers, or expire it if
+        the deadline has passed (True then)."""
+        try:
+            expired, deadline = self.collector.expire_if_late(self.backends.task(address))
+        except BackendUnavailableError:
+            raise
+        except EotrustError as exc:
+            self.ctx.log(f"task {short(address)}: {exc.message} — will try again")
+            self._waiting_seen.discard(address)
+            return False
+        if expired:
+            self._settled.add(address)
+        elif deadline is not None:
+            self._deadlines[address] = deadline
+        return expired
+
+    def _expire_late(self) -> None:
+        """Advance the watched paid tasks whose deadline the chain's clock has passed."""
+        if not self._deadlines:
+            return
+        now = self.ctx.chain.latest_timestamp()
+        for address, deadline in list(self._deadlines.items()):
+            if now > deadline:
+                del self._deadlines[address]
+                if self._advance_logged(address) in ENDED:
+                    self._settled.add(address)
 
     def _advance_logged(self, address: str) -> str:
         try:
@@ -189,6 +230,7 @@ class PlatformNode:
                     for address in touched_tasks(chain.events_since(cursor + 1, to_block=head)):
                         self._advance_logged(address)
                     cursor = head
+                self._expire_late()
                 backoff = poll_s
                 stop.wait(poll_s)
             except BackendUnavailableError as exc:
