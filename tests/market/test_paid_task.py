@@ -10,6 +10,7 @@ import time
 import pytest
 from chain_clock import mine_at
 from flow_world import World
+from waiting import wait_for
 
 from eotrust.errors import EotrustError, IntegrityError, InvalidInputError, PermissionDeniedError, StateError
 from eotrust.ledger.escrow import EscrowClient
@@ -320,13 +321,12 @@ def test_a_following_node_expires_a_waiting_task_when_the_clock_passes_its_deadl
     follower = threading.Thread(target=node.run, args=(stop,), kwargs={"poll_s": 0.05}, daemon=True)
     follower.start()
     try:
-        time.sleep(0.5)
-        assert world.state(address) == "RequestsLocked"  # before its deadline it waits
+        # the node's first scan notes the deadline and, before it, leaves the task waiting
+        wait_for(lambda: address in node._deadlines, timeout_s=30, what="the node noting the deadline")
+        assert world.state(address) == "RequestsLocked"
         mine_at(world.chain, funded.deadline + 1)
-        until = time.monotonic() + 30
-        while world.state(address) != "Expired" and time.monotonic() < until:
-            time.sleep(0.1)
-        assert world.state(address) == "Expired" and not escrow.funded(address)
+        wait_for(lambda: world.state(address) == "Expired", timeout_s=30, what="the node expiring the task")
+        assert not escrow.funded(address)
     finally:
         stop.set()
         follower.join(timeout=30)
