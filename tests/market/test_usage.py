@@ -129,6 +129,9 @@ class EscrowEvents:
     def funded_quote(self, task: str) -> str | None:
         return None  # these events carry no quote: the bill reads the latest, the one funded here
 
+    def recorded_results(self, task: str) -> frozenset[str] | None:
+        return None  # no contract behind these events: every result record the platform signed counts
+
 
 def test_a_bill_shows_quoted_used_and_paid_to_whom_with_the_transactions(market: World) -> None:
     with pytest.raises(NotFoundError, match="no quote"):
@@ -261,3 +264,36 @@ def test_a_failed_run_is_billed_its_failure_terms(market: World) -> None:
     assert usage.body.outcome == "failed" and usage.body.run_cid is None
     assert usage.body.charged == quote.body.fail_fee and usage.body.refund == quote.body.total - quote.body.fail_fee
     assert load_usage(market.store, usage.cid, market.catalog)[0] == usage
+
+
+def test_result_records_the_contract_does_not_hold_are_not_measured(market: World) -> None:
+    """Attack (an audit): the storage line counted every result record the platform signed for
+    the task, so one more record (a terabyte, a CID never recorded on the contract) raised the
+    charge up to the quote's line, and broke the bill of the honest usage record. Where the
+    task is a contract, only the results it holds are measured."""
+    from eotrust.catalog.entries import ResultInfo
+    from eotrust.market.payments import payments_of
+
+    address, quote = _finished(market)
+    platform = market.parties["platform-owner"]
+    payments = payments_of(market.chain)
+    honest = usage_task(market.settings, market.catalog, market.store, address, platform, payments=payments)
+    storage = next(line.quantity for line in honest.body.lines if line.item == "storage")
+    real = market.catalog.results(task=address)[0].body
+    market.catalog.register(
+        platform,
+        ResultInfo(
+            task=address,
+            name="padding",
+            cid=market.datasets["labels"].body.cid,  # stored, but never a result of this task
+            plaintext_cid=market.datasets["labels"].body.cid,
+            size=10**12,
+            run_cid=real.run_cid,
+            recipient=real.recipient,
+        ),
+    )
+    again = usage_task(market.settings, market.catalog, market.store, address, platform, payments=payments)
+    assert next(line.quantity for line in again.body.lines if line.item == "storage") == storage
+    bill = make_bill(market.settings, market.catalog, market.store, address, payments)
+    assert bill.usage_cid == again.cid
+    assert load_usage(market.store, honest.cid, market.catalog, payments.recorded_results(address))[0] == honest

@@ -58,7 +58,8 @@ def make_bill(settings: Settings, catalog: Catalog, store: Store, task: str, pay
     funded_cid = payments.funded_quote(task) if payments is not None else None
     # the funded quote is the one the money follows; a later quote (re-priced) is not the bill's
     quote = load_quote(store, funded_cid, catalog) if funded_cid else latest_quote(settings, store, task, catalog)
-    found = latest_usage(settings, store, task, catalog)
+    recorded = payments.recorded_results(task) if payments is not None else None
+    found = latest_usage(settings, store, task, catalog, recorded)
     usage = found[0] if found else None
     events: list[PaymentEvent] = payments.events(quote.body.task) if payments is not None else []
 

@@ -53,6 +53,10 @@ class Payments(Protocol):
         """The CID of the quote ``task`` was funded with (held or since settled), or None."""
         ...
 
+    def recorded_results(self, task: str) -> frozenset[str] | None:
+        """The CIDs of the results the task's contract holds; None where it is no contract."""
+        ...
+
 
 class EscrowPayments:
     """:class:`Payments` over the escrow each task names (``EscrowClient.for_task``).
@@ -122,6 +126,15 @@ class EscrowPayments:
         escrow = self.escrow(task)
         quote = escrow.quote_of(task) if escrow is not None else None
         return None if quote is None else str(quote.quote_cid)
+
+    def recorded_results(self, task: str) -> frozenset[str] | None:
+        from eotrust.ledger import TaskClient
+        from eotrust.ledger.codec import checksum_address
+
+        address = checksum_address(task, what="task address")
+        if not self.chain.code(address):
+            return None
+        return frozenset(TaskClient(self.chain, address).status().result_cids)
 
     def funded(self, task: str) -> bool:
         """Whether the escrow holds ``task``'s money now (funded, not yet settled or released)."""

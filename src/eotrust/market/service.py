@@ -4,6 +4,7 @@ record its usage."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -210,13 +211,15 @@ def usage_task(
     *,
     quote_cid: str | None = None,
     payments: Payments | None = None,
+    recorded: Collection[str] | None = None,
 ) -> Usage:
     """Measure the task's run against its quote and sign the usage record as the platform: the
     quote the escrow was funded with (asked of ``payments``); only a task that was never funded
     is measured against ``quote_cid`` or, by default, the latest quote noted here. A
     ``quote_cid`` other than the funded one is refused before anything is recorded: the
     escrow settles on the funded quote only, and a newer quote (re-priced, or asked for by
-    the submitter) would have moved what each payee is paid."""
+    the submitter) would have moved what each payee is paid. Only the results whose CIDs the
+    task's contract holds are measured (``recorded``, else asked of ``payments``)."""
     from eotrust.cid import same_cid
     from eotrust.market.quote import load_quote
 
@@ -230,4 +233,6 @@ def usage_task(
     quote = load_quote(store, quote_cid, catalog) if quote_cid else latest_quote(settings, store, task, catalog)
     if quote.body.task.lower() != task.lower():
         raise InvalidInputError(f"quote {quote.cid} is for task {quote.body.task}, not {task}")
-    return record_usage(settings, catalog, store, quote, signer)
+    if recorded is None and payments is not None:
+        recorded = payments.recorded_results(task)
+    return record_usage(settings, catalog, store, quote, signer, recorded)

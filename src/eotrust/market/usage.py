@@ -12,6 +12,7 @@ the owners nothing) — what the escrow pays when a Failed task is released. Wha
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
@@ -92,9 +93,16 @@ class Usage(BaseModel):
         return [o.amount for o in self.body.owed]
 
 
-def run_of_task(catalog: Catalog, store: Store, quote: Quote) -> tuple[str | None, RunRecord | None, int]:
-    """(run CID, run record, bytes of results) from the platform's signed result records of the task."""
-    results = [r for r in catalog.results(task=quote.body.task) if r.owner.lower() == quote.body.platform.lower()]
+def run_of_task(
+    catalog: Catalog, store: Store, quote: Quote, recorded: Collection[str] | None = None
+) -> tuple[str | None, RunRecord | None, int]:
+    """(run CID, run record, bytes of results) from the platform's signed result records of the
+    task — of those whose CID the task's contract holds, when ``recorded`` gives them."""
+    results = [
+        r
+        for r in catalog.results(task=quote.body.task)
+        if r.owner.lower() == quote.body.platform.lower() and (recorded is None or r.body.cid in recorded)
+    ]
     stored = sum({r.body.cid: r.body.size for r in results}.values())  # each stored object once
     # a failed run's log is catalogued with no run record (run_cid ""): it names none
     run_cids = sorted({r.body.run_cid for r in results if r.body.run_cid})
@@ -247,21 +255,26 @@ def check_usage(usage: Usage, quote: Quote) -> None:
         )
 
 
-def _measured(catalog: Catalog, store: Store, quote: Quote) -> tuple[str | None, RunRecord | None, dict[str, Decimal]]:
+def _measured(
+    catalog: Catalog, store: Store, quote: Quote, recorded: Collection[str] | None
+) -> tuple[str | None, RunRecord | None, dict[str, Decimal]]:
     """(run CID, run record, quantities of the platform's lines) from the platform's records."""
-    run_cid, run, stored = run_of_task(catalog, store, quote)
+    run_cid, run, stored = run_of_task(catalog, store, quote, recorded)
     app = catalog.get(quote.body.application_id, Kind.APPLICATION)
     declared, _ = declared_resources(store, app.body.workflow_cid)
     return run_cid, run, measure(run, declared, stored)
 
 
-def check_measured(usage: Usage, quote: Quote, catalog: Catalog, store: Store) -> None:
+def check_measured(
+    usage: Usage, quote: Quote, catalog: Catalog, store: Store, recorded: Collection[str] | None = None
+) -> None:
     """IntegrityError unless the usage record measures what the platform's own signed records
     say: its run record (by the CID its result records name), the application's declared
     resources and the bytes of its results. A platform that signs a usage record claiming more
     than its run record took (an hour of CPU for a run of seconds, up to the quote's line) is
-    named here, by anyone who can read the catalogue and the store."""
-    run_cid, run, quantities = _measured(catalog, store, quote)
+    named here, by anyone who can read the catalogue and the store. ``recorded``: the result
+    CIDs the task's contract holds (then only those result records count)."""
+    run_cid, run, quantities = _measured(catalog, store, quote, recorded)
     body = usage.body
     if body.run_cid != run_cid:
         raise IntegrityError(
@@ -287,10 +300,17 @@ def _parse(document: SignedDocument, cid: str) -> Usage:
     return Usage(cid=cid, body=body, signer=document.signer)
 
 
-def record_usage(settings: Settings, catalog: Catalog, store: Store, quote: Quote, signer: Owner) -> Usage:
+def record_usage(
+    settings: Settings,
+    catalog: Catalog,
+    store: Store,
+    quote: Quote,
+    signer: Owner,
+    recorded: Collection[str] | None = None,
+) -> Usage:
     """Measure the task of ``quote`` from its run record, sign the usage record as the platform,
     store it by CID and note it in the home's index."""
-    run_cid, run, quantities = _measured(catalog, store, quote)
+    run_cid, run, quantities = _measured(catalog, store, quote, recorded)
     document = make_usage(quote, run_cid, run, quantities, signer)
     usage = _parse(document, "(new)")
     check_usage(usage, quote)
@@ -300,25 +320,31 @@ def record_usage(settings: Settings, catalog: Catalog, store: Store, quote: Quot
     return Usage(cid=cid, body=usage.body, signer=usage.signer)
 
 
-def load_usage(store: Store, cid: str, catalog: Catalog | None = None) -> tuple[Usage, Quote]:
+def load_usage(
+    store: Store, cid: str, catalog: Catalog | None = None, recorded: Collection[str] | None = None
+) -> tuple[Usage, Quote]:
     """The checked usage record at ``cid`` and the checked quote it is for; with ``catalog``,
     also re-measured from the platform's run and result records (:func:`check_measured`)."""
     usage = _parse(load_document(store, cid, KIND), cid)
     quote = load_quote(store, usage.body.quote_cid, catalog)
     check_usage(usage, quote)
     if catalog is not None:
-        check_measured(usage, quote, catalog, store)
+        check_measured(usage, quote, catalog, store, recorded)
     return usage, quote
 
 
 def latest_usage(
-    settings: Settings, store: Store, task: str, catalog: Catalog | None = None
+    settings: Settings,
+    store: Store,
+    task: str,
+    catalog: Catalog | None = None,
+    recorded: Collection[str] | None = None,
 ) -> tuple[Usage, Quote] | None:
     root = settings.path("market", "usage", task.lower())
     names = sorted(p.name for p in root.iterdir() if "_" in p.name)
     if not names:
         return None
-    return load_usage(store, names[-1].split("_", 1)[1], catalog)
+    return load_usage(store, names[-1].split("_", 1)[1], catalog, recorded)
 
 
 __all__ = [

@@ -72,7 +72,15 @@ class Collector:
         funded = escrow.quote_of(task.address)
         if funded is None:  # cannot happen: a paid task is Running only once funded
             raise StateError(f"paid task {task.address} was never funded")
-        usage = usage_task(ctx.settings, ctx.catalog, ctx.shared, task.address, ctx.party, quote_cid=funded.quote_cid)
+        usage = usage_task(
+            ctx.settings,
+            ctx.catalog,
+            ctx.shared,
+            task.address,
+            ctx.party,
+            quote_cid=funded.quote_cid,
+            recorded=frozenset(task.status().result_cids),
+        )
         tx = escrow.settle(task.address, usage.cid, usage.amounts, sender=ctx.party.account, quote=funded)
         ctx.log(
             f"task {short(task.address)}: settled: charged {usage.body.charged} wei, "
