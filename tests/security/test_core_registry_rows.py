@@ -94,3 +94,42 @@ def test_another_packages_signed_row_under_this_cid_is_caught(settings: Settings
         )
     exc = refused(cli(settings.home, "model", "verify", "tiny:1"))
     assert v1 in exc.message
+
+
+def _row_names(settings: Settings, cid: str, other: str) -> None:
+    """The row of ``cid`` now names the stored object ``other`` (v0, as rows keep CIDs)."""
+    from eotrust.cid import to_v0
+
+    with _db(settings) as db:
+        db.execute("UPDATE model_packages SET cid = ? WHERE cid = ?", (to_v0(other), to_v0(cid)))
+
+
+def test_an_export_of_a_row_naming_other_bytes_leaves_the_destination_as_it_was(
+    settings: Settings, packages: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Before, a package that failed its check on the way out was written over the destination
+    and then removed: the user's file (or, as root, /dev/null) was gone."""
+    registry = Registry(settings)
+    v1 = registry.register(packages[0]).cid
+    not_a_package = tmp_path / "notes.txt"
+    not_a_package.write_text("not a model\n")
+    _row_names(settings, v1, registry.store.put_file(not_a_package))
+    dest = tmp_path / "exports" / "mine.zip"
+    dest.parent.mkdir()
+    dest.write_text("the user's own file\n")
+    refused(cli(settings.home, "model", "export", "tiny:1", "-o", str(dest)))
+    assert dest.read_text() == "the user's own file\n"
+    assert [p.name for p in dest.parent.iterdir()] == ["mine.zip"]  # no part left behind
+
+
+def test_an_export_of_a_row_naming_another_package_is_refused(
+    settings: Settings, packages: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Before, the row of tiny:1 pointed at tiny:2's bytes (stored, valid, signed) exported them as tiny:1."""
+    registry = Registry(settings)
+    v1 = registry.register(packages[0]).cid
+    _row_names(settings, v1, registry.store.put_file(packages[1]))
+    dest = tmp_path / "tiny-1.zip"
+    exc = refused(cli(settings.home, "model", "export", "tiny:1", "-o", str(dest)))
+    assert "manifest is not the one inside the package" in exc.message
+    assert not dest.exists()

@@ -10,6 +10,9 @@ A package is a ZIP archive of exactly three entries, in this order:
 Entries are stored (not compressed) with fixed times, modes and attributes, so the same
 manifest and graph signed by the same key (ECDSA signatures here are deterministic,
 RFC 6979) always give the same bytes and so the same CID; any changed bit changes the CID.
+A package has no other byte form: :func:`read_package` refuses a file that is not exactly
+:func:`archive` of its entries (a ZIP comment, bytes before the archive, compressed entries,
+``signature.json`` or the signature spelt another way), so one signed package has one CID.
 The CID names the signed package; :func:`verify_package` checks the CID, the archive's
 layout, the digests, the signature (and that the signer is the manifest's owner), and that
 onnxruntime loads the graph with the inputs and outputs the manifest declares.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,10 +49,13 @@ MANIFEST = "manifest.json"
 GRAPH: Final = "model.onnx"
 SIGNATURE = "signature.json"
 ENTRIES = (MANIFEST, GRAPH, SIGNATURE)
+#: The fields of ``signature.json``, exactly.
+SIGNATURE_KEYS: Final = frozenset({"scheme", "signer", "message", "signature"})
 #: The most each entry may declare, checked before anything is inflated: a single-file ONNX
 #: graph cannot pass protobuf's 2 GiB; a manifest and a signature are small documents.
 ENTRY_LIMITS: Final = {MANIFEST: 4 * 2**20, GRAPH: 2**31 - 1, SIGNATURE: 64 * 2**10}
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_SIGNATURE_HEX = re.compile(r"0x[0-9a-f]{128}1[bc]")
 _ZIP_MODE = 0o100644 << 16
 
 #: Default colours for classes that do not name one (tab20, then grey).
@@ -493,13 +500,18 @@ def pack(manifest: Manifest, graph_bytes: bytes, account: LocalAccount, dest: Pa
         "message": message,
         "signature": sign_text(account, message),
     }
+    dest = Path(dest)
+    write_atomic(dest, archive(manifest_bytes, graph_bytes, canonical_json(signature)))
+    return dest
+
+
+def archive(manifest_bytes: bytes, graph_bytes: bytes, signature_bytes: bytes) -> bytes:
+    """The package's one byte form for these three entries (see the module's docstring)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in zip(ENTRIES, (manifest_bytes, graph_bytes, canonical_json(signature))):
+        for name, data in zip(ENTRIES, (manifest_bytes, graph_bytes, signature_bytes)):
             zf.writestr(_zip_entry(name), data)
-    dest = Path(dest)
-    write_atomic(dest, buf.getvalue())
-    return dest
+    return buf.getvalue()
 
 
 @dataclass(frozen=True)
@@ -533,6 +545,18 @@ def read_package(source: Path | bytes) -> ModelPackage:
                         f"{ENTRY_LIMITS[info.filename]} are read",
                         hint="it was not made by eotrust (a ZIP bomb?)",
                     )
+                if info.compress_type != zipfile.ZIP_STORED:
+                    # eotrust stores entries as they are: a compressed one is not a package's
+                    # byte form, and would make memory of a small file (1 GB from 1 MB)
+                    raise IntegrityError(
+                        f"{what}: {info.filename} is compressed; a package's entries are stored as they are",
+                        hint="it was not made by eotrust or was repacked",
+                    )
+                if info.compress_size != info.file_size:
+                    raise IntegrityError(
+                        f"{what}: {info.filename} declares {info.file_size} bytes but holds {info.compress_size}",
+                        hint="the file was altered",
+                    )
             bad = zf.testzip()
             if bad is not None:
                 raise IntegrityError(f"{what}: entry {bad} fails its CRC check", hint="the file was altered")
@@ -552,9 +576,36 @@ def read_package(source: Path | bytes) -> ModelPackage:
         raise IntegrityError(f"{what}: invalid manifest or signature ({where})", hint="the file was altered") from None
     if manifest.canonical() != manifest_bytes:
         raise IntegrityError(f"{what}: manifest.json is not in canonical form", hint="the file was altered")
-    if not isinstance(signature, dict):
-        raise IntegrityError(f"{what}: signature.json is not an object")
+    if not isinstance(signature, dict) or set(signature) != SIGNATURE_KEYS:
+        raise IntegrityError(
+            f"{what}: signature.json holds other fields than {', '.join(sorted(SIGNATURE_KEYS))}",
+            hint="the file was altered",
+        )
+    if canonical_json(signature) != signature_bytes:
+        raise IntegrityError(f"{what}: signature.json is not in canonical form", hint="the file was altered")
+    if not _same_bytes(source, archive(manifest_bytes, graph_bytes, signature_bytes)):
+        # bytes outside the entries (a ZIP comment, data before the archive, other header
+        # fields) change the CID without touching anything signed: one signed package would
+        # have many CIDs, and an old version could come back as a "new" one
+        raise IntegrityError(
+            f"{what} is not in the package's one byte form (bytes outside its signed entries differ)",
+            hint="it was altered after packing; use the file as its owner published it",
+        )
     return ModelPackage(manifest, manifest_bytes, graph_bytes, signature)
+
+
+def _same_bytes(source: Path | bytes, expected: bytes) -> bool:
+    """Whether ``source`` (a file or bytes) holds exactly ``expected``."""
+    if isinstance(source, bytes):
+        return source == expected
+    view = memoryview(expected)
+    with open(source, "rb") as f:
+        at = 0
+        while chunk := f.read(1 << 20):
+            if view[at : at + len(chunk)] != chunk:
+                return False
+            at += len(chunk)
+    return at == len(expected)
 
 
 @dataclass
@@ -638,11 +689,22 @@ def verify_signature(pkg: ModelPackage, *, what: str = "model package") -> str:
         raise IntegrityError(
             f"{what}: the signature is not over this manifest and graph", hint="the package was altered after signing"
         )
-    recovered = text_signer(message, str(sig.get("signature")))
+    signature = str(sig.get("signature"))
+    if not _SIGNATURE_HEX.fullmatch(signature):
+        # one spelling of a signature (lower-case hex, v of 27 or 28, as eth-account writes
+        # it): another that recovers the same signer would be another CID for the same package
+        raise IntegrityError(
+            f"{what}: the signature is not written as 0x and 130 lower-case hex digits ending 1b or 1c"
+        )
+    recovered = text_signer(message, signature)
     if recovered is None:
         raise IntegrityError(f"{what}: the signature is malformed")
-    if recovered.lower() != str(sig.get("signer", "")).lower():
-        raise IntegrityError(f"{what}: the signature was not made by {sig.get('signer')} (forged or altered)")
+    if recovered != sig.get("signer"):
+        raise IntegrityError(
+            f"{what}: the signature was not made by {sig.get('signer')} (forged or altered)"
+            if recovered.lower() != str(sig.get("signer", "")).lower()
+            else f"{what}: the signer is not written as its checksummed address {recovered}"
+        )
     return recovered
 
 
@@ -661,10 +723,15 @@ def load_session(pkg: ModelPackage, options: Any = None) -> Any:
     _parse_graph(pkg.graph_bytes)  # self-contained: no tensor read from a path the graph names
     if options is None:
         options = ort.SessionOptions()
-        options.log_severity_level = 3
+        options.log_severity_level = 4  # a failure is raised, and said in one line, not logged too
         cap_model_memory(options)
     try:
-        session = ort.InferenceSession(pkg.graph_bytes, options, providers=["CPUExecutionProvider"])
+        # no constant folding: it computes the graph's constant subgraphs while the session is
+        # made, outside the capped arena and any time limit (a ConstantOfShape of 16384 x 16384
+        # floats took 2 GiB and 30 s before the first tile); unfolded, they run under the cap
+        session = ort.InferenceSession(
+            pkg.graph_bytes, options, providers=["CPUExecutionProvider"], disabled_optimizers=["ConstantFolding"]
+        )
     except Exception as exc:
         raise ModelError(
             f"the ONNX graph of model {pkg.manifest.name} does not load: {first_line(exc)}",
@@ -675,14 +742,28 @@ def load_session(pkg: ModelPackage, options: Any = None) -> Any:
 
 
 def check_session(session: Any, manifest: Manifest) -> None:
-    """The session's input and output match what the manifest declares."""
+    """The session's input and output match what the manifest declares: the input's rank and
+    fixed sizes; a float32 output of the layout's rank with the manifest's number of classes
+    (where the graph fixes it; :meth:`Scorer.run` holds every call to the same shape)."""
     inputs = {i.name: i for i in session.get_inputs()}
-    outputs = {o.name for o in session.get_outputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
     spec = manifest.input
     if spec.name not in inputs:
         raise ModelError(f"the graph has no input {spec.name!r} (it has {sorted(inputs)})")
     if manifest.output.name not in outputs:
         raise ModelError(f"the graph has no output {manifest.output.name!r} (it has {sorted(outputs)})")
+    output = outputs[manifest.output.name]
+    if output.type != "tensor(float)":
+        raise ModelError(f"the graph's output {output.name!r} is {output.type}; a model gives float32 class scores")
+    out_rank = {"NKHW": 4, "NK": 2}[manifest.output.layout]
+    out_shape = output.shape
+    if out_shape is not None and len(out_shape) != out_rank:  # no shape at all: known only when it runs
+        raise ModelError(
+            f"the graph's output has rank {len(out_shape)}, the manifest's layout {manifest.output.layout} "
+            f"needs {out_rank}"
+        )
+    if out_shape is not None and isinstance(out_shape[1], int) and out_shape[1] != manifest.output.classes:
+        raise ModelError(f"the graph's output has {out_shape[1]} classes, the manifest lists {manifest.output.classes}")
     shape = inputs[spec.name].shape
     rank = {"NCHW": 4, "NT": 2, "NCT": 3}[spec.layout]
     if len(shape) != rank:

@@ -26,6 +26,7 @@ from eotrust.catalog.model_records import ModelRow
 from eotrust.clock import utc_now
 from eotrust.errors import CatalogError, IntegrityError, InvalidInputError, NotFoundError
 from eotrust.ml.package import Manifest, first_line, read_package, verify_package
+from eotrust.store.atomic import atomic_path
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -249,12 +250,12 @@ class Registry:
         dest = Path(dest)
         if dest.is_dir():
             dest = dest / f"{entry.name}-{entry.version}.eotrust-model.zip"
-        self.store.get_file(entry.cid, dest)
-        try:
-            verify_package(dest, cid=entry.cid)
-        except Exception:
-            dest.unlink(missing_ok=True)
-            raise
+        # checked beside the destination, then put in place: a package that fails leaves what
+        # was at ``dest`` as it was (a file of the user's, /dev/null) instead of removing it
+        with atomic_path(dest) as part:
+            self.store.get_file(entry.cid, part)
+            verify_package(part, cid=entry.cid)
+            _same_manifest(entry, part)  # the package of the row asked for, not another the row names
         return dest
 
     def local_path(self, ref: str) -> tuple[ModelEntry, Path]:

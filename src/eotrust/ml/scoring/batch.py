@@ -7,6 +7,7 @@ normalisation, pads image tiles to the model's spatial multiple and crops the re
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -36,6 +37,13 @@ DEFAULT_MAX_SECONDS = 300.0
 #: Rows of pixel series scored per onnxruntime call.
 SERIES_BATCH = 65536
 
+#: onnxruntime's words when a graph computes an output other than the array bound for it.
+_OTHER_OUTPUT = re.compile(
+    r"invalid dimensions for output|Invalid rank for output|Unexpected output data type|"
+    r"computed output shape|OutputMLValue",
+    re.IGNORECASE,
+)
+
 
 def session_options(threads: int | None = None, max_memory_mb: int | None = None) -> ort.SessionOptions:
     """Options for a scoring session: full graph optimisation, ``threads`` intra-op threads,
@@ -51,7 +59,7 @@ def session_options(threads: int | None = None, max_memory_mb: int | None = None
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4  # failures are raised (one line each), not logged as well
     # Idle threads sleep instead of spinning: scoring shares the CPU with the reader thread,
     # a server's other requests and other processes, and spinning threads starve them
     # (measured on 2 shared cores: 8 FPS spinning, 15 FPS not).
@@ -192,9 +200,19 @@ class Scorer:
         import onnxruntime as ort
 
         options = ort.RunOptions()
+        # the output goes into an array of the one shape the manifest allows for this input,
+        # (N, K, H, W) or (N, K) float32: a graph that computes another (more classes, another
+        # type, a tile repeated a million times) fails before it is allocated
+        expected = (x.shape[0], self.num_classes, *x.shape[2:]) if self.is_image else (x.shape[0], self.num_classes)
+        out = np.empty(expected, np.float32)
+        binding = self.session.io_binding()
+        x = np.ascontiguousarray(x)  # bound by address: kept alive here until the call returns
+        binding.bind_cpu_input(self.spec.name, x)
+        binding.bind_output(self.manifest.output.name, "cpu", 0, np.float32, out.shape, out.ctypes.data)
         token = self._watchdog.arm(options, self.max_seconds)
         try:
-            return np.asarray(self.session.run([self.manifest.output.name], {self.spec.name: x}, options)[0])
+            self.session.run_with_iobinding(binding, options)
+            return out
         except Exception as exc:
             from eotrust.ml.ort_memory import exceeded
 
@@ -208,6 +226,12 @@ class Scorer:
                 raise ModelError(
                     f"model {self.manifest.name} was stopped on input {x.shape}: {too_much}",
                     hint="the graph allocates more than any tile needs; the cap is model_max_memory_mb",
+                ) from None
+            if _OTHER_OUTPUT.search(str(exc)):
+                raise ModelError(
+                    f"model {self.manifest.name} does not give the {expected} float32 output its manifest "
+                    f"declares for input {x.shape}",
+                    hint="the graph and its manifest disagree; the package cannot be scored",
                 ) from None
             raise ModelError(
                 f"scoring with model {self.manifest.name} failed on input {x.shape}: {first_line(exc)}"
