@@ -91,6 +91,21 @@ def quote_for(
     )
 
 
+def funded_task(
+    escrow: EscrowClient,
+    factory: TaskFactoryClient,
+    p: Parties,
+    *,
+    minima: Sequence[int] = (),
+    fail_fee: int = 7,
+) -> tuple[TaskClient, Quote]:
+    """A paid task (two requests) funded by the submitter on :func:`quote_for`'s quote."""
+    task = paid_task(factory, p)
+    quote = quote_for(escrow, task, p, minima=minima, fail_fee=fail_fee)
+    escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
+    return task, quote
+
+
 def run_funded(task: TaskClient, p: Parties, until: str, requests: int = 2) -> None:
     """Move a funded (RequestsLocked) task on: "Nacked", "Started" (Running, no result), "Running"
     (with a result), "Failed"."""

@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 from escrow_helpers import (
     deploy_payee,
+    funded_task,
     paid_task,
     payee_collect,
     payee_read,
@@ -149,9 +150,7 @@ def test_settle_pays_actual_use_and_returns_the_rest(
     escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties
 ) -> None:
     p = parties
-    task = paid_task(factory, p)
-    quote = quote_for(escrow, task, p)
-    escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
+    task, quote = funded_task(escrow, factory, p)
     with pytest.raises(ContractRevertError) as info:
         escrow.settle(task, CID_A, [1, 1, 1, 1], sender=p.platform)
     assert _revert(info) == "WrongState"  # not running yet: the task refuses to finish
@@ -195,9 +194,7 @@ def test_release_refunds_exactly(
     escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties, outcome: str
 ) -> None:
     p = parties
-    task = paid_task(factory, p)
-    quote = quote_for(escrow, task, p, fail_fee=123)
-    escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
+    task, quote = funded_task(escrow, factory, p, fail_fee=123)
     with pytest.raises(ContractRevertError) as info:
         escrow.refund(task, sender=p.stranger)
     assert _revert(info) == "NotReleasable" and "RequestsLocked" in info.value.message
@@ -385,9 +382,7 @@ def test_a_paid_task_with_a_result_is_settled_not_failed(
     fail the paid task and release it: the platform took its failure fee, the owners whose
     data and code made the results nothing. Now a paid task with a result is only settled."""
     p = parties
-    task = paid_task(factory, p)
-    quote = quote_for(escrow, task, p, minima=[0, 200, 100, 100], fail_fee=300)
-    escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
+    task, quote = funded_task(escrow, factory, p, minima=[0, 200, 100, 100], fail_fee=300)
     run_funded(task, p, "Running")  # a result recorded
     with pytest.raises(ContractRevertError) as info:
         task.fail(p.platform, CID_A)

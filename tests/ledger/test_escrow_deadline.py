@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 from chain_clock import mine_at
-from escrow_helpers import paid_task, quote_for, run_funded
+from escrow_helpers import funded_task, paid_task, quote_for, run_funded
 from ledger_helpers import CID_A, Parties
 
 from eotrust.errors import StateError
@@ -31,9 +31,7 @@ def test_a_silent_party_cannot_hold_the_money_past_the_deadline(
     escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties, silent: str
 ) -> None:
     p = parties
-    task = paid_task(factory, p)
-    quote = quote_for(escrow, task, p, fail_fee=123)
-    escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
+    task, quote = funded_task(escrow, factory, p, fail_fee=123)
     if silent == "platform":  # every owner answered, the platform started and never finished
         run_funded(task, p, "Running")
     else:  # the application owner and platform answered; a data owner never does
@@ -77,9 +75,7 @@ def test_the_platform_cannot_fail_late_for_its_fee(
     """A platform past its deadline that fails the task then (before anyone expires it) gets no
     failure fee: the release refunds everything."""
     p = parties
-    task = paid_task(factory, p)
-    quote = quote_for(escrow, task, p, fail_fee=123)
-    escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
+    task, quote = funded_task(escrow, factory, p, fail_fee=123)
     run_funded(task, p, "Started")
     _past(escrow, quote.deadline)
     task.fail(p.platform, CID_A)
@@ -95,9 +91,7 @@ def test_ended_tasks_are_released_not_expired(
     escrow: EscrowClient, factory: TaskFactoryClient, parties: Parties
 ) -> None:
     p = parties
-    task = paid_task(factory, p)
-    quote = quote_for(escrow, task, p)
-    escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
+    task, quote = funded_task(escrow, factory, p)
     run_funded(task, p, "Nacked")
     _past(escrow, quote.deadline)
     with pytest.raises(ContractRevertError) as info:
@@ -142,9 +136,7 @@ def test_results_delivered_late_still_pay_the_owners_their_prices(
     nothing. Now an expiry after a result pays each payee its minimum (the owners' fixed
     prices); the late platform's measured share is forfeit and the rest goes back."""
     p = parties
-    task = paid_task(factory, p)
-    quote = quote_for(escrow, task, p, minima=[0, 200, 100, 100])
-    escrow.fund(task, quote.sign(p.platform), sender=p.submitter)
+    task, quote = funded_task(escrow, factory, p, minima=[0, 200, 100, 100])
     run_funded(task, p, "Running")  # a result recorded
     before = {a.address: escrow.owed(a.address) for a in p.all}
     _past(escrow, quote.deadline)

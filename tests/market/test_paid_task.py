@@ -224,13 +224,9 @@ def test_a_fresh_quote_can_be_funded_when_the_chains_clock_runs_ahead(market: Wo
     assert quote.escrow_terms()["valid_until"] > world.chain.latest_timestamp()
 
 
-@pytest.mark.parametrize("silent", ["algorithm-owner", "platform", "late platform"])
-def test_past_its_deadline_a_paid_task_is_expired_by_the_node_and_all_refunded(market: World, silent: str) -> None:
-    """Attack: a party that never answers (the algorithm owner) or a platform that started and
-    never finished held the submitter's money in the escrow for ever. Past the quote's
-    deadline the platform's node expires the task instead of starting or settling it (it
-    could no longer be paid), and the bill shows everything refunded."""
-    world, p = market, market.parties
+def _funded_for_a_minute(world: World) -> tuple[str, Quote, EscrowClient]:
+    """A paid task quoted for a minute and a minute's run (the deadline two minutes on), funded."""
+    p = world.parties
     address = _open_paid(world)
     quote = quote_task(
         world.settings,
@@ -243,7 +239,17 @@ def test_past_its_deadline_a_paid_task_is_expired_by_the_node_and_all_refunded(m
         run_s=60,
     )
     fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
-    escrow = EscrowClient.for_task(world.chain, address)
+    return address, quote, EscrowClient.for_task(world.chain, address)
+
+
+@pytest.mark.parametrize("silent", ["algorithm-owner", "platform", "late platform"])
+def test_past_its_deadline_a_paid_task_is_expired_by_the_node_and_all_refunded(market: World, silent: str) -> None:
+    """Attack: a party that never answers (the algorithm owner) or a platform that started and
+    never finished held the submitter's money in the escrow for ever. Past the quote's
+    deadline the platform's node expires the task instead of starting or settling it (it
+    could no longer be paid), and the bill shows everything refunded."""
+    world, p = market, market.parties
+    address, quote, escrow = _funded_for_a_minute(world)
     if silent != "algorithm-owner":
         world.answer_all(address)
         world.task(address).start(p["platform-owner"].account)  # started, then the node went quiet
@@ -301,20 +307,8 @@ def test_a_following_node_expires_a_waiting_task_when_the_clock_passes_its_deadl
     the funded tasks it waits on and expires each once the chain's clock has passed it."""
     import threading
 
-    world, p = market, market.parties
-    address = _open_paid(world)
-    quote_task(
-        world.settings,
-        world.catalog,
-        world.store,
-        address,
-        p["platform-owner"],
-        chain=world.chain,
-        valid_s=60,
-        run_s=60,
-    )
-    fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
-    escrow = EscrowClient.for_task(world.chain, address)
+    world = market
+    address, _, escrow = _funded_for_a_minute(world)
     funded = escrow.quote_of(address)
     assert funded is not None
     node, stop = world.node(), threading.Event()
