@@ -86,10 +86,15 @@ def test_create_and_status(settings: Settings) -> None:
     # the defences against a poisoning participant, from the command line: said when the task
     # opens, and a value out of bounds is one line before any contract is created
     opened = runner.invoke(
-        app, [*home, "federated", "create", *args[4:16], "--strategy", "fedmedian", "--max-update-norm", "0.5"]
+        app, [*home, "federated", "create", *args[4:16], "--max-samples", "500", "--max-update-norm", "0.5"]
     )
     assert opened.exit_code == 0, opened.output
-    assert "fedmedian (updates clipped to norm 0.5)" in opened.stdout and "note:" not in opened.stdout
+    assert "fedavg (weights capped at 500 samples, updates clipped to norm 0.5)" in " ".join(opened.stdout.split())
+    assert "note:" not in opened.stdout
+    # a median of two participants is their mean: refused in one line, before any contract
+    median = runner.invoke(app, [*home, "federated", "create", *args[4:16], "--strategy", "fedmedian"])
+    assert isinstance(median.exception, InvalidInputError)
+    assert "the median of 2 updates is their mean" in str(median.exception)
     plain = runner.invoke(app, [*home, "federated", "create", *args[4:16]])
     assert plain.exit_code == 0 and "fedavg (weights as declared)" in plain.stdout
     assert "--max-samples caps that weight" in " ".join(plain.stdout.split())

@@ -24,6 +24,7 @@ from eotrust.federated.plan import FederatedPlan
 from eotrust.federated.roles import read_model
 from eotrust.federated.update import Update, open_update, seal_update
 from eotrust.federated.weights import Weights, floating
+from eotrust.ledger.federated import FederatedFactoryClient
 
 MOST_SAMPLES = 2**32 - 1  # the ledger's largest sample count (uint32)
 
@@ -123,3 +124,26 @@ def test_the_plans_defences_are_checked() -> None:
         InvalidInputError, match=r"^the federated plan is not valid: field max_update_norm: .*greater than 0$"
     ):
         FederatedPlan.parse(b'{"classes": ["a", "b"], "class_codes": [1, 2], "timesteps": 3, "max_update_norm": -1}')
+
+
+@pytest.mark.parametrize(
+    ("strategy", "extra", "quorum", "said"),
+    [
+        ("fedtrimmedavg", {}, None, "trims floor(0.2 × 3) = 0 updates from each end"),  # the default trim
+        ("fedtrimmedavg", {"trim_beta": 0.3}, None, "trims floor(0.3 × 3) = 0 updates from each end"),
+        ("fedmedian", {}, 2, "the median of 2 updates is their mean"),
+    ],
+)
+def test_a_middle_that_is_the_mean_is_refused_when_the_task_opens(
+    world: World, strategy: str, extra: dict[str, object], quorum: int | None, said: str
+) -> None:
+    """Before (an audit), fedtrimmedavg with its default trim of 0.2 and three participants cut
+    floor(0.6) = 0 updates: the plain mean, which one update of +3000 moved 1000 on every
+    weight; a median of a quorum of two likewise. `federated create` printed the strategy as if
+    it held. Now a task whose quorum leaves its middle no update to drop is refused."""
+    factory = FederatedFactoryClient(world.chain)
+    before = factory.all_tasks()
+    with pytest.raises(InvalidInputError) as caught:
+        open_task(world, quorum=quorum, plan=tiny_plan(strategy=strategy, **extra))
+    assert said in caught.value.message and "\n" not in caught.value.message
+    assert factory.all_tasks() == before  # refused before any contract

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from eth_account.signers.local import LocalAccount
 
+from eotrust.errors import InvalidInputError
 from eotrust.federated.plan import FederatedPlan
+from eotrust.federated.strategy import robustness_problem
 from eotrust.federated.weights import encode
 from eotrust.ledger.chain import Chain
 from eotrust.ledger.federated import FederatedFactoryClient, FederatedTaskClient
@@ -27,6 +29,10 @@ def create_federated_task(
 ) -> FederatedTaskClient:
     """The new task; round 0 starts from the plan's seeded initial model. ``quorum`` defaults
     to every participant."""
+    closes_with = len(participants) if quorum is None else quorum
+    problem = robustness_problem(plan, closes_with) if 1 <= closes_with <= len(participants) else None
+    if problem is not None:  # (a quorum out of range is the contract's to refuse)
+        raise InvalidInputError(problem)
     plan_cid = store.put_bytes(plan.canonical())
     model_cid = store.put_bytes(encode(plan.initial_weights()))
     return FederatedFactoryClient(chain).create(

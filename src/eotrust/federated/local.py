@@ -8,6 +8,7 @@ because FedProx adds a proximal term to the loss, which the generic trainer does
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections import OrderedDict
 
 import numpy as np
@@ -74,7 +75,9 @@ def _train_local(plan: FederatedPlan, global_weights: Weights, data: PixelSet, *
         (n, (local[n] - global_weights[n]).astype(global_weights[n].dtype)) for n in floating(global_weights)
     )
     if plan.privacy is not None:
-        delta = privatise(delta, plan.privacy, np.random.default_rng(_seed(plan, "noise", round_, index)))
+        # the noise is secret: drawn from the operating system's entropy, never from the plan's
+        # seed, the round and the index (public: whoever opens the update could subtract it)
+        delta = privatise(delta, plan.privacy, np.random.default_rng(secrets.randbits(128)))
     return delta
 
 

@@ -2,8 +2,9 @@
 
 Each participant clips its whole update (local − global) to norm ``clip`` and adds noise of
 standard deviation ``noise_multiplier × clip`` before sealing it: DP-FedAvg's Gaussian
-mechanism at the level of a participant's whole dataset, applied by the participant itself,
-so the guarantee does not depend on trusting the aggregator. Over R rounds it is the R-fold
+mechanism at the level of a participant's whole dataset, applied by the participant itself
+with noise from the operating system's entropy (nothing another party knows could regenerate
+it), so the guarantee does not depend on trusting the aggregator. Over R rounds it is the R-fold
 composition of the Gaussian mechanism (every participant takes part in every round: sampling
 rate 1); ε for the plan's δ comes from Opacus's Rényi-DP accountant.
 """

@@ -83,6 +83,23 @@ def strategy_of(plan: FederatedPlan) -> Strategy:
     return FedAvg(max_samples=plan.max_samples, max_update_norm=norm)
 
 
+def robustness_problem(plan: FederatedPlan, quorum: int) -> str | None:
+    """Why the plan's middle (median, trimmed mean) would be the plain mean when a round closes
+    with ``quorum`` updates — a round closes with at least that many — or None. A trimmed mean
+    cuts ``floor(beta · n)`` updates from each end: none when ``beta · n < 1``; the median of
+    two is their mean. Either would let one update move every weight as far as it likes."""
+    if plan.strategy == "fedtrimmedavg" and int(plan.trim_beta * quorum) == 0:
+        least = 1 / quorum
+        fix = f"a --trim-beta of {least:.2f} or more" if least < 0.5 else "a quorum of 3 or more"
+        return (
+            f"fedtrimmedavg trims floor({plan.trim_beta:g} × {quorum}) = 0 updates from each end with a quorum "
+            f"of {quorum}: it would be the plain mean; use {fix}"
+        )
+    if plan.strategy == "fedmedian" and quorum < 3:
+        return f"the median of {quorum} updates is their mean: fedmedian needs a quorum of 3 or more"
+    return None
+
+
 def describe_aggregation(plan: FederatedPlan) -> str:
     """The plan's strategy and bounds in a few words (``verify``, ``federated status``)."""
     words: list[str] = [plan.strategy]
