@@ -17,6 +17,7 @@ from fed_world import World, owner_sets, tiny_plan
 from test_rounds import open_task, verdict
 
 from eotrust.crypto.age import encrypt_stream
+from eotrust.crypto.keys import recipient_of
 from eotrust.errors import InvalidInputError
 from eotrust.federated.aggregator import aggregator_step
 from eotrust.federated.data import PixelSet
@@ -67,10 +68,12 @@ def _publish(w: World, address: str, model: dict[str, np.ndarray]) -> None:
     )
 
 
-@pytest.mark.parametrize("change", ["renamed", "reshaped"])
+@pytest.mark.parametrize("change", ["renamed", "reshaped", "infinite", "huge"])
 def test_a_global_model_unlike_the_plans_is_refused_by_a_participant(world: World, change: str) -> None:
     """A hostile aggregator publishes a model of exactly the plan's size whose tensors are not
-    the plan's (a name, a shape): load_state_dict's RuntimeError crashed the participant's node."""
+    the plan's (a name, a shape): load_state_dict's RuntimeError crashed the participant's node.
+    Or one holding infinities (before, an audit: participants trained on it, their updates were
+    all NaN and each was recorded as a participant's garbage)."""
     w = world
     task = open_task(w, rounds=2)
     for p, data in zip(w.participants, w.data):
@@ -80,10 +83,16 @@ def test_a_global_model_unlike_the_plans_is_refused_by_a_participant(world: Worl
     model = dict(g)
     if change == "renamed":
         model = {("x" * len(first) if k == first else k): v for k, v in g.items()}
-    else:
+    elif change == "reshaped":
         model[first] = g[first].reshape(-1)
+    elif change == "infinite":
+        model[first] = np.full_like(g[first], np.inf)
+    else:  # finite, but nothing trains from it: the owner's update would be NaN, recorded as its garbage
+        model = {k: (np.full_like(v, 1e38) if v.dtype.kind == "f" else v) for k, v in g.items()}
     _publish(w, task.address, model)  # round 0's aggregate: round 1's global model
-    with pytest.raises(InvalidInputError, match=r"is not the plan's model: tensor "):
+    with pytest.raises(
+        InvalidInputError, match=r"is not the plan's model: tensor |holds NaN or infinite values|gave NaN or infinite"
+    ):
         participant_step(w.participants[0], task.address, w.data[0])
     assert task.status().submitted == []
 
@@ -157,3 +166,66 @@ def test_a_node_logs_a_bug_on_one_task_and_steps_the_others(tmp_path: Path, monk
     seen = node.step_all()
     assert seen[bad.address] == "error: unexpected RuntimeError: a bug" and seen[good.address] == "round 0: submitted"
     assert any(line.endswith("error: unexpected RuntimeError: a bug") for line in lines)
+
+
+@pytest.mark.parametrize("model", ["other weights", "NaN"])
+def test_round_0_must_start_from_the_plans_initial_model(world: World, model: str) -> None:
+    """Before (an audit), the contract took any model for round 0 and participants checked only
+    its tensors' names, shapes and dtypes: a submitter started the owners from weights of its
+    choosing (or NaN: every owner's update was refused as garbage), and `verify` said ok. Now a
+    participant trains round 0 only from the plan's seeded initial model, and `verify` checks it."""
+    from eotrust.federated.weights import floating
+    from eotrust.ledger.federated import FederatedFactoryClient
+
+    w, plan = world, tiny_plan()
+    weights = plan.initial_weights()
+    for name in floating(weights):
+        weights[name] = (
+            (weights[name] + 1).astype(weights[name].dtype) if model == "other weights" else weights[name] * np.nan
+        )
+    task = FederatedFactoryClient(w.chain).create(
+        w.submitter.account,
+        aggregator=w.aggregator.address,
+        aggregator_recipient=recipient_of(w.aggregator.identity),
+        auditor_recipient=recipient_of(w.submitter.identity),
+        plan_cid=w.store.put_bytes(plan.canonical()),
+        model_cid=w.store.put_bytes(encode(weights)),
+        participants=[p.address for p in w.participants],
+        rounds=1,
+        quorum=3,
+        round_seconds=3600,
+    )
+    with pytest.raises(InvalidInputError) as caught:
+        participant_step(w.participants[0], task.address, w.data[0])
+    assert "is not the plan's initial model" in caught.value.message and "\n" not in caught.value.message
+    assert task.status().submitted == []
+    v = verdict(w, task.address, w.submitter.identity)
+    assert not v.ok and any("initial model" in c.name and c.ok is False for c in v.checks), v.checks
+
+
+def test_an_aggregate_that_is_not_finite_is_not_published(world: World) -> None:
+    """Finite updates can sum past float32 when the plan sets no ``max_update_norm``: before (an
+    audit), the aggregator published a model of infinities, which every later round inherited.
+    Now the task fails, saying why, and nothing is published."""
+    from chain_clock import mine_at
+
+    from eotrust.federated.update import seal_update
+    from eotrust.federated.weights import floating
+    from eotrust.ledger.federated import FederatedState
+
+    w = world
+    task = open_task(w, rounds=2, quorum=1)
+    for p, data in zip(w.participants, w.data):
+        participant_step(p, task.address, data)
+    g = read_model(w.store, task.status().model_cid)
+    _publish(w, task.address, {k: (np.full_like(v, 2e38) if v.dtype.kind == "f" else v) for k, v in g.items()})
+    snap = task.status()
+    recipients = [snap.aggregator_recipient, snap.auditor_recipient]
+    big = OrderedDict((k, np.full_like(g[k], 3e38)) for k in floating(g))  # finite, as every check asks
+    task.submit_update(
+        w.participants[0].account, 1, seal_update(w.store, Update(task.address, 1, 0, 5, big), recipients), 5
+    )
+    mine_at(w.chain, snap.deadline + 120)
+    assert aggregator_step(w.aggregator, task.address) == "failed"
+    after = task.status()
+    assert after.state == FederatedState.FAILED and after.round == 1

@@ -126,5 +126,6 @@ def _applied(global_weights: Weights, combine: Callable[[str, np.ndarray], np.nd
         if name not in names:
             out[name] = g.copy()
             continue
-        out[name] = (g.astype(np.float64) + combine(name, g)).astype(g.dtype)
+        with np.errstate(over="ignore"):  # past float32: infinite, which the aggregator refuses to publish
+            out[name] = (g.astype(np.float64) + combine(name, g)).astype(g.dtype)
     return out

@@ -5,12 +5,14 @@ and publish its CID with the refused participants; fail the task if the quorum i
 
 from __future__ import annotations
 
+import numpy as np
+
 from eotrust.federated.aggregate import WeightedDelta
 from eotrust.federated.journal import RoundEntry
 from eotrust.federated.roles import DEADLINE_SLACK_S, RoleContext, read_model, read_plan, short
 from eotrust.federated.strategy import strategy_of
 from eotrust.federated.update import GarbageUpdateError, check_update, open_update
-from eotrust.federated.weights import encode
+from eotrust.federated.weights import encode, floating
 from eotrust.ledger.federated import FederatedSnapshot, FederatedState, FederatedTaskClient
 
 ROLE = "aggregator"
@@ -56,6 +58,15 @@ def aggregator_step(ctx: RoleContext, address: str, snap: FederatedSnapshot | No
             ctx.log(f"task {short(address)} round {r}: quorum missed; failed")
             return "failed"
         new = strategy_of(plan).aggregate(global_weights, accepted)
+        if not all(np.isfinite(new[name]).all() for name in floating(new)):
+            # finite updates can still sum past float32 (a plan without max_update_norm): a
+            # model nobody can train from is not published; the task ends, saying why
+            reason = ctx.store.put_bytes(
+                f"federated task {address} round {r}: the aggregate of {len(accepted)} update(s) is not finite\n".encode()
+            )
+            task.fail(ctx.account, reason)
+            ctx.log(f"task {short(address)} round {r}: the aggregate is not finite; failed")
+            return "failed"
         cid = ctx.store.put_bytes(encode(new))
         entry = RoundEntry(task=address, round=r, role=ROLE, cid=cid, refused=refused)
         ctx.journal.save(entry)  # before the transaction: a restart publishes this same aggregate

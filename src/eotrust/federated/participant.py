@@ -4,12 +4,16 @@ update for the aggregator and the auditor, and submit its CID on the ledger."""
 
 from __future__ import annotations
 
+import numpy as np
+
+from eotrust.cid import cid_of_bytes
 from eotrust.errors import InvalidInputError, StateError
 from eotrust.federated.data import PixelSet
 from eotrust.federated.journal import RoundEntry
 from eotrust.federated.plan import FederatedPlan
 from eotrust.federated.roles import DEADLINE_SLACK_S, RoleContext, read_model, read_plan, short
 from eotrust.federated.update import Update, seal_update
+from eotrust.federated.weights import encode
 from eotrust.ledger.federated import FederatedSnapshot, FederatedState, FederatedTaskClient
 
 ROLE = "participant"
@@ -58,9 +62,23 @@ def participant_step(ctx: RoleContext, address: str, data: PixelSet, snap: Feder
 
         plan = read_plan(ctx.store, snap.plan_cid)
         check_plan_fits(plan, data)
-        global_weights = read_model(ctx.store, snap.model_cid, like=plan.initial_weights())
+        initial = plan.initial_weights()
+        if r == 0 and snap.model_cid != cid_of_bytes(encode(initial)):
+            # the submitter publishes round 0's model: only the plan's seeded one is what the
+            # owners accepted (any weights of the right shapes, or NaN, passed before)
+            raise InvalidInputError(
+                f"round 0's model {snap.model_cid} is not the plan's initial model {cid_of_bytes(encode(initial))}"
+            )
+        global_weights = read_model(ctx.store, snap.model_cid, like=initial)
         ctx.log(f"task {short(address)} round {r}: training on {len(data)} own samples")
         delta = train_local(plan, global_weights, data, round_=r, index=index)
+        if not all(np.isfinite(delta[name]).all() for name in delta):
+            # an unsound global model (finite, but huge): sealing this would have the aggregator
+            # record this owner's update as garbage; say what happened and submit nothing
+            raise InvalidInputError(
+                f"round {r}: training from the global model {snap.model_cid} gave NaN or infinite weights; "
+                "no update is submitted"
+            )
         update = Update(task=address, round=r, index=index, samples=len(data), delta=delta)
         cid = seal_update(ctx.store, update, [snap.aggregator_recipient, snap.auditor_recipient])
         entry = RoundEntry(task=address, round=r, role=ROLE, cid=cid, samples=len(data))

@@ -48,11 +48,19 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
         add("training plan", False, f"{snap.plan_cid}: {exc.message}")
         return
     rounds = task.rounds()
+    reference = plan.initial_weights()  # every round's model has these tensors
+    initial = cid_of_bytes(encode(reference))
+    first = rounds[0].model_cid if rounds else snap.model_cid if snap.round == 0 else None
+    if first is not None:  # the owners accepted the plan, whose seed makes round 0's model
+        add(
+            "round 0: the plan's initial model",
+            first == initial,
+            initial if first == initial else f"round 0 starts from {first}, not {initial}",
+        )
     if not rounds:
         add("rounds", None, "no round has started yet")
         return
     strategy = strategy_of(plan)
-    reference = plan.initial_weights()  # every round's model has these tensors
     for rec in rounds:
         name = f"round {rec.round}"
         wrong = [u.index for u in rec.updates if snap.participants[u.index].lower() != u.participant.lower()]

@@ -105,3 +105,5 @@ def check_like(weights: Weights, reference: Weights, what: str) -> None:
                 f"{what} is not the plan's model: tensor {name} is {got.dtype}{list(got.shape)}, "
                 f"the plan's {ref.dtype}{list(ref.shape)}"
             )
+        if got.dtype.kind == "f" and not np.isfinite(got).all():
+            raise InvalidInputError(f"{what} holds NaN or infinite values (tensor {name}): nothing can train from it")
