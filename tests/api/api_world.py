@@ -87,3 +87,20 @@ def build_world(home: Path, *, submitters: tuple[str, ...] = ("sam",)) -> FlowWo
     ).id
     register_workflow_application(Backends(settings), parties["alan"], WORKFLOW, name="shout")
     return world
+
+
+def look_alike_platform(world: FlowWorld) -> str:
+    """Mallory, another platform owner (her keystore in the home), signs a platform record with
+    the honest platform's name, dated long before it: the id of her record."""
+    from datetime import UTC, datetime
+
+    from eotrust.catalog.entries import PlatformInfo
+    from eotrust.catalog.service import Catalog
+    from eotrust.party import Role, create_party
+    from eotrust.settings import load_settings
+
+    settings = load_settings(home=world.home)
+    mallory = create_party(settings, "mallory", Role.PLATFORM_OWNER)
+    world.addresses["mallory"] = mallory.account.address
+    spoof = PlatformInfo(name="karst-cloud", age_recipient=mallory.card.age_recipient, cpus=2, memory_mb=2048)
+    return Catalog(settings).register(mallory, spoof, created=datetime(2001, 1, 1, tzinfo=UTC)).id

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from eotrust.api.auth import Caller, same_address
@@ -243,7 +244,10 @@ def input_descriptions(proc: ProcessInfo) -> dict[str, Any]:
         }
     out[PLATFORM_INPUT] = {
         "title": "platform",
-        "description": "the platform that runs the task: a catalogue platform by record id or name (default: the first registered)",
+        "description": (
+            "the platform that runs the task: a catalogue platform by record id, or by a name only one owner holds; "
+            "may be left out only where one platform is registered (several: the execution is refused)"
+        ),
         "keywords": ["platform"],
         "minOccurs": 0,
         "maxOccurs": 1,
@@ -309,7 +313,6 @@ def parse_execution(
             params[name] = value
         elif view.required:
             raise InvalidInputError(f"input {name!r} is missing (a required workflow parameter)")
-    platforms = state.catalog.list(Kind.PLATFORM)
     if PLATFORM_INPUT in given:
         ref = _plain(given[PLATFORM_INPUT])
         if not isinstance(ref, str) or not SAFE_ID.match(ref):
@@ -318,11 +321,30 @@ def parse_execution(
             platform = state.catalog.find(ref, Kind.PLATFORM)
         except NotFoundError:
             raise InvalidInputError(f"no platform {ref!r} in the catalogue") from None
-    elif platforms:
-        platform = platforms[0]
     else:
-        raise InvalidInputError("no platform is registered in the catalogue to run this process")
+        platform = only_platform(state.catalog.list(Kind.PLATFORM))
     return datasets, params, platform
+
+
+def only_platform(records: list[Record[PlatformInfo]]) -> Record[PlatformInfo]:
+    """The platform of an execution that names none: the only one registered — the records of
+    one owner under one name, the owner's newest version of it (as ``Catalog.find`` reads a
+    name). Anyone may register a platform under any name and date its record as it likes, so
+    where there are several none is picked: InvalidInputError asks for one by name or id."""
+    versions: dict[tuple[str, str], list[Record[PlatformInfo]]] = {}
+    for rec in records:
+        versions.setdefault((rec.owner.lower(), rec.body.name), []).append(rec)
+    if not versions:
+        raise InvalidInputError("no platform is registered in the catalogue to run this process")
+    if len(versions) > 1:
+        raise InvalidInputError(
+            f"several platforms are registered ({len(versions)}): input 'platform' must name the one to run on, "
+            "by its record id or by a name only one owner holds",
+            hint="GET /catalog/platforms lists them with their owners",
+        )
+    (only,) = versions.values()
+    # the newest version, the smallest id among equals: the order Catalog.find reads a name in
+    return max(sorted(only, key=lambda rec: rec.id), key=lambda rec: datetime.fromisoformat(rec.created))
 
 
 def _dataset_record(state: ServerState, ref: str) -> Record[DatasetInfo]:

@@ -19,6 +19,8 @@ const svgEl = (tag, attrs = {}, text) => {
   return node;
 };
 const short = (s, n = 10) => (s && s.length > n + 4 ? s.slice(0, n) + "…" : s || "");
+// An owner's address, its head and tail (names are anyone's to sign: the owner tells records apart).
+const shortAddress = (a) => (a && a.length > 16 ? `${a.slice(0, 8)}…${a.slice(-6)}` : a || "");
 
 const state = { key: localStorage.getItem("eotrust.key") || "", me: null, selectedTask: null, process: null };
 
@@ -164,12 +166,15 @@ async function openProcess(id) {
       const offered = matchingDatasets(name, d, datasets);
       input = el("select", { name, "data-kind": "dataset", required: "" },
         el("option", { value: "" }, `— choose a dataset for ${name} —`),
-        ...offered.map((r) => el("option", { value: r.id }, `${r.body.title} (${short(r.body.cid, 10)})`)));
+        ...offered.map((r) => el("option", { value: r.id, title: `${r.id}, owner ${r.owner}` },
+          `${r.body.title} (${short(r.body.cid, 10)}) — owner ${shortAddress(r.owner)}`)));
     } else if (kw.includes("platform")) {
-      const needed = d.minOccurs > 0;
+      // the server runs an execution that names no platform only where one is registered
+      const needed = d.minOccurs > 0 || platforms.length > 1;
       input = el("select", Object.assign({ name, "data-kind": "platform" }, needed ? { required: "" } : {}),
-        el("option", { value: "" }, needed ? "— choose a platform —" : "— the default platform —"),
-        ...platforms.map((r) => el("option", { value: r.id }, r.body.name)));
+        el("option", { value: "" }, needed ? "— choose a platform —" : "— the only registered platform —"),
+        ...platforms.map((r) => el("option", { value: r.id, title: `${r.id}, owner ${r.owner}` },
+          `${r.body.name} — owner ${shortAddress(r.owner)}`)));
     } else {
       const sch = d.schema || {};
       if (sch.enum) input = el("select", { name }, ...sch.enum.map((v) => el("option", { value: JSON.stringify(v) }, String(v))));
@@ -184,7 +189,7 @@ async function openProcess(id) {
       input.dataset.type = sch.enum ? "json" : (sch.type || "json");
       if (d.minOccurs > 0) input.required = true;
     }
-    fields.append(el("label", {}, el("span", {}, name + (d.minOccurs > 0 ? " *" : "")), input,
+    fields.append(el("label", {}, el("span", {}, name + (input.required ? " *" : "")), input,
       el("small", { class: "muted" }, " " + (d.description || ""))));
   }
   $("#run-form").hidden = false;
