@@ -229,3 +229,29 @@ def test_an_aggregate_that_is_not_finite_is_not_published(world: World) -> None:
     assert aggregator_step(w.aggregator, task.address) == "failed"
     after = task.status()
     assert after.state == FederatedState.FAILED and after.round == 1
+
+
+def test_an_update_sealed_for_the_aggregator_alone_does_not_make_verify_blame_it(world: World) -> None:
+    """Before (an audit), a participant that sealed a sound update for the aggregator only (not
+    the auditor) made the submitter's `verify` report the honest aggregator as aggregating
+    garbage (NOT VERIFIED), while `verify` with the aggregator's key said ok. An update the
+    verifier's key cannot open is now a check it cannot make (INCOMPLETE), never a misjudgment."""
+    from eotrust.federated.local import train_local
+    from eotrust.federated.update import seal_update
+
+    w = world
+    task = open_task(w, rounds=1, quorum=3)
+    for p, data in zip(w.participants[:2], w.data[:2]):
+        participant_step(p, task.address, data)
+    snap = task.status()
+    g = read_model(w.store, snap.model_cid)
+    delta = train_local(tiny_plan(), g, w.data[2], round_=0, index=2)
+    update = Update(task.address, 0, 2, len(w.data[2]), delta)
+    cid = seal_update(w.store, update, [snap.aggregator_recipient])  # the auditor left out
+    task.submit_update(w.participants[2].account, 0, cid, len(w.data[2]))
+    assert aggregator_step(w.aggregator, task.address) == "round 0: aggregated"
+    assert task.rounds()[0].refused == []
+    audit = verdict(w, task.address, w.submitter.identity)
+    assert not audit.failures, audit.failures
+    assert audit.name == "INCOMPLETE" and any("#2" in c.detail and c.ok is None for c in audit.checks), audit.checks
+    assert verdict(w, task.address, w.aggregator.identity).ok

@@ -39,6 +39,10 @@ class _Reader:
         return data
 
 
+class NotARecipientError(CryptoError):
+    """The ciphertext is sound, but not sealed for this identity."""
+
+
 def encrypt_stream(
     src: BinaryIO, dst: BinaryIO, recipients: Sequence[str], *, progress: Callable[[int], None] | None = None
 ) -> None:
@@ -73,7 +77,7 @@ def decrypt_stream(
         if reader.error is not None:
             raise reader.error from None
         if "No matching keys" in str(exc):
-            raise CryptoError(
+            raise NotARecipientError(
                 "this ciphertext was not encrypted for your identity",
                 hint="decrypt with the identity of one of its recipients",
             ) from None

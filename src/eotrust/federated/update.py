@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eotrust.cid import canonical_json
-from eotrust.crypto.age import decrypt_stream, encrypt_stream
+from eotrust.crypto.age import NotARecipientError, decrypt_stream, encrypt_stream
 from eotrust.errors import EotrustError, InvalidInputError
 from eotrust.federated.weights import MAGIC as WEIGHTS_MAGIC
 from eotrust.federated.weights import MAX_HEADER as WEIGHTS_MAX_HEADER
@@ -33,6 +33,11 @@ _MAX_HEADER = 4096
 
 class GarbageUpdateError(InvalidInputError):
     """An update that cannot be aggregated: malformed, wrong shape or dtype, NaN or infinite."""
+
+
+class SealedForOthersError(GarbageUpdateError):
+    """An update this key cannot open because its participant did not seal it for this key:
+    garbage to the one who must aggregate it, a check ``verify`` cannot make with this key."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,8 @@ def open_update(store: Store, cid: str, identity: str, *, like: Weights | None =
         # every chunk, so the plaintext is bound to it; Update.from_bytes checks its shape
         with store.open(cid) as ciphertext:
             decrypt_stream(ciphertext, plaintext, identity)
+    except NotARecipientError as exc:
+        raise SealedForOthersError(f"cannot open update {cid}: {exc.message}") from None
     except EotrustError as exc:
         raise GarbageUpdateError(f"cannot open update {cid}: {exc.message}") from None
     return Update.from_bytes(plaintext.getvalue())

@@ -13,7 +13,7 @@ from eotrust.errors import EotrustError
 from eotrust.federated.aggregate import WeightedDelta
 from eotrust.federated.roles import read_model, read_plan
 from eotrust.federated.strategy import describe_aggregation, strategy_of
-from eotrust.federated.update import GarbageUpdateError, check_update, open_update
+from eotrust.federated.update import GarbageUpdateError, SealedForOthersError, check_update, open_update
 from eotrust.federated.weights import encode
 from eotrust.ledger.chain import Chain
 from eotrust.ledger.federated import FederatedFactoryClient, FederatedTaskClient
@@ -87,11 +87,17 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
             continue
         accepted: list[WeightedDelta] = []
         misjudged: list[str] = []
+        unjudged: list[str] = []
         for u in rec.updates:
             try:
                 update = open_update(store, u.update_cid, identity, like=global_weights)
                 check_update(update, global_weights, task=address, round_=rec.round, index=u.index, samples=u.samples)
                 good = True
+            except SealedForOthersError:
+                # its participant left this key out: what the aggregator saw is not for this
+                # key to judge (INCOMPLETE), and blaming the aggregator would be the participant's frame
+                unjudged.append(f"#{u.index}'s update is not sealed for this key")
+                continue
             except GarbageUpdateError as exc:
                 good, why = False, exc.message
             if good and u.index in rec.refused:
@@ -105,6 +111,9 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
             not misjudged,
             "; ".join(misjudged) or f"refused {rec.refused}",
         )
+        if unjudged:
+            add(f"{name}: aggregate recomputed", None, "; ".join(unjudged) + ": verify with a key it was sealed for")
+            continue
         if not accepted:
             add(f"{name}: aggregate recomputed", False, "no accepted update to recompute from")
             continue
