@@ -202,3 +202,36 @@ def test_a_consent_file_planted_in_the_home_accepts_nothing(home: Settings, peop
         node = FederatedNode(backends, owner, "participant", data=owner_sets()[0][0])  # forgets what it read
     Consent(directory, signer=owner.account).accept(task.status())  # the owner's own acceptance
     assert node.step_all()[task.address] == "round 0: submitted"
+
+
+def test_accept_shows_who_reads_the_updates_and_refuses_a_key_that_is_not_the_aggregators(
+    home: Settings, people: People
+) -> None:
+    """Before (an audit), a task naming hpc as its aggregator could seal every update for
+    mallory's key: `accept` said only "sealed for the aggregator and the submitter", the owners
+    trained and submitted, and mallory read them while hpc could open none. Now `accept` prints
+    both keys, and refuses one that is not the card's of the party it names, where this home
+    holds that card."""
+    backends, owner, platform, stranger = people.backends, people.acme, people.hpc, people.mallory
+    base = ["--home", str(home.home), "federated", "accept"]
+    honest = _stranger_task(backends, stranger, owner.address, platform)
+    shown = runner.invoke(app, [*base, honest.address, "--as", "acme"])
+    assert shown.exit_code == 0, shown.output
+    flat = " ".join(shown.stdout.split())
+    assert platform.age_recipient in flat and stranger.age_recipient in flat
+    hijacked = create_federated_task(
+        backends.chain,
+        backends.store,
+        stranger.account,
+        auditor_recipient=stranger.age_recipient,
+        plan=tiny_plan(),
+        aggregator=platform.address,
+        aggregator_recipient=stranger.age_recipient,  # mallory's key, hpc's name
+        participants=[owner.address],
+        rounds=1,
+        round_seconds=3600,
+    )
+    refused = runner.invoke(app, [*base, hijacked.address, "--as", "acme"])
+    assert isinstance(refused.exception, InvalidInputError), refused.output
+    assert f"is not the key of hpc ({platform.address})" in str(refused.exception)
+    assert not Consent(consent_dir(home, "acme"), signer=owner.account).accepts(hijacked.status())

@@ -6,10 +6,15 @@ on each data owner's machine, `eotrust node run --federated aggregator` on the p
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from eotrust.cli.common import AsOption, JsonOption, acting_party, backends_of, console, print_json
+
+if TYPE_CHECKING:
+    from eotrust.ledger.federated import FederatedSnapshot
+    from eotrust.settings import Settings
 
 federated_app = typer.Typer(
     help="Federated training: data stays home, every round on the ledger.", no_args_is_help=True
@@ -180,8 +185,10 @@ def accept(
         + (f", you are #{index}" if index is not None else ""),
         f"plan {snap.plan_cid}: {plan.architecture} ({params}; {parameters:,} parameters), "
         f"{plan.local_epochs} local epoch(s), {describe_aggregation(plan)}, {privacy}",
-        "each update is sealed for the aggregator and the submitter (its auditor), who can read it",
+        f"each update is sealed for the aggregator's key {snap.aggregator_recipient} and the submitter's "
+        f"(its auditor) {snap.auditor_recipient}: who holds them reads it",
     ]
+    _check_recipients(backends.settings, snap)
     if parameters > MAX_PARAMETERS:
         raise InvalidInputError(
             f"the plan's model has {parameters:,} parameters; a federated plan's model may have at most "
@@ -204,6 +211,28 @@ def accept(
     for line in lines:
         console.print(line, highlight=False, markup=False)
     console.print(f"accepted as {role}: your federated node takes part in this task", style="green", highlight=False)
+
+
+def _check_recipients(settings: Settings, snap: FederatedSnapshot) -> None:
+    """InvalidInputError when the task seals updates for a key that is not the one on the card
+    of the party it names (aggregator, submitter), where this home holds that party's card: the
+    ledger takes any key beside any name. Elsewhere the keys are shown, to be compared with the
+    parties' exported cards."""
+    from eotrust.errors import InvalidInputError
+    from eotrust.party import list_cards
+
+    cards = {c.address.lower(): c for c in list_cards(settings)}
+    for role, address, key in (
+        ("aggregator", snap.aggregator, snap.aggregator_recipient),
+        ("submitter", snap.submitter, snap.auditor_recipient),
+    ):
+        card = cards.get(address.lower())
+        if card is not None and card.age_recipient != key:
+            raise InvalidInputError(
+                f"federated task {snap.address} seals every update for {key} as its {role}'s, which is not the key "
+                f"of {card.name} ({card.address}): {card.age_recipient}",
+                hint="do not take part: someone else would read the updates",
+            )
 
 
 @federated_app.command("status")
