@@ -585,3 +585,193 @@ def test_an_agent_directory_too_deep_for_a_socket_path_still_serves(tmp_path: Pa
         assert c.socket().is_socket() and c.status()["pid"] == pid
     finally:
         stop_agents(c.agent_dir)
+
+
+# -- an audit of the agent (each shown failing on the old code) ------------------------------------
+def _flip_in_place(path: Path, offset: int) -> None:
+    """One byte flipped where it lies: same inode, same size, the end of the file untouched."""
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([byte[0] ^ 0x01]))
+
+
+def test_a_byte_flipped_in_a_warm_chains_journal_is_refused_as_without_the_agent(cli: Cli, tmp_path: Path) -> None:
+    """docs/security.md: one flipped byte in the middle of the journal is refused by every
+    command. Before, the agent compared only the journal's inode, length and 64 bytes before
+    the applied offset, and its warm chain served commands over the edited journal."""
+    from eotrust.ledger.embedded import check_journal
+
+    home = str(tmp_path / "flip-home")
+    assert cli.run("party", "create", "ivy", "--role", "submitter", EOTRUST_HOME=home).returncode == 0
+    for _ in range(2):
+        assert cli.through_agent(lambda: cli.run("task", "list", EOTRUST_HOME=home)).returncode == 0
+    journal = Path(home) / "chain" / "embedded.journal"
+    assert str(journal.parent) in cli.status()["warm_chains"]
+    offsets = check_journal(journal).offsets
+    bad = offsets[len(offsets) // 2]
+    _flip_in_place(journal, bad + 20)
+    via_agent = cli.through_agent(lambda: cli.run("task", "list", EOTRUST_HOME=home))
+    assert via_agent.returncode != 0 and "restore the journal from a backup" in via_agent.stderr, via_agent
+    _same(via_agent, cli.run("task", "list", EOTRUST_HOME=home, agent=False))
+    assert str(journal.parent) not in cli.status()["warm_chains"]
+
+
+def _started(cli: Cli, argv: list[str], stdin: int) -> socket.socket:
+    """A forged request of ``argv`` on the agent's socket, answered ``started``."""
+    env = {k: v for k, v in cli.env.items() if k != "EOTRUST_PASSPHRASE"}
+    request = {**request_of(argv), "env": {**env, "EOTRUST_AGENT": "1"}, "cwd": str(cli.cwd)}
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(60)
+    sock.connect(str(cli.socket()))
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        socket.send_fds(sock, [wire.encode_request(request)], [stdin, null, null])
+    finally:
+        os.close(null)
+    assert wire.LineReader(sock).read() == {"started": True}, cli.log()
+    return sock
+
+
+@pytest.mark.parametrize("bad", [2.0, "2", [2], True, 2**70])
+def test_a_signal_line_of_another_type_leaves_the_agent_serving(cli: Cli, bad: object) -> None:
+    """Before, ``{"signal": 2.0}`` passed ``in _RELAYED`` (2.0 == SIGINT) and os.killpg raised
+    TypeError out of the agent's loop: the agent died, and every other client's command with it."""
+    pid = int(cli.status()["pid"])
+    read, write = os.pipe()  # the command's stdin: kept open, so its passphrase prompt waits
+    try:
+        sock = _started(cli, ["eotrust", "party", "create", "sly", "--role", "submitter"], read)
+        with sock:
+            wire.send_line(sock, {"signal": bad})
+            assert cli.status().get("pid") == pid and alive(pid), cli.log()
+            wire.send_line(sock, {"signal": int(signal.SIGINT)})  # a real one still reaches the command
+            answer = wire.LineReader(sock).read()
+            assert answer is not None and "exit" in answer, (answer, cli.log())
+    finally:
+        os.close(read)
+        os.close(write)
+    assert alive(pid) and cli.run("party", "list", "--json").returncode == 0
+
+
+#: Ways to start a client confined otherwise than the agent (we run as root in the suite's
+#: containers; the tools come with util-linux).
+CONFINED = {
+    "its own network namespace": ["unshare", "--net"],
+    "other supplementary groups": ["setpriv", "--groups", "4242"],
+    "no_new_privs": ["setpriv", "--no-new-privs"],
+}
+FORGED = """
+import json, os, socket, sys
+from eotrust.cli import agent_wire as wire
+from eotrust.cli.client import request_of
+sock = socket.socket(socket.AF_UNIX)
+sock.settimeout(60)
+sock.connect(sys.argv[1])
+null = os.open(os.devnull, os.O_RDWR)
+socket.send_fds(sock, [wire.encode_request(request_of(["eotrust", "party", "list"]))], [null, null, null])
+print(json.dumps(wire.LineReader(sock).read()))
+"""
+
+
+@pytest.mark.parametrize("how", sorted(CONFINED))
+def test_a_client_confined_otherwise_is_refused_and_runs_the_command_itself(cli: Cli, how: str) -> None:
+    """Before, the agent checked only uid and gid: a client in its own network namespace
+    reached a loopback listener through the agent's child, one with its groups cleared read a
+    group-only file, since the child has the agent's namespaces, groups and privileges."""
+    wrapper = CONFINED[how]
+    assert shutil.which(wrapper[0]), f"{wrapper[0]} (util-linux) is needed: apt-get install util-linux"
+    assert os.getuid() == 0, "these confinements need root (the suite's containers run as root)"
+    env = {**cli.env, "EOTRUST_AGENT": "1"}
+    forged = subprocess.run(
+        [*wrapper, sys.executable, "-c", FORGED, str(cli.socket())],
+        env=env, cwd=cli.cwd, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert forged.returncode == 0, forged.stderr
+    answer = json.loads(forged.stdout)
+    assert set(answer) == {"refused"} and "confined otherwise" in answer["refused"], (answer, cli.log())
+    # the command itself: never in this agent; it runs in the client (or an agent of its own confinement)
+    pid, before = cli.served()
+    listed = subprocess.run(
+        [*wrapper, sys.executable, "-m", "eotrust.cli.main", "party", "list", "--json"],
+        env=env, cwd=cli.cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120, check=False,
+    )  # fmt: skip
+    assert listed.returncode == 0 and "alice" in listed.stdout, listed.stderr
+    assert cli.status()["pid"] == pid and cli.status()["commands"] == before
+
+
+def test_an_agent_directory_that_cannot_be_looked_at_leaves_the_command_to_the_client(tmp_path: Path) -> None:
+    """Before, an OSError other than "not found" from lstat (a parent this user cannot enter,
+    an inherited XDG_RUNTIME_DIR; here a parent that is a file) was a traceback."""
+    (tmp_path / "file").write_text("")
+    with pytest.raises(wire.AgentDirRefused, match="cannot look at"):
+        wire.private_dir(tmp_path / "file" / "agent", create=True)
+    c = Cli(tmp_path)
+    listed = c.run("party", "list", "--json", EOTRUST_AGENT_DIR=str(tmp_path / "file" / "agent"))
+    assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stderr
+
+
+def test_a_request_trickled_byte_by_byte_is_refused_within_its_deadline(cli: Cli) -> None:
+    """Before, the agent's 5 s timeout was per receive: a client sending one byte every 4 s
+    held its only loop (every other command waited) for as long as it liked."""
+    import time
+
+    from eotrust.cli.resident.server import REQUEST_TIMEOUT_S
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(cli.socket()))
+        sock.sendall(struct.pack(">I", 1000) + b"{")
+        start = time.monotonic()
+        answer = b""
+        sock.settimeout(1.0)
+        while time.monotonic() - start < 3 * REQUEST_TIMEOUT_S and not answer:
+            try:
+                sock.sendall(b" ")
+                answer = sock.recv(4096)
+            except TimeoutError:
+                continue  # one byte a second, as long as the agent reads
+            except OSError:
+                break  # the agent closed the connection
+        held = time.monotonic() - start
+    assert held < REQUEST_TIMEOUT_S + 2, f"the agent read a trickled request for {held:.0f} s"
+    assert b"refused" in answer or answer == b"", answer
+
+
+def test_a_full_listen_queue_leaves_the_command_to_the_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, forward() connected before setting a timeout: an agent socket whose queue was
+    full (a held or busy agent) hung the client (686 s in the audit)."""
+    import threading
+
+    from eotrust.cli import client
+
+    assert not client._memory_limited()
+    directory = tmp_path / "agent"
+    directory.mkdir(mode=0o700)
+    monkeypatch.setattr(wire, "agent_key", lambda: "k")
+    monkeypatch.setenv("EOTRUST_AGENT_DIR", str(directory))
+    monkeypatch.setenv("EOTRUST_AGENT", "1")
+    monkeypatch.setenv("EOTRUST_PASSPHRASE", "x")  # no prompt on a terminal: it would stay out
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(wire.socket_path(directory, "k")))
+    listener.listen(0)  # never accepts
+    queued = []
+    try:
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.setblocking(False)
+            try:
+                s.connect(str(wire.socket_path(directory, "k")))
+            except BlockingIOError:
+                s.close()
+                break
+            queued.append(s)
+        result: list[int | None] = []
+        worker = threading.Thread(target=lambda: result.append(client.forward(["eotrust", "party", "list"])))
+        worker.daemon = True
+        worker.start()
+        worker.join(timeout=client.CONNECT_TIMEOUT_S + 10 if hasattr(client, "CONNECT_TIMEOUT_S") else 15)
+        assert result == [None], "forward() still waits on a full listen queue"
+    finally:
+        listener.close()
+        for s in queued:
+            s.close()

@@ -6,9 +6,13 @@ The agent's directory is private to the user: ``EOTRUST_AGENT_DIR``, else
 (not a symbolic link), owned by this user, with no permission for group or others; anything
 else is refused (:class:`AgentDirRefused`) and the command runs without the agent.
 
-One agent serves one code base: its files are named after a key over the Python executable,
-the import path and the environment variables libraries read when they are imported
-(:func:`agent_key`), so two checkouts or virtual environments never share an agent.
+One agent serves one code base and one confinement: its files are named after a key over the
+Python executable, the import path, the environment variables libraries read when they are
+imported and what confines the process beyond its uid and gid (:func:`confinement`:
+namespaces, root directory, supplementary groups, capabilities, no_new_privs, seccomp, cgroup,
+security label) (:func:`agent_key`), so two checkouts or virtual environments never share an
+agent, and a client confined otherwise (``unshare -n``, ``setpriv --clear-groups``, another
+cgroup) starts an agent of its own, confined as it is; the agent refuses any other.
 
 The wire: the client sends one request, ``length (4 bytes, big-endian) | JSON``, with its
 stdin, stdout and stderr attached (SCM_RIGHTS); then one JSON line per forwarded signal. The
@@ -42,6 +46,10 @@ MAX_SOCKET_PATH = 107
 #: Environment variables read when a library is imported (rich and typer's terminal choices):
 #: a request with other values is served by another agent, never by one that imported with these.
 IMPORT_TIME_ENV = ("TERMINAL_WIDTH", "_TYPER_FORCE_DISABLE_TERMINAL", "GITHUB_ACTIONS", "FORCE_COLOR", "PY_COLORS")
+#: The namespaces a client must share with the agent (``/proc/PID/ns/NAME``).
+NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
+#: The lines of ``/proc/PID/status`` a client must share with the agent.
+STATUS_FIELDS = ("Groups", "NoNewPrivs", "Seccomp", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
 #: Resource limits the child takes over from the client (a client that may use more than the
 #: agent may is refused: the command runs in the client).
 RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_STACK")
@@ -75,7 +83,12 @@ def private_dir(path: Path, *, create: bool) -> Path:
             pass
         except OSError as exc:
             raise AgentDirRefused(f"cannot create {path}: {exc.strerror}") from None
-        info = os.lstat(path)
+        try:
+            info = os.lstat(path)
+        except OSError as exc:
+            raise AgentDirRefused(f"cannot look at {path}: {exc.strerror}") from None
+    except OSError as exc:  # a parent this user cannot enter (an inherited XDG_RUNTIME_DIR), a loop
+        raise AgentDirRefused(f"cannot look at {path}: {exc.strerror}") from None
     if not stat.S_ISDIR(info.st_mode):
         raise AgentDirRefused(f"{path} is not a directory")
     if info.st_uid != os.getuid():
@@ -87,16 +100,41 @@ def private_dir(path: Path, *, create: bool) -> Path:
     return path
 
 
+def confinement(pid: int) -> dict[str, str]:
+    """What confines process ``pid`` beyond its uid and gid, from ``/proc``: its namespaces,
+    root directory, supplementary groups, capabilities, no_new_privs, seccomp mode, cgroups
+    and security label (AppArmor, SELinux). Raises OSError when ``/proc`` does not say."""
+    proc = f"/proc/{pid}"
+    found = {f"ns/{name}": os.readlink(f"{proc}/ns/{name}") for name in NAMESPACES}
+    found["root"] = os.readlink(f"{proc}/root")
+    with open(f"{proc}/status") as fh:
+        for line in fh:
+            name, _, value = line.partition(":")
+            if name in STATUS_FIELDS:
+                found[name] = " ".join(value.split())
+    with open(f"{proc}/cgroup") as fh:
+        found["cgroup"] = fh.read()
+    with contextlib.suppress(OSError), open(f"{proc}/attr/current") as fh:
+        found["label"] = fh.read().strip("\0\n")
+    return found
+
+
 def agent_key(environ: os._Environ[str] | dict[str, str] = os.environ) -> str:
-    """Names the agent of this code base: executable, import path (less the script's own
-    directory, sys.path[0]) and the import-time environment."""
+    """Names the agent of this code base and confinement: executable, import path (less the
+    script's own directory, sys.path[0]), the import-time environment and
+    :func:`confinement`."""
     import eotrust
 
+    try:
+        confined: dict[str, str] | None = confinement(os.getpid())
+    except OSError:
+        confined = None  # no /proc: the agent refuses every client (it cannot compare them)
     identity = {
         "executable": sys.executable,
         "eotrust": os.path.dirname(os.path.abspath(eotrust.__file__)),
         "path": [os.path.abspath(p) for p in sys.path[1:]],
         "env": {name: environ.get(name) for name in IMPORT_TIME_ENV},
+        "confinement": confined,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -62,6 +62,9 @@ FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: forks, and forks only if that word reached the client's socket: until then nothing ran,
 #: and the client may run the command itself.
 ANSWER_TIMEOUT_S = 60.0
+#: How long the client waits to be connected: an agent whose queue of connections is full (it
+#: is busy, or held) leaves the command to the client.
+CONNECT_TIMEOUT_S = 5.0
 
 
 def goes_to_agent(args: list[str]) -> bool:
@@ -201,6 +204,7 @@ def forward(argv: list[str]) -> int | None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         try:
+            sock.settimeout(CONNECT_TIMEOUT_S)  # before connect: a full listen queue blocks it
             with wire.socket_address(wire.socket_path(directory, key)) as address:
                 sock.connect(address)
             _, uid, _ = wire.peer_ids(sock)

@@ -2,9 +2,13 @@
 chains open (:mod:`eotrust.cli.resident.warm`) and forks a child per command.
 
 Its loop (single-threaded, ``selectors``) accepts a connection, checks the peer's uid and gid
-(SO_PEERCRED), reads one request with three descriptors (:mod:`eotrust.cli.agent_wire`),
-refuses with one line anything malformed, oversized or from an agent whose code changed,
-says ``started`` and forks. The child takes the descriptors as its stdin, stdout and stderr,
+(SO_PEERCRED), reads one request with three descriptors within one deadline
+(:mod:`eotrust.cli.agent_wire`), checks that the peer is confined as the agent is (its
+namespaces, root, supplementary groups, capabilities, no_new_privs, seccomp, cgroups and label:
+:func:`~eotrust.cli.agent_wire.confinement`; the child would have the agent's, not the
+client's), refuses with one line anything malformed, oversized, confined otherwise or from an
+agent whose code changed, says ``started`` and forks. What one client does (a bad line, an
+error) never stops the loop serving the others. The child takes the descriptors as its stdin, stdout and stderr,
 the request's environment, working directory, umask, resource limits and niceness, and runs
 the typer app. The parent keeps the connection only to relay the client's signals to the
 child, to kill the child when the client goes away (end of stream), and to send the child's
@@ -46,7 +50,7 @@ if TYPE_CHECKING:
     from eotrust.settings import Settings
 
 DEFAULT_IDLE_S = 600.0
-#: How long the agent waits for a request once connected.
+#: How long the agent waits for a whole request once connected.
 REQUEST_TIMEOUT_S = 5.0
 #: The signals relayed from a client to its command's process group.
 _RELAYED = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
@@ -226,6 +230,7 @@ class Agent:
         self._wakeup: tuple[int, int] = (-1, -1)
         self._socket_inode: tuple[int, int] | None = None
         self.command: Callable[..., Any] | None = None
+        self.confinement: dict[str, str] | None = None
 
     # -- life ---------------------------------------------------------------------------------
     def serve(self) -> int:
@@ -278,6 +283,10 @@ class Agent:
         if loaded:
             log(f"warning: {', '.join(loaded)} got imported by the CLI's modules; children inherit them")
         self.fingerprint = CodeFingerprint.take()
+        try:
+            self.confinement = wire.confinement(os.getpid())
+        except OSError as exc:
+            log(f"cannot read this process's confinement ({exc.strerror}); every client will be refused")
 
     def _listen(self) -> None:
         path = wire.socket_path(self.directory, self.key)
@@ -343,14 +352,19 @@ class Agent:
                 self._begin_stop(f"idle for {self.idle_s:.0f} s")
                 continue
             for key, _ in self.selector.select(timeout=1.0):
-                if key.data == "accept":
-                    self._accept()
-                elif key.data == "signal":
-                    with contextlib.suppress(OSError):
-                        while os.read(self._wakeup[0], 512):
-                            pass
-                else:
-                    self._from_client(key.data, key.fileobj)  # type: ignore[arg-type]
+                try:
+                    if key.data == "accept":
+                        self._accept()
+                    elif key.data == "signal":
+                        with contextlib.suppress(OSError):
+                            while os.read(self._wakeup[0], 512):
+                                pass
+                    else:
+                        self._from_client(key.data, key.fileobj)  # type: ignore[arg-type]
+                except Exception as exc:  # one client never stops the agent serving the others
+                    log(f"error serving {key.data!r}: {exc!r}")
+                    if key.data == "accept":  # accept() itself fails (out of descriptors): it would spin
+                        self._begin_stop(f"cannot accept: {exc!r}")
 
     def _reap(self) -> None:
         while self.children:
@@ -391,7 +405,7 @@ class Agent:
                 signum = json_loads(line)["signal"]
             except (ValueError, KeyError, TypeError):
                 continue
-            if signum in _RELAYED:
+            if type(signum) is int and signum in _RELAYED:  # not 2.0 (== SIGINT), nor True
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signum)  # the child leads its own group, with the processes it started
 
@@ -406,10 +420,12 @@ class Agent:
         fds: list[int] = []
         try:
             conn.settimeout(REQUEST_TIMEOUT_S)
-            _, uid, gid = wire.peer_ids(conn)
+            pid, uid, gid = wire.peer_ids(conn)
             if uid != os.getuid() or gid != os.getgid():
                 raise Refused(f"uid {uid}, gid {gid} may not use this agent")
             request, fds = self._read_request(conn)
+            conn.settimeout(REQUEST_TIMEOUT_S)  # for the answer
+            self._check_confinement(pid)  # after the request: the client waits for the answer
             if "op" in request:
                 self._control(conn, request)
                 conn.close()
@@ -430,8 +446,36 @@ class Agent:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
-    def _read_request(self, conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    def _check_confinement(self, pid: int) -> None:
+        """Refuse a peer confined otherwise than the agent: the child runs with the agent's
+        namespaces, groups and privileges, so it would escape the client's confinement."""
+        if self.confinement is None:
+            raise Refused("the agent cannot read its own confinement")
+        if pid <= 0:
+            raise Refused("the client's pid is not visible here")
         try:
+            theirs = wire.confinement(pid)
+        except OSError as exc:
+            raise Refused(f"cannot read the client's confinement: {exc.strerror}") from None
+        differ = sorted(
+            name for name in self.confinement.keys() | theirs.keys() if self.confinement.get(name) != theirs.get(name)
+        )
+        if differ:
+            raise Refused(f"the client is confined otherwise than the agent ({', '.join(differ)})")
+
+    def _read_request(self, conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+        deadline = time.monotonic() + REQUEST_TIMEOUT_S
+
+        def left() -> float:
+            """Each receive waits only for what is left of the request's deadline."""
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Refused(f"the request took more than {REQUEST_TIMEOUT_S:.0f} s")
+            conn.settimeout(remaining)
+            return remaining
+
+        try:
+            left()
             data, fds, flags, _ = socket.recv_fds(conn, 65536, 3)
         except (OSError, ValueError) as exc:
             raise Refused(f"could not read the request: {exc}") from None
@@ -441,6 +485,7 @@ class Agent:
             raise Refused("too many descriptors")
         try:
             while len(data) < wire.LENGTH.size:
+                left()
                 chunk = conn.recv(wire.LENGTH.size - len(data))
                 if not chunk:
                     raise Refused("the request ended before its length")
@@ -451,6 +496,7 @@ class Agent:
             parts = [data[wire.LENGTH.size :]]
             have = len(parts[0])
             while have < length:
+                left()
                 chunk = conn.recv(min(65536, length - have))
                 if not chunk:
                     raise Refused("the request ended early")

@@ -3,9 +3,14 @@ loaded instead of reading the snapshot and journal again.
 
 At most ``size`` chains, by chain directory, least recently used dropped first. Before each
 fork the chain of the request is brought up to date with its journal (``sync``), after a check
-that the journal is still the file it was opened from: same inode, at least as long, and the
-same bytes just before the offset already applied. A journal that was replaced, truncated or
-rewritten (a home deleted and made again) drops the warm chain, and it is opened afresh.
+that the journal still holds the bytes already applied: the file's identity, length,
+modification and change times are compared with those seen when the chain was opened or
+last synced, and when any of them differs, the SHA-256 of the journal up to the applied offset
+is compared with the one taken then (as a snapshot is checked against its journal,
+:func:`eotrust.ledger.embedded.read_snapshot`). A journal that was replaced, truncated or
+edited in place (one flipped byte in the middle: refused by every command without the agent)
+drops the warm chain; it is opened afresh, which refuses a corrupt journal as any process
+does, and the command runs without a warm chain and refuses it itself.
 
 Staleness cannot arise from the warm chain being behind: the embedded provider catches up
 with the journal before every request it serves (``EmbeddedProvider.make_request``), in the
@@ -14,33 +19,48 @@ child as in any process, and writers append under the journal lock after catchin
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eotrust.ledger.backend import EmbeddedBackend
 
-#: bytes before the applied offset compared on each use
-TAIL = 64
+#: What a journal's stat says about its bytes: device, inode, size, modification and change
+#: times (the change time moves on every write, and no user sets it back).
+Stamp = tuple[int, int, int, int, int]
 
 
 @dataclass
 class _Entry:
     backend: EmbeddedBackend
-    inode: tuple[int, int]
-    tail: bytes
+    stamp: Stamp  # the journal's, when ``digest`` was taken
+    offset: int  # the journal bytes ``digest`` covers: those applied to ``backend``
+    digest: Any  # hashlib's SHA-256 of the journal's first ``offset`` bytes, still open
 
 
 def _journal(directory: Path) -> Path:
     return directory / "embedded.journal"
 
 
-def _tail(path: Path, offset: int) -> bytes:
+def _stamp(info: os.stat_result) -> Stamp:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _hash_range(path: Path, digest: Any, start: int, end: int) -> bool:
+    """Add the journal's bytes ``start``..``end`` to ``digest``; False if it is shorter."""
     with open(path, "rb") as fh:
-        start = max(offset - TAIL, 0)
         fh.seek(start)
-        return fh.read(offset - start)
+        left = end - start
+        while left:
+            chunk = fh.read(min(left, 1 << 20))
+            if not chunk:
+                return False
+            digest.update(chunk)
+            left -= len(chunk)
+    return True
 
 
 class WarmChains:
@@ -58,7 +78,8 @@ class WarmChains:
 
     def get(self, directory: Path) -> EmbeddedBackend | None:
         """The chain under ``directory``, opened or kept and synced with its journal; None
-        when it has no journal yet (the agent never creates a chain: the command does)."""
+        when it has no journal yet (the agent never creates a chain: the command does) or it
+        changed while it was read (the command opens it itself)."""
         journal = _journal(directory)
         try:
             info = os.stat(journal)
@@ -72,22 +93,38 @@ class WarmChains:
             del self._entries[directory]
             entry = None
         if entry is None:
-            entry = _Entry(EmbeddedBackend(directory), (info.st_dev, info.st_ino), b"")
+            backend = EmbeddedBackend(directory)  # a corrupt journal raises, as in any process
+            entry = _Entry(backend, _stamp(info), 0, hashlib.sha256())
             self._entries[directory] = entry
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
         else:
             self._entries.move_to_end(directory)
             entry.backend.provider.sync()
-        entry.tail = _tail(journal, entry.backend.provider.journal.offset)
+        # the digest now covers what was applied; a write since ``info`` (another process's
+        # append, or an edit racing this read) leaves the chain cold, never trusted
+        offset = entry.backend.provider.journal.offset
+        try:
+            whole = _hash_range(journal, entry.digest, entry.offset, offset)
+            now = _stamp(os.stat(journal))
+        except OSError:
+            whole, now = False, None
+        if not whole or now != _stamp(info):
+            del self._entries[directory]
+            return None
+        entry.offset, entry.stamp = offset, now
         return entry.backend
 
     @staticmethod
     def _same_journal(entry: _Entry, journal: Path, info: os.stat_result) -> bool:
-        offset = entry.backend.provider.journal.offset
-        if (info.st_dev, info.st_ino) != entry.inode or info.st_size < offset:
-            return False
+        """Whether the journal still holds the bytes applied to the entry's chain."""
+        stamp = _stamp(info)
+        if stamp == entry.stamp:
+            return True  # untouched since the digest was taken
+        if stamp[:2] != entry.stamp[:2] or info.st_size < entry.offset:
+            return False  # another file, or cut short
+        digest = hashlib.sha256()
         try:
-            return _tail(journal, offset) == entry.tail
+            return _hash_range(journal, digest, 0, entry.offset) and digest.digest() == entry.digest.digest()
         except OSError:
             return False
