@@ -68,7 +68,7 @@ def scene_picture(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
     import rasterio
     from rasterio.enums import Resampling
 
-    with rasterio.open(path) as src:
+    with rasterio.open(path, driver="GTiff") as src:
         shape = _out_shape(src.height, src.width)
         bands = [1, 2, 3] if src.count >= 3 else [1]
         data = src.read(bands, out_shape=(len(bands), *shape), resampling=Resampling.average, masked=True).astype(
@@ -92,7 +92,7 @@ def class_picture(path: Path, shape: tuple[int, int], colours: dict[int, str]) -
     import rasterio
     from rasterio.enums import Resampling
 
-    with rasterio.open(path) as src:
+    with rasterio.open(path, driver="GTiff") as src:
         classes = src.read(1, out_shape=shape, resampling=Resampling.nearest)
         nodata = src.nodata
     rgba = np.zeros((*shape, 4), np.uint8)

@@ -37,7 +37,7 @@ def describe_raster(
     if not path.is_file():
         raise NotFoundError(f"no file {path}")
     try:
-        with rasterio.open(path) as ds:
+        with rasterio.open(path, driver="GTiff") as ds:
             crs = ds.crs.to_string() if ds.crs else None
             bbox = None
             if ds.crs:

@@ -22,6 +22,7 @@ from rasterio.windows import Window
 from eotrust.eo.cube import Cube, iter_windows
 from eotrust.eo.raster import Grid, add_counts, atomic_path, block_size_for, geotiff_profile, open_raster, read, windows
 from eotrust.errors import InvalidInputError, NotFoundError, RasterError
+from eotrust.limits import file_problem
 
 NODATA_CODE = 0
 
@@ -148,6 +149,27 @@ def check_classes(path: Path, classes: ClassList) -> dict[int, int]:
 # -- vector reference polygons -------------------------------------------------------
 
 
+#: The first bytes of the vector formats labels are read from: GeoPackage (SQLite), Shapefile.
+_VECTOR_MAGIC = {b"SQLite format 3\x00": "GeoPackage", b"\x00\x00\x27\x0a": "Shapefile"}
+
+
+def check_vector_format(path: Path) -> None:
+    """InvalidInputError unless ``path`` is a GeoPackage, a Shapefile or (Geo)JSON by its first
+    bytes. OGR would otherwise pick a driver by content: an OGR VRT named ``labels.geojson``
+    reads a file of this machine (or a URL) as the polygons another party hands over."""
+    if problem := file_problem(path):
+        raise InvalidInputError(f"vector file {path} {problem}", hint="give a GeoPackage, GeoJSON or Shapefile")
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if any(head.startswith(magic) for magic in _VECTOR_MAGIC):
+        return
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return
+    raise InvalidInputError(
+        f"{path} is not a GeoPackage, GeoJSON or Shapefile", hint="give a GeoPackage, GeoJSON or Shapefile"
+    )
+
+
 def read_vector(path: Path, field: str, *, layer: str | int | None = None) -> tuple[list[Any], list[Any], str]:
     """``(geometries, values, crs)`` of a GeoPackage/GeoJSON/Shapefile layer."""
     import pyogrio
@@ -156,6 +178,7 @@ def read_vector(path: Path, field: str, *, layer: str | int | None = None) -> tu
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"vector file {path} does not exist")
+    check_vector_format(path)
     try:
         meta, _, geometry, field_data = pyogrio.raw.read(path, layer=layer, columns=[field])
     except Exception as exc:  # noqa: BLE001 - pyogrio raises several unrelated types
@@ -179,7 +202,13 @@ def read_vector(path: Path, field: str, *, layer: str | int | None = None) -> tu
             f"{path} has no CRS, so its polygons cannot be placed on the grid",
             hint="save it with a CRS (GeoJSON defaults to WGS 84 only when it says so)",
         )
-    geoms = list(shapely.from_wkb(geometry)) if geometry is not None else []
+    try:
+        geoms = list(shapely.from_wkb(geometry)) if geometry is not None else []
+    except shapely.errors.GEOSException as exc:  # an unclosed ring, a ring of two points
+        raise InvalidInputError(
+            f"{path} holds a geometry that is not valid: {str(exc).splitlines()[0]}",
+            hint="repair the polygons (e.g. QGIS's Fix Geometries) and try again",
+        ) from None
     values = list(field_data[fields.index(field)] if len(field_data) > 1 else field_data[0])
     return geoms, values, str(crs)
 

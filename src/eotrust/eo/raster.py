@@ -233,7 +233,10 @@ def open_raster(path: Path | str, *, require_crs: bool = True) -> Iterator[Any]:
         raise NotFoundError(f"raster {path} does not exist", hint="check the path")
     check_raster_file(path)
     try:
-        ds = rasterio.open(path)
+        # a GeoTIFF only: GDAL would otherwise pick a driver by content, and a "raster" another
+        # party hands over (a VRT, a WMS description) names files of this machine, or URLs it
+        # would fetch, and reads them into the pixels
+        ds = rasterio.open(path, driver="GTiff")
     except RasterioError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RasterError(
@@ -246,6 +249,8 @@ def open_raster(path: Path | str, *, require_crs: bool = True) -> Iterator[Any]:
                 f"{path} has no CRS, so it cannot be placed on a map",
                 hint="assign one first, e.g. gdal_edit.py -a_srs EPSG:32633 FILE",
             )
+        if any("complex" in dtype for dtype in ds.dtypes):
+            raise RasterError(f"{path} holds complex pixel values ({ds.dtypes[0]}); eotrust reads real numbers")
         with rasterio.Env(GDAL_CACHEMAX=block_cache_bytes(ds)):
             yield ds
     finally:
@@ -342,7 +347,10 @@ def geotiff_profile(grid: Grid, *, count: int, dtype: str, nodata: float | None,
 
 
 def add_counts(counts: dict[int, int], values: np.ndarray) -> dict[int, int]:
-    """Add how many times each value occurs in ``values`` to ``counts``."""
+    """Add how many times each value occurs in ``values`` to ``counts`` (class codes: a NaN or
+    an infinity is no code, and is refused in one line)."""
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise RasterError("a label raster holds NaN or infinite values; class codes are whole numbers")
     vals, n = np.unique(values, return_counts=True)
     for v, k in zip(vals.tolist(), n.tolist()):
         counts[int(v)] = counts.get(int(v), 0) + int(k)

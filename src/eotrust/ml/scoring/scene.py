@@ -139,7 +139,7 @@ def score_scene(
     started = time.perf_counter()
     check_raster_file(source)
     try:
-        src_ctx = rasterio.open(source)
+        src_ctx = rasterio.open(source, driver="GTiff")
     except RasterioIOError as exc:
         raise RasterError(f"cannot read raster {source}: {exc}", hint="give a GeoTIFF") from None
     try:
@@ -388,7 +388,7 @@ class _Prepare:
                     f"{scorer.manifest.name} takes {len(prep.dates)} ({prep.dates[0]} … {prep.dates[-1]})",
                     hint="give a series on the model's dates",
                 )
-            mask_ds = cleanup.enter_context(rasterio.open(cloud_mask))
+            mask_ds = cleanup.enter_context(rasterio.open(cloud_mask, driver="GTiff"))
             if (mask_ds.width, mask_ds.height, mask_ds.transform) != (src.width, src.height, src.transform):  # type: ignore[attr-defined]
                 raise InvalidInputError(f"cloud mask {Path(cloud_mask).name} is not on {source.name}'s grid")
             if mask_ds.count != t:
@@ -440,7 +440,7 @@ def memory_needed(scorer: Scorer, source: Path, tile: int | None = None) -> int:
     it scores a scene someone sent (onnxruntime's own allocations are bounded apart)."""
     import rasterio
 
-    with rasterio.open(source) as ds:
+    with rasterio.open(source, driver="GTiff") as ds:
         width, height, bands = int(ds.width), int(ds.height), int(ds.count)
         itemsize = int(np.dtype(ds.dtypes[0]).itemsize)
     default = (scorer.spec.tile_size or DEFAULT_IMAGE_TILE) if scorer.is_image else DEFAULT_SERIES_TILE

@@ -138,7 +138,7 @@ def read_frame_file(path: Path, *, max_bytes: int | None = None) -> tuple[np.nda
     from rasterio.errors import RasterioIOError
 
     try:
-        with rasterio.open(path) as src:
+        with rasterio.open(path, driver="GTiff") as src:
             _check_frame_bytes(path, src.count * src.height * src.width * np.dtype(src.dtypes[0]).itemsize, max_bytes)
             georef = {"crs": src.crs, "transform": src.transform} if src.crs else None
             return src.read(), georef
