@@ -120,3 +120,26 @@ def test_an_invalid_polygon_is_one_line(tmp_path: Path) -> None:
     )
     with pytest.raises(InvalidInputError, match="not valid"):
         read_vector(doc, "code")
+
+
+def test_a_tiling_that_fails_late_leaves_no_tiles_behind(tmp_path: Path) -> None:
+    """Before (an audit): a corrupt last block stopped `eo tile` with one line, but the 36 tiles
+    already written stayed, without their tiles.json (and 1,034 after a SIGTERM) — a folder
+    of some tiles that a later step could take for the tiling."""
+    from eotrust.eo.tiles import tile_raster
+
+    source = tmp_path / "late.tif"
+    profile = {"driver": "GTiff", "width": 512, "height": 512, "count": 1, "dtype": "float32", "crs": "EPSG:32633"}
+    layout = {"tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
+    with rasterio.open(source, "w", transform=from_origin(465000, 5081000, 10, 10), **profile, **layout) as ds:
+        ds.write(np.random.default_rng(0).random((1, 512, 512)).astype("float32"))
+    with rasterio.open(source) as ds:  # the last block's bytes become garbage
+        offset = int(ds.get_tag_item("BLOCK_OFFSET_1_1", "TIFF", bidx=1))
+        size = int(ds.get_tag_item("BLOCK_SIZE_1_1", "TIFF", bidx=1))
+    with open(source, "r+b") as f:
+        f.seek(offset)
+        f.write(b"\xff" * size)
+    out = tmp_path / "tiles"
+    with pytest.raises(EotrustError):
+        tile_raster(source, out, 64)
+    assert not out.exists()

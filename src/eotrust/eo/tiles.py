@@ -9,6 +9,7 @@ so every tile has the same shape and a transform that is exact for all of its pi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,7 @@ from rasterio.windows import Window
 from eotrust.eo.raster import Grid, atomic_path, geotiff_profile, open_raster, parse_date, read
 from eotrust.errors import RasterError
 from eotrust.limits import half_of_memory
+from eotrust.store.atomic import write_atomic
 
 
 @dataclass(frozen=True)
@@ -159,34 +161,46 @@ def tile_raster(path: Path, out_dir: Path, size: int, overlap: int = 0, *, skip_
         tiles = tile_grid(grid, size, overlap)  # a bad size or overlap is refused before anything is made
         nodata, desc, tags, dtype = ds.nodata, ds.descriptions, ds.tags(), ds.dtypes[0]
         _check_tile_memory(path, size, ds.count, np.dtype(dtype).itemsize)
+        created = not out_dir.exists()
         out_dir.mkdir(parents=True, exist_ok=True)
         fill = nodata if nodata is not None else (np.nan if np.dtype(dtype).kind == "f" else 0)
         skipped = 0
-        for tile in tiles:
-            data = read_padded(ds, tile.window, fill=fill)
-            if skip_empty and is_empty(data, nodata):
-                skipped += 1
-                continue
-            tgrid = Grid(grid.crs, tile.transform, size, size)
-            dest = out_dir / f"{tile.id}.tif"
-            profile = geotiff_profile(
-                tgrid,
-                count=data.shape[0],
-                dtype=str(data.dtype),
-                nodata=nodata,
-                block=min(256, max(16, size - size % 16)),
+        try:
+            for tile in tiles:
+                data = read_padded(ds, tile.window, fill=fill)
+                if skip_empty and is_empty(data, nodata):
+                    skipped += 1
+                    continue
+                tgrid = Grid(grid.crs, tile.transform, size, size)
+                dest = out_dir / f"{tile.id}.tif"
+                profile = geotiff_profile(
+                    tgrid,
+                    count=data.shape[0],
+                    dtype=str(data.dtype),
+                    nodata=nodata,
+                    block=min(256, max(16, size - size % 16)),
+                )
+                with atomic_path(dest) as tmp, rasterio.open(tmp, "w", **profile) as out:
+                    out.write(data)
+                    for i, d in enumerate(desc):
+                        if d:
+                            out.set_band_description(i + 1, d)
+                    out.update_tags(**tags, tile=tile.id)
+                records.append(TileRecord(tile, str(dest)))
+            report = TilingReport(records, skipped, size, overlap)
+            write_atomic(
+                out_dir / "tiles.json",
+                json.dumps({"source": str(path), "grid": grid.to_dict(), **report.to_dict()}, indent=2).encode(),
             )
-            with atomic_path(dest) as tmp, rasterio.open(tmp, "w", **profile) as out:
-                out.write(data)
-                for i, d in enumerate(desc):
-                    if d:
-                        out.set_band_description(i + 1, d)
-                out.update_tags(**tags, tile=tile.id)
-            records.append(TileRecord(tile, str(dest)))
-    report = TilingReport(records, skipped, size, overlap)
-    (out_dir / "tiles.json").write_text(
-        json.dumps({"source": str(path), "grid": grid.to_dict(), **report.to_dict()}, indent=2)
-    )
+        except BaseException:
+            # a corrupt block, Ctrl-C, SIGTERM: the tiles this run wrote go too, so that no
+            # folder of some tiles without its tiles.json is left to be taken for a tiling
+            for record in records:
+                Path(record.path).unlink(missing_ok=True)
+            if created:
+                with contextlib.suppress(OSError):
+                    out_dir.rmdir()
+            raise
     return report
 
 
