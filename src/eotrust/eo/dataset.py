@@ -20,6 +20,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ from eotrust.eo.labels import NODATA_CODE, ClassList, LandClass, check_classes, 
 from eotrust.eo.raster import Grid, atomic_path, open_raster
 from eotrust.eo.split import EXCLUDED, SPLITS, BlockSplit, block_split
 from eotrust.eo.tiles import read_padded, tile_grid
-from eotrust.errors import InvalidInputError, NotFoundError, first_problem
+from eotrust.errors import IntegrityError, InvalidInputError, NotFoundError, first_problem
+from eotrust.limits import half_of_memory
 
 FORMAT = "eotrust-training-dataset/1"
 IGNORE = 255
@@ -275,10 +277,35 @@ def _deterministic_zip(folder: Path, dest: Path) -> None:
 
 #: A dataset archive's manifest (grid, classes, splits, tile index) is read whole: at most this.
 MAX_MANIFEST_BYTES = 512 * 2**20  # a tile index of about 8 million tiles
+#: One tile (x and y) decoded: at most this. A tile of 256 x 256 px, 13 bands and 120 dates is
+#: 409 MiB; the tiles ``build_dataset`` cuts are kilobytes.
+MAX_TILE_BYTES = 512 * 2**20
+#: A zarr metadata document (``zarr.json``) in the archive: at most this.
+MAX_METADATA_BYTES = 2**20
+#: The codecs a dataset array may use, in order (what ``build_dataset`` writes).
+CODECS = ("BytesCodec", "ZstdCodec")
+
+
+def memory_budget() -> int:
+    """Bytes a whole decoded dataset may take: half this machine's memory, or half the
+    address space this process may use when that is less (``prlimit``, a sandbox)."""
+    import resource
+
+    budget = half_of_memory()
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY and soft > 0:
+        budget = min(budget, soft // 2)
+    return budget
 
 
 class TrainingDataset:
-    """A training-dataset archive opened for reading (a context manager)."""
+    """A training-dataset archive opened for reading (a context manager).
+
+    Everything in the archive is checked against the manifest before any tile is decoded:
+    the arrays' shapes, dtypes, chunks and codecs, the tile index, the normalisation; and a
+    tile, or the whole set, whose decoded size is past the memory budget is refused. Each
+    tile's chunks are then decoded into buffers of exactly their declared size, so a chunk
+    that inflates further (a zstd bomb) is an error, not an allocation."""
 
     def __init__(self, path: Path) -> None:
         path = Path(path)
@@ -293,6 +320,7 @@ class TrainingDataset:
                         hint="build the archive with eotrust eo dataset",
                     )
                 self.manifest = DatasetManifest.model_validate_json(zf.read("manifest.json"))
+                sizes = {i.filename: i.file_size for i in zf.infolist()}
         except (zipfile.BadZipFile, KeyError) as exc:
             raise InvalidInputError(
                 f"{path} is not a training-dataset archive ({exc})", hint="build one with eotrust eo dataset"
@@ -302,15 +330,96 @@ class TrainingDataset:
             raise InvalidInputError(f"{path} has an invalid manifest: {detail}") from None
         if self.manifest.format != FORMAT:
             raise InvalidInputError(f"{path} is a {self.manifest.format!r} archive, not {FORMAT!r}")
+        self.path = path
+        self._check_manifest()
+        for name, size in sizes.items():
+            if name.endswith("zarr.json") and size > MAX_METADATA_BYTES:
+                raise InvalidInputError(f"{path}: {name} declares {size} bytes; at most {MAX_METADATA_BYTES} are read")
         import zarr
 
-        self.path = path
-        self._store = zarr.storage.ZipStore(path, mode="r")
-        group = zarr.open_group(self._store, mode="r", path="data")
-        self.x = group["x"]
-        self.y = group["y"]
+        try:
+            self._store = zarr.storage.ZipStore(path, mode="r")
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise InvalidInputError(f"{path} is not a training-dataset archive ({_one_line(exc)})") from None
+        try:
+            group = zarr.open_group(self._store, mode="r", path="data", zarr_format=3)
+            x, y = group["x"], group["y"]
+            if not (isinstance(x, zarr.Array) and isinstance(y, zarr.Array)):
+                raise InvalidInputError(f"{path}: data/x and data/y must be arrays")
+            self.x: zarr.Array[Any] = x
+            self.y: zarr.Array[Any] = y
+            self._check_arrays()
+        except (ValueError, KeyError, TypeError, OSError, NotImplementedError) as exc:
+            self._store.close()
+            raise InvalidInputError(
+                f"{path} does not hold a zarr v3 training dataset ({_one_line(exc)})",
+                hint="build the archive with eotrust eo dataset",
+            ) from None
+        except InvalidInputError:
+            self._store.close()
+            raise
+        self._zip = zipfile.ZipFile(path)
+
+    def _check_manifest(self) -> None:
+        m, path = self.manifest, self.path
+        if m.tile_size < 1 or not m.dates or not m.bands:
+            raise InvalidInputError(f"{path}: the manifest needs a tile size of at least 1, dates and bands")
+        if not 0 < len(m.classes) < IGNORE or [c.index for c in m.classes] != list(range(len(m.classes))):
+            raise InvalidInputError(f"{path}: the manifest's classes must be indexed 0..K-1 with 1 <= K < {IGNORE}")
+        indices = sorted(t.index for t in m.tiles)
+        if indices != list(range(len(m.tiles))):
+            raise InvalidInputError(
+                f"{path}: the manifest's tile indices must be 0..{len(m.tiles) - 1}, each once",
+                hint="a tile listed twice, or past the arrays, is not a training set eotrust built",
+            )
+        if unknown := sorted({t.split for t in m.tiles} - set(SPLITS)):
+            raise InvalidInputError(f"{path}: unknown split(s) {', '.join(map(repr, unknown))} in the manifest")
+        norm, b = m.normalisation, len(m.bands)
+        if len(norm.mean) != b or len(norm.std) != b:
+            raise InvalidInputError(
+                f"{path}: the normalisation has {len(norm.mean)} means and {len(norm.std)} deviations for {b} band(s)"
+            )
+        values = np.asarray([*norm.mean, *norm.std], dtype=np.float64)
+        if not np.isfinite(values).all() or not (np.asarray(norm.std) > 0).all():
+            raise InvalidInputError(f"{path}: the normalisation must be finite, with deviations above 0")
+
+    def _check_arrays(self) -> None:
+        """The arrays as the manifest describes them, as ``build_dataset`` writes them, and
+        within the memory budget: before any chunk is read."""
+        m, path = self.manifest, self.path
+        n, t, b, s = len(m.tiles), len(m.dates), len(m.bands), m.tile_size
+        want = {
+            "x": (np.dtype("float32"), (n, t, b, s, s), (1, t, b, s, s)),
+            "y": (np.dtype("uint8"), (n, s, s), (1, s, s)),
+        }
+        for name, arr in (("x", self.x), ("y", self.y)):
+            dtype, shape, chunks = want[name]
+            codecs = tuple(type(c).__name__ for c in arr.metadata.codecs)  # type: ignore[union-attr]
+            if codecs != CODECS:
+                raise InvalidInputError(
+                    f"{path}: data/{name} uses the codecs {', '.join(codecs)}; only {' and '.join(CODECS)} are read"
+                )
+            if arr.dtype != dtype or tuple(arr.shape) != shape or tuple(arr.chunks) != chunks:
+                raise InvalidInputError(
+                    f"{path}: data/{name} is {arr.dtype} {tuple(arr.shape)} in chunks {tuple(arr.chunks)}; "
+                    f"the manifest says {dtype} {shape} in chunks {chunks}"
+                )
+        tile = t * b * s * s * 4 + s * s
+        if tile > MAX_TILE_BYTES:
+            raise InvalidInputError(
+                f"{path}: one tile ({t} dates, {b} bands, {s} x {s} px) decodes to {tile:,} bytes; "
+                f"at most {MAX_TILE_BYTES:,} are read",
+                hint="build the dataset with smaller tiles",
+            )
+        total, budget = tile * n, memory_budget()
+        if total > budget:
+            raise InvalidInputError(
+                f"{path}: its {n} tiles decode to {total:,} bytes, past the memory budget of {budget:,}",
+                hint="build a smaller dataset (fewer dates, bands or tiles)",
+            )
 
     def close(self) -> None:
+        self._zip.close()
         self._store.close()
 
     def __enter__(self) -> TrainingDataset:
@@ -328,8 +437,39 @@ class TrainingDataset:
         return [c.name for c in self.manifest.classes]
 
     def tile(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(x (T, B, S, S), y (S, S))`` of one tile."""
-        return np.asarray(self.x[index]), np.asarray(self.y[index])  # type: ignore[index]
+        """``(x (T, B, S, S), y (S, S))`` of one tile. Each chunk is decoded into a buffer of
+        exactly its declared size; a chunk that is missing, corrupt or inflates to more, or a
+        label past the classes, is an :class:`IntegrityError` naming the archive."""
+        n = len(self.manifest.tiles)
+        if not 0 <= index < n:
+            raise InvalidInputError(f"{self.path}: no tile {index} (it holds {n})")
+        x = self._chunk(self.x, "x", index).reshape(self.x.shape[1:])
+        y = self._chunk(self.y, "y", index).reshape(self.y.shape[1:])
+        k = len(self.manifest.classes)
+        if ((y != IGNORE) & (y >= k)).any():
+            raise IntegrityError(
+                f"{self.path}: tile {index} holds a class index past the {k} classes (or {IGNORE}, no label)"
+            )
+        return x, y
+
+    def _chunk(self, arr: Any, name: str, index: int) -> np.ndarray:
+        from numcodecs import Zstd  # type: ignore[import-untyped]
+
+        key = f"data/{name}/" + arr.metadata.encode_chunk_key((index,) + (0,) * (arr.ndim - 1))
+        out = np.empty(int(np.prod(arr.chunks)), dtype=arr.dtype.newbyteorder("<"))
+        try:
+            info = self._zip.getinfo(key)
+            if info.file_size > out.nbytes + out.nbytes // 128 + 4096:  # past zstd's bound
+                raise ValueError(f"{info.file_size} bytes stored for {out.nbytes} decoded")
+            raw = self._zip.read(info)
+            Zstd().decode(raw, out=out)
+        except KeyError:
+            raise IntegrityError(f"{self.path}: tile {index} has no {name} chunk ({key})") from None
+        except (ValueError, RuntimeError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise IntegrityError(
+                f"{self.path}: the {name} chunk of tile {index} is corrupt ({_one_line(exc)})"
+            ) from None
+        return out.astype(arr.dtype, copy=False)
 
     def iter_tiles(self, split: str) -> Iterator[tuple[DatasetTile, np.ndarray, np.ndarray]]:
         for entry in self.manifest.tiles_of(split):
@@ -365,6 +505,11 @@ class TrainingDataset:
         if not xs:
             return np.zeros((0, t * b, s, s), np.float32), np.zeros((0, s, s), np.int64)
         return np.stack(xs).astype(np.float32, copy=False), np.stack(ys)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
 
 
 def open_dataset(path: Path) -> TrainingDataset:
