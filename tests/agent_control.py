@@ -39,3 +39,12 @@ def stop_agents(directory: Path, *, timeout_s: float = 30.0) -> None:
             continue
     for pid in pids:
         wait_for(lambda: not alive(pid), timeout_s=timeout_s, what=f"agent {pid} to exit")
+
+
+def flip_in_place(path: Path, offset: int) -> None:
+    """One byte flipped where it lies: same inode, same size, the end of the file untouched."""
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([byte[0] ^ 0x01]))

@@ -5,7 +5,8 @@ provenance, and leaves a screenshot in test-artifacts/."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from api_world import build_world, look_alike_platform
 
 if TYPE_CHECKING:
     from api_server import LiveServer
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.server, pytest.mark.browser, pytest.mark.slow]
 
@@ -32,48 +34,57 @@ ARGS = [
 ]
 
 
-def test_page_runs_a_workflow_to_finished(tmp_path: Path, live_server_factory: Callable[..., LiveServer]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+@contextmanager
+def _page(url: str) -> Iterator[tuple[Page, list[str]]]:
+    """Chromium on ``url``/web/, and the page errors it collects."""
+    from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), "Debian's chromium is not installed: run `make sysdeps`"
-
-    world = build_world(tmp_path / "home", submitters=("sam",))
-    server = live_server_factory(world.home, "--dev-autoack", "--run-nodes")
-    ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{server.url}/web/")
-            # the catalogue with its footprint map
-            expect(page.locator("#datasets tbody tr")).to_have_count(1)
-            expect(page.locator("#footprints path.footprint")).to_have_count(1)  # Leaflet draws paths
-            page.screenshot(path=str(ARTIFACTS / "web-catalogue.png"), full_page=True)
-
-            page.fill("#api-key", world.keys["sam"])
-            page.click("#key-save")
-            expect(page.locator("#whoami")).to_contain_text("sam")
-
-            page.click("button[data-tab=workflows]")
-            page.click("#process-list li[data-process=shout]")
-            expect(page.locator("#run-fields select[name=scene]")).to_be_visible()
-            # the dataset picker starts empty (issue 19): the user chooses
-            page.select_option("#run-fields select[name=scene]", world.dataset_id)
-            expect(page.locator("#run-fields input[name=times]")).to_have_value("1")
-            page.fill("#run-fields input[name=tag]", "browser")
-            page.click("#run-submit")
-
-            # the page switches to the task and follows its contract state live
-            expect(page.locator("#task-detail")).to_be_visible(timeout=20_000)
-            expect(page.locator("#task-state")).to_have_text("Finished", timeout=120_000)
-            expect(page.locator("#provenance g.prov-result")).to_have_count(1, timeout=10_000)
-            expect(page.locator("#history tbody tr").first).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "web-task-finished.png"), full_page=True)
-            assert not errors, errors
+            page.goto(f"{url}/web/")
+            yield page, errors
         finally:
             browser.close()
+
+
+def test_page_runs_a_workflow_to_finished(tmp_path: Path, live_server_factory: Callable[..., LiveServer]) -> None:
+    from playwright.sync_api import expect
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is not installed: run `make sysdeps`"
+
+    world = build_world(tmp_path / "home", submitters=("sam",))
+    server = live_server_factory(world.home, "--dev-autoack", "--run-nodes")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with _page(server.url) as (page, errors):
+        # the catalogue with its footprint map
+        expect(page.locator("#datasets tbody tr")).to_have_count(1)
+        expect(page.locator("#footprints path.footprint")).to_have_count(1)  # Leaflet draws paths
+        page.screenshot(path=str(ARTIFACTS / "web-catalogue.png"), full_page=True)
+
+        page.fill("#api-key", world.keys["sam"])
+        page.click("#key-save")
+        expect(page.locator("#whoami")).to_contain_text("sam")
+
+        page.click("button[data-tab=workflows]")
+        page.click("#process-list li[data-process=shout]")
+        expect(page.locator("#run-fields select[name=scene]")).to_be_visible()
+        # the dataset picker starts empty (issue 19): the user chooses
+        page.select_option("#run-fields select[name=scene]", world.dataset_id)
+        expect(page.locator("#run-fields input[name=times]")).to_have_value("1")
+        page.fill("#run-fields input[name=tag]", "browser")
+        page.click("#run-submit")
+
+        # the page switches to the task and follows its contract state live
+        expect(page.locator("#task-detail")).to_be_visible(timeout=20_000)
+        expect(page.locator("#task-state")).to_have_text("Finished", timeout=120_000)
+        expect(page.locator("#provenance g.prov-result")).to_have_count(1, timeout=10_000)
+        expect(page.locator("#history tbody tr").first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "web-task-finished.png"), full_page=True)
+        assert not errors, errors
 
 
 def _short_address(address: str) -> str:
@@ -85,7 +96,7 @@ def test_the_page_asks_which_platform_when_several_share_a_name(
 ) -> None:
     """Attack: a look-alike platform (the honest one's name, an older date) is never the page's
     default. The picker must be chosen from, and tells the two apart by their owners."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     assert Path(CHROMIUM).exists(), "Debian's chromium is not installed: run `make sysdeps`"
 
@@ -93,41 +104,33 @@ def test_the_page_asks_which_platform_when_several_share_a_name(
     look_alike_platform(world)
     server = live_server_factory(world.home)
     sam = {"X-API-Key": world.keys["sam"]}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{server.url}/web/")
-            page.fill("#api-key", world.keys["sam"])
-            page.click("#key-save")
-            expect(page.locator("#whoami")).to_contain_text("sam")
-            page.click("button[data-tab=workflows]")
-            page.click("#process-list li[data-process=shout]")
-            picker = page.locator("#run-fields select[name=platform]")
-            expect(picker).to_have_value("")
-            assert picker.evaluate("select => select.required")
-            offered = picker.locator("option").all_inner_texts()
-            assert offered[0] == "— choose a platform —", offered
-            assert sorted(offered[1:]) == sorted(
-                f"karst-cloud — owner {_short_address(world.addresses[who])}" for who in ("pia", "mallory")
-            ), offered
-            scene = page.locator("#run-fields select[name=scene] option").all_inner_texts()
-            assert any(f"owner {_short_address(world.addresses['olga'])}" in text for text in scene), scene
+    with _page(server.url) as (page, errors):
+        page.fill("#api-key", world.keys["sam"])
+        page.click("#key-save")
+        expect(page.locator("#whoami")).to_contain_text("sam")
+        page.click("button[data-tab=workflows]")
+        page.click("#process-list li[data-process=shout]")
+        picker = page.locator("#run-fields select[name=platform]")
+        expect(picker).to_have_value("")
+        assert picker.evaluate("select => select.required")
+        offered = picker.locator("option").all_inner_texts()
+        assert offered[0] == "— choose a platform —", offered
+        assert sorted(offered[1:]) == sorted(
+            f"karst-cloud — owner {_short_address(world.addresses[who])}" for who in ("pia", "mallory")
+        ), offered
+        scene = page.locator("#run-fields select[name=scene] option").all_inner_texts()
+        assert any(f"owner {_short_address(world.addresses['olga'])}" in text for text in scene), scene
 
-            page.select_option("#run-fields select[name=scene]", world.dataset_id)
-            page.fill("#run-fields input[name=tag]", "browser")
-            page.click("#run-submit")  # refused by the browser: a platform must be chosen
-            expect(page.locator("#run-status")).to_have_text("")
-            assert httpx.get(f"{server.url}/tasks", headers=sam, timeout=30).json() == []
+        page.select_option("#run-fields select[name=scene]", world.dataset_id)
+        page.fill("#run-fields input[name=tag]", "browser")
+        page.click("#run-submit")  # refused by the browser: a platform must be chosen
+        expect(page.locator("#run-status")).to_have_text("")
+        assert httpx.get(f"{server.url}/tasks", headers=sam, timeout=30).json() == []
 
-            picker.select_option(world.platform_id)
-            page.click("#run-submit")
-            expect(page.locator("#task-address")).not_to_be_empty(timeout=20_000)
-            address = page.locator("#task-address").inner_text()
-            snap = httpx.get(f"{server.url}/tasks/{address}", headers=sam, timeout=30).json()["snapshot"]
-            assert snap["platform_owner"].lower() == world.addresses["pia"].lower(), snap
-            assert not errors, errors
-        finally:
-            browser.close()
+        picker.select_option(world.platform_id)
+        page.click("#run-submit")
+        expect(page.locator("#task-address")).not_to_be_empty(timeout=20_000)
+        address = page.locator("#task-address").inner_text()
+        snap = httpx.get(f"{server.url}/tasks/{address}", headers=sam, timeout=30).json()["snapshot"]
+        assert snap["platform_owner"].lower() == world.addresses["pia"].lower(), snap
+        assert not errors, errors

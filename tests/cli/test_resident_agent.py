@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
 import pytest
-from agent_control import alive, stop_agents
+from agent_control import alive, flip_in_place, stop_agents
 from cli_tree import leaves
 from fast_keys import SCRYPT_N
 from waiting import wait_for
@@ -588,15 +588,6 @@ def test_an_agent_directory_too_deep_for_a_socket_path_still_serves(tmp_path: Pa
 
 
 # -- an audit of the agent (each shown failing on the old code) ------------------------------------
-def _flip_in_place(path: Path, offset: int) -> None:
-    """One byte flipped where it lies: same inode, same size, the end of the file untouched."""
-    with open(path, "r+b") as fh:
-        fh.seek(offset)
-        byte = fh.read(1)
-        fh.seek(offset)
-        fh.write(bytes([byte[0] ^ 0x01]))
-
-
 def test_a_byte_flipped_in_a_warm_chains_journal_is_refused_as_without_the_agent(cli: Cli, tmp_path: Path) -> None:
     """docs/security.md: one flipped byte in the middle of the journal is refused by every
     command. Before, the agent compared only the journal's inode, length and 64 bytes before
@@ -611,7 +602,7 @@ def test_a_byte_flipped_in_a_warm_chains_journal_is_refused_as_without_the_agent
     assert str(journal.parent) in cli.status()["warm_chains"]
     offsets = check_journal(journal).offsets
     bad = offsets[len(offsets) // 2]
-    _flip_in_place(journal, bad + 20)
+    flip_in_place(journal, bad + 20)
     via_agent = cli.through_agent(lambda: cli.run("task", "list", EOTRUST_HOME=home))
     assert via_agent.returncode != 0 and "restore the journal from a backup" in via_agent.stderr, via_agent
     _same(via_agent, cli.run("task", "list", EOTRUST_HOME=home, agent=False))

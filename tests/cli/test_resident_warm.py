@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from agent_control import flip_in_place
 from web3.types import RPCEndpoint
 
 from eotrust.cli.resident.warm import WarmChains
@@ -22,15 +23,6 @@ def _chain_with_history(directory: Path, blocks: int = 6) -> EmbeddedBackend:
     return backend
 
 
-def _flip_in_place(path: Path, offset: int) -> None:
-    """One byte flipped where it lies: same inode, same size, the end of the file untouched."""
-    with open(path, "r+b") as fh:
-        fh.seek(offset)
-        byte = fh.read(1)
-        fh.seek(offset)
-        fh.write(bytes([byte[0] ^ 0x01]))
-
-
 def test_a_byte_flipped_mid_journal_drops_the_warm_chain_and_is_refused(tmp_path: Path) -> None:
     directory = tmp_path / "chain"
     _chain_with_history(directory)
@@ -41,7 +33,7 @@ def test_a_byte_flipped_mid_journal_drops_the_warm_chain_and_is_refused(tmp_path
     offsets = check_journal(journal).offsets
     bad = offsets[len(offsets) // 2]
     assert journal.stat().st_size - bad > 64  # before the bytes the old check compared
-    _flip_in_place(journal, bad + 20)
+    flip_in_place(journal, bad + 20)
     with pytest.raises(LedgerError, match=f"corrupt at offset {bad}"):
         warm.get(directory)  # reopened, as without the agent: refused
     assert warm.directories() == []
