@@ -104,22 +104,22 @@ def test_a_zstd_bomb_is_refused_from_its_metadata_before_any_chunk_is_read(genui
     bomb = rewrite(genuine, tmp_path / "bomb.zip", lying_bomb)
     assert bomb.stat().st_size < 100_000
     script = (
-        "import resource, sys\n"
+        "import sys\n"
         "from eotrust.eo.dataset import TrainingDataset\n"
         "from eotrust.errors import EotrustError\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "try:\n"
         "    with TrainingDataset(sys.argv[1]) as ds:\n"
         "        ds.tiles('train')\n"
         "except EotrustError as e:\n"
         "    print('refused:', e)\n"
-        "print('grew_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+        # VmHWM: this process image's peak (ru_maxrss keeps the forking parent's, a big pytest worker)
+        "print('peak_kb', next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')))\n"
     )
     r = subprocess.run([sys.executable, "-c", script, str(bomb)], capture_output=True, text=True, timeout=60)
     assert "Traceback" not in r.stderr, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("refused:") and "1,201,000,000 bytes" in lines[0], r.stdout
-    assert int(lines[1].split()[1]) < 100_000  # KB: nothing near the 1.2 GB was allocated
+    assert int(lines[1].split()[1]) < 500_000  # KB, imports included: nothing near the 1.2 GB was allocated
 
 
 def test_a_chunk_that_inflates_past_its_declared_size_is_corrupt(genuine: Path, tmp_path: Path) -> None:
