@@ -456,7 +456,9 @@ class TrainingDataset:
         from numcodecs import Zstd  # type: ignore[import-untyped]
 
         key = f"data/{name}/" + arr.metadata.encode_chunk_key((index,) + (0,) * (arr.ndim - 1))
-        out = np.empty(int(np.prod(arr.chunks)), dtype=arr.dtype.newbyteorder("<"))
+        # zeroed: a frame declaring fewer bytes decodes into the start only, and the rest must
+        # not be whatever memory this process held before
+        out = np.zeros(int(np.prod(arr.chunks)), dtype=arr.dtype.newbyteorder("<"))
         try:
             info = self._zip.getinfo(key)
             if info.file_size > out.nbytes + out.nbytes // 128 + 4096:  # past zstd's bound
