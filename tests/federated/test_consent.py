@@ -28,7 +28,11 @@ from eotrust.settings import Settings, load_settings
 runner = CliRunner()
 
 
-def _stranger_task(backends: Backends, stranger: Party, participant: str, aggregator: Party) -> FederatedTaskClient:
+def _stranger_task(
+    backends: Backends, stranger: Party, participant: str, aggregator: Party, *, sealed_for: str | None = None
+) -> FederatedTaskClient:
+    """A task ``stranger`` opens naming ``participant`` and ``aggregator``, its updates sealed
+    for ``sealed_for`` (default: the aggregator's own key)."""
     return create_federated_task(
         backends.chain,
         backends.store,
@@ -36,7 +40,7 @@ def _stranger_task(backends: Backends, stranger: Party, participant: str, aggreg
         auditor_recipient=stranger.age_recipient,
         plan=tiny_plan(),
         aggregator=aggregator.address,
-        aggregator_recipient=aggregator.age_recipient,
+        aggregator_recipient=sealed_for or aggregator.age_recipient,
         participants=[participant],
         rounds=1,
         round_seconds=3600,
@@ -219,18 +223,7 @@ def test_accept_shows_who_reads_the_updates_and_refuses_a_key_that_is_not_the_ag
     assert shown.exit_code == 0, shown.output
     flat = " ".join(shown.stdout.split())
     assert platform.age_recipient in flat and stranger.age_recipient in flat
-    hijacked = create_federated_task(
-        backends.chain,
-        backends.store,
-        stranger.account,
-        auditor_recipient=stranger.age_recipient,
-        plan=tiny_plan(),
-        aggregator=platform.address,
-        aggregator_recipient=stranger.age_recipient,  # mallory's key, hpc's name
-        participants=[owner.address],
-        rounds=1,
-        round_seconds=3600,
-    )
+    hijacked = _stranger_task(backends, stranger, owner.address, platform, sealed_for=stranger.age_recipient)
     refused = runner.invoke(app, [*base, hijacked.address, "--as", "acme"])
     assert isinstance(refused.exception, InvalidInputError), refused.output
     assert f"is not the key of hpc ({platform.address})" in str(refused.exception)

@@ -310,18 +310,25 @@ def check_journal(path: Path) -> JournalReport:
     return JournalReport(path=path, size=len(data), offsets=[start for start, _ in spans], torn_tail=torn)
 
 
-def _journal_prefix_digest(path: Path, offset: int) -> bytes | None:
-    """SHA-256 of the journal's first ``offset`` bytes (None if it is shorter)."""
-    digest = hashlib.sha256()
-    left = offset
+def hash_journal_range(path: Path, digest: Any, start: int, end: int) -> bool:
+    """Add the journal's bytes ``start``..``end`` to ``digest`` (a hashlib object); False if
+    the journal is shorter."""
     with open(path, "rb") as fh:
+        fh.seek(start)
+        left = end - start
         while left:
             chunk = fh.read(min(left, 1 << 20))
             if not chunk:
-                return None
+                return False
             digest.update(chunk)
             left -= len(chunk)
-    return digest.digest()
+    return True
+
+
+def _journal_prefix_digest(path: Path, offset: int) -> bytes | None:
+    """SHA-256 of the journal's first ``offset`` bytes (None if it is shorter)."""
+    digest = hashlib.sha256()
+    return digest.digest() if hash_journal_range(path, digest, 0, offset) else None
 
 
 def snapshot_path(directory: Path) -> Path:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from eotrust.ledger.backend import EmbeddedBackend
+from eotrust.ledger.embedded import hash_journal_range
 
 #: What a journal's stat says about its bytes: device, inode, size, modification and change
 #: times (the change time moves on every write, and no user sets it back).
@@ -47,20 +48,6 @@ def _journal(directory: Path) -> Path:
 
 def _stamp(info: os.stat_result) -> Stamp:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-
-
-def _hash_range(path: Path, digest: Any, start: int, end: int) -> bool:
-    """Add the journal's bytes ``start``..``end`` to ``digest``; False if it is shorter."""
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        left = end - start
-        while left:
-            chunk = fh.read(min(left, 1 << 20))
-            if not chunk:
-                return False
-            digest.update(chunk)
-            left -= len(chunk)
-    return True
 
 
 class WarmChains:
@@ -105,7 +92,7 @@ class WarmChains:
         # append, or an edit racing this read) leaves the chain cold, never trusted
         offset = entry.backend.provider.journal.offset
         try:
-            whole = _hash_range(journal, entry.digest, entry.offset, offset)
+            whole = hash_journal_range(journal, entry.digest, entry.offset, offset)
             now = _stamp(os.stat(journal))
         except OSError:
             whole, now = False, None
@@ -125,6 +112,6 @@ class WarmChains:
             return False  # another file, or cut short
         digest = hashlib.sha256()
         try:
-            return _hash_range(journal, digest, 0, entry.offset) and digest.digest() == entry.digest.digest()
+            return hash_journal_range(journal, digest, 0, entry.offset) and digest.digest() == entry.digest.digest()
         except OSError:
             return False
