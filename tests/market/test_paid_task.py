@@ -190,6 +190,7 @@ def test_a_failed_paid_task_pays_the_platform_its_failure_fee_and_the_rest_back(
     bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain))
     platform_line = next(x for x in bill.lines if x.address == p["platform-owner"].account.address)
     assert platform_line.paid == quote.body.fail_fee and bill.refunded == quote.body.total - quote.body.fail_fee
+    assert bill.status == "released"  # before: "settled", as if the platform had settled the task
 
 
 def test_an_unpaid_task_cannot_be_funded(market: World) -> None:
@@ -275,7 +276,9 @@ def test_past_its_deadline_a_paid_task_is_expired_by_the_node_and_all_refunded(m
     assert world.node().advance(address) == "Expired"  # again: nothing twice
     bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain))
     assert bill.refunded == refund and {x.address: x.paid for x in bill.lines if x.paid} == owners
-    assert bill.status == ("settled" if owners else "refunded")  # the money is all paid out either way
+    # the bill says what happened: expired (before, "settled" where a result had been recorded,
+    # as if the platform had settled the task, and "refunded" otherwise)
+    assert bill.status == "expired"
 
 
 def test_the_platform_cannot_settle_the_owners_for_less_than_their_prices(market: World) -> None:
@@ -325,3 +328,23 @@ def test_a_following_node_expires_a_waiting_task_when_the_clock_passes_its_deadl
         stop.set()
         follower.join(timeout=30)
     assert not follower.is_alive()
+
+
+def test_the_node_does_not_start_a_paid_task_it_cannot_finish_before_its_deadline(market: World) -> None:
+    """Attack on the platform's own interest: a task funded close to its deadline (a short
+    `--run-for`, or the parties answering late) was started anyway; its run outlasted the
+    deadline, so it could never be settled and the platform's work went unpaid. The node now
+    starts a paid task only while the quote's own estimated duration fits before the
+    deadline; otherwise it logs why and the task expires at the deadline (all refunded)."""
+    world, p = market, market.parties
+    address, quote, escrow = _funded_for_a_minute(world)
+    world.answer_all(address)
+    funded = escrow.quote_of(address)
+    assert funded is not None
+    left = funded.deadline - world.chain.latest_timestamp()
+    assert 0 < left < float(quote.body.estimated_duration_s)  # the run cannot fit before the deadline
+    assert world.node().advance(address) == "RequestsLocked"  # before: "Finished", settling refused
+    assert any("would end after the quote's deadline" in line for line in world.logs), world.logs
+    mine_at(world.chain, funded.deadline + 1)
+    assert world.node().recover() == {address: "Expired"}
+    assert escrow.owed(p["submitter"].account.address) == quote.body.total

@@ -47,7 +47,10 @@ class Bill:
     refund: int | None
     funded: int
     refunded: int
-    status: str  # quoted | funded | settled | refunded
+    # quoted | funded | settled (the platform settled it) | released (failed: the platform paid
+    # its failure fee, the rest refunded) | refunded (nacked: all back) | expired (past its
+    # deadline: all back, or each payee its minimum where a result had been recorded)
+    status: str
     payments_connected: bool
     lines: list[BillLine]
     funding_transactions: list[str]
@@ -82,15 +85,15 @@ def make_bill(settings: Settings, catalog: Catalog, store: Store, task: str, pay
             )
         )
     funded, refunded = of("funded"), of("refunded")
-    status = (
-        "refunded"
-        if refunded and not of("owed")
-        else "settled"
-        if of("owed") or refunded
-        else "funded"
-        if funded
-        else "quoted"
-    )
+    causes = {e.cause for e in events if e.kind in ("owed", "refunded")}
+    if "expired" in causes:
+        status = "expired"
+    elif "released" in causes:
+        status = "released" if of("owed") else "refunded"
+    elif "settled" in causes or of("owed"):
+        status = "settled"
+    else:
+        status = "refunded" if refunded else "funded" if funded else "quoted"
     return Bill(
         task=quote.body.task,
         process=quote.body.process,

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from eotrust.ledger.escrow import EscrowClient
 
 EventKind = Literal["funded", "owed", "refunded", "withdrawn"]
+# the escrow's move a credit came from: the platform settled a finished task, the task was
+# released (nacked or failed), or anyone expired it past its deadline
+Cause = Literal["settled", "released", "expired"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class PaymentEvent:
     amount: int
     tx_hash: str
     block: int | None = None
+    cause: Cause | None = None  # for ``owed`` and ``refunded``: the escrow's move
 
 
 class Payments(Protocol):
@@ -83,7 +87,8 @@ class EscrowPayments:
         quote = None
 
         def credit(kind: EventKind, party: str, amount: int, e: Any) -> None:
-            event = PaymentEvent(kind, party, amount, e.tx_hash, e.block_number)
+            cause: Cause = "settled" if e.name == "Settled" else "released" if e.name == "Released" else "expired"
+            event = PaymentEvent(kind, party, amount, e.tx_hash, e.block_number, cause)
             out.append(event)
             credits.append(((e.block_number, e.log_index), event))
 
@@ -115,7 +120,9 @@ class EscrowPayments:
                 pulls[event.party] = escrow.withdrawals(event.party, from_block=at[0])
             pull = next((w for w in pulls[event.party] if (w.block_number, w.log_index) > at), None)
             if pull is not None:
-                out.append(PaymentEvent("withdrawn", event.party, event.amount, pull.tx_hash, pull.block_number))
+                out.append(
+                    PaymentEvent("withdrawn", event.party, event.amount, pull.tx_hash, pull.block_number, event.cause)
+                )
         return out
 
     def connected(self, task: str) -> bool:

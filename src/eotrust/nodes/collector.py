@@ -12,10 +12,14 @@ the run record, pays each payee for actual use, never above the funded quote), a
 or Nacked one is released by ``refund`` (all back, or the quote's failure fee to the platform).
 One still waiting for answers or running when its quote's deadline has passed can no longer be
 settled: the platform expires it (``expire``: the task ends Expired, the submitter gets all back)
-rather than start or finish it for nothing.
+rather than start or finish it for nothing. Nor does it start one whose quote's own estimated
+duration no longer fits before the deadline (:meth:`Collector.fits_before_deadline`): the run
+would end after it, unsettled, and the task expires at the deadline instead.
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from eotrust.catalog.entries import ResultInfo
 from eotrust.errors import StateError
@@ -105,6 +109,18 @@ class Collector:
             f"{funded.total} wei back to the submitter (tx {tx.tx_hash})"
         )
         return True, None
+
+    def fits_before_deadline(self, task: TaskClient, deadline: int) -> bool:
+        """Whether the funded quote's estimated duration, from the chain's clock now, ends by
+        ``deadline``: the platform's own estimate of the run, signed in its quote."""
+        from eotrust.market.quote import load_quote
+
+        escrow = self._escrow(task)
+        funded = escrow.quote_of(task.address) if escrow is not None else None
+        if funded is None:
+            return True
+        quote = load_quote(self.ctx.shared, str(funded.quote_cid), self.ctx.catalog)
+        return self.ctx.chain.latest_timestamp() + Decimal(quote.body.estimated_duration_s) <= deadline
 
     def release(self, task: TaskClient) -> None:
         """Refund a Failed or Nacked paid task still funded (anyone may; the platform does)."""

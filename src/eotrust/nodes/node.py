@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from eotrust.backends import Backends
 from eotrust.catalog.entries import Kind
 from eotrust.errors import BackendUnavailableError, EotrustError, PermissionDeniedError, StateError
-from eotrust.ledger import TaskEvent, TaskSnapshot, TaskState
+from eotrust.ledger import TaskClient, TaskEvent, TaskSnapshot, TaskState
 from eotrust.nodes.collector import Collector
 from eotrust.nodes.executor import Executor, WorkflowExecutor
 from eotrust.nodes.journal import Journal
@@ -84,6 +84,7 @@ class PlatformNode:
         # it emits no event, so the node looks at them again when the chain's clock passes it
         self._deadlines: dict[str, int] = {}
         self._waiting_seen: set[str] = set()  # waiting tasks whose escrow was looked at
+        self._too_late: set[str] = set()  # paid tasks left unstarted: their run would outlast the deadline
         if not settings.sandbox:
             self.ctx.log("WARNING: the sandbox is OFF (--no-sandbox): other parties' code runs with this node's rights")
 
@@ -104,6 +105,8 @@ class PlatformNode:
                 return task.status().state.value
             if deadline is not None:
                 self._deadlines[address] = deadline
+                if snap.state is TaskState.RequestsLocked and snap.all_acknowledged and not self._fits(task, deadline):
+                    return str(snap.state.value)  # it expires at the deadline (watched above)
         if snap.state is TaskState.RequestsLocked and self.runner.maybe_start(task, snap):
             snap = task.status()
         if snap.state is TaskState.Running:
@@ -113,6 +116,19 @@ class PlatformNode:
         if snap.state in (TaskState.Nacked, TaskState.Failed):
             self.collector.release(task)  # a paid task's escrow (issue 15); nothing for others
         return snap.state.value
+
+    def _fits(self, task: TaskClient, deadline: int) -> bool:
+        """Whether a paid task's run, by its quote's estimate, ends before its deadline; logged
+        once per task when it does not (it is then left to expire at the deadline)."""
+        if self.collector.fits_before_deadline(task, deadline):
+            return True
+        if task.address not in self._too_late:
+            self._too_late.add(task.address)
+            self.ctx.log(
+                f"task {short(task.address)}: not started: its quote's estimated run would end after "
+                "the quote's deadline, unsettled; it expires at the deadline, all refunded"
+            )
+        return False
 
     # -- one node per platform and home ------------------------------------------------
     @contextmanager
