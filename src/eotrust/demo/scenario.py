@@ -157,6 +157,7 @@ def run_demo(
     from eotrust.catalog.db import shown_url
     from eotrust.catalog.entries import Kind
     from eotrust.cli.common import console as cli_console
+    from eotrust.ledger.backend import shown_rpc_url
     from eotrust.ledger.funding import fund_parties
     from eotrust.nodes.node import PlatformNode
     from eotrust.party import Role, create_party, load_party
@@ -173,7 +174,9 @@ def run_demo(
     settings = demo_settings(home, secret)
     backends = Backends(settings)
     started = time.monotonic()
-    chain_label = settings.chain_url or "embedded EVM (py-evm, persisted under the home)"
+    chain_label = (
+        shown_rpc_url(settings.chain_url) if settings.chain_url else "embedded EVM (py-evm, persisted under the home)"
+    )
     n.say(
         f"home [bold]{settings.home_dir}[/]; chain {chain_label}; store {settings.store}; "
         f"catalogue {shown_url(settings)}"

@@ -57,6 +57,23 @@ class ChainBackend(Protocol):
         ...
 
 
+def shown_rpc_url(url: str) -> str:
+    """``url`` as it may be shown: scheme, host and port only. A node's URL often carries its
+    credentials (user:password, a provider's key in the path or the query); none of that is
+    printed, logged or sent to an HTTP client."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "(a malformed URL)"
+    host = f"[{host}]" if ":" in host else host
+    hidden = "/…" if parts.path.strip("/") or parts.query or parts.username or parts.password else ""
+    return f"{parts.scheme}://{host}{port}{hidden}"
+
+
 class EmbeddedBackend:
     """The in-process EVM journaled under ``directory`` (eotrust.ledger.embedded)."""
 
@@ -103,7 +120,8 @@ class RpcBackend:
 
         if not url.startswith(("http://", "https://")):
             raise LedgerError(
-                f"chain URL {url!r} is not an HTTP(S) JSON-RPC endpoint", hint="use e.g. http://127.0.0.1:8545"
+                f"chain URL {shown_rpc_url(url)!r} is not an HTTP(S) JSON-RPC endpoint",
+                hint="use e.g. http://127.0.0.1:8545",
             )
         self.url = url
         self.w3 = Web3(http_provider(url))
@@ -111,7 +129,7 @@ class RpcBackend:
 
     @property
     def description(self) -> str:
-        return f"JSON-RPC node {self.url}"
+        return f"JSON-RPC node {shown_rpc_url(self.url)}"
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:

@@ -15,6 +15,7 @@ pays from the node's well-known dev account (anvil's first) for tests and demos.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -130,6 +131,16 @@ class Chain:
     @property
     def description(self) -> str:
         return self.backend.description
+
+    @property
+    def _shown_url(self) -> str:
+        from eotrust.ledger.backend import shown_rpc_url
+
+        return shown_rpc_url(self.url) if self.url else "(embedded)"
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with the node's URL (its credentials) replaced by what may be shown."""
+        return text.replace(self.url, self._shown_url) if self.url else text
 
     @property
     def chain_id(self) -> int:
@@ -360,20 +371,32 @@ class Chain:
             raise LedgerError(f"cannot {what}: the contract reverted ({exc.message or exc})") from None
         except (requests.ConnectionError, requests.Timeout, ConnectionError) as exc:
             raise BackendUnavailableError(
-                f"cannot reach the Ethereum JSON-RPC node at {self.url}: {type(exc).__name__}",
+                f"cannot reach the Ethereum JSON-RPC node at {self._shown_url}: {type(exc).__name__}",
                 hint="start the node, or point EOTRUST_CHAIN_URL (chain_url) at a reachable one",
             ) from None
+        except requests.HTTPError as exc:  # the node's HTTP server refused: a wrong key, a rate limit
+            answer = exc.response
+            status = f"HTTP {answer.status_code} {answer.reason or ''}".strip() if answer is not None else "HTTP error"
+            raise BackendUnavailableError(
+                f"the Ethereum JSON-RPC node at {self._shown_url} answered {status}",
+                hint="check the node's credentials and limits in EOTRUST_CHAIN_URL (chain_url)",
+            ) from None
+        except (requests.RequestException, json.JSONDecodeError) as exc:
+            raise BackendUnavailableError(
+                f"the Ethereum JSON-RPC node at {self._shown_url} did not answer JSON-RPC ({type(exc).__name__})",
+                hint="is EOTRUST_CHAIN_URL (chain_url) a JSON-RPC endpoint?",
+            ) from None
         except TransactionNotFound as exc:
-            raise LedgerError(f"{exc}") from None
+            raise LedgerError(self._scrub(f"{exc}")) from None
         except Web3RPCError as exc:
             message = exc.rpc_response.get("error", {}).get("message") if exc.rpc_response else None
             what = f"cannot {action}" if action else "the chain node refused a request"
-            raise LedgerError(f"{what}: {message or exc}") from None
+            raise LedgerError(self._scrub(f"{what}: {message or exc}")) from None
         except Web3Exception as exc:
             what = f"cannot {action}" if action else "chain request failed"
-            raise LedgerError(f"{what}: {exc}") from None
+            raise LedgerError(self._scrub(f"{what}: {exc}")) from None
         except Exception as exc:
             if not isinstance(exc, self.backend.refusals):
                 raise
             what = f"cannot {action}" if action else "the chain refused a request"
-            raise LedgerError(f"{what}: {exc}") from None
+            raise LedgerError(self._scrub(f"{what}: {exc}")) from None
