@@ -17,6 +17,7 @@ LAYER = {
     "clock": 0,
     "ports": 0,
     "disk": 0,
+    "urls": 0,
     "crypto": 1,
     "store": 1,
     "party": 1,

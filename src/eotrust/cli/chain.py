@@ -23,13 +23,13 @@ def register(app: typer.Typer) -> None:
 def check(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Check every record of the embedded chain's journal; name the offset of a bad one."""
     from eotrust.errors import ConfigError
-    from eotrust.ledger.backend import shown_rpc_url
     from eotrust.ledger.embedded import ChainJournal, check_journal, check_snapshot
+    from eotrust.urls import redacted_url
 
     settings = settings_of(ctx)
     if settings.chain_url:
         raise ConfigError(
-            f"the chain is the JSON-RPC node {shown_rpc_url(settings.chain_url)}, not the embedded journal",
+            f"the chain is the JSON-RPC node {redacted_url(settings.chain_url)}, not the embedded journal",
             hint="`eotrust chain check` checks the embedded chain (unset EOTRUST_CHAIN_URL)",
         )
     path = ChainJournal(settings.chain_dir).path

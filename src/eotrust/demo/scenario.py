@@ -157,7 +157,6 @@ def run_demo(
     from eotrust.catalog.db import shown_url
     from eotrust.catalog.entries import Kind
     from eotrust.cli.common import console as cli_console
-    from eotrust.ledger.backend import shown_rpc_url
     from eotrust.ledger.funding import fund_parties
     from eotrust.nodes.node import PlatformNode
     from eotrust.party import Role, create_party, load_party
@@ -166,6 +165,7 @@ def run_demo(
     from eotrust.roles.owners.answer import answer_task
     from eotrust.roles.submitter.collect import collect_results, failure_log
     from eotrust.roles.submitter.request import TaskRequest, open_task
+    from eotrust.urls import redacted_url
     from eotrust.verify import verify
 
     n = Narrator(console or cli_console)
@@ -175,7 +175,7 @@ def run_demo(
     backends = Backends(settings)
     started = time.monotonic()
     chain_label = (
-        shown_rpc_url(settings.chain_url) if settings.chain_url else "embedded EVM (py-evm, persisted under the home)"
+        redacted_url(settings.chain_url) if settings.chain_url else "embedded EVM (py-evm, persisted under the home)"
     )
     n.say(
         f"home [bold]{settings.home_dir}[/]; chain {chain_label}; store {settings.store}; "

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from eotrust.errors import LedgerError
 from eotrust.settings import Settings
+from eotrust.urls import redacted_url
 
 if TYPE_CHECKING:
     from web3 import Web3
@@ -55,23 +56,6 @@ class ChainBackend(Protocol):
     def wait_receipt(self, tx_hash: str) -> Any:
         """The receipt of a sent transaction, once it is mined."""
         ...
-
-
-def shown_rpc_url(url: str) -> str:
-    """``url`` as it may be shown: scheme, host and port only. A node's URL often carries its
-    credentials (user:password, a provider's key in the path or the query); none of that is
-    printed, logged or sent to an HTTP client."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port is not None else ""
-    except ValueError:
-        return "(a malformed URL)"
-    host = f"[{host}]" if ":" in host else host
-    hidden = "/…" if parts.path.strip("/") or parts.query or parts.username or parts.password else ""
-    return f"{parts.scheme}://{host}{port}{hidden}"
 
 
 class EmbeddedBackend:
@@ -120,7 +104,7 @@ class RpcBackend:
 
         if not url.startswith(("http://", "https://")):
             raise LedgerError(
-                f"chain URL {shown_rpc_url(url)!r} is not an HTTP(S) JSON-RPC endpoint",
+                f"chain URL {redacted_url(url)!r} is not an HTTP(S) JSON-RPC endpoint",
                 hint="use e.g. http://127.0.0.1:8545",
             )
         self.url = url
@@ -129,7 +113,7 @@ class RpcBackend:
 
     @property
     def description(self) -> str:
-        return f"JSON-RPC node {shown_rpc_url(self.url)}"
+        return f"JSON-RPC node {redacted_url(self.url)}"
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:

@@ -134,9 +134,9 @@ class Chain:
 
     @property
     def _shown_url(self) -> str:
-        from eotrust.ledger.backend import shown_rpc_url
+        from eotrust.urls import redacted_url
 
-        return shown_rpc_url(self.url) if self.url else "(embedded)"
+        return redacted_url(self.url) if self.url else "(embedded)"
 
     def _scrub(self, text: str) -> str:
         """``text`` with the node's URL (its credentials) replaced by what may be shown."""

@@ -22,6 +22,7 @@ from eotrust.cid import CHUNK_SIZE, DagImporter, validate_cid
 from eotrust.errors import BackendUnavailableError, IntegrityError, NotFoundError, StoreError
 from eotrust.limits import json_loads
 from eotrust.store.base import StoreBase, StoredObject
+from eotrust.urls import redacted_url
 
 # kubo's `ipfs add` defaults, spelled out so a node's Import.* configuration cannot change them
 ADD_PARAMS = {
@@ -57,7 +58,12 @@ class IpfsStore(StoreBase):
         )
 
     def __repr__(self) -> str:
-        return f"IpfsStore({self.api_url!r})"
+        return f"IpfsStore({self.shown_url!r})"
+
+    @property
+    def shown_url(self) -> str:
+        """The API's URL as it may be shown (it may carry credentials: see :mod:`eotrust.urls`)."""
+        return redacted_url(self.api_url)
 
     def close(self) -> None:
         self._client.close()
@@ -65,7 +71,7 @@ class IpfsStore(StoreBase):
     # -- HTTP ----------------------------------------------------------------
     def _unreachable(self, exc: Exception) -> BackendUnavailableError:
         return BackendUnavailableError(
-            f"cannot reach the IPFS API at {self.api_url}: {exc}",
+            f"cannot reach the IPFS API at {self.shown_url}: {str(exc).replace(self.api_url, self.shown_url)}",
             hint="start kubo (`ipfs daemon`) or set EOTRUST_IPFS_API to its RPC address",
         )
 
@@ -86,7 +92,7 @@ class IpfsStore(StoreBase):
             message = self._message(response)
             response.close()
             if response.status_code in (404, 405) and not message:
-                raise StoreError(f"{self.api_url} does not serve the kubo RPC API ({command})")
+                raise StoreError(f"{self.shown_url} does not serve the kubo RPC API ({command})")
             raise StoreError(f"IPFS {command} failed: {message}")
         return response
 
@@ -129,7 +135,7 @@ class IpfsStore(StoreBase):
         except StoreError as exc:
             if any(s in exc.message for s in ("not found", "could not find", "deadline exceeded")):
                 raise NotFoundError(
-                    f"object {cid} is not on the IPFS node at {self.api_url}, nor found on its network "
+                    f"object {cid} is not on the IPFS node at {self.shown_url}, nor found on its network "
                     f"within {self.fetch_timeout:g} s"
                 ) from None
             raise

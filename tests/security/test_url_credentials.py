@@ -1,9 +1,9 @@
-"""A JSON-RPC node's URL often carries its credentials: a provider's key in the path
-(``/v3/<key>``), in the query (``?apikey=``) or user:password before the host. Attack: a node
-that is down, refuses the key (HTTP 401/429) or answers something that is not JSON-RPC made
-every command print the whole URL — in a traceback for the last two — and the server hand it
-to any HTTP client in its 503 body. Now each is one error naming the node by scheme, host and
-port only."""
+"""A JSON-RPC node's or an IPFS API's URL often carries its credentials: a provider's key in
+the path (``/v3/<key>``), in the query (``?apikey=``) or user:password before the host.
+Attack: a node that is down, refuses the key (HTTP 401/429) or answers something that is not
+JSON-RPC made every command print the whole URL — in a traceback for the last two — and the
+server hand it to any HTTP client in its 503 body; an IPFS API that was down or not kubo's was
+named whole likewise. Now each is one error naming the service by scheme, host and port only."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from waiting import wait_for
 
-from eotrust.errors import BackendUnavailableError
+from eotrust.errors import BackendUnavailableError, NotFoundError
 from eotrust.ledger import Chain
 from eotrust.ports import free_port
 from eotrust.settings import load_settings
+from eotrust.store.ipfs import IpfsStore
 
 pytestmark = [pytest.mark.server]
 
@@ -113,3 +114,21 @@ def test_the_cli_names_a_refusing_node_in_one_line_without_credentials(node: int
     assert done.returncode != 0
     assert "Traceback" not in done.stderr and "401" in done.stderr, done.stderr
     _clean(done.stdout + done.stderr)
+
+
+def test_an_unreachable_ipfs_api_is_named_without_its_credentials() -> None:
+    port = free_port()
+    store = IpfsStore(_url(port))
+    with pytest.raises(BackendUnavailableError) as info:
+        store.has("QmTXgNTp1CnApNc1b7kAFiVoYf53oRETMEesbc39bSMTss")
+    assert f"http://127.0.0.1:{port}" in info.value.message
+    _clean(info.value.message + repr(store))
+
+
+@pytest.mark.parametrize("node", [(500, '{"Message": "block was not found locally: could not find"}')], indirect=True)
+def test_an_object_the_ipfs_node_lacks_is_named_without_its_credentials(node: int) -> None:
+    store = IpfsStore(_url(node))
+    with pytest.raises(NotFoundError) as info:
+        store.open("QmTXgNTp1CnApNc1b7kAFiVoYf53oRETMEesbc39bSMTss")
+    assert f"127.0.0.1:{node}" in info.value.message
+    _clean(info.value.message)
