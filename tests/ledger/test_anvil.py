@@ -55,7 +55,7 @@ def test_lifecycle_on_anvil(tmp_path: Path) -> None:
         assert snap.state is TaskState.Finished and snap.results[0].cid == CID_A
         assert [e.name for e in task.history()][0] == "TaskCreated"
         assert factory.tasks_of(sub.address) == [task.address]
-        events = chain.events_since(0)
+        events = factory.events_since(0)
         assert {e.task for e in events} == {task.address}
 
         # a second process (another Chain on the same home) finds the recorded factory

@@ -7,7 +7,7 @@
 - :class:`TaskClient` — every move of one task, ``status()`` (a :class:`TaskSnapshot`) and
   ``history()`` (a list of :data:`TaskEvent`: one of :class:`TaskCreated`,
   :class:`StateChanged`, :class:`RequestChanged`, :class:`Started`, :class:`ResultAdded`).
-- ``Chain.block_number()`` and ``Chain.events_since(block)`` let a node follow the chain and
+- ``Chain.block_number()`` and ``TaskFactoryClient.events_since(block)`` let a node follow the chain and
   resume after a restart with the ledger as the source of truth.
 """
 

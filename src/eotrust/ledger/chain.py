@@ -40,7 +40,6 @@ from eotrust.settings import Settings
 
 if TYPE_CHECKING:
     from eotrust.ledger.backend import ChainBackend
-    from eotrust.ledger.models import TaskEvent
 
 T = TypeVar("T")
 
@@ -222,17 +221,6 @@ class Chain:
             ]
         entries = self._guard(lambda: self.w3.eth.get_logs(query))  # type: ignore[arg-type]
         return [_raw_log(e) for e in entries]
-
-    def events_since(self, block: int, to_block: int | None = None) -> list[TaskEvent]:
-        """Every task event (creation, state, requests, start, results) of this chain's
-        factory in blocks ``block..to_block`` (inclusive; default: the latest), in order.
-
-        A node resumes after a restart by calling this with the block after the last one it
-        handled (see :meth:`block_number`)."""
-        from eotrust.ledger.events import read_events
-        from eotrust.ledger.factory import TaskFactoryClient
-
-        return read_events(TaskFactoryClient(self), from_block=block, to_block=to_block)
 
     # -- writing ------------------------------------------------------------------------------
     def transact(

@@ -1,4 +1,5 @@
-"""Reading task events off the chain: one task's history, or every task's events since a block."""
+"""Task events off the chain: one raw log decoded (:func:`to_event`), one task's history. Every
+event of a factory's tasks since a block is :meth:`TaskFactoryClient.events_since`."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from eotrust.ledger.models import (
 
 if TYPE_CHECKING:
     from eotrust.ledger.chain import Chain, RawLog
-    from eotrust.ledger.factory import TaskFactoryClient
 
 TASK_EVENTS = ("StateChanged", "RequestChanged", "Started", "ResultAdded")
 
@@ -96,35 +96,6 @@ def to_event(log: RawLog) -> TaskEvent | None:
             cid=cid_from_digest(bytes(a["cid"])),
         )
     return None
-
-
-def read_events(factory: TaskFactoryClient, *, from_block: int = 0, to_block: int | None = None) -> list[TaskEvent]:
-    """Every event of the factory's tasks in ``from_block..to_block``, in chain order.
-
-    Task events are taken only from tasks the factory created (so no other contract can
-    forge one); the factory's own TaskCreated events come first within their block."""
-    address = factory.address
-    if address is None:
-        return []
-    chain = factory.chain
-    from_block = max(from_block, factory.deployed_block)
-    abi = task_abi()
-    created = chain.logs(
-        address=address, topics=[abi.event_topics["TaskCreated"]], from_block=from_block, to_block=to_block
-    )
-    task_logs = chain.logs(
-        topics=[[abi.event_topics[name] for name in TASK_EVENTS]], from_block=from_block, to_block=to_block
-    )
-    events = [e for e in (to_event(log) for log in created) if e is not None]
-    known = factory.known_tasks({e.task for e in events})
-    for log in task_logs:
-        if log.address not in known:
-            continue
-        event = to_event(log)
-        if event is not None:
-            events.append(event)
-    events.sort(key=lambda e: (e.block_number, e.log_index))
-    return events
 
 
 def task_history(chain: Chain, task: str, *, factory: str, from_block: int, with_time: bool = True) -> list[TaskEvent]:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from eotrust.ledger.chain import Chain
+    from eotrust.ledger.models import TaskEvent
     from eotrust.ledger.task import TaskClient
 
 PAGE = 500
@@ -279,6 +280,39 @@ class TaskFactoryClient:
             self._known.update(also)
         self.all_tasks()
         return set(self._known)
+
+    def events_since(self, block: int = 0, to_block: int | None = None) -> list[TaskEvent]:
+        """Every event of this factory's tasks (creation, state, requests, start, results) in
+        blocks ``block..to_block`` (inclusive; default: the latest), in chain order.
+
+        Task events are taken only from tasks the factory created (so no other contract can
+        forge one); the factory's own TaskCreated events come first within their block. A node
+        resumes after a restart by calling this with the block after the last one it handled
+        (see :meth:`Chain.block_number`)."""
+        from eotrust.ledger.events import TASK_EVENTS, to_event
+
+        address = self.address
+        if address is None:
+            return []
+        chain = self.chain
+        from_block = max(block, self.deployed_block)
+        abi = task_abi()
+        created = chain.logs(
+            address=address, topics=[abi.event_topics["TaskCreated"]], from_block=from_block, to_block=to_block
+        )
+        task_logs = chain.logs(
+            topics=[[abi.event_topics[name] for name in TASK_EVENTS]], from_block=from_block, to_block=to_block
+        )
+        events = [e for e in (to_event(log) for log in created) if e is not None]
+        known = self.known_tasks({e.task for e in events})
+        for log in task_logs:
+            if log.address not in known:
+                continue
+            event = to_event(log)
+            if event is not None:
+                events.append(event)
+        events.sort(key=lambda e: (e.block_number, e.log_index))
+        return events
 
     def is_task(self, address: str) -> bool:
         address = to_checksum_address(address)

@@ -1,5 +1,5 @@
 """Typed views of a task: its snapshot (``TaskClient.status()``) and its events
-(``TaskClient.history()``, ``Chain.events_since()``). Serialisable both ways (pydantic)."""
+(``TaskClient.history()``, ``TaskFactoryClient.events_since()``). Serialisable both ways (pydantic)."""
 
 from __future__ import annotations
 

@@ -243,7 +243,7 @@ class PlatformNode:
                     self.recover()
                 head = chain.block_number()
                 if head > cursor:
-                    for address in touched_tasks(chain.events_since(cursor + 1, to_block=head)):
+                    for address in touched_tasks(self.backends.factory.events_since(cursor + 1, to_block=head)):
                         self._advance_logged(address)
                     cursor = head
                 self._expire_late()
