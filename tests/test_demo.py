@@ -17,6 +17,7 @@ from anvil_node import anvil as running_anvil
 from rich.console import Console
 
 from eotrust.cid import cid_of_file
+from eotrust.cli.task import status_text
 from eotrust.demo.scenario import PASSPHRASE, DemoResult, data_dir, demo_settings, landcover_workflow, run_demo
 from eotrust.demo.ship_model import PACKAGE_FILE, SCENE_MAP
 from eotrust.ml.package import verify_package
@@ -31,7 +32,14 @@ SAMPLE = HERE / "data" / "slovenia-s2-ndvi"
 def _run(tmp_path: Path) -> tuple[DemoResult, str]:
     out = io.StringIO()
     console = Console(file=out, width=200, force_terminal=False)
-    result = run_demo(home=tmp_path / "demo", console=console, workflow=TINY, data=SAMPLE, passphrase=PASSPHRASE)
+    result = run_demo(
+        console=console,
+        status_text=status_text,
+        home=tmp_path / "demo",
+        workflow=TINY,
+        data=SAMPLE,
+        passphrase=PASSPHRASE,
+    )
     return result, out.getvalue()
 
 

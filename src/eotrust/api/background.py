@@ -10,7 +10,8 @@
   stands in for people answering from their own machines; a production server leaves it off.
 
 Both act only as parties whose keys the server holds, through the same library calls the CLI
-makes, and both stop when the server stops."""
+makes, and both stop when the server stops. They need only the server's backends (the
+``Backends`` container a ``ServerState`` is), not the server state itself."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from eotrust.errors import EotrustError
 from eotrust.ledger import TaskState
 
 if TYPE_CHECKING:
-    from eotrust.api.state import ServerState
+    from eotrust.backends import Backends
     from eotrust.nodes.node import PlatformNode
     from eotrust.party import PartyCard
 
@@ -34,7 +35,7 @@ def _node_log(name: str, line: str) -> None:
     log.info("node %s: %s", name, line)
 
 
-def local_parties(state: ServerState) -> dict[str, PartyCard]:
+def local_parties(state: Backends) -> dict[str, PartyCard]:
     """address (lower case) -> party card, for every party whose files are in this home."""
     from eotrust.party import list_cards
 
@@ -47,7 +48,7 @@ def local_parties(state: ServerState) -> dict[str, PartyCard]:
 class _Loop:
     interval_s = 0.5
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: Backends) -> None:
         self.state = state
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
@@ -74,7 +75,7 @@ class _Loop:
 class AutoAnswer(_Loop):
     """Acknowledge requests addressed to parties whose keystores this server holds."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: Backends) -> None:
         super().__init__(state)
         self.done: set[str] = set()
         self.seen: tuple[int, tuple[str, ...], tuple[str, ...]] | None = None
@@ -121,7 +122,7 @@ class NodeSupervisor(_Loop):
 
     interval_s = 1.0
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: Backends) -> None:
         super().__init__(state)
         self.nodes: dict[str, tuple[PlatformNode, threading.Thread, threading.Event]] = {}
 

@@ -41,10 +41,12 @@ def demo(
         if fed.state != "Finished" or not fed.verified:
             raise typer.Exit(1)
         return
+    from eotrust.cli.common import console
+    from eotrust.cli.task import status_text
     from eotrust.demo.scenario import run_demo
 
     passphrase = settings.passphrase.get_secret_value() if settings.passphrase is not None else None
     params = {"epochs": epochs} if epochs is not None else None
-    result = run_demo(home=home, params=params, passphrase=passphrase)
+    result = run_demo(console=console, status_text=status_text, home=home, params=params, passphrase=passphrase)
     if result.state != "Finished" or not result.verified:
         raise typer.Exit(1)

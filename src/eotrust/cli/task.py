@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
+from rich.text import Text
 
 from eotrust.cli.common import AsOption, JsonOption, acting_party, backends_of, console, print_json, settings_of
 
@@ -378,6 +379,13 @@ def _id(hex_id: str) -> str:
     from eotrust.ledger.models import record_id
 
     return record_id(hex_id)
+
+
+def status_text(snap: TaskSnapshot, names: dict[str, str], where: str) -> Text:
+    """What :func:`print_status` prints, as rich text (the demo shows it between its steps)."""
+    with console.capture() as printed:
+        print_status(snap, names, where)
+    return Text.from_ansi(printed.get().rstrip("\n"))
 
 
 def print_status(snap: TaskSnapshot, names: dict[str, str], where: str) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from eotrust.errors import EotrustError, StateError
 from eotrust.limits import json_loads
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from eotrust.backends import Backends
     from eotrust.catalog.entries import ApplicationInfo, BodyT, DatasetInfo, PlatformInfo, Record
     from eotrust.catalog.service import Catalog
+    from eotrust.ledger import TaskSnapshot
 
 PASSPHRASE = "eotrust-demo"
 PLATFORM = "slovenia-compute"
@@ -93,11 +96,18 @@ def choose_passphrase() -> str:
     return "demo-" + secrets.token_urlsafe(12)
 
 
+#: What `eotrust task status` prints for a snapshot (its catalogue names, where the chain is),
+#: as rich text: the CLI gives its own printer (``cli.task.status_text``), so the demo shows
+#: exactly what the command would, without importing the shell above it.
+StatusText = Callable[["TaskSnapshot", dict[str, str], str], Text]
+
+
 class Narrator:
     """Readable, timed output: one rule per step, one line per event, status tables."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, status_text: StatusText) -> None:
         self.console = console
+        self.status_text = status_text
         self.t0 = time.monotonic()
         self._lock = threading.Lock()
 
@@ -118,17 +128,11 @@ class Narrator:
 
 def _print_status(narrator: Narrator, chain: Any, address: str, when: str, names: dict[str, str]) -> None:
     """What `eotrust task status ADDRESS` prints, at this moment of the flow."""
-    from rich.text import Text
-
-    from eotrust.cli.common import console as cli_console
-    from eotrust.cli.task import print_status
     from eotrust.ledger import TaskClient
 
     narrator.say(f"[bold]$ eotrust task status {address}[/]   ← {when}")
     snap = TaskClient(chain, address).status()
-    with narrator._lock, cli_console.capture() as printed:
-        print_status(snap, names, chain.description)
-    narrator.table(Text.from_ansi(printed.get().rstrip("\n")))
+    narrator.table(narrator.status_text(snap, names, chain.description))
 
 
 def _catalogue_names(*records: Record[ApplicationInfo | PlatformInfo | DatasetInfo]) -> dict[str, str]:
@@ -143,8 +147,9 @@ def _catalogue_names(*records: Record[ApplicationInfo | PlatformInfo | DatasetIn
 
 def run_demo(
     *,
+    console: Console,
+    status_text: StatusText,
     home: Path | None = None,
-    console: Console | None = None,
     params: dict[str, Any] | None = None,
     workflow: Path | None = None,
     data: Path | None = None,
@@ -156,7 +161,6 @@ def run_demo(
     from eotrust.backends import Backends
     from eotrust.catalog.db import shown_url
     from eotrust.catalog.entries import Kind
-    from eotrust.cli.common import console as cli_console
     from eotrust.ledger.funding import fund_parties
     from eotrust.nodes.node import PlatformNode
     from eotrust.party import Role, create_party, load_party
@@ -168,7 +172,7 @@ def run_demo(
     from eotrust.urls import redacted_url
     from eotrust.verify import verify
 
-    n = Narrator(console or cli_console)
+    n = Narrator(console, status_text)
     chosen = passphrase is None
     secret = choose_passphrase() if passphrase is None else passphrase
     settings = demo_settings(home, secret)
