@@ -108,7 +108,7 @@ class Backends:
         """Which applications are deployed as OGC processes, and to whom they are visible."""
         from eotrust.catalog.deployments import Deployments
 
-        return Deployments(self.settings, sessions=self.sessions)
+        return Deployments(self.sessions)
 
     @opened
     def api_keys(self) -> ApiKeys:

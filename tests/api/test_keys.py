@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
 from eotrust.catalog.api_keys import ApiKeys, create_api_key, hash_secret, list_api_keys, revoke_api_key, verify_api_key
-from eotrust.catalog.db import Base
+from eotrust.catalog.base import Base
 from eotrust.cli.main import app
 from eotrust.errors import AuthError, InvalidInputError, NotFoundError, StateError
 from eotrust.settings import Settings

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.pool import Pool
 
-from eotrust.catalog.db import Base
+from eotrust.catalog.base import Base
 
 REQUESTS = 40
 

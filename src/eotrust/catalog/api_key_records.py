@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from eotrust.catalog.db import Base
+from eotrust.catalog.base import Base
 
 
 class ApiKeyRow(Base):

@@ -22,14 +22,11 @@ from sqlalchemy.exc import (
     ProgrammingError,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
+from eotrust.catalog.base import Base
 from eotrust.errors import ConfigError, InvalidInputError
 from eotrust.settings import Settings
-
-
-class Base(DeclarativeBase):
-    """Every catalogue table derives from this base (see ``records.py`` and friends)."""
 
 
 @compiles(String, "postgresql")

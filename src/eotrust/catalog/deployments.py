@@ -17,13 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from eotrust.catalog.db import Base, open_session_factory
+from eotrust.catalog.base import Base
 from eotrust.cid import canonical_json
 from eotrust.clock import utc_iso
 from eotrust.crypto.signing import Domain, Owner, account_of, record_signer, sign_record
 from eotrust.errors import IntegrityError
 from eotrust.limits import json_loads
-from eotrust.settings import Settings
 
 PUBLIC = "public"
 #: The signed format of a deployment statement.
@@ -83,8 +82,8 @@ class DeploymentRow(Base):
 class Deployments:
     """Signed deployment statements in the catalogue database."""
 
-    def __init__(self, settings: Settings, *, sessions: sessionmaker[Session] | None = None) -> None:
-        self._sessions = sessions or open_session_factory(settings)
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions  # the process's catalogue sessions (``Backends.sessions``)
 
     def record(
         self,

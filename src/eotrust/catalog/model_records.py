@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from eotrust.catalog.db import Base
+from eotrust.catalog.base import Base
 
 
 class ModelRow(Base):

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
-from eotrust.catalog.db import Base
+from eotrust.catalog.base import Base
 from eotrust.catalog.entries import BODY_TYPES, Body, Kind, Record
 from eotrust.cid import canonical_text
 from eotrust.errors import IntegrityError, InvalidInputError, first_problem
