@@ -15,6 +15,8 @@ def redacted_url(url: str) -> str:
         port = f":{parts.port}" if parts.port is not None else ""
     except ValueError:
         return "(a malformed URL)"
+    if not parts.scheme or not parts.hostname:
+        return "(not a URL with a scheme and a host)"
     host = f"[{host}]" if ":" in host else host
     hidden = "/…" if parts.path.strip("/") or parts.query or parts.username or parts.password else ""
     return f"{parts.scheme}://{host}{port}{hidden}"

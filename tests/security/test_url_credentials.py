@@ -22,6 +22,7 @@ from eotrust.ledger import Chain
 from eotrust.ports import free_port
 from eotrust.settings import load_settings
 from eotrust.store.ipfs import IpfsStore
+from eotrust.urls import redacted_url
 
 pytestmark = [pytest.mark.server]
 
@@ -132,3 +133,18 @@ def test_an_object_the_ipfs_node_lacks_is_named_without_its_credentials(node: in
         store.open("QmTXgNTp1CnApNc1b7kAFiVoYf53oRETMEesbc39bSMTss")
     assert f"127.0.0.1:{node}" in info.value.message
     _clean(info.value.message)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://127.0.0.1:8545", "http://127.0.0.1:8545"),
+        ("https://mainnet.infura.io/v3/KEY123", "https://mainnet.infura.io/…"),
+        ("https://bob:sekrit@node.example:8443/?apikey=QQQ", "https://node.example:8443/…"),
+        ("http://[::1]:5001", "http://[::1]:5001"),
+        ("notaurl-KEY123", "(not a URL with a scheme and a host)"),
+        ("http://[::1:5001/KEY123", "(a malformed URL)"),
+    ],
+)
+def test_what_of_a_url_is_shown(url: str, shown: str) -> None:
+    assert redacted_url(url) == shown
