@@ -118,6 +118,12 @@ def test_create_and_status(settings: Settings) -> None:
     assert str(bad.exception) == (
         "the federated plan is not valid: max_samples caps a weight; fedmedian counts no samples (leave it out)"
     )
+    # a deadline past the contract's uint32 of seconds: before (an audit), "the round deadline
+    # must be 1 s or more, not 4294967296" (the bound it broke is the upper one)
+    for seconds in ("4294967296", "99999999999"):
+        bad = runner.invoke(app, [*home, "federated", "create", *args[4:16], "--round-seconds", seconds])
+        assert isinstance(bad.exception, InvalidInputError), bad.output
+        assert str(bad.exception) == f"the round deadline must be 1 to 4294967295 s (some 136 years), not {seconds}"
     assert len(_federated_tasks(settings)) == tasks_before  # no contract left behind
 
 

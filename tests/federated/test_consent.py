@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fed_world import owner_sets, tiny_plan
+from fed_world import owner_sets, restart_dev_chain, tiny_plan
 from typer.testing import CliRunner
 
 from eotrust.backends import Backends
@@ -152,7 +152,7 @@ def test_a_poll_reads_no_task_again_that_names_another_party_or_waits_for_accept
     assert sorted(reads) == sorted([elsewhere.address, mine.address])
     reads.clear()
     assert node.step_all() == {} and reads == []  # nothing read, nothing said again
-    Consent(consent_dir(home, "acme"), signer=owner.account).accept(status(mine))
+    Consent(consent_dir(home, "acme"), signer=owner.account, chain=backends.chain).accept(status(mine))
     assert node.step_all() == {mine.address: "round 0: submitted"} and reads == [mine.address]
 
 
@@ -194,17 +194,18 @@ def test_a_consent_file_planted_in_the_home_accepts_nothing(home: Settings, peop
     other = _stranger_task(backends, stranger, owner.address, stranger)
     node = FederatedNode(backends, owner, "participant", data=owner_sets()[0][0])
     directory = consent_dir(home, "acme")
-    directory.mkdir(parents=True, exist_ok=True)
-    planted = directory / task.address.lower()
-    Consent(directory, signer=stranger.account).accept(task.status())  # signed, by someone else
-    Consent(directory, signer=owner.account).accept(other.status())
-    for forged in (planted.read_bytes(), (directory / other.address.lower()).read_bytes(), b"anything\n"):
+    mine = Consent(directory, signer=owner.account, chain=backends.chain)
+    planted = Consent(directory, signer=stranger.account, chain=backends.chain).accept(
+        task.status()
+    )  # signed, by someone else
+    assert planted == mine.path(task.address)
+    for forged in (planted.read_bytes(), mine.accept(other.status()).read_bytes(), b"anything\n"):
         planted.write_bytes(forged)
         said = node.step_all()
         assert said.get(task.address, "").startswith("named as participant, not accepted"), said
         assert task.status().submitted == [] and task.updates_of(0) == []
         node = FederatedNode(backends, owner, "participant", data=owner_sets()[0][0])  # forgets what it read
-    Consent(directory, signer=owner.account).accept(task.status())  # the owner's own acceptance
+    mine.accept(task.status())  # the owner's own acceptance
     assert node.step_all()[task.address] == "round 0: submitted"
 
 
@@ -227,4 +228,53 @@ def test_accept_shows_who_reads_the_updates_and_refuses_a_key_that_is_not_the_ag
     refused = runner.invoke(app, [*base, hijacked.address, "--as", "acme"])
     assert isinstance(refused.exception, InvalidInputError), refused.output
     assert f"is not the key of hpc ({platform.address})" in str(refused.exception)
-    assert not Consent(consent_dir(home, "acme"), signer=owner.account).accepts(hijacked.status())
+    assert not Consent(consent_dir(home, "acme"), signer=owner.account, chain=backends.chain).accepts(hijacked.status())
+
+
+def test_an_acceptance_does_not_carry_over_to_a_fresh_chain_at_the_same_address(
+    home: Settings, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh dev chain (the embedded one restarted, anvil) replays the same deployer's same
+    nonces, so a task opened on it gets the address of one on the previous chain — with another
+    plan, other keys, or none of the owner's say. Before (an audit), an acceptance was keyed by
+    the task's address alone (and the plan's CID): the owner's node trained for the new chain's
+    task on the strength of what it had accepted on the old one. An acceptance now names the
+    chain (its id and genesis hash)."""
+    backends, owner, stranger = people.backends, people.acme, people.mallory
+    old = _stranger_task(backends, stranger, owner.address, stranger)
+    shown = runner.invoke(app, ["--home", str(home.home), "federated", "accept", old.address, "--as", "acme"])
+    assert shown.exit_code == 0, shown.output
+    restart_dev_chain(home, monkeypatch)
+    fresh = Backends(home)
+    task = _stranger_task(fresh, stranger, owner.address, stranger)
+    assert task.address == old.address and fresh.chain.genesis_hash != backends.chain.genesis_hash
+    node = FederatedNode(fresh, owner, "participant", data=owner_sets()[0][0])
+    said = node.step_all()[task.address]
+    assert said.startswith("named as participant, not accepted: nothing done"), said
+    assert task.status().submitted == []
+    # accepted again, on this chain: it takes part
+    shown = runner.invoke(app, ["--home", str(home.home), "federated", "accept", task.address, "--as", "acme"])
+    assert shown.exit_code == 0, shown.output
+    assert node.step_all()[task.address] == "round 0: submitted"
+
+
+def test_a_running_node_stops_when_its_chain_is_started_afresh(people: People, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node keeps polling across a chain that went away (anvil restarted): the fresh chain's
+    tasks have the old one's addresses, while the node remembers by address which tasks ended
+    or name others, and reads its journal and acceptances under the chain it read first. It now
+    stops, in one line, when the chain's genesis is another."""
+    from eotrust.errors import StateError
+    from eotrust.ledger import Chain
+
+    backends, owner = people.backends, people.acme
+    node = FederatedNode(backends, owner, "participant", data=owner_sets()[0][0])
+    assert node.step_all() == {}
+    genesis = backends.chain.block_timestamp(0)
+    stamp = Chain.block_timestamp
+
+    def restarted(self: Chain, number: int) -> int:
+        return genesis + 60 if number == 0 else stamp(self, number)
+
+    monkeypatch.setattr(Chain, "block_timestamp", restarted)
+    with pytest.raises(StateError, match="was started afresh"):
+        node.step_all()

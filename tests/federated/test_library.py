@@ -107,6 +107,49 @@ def test_garbage_updates_are_refused(change: Callable[[OrderedDict[str, np.ndarr
         _check(d)
 
 
+def _layers(n: int) -> OrderedDict[str, np.ndarray]:
+    return OrderedDict((f"layer{i}", np.full(2, i, np.float32)) for i in range(n))
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda d: d.__setitem__("extra", np.zeros(2, np.float32)), "extra 'extra'"),
+        (lambda d: d.pop("layer4"), "missing 'layer4'"),
+        (
+            lambda d: (d.pop("layer4"), d.__setitem__("layer4\nforged line", np.zeros(2, np.float32))),
+            r"extra 'layer4\nforged line'; missing 'layer4'",
+        ),
+        (lambda d: d.move_to_end("layer0"), "the same names in another order (#0 is 'layer1', the model's 'layer0')"),
+    ],
+)
+def test_an_update_whose_tensors_are_not_the_models_is_refused_naming_them(
+    change: Callable[[OrderedDict[str, np.ndarray]], object], said: str
+) -> None:
+    """Before (an audit), an update with one tensor more than a model of five was refused with
+    "the update's tensors ['layer0', 'layer1', 'layer2', 'layer3']… are not the model's
+    ['layer0', 'layer1', 'layer2', 'layer3']…": the same names twice, the extra one never said.
+    The extra and missing names are now said (quoted: a name is the participant's, and the
+    refusal stays one line), or that the order differs."""
+    d = _layers(5)
+    change(d)
+    u = Update.from_bytes(Update(TASK, 0, 1, 10, d).to_bytes())
+    with pytest.raises(GarbageUpdateError) as refused:
+        check_update(u, _layers(5), task=TASK, round_=0, index=1, samples=10)
+    assert refused.value.message == f"the update's tensors are not the model's: {said}"
+    assert "\n" not in refused.value.message
+
+
+def test_a_model_whose_tensors_are_not_the_plans_is_refused_naming_them() -> None:
+    from eotrust.federated.weights import check_like
+
+    bigger = _layers(5)
+    bigger["extra"] = np.zeros(2, np.float32)
+    with pytest.raises(InvalidInputError) as refused:
+        check_like(bigger, _layers(5), "global model X")
+    assert refused.value.message == "global model X is not the plan's model: tensor names differ (extra 'extra')"
+
+
 @pytest.mark.parametrize("header", [{"round": 1}, {"index": 2}, {"samples": 11}, {"task": "0x" + "cd" * 20}])
 def test_an_update_replayed_from_another_round_task_or_participant_is_refused(header: dict[str, object]) -> None:
     with pytest.raises(GarbageUpdateError, match="the ledger says"):
@@ -178,6 +221,31 @@ def test_an_oversized_sealed_update_is_refused_before_it_is_decrypted(tmp_path: 
         open_update(store, cid, identity, like=g)
     with pytest.raises(GarbageUpdateError, match="cannot open update"):
         open_update(store, "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX", identity, like=g)
+
+
+def test_an_update_the_store_cannot_give_is_not_garbage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An update not in the store (yet) is UpdateNotStoredError (the aggregator waits for it
+    until the deadline); a store that cannot be reached raises its own error. Before (an audit),
+    both were garbage, and the aggregator refused a sound update for a store outage."""
+    from eotrust.crypto.keys import generate_identity
+    from eotrust.errors import BackendUnavailableError
+    from eotrust.federated.update import UpdateNotStoredError, open_update, seal_update
+    from eotrust.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    identity, recipient = generate_identity()
+    with pytest.raises(UpdateNotStoredError, match="cannot open update"):
+        open_update(store, "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX", identity, like=model())
+    sound = seal_update(store, Update(TASK, 0, 1, 10, delta(1)), [recipient])
+
+    def down(*args: object) -> NoReturn:
+        raise BackendUnavailableError("the IPFS node at http://127.0.0.1:5001 cannot be reached")
+
+    for method in ("size", "open"):
+        with monkeypatch.context() as m:
+            m.setattr(LocalStore, method, down)
+            with pytest.raises(BackendUnavailableError):
+                open_update(store, sound, identity, like=None if method == "open" else model())
 
 
 def test_updates_are_sealed_and_opened_without_plaintext_on_disk(

@@ -71,7 +71,9 @@ def create(
     quorum: int | None = typer.Option(
         None, "--quorum", min=1, help="fewest accepted updates to close a round at its deadline (default: all)"
     ),
-    round_seconds: int = typer.Option(600, "--round-seconds", min=1, help="deadline of each round, from its start"),
+    round_seconds: int = typer.Option(
+        600, "--round-seconds", min=1, help="deadline of each round, from its start (seconds, at most 2**32 - 1)"
+    ),
     dp_clip: float | None = typer.Option(None, "--dp-clip", help="differential privacy: L2 bound of an update"),
     dp_noise: float | None = typer.Option(None, "--dp-noise", help="differential privacy: noise multiplier"),
     as_party: str | None = AsOption,
@@ -195,7 +197,7 @@ def accept(
             f"{MAX_PARAMETERS:,}",
             hint="do not take part",
         )
-    path = Consent(consent_dir(backends.settings, party.name), signer=party.account).accept(snap)
+    path = Consent(consent_dir(backends.settings, party.name), signer=party.account, chain=backends.chain).accept(snap)
     role = " and ".join(roles)
     if as_json:
         print_json(

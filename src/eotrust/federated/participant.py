@@ -56,7 +56,7 @@ def participant_step(ctx: RoleContext, address: str, data: PixelSet, snap: Feder
         return f"round {r}: submitted"
     if ctx.now() > snap.deadline:
         return f"round {r}: missed the deadline (dropped)"
-    entry = ctx.journal.load(address, r, ROLE)
+    entry = ctx.journal.load(ctx.chain_key, address, r, ROLE)
     if entry is None:
         from eotrust.federated.local import train_local  # torch: only when this node trains
 
@@ -81,7 +81,7 @@ def participant_step(ctx: RoleContext, address: str, data: PixelSet, snap: Feder
             )
         update = Update(task=address, round=r, index=index, samples=len(data), delta=delta)
         cid = seal_update(ctx.store, update, [snap.aggregator_recipient, snap.auditor_recipient])
-        entry = RoundEntry(task=address, round=r, role=ROLE, cid=cid, samples=len(data))
+        entry = RoundEntry(chain=ctx.chain_key, task=address, round=r, role=ROLE, cid=cid, samples=len(data))
         ctx.journal.save(entry)  # before the transaction: a restart submits this same update
     try:
         task.submit_update(ctx.account, r, entry.cid, entry.samples)

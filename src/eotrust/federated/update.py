@@ -20,10 +20,10 @@ import numpy as np
 
 from eotrust.cid import canonical_json
 from eotrust.crypto.age import NotARecipientError, decrypt_stream, encrypt_stream
-from eotrust.errors import EotrustError, InvalidInputError
+from eotrust.errors import BackendUnavailableError, EotrustError, InvalidInputError, NotFoundError
 from eotrust.federated.weights import MAGIC as WEIGHTS_MAGIC
 from eotrust.federated.weights import MAX_HEADER as WEIGHTS_MAX_HEADER
-from eotrust.federated.weights import Weights, decode, encode, floating
+from eotrust.federated.weights import Weights, decode, encode, floating, name_difference
 from eotrust.limits import json_loads
 from eotrust.store.base import Store
 
@@ -33,6 +33,12 @@ _MAX_HEADER = 4096
 
 class GarbageUpdateError(InvalidInputError):
     """An update that cannot be aggregated: malformed, wrong shape or dtype, NaN or infinite."""
+
+
+class UpdateNotStoredError(GarbageUpdateError):
+    """An update whose object is not in the store (yet): its record may reach the ledger before
+    its object the store. The aggregator waits for it until the round's deadline and refuses it
+    only then; ``verify`` cannot judge an aggregated one without it."""
 
 
 class SealedForOthersError(GarbageUpdateError):
@@ -85,7 +91,9 @@ def check_update(update: Update, global_weights: Weights, *, task: str, round_: 
         )
     expected = floating(global_weights)
     if list(update.delta) != expected:
-        raise GarbageUpdateError(f"the update's tensors {list(update.delta)[:4]}… are not the model's {expected[:4]}…")
+        raise GarbageUpdateError(
+            f"the update's tensors are not the model's: {name_difference(list(update.delta), expected)}"
+        )
     for name in expected:
         d, g = update.delta[name], global_weights[name]
         if d.shape != g.shape or d.dtype != g.dtype:
@@ -122,6 +130,10 @@ def open_update(store: Store, cid: str, identity: str, *, like: Weights | None =
     if like is not None:
         try:
             size, bound = store.size(cid), sealed_update_bound(like)
+        except NotFoundError as exc:
+            raise UpdateNotStoredError(f"cannot open update {cid}: {exc.message}") from None
+        except BackendUnavailableError:
+            raise  # the store is down: no judgement of the update (before, it was refused as garbage)
         except EotrustError as exc:
             raise GarbageUpdateError(f"cannot open update {cid}: {exc.message}") from None
         if size > bound:
@@ -134,6 +146,10 @@ def open_update(store: Store, cid: str, identity: str, *, like: Weights | None =
             decrypt_stream(ciphertext, plaintext, identity)
     except NotARecipientError as exc:
         raise SealedForOthersError(f"cannot open update {cid}: {exc.message}") from None
+    except NotFoundError as exc:
+        raise UpdateNotStoredError(f"cannot open update {cid}: {exc.message}") from None
+    except BackendUnavailableError:
+        raise
     except EotrustError as exc:
         raise GarbageUpdateError(f"cannot open update {cid}: {exc.message}") from None
     return Update.from_bytes(plaintext.getvalue())

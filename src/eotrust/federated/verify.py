@@ -13,10 +13,17 @@ from eotrust.errors import EotrustError
 from eotrust.federated.aggregate import WeightedDelta
 from eotrust.federated.roles import read_model, read_plan
 from eotrust.federated.strategy import describe_aggregation, strategy_of
-from eotrust.federated.update import GarbageUpdateError, SealedForOthersError, check_update, open_update
+from eotrust.federated.update import (
+    GarbageUpdateError,
+    SealedForOthersError,
+    UpdateNotStoredError,
+    check_update,
+    open_update,
+)
 from eotrust.federated.weights import encode
+from eotrust.ledger.abi import federated_abi
 from eotrust.ledger.chain import Chain
-from eotrust.ledger.federated import FederatedFactoryClient, FederatedTaskClient
+from eotrust.ledger.federated import FederatedFactoryClient, FederatedTaskClient, RoundRecord
 from eotrust.store.base import Store
 
 #: add(name, ok, detail): ok True holds, False fails, None skipped.
@@ -61,6 +68,7 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
         add("rounds", None, "no round has started yet")
         return
     strategy = strategy_of(plan)
+    timing = _Timing(chain, address, snap.round_seconds, rounds)
     for rec in rounds:
         name = f"round {rec.round}"
         wrong = [u.index for u in rec.updates if snap.participants[u.index].lower() != u.participant.lower()]
@@ -88,6 +96,7 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
         accepted: list[WeightedDelta] = []
         misjudged: list[str] = []
         unjudged: list[str] = []
+        unstored: list[str] = []
         for u in rec.updates:
             try:
                 update = open_update(store, u.update_cid, identity, like=global_weights)
@@ -96,12 +105,22 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
             except SealedForOthersError:
                 # its participant left this key out: what the aggregator saw is not for this
                 # key to judge (INCOMPLETE), and blaming the aggregator would be the participant's frame
-                unjudged.append(f"#{u.index}'s update is not sealed for this key")
+                unjudged.append(f"#{u.index}'s update is not sealed for this key: verify with a key it was sealed for")
+                continue
+            except UpdateNotStoredError:
+                # refused: the aggregator did not have it either; aggregated: it did, and this
+                # store cannot recompute without it (INCOMPLETE, not the aggregator's fault)
+                if u.index in rec.refused:
+                    unstored.append(f"#{u.index}'s update is not in this store")
+                else:
+                    unjudged.append(
+                        f"#{u.index}'s update {u.update_cid} is not in this store: verify on a store that holds it"
+                    )
                 continue
             except GarbageUpdateError as exc:
                 good, why = False, exc.message
             if good and u.index in rec.refused:
-                misjudged.append(f"#{u.index}'s update is sound but was refused")
+                misjudged.append(f"#{u.index}'s update is sound but was refused{timing.refusal(rec)}")
             elif not good and u.index not in rec.refused:
                 misjudged.append(f"#{u.index}'s update is garbage but was aggregated ({why})")
             if good and u.index not in rec.refused:
@@ -109,10 +128,10 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
         add(
             f"{name}: refused updates are exactly the garbage ones",
             not misjudged,
-            "; ".join(misjudged) or f"refused {rec.refused}",
+            "; ".join(misjudged) or f"refused {rec.refused}" + (f" ({'; '.join(unstored)})" if unstored else ""),
         )
         if unjudged:
-            add(f"{name}: aggregate recomputed", None, "; ".join(unjudged) + ": verify with a key it was sealed for")
+            add(f"{name}: aggregate recomputed", None, "; ".join(unjudged))
             continue
         if not accepted:
             add(f"{name}: aggregate recomputed", False, "no accepted update to recompute from")
@@ -123,4 +142,38 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
             f"{name}: aggregate recomputed bit for bit",
             same,
             f"{rec.aggregate_cid}" if same else f"published {rec.aggregate_cid}, recomputed {recomputed}",
+        )
+
+
+class _Timing:
+    """When a round's deadline fell and when it closed, read only for a sound update that was
+    refused: the aggregator waits for an update's object until the deadline, so a refusal
+    before it is the aggregator's fault, and one after it may be the participant's (an object
+    stored late: no store says when an object arrived)."""
+
+    def __init__(self, chain: Chain, address: str, round_seconds: int, rounds: list[RoundRecord]) -> None:
+        self._chain, self._address, self._seconds = chain, address, round_seconds
+        self._closed = {rec.round: rec.closed_block for rec in rounds}
+
+    def _opened_block(self, round_: int) -> int | None:
+        if round_ > 0:
+            return self._closed.get(round_ - 1)
+        abi = federated_abi()
+        for log in self._chain.logs(address=self._address):
+            decoded = abi.decode_log(log.topics, log.data)
+            if decoded is not None and decoded.name == "FederatedTaskOpened":
+                return log.block_number
+        return None
+
+    def refusal(self, rec: RoundRecord) -> str:
+        """What to add to "…'s update is sound but was refused" for a refusal in ``rec``."""
+        opened = self._opened_block(rec.round)
+        if opened is None or rec.closed_block is None:
+            return ""
+        deadline = self._chain.block_timestamp(opened) + self._seconds
+        if self._chain.block_timestamp(rec.closed_block) <= deadline:
+            return " before the round's deadline (the aggregator waits for a stored update until then)"
+        return (
+            " after the round's deadline: either its object reached the store only after the aggregator looked "
+            "(its participant's doing) or the aggregator refused a sound update"
         )

@@ -92,12 +92,38 @@ def l2_norm(delta: Weights) -> float:
     return float(np.sqrt(sum(float(np.sum(delta[k].astype(np.float64) ** 2)) for k in floating(delta))))
 
 
+#: Names said in a refusal: at most this many of each kind, each cut to this many characters.
+_SAID_NAMES, _SAID_CHARS = 8, 60
+
+
+def _said(names: list[str]) -> str:
+    """``names`` quoted for a one-line message: a name is another party's bytes (repr escapes a
+    newline), a few of them at most, each cut short."""
+    shown = [repr(n if len(n) <= _SAID_CHARS else n[:_SAID_CHARS] + "…") for n in names[:_SAID_NAMES]]
+    more = f" and {len(names) - _SAID_NAMES} more" if len(names) > _SAID_NAMES else ""
+    return ", ".join(shown) + more
+
+
+def name_difference(got: list[str], expected: list[str]) -> str:
+    """How the tensor names ``got`` differ from ``expected`` (they do): the extra and the missing
+    names, or where the order first differs."""
+    have, want = set(got), set(expected)
+    extra = [n for n in got if n not in want]
+    missing = [n for n in expected if n not in have]
+    parts = ([f"extra {_said(extra)}"] if extra else []) + ([f"missing {_said(missing)}"] if missing else [])
+    if parts:
+        return "; ".join(parts)
+    i = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b)
+    return f"the same names in another order (#{i} is {_said([got[i]])}, the model's {_said([expected[i]])})"
+
+
 def check_like(weights: Weights, reference: Weights, what: str) -> None:
     """InvalidInputError unless ``weights`` has exactly ``reference``'s tensors: names in order,
     shapes and dtypes (a model another party published, against the plan's)."""
     if list(weights) != list(reference):
-        odd = next((a for a, b in zip(weights, reference) if a != b), None) or "their number"
-        raise InvalidInputError(f"{what} is not the plan's model: tensor names differ ({odd})")
+        raise InvalidInputError(
+            f"{what} is not the plan's model: tensor names differ ({name_difference(list(weights), list(reference))})"
+        )
     for name, ref in reference.items():
         got = weights[name]
         if got.shape != ref.shape or got.dtype != ref.dtype:

@@ -58,7 +58,9 @@ class FederatedNode:
             journal=RoundJournal(directory, signer=party.account),
             log=log or (lambda line: None),
         )
-        self.consent = Consent(consent_dir(backends.settings, party.name), accept_from, signer=party.account)
+        self.consent = Consent(
+            consent_dir(backends.settings, party.name), accept_from, signer=party.account, chain=backends.chain
+        )
         self._lock = file_lock(directory / f"{role}.lock")  # one such node per party and home
         self._pid_path = directory / f"{role}.pid"
         self._done: set[str] = set()
@@ -70,6 +72,7 @@ class FederatedNode:
         self._unaccepted: dict[str, str] = {}  # address -> its submitter
         self._tasks: list[str] = []  # the factory's tasks seen so far (it only appends)
         self._last: dict[str, str] = {}
+        self._genesis_time: int | None = None  # the chain's, at the first poll
 
     def step(self, address: str, snap: FederatedSnapshot | None = None) -> str:
         if self.role == "participant":
@@ -98,8 +101,24 @@ class FederatedNode:
         with self.exclusive():
             return self._step_all()
 
+    def _same_chain(self) -> None:
+        """StateError once the chain under this node is not the one it polled first: a dev
+        chain started afresh (anvil restarted) gives its tasks the old one's addresses, while the
+        node remembers, by address, which tasks ended or name others, and its journal and
+        acceptances are read under the chain it read first (``chains.chain_key``)."""
+        stamp = self.ctx.chain.block_timestamp(0)
+        if self._genesis_time is None:
+            self._genesis_time = stamp
+        elif stamp != self._genesis_time:
+            raise StateError(
+                f"the chain under this federated {self.role} node was started afresh (its genesis block is "
+                "another): nothing more is done on it",
+                hint="start the node again",
+            )
+
     def _step_all(self) -> dict[str, str]:
         seen: dict[str, str] = {}
+        self._same_chain()
         self._tasks = FederatedFactoryClient(self.ctx.chain).all_tasks(known=self._tasks)
         for address in self._tasks:
             if address in self._done or address in self._elsewhere:
