@@ -37,7 +37,8 @@ def test_journal_round_trip_is_atomic_per_task_and_signed(settings: Settings) ->
     from eotrust.errors import IntegrityError
 
     owner, other = Account.create(), Account.create()
-    journal = Journal(settings, "p1", signer=owner, platform_id="a" * 64)
+    chain = "31337-0x" + "12" * 32
+    journal = Journal(settings, "p1", signer=owner, platform_id="a" * 64, chain=chain)
     address = "0x" + "ab" * 20
     assert journal.load(address) == TaskJournal(address=address)
     entry = TaskJournal(
@@ -46,18 +47,27 @@ def test_journal_round_trip_is_atomic_per_task_and_signed(settings: Settings) ->
         results=[SealedResult(name="a", cid="QmA", plaintext_cid="QmP", size=3, recipient="age1x")],
     )
     journal.save(entry)
-    assert Journal(settings, "p1", signer=owner, platform_id="a" * 64).load(address) == entry
-    assert not list(journal.dir.glob(".*"))  # no temporary left behind
-    # another key, another platform, another task's file, an edited or a bare entry: refused
+    assert Journal(settings, "p1", signer=owner, platform_id="a" * 64, chain=chain).load(address) == entry
+    assert not list(journal.path(chain, address).parent.glob(".*"))  # no temporary left behind
+    # another chain's journal holds nothing of it (a dev chain started afresh: the same addresses)
+    assert Journal(settings, "p1", signer=owner, platform_id="a" * 64, chain="31337-0x" + "34" * 32).load(
+        address
+    ) == TaskJournal(address=address)
+    # another key, another platform, another task's file, another chain's, an edited or a bare entry: refused
     for reader in (
-        Journal(settings, "p1", signer=other, platform_id="a" * 64),
-        Journal(settings, "p1", signer=owner, platform_id="b" * 64),
+        Journal(settings, "p1", signer=other, platform_id="a" * 64, chain=chain),
+        Journal(settings, "p1", signer=owner, platform_id="b" * 64, chain=chain),
     ):
         with pytest.raises(IntegrityError, match="not one this platform's owner signed"):
             reader.load(address)
-    path = journal.dir / f"{address}.json"
+    path = journal.path(chain, address)
     moved = "0x" + "cd" * 20
-    (journal.dir / f"{moved}.json").write_bytes(path.read_bytes())
+    journal.path(chain, moved).write_bytes(path.read_bytes())
+    elsewhere = journal.path("31337-0x" + "34" * 32, address)  # copied under another chain's key
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(path.read_bytes())
+    with pytest.raises(IntegrityError, match="on this chain"):
+        Journal(settings, "p1", signer=owner, platform_id="a" * 64, chain="31337-0x" + "34" * 32).load(address)
     path.write_text(path.read_text().replace("QmRun", "QmRum"))
     for edited in (address, moved):
         with pytest.raises(IntegrityError):

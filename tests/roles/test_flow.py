@@ -332,7 +332,7 @@ def test_a_journal_entry_planted_in_the_home_records_nothing(world: World) -> No
         results=[SealedResult(name="classmap", cid=forged, plaintext_cid=forged, size=30, recipient="")],
     )
     node = world.node()
-    path = node.ctx.journal.dir / f"{address.lower()}.json"
+    path = node.ctx.journal.path(node.ctx.chain.key, address)
     path.parent.mkdir(parents=True, exist_ok=True)
     for planted in (entry.model_dump_json(), json.dumps({"entry": entry.model_dump(mode="json"), "signature": "0x00"})):
         path.write_text(planted)
@@ -344,6 +344,47 @@ def test_a_journal_entry_planted_in_the_home_records_nothing(world: World) -> No
     path.unlink()  # the operator moves it aside: the task runs
     assert node.recover() == {address: "Finished"}
     assert forged not in world.task(address).status().result_cids
+
+
+def test_a_journal_entry_of_another_chain_is_not_recorded_on_this_ones_task(world: World) -> None:
+    """A dev chain started afresh (the embedded one's directory removed, anvil restarted) gives
+    its tasks the previous chain's addresses. The node's journal was keyed by the task's address
+    alone, so the entry its owner signed for the previous chain's task at this address (results
+    sealed for that task's submitter) was recorded on this chain's task, which finished without
+    running (shown here with an entry of the format the node wrote then). Now entries are kept
+    and signed per chain (``Chain.key``): another chain's, or one naming no chain, is not read."""
+    from eotrust.crypto.signing import Domain, signed_document
+    from eotrust.nodes.journal import SealedResult, TaskJournal
+
+    address = world.request().address
+    world.answer_all(address)
+    earlier = world.store.put_bytes(b"THE PREVIOUS CHAIN'S RESULT\n")
+    entry = TaskJournal(
+        address=address,
+        run_cid=earlier,
+        results=[SealedResult(name="classmap", cid=earlier, plaintext_cid=earlier, size=28, recipient="")],
+    )
+    node = world.node()
+    owner, platform = world.parties["platform-owner"].account, node.ctx.platform.id
+    # the entry as the node signed it before it named its chain (version 1, keyed by address)
+    unkeyed = node.ctx.journal.dir / f"{address.lower()}.json"
+    unkeyed.parent.mkdir(parents=True, exist_ok=True)
+    unkeyed.write_bytes(
+        signed_document(owner, Domain.NODE_JOURNAL, 1, {"platform": platform, "entry": entry.model_dump(mode="json")})
+    )
+    # and as it signs it now, for another chain
+    other = node.ctx.journal.path("31337-0x" + "ab" * 32, address)
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_bytes(
+        signed_document(
+            owner,
+            Domain.NODE_JOURNAL,
+            2,
+            {"platform": platform, "chain": "31337-0x" + "ab" * 32, "entry": entry.model_dump(mode="json")},
+        )
+    )
+    assert node.recover() == {address: "Finished"}
+    assert earlier not in world.task(address).status().result_cids  # before: the previous chain's result
 
 
 def test_a_data_file_swapped_while_it_is_sealed_is_not_sent(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ modify, write: two commands cannot lose each other's), each signed by the party'
 (domain ``federated consent``, over the chain, the task's address and its plan's CID): a file
 planted in the home by someone else — before, any file there counted — accepts nothing.
 
-An acceptance names its chain (:func:`eotrust.federated.chains.chain_key`: id and genesis
+An acceptance names its chain (:attr:`eotrust.ledger.chain.Chain.key`: id and genesis
 hash) and lives in that chain's directory: a dev chain started afresh gives its tasks the
 previous chain's addresses, and before (version 1, the task's address alone) a node took part
 in the new chain's task on the strength of an acceptance of the old one's. Version 1
@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 from eth_account.signers.local import LocalAccount
 
 from eotrust.crypto.signing import Domain, open_signed_file, signed_document
-from eotrust.federated.chains import chain_key
 from eotrust.ledger.codec import checksum_address
 from eotrust.ledger.federated import FederatedSnapshot
 from eotrust.settings import Settings
@@ -52,13 +51,13 @@ class Consent:
 
     def path(self, address: str) -> Path:
         """Where the acceptance of the task at ``address`` on this chain is kept."""
-        return self.directory / chain_key(self._chain) / checksum_address(address, what="federated task").lower()
+        return self.directory / self._chain.key / checksum_address(address, what="federated task").lower()
 
     def accept(self, snap: FederatedSnapshot) -> Path:
         """Record that this party takes part in the task ``snap`` (its plan CID kept beside)."""
         path = self.path(snap.address)
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"chain": chain_key(self._chain), "task": snap.address.lower(), "plan": snap.plan_cid}
+        payload = {"chain": self._chain.key, "task": snap.address.lower(), "plan": snap.plan_cid}
         write_atomic(path, signed_document(self._signer, Domain.FEDERATED_CONSENT, CONSENT_VERSION, payload))
         return path
 
@@ -85,7 +84,7 @@ class Consent:
             max_bytes=MAX_CONSENT_BYTES,
         )
         if not isinstance(payload, dict) or (payload.get("chain"), payload.get("task")) != (
-            chain_key(self._chain),
+            self._chain.key,
             address.lower(),
         ):
             return None

@@ -9,11 +9,8 @@ from eotrust.federated.plan import FederatedPlan
 from eotrust.federated.strategy import robustness_problem
 from eotrust.federated.weights import encode
 from eotrust.ledger.chain import Chain
-from eotrust.ledger.federated import FederatedFactoryClient, FederatedTaskClient
+from eotrust.ledger.federated import FederatedFactoryClient, FederatedTaskClient, check_round_seconds
 from eotrust.store.base import Store
-
-#: The longest round deadline: the contract keeps it in seconds, in a uint32.
-MAX_ROUND_SECONDS = 2**32 - 1
 
 
 def create_federated_task(
@@ -33,11 +30,7 @@ def create_federated_task(
     """The new task; round 0 starts from the plan's seeded initial model. ``quorum`` defaults
     to every participant."""
     closes_with = len(participants) if quorum is None else quorum
-    if not 1 <= round_seconds <= MAX_ROUND_SECONDS:
-        # the contract keeps it in a uint32; before (an audit) a larger one was refused as "must be 1 s or more"
-        raise InvalidInputError(
-            f"the round deadline must be 1 to {MAX_ROUND_SECONDS} s (some 136 years), not {round_seconds}"
-        )
+    check_round_seconds(round_seconds)  # before anything is stored
     problem = robustness_problem(plan, closes_with) if 1 <= closes_with <= len(participants) else None
     if problem is not None:  # (a quorum out of range is the contract's to refuse)
         raise InvalidInputError(problem)

@@ -11,7 +11,7 @@ declared sample count: the joint model was the planter's), or the aggregator pub
 planter's global model, which every participant then trained on. An entry not signed so is
 refused, naming its file.
 
-Entries are kept per chain (:func:`eotrust.federated.chains.chain_key`: its id and genesis
+Entries are kept per chain (:attr:`eotrust.ledger.chain.Chain.key`: its id and genesis
 hash), in a directory of their own: a dev chain started afresh gives its tasks the previous
 chain's addresses, and before (version 1, keyed by the task's address alone) a participant
 submitted there the update it had sealed for the previous chain's task, and an aggregator
@@ -38,7 +38,7 @@ MAX_ENTRY_BYTES = 1024 * 1024
 
 
 class RoundEntry(BaseModel):
-    chain: str = Field(description="the chain's key (chain id and genesis hash): chains.chain_key")
+    chain: str = Field(description="the chain's key (chain id and genesis hash): Chain.key")
     task: str
     round: int
     role: str
@@ -54,7 +54,7 @@ class RoundJournal:
         self._signer = signer
 
     def path(self, chain: str, task: str, round_: int, role: str) -> Path:
-        """Where the entry of this chain (its :func:`~eotrust.federated.chains.chain_key`), task,
+        """Where the entry of this chain (its :attr:`~eotrust.ledger.chain.Chain.key`), task,
         round and role is kept."""
         if not _CHAIN_KEY.fullmatch(chain):
             raise InvalidInputError(f"{chain!r} is not a chain's key (<chain id>-<genesis hash>)")

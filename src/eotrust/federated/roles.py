@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
-from eotrust.federated.chains import chain_key
 from eotrust.federated.journal import RoundJournal
 from eotrust.federated.plan import FederatedPlan
 from eotrust.federated.weights import Weights, check_like, decode, encode
@@ -39,7 +38,7 @@ class RoleContext:
     @property
     def chain_key(self) -> str:
         """The chain this party acts on, as its journal and acceptances name it (id and genesis)."""
-        return chain_key(self.chain)
+        return self.chain.key
 
     def now(self) -> float:
         """The time deadlines are judged by: the chain's, as the contract does

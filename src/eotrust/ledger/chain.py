@@ -154,6 +154,15 @@ class Chain:
             self._genesis_hash = "0x" + bytes(block["hash"]).hex()
         return self._genesis_hash
 
+    @property
+    def key(self) -> str:
+        """``<chain id>-<genesis hash>``: which chain a local record belongs to. A dev chain
+        started afresh (the embedded one, anvil) has the same id and, replaying the same
+        deployer's nonces, the same contract addresses, but another genesis (stamped when the
+        chain starts): what a home keeps about a task (the factory's deployment, a node's
+        journal, a federated party's rounds and acceptances) is kept under this key."""
+        return f"{self.chain_id}-{self.genesis_hash.lower()}"
+
     # -- reading ------------------------------------------------------------------------------
     def block_number(self) -> int:
         """The number of the latest mined block."""

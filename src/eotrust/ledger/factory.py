@@ -118,7 +118,7 @@ class TaskFactoryClient:
     # -- where ------------------------------------------------------------------------------
     @property
     def _key(self) -> str:
-        return f"{self.chain.chain_id}-{self.chain.genesis_hash}"
+        return self.chain.key
 
     def _deployments(self) -> Deployments:
         return Deployments(self.chain.settings.chain_dir)

@@ -30,6 +30,19 @@ MAX_PARTICIPANTS = 32
 PAGE = 500
 
 
+#: The longest round deadline: the contract keeps it in seconds, in a uint32.
+MAX_ROUND_SECONDS = 2**32 - 1
+
+
+def check_round_seconds(seconds: int) -> None:
+    """InvalidInputError unless ``seconds`` is a round deadline the contract can keep (before,
+    a larger one was refused as "must be 1 s or more")."""
+    if not 1 <= seconds <= MAX_ROUND_SECONDS:
+        raise InvalidInputError(
+            f"the round deadline must be 1 to {MAX_ROUND_SECONDS} s (some 136 years), not {seconds}"
+        )
+
+
 class FederatedState(enum.StrEnum):
     UNINITIALISED = "Uninitialised"
     RUNNING = "Running"
@@ -114,7 +127,7 @@ class FederatedFactoryClient:
 
     @property
     def _key(self) -> str:
-        return f"federated-{self.chain.chain_id}-{self.chain.genesis_hash}"
+        return f"federated-{self.chain.key}"
 
     @staticmethod
     def _tag() -> str:
@@ -195,8 +208,7 @@ class FederatedFactoryClient:
             raise InvalidInputError(f"rounds must be 1 to 255, not {rounds}")
         if not 1 <= quorum <= 255:
             raise InvalidInputError(f"the quorum must be 1 to 255, not {quorum}")
-        if not 1 <= round_seconds < 2**32:
-            raise InvalidInputError(f"the round deadline must be 1 s or more, not {round_seconds}")
+        check_round_seconds(round_seconds)
         address = self.ensure_deployed(account)
         data = self._abi.encode_call(
             "createFederatedTask",

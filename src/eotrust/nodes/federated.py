@@ -105,7 +105,7 @@ class FederatedNode:
         """StateError once the chain under this node is not the one it polled first: a dev
         chain started afresh (anvil restarted) gives its tasks the old one's addresses, while the
         node remembers, by address, which tasks ended or name others, and its journal and
-        acceptances are read under the chain it read first (``chains.chain_key``)."""
+        acceptances are read under the chain it read first (``Chain.key``)."""
         stamp = self.ctx.chain.block_timestamp(0)
         if self._genesis_time is None:
             self._genesis_time = stamp

@@ -13,6 +13,12 @@ platform's catalogue id and the entry, which names its task): the node records w
 journal says, so before, whoever could write the home planted an entry — results never
 computed — and the node signed them onto the contract and into the catalogue without running
 anything. An entry not signed so is refused, naming its file; nothing is recorded from it.
+
+Entries are kept and signed per chain (:attr:`eotrust.ledger.chain.Chain.key`: its id and
+genesis hash), under ``tasks/<chain key>/``: a dev chain started afresh gives its tasks the
+previous chain's addresses, and before (version 1, keyed by the address alone) the entry of the
+previous chain's task was recorded on the new one's, which finished without running. Version 1
+entries are never read.
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ from eotrust.errors import IntegrityError
 from eotrust.settings import Settings
 from eotrust.store.atomic import write_atomic
 
-#: The version of the signed journal format.
-JOURNAL_VERSION = 1
+#: The version of the signed journal format (2: an entry names its chain).
+JOURNAL_VERSION = 2
 #: Most bytes of one entry (255 results of a few hundred bytes each fit many times over).
 MAX_ENTRY_BYTES = 4 * 1024 * 1024
 
@@ -53,18 +59,26 @@ class TaskJournal(BaseModel):
 
 
 class Journal:
-    """One signed JSON file per task under ``<home>/nodes/<platform>/tasks/``."""
+    """One signed JSON file per chain and task under ``<home>/nodes/<platform>/tasks/<chain>/``;
+    ``chain`` is the chain's :attr:`~eotrust.ledger.chain.Chain.key`."""
 
-    def __init__(self, settings: Settings, platform: str, *, signer: LocalAccount, platform_id: str) -> None:
+    def __init__(
+        self, settings: Settings, platform: str, *, signer: LocalAccount, platform_id: str, chain: str
+    ) -> None:
         self.dir = settings.path("nodes", platform, "tasks")
         self._signer = signer
         self._platform_id = platform_id
+        self._chain = chain
+
+    def path(self, chain: str, address: str) -> Path:
+        """Where the entry of the task at ``address`` on ``chain`` (its key) is kept."""
+        return self.dir / chain / f"{address.lower()}.json"
 
     def _path(self, address: str) -> Path:
-        return self.dir / f"{address.lower()}.json"
+        return self.path(self._chain, address)
 
     def _payload(self, entry: TaskJournal) -> dict[str, object]:
-        return {"platform": self._platform_id, "entry": entry.model_dump(mode="json")}
+        return {"platform": self._platform_id, "chain": self._chain, "entry": entry.model_dump(mode="json")}
 
     def load(self, address: str) -> TaskJournal:
         """The entry of task ``address`` (empty if none); IntegrityError for one the platform's
@@ -76,14 +90,18 @@ class Journal:
             path, Domain.NODE_JOURNAL, JOURNAL_VERSION, self._signer.address, max_bytes=MAX_ENTRY_BYTES
         )
         entry = None
-        if isinstance(payload, dict) and payload.get("platform") == self._platform_id:
+        if isinstance(payload, dict) and (payload.get("platform"), payload.get("chain")) == (
+            self._platform_id,
+            self._chain,
+        ):
             try:
                 entry = TaskJournal.model_validate(payload.get("entry"))
             except ValidationError:
                 entry = None
         if entry is None or entry.address.lower() != address.lower():
             raise IntegrityError(
-                f"the node's journal entry {path} is not one this platform's owner signed for task {address}: "
+                f"the node's journal entry {path} is not one this platform's owner signed for task {address} "
+                "on this chain: "
                 "nothing is recorded from it",
                 hint="someone else wrote into this home; move the file aside to run the task again",
             )
