@@ -52,8 +52,37 @@ class YamlLimits:
     max_nodes: int = 200_000
 
 
+@dataclass(frozen=True)
+class RasterLimits:
+    """How much one raster another party hands over may make this machine do before a pixel is
+    read. A GeoTIFF declares its size, block size and band count in a few header bytes, and a
+    file of 666 bytes can declare one block of 45,056 x 45,056 px (2.1 GB once decoded) or a
+    200,000 x 200,000 px scene (39 million tiles of 32 px)."""
+
+    #: bytes of one decoded block (every band of it when the bands are interleaved by pixel):
+    #: what GDAL allocates to read any pixel of it. A cube block of 256 x 256 px, 13 bands and
+    #: 120 dates is 409 MiB (the dataset's tile limit is the same 512 MiB).
+    max_block_bytes: int = 512 * 2**20
+    #: bands of one raster: a cube of 120 dates x 13 bands has 1,560.
+    max_bands: int = 10_000
+    #: tiles `eo tile` cuts from one raster (the whole lattice, empty tiles included: each is
+    #: read): a Sentinel-2 scene of 10,980 px in tiles of 32 px is 117,649.
+    max_tiles: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class VectorLimits:
+    """How many features and vertices a label file another party hands over may hold: each
+    vertex costs about 330 bytes while the polygons are reprojected and burnt."""
+
+    max_features: int = 1_000_000
+    max_vertices: int = 2_000_000
+
+
 JSON_LIMITS = JsonLimits()
 YAML_LIMITS = YamlLimits()
+RASTER_LIMITS = RasterLimits()
+VECTOR_LIMITS = VectorLimits()
 
 # A JSON string, possessively (no backtracking: linear even on hostile input).
 _STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)

@@ -148,7 +148,9 @@ def labels_cmd(
     out: Path = typer.Option(..., "-o", "--output", help="label GeoTIFF to write"),
     vector: Path | None = typer.Option(None, "--vector", help="reference polygons (GeoPackage, GeoJSON…; any CRS)"),
     field: str = typer.Option("class", "--field", help="the polygons' class field (codes or names)"),
-    classes: str | None = typer.Option(None, "--classes", help="class list, e.g. '2 forest,3 grassland'"),
+    classes: str | None = typer.Option(
+        None, "--classes", help="class list, e.g. '2 forest,3 grassland' (--raster: instead of its classes tag)"
+    ),
     layer: str | None = typer.Option(None, "--layer"),
     all_touched: bool = typer.Option(False, "--all-touched", help="burn every pixel a polygon touches"),
     raster: Path | None = typer.Option(None, "--raster", help="a label raster to put on the grid (nearest)"),
@@ -173,7 +175,7 @@ def labels_cmd(
             vector, grid, out, field=field, classes=ClassList.parse(classes), layer=layer, all_touched=all_touched
         )
     elif raster is not None:
-        counts = align_labels(raster, grid, out)
+        counts = align_labels(raster, grid, out, classes=ClassList.parse(classes) if classes else None)
     else:
         rule_list = DEFAULT_RULES
         if rules is not None:

@@ -199,6 +199,7 @@ def build_dataset(
                     skipped += 1
                     continue
                 x = reader.read(tile.window)
+                _check_finite(cube_path, x, tile.x, tile.y)
                 which = SPLITS[where]
                 i = len(entries)
                 xs.resize((i + 1, t, b, s, s))
@@ -252,6 +253,19 @@ def build_dataset(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return manifest
+
+
+def _check_finite(cube_path: Path, x: np.ndarray, col: int, row: int) -> None:
+    """InvalidInputError when a tile's pixels hold an infinity (NaN is no observation, and
+    allowed): the normalisation would be infinite or NaN, and no reader accepts that archive.
+    Raised before anything is written (the work folder goes, ``dest`` is never made)."""
+    if np.isinf(x).any():
+        t, b, y, x_ = (int(v[0]) for v in np.nonzero(np.isinf(x)))
+        raise InvalidInputError(
+            f"{cube_path} holds an infinite value (date {t + 1}, band {b + 1}, pixel row {row + y}, column {col + x_}); "
+            "a training dataset holds finite numbers, NaN for no observation",
+            hint="mask the infinities as nodata (NaN) or clip them, then build the dataset again",
+        )
 
 
 def _cleaning_tags(cube_path: Path) -> dict[str, str] | None:

@@ -22,7 +22,7 @@ from rasterio.windows import Window
 from eotrust.eo.cube import Cube, iter_windows
 from eotrust.eo.raster import Grid, add_counts, atomic_path, block_size_for, geotiff_profile, open_raster, read, windows
 from eotrust.errors import InvalidInputError, NotFoundError, RasterError
-from eotrust.limits import file_problem
+from eotrust.limits import VECTOR_LIMITS, VectorLimits, file_problem
 
 NODATA_CODE = 0
 
@@ -134,8 +134,23 @@ def code_counts(path: Path, *, block: int | None = None) -> dict[int, int]:
     return counts
 
 
+def check_code_dtype(path: Path) -> float | None:
+    """InvalidInputError unless the label raster's pixels are integers (class codes are whole
+    numbers: 2.7 is no class 2); its nodata value, if it declares one."""
+    with open_raster(path) as ds:
+        dtype, nodata = np.dtype(ds.dtypes[0]), ds.nodata
+    if dtype.kind not in "ui":
+        raise InvalidInputError(
+            f"{path} holds {dtype} pixels; a label raster holds whole class codes (an integer type)",
+            hint="write the labels as uint8 or uint16 class codes, 0 for no data",
+        )
+    return None if nodata is None else float(nodata)
+
+
 def check_classes(path: Path, classes: ClassList) -> dict[int, int]:
-    """Counts of the label raster's codes; codes neither nodata nor in ``classes`` are refused."""
+    """Counts of the label raster's codes; a raster of other than integers, and codes neither
+    nodata nor in ``classes``, are refused."""
+    check_code_dtype(path)
     counts = code_counts(path)
     unknown = sorted(c for c in counts if c != NODATA_CODE and c not in classes.codes)
     if unknown:
@@ -170,17 +185,44 @@ def check_vector_format(path: Path) -> None:
     )
 
 
-def read_vector(path: Path, field: str, *, layer: str | int | None = None) -> tuple[list[Any], list[Any], str]:
-    """``(geometries, values, crs)`` of a GeoPackage/GeoJSON/Shapefile layer."""
+#: Geometries are decoded and counted this many features at a time.
+_BATCH = 10_000
+
+
+def _too_many(path: Path, count: int, what: str, most: int) -> InvalidInputError:
+    return InvalidInputError(
+        f"{path} holds {count:,} {what} or more; at most {most:,} are read",
+        hint="clip the polygons to the scene or simplify them first, e.g. with QGIS's Clip or Simplify",
+    )
+
+
+def read_vector(
+    path: Path, field: str, *, layer: str | int | None = None, limits: VectorLimits | None = None
+) -> tuple[list[Any], list[Any], str]:
+    """``(geometries, values, crs)`` of a GeoPackage/GeoJSON/Shapefile layer, within
+    :class:`~eotrust.limits.VectorLimits`: the features are counted from the layer's
+    information before any is read, and the vertices as the geometries are decoded (a batch at
+    a time, before they are reprojected and burnt, which costs some 330 bytes a vertex). The
+    encoded geometries read first (WKB, 16 bytes a vertex) are no larger than the file's own
+    coordinates."""
     import pyogrio
     import shapely
 
+    limits = limits or VECTOR_LIMITS
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"vector file {path} does not exist")
     check_vector_format(path)
     try:
-        meta, _, geometry, field_data = pyogrio.raw.read(path, layer=layer, columns=[field])
+        declared = int(pyogrio.read_info(path, layer=layer).get("features", -1))
+        if declared > limits.max_features:
+            raise _too_many(path, declared, "features", limits.max_features)
+        # a count the layer does not know (-1) is bounded by the read itself (which otherwise
+        # leaves it out: a feature GDAL cannot read fails a read of at most N features)
+        bound = {"max_features": limits.max_features + 1} if declared < 0 else {}
+        meta, _, geometry, field_data = pyogrio.raw.read(path, layer=layer, columns=[field], force_2d=True, **bound)
+    except InvalidInputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - pyogrio raises several unrelated types
         raise InvalidInputError(
             f"cannot read polygons from {path}: {str(exc).splitlines()[0]}",
@@ -202,8 +244,10 @@ def read_vector(path: Path, field: str, *, layer: str | int | None = None) -> tu
             f"{path} has no CRS, so its polygons cannot be placed on the grid",
             hint="save it with a CRS (GeoJSON defaults to WGS 84 only when it says so)",
         )
+    if geometry is not None and len(geometry) > limits.max_features:
+        raise _too_many(path, len(geometry), "features", limits.max_features)
     try:
-        geoms = list(shapely.from_wkb(geometry)) if geometry is not None else []
+        geoms = _decode_counted(path, geometry, limits.max_vertices) if geometry is not None else []
     except shapely.errors.GEOSException as exc:  # an unclosed ring, a ring of two points
         raise InvalidInputError(
             f"{path} holds a geometry that is not valid: {str(exc).splitlines()[0]}",
@@ -211,6 +255,22 @@ def read_vector(path: Path, field: str, *, layer: str | int | None = None) -> tu
         ) from None
     values = list(field_data[fields.index(field)] if len(field_data) > 1 else field_data[0])
     return geoms, values, str(crs)
+
+
+def _decode_counted(path: Path, wkb: Any, most: int) -> list[Any]:
+    """Shapely geometries of ``wkb``, decoded a batch at a time; refused as soon as their
+    vertices pass ``most``."""
+    import shapely
+
+    geoms: list[Any] = []
+    vertices = 0
+    for start in range(0, len(wkb), _BATCH):
+        batch = shapely.from_wkb(wkb[start : start + _BATCH])
+        vertices += int(shapely.get_num_coordinates(batch).sum())
+        if vertices > most:
+            raise _too_many(path, vertices, "vertices", most)
+        geoms.extend(batch)
+    return geoms
 
 
 def rasterize_labels(
@@ -223,15 +283,17 @@ def rasterize_labels(
     layer: str | int | None = None,
     all_touched: bool = False,
     block: int = 1024,
+    limits: VectorLimits | None = None,
 ) -> dict[int, int]:
     """Burn the polygons of ``vector`` (any CRS: reprojected to the grid's) into a ``uint16``
     label raster on ``grid``, window by window. The class field holds codes or class names;
     any value not in ``classes`` is refused, naming it. Later polygons win where they overlap.
+    A file past ``limits`` (features, vertices) is refused before its polygons are built whole.
     Returns the pixel count of each code."""
     import shapely
     from rasterio.warp import transform_geom
 
-    geoms, values, crs = read_vector(vector, field, layer=layer)
+    geoms, values, crs = read_vector(vector, field, layer=layer, limits=limits)
     # a feature without a geometry (null in GeoJSON, or one GDAL could not read) burns nothing
     kept = [i for i, g in enumerate(geoms) if g is not None and not g.is_empty]
     geoms, values = [geoms[i] for i in kept], [values[i] for i in kept]
@@ -427,15 +489,52 @@ def synthetic_labels(
     return counts
 
 
-def align_labels(src: Path, grid: Grid, dest: Path, *, block: int | None = None) -> dict[int, int]:
+def check_source_codes(src: Path, classes: ClassList | None) -> None:
+    """Refuse a label raster to be put on a grid unless it holds integers, and each of its
+    codes is its nodata, 0, or a class of ``classes`` (without a class list: a code of
+    1..65534, what a ``uint16`` label raster can carry). Read window by window, before anything
+    is written: a float 2.7 became class 2, -3 became 65533, and an unlisted code a class."""
+    nodata = check_code_dtype(src)
+    counts = code_counts(src)
+    allowed = set(classes.codes) if classes is not None else None
+    bad = sorted(
+        c
+        for c in counts
+        if c != NODATA_CODE
+        and (nodata is None or c != nodata)
+        and (not 0 < c <= 65534 or (allowed is not None and c not in allowed))
+    )
+    if bad:
+        shown = ", ".join(str(c) for c in bad[:20]) + (f" and {len(bad) - 20} more" if len(bad) > 20 else "")
+        listed = (
+            f"the class list ({', '.join(f'{c.code} {c.name}' for c in classes.classes)})"
+            if classes is not None
+            else "1..65534"
+        )
+        raise InvalidInputError(
+            f"{src} holds class code(s) {shown} that are not in {listed}",
+            hint="add them to the class list (--classes or the raster's classes tag), or map them to 0 (no data)",
+        )
+
+
+def align_labels(
+    src: Path, grid: Grid, dest: Path, *, block: int | None = None, classes: ClassList | None = None
+) -> dict[int, int]:
     """A label raster on ``grid``: copied when it is already there, else reprojected with
-    nearest-neighbour resampling (classes stay classes), window by window. Its ``classes``
-    tag travels with it; areas it does not cover become 0 (no data)."""
+    nearest-neighbour resampling (classes stay classes), window by window. Its pixels must be
+    integer codes of ``classes`` (default: its own ``classes`` tag), 0 or its nodata
+    (:func:`check_source_codes`). The class list travels with it; areas it does not cover
+    become 0 (no data)."""
     from eotrust.eo.cube import Source, stack
 
-    cube = stack([Source(Path(src), band="labels", resampling="nearest")], grid=grid)
+    src = Path(src)
     with open_raster(src) as ds:
         tags = {k: v for k, v in ds.tags().items() if k in ("classes", "source")}
+    if classes is not None:
+        tags["classes"] = classes.to_tag()
+    declared = classes if classes is not None else (ClassList.parse(tags["classes"]) if "classes" in tags else None)
+    check_source_codes(src, declared)
+    cube = stack([Source(src, band="labels", resampling="nearest")], grid=grid)
     counts: dict[int, int] = {}
     with (
         atomic_path(dest) as tmp,

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import rasterio
@@ -24,7 +24,7 @@ from rasterio.windows import Window
 
 from eotrust.eo.raster import Grid, atomic_path, geotiff_profile, open_raster, parse_date, read
 from eotrust.errors import RasterError
-from eotrust.limits import half_of_memory
+from eotrust.limits import RASTER_LIMITS, RasterLimits, half_of_memory
 from eotrust.store.atomic import write_atomic
 
 
@@ -56,9 +56,56 @@ class Tile:
         return asdict(self)
 
 
-def tile_grid(grid: Grid, size: int, overlap: int = 0) -> list[Tile]:
+@dataclass(frozen=True)
+class TileGrid(Sequence[Tile]):
     """The lattice of ``size`` x ``size`` tiles overlapping by ``overlap`` pixels that covers
-    ``grid``."""
+    ``grid``, row by row: a sequence whose tiles are made when asked for, so a lattice of
+    millions of tiles (a 200,000 px scene in tiles of 32) costs nothing until it is walked —
+    built whole, it was 19 GiB before the first pixel was read."""
+
+    grid: Grid
+    size: int
+    overlap: int
+    rows: int
+    cols: int
+
+    @property
+    def stride(self) -> int:
+        return self.size - self.overlap
+
+    def __len__(self) -> int:
+        return self.rows * self.cols
+
+    @overload
+    def __getitem__(self, index: int) -> Tile: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Tile]: ...
+
+    def __getitem__(self, index: int | slice) -> Tile | Sequence[Tile]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = len(self)
+        i = index + n if index < 0 else index
+        if not 0 <= i < n:
+            raise IndexError(f"tile {index} of a lattice of {n}")
+        return self.tile(*divmod(i, self.cols))
+
+    def __iter__(self) -> Iterator[Tile]:
+        for r in range(self.rows):
+            for c in range(self.cols):
+                yield self.tile(r, c)
+
+    def tile(self, row: int, col: int) -> Tile:
+        """The tile at ``row``, ``col`` of the lattice."""
+        x, y = col * self.stride, row * self.stride
+        transform = self.grid.window_transform(Window(x, y, self.size, self.size))
+        return Tile(row, col, x, y, self.size, tuple(transform)[:6])
+
+
+def tile_grid(grid: Grid, size: int, overlap: int = 0) -> TileGrid:
+    """The lattice of ``size`` x ``size`` tiles overlapping by ``overlap`` pixels that covers
+    ``grid`` (lazy: :class:`TileGrid`)."""
     if size < 1:
         raise RasterError(f"tile size must be positive, not {size}")
     if not 0 <= overlap < size:
@@ -66,12 +113,20 @@ def tile_grid(grid: Grid, size: int, overlap: int = 0) -> list[Tile]:
     stride = size - overlap
     rows = max(1, math.ceil((grid.height - overlap) / stride))
     cols = max(1, math.ceil((grid.width - overlap) / stride))
-    tiles = []
-    for r in range(rows):
-        for c in range(cols):
-            win = Window(c * stride, r * stride, size, size)
-            tiles.append(Tile(r, c, c * stride, r * stride, size, tuple(grid.window_transform(win))[:6]))
-    return tiles
+    return TileGrid(grid, size, overlap, rows, cols)
+
+
+def check_tile_count(path: Path, tiles: TileGrid, limits: RasterLimits | None = None) -> None:
+    """Refuse, before anything is read or made, a tiling whose lattice has more tiles than
+    :class:`~eotrust.limits.RasterLimits` allows: each tile is read (and, unless empty,
+    written), and a header of a few bytes can declare a scene of 39 million tiles."""
+    limits = limits or RASTER_LIMITS
+    if len(tiles) > limits.max_tiles:
+        raise RasterError(
+            f"{path} ({tiles.grid.width:,} x {tiles.grid.height:,} px) makes {len(tiles):,} tiles of {tiles.size} px; "
+            f"at most {limits.max_tiles:,} are cut",
+            hint="use a larger --size, or cut the raster into parts first",
+        )
 
 
 def read_padded(ds: Any, window: Window, *, fill: float, indexes: Sequence[int] | None = None) -> np.ndarray:
@@ -159,6 +214,7 @@ def tile_raster(path: Path, out_dir: Path, size: int, overlap: int = 0, *, skip_
     with open_raster(path) as ds:
         grid = Grid.from_dataset(ds)
         tiles = tile_grid(grid, size, overlap)  # a bad size or overlap is refused before anything is made
+        check_tile_count(path, tiles)
         nodata, desc, tags, dtype = ds.nodata, ds.descriptions, ds.tags(), ds.dtypes[0]
         _check_tile_memory(path, size, ds.count, np.dtype(dtype).itemsize)
         created = not out_dir.exists()
