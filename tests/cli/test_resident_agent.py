@@ -766,3 +766,173 @@ def test_a_full_listen_queue_leaves_the_command_to_the_client(tmp_path: Path, mo
         listener.close()
         for s in queued:
             s.close()
+
+
+# -- a home whose chain is huge, or locked ---------------------------------------------------------
+#: The planted journal's size: twice the agent's bound (warm.MAX_WARM_BYTES, checked below).
+PLANTED_MIB = 64
+
+
+def _planted_chain(home: Path, mib: int) -> Path:
+    """A chain under ``home`` whose journal holds ``mib`` MiB of intact records the chain never
+    reads (anyone may leave such a journal in a home: one copied, shared or planted)."""
+    from eotrust.ledger.backend import EmbeddedBackend
+    from eotrust.ledger.embedded import ChainJournal
+
+    directory = home / "chain"
+    EmbeddedBackend(directory)  # the genesis
+    journal = ChainJournal(directory)
+    journal.offset = journal.size()
+    with journal.lock():
+        for i in range(mib):
+            journal.append({b"planted-%d" % i: bytes([i % 251]) * (1 << 20)})
+    return directory
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def _send(cli: Cli, argv: list[str], home: Path) -> socket.socket:
+    """A request of ``argv`` for ``home`` on the agent's socket (its answers not read yet)."""
+    env = {k: v for k, v in cli.env.items() if k != "EOTRUST_PASSPHRASE"}
+    request = {**request_of(argv), "env": {**env, "EOTRUST_HOME": str(home), "EOTRUST_AGENT": "1"}}
+    request["cwd"] = str(cli.cwd)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(60)
+    sock.connect(str(cli.socket()))
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        socket.send_fds(sock, [wire.encode_request(request)], [null, null, null])
+    finally:
+        os.close(null)
+    return sock
+
+
+def test_a_huge_journal_in_one_home_stays_out_of_the_agents_memory(cli: Cli, tmp_path: Path) -> None:
+    """Before (an audit), the agent opened a planted journal of any size in its only loop (19 s
+    for every command of that user) and kept its contents in memory for good: now a journal
+    over the bound is never read by the agent; the command's child opens it."""
+    mib = PLANTED_MIB
+    home = tmp_path / "huge-home"
+    directory = _planted_chain(home, mib)
+    pid = int(cli.status()["pid"])
+    before = _rss_kib(pid)
+    result = cli.through_agent(lambda: cli.run("chain", "check", EOTRUST_HOME=str(home)))
+    assert result.returncode == 0, result.stderr  # the child read it all, as without the agent
+    grown_mib = (_rss_kib(pid) - before) >> 10
+    assert grown_mib < mib // 4, f"the agent grew by {grown_mib} MiB over a {mib} MiB journal"
+    assert str(directory) not in cli.status()["warm_chains"]
+    assert f"not kept warm: {directory / 'embedded.journal'} holds" in cli.log()
+    from eotrust.cli.resident.warm import MAX_WARM_BYTES
+
+    assert PLANTED_MIB << 20 >= 2 * MAX_WARM_BYTES
+
+
+@pytest.mark.parametrize("journal", ["huge", "small"])
+def test_a_home_whose_chain_cannot_be_opened_now_does_not_hold_the_agent_for_another(
+    cli: Cli, tmp_path: Path, journal: str
+) -> None:
+    """Before (an audit), the agent opened a request's chain in its only loop: while one home's
+    huge journal was read (~19 s), or its journal lock was held, no other command started.
+    Here home A's lock is held by this test, so that opening A's chain in the loop would last
+    as long as the test likes: B's command must start and end meanwhile, and A's after it."""
+    from eotrust.store.lock import file_lock
+
+    home_a = tmp_path / "home-a"
+    directory = _planted_chain(home_a, PLANTED_MIB if journal == "huge" else 0)
+    lock = file_lock(directory / "embedded.lock")
+    lock.acquire()
+    try:
+        with _send(cli, ["eotrust", "task", "list"], home_a) as a:
+            with _send(cli, ["eotrust", "party", "list", "--json"], cli.home) as b:  # accepted after A
+                answers = wire.LineReader(b)
+                assert answers.read() == {"started": True}, cli.log()
+                assert answers.read() == {"exit": 0}, cli.log()
+            a_answers = wire.LineReader(a)
+            assert a_answers.read() == {"started": True}, cli.log()  # A's child waits for the lock
+            assert lock.is_locked
+            lock.release()
+            finished = a_answers.read()
+            assert finished is not None and "exit" in finished, cli.log()
+    finally:
+        if lock.is_locked:
+            lock.release()
+    assert str(directory) not in cli.status()["warm_chains"]
+
+
+# -- a passphrase does not outlive its request in the agent ---------------------------------------
+def _memory_holds(pid: int, needle: bytes) -> list[str]:
+    """The writable mappings of process ``pid`` (heap, anonymous memory, the stacks) whose bytes
+    hold ``needle``: read through /proc/PID/mem (the suite runs as root)."""
+    found = []
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        for line in maps:
+            fields = line.split()
+            if "w" not in fields[1] or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]")):
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            tail = b""
+            for offset in range(start, end, 1 << 20):
+                try:
+                    mem.seek(offset)
+                    chunk = mem.read(min(1 << 20, end - offset))
+                except OSError:
+                    break
+                if needle in tail + chunk:
+                    found.append(line.strip())
+                    break
+                tail = chunk[-len(needle) :]
+    return found
+
+
+@pytest.mark.parametrize("spelled", ["plain", "escaped"])
+def test_a_passphrase_does_not_stay_in_the_agents_memory_after_its_request(cli: Cli, spelled: str) -> None:
+    """Before (an audit), the last requester's passphrase stayed in the agent's memory (freed,
+    never overwritten) until a later request happened to reuse it. Now the agent reads the
+    request into a buffer it zeroes, and the passphrase reaches only the command's child."""
+    import secrets
+
+    token = secrets.token_hex(16)
+    passphrase = f"pass-{token}" if spelled == "plain" else f'pass-"\\-é-{token}'
+    name, identity = f"p{token[:8]}", cli.cwd / f"p{token[:8]}.identity"
+    made = cli.run("party", "create", name, "--role", "submitter", EOTRUST_PASSPHRASE=passphrase)
+    assert made.returncode == 0, made.stderr
+
+    def export() -> subprocess.CompletedProcess[str]:
+        identity.unlink(missing_ok=True)  # through_agent may run it twice
+        return cli.run("party", "export-identity", name, "-o", str(identity), EOTRUST_PASSPHRASE=passphrase)
+
+    unlocked = cli.through_agent(export)  # the child had the passphrase: it opened the keystore with it
+    assert unlocked.returncode == 0, unlocked.stderr
+    pid = int(cli.status()["pid"])
+    assert alive(pid)
+    for needle in (token.encode(), token.encode("utf-16-le"), token.encode("utf-32-le")):
+        assert not _memory_holds(pid, needle), f"the passphrase is still in agent {pid}'s memory"
+
+
+def test_the_passphrase_is_taken_out_of_the_request_where_json_would_read_it() -> None:
+    """``env.EOTRUST_PASSPHRASE`` only (the last, if given twice), as JSON escapes it, and
+    spaces in its place; a malformed one is refused as the JSON parser would."""
+    from eotrust.cli.resident.server import Refused, take_passphrase
+
+    passphrase = 'p"\\-\u00e9-{"env": 1}'
+    body = bytearray(
+        json.dumps(
+            {"argv": ["EOTRUST_PASSPHRASE", "x"], "env": {"A": "EOTRUST_PASSPHRASE", "EOTRUST_PASSPHRASE": passphrase}}
+        ).encode()
+    )
+    secret = take_passphrase(body)
+    assert secret is not None and json.loads(b'"' + secret + b'"') == passphrase
+    parsed = json.loads(body)
+    assert parsed["env"] == {"A": "EOTRUST_PASSPHRASE", "EOTRUST_PASSPHRASE": " " * len(secret)}
+    assert parsed["argv"] == ["EOTRUST_PASSPHRASE", "x"]
+    twice = bytearray(b'{"env": {"EOTRUST_PASSPHRASE": "one", "EOTRUST_PASSPHRASE": "two"}}')
+    assert take_passphrase(twice) == bytearray(b"two") and b"one" not in twice and b"two" not in twice
+    elsewhere = b'{"EOTRUST_PASSPHRASE": "top", "x": {"env": {"EOTRUST_PASSPHRASE": "deep"}}}'
+    assert take_passphrase(bytearray(elsewhere)) is None  # not the request's environment
+    with pytest.raises(Refused, match="not JSON"):
+        take_passphrase(bytearray(b'{"env": {"EOTRUST_PASSPHRASE": "bad \\q escape"}}'))

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from eotrust import __version__
 from eotrust.api.bodies import JsonBodyGuard
 from eotrust.api.errors import install_error_handlers
+from eotrust.api.process_paths import RawProcessIds
 from eotrust.api.security_headers import SecurityHeaders
 from eotrust.api.state import ServerState
 from eotrust.settings import Settings
@@ -95,6 +96,8 @@ def create_app(settings: Settings, *, dev_autoack: bool = False, run_nodes: bool
         else:
             app.include_router(module.router)
 
+    # a process id is routed as its client encoded it: /processes/team%2Fshout is `team/shout`
+    app.add_middleware(RawProcessIds)
     # every JSON body is measured before it is parsed (issue 12)
     app.add_middleware(JsonBodyGuard)
     # nosniff, no framing, no referrer on every answer; the page's Content Security Policy

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
@@ -29,6 +30,7 @@ from eotrust.api.ogc import (
     ProcessSummary,
     StatusInfo,
 )
+from eotrust.api.process_paths import exact_process_id
 from eotrust.api.viewer import viewing_party
 
 router = APIRouter(tags=["Processes"])
@@ -36,7 +38,8 @@ router = APIRouter(tags=["Processes"])
 ProcessId = Path(..., min_length=1, max_length=200, description="the process (application) name")
 
 
-def _summary_links(base: str, pid: str) -> list[dict[str, Any]]:
+def _summary_links(base: str, name: str) -> list[dict[str, Any]]:
+    pid = quote(name, safe="")  # a name may hold a `/` (eotrust.api.process_paths)
     return [
         {"href": f"{base}/processes/{pid}", "rel": "self", "type": "application/json", "title": "process description"},
         {
@@ -87,7 +90,7 @@ def list_processes(request: Request, viewer: str | None = Depends(viewing_party)
 )
 def describe_process(request: Request, processId: str = ProcessId, viewer: str | None = Depends(viewing_party)) -> Any:
     state = request.app.state.eotrust
-    proc = flowops.get_process(state, processId, viewer)
+    proc = flowops.get_process(state, exact_process_id(request, processId), viewer)
     doc = _summary(proc, base_url(request))
     doc["versions"] = flowops.process_versions(state, proc.id, viewer)
     doc["inputs"] = flowops.input_descriptions(proc)
@@ -122,7 +125,7 @@ def execute(
 ) -> JSONResponse:
     state = request.app.state.eotrust
     base = base_url(request)
-    proc = flowops.get_process(state, processId, caller.party)
+    proc = flowops.get_process(state, exact_process_id(request, processId), caller.party)
     job = flowops.execute(state, caller, proc, body)
     wants_async = prefer is not None and "respond-async" in prefer.lower()
     if not wants_async:

@@ -24,10 +24,13 @@ Before it exits it lets running children finish and reports their exit statuses.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import fcntl
 import gc
+import json
 import os
+import re
 import resource
 import selectors
 import signal
@@ -42,7 +45,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eotrust.cli import agent_wire as wire
-from eotrust.cli.resident.warm import WarmChains
+from eotrust.cli.resident.warm import NotWarm, WarmChains
+from eotrust.errors import EotrustError
 from eotrust.limits import json_loads
 
 if TYPE_CHECKING:
@@ -103,6 +107,62 @@ NOT_PRELOADED = ("torch", "onnxruntime", "rasterio")
 
 class Refused(Exception):
     """A request the agent does not run; the client is told in one line."""
+
+
+class BadRequest(EotrustError):
+    """A request the child cannot take (one line on the client's stderr, status 2)."""
+
+
+#: The one secret a request carries (docs/architecture.md, "The resident agent").
+PASSPHRASE = "EOTRUST_PASSPHRASE"
+#: The request's JSON as tokens, without copying any: a string (its escapes skipped), a
+#: bracket or a colon (whitespace, numbers and literals lie between them).
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[][{}:]', re.DOTALL)
+#: What a JSON string's content may hold: no control character, only JSON's escapes.
+_JSON_STRING = re.compile(rb'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*')
+
+
+def wipe(buffer: bytearray | None) -> None:
+    """Overwrite ``buffer`` with zeros, in place."""
+    if buffer is not None:
+        buffer[:] = bytes(len(buffer))
+
+
+def take_passphrase(body: bytearray) -> bytearray | None:
+    """The passphrase of a request's JSON ``body`` (the value of ``env.EOTRUST_PASSPHRASE``),
+    moved out of it: its bytes as JSON escapes them, in a buffer of their own, and spaces in
+    their place in ``body``. No Python string or bytes object ever holds it, so the agent can
+    zero both buffers once the command's child has its copy (the child decodes it)."""
+    if body.find(b'"' + PASSPHRASE.encode() + b'"') < 0:
+        return None
+    secret: bytearray | None = None
+    opened: list[tuple[int, bytes | None]] = []  # each open bracket, and the key it is the value of
+    key: bytes | None = None  # the key before the last colon
+    last: tuple[int, int] = (0, 0)  # the last string's content
+    after_colon = False
+    for token in _TOKEN.finditer(body):
+        first = body[token.start()]
+        if first == 0x22:  # a string
+            start, end = token.start() + 1, token.end() - 1
+            last = (start, end)
+            where = [k for _, k in opened]
+            if after_colon and key == PASSPHRASE.encode() and where == [None, b"env"] and opened[1][0] == 0x7B:
+                if not _JSON_STRING.fullmatch(body, start, end):
+                    wipe(secret)
+                    raise Refused("the request is not JSON")
+                wipe(secret)  # a key given twice: JSON keeps the last
+                secret = body[start:end]
+                body[start:end] = b" " * (end - start)
+        elif first == 0x3A:  # a colon: the last string was a key (a short one, if it matters)
+            key = bytes(body[last[0] : last[1]]) if last[1] - last[0] <= len(PASSPHRASE) else None
+            after_colon = True
+            continue
+        elif first in b"[{":
+            opened.append((first, key if after_colon else None))
+        elif opened:
+            opened.pop()
+        after_colon = False
+    return secret
 
 
 def log(message: str) -> None:
@@ -201,6 +261,16 @@ def _check_request(request: Any, fds: list[int]) -> dict[str, Any]:
     if len(fds) != 3:
         raise Refused(f"a command needs its stdin, stdout and stderr; {len(fds)} descriptors came")
     return request
+
+
+def _recv_with_fds(conn: socket.socket, buffer: bytearray, most: int) -> tuple[int, list[int], int]:
+    """``socket.recv_fds`` into ``buffer``: (bytes read, descriptors, flags)."""
+    fds = array.array("i")
+    got, ancillary, flags, _ = conn.recvmsg_into([buffer], socket.CMSG_LEN(most * fds.itemsize))
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    return got, list(fds), flags
 
 
 def _within(wanted: int, allowed: int) -> bool:
@@ -418,19 +488,20 @@ class Agent:
         except (BlockingIOError, InterruptedError):
             return
         fds: list[int] = []
+        secret: bytearray | None = None
         try:
             conn.settimeout(REQUEST_TIMEOUT_S)
             pid, uid, gid = wire.peer_ids(conn)
             if uid != os.getuid() or gid != os.getgid():
                 raise Refused(f"uid {uid}, gid {gid} may not use this agent")
-            request, fds = self._read_request(conn)
+            request, fds, secret = self._read_request(conn)
             conn.settimeout(REQUEST_TIMEOUT_S)  # for the answer
             self._check_confinement(pid)  # after the request: the client waits for the answer
             if "op" in request:
                 self._control(conn, request)
                 conn.close()
                 return
-            self._run(conn, _check_request(request, fds), fds)
+            self._run(conn, _check_request(request, fds), fds, secret)
         except Refused as exc:
             log(f"refused: {exc}")
             with contextlib.suppress(OSError):
@@ -442,6 +513,7 @@ class Agent:
                 wire.send_line(conn, {"refused": f"agent error: {type(exc).__name__}"})
             conn.close()
         finally:
+            wipe(secret)  # the child has its copy; nothing of it stays here
             for fd in fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -463,7 +535,10 @@ class Agent:
         if differ:
             raise Refused(f"the client is confined otherwise than the agent ({', '.join(differ)})")
 
-    def _read_request(self, conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    def _read_request(self, conn: socket.socket) -> tuple[dict[str, Any], list[int], bytearray | None]:
+        """The request, its descriptors and its passphrase (:func:`take_passphrase`), read into
+        buffers that are zeroed before this returns: no bytes object ever holds the request as
+        it came."""
         deadline = time.monotonic() + REQUEST_TIMEOUT_S
 
         def left() -> float:
@@ -474,50 +549,57 @@ class Agent:
             conn.settimeout(remaining)
             return remaining
 
+        first, body = bytearray(65536), bytearray()
+        fds: list[int] = []
+        secret: bytearray | None = None
         try:
-            left()
-            data, fds, flags, _ = socket.recv_fds(conn, 65536, 3)
-        except (OSError, ValueError) as exc:
-            raise Refused(f"could not read the request: {exc}") from None
-        if flags & socket.MSG_CTRUNC:
-            for fd in fds:
-                os.close(fd)
-            raise Refused("too many descriptors")
-        try:
-            while len(data) < wire.LENGTH.size:
-                left()
-                chunk = conn.recv(wire.LENGTH.size - len(data))
-                if not chunk:
-                    raise Refused("the request ended before its length")
-                data += chunk
-            (length,) = wire.LENGTH.unpack_from(data)
-            if length > wire.MAX_REQUEST:
-                raise Refused(f"request of {length} bytes; at most {wire.MAX_REQUEST}")
-            parts = [data[wire.LENGTH.size :]]
-            have = len(parts[0])
-            while have < length:
-                left()
-                chunk = conn.recv(min(65536, length - have))
-                if not chunk:
-                    raise Refused("the request ended early")
-                parts.append(chunk)
-                have += len(chunk)
-            body = b"".join(parts)
-            if have > length:
-                raise Refused("bytes after the request")
             try:
-                request = json_loads(body)
+                left()
+                got, fds, flags = _recv_with_fds(conn, first, 3)
+            except (OSError, ValueError) as exc:
+                raise Refused(f"could not read the request: {exc}") from None
+            if flags & socket.MSG_CTRUNC:
+                raise Refused("too many descriptors")
+            with memoryview(first) as view:
+                while got < wire.LENGTH.size:
+                    left()
+                    chunk = conn.recv_into(view[got : wire.LENGTH.size])
+                    if not chunk:
+                        raise Refused("the request ended before its length")
+                    got += chunk
+                (length,) = wire.LENGTH.unpack_from(first)
+                if length > wire.MAX_REQUEST:
+                    raise Refused(f"request of {length} bytes; at most {wire.MAX_REQUEST}")
+                have = got - wire.LENGTH.size
+                if have > length:
+                    raise Refused("bytes after the request")
+                body = bytearray(length)
+                body[:have] = view[wire.LENGTH.size : got]
+            with memoryview(body) as rest:
+                while have < length:
+                    left()
+                    chunk = conn.recv_into(rest[have:], min(65536, length - have))
+                    if not chunk:
+                        raise Refused("the request ended early")
+                    have += chunk
+            secret = take_passphrase(body)
+            try:
+                request = json_loads(bytes(body))  # the passphrase is out of it
             except ValueError:
                 raise Refused("the request is not JSON") from None
             if not isinstance(request, dict):
                 raise Refused("a request is a JSON object")
         except (Refused, OSError, struct.error) as exc:
+            wipe(secret)
             for fd in fds:
                 os.close(fd)
             if isinstance(exc, Refused):
                 raise
             raise Refused(f"could not read the request: {exc}") from None
-        return request, fds
+        finally:
+            wipe(first)
+            wipe(body)
+        return request, fds, secret
 
     def _control(self, conn: socket.socket, request: dict[str, Any]) -> None:
         op = request.get("op")
@@ -543,7 +625,7 @@ class Agent:
             "idle_exit_s": self.idle_s,
         }
 
-    def _run(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
+    def _run(self, conn: socket.socket, request: dict[str, Any], fds: list[int], secret: bytearray | None) -> None:
         changed = self.fingerprint.changed()
         if changed is not None:
             self._begin_stop(f"{changed} changed since the agent started")
@@ -565,7 +647,7 @@ class Agent:
         try:
             pid = os.fork()
             if pid == 0:
-                self._child(conn, request, fds, warm, saved_mask)  # never returns
+                self._child(conn, request, fds, warm, saved_mask, secret)  # never returns
             with contextlib.suppress(OSError):  # the child may have set it, or already ended
                 os.setpgid(pid, pid)
         finally:
@@ -592,6 +674,9 @@ class Agent:
                 return None
             directory = settings.home_dir / "chain"
             backend = self.warm.get(directory)
+        except NotWarm as exc:  # the command's child opens it (its time and memory are its own)
+            log(f"not kept warm: {exc}")
+            return None
         except Exception as exc:  # the command meets the same trouble and reports it itself
             log(f"no warm chain for this request: {type(exc).__name__}")
             return None
@@ -609,10 +694,11 @@ class Agent:
         fds: list[int],
         warm: tuple[Path, EmbeddedBackend] | None,
         signal_mask: set[int | signal.Signals],
+        secret: bytearray | None,
     ) -> None:
         status = 70
         try:
-            self._become_client(conn, request, fds, signal_mask)
+            self._become_client(conn, request, fds, signal_mask, secret)
             from eotrust.cli.app import run
 
             assert self.command is not None
@@ -620,6 +706,10 @@ class Agent:
             status = run(self.command, request["argv"][1:], prog_name=request["prog_name"], warm=_offer(warm))
         except KeyboardInterrupt:  # interrupted before its command began: as a shell reports it
             status = 130
+        except BadRequest as exc:
+            with contextlib.suppress(BaseException):
+                print(f"error: {exc}", file=sys.stderr)
+            status = 2
         except BaseException:
             with contextlib.suppress(BaseException):
                 traceback.print_exc()
@@ -627,7 +717,12 @@ class Agent:
             _finish(status)
 
     def _become_client(
-        self, conn: socket.socket, request: dict[str, Any], fds: list[int], signal_mask: set[int | signal.Signals]
+        self,
+        conn: socket.socket,
+        request: dict[str, Any],
+        fds: list[int],
+        signal_mask: set[int | signal.Signals],
+        secret: bytearray | None,
     ) -> None:
         """Take the client's descriptors, environment, directory, umask, limits and niceness."""
         signal.set_wakeup_fd(-1)
@@ -652,6 +747,11 @@ class Agent:
                 os.close(fd)
         os.environ.clear()
         os.environ.update(request["env"])
+        if secret is not None and PASSPHRASE in request["env"]:  # spaces there: the agent kept it apart
+            try:
+                os.environ[PASSPHRASE] = json.loads(b'"' + secret + b'"')
+            except (ValueError, UnicodeError):  # not UTF-8, or a lone surrogate
+                raise BadRequest(f"{PASSPHRASE} is not text") from None
         os.chdir(request["cwd"])
         os.umask(request["umask"])
         for name, (soft, hard) in request["limits"].items():

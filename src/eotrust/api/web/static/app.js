@@ -24,15 +24,36 @@ const shortAddress = (a) => (a && a.length > 16 ? `${a.slice(0, 8)}…${a.slice(
 
 const state = { key: localStorage.getItem("eotrust.key") || "", me: null, selectedTask: null, process: null };
 
-// One request to the server's API: the answer's body (JSON or a blob) and its headers.
+// What went wrong, in one line at the top of the page (a failed request, an error nobody
+// caught); cleared when the user's next action starts.
+function notify(message) {
+  const box = $("#notice");
+  box.textContent = message;
+  box.hidden = false;
+}
+function clearNotice() { $("#notice").hidden = true; }
+const report = (what) => (e) => notify(`${what}: ${e && e.message ? e.message : e}`);
+window.addEventListener("unhandledrejection", (ev) => { ev.preventDefault(); report("error")(ev.reason); });
+
+// One request to the server's API: the answer's body (JSON or a blob) and its headers. Every
+// failure is an Error with a message for the page: the server's own, or what kept it from answering.
 async function request(path, opts = {}) {
   const headers = Object.assign({ Accept: "application/json" }, opts.headers || {});
   if (state.key) headers["X-API-Key"] = state.key;
   if (opts.json !== undefined) { headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(opts.json); }
-  const res = await fetch(path, Object.assign({}, opts, { headers }));
+  let res, body;
+  try {
+    res = await fetch(path, Object.assign({}, opts, { headers }));
+  } catch (e) {
+    throw new Error(`could not reach the server (${e.message})`);
+  }
   const type = res.headers.get("content-type") || "";
-  const body = type.includes("json") ? await res.json() : await res.blob();
-  if (!res.ok) throw new Error((body && (body.detail || body.title)) || res.statusText);
+  try {
+    body = type.includes("json") ? await res.json() : await res.blob();
+  } catch (e) {
+    throw new Error(`the server's answer could not be read (${res.status} ${res.statusText})`);
+  }
+  if (!res.ok) throw new Error(String((body && (body.detail || body.title)) || `${res.status} ${res.statusText}`));
   return { body, headers: res.headers };
 }
 
@@ -58,6 +79,7 @@ document.querySelectorAll("#tabs button").forEach((b) =>
 function showTab(name) {
   document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
   document.querySelectorAll(".tab").forEach((s) => s.classList.toggle("active", s.id === name));
+  clearNotice();
   refresh(name);
 }
 $("#key-form").addEventListener("submit", async (ev) => {
@@ -150,11 +172,21 @@ async function loadWorkflows() {
   if (state.process) openProcess(state.process);
 }
 
+// A process's form. Its id is its application's name, anyone's to choose (a "/" too): one
+// encoded path segment. A failure is a notice, never an error left unhandled.
 async function openProcess(id) {
   state.process = id;
+  clearNotice();
   document.querySelectorAll("#process-list li").forEach((li) => li.classList.toggle("selected", li.dataset.process === id));
-  const [proc, datasets, platforms] = await Promise.all([
-    api(`/processes/${encodeURIComponent(id)}`), apiAll("/catalog/datasets"), apiAll("/catalog/platforms")]);
+  let proc, datasets, platforms;
+  try {
+    [proc, datasets, platforms] = await Promise.all([
+      api(`/processes/${encodeURIComponent(id)}`), apiAll("/catalog/datasets"), apiAll("/catalog/platforms")]);
+  } catch (e) {
+    $("#run-form").hidden = true;
+    notify(`could not open ${id}: ${e.message}`);
+    return;
+  }
   $("#run-title").textContent = `Run ${proc.title || proc.id}`;
   $("#run-desc").textContent = proc.description || "";
   const fields = $("#run-fields");
@@ -245,17 +277,17 @@ async function loadTasks() {
   if (!state.key) { $("#task-table tbody").replaceChildren(el("tr", {}, el("td", { colspan: 5 }, "enter an API key to see your tasks"))); return; }
   const tasks = await api("/tasks");
   $("#task-table tbody").replaceChildren(...tasks.map((t) => el("tr", { class: "clickable", "data-task": t.address,
-    onclick: () => { state.selectedTask = t.address; loadTaskDetail(); } },
+    onclick: () => { state.selectedTask = t.address; clearNotice(); loadTaskDetail().catch(report("task " + t.address)); } },
     el("td", { class: "cid" }, t.address), el("td", {}, t.process || ""),
     el("td", {}, el("span", { class: `state ${t.state}` }, t.state)),
     el("td", {}, el("span", { class: `state ${t.status}` }, t.status)), el("td", {}, t.created || ""))));
-  if (state.selectedTask) await loadTaskDetail().catch((e) => console.error("task detail", e));
+  if (state.selectedTask) await loadTaskDetail().catch(report("task " + state.selectedTask));
 }
 
 async function loadTaskDetail() {
   const addr = state.selectedTask;
-  const [status, history, prov] = await Promise.all([
-    api(`/tasks/${addr}`), api(`/tasks/${addr}/history`), api(`/tasks/${addr}/provenance`)]);
+  const path = `/tasks/${encodeURIComponent(addr)}`;
+  const [status, history, prov] = await Promise.all([api(path), api(`${path}/history`), api(`${path}/provenance`)]);
   $("#task-detail").hidden = false;
   $("#task-address").textContent = addr;
   const st = $("#task-state");
@@ -279,9 +311,9 @@ async function loadResults(addr, status) {
   if (shownResults.has(addr) && !box.hidden) return;
   shownResults.add(addr);
   let files;
-  try { files = await api(`/tasks/${addr}/results`); } catch (e) { console.error("results", e); shownResults.delete(addr); return; }
+  try { files = await api(`/tasks/${encodeURIComponent(addr)}/results`); } catch (e) { report("results")(e); shownResults.delete(addr); return; }
   $("#result-list").replaceChildren(...files.map((f) => el("li", {},
-    el("a", { href: "#", "data-href": f.href, "data-file": f.file, onclick: (ev) => { ev.preventDefault(); download(f); } }, f.file),
+    el("a", { href: "#", "data-href": f.href, "data-file": f.file, onclick: (ev) => { ev.preventDefault(); download(f).catch(report(`download ${f.file}`)); } }, f.file),
     el("span", { class: "muted" }, ` ${f.media_type}, ${f.size.toLocaleString()} bytes${f.encrypted ? ", decrypted for you" : ", public"}`))));
   const previews = [];
   for (const f of files.filter((x) => x.media_type === "image/png")) {
@@ -292,8 +324,13 @@ async function loadResults(addr, status) {
   box.hidden = false;
 }
 async function fetchBlob(href) {
-  const res = await fetch(href, { headers: state.key ? { "X-API-Key": state.key } : {} });
-  if (!res.ok) throw new Error(`${href}: ${res.status}`);
+  let res;
+  try {
+    res = await fetch(href, { headers: state.key ? { "X-API-Key": state.key } : {} });
+  } catch (e) {
+    throw new Error(`could not reach the server (${e.message})`);
+  }
+  if (!res.ok) throw new Error(`${href}: ${res.status} ${res.statusText}`);
   return res.blob();
 }
 async function download(f) {
@@ -378,7 +415,7 @@ $("#predict-form").addEventListener("submit", async (ev) => {
   try {
     const res = await fetch(`/render/prediction?model=${encodeURIComponent(model)}`, {
       method: "POST", body: file, headers: { "X-API-Key": state.key, "Content-Type": "image/tiff" } });
-    if (!res.ok) throw new Error((await res.json()).detail || res.statusText);
+    if (!res.ok) throw new Error((await res.json().catch(() => ({}))).detail || `${res.status} ${res.statusText}`);
     const doc = await res.json();
     $("#scene-img").src = doc.scene_png;
     $("#pred-img").src = doc.prediction_png;
@@ -399,9 +436,9 @@ async function refresh(tab) {
     else if (tab === "workflows") await loadWorkflows();
     else if (tab === "tasks") await loadTasks();
     else if (tab === "models" || tab === "prediction") await loadModels();
-  } catch (e) { console.error(e); }
+  } catch (e) { report(`could not load the ${tab}`)(e); }
 }
-setInterval(() => { if (document.querySelector(".tab.active").id === "tasks") loadTasks().catch(() => {}); }, 1000);
+setInterval(() => { if (document.querySelector(".tab.active").id === "tasks") loadTasks().catch(report("could not load the tasks")); }, 1000);
 
 $("#api-key").value = state.key;
 whoami().then(() => refresh("catalogue"));
