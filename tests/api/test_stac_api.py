@@ -235,6 +235,42 @@ def test_search_reads_only_the_rows_it_returns(tmp_path: Path, api_client_factor
         assert r.status_code >= 400 and alps.id in r.text, params
 
 
+def test_a_page_of_datasets_reads_only_its_rows(tmp_path: Path, api_client_factory: Callable[..., TestClient]) -> None:
+    """A search of the datasets collection is paged by the database: one page reads and checks
+    its own rows, however many match (before, every matching row was read and checked for each
+    page, so anyone could make each request cost the whole catalogue). A damaged row is still
+    named by the page that reaches it, never returned."""
+    home = tmp_path / "home"
+    settings = load_settings(home=home)
+    catalog = Catalog(settings)
+    owner = Account.create()
+    records = [
+        catalog.register_dataset(
+            owner, DatasetInfo(title=f"scene {i}", cid=cid_of_bytes(bytes([i])), size=1, bbox=SLOVENIA)
+        )
+        for i in range(5)
+    ]
+    records.sort(key=lambda r: (r.created, r.id))  # the order of every listing
+    _tamper(settings, records[4].id)
+    client = api_client_factory(home)
+    for url, params in (
+        ("/stac/search", {"collections": "datasets", "limit": 2}),
+        ("/stac/collections/datasets/items", {"limit": 2}),
+    ):
+        first = client.get(url, params=params)
+        assert first.status_code == 200, first.text  # before: the damaged fifth row failed every page
+        page = first.json()
+        assert [f["id"] for f in page["features"]] == [r.id for r in records[:2]]
+        assert page["numberMatched"] == 5 and page["numberReturned"] == 2
+        nxt = next(link["href"] for link in page["links"] if link["rel"] == "next")
+        second = client.get(nxt.removeprefix("http://testserver"))
+        assert [f["id"] for f in second.json()["features"]] == [r.id for r in records[2:4]]
+        third = client.get(next(link["href"] for link in second.json()["links"] if link["rel"] == "next"))
+        assert third.status_code >= 400 and records[4].id in third.text
+    posted = client.post("/stac/search", json={"collections": ["datasets"], "limit": 3})
+    assert posted.status_code == 200 and len(posted.json()["features"]) == 3
+
+
 def test_search_across_the_antimeridian_and_open_intervals(
     tmp_path: Path, api_client_factory: Callable[..., TestClient]
 ) -> None:

@@ -98,6 +98,18 @@ def stac_entries(
     return out
 
 
+def dataset_page(
+    state: ServerState, base: str, where: Filter, *, offset: int, limit: int
+) -> tuple[list[StacEntry], int]:
+    """One page of the datasets matching ``where`` (in :func:`stac_entries`' order) and how many
+    match in all: the database filters, counts and pages, so only the page's rows are read and
+    checked, however large the catalogue."""
+    from eotrust.catalog.entries import Kind
+
+    page = state.catalog.select(Kind.DATASET, where, limit=limit, offset=offset)
+    return [dataset_entry(r, base) for r in page], state.catalog.count(Kind.DATASET, where)
+
+
 def bbox_overlaps(box: BBox, query: BBox) -> bool:
     """Whether ``box`` meets ``query`` (west > east in ``query`` crosses the antimeridian)."""
     w, s, e, n = box

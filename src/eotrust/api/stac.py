@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from eotrust.api.errors import problem
 from eotrust.api.links import base_url
-from eotrust.api.sources import stac_entries
+from eotrust.api.sources import dataset_page, stac_entries
 from eotrust.api.stac_items import COLLECTIONS, STAC_VERSION, StacEntry, collection_doc, parse_time
 from eotrust.catalog.query import Filter
 from eotrust.errors import InvalidInputError
@@ -106,6 +106,15 @@ def _geometry_hit(entry: StacEntry, geometry: Any) -> bool:
 def _search(request: Request, q: SearchBody) -> list[StacEntry]:
     """The matching entries: ids, footprint and time go to the catalogue's query; an
     ``intersects`` geometry is searched by its bounds there, then tested exactly here."""
+    geometry, where = _where(q)
+    entries = stac_entries(request.app.state.eotrust, base_url(request), collections=q.collections, where=where)
+    if geometry is not None:
+        entries = [e for e in entries if _geometry_hit(e, geometry)]
+    return entries
+
+
+def _where(q: SearchBody) -> tuple[Any, Filter]:
+    """The search's exact geometry (``intersects``; None without) and its catalogue filter."""
     box = _parse_bbox(q.bbox)
     if box is not None and q.intersects is not None:
         raise InvalidInputError("give bbox or intersects, not both")
@@ -122,11 +131,26 @@ def _search(request: Request, q: SearchBody) -> list[StacEntry]:
         if geometry.is_empty:
             raise InvalidInputError("intersects is an empty geometry")
     start, end = interval if interval is not None else (None, None)
-    where = Filter(ids=q.ids or None, bbox=box, start=start, end=end)
-    entries = stac_entries(request.app.state.eotrust, base_url(request), collections=q.collections, where=where)
-    if geometry is not None:
-        entries = [e for e in entries if _geometry_hit(e, geometry)]
-    return entries
+    return geometry, Filter(ids=q.ids or None, bbox=box, start=start, end=end)
+
+
+def _searched(request: Request, q: SearchBody) -> tuple[list[dict[str, Any]], int, int | None]:
+    """One page of the search: its items, how many match in all, the next page's offset.
+
+    A search of the datasets collection alone (no ``intersects``, which is tested here after
+    the database) is paged by the database: a page reads and checks its own rows only. Any
+    other search gathers its entries (models and results are filtered here: a result counts
+    only if its task's platform signed it, with its inputs' footprint) and pages them."""
+    if q.collections and set(q.collections) == {"datasets"} and q.intersects is None:
+        _, where = _where(q)
+        start = _offset(q.token)
+        entries, matched = dataset_page(
+            request.app.state.eotrust, base_url(request), where, offset=start, limit=q.limit
+        )
+        return [e.item for e in entries], matched, (start + q.limit if start + q.limit < matched else None)
+    found = _search(request, q)
+    items, nxt = _page(found, q.limit, q.token)
+    return items, len(found), nxt
 
 
 def _offset(token: str | None) -> int:
@@ -233,8 +257,7 @@ def collection_items(
     token: str | None = Query(None),
 ) -> JSONResponse:
     q = SearchBody(bbox=_split_floats(bbox), datetime=datetime, collections=[collection_id], limit=limit, token=token)
-    found = _search(request, q)
-    items, nxt = _page(found, limit, token)
+    items, matched, nxt = _searched(request, q)
     url = f"{base_url(request)}/stac/collections/{collection_id}/items"
     links = [
         {"rel": "self", "href": str(request.url), "type": GEOJSON},
@@ -247,7 +270,7 @@ def collection_items(
             if v is not None
         }
         links.append({"rel": "next", "href": f"{url}?{urlencode(params)}", "type": GEOJSON})
-    return _feature_collection(items, len(found), links)
+    return _feature_collection(items, matched, links)
 
 
 @router.get("/collections/{collection_id}/items/{item_id}", summary="One STAC item", response_class=JSONResponse)
@@ -305,8 +328,7 @@ def search_get(
         limit=limit,
         token=token,
     )
-    found = _search(request, q)
-    items, nxt = _page(found, limit, token)
+    items, matched, nxt = _searched(request, q)
     links: list[dict[str, Any]] = [{"rel": "root", "href": f"{base_url(request)}/stac", "type": "application/json"}]
     if nxt is not None:
         params = {
@@ -330,13 +352,12 @@ def search_get(
                 "method": "GET",
             }
         )
-    return _feature_collection(items, len(found), links)
+    return _feature_collection(items, matched, links)
 
 
 @router.post("/search", summary="Item search (POST)", response_class=JSONResponse)
 def search_post(request: Request, body: SearchBody) -> JSONResponse:
-    found = _search(request, body)
-    items, nxt = _page(found, body.limit, body.token)
+    items, matched, nxt = _searched(request, body)
     links: list[dict[str, Any]] = [{"rel": "root", "href": f"{base_url(request)}/stac", "type": "application/json"}]
     if nxt is not None:
         next_body = body.model_dump(exclude_none=True)
@@ -351,4 +372,4 @@ def search_post(request: Request, body: SearchBody) -> JSONResponse:
                 "merge": False,
             }
         )
-    return _feature_collection(items, len(found), links)
+    return _feature_collection(items, matched, links)

@@ -366,23 +366,50 @@ class Catalog:
         return found
 
     @overload
-    def select(self, kind: Literal[Kind.DATASET], where: Filter) -> builtins.list[Record[DatasetInfo]]: ...
+    def select(
+        self, kind: Literal[Kind.DATASET], where: Filter, *, limit: int | None = None, offset: int = 0
+    ) -> builtins.list[Record[DatasetInfo]]: ...
     @overload
-    def select(self, kind: Literal[Kind.APPLICATION], where: Filter) -> builtins.list[Record[ApplicationInfo]]: ...
+    def select(
+        self, kind: Literal[Kind.APPLICATION], where: Filter, *, limit: int | None = None, offset: int = 0
+    ) -> builtins.list[Record[ApplicationInfo]]: ...
     @overload
-    def select(self, kind: Literal[Kind.PLATFORM], where: Filter) -> builtins.list[Record[PlatformInfo]]: ...
+    def select(
+        self, kind: Literal[Kind.PLATFORM], where: Filter, *, limit: int | None = None, offset: int = 0
+    ) -> builtins.list[Record[PlatformInfo]]: ...
     @overload
-    def select(self, kind: Literal[Kind.TASK], where: Filter) -> builtins.list[Record[TaskInfo]]: ...
+    def select(
+        self, kind: Literal[Kind.TASK], where: Filter, *, limit: int | None = None, offset: int = 0
+    ) -> builtins.list[Record[TaskInfo]]: ...
     @overload
-    def select(self, kind: Literal[Kind.RESULT], where: Filter) -> builtins.list[Record[ResultInfo]]: ...
+    def select(
+        self, kind: Literal[Kind.RESULT], where: Filter, *, limit: int | None = None, offset: int = 0
+    ) -> builtins.list[Record[ResultInfo]]: ...
     @overload
-    def select(self, kind: Kind, where: Filter) -> builtins.list[Record[Any]]: ...
-    def select(self, kind: Kind, where: Filter) -> builtins.list[Record[Any]]:
-        """Records of ``kind`` matching ``where``, filtered by the database (see
-        :mod:`eotrust.catalog.query`); each is checked as it is read."""
+    def select(
+        self, kind: Kind, where: Filter, *, limit: int | None = None, offset: int = 0
+    ) -> builtins.list[Record[Any]]: ...
+    def select(
+        self, kind: Kind, where: Filter, *, limit: int | None = None, offset: int = 0
+    ) -> builtins.list[Record[Any]]:
+        """Records of ``kind`` matching ``where``, oldest first, filtered and paged (``limit``,
+        ``offset``) by the database (see :mod:`eotrust.catalog.query`); each one returned is
+        checked as it is read, and only those are read."""
         row_type = ROW_TYPES[kind]
         query = select(row_type).where(*conditions(row_type, where)).order_by(row_type.created, row_type.id)
+        if offset:
+            query = query.offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
         return self._run(query)
+
+    def count(self, kind: Kind, where: Filter) -> int:
+        """How many rows of ``kind`` match ``where`` (counted by the database, none read)."""
+        row_type = ROW_TYPES[kind]
+        with self._sessions() as session:
+            return int(
+                session.scalar(select(func.count()).select_from(row_type).where(*conditions(row_type, where))) or 0
+            )
 
     def tasks(self, *, address: str | None = None, owner: str | None = None) -> builtins.list[Record[TaskInfo]]:
         query = select(TaskRow).order_by(TaskRow.created, TaskRow.id)
