@@ -11,7 +11,6 @@ import base64
 import functools
 import io
 import re
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import pytest
 from affine import Affine
 from api_world import BBOX, FlowWorld, build_world
+from browser import ARGS, CHROMIUM
 from rasterio.io import MemoryFile
 
 if TYPE_CHECKING:
@@ -35,16 +35,6 @@ pytestmark = [pytest.mark.server, pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 

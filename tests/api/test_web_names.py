@@ -4,46 +4,23 @@ never an unhandled error. In Debian's Chromium (headless, through Playwright).""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from api_world import WORKFLOW, FlowWorld, build_world
+from browser import CHROMIUM, chromium_page
 from waiting import wait_for
 
 if TYPE_CHECKING:
     from api_server import LiveServer
     from fastapi.testclient import TestClient
-    from playwright.sync_api import Page
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]  # fmt: skip
 #: A name anyone may sign for an application: a ``/``, a ``%``, a ``?`` and a ``#``.
 ODD_NAME = "team/shout%20?x#y"
-
-
-@contextmanager
-def _page(url: str) -> Iterator[tuple[Page, list[str]]]:
-    """Chromium on ``url``/web/, and the errors the page leaves unhandled (uncaught
-    exceptions and promise rejections: Playwright's ``pageerror``)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{url}/web/")
-            yield page, errors
-        finally:
-            browser.close()
 
 
 def _odd_world(home: Path) -> FlowWorld:
@@ -100,7 +77,7 @@ def test_an_application_named_with_a_slash_opens_on_the_page(
     assert Path(CHROMIUM).exists(), "Debian's chromium is not installed: run `make sysdeps`"
     world = _odd_world(tmp_path / "home")
     server = live_server_factory(world.home)
-    with _page(server.url) as (page, errors):
+    with chromium_page(server.url) as (page, errors):
         page.fill("#api-key", world.keys["sam"])
         page.click("#key-save")
         expect(page.locator("#whoami")).to_contain_text("sam")
@@ -134,7 +111,7 @@ def test_a_failed_fetch_leaves_a_message_not_an_unhandled_error(
     assert Path(CHROMIUM).exists(), "Debian's chromium is not installed: run `make sysdeps`"
     world = build_world(tmp_path / "home", submitters=("sam",))
     server = live_server_factory(world.home)
-    with _page(server.url) as (page, errors):
+    with chromium_page(server.url) as (page, errors):
         page.click("button[data-tab=workflows]")
         expect(page.locator("#process-list li[data-process=shout]")).to_have_count(1)
 

@@ -4,51 +4,22 @@ provenance, and leaves a screenshot in test-artifacts/."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from api_world import build_world, look_alike_platform
+from browser import CHROMIUM, chromium_page
 
 if TYPE_CHECKING:
     from api_server import LiveServer
-    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.server, pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
-
-
-@contextmanager
-def _page(url: str) -> Iterator[tuple[Page, list[str]]]:
-    """Chromium on ``url``/web/, and the page errors it collects."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{url}/web/")
-            yield page, errors
-        finally:
-            browser.close()
 
 
 def test_page_runs_a_workflow_to_finished(tmp_path: Path, live_server_factory: Callable[..., LiveServer]) -> None:
@@ -59,7 +30,7 @@ def test_page_runs_a_workflow_to_finished(tmp_path: Path, live_server_factory: C
     world = build_world(tmp_path / "home", submitters=("sam",))
     server = live_server_factory(world.home, "--dev-autoack", "--run-nodes")
     ARTIFACTS.mkdir(exist_ok=True)
-    with _page(server.url) as (page, errors):
+    with chromium_page(server.url) as (page, errors):
         # the catalogue with its footprint map
         expect(page.locator("#datasets tbody tr")).to_have_count(1)
         expect(page.locator("#footprints path.footprint")).to_have_count(1)  # Leaflet draws paths
@@ -104,7 +75,7 @@ def test_the_page_asks_which_platform_when_several_share_a_name(
     look_alike_platform(world)
     server = live_server_factory(world.home)
     sam = {"X-API-Key": world.keys["sam"]}
-    with _page(server.url) as (page, errors):
+    with chromium_page(server.url) as (page, errors):
         page.fill("#api-key", world.keys["sam"])
         page.click("#key-save")
         expect(page.locator("#whoami")).to_contain_text("sam")
