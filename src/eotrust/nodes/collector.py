@@ -22,7 +22,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from eotrust.catalog.entries import ResultInfo
-from eotrust.errors import StateError
+from eotrust.errors import BackendUnavailableError, EotrustError, StateError
 from eotrust.ledger import TaskClient, TaskSnapshot
 from eotrust.ledger.escrow import EscrowClient
 from eotrust.nodes.journal import SealedResult, TaskJournal
@@ -112,14 +112,21 @@ class Collector:
 
     def fits_before_deadline(self, task: TaskClient, deadline: int) -> bool:
         """Whether the funded quote's estimated duration, from the chain's clock now, ends by
-        ``deadline``: the platform's own estimate of the run, signed in its quote."""
+        ``deadline``: the platform's own estimate of the run, signed in its quote. A quote the
+        node cannot read gives no estimate: the task is started as before (it cannot be settled
+        from a usage record then, and the collector says so; the platform may settle it itself)."""
         from eotrust.market.quote import load_quote
 
         escrow = self._escrow(task)
         funded = escrow.quote_of(task.address) if escrow is not None else None
         if funded is None:
             return True
-        quote = load_quote(self.ctx.shared, str(funded.quote_cid), self.ctx.catalog)
+        try:
+            quote = load_quote(self.ctx.shared, str(funded.quote_cid), self.ctx.catalog)
+        except BackendUnavailableError:
+            raise
+        except EotrustError:
+            return True
         return self.ctx.chain.latest_timestamp() + Decimal(quote.body.estimated_duration_s) <= deadline
 
     def release(self, task: TaskClient) -> None:

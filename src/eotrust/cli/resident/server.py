@@ -28,7 +28,6 @@ import array
 import contextlib
 import fcntl
 import gc
-import json
 import os
 import re
 import resource
@@ -749,7 +748,7 @@ class Agent:
         os.environ.update(request["env"])
         if secret is not None and PASSPHRASE in request["env"]:  # spaces there: the agent kept it apart
             try:
-                os.environ[PASSPHRASE] = json.loads(b'"' + secret + b'"')
+                os.environ[PASSPHRASE] = json_loads(bytes(b'"' + secret + b'"'))
             except (ValueError, UnicodeError):  # not UTF-8, or a lone surrogate
                 raise BadRequest(f"{PASSPHRASE} is not text") from None
         os.chdir(request["cwd"])
