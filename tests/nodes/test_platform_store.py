@@ -75,3 +75,23 @@ def test_journal_round_trip_is_atomic_per_task_and_signed(settings: Settings) ->
     path.write_text(entry.model_dump_json())  # the old, unsigned format
     with pytest.raises(IntegrityError):
         journal.load(address)
+
+
+def test_the_journal_asks_for_its_chain_only_when_first_used(settings: Settings) -> None:
+    """A node is made before it reaches its chain: `node run` with the chain away retries with
+    backoff, so making its journal must not need the chain (its key is asked on first use)."""
+    from eth_account import Account
+
+    from eotrust.errors import BackendUnavailableError
+
+    asked: list[int] = []
+
+    def away() -> str:
+        asked.append(1)
+        raise BackendUnavailableError("the chain is away")
+
+    journal = Journal(settings, "p1", signer=Account.create(), platform_id="a" * 64, chain=away)
+    assert asked == []
+    with pytest.raises(BackendUnavailableError):
+        journal.load("0x" + "ab" * 20)
+    assert asked == [1]

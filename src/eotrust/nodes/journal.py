@@ -23,6 +23,8 @@ entries are never read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
@@ -59,16 +61,27 @@ class TaskJournal(BaseModel):
 
 
 class Journal:
-    """One signed JSON file per chain and task under ``<home>/nodes/<platform>/tasks/<chain>/``;
-    ``chain`` is the chain's :attr:`~eotrust.ledger.chain.Chain.key`."""
+    """One signed JSON file per chain and task under ``<home>/nodes/<platform>/tasks/<chain>/``.
+    ``chain`` is the chain's :attr:`~eotrust.ledger.chain.Chain.key`, or a function giving it,
+    asked on first use (a node is made before it reaches its chain, which may be away then)."""
 
     def __init__(
-        self, settings: Settings, platform: str, *, signer: LocalAccount, platform_id: str, chain: str
+        self,
+        settings: Settings,
+        platform: str,
+        *,
+        signer: LocalAccount,
+        platform_id: str,
+        chain: str | Callable[[], str],
     ) -> None:
         self.dir = settings.path("nodes", platform, "tasks")
         self._signer = signer
         self._platform_id = platform_id
-        self._chain = chain
+        self._chain_of = chain
+
+    @cached_property
+    def _chain(self) -> str:
+        return self._chain_of if isinstance(self._chain_of, str) else self._chain_of()
 
     def path(self, chain: str, address: str) -> Path:
         """Where the entry of the task at ``address`` on ``chain`` (its key) is kept."""

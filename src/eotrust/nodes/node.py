@@ -71,7 +71,9 @@ class PlatformNode:
             shared=backends.store,
             private=private if private is not None else LocalStore(settings.path("nodes", name, "private-store")),
             executor=executor if executor is not None else WorkflowExecutor(settings),
-            journal=Journal(settings, name, signer=party.account, platform_id=record.id, chain=backends.chain.key),
+            journal=Journal(
+                settings, name, signer=party.account, platform_id=record.id, chain=lambda: backends.chain.key
+            ),
             log=log or (lambda line: None),
             moved=moved,
         )
