@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass
 from typing import Any
 
@@ -284,6 +285,42 @@ def read_document(path: str | os.PathLike[str], *, max_bytes: int, what: str) ->
     if len(data) > max_bytes:
         raise DocumentTooLarge(f"{what} {os.fspath(path)} is larger than {max_bytes:,} bytes")
     return data
+
+
+def read_regular_file(path: str | os.PathLike[str], *, max_bytes: int, what: str) -> bytes:
+    """The bytes of a regular file named from outside (or found where anyone may leave one: a
+    working directory), read no further than ``max_bytes``. It is opened without waiting (a
+    FIFO's open would wait for a writer forever) and judged by the opened descriptor, so a file
+    swapped for a FIFO or a device after a look is refused all the same: a folder, pipe, socket
+    or device is :class:`InvalidInputError`, a larger file :class:`DocumentTooLarge`, both
+    without being read. OSError (missing, unreadable) propagates for the caller to name."""
+    name = os.fspath(path)
+    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        seen = os.fstat(fd)
+        mode = seen.st_mode
+        if stat.S_ISDIR(mode):
+            raise InvalidInputError(f"{what} {name} is a folder: give a file")
+        if not stat.S_ISREG(mode):
+            raise InvalidInputError(
+                f"{what} {name} is not a regular file (a pipe, socket or device)", hint="give a file"
+            )
+        if seen.st_size > max_bytes:
+            raise DocumentTooLarge(f"{what} {name} is larger than {max_bytes:,} bytes")
+        os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        got = 0
+        while got <= max_bytes:  # the size seen may grow while it is read: never past the bound
+            chunk = os.read(fd, min(_CHUNK, max_bytes + 1 - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+    finally:
+        os.close(fd)
+    if got > max_bytes:
+        raise DocumentTooLarge(f"{what} {name} is larger than {max_bytes:,} bytes")
+    return b"".join(chunks)
 
 
 def half_of_memory() -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -20,10 +20,33 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from eotrust.errors import ConfigError
-from eotrust.limits import file_problem, json_loads
+from eotrust.errors import ConfigError, InvalidInputError
+from eotrust.limits import file_problem, json_loads, read_regular_file
 
 DEFAULT_HOME = Path("~/.eotrust")
+#: The largest config file read: anyone may leave an ``eotrust.toml`` in a folder another user
+#: works in, and the resident agent reads the one of each command's working folder in its only
+#: loop (a real one is a few hundred bytes).
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class _BoundedTomlSource(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source, read with a bound: a regular file of at most
+    :data:`MAX_CONFIG_BYTES`, opened without waiting. Before (an audit), a file of any size was
+    read whole (and a FIFO or device passed over without a word, or waited on if swapped in
+    after the look); now each is one ConfigError naming it."""
+
+    def _read_files(self, files: object, deep_merge: bool = False) -> dict[str, Any]:
+        if not isinstance(files, (str, os.PathLike)):
+            raise ConfigError(f"the config file is named by {type(files).__name__}, not a path")
+        name = os.path.expanduser(os.fspath(files))
+        try:
+            data = read_regular_file(name, max_bytes=MAX_CONFIG_BYTES, what="config file")
+        except FileNotFoundError:
+            return {}  # no eotrust.toml here: the defaults and the environment
+        except InvalidInputError as exc:
+            raise ConfigError(exc.message, hint="an eotrust.toml is a regular file of at most 1 MiB") from None
+        return tomllib.loads(data.decode("utf-8"))
 
 
 class Settings(BaseSettings):
@@ -155,7 +178,7 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+            _BoundedTomlSource(settings_cls, toml_file=toml_file),
         )
 
     # -- derived locations -------------------------------------------------

@@ -54,17 +54,17 @@ class Cli:
         self._key: str | None = None
 
     def run(
-        self, *args: str, agent: bool = True, unset: tuple[str, ...] = (), **env: str
+        self, *args: str, agent: bool = True, unset: tuple[str, ...] = (), cwd: Path | None = None, **env: str
     ) -> subprocess.CompletedProcess[str]:
         """``eotrust ARGS`` with the fixture's environment, ``env`` added and ``unset`` removed,
         stdin empty and no controlling terminal (a passphrase prompt reads stdin, with the agent
-        or without)."""
+        or without), in ``cwd`` (default: the fixture's working folder)."""
         full = {k: v for k, v in {**self.env, **env}.items() if k not in unset}
         full["EOTRUST_AGENT"] = "1" if agent else "0"
         return subprocess.run(
             [sys.executable, "-m", "eotrust.cli.main", *args],
             env=full,
-            cwd=self.cwd,
+            cwd=self.cwd if cwd is None else cwd,
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
@@ -936,3 +936,39 @@ def test_the_passphrase_is_taken_out_of_the_request_where_json_would_read_it() -
     assert take_passphrase(bytearray(elsewhere)) is None  # not the request's environment
     with pytest.raises(Refused, match="not JSON"):
         take_passphrase(bytearray(b'{"env": {"EOTRUST_PASSPHRASE": "bad \\q escape"}}'))
+
+
+# -- a config file anyone may leave in a working folder -------------------------------------------
+def _read_bytes(pid: int) -> int:
+    """Bytes process ``pid`` read (``rchar``: every read call, a sparse file's holes included),
+    its reaped children's added by the kernel."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no rchar for {pid}")
+
+
+def test_a_huge_or_endless_config_file_in_a_clients_folder_is_one_line_and_not_read(cli: Cli, tmp_path: Path) -> None:
+    """Before (an audit), the agent read the ``eotrust.toml`` of each request's working folder
+    whole, in its only loop (and the command's child again): 256 MiB left in a folder a user
+    works in were read by it for every command there, any larger file held every other client
+    meanwhile, and a FIFO named so was passed over without a word. Now neither reads more than
+    1 MiB of it nor waits on it, the command says what is wrong in one line, and the agent goes
+    on serving a command from another folder."""
+    huge, piped = tmp_path / "huge", tmp_path / "piped"
+    huge.mkdir()
+    piped.mkdir()
+    with (huge / "eotrust.toml").open("wb") as f:
+        f.truncate(256 << 20)  # sparse: no disk, but 256 MiB for whoever reads it
+    os.mkfifo(piped / "eotrust.toml")
+    pid = int(cli.status()["pid"])
+    before = _read_bytes(pid)
+    big = cli.through_agent(lambda: cli.run("party", "list", cwd=huge, unset=("EOTRUST_CONFIG",)))
+    grown_mib = (_read_bytes(pid) - before) >> 20
+    assert grown_mib < 16, f"the agent and its child read {grown_mib} MiB for one command"
+    assert "config file eotrust.toml is larger than 1,048,576 bytes" in _one_line_error(big)
+    fifo = cli.through_agent(lambda: cli.run("party", "list", cwd=piped, unset=("EOTRUST_CONFIG",)))
+    assert "config file eotrust.toml is not a regular file" in _one_line_error(fifo)
+    other = cli.through_agent(lambda: cli.run("party", "list", "--json"))
+    assert "alice" in [p["name"] for p in _json(other)]
+    assert int(cli.status()["pid"]) == pid, cli.log()

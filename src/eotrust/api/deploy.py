@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.links import base_url
 from eotrust.api.ogc import ERROR_RESPONSES, EXC, OgcException
+from eotrust.api.process_paths import exact_process_id
 from eotrust.catalog.deployments import Deployment
 from eotrust.catalog.entries import ApplicationInfo, Record
 from eotrust.roles.algorithm_owner.deploy import deploy, parse_package_request, undeploy
@@ -132,6 +133,7 @@ async def replace_process(
     visibility: str | None = Query(None, max_length=2000),
 ) -> Response:
     state = request.app.state.eotrust
+    processId = exact_process_id(request, processId)  # a name with a `/` (eotrust.api.process_paths)
     req = await _package(request, processId, version, visibility)
     party = await run_in_threadpool(state.load_party, caller.party)
     await run_in_threadpool(
@@ -156,7 +158,8 @@ def undeploy_process(
     request: Request, processId: str = Path(..., min_length=1, max_length=160), caller: Caller = Depends(require_party)
 ) -> Response:
     state = request.app.state.eotrust
-    undeploy(state.load_party(caller.party), processId, deployments=state.deployments)
+    process = exact_process_id(request, processId)  # a name with a `/` (eotrust.api.process_paths)
+    undeploy(state.load_party(caller.party), process, deployments=state.deployments)
     return Response(status_code=204)
 
 

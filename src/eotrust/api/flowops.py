@@ -51,6 +51,11 @@ class NoSuchProcess(NotFoundError):
     ogc_type = f"{EXC}/no-such-process"
 
 
+class AmbiguousProcess(InvalidInputError):
+    """A process id that reads as more than one process (``name:version`` beside a name with a
+    ``:``): the request says which with ``?version=``."""
+
+
 class NoSuchJob(NotFoundError):
     ogc_type = f"{EXC}/no-such-job"
 
@@ -177,17 +182,43 @@ def list_processes(state: ServerState, viewer: str | None = None) -> list[Proces
     return [_process_of(state, rec) for _, rec in sorted(_applications(state, viewer).items())]
 
 
-def get_process(state: ServerState, process_id: str, viewer: str | None = None) -> ProcessInfo:
-    """A process by id (its newest visible version) or by ``id:version``."""
-    name, _, version = process_id.partition(":")
-    if version:
-        found = [r for r in _deployed_applications(state, viewer) if r.body.name == name and r.body.version == version]
-        rec = found[-1] if found else None
-    else:
-        rec = _applications(state, viewer).get(process_id)
-    if rec is None:
+def get_process(
+    state: ServerState, process_id: str, viewer: str | None = None, version: str | None = None
+) -> ProcessInfo:
+    """A process by id: its newest visible version, or ``id:version``; with ``version`` (the
+    ``?version=`` of a request), that version of the process named exactly ``process_id``.
+
+    A name is its signer's to choose, a ``:`` included, so ``a:b:1.0`` reads as the process
+    ``a:b:1.0`` (its newest version), as version ``b:1.0`` of ``a`` and as version ``1.0`` of
+    ``a:b``. The one process those readings find is the answer; where they find several (one
+    party's ``a:1.0`` beside another's ``a`` of version ``1.0``) the id is refused, never given
+    to one of them: a name cannot take over another process's ``id:version``."""
+    records = _deployed_applications(state, viewer)
+    if version is not None:
+        found = [r for r in records if r.body.name == process_id and r.body.version == version]
+        if not found:
+            raise NoSuchProcess(f"no process {process_id!r} of version {version!r}", hint="GET /processes lists them")
+        return _process_of(state, found[-1])
+    newest = _applications(state, viewer)
+    readings: list[tuple[str, str | None]] = [(process_id, None)]
+    readings += [(process_id[:i], process_id[i + 1 :]) for i, c in enumerate(process_id) if c == ":"]
+    matches: dict[str, Record[ApplicationInfo]] = {}
+    for name, wanted in readings:
+        if wanted is None:
+            rec = newest.get(name)
+        else:
+            found = [r for r in records if r.body.name == name and r.body.version == wanted]
+            rec = found[-1] if found else None
+        if rec is not None:
+            matches.setdefault(rec.id, rec)
+    if not matches:
         raise NoSuchProcess(f"no process {process_id!r}", hint="GET /processes lists them")
-    return _process_of(state, rec)
+    if len(matches) > 1:
+        named = "; ".join(f"{r.body.name!r} version {r.body.version!r}" for r in matches.values())
+        raise AmbiguousProcess(
+            f"{process_id!r} names more than one process ({named}): ask for one as /processes/NAME?version=VERSION"
+        )
+    return _process_of(state, next(iter(matches.values())))
 
 
 def process_versions(state: ServerState, name: str, viewer: str | None = None) -> list[str]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.ogc import ERROR_RESPONSES, OgcException
+from eotrust.api.process_paths import exact_process_id
 from eotrust.errors import NotFoundError, PermissionDeniedError, StateError
 
 if TYPE_CHECKING:
@@ -145,6 +146,7 @@ def post_quotation(
     from eotrust.market.service import contract_submitter, quote_task
 
     state = _state(request)
+    processId = exact_process_id(request, processId)  # a name with a `/` (eotrust.api.process_paths)
     prices = task_prices(state.catalog, body.task, submitter=contract_submitter(state.chain, body.task))
     if prices.application.body.name != processId:
         raise NotFoundError(f"task {body.task} is not a task of process {processId!r}")
@@ -181,7 +183,8 @@ def list_quotations(
     request: Request, processId: str = Path(..., min_length=1, max_length=200), caller: Caller = Depends(require_party)
 ) -> dict[str, Any]:
     """The quotes of this process's tasks that the caller submitted or is paid by."""
-    return {"quotations": [q for q in _all_quotes(request, caller) if q["processID"] == processId]}
+    process = exact_process_id(request, processId)  # a name with a `/` (eotrust.api.process_paths)
+    return {"quotations": [q for q in _all_quotes(request, caller) if q["processID"] == process]}
 
 
 def _all_quotes(request: Request, caller: Caller) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from eotrust.api import flowops
@@ -36,6 +36,12 @@ from eotrust.api.viewer import viewing_party
 router = APIRouter(tags=["Processes"])
 
 ProcessId = Path(..., min_length=1, max_length=200, description="the process (application) name")
+Version = Query(
+    None,
+    min_length=1,
+    max_length=200,
+    description="this version of the process named exactly by the id (default: its newest, or the id read as id:version)",
+)
 
 
 def _summary_links(base: str, name: str) -> list[dict[str, Any]]:
@@ -88,9 +94,14 @@ def list_processes(request: Request, viewer: str | None = Depends(viewing_party)
     summary="Describe a process",
     responses={404: ERROR_RESPONSES[404]},
 )
-def describe_process(request: Request, processId: str = ProcessId, viewer: str | None = Depends(viewing_party)) -> Any:
+def describe_process(
+    request: Request,
+    processId: str = ProcessId,
+    version: str | None = Version,
+    viewer: str | None = Depends(viewing_party),
+) -> Any:
     state = request.app.state.eotrust
-    proc = flowops.get_process(state, exact_process_id(request, processId), viewer)
+    proc = flowops.get_process(state, exact_process_id(request, processId), viewer, version)
     doc = _summary(proc, base_url(request))
     doc["versions"] = flowops.process_versions(state, proc.id, viewer)
     doc["inputs"] = flowops.input_descriptions(proc)
@@ -120,12 +131,13 @@ def execute(
     request: Request,
     body: Execute,
     processId: str = ProcessId,
+    version: str | None = Version,
     prefer: str | None = Header(None, alias="Prefer", description="respond-async or respond-sync"),
     caller: Caller = Depends(require_party),
 ) -> JSONResponse:
     state = request.app.state.eotrust
     base = base_url(request)
-    proc = flowops.get_process(state, exact_process_id(request, processId), caller.party)
+    proc = flowops.get_process(state, exact_process_id(request, processId), caller.party, version)
     job = flowops.execute(state, caller, proc, body)
     wants_async = prefer is not None and "respond-async" in prefer.lower()
     if not wants_async:
