@@ -387,6 +387,44 @@ def test_a_journal_entry_of_another_chain_is_not_recorded_on_this_ones_task(worl
     assert earlier not in world.task(address).status().result_cids  # before: the previous chain's result
 
 
+def test_a_task_running_across_the_upgrade_finishes_with_the_results_it_began_to_record(world: World) -> None:
+    """A node upgraded while a task was Running, some of its results already on the contract:
+    its entry is of the format before entries named their chain, and running the task again
+    would record a second set beside the first. Such an entry is taken over when the contract
+    already holds results and every one of them is in it (sealed outputs are random
+    ciphertexts: no other task's entry holds them); the task finishes with exactly its results."""
+    from eotrust.crypto.signing import Domain, signed_document
+    from eotrust.nodes.journal import SealedResult, TaskJournal
+
+    p = world.parties
+    address = world.request().address
+    world.answer_all(address)
+    world.task(address).start(p["platform-owner"].account)
+    first, second = (world.store.put_bytes(f"result {i} sealed before the upgrade\n".encode()) for i in (1, 2))
+    world.task(address).add_result(p["platform-owner"].account, first, owner=p["submitter"].account.address)
+    entry = TaskJournal(
+        address=address,
+        run_cid=first,
+        results=[
+            SealedResult(name=name, cid=cid, plaintext_cid=cid, size=36, recipient="")
+            for name, cid in (("digest", first), ("stacked", second))
+        ],
+    )
+    node = world.node()
+    legacy = node.ctx.journal.dir / f"{address.lower()}.json"
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    legacy.write_bytes(
+        signed_document(
+            p["platform-owner"].account,
+            Domain.NODE_JOURNAL,
+            1,
+            {"platform": node.ctx.platform.id, "entry": entry.model_dump(mode="json")},
+        )
+    )
+    assert node.recover() == {address: "Finished"}
+    assert world.task(address).status().result_cids == [first, second]  # not a second, freshly sealed set
+
+
 def test_a_data_file_swapped_while_it_is_sealed_is_not_sent(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """The owner's holdings are re-hashed before sealing, but the file was opened again to seal
     it: one swapped in between (whoever can write where the data lies) was sealed and sent to

@@ -120,6 +120,28 @@ class Journal:
             )
         return entry
 
+    def adopt_unkeyed(self, address: str, recorded: list[str]) -> TaskJournal | None:
+        """The entry of ``address`` a node wrote before entries named their chain (version 1,
+        ``tasks/<address>.json``), taken over — saved under this chain — only when it is
+        surely this task's: the contract already ``recorded`` some results and every one of them
+        is in the entry (sealed outputs are random ciphertexts: no other task holds them). A
+        task running when its node was upgraded so finishes with the results it began to
+        record, never a second set; any other version 1 entry is left unread (the task runs)."""
+        legacy = self.dir / f"{address.lower()}.json"
+        if not recorded or not legacy.is_file():
+            return None
+        try:
+            payload = open_signed_file(legacy, Domain.NODE_JOURNAL, 1, self._signer.address, max_bytes=MAX_ENTRY_BYTES)
+            entry = TaskJournal.model_validate(payload.get("entry") if isinstance(payload, dict) else None)
+        except (IntegrityError, ValidationError):
+            return None
+        if not isinstance(payload, dict) or payload.get("platform") != self._platform_id:
+            return None
+        if entry.address.lower() != address.lower() or not set(recorded) <= {r.cid for r in entry.results}:
+            return None
+        self.save(entry)
+        return entry
+
     def save(self, entry: TaskJournal) -> None:
         doc = signed_document(self._signer, Domain.NODE_JOURNAL, JOURNAL_VERSION, self._payload(entry))
         write_atomic(self._path(entry.address), doc)

@@ -158,6 +158,8 @@ class Runner:
         """Make the results (or the failure log) of a Running task, once; journal them."""
         ctx = self.ctx
         entry = ctx.journal.load(task.address)
+        if not (entry.results or entry.failure_log_cid):  # one begun before entries named their chain?
+            entry = ctx.journal.adopt_unkeyed(task.address, snap.result_cids) or entry
         if entry.results or entry.failure_log_cid:
             return entry  # made before a restart: the collector records exactly these
         kept = self._private_objects()
