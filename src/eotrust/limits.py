@@ -17,9 +17,10 @@ import os
 import re
 import stat
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from eotrust.errors import InvalidInputError, NotFoundError
+from eotrust.errors import InvalidInputError, NotFoundError, RasterError
 
 
 class ParseLimitError(InvalidInputError):
@@ -330,3 +331,38 @@ def half_of_memory() -> int:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
     except (ValueError, OSError, AttributeError):
         return 8 << 30
+
+
+def check_raster_layout(ds: Any, path: Path | str, limits: RasterLimits | None = None) -> None:
+    """RasterError when the header of an open raster declares more bands, or a larger block,
+    than :class:`~eotrust.limits.RasterLimits` allows — before a pixel is read. GDAL decodes a
+    whole block to read any pixel of it (every band of it, in a GeoTIFF interleaved by pixel),
+    and a header of a few bytes can declare one block of 45,056 x 45,056 px: 2.1 GB from a
+    666-byte file.
+
+    Here, in the bottom layer, so that every reader of a raster another party hands over uses it:
+    ``eo``'s ``open_raster``, ``ml``'s scene scoring, ``catalog``'s ``describe_raster``, the API's
+    uploads."""
+    import numpy as np
+    from rasterio.enums import Interleaving
+
+    limits = limits or RASTER_LIMITS
+    if ds.count > limits.max_bands:
+        raise RasterError(
+            f"{path} declares {ds.count:,} bands; at most {limits.max_bands:,} are read",
+            hint="split the raster into fewer bands per file",
+        )
+    if ds.count < 1:
+        raise RasterError(f"{path} has no band", hint="give a GeoTIFF with at least one band")
+    if any("complex" in dtype for dtype in ds.dtypes):
+        raise RasterError(f"{path} holds complex pixel values ({ds.dtypes[0]}); eotrust reads real numbers")
+    itemsize = max(np.dtype(d).itemsize for d in ds.dtypes)
+    rows, cols = max(ds.block_shapes, key=lambda shape: shape[0] * shape[1])
+    per_pixel = ds.count if ds.interleaving == Interleaving.pixel else 1
+    block = int(rows) * int(cols) * per_pixel * itemsize
+    if block > limits.max_block_bytes:
+        raise RasterError(
+            f"{path} declares blocks of {cols:,} x {rows:,} px ({per_pixel} band(s) of {itemsize} bytes each): "
+            f"{block:,} bytes decoded per block; at most {limits.max_block_bytes:,} are read",
+            hint="rewrite it tiled, e.g. gdal_translate -co TILED=YES IN OUT",
+        )

@@ -101,14 +101,22 @@ class DiskGuard:
 def uploaded_geotiff(path: Path) -> int:
     """The decoded size in bytes of an uploaded raster, opened as a GeoTIFF only: GDAL would
     otherwise pick a driver by content, and a VRT body names other files of this server, or
-    URLs it would fetch (tests/api/test_upload_formats.py). InvalidInputError for anything else."""
+    URLs it would fetch (tests/api/test_upload_formats.py). InvalidInputError for anything else,
+    and for a header that declares more bands or a larger block than a read may decode
+    (:func:`~eotrust.limits.check_raster_layout`: a 396-byte body can declare a 2 GB block)."""
     import numpy as np
     import rasterio
     from rasterio.errors import RasterioError
 
+    from eotrust.errors import RasterError
+    from eotrust.limits import check_raster_layout
+
     try:
         with rasterio.open(path, driver="GTiff") as ds:
+            check_raster_layout(ds, "the uploaded GeoTIFF")
             return int(ds.width * ds.height * ds.count * np.dtype(ds.dtypes[0]).itemsize)
+    except RasterError as exc:
+        raise InvalidInputError(exc.message, hint=exc.hint) from None
     except (RasterioError, TypeError, ValueError):
         raise InvalidInputError("the body is not a readable GeoTIFF") from None
 

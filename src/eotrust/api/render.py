@@ -68,7 +68,10 @@ def scene_picture(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
     import rasterio
     from rasterio.enums import Resampling
 
+    from eotrust.limits import check_raster_layout
+
     with rasterio.open(path, driver="GTiff") as src:
+        check_raster_layout(src, "the uploaded GeoTIFF")  # uploaded_geotiff checked it too
         shape = _out_shape(src.height, src.width)
         bands = [1, 2, 3] if src.count >= 3 else [1]
         data = src.read(bands, out_shape=(len(bands), *shape), resampling=Resampling.average, masked=True).astype(

@@ -9,6 +9,7 @@ from pathlib import Path
 from eotrust.catalog.entries import DatasetInfo
 from eotrust.clock import utc_iso
 from eotrust.errors import InvalidInputError, NotFoundError
+from eotrust.limits import check_raster_layout
 
 
 def _as_time(text: str) -> str | None:
@@ -38,6 +39,8 @@ def describe_raster(
         raise NotFoundError(f"no file {path}")
     try:
         with rasterio.open(path, driver="GTiff") as ds:
+            # held to what a read may cost, as every raster another party hands over
+            check_raster_layout(ds, path)
             crs = ds.crs.to_string() if ds.crs else None
             bbox = None
             if ds.crs:

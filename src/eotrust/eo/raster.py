@@ -21,12 +21,11 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.enums import Interleaving
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from eotrust.errors import NotFoundError, RasterError
-from eotrust.limits import RASTER_LIMITS, RasterLimits, file_problem
+from eotrust.limits import check_raster_layout, file_problem
 from eotrust.store.atomic import atomic_path as atomic_path  # re-exported: eo and ml writers use it
 
 #: GDAL options for every GeoTIFF eotrust writes: tiled, DEFLATE, BigTIFF when needed.
@@ -257,32 +256,8 @@ def open_raster(path: Path | str, *, require_crs: bool = True) -> Iterator[Any]:
         ds.close()
 
 
-def check_layout(ds: Any, path: Path, limits: RasterLimits | None = None) -> None:
-    """RasterError when the header of an open raster declares more bands, or a larger block,
-    than :class:`~eotrust.limits.RasterLimits` allows — before a pixel is read. GDAL decodes a
-    whole block to read any pixel of it (every band of it, in a GeoTIFF interleaved by pixel),
-    and a header of a few bytes can declare one block of 45,056 x 45,056 px: 2.1 GB from a
-    666-byte file."""
-    limits = limits or RASTER_LIMITS
-    if ds.count > limits.max_bands:
-        raise RasterError(
-            f"{path} declares {ds.count:,} bands; at most {limits.max_bands:,} are read",
-            hint="split the raster into fewer bands per file",
-        )
-    if ds.count < 1:
-        raise RasterError(f"{path} has no band", hint="give a GeoTIFF with at least one band")
-    if any("complex" in dtype for dtype in ds.dtypes):
-        raise RasterError(f"{path} holds complex pixel values ({ds.dtypes[0]}); eotrust reads real numbers")
-    itemsize = max(np.dtype(d).itemsize for d in ds.dtypes)
-    rows, cols = max(ds.block_shapes, key=lambda shape: shape[0] * shape[1])
-    per_pixel = ds.count if ds.interleaving == Interleaving.pixel else 1
-    block = int(rows) * int(cols) * per_pixel * itemsize
-    if block > limits.max_block_bytes:
-        raise RasterError(
-            f"{path} declares blocks of {cols:,} x {rows:,} px ({per_pixel} band(s) of {itemsize} bytes each): "
-            f"{block:,} bytes decoded per block; at most {limits.max_block_bytes:,} are read",
-            hint="rewrite it tiled, e.g. gdal_translate -co TILED=YES IN OUT",
-        )
+#: the bound of :func:`open_raster`, in the bottom layer so that ``catalog`` and the API use it too
+check_layout = check_raster_layout
 
 
 def block_cache_bytes(ds: Any, window_rows: int = 0, most: int = 512 << 20) -> int:

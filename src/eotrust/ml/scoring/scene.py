@@ -32,7 +32,7 @@ import numpy as np
 from eotrust.eo import classmap
 from eotrust.eo.raster import block_cache_bytes, check_raster_file
 from eotrust.errors import InvalidInputError, RasterError
-from eotrust.limits import half_of_memory
+from eotrust.limits import check_raster_layout, half_of_memory
 from eotrust.ml.package import short_list
 from eotrust.ml.scoring.batch import Scorer, class_map, softmax
 from eotrust.store.atomic import place, temp_name
@@ -148,6 +148,7 @@ def score_scene(
                 raise RasterError(
                     f"raster {source} has no CRS", hint="assign one (e.g. gdal_edit.py -a_srs EPSG:32633)"
                 )
+            check_raster_layout(src, source)  # a 396-byte header can declare one block of 2 GB
             prep = _Prepare.for_scene(scorer, src, source, cloud_mask, cleanup)
             indexes = select_bands(src.descriptions, src.count, scorer.spec.bands, f"raster {source}")
             height, width = src.height, src.width
@@ -389,6 +390,7 @@ class _Prepare:
                     hint="give a series on the model's dates",
                 )
             mask_ds = cleanup.enter_context(rasterio.open(cloud_mask, driver="GTiff"))
+            check_raster_layout(mask_ds, cloud_mask)
             if (mask_ds.width, mask_ds.height, mask_ds.transform) != (src.width, src.height, src.transform):  # type: ignore[attr-defined]
                 raise InvalidInputError(f"cloud mask {Path(cloud_mask).name} is not on {source.name}'s grid")
             if mask_ds.count != t:

@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from eotrust.errors import InvalidInputError, ModelError, NotFoundError
-from eotrust.limits import regular_file
+from eotrust.errors import InvalidInputError, ModelError, NotFoundError, RasterError
+from eotrust.limits import check_raster_layout, regular_file
 from eotrust.ml.scoring.batch import Scorer, class_map
 from eotrust.store.atomic import atomic_output, atomic_path
 
@@ -139,11 +139,14 @@ def read_frame_file(path: Path, *, max_bytes: int | None = None) -> tuple[np.nda
 
     try:
         with rasterio.open(path, driver="GTiff") as src:
+            check_raster_layout(src, path)  # a tiny frame can declare one block of gigabytes
             _check_frame_bytes(path, src.count * src.height * src.width * np.dtype(src.dtypes[0]).itemsize, max_bytes)
             georef = {"crs": src.crs, "transform": src.transform} if src.crs else None
             return src.read(), georef
     except (RasterioIOError, OSError) as exc:
         raise InvalidInputError(f"cannot read frame {path}: {exc}") from None
+    except RasterError as exc:  # a header declaring more than a read may decode: skipped
+        raise InvalidInputError(exc.message, hint=exc.hint) from None
     except MemoryError:
         raise InvalidInputError(f"frame {path} does not fit in this machine's memory") from None
 

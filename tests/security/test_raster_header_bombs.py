@@ -1,0 +1,183 @@
+"""Attack: a raster of 64 x 64 px whose header declares one block of 32,768 x 32,768 px per band
+— under 1 KB on disk, 1 GiB a band once GDAL decodes the block to read any pixel of it. ``open_raster`` refused
+it (``check_layout``), but the readers that opened rasters with ``rasterio.open`` directly did
+not: on the old code ``POST /models/{cid}/predict`` and ``POST /render/prediction`` scored it
+(200; the server's peak memory rose by gigabytes per request, the decoded size of 12 KiB passing
+every bound of the upload), ``eotrust model score`` read it the same way, and ``eotrust catalog
+register-dataset`` registered it. Every one now refuses it from its header
+(:func:`eotrust.limits.check_raster_layout`), before a pixel is read."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rasterio
+from affine import Affine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
+from api_client import in_process  # noqa: E402
+
+from eotrust.catalog.api_keys import create_api_key  # noqa: E402
+from eotrust.ml.registry import Registry  # noqa: E402
+from eotrust.party import Role, create_party  # noqa: E402
+from eotrust.settings import load_settings  # noqa: E402
+
+MIB = 1024 * 1024
+
+# A child runs the `eotrust` command in this process image (the resident agent off), then
+# prints its own peak: VmHWM (ru_maxrss keeps the forking parent's, a big pytest worker).
+_CLI_CHILD = """\
+import sys
+from eotrust.cli import main as cli
+sys.argv = ["eotrust", *sys.argv[1:]]
+code = 0
+try:
+    cli.main()
+except SystemExit as exit:
+    code = exit.code
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print("peak_kib", peak)
+sys.exit(code)
+"""
+
+
+def block_bomb(path: Path, *, side: int = 64, block: int = 32_768) -> Path:
+    """A GeoTIFF of three bands (the test model's) of ``side`` x ``side`` px holding no block
+    (sparse), whose one block per band is ``block`` x ``block`` px of uint8: 1 GiB each."""
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": side,
+        "height": side,
+        "count": 3,
+        "interleave": "band",
+        "dtype": "uint8",
+        "crs": "EPSG:32633",
+        "transform": Affine(10, 0, 465000, 0, -10, 5080000),
+        "nodata": 0,
+        "tiled": True,
+        "blockxsize": block,
+        "blockysize": block,
+        "compress": "deflate",
+        "sparse_ok": True,
+    }
+    with rasterio.open(path, "w", **profile):
+        pass
+    assert path.stat().st_size < 1_000
+    return path
+
+
+def _peak_mib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) >> 10
+    raise AssertionError("no VmHWM")
+
+
+def _reset_peak() -> int:
+    """The peak resident size starts again from now (Linux); what it is now, in MiB."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _peak_mib()
+
+
+def _cli(home: Path, *args: str) -> tuple[int, str, str, int]:
+    """``(exit status, stdout, stderr, peak MiB)`` of ``eotrust --home HOME ARGS`` in a child."""
+    env = {**os.environ, "EOTRUST_AGENT": "0", "COLUMNS": "400", "EOTRUST_PASSPHRASE": "test-passphrase"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _CLI_CHILD, "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    peak = next(int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("peak_kib"))
+    return proc.returncode, proc.stdout, proc.stderr, peak >> 10
+
+
+def _one_line(code: int, stderr: str) -> str:
+    assert code == 1, stderr
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines and lines[0].startswith("error:") and [line[:5] for line in lines[1:]] in ([], ["hint:"]), stderr
+    return lines[0]
+
+
+# -- the REST routes that take an uploaded GeoTIFF ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, tiny_enet_zip: Path) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("raster-header-bombs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
+        settings = load_settings(home=tmp / "home")
+        cid = Registry(settings).register(tiny_enet_zip).cid
+        party = create_party(settings, "sam", Role.SUBMITTER)
+        key, _ = create_api_key(settings, party=party, scopes=["*"])
+        bomb = block_bomb(tmp / "bomb.tif").read_bytes()
+        with in_process(settings) as client:
+            yield {"client": client, "cid": cid, "key": key, "bomb": bomb}
+
+
+@pytest.mark.parametrize("route", ["predict", "render"])
+def test_an_uploaded_block_bomb_is_a_400_and_the_server_stays_small(server: dict[str, Any], route: str) -> None:
+    client = server["client"]
+    headers = {"X-API-Key": server["key"], "Content-Type": "image/tiff"}
+    start = _reset_peak()
+    if route == "predict":
+        res = client.post(f"/models/{server['cid']}/predict", content=server["bomb"], headers=headers)
+    else:
+        res = client.post(
+            "/render/prediction", params={"model": server["cid"]}, content=server["bomb"], headers=headers
+        )
+    grew = _peak_mib() - start
+    assert res.status_code == 400, res.text[:300]
+    detail = res.json()["detail"]
+    assert "declares blocks of 32,768 x 32,768 px" in detail and "\n" not in detail
+    assert "/tmp" not in detail and "eotrust-predict-" not in detail  # no server path in the answer
+    assert grew < 200, f"peak memory rose by {grew} MiB"
+
+
+# -- the CLI -----------------------------------------------------------------------------
+
+
+def test_model_score_refuses_a_block_bomb_in_one_line(tmp_path: Path, tiny_enet_zip: Path) -> None:
+    bomb = block_bomb(tmp_path / "bomb.tif")
+    out = tmp_path / "classes.tif"
+    code, _, stderr, peak = _cli(tmp_path / "home", "model", "score", str(tiny_enet_zip), str(bomb), "-o", str(out))
+    line = _one_line(code, stderr)
+    assert "declares blocks of 32,768 x 32,768 px" in line
+    assert peak < 600, f"peak {peak} MiB"
+    assert not out.exists() and list(tmp_path.glob("classes*")) == []  # nothing half-written
+
+
+def test_register_dataset_refuses_a_block_bomb_in_one_line(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
+        settings = load_settings(home=home)
+        create_party(settings, "owner-b", Role.DATA_OWNER)
+        create_party(settings, "plat-owner", Role.PLATFORM_OWNER)
+    bomb = block_bomb(tmp_path / "bomb.tif")
+    code, _, stderr, peak = _cli(home, "catalog", "register-dataset", str(bomb), "--as", "owner-b", "--json")
+    line = _one_line(code, stderr)
+    assert "declares blocks of 32,768 x 32,768 px" in line
+    assert peak < 600, f"peak {peak} MiB"
+    code, listed, stderr, _ = _cli(home, "catalog", "search", "--json")
+    assert code == 0 and "bomb" not in listed, stderr  # nothing registered
+
+
+def test_a_frame_declaring_a_huge_block_is_skipped(tmp_path: Path) -> None:
+    from eotrust.errors import InvalidInputError
+    from eotrust.ml.scoring.stream import read_frame_file
+
+    bomb = block_bomb(tmp_path / "frame.tif")
+    start = _reset_peak()
+    with pytest.raises(InvalidInputError, match=r"declares blocks of 32,768 x 32,768 px"):
+        read_frame_file(bomb, max_bytes=64 * MIB)
+    assert _peak_mib() - start < 200
