@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import rasterio
 from affine import Affine
@@ -141,6 +142,30 @@ def test_an_uploaded_block_bomb_is_a_400_and_the_server_stays_small(server: dict
     assert "declares blocks of 32,768 x 32,768 px" in detail and "\n" not in detail
     assert "/tmp" not in detail and "eotrust-predict-" not in detail  # no server path in the answer
     assert grew < 200, f"peak memory rose by {grew} MiB"
+
+
+@pytest.mark.parametrize("route", ["predict", "render"])
+def test_an_upload_the_model_cannot_take_is_refused_without_naming_the_servers_files(
+    server: dict[str, Any], route: str, tmp_path: Path
+) -> None:
+    """A GeoTIFF of one band for a model of three: the refusal named the server's temporary
+    file (`/tmp/…/eotrust-predict-…/input.tif has 1 bands`), telling any client where the
+    server keeps its work. It names "the uploaded GeoTIFF" now."""
+    one_band = tmp_path / "one.tif"
+    profile: dict[str, Any] = {"driver": "GTiff", "width": 64, "height": 64, "count": 1, "dtype": "uint8",
+                               "crs": "EPSG:32633", "transform": Affine(10, 0, 465000, 0, -10, 5080000)}  # fmt: skip
+    with rasterio.open(one_band, "w", **profile) as dst:
+        dst.write(np.ones((1, 64, 64), dtype=np.uint8))
+    client, headers = server["client"], {"X-API-Key": server["key"], "Content-Type": "image/tiff"}
+    body = one_band.read_bytes()
+    if route == "predict":
+        res = client.post(f"/models/{server['cid']}/predict", content=body, headers=headers)
+    else:
+        res = client.post("/render/prediction", params={"model": server["cid"]}, content=body, headers=headers)
+    assert res.status_code == 400, res.text[:300]
+    detail = res.json()["detail"]
+    assert "band" in detail and "the uploaded GeoTIFF" in detail, detail
+    assert "/tmp" not in detail and "eotrust-" not in detail and "input.tif" not in detail, detail
 
 
 # -- the CLI -----------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from starlette.requests import ClientDisconnect, Request
@@ -119,6 +120,27 @@ def uploaded_geotiff(path: Path) -> int:
         raise InvalidInputError(exc.message, hint=exc.hint) from None
     except (RasterioError, TypeError, ValueError):
         raise InvalidInputError("the body is not a readable GeoTIFF") from None
+
+
+@contextmanager
+def named_as_uploaded(upload: Path) -> Iterator[None]:
+    """Errors raised within name ``upload`` (the server's temporary copy of a request's body)
+    as "the uploaded GeoTIFF", and its folder not at all: a refusal such as "raster
+    /tmp/…/eotrust-predict-…/input.tif has 1 bands" told any client where the server keeps its
+    work."""
+    try:
+        yield
+    except EotrustError as exc:
+
+        def scrub(text: str) -> str:
+            return text.replace(str(upload), "the uploaded GeoTIFF").replace(
+                str(upload.parent), "the server's work folder"
+            )
+
+        exc.message = scrub(exc.message)
+        exc.hint = scrub(exc.hint) if exc.hint else exc.hint
+        exc.args = (exc.message,)
+        raise
 
 
 async def read_body(

@@ -44,6 +44,7 @@ from eotrust.api.bodies import (
     BodyTooLarge,
     check_declared_length,
     declared_length,
+    named_as_uploaded,
     read_body,
     uploaded_geotiff,
 )
@@ -254,9 +255,11 @@ def _score_tiff(
         hold.take(memory_needed(scorer, src))
         out = Path(tmp) / "classes.tif"
         try:
-            result = score_scene(scorer, src, out)
+            with named_as_uploaded(src):
+                result = score_scene(scorer, src, out)
         except RasterioError as exc:  # a file that opens but whose pixels cannot be read
-            raise InvalidInputError(f"the GeoTIFF cannot be read: {str(exc)[:200]}") from None
+            reason = str(exc)[:200].replace(str(src), "the uploaded GeoTIFF").replace(tmp, "the server's work folder")
+            raise InvalidInputError(f"the GeoTIFF cannot be read: {reason}") from None
         hold.take(out.stat().st_size)  # the class map's bytes, read back for the answer
         return out.read_bytes(), result.warnings
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from eotrust.api.auth import Caller, require_party
-from eotrust.api.bodies import DiskGuard, declared_length, stream_body, uploaded_geotiff
+from eotrust.api.bodies import DiskGuard, declared_length, named_as_uploaded, stream_body, uploaded_geotiff
 from eotrust.api.memory_budget import ScoringTooLarge, scoring_hold
 from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.api.store_routes import upload_too_large
@@ -169,8 +169,9 @@ def _score_and_draw(state: ServerState, model: str, scene: Path, work: Path, lim
     scorer = state.scorer(model)
     hold.take(memory_needed(scorer, scene) + PICTURES_BYTES)
     classes = work / "classes.tif"
-    score_scene(scorer, scene, classes)
-    picture, shape = scene_picture(scene)
+    with named_as_uploaded(scene):
+        score_scene(scorer, scene, classes)
+        picture, shape = scene_picture(scene)
     colours = {c.index: c.colour for c in scorer.manifest.classes}
     return {
         "model": model,
