@@ -13,7 +13,6 @@ for each tile (quadratic over a dataset)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,6 +24,7 @@ import pytest
 import rasterio
 from affine import Affine
 from eo_world import write_raster
+from measured_cli import measured_cli, one_line_refusal
 from rasterio.windows import Window
 
 from eotrust.eo.raster import Grid
@@ -32,45 +32,6 @@ from eotrust.eo.split import BlockSplit
 from eotrust.errors import InvalidInputError, RasterError
 
 ORIGIN = Affine(10, 0, 465000, 0, -10, 5080000)
-
-# A child runs the `eotrust` command in this process image (the resident agent off), then
-# prints its own peak: VmHWM (ru_maxrss keeps the forking parent's, a big pytest worker).
-_CLI_CHILD = """\
-import sys
-from eotrust.cli import main as cli
-sys.argv = ["eotrust", *sys.argv[1:]]
-code = 0
-try:
-    cli.main()
-except SystemExit as exit:
-    code = exit.code
-peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
-print("peak_kib", peak)
-sys.exit(code)
-"""
-
-
-def cli(home: Path, *args: str, timeout: float = 60) -> tuple[int, str, str, int]:
-    """``(exit status, stdout, stderr, peak KiB)`` of ``eotrust --home HOME ARGS`` in a child."""
-    env = {**os.environ, "EOTRUST_AGENT": "0", "COLUMNS": "400"}  # the line stays a line
-    proc = subprocess.run(
-        [sys.executable, "-c", _CLI_CHILD, "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-    peak = next(int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("peak_kib"))
-    return proc.returncode, proc.stdout, proc.stderr, peak
-
-
-def one_line_refusal(code: int, stderr: str) -> str:
-    """The refusal, checked: exit status 1, one line on stderr (and its hint), no traceback."""
-    assert code == 1, stderr
-    assert "Traceback" not in stderr, stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert lines and lines[0].startswith("error:") and [line[:5] for line in lines[1:]] in ([], ["hint:"]), stderr
-    return lines[0]
 
 
 def sparse_raster(path: Path, width: int, height: int, *, block: int, count: int = 1, **extra: object) -> Path:
@@ -151,7 +112,9 @@ def test_walking_a_huge_sparse_raster_tile_by_tile_stays_small(tmp_path: Path) -
 def test_eo_tile_refuses_a_lattice_past_the_bound_in_one_line(tmp_path: Path) -> None:
     huge = sparse_raster(tmp_path / "huge.tif", 200_000, 200_000, block=1024)
     out = tmp_path / "tiles"
-    code, _, stderr, peak_kib = cli(tmp_path / "h", "eo", "tile", str(huge), "--size", "32", "-o", str(out), timeout=20)
+    code, _, stderr, peak_kib = measured_cli(
+        tmp_path / "h", "eo", "tile", str(huge), "--size", "32", "-o", str(out), timeout=20
+    )
     line = one_line_refusal(code, stderr)
     assert "39,062,500 tiles" in line and "at most 1,000,000 are cut" in line
     assert not out.exists() and peak_kib < 400_000
@@ -167,7 +130,7 @@ def test_a_block_bomb_is_refused_when_the_raster_is_opened(tmp_path: Path) -> No
     assert bomb.stat().st_size < 2_000  # one block of 2.1 GB, once decoded
     with pytest.raises(RasterError, match=r"blocks of 45,056 x 45,056 px .* 2,030,043,136 bytes"), open_raster(bomb):
         pass
-    code, _, stderr, _ = cli(tmp_path / "h", "eo", "info", str(bomb))
+    code, _, stderr, _ = measured_cli(tmp_path / "h", "eo", "info", str(bomb))
     assert "at most 536,870,912 are read" in one_line_refusal(code, stderr)
 
 
@@ -228,7 +191,7 @@ def test_labels_past_the_vertex_bound_are_refused_in_one_line_before_they_are_bu
         tmp_path / "like.tif", np.zeros((100, 100), np.uint8), transform=Affine(10, 0, 460000, 0, -10, 5095000)
     )
     out = tmp_path / "labels.tif"
-    code, _, stderr, peak_kib = cli(
+    code, _, stderr, peak_kib = measured_cli(
         tmp_path / "h",
         "eo",
         "labels",
@@ -301,7 +264,9 @@ def test_label_rasters_that_are_no_listed_codes_are_refused(
 def test_eo_labels_raster_refuses_float_codes_in_one_line(tmp_path: Path) -> None:
     src = _labels(tmp_path / "src.tif", [[1, 2.7]], "float32", tags={"classes": "1 a,2 b"})
     out = tmp_path / "out.tif"
-    code, _, stderr, _ = cli(tmp_path / "h", "eo", "labels", "--like", str(src), "--raster", str(src), "-o", str(out))
+    code, _, stderr, _ = measured_cli(
+        tmp_path / "h", "eo", "labels", "--like", str(src), "--raster", str(src), "-o", str(out)
+    )
     assert "holds float32 pixels" in one_line_refusal(code, stderr)
     assert not out.exists()
 
@@ -338,7 +303,7 @@ def test_a_cube_holding_an_infinity_is_refused_before_the_archive_is_written(tmp
     with pytest.raises(InvalidInputError, match=r"infinite value \(date 2, band 1, pixel row 20, column 5\)"):
         build_dataset(cube, labels, dest, tile_size=8, fractions=(0.5, 0.25, 0.25))
     assert list((tmp_path / "out").iterdir()) == []  # no archive, no work folder
-    code, _, stderr, _ = cli(
+    code, _, stderr, _ = measured_cli(
         tmp_path / "h", "eo", "dataset", str(cube), str(labels), "--tile-size", "8", "--no-store", "-o", str(dest)
     )
     assert "infinite value" in one_line_refusal(code, stderr) and not dest.exists()

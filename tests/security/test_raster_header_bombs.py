@@ -9,8 +9,6 @@ register-dataset`` registered it. Every one now refuses it from its header
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from affine import Affine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from api_client import in_process  # noqa: E402
+from measured_cli import measured_cli, one_line_refusal  # noqa: E402
 
 from eotrust.catalog.api_keys import create_api_key  # noqa: E402
 from eotrust.ml.registry import Registry  # noqa: E402
@@ -30,22 +29,6 @@ from eotrust.party import Role, create_party  # noqa: E402
 from eotrust.settings import load_settings  # noqa: E402
 
 MIB = 1024 * 1024
-
-# A child runs the `eotrust` command in this process image (the resident agent off), then
-# prints its own peak: VmHWM (ru_maxrss keeps the forking parent's, a big pytest worker).
-_CLI_CHILD = """\
-import sys
-from eotrust.cli import main as cli
-sys.argv = ["eotrust", *sys.argv[1:]]
-code = 0
-try:
-    cli.main()
-except SystemExit as exit:
-    code = exit.code
-peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
-print("peak_kib", peak)
-sys.exit(code)
-"""
 
 
 def block_bomb(path: Path, *, side: int = 64, block: int = 32_768) -> Path:
@@ -88,24 +71,8 @@ def _reset_peak() -> int:
 
 def _cli(home: Path, *args: str) -> tuple[int, str, str, int]:
     """``(exit status, stdout, stderr, peak MiB)`` of ``eotrust --home HOME ARGS`` in a child."""
-    env = {**os.environ, "EOTRUST_AGENT": "0", "COLUMNS": "400", "EOTRUST_PASSPHRASE": "test-passphrase"}
-    proc = subprocess.run(
-        [sys.executable, "-c", _CLI_CHILD, "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    peak = next(int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("peak_kib"))
-    return proc.returncode, proc.stdout, proc.stderr, peak >> 10
-
-
-def _one_line(code: int, stderr: str) -> str:
-    assert code == 1, stderr
-    assert "Traceback" not in stderr, stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert lines and lines[0].startswith("error:") and [line[:5] for line in lines[1:]] in ([], ["hint:"]), stderr
-    return lines[0]
+    code, out, err, peak_kib = measured_cli(home, *args, EOTRUST_PASSPHRASE="test-passphrase")
+    return code, out, err, peak_kib >> 10
 
 
 # -- the REST routes that take an uploaded GeoTIFF ----------------------------------------
@@ -171,17 +138,17 @@ def test_an_upload_the_model_cannot_take_is_refused_without_naming_the_servers_f
 # -- the CLI -----------------------------------------------------------------------------
 
 
-def test_model_score_refuses_a_block_bomb_in_one_line(tmp_path: Path, tiny_enet_zip: Path) -> None:
+def test_model_score_refuses_a_block_bomb_inone_line_refusal(tmp_path: Path, tiny_enet_zip: Path) -> None:
     bomb = block_bomb(tmp_path / "bomb.tif")
     out = tmp_path / "classes.tif"
     code, _, stderr, peak = _cli(tmp_path / "home", "model", "score", str(tiny_enet_zip), str(bomb), "-o", str(out))
-    line = _one_line(code, stderr)
+    line = one_line_refusal(code, stderr)
     assert "declares blocks of 32,768 x 32,768 px" in line
     assert peak < 600, f"peak {peak} MiB"
     assert not out.exists() and list(tmp_path.glob("classes*")) == []  # nothing half-written
 
 
-def test_register_dataset_refuses_a_block_bomb_in_one_line(tmp_path: Path) -> None:
+def test_register_dataset_refuses_a_block_bomb_inone_line_refusal(tmp_path: Path) -> None:
     home = tmp_path / "home"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EOTRUST_PASSPHRASE", "test-passphrase")
@@ -190,7 +157,7 @@ def test_register_dataset_refuses_a_block_bomb_in_one_line(tmp_path: Path) -> No
         create_party(settings, "plat-owner", Role.PLATFORM_OWNER)
     bomb = block_bomb(tmp_path / "bomb.tif")
     code, _, stderr, peak = _cli(home, "catalog", "register-dataset", str(bomb), "--as", "owner-b", "--json")
-    line = _one_line(code, stderr)
+    line = one_line_refusal(code, stderr)
     assert "declares blocks of 32,768 x 32,768 px" in line
     assert peak < 600, f"peak {peak} MiB"
     code, listed, stderr, _ = _cli(home, "catalog", "search", "--json")
