@@ -59,7 +59,9 @@ def test_model_register_truncated_zip_is_named_as_a_package(settings: Settings, 
 def _scene(path: Path, width: int, height: int) -> Path:
     big = width * height > 1 << 20
     layout = (
-        {"tiled": False, "blockysize": height, "BIGTIFF": "YES"}
+        # small tiles: a header declaring one huge block is refused before any memory check
+        # (limits.check_raster_layout); this scene is too large only for the strips scoring needs
+        {"tiled": True, "blockxsize": 4096, "blockysize": 64, "BIGTIFF": "YES"}
         if big
         else {"tiled": True, "blockxsize": 64, "blockysize": 64, "compress": "deflate"}
     )
@@ -94,7 +96,7 @@ def test_model_score_corrupt_tiles(settings: Settings, package: Path, tmp_path: 
 
 
 def test_model_score_scene_too_large_for_memory(settings: Settings, package: Path, tmp_path: Path) -> None:
-    scene = _scene(tmp_path / "huge.tif", 2_000_000_000, 64)  # sparse strips: a few hundred bytes on disk
+    scene = _scene(tmp_path / "huge.tif", 200_000_000, 64)  # sparse tiles: under a megabyte on disk
     out = tmp_path / "classes.tif"
     exc = refused(cli(settings.home, "model", "score", str(package), str(scene), "-o", str(out)))
     assert "memory" in exc.message
