@@ -21,7 +21,6 @@ from eotrust.federated.update import (
     open_update,
 )
 from eotrust.federated.weights import encode
-from eotrust.ledger.abi import federated_abi
 from eotrust.ledger.chain import Chain
 from eotrust.ledger.federated import FederatedFactoryClient, FederatedTaskClient, RoundRecord
 from eotrust.store.base import Store
@@ -68,7 +67,6 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
         add("rounds", None, "no round has started yet")
         return
     strategy = strategy_of(plan)
-    timing = _Timing(chain, address, snap.round_seconds, rounds)
     for rec in rounds:
         name = f"round {rec.round}"
         wrong = [u.index for u in rec.updates if snap.participants[u.index].lower() != u.participant.lower()]
@@ -120,7 +118,9 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
             except GarbageUpdateError as exc:
                 good, why = False, exc.message
             if good and u.index in rec.refused:
-                misjudged.append(f"#{u.index}'s update is sound but was refused{timing.refusal(rec)}")
+                misjudged.append(
+                    f"#{u.index}'s update is sound but was refused{_refused_when(chain, snap.round_seconds, rec)}"
+                )
             elif not good and u.index not in rec.refused:
                 misjudged.append(f"#{u.index}'s update is garbage but was aggregated ({why})")
             if good and u.index not in rec.refused:
@@ -145,35 +145,17 @@ def verify_federated(chain: Chain, store: Store, address: str, add: AddCheck, *,
         )
 
 
-class _Timing:
-    """When a round's deadline fell and when it closed, read only for a sound update that was
-    refused: the aggregator waits for an update's object until the deadline, so a refusal
-    before it is the aggregator's fault, and one after it may be the participant's (an object
-    stored late: no store says when an object arrived)."""
-
-    def __init__(self, chain: Chain, address: str, round_seconds: int, rounds: list[RoundRecord]) -> None:
-        self._chain, self._address, self._seconds = chain, address, round_seconds
-        self._closed = {rec.round: rec.closed_block for rec in rounds}
-
-    def _opened_block(self, round_: int) -> int | None:
-        if round_ > 0:
-            return self._closed.get(round_ - 1)
-        abi = federated_abi()
-        for log in self._chain.logs(address=self._address):
-            decoded = abi.decode_log(log.topics, log.data)
-            if decoded is not None and decoded.name == "FederatedTaskOpened":
-                return log.block_number
-        return None
-
-    def refusal(self, rec: RoundRecord) -> str:
-        """What to add to "…'s update is sound but was refused" for a refusal in ``rec``."""
-        opened = self._opened_block(rec.round)
-        if opened is None or rec.closed_block is None:
-            return ""
-        deadline = self._chain.block_timestamp(opened) + self._seconds
-        if self._chain.block_timestamp(rec.closed_block) <= deadline:
-            return " before the round's deadline (the aggregator waits for a stored update until then)"
-        return (
-            " after the round's deadline: either its object reached the store only after the aggregator looked "
-            "(its participant's doing) or the aggregator refused a sound update"
-        )
+def _refused_when(chain: Chain, round_seconds: int, rec: RoundRecord) -> str:
+    """What to add to "…'s update is sound but was refused" for a refusal in ``rec``: the
+    aggregator waits for an update's object until the deadline, so a refusal before it is the
+    aggregator's fault, and one after it may be the participant's (an object stored late: no
+    store says when an object arrived)."""
+    if rec.opened_block is None or rec.closed_block is None:
+        return ""
+    deadline = chain.block_timestamp(rec.opened_block) + round_seconds
+    if chain.block_timestamp(rec.closed_block) <= deadline:
+        return " before the round's deadline (the aggregator waits for a stored update until then)"
+    return (
+        " after the round's deadline: either its object reached the store only after the aggregator looked "
+        "(its participant's doing) or the aggregator refused a sound update"
+    )

@@ -113,6 +113,9 @@ class RoundRecord(BaseModel):
     aggregate_cid: str | None = None
     refused: list[int] = Field(default_factory=list)
     dropped: list[int] = Field(default_factory=list)
+    opened_block: int | None = Field(
+        default=None, description="where it started: the task's opening, or the last round's close"
+    )
     closed_block: int | None = None
     closed_tx: str | None = None
 
@@ -321,6 +324,11 @@ class FederatedTaskClient:
         opened: str | None = None
         records: dict[int, RoundRecord] = {}
         model = None
+        started: int | None = None  # the block the next round started in
+
+        def record(r: int) -> RoundRecord:
+            return records.setdefault(r, RoundRecord(round=r, model_cid=model or "", opened_block=started))
+
         for log in logs:
             decoded = self._abi.decode_log(log.topics, log.data)
             if decoded is None:
@@ -328,12 +336,11 @@ class FederatedTaskClient:
             a = decoded.args
             if decoded.name == "FederatedTaskOpened":
                 opened = model = cid_or_none(a["model"])
+                started = log.block_number
             elif decoded.name == "UpdateSubmitted":
-                r = int(a["round"])
-                rec = records.setdefault(r, RoundRecord(round=r, model_cid=model or ""))
-                rec.updates.append(
+                record(int(a["round"])).updates.append(
                     UpdateRecord(
-                        round=r,
+                        round=int(a["round"]),
                         index=int(a["index"]),
                         participant=to_checksum_address(a["participant"]),
                         update_cid=cid_or_none(a["update"]) or "",
@@ -343,14 +350,13 @@ class FederatedTaskClient:
                     )
                 )
             elif decoded.name == "RoundClosed":
-                r = int(a["round"])
-                rec = records.setdefault(r, RoundRecord(round=r, model_cid=model or ""))
+                rec = record(int(a["round"]))
                 rec.aggregate_cid = cid_or_none(a["model"])
                 rec.refused = mask_indices(int(a["refused"]))
                 rec.dropped = mask_indices(int(a["dropped"]))
                 rec.closed_block = log.block_number
                 rec.closed_tx = log.tx_hash
-                model = rec.aggregate_cid
+                model, started = rec.aggregate_cid, log.block_number
         if opened is None:
             raise LedgerError(f"{self.address} has no FederatedTaskOpened event; is it a federated task?")
         return [records[r] for r in sorted(records)]
