@@ -26,37 +26,11 @@ from affine import Affine
 from eo_world import write_raster
 from measured_cli import measured_cli, one_line_refusal
 from rasterio.windows import Window
+from sparse_rasters import ORIGIN, sparse_raster
 
 from eotrust.eo.raster import Grid
 from eotrust.eo.split import BlockSplit
 from eotrust.errors import InvalidInputError, RasterError
-
-ORIGIN = Affine(10, 0, 465000, 0, -10, 5080000)
-
-
-def sparse_raster(path: Path, width: int, height: int, *, block: int, count: int = 1, **extra: object) -> Path:
-    """A GeoTIFF that declares ``width`` x ``height`` px and holds no block at all (sparse)."""
-    profile = {
-        "driver": "GTiff",
-        "width": width,
-        "height": height,
-        "count": count,
-        "dtype": "uint8",
-        "crs": "EPSG:32633",
-        "transform": ORIGIN,
-        "nodata": 0,
-        "tiled": True,
-        "blockxsize": block,
-        "blockysize": block,
-        "compress": "deflate",
-        "sparse_ok": True,
-        "bigtiff": "yes",
-        **extra,
-    }
-    with rasterio.open(path, "w", **profile):
-        pass
-    return path
-
 
 # -- 1. the tile lattice -----------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from affine import Affine
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from api_client import in_process  # noqa: E402
 from measured_cli import measured_cli, one_line_refusal  # noqa: E402
+from sparse_rasters import sparse_raster  # noqa: E402
 
 from eotrust.catalog.api_keys import create_api_key  # noqa: E402
 from eotrust.ml.registry import Registry  # noqa: E402
@@ -34,24 +35,7 @@ MIB = 1024 * 1024
 def block_bomb(path: Path, *, side: int = 64, block: int = 32_768) -> Path:
     """A GeoTIFF of three bands (the test model's) of ``side`` x ``side`` px holding no block
     (sparse), whose one block per band is ``block`` x ``block`` px of uint8: 1 GiB each."""
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "width": side,
-        "height": side,
-        "count": 3,
-        "interleave": "band",
-        "dtype": "uint8",
-        "crs": "EPSG:32633",
-        "transform": Affine(10, 0, 465000, 0, -10, 5080000),
-        "nodata": 0,
-        "tiled": True,
-        "blockxsize": block,
-        "blockysize": block,
-        "compress": "deflate",
-        "sparse_ok": True,
-    }
-    with rasterio.open(path, "w", **profile):
-        pass
+    sparse_raster(path, side, side, block=block, count=3, interleave="band", bigtiff="no")
     assert path.stat().st_size < 1_000
     return path
 
