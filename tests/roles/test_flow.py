@@ -17,6 +17,8 @@ from eotrust.roles.submitter.collect import collect_results, failure_log
 
 if TYPE_CHECKING:
     from eotrust.ledger.task import TaskClient
+    from eotrust.nodes.journal import TaskJournal
+    from eotrust.nodes.node import PlatformNode
 
 
 def test_happy_path_seven_steps(world: World, tmp_path: Path) -> None:
@@ -346,6 +348,18 @@ def test_a_journal_entry_planted_in_the_home_records_nothing(world: World) -> No
     assert forged not in world.task(address).status().result_cids
 
 
+def _plant_unkeyed(world: World, node: PlatformNode, entry: TaskJournal) -> None:
+    """``entry`` as the node wrote it before entries named their chain: version 1, signed by the
+    platform's owner, at ``tasks/<address>.json``."""
+    from eotrust.crypto.signing import Domain, signed_document
+
+    legacy = node.ctx.journal.dir / f"{entry.address.lower()}.json"
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    owner = world.parties["platform-owner"].account
+    payload = {"platform": node.ctx.platform.id, "entry": entry.model_dump(mode="json")}
+    legacy.write_bytes(signed_document(owner, Domain.NODE_JOURNAL, 1, payload))
+
+
 def test_a_journal_entry_of_another_chain_is_not_recorded_on_this_ones_task(world: World) -> None:
     """A dev chain started afresh (the embedded one's directory removed, anvil restarted) gives
     its tasks the previous chain's addresses. The node's journal was keyed by the task's address
@@ -366,12 +380,7 @@ def test_a_journal_entry_of_another_chain_is_not_recorded_on_this_ones_task(worl
     )
     node = world.node()
     owner, platform = world.parties["platform-owner"].account, node.ctx.platform.id
-    # the entry as the node signed it before it named its chain (version 1, keyed by address)
-    unkeyed = node.ctx.journal.dir / f"{address.lower()}.json"
-    unkeyed.parent.mkdir(parents=True, exist_ok=True)
-    unkeyed.write_bytes(
-        signed_document(owner, Domain.NODE_JOURNAL, 1, {"platform": platform, "entry": entry.model_dump(mode="json")})
-    )
+    _plant_unkeyed(world, node, entry)  # the entry as the node signed it before it named its chain
     # and as it signs it now, for another chain
     other = node.ctx.journal.path("31337-0x" + "ab" * 32, address)
     other.parent.mkdir(parents=True, exist_ok=True)
@@ -393,7 +402,6 @@ def test_a_task_running_across_the_upgrade_finishes_with_the_results_it_began_to
     would record a second set beside the first. Such an entry is taken over when the contract
     already holds results and every one of them is in it (sealed outputs are random
     ciphertexts: no other task's entry holds them); the task finishes with exactly its results."""
-    from eotrust.crypto.signing import Domain, signed_document
     from eotrust.nodes.journal import SealedResult, TaskJournal
 
     p = world.parties
@@ -411,16 +419,7 @@ def test_a_task_running_across_the_upgrade_finishes_with_the_results_it_began_to
         ],
     )
     node = world.node()
-    legacy = node.ctx.journal.dir / f"{address.lower()}.json"
-    legacy.parent.mkdir(parents=True, exist_ok=True)
-    legacy.write_bytes(
-        signed_document(
-            p["platform-owner"].account,
-            Domain.NODE_JOURNAL,
-            1,
-            {"platform": node.ctx.platform.id, "entry": entry.model_dump(mode="json")},
-        )
-    )
+    _plant_unkeyed(world, node, entry)
     assert node.recover() == {address: "Finished"}
     assert world.task(address).status().result_cids == [first, second]  # not a second, freshly sealed set
 
