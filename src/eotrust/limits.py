@@ -256,14 +256,20 @@ def load_yaml(text: str, limits: YamlLimits = YAML_LIMITS, what: str = "the YAML
 def file_problem(path: str | os.PathLike[str]) -> str | None:
     """Why ``path`` cannot be read as a file (missing, a folder, a device, pipe or socket —
     ``/dev/zero`` would be read, or hashed, without end), or None when it is a regular file."""
-    name = os.fspath(path)
-    if os.path.isfile(name):
+    try:
+        mode = os.stat(os.fspath(path)).st_mode
+    except (OSError, ValueError):
+        return "does not exist"
+    return _mode_problem(mode)
+
+
+def _mode_problem(mode: int) -> str | None:
+    """Why a file of this ``st_mode`` cannot be read as a file, or None for a regular file."""
+    if stat.S_ISREG(mode):
         return None
-    if os.path.isdir(name):
+    if stat.S_ISDIR(mode):
         return "is a folder: give a file"
-    if os.path.exists(name):
-        return "is not a regular file (a pipe, socket or device)"
-    return "does not exist"
+    return "is not a regular file (a pipe, socket or device)"
 
 
 def regular_file(path: str | os.PathLike[str], what: str) -> str:
@@ -299,13 +305,9 @@ def read_regular_file(path: str | os.PathLike[str], *, max_bytes: int, what: str
     fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
         seen = os.fstat(fd)
-        mode = seen.st_mode
-        if stat.S_ISDIR(mode):
-            raise InvalidInputError(f"{what} {name} is a folder: give a file")
-        if not stat.S_ISREG(mode):
-            raise InvalidInputError(
-                f"{what} {name} is not a regular file (a pipe, socket or device)", hint="give a file"
-            )
+        problem = _mode_problem(seen.st_mode)  # judged by the opened descriptor, not by a look before
+        if problem is not None:
+            raise InvalidInputError(f"{what} {name} {problem}", hint="give a file")
         if seen.st_size > max_bytes:
             raise DocumentTooLarge(f"{what} {name} is larger than {max_bytes:,} bytes")
         os.set_blocking(fd, True)
