@@ -25,6 +25,7 @@ from eotrust.catalog.entries import ResultInfo
 from eotrust.errors import BackendUnavailableError, EotrustError, StateError
 from eotrust.ledger import TaskClient, TaskSnapshot
 from eotrust.ledger.escrow import EscrowClient
+from eotrust.ledger.escrow import Quote as EscrowQuote
 from eotrust.nodes.journal import SealedResult, TaskJournal
 from eotrust.nodes.runner import PlatformContext, short
 
@@ -91,9 +92,10 @@ class Collector:
             f"{usage.body.refund} wei back to the submitter (usage {usage.cid}, tx {tx.tx_hash})"
         )
 
-    def expire_if_late(self, task: TaskClient) -> tuple[bool, int | None]:
+    def expire_if_late(self, task: TaskClient) -> tuple[bool, EscrowQuote | None]:
         """Expire a paid task still funded whose quote's deadline has passed (chain time): it
-        can no longer be settled. ``(expired here, the deadline still ahead or None)``."""
+        can no longer be settled. ``(expired here, the funded escrow quote whose deadline is
+        still ahead, or None)``."""
         escrow = self._escrow(task)
         if escrow is None or not escrow.funded(task.address):
             return False, None
@@ -101,7 +103,7 @@ class Collector:
         if funded is None:
             return False, None
         if self.ctx.chain.latest_timestamp() <= funded.deadline:
-            return False, funded.deadline
+            return False, funded
         tx = escrow.expire(task.address, sender=self.ctx.party.account, quote=funded)
         self.ctx.report(task.address, "Expired")
         self.ctx.log(
@@ -110,24 +112,21 @@ class Collector:
         )
         return True, None
 
-    def fits_before_deadline(self, task: TaskClient, deadline: int) -> bool:
-        """Whether the funded quote's estimated duration, from the chain's clock now, ends by
-        ``deadline``: the platform's own estimate of the run, signed in its quote. A quote the
-        node cannot read gives no estimate: the task is started as before (it cannot be settled
-        from a usage record then, and the collector says so; the platform may settle it itself)."""
+    def fits_before_deadline(self, funded: EscrowQuote) -> bool:
+        """Whether the quote a task was ``funded`` with (its escrow terms, as ``expire_if_late``
+        gives them) estimates a run that, from the chain's clock now, ends by its deadline: the
+        platform's own estimate, signed in the quote the terms name. A quote the node cannot
+        read gives no estimate: the task is started as before (it cannot be settled from a usage
+        record then, and the collector says so; the platform may settle it itself)."""
         from eotrust.market.quote import load_quote
 
-        escrow = self._escrow(task)
-        funded = escrow.quote_of(task.address) if escrow is not None else None
-        if funded is None:
-            return True
         try:
             quote = load_quote(self.ctx.shared, str(funded.quote_cid), self.ctx.catalog)
         except BackendUnavailableError:
             raise
         except EotrustError:
             return True
-        return self.ctx.chain.latest_timestamp() + Decimal(quote.body.estimated_duration_s) <= deadline
+        return self.ctx.chain.latest_timestamp() + Decimal(quote.body.estimated_duration_s) <= funded.deadline
 
     def release(self, task: TaskClient) -> None:
         """Refund a Failed or Nacked paid task still funded (anyone may; the platform does)."""

@@ -18,6 +18,7 @@ from eotrust.backends import Backends
 from eotrust.catalog.entries import Kind
 from eotrust.errors import BackendUnavailableError, EotrustError, PermissionDeniedError, StateError
 from eotrust.ledger import TaskClient, TaskEvent, TaskSnapshot, TaskState
+from eotrust.ledger.escrow import Quote as EscrowQuote
 from eotrust.nodes.collector import Collector
 from eotrust.nodes.executor import Executor, WorkflowExecutor
 from eotrust.nodes.journal import Journal
@@ -101,13 +102,13 @@ class PlatformNode:
         if not self.is_ours(snap):
             return snap.state.value
         if snap.state in (TaskState.RequestsLocked, TaskState.Running):
-            expired, deadline = self.collector.expire_if_late(task)
+            expired, funded = self.collector.expire_if_late(task)
             if expired:  # a paid task past its deadline: never started or settled now
                 self._deadlines.pop(address, None)
                 return task.status().state.value
-            if deadline is not None:
-                self._deadlines[address] = deadline
-                if snap.state is TaskState.RequestsLocked and snap.all_acknowledged and not self._fits(task, deadline):
+            if funded is not None:
+                self._deadlines[address] = funded.deadline
+                if snap.state is TaskState.RequestsLocked and snap.all_acknowledged and not self._fits(task, funded):
                     return str(snap.state.value)  # it expires at the deadline (watched above)
         if snap.state is TaskState.RequestsLocked and self.runner.maybe_start(task, snap):
             snap = task.status()
@@ -119,10 +120,10 @@ class PlatformNode:
             self.collector.release(task)  # a paid task's escrow (issue 15); nothing for others
         return snap.state.value
 
-    def _fits(self, task: TaskClient, deadline: int) -> bool:
+    def _fits(self, task: TaskClient, funded: EscrowQuote) -> bool:
         """Whether a paid task's run, by its quote's estimate, ends before its deadline; logged
         once per task when it does not (it is then left to expire at the deadline)."""
-        if self.collector.fits_before_deadline(task, deadline):
+        if self.collector.fits_before_deadline(funded):
             return True
         if task.address not in self._too_late:
             self._too_late.add(task.address)
@@ -192,7 +193,7 @@ class PlatformNode:
         """Note the deadline of a funded paid task still waiting for answers, or expire it if
         the deadline has passed (True then)."""
         try:
-            expired, deadline = self.collector.expire_if_late(self.backends.task(address))
+            expired, funded = self.collector.expire_if_late(self.backends.task(address))
         except BackendUnavailableError:
             raise
         except EotrustError as exc:
@@ -201,8 +202,8 @@ class PlatformNode:
             return False
         if expired:
             self._settled.add(address)
-        elif deadline is not None:
-            self._deadlines[address] = deadline
+        elif funded is not None:
+            self._deadlines[address] = funded.deadline
         return expired
 
     def _expire_late(self) -> None:
