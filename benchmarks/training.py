@@ -14,7 +14,7 @@ line the N-rank / 1-rank throughput ratio. Each rank uses ``--threads`` torch th
 (default 1), so 2 ranks use 2 cores where 1 rank uses 1. Not a timed test: the figures
 depend on the machine and its load.
 
-Run: ``.venv/bin/python benchmarks/training.py [--ranks 2] [--epochs 10] [--dask]``.
+Run: ``.venv/bin/python benchmarks/training.py [--ranks 2] [--epochs 10] [--dask] [--device cpu]``.
 """
 
 from __future__ import annotations
@@ -31,12 +31,11 @@ SAMPLE = ROOT / "tests" / "data" / "slovenia-s2-ndvi"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import scratch_dir  # noqa: E402
 
-from eotrust.workflow.executors.process_cluster import ProcessCluster  # noqa: E402
-
 if TYPE_CHECKING:
     from distributed import Client
 
     from eotrust.ml.train import TrainResult
+    from eotrust.workflow.executors.process_cluster import ProcessCluster
 
 
 def prepare(work: Path, seed: int) -> Path:
@@ -55,6 +54,8 @@ def prepare(work: Path, seed: int) -> Path:
 def start_dask(work: Path, workers: int) -> tuple[ProcessCluster, Client]:
     """A scheduler and ``workers`` worker processes on loopback, each with torch and eotrust
     imported before the timing starts."""
+    from eotrust.workflow.executors.process_cluster import ProcessCluster
+
     cluster = ProcessCluster(work, workers, pythonpath=[ROOT / "src"])
     try:
         client = cluster.client(timeout_s=120)
@@ -73,6 +74,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per rank")
     ap.add_argument("--model-def", default="temporal_cnn")
     ap.add_argument("--dask", action="store_true", help="also one rank per worker of a local Dask cluster")
+    ap.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when present)")
     args = ap.parse_args()
 
     import torch
@@ -86,7 +88,7 @@ def main() -> int:
     work = scratch_dir("training-")
     dataset = prepare(work, args.seed)
     md = load_model_def(args.model_def).with_training(epochs=args.epochs, seed=args.seed, patience=0)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(
         f"training benchmark: {args.model_def}, {args.epochs} epochs, seed {args.seed}, {args.threads} torch thread(s) "
         f"per rank, {device}, {os.cpu_count()} cores (load {os.getloadavg()[0]:.1f})"
@@ -94,7 +96,7 @@ def main() -> int:
     rows: list[tuple[str, float]] = []
 
     def row(name: str, path: Path, result: TrainResult, wall: float) -> None:
-        acc = evaluate_dataset(path, dataset, split="test").pixel_accuracy
+        acc = evaluate_dataset(path, dataset, split="test", device=device).pixel_accuracy
         rows.append((name, result.samples_per_second))
         print(
             f"  {name:<24} {result.samples_per_second:>9.0f} samples/s   {result.seconds:>6.1f} s training, "
@@ -104,11 +106,11 @@ def main() -> int:
 
     t0 = time.perf_counter()
     with TrainingDataset(dataset) as ds:
-        one = train(ds, md, work / "one.pt", threads=args.threads)
+        one = train(ds, md, work / "one.pt", threads=args.threads, device=device)
     row("1 rank (in process)", work / "one.pt", one, time.perf_counter() - t0)
 
     t0 = time.perf_counter()
-    many = train_local(dataset, md, work / "local.pt", workers=args.ranks, threads=args.threads)
+    many = train_local(dataset, md, work / "local.pt", workers=args.ranks, threads=args.threads, device=device)
     row(f"{args.ranks} ranks (local)", work / "local.pt", many, time.perf_counter() - t0)
 
     if args.dask:

@@ -196,3 +196,17 @@ def test_more_local_ranks_than_processors_are_refused_before_any_starts(tmp_path
     with pytest.raises(InvalidInputError, match=rf"--workers {cpus + 1} asks for more local ranks than .* {cpus}"):
         train_local(world().dataset, _quick(epochs=1), tmp_path / "m.pt", workers=cpus + 1, device="cpu")
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_cpu_ranks_are_spawned_not_forked_where_a_gpu_is_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On an H200 machine, the benchmark's 2 CPU ranks started after a training in the parent
+    failed: "Unable to handle autograd's threading in combination with fork-based
+    multiprocessing" (autograd's first backward starts per-device threads where a GPU is
+    present). No GPU here, so the choice itself is checked; the run was repeated there."""
+    from eotrust.ml import launch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert launch._start_method("cpu") == "spawn"
+    assert launch._start_method(None) == "spawn"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert launch._start_method("cpu") == "fork"

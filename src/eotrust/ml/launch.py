@@ -129,11 +129,15 @@ def _spawned(rank: int, job: RankJob, outbox: str) -> None:
 
 
 def _start_method(device: str | None) -> str:
-    """fork on CPU (the ranks start at once, torch already imported), spawn where CUDA may be
-    used (CUDA cannot be forked once initialised) or fork is missing."""
+    """fork where this process has no GPU (the ranks start at once, torch already imported),
+    else spawn, even for CPU ranks: CUDA cannot be forked once initialised, and where a GPU is
+    present autograd's first backward in this process starts per-device threads, after which
+    torch refuses a forked child's backward ("Unable to handle autograd's threading in
+    combination with fork-based multiprocessing", seen on an H200 machine for CPU ranks started
+    after a training in the parent). Spawn also where fork is missing."""
     import multiprocessing
 
-    cuda = (device or "").startswith("cuda") or (device is None and torch.cuda.is_available())
+    cuda = (device or "").startswith("cuda") or torch.cuda.is_available()
     return "fork" if not cuda and "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
