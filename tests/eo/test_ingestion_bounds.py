@@ -136,34 +136,47 @@ def test_a_raster_of_too_many_bands_is_refused(tmp_path: Path) -> None:
 # -- 3. vertices of the polygons ------------------------------------------------------------
 
 
-def _polygons(path: Path, features: int, vertices: int) -> Path:
-    """``features`` circles of ``vertices`` vertices each near (14.5 E, 46 N), class 2."""
+def _polygons(
+    path: Path, features: int, vertices: int, *, lon: float = 14.5, lat: float = 46.0, step: float = 0.002
+) -> Path:
+    """``features`` circles of ``vertices`` vertices each, of radius 0.001 degrees, ``step``
+    degrees apart eastwards from (``lon`` E, ``lat`` N), class 2."""
+    t = np.linspace(0, 2 * np.pi, vertices - 1, endpoint=False)
+    return _write_polygons(
+        path,
+        [np.c_[lon + step * k + 0.001 * np.cos(t), lat + 0.001 * np.sin(t)] for k in range(features)],
+        [2] * features,
+    )
+
+
+def _write_polygons(path: Path, rings: list[np.ndarray], classes: list[int], **extra: Any) -> Path:
+    """A GeoPackage (WGS 84) of one polygon per ring (lon, lat), its class in field ``class``."""
     import pyogrio
     import shapely
 
-    t = np.linspace(0, 2 * np.pi, vertices - 1, endpoint=False)
-    rings = [
-        shapely.Polygon(np.c_[14.5 + 0.002 * k + 0.001 * np.cos(t), 46.0 + 0.001 * np.sin(t)]) for k in range(features)
-    ]
     pyogrio.raw.write(
         path,
-        np.array(shapely.to_wkb(rings), dtype=object),
-        [np.full(features, 2, dtype=np.int32)],
+        np.array(shapely.to_wkb([shapely.Polygon(r) for r in rings]), dtype=object),
+        [np.array(classes, dtype=np.int32)],
         ["class"],
         driver="GPKG",
         geometry_type="Polygon",
         crs="EPSG:4326",
+        **extra,
     )
     return path
 
 
+#: A scene of 100 x 100 px of 10 m (1 km, about 14.483-14.496 E, 45.998-46.007 N): the
+#: circles of :func:`_polygons` from 14.5 E lie just east of it.
+SCENE = Affine(10, 0, 460000, 0, -10, 5095000)
+
+
 def test_labels_past_the_vertex_bound_are_refused_in_one_line_before_they_are_built(tmp_path: Path) -> None:
-    """2.1 million vertices: before, burnt whole (800 MB and 7 s here; 11 million: a MemoryError
-    traceback at 3.65 GB); now counted as they are decoded and refused."""
-    vector = _polygons(tmp_path / "dense.gpkg", 21, 100_001)
-    like = write_raster(
-        tmp_path / "like.tif", np.zeros((100, 100), np.uint8), transform=Affine(10, 0, 460000, 0, -10, 5095000)
-    )
+    """2.1 million vertices inside the scene: before, burnt whole (800 MB and 7 s here; 11
+    million: a MemoryError traceback at 3.65 GB); now counted as they are decoded and refused."""
+    vector = _polygons(tmp_path / "dense.gpkg", 21, 100_001, lon=14.486, step=0.0002)
+    like = write_raster(tmp_path / "like.tif", np.zeros((100, 100), np.uint8), transform=SCENE)
     out = tmp_path / "labels.tif"
     code, _, stderr, peak_kib = measured_cli(
         tmp_path / "h",
@@ -181,6 +194,84 @@ def test_labels_past_the_vertex_bound_are_refused_in_one_line_before_they_are_bu
     line = one_line_refusal(code, stderr)
     assert "2,000,000 are read" in line and "vertices" in line
     assert not out.exists() and peak_kib < 400_000
+
+
+def _country(path: Path, *, rtree: bool = True) -> Path:
+    """A national-scale label file: 30 circles of 100,001 vertices (3 million) spread over
+    Slovenia, none within 0.2 degrees of :data:`SCENE`, and two small squares inside it (classes
+    1 and 2) written between them."""
+    t = np.linspace(0, 2 * np.pi, 100_000, endpoint=False)
+    far = [np.c_[13.6 + 0.1 * k + 0.04 * np.cos(t), 46.6 + 0.04 * np.sin(t)] for k in range(30)]
+    inside = [_square(14.485, 46.000), _square(14.490, 46.003)]
+    return _write_polygons(
+        path, far[:15] + inside + far[15:], [2] * 15 + [1, 2] + [2] * 15, layer_options={"SPATIAL_INDEX": str(rtree)}
+    )
+
+
+def _square(lon: float, lat: float) -> np.ndarray:
+    return np.array([(lon, lat), (lon + 0.004, lat), (lon + 0.004, lat + 0.003), (lon, lat + 0.003)])
+
+
+@pytest.mark.parametrize("rtree", [True, False], ids=["indexed", "no-index"])
+def test_a_national_label_file_over_a_small_scene_labels_it(tmp_path: Path, rtree: bool) -> None:
+    """3 million vertices, all far from a 1 km scene but two squares: only the features that
+    reach the scene's extent are read and counted (GDAL's spatial filter drops the others
+    before a geometry is built, with or without the GeoPackage's R-tree). Before: refused
+    ("holds 3,000,040 vertices or more; at most 2,000,000 are read"); the user had to clip it."""
+    import pyogrio
+
+    vector = _country(tmp_path / "country.gpkg", rtree=rtree)
+    assert pyogrio.read_info(vector)["features"] == 32
+    like = write_raster(tmp_path / "like.tif", np.zeros((100, 100), np.uint8), transform=SCENE)
+    out = tmp_path / "labels.tif"
+    args = ("eo", "labels", "--like", str(like), "--classes", "1 crops,2 forest", "--field", "class")
+    code, _, stderr, peak_kib = measured_cli(tmp_path / "h", *args, "--vector", str(vector), "-o", str(out))
+    assert code == 0, stderr
+    assert peak_kib < 400_000  # KiB, imports included
+    # the same labels as from a file of the two squares alone
+    alone = _write_polygons(tmp_path / "alone.gpkg", [_square(14.485, 46.000), _square(14.490, 46.003)], [1, 2])
+    reference = tmp_path / "reference.tif"
+    code, _, stderr, _ = measured_cli(tmp_path / "h", *args, "--vector", str(alone), "-o", str(reference))
+    assert code == 0, stderr
+    with rasterio.open(out) as got, rasterio.open(reference) as want:
+        labels = got.read(1)
+        assert np.array_equal(labels, want.read(1))
+    assert {int(c) for c in np.unique(labels)} == {0, 1, 2} and (labels == 1).sum() > 500
+
+
+def test_features_outside_the_scene_do_not_count_towards_the_feature_bound(tmp_path: Path) -> None:
+    from eotrust.eo.labels import read_vector
+    from eotrust.limits import VectorLimits
+
+    grid = Grid("EPSG:32633", tuple(SCENE)[:6], 100, 100)
+    limits = VectorLimits(max_features=10)
+    outside = _polygons(tmp_path / "outside.gpkg", 40, 5)  # east of the scene
+    geoms, values, _ = read_vector(outside, "class", limits=limits, within=grid)
+    assert geoms == [] and values == []
+    both = _write_polygons(tmp_path / "both.gpkg", [_square(14.485, 46.0)] * 3 + [_square(15.5, 46.5)] * 40, [1] * 43)
+    geoms, values, _ = read_vector(both, "class", limits=limits, within=grid)
+    assert len(geoms) == 3 and values == [1, 1, 1]
+    dense = _polygons(tmp_path / "dense.gpkg", 11, 5, lon=14.486, step=0.0002)  # 11 inside the scene
+    with pytest.raises(InvalidInputError, match="holds 11 features or more; at most 10"):
+        read_vector(dense, "class", limits=limits, within=grid)
+    with pytest.raises(InvalidInputError, match="holds 43 features or more; at most 10"):
+        read_vector(both, "class", limits=limits)  # the whole file, without a scene
+
+
+def test_the_extent_read_holds_the_scene_and_falls_back_to_the_whole_file_across_the_antimeridian(
+    tmp_path: Path,
+) -> None:
+    from eotrust.eo.labels import extent_in, read_vector
+    from eotrust.limits import VectorLimits
+
+    xmin, ymin, xmax, ymax = extent_in(Grid("EPSG:32633", tuple(SCENE)[:6], 100, 100), "EPSG:4326") or (0, 0, 0, 0)
+    assert xmin < 14.4834 < 14.4963 < xmax < 14.5 and ymin < 45.9984 < 46.0075 < ymax < 46.01
+    across = Grid("EPSG:32660", (1000, 0, 550000, 0, -1000, 7000000), 400, 100)  # 178 E to 174 W
+    assert extent_in(across, "EPSG:4326") is None
+    # the whole file is then read, and bounded as it was
+    vector = _polygons(tmp_path / "many.gpkg", 11, 5)
+    with pytest.raises(InvalidInputError, match="holds 11 features or more; at most 10"):
+        read_vector(vector, "class", limits=VectorLimits(max_features=10), within=across)
 
 
 def test_labels_past_the_feature_bound_are_refused_from_the_layer_information(tmp_path: Path) -> None:

@@ -106,23 +106,26 @@ def test_hostile_polygons_are_one_clear_error_or_nothing_burned(tmp_path: Path, 
         rasterize_labels(gj, grid, tmp_path / "out.tif", field="class", classes=CLASSES)
     left, bottom, right, top = grid.bounds
     ring = [[left, bottom], [right, bottom], [right, top], [left, top], [left, bottom]]
+    features = [
+        {"type": "Feature", "properties": {"class": 3}, "geometry": {"type": "Polygon", "coordinates": [[["a", "b"]]]}},
+        {"type": "Feature", "properties": {"class": 3}, "geometry": None},  # an unlocated feature: valid GeoJSON
+        {"type": "Feature", "properties": {"class": 2}, "geometry": {"type": "Polygon", "coordinates": [ring]}},
+    ]
     doc = {
         "type": "FeatureCollection",
         "crs": {"type": "name", "properties": {"name": "EPSG:32633"}},
-        "features": [
-            {
-                "type": "Feature",
-                "properties": {"class": 3},
-                "geometry": {"type": "Polygon", "coordinates": [[["a", "b"]]]},
-            },
-            {"type": "Feature", "properties": {"class": 3}, "geometry": None},  # an unlocated feature: valid GeoJSON
-            {"type": "Feature", "properties": {"class": 2}, "geometry": {"type": "Polygon", "coordinates": [ring]}},
-        ],
+        "features": features,
     }
+    broken = tmp_path / "broken.geojson"
+    broken.write_text(json.dumps(doc))
+    # read for the grid's extent (GDAL's spatial filter), a geometry GDAL cannot read is refused
+    # in one line (read whole, it was left out)
+    with pytest.raises(InvalidInputError, match=r"cannot read polygons from .*broken\.geojson: .*invalid 'y'"):
+        rasterize_labels(broken, grid, tmp_path / "out.tif", field="class", classes=CLASSES)
     mixed = tmp_path / "mixed.geojson"
-    mixed.write_text(json.dumps(doc))
+    mixed.write_text(json.dumps({**doc, "features": features[1:]}))
     counts = rasterize_labels(mixed, grid, tmp_path / "out.tif", field="class", classes=CLASSES)
-    assert counts == {2: grid.width * grid.height}  # nothing to burn for the features without a geometry
+    assert counts == {2: grid.width * grid.height}  # nothing to burn for the feature without a geometry
     with pytest.raises(InvalidInputError, match=r"no field 'kind' \(fields: class\)"):
         rasterize_labels(mixed, grid, tmp_path / "out2.tif", field="kind", classes=CLASSES)
     assert not (tmp_path / "out2.tif").exists()

@@ -196,15 +196,53 @@ def _too_many(path: Path, count: int, what: str, most: int) -> InvalidInputError
     )
 
 
+def extent_in(grid: Grid, crs: str) -> tuple[float, float, float, float] | None:
+    """``(xmin, ymin, xmax, ymax)`` in ``crs`` that holds the grid's extent: its bounds, two
+    pixels wider, transformed (21 points an edge) and then 1 % wider again, for the curve of its
+    edges in ``crs``. None where they cannot be transformed, or cross the antimeridian (every
+    feature is then read)."""
+    import math
+
+    from rasterio._err import CPLE_BaseError  # GDAL's and PROJ's errors (not re-exported)
+    from rasterio.errors import RasterioError
+    from rasterio.warp import transform_bounds
+
+    left, bottom, right, top = grid.bounds
+    px, py = grid.res
+    try:
+        xmin, ymin, xmax, ymax = transform_bounds(
+            grid.rio_crs, crs, left - 2 * px, bottom - 2 * py, right + 2 * px, top + 2 * py, densify_pts=21
+        )
+    except (RasterioError, CPLE_BaseError, ValueError):
+        return None
+    if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)) or xmin > xmax or ymin > ymax:
+        return None
+    dx, dy = (xmax - xmin) / 100, (ymax - ymin) / 100
+    return (xmin - dx, ymin - dy, xmax + dx, ymax + dy)
+
+
 def read_vector(
-    path: Path, field: str, *, layer: str | int | None = None, limits: VectorLimits | None = None
+    path: Path,
+    field: str,
+    *,
+    layer: str | int | None = None,
+    limits: VectorLimits | None = None,
+    within: Grid | None = None,
 ) -> tuple[list[Any], list[Any], str]:
     """``(geometries, values, crs)`` of a GeoPackage/GeoJSON/Shapefile layer, within
     :class:`~eotrust.limits.VectorLimits`: the features are counted from the layer's
     information before any is read, and the vertices as the geometries are decoded (a batch at
     a time, before they are reprojected and burnt, which costs some 330 bytes a vertex). The
     encoded geometries read first (WKB, 16 bytes a vertex) are no larger than the file's own
-    coordinates."""
+    coordinates.
+
+    With ``within``, only the features whose bounding box reaches the grid's extent
+    (:func:`extent_in`, in the layer's CRS) are read, and only they count towards the bounds:
+    GDAL's spatial filter drops the others as it reads (by a GeoPackage's R-tree, or by each
+    feature's envelope) before a geometry is handed over, so a national label file over a small
+    scene is read in the time of a scan and the memory of what lies in the scene."""
+    import warnings
+
     import pyogrio
     import shapely
 
@@ -214,13 +252,21 @@ def read_vector(
         raise NotFoundError(f"vector file {path} does not exist")
     check_vector_format(path)
     try:
-        declared = int(pyogrio.read_info(path, layer=layer).get("features", -1))
-        if declared > limits.max_features:
+        info = pyogrio.read_info(path, layer=layer)
+        declared = int(info.get("features", -1))
+        bbox = extent_in(within, str(info["crs"])) if within is not None and info.get("crs") else None
+        if bbox is None and declared > limits.max_features:
             raise _too_many(path, declared, "features", limits.max_features)
-        # a count the layer does not know (-1) is bounded by the read itself (which otherwise
-        # leaves it out: a feature GDAL cannot read fails a read of at most N features)
-        bound = {"max_features": limits.max_features + 1} if declared < 0 else {}
-        meta, _, geometry, field_data = pyogrio.raw.read(path, layer=layer, columns=[field], force_2d=True, **bound)
+        # a count the layer does not know (-1), or past the bound where only the features in
+        # the scene are read, is bounded by the read itself (which otherwise leaves it out: a
+        # feature GDAL cannot read fails a read of at most N features)
+        unknown = declared < 0 or declared > limits.max_features
+        bound: dict[str, Any] = {"max_features": limits.max_features + 1} if unknown else {}
+        if bbox is not None:
+            bound["bbox"] = bbox
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "layer does not have any features to read"
+            meta, _, geometry, field_data = pyogrio.raw.read(path, layer=layer, columns=[field], force_2d=True, **bound)
     except InvalidInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - pyogrio raises several unrelated types
@@ -288,12 +334,14 @@ def rasterize_labels(
     """Burn the polygons of ``vector`` (any CRS: reprojected to the grid's) into a ``uint16``
     label raster on ``grid``, window by window. The class field holds codes or class names;
     any value not in ``classes`` is refused, naming it. Later polygons win where they overlap.
-    A file past ``limits`` (features, vertices) is refused before its polygons are built whole.
-    Returns the pixel count of each code."""
+    Only the features whose bounding box reaches the grid's extent are read (a national label
+    file over a small scene works); those past ``limits`` (features, vertices) are refused before
+    their polygons are built whole. Returns the pixel count of each code."""
     import shapely
     from rasterio.warp import transform_geom
 
-    geoms, values, crs = read_vector(vector, field, layer=layer, limits=limits)
+    # only the features that reach the grid's extent are read, and count towards ``limits``
+    geoms, values, crs = read_vector(vector, field, layer=layer, limits=limits, within=grid)
     # a feature without a geometry (null in GeoJSON, or one GDAL could not read) burns nothing
     kept = [i for i, g in enumerate(geoms) if g is not None and not g.is_empty]
     geoms, values = [geoms[i] for i in kept], [values[i] for i in kept]
