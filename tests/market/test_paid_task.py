@@ -97,7 +97,7 @@ def test_a_paid_task_is_quoted_funded_run_settled_and_everyone_withdraws_its_sha
 
     world.answer_all(address)
     assert world.node().recover() == {address: "Finished"}
-    found = latest_usage(world.settings, world.store, address, world.catalog)
+    found = latest_usage(world.settings, world.store, address, world.catalog, chain=world.chain)
     assert found is not None
     usage, used_quote = found
     assert used_quote.cid == quote.cid and usage.body.outcome == "finished"
@@ -140,8 +140,9 @@ def test_a_paid_task_is_quoted_funded_run_settled_and_everyone_withdraws_its_sha
             p["platform-owner"],
             quote_cid=newer.cid,
             payments=payments_of(world.chain),
+            chain=world.chain,
         )
-    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain))
+    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain), chain=world.chain)
     assert bill.quote_cid == quote.cid
     assert bill.status == "settled" and bill.funded == quote.body.total and bill.funding_transactions == [tx]
     assert bill.refunded == usage.body.refund
@@ -168,7 +169,7 @@ def test_a_nacked_paid_task_is_refunded_in_full_by_the_node(market: World) -> No
     assert escrow.owed(p["platform-owner"].account.address) == 0
     world.node().advance(address)  # again: nothing twice
     assert escrow.owed(p["submitter"].account.address) == quote.body.total
-    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain))
+    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain), chain=world.chain)
     assert (
         bill.status == "refunded" and bill.refunded == quote.body.total and all(line.paid == 0 for line in bill.lines)
     )
@@ -187,7 +188,7 @@ def test_a_failed_paid_task_pays_the_platform_its_failure_fee_and_the_rest_back(
     assert escrow.owed(p["submitter"].account.address) == quote.body.total - quote.body.fail_fee
     for name in ("owner-a", "owner-b", "algorithm-owner"):
         assert escrow.owed(p[name].account.address) == 0
-    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain))
+    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain), chain=world.chain)
     platform_line = next(x for x in bill.lines if x.address == p["platform-owner"].account.address)
     assert platform_line.paid == quote.body.fail_fee and bill.refunded == quote.body.total - quote.body.fail_fee
     assert bill.status == "released"  # before: "settled", as if the platform had settled the task
@@ -199,7 +200,7 @@ def test_an_unpaid_task_cannot_be_funded(market: World) -> None:
     _quote(world, address)
     with pytest.raises(StateError):
         fund_task(world.settings, world.catalog, world.store, world.chain, address, world.parties["submitter"])
-    assert latest_quote(world.settings, world.store, address, world.catalog).body.task == address
+    assert latest_quote(world.settings, world.store, address, world.catalog, chain=world.chain).body.task == address
 
 
 def test_a_fresh_quote_can_be_funded_when_the_chains_clock_runs_ahead(market: World) -> None:
@@ -274,7 +275,7 @@ def test_past_its_deadline_a_paid_task_is_expired_by_the_node_and_all_refunded(m
         address_of = p[name].account.address
         assert escrow.owed(address_of) == owners.get(address_of, 0), name
     assert world.node().advance(address) == "Expired"  # again: nothing twice
-    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain))
+    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain), chain=world.chain)
     assert bill.refunded == refund and {x.address: x.paid for x in bill.lines if x.paid} == owners
     # the bill says what happened: expired (before, "settled" where a result had been recorded,
     # as if the platform had settled the task, and "refunded" otherwise)

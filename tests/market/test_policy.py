@@ -10,6 +10,7 @@ from pathlib import Path
 from flow_world import PLATFORM, World
 from market_world import Policies, make_market_world
 
+from eotrust.market.notes import task_notes
 from eotrust.market.policy import REFUSAL_KIND
 from eotrust.market.signed import load_document
 from eotrust.roles.owners.answer import answer_task
@@ -33,7 +34,7 @@ def test_an_application_the_policy_does_not_allow_is_refused_and_why_is_recorded
     assert "does not allow application 'tiny-stack'" in answers[0].detail
     assert world.state(address) == "Nacked"
     # why, signed by the owner and stored by CID
-    [noted] = list(world.settings.path("market", "refusals", address.lower()).iterdir())
+    [noted] = list(task_notes(world.settings, world.chain, "refusals", address).iterdir())
     document = load_document(world.store, noted.name, REFUSAL_KIND)
     assert document.signer == world.parties["owner-b"].account.address
     assert document.body["task"] == address and "another-app" in document.body["reason"]

@@ -13,6 +13,7 @@ from market_world import APP_PRICE, DATA_PRICE
 
 from eotrust.errors import IntegrityError, NotFoundError, PermissionDeniedError
 from eotrust.market.bill import make_bill
+from eotrust.market.notes import task_notes
 from eotrust.market.payments import PaymentEvent
 from eotrust.market.quote import Quote
 from eotrust.market.service import quote_task, usage_task
@@ -28,7 +29,9 @@ from eotrust.market.usage import (
 
 
 def _quote(world: World, address: str) -> Quote:
-    return quote_task(world.settings, world.catalog, world.store, address, world.parties["platform-owner"])
+    return quote_task(
+        world.settings, world.catalog, world.store, address, world.parties["platform-owner"], chain=world.chain
+    )
 
 
 def _finished(world: World) -> tuple[str, Quote]:
@@ -41,7 +44,9 @@ def _finished(world: World) -> tuple[str, Quote]:
 
 def test_usage_is_measured_from_the_run_record_and_never_above_the_quote(market: World) -> None:
     address, quote = _finished(market)
-    usage = usage_task(market.settings, market.catalog, market.store, address, market.parties["platform-owner"])
+    usage = usage_task(
+        market.settings, market.catalog, market.store, address, market.parties["platform-owner"], chain=market.chain
+    )
     body = usage.body
     assert body.outcome == "finished" and body.run_cid is not None and body.quote_cid == quote.cid
     run = market.store.get_bytes(body.run_cid)
@@ -100,7 +105,13 @@ def _succeeded() -> Any:
 def test_refund_terms_pay_nothing_for_a_failed_run(market: World) -> None:
     address = market.request().address
     quote = quote_task(
-        market.settings, market.catalog, market.store, address, market.parties["platform-owner"], on_failure="refund"
+        market.settings,
+        market.catalog,
+        market.store,
+        address,
+        market.parties["platform-owner"],
+        on_failure="refund",
+        chain=market.chain,
     )
     document = make_usage(quote, None, None, {"flat": Decimal(1)}, market.parties["platform-owner"])
     body = UsageBody.model_validate(document.body)
@@ -135,14 +146,16 @@ class EscrowEvents:
 
 def test_a_bill_shows_quoted_used_and_paid_to_whom_with_the_transactions(market: World) -> None:
     with pytest.raises(NotFoundError, match="no quote"):
-        make_bill(market.settings, market.catalog, market.store, "0x" + "0" * 40, None)
+        make_bill(market.settings, market.catalog, market.store, "0x" + "0" * 40, None, chain=market.chain)
     address, quote = _finished(market)
-    bill = make_bill(market.settings, market.catalog, market.store, address, None)
+    bill = make_bill(market.settings, market.catalog, market.store, address, None, chain=market.chain)
     assert bill.status == "quoted" and not bill.payments_connected and bill.usage_cid is None
     assert all(line.paid == 0 and line.used is None for line in bill.lines)
-    usage = usage_task(market.settings, market.catalog, market.store, address, market.parties["platform-owner"])
+    usage = usage_task(
+        market.settings, market.catalog, market.store, address, market.parties["platform-owner"], chain=market.chain
+    )
     escrow = EscrowEvents([PaymentEvent("funded", quote.body.submitter, quote.body.total, "0xf1")])
-    bill = make_bill(market.settings, market.catalog, market.store, address, escrow)
+    bill = make_bill(market.settings, market.catalog, market.store, address, escrow, chain=market.chain)
     assert bill.status == "funded" and bill.funded == quote.body.total and bill.funding_transactions == ["0xf1"]
     assert [line.used for line in bill.lines] == usage.amounts
     escrow.log += [PaymentEvent("owed", o.address, o.amount, f"0xs{i}") for i, o in enumerate(usage.body.owed)]
@@ -150,7 +163,7 @@ def test_a_bill_shows_quoted_used_and_paid_to_whom_with_the_transactions(market:
         PaymentEvent("refunded", quote.body.submitter, usage.body.refund, "0xr"),
         PaymentEvent("withdrawn", market.application.owner, APP_PRICE, "0xw"),
     ]
-    bill = make_bill(market.settings, market.catalog, market.store, address, escrow)
+    bill = make_bill(market.settings, market.catalog, market.store, address, escrow, chain=market.chain)
     assert bill.status == "settled" and bill.refunded == usage.body.refund == bill.refund
     app_line = next(line for line in bill.lines if line.address == market.application.owner)
     assert app_line.paid == app_line.withdrawn == APP_PRICE and app_line.transactions == ["0xs1", "0xw"]
@@ -221,7 +234,7 @@ def test_a_usage_record_claiming_more_than_the_run_record_is_named(market: World
 
     address, quote = _finished(market)
     platform = market.parties["platform-owner"]
-    honest = usage_task(market.settings, market.catalog, market.store, address, platform)
+    honest = usage_task(market.settings, market.catalog, market.store, address, platform, chain=market.chain)
     run_cid, run, _ = run_of_task(market.catalog, market.store, quote)
     assert run_cid == honest.body.run_cid and run is not None
     lines = {line.item: line for line in honest.body.lines}
@@ -245,10 +258,10 @@ def test_a_usage_record_claiming_more_than_the_run_record_is_named(market: World
             market.store,
         )
     assert load_usage(market.store, honest.cid, market.catalog)[0] == honest
-    index = market.settings.path("market", "usage", address.lower())
+    index = task_notes(market.settings, market.chain, "usage", address)
     (index / f"9999-{honest.body.measured_at}_{cid}").touch()  # the newest usage record of the task
     with pytest.raises(IntegrityError, match="line cpu says"):
-        make_bill(market.settings, market.catalog, market.store, address, None)
+        make_bill(market.settings, market.catalog, market.store, address, None, chain=market.chain)
 
 
 def test_a_failed_run_is_billed_its_failure_terms(market: World) -> None:
@@ -260,7 +273,7 @@ def test_a_failed_run_is_billed_its_failure_terms(market: World) -> None:
     market.answer_all(address)
     assert market.node().recover() == {address: "Failed"}
     platform = market.parties["platform-owner"]
-    usage = usage_task(market.settings, market.catalog, market.store, address, platform)
+    usage = usage_task(market.settings, market.catalog, market.store, address, platform, chain=market.chain)
     assert usage.body.outcome == "failed" and usage.body.run_cid is None
     assert usage.body.charged == quote.body.fail_fee and usage.body.refund == quote.body.total - quote.body.fail_fee
     assert load_usage(market.store, usage.cid, market.catalog)[0] == usage
@@ -277,7 +290,9 @@ def test_result_records_the_contract_does_not_hold_are_not_measured(market: Worl
     address, quote = _finished(market)
     platform = market.parties["platform-owner"]
     payments = payments_of(market.chain)
-    honest = usage_task(market.settings, market.catalog, market.store, address, platform, payments=payments)
+    honest = usage_task(
+        market.settings, market.catalog, market.store, address, platform, payments=payments, chain=market.chain
+    )
     storage = next(line.quantity for line in honest.body.lines if line.item == "storage")
     real = market.catalog.results(task=address)[0].body
     market.catalog.register(
@@ -292,8 +307,10 @@ def test_result_records_the_contract_does_not_hold_are_not_measured(market: Worl
             recipient=real.recipient,
         ),
     )
-    again = usage_task(market.settings, market.catalog, market.store, address, platform, payments=payments)
+    again = usage_task(
+        market.settings, market.catalog, market.store, address, platform, payments=payments, chain=market.chain
+    )
     assert next(line.quantity for line in again.body.lines if line.item == "storage") == storage
-    bill = make_bill(market.settings, market.catalog, market.store, address, payments)
+    bill = make_bill(market.settings, market.catalog, market.store, address, payments, chain=market.chain)
     assert bill.usage_cid == again.cid
     assert load_usage(market.store, honest.cid, market.catalog, payments.recorded_results(address))[0] == honest

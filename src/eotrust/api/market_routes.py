@@ -193,7 +193,7 @@ def _all_quotes(request: Request, caller: Caller) -> list[dict[str, Any]]:
 
     state = _state(request)
     out = []
-    for cid in quote_cids(state.settings):
+    for cid in quote_cids(state.settings, chain=state.chain):
         try:
             quote = load_quote(state.store, cid)
         except EotrustError:
@@ -220,7 +220,7 @@ def _bill(request: Request, task: str) -> dict[str, Any]:
     from eotrust.market.payments import payments_of
 
     state = _state(request)
-    made = make_bill(state.settings, state.catalog, state.store, task, payments_of(state.chain))
+    made = make_bill(state.settings, state.catalog, state.store, task, payments_of(state.chain), chain=state.chain)
     data = dataclasses.asdict(made)
     for key in ("total", "charged", "refund", "funded", "refunded"):
         data[key] = None if data[key] is None else str(data[key])
@@ -253,7 +253,7 @@ def get_bill(
             f"a bill's id is its task's contract address (0x and 40 hex digits), not {bill_id[:50]!r}"
         )
     state = _state(request)
-    quote = latest_quote(state.settings, state.store, bill_id, state.catalog)
+    quote = latest_quote(state.settings, state.store, bill_id, state.catalog, chain=state.chain)
     if not _sees(caller, quote):
         raise PermissionDeniedError(f"task {bill_id}: {caller.party} neither submitted it nor is paid by it")
     return _bill(request, bill_id)

@@ -314,7 +314,14 @@ def usage(
     party = acting_party(ctx, as_party)
     payments = payments_of(backends.chain)
     recorded = usage_task(
-        settings, backends.catalog, backends.store, task, party, quote_cid=quote_cid, payments=payments
+        settings,
+        backends.catalog,
+        backends.store,
+        task,
+        party,
+        quote_cid=quote_cid,
+        payments=payments,
+        chain=backends.chain,
     )
     funded = recorded.body.outcome == "finished" and payments.funded(recorded.body.task)
     tx = payments.settle(recorded.body.task, recorded.cid, recorded.amounts, party) if funded else None
@@ -361,7 +368,9 @@ def bill(
 
     backends = backends_of(ctx)
     settings = backends.settings
-    made = make_bill(settings, backends.catalog, backends.store, task, payments_of(backends.chain))
+    made = make_bill(
+        settings, backends.catalog, backends.store, task, payments_of(backends.chain), chain=backends.chain
+    )
     if as_json:
         print_json(made)
         return

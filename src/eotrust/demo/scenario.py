@@ -521,7 +521,7 @@ def _withdraw_and_bill(n: Narrator, backends: Backends, parties: dict[str, Any],
     from eotrust.market.usage import latest_usage
 
     settings, catalog, store = backends.settings, backends.catalog, backends.store
-    found = latest_usage(settings, store, address, catalog)
+    found = latest_usage(settings, store, address, catalog, chain=backends.chain)
     if found is not None:
         usage = found[0]
         n.say(
@@ -537,7 +537,7 @@ def _withdraw_and_bill(n: Narrator, backends: Backends, parties: dict[str, Any],
             continue
         tx = escrow.last_transaction
         n.say(f"withdrew {amount} wei (tx {tx.tx_hash if tx else '?'})", name)
-    bill = make_bill(settings, catalog, store, address, payments_of(backends.chain))
+    bill = make_bill(settings, catalog, store, address, payments_of(backends.chain), chain=backends.chain)
     table = Table(
         "to",
         "for",

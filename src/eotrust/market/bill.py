@@ -8,6 +8,7 @@ bill says so: nothing is shown as paid that the ledger has not recorded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from eotrust.catalog.service import Catalog
 from eotrust.market.payments import PaymentEvent, Payments
@@ -15,6 +16,9 @@ from eotrust.market.quote import latest_quote, load_quote
 from eotrust.market.usage import latest_usage
 from eotrust.settings import Settings
 from eotrust.store.base import Store
+
+if TYPE_CHECKING:
+    from eotrust.ledger.chain import Chain
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,20 @@ class Bill:
     refund_transactions: list[str]
 
 
-def make_bill(settings: Settings, catalog: Catalog, store: Store, task: str, payments: Payments | None) -> Bill:
+def make_bill(
+    settings: Settings, catalog: Catalog, store: Store, task: str, payments: Payments | None, *, chain: Chain
+) -> Bill:
+    """The bill of ``task`` on ``chain``: its funded quote (else the latest noted for it on
+    ``chain``), its latest usage record noted for it on ``chain``, and the escrow's payments."""
     funded_cid = payments.funded_quote(task) if payments is not None else None
     # the funded quote is the one the money follows; a later quote (re-priced) is not the bill's
-    quote = load_quote(store, funded_cid, catalog) if funded_cid else latest_quote(settings, store, task, catalog)
+    quote = (
+        load_quote(store, funded_cid, catalog)
+        if funded_cid
+        else latest_quote(settings, store, task, catalog, chain=chain)
+    )
     recorded = payments.recorded_results(task) if payments is not None else None
-    found = latest_usage(settings, store, task, catalog, recorded)
+    found = latest_usage(settings, store, task, catalog, recorded, chain=chain)
     usage = found[0] if found else None
     events: list[PaymentEvent] = payments.events(quote.body.task) if payments is not None else []
 

@@ -20,6 +20,7 @@ from eotrust.store.base import Store
 
 if TYPE_CHECKING:
     from eotrust.catalog.service import Catalog
+    from eotrust.ledger.chain import Chain
 
 REFUSAL_KIND = "eotrust-refusal/1"
 
@@ -96,13 +97,23 @@ def refusal_reason(checks: list[PolicyCheck]) -> str | None:
 
 
 def record_refusal(
-    settings: Settings, store: Store, owner: Owner, task: str, dataset: Record[DatasetInfo], reason: str
+    settings: Settings,
+    store: Store,
+    owner: Owner,
+    task: str,
+    dataset: Record[DatasetInfo],
+    reason: str,
+    *,
+    chain: Chain,
 ) -> str:
     """Sign and store the owner's reason for refusing ``task`` the use of ``dataset``; its CID,
-    also noted under ``market/refusals/<task>`` in the owner's home."""
+    also noted under ``market/<chain key>/refusals/<task>`` in the owner's home (the task on
+    ``chain``: :mod:`eotrust.market.notes`)."""
+    from eotrust.market.notes import task_notes
+
     document = sign_document(REFUSAL_KIND, {"task": task, "dataset_id": dataset.id, "reason": reason}, owner)
     cid = store_document(store, document)
-    index = settings.path("market", "refusals", task.lower())
+    index = task_notes(settings, chain, "refusals", task)
     (index / cid).write_text(reason + "\n", encoding="utf-8")
     return cid
 

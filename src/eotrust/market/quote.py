@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal, localcontext
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -34,6 +34,7 @@ from eotrust.errors import (
     first_problem,
 )
 from eotrust.market.estimate import Estimate
+from eotrust.market.notes import notes_root, task_notes
 from eotrust.market.prices import TaskPrices
 from eotrust.market.signed import (
     SignedDocument,
@@ -43,6 +44,9 @@ from eotrust.market.signed import (
 )
 from eotrust.settings import Settings
 from eotrust.store.base import Store
+
+if TYPE_CHECKING:
+    from eotrust.ledger.chain import Chain
 
 KIND = "eotrust-quote/2"  # 2: a deadline
 DEFAULT_VALID_S = 3600
@@ -356,13 +360,13 @@ def check_quote(
 
 
 # -- storing and reading ---------------------------------------------------------------------
-def save_quote(settings: Settings, store: Store, document: SignedDocument) -> Quote:
-    """Store the signed quote by CID and note it under the home's index of quotes per task."""
+def save_quote(settings: Settings, store: Store, document: SignedDocument, *, chain: Chain) -> Quote:
+    """Store the signed quote by CID and note it under the home's index of quotes per task on
+    ``chain`` (:mod:`eotrust.market.notes`)."""
     quote = _parse(document, "(new)")
     check_quote(quote)
     cid = store_document(store, document)
-    index = settings.path("market", "quotes", quote.body.task.lower())
-    index.mkdir(parents=True, exist_ok=True)
+    index = task_notes(settings, chain, "quotes", quote.body.task)
     (index / f"{quote.body.created}_{cid}").touch()
     return Quote(cid=cid, body=quote.body, signer=document.signer, signature=document.signature)
 
@@ -374,20 +378,20 @@ def load_quote(store: Store, cid: str, catalog: Catalog | None = None) -> Quote:
     return quote
 
 
-def quote_cids(settings: Settings, task: str | None = None) -> list[str]:
-    """CIDs of the quotes noted in this home (for one task, or all), oldest first."""
-    root = settings.path("market", "quotes")
-    if not root.is_dir():
-        return []
-    dirs = [root / task.lower()] if task else sorted(p for p in root.iterdir() if p.is_dir())
+def quote_cids(settings: Settings, task: str | None = None, *, chain: Chain) -> list[str]:
+    """CIDs of the quotes noted in this home for tasks on ``chain`` (for one task, or all),
+    oldest first; another chain's (a dev chain started afresh: the same addresses) are not."""
+    root = notes_root(settings, chain, "quotes")
+    dirs = [task_notes(settings, chain, "quotes", task)] if task else sorted(p for p in root.iterdir() if p.is_dir())
     names = sorted(p.name for d in dirs if d.is_dir() for p in d.iterdir() if "_" in p.name)
     return [n.split("_", 1)[1] for n in names]
 
 
-def latest_quote(settings: Settings, store: Store, task: str, catalog: Catalog | None = None) -> Quote:
+def latest_quote(settings: Settings, store: Store, task: str, catalog: Catalog | None = None, *, chain: Chain) -> Quote:
+    """The latest quote noted in this home for ``task`` on ``chain``, checked."""
     from eotrust.errors import NotFoundError
 
-    cids = quote_cids(settings, task)
+    cids = quote_cids(settings, task, chain=chain)
     if not cids:
         raise NotFoundError(
             f"no quote for task {task} in this home", hint=f"the platform quotes it: eotrust quote {task} --as PLATFORM"

@@ -74,14 +74,16 @@ def quote_task(
     valid_s: int = DEFAULT_VALID_S,
     run_s: int = DEFAULT_RUN_S,
     on_failure: OnFailure = "flat-fee",
-    chain: Chain | None = None,
+    chain: Chain,
 ) -> Quote:
-    """Estimate the task, price it, sign the quote as ``signer`` (its platform owner), store it.
+    """Estimate the task, price it, sign the quote as ``signer`` (its platform owner), store it,
+    noted for the task on ``chain`` (:mod:`eotrust.market.notes`).
 
-    With ``chain``, the platform also signs the quote's escrow terms (EIP-712, for the escrow
-    the task names) and notes them in the home next to the quote: what the submitter funds
+    Where the task is a contract on ``chain``, only its submitter's catalogue record counts, and
+    the platform also signs the quote's escrow terms (EIP-712, for the escrow the task names)
+    and notes them in the home next to the quote: what the submitter funds
     (:func:`escrow_quote_of`, :func:`fund_task`)."""
-    prices = task_prices(catalog, task, submitter=contract_submitter(chain, task) if chain is not None else None)
+    prices = task_prices(catalog, task, submitter=contract_submitter(chain, task))
     workflow_cid = prices.application.body.workflow_cid
     declared, note = declared_resources(store, workflow_cid)
     past = history(catalog, store, workflow_cid, local_runs=local_runs(settings, store, workflow_cid), chain=chain)
@@ -89,12 +91,14 @@ def quote_task(
     est = estimate(declared, past, inputs_bytes=inputs_bytes, note=note)
     # dated by the chain's clock, which the escrow judges its expiry by (ahead of the wall clock
     # on an embedded chain that mines more than a block a second)
-    now = datetime.fromtimestamp(chain.next_block_time(), UTC) if chain is not None else None
+    now = datetime.fromtimestamp(chain.next_block_time(), UTC)
     quote = save_quote(
-        settings, store, make_quote(prices, est, signer, valid_s=valid_s, run_s=run_s, on_failure=on_failure, now=now)
+        settings,
+        store,
+        make_quote(prices, est, signer, valid_s=valid_s, run_s=run_s, on_failure=on_failure, now=now),
+        chain=chain,
     )
-    if chain is not None:
-        sign_escrow_quote(settings, chain, quote, signer)
+    sign_escrow_quote(settings, chain, quote, signer)
     return quote
 
 
@@ -181,7 +185,11 @@ def fund_task(
     from eotrust.market.payments import escrow_of
     from eotrust.market.quote import check_quote, load_quote
 
-    quote = load_quote(store, quote_cid, catalog) if quote_cid else latest_quote(settings, store, task, catalog)
+    quote = (
+        load_quote(store, quote_cid, catalog)
+        if quote_cid
+        else latest_quote(settings, store, task, catalog, chain=chain)
+    )
     if quote.body.task.lower() != task.lower():
         raise InvalidInputError(f"quote {quote.cid} is for task {quote.body.task}, not {task}")
     check_quote(quote, catalog, unexpired=True, now=datetime.fromtimestamp(chain.next_block_time(), UTC))
@@ -212,10 +220,12 @@ def usage_task(
     quote_cid: str | None = None,
     payments: Payments | None = None,
     recorded: Collection[str] | None = None,
+    chain: Chain,
 ) -> Usage:
     """Measure the task's run against its quote and sign the usage record as the platform: the
     quote the escrow was funded with (asked of ``payments``); only a task that was never funded
-    is measured against ``quote_cid`` or, by default, the latest quote noted here. A
+    is measured against ``quote_cid`` or, by default, the latest quote noted here for the
+    task on ``chain`` (where the usage record is noted too). A
     ``quote_cid`` other than the funded one is refused before anything is recorded: the
     escrow settles on the funded quote only, and a newer quote (re-priced, or asked for by
     the submitter) would have moved what each payee is paid. Only the results whose CIDs the
@@ -230,9 +240,13 @@ def usage_task(
             hint="leave --quote out: the funded one is used",
         )
     quote_cid = funded or quote_cid
-    quote = load_quote(store, quote_cid, catalog) if quote_cid else latest_quote(settings, store, task, catalog)
+    quote = (
+        load_quote(store, quote_cid, catalog)
+        if quote_cid
+        else latest_quote(settings, store, task, catalog, chain=chain)
+    )
     if quote.body.task.lower() != task.lower():
         raise InvalidInputError(f"quote {quote.cid} is for task {quote.body.task}, not {task}")
     if recorded is None and payments is not None:
         recorded = payments.recorded_results(task)
-    return record_usage(settings, catalog, store, quote, signer, recorded)
+    return record_usage(settings, catalog, store, quote, signer, recorded, chain=chain)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -25,6 +25,7 @@ from eotrust.clock import utc_iso
 from eotrust.crypto.signing import Owner, account_of
 from eotrust.errors import IntegrityError, PermissionDeniedError, first_problem
 from eotrust.market.estimate import GB, HOUR, Declared, declared_resources, read_run, up
+from eotrust.market.notes import task_notes
 from eotrust.market.quote import PLATFORM_ITEMS, Quote, cost, decimal_amount, load_quote
 from eotrust.market.signed import (
     SignedDocument,
@@ -35,6 +36,9 @@ from eotrust.market.signed import (
 from eotrust.settings import Settings
 from eotrust.store.base import Store
 from eotrust.workflow.record import RunRecord
+
+if TYPE_CHECKING:
+    from eotrust.ledger.chain import Chain
 
 KIND = "eotrust-usage/1"
 
@@ -307,15 +311,17 @@ def record_usage(
     quote: Quote,
     signer: Owner,
     recorded: Collection[str] | None = None,
+    *,
+    chain: Chain,
 ) -> Usage:
     """Measure the task of ``quote`` from its run record, sign the usage record as the platform,
-    store it by CID and note it in the home's index."""
+    store it by CID and note it in the home's index of the task on ``chain``."""
     run_cid, run, quantities = _measured(catalog, store, quote, recorded)
     document = make_usage(quote, run_cid, run, quantities, signer)
     usage = _parse(document, "(new)")
     check_usage(usage, quote)
     cid = store_document(store, document)
-    index = settings.path("market", "usage", quote.body.task.lower())
+    index = task_notes(settings, chain, "usage", quote.body.task)
     (index / f"{usage.body.measured_at}_{cid}").touch()
     return Usage(cid=cid, body=usage.body, signer=usage.signer)
 
@@ -339,8 +345,12 @@ def latest_usage(
     task: str,
     catalog: Catalog | None = None,
     recorded: Collection[str] | None = None,
+    *,
+    chain: Chain,
 ) -> tuple[Usage, Quote] | None:
-    root = settings.path("market", "usage", task.lower())
+    """The latest usage record noted in this home for ``task`` on ``chain`` (another chain's, a
+    dev chain started afresh at the same addresses, is not), checked; None where there is none."""
+    root = task_notes(settings, chain, "usage", task)
     names = sorted(p.name for p in root.iterdir() if "_" in p.name)
     if not names:
         return None

@@ -85,6 +85,7 @@ class Collector:
             ctx.party,
             quote_cid=funded.quote_cid,
             recorded=frozenset(task.status().result_cids),
+            chain=ctx.chain,
         )
         tx = escrow.settle(task.address, usage.cid, usage.amounts, sender=ctx.party.account, quote=funded)
         ctx.log(

@@ -100,7 +100,13 @@ def answer_task(
             if reason is not None:  # the owner's data-use policy refuses it, automatically (issue 15)
                 _refuse(task, party, kind, index)
                 why = record_refusal(
-                    backends.settings, backends.store, party, address, catalog.get(dataset_id, Kind.DATASET), reason
+                    backends.settings,
+                    backends.store,
+                    party,
+                    address,
+                    catalog.get(dataset_id, Kind.DATASET),
+                    reason,
+                    chain=backends.chain,
                 )
                 answers.append(
                     Answer(

@@ -1,0 +1,157 @@
+"""The market's notes in a home (quotes, usage records, refusals) are kept per chain: a dev
+chain started afresh gives its tasks the previous chain's addresses, and what was noted for
+the previous chain's task is never offered, funded or billed for this chain's."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from types import SimpleNamespace
+
+import pytest
+from flow_world import World
+from typer.testing import CliRunner, Result
+
+from eotrust.backends import Backends
+from eotrust.cli.main import app
+from eotrust.errors import NotFoundError
+from eotrust.ledger import Chain
+from eotrust.ledger.escrow import EscrowClient
+from eotrust.market.bill import make_bill
+from eotrust.market.payments import payments_of
+from eotrust.market.quote import quote_cids
+from eotrust.market.service import fund_task, quote_task
+from eotrust.market.usage import latest_usage
+from eotrust.roles.submitter.request import TaskRequest, open_task
+
+runner = CliRunner()
+
+
+def _cli(world: World, *args: str) -> Result:
+    return runner.invoke(app, ["--home", str(world.settings.home), *args])
+
+
+def _open_paid(world: World) -> str:
+    req = TaskRequest(
+        application=world.application.id,
+        platform=world.platform.id,
+        inputs={"lulc": world.datasets["labels"].id, "cloud_mask": world.datasets["clouds"].id},
+    )
+    return open_task(world.backends, world.parties["submitter"], req, paid=True).address
+
+
+def _restart_dev_chain(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
+    """``world`` on its embedded chain started afresh, as after ``rm -rf $EOTRUST_HOME/chain`` or
+    restarting anvil (as tests/federated/fed_world.py ``restart_dev_chain`` does): the home
+    (notes, keys, store, catalogue) is kept; the same dev accounts and transactions give the
+    same addresses, only the genesis differs (stamped a few seconds later)."""
+    import eth_tester.backends.pyevm.main as pyevm
+
+    from eotrust.ledger.funding import fund_parties
+
+    settings = world.settings
+    settings.chain_dir.rename(settings.chain_dir.with_name(settings.chain_dir.name + "-before"))
+    later = time.time() + 3
+    with monkeypatch.context() as m:
+        m.setattr(pyevm, "time", SimpleNamespace(time=lambda: later))
+        Chain.from_settings(settings).block_number()  # the genesis is made and journalled now
+    fresh = Backends(settings)
+    fund_parties(fresh.chain, [p.account.address for p in world.parties.values()])
+    return dataclasses.replace(world, backends=fresh, catalog=fresh.catalog, chain=fresh.chain, store=fresh.store)
+
+
+def test_a_previous_chains_quote_and_usage_are_not_funded_or_billed_for_a_fresh_chains_task(
+    market: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, quotes and usage records were noted under the task's address alone: on a fresh
+    dev chain the submitter funded the previous chain's task's quote (unexpired, its escrow
+    terms signed for the same chain id and escrow address) for a task the platform never
+    quoted, and its bill showed the previous task's usage record."""
+    old = _open_paid(market)
+    r = _cli(market, "quote", old, "--as", "platform-owner", "--json")
+    assert r.exit_code == 0, r.output
+    stale = json.loads(r.stdout)["cid"]
+    r = _cli(market, "usage", old, "--as", "platform-owner", "--json")  # never ran: its failure terms
+    assert r.exit_code == 0, r.output
+    stale_usage = json.loads(r.stdout)["cid"]
+
+    fresh = _restart_dev_chain(market, monkeypatch)
+    address = _open_paid(fresh)
+    assert address == old and fresh.chain.genesis_hash != market.chain.genesis_hash
+
+    r = _cli(fresh, "fund", address, "--as", "submitter", "--json")
+    assert isinstance(r.exception, NotFoundError), r.output  # before: funded with the stale quote
+    assert f"no quote for task {address}" in str(r.exception)
+    r = _cli(fresh, "bill", address, "--json")
+    assert isinstance(r.exception, NotFoundError), r.output
+
+    # quoted on this chain: that quote is funded and billed, with no usage yet
+    r = _cli(fresh, "quote", address, "--as", "platform-owner", "--json")
+    assert r.exit_code == 0, r.output
+    quoted = json.loads(r.stdout)["cid"]
+    assert quoted != stale
+    r = _cli(fresh, "bill", address, "--json")
+    assert r.exit_code == 0, r.output
+    bill = json.loads(r.stdout)
+    assert (bill["quote_cid"], bill["usage_cid"], bill["status"]) == (quoted, None, "quoted")
+    assert stale_usage != bill["usage_cid"]
+    r = _cli(fresh, "fund", address, "--as", "submitter", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["quote"] == quoted
+
+
+def test_notes_of_the_earlier_layout_are_taken_over_only_where_this_chains_escrow_names_them(
+    market: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A home upgraded from the layout keyed by the task's address alone: the quote this
+    chain's escrow was funded with and the usage record it was settled with are this chain's
+    (the bill still shows them); any other note of that layout (a quote never funded) may be
+    another chain's and is left unread — here, and on a fresh chain at the same addresses."""
+    world = market
+    platform = world.parties["platform-owner"]
+    address = _open_paid(world)
+    unfunded = quote_task(world.settings, world.catalog, world.store, address, platform, valid_s=600, chain=world.chain)
+    funded = quote_task(world.settings, world.catalog, world.store, address, platform, chain=world.chain)
+    fund_task(
+        world.settings,
+        world.catalog,
+        world.store,
+        world.chain,
+        address,
+        world.parties["submitter"],
+        quote_cid=funded.cid,
+    )
+    world.answer_all(address)
+    assert world.node().recover() == {address: "Finished"}  # settled from its usage record
+    found = latest_usage(world.settings, world.store, address, world.catalog, chain=world.chain)
+    assert found is not None
+    usage = found[0]
+    other = _open_paid(world)
+    quote_task(world.settings, world.catalog, world.store, other, platform, chain=world.chain)
+
+    # the home as the code before kept it: market/<kind>/<task>
+    market_dir = world.settings.path("market")
+    for kind in ("quotes", "usage"):
+        (market_dir / kind).mkdir()
+        for task in (market_dir / world.chain.key / kind).iterdir():
+            task.rename(market_dir / kind / task.name)
+    shutil.rmtree(market_dir / world.chain.key)
+    # a note of that layout at a contract that is no task, and at no address, are passed over
+    escrow = EscrowClient.for_task(world.chain, address).address.lower()
+    for name in (escrow, "not-a-task"):
+        (market_dir / "quotes" / name).mkdir()
+        (market_dir / "quotes" / name / f"{funded.body.created}_{funded.cid}").touch()
+
+    assert unfunded.cid != funded.cid
+    assert quote_cids(world.settings, address, chain=world.chain) == [funded.cid]
+    assert unfunded.cid not in quote_cids(world.settings, chain=world.chain)
+    assert quote_cids(world.settings, other, chain=world.chain) == []
+    bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain), chain=world.chain)
+    assert (bill.quote_cid, bill.usage_cid, bill.status) == (funded.cid, usage.cid, "settled")
+
+    fresh = _restart_dev_chain(world, monkeypatch)
+    assert _open_paid(fresh) == address
+    assert quote_cids(fresh.settings, chain=fresh.chain) == []
+    assert latest_usage(fresh.settings, fresh.store, address, fresh.catalog, chain=fresh.chain) is None
