@@ -35,6 +35,7 @@ from test_registry import (  # noqa: E402
     test_versions_lineage_and_lookup,
 )
 from test_service import (  # noqa: E402
+    _alter,
     _dataset,
     catalog,
     owner,
@@ -105,3 +106,36 @@ def test_values_postgresql_cannot_store_are_clear_errors(catalog: Catalog, owner
     with pytest.raises(InvalidInputError, match="the catalogue database refused a value"):
         catalog.register(owner, _dataset(title, None, "2016-01-01", "2016-02-01"))
     assert catalog.list(Kind.DATASET) == []  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE catalog_datasets SET body = 'garbage {' WHERE title = 'b'",
+        "UPDATE catalog_datasets SET signature = '0x' || repeat('11', 65) WHERE title = 'b'",
+        "UPDATE catalog_datasets SET id = 'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG' WHERE title = 'b'",
+    ],
+    ids=["garbage-body", "bad-signature", "wrong-cid"],
+)
+def test_one_bad_row_leaves_the_listings_whole(
+    catalog: Catalog, owner: LocalAccount, settings: Settings, sql: str
+) -> None:
+    """A row of the shared database that fails its check is left out of every listing and
+    named there; the others are listed (before, every listing that met it failed)."""
+    from datetime import UTC, datetime
+
+    from eotrust.catalog.query import Filter
+
+    a, b, c = (
+        catalog.register(owner, _dataset(t, None, "2016-01-01", "2016-02-01"), created=datetime(2020, 1, i, tzinfo=UTC))
+        for i, t in ((1, "a"), (2, "b"), (3, "c"))
+    )
+    _alter(settings, sql)
+    for found in (
+        catalog.list(Kind.DATASET),
+        catalog.search(kind=Kind.DATASET),
+        catalog.select(Kind.DATASET, Filter()),
+    ):
+        assert [r.id for r in found] == [a.id, c.id] and len(found.skipped) == 1
+    assert [r.id for r in catalog.list(Kind.DATASET, limit=2)] == [a.id]  # a page of two: a, and b left out
+    assert b.id not in [r.id for r in catalog.list(Kind.DATASET)]

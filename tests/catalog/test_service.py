@@ -159,9 +159,10 @@ def test_tampered_row_is_named(catalog: Catalog, owner: LocalAccount, settings: 
         assert "no longer matches its id" in message
     else:
         assert f"field '{field}'" in message
-    # a search that meets the tampered row fails loudly too, never returns it quietly
-    with pytest.raises(IntegrityError):
-        catalog.search(text="Slovenia")
+    # a search that meets the tampered row leaves it out and names it, never returns it quietly
+    # (one row the holder of a shared database wrote must not fail every listing)
+    found = catalog.search(text="Slovenia")
+    assert found == [] and [s.id for s in found.skipped] == [record.id]
 
 
 def test_describe_raster_reads_footprint_dates_and_cid() -> None:
@@ -271,8 +272,7 @@ def test_a_row_read_again_is_not_checked_again_unless_it_changed(
     assert by_id(catalog.list(Kind.DATASET)) == by_id(records) == by_id(catalog.search(text="d"))
     assert catalog.get(records[0].id) == records[0] and len(checks) == 5  # nothing checked again
     _alter(settings, f"UPDATE catalog_datasets SET title = 'd9' WHERE id = '{records[2].id}'")
-    with pytest.raises(IntegrityError):
-        catalog.list(Kind.DATASET)
+    assert [s.id for s in catalog.list(Kind.DATASET).skipped] == [records[2].id]
     assert checks[5:] == [records[2].id]  # only the changed row was checked again (and failed)
 
 

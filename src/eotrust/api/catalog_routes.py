@@ -3,6 +3,7 @@ applications and platforms as the calling party (signed with that party's key)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -12,6 +13,8 @@ from pydantic import BaseModel, ConfigDict
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.catalog.entries import ApplicationInfo, Body, DatasetInfo, Kind, PlatformInfo, Record
+from eotrust.catalog.listing import Skipped
+from eotrust.catalog.query import Filter
 from eotrust.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -41,6 +44,16 @@ def record_json(record: Record[Body]) -> dict[str, Any]:
 
 #: The most records one answer holds; a ``Link: <…>; rel="next"`` header names the next page.
 MAX_PAGE = 1000
+#: The header that counts the rows a listing left out because they failed their check (each is
+#: named, with why, in the server's log); absent when none was.
+SKIPPED_HEADER = "Eotrust-Skipped"
+
+
+def note_skipped(response: Response, skipped: Sequence[Skipped]) -> None:
+    """Count the rows left out of this answer in :data:`SKIPPED_HEADER` (a count only: a row's
+    id is its holder's text, never written into a header)."""
+    if skipped:
+        response.headers[SKIPPED_HEADER] = str(len(skipped))
 
 
 @dataclass(frozen=True)
@@ -58,18 +71,26 @@ def page_of(
     return Page(limit, offset)
 
 
-def _paged(request: Request, response: Response, page: Page, found: list[Record[Body]]) -> list[dict[str, Any]]:
+def _paged(
+    request: Request, response: Response, page: Page, found: list[Record[Body]], *, more: bool | None = None
+) -> list[dict[str, Any]]:
     """The page's records as JSON; ``found`` holds at most one record past the page, which
-    means there is a next page (named in a ``Link`` header)."""
-    if len(found) > page.limit:
+    means there is a next page (named in a ``Link`` header), unless ``more`` says whether there is."""
+    if (len(found) > page.limit) if more is None else more:
         nxt = request.url.include_query_params(limit=page.limit, offset=page.offset + page.limit)
         response.headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
     return [record_json(r) for r in found[: page.limit]]
 
 
 def _listing(request: Request, response: Response, page: Page, kind: Kind) -> list[dict[str, Any]]:
-    found = request.app.state.eotrust.catalog.list(kind, limit=page.limit + 1, offset=page.offset)
-    return _paged(request, response, page, found)
+    """One page of the rows of ``kind``: at most ``limit`` records, fewer where a row of the
+    page failed its check (left out, counted in :data:`SKIPPED_HEADER`); the next page starts
+    after the page's rows, so none is listed twice or passed over."""
+    catalog = request.app.state.eotrust.catalog
+    found = catalog.list(kind, limit=page.limit, offset=page.offset)
+    note_skipped(response, found.skipped)
+    more = catalog.count(kind, Filter()) > page.offset + page.limit
+    return _paged(request, response, page, found, more=more)
 
 
 def _parse_bbox(text: str | None) -> list[float] | None:
@@ -101,6 +122,7 @@ def search(
     page: Page = Depends(page_of),
 ) -> list[dict[str, Any]]:
     found = request.app.state.eotrust.catalog.search(bbox=_parse_bbox(bbox), start=start, end=end, text=text, kind=kind)
+    note_skipped(response, found.skipped)
     return _paged(request, response, page, found[page.offset : page.offset + page.limit + 1])
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from eotrust.api.stac_items import BBox, StacEntry, dataset_entry, model_entry, result_entry, union_bbox
+from eotrust.catalog.listing import Listing
 from eotrust.catalog.query import Filter
 
 if TYPE_CHECKING:
@@ -61,21 +62,24 @@ def result_context(
 
 def stac_entries(
     state: ServerState, base: str, *, collections: list[str] | None = None, where: Filter | None = None
-) -> list[StacEntry]:
+) -> Listing[StacEntry]:
     """The STAC entries of the server in ``collections`` (all when None) that match ``where``.
 
     Datasets and results are filtered by the catalogue's database (ids, footprint, time; see
     :mod:`eotrust.catalog.query`): only the rows returned are read and checked. A result's
     footprint is the union of its task's input datasets', so the footprint test of results is
     made here on the few results the time and id filters left. Model packages have no footprint:
-    a spatial search reads none of them."""
+    a spatial search reads none of them. A dataset or result row that fails its check is left
+    out and named in the listing's ``skipped``."""
     from eotrust.catalog.entries import Kind
 
     where = where or Filter()
     wanted = set(collections) if collections else {"datasets", "models", "results"}
-    out: list[StacEntry] = []
+    out: Listing[StacEntry] = Listing()
     if "datasets" in wanted:
-        out += [dataset_entry(r, base) for r in state.catalog.select(Kind.DATASET, where)]
+        datasets_found = state.catalog.select(Kind.DATASET, where)
+        out.skipped += datasets_found.skipped
+        out += [dataset_entry(r, base) for r in datasets_found]
     if "models" in wanted and where.bbox is None:
         for model in model_packages(state):
             entry = model_entry(model, base)
@@ -85,7 +89,9 @@ def stac_entries(
         timed = Filter(ids=where.ids, start=where.start, end=where.end)
         datasets: dict[str, Any] = {}
         tasks: dict[str, tuple[str | None, BBox | None]] = {}  # one contract read a task
-        for record in state.catalog.select(Kind.RESULT, timed):
+        results_found = state.catalog.select(Kind.RESULT, timed)
+        out.skipped += results_found.skipped
+        for record in results_found:
             task = record.body.task
             if task not in tasks:
                 tasks[task] = result_context(state, task, datasets)
@@ -100,14 +106,17 @@ def stac_entries(
 
 def dataset_page(
     state: ServerState, base: str, where: Filter, *, offset: int, limit: int
-) -> tuple[list[StacEntry], int]:
+) -> tuple[Listing[StacEntry], int]:
     """One page of the datasets matching ``where`` (in :func:`stac_entries`' order) and how many
-    match in all: the database filters, counts and pages, so only the page's rows are read and
-    checked, however large the catalogue."""
+    rows match in all: the database filters, counts and pages, so only the page's rows are read
+    and checked, however large the catalogue. A row of the page that fails its check is left out
+    (named in the listing's ``skipped``), so a page may hold fewer than ``limit``; the count is
+    of the rows, before any is checked."""
     from eotrust.catalog.entries import Kind
 
     page = state.catalog.select(Kind.DATASET, where, limit=limit, offset=offset)
-    return [dataset_entry(r, base) for r in page], state.catalog.count(Kind.DATASET, where)
+    entries = Listing([dataset_entry(r, base) for r in page], page.skipped)
+    return entries, state.catalog.count(Kind.DATASET, where)
 
 
 def bbox_overlaps(box: BBox, query: BBox) -> bool:

@@ -10,14 +10,16 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from eotrust.api.catalog_routes import note_skipped
 from eotrust.api.errors import problem
 from eotrust.api.links import base_url
 from eotrust.api.sources import dataset_page, stac_entries
 from eotrust.api.stac_items import COLLECTIONS, STAC_VERSION, StacEntry, collection_doc, parse_time
+from eotrust.catalog.listing import Listing
 from eotrust.catalog.query import Filter
 from eotrust.errors import InvalidInputError
 
@@ -103,13 +105,13 @@ def _geometry_hit(entry: StacEntry, geometry: Any) -> bool:
     return bool(geometry.intersects(box(*entry.bbox)))
 
 
-def _search(request: Request, q: SearchBody) -> list[StacEntry]:
+def _search(request: Request, q: SearchBody) -> Listing[StacEntry]:
     """The matching entries: ids, footprint and time go to the catalogue's query; an
     ``intersects`` geometry is searched by its bounds there, then tested exactly here."""
     geometry, where = _where(q)
     entries = stac_entries(request.app.state.eotrust, base_url(request), collections=q.collections, where=where)
     if geometry is not None:
-        entries = [e for e in entries if _geometry_hit(e, geometry)]
+        entries = Listing([e for e in entries if _geometry_hit(e, geometry)], entries.skipped)
     return entries
 
 
@@ -134,8 +136,9 @@ def _where(q: SearchBody) -> tuple[Any, Filter]:
     return geometry, Filter(ids=q.ids or None, bbox=box, start=start, end=end)
 
 
-def _searched(request: Request, q: SearchBody) -> tuple[list[dict[str, Any]], int, int | None]:
-    """One page of the search: its items, how many match in all, the next page's offset.
+def _searched(request: Request, q: SearchBody) -> tuple[Listing[dict[str, Any]], int, int | None]:
+    """One page of the search: its items (and the rows left out, ``skipped``), how many match
+    in all, the next page's offset.
 
     A search of the datasets collection alone (no ``intersects``, which is tested here after
     the database) is paged by the database: a page reads and checks its own rows only. Any
@@ -147,10 +150,11 @@ def _searched(request: Request, q: SearchBody) -> tuple[list[dict[str, Any]], in
         entries, matched = dataset_page(
             request.app.state.eotrust, base_url(request), where, offset=start, limit=q.limit
         )
-        return [e.item for e in entries], matched, (start + q.limit if start + q.limit < matched else None)
+        items = Listing([e.item for e in entries], entries.skipped)
+        return items, matched, (start + q.limit if start + q.limit < matched else None)
     found = _search(request, q)
-    items, nxt = _page(found, q.limit, q.token)
-    return items, len(found), nxt
+    page, nxt = _page(found, q.limit, q.token)
+    return Listing(page, found.skipped), len(found), nxt
 
 
 def _offset(token: str | None) -> int:
@@ -172,15 +176,23 @@ def _page(entries: list[StacEntry], limit: int, token: str | None) -> tuple[list
     return [e.item for e in page], nxt
 
 
-def _feature_collection(items: list[dict[str, Any]], matched: int, links: list[dict[str, Any]]) -> JSONResponse:
+def _feature_collection(items: Listing[dict[str, Any]], matched: int, links: list[dict[str, Any]]) -> JSONResponse:
+    """The page as a FeatureCollection. ``skipped`` names the catalogue rows the page (or, for
+    a search gathered whole, the search) left out because they failed their check, with why.
+    ``numberMatched``: for a search of the datasets collection alone (paged by the database),
+    the rows the filters match before that check, so the pages may return fewer features; for
+    any other search, the features that passed it."""
     body = {
         "type": "FeatureCollection",
-        "features": items,
+        "features": list(items),
         "links": links,
         "numberMatched": matched,
         "numberReturned": len(items),
+        "skipped": [s.as_json() for s in items.skipped],
     }
-    return JSONResponse(body, media_type=GEOJSON)
+    response = JSONResponse(body, media_type=GEOJSON)
+    note_skipped(response, items.skipped)
+    return response
 
 
 # -- routes --------------------------------------------------------------------
@@ -223,9 +235,10 @@ def stac_conformance() -> dict[str, Any]:
 
 
 @router.get("/collections", summary="STAC collections")
-def collections(request: Request) -> dict[str, Any]:
+def collections(request: Request, response: Response) -> dict[str, Any]:
     base = base_url(request)
     entries = stac_entries(request.app.state.eotrust, base)
+    note_skipped(response, entries.skipped)
     docs = [collection_doc(cid, [e for e in entries if e.collection == cid], base) for cid in COLLECTIONS]
     return {
         "collections": docs,
@@ -237,9 +250,10 @@ def collections(request: Request) -> dict[str, Any]:
 
 
 @router.get("/collections/{collection_id}", summary="One STAC collection")
-def collection(request: Request, collection_id: CollectionId) -> dict[str, Any]:
+def collection(request: Request, response: Response, collection_id: CollectionId) -> dict[str, Any]:
     base = base_url(request)
     entries = stac_entries(request.app.state.eotrust, base, collections=[collection_id])
+    note_skipped(response, entries.skipped)
     return collection_doc(collection_id, entries, base)
 
 
@@ -275,11 +289,15 @@ def collection_items(
 
 @router.get("/collections/{collection_id}/items/{item_id}", summary="One STAC item", response_class=JSONResponse)
 def item(request: Request, collection_id: CollectionId, item_id: str = Path(..., max_length=200)) -> JSONResponse:
-    for entry in stac_entries(
+    found = stac_entries(
         request.app.state.eotrust, base_url(request), collections=[collection_id], where=Filter(ids=[item_id])
-    ):
+    )
+    for entry in found:
         if entry.id == item_id:
             return JSONResponse(entry.item, media_type=GEOJSON)
+    for skipped in found.skipped:  # the one item asked for fails its check: its error, as the catalogue gives it
+        if skipped.id == item_id:
+            request.app.state.eotrust.catalog.get(item_id, skipped.kind)
     return problem(404, "NotFound", f"no item {item_id!r} in collection {collection_id!r}")
 
 

@@ -14,8 +14,12 @@ from eotrust.backends import Backends, opened
 from eotrust.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from eotrust.api.key_proof import KeyProofs
     from eotrust.api.model_service import ModelService
+    from eotrust.catalog.listing import Skipped
+    from eotrust.catalog.service import Catalog
     from eotrust.ml.registry import ModelEntry
     from eotrust.store.usage import StoreUsage
 
@@ -32,6 +36,14 @@ class ServerState(Backends):
         self._background: list[Any] = []
 
     sync_timeout_s: float = 60.0
+
+    @opened
+    def catalog(self) -> Catalog:
+        """The catalogue, whose listings log each time they leave out rows that fail their
+        check (one warning line on the server's log)."""
+        from eotrust.catalog.service import open_catalog
+
+        return open_catalog(self.settings, sessions=self.sessions, on_skip=_log_skipped)
 
     @opened
     def key_proofs(self) -> KeyProofs:
@@ -89,3 +101,9 @@ class ServerState(Backends):
                 log.exception("stopping %r", helper)
         self._background.clear()
         self.close()
+
+
+def _log_skipped(skipped: Sequence[Skipped]) -> None:
+    from eotrust.catalog.listing import skipped_line
+
+    log.warning("%s", skipped_line(skipped))

@@ -18,6 +18,7 @@ from collections import OrderedDict
 
 from eotrust.catalog.entries import Body, Record
 from eotrust.catalog.records import RecordRow
+from eotrust.errors import IntegrityError
 
 #: Characters of signed bodies the cache holds at most (records are about their body's size).
 MAX_CHARS = 64 * 1024 * 1024
@@ -53,7 +54,13 @@ class CheckedRecords:
             if kept is not None:
                 self._records.move_to_end(key)
                 return kept[0]
-        record = row.to_record()
+        try:
+            record = row.to_record()
+        except (ValueError, TypeError) as exc:  # a value no record has (a number for a text column in SQLite)
+            raise IntegrityError(
+                f"catalogue {row.KIND.value} record {row.id}: the row is not a record ({exc})".splitlines()[0],
+                hint="the row was altered",
+            ) from None
         size = len(row.body)
         with self._lock:
             if key not in self._records and size <= self.max_chars:

@@ -5,14 +5,16 @@
 >>> catalog.search(bbox=(14.0, 45.0, 15.0, 47.0), start="2016-01-01", text="ndvi")
 
 Every record read from the database is checked (fields, id, signature) before it is returned;
-a tampered row raises IntegrityError naming the record and the field.
+a tampered row read by its id raises IntegrityError naming the record and the field, and a
+listing (``list``, ``select``, ``search``) leaves it out and names it in its ``skipped``
+(:mod:`eotrust.catalog.listing`), so that one row nobody signed cannot fail every listing.
 """
 
 from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal, overload
 
@@ -37,12 +39,14 @@ from eotrust.catalog.entries import (
     TaskInfo,
     _normalise_time,
 )
+from eotrust.catalog.listing import Listing, Skipped
 from eotrust.catalog.query import Filter, conditions
 from eotrust.catalog.records import (
     ROW_TYPES,
     ApplicationRow,
     DatasetRow,
     PlatformRow,
+    RecordRow,
     ResultRow,
     TaskRow,
 )
@@ -83,10 +87,16 @@ def open_sessions(settings: Settings) -> sessionmaker[Session]:
         ) from None
 
 
-def open_catalog(settings: Settings, *, sessions: sessionmaker[Session] | None = None) -> Catalog:
+def open_catalog(
+    settings: Settings,
+    *,
+    sessions: sessionmaker[Session] | None = None,
+    on_skip: Callable[[Sequence[Skipped]], None] | None = None,
+) -> Catalog:
     """The catalogue the settings name, over ``sessions`` when given (one engine shared with
-    the registry, the deployments and the API keys: see ``eotrust.backends.Backends``)."""
-    return Catalog(settings, sessions=sessions if sessions is not None else open_sessions(settings))
+    the registry, the deployments and the API keys: see ``eotrust.backends.Backends``);
+    ``on_skip`` is told of the rows each listing leaves out (the server logs them)."""
+    return Catalog(settings, sessions=sessions if sessions is not None else open_sessions(settings), on_skip=on_skip)
 
 
 #: Owners a refused ambiguous reference names at most (their newest records' ids).
@@ -96,8 +106,15 @@ MAX_NAMED_OWNERS = 5
 class Catalog:
     """Signed records of datasets, applications, platforms, tasks and results."""
 
-    def __init__(self, settings: Settings, *, sessions: sessionmaker[Session] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sessions: sessionmaker[Session] | None = None,
+        on_skip: Callable[[Sequence[Skipped]], None] | None = None,
+    ) -> None:
         self.settings = settings
+        self.on_skip = on_skip
         self._sessions = sessions if sessions is not None else open_sessions(settings)
         self._checked = CheckedRecords()  # a row read again is not checked again (unless it changed)
 
@@ -168,7 +185,10 @@ class Catalog:
         kinds = [kind] if kind else list(ROW_TYPES)
         with self._sessions() as session:
             for k in kinds:
-                row = session.get(ROW_TYPES[k], record_id)
+                try:
+                    row = session.get(ROW_TYPES[k], record_id)
+                except ValueError as exc:  # a column that does not load (not JSON in a JSON column)
+                    raise _unreadable(k, record_id, exc) from None
                 if row is not None:
                     return self._checked.record_of(row)
         what = f"{kind.value} record" if kind else "record"
@@ -202,9 +222,11 @@ class Catalog:
                 continue
             with self._sessions() as session:
                 matches = or_(*(c == ref for c in columns))
-                row = session.scalars(
-                    select(row_type).where(matches).order_by(row_type.created.desc(), row_type.id)
-                ).first()
+                first = select(row_type).where(matches).order_by(row_type.created.desc(), row_type.id)
+                try:
+                    row = session.scalars(first).first()
+                except ValueError as exc:  # a column that does not load (not JSON in a JSON column)
+                    raise _unreadable(k, session.scalars(first.with_only_columns(row_type.id)).first(), exc) from None
                 if row is None:
                     continue
                 owners = session.scalars(
@@ -233,32 +255,33 @@ class Catalog:
     @overload
     def list(
         self, kind: Literal[Kind.DATASET], *, owner: str | None = None, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Record[DatasetInfo]]: ...
+    ) -> Listing[Record[DatasetInfo]]: ...
     @overload
     def list(
         self, kind: Literal[Kind.APPLICATION], *, owner: str | None = None, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Record[ApplicationInfo]]: ...
+    ) -> Listing[Record[ApplicationInfo]]: ...
     @overload
     def list(
         self, kind: Literal[Kind.PLATFORM], *, owner: str | None = None, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Record[PlatformInfo]]: ...
+    ) -> Listing[Record[PlatformInfo]]: ...
     @overload
     def list(
         self, kind: Literal[Kind.TASK], *, owner: str | None = None, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Record[TaskInfo]]: ...
+    ) -> Listing[Record[TaskInfo]]: ...
     @overload
     def list(
         self, kind: Literal[Kind.RESULT], *, owner: str | None = None, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Record[ResultInfo]]: ...
+    ) -> Listing[Record[ResultInfo]]: ...
     @overload
     def list(
         self, kind: Kind, *, owner: str | None = None, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Record[Any]]: ...
+    ) -> Listing[Record[Any]]: ...
     def list(
         self, kind: Kind, *, owner: str | None = None, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Record[Any]]:
+    ) -> Listing[Record[Any]]:
         """Records of ``kind``, oldest first; ``limit``/``offset`` page them in the database
-        (only the rows of the page are read and checked)."""
+        (only the rows of the page are read and checked). A row that fails its check is left
+        out and named in the listing's ``skipped``: a page holds at most ``limit`` records."""
         row_type = ROW_TYPES[kind]
         query = select(row_type).order_by(row_type.created, row_type.id)
         if owner:
@@ -267,7 +290,7 @@ class Catalog:
             query = query.offset(offset)
         if limit is not None:
             query = query.limit(limit)
-        return self._run(query)
+        return self._listed(row_type, query)
 
     @overload
     def search(
@@ -279,7 +302,7 @@ class Catalog:
         text: str | None = None,
         kind: Literal[Kind.DATASET],
         owner: str | None = None,
-    ) -> builtins.list[Record[DatasetInfo]]: ...
+    ) -> Listing[Record[DatasetInfo]]: ...
     @overload
     def search(
         self,
@@ -290,7 +313,7 @@ class Catalog:
         text: str | None = None,
         kind: Literal[Kind.APPLICATION],
         owner: str | None = None,
-    ) -> builtins.list[Record[ApplicationInfo]]: ...
+    ) -> Listing[Record[ApplicationInfo]]: ...
     @overload
     def search(
         self,
@@ -301,7 +324,7 @@ class Catalog:
         text: str | None = None,
         kind: Literal[Kind.PLATFORM],
         owner: str | None = None,
-    ) -> builtins.list[Record[PlatformInfo]]: ...
+    ) -> Listing[Record[PlatformInfo]]: ...
     @overload
     def search(
         self,
@@ -312,7 +335,7 @@ class Catalog:
         text: str | None = None,
         kind: Kind | str | None = None,
         owner: str | None = None,
-    ) -> builtins.list[Record[Body]]: ...
+    ) -> Listing[Record[Body]]: ...
     def search(
         self,
         *,
@@ -322,7 +345,7 @@ class Catalog:
         text: str | None = None,
         kind: Kind | str | None = None,
         owner: str | None = None,
-    ) -> builtins.list[Record[Any]]:
+    ) -> Listing[Record[Any]]:
         """Datasets, applications and platforms matching every criterion given.
 
         ``bbox`` (west, south, east, north; WGS84) and ``start``/``end`` select datasets whose
@@ -331,7 +354,8 @@ class Catalog:
 
         The criteria are applied to the signed records, never to the editable columns: every
         row of the kinds searched is read and checked first, so a row edited to fall out of
-        (or into) the results is reported — an IntegrityError naming it — not silently hidden."""
+        (or into) the results is reported — named in the listing's ``skipped``, as is every row
+        that fails its check — not silently hidden."""
         kinds: Iterable[Kind]
         if kind is None:
             kinds = SEARCHABLE if bbox is None and start is None and end is None else (Kind.DATASET,)
@@ -351,11 +375,13 @@ class Catalog:
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from None
         needle = text.lower() if text else None
-        found: builtins.list[Record[Body]] = []
+        found: Listing[Record[Body]] = Listing()
         for k in kinds:
             row_type = ROW_TYPES[k]
             query: Select[Any] = select(row_type).order_by(row_type.created, row_type.id)
-            for record in self._run(query):
+            listed = self._listed(row_type, query, report=False)
+            found.skipped += listed.skipped
+            for record in listed:
                 if owner and record.owner.lower() != owner.lower():
                     continue
                 if needle is not None and not _has_text(record, needle):
@@ -363,45 +389,45 @@ class Catalog:
                 if k is Kind.DATASET and not _in_area_and_time(record, box, q_start, q_end):
                     continue
                 found.append(record)
+        self._report(found.skipped)
         return found
 
     @overload
     def select(
         self, kind: Literal[Kind.DATASET], where: Filter, *, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Record[DatasetInfo]]: ...
+    ) -> Listing[Record[DatasetInfo]]: ...
     @overload
     def select(
         self, kind: Literal[Kind.APPLICATION], where: Filter, *, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Record[ApplicationInfo]]: ...
+    ) -> Listing[Record[ApplicationInfo]]: ...
     @overload
     def select(
         self, kind: Literal[Kind.PLATFORM], where: Filter, *, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Record[PlatformInfo]]: ...
+    ) -> Listing[Record[PlatformInfo]]: ...
     @overload
     def select(
         self, kind: Literal[Kind.TASK], where: Filter, *, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Record[TaskInfo]]: ...
+    ) -> Listing[Record[TaskInfo]]: ...
     @overload
     def select(
         self, kind: Literal[Kind.RESULT], where: Filter, *, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Record[ResultInfo]]: ...
+    ) -> Listing[Record[ResultInfo]]: ...
     @overload
     def select(
         self, kind: Kind, where: Filter, *, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Record[Any]]: ...
-    def select(
-        self, kind: Kind, where: Filter, *, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Record[Any]]:
+    ) -> Listing[Record[Any]]: ...
+    def select(self, kind: Kind, where: Filter, *, limit: int | None = None, offset: int = 0) -> Listing[Record[Any]]:
         """Records of ``kind`` matching ``where``, oldest first, filtered and paged (``limit``,
         ``offset``) by the database (see :mod:`eotrust.catalog.query`); each one returned is
-        checked as it is read, and only those are read."""
+        checked as it is read, and only those are read; one that fails its check is left out and
+        named in the listing's ``skipped``."""
         row_type = ROW_TYPES[kind]
         query = select(row_type).where(*conditions(row_type, where)).order_by(row_type.created, row_type.id)
         if offset:
             query = query.offset(offset)
         if limit is not None:
             query = query.limit(limit)
-        return self._run(query)
+        return self._listed(row_type, query)
 
     def count(self, kind: Kind, where: Filter) -> int:
         """How many rows of ``kind`` match ``where`` (counted by the database, none read)."""
@@ -461,8 +487,55 @@ class Catalog:
         return out
 
     def _run(self, query: Select[Any]) -> builtins.list[Record[Body]]:
+        """Every row of ``query``, checked: one that fails is an IntegrityError (the task and
+        result records a check of a task is made of, which must not be quietly partial)."""
         with self._sessions() as session:
             return [self._checked.record_of(row) for row in session.scalars(query)]
+
+    def _listed(self, row_type: type[RecordRow], query: Select[Any], *, report: bool = True) -> Listing[Record[Body]]:
+        """The rows of ``query`` that pass their check, and those that do not as ``skipped``
+        (told to ``on_skip`` when ``report``): one row nobody signed must not fail the listing."""
+        try:
+            with self._sessions() as session:
+                rows = builtins.list(session.scalars(query))
+        except ValueError:  # a row whose columns do not load: read the rows one at a time
+            rows = None
+        found: Listing[Record[Body]] = Listing()
+        if rows is None:
+            with self._sessions() as session:
+                ids = builtins.list(session.scalars(query.with_only_columns(row_type.id)))
+            rows = []
+            for row_id in ids:
+                try:
+                    with self._sessions() as session:
+                        row = session.get(row_type, row_id)
+                except ValueError as exc:
+                    found.skipped.append(
+                        Skipped.of(row_id, row_type.KIND, _unreadable(row_type.KIND, row_id, exc).message)
+                    )
+                    continue
+                if row is not None:
+                    rows.append(row)
+        for row in rows:
+            try:
+                found.append(self._checked.record_of(row))
+            except IntegrityError as exc:
+                found.skipped.append(Skipped.of(row.id, row_type.KIND, exc.message))
+        if report:
+            self._report(found.skipped)
+        return found
+
+    def _report(self, skipped: Sequence[Skipped]) -> None:
+        if skipped and self.on_skip is not None:
+            self.on_skip(skipped)
+
+
+def _unreadable(kind: Kind, record_id: object, exc: Exception) -> IntegrityError:
+    reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+    return IntegrityError(
+        f"catalogue {kind.value} record {record_id}: a column of its row does not load ({reason})",
+        hint="the row was altered",
+    )
 
 
 def _kind(value: Kind | str) -> Kind:
@@ -522,9 +595,11 @@ __all__ = [
     "DatasetInfo",
     "DatasetRow",
     "Kind",
+    "Listing",
     "PlatformInfo",
     "PlatformRow",
     "Record",
     "ResultInfo",
+    "Skipped",
     "TaskInfo",
 ]

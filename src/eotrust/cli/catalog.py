@@ -109,7 +109,10 @@ def search(
     kind: str | None = typer.Option(None, "--kind", help="dataset, application or platform"),
     as_json: bool = JsonOption,
 ) -> None:
-    """Search datasets (by area, time, text), applications and platforms (by text)."""
+    """Search datasets (by area, time, text), applications and platforms (by text).
+
+    A row of the catalogue that fails its check (signature, id, body) is left out, with one
+    warning line on stderr naming it."""
     from eotrust.cli.common import Table
     from eotrust.errors import InvalidInputError
 
@@ -120,6 +123,13 @@ def search(
         except ValueError:
             raise InvalidInputError(f"--bbox {bbox!r} is not four numbers west,south,east,north") from None
     records = backends_of(ctx).catalog.search(bbox=box, start=start, end=end, text=text, kind=kind)
+    if records.skipped:  # rows that fail their check: left out, said once on stderr (JSON or not)
+        from rich.text import Text
+
+        from eotrust.catalog.listing import skipped_line
+        from eotrust.cli.common import err_console
+
+        err_console.print(Text("warning: ", style="yellow") + Text(skipped_line(records.skipped)), soft_wrap=True)
     if as_json:
         print_json(records)
         return
