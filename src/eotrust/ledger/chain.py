@@ -159,7 +159,8 @@ class Chain:
         """``<chain id>-<genesis hash>``: which chain a local record belongs to. A dev chain
         started afresh (the embedded one, anvil) has the same id and, replaying the same
         deployer's nonces, the same contract addresses, but another genesis (stamped when the
-        chain starts): what a home keeps about a task (the factory's deployment, a node's
+        chain starts; the embedded chain's also carries random bytes, so two started in the
+        same second differ): what a home keeps about a task (the factory's deployment, a node's
         journal, a federated party's rounds and acceptances) is kept under this key."""
         return f"{self.chain_id}-{self.genesis_hash.lower()}"
 

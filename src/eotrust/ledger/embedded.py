@@ -23,7 +23,11 @@ so history is never silently rolled back. :func:`check_journal` (``eotrust chain
 walks the whole file.
 
 The first process creates the genesis (eth-tester's: ten dev accounts with 1,000,000 ether
-each) and journals it; every later process loads that same genesis.
+each, and 32 random bytes in the header's ``extra_data``) and journals it; every later process
+loads that same genesis. The random bytes give each fresh chain a genesis hash of its own
+(eth-tester's default header differs only in its timestamp, a whole second), so
+``Chain.key`` tells apart two chains started in the same second (a home's records are kept
+under it).
 
 A fresh process does not replay the whole journal: ``embedded.snapshot`` holds the merged
 key-value store as of a journal offset, with the SHA-256 of the journal up to that offset
@@ -76,6 +80,8 @@ _SNAPSHOT_HEADER = b"EOTRUST-CHAIN-SNAPSHOT-1\n"
 _SNAPSHOT_HEAD = struct.Struct(
     ">Q32s32sQ"
 )  # journal offset, sha256 of the journal up to it, of the payload, payload length
+#: Random bytes in a fresh chain's genesis ``extra_data`` (a header's limit).
+GENESIS_RANDOM_BYTES = 32
 #: A process that applied this many journal records beyond the snapshot writes a new one.
 SNAPSHOT_EVERY = 64
 
@@ -420,11 +426,18 @@ def one_run_gas_estimate(state: Any, transaction: Any) -> int:
         state.revert(snapshot)
 
 
+def fresh_genesis_parameters() -> dict[str, Any]:
+    """eth-tester's genesis header for a new chain, with random ``extra_data`` (32 bytes, the
+    most a header carries): the genesis hash of each fresh chain is its own, even for two
+    started in the same second (the timestamp is the only other field that varies)."""
+    return dict(PyEVMBackend.generate_genesis_params(overrides={"extra_data": os.urandom(GENESIS_RANDOM_BYTES)}))
+
+
 class EmbeddedProvider(EthereumTesterProvider):
     """An eth-tester provider whose chain is the journal under ``directory``."""
 
     def __init__(self, directory: Path) -> None:
-        backend = PyEVMBackend()  # default genesis in memory: the template for a new journal
+        backend = PyEVMBackend(genesis_parameters=fresh_genesis_parameters())  # the template for a new journal
         self._chain_class = type(backend.chain)
         self._chain_class.gas_estimator = staticmethod(one_run_gas_estimate)
         self._backend = backend
