@@ -396,7 +396,7 @@ def snapshot(state: ServerState, address: str) -> tuple[Record[TaskInfo], TaskSn
     try:
         snap = state.task(address).status()  # NotFoundError where no contract is there
         # the record its submitter signed: anyone may sign one naming the address
-        return state.catalog.task(address, submitter=snap.submitter), snap
+        return state.catalog.task(address, submitter=snap.submitter, chain=state.chain.key), snap
     except (NotFoundError, InvalidInputError):  # no such contract, or no address at all
         raise NoSuchJob(f"no job {address!r}", hint="GET /jobs lists yours") from None
 
@@ -520,7 +520,7 @@ def job_results(state: ServerState, address: str, base: str) -> dict[str, Any]:
 
 def result_names(state: ServerState, address: str) -> dict[str, str]:
     """Ciphertext CID -> result name, from the catalogue's result records of the task."""
-    return {r.body.cid: r.body.name for r in state.catalog.results(task=address)}
+    return {r.body.cid: r.body.name for r in state.catalog.results(task=address, chain=state.chain.key)}
 
 
 def failure_exception(state: ServerState, address: str, status: dict[str, Any]) -> dict[str, Any]:

@@ -133,7 +133,7 @@ def run_record(state: ServerState, address: str) -> tuple[str, RunRecord]:
     """(run CID, RunRecord) the platform recorded for the task; NotFoundError before it ran or
     when the record is not in this server's store."""
     flowops.snapshot(state, address)
-    results = [r.body for r in state.catalog.results(task=address)]
+    results = [r.body for r in state.catalog.results(task=address, chain=state.chain.key)]
     run_cid = results[0].run_cid if results else None
     if not run_cid:
         raise NotFoundError(f"job {address} has no run record yet", hint="wait until the job is successful or failed")
@@ -192,7 +192,7 @@ def job_statistics(state: ServerState, address: str) -> dict[str, Any]:
     """Weaver's statistics shape: the run as a whole, its steps, and each recorded output's size."""
     run_cid, record = run_record(state, address)
     # sizes as the platform recorded them (the plaintext stays in the platform's private store)
-    results = [r.body for r in state.catalog.results(task=address)]
+    results = [r.body for r in state.catalog.results(task=address, chain=state.chain.key)]
     sizes = {
         r.name: {"cid": r.cid, "plaintextCid": r.plaintext_cid, "size": r.size}
         for r in results

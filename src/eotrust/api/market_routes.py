@@ -106,7 +106,7 @@ def _visible(request: Request, caller: Caller, cid: str) -> Quote:
     from eotrust.market.quote import load_quote
 
     state = _state(request)
-    quote = load_quote(state.store, cid, state.catalog)
+    quote = load_quote(state.store, cid, state.catalog, chain=state.chain.key)
     if not _sees(caller, quote):
         raise PermissionDeniedError(
             f"quote {cid} is for task {quote.body.task}, which {caller.party} neither submitted nor is paid by"
@@ -147,7 +147,9 @@ def post_quotation(
 
     state = _state(request)
     processId = exact_process_id(request, processId)  # a name with a `/` (eotrust.api.process_paths)
-    prices = task_prices(state.catalog, body.task, submitter=contract_submitter(state.chain, body.task))
+    prices = task_prices(
+        state.catalog, body.task, submitter=contract_submitter(state.chain, body.task), chain=state.chain.key
+    )
     if prices.application.body.name != processId:
         raise NotFoundError(f"task {body.task} is not a task of process {processId!r}")
     me = (caller.address or "").lower()

@@ -46,7 +46,7 @@ def _recorded(state: ServerState, address: str, snap: TaskSnapshot) -> dict[str,
     """The task's results by plaintext CID: the platform's signed records of results the
     contract holds."""
     on_chain = set(snap.result_cids)
-    records = state.catalog.results_of(address, platform_owner=snap.platform_owner).values()
+    records = state.catalog.results_of(address, platform_owner=snap.platform_owner, chain=state.chain.key).values()
     return {r.plaintext_cid: r for r in records if r.cid in on_chain}
 
 

@@ -45,7 +45,7 @@ def result_context(
     except Exception:  # noqa: BLE001 - no contract: no results of a task to show
         return None, None
     try:
-        task = state.catalog.task(task_address, submitter=snap.submitter)
+        task = state.catalog.task(task_address, submitter=snap.submitter, chain=state.chain.key)
     except Exception:  # noqa: BLE001 - a result without its task record simply has no footprint
         return snap.platform_owner, None
     missing = [i for i in task.body.inputs.values() if i not in datasets]

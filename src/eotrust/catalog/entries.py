@@ -69,6 +69,8 @@ MAX_MEMORY_MB = 2**31 - 1  # 2 PiB of memory in MiB; fits a 32-bit INTEGER colum
 #: that any sum of a quote's items stays far inside a uint256. Written in JSON as a decimal
 #: string, since wei amounts pass 2**53 (one ether is 10**18 wei).
 MAX_WEI = 10**27
+#: Which chain a task's contract lives on: ``Chain.key``, ``<chain id>-<genesis hash>``.
+CHAIN_KEY_PATTERN = r"^[0-9]{1,20}-0x[0-9a-f]{64}$"
 
 
 def _wei(value: Any) -> Any:
@@ -242,7 +244,9 @@ class PlatformInfo(Body):
 
 class TaskInfo(Body):
     """What a submitter asked for: which application, which dataset feeds which workflow input,
-    which platform, with which parameters, and the key the results are encrypted for."""
+    which platform, with which parameters, and the key the results are encrypted for. ``chain``
+    names the chain of the contract at ``address``: a dev chain started afresh gives its tasks
+    the previous chain's addresses, so the address alone does not name one task."""
 
     address: str
     application_id: str
@@ -250,6 +254,13 @@ class TaskInfo(Body):
     inputs: dict[PlainName, str] = Field(description="workflow input name -> dataset record id")
     params: dict[str, Any] = Field(default_factory=dict)
     results_recipient: str
+    chain: str | None = Field(
+        default=None,
+        pattern=CHAIN_KEY_PATTERN,
+        description="the chain the contract lives on (Chain.key); None in records made before records named it",
+    )
+
+    _OPTIONAL = ("chain",)
 
 
 class ResultInfo(Body):
@@ -262,6 +273,13 @@ class ResultInfo(Body):
     size: int = Field(ge=0, le=MAX_BYTES)
     run_cid: str
     recipient: str
+    chain: str | None = Field(
+        default=None,
+        pattern=CHAIN_KEY_PATTERN,
+        description="the chain the task's contract lives on (Chain.key); None in records made before records named it",
+    )
+
+    _OPTIONAL = ("chain",)
 
 
 def make_body(body_type: type[BodyT], **fields: Any) -> BodyT:

@@ -1,8 +1,9 @@
 """The catalogue's tables for datasets, applications, platforms, tasks and results.
 
 Each row keeps the signed record twice: its body as canonical JSON (``body``), and every body
-field in a column of its own, which is what searches use. Reading a row checks that the two
-agree field by field (so a changed column or a changed body names the field that moved), that
+field in a column of its own, which is what searches use (except the few fields added after the
+tables were first made, which only the signed body holds: ``BODY_ONLY``, so an existing database
+opens unchanged). Reading a row checks that the two agree field by field (so a changed column or a changed body names the field that moved), that
 the record re-hashes to its id, and that its owner signed it (see ``entries.Record.check``).
 """
 
@@ -22,6 +23,9 @@ from eotrust.errors import IntegrityError, InvalidInputError, first_problem
 from eotrust.limits import json_loads
 
 _BBOX = ("bbox_west", "bbox_south", "bbox_east", "bbox_north")
+#: Body fields with no column of their own (read from the signed body only): the chain a task's
+#: contract lives on, which the catalogue filters by in Python over the records of one address.
+BODY_ONLY = frozenset({"chain"})
 #: A signed record's body (canonical JSON) is at most this long, when written and when read back.
 MAX_BODY_CHARS = 1 << 20
 
@@ -61,6 +65,8 @@ class RecordRow(Base):
         for name, value in fields.items():
             if name == "bbox":
                 columns.update(zip(_BBOX, value if value is not None else (None,) * 4))
+            elif name in BODY_ONLY:
+                continue
             else:
                 columns[name] = value
         return cls(
@@ -76,6 +82,8 @@ class RecordRow(Base):
         """The body's fields as the columns hold them."""
         out: dict[str, Any] = {}
         for name in BODY_TYPES[self.KIND].model_fields:
+            if name in BODY_ONLY:
+                continue
             if name == "bbox":
                 box = tuple(getattr(self, c) for c in _BBOX)
                 out[name] = None if all(v is None for v in box) else list(box)
@@ -97,7 +105,7 @@ class RecordRow(Base):
         if not isinstance(body_fields, dict):
             raise IntegrityError(f"{what}: field 'body' is not a JSON object", hint="the row was altered")
         columns = self.column_fields()
-        for name in sorted(set(columns) | set(body_fields)):
+        for name in sorted(set(columns) | (set(body_fields) - BODY_ONLY)):
             if _jsonish(columns.get(name)) != _jsonish(body_fields.get(name)):
                 raise IntegrityError(
                     f"{what}: field '{name}' does not match the signed record "

@@ -16,7 +16,7 @@ import builtins
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 
 from pydantic import ValidationError
 from sqlalchemy import Select, func, or_, select
@@ -60,6 +60,9 @@ from eotrust.errors import (
     first_problem,
 )
 from eotrust.settings import Settings
+
+#: A task's or a result's record body (both name their chain).
+TaskOrResult = TypeVar("TaskOrResult", TaskInfo, ResultInfo)
 
 _KIND_OF: dict[type[Body], Kind] = {
     DatasetInfo: Kind.DATASET,
@@ -437,21 +440,29 @@ class Catalog:
                 session.scalar(select(func.count()).select_from(row_type).where(*conditions(row_type, where))) or 0
             )
 
-    def tasks(self, *, address: str | None = None, owner: str | None = None) -> builtins.list[Record[TaskInfo]]:
+    def tasks(
+        self, *, address: str | None = None, owner: str | None = None, chain: str | None = None
+    ) -> builtins.list[Record[TaskInfo]]:
+        """Task records, oldest first; with ``chain`` (a ``Chain.key``) only those of that chain,
+        or, for an address with none of that chain, those that name no chain (made before records
+        named their chain). ``chain`` None: every record, of whichever chain."""
         query = select(TaskRow).order_by(TaskRow.created, TaskRow.id)
         if address:
             query = query.where(TaskRow.address == address)
         if owner:
             query = query.where(func.lower(TaskRow.owner) == owner.lower())
-        return [r.narrow(TaskInfo) for r in self._run(query)]
+        found = [r.narrow(TaskInfo) for r in self._run(query)]
+        return found if chain is None else _of_chain(found, chain, lambda body: body.address)
 
-    def task(self, address: str, *, submitter: str | None) -> Record[TaskInfo]:
+    def task(self, address: str, *, submitter: str | None, chain: str | None = None) -> Record[TaskInfo]:
         """The record of the task at this contract address signed by its ``submitter`` (the
         contract's). Anyone may sign a record naming any address, so only the submitter's count
         (a stranger's are not even read), and two of the submitter's that differ are refused:
-        which one counted would be the submitter's to arrange. ``None``, for displays only: the
-        newest record of the address, whoever signed it."""
-        found = self.tasks(address=address, owner=submitter)
+        which one counted would be the submitter's to arrange. ``chain``: the ``Chain.key`` of
+        the contract's chain, whose records alone count (a dev chain started afresh gives its
+        tasks the previous chain's addresses; see ``tasks``). ``None`` for ``submitter``, for
+        displays only: the newest record of the address, whoever signed it."""
+        found = self.tasks(address=address, owner=submitter, chain=chain)
         if not found:
             by = f" signed by its submitter {submitter}" if submitter else ""
             raise NotFoundError(f"no catalogue task record{by} for contract {address}")
@@ -462,22 +473,26 @@ class Catalog:
             )
         return found[-1]
 
-    def results(self, *, task: str | None = None, cid: str | None = None) -> builtins.list[Record[ResultInfo]]:
+    def results(
+        self, *, task: str | None = None, cid: str | None = None, chain: str | None = None
+    ) -> builtins.list[Record[ResultInfo]]:
+        """Result records, oldest first; ``chain`` as for ``tasks`` (by the task's address)."""
         query = select(ResultRow).order_by(ResultRow.created, ResultRow.id)
         if task:
             query = query.where(ResultRow.task == task)
         if cid:
             query = query.where(ResultRow.cid == cid)
-        return [r.narrow(ResultInfo) for r in self._run(query)]
+        found = [r.narrow(ResultInfo) for r in self._run(query)]
+        return found if chain is None else _of_chain(found, chain, lambda body: body.task)
 
-    def results_of(self, task: str, *, platform_owner: str) -> dict[str, ResultInfo]:
-        """The platform owner's records of ``task``'s results, by ciphertext CID (another party's
-        are not results of the task). A result it recorded twice differently is refused
-        (IntegrityError): which record counted would be the platform's to arrange."""
+    def results_of(self, task: str, *, platform_owner: str, chain: str | None = None) -> dict[str, ResultInfo]:
+        """The platform owner's records of ``task``'s results (of ``chain``, as for ``results``),
+        by ciphertext CID (another party's are not results of the task). A result it recorded
+        twice differently is refused (IntegrityError): which record counted would be the
+        platform's to arrange."""
         out: dict[str, ResultInfo] = {}
-        for record in self.results(task=task):
-            if record.owner.lower() != platform_owner.lower():
-                continue
+        mine = [r for r in self.results(task=task) if r.owner.lower() == platform_owner.lower()]
+        for record in mine if chain is None else _of_chain(mine, chain, lambda body: body.task):
             known = out.setdefault(record.body.cid, record.body)
             if known != record.body:
                 raise IntegrityError(
@@ -528,6 +543,18 @@ class Catalog:
     def _report(self, skipped: Sequence[Skipped]) -> None:
         if skipped and self.on_skip is not None:
             self.on_skip(skipped)
+
+
+def _of_chain(
+    records: builtins.list[Record[TaskOrResult]], chain: str, address_of: Callable[[TaskOrResult], str]
+) -> builtins.list[Record[TaskOrResult]]:
+    """``records`` of ``chain``; for an address with none of that chain, those that name no
+    chain (made before records named their chain: they may be of any chain). The chain key is
+    inside the signed body, so no one can move a record to another chain."""
+    ours = {address_of(r.body).lower() for r in records if r.body.chain == chain}
+    return [
+        r for r in records if r.body.chain == chain or (r.body.chain is None and address_of(r.body).lower() not in ours)
+    ]
 
 
 def _unreadable(kind: Kind, record_id: object, exc: Exception) -> IntegrityError:

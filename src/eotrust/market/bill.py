@@ -69,7 +69,7 @@ def make_bill(
     funded_cid = payments.funded_quote(task) if payments is not None else None
     # the funded quote is the one the money follows; a later quote (re-priced) is not the bill's
     quote = (
-        load_quote(store, funded_cid, catalog)
+        load_quote(store, funded_cid, catalog, chain=chain.key)
         if funded_cid
         else latest_quote(settings, store, task, catalog, chain=chain)
     )

@@ -78,11 +78,12 @@ def _has_terms(record: Record[Body]) -> bool:
     return isinstance(body, ApplicationInfo) and body.price is not None
 
 
-def task_prices(catalog: Catalog, task: str, *, submitter: str | None = None) -> TaskPrices:
+def task_prices(catalog: Catalog, task: str, *, submitter: str | None = None, chain: str | None = None) -> TaskPrices:
     """The rates of the task at contract address ``task``, from its ``submitter``'s signed record
     (the contract's submitter: :meth:`Catalog.task`) and the signed records it names (each
-    checked as it is read). Without ``submitter`` (no chain at hand): the newest record of the address."""
-    record = catalog.task(task, submitter=submitter)
+    checked as it is read). Without ``submitter`` (no chain at hand): the newest record of the address.
+    ``chain`` (a ``Chain.key``): only that chain's records count (:meth:`Catalog.tasks`)."""
+    record = catalog.task(task, submitter=submitter, chain=chain)
     info = record.body
     application = catalog.get(info.application_id, Kind.APPLICATION)
     platform = catalog.get(info.platform_id, Kind.PLATFORM)

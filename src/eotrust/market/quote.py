@@ -312,7 +312,12 @@ def _parse(document: SignedDocument, cid: str) -> Quote:
 
 
 def check_quote(
-    quote: Quote, catalog: Catalog | None = None, *, now: datetime | None = None, unexpired: bool = False
+    quote: Quote,
+    catalog: Catalog | None = None,
+    *,
+    now: datetime | None = None,
+    unexpired: bool = False,
+    chain: str | None = None,
 ) -> None:
     """IntegrityError unless the quote is signed by its platform owner (the catalogue's owner of
     its platform record, where a catalogue is given) and its lines, payees and total add up;
@@ -330,7 +335,8 @@ def check_quote(
                 f"quote {quote.cid} is signed by {quote.signer}, who does not own platform {body.platform_id}",
                 hint="only the task's platform owner quotes for it",
             )
-        info = catalog.task(body.task, submitter=body.submitter).body  # only the submitter's signed records
+        # only the submitter's signed records, of ``chain`` (Chain.key) where given
+        info = catalog.task(body.task, submitter=body.submitter, chain=chain).body
         if (
             info.platform_id != body.platform_id
             or info.application_id != body.application_id
@@ -371,10 +377,11 @@ def save_quote(settings: Settings, store: Store, document: SignedDocument, *, ch
     return Quote(cid=cid, body=quote.body, signer=document.signer, signature=document.signature)
 
 
-def load_quote(store: Store, cid: str, catalog: Catalog | None = None) -> Quote:
-    """The checked quote stored at ``cid``."""
+def load_quote(store: Store, cid: str, catalog: Catalog | None = None, *, chain: str | None = None) -> Quote:
+    """The checked quote stored at ``cid`` (against its task's record of ``chain``, a
+    ``Chain.key``, where given: a fresh dev chain gives its tasks a previous chain's addresses)."""
     quote = _parse(load_document(store, cid, KIND), cid)
-    check_quote(quote, catalog)
+    check_quote(quote, catalog, chain=chain)
     return quote
 
 
@@ -396,4 +403,4 @@ def latest_quote(settings: Settings, store: Store, task: str, catalog: Catalog |
         raise NotFoundError(
             f"no quote for task {task} in this home", hint=f"the platform quotes it: eotrust quote {task} --as PLATFORM"
         )
-    return load_quote(store, cids[-1], catalog)
+    return load_quote(store, cids[-1], catalog, chain=chain.key)

@@ -83,7 +83,7 @@ def quote_task(
     the platform also signs the quote's escrow terms (EIP-712, for the escrow the task names)
     and notes them in the home next to the quote: what the submitter funds
     (:func:`escrow_quote_of`, :func:`fund_task`)."""
-    prices = task_prices(catalog, task, submitter=contract_submitter(chain, task))
+    prices = task_prices(catalog, task, submitter=contract_submitter(chain, task), chain=chain.key)
     workflow_cid = prices.application.body.workflow_cid
     declared, note = declared_resources(store, workflow_cid)
     past = history(catalog, store, workflow_cid, local_runs=local_runs(settings, store, workflow_cid), chain=chain)
@@ -186,13 +186,15 @@ def fund_task(
     from eotrust.market.quote import check_quote, load_quote
 
     quote = (
-        load_quote(store, quote_cid, catalog)
+        load_quote(store, quote_cid, catalog, chain=chain.key)
         if quote_cid
         else latest_quote(settings, store, task, catalog, chain=chain)
     )
     if quote.body.task.lower() != task.lower():
         raise InvalidInputError(f"quote {quote.cid} is for task {quote.body.task}, not {task}")
-    check_quote(quote, catalog, unexpired=True, now=datetime.fromtimestamp(chain.next_block_time(), UTC))
+    check_quote(
+        quote, catalog, unexpired=True, now=datetime.fromtimestamp(chain.next_block_time(), UTC), chain=chain.key
+    )
     signed = escrow_quote_of(settings, quote)
     account = account_of(submitter, "a funding transaction")
     if account.address.lower() != quote.body.submitter.lower():
@@ -241,7 +243,7 @@ def usage_task(
         )
     quote_cid = funded or quote_cid
     quote = (
-        load_quote(store, quote_cid, catalog)
+        load_quote(store, quote_cid, catalog, chain=chain.key)
         if quote_cid
         else latest_quote(settings, store, task, catalog, chain=chain)
     )

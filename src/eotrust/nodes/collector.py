@@ -122,7 +122,7 @@ class Collector:
         from eotrust.market.quote import load_quote
 
         try:
-            quote = load_quote(self.ctx.shared, str(funded.quote_cid), self.ctx.catalog)
+            quote = load_quote(self.ctx.shared, str(funded.quote_cid), self.ctx.catalog, chain=self.ctx.chain.key)
         except BackendUnavailableError:
             raise
         except EotrustError:
@@ -151,5 +151,6 @@ class Collector:
                 size=result.size,
                 run_cid=entry.run_cid or "",
                 recipient=result.recipient,
+                chain=self.ctx.chain.key,
             ),
         )

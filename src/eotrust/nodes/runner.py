@@ -252,7 +252,8 @@ class Runner:
 
     def _task_record(self, address: str, snap: TaskSnapshot) -> TaskInfo:
         """The submitter's signed record of this task, checked against the contract."""
-        info = self.ctx.catalog.task(address, submitter=snap.submitter).body  # only the submitter's signed records
+        # only the submitter's signed records, of this chain (a fresh dev chain reuses addresses)
+        info = self.ctx.catalog.task(address, submitter=snap.submitter, chain=self.ctx.chain.key).body
         if snap.application_record != info.application_id:
             raise IntegrityError(f"task {short(address)}: the contract's application is not the one its record names")
         wanted = sorted(info.inputs.values())

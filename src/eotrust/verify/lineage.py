@@ -132,7 +132,8 @@ def lineage(backends: Backends, address: str, snapshot: TaskSnapshot | None = No
     """Read the lineage of the task at ``address`` (its ``snapshot`` when the caller has it)."""
     catalog = backends.catalog
     snap = snapshot if snapshot is not None else backends.task(address).status()
-    task = _read(lambda: catalog.task(address, submitter=snap.submitter))
+    chain = backends.chain.key  # a fresh dev chain gives its tasks a previous chain's addresses
+    task = _read(lambda: catalog.task(address, submitter=snap.submitter, chain=chain))
     found = Lineage(address=address, snapshot=snap, task=task)
     info = task.body
     if info is not None:
@@ -159,7 +160,7 @@ def lineage(backends: Backends, address: str, snapshot: TaskSnapshot | None = No
             )
         )
     try:
-        found.results.update(catalog.results_of(address, platform_owner=snap.platform_owner))
+        found.results.update(catalog.results_of(address, platform_owner=snap.platform_owner, chain=chain))
     except EotrustError as exc:
         found.results_error = exc.message
     return found

@@ -65,7 +65,7 @@ def collect_results(backends: Backends, submitter: Party, address: str, dest: Pa
         raise StateError(f"task {address} is {snap.state.value}, not Finished", hint=hint)
     if snap.submitter.lower() != submitter.account.address.lower():
         raise StateError(f"task {address} was submitted by {snap.submitter}, not by {submitter.name}")
-    records = catalog.results_of(address, platform_owner=snap.platform_owner)
+    records = catalog.results_of(address, platform_owner=snap.platform_owner, chain=backends.chain.key)
     named: dict[str, str] = {}
     for cid in snap.result_cids:  # every name checked before anything is written
         info = records.get(cid)
@@ -110,7 +110,7 @@ def failure_log(backends: Backends, submitter: Party, address: str) -> str:
     if snap.state is not TaskState.Failed or not snap.failure:
         raise StateError(f"task {address} is {snap.state.value}, not Failed")
     cid = snap.failure
-    records = backends.catalog.results_of(address, platform_owner=snap.platform_owner)
+    records = backends.catalog.results_of(address, platform_owner=snap.platform_owner, chain=backends.chain.key)
     info = records.get(cid)
     if info is None:
         raise IntegrityError(f"the failure log {cid} of task {address} has no record signed by the platform owner")

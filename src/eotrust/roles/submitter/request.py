@@ -104,6 +104,7 @@ def open_task(backends: Backends, submitter: Party, request: TaskRequest, *, pai
         inputs={name: rec.id for name, rec in datasets.items()},
         params=dict(request.params),
         results_recipient=recipient,
+        chain=backends.chain.key,  # a fresh dev chain gives its tasks a previous chain's addresses
     )
     record = catalog.register(submitter, info)
     if not paid:
