@@ -3,13 +3,10 @@ an aggregator and three participants, each with its own journal and a few own pi
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from types import SimpleNamespace
 
-import pytest
 from eth_account import Account
 
 from eotrust.crypto.keys import generate_identity
@@ -18,7 +15,6 @@ from eotrust.federated.journal import RoundJournal
 from eotrust.federated.plan import FederatedPlan
 from eotrust.federated.roles import RoleContext
 from eotrust.ledger import Chain
-from eotrust.settings import Settings
 from eotrust.store.base import Store
 
 PIXELS_PER_OWNER = 120
@@ -68,20 +64,3 @@ def role(name: str, key: int, chain: Chain, store: Store, root: Path) -> RoleCon
         store=store,
         journal=RoundJournal(root / name / "journal", signer=account),
     )
-
-
-def restart_dev_chain(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Chain:
-    """The embedded chain of ``settings`` started afresh, as after ``rm -rf $EOTRUST_HOME/chain``
-    or restarting anvil: the home (journals, acceptances, keys, store) is kept, the chain's
-    directory is moved aside. The same dev accounts and the same transactions give the same
-    addresses; only the genesis differs (it is stamped when the chain starts: here a few
-    seconds later, as a chain started again later is)."""
-    import eth_tester.backends.pyevm.main as pyevm
-
-    settings.chain_dir.rename(settings.chain_dir.with_name(settings.chain_dir.name + "-before"))
-    later = time.time() + 3
-    with monkeypatch.context() as m:
-        m.setattr(pyevm, "time", SimpleNamespace(time=lambda: later))
-        chain = Chain.from_settings(settings)
-        chain.block_number()  # the genesis is made and journalled now
-    return chain

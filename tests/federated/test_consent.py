@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fed_world import owner_sets, restart_dev_chain, tiny_plan
+from dev_chain import restart_embedded_chain
+from fed_world import owner_sets, tiny_plan
 from typer.testing import CliRunner
 
 from eotrust.backends import Backends
@@ -244,7 +245,7 @@ def test_an_acceptance_does_not_carry_over_to_a_fresh_chain_at_the_same_address(
     old = _stranger_task(backends, stranger, owner.address, stranger)
     shown = runner.invoke(app, ["--home", str(home.home), "federated", "accept", old.address, "--as", "acme"])
     assert shown.exit_code == 0, shown.output
-    restart_dev_chain(home, monkeypatch)
+    restart_embedded_chain(home, monkeypatch)
     fresh = Backends(home)
     task = _stranger_task(fresh, stranger, owner.address, stranger)
     assert task.address == old.address and fresh.chain.genesis_hash != backends.chain.genesis_hash

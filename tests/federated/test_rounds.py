@@ -13,7 +13,8 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 from chain_clock import mine_at
-from fed_world import World, restart_dev_chain, tiny_plan
+from dev_chain import restart_embedded_chain
+from fed_world import World, tiny_plan
 
 from eotrust.federated.aggregate import WeightedDelta
 from eotrust.federated.aggregator import aggregator_step
@@ -326,7 +327,7 @@ def test_a_previous_chains_journal_is_not_published_on_a_fresh_chain_at_the_same
     assert aggregator_step(w.aggregator, old.address) == "round 0: aggregated"
     (before,) = old.rounds()
 
-    fresh = restart_dev_chain(settings, monkeypatch)
+    fresh = restart_embedded_chain(settings, monkeypatch)
     task = opened(fresh)
     assert task.address == old.address and fresh.genesis_hash != w.chain.genesis_hash
     # an entry of the journal's first format (no chain in it), signed by the party itself

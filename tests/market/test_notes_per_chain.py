@@ -4,20 +4,16 @@ the previous chain's task is never offered, funded or billed for this chain's.""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
-import time
-from types import SimpleNamespace
 
 import pytest
+from dev_chain import restart_world_chain
 from flow_world import World
 from typer.testing import CliRunner, Result
 
-from eotrust.backends import Backends
 from eotrust.cli.main import app
 from eotrust.errors import NotFoundError
-from eotrust.ledger import Chain
 from eotrust.ledger.escrow import EscrowClient
 from eotrust.market.bill import make_bill
 from eotrust.market.payments import payments_of
@@ -42,26 +38,6 @@ def _open_paid(world: World) -> str:
     return open_task(world.backends, world.parties["submitter"], req, paid=True).address
 
 
-def _restart_dev_chain(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
-    """``world`` on its embedded chain started afresh, as after ``rm -rf $EOTRUST_HOME/chain`` or
-    restarting anvil (as tests/federated/fed_world.py ``restart_dev_chain`` does): the home
-    (notes, keys, store, catalogue) is kept; the same dev accounts and transactions give the
-    same addresses, only the genesis differs (stamped a few seconds later)."""
-    import eth_tester.backends.pyevm.main as pyevm
-
-    from eotrust.ledger.funding import fund_parties
-
-    settings = world.settings
-    settings.chain_dir.rename(settings.chain_dir.with_name(settings.chain_dir.name + "-before"))
-    later = time.time() + 3
-    with monkeypatch.context() as m:
-        m.setattr(pyevm, "time", SimpleNamespace(time=lambda: later))
-        Chain.from_settings(settings).block_number()  # the genesis is made and journalled now
-    fresh = Backends(settings)
-    fund_parties(fresh.chain, [p.account.address for p in world.parties.values()])
-    return dataclasses.replace(world, backends=fresh, catalog=fresh.catalog, chain=fresh.chain, store=fresh.store)
-
-
 def test_a_previous_chains_quote_and_usage_are_not_funded_or_billed_for_a_fresh_chains_task(
     market: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -77,7 +53,7 @@ def test_a_previous_chains_quote_and_usage_are_not_funded_or_billed_for_a_fresh_
     assert r.exit_code == 0, r.output
     stale_usage = json.loads(r.stdout)["cid"]
 
-    fresh = _restart_dev_chain(market, monkeypatch)
+    fresh = restart_world_chain(market, monkeypatch)
     address = _open_paid(fresh)
     assert address == old and fresh.chain.genesis_hash != market.chain.genesis_hash
 
@@ -151,7 +127,7 @@ def test_notes_of_the_earlier_layout_are_taken_over_only_where_this_chains_escro
     bill = make_bill(world.settings, world.catalog, world.store, address, payments_of(world.chain), chain=world.chain)
     assert (bill.quote_cid, bill.usage_cid, bill.status) == (funded.cid, usage.cid, "settled")
 
-    fresh = _restart_dev_chain(world, monkeypatch)
+    fresh = restart_world_chain(world, monkeypatch)
     assert _open_paid(fresh) == address
     assert quote_cids(fresh.settings, chain=fresh.chain) == []
     assert latest_usage(fresh.settings, fresh.store, address, fresh.catalog, chain=fresh.chain) is None

@@ -5,39 +5,16 @@ address must neither stop the new task nor stand in for it."""
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
+from dev_chain import restart_world_chain
 from flow_world import World
 
-from eotrust.backends import Backends
 from eotrust.catalog.entries import Kind, Record, TaskInfo
 from eotrust.cid import canonical_json
 from eotrust.errors import IntegrityError
-from eotrust.ledger import Chain
 from eotrust.roles.submitter.collect import collect_results
-
-
-def _restart_dev_chain(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
-    """``world`` on its embedded chain started afresh (as tests/market/test_notes_per_chain.py
-    does): the home (keys, store, catalogue) is kept, the same dev accounts and transactions give
-    the same addresses, only the genesis differs (stamped a few seconds later)."""
-    import eth_tester.backends.pyevm.main as pyevm
-
-    from eotrust.ledger.funding import fund_parties
-
-    settings = world.settings
-    settings.chain_dir.rename(settings.chain_dir.with_name(settings.chain_dir.name + "-before"))
-    later = time.time() + 3
-    with monkeypatch.context() as m:
-        m.setattr(pyevm, "time", SimpleNamespace(time=lambda: later))
-        Chain.from_settings(settings).block_number()  # the genesis is made and journalled now
-    fresh = Backends(settings)
-    fund_parties(fresh.chain, [p.account.address for p in world.parties.values()])
-    return dataclasses.replace(world, backends=fresh, catalog=fresh.catalog, chain=fresh.chain, store=fresh.store)
 
 
 def test_a_fresh_chains_task_at_a_previous_tasks_address_runs_with_its_own_record(
@@ -54,7 +31,7 @@ def test_a_fresh_chains_task_at_a_previous_tasks_address_runs_with_its_own_recor
     old_results = {r.body.cid for r in world.catalog.results(task=old)}
     assert old_results
 
-    fresh = _restart_dev_chain(world, monkeypatch)
+    fresh = restart_world_chain(world, monkeypatch)
     address = fresh.request(pause=0.01).address
     assert address == old and fresh.chain.key != world.chain.key
     fresh.answer_all(address)
