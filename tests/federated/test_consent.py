@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from dev_chain import restart_embedded_chain
@@ -263,19 +264,47 @@ def test_a_running_node_stops_when_its_chain_is_started_afresh(people: People, m
     """A node keeps polling across a chain that went away (anvil restarted): the fresh chain's
     tasks have the old one's addresses, while the node remembers by address which tasks ended
     or name others, and reads its journal and acceptances under the chain it read first. It now
-    stops, in one line, when the chain's genesis is another."""
+    stops, in one line, when the chain's genesis is another. (The running node's ``Chain`` is
+    pointed at the fresh chain, as one talking to anvil by URL is when anvil is restarted.)"""
+    from eotrust.errors import StateError
+
+    backends, owner = people.backends, people.acme
+    node = FederatedNode(backends, owner, "participant", data=owner_sets()[0][0])
+    assert node.step_all() == {}
+    fresh = restart_embedded_chain(backends.settings, monkeypatch)
+    monkeypatch.setattr(node.ctx.chain, "backend", fresh.backend)
+    monkeypatch.setattr(node.ctx.chain, "w3", fresh.w3)
+    with pytest.raises(StateError, match="was started afresh"):
+        node.step_all()
+
+
+def test_a_running_node_stops_when_its_chain_is_started_afresh_in_the_same_second(
+    people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the node told chains apart by its genesis block's timestamp: a chain started
+    afresh in the same second (its genesis another, by its random bytes, but stamped the same)
+    was taken for the one it polled first. The embedded chain is started afresh for real, with
+    eth-tester's clock pinned to the first genesis's second; the running node's ``Chain`` is
+    pointed at it, as one talking to anvil by URL is when anvil is restarted there (an embedded
+    chain's ``Chain`` keeps the journal it opened, so it never follows a restart by itself)."""
+    import eth_tester.backends.pyevm.main as pyevm
+
     from eotrust.errors import StateError
     from eotrust.ledger import Chain
 
     backends, owner = people.backends, people.acme
     node = FederatedNode(backends, owner, "participant", data=owner_sets()[0][0])
     assert node.step_all() == {}
-    genesis = backends.chain.block_timestamp(0)
-    stamp = Chain.block_timestamp
-
-    def restarted(self: Chain, number: int) -> int:
-        return genesis + 60 if number == 0 else stamp(self, number)
-
-    monkeypatch.setattr(Chain, "block_timestamp", restarted)
+    chain = node.ctx.chain
+    second = chain.block_timestamp(0)
+    settings = backends.settings
+    settings.chain_dir.rename(settings.chain_dir.with_name(settings.chain_dir.name + "-before"))
+    with monkeypatch.context() as m:
+        m.setattr(pyevm, "time", SimpleNamespace(time=lambda: float(second)))
+        fresh = Chain.from_settings(settings)
+        fresh.block_number()  # the genesis is made and journalled now
+    assert fresh.block_timestamp(0) == second and fresh.genesis_hash != chain.genesis_hash
+    monkeypatch.setattr(chain, "backend", fresh.backend)
+    monkeypatch.setattr(chain, "w3", fresh.w3)
     with pytest.raises(StateError, match="was started afresh"):
         node.step_all()

@@ -275,7 +275,7 @@ def quote(
     else:
         from eotrust.market.quote import load_quote
 
-        made = load_quote(store, target, catalog)
+        made = load_quote(store, target, catalog, chain=backends.chain.key)  # this chain's task record
     if as_json:
         print_json(
             {

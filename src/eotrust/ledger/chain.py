@@ -172,6 +172,10 @@ class Chain:
     def block_timestamp(self, number: int) -> int:
         return self._guard(lambda: int(self.w3.eth.get_block(number)["timestamp"]))
 
+    def block_hash(self, number: int) -> str:
+        """The hash of block ``number``, asked each time (``genesis_hash`` is read once)."""
+        return self._guard(lambda: "0x" + bytes(self.w3.eth.get_block(number)["hash"]).hex())
+
     def latest_timestamp(self) -> int:
         """The timestamp of the latest mined block: the chain's clock (its next block carries a
         later one), which contracts judge deadlines by."""

@@ -98,13 +98,20 @@ class Usage(BaseModel):
 
 
 def run_of_task(
-    catalog: Catalog, store: Store, quote: Quote, recorded: Collection[str] | None = None
+    catalog: Catalog,
+    store: Store,
+    quote: Quote,
+    recorded: Collection[str] | None = None,
+    *,
+    chain: str | None = None,
 ) -> tuple[str | None, RunRecord | None, int]:
     """(run CID, run record, bytes of results) from the platform's signed result records of the
-    task — of those whose CID the task's contract holds, when ``recorded`` gives them."""
+    task — of those whose CID the task's contract holds, when ``recorded`` gives them; of
+    ``chain`` (a ``Chain.key``) where given (a dev chain started afresh gives its tasks the
+    previous chain's addresses: that task's run and results are not this one's)."""
     results = [
         r
-        for r in catalog.results(task=quote.body.task)
+        for r in catalog.results(task=quote.body.task, chain=chain)
         if r.owner.lower() == quote.body.platform.lower() and (recorded is None or r.body.cid in recorded)
     ]
     stored = sum({r.body.cid: r.body.size for r in results}.values())  # each stored object once
@@ -260,25 +267,32 @@ def check_usage(usage: Usage, quote: Quote) -> None:
 
 
 def _measured(
-    catalog: Catalog, store: Store, quote: Quote, recorded: Collection[str] | None
+    catalog: Catalog, store: Store, quote: Quote, recorded: Collection[str] | None, chain: str | None
 ) -> tuple[str | None, RunRecord | None, dict[str, Decimal]]:
     """(run CID, run record, quantities of the platform's lines) from the platform's records."""
-    run_cid, run, stored = run_of_task(catalog, store, quote, recorded)
+    run_cid, run, stored = run_of_task(catalog, store, quote, recorded, chain=chain)
     app = catalog.get(quote.body.application_id, Kind.APPLICATION)
     declared, _ = declared_resources(store, app.body.workflow_cid)
     return run_cid, run, measure(run, declared, stored)
 
 
 def check_measured(
-    usage: Usage, quote: Quote, catalog: Catalog, store: Store, recorded: Collection[str] | None = None
+    usage: Usage,
+    quote: Quote,
+    catalog: Catalog,
+    store: Store,
+    recorded: Collection[str] | None = None,
+    *,
+    chain: str | None = None,
 ) -> None:
     """IntegrityError unless the usage record measures what the platform's own signed records
     say: its run record (by the CID its result records name), the application's declared
     resources and the bytes of its results. A platform that signs a usage record claiming more
     than its run record took (an hour of CPU for a run of seconds, up to the quote's line) is
     named here, by anyone who can read the catalogue and the store. ``recorded``: the result
-    CIDs the task's contract holds (then only those result records count)."""
-    run_cid, run, quantities = _measured(catalog, store, quote, recorded)
+    CIDs the task's contract holds (then only those result records count); ``chain``: the
+    ``Chain.key`` whose result records alone count (see :func:`run_of_task`)."""
+    run_cid, run, quantities = _measured(catalog, store, quote, recorded, chain)
     body = usage.body
     if body.run_cid != run_cid:
         raise IntegrityError(
@@ -315,8 +329,9 @@ def record_usage(
     chain: Chain,
 ) -> Usage:
     """Measure the task of ``quote`` from its run record, sign the usage record as the platform,
-    store it by CID and note it in the home's index of the task on ``chain``."""
-    run_cid, run, quantities = _measured(catalog, store, quote, recorded)
+    store it by CID and note it in the home's index of the task on ``chain`` (only this chain's
+    result records are measured)."""
+    run_cid, run, quantities = _measured(catalog, store, quote, recorded, chain.key)
     document = make_usage(quote, run_cid, run, quantities, signer)
     usage = _parse(document, "(new)")
     check_usage(usage, quote)
@@ -327,15 +342,22 @@ def record_usage(
 
 
 def load_usage(
-    store: Store, cid: str, catalog: Catalog | None = None, recorded: Collection[str] | None = None
+    store: Store,
+    cid: str,
+    catalog: Catalog | None = None,
+    recorded: Collection[str] | None = None,
+    *,
+    chain: str | None = None,
 ) -> tuple[Usage, Quote]:
     """The checked usage record at ``cid`` and the checked quote it is for; with ``catalog``,
-    also re-measured from the platform's run and result records (:func:`check_measured`)."""
+    also re-measured from the platform's run and result records (:func:`check_measured`).
+    ``chain``: the ``Chain.key`` of the task's chain, whose task and result records alone count
+    (a dev chain started afresh gives its tasks the previous chain's addresses)."""
     usage = _parse(load_document(store, cid, KIND), cid)
-    quote = load_quote(store, usage.body.quote_cid, catalog)
+    quote = load_quote(store, usage.body.quote_cid, catalog, chain=chain)
     check_usage(usage, quote)
     if catalog is not None:
-        check_measured(usage, quote, catalog, store, recorded)
+        check_measured(usage, quote, catalog, store, recorded, chain=chain)
     return usage, quote
 
 
@@ -354,7 +376,7 @@ def latest_usage(
     names = sorted(p.name for p in root.iterdir() if "_" in p.name)
     if not names:
         return None
-    return load_usage(store, names[-1].split("_", 1)[1], catalog, recorded)
+    return load_usage(store, names[-1].split("_", 1)[1], catalog, recorded, chain=chain.key)
 
 
 __all__ = [

@@ -72,7 +72,7 @@ class FederatedNode:
         self._unaccepted: dict[str, str] = {}  # address -> its submitter
         self._tasks: list[str] = []  # the factory's tasks seen so far (it only appends)
         self._last: dict[str, str] = {}
-        self._genesis_time: int | None = None  # the chain's, at the first poll
+        self._genesis: str | None = None  # the chain's genesis hash, at the first poll
 
     def step(self, address: str, snap: FederatedSnapshot | None = None) -> str:
         if self.role == "participant":
@@ -105,11 +105,12 @@ class FederatedNode:
         """StateError once the chain under this node is not the one it polled first: a dev
         chain started afresh (anvil restarted) gives its tasks the old one's addresses, while the
         node remembers, by address, which tasks ended or name others, and its journal and
-        acceptances are read under the chain it read first (``Chain.key``)."""
-        stamp = self.ctx.chain.block_timestamp(0)
-        if self._genesis_time is None:
-            self._genesis_time = stamp
-        elif stamp != self._genesis_time:
+        acceptances are read under the chain it read first (``Chain.key``). Told by the genesis
+        block's hash, asked at each poll: two chains started in the same second differ in it."""
+        genesis = self.ctx.chain.block_hash(0)
+        if self._genesis is None:
+            self._genesis = genesis
+        elif genesis != self._genesis:
             raise StateError(
                 f"the chain under this federated {self.role} node was started afresh (its genesis block is "
                 "another): nothing more is done on it",
