@@ -78,7 +78,13 @@ class VectorLimits:
     vertex costs about 330 bytes while the polygons are reprojected and burnt."""
 
     max_features: int = 1_000_000
+    #: vertices reprojected and burnt: those of each geometry's part within the scene's extent
+    #: where the file is read for a scene (a national polygon is cut to it first), else all.
     max_vertices: int = 2_000_000
+    #: vertices decoded before the geometries are cut to the scene (by the size of their WKB,
+    #: 16 bytes a vertex, before any is built): at most 1,000,000 are decoded at a time, but one
+    #: feature is decoded whole (some 24 bytes a vertex beside its WKB).
+    max_decoded_vertices: int = 10_000_000
 
 
 JSON_LIMITS = JsonLimits()

@@ -100,8 +100,11 @@ def test_hostile_polygons_are_one_clear_error_or_nothing_burned(tmp_path: Path, 
     grid = raster_info(slovenia / "ndvi.tif").grid
     far = [(1e308, 1e308), (-1e308, 1e308), (-1e308, -1e308)]
     gj = _geojson(tmp_path / "far.geojson", [(far, "forest")], None)
+    # its ring is not closed: cut to the scene's extent as it is decoded, it is refused as not
+    # valid (read whole, or where it cannot be cut, PROJ cannot put it on the grid)
     with pytest.raises(
-        InvalidInputError, match=r"cannot put the polygons of .*far\.geojson on the grid \(EPSG:32633\)"
+        InvalidInputError,
+        match=r"far\.geojson holds a geometry that is not valid: .*closed|cannot put the polygons of .*far\.geojson",
     ):
         rasterize_labels(gj, grid, tmp_path / "out.tif", field="class", classes=CLASSES)
     left, bottom, right, top = grid.bounds

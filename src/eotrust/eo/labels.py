@@ -189,9 +189,13 @@ def check_vector_format(path: Path) -> None:
 _BATCH = 10_000
 
 
-def _too_many(path: Path, count: int, what: str, most: int) -> InvalidInputError:
+#: At most this many vertices (by the size of their WKB) are decoded at a time.
+_BATCH_VERTICES = 1_000_000
+
+
+def _too_many(path: Path, count: int, what: str, most: int, done: str = "read") -> InvalidInputError:
     return InvalidInputError(
-        f"{path} holds {count:,} {what} or more; at most {most:,} are read",
+        f"{path} holds {count:,} {what} or more; at most {most:,} are {done}",
         hint="clip the polygons to the scene or simplify them first, e.g. with QGIS's Clip or Simplify",
     )
 
@@ -234,13 +238,17 @@ def read_vector(
     information before any is read, and the vertices as the geometries are decoded (a batch at
     a time, before they are reprojected and burnt, which costs some 330 bytes a vertex). The
     encoded geometries read first (WKB, 16 bytes a vertex) are no larger than the file's own
-    coordinates.
+    coordinates; their size bounds the vertices decoded (``max_decoded_vertices``) before any
+    geometry is built.
 
     With ``within``, only the features whose bounding box reaches the grid's extent
     (:func:`extent_in`, in the layer's CRS) are read, and only they count towards the bounds:
     GDAL's spatial filter drops the others as it reads (by a GeoPackage's R-tree, or by each
     feature's envelope) before a geometry is handed over, so a national label file over a small
-    scene is read in the time of a scan and the memory of what lies in the scene."""
+    scene is read in the time of a scan and the memory of what lies in the scene. Each
+    geometry that reaches past that extent is cut to it (``shapely.clip_by_rect``) as it is
+    decoded, and only the vertices of its cut part count towards ``max_vertices``: one national
+    boundary polygon of millions of vertices labels a small scene."""
     import warnings
 
     import pyogrio
@@ -293,7 +301,7 @@ def read_vector(
     if geometry is not None and len(geometry) > limits.max_features:
         raise _too_many(path, len(geometry), "features", limits.max_features)
     try:
-        geoms = _decode_counted(path, geometry, limits.max_vertices) if geometry is not None else []
+        geoms = _decode_counted(path, geometry, limits, bbox) if geometry is not None else []
     except shapely.errors.GEOSException as exc:  # an unclosed ring, a ring of two points
         raise InvalidInputError(
             f"{path} holds a geometry that is not valid: {str(exc).splitlines()[0]}",
@@ -303,20 +311,55 @@ def read_vector(
     return geoms, values, str(crs)
 
 
-def _decode_counted(path: Path, wkb: Any, most: int) -> list[Any]:
-    """Shapely geometries of ``wkb``, decoded a batch at a time; refused as soon as their
-    vertices pass ``most``."""
+def _decode_counted(
+    path: Path, wkb: Any, limits: VectorLimits, box: tuple[float, float, float, float] | None
+) -> list[Any]:
+    """Shapely geometries of ``wkb``: refused before any is built where their WKB holds more
+    than ``limits.max_decoded_vertices`` (16 bytes a vertex); then decoded a batch at a time (at
+    most :data:`_BATCH` features and :data:`_BATCH_VERTICES` vertices, one feature at least),
+    each cut to ``box`` where it reaches past it, and refused as soon as the vertices kept pass
+    ``limits.max_vertices``."""
     import shapely
 
+    # a polygon's WKB is 9 bytes of header, then 4 a ring and 16 a vertex: floor((size - 9) / 16)
+    # is its vertex count for one ring, an upper bound for more rings or parts
+    sizes = np.fromiter((max(len(b) - 9, 0) // 16 if b is not None else 0 for b in wkb), np.int64, len(wkb))
+    ends = np.cumsum(sizes)
+    decoded = int(ends[-1]) if len(ends) else 0
+    if decoded > limits.max_decoded_vertices:
+        raise _too_many(path, decoded, "vertices", limits.max_decoded_vertices, "decoded")
     geoms: list[Any] = []
-    vertices = 0
-    for start in range(0, len(wkb), _BATCH):
-        batch = shapely.from_wkb(wkb[start : start + _BATCH])
-        vertices += int(shapely.get_num_coordinates(batch).sum())
-        if vertices > most:
-            raise _too_many(path, vertices, "vertices", most)
+    kept = 0
+    start = 0
+    while start < len(wkb):
+        before = int(ends[start - 1]) if start else 0
+        fit = int(np.searchsorted(ends, before + _BATCH_VERTICES, side="right"))
+        stop = max(start + 1, min(start + _BATCH, fit))
+        batch = shapely.from_wkb(wkb[start:stop])
+        if box is not None:
+            batch = _cut(batch, box)
+        kept += int(shapely.get_num_coordinates(batch).sum())
+        if kept > limits.max_vertices:
+            raise _too_many(path, kept, "vertices in the scene" if box else "vertices", limits.max_vertices)
         geoms.extend(batch)
+        start = stop
     return geoms
+
+
+def _cut(batch: Any, box: tuple[float, float, float, float]) -> Any:
+    """``batch`` with each geometry that reaches past ``box`` cut to it (those inside it, and
+    missing or empty ones, are left as they are: an ordinary file burns as it did)."""
+    import shapely
+
+    with np.errstate(invalid="ignore"):  # the bounds of a missing or empty geometry are NaN
+        bounds = shapely.bounds(batch)
+        inside = (
+            (bounds[:, 0] >= box[0]) & (bounds[:, 1] >= box[1]) & (bounds[:, 2] <= box[2]) & (bounds[:, 3] <= box[3])
+        )
+    past = ~inside & ~shapely.is_missing(batch) & ~shapely.is_empty(batch)
+    if past.any():
+        batch[past] = shapely.clip_by_rect(batch[past], *box)
+    return batch
 
 
 def rasterize_labels(
