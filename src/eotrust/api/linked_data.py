@@ -33,18 +33,41 @@ _F = {
 }
 
 
-def public_store(request: Request) -> Any:
-    """The catalogue graph of this server as the public sees it."""
-    from eotrust.linked.graph import catalogue_store
+def _signal(request: Request) -> tuple[bytes, int | None]:
+    """What the catalogue graph is built from, as the database and the chain hold it now: a
+    digest of every row of the catalogue's records, deployments and model packages (whichever
+    process wrote them) and the chain's newest block (the tasks' contracts say whose records
+    describe a run)."""
+    from eotrust.catalog.deployments import DeploymentRow
+    from eotrust.catalog.model_records import ModelRow
+    from eotrust.errors import EotrustError
 
     state = request.app.state.eotrust
-    return catalogue_store(
+    rows = state.catalog.fingerprint(DeploymentRow.__table__, ModelRow.__table__)
+    try:
+        block: int | None = state.chain.block_number()
+    except EotrustError:
+        block = None  # no chain now: the graph built without one is kept until it is back
+    return rows, block
+
+
+def _build(request: Request) -> Any:
+    from eotrust.linked import graph
+
+    state = request.app.state.eotrust
+    return graph.catalogue_store(
         state.catalog,
         base_url(request),
         chain=state.chain,
         applications=flowops._deployed_applications(state, None),
         models=state.models(),
     )
+
+
+def public_store(request: Request) -> Any:
+    """The catalogue graph of this server as the public sees it: built once, and kept until
+    the catalogue or the chain changes (``eotrust.linked.kept``)."""
+    return request.app.state.eotrust.linked_graphs.store(base_url(request), _signal(request), lambda: _build(request))
 
 
 @router.get(
@@ -78,7 +101,13 @@ def linked_data(
     if not slots.acquire(blocking=False):
         raise SparqlBusy("every slot for the catalogue graph and SPARQL is taken", hint="try again in a moment")
     try:
-        answer = dump_graph(public_store(request), media, PREFIXES)
+        answer = request.app.state.eotrust.linked_graphs.answer(
+            base_url(request),
+            _signal(request),
+            lambda: _build(request),
+            media,
+            lambda store: dump_graph(store, media, PREFIXES),
+        )
     finally:
         slots.release()
     return Response(answer.body, media_type=answer.media_type)

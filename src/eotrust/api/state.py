@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from eotrust.api.model_service import ModelService
     from eotrust.catalog.listing import Skipped
     from eotrust.catalog.service import Catalog
+    from eotrust.linked.kept import KeptGraphs
     from eotrust.ml.registry import ModelEntry
     from eotrust.store.usage import StoreUsage
 
@@ -63,6 +64,14 @@ class ServerState(Backends):
     def sparql_slots(self) -> threading.BoundedSemaphore:
         """How many SPARQL queries may be evaluated at once (``sparql_concurrency``)."""
         return threading.BoundedSemaphore(self.settings.sparql_concurrency)
+
+    @opened
+    def linked_graphs(self) -> KeptGraphs:
+        """The catalogue graph built for ``/linked-data`` and ``/sparql``, kept until the
+        catalogue changes."""
+        from eotrust.linked.kept import KeptGraphs
+
+        return KeptGraphs()
 
     @opened
     def store_usage(self) -> StoreUsage:

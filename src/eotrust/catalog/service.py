@@ -13,13 +13,14 @@ listing (``list``, ``select``, ``search``) leaves it out and names it in its ``s
 from __future__ import annotations
 
 import builtins
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar, overload
 
 from pydantic import ValidationError
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, Table, func, or_, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -500,6 +501,20 @@ class Catalog:
                     f"(named {known.name[:80]!r} and {record.body.name[:80]!r})"
                 )
         return out
+
+    def fingerprint(self, *tables: Table) -> bytes:
+        """A SHA-256 of every column of every row of the record tables and of ``tables`` (of the
+        same database), read without checking a row: any change to the catalogue — a row added,
+        removed or altered in any column, by whichever process — changes it. For keeping what is
+        built from the whole catalogue until it changes (``eotrust.api.linked_data``)."""
+        digest = hashlib.sha256()
+        with self._sessions() as session:
+            for table in (*(row.__table__ for row in ROW_TYPES.values()), *tables):
+                assert isinstance(table, Table)
+                digest.update(b"\x00table " + table.name.encode())
+                for row in session.execute(select(*table.columns).order_by(*table.primary_key.columns)):
+                    digest.update(b"\x01" + repr(tuple(row)).encode())
+        return digest.digest()
 
     def _run(self, query: Select[Any]) -> builtins.list[Record[Body]]:
         """Every row of ``query``, checked: one that fails is an IntegrityError (the task and
