@@ -67,8 +67,8 @@ class RasterLimits:
     max_block_bytes: int = 512 * 2**20
     #: bands of one raster: a cube of 120 dates x 13 bands has 1,560.
     max_bands: int = 10_000
-    #: tiles `eo tile` cuts from one raster (the whole lattice, empty tiles included: each is
-    #: read): a Sentinel-2 scene of 10,980 px in tiles of 32 px is 117,649.
+    #: tiles `eo tile` or `eo dataset` cuts from one raster (the whole lattice, empty tiles
+    #: included: each is read): a Sentinel-2 scene of 10,980 px in tiles of 32 px is 117,649.
     max_tiles: int = 1_000_000
 
 
