@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -52,3 +53,21 @@ def truncated_copy(src: Path, dest: Path, keep: float = 0.5) -> Path:
     data = src.read_bytes()
     dest.write_bytes(data[: int(len(data) * keep)])
     return dest
+
+
+def write_polygons(path: Path, rings: list[np.ndarray], classes: list[int], **extra: Any) -> Path:
+    """A GeoPackage (WGS 84) of one polygon per ring (lon, lat), its class in field ``class``."""
+    import pyogrio
+    import shapely
+
+    pyogrio.raw.write(
+        path,
+        np.array(shapely.to_wkb([shapely.Polygon(r) for r in rings]), dtype=object),
+        [np.array(classes, dtype=np.int32)],
+        ["class"],
+        driver="GPKG",
+        geometry_type="Polygon",
+        crs="EPSG:4326",
+        **extra,
+    )
+    return path

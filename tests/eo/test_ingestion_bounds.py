@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from eo_world import write_raster
+from eo_world import write_polygons, write_raster
 from measured_cli import measured_cli, one_line_refusal
 from rasterio.windows import Window
 from sparse_rasters import ORIGIN, sparse_raster
@@ -142,29 +142,11 @@ def _polygons(
     """``features`` circles of ``vertices`` vertices each, of radius 0.001 degrees, ``step``
     degrees apart eastwards from (``lon`` E, ``lat`` N), class 2."""
     t = np.linspace(0, 2 * np.pi, vertices - 1, endpoint=False)
-    return _write_polygons(
+    return write_polygons(
         path,
         [np.c_[lon + step * k + 0.001 * np.cos(t), lat + 0.001 * np.sin(t)] for k in range(features)],
         [2] * features,
     )
-
-
-def _write_polygons(path: Path, rings: list[np.ndarray], classes: list[int], **extra: Any) -> Path:
-    """A GeoPackage (WGS 84) of one polygon per ring (lon, lat), its class in field ``class``."""
-    import pyogrio
-    import shapely
-
-    pyogrio.raw.write(
-        path,
-        np.array(shapely.to_wkb([shapely.Polygon(r) for r in rings]), dtype=object),
-        [np.array(classes, dtype=np.int32)],
-        ["class"],
-        driver="GPKG",
-        geometry_type="Polygon",
-        crs="EPSG:4326",
-        **extra,
-    )
-    return path
 
 
 #: A scene of 100 x 100 px of 10 m (1 km, about 14.483-14.496 E, 45.998-46.007 N): the
@@ -203,7 +185,7 @@ def _country(path: Path, *, rtree: bool = True) -> Path:
     t = np.linspace(0, 2 * np.pi, 100_000, endpoint=False)
     far = [np.c_[13.6 + 0.1 * k + 0.04 * np.cos(t), 46.6 + 0.04 * np.sin(t)] for k in range(30)]
     inside = [_square(14.485, 46.000), _square(14.490, 46.003)]
-    return _write_polygons(
+    return write_polygons(
         path, far[:15] + inside + far[15:], [2] * 15 + [1, 2] + [2] * 15, layer_options={"SPATIAL_INDEX": str(rtree)}
     )
 
@@ -229,7 +211,7 @@ def test_a_national_label_file_over_a_small_scene_labels_it(tmp_path: Path, rtre
     assert code == 0, stderr
     assert peak_kib < 400_000  # KiB, imports included
     # the same labels as from a file of the two squares alone
-    alone = _write_polygons(tmp_path / "alone.gpkg", [_square(14.485, 46.000), _square(14.490, 46.003)], [1, 2])
+    alone = write_polygons(tmp_path / "alone.gpkg", [_square(14.485, 46.000), _square(14.490, 46.003)], [1, 2])
     reference = tmp_path / "reference.tif"
     code, _, stderr, _ = measured_cli(tmp_path / "h", *args, "--vector", str(alone), "-o", str(reference))
     assert code == 0, stderr
@@ -248,7 +230,7 @@ def test_features_outside_the_scene_do_not_count_towards_the_feature_bound(tmp_p
     outside = _polygons(tmp_path / "outside.gpkg", 40, 5)  # east of the scene
     geoms, values, _ = read_vector(outside, "class", limits=limits, within=grid)
     assert geoms == [] and values == []
-    both = _write_polygons(tmp_path / "both.gpkg", [_square(14.485, 46.0)] * 3 + [_square(15.5, 46.5)] * 40, [1] * 43)
+    both = write_polygons(tmp_path / "both.gpkg", [_square(14.485, 46.0)] * 3 + [_square(15.5, 46.5)] * 40, [1] * 43)
     geoms, values, _ = read_vector(both, "class", limits=limits, within=grid)
     assert len(geoms) == 3 and values == [1, 1, 1]
     dense = _polygons(tmp_path / "dense.gpkg", 11, 5, lon=14.486, step=0.0002)  # 11 inside the scene

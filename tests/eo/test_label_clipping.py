@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from eo_world import write_raster
+from eo_world import write_polygons, write_raster
 from measured_cli import measured_cli
 
 from eotrust.eo.raster import Grid
@@ -30,27 +30,10 @@ SCENE = Affine(10, 0, 460000, 0, -10, 5095000)
 _CENTRE, _RADIUS = (14.4895 - 0.5, 46.003), 0.5
 
 
-def _write_polygons(path: Path, rings: list[np.ndarray], classes: list[int]) -> Path:
-    """A GeoPackage (WGS 84) of one polygon per ring (lon, lat), its class in field ``class``."""
-    import pyogrio
-    import shapely
-
-    pyogrio.raw.write(
-        path,
-        np.array(shapely.to_wkb([shapely.Polygon(r) for r in rings]), dtype=object),
-        [np.array(classes, dtype=np.int32)],
-        ["class"],
-        driver="GPKG",
-        geometry_type="Polygon",
-        crs="EPSG:4326",
-    )
-    return path
-
-
 def _nation(path: Path, vertices: int = 3_000_000) -> Path:
     t = np.linspace(0, 2 * np.pi, vertices - 1, endpoint=False)
     ring = np.c_[_CENTRE[0] + _RADIUS * np.cos(t), _CENTRE[1] + _RADIUS * np.sin(t)]
-    return _write_polygons(path, [ring], [2])
+    return write_polygons(path, [ring], [2])
 
 
 def _clipped(path: Path, vertices: int = 3_000_000) -> Path:
@@ -60,7 +43,7 @@ def _clipped(path: Path, vertices: int = 3_000_000) -> Path:
     t = np.linspace(0, 2 * np.pi, vertices - 1, endpoint=False)
     ring = np.c_[_CENTRE[0] + _RADIUS * np.cos(t), _CENTRE[1] + _RADIUS * np.sin(t)]
     part = shapely.clip_by_rect(shapely.Polygon(ring), 14.45, 45.97, 14.53, 46.04)
-    return _write_polygons(path, [np.asarray(part.exterior.coords)[:-1]], [2])
+    return write_polygons(path, [np.asarray(part.exterior.coords)[:-1]], [2])
 
 
 def test_a_national_polygon_over_a_small_scene_labels_it(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The market's notes in a home (quotes, usage records, refusals) are kept per chain: a dev
 chain started afresh gives its tasks the previous chain's addresses, and what was noted for
-the previous chain's task is never offered, funded or billed for this chain's."""
+the previous chain's task is never offered, funded or billed for this chain's; a usage record
+and a quote shown by its CID are checked against this chain's task record."""
 
 from __future__ import annotations
 
@@ -131,3 +132,31 @@ def test_notes_of_the_earlier_layout_are_taken_over_only_where_this_chains_escro
     assert _open_paid(fresh) == address
     assert quote_cids(fresh.settings, chain=fresh.chain) == []
     assert latest_usage(fresh.settings, fresh.store, address, fresh.catalog, chain=fresh.chain) is None
+
+
+def test_a_fresh_chains_quote_and_usage_are_shown_and_billed_beside_a_previous_chains_task(
+    market: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, showing a quote by its CID and re-checking a usage record (the bill) read every
+    task record of the address, of whichever chain: on a fresh dev chain the submitter's record
+    of the previous chain's task at the same address differs from this one's, so the quote
+    could not be shown and the task could not be billed (`signed two different records`)."""
+    old = _open_paid(market)
+    fresh = restart_world_chain(market, monkeypatch)
+    address = _open_paid(fresh)
+    assert address == old and fresh.chain.key != market.chain.key
+
+    r = _cli(fresh, "quote", address, "--as", "platform-owner", "--json")
+    assert r.exit_code == 0, r.output
+    quoted = json.loads(r.stdout)["cid"]
+    r = _cli(fresh, "quote", quoted, "--json")  # shown by its CID, checked against this chain's record
+    assert r.exit_code == 0, (r.output, r.exception)
+    assert json.loads(r.stdout)["cid"] == quoted
+
+    r = _cli(fresh, "usage", address, "--as", "platform-owner", "--json")  # never ran: its failure terms
+    assert r.exit_code == 0, (r.output, r.exception)
+    usage = json.loads(r.stdout)["cid"]
+    r = _cli(fresh, "bill", address, "--json")
+    assert r.exit_code == 0, (r.output, r.exception)
+    bill = json.loads(r.stdout)
+    assert (bill["quote_cid"], bill["usage_cid"]) == (quoted, usage)
