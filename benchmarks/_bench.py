@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: a timer and a scratch file of random bytes on the repository's disk."""
+"""What the benchmark scripts share: a timer, a scratch file of random bytes on the repository's disk, and
+a catalogue dataset record."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from eotrust.catalog.entries import DatasetInfo
 
 HERE = Path(__file__).resolve().parent
 
@@ -30,3 +35,18 @@ def random_file(path: Path, mib: int) -> Path:
         for _ in range(mib):
             f.write(os.urandom(1 << 20))
     return path
+
+
+def bench_dataset(i: int) -> DatasetInfo:
+    """The ``i``-th of the benchmarks' catalogue datasets (same footprint and object, its own title)."""
+    from eotrust.catalog.entries import DatasetInfo
+
+    return DatasetInfo(
+        title=f"dataset {i}",
+        cid="QmWdL3popvi9diBi41SmFtDmmFugRovnuhoprE1o4ejov8",
+        size=1000 + i,
+        bbox=(14.0, 45.0, 15.0, 46.0),
+        start="2017-01-01T00:00:00Z",
+        end="2017-12-31T00:00:00Z",
+        keywords=["ndvi", "sentinel-2"],
+    )
