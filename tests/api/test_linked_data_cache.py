@@ -111,3 +111,55 @@ def test_each_base_url_has_its_own_graph(client: TestClient, world: FlowWorld, b
     assert "http://two.example/" in two and "http://one.example/" not in two
     client.get("/linked-data", headers={"Host": "one.example"})
     assert builds == ["http://one.example", "http://two.example"]
+
+
+class _CountedStore:
+    """A real catalogue store that counts how often it is written out as N-Quads."""
+
+    def __init__(self, store: Any, dumped: list[str]) -> None:
+        self._store = store
+        self._dumped = dumped
+
+    def dump(self, *args: Any, **kwargs: Any) -> Any:
+        import pyoxigraph as ox
+
+        if kwargs.get("format") == ox.RdfFormat.N_QUADS:
+            self._dumped.append("n-quads")
+        return self._store.dump(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+@pytest.fixture
+def nquads(monkeypatch: pytest.MonkeyPatch, builds: list[str]) -> list[str]:
+    """One entry for each time a catalogue graph is serialised to N-Quads (for a SPARQL query)."""
+    import eotrust.linked.graph as graph
+
+    dumped: list[str] = []
+    counted_build = graph.catalogue_store
+
+    def counted(catalog: Any, base: str, **kwargs: Any) -> Any:
+        return _CountedStore(counted_build(catalog, base, **kwargs), dumped)
+
+    monkeypatch.setattr(graph, "catalogue_store", counted)
+    return dumped
+
+
+def test_queries_with_no_change_serialise_the_graph_once(
+    world: FlowWorld, builds: list[str], nquads: list[str]
+) -> None:
+    """Each query's child process is fed the graph as N-Quads: written once and kept beside the
+    graph, not written again for every query (2,000 datasets: most of a query's time)."""
+    from eotrust.api.app import create_app
+    from eotrust.settings import load_settings
+
+    with TestClient(create_app(load_settings(home=world.home))) as client:
+        assert _datasets(client) == 1
+        assert _datasets(client) == 1
+        assert len(nquads) == 1, nquads
+        new_id = _register(world, "Another NDVI")
+        assert _datasets(client) == 2  # the graph changed: its N-Quads are written anew
+        assert new_id in client.get("/linked-data").text
+    assert len(nquads) == 2, nquads
+    assert len(builds) == 2, builds

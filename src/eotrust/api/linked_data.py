@@ -64,10 +64,19 @@ def _build(request: Request) -> Any:
     )
 
 
-def public_store(request: Request) -> Any:
-    """The catalogue graph of this server as the public sees it: built once, and kept until
-    the catalogue or the chain changes (``eotrust.linked.kept``)."""
-    return request.app.state.eotrust.linked_graphs.store(base_url(request), _signal(request), lambda: _build(request))
+#: the name the graph's N-Quads are kept by beside it (SPARQL's child process is fed them)
+NQUADS = "application/n-quads"
+
+
+def public_nquads(request: Request) -> bytes:
+    """The catalogue graph of this server as the public sees it, as N-Quads: built and written
+    once, and kept until the catalogue or the chain changes (``eotrust.linked.kept``)."""
+    from eotrust.linked.sparql import graph_nquads
+
+    nquads: bytes = request.app.state.eotrust.linked_graphs.answer(
+        base_url(request), _signal(request), lambda: _build(request), NQUADS, graph_nquads
+    )
+    return nquads
 
 
 @router.get(

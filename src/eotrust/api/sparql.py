@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from eotrust.api.bodies import BodyTooLarge, check_declared_length, read_body
-from eotrust.api.linked_data import SparqlBusy, public_store
+from eotrust.api.linked_data import SparqlBusy, public_nquads
 from eotrust.errors import InvalidInputError
 
 router = APIRouter(tags=["Catalogue"])
@@ -58,7 +58,7 @@ def _answer(request: Request, query: str | None) -> Response:
         )
     try:
         out = answer_bounded(
-            lambda: public_store(request),
+            lambda: public_nquads(request),
             query,
             peers=list(settings.sparql_peers),
             accept=request.headers.get("accept", ""),

@@ -6,7 +6,8 @@ in a loop cost the server far more than itself. The graph of each base URL is ke
 the change signal it was built under (a digest of every row of the catalogue's tables, read
 from the database, so that a record written by another process is seen too, and the chain's
 newest block); a request under the same signal gets the same store and the same serialised
-answers, and any other signal builds it afresh."""
+answers (its Turtle or JSON-LD, and the N-Quads each SPARQL query's process is fed), and any
+other signal builds it afresh."""
 
 from __future__ import annotations
 

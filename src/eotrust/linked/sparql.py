@@ -220,8 +220,13 @@ class SparqlLimitExceeded(SparqlError):
     """A query stopped at one of :class:`SparqlLimits`."""
 
 
+def graph_nquads(store: ox.Store) -> bytes:
+    """The whole graph as N-Quads: what :func:`answer_bounded` feeds its child process."""
+    return store.dump(format=ox.RdfFormat.N_QUADS) or b""
+
+
 def answer_bounded(
-    build: Callable[[], ox.Store],
+    nquads: Callable[[], bytes],
     query: str,
     *,
     peers: list[str],
@@ -232,15 +237,15 @@ def answer_bounded(
     """:func:`answer` for queries from anyone: evaluated in a child process
     (``eotrust.linked.sparql_worker``) with a deadline, a memory and CPU limit and a cap on the
     answer's size, so that no query can hold a core, the memory or the disk of the process that
-    asked. A query stopped by a limit is :class:`SparqlLimitExceeded`, naming the limit."""
+    asked. A query stopped by a limit is :class:`SparqlLimitExceeded`, naming the limit.
+
+    ``nquads()`` gives the graph as N-Quads (:func:`graph_nquads`), called only once the query
+    passed its checks: a server keeps them beside its graph (``eotrust.linked.kept``) rather
+    than writing the whole graph out again for each query."""
     if len(query) > MAX_QUERY_CHARS:
         raise SparqlError(f"the query is {len(query)} characters; at most {MAX_QUERY_CHARS} are accepted")
     check_services(query, peers)
-    store = build()
-    try:
-        graph = store.dump(format=ox.RdfFormat.N_QUADS) or b""
-    finally:
-        del store
+    graph = nquads()
     header = {
         "query": query,
         "peers": peers,
