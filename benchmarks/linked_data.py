@@ -16,29 +16,16 @@ import argparse
 import time
 from collections.abc import Callable
 
-from _bench import scratch_dir
+from _bench import bench_dataset, scratch_dir
 from eth_account import Account
 from fastapi.testclient import TestClient
 
 from eotrust.api.app import create_app
-from eotrust.catalog.entries import DatasetInfo
 from eotrust.catalog.service import Catalog
 from eotrust.linked.kept import KeptGraphs
 from eotrust.settings import load_settings
 
 QUERY = "SELECT (COUNT(?d) AS ?n) WHERE { ?d a <http://www.w3.org/ns/dcat#Dataset> }"
-
-
-def dataset(i: int) -> DatasetInfo:
-    return DatasetInfo(
-        title=f"dataset {i}",
-        cid="QmWdL3popvi9diBi41SmFtDmmFugRovnuhoprE1o4ejov8",
-        size=1000 + i,
-        bbox=(14.0, 45.0, 15.0, 46.0),
-        start="2017-01-01T00:00:00Z",
-        end="2017-12-31T00:00:00Z",
-        keywords=["ndvi", "sentinel-2"],
-    )
 
 
 def rate(n: int, request: Callable[[], object], before: Callable[[], None] = lambda: None) -> float:
@@ -62,7 +49,7 @@ def main() -> int:
     owner = Account.create()
     t = time.perf_counter()
     for i in range(args.records):
-        catalog.register(owner, dataset(i))
+        catalog.register(owner, bench_dataset(i))
     print(f"{args.records} signed datasets registered in {time.perf_counter() - t:.1f} s")
 
     with TestClient(create_app(settings)) as client:
@@ -82,7 +69,7 @@ def main() -> int:
             request()
             kept = rate(args.requests, request)
             print(f"{name}: built each time {built:.2f} req/s, kept {kept:.1f} req/s -> {kept / built:.0f}x")
-        Catalog(settings).register(Account.create(), dataset(args.records))
+        Catalog(settings).register(Account.create(), bench_dataset(args.records))
         fresh = client.get("/sparql", params={"query": QUERY}).json()["results"]["bindings"][0]["n"]["value"]
         print(f"after another process registered one more: {fresh} datasets in the next answer")
         if int(fresh) != args.records + 1:
