@@ -104,3 +104,35 @@ def look_alike_platform(world: FlowWorld) -> str:
     world.addresses["mallory"] = mallory.account.address
     spoof = PlatformInfo(name="karst-cloud", age_recipient=mallory.card.age_recipient, cpus=2, memory_mb=2048)
     return Catalog(settings).register(mallory, spoof, created=datetime(2001, 1, 1, tzinfo=UTC)).id
+
+
+def priced_task(world: FlowWorld, application_id: str, prices: dict[str, int]) -> str:
+    """The address of a task of sam's catalogued with application ``application_id`` on the
+    world's dataset and on a platform of pia's priced at ``prices`` ("karst-priced"). The market
+    is off-chain: a quote is made from the submitter's signed task record (the contract it names
+    is not consulted), so no contract is opened."""
+    from eth_account import Account
+
+    from eotrust.catalog.entries import PlatformInfo, TaskInfo
+    from eotrust.catalog.service import Catalog
+    from eotrust.party import load_party
+    from eotrust.settings import load_settings
+
+    settings = load_settings(home=world.home)
+    catalog = Catalog(settings)
+    pia, sam = load_party(settings, "pia"), load_party(settings, "sam")
+    priced = catalog.register(
+        pia, PlatformInfo(name="karst-priced", age_recipient=pia.card.age_recipient, prices=prices)
+    )
+    task = Account.create().address
+    catalog.register(
+        sam,
+        TaskInfo(
+            address=task,
+            application_id=application_id,
+            platform_id=priced.id,
+            inputs={"scene": world.dataset_id},
+            results_recipient=sam.card.age_recipient,
+        ),
+    )
+    return task

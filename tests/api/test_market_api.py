@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from api_world import build_world
-from eth_account import Account
+from api_world import build_world, priced_task
 from fastapi.testclient import TestClient
 
-from eotrust.catalog.entries import Kind, PlatformInfo, TaskInfo
+from eotrust.catalog.entries import Kind
 from eotrust.catalog.service import Catalog
 from eotrust.party import load_party
 from eotrust.settings import load_settings
@@ -22,28 +21,8 @@ def test_quotations_and_bills(tmp_path: Path, api_client_factory: Callable[..., 
     world = build_world(tmp_path / "home", submitters=("sam", "sue"))
     settings = load_settings(home=world.home)
     pia = load_party(settings, "pia")
-    priced = Catalog(settings).register(
-        pia,
-        PlatformInfo(
-            name="karst-priced", age_recipient=pia.card.age_recipient, prices={"cpu_hour": 36 * GWEI, "flat": 3 * GWEI}
-        ),
-    )
-    # the market is off-chain: a quote is made from the submitter's signed task record (the
-    # contract it names is not consulted), so the task is catalogued here without opening one
-    sam = load_party(settings, "sam")
-    catalog = Catalog(settings)
-    app = catalog.find("shout", Kind.APPLICATION)
-    task = Account.create().address
-    catalog.register(
-        sam,
-        TaskInfo(
-            address=task,
-            application_id=app.id,
-            platform_id=priced.id,
-            inputs={"scene": world.dataset_id},
-            results_recipient=sam.card.age_recipient,
-        ),
-    )
+    app = Catalog(settings).find("shout", Kind.APPLICATION)
+    task = priced_task(world, app.id, {"cpu_hour": 36 * GWEI, "flat": 3 * GWEI})
     client = api_client_factory(world.home)
 
     def key(name: str) -> dict[str, str]:

@@ -10,11 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
-from api_world import WORKFLOW, build_world
-from eth_account import Account
+from api_world import WORKFLOW, build_world, priced_task
 from fastapi.testclient import TestClient
-
-from eotrust.catalog.entries import PlatformInfo, TaskInfo
 
 GWEI = 10**9
 SLASHED = "team/shout"
@@ -24,7 +21,6 @@ CWL = Path(__file__).resolve().parents[1] / "data" / "cwl"
 def test_a_process_named_with_a_slash_is_quoted(tmp_path: Path, api_client_factory: Callable[..., TestClient]) -> None:
     """Before (an audit), ``POST``/``GET /processes/team%2Fshout/quotations`` were 404s."""
     from eotrust.backends import Backends
-    from eotrust.catalog.service import Catalog
     from eotrust.party import load_party
     from eotrust.roles.algorithm_owner.applications import register_workflow_application
     from eotrust.settings import load_settings
@@ -32,21 +28,7 @@ def test_a_process_named_with_a_slash_is_quoted(tmp_path: Path, api_client_facto
     world = build_world(tmp_path / "home", submitters=("sam",))
     settings = load_settings(home=world.home)
     app = register_workflow_application(Backends(settings), load_party(settings, "alan"), WORKFLOW, name=SLASHED)
-    pia, sam = load_party(settings, "pia"), load_party(settings, "sam")
-    priced = Catalog(settings).register(
-        pia, PlatformInfo(name="karst-priced", age_recipient=pia.card.age_recipient, prices={"flat": 3 * GWEI})
-    )
-    task = Account.create().address
-    Catalog(settings).register(
-        sam,
-        TaskInfo(
-            address=task,
-            application_id=app.id,
-            platform_id=priced.id,
-            inputs={"scene": world.dataset_id},
-            results_recipient=sam.card.age_recipient,
-        ),
-    )
+    task = priced_task(world, app.id, {"flat": 3 * GWEI})
     client = api_client_factory(world.home)
     key = {"X-API-Key": world.keys["sam"]}
     encoded = quote(SLASHED, safe="")
