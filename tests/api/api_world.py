@@ -124,7 +124,7 @@ def priced_task(world: FlowWorld, application_id: str, prices: dict[str, int]) -
     priced = catalog.register(
         pia, PlatformInfo(name="karst-priced", age_recipient=pia.card.age_recipient, prices=prices)
     )
-    task = Account.create().address
+    task: str = Account.create().address
     catalog.register(
         sam,
         TaskInfo(
