@@ -33,9 +33,9 @@ from eotrust.eo.cube import open_cube
 from eotrust.eo.labels import NODATA_CODE, ClassList, LandClass, check_classes, check_grid, classes_of, code_counts
 from eotrust.eo.raster import Grid, atomic_path, open_raster
 from eotrust.eo.split import EXCLUDED, SPLITS, BlockSplit, block_split
-from eotrust.eo.tiles import read_padded, tile_grid
-from eotrust.errors import IntegrityError, InvalidInputError, NotFoundError, RasterError, first_problem
-from eotrust.limits import RASTER_LIMITS, RasterLimits, half_of_memory
+from eotrust.eo.tiles import check_tile_count, read_padded, tile_grid
+from eotrust.errors import IntegrityError, InvalidInputError, NotFoundError, first_problem
+from eotrust.limits import RasterLimits, half_of_memory
 
 FORMAT = "eotrust-training-dataset/1"
 IGNORE = 255
@@ -140,11 +140,18 @@ def build_dataset(
     split). ``keep_absent`` keeps every class of ``classes`` even when no pixel holds it (so
     the rounds of active learning share one class list). Memory: one tile at a time. Time:
     a lattice of more tiles than ``limits.max_tiles`` (:class:`~eotrust.limits.RasterLimits`)
-    is refused before a pixel is read (:func:`check_dataset_tiles`)."""
+    is refused before a pixel is read (:func:`~eotrust.eo.tiles.check_tile_count`)."""
     if tile_size < 1:
         raise InvalidInputError(f"tile size must be at least 1 pixel, not {tile_size}")
     cube = open_cube(cube_path)
-    check_dataset_tiles(cube_path, cube.grid, tile_size, limits)
+    # every tile of the lattice, the labels' codes and the split's blocks are walked: a sparse
+    # GeoTIFF of a few KB can declare 200,000 x 200,000 px (156 million tiles of 16 px, hours)
+    check_tile_count(
+        cube_path,
+        tile_grid(cube.grid, tile_size),
+        limits,
+        hint="use a larger --tile-size, or cut the cube and its labels into parts first (e.g. gdal_translate -srcwin)",
+    )
     check_grid(labels, cube.grid)
     present, _ = _present_classes(labels, classes, keep_absent=keep_absent)
     block = block_size or tile_size
@@ -257,21 +264,6 @@ def build_dataset(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return manifest
-
-
-def check_dataset_tiles(cube_path: Path, grid: Grid, tile_size: int, limits: RasterLimits | None = None) -> None:
-    """Refuse, before a label is counted or a block split, a cube whose lattice of
-    ``tile_size`` px tiles holds more than ``limits.max_tiles`` (the bound of ``eo tile``):
-    the labels' codes, the split's blocks and every tile are walked one by one, and a sparse
-    GeoTIFF of a few KB can declare 200,000 x 200,000 px (156 million tiles of 16 px, hours)."""
-    limits = limits or RASTER_LIMITS
-    tiles = tile_grid(grid, tile_size)
-    if len(tiles) > limits.max_tiles:
-        raise RasterError(
-            f"{cube_path} ({grid.width:,} x {grid.height:,} px) makes {len(tiles):,} tiles of {tile_size} px; "
-            f"at most {limits.max_tiles:,} are cut",
-            hint="use a larger --tile-size, or cut the cube and its labels into parts first (e.g. gdal_translate -srcwin)",
-        )
 
 
 def _check_finite(cube_path: Path, x: np.ndarray, col: int, row: int) -> None:

@@ -116,16 +116,23 @@ def tile_grid(grid: Grid, size: int, overlap: int = 0) -> TileGrid:
     return TileGrid(grid, size, overlap, rows, cols)
 
 
-def check_tile_count(path: Path, tiles: TileGrid, limits: RasterLimits | None = None) -> None:
+def check_tile_count(
+    path: Path,
+    tiles: TileGrid,
+    limits: RasterLimits | None = None,
+    *,
+    hint: str = "use a larger --size, or cut the raster into parts first",
+) -> None:
     """Refuse, before anything is read or made, a tiling whose lattice has more tiles than
     :class:`~eotrust.limits.RasterLimits` allows: each tile is read (and, unless empty,
-    written), and a header of a few bytes can declare a scene of 39 million tiles."""
+    written), and a header of a few bytes can declare a scene of 39 million tiles. ``hint``:
+    what the command that tiles offers instead (``eo tile``'s by default)."""
     limits = limits or RASTER_LIMITS
     if len(tiles) > limits.max_tiles:
         raise RasterError(
             f"{path} ({tiles.grid.width:,} x {tiles.grid.height:,} px) makes {len(tiles):,} tiles of {tiles.size} px; "
             f"at most {limits.max_tiles:,} are cut",
-            hint="use a larger --size, or cut the raster into parts first",
+            hint=hint,
         )
 
 
