@@ -50,10 +50,6 @@ class KeptGraphs:
                 self._kept.popitem(last=False)
         return kept
 
-    def store(self, base: str, signal: Hashable, build: Callable[[], Any]) -> Any:
-        """The graph of ``base`` built under ``signal`` (``build()`` when none is kept)."""
-        return self._entry(base, signal, build).store
-
     def answer(
         self, base: str, signal: Hashable, build: Callable[[], Any], name: str, write: Callable[[Any], Any]
     ) -> Any:
