@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from eotrust.catalog.service import Catalog
 from eotrust.market.payments import PaymentEvent, Payments
-from eotrust.market.quote import latest_quote, load_quote
+from eotrust.market.quote import quote_for
 from eotrust.market.usage import latest_usage
 from eotrust.settings import Settings
 from eotrust.store.base import Store
@@ -68,11 +68,7 @@ def make_bill(
     ``chain``), its latest usage record noted for it on ``chain``, and the escrow's payments."""
     funded_cid = payments.funded_quote(task) if payments is not None else None
     # the funded quote is the one the money follows; a later quote (re-priced) is not the bill's
-    quote = (
-        load_quote(store, funded_cid, catalog, chain=chain.key)
-        if funded_cid
-        else latest_quote(settings, store, task, catalog, chain=chain)
-    )
+    quote = quote_for(settings, store, task, catalog, chain=chain, cid=funded_cid)
     recorded = payments.recorded_results(task) if payments is not None else None
     found = latest_usage(settings, store, task, catalog, recorded, chain=chain)
     usage = found[0] if found else None

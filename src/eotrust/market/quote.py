@@ -404,3 +404,14 @@ def latest_quote(settings: Settings, store: Store, task: str, catalog: Catalog |
             f"no quote for task {task} in this home", hint=f"the platform quotes it: eotrust quote {task} --as PLATFORM"
         )
     return load_quote(store, cids[-1], catalog, chain=chain.key)
+
+
+def quote_for(
+    settings: Settings, store: Store, task: str, catalog: Catalog | None, *, chain: Chain, cid: str | None = None
+) -> Quote:
+    """The quote at ``cid`` when one is given (the funded one, or one the user names), else the
+    latest noted in this home for ``task`` on ``chain``; checked against the task's record on
+    ``chain`` either way."""
+    if cid:
+        return load_quote(store, cid, catalog, chain=chain.key)
+    return latest_quote(settings, store, task, catalog, chain=chain)

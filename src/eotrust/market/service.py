@@ -27,7 +27,6 @@ from eotrust.market.quote import (
     DEFAULT_VALID_S,
     OnFailure,
     Quote,
-    latest_quote,
     make_quote,
     save_quote,
 )
@@ -183,13 +182,9 @@ def fund_task(
     """The submitter funds ``task`` with its quote's total (the latest noted here, or ``quote_cid``):
     checked, unexpired, the escrow locks the money and the task in one transaction. (quote, tx hash)."""
     from eotrust.market.payments import escrow_of
-    from eotrust.market.quote import check_quote, load_quote
+    from eotrust.market.quote import check_quote, quote_for
 
-    quote = (
-        load_quote(store, quote_cid, catalog, chain=chain.key)
-        if quote_cid
-        else latest_quote(settings, store, task, catalog, chain=chain)
-    )
+    quote = quote_for(settings, store, task, catalog, chain=chain, cid=quote_cid)
     if quote.body.task.lower() != task.lower():
         raise InvalidInputError(f"quote {quote.cid} is for task {quote.body.task}, not {task}")
     check_quote(
@@ -233,7 +228,7 @@ def usage_task(
     the submitter) would have moved what each payee is paid. Only the results whose CIDs the
     task's contract holds are measured (``recorded``, else asked of ``payments``)."""
     from eotrust.cid import same_cid
-    from eotrust.market.quote import load_quote
+    from eotrust.market.quote import quote_for
 
     funded = payments.funded_quote(task) if payments is not None else None
     if funded is not None and quote_cid and not same_cid(quote_cid, funded):
@@ -242,11 +237,7 @@ def usage_task(
             hint="leave --quote out: the funded one is used",
         )
     quote_cid = funded or quote_cid
-    quote = (
-        load_quote(store, quote_cid, catalog, chain=chain.key)
-        if quote_cid
-        else latest_quote(settings, store, task, catalog, chain=chain)
-    )
+    quote = quote_for(settings, store, task, catalog, chain=chain, cid=quote_cid)
     if quote.body.task.lower() != task.lower():
         raise InvalidInputError(f"quote {quote.cid} is for task {quote.body.task}, not {task}")
     if recorded is None and payments is not None:
