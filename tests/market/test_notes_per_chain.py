@@ -160,3 +160,16 @@ def test_a_fresh_chains_quote_and_usage_are_shown_and_billed_beside_a_previous_c
     assert r.exit_code == 0, (r.output, r.exception)
     bill = json.loads(r.stdout)
     assert (bill["quote_cid"], bill["usage_cid"]) == (quoted, usage)
+
+
+def test_asking_of_a_task_makes_no_folder_for_it(market: World) -> None:
+    """Before, asking for a task's quotes or usage made ``market/<chain>/<kind>/<task>/`` in the
+    home: a party asking for the bills of made-up addresses filled the server's home with
+    folders, one per address."""
+    from eth_account import Account
+
+    task = Account.create().address
+    assert quote_cids(market.settings, task, chain=market.chain) == []
+    assert latest_usage(market.settings, market.store, task, chain=market.chain) is None
+    made = [p for p in (market.settings.home_dir / "market").rglob("*") if task.lower() in p.name.lower()]
+    assert made == []

@@ -54,10 +54,12 @@ def notes_root(settings: Settings, chain: Chain, kind: Kind) -> Path:
     return root
 
 
-def task_notes(settings: Settings, chain: Chain, kind: Kind, task: str) -> Path:
-    """``market/<chain key>/<kind>/<task>``: this chain's notes of ``kind`` for ``task``."""
+def task_notes(settings: Settings, chain: Chain, kind: Kind, task: str, *, create: bool = True) -> Path:
+    """``market/<chain key>/<kind>/<task>``: this chain's notes of ``kind`` for ``task``
+    (created unless ``create`` is False: a reader asking of any task makes no folder for it)."""
     path = notes_root(settings, chain, kind) / check_name(task.lower(), "task address")
-    path.mkdir(exist_ok=True)
+    if create:
+        path.mkdir(exist_ok=True)
     return path
 
 

@@ -389,7 +389,11 @@ def quote_cids(settings: Settings, task: str | None = None, *, chain: Chain) -> 
     """CIDs of the quotes noted in this home for tasks on ``chain`` (for one task, or all),
     oldest first; another chain's (a dev chain started afresh: the same addresses) are not."""
     root = notes_root(settings, chain, "quotes")
-    dirs = [task_notes(settings, chain, "quotes", task)] if task else sorted(p for p in root.iterdir() if p.is_dir())
+    dirs = (
+        [task_notes(settings, chain, "quotes", task, create=False)]
+        if task
+        else sorted(p for p in root.iterdir() if p.is_dir())
+    )
     names = sorted(p.name for d in dirs if d.is_dir() for p in d.iterdir() if "_" in p.name)
     return [n.split("_", 1)[1] for n in names]
 

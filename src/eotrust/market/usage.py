@@ -372,8 +372,8 @@ def latest_usage(
 ) -> tuple[Usage, Quote] | None:
     """The latest usage record noted in this home for ``task`` on ``chain`` (another chain's, a
     dev chain started afresh at the same addresses, is not), checked; None where there is none."""
-    root = task_notes(settings, chain, "usage", task)
-    names = sorted(p.name for p in root.iterdir() if "_" in p.name)
+    root = task_notes(settings, chain, "usage", task, create=False)
+    names = sorted(p.name for p in root.iterdir() if "_" in p.name) if root.is_dir() else []
     if not names:
         return None
     return load_usage(store, names[-1].split("_", 1)[1], catalog, recorded, chain=chain.key)
