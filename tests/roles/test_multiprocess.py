@@ -354,21 +354,22 @@ def test_a_second_node_is_refused_and_sigterm_mid_task_leaves_no_plaintext_and_r
     node = p.node(log_name="node-sigterm.log")
     try:
         wait_for(lambda: "started as" in p.node_log(), timeout_s=60, what="the node to start")
-        address = request_and_answer(p, "--param", "pause=15")  # long enough for a cold second node on a busy machine
+        # a second node of the platform on the same home would run the task again beside this
+        # one and, when done, delete this run's inputs and step outputs from the private store:
+        # it is refused for as long as the first one runs (the node holds its lock from start to
+        # stop, so this is asked before the task, and the task's pause need not cover a cold start)
+        second = p.run("platform-owner", "node", "run", "--platform", "mp-platform", "--once", check=False)
+        assert second.returncode != 0, second.stdout
+        assert f"already runs on this home (pid {node.pid})" in second.stderr, second.stderr
+        assert [line.split(":")[0] for line in second.stderr.strip().splitlines()] == ["error", "hint"], second.stderr
+        address = request_and_answer(p, "--param", "pause=5")  # SIGTERM comes while the last step sleeps
         wait_for(
             lambda: "running application" in p.node_log(),
             timeout_s=120,
             what=lambda: f"'running application' in\n{p.node_log()}",
         )
         private = LocalStore(platform_dir / "private-store")
-        assert all(private.has(cid) for cid in plaintexts)  # decrypted for the run
-        # a second node of the platform on the same home would run the task again beside this
-        # one and, when done, delete this run's inputs and step outputs from the private store
-        second = p.run("platform-owner", "node", "run", "--platform", "mp-platform", "--once", check=False)
-        assert second.returncode != 0, second.stdout
-        assert f"already runs on this home (pid {node.pid})" in second.stderr, second.stderr
-        assert [line.split(":")[0] for line in second.stderr.strip().splitlines()] == ["error", "hint"], second.stderr
-        assert all(private.has(cid) for cid in plaintexts) and node.poll() is None
+        assert all(private.has(cid) for cid in plaintexts) and node.poll() is None  # decrypted for the run
         node.send_signal(signal.SIGTERM)  # mid-run: the workflow's last step is sleeping
         assert node.wait(timeout=60) == 0, p.node_log()
     finally:
