@@ -22,6 +22,7 @@ import typer.core
 from rich.markup import escape
 
 from eotrust.cli.common import err_console
+from eotrust.cli.interrupts import Terminated, stops_never_lost
 from eotrust.errors import EotrustError
 
 if TYPE_CHECKING:
@@ -106,7 +107,8 @@ def run(
     if on_term:
         signal.signal(signal.SIGTERM, _terminated)
     try:
-        return _run(app, args, prog_name=prog_name, warm=warm)
+        with stops_never_lost():  # a stop that lands in a finaliser is raised again, not lost
+            return _run(app, args, prog_name=prog_name, warm=warm)
     except Terminated:
         # cleaned up: now die of it, as the default action would have (a service manager
         # counts that as a stop, not a failure; a shell sees 143)
@@ -154,11 +156,6 @@ def _run(
     except SystemExit as exc:
         return exit_status(exc.code)
     return 0
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived while a command ran (a BaseException, as KeyboardInterrupt is: no
-    ``except Exception`` swallows it)."""
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:
