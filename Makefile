@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := contracts/node_modules/.installed
 
-.PHONY: demo test check install sysdeps node contracts bench clean web-assets
+.PHONY: demo test check install sysdeps node contracts bench clean web-assets suite-time
 
 # Python environment: torch (CPU wheel) first, then eotrust with its test extras.
 $(STAMP): pyproject.toml constraints.txt
@@ -57,6 +57,14 @@ check: install
 # hundreds of Python processes, and each would compile eotrust's modules again.
 test: install sysdeps node check
 	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -n auto --dist loadfile --durations=25
+
+# Where the suite's time goes (issue 17): the whole suite with tools/suite_time.py as a plugin
+# (wall, CPU and reaped children's CPU per test), then its report: busy time per worker, files
+# by CPU, and the tests that mostly wait.
+suite-time: install sysdeps node
+	rm -rf .suite-time
+	PYTHONDONTWRITEBYTECODE= PYTHONPATH=tools $(VENV)/bin/pytest -n auto --dist loadfile -q -p suite_time
+	$(PY) tools/suite_time.py .suite-time
 
 bench: install node
 	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -29,7 +29,7 @@ def groups() -> list[tuple[str, list[str], list[str]]]:
         ("benchmarks", ["src", "benchmarks", "tests"], ["benchmarks"]),  # ledger_gas starts anvil as the tests do
     ]
     top = sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").glob("*.py"))
-    out.append(("tests", ["src", "tests", *SHARED], top))
+    out.append(("tests", ["src", "tests", "tools", *SHARED], top))  # test_suite_time imports tools/suite_time
     for directory in sorted(p for p in (REPO / "tests").iterdir() if p.is_dir() and any(p.glob("*.py"))):
         name = str(directory.relative_to(REPO))
         path = ["src", name, "tests", *(s for s in SHARED if s != name)]
