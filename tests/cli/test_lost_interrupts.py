@@ -32,6 +32,9 @@ SCRIPT = textwrap.dedent(
 
     SIGNUM = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "node-sigterm": signal.SIGTERM}[sys.argv[1]]
     IN_FINALISER = sys.argv[2] == "in-a-finaliser"
+    # Ctrl-C's handler, as in a foreground job: the suite itself may run as a shell's background
+    # job, whose processes start with SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     class SignalsInItsFinaliser:
         def __del__(self):
