@@ -58,13 +58,14 @@ check: install
 test: install sysdeps node check
 	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -n auto --dist loadfile --durations=25
 
-# Where the suite's time goes (issue 17): the whole suite with tools/suite_time.py as a plugin
-# (wall, CPU and reaped children's CPU per test), then its report: busy time per worker, files
-# by CPU, and the tests that mostly wait.
+# Where the suite's time goes (issue 17): the whole suite recording each test's wall time, CPU
+# and reaped children's CPU (tests/conftest.py --suite-time, tools/suite_time.py), then the
+# report (printed even when a test failed): busy time per worker, files by CPU, and the tests
+# that mostly wait.
 suite-time: install sysdeps node
 	rm -rf .suite-time
-	PYTHONDONTWRITEBYTECODE= PYTHONPATH=tools $(VENV)/bin/pytest -n auto --dist loadfile -q -p suite_time
-	$(PY) tools/suite_time.py .suite-time
+	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -n auto --dist loadfile -q --suite-time .suite-time; \
+	  status=$$?; $(PY) tools/suite_time.py .suite-time; exit $$status
 
 bench: install node
 	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -19,6 +19,28 @@ from eotrust.settings import Settings, load_settings
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--suite-time",
+        metavar="DIR",
+        default=None,
+        help="record each test's wall time and CPU in DIR (tools/suite_time.py; make suite-time)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    directory = config.getoption("--suite-time")
+    if directory:  # tools/ on this process's path only: a PYTHONPATH would reach every child
+        import sys  # and change its resident agent's key (a relative one: per working directory)
+
+        sys.path.insert(0, str(REPO / "tools"))
+        import suite_time
+
+        suite_time.register(config, Path(directory))
+
+
 DATA = REPO / "tests" / "data"
 
 

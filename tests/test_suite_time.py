@@ -3,7 +3,6 @@ children's CPU are told apart, and the tests that mostly wait are named."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,14 +28,25 @@ def test_burns_a_childs_cpu():
 """
 
 
+CONFTEST = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {tools!r})
+import suite_time
+
+def pytest_configure(config):
+    suite_time.register(config, Path({out!r}))
+"""
+
+
 def test_wall_own_cpu_and_childrens_cpu_per_test(tmp_path: Path) -> None:
     (tmp_path / "test_sample.py").write_text(SAMPLE)
     out = tmp_path / "times"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "tools"), "SUITE_TIME_DIR": str(out)}
+    # registered as tests/conftest.py does for --suite-time
+    (tmp_path / "conftest.py").write_text(CONFTEST.format(tools=str(REPO / "tools"), out=str(out)))
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "suite_time", "-p", "no:cacheprovider", "test_sample.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_sample.py"],
         cwd=tmp_path,
-        env=env,
         capture_output=True,
         text=True,
         timeout=120,

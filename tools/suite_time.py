@@ -1,11 +1,11 @@
 """Where the suite's time goes: wall, CPU and the CPU of reaped child processes, per test.
 
-As a pytest plugin (``make suite-time`` runs the whole suite so)::
-
-    PYTHONPATH=tools .venv/bin/pytest -n auto --dist loadfile -p suite_time
-
-each worker appends one JSON line per test to ``<dir>/<pid>.jsonl`` (``dir``: the
-``SUITE_TIME_DIR`` environment variable, else ``.suite-time``). Then::
+``make suite-time`` runs the whole suite with ``--suite-time .suite-time`` (an option of
+``tests/conftest.py``, which registers this module's recorder in each pytest process, and only
+there: a ``PYTHONPATH`` naming ``tools`` would reach every ``eotrust`` child and be part of
+its resident agent's key, and a relative one names another agent for each working directory,
+each started cold: the node tests took twice as long so). Each worker appends one JSON line per
+test to ``DIR/<pid>.jsonl``. Then::
 
     python tools/suite_time.py [DIR]
 
@@ -80,8 +80,9 @@ class _Recorder:
         self.out.flush()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    directory = Path(os.environ.get("SUITE_TIME_DIR") or DEFAULT_DIR)
+def register(config: pytest.Config, directory: Path) -> None:
+    """Record this pytest process's tests in ``directory`` (``tests/conftest.py`` calls it for
+    ``--suite-time DIR``)."""
     config.pluginmanager.register(_Recorder(directory), "suite_time_recorder")
 
 
