@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: a timer, a scratch file of random bytes on the repository's disk, and
-a catalogue dataset record."""
+"""What the benchmark scripts share: a timer, a scratch file of random bytes on the repository's disk, a
+catalogue dataset record, and a fresh catalogue holding N of them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from eotrust.catalog.entries import DatasetInfo
+    from eotrust.catalog.service import Catalog
+    from eotrust.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,3 +52,21 @@ def bench_dataset(i: int) -> DatasetInfo:
         end="2017-12-31T00:00:00Z",
         keywords=["ndvi", "sentinel-2"],
     )
+
+
+def bench_catalog(prefix: str, records: int) -> tuple[Settings, Catalog]:
+    """A fresh home (in a scratch folder named ``prefix``…) whose catalogue holds ``records``
+    of :func:`bench_dataset`, signed by one new account; says how long registering took."""
+    from eth_account import Account
+
+    from eotrust.catalog.service import Catalog
+    from eotrust.settings import load_settings
+
+    settings = load_settings(home=scratch_dir(prefix) / "home")
+    catalog = Catalog(settings)
+    owner = Account.create()
+    t = time.perf_counter()
+    for i in range(records):
+        catalog.register(owner, bench_dataset(i))
+    print(f"{records} signed datasets registered in {time.perf_counter() - t:.1f} s")
+    return settings, catalog

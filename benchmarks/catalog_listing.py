@@ -18,14 +18,12 @@ import argparse
 import sqlite3
 import time
 
-from _bench import bench_dataset, scratch_dir
-from eth_account import Account
+from _bench import bench_catalog
 from fastapi.testclient import TestClient
 
 from eotrust.api.app import create_app
 from eotrust.catalog.entries import Kind
 from eotrust.catalog.service import Catalog
-from eotrust.settings import load_settings
 
 
 def cpu(fn: object) -> float:
@@ -39,13 +37,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=2000)
     args = parser.parse_args()
-    settings = load_settings(home=scratch_dir("catalog-") / "home")
-    catalog = Catalog(settings)
-    owner = Account.create()
-    t = time.perf_counter()
-    for i in range(args.records):
-        catalog.register(owner, bench_dataset(i))
-    print(f"{args.records} signed datasets registered in {time.perf_counter() - t:.1f} s")
+    settings, catalog = bench_catalog("catalog-", args.records)
 
     cold = cpu(lambda: Catalog(settings).list(Kind.DATASET))  # a fresh catalogue: every row checked
     catalog.list(Kind.DATASET)

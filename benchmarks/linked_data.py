@@ -16,14 +16,13 @@ import argparse
 import time
 from collections.abc import Callable
 
-from _bench import bench_dataset, scratch_dir
+from _bench import bench_catalog, bench_dataset
 from eth_account import Account
 from fastapi.testclient import TestClient
 
 from eotrust.api.app import create_app
 from eotrust.catalog.service import Catalog
 from eotrust.linked.kept import KeptGraphs
-from eotrust.settings import load_settings
 
 QUERY = "SELECT (COUNT(?d) AS ?n) WHERE { ?d a <http://www.w3.org/ns/dcat#Dataset> }"
 
@@ -44,13 +43,7 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=5)
     args = parser.parse_args()
-    settings = load_settings(home=scratch_dir("linked-") / "home")
-    catalog = Catalog(settings)
-    owner = Account.create()
-    t = time.perf_counter()
-    for i in range(args.records):
-        catalog.register(owner, bench_dataset(i))
-    print(f"{args.records} signed datasets registered in {time.perf_counter() - t:.1f} s")
+    settings, _ = bench_catalog("linked-", args.records)
 
     with TestClient(create_app(settings)) as client:
         state = client.app.state.eotrust  # type: ignore[attr-defined]
