@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flow_world import PLATFORM, SAMPLE, TINY, World, make_parties
+from typer.testing import CliRunner, Result
 
 from eotrust.catalog.entries import ApplicationInfo, BodyT, DatasetInfo, PlatformInfo, Record
 from eotrust.settings import Settings
@@ -54,3 +55,24 @@ def make_market_world(settings: Settings, *, policies: Policies | None = None) -
         PlatformInfo(name=PLATFORM, age_recipient=parties["platform-owner"].card.age_recipient, prices=RATES),
     )
     return World(backends, settings, catalog, chain, backends.store, parties, datasets, application, platform)
+
+
+def open_paid(world: World, **params: object) -> str:
+    """The submitter opens a paid task of the world's application on its platform (labels and
+    clouds as inputs, ``params`` as the workflow's parameters); its address."""
+    from eotrust.roles.submitter.request import TaskRequest, open_task
+
+    req = TaskRequest(
+        application=world.application.id,
+        platform=world.platform.id,
+        inputs={"lulc": world.datasets["labels"].id, "cloud_mask": world.datasets["clouds"].id},
+        params=dict(params),
+    )
+    return open_task(world.backends, world.parties["submitter"], req, paid=True).address
+
+
+def cli(world: World, *args: str) -> Result:
+    """``eotrust --home <the world's home> ARGS`` in process."""
+    from eotrust.cli.main import app
+
+    return CliRunner().invoke(app, ["--home", str(world.settings.home), *args])

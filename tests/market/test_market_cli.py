@@ -10,43 +10,25 @@ import sys
 
 import pytest
 from flow_world import World
-from typer.testing import CliRunner, Result
+from market_world import cli, open_paid
 
 from eotrust.catalog.entries import Kind
-from eotrust.cli.main import app
 from eotrust.errors import EotrustError, InvalidInputError, NotFoundError, PermissionDeniedError, StateError
 from eotrust.settings import Settings
-
-runner = CliRunner()
-
-
-def _cli(world: World, *args: str) -> Result:
-    return runner.invoke(app, ["--home", str(world.settings.home), *args])
-
-
-def _open_paid(market: World) -> str:
-    from eotrust.roles.submitter.request import TaskRequest, open_task
-
-    req = TaskRequest(
-        application=market.application.id,
-        platform=market.platform.id,
-        inputs={"lulc": market.datasets["labels"].id, "cloud_mask": market.datasets["clouds"].id},
-    )
-    return open_task(market.backends, market.parties["submitter"], req, paid=True).address
 
 
 def test_owners_price_platforms_quote_and_everyone_reads_the_bill(market: World) -> None:
     # attacks first: another party's record, negative, fractional and huge amounts
-    r = _cli(market, "price", "platform", "test-platform", "--cpu-hour", "1gwei", "--as", "submitter")
+    r = cli(market, "price", "platform", "test-platform", "--cpu-hour", "1gwei", "--as", "submitter")
     assert isinstance(r.exception, PermissionDeniedError), r.output
     for amount in ("-5", "0.5wei", "1e400", "lots"):
-        r = _cli(market, "price", "dataset", "labels", "--per-use", amount, "--as", "owner-b")
+        r = cli(market, "price", "dataset", "labels", "--per-use", amount, "--as", "owner-b")
         assert isinstance(r.exception, InvalidInputError), (amount, r.output)
-    r = _cli(market, "price", "dataset", "labels", "--allow-platform", "x", "--as", "owner-b")
+    r = cli(market, "price", "dataset", "labels", "--allow-platform", "x", "--as", "owner-b")
     assert isinstance(r.exception, InvalidInputError)
 
     algo = market.parties["algorithm-owner"].account.address
-    r = _cli(
+    r = cli(
         market,
         "price",
         "dataset",
@@ -66,70 +48,70 @@ def test_owners_price_platforms_quote_and_everyone_reads_the_bill(market: World)
     assert market.catalog.find("labels", Kind.DATASET).id == record["id"]  # the owner's current terms
 
     address = market.request().address
-    r = _cli(market, "quote", address, "--as", "submitter")
+    r = cli(market, "quote", address, "--as", "submitter")
     assert isinstance(r.exception, PermissionDeniedError)
-    r = _cli(market, "quote", address, "--as", "platform-owner", "--valid-for", "5")
+    r = cli(market, "quote", address, "--as", "platform-owner", "--valid-for", "5")
     assert isinstance(r.exception, InvalidInputError)
-    r = _cli(market, "quote", address, "--as", "platform-owner", "--json")
+    r = cli(market, "quote", address, "--as", "platform-owner", "--json")
     assert r.exit_code == 0, r.output
     quote = json.loads(r.stdout)
     lulc = next(i for i in quote["items"] if i["item"] == "dataset:lulc")
     assert lulc["cost"] == str(12 * 10**9)  # the new price, though the task names the record from before it
     assert quote["escrow"]["quote_cid"] == quote["cid"] and not quote["expired"]
-    shown = _cli(market, "quote", quote["cid"])
+    shown = cli(market, "quote", quote["cid"])
     assert (
         shown.exit_code == 0
         and "signed by the platform owner platform-owner" in shown.stdout
         and "valid until" in shown.stdout
     )
-    r = _cli(market, "quote", market.datasets["labels"].body.cid)
+    r = cli(market, "quote", market.datasets["labels"].body.cid)
     assert isinstance(r.exception, NotFoundError)
 
     market.answer_all(address)
     assert market.node().recover() == {address: "Finished"}
-    r = _cli(market, "usage", address, "--as", "platform-owner", "--json")
+    r = cli(market, "usage", address, "--as", "platform-owner", "--json")
     assert r.exit_code == 0, r.output
     used = json.loads(r.stdout)
     assert used["outcome"] == "finished" and used["settled_tx"] is None
     assert int(used["charged"]) + int(used["refund"]) == int(quote["total"])
-    r = _cli(market, "bill", address, "--json")
+    r = cli(market, "bill", address, "--json")
     assert r.exit_code == 0, r.output
     bill = json.loads(r.stdout)
     assert bill["usage_cid"] == used["cid"] and bill["quote_cid"] == quote["cid"] and bill["status"] == "quoted"
     assert [line["used"] for line in bill["lines"]] == [int(o["amount"]) for o in used["owed"]]
-    table = _cli(market, "bill", address)
+    table = cli(market, "bill", address)
     assert table.exit_code == 0 and "not funded" in table.stdout and "owner-b" in table.stdout
 
 
 def test_a_paid_task_is_funded_withdrawn_from_and_billed_from_the_command_line(market: World) -> None:
-    address = _open_paid(market)
-    r = _cli(market, "fund", address, "--as", "submitter")
+    address = open_paid(market)
+    r = cli(market, "fund", address, "--as", "submitter")
     assert isinstance(r.exception, NotFoundError), r.output  # nothing quoted yet
-    r = _cli(market, "quote", address, "--as", "platform-owner", "--json")
+    r = cli(market, "quote", address, "--as", "platform-owner", "--json")
     assert r.exit_code == 0, r.output
     quote = json.loads(r.stdout)
     assert quote["escrow_signed"]["quote"]["quote_cid"] == quote["cid"]
-    r = _cli(market, "fund", address, "--as", "owner-a")
+    r = cli(market, "fund", address, "--as", "owner-a")
     assert isinstance(r.exception, PermissionDeniedError), r.output
-    r = _cli(market, "fund", address, "--as", "submitter", "--json")
+    r = cli(market, "fund", address, "--as", "submitter", "--json")
     assert r.exit_code == 0, r.output
     funded = json.loads(r.stdout)
     assert funded["total"] == quote["total"] and market.state(address) == "RequestsLocked"
-    r = _cli(market, "withdraw", "--as", "owner-b")
+    r = cli(market, "withdraw", "--as", "owner-b")
     assert isinstance(r.exception, EotrustError), r.output  # owed nothing yet
     market.answer_all(address)
     assert market.node().recover() == {address: "Finished"}
-    r = _cli(market, "withdraw", "--as", "owner-b", "--json")
+    r = cli(market, "withdraw", "--as", "owner-b", "--json")
     assert r.exit_code == 0, r.output
     pulled = json.loads(r.stdout)
     assert int(pulled["amount"]) == 11 * 10**9  # the labels' price per use
-    r = _cli(market, "bill", address, "--json")
+    r = cli(market, "bill", address, "--json")
     bill = json.loads(r.stdout)
     assert bill["status"] == "settled" and bill["funding_transactions"] == [funded["tx"]]
     line = next(x for x in bill["lines"] if x["address"] == market.parties["owner-b"].account.address)
     assert line["paid"] == line["withdrawn"] == int(pulled["amount"]) and pulled["tx"] in line["transactions"]
     assert all(x["withdrawn"] == 0 for x in bill["lines"] if x is not line)
-    table = _cli(market, "bill", address)
+    table = cli(market, "bill", address)
     assert table.exit_code == 0 and "settled" in table.stdout and "owner-b" in table.stdout
 
 
@@ -151,29 +133,29 @@ def test_a_refusal_is_one_line_and_a_non_zero_exit(settings: Settings) -> None:
 def test_a_paid_task_nobody_finished_is_expired_from_the_command_line(market: World) -> None:
     from chain_clock import mine_at
 
-    address = _open_paid(market)
-    r = _cli(market, "quote", address, "--as", "platform-owner", "--run-for", "10")
+    address = open_paid(market)
+    r = cli(market, "quote", address, "--as", "platform-owner", "--run-for", "10")
     assert isinstance(r.exception, InvalidInputError), r.output
-    r = _cli(market, "quote", address, "--as", "platform-owner", "--valid-for", "60", "--run-for", "60", "--json")
+    r = cli(market, "quote", address, "--as", "platform-owner", "--valid-for", "60", "--run-for", "60", "--json")
     assert r.exit_code == 0, r.output
     quote = json.loads(r.stdout)
     assert quote["escrow"]["deadline"] == quote["escrow"]["valid_until"] + 60
-    assert _cli(market, "fund", address, "--as", "submitter").exit_code == 0
-    r = _cli(market, "expire", address, "--as", "submitter")
+    assert cli(market, "fund", address, "--as", "submitter").exit_code == 0
+    r = cli(market, "expire", address, "--as", "submitter")
     assert isinstance(r.exception, StateError) and "deadline" in str(r.exception), r.output  # not yet
-    r = _cli(market, "expire", "0x" + "2" * 40, "--as", "submitter")
+    r = cli(market, "expire", "0x" + "2" * 40, "--as", "submitter")
     assert isinstance(r.exception, EotrustError), r.output  # no task there
     from eotrust.ledger.escrow import EscrowClient
 
     with pytest.raises(NotFoundError, match="no task at"):  # was a decoding traceback
         EscrowClient.for_task(market.chain, "0x" + "2" * 40)
     mine_at(market.chain, quote["escrow"]["deadline"] + 1)
-    r = _cli(market, "expire", address, "--as", "owner-a", "--json")  # anyone may; the money is the submitter's
+    r = cli(market, "expire", address, "--as", "owner-a", "--json")  # anyone may; the money is the submitter's
     assert r.exit_code == 0, r.output
     expired = json.loads(r.stdout)
     assert expired["state"] == "Expired" and expired["refund"] == quote["total"]
     assert market.state(address) == "Expired"
-    r = _cli(market, "withdraw", "--as", "submitter", "--json")
+    r = cli(market, "withdraw", "--as", "submitter", "--json")
     assert r.exit_code == 0 and int(json.loads(r.stdout)["amount"]) >= int(quote["total"]), r.output
-    r = _cli(market, "bill", address, "--json")
+    r = cli(market, "bill", address, "--json")
     assert json.loads(r.stdout)["status"] == "expired"  # before: "refunded", as for a nacked task

@@ -11,9 +11,8 @@ import shutil
 import pytest
 from dev_chain import restart_world_chain
 from flow_world import World
-from typer.testing import CliRunner, Result
+from market_world import cli, open_paid
 
-from eotrust.cli.main import app
 from eotrust.errors import NotFoundError
 from eotrust.ledger.escrow import EscrowClient
 from eotrust.market.bill import make_bill
@@ -21,22 +20,6 @@ from eotrust.market.payments import payments_of
 from eotrust.market.quote import quote_cids
 from eotrust.market.service import fund_task, quote_task
 from eotrust.market.usage import latest_usage
-from eotrust.roles.submitter.request import TaskRequest, open_task
-
-runner = CliRunner()
-
-
-def _cli(world: World, *args: str) -> Result:
-    return runner.invoke(app, ["--home", str(world.settings.home), *args])
-
-
-def _open_paid(world: World) -> str:
-    req = TaskRequest(
-        application=world.application.id,
-        platform=world.platform.id,
-        inputs={"lulc": world.datasets["labels"].id, "cloud_mask": world.datasets["clouds"].id},
-    )
-    return open_task(world.backends, world.parties["submitter"], req, paid=True).address
 
 
 def test_a_previous_chains_quote_and_usage_are_not_funded_or_billed_for_a_fresh_chains_task(
@@ -46,35 +29,35 @@ def test_a_previous_chains_quote_and_usage_are_not_funded_or_billed_for_a_fresh_
     dev chain the submitter funded the previous chain's task's quote (unexpired, its escrow
     terms signed for the same chain id and escrow address) for a task the platform never
     quoted, and its bill showed the previous task's usage record."""
-    old = _open_paid(market)
-    r = _cli(market, "quote", old, "--as", "platform-owner", "--json")
+    old = open_paid(market)
+    r = cli(market, "quote", old, "--as", "platform-owner", "--json")
     assert r.exit_code == 0, r.output
     stale = json.loads(r.stdout)["cid"]
-    r = _cli(market, "usage", old, "--as", "platform-owner", "--json")  # never ran: its failure terms
+    r = cli(market, "usage", old, "--as", "platform-owner", "--json")  # never ran: its failure terms
     assert r.exit_code == 0, r.output
     stale_usage = json.loads(r.stdout)["cid"]
 
     fresh = restart_world_chain(market, monkeypatch)
-    address = _open_paid(fresh)
+    address = open_paid(fresh)
     assert address == old and fresh.chain.genesis_hash != market.chain.genesis_hash
 
-    r = _cli(fresh, "fund", address, "--as", "submitter", "--json")
+    r = cli(fresh, "fund", address, "--as", "submitter", "--json")
     assert isinstance(r.exception, NotFoundError), r.output  # before: funded with the stale quote
     assert f"no quote for task {address}" in str(r.exception)
-    r = _cli(fresh, "bill", address, "--json")
+    r = cli(fresh, "bill", address, "--json")
     assert isinstance(r.exception, NotFoundError), r.output
 
     # quoted on this chain: that quote is funded and billed, with no usage yet
-    r = _cli(fresh, "quote", address, "--as", "platform-owner", "--json")
+    r = cli(fresh, "quote", address, "--as", "platform-owner", "--json")
     assert r.exit_code == 0, r.output
     quoted = json.loads(r.stdout)["cid"]
     assert quoted != stale
-    r = _cli(fresh, "bill", address, "--json")
+    r = cli(fresh, "bill", address, "--json")
     assert r.exit_code == 0, r.output
     bill = json.loads(r.stdout)
     assert (bill["quote_cid"], bill["usage_cid"], bill["status"]) == (quoted, None, "quoted")
     assert stale_usage != bill["usage_cid"]
-    r = _cli(fresh, "fund", address, "--as", "submitter", "--json")
+    r = cli(fresh, "fund", address, "--as", "submitter", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["quote"] == quoted
 
@@ -88,7 +71,7 @@ def test_notes_of_the_earlier_layout_are_taken_over_only_where_this_chains_escro
     another chain's and is left unread — here, and on a fresh chain at the same addresses."""
     world = market
     platform = world.parties["platform-owner"]
-    address = _open_paid(world)
+    address = open_paid(world)
     unfunded = quote_task(world.settings, world.catalog, world.store, address, platform, valid_s=600, chain=world.chain)
     funded = quote_task(world.settings, world.catalog, world.store, address, platform, chain=world.chain)
     fund_task(
@@ -105,7 +88,7 @@ def test_notes_of_the_earlier_layout_are_taken_over_only_where_this_chains_escro
     found = latest_usage(world.settings, world.store, address, world.catalog, chain=world.chain)
     assert found is not None
     usage = found[0]
-    other = _open_paid(world)
+    other = open_paid(world)
     quote_task(world.settings, world.catalog, world.store, other, platform, chain=world.chain)
 
     # the home as the code before kept it: market/<kind>/<task>
@@ -129,7 +112,7 @@ def test_notes_of_the_earlier_layout_are_taken_over_only_where_this_chains_escro
     assert (bill.quote_cid, bill.usage_cid, bill.status) == (funded.cid, usage.cid, "settled")
 
     fresh = restart_world_chain(world, monkeypatch)
-    assert _open_paid(fresh) == address
+    assert open_paid(fresh) == address
     assert quote_cids(fresh.settings, chain=fresh.chain) == []
     assert latest_usage(fresh.settings, fresh.store, address, fresh.catalog, chain=fresh.chain) is None
 
@@ -141,22 +124,22 @@ def test_a_fresh_chains_quote_and_usage_are_shown_and_billed_beside_a_previous_c
     task record of the address, of whichever chain: on a fresh dev chain the submitter's record
     of the previous chain's task at the same address differs from this one's, so the quote
     could not be shown and the task could not be billed (`signed two different records`)."""
-    old = _open_paid(market)
+    old = open_paid(market)
     fresh = restart_world_chain(market, monkeypatch)
-    address = _open_paid(fresh)
+    address = open_paid(fresh)
     assert address == old and fresh.chain.key != market.chain.key
 
-    r = _cli(fresh, "quote", address, "--as", "platform-owner", "--json")
+    r = cli(fresh, "quote", address, "--as", "platform-owner", "--json")
     assert r.exit_code == 0, r.output
     quoted = json.loads(r.stdout)["cid"]
-    r = _cli(fresh, "quote", quoted, "--json")  # shown by its CID, checked against this chain's record
+    r = cli(fresh, "quote", quoted, "--json")  # shown by its CID, checked against this chain's record
     assert r.exit_code == 0, (r.output, r.exception)
     assert json.loads(r.stdout)["cid"] == quoted
 
-    r = _cli(fresh, "usage", address, "--as", "platform-owner", "--json")  # never ran: its failure terms
+    r = cli(fresh, "usage", address, "--as", "platform-owner", "--json")  # never ran: its failure terms
     assert r.exit_code == 0, (r.output, r.exception)
     usage = json.loads(r.stdout)["cid"]
-    r = _cli(fresh, "bill", address, "--json")
+    r = cli(fresh, "bill", address, "--json")
     assert r.exit_code == 0, (r.output, r.exception)
     bill = json.loads(r.stdout)
     assert (bill["quote_cid"], bill["usage_cid"]) == (quoted, usage)

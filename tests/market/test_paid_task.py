@@ -10,6 +10,7 @@ import time
 import pytest
 from chain_clock import mine_at
 from flow_world import World
+from market_world import open_paid
 from waiting import wait_for
 
 from eotrust.errors import EotrustError, IntegrityError, InvalidInputError, PermissionDeniedError, StateError
@@ -19,17 +20,6 @@ from eotrust.market.payments import payments_of
 from eotrust.market.quote import Quote, latest_quote
 from eotrust.market.service import escrow_quote_of, fund_task, quote_task, usage_task
 from eotrust.market.usage import Usage, latest_usage
-from eotrust.roles.submitter.request import TaskRequest, open_task
-
-
-def _open_paid(world: World, **params: object) -> str:
-    req = TaskRequest(
-        application=world.application.id,
-        platform=world.platform.id,
-        inputs={"lulc": world.datasets["labels"].id, "cloud_mask": world.datasets["clouds"].id},
-        params=dict(params),
-    )
-    return open_task(world.backends, world.parties["submitter"], req, paid=True).address
 
 
 def _fee(world: World, tx_hash: str) -> int:
@@ -45,7 +35,7 @@ def _quote(world: World, address: str) -> Quote:
 
 def test_a_paid_task_is_quoted_funded_run_settled_and_everyone_withdraws_its_share(market: World) -> None:
     world, p = market, market.parties
-    address = _open_paid(world)
+    address = open_paid(world)
     escrow = EscrowClient.for_task(world.chain, address)
     assert escrow.required(address)
     # unfunded, a paid task cannot be locked, so never answered nor started
@@ -159,7 +149,7 @@ def owed_line(usage: Usage, address: str) -> int:
 
 def test_a_nacked_paid_task_is_refunded_in_full_by_the_node(market: World) -> None:
     world, p = market, market.parties
-    address = _open_paid(world)
+    address = open_paid(world)
     quote = _quote(world, address)
     fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
     escrow = EscrowClient.for_task(world.chain, address)
@@ -177,7 +167,7 @@ def test_a_nacked_paid_task_is_refunded_in_full_by_the_node(market: World) -> No
 
 def test_a_failed_paid_task_pays_the_platform_its_failure_fee_and_the_rest_back(market: World) -> None:
     world, p = market, market.parties
-    address = _open_paid(world, fail=1)
+    address = open_paid(world, fail=1)
     quote = _quote(world, address)
     fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
     escrow = EscrowClient.for_task(world.chain, address)
@@ -210,7 +200,7 @@ def test_a_fresh_quote_can_be_funded_when_the_chains_clock_runs_ahead(market: Wo
     was born expired on chain: fund_task's own check passed and the escrow refused it. Now a quote
     is dated, and checked before funding, by the chain's clock."""
     world = market
-    address = _open_paid(world)
+    address = open_paid(world)
     mine_at(world.chain, world.chain.latest_timestamp() + 7200)  # the chain two hours ahead
     quote = quote_task(
         world.settings,
@@ -229,7 +219,7 @@ def test_a_fresh_quote_can_be_funded_when_the_chains_clock_runs_ahead(market: Wo
 def _funded_for_a_minute(world: World) -> tuple[str, Quote, EscrowClient]:
     """A paid task quoted for a minute and a minute's run (the deadline two minutes on), funded."""
     p = world.parties
-    address = _open_paid(world)
+    address = open_paid(world)
     quote = quote_task(
         world.settings,
         world.catalog,
@@ -287,7 +277,7 @@ def test_the_platform_cannot_settle_the_owners_for_less_than_their_prices(market
     to its maximum: the algorithm and data owners 0, the platform its whole maximum. The quote's
     escrow terms now hold each payee's fixed price (per run, per use) as its minimum."""
     world, p = market, market.parties
-    address = _open_paid(world)
+    address = open_paid(world)
     quote = _quote(world, address)
     fund_task(world.settings, world.catalog, world.store, world.chain, address, p["submitter"])
     terms = quote.escrow_terms()
