@@ -5,6 +5,7 @@ the public may see are in it (a deployment's visibility list hides the others)."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -73,10 +74,16 @@ def public_nquads(request: Request) -> bytes:
     once, and kept until the catalogue or the chain changes (``eotrust.linked.kept``)."""
     from eotrust.linked.sparql import graph_nquads
 
-    nquads: bytes = request.app.state.eotrust.linked_graphs.answer(
-        base_url(request), _signal(request), lambda: _build(request), NQUADS, graph_nquads
-    )
+    nquads: bytes = _kept(request, NQUADS, graph_nquads)
     return nquads
+
+
+def _kept(request: Request, name: str, write: Callable[[Any], Any]) -> Any:
+    """``write(graph)`` of this server's catalogue graph, kept by ``name`` beside the graph
+    until the catalogue or the chain changes (``eotrust.linked.kept``)."""
+    return request.app.state.eotrust.linked_graphs.answer(
+        base_url(request), _signal(request), lambda: _build(request), name, write
+    )
 
 
 @router.get(
@@ -110,13 +117,7 @@ def linked_data(
     if not slots.acquire(blocking=False):
         raise SparqlBusy("every slot for the catalogue graph and SPARQL is taken", hint="try again in a moment")
     try:
-        answer = request.app.state.eotrust.linked_graphs.answer(
-            base_url(request),
-            _signal(request),
-            lambda: _build(request),
-            media,
-            lambda store: dump_graph(store, media, PREFIXES),
-        )
+        answer = _kept(request, media, lambda store: dump_graph(store, media, PREFIXES))
     finally:
         slots.release()
     return Response(answer.body, media_type=answer.media_type)
