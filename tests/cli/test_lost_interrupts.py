@@ -11,10 +11,13 @@ Now the lost interrupt is delivered again, in the code that was running.
 Each case runs a real command through ``eotrust.cli.app.run`` (as ``eotrust`` and the agent's
 children run them) in its own process; the command drops an object whose finaliser sends the
 signal to its own process, then works on for 3 s and says "finished"; the same command with the
-signal sent outside a finaliser is the reference."""
+signal sent outside a finaliser is the reference. A second way of going on: the command then
+waits for a line on its stdin (a pipe kept open, as a passphrase prompt waits); the lost stop
+must also end that wait (seen in CI: an agent's child stayed 60 s in a pipe read after SIGINT)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -32,6 +35,7 @@ SCRIPT = textwrap.dedent(
 
     SIGNUM = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "node-sigterm": signal.SIGTERM}[sys.argv[1]]
     IN_FINALISER = sys.argv[2] == "in-a-finaliser"
+    WAITS_FOR_INPUT = sys.argv[3] == "waits-for-input"
     # Ctrl-C's handler, as in a foreground job: the suite itself may run as a shell's background
     # job, whose processes start with SIGINT ignored
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -47,6 +51,8 @@ SCRIPT = textwrap.dedent(
             del obj
         else:
             os.kill(os.getpid(), SIGNUM)
+        if WAITS_FOR_INPUT:
+            sys.stdin.readline()  # blocks in read(2): only a real signal ends the wait
         end = time.monotonic() + 3
         while time.monotonic() < end:
             time.sleep(0.01)  # workload: the command works on
@@ -67,8 +73,11 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize("then", ["works-on", "waits-for-input"])
 @pytest.mark.parametrize("kind", ["sigint", "sigterm", "node-sigterm"])
-def test_a_stopping_signal_that_lands_in_a_finaliser_still_stops_the_command(tmp_path: Path, kind: str) -> None:
+def test_a_stopping_signal_that_lands_in_a_finaliser_still_stops_the_command(
+    tmp_path: Path, kind: str, then: str
+) -> None:
     """``sigint``: Ctrl-C (KeyboardInterrupt from Python's own handler); ``sigterm``: any
     command (unwound, then it dies of the signal); ``node-sigterm``: a node, whose SIGTERM
     raises KeyboardInterrupt. Each ends as the same signal ends it outside a finaliser."""
@@ -76,7 +85,17 @@ def test_a_stopping_signal_that_lands_in_a_finaliser_still_stops_the_command(tmp
     script.write_text(SCRIPT)
 
     def command(where: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(script), kind, where], capture_output=True, text=True, timeout=60)
+        read, write = os.pipe()  # stdin: never written nor closed while the command runs
+        try:
+            return subprocess.run(
+                [sys.executable, str(script), kind, where, then],
+                stdin=read, capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"{where}: still running 30 s after the signal:\n{exc.stderr!r}")
+        finally:
+            os.close(read)
+            os.close(write)
 
     direct, lost = command("directly"), command("in-a-finaliser")
     assert "finished" not in direct.stdout and direct.returncode in (130, -signal.SIGTERM), direct

@@ -9,14 +9,16 @@ and stopped only at the next SIGTERM (a service manager would have sent SIGKILL 
 the decrypted inputs SIGTERM's cleanup deletes would have stayed).
 
 While a command runs (:func:`eotrust.cli.app.run`), :func:`stops_never_lost` replaces the hook:
-such an exception is not printed but delivered again to the main thread a moment later
-(:func:`_thread.interrupt_main` from a timer thread: the signal's own handler raises it anew,
-in the code the finaliser had interrupted). Anything else reaches the previous hook unchanged.
+such an exception is not printed but the signal is sent again to the main thread a moment later
+(:func:`signal.pthread_kill` from a timer thread: the signal's own handler raises it anew, in the
+code the finaliser had interrupted). A real signal, not :func:`_thread.interrupt_main`: that only
+marks the signal as pending for the next bytecode, and a main thread already waiting in a system
+call (a passphrase prompt reading its pipe) would wait on for ever; a real one interrupts the
+call. Anything else reaches the previous hook unchanged.
 """
 
 from __future__ import annotations
 
-import _thread
 import signal
 import sys
 import threading
@@ -35,7 +37,7 @@ class Terminated(BaseException):
 
 def _handled_in_python(signum: int) -> bool:
     """Whether ``signum`` has a Python handler (not SIG_DFL, SIG_IGN or one set outside Python):
-    only then does :func:`_thread.interrupt_main` run anything."""
+    only then does sending it again raise anything (rather than end or leave the process)."""
     return callable(signal.getsignal(signum))
 
 
@@ -62,7 +64,9 @@ def _redeliver(signum: int) -> None:
     """``signum`` to the main thread again, from a short-lived thread a moment later: raised at
     once, it would land in this hook, still inside the finaliser. Should it land in another
     finaliser, the hook is called again and it is sent again."""
-    later = threading.Timer(REDELIVER_AFTER_S, _thread.interrupt_main, args=(signum,))
+    main = threading.main_thread().ident
+    assert main is not None  # the main thread has started: it is running this command
+    later = threading.Timer(REDELIVER_AFTER_S, signal.pthread_kill, args=(main, signum))
     later.daemon = True
     later.start()
 
