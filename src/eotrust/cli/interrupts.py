@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 #: How long after a lost stop it is delivered again: the finaliser it landed in has returned.
@@ -66,9 +66,14 @@ def _redeliver(signum: int) -> None:
     finaliser, the hook is called again and it is sent again."""
     main = threading.main_thread().ident
     assert main is not None  # the main thread has started: it is running this command
-    later = threading.Timer(REDELIVER_AFTER_S, signal.pthread_kill, args=(main, signum))
+    later = threading.Timer(REDELIVER_AFTER_S, _signal_thread, args=(main, signum))
     later.daemon = True
     later.start()
+
+
+def _signal_thread(thread: int, signum: int) -> None:
+    with suppress(OSError):  # the command has ended meanwhile (ESRCH): nothing to stop
+        signal.pthread_kill(thread, signum)
 
 
 @contextmanager
