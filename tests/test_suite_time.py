@@ -3,6 +3,7 @@ children's CPU are told apart, and the tests that mostly wait are named."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,10 +59,16 @@ def test_wall_own_cpu_and_childrens_cpu_per_test(tmp_path: Path) -> None:
     assert sleeps.wall >= 1.2 and sleeps.cpu < 0.3
     assert own.self_cpu >= 0.35 and own.child_cpu < 0.1
     assert child.child_cpu >= 0.35
+    cores = os.cpu_count() or 1
+    for r in rows.values():  # core-seconds of /proc/stat, not jiffies: at most every core, all the time
+        assert 0 <= r.idle <= cores * r.wall + 0.05, (r, cores)
     text = suite_time.report(rows.values(), waiting_share=0.1)  # the burners: slowed, not stopped, by a busy machine
     waiting = text.split("tests that mostly wait")[1]
     assert "test_sleeps" in waiting and "burns" not in waiting
     assert "3 tests:" in text and "test_sample.py" in text
+    idle_files = text.split("stood idle most")[1].splitlines()[2:]
+    assert len(idle_files) == 1 and idle_files[0].endswith("test_sample.py")
+    assert float(idle_files[0].split()[0]) == round(sum(r.idle for r in rows.values()), 1)
 
 
 def test_no_times_is_one_line(tmp_path: Path) -> None:

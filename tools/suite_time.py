@@ -9,8 +9,11 @@ test to ``DIR/<pid>.jsonl``. Then::
 
     python tools/suite_time.py [DIR]
 
-prints each worker's busy time, the files by CPU, and the tests that mostly wait (wall well
-above CPU: fixed sleeps, timeouts, polling), the ones a faster machine would not speed up.
+prints each worker's busy time, the files by CPU, the tests that mostly wait (wall well
+above CPU: fixed sleeps, timeouts, polling), the ones a faster machine would not speed up, and
+the tests during which the machine's cores stood idle most (``/proc/stat``: the whole machine's
+idle core-seconds while the test ran, whoever left them idle — with two workers, a test that
+waits shows up there unless the other worker's test used both cores meanwhile).
 
 CPU is ``getrusage`` of the worker (``self``) and of the children it has reaped (``child``): a
 process the test leaves to another parent (a detached agent, a daemon, a grandchild whose
@@ -41,6 +44,7 @@ class Timing:
     wall: float
     self_cpu: float
     child_cpu: float
+    idle: float = 0.0  # the machine's idle core-seconds while the test ran (0 without /proc/stat)
 
     @property
     def cpu(self) -> float:
@@ -57,6 +61,19 @@ def _cpu() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _idle() -> float:
+    """The machine's idle core-seconds since boot (idle + iowait of ``/proc/stat``; 0 elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return 0.0
+    return (int(fields[4]) + int(fields[5])) / _TICKS
+
+
 class _Recorder:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -67,7 +84,7 @@ class _Recorder:
         if self.out is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             self.out = open(self.directory / f"{os.getpid()}.jsonl", "a")  # noqa: SIM115 - one per worker
-        start, (own, children) = time.monotonic(), _cpu()
+        start, (own, children), idle = time.monotonic(), _cpu(), _idle()
         yield
         own_after, children_after = _cpu()
         row = {
@@ -75,6 +92,7 @@ class _Recorder:
             "wall": time.monotonic() - start,
             "self": own_after - own,
             "child": children_after - children,
+            "idle": _idle() - idle,
         }
         self.out.write(json.dumps(row) + "\n")
         self.out.flush()
@@ -91,7 +109,11 @@ def read(directory: Path) -> list[Timing]:
     for path in sorted(directory.glob("*.jsonl")):
         for line in path.read_text().splitlines():
             r = json.loads(line)
-            rows.append(Timing(r["id"], path.stem, float(r["wall"]), float(r["self"]), float(r["child"])))
+            rows.append(
+                Timing(
+                    r["id"], path.stem, float(r["wall"]), float(r["self"]), float(r["child"]), float(r.get("idle", 0))
+                )
+            )
     return rows
 
 
@@ -124,6 +146,18 @@ def report(rows: Iterable[Timing], *, most: int = 25, waiting_share: float = 0.5
     )
     for r in waiting[:most]:
         lines.append(f"  {r.wall:6.1f} s wall {r.cpu:5.1f} s cpu  {r.id}")
+    idle_files: dict[str, list[float]] = {}
+    for r in rows:
+        f = idle_files.setdefault(r.file, [0.0, 0.0, 0.0])
+        f[0] += r.idle
+        f[1] += r.wall
+        f[2] += r.cpu
+    lines.append(
+        f"\nfiles during which the machine stood idle most (top {most}; idle core-seconds, "
+        "summed over each file's tests):\n     idle    wall     cpu"
+    )
+    for name, (i, w, c) in sorted(idle_files.items(), key=lambda kv: -kv[1][0])[:most]:
+        lines.append(f"  {i:7.1f} {w:7.1f} {c:7.1f}  {name}")
     return "\n".join(lines)
 
 
