@@ -475,8 +475,12 @@ class Agent:
             except (ValueError, KeyError, TypeError):
                 continue
             if type(signum) is int and signum in _RELAYED:  # not 2.0 (== SIGINT), nor True
-                with contextlib.suppress(ProcessLookupError, PermissionError):
+                try:
                     os.killpg(pid, signum)  # the child leads its own group, with the processes it started
+                except (ProcessLookupError, PermissionError) as exc:
+                    log(f"signal {signum} for command {pid} not relayed: {type(exc).__name__}")
+                else:
+                    log(f"signal {signum} relayed to command {pid}")
 
     # -- one connection -------------------------------------------------------------------------
     def _accept(self) -> None:
