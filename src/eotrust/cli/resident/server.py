@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eotrust.cli import agent_wire as wire
+from eotrust.cli.interrupts import stops_never_lost
 from eotrust.cli.resident.warm import NotWarm, WarmChains
 from eotrust.errors import EotrustError
 from eotrust.limits import json_loads
@@ -701,12 +702,17 @@ class Agent:
     ) -> None:
         status = 70
         try:
-            self._become_client(conn, request, fds, signal_mask, secret)
-            from eotrust.cli.app import run
+            # from the moment the relayed signals are unblocked (the end of _become_client), not
+            # only once run() begins: a client's Ctrl-C that lands in a finaliser (a weakref
+            # callback of a collection) before it would be printed as "Exception ignored" and
+            # lost, and the command would go on to wait at its prompt (seen in full runs)
+            with stops_never_lost():
+                self._become_client(conn, request, fds, signal_mask, secret)
+                from eotrust.cli.app import run
 
-            assert self.command is not None
-            status = 1  # an exception no command handles: a traceback and 1, as in the client
-            status = run(self.command, request["argv"][1:], prog_name=request["prog_name"], warm=_offer(warm))
+                assert self.command is not None
+                status = 1  # an exception no command handles: a traceback and 1, as in the client
+                status = run(self.command, request["argv"][1:], prog_name=request["prog_name"], warm=_offer(warm))
         except KeyboardInterrupt:  # interrupted before its command began: as a shell reports it
             status = 130
         except BadRequest as exc:
