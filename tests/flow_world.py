@@ -36,7 +36,9 @@ class World:
     platform: Record[PlatformInfo]
     logs: list[str] = field(default_factory=list)
 
-    def request(self, **params: Any) -> OpenedTask:
+    def request(self, *, paid: bool = False, **params: Any) -> OpenedTask:
+        """The submitter opens a task of the world's application on its platform (labels and
+        clouds as inputs, ``params`` as the workflow's parameters); ``paid``: unlocked until funded."""
         from eotrust.roles.submitter.request import TaskRequest, open_task
 
         req = TaskRequest(
@@ -45,7 +47,7 @@ class World:
             inputs={"lulc": self.datasets["labels"].id, "cloud_mask": self.datasets["clouds"].id},
             params=params,
         )
-        return open_task(self.backends, self.parties["submitter"], req)
+        return open_task(self.backends, self.parties["submitter"], req, paid=paid)
 
     def answer_all(self, address: str) -> None:
         from eotrust.roles.owners.answer import answer_task

@@ -58,17 +58,9 @@ def make_market_world(settings: Settings, *, policies: Policies | None = None) -
 
 
 def open_paid(world: World, **params: object) -> str:
-    """The submitter opens a paid task of the world's application on its platform (labels and
-    clouds as inputs, ``params`` as the workflow's parameters); its address."""
-    from eotrust.roles.submitter.request import TaskRequest, open_task
-
-    req = TaskRequest(
-        application=world.application.id,
-        platform=world.platform.id,
-        inputs={"lulc": world.datasets["labels"].id, "cloud_mask": world.datasets["clouds"].id},
-        params=dict(params),
-    )
-    return open_task(world.backends, world.parties["submitter"], req, paid=True).address
+    """The submitter opens a paid task of the world's application (:meth:`World.request`); its
+    address."""
+    return world.request(paid=True, **params).address
 
 
 def cli(world: World, *args: str) -> Result:
