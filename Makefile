@@ -60,8 +60,8 @@ test: install sysdeps node check
 
 # Where the suite's time goes (issue 17): the whole suite recording each test's wall time, CPU
 # and reaped children's CPU (tests/conftest.py --suite-time, tools/suite_time.py), then the
-# report (printed even when a test failed): busy time per worker, files by CPU, and the tests
-# that mostly wait.
+# report (printed even when a test failed): busy time per worker, files by CPU, the tests that
+# mostly wait, and the files during which the machine's cores stood idle most.
 suite-time: install sysdeps node
 	rm -rf .suite-time
 	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -n auto --dist loadfile -q --suite-time .suite-time; \

@@ -129,14 +129,15 @@ def report(rows: Iterable[Timing], *, most: int = 25, waiting_share: float = 0.5
     for r in rows:
         busy[r.worker] = busy.get(r.worker, 0.0) + r.wall
     lines.append("busy per worker: " + ", ".join(f"{w} {s:.0f} s" for w, s in sorted(busy.items())))
-    files: dict[str, list[float]] = {}
+    files: dict[str, list[float]] = {}  # per file: wall, cpu, tests, idle
     for r in rows:
-        f = files.setdefault(r.file, [0.0, 0.0, 0.0])
+        f = files.setdefault(r.file, [0.0, 0.0, 0.0, 0.0])
         f[0] += r.wall
         f[1] += r.cpu
         f[2] += 1
+        f[3] += r.idle
     lines.append(f"\nfiles by CPU (top {most}):   cpu    wall  tests")
-    for name, (w, c, n) in sorted(files.items(), key=lambda kv: -kv[1][1])[:most]:
+    for name, (w, c, n, _) in sorted(files.items(), key=lambda kv: -kv[1][1])[:most]:
         lines.append(f"  {c:7.1f} {w:7.1f} {n:6.0f}  {name}")
     waiting = [r for r in rows if r.wall >= 0.9 and r.cpu < waiting_share * r.wall]
     waiting.sort(key=lambda r: r.cpu - r.wall)
@@ -146,17 +147,11 @@ def report(rows: Iterable[Timing], *, most: int = 25, waiting_share: float = 0.5
     )
     for r in waiting[:most]:
         lines.append(f"  {r.wall:6.1f} s wall {r.cpu:5.1f} s cpu  {r.id}")
-    idle_files: dict[str, list[float]] = {}
-    for r in rows:
-        f = idle_files.setdefault(r.file, [0.0, 0.0, 0.0])
-        f[0] += r.idle
-        f[1] += r.wall
-        f[2] += r.cpu
     lines.append(
         f"\nfiles during which the machine stood idle most (top {most}; idle core-seconds, "
         "summed over each file's tests):\n     idle    wall     cpu"
     )
-    for name, (i, w, c) in sorted(idle_files.items(), key=lambda kv: -kv[1][0])[:most]:
+    for name, (w, c, _, i) in sorted(files.items(), key=lambda kv: -kv[1][3])[:most]:
         lines.append(f"  {i:7.1f} {w:7.1f} {c:7.1f}  {name}")
     return "\n".join(lines)
 
@@ -164,7 +159,7 @@ def report(rows: Iterable[Timing], *, most: int = 25, waiting_share: float = 0.5
 def main(argv: list[str]) -> int:
     directory = Path(argv[1]) if len(argv) > 1 else DEFAULT_DIR
     if not directory.is_dir():
-        print(f"error: no {directory}: run the suite with -p suite_time first (make suite-time)", file=sys.stderr)
+        print(f"error: no {directory}: run the suite with --suite-time DIR first (make suite-time)", file=sys.stderr)
         return 1
     print(report(read(directory)))
     return 0
