@@ -10,7 +10,8 @@ CIDv0 of the same DAG are one object. The rules, in the order they are checked:
 - a registered model package: its bytes only to its owner, and only with a key whose scopes
   include it (a key's scopes are honoured on every route, not only on ``/predict``);
 - the workflow package of a process deployed for named parties only: its owner and those
-  parties (a package any other application record names stays readable);
+  parties (a package another visible application record of the same owner names stays
+  readable; one of another owner's does not open it);
 - anything else (workflows, services, encrypted inputs): any authenticated party.
 
 Using a model (scoring, rendering) needs a key whose scopes include it, and the model must be
@@ -67,7 +68,11 @@ def authorize_read(state: ServerState, caller: Caller, cid: str) -> str:
         if normal_cid(dataset.body.cid) == cid:
             ensure_is(caller, dataset.owner, f"the owner of dataset {dataset.id}")
     packaged = [r for r in catalog.list(Kind.APPLICATION) if normal_cid(r.body.workflow_cid) == cid]
-    if packaged and not any(_sees_application(state, caller, rec) for rec in packaged):
+    # hidden from the caller by its owners' deployments; only a record of one of those owners
+    # opens it again: anyone may sign a record naming any CID, and one of another owner's (no
+    # deployment statement: public) gave a package deployed for named parties to every party
+    hiders = {rec.owner.lower() for rec in packaged if not _sees_application(state, caller, rec)}
+    if hiders and not any(rec.owner.lower() in hiders and _sees_application(state, caller, rec) for rec in packaged):
         raise PermissionDeniedError(
             f"workflow {cid} is the package of a process deployed for named parties only; "
             f"{caller.party} is not one of them"

@@ -186,27 +186,33 @@ def register_dataset(request: Request, info: DatasetInfo, caller: Caller = Depen
 def register_application(
     request: Request, info: ApplicationInfo, caller: Caller = Depends(require_party)
 ) -> dict[str, Any]:
-    check_application(request.app.state.eotrust, info, caller.address or "")
+    check_application(request.app.state.eotrust, info, caller)
     return _register(request, caller, info)
 
 
-def check_application(state: ServerState, info: ApplicationInfo, owner: str) -> None:
+def check_application(state: ServerState, info: ApplicationInfo, caller: Caller) -> None:
     """An application is registered only under a name no other owner holds (its record would be
-    served as that process, or make the name nobody's), and only if
+    served as that process, or make the name nobody's), only naming a workflow its owner may
+    read (``authorize_read``: a record naming another owner's package deployed for named
+    parties only, or another party's dataset, is refused before the object is read — it is not
+    parsed, so no refusal tells anything of it), and only if
     its workflow is in this server's store and parses within the limits (an alias bomb is
     refused here, not parsed by every later GET /processes)."""
+    from eotrust.api.authorization import authorize_read
     from eotrust.api.flowops import owners_by_name
     from eotrust.cid import validate_cid
     from eotrust.errors import PermissionDeniedError
     from eotrust.workflow.errors import WorkflowValidationError
     from eotrust.workflow.spec import load_workflow_cid
 
+    owner = caller.address or ""
     others = owners_by_name(state.catalog.list(Kind.APPLICATION)).get(info.name, set()) - {owner.lower()}
     if others:
         raise PermissionDeniedError(
             f"application name {info.name!r} belongs to another owner ({min(others)})", hint="choose another name"
         )
     cid = validate_cid(info.workflow_cid)
+    authorize_read(state, caller, cid)
     if not state.store.has(cid):
         raise InvalidInputError(
             f"workflow {info.workflow_cid} is not in this server's store",

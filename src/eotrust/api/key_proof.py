@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,7 +44,9 @@ MAX_PENDING = 1000
 class ChallengeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     party: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    scopes: list[str] = Field(default_factory=lambda: ["*"], max_length=50)
+    # each as long as a model CID or a model package's name at most: a pending challenge holds
+    # them twice (the scopes and the text to sign), and anyone may ask for a thousand
+    scopes: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=lambda: ["*"], max_length=50)
     label: str = Field("", max_length=200)
 
 

@@ -106,7 +106,12 @@ def _visible(request: Request, caller: Caller, cid: str) -> Quote:
     from eotrust.market.quote import load_quote
 
     state = _state(request)
-    quote = load_quote(state.store, cid, state.catalog, chain=state.chain.key)
+    try:
+        quote = load_quote(state.store, cid, state.catalog, chain=state.chain.key)
+    except NotFoundError:
+        # one answer whether the store holds no object or one that is not a quote: the store's
+        # own message named its folder, and "not a quote document" told which objects it holds
+        raise NotFoundError(f"no quotation {cid}", hint="GET /processes/{processId}/quotations lists yours") from None
     if not _sees(caller, quote):
         raise PermissionDeniedError(
             f"quote {cid} is for task {quote.body.task}, which {caller.party} neither submitted nor is paid by"

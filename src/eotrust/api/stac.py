@@ -36,6 +36,8 @@ STAC_CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
 ]
 MAX_LIMIT = 10000
+#: The largest offset a paging token may carry (as ``offset`` of ``GET /catalog/…``).
+MAX_OFFSET = 10**9
 CollectionId = Literal["datasets", "models", "results"]
 
 
@@ -164,7 +166,7 @@ def _offset(token: str | None) -> int:
         value = int(token.removeprefix("offset:"))
     except ValueError:
         raise InvalidInputError(f"paging token {token!r} is not one this server gave") from None
-    if value < 0:
+    if not 0 <= value <= MAX_OFFSET:  # a larger offset overflowed the database's integers: a 500
         raise InvalidInputError("paging token out of range")
     return value
 
