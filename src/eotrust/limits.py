@@ -11,6 +11,7 @@ document may be larger (a prediction body of up to ``max_upload_mb``)."""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -291,13 +292,45 @@ def regular_file(path: str | os.PathLike[str], what: str) -> str:
 
 def read_document(path: str | os.PathLike[str], *, max_bytes: int, what: str) -> bytes:
     """The bytes of a file named from outside, read no further than ``max_bytes``: a larger
-    file, or an endless one (``/dev/zero``, a pipe), is :class:`DocumentTooLarge` without being
-    read whole. OSError (missing, a folder, unreadable) propagates for the caller to name."""
-    with open(path, "rb") as f:
-        data = f.read(max_bytes + 1)
+    file, or an endless one (``/dev/zero``), is :class:`DocumentTooLarge` without being
+    read whole. A pipe or socket is :class:`InvalidInputError`: it is opened without waiting (a
+    FIFO's open waits for a writer forever) and judged by the opened descriptor. OSError
+    (missing, a folder, unreadable) propagates for the caller to name."""
+    name = os.fspath(path)
+    fd = _open_without_waiting(name)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            raise InvalidInputError(f"{what} {name} {_mode_problem(mode)}", hint="give a file")
+        if stat.S_ISDIR(mode):  # as open() says it: an OSError naming the path
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), name)
+        os.set_blocking(fd, True)
+        data = _read_at_most(fd, max_bytes + 1)
+    finally:
+        os.close(fd)
     if len(data) > max_bytes:
-        raise DocumentTooLarge(f"{what} {os.fspath(path)} is larger than {max_bytes:,} bytes")
+        raise DocumentTooLarge(f"{what} {name} is larger than {max_bytes:,} bytes")
     return data
+
+
+def _open_without_waiting(name: str) -> int:
+    """A read-only descriptor of ``name``, opened without waiting for a FIFO's writer and
+    without becoming a controlling terminal; blocking is set again by the caller once the
+    descriptor has been judged."""
+    return os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    """The bytes of ``fd`` up to its end or ``limit``, whichever comes first."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < limit:
+        chunk = os.read(fd, min(_CHUNK, limit - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def read_regular_file(path: str | os.PathLike[str], *, max_bytes: int, what: str) -> bytes:
@@ -308,7 +341,7 @@ def read_regular_file(path: str | os.PathLike[str], *, max_bytes: int, what: str
     or device is :class:`InvalidInputError`, a larger file :class:`DocumentTooLarge`, both
     without being read. OSError (missing, unreadable) propagates for the caller to name."""
     name = os.fspath(path)
-    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    fd = _open_without_waiting(name)
     try:
         seen = os.fstat(fd)
         problem = _mode_problem(seen.st_mode)  # judged by the opened descriptor, not by a look before
@@ -317,19 +350,12 @@ def read_regular_file(path: str | os.PathLike[str], *, max_bytes: int, what: str
         if seen.st_size > max_bytes:
             raise DocumentTooLarge(f"{what} {name} is larger than {max_bytes:,} bytes")
         os.set_blocking(fd, True)
-        chunks: list[bytes] = []
-        got = 0
-        while got <= max_bytes:  # the size seen may grow while it is read: never past the bound
-            chunk = os.read(fd, min(_CHUNK, max_bytes + 1 - got))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            got += len(chunk)
+        data = _read_at_most(fd, max_bytes + 1)  # the size seen may grow while it is read: never past the bound
     finally:
         os.close(fd)
-    if got > max_bytes:
+    if len(data) > max_bytes:
         raise DocumentTooLarge(f"{what} {name} is larger than {max_bytes:,} bytes")
-    return b"".join(chunks)
+    return data
 
 
 def half_of_memory() -> int:

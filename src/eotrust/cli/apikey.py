@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from eotrust.cli.common import JsonOption, backends_of, console, print_json
+from eotrust.cli.common import JsonOption, backends_of, console, print_json, utf8_text
 
 apikey_app = typer.Typer(help="API keys for the HTTP API (model prediction, party REST API).", no_args_is_help=True)
 
@@ -41,7 +41,7 @@ def create(
 @apikey_app.command("revoke")
 def revoke(ctx: typer.Context, key_id: str = typer.Argument(..., help="the key's id (k…)")) -> None:
     """Revoke a key: every later request with it is refused (401)."""
-    info = backends_of(ctx).api_keys.revoke(key_id)
+    info = backends_of(ctx).api_keys.revoke(utf8_text(key_id, "API key id"))
     console.print(f"[green]revoked[/] {info.id} at {info.revoked}", highlight=False)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from eotrust.cli.common import AsOption, JsonOption, acting_party, backends_of, console, print_json
+from eotrust.cli.common import AsOption, JsonOption, acting_party, backends_of, console, print_json, utf8_text
 
 catalog_app = typer.Typer(help="The catalogue of datasets, applications and platforms.", no_args_is_help=True)
 
@@ -113,6 +113,8 @@ def search(
 
     A row of the catalogue that fails its check (signature, id, body) is left out, with one
     warning line on stderr naming it."""
+    import math
+
     from eotrust.cli.common import Table
     from eotrust.errors import InvalidInputError
 
@@ -122,6 +124,8 @@ def search(
             box = tuple(float(v) for v in bbox.split(","))
         except ValueError:
             raise InvalidInputError(f"--bbox {bbox!r} is not four numbers west,south,east,north") from None
+        if not all(math.isfinite(v) for v in box):  # NaN passes every order check: an empty answer
+            raise InvalidInputError(f"--bbox {bbox!r}: every value must be a finite number (WGS84 degrees)")
     records = backends_of(ctx).catalog.search(bbox=box, start=start, end=end, text=text, kind=kind)
     if records.skipped:  # rows that fail their check: left out, said once on stderr (JSON or not)
         from rich.text import Text
@@ -156,4 +160,4 @@ def show(
     as_json: bool = JsonOption,
 ) -> None:
     """Show one record, after checking its id and its owner's signature."""
-    _print_record(backends_of(ctx).catalog.find(record_id), as_json)
+    _print_record(backends_of(ctx).catalog.find(utf8_text(record_id, "record id")), as_json)

@@ -162,3 +162,28 @@ def maybe_unsandboxed(settings: Settings, no_sandbox: bool) -> Settings:
         "run records and `eotrust verify` will show these steps as UNSANDBOXED.[/]"
     )
     return settings.model_copy(update={"sandbox": False})
+
+
+def checked_seed(seed: int, where: str = "--seed") -> int:
+    """``seed`` when numpy's random generators take it (any whole number from 0; a negative
+    one is a ValueError deep inside them); else one error line. Training seeds are bounded by
+    the model definition (``TrainingConfig.seed``)."""
+    from eotrust.errors import InvalidInputError
+
+    if seed < 0:
+        raise InvalidInputError(f"{where} {seed} is not a seed: a seed is a whole number, 0 or more")
+    return seed
+
+
+def utf8_text(value: str, what: str) -> str:
+    """``value`` when it is UTF-8 text; an argument whose bytes are not (Python keeps each such
+    byte as a lone surrogate, which SQLite cannot take) is one error line naming ``what``."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        from eotrust.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"{what} {value.encode('utf-8', 'backslashreplace').decode()} is not UTF-8 text"
+        ) from None
+    return value

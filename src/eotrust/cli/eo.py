@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from eotrust.cli.common import JsonOption, backends_of, console, print_json
+from eotrust.cli.common import JsonOption, backends_of, checked_seed, console, print_json
 from eotrust.errors import InvalidInputError
 
 eo_app = typer.Typer(
@@ -222,6 +222,7 @@ def dataset_cmd(
 
     if out is None and not store_it:
         raise InvalidInputError("with --no-store, give -o FILE: the dataset must go somewhere")
+    checked_seed(seed)
     from eotrust.limits import regular_file
 
     regular_file(cube, "cube")  # hashed below: a device such as /dev/zero never ends

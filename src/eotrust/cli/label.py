@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from eotrust.cli.common import JsonOption, backends_of, console, print_json
+from eotrust.cli.common import JsonOption, backends_of, checked_seed, console, print_json
 
 label_app = typer.Typer(
     help="Active learning: suggest the most informative places to label, import the labels.", no_args_is_help=True
@@ -39,6 +39,7 @@ def suggest_cmd(
     (fill in each feature's "label" with a class name or code, then `eotrust label import`)."""
     from eotrust.ml.active import suggest, write_suggestions
 
+    checked_seed(seed)
     picks, grid = suggest(
         model,
         raster,

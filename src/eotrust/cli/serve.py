@@ -8,7 +8,7 @@ from enum import Enum
 import typer
 
 from eotrust.cli.common import console, settings_of
-from eotrust.errors import BackendUnavailableError
+from eotrust.errors import BackendUnavailableError, InvalidInputError
 
 
 class LogLevel(str, Enum):
@@ -88,6 +88,10 @@ def listen(host: str, port: int) -> socket.socket:
     except socket.gaierror as exc:
         raise BackendUnavailableError(
             f"cannot listen on {host}: {exc.strerror}", hint="give an address of this machine (--host 127.0.0.1)"
+        ) from None
+    except UnicodeError:  # IDNA refuses it: an empty label (a..b), one past 63 characters, not UTF-8
+        raise InvalidInputError(
+            f"cannot listen on {host}: not a host name", hint="give an address of this machine (--host 127.0.0.1)"
         ) from None
     sock = socket.socket(family, kind, proto)
     try:

@@ -25,6 +25,7 @@ import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
+from urllib3.exceptions import LocationValueError
 from web3 import Web3
 from web3.exceptions import (
     ContractLogicError,
@@ -375,6 +376,11 @@ class Chain:
             raise BackendUnavailableError(
                 f"cannot reach the Ethereum JSON-RPC node at {self._shown_url}: {type(exc).__name__}",
                 hint="start the node, or point EOTRUST_CHAIN_URL (chain_url) at a reachable one",
+            ) from None
+        except LocationValueError:  # urllib3 parses the URL's host only when it connects (a..b)
+            raise BackendUnavailableError(
+                f"cannot reach the Ethereum JSON-RPC node at {self._shown_url}: its host name does not parse",
+                hint="point EOTRUST_CHAIN_URL (chain_url) at a valid URL",
             ) from None
         except requests.HTTPError as exc:  # the node's HTTP server refused: a wrong key, a rate limit
             answer = exc.response

@@ -56,7 +56,7 @@ class TrainingConfig(BaseModel):
     date_dropout: float = Field(
         0.0, ge=0, lt=1, description="pixel models: share of dates blanked (set to the mean, as a never-seen value)"
     )
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**64 - 1, description="torch takes a seed of 0 to 2**64 - 1")
 
 
 class ModelDef(BaseModel):

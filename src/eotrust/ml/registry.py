@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from eotrust.settings import Settings
     from eotrust.store.base import Store
 
+#: The largest version a model may have: the catalogue keeps it as a signed 64-bit integer.
+MAX_VERSION = 2**63 - 1
 _REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:[:@]v?(?P<version>\d+))?$")
 
 
@@ -218,6 +220,8 @@ class Registry:
         if match is None:
             raise InvalidInputError(f"{ref!r} is neither a CID nor NAME[:VERSION]")
         name, version = match["name"], match["version"]
+        if version and int(version) > MAX_VERSION:  # past the database's integers: no model has it
+            raise NotFoundError(f"no registered model {ref}", hint="`eotrust model list` shows them")
         with self._session() as session:
             query = select(ModelRow).where(ModelRow.name == name)
             query = (
