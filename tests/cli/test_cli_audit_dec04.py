@@ -203,3 +203,34 @@ def test_a_chain_url_whose_host_does_not_parse_is_one_line(tmp_path: Path) -> No
     line = one_line_refusal(proc.returncode, proc.stderr)
     assert "JSON-RPC node" in line and "a..b" in line, proc.stderr
     assert "secret" not in proc.stderr, proc.stderr  # the URL's credentials are never shown
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["workflow", "validate"], ["workflow", "import-cwl"], ["workflow", "run"]],
+    ids=["validate", "import-cwl", "run"],
+)
+def test_a_folder_named_as_a_workflow_says_it_is_a_folder(tmp_path: Path, args: list[str]) -> None:
+    """A folder given where a workflow or CWL file goes was "does not exist" (validate,
+    import-cwl), or parsed as YAML text ("workflow:1: a workflow document must be a mapping",
+    run): each now says what the path is."""
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    code, _, stderr = eotrust(tmp_path / "home", *args, str(folder))
+    if args[1] == "validate":  # it lists every problem, one per line, as "FILE: problem"
+        assert code == 1 and "Traceback" not in stderr, stderr
+        assert f"{folder} is a folder" in stderr, stderr
+    else:
+        line = one_line_refusal(code, stderr)
+        assert f"{folder} is a folder" in line, stderr
+
+
+def test_an_empty_cwl_document_is_named_empty(tmp_path: Path) -> None:
+    """An empty CWL file: cwltool's message was empty, and the line said "invalid CWL: The error
+    was: \\x1b[0m" (its terminal colour code, shown escaped)."""
+    doc = tmp_path / "tool.cwl"
+    doc.write_text("")
+    code, _, stderr = eotrust(tmp_path / "home", "workflow", "import-cwl", str(doc))
+    line = one_line_refusal(code, stderr)
+    assert "the CWL document is empty" in line, stderr
+    assert "The error was" not in stderr and "x1b" not in stderr, stderr

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from eotrust.limits import file_problem
 from eotrust.workflow.errors import Problem, WorkflowValidationError
 from eotrust.workflow.params import ParamSpec
 from eotrust.workflow.service import Binding, PortSpec, Resources, ServiceSpec
@@ -73,6 +74,9 @@ def check_cwl(path: Path, *, _depth: int = 0, _seen: list[Path] | None = None) -
         raise WorkflowValidationError([Problem(exc.message, None, source)], hint=exc.hint) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise WorkflowValidationError([Problem(f"cannot read the CWL document: {exc}", None, source)]) from None
+    if _seen is None and not isinstance(data, dict | list):  # cwltool's own word for an empty one is empty
+        what = "empty" if data is None else f"a {type(data).__name__}, not a CWL process (a mapping, or a list of them)"
+        raise WorkflowValidationError([Problem(f"the CWL document is {what}", None, source)])
     seen.append(path)
     refs: list[str] = []
 
@@ -133,8 +137,9 @@ def import_cwl(path: Path) -> ServiceSpec:
     from eotrust.cid import cid_of_bytes
 
     source = str(path)
-    if not path.is_file():
-        raise WorkflowValidationError([Problem(f"CWL file {path} does not exist", None, source)])
+    problem = file_problem(path)
+    if problem is not None:
+        raise WorkflowValidationError([Problem(f"CWL file {path} {problem}", None, source)])
     check_cwl(path)  # size, depth, aliases and imports, before cwl-utils reads it (issue 12)
     try:
         tool = load_document_by_uri(path.resolve().as_uri())

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eotrust.cid import canonical_json
 from eotrust.errors import EotrustError
-from eotrust.limits import YAML_LIMITS, json_loads
+from eotrust.limits import YAML_LIMITS, file_problem, json_loads
 from eotrust.store.base import Store, read_at_most
 from eotrust.workflow.errors import Problem, WorkflowValidationError
 from eotrust.workflow.params import ParamSpec, check_value, parse_param_decl
@@ -143,12 +143,13 @@ def load_workflow(source: str | Path, *, store: Store | None = None) -> Workflow
     Raises WorkflowValidationError listing every problem with its line."""
     one_line = isinstance(source, str) and "\n" not in source and len(source) < 4096
     if isinstance(source, Path) or (
-        one_line and (Path(source).suffix in (".yaml", ".yml", ".json") or Path(source).is_file())
+        one_line and (Path(source).suffix in (".yaml", ".yml", ".json") or Path(source).exists())
     ):
         path = Path(source)
-        if not path.is_file():
+        problem = file_problem(path)  # a folder, a FIFO: said as such, never read as YAML text
+        if problem is not None:
             raise WorkflowValidationError(
-                [Problem(f"workflow file {path} does not exist", None, str(path))],
+                [Problem(f"workflow file {path} {problem}", None, str(path))],
                 hint="give the path of a workflow YAML file, or a stored workflow CID",
             )
         try:
