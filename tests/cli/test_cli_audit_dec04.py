@@ -234,3 +234,17 @@ def test_an_empty_cwl_document_is_named_empty(tmp_path: Path) -> None:
     line = one_line_refusal(code, stderr)
     assert "the CWL document is empty" in line, stderr
     assert "The error was" not in stderr and "x1b" not in stderr, stderr
+
+
+def test_an_identity_exported_under_a_file_says_the_file_is_no_folder(tmp_path: Path) -> None:
+    """`party export-identity NAME -o FILE/x` said "the directory FILE does not exist" of a file
+    that does exist."""
+    home = tmp_path / "home"
+    code, _, stderr = eotrust(home, "party", "create", "ann", "--role", "submitter")
+    assert code == 0, stderr
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file, not a folder\n")
+    code, _, stderr = eotrust(home, "party", "export-identity", "ann", "-o", str(blocker / "ann.key"))
+    line = one_line_refusal(code, stderr)
+    assert f"{blocker} is a file, not a folder" in line and "does not exist" not in line, stderr
+    assert blocker.read_text() == "a file, not a folder\n"

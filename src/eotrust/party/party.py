@@ -21,7 +21,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from eotrust.crypto import generate_identity, recipient_of
-from eotrust.errors import IntegrityError, NotFoundError, PartyError
+from eotrust.errors import IntegrityError, InvalidInputError, NotFoundError, PartyError
 from eotrust.names import check_name as _check_name
 from eotrust.party.card import PartyCard, load_card
 from eotrust.party.keystore import (
@@ -195,7 +195,9 @@ def export_age_identity(settings: Settings, name: str, dest: Path, passphrase: s
     if dest.exists():
         raise PartyError(f"{dest} exists; an identity is never written over a file", hint="name a new file with -o")
     if not dest.parent.is_dir():
-        raise NotFoundError(f"the directory {dest.parent} does not exist")
+        if dest.parent.exists():
+            raise InvalidInputError(f"{dest.parent} is a file, not a folder", hint="name a file in a folder with -o")
+        raise NotFoundError(f"the folder {dest.parent} does not exist")
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(age_identity_text(party))
