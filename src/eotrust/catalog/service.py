@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -370,6 +371,8 @@ class Catalog:
             if len(bbox) != 4:
                 raise InvalidInputError("a bbox is four numbers: west,south,east,north")
             west, south, east, north = (float(v) for v in bbox)
+            if not all(math.isfinite(v) for v in (west, south, east, north)):  # NaN passes every order check
+                raise InvalidInputError(f"bbox {list(bbox)}: every value must be a finite number (WGS84 degrees)")
             if west > east or south > north:
                 raise InvalidInputError(f"bbox {list(bbox)} is not west,south,east,north")
             box = (west, south, east, north)
