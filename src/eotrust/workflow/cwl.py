@@ -63,6 +63,8 @@ def check_cwl(path: Path, *, _depth: int = 0, _seen: list[Path] | None = None) -
 
     seen = _seen if _seen is not None else []
     source = str(path)
+    if _seen is None and (problem := file_problem(path)) is not None:  # a folder, a FIFO: said as such
+        raise WorkflowValidationError([Problem(f"CWL file {path} {problem}", None, source)])
     root = (seen[0] if seen else path).resolve().parent
     try:
         if path.stat().st_size > YAML_LIMITS.max_bytes:
@@ -137,10 +139,7 @@ def import_cwl(path: Path) -> ServiceSpec:
     from eotrust.cid import cid_of_bytes
 
     source = str(path)
-    problem = file_problem(path)
-    if problem is not None:
-        raise WorkflowValidationError([Problem(f"CWL file {path} {problem}", None, source)])
-    check_cwl(path)  # size, depth, aliases and imports, before cwl-utils reads it (issue 12)
+    check_cwl(path)  # the file itself, its size, depth, aliases and imports, before cwl-utils reads it (issue 12)
     try:
         tool = load_document_by_uri(path.resolve().as_uri())
     except Exception as exc:  # cwl-utils raises ValidationException and friends

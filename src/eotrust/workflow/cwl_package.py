@@ -18,7 +18,7 @@ from typing import Any
 
 from eotrust.cid import canonical_json
 from eotrust.errors import WorkflowError
-from eotrust.limits import JSON_LIMITS, file_problem, json_loads
+from eotrust.limits import JSON_LIMITS, json_loads
 from eotrust.settings import Settings
 from eotrust.store.base import Store, read_at_most
 from eotrust.workflow.cwl_runner import CwlOptions, CwlRunResult, run_cwl, standard_schemas_kept
@@ -54,10 +54,7 @@ def pack_cwl(path: Path) -> bytes:
     from eotrust.workflow.cwl import check_cwl
     from eotrust.workflow.cwl_confine import confined_fetcher
 
-    problem = file_problem(path)
-    if problem is not None:
-        raise WorkflowValidationError([Problem(f"CWL file {path} {problem}", None, str(path))])
-    check_cwl(path)  # size, depth, aliases, imports inside its folder: before cwltool reads it
+    check_cwl(path)  # the file itself, size, depth, aliases, imports inside its folder: before cwltool reads it
     out, log = io.StringIO(), io.StringIO()
     handler = logging.StreamHandler(log)
     args = arg_parser().parse_args(["--pack", str(path)])
