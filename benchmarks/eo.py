@@ -195,42 +195,56 @@ def _fold_models(
         xs, ys = ds.pixels("test")
         names = ds.class_names
         counts = ds.manifest.counts
+        bands = list(ds.manifest.bands)
     trained = [c for c in names if counts["train"].get(c, 0) + counts["val"].get(c, 0) > 0]
     # baselines see the same pixels (training + validation blocks) and the same features:
     # the cloud-masked, interpolated NDVI series (68 values per pixel)
     feats = np.nan_to_num(np.concatenate([xt, xv])[:, 0])
     labels = np.concatenate([yt, yv])
     test = np.nan_to_num(xs[:, 0])
+    # rf_all / lgbm_all: the same baselines on every band of the cube (with --extra-bands, the
+    # DEM or the neighbourhood mean too), flattened: what a user would give them as inputs
+    feats_all = np.nan_to_num(np.concatenate([xt, xv]).reshape(len(labels), -1))
+    test_all = np.nan_to_num(xs.reshape(len(xs), -1))
     out: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     out["majority class"] = {
         **_scores(ys, np.full_like(ys, np.bincount(labels).argmax()), names, trained),
         "seconds": 0.0,
     }
-    if "rf" in models:
-        from sklearn.ensemble import RandomForestClassifier
+    for key, label, (f_train, f_test) in (
+        ("rf", "RandomForest", (feats, test)),
+        ("rf_all", "RandomForest, all bands", (feats_all, test_all)),
+    ):
+        if key in models:
+            from sklearn.ensemble import RandomForestClassifier
 
-        t0 = time.perf_counter()
-        rf = RandomForestClassifier(n_estimators=200, n_jobs=threads, random_state=seed).fit(feats, labels)
-        out["RandomForest"] = {**_scores(ys, rf.predict(test), names, trained), "seconds": time.perf_counter() - t0}
-    if "lgbm" in models:
-        import warnings
+            t0 = time.perf_counter()
+            rf = RandomForestClassifier(n_estimators=200, n_jobs=threads, random_state=seed).fit(f_train, labels)
+            out[label] = {**_scores(ys, rf.predict(f_test), names, trained), "seconds": time.perf_counter() - t0}
+    for key, label, (f_train, f_test) in (
+        ("lgbm", "LightGBM", (feats, test)),
+        ("lgbm_all", "LightGBM, all bands", (feats_all, test_all)),
+    ):
+        if key in models:
+            import warnings
 
-        import lightgbm as lgb
+            import lightgbm as lgb
 
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            gbm = lgb.LGBMClassifier(n_estimators=200, num_threads=threads, random_state=seed, verbose=-1).fit(
-                feats, labels
-            )
-            pred = gbm.predict(test)
-        out["LightGBM"] = {**_scores(ys, pred, names, trained), "seconds": time.perf_counter() - t0}
-    for name in [m for m in models if m not in ("rf", "lgbm")]:
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                gbm = lgb.LGBMClassifier(n_estimators=200, num_threads=threads, random_state=seed, verbose=-1).fit(
+                    f_train, labels
+                )
+                pred = gbm.predict(f_test)
+            out[label] = {**_scores(ys, pred, names, trained), "seconds": time.perf_counter() - t0}
+    for name in [m for m in models if m not in ("rf", "lgbm", "rf_all", "lgbm_all")]:
         md = load_model_def(name).with_training(seed=seed)
         if name == "enet":
             md = md.with_training(epochs=enet_epochs)
-        ckpt = work / f"{name}.pt"
+        stem = Path(name).stem  # a built-in's name, or a model-definition file's
+        ckpt = work / f"{stem}.pt"
         t0 = time.perf_counter()
         with TrainingDataset(ds_path) as ds:
             train(ds, md, ckpt, threads=threads)
@@ -249,7 +263,11 @@ def _fold_models(
             cm = np.asarray(evaluate_dataset(ckpt, ds_path, split="test").confusion)
             truth = np.repeat(np.arange(len(names)), cm.sum(axis=1))
             pred = np.concatenate([np.repeat(np.arange(len(names)), cm[i]) for i in range(len(names))])
-        label = {"temporal_cnn": "temporal_cnn (default)"}.get(name, name)
+        # the default model reads NDVI alone; on a cube with more bands it is the same
+        # definition, not the default pipeline
+        label = {"temporal_cnn": "temporal_cnn (default)" if bands == ["ndvi"] else "temporal_cnn, all bands"}.get(
+            name, stem
+        )
         out[label] = {**_scores(truth, pred, names, trained), "seconds": time.perf_counter() - t0}
     return {"models": out, "test_pixels": int(len(ys)), "train_pixels": int(len(labels)), "classes_trained": trained}
 
@@ -302,6 +320,7 @@ def bench_transfer(
     enet_epochs: int,
     regions: bool = True,
     held_out: tuple[str, ...] = REGIONS,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Train on one half of the patch, test on the other (both ways, both axes), with a
     one-block buffer along the border; and a spatial k-fold with a buffer around each test
@@ -311,7 +330,11 @@ def bench_transfer(
     from eotrust.eo.split import kfold_split, region_split
 
     cube, labels = prepare_patch(work)
+    cube = _static_cube(work, cube, extra)
     grid = raster_info(cube).grid
+    from eotrust.eo.cube import open_cube
+
+    print(f"  cube {cube.name}: bands {list(open_cube(cube).bands)}")
     results: dict[str, dict[str, Any]] = {}
     splits = (
         {f"test {r}": region_split(grid, 10, r, buffer=1, labels=labels, seed=seed) for r in held_out}
@@ -419,8 +442,10 @@ SELECT_CANDIDATES: dict[str, tuple[str, tuple[str, ...], dict[str, object], dict
 
 
 def _static_cube(work: Path, cube: Path, static: tuple[str, ...]) -> Path:
-    """The prepared cube with static layers (the patch's DEM, its slope) as extra bands, the
-    same value on every date."""
+    """The prepared cube with extra bands: static layers (the patch's DEM, its slope; the same
+    value on every date) or ``ndvi_meanK``, the mean NDVI of each pixel's K x K neighbourhood
+    on every date (spatial context for a per-pixel model; the whole patch's NDVI is read, no
+    label)."""
     if not static:
         return cube
     import numpy as np
@@ -438,7 +463,17 @@ def _static_cube(work: Path, cube: Path, static: tuple[str, ...]) -> Path:
         dem = ds.read(1).astype(np.float32)
     gy, gx = np.gradient(dem, abs(float(c.grid.transform[0])))
     layers = {"dem": dem, "slope": np.degrees(np.arctan(np.hypot(gx, gy))).astype(np.float32)}
-    extra = np.stack([np.broadcast_to(layers[b], x[:, 0].shape) for b in static], axis=1)
+
+    def layer(name: str) -> np.ndarray:
+        if name.startswith("ndvi_mean"):
+            from scipy.ndimage import uniform_filter
+
+            k = int(name.removeprefix("ndvi_mean"))
+            ndvi = np.nan_to_num(x[:, c.bands.index("ndvi")])
+            return np.stack([uniform_filter(d, k, mode="nearest") for d in ndvi]).astype(np.float32)
+        return np.broadcast_to(layers[name], x[:, 0].shape)
+
+    extra = np.stack([layer(b) for b in static], axis=1)
     with CubeWriter(dest, c.grid, c.dates, list(c.bands) + list(static)) as w:
         w.write(c.grid.full_window(), np.concatenate([x, extra], axis=1))
     return dest
@@ -1013,11 +1048,18 @@ def main() -> int:
     parser.add_argument(
         "--models",
         default="rf,lgbm,temporal_cnn,temporal_cnn_quick,enet",
-        help="transfer comparison: rf, lgbm and eotrust model definitions",
+        help="transfer comparison: rf, lgbm (NDVI), rf_all, lgbm_all (every band of the cube) and eotrust "
+        "model definitions (built-in names or files)",
     )
     parser.add_argument("--kfold", type=int, default=4, help="spatial k-fold folds (0: halves only)")
     parser.add_argument("--regions", default=",".join(REGIONS), help="transfer: the halves held out (one run each)")
     parser.add_argument("--kfold-only", action="store_true", help="transfer: skip the halves, run the k-fold only")
+    parser.add_argument(
+        "--extra-bands",
+        default="",
+        help="transfer: bands added to the cube, comma-separated: dem, slope (static), ndvi_meanK (each pixel's "
+        "K x K neighbourhood mean NDVI per date)",
+    )
     parser.add_argument("--enet-epochs", type=int, default=15, help="ENet epochs in the transfer comparison (CPU time)")
     parser.add_argument(
         "--select",
@@ -1092,6 +1134,7 @@ def main() -> int:
                 args.enet_epochs,
                 regions=not args.kfold_only,
                 held_out=tuple(r.strip() for r in args.regions.split(",") if r.strip()),
+                extra=tuple(b.strip() for b in args.extra_bands.split(",") if b.strip()),
             )
             if "region" in transfer and len(transfer["region"]["folds"]) == len(REGIONS):
                 checks.update(transfer_checks(transfer))
