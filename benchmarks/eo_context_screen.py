@@ -36,7 +36,6 @@ Run (a few minutes on 2 cores)::
 from __future__ import annotations
 
 import collections
-import copy
 import json
 import os
 import sys
@@ -102,7 +101,6 @@ def fit(screen: Screen, candidate: str, masks: dict[str, np.ndarray], seed: int)
     import torch
     from torch import nn
 
-    from eotrust.ml.metrics import confusion_matrix, metrics_from_confusion
     from eotrust.ml.models import build_model
     from eotrust.ml.train import class_weights
 
@@ -116,7 +114,7 @@ def fit(screen: Screen, candidate: str, masks: dict[str, np.ndarray], seed: int)
     mean, std = x[tr].mean(axis=(0, 2), keepdims=True), x[tr].std(axis=(0, 2), keepdims=True)
     xx = torch.from_numpy(((x - mean) / std).astype(np.float32))
     xt, yt, xv, yv = xx[tr], torch.from_numpy(p.idx(lab[tr])), xx[va], p.idx(lab[va])
-    k, names = len(p.codes), [str(c) for c in p.codes]
+    k = len(p.codes)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     params = {
@@ -131,36 +129,17 @@ def fit(screen: Screen, candidate: str, masks: dict[str, np.ndarray], seed: int)
     loss_fn = nn.CrossEntropyLoss(
         weight=class_weights(yt.numpy(), k, weighting), label_smoothing=0.1 if "ls" in options else 0.0
     )
-    jitter = {"offset": 0.2, "scale": 0.1, "noise": 0.1, "drop": 0.1} if "aug" in options else {}
-    epochs, patience = int(os.environ.get("EPOCHS", 40)), int(os.environ.get("PATIENCE", 10))
-    bs, lr, n = 256, 3e-3, len(yt)
-    steps = max(1, n // min(bs, n))
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
-    best, best_score, bad = None, -1.0, 0
-    for _ in range(epochs):
-        model.train()
-        perm = torch.randperm(n, generator=gen)
-        for s in range(steps):
-            i = perm[s * bs : (s + 1) * bs] if s < steps - 1 else perm[s * bs :]
-            xb = xt[i] if "nocrop" in options else eo_select_screen._augment(xt[i], jitter, gen)
-            opt.zero_grad()
-            loss_fn(model(xb), yt[i]).backward()
-            opt.step()
-            sched.step()
-        model.eval()
-        with torch.no_grad():
-            pv = model(xv).argmax(1).numpy()
-        score = metrics_from_confusion(confusion_matrix(yv, pv, k), names).mean_iou
-        if score > best_score + 1e-9:
-            best, best_score, bad = copy.deepcopy(model.state_dict()), score, 0
-        else:
-            bad += 1
-            if bad >= patience:
-                break
-    assert best is not None
-    model.load_state_dict(best)
-    model.eval()
+    eo_select_screen.train_loop(
+        model,
+        loss_fn,
+        (xt, yt, xv, yv),
+        k,
+        gen,
+        epochs=int(os.environ.get("EPOCHS", 40)),
+        patience=int(os.environ.get("PATIENCE", 10)),
+        aug={"offset": 0.2, "scale": 0.1, "noise": 0.1, "drop": 0.1} if "aug" in options else {},
+        crop="nocrop" not in options,
+    )
     with torch.no_grad():
         prob = torch.softmax(model(xx), 1).numpy()
     return prob.reshape(rows, cols, k).transpose(2, 0, 1)

@@ -124,13 +124,64 @@ def _augment(xb: torch.Tensor, cfg: dict[str, float], gen: torch.Generator) -> t
     return xb
 
 
+def train_loop(
+    model: torch.nn.Module,
+    loss_fn: torch.nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray],
+    k: int,
+    gen: torch.Generator,
+    *,
+    epochs: int = 40,
+    patience: int = 10,
+    aug: dict[str, float] | None = None,
+    crop: bool = True,
+) -> None:
+    """The trainer's loop, re-implemented: AdamW with a one-cycle schedule, batch 256, random
+    runs of at least 35 % of the dates (``crop``) and the jitter ``aug``, early stopping on the
+    validation pixels' mIoU; ``model`` ends with its best weights, in eval mode. ``data``:
+    training series and labels, validation series and labels."""
+    import torch
+
+    from eotrust.ml.metrics import confusion_matrix, metrics_from_confusion
+
+    xt, yt, xv, yv = data
+    bs, lr, n = 256, 3e-3, len(yt)
+    steps = max(1, n // min(bs, n))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
+    best, best_score, bad = None, -1.0, 0
+    names = [str(i) for i in range(k)]
+    for _ in range(epochs):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        for s in range(steps):
+            i = perm[s * bs : (s + 1) * bs] if s < steps - 1 else perm[s * bs :]
+            xb = _augment(xt[i], aug or {}, gen) if crop else xt[i]
+            opt.zero_grad()
+            loss_fn(model(xb), yt[i]).backward()
+            opt.step()
+            sched.step()
+        model.eval()
+        with torch.no_grad():
+            pv = model(xv).argmax(1).numpy()
+        score = metrics_from_confusion(confusion_matrix(yv, pv, k), names).mean_iou
+        if score > best_score + 1e-9:
+            best, best_score, bad = copy.deepcopy(model.state_dict()), score, 0
+        else:
+            bad += 1
+            if bad >= patience:
+                break
+    assert best is not None
+    model.load_state_dict(best)
+    model.eval()
+
+
 def fit(patch: Patch, split: Split, cfg: Candidate, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """One network trained on the split's train blocks (early stopping on its val blocks);
     its class probabilities on the test blocks, and their labels."""
     import torch
     from torch import nn
 
-    from eotrust.ml.metrics import confusion_matrix, metrics_from_confusion
     from eotrust.ml.models import build_model
     from eotrust.ml.train import class_weights
 
@@ -149,36 +200,16 @@ def fit(patch: Patch, split: Split, cfg: Candidate, seed: int) -> tuple[np.ndarr
     model = build_model("temporal_cnn", 1, k, params)
     w = class_weights(yt.numpy(), k, cfg.get("weighting", "sqrt_inverse"))
     loss_fn = nn.CrossEntropyLoss(weight=w, label_smoothing=cfg.get("ls", 0.0))
-    epochs, bs, lr, patience = cfg.get("epochs", 40), 256, 3e-3, cfg.get("patience", 10)
-    n = len(yt)
-    steps = max(1, n // min(bs, n))
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
-    best, best_score, bad = None, -1.0, 0
-    names = [str(c) for c in patch.codes]
-    for _ in range(epochs):
-        model.train()
-        perm = torch.randperm(n, generator=gen)
-        for s in range(steps):
-            i = perm[s * bs : (s + 1) * bs] if s < steps - 1 else perm[s * bs :]
-            xb = _augment(xt[i], cfg.get("aug", {}), gen)
-            opt.zero_grad()
-            loss_fn(model(xb), yt[i]).backward()
-            opt.step()
-            sched.step()
-        model.eval()
-        with torch.no_grad():
-            pv = model(xv).argmax(1).numpy()
-        score = metrics_from_confusion(confusion_matrix(yv, pv, k), names).mean_iou
-        if score > best_score + 1e-9:
-            best, best_score, bad = copy.deepcopy(model.state_dict()), score, 0
-        else:
-            bad += 1
-            if bad >= patience:
-                break
-    assert best is not None
-    model.load_state_dict(best)
-    model.eval()
+    train_loop(
+        model,
+        loss_fn,
+        (xt, yt, xv, yv),
+        k,
+        gen,
+        epochs=cfg.get("epochs", 40),
+        patience=cfg.get("patience", 10),
+        aug=cfg.get("aug", {}),
+    )
     with torch.no_grad():
         return torch.softmax(model(xs), 1).numpy(), ys
 
