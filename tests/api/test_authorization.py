@@ -291,3 +291,37 @@ def test_files_planted_in_the_web_results_cache_are_not_served(finished: tuple[F
     listed = client.get(f"/tasks/{early}/results", headers=sam)
     assert listed.status_code != 200 or "stacked.tif" not in [f["file"] for f in listed.json()], listed.text
     assert client.get(f"/tasks/{early}/results/stacked.tif", headers=sam).status_code != 200
+
+
+def test_a_results_cache_dropped_by_another_request_mid_check_is_rebuilt_not_a_500(
+    finished: tuple[FlowWorld, TestClient, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Race: a request hashing the page's cached results while another request drops that cache
+    (the other one found a planted file in it) hashed a file that was no longer there: a 500.
+    The interleaving is forced here: the first hash of a cached file drops the whole cache first,
+    as the other request would. The listing is the task's results all the same."""
+    import shutil
+
+    import eotrust.cid
+
+    world, client, job = finished
+    sam = {"X-API-Key": world.keys["sam"]}
+    genuine = client.get(f"/tasks/{job}/results", headers=sam).json()
+    assert genuine
+    cache = load_settings(home=world.home).path("web-results") / job.lower()
+    assert cache.is_dir()
+    real = eotrust.cid.cid_of_file
+    dropped: list[bool] = []
+
+    def hash_while_another_request_drops_the_cache(path: object) -> object:
+        if not dropped and cache.is_dir():
+            dropped.append(True)
+            shutil.rmtree(cache)
+        return real(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(eotrust.cid, "cid_of_file", hash_while_another_request_drops_the_cache)
+    r = client.get(f"/tasks/{job}/results", headers=sam)
+    assert dropped and r.status_code == 200, r.text
+    assert r.json() == genuine and cache.is_dir()
+    served = client.get(f"/tasks/{job}/results/{genuine[0]['file']}", headers=sam)
+    assert served.status_code == 200 and served.content

@@ -20,7 +20,7 @@ from eotrust.api import flowops
 from eotrust.api.auth import Caller, require_party
 from eotrust.api.ogc import ERROR_RESPONSES
 from eotrust.catalog.entries import ResultInfo
-from eotrust.errors import NotFoundError
+from eotrust.errors import NotFoundError, StateError
 
 if TYPE_CHECKING:
     from eotrust.api.state import ServerState
@@ -54,7 +54,9 @@ def _collected(request: Request, caller: Caller, address: str) -> list[tuple[FsP
     """The task's decrypted results in the page's cache, each with its record. The cache lies
     in the server's home, so each file is hashed and kept only if it is one of the task's
     results: whoever could write the home planted files there, and they were served as the
-    task's results. A cache holding anything else is dropped and decrypted again."""
+    task's results. A cache holding anything else is dropped and decrypted again. Requests run
+    at once: a cache another request drops while this one checks it is checked again, or
+    rebuilt, a few times before the request gives up (409, try again)."""
     from eotrust.cid import cid_of_file
     from eotrust.disk import check_free_disk, room_to_decrypt
     from eotrust.roles.submitter.collect import collect_results
@@ -67,6 +69,8 @@ def _collected(request: Request, caller: Caller, address: str) -> list[tuple[FsP
     cache = state.settings.path("web-results") / address.lower()
 
     def checked() -> list[tuple[FsPath, ResultInfo]] | None:
+        """The cache's files with their records; None if one is not the task's. Raises
+        FileNotFoundError if the cache is dropped meanwhile (by another request)."""
         out = []
         for path in sorted(p for p in cache.iterdir() if not p.is_dir() or p.is_symlink()):
             rec = recorded.get(cid_of_file(path)) if path.is_file() and not path.is_symlink() else None
@@ -75,22 +79,30 @@ def _collected(request: Request, caller: Caller, address: str) -> list[tuple[FsP
             out.append((path, rec))
         return out
 
-    if cache.is_dir() and (found := checked()) is not None:
-        return found
-    shutil.rmtree(cache, ignore_errors=True)
-    # decrypted here once and kept: not if that would leave the disk short
-    sizes = [state.store.size(cid) for cid in snap.result_cids if state.store.has(cid)]
-    check_free_disk([cache.parent], state.settings.min_free_disk_mb, more=room_to_decrypt(sizes))
-    building = temp_name(cache)
-    party = state.load_party(caller.party)
-    try:
-        collect_results(state, party, address, building)
-        building.rename(cache)
-    except OSError:  # another request finished first: use its copy
-        pass
-    finally:
-        shutil.rmtree(building, ignore_errors=True)  # nothing half-written stays
-    return checked() or []
+    for _ in range(3):
+        try:
+            if cache.is_dir() and (found := checked()) is not None:
+                return found
+            shutil.rmtree(cache, ignore_errors=True)
+            # decrypted here once and kept: not if that would leave the disk short
+            sizes = [state.store.size(cid) for cid in snap.result_cids if state.store.has(cid)]
+            check_free_disk([cache.parent], state.settings.min_free_disk_mb, more=room_to_decrypt(sizes))
+            building = temp_name(cache)
+            try:
+                collect_results(state, state.load_party(caller.party), address, building)
+                building.rename(cache)
+            except OSError:  # another request finished first: use its copy
+                pass
+            finally:
+                shutil.rmtree(building, ignore_errors=True)  # nothing half-written stays
+            return checked() or []
+        except (FileNotFoundError, NotADirectoryError):  # dropped by another request meanwhile
+            continue
+    raise StateError(
+        f"the results of task {address} vanished three times while they were read (other requests at once, "
+        "or files missing from the store)",
+        hint="try again; if it persists, the store lacks one of the task's results",
+    )
 
 
 @router.get(
