@@ -177,9 +177,12 @@ def _scores(truth: np.ndarray, pred: np.ndarray, names: list[str], trained: list
 
 
 def _fold_models(
-    ds_path: Path, work: Path, seed: int, threads: int, models: list[str], enet_epochs: int
+    ds_path: Path, work: Path, seed: int, threads: int, models: list[str], enet_epochs: int, net_seeds: int = 1
 ) -> dict[str, Any]:
-    """Every model of the comparison trained on the fold's training side, scored on its test side."""
+    """Every model of the comparison trained on the fold's training side, scored on its test side.
+    A network is trained ``net_seeds`` times (training seeds ``seed``, ``seed + 1``, …): one
+    run says little, two seeds differ by up to half the accuracy on a half. Its row holds the
+    mean of the runs' scores, and ``seeds`` each run's accuracy and mIoU."""
     import numpy as np
     import torch
 
@@ -241,35 +244,45 @@ def _fold_models(
                 pred = gbm.predict(f_test)
             out[label] = {**_scores(ys, pred, names, trained), "seconds": time.perf_counter() - t0}
     for name in [m for m in models if m not in ("rf", "lgbm", "rf_all", "lgbm_all")]:
-        md = load_model_def(name).with_training(seed=seed)
-        if name == "enet":
-            md = md.with_training(epochs=enet_epochs)
         stem = Path(name).stem  # a built-in's name, or a model-definition file's
         ckpt = work / f"{stem}.pt"
         t0 = time.perf_counter()
-        with TrainingDataset(ds_path) as ds:
-            train(ds, md, ckpt, threads=threads)
-        model, meta = load_checkpoint(ckpt)
-        if meta["input_kind"] == "pixel":
-            x = torch.from_numpy(
-                normalise_series(
-                    xs, np.asarray(meta["normalisation"]["mean"]), np.asarray(meta["normalisation"]["std"])
+        runs = []
+        for s in range(seed, seed + net_seeds):
+            md = load_model_def(name).with_training(seed=s)
+            if name == "enet":
+                md = md.with_training(epochs=enet_epochs)
+            with TrainingDataset(ds_path) as ds:
+                train(ds, md, ckpt, threads=threads)
+            model, meta = load_checkpoint(ckpt)
+            if meta["input_kind"] == "pixel":
+                x = torch.from_numpy(
+                    normalise_series(
+                        xs, np.asarray(meta["normalisation"]["mean"]), np.asarray(meta["normalisation"]["std"])
+                    )
                 )
-            )
-            pred = predict_logits(model, x, torch.device("cpu")).argmax(1).numpy()
-            truth = ys
-        else:
-            from eotrust.ml.evaluate import evaluate_dataset
+                pred = predict_logits(model, x, torch.device("cpu")).argmax(1).numpy()
+                truth = ys
+            else:
+                from eotrust.ml.evaluate import evaluate_dataset
 
-            cm = np.asarray(evaluate_dataset(ckpt, ds_path, split="test").confusion)
-            truth = np.repeat(np.arange(len(names)), cm.sum(axis=1))
-            pred = np.concatenate([np.repeat(np.arange(len(names)), cm[i]) for i in range(len(names))])
+                cm = np.asarray(evaluate_dataset(ckpt, ds_path, split="test").confusion)
+                truth = np.repeat(np.arange(len(names)), cm.sum(axis=1))
+                pred = np.concatenate([np.repeat(np.arange(len(names)), cm[i]) for i in range(len(names))])
+            runs.append(_scores(truth, pred, names, trained))
         # the default model reads NDVI alone; on a cube with more bands it is the same
         # definition, not the default pipeline
         label = {"temporal_cnn": "temporal_cnn (default)" if bands == ["ndvi"] else "temporal_cnn, all bands"}.get(
             name, stem
         )
-        out[label] = {**_scores(truth, pred, names, trained), "seconds": time.perf_counter() - t0}
+        classes = sorted({c for r in runs for c in r["iou"]})
+        out[label] = {
+            "acc": float(np.mean([r["acc"] for r in runs])),
+            "miou": float(np.mean([r["miou"] for r in runs])),
+            "iou": {c: float(np.mean([r["iou"][c] for r in runs if c in r["iou"]])) for c in classes},
+            "seeds": [[r["acc"], r["miou"]] for r in runs],
+            "seconds": time.perf_counter() - t0,
+        }
     return {"models": out, "test_pixels": int(len(ys)), "train_pixels": int(len(labels)), "classes_trained": trained}
 
 
@@ -322,6 +335,7 @@ def bench_transfer(
     regions: bool = True,
     held_out: tuple[str, ...] = REGIONS,
     extra: tuple[str, ...] = (),
+    net_seeds: int = 1,
 ) -> dict[str, Any]:
     """Train on one half of the patch, test on the other (both ways, both axes), with a
     one-block buffer along the border; and a spatial k-fold with a buffer around each test
@@ -355,16 +369,19 @@ def bench_transfer(
             ds_path = work / f"transfer-{group}-{name.replace(' ', '_').replace('/', 'of')}.zip"
             build_dataset(cube, labels, ds_path, tile_size=10, split=split)
             t0 = time.perf_counter()
-            folds[name] = _fold_models(ds_path, work, seed, threads, models, enet_epochs)
+            folds[name] = _fold_models(ds_path, work, seed, threads, models, enet_epochs, net_seeds)
             print(
                 f"  [{group} {name}: {folds[name]['train_pixels']} training / {folds[name]['test_pixels']} test pixels, "
                 f"{time.perf_counter() - t0:.0f} s]",
                 flush=True,
             )
             for m, r in folds[name]["models"].items():
+                runs = r.get("seeds") or []
                 print(
                     f"    {m:<26}{r['acc']:.3f} / {r['miou']:.3f}  "
-                    + "  ".join(f"{c} {v:.3f}" for c, v in r["iou"].items()),
+                    + "  ".join(f"{c} {v:.3f}" for c, v in r["iou"].items())
+                    + (f"  (mean of seeds {seed}..{seed + len(runs) - 1}: " if len(runs) > 1 else "")
+                    + (", ".join(f"{a:.3f} / {mi:.3f}" for a, mi in runs) + ")" if len(runs) > 1 else ""),
                     flush=True,
                 )
         if folds:
@@ -373,6 +390,8 @@ def bench_transfer(
                 if group == "region"
                 else f"spatial {kfold}-fold: contiguous stripes of 10 px blocks, 1 block buffer on each side"
             )
+            if net_seeds > 1:
+                title += f"; each network: the mean of {net_seeds} training seeds"
             results[group] = {"folds": folds, "summary": _print_table(title, folds)}
     return results
 
@@ -1058,6 +1077,12 @@ def main() -> int:
     parser.add_argument("--regions", default=",".join(REGIONS), help="transfer: the halves held out (one run each)")
     parser.add_argument("--kfold-only", action="store_true", help="transfer: skip the halves, run the k-fold only")
     parser.add_argument(
+        "--net-seeds",
+        type=int,
+        default=3,
+        help="transfer: train each network this many times (seeds --seed, --seed + 1, ...); its row is the mean",
+    )
+    parser.add_argument(
         "--extra-bands",
         default="",
         help="transfer: bands added to the cube, comma-separated: dem, slope (static), ndvi_meanK (each pixel's "
@@ -1092,6 +1117,8 @@ def main() -> int:
     args = parser.parse_args()
     extra = tuple(b.strip() for b in args.extra_bands.split(",") if b.strip())
     bad = [b for b in extra if b not in ("dem", "slope") and not re.fullmatch(r"ndvi_mean[1-9][0-9]?", b)]
+    if not 1 <= args.net_seeds <= 100:
+        parser.error("--net-seeds: give 1 to 100")
     if bad:
         parser.error(f"--extra-bands: {', '.join(bad)}: give dem, slope or ndvi_meanK (K from 1 to 99)")
     if args.probe:
@@ -1142,6 +1169,7 @@ def main() -> int:
                 regions=not args.kfold_only,
                 held_out=tuple(r.strip() for r in args.regions.split(",") if r.strip()),
                 extra=extra,
+                net_seeds=args.net_seeds,
             )
             if "region" in transfer and len(transfer["region"]["folds"]) == len(REGIONS):
                 checks.update(transfer_checks(transfer))
