@@ -463,6 +463,15 @@ SELECT_CANDIDATES: dict[str, tuple[str, tuple[str, ...], dict[str, object], dict
 }
 
 
+def neighbourhood_mean(series: np.ndarray, k: int) -> np.ndarray:
+    """``(T, rows, cols)``: each pixel's mean over its k x k neighbourhood, date by date (the
+    patch's edge repeated beyond it), in the series' own dtype."""
+    import numpy as np
+    from scipy.ndimage import uniform_filter
+
+    return np.stack([uniform_filter(d, k, mode="nearest") for d in series])
+
+
 def _static_cube(work: Path, cube: Path, static: tuple[str, ...]) -> Path:
     """The prepared cube with extra bands: static layers (the patch's DEM, its slope; the same
     value on every date) or ``ndvi_meanK``, the mean NDVI of each pixel's K x K neighbourhood
@@ -488,11 +497,8 @@ def _static_cube(work: Path, cube: Path, static: tuple[str, ...]) -> Path:
 
     def layer(name: str) -> np.ndarray:
         if name.startswith("ndvi_mean"):
-            from scipy.ndimage import uniform_filter
-
-            k = int(name.removeprefix("ndvi_mean"))
             ndvi = np.nan_to_num(x[:, c.bands.index("ndvi")])
-            return np.stack([uniform_filter(d, k, mode="nearest") for d in ndvi]).astype(np.float32)
+            return neighbourhood_mean(ndvi, int(name.removeprefix("ndvi_mean"))).astype(np.float32)
         return np.broadcast_to(layers[name], x[:, 0].shape)
 
     extra = np.stack([layer(b) for b in static], axis=1)

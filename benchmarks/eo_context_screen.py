@@ -63,17 +63,17 @@ class Row(TypedDict):
 
 
 class Screen:
-    """The prepared patch as arrays, its context features, and the scoring of a split."""
+    """The prepared patch as arrays and its context features."""
 
     def __init__(self) -> None:
+        import eo
         import eo_select_screen
-        from scipy.ndimage import uniform_filter
 
         work = HERE / "out" / "select-screen"
         work.mkdir(parents=True, exist_ok=True)
         self.patch = eo_select_screen.Patch(work)
         ndvi = np.nan_to_num(self.patch.x[:, 0])  # (T, rows, cols)
-        mean = {k: np.stack([uniform_filter(d, k, mode="nearest") for d in ndvi]) for k in (3, 5)}
+        mean = {k: eo.neighbourhood_mean(ndvi, k) for k in (3, 5)}
         self.features = {
             "base": ndvi[:, None],
             "ctx3": np.stack([ndvi, mean[3]], 1),
@@ -85,14 +85,6 @@ class Screen:
         """``(rows * cols, C, T)`` series of every pixel."""
         t, c, r, w = feat.shape
         return np.transpose(feat, (2, 3, 1, 0)).reshape(r * w, c, t).astype(np.float32)
-
-    def score(self, truth: np.ndarray, pred: np.ndarray, trained: list[int]) -> tuple[float, float]:
-        from eotrust.ml.metrics import confusion_matrix, metrics_from_confusion
-
-        codes = self.patch.codes
-        m = metrics_from_confusion(confusion_matrix(truth, pred, len(codes)), [str(c) for c in codes])
-        ious = [(c.iou or 0.0) for i, c in enumerate(m.per_class) if i in trained and (c.support or c.predicted)]
-        return m.pixel_accuracy, float(np.mean(ious))
 
 
 def fit(screen: Screen, candidate: str, masks: dict[str, np.ndarray], seed: int) -> np.ndarray:
@@ -174,13 +166,15 @@ def baselines(screen: Screen, masks: dict[str, np.ndarray]) -> dict[str, np.ndar
 
 
 def smooth(prob: np.ndarray, w: int) -> np.ndarray:
-    from scipy.ndimage import uniform_filter
+    """Class probabilities ``(K, rows, cols)`` averaged over w x w windows (``w`` 1: as they are)."""
+    import eo
 
-    return prob if w == 1 else np.stack([uniform_filter(q, w, mode="nearest") for q in prob])
+    return prob if w == 1 else eo.neighbourhood_mean(prob, w)
 
 
 def run(regions: list[str], candidates: list[str], seeds: int, mode: str) -> list[Row]:
     import eo
+    import eo_select_screen
     import torch
 
     from eotrust.eo.split import kfold_split, region_split
@@ -210,7 +204,7 @@ def run(regions: list[str], candidates: list[str], seeds: int, mode: str) -> lis
                 members = [(s, q) for s, q in enumerate(ps)] + ([(-1, np.mean(ps, 0))] if len(ps) > 1 else [])
                 for w in WINDOWS:
                     for s, q in members:
-                        acc, miou = screen.score(truth, smooth(q, w)[:, test].argmax(0), trained)
+                        acc, miou = eo_select_screen.score(p, smooth(q, w)[:, test].T, truth, trained)
                         label = name + "/ens" if s == -1 else name
                         out.append(
                             {"region": region, "fold": fi, "model": label, "w": w, "seed": s, "acc": acc, "miou": miou}
